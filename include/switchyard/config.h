@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_CONFIG_H
+#define SWITCHYARD_CONFIG_H
+/*
+ * Everything the daemon is configured with: command-line flags
+ * (kube-proxy's names and defaults) and, below them, the optional
+ * KubeProxyConfiguration file (--config).  Flags override the file.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include "switchyard/util.h"
+
+#define SY_MAX_CIDRS 16
+
+struct sy_config {
+	char *proxy_mode;		/* "iptables" (default) | "ipvs" */
+	char *kubeconfig;
+	char *master;
+	char *hostname_override;	/* node name; default: gethostname() */
+	char *manifests;		/* --manifests DIR */
+	char *config_file;		/* --config FILE */
+	bool cleanup;			/* --cleanup */
+
+	struct sy_cidr cluster_cidrs[SY_MAX_CIDRS];
+	unsigned n_cluster_cidrs;
+	bool masquerade_all;
+	unsigned masquerade_bit;	/* 14 → mark 0x4000 */
+	double min_sync_period;		/* seconds, default 1 */
+	double sync_period;		/* seconds, default 30 */
+	/* --nodeport-addresses: CIDRs, or "primary" */
+	struct sy_cidr nodeport_cidrs[SY_MAX_CIDRS];
+	unsigned n_nodeport_cidrs;
+	bool nodeport_primary;
+	bool localhost_nodeports;	/* --iptables-localhost-nodeports, default true */
+
+	char *ipvs_scheduler;		/* default "rr" */
+	bool ipvs_strict_arp;
+	double ipvs_min_sync_period, ipvs_sync_period;	/* 0 = use the generic ones */
+	double ipvs_tcp_timeout, ipvs_tcpfin_timeout, ipvs_udp_timeout; /* 0 = leave */
+
+	/* conntrack.* (0 = leave the kernel value) */
+	int32_t conntrack_max_per_core;
+	int32_t conntrack_min;
+	double conntrack_tcp_established_timeout;
+	double conntrack_tcp_close_wait_timeout;
+	double conntrack_udp_timeout;
+	double conntrack_udp_stream_timeout;
+
+	char *bind_address;		/* default "0.0.0.0" */
+	char *healthz_bind_address;	/* default "0.0.0.0:10256"; "" disables */
+	char *metrics_bind_address;	/* default "127.0.0.1:10249"; "" disables */
+
+	/* pod networking (issue 7) */
+	bool pod_network;
+	char *net_conf;			/* default /etc/switchyard/net-conf.json */
+	char *subnet_file;		/* default /run/switchyard/subnet.env */
+	char *cni_conf_dir;		/* default /etc/cni/net.d */
+	char *iface;			/* underlay interface (default: the one holding the node IP) */
+
+	int verbosity;
+};
+
+/* Fill with defaults. */
+void config_init(struct sy_config *cfg);
+void config_free(struct sy_config *cfg);
+
+/*
+ * Parse argv into cfg (after loading --config if given: flags win).
+ * Returns 0 to run, 1 when --help/--version was handled (exit 0),
+ * -EINVAL on a bad flag/value (message already printed; exit 2).
+ */
+int config_parse_args(struct sy_config *cfg, int argc, char **argv);
+
+/*
+ * Load a KubeProxyConfiguration YAML file into cfg.  Unknown or unsupported
+ * fields are an error naming the field.  err gets a human-readable reason.
+ * Implemented in src/config_file.c.
+ */
+int config_file_load(struct sy_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Names of all long flags (without "--"), NULL-terminated; for checks. */
+extern const char *const config_flag_names[];
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_DAEMON_H
+#define SWITCHYARD_DAEMON_H
+/*
+ * The daemon's single context, owned by main().  Everything hangs off it;
+ * watchers live in the structs that own them.
+ */
+#include <stdbool.h>
+#include <ev.h>
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/metrics.h"
+#include "switchyard/mode.h"
+
+struct cache;
+struct ct;
+struct k8s_client;
+struct manifest_source;
+struct podnet;
+struct http_server;
+struct svc_health;
+
+struct sync_runner {
+	ev_timer timer;			/* the one timer that runs syncs */
+	double last_sync_mono;		/* 0 = never */
+	double last_full_mono;
+	double queued_since_mono;	/* first unsynced change, 0 = none */
+	double backoff;			/* after a failed sync */
+	bool pending;			/* changes waiting */
+	bool force_full;
+	bool first_sync_done;
+	unsigned consecutive_failures;
+};
+
+struct sy_daemon {
+	struct ev_loop *loop;
+	struct sy_config cfg;
+	const char *node_name;
+	char *node_name_buf;
+	struct cache *cache;
+	struct desired_state ds;
+	const struct proxy_mode_ops *mode_ops;
+	struct proxy_mode *mode;
+	struct ct *ct;
+	struct k8s_client *k8s;
+	struct manifest_source *manifests;
+	struct podnet *podnet;
+	struct http_server *healthz, *metrics_srv;
+	struct svc_health *svc_health;
+	struct sy_metrics metrics;
+	struct sync_runner sync;
+	double last_sync_wall;		/* for /healthz lastUpdated */
+	ev_signal sigterm, sigint;
+};
+
+/* Called by the cache on every change: schedules a sync (rate limited). */
+void sync_runner_kick(struct sy_daemon *d);
+void sync_runner_start(struct sy_daemon *d);
+/* Healthy per kube-proxy: first sync done and no queued change older than 2 x sync period. */
+bool sync_runner_healthy(const struct sy_daemon *d);
+
+/* src/http.c: a tiny HTTP/1.1 server on the loop (healthz, metrics, hc node ports). */
+typedef void (*http_handler_fn)(void *arg, const char *method, const char *path,
+				int *ret_status, const char **ret_ctype, char **ret_body /* malloc'd */);
+int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
+		    http_handler_fn fn, void *arg, char *err, size_t errlen);
+void http_server_free(struct http_server *s);
+
+/* src/status.c: /healthz, /livez, /metrics, /proxyMode, /debug/state */
+int status_servers_start(struct sy_daemon *d, char *err, size_t errlen);
+void status_servers_stop(struct sy_daemon *d);
+/* src/svc_health.c: per-Service healthCheckNodePort listeners, kept in step with ds. */
+struct svc_health *svc_health_new(struct sy_daemon *d);
+void svc_health_sync(struct svc_health *h, const struct desired_state *ds);
+void svc_health_free(struct svc_health *h);
+/* JSON of the desired state for GET /debug/state (malloc'd). */
+char *desired_to_json(const struct desired_state *ds);
+
+#endif

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_DESIRED_H
+#define SWITCHYARD_DESIRED_H
+/*
+ * The desired state every proxy mode consumes: one struct ds_port per
+ * (Service, port), with its addresses and the endpoints it should reach,
+ * computed purely from the cache, this node, and the config.
+ *
+ * Incremental: desired_update() rebuilds only Services the cache marked
+ * dirty and records, per changed ds_port name, the old and the new
+ * version.  Old versions stay valid until desired_commit(), so a mode (and
+ * conntrack cleanup) can compare them.  ds_port objects are immutable once
+ * published; a change always creates a new object.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include "switchyard/hmap.h"
+#include "switchyard/util.h"
+
+struct cache;
+struct service;
+struct endpoint_slice;
+struct sy_config;
+
+struct ds_ep {
+	struct in_addr addr;
+	uint16_t port;		/* resolved target port */
+	uint8_t flags;		/* EP_READY | EP_SERVING | EP_TERMINATING (model.h) */
+	bool local;		/* on this node */
+};
+
+struct ds_port {
+	char *name;		/* kube-proxy ServicePortName: "ns/name:port" ("ns/name:" when unnamed) */
+	char *svc_key;		/* "ns/name" */
+	const char *svc_ns, *svc_name, *port_name;	/* point into name/svc_key storage */
+	uint8_t proto;		/* IPPROTO_TCP / UDP / SCTP */
+	struct in_addr cluster_ip;	/* 0.0.0.0 when the Service has none */
+	uint16_t port;
+	uint16_t node_port;	/* 0 if none */
+	uint16_t hc_node_port;	/* 0 if none */
+	struct in_addr *external_ips;
+	unsigned n_external_ips;
+	struct in_addr *lb_ips;
+	unsigned n_lb_ips;
+	struct sy_cidr *lb_source_ranges;
+	unsigned n_lb_source_ranges;
+	uint32_t affinity_timeout;	/* 0 = no sessionAffinity */
+	bool etp_local;		/* externalTrafficPolicy: Local (applies only with external addresses/NodePort) */
+	bool itp_local;		/* internalTrafficPolicy: Local */
+
+	/*
+	 * Endpoints, each array sorted by (addr, port) and deduplicated.
+	 * cluster_eps: kube-proxy's "cluster endpoints" (ready ones, topology
+	 *   filtered; serving+terminating ones only when no endpoint is ready).
+	 * local_eps: kube-proxy's "local endpoints" (on this node: ready ones,
+	 *   else local serving+terminating).
+	 * all_eps: every serving endpoint whatever its node or state; used by
+	 *   conntrack cleanup (an entry to one of these is not stale).
+	 */
+	struct ds_ep *cluster_eps;
+	unsigned n_cluster_eps;
+	struct ds_ep *local_eps;
+	unsigned n_local_eps;
+	struct ds_ep *all_eps;
+	unsigned n_all_eps;
+
+	double trigger_time;	/* newest last-change-trigger-time of the slices, 0 if none */
+	uint64_t serial;	/* unique per built object */
+};
+
+/* Endpoints for traffic from inside the cluster (to the ClusterIP). */
+static inline const struct ds_ep *ds_port_internal_eps(const struct ds_port *p, unsigned *n)
+{
+	*n = p->itp_local ? p->n_local_eps : p->n_cluster_eps;
+	return p->itp_local ? p->local_eps : p->cluster_eps;
+}
+/* Endpoints for external traffic (NodePort, externalIPs, LB IPs). */
+static inline const struct ds_ep *ds_port_external_eps(const struct ds_port *p, unsigned *n)
+{
+	*n = p->etp_local ? p->n_local_eps : p->n_cluster_eps;
+	return p->etp_local ? p->local_eps : p->cluster_eps;
+}
+static inline bool ds_port_has_external(const struct ds_port *p)
+{
+	return p->node_port || p->n_external_ips || p->n_lb_ips;
+}
+
+/* This node as the desired state sees it. */
+struct ds_node {
+	const char *name;
+	const char *zone;		/* NULL if unknown */
+	/* Addresses NodePorts answer on (--nodeport-addresses applied). */
+	struct in_addr *nodeport_addrs;
+	unsigned n_nodeport_addrs;
+	bool nodeport_all_local;	/* --nodeport-addresses unset: every local address */
+};
+
+/*
+ * Pure: the ds_ports of one Service.  slices may be NULL/0.  Returns the
+ * number of ports written into *ret (a newly allocated array of newly
+ * allocated ports, which the caller owns), or -errno.
+ * A Service that is not proxied (ExternalName, headless, no ClusterIP,
+ * proxy_skip) yields 0 ports.
+ */
+int ds_build_service(const struct service *svc, struct endpoint_slice *const *slices,
+		     unsigned n_slices, const struct ds_node *node,
+		     struct ds_port ***ret);
+void ds_port_free(struct ds_port *p);
+
+struct ds_change {
+	const char *name;		/* the port name (valid until commit) */
+	const struct ds_port *old;	/* NULL when added */
+	const struct ds_port *new;	/* NULL when removed */
+};
+
+struct desired_state {
+	struct hmap ports;		/* name → struct ds_port */
+	struct ds_node node;
+	const struct sy_config *cfg;
+
+	struct ds_change *changes;	/* since the last commit */
+	unsigned n_changes, cap_changes;
+	struct hmap change_idx;		/* name → index+1 into changes */
+	struct ds_port **retired;	/* old versions kept until commit */
+	unsigned n_retired, cap_retired;
+	bool node_changed;		/* node addresses/zone changed: full sync advised */
+	uint64_t next_serial;
+	double newest_trigger_time;	/* of the changes, for programming latency */
+};
+
+void desired_init(struct desired_state *ds, const struct sy_config *cfg);
+void desired_fini(struct desired_state *ds);
+/* Set this node's identity/zone and NodePort addresses (copied). */
+void desired_set_node(struct desired_state *ds, const char *name, const char *zone,
+		      const struct in_addr *nodeport_addrs, unsigned n, bool all_local);
+/*
+ * Rebuild the Services the cache marked dirty (or every Service when
+ * all is true, e.g. after the node's zone changed).  Returns the number
+ * of changed ds_ports.
+ */
+int desired_update(struct desired_state *ds, struct cache *c, bool all);
+/* The sync consumed the changes: free retired versions, clear the list. */
+void desired_commit(struct desired_state *ds);
+static inline const struct ds_port *desired_port(const struct desired_state *ds, const char *name)
+{
+	return hmap_get(&ds->ports, name);
+}
+
+#endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_METRICS_H
+#define SWITCHYARD_METRICS_H
+/*
+ * Counters and histograms the daemon exports in Prometheus text format
+ * (src/metrics.c renders them; owners update the fields directly — the
+ * daemon is single-threaded).
+ */
+#include <stdint.h>
+#include <stddef.h>
+
+#define SY_HIST_MAX_BUCKETS 40
+
+struct sy_hist {
+	unsigned n_bounds;
+	double bounds[SY_HIST_MAX_BUCKETS];	/* upper bounds, ascending (+Inf implicit) */
+	uint64_t counts[SY_HIST_MAX_BUCKETS + 1];	/* non-cumulative; last = +Inf */
+	double sum;
+	uint64_t count;
+};
+/* kube-proxy's buckets: exponential 1ms*2^k (15) for sync durations */
+void sy_hist_init_exp(struct sy_hist *h, double start, double factor, unsigned n);
+/* kube-proxy's network_programming_duration buckets */
+void sy_hist_init_netprog(struct sy_hist *h);
+void sy_hist_observe(struct sy_hist *h, double v);
+
+struct sy_metrics {
+	/* kubeproxy_* */
+	struct sy_hist sync_duration;		/* sync_proxy_rules_duration_seconds */
+	struct sy_hist sync_full_duration;	/* sync_full_proxy_rules_duration_seconds */
+	struct sy_hist sync_partial_duration;	/* sync_partial_proxy_rules_duration_seconds */
+	struct sy_hist netprog_duration;	/* network_programming_duration_seconds */
+	double last_sync_timestamp;		/* sync_proxy_rules_last_timestamp_seconds */
+	double last_queued_timestamp;		/* sync_proxy_rules_last_queued_timestamp_seconds */
+	uint64_t endpoint_changes_total, endpoint_changes_pending;
+	uint64_t service_changes_total, service_changes_pending;
+	uint64_t sync_failures_total;		/* sync_proxy_rules_iptables_restore_failures_total (iptables) */
+	uint64_t rules_nat, rules_filter;	/* sync_proxy_rules_iptables_total{table} */
+	uint64_t rules_last_nat, rules_last_filter;	/* ..._iptables_last{table} */
+	uint64_t no_local_endpoints_internal, no_local_endpoints_external;
+	uint64_t healthz_200, healthz_503, livez_200, livez_503;
+
+	/* switchyard_* */
+	uint64_t watch_reconnects_total;
+	uint64_t relists_total;
+	uint64_t decode_errors_total;
+	uint64_t conntrack_deleted_total;
+	uint64_t conntrack_errors_total;
+	struct sy_hist conntrack_duration;
+	uint64_t syncs_total;
+	uint64_t kernel_writes_total;
+	uint64_t podnet_syncs_total, podnet_errors_total;
+};
+
+void sy_metrics_init(struct sy_metrics *m);
+
+#endif

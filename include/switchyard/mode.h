@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_MODE_H
+#define SWITCHYARD_MODE_H
+/*
+ * Proxy backends behind one small ops table.  A mode reads the pure
+ * desired state and makes the kernel match it; it never sees the cache or
+ * JSON.  New modes (nftables, ...) add a table to modes/registry.c.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sy_config;
+struct desired_state;
+struct proxy_mode;	/* a mode's private instance */
+
+struct mode_sync_stats {
+	uint64_t rules_written;		/* rules / objects written this sync */
+	uint64_t rules_total;		/* rules / objects now owned (e.g. nat rules) */
+	uint64_t writes;		/* kernel write operations (0 = nothing to do) */
+	/* Per-table rule counts for kubeproxy_sync_proxy_rules_iptables_total{table} */
+	uint64_t nat_rules, filter_rules;
+};
+
+struct proxy_mode_ops {
+	const char *name;		/* "iptables", "ipvs" */
+	const char *proxier_name;	/* log line: "Using iptables Proxier" */
+	/*
+	 * Check the kernel can do this mode and prepare (open sockets,
+	 * verify the scheduler, ...).  Must not change the dataplane in a
+	 * way that breaks existing traffic.  On failure write a reason to
+	 * err and return -errno: the daemon exits with code 2.
+	 */
+	int (*init)(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen);
+	/*
+	 * Make the kernel match ds.  full: rewrite/verify everything (periodic
+	 * resync, drift repair); otherwise the mode may use ds->changes to
+	 * limit the work.  Returns 0 or -errno (the runner retries with
+	 * backoff and keeps the previous rules).
+	 */
+	int (*sync)(struct proxy_mode *m, const struct desired_state *ds, bool full,
+		    struct mode_sync_stats *st);
+	/* Remove everything this mode ever created; no instance needed. */
+	int (*cleanup)(const struct sy_config *cfg);
+	void (*free)(struct proxy_mode *m);
+};
+
+extern const struct proxy_mode_ops iptables_mode_ops;
+extern const struct proxy_mode_ops ipvs_mode_ops;
+
+/* modes/registry.c: by name, or NULL. */
+const struct proxy_mode_ops *proxy_mode_find(const char *name);
+/* All modes, NULL-terminated (for --cleanup, which cleans every mode). */
+extern const struct proxy_mode_ops *const proxy_modes[];
+
+#endif

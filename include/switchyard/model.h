@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_MODEL_H
+#define SWITCHYARD_MODEL_H
+/*
+ * The object model: decoded v1 Services, discovery.k8s.io/v1 EndpointSlices
+ * and v1 Nodes, and the cache that holds them.  Sources (the Kubernetes
+ * client, the manifest directory) feed json-c objects in; decoding
+ * validates them, and a bad object is logged with kind, namespace/name and
+ * the reason, then skipped (the previous good version, if any, stays).
+ *
+ * IPv4 only for now: IPv6 addresses in objects are ignored (logged at -v 4).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include "switchyard/hmap.h"
+#include "switchyard/util.h"
+
+struct json_object;
+
+enum sy_kind {
+	SY_KIND_SERVICE,
+	SY_KIND_ENDPOINTSLICE,
+	SY_KIND_NODE,
+	SY_KIND_MAX,
+};
+const char *sy_kind_name(enum sy_kind k);	/* "Service", ... */
+
+/* IPPROTO_TCP / IPPROTO_UDP / IPPROTO_SCTP */
+const char *sy_proto_name(uint8_t proto);	/* "TCP" */
+const char *sy_proto_lname(uint8_t proto);	/* "tcp" */
+
+enum svc_type {
+	SVC_TYPE_CLUSTER_IP,
+	SVC_TYPE_NODE_PORT,
+	SVC_TYPE_LOAD_BALANCER,
+	SVC_TYPE_EXTERNAL_NAME,
+};
+
+struct svc_port {
+	char *name;			/* "" when unnamed */
+	uint8_t proto;
+	uint16_t port;
+	uint16_t node_port;		/* 0 if none */
+	uint16_t target_port;		/* numeric targetPort, 0 if named */
+	char *target_port_name;		/* named targetPort or NULL */
+};
+
+struct service {
+	char *key;			/* "ns/name" (hmap key) */
+	char *ns, *name;
+	char *resource_version;
+	enum svc_type type;
+	bool headless;			/* clusterIP: None */
+	struct in_addr cluster_ip;	/* 0 when none */
+	struct svc_port *ports;
+	unsigned n_ports;
+	struct in_addr *external_ips;
+	unsigned n_external_ips;
+	struct in_addr *lb_ips;		/* status.loadBalancer.ingress[].ip */
+	unsigned n_lb_ips;
+	struct sy_cidr *lb_source_ranges;
+	unsigned n_lb_source_ranges;
+	bool affinity_client_ip;
+	uint32_t affinity_timeout;	/* seconds, default 10800 */
+	bool etp_local;			/* externalTrafficPolicy: Local */
+	bool itp_local;			/* internalTrafficPolicy: Local */
+	uint16_t hc_node_port;		/* healthCheckNodePort */
+	char *traffic_distribution;	/* NULL or "PreferClose", ... */
+	bool proxy_skip;		/* labels say another proxy / headless */
+};
+
+/* Endpoint flags */
+#define EP_READY	0x01
+#define EP_SERVING	0x02
+#define EP_TERMINATING	0x04
+
+struct slice_port {
+	char *name;			/* "" when unnamed */
+	uint8_t proto;
+	uint16_t port;			/* 0 = unset */
+};
+
+struct slice_endpoint {
+	struct in_addr addr;		/* first address (kube-proxy uses addresses[0]) */
+	uint8_t flags;			/* EP_* after nil defaults */
+	char *node_name;		/* may be NULL */
+	char *zone;			/* may be NULL */
+	char **hint_zones;		/* hints.forZones[].name */
+	unsigned n_hint_zones;
+	char **hint_nodes;		/* hints.forNodes[].name */
+	unsigned n_hint_nodes;
+};
+
+struct endpoint_slice {
+	char *key;			/* "ns/slicename" (hmap key) */
+	char *ns, *name;
+	char *resource_version;
+	char *service_key;		/* "ns/<kubernetes.io/service-name>" */
+	struct slice_port *ports;
+	unsigned n_ports;
+	struct slice_endpoint *eps;
+	unsigned n_eps;
+	double trigger_time;		/* endpoints.kubernetes.io/last-change-trigger-time, 0 if absent */
+};
+
+struct node_annotation {
+	char *key, *value;
+};
+
+struct node {
+	char *key;			/* name (hmap key) */
+	char *name;
+	char *resource_version;
+	struct in_addr internal_ip;	/* first InternalIP, 0 if none */
+	struct in_addr external_ip;	/* first ExternalIP, 0 if none */
+	struct sy_cidr pod_cidr;	/* spec.podCIDR (first IPv4 of podCIDRs) */
+	bool has_pod_cidr;
+	char *zone;			/* topology.kubernetes.io/zone label */
+	bool deleting;			/* deletionTimestamp set or ToBeDeletedByClusterAutoscaler taint */
+	/* annotations whose key starts with "switchyard.io/" or "flannel.alpha.coreos.com/" */
+	struct node_annotation *annotations;
+	unsigned n_annotations;
+};
+const char *node_annotation(const struct node *n, const char *key);
+
+/*
+ * Pure decoders: json → struct.  On failure return -EINVAL and write the
+ * reason into err (the object's ns/name into ret_id when known).
+ */
+int service_decode(struct json_object *obj, struct service **ret, char *err, size_t errlen);
+int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err, size_t errlen);
+int node_decode(struct json_object *obj, struct node **ret, char *err, size_t errlen);
+void service_free(struct service *s);
+void slice_free(struct endpoint_slice *s);
+void node_free(struct node *n);
+/* "ns/name" or "name" of an arbitrary object, for error messages ("<unknown>"). */
+void object_id(struct json_object *obj, char *buf, size_t len);
+
+/*
+ * The cache.  Changes mark Services dirty (a Service is dirty when it or
+ * any of its slices changed); the desired-state builder consumes the dirty
+ * set.  Node changes are counted separately.
+ */
+struct cache;
+typedef void (*cache_change_fn)(void *arg, enum sy_kind kind);
+
+struct cache *cache_new(cache_change_fn fn, void *arg);
+void cache_free(struct cache *c);
+
+enum cache_op { CACHE_UPSERT, CACHE_DELETE };
+/*
+ * Apply one object (borrowed).  Decode errors are logged (once per object
+ * resourceVersion) and counted; returns 0 when applied, -EINVAL when
+ * skipped.
+ */
+int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct json_object *obj);
+/*
+ * A full listing replaces everything of one kind: objects not applied
+ * between begin and end are deleted at end.  end also marks the kind synced.
+ */
+void cache_replace_begin(struct cache *c, enum sy_kind kind);
+void cache_replace_end(struct cache *c, enum sy_kind kind);
+bool cache_synced(const struct cache *c, enum sy_kind kind);
+void cache_set_synced(struct cache *c, enum sy_kind kind);
+
+const struct hmap *cache_services(const struct cache *c);	/* key → struct service */
+const struct hmap *cache_slices(const struct cache *c);		/* key → struct endpoint_slice */
+const struct hmap *cache_nodes(const struct cache *c);		/* name → struct node */
+const struct service *cache_service(const struct cache *c, const char *key);
+const struct node *cache_node(const struct cache *c, const char *name);
+/* Slices of a service (borrowed array, valid until the next cache change). */
+struct endpoint_slice *const *cache_service_slices(const struct cache *c, const char *svc_key, unsigned *ret_n);
+
+/* Dirty services since the last take: hmap of key → (void *)1; the caller owns/clears it. */
+void cache_take_dirty(struct cache *c, struct hmap *ret_dirty);
+bool cache_nodes_changed(struct cache *c, bool clear);
+
+struct cache_stats {
+	uint64_t decode_errors;
+	uint64_t service_changes;	/* upserts+deletes of Services */
+	uint64_t endpoint_changes;	/* upserts+deletes of EndpointSlices */
+	uint64_t node_changes;
+};
+const struct cache_stats *cache_get_stats(const struct cache *c);
+
+#endif

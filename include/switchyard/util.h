@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_UTIL_H
+#define SWITCHYARD_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <netinet/in.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+/* IPv4 CIDR; addr is in network byte order and masked. */
+struct sy_cidr {
+	struct in_addr addr;
+	uint8_t plen;
+};
+
+/* Parse dotted IPv4; 0 or -EINVAL. */
+int sy_parse_ip4(const char *s, struct in_addr *ret);
+/* Parse "a.b.c.d/n" (a bare address means /32); 0 or -EINVAL. */
+int sy_parse_cidr4(const char *s, struct sy_cidr *ret);
+bool sy_cidr_contains(const struct sy_cidr *c, struct in_addr a);
+/* Thread-unsafe rotating static buffers, for log messages. */
+const char *sy_ip4_str(struct in_addr a);
+/* Parse a Go-style duration ("1s", "500ms", "2m30s", "1h"); seconds. */
+int sy_parse_duration(const char *s, double *ret_seconds);
+/* Monotonic and wall clock in seconds. */
+double sy_now_mono(void);
+double sy_now_wall(void);
+/* Parse RFC 3339 ("2024-01-02T03:04:05Z", optional fraction / offset). */
+int sy_parse_rfc3339(const char *s, double *ret_epoch);
+/* Format RFC 3339 with nanoseconds like Go's time.Time MarshalJSON. */
+void sy_format_rfc3339(double epoch, char *buf, size_t len);
+/* malloc/calloc/strdup that abort on OOM (the daemon cannot continue). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t sz);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* Read a whole file into a NUL-terminated buffer; -errno on failure. */
+int sy_read_file(const char *path, char **ret_buf, size_t *ret_len);
+/* Write atomically (tmp + rename); -errno. */
+int sy_write_file_atomic(const char *path, const char *data, size_t len, int mode);
+
+#endif

@@ -1,0 +1,1 @@
+libswitchyard_a_SOURCES += modes/ipvs.c

@@ -1,0 +1,1 @@
+libswitchyard_a_SOURCES += src/podnet.c

@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: Apache-2.0
+# Unit tests (cmocka).  Each part registers its own tests in its fragment
+# with:  check_PROGRAMS += tests/unit/test-x ; TESTS += tests/unit/test-x
+# and links  $(UNIT_LDADD).
+UNIT_LDADD = libswitchyard.a $(SY_LIBS) $(CMOCKA_LIBS)
+EXTRA_DIST += tests
+include tests/unit/local.mk
