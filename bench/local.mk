@@ -1,1 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
+# Benchmarks: programs and scripts that print numbers (never pass/fail on time).
+noinst_PROGRAMS =
+include bench/k8s.mk
+include bench/iptables.mk
+include bench/ipvs.mk
+include bench/conntrack.mk
+include bench/podnet.mk
