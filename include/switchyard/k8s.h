@@ -56,10 +56,13 @@ struct k8s_client;
 /*
  * Start informers for Services, EndpointSlices (label selector
  * !service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name)
- * and Nodes.  Takes a copy of conn.
+ * and Nodes: only node_name (fieldSelector=metadata.name=<node>) unless
+ * all_nodes (the pod network needs every Node).  Takes a copy of conn.
+ * Returns 0 or -errno (-EINVAL: unusable conn, e.g. no server).
  */
 int k8s_client_new(struct k8s_client **ret, struct ev_loop *loop, const struct k8s_conn *conn,
-		   struct cache *cache, struct sy_metrics *metrics, const char *node_name);
+		   struct cache *cache, struct sy_metrics *metrics, const char *node_name,
+		   bool all_nodes);
 void k8s_client_free(struct k8s_client *k);
 /* PATCH (strategic merge / merge patch) annotations on a Node; async, result logged. */
 int k8s_client_patch_node_annotations(struct k8s_client *k, const char *node,
