@@ -11,6 +11,7 @@
 #include "switchyard/desired.h"
 #include "switchyard/metrics.h"
 #include "switchyard/mode.h"
+#include "switchyard/model.h"
 
 struct cache;
 struct ct;
@@ -52,6 +53,15 @@ struct sy_daemon {
 	double last_sync_wall;		/* for /healthz lastUpdated */
 	ev_signal sigterm, sigint;
 };
+
+/*
+ * src/daemon.c: the IPv4 addresses NodePorts answer on (--nodeport-addresses
+ * applied; "primary" = the Node's InternalIP; every local address except
+ * loopback and kube-ipvs0's when unset).  Returns the count or -errno.
+ */
+int daemon_nodeport_addresses(const struct sy_daemon *d, struct in_addr *out, unsigned max);
+/* The cache's change callback (arg = the daemon). */
+void daemon_cache_changed(void *arg, enum sy_kind kind);
 
 /* Called by the cache on every change: schedules a sync (rate limited). */
 void sync_runner_kick(struct sy_daemon *d);

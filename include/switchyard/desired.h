@@ -116,6 +116,7 @@ struct ds_change {
 
 struct desired_state {
 	struct hmap ports;		/* name → struct ds_port */
+	struct hmap by_svc;		/* service key → internal list of its ports */
 	struct ds_node node;
 	const struct sy_config *cfg;
 

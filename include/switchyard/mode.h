@@ -46,6 +46,7 @@ struct proxy_mode_ops {
 
 extern const struct proxy_mode_ops iptables_mode_ops;
 extern const struct proxy_mode_ops ipvs_mode_ops;
+extern const struct proxy_mode_ops none_mode_ops;	/* desired state only */
 
 /* modes/registry.c: by name, or NULL. */
 const struct proxy_mode_ops *proxy_mode_find(const char *name);

@@ -68,6 +68,7 @@ struct service {
 	uint16_t hc_node_port;		/* healthCheckNodePort */
 	char *traffic_distribution;	/* NULL or "PreferClose", ... */
 	bool proxy_skip;		/* labels say another proxy / headless */
+	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
 };
 
 /* Endpoint flags */
@@ -102,6 +103,7 @@ struct endpoint_slice {
 	struct slice_endpoint *eps;
 	unsigned n_eps;
 	double trigger_time;		/* endpoints.kubernetes.io/last-change-trigger-time, 0 if absent */
+	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
 };
 
 struct node_annotation {
@@ -121,12 +123,13 @@ struct node {
 	/* annotations whose key starts with "switchyard.io/" or "flannel.alpha.coreos.com/" */
 	struct node_annotation *annotations;
 	unsigned n_annotations;
+	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
 };
 const char *node_annotation(const struct node *n, const char *key);
 
 /*
  * Pure decoders: json → struct.  On failure return -EINVAL and write the
- * reason into err (the object's ns/name into ret_id when known).
+ * reason into err.  Node names and zones are interned (never freed).
  */
 int service_decode(struct json_object *obj, struct service **ret, char *err, size_t errlen);
 int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err, size_t errlen);
@@ -161,6 +164,8 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
  */
 void cache_replace_begin(struct cache *c, enum sy_kind kind);
 void cache_replace_end(struct cache *c, enum sy_kind kind);
+/* Inside a replace: keep this object although it was not re-applied (its source failed to parse). */
+void cache_keep(struct cache *c, enum sy_kind kind, const char *key);
 bool cache_synced(const struct cache *c, enum sy_kind kind);
 void cache_set_synced(struct cache *c, enum sy_kind kind);
 
@@ -172,9 +177,15 @@ const struct node *cache_node(const struct cache *c, const char *name);
 /* Slices of a service (borrowed array, valid until the next cache change). */
 struct endpoint_slice *const *cache_service_slices(const struct cache *c, const char *svc_key, unsigned *ret_n);
 
-/* Dirty services since the last take: hmap of key → (void *)1; the caller owns/clears it. */
+/*
+ * Dirty services since the last take: moves them into ret_dirty (an
+ * initialised hmap) as malloc'd keys → (void *)1; the caller frees the keys
+ * and clears the map.
+ */
 void cache_take_dirty(struct cache *c, struct hmap *ret_dirty);
 bool cache_nodes_changed(struct cache *c, bool clear);
+/* Mark the nodes changed again (a failed pod network sync wants a retry). */
+void cache_nodes_changed_set(struct cache *c);
 
 struct cache_stats {
 	uint64_t decode_errors;

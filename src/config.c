@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Command-line flags with kube-proxy's names and defaults. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "switchyard/config.h"
+#include "switchyard/log.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+void config_init(struct sy_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->proxy_mode = xstrdup("iptables");
+	cfg->masquerade_bit = 14;
+	cfg->min_sync_period = 1;
+	cfg->sync_period = 30;
+	cfg->localhost_nodeports = true;
+	cfg->ipvs_scheduler = xstrdup("");
+	cfg->bind_address = xstrdup("0.0.0.0");
+	cfg->healthz_bind_address = xstrdup("0.0.0.0:10256");
+	cfg->metrics_bind_address = xstrdup("127.0.0.1:10249");
+	cfg->net_conf = xstrdup("/etc/switchyard/net-conf.json");
+	cfg->subnet_file = xstrdup("/run/switchyard/subnet.env");
+	cfg->cni_conf_dir = xstrdup("/etc/cni/net.d");
+}
+
+void config_free(struct sy_config *cfg)
+{
+	free(cfg->proxy_mode);
+	free(cfg->kubeconfig);
+	free(cfg->master);
+	free(cfg->hostname_override);
+	free(cfg->manifests);
+	free(cfg->config_file);
+	free(cfg->ipvs_scheduler);
+	free(cfg->bind_address);
+	free(cfg->healthz_bind_address);
+	free(cfg->metrics_bind_address);
+	free(cfg->net_conf);
+	free(cfg->subnet_file);
+	free(cfg->cni_conf_dir);
+	free(cfg->iface);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+enum {
+	OPT_PROXY_MODE = 256, OPT_KUBECONFIG, OPT_MASTER, OPT_HOSTNAME_OVERRIDE,
+	OPT_CLUSTER_CIDR, OPT_MASQUERADE_ALL, OPT_MIN_SYNC, OPT_SYNC, OPT_NODEPORT_ADDRS,
+	OPT_IPVS_SCHEDULER, OPT_CONFIG, OPT_CLEANUP, OPT_HEALTHZ, OPT_METRICS, OPT_VERSION,
+	OPT_HELP, OPT_MANIFESTS, OPT_MASQ_BIT, OPT_IPT_MIN_SYNC, OPT_IPT_SYNC,
+	OPT_IPVS_MIN_SYNC, OPT_IPVS_SYNC, OPT_IPVS_STRICT_ARP, OPT_IPVS_TCP, OPT_IPVS_TCPFIN,
+	OPT_IPVS_UDP, OPT_LOCALHOST_NP, OPT_BIND_ADDRESS, OPT_POD_NETWORK, OPT_NET_CONF,
+	OPT_SUBNET_FILE, OPT_CNI_CONF_DIR, OPT_IFACE, OPT_V,
+};
+
+static const struct option long_opts[] = {
+	{ "proxy-mode", required_argument, NULL, OPT_PROXY_MODE },
+	{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+	{ "master", required_argument, NULL, OPT_MASTER },
+	{ "hostname-override", required_argument, NULL, OPT_HOSTNAME_OVERRIDE },
+	{ "cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR },
+	{ "masquerade-all", optional_argument, NULL, OPT_MASQUERADE_ALL },
+	{ "min-sync-period", required_argument, NULL, OPT_MIN_SYNC },
+	{ "sync-period", required_argument, NULL, OPT_SYNC },
+	{ "nodeport-addresses", required_argument, NULL, OPT_NODEPORT_ADDRS },
+	{ "ipvs-scheduler", required_argument, NULL, OPT_IPVS_SCHEDULER },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "cleanup", optional_argument, NULL, OPT_CLEANUP },
+	{ "healthz-bind-address", required_argument, NULL, OPT_HEALTHZ },
+	{ "metrics-bind-address", required_argument, NULL, OPT_METRICS },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "manifests", required_argument, NULL, OPT_MANIFESTS },
+	{ "iptables-masquerade-bit", required_argument, NULL, OPT_MASQ_BIT },
+	{ "iptables-min-sync-period", required_argument, NULL, OPT_IPT_MIN_SYNC },
+	{ "iptables-sync-period", required_argument, NULL, OPT_IPT_SYNC },
+	{ "iptables-localhost-nodeports", optional_argument, NULL, OPT_LOCALHOST_NP },
+	{ "ipvs-min-sync-period", required_argument, NULL, OPT_IPVS_MIN_SYNC },
+	{ "ipvs-sync-period", required_argument, NULL, OPT_IPVS_SYNC },
+	{ "ipvs-strict-arp", optional_argument, NULL, OPT_IPVS_STRICT_ARP },
+	{ "ipvs-tcp-timeout", required_argument, NULL, OPT_IPVS_TCP },
+	{ "ipvs-tcpfin-timeout", required_argument, NULL, OPT_IPVS_TCPFIN },
+	{ "ipvs-udp-timeout", required_argument, NULL, OPT_IPVS_UDP },
+	{ "bind-address", required_argument, NULL, OPT_BIND_ADDRESS },
+	{ "pod-network", optional_argument, NULL, OPT_POD_NETWORK },
+	{ "net-conf", required_argument, NULL, OPT_NET_CONF },
+	{ "subnet-file", required_argument, NULL, OPT_SUBNET_FILE },
+	{ "cni-conf-dir", required_argument, NULL, OPT_CNI_CONF_DIR },
+	{ "iface", required_argument, NULL, OPT_IFACE },
+	{ "v", required_argument, NULL, OPT_V },
+	{ NULL, 0, NULL, 0 },
+};
+
+const char *const config_flag_names[] = {
+	"proxy-mode", "kubeconfig", "master", "hostname-override", "cluster-cidr",
+	"masquerade-all", "min-sync-period", "sync-period", "nodeport-addresses",
+	"ipvs-scheduler", "config", "cleanup", "healthz-bind-address", "metrics-bind-address",
+	"version", "help", "manifests", "iptables-masquerade-bit", "iptables-min-sync-period",
+	"iptables-sync-period", "iptables-localhost-nodeports", "ipvs-min-sync-period",
+	"ipvs-sync-period", "ipvs-strict-arp", "ipvs-tcp-timeout", "ipvs-tcpfin-timeout",
+	"ipvs-udp-timeout", "bind-address", "pod-network", "net-conf", "subnet-file",
+	"cni-conf-dir", "iface", "v", NULL,
+};
+
+static const char usage[] =
+"Usage: switchyard [flags]\n"
+"\n"
+"switchyard programs this node's kernel so that traffic to Kubernetes Services\n"
+"reaches their endpoints (a kube-proxy replacement), and optionally connects\n"
+"pods across nodes (--pod-network).\n"
+"\n"
+"Sources (one of):\n"
+"      --kubeconfig FILE            kubeconfig for the API server (default: in-cluster config)\n"
+"      --master URL                 API server address (overrides the kubeconfig's)\n"
+"      --manifests DIR              read Service/EndpointSlice/Node YAML or JSON from DIR\n"
+"Proxy:\n"
+"      --proxy-mode MODE            iptables (default) or ipvs\n"
+"      --hostname-override NAME     this node's name (default: the hostname)\n"
+"      --cluster-cidr CIDR[,CIDR]   pod CIDRs; traffic to a ClusterIP from outside is masqueraded\n"
+"      --masquerade-all             SNAT all traffic sent to Service addresses\n"
+"      --iptables-masquerade-bit N  fwmark bit for masquerading (default 14 = 0x4000)\n"
+"      --nodeport-addresses LIST    CIDRs (comma separated) or \"primary\" NodePorts answer on\n"
+"                                   (default: every local address)\n"
+"      --iptables-localhost-nodeports[=BOOL]  NodePorts on 127.0.0.1 (default true)\n"
+"      --min-sync-period DURATION   at most one sync per period (default 1s)\n"
+"      --sync-period DURATION       full resync period (default 30s)\n"
+"      --iptables-min-sync-period, --iptables-sync-period, --ipvs-min-sync-period,\n"
+"      --ipvs-sync-period DURATION  per-mode aliases of the two above\n"
+"      --ipvs-scheduler NAME        rr (default), wrr, lc, wlc, sh, dh, sed, nq, mh\n"
+"      --ipvs-strict-arp            set arp_ignore=1 / arp_announce=2\n"
+"      --ipvs-tcp-timeout, --ipvs-tcpfin-timeout, --ipvs-udp-timeout DURATION\n"
+"                                   IPVS timeouts (0 = leave the kernel's)\n"
+"      --cleanup                    remove everything switchyard created, then exit\n"
+"Pod network:\n"
+"      --pod-network                connect pods across nodes (flannel-style; off by default)\n"
+"      --net-conf FILE              network config (default /etc/switchyard/net-conf.json)\n"
+"      --subnet-file FILE           subnet.env to write (default /run/switchyard/subnet.env)\n"
+"      --cni-conf-dir DIR           where the CNI conflist goes (default /etc/cni/net.d)\n"
+"      --iface NAME                 underlay interface (default: the one with the node IP)\n"
+"Operations:\n"
+"      --config FILE                KubeProxyConfiguration YAML; flags override it\n"
+"      --bind-address IP            (accepted for compatibility)\n"
+"      --healthz-bind-address H:P   healthz server (default 0.0.0.0:10256; \"\" disables)\n"
+"      --metrics-bind-address H:P   metrics server (default 127.0.0.1:10249; \"\" disables)\n"
+"  -v, --v N                        log verbosity\n"
+"      --version                    print the version and exit\n"
+"      --help                       this text\n";
+
+static int parse_bool(const char *arg, bool *ret)
+{
+	if (!arg || !strcmp(arg, "true") || !strcmp(arg, "1") || !strcmp(arg, "True")) {
+		*ret = true;
+		return 0;
+	}
+	if (!strcmp(arg, "false") || !strcmp(arg, "0") || !strcmp(arg, "False")) {
+		*ret = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_period(const char *arg, double *ret)
+{
+	char *end;
+	double v;
+
+	/* a bare number means seconds; otherwise a Go duration */
+	v = strtod(arg, &end);
+	if (end != arg && !*end && v >= 0) {
+		*ret = v;
+		return 0;
+	}
+	return sy_parse_duration(arg, ret);
+}
+
+static int parse_cidr_list(const char *arg, struct sy_cidr *out, unsigned *n, bool *primary)
+{
+	char *copy = xstrdup(arg), *save = NULL, *tok;
+	int r = 0;
+
+	*n = 0;
+	if (primary)
+		*primary = false;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		if (!*tok)
+			continue;
+		if (primary && !strcmp(tok, "primary")) {
+			*primary = true;
+			continue;
+		}
+		if (*n >= SY_MAX_CIDRS || sy_parse_cidr4(tok, &out[*n]) < 0) {
+			r = -EINVAL;
+			break;
+		}
+		(*n)++;
+	}
+	free(copy);
+	return r;
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+/* Apply one flag; returns 0, 1 (exit 0 after printing), or -EINVAL. */
+static int apply(struct sy_config *cfg, int opt, const char *arg, const char *name)
+{
+	int r = 0;
+	long l;
+	char *end;
+
+	switch (opt) {
+	case OPT_PROXY_MODE:
+		set_str(&cfg->proxy_mode, arg[0] ? arg : "iptables");
+		break;
+	case OPT_KUBECONFIG: set_str(&cfg->kubeconfig, arg); break;
+	case OPT_MASTER: set_str(&cfg->master, arg); break;
+	case OPT_HOSTNAME_OVERRIDE: set_str(&cfg->hostname_override, arg); break;
+	case OPT_MANIFESTS: set_str(&cfg->manifests, arg); break;
+	case OPT_CONFIG: set_str(&cfg->config_file, arg); break;
+	case OPT_CLUSTER_CIDR:
+		r = parse_cidr_list(arg, cfg->cluster_cidrs, &cfg->n_cluster_cidrs, NULL);
+		break;
+	case OPT_NODEPORT_ADDRS:
+		r = parse_cidr_list(arg, cfg->nodeport_cidrs, &cfg->n_nodeport_cidrs,
+				    &cfg->nodeport_primary);
+		break;
+	case OPT_MASQUERADE_ALL: r = parse_bool(arg, &cfg->masquerade_all); break;
+	case OPT_CLEANUP: r = parse_bool(arg, &cfg->cleanup); break;
+	case OPT_LOCALHOST_NP: r = parse_bool(arg, &cfg->localhost_nodeports); break;
+	case OPT_IPVS_STRICT_ARP: r = parse_bool(arg, &cfg->ipvs_strict_arp); break;
+	case OPT_POD_NETWORK: r = parse_bool(arg, &cfg->pod_network); break;
+	case OPT_MIN_SYNC:
+	case OPT_IPT_MIN_SYNC:
+		r = parse_period(arg, &cfg->min_sync_period);
+		break;
+	case OPT_SYNC:
+	case OPT_IPT_SYNC:
+		r = parse_period(arg, &cfg->sync_period);
+		if (!r && cfg->sync_period <= 0)
+			r = -EINVAL;
+		break;
+	case OPT_IPVS_MIN_SYNC: r = parse_period(arg, &cfg->ipvs_min_sync_period); break;
+	case OPT_IPVS_SYNC: r = parse_period(arg, &cfg->ipvs_sync_period); break;
+	case OPT_IPVS_TCP: r = parse_period(arg, &cfg->ipvs_tcp_timeout); break;
+	case OPT_IPVS_TCPFIN: r = parse_period(arg, &cfg->ipvs_tcpfin_timeout); break;
+	case OPT_IPVS_UDP: r = parse_period(arg, &cfg->ipvs_udp_timeout); break;
+	case OPT_IPVS_SCHEDULER: set_str(&cfg->ipvs_scheduler, arg); break;
+	case OPT_MASQ_BIT:
+		l = strtol(arg, &end, 10);
+		if (*end || end == arg || l < 0 || l > 31)
+			r = -EINVAL;
+		else
+			cfg->masquerade_bit = (unsigned)l;
+		break;
+	case OPT_HEALTHZ: set_str(&cfg->healthz_bind_address, arg); break;
+	case OPT_METRICS: set_str(&cfg->metrics_bind_address, arg); break;
+	case OPT_BIND_ADDRESS: set_str(&cfg->bind_address, arg); break;
+	case OPT_NET_CONF: set_str(&cfg->net_conf, arg); break;
+	case OPT_SUBNET_FILE: set_str(&cfg->subnet_file, arg); break;
+	case OPT_CNI_CONF_DIR: set_str(&cfg->cni_conf_dir, arg); break;
+	case OPT_IFACE: set_str(&cfg->iface, arg); break;
+	case 'v':
+	case OPT_V:
+		l = strtol(arg, &end, 10);
+		if (*end || end == arg || l < 0 || l > 10)
+			r = -EINVAL;
+		else
+			cfg->verbosity = (int)l;
+		break;
+	case OPT_VERSION:
+		printf("switchyard %s\n", PACKAGE_VERSION);
+		return 1;
+	case OPT_HELP:
+		fputs(usage, stdout);
+		return 1;
+	default:
+		return -EINVAL;
+	}
+	if (r < 0)
+		fprintf(stderr, "switchyard: invalid value \"%s\" for flag --%s\n", arg ? arg : "",
+			name);
+	return r < 0 ? -EINVAL : 0;
+}
+
+static int parse_pass(struct sy_config *cfg, int argc, char **argv, bool only_meta)
+{
+	int opt, idx, r;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long_only(argc, argv, ":v:", long_opts, &idx)) != -1) {
+		const char *name = "v";
+
+		if (opt == '?' || opt == ':') {
+			if (only_meta)
+				continue;
+			if (opt == ':')
+				fprintf(stderr, "switchyard: flag needs an argument: %s\n",
+					argv[optind - 1]);
+			else
+				fprintf(stderr, "switchyard: unknown flag: %s\n", argv[optind - 1]);
+			fprintf(stderr, "Run 'switchyard --help' for usage.\n");
+			return -EINVAL;
+		}
+		if (opt != 'v')
+			name = long_opts[idx].name;
+		if (only_meta && opt != OPT_CONFIG && opt != OPT_HELP && opt != OPT_VERSION)
+			continue;
+		r = apply(cfg, opt, optarg ? optarg : (opt >= 256 && long_opts[idx].has_arg ==
+			  optional_argument ? NULL : ""), name);
+		if (r)
+			return r;
+	}
+	if (!only_meta && optind < argc) {
+		fprintf(stderr, "switchyard: unexpected argument: %s\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_parse_args(struct sy_config *cfg, int argc, char **argv)
+{
+	char err[512];
+	int r;
+
+	/* Pass 1: --help/--version/--config; then the file; then every flag over it. */
+	r = parse_pass(cfg, argc, argv, true);
+	if (r)
+		return r;
+	if (cfg->config_file) {
+		r = config_file_load(cfg, cfg->config_file, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "switchyard: --config %s: %s\n", cfg->config_file, err);
+			return -EINVAL;
+		}
+	}
+	r = parse_pass(cfg, argc, argv, false);
+	if (r)
+		return r;
+	return 0;
+}

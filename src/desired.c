@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The desired state: per Service port, the addresses to serve and the
+ * endpoints to reach, following kube-proxy's endpoint selection
+ * (pkg/proxy/topology.go semantics: ready endpoints, topology hints,
+ * serving+terminating fallback, local endpoints for Local policies).
+ * Rebuilt per dirty Service only; unchanged ports keep their object so
+ * modes can skip them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/log.h"
+#include "switchyard/model.h"
+
+struct ds_svc {
+	char *key;
+	struct ds_port **ports;
+	unsigned n;
+};
+
+void ds_port_free(struct ds_port *p)
+{
+	if (!p)
+		return;
+	free(p->name);
+	free(p->svc_key);
+	free(p->external_ips);
+	free(p->lb_ips);
+	free(p->lb_source_ranges);
+	free(p->cluster_eps);
+	free(p->local_eps);
+	free(p->all_eps);
+	free(p);
+}
+
+static int ep_cmp(const void *a, const void *b)
+{
+	const struct ds_ep *x = a, *y = b;
+	uint32_t ax = ntohl(x->addr.s_addr), ay = ntohl(y->addr.s_addr);
+
+	if (ax != ay)
+		return ax < ay ? -1 : 1;
+	return (int)x->port - (int)y->port;
+}
+
+struct cand {
+	struct ds_ep ep;
+	const struct slice_endpoint *se;
+};
+
+static int cand_cmp(const void *a, const void *b)
+{
+	return ep_cmp(&((const struct cand *)a)->ep, &((const struct cand *)b)->ep);
+}
+
+static bool has_name(char *const *v, unsigned n, const char *name)
+{
+	for (unsigned i = 0; name && i < n; i++)
+		if (v[i] == name || !strcmp(v[i], name))
+			return true;
+	return false;
+}
+
+/*
+ * kube-proxy's topology rule: hints are used only when every candidate
+ * carries them and at least one names this node (forNodes) / zone
+ * (forZones); otherwise all candidates are used.
+ */
+static unsigned topology_filter(struct cand *c, unsigned n, const struct ds_node *node)
+{
+	bool all_nodes = n > 0, any_node = false, all_zones = n > 0, any_zone = false;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct slice_endpoint *se = c[i].se;
+
+		all_nodes &= se->n_hint_nodes > 0;
+		any_node |= has_name(se->hint_nodes, se->n_hint_nodes, node->name);
+		all_zones &= se->n_hint_zones > 0;
+		any_zone |= has_name(se->hint_zones, se->n_hint_zones, node->zone);
+	}
+	if (all_nodes && any_node) {
+		for (unsigned i = 0; i < n; i++)
+			if (has_name(c[i].se->hint_nodes, c[i].se->n_hint_nodes, node->name))
+				c[k++] = c[i];
+		return k;
+	}
+	if (all_zones && any_zone) {
+		for (unsigned i = 0; i < n; i++)
+			if (has_name(c[i].se->hint_zones, c[i].se->n_hint_zones, node->zone))
+				c[k++] = c[i];
+		return k;
+	}
+	if (all_zones && node->zone)
+		log_v(4, "Ignoring same-zone topology hints: no endpoint hints zone %s", node->zone);
+	return n;
+}
+
+static struct ds_ep *pick(const struct cand *c, unsigned n, uint8_t need, uint8_t need2,
+			  bool local_only, unsigned *ret_n)
+{
+	struct ds_ep *v = xcalloc(n, sizeof(*v));
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if ((c[i].ep.flags & need) != need || (c[i].ep.flags & need2) != need2)
+			continue;
+		if (local_only && !c[i].ep.local)
+			continue;
+		v[k++] = c[i].ep;
+	}
+	*ret_n = k;
+	return v;
+}
+
+/* Endpoints of one service port from all slices: deduplicated, sorted. */
+static unsigned gather(const struct svc_port *sp, struct endpoint_slice *const *slices,
+		       unsigned n_slices, const struct ds_node *node, struct cand **ret)
+{
+	unsigned total = 0, n = 0, k = 0;
+	struct cand *c;
+
+	for (unsigned s = 0; s < n_slices; s++)
+		total += slices[s]->n_eps;
+	c = xcalloc(total, sizeof(*c));
+	for (unsigned s = 0; s < n_slices; s++) {
+		const struct endpoint_slice *sl = slices[s];
+		const struct slice_port *p = NULL;
+
+		for (unsigned i = 0; i < sl->n_ports; i++) {
+			if (!strcmp(sl->ports[i].name, sp->name) && sl->ports[i].proto == sp->proto) {
+				p = &sl->ports[i];
+				break;
+			}
+		}
+		if (!p || !p->port)
+			continue;
+		for (unsigned e = 0; e < sl->n_eps; e++) {
+			const struct slice_endpoint *se = &sl->eps[e];
+
+			c[n].ep.addr = se->addr;
+			c[n].ep.port = p->port;
+			c[n].ep.flags = se->flags;
+			c[n].ep.local = se->node_name && node->name && !strcmp(se->node_name, node->name);
+			c[n].se = se;
+			n++;
+		}
+	}
+	qsort(c, n, sizeof(*c), cand_cmp);
+	/* dedup by address:port; a ready duplicate wins (as kube-proxy) */
+	for (unsigned i = 0; i < n; i++) {
+		if (k && !ep_cmp(&c[k - 1].ep, &c[i].ep)) {
+			if ((c[i].ep.flags & EP_READY) && !(c[k - 1].ep.flags & EP_READY))
+				c[k - 1] = c[i];
+			continue;
+		}
+		c[k++] = c[i];
+	}
+	*ret = c;
+	return k;
+}
+
+static void build_eps(struct ds_port *p, struct cand *c, unsigned n, const struct ds_node *node)
+{
+	struct cand *tmp;
+	unsigned nr = 0;
+
+	/* cluster endpoints: ready ones (topology filtered), else serving+terminating */
+	tmp = xcalloc(n, sizeof(*tmp));
+	for (unsigned i = 0; i < n; i++)
+		if (c[i].ep.flags & EP_READY)
+			tmp[nr++] = c[i];
+	if (nr) {
+		nr = topology_filter(tmp, nr, node);
+		p->cluster_eps = pick(tmp, nr, 0, 0, false, &p->n_cluster_eps);
+	} else {
+		p->cluster_eps = pick(c, n, EP_SERVING, EP_TERMINATING, false, &p->n_cluster_eps);
+	}
+	free(tmp);
+	/* local endpoints: local ready ones, else local serving+terminating */
+	p->local_eps = pick(c, n, EP_READY, 0, true, &p->n_local_eps);
+	if (!p->n_local_eps) {
+		free(p->local_eps);
+		p->local_eps = pick(c, n, EP_SERVING, EP_TERMINATING, true, &p->n_local_eps);
+	}
+	p->all_eps = pick(c, n, EP_SERVING, 0, false, &p->n_all_eps);
+}
+
+static void *dup_array(const void *src, size_t n, size_t sz)
+{
+	void *d;
+
+	if (!n)
+		return NULL;
+	d = xmalloc(n * sz);
+	memcpy(d, src, n * sz);
+	return d;
+}
+
+int ds_build_service(const struct service *svc, struct endpoint_slice *const *slices,
+		     unsigned n_slices, const struct ds_node *node, struct ds_port ***ret)
+{
+	struct ds_port **out;
+	bool external_type = svc->type == SVC_TYPE_NODE_PORT || svc->type == SVC_TYPE_LOAD_BALANCER;
+	double trigger = 0;
+
+	*ret = NULL;
+	if (svc->type == SVC_TYPE_EXTERNAL_NAME || svc->headless || !svc->cluster_ip.s_addr ||
+	    svc->proxy_skip || !svc->n_ports)
+		return 0;
+	for (unsigned s = 0; s < n_slices; s++)
+		if (slices[s]->trigger_time > trigger)
+			trigger = slices[s]->trigger_time;
+	out = xcalloc(svc->n_ports, sizeof(*out));
+	for (unsigned i = 0; i < svc->n_ports; i++) {
+		const struct svc_port *sp = &svc->ports[i];
+		struct ds_port *p = xcalloc(1, sizeof(*p));
+		struct cand *c;
+		unsigned n;
+		size_t l = strlen(svc->key) + strlen(sp->name) + 2;
+
+		p->svc_key = xstrdup(svc->key);
+		p->name = xmalloc(l);
+		snprintf(p->name, l, "%s:%s", svc->key, sp->name);
+		p->svc_ns = svc->ns;	/* re-pointed below into owned storage */
+		p->proto = sp->proto;
+		p->cluster_ip = svc->cluster_ip;
+		p->port = sp->port;
+		p->node_port = external_type ? sp->node_port : 0;
+		p->external_ips = dup_array(svc->external_ips, svc->n_external_ips, sizeof(struct in_addr));
+		p->n_external_ips = svc->n_external_ips;
+		if (svc->type == SVC_TYPE_LOAD_BALANCER) {
+			p->lb_ips = dup_array(svc->lb_ips, svc->n_lb_ips, sizeof(struct in_addr));
+			p->n_lb_ips = svc->n_lb_ips;
+			p->lb_source_ranges = dup_array(svc->lb_source_ranges, svc->n_lb_source_ranges,
+							sizeof(struct sy_cidr));
+			p->n_lb_source_ranges = svc->n_lb_source_ranges;
+		}
+		p->affinity_timeout = svc->affinity_client_ip ? svc->affinity_timeout : 0;
+		p->etp_local = svc->etp_local && ds_port_has_external(p);
+		p->itp_local = svc->itp_local;
+		p->hc_node_port = svc->type == SVC_TYPE_LOAD_BALANCER && p->etp_local ?
+				  svc->hc_node_port : 0;
+		p->trigger_time = trigger;
+		n = gather(sp, slices, n_slices, node, &c);
+		build_eps(p, c, n, node);
+		free(c);
+		/* name = "ns/name:port": split views into the owned string */
+		p->svc_ns = p->svc_key;
+		p->svc_name = strchr(p->svc_key, '/') + 1;
+		p->port_name = strrchr(p->name, ':') + 1;
+		out[i] = p;
+	}
+	*ret = out;
+	return (int)svc->n_ports;
+}
+
+static bool eps_equal(const struct ds_ep *a, unsigned na, const struct ds_ep *b, unsigned nb)
+{
+	return na == nb && (!na || !memcmp(a, b, na * sizeof(*a)));
+}
+
+#define ARR_EQ(f, nf, T) (a->nf == b->nf && (!a->nf || !memcmp(a->f, b->f, a->nf * sizeof(T))))
+
+static bool port_equal(const struct ds_port *a, const struct ds_port *b)
+{
+	return !strcmp(a->name, b->name) && a->proto == b->proto &&
+	       a->cluster_ip.s_addr == b->cluster_ip.s_addr && a->port == b->port &&
+	       a->node_port == b->node_port && a->hc_node_port == b->hc_node_port &&
+	       ARR_EQ(external_ips, n_external_ips, struct in_addr) &&
+	       ARR_EQ(lb_ips, n_lb_ips, struct in_addr) &&
+	       ARR_EQ(lb_source_ranges, n_lb_source_ranges, struct sy_cidr) &&
+	       a->affinity_timeout == b->affinity_timeout && a->etp_local == b->etp_local &&
+	       a->itp_local == b->itp_local &&
+	       eps_equal(a->cluster_eps, a->n_cluster_eps, b->cluster_eps, b->n_cluster_eps) &&
+	       eps_equal(a->local_eps, a->n_local_eps, b->local_eps, b->n_local_eps) &&
+	       eps_equal(a->all_eps, a->n_all_eps, b->all_eps, b->n_all_eps);
+}
+
+void desired_init(struct desired_state *ds, const struct sy_config *cfg)
+{
+	memset(ds, 0, sizeof(*ds));
+	hmap_init(&ds->ports);
+	hmap_init(&ds->by_svc);
+	hmap_init(&ds->change_idx);
+	ds->cfg = cfg;
+	ds->next_serial = 1;
+}
+
+void desired_fini(struct desired_state *ds)
+{
+	struct hmap_iter it;
+	void *v;
+
+	desired_commit(ds);
+	hmap_iter_init(&it, &ds->by_svc);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct ds_svc *s = v;
+
+		for (unsigned i = 0; i < s->n; i++)
+			ds_port_free(s->ports[i]);
+		free(s->ports);
+		free(s->key);
+		free(s);
+	}
+	hmap_clear(&ds->by_svc);
+	hmap_clear(&ds->ports);
+	hmap_clear(&ds->change_idx);
+	free(ds->changes);
+	free(ds->retired);
+	free(ds->node.nodeport_addrs);
+	free((char *)ds->node.name);
+	free((char *)ds->node.zone);
+	memset(ds, 0, sizeof(*ds));
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+void desired_set_node(struct desired_state *ds, const char *name, const char *zone,
+		      const struct in_addr *addrs, unsigned n, bool all_local)
+{
+	bool same = str_eq(ds->node.name, name) && str_eq(ds->node.zone, zone) &&
+		    ds->node.n_nodeport_addrs == n && ds->node.nodeport_all_local == all_local &&
+		    (!n || !memcmp(ds->node.nodeport_addrs, addrs, n * sizeof(*addrs)));
+
+	if (same)
+		return;
+	if (!str_eq(ds->node.name, name)) {
+		free((char *)ds->node.name);
+		ds->node.name = name ? xstrdup(name) : NULL;
+	}
+	if (!str_eq(ds->node.zone, zone)) {
+		free((char *)ds->node.zone);
+		ds->node.zone = zone ? xstrdup(zone) : NULL;
+	}
+	free(ds->node.nodeport_addrs);
+	ds->node.nodeport_addrs = dup_array(addrs, n, sizeof(*addrs));
+	ds->node.n_nodeport_addrs = n;
+	ds->node.nodeport_all_local = all_local;
+	ds->node_changed = true;
+}
+
+static void retire(struct desired_state *ds, struct ds_port *p)
+{
+	if (ds->n_retired == ds->cap_retired) {
+		ds->cap_retired = ds->cap_retired ? ds->cap_retired * 2 : 64;
+		ds->retired = xrealloc(ds->retired, ds->cap_retired * sizeof(*ds->retired));
+	}
+	ds->retired[ds->n_retired++] = p;
+}
+
+static void record(struct desired_state *ds, const struct ds_port *old, const struct ds_port *new)
+{
+	const char *name = new ? new->name : old->name;
+	uintptr_t idx = (uintptr_t)hmap_get(&ds->change_idx, name);
+
+	if (new && new->trigger_time > ds->newest_trigger_time)
+		ds->newest_trigger_time = new->trigger_time;
+	if (idx) {
+		/* changed again before the sync: keep the original old version */
+		struct ds_change *c = &ds->changes[idx - 1];
+
+		c->new = new;
+		c->name = new ? new->name : c->old ? c->old->name : name;
+		hmap_del(&ds->change_idx, name);
+		hmap_put(&ds->change_idx, c->name, (void *)idx);
+		return;
+	}
+	if (ds->n_changes == ds->cap_changes) {
+		ds->cap_changes = ds->cap_changes ? ds->cap_changes * 2 : 64;
+		ds->changes = xrealloc(ds->changes, ds->cap_changes * sizeof(*ds->changes));
+	}
+	ds->changes[ds->n_changes] = (struct ds_change){ .name = name, .old = old, .new = new };
+	ds->n_changes++;
+	hmap_put(&ds->change_idx, name, (void *)(uintptr_t)ds->n_changes);
+}
+
+/* Rebuild one Service; returns the number of changed ports. */
+static int update_service(struct desired_state *ds, struct cache *c, const char *key)
+{
+	const struct service *svc = cache_service(c, key);
+	struct ds_svc *cur = hmap_get(&ds->by_svc, key);
+	struct ds_port **built = NULL;
+	unsigned n_slices = 0;
+	struct endpoint_slice *const *slices = cache_service_slices(c, key, &n_slices);
+	int n = 0, changed = 0;
+
+	if (svc)
+		n = ds_build_service(svc, slices, n_slices, &ds->node, &built);
+	if (n < 0)
+		return n;
+	/* ports that stayed identical keep their old object */
+	for (int i = 0; i < n; i++) {
+		struct ds_port *old = hmap_get(&ds->ports, built[i]->name);
+
+		if (old && port_equal(old, built[i])) {
+			ds_port_free(built[i]);
+			built[i] = old;
+			continue;
+		}
+		built[i]->serial = ds->next_serial++;
+		if (old) {
+			hmap_del(&ds->ports, old->name);
+			retire(ds, old);
+		}
+		hmap_put(&ds->ports, built[i]->name, built[i]);
+		record(ds, old, built[i]);
+		changed++;
+	}
+	/* ports that disappeared */
+	for (unsigned j = 0; cur && j < cur->n; j++) {
+		struct ds_port *old = cur->ports[j];
+		bool kept = false;
+
+		for (int i = 0; i < n && !kept; i++)
+			kept = built[i] == old || !strcmp(built[i]->name, old->name);
+		if (kept)
+			continue;
+		if (hmap_get(&ds->ports, old->name) == old)
+			hmap_del(&ds->ports, old->name);
+		retire(ds, old);
+		record(ds, old, NULL);
+		changed++;
+	}
+	if (cur) {
+		free(cur->ports);
+		if (!n) {
+			hmap_del(&ds->by_svc, cur->key);
+			free(cur->key);
+			free(cur);
+			free(built);
+			return changed;
+		}
+	} else if (n) {
+		cur = xcalloc(1, sizeof(*cur));
+		cur->key = xstrdup(key);
+		hmap_put(&ds->by_svc, cur->key, cur);
+	}
+	if (cur) {
+		cur->ports = built;
+		cur->n = (unsigned)n;
+	} else {
+		free(built);
+	}
+	return changed;
+}
+
+int desired_update(struct desired_state *ds, struct cache *c, bool all)
+{
+	struct hmap dirty;
+	struct hmap_iter it;
+	const char *key;
+	int changed = 0;
+
+	cache_take_dirty(c, &dirty);
+	if (all) {
+		/* every Service the cache or the desired state knows */
+		hmap_iter_init(&it, cache_services(c));
+		while (hmap_iter_next(&it, &key, NULL))
+			if (!hmap_get(&dirty, key))
+				hmap_put(&dirty, xstrdup(key), (void *)1);
+		hmap_iter_init(&it, &ds->by_svc);
+		while (hmap_iter_next(&it, &key, NULL))
+			if (!hmap_get(&dirty, key))
+				hmap_put(&dirty, xstrdup(key), (void *)1);
+	}
+	hmap_iter_init(&it, &dirty);
+	while (hmap_iter_next(&it, &key, NULL)) {
+		int r = update_service(ds, c, key);
+
+		if (r > 0)
+			changed += r;
+		free((char *)key);
+	}
+	hmap_clear(&dirty);
+	return changed;
+}
+
+void desired_commit(struct desired_state *ds)
+{
+	for (unsigned i = 0; i < ds->n_retired; i++)
+		ds_port_free(ds->retired[i]);
+	ds->n_retired = 0;
+	ds->n_changes = 0;
+	hmap_clear(&ds->change_idx);
+	ds->node_changed = false;
+	ds->newest_trigger_time = 0;
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: Apache-2.0
+/* switchyard: the daemon's entry point. */
+#include <ctype.h>
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "switchyard/config.h"
+#include "switchyard/conntrack.h"
+#include "switchyard/daemon.h"
+#include "switchyard/k8s.h"
+#include "switchyard/log.h"
+#include "switchyard/manifest.h"
+#include "switchyard/model.h"
+#include "switchyard/podnet.h"
+
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_info("Received signal %d, stopping (kernel rules stay in place)", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int do_cleanup(struct sy_config *cfg)
+{
+	int r, ret = 0;
+
+	for (unsigned i = 0; proxy_modes[i]; i++) {
+		r = proxy_modes[i]->cleanup(cfg);
+		if (r < 0) {
+			log_error("Cleanup of the %s mode failed: %s", proxy_modes[i]->name, strerror(-r));
+			ret = 1;
+		}
+	}
+	r = podnet_cleanup(cfg);
+	if (r < 0) {
+		log_error("Cleanup of the pod network failed: %s", strerror(-r));
+		ret = 1;
+	}
+	if (!ret)
+		log_info("Cleanup complete");
+	return ret;
+}
+
+static char *node_name(const struct sy_config *cfg)
+{
+	char host[256];
+
+	if (cfg->hostname_override && *cfg->hostname_override)
+		return xstrdup(cfg->hostname_override);
+	if (gethostname(host, sizeof(host)) < 0)
+		return xstrdup("localhost");
+	host[sizeof(host) - 1] = '\0';
+	for (char *p = host; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return xstrdup(host);
+}
+
+static int start_source(struct sy_daemon *d)
+{
+	struct k8s_conn conn = { 0 };
+	char err[512];
+	int r;
+
+	if (d->cfg.manifests) {
+		r = manifest_source_new(&d->manifests, d->loop, d->cfg.manifests, d->cache);
+		if (r < 0) {
+			log_error("--manifests %s: %s", d->cfg.manifests, strerror(-r));
+			return r;
+		}
+		log_info("Reading Services from the manifest directory %s", d->cfg.manifests);
+		manifest_source_reload(d->manifests);
+		return 0;
+	}
+	if (d->cfg.kubeconfig) {
+		r = kubeconfig_load(d->cfg.kubeconfig, &conn, err, sizeof(err));
+		if (r < 0) {
+			log_error("--kubeconfig %s: %s", d->cfg.kubeconfig, err);
+			return r;
+		}
+	} else if (d->cfg.master) {
+		memset(&conn, 0, sizeof(conn));
+	} else {
+		r = k8s_incluster_load(NULL, &conn, err, sizeof(err));
+		if (r < 0) {
+			log_error("No source of Services: give --manifests DIR, --kubeconfig FILE or "
+				  "--master URL, or run in a cluster (%s)", err);
+			return r;
+		}
+	}
+	if (d->cfg.master && *d->cfg.master) {
+		free(conn.server);
+		conn.server = xstrdup(d->cfg.master);
+	}
+	r = k8s_client_new(&d->k8s, d->loop, &conn, d->cache, &d->metrics, d->node_name,
+			   d->cfg.pod_network);
+	k8s_conn_free(&conn);
+	if (r < 0) {
+		log_error("Kubernetes client: %s", strerror(-r));
+		return r;
+	}
+	log_info("Watching Services, EndpointSlices and Nodes from the API server");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sy_daemon *d = xcalloc(1, sizeof(*d));
+	char err[512];
+	int r, ret = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	config_init(&d->cfg);
+	r = config_parse_args(&d->cfg, argc, argv);
+	if (r == 1) {
+		config_free(&d->cfg);
+		free(d);
+		return 0;
+	}
+	if (r < 0) {
+		config_free(&d->cfg);
+		free(d);
+		return 2;
+	}
+	log_verbosity = d->cfg.verbosity;
+	log_info("switchyard %s", PACKAGE_VERSION);
+
+	if (d->cfg.cleanup) {
+		ret = do_cleanup(&d->cfg);
+		config_free(&d->cfg);
+		free(d);
+		return ret;
+	}
+
+	d->mode_ops = proxy_mode_find(d->cfg.proxy_mode);
+	if (!d->mode_ops) {
+		log_error("Unknown proxy mode \"%s\": use iptables or ipvs", d->cfg.proxy_mode);
+		config_free(&d->cfg);
+		free(d);
+		return 2;
+	}
+	log_info("%s", d->mode_ops->proxier_name);
+	d->node_name_buf = node_name(&d->cfg);
+	d->node_name = d->node_name_buf;
+	log_info("Node name \"%s\"", d->node_name);
+
+	r = d->mode_ops->init(&d->mode, &d->cfg, err, sizeof(err));
+	if (r < 0) {
+		log_error("Cannot use the %s proxy mode: %s", d->mode_ops->name, err);
+		ret = 2;
+		goto out;
+	}
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	sy_metrics_init(&d->metrics);
+	d->cache = cache_new(daemon_cache_changed, d);
+	desired_init(&d->ds, &d->cfg);
+	r = ct_new(&d->ct);
+	if (r < 0) {
+		log_warn("Conntrack cleanup unavailable: %s", strerror(-r));
+		d->ct = NULL;
+	}
+	if (d->cfg.pod_network) {
+		r = podnet_new(&d->podnet, &d->cfg, d->node_name, err, sizeof(err));
+		if (r < 0) {
+			log_error("Pod network: %s", err);
+			ret = 2;
+			goto out;
+		}
+	}
+	r = status_servers_start(d, err, sizeof(err));
+	if (r < 0)
+		log_error("Health/metrics servers: %s", err);
+	d->svc_health = svc_health_new(d);
+
+	ev_signal_init(&d->sigterm, stop_cb, SIGTERM);
+	ev_signal_start(d->loop, &d->sigterm);
+	ev_signal_init(&d->sigint, stop_cb, SIGINT);
+	ev_signal_start(d->loop, &d->sigint);
+	sync_runner_start(d);
+	if (start_source(d) < 0) {
+		ret = 2;
+		goto out;
+	}
+	if (d->podnet && d->k8s)
+		podnet_set_client(d->podnet, d->k8s);
+	ev_run(d->loop, 0);
+	log_info("Stopped");
+out:
+	if (d->loop)
+		ev_timer_stop(d->loop, &d->sync.timer);
+	k8s_client_free(d->k8s);
+	manifest_source_free(d->manifests);
+	svc_health_free(d->svc_health);
+	if (d->loop)
+		status_servers_stop(d);
+	podnet_free(d->podnet);
+	ct_free(d->ct);
+	if (d->mode)
+		d->mode_ops->free(d->mode);
+	if (d->cache) {
+		desired_fini(&d->ds);
+		cache_free(d->cache);
+	}
+	if (d->loop)
+		ev_loop_destroy(d->loop);
+	free(d->node_name_buf);
+	config_free(&d->cfg);
+	free(d);
+	return ret;
+}

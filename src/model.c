@@ -1,0 +1,1151 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Decoding of v1 Services, discovery.k8s.io/v1 EndpointSlices and v1 Nodes,
+ * and the cache that holds them.  Decoders validate everything a proxy
+ * relies on; the cache keeps the last good version of every object and the
+ * set of Services whose desired state must be rebuilt.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "switchyard/log.h"
+#include "switchyard/model.h"
+
+const char *sy_kind_name(enum sy_kind k)
+{
+	static const char *const names[] = { "Service", "EndpointSlice", "Node" };
+
+	return k < SY_KIND_MAX ? names[k] : "?";
+}
+
+const char *sy_proto_name(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP: return "TCP";
+	case IPPROTO_UDP: return "UDP";
+	case IPPROTO_SCTP: return "SCTP";
+	}
+	return "?";
+}
+
+const char *sy_proto_lname(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP: return "tcp";
+	case IPPROTO_UDP: return "udp";
+	case IPPROTO_SCTP: return "sctp";
+	}
+	return "?";
+}
+
+/* Interned strings (node names, zones): few and long-lived, shared by 100k endpoints. */
+static struct hmap intern_pool;
+
+static char *intern(const char *s)
+{
+	char *v;
+
+	if (!s)
+		return NULL;
+	v = hmap_get(&intern_pool, s);
+	if (!v) {
+		v = xstrdup(s);
+		hmap_put(&intern_pool, v, v);
+	}
+	return v;
+}
+
+/* ---- json helpers ---- */
+
+static struct json_object *jget(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (!o || !json_object_is_type(o, json_type_object))
+		return NULL;
+	if (!json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return json_object_is_type(v, json_type_null) ? NULL : v;
+}
+
+static struct json_object *jpath(struct json_object *o, const char *a, const char *b)
+{
+	return jget(jget(o, a), b);
+}
+
+static const char *jstr(struct json_object *o)
+{
+	return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
+}
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
+
+/* Integer in [lo, hi]; absent → *ret = dflt.  -EINVAL on a wrong type/range. */
+static int jint(struct json_object *v, long lo, long hi, long dflt, long *ret)
+{
+	int64_t x;
+
+	if (!v) {
+		*ret = dflt;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	x = json_object_get_int64(v);
+	if (x < lo || x > hi)
+		return -EINVAL;
+	*ret = (long)x;
+	return 0;
+}
+
+/* Optional boolean; absent → dflt. */
+static int jbool(struct json_object *v, bool dflt, bool *ret)
+{
+	if (!v) {
+		*ret = dflt;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_boolean))
+		return -EINVAL;
+	*ret = json_object_get_boolean(v);
+	return 0;
+}
+
+static int parse_proto(struct json_object *v, uint8_t *ret)
+{
+	const char *s;
+
+	if (!v) {
+		*ret = IPPROTO_TCP;
+		return 0;
+	}
+	s = jstr(v);
+	if (!s)
+		return -EINVAL;
+	if (!strcmp(s, "TCP"))
+		*ret = IPPROTO_TCP;
+	else if (!strcmp(s, "UDP"))
+		*ret = IPPROTO_UDP;
+	else if (!strcmp(s, "SCTP"))
+		*ret = IPPROTO_SCTP;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static bool is_ip6(const char *s)
+{
+	return s && strchr(s, ':');
+}
+
+void object_id(struct json_object *obj, char *buf, size_t len)
+{
+	struct json_object *md = jget(obj, "metadata");
+	const char *ns = jstr(jget(md, "namespace")), *name = jstr(jget(md, "name"));
+
+	if (ns && name)
+		snprintf(buf, len, "%s/%s", ns, name);
+	else if (name)
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "<unnamed>");
+}
+
+/* Common metadata: name (DNS-ish, non-empty), namespace (default "default"). */
+static int meta(struct json_object *obj, bool namespaced, char **key, char **ns, char **name,
+		char **rv, char *err, size_t errlen)
+{
+	struct json_object *md = jget(obj, "metadata");
+	const char *n, *s, *r;
+
+	if (!obj || !json_object_is_type(obj, json_type_object)) {
+		snprintf(err, errlen, "not a JSON object");
+		return -EINVAL;
+	}
+	if (!md || !json_object_is_type(md, json_type_object)) {
+		snprintf(err, errlen, "missing metadata");
+		return -EINVAL;
+	}
+	n = jstr(jget(md, "name"));
+	if (!n || !*n || strlen(n) > 253 || strchr(n, '/')) {
+		snprintf(err, errlen, "missing or invalid metadata.name");
+		return -EINVAL;
+	}
+	s = jstr(jget(md, "namespace"));
+	if (jget(md, "namespace") && (!s || strchr(s, '/') || strlen(s) > 63)) {
+		snprintf(err, errlen, "invalid metadata.namespace");
+		return -EINVAL;
+	}
+	if (!s || !*s)
+		s = "default";
+	r = jstr(jget(md, "resourceVersion"));
+	*name = xstrdup(n);
+	*rv = r ? xstrdup(r) : NULL;
+	if (namespaced) {
+		size_t l = strlen(s) + strlen(n) + 2;
+
+		*ns = xstrdup(s);
+		*key = xmalloc(l);
+		snprintf(*key, l, "%s/%s", s, n);
+	} else {
+		*ns = NULL;
+		*key = xstrdup(n);
+	}
+	return 0;
+}
+
+/* ---- Service ---- */
+
+void service_free(struct service *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->n_ports; i++) {
+		free(s->ports[i].name);
+		free(s->ports[i].target_port_name);
+	}
+	free(s->ports);
+	free(s->external_ips);
+	free(s->lb_ips);
+	free(s->lb_source_ranges);
+	free(s->traffic_distribution);
+	free(s->key);
+	free(s->ns);
+	free(s->name);
+	free(s->resource_version);
+	free(s);
+}
+
+static int ip_list(struct json_object *arr, struct in_addr **ret, unsigned *n, const char *what,
+		   char *err, size_t errlen)
+{
+	size_t len;
+
+	*n = 0;
+	*ret = NULL;
+	if (!arr)
+		return 0;
+	if (!json_object_is_type(arr, json_type_array)) {
+		snprintf(err, errlen, "%s is not a list", what);
+		return -EINVAL;
+	}
+	len = json_object_array_length(arr);
+	*ret = xcalloc(len, sizeof(**ret));
+	for (size_t i = 0; i < len; i++) {
+		const char *s = jstr(json_object_array_get_idx(arr, i));
+
+		if (is_ip6(s))
+			continue;	/* IPv4 proxy: other families are not ours */
+		if (sy_parse_ip4(s, &(*ret)[*n]) < 0) {
+			snprintf(err, errlen, "invalid IP %s%s%s in %s", s ? "\"" : "", s ? s : "(not a string)",
+				 s ? "\"" : "", what);
+			return -EINVAL;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+int service_decode(struct json_object *obj, struct service **ret, char *err, size_t errlen)
+{
+	struct service *s = xcalloc(1, sizeof(*s));
+	struct json_object *spec, *v, *labels;
+	const char *str;
+	long l;
+
+	if (meta(obj, true, &s->key, &s->ns, &s->name, &s->resource_version, err, errlen) < 0)
+		goto fail;
+	labels = jpath(obj, "metadata", "labels");
+	if (jget(labels, "service.kubernetes.io/service-proxy-name") ||
+	    jget(labels, "service.kubernetes.io/headless"))
+		s->proxy_skip = true;
+	spec = jget(obj, "spec");
+	if (!spec || !json_object_is_type(spec, json_type_object))
+		FAIL("missing spec");
+
+	str = jstr(jget(spec, "type"));
+	if (jget(spec, "type") && !str)
+		FAIL("spec.type is not a string");
+	if (!str || !strcmp(str, "ClusterIP"))
+		s->type = SVC_TYPE_CLUSTER_IP;
+	else if (!strcmp(str, "NodePort"))
+		s->type = SVC_TYPE_NODE_PORT;
+	else if (!strcmp(str, "LoadBalancer"))
+		s->type = SVC_TYPE_LOAD_BALANCER;
+	else if (!strcmp(str, "ExternalName"))
+		s->type = SVC_TYPE_EXTERNAL_NAME;
+	else
+		FAIL("unknown spec.type \"%s\"", str);
+
+	v = jget(spec, "clusterIP");
+	str = jstr(v);
+	if (v && !str)
+		FAIL("spec.clusterIP is not a string");
+	if (!str || !*str) {
+		/* clusterIPs[] may carry it (the first IPv4) */
+		struct json_object *ips = jget(spec, "clusterIPs");
+
+		for (size_t i = 0; ips && json_object_is_type(ips, json_type_array) &&
+				   i < json_object_array_length(ips); i++) {
+			const char *c = jstr(json_object_array_get_idx(ips, i));
+
+			if (c && !is_ip6(c)) {
+				str = c;
+				break;
+			}
+		}
+	}
+	if (str && !strcmp(str, "None")) {
+		s->headless = true;
+	} else if (str && *str && !is_ip6(str)) {
+		if (sy_parse_ip4(str, &s->cluster_ip) < 0)
+			FAIL("invalid spec.clusterIP \"%s\"", str);
+	}
+
+	v = jget(spec, "ports");
+	if (v && !json_object_is_type(v, json_type_array))
+		FAIL("spec.ports is not a list");
+	if (v) {
+		size_t n = json_object_array_length(v);
+
+		s->ports = xcalloc(n, sizeof(*s->ports));
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *p = json_object_array_get_idx(v, i), *tp;
+			struct svc_port *sp = &s->ports[i];
+
+			s->n_ports++;
+			if (!p || !json_object_is_type(p, json_type_object))
+				FAIL("spec.ports[%zu] is not an object", i);
+			str = jstr(jget(p, "name"));
+			if (jget(p, "name") && !str)
+				FAIL("spec.ports[%zu].name is not a string", i);
+			sp->name = xstrdup(str ? str : "");
+			if (parse_proto(jget(p, "protocol"), &sp->proto) < 0)
+				FAIL("spec.ports[%zu]: unknown protocol %s", i,
+				     jstr(jget(p, "protocol")) ? jstr(jget(p, "protocol")) : "(not a string)");
+			if (!jget(p, "port"))
+				FAIL("spec.ports[%zu]: missing port", i);
+			if (jint(jget(p, "port"), 1, 65535, 0, &l) < 0)
+				FAIL("spec.ports[%zu]: port out of range", i);
+			sp->port = (uint16_t)l;
+			if (jint(jget(p, "nodePort"), 0, 65535, 0, &l) < 0)
+				FAIL("spec.ports[%zu]: nodePort out of range", i);
+			sp->node_port = (uint16_t)l;
+			tp = jget(p, "targetPort");
+			if (!tp) {
+				sp->target_port = sp->port;
+			} else if (json_object_is_type(tp, json_type_string)) {
+				const char *t = json_object_get_string(tp);
+				char *end;
+				long x = strtol(t, &end, 10);
+
+				if (*t && !*end) {	/* "8080" is a number in a string */
+					if (x < 1 || x > 65535)
+						FAIL("spec.ports[%zu]: targetPort out of range", i);
+					sp->target_port = (uint16_t)x;
+				} else if (!*t || strlen(t) > 15) {
+					FAIL("spec.ports[%zu]: invalid targetPort name", i);
+				} else {
+					sp->target_port_name = xstrdup(t);
+				}
+			} else if (jint(tp, 1, 65535, 0, &l) < 0) {
+				FAIL("spec.ports[%zu]: targetPort out of range", i);
+			} else {
+				sp->target_port = (uint16_t)l;
+			}
+			for (size_t j = 0; j < i; j++) {
+				if (s->ports[j].port == sp->port && s->ports[j].proto == sp->proto)
+					FAIL("duplicate port %u/%s", sp->port, sy_proto_name(sp->proto));
+				if (!strcmp(s->ports[j].name, sp->name))
+					FAIL("duplicate port name \"%s\"", sp->name);
+			}
+		}
+	}
+
+	if (ip_list(jget(spec, "externalIPs"), &s->external_ips, &s->n_external_ips,
+		    "spec.externalIPs", err, errlen) < 0)
+		goto fail;
+
+	v = jpath(jget(obj, "status"), "loadBalancer", "ingress");
+	if (v && json_object_is_type(v, json_type_array)) {
+		size_t n = json_object_array_length(v);
+
+		s->lb_ips = xcalloc(n, sizeof(*s->lb_ips));
+		for (size_t i = 0; i < n; i++) {
+			const char *ip = jstr(jget(json_object_array_get_idx(v, i), "ip"));
+
+			if (!ip || is_ip6(ip))
+				continue;	/* hostname-only ingress or another family */
+			if (sy_parse_ip4(ip, &s->lb_ips[s->n_lb_ips]) < 0)
+				FAIL("invalid status.loadBalancer.ingress IP \"%s\"", ip);
+			s->n_lb_ips++;
+		}
+	}
+	v = jget(spec, "loadBalancerSourceRanges");
+	if (v) {
+		size_t n;
+
+		if (!json_object_is_type(v, json_type_array))
+			FAIL("spec.loadBalancerSourceRanges is not a list");
+		n = json_object_array_length(v);
+		s->lb_source_ranges = xcalloc(n, sizeof(*s->lb_source_ranges));
+		for (size_t i = 0; i < n; i++) {
+			const char *c = jstr(json_object_array_get_idx(v, i));
+
+			if (is_ip6(c))
+				continue;
+			if (sy_parse_cidr4(c, &s->lb_source_ranges[s->n_lb_source_ranges]) < 0)
+				FAIL("invalid loadBalancerSourceRanges entry \"%s\"", c ? c : "");
+			s->n_lb_source_ranges++;
+		}
+	}
+
+	str = jstr(jget(spec, "sessionAffinity"));
+	if (str && strcmp(str, "ClientIP") && strcmp(str, "None"))
+		FAIL("unknown spec.sessionAffinity \"%s\"", str);
+	s->affinity_client_ip = str && !strcmp(str, "ClientIP");
+	if (jint(jget(jpath(spec, "sessionAffinityConfig", "clientIP"), "timeoutSeconds"), 1, 86400,
+		 10800, &l) < 0)
+		FAIL("sessionAffinityConfig.clientIP.timeoutSeconds must be in 1..86400");
+	s->affinity_timeout = (uint32_t)l;
+
+	str = jstr(jget(spec, "externalTrafficPolicy"));
+	if (str && strcmp(str, "Local") && strcmp(str, "Cluster") && strcmp(str, "Global"))
+		FAIL("unknown spec.externalTrafficPolicy \"%s\"", str);
+	s->etp_local = str && !strcmp(str, "Local");
+	str = jstr(jget(spec, "internalTrafficPolicy"));
+	if (str && strcmp(str, "Local") && strcmp(str, "Cluster"))
+		FAIL("unknown spec.internalTrafficPolicy \"%s\"", str);
+	s->itp_local = str && !strcmp(str, "Local");
+	if (jint(jget(spec, "healthCheckNodePort"), 0, 65535, 0, &l) < 0)
+		FAIL("spec.healthCheckNodePort out of range");
+	s->hc_node_port = (uint16_t)l;
+	str = jstr(jget(spec, "trafficDistribution"));
+	if (str)
+		s->traffic_distribution = xstrdup(str);
+	*ret = s;
+	return 0;
+fail:
+	service_free(s);
+	return -EINVAL;
+}
+
+/* ---- EndpointSlice ---- */
+
+void slice_free(struct endpoint_slice *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->n_ports; i++)
+		free(s->ports[i].name);
+	for (unsigned i = 0; i < s->n_eps; i++) {
+		free(s->eps[i].hint_zones);
+		free(s->eps[i].hint_nodes);
+	}
+	free(s->ports);
+	free(s->eps);
+	free(s->key);
+	free(s->ns);
+	free(s->name);
+	free(s->resource_version);
+	free(s->service_key);
+	free(s);
+}
+
+static int hint_list(struct json_object *arr, char ***ret, unsigned *n)
+{
+	size_t len;
+
+	if (!arr)
+		return 0;
+	if (!json_object_is_type(arr, json_type_array))
+		return -EINVAL;
+	len = json_object_array_length(arr);
+	*ret = xcalloc(len, sizeof(char *));
+	for (size_t i = 0; i < len; i++) {
+		const char *z = jstr(jget(json_object_array_get_idx(arr, i), "name"));
+
+		if (!z)
+			return -EINVAL;
+		(*ret)[(*n)++] = intern(z);
+	}
+	return 0;
+}
+
+int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err, size_t errlen)
+{
+	struct endpoint_slice *s = xcalloc(1, sizeof(*s));
+	struct json_object *v, *md;
+	const char *str, *at;
+	bool ipv4;
+	long l;
+
+	if (meta(obj, true, &s->key, &s->ns, &s->name, &s->resource_version, err, errlen) < 0)
+		goto fail;
+	md = jget(obj, "metadata");
+	str = jstr(jget(jget(md, "labels"), "kubernetes.io/service-name"));
+	if (!str || !*str)
+		FAIL("missing label kubernetes.io/service-name");
+	s->service_key = xmalloc(strlen(s->ns) + strlen(str) + 2);
+	sprintf(s->service_key, "%s/%s", s->ns, str);
+	str = jstr(jget(jget(md, "annotations"), "endpoints.kubernetes.io/last-change-trigger-time"));
+	if (str && sy_parse_rfc3339(str, &s->trigger_time) < 0)
+		s->trigger_time = 0;	/* a bad annotation only costs the latency metric */
+
+	at = jstr(jget(obj, "addressType"));
+	if (!at)
+		FAIL("missing addressType");
+	if (strcmp(at, "IPv4") && strcmp(at, "IPv6") && strcmp(at, "FQDN"))
+		FAIL("unknown addressType \"%s\"", at);
+	ipv4 = !strcmp(at, "IPv4");
+
+	v = jget(obj, "ports");
+	if (v && !json_object_is_type(v, json_type_array))
+		FAIL("ports is not a list");
+	if (v) {
+		size_t n = json_object_array_length(v);
+
+		s->ports = xcalloc(n, sizeof(*s->ports));
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *p = json_object_array_get_idx(v, i);
+			struct slice_port *sp = &s->ports[i];
+
+			s->n_ports++;
+			if (!p || !json_object_is_type(p, json_type_object))
+				FAIL("ports[%zu] is not an object", i);
+			str = jstr(jget(p, "name"));
+			sp->name = xstrdup(str ? str : "");
+			if (parse_proto(jget(p, "protocol"), &sp->proto) < 0)
+				FAIL("ports[%zu]: unknown protocol", i);
+			if (jint(jget(p, "port"), 0, 65535, 0, &l) < 0)
+				FAIL("ports[%zu]: port out of range", i);
+			sp->port = (uint16_t)l;
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(s->ports[j].name, sp->name) && s->ports[j].proto == sp->proto)
+					FAIL("duplicate port name \"%s\"", sp->name);
+		}
+	}
+
+	v = jget(obj, "endpoints");
+	if (v && !json_object_is_type(v, json_type_array))
+		FAIL("endpoints is not a list");
+	if (v && ipv4) {
+		size_t n = json_object_array_length(v);
+
+		s->eps = xcalloc(n, sizeof(*s->eps));
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(v, i), *addrs, *cond;
+			struct slice_endpoint *se = &s->eps[s->n_eps];
+			bool ready, serving, terminating;
+
+			if (!e || !json_object_is_type(e, json_type_object))
+				FAIL("endpoints[%zu] is not an object", i);
+			addrs = jget(e, "addresses");
+			if (addrs && !json_object_is_type(addrs, json_type_array))
+				FAIL("endpoints[%zu].addresses is not a list", i);
+			if (!addrs || json_object_array_length(addrs) == 0) {
+				log_v(2, "EndpointSlice %s: ignoring invalid endpoint port with empty address",
+				      s->key);
+				continue;
+			}
+			str = jstr(json_object_array_get_idx(addrs, 0));
+			if (sy_parse_ip4(str, &se->addr) < 0)
+				FAIL("endpoints[%zu]: invalid address \"%s\"", i, str ? str : "");
+			cond = jget(e, "conditions");
+			if (jbool(jget(cond, "ready"), true, &ready) < 0 ||
+			    jbool(jget(cond, "serving"), true, &serving) < 0 ||
+			    jbool(jget(cond, "terminating"), false, &terminating) < 0)
+				FAIL("endpoints[%zu]: conditions must be booleans", i);
+			/* the API defaults serving to ready when a server omits it */
+			if (!jget(cond, "serving"))
+				serving = ready;
+			se->flags = (ready ? EP_READY : 0) | (serving ? EP_SERVING : 0) |
+				    (terminating ? EP_TERMINATING : 0);
+			se->node_name = intern(jstr(jget(e, "nodeName")));
+			se->zone = intern(jstr(jget(e, "zone")));
+			if (hint_list(jpath(e, "hints", "forZones"), &se->hint_zones, &se->n_hint_zones) < 0 ||
+			    hint_list(jpath(e, "hints", "forNodes"), &se->hint_nodes, &se->n_hint_nodes) < 0) {
+				s->n_eps++;
+				FAIL("endpoints[%zu]: invalid hints", i);
+			}
+			s->n_eps++;
+		}
+	}
+	*ret = s;
+	return 0;
+fail:
+	slice_free(s);
+	return -EINVAL;
+}
+
+/* ---- Node ---- */
+
+void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	for (unsigned i = 0; i < n->n_annotations; i++) {
+		free(n->annotations[i].key);
+		free(n->annotations[i].value);
+	}
+	free(n->annotations);
+	free(n->key);
+	free(n->name);
+	free(n->resource_version);
+	free(n);
+}
+
+const char *node_annotation(const struct node *n, const char *key)
+{
+	for (unsigned i = 0; n && i < n->n_annotations; i++)
+		if (!strcmp(n->annotations[i].key, key))
+			return n->annotations[i].value;
+	return NULL;
+}
+
+int node_decode(struct json_object *obj, struct node **ret, char *err, size_t errlen)
+{
+	struct node *n = xcalloc(1, sizeof(*n));
+	struct json_object *v, *md, *spec;
+	char *unused_ns = NULL;
+	const char *str;
+
+	if (meta(obj, false, &n->key, &unused_ns, &n->name, &n->resource_version, err, errlen) < 0)
+		goto fail;
+	md = jget(obj, "metadata");
+	spec = jget(obj, "spec");
+	v = jpath(obj, "status", "addresses");
+	if (v && !json_object_is_type(v, json_type_array))
+		FAIL("status.addresses is not a list");
+	for (size_t i = 0; v && i < json_object_array_length(v); i++) {
+		struct json_object *a = json_object_array_get_idx(v, i);
+		const char *type = jstr(jget(a, "type")), *addr = jstr(jget(a, "address"));
+		struct in_addr *dst;
+
+		if (!type || !addr || is_ip6(addr))
+			continue;
+		if (!strcmp(type, "InternalIP"))
+			dst = &n->internal_ip;
+		else if (!strcmp(type, "ExternalIP"))
+			dst = &n->external_ip;
+		else
+			continue;
+		if (dst->s_addr)
+			continue;
+		if (sy_parse_ip4(addr, dst) < 0)
+			FAIL("invalid %s \"%s\"", type, addr);
+	}
+	str = jstr(jget(spec, "podCIDR"));
+	if (!str) {
+		struct json_object *l = jget(spec, "podCIDRs");
+
+		for (size_t i = 0; l && json_object_is_type(l, json_type_array) &&
+				   i < json_object_array_length(l); i++) {
+			const char *c = jstr(json_object_array_get_idx(l, i));
+
+			if (c && !is_ip6(c)) {
+				str = c;
+				break;
+			}
+		}
+	}
+	if (str && *str && !is_ip6(str)) {
+		if (sy_parse_cidr4(str, &n->pod_cidr) < 0)
+			FAIL("invalid spec.podCIDR \"%s\"", str);
+		n->has_pod_cidr = true;
+	}
+	n->zone = intern(jstr(jget(jget(md, "labels"), "topology.kubernetes.io/zone")));
+	if (jget(md, "deletionTimestamp"))
+		n->deleting = true;
+	v = jget(spec, "taints");
+	for (size_t i = 0; v && json_object_is_type(v, json_type_array) &&
+			   i < json_object_array_length(v); i++) {
+		str = jstr(jget(json_object_array_get_idx(v, i), "key"));
+		if (str && !strcmp(str, "ToBeDeletedByClusterAutoscaler"))
+			n->deleting = true;
+	}
+	v = jget(md, "annotations");
+	if (v && json_object_is_type(v, json_type_object)) {
+		json_object_object_foreach(v, key, val) {
+			if (strncmp(key, "switchyard.io/", 14) &&
+			    strncmp(key, "flannel.alpha.coreos.com/", 25))
+				continue;
+			if (!jstr(val))
+				continue;
+			n->annotations = xrealloc(n->annotations,
+						  (n->n_annotations + 1) * sizeof(*n->annotations));
+			n->annotations[n->n_annotations].key = xstrdup(key);
+			n->annotations[n->n_annotations].value = xstrdup(jstr(val));
+			n->n_annotations++;
+		}
+	}
+	*ret = n;
+	return 0;
+fail:
+	free(unused_ns);
+	node_free(n);
+	return -EINVAL;
+}
+
+/* ---- the cache ---- */
+
+struct svc_slices {
+	char *key;			/* service key */
+	struct endpoint_slice **v;
+	unsigned n, cap;
+};
+
+struct bad_obj {
+	char *key;			/* "Kind/ns/name" */
+	char *rv;			/* version (or content hash) last reported */
+};
+
+struct cache {
+	struct hmap services, slices, nodes;
+	struct hmap by_service;		/* service key → struct svc_slices */
+	struct hmap dirty;		/* malloc'd service key → (void *)1 */
+	struct hmap bad;		/* "Kind/ns/name" → struct bad_obj */
+	bool synced[SY_KIND_MAX];
+	bool replacing[SY_KIND_MAX];
+	uint64_t gen[SY_KIND_MAX];	/* per kind: replaces of different kinds overlap */
+	bool nodes_changed;
+	struct cache_stats stats;
+	cache_change_fn fn;
+	void *arg;
+};
+
+struct cache *cache_new(cache_change_fn fn, void *arg)
+{
+	struct cache *c = xcalloc(1, sizeof(*c));
+
+	hmap_init(&c->services);
+	hmap_init(&c->slices);
+	hmap_init(&c->nodes);
+	hmap_init(&c->by_service);
+	hmap_init(&c->dirty);
+	hmap_init(&c->bad);
+	c->fn = fn;
+	c->arg = arg;
+	return c;
+}
+
+static void free_keys_and_values(struct hmap *m)
+{
+	struct hmap_iter it;
+	const char *k;
+
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, &k, NULL))
+		free((char *)k);
+	hmap_clear(m);
+}
+
+void cache_free(struct cache *c)
+{
+	struct hmap_iter it;
+	void *v;
+
+	if (!c)
+		return;
+	hmap_iter_init(&it, &c->services);
+	while (hmap_iter_next(&it, NULL, &v))
+		service_free(v);
+	hmap_clear(&c->services);
+	hmap_iter_init(&it, &c->slices);
+	while (hmap_iter_next(&it, NULL, &v))
+		slice_free(v);
+	hmap_clear(&c->slices);
+	hmap_iter_init(&it, &c->nodes);
+	while (hmap_iter_next(&it, NULL, &v))
+		node_free(v);
+	hmap_clear(&c->nodes);
+	hmap_iter_init(&it, &c->by_service);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct svc_slices *ss = v;
+
+		free(ss->key);
+		free(ss->v);
+		free(ss);
+	}
+	hmap_clear(&c->by_service);
+	free_keys_and_values(&c->dirty);
+	hmap_iter_init(&it, &c->bad);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct bad_obj *b = v;
+
+		free(b->key);
+		free(b->rv);
+		free(b);
+	}
+	hmap_clear(&c->bad);
+	free(c);
+}
+
+static void mark_dirty(struct cache *c, const char *svc_key)
+{
+	if (!hmap_get(&c->dirty, svc_key))
+		hmap_put(&c->dirty, xstrdup(svc_key), (void *)1);
+}
+
+static void notify(struct cache *c, enum sy_kind kind)
+{
+	if (c->fn)
+		c->fn(c->arg, kind);
+}
+
+static void slices_unlink(struct cache *c, struct endpoint_slice *s)
+{
+	struct svc_slices *ss = hmap_get(&c->by_service, s->service_key);
+
+	if (!ss)
+		return;
+	for (unsigned i = 0; i < ss->n; i++) {
+		if (ss->v[i] == s) {
+			ss->v[i] = ss->v[--ss->n];
+			break;
+		}
+	}
+	if (!ss->n) {
+		hmap_del(&c->by_service, ss->key);
+		free(ss->key);
+		free(ss->v);
+		free(ss);
+	}
+}
+
+static void slices_link(struct cache *c, struct endpoint_slice *s)
+{
+	struct svc_slices *ss = hmap_get(&c->by_service, s->service_key);
+
+	if (!ss) {
+		ss = xcalloc(1, sizeof(*ss));
+		ss->key = xstrdup(s->service_key);
+		hmap_put(&c->by_service, ss->key, ss);
+	}
+	if (ss->n == ss->cap) {
+		ss->cap = ss->cap ? ss->cap * 2 : 2;
+		ss->v = xrealloc(ss->v, ss->cap * sizeof(*ss->v));
+	}
+	ss->v[ss->n++] = s;
+}
+
+/* Log a decode error once per object version. */
+static void report_bad(struct cache *c, enum sy_kind kind, struct json_object *obj, const char *why)
+{
+	char id[600], bkey[640];
+	struct json_object *md = jget(obj, "metadata");
+	const char *rv = jstr(jget(md, "resourceVersion"));
+	const char *hash_rv;
+	char hbuf[32];
+	struct bad_obj *bad;
+
+	object_id(obj, id, sizeof(id));
+	snprintf(bkey, sizeof(bkey), "%s/%s", sy_kind_name(kind), id);
+	if (!rv) {
+		snprintf(hbuf, sizeof(hbuf), "#%016llx", (unsigned long long)hmap_hash(
+			 json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN)));
+		hash_rv = hbuf;
+	} else {
+		hash_rv = rv;
+	}
+	c->stats.decode_errors++;
+	bad = hmap_get(&c->bad, bkey);
+	if (bad && !strcmp(bad->rv, hash_rv))
+		return;
+	if (!bad) {
+		bad = xcalloc(1, sizeof(*bad));
+		bad->key = xstrdup(bkey);
+		hmap_put(&c->bad, bad->key, bad);
+	}
+	free(bad->rv);
+	bad->rv = xstrdup(hash_rv);
+	log_error("%s %s: %s; skipped", sy_kind_name(kind), id, why);
+}
+
+/* The cache key of an object: "ns/name" (namespace defaults to "default") or a Node's name. */
+static void obj_key(enum sy_kind kind, struct json_object *obj, char *buf, size_t len)
+{
+	struct json_object *md = jget(obj, "metadata");
+	const char *name = jstr(jget(md, "name")), *ns = jstr(jget(md, "namespace"));
+
+	if (kind == SY_KIND_NODE)
+		snprintf(buf, len, "%s", name ? name : "");
+	else
+		snprintf(buf, len, "%s/%s", ns && *ns ? ns : "default", name ? name : "");
+}
+
+static uint64_t content_hash(struct json_object *obj)
+{
+	return hmap_hash(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+}
+
+static int delete_obj(struct cache *c, enum sy_kind kind, const char *key)
+{
+	void *old;
+
+	switch (kind) {
+	case SY_KIND_SERVICE:
+		old = hmap_del(&c->services, key);
+		if (!old)
+			return 0;
+		mark_dirty(c, key);
+		service_free(old);
+		c->stats.service_changes++;
+		break;
+	case SY_KIND_ENDPOINTSLICE: {
+		struct endpoint_slice *s = hmap_del(&c->slices, key);
+
+		if (!s)
+			return 0;
+		mark_dirty(c, s->service_key);
+		slices_unlink(c, s);
+		slice_free(s);
+		c->stats.endpoint_changes++;
+		break;
+	}
+	case SY_KIND_NODE:
+		old = hmap_del(&c->nodes, key);
+		if (!old)
+			return 0;
+		node_free(old);
+		c->nodes_changed = true;
+		c->stats.node_changes++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 1;
+}
+
+int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct json_object *obj)
+{
+	char err[512];
+	struct json_object *md = jget(obj, "metadata");
+	const char *rv = jstr(jget(md, "resourceVersion"));
+	uint64_t hash = rv ? 0 : content_hash(obj);
+	int r;
+
+	if (op == CACHE_DELETE) {
+		char key[600];
+
+		if (!jstr(jget(md, "name"))) {
+			report_bad(c, kind, obj, "deleted object without metadata.name");
+			return -EINVAL;
+		}
+		obj_key(kind, obj, key, sizeof(key));
+		if (delete_obj(c, kind, key) > 0)
+			notify(c, kind);
+		return 0;
+	}
+
+	switch (kind) {
+	case SY_KIND_SERVICE: {
+		struct service *s, *old;
+
+		r = service_decode(obj, &s, err, sizeof(err));
+		if (r < 0)
+			break;
+		old = hmap_get(&c->services, s->key);
+		s->content_hash = hash;
+		s->cache_gen = c->gen[kind];
+		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
+			    (!rv && !old->resource_version && old->content_hash == hash))) {
+			old->cache_gen = c->gen[kind];	/* unchanged: keep, no rebuild */
+			service_free(s);
+			return 0;
+		}
+		hmap_put(&c->services, s->key, s);
+		service_free(old);
+		mark_dirty(c, s->key);
+		c->stats.service_changes++;
+		notify(c, kind);
+		return 0;
+	}
+	case SY_KIND_ENDPOINTSLICE: {
+		struct endpoint_slice *s, *old;
+
+		r = slice_decode(obj, &s, err, sizeof(err));
+		if (r < 0)
+			break;
+		old = hmap_get(&c->slices, s->key);
+		s->content_hash = hash;
+		s->cache_gen = c->gen[kind];
+		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
+			    (!rv && !old->resource_version && old->content_hash == hash))) {
+			old->cache_gen = c->gen[kind];
+			slice_free(s);
+			return 0;
+		}
+		if (old) {
+			mark_dirty(c, old->service_key);
+			slices_unlink(c, old);
+		}
+		hmap_put(&c->slices, s->key, s);
+		slices_link(c, s);
+		slice_free(old);
+		mark_dirty(c, s->service_key);
+		c->stats.endpoint_changes++;
+		notify(c, kind);
+		return 0;
+	}
+	case SY_KIND_NODE: {
+		struct node *n, *old;
+
+		r = node_decode(obj, &n, err, sizeof(err));
+		if (r < 0)
+			break;
+		old = hmap_get(&c->nodes, n->key);
+		n->content_hash = hash;
+		n->cache_gen = c->gen[kind];
+		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
+			    (!rv && !old->resource_version && old->content_hash == hash))) {
+			old->cache_gen = c->gen[kind];
+			node_free(n);
+			return 0;
+		}
+		hmap_put(&c->nodes, n->key, n);
+		node_free(old);
+		c->nodes_changed = true;
+		c->stats.node_changes++;
+		notify(c, kind);
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+	report_bad(c, kind, obj, err);
+	/* the previous good version stays; mark it seen so a relist keeps it */
+	{
+		char id[600];
+
+		obj_key(kind, obj, id, sizeof(id));
+		cache_keep(c, kind, id);
+	}
+	return -EINVAL;
+}
+
+void cache_replace_begin(struct cache *c, enum sy_kind kind)
+{
+	c->gen[kind]++;
+	c->replacing[kind] = true;
+}
+
+void cache_replace_end(struct cache *c, enum sy_kind kind)
+{
+	const struct hmap *m = kind == SY_KIND_SERVICE ? &c->services :
+			       kind == SY_KIND_ENDPOINTSLICE ? &c->slices : &c->nodes;
+	struct hmap_iter it;
+	const char **gone = NULL;
+	unsigned n = 0, cap = 0;
+	void *v;
+
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		uint64_t g;
+		const char *key;
+
+		if (kind == SY_KIND_SERVICE) {
+			g = ((struct service *)v)->cache_gen;
+			key = ((struct service *)v)->key;
+		} else if (kind == SY_KIND_ENDPOINTSLICE) {
+			g = ((struct endpoint_slice *)v)->cache_gen;
+			key = ((struct endpoint_slice *)v)->key;
+		} else {
+			g = ((struct node *)v)->cache_gen;
+			key = ((struct node *)v)->key;
+		}
+		if (g == c->gen[kind])
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			gone = xrealloc(gone, cap * sizeof(*gone));
+		}
+		gone[n++] = key;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		char *k = xstrdup(gone[i]);	/* the key dies with its object */
+
+		delete_obj(c, kind, k);
+		free(k);
+	}
+	free(gone);
+	c->replacing[kind] = false;
+	c->synced[kind] = true;
+	/* always notify: the first complete listing may unblock the first sync */
+	notify(c, kind);
+}
+
+void cache_keep(struct cache *c, enum sy_kind kind, const char *key)
+{
+	void *v;
+
+	if (kind == SY_KIND_SERVICE && (v = hmap_get(&c->services, key)))
+		((struct service *)v)->cache_gen = c->gen[kind];
+	else if (kind == SY_KIND_ENDPOINTSLICE && (v = hmap_get(&c->slices, key)))
+		((struct endpoint_slice *)v)->cache_gen = c->gen[kind];
+	else if (kind == SY_KIND_NODE && (v = hmap_get(&c->nodes, key)))
+		((struct node *)v)->cache_gen = c->gen[kind];
+}
+
+bool cache_synced(const struct cache *c, enum sy_kind kind)
+{
+	return c->synced[kind];
+}
+
+void cache_set_synced(struct cache *c, enum sy_kind kind)
+{
+	c->synced[kind] = true;
+	notify(c, kind);
+}
+
+const struct hmap *cache_services(const struct cache *c) { return &c->services; }
+const struct hmap *cache_slices(const struct cache *c) { return &c->slices; }
+const struct hmap *cache_nodes(const struct cache *c) { return &c->nodes; }
+
+const struct service *cache_service(const struct cache *c, const char *key)
+{
+	return hmap_get(&c->services, key);
+}
+
+const struct node *cache_node(const struct cache *c, const char *name)
+{
+	return name ? hmap_get(&c->nodes, name) : NULL;
+}
+
+struct endpoint_slice *const *cache_service_slices(const struct cache *c, const char *svc_key,
+						   unsigned *ret_n)
+{
+	struct svc_slices *ss = hmap_get(&c->by_service, svc_key);
+
+	*ret_n = ss ? ss->n : 0;
+	return ss ? ss->v : NULL;
+}
+
+void cache_take_dirty(struct cache *c, struct hmap *ret_dirty)
+{
+	*ret_dirty = c->dirty;
+	hmap_init(&c->dirty);
+}
+
+bool cache_nodes_changed(struct cache *c, bool clear)
+{
+	bool r = c->nodes_changed;
+
+	if (clear)
+		c->nodes_changed = false;
+	return r;
+}
+
+void cache_nodes_changed_set(struct cache *c)
+{
+	c->nodes_changed = true;
+}
+
+const struct cache_stats *cache_get_stats(const struct cache *c)
+{
+	return &c->stats;
+}

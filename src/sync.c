@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The sync runner: kube-proxy's bounded-frequency semantics on one libev
+ * timer.  Changes only mark work pending; bursts coalesce into at most one
+ * sync per min-sync-period; a full resync every sync-period repairs drift;
+ * a failed sync keeps the last good rules and is retried with backoff.
+ * Nothing is programmed before Services and EndpointSlices are listed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include "switchyard/conntrack.h"
+#include "switchyard/daemon.h"
+#include "switchyard/log.h"
+#include "switchyard/model.h"
+#include "switchyard/podnet.h"
+
+#define BACKOFF_MIN 1.0
+#define BACKOFF_MAX 30.0
+
+static double min_period(const struct sy_daemon *d)
+{
+	if (d->cfg.ipvs_min_sync_period > 0 && !strcmp(d->mode_ops->name, "ipvs"))
+		return d->cfg.ipvs_min_sync_period;
+	return d->cfg.min_sync_period;
+}
+
+static double full_period(const struct sy_daemon *d)
+{
+	if (d->cfg.ipvs_sync_period > 0 && !strcmp(d->mode_ops->name, "ipvs"))
+		return d->cfg.ipvs_sync_period;
+	return d->cfg.sync_period;
+}
+
+static bool sources_ready(const struct sy_daemon *d)
+{
+	return cache_synced(d->cache, SY_KIND_SERVICE) && cache_synced(d->cache, SY_KIND_ENDPOINTSLICE);
+}
+
+/* When the timer should fire next (monotonic seconds), or INFINITY. */
+static double next_due(const struct sy_daemon *d)
+{
+	const struct sync_runner *s = &d->sync;
+	double due = INFINITY;
+
+	if (!sources_ready(d))
+		return s->pending ? sy_now_mono() + 0.2 : INFINITY;	/* podnet may still want it */
+	if (!s->first_sync_done || s->force_full)
+		due = s->last_sync_mono + (s->backoff > 0 ? s->backoff : 0);
+	if (s->pending)
+		due = fmin(due, s->last_sync_mono + fmax(min_period(d), s->backoff));
+	if (s->first_sync_done)
+		due = fmin(due, s->last_full_mono + full_period(d));
+	return due;
+}
+
+static void schedule(struct sy_daemon *d)
+{
+	double due = next_due(d), now = sy_now_mono(), delay;
+
+	if (isinf(due))
+		return;
+	delay = due > now ? due - now : 0;
+	ev_timer_stop(d->loop, &d->sync.timer);
+	ev_timer_set(&d->sync.timer, delay, 0);
+	ev_timer_start(d->loop, &d->sync.timer);
+}
+
+void sync_runner_kick(struct sy_daemon *d)
+{
+	struct sync_runner *s = &d->sync;
+
+	if (!s->pending) {
+		s->pending = true;
+		s->queued_since_mono = sy_now_mono();
+		d->metrics.last_queued_timestamp = sy_now_wall();
+	}
+	/* only reschedule when the timer would fire later than needed */
+	if (!ev_is_active(&s->timer) ||
+	    ev_timer_remaining(d->loop, &s->timer) > next_due(d) - sy_now_mono())
+		schedule(d);
+}
+
+bool sync_runner_healthy(const struct sy_daemon *d)
+{
+	const struct sync_runner *s = &d->sync;
+
+	if (!s->first_sync_done)
+		return false;
+	if (s->pending && sy_now_mono() - s->queued_since_mono > 2 * full_period(d))
+		return false;
+	return true;
+}
+
+/* This node's zone and the addresses NodePorts answer on. */
+static bool refresh_node(struct sy_daemon *d)
+{
+	const struct node *self = cache_node(d->cache, d->node_name);
+	const char *old_zone = d->ds.node.zone, *zone = self ? self->zone : NULL;
+	bool zone_changed = !(old_zone == zone || (old_zone && zone && !strcmp(old_zone, zone)));
+	struct in_addr addrs[256];
+	int n = daemon_nodeport_addresses(d, addrs, 256);
+
+	if (n < 0)
+		n = 0;
+	desired_set_node(&d->ds, d->node_name, zone, addrs, (unsigned)n,
+			 !d->cfg.n_nodeport_cidrs && !d->cfg.nodeport_primary);
+	return zone_changed;
+}
+
+static void observe_changes(struct sy_daemon *d, double now_wall)
+{
+	const struct cache_stats *cs = cache_get_stats(d->cache);
+
+	for (unsigned i = 0; i < d->ds.n_changes; i++) {
+		const struct ds_port *p = d->ds.changes[i].new;
+
+		if (p && p->trigger_time > 0 && now_wall >= p->trigger_time &&
+		    (!d->ds.changes[i].old || d->ds.changes[i].old->trigger_time != p->trigger_time))
+			sy_hist_observe(&d->metrics.netprog_duration, now_wall - p->trigger_time);
+	}
+	d->metrics.endpoint_changes_total = cs->endpoint_changes;
+	d->metrics.service_changes_total = cs->service_changes;
+	d->metrics.endpoint_changes_pending = 0;
+	d->metrics.service_changes_pending = 0;
+	d->metrics.decode_errors_total = cs->decode_errors;
+}
+
+static void run_podnet(struct sy_daemon *d, bool full)
+{
+	int r;
+
+	if (!d->podnet || !cache_synced(d->cache, SY_KIND_NODE))
+		return;
+	if (!cache_nodes_changed(d->cache, true) && !full)
+		return;
+	r = podnet_sync(d->podnet, d->cache, full);
+	d->metrics.podnet_syncs_total++;
+	if (r < 0) {
+		d->metrics.podnet_errors_total++;
+		log_error("Pod network sync failed: %s; retrying", strerror(-r));
+		cache_nodes_changed_set(d->cache);
+	}
+}
+
+static void run_sync(struct sy_daemon *d)
+{
+	struct sync_runner *s = &d->sync;
+	struct mode_sync_stats st = { 0 };
+	struct ct_stats cts = { 0 };
+	double t0 = sy_now_mono(), now_wall, elapsed;
+	bool full, zone_changed;
+	int changed, r;
+
+	full = !s->first_sync_done || s->force_full || t0 >= s->last_full_mono + full_period(d);
+	run_podnet(d, full);
+	if (!sources_ready(d)) {
+		log_v(4, "Waiting for the first listing of Services and EndpointSlices");
+		schedule(d);
+		return;
+	}
+	zone_changed = refresh_node(d);
+	changed = desired_update(&d->ds, d->cache, zone_changed || !s->first_sync_done);
+	if (d->ds.node_changed)
+		full = true;
+	if (!full && !d->ds.n_changes) {
+		s->pending = false;
+		s->queued_since_mono = 0;
+		desired_commit(&d->ds);
+		schedule(d);
+		return;
+	}
+	r = d->mode_ops->sync(d->mode, &d->ds, full, &st);
+	elapsed = sy_now_mono() - t0;
+	s->last_sync_mono = sy_now_mono();
+	d->metrics.syncs_total++;
+	if (r < 0) {
+		s->consecutive_failures++;
+		s->backoff = s->backoff ? fmin(s->backoff * 2, BACKOFF_MAX) : BACKOFF_MIN;
+		s->force_full = true;
+		s->pending = true;
+		d->metrics.sync_failures_total++;
+		log_error("Failed to sync proxy rules (%s mode): %s; keeping the previous rules, "
+			  "retrying in %.0fs", d->mode_ops->name, strerror(-r), s->backoff);
+		schedule(d);
+		return;
+	}
+	if (d->ct)
+		ct_cleanup(d->ct, &d->ds, full, &cts);
+	d->metrics.conntrack_deleted_total += cts.deleted;
+	d->metrics.conntrack_errors_total += cts.errors;
+	if (d->ct)
+		sy_hist_observe(&d->metrics.conntrack_duration, cts.seconds);
+	if (d->svc_health)
+		svc_health_sync(d->svc_health, &d->ds);
+
+	now_wall = sy_now_wall();
+	observe_changes(d, now_wall);
+	sy_hist_observe(&d->metrics.sync_duration, elapsed);
+	sy_hist_observe(full ? &d->metrics.sync_full_duration : &d->metrics.sync_partial_duration,
+			elapsed);
+	d->metrics.last_sync_timestamp = now_wall;
+	d->metrics.kernel_writes_total += st.writes;
+	d->metrics.rules_nat = st.nat_rules;
+	d->metrics.rules_filter = st.filter_rules;
+	d->metrics.rules_last_nat = st.nat_rules;
+	d->metrics.rules_last_filter = st.filter_rules;
+	d->last_sync_wall = now_wall;
+	log_v(2, "SyncProxyRules complete: mode=%s full=%s services=%zu ports=%zu changed=%u "
+	      "writes=%llu rules=%llu conntrack_deleted=%llu elapsed=%.3fms",
+	      d->mode_ops->name, full ? "true" : "false", hmap_count(cache_services(d->cache)),
+	      hmap_count(&d->ds.ports), d->ds.n_changes, (unsigned long long)st.writes,
+	      (unsigned long long)st.rules_total, (unsigned long long)cts.deleted, elapsed * 1e3);
+	if (!s->first_sync_done)
+		log_info("First sync complete: %zu Service ports programmed in %.3f s",
+			 hmap_count(&d->ds.ports), elapsed);
+	(void)changed;
+	desired_commit(&d->ds);
+	s->first_sync_done = true;
+	s->consecutive_failures = 0;
+	s->backoff = 0;
+	s->force_full = false;
+	s->pending = false;
+	s->queued_since_mono = 0;
+	if (full)
+		s->last_full_mono = s->last_sync_mono;
+	schedule(d);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sy_daemon *d = container_of(w, struct sy_daemon, sync.timer);
+
+	run_sync(d);
+}
+
+void sync_runner_start(struct sy_daemon *d)
+{
+	ev_timer_init(&d->sync.timer, timer_cb, 0, 0);
+	d->sync.pending = true;
+	d->sync.queued_since_mono = sy_now_mono();
+	schedule(d);
+}

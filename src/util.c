@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "switchyard/util.h"
+
+int sy_parse_ip4(const char *s, struct in_addr *ret)
+{
+	struct in_addr a;
+
+	if (!s || inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*ret = a;
+	return 0;
+}
+
+int sy_parse_cidr4(const char *s, struct sy_cidr *ret)
+{
+	char buf[64], *slash, *end;
+	long plen = 32;
+	struct in_addr a;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = '\0';
+		errno = 0;
+		plen = strtol(slash + 1, &end, 10);
+		if (errno || *end || end == slash + 1 || plen < 0 || plen > 32)
+			return -EINVAL;
+	}
+	if (sy_parse_ip4(buf, &a) < 0)
+		return -EINVAL;
+	ret->plen = (uint8_t)plen;
+	ret->addr.s_addr = plen ? a.s_addr & htonl(~0u << (32 - plen)) : 0;
+	return 0;
+}
+
+bool sy_cidr_contains(const struct sy_cidr *c, struct in_addr a)
+{
+	uint32_t mask = c->plen ? htonl(~0u << (32 - c->plen)) : 0;
+
+	return (a.s_addr & mask) == c->addr.s_addr;
+}
+
+const char *sy_ip4_str(struct in_addr a)
+{
+	static char bufs[8][INET_ADDRSTRLEN];
+	static unsigned i;
+	char *b = bufs[i++ % 8];
+
+	inet_ntop(AF_INET, &a, b, INET_ADDRSTRLEN);
+	return b;
+}
+
+int sy_parse_duration(const char *s, double *ret_seconds)
+{
+	double total = 0;
+	const char *p = s;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (strcmp(s, "0") == 0) {
+		*ret_seconds = 0;
+		return 0;
+	}
+	while (*p) {
+		char *end;
+		double v;
+
+		errno = 0;
+		v = strtod(p, &end);
+		if (errno || end == p || v < 0)
+			return -EINVAL;
+		p = end;
+		if (strncmp(p, "ns", 2) == 0) { v /= 1e9; p += 2; }
+		else if (strncmp(p, "us", 2) == 0) { v /= 1e6; p += 2; }
+		else if (strncmp(p, "ms", 2) == 0) { v /= 1e3; p += 2; }
+		else if (*p == 's') { p++; }
+		else if (*p == 'm') { v *= 60; p++; }
+		else if (*p == 'h') { v *= 3600; p++; }
+		else
+			return -EINVAL;
+		total += v;
+	}
+	*ret_seconds = total;
+	return 0;
+}
+
+double sy_now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double sy_now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int sy_parse_rfc3339(const char *s, double *ret_epoch)
+{
+	struct tm tm = { 0 };
+	const char *p;
+	double frac = 0;
+	long off = 0;
+	time_t t;
+
+	if (!s)
+		return -EINVAL;
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -EINVAL;
+	if (*p == '.') {
+		char *end;
+
+		frac = strtod(p, &end);
+		p = end;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int hh, mm;
+
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+			return -EINVAL;
+		off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
+		p += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -EINVAL;
+	*ret_epoch = (double)(t - off) + frac;
+	return 0;
+}
+
+void sy_format_rfc3339(double epoch, char *buf, size_t len)
+{
+	time_t t = (time_t)floor(epoch);
+	long ns = (long)((epoch - (double)t) * 1e9);
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&t, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%09ldZ", base, ns);
+}
+
+static void oom(void)
+{
+	fputs("switchyard: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		oom();
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+
+	if (!p)
+		oom();
+	return p;
+}
+
+int sy_read_file(const char *path, char **ret_buf, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 4096, len = 0;
+	char *buf;
+
+	if (fd < 0)
+		return -errno;
+	buf = xmalloc(cap);
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 >= cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0) {
+			int r = -errno;
+
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			close(fd);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*ret_buf = buf;
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int sy_write_file_atomic(const char *path, const char *data, size_t len, int mode)
+{
+	char tmp[4096];
+	int fd, r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	while (len) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && rename(tmp, path) < 0)
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	return r;
+}
