@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Command-line flags: kube-proxy names, defaults, and clear errors. */
+#include <errno.h>
+#include <string.h>
+#include "helpers.h"
+#include "switchyard/config.h"
+
+static int parse(struct sy_config *cfg, const char *const *args)
+{
+	char *argv[64];
+	int argc = 0;
+
+	argv[argc++] = (char *)"switchyard";
+	for (; *args; args++)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	return config_parse_args(cfg, argc, argv);
+}
+
+static void test_defaults(void **state)
+{
+	struct sy_config cfg;
+	const char *args[] = { NULL };
+
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, args), 0);
+	assert_string_equal(cfg.proxy_mode, "iptables");
+	assert_true(cfg.min_sync_period == 1.0);
+	assert_true(cfg.sync_period == 30.0);
+	assert_int_equal(cfg.masquerade_bit, 14);
+	assert_string_equal(cfg.healthz_bind_address, "0.0.0.0:10256");
+	assert_string_equal(cfg.metrics_bind_address, "127.0.0.1:10249");
+	assert_true(cfg.localhost_nodeports);
+	assert_false(cfg.masquerade_all);
+	config_free(&cfg);
+}
+
+static void test_flags(void **state)
+{
+	struct sy_config cfg;
+	const char *args[] = { "--proxy-mode=ipvs", "--hostname-override", "node-a",
+			       "--cluster-cidr=10.244.0.0/16,10.245.0.0/16", "--masquerade-all",
+			       "--min-sync-period=500ms", "--sync-period", "2m",
+			       "--nodeport-addresses=192.168.0.0/24,primary", "--ipvs-scheduler=wlc",
+			       "-v", "4", "--manifests=/tmp/m", "--iptables-localhost-nodeports=false",
+			       "--ipvs-strict-arp", "--pod-network", "-kubeconfig=/k", NULL };
+
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, args), 0);
+	assert_string_equal(cfg.proxy_mode, "ipvs");
+	assert_string_equal(cfg.hostname_override, "node-a");
+	assert_int_equal(cfg.n_cluster_cidrs, 2);
+	assert_int_equal(cfg.cluster_cidrs[1].plen, 16);
+	assert_true(cfg.masquerade_all);
+	assert_true(cfg.min_sync_period == 0.5);
+	assert_true(cfg.sync_period == 120);
+	assert_int_equal(cfg.n_nodeport_cidrs, 1);
+	assert_true(cfg.nodeport_primary);
+	assert_string_equal(cfg.ipvs_scheduler, "wlc");
+	assert_int_equal(cfg.verbosity, 4);
+	assert_string_equal(cfg.manifests, "/tmp/m");
+	assert_false(cfg.localhost_nodeports);
+	assert_true(cfg.ipvs_strict_arp);
+	assert_true(cfg.pod_network);
+	assert_string_equal(cfg.kubeconfig, "/k");
+	config_free(&cfg);
+}
+
+static void test_bad(void **state)
+{
+	static const char *const bad[][3] = {
+		{ "--no-such-flag", NULL },
+		{ "--cluster-cidr=10.0.0.0/33", NULL },
+		{ "--sync-period=fast", NULL },
+		{ "--sync-period=0", NULL },
+		{ "--masquerade-all=maybe", NULL },
+		{ "--iptables-masquerade-bit=32", NULL },
+		{ "-v", "x", NULL },
+		{ "--proxy-mode", NULL },
+		{ "stray", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sy_config cfg;
+
+		config_init(&cfg);
+		if (parse(&cfg, bad[i]) != -EINVAL)
+			fail_msg("case %zu (%s) accepted", i, bad[i][0]);
+		config_free(&cfg);
+	}
+}
+
+static void test_help_version(void **state)
+{
+	struct sy_config cfg;
+	const char *h[] = { "--version", NULL };
+
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, h), 1);
+	config_free(&cfg);
+}
+
+static void test_flag_names(void **state)
+{
+	/* every flag kube-proxy users expect is there */
+	static const char *const want[] = { "proxy-mode", "kubeconfig", "master", "hostname-override",
+		"cluster-cidr", "masquerade-all", "min-sync-period", "sync-period", "nodeport-addresses",
+		"ipvs-scheduler", "config", "cleanup", "healthz-bind-address", "metrics-bind-address",
+		"v", "version", "help", "manifests", NULL };
+
+	for (unsigned i = 0; want[i]; i++) {
+		bool found = false;
+
+		for (unsigned j = 0; config_flag_names[j]; j++)
+			found |= !strcmp(config_flag_names[j], want[i]);
+		if (!found)
+			fail_msg("flag --%s missing", want[i]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_help_version),
+		cmocka_unit_test(test_flag_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Desired state: endpoint selection, policies, topology, incremental changes. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "helpers.h"
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/model.h"
+
+static struct cache *c;
+static struct desired_state ds;
+static struct sy_config cfg;
+
+static int setup(void **state)
+{
+	config_init(&cfg);
+	c = cache_new(NULL, NULL);
+	desired_init(&ds, &cfg);
+	desired_set_node(&ds, "n1", "zone-a", NULL, 0, true);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	desired_fini(&ds);
+	cache_free(c);
+	config_free(&cfg);
+	return 0;
+}
+
+static void apply(enum sy_kind k, const char *json)
+{
+	struct json_object *o = J(json);
+
+	assert_int_equal(cache_apply(c, k, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+}
+
+static void svc(const char *name, const char *extra)
+{
+	char buf[2048];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"10.96.0.1\","
+		 "\"ports\":[{\"name\":\"p\",\"port\":80,\"protocol\":\"UDP\"}]%s}}", name, extra);
+	apply(SY_KIND_SERVICE, buf);
+}
+
+/* eps: a JSON array body of endpoints */
+static void slice(const char *name, const char *svcname, const char *eps)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/service-name\":\"%s\"}},"
+		 "\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"p\",\"port\":5353,\"protocol\":\"UDP\"}],"
+		 "\"endpoints\":[%s]}", name, svcname, eps);
+	apply(SY_KIND_ENDPOINTSLICE, buf);
+}
+
+static const char *ips(const struct ds_ep *e, unsigned n)
+{
+	static char buf[512];
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < n; i++) {
+		char a[32];
+
+		inet_ntop(AF_INET, &e[i].addr, a, sizeof(a));
+		strcat(buf, i ? "," : "");
+		strcat(buf, a);
+	}
+	return buf;
+}
+
+#define EP(ip, node, cond) "{\"addresses\":[\"" ip "\"],\"nodeName\":\"" node "\"" cond "}"
+#define TERM ",\"conditions\":{\"ready\":false,\"serving\":true,\"terminating\":true}"
+#define NOTSERVING ",\"conditions\":{\"ready\":false,\"serving\":false,\"terminating\":true}"
+
+static void test_basic_and_dedup(void **state)
+{
+	const struct ds_port *p;
+
+	svc("a", "");
+	slice("a-1", "a", EP("10.0.0.2", "n2", "") "," EP("10.0.0.1", "n1", ""));
+	slice("a-2", "a", EP("10.0.0.1", "n1", "") "," EP("10.0.0.3", "n3", TERM));
+	assert_int_equal(desired_update(&ds, c, false), 1);
+	p = desired_port(&ds, "ns/a:p");
+	assert_non_null(p);
+	assert_int_equal(p->port, 80);
+	assert_string_equal(p->svc_name, "a");
+	assert_string_equal(p->port_name, "p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.0.1,10.0.0.2");
+	assert_int_equal(p->cluster_eps[0].port, 5353);
+	assert_string_equal(ips(p->local_eps, p->n_local_eps), "10.0.0.1");
+	assert_true(p->local_eps[0].local);
+	assert_string_equal(ips(p->all_eps, p->n_all_eps), "10.0.0.1,10.0.0.2,10.0.0.3");
+	assert_int_equal(ds.n_changes, 1);
+	assert_null(ds.changes[0].old);
+	desired_commit(&ds);
+	/* nothing changed: no change recorded, same object */
+	slice("a-2", "a", EP("10.0.0.3", "n3", TERM) "," EP("10.0.0.1", "n1", ""));
+	assert_int_equal(desired_update(&ds, c, false), 0);
+	assert_ptr_equal(desired_port(&ds, "ns/a:p"), p);
+	assert_int_equal(ds.n_changes, 0);
+}
+
+static void test_terminating_fallback(void **state)
+{
+	const struct ds_port *p;
+
+	svc("t", "");
+	slice("t-1", "t", EP("10.0.1.1", "n2", TERM) "," EP("10.0.1.2", "n1", NOTSERVING));
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/t:p");
+	/* no ready endpoint: serving+terminating ones are used */
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.1.1");
+	assert_int_equal(p->n_local_eps, 0);
+	desired_commit(&ds);
+	/* one ready endpoint appears: the terminating one is dropped */
+	slice("t-2", "t", EP("10.0.1.9", "n1", ""));
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/t:p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.1.9");
+	assert_string_equal(ips(p->local_eps, p->n_local_eps), "10.0.1.9");
+	assert_int_equal(ds.n_changes, 1);
+	assert_non_null(ds.changes[0].old);
+	assert_string_equal(ips(ds.changes[0].old->cluster_eps, ds.changes[0].old->n_cluster_eps),
+			    "10.0.1.1");
+	desired_commit(&ds);
+}
+
+static void test_policies(void **state)
+{
+	const struct ds_port *p;
+	const struct ds_ep *e;
+	unsigned n;
+
+	apply(SY_KIND_SERVICE,
+	      "{\"metadata\":{\"name\":\"l\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"LoadBalancer\","
+	      "\"clusterIP\":\"10.96.0.2\",\"externalTrafficPolicy\":\"Local\",\"healthCheckNodePort\":31000,"
+	      "\"ports\":[{\"name\":\"p\",\"port\":80,\"nodePort\":30001,\"protocol\":\"UDP\"}]},"
+	      "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.0.2.1\"}]}}}");
+	slice("l-1", "l", EP("10.0.2.1", "n1", "") "," EP("10.0.2.2", "n2", ""));
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/l:p");
+	assert_true(p->etp_local);
+	assert_false(p->itp_local);
+	assert_int_equal(p->hc_node_port, 31000);
+	assert_int_equal(p->node_port, 30001);
+	assert_int_equal(p->n_lb_ips, 1);
+	e = ds_port_external_eps(p, &n);
+	assert_string_equal(ips(e, n), "10.0.2.1");
+	e = ds_port_internal_eps(p, &n);
+	assert_string_equal(ips(e, n), "10.0.2.1,10.0.2.2");
+	desired_commit(&ds);
+	/* ClusterIP type: nodePort and etp ignored */
+	apply(SY_KIND_SERVICE,
+	      "{\"metadata\":{\"name\":\"c\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"10.96.0.3\","
+	      "\"externalTrafficPolicy\":\"Local\",\"internalTrafficPolicy\":\"Local\","
+	      "\"ports\":[{\"name\":\"p\",\"port\":80,\"nodePort\":30002,\"protocol\":\"UDP\"}]}}");
+	slice("c-1", "c", EP("10.0.3.1", "n2", ""));
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/c:p");
+	assert_int_equal(p->node_port, 0);
+	assert_false(p->etp_local);
+	e = ds_port_internal_eps(p, &n);
+	assert_int_equal(n, 0);	/* iTP Local, no local endpoint */
+	desired_commit(&ds);
+}
+
+static void test_topology(void **state)
+{
+	const struct ds_port *p;
+
+	svc("z", "");
+	slice("z-1", "z",
+	      "{\"addresses\":[\"10.0.4.1\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}]}},"
+	      "{\"addresses\":[\"10.0.4.2\"],\"zone\":\"zone-b\",\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}]}}");
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/z:p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.4.1");
+	assert_int_equal(p->n_all_eps, 2);
+	desired_commit(&ds);
+	/* one endpoint without hints: hints are ignored */
+	slice("z-2", "z", "{\"addresses\":[\"10.0.4.3\"]}");
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/z:p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.4.1,10.0.4.2,10.0.4.3");
+	desired_commit(&ds);
+}
+
+static void test_not_proxied_and_removal(void **state)
+{
+	apply(SY_KIND_SERVICE, "{\"metadata\":{\"name\":\"h\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"None\",\"ports\":[{\"port\":80}]}}");
+	apply(SY_KIND_SERVICE, "{\"metadata\":{\"name\":\"e\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"ExternalName\",\"externalName\":\"x.example\"}}");
+	apply(SY_KIND_SERVICE, "{\"metadata\":{\"name\":\"o\",\"namespace\":\"ns\",\"labels\":{\"service.kubernetes.io/service-proxy-name\":\"other\"}},\"spec\":{\"clusterIP\":\"10.96.0.9\",\"ports\":[{\"port\":80}]}}");
+	desired_update(&ds, c, false);
+	assert_null(desired_port(&ds, "ns/h:"));
+	assert_null(desired_port(&ds, "ns/e:"));
+	assert_null(desired_port(&ds, "ns/o:"));
+	desired_commit(&ds);
+
+	svc("r", "");
+	desired_update(&ds, c, false);
+	assert_non_null(desired_port(&ds, "ns/r:p"));
+	desired_commit(&ds);
+	{
+		struct json_object *o = J("{\"metadata\":{\"name\":\"r\",\"namespace\":\"ns\"}}");
+
+		cache_apply(c, SY_KIND_SERVICE, CACHE_DELETE, o);
+		json_object_put(o);
+	}
+	assert_int_equal(desired_update(&ds, c, false), 1);
+	assert_null(desired_port(&ds, "ns/r:p"));
+	assert_int_equal(ds.n_changes, 1);
+	assert_null(ds.changes[0].new);
+	assert_string_equal(ds.changes[0].old->name, "ns/r:p");
+	desired_commit(&ds);
+}
+
+/* Two updates before one sync: the change keeps the first old version. */
+static void test_change_coalescing(void **state)
+{
+	const struct ds_port *first;
+
+	svc("k", "");
+	slice("k-1", "k", EP("10.0.5.1", "n2", ""));
+	desired_update(&ds, c, false);
+	first = desired_port(&ds, "ns/k:p");
+	desired_commit(&ds);
+	slice("k-1", "k", EP("10.0.5.2", "n2", ""));
+	desired_update(&ds, c, false);
+	slice("k-1", "k", EP("10.0.5.3", "n2", ""));
+	desired_update(&ds, c, false);
+	assert_int_equal(ds.n_changes, 1);
+	assert_ptr_equal(ds.changes[0].old, first);
+	assert_string_equal(ips(ds.changes[0].new->cluster_eps, 1), "10.0.5.3");
+	desired_commit(&ds);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_basic_and_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminating_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_topology, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_proxied_and_removal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_coalescing, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

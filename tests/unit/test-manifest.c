@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The manifest decoder: YAML (multi-document, List), JSON, and syntax errors. */
+#include <errno.h>
+#include <string.h>
+#include "helpers.h"
+#include "switchyard/manifest.h"
+
+static struct json_object *parse_ok(const char *text, size_t want)
+{
+	struct json_object *arr;
+	char err[256];
+
+	if (manifest_parse(text, strlen(text), &arr, err, sizeof(err)) < 0)
+		fail_msg("parse failed: %s", err);
+	assert_int_equal(json_object_array_length(arr), want);
+	return arr;
+}
+
+static const char *str_at(struct json_object *arr, size_t i, const char *a, const char *b)
+{
+	struct json_object *o = json_object_array_get_idx(arr, i), *x, *y;
+
+	if (!json_object_object_get_ex(o, a, &x))
+		return NULL;
+	if (!b)
+		return json_object_get_string(x);
+	if (!json_object_object_get_ex(x, b, &y))
+		return NULL;
+	return json_object_get_string(y);
+}
+
+static void test_yaml_multi(void **state)
+{
+	struct json_object *arr = parse_ok(
+		"apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  ports:\n  - port: 80\n"
+		"    name: \"80\"\n    x: yes\n    t: true\n    f: 1.5\n    n: ~\n    o: 0755\n"
+		"---\n# only a comment\n---\nkind: Node\nmetadata: {name: n1}\n", 2);
+	struct json_object *spec, *ports, *p0, *v;
+
+	assert_string_equal(str_at(arr, 0, "kind", NULL), "Service");
+	assert_string_equal(str_at(arr, 1, "metadata", "name"), "n1");
+	json_object_object_get_ex(json_object_array_get_idx(arr, 0), "spec", &spec);
+	json_object_object_get_ex(spec, "ports", &ports);
+	p0 = json_object_array_get_idx(ports, 0);
+	json_object_object_get_ex(p0, "port", &v);
+	assert_true(json_object_is_type(v, json_type_int));
+	json_object_object_get_ex(p0, "name", &v);
+	assert_true(json_object_is_type(v, json_type_string));	/* quoted stays a string */
+	json_object_object_get_ex(p0, "t", &v);
+	assert_true(json_object_is_type(v, json_type_boolean));
+	json_object_object_get_ex(p0, "f", &v);
+	assert_true(json_object_is_type(v, json_type_double));
+	json_object_object_get_ex(p0, "o", &v);
+	assert_true(json_object_is_type(v, json_type_string));	/* not decimal */
+	assert_false(json_object_object_get_ex(p0, "n", &v) && v);
+	json_object_put(arr);
+}
+
+static void test_lists(void **state)
+{
+	struct json_object *arr = parse_ok(
+		"kind: List\nitems:\n- kind: Service\n  metadata: {name: a}\n- kind: Node\n  metadata: {name: b}\n", 2);
+
+	assert_string_equal(str_at(arr, 1, "kind", NULL), "Node");
+	json_object_put(arr);
+	/* a typed list's items get the kind */
+	arr = parse_ok("{\"kind\":\"ServiceList\",\"items\":[{\"metadata\":{\"name\":\"a\"}}]}", 1);
+	assert_string_equal(str_at(arr, 0, "kind", NULL), "Service");
+	json_object_put(arr);
+	arr = parse_ok("[{\"kind\":\"Node\"},{\"kind\":\"Service\"}]", 2);
+	json_object_put(arr);
+	arr = parse_ok("{\"kind\":\"Node\"}\n{\"kind\":\"Service\"}\n", 2);
+	json_object_put(arr);
+}
+
+static void test_errors(void **state)
+{
+	static const char *const bad[] = {
+		"kind: Service\nmetadata: {name: a\n",
+		"a: b\n c: d\n: : :\n",
+		"{\"kind\": ",
+		"key: [1, 2\n",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct json_object *arr = NULL;
+		char err[256] = "";
+
+		if (manifest_parse(bad[i], strlen(bad[i]), &arr, err, sizeof(err)) != -EINVAL)
+			fail_msg("case %zu accepted", i);
+		assert_true(strlen(err) > 0);
+	}
+}
+
+static void test_deep_nesting(void **state)
+{
+	char buf[1024];
+	struct json_object *arr = NULL;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < 200; i++)
+		buf[i] = '[';
+	buf[i] = '\0';
+	assert_int_equal(manifest_parse(buf, strlen(buf), &arr, err, sizeof(err)), -EINVAL);
+	for (i = 0; i < 200; i++)
+		buf[2 * i] = '-', buf[2 * i + 1] = ' ';
+	strcpy(buf + 400, "x\n");
+	assert_int_equal(manifest_parse(buf, strlen(buf), &arr, err, sizeof(err)), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_yaml_multi),
+		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_deep_nesting),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Decoders: valid objects, every kind of bad input, and the cache. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include "helpers.h"
+#include "switchyard/model.h"
+#include "switchyard/util.h"
+
+static const char *SVC =
+	"{\"kind\":\"Service\",\"metadata\":{\"name\":\"web\",\"namespace\":\"apps\",\"resourceVersion\":\"5\"},"
+	"\"spec\":{\"type\":\"LoadBalancer\",\"clusterIP\":\"10.96.45.123\",\"ports\":["
+	"{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":80,\"targetPort\":8080,\"nodePort\":30080},"
+	"{\"name\":\"dns\",\"protocol\":\"UDP\",\"port\":53,\"targetPort\":\"dns-port\"}],"
+	"\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":60}},"
+	"\"externalTrafficPolicy\":\"Local\",\"healthCheckNodePort\":32000,\"externalIPs\":[\"192.0.2.10\",\"2001:db8::1\"],"
+	"\"loadBalancerSourceRanges\":[\"203.0.113.0/24\"],\"internalTrafficPolicy\":\"Local\"},"
+	"\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"198.51.100.7\"},{\"hostname\":\"lb.example\"}]}}}";
+
+static void test_service_ok(void **state)
+{
+	struct json_object *o = J(SVC);
+	struct service *s;
+	char err[256];
+
+	assert_int_equal(service_decode(o, &s, err, sizeof(err)), 0);
+	assert_string_equal(s->key, "apps/web");
+	assert_int_equal(s->type, SVC_TYPE_LOAD_BALANCER);
+	assert_string_equal(sy_ip4_str(s->cluster_ip), "10.96.45.123");
+	assert_int_equal(s->n_ports, 2);
+	assert_int_equal(s->ports[0].port, 80);
+	assert_int_equal(s->ports[0].target_port, 8080);
+	assert_int_equal(s->ports[0].node_port, 30080);
+	assert_int_equal(s->ports[1].proto, IPPROTO_UDP);
+	assert_string_equal(s->ports[1].target_port_name, "dns-port");
+	assert_true(s->affinity_client_ip);
+	assert_int_equal(s->affinity_timeout, 60);
+	assert_true(s->etp_local);
+	assert_true(s->itp_local);
+	assert_int_equal(s->hc_node_port, 32000);
+	assert_int_equal(s->n_external_ips, 1);	/* the IPv6 one is not ours */
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_string_equal(sy_ip4_str(s->lb_ips[0]), "198.51.100.7");
+	assert_int_equal(s->n_lb_source_ranges, 1);
+	assert_int_equal(s->lb_source_ranges[0].plen, 24);
+	service_free(s);
+	json_object_put(o);
+}
+
+static void test_service_defaults(void **state)
+{
+	struct json_object *o = J("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\","
+				  "\"ports\":[{\"port\":443}],\"sessionAffinity\":\"ClientIP\"}}");
+	struct service *s;
+	char err[256];
+
+	assert_int_equal(service_decode(o, &s, err, sizeof(err)), 0);
+	assert_string_equal(s->key, "default/a");
+	assert_int_equal(s->ports[0].proto, IPPROTO_TCP);
+	assert_int_equal(s->ports[0].target_port, 443);
+	assert_int_equal(s->affinity_timeout, 10800);
+	assert_string_equal(s->ports[0].name, "");
+	service_free(s);
+	json_object_put(o);
+}
+
+/* Each bad input is rejected with a reason naming the problem. */
+static void test_service_bad(void **state)
+{
+	static const struct { const char *json, *reason; } cases[] = {
+		{ "[]", "not a JSON object" },
+		{ "{\"spec\":{}}", "missing metadata" },
+		{ "{\"metadata\":{\"namespace\":\"x\"},\"spec\":{}}", "metadata.name" },
+		{ "{\"metadata\":{\"name\":\"a\"}}", "missing spec" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.256\"}}", "invalid spec.clusterIP" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"port\":0}]}}", "port out of range" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"port\":70000}]}}", "port out of range" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"port\":\"80\"}]}}", "port out of range" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"name\":\"x\"}]}}", "missing port" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"port\":1,\"protocol\":\"ICMP\"}]}}", "unknown protocol" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"name\":\"a\",\"port\":1},{\"name\":\"b\",\"port\":1}]}}", "duplicate port" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"name\":\"a\",\"port\":1},{\"name\":\"a\",\"port\":2}]}}", "duplicate port name" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"type\":\"Weird\"}}", "unknown spec.type" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"externalIPs\":[\"x\"]}}", "invalid IP" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"loadBalancerSourceRanges\":[\"1.2.3.4/40\"]}}", "loadBalancerSourceRanges" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":0}}}}", "timeoutSeconds" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":86401}}}}", "timeoutSeconds" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"externalTrafficPolicy\":\"Nope\"}}", "externalTrafficPolicy" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":{}}}", "not a list" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":[{\"port\":1,\"targetPort\":0}]}}", "targetPort" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_object *o = json_tokener_parse(cases[i].json);
+		struct service *s = NULL;
+		char err[256] = "";
+
+		assert_int_equal(service_decode(o, &s, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, cases[i].reason))
+			fail_msg("case %zu: \"%s\" does not mention \"%s\"", i, err, cases[i].reason);
+		json_object_put(o);
+	}
+}
+
+static const char *SLICE =
+	"{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"web-abc\",\"namespace\":\"apps\","
+	"\"labels\":{\"kubernetes.io/service-name\":\"web\"},"
+	"\"annotations\":{\"endpoints.kubernetes.io/last-change-trigger-time\":\"2024-01-02T03:04:05Z\"}},"
+	"\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":8080}],"
+	"\"endpoints\":[{\"addresses\":[\"10.244.1.10\"],\"conditions\":{\"ready\":true},\"nodeName\":\"n1\",\"zone\":\"a\","
+	"\"hints\":{\"forZones\":[{\"name\":\"a\"}]}},"
+	"{\"addresses\":[\"10.244.2.11\"],\"conditions\":{\"ready\":false,\"serving\":true,\"terminating\":true},\"nodeName\":\"n2\"},"
+	"{\"addresses\":[]},"
+	"{\"addresses\":[\"10.244.3.12\"]}]}";
+
+static void test_slice_ok(void **state)
+{
+	struct json_object *o = J(SLICE);
+	struct endpoint_slice *s;
+	char err[256];
+
+	assert_int_equal(slice_decode(o, &s, err, sizeof(err)), 0);
+	assert_string_equal(s->service_key, "apps/web");
+	assert_int_equal(s->n_eps, 3);	/* the empty one is ignored */
+	assert_int_equal(s->eps[0].flags, EP_READY | EP_SERVING);
+	assert_int_equal(s->eps[1].flags, EP_SERVING | EP_TERMINATING);
+	assert_int_equal(s->eps[2].flags, EP_READY | EP_SERVING);	/* nil conditions */
+	assert_string_equal(s->eps[0].node_name, "n1");
+	assert_int_equal(s->eps[0].n_hint_zones, 1);
+	assert_true(s->trigger_time > 1704164000 && s->trigger_time < 1704165000);
+	slice_free(s);
+	json_object_put(o);
+}
+
+static void test_slice_bad(void **state)
+{
+	static const struct { const char *json, *reason; } cases[] = {
+		{ "{\"metadata\":{\"name\":\"s\"},\"addressType\":\"IPv4\"}", "kubernetes.io/service-name" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}}}", "addressType" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv5\"}", "addressType" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3\"]}]}", "invalid address" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"ports\":[{\"port\":99999}]}", "port out of range" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3.4\"],\"conditions\":{\"ready\":\"yes\"}}]}", "booleans" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":{}}", "not a list" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_object *o = json_tokener_parse(cases[i].json);
+		struct endpoint_slice *s = NULL;
+		char err[256] = "";
+
+		assert_int_equal(slice_decode(o, &s, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, cases[i].reason))
+			fail_msg("case %zu: \"%s\" does not mention \"%s\"", i, err, cases[i].reason);
+		json_object_put(o);
+	}
+}
+
+static void test_node(void **state)
+{
+	struct json_object *o = J("{\"metadata\":{\"name\":\"n1\",\"labels\":{\"topology.kubernetes.io/zone\":\"z1\"},"
+				  "\"annotations\":{\"switchyard.io/public-ip\":\"10.0.0.5\",\"other\":\"x\"}},"
+				  "\"spec\":{\"podCIDRs\":[\"10.111.1.0/24\"],\"taints\":[{\"key\":\"ToBeDeletedByClusterAutoscaler\"}]},"
+				  "\"status\":{\"addresses\":[{\"type\":\"Hostname\",\"address\":\"n1\"},{\"type\":\"InternalIP\",\"address\":\"10.0.0.5\"}]}}");
+	struct node *n;
+	char err[256];
+
+	assert_int_equal(node_decode(o, &n, err, sizeof(err)), 0);
+	assert_string_equal(n->key, "n1");
+	assert_string_equal(sy_ip4_str(n->internal_ip), "10.0.0.5");
+	assert_true(n->has_pod_cidr);
+	assert_int_equal(n->pod_cidr.plen, 24);
+	assert_string_equal(n->zone, "z1");
+	assert_true(n->deleting);
+	assert_string_equal(node_annotation(n, "switchyard.io/public-ip"), "10.0.0.5");
+	assert_null(node_annotation(n, "other"));
+	node_free(n);
+	json_object_put(o);
+}
+
+static int changes;
+static void on_change(void *arg, enum sy_kind kind)
+{
+	changes++;
+}
+
+static void test_cache(void **state)
+{
+	struct cache *c = cache_new(on_change, NULL);
+	struct json_object *svc = J(SVC), *slice = J(SLICE), *bad;
+	struct hmap dirty;
+	unsigned n;
+
+	assert_false(cache_synced(c, SY_KIND_SERVICE));
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, svc), 0);
+	assert_int_equal(cache_apply(c, SY_KIND_ENDPOINTSLICE, CACHE_UPSERT, slice), 0);
+	assert_non_null(cache_service(c, "apps/web"));
+	assert_non_null(cache_service_slices(c, "apps/web", &n));
+	assert_int_equal(n, 1);
+	hmap_init(&dirty);
+	cache_take_dirty(c, &dirty);
+	assert_int_equal(hmap_count(&dirty), 1);
+	assert_non_null(hmap_get(&dirty, "apps/web"));
+	{
+		struct hmap_iter it; const char *k;
+		hmap_iter_init(&it, &dirty);
+		while (hmap_iter_next(&it, &k, NULL)) free((char *)k);
+		hmap_clear(&dirty);
+	}
+	/* the same resourceVersion again: no change */
+	changes = 0;
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, svc), 0);
+	assert_int_equal(changes, 0);
+	/* a bad update keeps the last good version */
+	bad = J("{\"metadata\":{\"name\":\"web\",\"namespace\":\"apps\",\"resourceVersion\":\"6\"},"
+		"\"spec\":{\"clusterIP\":\"300.1.1.1\"}}");
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, bad), -EINVAL);
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, bad), -EINVAL);
+	assert_string_equal(cache_service(c, "apps/web")->resource_version, "5");
+	assert_int_equal(cache_get_stats(c)->decode_errors, 2);
+	/* a replace that does not mention the slice deletes it; the bad service survives */
+	cache_replace_begin(c, SY_KIND_ENDPOINTSLICE);
+	cache_replace_begin(c, SY_KIND_SERVICE);
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, bad), -EINVAL);
+	cache_replace_end(c, SY_KIND_SERVICE);
+	cache_replace_end(c, SY_KIND_ENDPOINTSLICE);
+	assert_true(cache_synced(c, SY_KIND_SERVICE));
+	assert_non_null(cache_service(c, "apps/web"));
+	assert_null(cache_service_slices(c, "apps/web", &n));
+	assert_int_equal(n, 0);
+	/* delete */
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_DELETE, svc), 0);
+	assert_null(cache_service(c, "apps/web"));
+	json_object_put(svc);
+	json_object_put(slice);
+	json_object_put(bad);
+	cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_service_ok),
+		cmocka_unit_test(test_service_defaults),
+		cmocka_unit_test(test_service_bad),
+		cmocka_unit_test(test_slice_ok),
+		cmocka_unit_test(test_slice_bad),
+		cmocka_unit_test(test_node),
+		cmocka_unit_test(test_cache),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

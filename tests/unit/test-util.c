@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+/* util and hmap. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "helpers.h"
+#include "switchyard/hmap.h"
+#include "switchyard/util.h"
+
+static void test_cidr(void **state)
+{
+	struct sy_cidr c;
+	struct in_addr a;
+
+	assert_int_equal(sy_parse_cidr4("10.244.3.7/16", &c), 0);
+	assert_string_equal(sy_ip4_str(c.addr), "10.244.0.0");
+	assert_int_equal(c.plen, 16);
+	sy_parse_ip4("10.244.200.1", &a);
+	assert_true(sy_cidr_contains(&c, a));
+	sy_parse_ip4("10.245.0.1", &a);
+	assert_false(sy_cidr_contains(&c, a));
+	assert_int_equal(sy_parse_cidr4("0.0.0.0/0", &c), 0);
+	assert_true(sy_cidr_contains(&c, a));
+	assert_int_equal(sy_parse_cidr4("1.2.3.4", &c), 0);
+	assert_int_equal(c.plen, 32);
+	assert_int_equal(sy_parse_cidr4("1.2.3.4/", &c), -EINVAL);
+	assert_int_equal(sy_parse_cidr4("1.2.3/8", &c), -EINVAL);
+	assert_int_equal(sy_parse_cidr4("1.2.3.4/33", &c), -EINVAL);
+}
+
+static void test_duration(void **state)
+{
+	double d;
+
+	assert_int_equal(sy_parse_duration("1s", &d), 0);
+	assert_true(d == 1);
+	assert_int_equal(sy_parse_duration("2m30s", &d), 0);
+	assert_true(d == 150);
+	assert_int_equal(sy_parse_duration("250ms", &d), 0);
+	assert_true(d == 0.25);
+	assert_int_equal(sy_parse_duration("1h", &d), 0);
+	assert_true(d == 3600);
+	assert_int_equal(sy_parse_duration("0", &d), 0);
+	assert_int_equal(sy_parse_duration("5", &d), -EINVAL);
+	assert_int_equal(sy_parse_duration("1x", &d), -EINVAL);
+	assert_int_equal(sy_parse_duration("", &d), -EINVAL);
+}
+
+static void test_rfc3339(void **state)
+{
+	double t;
+	char buf[64];
+
+	assert_int_equal(sy_parse_rfc3339("1970-01-01T00:01:00Z", &t), 0);
+	assert_true(t == 60);
+	assert_int_equal(sy_parse_rfc3339("1970-01-01T01:00:00.5+01:00", &t), 0);
+	assert_true(t == 0.5);
+	assert_int_equal(sy_parse_rfc3339("yesterday", &t), -EINVAL);
+	sy_format_rfc3339(60.25, buf, sizeof(buf));
+	assert_string_equal(buf, "1970-01-01T00:01:00.250000000Z");
+}
+
+static void test_hmap(void **state)
+{
+	struct hmap m;
+	char *keys[5000];
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+	unsigned n = 0;
+
+	hmap_init(&m);
+	for (int i = 0; i < 5000; i++) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "k%d", i);
+		keys[i] = strdup(buf);
+		assert_null(hmap_put(&m, keys[i], (void *)(intptr_t)(i + 1)));
+	}
+	assert_int_equal(hmap_count(&m), 5000);
+	assert_int_equal((intptr_t)hmap_get(&m, "k4321"), 4322);
+	assert_null(hmap_get(&m, "nope"));
+	/* delete every other one while iterating */
+	hmap_iter_init(&it, &m);
+	while (hmap_iter_next(&it, &k, &v))
+		if (((intptr_t)v) % 2)
+			hmap_del(&m, k);
+	assert_int_equal(hmap_count(&m), 2500);
+	hmap_iter_init(&it, &m);
+	while (hmap_iter_next(&it, &k, &v)) {
+		assert_int_equal(((intptr_t)v) % 2, 0);
+		n++;
+	}
+	assert_int_equal(n, 2500);
+	hmap_clear(&m);
+	for (int i = 0; i < 5000; i++)
+		free(keys[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_hmap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
