@@ -1,13 +1,897 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until the pod network lands. */
+/*
+ * The pod network (--pod-network): flannel's job inside the proxy.  Each
+ * Node's spec.podCIDR is its pod subnet; this node wires a route (plus, for
+ * vxlan, a neighbour and an FDB entry) to every peer's subnet, writes
+ * subnet.env and the CNI conflist, and masquerades pod egress.
+ *
+ * Diff-based: the kernel entries of each peer are remembered; a sync
+ * recomputes peers from the Node cache and touches only the entries of
+ * peers that changed.  A full sync re-reads the kernel (our routes by
+ * protocol, neighbours/FDB on our vxlan device) and repairs drift.
+ */
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "switchyard/config.h"
+#include "switchyard/hmap.h"
+#include "switchyard/k8s.h"
+#include "switchyard/log.h"
+#include "switchyard/model.h"
 #include "switchyard/podnet.h"
+
+#define MAX_ENTRIES 3
+
+struct pn_peer {
+	char *name;
+	bool valid;
+	char *why;			/* why invalid (logged when it changes) */
+	struct sy_cidr subnet;
+	struct in_addr ip;
+	uint8_t mac[6];
+	char *bd_raw;			/* backend-data annotation, to skip re-parsing */
+	uint8_t bd_mac[6];
+	bool bd_has_mac;
+	struct pn_entry e[MAX_ENTRIES];
+	unsigned n;
+	uint64_t gen;
+};
+
+struct podnet {
+	struct podnet_conf conf;
+	char *node_name, *subnet_file, *cni_path, *iface;
+	struct k8s_client *k8s;
+	struct nl_sock *sk;
+	char vx_name[IFNAMSIZ];
+
+	bool local_ready;
+	char *local_why;
+	struct sy_cidr own_subnet;
+	struct in_addr underlay_ip;
+	struct sy_cidr underlay_net;
+	int underlay_ifindex;
+	unsigned underlay_mtu, mtu;
+	int vx_ifindex;
+	uint8_t vtep_mac[6];
+	bool masq_ok;
+
+	struct hmap peers;		/* name → struct pn_peer */
+	uint64_t gen;
+	bool need_full;
+	char *published;		/* backend-data last patched */
+};
+
+/* Store msg in *slot; true when it differs from what was there (time to log). */
+static bool set_why(char **slot, const char *msg)
+{
+	if (!msg) {
+		bool had = *slot != NULL;
+
+		free(*slot);
+		*slot = NULL;
+		return had;
+	}
+	if (*slot && strcmp(*slot, msg) == 0)
+		return false;
+	free(*slot);
+	*slot = xstrdup(msg);
+	return true;
+}
+
+static void peer_free(struct pn_peer *pr)
+{
+	if (!pr)
+		return;
+	free(pr->name);
+	free(pr->why);
+	free(pr->bd_raw);
+	free(pr);
+}
 
 int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *node_name,
 	       char *err, size_t errlen)
-{ snprintf(err, errlen, "--pod-network is not built yet"); return -ENOSYS; }
-void podnet_free(struct podnet *p) { }
-void podnet_set_client(struct podnet *p, struct k8s_client *k) { }
-int podnet_sync(struct podnet *p, const struct cache *c, bool full) { return 0; }
-int podnet_cleanup(const struct sy_config *cfg) { return 0; }
+{
+	struct podnet *p;
+	const char *dir = cfg->cni_conf_dir ? cfg->cni_conf_dir : "/etc/cni/net.d";
+	int r;
+
+	p = xcalloc(1, sizeof(*p));
+	r = podnet_conf_load(cfg->net_conf ? cfg->net_conf : "/etc/switchyard/net-conf.json",
+			     &p->conf, err, errlen);
+	if (r < 0)
+		goto fail;
+	if (!node_name || !*node_name) {
+		snprintf(err, errlen, "--pod-network needs a node name");
+		r = -EINVAL;
+		goto fail;
+	}
+	p->node_name = xstrdup(node_name);
+	p->subnet_file = xstrdup(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env");
+	if (asprintf(&p->cni_path, "%s/%s", dir, PODNET_CNI_FILE) < 0)
+		abort();
+	p->iface = cfg->iface && *cfg->iface ? xstrdup(cfg->iface) : NULL;
+	podnet_vxlan_name(p->conf.vni, p->vx_name, sizeof(p->vx_name));
+	r = pn_nl_open(&p->sk);
+	if (r < 0) {
+		snprintf(err, errlen, "rtnetlink: %s", strerror(-r));
+		goto fail;
+	}
+	hmap_init(&p->peers);
+	p->need_full = true;
+	*ret = p;
+	return 0;
+fail:
+	free(p->node_name);
+	free(p->subnet_file);
+	free(p->cni_path);
+	free(p->iface);
+	free(p);
+	return r;
+}
+
+void podnet_free(struct podnet *p)
+{
+	struct hmap_iter it;
+	void *v;
+
+	if (!p)
+		return;
+	hmap_iter_init(&it, &p->peers);
+	while (hmap_iter_next(&it, NULL, &v))
+		peer_free(v);
+	hmap_clear(&p->peers);
+	pn_nl_close(p->sk);
+	free(p->node_name);
+	free(p->subnet_file);
+	free(p->cni_path);
+	free(p->iface);
+	free(p->local_why);
+	free(p->published);
+	free(p);
+}
+
+void podnet_set_client(struct podnet *p, struct k8s_client *k)
+{
+	p->k8s = k;
+}
+
+/* Annotation under our prefix, else flannel's. */
+static const char *ann(const struct node *n, const char *suffix)
+{
+	char key[128];
+	const char *v;
+
+	snprintf(key, sizeof(key), PODNET_ANN_PREFIX "%s", suffix);
+	v = node_annotation(n, key);
+	if (v)
+		return v;
+	snprintf(key, sizeof(key), PODNET_FLANNEL_PREFIX "%s", suffix);
+	return node_annotation(n, key);
+}
+
+static int mkdir_parents(const char *path)
+{
+	char buf[4096], *s;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	for (s = buf + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return 0;
+}
+
+/* Write atomically, only when the content differs.  1 = written, 0 = same. */
+static int write_if_changed(const char *path, const char *data)
+{
+	char *old = NULL;
+	size_t len;
+	int r;
+
+	if (sy_read_file(path, &old, &len) == 0 && len == strlen(data) &&
+	    memcmp(old, data, len) == 0) {
+		free(old);
+		return 0;
+	}
+	free(old);
+	r = mkdir_parents(path);
+	if (r < 0)
+		return r;
+	r = sy_write_file_atomic(path, data, strlen(data), 0644);
+	return r < 0 ? r : 1;
+}
+
+static void publish(struct podnet *p, const struct node *own)
+{
+	char data[128], mac[18], ip[INET_ADDRSTRLEN];
+	const char *keys[3] = { PODNET_ANN_PREFIX "backend-type", PODNET_ANN_PREFIX "backend-data",
+				PODNET_ANN_PREFIX "public-ip" };
+	const char *vals[3];
+	const char *cur_t, *cur_d, *cur_ip;
+	int r;
+
+	if (!p->k8s)
+		return;
+	podnet_format_mac(p->vtep_mac, mac);
+	if (p->conf.backend == PODNET_BACKEND_VXLAN)
+		snprintf(data, sizeof(data), "{\"VNI\":%u,\"VtepMAC\":\"%s\"}", p->conf.vni, mac);
+	else
+		snprintf(data, sizeof(data), "null");
+	snprintf(ip, sizeof(ip), "%s", sy_ip4_str(p->underlay_ip));
+	vals[0] = podnet_backend_name(p->conf.backend);
+	vals[1] = data;
+	vals[2] = ip;
+	cur_t = node_annotation(own, keys[0]);
+	cur_d = node_annotation(own, keys[1]);
+	cur_ip = node_annotation(own, keys[2]);
+	if (cur_t && cur_d && cur_ip && !strcmp(cur_t, vals[0]) && !strcmp(cur_d, vals[1]) &&
+	    !strcmp(cur_ip, vals[2]))
+		return;
+	/* The patch is asynchronous: once per content until the watch shows it. */
+	if (p->published && strcmp(p->published, data) == 0 && !p->need_full)
+		return;
+	r = k8s_client_patch_node_annotations(p->k8s, p->node_name, keys, vals, 3);
+	if (r < 0) {
+		log_warn("Node %s: publishing pod network annotations: %s", p->node_name,
+			 strerror(-r));
+		return;
+	}
+	free(p->published);
+	p->published = xstrdup(data);
+	log_info("Node %s: publishing %s=%s %s=%s", p->node_name, keys[1], data, keys[2], ip);
+}
+
+/* Find the underlay: --iface, else the interface holding the node's IP. */
+static int find_underlay(struct podnet *p, const struct node *own, char *why, size_t len)
+{
+	struct pn_link l;
+	char name[IFNAMSIZ] = "";
+	int r, ifindex;
+	uint8_t plen;
+
+	if (p->iface) {
+		r = pn_nl_link_get(p->sk, p->iface, &l);
+		if (r < 0) {
+			snprintf(why, len, "underlay interface %s: %s", p->iface, strerror(-r));
+			return r;
+		}
+		r = pn_nl_first_addr(p->sk, l.ifindex, &p->underlay_net, &p->underlay_ip);
+		if (r < 0) {
+			snprintf(why, len, "underlay interface %s has no IPv4 address", p->iface);
+			return r;
+		}
+		/* Prefer the node's own IP when it sits on that interface. */
+		if (own->internal_ip.s_addr &&
+		    pn_nl_find_addr(p->sk, own->internal_ip, &ifindex, &plen, NULL) == 0 &&
+		    ifindex == l.ifindex) {
+			p->underlay_ip = own->internal_ip;
+			p->underlay_net.plen = plen;
+			p->underlay_net.addr.s_addr = own->internal_ip.s_addr &
+				(plen ? htonl(~0u << (32 - plen)) : 0);
+		}
+		p->underlay_ifindex = l.ifindex;
+		p->underlay_mtu = l.mtu;
+		return 0;
+	}
+	if (!own->internal_ip.s_addr) {
+		snprintf(why, len, "node %s has no InternalIP and --iface is not set", p->node_name);
+		return -ENOENT;
+	}
+	r = pn_nl_find_addr(p->sk, own->internal_ip, &ifindex, &plen, name);
+	if (r < 0) {
+		snprintf(why, len, "no local interface holds node %s's InternalIP %s (use --iface)",
+			 p->node_name, sy_ip4_str(own->internal_ip));
+		return r;
+	}
+	r = pn_nl_link_get(p->sk, name, &l);
+	if (r < 0) {
+		snprintf(why, len, "underlay interface %s: %s", name, strerror(-r));
+		return r;
+	}
+	p->underlay_ip = own->internal_ip;
+	p->underlay_net.plen = plen;
+	p->underlay_net.addr.s_addr = own->internal_ip.s_addr &
+		(plen ? htonl(~0u << (32 - plen)) : 0);
+	p->underlay_ifindex = ifindex;
+	p->underlay_mtu = l.mtu;
+	return 0;
+}
+
+/* Remove vxlan devices of ours that are not the current one. */
+static void remove_stale_devices(struct podnet *p)
+{
+	char **names = NULL;
+	unsigned n = 0, i;
+	int r;
+
+	if (pn_nl_links_with_prefix(p->sk, PODNET_VXLAN_PREFIX, &names, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (p->conf.backend != PODNET_BACKEND_VXLAN || strcmp(names[i], p->vx_name)) {
+			r = pn_nl_link_del(p->sk, names[i]);
+			if (r < 0)
+				log_warn("pod network: removing stale device %s: %s", names[i],
+					 strerror(-r));
+			else
+				log_info("pod network: removed stale device %s", names[i]);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+/*
+ * This node: subnet, underlay, device, files, masquerade.  *changed when
+ * anything peers' entries depend on changed (they are all recomputed).
+ * Returns 1 when ready, 0 when waiting (reason logged), -errno.
+ */
+static int local_setup(struct podnet *p, const struct node *own, bool full, bool *changed)
+{
+	struct podnet old = *p;
+	char why[512], tmp[200];
+	char *env, *cni;
+	int r;
+
+	*changed = false;
+	if (!own) {
+		snprintf(why, sizeof(why), "node \"%s\" not found (waiting for its Node object)",
+			 p->node_name);
+		goto wait;
+	}
+	if (!own->has_pod_cidr) {
+		snprintf(why, sizeof(why), "node \"%s\" pod cidr not assigned", p->node_name);
+		goto wait;
+	}
+	if (podnet_conf_check_subnet(&p->conf, &own->pod_cidr, tmp, sizeof(tmp)) < 0) {
+		snprintf(why, sizeof(why), "node \"%s\" podCIDR %s", p->node_name, tmp);
+		goto wait;
+	}
+	if (find_underlay(p, own, why, sizeof(why)) < 0)
+		goto wait;
+	p->own_subnet = own->pod_cidr;
+	if (p->conf.backend == PODNET_BACKEND_VXLAN)
+		p->mtu = p->conf.mtu ? p->conf.mtu : p->underlay_mtu - PODNET_VXLAN_OVERHEAD;
+	else
+		p->mtu = p->underlay_mtu;
+	podnet_vtep_mac(p->underlay_ip, p->vtep_mac);
+
+	if (old.local_ready && !full && old.own_subnet.addr.s_addr == p->own_subnet.addr.s_addr &&
+	    old.own_subnet.plen == p->own_subnet.plen &&
+	    old.underlay_ip.s_addr == p->underlay_ip.s_addr &&
+	    old.underlay_net.plen == p->underlay_net.plen &&
+	    old.underlay_ifindex == p->underlay_ifindex && old.mtu == p->mtu && p->masq_ok)
+		return 1;
+
+	if (full)
+		remove_stale_devices(p);
+	p->vx_ifindex = 0;
+	if (p->conf.backend == PODNET_BACKEND_VXLAN) {
+		struct pn_vxlan_spec s = {
+			.name = p->vx_name, .vni = p->conf.vni, .port = p->conf.port,
+			.local = p->underlay_ip, .link = p->underlay_ifindex, .mtu = p->mtu,
+		};
+		bool recreated;
+
+		memcpy(s.mac, p->vtep_mac, 6);
+		r = pn_nl_vxlan_ensure(p->sk, &s, &recreated);
+		if (r < 0) {
+			log_error("pod network: vxlan device %s: %s", p->vx_name, strerror(-r));
+			return r;
+		}
+		p->vx_ifindex = r;
+		if (recreated) {
+			log_info("pod network: created %s (VNI %u, local %s, port %u, MTU %u)",
+				 p->vx_name, p->conf.vni, sy_ip4_str(p->underlay_ip), p->conf.port,
+				 p->mtu);
+			*changed = true;
+		}
+		r = pn_nl_addr_ensure_only(p->sk, p->vx_ifindex, p->own_subnet.addr);
+		if (r < 0) {
+			log_error("pod network: address %s/32 on %s: %s",
+				  sy_ip4_str(p->own_subnet.addr), p->vx_name, strerror(-r));
+			return r;
+		}
+	}
+	if (!old.local_ready || old.own_subnet.addr.s_addr != p->own_subnet.addr.s_addr ||
+	    old.own_subnet.plen != p->own_subnet.plen ||
+	    old.underlay_ip.s_addr != p->underlay_ip.s_addr ||
+	    old.underlay_net.plen != p->underlay_net.plen ||
+	    old.underlay_ifindex != p->underlay_ifindex || old.vx_ifindex != p->vx_ifindex)
+		*changed = true;
+
+	env = podnet_render_subnet_env(&p->conf, &p->own_subnet, p->mtu);
+	r = write_if_changed(p->subnet_file, env);
+	free(env);
+	if (r < 0) {
+		log_error("pod network: writing %s: %s", p->subnet_file, strerror(-r));
+		return r;
+	}
+	if (r > 0)
+		log_info("pod network: wrote %s", p->subnet_file);
+	cni = podnet_render_cni(&p->conf, &p->own_subnet, p->mtu);
+	r = write_if_changed(p->cni_path, cni);
+	free(cni);
+	if (r < 0) {
+		log_error("pod network: writing %s: %s", p->cni_path, strerror(-r));
+		return r;
+	}
+	if (r > 0)
+		log_info("pod network: wrote %s", p->cni_path);
+
+	{
+		bool masq_changed;
+
+		r = podnet_masq_ensure(&p->conf.network, &masq_changed);
+		p->masq_ok = r == 0;
+		if (r < 0) {
+			log_error("pod network: masquerade chain %s: %s", PODNET_MASQ_CHAIN,
+				  strerror(-r));
+			return r;
+		}
+		if (masq_changed)
+			log_info("pod network: wrote nat chain %s", PODNET_MASQ_CHAIN);
+	}
+	if (!p->local_ready || *changed)
+		log_info("pod network: node %s subnet %s/%u, %s backend, underlay %s/%u (#%d), MTU %u",
+			 p->node_name, sy_ip4_str(p->own_subnet.addr), p->own_subnet.plen,
+			 podnet_backend_name(p->conf.backend), sy_ip4_str(p->underlay_ip),
+			 p->underlay_net.plen, p->underlay_ifindex, p->mtu);
+	set_why(&p->local_why, NULL);
+	p->local_ready = true;
+	publish(p, own);
+	return 1;
+wait:
+	if (set_why(&p->local_why, why))
+		log_error("pod network: %s", why);
+	return 0;
+}
+
+/* Compute the peer's desired entries into pr (valid or why). */
+static void peer_compute(struct podnet *p, const struct node *n, const struct pn_peer *old,
+			 struct pn_peer *pr, char *why, size_t len)
+{
+	const char *s;
+	struct in_addr ip = { 0 };
+	bool onlink;
+
+	pr->valid = false;
+	pr->n = 0;
+	why[0] = '\0';
+	if (!n->has_pod_cidr) {
+		snprintf(why, len, "has no podCIDR yet");
+		return;
+	}
+	pr->subnet = n->pod_cidr;
+	if (podnet_conf_check_subnet(&p->conf, &n->pod_cidr, why, len) < 0)
+		return;
+	if (sy_cidr_contains(&p->own_subnet, n->pod_cidr.addr) ||
+	    sy_cidr_contains(&n->pod_cidr, p->own_subnet.addr)) {
+		snprintf(why, len, "podCIDR %s/%u overlaps this node's %s/%u",
+			 sy_ip4_str(n->pod_cidr.addr), n->pod_cidr.plen,
+			 sy_ip4_str(p->own_subnet.addr), p->own_subnet.plen);
+		return;
+	}
+	s = ann(n, "backend-type");
+	if (s && strcmp(s, podnet_backend_name(p->conf.backend)) != 0) {
+		snprintf(why, len, "backend type \"%s\" differs from ours (%s)", s,
+			 podnet_backend_name(p->conf.backend));
+		return;
+	}
+	s = ann(n, "public-ip");
+	if (s && sy_parse_ip4(s, &ip) < 0) {
+		snprintf(why, len, "public-ip annotation \"%s\" is not an IPv4 address", s);
+		return;
+	}
+	if (!ip.s_addr)
+		ip = n->internal_ip.s_addr ? n->internal_ip : n->external_ip;
+	if (!ip.s_addr) {
+		snprintf(why, len, "has no address (public-ip annotation or InternalIP)");
+		return;
+	}
+	if (ip.s_addr == p->underlay_ip.s_addr) {
+		snprintf(why, len, "has this node's address %s", sy_ip4_str(ip));
+		return;
+	}
+	pr->ip = ip;
+	onlink = sy_cidr_contains(&p->underlay_net, ip);
+	if (p->conf.backend == PODNET_BACKEND_HOST_GW || (p->conf.direct_routing && onlink)) {
+		if (!onlink) {
+			snprintf(why, len, "%s is not on-link from %s/%u: host-gw needs the nodes "
+				 "on one L2 network, no route added", sy_ip4_str(ip),
+				 sy_ip4_str(p->underlay_net.addr), p->underlay_net.plen);
+			return;
+		}
+		pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet, .gw = ip,
+					      .ifindex = p->underlay_ifindex };
+		pr->n = 1;
+		pr->valid = true;
+		return;
+	}
+	/* vxlan: VtepMAC from backend-data (wins), else derived from the IP. */
+	s = ann(n, "backend-data");
+	free(pr->bd_raw);
+	pr->bd_raw = NULL;
+	pr->bd_has_mac = false;
+	if (s) {
+		pr->bd_raw = xstrdup(s);
+		if (old && old->bd_raw && strcmp(old->bd_raw, s) == 0) {
+			pr->bd_has_mac = old->bd_has_mac;
+			memcpy(pr->bd_mac, old->bd_mac, 6);
+		} else {
+			uint32_t vni;
+			bool has_vni;
+
+			if (podnet_parse_backend_data(s, &vni, &has_vni, pr->bd_mac,
+						      &pr->bd_has_mac) < 0) {
+				snprintf(why, len, "backend-data \"%s\" is not valid", s);
+				return;
+			}
+		}
+	}
+	if (pr->bd_has_mac)
+		memcpy(pr->mac, pr->bd_mac, 6);
+	else
+		podnet_vtep_mac(ip, pr->mac);
+	pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet, .gw = pr->subnet.addr,
+				      .ifindex = p->vx_ifindex, .onlink = true };
+	pr->e[1] = (struct pn_entry){ .type = PN_NEIGH, .dst = { pr->subnet.addr, 32 },
+				      .ifindex = p->vx_ifindex };
+	memcpy(pr->e[1].mac, pr->mac, 6);
+	pr->e[2] = (struct pn_entry){ .type = PN_FDB, .gw = ip, .ifindex = p->vx_ifindex };
+	memcpy(pr->e[2].mac, pr->mac, 6);
+	pr->n = 3;
+	pr->valid = true;
+}
+
+static bool entry_in(const struct pn_entry *e, const struct pn_entry *set, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (pn_entry_equal(e, &set[i]))
+			return true;
+	return false;
+}
+
+static int apply(struct podnet *p, const struct pn_entry *e, bool add, const char *peer)
+{
+	char s[160];
+	int r = add ? pn_nl_entry_add(p->sk, e) : pn_nl_entry_del(p->sk, e);
+
+	if (log_verbosity >= 4 || r < 0)
+		pn_entry_str(e, s, sizeof(s));
+	if (r < 0)
+		log_error("pod network: peer %s: %s %s: %s", peer, add ? "adding" : "deleting", s,
+			  strerror(-r));
+	else
+		log_v(4, "pod network: peer %s: %s %s", peer, add ? "added" : "deleted", s);
+	return r;
+}
+
+/* Incremental: old entries → new entries of one peer. */
+static int peer_apply(struct podnet *p, const char *name, const struct pn_entry *olde,
+		      unsigned oldn, const struct pn_entry *newe, unsigned newn)
+{
+	unsigned i;
+	int r, ret = 0;
+
+	for (i = 0; i < oldn; i++) {
+		char k1[64], k2[64];
+		bool replaced = false;
+		unsigned j;
+
+		if (entry_in(&olde[i], newe, newn))
+			continue;
+		/* An entry replaced under the same key is rewritten by the add (NLM_F_REPLACE). */
+		pn_entry_key(&olde[i], k1, sizeof(k1));
+		for (j = 0; j < newn && !replaced; j++) {
+			pn_entry_key(&newe[j], k2, sizeof(k2));
+			replaced = strcmp(k1, k2) == 0;
+		}
+		if (replaced && olde[i].type != PN_ROUTE)
+			continue;
+		r = apply(p, &olde[i], false, name);
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	for (i = 0; i < newn; i++) {
+		if (entry_in(&newe[i], olde, oldn))
+			continue;
+		r = apply(p, &newe[i], true, name);
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+struct full_ctx {
+	struct podnet *p;
+	struct hmap want;		/* key → const struct pn_entry * (with owner) */
+	struct hmap seen;		/* key → (void *)1 */
+	char **keys;
+	unsigned n_keys, cap_keys;
+	int ret;
+	unsigned added, removed;
+};
+
+static char *keep_key(struct full_ctx *f, const char *k)
+{
+	if (f->n_keys == f->cap_keys) {
+		f->cap_keys = f->cap_keys ? 2 * f->cap_keys : 256;
+		f->keys = xrealloc(f->keys, f->cap_keys * sizeof(*f->keys));
+	}
+	return f->keys[f->n_keys++] = xstrdup(k);
+}
+
+static void full_kernel_cb(void *arg, const struct pn_entry *e)
+{
+	struct full_ctx *f = arg;
+	const struct pn_entry *w;
+	char key[64];
+	int r;
+
+	pn_entry_key(e, key, sizeof(key));
+	w = hmap_get(&f->want, key);
+	if (w && pn_entry_equal(w, e)) {
+		hmap_put(&f->seen, keep_key(f, key), (void *)1);
+		return;
+	}
+	if (w && e->type != PN_ROUTE)
+		return;		/* rewritten in place by the add below */
+	r = apply(f->p, e, false, "(stale)");
+	if (r < 0 && !f->ret)
+		f->ret = r;
+	else if (r == 0)
+		f->removed++;
+}
+
+/* Full: make the kernel hold exactly the entries of the valid peers. */
+static int full_reconcile(struct podnet *p)
+{
+	struct full_ctx f = { .p = p };
+	struct hmap_iter it;
+	const char *name;
+	void *v;
+	unsigned i;
+	int r;
+
+	hmap_init(&f.want);
+	hmap_init(&f.seen);
+	hmap_iter_init(&it, &p->peers);
+	while (hmap_iter_next(&it, &name, &v)) {
+		struct pn_peer *pr = v;
+		char key[64];
+
+		for (i = 0; i < pr->n; i++) {
+			pn_entry_key(&pr->e[i], key, sizeof(key));
+			hmap_put(&f.want, keep_key(&f, key), &pr->e[i]);
+		}
+	}
+	r = pn_nl_dump(p->sk, p->vx_ifindex, full_kernel_cb, &f);
+	if (r < 0) {
+		log_error("pod network: reading routes/neighbours: %s", strerror(-r));
+		f.ret = r;
+		goto out;
+	}
+	hmap_iter_init(&it, &p->peers);
+	while (hmap_iter_next(&it, &name, &v)) {
+		struct pn_peer *pr = v;
+		char key[64];
+
+		for (i = 0; i < pr->n; i++) {
+			pn_entry_key(&pr->e[i], key, sizeof(key));
+			if (hmap_get(&f.seen, key))
+				continue;
+			r = apply(p, &pr->e[i], true, pr->name);
+			if (r < 0 && !f.ret)
+				f.ret = r;
+			else if (r == 0)
+				f.added++;
+		}
+	}
+	if (f.added || f.removed)
+		log_info("pod network: full sync repaired %u entries, removed %u", f.added,
+			 f.removed);
+out:
+	for (i = 0; i < f.n_keys; i++)
+		free(f.keys[i]);
+	free(f.keys);
+	hmap_clear(&f.want);
+	hmap_clear(&f.seen);
+	return f.ret;
+}
+
+int podnet_sync(struct podnet *p, const struct cache *c, bool full)
+{
+	const struct node *own = cache_node(c, p->node_name);
+	struct hmap_iter it;
+	const char *name;
+	void *v;
+	bool local_changed;
+	int r, ret = 0;
+	char why[320];
+
+	if (p->need_full)
+		full = true;
+	r = local_setup(p, own, full, &local_changed);
+	if (r <= 0) {
+		if (r < 0)
+			p->need_full = true;
+		return r;
+	}
+	if (local_changed)
+		full = true;
+	p->gen++;
+	hmap_iter_init(&it, cache_nodes(c));
+	while (hmap_iter_next(&it, &name, &v)) {
+		const struct node *n = v;
+		struct pn_peer *old, tmp = { 0 };
+
+		if (strcmp(n->name, p->node_name) == 0)
+			continue;
+		old = hmap_get(&p->peers, n->name);
+		if (old)
+			tmp.bd_raw = NULL;
+		peer_compute(p, n, old, &tmp, why, sizeof(why));
+		if (!tmp.valid) {
+			tmp.n = 0;
+			if (!old || set_why(&old->why, why) || !old->why) {
+				if (!strcmp(why, "has no podCIDR yet"))
+					log_v(2, "pod network: node %s %s", n->name, why);
+				else
+					log_error("pod network: node %s: %s; ignored", n->name, why);
+			}
+		}
+		if (!old) {
+			old = xcalloc(1, sizeof(*old));
+			old->name = xstrdup(n->name);
+			old->why = tmp.valid ? NULL : xstrdup(why);
+			hmap_put(&p->peers, old->name, old);
+			if (!full && tmp.n)
+				r = peer_apply(p, old->name, NULL, 0, tmp.e, tmp.n);
+			else
+				r = 0;
+			if (tmp.valid)
+				log_info("pod network: peer %s subnet %s/%u via %s%s", n->name,
+					 sy_ip4_str(tmp.subnet.addr), tmp.subnet.plen,
+					 sy_ip4_str(tmp.ip), tmp.n == 3 ? " (vxlan)" : "");
+		} else {
+			bool same = old->n == tmp.n;
+			unsigned i;
+
+			for (i = 0; same && i < tmp.n; i++)
+				same = pn_entry_equal(&old->e[i], &tmp.e[i]);
+			r = 0;
+			if (!same && !full)
+				r = peer_apply(p, old->name, old->e, old->n, tmp.e, tmp.n);
+			if (!same && tmp.valid)
+				log_info("pod network: peer %s changed: subnet %s/%u via %s", n->name,
+					 sy_ip4_str(tmp.subnet.addr), tmp.subnet.plen,
+					 sy_ip4_str(tmp.ip));
+			if (tmp.valid)
+				set_why(&old->why, NULL);
+		}
+		if (r < 0) {
+			p->need_full = true;
+			if (!ret)
+				ret = r;
+		}
+		old->valid = tmp.valid;
+		old->subnet = tmp.subnet;
+		old->ip = tmp.ip;
+		memcpy(old->mac, tmp.mac, 6);
+		memcpy(old->e, tmp.e, sizeof(tmp.e));
+		old->n = tmp.n;
+		free(old->bd_raw);
+		old->bd_raw = tmp.bd_raw;
+		old->bd_has_mac = tmp.bd_has_mac;
+		memcpy(old->bd_mac, tmp.bd_mac, 6);
+		old->gen = p->gen;
+	}
+	/* Peers gone from the cache. */
+	hmap_iter_init(&it, &p->peers);
+	while (hmap_iter_next(&it, &name, &v)) {
+		struct pn_peer *pr = v;
+
+		if (pr->gen == p->gen)
+			continue;
+		log_info("pod network: peer %s left", pr->name);
+		if (!full && pr->n) {
+			r = peer_apply(p, pr->name, pr->e, pr->n, NULL, 0);
+			if (r < 0) {
+				p->need_full = true;
+				if (!ret)
+					ret = r;
+			}
+		}
+		hmap_del(&p->peers, pr->name);
+		peer_free(pr);
+	}
+	if (full) {
+		p->need_full = false;
+		r = full_reconcile(p);
+		if (r < 0) {
+			p->need_full = true;
+			if (!ret)
+				ret = r;
+		}
+	}
+	return ret;
+}
+
+struct route_list {
+	struct pn_entry *e;
+	unsigned n, cap;
+};
+
+static void collect_route(void *arg, const struct pn_entry *e)
+{
+	struct route_list *rl = arg;
+
+	if (rl->n == rl->cap) {
+		rl->cap = rl->cap ? 2 * rl->cap : 64;
+		rl->e = xrealloc(rl->e, rl->cap * sizeof(*rl->e));
+	}
+	rl->e[rl->n++] = *e;
+}
+
+int podnet_cleanup(const struct sy_config *cfg)
+{
+	struct nl_sock *sk = NULL;
+	struct pn_entry *routes = NULL;
+	unsigned n = 0, i;
+	char **names = NULL;
+	unsigned nn = 0;
+	char path[4096];
+	int r, ret = 0;
+
+	r = pn_nl_open(&sk);
+	if (r < 0)
+		return r;
+	/* Routes first (devices take theirs with them; underlay routes do not). */
+	{
+		struct route_list rl = { 0 };
+
+		r = pn_nl_dump(sk, 0, collect_route, &rl);
+		routes = rl.e;
+		n = rl.n;
+	}
+	if (r < 0)
+		ret = r;
+	for (i = 0; i < n; i++) {
+		r = pn_nl_entry_del(sk, &routes[i]);
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	free(routes);
+	r = pn_nl_links_with_prefix(sk, PODNET_VXLAN_PREFIX, &names, &nn);
+	if (r < 0 && !ret)
+		ret = r;
+	for (i = 0; i < nn; i++) {
+		r = pn_nl_link_del(sk, names[i]);
+		if (r < 0 && !ret)
+			ret = r;
+		free(names[i]);
+	}
+	free(names);
+	pn_nl_close(sk);
+	if (unlink(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env") < 0 &&
+	    errno != ENOENT && !ret)
+		ret = -errno;
+	snprintf(path, sizeof(path), "%s/%s", cfg->cni_conf_dir ? cfg->cni_conf_dir :
+		 "/etc/cni/net.d", PODNET_CNI_FILE);
+	if (unlink(path) < 0 && errno != ENOENT && !ret)
+		ret = -errno;
+	r = podnet_masq_remove();
+	if (r < 0 && !ret)
+		ret = r;
+	return ret;
+}

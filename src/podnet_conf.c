@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * net-conf.json (flannel's keys and defaults), subnet checks, VTEP MACs and
+ * the node-local files (subnet.env, CNI conflist).  Pure: no I/O except
+ * podnet_conf_load reading its file.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "switchyard/podnet.h"
+
+const char *podnet_backend_name(enum podnet_backend b)
+{
+	return b == PODNET_BACKEND_HOST_GW ? "host-gw" : "vxlan";
+}
+
+static uint32_t mask_of(unsigned plen)
+{
+	return plen ? ~0u << (32 - plen) : 0;
+}
+
+/* Integer field: present → must be an int in [lo, hi]. */
+static int get_int(struct json_object *o, const char *key, long lo, long hi, long *ret,
+		   bool *present, char *err, size_t errlen)
+{
+	struct json_object *v;
+	int64_t x;
+
+	*present = false;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_int)) {
+		snprintf(err, errlen, "%s must be an integer", key);
+		return -EINVAL;
+	}
+	x = json_object_get_int64(v);
+	if (x < lo || x > hi) {
+		snprintf(err, errlen, "%s %lld out of range [%ld, %ld]", key, (long long)x, lo, hi);
+		return -EINVAL;
+	}
+	*ret = (long)x;
+	*present = true;
+	return 0;
+}
+
+static int get_str(struct json_object *o, const char *key, const char **ret, char *err,
+		   size_t errlen)
+{
+	struct json_object *v;
+
+	*ret = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(err, errlen, "%s must be a string", key);
+		return -EINVAL;
+	}
+	*ret = json_object_get_string(v);
+	return 0;
+}
+
+static int get_bool(struct json_object *o, const char *key, bool *ret, char *err, size_t errlen)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		snprintf(err, errlen, "%s must be true or false", key);
+		return -EINVAL;
+	}
+	*ret = json_object_get_boolean(v);
+	return 0;
+}
+
+static int parse_backend(struct json_object *b, struct podnet_conf *c, char *err, size_t errlen)
+{
+	const char *type = NULL;
+	long x;
+	bool present;
+	int r;
+
+	if (!json_object_is_type(b, json_type_object)) {
+		snprintf(err, errlen, "Backend must be an object");
+		return -EINVAL;
+	}
+	if ((r = get_str(b, "Type", &type, err, errlen)) < 0)
+		return r;
+	if (!type || strcmp(type, "vxlan") == 0) {
+		c->backend = PODNET_BACKEND_VXLAN;
+	} else if (strcmp(type, "host-gw") == 0) {
+		c->backend = PODNET_BACKEND_HOST_GW;
+	} else {
+		snprintf(err, errlen, "unknown Backend.Type \"%s\" (supported: vxlan, host-gw)", type);
+		return -EINVAL;
+	}
+	if (c->backend == PODNET_BACKEND_HOST_GW)
+		return 0;
+	if ((r = get_int(b, "VNI", 0, 16777215, &x, &present, err, errlen)) < 0)
+		return r;
+	if (present)
+		c->vni = (uint32_t)x;
+	if ((r = get_int(b, "Port", 0, 65535, &x, &present, err, errlen)) < 0)
+		return r;
+	if (present && x)
+		c->port = (uint16_t)x;
+	if ((r = get_bool(b, "DirectRouting", &c->direct_routing, err, errlen)) < 0)
+		return r;
+	if ((r = get_int(b, "MTU", 0, 65535, &x, &present, err, errlen)) < 0)
+		return r;
+	if (present && x) {
+		if (x < 576) {
+			snprintf(err, errlen, "Backend.MTU %ld is too small (minimum 576)", x);
+			return -EINVAL;
+		}
+		c->mtu = (unsigned)x;
+	}
+	return 0;
+}
+
+int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size_t errlen)
+{
+	struct podnet_conf c = {
+		.backend = PODNET_BACKEND_VXLAN,
+		.vni = 1,
+		.port = PODNET_VXLAN_DEFAULT_PORT,
+	};
+	struct json_tokener *tok;
+	struct json_object *o, *b;
+	enum json_tokener_error jerr;
+	const char *s;
+	bool enable4 = true, enable6 = false, present;
+	uint32_t net, mask, size, min, max, last;
+	long x;
+	int r = -EINVAL;
+
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, json, (int)strlen(json));
+	jerr = json_tokener_get_error(tok);
+	if (!o || jerr != json_tokener_success) {
+		snprintf(err, errlen, "not valid JSON: %s",
+			 jerr == json_tokener_success ? "empty" : json_tokener_error_desc(jerr));
+		json_tokener_free(tok);
+		json_object_put(o);
+		return -EINVAL;
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(o, json_type_object)) {
+		snprintf(err, errlen, "not a JSON object");
+		goto out;
+	}
+	if (get_bool(o, "EnableIPv4", &enable4, err, errlen) < 0 ||
+	    get_bool(o, "EnableIPv6", &enable6, err, errlen) < 0)
+		goto out;
+	if (!enable4 || enable6) {
+		snprintf(err, errlen, "only IPv4 is supported (EnableIPv4 true, EnableIPv6 false)");
+		goto out;
+	}
+	if (get_str(o, "Network", &s, err, errlen) < 0)
+		goto out;
+	if (!s) {
+		snprintf(err, errlen, "Network is missing");
+		goto out;
+	}
+	if (sy_parse_cidr4(s, &c.network) < 0 || !strchr(s, '/')) {
+		snprintf(err, errlen, "Network \"%s\" is not an IPv4 CIDR", s);
+		goto out;
+	}
+	if (get_int(o, "SubnetLen", 0, 32, &x, &present, err, errlen) < 0)
+		goto out;
+	if (present && x) {
+		if (x > 30) {
+			snprintf(err, errlen, "SubnetLen /%ld is too long (at most /30)", x);
+			goto out;
+		}
+		if (x <= c.network.plen) {
+			snprintf(err, errlen, "SubnetLen /%ld must be longer than the Network's /%u",
+				 x, c.network.plen);
+			goto out;
+		}
+		c.subnet_len = (uint8_t)x;
+	} else if (c.network.plen > 28) {
+		snprintf(err, errlen, "Network %s is too small (the shortest useful prefix is /28)",
+			 s);
+		goto out;
+	} else {
+		c.subnet_len = c.network.plen <= 22 ? 24 : c.network.plen + 2;
+	}
+	net = ntohl(c.network.addr.s_addr);
+	mask = mask_of(c.subnet_len);
+	size = 1u << (32 - c.subnet_len);
+	last = net | ~mask_of(c.network.plen);	/* last address of the Network */
+	min = net + size;
+	max = (last & mask);
+	if (get_str(o, "SubnetMin", &s, err, errlen) < 0)
+		goto out;
+	if (s) {
+		struct in_addr a;
+
+		if (sy_parse_ip4(s, &a) < 0) {
+			snprintf(err, errlen, "SubnetMin \"%s\" is not an IPv4 address", s);
+			goto out;
+		}
+		if (!sy_cidr_contains(&c.network, a)) {
+			snprintf(err, errlen, "SubnetMin %s is not in Network", s);
+			goto out;
+		}
+		min = ntohl(a.s_addr);
+		if (min & ~mask) {
+			snprintf(err, errlen, "SubnetMin %s is not on a /%u boundary", s, c.subnet_len);
+			goto out;
+		}
+	}
+	if (get_str(o, "SubnetMax", &s, err, errlen) < 0)
+		goto out;
+	if (s) {
+		struct in_addr a;
+
+		if (sy_parse_ip4(s, &a) < 0) {
+			snprintf(err, errlen, "SubnetMax \"%s\" is not an IPv4 address", s);
+			goto out;
+		}
+		if (!sy_cidr_contains(&c.network, a)) {
+			snprintf(err, errlen, "SubnetMax %s is not in Network", s);
+			goto out;
+		}
+		max = ntohl(a.s_addr);
+		if (max & ~mask) {
+			snprintf(err, errlen, "SubnetMax %s is not on a /%u boundary", s, c.subnet_len);
+			goto out;
+		}
+	}
+	if (min > max) {
+		struct in_addr a = { htonl(min) }, b2 = { htonl(max) };
+
+		snprintf(err, errlen, "SubnetMin %s is above SubnetMax %s", sy_ip4_str(a),
+			 sy_ip4_str(b2));
+		goto out;
+	}
+	c.subnet_min.s_addr = htonl(min);
+	c.subnet_max.s_addr = htonl(max);
+	if (json_object_object_get_ex(o, "Backend", &b) && !json_object_is_type(b, json_type_null)) {
+		if (parse_backend(b, &c, err, errlen) < 0)
+			goto out;
+	}
+	*ret = c;
+	r = 0;
+out:
+	json_object_put(o);
+	return r;
+}
+
+int podnet_conf_load(const char *path, struct podnet_conf *ret, char *err, size_t errlen)
+{
+	char *buf = NULL, why[200];
+	size_t len;
+	int r;
+
+	r = sy_read_file(path, &buf, &len);
+	if (r < 0) {
+		snprintf(err, errlen, "net-conf %s: %s", path, strerror(-r));
+		return r;
+	}
+	r = podnet_conf_parse(buf, ret, why, sizeof(why));
+	if (r < 0)
+		snprintf(err, errlen, "net-conf %s: %s", path, why);
+	free(buf);
+	return r;
+}
+
+int podnet_conf_check_subnet(const struct podnet_conf *c, const struct sy_cidr *subnet,
+			     char *err, size_t errlen)
+{
+	uint32_t a = ntohl(subnet->addr.s_addr), end;
+	uint32_t min = ntohl(c->subnet_min.s_addr);
+	uint32_t max = ntohl(c->subnet_max.s_addr) + (1u << (32 - c->subnet_len)) - 1;
+
+	if (subnet->plen <= c->network.plen || !sy_cidr_contains(&c->network, subnet->addr)) {
+		snprintf(err, errlen, "%s/%u is not inside Network %s/%u",
+			 sy_ip4_str(subnet->addr), subnet->plen, sy_ip4_str(c->network.addr),
+			 c->network.plen);
+		return -EINVAL;
+	}
+	if (subnet->plen > 30) {
+		snprintf(err, errlen, "%s/%u is too small for pods", sy_ip4_str(subnet->addr),
+			 subnet->plen);
+		return -EINVAL;
+	}
+	end = a + (1u << (32 - subnet->plen)) - 1;
+	if (a < min || end > max) {
+		struct in_addr lo = { htonl(min) }, hi = { htonl(max) };
+
+		snprintf(err, errlen, "%s/%u is outside [SubnetMin, SubnetMax] = [%s, %s]",
+			 sy_ip4_str(subnet->addr), subnet->plen, sy_ip4_str(lo), sy_ip4_str(hi));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void podnet_vxlan_name(uint32_t vni, char *buf, size_t len)
+{
+	snprintf(buf, len, PODNET_VXLAN_PREFIX "%u", vni);
+}
+
+void podnet_vtep_mac(struct in_addr ip, uint8_t mac[6])
+{
+	/* 0x5e: locally administered, unicast. */
+	mac[0] = 0x5e;
+	mac[1] = 0x79;
+	memcpy(mac + 2, &ip.s_addr, 4);
+}
+
+int podnet_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+	int i;
+
+	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4],
+			 &v[5], &tail) != 6 || strlen(s) != 17)
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	if (mac[0] & 1)		/* multicast */
+		return -EINVAL;
+	return 0;
+}
+
+void podnet_format_mac(const uint8_t mac[6], char buf[18])
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+		 mac[4], mac[5]);
+}
+
+int podnet_parse_backend_data(const char *json, uint32_t *vni, bool *has_vni, uint8_t mac[6],
+			      bool *has_mac)
+{
+	struct json_object *o, *v;
+	int r = 0;
+
+	*has_vni = *has_mac = false;
+	o = json_tokener_parse(json);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return -EINVAL;
+	}
+	if (json_object_object_get_ex(o, "VNI", &v) && json_object_is_type(v, json_type_int)) {
+		*vni = (uint32_t)json_object_get_int64(v);
+		*has_vni = true;
+	}
+	if (json_object_object_get_ex(o, "VtepMAC", &v) && json_object_is_type(v, json_type_string)) {
+		if (podnet_parse_mac(json_object_get_string(v), mac) < 0)
+			r = -EINVAL;
+		else
+			*has_mac = true;
+	}
+	json_object_put(o);
+	return r;
+}
+
+char *podnet_render_subnet_env(const struct podnet_conf *c, const struct sy_cidr *subnet,
+			       unsigned mtu)
+{
+	struct in_addr first = { htonl(ntohl(subnet->addr.s_addr) + 1) };
+	char *s;
+
+	if (asprintf(&s, "FLANNEL_NETWORK=%s/%u\nFLANNEL_SUBNET=%s/%u\nFLANNEL_MTU=%u\n"
+		     "FLANNEL_IPMASQ=true\n", sy_ip4_str(c->network.addr), c->network.plen,
+		     sy_ip4_str(first), subnet->plen, mtu) < 0)
+		abort();
+	return s;
+}
+
+static struct json_object *jstr(const char *s)
+{
+	return json_object_new_string(s);
+}
+
+char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subnet, unsigned mtu)
+{
+	struct json_object *root, *plugins, *br, *ipam, *ranges, *range, *r0, *routes, *rt, *pm,
+		*caps;
+	struct in_addr gw = { htonl(ntohl(subnet->addr.s_addr) + 1) };
+	char buf[64];
+	char *out;
+
+	root = json_object_new_object();
+	json_object_object_add(root, "cniVersion", jstr("1.0.0"));
+	json_object_object_add(root, "name", jstr(PODNET_CNI_NAME));
+	plugins = json_object_new_array();
+
+	br = json_object_new_object();
+	json_object_object_add(br, "type", jstr("bridge"));
+	json_object_object_add(br, "bridge", jstr("cni0"));
+	json_object_object_add(br, "isGateway", json_object_new_boolean(1));
+	json_object_object_add(br, "hairpinMode", json_object_new_boolean(1));
+	json_object_object_add(br, "ipMasq", json_object_new_boolean(0));
+	json_object_object_add(br, "mtu", json_object_new_int((int)mtu));
+	ipam = json_object_new_object();
+	json_object_object_add(ipam, "type", jstr("host-local"));
+	ranges = json_object_new_array();
+	range = json_object_new_array();
+	r0 = json_object_new_object();
+	snprintf(buf, sizeof(buf), "%s/%u", sy_ip4_str(subnet->addr), subnet->plen);
+	json_object_object_add(r0, "subnet", jstr(buf));
+	json_object_object_add(r0, "gateway", jstr(sy_ip4_str(gw)));
+	json_object_array_add(range, r0);
+	json_object_array_add(ranges, range);
+	json_object_object_add(ipam, "ranges", ranges);
+	routes = json_object_new_array();
+	rt = json_object_new_object();
+	json_object_object_add(rt, "dst", jstr("0.0.0.0/0"));
+	json_object_array_add(routes, rt);
+	json_object_object_add(ipam, "routes", routes);
+	json_object_object_add(br, "ipam", ipam);
+	json_object_array_add(plugins, br);
+
+	pm = json_object_new_object();
+	json_object_object_add(pm, "type", jstr("portmap"));
+	caps = json_object_new_object();
+	json_object_object_add(caps, "portMappings", json_object_new_boolean(1));
+	json_object_object_add(pm, "capabilities", caps);
+	json_object_array_add(plugins, pm);
+	json_object_object_add(root, "plugins", plugins);
+
+	(void)c;
+	if (asprintf(&out, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
+								     JSON_C_TO_STRING_SPACED)) < 0)
+		abort();
+	json_object_put(root);
+	return out;
+}
