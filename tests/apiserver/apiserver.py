@@ -1,0 +1,826 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""A Kubernetes API server double for tests (Python 3 standard library only).
+
+Serves v1 Services, discovery.k8s.io/v1 EndpointSlices and v1 Nodes with the
+real list/watch semantics: a global, monotonically increasing
+resourceVersion and an event history; LIST with limit/continue (tokens expire
+after a compaction: HTTP 410 Expired), labelSelector and fieldSelector;
+WATCH as chunked newline-delimited JSON events with bookmarks, timeoutSeconds
+and, for a too-old resourceVersion, HTTP 200 + an in-stream ERROR Status 410.
+Enough discovery for the real kubectl to create/replace/delete/get/patch.
+
+Fault injection and test helpers live under /_control/ (no authentication):
+  POST /_control/fail?n=N&code=500        next N API requests answer CODE
+  POST /_control/drop?resource=R          watch streams: send half an event, then cut
+  POST /_control/truncate?resource=R      watch streams: half an event, then a clean end
+  POST /_control/inject?resource=R        body = one raw line sent to watch streams
+  POST /_control/stall?seconds=S          API answers and watch streams pause S seconds
+  POST /_control/compact[?expire=1]       forget history (old RVs/continue tokens → 410);
+                                          expire=1 also sends ERROR 410 to open watches
+  POST /_control/load                     body = JSON array/List of objects: create or replace
+  POST /_control/token?token=T            accept bearer token T from now on
+  POST /_control/bookmarks?seconds=S      bookmark interval (0 = none)
+  GET  /_control/requests                 the request log (method, path, query, status, auth)
+  GET  /_control/state                    rv, compacted rv, open watches, object counts
+"""
+import argparse
+import base64
+import bisect
+import copy
+import datetime
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RESOURCES = {
+    # plural: (group-version prefix, kind, namespaced, api group/version, short names)
+    'services': ('/api/v1', 'Service', True, 'v1', ['svc']),
+    'endpointslices': ('/apis/discovery.k8s.io/v1', 'EndpointSlice', True,
+                       'discovery.k8s.io/v1', []),
+    'nodes': ('/api/v1', 'Node', False, 'v1', ['no']),
+    'namespaces': ('/api/v1', 'Namespace', False, 'v1', ['ns']),
+}
+VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']
+
+
+def now_rfc3339():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def status(code, reason, message, details=None):
+    st = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
+          'message': message, 'reason': reason, 'code': code}
+    if details:
+        st['details'] = details
+    return st
+
+
+class ApiError(Exception):
+    def __init__(self, code, reason, message, details=None):
+        super().__init__(message)
+        self.status = status(code, reason, message, details)
+        self.code = code
+
+
+# ---- selectors ----
+
+def split_terms(s):
+    terms, depth, cur = [], 0, ''
+    for ch in s:
+        if ch == '(':
+            depth += 1
+        elif ch == ')':
+            depth -= 1
+        if ch == ',' and depth == 0:
+            terms.append(cur.strip())
+            cur = ''
+        else:
+            cur += ch
+    if cur.strip():
+        terms.append(cur.strip())
+    return terms
+
+
+def parse_label_selector(s):
+    """→ list of predicates over a labels dict."""
+    preds = []
+    for t in split_terms(s or ''):
+        if t.startswith('!'):
+            k = t[1:].strip()
+            preds.append(lambda l, k=k: k not in l)
+        elif ' notin ' in t or ' in ' in t:
+            neg = ' notin ' in t
+            k, vals = t.split(' notin ' if neg else ' in ', 1)
+            vs = {v.strip() for v in vals.strip().strip('()').split(',')}
+            k = k.strip()
+            if neg:
+                preds.append(lambda l, k=k, vs=vs: l.get(k) not in vs)
+            else:
+                preds.append(lambda l, k=k, vs=vs: k in l and l[k] in vs)
+        elif '!=' in t:
+            k, v = t.split('!=', 1)
+            preds.append(lambda l, k=k.strip(), v=v.strip(): l.get(k) != v)
+        elif '=' in t:
+            k, v = t.replace('==', '=').split('=', 1)
+            preds.append(lambda l, k=k.strip(), v=v.strip(): l.get(k) == v)
+        else:
+            preds.append(lambda l, k=t: k in l)
+    return preds
+
+
+def parse_field_selector(s):
+    preds = []
+    for t in split_terms(s or ''):
+        neg = '!=' in t
+        k, v = t.replace('==', '=').replace('!=', '=').split('=', 1)
+        k, v = k.strip(), v.strip()
+        if k not in ('metadata.name', 'metadata.namespace'):
+            raise ApiError(400, 'BadRequest',
+                           f'"{k}" is not a known field selector: only "metadata.name", '
+                           f'"metadata.namespace"')
+        f = k.split('.', 1)[1]
+        if neg:
+            preds.append(lambda o, f=f, v=v: o['metadata'].get(f, '') != v)
+        else:
+            preds.append(lambda o, f=f, v=v: o['metadata'].get(f, '') == v)
+    return preds
+
+
+class Filter:
+    def __init__(self, namespace=None, label=None, field=None):
+        self.namespace = namespace
+        self.label = parse_label_selector(label)
+        self.field = parse_field_selector(field)
+
+    def match(self, obj):
+        if obj is None:
+            return False
+        md = obj['metadata']
+        if self.namespace is not None and md.get('namespace') != self.namespace:
+            return False
+        labels = md.get('labels') or {}
+        return all(p(labels) for p in self.label) and all(p(obj) for p in self.field)
+
+
+def merge_patch(target, patch):
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if k.startswith('$'):
+            continue	# strategic-merge directives
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+# ---- the store ----
+
+class Watch:
+    def __init__(self, resource):
+        self.resource = resource
+        self.actions = []	# ('drop'|'truncate'|'inject'|'expire', arg)
+
+
+class Store:
+    def __init__(self, bookmark_interval):
+        self.lock = threading.Condition()
+        self.rv = 1
+        self.compacted = 0	# watches from an RV below this get 410
+        self.objects = {r: {} for r in RESOURCES}	# resource → {(ns, name): obj}
+        self.history = []	# (rv, resource, type, obj, old)
+        self.history_rvs = []
+        self.snapshots = {}	# id → (rv, sorted list of objs)
+        self.watches = []
+        self.fail = []		# [count, code]
+        self.stall_until = 0.0
+        self.token = None
+        self.bookmark_interval = bookmark_interval
+        self.requests = []
+
+    # all under self.lock
+    def _record(self, resource, etype, obj, old):
+        self.history.append((self.rv, resource, etype, obj, old))
+        self.history_rvs.append(self.rv)
+        self.lock.notify_all()
+
+    def _next_rv(self):
+        self.rv += 1
+        return str(self.rv)
+
+    def write(self, resource, obj, mode, namespace=None, name=None):
+        """mode: create | replace | upsert.  Returns the stored object."""
+        kind = RESOURCES[resource][1]
+        if obj.get('kind') not in (None, kind):
+            raise ApiError(400, 'BadRequest',
+                           f'the API version in the data does not match the expected '
+                           f'kind: got {obj.get("kind")}, want {kind}')
+        obj = copy.deepcopy(obj)
+        md = obj.setdefault('metadata', {})
+        if not md.get('name') and md.get('generateName'):
+            md['name'] = md['generateName'] + uuid.uuid4().hex[:5]
+        if name and md.get('name') and md['name'] != name:
+            raise ApiError(400, 'BadRequest', 'the name of the object does not match the URL')
+        if name and not md.get('name'):
+            md['name'] = name
+        if not md.get('name'):
+            raise ApiError(422, 'Invalid', f'{kind} "" is invalid: metadata.name: Required value')
+        if RESOURCES[resource][2]:
+            ns = md.get('namespace') or namespace or 'default'
+            if namespace and ns != namespace:
+                raise ApiError(400, 'BadRequest',
+                               'the namespace of the provided object does not match the '
+                               'namespace sent on the request')
+            md['namespace'] = ns
+        else:
+            md.pop('namespace', None)
+            ns = ''
+        key = (ns, md['name'])
+        with self.lock:
+            old = self.objects[resource].get(key)
+            if mode == 'create' and old is not None:
+                raise ApiError(409, 'AlreadyExists',
+                               f'{resource} "{md["name"]}" already exists',
+                               {'name': md['name'], 'kind': resource})
+            if mode == 'replace':
+                if old is None:
+                    raise ApiError(404, 'NotFound', f'{resource} "{md["name"]}" not found',
+                                   {'name': md['name'], 'kind': resource})
+                want = md.get('resourceVersion')
+                if want and want != old['metadata']['resourceVersion']:
+                    raise ApiError(409, 'Conflict',
+                                   f'Operation cannot be fulfilled on {resource} '
+                                   f'"{md["name"]}": the object has been modified; please '
+                                   f'apply your changes to the latest version and try again')
+            obj.pop('kind', None)
+            obj.pop('apiVersion', None)
+            if old is not None:
+                md['uid'] = old['metadata']['uid']
+                md['creationTimestamp'] = old['metadata']['creationTimestamp']
+            else:
+                md.setdefault('uid', str(uuid.uuid4()))
+                md.setdefault('creationTimestamp', now_rfc3339())
+            md['resourceVersion'] = self._next_rv()
+            self.objects[resource][key] = obj
+            self._record(resource, 'MODIFIED' if old is not None else 'ADDED', obj, old)
+            return obj
+
+    def delete(self, resource, ns, name):
+        with self.lock:
+            old = self.objects[resource].pop((ns, name), None)
+            if old is None:
+                raise ApiError(404, 'NotFound', f'{resource} "{name}" not found',
+                               {'name': name, 'kind': resource})
+            gone = copy.deepcopy(old)
+            gone['metadata']['resourceVersion'] = self._next_rv()
+            self._record(resource, 'DELETED', gone, old)
+            return gone
+
+    def compact(self, expire):
+        with self.lock:
+            self.compacted = self.rv
+            self.history = []
+            self.history_rvs = []
+            self.snapshots = {}
+            if expire:
+                for w in self.watches:
+                    w.actions.append(('expire', None))
+            self.lock.notify_all()
+
+    def act(self, action, resource, arg=None):
+        with self.lock:
+            n = 0
+            for w in self.watches:
+                if resource in (None, '', w.resource):
+                    w.actions.append((action, arg))
+                    n += 1
+            self.lock.notify_all()
+            return n
+
+
+def wire(resource, obj):
+    """The object as sent on its own (GET, events): with kind and apiVersion."""
+    _, kind, _, gv, _ = RESOURCES[resource]
+    out = {'kind': kind, 'apiVersion': gv}
+    out.update(obj)
+    return out
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = 'apiserver-double/1'
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            sys.stderr.write('%s %s\n' % (self.address_string(), fmt % args))
+
+    # ---- plumbing ----
+    def send_json(self, code, body, ctype='application/json'):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(data)))
+        self.send_header('Cache-Control', 'no-cache, private')
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(data)
+        self.log_status = code
+
+    def read_body(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        return self.rfile.read(n) if n else b''
+
+    def authenticated(self):
+        store = self.server.store
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                cert = self.connection.getpeercert()
+            except ValueError:
+                cert = None
+            if cert:
+                self.auth = 'cert'
+                return True
+        tok = store.token
+        if tok is None:
+            self.auth = 'none'
+            return True
+        h = self.headers.get('Authorization', '')
+        if h == 'Bearer ' + tok:
+            self.auth = 'token'
+            return True
+        self.auth = 'bad-token' if h else 'anonymous'
+        return False
+
+    def handle_one(self):
+        u = urllib.parse.urlsplit(self.path)
+        self.url_path = u.path.rstrip('/') or '/'
+        self.query = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query,
+                                                                  keep_blank_values=True).items()}
+        self.log_status = 0
+        self.auth = ''
+        store = self.server.store
+        try:
+            if self.url_path.startswith('/_control/'):
+                return self.control()
+            entry = {'method': self.command, 'path': self.url_path, 'query': self.query}
+            with store.lock:
+                store.requests.append(entry)
+            try:
+                stall = store.stall_until - time.time()
+                if stall > 0:
+                    time.sleep(stall)
+                if not self.authenticated():
+                    raise ApiError(401, 'Unauthorized', 'Unauthorized')
+                with store.lock:
+                    if store.fail and store.fail[0] > 0:
+                        store.fail[0] -= 1
+                        code = store.fail[1]
+                        raise ApiError(code, 'InternalError' if code >= 500 else 'TooManyRequests',
+                                       'injected failure')
+                self.route()
+            finally:
+                entry['status'] = self.log_status
+                entry['auth'] = self.auth
+        except ApiError as e:
+            self.send_json(e.code, e.status)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_one
+
+    # ---- routing ----
+    def route(self):
+        p = self.url_path
+        m = self.command
+        if p == '/version':
+            return self.send_json(200, {'major': '1', 'minor': '32', 'gitVersion': 'v1.32.0-double',
+                                        'platform': 'linux/amd64'})
+        if p == '/api':
+            return self.send_json(200, {'kind': 'APIVersions', 'versions': ['v1'],
+                                        'serverAddressByClientCIDRs': [
+                                            {'clientCIDR': '0.0.0.0/0',
+                                             'serverAddress': self.server.address_str}]})
+        if p == '/apis':
+            gv = {'groupVersion': 'discovery.k8s.io/v1', 'version': 'v1'}
+            return self.send_json(200, {'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': [
+                {'name': 'discovery.k8s.io', 'versions': [gv], 'preferredVersion': gv}]})
+        if p in ('/api/v1', '/apis/discovery.k8s.io/v1'):
+            gv = 'v1' if p == '/api/v1' else 'discovery.k8s.io/v1'
+            res = []
+            for plural, (prefix, kind, namespaced, rgv, short) in RESOURCES.items():
+                if rgv != gv:
+                    continue
+                r = {'name': plural, 'singularName': kind.lower(), 'namespaced': namespaced,
+                     'kind': kind, 'verbs': VERBS}
+                if short:
+                    r['shortNames'] = short
+                res.append(r)
+            return self.send_json(200, {'kind': 'APIResourceList', 'apiVersion': 'v1',
+                                        'groupVersion': gv, 'resources': res})
+        if p in ('/openapi/v2', '/openapi/v3') or p.startswith('/openapi/'):
+            raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
+        if p in ('/healthz', '/readyz', '/livez'):
+            self.log_status = 200
+            return self.send_json(200, b'ok', 'text/plain')
+        # /api/v1[/namespaces/NS]/RES[/NAME]  or  /apis/G/V[/namespaces/NS]/RES[/NAME]
+        parts = p.strip('/').split('/')
+        if parts[0] == 'api' and len(parts) >= 3:
+            prefix, rest = '/api/v1', parts[2:]
+        elif parts[0] == 'apis' and len(parts) >= 4:
+            prefix, rest = '/' + '/'.join(parts[:3]), parts[3:]
+        else:
+            raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
+        ns = None
+        if len(rest) >= 3 and rest[0] == 'namespaces' and rest[2] in RESOURCES:
+            ns, rest = rest[1], rest[2:]
+        resource = rest[0]
+        if resource not in RESOURCES or RESOURCES[resource][0] != prefix or len(rest) > 2:
+            raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
+        namespaced = RESOURCES[resource][2]
+        if ns is not None and not namespaced:
+            raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
+        name = rest[1] if len(rest) == 2 else None
+        if resource == 'namespaces':
+            return self.namespaces(name)
+        if name is None:
+            if m == 'GET':
+                if self.query.get('watch') in ('1', 'true'):
+                    return self.watch(resource, ns)
+                return self.list(resource, ns)
+            if m == 'POST':
+                obj = self.json_body()
+                stored = self.server.store.write(resource, obj, 'create', ns if namespaced else None)
+                return self.send_json(201, wire(resource, stored))
+            raise ApiError(405, 'MethodNotAllowed', 'method not allowed')
+        key = (ns or 'default' if namespaced else '', name)
+        store = self.server.store
+        if m == 'GET':
+            with store.lock:
+                obj = store.objects[resource].get(key)
+            if obj is None:
+                raise ApiError(404, 'NotFound', f'{resource} "{name}" not found',
+                               {'name': name, 'kind': resource})
+            return self.send_json(200, wire(resource, obj))
+        if m == 'PUT':
+            stored = store.write(resource, self.json_body(), 'replace',
+                                 key[0] if namespaced else None, name)
+            return self.send_json(200, wire(resource, stored))
+        if m == 'DELETE':
+            self.read_body()
+            gone = store.delete(resource, key[0], name)
+            return self.send_json(200, wire(resource, gone))
+        if m == 'PATCH':
+            ctype = (self.headers.get('Content-Type') or '').split(';')[0].strip()
+            if ctype not in ('application/merge-patch+json',
+                             'application/strategic-merge-patch+json'):
+                raise ApiError(415, 'UnsupportedMediaType',
+                               f'the body of the request was in an unknown format - accepted '
+                               f'media types include: application/merge-patch+json, '
+                               f'application/strategic-merge-patch+json')
+            patch = self.json_body()
+            with store.lock:
+                cur = store.objects[resource].get(key)
+                if cur is None:
+                    raise ApiError(404, 'NotFound', f'{resource} "{name}" not found',
+                                   {'name': name, 'kind': resource})
+                new = merge_patch(copy.deepcopy(cur), patch)
+                new['metadata']['name'] = name
+                new['metadata'].pop('resourceVersion', None)
+                stored = store.write(resource, new, 'upsert', key[0] if namespaced else None,
+                                     name)
+            return self.send_json(200, wire(resource, stored))
+        raise ApiError(405, 'MethodNotAllowed', 'method not allowed')
+
+    def namespaces(self, name):
+        if name:
+            return self.send_json(200, {'kind': 'Namespace', 'apiVersion': 'v1',
+                                        'metadata': {'name': name, 'resourceVersion': '1'},
+                                        'status': {'phase': 'Active'}})
+        return self.send_json(200, {'kind': 'NamespaceList', 'apiVersion': 'v1',
+                                    'metadata': {'resourceVersion': str(self.server.store.rv)},
+                                    'items': [{'metadata': {'name': 'default'}}]})
+
+    def json_body(self):
+        raw = self.read_body()
+        try:
+            obj = json.loads(raw)
+        except ValueError as e:
+            raise ApiError(400, 'BadRequest', f'invalid JSON body: {e}')
+        if not isinstance(obj, dict):
+            raise ApiError(400, 'BadRequest', 'the body is not a JSON object')
+        return obj
+
+    # ---- LIST ----
+    def list(self, resource, ns):
+        store = self.server.store
+        q = self.query
+        flt = Filter(ns, q.get('labelSelector'), q.get('fieldSelector'))
+        limit = int(q.get('limit') or 0)
+        cont = q.get('continue')
+        kind = RESOURCES[resource][1]
+        with store.lock:
+            if cont:
+                if q.get('resourceVersion'):
+                    raise ApiError(400, 'BadRequest',
+                                   'specifying resource version is not allowed when using '
+                                   'continue')
+                try:
+                    tok = json.loads(base64.urlsafe_b64decode(cont + '=' * (-len(cont) % 4)))
+                    snap_id, start = tok['snap'], tok['start']
+                except (ValueError, KeyError, TypeError):
+                    raise ApiError(400, 'BadRequest', 'continue key is not valid')
+                snap = store.snapshots.get(snap_id)
+                if snap is None:
+                    raise ApiError(410, 'Expired',
+                                   'The provided continue parameter is too old to display a '
+                                   'consistent list result. You can start a new list without '
+                                   'the continue parameter, or use the continue token in this '
+                                   'response to retrieve the remainder of the results. '
+                                   'Continuing with the provided token results in an '
+                                   'inconsistent list - objects that were created, modified, '
+                                   'or deleted between the time the first chunk was returned '
+                                   'and now may show up in the list.')
+                rv, items = snap
+            else:
+                rv = store.rv
+                objs = store.objects[resource]
+                items = [objs[k] for k in sorted(objs) if flt.match(objs[k])]
+                start = 0
+            page = items[start:start + limit] if limit else items[start:]
+            nxt = start + len(page)
+            md = {'resourceVersion': str(rv)}
+            if limit and nxt < len(items):
+                if not cont:
+                    snap_id = uuid.uuid4().hex
+                    store.snapshots[snap_id] = (rv, items)
+                md['continue'] = base64.urlsafe_b64encode(json.dumps(
+                    {'v': 'meta.k8s.io/v1', 'rv': rv, 'snap': snap_id, 'start': nxt}).encode()
+                ).decode().rstrip('=')
+                md['remainingItemCount'] = len(items) - nxt
+            body = ('{"kind":"%sList","apiVersion":"%s","metadata":%s,"items":[' % (
+                kind, RESOURCES[resource][3], json.dumps(md))).encode()
+            body += b','.join(self.server.item_bytes(o) for o in page) + b']}'
+        return self.send_json(200, body)
+
+    # ---- WATCH ----
+    def chunk(self, data):
+        self.wfile.write(b'%x\r\n%s\r\n' % (len(data), data))
+        self.wfile.flush()
+
+    def watch(self, resource, ns):
+        store = self.server.store
+        q = self.query
+        flt = Filter(ns, q.get('labelSelector'), q.get('fieldSelector'))
+        timeout = float(q.get('timeoutSeconds') or 1800)
+        bookmarks = q.get('allowWatchBookmarks') in ('1', 'true')
+        rv_s = q.get('resourceVersion')
+        kind, gv = RESOURCES[resource][1], RESOURCES[resource][3]
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.send_header('Cache-Control', 'no-cache, private')
+        self.end_headers()
+        self.log_status = 200
+        w = Watch(resource)
+        end = time.time() + timeout
+        out = []
+        with store.lock:
+            if not rv_s or rv_s == '0':
+                objs = store.objects[resource]
+                for k in sorted(objs):
+                    if flt.match(objs[k]):
+                        out.append({'type': 'ADDED', 'object': wire(resource, objs[k])})
+                pos = len(store.history)
+            else:
+                try:
+                    rv = int(rv_s)
+                except ValueError:
+                    rv = -1
+                if rv < store.compacted:
+                    out.append({'type': 'ERROR', 'object': status(
+                        410, 'Expired',
+                        f'too old resource version: {rv_s} ({store.compacted})')})
+                    end = 0
+                pos = bisect.bisect_right(store.history_rvs, rv)
+            store.watches.append(w)
+        last_bookmark = time.time()
+        try:
+            for ev in out:
+                self.chunk(json.dumps(ev).encode() + b'\n')
+            while time.time() < end:
+                lines = []
+                closing = None
+                with store.lock:
+                    wait = end - time.time()
+                    if store.bookmark_interval > 0 and bookmarks:
+                        wait = min(wait, last_bookmark + store.bookmark_interval - time.time())
+                    if pos >= len(store.history) and not w.actions and wait > 0:
+                        store.lock.wait(wait)
+                    if pos > len(store.history):
+                        pos = len(store.history)	# compacted under us
+                    for (erv, eres, etype, obj, old) in store.history[pos:]:
+                        if eres != resource:
+                            continue
+                        now_m, old_m = flt.match(obj), flt.match(old)
+                        if etype == 'DELETED':
+                            t = 'DELETED' if old_m else None
+                        elif now_m and old_m:
+                            t = 'MODIFIED'
+                        elif now_m:
+                            t = 'ADDED'
+                        elif old_m:
+                            t = 'DELETED'	# left the selection
+                        else:
+                            t = None
+                        if t:
+                            lines.append(b'{"type":"%s","object":%s}\n' % (
+                                t.encode(), json.dumps(wire(resource, obj)).encode()))
+                    pos = len(store.history)
+                    cur_rv = store.rv
+                    actions, w.actions = w.actions, []
+                    stall = store.stall_until - time.time()
+                for a, arg in actions:
+                    if a == 'inject':
+                        lines.append(arg if arg.endswith(b'\n') else arg + b'\n')
+                    elif a == 'expire':
+                        lines.append(json.dumps({'type': 'ERROR', 'object': status(
+                            410, 'Expired', f'too old resource version: {cur_rv}')}).encode()
+                            + b'\n')
+                        closing = 'clean'
+                    elif a in ('drop', 'truncate'):
+                        closing = a
+                if stall > 0:
+                    time.sleep(stall)
+                if closing in ('drop', 'truncate'):
+                    half = b'{"type":"MODIFIED","object":{"kind":"%s","apiVersion":"%s",' \
+                           b'"metadata":{"name":"half' % (kind.encode(), gv.encode())
+                    data = b''.join(lines) + half
+                    if closing == 'drop':
+                        # cut the connection mid-chunk: no terminating chunk
+                        self.wfile.write(b'%x\r\n%s' % (len(data) + 100, data))
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    self.chunk(data)
+                    break
+                for line in lines:
+                    self.chunk(line)
+                if closing:
+                    break
+                if bookmarks and store.bookmark_interval > 0 and \
+                        time.time() - last_bookmark >= store.bookmark_interval:
+                    last_bookmark = time.time()
+                    self.chunk(b'{"type":"BOOKMARK","object":{"kind":"%s","apiVersion":"%s",'
+                               b'"metadata":{"resourceVersion":"%d"}}}\n' % (
+                                   kind.encode(), gv.encode(), cur_rv))
+            self.wfile.write(b'0\r\n\r\n')
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.close_connection = True
+        finally:
+            with store.lock:
+                store.watches.remove(w)
+
+    # ---- control ----
+    def control(self):
+        store = self.server.store
+        q = self.query
+        what = self.url_path[len('/_control/'):]
+        res = q.get('resource') or None
+        if what == 'fail':
+            with store.lock:
+                store.fail = [int(q.get('n', '1')), int(q.get('code', '500'))]
+            return self.send_json(200, {'ok': True})
+        if what in ('drop', 'truncate'):
+            return self.send_json(200, {'watches': store.act(what, res)})
+        if what == 'inject':
+            return self.send_json(200, {'watches': store.act('inject', res, self.read_body())})
+        if what == 'stall':
+            with store.lock:
+                store.stall_until = time.time() + float(q.get('seconds', '5'))
+                store.lock.notify_all()
+            return self.send_json(200, {'ok': True})
+        if what == 'compact':
+            store.compact(q.get('expire') in ('1', 'true'))
+            return self.send_json(200, {'compacted': store.compacted})
+        if what == 'token':
+            with store.lock:
+                store.token = q.get('token') or None
+            return self.send_json(200, {'ok': True})
+        if what == 'bookmarks':
+            with store.lock:
+                store.bookmark_interval = float(q.get('seconds', '1'))
+                store.lock.notify_all()
+            return self.send_json(200, {'ok': True})
+        if what == 'load':
+            n = load_objects(store, json.loads(self.read_body()))
+            return self.send_json(200, {'loaded': n, 'resourceVersion': str(store.rv)})
+        if what == 'requests':
+            with store.lock:
+                reqs = list(store.requests)
+                if q.get('clear'):
+                    store.requests = []
+            return self.send_json(200, reqs)
+        if what == 'state':
+            with store.lock:
+                return self.send_json(200, {
+                    'resourceVersion': store.rv, 'compacted': store.compacted,
+                    'watches': [w.resource for w in store.watches],
+                    'counts': {r: len(o) for r, o in store.objects.items()}})
+        raise ApiError(404, 'NotFound', 'unknown control ' + what)
+
+
+PLURAL = {v[1]: k for k, v in RESOURCES.items()}
+
+
+def load_objects(store, data):
+    if isinstance(data, dict):
+        data = data.get('items', [data]) if data.get('kind', '').endswith('List') else [data]
+    n = 0
+    for obj in data:
+        resource = PLURAL.get(obj.get('kind'))
+        if not resource:
+            raise ApiError(400, 'BadRequest', f'unknown kind {obj.get("kind")!r}')
+        store.write(resource, obj, 'upsert')
+        n += 1
+    return n
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr, store, verbose):
+        self.store = store
+        self.verbose = verbose
+        self._item_cache = {}
+        super().__init__(addr, Handler)
+
+    def item_bytes(self, obj):
+        """Serialized list item (no kind/apiVersion), cached per stored version."""
+        key = id(obj)
+        hit = self._item_cache.get(key)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = json.dumps(obj, separators=(',', ':')).encode()
+        if len(self._item_cache) > 100000:
+            self._item_cache.clear()
+        self._item_cache[key] = (obj, data)
+        return data
+
+
+class TLSServer(Server):
+    def __init__(self, addr, store, verbose, ctx):
+        self.ctx = ctx
+        super().__init__(addr, store, verbose)
+
+    def finish_request(self, request, client_address):
+        # the TLS handshake runs in the request's own thread
+        try:
+            request = self.ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            if self.verbose:
+                sys.stderr.write(f'TLS handshake with {client_address}: {e}\n')
+            return
+        super().finish_request(request, client_address)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--listen', default='127.0.0.1:0', help='HOST:PORT (port 0 = any)')
+    ap.add_argument('--port-file', help='write the chosen port here once listening')
+    ap.add_argument('--tls-cert')
+    ap.add_argument('--tls-key')
+    ap.add_argument('--client-ca', help='CA for client certificates (optional client auth)')
+    ap.add_argument('--token', help='required bearer token (unless a client cert is shown)')
+    ap.add_argument('--bookmark-interval', type=float, default=1.0)
+    ap.add_argument('--preload', action='append', default=[],
+                    help='JSON file (array or List) of objects to create at start')
+    ap.add_argument('-v', '--verbose', action='store_true')
+    args = ap.parse_args()
+
+    store = Store(args.bookmark_interval)
+    store.token = args.token
+    for f in args.preload:
+        with open(f) as fh:
+            load_objects(store, json.load(fh))
+    host, port = args.listen.rsplit(':', 1)
+    addr = (host.strip('[]'), int(port))
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(args.client_ca)
+        srv = TLSServer(addr, store, args.verbose, ctx)
+    else:
+        srv = Server(addr, store, args.verbose)
+    srv.address_str = '%s:%d' % (host, srv.server_address[1])
+    if args.port_file:
+        tmp = args.port_file + '.tmp'
+        with open(tmp, 'w') as fh:
+            fh.write('%d\n' % srv.server_address[1])
+        os.rename(tmp, args.port_file)
+    sys.stderr.write('apiserver double listening on %s (%s), resourceVersion %d\n' % (
+        srv.address_str, 'https' if args.tls_cert else 'http', store.rv))
+    sys.stderr.flush()
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == '__main__':
+    main()
