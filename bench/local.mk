@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
 # Benchmarks: programs and scripts that print numbers (never pass/fail on time).
-noinst_PROGRAMS =
 include bench/desired.mk
 include bench/k8s.mk
 include bench/iptables.mk
