@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_CONNTRACK_CT_INT_H
+#define SWITCHYARD_CONNTRACK_CT_INT_H
+/*
+ * Internals of conntrack/ shared by ct.c, ct_plan.c, ct_nl.c and the unit
+ * tests (tests/unit/test-ct*.c).  Not a public interface.
+ *
+ * ct_plan: pure.  From the desired state (its uncommitted changes, or every
+ *   port) it computes the set of original-direction destinations to check
+ *   (proto + dst address + dst port, or proto + NodePort on a local
+ *   address) and, for each, the endpoints a flow to it may legitimately be
+ *   NATed to.  An entry to a planned destination whose reply source is not
+ *   one of those endpoints is stale.
+ * ct_nl: netlink (libmnl): kernel-filtered dumps and batched deletes.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include "switchyard/hmap.h"
+
+struct desired_state;
+struct ds_port;
+struct ds_ep;
+struct nlmsghdr;
+
+/* One conntrack entry, as far as cleanup cares: addresses in network order, ports in host order. */
+struct ct_entry {
+	uint8_t proto;
+	struct in_addr osrc, odst;	/* original direction */
+	uint16_t osport, odport;
+	struct in_addr rsrc, rdst;	/* reply direction */
+	uint16_t rsport, rdport;
+	uint32_t id;
+	uint16_t zone;
+	bool has_id;
+};
+
+/* An endpoint a flow may be NATed to (address in network order, port host order). */
+struct ct_ep {
+	struct in_addr addr;
+	uint16_t port;
+};
+
+/* One destination to check. */
+struct ct_key {
+	char str[40];			/* hmap key: "17/10.0.0.1/53"; NodePort: "17/ANY/30053" */
+	uint8_t proto;
+	bool nodeport;			/* any local (NodePort) address: dst unused */
+	struct in_addr dst;
+	uint16_t dport;
+	struct ct_ep *eps;		/* sorted, deduplicated: allowed reply sources */
+	unsigned n_eps, cap_eps;
+	const char *port_name;		/* a Service port using it (for logs), NULL if none left */
+};
+
+struct ct_plan {
+	struct ct_key **keys;
+	unsigned n_keys, cap_keys;
+	unsigned n_nodeport_keys;
+	struct hmap idx;		/* str → struct ct_key */
+	/* NodePort destination check */
+	struct in_addr *local_addrs;	/* nodeport_all_local: this netns' addresses (+127/8) */
+	unsigned n_local_addrs;
+	bool all_local;
+	struct in_addr *nodeport_addrs;	/* otherwise: --nodeport-addresses (borrowed) */
+	unsigned n_nodeport_addrs;
+};
+
+static inline bool ct_proto_tracked(uint8_t proto)
+{
+	return proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
+}
+
+void ct_plan_init(struct ct_plan *p);
+void ct_plan_fini(struct ct_plan *p);
+/*
+ * Fill the plan from ds: every UDP/SCTP port when full, else the ports in
+ * ds->changes whose entries may have gone stale.  Then attach to each key
+ * the serving endpoints (all_eps) of every current port using that
+ * destination.  Returns the number of keys.
+ */
+unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool full);
+/* Add one key (used by ct_plan_build and tests); returns it (existing one if present). */
+struct ct_key *ct_plan_add_key(struct ct_plan *p, uint8_t proto, bool nodeport, struct in_addr dst,
+			       uint16_t dport);
+/* Allow reply source addr:port for key k; call ct_plan_seal() before ct_plan_stale(). */
+void ct_key_allow(struct ct_key *k, struct in_addr addr, uint16_t port);
+/* Sort and deduplicate every key's allowed endpoints (ct_plan_build does it). */
+void ct_plan_seal(struct ct_plan *p);
+/* Set the local addresses used for NodePort keys (copied). */
+void ct_plan_set_local(struct ct_plan *p, const struct in_addr *addrs, unsigned n);
+/*
+ * Is e stale under this plan?  Returns the matching key when e's original
+ * destination is planned and its reply source is not allowed, else NULL.
+ */
+const struct ct_key *ct_plan_stale(const struct ct_plan *p, const struct ct_entry *e);
+
+/* Dump per destination up to n destinations, one dump per protocol above (bench/tests). */
+struct ct;
+void ct_set_per_key_max(struct ct *ct, unsigned n);
+
+/* ---- netlink ---- */
+struct ct_nl;
+typedef void (*ct_entry_fn)(void *arg, const struct ct_entry *e);
+
+int ct_nl_open(struct ct_nl **ret);
+void ct_nl_close(struct ct_nl *nl);
+/*
+ * Dump IPv4 entries of proto, filtered in the kernel (CTA_FILTER) on the
+ * original tuple's proto, plus dst when dst.s_addr != 0, plus dport when
+ * dport != 0.  fn is called for each entry.  0 or -errno.
+ */
+int ct_nl_dump(struct ct_nl *nl, uint8_t proto, struct in_addr dst, uint16_t dport,
+	       ct_entry_fn fn, void *arg);
+/*
+ * Delete entries (by original tuple + id + zone), batched, one ACK each.
+ * Adds to *ret_deleted the entries the kernel deleted (ENOENT = already
+ * gone, not counted).  Returns 0 or the first -errno other than ENOENT
+ * (the remaining deletes are still attempted).
+ */
+int ct_nl_delete(struct ct_nl *nl, const struct ct_entry *e, unsigned n, uint64_t *ret_deleted);
+
+/* Pure message helpers (unit tested). Return the message length, or 0 if buf is too small. */
+size_t ct_nl_build_dump(void *buf, size_t len, uint32_t seq, uint8_t proto, struct in_addr dst,
+			uint16_t dport);
+size_t ct_nl_build_delete(void *buf, size_t len, uint32_t seq, const struct ct_entry *e);
+/* Parse an IPCTNL_MSG_CT_NEW message (or a delete request) into e: 0 or -EINVAL. */
+int ct_nl_parse(const struct nlmsghdr *nlh, struct ct_entry *e);
+
+/* Kernel CTA_FILTER flag bits (net/netfilter/nf_conntrack_netlink.c; not in the uapi headers). */
+#define CT_FILTER_F_IP_SRC		(1u << 0)
+#define CT_FILTER_F_IP_DST		(1u << 1)
+#define CT_FILTER_F_TUPLE_ZONE		(1u << 2)
+#define CT_FILTER_F_PROTO_NUM		(1u << 3)
+#define CT_FILTER_F_PROTO_SRC_PORT	(1u << 4)
+#define CT_FILTER_F_PROTO_DST_PORT	(1u << 5)
+
+#endif

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Which conntrack entries are stale: pure, no kernel access.
+ *
+ * kube-proxy's rule (pkg/proxy/conntrack/cleanup.go), for UDP (we add
+ * SCTP): an entry whose original destination is a Service address:port
+ * (ClusterIP, externalIP, LoadBalancer IP; or the NodePort on a node
+ * address) and whose reply source is not one of the port's serving
+ * endpoints is stale.  We compare the reply source address AND port with
+ * the endpoints (a changed targetPort strands flows as surely as a gone
+ * pod).  The same rule covers the three cases of the issue:
+ *  - an endpoint went away: its flows answer from an address no longer
+ *    allowed;
+ *  - 0 → ≥1 endpoints: flows that were REJECTed/dropped were never NATed,
+ *    their reply source is the Service address itself, never an endpoint;
+ *  - a Service port was removed: no current port uses the destination, so
+ *    nothing is allowed and every entry to it goes.
+ * Traffic policy and topology are ignored on purpose (as kube-proxy): an
+ * entry to any serving endpoint stays.
+ *
+ * Incremental: only destinations of changed ports are checked, and not
+ * even those when the change cannot strand a flow (the old version had
+ * usable endpoints for every kind of traffic and lost none of its serving
+ * endpoints).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "switchyard/desired.h"
+#include "switchyard/util.h"
+#include "ct_int.h"
+
+void ct_plan_init(struct ct_plan *p)
+{
+	memset(p, 0, sizeof(*p));
+	hmap_init(&p->idx);
+}
+
+void ct_plan_fini(struct ct_plan *p)
+{
+	for (unsigned i = 0; i < p->n_keys; i++) {
+		free(p->keys[i]->eps);
+		free(p->keys[i]);
+	}
+	free(p->keys);
+	free(p->local_addrs);
+	hmap_clear(&p->idx);
+	memset(p, 0, sizeof(*p));
+}
+
+static void key_str(char *buf, size_t len, uint8_t proto, bool nodeport, struct in_addr dst,
+		    uint16_t dport)
+{
+	if (nodeport) {
+		snprintf(buf, len, "%u/ANY/%u", proto, dport);
+	} else {
+		const uint8_t *b = (const uint8_t *)&dst.s_addr;
+
+		snprintf(buf, len, "%u/%u.%u.%u.%u/%u", proto, b[0], b[1], b[2], b[3], dport);
+	}
+}
+
+static struct ct_key *find_key(const struct ct_plan *p, uint8_t proto, bool nodeport,
+			       struct in_addr dst, uint16_t dport)
+{
+	char s[40];
+
+	if (!p->n_keys)
+		return NULL;
+	key_str(s, sizeof(s), proto, nodeport, dst, dport);
+	return hmap_get(&p->idx, s);
+}
+
+struct ct_key *ct_plan_add_key(struct ct_plan *p, uint8_t proto, bool nodeport, struct in_addr dst,
+			       uint16_t dport)
+{
+	struct ct_key *k = find_key(p, proto, nodeport, dst, dport);
+
+	if (k)
+		return k;
+	k = xcalloc(1, sizeof(*k));
+	k->proto = proto;
+	k->nodeport = nodeport;
+	k->dst = nodeport ? (struct in_addr){ 0 } : dst;
+	k->dport = dport;
+	key_str(k->str, sizeof(k->str), proto, nodeport, dst, dport);
+	if (p->n_keys == p->cap_keys) {
+		p->cap_keys = p->cap_keys ? p->cap_keys * 2 : 16;
+		p->keys = xrealloc(p->keys, p->cap_keys * sizeof(*p->keys));
+	}
+	p->keys[p->n_keys++] = k;
+	if (nodeport)
+		p->n_nodeport_keys++;
+	hmap_put(&p->idx, k->str, k);
+	return k;
+}
+
+static int ep_cmp(const void *a, const void *b)
+{
+	const struct ct_ep *x = a, *y = b;
+	uint32_t xa = ntohl(x->addr.s_addr), ya = ntohl(y->addr.s_addr);
+
+	if (xa != ya)
+		return xa < ya ? -1 : 1;
+	return (int)x->port - (int)y->port;
+}
+
+/* Appends; ct_plan_seal() sorts and deduplicates before lookups. */
+void ct_key_allow(struct ct_key *k, struct in_addr addr, uint16_t port)
+{
+	if (k->n_eps == k->cap_eps) {
+		k->cap_eps = k->cap_eps ? k->cap_eps * 2 : 8;
+		k->eps = xrealloc(k->eps, k->cap_eps * sizeof(*k->eps));
+	}
+	k->eps[k->n_eps++] = (struct ct_ep){ addr, port };
+}
+
+void ct_plan_seal(struct ct_plan *p)
+{
+	for (unsigned i = 0; i < p->n_keys; i++) {
+		struct ct_key *k = p->keys[i];
+		unsigned n = 0;
+
+		if (k->n_eps < 2)
+			continue;
+		qsort(k->eps, k->n_eps, sizeof(*k->eps), ep_cmp);
+		for (unsigned j = 0; j < k->n_eps; j++)
+			if (!n || ep_cmp(&k->eps[n - 1], &k->eps[j]))
+				k->eps[n++] = k->eps[j];
+		k->n_eps = n;
+	}
+}
+
+void ct_plan_set_local(struct ct_plan *p, const struct in_addr *addrs, unsigned n)
+{
+	free(p->local_addrs);
+	p->local_addrs = n ? xmalloc(n * sizeof(*addrs)) : NULL;
+	if (n)
+		memcpy(p->local_addrs, addrs, n * sizeof(*addrs));
+	p->n_local_addrs = n;
+}
+
+/* ---- keys of a ds_port ---- */
+
+typedef void (*key_fn)(void *arg, uint8_t proto, bool nodeport, struct in_addr dst,
+		       uint16_t dport);
+
+static void port_keys(const struct ds_port *sp, key_fn fn, void *arg)
+{
+	if (sp->cluster_ip.s_addr)
+		fn(arg, sp->proto, false, sp->cluster_ip, sp->port);
+	for (unsigned i = 0; i < sp->n_external_ips; i++)
+		fn(arg, sp->proto, false, sp->external_ips[i], sp->port);
+	for (unsigned i = 0; i < sp->n_lb_ips; i++)
+		fn(arg, sp->proto, false, sp->lb_ips[i], sp->port);
+	if (sp->node_port)
+		fn(arg, sp->proto, true, (struct in_addr){ 0 }, sp->node_port);
+}
+
+static bool port_has_key(const struct ds_port *sp, uint8_t proto, bool nodeport,
+			 struct in_addr dst, uint16_t dport)
+{
+	if (sp->proto != proto)
+		return false;
+	if (nodeport)
+		return sp->node_port == dport;
+	if (sp->port != dport)
+		return false;
+	if (sp->cluster_ip.s_addr == dst.s_addr)
+		return true;
+	for (unsigned i = 0; i < sp->n_external_ips; i++)
+		if (sp->external_ips[i].s_addr == dst.s_addr)
+			return true;
+	for (unsigned i = 0; i < sp->n_lb_ips; i++)
+		if (sp->lb_ips[i].s_addr == dst.s_addr)
+			return true;
+	return false;
+}
+
+/* Could every kind of traffic to this port reach an endpoint (so no flow was REJECTed)? */
+static bool port_usable(const struct ds_port *sp)
+{
+	unsigned n_int, n_ext;
+
+	ds_port_internal_eps(sp, &n_int);
+	ds_port_external_eps(sp, &n_ext);
+	return n_int && (!ds_port_has_external(sp) || n_ext);
+}
+
+static bool ep_eq(const struct ds_ep *a, const struct ds_ep *b)
+{
+	return a->addr.s_addr == b->addr.s_addr && a->port == b->port;
+}
+
+/* Is every serving endpoint of a also one of b? (both small; no order assumed) */
+static bool eps_subset(const struct ds_port *a, const struct ds_port *b)
+{
+	for (unsigned i = 0; i < a->n_all_eps; i++) {
+		bool found = false;
+
+		for (unsigned j = 0; j < b->n_all_eps && !found; j++)
+			found = ep_eq(&a->all_eps[i], &b->all_eps[j]);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+struct add_ctx {
+	struct ct_plan *p;
+	const struct ds_port *other;	/* skip keys this one also has */
+	bool skip_shared;
+};
+
+static void add_cb(void *arg, uint8_t proto, bool nodeport, struct in_addr dst, uint16_t dport)
+{
+	struct add_ctx *c = arg;
+
+	if (c->skip_shared && c->other && port_has_key(c->other, proto, nodeport, dst, dport))
+		return;
+	ct_plan_add_key(c->p, proto, nodeport, dst, dport);
+}
+
+struct allow_ctx {
+	struct ct_plan *p;
+	const struct ds_port *sp;
+};
+
+static void allow_cb(void *arg, uint8_t proto, bool nodeport, struct in_addr dst, uint16_t dport)
+{
+	struct allow_ctx *c = arg;
+	struct ct_key *k = find_key(c->p, proto, nodeport, dst, dport);
+
+	if (!k)
+		return;
+	k->port_name = c->sp->name;
+	for (unsigned i = 0; i < c->sp->n_all_eps; i++)
+		ct_key_allow(k, c->sp->all_eps[i].addr, c->sp->all_eps[i].port);
+}
+
+unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool full)
+{
+	struct hmap_iter it;
+	void *v;
+
+	p->all_local = ds->node.nodeport_all_local;
+	p->nodeport_addrs = ds->node.nodeport_addrs;
+	p->n_nodeport_addrs = ds->node.n_nodeport_addrs;
+	if (full) {
+		struct add_ctx c = { p, NULL, false };
+
+		hmap_iter_init(&it, &ds->ports);
+		while (hmap_iter_next(&it, NULL, &v)) {
+			const struct ds_port *sp = v;
+
+			if (ct_proto_tracked(sp->proto))
+				port_keys(sp, add_cb, &c);
+		}
+	}
+	for (unsigned i = 0; !full && i < ds->n_changes; i++) {
+		const struct ds_change *ch = &ds->changes[i];
+
+		/* destinations the old version had and the new one lost: everything goes */
+		if (ch->old && ct_proto_tracked(ch->old->proto)) {
+			struct add_ctx c = { p, ch->new, true };
+
+			port_keys(ch->old, add_cb, &c);
+		}
+		/* destinations kept or gained: check unless the change cannot strand a flow */
+		if (ch->new && ct_proto_tracked(ch->new->proto)) {
+			bool quiet = ch->old && port_usable(ch->old) && eps_subset(ch->old, ch->new);
+			struct add_ctx c = { p, ch->old, quiet };
+
+			port_keys(ch->new, add_cb, &c);
+		}
+	}
+	if (!p->n_keys)
+		return 0;
+	/* allowed reply sources: the serving endpoints of every current port using the destination */
+	hmap_iter_init(&it, &ds->ports);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		const struct ds_port *sp = v;
+		struct allow_ctx c = { p, sp };
+
+		if (ct_proto_tracked(sp->proto))
+			port_keys(sp, allow_cb, &c);
+	}
+	ct_plan_seal(p);
+	return p->n_keys;
+}
+
+static bool addr_in(struct in_addr a, const struct in_addr *v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].s_addr == a.s_addr)
+			return true;
+	return false;
+}
+
+static bool nodeport_dst(const struct ct_plan *p, struct in_addr dst)
+{
+	if (p->all_local)
+		return (ntohl(dst.s_addr) >> 24) == 127 ||
+		       addr_in(dst, p->local_addrs, p->n_local_addrs);
+	return addr_in(dst, p->nodeport_addrs, p->n_nodeport_addrs);
+}
+
+const struct ct_key *ct_plan_stale(const struct ct_plan *p, const struct ct_entry *e)
+{
+	const struct ct_key *k;
+	struct ct_ep probe = { e->rsrc, e->rsport };
+
+	if (!ct_proto_tracked(e->proto))
+		return NULL;
+	k = find_key(p, e->proto, false, e->odst, e->odport);
+	if (!k && p->n_nodeport_keys) {
+		k = find_key(p, e->proto, true, e->odst, e->odport);
+		if (k && !nodeport_dst(p, e->odst))
+			k = NULL;
+	}
+	if (!k)
+		return NULL;
+	if (k->n_eps && bsearch(&probe, k->eps, k->n_eps, sizeof(probe), ep_cmp))
+		return NULL;
+	return k;
+}
