@@ -1,1 +1,13 @@
-libswitchyard_a_SOURCES += src/ops_stub.c
+# SPDX-License-Identifier: Apache-2.0
+# Operations (issue 6): the HTTP server, healthz/livez, metrics, /debug/state,
+# healthCheckNodePort listeners, the KubeProxyConfiguration file; see
+# doc/operations.md.
+libswitchyard_a_SOURCES += src/http.c src/status.c src/svc_health.c src/metrics.c \
+	src/config_file.c src/ops.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-config-file tests/unit/test-metrics
+TESTS += tests/unit/test-config-file tests/unit/test-metrics
+tests_unit_test_config_file_LDADD = $(UNIT_LDADD)
+tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+endif

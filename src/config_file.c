@@ -1,0 +1,581 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * --config FILE: kube-proxy's KubeProxyConfiguration
+ * (kubeproxy.config.k8s.io/v1alpha1), the subset switchyard implements.
+ * Decoding is strict like kube-proxy's: an unknown field, a duplicate field
+ * or a value of the wrong type is an error naming the field; a field
+ * kube-proxy knows but switchyard does not implement is a warning (the
+ * value is ignored, never silently).
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+#include "switchyard/config.h"
+#include "switchyard/log.h"
+#include "switchyard/util.h"
+#include "ops.h"
+
+#define API_VERSION "kubeproxy.config.k8s.io/v1alpha1"
+#define KIND "KubeProxyConfiguration"
+
+enum ftype {
+	F_STR,		/* char * */
+	F_BOOL,		/* bool */
+	F_INT32,	/* int32_t */
+	F_MASQ_BIT,	/* unsigned, 0..31 */
+	F_DURATION,	/* double seconds */
+	F_CLUSTER_CIDR,	/* "a/b,c/d" */
+	F_NODEPORTS,	/* list of CIDRs or "primary" */
+	F_SECTION,	/* a mapping of sub-fields */
+	F_WARN,		/* kube-proxy's, not implemented: warn and ignore */
+	F_TYPEMETA,	/* apiVersion, kind: checked separately */
+};
+
+struct field {
+	const char *name;
+	enum ftype type;
+	size_t off;
+	const struct field *sub;
+};
+
+#define STR(n, m)	{ n, F_STR, offsetof(struct sy_config, m), NULL }
+#define BOOL(n, m)	{ n, F_BOOL, offsetof(struct sy_config, m), NULL }
+#define INT32(n, m)	{ n, F_INT32, offsetof(struct sy_config, m), NULL }
+#define DUR(n, m)	{ n, F_DURATION, offsetof(struct sy_config, m), NULL }
+#define WARN(n)		{ n, F_WARN, 0, NULL }
+
+static const struct field client_connection_fields[] = {
+	STR("kubeconfig", kubeconfig),
+	WARN("acceptContentTypes"), WARN("contentType"), WARN("qps"), WARN("burst"),
+	{ NULL, 0, 0, NULL },
+};
+
+static const struct field iptables_fields[] = {
+	BOOL("masqueradeAll", masquerade_all),
+	{ "masqueradeBit", F_MASQ_BIT, offsetof(struct sy_config, masquerade_bit), NULL },
+	DUR("minSyncPeriod", min_sync_period),
+	DUR("syncPeriod", sync_period),
+	BOOL("localhostNodePorts", localhost_nodeports),
+	{ NULL, 0, 0, NULL },
+};
+
+static const struct field ipvs_fields[] = {
+	STR("scheduler", ipvs_scheduler),
+	BOOL("strictARP", ipvs_strict_arp),
+	DUR("minSyncPeriod", ipvs_min_sync_period),
+	DUR("syncPeriod", ipvs_sync_period),
+	DUR("tcpTimeout", ipvs_tcp_timeout),
+	DUR("tcpFinTimeout", ipvs_tcpfin_timeout),
+	DUR("udpTimeout", ipvs_udp_timeout),
+	WARN("excludeCIDRs"),
+	{ NULL, 0, 0, NULL },
+};
+
+static const struct field conntrack_fields[] = {
+	INT32("maxPerCore", conntrack_max_per_core),
+	INT32("min", conntrack_min),
+	DUR("tcpEstablishedTimeout", conntrack_tcp_established_timeout),
+	DUR("tcpCloseWaitTimeout", conntrack_tcp_close_wait_timeout),
+	DUR("udpTimeout", conntrack_udp_timeout),
+	DUR("udpStreamTimeout", conntrack_udp_stream_timeout),
+	WARN("tcpBeLiberal"),
+	{ NULL, 0, 0, NULL },
+};
+
+static const struct field top_fields[] = {
+	{ "apiVersion", F_TYPEMETA, 0, NULL },
+	{ "kind", F_TYPEMETA, 0, NULL },
+	STR("mode", proxy_mode),
+	{ "clusterCIDR", F_CLUSTER_CIDR, 0, NULL },
+	STR("bindAddress", bind_address),
+	STR("healthzBindAddress", healthz_bind_address),
+	STR("metricsBindAddress", metrics_bind_address),
+	STR("hostnameOverride", hostname_override),
+	{ "nodePortAddresses", F_NODEPORTS, 0, NULL },
+	{ "clientConnection", F_SECTION, 0, client_connection_fields },
+	{ "iptables", F_SECTION, 0, iptables_fields },
+	{ "ipvs", F_SECTION, 0, ipvs_fields },
+	{ "conntrack", F_SECTION, 0, conntrack_fields },
+	/* accepted by kube-proxy, not implemented by switchyard */
+	WARN("bindAddressHardFail"), WARN("configSyncPeriod"), WARN("detectLocal"),
+	WARN("detectLocalMode"), WARN("enableProfiling"), WARN("featureGates"),
+	WARN("ipFamily"), WARN("linux"), WARN("logging"), WARN("nftables"),
+	WARN("oomScoreAdj"), WARN("portRange"), WARN("showHiddenMetricsForVersion"),
+	WARN("udpIdleTimeout"), WARN("windowsRunAsService"), WARN("winkernel"),
+	{ NULL, 0, 0, NULL },
+};
+
+struct cf {
+	yaml_document_t *doc;
+	struct sy_config *cfg;
+	const char *path;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct cf *c, const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct cf *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n)
+		snprintf(c->err, c->errlen, "line %zu: %s", n->start_mark.line + 1, msg);
+	else
+		snprintf(c->err, c->errlen, "%s", msg);
+	return -EINVAL;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static bool is_plain(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+	const char *s = scalar(n);
+
+	return s && is_plain(n) && (!*s || !strcmp(s, "~") || !strcmp(s, "null") ||
+				   !strcmp(s, "Null") || !strcmp(s, "NULL"));
+}
+
+static int parse_bool_value(const yaml_node_t *n, bool *ret)
+{
+	const char *s = scalar(n);
+
+	if (!s || !is_plain(n))
+		return -EINVAL;
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+		*ret = true;
+	else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		*ret = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_int_value(const yaml_node_t *n, long long lo, long long hi, long long *ret)
+{
+	const char *s = scalar(n);
+	char *end;
+	long long v;
+
+	if (!s || !is_plain(n) || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* One CIDR of a list; IPv6 ones are skipped with a warning (IPv4 only). */
+static int add_cidr(struct cf *c, const yaml_node_t *n, const char *fname, const char *tok,
+		    struct sy_cidr *out, unsigned *count)
+{
+	if (strchr(tok, ':')) {
+		log_warn("%s: %s: IPv6 CIDR \"%s\" ignored (switchyard is IPv4-only)", c->path,
+			 fname, tok);
+		return 0;
+	}
+	if (*count >= SY_MAX_CIDRS)
+		return fail(c, n, "field \"%s\": more than %d CIDRs", fname, SY_MAX_CIDRS);
+	if (sy_parse_cidr4(tok, &out[*count]) < 0)
+		return fail(c, n, "field \"%s\": invalid CIDR \"%s\"", fname, tok);
+	(*count)++;
+	return 0;
+}
+
+static int set_cluster_cidr(struct cf *c, const yaml_node_t *n, const char *fname)
+{
+	struct sy_config *cfg = c->cfg;
+	const char *s = scalar(n);
+	char *copy, *tok, *save = NULL;
+	int r = 0;
+
+	if (!s)
+		return fail(c, n, "field \"%s\": want a string", fname);
+	cfg->n_cluster_cidrs = 0;
+	copy = xstrdup(s);
+	for (tok = strtok_r(copy, ", ", &save); tok && !r; tok = strtok_r(NULL, ", ", &save))
+		r = add_cidr(c, n, fname, tok, cfg->cluster_cidrs, &cfg->n_cluster_cidrs);
+	free(copy);
+	return r;
+}
+
+static int set_nodeports(struct cf *c, const yaml_node_t *n, const char *fname)
+{
+	struct sy_config *cfg = c->cfg;
+	yaml_node_item_t *it;
+	int r;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "field \"%s\": want a list of CIDRs or \"primary\"", fname);
+	cfg->n_nodeport_cidrs = 0;
+	cfg->nodeport_primary = false;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		const yaml_node_t *e = yaml_document_get_node(c->doc, *it);
+		const char *s = e ? scalar(e) : NULL;
+
+		if (!s)
+			return fail(c, e, "field \"%s\": want a list of CIDRs or \"primary\"", fname);
+		if (!strcmp(s, "primary")) {
+			cfg->nodeport_primary = true;
+			continue;
+		}
+		r = add_cidr(c, e, fname, s, cfg->nodeport_cidrs, &cfg->n_nodeport_cidrs);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct field *fields,
+			 const char *prefix);
+
+static int apply_field(struct cf *c, const struct field *f, const yaml_node_t *v,
+		       const char *fname)
+{
+	char *base = (char *)c->cfg;
+	long long ll;
+	double d;
+	bool b;
+
+	switch (f->type) {
+	case F_TYPEMETA:
+		return 0;
+	case F_WARN:
+		log_warn("%s: field \"%s\" is accepted by kube-proxy but not implemented by "
+			 "switchyard; ignored", c->path, fname);
+		return 0;
+	case F_SECTION:
+		if (is_null(v))
+			return 0;
+		if (v->type != YAML_MAPPING_NODE)
+			return fail(c, v, "field \"%s\": want a mapping", fname);
+		return apply_mapping(c, v, f->sub, fname);
+	default:
+		break;
+	}
+	if (is_null(v))
+		return 0;	/* Go leaves the default for null */
+	switch (f->type) {
+	case F_STR:
+		if (!scalar(v))
+			return fail(c, v, "field \"%s\": want a string", fname);
+		free(*(char **)(base + f->off));
+		*(char **)(base + f->off) = xstrdup(scalar(v));
+		if (f->off == offsetof(struct sy_config, proxy_mode) && !scalar(v)[0]) {
+			free(c->cfg->proxy_mode);
+			c->cfg->proxy_mode = xstrdup("iptables");	/* "" = the default */
+		}
+		return 0;
+	case F_BOOL:
+		if (parse_bool_value(v, &b) < 0)
+			return fail(c, v, "field \"%s\": invalid boolean \"%s\"", fname,
+				    scalar(v) ? scalar(v) : "<non-scalar>");
+		*(bool *)(base + f->off) = b;
+		return 0;
+	case F_INT32:
+		if (parse_int_value(v, INT32_MIN, INT32_MAX, &ll) < 0)
+			return fail(c, v, "field \"%s\": invalid integer \"%s\"", fname,
+				    scalar(v) ? scalar(v) : "<non-scalar>");
+		*(int32_t *)(base + f->off) = (int32_t)ll;
+		return 0;
+	case F_MASQ_BIT:
+		if (parse_int_value(v, 0, 31, &ll) < 0)
+			return fail(c, v, "field \"%s\": invalid value \"%s\" (want 0..31)", fname,
+				    scalar(v) ? scalar(v) : "<non-scalar>");
+		*(unsigned *)(base + f->off) = (unsigned)ll;
+		return 0;
+	case F_DURATION:
+		if (!scalar(v) || sy_parse_duration(scalar(v), &d) < 0 || isnan(d))
+			return fail(c, v, "field \"%s\": invalid duration \"%s\" (want e.g. \"1s\", "
+				    "\"2m30s\")", fname, scalar(v) ? scalar(v) : "<non-scalar>");
+		if (f->off == offsetof(struct sy_config, sync_period) && d <= 0)
+			return fail(c, v, "field \"%s\": must be greater than 0", fname);
+		*(double *)(base + f->off) = d;
+		return 0;
+	case F_CLUSTER_CIDR:
+		return set_cluster_cidr(c, v, fname);
+	case F_NODEPORTS:
+		return set_nodeports(c, v, fname);
+	default:
+		return fail(c, v, "field \"%s\": internal error", fname);
+	}
+}
+
+static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct field *fields,
+			 const char *prefix)
+{
+	yaml_node_pair_t *p, *q;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		const struct field *f;
+		const char *key = k ? scalar(k) : NULL;
+		char fname[256];
+		int r;
+
+		if (!key || !v)
+			return fail(c, k, "%s%sa key is not a string", prefix ? prefix : "",
+				    prefix ? ": " : "");
+		snprintf(fname, sizeof(fname), "%s%s%s", prefix ? prefix : "", prefix ? "." : "",
+			 key);
+		for (q = map->data.mapping.pairs.start; q < p; q++) {
+			const yaml_node_t *k2 = yaml_document_get_node(c->doc, q->key);
+
+			if (k2 && scalar(k2) && !strcmp(scalar(k2), key))
+				return fail(c, k, "duplicate field \"%s\"", fname);
+		}
+		for (f = fields; f->name; f++)
+			if (!strcmp(f->name, key))
+				break;
+		if (!f->name)
+			return fail(c, k, "unknown field \"%s\"", fname);
+		r = apply_field(c, f, v, fname);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static const yaml_node_t *map_get(yaml_document_t *doc, const yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *p;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = yaml_document_get_node(doc, p->key);
+
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+			return yaml_document_get_node(doc, p->value);
+	}
+	return NULL;
+}
+
+static int load_document(struct cf *c)
+{
+	const yaml_node_t *root = yaml_document_get_root_node(c->doc), *av, *kind;
+
+	if (!root)
+		return fail(c, NULL, "empty configuration file");
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(c, root, "want a KubeProxyConfiguration mapping");
+	av = map_get(c->doc, root, "apiVersion");
+	kind = map_get(c->doc, root, "kind");
+	if (!av || !scalar(av) || !*scalar(av))
+		return fail(c, root, "missing apiVersion (want %s)", API_VERSION);
+	if (strcmp(scalar(av), API_VERSION))
+		return fail(c, av, "apiVersion \"%s\" is not supported (want %s)", scalar(av),
+			    API_VERSION);
+	if (!kind || !scalar(kind) || !*scalar(kind))
+		return fail(c, root, "missing kind (want %s)", KIND);
+	if (strcmp(scalar(kind), KIND))
+		return fail(c, kind, "kind \"%s\" is not %s", scalar(kind), KIND);
+	return apply_mapping(c, root, top_fields, NULL);
+}
+
+int config_file_load(struct sy_config *cfg, const char *path, char *err, size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	struct cf c = { .doc = &doc, .cfg = cfg, .path = path, .err = err, .errlen = errlen };
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	r = sy_read_file(path, &text, &len);
+	if (r < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		free(text);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, errlen, "line %zu: YAML: %s", parser.problem_mark.line + 1,
+			 parser.problem ? parser.problem : "syntax error");
+		r = -EINVAL;
+		goto out_parser;
+	}
+	r = load_document(&c);
+	if (r == 0) {
+		/* one document only, like kube-proxy */
+		if (!yaml_parser_load(&parser, &extra)) {
+			r = fail(&c, NULL, "line %zu: YAML: %s", parser.problem_mark.line + 1,
+				 parser.problem ? parser.problem : "syntax error");
+		} else {
+			if (yaml_document_get_root_node(&extra))
+				r = fail(&c, NULL, "more than one YAML document");
+			yaml_document_delete(&extra);
+		}
+	}
+	yaml_document_delete(&doc);
+out_parser:
+	yaml_parser_delete(&parser);
+	free(text);
+	return r;
+}
+
+/* ---- Go-style rendering, for /configz ---- */
+
+/* "1.5" from 1500000 and unit 1000000: integer part and trimmed fraction. */
+static size_t fmt_frac(char *buf, size_t len, unsigned long long v, unsigned long long unit)
+{
+	unsigned long long ip = v / unit, fp = v % unit;
+	int digits = 0;
+	char frac[32];
+	size_t n;
+
+	for (unsigned long long u = unit; u > 1; u /= 10)
+		digits++;
+	n = (size_t)snprintf(buf, len, "%llu", ip);
+	if (fp && n < len) {
+		/* digits <= 9: unit is at most 1e9 */
+		snprintf(frac, sizeof(frac), "%0*llu", digits > 9 ? 9 : digits, fp % 1000000000ULL);
+		for (int i = digits - 1; i >= 0 && frac[i] == '0'; i--)
+			frac[i] = '\0';
+		n += (size_t)snprintf(buf + n, len - n, ".%s", frac);
+	}
+	return n;
+}
+
+void config_file_fmt_duration(double seconds, char *buf, size_t len)
+{
+	unsigned long long ns;
+	size_t n = 0;
+	bool neg = seconds < 0;
+
+	if (len == 0)
+		return;
+	ns = (unsigned long long)llround(fabs(seconds) * 1e9);
+	if (ns == 0) {
+		snprintf(buf, len, "0s");
+		return;
+	}
+	if (neg)
+		n += (size_t)snprintf(buf, len, "-");
+	if (ns < 1000ULL) {
+		snprintf(buf + n, len - n, "%lluns", ns);
+	} else if (ns < 1000000ULL) {
+		n += fmt_frac(buf + n, len - n, ns, 1000ULL);
+		snprintf(buf + n, len - n, "\xc2\xb5s");
+	} else if (ns < 1000000000ULL) {
+		n += fmt_frac(buf + n, len - n, ns, 1000000ULL);
+		snprintf(buf + n, len - n, "ms");
+	} else {
+		unsigned long long h = ns / 3600000000000ULL, m = ns / 60000000000ULL % 60;
+		unsigned long long s = ns % 60000000000ULL;
+
+		if (h)
+			n += (size_t)snprintf(buf + n, len - n, "%lluh", h);
+		if (h || m)
+			n += (size_t)snprintf(buf + n, len - n, "%llum", m);
+		if (n < len)
+			n += fmt_frac(buf + n, len - n, s, 1000000000ULL);
+		if (n < len)
+			snprintf(buf + n, len - n, "s");
+	}
+}
+
+static json_object *jdur(double s)
+{
+	char buf[64];
+
+	config_file_fmt_duration(s, buf, sizeof(buf));
+	return json_object_new_string(buf);
+}
+
+static json_object *jstr(const char *s)
+{
+	return json_object_new_string(s ? s : "");
+}
+
+static void cidr_text(const struct sy_cidr *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%u", sy_ip4_str(c->addr), c->plen);
+}
+
+char *config_file_configz(const struct sy_config *cfg)
+{
+	json_object *top = json_object_new_object(), *o = json_object_new_object(), *sub, *arr;
+	char buf[1024], one[64];
+	char *ret;
+
+	json_object_object_add(o, "bindAddress", jstr(cfg->bind_address));
+	json_object_object_add(o, "healthzBindAddress", jstr(cfg->healthz_bind_address));
+	json_object_object_add(o, "metricsBindAddress", jstr(cfg->metrics_bind_address));
+	sub = json_object_new_object();
+	json_object_object_add(sub, "kubeconfig", jstr(cfg->kubeconfig));
+	json_object_object_add(o, "clientConnection", sub);
+	json_object_object_add(o, "hostnameOverride", jstr(cfg->hostname_override));
+	json_object_object_add(o, "mode", jstr(cfg->proxy_mode));
+	buf[0] = '\0';
+	for (unsigned i = 0; i < cfg->n_cluster_cidrs; i++) {
+		cidr_text(&cfg->cluster_cidrs[i], one, sizeof(one));
+		if (i)
+			strncat(buf, ",", sizeof(buf) - strlen(buf) - 1);
+		strncat(buf, one, sizeof(buf) - strlen(buf) - 1);
+	}
+	json_object_object_add(o, "clusterCIDR", json_object_new_string(buf));
+	arr = json_object_new_array();
+	if (cfg->nodeport_primary)
+		json_object_array_add(arr, json_object_new_string("primary"));
+	for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++) {
+		cidr_text(&cfg->nodeport_cidrs[i], one, sizeof(one));
+		json_object_array_add(arr, json_object_new_string(one));
+	}
+	json_object_object_add(o, "nodePortAddresses", arr);
+	sub = json_object_new_object();
+	json_object_object_add(sub, "masqueradeAll", json_object_new_boolean(cfg->masquerade_all));
+	json_object_object_add(sub, "masqueradeBit", json_object_new_int((int)cfg->masquerade_bit));
+	json_object_object_add(sub, "minSyncPeriod", jdur(cfg->min_sync_period));
+	json_object_object_add(sub, "syncPeriod", jdur(cfg->sync_period));
+	json_object_object_add(sub, "localhostNodePorts",
+			       json_object_new_boolean(cfg->localhost_nodeports));
+	json_object_object_add(o, "iptables", sub);
+	sub = json_object_new_object();
+	json_object_object_add(sub, "scheduler", jstr(cfg->ipvs_scheduler));
+	json_object_object_add(sub, "strictARP", json_object_new_boolean(cfg->ipvs_strict_arp));
+	json_object_object_add(sub, "minSyncPeriod", jdur(cfg->ipvs_min_sync_period));
+	json_object_object_add(sub, "syncPeriod", jdur(cfg->ipvs_sync_period));
+	json_object_object_add(sub, "tcpTimeout", jdur(cfg->ipvs_tcp_timeout));
+	json_object_object_add(sub, "tcpFinTimeout", jdur(cfg->ipvs_tcpfin_timeout));
+	json_object_object_add(sub, "udpTimeout", jdur(cfg->ipvs_udp_timeout));
+	json_object_object_add(o, "ipvs", sub);
+	sub = json_object_new_object();
+	json_object_object_add(sub, "maxPerCore", json_object_new_int(cfg->conntrack_max_per_core));
+	json_object_object_add(sub, "min", json_object_new_int(cfg->conntrack_min));
+	json_object_object_add(sub, "tcpEstablishedTimeout",
+			       jdur(cfg->conntrack_tcp_established_timeout));
+	json_object_object_add(sub, "tcpCloseWaitTimeout",
+			       jdur(cfg->conntrack_tcp_close_wait_timeout));
+	json_object_object_add(sub, "udpTimeout", jdur(cfg->conntrack_udp_timeout));
+	json_object_object_add(sub, "udpStreamTimeout", jdur(cfg->conntrack_udp_stream_timeout));
+	json_object_object_add(o, "conntrack", sub);
+	json_object_object_add(top, "kubeproxy.config.k8s.io", o);
+	ret = xstrdup(json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN |
+						     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(top);
+	return ret;
+}

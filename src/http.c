@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A tiny HTTP/1.1 server on the libev loop, enough for healthz, metrics and
+ * the healthCheckNodePort listeners: accept, read the request head (size
+ * limit, read timeout), answer GET/HEAD, close ("Connection: close").
+ * Everything is non-blocking; a large answer is written as the socket
+ * drains.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "switchyard/daemon.h"
+#include "switchyard/util.h"
+#include "ops.h"
+
+#define HTTP_MAX_HEAD	8192	/* request line + headers */
+#define HTTP_TIMEOUT	10.0	/* seconds for a whole exchange */
+#define HTTP_LINGER	2.0	/* seconds to drain the client after answering */
+#define HTTP_MAX_CONNS	128
+
+enum conn_state { CONN_READ, CONN_WRITE, CONN_LINGER };
+
+struct http_conn {
+	struct http_server *srv;
+	struct http_conn *prev, *next;
+	int fd;
+	enum conn_state state;
+	ev_io io;
+	ev_timer timer;
+	char in[HTTP_MAX_HEAD + 1];
+	size_t in_len;
+	char *out;
+	size_t out_len, out_off;
+};
+
+struct http_server {
+	struct ev_loop *loop;
+	int fd;
+	ev_io accept_io;
+	http_handler2_fn fn;
+	void *arg;
+	/* the plain daemon.h handler when created by http_server_new() */
+	http_handler_fn fn1;
+	void *arg1;
+	struct http_conn *conns;
+	unsigned n_conns;
+	uint16_t port;
+};
+
+/* ---- buffers ---- */
+
+static void buf_reserve(struct http_buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+
+	if (need <= b->cap)
+		return;
+	if (b->cap < 256)
+		b->cap = 256;
+	while (b->cap < need)
+		b->cap *= 2;
+	b->p = xrealloc(b->p, b->cap);
+}
+
+void http_buf_put(struct http_buf *b, const char *s, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void http_buf_puts(struct http_buf *b, const char *s)
+{
+	http_buf_put(b, s, strlen(s));
+}
+
+void http_buf_printf(struct http_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	buf_reserve(b, 128);
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= b->cap - b->len) {
+		buf_reserve(b, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+}
+
+void http_buf_json_str(struct http_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	http_buf_put(b, "\"", 1);
+	for (; *p; p++) {
+		switch (*p) {
+		case '"': http_buf_put(b, "\\\"", 2); break;
+		case '\\': http_buf_put(b, "\\\\", 2); break;
+		case '\n': http_buf_put(b, "\\n", 2); break;
+		case '\r': http_buf_put(b, "\\r", 2); break;
+		case '\t': http_buf_put(b, "\\t", 2); break;
+		default:
+			if (*p < 0x20)
+				http_buf_printf(b, "\\u%04x", *p);
+			else
+				http_buf_put(b, (const char *)p, 1);
+		}
+	}
+	http_buf_put(b, "\"", 1);
+}
+
+char *http_buf_steal(struct http_buf *b)
+{
+	char *p;
+
+	if (!b->p)
+		buf_reserve(b, 0), b->p[0] = '\0';
+	p = b->p;
+	memset(b, 0, sizeof(*b));
+	return p;
+}
+
+/* ---- connections ---- */
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+static void conn_free(struct http_conn *c)
+{
+	struct http_server *s = c->srv;
+
+	ev_io_stop(s->loop, &c->io);
+	ev_timer_stop(s->loop, &c->timer);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->out);
+	free(c);
+	/* below the limit again: accept more */
+	if (s->n_conns-- == HTTP_MAX_CONNS && s->fd >= 0)
+		ev_io_start(s->loop, &s->accept_io);
+}
+
+/* Answer sent: stop writing, read and drop what the client still sends, then close. */
+static void conn_linger(struct http_conn *c)
+{
+	struct ev_loop *loop = c->srv->loop;
+
+	shutdown(c->fd, SHUT_WR);
+	c->state = CONN_LINGER;
+	ev_io_stop(loop, &c->io);
+	ev_io_set(&c->io, c->fd, EV_READ);
+	ev_io_start(loop, &c->io);
+	ev_timer_stop(loop, &c->timer);
+	ev_timer_set(&c->timer, HTTP_LINGER, 0);
+	ev_timer_start(loop, &c->timer);
+}
+
+static void conn_write(struct http_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;	/* wait for EV_WRITE */
+			conn_free(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	conn_linger(c);
+}
+
+static void conn_respond(struct http_conn *c, bool head, struct http_reply *r)
+{
+	struct ev_loop *loop = c->srv->loop;
+	struct http_buf b = { 0 };
+	size_t blen = r->body ? strlen(r->body) : 0;
+
+	http_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			"X-Content-Type-Options: nosniff\r\n%sConnection: close\r\n\r\n",
+			r->status, reason(r->status),
+			r->ctype ? r->ctype : "text/plain; charset=utf-8", blen, r->headers);
+	if (!head && blen)
+		http_buf_put(&b, r->body, blen);
+	free(r->body);
+	r->body = NULL;
+	c->out_len = b.len;
+	c->out = http_buf_steal(&b);
+	c->out_off = 0;
+	c->state = CONN_WRITE;
+	ev_io_stop(loop, &c->io);
+	ev_io_set(&c->io, c->fd, EV_WRITE);
+	ev_io_start(loop, &c->io);
+	conn_write(c);
+}
+
+static void conn_error(struct http_conn *c, int status, const char *msg)
+{
+	struct http_reply r = { .status = status };
+
+	r.body = xstrdup(msg);
+	conn_respond(c, false, &r);
+}
+
+/* A whole request head is in c->in (NUL-terminated). */
+static void conn_request(struct http_conn *c)
+{
+	struct http_server *s = c->srv;
+	struct http_reply r = { .status = 500 };
+	char *sp1, *sp2, *eol;
+	bool head;
+
+	eol = strpbrk(c->in, "\r\n");
+	if (eol)
+		*eol = '\0';
+	sp1 = strchr(c->in, ' ');
+	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	if (!sp1 || !sp2 || strncmp(sp2 + 1, "HTTP/1.", 7) || sp1[1] != '/') {
+		conn_error(c, 400, "400 Bad Request\n");
+		return;
+	}
+	*sp1 = *sp2 = '\0';
+	head = !strcmp(c->in, "HEAD");
+	if (!head && strcmp(c->in, "GET")) {
+		r.status = 405;
+		r.body = xstrdup("405 method not allowed\n");
+		snprintf(r.headers, sizeof(r.headers), "Allow: GET, HEAD\r\n");
+		conn_respond(c, false, &r);
+		return;
+	}
+	s->fn(s->arg, c->in, sp1 + 1, &r);
+	conn_respond(c, head, &r);
+}
+
+static void conn_read(struct http_conn *c)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, c->in + c->in_len, HTTP_MAX_HEAD - c->in_len, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				conn_free(c);
+			return;
+		}
+		if (n == 0) {	/* client gave up before a whole request */
+			conn_free(c);
+			return;
+		}
+		c->in_len += (size_t)n;
+		c->in[c->in_len] = '\0';
+		if (strstr(c->in, "\r\n\r\n") || strstr(c->in, "\n\n")) {
+			conn_request(c);
+			return;
+		}
+		if (c->in_len >= HTTP_MAX_HEAD) {
+			conn_error(c, 431, "431 Request Header Fields Too Large\n");
+			return;
+		}
+	}
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_conn *c = container_of(w, struct http_conn, io);
+	char drain[1024];
+	ssize_t n;
+
+	switch (c->state) {
+	case CONN_READ:
+		conn_read(c);
+		break;
+	case CONN_WRITE:
+		conn_write(c);
+		break;
+	case CONN_LINGER:
+		do
+			n = recv(c->fd, drain, sizeof(drain), 0);
+		while (n > 0);
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			conn_free(c);
+		break;
+	}
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_conn *c = container_of(w, struct http_conn, timer);
+
+	if (c->state == CONN_READ && c->in_len > 0)
+		conn_error(c, 408, "408 Request Timeout\n");
+	else
+		conn_free(c);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_server *s = container_of(w, struct http_server, accept_io);
+
+	while (s->n_conns < HTTP_MAX_CONNS) {
+		struct http_conn *c;
+		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			/* EAGAIN: done; EMFILE & co: try again on the next readiness */
+			return;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->srv = s;
+		c->fd = fd;
+		c->state = CONN_READ;
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->n_conns++;
+		ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+		ev_io_start(loop, &c->io);
+		ev_timer_init(&c->timer, conn_timer_cb, HTTP_TIMEOUT, 0);
+		ev_timer_start(loop, &c->timer);
+	}
+	/* at the limit: stop accepting until a connection closes */
+	ev_io_stop(loop, &s->accept_io);
+}
+
+/* ---- server ---- */
+
+int http_parse_bind(const char *bind_addr, uint32_t *ret_addr_be, uint16_t *ret_port)
+{
+	const char *colon;
+	char host[64], *end;
+	struct in_addr a = { .s_addr = htonl(INADDR_ANY) };
+	unsigned long port;
+
+	if (!bind_addr)
+		return -EINVAL;
+	colon = strrchr(bind_addr, ':');
+	if (!colon || (size_t)(colon - bind_addr) >= sizeof(host) || bind_addr[0] == '[')
+		return -EINVAL;
+	memcpy(host, bind_addr, (size_t)(colon - bind_addr));
+	host[colon - bind_addr] = '\0';
+	if (host[0] && sy_parse_ip4(host, &a) < 0)
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port > 65535)
+		return -EINVAL;
+	*ret_addr_be = a.s_addr;
+	*ret_port = (uint16_t)port;
+	return 0;
+}
+
+int http_server_new2(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
+		     http_handler2_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sin);
+	struct http_server *s;
+	uint32_t addr;
+	uint16_t port;
+	int fd, one = 1, r;
+
+	if (!bind_addr || !bind_addr[0]) {
+		*ret = NULL;
+		return 0;
+	}
+	if (http_parse_bind(bind_addr, &addr, &port) < 0) {
+		snprintf(err, errlen, "invalid address \"%s\" (want IPv4:port)", bind_addr);
+		return -EINVAL;
+	}
+	if (port == 0) {
+		*ret = NULL;
+		return 0;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "socket: %s", strerror(-r));
+		return r;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sin.sin_addr.s_addr = addr;
+	sin.sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 128) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &slen) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "listen on %s: %s", bind_addr, strerror(-r));
+		close(fd);
+		return r;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->loop = loop;
+	s->fd = fd;
+	s->fn = fn;
+	s->arg = arg;
+	s->port = ntohs(sin.sin_port);
+	ev_io_init(&s->accept_io, accept_cb, fd, EV_READ);
+	ev_io_start(loop, &s->accept_io);
+	*ret = s;
+	return 0;
+}
+
+/* Adapter from the daemon.h handler signature. */
+static void plain_handler(void *arg, const char *method, const char *target,
+			  struct http_reply *reply)
+{
+	struct http_server *s = arg;
+	const char *ctype = NULL;
+
+	s->fn1(s->arg1, method, target, &reply->status, &ctype, &reply->body);
+	reply->ctype = ctype;
+}
+
+int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
+		    http_handler_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct http_server *s;
+	int r;
+
+	r = http_server_new2(&s, loop, bind_addr, plain_handler, NULL, err, errlen);
+	if (r < 0)
+		return r;
+	if (s) {
+		s->arg = s;
+		s->fn1 = fn;
+		s->arg1 = arg;
+	}
+	*ret = s;
+	return 0;
+}
+
+void http_server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	ev_io_stop(s->loop, &s->accept_io);
+	close(s->fd);
+	s->fd = -1;
+	while (s->conns)
+		conn_free(s->conns);
+	free(s);
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+	return s ? s->port : 0;
+}
+
+unsigned http_server_conns(const struct http_server *s)
+{
+	return s ? s->n_conns : 0;
+}

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Histograms and the Prometheus text-format (0.0.4) renderer for the
+ * daemon's metrics, with kube-proxy's names and buckets
+ * (pkg/proxy/metrics/metrics.go) where the meaning matches.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "switchyard/metrics.h"
+#include "ops.h"
+
+void sy_hist_init_exp(struct sy_hist *h, double start, double factor, unsigned n)
+{
+	double b = start;
+
+	memset(h, 0, sizeof(*h));
+	if (n > SY_HIST_MAX_BUCKETS)
+		n = SY_HIST_MAX_BUCKETS;
+	for (unsigned i = 0; i < n; i++, b *= factor)
+		h->bounds[i] = b;
+	h->n_bounds = n;
+}
+
+static void add_linear(struct sy_hist *h, double start, double width, unsigned n)
+{
+	for (unsigned i = 0; i < n && h->n_bounds < SY_HIST_MAX_BUCKETS; i++)
+		h->bounds[h->n_bounds++] = start + width * i;
+}
+
+void sy_hist_init_netprog(struct sy_hist *h)
+{
+	memset(h, 0, sizeof(*h));
+#if SY_HIST_MAX_BUCKETS >= 80
+	/* kube-proxy: 0.25, 0.5; 1..59 by 1; 60..115 by 5; 120..300 by 30 (80 buckets) */
+	add_linear(h, 0.25, 0.25, 2);
+	add_linear(h, 1, 1, 59);
+	add_linear(h, 60, 5, 12);
+	add_linear(h, 120, 30, 7);
+#else
+	/*
+	 * metrics.h allows fewer buckets than kube-proxy's 80: keep its low
+	 * end and its 5-minute top, coarser in between (40 buckets).
+	 */
+	add_linear(h, 0.25, 0.25, 2);
+	add_linear(h, 1, 1, 20);
+	add_linear(h, 25, 5, 8);
+	add_linear(h, 65, 15, 3);
+	add_linear(h, 120, 30, 7);
+#endif
+}
+
+void sy_hist_observe(struct sy_hist *h, double v)
+{
+	unsigned i;
+
+	if (isnan(v))
+		return;
+	/* Prometheus buckets are "le": v lands in the first bound >= v */
+	for (i = 0; i < h->n_bounds; i++)
+		if (v <= h->bounds[i])
+			break;
+	h->counts[i]++;
+	h->sum += v;
+	h->count++;
+}
+
+void sy_metrics_init(struct sy_metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	sy_hist_init_exp(&m->sync_duration, 0.001, 2, 15);
+	sy_hist_init_exp(&m->sync_full_duration, 0.001, 2, 15);
+	sy_hist_init_exp(&m->sync_partial_duration, 0.001, 2, 15);
+	sy_hist_init_netprog(&m->netprog_duration);
+	sy_hist_init_exp(&m->conntrack_duration, 0.001, 2, 15);
+}
+
+void metrics_fmt_double(double v, char *buf, size_t len)
+{
+	if (isnan(v)) {
+		snprintf(buf, len, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(buf, len, "%.0f", v);
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* One family header. */
+static void family(struct http_buf *b, const char *name, const char *type, const char *help)
+{
+	http_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample_u(struct http_buf *b, const char *name, const char *labels, uint64_t v)
+{
+	http_buf_printf(b, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+}
+
+static void sample_d(struct http_buf *b, const char *name, const char *labels, double v)
+{
+	char num[40];
+
+	metrics_fmt_double(v, num, sizeof(num));
+	http_buf_printf(b, "%s%s %s\n", name, labels ? labels : "", num);
+}
+
+static void counter(struct http_buf *b, const char *name, const char *help, uint64_t v)
+{
+	family(b, name, "counter", help);
+	sample_u(b, name, NULL, v);
+}
+
+static void gauge_u(struct http_buf *b, const char *name, const char *help, uint64_t v)
+{
+	family(b, name, "gauge", help);
+	sample_u(b, name, NULL, v);
+}
+
+static void gauge_d(struct http_buf *b, const char *name, const char *help, double v)
+{
+	family(b, name, "gauge", help);
+	sample_d(b, name, NULL, v);
+}
+
+static void histogram(struct http_buf *b, const char *name, const char *help,
+		      const struct sy_hist *h)
+{
+	uint64_t cum = 0;
+	char num[40];
+
+	family(b, name, "histogram", help);
+	for (unsigned i = 0; i < h->n_bounds; i++) {
+		cum += h->counts[i];
+		metrics_fmt_double(h->bounds[i], num, sizeof(num));
+		http_buf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, num, (unsigned long long)cum);
+	}
+	cum += h->counts[h->n_bounds];
+	http_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	metrics_fmt_double(h->sum, num, sizeof(num));
+	http_buf_printf(b, "%s_sum %s\n%s_count %llu\n", name, num, name,
+			(unsigned long long)h->count);
+}
+
+/* process_* from /proc/self; a missing value is left out. */
+static void process_metrics(struct http_buf *b)
+{
+	char *buf = NULL, *p;
+	size_t len = 0;
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	unsigned long utime, stime, vsize;
+	unsigned long long starttime;
+	long rss;
+	double btime = -1;
+	FILE *f;
+
+	f = fopen("/proc/stat", "re");
+	if (f) {
+		char line[256];
+
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "btime ", 6)) {
+				btime = strtod(line + 6, NULL);
+				break;
+			}
+		fclose(f);
+	}
+	f = fopen("/proc/self/stat", "re");
+	if (!f)
+		return;
+	if (getline(&buf, &len, f) < 0) {
+		fclose(f);
+		free(buf);
+		return;
+	}
+	fclose(f);
+	/* fields after "(comm)": state is field 3; utime 14, stime 15, starttime 22, vsize 23, rss 24 */
+	p = strrchr(buf, ')');
+	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+			"%*d %*d %llu %lu %ld", &utime, &stime, &starttime, &vsize, &rss) == 5 &&
+	    ticks > 0) {
+		family(b, "process_cpu_seconds_total", "counter",
+		       "Total user and system CPU time spent in seconds.");
+		sample_d(b, "process_cpu_seconds_total", NULL, (double)(utime + stime) / ticks);
+		gauge_u(b, "process_resident_memory_bytes", "Resident memory size in bytes.",
+			(uint64_t)rss * (uint64_t)page);
+		gauge_u(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.", vsize);
+		if (btime >= 0)
+			gauge_d(b, "process_start_time_seconds",
+				"Start time of the process since unix epoch in seconds.",
+				btime + (double)starttime / ticks);
+	}
+	free(buf);
+}
+
+char *metrics_render(const struct sy_metrics *m, unsigned flags)
+{
+	struct http_buf b = { 0 };
+
+	histogram(&b, "kubeproxy_sync_proxy_rules_duration_seconds",
+		  "SyncProxyRules latency in seconds", &m->sync_duration);
+	histogram(&b, "kubeproxy_sync_full_proxy_rules_duration_seconds",
+		  "SyncProxyRules latency in seconds for full resyncs", &m->sync_full_duration);
+	histogram(&b, "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+		  "SyncProxyRules latency in seconds for partial resyncs",
+		  &m->sync_partial_duration);
+	gauge_d(&b, "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+		"The last time proxy rules were successfully synced", m->last_sync_timestamp);
+	gauge_d(&b, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
+		"The last time a sync of proxy rules was queued", m->last_queued_timestamp);
+	histogram(&b, "kubeproxy_network_programming_duration_seconds",
+		  "In Cluster Network Programming Latency in seconds", &m->netprog_duration);
+	counter(&b, "kubeproxy_sync_proxy_rules_endpoint_changes_total",
+		"Cumulative proxy rules Endpoint changes", m->endpoint_changes_total);
+	gauge_u(&b, "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
+		"Pending proxy rules Endpoint changes", m->endpoint_changes_pending);
+	counter(&b, "kubeproxy_sync_proxy_rules_service_changes_total",
+		"Cumulative proxy rules Service changes", m->service_changes_total);
+	gauge_u(&b, "kubeproxy_sync_proxy_rules_service_changes_pending",
+		"Pending proxy rules Service changes", m->service_changes_pending);
+	family(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", "gauge",
+	       "Number of services with a Local traffic policy and no endpoints");
+	sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+		 "{traffic_policy=\"internal\"}", m->no_local_endpoints_internal);
+	sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+		 "{traffic_policy=\"external\"}", m->no_local_endpoints_external);
+	family(&b, "kubeproxy_proxy_healthz_total", "counter",
+	       "Cumulative proxy healthz HTTP status");
+	sample_u(&b, "kubeproxy_proxy_healthz_total", "{code=\"200\"}", m->healthz_200);
+	sample_u(&b, "kubeproxy_proxy_healthz_total", "{code=\"503\"}", m->healthz_503);
+	family(&b, "kubeproxy_proxy_livez_total", "counter", "Cumulative proxy livez HTTP status");
+	sample_u(&b, "kubeproxy_proxy_livez_total", "{code=\"200\"}", m->livez_200);
+	sample_u(&b, "kubeproxy_proxy_livez_total", "{code=\"503\"}", m->livez_503);
+	if (flags & METRICS_IPTABLES) {
+		family(&b, "kubeproxy_sync_proxy_rules_iptables_total", "gauge",
+		       "Total number of iptables rules owned by kube-proxy");
+		sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_total", "{table=\"filter\"}",
+			 m->rules_filter);
+		sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_total", "{table=\"nat\"}",
+			 m->rules_nat);
+		family(&b, "kubeproxy_sync_proxy_rules_iptables_last", "gauge",
+		       "Number of iptables rules written by kube-proxy in last sync");
+		sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_last", "{table=\"filter\"}",
+			 m->rules_last_filter);
+		sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_last", "{table=\"nat\"}",
+			 m->rules_last_nat);
+		counter(&b, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+			"Cumulative proxy iptables restore failures", m->sync_failures_total);
+	}
+
+	counter(&b, "switchyard_syncs_total", "Syncs that wrote the kernel", m->syncs_total);
+	counter(&b, "switchyard_sync_failures_total", "Syncs that failed (any mode)",
+		m->sync_failures_total);
+	counter(&b, "switchyard_kernel_writes_total", "Kernel write operations by the proxy mode",
+		m->kernel_writes_total);
+	counter(&b, "switchyard_watch_reconnects_total",
+		"Kubernetes watch streams re-established", m->watch_reconnects_total);
+	counter(&b, "switchyard_relists_total", "Full LISTs after the first one (410 Expired, ...)",
+		m->relists_total);
+	counter(&b, "switchyard_decode_errors_total", "Objects skipped because they did not decode",
+		m->decode_errors_total);
+	counter(&b, "switchyard_conntrack_deleted_total", "Stale conntrack entries deleted",
+		m->conntrack_deleted_total);
+	counter(&b, "switchyard_conntrack_errors_total", "Conntrack cleanup errors",
+		m->conntrack_errors_total);
+	histogram(&b, "switchyard_conntrack_cleanup_duration_seconds",
+		  "Conntrack cleanup latency per sync in seconds", &m->conntrack_duration);
+	counter(&b, "switchyard_podnet_syncs_total", "Pod network syncs", m->podnet_syncs_total);
+	counter(&b, "switchyard_podnet_errors_total", "Pod network syncs that failed",
+		m->podnet_errors_total);
+	if (flags & METRICS_PROCESS)
+		process_metrics(&b);
+	return http_buf_steal(&b);
+}

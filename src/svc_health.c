@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Per-Service health check servers (kube-proxy's service_health.go): one
+ * listener on 0.0.0.0:<healthCheckNodePort> for each Service with
+ * externalTrafficPolicy: Local, answering 200 when this node has a ready
+ * local endpoint and the proxy is healthy, else 503, so that cloud load
+ * balancers only send to nodes that can serve locally.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "switchyard/daemon.h"
+#include "switchyard/log.h"
+#include "switchyard/model.h"
+#include "ops.h"
+
+struct hc_listener {
+	char key[8];			/* the port as text (hmap key) */
+	uint16_t port;
+	char *ns, *name;		/* the Service */
+	unsigned local_eps;		/* ready local endpoints */
+	struct http_server *srv;
+	struct svc_health *h;
+	uint64_t gen;			/* last sync that saw it */
+	bool warned;			/* a failed listen was logged */
+};
+
+struct svc_health {
+	struct sy_daemon *d;
+	struct hmap listeners;		/* key → struct hc_listener */
+	uint64_t gen;
+};
+
+static void hc_handler(void *arg, const char *method, const char *target,
+		       struct http_reply *r)
+{
+	struct hc_listener *l = arg;
+	bool healthy = sync_runner_healthy(l->h->d);
+	struct http_buf b = { 0 };
+
+	r->status = l->local_eps > 0 && healthy ? 200 : 503;
+	r->ctype = "application/json";
+	snprintf(r->headers, sizeof(r->headers), "X-Load-Balancing-Endpoint-Weight: %u\r\n",
+		 l->local_eps);
+	http_buf_puts(&b, "{\n\t\"service\": {\n\t\t\"namespace\": ");
+	http_buf_json_str(&b, l->ns);
+	http_buf_puts(&b, ",\n\t\t\"name\": ");
+	http_buf_json_str(&b, l->name);
+	http_buf_printf(&b, "\n\t},\n\t\"localEndpoints\": %u,\n\t\"serviceProxyHealthy\": %s\n}",
+			l->local_eps, healthy ? "true" : "false");
+	r->body = http_buf_steal(&b);
+}
+
+static void listener_free(struct hc_listener *l)
+{
+	if (!l)
+		return;
+	http_server_free(l->srv);
+	free(l->ns);
+	free(l->name);
+	free(l);
+}
+
+struct svc_health *svc_health_new(struct sy_daemon *d)
+{
+	struct svc_health *h = xcalloc(1, sizeof(*h));
+
+	h->d = d;
+	hmap_init(&h->listeners);
+	return h;
+}
+
+static unsigned ready_local(const struct ds_port *p)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < p->n_local_eps; i++)
+		if (p->local_eps[i].flags & EP_READY)
+			n++;
+	return n;
+}
+
+static void listener_open(struct svc_health *h, struct hc_listener *l)
+{
+	char addr[32], err[256];
+	int r;
+
+	snprintf(addr, sizeof(addr), "0.0.0.0:%u", l->port);
+	r = http_server_new2(&l->srv, h->d->loop, addr, hc_handler, l, err, sizeof(err));
+	if (r < 0) {
+		l->srv = NULL;
+		/* kube-proxy raises FailedToStartServiceHealthcheck; retried every sync */
+		if (!l->warned)
+			log_warn("Failed to start healthcheck for Service %s/%s on port %u: %s",
+				 l->ns, l->name, l->port, err);
+		l->warned = true;
+		return;
+	}
+	if (l->warned)
+		log_info("Healthcheck for Service %s/%s now listening on port %u", l->ns, l->name,
+			 l->port);
+	else
+		log_v(2, "Healthcheck for Service %s/%s listening on port %u", l->ns, l->name,
+		      l->port);
+	l->warned = false;
+}
+
+void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
+{
+	struct hmap_iter it;
+	const char *key;
+	void *v;
+	uint64_t no_local_internal = 0, no_local_external = 0;
+	struct hmap seen_int, seen_ext;
+
+	if (!h)
+		return;
+	h->gen++;
+	hmap_init(&seen_int);
+	hmap_init(&seen_ext);
+	hmap_iter_init(&it, &ds->ports);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		const struct ds_port *p = v;
+		struct hc_listener *l;
+		char k[8];
+		unsigned n;
+
+		/* kube-proxy's no_local_endpoints gauges count Services, not ports */
+		if (p->n_local_eps == 0) {
+			if (p->itp_local && !hmap_get(&seen_int, p->svc_key)) {
+				hmap_put(&seen_int, p->svc_key, (void *)1);
+				no_local_internal++;
+			}
+			if (p->etp_local && ds_port_has_external(p) &&
+			    !hmap_get(&seen_ext, p->svc_key)) {
+				hmap_put(&seen_ext, p->svc_key, (void *)1);
+				no_local_external++;
+			}
+		}
+		if (!p->hc_node_port)
+			continue;
+		snprintf(k, sizeof(k), "%u", p->hc_node_port);
+		n = ready_local(p);
+		l = hmap_get(&h->listeners, k);
+		if (l && (strcmp(l->ns, p->svc_ns) || strcmp(l->name, p->svc_name))) {
+			if (l->gen == h->gen)
+				continue;	/* two Services claim one port: first wins */
+			hmap_del(&h->listeners, l->key);
+			listener_free(l);
+			l = NULL;
+		}
+		if (!l) {
+			l = xcalloc(1, sizeof(*l));
+			memcpy(l->key, k, sizeof(k));
+			l->port = p->hc_node_port;
+			l->ns = xstrdup(p->svc_ns);
+			l->name = xstrdup(p->svc_name);
+			l->h = h;
+			hmap_put(&h->listeners, l->key, l);
+		}
+		/* the ports of one Service share the listener: the best port counts */
+		if (l->gen != h->gen || n > l->local_eps)
+			l->local_eps = n;
+		l->gen = h->gen;
+	}
+	hmap_clear(&seen_int);
+	hmap_clear(&seen_ext);
+	h->d->metrics.no_local_endpoints_internal = no_local_internal;
+	h->d->metrics.no_local_endpoints_external = no_local_external;
+
+	hmap_iter_init(&it, &h->listeners);
+	while (hmap_iter_next(&it, &key, &v)) {
+		struct hc_listener *l = v;
+
+		if (l->gen != h->gen) {
+			log_v(2, "Healthcheck for Service %s/%s on port %u closed", l->ns, l->name,
+			      l->port);
+			hmap_del(&h->listeners, key);
+			listener_free(l);
+		} else if (!l->srv) {
+			listener_open(h, l);
+		}
+	}
+}
+
+void svc_health_free(struct svc_health *h)
+{
+	struct hmap_iter it;
+	void *v;
+
+	if (!h)
+		return;
+	hmap_iter_init(&it, &h->listeners);
+	while (hmap_iter_next(&it, NULL, &v))
+		listener_free(v);
+	hmap_clear(&h->listeners);
+	free(h);
+}
