@@ -154,14 +154,18 @@ static void json_eps(struct http_buf *b, const char *key, const struct ds_ep *ep
 
 static void json_port(struct http_buf *b, const struct ds_port *p)
 {
-	char num[40];
+	char num[40], *ns;
 
 	http_buf_puts(b, "{\"name\":");
 	http_buf_json_str(b, p->name);
 	http_buf_puts(b, ",\"service\":");
 	http_buf_json_str(b, p->svc_key);
 	http_buf_puts(b, ",\"namespace\":");
-	http_buf_json_str(b, p->svc_ns);
+	ns = xstrdup(p->svc_key);	/* svc_ns is not terminated at the '/' */
+	if (strchr(ns, '/'))
+		*strchr(ns, '/') = '\0';
+	http_buf_json_str(b, ns);
+	free(ns);
 	http_buf_puts(b, ",\"serviceName\":");
 	http_buf_json_str(b, p->svc_name);
 	http_buf_puts(b, ",\"portName\":");

@@ -125,6 +125,7 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
 		struct hc_listener *l;
 		char k[8];
 		unsigned n;
+		size_t ns_len;
 
 		/* kube-proxy's no_local_endpoints gauges count Services, not ports */
 		if (p->n_local_eps == 0) {
@@ -143,7 +144,10 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
 		snprintf(k, sizeof(k), "%u", p->hc_node_port);
 		n = ready_local(p);
 		l = hmap_get(&h->listeners, k);
-		if (l && (strcmp(l->ns, p->svc_ns) || strcmp(l->name, p->svc_name))) {
+		/* the namespace is svc_key up to the '/' (svc_ns is not terminated there) */
+		ns_len = strcspn(p->svc_key, "/");
+		if (l && (strlen(l->ns) != ns_len || strncmp(l->ns, p->svc_key, ns_len) ||
+			  strcmp(l->name, p->svc_name))) {
 			if (l->gen == h->gen)
 				continue;	/* two Services claim one port: first wins */
 			hmap_del(&h->listeners, l->key);
@@ -154,7 +158,8 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
 			l = xcalloc(1, sizeof(*l));
 			memcpy(l->key, k, sizeof(k));
 			l->port = p->hc_node_port;
-			l->ns = xstrdup(p->svc_ns);
+			l->ns = xstrdup(p->svc_key);
+			l->ns[ns_len] = '\0';
 			l->name = xstrdup(p->svc_name);
 			l->h = h;
 			hmap_put(&h->listeners, l->key, l);
