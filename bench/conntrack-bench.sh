@@ -70,12 +70,13 @@ run() { # label driver-args...
 		del=$(sed -n 's/.*deleted=\([0-9]*\).*/\1/p' <<<"$out")
 		[ "$del" = "$STALE" ] || sy_fail "$label: deleted $del, expected $STALE"
 	done
-	printf 'conntrack-bench: %-58s median %8.3f ms  (runs=%s, deleted %s stale of %s entries)\n' \
+	printf 'conntrack-bench: %-62s median %8.3f ms  (runs=%s, deleted %s stale of %s entries)\n' \
 		"$label" "$(printf '%s\n' "${secs[@]}" | median | awk '{print $1 * 1000}')" "$RUNS" "$del" "$total"
 }
-run "incremental, per-destination dumps (2 destinations)" --per-key-max 1000
-run "incremental, one protocol dump" --per-key-max 0
-run "full pass (51 UDP ports, 102 destinations), protocol dump" --full
-run "full pass, per-destination dumps (102 dumps)" --full --per-key-max 1000
+run "incremental (ClusterIP+NodePort), cost model (the daemon's)"
+run "incremental, per-port dumps forced (2 dumps)" --per-key-max 1000
+run "incremental, one protocol dump forced" --per-key-max 0
+run "full pass (51 UDP ports, 102 destinations), cost model" --full
+run "full pass, per-port dumps forced (52 dumps)" --full --per-key-max 1000
 left=$(ip netns exec "$NS" conntrack -C)
 echo "conntrack-bench: $left entries left (unrelated untouched: $([ "$left" = "$total" ] && echo yes || echo NO))"

@@ -7,16 +7,18 @@
  * comment there for the choice).  Per call:
  *   1. plan: the destinations of changed ports (every UDP/SCTP port when
  *      full, or when an earlier call failed and we owe a full pass);
- *   2. dump: one kernel-filtered dump per destination (proto + dst +
- *      dport; proto + dport for NodePorts), or — when there are more than
- *      CT_PER_KEY_DUMPS destinations, as on a full pass — one dump per
- *      protocol filtered on the protocol, matched here through a hash;
+ *   2. dump: one kernel-filtered dump per (proto, dport) — also filtered
+ *      on the address when only one destination uses that port — or, when
+ *      that many table walks would cost more than copying out every entry
+ *      of the protocol (use_proto_dumps), one dump per protocol; entries
+ *      are matched here through a hash either way;
  *   3. delete every stale entry in batches (ct_nl_delete), by tuple + id.
  * TCP is never touched.  Errors are counted, logged and leave a full pass
  * owed; they never fail the sync.
  */
 #include <errno.h>
 #include <ifaddrs.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -27,16 +29,10 @@
 #include "switchyard/util.h"
 #include "ct_int.h"
 
-/*
- * Above this many destinations one protocol-filtered dump is cheaper than
- * a filtered dump per destination: each dump walks the whole table in the
- * kernel (bench/conntrack-cleanup measures both).
- */
-#define CT_PER_KEY_DUMPS 32
-
 struct ct {
 	struct ct_nl *nl;
-	unsigned per_key_max;
+	unsigned per_key_max;		/* UINT32_MAX: cost model (use_proto_dumps) */
+	unsigned buckets;		/* nf_conntrack_buckets */
 	bool owe_full;
 	struct ct_entry *del;
 	unsigned n_del, cap_del;
@@ -45,6 +41,8 @@ struct ct {
 int ct_new(struct ct **ret)
 {
 	struct ct *ct = calloc(1, sizeof(*ct));
+	char *buf;
+	size_t len;
 	int r;
 
 	if (!ct)
@@ -54,7 +52,15 @@ int ct_new(struct ct **ret)
 		free(ct);
 		return r;
 	}
-	ct->per_key_max = CT_PER_KEY_DUMPS;
+	ct->per_key_max = UINT32_MAX;
+	ct->buckets = 65536;
+	if (sy_read_file("/proc/sys/net/netfilter/nf_conntrack_buckets", &buf, &len) == 0) {
+		long b = strtol(buf, NULL, 10);
+
+		if (b > 0 && b < (1L << 30))
+			ct->buckets = (unsigned)b;
+		free(buf);
+	}
 	*ret = ct;
 	return 0;
 }
@@ -77,6 +83,7 @@ struct collect {
 	struct ct *ct;
 	const struct ct_plan *plan;
 	uint64_t seen;
+	unsigned dumps;
 };
 
 static void collect_cb(void *arg, const struct ct_entry *e)
@@ -124,46 +131,86 @@ static int local_addrs(struct ct_plan *plan)
 	return 0;
 }
 
-static int dump_all(struct ct *ct, struct ct_plan *plan, struct collect *c, uint64_t *errors)
+static int dump_one(struct ct *ct, uint8_t proto, struct in_addr dst, uint16_t dport,
+		    struct collect *c, uint64_t *errors)
+{
+	int r = ct_nl_dump(ct->nl, proto, dst, dport, collect_cb, c);
+
+	if (r < 0) {
+		log_warn("Conntrack cleanup: dumping %s entries (to %s:%u): %s; retrying on the next "
+			 "sync", sy_proto_name(proto), dst.s_addr ? sy_ip4_str(dst) : "*", dport,
+			 strerror(-r));
+		(*errors)++;
+	}
+	return r;
+}
+
+/* Entries in this netns (the dumps only see those), or -1 if unknown. */
+static long ct_count(void)
+{
+	char *buf;
+	size_t len;
+	long n;
+
+	if (sy_read_file("/proc/sys/net/netfilter/nf_conntrack_count", &buf, &len) < 0)
+		return -1;
+	n = strtol(buf, NULL, 10);
+	free(buf);
+	return n;
+}
+
+/*
+ * Per-port dumps or one dump per protocol?  Every dump walks every bucket
+ * of the (global) table in the kernel, whatever its filter; a protocol
+ * dump also copies out and parses every entry of the protocol.
+ * bench/conntrack-bench.sh measured a walk of 262144 buckets at ~12 ms
+ * and ~3 µs per entry copied out, i.e. one walk ≈ buckets / 64 entries.
+ */
+static bool use_proto_dumps(const struct ct *ct, unsigned n_dumps, unsigned n_protos)
+{
+	double walk = ct->buckets / 64.0;
+	long count;
+
+	if (ct->per_key_max != UINT32_MAX)
+		return n_dumps > ct->per_key_max;
+	if (n_dumps <= n_protos)
+		return false;
+	count = ct_count();
+	if (count < 0)
+		return n_dumps > 8;
+	return n_dumps * walk > n_protos * walk + (double)count;
+}
+
+static void dump_all(struct ct *ct, struct ct_plan *plan, struct collect *c, uint64_t *errors)
 {
 	bool proto[256] = { false };
-	int first = 0, r;
+	unsigned n_protos = 0, n;
+	struct ct_dump *d;
 
-	if (plan->n_keys > ct->per_key_max) {
-		for (unsigned i = 0; i < plan->n_keys; i++)
+	for (unsigned i = 0; i < plan->n_keys; i++)
+		if (!proto[plan->keys[i]->proto]) {
 			proto[plan->keys[i]->proto] = true;
-		for (unsigned p = 0; p < 256; p++) {
-			if (!proto[p])
-				continue;
-			r = ct_nl_dump(ct->nl, (uint8_t)p, (struct in_addr){ 0 }, 0, collect_cb, c);
-			if (r < 0) {
-				log_warn("Conntrack cleanup: dumping %s entries: %s; retrying on the "
-					 "next sync", sy_proto_name((uint8_t)p), strerror(-r));
-				(*errors)++;
-				first = first ? first : r;
-			}
+			n_protos++;
 		}
-		return first;
+	n = ct_plan_dumps(plan, &d);
+	if (use_proto_dumps(ct, n, n_protos)) {
+		for (unsigned p = 0; p < 256; p++)
+			if (proto[p])
+				dump_one(ct, (uint8_t)p, (struct in_addr){ 0 }, 0, c, errors);
+		c->dumps = n_protos;
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			dump_one(ct, d[i].proto, d[i].dst, d[i].dport, c, errors);
+		c->dumps = n;
 	}
-	for (unsigned i = 0; i < plan->n_keys; i++) {
-		const struct ct_key *k = plan->keys[i];
-
-		r = ct_nl_dump(ct->nl, k->proto, k->dst, k->dport, collect_cb, c);
-		if (r < 0) {
-			log_warn("Conntrack cleanup: dumping entries to %s: %s; retrying on the next "
-				 "sync", k->str, strerror(-r));
-			(*errors)++;
-			first = first ? first : r;
-		}
-	}
-	return first;
+	free(d);
 }
 
 void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct ct_stats *st)
 {
 	double t0 = sy_now_mono();
 	struct ct_plan plan;
-	struct collect c = { ct, &plan, 0 };
+	struct collect c = { .ct = ct, .plan = &plan };
 	uint64_t deleted = 0, errors = 0;
 	unsigned n_keys;
 	int r;
@@ -192,8 +239,8 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 		}
 	}
 	log_v(2, "Conntrack cleanup: deleted %llu stale UDP/SCTP entries (%u Service "
-	      "destinations checked, %llu entries examined, full=%s) in %.3f ms",
-	      (unsigned long long)deleted, n_keys, (unsigned long long)c.seen,
+	      "destinations checked with %u dumps, %llu entries examined, full=%s) in %.3f ms",
+	      (unsigned long long)deleted, n_keys, c.dumps, (unsigned long long)c.seen,
 	      full ? "true" : "false", (sy_now_mono() - t0) * 1e3);
 out:
 	if (errors)

@@ -43,7 +43,7 @@ struct ct_ep {
 
 /* One destination to check. */
 struct ct_key {
-	char str[40];			/* hmap key: "17/10.0.0.1/53"; NodePort: "17/ANY/30053" */
+	char str[24];			/* hmap key (hex proto:addr:port; NodePort addr "*") */
 	uint8_t proto;
 	bool nodeport;			/* any local (NodePort) address: dst unused */
 	struct in_addr dst;
@@ -95,7 +95,23 @@ void ct_plan_set_local(struct ct_plan *p, const struct in_addr *addrs, unsigned 
  */
 const struct ct_key *ct_plan_stale(const struct ct_plan *p, const struct ct_entry *e);
 
-/* Dump per destination up to n destinations, one dump per protocol above (bench/tests). */
+/* One kernel-filtered dump: proto, plus dst when dst.s_addr != 0, plus dport when != 0. */
+struct ct_dump {
+	uint8_t proto;
+	struct in_addr dst;
+	uint16_t dport;
+};
+/*
+ * The dumps covering every key of the plan: one per (proto, dport); it
+ * also filters on the address when that port has a single non-NodePort
+ * destination.  Returns the count; *ret is malloc'd.
+ */
+unsigned ct_plan_dumps(const struct ct_plan *p, struct ct_dump **ret);
+
+/*
+ * Force the dump strategy (bench/tests): up to n per-port dumps, one dump
+ * per protocol above; UINT32_MAX restores the cost model.
+ */
 struct ct;
 void ct_set_per_key_max(struct ct *ct, unsigned n);
 

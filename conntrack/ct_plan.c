@@ -49,16 +49,29 @@ void ct_plan_fini(struct ct_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* "p:dddddddd:pppp" in hex (NodePort: dst "*"): called for every dumped entry, so no printf. */
 static void key_str(char *buf, size_t len, uint8_t proto, bool nodeport, struct in_addr dst,
 		    uint16_t dport)
 {
-	if (nodeport) {
-		snprintf(buf, len, "%u/ANY/%u", proto, dport);
-	} else {
-		const uint8_t *b = (const uint8_t *)&dst.s_addr;
+	static const char hex[] = "0123456789abcdef";
+	uint32_t a = ntohl(dst.s_addr);
+	char *o = buf;
 
-		snprintf(buf, len, "%u/%u.%u.%u.%u/%u", proto, b[0], b[1], b[2], b[3], dport);
+	if (len < 18)
+		return;
+	*o++ = hex[proto >> 4];
+	*o++ = hex[proto & 15];
+	*o++ = ':';
+	if (nodeport) {
+		*o++ = '*';
+	} else {
+		for (int sh = 28; sh >= 0; sh -= 4)
+			*o++ = hex[(a >> sh) & 15];
 	}
+	*o++ = ':';
+	for (int sh = 12; sh >= 0; sh -= 4)
+		*o++ = hex[(dport >> sh) & 15];
+	*o = 0;
 }
 
 static struct ct_key *find_key(const struct ct_plan *p, uint8_t proto, bool nodeport,
@@ -324,4 +337,37 @@ const struct ct_key *ct_plan_stale(const struct ct_plan *p, const struct ct_entr
 	if (k->n_eps && bsearch(&probe, k->eps, k->n_eps, sizeof(probe), ep_cmp))
 		return NULL;
 	return k;
+}
+
+static int dump_cmp(const void *a, const void *b)
+{
+	const struct ct_dump *x = a, *y = b;
+
+	if (x->proto != y->proto)
+		return (int)x->proto - (int)y->proto;
+	return (int)x->dport - (int)y->dport;
+}
+
+unsigned ct_plan_dumps(const struct ct_plan *p, struct ct_dump **ret)
+{
+	struct ct_dump *d;
+	unsigned n = 0;
+
+	*ret = NULL;
+	if (!p->n_keys)
+		return 0;
+	d = xcalloc(p->n_keys, sizeof(*d));
+	for (unsigned i = 0; i < p->n_keys; i++)
+		d[i] = (struct ct_dump){ p->keys[i]->proto, p->keys[i]->dst, p->keys[i]->dport };
+	qsort(d, p->n_keys, sizeof(*d), dump_cmp);
+	for (unsigned i = 0; i < p->n_keys; i++) {
+		if (n && !dump_cmp(&d[n - 1], &d[i])) {
+			/* several destinations on this port: filter on the port only */
+			d[n - 1].dst.s_addr = 0;
+			continue;
+		}
+		d[n++] = d[i];
+	}
+	*ret = d;
+	return n;
 }

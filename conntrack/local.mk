@@ -2,3 +2,8 @@
 # Stale UDP/SCTP conntrack cleanup (issue 5): ct.c (the API), ct_plan.c
 # (pure: what is stale), ct_nl.c (ctnetlink over libmnl).
 libswitchyard_a_SOURCES += conntrack/ct.c conntrack/ct_plan.c conntrack/ct_nl.c conntrack/ct_int.h
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-ct
+TESTS += tests/unit/test-ct
+tests_unit_test_ct_LDADD = $(UNIT_LDADD)
+endif

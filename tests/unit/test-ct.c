@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * conntrack/: what is stale (ct_plan) and the ctnetlink messages (ct_nl),
+ * without a kernel.  The kernel side is proven by tests/e2e/conntrack-*.sh.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include "switchyard/desired.h"
+#include "switchyard/model.h"
+#include "../../conntrack/ct_int.h"
+
+static struct in_addr A(const char *s)
+{
+	struct in_addr a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a;
+}
+
+/* A ds_port with every endpoint list = eps (ready, serving). */
+struct tport {
+	struct ds_port p;
+	struct ds_ep eps[8];
+	struct in_addr ext[4];
+	char name[64];
+};
+
+static struct tport *mkport(const char *name, uint8_t proto, const char *cip, uint16_t port,
+			    uint16_t node_port, const char *eps_csv, uint16_t tport)
+{
+	struct tport *t = calloc(1, sizeof(*t));
+	char buf[256], *save = NULL;
+	unsigned n = 0;
+
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->p.name = t->name;
+	t->p.proto = proto;
+	t->p.cluster_ip = cip ? A(cip) : (struct in_addr){ 0 };
+	t->p.port = port;
+	t->p.node_port = node_port;
+	snprintf(buf, sizeof(buf), "%s", eps_csv ? eps_csv : "");
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		t->eps[n].addr = A(tok);
+		t->eps[n].port = tport;
+		t->eps[n].flags = EP_READY | EP_SERVING;
+		n++;
+	}
+	t->p.cluster_eps = t->p.local_eps = t->p.all_eps = t->eps;
+	t->p.n_cluster_eps = t->p.n_local_eps = t->p.n_all_eps = n;
+	return t;
+}
+
+struct tds {
+	struct desired_state ds;
+	struct ds_change ch[8];
+};
+
+static void tds_init(struct tds *t)
+{
+	memset(t, 0, sizeof(*t));
+	hmap_init(&t->ds.ports);
+	t->ds.changes = t->ch;
+	t->ds.node.nodeport_all_local = true;
+}
+
+static void tds_fini(struct tds *t)
+{
+	hmap_clear(&t->ds.ports);
+}
+
+/* current version of a port */
+static void put(struct tds *t, struct tport *p)
+{
+	hmap_put(&t->ds.ports, p->p.name, &p->p);
+}
+
+static void change(struct tds *t, struct tport *old, struct tport *new)
+{
+	t->ch[t->ds.n_changes++] = (struct ds_change){
+		.name = new ? new->p.name : old->p.name,
+		.old = old ? &old->p : NULL,
+		.new = new ? &new->p : NULL,
+	};
+}
+
+static struct ct_entry E(uint8_t proto, const char *src, uint16_t sport, const char *dst,
+			 uint16_t dport, const char *rsrc, uint16_t rsport)
+{
+	struct ct_entry e = { .proto = proto, .osport = sport, .odport = dport, .rsport = rsport,
+			      .rdport = sport, .id = 7, .has_id = true };
+
+	e.osrc = A(src);
+	e.odst = A(dst);
+	e.rsrc = A(rsrc);
+	e.rdst = A(src);
+	return e;
+}
+
+#define UDP IPPROTO_UDP
+#define TCP IPPROTO_TCP
+#define SCTP IPPROTO_SCTP
+
+static bool stale(const struct ct_plan *p, struct ct_entry e)
+{
+	return ct_plan_stale(p, &e) != NULL;
+}
+
+/* The endpoint is replaced: flows answered by the old one go, the rest stays. */
+static void test_endpoint_replaced(void **state)
+{
+	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.2", 5353);
+	struct tport *n = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.3", 5353);
+	struct tport *other = mkport("ns/x:", UDP, "10.96.0.11", 53, 0, "10.244.1.2", 5353);
+	struct in_addr local[] = { A("192.168.1.10") };
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	put(&t, n);
+	put(&t, other);
+	change(&t, o, n);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 2);	/* ClusterIP + NodePort */
+	ct_plan_set_local(&p, local, 1);
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.2", 5353)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.3", 5353)));
+	/* TCP is never touched */
+	assert_false(stale(&p, E(TCP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.2", 5353)));
+	/* another Service's flow to the same endpoint stays */
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.11", 53, "10.244.1.2", 5353)));
+	/* NodePort on a local address, and on loopback */
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "192.168.1.10", 30053, "10.244.1.2", 5353)));
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "127.0.0.1", 30053, "10.244.1.2", 5353)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "192.168.1.10", 30053, "10.244.1.3", 5353)));
+	/* same port number on a remote address: not ours */
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "192.168.1.99", 30053, "10.244.1.2", 5353)));
+	/* a changed targetPort strands the flow as well */
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.3", 53)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+	free(n);
+	free(other);
+}
+
+/* Gaining an endpoint while keeping the old ones cannot strand a flow: nothing to check. */
+static void test_quiet_change(void **state)
+{
+	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0, "10.244.1.2", 5353);
+	struct tport *n = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0, "10.244.1.2,10.244.1.3",
+				 5353);
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	put(&t, n);
+	change(&t, o, n);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 0);
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.96.0.10", 53)));
+	ct_plan_fini(&p);
+	/* but a full pass checks it */
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, true), 1);
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.9", 5353)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.3", 5353)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+	free(n);
+}
+
+/* 0 → 1 endpoints: REJECTed (never NATed) flows are cached, they must go. */
+static void test_zero_to_one(void **state)
+{
+	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0, NULL, 0);
+	struct tport *n = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0, "10.244.1.3", 5353);
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	put(&t, n);
+	change(&t, o, n);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
+	/* unreplied entry: the reply source is the ClusterIP itself */
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.96.0.10", 53)));
+	ct_plan_fini(&p);
+	/* a Service added with endpoints: checked too (flows may predate it) */
+	t.ch[0].old = NULL;
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+	free(n);
+}
+
+/* internalTrafficPolicy Local without local endpoints drops traffic: an unchanged endpoint set
+ * gaining a local endpoint must still be checked. */
+static void test_unusable_old(void **state)
+{
+	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0, "10.244.1.2", 5353);
+	struct tport *n = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0, "10.244.1.2", 5353);
+	struct ct_plan p;
+	struct tds t;
+
+	o->p.itp_local = true;
+	o->p.n_local_eps = 0;
+	n->p.itp_local = true;
+	tds_init(&t);
+	put(&t, n);
+	change(&t, o, n);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+	free(n);
+}
+
+/* A removed Service port: every entry to its destinations goes. */
+static void test_removed(void **state)
+{
+	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.2", 5353);
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	change(&t, o, NULL);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 2);
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.2", 5353)));
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "127.0.0.1", 30053, "10.244.1.2", 5353)));
+	{
+		struct ct_entry e = E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.2", 5353);
+
+		assert_null(ct_plan_stale(&p, &e)->port_name);	/* no current port uses it */
+	}
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+}
+
+/* The ClusterIP changed: everything to the old address goes; the new one is checked too
+ * (flows to it may predate the change). */
+static void test_address_changed(void **state)
+{
+	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0, "10.244.1.2", 5353);
+	struct tport *n = mkport("ns/dns:dns", UDP, "10.96.0.20", 53, 0, "10.244.1.2", 5353);
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	put(&t, n);
+	change(&t, o, n);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 2);
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.2", 5353)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.20", 53, "10.244.1.2", 5353)));
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.20", 53, "10.96.0.20", 53)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+	free(n);
+}
+
+/* TCP ports never produce work; SCTP ports do. */
+static void test_protocols(void **state)
+{
+	struct tport *o = mkport("ns/web:http", TCP, "10.96.0.10", 80, 30080, "10.244.1.2", 80);
+	struct tport *n = mkport("ns/web:http", TCP, "10.96.0.10", 80, 30080, "10.244.1.3", 80);
+	struct tport *so = mkport("ns/s:s", SCTP, "10.96.0.30", 9, 0, "10.244.1.2", 9);
+	struct tport *sn = mkport("ns/s:s", SCTP, "10.96.0.30", 9, 0, "10.244.1.3", 9);
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	put(&t, n);
+	put(&t, sn);
+	change(&t, o, n);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 0);
+	ct_plan_fini(&p);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, true), 1);	/* full: the SCTP port only */
+	ct_plan_fini(&p);
+	change(&t, so, sn);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
+	assert_true(stale(&p, E(SCTP, "10.1.0.1", 1000, "10.96.0.30", 9, "10.244.1.2", 9)));
+	assert_false(stale(&p, E(SCTP, "10.1.0.1", 1000, "10.96.0.30", 9, "10.244.1.3", 9)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+	free(n);
+	free(so);
+	free(sn);
+}
+
+/* Two Services sharing an externalIP:port: entries to the unchanged one's endpoints stay. */
+static void test_shared_destination(void **state)
+{
+	struct tport *o = mkport("ns/a:", UDP, "10.96.0.10", 53, 0, "10.244.1.2", 53);
+	struct tport *n = mkport("ns/a:", UDP, "10.96.0.10", 53, 0, "10.244.1.3", 53);
+	struct tport *b = mkport("ns/b:", UDP, "10.96.0.11", 53, 0, "10.244.1.7", 53);
+	struct ct_plan p;
+	struct tds t;
+
+	o->ext[0] = n->ext[0] = b->ext[0] = A("203.0.113.5");
+	o->p.external_ips = o->ext;
+	n->p.external_ips = n->ext;
+	b->p.external_ips = b->ext;
+	o->p.n_external_ips = n->p.n_external_ips = b->p.n_external_ips = 1;
+	tds_init(&t);
+	put(&t, n);
+	put(&t, b);
+	change(&t, o, n);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 2);
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "203.0.113.5", 53, "10.244.1.2", 53)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "203.0.113.5", 53, "10.244.1.3", 53)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "203.0.113.5", 53, "10.244.1.7", 53)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+	free(n);
+	free(b);
+}
+
+/* --nodeport-addresses: only those addresses count as NodePort destinations. */
+static void test_nodeport_addresses(void **state)
+{
+	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.2", 5353);
+	struct in_addr np[] = { A("192.168.1.10") };
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	t.ds.node.nodeport_all_local = false;
+	t.ds.node.nodeport_addrs = np;
+	t.ds.node.n_nodeport_addrs = 1;
+	change(&t, o, NULL);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 2);
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "192.168.1.10", 30053, "10.244.1.2", 5353)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "127.0.0.1", 30053, "10.244.1.2", 5353)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "192.168.1.11", 30053, "10.244.1.2", 5353)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+}
+
+/* Allowed endpoints are deduplicated and looked up by address AND port. */
+static void test_allow_lookup(void **state)
+{
+	struct ct_plan p;
+	struct ct_key *k;
+
+	ct_plan_init(&p);
+	k = ct_plan_add_key(&p, UDP, false, A("10.96.0.10"), 53);
+	assert_ptr_equal(k, ct_plan_add_key(&p, UDP, false, A("10.96.0.10"), 53));
+	for (int i = 40; i > 0; i--) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "10.244.%d.%d", i % 3, i);
+		ct_key_allow(k, A(ip), 53);
+		ct_key_allow(k, A(ip), 53);
+	}
+	ct_plan_seal(&p);
+	assert_int_equal(k->n_eps, 40);
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1, "10.96.0.10", 53, "10.244.2.35", 53)));
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1, "10.96.0.10", 53, "10.244.2.35", 54)));
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1, "10.96.0.10", 53, "10.244.0.35", 53)));
+	ct_plan_fini(&p);
+}
+
+/* Dumps: one per (proto, port); filtered on the address only when the port has one destination. */
+static void test_dumps(void **state)
+{
+	struct ct_plan p;
+	struct ct_dump *d;
+
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_dumps(&p, &d), 0);
+	assert_null(d);
+	ct_plan_add_key(&p, UDP, false, A("10.96.0.10"), 53);
+	ct_plan_add_key(&p, UDP, false, A("10.96.0.11"), 53);
+	ct_plan_add_key(&p, UDP, false, A("10.96.0.12"), 123);
+	ct_plan_add_key(&p, UDP, true, (struct in_addr){ 0 }, 30053);
+	ct_plan_add_key(&p, SCTP, false, A("10.96.0.10"), 53);
+	assert_int_equal(ct_plan_dumps(&p, &d), 4);
+	assert_int_equal(d[0].proto, UDP);
+	assert_int_equal(d[0].dport, 53);
+	assert_int_equal(d[0].dst.s_addr, 0);
+	assert_int_equal(d[1].dport, 123);
+	assert_int_equal(d[1].dst.s_addr, A("10.96.0.12").s_addr);
+	assert_int_equal(d[2].dport, 30053);
+	assert_int_equal(d[2].dst.s_addr, 0);
+	assert_int_equal(d[3].proto, SCTP);
+	assert_int_equal(d[3].dst.s_addr, A("10.96.0.10").s_addr);
+	free(d);
+	/* a NodePort equal to a Service port: the port-only filter covers both */
+	ct_plan_add_key(&p, UDP, true, (struct in_addr){ 0 }, 123);
+	assert_int_equal(ct_plan_dumps(&p, &d), 4);
+	assert_int_equal(d[1].dport, 123);
+	assert_int_equal(d[1].dst.s_addr, 0);
+	free(d);
+	ct_plan_fini(&p);
+}
+
+/* ---- messages ---- */
+
+static void test_delete_roundtrip(void **state)
+{
+	char buf[512];
+	struct ct_entry e = E(UDP, "10.1.0.1", 40000, "10.96.0.10", 53, "10.244.1.2", 5353), back;
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	size_t len;
+
+	e.zone = 3;
+	e.id = 0xdeadbeef;
+	len = ct_nl_build_delete(buf, sizeof(buf), 42, &e);
+	assert_true(len > 0 && len <= sizeof(buf));
+	assert_int_equal(nlh->nlmsg_type, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE);
+	assert_int_equal(nlh->nlmsg_seq, 42);
+	assert_true(nlh->nlmsg_flags & NLM_F_ACK);
+	assert_int_equal(ct_nl_parse(nlh, &back), 0);
+	assert_int_equal(back.proto, UDP);
+	assert_int_equal(back.osrc.s_addr, e.osrc.s_addr);
+	assert_int_equal(back.odst.s_addr, e.odst.s_addr);
+	assert_int_equal(back.osport, 40000);
+	assert_int_equal(back.odport, 53);
+	assert_true(back.has_id);
+	assert_int_equal(back.id, 0xdeadbeef);
+	assert_int_equal(back.zone, 3);
+	assert_int_equal(ct_nl_build_delete(buf, 64, 1, &e), 0);
+}
+
+struct tb {
+	const struct nlattr **v;
+	unsigned max;
+};
+
+static int tb_cb(const struct nlattr *a, void *data)
+{
+	struct tb *t = data;
+
+	if (mnl_attr_get_type(a) <= t->max)
+		t->v[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static void nested(const struct nlattr *a, const struct nlattr **v, unsigned max)
+{
+	struct tb t = { v, max };
+
+	memset(v, 0, (max + 1) * sizeof(*v));
+	assert_non_null(a);
+	assert_int_equal(mnl_attr_parse_nested(a, tb_cb, &t), MNL_CB_OK);
+}
+
+struct filter_seen {
+	uint32_t flags;
+	bool has_dst, has_dport;
+	uint32_t dst;
+	uint16_t dport;
+	uint8_t proto;
+};
+
+/* What the kernel will filter on. */
+static struct filter_seen request(const struct nlmsghdr *nlh)
+{
+	const struct nlattr *top[CTA_MAX + 1] = { 0 }, *tu[CTA_TUPLE_MAX + 1], *ip[CTA_IP_MAX + 1],
+			    *pr[CTA_PROTO_MAX + 1], *f[CTA_FILTER_MAX + 1];
+	struct tb t = { top, CTA_MAX };
+	struct filter_seen s = { 0 };
+
+	assert_int_equal(mnl_attr_parse(nlh, sizeof(struct nfgenmsg), tb_cb, &t), MNL_CB_OK);
+	nested(top[CTA_FILTER], f, CTA_FILTER_MAX);
+	assert_non_null(f[CTA_FILTER_ORIG_FLAGS]);
+	s.flags = mnl_attr_get_u32(f[CTA_FILTER_ORIG_FLAGS]);
+	nested(top[CTA_TUPLE_ORIG], tu, CTA_TUPLE_MAX);
+	if (tu[CTA_TUPLE_IP]) {
+		nested(tu[CTA_TUPLE_IP], ip, CTA_IP_MAX);
+		s.has_dst = ip[CTA_IP_V4_DST] != NULL;
+		if (s.has_dst)
+			s.dst = mnl_attr_get_u32(ip[CTA_IP_V4_DST]);
+	}
+	nested(tu[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX);
+	assert_non_null(pr[CTA_PROTO_NUM]);
+	s.proto = mnl_attr_get_u8(pr[CTA_PROTO_NUM]);
+	s.has_dport = pr[CTA_PROTO_DST_PORT] != NULL;
+	if (s.has_dport)
+		s.dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
+	return s;
+}
+
+static void test_dump_request(void **state)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct filter_seen s;
+	const struct nfgenmsg *nfg;
+
+	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, UDP, A("10.96.0.10"), 53) > 0);
+	assert_int_equal(nlh->nlmsg_type, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET);
+	assert_true(nlh->nlmsg_flags & NLM_F_DUMP);
+	nfg = mnl_nlmsg_get_payload(nlh);
+	assert_int_equal(nfg->nfgen_family, AF_INET);
+	s = request(nlh);
+	assert_int_equal(s.flags, CT_FILTER_F_PROTO_NUM | CT_FILTER_F_IP_DST |
+				  CT_FILTER_F_PROTO_DST_PORT);
+	assert_int_equal(s.proto, UDP);
+	assert_true(s.has_dst);
+	assert_int_equal(s.dst, A("10.96.0.10").s_addr);
+	assert_true(s.has_dport);
+	assert_int_equal(s.dport, 53);
+
+	/* NodePort: proto + port only */
+	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, UDP, (struct in_addr){ 0 }, 30053) > 0);
+	s = request(nlh);
+	assert_int_equal(s.flags, CT_FILTER_F_PROTO_NUM | CT_FILTER_F_PROTO_DST_PORT);
+	assert_false(s.has_dst);
+	assert_int_equal(s.dport, 30053);
+
+	/* protocol only */
+	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, SCTP, (struct in_addr){ 0 }, 0) > 0);
+	s = request(nlh);
+	assert_int_equal(s.flags, CT_FILTER_F_PROTO_NUM);
+	assert_int_equal(s.proto, SCTP);
+	assert_false(s.has_dport);
+}
+
+static void test_parse_rejects(void **state)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct nfgenmsg *nfg;
+	struct ct_entry e;
+
+	/* no tuple */
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_INET;
+	assert_int_equal(ct_nl_parse(nlh, &e), -EINVAL);
+	/* IPv6 */
+	nfg->nfgen_family = AF_INET6;
+	assert_int_equal(ct_nl_parse(nlh, &e), -EINVAL);
+	/* truncated */
+	nlh->nlmsg_len = sizeof(*nlh);
+	assert_int_equal(ct_nl_parse(nlh, &e), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_endpoint_replaced),
+		cmocka_unit_test(test_quiet_change),
+		cmocka_unit_test(test_zero_to_one),
+		cmocka_unit_test(test_unusable_old),
+		cmocka_unit_test(test_removed),
+		cmocka_unit_test(test_address_changed),
+		cmocka_unit_test(test_protocols),
+		cmocka_unit_test(test_shared_destination),
+		cmocka_unit_test(test_nodeport_addresses),
+		cmocka_unit_test(test_allow_lookup),
+		cmocka_unit_test(test_dumps),
+		cmocka_unit_test(test_delete_roundtrip),
+		cmocka_unit_test(test_dump_request),
+		cmocka_unit_test(test_parse_rejects),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
