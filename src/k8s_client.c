@@ -621,7 +621,8 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	}
 	/* a watch that got HTTP 200 ended */
 	if (watch_decoder_pending(inf->dec)) {
-		m->decode_errors_total++;
+		if (cc == CURLE_OK)
+			m->decode_errors_total++;	/* a clean end inside an event */
 		log_warn("%s watch: stream ended inside an event (%zu bytes dropped); resuming "
 			 "from resourceVersion %s", inf->plural, watch_decoder_pending(inf->dec),
 			 inf->rv ? inf->rv : "?");

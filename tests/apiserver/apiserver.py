@@ -11,7 +11,8 @@ and, for a too-old resourceVersion, HTTP 200 + an in-stream ERROR Status 410.
 Enough discovery for the real kubectl to create/replace/delete/get/patch.
 
 Fault injection and test helpers live under /_control/ (no authentication):
-  POST /_control/fail?n=N&code=500        next N API requests answer CODE
+  POST /_control/fail?n=N&code=500[&ua=S] next N API requests (whose User-Agent
+                                          contains S) answer CODE
   POST /_control/drop?resource=R          watch streams: send half an event, then cut
   POST /_control/truncate?resource=R      watch streams: half an event, then a clean end
   POST /_control/inject?resource=R        body = one raw line sent to watch streams
@@ -352,17 +353,22 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if self.url_path.startswith('/_control/'):
                 return self.control()
-            entry = {'method': self.command, 'path': self.url_path, 'query': self.query}
+            ua = self.headers.get('User-Agent') or ''
+            entry = {'method': self.command, 'path': self.url_path, 'query': self.query,
+                     'ua': ua, 'auth': '', 'status': 0}
+            self.entry = entry
             with store.lock:
                 store.requests.append(entry)
             try:
                 stall = store.stall_until - time.time()
                 if stall > 0:
                     time.sleep(stall)
-                if not self.authenticated():
+                ok = self.authenticated()
+                entry['auth'] = self.auth
+                if not ok:
                     raise ApiError(401, 'Unauthorized', 'Unauthorized')
                 with store.lock:
-                    if store.fail and store.fail[0] > 0:
+                    if store.fail and store.fail[0] > 0 and store.fail[2] in ua:
                         store.fail[0] -= 1
                         code = store.fail[1]
                         raise ApiError(code, 'InternalError' if code >= 500 else 'TooManyRequests',
@@ -570,7 +576,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header('Transfer-Encoding', 'chunked')
         self.send_header('Cache-Control', 'no-cache, private')
         self.end_headers()
-        self.log_status = 200
+        self.log_status = self.entry['status'] = 200
         w = Watch(resource)
         end = time.time() + timeout
         out = []
@@ -680,7 +686,7 @@ class Handler(BaseHTTPRequestHandler):
         res = q.get('resource') or None
         if what == 'fail':
             with store.lock:
-                store.fail = [int(q.get('n', '1')), int(q.get('code', '500'))]
+                store.fail = [int(q.get('n', '1')), int(q.get('code', '500')), q.get('ua', '')]
             return self.send_json(200, {'ok': True})
         if what in ('drop', 'truncate'):
             return self.send_json(200, {'watches': store.act(what, res)})
