@@ -159,9 +159,10 @@ static int build_route(const struct pn_entry *e, bool with_nh, struct rtnl_route
 	r = pn_nl_errno(rtnl_route_set_dst(rt, dst));
 	if (r < 0)
 		goto fail;
+	/* Every route of ours has a gateway: universe scope (libnl would guess "link" for a delete). */
+	rtnl_route_set_scope(rt, RT_SCOPE_UNIVERSE);
+	rtnl_route_set_type(rt, RTN_UNICAST);
 	if (with_nh) {
-		rtnl_route_set_scope(rt, RT_SCOPE_UNIVERSE);
-		rtnl_route_set_type(rt, RTN_UNICAST);
 		nh = rtnl_route_nh_alloc();
 		gw = addr4(e->gw, 32);
 		if (!nh || !gw) {
@@ -345,6 +346,26 @@ static void neigh_cb(struct nl_object *obj, void *arg)
 	d->fn(d->arg, &e);
 }
 
+static int dump_neigh(struct nl_sock *sk, int family, struct dump_ctx *d)
+{
+	struct nl_cache *cache;
+	int r, tries;
+
+	r = pn_nl_errno(nl_cache_alloc_name("route/neigh", &cache));
+	if (r < 0)
+		return r;
+	nl_cache_set_arg1(cache, family);
+	for (tries = 0; tries < 5; tries++) {
+		r = pn_nl_errno(nl_cache_refill(sk, cache));
+		if (r != -EINTR)
+			break;
+	}
+	if (r == 0)
+		nl_cache_foreach(cache, neigh_cb, d);
+	nl_cache_free(cache);
+	return r;
+}
+
 int pn_nl_dump(struct nl_sock *sk, int vx_ifindex, pn_entry_fn fn, void *arg)
 {
 	struct dump_ctx d = { fn, arg, vx_ifindex };
@@ -362,17 +383,11 @@ int pn_nl_dump(struct nl_sock *sk, int vx_ifindex, pn_entry_fn fn, void *arg)
 	nl_cache_free(cache);
 	if (vx_ifindex <= 0)
 		return 0;
-	for (tries = 0; tries < 5; tries++) {
-		/* AF_UNSPEC dump: IPv4 neighbours and bridge/vxlan FDB entries */
-		r = pn_nl_errno(rtnl_neigh_alloc_cache(sk, &cache));
-		if (r != -EINTR)
-			break;
-	}
-	if (r < 0)
-		return r;
-	nl_cache_foreach(cache, neigh_cb, &d);
-	nl_cache_free(cache);
-	return 0;
+	/* AF_UNSPEC dumps the IPv4/IPv6 neighbours; the FDB needs an AF_BRIDGE dump. */
+	r = dump_neigh(sk, AF_UNSPEC, &d);
+	if (r == 0)
+		r = dump_neigh(sk, AF_BRIDGE, &d);
+	return r;
 }
 
 int pn_nl_link_get(struct nl_sock *sk, const char *name, struct pn_link *ret)
