@@ -833,6 +833,18 @@ static void slices_link(struct cache *c, struct endpoint_slice *s)
 	ss->v[ss->n++] = s;
 }
 
+/* The cache key of an object: "ns/name" (namespace defaults to "default") or a Node's name. */
+static void obj_key(enum sy_kind kind, struct json_object *obj, char *buf, size_t len)
+{
+	struct json_object *md = jget(obj, "metadata");
+	const char *name = jstr(jget(md, "name")), *ns = jstr(jget(md, "namespace"));
+
+	if (kind == SY_KIND_NODE)
+		snprintf(buf, len, "%s", name ? name : "");
+	else
+		snprintf(buf, len, "%s/%s", ns && *ns ? ns : "default", name ? name : "");
+}
+
 /* Log a decode error once per object version. */
 static void report_bad(struct cache *c, enum sy_kind kind, struct json_object *obj, const char *why)
 {
@@ -843,7 +855,7 @@ static void report_bad(struct cache *c, enum sy_kind kind, struct json_object *o
 	char hbuf[32];
 	struct bad_obj *bad;
 
-	object_id(obj, id, sizeof(id));
+	obj_key(kind, obj, id, sizeof(id));
 	snprintf(bkey, sizeof(bkey), "%s/%s", sy_kind_name(kind), id);
 	if (!rv) {
 		snprintf(hbuf, sizeof(hbuf), "#%016llx", (unsigned long long)hmap_hash(
@@ -864,18 +876,6 @@ static void report_bad(struct cache *c, enum sy_kind kind, struct json_object *o
 	free(bad->rv);
 	bad->rv = xstrdup(hash_rv);
 	log_error("%s %s: %s; skipped", sy_kind_name(kind), id, why);
-}
-
-/* The cache key of an object: "ns/name" (namespace defaults to "default") or a Node's name. */
-static void obj_key(enum sy_kind kind, struct json_object *obj, char *buf, size_t len)
-{
-	struct json_object *md = jget(obj, "metadata");
-	const char *name = jstr(jget(md, "name")), *ns = jstr(jget(md, "namespace"));
-
-	if (kind == SY_KIND_NODE)
-		snprintf(buf, len, "%s", name ? name : "");
-	else
-		snprintf(buf, len, "%s/%s", ns && *ns ? ns : "default", name ? name : "");
 }
 
 static uint64_t content_hash(struct json_object *obj)
