@@ -349,6 +349,7 @@ class Handler(BaseHTTPRequestHandler):
                                                                   keep_blank_values=True).items()}
         self.log_status = 0
         self.auth = ''
+        self.entry = None
         store = self.server.store
         try:
             if self.url_path.startswith('/_control/'):
@@ -379,6 +380,8 @@ class Handler(BaseHTTPRequestHandler):
                 entry['auth'] = self.auth
         except ApiError as e:
             self.send_json(e.code, e.status)
+            if self.entry is not None:
+                self.entry['status'] = e.code
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
 
