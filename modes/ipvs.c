@@ -1,24 +1,1123 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until the ipvs mode lands: init fails clearly. */
+/*
+ * The IPVS proxy mode (--proxy-mode=ipvs), after kube-proxy's
+ * pkg/proxy/ipvs: one virtual server per Service address:port/protocol
+ * with NAT real servers, Service addresses bound on the kube-ipvs0 dummy
+ * device, and masquerade/filter decisions in ipsets matched by a constant
+ * number of iptables rules.
+ *
+ * Cost model.  The mode keeps refcounted maps of what the desired state
+ * asks for (virtual servers, bound addresses, set entries).  A partial sync
+ * moves only the changed ports' contributions (old version out, new in),
+ * reads the kernel state of the touched virtual servers, and writes the
+ * difference: O(changes).  A full sync rebuilds the maps, dumps every
+ * virtual server, address and set entry, and repairs any drift.  A sync
+ * with nothing to do writes nothing.
+ *
+ * Graceful termination: a real server that is no longer wanted is set to
+ * weight 0 (TCP) and deleted once it has no connections (ActiveConn +
+ * InActConn == 0) or after IPVS_GRACE_MAX seconds; UDP/SCTP ones are
+ * deleted at once (expire_nodest_conn ends their flows).  The checks run
+ * on every sync.
+ */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <arpa/inet.h>
+#include <linux/ip_vs.h>
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/hmap.h"
+#include "switchyard/log.h"
 #include "switchyard/mode.h"
+#include "switchyard/util.h"
+#include "ipvs_int.h"
 
-static int stub_init(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen)
+#define IPVS_GRACE_MAX 60.0	/* seconds a drained TCP real server may linger */
+#define NODEPORT_MIN 30000	/* VS on node addresses in this range are ours */
+#define NODEPORT_MAX 32767
+/* scratch virtual server for the scheduler probe (TEST-NET-2, never routed) */
+#define PROBE_ADDR "198.51.100.254"
+
+struct vs_item {
+	char *key;
+	struct ipvs_svc svc;
+	struct ipvs_dest *dests;
+	unsigned n_dests;
+	unsigned refs;
+};
+
+struct cnt_item {
+	char *key;
+	unsigned refs;
+};
+
+struct grace {
+	char *key;		/* "<vs key>|<dest>" */
+	struct ipvs_svc svc;
+	struct ipvs_dest dest;
+	double since;
+};
+
+struct proxy_mode {
+	const struct sy_config *cfg;
+	struct ipvs_nl *nl;
+	struct ipvs_dev *dev;
+	struct ipvs_set *set;
+	char sched[IPVS_SCHED_MAX];
+
+	struct hmap want_vs;		/* key → vs_item */
+	struct hmap want_addr;		/* "a.b.c.d" → cnt_item */
+	struct hmap want_set;		/* "<id>|<entry>" → cnt_item */
+	struct hmap have_addr;		/* bound on kube-ipvs0: "a.b.c.d" → (void *)1 (keys owned) */
+	struct hmap have_set;		/* present in the kernel (keys owned) */
+	struct hmap grace;		/* key → grace */
+
+	/* touched during this sync: key → (void *)1 (keys owned) */
+	struct hmap t_vs, t_addr, t_set;
+
+	bool ready;			/* a full sync succeeded since init */
+	uint64_t writes;		/* this sync */
+	uint64_t nat_rules, filter_rules;
+};
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static void touch(struct hmap *t, const char *key)
 {
-	snprintf(err, errlen, "the ipvs mode is not built yet");
-	return -ENOSYS;
+	if (!hmap_get(t, key)) {
+		char *k = xstrdup(key);
+
+		hmap_put(t, k, k);
+	}
 }
-static int stub_sync(struct proxy_mode *m, const struct desired_state *ds, bool full,
-		     struct mode_sync_stats *st) { return -ENOSYS; }
-static int stub_cleanup(const struct sy_config *cfg) { return 0; }
-static void stub_free(struct proxy_mode *m) { }
+
+static void free_keys(struct hmap *m)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, NULL, &v))
+		free(v);
+	hmap_clear(m);
+}
+
+static void vs_item_free(struct vs_item *v)
+{
+	if (!v)
+		return;
+	free(v->key);
+	free(v->dests);
+	free(v);
+}
+
+static void clear_vs(struct hmap *m)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, NULL, &v))
+		vs_item_free(v);
+	hmap_clear(m);
+}
+
+static void clear_cnt(struct hmap *m)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		free(((struct cnt_item *)v)->key);
+		free(v);
+	}
+	hmap_clear(m);
+}
+
+static void clear_grace(struct hmap *m)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		free(((struct grace *)v)->key);
+		free(v);
+	}
+	hmap_clear(m);
+}
+
+static const char *proto_l(uint8_t p)
+{
+	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "?";
+}
+
+static void addr_str(struct in_addr a, char *buf)
+{
+	inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
+}
+
+/* ---- desired contributions of one ds_port --------------------------------- */
+
+static void cnt_delta(struct hmap *m, struct hmap *t, const char *key, int delta)
+{
+	struct cnt_item *c = hmap_get(m, key);
+
+	touch(t, key);
+	if (delta > 0) {
+		if (c) {
+			c->refs++;
+			return;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->key = xstrdup(key);
+		c->refs = 1;
+		hmap_put(m, c->key, c);
+		return;
+	}
+	if (!c)
+		return;
+	if (--c->refs == 0) {
+		hmap_del(m, key);
+		free(c->key);
+		free(c);
+	}
+}
+
+static void set_delta(struct proxy_mode *m, enum ipvs_set_id id, const char *entry, int delta)
+{
+	char key[300];
+
+	snprintf(key, sizeof(key), "%d|%s", (int)id, entry);
+	cnt_delta(&m->want_set, &m->t_set, key, delta);
+}
+
+static void addr_delta(struct proxy_mode *m, struct in_addr a, int delta)
+{
+	char s[INET_ADDRSTRLEN];
+
+	addr_str(a, s);
+	cnt_delta(&m->want_addr, &m->t_addr, s, delta);
+}
+
+static void vs_delta(struct proxy_mode *m, const struct ds_port *p, struct in_addr addr,
+		     uint16_t port, const struct ds_ep *eps, unsigned n, int delta)
+{
+	struct ipvs_svc s = { 0 };
+	struct vs_item *v;
+	char key[64], a[INET_ADDRSTRLEN], e[INET_ADDRSTRLEN], entry[128];
+
+	s.proto = p->proto;
+	s.addr = addr;
+	s.port = port;
+	snprintf(s.sched, sizeof(s.sched), "%s", m->sched);
+	if (p->affinity_timeout) {
+		s.flags = IP_VS_SVC_F_PERSISTENT;
+		s.timeout = p->affinity_timeout;
+	}
+	ipvs_svc_key(&s, key, sizeof(key));
+	touch(&m->t_vs, key);
+	addr_str(addr, a);
+
+	/* hairpin: an endpoint reaching itself through the Service */
+	for (unsigned i = 0; i < n; i++) {
+		addr_str(eps[i].addr, e);
+		snprintf(entry, sizeof(entry), "%s,%s:%u,%s", e, proto_l(p->proto), eps[i].port, e);
+		set_delta(m, IPVS_SET_LOOP_BACK, entry, delta);
+	}
+	if (!n) {
+		/* nothing to balance to: REJECT when the Service has no endpoint at
+		 * all, DROP when a Local policy filtered them all out */
+		snprintf(entry, sizeof(entry), "%s,%s:%u", a, proto_l(p->proto), port);
+		set_delta(m, p->n_cluster_eps || p->n_local_eps ? IPVS_SET_NO_LOCAL_ENDPOINTS
+			  : IPVS_SET_NO_ENDPOINTS, entry, delta);
+	}
+
+	v = hmap_get(&m->want_vs, key);
+	if (delta < 0) {
+		if (v && --v->refs == 0) {
+			hmap_del(&m->want_vs, key);
+			vs_item_free(v);
+		}
+		return;
+	}
+	if (v) {
+		/* two ports claim one address:port (a misconfiguration): last wins */
+		v->refs++;
+		free(v->dests);
+	} else {
+		v = xcalloc(1, sizeof(*v));
+		v->key = xstrdup(key);
+		v->refs = 1;
+		hmap_put(&m->want_vs, v->key, v);
+	}
+	v->svc = s;
+	v->n_dests = n;
+	v->dests = n ? xcalloc(n, sizeof(*v->dests)) : NULL;
+	for (unsigned i = 0; i < n; i++) {
+		v->dests[i].addr = eps[i].addr;
+		v->dests[i].port = eps[i].port;
+		v->dests[i].fwd = IP_VS_CONN_F_MASQ;
+		v->dests[i].weight = 1;
+	}
+}
+
+static void port_delta(struct proxy_mode *m, const struct desired_state *ds,
+		       const struct ds_port *p, int delta)
+{
+	const struct ds_ep *ieps, *eeps;
+	unsigned ni, ne;
+	char a[INET_ADDRSTRLEN], entry[160];
+	const char *pl = proto_l(p->proto);
+
+	ieps = ds_port_internal_eps(p, &ni);
+	eeps = ds_port_external_eps(p, &ne);
+
+	if (p->cluster_ip.s_addr) {
+		vs_delta(m, p, p->cluster_ip, p->port, ieps, ni, delta);
+		addr_delta(m, p->cluster_ip, delta);
+		addr_str(p->cluster_ip, a);
+		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
+		set_delta(m, IPVS_SET_CLUSTER_IP, entry, delta);
+	}
+	for (unsigned i = 0; i < p->n_external_ips; i++) {
+		vs_delta(m, p, p->external_ips[i], p->port, eeps, ne, delta);
+		addr_delta(m, p->external_ips[i], delta);
+		addr_str(p->external_ips[i], a);
+		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
+		set_delta(m, IPVS_SET_EXTERNAL_IP, entry, delta);
+		if (p->etp_local)
+			set_delta(m, IPVS_SET_EXTERNAL_IP_LOCAL, entry, delta);
+	}
+	for (unsigned i = 0; i < p->n_lb_ips; i++) {
+		vs_delta(m, p, p->lb_ips[i], p->port, eeps, ne, delta);
+		addr_delta(m, p->lb_ips[i], delta);
+		addr_str(p->lb_ips[i], a);
+		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
+		set_delta(m, IPVS_SET_LB, entry, delta);
+		if (p->etp_local)
+			set_delta(m, IPVS_SET_LB_LOCAL, entry, delta);
+		if (p->n_lb_source_ranges)
+			set_delta(m, IPVS_SET_LB_FW, entry, delta);
+		for (unsigned k = 0; k < p->n_lb_source_ranges; k++) {
+			char c[INET_ADDRSTRLEN], e2[200];
+
+			addr_str(p->lb_source_ranges[k].addr, c);
+			if (p->lb_source_ranges[k].plen == 32)
+				snprintf(e2, sizeof(e2), "%s,%s", entry, c);
+			else
+				snprintf(e2, sizeof(e2), "%s,%s/%u", entry, c,
+					 p->lb_source_ranges[k].plen);
+			set_delta(m, IPVS_SET_LB_SOURCE_CIDR, e2, delta);
+		}
+	}
+	if (p->node_port) {
+		for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++) {
+			vs_delta(m, p, ds->node.nodeport_addrs[i], p->node_port, eeps, ne, delta);
+			if (p->proto == IPPROTO_SCTP) {
+				addr_str(ds->node.nodeport_addrs[i], a);
+				snprintf(entry, sizeof(entry), "%s,sctp:%u", a, p->node_port);
+				set_delta(m, IPVS_SET_NODE_PORT_SCTP, entry, delta);
+				if (p->etp_local)
+					set_delta(m, IPVS_SET_NODE_PORT_LOCAL_SCTP, entry, delta);
+			}
+		}
+		snprintf(entry, sizeof(entry), "%u", p->node_port);
+		if (p->proto == IPPROTO_TCP) {
+			set_delta(m, IPVS_SET_NODE_PORT_TCP, entry, delta);
+			if (p->etp_local)
+				set_delta(m, IPVS_SET_NODE_PORT_LOCAL_TCP, entry, delta);
+		} else if (p->proto == IPPROTO_UDP) {
+			set_delta(m, IPVS_SET_NODE_PORT_UDP, entry, delta);
+			if (p->etp_local)
+				set_delta(m, IPVS_SET_NODE_PORT_LOCAL_UDP, entry, delta);
+		}
+	}
+	if (p->hc_node_port) {
+		snprintf(entry, sizeof(entry), "%u", p->hc_node_port);
+		set_delta(m, IPVS_SET_HEALTH_CHECK_NODE_PORT, entry, delta);
+	}
+}
+
+/* ---- reconciling one virtual server --------------------------------------- */
+
+struct dest_list {
+	struct ipvs_dest *v;
+	unsigned n, cap;
+};
+
+static int dest_collect(void *arg, const struct ipvs_dest *d)
+{
+	struct dest_list *l = arg;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = *d;
+	return 0;
+}
+
+static void dest_name(const struct ipvs_dest *d, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+
+	addr_str(d->addr, a);
+	snprintf(buf, len, "%s:%u", a, d->port);
+}
+
+static void grace_key(const char *vskey, const struct ipvs_dest *d, char *buf, size_t len)
+{
+	char dn[40];
+
+	dest_name(d, dn, sizeof(dn));
+	snprintf(buf, len, "%s|%s", vskey, dn);
+}
+
+static void grace_track(struct proxy_mode *m, const char *vskey, const struct ipvs_svc *s,
+			const struct ipvs_dest *d)
+{
+	char key[128];
+	struct grace *g;
+
+	grace_key(vskey, d, key, sizeof(key));
+	if (hmap_get(&m->grace, key))
+		return;
+	g = xcalloc(1, sizeof(*g));
+	g->key = xstrdup(key);
+	g->svc = *s;
+	g->dest = *d;
+	g->since = sy_now_mono();
+	hmap_put(&m->grace, g->key, g);
+}
+
+static void grace_forget(struct proxy_mode *m, const char *vskey, const struct ipvs_dest *d)
+{
+	char key[128];
+	struct grace *g;
+
+	grace_key(vskey, d, key, sizeof(key));
+	g = hmap_del(&m->grace, key);
+	if (g) {
+		free(g->key);
+		free(g);
+	}
+}
+
+static bool dest_same(const struct ipvs_dest *a, const struct ipvs_dest *b)
+{
+	return a->addr.s_addr == b->addr.s_addr && a->port == b->port;
+}
+
+static bool svc_same(const struct ipvs_svc *a, const struct ipvs_svc *b)
+{
+	return !strcmp(a->sched, b->sched) && a->flags == b->flags &&
+	       (!(a->flags & IP_VS_SVC_F_PERSISTENT) || a->timeout == b->timeout);
+}
+
+/* The wanted real servers of one existing virtual server. */
+static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
+			   const struct dest_list *have)
+{
+	const struct ipvs_svc *s = &want->svc;
+	int r;
+
+	for (unsigned i = 0; i < want->n_dests; i++) {
+		const struct ipvs_dest *w = &want->dests[i];
+		const struct ipvs_dest *h = NULL;
+
+		for (unsigned k = 0; k < have->n && !h; k++)
+			if (dest_same(&have->v[k], w))
+				h = &have->v[k];
+		if (h && h->weight == w->weight && h->fwd == w->fwd)
+			continue;
+		m->writes++;
+		r = h ? ipvs_nl_edit_dest(m->nl, s, w) : ipvs_nl_add_dest(m->nl, s, w);
+		if (r < 0)
+			return r;
+		grace_forget(m, want->key, w);
+	}
+	for (unsigned k = 0; k < have->n; k++) {
+		const struct ipvs_dest *h = &have->v[k];
+		bool wanted = false;
+
+		for (unsigned i = 0; i < want->n_dests && !wanted; i++)
+			wanted = dest_same(&want->dests[i], h);
+		if (wanted)
+			continue;
+		if (s->proto != IPPROTO_TCP) {
+			m->writes++;
+			r = ipvs_nl_del_dest(m->nl, s, h);
+			if (r < 0)
+				return r;
+			grace_forget(m, want->key, h);
+			continue;
+		}
+		if (h->weight != 0) {
+			struct ipvs_dest z = *h;
+
+			z.weight = 0;
+			m->writes++;
+			r = ipvs_nl_edit_dest(m->nl, s, &z);
+			if (r < 0)
+				return r;
+			log_v(2, "IPVS: real server %s of %s drained (weight 0)",
+			      sy_ip4_str(h->addr), want->key);
+		}
+		grace_track(m, want->key, s, h);
+	}
+	return 0;
+}
+
+/* Bring one virtual server (by key) in line; have may be NULL (absent). */
+static int reconcile_vs(struct proxy_mode *m, const char *key, const struct ipvs_svc *have)
+{
+	struct vs_item *want = hmap_get(&m->want_vs, key);
+	struct dest_list dl = { 0 };
+	int r;
+
+	if (!want) {
+		if (!have)
+			return 0;
+		m->writes++;
+		r = ipvs_nl_del_service(m->nl, have);
+		log_v(3, "IPVS: deleted virtual server %s", key);
+		return r;
+	}
+	if (!have) {
+		m->writes++;
+		r = ipvs_nl_add_service(m->nl, &want->svc);
+		if (r < 0)
+			return r;
+		for (unsigned i = 0; i < want->n_dests; i++) {
+			m->writes++;
+			r = ipvs_nl_add_dest(m->nl, &want->svc, &want->dests[i]);
+			if (r < 0)
+				return r;
+			grace_forget(m, key, &want->dests[i]);
+		}
+		return 0;
+	}
+	if (!svc_same(&want->svc, have)) {
+		m->writes++;
+		r = ipvs_nl_edit_service(m->nl, &want->svc);
+		if (r < 0)
+			return r;
+	}
+	r = ipvs_nl_dump_dests(m->nl, have, dest_collect, &dl);
+	if (r == 0)
+		r = reconcile_dests(m, want, &dl);
+	free(dl.v);
+	return r;
+}
+
+/* Drained real servers: delete those without connections (or too old). */
+static int grace_run(struct proxy_mode *m)
+{
+	struct hmap_iter it;
+	struct grace **todo;
+	size_t n = 0, cap = hmap_count(&m->grace);
+	double now = sy_now_mono();
+	void *v;
+	int r = 0;
+
+	if (!cap)
+		return 0;
+	todo = xcalloc(cap, sizeof(*todo));
+	hmap_iter_init(&it, &m->grace);
+	while (hmap_iter_next(&it, NULL, &v))
+		todo[n++] = v;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct grace *g = todo[i];
+		struct dest_list dl = { 0 };
+		const struct ipvs_dest *h = NULL;
+		char vskey[64];
+		const struct vs_item *want;
+		bool drop = false;
+		int q;
+
+		ipvs_svc_key(&g->svc, vskey, sizeof(vskey));
+		want = hmap_get(&m->want_vs, vskey);
+		for (unsigned k = 0; want && k < want->n_dests; k++)
+			if (dest_same(&want->dests[k], &g->dest))
+				drop = true;	/* wanted again: reconcile restored it */
+		q = drop ? 0 : ipvs_nl_dump_dests(m->nl, &g->svc, dest_collect, &dl);
+		if (q == -ENOENT)
+			drop = true;	/* the virtual server went */
+		else if (q < 0)
+			r = q;
+		for (unsigned k = 0; !drop && q == 0 && k < dl.n && !h; k++)
+			if (dest_same(&dl.v[k], &g->dest))
+				h = &dl.v[k];
+		if (!drop && q == 0 && !h)
+			drop = true;	/* someone else removed it */
+		if (!drop && h && h->weight == 0 &&
+		    (h->active + h->inactive == 0 || now - g->since > IPVS_GRACE_MAX)) {
+			m->writes++;
+			q = ipvs_nl_del_dest(m->nl, &g->svc, h);
+			if (q < 0)
+				r = q;
+			else
+				log_v(2, "IPVS: deleted drained real server %s:%u of %s (%u active, "
+				      "%u inactive)", sy_ip4_str(h->addr), h->port, vskey,
+				      h->active, h->inactive);
+			drop = q == 0;
+		} else if (!drop && h && h->weight != 0) {
+			drop = true;	/* restored */
+		}
+		free(dl.v);
+		if (drop) {
+			hmap_del(&m->grace, g->key);
+			free(g->key);
+			free(g);
+		}
+	}
+	free(todo);
+	return r;
+}
+
+/* ---- addresses and sets --------------------------------------------------- */
+
+static int apply_addrs(struct proxy_mode *m, bool adds)
+{
+	struct hmap_iter it;
+	const char *key;
+	int r;
+
+	hmap_iter_init(&it, &m->t_addr);
+	while (hmap_iter_next(&it, &key, NULL)) {
+		bool want = hmap_get(&m->want_addr, key) != NULL;
+		bool have = hmap_get(&m->have_addr, key) != NULL;
+		struct in_addr a;
+
+		if (want == have || want != adds)
+			continue;
+		if (inet_pton(AF_INET, key, &a) != 1)
+			continue;
+		m->writes++;
+		r = adds ? ipvs_dev_addr_add(m->dev, a) : ipvs_dev_addr_del(m->dev, a);
+		if (r < 0)
+			return r;
+		if (adds) {
+			char *k = xstrdup(key);
+
+			hmap_put(&m->have_addr, k, k);
+		} else {
+			free(hmap_del(&m->have_addr, key));
+		}
+	}
+	return 0;
+}
+
+static int apply_sets(struct proxy_mode *m)
+{
+	struct hmap_iter it;
+	const char *key;
+	int r, n = 0;
+
+	hmap_iter_init(&it, &m->t_set);
+	while (hmap_iter_next(&it, &key, NULL)) {
+		bool want = hmap_get(&m->want_set, key) != NULL;
+		bool have = hmap_get(&m->have_set, key) != NULL;
+		const char *bar = strchr(key, '|');
+
+		if (want == have || !bar)
+			continue;
+		ipvs_set_queue(m->set, want, (enum ipvs_set_id)atoi(key), bar + 1);
+		n++;
+	}
+	if (!n)
+		return 0;
+	r = ipvs_set_commit(m->set);
+	if (r < 0) {
+		log_warn("IPVS: ipset update failed: %s", ipvs_set_last_msg(m->set));
+		return r;
+	}
+	m->writes += (uint64_t)r;
+	hmap_iter_init(&it, &m->t_set);
+	while (hmap_iter_next(&it, &key, NULL)) {
+		bool want = hmap_get(&m->want_set, key) != NULL;
+		bool have = hmap_get(&m->have_set, key) != NULL;
+
+		if (want && !have) {
+			char *k = xstrdup(key);
+
+			hmap_put(&m->have_set, k, k);
+		} else if (!want && have) {
+			free(hmap_del(&m->have_set, key));
+		}
+	}
+	return 0;
+}
+
+static void have_set_fn(void *arg, enum ipvs_set_id id, const char *entry)
+{
+	struct proxy_mode *m = arg;
+	char key[300], *k;
+
+	snprintf(key, sizeof(key), "%d|%s", (int)id, entry);
+	if (hmap_get(&m->have_set, key))
+		return;
+	k = xstrdup(key);
+	hmap_put(&m->have_set, k, k);
+	touch(&m->t_set, key);
+}
+
+/* ---- full and partial sync ------------------------------------------------ */
+
+struct svc_list {
+	struct ipvs_svc *v;
+	unsigned n, cap;
+};
+
+static int svc_collect(void *arg, const struct ipvs_svc *s)
+{
+	struct svc_list *l = arg;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = *s;
+	return 0;
+}
+
+static bool is_node_addr(const struct desired_state *ds, struct in_addr a)
+{
+	for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++)
+		if (ds->node.nodeport_addrs[i].s_addr == a.s_addr)
+			return true;
+	return false;
+}
+
+static int ensure_infra(struct proxy_mode *m, char *err, size_t errlen)
+{
+	struct ipvs_ipt_params ip = {
+		.mark = 1u << m->cfg->masquerade_bit,
+		.masquerade_all = m->cfg->masquerade_all,
+		.cluster_cidrs = m->cfg->cluster_cidrs,
+		.n_cluster_cidrs = m->cfg->n_cluster_cidrs,
+	};
+	uint64_t w = 0;
+	int r;
+
+	r = ipvs_dev_ifindex(m->dev);
+	if (r == -ENODEV) {
+		m->writes++;
+		r = ipvs_dev_ensure(m->dev);
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", IPVS_DEV_NAME, strerror(-r));
+		return r;
+	}
+	r = ipvs_set_ensure(m->set, &w);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create ipsets: %s", ipvs_set_last_msg(m->set));
+		return r;
+	}
+	r = ipvs_ipt_sync(&ip, &w, &m->nat_rules, &m->filter_rules, err, errlen);
+	m->writes += w;
+	return r;
+}
+
+static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
+{
+	struct svc_list ks = { 0 };
+	struct hmap_iter it;
+	struct hmap kernel;	/* key → kernel virtual server */
+	char **kkeys = NULL;
+	struct in_addr *addrs = NULL;
+	const char *key;
+	void *val;
+	char err[256] = "", k[64], as[INET_ADDRSTRLEN];
+	int r, n;
+
+	r = ensure_infra(m, err, sizeof(err));
+	if (r < 0) {
+		log_error("IPVS: %s", err);
+		return r;
+	}
+
+	/* rebuild the wanted maps */
+	clear_vs(&m->want_vs);
+	clear_cnt(&m->want_addr);
+	clear_cnt(&m->want_set);
+	hmap_iter_init(&it, &ds->ports);
+	while (hmap_iter_next(&it, NULL, &val))
+		port_delta(m, ds, val, +1);
+
+	/* read the kernel */
+	free_keys(&m->have_addr);
+	n = ipvs_dev_addrs(m->dev, &addrs);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		char *kk;
+
+		addr_str(addrs[i], as);
+		if (hmap_get(&m->have_addr, as))
+			continue;
+		kk = xstrdup(as);
+		hmap_put(&m->have_addr, kk, kk);
+		touch(&m->t_addr, as);
+	}
+	free(addrs);
+	free_keys(&m->have_set);
+	r = ipvs_set_read_all(m->set, have_set_fn, m);
+	if (r < 0) {
+		log_error("IPVS: cannot read ipsets: %s", ipvs_set_last_msg(m->set));
+		return r;
+	}
+	r = ipvs_nl_dump_services(m->nl, svc_collect, &ks);
+	if (r < 0)
+		goto out;
+	hmap_init(&kernel);
+	kkeys = xcalloc(ks.n + 1, sizeof(*kkeys));
+	for (unsigned i = 0; i < ks.n; i++) {
+		kkeys[i] = xstrdup(ipvs_svc_key(&ks.v[i], k, sizeof(k)));
+		hmap_put(&kernel, kkeys[i], &ks.v[i]);
+	}
+
+	r = apply_addrs(m, true);
+	if (r < 0)
+		goto out;
+	/* virtual servers in the kernel: ours or wanted */
+	for (unsigned i = 0; i < ks.n; i++) {
+		const struct ipvs_svc *s = &ks.v[i];
+
+		addr_str(s->addr, as);
+		if (!hmap_get(&m->want_vs, kkeys[i]) && !hmap_get(&m->have_addr, as) &&
+		    !(is_node_addr(ds, s->addr) && s->port >= NODEPORT_MIN && s->port <= NODEPORT_MAX))
+			continue;	/* not ours */
+		r = reconcile_vs(m, kkeys[i], s);
+		if (r < 0) {
+			log_warn("IPVS: virtual server %s: %s", kkeys[i], strerror(-r));
+			goto out;
+		}
+	}
+	/* wanted but absent */
+	hmap_iter_init(&it, &m->want_vs);
+	while (hmap_iter_next(&it, &key, &val)) {
+		if (hmap_get(&kernel, key))
+			continue;
+		r = reconcile_vs(m, key, NULL);
+		if (r < 0) {
+			log_warn("IPVS: virtual server %s: %s", key, strerror(-r));
+			goto out;
+		}
+	}
+	r = apply_sets(m);
+	if (r < 0)
+		goto out;
+	r = apply_addrs(m, false);
+out:
+	if (kkeys) {
+		for (unsigned i = 0; i < ks.n; i++)
+			free(kkeys[i]);
+		free(kkeys);
+		hmap_clear(&kernel);
+	}
+	free(ks.v);
+	return r;
+}
+
+static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
+{
+	struct hmap_iter it;
+	const char *key;
+	int r;
+
+	for (unsigned i = 0; i < ds->n_changes; i++) {
+		if (ds->changes[i].old)
+			port_delta(m, ds, ds->changes[i].old, -1);
+		if (ds->changes[i].new)
+			port_delta(m, ds, ds->changes[i].new, +1);
+	}
+	r = apply_addrs(m, true);
+	if (r < 0)
+		return r;
+	hmap_iter_init(&it, &m->t_vs);
+	while (hmap_iter_next(&it, &key, NULL)) {
+		struct vs_item *want = hmap_get(&m->want_vs, key);
+		struct ipvs_svc id = { 0 }, have;
+		char a[INET_ADDRSTRLEN], p[8];
+		unsigned port;
+
+		if (want) {
+			id = want->svc;
+		} else {
+			/* parse "PROTO/a.b.c.d:port" back into an identity */
+			if (sscanf(key, "%7[A-Z]/%15[0-9.]:%u", p, a, &port) != 3 ||
+			    inet_pton(AF_INET, a, &id.addr) != 1)
+				continue;
+			id.proto = !strcmp(p, "TCP") ? IPPROTO_TCP : !strcmp(p, "UDP") ? IPPROTO_UDP
+				   : IPPROTO_SCTP;
+			id.port = (uint16_t)port;
+		}
+		r = ipvs_nl_get_service(m->nl, &id, &have);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		r = reconcile_vs(m, key, r == 0 ? &have : NULL);
+		if (r < 0) {
+			log_warn("IPVS: virtual server %s: %s", key, strerror(-r));
+			return r;
+		}
+	}
+	r = apply_sets(m);
+	if (r < 0)
+		return r;
+	return apply_addrs(m, false);
+}
+
+static int ipvs_sync(struct proxy_mode *m, const struct desired_state *ds, bool full,
+		     struct mode_sync_stats *st)
+{
+	int r;
+
+	m->writes = 0;
+	full = full || !m->ready;
+	if (full)
+		r = full_sync(m, ds);
+	else
+		r = partial_sync(m, ds);
+	free_keys(&m->t_vs);
+	free_keys(&m->t_addr);
+	free_keys(&m->t_set);
+	if (r == 0)
+		r = grace_run(m);
+	/* after a failure the next sync rebuilds everything */
+	m->ready = r == 0 && (full || m->ready);
+	if (st) {
+		st->writes = m->writes;
+		st->rules_written = m->writes;
+		st->rules_total = hmap_count(&m->want_vs) + hmap_count(&m->want_set);
+		st->nat_rules = m->nat_rules;
+		st->filter_rules = m->filter_rules;
+	}
+	return r;
+}
+
+/* ---- init / cleanup ------------------------------------------------------- */
+
+static bool kernel_older(int maj, int min)
+{
+	struct utsname u;
+	int a = 0, b = 0;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &a, &b) != 2)
+		return false;
+	return a < maj || (a == maj && b < min);
+}
+
+static int set_sysctls(const struct sy_config *cfg, char *err, size_t errlen)
+{
+	static const char *const base[][2] = {
+		{ "net/ipv4/vs/conntrack", "1" },
+		{ "net/ipv4/vs/expire_nodest_conn", "1" },
+		{ "net/ipv4/vs/expire_quiescent_template", "1" },
+		{ "net/ipv4/ip_forward", "1" },
+	};
+	int r;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(base); i++) {
+		r = ipvs_sysctl_set(base[i][0], base[i][1]);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot set %s=%s: %s", base[i][0], base[i][1],
+				 strerror(-r));
+			return r;
+		}
+	}
+	/* conn_reuse_mode=1 stalls reused connections on kernels 4.1 to 5.8 */
+	if (!kernel_older(4, 1) && kernel_older(5, 9))
+		ipvs_sysctl_set("net/ipv4/vs/conn_reuse_mode", "0");
+	if (cfg->ipvs_strict_arp) {
+		if ((r = ipvs_sysctl_set("net/ipv4/conf/all/arp_ignore", "1")) < 0 ||
+		    (r = ipvs_sysctl_set("net/ipv4/conf/all/arp_announce", "2")) < 0) {
+			snprintf(err, errlen, "cannot set strict ARP: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Create and delete a scratch virtual server with the scheduler. */
+static int probe_scheduler(struct ipvs_nl *nl, const char *sched, char *err, size_t errlen)
+{
+	struct ipvs_svc s = { .proto = IPPROTO_TCP, .port = 1 };
+	int r;
+
+	inet_pton(AF_INET, PROBE_ADDR, &s.addr);
+	snprintf(s.sched, sizeof(s.sched), "%s", sched);
+	ipvs_nl_del_service(nl, &s);	/* a leftover from a crash */
+	r = ipvs_nl_add_service_raw(nl, &s);
+	if (r == -ENOENT) {
+		snprintf(err, errlen, "IPVS scheduler \"%s\" is not available in this kernel "
+			 "(module ip_vs_%s missing)", sched, sched);
+		return -ENOENT;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "IPVS scheduler \"%s\": cannot create a virtual server: %s",
+			 sched, strerror(-r));
+		return r;
+	}
+	return ipvs_nl_del_service(nl, &s);
+}
+
+static void ipvs_free(struct proxy_mode *m)
+{
+	if (!m)
+		return;
+	ipvs_nl_close(m->nl);
+	ipvs_dev_close(m->dev);
+	ipvs_set_close(m->set);
+	clear_vs(&m->want_vs);
+	clear_cnt(&m->want_addr);
+	clear_cnt(&m->want_set);
+	free_keys(&m->have_addr);
+	free_keys(&m->have_set);
+	clear_grace(&m->grace);
+	free_keys(&m->t_vs);
+	free_keys(&m->t_addr);
+	free_keys(&m->t_set);
+	free(m);
+}
+
+static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen)
+{
+	struct proxy_mode *m = xcalloc(1, sizeof(*m));
+	const char *sched = cfg->ipvs_scheduler && *cfg->ipvs_scheduler ? cfg->ipvs_scheduler : "rr";
+	int r;
+
+	m->cfg = cfg;
+	hmap_init(&m->want_vs);
+	hmap_init(&m->want_addr);
+	hmap_init(&m->want_set);
+	hmap_init(&m->have_addr);
+	hmap_init(&m->have_set);
+	hmap_init(&m->grace);
+	hmap_init(&m->t_vs);
+	hmap_init(&m->t_addr);
+	hmap_init(&m->t_set);
+	if (strlen(sched) >= IPVS_SCHED_MAX) {
+		snprintf(err, errlen, "IPVS scheduler \"%s\": name too long", sched);
+		r = -EINVAL;
+		goto fail;
+	}
+	snprintf(m->sched, sizeof(m->sched), "%s", sched);
+	r = ipvs_nl_open(&m->nl);
+	if (r < 0) {
+		snprintf(err, errlen, "IPVS is not available (generic netlink family \"IPVS\": %s); "
+			 "load the ip_vs module", strerror(-r));
+		goto fail;
+	}
+	r = probe_scheduler(m->nl, m->sched, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = ipvs_dev_open(&m->dev);
+	if (r < 0) {
+		snprintf(err, errlen, "rtnetlink: %s", strerror(-r));
+		goto fail;
+	}
+	r = ipvs_set_open(&m->set);
+	if (r < 0) {
+		snprintf(err, errlen, "libipset: %s", strerror(-r));
+		goto fail;
+	}
+	r = set_sysctls(cfg, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = ipvs_nl_set_timeouts(m->nl, (uint32_t)cfg->ipvs_tcp_timeout,
+				 (uint32_t)cfg->ipvs_tcpfin_timeout, (uint32_t)cfg->ipvs_udp_timeout);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set IPVS timeouts: %s", strerror(-r));
+		goto fail;
+	}
+	log_info("IPVS: scheduler %s, masquerade mark 0x%x", m->sched, 1u << cfg->masquerade_bit);
+	*ret = m;
+	return 0;
+fail:
+	ipvs_free(m);
+	return r;
+}
+
+/*
+ * Remove what the IPVS mode created: virtual servers on kube-ipvs0's
+ * addresses (and NodePort-range ones on local addresses), kube-ipvs0, the
+ * rules, then the sets.  Absent pieces are fine (IPVS may not exist at all).
+ */
+static int ipvs_cleanup(const struct sy_config *cfg)
+{
+	struct ipvs_nl *nl = NULL;
+	struct ipvs_dev *dev = NULL;
+	struct ipvs_set *set = NULL;
+	struct svc_list ks = { 0 };
+	struct in_addr *bound = NULL, *local = NULL;
+	int nb = 0, nlo = 0, r, first = 0;
+	char err[256] = "";
+
+	if (ipvs_dev_open(&dev) == 0) {
+		nb = ipvs_dev_addrs(dev, &bound);
+		nlo = ipvs_dev_local_addrs(dev, &local);
+		if (nb < 0)
+			nb = 0;
+		if (nlo < 0)
+			nlo = 0;
+	}
+	if (ipvs_nl_open(&nl) == 0) {
+		if (ipvs_nl_dump_services(nl, svc_collect, &ks) == 0) {
+			for (unsigned i = 0; i < ks.n; i++) {
+				bool ours = false;
+
+				for (int k = 0; k < nb && !ours; k++)
+					ours = bound[k].s_addr == ks.v[i].addr.s_addr;
+				for (int k = 0; k < nlo && !ours; k++)
+					ours = local[k].s_addr == ks.v[i].addr.s_addr &&
+					       ks.v[i].port >= NODEPORT_MIN && ks.v[i].port <= NODEPORT_MAX;
+				if (!ours)
+					continue;
+				r = ipvs_nl_del_service(nl, &ks.v[i]);
+				if (r < 0 && !first)
+					first = r;
+			}
+		}
+		ipvs_nl_close(nl);
+	}
+	free(ks.v);
+	free(bound);
+	free(local);
+	if (dev) {
+		r = ipvs_dev_delete(dev);
+		if (r < 0 && !first)
+			first = r;
+		ipvs_dev_close(dev);
+	}
+	r = ipvs_ipt_cleanup(err, sizeof(err));
+	if (r < 0) {
+		log_warn("IPVS cleanup: %s", err);
+		if (!first)
+			first = r;
+	}
+	if (ipvs_set_open(&set) == 0) {
+		r = ipvs_set_destroy_all(set);
+		if (r < 0) {
+			log_warn("IPVS cleanup: ipsets: %s", ipvs_set_last_msg(set));
+			if (!first)
+				first = r;
+		}
+		ipvs_set_close(set);
+	}
+	return first;
+}
 
 const struct proxy_mode_ops ipvs_mode_ops = {
 	.name = "ipvs",
 	.proxier_name = "Using ipvs Proxier",
-	.init = stub_init,
-	.sync = stub_sync,
-	.cleanup = stub_cleanup,
-	.free = stub_free,
+	.init = ipvs_init,
+	.sync = ipvs_sync,
+	.cleanup = ipvs_cleanup,
+	.free = ipvs_free,
 };

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: Apache-2.0
+/* kube-ipvs0 (a dummy device kept down) and its /32 addresses, via libnl-route. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <netlink/route/addr.h>
+#include "ipvs_int.h"
+
+struct ipvs_dev {
+	struct nl_sock *sk;
+	int ifindex;		/* cached; 0 = look it up */
+	uint64_t writes;
+};
+
+static int nle_errno(int r)
+{
+	switch (-r) {
+	case 0: return 0;
+	case NLE_NOMEM: return -ENOMEM;
+	case NLE_EXIST: return -EEXIST;
+	case NLE_OBJ_NOTFOUND: return -ENOENT;
+	case NLE_NODEV: return -ENODEV;
+	case NLE_PERM: return -EPERM;
+	case NLE_NOACCESS: return -EACCES;
+	case NLE_INVAL: return -EINVAL;
+	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
+	default: return -EIO;
+	}
+}
+
+int ipvs_dev_open(struct ipvs_dev **ret)
+{
+	struct ipvs_dev *d = calloc(1, sizeof(*d));
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	d->sk = nl_socket_alloc();
+	if (!d->sk) {
+		free(d);
+		return -ENOMEM;
+	}
+	r = nl_connect(d->sk, NETLINK_ROUTE);
+	if (r < 0) {
+		ipvs_dev_close(d);
+		return nle_errno(r);
+	}
+	nl_socket_set_buffer_size(d->sk, 4 << 20, 4 << 20);
+	*ret = d;
+	return 0;
+}
+
+void ipvs_dev_close(struct ipvs_dev *d)
+{
+	if (!d)
+		return;
+	nl_socket_free(d->sk);
+	free(d);
+}
+
+uint64_t ipvs_dev_writes(const struct ipvs_dev *d)
+{
+	return d->writes;
+}
+
+int ipvs_dev_ifindex(struct ipvs_dev *d)
+{
+	struct rtnl_link *link = NULL;
+	int r = rtnl_link_get_kernel(d->sk, 0, IPVS_DEV_NAME, &link);
+
+	if (r < 0)
+		return r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV ? -ENODEV : nle_errno(r);
+	r = rtnl_link_get_ifindex(link);
+	rtnl_link_put(link);
+	d->ifindex = r > 0 ? r : 0;
+	return r > 0 ? r : -ENODEV;
+}
+
+int ipvs_dev_ensure(struct ipvs_dev *d)
+{
+	struct rtnl_link *link;
+	int r = ipvs_dev_ifindex(d);
+
+	if (r != -ENODEV)
+		return r;
+	link = rtnl_link_alloc();
+	if (!link)
+		return -ENOMEM;
+	rtnl_link_set_name(link, IPVS_DEV_NAME);
+	r = rtnl_link_set_type(link, "dummy");
+	if (r == 0) {
+		d->writes++;
+		r = rtnl_link_add(d->sk, link, NLM_F_CREATE);
+	}
+	rtnl_link_put(link);
+	r = nle_errno(r);
+	if (r < 0 && r != -EEXIST)
+		return r;
+	return ipvs_dev_ifindex(d);
+}
+
+int ipvs_dev_delete(struct ipvs_dev *d)
+{
+	struct rtnl_link *link;
+	int r;
+
+	if (ipvs_dev_ifindex(d) == -ENODEV)
+		return 0;
+	link = rtnl_link_alloc();
+	if (!link)
+		return -ENOMEM;
+	rtnl_link_set_name(link, IPVS_DEV_NAME);
+	d->writes++;
+	r = nle_errno(rtnl_link_delete(d->sk, link));
+	rtnl_link_put(link);
+	d->ifindex = 0;
+	return r == -ENODEV || r == -ENOENT ? 0 : r;
+}
+
+struct addr_walk {
+	int ifindex;		/* only this one (>0), or every one except -ifindex */
+	struct in_addr *v;
+	unsigned n, cap;
+	int err;
+};
+
+static void addr_cb(struct nl_object *obj, void *arg)
+{
+	struct addr_walk *w = arg;
+	struct rtnl_addr *a = (struct rtnl_addr *)obj;
+	struct nl_addr *local = rtnl_addr_get_local(a);
+	int idx = rtnl_addr_get_ifindex(a);
+	struct in_addr in;
+
+	if (w->err || rtnl_addr_get_family(a) != AF_INET || !local ||
+	    nl_addr_get_len(local) != 4)
+		return;
+	if (w->ifindex > 0 ? idx != w->ifindex : idx == -w->ifindex)
+		return;
+	memcpy(&in, nl_addr_get_binary_addr(local), 4);
+	if (w->ifindex <= 0 && (ntohl(in.s_addr) >> 24) == 127)
+		return;
+	if (w->n == w->cap) {
+		unsigned cap = w->cap ? w->cap * 2 : 16;
+		struct in_addr *v = realloc(w->v, cap * sizeof(*v));
+
+		if (!v) {
+			w->err = -ENOMEM;
+			return;
+		}
+		w->v = v;
+		w->cap = cap;
+	}
+	w->v[w->n++] = in;
+}
+
+static int walk_addrs(struct ipvs_dev *d, struct addr_walk *w, struct in_addr **ret)
+{
+	struct nl_cache *cache = NULL;
+	int r = rtnl_addr_alloc_cache(d->sk, &cache);
+
+	if (r < 0)
+		return nle_errno(r);
+	nl_cache_foreach(cache, addr_cb, w);
+	nl_cache_free(cache);
+	if (w->err) {
+		free(w->v);
+		return w->err;
+	}
+	*ret = w->v;
+	return (int)w->n;
+}
+
+int ipvs_dev_addrs(struct ipvs_dev *d, struct in_addr **ret)
+{
+	struct addr_walk w = { 0 };
+	int idx = ipvs_dev_ifindex(d);
+
+	if (idx == -ENODEV) {
+		*ret = NULL;
+		return 0;
+	}
+	if (idx < 0)
+		return idx;
+	w.ifindex = idx;
+	return walk_addrs(d, &w, ret);
+}
+
+int ipvs_dev_local_addrs(struct ipvs_dev *d, struct in_addr **ret)
+{
+	struct addr_walk w = { 0 };
+	int idx = ipvs_dev_ifindex(d);
+
+	w.ifindex = idx > 0 ? -idx : 0;
+	return walk_addrs(d, &w, ret);
+}
+
+static int addr_op(struct ipvs_dev *d, struct in_addr a, bool add)
+{
+	struct rtnl_addr *ra;
+	struct nl_addr *na;
+	int idx = d->ifindex > 0 ? d->ifindex : ipvs_dev_ifindex(d), r;
+
+	if (idx < 0)
+		return add ? idx : 0;
+	ra = rtnl_addr_alloc();
+	na = nl_addr_build(AF_INET, &a, 4);
+	if (!ra || !na) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nl_addr_set_prefixlen(na, 32);
+	rtnl_addr_set_ifindex(ra, idx);
+	rtnl_addr_set_family(ra, AF_INET);
+	rtnl_addr_set_prefixlen(ra, 32);
+	r = rtnl_addr_set_local(ra, na);
+	if (r < 0) {
+		r = nle_errno(r);
+		goto out;
+	}
+	d->writes++;
+	r = nle_errno(add ? rtnl_addr_add(d->sk, ra, 0) : rtnl_addr_delete(d->sk, ra, 0));
+	if (add && r == -EEXIST)
+		r = 0;
+	if (!add && (r == -EADDRNOTAVAIL || r == -ENOENT || r == -ENODEV))
+		r = 0;
+out:
+	if (na)
+		nl_addr_put(na);
+	if (ra)
+		rtnl_addr_put(ra);
+	return r;
+}
+
+int ipvs_dev_addr_add(struct ipvs_dev *d, struct in_addr a)
+{
+	return addr_op(d, a, true);
+}
+
+int ipvs_dev_addr_del(struct ipvs_dev *d, struct in_addr a)
+{
+	return addr_op(d, a, false);
+}

@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The IPVS mode's iptables rules through libiptc: a constant number of
+ * rules in our own SY-IPVS-* chains, matching the ipsets (ipvs_set.c), so
+ * their count does not grow with Services.  One handle and at most one
+ * commit per table per call, under /run/xtables.lock; nothing is written
+ * when the chains already hold exactly the wanted rules.
+ * This file must not include libipset headers (they clash with libiptc's).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <libiptc/libiptc.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/xt_addrtype.h>
+#include <linux/netfilter/xt_conntrack.h>
+#include <linux/netfilter/xt_mark.h>
+#include <linux/netfilter/xt_set.h>
+#include <linux/netfilter/ipset/ip_set.h>
+#include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include "switchyard/util.h"
+#include "ipvs_int.h"
+
+#define C_SERVICES	"SY-IPVS-SERVICES"
+#define C_POSTROUTING	"SY-IPVS-POSTROUTING"
+#define C_MARK_MASQ	"SY-IPVS-MARK-MASQ"
+#define C_NODE_PORT	"SY-IPVS-NODE-PORT"
+#define C_LB		"SY-IPVS-LOAD-BALANCER"
+#define C_EXTERNAL	"SY-IPVS-EXTERNAL"
+#define C_FILTER	"SY-IPVS-FILTER"
+
+#define MAX_RULES 32
+#define RULE_BUF 1024
+
+struct rule {
+	unsigned char buf[RULE_BUF];
+	size_t len;		/* bytes used: matches appended after the entry */
+};
+
+struct chain {
+	const char *name;
+	struct rule rules[MAX_RULES];
+	unsigned n;
+};
+
+struct jump {
+	const char *from, *to;
+};
+
+struct table {
+	const char *name;
+	struct chain chains[8];
+	unsigned n_chains;
+	const struct jump *jumps;
+	unsigned n_jumps;
+};
+
+/* ---- building entries ------------------------------------------------------ */
+
+static struct ipt_entry *rule_new(struct chain *c)
+{
+	struct rule *r = &c->rules[c->n++];
+
+	memset(r, 0, sizeof(*r));
+	r->len = XT_ALIGN(sizeof(struct ipt_entry));
+	return (struct ipt_entry *)r->buf;
+}
+
+static struct rule *cur(struct chain *c)
+{
+	return &c->rules[c->n - 1];
+}
+
+static void *add_match(struct chain *c, const char *name, uint8_t rev, size_t size)
+{
+	struct rule *r = cur(c);
+	size_t total = XT_ALIGN(sizeof(struct xt_entry_match)) + XT_ALIGN(size);
+	struct xt_entry_match *m = (struct xt_entry_match *)(r->buf + r->len);
+
+	m->u.user.match_size = total;
+	snprintf(m->u.user.name, sizeof(m->u.user.name), "%s", name);
+	m->u.user.revision = rev;
+	r->len += total;
+	return m->data;
+}
+
+static void *set_target(struct chain *c, const char *name, uint8_t rev, size_t size)
+{
+	struct rule *r = cur(c);
+	struct ipt_entry *e = (struct ipt_entry *)r->buf;
+	size_t total = XT_ALIGN(sizeof(struct xt_entry_target)) + XT_ALIGN(size);
+	struct xt_entry_target *t = (struct xt_entry_target *)(r->buf + r->len);
+
+	e->target_offset = r->len;
+	t->u.user.target_size = total;
+	snprintf(t->u.user.name, sizeof(t->u.user.name), "%s", name);
+	t->u.user.revision = rev;
+	r->len += total;
+	e->next_offset = r->len;
+	return t->data;
+}
+
+/* A jump to a chain or a standard verdict (ACCEPT/DROP/RETURN). */
+static void jump(struct chain *c, const char *to)
+{
+	set_target(c, to, 0, sizeof(int));
+}
+
+static int set_index(const char *name, uint16_t *ret)
+{
+	struct ip_set_req_version rv = { .op = IP_SET_OP_VERSION };
+	struct ip_set_req_get_set req = { .op = IP_SET_OP_GET_BYNAME };
+	socklen_t len = sizeof(rv);
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_IP, SO_IP_SET, &rv, &len) < 0) {
+		r = -errno;
+		goto out;
+	}
+	req.version = rv.version;
+	snprintf(req.set.name, sizeof(req.set.name), "%s", name);
+	len = sizeof(req);
+	if (getsockopt(fd, SOL_IP, SO_IP_SET, &req, &len) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (req.set.index == IPSET_INVALID_ID)
+		r = -ENOENT;
+	else
+		*ret = req.set.index;
+out:
+	close(fd);
+	return r;
+}
+
+/* -m set [!] --match-set NAME dir,dir,...  (dirs: "ds" letters, e.g. "dds") */
+static int match_set(struct chain *c, enum ipvs_set_id id, const char *dirs, bool invert)
+{
+	struct xt_set_info_match_v1 *m;
+	uint16_t idx = 0;
+	int r = set_index(ipvs_sets[id].name, &idx);
+
+	if (r < 0)
+		return r;
+	m = add_match(c, "set", 1, sizeof(*m));
+	m->match_set.index = idx;
+	m->match_set.dim = strlen(dirs);
+	for (unsigned i = 0; dirs[i]; i++)
+		if (dirs[i] == 's')
+			m->match_set.flags |= 1 << (i + 1);
+	if (invert)
+		m->match_set.flags |= IPSET_INV_MATCH;
+	return 0;
+}
+
+static void match_addrtype_dst_local(struct chain *c)
+{
+	struct xt_addrtype_info_v1 *a = add_match(c, "addrtype", 1, sizeof(*a));
+
+	a->dest = XT_ADDRTYPE_LOCAL;
+}
+
+static void match_ctstate_new(struct chain *c)
+{
+	struct xt_conntrack_mtinfo1 *m = add_match(c, "conntrack", 1, sizeof(*m));
+
+	m->match_flags = XT_CONNTRACK_STATE;
+	m->state_mask = XT_CONNTRACK_STATE_BIT(IP_CT_NEW);
+}
+
+static void match_mark(struct chain *c, uint32_t mark, bool invert)
+{
+	struct xt_mark_mtinfo1 *m = add_match(c, "mark", 1, sizeof(*m));
+
+	m->mark = mark;
+	m->mask = mark;
+	m->invert = invert;
+}
+
+static void target_mark(struct chain *c, uint32_t mark, uint32_t mask)
+{
+	struct xt_mark_tginfo2 *t = set_target(c, "MARK", 2, sizeof(*t));
+
+	t->mark = mark;
+	t->mask = mask;
+}
+
+static void target_masquerade(struct chain *c, bool random_fully)
+{
+	struct nf_nat_ipv4_multi_range_compat *t = set_target(c, "MASQUERADE", 0, sizeof(*t));
+
+	t->rangesize = 1;
+	if (random_fully)
+		t->range[0].flags = NF_NAT_RANGE_PROTO_RANDOM_FULLY;
+}
+
+static void target_reject(struct chain *c)
+{
+	struct ipt_reject_info *t = set_target(c, "REJECT", 0, sizeof(*t));
+
+	t->with = IPT_ICMP_PORT_UNREACHABLE;
+}
+
+/* ---- the wanted rules ------------------------------------------------------ */
+
+static const struct jump nat_jumps[] = {
+	{ "PREROUTING", C_SERVICES },
+	{ "OUTPUT", C_SERVICES },
+	{ "POSTROUTING", C_POSTROUTING },
+};
+static const struct jump filter_jumps[] = {
+	{ "INPUT", C_FILTER },
+	{ "OUTPUT", C_FILTER },
+};
+
+static struct chain *add_chain(struct table *t, const char *name)
+{
+	struct chain *c = &t->chains[t->n_chains++];
+
+	c->name = name;
+	c->n = 0;
+	return c;
+}
+
+#define TRY(x) do { int r_ = (x); if (r_ < 0) return r_; } while (0)
+
+static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
+{
+	struct chain *c;
+	struct ipt_entry *e;
+	static const struct { uint8_t proto; enum ipvs_set_id local, all; const char *dirs; } np[] = {
+		{ IPPROTO_TCP, IPVS_SET_NODE_PORT_LOCAL_TCP, IPVS_SET_NODE_PORT_TCP, "d" },
+		{ IPPROTO_UDP, IPVS_SET_NODE_PORT_LOCAL_UDP, IPVS_SET_NODE_PORT_UDP, "d" },
+		{ IPPROTO_SCTP, IPVS_SET_NODE_PORT_LOCAL_SCTP, IPVS_SET_NODE_PORT_SCTP, "dd" },
+	};
+
+	memset(t, 0, sizeof(*t));
+	t->name = "nat";
+	t->jumps = nat_jumps;
+	t->n_jumps = ARRAY_SIZE(nat_jumps);
+
+	c = add_chain(t, C_SERVICES);
+	if (p->masquerade_all) {
+		rule_new(c);
+		TRY(match_set(c, IPVS_SET_CLUSTER_IP, "dd", false));
+		jump(c, C_MARK_MASQ);
+	}
+	for (unsigned i = 0; i < p->n_cluster_cidrs && !p->masquerade_all; i++) {
+		/* traffic to a ClusterIP from outside the pod network */
+		e = rule_new(c);
+		e->ip.src = p->cluster_cidrs[i].addr;
+		e->ip.smsk.s_addr = p->cluster_cidrs[i].plen ?
+				    htonl(~0u << (32 - p->cluster_cidrs[i].plen)) : 0;
+		e->ip.invflags = IPT_INV_SRCIP;
+		TRY(match_set(c, IPVS_SET_CLUSTER_IP, "dd", false));
+		jump(c, C_MARK_MASQ);
+	}
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_CLUSTER_IP, "dd", false));
+	jump(c, "ACCEPT");
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_LB, "dd", false));
+	jump(c, C_LB);
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_LB, "dd", false));
+	jump(c, "ACCEPT");
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_EXTERNAL_IP, "dd", false));
+	jump(c, C_EXTERNAL);
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_EXTERNAL_IP, "dd", false));
+	jump(c, "ACCEPT");
+	rule_new(c);
+	match_addrtype_dst_local(c);
+	jump(c, C_NODE_PORT);
+
+	c = add_chain(t, C_EXTERNAL);
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_EXTERNAL_IP_LOCAL, "dd", false));
+	jump(c, "RETURN");
+	rule_new(c);
+	jump(c, C_MARK_MASQ);
+
+	c = add_chain(t, C_LB);
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_LB_LOCAL, "dd", false));
+	jump(c, "RETURN");
+	rule_new(c);
+	jump(c, C_MARK_MASQ);
+
+	c = add_chain(t, C_NODE_PORT);
+	for (unsigned i = 0; i < ARRAY_SIZE(np); i++) {
+		e = rule_new(c);
+		e->ip.proto = np[i].proto;
+		TRY(match_set(c, np[i].local, np[i].dirs, false));
+		jump(c, "RETURN");
+		e = rule_new(c);
+		e->ip.proto = np[i].proto;
+		TRY(match_set(c, np[i].all, np[i].dirs, false));
+		jump(c, C_MARK_MASQ);
+	}
+
+	c = add_chain(t, C_MARK_MASQ);
+	rule_new(c);
+	target_mark(c, p->mark, p->mark);	/* --or-mark */
+
+	c = add_chain(t, C_POSTROUTING);
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_LOOP_BACK, "dds", false));	/* hairpin */
+	target_masquerade(c, false);
+	rule_new(c);
+	match_mark(c, p->mark, true);
+	jump(c, "RETURN");
+	rule_new(c);
+	target_mark(c, p->mark, 0);		/* --xor-mark: clear it */
+	rule_new(c);
+	target_masquerade(c, true);
+	return 0;
+}
+
+static int build_filter(struct table *t)
+{
+	struct chain *c;
+
+	memset(t, 0, sizeof(*t));
+	t->name = "filter";
+	t->jumps = filter_jumps;
+	t->n_jumps = ARRAY_SIZE(filter_jumps);
+	c = add_chain(t, C_FILTER);
+	rule_new(c);
+	match_ctstate_new(c);
+	TRY(match_set(c, IPVS_SET_NO_ENDPOINTS, "dd", false));
+	target_reject(c);
+	rule_new(c);
+	match_ctstate_new(c);
+	TRY(match_set(c, IPVS_SET_NO_LOCAL_ENDPOINTS, "dd", false));
+	jump(c, "DROP");
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_LB_FW, "dd", false));
+	TRY(match_set(c, IPVS_SET_LB_SOURCE_CIDR, "dds", true));
+	jump(c, "DROP");
+	rule_new(c);
+	TRY(match_set(c, IPVS_SET_HEALTH_CHECK_NODE_PORT, "d", false));
+	jump(c, "ACCEPT");
+	return 0;
+}
+
+/* ---- applying ---------------------------------------------------------------- */
+
+static bool is_standard(const char *t)
+{
+	return !*t || !strcmp(t, "ACCEPT") || !strcmp(t, "DROP") || !strcmp(t, "RETURN") ||
+	       !strcmp(t, "QUEUE");
+}
+
+static bool rule_equal(const struct ipt_entry *have, const struct rule *want, const char *have_target,
+		       struct xtc_handle *h)
+{
+	const struct ipt_entry *w = (const struct ipt_entry *)want->buf;
+	const struct xt_entry_target *ht, *wt;
+
+	if (memcmp(&have->ip, &w->ip, sizeof(w->ip)) != 0 ||
+	    have->target_offset != w->target_offset || have->next_offset != w->next_offset)
+		return false;
+	/* matches: header (size, name, revision) and data */
+	for (size_t off = sizeof(struct ipt_entry); off < w->target_offset;) {
+		const struct xt_entry_match *hm = (const void *)((const char *)have + off);
+		const struct xt_entry_match *wm = (const void *)((const char *)w + off);
+
+		if (hm->u.match_size != wm->u.match_size || !hm->u.match_size ||
+		    strcmp(hm->u.user.name, wm->u.user.name) != 0 ||
+		    hm->u.user.revision != wm->u.user.revision ||
+		    memcmp(hm->data, wm->data, wm->u.match_size - sizeof(*wm)) != 0)
+			return false;
+		off += wm->u.match_size;
+	}
+	wt = (const void *)((const char *)w + w->target_offset);
+	if (strcmp(have_target, wt->u.user.name) != 0)
+		return false;
+	if (is_standard(wt->u.user.name) || iptc_is_chain(wt->u.user.name, h))
+		return true;
+	ht = (const void *)((const char *)have + have->target_offset);
+	return ht->u.user.revision == wt->u.user.revision &&
+	       memcmp(ht->data, wt->data, wt->u.target_size - sizeof(*wt)) == 0;
+}
+
+static bool chain_equal(struct xtc_handle *h, const struct chain *c)
+{
+	const struct ipt_entry *e;
+	unsigned i = 0;
+
+	for (e = iptc_first_rule(c->name, h); e; e = iptc_next_rule(e, h), i++)
+		if (i >= c->n || !rule_equal(e, &c->rules[i], iptc_get_target(e, h), h))
+			return false;
+	return i == c->n;
+}
+
+static int lock_xtables(void)
+{
+	int fd = open("/run/xtables.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	/* bounded wait (~2 s): another iptables writer holds it briefly */
+	for (int i = 0; i < 200; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK) {
+			int r = -errno;
+
+			close(fd);
+			return r;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	close(fd);
+	return -EBUSY;
+}
+
+/* Jumps from a builtin chain to ours: keep exactly one, first. */
+static int fix_jump(struct xtc_handle *h, const struct jump *j, bool *changed)
+{
+	const struct ipt_entry *e;
+	unsigned n = 0, pos = 0, first = ~0u;
+	struct chain tmp = { .name = j->from };
+
+	for (e = iptc_first_rule(j->from, h); e; e = iptc_next_rule(e, h), pos++) {
+		if (!strcmp(iptc_get_target(e, h), j->to)) {
+			n++;
+			if (first == ~0u)
+				first = pos;
+		}
+	}
+	if (n == 1 && first == 0)
+		return 0;
+	*changed = true;
+	for (pos = 0, e = iptc_first_rule(j->from, h); e;) {
+		if (!strcmp(iptc_get_target(e, h), j->to)) {
+			if (!iptc_delete_num_entry(j->from, pos, h))
+				return -errno ? -errno : -EIO;
+			e = iptc_first_rule(j->from, h);
+			for (unsigned k = 0; k < pos && e; k++)
+				e = iptc_next_rule(e, h);
+			continue;
+		}
+		e = iptc_next_rule(e, h);
+		pos++;
+	}
+	rule_new(&tmp);
+	jump(&tmp, j->to);
+	if (!iptc_insert_entry(j->from, (struct ipt_entry *)tmp.rules[0].buf, 0, h))
+		return -errno ? -errno : -EIO;
+	return 0;
+}
+
+static int apply_table(const struct table *t, uint64_t *writes, char *err, size_t errlen)
+{
+	struct xtc_handle *h;
+	bool changed = false;
+	int r = 0;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		h = iptc_init(t->name);
+		if (!h) {
+			snprintf(err, errlen, "libiptc: cannot open table %s: %s", t->name,
+				 iptc_strerror(errno));
+			return -errno ? -errno : -EIO;
+		}
+		changed = false;
+		r = 0;
+		for (unsigned i = 0; i < t->n_chains && r == 0; i++) {
+			const struct chain *c = &t->chains[i];
+
+			if (!iptc_is_chain(c->name, h)) {
+				if (!iptc_create_chain(c->name, h))
+					r = -errno;
+				changed = true;
+			}
+		}
+		for (unsigned i = 0; i < t->n_chains && r == 0; i++) {
+			const struct chain *c = &t->chains[i];
+
+			if (chain_equal(h, c))
+				continue;
+			changed = true;
+			if (!iptc_flush_entries(c->name, h)) {
+				r = -errno;
+				break;
+			}
+			for (unsigned k = 0; k < c->n && r == 0; k++)
+				if (!iptc_append_entry(c->name, (const struct ipt_entry *)c->rules[k].buf, h))
+					r = -errno;
+		}
+		for (unsigned i = 0; i < t->n_jumps && r == 0; i++)
+			r = fix_jump(h, &t->jumps[i], &changed);
+		if (r < 0) {
+			snprintf(err, errlen, "libiptc: table %s: %s", t->name, iptc_strerror(-r));
+			iptc_free(h);
+			return r;
+		}
+		if (!changed) {
+			iptc_free(h);
+			return 0;
+		}
+		if (iptc_commit(h)) {
+			iptc_free(h);
+			(*writes)++;
+			return 0;
+		}
+		r = -errno;
+		iptc_free(h);
+		if (r != -EAGAIN)
+			break;	/* EAGAIN: someone else committed in between: redo */
+	}
+	snprintf(err, errlen, "libiptc: commit of table %s failed: %s", t->name, iptc_strerror(-r));
+	return r;
+}
+
+static unsigned count_rules(const struct table *t)
+{
+	unsigned n = t->n_jumps;
+
+	for (unsigned i = 0; i < t->n_chains; i++)
+		n += t->chains[i].n;
+	return n;
+}
+
+int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *nat_rules,
+		  uint64_t *filter_rules, char *err, size_t errlen)
+{
+	static struct table nat, filter;	/* large; one sync at a time */
+	int r, lock;
+
+	r = build_nat(&nat, p);
+	if (r == 0)
+		r = build_filter(&filter);
+	if (r < 0) {
+		snprintf(err, errlen, "ipsets missing for the iptables rules: %s", strerror(-r));
+		return r;
+	}
+	lock = lock_xtables();
+	if (lock < 0) {
+		snprintf(err, errlen, "cannot lock /run/xtables.lock: %s", strerror(-lock));
+		return lock;
+	}
+	r = apply_table(&nat, writes, err, errlen);
+	if (r == 0)
+		r = apply_table(&filter, writes, err, errlen);
+	close(lock);
+	*nat_rules = count_rules(&nat);
+	*filter_rules = count_rules(&filter);
+	return r;
+}
+
+static int cleanup_table(const char *table, const struct jump *jumps, unsigned n_jumps,
+			 const char *const *chains, unsigned n_chains, char *err, size_t errlen)
+{
+	struct xtc_handle *h = iptc_init(table);
+	bool changed = false;
+	int r = 0;
+
+	if (!h)
+		return 0;	/* no such table: nothing of ours */
+	for (unsigned i = 0; i < n_jumps; i++) {
+		const struct ipt_entry *e;
+		unsigned pos = 0;
+
+		for (e = iptc_first_rule(jumps[i].from, h); e;) {
+			if (!strcmp(iptc_get_target(e, h), jumps[i].to)) {
+				if (!iptc_delete_num_entry(jumps[i].from, pos, h)) {
+					r = -errno;
+					goto out;
+				}
+				changed = true;
+				e = iptc_first_rule(jumps[i].from, h);
+				for (unsigned k = 0; k < pos && e; k++)
+					e = iptc_next_rule(e, h);
+				continue;
+			}
+			e = iptc_next_rule(e, h);
+			pos++;
+		}
+	}
+	for (unsigned i = 0; i < n_chains; i++)
+		if (iptc_is_chain(chains[i], h)) {
+			if (!iptc_flush_entries(chains[i], h)) {
+				r = -errno;
+				goto out;
+			}
+			changed = true;
+		}
+	for (unsigned i = 0; i < n_chains; i++)
+		if (iptc_is_chain(chains[i], h) && !iptc_delete_chain(chains[i], h)) {
+			r = -errno;
+			goto out;
+		}
+	if (changed && !iptc_commit(h))
+		r = -errno;
+out:
+	if (r < 0)
+		snprintf(err, errlen, "libiptc: table %s: %s", table, iptc_strerror(-r));
+	iptc_free(h);
+	return r;
+}
+
+int ipvs_ipt_cleanup(char *err, size_t errlen)
+{
+	static const char *const nat_chains[] = {
+		C_SERVICES, C_EXTERNAL, C_LB, C_NODE_PORT, C_POSTROUTING, C_MARK_MASQ,
+	};
+	static const char *const filter_chains[] = { C_FILTER };
+	int lock = lock_xtables(), r;
+
+	if (lock < 0) {
+		snprintf(err, errlen, "cannot lock /run/xtables.lock: %s", strerror(-lock));
+		return lock;
+	}
+	r = cleanup_table("nat", nat_jumps, ARRAY_SIZE(nat_jumps), nat_chains,
+			  ARRAY_SIZE(nat_chains), err, errlen);
+	if (r == 0)
+		r = cleanup_table("filter", filter_jumps, ARRAY_SIZE(filter_jumps), filter_chains,
+				  ARRAY_SIZE(filter_chains), err, errlen);
+	close(lock);
+	return r;
+}

@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * IPVS over generic netlink: one long-lived libnl socket, the "IPVS"
+ * family resolved once.  Requests are synchronous (send, wait for the ack
+ * or the end of the dump); the kernel's errno is taken from the error
+ * message itself, not through libnl's lossy NLE_* mapping.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netlink/netlink.h>
+#include <netlink/genl/genl.h>
+#include <netlink/genl/ctrl.h>
+#include <linux/ip_vs.h>
+#include "ipvs_int.h"
+
+struct ipvs_nl {
+	struct nl_sock *sk;
+	struct nl_cb *cb;
+	int family;
+	uint64_t writes;
+};
+
+struct talk {
+	int err;		/* kernel errno (negative) */
+	bool done;
+	ipvs_svc_fn sfn;
+	ipvs_dest_fn dfn;
+	void *arg;
+	int fn_err;
+};
+
+static int nl_to_errno(int r)
+{
+	switch (-r) {
+	case NLE_NOMEM: return -ENOMEM;
+	case NLE_EXIST: return -EEXIST;
+	case NLE_OBJ_NOTFOUND: return -ENOENT;
+	case NLE_PERM: return -EPERM;
+	case NLE_BUSY: return -EBUSY;
+	case NLE_AGAIN: return -EAGAIN;
+	case NLE_INVAL: return -EINVAL;
+	case NLE_NOACCESS: return -EACCES;
+	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
+	case NLE_DUMP_INTR: return -EINTR;
+	default: return -EIO;
+	}
+}
+
+static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	struct talk *t = arg;
+
+	t->err = e->error;
+	t->done = true;
+	return NL_STOP;
+}
+
+static int on_done(struct nl_msg *msg, void *arg)
+{
+	struct talk *t = arg;
+
+	t->done = true;
+	return NL_STOP;
+}
+
+static struct nla_policy svc_policy[IPVS_SVC_ATTR_MAX + 1] = {
+	[IPVS_SVC_ATTR_AF] = { .type = NLA_U16 },
+	[IPVS_SVC_ATTR_PROTOCOL] = { .type = NLA_U16 },
+	[IPVS_SVC_ATTR_ADDR] = { .type = NLA_UNSPEC },
+	[IPVS_SVC_ATTR_PORT] = { .type = NLA_U16 },
+	[IPVS_SVC_ATTR_FWMARK] = { .type = NLA_U32 },
+	[IPVS_SVC_ATTR_SCHED_NAME] = { .type = NLA_STRING },
+	[IPVS_SVC_ATTR_FLAGS] = { .minlen = sizeof(struct ip_vs_flags) },
+	[IPVS_SVC_ATTR_TIMEOUT] = { .type = NLA_U32 },
+	[IPVS_SVC_ATTR_NETMASK] = { .type = NLA_U32 },
+	[IPVS_SVC_ATTR_STATS] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy dest_policy[IPVS_DEST_ATTR_MAX + 1] = {
+	[IPVS_DEST_ATTR_ADDR] = { .type = NLA_UNSPEC },
+	[IPVS_DEST_ATTR_PORT] = { .type = NLA_U16 },
+	[IPVS_DEST_ATTR_FWD_METHOD] = { .type = NLA_U32 },
+	[IPVS_DEST_ATTR_WEIGHT] = { .type = NLA_U32 },
+	[IPVS_DEST_ATTR_U_THRESH] = { .type = NLA_U32 },
+	[IPVS_DEST_ATTR_L_THRESH] = { .type = NLA_U32 },
+	[IPVS_DEST_ATTR_ACTIVE_CONNS] = { .type = NLA_U32 },
+	[IPVS_DEST_ATTR_INACT_CONNS] = { .type = NLA_U32 },
+	[IPVS_DEST_ATTR_PERSIST_CONNS] = { .type = NLA_U32 },
+	[IPVS_DEST_ATTR_STATS] = { .type = NLA_NESTED },
+	[IPVS_DEST_ATTR_ADDR_FAMILY] = { .type = NLA_U16 },
+};
+
+static int parse_svc(struct nlattr *nest, struct ipvs_svc *s)
+{
+	struct nlattr *a[IPVS_SVC_ATTR_MAX + 1];
+	struct ip_vs_flags fl;
+
+	if (nla_parse_nested(a, IPVS_SVC_ATTR_MAX, nest, svc_policy) < 0)
+		return -EINVAL;
+	memset(s, 0, sizeof(*s));
+	if (!a[IPVS_SVC_ATTR_AF] || nla_get_u16(a[IPVS_SVC_ATTR_AF]) != AF_INET)
+		return -EAFNOSUPPORT;
+	if (a[IPVS_SVC_ATTR_FWMARK] && nla_get_u32(a[IPVS_SVC_ATTR_FWMARK]))
+		return -EOPNOTSUPP;	/* fwmark services are never ours */
+	if (!a[IPVS_SVC_ATTR_PROTOCOL] || !a[IPVS_SVC_ATTR_ADDR] || !a[IPVS_SVC_ATTR_PORT] ||
+	    nla_len(a[IPVS_SVC_ATTR_ADDR]) < 4)
+		return -EINVAL;
+	s->proto = nla_get_u16(a[IPVS_SVC_ATTR_PROTOCOL]);
+	memcpy(&s->addr, nla_data(a[IPVS_SVC_ATTR_ADDR]), 4);
+	s->port = ntohs(nla_get_u16(a[IPVS_SVC_ATTR_PORT]));
+	if (a[IPVS_SVC_ATTR_SCHED_NAME])
+		snprintf(s->sched, sizeof(s->sched), "%s", nla_get_string(a[IPVS_SVC_ATTR_SCHED_NAME]));
+	if (a[IPVS_SVC_ATTR_FLAGS]) {
+		memcpy(&fl, nla_data(a[IPVS_SVC_ATTR_FLAGS]), sizeof(fl));
+		s->flags = fl.flags & ~IP_VS_SVC_F_HASHED;
+	}
+	if (a[IPVS_SVC_ATTR_TIMEOUT])
+		s->timeout = nla_get_u32(a[IPVS_SVC_ATTR_TIMEOUT]);
+	return 0;
+}
+
+static int on_svc(struct nl_msg *msg, void *arg)
+{
+	struct talk *t = arg;
+	struct nlattr *a[IPVS_CMD_ATTR_MAX + 1];
+	struct ipvs_svc s;
+	int r;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0 ||
+	    !a[IPVS_CMD_ATTR_SERVICE])
+		return NL_SKIP;
+	if (parse_svc(a[IPVS_CMD_ATTR_SERVICE], &s) < 0)
+		return NL_SKIP;
+	if (t->fn_err == 0) {
+		r = t->sfn(t->arg, &s);
+		if (r < 0)
+			t->fn_err = r;
+	}
+	return NL_OK;
+}
+
+static int on_dest(struct nl_msg *msg, void *arg)
+{
+	struct talk *t = arg;
+	struct nlattr *a[IPVS_CMD_ATTR_MAX + 1];
+	struct nlattr *d[IPVS_DEST_ATTR_MAX + 1];
+	struct ipvs_dest dest;
+	int r;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0 ||
+	    !a[IPVS_CMD_ATTR_DEST])
+		return NL_SKIP;
+	if (nla_parse_nested(d, IPVS_DEST_ATTR_MAX, a[IPVS_CMD_ATTR_DEST], dest_policy) < 0)
+		return NL_SKIP;
+	if (!d[IPVS_DEST_ATTR_ADDR] || !d[IPVS_DEST_ATTR_PORT] || nla_len(d[IPVS_DEST_ATTR_ADDR]) < 4)
+		return NL_SKIP;
+	if (d[IPVS_DEST_ATTR_ADDR_FAMILY] && nla_get_u16(d[IPVS_DEST_ATTR_ADDR_FAMILY]) != AF_INET)
+		return NL_SKIP;
+	memset(&dest, 0, sizeof(dest));
+	memcpy(&dest.addr, nla_data(d[IPVS_DEST_ATTR_ADDR]), 4);
+	dest.port = ntohs(nla_get_u16(d[IPVS_DEST_ATTR_PORT]));
+	if (d[IPVS_DEST_ATTR_FWD_METHOD])
+		dest.fwd = nla_get_u32(d[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
+	if (d[IPVS_DEST_ATTR_WEIGHT])
+		dest.weight = (int32_t)nla_get_u32(d[IPVS_DEST_ATTR_WEIGHT]);
+	if (d[IPVS_DEST_ATTR_ACTIVE_CONNS])
+		dest.active = nla_get_u32(d[IPVS_DEST_ATTR_ACTIVE_CONNS]);
+	if (d[IPVS_DEST_ATTR_INACT_CONNS])
+		dest.inactive = nla_get_u32(d[IPVS_DEST_ATTR_INACT_CONNS]);
+	if (t->fn_err == 0) {
+		r = t->dfn(t->arg, &dest);
+		if (r < 0)
+			t->fn_err = r;
+	}
+	return NL_OK;
+}
+
+int ipvs_nl_open(struct ipvs_nl **ret)
+{
+	struct ipvs_nl *nl;
+	int r;
+
+	nl = calloc(1, sizeof(*nl));
+	if (!nl)
+		return -ENOMEM;
+	nl->sk = nl_socket_alloc();
+	nl->cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!nl->sk || !nl->cb) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = genl_connect(nl->sk);
+	if (r < 0) {
+		r = nl_to_errno(r);
+		goto fail;
+	}
+	nl_socket_set_buffer_size(nl->sk, 4 << 20, 4 << 20);
+	r = genl_ctrl_resolve(nl->sk, IPVS_GENL_NAME);
+	if (r < 0) {
+		/* no family: the kernel has no IPVS (module absent, not loadable) */
+		r = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	nl->family = r;
+	*ret = nl;
+	return 0;
+fail:
+	ipvs_nl_close(nl);
+	return r;
+}
+
+void ipvs_nl_close(struct ipvs_nl *nl)
+{
+	if (!nl)
+		return;
+	if (nl->cb)
+		nl_cb_put(nl->cb);
+	if (nl->sk)
+		nl_socket_free(nl->sk);
+	free(nl);
+}
+
+uint64_t ipvs_nl_writes(const struct ipvs_nl *nl)
+{
+	return nl->writes;
+}
+
+/* Send msg (consumed) and wait for its ack / the end of its dump. */
+static int talk(struct ipvs_nl *nl, struct nl_msg *msg, struct talk *t,
+		int (*valid)(struct nl_msg *, void *))
+{
+	int r;
+
+	t->err = 0;
+	t->done = false;
+	t->fn_err = 0;
+	nl_cb_err(nl->cb, NL_CB_CUSTOM, on_error, t);
+	nl_cb_set(nl->cb, NL_CB_ACK, NL_CB_CUSTOM, on_done, t);
+	nl_cb_set(nl->cb, NL_CB_FINISH, NL_CB_CUSTOM, on_done, t);
+	if (valid)
+		nl_cb_set(nl->cb, NL_CB_VALID, NL_CB_CUSTOM, valid, t);
+	else
+		nl_cb_set(nl->cb, NL_CB_VALID, NL_CB_DEFAULT, NULL, NULL);
+	r = nl_send_auto(nl->sk, msg);
+	nlmsg_free(msg);
+	if (r < 0)
+		return nl_to_errno(r);
+	while (!t->done) {
+		r = nl_recvmsgs(nl->sk, nl->cb);
+		if (r < 0 && !t->done)
+			return nl_to_errno(r);
+	}
+	if (t->err)
+		return t->err;
+	return t->fn_err;
+}
+
+static struct nl_msg *new_msg(struct ipvs_nl *nl, uint8_t cmd, int flags)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (!msg)
+		return NULL;
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0, flags, cmd,
+			 IPVS_GENL_VERSION)) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+/* full: everything NEW/SET need; else just the identity. */
+static int put_svc(struct nl_msg *msg, const struct ipvs_svc *s, bool full)
+{
+	struct nlattr *n = nla_nest_start(msg, IPVS_CMD_ATTR_SERVICE);
+	uint8_t addr[16] = { 0 };
+	struct ip_vs_flags fl = { .flags = s->flags, .mask = ~0u };
+
+	if (!n)
+		return -ENOMEM;
+	memcpy(addr, &s->addr, 4);
+	if (nla_put_u16(msg, IPVS_SVC_ATTR_AF, AF_INET) < 0 ||
+	    nla_put_u16(msg, IPVS_SVC_ATTR_PROTOCOL, s->proto) < 0 ||
+	    nla_put(msg, IPVS_SVC_ATTR_ADDR, sizeof(addr), addr) < 0 ||
+	    nla_put_u16(msg, IPVS_SVC_ATTR_PORT, htons(s->port)) < 0)
+		return -ENOMEM;
+	if (full) {
+		if (nla_put_string(msg, IPVS_SVC_ATTR_SCHED_NAME, s->sched[0] ? s->sched : "rr") < 0 ||
+		    nla_put(msg, IPVS_SVC_ATTR_FLAGS, sizeof(fl), &fl) < 0 ||
+		    nla_put_u32(msg, IPVS_SVC_ATTR_TIMEOUT, s->timeout) < 0 ||
+		    nla_put_u32(msg, IPVS_SVC_ATTR_NETMASK, 0xffffffff) < 0)
+			return -ENOMEM;
+	}
+	nla_nest_end(msg, n);
+	return 0;
+}
+
+static int put_dest(struct nl_msg *msg, const struct ipvs_dest *d, bool full)
+{
+	struct nlattr *n = nla_nest_start(msg, IPVS_CMD_ATTR_DEST);
+	uint8_t addr[16] = { 0 };
+
+	if (!n)
+		return -ENOMEM;
+	memcpy(addr, &d->addr, 4);
+	if (nla_put(msg, IPVS_DEST_ATTR_ADDR, sizeof(addr), addr) < 0 ||
+	    nla_put_u16(msg, IPVS_DEST_ATTR_PORT, htons(d->port)) < 0 ||
+	    nla_put_u16(msg, IPVS_DEST_ATTR_ADDR_FAMILY, AF_INET) < 0)
+		return -ENOMEM;
+	if (full) {
+		if (nla_put_u32(msg, IPVS_DEST_ATTR_FWD_METHOD, d->fwd) < 0 ||
+		    nla_put_u32(msg, IPVS_DEST_ATTR_WEIGHT, (uint32_t)d->weight) < 0 ||
+		    nla_put_u32(msg, IPVS_DEST_ATTR_U_THRESH, 0) < 0 ||
+		    nla_put_u32(msg, IPVS_DEST_ATTR_L_THRESH, 0) < 0)
+			return -ENOMEM;
+	}
+	nla_nest_end(msg, n);
+	return 0;
+}
+
+static int svc_cmd(struct ipvs_nl *nl, uint8_t cmd, const struct ipvs_svc *s, bool full)
+{
+	struct nl_msg *msg = new_msg(nl, cmd, 0);
+	struct talk t = { 0 };
+
+	if (!msg)
+		return -ENOMEM;
+	if (put_svc(msg, s, full) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	nl->writes++;
+	return talk(nl, msg, &t, NULL);
+}
+
+static int dest_cmd(struct ipvs_nl *nl, uint8_t cmd, const struct ipvs_svc *s,
+		    const struct ipvs_dest *d, bool full)
+{
+	struct nl_msg *msg = new_msg(nl, cmd, 0);
+	struct talk t = { 0 };
+
+	if (!msg)
+		return -ENOMEM;
+	if (put_svc(msg, s, false) < 0 || put_dest(msg, d, full) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	nl->writes++;
+	return talk(nl, msg, &t, NULL);
+}
+
+int ipvs_nl_add_service_raw(struct ipvs_nl *nl, const struct ipvs_svc *s)
+{
+	return svc_cmd(nl, IPVS_CMD_NEW_SERVICE, s, true);
+}
+
+int ipvs_nl_add_service(struct ipvs_nl *nl, const struct ipvs_svc *s)
+{
+	int r = svc_cmd(nl, IPVS_CMD_NEW_SERVICE, s, true);
+
+	if (r == -EEXIST)
+		r = svc_cmd(nl, IPVS_CMD_SET_SERVICE, s, true);
+	return r;
+}
+
+int ipvs_nl_edit_service(struct ipvs_nl *nl, const struct ipvs_svc *s)
+{
+	int r = svc_cmd(nl, IPVS_CMD_SET_SERVICE, s, true);
+
+	if (r == -ESRCH || r == -ENOENT)
+		r = svc_cmd(nl, IPVS_CMD_NEW_SERVICE, s, true);
+	return r;
+}
+
+int ipvs_nl_del_service(struct ipvs_nl *nl, const struct ipvs_svc *s)
+{
+	int r = svc_cmd(nl, IPVS_CMD_DEL_SERVICE, s, false);
+
+	return r == -ESRCH || r == -ENOENT ? 0 : r;
+}
+
+int ipvs_nl_add_dest(struct ipvs_nl *nl, const struct ipvs_svc *s, const struct ipvs_dest *d)
+{
+	int r = dest_cmd(nl, IPVS_CMD_NEW_DEST, s, d, true);
+
+	if (r == -EEXIST)
+		r = dest_cmd(nl, IPVS_CMD_SET_DEST, s, d, true);
+	return r;
+}
+
+int ipvs_nl_edit_dest(struct ipvs_nl *nl, const struct ipvs_svc *s, const struct ipvs_dest *d)
+{
+	int r = dest_cmd(nl, IPVS_CMD_SET_DEST, s, d, true);
+
+	if (r == -ENOENT)
+		r = dest_cmd(nl, IPVS_CMD_NEW_DEST, s, d, true);
+	return r;
+}
+
+int ipvs_nl_del_dest(struct ipvs_nl *nl, const struct ipvs_svc *s, const struct ipvs_dest *d)
+{
+	int r = dest_cmd(nl, IPVS_CMD_DEL_DEST, s, d, false);
+
+	return r == -ENOENT || r == -ESRCH ? 0 : r;
+}
+
+int ipvs_nl_dump_services(struct ipvs_nl *nl, ipvs_svc_fn fn, void *arg)
+{
+	struct nl_msg *msg = new_msg(nl, IPVS_CMD_GET_SERVICE, NLM_F_DUMP);
+	struct talk t = { .sfn = fn, .arg = arg };
+
+	if (!msg)
+		return -ENOMEM;
+	return talk(nl, msg, &t, on_svc);
+}
+
+struct get_one {
+	struct ipvs_svc *ret;
+	bool found;
+};
+
+static int get_one_fn(void *arg, const struct ipvs_svc *s)
+{
+	struct get_one *g = arg;
+
+	*g->ret = *s;
+	g->found = true;
+	return 0;
+}
+
+int ipvs_nl_get_service(struct ipvs_nl *nl, const struct ipvs_svc *key, struct ipvs_svc *ret)
+{
+	struct nl_msg *msg = new_msg(nl, IPVS_CMD_GET_SERVICE, 0);
+	struct get_one g = { .ret = ret };
+	struct talk t = { .sfn = get_one_fn, .arg = &g };
+	int r;
+
+	if (!msg)
+		return -ENOMEM;
+	if (put_svc(msg, key, false) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	/* a GET without NLM_F_DUMP answers with one message, then the ack */
+	r = talk(nl, msg, &t, on_svc);
+	if (r == -ESRCH || r == -ENOENT)
+		return -ENOENT;
+	if (r < 0)
+		return r;
+	return g.found ? 0 : -ENOENT;
+}
+
+int ipvs_nl_dump_dests(struct ipvs_nl *nl, const struct ipvs_svc *s, ipvs_dest_fn fn, void *arg)
+{
+	struct nl_msg *msg = new_msg(nl, IPVS_CMD_GET_DEST, NLM_F_DUMP);
+	struct talk t = { .dfn = fn, .arg = arg };
+	int r;
+
+	if (!msg)
+		return -ENOMEM;
+	if (put_svc(msg, s, false) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	r = talk(nl, msg, &t, on_dest);
+	return r == -ESRCH ? -ENOENT : r;
+}
+
+struct timeouts {
+	uint32_t v[3];
+};
+
+static int on_config(struct nl_msg *msg, void *arg)
+{
+	struct talk *t = arg;
+	struct timeouts *to = t->arg;
+	struct nlattr *a[IPVS_CMD_ATTR_MAX + 1];
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0)
+		return NL_SKIP;
+	if (a[IPVS_CMD_ATTR_TIMEOUT_TCP])
+		to->v[0] = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP]);
+	if (a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN])
+		to->v[1] = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN]);
+	if (a[IPVS_CMD_ATTR_TIMEOUT_UDP])
+		to->v[2] = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_UDP]);
+	return NL_OK;
+}
+
+int ipvs_nl_get_timeouts(struct ipvs_nl *nl, uint32_t *tcp, uint32_t *tcpfin, uint32_t *udp)
+{
+	struct nl_msg *msg = new_msg(nl, IPVS_CMD_GET_CONFIG, 0);
+	struct timeouts to = { { 0 } };
+	struct talk t = { .arg = &to };
+	int r;
+
+	if (!msg)
+		return -ENOMEM;
+	r = talk(nl, msg, &t, on_config);
+	if (r < 0)
+		return r;
+	*tcp = to.v[0];
+	*tcpfin = to.v[1];
+	*udp = to.v[2];
+	return 0;
+}
+
+int ipvs_nl_set_timeouts(struct ipvs_nl *nl, uint32_t tcp, uint32_t tcpfin, uint32_t udp)
+{
+	struct nl_msg *msg;
+	struct talk t = { 0 };
+
+	if (!tcp && !tcpfin && !udp)
+		return 0;
+	msg = new_msg(nl, IPVS_CMD_SET_CONFIG, 0);
+	if (!msg)
+		return -ENOMEM;
+	/* the kernel leaves a timeout whose attribute is absent (or 0) */
+	if ((tcp && nla_put_u32(msg, IPVS_CMD_ATTR_TIMEOUT_TCP, tcp) < 0) ||
+	    (tcpfin && nla_put_u32(msg, IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, tcpfin) < 0) ||
+	    (udp && nla_put_u32(msg, IPVS_CMD_ATTR_TIMEOUT_UDP, udp) < 0)) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	nl->writes++;
+	return talk(nl, msg, &t, NULL);
+}
+
+char *ipvs_svc_key(const struct ipvs_svc *s, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+	const char *p = s->proto == IPPROTO_TCP ? "TCP" : s->proto == IPPROTO_UDP ? "UDP" :
+			s->proto == IPPROTO_SCTP ? "SCTP" : "?";
+
+	inet_ntop(AF_INET, &s->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%s:%u", p, a, s->port);
+	return buf;
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The IPVS mode's ipsets through libipset.  Changes are queued and applied
+ * as one "restore" stream (libipset batches them into few netlink
+ * messages); the current content is read with libipset's "save" output.
+ * This file must not include libiptc headers (they clash with libipset's).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libipset/ipset.h>
+#include "ipvs_int.h"
+
+#define HASH_OPTS "family inet hashsize 1024 maxelem 1048576"
+#define BITMAP_OPTS "range 0-65535"
+
+const struct ipvs_set_def ipvs_sets[IPVS_SET_MAX] = {
+	[IPVS_SET_CLUSTER_IP] = { "SY-CLUSTER-IP", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_LOOP_BACK] = { "SY-LOOP-BACK", "hash:ip,port,ip", HASH_OPTS },
+	[IPVS_SET_EXTERNAL_IP] = { "SY-EXTERNAL-IP", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_EXTERNAL_IP_LOCAL] = { "SY-EXTERNAL-IP-LOCAL", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_LB] = { "SY-LOAD-BALANCER", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_LB_LOCAL] = { "SY-LOAD-BALANCER-LOCAL", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_LB_FW] = { "SY-LOAD-BALANCER-FW", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_LB_SOURCE_CIDR] = { "SY-LOAD-BALANCER-SOURCE-CIDR", "hash:ip,port,net", HASH_OPTS },
+	[IPVS_SET_NODE_PORT_TCP] = { "SY-NODE-PORT-TCP", "bitmap:port", BITMAP_OPTS },
+	[IPVS_SET_NODE_PORT_UDP] = { "SY-NODE-PORT-UDP", "bitmap:port", BITMAP_OPTS },
+	[IPVS_SET_NODE_PORT_LOCAL_TCP] = { "SY-NODE-PORT-LOCAL-TCP", "bitmap:port", BITMAP_OPTS },
+	[IPVS_SET_NODE_PORT_LOCAL_UDP] = { "SY-NODE-PORT-LOCAL-UDP", "bitmap:port", BITMAP_OPTS },
+	[IPVS_SET_NODE_PORT_SCTP] = { "SY-NODE-PORT-SCTP-HASH", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_NODE_PORT_LOCAL_SCTP] = { "SY-NODE-PORT-LOCAL-SCTP-HASH", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_HEALTH_CHECK_NODE_PORT] = { "SY-HEALTH-CHECK-NODE-PORT", "bitmap:port", BITMAP_OPTS },
+	[IPVS_SET_NO_ENDPOINTS] = { "SY-NO-ENDPOINTS", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_NO_LOCAL_ENDPOINTS] = { "SY-NO-LOCAL-ENDPOINTS", "hash:ip,port", HASH_OPTS },
+};
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+struct ipvs_set {
+	struct ipset *is;
+	struct buf out;		/* "save" output */
+	struct buf queue;	/* restore lines */
+	unsigned n_queued;
+	char msg[512];
+};
+
+static int buf_vappend(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list aq;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return -EINVAL;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	vsnprintf(b->p + b->len, n + 1, fmt, ap);
+	b->len += n;
+	return 0;
+}
+
+static int buf_append(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = buf_vappend(b, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int out_fn(struct ipset_session *session, void *p, const char *fmt, ...)
+{
+	struct ipvs_set *s = p;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vappend(&s->out, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static int err_fn(struct ipset *ipset, void *p, int status, const char *fmt, ...)
+{
+	struct ipvs_set *s = p;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int std_err_fn(struct ipset *ipset, void *p)
+{
+	struct ipvs_set *s = p;
+	struct ipset_session *session = ipset_session(ipset);
+	const char *m = ipset_session_report_msg(session);
+
+	if (m && *m)
+		snprintf(s->msg, sizeof(s->msg), "%s", m);
+	ipset_session_report_reset(session);
+	return -1;
+}
+
+int ipvs_set_open(struct ipvs_set **ret)
+{
+	struct ipvs_set *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	ipset_load_types();
+	s->is = ipset_init();
+	if (!s->is) {
+		free(s);
+		return -ENOMEM;
+	}
+	ipset_custom_printf(s->is, err_fn, std_err_fn, out_fn, s);
+	*ret = s;
+	return 0;
+}
+
+void ipvs_set_close(struct ipvs_set *s)
+{
+	if (!s)
+		return;
+	ipset_fini(s->is);
+	free(s->out.p);
+	free(s->queue.p);
+	free(s);
+}
+
+const char *ipvs_set_last_msg(const struct ipvs_set *s)
+{
+	return s->msg;
+}
+
+/* One command line (parsed by libipset, in-process). */
+static int run_line(struct ipvs_set *s, const char *line)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	s->msg[0] = 0;
+	return ipset_parse_line(s->is, buf) == 0 ? 0 : -EINVAL;
+}
+
+/* The queued lines as one restore stream. */
+static int run_stream(struct ipvs_set *s, struct buf *b)
+{
+	FILE *f;
+	int r;
+
+	if (!b->len)
+		return 0;
+	f = fmemopen(b->p, b->len, "r");
+	if (!f)
+		return -errno;
+	s->msg[0] = 0;
+	r = ipset_parse_stream(s->is, f);
+	fclose(f);
+	return r == 0 ? 0 : -EINVAL;
+}
+
+static int read_save(struct ipvs_set *s)
+{
+	s->out.len = 0;
+	if (s->out.p)
+		s->out.p[0] = 0;
+	return run_line(s, "save");
+}
+
+static int set_lookup(const char *name)
+{
+	for (int i = 0; i < IPVS_SET_MAX; i++)
+		if (strcmp(ipvs_sets[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int ipvs_set_ensure(struct ipvs_set *s, uint64_t *writes)
+{
+	bool have[IPVS_SET_MAX] = { false };
+	struct buf b = { 0 };
+	char *line, *save = NULL;
+	int r, n = 0;
+
+	r = read_save(s);
+	if (r < 0)
+		return r;
+	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+		int id;
+
+		if (sscanf(line, "create %63s", name) == 1 && (id = set_lookup(name)) >= 0)
+			have[id] = true;
+	}
+	for (int i = 0; i < IPVS_SET_MAX; i++) {
+		if (have[i])
+			continue;
+		buf_append(&b, "create %s %s %s\n", ipvs_sets[i].name, ipvs_sets[i].type,
+			   ipvs_sets[i].create_opts);
+		n++;
+	}
+	r = run_stream(s, &b);
+	free(b.p);
+	if (r == 0 && writes)
+		*writes += n;
+	return r;
+}
+
+int ipvs_set_read_all(struct ipvs_set *s, ipvs_set_entry_fn fn, void *arg)
+{
+	char *line, *save = NULL;
+	int r = read_save(s);
+
+	if (r < 0)
+		return r;
+	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[64], entry[256];
+		int id;
+
+		if (sscanf(line, "add %63s %255s", name, entry) != 2)
+			continue;
+		id = set_lookup(name);
+		if (id >= 0)
+			fn(arg, (enum ipvs_set_id)id, entry);
+	}
+	return 0;
+}
+
+void ipvs_set_queue(struct ipvs_set *s, bool add, enum ipvs_set_id id, const char *entry)
+{
+	buf_append(&s->queue, "%s %s %s -exist\n", add ? "add" : "del", ipvs_sets[id].name, entry);
+	s->n_queued++;
+}
+
+int ipvs_set_commit(struct ipvs_set *s)
+{
+	int r = run_stream(s, &s->queue), n = (int)s->n_queued;
+
+	s->queue.len = 0;
+	s->n_queued = 0;
+	return r < 0 ? r : n;
+}
+
+int ipvs_set_destroy_all(struct ipvs_set *s)
+{
+	char line[128];
+	int r, first = 0;
+
+	if (read_save(s) < 0)
+		return -EIO;
+	for (int i = 0; i < IPVS_SET_MAX; i++) {
+		char pat[80];
+
+		snprintf(pat, sizeof(pat), "create %s ", ipvs_sets[i].name);
+		if (!s->out.p || !strstr(s->out.p, pat))
+			continue;
+		snprintf(line, sizeof(line), "destroy %s", ipvs_sets[i].name);
+		r = run_line(s, line);
+		if (r < 0 && !first)
+			first = r;
+	}
+	return first;
+}

@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: Apache-2.0
+# Helpers for the IPVS checks that run inside the test VM (tests/vm/lib.sh
+# boots it).  Source after tests/lib/common.sh.  Each check prints one line
+#   ok - <what>          /  not ok - <what>: <detail>
+# and the script ends with vm_checks_done (exit 0 when all passed, 1 otherwise).
+#
+# Topology (all inside the VM; -nic none, no packet leaves it):
+#   $NODE    runs switchyard --proxy-mode=ipvs; 10.0.1.1/24 towards $CLIENT
+#   $CLIENT  10.0.1.2/24, default route via the node ("outside the node")
+#   $P1..$P3 pods: 10.0.2.{2,6,10}/30, node side 10.0.2.{1,5,9}
+VM_FAILS=0
+VM_CHECKS=0
+
+ok() { VM_CHECKS=$((VM_CHECKS + 1)); echo "ok - $*"; }
+notok() { VM_CHECKS=$((VM_CHECKS + 1)); VM_FAILS=$((VM_FAILS + 1)); echo "not ok - $*"; }
+# check "description" CMD...: ok when CMD succeeds
+check() {
+	local what=$1; shift
+	if "$@"; then ok "$what"; else notok "$what"; fi
+}
+vm_checks_done() {
+	echo "# $VM_CHECKS checks, $VM_FAILS failed"
+	[ "$VM_FAILS" = 0 ] && [ "$VM_CHECKS" -gt 0 ]
+	exit $?
+}
+
+# [ "$SY_IN_VM" ] guards against running these on the host by mistake
+[ "${SY_IN_VM:-}" = 1 ] || { echo "tests/vm/guest: run inside the VM only (tests/vm/*.test.sh)" >&2; exit 2; }
+
+PODS=()
+POD_IPS=(10.0.2.2 10.0.2.6 10.0.2.10)
+NODE_IP=10.0.1.1
+CLIENT_IP=10.0.1.2
+M=$SY_TMP/manifests
+DLOG=$SY_TMP/daemon.log
+
+vm_topology() {
+	sy_mkns NODE node
+	sy_mkns CLIENT client
+	sy_veth "$NODE" eth-c $NODE_IP/24 "$CLIENT" eth0 $CLIENT_IP/24
+	ip -n "$CLIENT" route add default via $NODE_IP
+	local i podns
+	for i in 0 1 2; do
+		sy_mkns podns "p$((i + 1))"
+		PODS+=("$podns")
+		sy_veth "$NODE" "eth-p$((i + 1))" "10.0.2.$((i * 4 + 1))/30" "$podns" eth0 "${POD_IPS[$i]}/30"
+		ip -n "$podns" route add default via "10.0.2.$((i * 4 + 1))"
+	done
+	P1=${PODS[0]} P2=${PODS[1]} P3=${PODS[2]}
+	ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1
+	mkdir -p "$M"
+}
+
+# pods answer "pN <peer>" on TCP 8080, UDP 5353, SCTP 9000
+vm_pod_servers() {
+	local i
+	for i in 0 1 2; do
+		sy_echo_server "${PODS[$i]}" tcp 8080 "p$((i + 1))"
+		sy_echo_server "${PODS[$i]}" udp 5353 "p$((i + 1))"
+	done
+	for i in 0 1 2; do
+		sy_wait 20 bash -c "ip netns exec ${PODS[$i]} ss -Htln 'sport = :8080' | grep -q ." ||
+			sy_fail "pod server p$((i + 1)) did not start"
+	done
+}
+
+# vm_daemon [extra flags...]: start switchyard in $NODE, wait for its first sync
+vm_daemon() {
+	sy_bg "$NODE" "$DLOG" "$SWITCHYARD" --proxy-mode=ipvs --manifests "$M" \
+		--hostname-override node1 --healthz-bind-address= \
+		--metrics-bind-address=127.0.0.1:10249 -v 4 "$@"
+	DPID=$SY_LAST_PID
+	if ! sy_wait 30 grep -q "First sync complete" "$DLOG"; then
+		echo "# daemon log:"; sed 's/^/#   /' "$DLOG" | tail -n 40
+		return 1
+	fi
+}
+vm_daemon_stop() {
+	kill "$DPID" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+}
+
+# Number of completed syncs in the log (to wait for the next one)
+vm_syncs() { grep -c "SyncProxyRules complete" "$DLOG"; }
+# vm_wait_sync N: wait until more than N syncs are logged
+vm_wait_sync() {
+	local n=$1
+	sy_wait "${2:-20}" bash -c "[ \$(grep -c 'SyncProxyRules complete' '$DLOG') -gt $n ]"
+}
+# writes= of the last sync
+vm_last_writes() { grep "SyncProxyRules complete" "$DLOG" | tail -n1 | sed -n 's/.*writes=\([0-9]*\).*/\1/p'; }
+
+ipvs() { ip netns exec "$NODE" ipvsadm "$@"; }
+# real servers of a virtual server: "addr:port weight active inactive" lines
+vm_rs() {
+	ipvs -Ln -t "$1" 2>/dev/null | awk '$1 == "->" && $2 != "RemoteAddress:Port" { print $2, $4, $5, $6 }'
+}
+vm_rs_udp() {
+	ipvs -Ln -u "$1" 2>/dev/null | awk '$1 == "->" && $2 != "RemoteAddress:Port" { print $2, $4, $5, $6 }'
+}
+
+# write a Service (+ EndpointSlice) manifest file:
+#   vm_svc FILE NAME CLUSTERIP "PORTSPEC" "EP_IPS" [extra spec yaml lines]
+# PORTSPEC: "name:port:targetPort:PROTO[:nodePort]" comma separated
+vm_svc() {
+	local file=$1 name=$2 cip=$3 ports=$4 eps=$5 extra=${6:-}
+	local p n pt tp pr np
+	{
+		echo "apiVersion: v1"
+		echo "kind: Service"
+		echo "metadata: {name: $name, namespace: default}"
+		echo "spec:"
+		echo "  clusterIP: $cip"
+		[ -n "$extra" ] && printf '%s\n' "$extra"
+		echo "  ports:"
+		for p in ${ports//,/ }; do
+			IFS=: read -r n pt tp pr np <<<"$p"
+			echo "  - {name: $n, port: $pt, targetPort: $tp, protocol: $pr${np:+, nodePort: $np}}"
+		done
+		echo "---"
+		echo "apiVersion: discovery.k8s.io/v1"
+		echo "kind: EndpointSlice"
+		echo "metadata: {name: $name-1, namespace: default, labels: {kubernetes.io/service-name: $name}}"
+		echo "addressType: IPv4"
+		echo "ports:"
+		for p in ${ports//,/ }; do
+			IFS=: read -r n pt tp pr np <<<"$p"
+			echo "- {name: $n, port: $tp, protocol: $pr}"
+		done
+		echo "endpoints:"
+		for e in $eps; do
+			echo "- {addresses: [$e], nodeName: ${EP_NODE:-node1}, conditions: {ready: true}}"
+		done
+		[ -n "$eps" ] || echo "  []"
+	} >"$file.tmp" && mv "$file.tmp" "$file"
+}
+
+# client asks COUNT times over PROTO; prints answers
+vm_ask() { # NS PROTO HOST PORT COUNT
+	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
+		--port "$4" --count "${5:-1}" --timeout 2 2>/dev/null
+}
