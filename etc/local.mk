@@ -1,1 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
+# Operations files (issue 6): the systemd unit, the man page, the cluster
+# manifests, the example config and manifests, the Dockerfile.
+systemdunitdir = $(prefix)/lib/systemd/system
+systemdunit_DATA = etc/switchyard.service
+CLEANFILES += etc/switchyard.service
+etc/switchyard.service: $(top_srcdir)/etc/switchyard.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+		$(top_srcdir)/etc/switchyard.service.in >$@.tmp && mv $@.tmp $@
+
+dist_man8_MANS = man/switchyard.8
+
+examplesdir = $(docdir)/examples
+dist_examples_DATA = etc/config.yaml etc/switchyard.yaml etc/Dockerfile
+examplesmanifestsdir = $(docdir)/examples/manifests
+dist_examplesmanifests_DATA = etc/manifests/web.yaml
+
+EXTRA_DIST += etc/switchyard.service.in etc/Dockerfile.dockerignore \
+	tools/check-manifests doc/operations.md
