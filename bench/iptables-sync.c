@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * bench/iptables-sync: N ClusterIP Services × E endpoints (a tenth with
+ * NodePorts) as a desired state, synced by the iptables mode in the
+ * current network namespace (run it inside a fresh one: it rewrites the
+ * nat and filter tables).  Prints wall time and peak RSS.
+ *
+ *   iptables-sync -n 10000 [-e 10] [--change] [--resync] [--cleanup]
+ *   iptables-sync -n 10000 --restore FILE [--partial FILE]
+ *       write kube-proxy's rules for the same Services as
+ *       iptables-restore input (and the partial-sync input of --change).
+ *   --measure-svc: also add one Service 10.255.255.254:80 → --ep-addr
+ *       (sorted last in kube-proxy's table) for data-plane runs.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <arpa/inet.h>
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/log.h"
+#include "switchyard/mode.h"
+#include "switchyard/util.h"
+#include "../modes/iptables_plan.h"
+
+static uint64_t rng = 88172645463325252ULL;
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)rng;
+}
+
+static struct ds_port *mk_port(struct desired_state *ds, unsigned i, unsigned n_eps, bool np,
+			       struct in_addr cip, const struct in_addr *eps, uint16_t port,
+			       uint16_t tport)
+{
+	struct ds_port *p = xcalloc(1, sizeof(*p));
+	char buf[128];
+
+	snprintf(buf, sizeof(buf), "bench/svc-%u:http", i);
+	p->name = xstrdup(buf);
+	snprintf(buf, sizeof(buf), "bench/svc-%u", i);
+	p->svc_key = xstrdup(buf);
+	p->svc_ns = "bench";
+	p->svc_name = p->svc_key + 6;
+	p->port_name = "http";
+	p->proto = IPPROTO_TCP;
+	p->cluster_ip = cip;
+	p->port = port;
+	p->node_port = np ? (uint16_t)(30000 + i % 2768) : 0;
+	p->cluster_eps = xcalloc(n_eps + 1, sizeof(*p->cluster_eps));
+	p->all_eps = xcalloc(n_eps + 1, sizeof(*p->all_eps));
+	for (unsigned k = 0; k < n_eps; k++) {
+		p->cluster_eps[k] = (struct ds_ep){ .addr = eps[k], .port = tport,
+						    .flags = 3, .local = false };
+		p->all_eps[k] = p->cluster_eps[k];
+	}
+	p->n_cluster_eps = p->n_all_eps = n_eps;
+	p->serial = ds->next_serial++;
+	return p;
+}
+
+static double maxrss_mb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss / 1024.0;
+}
+
+static void proto_hash(char out[32], const char *prefix, const char *s)
+{
+	ipt_chain_name(out, prefix, s);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned n = 1000, e = 10;
+	bool change = false, resync = false, cleanup = false, measure = false;
+	const char *restore = NULL, *partial = NULL;
+	struct in_addr ep_addr = { htonl(0x0a010002) };
+	static const struct option lo[] = {
+		{ "change", no_argument, 0, 'c' }, { "resync", no_argument, 0, 'r' },
+		{ "cleanup", no_argument, 0, 'C' }, { "restore", required_argument, 0, 'R' },
+		{ "partial", required_argument, 0, 'P' }, { "measure-svc", no_argument, 0, 'm' },
+		{ "ep-addr", required_argument, 0, 'a' }, { 0, 0, 0, 0 },
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "n:e:", lo, NULL)) != -1) {
+		switch (o) {
+		case 'n': n = (unsigned)atoi(optarg); break;
+		case 'e': e = (unsigned)atoi(optarg); break;
+		case 'c': change = true; break;
+		case 'r': resync = true; break;
+		case 'C': cleanup = true; break;
+		case 'R': restore = optarg; break;
+		case 'P': partial = optarg; break;
+		case 'm': measure = true; break;
+		case 'a': inet_pton(AF_INET, optarg, &ep_addr); break;
+		default: return 2;
+		}
+	}
+	struct sy_config cfg;
+	config_init(&cfg);
+	cfg.n_cluster_cidrs = 1;
+	sy_parse_cidr4("10.244.0.0/16", &cfg.cluster_cidrs[0]);
+	if (cleanup) {
+		int r = iptables_mode_ops.cleanup(&cfg);
+		printf("cleanup: %s\n", r < 0 ? strerror(-r) : "ok");
+		return r < 0;
+	}
+
+	struct desired_state ds;
+	desired_init(&ds, &cfg);
+	desired_set_node(&ds, "bench-node", NULL, NULL, 0, true);
+	struct in_addr *eps = xcalloc(e + 1, sizeof(*eps));
+	struct ds_port **ports = xcalloc(n + 2, sizeof(*ports));
+	struct hmap used;
+	hmap_init(&used);
+	char (*keys)[20] = xcalloc(n + 1, sizeof(*keys));
+	for (unsigned i = 0; i < n; i++) {
+		struct in_addr cip;
+		do {	/* distinct random ClusterIPs in 10.96.0.0/12, like the allocator */
+			cip.s_addr = htonl(0x0a600000 | (rnd() & 0x000fffff));
+			snprintf(keys[i], sizeof(keys[i]), "%08x", cip.s_addr);
+		} while (hmap_get(&used, keys[i]) || (ntohl(cip.s_addr) & 0xff) == 0);
+		hmap_put(&used, keys[i], keys[i]);
+		for (unsigned k = 0; k < e; k++)
+			eps[k].s_addr = htonl(0x0af40000 | (rnd() & 0xffff));
+		/* sorted, deduplicated as desired.c does */
+		for (unsigned a = 0; a < e; a++)
+			for (unsigned b = a + 1; b < e; b++)
+				if (ntohl(eps[b].s_addr) < ntohl(eps[a].s_addr)) {
+					struct in_addr t = eps[a]; eps[a] = eps[b]; eps[b] = t;
+				}
+		unsigned ne = 0;
+		for (unsigned k = 0; k < e; k++)
+			if (!ne || eps[k].s_addr != eps[ne - 1].s_addr)
+				eps[ne++] = eps[k];
+		ports[i] = mk_port(&ds, i, ne, i % 10 == 0, cip, eps, 80, 8080);
+		hmap_put(&ds.ports, ports[i]->name, ports[i]);
+	}
+	if (measure) {
+		struct in_addr cip = { htonl(0x0affffFE) };
+		ports[n] = mk_port(&ds, 999999, 1, false, cip, &ep_addr, 80, 80);
+		hmap_put(&ds.ports, ports[n]->name, ports[n]);
+	}
+
+	if (restore) {
+		FILE *f = fopen(restore, "w");
+		if (!f)
+			return 1;
+		/* kube-proxy's layout (large-cluster mode: no comments) */
+		fprintf(f, "*filter\n:KUBE-SERVICES - [0:0]\n:KUBE-EXTERNAL-SERVICES - [0:0]\n"
+			":KUBE-FORWARD - [0:0]\n:KUBE-NODEPORTS - [0:0]\n:KUBE-PROXY-FIREWALL - [0:0]\n"
+			"-A INPUT -m conntrack --ctstate NEW -j KUBE-PROXY-FIREWALL\n"
+			"-A INPUT -j KUBE-NODEPORTS\n"
+			"-A INPUT -m conntrack --ctstate NEW -j KUBE-EXTERNAL-SERVICES\n"
+			"-A FORWARD -m conntrack --ctstate NEW -j KUBE-PROXY-FIREWALL\n"
+			"-A FORWARD -j KUBE-FORWARD\n"
+			"-A FORWARD -m conntrack --ctstate NEW -j KUBE-SERVICES\n"
+			"-A FORWARD -m conntrack --ctstate NEW -j KUBE-EXTERNAL-SERVICES\n"
+			"-A OUTPUT -m conntrack --ctstate NEW -j KUBE-PROXY-FIREWALL\n"
+			"-A OUTPUT -m conntrack --ctstate NEW -j KUBE-SERVICES\n"
+			"-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n"
+			"-A KUBE-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT\n"
+			"-A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+			"COMMIT\n");
+		fprintf(f, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n"
+			":KUBE-POSTROUTING - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n");
+		unsigned total = n + (measure ? 1 : 0);
+		for (unsigned i = 0; i < total; i++) {
+			struct ds_port *p = ports[i];
+			char base[160], h[32];
+			snprintf(base, sizeof(base), "%stcp", p->name);
+			proto_hash(h, "KUBE-SVC-", base);
+			fprintf(f, ":%s - [0:0]\n", h);
+			if (p->node_port) {
+				proto_hash(h, "KUBE-EXT-", base);
+				fprintf(f, ":%s - [0:0]\n", h);
+			}
+			for (unsigned k = 0; k < p->n_cluster_eps; k++) {
+				char sb[200];
+				snprintf(sb, sizeof(sb), "%s%s:%u", base, sy_ip4_str(p->cluster_eps[k].addr),
+					 p->cluster_eps[k].port);
+				proto_hash(h, "KUBE-SEP-", sb);
+				fprintf(f, ":%s - [0:0]\n", h);
+			}
+		}
+		fprintf(f, "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
+			"-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
+			"-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n"
+			"-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
+			"-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
+			"-A KUBE-POSTROUTING -j MASQUERADE --random-fully\n"
+			"-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n");
+		for (unsigned i = 0; i < total; i++) {
+			struct ds_port *p = ports[i];
+			char base[160], svc[32], ext[32], cip[20];
+			snprintf(base, sizeof(base), "%stcp", p->name);
+			proto_hash(svc, "KUBE-SVC-", base);
+			proto_hash(ext, "KUBE-EXT-", base);
+			snprintf(cip, sizeof(cip), "%s", sy_ip4_str(p->cluster_ip));
+			fprintf(f, "-A KUBE-SERVICES -d %s/32 -p tcp -m tcp --dport %u -j %s\n", cip, p->port, svc);
+			if (p->node_port) {
+				fprintf(f, "-A KUBE-NODEPORTS -p tcp -m tcp --dport %u -j %s\n", p->node_port, ext);
+				fprintf(f, "-A %s -j KUBE-MARK-MASQ\n-A %s -j %s\n", ext, ext, svc);
+			}
+			fprintf(f, "-A %s ! -s 10.244.0.0/16 -d %s/32 -p tcp -m tcp --dport %u -j KUBE-MARK-MASQ\n",
+				svc, cip, p->port);
+			for (unsigned k = 0; k < p->n_cluster_eps; k++) {
+				char sb[200], sep[32];
+				const char *ip = sy_ip4_str(p->cluster_eps[k].addr);
+				snprintf(sb, sizeof(sb), "%s%s:%u", base, ip, p->cluster_eps[k].port);
+				proto_hash(sep, "KUBE-SEP-", sb);
+				if (k + 1 < p->n_cluster_eps)
+					fprintf(f, "-A %s -m statistic --mode random --probability %0.10f -j %s\n",
+						svc, 1.0 / (p->n_cluster_eps - k), sep);
+				else
+					fprintf(f, "-A %s -j %s\n", svc, sep);
+				fprintf(f, "-A %s -s %s/32 -j KUBE-MARK-MASQ\n", sep, ip);
+				fprintf(f, "-A %s -p tcp -m tcp -j DNAT --to-destination %s:%u\n", sep, ip,
+					p->cluster_eps[k].port);
+			}
+		}
+		fprintf(f, "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\nCOMMIT\n");
+		fclose(f);
+		if (partial) {
+			/* kube-proxy's partial sync after the --change below: only the changed chains */
+			struct ds_port *p = ports[n / 2];
+			char base[160], svc[32], sb[200], sep_old[32], sep_new[32];
+			FILE *g = fopen(partial, "w");
+			if (!g)
+				return 1;
+			snprintf(base, sizeof(base), "%stcp", p->name);
+			proto_hash(svc, "KUBE-SVC-", base);
+			fprintf(g, "*filter\n:KUBE-SERVICES - [0:0]\n:KUBE-EXTERNAL-SERVICES - [0:0]\n"
+				":KUBE-FORWARD - [0:0]\n:KUBE-NODEPORTS - [0:0]\n:KUBE-PROXY-FIREWALL - [0:0]\n"
+				"-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n"
+				"-A KUBE-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT\n"
+				"-A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+				"COMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n"
+				":KUBE-POSTROUTING - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n:%s - [0:0]\n", svc);
+			snprintf(sb, sizeof(sb), "%s%s:%u", base, sy_ip4_str(p->cluster_eps[0].addr),
+				 p->cluster_eps[0].port);
+			proto_hash(sep_old, "KUBE-SEP-", sb);
+			snprintf(sb, sizeof(sb), "%s%s:%u", base, "10.250.0.1", p->cluster_eps[0].port);
+			proto_hash(sep_new, "KUBE-SEP-", sb);
+			fprintf(g, ":%s - [0:0]\n", sep_new);
+			fprintf(g, "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
+				"-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
+				"-A KUBE-POSTROUTING -j MASQUERADE --random-fully\n"
+				"-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n");
+			/* KUBE-SERVICES is rewritten whole in every kube-proxy sync */
+			for (unsigned i = 0; i < n; i++) {
+				char s2[32], b2[160];
+				snprintf(b2, sizeof(b2), "%stcp", ports[i]->name);
+				proto_hash(s2, "KUBE-SVC-", b2);
+				fprintf(g, "-A KUBE-SERVICES -d %s/32 -p tcp -m tcp --dport %u -j %s\n",
+					sy_ip4_str(ports[i]->cluster_ip), ports[i]->port, s2);
+			}
+			fprintf(g, "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n");
+			fprintf(g, "-A %s ! -s 10.244.0.0/16 -d %s/32 -p tcp -m tcp --dport %u -j KUBE-MARK-MASQ\n",
+				svc, sy_ip4_str(p->cluster_ip), p->port);
+			/* the new endpoint replaces the first one; the others keep their chains */
+			for (unsigned k = 0; k < p->n_cluster_eps; k++) {
+				char sep[32];
+				const char *ip = k ? sy_ip4_str(p->cluster_eps[k].addr) : "10.250.0.1";
+				snprintf(sb, sizeof(sb), "%s%s:%u", base, ip, p->cluster_eps[k].port);
+				proto_hash(sep, "KUBE-SEP-", sb);
+				if (k + 1 < p->n_cluster_eps)
+					fprintf(g, "-A %s -m statistic --mode random --probability %0.10f -j %s\n",
+						svc, 1.0 / (p->n_cluster_eps - k), sep);
+				else
+					fprintf(g, "-A %s -j %s\n", svc, sep);
+			}
+			fprintf(g, "-A %s -s 10.250.0.1/32 -j KUBE-MARK-MASQ\n", sep_new);
+			fprintf(g, "-A %s -p tcp -m tcp -j DNAT --to-destination 10.250.0.1:%u\n", sep_new,
+				p->cluster_eps[0].port);
+			fprintf(g, "-X %s\nCOMMIT\n", sep_old);
+			fclose(g);
+		}
+		printf("restore input written: %s\n", restore);
+		return 0;
+	}
+
+	struct proxy_mode *m = NULL;
+	char err[256] = "";
+	struct mode_sync_stats st = { 0 };
+	int r = iptables_mode_ops.init(&m, &cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "init: %s\n", err);
+		return 1;
+	}
+	double t0 = sy_now_mono();
+	r = iptables_mode_ops.sync(m, &ds, true, &st);
+	double t1 = sy_now_mono();
+	printf("full_sync services=%u endpoints=%u seconds=%.3f maxrss_mb=%.1f nat_rules=%llu "
+	       "filter_rules=%llu writes=%llu result=%s\n", n, e, t1 - t0, maxrss_mb(),
+	       (unsigned long long)st.nat_rules, (unsigned long long)st.filter_rules,
+	       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
+	if (r < 0)
+		return 1;
+	if (resync) {
+		memset(&st, 0, sizeof(st));
+		t0 = sy_now_mono();
+		r = iptables_mode_ops.sync(m, &ds, true, &st);
+		printf("noop_resync seconds=%.3f writes=%llu result=%s\n", sy_now_mono() - t0,
+		       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
+	}
+	if (change) {
+		/* the first endpoint of the middle Service moves to 10.250.0.1 */
+		struct ds_port *old = ports[n / 2];
+		struct in_addr neps[64];
+		unsigned ne = old->n_cluster_eps;
+		for (unsigned k = 0; k < ne && k < 64; k++)
+			neps[k] = old->cluster_eps[k].addr;
+		neps[0].s_addr = htonl(0x0afa0001);
+		struct ds_port *np = mk_port(&ds, n / 2, ne, old->node_port != 0, old->cluster_ip, neps,
+					     80, 8080);
+		hmap_put(&ds.ports, np->name, np);
+		memset(&st, 0, sizeof(st));
+		t0 = sy_now_mono();
+		r = iptables_mode_ops.sync(m, &ds, false, &st);
+		t1 = sy_now_mono();
+		printf("endpoint_change seconds=%.3f maxrss_mb=%.1f writes=%llu result=%s\n", t1 - t0,
+		       maxrss_mb(), (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
+		ds_port_free(old);
+	}
+	iptables_mode_ops.free(m);
+	return r < 0;
+}

@@ -1,0 +1,868 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Kernel table blobs for the iptables mode: read, split foreign / ours,
+ * build the replacement from the plan, commit.  See iptables_blob.h.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/x_tables.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/xt_tcpudp.h>
+#include <linux/netfilter/xt_sctp.h>
+#include <linux/netfilter/xt_statistic.h>
+#include <linux/netfilter/xt_recent.h>
+#include <linux/netfilter/xt_addrtype.h>
+#include <linux/netfilter/xt_mark.h>
+#include <linux/netfilter/xt_conntrack.h>
+#include <linux/netfilter/xt_comment.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include "switchyard/util.h"
+#include "iptables_blob.h"
+
+#define XT_LOCK_PATH "/run/xtables.lock"
+
+/* nf_nat.h's compat structs are not exported to userspace everywhere */
+struct sy_nat_ipv4_range {
+	unsigned int flags;
+	uint32_t min_ip, max_ip;
+	uint16_t min, max;
+};
+struct sy_nat_ipv4_multi_range {
+	unsigned int rangesize;
+	struct sy_nat_ipv4_range range[1];
+};
+
+#define E_HDR ((uint32_t)sizeof(struct ipt_entry))
+#define T_STD ((uint32_t)XT_ALIGN(sizeof(struct xt_standard_target)))
+#define T_ERR ((uint32_t)XT_ALIGN(sizeof(struct xt_error_target)))
+
+static inline struct xt_entry_target *entry_target(const struct ipt_entry *e)
+{
+	return (struct xt_entry_target *)((char *)e + e->target_offset);
+}
+static inline bool target_is_std(const struct xt_entry_target *t)
+{
+	return t->u.user.name[0] == 0;
+}
+static inline bool target_is_err(const struct xt_entry_target *t)
+{
+	return !strcmp(t->u.user.name, XT_ERROR_TARGET);
+}
+
+/* ---- hashing (normalised: counters and comefrom excluded) ---- */
+
+static inline uint64_t mix(uint64_t h, uint64_t w)
+{
+	h ^= w;
+	h *= 0x9E3779B97F4A7C15ULL;
+	return h ^ (h >> 31);
+}
+
+static uint64_t hash_entry(uint64_t h, const struct ipt_entry *e)
+{
+	unsigned char hdr[sizeof(struct ipt_entry)];
+	uint64_t x;
+	size_t n;
+
+	/* words, not a struct pun: byte copies keep the compiler honest */
+	memcpy(hdr, e, sizeof(hdr));
+	memset(hdr + offsetof(struct ipt_entry, comefrom), 0, sizeof(e->comefrom));
+	memset(hdr + offsetof(struct ipt_entry, counters), 0, sizeof(e->counters));
+	for (n = 0; n + 8 <= sizeof(hdr); n += 8) {
+		memcpy(&x, hdr + n, 8);
+		h = mix(h, x);
+	}
+	for (n = sizeof(hdr); n + 8 <= e->next_offset; n += 8) {
+		memcpy(&x, (const char *)e + n, 8);
+		h = mix(h, x);
+	}
+	return h;
+}
+
+static uint64_t hash_layout(uint64_t h, unsigned valid, const unsigned *hook_entry,
+			    const unsigned *underflow, unsigned num, unsigned size)
+{
+	for (unsigned i = 0; i < NF_INET_NUMHOOKS; i++)
+		if (valid & (1u << i))	/* the kernel reports 0xffffffff for the others */
+			h = mix(mix(h, hook_entry[i]), underflow[i]);
+	return mix(mix(h, num), size);
+}
+
+/* ---- the parsed kernel table ---- */
+
+struct kt_chain {
+	char name[XT_FUNCTION_MAXNAMELEN];
+	uint32_t head, first, end;	/* old offsets: head entry, first rule, one past the last */
+	uint32_t head_idx, n_entries;	/* old entry index of the head, entries incl. head */
+	bool ours;
+	uint32_t fb;			/* foreign: copy of [head, end) in fbuf */
+	uint32_t new_head, new_idx;	/* writer scratch */
+};
+
+struct kt_rule {			/* a foreign rule of a built-in chain */
+	uint32_t fb, size, old_off, old_idx;
+	uint32_t new_off, new_idx;	/* writer scratch */
+};
+
+struct kt_builtin {
+	struct kt_rule *rules;
+	unsigned n_rules;
+	int ours_pos;			/* where our jumps were (index into rules), -1: none */
+	struct kt_rule policy;
+};
+
+struct ipt_ktable {
+	enum ipt_table t;
+	struct ipt_getinfo info;
+	uint8_t *fbuf;			/* copies of the foreign entries */
+	size_t fb_len;
+	struct kt_chain *chains;	/* user chains in old order */
+	unsigned n_chains;
+	struct kt_builtin bi[NF_INET_NUMHOOKS];
+	bool has_ours;
+	uint64_t hash;
+};
+
+void ipt_ktable_free(struct ipt_ktable *kt)
+{
+	if (!kt)
+		return;
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++)
+		free(kt->bi[h].rules);
+	free(kt->chains);
+	free(kt->fbuf);
+	free(kt);
+}
+
+bool ipt_ktable_has_ours(const struct ipt_ktable *kt) { return kt->has_ours; }
+uint64_t ipt_ktable_hash(const struct ipt_ktable *kt) { return kt->hash; }
+
+/* chain of an old offset (head <= off < end), or NULL */
+static const struct kt_chain *kt_chain_at(const struct ipt_ktable *kt, uint32_t off)
+{
+	unsigned lo = 0, hi = kt->n_chains;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		if (kt->chains[mid].end <= off)
+			lo = mid + 1;
+		else if (kt->chains[mid].head > off)
+			hi = mid;
+		else
+			return &kt->chains[mid];
+	}
+	return NULL;
+}
+
+static void *fb_add(struct ipt_ktable *kt, size_t *cap, const void *p, size_t len, uint32_t *ret_off)
+{
+	if (kt->fb_len + len > *cap) {
+		while (kt->fb_len + len > *cap)
+			*cap = *cap ? 2 * *cap : 4096;
+		kt->fbuf = xrealloc(kt->fbuf, *cap);
+	}
+	*ret_off = (uint32_t)kt->fb_len;
+	memcpy(kt->fbuf + kt->fb_len, p, len);
+	kt->fb_len += len;
+	return kt->fbuf + *ret_off;
+}
+
+static int get_info(int fd, enum ipt_table t, struct ipt_getinfo *info)
+{
+	socklen_t len = sizeof(*info);
+
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", ipt_table_name(t));
+	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_INFO, info, &len) < 0)
+		return -errno;
+	return 0;
+}
+
+int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
+{
+	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
+	struct ipt_get_entries *ge = NULL;
+	socklen_t len;
+	size_t fcap = 0, ccap = 0;
+	uint8_t *base;
+	uint32_t off, idx, n_hooks_seen = 0;
+	int r, cur_hook = -1;
+	struct kt_chain *cur = NULL;
+
+	kt->t = t;
+	r = get_info(fd, t, &kt->info);
+	if (r < 0)
+		goto fail;
+	len = sizeof(*ge) + kt->info.size;
+	/* zeroed: the kernel leaves the tail of short extension names untouched */
+	ge = calloc(1, len);
+	if (!ge) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memset(ge, 0, sizeof(*ge));
+	snprintf(ge->name, sizeof(ge->name), "%s", ipt_table_name(t));
+	ge->size = kt->info.size;
+	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, ge, &len) < 0) {
+		r = errno == EAGAIN ? -EAGAIN : -errno;
+		goto fail;
+	}
+	base = (uint8_t *)ge->entrytable;
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++)
+		kt->bi[h].ours_pos = -1;
+
+	/* pass 1: user chains */
+	for (off = 0, idx = 0; off < kt->info.size; idx++) {
+		struct ipt_entry *e = (struct ipt_entry *)(base + off);
+		struct xt_entry_target *tg = entry_target(e);
+		if (e->next_offset < sizeof(*e) || off + e->next_offset > kt->info.size) {
+			r = -EBADMSG;
+			goto fail;
+		}
+		if (target_is_err(tg)) {
+			const char *name = ((struct xt_error_target *)tg)->errorname;
+			if (cur)
+				cur->end = off;
+			cur = NULL;
+			if (strcmp(name, XT_ERROR_TARGET)) {
+				if (kt->n_chains == ccap) {
+					ccap = ccap ? 2 * ccap : 64;
+					kt->chains = xrealloc(kt->chains, ccap * sizeof(*kt->chains));
+				}
+				cur = &kt->chains[kt->n_chains++];
+				memset(cur, 0, sizeof(*cur));
+				snprintf(cur->name, sizeof(cur->name), "%s", name);
+				cur->head = off;
+				cur->head_idx = idx;
+				cur->first = off + e->next_offset;
+				cur->ours = ipt_chain_is_ours(name);
+				if (cur->ours)
+					kt->has_ours = true;
+			}
+		}
+		off += e->next_offset;
+	}
+	if (cur)
+		cur->end = off;
+	for (unsigned i = 0; i < kt->n_chains; i++)
+		kt->chains[i].n_entries = 0;
+
+	/* pass 2: hash, built-in chains, copies of foreign user chains */
+	kt->hash = hash_layout(0, kt->info.valid_hooks, kt->info.hook_entry, kt->info.underflow, kt->info.num_entries,
+			       kt->info.size);
+	unsigned ci = 0;
+	for (off = 0, idx = 0; off < kt->info.size; idx++) {
+		struct ipt_entry *e = (struct ipt_entry *)(base + off);
+		struct xt_entry_target *tg = entry_target(e);
+
+		kt->hash = hash_entry(kt->hash, e);
+		for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++)
+			if ((kt->info.valid_hooks & (1u << h)) && kt->info.hook_entry[h] == off) {
+				cur_hook = (int)h;
+				n_hooks_seen++;
+			}
+		if (ci < kt->n_chains && kt->chains[ci].head == off) {
+			cur_hook = -1;
+			struct kt_chain *c = &kt->chains[ci++];
+			c->n_entries = 0;
+			if (!c->ours)
+				fb_add(kt, &fcap, e, c->end - c->head, &c->fb);
+		}
+		if (ci > 0 && off < kt->chains[ci - 1].end && off >= kt->chains[ci - 1].head) {
+			kt->chains[ci - 1].n_entries++;
+		} else if (cur_hook >= 0) {
+			struct kt_builtin *b = &kt->bi[cur_hook];
+			struct kt_rule kr = { .size = e->next_offset, .old_off = off, .old_idx = idx };
+			if (off == kt->info.underflow[cur_hook]) {
+				fb_add(kt, &fcap, e, e->next_offset, &kr.fb);
+				b->policy = kr;
+				cur_hook = -1;
+			} else {
+				bool ours = false;
+				if (target_is_std(tg)) {
+					int v = ((struct xt_standard_target *)tg)->verdict;
+					const struct kt_chain *to = v >= 0 ? kt_chain_at(kt, (uint32_t)v) : NULL;
+					ours = to && to->ours;
+				}
+				if (ours) {
+					kt->has_ours = true;
+					if (b->ours_pos < 0)
+						b->ours_pos = (int)b->n_rules;
+				} else {
+					fb_add(kt, &fcap, e, e->next_offset, &kr.fb);
+					if (!(b->n_rules & (b->n_rules - 1)))
+						b->rules = xrealloc(b->rules, (b->n_rules ? 2 * b->n_rules : 1) *
+								    sizeof(*b->rules));
+					b->rules[b->n_rules++] = kr;
+				}
+			}
+		}
+		off += e->next_offset;
+	}
+	(void)n_hooks_seen;
+	free(ge);
+	*ret = kt;
+	return 0;
+fail:
+	free(ge);
+	ipt_ktable_free(kt);
+	return r;
+}
+
+/* ---- rule encoding ---- */
+
+static size_t put_match(uint8_t *b, const char *name, uint8_t rev, const void *data, size_t dlen)
+{
+	size_t sz = XT_ALIGN(sizeof(struct xt_entry_match) + dlen);
+
+	if (b) {
+		struct xt_entry_match *m = (struct xt_entry_match *)b;
+		m->u.user.match_size = (uint16_t)sz;
+		snprintf(m->u.user.name, sizeof(m->u.user.name), "%s", name);
+		m->u.user.revision = rev;
+		memcpy(m->data, data, dlen);
+	}
+	return sz;
+}
+
+static size_t put_target(uint8_t *b, const char *name, uint8_t rev, const void *data, size_t dlen)
+{
+	size_t sz = XT_ALIGN(sizeof(struct xt_entry_target) + dlen);
+
+	if (b) {
+		struct xt_entry_target *t = (struct xt_entry_target *)b;
+		t->u.user.target_size = (uint16_t)sz;
+		snprintf(t->u.user.name, sizeof(t->u.user.name), "%s", name);
+		t->u.user.revision = rev;
+		memcpy(t->data, data, dlen);
+	}
+	return sz;
+}
+
+static size_t put_verdict(uint8_t *b, int verdict)
+{
+	return put_target(b, XT_STANDARD_TARGET, 0, &verdict, sizeof(verdict));
+}
+
+/* Encode r at b (NULL: size only).  Jump targets must have their offsets. */
+static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
+{
+	struct ipt_entry *e = (struct ipt_entry *)b;
+	size_t off = sizeof(struct ipt_entry);
+#define AT (b ? b + off : NULL)
+
+	if (e) {
+		e->ip.src = r->src;
+		e->ip.smsk = r->smsk;
+		e->ip.dst = r->dst;
+		e->ip.dmsk = r->dmsk;
+		e->ip.proto = r->proto;
+		e->ip.invflags = (r->inv & IPT_R_INV_SRC ? IPT_INV_SRCIP : 0) |
+				 (r->inv & IPT_R_INV_DST ? IPT_INV_DSTIP : 0);
+	}
+	if (r->matches & IPT_M_DPORT) {
+		if (r->proto == IPPROTO_TCP) {
+			struct xt_tcp m = { .spts = { 0, 0xffff }, .dpts = { r->dport, r->dport } };
+			off += put_match(AT, "tcp", 0, &m, sizeof(m));
+		} else if (r->proto == IPPROTO_UDP) {
+			struct xt_udp m = { .spts = { 0, 0xffff }, .dpts = { r->dport, r->dport } };
+			off += put_match(AT, "udp", 0, &m, sizeof(m));
+		} else {
+			struct xt_sctp_info m = { .dpts = { r->dport, r->dport }, .spts = { 0, 0xffff },
+						  .flags = XT_SCTP_DEST_PORTS };
+			off += put_match(AT, "sctp", 0, &m, sizeof(m));
+		}
+	}
+	if (r->matches & (IPT_M_DST_LOCAL | IPT_M_SRC_LOCAL)) {
+		struct xt_addrtype_info_v1 m = {
+			.source = r->matches & IPT_M_SRC_LOCAL ? XT_ADDRTYPE_LOCAL : 0,
+			.dest = r->matches & IPT_M_DST_LOCAL ? XT_ADDRTYPE_LOCAL : 0,
+		};
+		off += put_match(AT, "addrtype", 1, &m, sizeof(m));
+	}
+	if (r->matches & IPT_M_MARK) {
+		struct xt_mark_mtinfo1 m = { .mark = r->mark, .mask = r->mark_mask,
+					     .invert = !!(r->matches & IPT_M_MARK_INV) };
+		off += put_match(AT, "mark", 1, &m, sizeof(m));
+	}
+	if (r->matches & (IPT_M_STATE_NEW | IPT_M_STATE_EST)) {
+		struct xt_conntrack_mtinfo3 m;
+		memset(&m, 0, sizeof(m));
+		m.match_flags = XT_CONNTRACK_STATE;
+		if (r->matches & IPT_M_STATE_NEW)
+			m.state_mask |= XT_CONNTRACK_STATE_BIT(IP_CT_NEW);
+		if (r->matches & IPT_M_STATE_EST)
+			m.state_mask |= XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED) |
+					XT_CONNTRACK_STATE_BIT(IP_CT_RELATED);
+		off += put_match(AT, "conntrack", 3, &m, sizeof(m));
+	}
+	if (r->matches & IPT_M_STAT) {
+		struct xt_statistic_info m = { .mode = XT_STATISTIC_MODE_RANDOM };
+		m.u.random.probability = r->prob;
+		off += put_match(AT, "statistic", 0, &m, sizeof(m));
+	}
+	if (r->matches & (IPT_M_RCHECK | IPT_M_RSET)) {
+		struct xt_recent_mtinfo_v1 m;
+		memset(&m, 0, sizeof(m));
+		if (r->matches & IPT_M_RCHECK) {
+			m.check_set = XT_RECENT_CHECK | XT_RECENT_REAP;
+			m.seconds = r->seconds;
+		} else {
+			m.check_set = XT_RECENT_SET;
+		}
+		m.side = XT_RECENT_SOURCE;
+		snprintf(m.name, sizeof(m.name), "%s", r->recent->name);
+		memset(&m.mask, 0xff, 4);
+		off += put_match(AT, "recent", 1, &m, sizeof(m));
+	}
+	if (r->matches & IPT_M_COMMENT) {
+		struct xt_comment_info m;
+		memset(&m, 0, sizeof(m));
+		snprintf(m.comment, sizeof(m.comment), "%s", r->comment);
+		off += put_match(AT, "comment", 0, &m, sizeof(m));
+	}
+	if (e)
+		e->target_offset = (uint16_t)off;
+	switch (r->target) {
+	case IPT_T_JUMP:
+		off += put_verdict(AT, (int)r->jump->first);
+		break;
+	case IPT_T_ACCEPT:
+		off += put_verdict(AT, -NF_ACCEPT - 1);
+		break;
+	case IPT_T_DROP:
+		off += put_verdict(AT, -NF_DROP - 1);
+		break;
+	case IPT_T_RETURN:
+		off += put_verdict(AT, XT_RETURN);
+		break;
+	case IPT_T_REJECT: {
+		struct ipt_reject_info t = { .with = IPT_ICMP_PORT_UNREACHABLE };
+		off += put_target(AT, "REJECT", 0, &t, sizeof(t));
+		break;
+	}
+	case IPT_T_DNAT: {
+		struct nf_nat_range2 t;
+		memset(&t, 0, sizeof(t));
+		t.flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
+		t.min_addr.ip = t.max_addr.ip = r->to_addr.s_addr;
+		t.min_proto.all = t.max_proto.all = htons(r->to_port);
+		off += put_target(AT, "DNAT", 2, &t, sizeof(t));
+		break;
+	}
+	case IPT_T_MARK: {
+		struct xt_mark_tginfo2 t = { .mark = r->mark, .mask = r->mark_mask };
+		off += put_target(AT, "MARK", 2, &t, sizeof(t));
+		break;
+	}
+	case IPT_T_MASQ: {
+		struct sy_nat_ipv4_multi_range t;
+		memset(&t, 0, sizeof(t));
+		t.rangesize = 1;
+		t.range[0].flags = NF_NAT_RANGE_PROTO_RANDOM_FULLY;
+		off += put_target(AT, "MASQUERADE", 0, &t, sizeof(t));
+		break;
+	}
+	}
+	if (e)
+		e->next_offset = (uint16_t)off;
+#undef AT
+	return off;
+}
+
+static size_t put_head(uint8_t *b, const char *name)
+{
+	if (b) {
+		struct ipt_entry *e = (struct ipt_entry *)b;
+		struct xt_error_target t;
+		memset(&t, 0, sizeof(t));
+		snprintf(t.errorname, sizeof(t.errorname), "%s", name);
+		e->target_offset = sizeof(*e);
+		e->next_offset = sizeof(*e) + T_ERR;
+		put_target(b + sizeof(*e), XT_ERROR_TARGET, 0, t.errorname, sizeof(t.errorname));
+	}
+	return E_HDR + T_ERR;
+}
+
+static size_t put_tail(uint8_t *b)
+{
+	if (b) {
+		struct ipt_entry *e = (struct ipt_entry *)b;
+		e->target_offset = sizeof(*e);
+		e->next_offset = sizeof(*e) + T_STD;
+		put_verdict(b + sizeof(*e), XT_RETURN);
+	}
+	return E_HDR + T_STD;
+}
+
+/* ---- building the new table ---- */
+
+struct ipt_blob {
+	struct ipt_replace *repl;	/* header + entries (mmap'd) */
+	size_t map_len;
+	unsigned num;
+	size_t size;
+	uint64_t hash;
+	/* old index → new index of every kept entry, for the counters */
+	uint32_t *keep_old, *keep_new;
+	unsigned n_keep, cap_keep;
+};
+
+uint64_t ipt_blob_hash(const struct ipt_blob *b) { return b->hash; }
+unsigned ipt_blob_entries(const struct ipt_blob *b) { return b->num; }
+size_t ipt_blob_size(const struct ipt_blob *b) { return b->size; }
+
+void ipt_blob_free(struct ipt_blob *b)
+{
+	if (!b)
+		return;
+	if (b->repl)
+		munmap(b->repl, b->map_len);
+	free(b->keep_old);
+	free(b->keep_new);
+	free(b);
+}
+
+static void keep(struct ipt_blob *b, uint32_t old_idx, uint32_t new_idx)
+{
+	if (b->n_keep == b->cap_keep) {
+		b->cap_keep = b->cap_keep ? 2 * b->cap_keep : 256;
+		b->keep_old = xrealloc(b->keep_old, b->cap_keep * sizeof(uint32_t));
+		b->keep_new = xrealloc(b->keep_new, b->cap_keep * sizeof(uint32_t));
+	}
+	b->keep_old[b->n_keep] = old_idx;
+	b->keep_new[b->n_keep++] = new_idx;
+}
+
+struct chain_vec {
+	struct ipt_chain **v;
+	unsigned n, cap;
+};
+
+static void collect(void *arg, struct ipt_chain *c)
+{
+	struct chain_vec *cv = arg;
+
+	if (cv->n == cv->cap) {
+		cv->cap = cv->cap ? 2 * cv->cap : 256;
+		cv->v = xrealloc(cv->v, cv->cap * sizeof(*cv->v));
+	}
+	cv->v[cv->n++] = c;
+}
+
+static int chain_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct ipt_chain *const *)a)->name, (*(struct ipt_chain *const *)b)->name);
+}
+static int kchain_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct kt_chain *const *)a)->name, (*(struct kt_chain *const *)b)->name);
+}
+
+static struct ipt_chain *find_ours(const struct chain_vec *cv, const char *name)
+{
+	unsigned lo = 0, hi = cv->n;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		int c = strcmp(cv->v[mid]->name, name);
+		if (!c)
+			return cv->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * New verdict for a kept entry's jump to old offset v (the entry was at
+ * old_off with size sz and is now at new_off): -1 if the target is gone.
+ */
+static int64_t relocate(const struct ipt_ktable *kt, const struct chain_vec *ours, int v,
+			uint32_t old_off, uint32_t sz, uint32_t new_off)
+{
+	const struct kt_chain *c;
+
+	if (v < 0)
+		return v;
+	if ((uint32_t)v == old_off + sz)	/* fall-through */
+		return new_off + sz;
+	c = kt_chain_at(kt, (uint32_t)v);
+	if (!c)
+		return -1;
+	if (c->ours) {
+		struct ipt_chain *oc = find_ours(ours, c->name);
+		return oc && oc->used ? (int64_t)oc->first : -1;
+	}
+	return (int64_t)c->new_head + ((uint32_t)v - c->head);
+}
+
+static bool valid_hook(const struct ipt_ktable *kt, unsigned h)
+{
+	return kt->info.valid_hooks & (1u << h);
+}
+
+int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct ipt_blob **ret)
+{
+	struct ipt_ktable *kt = (struct ipt_ktable *)ktc;	/* writer scratch fields only */
+	enum ipt_table t = kt->t;
+	struct ipt_blob *b = xcalloc(1, sizeof(*b));
+	struct chain_vec ours = { 0 };
+	struct kt_chain **fc = NULL;
+	unsigned n_fc = 0, hook_entry[NF_INET_NUMHOOKS] = { 0 }, underflow[NF_INET_NUMHOOKS] = { 0 };
+	uint32_t off, idx;
+	uint8_t *base;
+	int r = 0;
+
+	if (plan) {
+		ipt_plan_foreach_chain(plan, t, collect, &ours);
+		qsort(ours.v, ours.n, sizeof(*ours.v), chain_cmp);
+	}
+	fc = xcalloc(kt->n_chains + 1, sizeof(*fc));
+	for (unsigned i = 0; i < kt->n_chains; i++)
+		if (!kt->chains[i].ours)
+			fc[n_fc++] = &kt->chains[i];
+	qsort(fc, n_fc, sizeof(*fc), kchain_cmp);
+
+	/* pass 1: offsets */
+	for (int pass = 0; pass < 2; pass++) {
+		base = pass ? (uint8_t *)b->repl->entries : NULL;
+#define AT (base ? base + off : NULL)
+		off = 0;
+		idx = 0;
+		for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+			struct kt_builtin *bi = &kt->bi[h];
+			unsigned nj = plan ? plan->n_builtin[t][h] : 0;
+			int pos = bi->ours_pos < 0 ? 0 : bi->ours_pos;
+			if (!valid_hook(kt, h))
+				continue;
+			hook_entry[h] = off;
+			for (int i = 0; i <= (int)bi->n_rules; i++) {
+				if (i == pos)
+					for (unsigned j = 0; j < nj; j++, idx++)
+						off += rule_put(AT, &plan->builtin[t][h][j]);
+				if (i == (int)bi->n_rules)
+					break;
+				struct kt_rule *kr = &bi->rules[i];
+				if (!pass) {
+					kr->new_off = off;
+					kr->new_idx = idx;
+				} else {
+					memcpy(base + off, kt->fbuf + kr->fb, kr->size);
+					keep(b, kr->old_idx, idx);
+				}
+				off += kr->size;
+				idx++;
+			}
+			underflow[h] = off;
+			if (pass) {
+				memcpy(base + off, kt->fbuf + bi->policy.fb, bi->policy.size);
+				keep(b, bi->policy.old_idx, idx);
+			}
+			off += bi->policy.size;
+			idx++;
+		}
+		/* user chains, merged by name */
+		unsigned i = 0, j = 0;
+		while (i < ours.n || j < n_fc) {
+			bool take_ours = j >= n_fc || (i < ours.n && strcmp(ours.v[i]->name, fc[j]->name) < 0);
+			if (take_ours) {
+				struct ipt_chain *c = ours.v[i++];
+				if (!pass) {
+					c->off = off;
+					c->first = off + E_HDR + T_ERR;
+				}
+				off += put_head(AT, c->name);
+				idx++;
+				for (unsigned k = 0; k < c->n_rules; k++, idx++)
+					off += rule_put(AT, &c->rules[k]);
+				off += put_tail(AT);
+				idx++;
+			} else {
+				struct kt_chain *c = fc[j++];
+				if (!pass) {
+					c->new_head = off;
+					c->new_idx = idx;
+				} else {
+					memcpy(base + off, kt->fbuf + c->fb, c->end - c->head);
+					for (uint32_t k = 0; k < c->n_entries; k++)
+						keep(b, c->head_idx + k, idx + k);
+				}
+				off += c->end - c->head;
+				idx += c->n_entries;
+			}
+		}
+		off += put_head(AT, XT_ERROR_TARGET);
+		idx++;
+#undef AT
+		if (!pass) {
+			b->size = off;
+			b->num = idx;
+			b->map_len = sizeof(struct ipt_replace) + off;
+			void *m = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (m == MAP_FAILED) {
+				r = -errno;
+				goto out;
+			}
+			b->repl = m;
+		}
+	}
+
+	/* relocate the kept entries' jumps */
+	base = (uint8_t *)b->repl->entries;
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		struct kt_builtin *bi = &kt->bi[h];
+		if (!valid_hook(kt, h))
+			continue;
+		for (unsigned i = 0; i < bi->n_rules; i++) {
+			struct kt_rule *kr = &bi->rules[i];
+			struct ipt_entry *e = (struct ipt_entry *)(base + kr->new_off);
+			struct xt_entry_target *tg = entry_target(e);
+			if (!target_is_std(tg))
+				continue;
+			struct xt_standard_target *st = (struct xt_standard_target *)tg;
+			int64_t nv = relocate(kt, &ours, st->verdict, kr->old_off, kr->size, kr->new_off);
+			if (nv == -1 && st->verdict >= 0) {
+				/* a foreign jump to a chain of ours that is gone: make it a no-op */
+				nv = kr->new_off + kr->size;
+			}
+			st->verdict = (int)nv;
+		}
+	}
+	for (unsigned k = 0; k < n_fc; k++) {
+		struct kt_chain *c = fc[k];
+		for (uint32_t o = 0; o < c->end - c->head;) {
+			struct ipt_entry *e = (struct ipt_entry *)(base + c->new_head + o);
+			struct xt_entry_target *tg = entry_target(e);
+			if (target_is_std(tg)) {
+				struct xt_standard_target *st = (struct xt_standard_target *)tg;
+				int64_t nv = relocate(kt, &ours, st->verdict, c->head + o, e->next_offset,
+						      c->new_head + o);
+				if (nv == -1 && st->verdict >= 0)
+					nv = c->new_head + o + e->next_offset;
+				st->verdict = (int)nv;
+			}
+			o += e->next_offset;
+		}
+	}
+	/* kernel scratch fields start clean; hash the result */
+	b->hash = hash_layout(0, kt->info.valid_hooks, hook_entry, underflow, b->num, (unsigned)b->size);
+	for (off = 0; off < b->size;) {
+		struct ipt_entry *e = (struct ipt_entry *)(base + off);
+		e->comefrom = 0;
+		memset(&e->counters, 0, sizeof(e->counters));
+		b->hash = hash_entry(b->hash, e);
+		off += e->next_offset;
+	}
+	snprintf(b->repl->name, sizeof(b->repl->name), "%s", ipt_table_name(t));
+	b->repl->valid_hooks = kt->info.valid_hooks;
+	b->repl->num_entries = b->num;
+	b->repl->size = (unsigned)b->size;
+	memcpy(b->repl->hook_entry, hook_entry, sizeof(hook_entry));
+	memcpy(b->repl->underflow, underflow, sizeof(underflow));
+out:
+	free(ours.v);
+	free(fc);
+	if (r < 0) {
+		ipt_blob_free(b);
+		return r;
+	}
+	*ret = b;
+	return 0;
+}
+
+int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt)
+{
+	struct xt_counters *old = NULL;
+	struct xt_counters_info *ci = NULL;
+	size_t cl;
+	int r = 0;
+
+	old = calloc(kt->info.num_entries + 1, sizeof(*old));
+	if (!old)
+		return -ENOMEM;
+	b->repl->num_counters = kt->info.num_entries;
+	b->repl->counters = old;
+	if (setsockopt(fd, IPPROTO_IP, IPT_SO_SET_REPLACE, b->repl,
+		       (socklen_t)(sizeof(struct ipt_replace) + b->size)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* carry the counters of what was kept (foreign rules, policies) */
+	cl = sizeof(*ci) + (size_t)b->num * sizeof(struct xt_counters);
+	ci = calloc(1, cl);
+	if (!ci)
+		goto out;	/* the table is written; counters are best effort */
+	snprintf(ci->name, sizeof(ci->name), "%s", ipt_table_name(kt->t));
+	ci->num_counters = b->num;
+	bool any = false;
+	for (unsigned i = 0; i < b->n_keep; i++) {
+		if (b->keep_old[i] < kt->info.num_entries) {
+			ci->counters[b->keep_new[i]] = old[b->keep_old[i]];
+			any |= old[b->keep_old[i]].pcnt != 0;
+		}
+	}
+	if (any)
+		(void)setsockopt(fd, IPPROTO_IP, IPT_SO_SET_ADD_COUNTERS, ci, (socklen_t)cl);
+out:
+	free(ci);
+	free(old);
+	return r;
+}
+
+/* ---- socket and lock ---- */
+
+int ipt_socket(void)
+{
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	return fd < 0 ? -errno : fd;
+}
+
+int ipt_lock(double timeout_seconds)
+{
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	double waited = 0;
+	int fd = open(XT_LOCK_PATH, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+		if (waited >= timeout_seconds) {
+			close(fd);
+			return -EAGAIN;
+		}
+		nanosleep(&ts, NULL);
+		waited += 0.005;
+	}
+}
+
+void ipt_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);	/* releases the flock */
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_IPTABLES_BLOB_H
+#define SWITCHYARD_IPTABLES_BLOB_H
+/*
+ * The iptables mode's kernel writer.  A table is read once per sync
+ * (IPT_SO_GET_ENTRIES), split into what is ours (chains named by
+ * ipt_chain_is_ours and jumps to them) and everything else, and replaced
+ * whole (IPT_SO_SET_REPLACE, the same call libiptc's iptc_commit ends in)
+ * by a blob built straight from the plan: everything else is copied
+ * verbatim (jump offsets relocated, counters carried over), ours is
+ * generated.  A table whose normalised content would not change is not
+ * written.  The caller holds /run/xtables.lock around read → commit.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "iptables_plan.h"
+
+struct ipt_ktable;	/* a parsed kernel table (foreign parts kept) */
+
+/* Read and parse table t; -errno (-EAGAIN: the table changed under us, retry). */
+int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret);
+void ipt_ktable_free(struct ipt_ktable *kt);
+/* Does the kernel table hold anything of ours (a chain or a jump to one)? */
+bool ipt_ktable_has_ours(const struct ipt_ktable *kt);
+uint64_t ipt_ktable_hash(const struct ipt_ktable *kt);
+
+struct ipt_blob;
+/*
+ * Build the new table: the kernel's foreign parts plus plan's chains of
+ * table t (plan NULL: nothing of ours, for cleanup).
+ */
+int ipt_blob_build(const struct ipt_ktable *kt, struct ipt_plan *plan, struct ipt_blob **ret);
+uint64_t ipt_blob_hash(const struct ipt_blob *b);
+unsigned ipt_blob_entries(const struct ipt_blob *b);
+size_t ipt_blob_size(const struct ipt_blob *b);
+/* Replace the table and carry the kept entries' counters over.  -errno. */
+int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt);
+void ipt_blob_free(struct ipt_blob *b);
+
+/* A raw socket for the IPT_SO_* calls; -errno. */
+int ipt_socket(void);
+/* flock(/run/xtables.lock) as the iptables tools do; returns the fd or -errno. */
+int ipt_lock(double timeout_seconds);
+void ipt_unlock(int fd);
+
+#endif

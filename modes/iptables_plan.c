@@ -1,0 +1,761 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The iptables mode's planner: desired state → chains and rules (structs).
+ * Pure: no kernel access.  Per-port results are cached by ds_port serial,
+ * so an endpoint change re-plans only that Service port.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/util.h"
+#include "iptables_plan.h"
+
+struct ipt_rule *ipt_chain_add(struct ipt_chain *c, const struct ipt_rule *r)
+{
+	if (c->n_rules == c->cap_rules) {
+		c->cap_rules = c->cap_rules ? 2 * c->cap_rules : 4;
+		c->rules = xrealloc(c->rules, c->cap_rules * sizeof(*c->rules));
+	}
+	c->rules[c->n_rules] = *r;
+	c->used = true;
+	return &c->rules[c->n_rules++];
+}
+
+void ipt_chain_clear(struct ipt_chain *c)
+{
+	free(c->rules);
+	c->rules = NULL;
+	c->n_rules = c->cap_rules = 0;
+	c->used = false;
+}
+
+static void chain_init(struct ipt_chain *c, enum ipt_table t, const char *name)
+{
+	size_t l = strlen(name);
+
+	memset(c, 0, sizeof(*c));
+	if (l > IPT_CHAIN_MAXLEN)
+		l = IPT_CHAIN_MAXLEN;
+	memcpy(c->name, name, l);
+	c->table = t;
+}
+
+static void rules_add(struct ipt_rule **arr, unsigned *n, const struct ipt_rule *r)
+{
+	/* small per-port arrays: grow by powers of two */
+	if (!(*n & (*n - 1)) || !*n)
+		*arr = xrealloc(*arr, (*n ? 2 * *n : 1) * sizeof(**arr));
+	(*arr)[(*n)++] = *r;
+}
+
+static const uint32_t host32 = 0xffffffff;
+
+static struct ipt_rule rule_jump(const struct ipt_chain *to)
+{
+	struct ipt_rule r = { .target = IPT_T_JUMP, .jump = to };
+	return r;
+}
+
+static void rule_dst(struct ipt_rule *r, struct in_addr a, uint8_t proto, uint16_t port)
+{
+	r->dst = a;
+	r->dmsk.s_addr = host32;
+	r->proto = proto;
+	if (port) {
+		r->dport = port;
+		r->matches |= IPT_M_DPORT;
+	}
+}
+
+void ipt_plan_opts_from(struct ipt_plan_opts *o, const struct sy_config *cfg,
+			const struct desired_state *ds)
+{
+	memset(o, 0, sizeof(*o));
+	o->masq_mark = 1u << (cfg ? cfg->masquerade_bit : 14);
+	o->masquerade_all = cfg && cfg->masquerade_all;
+	o->cluster_cidrs = cfg ? cfg->cluster_cidrs : NULL;
+	o->n_cluster_cidrs = cfg ? cfg->n_cluster_cidrs : 0;
+	o->localhost_nodeports = cfg ? cfg->localhost_nodeports : true;
+	o->nodeport_all_local = ds->node.nodeport_all_local;
+	o->nodeport_addrs = ds->node.nodeport_addrs;
+	o->n_nodeport_addrs = ds->node.n_nodeport_addrs;
+	o->leaf_max = 8;
+}
+
+void ipt_plan_init(struct ipt_plan *p, const struct ipt_plan_opts *opts)
+{
+	memset(p, 0, sizeof(*p));
+	p->opts = *opts;
+	if (!p->opts.leaf_max)
+		p->opts.leaf_max = 8;
+	hmap_init(&p->ports);
+	chain_init(&p->nat_services, IPT_NAT, "SY-SERVICES");
+	chain_init(&p->nat_nodeports, IPT_NAT, "SY-NODEPORTS");
+	chain_init(&p->nat_postrouting, IPT_NAT, "SY-POSTROUTING");
+	chain_init(&p->nat_mark_masq, IPT_NAT, "SY-MARK-MASQ");
+	chain_init(&p->nat_masq_cidr, IPT_NAT, "SY-MASQ-CIDR");
+	chain_init(&p->filt_services, IPT_FILTER, "SY-SERVICES");
+	chain_init(&p->filt_external, IPT_FILTER, "SY-EXTERNAL-SERVICES");
+	chain_init(&p->filt_forward, IPT_FILTER, "SY-FORWARD");
+}
+
+static void tree_free(struct ipt_plan *p)
+{
+	for (unsigned i = 0; i < p->n_tree; i++)
+		free(p->tree[i].rules);
+	free(p->tree);
+	p->tree = NULL;
+	p->n_tree = p->cap_tree = 0;
+}
+
+void ipt_port_plan_free(struct ipt_port_plan *pp)
+{
+	if (!pp)
+		return;
+	for (unsigned i = 0; i < pp->n_chains; i++)
+		free(pp->chains[i].rules);
+	free(pp->chains);
+	free(pp->nat_disp);
+	free(pp->nat_np);
+	free(pp->filt_disp);
+	free(pp->filt_ext);
+	free(pp->name);
+	free(pp);
+}
+
+void ipt_plan_fini(struct ipt_plan *p)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, &p->ports);
+	while (hmap_iter_next(&it, NULL, &v))
+		ipt_port_plan_free(v);
+	hmap_clear(&p->ports);
+	ipt_chain_clear(&p->nat_services);
+	ipt_chain_clear(&p->nat_nodeports);
+	ipt_chain_clear(&p->nat_postrouting);
+	ipt_chain_clear(&p->nat_mark_masq);
+	ipt_chain_clear(&p->nat_masq_cidr);
+	ipt_chain_clear(&p->filt_services);
+	ipt_chain_clear(&p->filt_external);
+	ipt_chain_clear(&p->filt_forward);
+	tree_free(p);
+}
+
+/* ---- one Service port ---- */
+
+static struct ipt_chain *port_chain(struct ipt_port_plan *pp, const char *prefix, const char *hashin)
+{
+	struct ipt_chain *c = &pp->chains[pp->n_chains++];
+
+	memset(c, 0, sizeof(*c));
+	c->table = IPT_NAT;
+	ipt_chain_name(c->name, prefix, hashin);
+	c->used = true;
+	return c;
+}
+
+/*
+ * Rules of a SVC/SVL chain over eps.  An endpoint with a SEP chain is
+ * reached through it; one without (remote, no affinity: it can never be
+ * the client itself, so no hairpin mark is needed) is DNATed right here.
+ */
+static void fill_lb_chain(struct ipt_chain *c, const struct ds_port *dp, const struct ds_ep *eps,
+			  unsigned n, struct ipt_chain *const *seps)
+{
+	struct ipt_rule r;
+
+	if (dp->affinity_timeout) {
+		for (unsigned i = 0; i < n; i++) {
+			r = rule_jump(seps[i]);
+			r.matches = IPT_M_RCHECK;
+			r.seconds = dp->affinity_timeout;
+			r.recent = seps[i];
+			ipt_chain_add(c, &r);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (seps[i]) {
+			r = rule_jump(seps[i]);
+		} else {
+			memset(&r, 0, sizeof(r));
+			r.target = IPT_T_DNAT;
+			r.proto = dp->proto;
+			r.to_addr = eps[i].addr;
+			r.to_port = eps[i].port;
+		}
+		if (i + 1 < n) {
+			r.matches = IPT_M_STAT;
+			r.prob = ipt_prob_inv(n - i);
+		}
+		ipt_chain_add(c, &r);
+	}
+}
+
+static int ep_index(const struct ds_ep *eps, unsigned n, const struct ds_ep *e)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (eps[i].addr.s_addr == e->addr.s_addr && eps[i].port == e->port)
+			return (int)i;
+	return -1;
+}
+
+struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct ds_port *dp)
+{
+	const struct ipt_plan_opts *o = &p->opts;
+	struct ipt_port_plan *pp = xcalloc(1, sizeof(*pp));
+	const char *proto = dp->proto == IPPROTO_UDP ? "udp" : dp->proto == IPPROTO_SCTP ? "sctp" : "tcp";
+	char spn[512], buf[600];
+	size_t spnl;
+	unsigned n_int, n_ext, n_sep = 0;
+	const struct ds_ep *int_eps = ds_port_internal_eps(dp, &n_int);
+	const struct ds_ep *ext_eps = ds_port_external_eps(dp, &n_ext);
+	bool has_eps = dp->n_cluster_eps || dp->n_local_eps;
+	bool external = ds_port_has_external(dp);
+	struct ipt_chain **sep_c = NULL, **sep_l = NULL, *svc = NULL, *svl = NULL, *ext = NULL, *fw = NULL;
+	const struct ds_ep **sep_ep;
+	struct ipt_rule r;
+
+	pp->name = xstrdup(dp->name);
+	pp->serial = dp->serial;
+
+	/* kube-proxy's ServicePortName: "ns/name:port", or "ns/name" when unnamed */
+	snprintf(spn, sizeof(spn), "%s", dp->name);
+	spnl = strlen(spn);
+	if (spnl && spn[spnl - 1] == ':')
+		spn[--spnl] = 0;
+
+	pp->chains = xcalloc(4 + dp->n_cluster_eps + dp->n_local_eps, sizeof(*pp->chains));
+	sep_c = xcalloc(dp->n_cluster_eps + 1, sizeof(*sep_c));
+	sep_l = xcalloc(dp->n_local_eps + 1, sizeof(*sep_l));
+	sep_ep = xcalloc(dp->n_cluster_eps + dp->n_local_eps + 1, sizeof(*sep_ep));
+
+	bool need_svc = dp->n_cluster_eps && (!dp->itp_local || (external && has_eps));
+	bool need_svl = dp->n_local_eps && (dp->itp_local || (external && dp->etp_local));
+	bool need_ext = external && has_eps;
+
+	/* endpoint chains: one per distinct endpoint used */
+	if (need_svc || need_svl) {
+		for (unsigned i = 0; i < dp->n_cluster_eps && need_svc; i++) {
+			const struct ds_ep *e = &dp->cluster_eps[i];
+			if (!dp->affinity_timeout && !e->local)
+				continue;
+			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_ip4_str(e->addr), e->port);
+			sep_ep[pp->n_chains] = e;
+			sep_c[i] = port_chain(pp, "SY-SEP-", buf);
+			n_sep++;
+		}
+		for (unsigned i = 0; i < dp->n_local_eps && need_svl; i++) {
+			const struct ds_ep *e = &dp->local_eps[i];
+			int j = need_svc ? ep_index(dp->cluster_eps, dp->n_cluster_eps, e) : -1;
+			if (!dp->affinity_timeout && !e->local)
+				continue;
+			if (j >= 0 && sep_c[j]) {
+				sep_l[i] = sep_c[j];
+				continue;
+			}
+			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_ip4_str(e->addr), e->port);
+			sep_ep[pp->n_chains] = e;
+			sep_l[i] = port_chain(pp, "SY-SEP-", buf);
+			n_sep++;
+		}
+		/* SEP rules: hairpin mark, DNAT (+ affinity --set) */
+		for (unsigned i = 0; i < pp->n_chains; i++) {
+			struct ipt_chain *c = &pp->chains[i];
+			const struct ds_ep *e = sep_ep[i];
+			r = rule_jump(&p->nat_mark_masq);
+			r.src = e->addr;
+			r.smsk.s_addr = host32;
+			ipt_chain_add(c, &r);
+			memset(&r, 0, sizeof(r));
+			r.target = IPT_T_DNAT;
+			r.proto = dp->proto;
+			r.to_addr = e->addr;
+			r.to_port = e->port;
+			if (dp->affinity_timeout) {
+				r.matches |= IPT_M_RSET;
+				r.recent = c;
+			}
+			ipt_chain_add(c, &r);
+		}
+	}
+	snprintf(buf, sizeof(buf), "%s%s", spn, proto);
+	if (need_svc) {
+		svc = port_chain(pp, "SY-SVC-", buf);
+		fill_lb_chain(svc, dp, dp->cluster_eps, dp->n_cluster_eps, sep_c);
+	}
+	if (need_svl) {
+		svl = port_chain(pp, "SY-SVL-", buf);
+		fill_lb_chain(svl, dp, dp->local_eps, dp->n_local_eps, sep_l);
+	}
+	const struct ipt_chain *int_chain = dp->itp_local ? svl : svc;
+	const struct ipt_chain *ext_chain = dp->etp_local ? svl : svc;
+	(void)int_eps;
+	(void)ext_eps;
+
+	if (need_ext) {
+		ext = port_chain(pp, "SY-EXT-", buf);
+		if (!dp->etp_local) {
+			r = rule_jump(&p->nat_mark_masq);
+			ipt_chain_add(ext, &r);
+		} else if (svc) {
+			/* pod and node traffic may use cluster endpoints (kube-proxy) */
+			for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
+				r = rule_jump(svc);
+				r.src = o->cluster_cidrs[i].addr;
+				r.smsk.s_addr = o->cluster_cidrs[i].plen ?
+					htonl(~0u << (32 - o->cluster_cidrs[i].plen)) : 0;
+				ipt_chain_add(ext, &r);
+			}
+			r = rule_jump(&p->nat_mark_masq);
+			r.matches = IPT_M_SRC_LOCAL;
+			ipt_chain_add(ext, &r);
+			r = rule_jump(svc);
+			r.matches = IPT_M_SRC_LOCAL;
+			ipt_chain_add(ext, &r);
+		}
+		if (ext_chain) {
+			r = rule_jump(ext_chain);
+			ipt_chain_add(ext, &r);
+		}
+		if (dp->n_lb_source_ranges && dp->n_lb_ips) {
+			fw = port_chain(pp, "SY-FW-", buf);
+			for (unsigned i = 0; i < dp->n_lb_source_ranges; i++) {
+				r = rule_jump(ext);
+				r.src = dp->lb_source_ranges[i].addr;
+				r.smsk.s_addr = dp->lb_source_ranges[i].plen ?
+					htonl(~0u << (32 - dp->lb_source_ranges[i].plen)) : 0;
+				ipt_chain_add(fw, &r);
+			}
+		}
+	}
+
+	/* nat dispatch: cluster IP */
+	if (dp->cluster_ip.s_addr && int_chain) {
+		if (o->masquerade_all || o->n_cluster_cidrs) {
+			r = rule_jump(o->masquerade_all || o->n_cluster_cidrs == 1 ?
+				      &p->nat_mark_masq : &p->nat_masq_cidr);
+			if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
+				r.src = o->cluster_cidrs[0].addr;
+				r.smsk.s_addr = o->cluster_cidrs[0].plen ?
+					htonl(~0u << (32 - o->cluster_cidrs[0].plen)) : 0;
+				r.inv = IPT_R_INV_SRC;
+			}
+			rule_dst(&r, dp->cluster_ip, dp->proto, dp->port);
+			rules_add(&pp->nat_disp, &pp->n_nat_disp, &r);
+		}
+		r = rule_jump(int_chain);
+		rule_dst(&r, dp->cluster_ip, dp->proto, dp->port);
+		rules_add(&pp->nat_disp, &pp->n_nat_disp, &r);
+	}
+	if (ext) {
+		for (unsigned i = 0; i < dp->n_external_ips; i++) {
+			r = rule_jump(ext);
+			rule_dst(&r, dp->external_ips[i], dp->proto, dp->port);
+			rules_add(&pp->nat_disp, &pp->n_nat_disp, &r);
+		}
+		for (unsigned i = 0; i < dp->n_lb_ips; i++) {
+			r = rule_jump(fw ? fw : ext);
+			rule_dst(&r, dp->lb_ips[i], dp->proto, dp->port);
+			rules_add(&pp->nat_disp, &pp->n_nat_disp, &r);
+		}
+		if (dp->node_port) {
+			r = rule_jump(ext);
+			rule_dst(&r, (struct in_addr){ 0 }, dp->proto, dp->node_port);
+			r.dmsk.s_addr = 0;
+			rules_add(&pp->nat_np, &pp->n_nat_np, &r);
+		}
+	}
+
+	/* filter: REJECT when no endpoints at all, DROP when none for this traffic */
+	uint8_t int_verdict = !has_eps ? IPT_T_REJECT : !n_int ? IPT_T_DROP : 0;
+	uint8_t ext_verdict = !has_eps ? IPT_T_REJECT : !n_ext ? IPT_T_DROP : 0;
+	memset(&r, 0, sizeof(r));
+	if (int_verdict && dp->cluster_ip.s_addr) {
+		r.target = int_verdict;
+		rule_dst(&r, dp->cluster_ip, dp->proto, dp->port);
+		rules_add(&pp->filt_disp, &pp->n_filt_disp, &r);
+	}
+	for (unsigned i = 0; i < dp->n_external_ips + dp->n_lb_ips; i++) {
+		struct in_addr a = i < dp->n_external_ips ? dp->external_ips[i] :
+			dp->lb_ips[i - dp->n_external_ips];
+		bool is_lb = i >= dp->n_external_ips;
+		uint8_t v = ext_verdict ? ext_verdict : (is_lb && fw) ? IPT_T_DROP : 0;
+		if (!v)
+			continue;
+		memset(&r, 0, sizeof(r));
+		r.target = v;
+		rule_dst(&r, a, dp->proto, dp->port);
+		rules_add(&pp->filt_disp, &pp->n_filt_disp, &r);
+	}
+	if (ext_verdict && dp->node_port) {
+		if (o->nodeport_all_local) {
+			memset(&r, 0, sizeof(r));
+			r.target = ext_verdict;
+			r.matches = IPT_M_DST_LOCAL;
+			rule_dst(&r, (struct in_addr){ 0 }, dp->proto, dp->node_port);
+			r.dmsk.s_addr = 0;
+			rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
+		} else {
+			for (unsigned i = 0; i < o->n_nodeport_addrs; i++) {
+				memset(&r, 0, sizeof(r));
+				r.target = ext_verdict;
+				rule_dst(&r, o->nodeport_addrs[i], dp->proto, dp->node_port);
+				rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
+			}
+		}
+	}
+	free(sep_c);
+	free(sep_l);
+	free(sep_ep);
+	(void)n_sep;
+	return pp;
+}
+
+/* ---- dispatch trees ---- */
+
+struct disp_ref {
+	const struct ipt_rule *r;
+	uint32_t addr;		/* host order */
+	uint32_t seq;
+};
+
+static int disp_cmp(const void *a, const void *b)
+{
+	const struct disp_ref *x = a, *y = b;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static struct ipt_chain *tree_chain(struct ipt_plan *p, enum ipt_table t, uint32_t prefix,
+				    unsigned plen)
+{
+	struct ipt_chain *c;
+	char name[40];
+
+	if (p->n_tree == p->cap_tree) {
+		/* chains are referenced by pointer: the array is sized up front */
+		return NULL;
+	}
+	c = &p->tree[p->n_tree++];
+	snprintf(name, sizeof(name), "SY-DST-%08X-%u", prefix, plen);
+	chain_init(c, t, name);
+	c->used = true;
+	return c;
+}
+
+static unsigned distinct(const struct disp_ref *d, unsigned n)
+{
+	unsigned k = n ? 1 : 0;
+	for (unsigned i = 1; i < n; i++)
+		k += d[i].addr != d[i - 1].addr;
+	return k;
+}
+
+static void tree_build(struct ipt_plan *p, enum ipt_table t, struct ipt_chain *c,
+		       const struct disp_ref *d, unsigned n)
+{
+	unsigned cp, nb, shift, i, j;
+
+	if (distinct(d, n) <= p->opts.leaf_max) {
+		for (i = 0; i < n; i++)
+			ipt_chain_add(c, d[i].r);
+		return;
+	}
+	cp = (unsigned)__builtin_clz(d[0].addr ^ d[n - 1].addr);	/* differ, so != 0 */
+	nb = cp + 4 <= 32 ? 4 : 32 - cp;
+	shift = 32 - cp - nb;
+	for (i = 0; i < n; i = j) {
+		uint32_t g = d[i].addr >> shift;
+		for (j = i + 1; j < n && d[j].addr >> shift == g; j++)
+			;
+		if (distinct(d + i, j - i) <= 2) {
+			for (unsigned k = i; k < j; k++)
+				ipt_chain_add(c, d[k].r);
+			continue;
+		}
+		unsigned plen = cp + nb;
+		uint32_t prefix = g << shift;
+		struct ipt_chain *child = tree_chain(p, t, prefix, plen);
+		if (!child) {	/* cannot happen: capacity is an upper bound */
+			for (unsigned k = i; k < j; k++)
+				ipt_chain_add(c, d[k].r);
+			continue;
+		}
+		struct ipt_rule r = rule_jump(child);
+		r.dst.s_addr = htonl(prefix);
+		r.dmsk.s_addr = htonl(~0u << (32 - plen));
+		ipt_chain_add(c, &r);
+		tree_build(p, t, child, d + i, j - i);
+	}
+}
+
+static void tree_make(struct ipt_plan *p, enum ipt_table t, struct ipt_chain *root,
+		      struct disp_ref *d, unsigned n)
+{
+	if (!n)
+		return;
+	qsort(d, n, sizeof(*d), disp_cmp);
+	tree_build(p, t, root, d, n);
+}
+
+/* ---- the whole plan ---- */
+
+static void builtin_add(struct ipt_plan *p, enum ipt_table t, unsigned hook, struct ipt_rule r)
+{
+	p->builtin[t][hook][p->n_builtin[t][hook]++] = r;
+}
+
+int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
+{
+	const struct ipt_plan_opts *o = &p->opts;
+	struct hmap_iter it;
+	const char *key;
+	void *v;
+	unsigned n_nat = 0, n_filt = 0, k;
+	struct ipt_rule r;
+
+	p->rebuilt_ports = 0;
+	/* mark & sweep the per-port cache */
+	hmap_iter_init(&it, &p->ports);
+	while (hmap_iter_next(&it, NULL, &v))
+		((struct ipt_port_plan *)v)->seen = false;
+	hmap_iter_init(&it, &ds->ports);
+	while (hmap_iter_next(&it, &key, &v)) {
+		const struct ds_port *dp = v;
+		struct ipt_port_plan *pp = hmap_get(&p->ports, key);
+		if (!pp || pp->serial != dp->serial) {
+			struct ipt_port_plan *np = ipt_port_plan_new(p, dp);
+			if (pp) {
+				hmap_del(&p->ports, pp->name);
+				ipt_port_plan_free(pp);
+			}
+			hmap_put(&p->ports, np->name, np);
+			pp = np;
+			p->rebuilt_ports++;
+		}
+		pp->seen = true;
+		n_nat += pp->n_nat_disp;
+		n_filt += pp->n_filt_disp;
+	}
+	{
+		/* collect first, delete after: deleting during iteration is not needed */
+		struct ipt_port_plan **gone = NULL;
+		unsigned n_gone = 0, cap = 0;
+		hmap_iter_init(&it, &p->ports);
+		while (hmap_iter_next(&it, NULL, &v)) {
+			struct ipt_port_plan *pp = v;
+			if (pp->seen)
+				continue;
+			if (n_gone == cap) {
+				cap = cap ? 2 * cap : 16;
+				gone = xrealloc(gone, cap * sizeof(*gone));
+			}
+			gone[n_gone++] = pp;
+		}
+		for (unsigned i = 0; i < n_gone; i++) {
+			hmap_del(&p->ports, gone[i]->name);
+			ipt_port_plan_free(gone[i]);
+		}
+		free(gone);
+	}
+
+	/* global chains */
+	ipt_chain_clear(&p->nat_services);
+	ipt_chain_clear(&p->nat_nodeports);
+	ipt_chain_clear(&p->nat_postrouting);
+	ipt_chain_clear(&p->nat_mark_masq);
+	ipt_chain_clear(&p->nat_masq_cidr);
+	ipt_chain_clear(&p->filt_services);
+	ipt_chain_clear(&p->filt_external);
+	ipt_chain_clear(&p->filt_forward);
+	tree_free(p);
+	memset(p->n_builtin, 0, sizeof(p->n_builtin));
+	p->nat_services.used = p->filt_services.used = p->filt_external.used = true;
+
+	memset(&r, 0, sizeof(r));
+	r.target = IPT_T_MARK;
+	r.mark = r.mark_mask = o->masq_mark;
+	ipt_chain_add(&p->nat_mark_masq, &r);
+
+	memset(&r, 0, sizeof(r));
+	r.target = IPT_T_RETURN;
+	r.matches = IPT_M_MARK | IPT_M_MARK_INV;
+	r.mark = r.mark_mask = o->masq_mark;
+	ipt_chain_add(&p->nat_postrouting, &r);
+	memset(&r, 0, sizeof(r));
+	r.target = IPT_T_MARK;		/* --xor-mark: clear it, the packet may be re-routed */
+	r.mark = o->masq_mark;
+	ipt_chain_add(&p->nat_postrouting, &r);
+	memset(&r, 0, sizeof(r));
+	r.target = IPT_T_MASQ;
+	ipt_chain_add(&p->nat_postrouting, &r);
+
+	if (o->n_cluster_cidrs > 1 && !o->masquerade_all) {
+		for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
+			memset(&r, 0, sizeof(r));
+			r.target = IPT_T_RETURN;
+			r.src = o->cluster_cidrs[i].addr;
+			r.smsk.s_addr = o->cluster_cidrs[i].plen ?
+				htonl(~0u << (32 - o->cluster_cidrs[i].plen)) : 0;
+			ipt_chain_add(&p->nat_masq_cidr, &r);
+		}
+		r = rule_jump(&p->nat_mark_masq);
+		ipt_chain_add(&p->nat_masq_cidr, &r);
+	}
+
+	memset(&r, 0, sizeof(r));
+	r.target = IPT_T_ACCEPT;
+	r.matches = IPT_M_MARK;
+	r.mark = r.mark_mask = o->masq_mark;
+	ipt_chain_add(&p->filt_forward, &r);
+	memset(&r, 0, sizeof(r));
+	r.target = IPT_T_ACCEPT;
+	r.matches = IPT_M_STATE_EST;
+	ipt_chain_add(&p->filt_forward, &r);
+
+	/* trees: at most one chain per 2 dispatch rules is a safe upper bound */
+	p->cap_tree = (n_nat + n_filt) / 2 + 2;
+	p->tree = xcalloc(p->cap_tree, sizeof(*p->tree));
+	struct disp_ref *dn = xcalloc(n_nat + 1, sizeof(*dn)), *df = xcalloc(n_filt + 1, sizeof(*df));
+	unsigned in = 0, ifl = 0, seq = 0;
+	bool any_np = false;
+	hmap_iter_init(&it, &p->ports);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct ipt_port_plan *pp = v;
+		for (k = 0; k < pp->n_nat_disp; k++)
+			dn[in++] = (struct disp_ref){ &pp->nat_disp[k], ntohl(pp->nat_disp[k].dst.s_addr), seq++ };
+		for (k = 0; k < pp->n_filt_disp; k++)
+			df[ifl++] = (struct disp_ref){ &pp->filt_disp[k], ntohl(pp->filt_disp[k].dst.s_addr), seq++ };
+		for (k = 0; k < pp->n_nat_np; k++) {
+			ipt_chain_add(&p->nat_nodeports, &pp->nat_np[k]);
+			any_np = true;
+		}
+		for (k = 0; k < pp->n_filt_ext; k++)
+			ipt_chain_add(&p->filt_external, &pp->filt_ext[k]);
+	}
+	tree_make(p, IPT_NAT, &p->nat_services, dn, in);
+	tree_make(p, IPT_FILTER, &p->filt_services, df, ifl);
+	free(dn);
+	free(df);
+	p->filt_external.used = true;
+
+	/* NodePorts: last in SY-SERVICES */
+	p->need_route_localnet = false;
+	if (any_np) {
+		if (o->nodeport_all_local) {
+			r = rule_jump(&p->nat_nodeports);
+			r.matches = IPT_M_DST_LOCAL;
+			if (!o->localhost_nodeports) {
+				r.dst.s_addr = htonl(0x7f000000);
+				r.dmsk.s_addr = htonl(0xff000000);
+				r.inv = IPT_R_INV_DST;
+			} else {
+				p->need_route_localnet = true;
+			}
+			ipt_chain_add(&p->nat_services, &r);
+		} else {
+			for (unsigned i = 0; i < o->n_nodeport_addrs; i++) {
+				bool lo = (ntohl(o->nodeport_addrs[i].s_addr) >> 24) == 127;
+				if (lo && !o->localhost_nodeports)
+					continue;
+				if (lo)
+					p->need_route_localnet = true;
+				r = rule_jump(&p->nat_nodeports);
+				r.dst = o->nodeport_addrs[i];
+				r.dmsk.s_addr = host32;
+				ipt_chain_add(&p->nat_services, &r);
+			}
+		}
+	}
+
+	/* built-in chain jumps */
+	r = rule_jump(&p->nat_services);
+	r.matches = IPT_M_COMMENT;
+	r.comment = "switchyard service portals";
+	builtin_add(p, IPT_NAT, 0, r);
+	builtin_add(p, IPT_NAT, 3, r);
+	r = rule_jump(&p->nat_postrouting);
+	r.matches = IPT_M_COMMENT;
+	r.comment = "switchyard postrouting rules";
+	builtin_add(p, IPT_NAT, 4, r);
+
+	r = rule_jump(&p->filt_forward);
+	r.matches = IPT_M_COMMENT;
+	r.comment = "switchyard forwarding rules";
+	builtin_add(p, IPT_FILTER, 2, r);
+	for (unsigned hook = 1; hook <= 3; hook++) {
+		r = rule_jump(&p->filt_services);
+		r.matches = IPT_M_STATE_NEW | IPT_M_COMMENT;
+		r.comment = "switchyard service portals";
+		builtin_add(p, IPT_FILTER, hook, r);
+		r = rule_jump(&p->filt_external);
+		r.matches = IPT_M_STATE_NEW | IPT_M_COMMENT;
+		r.comment = "switchyard externally-visible service portals";
+		builtin_add(p, IPT_FILTER, hook, r);
+	}
+
+	/* totals */
+	struct { uint64_t rules[IPT_NTABLES], chains[IPT_NTABLES]; } tot = { { 0 }, { 0 } };
+	for (int t = 0; t < IPT_NTABLES; t++)
+		for (unsigned h = 0; h < 5; h++)
+			tot.rules[t] += p->n_builtin[t][h];
+	for (int t = 0; t < IPT_NTABLES; t++) {
+		struct ipt_chain *gl[] = { &p->nat_services, &p->nat_nodeports, &p->nat_postrouting,
+					   &p->nat_mark_masq, &p->nat_masq_cidr, &p->filt_services,
+					   &p->filt_external, &p->filt_forward };
+		for (unsigned i = 0; i < ARRAY_SIZE(gl); i++)
+			if (gl[i]->used && gl[i]->table == t) {
+				tot.rules[t] += gl[i]->n_rules;
+				tot.chains[t]++;
+			}
+		for (unsigned i = 0; i < p->n_tree; i++)
+			if (p->tree[i].table == t) {
+				tot.rules[t] += p->tree[i].n_rules;
+				tot.chains[t]++;
+			}
+	}
+	hmap_iter_init(&it, &p->ports);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct ipt_port_plan *pp = v;
+		for (k = 0; k < pp->n_chains; k++) {
+			tot.rules[IPT_NAT] += pp->chains[k].n_rules;
+			tot.chains[IPT_NAT]++;
+		}
+	}
+	for (int t = 0; t < IPT_NTABLES; t++) {
+		p->n_rules[t] = tot.rules[t];
+		p->n_chains[t] = tot.chains[t];
+	}
+	return 0;
+}
+
+void ipt_plan_foreach_chain(struct ipt_plan *p, enum ipt_table t, ipt_chain_fn fn, void *arg)
+{
+	struct ipt_chain *gl[] = { &p->nat_services, &p->nat_nodeports, &p->nat_postrouting,
+				   &p->nat_mark_masq, &p->nat_masq_cidr, &p->filt_services,
+				   &p->filt_external, &p->filt_forward };
+	struct hmap_iter it;
+	void *v;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(gl); i++)
+		if (gl[i]->used && gl[i]->table == t)
+			fn(arg, gl[i]);
+	for (unsigned i = 0; i < p->n_tree; i++)
+		if (p->tree[i].table == t)
+			fn(arg, &p->tree[i]);
+	if (t != IPT_NAT)
+		return;
+	hmap_iter_init(&it, &p->ports);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct ipt_port_plan *pp = v;
+		for (unsigned k = 0; k < pp->n_chains; k++)
+			fn(arg, &pp->chains[k]);
+	}
+}
