@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Stale UDP conntrack cleanup (issue 5), with real traffic through a node
+# namespace running the daemon:
+#  - UDP clients with fixed source ports keep talking to a ClusterIP and to
+#    a NodePort; the Service's endpoint is replaced in the manifest dir; the
+#    very next datagram after one sync reaches the new endpoint (not after
+#    the conntrack timeout);
+#  - a Service without endpoints gets one: the flow that was refused
+#    reaches it right after the sync;
+#  - `conntrack -L` shows the stale entries gone and the others untouched
+#    (same conntrack id): a TCP connection to the old endpoint, another
+#    Service's UDP flow, and a control flow through a hand-made DNAT whose
+#    target changed too (it keeps going to the old endpoint: what every
+#    Service flow would do without the cleanup).
+# Mode: the iptables mode when it is built, else --proxy-mode=none with the
+# same DNAT rules written by the test (SY_CT_MODE=iptables|none forces it).
+. "$(dirname "$0")/../lib/common.sh"
+[ "$(id -u)" = 0 ] || sy_skip "needs root"
+
+VIP=10.96.0.10 VIP_OTHER=10.96.0.11 VIP_EMPTY=10.96.0.12 VIP_CONTROL=10.99.0.1
+NODE_IP=10.0.1.1 EP1=10.0.2.2 EP2=10.0.3.2 NP=30053
+
+sy_mkns C client
+sy_mkns N node
+sy_mkns E1 ep1
+sy_mkns E2 ep2
+sy_veth "$C" eth0 10.0.1.2/24 "$N" ethc $NODE_IP/24
+sy_veth "$E1" eth0 $EP1/24 "$N" eth1 10.0.2.1/24
+sy_veth "$E2" eth0 $EP2/24 "$N" eth2 10.0.3.1/24
+ip -n "$C" route add default via $NODE_IP
+ip -n "$E1" route add default via 10.0.2.1
+ip -n "$E2" route add default via 10.0.3.1
+ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
+# the node routes Service addresses somewhere, as a real node's default route does (here: the
+# client namespace, which does not forward)
+ip -n "$N" route add 10.96.0.0/12 via 10.0.1.2
+
+sy_echo_server "$E1" udp 5353 ep1
+sy_echo_server "$E1" tcp 5353 ep1
+sy_echo_server "$E2" udp 5353 ep2
+sy_echo_server "$E2" tcp 5353 ep2
+
+M=$SY_TMP/manifests
+mkdir -p "$M"
+svc() { # name ip [nodeport]
+	local type=ClusterIP
+	[ -z "${3:-}" ] || type=NodePort
+	cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: $1, namespace: t}
+spec:
+  clusterIP: $2
+  type: $type
+  ports:
+  - {name: dns, protocol: UDP, port: 53, targetPort: 5353${3:+, nodePort: $3}}
+  - {name: dns-tcp, protocol: TCP, port: 53, targetPort: 5353}
+---
+EOF
+}
+slice() { # service endpoint-ips...
+	local s=$1
+	shift
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\naddressType: IPv4\n'
+	printf 'metadata: {name: %s-1, namespace: t, labels: {kubernetes.io/service-name: %s}}\n' "$s" "$s"
+	printf 'ports:\n- {name: dns, protocol: UDP, port: 5353}\n- {name: dns-tcp, protocol: TCP, port: 5353}\n'
+	if [ $# = 0 ]; then printf 'endpoints: []\n'; else printf 'endpoints:\n'; fi
+	for ip in "$@"; do printf -- '- addresses: [%s]\n  conditions: {ready: true}\n' "$ip"; done
+	printf -- '---\n'
+}
+# writes are atomic (rename) so the daemon never reads half a file
+put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
+{
+	svc dns $VIP $NP
+	svc other $VIP_OTHER
+	svc empty $VIP_EMPTY
+	printf 'apiVersion: v1\nkind: Node\nmetadata: {name: node1}\nstatus:\n  addresses: [{type: InternalIP, address: %s}]\n' $NODE_IP
+} | put services.yaml
+{ slice dns $EP1; slice other $EP1; slice empty; } | put slices.yaml
+
+# the control: a plain DNAT that is no Service (the daemon must not touch its flows)
+ipt() { ip netns exec "$N" iptables-legacy -w "$@"; }
+ipt -t nat -N SYCT-CONTROL
+ipt -t nat -A PREROUTING -j SYCT-CONTROL
+ipt -t nat -A SYCT-CONTROL -d $VIP_CONTROL -p udp --dport 53 -j DNAT --to-destination $EP1:5353
+
+MODE=${SY_CT_MODE:-auto}
+LOG=$SY_TMP/daemon.log
+start_daemon() {
+	sy_bg "$N" "$LOG" "$SWITCHYARD" --proxy-mode="$1" --manifests "$M" --hostname-override node1 \
+		--healthz-bind-address= --metrics-bind-address=127.0.0.1:10249 -v 2
+	DPID=$SY_LAST_PID
+	sy_wait 10 grep -q "First sync complete\|Cannot use the" "$LOG"
+}
+if [ "$MODE" != none ]; then
+	start_daemon iptables
+	if grep -q "Cannot use the iptables proxy mode" "$LOG"; then
+		[ "$MODE" = iptables ] && sy_fail "iptables mode unavailable: $(cat "$LOG")"
+		sy_log "the iptables mode is not built yet: --proxy-mode=none with hand-made DNAT rules"
+		MODE=none
+	else
+		MODE=iptables
+	fi
+fi
+# What the iptables mode would program, for --proxy-mode=none (services + endpoints).
+hand_rules() { # dns-endpoint empty-endpoint|-
+	ipt -t nat -F SYCT-SVC
+	ipt -t nat -A SYCT-SVC -d $VIP -p udp --dport 53 -j DNAT --to-destination "$1:5353"
+	ipt -t nat -A SYCT-SVC -d $VIP -p tcp --dport 53 -j DNAT --to-destination "$1:5353"
+	ipt -t nat -A SYCT-SVC -d $NODE_IP -p udp --dport $NP -j DNAT --to-destination "$1:5353"
+	ipt -t nat -A SYCT-SVC -d $VIP_OTHER -p udp --dport 53 -j DNAT --to-destination $EP1:5353
+	if [ "$2" != - ]; then
+		ipt -t nat -A SYCT-SVC -d $VIP_EMPTY -p udp --dport 53 -j DNAT --to-destination "$2:5353"
+	fi
+}
+if [ $MODE = none ]; then
+	ipt -t nat -N SYCT-SVC
+	ipt -t nat -A PREROUTING -j SYCT-SVC
+	hand_rules $EP1 -
+	start_daemon none
+fi
+sy_log "mode: $MODE"
+grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(cat "$LOG")"
+# A Service without endpoints: the kernel must answer "refused" (kube-proxy REJECTs).  In
+# --proxy-mode=none the VIP is made local (as IPVS does), so the node's stack refuses and the
+# entry is cached without NAT, which is what the cleanup must undo.
+[ $MODE = none ] && ip -n "$N" addr add $VIP_EMPTY/32 dev lo
+
+ask() { sy_ask "$C" udp "$1" "$2" "$3" | cut -d' ' -f1; }
+# sport → what answered
+sy_wait 10 sh -c "[ \"\$(ip netns exec $C $PY $SY_SRC/tests/lib/echo_client.py --proto udp --host $VIP --port 53 --sport 40001 2>/dev/null | cut -d' ' -f1)\" = ep1 ]" ||
+	sy_fail "ClusterIP flow never reached ep1 ($MODE mode): $(tail -5 "$LOG")"
+[ "$(ask $NODE_IP $NP 40002)" = ep1 ] || sy_fail "NodePort flow does not reach ep1"
+[ "$(ask $VIP_OTHER 53 40003)" = ep1 ] || sy_fail "other Service flow does not reach ep1"
+[ "$(ask $VIP_CONTROL 53 40005)" = ep1 ] || sy_fail "control flow does not reach ep1"
+r=$(ask $VIP_EMPTY 53 40004)
+[ "$r" = REFUSED ] || sy_fail "Service without endpoints: expected REFUSED, got '$r': $(ip netns exec "$N" iptables-legacy-save | grep -v -e "^#" -e "^:"; ip netns exec "$N" conntrack -L -p udp 2>&1)"
+# a TCP connection held open to ep1 through the ClusterIP
+sy_bg "$C" "$SY_TMP/tcp.log" $PY -c "
+import socket, time
+s = socket.create_connection(('$VIP', 53)); print(s.recv(100).decode().strip(), flush=True); time.sleep(120)"
+sy_wait 5 grep -q ep1 "$SY_TMP/tcp.log" || sy_fail "TCP connection to ep1 failed"
+
+ctl() { ip netns exec "$N" conntrack -L "$@" 2>/dev/null; }
+# id of the entry matching the filter args (conntrack -o id prints id=N)
+ctid() { ctl -o id "$@" | sed -n 's/.*id=\([0-9]*\).*/\1/p' | head -1; }
+ID_TCP=$(ctid -p tcp --orig-dst $VIP)
+ID_OTHER=$(ctid -p udp --orig-dst $VIP_OTHER --orig-port-src 40003)
+ID_CONTROL=$(ctid -p udp --orig-dst $VIP_CONTROL --orig-port-src 40005)
+[ -n "$ID_TCP" ] && [ -n "$ID_OTHER" ] && [ -n "$ID_CONTROL" ] || sy_fail "missing entries: $(ctl)"
+ctl -p udp --orig-dst $VIP --orig-port-src 40001 | grep -q "src=$EP1 " || sy_fail "no ClusterIP entry to ep1"
+ctl -p udp --orig-port-dst $NP --orig-port-src 40002 | grep -q "src=$EP1 " || sy_fail "no NodePort entry to ep1"
+ctl -p udp --orig-dst $VIP_EMPTY --orig-port-src 40004 | grep -q "src=$VIP_EMPTY " ||
+	sy_fail "no cached entry for the refused flow: $(ctl -p udp)"
+
+# --- the change: ep1 replaced by ep2; the empty Service gets ep2 ---
+syncs=$(grep -c "SyncProxyRules complete" "$LOG")
+if [ $MODE = none ]; then
+	hand_rules $EP2 $EP2
+	ip -n "$N" addr del $VIP_EMPTY/32 dev lo
+fi
+ipt -t nat -R SYCT-CONTROL 1 -d $VIP_CONTROL -p udp --dport 53 -j DNAT --to-destination $EP2:5353
+t0=$(date +%s.%N)
+{ slice dns $EP2; slice other $EP1; slice empty $EP2; } | put slices.yaml
+sy_wait 10 sh -c "[ \$(grep -c 'SyncProxyRules complete' '$LOG') -gt $syncs ]" ||
+	sy_fail "no sync after the change: $(tail -5 "$LOG")"
+# the next datagram of each flow, right after that one sync
+r1=$(ask $VIP 53 40001) r2=$(ask $NODE_IP $NP 40002) r4=$(ask $VIP_EMPTY 53 40004)
+t1=$(date +%s.%N)
+rc=$(ask $VIP_CONTROL 53 40005) ro=$(ask $VIP_OTHER 53 40003)
+sy_log "after one sync ($(echo "$t1 - $t0" | bc) s after the change): ClusterIP→$r1 NodePort→$r2 formerly-empty→$r4 other→$ro control→$rc"
+grep "Conntrack cleanup" "$LOG" | tail -2 >&2
+[ "$rc" = ep1 ] || sy_fail "control: a changed DNAT should keep its flow on ep1 (got '$rc'): the test cannot see stale entries"
+[ "$r1" = ep2 ] || sy_fail "ClusterIP flow still answered by '$r1' after the sync (stale conntrack)"
+[ "$r2" = ep2 ] || sy_fail "NodePort flow still answered by '$r2' after the sync (stale conntrack)"
+[ "$r4" = ep2 ] || sy_fail "formerly empty Service: flow answered '$r4' after the sync (cached reject)"
+[ "$ro" = ep1 ] || sy_fail "other Service flow broken: '$ro'"
+
+# --- the kernel's view ---
+ctl -p udp --orig-dst $VIP | grep -q "src=$EP1 " && sy_fail "stale ClusterIP entry left: $(ctl -p udp --orig-dst $VIP)"
+ctl -p udp --orig-port-dst $NP | grep -q "src=$EP1 " && sy_fail "stale NodePort entry left"
+ctl -p udp --orig-dst $VIP_EMPTY | grep -q "src=$VIP_EMPTY " && sy_fail "cached reject entry left"
+[ "$(ctid -p tcp --orig-dst $VIP)" = "$ID_TCP" ] || sy_fail "the TCP entry was touched: $(ctl -p tcp)"
+[ "$(ctid -p udp --orig-dst $VIP_OTHER --orig-port-src 40003)" = "$ID_OTHER" ] ||
+	sy_fail "the other Service's entry was touched"
+[ "$(ctid -p udp --orig-dst $VIP_CONTROL --orig-port-src 40005)" = "$ID_CONTROL" ] ||
+	sy_fail "the control entry was touched"
+deleted=$(grep "Conntrack cleanup: deleted" "$LOG" | tail -1 | sed -n 's/.*deleted \([0-9]*\) .*/\1/p')
+[ "${deleted:-0}" -ge 3 ] || sy_fail "expected >= 3 deletions logged, got '${deleted:-none}'"
+total=$(ip netns exec "$N" curl -s http://127.0.0.1:10249/metrics | sed -n 's/^switchyard_conntrack_deleted_total \([0-9]*\).*/\1/p')
+sy_log "switchyard_conntrack_deleted_total=${total:-unavailable}"
+[ -z "$total" ] || [ "$total" -ge 3 ] || sy_fail "metric switchyard_conntrack_deleted_total=$total"
+sy_pass "$MODE mode: stale entries deleted within one sync, others untouched"
