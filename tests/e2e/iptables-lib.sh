@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The iptables-mode lab, sourced by tests/e2e/iptables-*.sh (run on its own
+# it only says so and skips).
+#
+#   node   (switchyard --proxy-mode=iptables, ip_forward=1)
+#     eth-c 192.168.50.1/24  ── client ns  192.168.50.2/24 (+ .3 .. .9), gw .1
+#     eth-K 10.244.K.1/24    ── endpoint ns epK 10.244.K.2/24, gw .1  (K = 1..N)
+#   routes on node: 10.96.0.0/16 (ClusterIPs) and 192.168.60.0/24 (external
+#   IPs) towards the client link, so unserved addresses are forwarded (and
+#   hit the filter table) instead of being unroutable.
+# The cluster CIDR is 10.244.0.0/16; the client is outside it.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	echo "iptables-lib.sh: the lab library of tests/e2e/iptables-*.sh (not a test)" >&2
+	exit 77
+fi
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+[ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
+command -v iptables-legacy-save >/dev/null || sy_skip "iptables-legacy-save missing"
+
+IPT_M=$SY_TMP/manifests
+mkdir -p "$IPT_M"
+IPT_PID=
+IPT_LOG=
+IPT_EP_NS=()
+IPT_NODEPORT=
+
+# ipt_lab NEPS: build the namespaces
+ipt_lab() {
+	local n=$1 k
+	sy_mkns NODE node
+	sy_mkns CLIENT client
+	ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1
+	sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
+	for k in 3 4 5 6 7 8 9; do ip -n "$CLIENT" addr add 192.168.50.$k/24 dev eth0; done
+	ip -n "$CLIENT" route add default via 192.168.50.1
+	ip -n "$NODE" route add 10.96.0.0/16 dev eth-c
+	ip -n "$NODE" route add 192.168.60.0/24 dev eth-c
+	for k in $(seq 1 "$n"); do
+		local epns
+		sy_mkns epns "ep$k"
+		IPT_EP_NS[$k]=$epns
+		sy_veth "$NODE" "eth-$k" "10.244.$k.1/24" "$epns" eth0 "10.244.$k.2/24"
+		ip -n "$epns" route add default via "10.244.$k.1"
+	done
+}
+
+# ipt_node_manifest: the Node object for node1
+ipt_node_manifest() {
+	cat >"$IPT_M/node.yaml" <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: node1
+status:
+  addresses:
+    - {type: InternalIP, address: 192.168.50.1}
+EOF
+}
+
+# ipt_start [EXTRA FLAGS...]: run the daemon in the node namespace
+ipt_start() {
+	IPT_LOG=$SY_TMP/switchyard.$RANDOM.log
+	sy_bg "$NODE" "$IPT_LOG" "$SWITCHYARD" --proxy-mode=iptables --manifests "$IPT_M" \
+		--hostname-override node1 --cluster-cidr 10.244.0.0/16 \
+		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
+		--min-sync-period 0s -v 2 "$@"
+	IPT_PID=$SY_LAST_PID
+	sy_wait 20 grep -q "First sync complete" "$IPT_LOG" || {
+		cat "$IPT_LOG" >&2
+		sy_fail "switchyard did not complete its first sync"
+	}
+}
+
+ipt_stop() {
+	[ -n "$IPT_PID" ] || return 0
+	kill "$IPT_PID" 2>/dev/null
+	for _ in $(seq 1 50); do kill -0 "$IPT_PID" 2>/dev/null || break; sleep 0.1; done
+	IPT_PID=
+}
+
+# ipt_syncs: number of completed syncs so far
+ipt_syncs() { grep -c "SyncProxyRules complete" "$IPT_LOG"; }
+# ipt_wait_sync: wait for one more sync than now
+ipt_wait_sync() {
+	local n
+	n=$(ipt_syncs)
+	sy_wait "${1:-15}" test "$(ipt_syncs)" -gt "$n"
+}
+
+# ipt_servers K PROTO PORT: echo servers named epK in endpoint ns K
+ipt_server() { sy_echo_server "${IPT_EP_NS[$1]}" "$2" "$3" "ep$1"; }
+
+# ipt_save [TABLE]: the node's table without counters and comments
+ipt_save() {
+	ip netns exec "$NODE" iptables-legacy-save ${1:+-t "$1"} | sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]//'
+}
+
+# ipt_ask_many NS PROTO IP PORT COUNT [SRC] → names, one per line
+ipt_ask_many() {
+	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
+		--port "$4" --count "$5" ${6:+--src "$6"} --timeout 1 2>/dev/null
+}
+
+# ipt_chisq COUNTS...: chi-square statistic against a uniform split
+ipt_chisq() {
+	"$PY" - "$@" <<'EOF'
+import sys
+c = [int(x) for x in sys.argv[1:]]
+e = sum(c) / len(c)
+print("%.2f" % sum((x - e) ** 2 / e for x in c))
+EOF
+}
+
+# ipt_svc NAME IP PORT TARGETPORT PROTO [extra spec yaml lines...] → Service yaml
+ipt_svc() {
+	local name=$1 ip=$2 port=$3 tport=$4 proto=$5
+	shift 5
+	cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: $name, namespace: default}
+spec:
+  clusterIP: $ip
+  ports:
+    - {name: p, protocol: $proto, port: $port, targetPort: $tport$IPT_NODEPORT}
+EOF
+	local l
+	for l in "$@"; do printf '  %s\n' "$l"; done
+}
+
+# ipt_slice SVC PROTO PORT "ip:node:ready" ... → EndpointSlice yaml
+ipt_slice() {
+	local svc=$1 proto=$2 port=$3 e
+	shift 3
+	cat <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $svc-x
+  namespace: default
+  labels: {kubernetes.io/service-name: $svc}
+addressType: IPv4
+ports:
+  - {name: p, protocol: $proto, port: $port}
+endpoints:
+EOF
+	for e in "$@"; do
+		IFS=: read -r ip node ready term <<<"$e"
+		echo "  - addresses: [$ip]"
+		echo "    conditions: {ready: ${ready:-true}, serving: true, terminating: ${term:-false}}"
+		echo "    nodeName: ${node:-node2}"
+	done
+}
+
+# ipt_write FILE: write stdin atomically into the manifest directory
+ipt_write() {
+	cat >"$IPT_M/.$1.tmp" && mv "$IPT_M/.$1.tmp" "$IPT_M/$1"
+}
