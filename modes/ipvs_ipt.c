@@ -146,13 +146,14 @@ out:
 /* -m set [!] --match-set NAME dir,dir,...  (dirs: "ds" letters, e.g. "dds") */
 static int match_set(struct chain *c, enum ipvs_set_id id, const char *dirs, bool invert)
 {
-	struct xt_set_info_match_v1 *m;
+	struct xt_set_info_match_v4 *m;
 	uint16_t idx = 0;
 	int r = set_index(ipvs_sets[id].name, &idx);
 
 	if (r < 0)
 		return r;
-	m = add_match(c, "set", 1, sizeof(*m));
+	/* revision 4: the one iptables 1.8 itself writes and prints */
+	m = add_match(c, "set", 4, sizeof(*m));
 	m->match_set.index = idx;
 	m->match_set.dim = strlen(dirs);
 	for (unsigned i = 0; dirs[i]; i++)
@@ -172,7 +173,7 @@ static void match_addrtype_dst_local(struct chain *c)
 
 static void match_ctstate_new(struct chain *c)
 {
-	struct xt_conntrack_mtinfo1 *m = add_match(c, "conntrack", 1, sizeof(*m));
+	struct xt_conntrack_mtinfo3 *m = add_match(c, "conntrack", 3, sizeof(*m));
 
 	m->match_flags = XT_CONNTRACK_STATE;
 	m->state_mask = XT_CONNTRACK_STATE_BIT(IP_CT_NEW);

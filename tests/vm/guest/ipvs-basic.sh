@@ -37,12 +37,12 @@ check "kube-ipvs0 holds 10.96.0.10/32 and 10.96.0.20/32" \
 	bash -c "grep -q 'inet 10.96.0.10/32' $SY_TMP/dev.txt && grep -q 'inet 10.96.0.20/32' $SY_TMP/dev.txt"
 ip netns exec "$NODE" ipset list >"$SY_TMP/sets.txt"
 check "ipset SY-CLUSTER-IP has 10.96.0.10,tcp:80 and 10.96.0.10,udp:53" \
-	bash -c "ip netns exec $NODE ipset test SY-CLUSTER-IP 10.96.0.10,tcp:80 && ip netns exec $NODE ipset test SY-CLUSTER-IP 10.96.0.10,udp:53"
-check "ipset SY-NODE-PORT-TCP has 30080" ip netns exec "$NODE" ipset test SY-NODE-PORT-TCP 30080
+	bash -c "ip netns exec $NODE ipset -q test SY-CLUSTER-IP 10.96.0.10,tcp:80 && ip netns exec $NODE ipset -q test SY-CLUSTER-IP 10.96.0.10,udp:53"
+check "ipset SY-NODE-PORT-TCP has 30080" ip netns exec "$NODE" ipset -q test SY-NODE-PORT-TCP 30080
 check "ipset SY-LOOP-BACK has 10.0.2.6,tcp:8080,10.0.2.6" \
-	ip netns exec "$NODE" ipset test SY-LOOP-BACK 10.0.2.6,tcp:8080,10.0.2.6
+	ip netns exec "$NODE" ipset -q test SY-LOOP-BACK 10.0.2.6,tcp:8080,10.0.2.6
 check "ipset SY-NO-ENDPOINTS has 10.96.0.20,tcp:80" \
-	ip netns exec "$NODE" ipset test SY-NO-ENDPOINTS 10.96.0.20,tcp:80
+	ip netns exec "$NODE" ipset -q test SY-NO-ENDPOINTS 10.96.0.20,tcp:80
 ip netns exec "$NODE" iptables-legacy-save >"$SY_TMP/ipt.txt"
 check "iptables: PREROUTING jumps to SY-IPVS-SERVICES" grep -q -- "-A PREROUTING -j SY-IPVS-SERVICES" "$SY_TMP/ipt.txt"
 check "iptables: masquerade rule on the mark" grep -q -- "-A SY-IPVS-POSTROUTING -j MASQUERADE --random-fully" "$SY_TMP/ipt.txt"
@@ -102,20 +102,22 @@ ipvs -D -t 10.96.0.10:80
 ip -n "$NODE" addr del 10.96.0.20/32 dev kube-ipvs0
 ip netns exec "$NODE" ipset del SY-CLUSTER-IP 10.96.0.10,tcp:80
 sy_wait 20 ip netns exec "$NODE" ipvsadm -Ln -t 10.96.0.10:80
-check "drift: deleted virtual server restored" ipvs -Ln -t 10.96.0.10:80
+check "drift: deleted virtual server restored with its real servers" \
+	[ "$(vm_rs 10.96.0.10:80 | grep -c 'Masq 1')" = 2 ]
 sy_wait 10 bash -c "ip -n $NODE addr show kube-ipvs0 | grep -q 10.96.0.20/32"
 check "drift: unbound address restored" bash -c "ip -n $NODE addr show kube-ipvs0 | grep -q 10.96.0.20/32"
-check "drift: deleted ipset entry restored" ip netns exec "$NODE" ipset test SY-CLUSTER-IP 10.96.0.10,tcp:80
-check "drift: a foreign virtual server is left alone" true
+check "drift: deleted ipset entry restored" ip netns exec "$NODE" ipset -q test SY-CLUSTER-IP 10.96.0.10,tcp:80
 ipvs -A -t 192.0.2.1:99 -s rr
 
 # --- Service deleted → its VS, address and set entries go
 rm "$M/empty.yaml"
+n=$(vm_syncs)
+vm_wait_sync $((n + 1)) 20
 sy_wait 20 bash -c "! ip netns exec $NODE ipvsadm -Ln -t 10.96.0.20:80"
 check "deleted Service: virtual server removed" bash -c "! ipvs -Ln -t 10.96.0.20:80 2>/dev/null"
 check "deleted Service: address unbound" bash -c "! ip -n $NODE addr show kube-ipvs0 | grep -q 10.96.0.20/"
-check "deleted Service: ipset entry removed" bash -c "! ip netns exec $NODE ipset test SY-NO-ENDPOINTS 10.96.0.20,tcp:80 2>/dev/null"
-check "foreign virtual server 192.0.2.1:99 untouched" ipvs -Ln -t 192.0.2.1:99
+check "deleted Service: ipset entry removed" bash -c "! ip netns exec $NODE ipset -q test SY-NO-ENDPOINTS 10.96.0.20,tcp:80 2>/dev/null"
+check "foreign virtual server 192.0.2.1:99 untouched by full resyncs" ipvs -Ln -t 192.0.2.1:99
 
 # --- restart keeps a live connection (never flushes at start)
 sy_bg "$CLIENT" "$SY_TMP/live.txt" "$PY" "$SY_SRC/tests/vm/guest/live_conn.py" --host 10.96.0.30 \

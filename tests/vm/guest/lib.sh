@@ -91,12 +91,12 @@ vm_wait_sync() {
 vm_last_writes() { grep "SyncProxyRules complete" "$DLOG" | tail -n1 | sed -n 's/.*writes=\([0-9]*\).*/\1/p'; }
 
 ipvs() { ip netns exec "$NODE" ipvsadm "$@"; }
-# real servers of a virtual server: "addr:port weight active inactive" lines
+# real servers of a virtual server: "addr:port forward weight active inactive" lines
 vm_rs() {
-	ipvs -Ln -t "$1" 2>/dev/null | awk '$1 == "->" && $2 != "RemoteAddress:Port" { print $2, $4, $5, $6 }'
+	ipvs -Ln -t "$1" 2>/dev/null | awk '$1 == "->" && $2 != "RemoteAddress:Port" { print $2, $3, $4, $5, $6 }'
 }
 vm_rs_udp() {
-	ipvs -Ln -u "$1" 2>/dev/null | awk '$1 == "->" && $2 != "RemoteAddress:Port" { print $2, $4, $5, $6 }'
+	ipvs -Ln -u "$1" 2>/dev/null | awk '$1 == "->" && $2 != "RemoteAddress:Port" { print $2, $3, $4, $5, $6 }'
 }
 
 # write a Service (+ EndpointSlice) manifest file:

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The IPVS mode in a VM: graceful termination of a live TCP connection
+# (tests/vm/guest/ipvs-graceful.sh).  Exit 77 when the VM cannot be prepared.
+set -u
+SY_SRC=${SY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+SY_BUILD=${SY_BUILD:-$SY_SRC/build}
+SWITCHYARD=${SWITCHYARD:-$SY_BUILD/switchyard}
+. "$SY_SRC/tests/vm/lib.sh"
+[ -x "$SWITCHYARD" ] || { echo "SKIP: $SWITCHYARD not built"; exit 77; }
+vm_prepare || { echo "SKIP: cannot prepare the VM"; exit 77; }
+vm_run tests/vm/guest/ipvs-graceful.sh
