@@ -7,8 +7,12 @@
  * did and how long the cleanup took.  Run it inside a test namespace: it
  * deletes conntrack entries of the namespace it runs in.
  *
- *   conntrack-cleanup [-v N] [--full] [--per-key-max N] [--nodeport-address IP]...
- *                     OLD_DIR NEW_DIR
+ *   conntrack-cleanup [-v N] [--full] [--per-key-max N] [--break-socket-first]
+ *                     [--nodeport-address IP]... OLD_DIR NEW_DIR
+ *
+ * --break-socket-first: replace the netlink socket by a UDP one before the
+ * cleanup (it must fail and count an error), commit, then call again with
+ * no changes: the owed full pass must do the work.
  *
  * Used by tests/e2e/conntrack-*.sh (with hand-made DNAT rules) and by
  * bench/conntrack-bench.sh (timing with many unrelated entries).
@@ -17,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <ev.h>
 #include "switchyard/config.h"
 #include "switchyard/conntrack.h"
@@ -47,7 +53,7 @@ int main(int argc, char **argv)
 {
 	struct in_addr np[16];
 	unsigned n_np = 0;
-	bool full = false;
+	bool full = false, break_first = false;
 	int per_key_max = -1;
 	struct sy_config cfg;
 	struct desired_state ds;
@@ -60,6 +66,8 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--full")) {
 			full = true;
+		} else if (!strcmp(argv[i], "--break-socket-first")) {
+			break_first = true;
 		} else if (!strcmp(argv[i], "--per-key-max") && i + 1 < argc) {
 			per_key_max = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "-v") && i + 1 < argc) {
@@ -74,7 +82,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: %s [-v N] [--full] [--per-key-max N] [--nodeport-address IP]... "
+		fprintf(stderr, "usage: %s [-v N] [--full] [--per-key-max N] [--break-socket-first] "
+			"[--nodeport-address IP]... "
 			"OLD_DIR NEW_DIR\n",
 			argv[0]);
 		return 2;
@@ -104,6 +113,27 @@ int main(int argc, char **argv)
 	desired_update(&ds, c, false);
 	printf("changes=%u ports=%zu full=%s\n", ds.n_changes, hmap_count(&ds.ports),
 	       full ? "true" : "false");
+	if (break_first) {
+		/*
+		 * Prove the retry: a socket that is not netlink any more makes this call fail;
+		 * the next call, with no changes left, must still do the (owed, full) work.
+		 */
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+		if (fd < 0 || dup2(fd, ct_debug_fd(ct)) < 0) {
+			perror("breaking the socket");
+			return 1;
+		}
+		close(fd);
+		ct_cleanup(ct, &ds, full, &st);
+		printf("broken: deleted=%llu errors=%llu seconds=%.6f\n",
+		       (unsigned long long)st.deleted, (unsigned long long)st.errors, st.seconds);
+		desired_commit(&ds);
+		if (!st.errors)
+			return 1;
+		memset(&st, 0, sizeof(st));
+		full = false;
+	}
 	ct_cleanup(ct, &ds, full, &st);
 	printf("deleted=%llu errors=%llu seconds=%.6f\n", (unsigned long long)st.deleted,
 	       (unsigned long long)st.errors, st.seconds);

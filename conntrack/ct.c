@@ -70,6 +70,11 @@ void ct_set_per_key_max(struct ct *ct, unsigned n)
 	ct->per_key_max = n;
 }
 
+int ct_debug_fd(const struct ct *ct)
+{
+	return ct->nl ? ct_nl_fd(ct->nl) : -1;
+}
+
 void ct_free(struct ct *ct)
 {
 	if (!ct)
@@ -217,6 +222,16 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 
 	full = full || ct->owe_full;
 	ct_plan_init(&plan);
+	if (!ct->nl) {
+		/* a fresh socket after a failure: nothing stale can be read from it */
+		r = ct_nl_open(&ct->nl);
+		if (r < 0) {
+			log_warn("Conntrack cleanup: opening a netlink socket: %s; retrying on the "
+				 "next sync", strerror(-r));
+			errors++;
+			goto out;
+		}
+	}
 	n_keys = ct_plan_build(&plan, ds, full);
 	if (!n_keys)
 		goto out;
@@ -243,8 +258,11 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 	      (unsigned long long)deleted, n_keys, c.dumps, (unsigned long long)c.seen,
 	      full ? "true" : "false", (sy_now_mono() - t0) * 1e3);
 out:
-	if (errors)
+	if (errors) {
 		ct->owe_full = true;
+		ct_nl_close(ct->nl);
+		ct->nl = NULL;
+	}
 	else if (full)
 		ct->owe_full = false;
 	ct_plan_fini(&plan);

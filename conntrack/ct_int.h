@@ -114,6 +114,8 @@ unsigned ct_plan_dumps(const struct ct_plan *p, struct ct_dump **ret);
  */
 struct ct;
 void ct_set_per_key_max(struct ct *ct, unsigned n);
+/* The netlink socket's fd, -1 if none (tests break it to prove the retry). */
+int ct_debug_fd(const struct ct *ct);
 
 /* ---- netlink ---- */
 struct ct_nl;
@@ -121,6 +123,7 @@ typedef void (*ct_entry_fn)(void *arg, const struct ct_entry *e);
 
 int ct_nl_open(struct ct_nl **ret);
 void ct_nl_close(struct ct_nl *nl);
+int ct_nl_fd(const struct ct_nl *nl);
 /*
  * Dump IPv4 entries of proto, filtered in the kernel (CTA_FILTER) on the
  * original tuple's proto, plus dst when dst.s_addr != 0, plus dport when

@@ -235,6 +235,11 @@ fail:
 	return r;
 }
 
+int ct_nl_fd(const struct ct_nl *nl)
+{
+	return mnl_socket_get_fd(nl->sock);
+}
+
 void ct_nl_close(struct ct_nl *nl)
 {
 	if (!nl)
