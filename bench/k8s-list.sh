@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark: the daemon's initial LIST of N Services + N EndpointSlices
+# (E endpoints each; default 10,000 / 100,000) from the API server double
+# over HTTPS with a bearer token, then one EndpointSlice change.
+# Prints numbers; never passes or fails on them.
+#   bench/k8s-list.sh [N] [E]     (root; SY_BUILD = build dir)
+# Measures (daemon only, from /proc/PID/schedstat and /proc/PID/status):
+#   - wall time from start until the first full sync ("First sync complete"),
+#   - daemon CPU time until then, peak RSS (VmHWM),
+#   - daemon CPU spent from one EndpointSlice change until its sync is done.
+# The daemon runs with --proxy-mode=none (desired state only) in a netns.
+set -u
+N=${1:-10000}
+E=${2:-10}
+. "$(dirname "$0")/../tests/lib/common.sh"
+. "$SY_SRC/tests/apiserver/lib.sh"
+SY_TEST_NAME=k8s-list
+
+k8s_init
+k8s_certs
+sy_log "generating $N Services, $N EndpointSlices, $((N * E)) endpoints"
+"$PY" "$SY_SRC/bench/k8s-gen.py" "$N" "$E" >"$SY_TMP/objects.json" || sy_fail "generator"
+k8s_api --tls-cert "$K8S_PKI/server.crt" --tls-key "$K8S_PKI/server.key" --token bench \
+	--bookmark-interval 0 --preload "$SY_TMP/objects.json"
+K8S_KUBECONFIG=$SY_TMP/kubeconfig
+k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "    certificate-authority: $K8S_PKI/ca.crt" \
+	"    token: bench"
+
+cpu_ns() { awk '{print $1}' "/proc/$1/schedstat"; }
+syncs() { grep -c "SyncProxyRules complete" "$SY_TMP/daemon.log"; }
+
+t0=$(date +%s.%N)
+sy_bg "$K8S_NS" "$SY_TMP/daemon.log" "$SWITCHYARD" --proxy-mode=none \
+	--kubeconfig "$K8S_KUBECONFIG" --hostname-override node-a \
+	--metrics-bind-address "$K8S_METRICS" --healthz-bind-address 127.0.0.1:10256 -v 2
+pid=$SY_LAST_PID
+# the daemon is `ip netns exec`'s child... ip netns exec execs, so $pid is the daemon
+sy_wait 120 grep -q "First sync complete" "$SY_TMP/daemon.log" ||
+	sy_fail "no first sync: $(tail -5 "$SY_TMP/daemon.log")"
+t1=$(date +%s.%N)
+cpu1=$(cpu_ns "$pid")
+hwm1=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+k8s_state summary=1 >"$SY_TMP/summary.json"
+read -r svcs eps <<<"$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["services"], s["allEndpoints"])' "$SY_TMP/summary.json")"
+[ "$svcs" = "$N" ] && [ "$eps" = "$((N * E))" ] ||
+	sy_fail "desired state incomplete: $svcs services, $eps endpoints"
+first=$(grep "First sync complete" "$SY_TMP/daemon.log" | head -1)
+lists=$(grep -E "Listed [0-9]+ (Services|EndpointSlices)" "$SY_TMP/daemon.log" | sed 's/.*\] //' | paste -sd';')
+
+# one EndpointSlice change: one endpoint becomes not ready, one is replaced
+sleep 2
+"$PY" - "$SY_TMP/objects.json" >"$SY_TMP/change.json" <<'EOF'
+import json, sys
+items = json.load(open(sys.argv[1]))['items']
+s = [o for o in items if o['kind'] == 'EndpointSlice'][len(items) // 4]
+s['endpoints'][0]['conditions']['ready'] = False
+s['endpoints'][1]['addresses'] = ['10.250.0.1']
+print(json.dumps([s]))
+EOF
+svc=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["metadata"]["labels"]["kubernetes.io/service-name"])' "$SY_TMP/change.json")
+n0=$(syncs)
+cpu2=$(cpu_ns "$pid")
+k8s_ctl load "" "@$SY_TMP/change.json" >/dev/null || sy_fail "change"
+sy_wait 10 test "$(syncs)" -gt "$n0" || sy_fail "the change was not synced"
+cpu3=$(cpu_ns "$pid")
+hwm2=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+rss2=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+k8s_state "service=bench/$svc" | grep -q '"10.250.0.1"' || sy_fail "change not in the desired state"
+# idle cost over the same kind of window, for reference
+cpu4=$(cpu_ns "$pid"); sleep 1; cpu5=$(cpu_ns "$pid")
+
+"$PY" - <<EOF
+print("k8s-list: %d Services, %d EndpointSlices, %d endpoints (HTTPS, token, pages of 500)"
+      % ($N, $N, $N * $E))
+print("  time to complete desired state : %.3f s wall" % ($t1 - $t0))
+print("  daemon CPU until then          : %.3f s   (target < 1 s)" % ($cpu1 / 1e9))
+print("  daemon peak RSS (VmHWM)        : %.1f MB  (target < 64 MB)" % ($hwm1 / 1024))
+print("  one EndpointSlice change       : %.2f ms daemon CPU (target < 10 ms)"
+      % (($cpu3 - $cpu2) / 1e6))
+print("  idle daemon CPU over 1 s       : %.2f ms" % (($cpu5 - $cpu4) / 1e6))
+print("  RSS after the change           : %.1f MB (peak %.1f MB)" % ($rss2 / 1024, $hwm2 / 1024))
+EOF
+echo "  daemon: $first"
+echo "  lists: $lists"
