@@ -33,8 +33,9 @@ ip -n "$E1" route add default via 10.0.2.1
 ip -n "$E2" route add default via 10.0.3.1
 ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
 # the node routes Service addresses somewhere, as a real node's default route does (here: the
-# client namespace, which does not forward)
-ip -n "$N" route add 10.96.0.0/12 via 10.0.1.2
+# ep2 namespace, which does not forward; not back out of the client's interface, whose ICMP
+# redirect would eat the REJECT's rate-limit token)
+ip -n "$N" route add 10.96.0.0/12 via $EP2
 
 sy_echo_server "$E1" udp 5353 ep1
 sy_echo_server "$E1" tcp 5353 ep1
@@ -110,22 +111,31 @@ hand_rules() { # dns-endpoint empty-endpoint|-
 	ipt -t nat -A SYCT-SVC -d $VIP -p tcp --dport 53 -j DNAT --to-destination "$1:5353"
 	ipt -t nat -A SYCT-SVC -d $NODE_IP -p udp --dport $NP -j DNAT --to-destination "$1:5353"
 	ipt -t nat -A SYCT-SVC -d $VIP_OTHER -p udp --dport 53 -j DNAT --to-destination $EP1:5353
+	ipt -F SYCT-REJECT
 	if [ "$2" != - ]; then
 		ipt -t nat -A SYCT-SVC -d $VIP_EMPTY -p udp --dport 53 -j DNAT --to-destination "$2:5353"
+	else
+		ipt -A SYCT-REJECT -d $VIP_EMPTY -p udp --dport 53 -j REJECT
 	fi
 }
 if [ $MODE = none ]; then
 	ipt -t nat -N SYCT-SVC
 	ipt -t nat -A PREROUTING -j SYCT-SVC
+	ipt -N SYCT-REJECT
+	ipt -A FORWARD -m conntrack --ctstate NEW -j SYCT-REJECT
 	hand_rules $EP1 -
 	start_daemon none
 fi
 sy_log "mode: $MODE"
 grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(cat "$LOG")"
-# A Service without endpoints: the kernel must answer "refused" (kube-proxy REJECTs).  In
-# --proxy-mode=none the VIP is made local (as IPVS does), so the node's stack refuses and the
-# entry is cached without NAT, which is what the cleanup must undo.
-[ $MODE = none ] && ip -n "$N" addr add $VIP_EMPTY/32 dev lo
+# A Service without endpoints REJECTs; a REJECTed packet's entry is never confirmed, so the
+# entry that strands such a flow is one made before the rules existed (a daemon restart, a
+# Service created after its clients started): made here with conntrack -I for the very
+# 5-tuple the client uses.  Unreplied, it still REJECTs (ctstate NEW); once the Service has
+# an endpoint, its packets skip the new DNAT and vanish, unless the entry is deleted.
+ip netns exec "$N" conntrack -I -p udp -s 10.0.1.2 -d $VIP_EMPTY --sport 40004 --dport 53 \
+	-r $VIP_EMPTY -q 10.0.1.2 --reply-port-src 53 --reply-port-dst 40004 -t 120 2>/dev/null ||
+	sy_fail "conntrack -I"
 
 ask() { sy_ask "$C" udp "$1" "$2" "$3" | cut -d' ' -f1; }
 # sport → what answered
@@ -156,10 +166,7 @@ ctl -p udp --orig-dst $VIP_EMPTY --orig-port-src 40004 | grep -q "src=$VIP_EMPTY
 
 # --- the change: ep1 replaced by ep2; the empty Service gets ep2 ---
 syncs=$(grep -c "SyncProxyRules complete" "$LOG")
-if [ $MODE = none ]; then
-	hand_rules $EP2 $EP2
-	ip -n "$N" addr del $VIP_EMPTY/32 dev lo
-fi
+[ $MODE = none ] && hand_rules $EP2 $EP2
 ipt -t nat -R SYCT-CONTROL 1 -d $VIP_CONTROL -p udp --dport 53 -j DNAT --to-destination $EP2:5353
 t0=$(date +%s.%N)
 { slice dns $EP2; slice other $EP1; slice empty $EP2; } | put slices.yaml
