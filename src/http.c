@@ -168,7 +168,7 @@ static void conn_free(struct http_conn *c)
 	free(c->out);
 	free(c);
 	/* below the limit again: accept more */
-	if (s->n_conns-- == HTTP_MAX_CONNS && s->fd >= 0)
+	if (s->n_conns-- == HTTP_MAX_CONNS && s->fd >= 0 && !ev_is_active(&s->accept_io))
 		ev_io_start(s->loop, &s->accept_io);
 }
 
@@ -329,14 +329,35 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		conn_free(c);
 }
 
+/*
+ * At the connection limit, make room by closing the oldest connection that
+ * has not sent a whole request yet (a slow or idle client must not keep
+ * health probes out).  Returns false when every connection is answering.
+ */
+static bool evict_idle(struct http_server *s)
+{
+	struct http_conn *c, *oldest = NULL;
+
+	for (c = s->conns; c; c = c->next)	/* newest first: the last match is the oldest */
+		if (c->state == CONN_READ || c->state == CONN_LINGER)
+			oldest = c;
+	if (!oldest)
+		return false;
+	conn_free(oldest);
+	return true;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct http_server *s = container_of(w, struct http_server, accept_io);
 
-	while (s->n_conns < HTTP_MAX_CONNS) {
+	for (;;) {
 		struct http_conn *c;
-		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 
+		if (s->n_conns >= HTTP_MAX_CONNS && !evict_idle(s))
+			break;
+		fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			/* EAGAIN: done; EMFILE & co: try again on the next readiness */
 			return;

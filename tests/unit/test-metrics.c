@@ -278,6 +278,8 @@ static char *exchange(struct ev_loop *loop, uint16_t port, const char *req, size
 			_exit(1);
 		if (req_len && write(fd, req, req_len) != (ssize_t)req_len)
 			_exit(2);
+		if (!req_len)	/* a client that gives up without a request */
+			shutdown(fd, SHUT_WR);
 		while ((n = read(fd, b, sizeof(b))) > 0)
 			if (write(out, b, (size_t)n) != n)
 				_exit(3);
@@ -378,6 +380,42 @@ static void test_http_server(void **state)
 	assert_int_equal(len - (size_t)(body + 4 - resp), (size_t)big_size);
 	assert_int_equal(calls, 1);
 	free(resp);
+
+	/* idle connections beyond the limit do not keep a real request out */
+	{
+		pid_t pid = fork();
+		ev_child cw;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+						   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+			char b[4096];
+			ssize_t n, got = 0;
+			int fd;
+
+			for (int i = 0; i < 200; i++) {	/* > HTTP_MAX_CONNS, never closed */
+				fd = socket(AF_INET, SOCK_STREAM, 0);
+				if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+					_exit(1);
+			}
+			usleep(200000);
+			fd = socket(AF_INET, SOCK_STREAM, 0);
+			if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+			    write(fd, "GET /echo HTTP/1.1\r\n\r\n", 22) != 22)
+				_exit(2);
+			while ((n = read(fd, b + got, sizeof(b) - 1 - (size_t)got)) > 0)
+				got += n;
+			b[got] = '\0';
+			_exit(strstr(b, "HTTP/1.1 200 OK") ? 0 : 3);
+		}
+		ev_child_init(&cw, child_cb, pid, 0);
+		ev_child_start(loop, &cw);
+		ev_run(loop, 0);
+		assert_true(WIFEXITED(cw.rstatus));
+		assert_int_equal(WEXITSTATUS(cw.rstatus), 0);
+		assert_true(http_server_conns(s) <= 128);
+	}
 
 	/* nothing left open once clients are gone (linger drains) */
 	for (int i = 0; i < 50 && http_server_conns(s); i++)
