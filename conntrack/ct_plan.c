@@ -201,21 +201,30 @@ static bool port_usable(const struct ds_port *sp)
 	return n_int && (!ds_port_has_external(sp) || n_ext);
 }
 
-static bool ep_eq(const struct ds_ep *a, const struct ds_ep *b)
+static int ds_ep_cmp(const struct ds_ep *x, const struct ds_ep *y)
 {
-	return a->addr.s_addr == b->addr.s_addr && a->port == b->port;
+	uint32_t xa = ntohl(x->addr.s_addr), ya = ntohl(y->addr.s_addr);
+
+	if (xa != ya)
+		return xa < ya ? -1 : 1;
+	return (int)x->port - (int)y->port;
 }
 
-/* Is every serving endpoint of a also one of b? (both small; no order assumed) */
+/*
+ * Is every serving endpoint of a also one of b?  desired.h keeps all_eps
+ * sorted by (address, port), so one merge walk; were they not, this could
+ * only answer false wrongly (an extra check), never true.
+ */
 static bool eps_subset(const struct ds_port *a, const struct ds_port *b)
 {
-	for (unsigned i = 0; i < a->n_all_eps; i++) {
-		bool found = false;
+	unsigned j = 0;
 
-		for (unsigned j = 0; j < b->n_all_eps && !found; j++)
-			found = ep_eq(&a->all_eps[i], &b->all_eps[j]);
-		if (!found)
+	for (unsigned i = 0; i < a->n_all_eps; i++) {
+		while (j < b->n_all_eps && ds_ep_cmp(&b->all_eps[j], &a->all_eps[i]) < 0)
+			j++;
+		if (j == b->n_all_eps || ds_ep_cmp(&b->all_eps[j], &a->all_eps[i]))
 			return false;
+		j++;
 	}
 	return true;
 }

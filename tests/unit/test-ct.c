@@ -169,6 +169,29 @@ static void test_quiet_change(void **state)
 	assert_int_equal(ct_plan_build(&p, &t.ds, false), 0);
 	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.96.0.10", 53)));
 	ct_plan_fini(&p);
+	/* losing one of three is not quiet; gaining two around the kept ones is */
+	{
+		struct tport *o3 = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0,
+					  "10.244.1.2,10.244.1.4,10.244.1.6", 5353);
+		struct tport *n2 = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0,
+					  "10.244.1.2,10.244.1.6", 5353);
+		struct tport *n5 = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 0,
+					  "10.244.1.1,10.244.1.2,10.244.1.4,10.244.1.5,10.244.1.6",
+					  5353);
+
+		t.ch[0] = (struct ds_change){ o3->p.name, &o3->p, &n2->p };
+		ct_plan_init(&p);
+		assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
+		ct_plan_fini(&p);
+		t.ch[0] = (struct ds_change){ o3->p.name, &o3->p, &n5->p };
+		ct_plan_init(&p);
+		assert_int_equal(ct_plan_build(&p, &t.ds, false), 0);
+		ct_plan_fini(&p);
+		t.ch[0] = (struct ds_change){ o->p.name, &o->p, &n->p };
+		free(o3);
+		free(n2);
+		free(n5);
+	}
 	/* but a full pass checks it */
 	ct_plan_init(&p);
 	assert_int_equal(ct_plan_build(&p, &t.ds, true), 1);
