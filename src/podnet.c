@@ -738,8 +738,6 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 		if (strcmp(n->name, p->node_name) == 0)
 			continue;
 		old = hmap_get(&p->peers, n->name);
-		if (old)
-			tmp.bd_raw = NULL;
 		peer_compute(p, n, old, &tmp, why, sizeof(why));
 		if (!tmp.valid) {
 			tmp.n = 0;

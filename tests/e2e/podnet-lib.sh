@@ -70,17 +70,17 @@ pn_node() {
 }
 
 # pn_node_manifest NAME [EXTRA_ANNOTATIONS_YAML]: write/refresh its Node object
+# (PN_SUBNET[NAME]=- leaves spec.podCIDR unassigned)
 pn_node_manifest() {
-	local name=$1 ann=${2:-}
+	local name=$1 ann=${2:-} spec="{podCIDR: ${PN_SUBNET[$1]}, podCIDRs: [${PN_SUBNET[$1]}]}"
+	[ "${PN_SUBNET[$name]}" = - ] && spec="{}"
 	cat >"$PN_M/.node-$name.tmp" <<Y
 apiVersion: v1
 kind: Node
 metadata:
   name: $name
   annotations: {${ann}}
-spec:
-  podCIDR: ${PN_SUBNET[$name]}
-  podCIDRs: [${PN_SUBNET[$name]}]
+spec: $spec
 status:
   addresses:
   - {type: InternalIP, address: ${PN_IP[$name]}}
