@@ -56,7 +56,7 @@ t0=$(date +%s.%N)
 ip netns exec "$NS" conntrack -R "$SY_TMP/unrelated.txt" 2>/dev/null
 t1=$(date +%s.%N)
 total=$(ip netns exec "$NS" conntrack -C)
-echo "conntrack-bench: $total entries in the namespace after loading $UNRELATED unrelated ($(echo "$t1 - $t0" | bc) s with conntrack -R)"
+echo "conntrack-bench: $total entries in the namespace after loading $UNRELATED unrelated ($(awk "BEGIN {printf \"%.3f\", $t1 - $t0}") s with conntrack -R)"
 echo "conntrack-bench: nf_conntrack_buckets=$(cat /proc/sys/net/netfilter/nf_conntrack_buckets) (each kernel dump walks every bucket)"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
