@@ -29,8 +29,18 @@
 #include "switchyard/util.h"
 #include "ct_int.h"
 
+/* A destination a failed call must hand to the next one (its port may be gone by then). */
+struct ct_dest {
+	uint8_t proto;
+	bool nodeport;
+	struct in_addr dst;
+	uint16_t dport;
+};
+
 struct ct {
 	struct ct_nl *nl;
+	struct ct_dest *owed;		/* destinations of failed calls */
+	unsigned n_owed;
 	unsigned per_key_max;		/* UINT32_MAX: cost model (use_proto_dumps) */
 	unsigned buckets;		/* nf_conntrack_buckets */
 	bool owe_full;
@@ -80,6 +90,7 @@ void ct_free(struct ct *ct)
 	if (!ct)
 		return;
 	ct_nl_close(ct->nl);
+	free(ct->owed);
 	free(ct->del);
 	free(ct);
 }
@@ -222,6 +233,12 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 
 	full = full || ct->owe_full;
 	ct_plan_init(&plan);
+	for (unsigned i = 0; i < ct->n_owed; i++)
+		ct_plan_add_key(&plan, ct->owed[i].proto, ct->owed[i].nodeport, ct->owed[i].dst,
+				ct->owed[i].dport);
+	n_keys = ct_plan_build(&plan, ds, full);
+	if (!n_keys)
+		goto out;
 	if (!ct->nl) {
 		/* a fresh socket after a failure: nothing stale can be read from it */
 		r = ct_nl_open(&ct->nl);
@@ -232,9 +249,6 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 			goto out;
 		}
 	}
-	n_keys = ct_plan_build(&plan, ds, full);
-	if (!n_keys)
-		goto out;
 	if (plan.n_nodeport_keys && plan.all_local) {
 		r = local_addrs(&plan);
 		if (r < 0) {
@@ -259,12 +273,25 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 	      full ? "true" : "false", (sy_now_mono() - t0) * 1e3);
 out:
 	if (errors) {
+		/* retry everything: a full pass, plus this call's destinations (removed ones too) */
 		ct->owe_full = true;
 		ct_nl_close(ct->nl);
 		ct->nl = NULL;
+		free(ct->owed);
+		ct->owed = plan.n_keys ? xcalloc(plan.n_keys, sizeof(*ct->owed)) : NULL;
+		ct->n_owed = plan.n_keys;
+		for (unsigned i = 0; i < plan.n_keys; i++) {
+			const struct ct_key *k = plan.keys[i];
+
+			ct->owed[i] = (struct ct_dest){ k->proto, k->nodeport, k->dst, k->dport };
+		}
+	} else {
+		free(ct->owed);
+		ct->owed = NULL;
+		ct->n_owed = 0;
+		if (full)
+			ct->owe_full = false;
 	}
-	else if (full)
-		ct->owe_full = false;
 	ct_plan_fini(&plan);
 	st->deleted += deleted;
 	st->errors += errors;

@@ -74,9 +74,12 @@ static inline bool ct_proto_tracked(uint8_t proto)
 void ct_plan_init(struct ct_plan *p);
 void ct_plan_fini(struct ct_plan *p);
 /*
- * Fill the plan from ds: every UDP/SCTP port when full, else the ports in
- * ds->changes whose entries may have gone stale.  Then attach to each key
- * the serving endpoints (all_eps) of every current port using that
+ * Fill the plan from ds: the destinations in ds->changes whose entries may
+ * have gone stale (every destination a change removed, and — unless the
+ * change cannot strand a flow — those it kept or added), plus every
+ * UDP/SCTP port's when full.  Keys already in the plan (added with
+ * ct_plan_add_key, e.g. owed by a failed call) stay.  Then attach to each
+ * key the serving endpoints (all_eps) of every current port using that
  * destination.  Returns the number of keys.
  */
 unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool full);

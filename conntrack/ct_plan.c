@@ -280,7 +280,8 @@ unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool f
 				port_keys(sp, add_cb, &c);
 		}
 	}
-	for (unsigned i = 0; !full && i < ds->n_changes; i++) {
+	/* a full pass covers current ports only: destinations removed by the changes still count */
+	for (unsigned i = 0; i < ds->n_changes; i++) {
 		const struct ds_change *ch = &ds->changes[i];
 
 		/* destinations the old version had and the new one lost: everything goes */
@@ -290,7 +291,7 @@ unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool f
 			port_keys(ch->old, add_cb, &c);
 		}
 		/* destinations kept or gained: check unless the change cannot strand a flow */
-		if (ch->new && ct_proto_tracked(ch->new->proto)) {
+		if (!full && ch->new && ct_proto_tracked(ch->new->proto)) {
 			bool quiet = ch->old && port_usable(ch->old) && eps_subset(ch->old, ch->new);
 			struct add_ctx c = { p, ch->old, quiet };
 

@@ -33,20 +33,36 @@ ports: [{name: dns, protocol: UDP, port: 5353}]
 endpoints: [{addresses: [$ep], conditions: {ready: true}}]
 EOF
 done
+cat >"$SY_TMP/old/gone.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: gone, namespace: t}
+spec:
+  clusterIP: 10.96.0.40
+  ports: [{name: dns, protocol: UDP, port: 53, targetPort: 5353}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: gone-1, namespace: t, labels: {kubernetes.io/service-name: gone}}
+addressType: IPv4
+ports: [{name: dns, protocol: UDP, port: 5353}]
+endpoints: [{addresses: [$EP1], conditions: {ready: true}}]
+EOF
 load() {
 	for i in 1 2 3; do
 		echo "-I -p udp -s 10.1.0.$i -d $VIP --sport 1000 --dport 53 -r $EP1 -q 10.1.0.$i --reply-port-src 5353 --reply-port-dst 1000 -t 600 -u SEEN_REPLY"
 	done >"$SY_TMP/stale.txt"
+	echo "-I -p udp -s 10.1.0.8 -d 10.96.0.40 --sport 1000 --dport 53 -r $EP1 -q 10.1.0.8 --reply-port-src 5353 --reply-port-dst 1000 -t 600 -u SEEN_REPLY" >>"$SY_TMP/stale.txt"
 	echo "-I -p udp -s 10.1.0.9 -d $VIP --sport 1000 --dport 53 -r $EP2 -q 10.1.0.9 --reply-port-src 5353 --reply-port-dst 1000 -t 600 -u SEEN_REPLY" >>"$SY_TMP/stale.txt"
 	ip netns exec "$N" conntrack -R "$SY_TMP/stale.txt" 2>/dev/null || sy_fail "conntrack -R"
 }
-stale_left() { ip netns exec "$N" conntrack -L -p udp --reply-src $EP1 2>/dev/null | grep -c "dst=$VIP "; }
+stale_left() { ip netns exec "$N" conntrack -L -p udp --reply-src $EP1 2>/dev/null | grep -c " dport=53 "; }
 
-# baseline: one call deletes the 3 stale entries, keeps the one to the new endpoint
+# baseline: one call deletes the 4 stale entries, keeps the one to the new endpoint
 load
 out=$(ip netns exec "$N" "$DRIVER" -v 2 "$SY_TMP/old" "$SY_TMP/new" 2>"$SY_TMP/base.err") ||
 	sy_fail "driver: $out $(cat "$SY_TMP/base.err")"
-grep -q "^deleted=3 errors=0" <<<"$out" || sy_fail "baseline: $out"
+grep -q "^deleted=4 errors=0" <<<"$out" || sy_fail "baseline: $out"
 [ "$(stale_left)" = 0 ] || sy_fail "baseline left stale entries"
 ip netns exec "$N" conntrack -L -p udp --reply-src $EP2 2>/dev/null | grep -q "dst=$VIP " ||
 	sy_fail "baseline deleted the entry to the new endpoint"
@@ -62,6 +78,6 @@ grep -q "^broken: deleted=0 errors=[1-9]" <<<"$out" || sy_fail "the broken call 
 grep -q "W.*Conntrack cleanup: .*retrying on the next sync" "$SY_TMP/err" ||
 	sy_fail "error not logged: $(cat "$SY_TMP/err")"
 grep -q "full=true" "$SY_TMP/err" || sy_fail "the retry was not a full pass: $(cat "$SY_TMP/err")"
-grep -q "^deleted=3 errors=0" <<<"$out" || sy_fail "the retry did not delete the 3 stale entries: $out"
+grep -q "^deleted=4 errors=0" <<<"$out" || sy_fail "the retry did not delete the 4 stale entries: $out"
 [ "$(stale_left)" = 0 ] || sy_fail "stale entries left after the retry"
 sy_pass "error counted and logged; owed full pass on a fresh socket deleted the stale entries"
