@@ -78,6 +78,7 @@ struct informer {
 	char *cont;			/* continue token of the running list */
 	bool listed;			/* a full list completed since start */
 	bool relist;			/* the watch asked for a fresh list */
+	double list_done_at;		/* ev_now() of the last complete LIST */
 	unsigned list_items;
 	double backoff;
 	struct request *req;
@@ -463,8 +464,8 @@ static void informer_schedule(struct informer *inf, double delay)
 	ev_timer_start(inf->k->loop, &inf->timer);
 }
 
-/* Failure: retry after a capped exponential backoff with jitter. */
-static void informer_backoff(struct informer *inf)
+/* Failure: retry after a capped exponential backoff with jitter (at least min_delay). */
+static void informer_backoff_min(struct informer *inf, double min_delay)
 {
 	double d;
 
@@ -472,9 +473,29 @@ static void informer_backoff(struct informer *inf)
 	if (inf->backoff > K8S_BACKOFF_MAX)
 		inf->backoff = K8S_BACKOFF_MAX;
 	d = jitter(inf->k, inf->backoff);
+	if (d < min_delay)
+		d = min_delay;
 	inf->k->metrics->watch_reconnects_total++;
 	log_v(2, "%s: retrying in %.1fs", inf->plural, d);
 	informer_schedule(inf, d);
+}
+
+static void informer_backoff(struct informer *inf)
+{
+	informer_backoff_min(inf, 0);
+}
+
+/* A fresh LIST: at once, unless the last one finished moments ago (a server
+ * that keeps answering 410 must not make us spin). */
+static void informer_relist(struct informer *inf)
+{
+	inf->relist = true;
+	set_str(&inf->cont, NULL);
+	inf->k->metrics->relists_total++;
+	if (inf->list_done_at && ev_now(inf->k->loop) - inf->list_done_at < 1.0)
+		informer_backoff(inf);
+	else
+		informer_schedule(inf, 0);
 }
 
 static void watch_event(void *arg, const char *type, struct json_object *obj, const char *error)
@@ -487,7 +508,6 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 
 	if (!r || r->abort)
 		return;		/* the rest of a stream we are leaving */
-	r->events++;
 	if (error) {
 		k->metrics->decode_errors_total++;
 		log_warn("%s watch: malformed event skipped: %s", inf->plural, error);
@@ -496,6 +516,8 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 	rv = obj_rv(obj);
 	if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED") || !strcmp(type, "DELETED")) {
 		bool del = type[0] == 'D';
+
+		r->events++;
 
 		if (log_verbosity >= 4) {
 			object_id(obj, id, sizeof(id));
@@ -507,6 +529,7 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 		if (rv)
 			set_str(&inf->rv, rv);
 	} else if (!strcmp(type, "BOOKMARK")) {
+		r->events++;
 		log_v(5, "%s watch: bookmark at resourceVersion %s", inf->plural, rv ? rv : "?");
 		if (rv)
 			set_str(&inf->rv, rv);
@@ -558,7 +581,7 @@ static int list_page_done(struct informer *inf, struct json_object *resp)
 	set_str(&inf->cont, NULL);
 	cache_replace_end(k->cache, inf->kind);
 	inf->listed = true;
-	inf->backoff = 0;
+	inf->list_done_at = ev_now(k->loop);
 	log_v(2, "Listed %u %s at resourceVersion %s", inf->list_items, inf->plural, rv);
 	return 0;
 }
@@ -590,17 +613,19 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 			informer_schedule(inf, 0);
 		} else if (st == 410) {
 			log_info("%s %s: %s; relisting", inf->plural, op, msg);
-			inf->relist = true;
-			set_str(&inf->cont, NULL);
-			m->relists_total++;
-			informer_schedule(inf, 0);
+			informer_relist(inf);
 		} else if (st == 401 || st == 403) {
 			log_error("%s %s: %s: not authorized (check the token or client certificate "
 				  "and RBAC)", inf->plural, op, msg);
 			informer_backoff(inf);
 		} else {
+			curl_off_t ra = 0;
+
+			/* 429 / 503 may say when to come back */
+			curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra);
 			log_warn("%s %s: %s", inf->plural, op, msg);
-			informer_backoff(inf);
+			informer_backoff_min(inf, ra > 0 ? (ra < K8S_BACKOFF_MAX ? (double)ra :
+							      K8S_BACKOFF_MAX) : 0);
 		}
 		return;
 	}
@@ -631,8 +656,7 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	if (r->events > 0 || ran > 10)
 		inf->backoff = 0;	/* it worked for a while: start the backoff over */
 	if (inf->relist) {
-		m->relists_total++;
-		informer_schedule(inf, 0);
+		informer_relist(inf);
 	} else if (r->abort) {
 		informer_backoff(inf);	/* an ERROR event other than 410 */
 	} else if (cc != CURLE_OK) {

@@ -85,11 +85,22 @@ d = [float(x) for x in sys.stdin]
 # capped exponential backoff with jitter: grows, never above 45 s
 assert max(d) <= 45 and max(d) > min(d), d
 ' || sy_fail "backoff does not grow"
-grep -E '^switchyard_(relists|watch_reconnects)_total' "$SY_TMP/metrics.txt" >&2 || true
 
 # 5. a stall: events made during it arrive afterwards
 k8s_ctl stall "seconds=2" >/dev/null
 k8s_slice s3-a s3 10.244.1.33 | kc replace --validate=false -f - >/dev/null
 k8s_wait_state 15 "eps('default/s3') == ['10.244.1.33:8080']" || sy_fail "after a stall"
+
+# 6. an open watch told in-stream that its resourceVersion expired (ERROR 410)
+all_watching() { k8s_watching services && k8s_watching endpointslices && k8s_watching nodes; }
+sy_wait 40 all_watching || sy_fail "not all watches are back"
+relists=$(grep -c "relisting" "$SY_TMP/daemon.log")
+k8s_ctl compact "expire=1" >/dev/null
+sy_wait 10 test "$(grep -c "relisting" "$SY_TMP/daemon.log")" -ge $((relists + 3)) ||
+	sy_fail "open watches did not relist on an in-stream 410"
+k8s_slice s4-a s4 10.244.1.44 | kc replace --validate=false -f - >/dev/null
+k8s_wait_state 10 "eps('default/s4') == ['10.244.1.44:8080']" || sy_fail "after the in-stream 410"
+ip netns exec "$K8S_NS" curl -sf "http://$K8S_METRICS/metrics" |
+	grep -E '^switchyard_relists_total [1-9]' >/dev/null || sy_fail "relists not counted"
 kill -0 "$K8S_DAEMON_PID" || sy_fail "daemon died"
-sy_pass "cut, truncated and malformed streams, 500s, 410 relist, stall"
+sy_pass "cut, truncated and malformed streams, 500s, 410 relists, stall"
