@@ -63,6 +63,7 @@ struct podnet {
 	uint64_t gen;
 	bool need_full;
 	char *published;		/* backend-data last patched */
+	double published_at;
 };
 
 /* Store msg in *slot; true when it differs from what was there (time to log). */
@@ -235,8 +236,10 @@ static void publish(struct podnet *p, const struct node *own)
 	if (cur_t && cur_d && cur_ip && !strcmp(cur_t, vals[0]) && !strcmp(cur_d, vals[1]) &&
 	    !strcmp(cur_ip, vals[2]))
 		return;
-	/* The patch is asynchronous: once per content until the watch shows it. */
-	if (p->published && strcmp(p->published, data) == 0 && !p->need_full)
+	/* The patch is asynchronous: once per content until the watch shows it,
+	 * retried (at a full sync) if it still has not after 10 s. */
+	if (p->published && strcmp(p->published, data) == 0 &&
+	    sy_now_mono() - p->published_at < 10)
 		return;
 	r = k8s_client_patch_node_annotations(p->k8s, p->node_name, keys, vals, 3);
 	if (r < 0) {
@@ -246,6 +249,7 @@ static void publish(struct podnet *p, const struct node *own)
 	}
 	free(p->published);
 	p->published = xstrdup(data);
+	p->published_at = sy_now_mono();
 	log_info("Node %s: publishing %s=%s %s=%s", p->node_name, keys[1], data, keys[2], ip);
 }
 
