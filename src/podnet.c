@@ -594,13 +594,14 @@ static int peer_apply(struct podnet *p, const char *name, const struct pn_entry 
 
 		if (entry_in(&olde[i], newe, newn))
 			continue;
-		/* An entry replaced under the same key is rewritten by the add (NLM_F_REPLACE). */
+		/* An entry with the same key is rewritten in place by the add (NLM_F_REPLACE):
+		 * no window without a route. */
 		pn_entry_key(&olde[i], k1, sizeof(k1));
 		for (j = 0; j < newn && !replaced; j++) {
 			pn_entry_key(&newe[j], k2, sizeof(k2));
 			replaced = strcmp(k1, k2) == 0;
 		}
-		if (replaced && olde[i].type != PN_ROUTE)
+		if (replaced)
 			continue;
 		r = apply(p, &olde[i], false, name);
 		if (r < 0 && !ret)
@@ -648,7 +649,7 @@ static void full_kernel_cb(void *arg, const struct pn_entry *e)
 		hmap_put(&f->seen, keep_key(f, key), (void *)1);
 		return;
 	}
-	if (w && e->type != PN_ROUTE)
+	if (w)
 		return;		/* rewritten in place by the add below */
 	r = apply(f->p, e, false, "(stale)");
 	if (r < 0 && !f->ret)
