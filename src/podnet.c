@@ -433,15 +433,16 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	{
 		bool masq_changed;
 
-		r = podnet_masq_ensure(&p->conf.network, &masq_changed);
+		r = podnet_ipt_ensure(&p->conf.network, &masq_changed);
 		p->masq_ok = r == 0;
 		if (r < 0) {
-			log_error("pod network: masquerade chain %s: %s", PODNET_MASQ_CHAIN,
-				  strerror(-r));
+			log_error("pod network: iptables chains %s/%s: %s", PODNET_MASQ_CHAIN,
+				  PODNET_FWD_CHAIN, strerror(-r));
 			return r;
 		}
 		if (masq_changed)
-			log_info("pod network: wrote nat chain %s", PODNET_MASQ_CHAIN);
+			log_info("pod network: wrote iptables chains %s, %s", PODNET_MASQ_CHAIN,
+				 PODNET_FWD_CHAIN);
 	}
 	if (!p->local_ready || *changed)
 		log_info("pod network: node %s subnet %s/%u, %s backend, underlay %s/%u (#%d), MTU %u",
@@ -893,7 +894,7 @@ int podnet_cleanup(const struct sy_config *cfg)
 		 "/etc/cni/net.d", PODNET_CNI_FILE);
 	if (unlink(path) < 0 && errno != ENOENT && !ret)
 		ret = -errno;
-	r = podnet_masq_remove();
+	r = podnet_ipt_remove();
 	if (r < 0 && !ret)
 		ret = r;
 	return ret;

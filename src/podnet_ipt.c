@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Egress masquerade for pods (libiptc, nat table), in our own chain:
- *   -A POSTROUTING -j SY-PODNET-MASQ
- *   -A SY-PODNET-MASQ -s NET -d NET -j RETURN
- *   -A SY-PODNET-MASQ -s NET -d 224.0.0.0/4 -j RETURN
- *   -A SY-PODNET-MASQ -s NET -j MASQUERADE --random-fully
- * One handle, one commit, under /run/xtables.lock.  Never touches other
+ * The pod network's iptables rules (libiptc), each in a chain of our own:
+ *   nat:    -A POSTROUTING -j SY-PODNET-MASQ
+ *           -A SY-PODNET-MASQ -s NET -d NET -j RETURN
+ *           -A SY-PODNET-MASQ -s NET -d 224.0.0.0/4 -j RETURN
+ *           -A SY-PODNET-MASQ -s NET -j MASQUERADE --random-fully
+ *   filter: -A FORWARD -j SY-PODNET-FWD
+ *           -A SY-PODNET-FWD -s NET -j ACCEPT
+ *           -A SY-PODNET-FWD -d NET -j ACCEPT
+ * (the second keeps pods talking on hosts whose FORWARD policy is DROP, as
+ * flannel's FLANNEL-FWD does).  Per table: one handle, one commit, under
+ * /run/xtables.lock, only when something differs.  Never touches other
  * chains' rules.  Returns -errno; logs nothing.
  */
 #include <arpa/inet.h>
@@ -22,13 +27,18 @@
 
 #define XT_LOCK_PATH "/run/xtables.lock"
 
-/* libiptc reads chain names as full xt_chainlabel buffers. */
-static const xt_chainlabel MASQ_CHAIN = PODNET_MASQ_CHAIN;
-static const xt_chainlabel POSTROUTING = "POSTROUTING";
-
-struct masq_rule {
+struct pn_rule {
 	struct in_addr src, smsk, dst, dmsk;
 	const char *target;
+};
+
+/* One chain of ours and the built-in chain that jumps to it. */
+struct pn_chain {
+	const char *table;
+	xt_chainlabel hook;		/* libiptc reads chain names as full buffers */
+	xt_chainlabel chain;
+	struct pn_rule rules[4];
+	unsigned n;
 };
 
 static int lock_xtables(void)
@@ -64,20 +74,35 @@ static struct in_addr mask4(unsigned plen)
 	return m;
 }
 
-static unsigned masq_rules(const struct sy_cidr *net, struct masq_rule *r)
+static void masq_chain(const struct sy_cidr *net, struct pn_chain *c)
 {
-	struct in_addr mc = { htonl(0xe0000000) };
+	struct in_addr mc = { htonl(0xe0000000) }, m = mask4(net->plen);
 
-	memset(r, 0, 3 * sizeof(*r));
-	r[0] = (struct masq_rule){ net->addr, mask4(net->plen), net->addr, mask4(net->plen),
-				   "RETURN" };
-	r[1] = (struct masq_rule){ net->addr, mask4(net->plen), mc, mask4(4), "RETURN" };
-	r[2] = (struct masq_rule){ net->addr, mask4(net->plen), { 0 }, { 0 }, "MASQUERADE" };
-	return 3;
+	memset(c, 0, sizeof(*c));
+	c->table = "nat";
+	strcpy(c->hook, "POSTROUTING");
+	strcpy(c->chain, PODNET_MASQ_CHAIN);
+	c->rules[0] = (struct pn_rule){ net->addr, m, net->addr, m, "RETURN" };
+	c->rules[1] = (struct pn_rule){ net->addr, m, mc, mask4(4), "RETURN" };
+	c->rules[2] = (struct pn_rule){ net->addr, m, { 0 }, { 0 }, "MASQUERADE" };
+	c->n = 3;
+}
+
+static void fwd_chain(const struct sy_cidr *net, struct pn_chain *c)
+{
+	struct in_addr m = mask4(net->plen);
+
+	memset(c, 0, sizeof(*c));
+	c->table = "filter";
+	strcpy(c->hook, "FORWARD");
+	strcpy(c->chain, PODNET_FWD_CHAIN);
+	c->rules[0] = (struct pn_rule){ net->addr, m, { 0 }, { 0 }, "ACCEPT" };
+	c->rules[1] = (struct pn_rule){ { 0 }, { 0 }, net->addr, m, "ACCEPT" };
+	c->n = 2;
 }
 
 /* A malloc'd ipt_entry for rule (target: a standard target, a chain, or MASQUERADE). */
-static struct ipt_entry *mk_entry(const struct masq_rule *m)
+static struct ipt_entry *mk_entry(const struct pn_rule *m)
 {
 	struct ipt_entry *e;
 	struct xt_entry_target *t;
@@ -108,7 +133,7 @@ static struct ipt_entry *mk_entry(const struct masq_rule *m)
 	return e;
 }
 
-static bool rule_matches(const struct ipt_entry *e, const struct masq_rule *m,
+static bool rule_matches(const struct ipt_entry *e, const struct pn_rule *m,
 			 struct xtc_handle *h)
 {
 	const char *t = iptc_get_target(e, h);
@@ -120,34 +145,34 @@ static bool rule_matches(const struct ipt_entry *e, const struct masq_rule *m,
 	       strcmp(t, m->target) == 0;
 }
 
-static bool chain_ok(struct xtc_handle *h, const struct masq_rule *rules, unsigned n)
+static bool chain_ok(struct xtc_handle *h, const struct pn_chain *c)
 {
 	const struct ipt_entry *e;
 	unsigned i = 0;
 
-	if (!iptc_is_chain(MASQ_CHAIN, h))
+	if (!iptc_is_chain(c->chain, h))
 		return false;
-	for (e = iptc_first_rule(MASQ_CHAIN, h); e; e = iptc_next_rule(e, h), i++)
-		if (i >= n || !rule_matches(e, &rules[i], h))
+	for (e = iptc_first_rule(c->chain, h); e; e = iptc_next_rule(e, h), i++)
+		if (i >= c->n || !rule_matches(e, &c->rules[i], h))
 			return false;
-	return i == n;
+	return i == c->n;
 }
 
-static unsigned count_jumps(struct xtc_handle *h)
+static unsigned count_jumps(struct xtc_handle *h, const struct pn_chain *c)
 {
 	const struct ipt_entry *e;
 	unsigned n = 0;
 
-	for (e = iptc_first_rule(POSTROUTING, h); e; e = iptc_next_rule(e, h)) {
+	for (e = iptc_first_rule(c->hook, h); e; e = iptc_next_rule(e, h)) {
 		const char *t = iptc_get_target(e, h);
 
-		if (t && strcmp(t, PODNET_MASQ_CHAIN) == 0)
+		if (t && strcmp(t, c->chain) == 0)
 			n++;
 	}
 	return n;
 }
 
-static int append(struct xtc_handle *h, const char *chain, const struct masq_rule *m)
+static int append(struct xtc_handle *h, const xt_chainlabel chain, const struct pn_rule *m)
 {
 	struct ipt_entry *e = mk_entry(m);
 	int ok = iptc_append_entry(chain, e, h);
@@ -157,39 +182,39 @@ static int append(struct xtc_handle *h, const char *chain, const struct masq_rul
 	return r;
 }
 
-int podnet_masq_ensure(const struct sy_cidr *network, bool *changed)
+/* Make the chain hold exactly c->rules and be jumped to; one commit if anything differs. */
+static int chain_ensure(const struct pn_chain *c, bool *changed)
 {
-	struct masq_rule rules[3], jump = { .target = PODNET_MASQ_CHAIN };
+	struct pn_rule jump = { .target = c->chain };
 	struct xtc_handle *h;
-	unsigned n = masq_rules(network, rules), i, tries;
+	unsigned i, tries;
 	int lock, r = 0;
 
-	*changed = false;
 	lock = lock_xtables();
 	if (lock < 0)
 		return lock;
 	for (tries = 0; tries < 3; tries++) {
-		h = iptc_init("nat");
+		h = iptc_init(c->table);
 		if (!h) {
 			r = errno ? -errno : -EIO;
 			break;
 		}
-		if (chain_ok(h, rules, n) && count_jumps(h) >= 1) {
+		if (chain_ok(h, c) && count_jumps(h, c) >= 1) {
 			iptc_free(h);
 			r = 0;
 			break;
 		}
 		r = 0;
-		if (!iptc_is_chain(MASQ_CHAIN, h)) {
-			if (!iptc_create_chain(MASQ_CHAIN, h))
+		if (!iptc_is_chain(c->chain, h)) {
+			if (!iptc_create_chain(c->chain, h))
 				r = -errno;
-		} else if (!iptc_flush_entries(MASQ_CHAIN, h)) {
+		} else if (!iptc_flush_entries(c->chain, h)) {
 			r = -errno;
 		}
-		for (i = 0; r == 0 && i < n; i++)
-			r = append(h, MASQ_CHAIN, &rules[i]);
-		if (r == 0 && count_jumps(h) == 0)
-			r = append(h, POSTROUTING, &jump);
+		for (i = 0; r == 0 && i < c->n; i++)
+			r = append(h, c->chain, &c->rules[i]);
+		if (r == 0 && count_jumps(h, c) == 0)
+			r = append(h, c->hook, &jump);
 		if (r == 0 && !iptc_commit(h))
 			r = -errno;
 		iptc_free(h);
@@ -202,7 +227,7 @@ int podnet_masq_ensure(const struct sy_cidr *network, bool *changed)
 	return r;
 }
 
-int podnet_masq_remove(void)
+static int chain_remove(const struct pn_chain *c)
 {
 	struct xtc_handle *h;
 	const struct ipt_entry *e;
@@ -214,20 +239,19 @@ int podnet_masq_remove(void)
 	if (lock < 0)
 		return lock;
 	for (tries = 0; tries < 3; tries++) {
-		h = iptc_init("nat");
+		h = iptc_init(c->table);
 		if (!h) {
-			r = errno == ENOENT ? 0 : -errno;	/* no nat table: nothing of ours */
+			r = errno == ENOENT ? 0 : -errno;	/* no such table: nothing of ours */
 			break;
 		}
 		r = 0;
 		dirty = false;
 again:
-		for (e = iptc_first_rule(POSTROUTING, h), num = 0; e;
-		     e = iptc_next_rule(e, h), num++) {
+		for (e = iptc_first_rule(c->hook, h), num = 0; e; e = iptc_next_rule(e, h), num++) {
 			const char *t = iptc_get_target(e, h);
 
-			if (t && strcmp(t, PODNET_MASQ_CHAIN) == 0) {
-				if (!iptc_delete_num_entry(POSTROUTING, num, h)) {
+			if (t && strcmp(t, c->chain) == 0) {
+				if (!iptc_delete_num_entry(c->hook, num, h)) {
 					r = -errno;
 					break;
 				}
@@ -235,9 +259,8 @@ again:
 				goto again;
 			}
 		}
-		if (r == 0 && iptc_is_chain(MASQ_CHAIN, h)) {
-			if (!iptc_flush_entries(MASQ_CHAIN, h) ||
-			    !iptc_delete_chain(MASQ_CHAIN, h))
+		if (r == 0 && iptc_is_chain(c->chain, h)) {
+			if (!iptc_flush_entries(c->chain, h) || !iptc_delete_chain(c->chain, h))
 				r = -errno;
 			dirty = true;
 		}
@@ -249,4 +272,31 @@ again:
 	}
 	unlock_xtables(lock);
 	return r;
+}
+
+int podnet_ipt_ensure(const struct sy_cidr *network, bool *changed)
+{
+	struct pn_chain c;
+	int r;
+
+	*changed = false;
+	masq_chain(network, &c);
+	r = chain_ensure(&c, changed);
+	if (r < 0)
+		return r;
+	fwd_chain(network, &c);
+	return chain_ensure(&c, changed);
+}
+
+int podnet_ipt_remove(void)
+{
+	struct sy_cidr none = { { 0 }, 0 };
+	struct pn_chain c;
+	int r, ret;
+
+	masq_chain(&none, &c);
+	ret = chain_remove(&c);
+	fwd_chain(&none, &c);
+	r = chain_remove(&c);
+	return ret < 0 ? ret : r;
 }

@@ -40,6 +40,7 @@ int podnet_cleanup(const struct sy_config *cfg);
 #define PODNET_VXLAN_PREFIX	"sy-vx."	/* + VNI: "sy-vx.1" */
 #define PODNET_RTPROT		94		/* rtm_protocol of every route we add */
 #define PODNET_MASQ_CHAIN	"SY-PODNET-MASQ"
+#define PODNET_FWD_CHAIN	"SY-PODNET-FWD"
 #define PODNET_CNI_FILE		"10-switchyard.conflist"
 #define PODNET_CNI_NAME		"switchyard"
 #define PODNET_ANN_PREFIX	"switchyard.io/"
@@ -162,10 +163,13 @@ int pn_nl_vxlan_ensure(struct nl_sock *sk, const struct pn_vxlan_spec *s, bool *
 /* Make addr/32 the only IPv4 address on ifindex. */
 int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr addr);
 
-/* src/podnet_ipt.c: the SY-PODNET-MASQ chain in nat POSTROUTING (libiptc). */
-/* Ensure the chain holds exactly the rules for network; one commit when anything differs. */
-int podnet_masq_ensure(const struct sy_cidr *network, bool *changed);
-/* Remove the jump and the chain (absent = done). */
-int podnet_masq_remove(void);
+/*
+ * src/podnet_ipt.c (libiptc): SY-PODNET-MASQ in nat POSTROUTING (egress
+ * masquerade) and SY-PODNET-FWD in filter FORWARD (accept pod traffic).
+ */
+/* Ensure both chains hold exactly the rules for network; a commit only where something differs. */
+int podnet_ipt_ensure(const struct sy_cidr *network, bool *changed);
+/* Remove the jumps and the chains (absent = done). */
+int podnet_ipt_remove(void);
 
 #endif

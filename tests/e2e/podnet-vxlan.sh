@@ -7,7 +7,7 @@
 #   peers exactly; the vxlan device has the expected VNI/port/local/nolearning;
 # - same-node and cross-node ping and TCP (iperf3, a few MB);
 # - pod-to-pod keeps pod IPs; pod egress to the "internet" arrives from the
-#   node's IP (SY-PODNET-MASQ);
+#   node's IP (SY-PODNET-MASQ); all of it with FORWARD policy DROP (SY-PODNET-FWD);
 # - a Service whose endpoints are pods on the other nodes, through the
 #   iptables proxy;
 # - a node leaving removes exactly its entries; a node joining adds its own
@@ -56,6 +56,13 @@ ip -n "${PN_NS[kube01]}" -4 addr show dev "$PN_VX" | grep -q "inet 10.111.1.0/32
 pn_check kube01 kube02:vxlan kube03:vxlan
 pn_check kube02 kube01:vxlan kube03:vxlan
 pn_check kube03 kube01:vxlan kube02:vxlan
+
+# hosts that drop forwarded traffic by default (Docker does): SY-PODNET-FWD lets pods through
+for n in kube01 kube02 kube03; do
+	ip netns exec "${PN_NS[$n]}" iptables-legacy -P FORWARD DROP
+	ip netns exec "${PN_NS[$n]}" iptables-legacy-save -t filter | grep -q -- "-A FORWARD -j SY-PODNET-FWD" ||
+		sy_fail "$n: no jump to SY-PODNET-FWD"
+done
 
 # pods
 pn_pod kube01 a1
@@ -200,4 +207,5 @@ ip -n "${PN_NS[kube01]}" link show "$PN_VX" >/dev/null 2>&1 && sy_fail "--cleanu
 [ -e "$SY_TMP/kube01/subnet.env" ] && sy_fail "--cleanup left subnet.env"
 [ -e "$SY_TMP/kube01/cni/10-switchyard.conflist" ] && sy_fail "--cleanup left the conflist"
 ip netns exec "${PN_NS[kube01]}" iptables-legacy-save -t nat | grep -q SY-PODNET && sy_fail "--cleanup left SY-PODNET-MASQ"
+ip netns exec "${PN_NS[kube01]}" iptables-legacy-save -t filter | grep -q SY-PODNET && sy_fail "--cleanup left SY-PODNET-FWD"
 sy_pass
