@@ -71,7 +71,7 @@ k8s_state "service=bench/$svc" | grep -q '"10.250.0.1"' || sy_fail "change not i
 cpu4=$(cpu_ns "$pid"); sleep 1; cpu5=$(cpu_ns "$pid")
 
 "$PY" - <<EOF
-print("k8s-list: %d Services, %d EndpointSlices, %d endpoints (HTTPS, token, pages of 500)"
+print("k8s-list: %d Services, %d EndpointSlices, %d endpoints (HTTPS, token, pages of 500, gzip as kube-apiserver)"
       % ($N, $N, $N * $E))
 print("  time to complete desired state : %.3f s wall" % ($t1 - $t0))
 print("  daemon CPU until then          : %.3f s   (target < 1 s)" % ($cpu1 / 1e9))

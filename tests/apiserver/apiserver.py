@@ -30,6 +30,7 @@ import base64
 import bisect
 import copy
 import datetime
+import gzip
 import json
 import os
 import socket
@@ -309,6 +310,12 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(self, code, body, ctype='application/json'):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(code)
+        # like kube-apiserver (APIResponseCompression): gzip bodies over 128 KiB
+        if len(data) > 128 * 1024 and 'gzip' in (self.headers.get('Accept-Encoding') or '') \
+                and not self.server.no_gzip:
+            data = gzip.compress(data, compresslevel=1)
+            self.send_header('Content-Encoding', 'gzip')
+            self.send_header('Vary', 'Accept-Encoding')
         self.send_header('Content-Type', ctype)
         self.send_header('Content-Length', str(len(data)))
         self.send_header('Cache-Control', 'no-cache, private')
@@ -797,6 +804,8 @@ def main():
     ap.add_argument('--bookmark-interval', type=float, default=1.0)
     ap.add_argument('--preload', action='append', default=[],
                     help='JSON file (array or List) of objects to create at start')
+    ap.add_argument('--no-gzip', action='store_true',
+                    help='never compress responses (the real server gzips > 128 KiB)')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
 
@@ -817,6 +826,7 @@ def main():
     else:
         srv = Server(addr, store, args.verbose)
     srv.address_str = '%s:%d' % (host, srv.server_address[1])
+    srv.no_gzip = args.no_gzip
     if args.port_file:
         tmp = args.port_file + '.tmp'
         with open(tmp, 'w') as fh:
