@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Stale UDP conntrack cleanup in the IPVS mode (issue 5: "works in both
+# modes").  This host has no IPVS, so the file boots the test VM
+# (tests/vm/lib.sh: Debian's stock kernel, host / over 9p, -nic none) and
+# runs itself inside it (SY_IN_VM=1), with the topology of tests/vm/guest:
+# a client, the node running `switchyard --proxy-mode=ipvs`, pods p1, p2.
+# UDP clients with fixed source ports talk to a ClusterIP and a NodePort
+# (answered by p1); p1 is replaced by p2 in the manifest; after one sync
+# the next datagram of each flow must reach p2, `conntrack -L` must show
+# no entry answered by p1 for the Service, and another Service's flow to
+# p1 must keep its entry (same id).  IPVS itself (kernel >= 5.9,
+# expire_nodest_conn=1) drops the conntrack entries of the connections to
+# a deleted real server, so the cleanup usually finds those gone; what only
+# the cleanup handles is a flow IPVS never saw: an entry cached before the
+# rules existed for a Service that had no endpoints and gets one (made with
+# conntrack -I for the client's exact 5-tuple, as in conntrack-udp-failover).
+# Exit 77 when the VM cannot be prepared.
+set -u
+if [ "${SY_IN_VM:-}" != 1 ]; then
+	SY_SRC=${SY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+	SY_BUILD=${SY_BUILD:-$SY_SRC/build}
+	SWITCHYARD=${SWITCHYARD:-$SY_BUILD/switchyard}
+	. "$SY_SRC/tests/vm/lib.sh"
+	[ -x "$SWITCHYARD" ] || { echo "SKIP: $SWITCHYARD not built"; exit 77; }
+	vm_prepare || { echo "SKIP: cannot prepare the VM"; exit 77; }
+	vm_run tests/e2e/conntrack-ipvs.sh
+	exit $?
+fi
+
+# ---- inside the VM ----
+. "$SY_SRC/tests/lib/common.sh"
+. "$SY_SRC/tests/vm/guest/lib.sh"
+VIP=10.96.0.10 VIP_OTHER=10.96.0.11 VIP_EMPTY=10.96.0.20 NP=30053 EP1=${POD_IPS[0]} EP2=${POD_IPS[1]}
+vm_topology
+sy_echo_server "$P1" udp 5353 p1
+sy_echo_server "$P2" udp 5353 p2
+vm_svc "$M/dns.yaml" dns $VIP "dns:53:5353:UDP:$NP" "$EP1" "  type: NodePort"
+vm_svc "$M/other.yaml" other $VIP_OTHER "dns:53:5353:UDP" "$EP1"
+vm_svc "$M/empty.yaml" empty $VIP_EMPTY "dns:53:5353:UDP" ""
+vm_daemon || { notok "daemon starts and syncs"; vm_checks_done; }
+ok "daemon starts and syncs (ipvs mode)"
+
+ask() { # host port sport → first word of the answer
+	ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto udp --host "$1" \
+		--port "$2" --sport "$3" --timeout 2 2>/dev/null | cut -d' ' -f1
+}
+first() { # want host port sport: poll until the flow answers want (the pods' servers start)
+	for _ in $(seq 50); do [ "$(ask "$2" "$3" "$4")" = "$1" ] && return 0; sleep 0.2; done
+	return 1
+}
+ctl() { ip netns exec "$NODE" conntrack -L "$@" 2>/dev/null; }
+ctid() { ctl -o id "$@" | sed -n 's/.*id=\([0-9]*\).*/\1/p' | head -1; }
+
+check "ClusterIP flow (sport 40001) reaches p1" first p1 $VIP 53 40001
+check "NodePort flow (sport 40002) reaches p1" first p1 $NODE_IP $NP 40002
+check "other Service flow (sport 40003) reaches p1" first p1 $VIP_OTHER 53 40003
+ctl -p udp | sed 's/^/#   /'
+check "conntrack: ClusterIP entry answered by p1" \
+	bash -c "ip netns exec $NODE conntrack -L -p udp --orig-dst $VIP --orig-port-src 40001 2>/dev/null | grep -q 'src=$EP1 '"
+ID_OTHER=$(ctid -p udp --orig-dst $VIP_OTHER --orig-port-src 40003)
+ip netns exec "$NODE" conntrack -I -p udp -s $CLIENT_IP -d $VIP_EMPTY --sport 40004 --dport 53 \
+	-r $VIP_EMPTY -q $CLIENT_IP --reply-port-src 53 --reply-port-dst 40004 -t 120 2>/dev/null
+r4=$(ask $VIP_EMPTY 53 40004)
+check "Service without endpoints: flow refused or dropped (got '$r4')" [ "$r4" != p1 ] && [ "$r4" != p2 ]
+
+n=$(vm_syncs)
+vm_svc "$M/dns.yaml" dns $VIP "dns:53:5353:UDP:$NP" "$EP2" "  type: NodePort"
+vm_wait_sync "$n" || notok "a sync after the endpoint change"
+r1=$(ask $VIP 53 40001) r2=$(ask $NODE_IP $NP 40002) r3=$(ask $VIP_OTHER 53 40003)
+n=$(vm_syncs)
+vm_svc "$M/empty.yaml" empty $VIP_EMPTY "dns:53:5353:UDP" "$EP2"
+vm_wait_sync "$n" || notok "a sync after the empty Service got an endpoint"
+r4=$(ask $VIP_EMPTY 53 40004)
+echo "# after one sync: ClusterIP→$r1 NodePort→$r2 formerly-empty→$r4 other→$r3"
+grep "Conntrack cleanup\|Stale conntrack" "$DLOG" | sed 's/^/#   /'
+ctl -p udp | sed 's/^/#   /'
+check "ClusterIP flow reaches p2 right after the sync" [ "$r1" = p2 ]
+check "NodePort flow reaches p2 right after the sync" [ "$r2" = p2 ]
+check "formerly empty Service: the cached flow reaches p2 right after the sync" [ "$r4" = p2 ]
+check "other Service flow still reaches p1" [ "$r3" = p1 ]
+check "conntrack: no ClusterIP entry answered by p1 left" \
+	bash -c "! ip netns exec $NODE conntrack -L -p udp --orig-dst $VIP 2>/dev/null | grep -q 'src=$EP1 '"
+check "conntrack: the other Service's entry untouched (same id)" \
+	[ -n "$ID_OTHER" ] && [ "$(ctid -p udp --orig-dst $VIP_OTHER --orig-port-src 40003)" = "$ID_OTHER" ]
+check "the cleanup logged its deletions" grep -q "Conntrack cleanup: deleted [1-9]" "$DLOG"
+vm_checks_done
