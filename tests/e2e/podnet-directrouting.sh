@@ -22,7 +22,8 @@ for n in kube01 kube02 kube03; do
 done
 ip netns exec "${PN_NS[kube04]}" ping -c 1 -W 2 10.10.100.133 >/dev/null || sy_fail "underlay routing"
 
-for n in kube01 kube02 kube03 kube04; do pn_start "$n"; done
+for n in kube01 kube02 kube03; do pn_start "$n"; done
+pn_start kube04 --iface eth0	# the underlay named explicitly
 for n in kube01 kube02 kube03 kube04; do pn_wait_ready "$n"; done
 grep -qx "FLANNEL_MTU=1450" "$SY_TMP/kube01/subnet.env" || sy_fail "subnet.env MTU"
 

@@ -12,8 +12,9 @@
 #   iptables proxy;
 # - a node leaving removes exactly its entries; a node joining adds its own
 #   and touches nobody else's (ip monitor); a backend-data VtepMAC wins;
-# - a route deleted by hand comes back at the next full resync; a restart
-#   rewrites nothing; --cleanup removes everything.
+# - a route/FDB entry, the vxlan device or the masquerade chain deleted by
+#   hand come back at the next full resync; a restart rewrites nothing and
+#   loses no ping; --cleanup removes everything.
 . "$(dirname "$0")/podnet-lib.sh"
 
 pn_underlay
@@ -175,6 +176,15 @@ bridge -n "${PN_NS[kube01]}" fdb del "$(pn_mac 10.10.100.135)" dev "$PN_VX" dst 
 ip -n "${PN_NS[kube01]}" route add 10.111.77.0/24 via 10.111.3.0 dev "$PN_VX" onlink proto 94
 pn_check kube01 kube02:vxlan kube03:vxlan
 pn_ping a1 b1
+# ... and so do a deleted device (with every entry through it) and a flushed chain
+ip -n "${PN_NS[kube03]}" link del "$PN_VX"
+ip netns exec "${PN_NS[kube03]}" iptables-legacy -t nat -F SY-PODNET-MASQ
+pn_check kube03 kube01:vxlan kube02:vxlan
+sy_wait 10 sh -c "ip netns exec ${PN_NS[kube03]} iptables-legacy-save -t nat | grep -q -- '-A SY-PODNET-MASQ -s 10.111.0.0/16 -j MASQUERADE'" ||
+	sy_fail "SY-PODNET-MASQ not restored"
+pn_ping c1 a1
+ans=$(sy_ask "${POD_NS[c1]}" tcp 10.10.100.250 8000)
+[ "$ans" = "internet 10.10.100.135" ] || sy_fail "egress after repair: \"$ans\""
 
 # restart: nothing is flushed or rewritten
 kill "${PN_PID[kube01]}"
