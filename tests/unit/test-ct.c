@@ -282,6 +282,7 @@ static void test_removed(void **state)
 	ct_plan_add_key(&p, UDP, false, A("10.96.0.10"), 53);
 	assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
 	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.2", 5353)));
+	ct_plan_fini(&p);
 	tds_fini(&t);
 	free(o);
 }
