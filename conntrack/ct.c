@@ -150,8 +150,12 @@ static int local_addrs(struct ct_plan *plan)
 static int dump_one(struct ct *ct, uint8_t proto, struct in_addr dst, uint16_t dport,
 		    struct collect *c, uint64_t *errors)
 {
-	int r = ct_nl_dump(ct->nl, proto, dst, dport, collect_cb, c);
+	int r, tries = 0;
 
+	/* NLM_F_DUMP_INTR (libmnl: EINTR): the table changed under the dump; dump again */
+	do
+		r = ct_nl_dump(ct->nl, proto, dst, dport, collect_cb, c);
+	while (r == -EINTR && ++tries < 3);
 	if (r < 0) {
 		log_warn("Conntrack cleanup: dumping %s entries (to %s:%u): %s; retrying on the next "
 			 "sync", sy_proto_name(proto), dst.s_addr ? sy_ip4_str(dst) : "*", dport,
