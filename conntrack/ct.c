@@ -13,8 +13,10 @@
  *      of the protocol (use_proto_dumps), one dump per protocol; entries
  *      are matched here through a hash either way;
  *   3. delete every stale entry in batches (ct_nl_delete), by tuple + id.
- * TCP is never touched.  Errors are counted, logged and leave a full pass
- * owed; they never fail the sync.
+ * TCP is never touched.  Errors are counted, logged and leave owed a full
+ * pass plus the failed call's destinations, on a fresh socket; they never
+ * fail the sync.  Runs synchronously in the sync callback: every netlink
+ * exchange is bounded (SO_RCVTIMEO), the cost by the dump strategy.
  */
 #include <errno.h>
 #include <ifaddrs.h>

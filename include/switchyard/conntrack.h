@@ -2,9 +2,12 @@
 #ifndef SWITCHYARD_CONNTRACK_H
 #define SWITCHYARD_CONNTRACK_H
 /*
- * Stale UDP/SCTP conntrack cleanup over netlink (conntrack/).  After each
- * sync the runner calls ct_cleanup() with the desired state whose changes
- * are not committed yet.
+ * Stale UDP/SCTP conntrack cleanup over netlink (conntrack/, doc/conntrack.md).
+ * After each sync the runner calls ct_cleanup() with the desired state whose
+ * changes are not committed yet.  An entry is stale when its original
+ * destination is a Service address:port (ClusterIP, externalIP, LB IP, or
+ * the NodePort on a NodePort address) and its reply source is not one of
+ * the serving endpoints of a port currently using that destination.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,12 +21,14 @@ struct ct_stats {
 	double seconds;
 };
 
+/* Opens the netlink socket (NETLINK_NETFILTER): 0 or -errno. */
 int ct_new(struct ct **ret);
-void ct_free(struct ct *ct);
+void ct_free(struct ct *ct);	/* NULL is fine */
 /*
  * Delete stale entries for the changed ports in ds->changes (full: for every
- * port, e.g. after a restart or a failed earlier attempt).  Never fails
- * the sync: errors are counted, logged, and retried next time.
+ * port, e.g. after a restart).  Never fails the sync: errors are counted in
+ * st->errors, logged, and retried by the next call (a full pass).  Adds to
+ * st->deleted and st->errors, sets st->seconds; logs the count at -v 2.
  */
 void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct ct_stats *st);
 
