@@ -3,7 +3,9 @@
 libswitchyard_a_SOURCES += src/podnet.c src/podnet_conf.c src/podnet_nl.c src/podnet_ipt.c
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-podnet
-TESTS += tests/unit/test-podnet
+# test-podnet-nl runs against the kernel in a private network namespace (skips unless root)
+check_PROGRAMS += tests/unit/test-podnet tests/unit/test-podnet-nl
+TESTS += tests/unit/test-podnet tests/unit/test-podnet-nl
 tests_unit_test_podnet_LDADD = $(UNIT_LDADD)
+tests_unit_test_podnet_nl_LDADD = $(UNIT_LDADD)
 endif
