@@ -151,6 +151,23 @@ sy_bg "$C" "$SY_TMP/tcp.log" $PY -c "
 import socket, time
 s = socket.create_connection(('$VIP', 53)); print(s.recv(100).decode().strip(), flush=True); time.sleep(120)"
 sy_wait 5 grep -q ep1 "$SY_TMP/tcp.log" || sy_fail "TCP connection to ep1 failed"
+# a client that keeps sending (every 0.1 s, one socket, fixed source port 40011): its entry
+# never times out, so only the cleanup can move it; logs "<time> <answer>" per datagram
+sy_bg "$C" "$SY_TMP/stream.log" $PY -c "
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('', 40011)); s.connect(('$VIP', 53)); s.settimeout(0.5)
+while True:
+    t = time.time()
+    try:
+        s.send(b'hi\n'); a = s.recv(100).decode().split()[0]
+    except socket.timeout:
+        a = 'TIMEOUT'
+    except OSError as e:
+        a = 'ERROR%d' % e.errno
+    print('%.3f %s' % (t, a), flush=True)
+    time.sleep(max(0, 0.1 - (time.time() - t)))"
+sy_wait 5 grep -q " ep1" "$SY_TMP/stream.log" || sy_fail "streaming client does not reach ep1"
 
 ctl() { ip netns exec "$N" conntrack -L "$@" 2>/dev/null; }
 # id of the entry matching the filter args (conntrack -o id prints id=N)
@@ -183,6 +200,16 @@ grep "Conntrack cleanup" "$LOG" | tail -2 >&2
 [ "$r2" = ep2 ] || sy_fail "NodePort flow still answered by '$r2' after the sync (stale conntrack)"
 [ "$r4" = ep2 ] || sy_fail "formerly empty Service: flow answered '$r4' after the sync (cached reject)"
 [ "$ro" = ep1 ] || sy_fail "other Service flow broken: '$ro'"
+# the streaming client: ep1 … ep1 then ep2 … ep2, switched within the sync, nothing lost
+sleep 0.5
+awk -v t0="$t0" '$1 >= t0' "$SY_TMP/stream.log" >"$SY_TMP/stream.after"
+first=$(awk '$2 == "ep2" {print $1; exit}' "$SY_TMP/stream.after")
+[ -n "$first" ] || sy_fail "streaming client never reached ep2: $(tail -3 "$SY_TMP/stream.after")"
+bad=$(awk -v f="$first" '$1 >= f && $2 != "ep2"' "$SY_TMP/stream.after" | head -3)
+[ -z "$bad" ] || sy_fail "streaming client left ep2 again: $bad"
+lost=$(awk '$2 != "ep1" && $2 != "ep2"' "$SY_TMP/stream.after" | wc -l)
+sy_log "streaming client (a datagram every 0.1 s): first ep2 answer $(awk "BEGIN {printf \"%.3f\", $first - $t0}") s after the manifest change; $lost datagrams unanswered; sent $(wc -l <"$SY_TMP/stream.after") since the change"
+[ "$lost" = 0 ] || sy_fail "streaming client lost $lost datagrams across the switch"
 
 # --- the kernel's view ---
 ctl -p udp --orig-dst $VIP | grep -q "src=$EP1 " && sy_fail "stale ClusterIP entry left: $(ctl -p udp --orig-dst $VIP)"
