@@ -5,7 +5,8 @@
 # commands); the daemon runs in the node namespace; one manifest change
 # replaces a UDP and an SCTP Service's endpoint and removes a third
 # Service.  Asserts exactly the stale entries are gone (UDP ClusterIP,
-# NodePort on a node address, SCTP, the removed Service) and every other
+# externalIP, LoadBalancer IP, NodePort on a node address and on loopback,
+# SCTP, the removed Service) and every other
 # one is still there with its conntrack id: unrelated UDP/TCP, TCP to the
 # same Service, UDP to the new endpoint, the same NodePort number on a
 # remote address, another port of the same ClusterIP.  Prints the cleanup
@@ -14,6 +15,7 @@
 [ "$(id -u)" = 0 ] || sy_skip "needs root"
 N_UNRELATED=${SY_CT_UNRELATED:-10000}
 
+EXT_IP=203.0.113.10 LB_IP=203.0.113.20
 VIP=10.96.0.10 VIP_S=10.96.0.30 VIP_GONE=10.96.0.40 NODE_IP=10.0.1.1 EP1=10.244.1.2 EP2=10.244.1.3
 sy_mkns N node
 ip -n "$N" addr add $NODE_IP/32 dev lo
@@ -21,13 +23,17 @@ ip -n "$N" addr add $NODE_IP/32 dev lo
 M=$SY_TMP/manifests
 mkdir -p "$M"
 put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
-svc() { # name ip proto port [nodeport]
+svc() { # name ip proto port [nodeport]: with a NodePort, a LoadBalancer with an externalIP too
 	local np=""
 	[ -z "${5:-}" ] || np=", nodePort: $5"
 	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: t}\nspec:\n' "$1"
-	printf '  clusterIP: %s\n  type: %s\n  ports:\n' "$2" "$([ -n "$np" ] && echo NodePort || echo ClusterIP)"
+	printf '  clusterIP: %s\n  type: %s\n' "$2" "$([ -n "$np" ] && echo LoadBalancer || echo ClusterIP)"
+	[ -z "$np" ] || printf '  externalIPs: [%s]\n' $EXT_IP
+	printf '  ports:\n'
 	printf '  - {name: p, protocol: %s, port: %s, targetPort: 5353%s}\n' "$3" "$4" "$np"
-	printf '  - {name: t, protocol: TCP, port: %s, targetPort: 5353}\n---\n' "$4"
+	printf '  - {name: t, protocol: TCP, port: %s, targetPort: 5353}\n' "$4"
+	[ -z "$np" ] || printf 'status:\n  loadBalancer:\n    ingress: [{ip: %s}]\n' $LB_IP
+	printf -- '---\n'
 }
 slice() { # svc proto ip
 	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\naddressType: IPv4\n'
@@ -76,6 +82,8 @@ ent() { # proto src sport dst dport reply-src reply-sport
 		ent udp $c 1002 127.0.0.1 30053 $EP1 5353    # stale: NodePort on loopback
 		ent sctp $c 1003 $VIP_S 9 $EP1 5353          # stale: SCTP
 		ent udp $c 1004 $VIP_GONE 53 $EP1 5353       # stale: removed Service
+		ent udp $c 1005 $EXT_IP 53 $EP1 5353         # stale: externalIP
+		ent udp $c 1006 $LB_IP 53 $EP1 5353          # stale: LoadBalancer IP
 	done
 } >"$SY_TMP/stale.txt"
 {
@@ -86,6 +94,7 @@ ent() { # proto src sport dst dport reply-src reply-sport
 		ent udp $c 1002 $VIP 54 $EP1 5353            # kept: another port of the address
 		ent udp $c 1003 192.0.2.1 30053 192.0.2.1 30053  # kept: NodePort number, remote address
 		ent tcp $c 1004 $VIP_GONE 53 $EP1 5353       # kept: TCP of the removed Service
+		ent udp $c 1005 $LB_IP 53 $EP2 5353          # kept: LoadBalancer IP, new endpoint
 	done
 	$PY - "$N_UNRELATED" <<'EOF'
 import sys
