@@ -205,7 +205,7 @@ int ct_nl_open(struct ct_nl **ret)
 	if (!nl)
 		return -ENOMEM;
 	nl->rx = malloc(CT_NL_RXBUF);
-	nl->tx = malloc(CT_NL_TXBUF);
+	nl->tx = calloc(1, CT_NL_TXBUF);	/* padding bytes are sent: keep them defined */
 	if (!nl->rx || !nl->tx) {
 		r = -ENOMEM;
 		goto fail;
