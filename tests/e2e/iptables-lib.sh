@@ -32,9 +32,14 @@ ipt_lab() {
 	sy_mkns NODE node
 	sy_mkns CLIENT client
 	ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1
+	# unserved ClusterIPs are routed back out of eth-c; an ICMP redirect
+	# would use up the per-host ICMP budget before REJECT's answer
+	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.all.send_redirects=0
+	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.default.send_redirects=0
 	sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
 	for k in 3 4 5 6 7 8 9; do ip -n "$CLIENT" addr add 192.168.50.$k/24 dev eth0; done
 	ip -n "$CLIENT" route add default via 192.168.50.1
+	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.eth-c.send_redirects=0
 	ip -n "$NODE" route add 10.96.0.0/16 dev eth-c
 	ip -n "$NODE" route add 192.168.60.0/24 dev eth-c
 	for k in $(seq 1 "$n"); do

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# iptables mode, traffic policies with real packets:
+#  - externalTrafficPolicy: Local — a NodePort reaches only the local
+#    endpoint and the backend sees the client's own address; with no local
+#    endpoint external traffic is dropped (timeout) while the node itself
+#    still reaches the cluster endpoints; healthCheckNodePort says 200/503.
+#  - a Service without endpoints is refused at once (TCP and UDP).
+#  - sessionAffinity: ClientIP — one client sticks, many clients spread.
+#  - LoadBalancer ingress IP with loadBalancerSourceRanges: allowed source
+#    passes, other sources are dropped.
+#  - internalTrafficPolicy: Local — only the local endpoint.
+. "$(dirname "$0")/iptables-lib.sh"
+
+ipt_lab 3
+for k in 1 2 3; do ipt_server $k tcp 8080; ipt_server $k udp 8080; done
+ipt_node_manifest
+cat <<'EOF2' | ipt_write svc.yaml
+apiVersion: v1
+kind: Service
+metadata: {name: local, namespace: default}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.81
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32001
+  ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30081}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nolocal, namespace: default}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.82
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32002
+  ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30082}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: default}
+spec:
+  clusterIP: 10.96.0.90
+  ports:
+    - {name: p, protocol: TCP, port: 80, targetPort: 8080}
+    - {name: u, protocol: UDP, port: 53, targetPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky, namespace: default}
+spec:
+  clusterIP: 10.96.0.91
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}
+  ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb, namespace: default}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.92
+  loadBalancerSourceRanges: [192.168.50.2/32]
+  ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30092}]
+status:
+  loadBalancer: {ingress: [{ip: 192.168.60.20}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: itp, namespace: default}
+spec:
+  clusterIP: 10.96.0.93
+  internalTrafficPolicy: Local
+  ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080}]
+EOF2
+for s in local itp; do
+	ipt_slice $s TCP 8080 10.244.1.2:node1 10.244.2.2:node2 | ipt_write slice-$s.yaml
+done
+ipt_slice nolocal TCP 8080 10.244.2.2:node2 10.244.3.2:node3 | ipt_write slice-nolocal.yaml
+ipt_slice sticky TCP 8080 10.244.1.2:node2 10.244.2.2:node2 10.244.3.2:node3 | ipt_write slice-sticky.yaml
+ipt_slice lb TCP 8080 10.244.1.2:node2 10.244.2.2:node2 | ipt_write slice-lb.yaml
+ipt_start
+
+# eTP=Local: only ep1, client address preserved
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30081 30)
+[ "$(grep -c '^ep1 192.168.50.2$' <<<"$out")" -eq 30 ] ||
+	sy_fail "eTP=Local NodePort: want 30 × 'ep1 192.168.50.2': $(sort <<<"$out" | uniq -c)"
+# eTP=Local without a local endpoint: dropped for external clients ...
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30082 3)
+[ "$(grep -c TIMEOUT <<<"$out")" -eq 3 ] || sy_fail "eTP=Local, no local endpoint: want drops: $out"
+ip netns exec "$NODE" iptables-legacy -t filter -S SY-EXTERNAL-SERVICES | grep -q -- "--dport 30082 .*-j DROP" ||
+	sy_fail "no DROP rule for the NodePort without local endpoints"
+# ... but the node itself still uses the cluster endpoints
+out=$(ipt_ask_many "$NODE" tcp 192.168.50.1 30082 10)
+[ "$(grep -c '^ep[23] ' <<<"$out")" -eq 10 ] || sy_fail "node → eTP=Local NodePort: $(sort <<<"$out" | uniq -c)"
+# healthCheckNodePort
+hc1=$(ip netns exec "$NODE" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:32001/)
+hc2=$(ip netns exec "$NODE" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:32002/)
+body=$(ip netns exec "$NODE" curl -s http://127.0.0.1:32001/)
+[ "$hc1" = 200 ] && [ "$hc2" = 503 ] || sy_fail "healthCheckNodePort: $hc1 $hc2 (want 200 503)"
+grep -q '"localEndpoints": 1' <<<"$body" || sy_fail "health check body: $body"
+
+# no endpoints: immediate refusal
+t0=$(date +%s.%N)
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.90 80 1)
+t1=$(date +%s.%N)
+[ "$out" = REFUSED ] || sy_fail "no endpoints, TCP: $out (want REFUSED)"
+awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 0.9) }' || sy_fail "refusal took $t0..$t1"
+out=$(ipt_ask_many "$CLIENT" udp 10.96.0.90 53 1)
+[ "$out" = REFUSED ] || sy_fail "no endpoints, UDP: $out (want REFUSED)"
+out=$(ipt_ask_many "$NODE" tcp 10.96.0.90 80 1)
+[ "$out" = REFUSED ] || sy_fail "no endpoints, from the node: $out (want REFUSED)"
+
+# affinity: one client sticks ...
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.91 80 20 192.168.50.2)
+[ "$(sort -u <<<"$out" | wc -l)" -eq 1 ] && grep -q '^ep' <<<"$out" ||
+	sy_fail "affinity: one client reached $(sort <<<"$out" | uniq -c)"
+# ... each of 7 clients sticks too, and together they spread
+seen=
+for k in 3 4 5 6 7 8 9; do
+	out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.91 80 5 192.168.50.$k)
+	[ "$(cut -d' ' -f1 <<<"$out" | sort -u | wc -l)" -eq 1 ] || sy_fail "affinity: client .$k: $out"
+	seen+="$(head -1 <<<"$out" | cut -d' ' -f1) "
+done
+[ "$(tr ' ' '\n' <<<"$seen" | sort -u | grep -c ep)" -ge 2 ] || sy_fail "affinity: 7 clients all on $seen"
+ip netns exec "$NODE" iptables-legacy-save -t nat | grep -q -- '-m recent --rcheck --seconds 600 --reap --name SY-SEP-' ||
+	sy_fail "no recent --rcheck rule"
+
+# LB source ranges
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.20 80 10 192.168.50.2)
+[ "$(grep -c '^ep[12] ' <<<"$out")" -eq 10 ] || sy_fail "LB from an allowed source: $(sort <<<"$out" | uniq -c)"
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.20 80 2 192.168.50.3)
+[ "$(grep -c TIMEOUT <<<"$out")" -eq 2 ] || sy_fail "LB from a source outside the ranges: $out"
+
+# iTP=Local: only the local endpoint
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.93 80 20)
+[ "$(grep -c '^ep1 ' <<<"$out")" -eq 20 ] || sy_fail "iTP=Local: $(sort <<<"$out" | uniq -c)"
+sy_pass "affinity spread over: $seen"
