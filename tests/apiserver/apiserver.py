@@ -16,6 +16,7 @@ Fault injection and test helpers live under /_control/ (no authentication):
   POST /_control/drop?resource=R          watch streams: send half an event, then cut
   POST /_control/truncate?resource=R      watch streams: half an event, then a clean end
   POST /_control/inject?resource=R        body = one raw line sent to watch streams
+  POST /_control/expire-continue?n=N[&resource=R]  the next N continue tokens are expired (410)
   POST /_control/stall?seconds=S          API answers and watch streams pause S seconds
   POST /_control/compact[?expire=1]       forget history (old RVs/continue tokens → 410);
                                           expire=1 also sends ERROR 410 to open watches
@@ -184,7 +185,9 @@ class Store:
         self.history_rvs = []
         self.snapshots = {}	# id → (rv, sorted list of objs)
         self.watches = []
-        self.fail = []		# [count, code]
+        self.fail = []		# [count, code, user-agent substring]
+        self.expire_continue = 0
+        self.expire_continue_res = None
         self.stall_until = 0.0
         self.token = None
         self.bookmark_interval = bookmark_interval
@@ -536,6 +539,10 @@ class Handler(BaseHTTPRequestHandler):
                 except (ValueError, KeyError, TypeError):
                     raise ApiError(400, 'BadRequest', 'continue key is not valid')
                 snap = store.snapshots.get(snap_id)
+                if store.expire_continue > 0 and \
+                        store.expire_continue_res in (None, resource):
+                    store.expire_continue -= 1
+                    snap = None		# as if compacted between two pages
                 if snap is None:
                     raise ApiError(410, 'Expired',
                                    'The provided continue parameter is too old to display a '
@@ -702,6 +709,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {'watches': store.act(what, res)})
         if what == 'inject':
             return self.send_json(200, {'watches': store.act('inject', res, self.read_body())})
+        if what == 'expire-continue':
+            with store.lock:
+                store.expire_continue = int(q.get('n', '1'))
+                store.expire_continue_res = res
+            return self.send_json(200, {'ok': True})
         if what == 'stall':
             with store.lock:
                 store.stall_until = time.time() + float(q.get('seconds', '5'))
