@@ -161,17 +161,15 @@ void podnet_set_client(struct podnet *p, struct k8s_client *k)
 }
 
 /* Annotation under our prefix, else flannel's. */
-static const char *ann(const struct node *n, const char *suffix)
+#define ann(n, suffix) ann2(n, PODNET_ANN_PREFIX suffix, PODNET_FLANNEL_PREFIX suffix)
+static const char *ann2(const struct node *n, const char *ours, const char *flannels)
 {
-	char key[128];
 	const char *v;
 
-	snprintf(key, sizeof(key), PODNET_ANN_PREFIX "%s", suffix);
-	v = node_annotation(n, key);
-	if (v)
-		return v;
-	snprintf(key, sizeof(key), PODNET_FLANNEL_PREFIX "%s", suffix);
-	return node_annotation(n, key);
+	if (!n->n_annotations)
+		return NULL;
+	v = node_annotation(n, ours);
+	return v ? v : node_annotation(n, flannels);
 }
 
 static int mkdir_parents(const char *path)
