@@ -26,6 +26,7 @@
 
 enum ftype {
 	F_STR,		/* char * */
+	F_HOSTPORT,	/* char *, "IPv4:port" or "" */
 	F_BOOL,		/* bool */
 	F_INT32,	/* int32_t */
 	F_MASQ_BIT,	/* unsigned, 0..31 */
@@ -94,8 +95,8 @@ static const struct field top_fields[] = {
 	STR("mode", proxy_mode),
 	{ "clusterCIDR", F_CLUSTER_CIDR, 0, NULL },
 	STR("bindAddress", bind_address),
-	STR("healthzBindAddress", healthz_bind_address),
-	STR("metricsBindAddress", metrics_bind_address),
+	{ "healthzBindAddress", F_HOSTPORT, offsetof(struct sy_config, healthz_bind_address), NULL },
+	{ "metricsBindAddress", F_HOSTPORT, offsetof(struct sy_config, metrics_bind_address), NULL },
 	STR("hostnameOverride", hostname_override),
 	{ "nodePortAddresses", F_NODEPORTS, 0, NULL },
 	{ "clientConnection", F_SECTION, 0, client_connection_fields },
@@ -249,6 +250,35 @@ static int set_nodeports(struct cf *c, const yaml_node_t *n, const char *fname)
 static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct field *fields,
 			 const char *prefix);
 
+/*
+ * A server address: "IPv4:port", ":port", or "" (disabled).  The IPv6
+ * wildcard and loopback, common in dual-stack configs, become their IPv4
+ * counterparts with a warning (switchyard is IPv4-only).
+ */
+static int set_hostport(struct cf *c, const yaml_node_t *v, const char *fname, char **dst)
+{
+	const char *s = scalar(v);
+	char buf[64];
+	uint32_t addr;
+	uint16_t port;
+
+	if (!s)
+		return fail(c, v, "field \"%s\": want a string", fname);
+	if (!strncmp(s, "[::]:", 5) || !strncmp(s, "[::1]:", 6)) {
+		const char *p = strchr(s, ']') + 1;
+
+		snprintf(buf, sizeof(buf), "%s%s", s[3] == '1' ? "127.0.0.1" : "0.0.0.0", p);
+		log_warn("%s: %s \"%s\" served on %s (switchyard is IPv4-only)", c->path, fname, s,
+			 buf);
+		s = buf;
+	}
+	if (*s && http_parse_bind(s, &addr, &port) < 0)
+		return fail(c, v, "field \"%s\": invalid address \"%s\" (want IPv4:port)", fname, s);
+	free(*dst);
+	*dst = xstrdup(s);
+	return 0;
+}
+
 static int apply_field(struct cf *c, const struct field *f, const yaml_node_t *v,
 		       const char *fname)
 {
@@ -281,11 +311,20 @@ static int apply_field(struct cf *c, const struct field *f, const yaml_node_t *v
 			return fail(c, v, "field \"%s\": want a string", fname);
 		free(*(char **)(base + f->off));
 		*(char **)(base + f->off) = xstrdup(scalar(v));
-		if (f->off == offsetof(struct sy_config, proxy_mode) && !scalar(v)[0]) {
+		if (scalar(v)[0])
+			return 0;
+		/* "" means the default: iptables, in-cluster config, the host name */
+		if (f->off == offsetof(struct sy_config, proxy_mode)) {
 			free(c->cfg->proxy_mode);
-			c->cfg->proxy_mode = xstrdup("iptables");	/* "" = the default */
+			c->cfg->proxy_mode = xstrdup("iptables");
+		} else if (f->off == offsetof(struct sy_config, kubeconfig) ||
+			   f->off == offsetof(struct sy_config, hostname_override)) {
+			free(*(char **)(base + f->off));
+			*(char **)(base + f->off) = NULL;
 		}
 		return 0;
+	case F_HOSTPORT:
+		return set_hostport(c, v, fname, (char **)(base + f->off));
 	case F_BOOL:
 		if (parse_bool_value(v, &b) < 0)
 			return fail(c, v, "field \"%s\": invalid boolean \"%s\"", fname,

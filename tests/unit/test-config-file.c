@@ -138,10 +138,13 @@ static void test_defaults_kept(void **state)
 
 	/* absent and null fields leave the defaults; mode "" is iptables */
 	config_init(&cfg);
-	assert_int_equal(load(&cfg, HDR "mode: \"\"\nclusterCIDR: null\niptables:\n"
-			      "  syncPeriod: ~\nipvs: {}\nconntrack:\n  maxPerCore: null\n",
+	assert_int_equal(load(&cfg, HDR "mode: \"\"\nclusterCIDR: null\n"
+			      "hostnameOverride: \"\"\nclientConnection: {kubeconfig: \"\"}\n"
+			      "iptables:\n  syncPeriod: ~\nipvs: {}\nconntrack:\n  maxPerCore: null\n",
 			      err, sizeof(err), NULL), 0);
 	assert_string_equal(cfg.proxy_mode, "iptables");
+	assert_null(cfg.kubeconfig);
+	assert_null(cfg.hostname_override);
 	assert_int_equal(cfg.n_cluster_cidrs, 0);
 	assert_true(cfg.sync_period == 30);
 	assert_true(cfg.min_sync_period == 1);
@@ -159,6 +162,14 @@ static void test_defaults_kept(void **state)
 			      "\"iptables\": {\"masqueradeAll\": true}}", err, sizeof(err), NULL), 0);
 	assert_string_equal(cfg.proxy_mode, "ipvs");
 	assert_true(cfg.masquerade_all);
+	config_free(&cfg);
+
+	/* an empty server address disables the server */
+	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "healthzBindAddress: \"\"\nmetricsBindAddress: \":20249\"\n",
+			      err, sizeof(err), NULL), 0);
+	assert_string_equal(cfg.healthz_bind_address, "");
+	assert_string_equal(cfg.metrics_bind_address, ":20249");
 	config_free(&cfg);
 }
 
@@ -194,6 +205,9 @@ static void test_errors(void **state)
 		{ HDR "nodePortAddresses: [bogus]\n", "invalid CIDR \"bogus\"" },
 		{ HDR "iptables: true\n", "field \"iptables\": want a mapping" },
 		{ HDR "mode: [ipvs]\n", "field \"mode\": want a string" },
+		{ HDR "metricsBindAddress: 127.0.0.1\n",
+		  "field \"metricsBindAddress\": invalid address \"127.0.0.1\" (want IPv4:port)" },
+		{ HDR "healthzBindAddress: 0.0.0.0:102560\n", "field \"healthzBindAddress\": invalid address" },
 		{ HDR "mode: ipvs\n  bad: indent\n", "YAML" },
 		{ HDR "---\n" HDR, "more than one YAML document" },
 		{ "", "empty configuration file" },
@@ -241,6 +255,8 @@ static void test_warnings(void **state)
 		"ipvs:\n  excludeCIDRs: [10.0.0.0/8]\n"
 		"conntrack:\n  tcpBeLiberal: false\n"
 		"clusterCIDR: 10.244.0.0/16,fd00::/48\n"
+		"healthzBindAddress: \"[::]:10256\"\n"
+		"metricsBindAddress: \"[::1]:10249\"\n"
 		"mode: iptables\n",
 		err, sizeof(err), &log), 0);
 	static const char *const names[] = {
@@ -248,6 +264,8 @@ static void test_warnings(void **state)
 		"\"nftables\"", "\"winkernel\"", "\"portRange\"", "\"showHiddenMetricsForVersion\"",
 		"\"clientConnection.qps\"", "\"clientConnection.burst\"", "\"ipvs.excludeCIDRs\"",
 		"\"conntrack.tcpBeLiberal\"", "IPv6 CIDR \"fd00::/48\" ignored",
+		"healthzBindAddress \"[::]:10256\" served on 0.0.0.0:10256",
+		"metricsBindAddress \"[::1]:10249\" served on 127.0.0.1:10249",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strstr(log, names[i]))
@@ -256,6 +274,8 @@ static void test_warnings(void **state)
 	assert_int_equal(log[0], 'W');
 	free(log);
 	/* everything else still applied */
+	assert_string_equal(cfg.healthz_bind_address, "0.0.0.0:10256");
+	assert_string_equal(cfg.metrics_bind_address, "127.0.0.1:10249");
 	assert_string_equal(cfg.kubeconfig, "/k");
 	assert_int_equal(cfg.n_cluster_cidrs, 1);
 	assert_cidr(&cfg.cluster_cidrs[0], "10.244.0.0", 16);
