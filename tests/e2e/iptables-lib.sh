@@ -36,6 +36,8 @@ ipt_lab() {
 	# would use up the per-host ICMP budget before REJECT's answer
 	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.all.send_redirects=0
 	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.default.send_redirects=0
+	# many REJECTs in a row: no ICMP rate limit
+	ip netns exec "$NODE" sysctl -qw net.ipv4.icmp_ratelimit=0
 	sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
 	for k in 3 4 5 6 7 8 9; do ip -n "$CLIENT" addr add 192.168.50.$k/24 dev eth0; done
 	ip -n "$CLIENT" route add default via 192.168.50.1
