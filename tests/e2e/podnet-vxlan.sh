@@ -201,7 +201,7 @@ sy_wait 15 grep -q "First sync complete" "${PN_LOG[kube01]}" || sy_fail "restart
 sleep 0.5
 wait "$PING" || sy_fail "pings lost across the restart: $(tail -3 "$SY_TMP/ping-restart.txt")"
 kill "$MON"
-if grep -E "$PN_VX|proto 94" "$SY_TMP/monitor2.txt"; then
+if grep -E "dev $PN_VX|^([0-9]+: )?$PN_VX[:@]|^Deleted [0-9]+: $PN_VX|proto 94" "$SY_TMP/monitor2.txt"; then
 	sy_fail "restart rewrote pod network entries"
 fi
 pn_routes kube01 | diff -q "$SY_TMP/before" - >/dev/null || sy_fail "routes changed across restart"
