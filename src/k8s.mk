@@ -49,3 +49,11 @@ fuzz: tests/fuzz/fuzz-watch-decoder tests/fuzz/fuzz-manifest
 		-artifact_prefix=tests/fuzz/ tests/fuzz/work-manifest
 
 .PHONY: fuzz
+
+# The client in-process against the API double on 127.0.0.1 (python3).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/apiserver/test-k8s-client
+TESTS += tests/apiserver/test-k8s-client
+tests_apiserver_test_k8s_client_CPPFLAGS = $(AM_CPPFLAGS) -DSRCDIR='"$(abs_top_srcdir)"'
+tests_apiserver_test_k8s_client_LDADD = $(UNIT_LDADD)
+endif

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The Kubernetes client in-process against the API server double on
+ * 127.0.0.1 (plain HTTP, a random port): list + watch into a real cache,
+ * the fieldSelector for this Node, PATCH of Node annotations (set and
+ * remove), a 410 relist, and a clean free with requests in flight.  Runs in
+ * `make check` (under ASan in CI); skipped without /usr/bin/python3.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <ev.h>
+#include <cmocka.h>
+#include "switchyard/k8s.h"
+#include "switchyard/log.h"
+#include "switchyard/metrics.h"
+#include "switchyard/model.h"
+
+#define PY "/usr/bin/python3"
+
+static char dir[64], url[64];
+static pid_t api_pid;
+
+static void write_file(const char *name, const char *text)
+{
+	char p[128];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int ctl(const char *what)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "curl -sf -X POST '%s/_control/%s' >/dev/null", url, what);
+	return system(cmd);
+}
+
+static int kubectl_like(const char *method, const char *path, const char *body)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "curl -sf -X %s -H 'Content-Type: application/json' "
+		 "--data-binary '%s' '%s%s' >/dev/null", method, body, url, path);
+	return system(cmd);
+}
+
+static int setup(void **state)
+{
+	char script[256], pf[128], buf[32];
+	FILE *f;
+
+	if (access(PY, X_OK) < 0 || system("command -v curl >/dev/null") != 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "/tmp/sy-k8sclient.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	write_file("objs.json",
+		   "{\"kind\":\"List\",\"apiVersion\":\"v1\",\"items\":["
+		   "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},"
+		   "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"10.0.0.1\"}]}},"
+		   "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"n2\"}},"
+		   "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
+		   "\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.0.10\",\"ports\":"
+		   "[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\",\"targetPort\":8080}]}}]}");
+	snprintf(script, sizeof(script), "%s/apiserver.py", SRCDIR "/tests/apiserver");
+	snprintf(pf, sizeof(pf), "%s/port", dir);
+	api_pid = fork();
+	assert_true(api_pid >= 0);
+	if (api_pid == 0) {
+		char pre[128], log[128];
+
+		snprintf(pre, sizeof(pre), "%s/objs.json", dir);
+		snprintf(log, sizeof(log), "%s/api.log", dir);
+		if (!freopen(log, "w", stderr))
+			_exit(127);
+		execl(PY, PY, script, "--listen", "127.0.0.1:0", "--port-file", pf,
+		      "--bookmark-interval", "0.2", "--preload", pre, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100; i++) {
+		f = fopen(pf, "r");
+		if (f) {
+			if (fgets(buf, sizeof(buf), f)) {
+				fclose(f);
+				snprintf(url, sizeof(url), "http://127.0.0.1:%d", atoi(buf));
+				return 0;
+			}
+			fclose(f);
+		}
+		usleep(100000);
+	}
+	return -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	if (api_pid > 0) {
+		kill(api_pid, SIGTERM);
+		waitpid(api_pid, NULL, 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+struct ctx {
+	struct ev_loop *loop;
+	struct cache *cache;
+	struct sy_metrics *m;
+	bool (*done)(struct ctx *c);
+	const char *want;
+	ev_timer timeout, poll;
+	bool timed_out;
+};
+
+static void on_change(void *arg, enum sy_kind kind)
+{
+}
+
+static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctx *c = w->data;
+
+	if (c->done(c))
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctx *c = w->data;
+
+	c->timed_out = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Run the loop until done(c) or 10 s. */
+static bool run_until(struct ctx *c, bool (*done)(struct ctx *c))
+{
+	c->done = done;
+	c->timed_out = false;
+	ev_timer_init(&c->timeout, timeout_cb, 10., 0.);
+	ev_timer_init(&c->poll, poll_cb, 0.02, 0.02);
+	c->timeout.data = c->poll.data = c;
+	ev_timer_start(c->loop, &c->timeout);
+	ev_timer_start(c->loop, &c->poll);
+	ev_run(c->loop, 0);
+	ev_timer_stop(c->loop, &c->timeout);
+	ev_timer_stop(c->loop, &c->poll);
+	return !c->timed_out;
+}
+
+static bool synced(struct ctx *c)
+{
+	return cache_synced(c->cache, SY_KIND_SERVICE) &&
+	       cache_synced(c->cache, SY_KIND_ENDPOINTSLICE) && cache_synced(c->cache, SY_KIND_NODE);
+}
+
+static bool has_annotation(struct ctx *c)
+{
+	const char *v = node_annotation(cache_node(c->cache, "n1"), "switchyard.io/test");
+
+	return c->want ? v && !strcmp(v, c->want) : !v;
+}
+
+static bool has_web2(struct ctx *c)
+{
+	return cache_service(c->cache, "default/web2") != NULL;
+}
+
+static bool web2_gone(struct ctx *c)
+{
+	return cache_service(c->cache, "default/web2") == NULL && c->m->relists_total >= 1 &&
+	       synced(c);
+}
+
+static void test_list_watch_patch(void **state)
+{
+	struct sy_metrics metrics;
+	struct k8s_conn conn = { .server = url };
+	struct k8s_client *k = NULL;
+	struct ctx c = { .loop = ev_loop_new(EVFLAG_AUTO) };
+	const char *keys[] = { "switchyard.io/test", "other/key" };
+	const char *vals[] = { "v1", "x" };
+	const char *rm[] = { NULL };
+
+	log_verbosity = 0;
+	sy_metrics_init(&metrics);
+	c.m = &metrics;
+	c.cache = cache_new(on_change, &c);
+	assert_int_equal(k8s_client_new(&k, c.loop, &conn, c.cache, &metrics, "n1", false), 0);
+	assert_true(run_until(&c, synced));
+	assert_non_null(cache_service(c.cache, "default/web"));
+	/* only this Node (fieldSelector) */
+	assert_non_null(cache_node(c.cache, "n1"));
+	assert_null(cache_node(c.cache, "n2"));
+
+	/* PATCH annotations: set, then remove */
+	assert_int_equal(k8s_client_patch_node_annotations(k, "n1", keys, vals, 2), 0);
+	c.want = "v1";
+	assert_true(run_until(&c, has_annotation));
+	assert_int_equal(k8s_client_patch_node_annotations(k, "n1", keys, rm, 1), 0);
+	c.want = NULL;
+	assert_true(run_until(&c, has_annotation));
+
+	/* a watch event, then an in-stream 410 → relist → the same result */
+	assert_int_equal(kubectl_like("POST", "/api/v1/namespaces/default/services",
+		"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web2\"},"
+		"\"spec\":{\"clusterIP\":\"10.96.0.11\",\"ports\":[{\"port\":81,\"protocol\":\"TCP\"}]}}"),
+		0);
+	assert_true(run_until(&c, has_web2));
+	assert_int_equal(ctl("compact?expire=1"), 0);
+	assert_int_equal(kubectl_like("DELETE", "/api/v1/namespaces/default/services/web2", "{}"), 0);
+	assert_true(run_until(&c, web2_gone));
+	assert_non_null(cache_service(c.cache, "default/web"));
+
+	/* free with watches open */
+	k8s_client_free(k);
+	cache_free(c.cache);
+	ev_loop_destroy(c.loop);
+}
+
+static void test_all_nodes_and_errors(void **state)
+{
+	struct sy_metrics metrics;
+	struct k8s_conn conn = { .server = url };
+	struct k8s_conn bad = { .server = (char *)"ftp://x" };
+	struct k8s_client *k = NULL;
+	struct ctx c = { .loop = ev_loop_new(EVFLAG_AUTO) };
+
+	sy_metrics_init(&metrics);
+	c.cache = cache_new(on_change, &c);
+	assert_int_equal(k8s_client_new(&k, c.loop, &bad, c.cache, &metrics, "n1", false), -EINVAL);
+	assert_int_equal(k8s_client_new(&k, c.loop, &conn, c.cache, &metrics, NULL, false), -EINVAL);
+	assert_int_equal(k8s_client_new(&k, c.loop, &conn, c.cache, &metrics, NULL, true), 0);
+	assert_true(run_until(&c, synced));
+	assert_non_null(cache_node(c.cache, "n1"));
+	assert_non_null(cache_node(c.cache, "n2"));
+	k8s_client_free(k);
+	cache_free(c.cache);
+	ev_loop_destroy(c.loop);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_list_watch_patch),
+		cmocka_unit_test(test_all_nodes_and_errors),
+	};
+
+	if (access(PY, X_OK) < 0) {
+		fprintf(stderr, "no %s: skipped\n", PY);
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
