@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# iptables mode respects /run/xtables.lock: while switchyard syncs over and
+# over (the EndpointSlice flips every 50 ms), another process appends 300
+# rules with iptables-legacy -w (to a chain of its own and to nat
+# PREROUTING, where switchyard has its jump).  Every append succeeds and
+# every rule is there afterwards, in order; switchyard's rules are intact.
+. "$(dirname "$0")/iptables-lib.sh"
+
+ipt_lab 2
+ipt_node_manifest
+ipt_svc web 10.96.0.70 80 8080 TCP | ipt_write svc.yaml
+ipt_slice web TCP 8080 10.244.1.2 | ipt_write slice.yaml
+ipt_start --sync-period 1s
+ip netns exec "$NODE" iptables-legacy -w -t nat -N FOREIGN
+ip netns exec "$NODE" iptables-legacy -w -t nat -A PREROUTING -j FOREIGN
+syncs0=$(ipt_syncs)
+
+(
+	for i in $(seq 1 150); do
+		ip netns exec "$NODE" iptables-legacy -w -t nat -A FOREIGN -s "10.77.$((i / 200)).$((i % 200 + 1))/32" -j RETURN ||
+			echo "append $i failed" >>"$SY_TMP/appends.err"
+		ip netns exec "$NODE" iptables-legacy -w -t nat -A PREROUTING -s "10.78.$((i / 200)).$((i % 200 + 1))/32" -j RETURN ||
+			echo "prerouting append $i failed" >>"$SY_TMP/appends.err"
+	done
+) &
+writer=$!
+flip=0
+while kill -0 "$writer" 2>/dev/null; do
+	if [ $flip = 0 ]; then ipt_slice web TCP 8080 10.244.1.2 10.244.2.2; else ipt_slice web TCP 8080 10.244.1.2; fi |
+		ipt_write slice.yaml
+	flip=$((1 - flip))
+	sleep 0.05
+done
+wait "$writer"
+ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
+ipt_wait_sync
+syncs=$(( $(ipt_syncs) - syncs0 ))
+[ -f "$SY_TMP/appends.err" ] && sy_fail "$(cat "$SY_TMP/appends.err" | head -5)"
+
+save=$(ip netns exec "$NODE" iptables-legacy-save -t nat)
+got=$(grep -c -- '-A FOREIGN -s 10.77' <<<"$save")
+[ "$got" -eq 150 ] || sy_fail "FOREIGN holds $got of 150 rules after $syncs syncs"
+got=$(grep -c -- '-A PREROUTING -s 10.78' <<<"$save")
+[ "$got" -eq 150 ] || sy_fail "PREROUTING holds $got of 150 foreign rules after $syncs syncs"
+# in order
+want=$(for i in $(seq 1 150); do echo "-A FOREIGN -s 10.77.$((i / 200)).$((i % 200 + 1))/32 -j RETURN"; done)
+[ "$(grep -- '-A FOREIGN -s' <<<"$save")" = "$want" ] || sy_fail "FOREIGN rules out of order"
+grep -q -- '-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES' <<<"$save" ||
+	sy_fail "switchyard's jump is gone"
+[ "$(grep -c -- '-j SY-SERVICES' <<<"$save")" -eq 2 ] || sy_fail "switchyard's jumps duplicated or missing"
+grep -q "Failed to sync" "$IPT_LOG" && sy_log "note: $(grep -c 'Failed to sync' "$IPT_LOG") sync(s) retried"
+[ "$syncs" -ge 10 ] || sy_fail "only $syncs syncs ran during the appends"
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 1)
+sy_pass "300 foreign appends during $syncs syncs, none lost"
