@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "switchyard/daemon.h"
+#include "switchyard/log.h"
 #include "switchyard/util.h"
 #include "ops.h"
 
@@ -52,7 +53,13 @@ struct http_server {
 	struct http_conn *conns;
 	unsigned n_conns;
 	uint16_t port;
+	/* not bound yet (address in use): retried on this timer */
+	ev_timer retry;
+	char *bind_addr;
+	unsigned retries;
 };
+
+#define HTTP_RETRY	5.0	/* seconds between bind attempts */
 
 /* ---- buffers ---- */
 
@@ -407,28 +414,14 @@ int http_parse_bind(const char *bind_addr, uint32_t *ret_addr_be, uint16_t *ret_
 	return 0;
 }
 
-int http_server_new2(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-		     http_handler2_fn fn, void *arg, char *err, size_t errlen)
+/* A listening socket on addr:port; the port actually bound in *ret_port. */
+static int server_listen(uint32_t addr, uint16_t port, const char *bind_addr, int *ret_fd,
+			 uint16_t *ret_port, char *err, size_t errlen)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t slen = sizeof(sin);
-	struct http_server *s;
-	uint32_t addr;
-	uint16_t port;
 	int fd, one = 1, r;
 
-	if (!bind_addr || !bind_addr[0]) {
-		*ret = NULL;
-		return 0;
-	}
-	if (http_parse_bind(bind_addr, &addr, &port) < 0) {
-		snprintf(err, errlen, "invalid address \"%s\" (want IPv4:port)", bind_addr);
-		return -EINVAL;
-	}
-	if (port == 0) {
-		*ret = NULL;
-		return 0;
-	}
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		r = -errno;
@@ -445,16 +438,86 @@ int http_server_new2(struct http_server **ret, struct ev_loop *loop, const char 
 		close(fd);
 		return r;
 	}
+	*ret_fd = fd;
+	*ret_port = ntohs(sin.sin_port);
+	return 0;
+}
+
+static void server_start(struct http_server *s, int fd, uint16_t port)
+{
+	s->fd = fd;
+	s->port = port;
+	ev_io_init(&s->accept_io, accept_cb, fd, EV_READ);
+	ev_io_start(s->loop, &s->accept_io);
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_server *s = container_of(w, struct http_server, retry);
+	char err[256];
+	uint32_t addr;
+	uint16_t port, bound;
+	int fd;
+
+	s->retries++;
+	if (http_parse_bind(s->bind_addr, &addr, &port) < 0 ||
+	    server_listen(addr, port, s->bind_addr, &fd, &bound, err, sizeof(err)) < 0)
+		return;	/* the timer repeats */
+	ev_timer_stop(loop, &s->retry);
+	server_start(s, fd, bound);
+	log_info("Listening on %s now (after %u retries)", s->bind_addr, s->retries);
+}
+
+static int server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
+		      http_handler2_fn fn, void *arg, bool retry, char *err, size_t errlen)
+{
+	struct http_server *s;
+	uint32_t addr;
+	uint16_t port, bound;
+	int fd = -1, r;
+
+	if (!bind_addr || !bind_addr[0]) {
+		*ret = NULL;
+		return 0;
+	}
+	if (http_parse_bind(bind_addr, &addr, &port) < 0) {
+		snprintf(err, errlen, "invalid address \"%s\" (want IPv4:port)", bind_addr);
+		return -EINVAL;
+	}
+	if (port == 0) {
+		*ret = NULL;
+		return 0;
+	}
+	r = server_listen(addr, port, bind_addr, &fd, &bound, err, errlen);
+	if (r < 0 && !(retry && (r == -EADDRINUSE || r == -EADDRNOTAVAIL)))
+		return r;
 	s = xcalloc(1, sizeof(*s));
 	s->loop = loop;
-	s->fd = fd;
+	s->fd = -1;
 	s->fn = fn;
 	s->arg = arg;
-	s->port = ntohs(sin.sin_port);
-	ev_io_init(&s->accept_io, accept_cb, fd, EV_READ);
-	ev_io_start(loop, &s->accept_io);
+	s->bind_addr = xstrdup(bind_addr);
+	if (r < 0) {
+		ev_timer_init(&s->retry, retry_cb, HTTP_RETRY, HTTP_RETRY);
+		ev_timer_start(loop, &s->retry);
+		*ret = s;
+		return 1;
+	}
+	server_start(s, fd, bound);
 	*ret = s;
 	return 0;
+}
+
+int http_server_new2(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
+		     http_handler2_fn fn, void *arg, char *err, size_t errlen)
+{
+	return server_new(ret, loop, bind_addr, fn, arg, false, err, errlen);
+}
+
+int http_server_new_retry(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
+			  http_handler2_fn fn, void *arg, char *err, size_t errlen)
+{
+	return server_new(ret, loop, bind_addr, fn, arg, true, err, errlen);
 }
 
 /* Adapter from the daemon.h handler signature. */
@@ -491,10 +554,13 @@ void http_server_free(struct http_server *s)
 	if (!s)
 		return;
 	ev_io_stop(s->loop, &s->accept_io);
-	close(s->fd);
+	ev_timer_stop(s->loop, &s->retry);
+	if (s->fd >= 0)
+		close(s->fd);
 	s->fd = -1;
 	while (s->conns)
 		conn_free(s->conns);
+	free(s->bind_addr);
 	free(s);
 }
 

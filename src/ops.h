@@ -45,9 +45,17 @@ typedef void (*http_handler2_fn)(void *arg, const char *method, const char *targ
  */
 int http_server_new2(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
 		     http_handler2_fn fn, void *arg, char *err, size_t errlen);
+/*
+ * Like http_server_new2(), but when the address is in use (another process
+ * still holds it, e.g. kube-proxy during a switch-over) or not there yet,
+ * returns 1 with the reason in err and a server that retries the bind
+ * every 5 s (logging once it succeeds).
+ */
+int http_server_new_retry(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
+			  http_handler2_fn fn, void *arg, char *err, size_t errlen);
 /* Parse "IPv4:port" (":port" = 0.0.0.0); 0, or -EINVAL. */
 int http_parse_bind(const char *bind_addr, uint32_t *ret_addr_be, uint16_t *ret_port);
-/* The port actually bound (useful with tests); 0 if s is NULL. */
+/* The port actually bound (useful with tests); 0 if s is NULL or not bound yet. */
 uint16_t http_server_port(const struct http_server *s);
 /* Connections currently open (for tests and /debug). */
 unsigned http_server_conns(const struct http_server *s);

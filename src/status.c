@@ -341,23 +341,28 @@ int status_servers_start(struct sy_daemon *d, char *err, size_t errlen)
 	char e[256];
 	int r;
 
-	r = http_server_new2(&d->healthz, d->loop, d->cfg.healthz_bind_address, healthz_handler,
-			     d, e, sizeof(e));
+	/* like kube-proxy, a server whose address is taken keeps retrying */
+	r = http_server_new_retry(&d->healthz, d->loop, d->cfg.healthz_bind_address,
+				  healthz_handler, d, e, sizeof(e));
 	if (r < 0) {
 		snprintf(err, errlen, "healthz server: %s", e);
 		return r;
 	}
-	r = http_server_new2(&d->metrics_srv, d->loop, d->cfg.metrics_bind_address,
-			     metrics_handler, d, e, sizeof(e));
+	if (r > 0)
+		log_warn("healthz server: %s; retrying every 5s", e);
+	else if (d->healthz)
+		log_info("Serving healthz on %s (/healthz, /livez)", d->cfg.healthz_bind_address);
+	r = http_server_new_retry(&d->metrics_srv, d->loop, d->cfg.metrics_bind_address,
+				  metrics_handler, d, e, sizeof(e));
 	if (r < 0) {
 		snprintf(err, errlen, "metrics server: %s", e);
 		http_server_free(d->healthz);
 		d->healthz = NULL;
 		return r;
 	}
-	if (d->healthz)
-		log_info("Serving healthz on %s (/healthz, /livez)", d->cfg.healthz_bind_address);
-	if (d->metrics_srv)
+	if (r > 0)
+		log_warn("metrics server: %s; retrying every 5s", e);
+	else if (d->metrics_srv)
 		log_info("Serving metrics on %s (/metrics, /proxyMode, /configz, /debug/state)",
 			 d->cfg.metrics_bind_address);
 	return 0;

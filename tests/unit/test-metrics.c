@@ -424,6 +424,57 @@ static void test_http_server(void **state)
 	http_server_free(s);
 }
 
+static void stop_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void test_http_retry(void **state)
+{
+	struct ev_loop *loop = ev_default_loop(0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct http_server *s = NULL;
+	uint16_t port = free_port();
+	char err[256], addr[32], *resp;
+	int blocker = socket(AF_INET, SOCK_STREAM, 0), calls = 0;
+	ev_timer t;
+	size_t len;
+
+	/* another process holds the address (kube-proxy during a switch-over) */
+	sin.sin_port = htons(port);
+	assert_int_equal(bind(blocker, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(blocker, 1), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	assert_int_equal(http_server_new_retry(&s, loop, addr, (http_handler2_fn)NULL, NULL, err,
+					       sizeof(err)), 1);
+	assert_non_null(s);
+	assert_non_null(strstr(err, "in use"));
+	assert_int_equal(http_server_port(s), 0);
+	http_server_free(s);
+
+	/* once it lets go, the retry takes the address within 5 s */
+	s = NULL;
+	assert_int_equal(http_server_new(&s, loop, addr, handler, &calls, err, sizeof(err)) < 0, 1);
+	{
+		struct http_server *r = NULL;
+
+		assert_int_equal(http_server_new_retry(&r, loop, addr, (http_handler2_fn)NULL, NULL,
+						       err, sizeof(err)), 1);
+		close(blocker);
+		ev_timer_init(&t, stop_cb, 6, 0);
+		ev_timer_start(loop, &t);
+		ev_run(loop, 0);
+		assert_int_equal(http_server_port(r), port);
+		http_server_free(r);
+	}
+	/* and a plain server (no retry) gets a bound port too */
+	assert_int_equal(http_server_new(&s, loop, addr, handler, &calls, err, sizeof(err)), 0);
+	resp = exchange(loop, port, "GET /echo HTTP/1.1\r\n\r\n", 22, &len);
+	assert_non_null(strstr(resp, "HTTP/1.1 200 OK"));
+	free(resp);
+	http_server_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_parse_bind),
 		cmocka_unit_test(test_http_server),
+		cmocka_unit_test(test_http_retry),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
