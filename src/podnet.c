@@ -38,6 +38,8 @@ struct pn_peer {
 	bool bd_has_mac;
 	struct pn_entry e[MAX_ENTRIES];
 	unsigned n;
+	struct pn_entry prev[MAX_ENTRIES];	/* during a sync: what the kernel had */
+	unsigned prev_n;
 	uint64_t gen;
 };
 
@@ -457,9 +459,24 @@ wait:
 	return 0;
 }
 
-/* Compute the peer's desired entries into pr (valid or why). */
-static void peer_compute(struct podnet *p, const struct node *n, const struct pn_peer *old,
-			 struct pn_peer *pr, char *why, size_t len)
+/* "aabbccdd/nn" without printf: a cheap hash key for a subnet. */
+static void cidr_key(const struct sy_cidr *c, char buf[12])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint32_t a = ntohl(c->addr.s_addr);
+	int i;
+
+	for (i = 0; i < 8; i++)
+		buf[i] = hex[(a >> (28 - 4 * i)) & 15];
+	buf[8] = hex[c->plen >> 4];
+	buf[9] = hex[c->plen & 15];
+	buf[10] = '\0';
+}
+
+/* Compute the peer's desired entries into pr (valid or why).  owner: the
+ * node a duplicated podCIDR is given to (the smallest name), else NULL. */
+static void peer_compute(struct podnet *p, const struct node *n, const char *owner,
+			 const struct pn_peer *old, struct pn_peer *pr, char *why, size_t len)
 {
 	const char *s;
 	struct in_addr ip = { 0 };
@@ -480,6 +497,11 @@ static void peer_compute(struct podnet *p, const struct node *n, const struct pn
 		snprintf(why, len, "podCIDR %s/%u overlaps this node's %s/%u",
 			 sy_ip4_str(n->pod_cidr.addr), n->pod_cidr.plen,
 			 sy_ip4_str(p->own_subnet.addr), p->own_subnet.plen);
+		return;
+	}
+	if (owner && strcmp(owner, n->name) != 0) {
+		snprintf(why, len, "podCIDR %s/%u is node %s's too", sy_ip4_str(n->pod_cidr.addr),
+			 n->pod_cidr.plen, owner);
 		return;
 	}
 	s = ann(n, "backend-type");
@@ -579,33 +601,49 @@ static int apply(struct podnet *p, const struct pn_entry *e, bool add, const cha
 	return r;
 }
 
-/* Incremental: old entries → new entries of one peer. */
-static int peer_apply(struct podnet *p, const char *name, const struct pn_entry *olde,
-		      unsigned oldn, const struct pn_entry *newe, unsigned newn)
+/*
+ * Incremental, in two phases so that a subnet moving between peers in one
+ * sync is deleted before it is added: first every peer's entries that go
+ * away, then every peer's new ones.
+ */
+static bool same_key_in(const struct pn_entry *e, const struct pn_entry *set, unsigned n)
+{
+	char k1[64], k2[64];
+	unsigned j;
+
+	pn_entry_key(e, k1, sizeof(k1));
+	for (j = 0; j < n; j++) {
+		pn_entry_key(&set[j], k2, sizeof(k2));
+		if (strcmp(k1, k2) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int peer_del(struct podnet *p, const char *name, const struct pn_entry *olde,
+		    unsigned oldn, const struct pn_entry *newe, unsigned newn)
 {
 	unsigned i;
 	int r, ret = 0;
 
 	for (i = 0; i < oldn; i++) {
-		char k1[64], k2[64];
-		bool replaced = false;
-		unsigned j;
-
-		if (entry_in(&olde[i], newe, newn))
-			continue;
-		/* An entry with the same key is rewritten in place by the add (NLM_F_REPLACE):
-		 * no window without a route. */
-		pn_entry_key(&olde[i], k1, sizeof(k1));
-		for (j = 0; j < newn && !replaced; j++) {
-			pn_entry_key(&newe[j], k2, sizeof(k2));
-			replaced = strcmp(k1, k2) == 0;
-		}
-		if (replaced)
+		/* Unchanged, or rewritten in place by the add (NLM_F_REPLACE): no window
+		 * without a route. */
+		if (entry_in(&olde[i], newe, newn) || same_key_in(&olde[i], newe, newn))
 			continue;
 		r = apply(p, &olde[i], false, name);
 		if (r < 0 && !ret)
 			ret = r;
 	}
+	return ret;
+}
+
+static int peer_add(struct podnet *p, const char *name, const struct pn_entry *olde,
+		    unsigned oldn, const struct pn_entry *newe, unsigned newn)
+{
+	unsigned i;
+	int r, ret = 0;
+
 	for (i = 0; i < newn; i++) {
 		if (entry_in(&newe[i], olde, oldn))
 			continue;
@@ -722,6 +760,10 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 	bool local_changed;
 	int r, ret = 0;
 	char why[320];
+	struct hmap owners;
+	char (*keys)[12];
+	size_t nkeys, k, n_pending;
+	struct pn_peer **pending;
 
 	if (p->need_full)
 		full = true;
@@ -734,15 +776,39 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 	if (local_changed)
 		full = true;
 	p->gen++;
+	/* Two Nodes with one podCIDR: the smallest name keeps it (deterministic). */
+	nkeys = hmap_count(cache_nodes(c));
+	keys = xcalloc(nkeys ? nkeys : 1, sizeof(*keys));
+	pending = xcalloc(nkeys ? nkeys : 1, sizeof(*pending));
+	n_pending = 0;
+	hmap_init(&owners);
+	hmap_iter_init(&it, cache_nodes(c));
+	for (k = 0; hmap_iter_next(&it, &name, &v) && k < nkeys; k++) {
+		const struct node *n = v;
+		const char *cur;
+
+		if (!n->has_pod_cidr || strcmp(n->name, p->node_name) == 0)
+			continue;
+		cidr_key(&n->pod_cidr, keys[k]);
+		cur = hmap_get(&owners, keys[k]);
+		if (!cur || strcmp(n->name, cur) < 0)
+			hmap_put(&owners, keys[k], (void *)n->name);
+	}
 	hmap_iter_init(&it, cache_nodes(c));
 	while (hmap_iter_next(&it, &name, &v)) {
 		const struct node *n = v;
 		struct pn_peer *old, tmp = { 0 };
+		const char *owner = NULL;
+		char key[12];
 
 		if (strcmp(n->name, p->node_name) == 0)
 			continue;
 		old = hmap_get(&p->peers, n->name);
-		peer_compute(p, n, old, &tmp, why, sizeof(why));
+		if (n->has_pod_cidr) {
+			cidr_key(&n->pod_cidr, key);
+			owner = hmap_get(&owners, key);
+		}
+		peer_compute(p, n, owner, old, &tmp, why, sizeof(why));
 		if (!tmp.valid) {
 			tmp.n = 0;
 			if (!old || set_why(&old->why, why) || !old->why) {
@@ -757,10 +823,11 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 			old->name = xstrdup(n->name);
 			old->why = tmp.valid ? NULL : xstrdup(why);
 			hmap_put(&p->peers, old->name, old);
-			if (!full && tmp.n)
-				r = peer_apply(p, old->name, NULL, 0, tmp.e, tmp.n);
-			else
-				r = 0;
+			r = 0;
+			if (!full && tmp.n) {
+				old->prev_n = 0;
+				pending[n_pending++] = old;
+			}
 			if (tmp.valid)
 				log_info("pod network: peer %s subnet %s/%u via %s%s", n->name,
 					 sy_ip4_str(tmp.subnet.addr), tmp.subnet.plen,
@@ -772,8 +839,12 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 			for (i = 0; same && i < tmp.n; i++)
 				same = pn_entry_equal(&old->e[i], &tmp.e[i]);
 			r = 0;
-			if (!same && !full)
-				r = peer_apply(p, old->name, old->e, old->n, tmp.e, tmp.n);
+			if (!same && !full) {
+				r = peer_del(p, old->name, old->e, old->n, tmp.e, tmp.n);
+				memcpy(old->prev, old->e, sizeof(old->e));
+				old->prev_n = old->n;
+				pending[n_pending++] = old;
+			}
 			if (!same && tmp.valid)
 				log_info("pod network: peer %s changed: subnet %s/%u via %s", n->name,
 					 sy_ip4_str(tmp.subnet.addr), tmp.subnet.plen,
@@ -807,7 +878,7 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 			continue;
 		log_info("pod network: peer %s left", pr->name);
 		if (!full && pr->n) {
-			r = peer_apply(p, pr->name, pr->e, pr->n, NULL, 0);
+			r = peer_del(p, pr->name, pr->e, pr->n, NULL, 0);
 			if (r < 0) {
 				p->need_full = true;
 				if (!ret)
@@ -817,6 +888,19 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 		hmap_del(&p->peers, pr->name);
 		peer_free(pr);
 	}
+	for (k = 0; k < n_pending; k++) {
+		struct pn_peer *pr = pending[k];
+
+		r = peer_add(p, pr->name, pr->prev, pr->prev_n, pr->e, pr->n);
+		if (r < 0) {
+			p->need_full = true;
+			if (!ret)
+				ret = r;
+		}
+	}
+	free(pending);
+	hmap_clear(&owners);
+	free(keys);
 	if (full) {
 		p->need_full = false;
 		r = full_reconcile(p);

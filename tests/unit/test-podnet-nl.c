@@ -395,6 +395,30 @@ static void test_sync(void **state)
 		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
 		      "10.111.4.0/24 via 10.200.0.4 dev ul0\n"
 		      "62:00:00:00:00:03 dst 10.201.0.33 self permanent\n");
+	/* a second Node claims b's podCIDR: the smaller name ("aa") gets it, in one sync
+	 * (b's entries go before aa's are written, whatever the order) */
+	node(c, "aa", "10.201.0.5", "10.111.3.0/24", NULL);
+	assert_int_equal(podnet_sync(p, c, false), 0);
+	expect_kernel("10.111.3.0 lladdr 5e:79:0a:c9:00:05 PERMANENT\n"
+		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
+		      "10.111.4.0/24 via 10.200.0.4 dev ul0\n"
+		      "5e:79:0a:c9:00:05 dst 10.201.0.5 self permanent\n");
+	/* aa leaves: b gets it back */
+	gone(c, "aa");
+	assert_int_equal(podnet_sync(p, c, false), 0);
+	expect_kernel("10.111.3.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
+		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
+		      "10.111.4.0/24 via 10.200.0.4 dev ul0\n"
+		      "62:00:00:00:00:03 dst 10.201.0.33 self permanent\n");
+	/* subnets swap between two peers in one sync */
+	node(c, "bad", "10.200.0.4", "10.111.3.0/24", NULL);
+	node(c, "b", "10.201.0.33", "10.111.4.0/24",
+	     "\"switchyard.io/backend-data\":\"{\\\"VNI\\\":1,\\\"VtepMAC\\\":\\\"62:00:00:00:00:03\\\"}\"");
+	assert_int_equal(podnet_sync(p, c, false), 0);
+	expect_kernel("10.111.3.0/24 via 10.200.0.4 dev ul0\n"
+		      "10.111.4.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
+		      "10.111.4.0/24 via 10.111.4.0 dev sy-vx.1 onlink\n"
+		      "62:00:00:00:00:03 dst 10.201.0.33 self permanent\n");
 	podnet_free(p);
 	/* cleanup */
 	assert_int_equal(podnet_cleanup(&cfg), 0);
