@@ -238,10 +238,20 @@ static char *state_json(const struct desired_state *ds, const char *service, boo
 		n_local += p->n_local_eps;
 		n_all += p->n_all_eps;
 	}
-	qsort(ports, n, sizeof(*ports), cmp_port);
-	for (unsigned i = 0; i < n; i++)
-		if (!i || strcmp(ports[i]->svc_key, ports[i - 1]->svc_key))
-			n_svcs++;
+	if (summary) {	/* no order needed: count the distinct Services */
+		struct hmap svcs;
+
+		hmap_init(&svcs);
+		for (unsigned i = 0; i < n; i++)
+			hmap_put(&svcs, ports[i]->svc_key, (void *)1);
+		n_svcs = (unsigned)hmap_count(&svcs);
+		hmap_clear(&svcs);
+	} else {
+		qsort(ports, n, sizeof(*ports), cmp_port);
+		for (unsigned i = 0; i < n; i++)
+			if (!i || strcmp(ports[i]->svc_key, ports[i - 1]->svc_key))
+				n_svcs++;
+	}
 
 	http_buf_puts(&b, "{\"node\":{\"name\":");
 	if (ds->node.name)
