@@ -2,3 +2,8 @@
 # The iptables proxy mode (issue 3).
 libswitchyard_a_SOURCES += modes/iptables.c modes/iptables_plan.c modes/iptables_names.c \
 	modes/iptables_blob.c modes/iptables_plan.h modes/iptables_blob.h
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-iptables
+TESTS += tests/unit/test-iptables
+tests_unit_test_iptables_LDADD = $(UNIT_LDADD)
+endif
