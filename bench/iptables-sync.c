@@ -9,8 +9,9 @@
  *   iptables-sync -n 10000 --restore FILE [--partial FILE]
  *       write kube-proxy's rules for the same Services as
  *       iptables-restore input (and the partial-sync input of --change).
- *   --measure-svc: also add one Service 10.255.255.254:80 → --ep-addr
- *       (sorted last in kube-proxy's table) for data-plane runs.
+ *   --measure-svc: also add the Services 10.255.255.254:80 and
+ *       10.255.255.253:5201 → --ep-addr (last in kube-proxy's table) for
+ *       data-plane runs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
 	if (cleanup) {
 		int r = iptables_mode_ops.cleanup(&cfg);
 		printf("cleanup: %s\n", r < 0 ? strerror(-r) : "ok");
+		config_free(&cfg);
 		return r < 0;
 	}
 
@@ -149,6 +151,9 @@ int main(int argc, char **argv)
 		struct in_addr cip = { htonl(0x0affffFE) };
 		ports[n] = mk_port(&ds, 999999, 1, false, cip, &ep_addr, 80, 80);
 		hmap_put(&ds.ports, ports[n]->name, ports[n]);
+		cip.s_addr = htonl(0x0affffFD);
+		ports[n + 1] = mk_port(&ds, 999998, 1, false, cip, &ep_addr, 5201, 5201);
+		hmap_put(&ds.ports, ports[n + 1]->name, ports[n + 1]);
 	}
 
 	if (restore) {
@@ -173,7 +178,7 @@ int main(int argc, char **argv)
 			"COMMIT\n");
 		fprintf(f, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n"
 			":KUBE-POSTROUTING - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n");
-		unsigned total = n + (measure ? 1 : 0);
+		unsigned total = n + (measure ? 2 : 0);
 		for (unsigned i = 0; i < total; i++) {
 			struct ds_port *p = ports[i];
 			char base[160], h[32];

@@ -365,6 +365,12 @@ static void test_tree_and_cache(void **state)
 	assert_null(hmap_get(&p.ports, "ns/svc42:p"));
 	assert_int_equal(hmap_count(&p.ports), n - 1);
 	ipt_plan_fini(&p);
+	/* the ports were put in by hand, not through desired_update: free them here */
+	struct hmap_iter it;
+	void *v;
+	hmap_iter_init(&it, &ds.ports);
+	while (hmap_iter_next(&it, NULL, &v))
+		ds_port_free(v);
 	desired_fini(&ds);
 	config_free(&cfg);
 }

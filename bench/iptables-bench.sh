@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# bench/iptables-bench.sh [--quick] — the iptables mode against the
+# reference (kube-proxy's rules for the same Services, as iptables-restore
+# input applied with iptables-legacy-restore), each in a fresh network
+# namespace.  Prints tables; never passes or fails on a number.
+#   1. full sync of N Services × 10 endpoints (a tenth with NodePorts):
+#      wall time and peak RSS, N = 1000, 5000, 10000
+#   2. one endpoint change with 10,000 Services (ours: the sync duration,
+#      then iptables-legacy-save shows the new rule; reference: kube-proxy's
+#      partial restore of the same change)
+#   3. data plane: wrk (Connection: close, new connection per request) and
+#      iperf3 through a ClusterIP vs straight to the pod, with 0, 1000,
+#      10000 Services installed and the measured Service last.
+# Environment: SY_BUILD (default ./build), BENCH_NS (the N list).
+set -u
+SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
+SY_BUILD=${SY_BUILD:-$SY_SRC/build}
+. "$SY_SRC/tests/lib/common.sh"
+B=$SY_BUILD/bench
+[ -x "$B/iptables-sync" ] && [ -x "$B/iptables-httpd" ] || { echo "build first: $B/iptables-sync" >&2; exit 2; }
+QUICK=
+[ "${1:-}" = --quick ] && QUICK=1
+NS_LIST=${BENCH_NS:-${QUICK:+1000}}
+NS_LIST=${NS_LIST:-1000 5000 10000}
+BIG=$(echo $NS_LIST | awk '{print $NF}')
+
+fresh() { # VAR NAME: a new namespace
+	sy_mkns "$1" "$2"
+}
+gone() { ip netns del "$1" 2>/dev/null; }
+# timed NS OUT CMD... : /usr/bin/time → "wall_s maxrss_kb" on the last line of OUT
+timed() {
+	local ns=$1 out=$2
+	shift 2
+	ip netns exec "$ns" /usr/bin/time -f "TIME %e %M" "$@" >"$out" 2>&1
+}
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | head -1; }
+timeline() { sed -n 's/^TIME //p' "$1" | tail -1; }
+
+echo "== 1. full sync: N Services x 10 endpoints (1/10 NodePort)"
+printf '%-7s %10s %10s %12s | %10s %10s %9s | %8s %8s\n' N sy_sync_s sy_proc_s sy_rss_MB \
+	ref_s ref_rss_MB nat_rules t_ratio rss_ratio
+for n in $NS_LIST; do
+	fresh A "a$n"
+	timed "$A" "$SY_TMP/sy-$n" "$B/iptables-sync" -n "$n" --resync $([ "$n" = "$BIG" ] && echo --change)
+	read -r sy_wall sy_kb <<<"$(timeline "$SY_TMP/sy-$n")"
+	sy_s=$(field seconds "$SY_TMP/sy-$n")
+	rules=$(field nat_rules "$SY_TMP/sy-$n")
+	if [ "$n" = "$BIG" ]; then
+		change_s=$(sed -n 's/^endpoint_change seconds=\([^ ]*\).*/\1/p' "$SY_TMP/sy-$n")
+		noop_s=$(sed -n 's/^noop_resync seconds=\([^ ]*\).*/\1/p' "$SY_TMP/sy-$n")
+		check=$(ip netns exec "$A" iptables-legacy-save -t nat | grep -c -- '--to-destination 10.250.0.1:8080')
+	fi
+	gone "$A"
+	"$B/iptables-sync" -n "$n" --restore "$SY_TMP/kp-$n.txt" --partial "$SY_TMP/kp-$n-partial.txt" >/dev/null
+	ref_rules=$(grep -c '^-A' "$SY_TMP/kp-$n.txt")
+	fresh R "r$n"
+	ip netns exec "$R" /usr/bin/time -f "TIME %e %M" iptables-legacy-restore --noflush \
+		<"$SY_TMP/kp-$n.txt" >"$SY_TMP/ref-$n" 2>&1
+	read -r ref_s ref_kb <<<"$(timeline "$SY_TMP/ref-$n")"
+	if [ "$n" = "$BIG" ]; then
+		ip netns exec "$R" /usr/bin/time -f "TIME %e %M" iptables-legacy-restore --noflush \
+			<"$SY_TMP/kp-$n-partial.txt" >"$SY_TMP/refp-$n" 2>&1
+		read -r refp_s refp_kb <<<"$(timeline "$SY_TMP/refp-$n")"
+		refcheck=$(ip netns exec "$R" iptables-legacy-save -t nat | grep -c -- '--to-destination 10.250.0.1:8080')
+	fi
+	gone "$R"
+	printf '%-7s %10s %10s %12.1f | %10s %10.1f %9s | %8.3f %8.3f\n' "$n" "$sy_s" "$sy_wall" \
+		"$(echo "$sy_kb / 1024" | bc -l)" "$ref_s" "$(echo "$ref_kb / 1024" | bc -l)" \
+		"$rules/$ref_rules" "$(echo "$sy_s / $ref_s" | bc -l)" "$(echo "$sy_kb / $ref_kb" | bc -l)"
+done
+echo "   (sy_sync_s: the mode's sync call; sy_proc_s / sy_rss_MB: the whole bench process,"
+echo "    including building the desired state, a no-op resync and, at $BIG, the change below)"
+echo "   no-op full resync at $BIG (read back, compare, nothing written): ${noop_s}s"
+
+echo
+echo "== 2. one endpoint change with $BIG Services"
+printf '   switchyard sync: %ss   (kernel shows the new rule: %s rule(s))\n' "$change_s" "$check"
+printf '   reference partial restore: %ss, %.1f MB (kernel shows it: %s)   ratio %.3f\n' "$refp_s" \
+	"$(echo "$refp_kb / 1024" | bc -l)" "$refcheck" "$(echo "$change_s / $refp_s" | bc -l)"
+
+echo
+echo "== 3. data plane: new connections/s (wrk, Connection: close) and iperf3 Gbit/s"
+dp_lab() { # MODE COUNT: client ↔ router (rules) ↔ server
+	fresh C "dc$2$1"; fresh RT "dr$2$1"; fresh S "ds$2$1"
+	ip netns exec "$RT" sysctl -qw net.ipv4.ip_forward=1
+	sy_veth "$C" eth0 10.1.1.2/24 "$RT" eth-c 10.1.1.1/24
+	sy_veth "$RT" eth-s 10.1.2.1/24 "$S" eth0 10.1.2.2/24
+	ip -n "$C" route add default via 10.1.1.1
+	ip -n "$S" route add default via 10.1.2.1
+	sy_bg "$S" "$SY_TMP/httpd.log" "$B/iptables-httpd" 80
+	sy_bg "$S" "$SY_TMP/iperf.log" iperf3 -s -p 5201
+	if [ "$1" = switchyard ]; then
+		ip netns exec "$RT" "$B/iptables-sync" -n "$2" --measure-svc --ep-addr 10.1.2.2 >/dev/null
+	else
+		"$B/iptables-sync" -n "$2" --measure-svc --ep-addr 10.1.2.2 --restore "$SY_TMP/dp.txt" >/dev/null
+		ip netns exec "$RT" iptables-legacy-restore --noflush <"$SY_TMP/dp.txt"
+	fi
+	sleep 0.5
+}
+rps() { ip netns exec "$C" wrk -t2 -c32 -d"${DUR:-5}"s -H 'Connection: close' "http://$1/" 2>/dev/null |
+	sed -n 's/^Requests\/sec: *//p'; }
+gbps() { ip netns exec "$C" iperf3 -c "$1" -p "$2" -t 3 -f g 2>/dev/null | awk '/receiver/ { print $(NF-2) }'; }
+printf '%-11s %6s | %10s %10s %6s | %8s %8s %6s\n' mode svcs cip_rps pod_rps ratio cip_gbps pod_gbps ratio
+[ -n "$QUICK" ] && DUR=3
+for count in 0 1000 10000; do
+	for mode in switchyard kube-proxy; do
+		[ "$mode" = kube-proxy ] && [ "$count" = 0 ] && continue
+		dp_lab "$mode" "$count"
+		r_cip=$(rps 10.255.255.254); r_pod=$(rps 10.1.2.2)
+		g_cip=$(gbps 10.255.255.253 5201); g_pod=$(gbps 10.1.2.2 5201)
+		printf '%-11s %6s | %10s %10s %6.3f | %8s %8s %6.3f\n' "$mode" "$count" "$r_cip" "$r_pod" \
+			"$(echo "${r_cip:-0} / ${r_pod:-1}" | bc -l)" "$g_cip" "$g_pod" \
+			"$(echo "${g_cip:-0} / ${g_pod:-1}" | bc -l)"
+		for p in "${SY_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+		SY_PIDS=()
+		gone "$C"; gone "$RT"; gone "$S"
+	done
+done
+echo "   (kube-proxy: its rule layout loaded with iptables-legacy-restore, measured Service last;"
+echo "    switchyard at 0 Services is the baseline for the 10% goal)"
