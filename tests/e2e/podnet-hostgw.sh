@@ -3,7 +3,8 @@
 # Pod network, host-gw backend: routes "peerSubnet via peerIP dev eth0" and
 # nothing else (no vxlan device, no neighbours/FDB); pod MTU = underlay MTU
 # (1500); same-node and cross-node ping and TCP; egress masqueraded to the
-# node IP, pod-to-pod keeping pod IPs; a peer that is not on-link (kube04,
+# node IP, pod-to-pod keeping pod IPs; a Service with endpoints on the two
+# other nodes through the iptables proxy; a peer that is not on-link (kube04,
 # behind a router) gets a logged error and no route; a node leaving and
 # joining touches only its own route.
 . "$(dirname "$0")/podnet-lib.sh"
@@ -48,6 +49,9 @@ sy_echo_server "${POD_NS[b1]}" tcp 8080 b1
 sy_wait 5 sh -c "ip netns exec ${POD_NS[b1]} ss -ltn | grep -q :8080" || sy_fail "echo b1"
 ans=$(sy_ask "${POD_NS[c1]}" tcp "${POD_IP[b1]}" 8080)
 [ "$ans" = "b1 ${POD_IP[c1]}" ] || sy_fail "pod-to-pod source: \"$ans\""
+sy_echo_server "${POD_NS[c1]}" tcp 8080 c1
+sy_wait 5 sh -c "ip netns exec ${POD_NS[c1]} ss -ltn | grep -q :8080" || sy_fail "echo c1"
+[ "${PN_PROXY_MODE:-iptables}" = none ] || pn_service 10.96.0.101 a1 b1 c1
 ans=$(sy_ask "${POD_NS[b1]}" tcp 10.10.100.250 8000)
 [ "$ans" = "internet 10.10.100.134" ] || sy_fail "egress: \"$ans\", want from 10.10.100.134"
 

@@ -238,3 +238,45 @@ pn_iperf() {
 
 # pn_pod_mtu POD → the MTU of its eth0
 pn_pod_mtu() { ip -n "${POD_NS[$1]}" -o link show eth0 | sed -n 's/.* mtu \([0-9]*\) .*/\1/p'; }
+
+# pn_service CLUSTER_IP FROM_POD EP_POD...: a Service (port 80 → 8080) whose
+# endpoints are the EP_PODs (each runs an echo server on 8080); FROM_POD must
+# reach every one of them through the proxy, with its own pod IP kept.
+pn_service() {
+	local cip=$1 from=$2 p ans seen="" last="" want i n=0 name
+	shift 2
+	name=svc-${cip//./-}
+	{
+		cat <<Y
+apiVersion: v1
+kind: Service
+metadata: {name: $name, namespace: default}
+spec:
+  clusterIP: $cip
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: $name-1, namespace: default, labels: {kubernetes.io/service-name: $name}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+Y
+		for p in "$@"; do
+			echo "- {addresses: [${POD_IP[$p]}], nodeName: ${POD_NODE[$p]}, conditions: {ready: true}}"
+		done
+	} >"$SY_TMP/.$name.tmp"
+	mv "$SY_TMP/.$name.tmp" "$PN_M/$name.yaml"
+	for i in $(seq 1 80); do
+		ans=$(sy_ask "${POD_NS[$from]}" tcp "$cip" 80)
+		for p in "$@"; do
+			[ "$ans" = "$p ${POD_IP[$from]}" ] && case " $seen " in *" $p "*) ;; *) seen="$seen $p" ;; esac
+		done
+		case $ans in "") ;; *" ${POD_IP[$from]}") ;; *) last=$ans ;; esac
+		[ "$(echo $seen | wc -w)" = $# ] && break
+		sleep 0.1
+	done
+	[ "$(echo $seen | wc -w)" = $# ] ||
+		sy_fail "Service $cip:80 from $from reached only:$seen of $* (last other answer: $last)"
+	sy_log "Service $cip reached$seen from $from (${POD_IP[$from]} kept)"
+}

@@ -27,15 +27,6 @@ sy_veth "$NET" eth0 10.10.100.250/24 "$PN_UL" pinet -
 ip -n "$PN_UL" link set pinet master br0
 sy_echo_server "$NET" tcp 8000 internet
 
-cat >"$PN_M/svc.yaml" <<'Y'
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  clusterIP: 10.96.0.100
-  ports: [{name: http, port: 80, targetPort: 8080}]
-Y
-
 for n in kube01 kube02 kube03; do pn_start "$n" --sync-period 3s; done
 for n in kube01 kube02 kube03; do pn_wait_ready "$n"; done
 
@@ -104,31 +95,7 @@ ip netns exec "${PN_NS[kube01]}" iptables-legacy-save -t nat |
 
 # a Service whose endpoints are pods on the other nodes, from a pod on kube01
 # (PN_PROXY_MODE=none is only for working on the pod network alone)
-if [ "${PN_PROXY_MODE:-iptables}" != none ]; then
-cat >"$PN_M/.eps.tmp" <<Y
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-ports: [{name: http, port: 8080}]
-endpoints:
-- {addresses: [${POD_IP[b1]}], nodeName: kube02, conditions: {ready: true}}
-- {addresses: [${POD_IP[c1]}], nodeName: kube03, conditions: {ready: true}}
-Y
-mv "$PN_M/.eps.tmp" "$PN_M/eps.yaml"
-seen="" last=""
-for i in $(seq 1 60); do
-	ans=$(sy_ask "${POD_NS[a2]}" tcp 10.96.0.100 80)
-	case $ans in
-	"b1 ${POD_IP[a2]}") seen="$seen b1" ;;
-	"c1 ${POD_IP[a2]}") seen="$seen c1" ;;
-	*) last=$ans; sleep 0.2 ;;	# not programmed yet (no endpoints: REJECT)
-	esac
-	case $seen in *b1*c1*|*c1*b1*) break ;; esac
-done
-case $seen in *b1*c1*|*c1*b1*) ;; *) sy_fail "Service 10.96.0.100:80 reached only:$seen (last answer: ${last:-})" ;; esac
-sy_log "Service reached pods on kube02 and kube03 from kube01 with the pod's IP kept"
-fi
+[ "${PN_PROXY_MODE:-iptables}" = none ] || pn_service 10.96.0.100 a2 b1 c1
 
 # a node leaving: its entries go, the others stay
 rm -f "$PN_M/node-kube03.yaml"
