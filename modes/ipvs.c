@@ -79,6 +79,7 @@ struct proxy_mode {
 	struct hmap t_vs, t_addr, t_set;
 
 	bool ready;			/* a full sync succeeded since init */
+	bool sets_trusted;		/* have_set matches what the last sync wrote */
 	uint64_t writes;		/* this sync */
 	uint64_t nat_rules, filter_rules;
 };
@@ -435,6 +436,8 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 				h = &have->v[k];
 		if (h && h->weight == w->weight && h->fwd == w->fwd)
 			continue;
+		log_v(4, "IPVS: %s real server %s:%u of %s", h ? "edit" : "add", sy_ip4_str(w->addr),
+		      w->port, want->key);
 		m->writes++;
 		r = h ? ipvs_nl_edit_dest(m->nl, s, w) : ipvs_nl_add_dest(m->nl, s, w);
 		if (r < 0)
@@ -449,7 +452,8 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 			wanted = dest_same(&want->dests[i], h);
 		if (wanted)
 			continue;
-		if (s->proto != IPPROTO_TCP) {
+		if (s->proto != IPPROTO_TCP || h->active + h->inactive == 0) {
+			/* UDP/SCTP (expire_nodest_conn ends their flows) or idle */
 			m->writes++;
 			r = ipvs_nl_del_dest(m->nl, s, h);
 			if (r < 0)
@@ -489,6 +493,7 @@ static int reconcile_vs(struct proxy_mode *m, const char *key, const struct ipvs
 		return r;
 	}
 	if (!have) {
+		log_v(4, "IPVS: add virtual server %s", key);
 		m->writes++;
 		r = ipvs_nl_add_service(m->nl, &want->svc);
 		if (r < 0)
@@ -503,6 +508,8 @@ static int reconcile_vs(struct proxy_mode *m, const char *key, const struct ipvs
 		return 0;
 	}
 	if (!svc_same(&want->svc, have)) {
+		log_v(4, "IPVS: edit virtual server %s (%s/0x%x/%u -> %s/0x%x/%u)", key, have->sched,
+		      have->flags, have->timeout, want->svc.sched, want->svc.flags, want->svc.timeout);
 		m->writes++;
 		r = ipvs_nl_edit_service(m->nl, &want->svc);
 		if (r < 0)
@@ -598,6 +605,7 @@ static int apply_addrs(struct proxy_mode *m, bool adds)
 			continue;
 		if (inet_pton(AF_INET, key, &a) != 1)
 			continue;
+		log_v(4, "IPVS: %s %s on %s", adds ? "bind" : "unbind", key, IPVS_DEV_NAME);
 		m->writes++;
 		r = adds ? ipvs_dev_addr_add(m->dev, a) : ipvs_dev_addr_del(m->dev, a);
 		if (r < 0)
@@ -628,6 +636,7 @@ static int apply_sets(struct proxy_mode *m)
 		if (want == have || !bar)
 			continue;
 		ipvs_set_queue(m->set, want, (enum ipvs_set_id)atoi(key), bar + 1);
+		log_v(5, "IPVS: ipset %s %s %s", want ? "add" : "del", ipvs_sets[atoi(key)].name, bar + 1);
 		n++;
 	}
 	if (!n)
@@ -665,6 +674,61 @@ static void have_set_fn(void *arg, enum ipvs_set_id id, const char *entry)
 	k = xstrdup(key);
 	hmap_put(&m->have_set, k, k);
 	touch(&m->t_set, key);
+}
+
+/*
+ * The kernel's set entries into have_set.  Listing a large set costs as
+ * much as filling it, so after a successful sync only the sets whose entry
+ * count differs from what we wrote are read again (a hand-made change that
+ * keeps the count, e.g. one entry swapped for another, is caught on the
+ * next restart or failed sync).
+ */
+static int read_sets(struct proxy_mode *m)
+{
+	long kc[IPVS_SET_MAX], mc[IPVS_SET_MAX] = { 0 };
+	struct hmap_iter it;
+	const char *key;
+	bool reread[IPVS_SET_MAX];
+	char **drop;
+	size_t n = 0;
+	int r;
+
+	r = ipvs_set_counts(m->set, kc);
+	if (r < 0)
+		return r;
+	hmap_iter_init(&it, &m->have_set);
+	while (hmap_iter_next(&it, &key, NULL)) {
+		int id = atoi(key);
+
+		if (id >= 0 && id < IPVS_SET_MAX)
+			mc[id]++;
+	}
+	for (int i = 0; i < IPVS_SET_MAX; i++)
+		reread[i] = !m->sets_trusted || kc[i] != mc[i];
+	/* forget what we believed about the sets read again; touch the rest */
+	drop = xcalloc(hmap_count(&m->have_set) + 1, sizeof(*drop));
+	hmap_iter_init(&it, &m->have_set);
+	while (hmap_iter_next(&it, &key, NULL)) {
+		int id = atoi(key);
+
+		touch(&m->t_set, key);
+		if (id < 0 || id >= IPVS_SET_MAX || reread[id])
+			drop[n++] = (char *)key;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(hmap_del(&m->have_set, drop[i]));
+	free(drop);
+	for (int i = 0; i < IPVS_SET_MAX; i++) {
+		if (!reread[i] || kc[i] <= 0)
+			continue;
+		log_v(4, "IPVS: reading ipset %s (%ld entries, expected %ld)", ipvs_sets[i].name,
+		      kc[i], mc[i]);
+		r = ipvs_set_read(m->set, (enum ipvs_set_id)i, have_set_fn, m);
+		if (r < 0)
+			return r;
+	}
+	m->sets_trusted = true;
+	return 0;
 }
 
 /* ---- full and partial sync ------------------------------------------------ */
@@ -720,6 +784,9 @@ static int ensure_infra(struct proxy_mode *m, char *err, size_t errlen)
 		return r;
 	}
 	r = ipvs_ipt_sync(&ip, &w, &m->nat_rules, &m->filter_rules, err, errlen);
+	if (w)
+		log_v(4, "IPVS: %llu infrastructure writes (device, sets, iptables)",
+		      (unsigned long long)w);
 	m->writes += w;
 	return r;
 }
@@ -736,11 +803,14 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	char err[256] = "", k[64], as[INET_ADDRSTRLEN];
 	int r, n;
 
+	double t0 = sy_now_mono(), t_infra, t_want, t_read, t_vs;
+
 	r = ensure_infra(m, err, sizeof(err));
 	if (r < 0) {
 		log_error("IPVS: %s", err);
 		return r;
 	}
+	t_infra = sy_now_mono();
 
 	/* rebuild the wanted maps */
 	clear_vs(&m->want_vs);
@@ -749,6 +819,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	hmap_iter_init(&it, &ds->ports);
 	while (hmap_iter_next(&it, NULL, &val))
 		port_delta(m, ds, val, +1);
+	t_want = sy_now_mono();
 
 	/* read the kernel */
 	free_keys(&m->have_addr);
@@ -766,8 +837,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 		touch(&m->t_addr, as);
 	}
 	free(addrs);
-	free_keys(&m->have_set);
-	r = ipvs_set_read_all(m->set, have_set_fn, m);
+	r = read_sets(m);
 	if (r < 0) {
 		log_error("IPVS: cannot read ipsets: %s", ipvs_set_last_msg(m->set));
 		return r;
@@ -782,6 +852,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 		hmap_put(&kernel, kkeys[i], &ks.v[i]);
 	}
 
+	t_read = sy_now_mono();
 	r = apply_addrs(m, true);
 	if (r < 0)
 		goto out;
@@ -810,10 +881,15 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 			goto out;
 		}
 	}
+	t_vs = sy_now_mono();
 	r = apply_sets(m);
 	if (r < 0)
 		goto out;
 	r = apply_addrs(m, false);
+	log_v(2, "IPVS full sync: infra %.1f ms, desired %.1f ms, kernel read %.1f ms, "
+	      "addresses+virtual servers %.1f ms, sets+unbind %.1f ms", (t_infra - t0) * 1e3,
+	      (t_want - t_infra) * 1e3, (t_read - t_want) * 1e3, (t_vs - t_read) * 1e3,
+	      (sy_now_mono() - t_vs) * 1e3);
 out:
 	if (kkeys) {
 		for (unsigned i = 0; i < ks.n; i++)
@@ -889,8 +965,10 @@ static int ipvs_sync(struct proxy_mode *m, const struct desired_state *ds, bool 
 	free_keys(&m->t_set);
 	if (r == 0)
 		r = grace_run(m);
-	/* after a failure the next sync rebuilds everything */
+	/* after a failure the next sync rebuilds and re-reads everything */
 	m->ready = r == 0 && (full || m->ready);
+	if (r < 0)
+		m->sets_trusted = false;
 	if (st) {
 		st->writes = m->writes;
 		st->rules_written = m->writes;

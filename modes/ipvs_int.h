@@ -131,6 +131,10 @@ int ipvs_set_ensure(struct ipvs_set *s, uint64_t *writes);
 /* Entries of one of our sets as canonical strings: fn per entry. */
 typedef void (*ipvs_set_entry_fn)(void *arg, enum ipvs_set_id id, const char *entry);
 int ipvs_set_read_all(struct ipvs_set *s, ipvs_set_entry_fn fn, void *arg);
+/* Entry count per set from the terse listing (-1: set absent). */
+int ipvs_set_counts(struct ipvs_set *s, long counts[IPVS_SET_MAX]);
+/* Entries of one set. */
+int ipvs_set_read(struct ipvs_set *s, enum ipvs_set_id id, ipvs_set_entry_fn fn, void *arg);
 /* Queue a change; applied by ipvs_set_commit in one restore batch. */
 void ipvs_set_queue(struct ipvs_set *s, bool add, enum ipvs_set_id id, const char *entry);
 /* Apply the queue; returns the number of commands applied or -errno. */

@@ -156,11 +156,20 @@ const char *ipvs_set_last_msg(const struct ipvs_set *s)
 /* One command line (parsed by libipset, in-process). */
 static int run_line(struct ipvs_set *s, const char *line)
 {
+	struct ipset_session *session = ipset_session(s->is);
 	char buf[512];
+	int r;
 
 	snprintf(buf, sizeof(buf), "%s", line);
 	s->msg[0] = 0;
-	return ipset_parse_line(s->is, buf) == 0 ? 0 : -EINVAL;
+	r = ipset_parse_line(s->is, buf) == 0 ? 0 : -EINVAL;
+	/* -n / -t (and -exist) stick to the session: reset them for the next command */
+	ipset_envopt_unset(session, IPSET_ENV_LIST_SETNAME);
+	ipset_envopt_unset(session, IPSET_ENV_LIST_HEADER);
+	ipset_envopt_unset(session, IPSET_ENV_EXIST);
+	/* so does the output mode ("save" keeps the plain format after a "list") */
+	ipset_session_output(session, IPSET_LIST_NONE);
+	return r;
 }
 
 /* The queued lines as one restore stream. */
@@ -177,6 +186,7 @@ static int run_stream(struct ipvs_set *s, struct buf *b)
 	s->msg[0] = 0;
 	r = ipset_parse_stream(s->is, f);
 	fclose(f);
+	ipset_envopt_unset(ipset_session(s->is), IPSET_ENV_EXIST);
 	return r == 0 ? 0 : -EINVAL;
 }
 
@@ -203,15 +213,16 @@ int ipvs_set_ensure(struct ipvs_set *s, uint64_t *writes)
 	char *line, *save = NULL;
 	int r, n = 0;
 
-	r = read_save(s);
+	/* names only: cheap however many entries the sets hold */
+	s->out.len = 0;
+	r = run_line(s, "list -n");
 	if (r < 0)
 		return r;
 	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char name[64];
-		int id;
+		int id = set_lookup(line);
 
-		if (sscanf(line, "create %63s", name) == 1 && (id = set_lookup(name)) >= 0)
+		if (id >= 0)
 			have[id] = true;
 	}
 	for (int i = 0; i < IPVS_SET_MAX; i++) {
@@ -245,6 +256,52 @@ int ipvs_set_read_all(struct ipvs_set *s, ipvs_set_entry_fn fn, void *arg)
 		id = set_lookup(name);
 		if (id >= 0)
 			fn(arg, (enum ipvs_set_id)id, entry);
+	}
+	return 0;
+}
+
+int ipvs_set_counts(struct ipvs_set *s, long counts[IPVS_SET_MAX])
+{
+	char *line, *save = NULL;
+	int r, cur = -1;
+
+	for (int i = 0; i < IPVS_SET_MAX; i++)
+		counts[i] = -1;
+	s->out.len = 0;
+	r = run_line(s, "list -t");
+	if (r < 0)
+		return r;
+	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+		long n;
+
+		if (sscanf(line, "Name: %63s", name) == 1)
+			cur = set_lookup(name);
+		else if (cur >= 0 && sscanf(line, "Number of entries: %ld", &n) == 1)
+			counts[cur] = n;
+	}
+	return 0;
+}
+
+int ipvs_set_read(struct ipvs_set *s, enum ipvs_set_id id, ipvs_set_entry_fn fn, void *arg)
+{
+	char cmd[80], *line, *save = NULL;
+	int r;
+
+	snprintf(cmd, sizeof(cmd), "save %s", ipvs_sets[id].name);
+	s->out.len = 0;
+	if (s->out.p)
+		s->out.p[0] = 0;
+	r = run_line(s, cmd);
+	if (r < 0)
+		return r;
+	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[64], entry[256];
+
+		if (sscanf(line, "add %63s %255s", name, entry) == 2 && set_lookup(name) == (int)id)
+			fn(arg, id, entry);
 	}
 	return 0;
 }

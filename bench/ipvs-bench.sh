@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# IPVS mode benchmarks, run in the test VM (Debian's stock kernel under
+# qemu; see tests/vm/lib.sh):
+#   - full sync of N Services x 10 endpoints (N = 1000 5000 10000) vs
+#     `ipvsadm -R` restoring the same virtual servers;
+#   - one endpoint change at each N (median of 5, and the writes it took);
+#   - a full resync with nothing to do (after a restart);
+#   - wrk (Connection: close, a new connection per request) and iperf3
+#     through a ClusterIP vs straight to the pod, with 0 and 10000 Services.
+# Prints a table; never passes or fails on a number.
+#   sudo bench/ipvs-bench.sh [--quick]
+# Env: SY_BENCH_SIZES, SY_BENCH_CHANGES, SY_BENCH_SECS, SY_BENCH_TRAFFIC_N,
+#      SY_VM_MEM (default here 2048), SY_VM_ACCEL.
+set -u
+SY_SRC=${SY_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+SY_BUILD=${SY_BUILD:-$SY_SRC/build}
+SWITCHYARD=${SWITCHYARD:-$SY_BUILD/switchyard}
+export SY_VM_MEM=${SY_VM_MEM:-2048} SY_VM_TIMEOUT=${SY_VM_TIMEOUT:-3000}
+. "$SY_SRC/tests/vm/lib.sh"
+if [ "${1:-}" = --quick ]; then
+	SY_BENCH_SIZES=${SY_BENCH_SIZES:-200 1000}; SY_BENCH_TRAFFIC_N=${SY_BENCH_TRAFFIC_N:-1000}
+	SY_BENCH_SECS=${SY_BENCH_SECS:-3}
+fi
+[ -x "$SWITCHYARD" ] || { echo "build first: $SWITCHYARD" >&2; exit 2; }
+vm_prepare || { echo "cannot prepare the VM" >&2; exit 2; }
+SY_VM_ENV="SY_BENCH_SIZES='${SY_BENCH_SIZES:-1000 5000 10000}' SY_BENCH_CHANGES=${SY_BENCH_CHANGES:-5} SY_BENCH_SECS=${SY_BENCH_SECS:-5} SY_BENCH_TRAFFIC_N=${SY_BENCH_TRAFFIC_N:-10000}"
+export SY_VM_ENV
+out=$(mktemp)
+vm_run bench/ipvs-guest.sh 2>&1 | tee "$out" | grep --line-buffered '^RESULT\|^\[vm\]' >&2
+get() { awk -v k="$1" '$1 == "RESULT" && $2 == k { v = $3 } END { print v }' "$out"; }
+echo
+echo "IPVS mode benchmarks (VM: $(vm_accel), kernel $VM_KV, $(date -u +%Y-%m-%dT%H:%MZ))"
+s() { awk -v v="$1" 'BEGIN { if (v != "") printf "%.2f", v / 1000 }'; }
+printf '%-8s %12s %12s %10s %10s %8s %12s %10s %12s %12s\n' Services "ipvsadm -R s" "full sync s" \
+	"IPVS+addr" "ipsets s" "writes" "1-ep chg ms" "chg writes" "no-op full s" "no-op writes"
+for n in ${SY_BENCH_SIZES:-1000 5000 10000}; do
+	printf '%-8s %12s %12s %10s %10s %8s %12s %10s %12s %12s\n' "$n" \
+		"$(awk -v v="$(get "ipvsadm_restore_s[$n]")" 'BEGIN { if (v != "") printf "%.2f", v }')" \
+		"$(s "$(get "full_sync_ms[$n]")")" "$(s "$(get "full_sync_ipvs_ms[$n]")")" \
+		"$(s "$(get "full_sync_sets_ms[$n]")")" \
+		"$(get "full_sync_writes[$n]")" "$(get "change_ms[$n]")" "$(get "change_writes[$n]")" \
+		"$(s "$(get "noop_full_sync_ms[$n]")")" "$(get "noop_full_sync_writes[$n]")"
+done
+echo "  (IPVS+addr = virtual servers, real servers and kube-ipvs0 addresses; ipsets = the"
+echo "   SY-* set entries incl. one SY-LOOP-BACK entry per endpoint; ipvsadm -R does only the first)"
+for n in ${SY_BENCH_SIZES:-1000 5000 10000}; do
+	echo "  1-endpoint change samples at $n (ms): $(get "change_ms_all[$n]")"
+done
+t=${SY_BENCH_TRAFFIC_N:-10000}
+echo
+printf '%-10s %16s %12s %8s %18s %12s %8s\n' Services "wrk ClusterIP/s" "wrk pod/s" ratio "iperf3 CIP Mbit/s" "pod Mbit/s" ratio
+for n in 0 "$t"; do
+	a=$(get "wrk_rps_clusterip[$n]"); b=$(get "wrk_rps_pod[$n]")
+	c=$(get "iperf_mbps_clusterip[$n]"); d=$(get "iperf_mbps_pod[$n]")
+	printf '%-10s %16s %12s %8s %18s %12s %8s\n' "$n" "$a" "$b" \
+		"$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b }')" "$c" "$d" \
+		"$(awk -v a="$c" -v b="$d" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+done
+rm -f "$out"

@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Write N ClusterIP Services x E endpoints as manifests (DIR/svc-NNNNN.yaml,
+100 Services per file) and the same virtual servers as an `ipvsadm -R`
+rules file.  Service i: 10.100.0.0 + i + 1 port 80 -> endpoints
+172.16.0.0 + i*E + k + 1 port 8080."""
+import argparse, os
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--services", type=int, required=True)
+ap.add_argument("--endpoints", type=int, default=10)
+ap.add_argument("--dir", required=True)
+ap.add_argument("--ipvsadm", required=True)
+a = ap.parse_args()
+
+
+def ip(n):
+    return "%d.%d.%d.%d" % (n >> 24 & 255, n >> 16 & 255, n >> 8 & 255, n & 255)
+
+
+def cip(i):
+    return ip((10 << 24) + (100 << 16) + i + 1)
+
+
+def ep(i, k):
+    return ip((172 << 24) + (16 << 16) + i * a.endpoints + k + 1)
+
+
+os.makedirs(a.dir, exist_ok=True)
+rules = []
+for f0 in range(0, a.services, 100):
+    docs = []
+    for i in range(f0, min(f0 + 100, a.services)):
+        eps = "".join("- {addresses: [%s], conditions: {ready: true}}\n" % ep(i, k)
+                      for k in range(a.endpoints))
+        docs.append(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: bench}\n"
+            "spec:\n  clusterIP: %s\n  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]\n"
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+            "metadata: {name: s%d-1, namespace: bench, labels: {kubernetes.io/service-name: s%d}}\n"
+            "addressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\nendpoints:\n%s"
+            % (i, cip(i), i, i, eps))
+        rules.append("-A -t %s:80 -s rr" % cip(i))
+        rules.extend("-a -t %s:80 -r %s:8080 -m -w 1" % (cip(i), ep(i, k)) for k in range(a.endpoints))
+    with open(os.path.join(a.dir, "svc-%05d.yaml" % f0), "w") as f:
+        f.write("---\n".join(docs))
+with open(a.ipvsadm, "w") as f:
+    f.write("\n".join(rules) + "\n")

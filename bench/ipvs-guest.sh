@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: Apache-2.0
+# Runs inside the VM (bench/ipvs-bench.sh boots it).  Prints result lines
+#   RESULT <key> <value>
+# Sync costs come from the daemon's own "SyncProxyRules complete ...
+# elapsed=" log line (desired-state update + IPVS/address/ipset writes).
+. "$SY_SRC/tests/lib/common.sh"
+SIZES=${SY_BENCH_SIZES:-1000 5000 10000}
+CHANGES=${SY_BENCH_CHANGES:-5}
+TRAFFIC_SECS=${SY_BENCH_SECS:-5}
+
+res() { echo "RESULT $*"; }
+last_sync() { grep "SyncProxyRules complete" "$1" | tail -n1; }
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
+nsyncs() { grep -c "SyncProxyRules complete" "$1"; }
+
+start_daemon() { # NS DIR LOG
+	sy_bg "$1" "$3" "$SWITCHYARD" --proxy-mode=ipvs --manifests "$2" --hostname-override node1 \
+		--healthz-bind-address= --metrics-bind-address= --sync-period 3600s \
+		--min-sync-period 0s -v 2
+	SY_DPID=$SY_LAST_PID
+	sy_wait 900 grep -q "First sync complete" "$3" || { tail -n 20 "$3"; return 1; }
+}
+stop_daemon() { kill "$SY_DPID"; while kill -0 "$SY_DPID" 2>/dev/null; do sleep 0.1; done; }
+
+# rewrite svc-00000.yaml with Service s0's first endpoint replaced (v = variant)
+change_one() { # DIR N VARIANT
+	sed -i "0,/172\.16\.[0-9]*\.[0-9]*\]/s//172.31.$(($3 / 250)).$(($3 % 250 + 1))]/" "$1/svc-00000.yaml"
+}
+
+for n in $SIZES; do
+	d=$SY_TMP/m$n
+	"$PY" "$SY_SRC/bench/ipvs-gen.py" --services "$n" --dir "$d" --ipvsadm "$SY_TMP/rules$n"
+	# the reference: ipvsadm -R restoring the same virtual servers, in a fresh netns
+	sy_mkns R "ref$n"
+	t0=$(date +%s.%N)
+	ip netns exec "$R" ipvsadm -R <"$SY_TMP/rules$n"
+	t1=$(date +%s.%N)
+	res "ipvsadm_restore_s[$n]" "$(echo "$t1 - $t0" | bc)"
+	res "ipvsadm_restore_vs[$n]" "$(ip netns exec "$R" ipvsadm -Sn | grep -c '^-A')"
+	ip netns exec "$R" ipvsadm -C
+
+	sy_mkns N "node$n"
+	log=$SY_TMP/d$n.log
+	start_daemon "$N" "$d" "$log" || { res "error[$n]" "daemon did not sync"; continue; }
+	l=$(grep "SyncProxyRules complete" "$log" | head -n1)
+	res "full_sync_ms[$n]" "$(echo "$l" | field elapsed)"
+	res "full_sync_writes[$n]" "$(echo "$l" | field writes)"
+	b=$(grep "IPVS full sync:" "$log" | head -n1)
+	res "full_sync_ipvs_ms[$n]" "$(echo "$b" | sed -n 's/.*addresses+virtual servers \([0-9.]*\) ms.*/\1/p')"
+	res "full_sync_sets_ms[$n]" "$(echo "$b" | sed -n 's/.*sets+unbind \([0-9.]*\) ms.*/\1/p')"
+	res "vs[$n]" "$(ip netns exec "$N" ipvsadm -Sn | grep -c '^-A')"
+	res "rs[$n]" "$(ip netns exec "$N" ipvsadm -Sn | grep -c '^-a')"
+	res "iptables_rules[$n]" "$(ip netns exec "$N" iptables-legacy-save | grep -c '^-A .*SY-IPVS')"
+	# one endpoint change, CHANGES times
+	vals=()
+	for v in $(seq 1 "$CHANGES"); do
+		c=$(nsyncs "$log")
+		change_one "$d" "$n" "$v"
+		sy_wait 120 bash -c "[ \$(grep -c 'SyncProxyRules complete' $log) -gt $c ]"
+		l=$(last_sync "$log")
+		vals+=("$(echo "$l" | field elapsed)")
+		res "change_writes[$n]" "$(echo "$l" | field writes)"
+	done
+	res "change_ms[$n]" "$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+	res "change_ms_all[$n]" "${vals[*]}"
+	# a full resync with nothing changed: triggered by a restart (no-op on the kernel)
+	stop_daemon
+	log2=$SY_TMP/d$n-restart.log
+	start_daemon "$N" "$d" "$log2"
+	l=$(grep "SyncProxyRules complete" "$log2" | head -n1)
+	res "noop_full_sync_ms[$n]" "$(echo "$l" | field elapsed)"
+	res "noop_full_sync_writes[$n]" "$(echo "$l" | field writes)"
+	stop_daemon
+	ip netns exec "$N" "$SWITCHYARD" --cleanup >/dev/null 2>&1
+	ip netns del "$N"; ip netns del "$R"
+done
+
+# ---- data path: wrk (new connection per request) and iperf3, ClusterIP vs pod
+[ -n "${SY_BENCH_TRAFFIC:-1}" ] || exit 0
+sy_mkns N tnode
+sy_mkns C tclient
+sy_mkns P tpod
+sy_veth "$N" eth-c 10.0.1.1/24 "$C" eth0 10.0.1.2/24
+sy_veth "$N" eth-p 10.0.2.1/24 "$P" eth0 10.0.2.2/24
+ip -n "$C" route add default via 10.0.1.1
+ip -n "$P" route add default via 10.0.2.1
+ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
+mkdir -p "$SY_TMP/www" && echo hello >"$SY_TMP/www/index.html"
+sy_bg "$P" "$SY_TMP/httpd.log" busybox httpd -f -p 8080 -h "$SY_TMP/www"
+sy_bg "$P" "$SY_TMP/iperf.log" iperf3 -s -p 5201
+d=$SY_TMP/traffic
+mkdir -p "$d"
+cat >"$d/web.yaml" <<'Y'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.0.10
+  ports: [{name: http, port: 80, targetPort: 8080}, {name: iperf, port: 5201, targetPort: 5201}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}, {name: iperf, port: 5201}]
+endpoints:
+- {addresses: [10.0.2.2], conditions: {ready: true}}
+Y
+log=$SY_TMP/traffic.log
+start_daemon "$N" "$d" "$log" || exit 1
+sleep 1
+measure() { # LABEL
+	local w
+	w=$(ip netns exec "$C" wrk -t1 -c4 -d"${TRAFFIC_SECS}s" -H 'Connection: close' http://10.96.0.10:80/ 2>&1 |
+		awk '/Requests\/sec/ {print $2}')
+	res "wrk_rps_clusterip[$1]" "${w:-0}"
+	w=$(ip netns exec "$C" wrk -t1 -c4 -d"${TRAFFIC_SECS}s" -H 'Connection: close' http://10.0.2.2:8080/ 2>&1 |
+		awk '/Requests\/sec/ {print $2}')
+	res "wrk_rps_pod[$1]" "${w:-0}"
+	w=$(ip netns exec "$C" iperf3 -c 10.96.0.10 -p 5201 -t "$TRAFFIC_SECS" -J 2>/dev/null |
+		"$PY" -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null)
+	res "iperf_mbps_clusterip[$1]" "${w:-0}"
+	w=$(ip netns exec "$C" iperf3 -c 10.0.2.2 -p 5201 -t "$TRAFFIC_SECS" -J 2>/dev/null |
+		"$PY" -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null)
+	res "iperf_mbps_pod[$1]" "${w:-0}"
+}
+measure 0
+big=${SY_BENCH_TRAFFIC_N:-10000}
+c=$(nsyncs "$log")
+"$PY" "$SY_SRC/bench/ipvs-gen.py" --services "$big" --dir "$d" --ipvsadm "$SY_TMP/rules-t"
+sy_wait 900 bash -c "[ \$(grep -c 'SyncProxyRules complete' $log) -gt $c ]"
+sy_wait 900 bash -c "[ \$(ip netns exec $N ipvsadm -Sn | grep -c '^-A') -ge $big ]"
+# idle: no new sync for 5 s (the generator wrote several files)
+while :; do c=$(nsyncs "$log"); sleep 5; [ "$(nsyncs "$log")" = "$c" ] && break; done
+res "traffic_vs[$big]" "$(ip netns exec "$N" ipvsadm -Sn | grep -c '^-A')"
+measure "$big"
+stop_daemon
