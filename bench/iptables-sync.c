@@ -256,7 +256,8 @@ int main(int argc, char **argv)
 			proto_hash(sep_old, "KUBE-SEP-", sb);
 			snprintf(sb, sizeof(sb), "%s%s:%u", base, "10.250.0.1", p->cluster_eps[0].port);
 			proto_hash(sep_new, "KUBE-SEP-", sb);
-			fprintf(g, ":%s - [0:0]\n", sep_new);
+			/* the old SEP chain is flushed (declared) then deleted, as kube-proxy does */
+			fprintf(g, ":%s - [0:0]\n:%s - [0:0]\n", sep_new, sep_old);
 			fprintf(g, "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
 				"-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
 				"-A KUBE-POSTROUTING -j MASQUERADE --random-fully\n"

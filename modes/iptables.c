@@ -87,8 +87,18 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, c
 			return -ENOTSUP;
 		}
 	}
-	if (!cfg->localhost_nodeports)
-		(void)0;
+	for (int t = 0; t < IPT_NTABLES; t++) {
+		struct ipt_getinfo info;
+		socklen_t len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		snprintf(info.name, sizeof(info.name), "%s", ipt_table_name((enum ipt_table)t));
+		if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_INFO, &info, &len) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "cannot read the iptables %s table: %s", info.name, strerror(-r));
+			close(fd);
+			return r;
+		}
+	}
 	close(fd);
 	m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
@@ -99,6 +109,7 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, c
 static bool opts_equal(const struct ipt_plan_opts *a, const struct ipt_plan_opts *b)
 {
 	return a->masq_mark == b->masq_mark && a->masquerade_all == b->masquerade_all &&
+	       a->nodeport_loopback == b->nodeport_loopback &&
 	       a->n_cluster_cidrs == b->n_cluster_cidrs &&
 	       a->nodeport_all_local == b->nodeport_all_local &&
 	       a->localhost_nodeports == b->localhost_nodeports &&

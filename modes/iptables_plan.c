@@ -84,6 +84,12 @@ void ipt_plan_opts_from(struct ipt_plan_opts *o, const struct sy_config *cfg,
 	o->nodeport_addrs = ds->node.nodeport_addrs;
 	o->n_nodeport_addrs = ds->node.n_nodeport_addrs;
 	o->leaf_max = 8;
+	if (cfg && cfg->localhost_nodeports && !o->nodeport_all_local) {
+		struct in_addr lo = { htonl(0x7f000001) };
+		for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++)
+			if (sy_cidr_contains(&cfg->nodeport_cidrs[i], lo))
+				o->nodeport_loopback = true;
+	}
 }
 
 void ipt_plan_init(struct ipt_plan *p, const struct ipt_plan_opts *opts)
@@ -402,10 +408,15 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			r.dmsk.s_addr = 0;
 			rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
 		} else {
-			for (unsigned i = 0; i < o->n_nodeport_addrs; i++) {
+			for (unsigned i = 0; i <= o->n_nodeport_addrs; i++) {
+				struct in_addr a = { htonl(0x7f000001) };
+				if (i < o->n_nodeport_addrs)
+					a = o->nodeport_addrs[i];
+				else if (!o->nodeport_loopback)
+					break;
 				memset(&r, 0, sizeof(r));
 				r.target = ext_verdict;
-				rule_dst(&r, o->nodeport_addrs[i], dp->proto, dp->node_port);
+				rule_dst(&r, a, dp->proto, dp->node_port);
 				rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
 			}
 		}
@@ -671,6 +682,13 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 				r.dst = o->nodeport_addrs[i];
 				r.dmsk.s_addr = host32;
 				ipt_chain_add(&p->nat_services, &r);
+			}
+			if (o->nodeport_loopback) {
+				r = rule_jump(&p->nat_nodeports);
+				r.dst.s_addr = htonl(0x7f000001);
+				r.dmsk.s_addr = host32;
+				ipt_chain_add(&p->nat_services, &r);
+				p->need_route_localnet = true;
 			}
 		}
 	}

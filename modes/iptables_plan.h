@@ -123,6 +123,8 @@ struct ipt_plan_opts {
 	unsigned n_nodeport_addrs;
 	bool nodeport_all_local;
 	bool localhost_nodeports;
+	/* --nodeport-addresses covers 127.0.0.1 (the daemon leaves loopback out of the list) */
+	bool nodeport_loopback;
 	unsigned leaf_max;		/* max distinct addresses in a dispatch leaf (default 8) */
 };
 

@@ -4,7 +4,8 @@
 # UDP ports) over 3 endpoints is reached on every endpoint with a uniform
 # split (chi-square, 300 connections), the client outside the cluster CIDR
 # is masqueraded, the NodePort and an externalIP answer from outside the
-# node, and every rule reads back through iptables-legacy-save (so each
+# node, the NodePort answers on 127.0.0.1 from the node itself, a local
+# endpoint reaching its own Service (hairpin) is masqueraded, and every rule reads back through iptables-legacy-save (so each
 # match/target blob is one the real tool understands).
 . "$(dirname "$0")/iptables-lib.sh"
 
@@ -83,6 +84,10 @@ out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.10 80 30)
 # from the node itself (OUTPUT chain)
 out=$(ipt_ask_many "$NODE" tcp 10.96.0.80 80 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "ClusterIP from the node: $out"
+# localhost NodePort from the node (kube-proxy's route_localnet behaviour)
+[ "$(ip netns exec "$NODE" sysctl -n net.ipv4.conf.all.route_localnet)" = 1 ] || sy_fail "route_localnet not set"
+out=$(ipt_ask_many "$NODE" tcp 127.0.0.1 30080 10)
+[ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "localhost NodePort: $(sort <<<"$out" | uniq -c)"
 # hairpin: endpoint 3 (local) reaching its own Service lands on itself now and then
 out=$(ipt_ask_many "${IPT_EP_NS[3]}" tcp 10.96.0.80 80 40)
 grep -q '^ep3 10.244.3.1$' <<<"$out" || sy_fail "hairpin: ep3 never reached itself masqueraded: $(sort <<<"$out" | uniq -c)"
