@@ -19,6 +19,13 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=524288 hostroo
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
+# The source tree may live below a directory the guest masks with a tmpfs
+# (a CI clone in /tmp, say): keep a handle on it, bind it back afterwards.
+src=$(sed -n 's/.*sy_src=\([^ ]*\).*/\1/p' /proc/cmdline)
+case $src in
+/tmp/*|/run/*|/var/tmp/*|/root/*) mkdir -p /srckeep && mount -o bind "/host$src" /srckeep ;;
+*) src= ;;
+esac
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
@@ -31,6 +38,9 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 sywork /host/run/sy-vm
 mount -t tmpfs tmpfs /host/var/tmp 2>/dev/null
 mount -t tmpfs tmpfs /host/root 2>/dev/null
 mount -t tmpfs tmpfs /host/var/lib/iperf3 2>/dev/null
+if [ -n "$src" ]; then
+	mkdir -p "/host$src" && mount -o bind /srckeep "/host$src" || fail "cannot keep $src"
+fi
 ip link set lo up 2>/dev/null
 hostname syvm
 echo "[vm] userspace up after $(cut -d' ' -f1 /proc/uptime)s"

@@ -168,7 +168,7 @@ vm_run() {
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs local,path="$work",mount_tag=sywork,security_model=none,multidevs=remap \
 		-kernel "$VM_VMLINUX" -initrd "$VM_INITRD" \
-		-append "console=ttyS0 panic=-1 oops=panic quiet loglevel=3 mitigations=off" \
+		-append "console=ttyS0 panic=-1 oops=panic quiet loglevel=3 mitigations=off sy_src=$SY_SRC" \
 		</dev/null 2>&1 | tr -d '\r' | tee "$work/console.log" >&2
 	if [ -f "$work/rc" ]; then
 		rc=$(cat "$work/rc")
