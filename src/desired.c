@@ -28,6 +28,7 @@ void ds_port_free(struct ds_port *p)
 		return;
 	free(p->name);
 	free(p->svc_key);
+	free(p->ns_buf);
 	free(p->external_ips);
 	free(p->lb_ips);
 	free(p->lb_source_ranges);
@@ -226,7 +227,6 @@ int ds_build_service(const struct service *svc, struct endpoint_slice *const *sl
 		p->svc_key = xstrdup(svc->key);
 		p->name = xmalloc(l);
 		snprintf(p->name, l, "%s:%s", svc->key, sp->name);
-		p->svc_ns = svc->ns;	/* re-pointed below into owned storage */
 		p->proto = sp->proto;
 		p->cluster_ip = svc->cluster_ip;
 		p->port = sp->port;
@@ -249,8 +249,8 @@ int ds_build_service(const struct service *svc, struct endpoint_slice *const *sl
 		n = gather(sp, slices, n_slices, node, &c);
 		build_eps(p, c, n, node);
 		free(c);
-		/* name = "ns/name:port": split views into the owned string */
-		p->svc_ns = p->svc_key;
+		/* name = "ns/name:port": views into owned storage */
+		p->svc_ns = p->ns_buf = xstrdup(svc->ns);
 		p->svc_name = strchr(p->svc_key, '/') + 1;
 		p->port_name = strrchr(p->name, ':') + 1;
 		out[i] = p;

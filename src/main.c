@@ -170,8 +170,11 @@ int main(int argc, char **argv)
 		}
 	}
 	r = status_servers_start(d, err, sizeof(err));
-	if (r < 0)
+	if (r < 0) {
 		log_error("Health/metrics servers: %s", err);
+		ret = 2;
+		goto out;
+	}
 	d->svc_health = svc_health_new(d);
 
 	ev_signal_init(&d->sigterm, stop_cb, SIGTERM);

@@ -33,7 +33,8 @@ struct ds_ep {
 struct ds_port {
 	char *name;		/* kube-proxy ServicePortName: "ns/name:port" ("ns/name:" when unnamed) */
 	char *svc_key;		/* "ns/name" */
-	const char *svc_ns, *svc_name, *port_name;	/* point into name/svc_key storage */
+	const char *svc_ns, *svc_name, *port_name;	/* namespace, name, port name (owned views) */
+	char *ns_buf;		/* storage behind svc_ns */
 	uint8_t proto;		/* IPPROTO_TCP / UDP / SCTP */
 	struct in_addr cluster_ip;	/* 0.0.0.0 when the Service has none */
 	uint16_t port;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define SY_HIST_MAX_BUCKETS 40
+#define SY_HIST_MAX_BUCKETS 80
 
 struct sy_hist {
 	unsigned n_bounds;

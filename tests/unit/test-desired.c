@@ -91,6 +91,7 @@ static void test_basic_and_dedup(void **state)
 	assert_non_null(p);
 	assert_int_equal(p->port, 80);
 	assert_string_equal(p->svc_name, "a");
+	assert_string_equal(p->svc_ns, "ns");
 	assert_string_equal(p->port_name, "p");
 	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.0.1,10.0.0.2");
 	assert_int_equal(p->cluster_eps[0].port, 5353);
