@@ -106,6 +106,7 @@ check "drift: deleted virtual server restored with its real servers" \
 	[ "$(vm_rs 10.96.0.10:80 | grep -c 'Masq 1')" = 2 ]
 sy_wait 10 bash -c "ip -n $NODE addr show kube-ipvs0 | grep -q 10.96.0.20/32"
 check "drift: unbound address restored" bash -c "ip -n $NODE addr show kube-ipvs0 | grep -q 10.96.0.20/32"
+sy_wait 10 ip netns exec "$NODE" ipset -q test SY-CLUSTER-IP 10.96.0.10,tcp:80
 check "drift: deleted ipset entry restored" ip netns exec "$NODE" ipset -q test SY-CLUSTER-IP 10.96.0.10,tcp:80
 ipvs -A -t 192.0.2.1:99 -s rr
 
