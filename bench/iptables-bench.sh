@@ -12,7 +12,8 @@
 #   3. data plane: wrk (Connection: close, new connection per request) and
 #      iperf3 through a ClusterIP vs straight to the pod, with 0, 1000,
 #      10000 Services installed and the measured Service last.
-# Environment: SY_BUILD (default ./build), BENCH_NS (the N list).
+# Environment: SY_BUILD (default ./build), BENCH_NS (the N list), BENCH_PARTS
+# (default "1 2b 3").
 set -u
 SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
 SY_BUILD=${SY_BUILD:-$SY_SRC/build}
@@ -38,6 +39,9 @@ timed() {
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | head -1; }
 timeline() { sed -n 's/^TIME //p' "$1" | tail -1; }
 
+part() { case " ${BENCH_PARTS:-1 2b 3} " in *" $1 "*) return 0 ;; esac; return 1; }
+
+if part 1; then
 echo "== 1. full sync: N Services x 10 endpoints (1/10 NodePort)"
 printf '%-7s %10s %10s %12s | %10s %10s %9s | %8s %8s\n' N sy_sync_s sy_proc_s sy_rss_MB \
 	ref_s ref_rss_MB nat_rules t_ratio rss_ratio
@@ -79,7 +83,85 @@ echo "== 2. one endpoint change with $BIG Services"
 printf '   switchyard sync: %ss   (kernel shows the new rule: %s rule(s))\n' "$change_s" "$check"
 printf '   reference partial restore: %ss, %.1f MB (kernel shows it: %s)   ratio %.3f\n' "$refp_s" \
 	"$(echo "$refp_kb / 1024" | bc -l)" "$refcheck" "$(echo "$change_s / $refp_s" | bc -l)"
+fi
 
+[ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard
+part 2b && echo && echo "== 2b. the daemon itself: --manifests with $BIG Services x 10 endpoints, then one EndpointSlice edit"
+daemon_bench() {
+	local n=$1 d=$SY_TMP/man-$n log=$SY_TMP/daemon-$n.log
+	mkdir -p "$d"
+	/usr/bin/python3 - "$n" "$d" <<'PYEOF'
+import json, random, sys
+n, d = int(sys.argv[1]), sys.argv[2]
+random.seed(1)
+used, items = set(), []
+def slice_(i, eps):
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "s%d-x" % i, "namespace": "bench",
+                         "labels": {"kubernetes.io/service-name": "s%d" % i}},
+            "addressType": "IPv4", "ports": [{"name": "http", "protocol": "TCP", "port": 8080}],
+            "endpoints": [{"addresses": [e], "conditions": {"ready": True}, "nodeName": "node2"}
+                          for e in eps]}
+change = None
+for i in range(n):
+    while True:
+        a = random.randrange(1, 1 << 20)
+        if a not in used and a & 255:
+            used.add(a); break
+    cip = "10.%d.%d.%d" % (96 + (a >> 16), (a >> 8) & 255, a & 255)
+    port = {"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}
+    spec = {"clusterIP": cip, "ports": [port]}
+    if i % 10 == 0:
+        spec["type"] = "NodePort"; port["nodePort"] = 30000 + i % 2768
+    items.append({"apiVersion": "v1", "kind": "Service",
+                  "metadata": {"name": "s%d" % i, "namespace": "bench"}, "spec": spec})
+    eps = sorted({"10.244.%d.%d" % (random.randrange(256), random.randrange(1, 255)) for _ in range(10)})
+    if i == n // 2:
+        change = eps
+        json.dump(slice_(i, eps), open(d + "/change.json", "w"))
+    else:
+        items.append(slice_(i, eps))
+json.dump({"apiVersion": "v1", "kind": "List", "items": items}, open(d + "/all.json", "w"))
+json.dump(slice_(n // 2, ["10.250.0.1"] + change[1:]), open(d + "/change.next", "w"))
+PYEOF
+	fresh D "d$n"
+	local t0 t1
+	t0=$(date +%s.%N)
+	sy_bg "$D" "$log" "$SWITCHYARD" --proxy-mode=iptables --manifests "$d" --hostname-override node1 \
+		--cluster-cidr 10.244.0.0/16 --metrics-bind-address "" --healthz-bind-address "" \
+		--min-sync-period 0s --sync-period 1h -v 2
+	local pid=$SY_LAST_PID
+	sy_wait 300 grep -q "First sync complete" "$log" || { echo "   daemon: no first sync"; tail -3 "$log"; return; }
+	t1=$(date +%s.%N)
+	local first hwm
+	first=$(sed -n 's/.*First sync complete: .* in \([0-9.]*\) s.*/\1/p' "$log")
+	hwm=$(awk '/VmHWM/ { print $2 / 1024 }' /proc/$pid/status)
+	printf '   start → first sync done: %.2fs (the sync itself %ss), daemon peak RSS %.1f MB\n' \
+		"$(echo "$t1 - $t0" | bc -l)" "$first" "$hwm"
+	local before
+	before=$(grep -c "SyncProxyRules complete" "$log")
+	t0=$(date +%s.%N)
+	cp "$d/change.next" "$d/.change.tmp" && mv "$d/.change.tmp" "$d/change.json"
+	local seen=0
+	for _ in $(seq 1 300); do
+		if ip netns exec "$D" iptables-legacy-save -t nat | grep -q -- '--to-destination 10.250.0.1:8080'; then
+			seen=1; break
+		fi
+	done
+	t1=$(date +%s.%N)
+	sy_wait 30 test "$(grep -c 'SyncProxyRules complete' "$log")" -gt "$before"
+	local el
+	el=$(grep "SyncProxyRules complete" "$log" | tail -1 | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p')
+	printf '   endpoint change: the daemon'"'"'s sync %sms; file write → iptables-legacy-save shows it: %.2fs%s\n' \
+		"$el" "$(echo "$t1 - $t0" | bc -l)" "$([ $seen = 1 ] || echo ' (NOT SEEN)')"
+	printf '   (the external check includes the manifest debounce and iptables-legacy-save'"'"'s own time, %.2fs)\n' \
+		"$( { /usr/bin/time -f %e ip netns exec "$D" iptables-legacy-save -t nat >/dev/null; } 2>&1 )"
+	kill "$pid"; sleep 0.5
+	gone "$D"
+}
+part 2b && daemon_bench "$BIG"
+
+part 3 || exit 0
 echo
 echo "== 3. data plane: new connections/s (wrk, Connection: close) and iperf3 Gbit/s"
 dp_lab() { # MODE COUNT: client ↔ router (rules) ↔ server
@@ -90,6 +172,8 @@ dp_lab() { # MODE COUNT: client ↔ router (rules) ↔ server
 	sy_veth "$RT" eth-s 10.1.2.1/24 "$S" eth0 10.1.2.2/24
 	ip -n "$C" route add default via 10.244.1.1
 	ip -n "$S" route add default via 10.1.2.1
+	# no TIME_WAIT on the server: client ports come back quickly with Connection: close
+	ip netns exec "$S" sysctl -qw net.ipv4.tcp_max_tw_buckets=0
 	sy_bg "$S" "$SY_TMP/httpd.log" "$B/iptables-httpd" 80
 	sy_bg "$S" "$SY_TMP/iperf.log" iperf3 -s -p 5201
 	if [ "$1" = switchyard ]; then
@@ -102,8 +186,12 @@ dp_lab() { # MODE COUNT: client ↔ router (rules) ↔ server
 }
 rps1() { ip netns exec "$C" wrk -t2 -c32 -d"${DUR:-4}"s -H 'Connection: close' "http://$1/" 2>/dev/null |
 	sed -n 's/^Requests\/sec: *//p'; }
-rps() { # the median of 3 runs
-	{ rps1 "$1"; rps1 "$1"; rps1 "$1"; } | sort -n | sed -n 2p
+rps() { # the median of 3 runs, each from a clean conntrack table (no tuple clashes between runs)
+	local i
+	for i in 1 2 3; do
+		ip netns exec "$RT" conntrack -F >/dev/null 2>&1
+		rps1 "$1"
+	done | sort -n | sed -n 2p
 }
 gbps1() { ip netns exec "$C" iperf3 -c "$1" -p "$2" -t 3 -f g 2>/dev/null | awk '/receiver/ { print $(NF-2) }'; }
 gbps() { { gbps1 "$1" "$2"; gbps1 "$1" "$2"; gbps1 "$1" "$2"; } | sort -n | sed -n 2p; }

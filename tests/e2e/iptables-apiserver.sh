@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# iptables mode fed by the API server double (the other source besides the
+# manifest directory): objects created, replaced and deleted with the real
+# kubectl show up as rules and as real traffic to the right endpoints.
+. "$(dirname "$0")/iptables-lib.sh"
+. "$SY_SRC/tests/apiserver/lib.sh"
+command -v kubectl >/dev/null || sy_skip "kubectl not installed"
+
+ipt_lab 2
+for k in 1 2; do ipt_server $k tcp 8080; done
+# the double and kubectl live in the node namespace, on 127.0.0.1
+K8S_NS=$NODE
+K8S_NODE=node1
+export HOME=$SY_TMP KUBECONFIG=/dev/null
+k8s_api
+K8S_KUBECONFIG=$SY_TMP/kubeconfig
+k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
+k8s_node node1 192.168.50.1 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
+k8s_svc web 10.96.0.60 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create svc"
+k8s_slice web-1 web 10.244.1.2 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create slice"
+
+IPT_LOG=$SY_TMP/daemon.log
+sy_bg "$NODE" "$IPT_LOG" "$SWITCHYARD" --proxy-mode=iptables --kubeconfig "$K8S_KUBECONFIG" \
+	--hostname-override node1 --cluster-cidr 10.244.0.0/16 --metrics-bind-address 127.0.0.1:10249 \
+	--healthz-bind-address 127.0.0.1:10256 --min-sync-period 0s -v 2
+IPT_PID=$SY_LAST_PID
+sy_wait 20 grep -q "First sync complete" "$IPT_LOG" || sy_fail "no first sync: $(tail -5 "$IPT_LOG")"
+
+reached() { ipt_ask_many "$CLIENT" tcp 10.96.0.60 80 20 | cut -d' ' -f1 | sort -u | tr '\n' ' '; }
+want() { [ "$(reached)" = "$1" ]; }
+sy_wait 10 want "ep1 " || sy_fail "created: reached '$(reached)'"
+k8s_slice web-1 web 10.244.1.2 10.244.2.2 | kc replace --validate=false -f - >/dev/null || sy_fail "kubectl replace"
+sy_wait 10 want "ep1 ep2 " || sy_fail "replaced: reached '$(reached)'"
+k8s_slice web-1 web 10.244.2.2 | kc replace --validate=false -f - >/dev/null || sy_fail "kubectl replace 2"
+sy_wait 10 want "ep2 " || sy_fail "ep1 removed: reached '$(reached)'"
+kc delete endpointslice web-1 >/dev/null || sy_fail "kubectl delete slice"
+sy_wait 10 want "REFUSED " || sy_fail "slice deleted: reached '$(reached)'"
+kc delete service web >/dev/null || sy_fail "kubectl delete svc"
+gone() { ! ip netns exec "$NODE" iptables-legacy-save | grep -q 10.96.0.60; }
+sy_wait 10 gone || sy_fail "rules for the deleted Service remain"
+sy_pass
