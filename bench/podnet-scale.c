@@ -111,8 +111,8 @@ static void delete_node(struct cache *c, const char *name)
 	char buf[256];
 	struct json_object *o;
 
-	snprintf(buf, sizeof(buf), "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\"}}",
-		 name);
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\"}}", name);
 	o = json_tokener_parse(buf);
 	cache_apply(c, SY_KIND_NODE, CACHE_DELETE, o);
 	json_object_put(o);
@@ -196,7 +196,8 @@ int main(int argc, char **argv)
 	if (!strcmp(backend, "host-gw"))
 		fprintf(f, "{\"Network\":\"10.0.0.0/8\",\"Backend\":{\"Type\":\"host-gw\"}}\n");
 	else if (!strcmp(backend, "directrouting"))
-		fprintf(f, "{\"Network\":\"10.0.0.0/8\",\"Backend\":{\"Type\":\"vxlan\",\"DirectRouting\":true}}\n");
+		fprintf(f, "{\"Network\":\"10.0.0.0/8\","
+			"\"Backend\":{\"Type\":\"vxlan\",\"DirectRouting\":true}}\n");
 	else
 		fprintf(f, "{\"Network\":\"10.0.0.0/8\",\"Backend\":{\"Type\":\"vxlan\"}}\n");
 	fclose(f);
@@ -274,8 +275,19 @@ int main(int argc, char **argv)
 	free(t);
 	free(tc);
 	config_free(&cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(out_err, "podnet-scale: could not remove %s\n", dir);
+	{
+		static const char *const files[] = { "net-conf.json", "subnet.env",
+						     "cni/10-switchyard.conflist" };
+
+		for (unsigned i = 0; i < ARRAY_SIZE(files); i++) {
+			snprintf(cmd, sizeof(cmd), "%s/%s", dir, files[i]);
+			unlink(cmd);
+		}
+		snprintf(cmd, sizeof(cmd), "%s/cni", dir);
+		rmdir(cmd);
+		if (rmdir(dir) < 0)
+			fprintf(out_err, "podnet-scale: could not remove %s: %s\n", dir,
+				strerror(errno));
+	}
 	return 0;
 }

@@ -429,8 +429,9 @@ char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subne
 	json_object_object_add(root, "plugins", plugins);
 
 	(void)c;
-	if (asprintf(&out, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
-								     JSON_C_TO_STRING_SPACED)) < 0)
+	if (asprintf(&out, "%s\n", json_object_to_json_string_ext(root,
+			JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
+			JSON_C_TO_STRING_SPACED)) < 0)
 		abort();
 	json_object_put(root);
 	return out;
