@@ -275,13 +275,15 @@ static void node(struct cache *c, const char *name, const char *ip, const char *
 {
 	char buf[768];
 	struct json_object *o;
+	char addrs[128] = "";
 
+	if (ip)
+		snprintf(addrs, sizeof(addrs), "{\"type\":\"InternalIP\",\"address\":\"%s\"}", ip);
 	snprintf(buf, sizeof(buf),
 		 "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\","
-		 "\"annotations\":{%s}},\"spec\":{%s%s%s},"
-		 "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"%s\"}]}}",
+		 "\"annotations\":{%s}},\"spec\":{%s%s%s},\"status\":{\"addresses\":[%s]}}",
 		 name, ann ? ann : "", cidr ? "\"podCIDR\":\"" : "", cidr ? cidr : "",
-		 cidr ? "\"" : "", ip);
+		 cidr ? "\"" : "", addrs);
 	o = J(buf);
 	assert_int_equal(cache_apply(c, SY_KIND_NODE, CACHE_UPSERT, o), 0);
 	json_object_put(o);
@@ -418,6 +420,21 @@ static void test_sync(void **state)
 	expect_kernel("10.111.3.0/24 via 10.200.0.4 dev ul0\n"
 		      "10.111.4.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
 		      "10.111.4.0/24 via 10.111.4.0 dev sy-vx.1 onlink\n"
+		      "62:00:00:00:00:03 dst 10.201.0.33 self permanent\n");
+	/* public-ip annotation wins over InternalIP; peers without a usable address are skipped */
+	node(c, "pub", "10.200.0.7", "10.111.7.0/24", "\"switchyard.io/public-ip\":\"10.200.0.77\"");
+	node(c, "noaddr", NULL, "10.111.8.0/24", NULL);
+	node(c, "badip", "10.200.0.9", "10.111.9.0/24", "\"switchyard.io/public-ip\":\"x\"");
+	node(c, "other", "10.200.0.10", "10.111.10.0/24",
+	     "\"switchyard.io/backend-type\":\"host-gw\"");		/* not our backend */
+	node(c, "fl", "10.200.0.11", "10.111.11.0/24",
+	     "\"flannel.alpha.coreos.com/public-ip\":\"10.200.0.111\"");	/* flannel's name */
+	assert_int_equal(podnet_sync(p, c, false), 0);
+	expect_kernel("10.111.11.0/24 via 10.200.0.111 dev ul0\n"
+		      "10.111.3.0/24 via 10.200.0.4 dev ul0\n"
+		      "10.111.4.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
+		      "10.111.4.0/24 via 10.111.4.0 dev sy-vx.1 onlink\n"
+		      "10.111.7.0/24 via 10.200.0.77 dev ul0\n"
 		      "62:00:00:00:00:03 dst 10.201.0.33 self permanent\n");
 	podnet_free(p);
 	/* cleanup */
