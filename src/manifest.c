@@ -24,16 +24,17 @@
 
 #define MAX_DEPTH 64
 
-/* ---- YAML → json-c ---- */
+/* ---- YAML (and JSON, a subset of it) → json-c, streamed ---- */
 
-static struct json_object *scalar_to_json(const yaml_node_t *n)
+static struct json_object *scalar_to_json(const yaml_event_t *e)
 {
-	const char *v = (const char *)n->data.scalar.value;
-	size_t len = n->data.scalar.length;
+	const char *v = (const char *)e->data.scalar.value;
+	size_t len = e->data.scalar.length;
 	char *end;
 
-	/* libyaml's loader tags every untagged scalar !!str, so only the style tells */
-	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+	/* untagged quoted scalars are strings; plain ones are typed as YAML 1.1/JSON do */
+	if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+	    (e->data.scalar.tag && !strcmp((const char *)e->data.scalar.tag, YAML_STR_TAG)))
 		return json_object_new_string_len(v, (int)len);
 	if (!len || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
 	    !strcmp(v, "NULL"))
@@ -58,64 +59,11 @@ static struct json_object *scalar_to_json(const yaml_node_t *n)
 	return json_object_new_string_len(v, (int)len);
 }
 
-static int node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, struct json_object **ret,
-			char *err, size_t errlen)
-{
-	struct json_object *o;
-
-	if (depth > MAX_DEPTH) {
-		snprintf(err, errlen, "nesting deeper than %d", MAX_DEPTH);
-		return -EINVAL;
-	}
-	switch (n->type) {
-	case YAML_SCALAR_NODE:
-		*ret = scalar_to_json(n);
-		return 0;
-	case YAML_SEQUENCE_NODE:
-		o = json_object_new_array();
-		for (yaml_node_item_t *i = n->data.sequence.items.start;
-		     i < n->data.sequence.items.top; i++) {
-			struct json_object *c;
-
-			if (node_to_json(doc, yaml_document_get_node(doc, *i), depth + 1, &c, err,
-					 errlen) < 0) {
-				json_object_put(o);
-				return -EINVAL;
-			}
-			json_object_array_add(o, c);
-		}
-		*ret = o;
-		return 0;
-	case YAML_MAPPING_NODE:
-		o = json_object_new_object();
-		for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-		     p < n->data.mapping.pairs.top; p++) {
-			yaml_node_t *k = yaml_document_get_node(doc, p->key);
-			struct json_object *c;
-
-			if (!k || k->type != YAML_SCALAR_NODE) {
-				snprintf(err, errlen, "line %zu: mapping key is not a scalar",
-					 k ? k->start_mark.line + 1 : 0);
-				json_object_put(o);
-				return -EINVAL;
-			}
-			if (node_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, &c,
-					 err, errlen) < 0) {
-				json_object_put(o);
-				return -EINVAL;
-			}
-			json_object_object_add(o, (const char *)k->data.scalar.value, c);
-		}
-		*ret = o;
-		return 0;
-	default:
-		*ret = NULL;
-		return 0;
-	}
-}
-
-/* Append obj (or, for a List, its items) to arr.  Takes obj. */
-static void add_object(struct json_object *arr, struct json_object *obj)
+/*
+ * Append obj (or, for a List, its items) through emit.  Takes obj.  Items
+ * of a typed list (ServiceList) carry no kind: they get it here.
+ */
+static void emit_object(struct json_object *obj, manifest_object_fn emit, void *arg)
 {
 	struct json_object *kind, *items;
 	const char *k;
@@ -128,7 +76,6 @@ static void add_object(struct json_object *arr, struct json_object *obj)
 	    !strcmp(k + strlen(k) - 4, "List") &&
 	    json_object_object_get_ex(obj, "items", &items) &&
 	    json_object_is_type(items, json_type_array)) {
-		/* items of a typed list (ServiceList) carry no kind: derive it */
 		char item_kind[64] = "";
 
 		if (strcmp(k, "List") && strlen(k) - 4 < sizeof(item_kind))
@@ -139,114 +86,245 @@ static void add_object(struct json_object *arr, struct json_object *obj)
 			if (*item_kind && json_object_is_type(it, json_type_object) &&
 			    !json_object_object_get_ex(it, "kind", NULL))
 				json_object_object_add(it, "kind", json_object_new_string(item_kind));
-			json_object_array_add(arr, json_object_get(it));
+			emit(arg, json_object_get(it));
 		}
 		json_object_put(obj);
 		return;
 	}
-	json_object_array_add(arr, obj);
-}
-
-static int parse_json(const char *text, size_t len, struct json_object *arr, char *err,
-		      size_t errlen)
-{
-	struct json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
-	size_t off = 0;
-	int r = 0;
-
-	/* one or more concatenated JSON values */
-	while (off < len) {
-		struct json_object *o;
-		enum json_tokener_error e;
-
-		while (off < len && strchr(" \t\r\n", text[off]))
-			off++;
-		if (off >= len)
-			break;
-		o = json_tokener_parse_ex(tok, text + off, (int)(len - off));
-		e = json_tokener_get_error(tok);
-		if (e != json_tokener_success) {
-			snprintf(err, errlen, "JSON: %s at offset %zu", json_tokener_error_desc(e),
-				 off + json_tokener_get_parse_end(tok));
-			r = -EINVAL;
-			break;
-		}
-		off += json_tokener_get_parse_end(tok);
-		json_tokener_reset(tok);
-		add_object(arr, o);
+	if (json_object_is_type(obj, json_type_array)) {
+		/* a top-level JSON array of objects is a list too */
+		for (size_t i = 0; i < json_object_array_length(obj); i++)
+			emit_object(json_object_get(json_object_array_get_idx(obj, i)), emit, arg);
+		json_object_put(obj);
+		return;
 	}
-	json_tokener_free(tok);
-	return r;
+	emit(arg, obj);
 }
 
-static int parse_yaml(const char *text, size_t len, struct json_object *arr, char *err,
-		      size_t errlen)
+struct anchor {
+	char *name;
+	struct json_object *obj;
+};
+
+struct conv {
+	struct json_object *stack[MAX_DEPTH + 1];
+	char *key[MAX_DEPTH + 1];	/* pending mapping key at each level */
+	bool have_key[MAX_DEPTH + 1];
+	char *root_key_items;		/* the root mapping's current key is "items" */
+	int depth;			/* open collections */
+	struct anchor *anchors;
+	unsigned n_anchors;
+	manifest_object_fn emit;
+	void *arg;
+	char *err;
+	size_t errlen;
+};
+
+static void conv_reset_doc(struct conv *c)
 {
+	for (int i = 0; i < c->depth; i++) {
+		json_object_put(c->stack[i]);
+		free(c->key[i]);
+		c->key[i] = NULL;
+		c->have_key[i] = false;
+	}
+	c->depth = 0;
+	for (unsigned i = 0; i < c->n_anchors; i++) {
+		free(c->anchors[i].name);
+		json_object_put(c->anchors[i].obj);
+	}
+	free(c->anchors);
+	c->anchors = NULL;
+	c->n_anchors = 0;
+}
+
+static void remember(struct conv *c, const yaml_char_t *anchor, struct json_object *v)
+{
+	if (!anchor)
+		return;
+	c->anchors = xrealloc(c->anchors, (c->n_anchors + 1) * sizeof(*c->anchors));
+	c->anchors[c->n_anchors].name = xstrdup((const char *)anchor);
+	c->anchors[c->n_anchors].obj = json_object_get(v);
+	c->n_anchors++;
+}
+
+/*
+ * Place a finished value (taken) into its parent.  A mapping that is an
+ * item of the root's "items" list and names its own kind is emitted right
+ * away: a List of 10,000 Services never sits in memory whole.
+ */
+static int place(struct conv *c, struct json_object *v, const yaml_mark_t *mark)
+{
+	struct json_object *parent;
+	int d = c->depth;
+
+	if (d == 0) {
+		emit_object(v, c->emit, c->arg);
+		return 0;
+	}
+	parent = c->stack[d - 1];
+	if (json_object_is_type(parent, json_type_array)) {
+		if (d == 2 && c->have_key[0] && c->key[0] && !strcmp(c->key[0], "items") &&
+		    json_object_is_type(c->stack[0], json_type_object) &&
+		    json_object_is_type(v, json_type_object) &&
+		    json_object_object_get_ex(v, "kind", NULL)) {
+			c->emit(c->arg, v);
+			return 0;
+		}
+		json_object_array_add(parent, v);
+		return 0;
+	}
+	if (!c->have_key[d - 1]) {
+		/* a mapping key: must be a scalar */
+		if (!v || !(json_object_is_type(v, json_type_string) ||
+			    json_object_is_type(v, json_type_int) ||
+			    json_object_is_type(v, json_type_boolean) ||
+			    json_object_is_type(v, json_type_double))) {
+			snprintf(c->err, c->errlen, "line %zu: mapping key is not a scalar",
+				 mark->line + 1);
+			json_object_put(v);
+			return -EINVAL;
+		}
+		c->key[d - 1] = xstrdup(json_object_get_string(v));
+		c->have_key[d - 1] = true;
+		json_object_put(v);
+		return 0;
+	}
+	json_object_object_add(parent, c->key[d - 1], v);
+	free(c->key[d - 1]);
+	c->key[d - 1] = NULL;
+	c->have_key[d - 1] = false;
+	return 0;
+}
+
+static int open_collection(struct conv *c, struct json_object *o, const yaml_char_t *anchor,
+			   const yaml_mark_t *mark)
+{
+	if (c->depth >= MAX_DEPTH) {
+		json_object_put(o);
+		snprintf(c->err, c->errlen, "line %zu: nesting deeper than %d", mark->line + 1,
+			 MAX_DEPTH);
+		return -EINVAL;
+	}
+	remember(c, anchor, o);
+	c->stack[c->depth] = o;
+	c->key[c->depth] = NULL;
+	c->have_key[c->depth] = false;
+	c->depth++;
+	return 0;
+}
+
+/* Stream YAML/JSON from text (or, when text is NULL, from f); emit each object (taken by emit). */
+static int parse_stream(const char *text, size_t len, FILE *f, manifest_object_fn emit, void *arg,
+			char *err, size_t errlen)
+{
+	struct conv c = { .emit = emit, .arg = arg, .err = err, .errlen = errlen };
 	yaml_parser_t parser;
+	bool done = false;
 	int r = 0;
 
 	if (!yaml_parser_initialize(&parser)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	for (;;) {
-		yaml_document_t doc;
-		yaml_node_t *root;
-		struct json_object *o;
+	if (text)
+		yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	else
+		yaml_parser_set_input_file(&parser, f);
+	while (!done && r == 0) {
+		yaml_event_t e;
+		struct json_object *v;
 
-		if (!yaml_parser_load(&parser, &doc)) {
-			snprintf(err, errlen, "YAML line %zu: %s", parser.problem_mark.line + 1,
-				 parser.problem ? parser.problem : "syntax error");
+		if (!yaml_parser_parse(&parser, &e)) {
+			snprintf(err, errlen, "line %zu: %s%s%s", parser.problem_mark.line + 1,
+				 parser.problem ? parser.problem : "syntax error",
+				 parser.context ? " " : "", parser.context ? parser.context : "");
 			r = -EINVAL;
 			break;
 		}
-		root = yaml_document_get_root_node(&doc);
-		if (!root) {
-			yaml_document_delete(&doc);
-			break;	/* end of stream */
-		}
-		r = node_to_json(&doc, root, 0, &o, err, errlen);
-		yaml_document_delete(&doc);
-		if (r < 0)
+		switch (e.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
 			break;
-		add_object(arr, o);
+		case YAML_DOCUMENT_END_EVENT:
+			conv_reset_doc(&c);
+			break;
+		case YAML_SCALAR_EVENT:
+			v = scalar_to_json(&e);
+			remember(&c, e.data.scalar.anchor, v);
+			r = place(&c, v, &e.start_mark);
+			break;
+		case YAML_ALIAS_EVENT: {
+			struct json_object *a = NULL;
+			bool found = false;
+
+			for (unsigned i = c.n_anchors; i-- > 0 && !found;)
+				if (!strcmp(c.anchors[i].name, (const char *)e.data.alias.anchor)) {
+					a = c.anchors[i].obj;
+					found = true;
+				}
+			if (!found) {
+				snprintf(err, errlen, "line %zu: unknown alias *%s",
+					 e.start_mark.line + 1, e.data.alias.anchor);
+				r = -EINVAL;
+				break;
+			}
+			r = place(&c, json_object_get(a), &e.start_mark);
+			break;
+		}
+		case YAML_SEQUENCE_START_EVENT:
+			r = open_collection(&c, json_object_new_array(), e.data.sequence_start.anchor,
+					    &e.start_mark);
+			break;
+		case YAML_MAPPING_START_EVENT:
+			r = open_collection(&c, json_object_new_object(), e.data.mapping_start.anchor,
+					    &e.start_mark);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			c.depth--;
+			v = c.stack[c.depth];
+			free(c.key[c.depth]);
+			c.key[c.depth] = NULL;
+			if (c.have_key[c.depth]) {
+				/* "key:" with nothing after it at the very end is null */
+				c.have_key[c.depth] = false;
+			}
+			r = place(&c, v, &e.start_mark);
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&e);
 	}
+	conv_reset_doc(&c);
 	yaml_parser_delete(&parser);
 	return r;
+}
+
+static void collect(void *arg, struct json_object *obj)
+{
+	json_object_array_add(arg, obj);
 }
 
 int manifest_parse(const char *text, size_t len, struct json_object **ret_array, char *err,
 		   size_t errlen)
 {
 	struct json_object *arr = json_object_new_array();
-	size_t i = 0;
-	int r;
+	int r = manifest_parse_stream(text, len, collect, arr, err, errlen);
 
-	while (i < len && strchr(" \t\r\n", text[i]))
-		i++;
-	if (i < len && (text[i] == '{' || text[i] == '['))
-		r = parse_json(text + i, len - i, arr, err, errlen);
-	else
-		r = parse_yaml(text, len, arr, err, errlen);
 	if (r < 0) {
 		json_object_put(arr);
 		return r;
 	}
-	/* a top-level JSON array of objects is a list too */
-	if (json_object_array_length(arr) == 1 &&
-	    json_object_is_type(json_object_array_get_idx(arr, 0), json_type_array)) {
-		struct json_object *inner = json_object_get(json_object_array_get_idx(arr, 0));
-		struct json_object *flat = json_object_new_array();
-
-		for (size_t k = 0; k < json_object_array_length(inner); k++)
-			add_object(flat, json_object_get(json_object_array_get_idx(inner, k)));
-		json_object_put(inner);
-		json_object_put(arr);
-		arr = flat;
-	}
 	*ret_array = arr;
 	return 0;
+}
+
+int manifest_parse_stream(const char *text, size_t len, manifest_object_fn fn, void *arg,
+			  char *err, size_t errlen)
+{
+	return parse_stream(text, len, NULL, fn, arg, err, errlen);
 }
 
 /* ---- the directory source ---- */
@@ -309,70 +387,99 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+struct load_ctx {
+	struct manifest_source *m;
+	const char *path;
+	char **keys;		/* "<kind digit>ns/name" of the objects applied */
+	unsigned n, cap;
+	unsigned index;
+};
+
+static void add_key(struct load_ctx *l, char *key)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->keys = xrealloc(l->keys, l->cap * sizeof(*l->keys));
+	}
+	l->keys[l->n++] = key;
+}
+
+/* One object of a file: apply it to the cache at once, remember its key. */
+static void apply_one(void *arg, struct json_object *o)
+{
+	struct load_ctx *l = arg;
+	struct json_object *md, *n, *ns;
+	enum sy_kind k;
+	char id[600];
+	bool ok;
+
+	l->index++;
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		log_error("Manifest %s: document %u is not an object; skipped", l->path, l->index);
+		json_object_put(o);
+		return;
+	}
+	k = kind_of(o, &ok);
+	if (!ok) {
+		log_v(2, "Manifest %s: document %u is not a Service, EndpointSlice or Node; ignored",
+		      l->path, l->index);
+		json_object_put(o);
+		return;
+	}
+	cache_apply(l->m->cache, k, CACHE_UPSERT, o);
+	if (json_object_object_get_ex(o, "metadata", &md) &&
+	    json_object_object_get_ex(md, "name", &n)) {
+		const char *nss = json_object_object_get_ex(md, "namespace", &ns) ?
+				  json_object_get_string(ns) : NULL;
+
+		if (k == SY_KIND_NODE)
+			snprintf(id, sizeof(id), "%d%s", k, json_object_get_string(n));
+		else
+			snprintf(id, sizeof(id), "%d%s/%s", k, nss && *nss ? nss : "default",
+				 json_object_get_string(n));
+		add_key(l, xstrdup(id));
+	}
+	json_object_put(o);
+}
+
 static void load_file(struct manifest_source *m, const char *name)
 {
 	char path[PATH_MAX], err[512];
-	struct json_object *arr = NULL;
 	struct file_keys *fk = hmap_get(&m->files, name);
-	char *text;
-	size_t len;
+	struct load_ctx l = { .m = m, .path = path };
+	FILE *f;
 	int r;
 
 	snprintf(path, sizeof(path), "%s/%s", m->dir, name);
-	r = sy_read_file(path, &text, &len);
-	if (r < 0) {
+	/* streamed from the file: a large manifest never sits in memory whole */
+	f = fopen(path, "rbe");
+	if (!f) {
+		r = -errno;
 		snprintf(err, sizeof(err), "%s", strerror(-r));
 	} else {
-		r = manifest_parse(text, len, &arr, err, sizeof(err));
-		free(text);
-	}
-	if (r < 0) {
-		log_error("Manifest %s: %s; keeping its last good objects", path, err);
-		for (unsigned i = 0; fk && i < fk->n; i++)
-			cache_keep(m->cache, (enum sy_kind)(fk->keys[i][0] - '0'), fk->keys[i] + 1);
-		return;
+		r = parse_stream(NULL, 0, f, apply_one, &l, err, sizeof(err));
+		fclose(f);
 	}
 	if (!fk) {
 		fk = xcalloc(1, sizeof(*fk));
 		fk->name = xstrdup(name);
 		hmap_put(&m->files, fk->name, fk);
 	}
-	for (unsigned i = 0; i < fk->n; i++)
-		free(fk->keys[i]);
-	free(fk->keys);
-	fk->n = 0;
-	fk->keys = xcalloc(json_object_array_length(arr), sizeof(char *));
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i), *md, *n, *ns;
-		bool ok;
-		enum sy_kind k;
-		char id[600];
-
-		if (!o || !json_object_is_type(o, json_type_object)) {
-			log_error("Manifest %s: document %zu is not an object; skipped", path, i + 1);
-			continue;
+	if (r < 0) {
+		/* what parsed is applied; everything else the file held keeps its last version */
+		log_error("Manifest %s: %s; keeping its last good objects", path, err);
+		for (unsigned i = 0; i < fk->n; i++) {
+			cache_keep(m->cache, (enum sy_kind)(fk->keys[i][0] - '0'), fk->keys[i] + 1);
+			add_key(&l, fk->keys[i]);
 		}
-		k = kind_of(o, &ok);
-		if (!ok) {
-			log_v(2, "Manifest %s: document %zu is not a Service, EndpointSlice or Node; ignored",
-			      path, i + 1);
-			continue;
-		}
-		cache_apply(m->cache, k, CACHE_UPSERT, o);
-		if (json_object_object_get_ex(o, "metadata", &md) &&
-		    json_object_object_get_ex(md, "name", &n)) {
-			const char *nss = json_object_object_get_ex(md, "namespace", &ns) ?
-					  json_object_get_string(ns) : NULL;
-
-			if (k == SY_KIND_NODE)
-				snprintf(id, sizeof(id), "%d%s", k, json_object_get_string(n));
-			else
-				snprintf(id, sizeof(id), "%d%s/%s", k, nss && *nss ? nss : "default",
-					 json_object_get_string(n));
-			fk->keys[fk->n++] = xstrdup(id);
-		}
+		free(fk->keys);
+	} else {
+		for (unsigned i = 0; i < fk->n; i++)
+			free(fk->keys[i]);
+		free(fk->keys);
 	}
-	json_object_put(arr);
+	fk->keys = l.keys;
+	fk->n = l.n;
 }
 
 int manifest_source_reload(struct manifest_source *m)

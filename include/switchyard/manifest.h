@@ -6,6 +6,8 @@
  * EndpointSlice and Node objects (multi-document, kind: List), re-read when
  * the directory changes (inotify on the libev loop).
  */
+#include <stddef.h>
+
 struct ev_loop;
 struct cache;
 struct json_object;
@@ -16,7 +18,14 @@ struct json_object;
  */
 int manifest_parse(const char *text, size_t len, struct json_object **ret_array,
 		   char *err, size_t errlen);
-/* Convert one YAML document's libyaml node tree: see src/yaml_json.c */
+/*
+ * Streaming form: fn gets each object as soon as it is complete (items of
+ * a List one by one, never the whole list) and takes it.  Objects emitted
+ * before a syntax error stay emitted; the caller decides what that means.
+ */
+typedef void (*manifest_object_fn)(void *arg, struct json_object *obj);
+int manifest_parse_stream(const char *text, size_t len, manifest_object_fn fn, void *arg,
+			  char *err, size_t errlen);
 struct manifest_source;
 int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, const char *dir,
 			struct cache *cache);

@@ -69,7 +69,16 @@ static void test_lists(void **state)
 	json_object_put(arr);
 	arr = parse_ok("[{\"kind\":\"Node\"},{\"kind\":\"Service\"}]", 2);
 	json_object_put(arr);
-	arr = parse_ok("{\"kind\":\"Node\"}\n{\"kind\":\"Service\"}\n", 2);
+	/* JSON: one value per file (a YAML stream of one flow document) */
+	arr = parse_ok("{\"kind\": \"Node\", \"metadata\": {\"name\": \"a\\/b\\u00e9\"}}", 1);
+	assert_string_equal(str_at(arr, 0, "metadata", "name"), "a/b\xc3\xa9");
+	json_object_put(arr);
+	/* items of a List stream out one by one, with or without their own kind */
+	arr = parse_ok("kind: List\nitems:\n- {kind: Service, metadata: {name: a}}\n- metadata: {name: b}\n", 2);
+	json_object_put(arr);
+	/* anchors and aliases */
+	arr = parse_ok("kind: Service\nmetadata: &m {name: a}\nx: *m\n", 1);
+	assert_string_equal(str_at(arr, 0, "x", "name"), "a");
 	json_object_put(arr);
 }
 
