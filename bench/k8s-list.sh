@@ -62,7 +62,8 @@ svc=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["metadata
 n0=$(syncs)
 cpu2=$(cpu_ns "$pid")
 k8s_ctl load "" "@$SY_TMP/change.json" >/dev/null || sy_fail "change"
-sy_wait 10 test "$(syncs)" -gt "$n0" || sy_fail "the change was not synced"
+synced_again() { [ "$(syncs)" -gt "$n0" ]; }
+sy_wait 10 synced_again || sy_fail "the change was not synced"
 cpu3=$(cpu_ns "$pid")
 hwm2=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 rss2=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")

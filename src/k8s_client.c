@@ -582,6 +582,7 @@ static int list_page_done(struct informer *inf, struct json_object *resp)
 	cache_replace_end(k->cache, inf->kind);
 	inf->listed = true;
 	inf->list_done_at = ev_now(k->loop);
+	inf->backoff = 0;	/* the server works again (informer_relist guards against spinning) */
 	log_v(2, "Listed %u %s at resourceVersion %s", inf->list_items, inf->plural, rv);
 	return 0;
 }

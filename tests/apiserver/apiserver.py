@@ -310,9 +310,11 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write('%s %s\n' % (self.address_string(), fmt % args))
 
     # ---- plumbing ----
-    def send_json(self, code, body, ctype='application/json'):
+    def send_json(self, code, body, ctype='application/json', headers=None):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         # like kube-apiserver (APIResponseCompression): gzip bodies over 128 KiB
         if len(data) > 128 * 1024 and 'gzip' in (self.headers.get('Accept-Encoding') or '') \
                 and not self.server.no_gzip:
@@ -389,7 +391,9 @@ class Handler(BaseHTTPRequestHandler):
                 entry['status'] = self.log_status
                 entry['auth'] = self.auth
         except ApiError as e:
-            self.send_json(e.code, e.status)
+            # kube-apiserver's max-in-flight filter asks clients to come back later
+            self.send_json(e.code, e.status,
+                           headers={'Retry-After': '1'} if e.code == 429 else None)
             if self.entry is not None:
                 self.entry['status'] = e.code
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):

@@ -74,7 +74,9 @@ k8s_get() { ip netns exec "$K8S_NS" curl -sfk "$K8S_URL/_control/$1${2:+?$2}"; }
 # k8s_req_grep STRING: the double's request log contains STRING (for sy_wait)
 k8s_req_grep() { k8s_get requests | grep -q -- "$1"; }
 # k8s_watching RESOURCE: the double has an open watch on RESOURCE
-k8s_watching() { k8s_get state | grep -q "\"$1\""; }
+k8s_watching() {
+	k8s_get state | "$PY" -c 'import json, sys; sys.exit(sys.argv[1] not in json.load(sys.stdin)["watches"])' "$1"
+}
 
 # k8s_kubeconfig FILE SERVER CLUSTER_LINES USER_LINES  (lines are YAML, 4-space indented)
 k8s_kubeconfig() {

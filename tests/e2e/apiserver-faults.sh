@@ -48,6 +48,11 @@ sy_wait 5 grep -q "Services watch: malformed event skipped: not JSON" "$SY_TMP/d
 sy_wait 5 grep -q 'malformed event skipped: ADDED event has no "object"' "$SY_TMP/daemon.log" ||
 	sy_fail "event without object not logged"
 sy_wait 5 grep -q "default/bad" "$SY_TMP/daemon.log" || sy_fail "bad Service not logged by name"
+# an ERROR event other than 410: logged, the watch comes back after a backoff
+k8s_ctl inject "resource=services" '{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"internal error: watch cache closed","reason":"InternalError","code":500}}' >/dev/null
+sy_wait 5 grep -q "Services watch: server error event: HTTP 500 InternalError: internal error" \
+	"$SY_TMP/daemon.log" || sy_fail "ERROR event not logged"
+sy_wait 10 k8s_watching services || sy_fail "no rewatch after an ERROR event"
 k8s_svc s4 10.96.1.4 | kc create --validate=false -f - >/dev/null
 k8s_slice s4-a s4 10.244.1.4 | kc create --validate=false -f - >/dev/null
 k8s_wait_state 10 "cip('default/s4') == '10.96.1.4' and eps('default/s4') == ['10.244.1.4:8080'] \
@@ -86,6 +91,15 @@ d = [float(x) for x in sys.stdin]
 assert max(d) <= 45 and max(d) > min(d), d
 ' || sy_fail "backoff does not grow"
 
+# 429 Too Many Requests with Retry-After: 1 → the next try waits at least 1 s
+k8s_ctl fail "n=3&code=429&ua=switchyard" >/dev/null
+k8s_ctl drop "resource=nodes" >/dev/null
+sy_wait 15 grep -q "Nodes watch: HTTP 429 TooManyRequests" "$SY_TMP/daemon.log" || sy_fail "429 not seen"
+grep -A1 "Nodes watch: HTTP 429" "$SY_TMP/daemon.log" | sed -n 's/.*Nodes: retrying in \([0-9.]*\)s/\1/p' |
+	"$PY" -c 'import sys; d = [float(x) for x in sys.stdin]; assert d and min(d) >= 1.0, d' ||
+	sy_fail "Retry-After not honoured"
+k8s_ctl fail "n=0" >/dev/null
+
 # 5. a stall: events made during it arrive afterwards
 k8s_ctl stall "seconds=2" >/dev/null
 k8s_slice s3-a s3 10.244.1.33 | kc replace --validate=false -f - >/dev/null
@@ -96,7 +110,8 @@ all_watching() { k8s_watching services && k8s_watching endpointslices && k8s_wat
 sy_wait 40 all_watching || sy_fail "not all watches are back"
 relists=$(grep -c "relisting" "$SY_TMP/daemon.log")
 k8s_ctl compact "expire=1" >/dev/null
-sy_wait 10 test "$(grep -c "relisting" "$SY_TMP/daemon.log")" -ge $((relists + 3)) ||
+relisted() { [ "$(grep -c "relisting" "$SY_TMP/daemon.log")" -ge $((relists + 3)) ]; }
+sy_wait 10 relisted ||
 	sy_fail "open watches did not relist on an in-stream 410"
 k8s_slice s4-a s4 10.244.1.44 | kc replace --validate=false -f - >/dev/null
 k8s_wait_state 10 "eps('default/s4') == ['10.244.1.44:8080']" || sy_fail "after the in-stream 410"
