@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The sync runner's bounded-frequency semantics: a burst of changes
+# coalesces into at most one sync per --min-sync-period and the last state
+# wins; --sync-period brings full resyncs while nothing changes; a sync that
+# fails (the xtables lock held by someone else) keeps the old rules, is
+# logged, and is retried with backoff until it lands.
+. "$(dirname "$0")/../lib/common.sh"
+sy_mkns NODE node
+M=$SY_TMP/m
+mkdir -p "$M"
+svc() { # name ip
+	cat >"$M/$1.yaml" <<Y
+apiVersion: v1
+kind: Service
+metadata: {name: $1, namespace: t}
+spec:
+  clusterIP: $2
+  ports: [{name: p, port: 80}]
+Y
+}
+syncs() { grep -c "SyncProxyRules complete" "$1"; }
+
+# 1. coalescing: ten changes within ~1 s, min-sync-period 3 s
+svc s0 10.96.1.0
+LOG=$SY_TMP/a.log
+sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=none --manifests "$M" --hostname-override n1 \
+	--healthz-bind-address= --metrics-bind-address= --min-sync-period=3s --sync-period=1h -v 2
+sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "no first sync"
+before=$(syncs "$LOG")
+for i in 1 2 3 4 5 6 7 8 9 10; do svc "s$i" "10.96.1.$i"; sleep 0.1; done
+sleep 0.5
+during=$(( $(syncs "$LOG") - before ))
+[ "$during" -le 1 ] || sy_fail "burst: $during syncs within the min-sync-period"
+sy_wait 8 grep -q "ports=11 " "$LOG" || sy_fail "burst not applied in the end: $(tail -3 "$LOG")"
+after=$(( $(syncs "$LOG") - before ))
+[ "$after" -le 2 ] || sy_fail "burst of 10 changes took $after syncs (want <= 2)"
+kill "$SY_LAST_PID"
+
+# 2. periodic full resyncs while nothing changes
+LOG=$SY_TMP/b.log
+sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=none --manifests "$M" --hostname-override n1 \
+	--healthz-bind-address= --metrics-bind-address= --sync-period=1s -v 2
+sleep 3.5
+n=$(grep -c "SyncProxyRules complete.*full=true" "$LOG")
+[ "$n" -ge 3 ] || sy_fail "expected >= 3 full syncs in 3.5 s with --sync-period=1s, got $n"
+kill "$SY_LAST_PID"
+
+# 3. a failing sync is retried with backoff and lands
+LOG=$SY_TMP/c.log
+sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=iptables --manifests "$M" --hostname-override n1 \
+	--healthz-bind-address= --metrics-bind-address= --min-sync-period=0 -v 2
+PID=$SY_LAST_PID
+sy_wait 15 grep -q "First sync complete" "$LOG" || sy_fail "iptables: no first sync: $(tail -3 "$LOG")"
+ip netns exec "$NODE" iptables-legacy-save | grep -q "10.96.1.10/32" || sy_fail "rules missing"
+# hold the lock the iptables tools use while a change arrives
+flock /run/xtables.lock sleep 7 &
+HOLDER=$!
+SY_PIDS+=("$HOLDER")
+sleep 0.3
+svc s11 10.96.1.11
+sy_wait 10 grep -q "Failed to sync proxy rules" "$LOG" || sy_fail "no failure logged while the lock was held"
+# the previous rules stay in place meanwhile
+ip netns exec "$NODE" iptables-legacy-save | grep -q "10.96.1.10/32" || sy_fail "old rules lost during failure"
+ip netns exec "$NODE" iptables-legacy-save | grep -q "10.96.1.11/32" && sy_fail "written despite the lock"
+wait "$HOLDER"
+sy_wait 40 sh -c "ip netns exec $NODE iptables-legacy-save | grep -q 10.96.1.11/32" ||
+	sy_fail "the retried sync never landed: $(tail -3 "$LOG")"
+grep -q "retrying in" "$LOG" || sy_fail "no backoff in the log"
+ip netns exec "$NODE" "$SWITCHYARD" --cleanup >/dev/null 2>&1
+sy_pass
