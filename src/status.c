@@ -309,7 +309,7 @@ static char *render_metrics(struct sy_daemon *d)
 			m.service_changes_pending = cs->service_changes - m.service_changes_total;
 		m.endpoint_changes_total = cs->endpoint_changes;
 		m.service_changes_total = cs->service_changes;
-		m.decode_errors_total = cs->decode_errors;
+		m.decode_errors_total += cs->decode_errors;	/* + the objects the cache rejected */
 	}
 	if (!strcmp(mode_name(d), "iptables"))
 		flags |= METRICS_IPTABLES;

@@ -123,7 +123,6 @@ static void observe_changes(struct sy_daemon *d, double now_wall)
 	d->metrics.service_changes_total = cs->service_changes;
 	d->metrics.endpoint_changes_pending = 0;
 	d->metrics.service_changes_pending = 0;
-	d->metrics.decode_errors_total = cs->decode_errors;
 }
 
 static void run_podnet(struct sy_daemon *d, bool full)

@@ -43,7 +43,7 @@ struct sy_metrics {
 	/* switchyard_* */
 	uint64_t watch_reconnects_total;
 	uint64_t relists_total;
-	uint64_t decode_errors_total;
+	uint64_t decode_errors_total;		/* stream-level (the client); rendering adds the cache's */
 	uint64_t conntrack_deleted_total;
 	uint64_t conntrack_errors_total;
 	struct sy_hist conntrack_duration;
