@@ -214,6 +214,7 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 	st->nat_rules = m->plan.n_rules[IPT_NAT];
 	st->filter_rules = m->plan.n_rules[IPT_FILTER];
 	st->rules_total = st->nat_rules + st->filter_rules;
+	/* full or not, the table is read, compared and repaired: drift never survives a sync */
 	(void)full;
 	return r;
 }

@@ -200,7 +200,7 @@ int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
 	socklen_t len;
 	size_t fcap = 0, ccap = 0;
 	uint8_t *base;
-	uint32_t off, idx, n_hooks_seen = 0;
+	uint32_t off, idx;
 	int r, cur_hook = -1;
 	struct kt_chain *cur = NULL;
 
@@ -274,7 +274,6 @@ int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
 		for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++)
 			if ((kt->info.valid_hooks & (1u << h)) && kt->info.hook_entry[h] == off) {
 				cur_hook = (int)h;
-				n_hooks_seen++;
 			}
 		if (ci < kt->n_chains && kt->chains[ci].head == off) {
 			cur_hook = -1;
@@ -314,7 +313,6 @@ int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
 		}
 		off += e->next_offset;
 	}
-	(void)n_hooks_seen;
 	free(ge);
 	*ret = kt;
 	return 0;

@@ -218,9 +218,10 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 	const char *proto = dp->proto == IPPROTO_UDP ? "udp" : dp->proto == IPPROTO_SCTP ? "sctp" : "tcp";
 	char spn[512], buf[600];
 	size_t spnl;
-	unsigned n_int, n_ext, n_sep = 0;
-	const struct ds_ep *int_eps = ds_port_internal_eps(dp, &n_int);
-	const struct ds_ep *ext_eps = ds_port_external_eps(dp, &n_ext);
+	unsigned n_int, n_ext;
+
+	ds_port_internal_eps(dp, &n_int);
+	ds_port_external_eps(dp, &n_ext);
 	bool has_eps = dp->n_cluster_eps || dp->n_local_eps;
 	bool external = ds_port_has_external(dp);
 	struct ipt_chain **sep_c = NULL, **sep_l = NULL, *svc = NULL, *svl = NULL, *ext = NULL, *fw = NULL;
@@ -254,7 +255,6 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_ip4_str(e->addr), e->port);
 			sep_ep[pp->n_chains] = e;
 			sep_c[i] = port_chain(pp, "SY-SEP-", buf);
-			n_sep++;
 		}
 		for (unsigned i = 0; i < dp->n_local_eps && need_svl; i++) {
 			const struct ds_ep *e = &dp->local_eps[i];
@@ -268,7 +268,6 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_ip4_str(e->addr), e->port);
 			sep_ep[pp->n_chains] = e;
 			sep_l[i] = port_chain(pp, "SY-SEP-", buf);
-			n_sep++;
 		}
 		/* SEP rules: hairpin mark, DNAT (+ affinity --set) */
 		for (unsigned i = 0; i < pp->n_chains; i++) {
@@ -301,8 +300,6 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 	}
 	const struct ipt_chain *int_chain = dp->itp_local ? svl : svc;
 	const struct ipt_chain *ext_chain = dp->etp_local ? svl : svc;
-	(void)int_eps;
-	(void)ext_eps;
 
 	if (need_ext) {
 		ext = port_chain(pp, "SY-EXT-", buf);
@@ -424,7 +421,6 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 	free(sep_c);
 	free(sep_l);
 	free(sep_ep);
-	(void)n_sep;
 	return pp;
 }
 
