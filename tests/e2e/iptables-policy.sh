@@ -10,6 +10,7 @@
 #  - LoadBalancer ingress IP with loadBalancerSourceRanges: allowed source
 #    passes, other sources are dropped.
 #  - internalTrafficPolicy: Local — only the local endpoint.
+#  - terminating-but-serving endpoints only while no endpoint is ready.
 . "$(dirname "$0")/iptables-lib.sh"
 
 ipt_lab 3
@@ -67,6 +68,13 @@ status:
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: term, namespace: default}
+spec:
+  clusterIP: 10.96.0.94
+  ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
 metadata: {name: itp, namespace: default}
 spec:
   clusterIP: 10.96.0.93
@@ -79,6 +87,21 @@ done
 ipt_slice nolocal TCP 8080 10.244.2.2:node2 10.244.3.2:node3 | ipt_write slice-nolocal.yaml
 ipt_slice sticky TCP 8080 10.244.1.2:node2 10.244.2.2:node2 10.244.3.2:node3 | ipt_write slice-sticky.yaml
 ipt_slice lb TCP 8080 10.244.1.2:node2 10.244.2.2:node2 | ipt_write slice-lb.yaml
+# terminating but serving (ep1) is used only while nothing is ready; ep3 neither serves nor is ready
+term_slice() {
+	cat <<EOF2
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: term-x, namespace: default, labels: {kubernetes.io/service-name: term}}
+addressType: IPv4
+ports: [{name: p, protocol: TCP, port: 8080}]
+endpoints:
+  - {addresses: [10.244.1.2], conditions: {ready: false, serving: true, terminating: true}, nodeName: node2}
+  - {addresses: [10.244.2.2], conditions: {ready: $1, serving: $1, terminating: false}, nodeName: node2}
+  - {addresses: [10.244.3.2], conditions: {ready: false, serving: false, terminating: true}, nodeName: node2}
+EOF2
+}
+term_slice false | ipt_write slice-term.yaml
 ipt_start
 
 # eTP=Local: only ep1, client address preserved
@@ -131,6 +154,14 @@ out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.20 80 10 192.168.50.2)
 [ "$(grep -c '^ep[12] ' <<<"$out")" -eq 10 ] || sy_fail "LB from an allowed source: $(sort <<<"$out" | uniq -c)"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.20 80 2 192.168.50.3)
 [ "$(grep -c TIMEOUT <<<"$out")" -eq 2 ] || sy_fail "LB from a source outside the ranges: $out"
+
+# terminating fallback: only the serving+terminating endpoint while none is ready ...
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.94 80 20)
+[ "$(grep -c '^ep1 ' <<<"$out")" -eq 20 ] || sy_fail "terminating fallback: $(sort <<<"$out" | uniq -c)"
+# ... and not once a ready endpoint exists
+term_slice true | ipt_write slice-term.yaml
+only_ep2() { [ "$(ipt_ask_many "$CLIENT" tcp 10.96.0.94 80 20 | cut -d' ' -f1 | sort -u)" = ep2 ]; }
+sy_wait 10 only_ep2 || sy_fail "a ready endpoint did not replace the terminating one"
 
 # iTP=Local: only the local endpoint
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.93 80 20)
