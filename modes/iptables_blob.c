@@ -375,27 +375,39 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 	}
 	if (r->matches & IPT_M_DPORT) {
 		if (r->proto == IPPROTO_TCP) {
-			struct xt_tcp m = { .spts = { 0, 0xffff }, .dpts = { r->dport, r->dport } };
+			struct xt_tcp m;
+			memset(&m, 0, sizeof(m));	/* padding too: blobs are compared byte-wise */
+			m.spts[1] = 0xffff;
+			m.dpts[0] = m.dpts[1] = r->dport;
 			off += put_match(AT, "tcp", 0, &m, sizeof(m));
 		} else if (r->proto == IPPROTO_UDP) {
-			struct xt_udp m = { .spts = { 0, 0xffff }, .dpts = { r->dport, r->dport } };
+			struct xt_udp m;
+			memset(&m, 0, sizeof(m));
+			m.spts[1] = 0xffff;
+			m.dpts[0] = m.dpts[1] = r->dport;
 			off += put_match(AT, "udp", 0, &m, sizeof(m));
 		} else {
-			struct xt_sctp_info m = { .dpts = { r->dport, r->dport }, .spts = { 0, 0xffff },
-						  .flags = XT_SCTP_DEST_PORTS };
+			struct xt_sctp_info m;
+			memset(&m, 0, sizeof(m));
+			m.dpts[0] = m.dpts[1] = r->dport;
+			m.spts[1] = 0xffff;
+			m.flags = XT_SCTP_DEST_PORTS;
 			off += put_match(AT, "sctp", 0, &m, sizeof(m));
 		}
 	}
 	if (r->matches & (IPT_M_DST_LOCAL | IPT_M_SRC_LOCAL)) {
-		struct xt_addrtype_info_v1 m = {
-			.source = r->matches & IPT_M_SRC_LOCAL ? XT_ADDRTYPE_LOCAL : 0,
-			.dest = r->matches & IPT_M_DST_LOCAL ? XT_ADDRTYPE_LOCAL : 0,
-		};
+		struct xt_addrtype_info_v1 m;
+		memset(&m, 0, sizeof(m));
+		m.source = r->matches & IPT_M_SRC_LOCAL ? XT_ADDRTYPE_LOCAL : 0;
+		m.dest = r->matches & IPT_M_DST_LOCAL ? XT_ADDRTYPE_LOCAL : 0;
 		off += put_match(AT, "addrtype", 1, &m, sizeof(m));
 	}
 	if (r->matches & IPT_M_MARK) {
-		struct xt_mark_mtinfo1 m = { .mark = r->mark, .mask = r->mark_mask,
-					     .invert = !!(r->matches & IPT_M_MARK_INV) };
+		struct xt_mark_mtinfo1 m;
+		memset(&m, 0, sizeof(m));
+		m.mark = r->mark;
+		m.mask = r->mark_mask;
+		m.invert = !!(r->matches & IPT_M_MARK_INV);
 		off += put_match(AT, "mark", 1, &m, sizeof(m));
 	}
 	if (r->matches & (IPT_M_STATE_NEW | IPT_M_STATE_EST)) {
@@ -410,7 +422,9 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 		off += put_match(AT, "conntrack", 3, &m, sizeof(m));
 	}
 	if (r->matches & IPT_M_STAT) {
-		struct xt_statistic_info m = { .mode = XT_STATISTIC_MODE_RANDOM };
+		struct xt_statistic_info m;
+		memset(&m, 0, sizeof(m));
+		m.mode = XT_STATISTIC_MODE_RANDOM;
 		m.u.random.probability = r->prob;
 		off += put_match(AT, "statistic", 0, &m, sizeof(m));
 	}
@@ -450,7 +464,9 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 		off += put_verdict(AT, XT_RETURN);
 		break;
 	case IPT_T_REJECT: {
-		struct ipt_reject_info t = { .with = IPT_ICMP_PORT_UNREACHABLE };
+		struct ipt_reject_info t;
+		memset(&t, 0, sizeof(t));
+		t.with = IPT_ICMP_PORT_UNREACHABLE;
 		off += put_target(AT, "REJECT", 0, &t, sizeof(t));
 		break;
 	}
@@ -464,7 +480,10 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 		break;
 	}
 	case IPT_T_MARK: {
-		struct xt_mark_tginfo2 t = { .mark = r->mark, .mask = r->mark_mask };
+		struct xt_mark_tginfo2 t;
+		memset(&t, 0, sizeof(t));
+		t.mark = r->mark;
+		t.mask = r->mark_mask;
 		off += put_target(AT, "MARK", 2, &t, sizeof(t));
 		break;
 	}
