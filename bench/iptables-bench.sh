@@ -26,6 +26,7 @@ NS_LIST=${BENCH_NS:-${QUICK:+1000}}
 NS_LIST=${NS_LIST:-1000 5000 10000}
 BIG=$(echo $NS_LIST | awk '{print $NF}')
 
+calc() { awk "BEGIN { print $1 }"; }
 fresh() { # VAR NAME: a new namespace
 	sy_mkns "$1" "$2"
 }
@@ -71,8 +72,8 @@ for n in $NS_LIST; do
 	fi
 	gone "$R"
 	printf '%-7s %10s %10s %12.1f | %10s %10.1f %9s | %8.3f %8.3f\n' "$n" "$sy_s" "$sy_wall" \
-		"$(echo "$sy_kb / 1024" | bc -l)" "$ref_s" "$(echo "$ref_kb / 1024" | bc -l)" \
-		"$rules/$ref_rules" "$(echo "$sy_s / $ref_s" | bc -l)" "$(echo "$sy_kb / $ref_kb" | bc -l)"
+		"$(calc "$sy_kb / 1024")" "$ref_s" "$(calc "$ref_kb / 1024")" \
+		"$rules/$ref_rules" "$(calc "$sy_s / $ref_s")" "$(calc "$sy_kb / $ref_kb")"
 done
 echo "   (sy_sync_s: the mode's sync call; sy_proc_s / sy_rss_MB: the whole bench process,"
 echo "    including building the desired state, a no-op resync and, at $BIG, the change below)"
@@ -82,7 +83,7 @@ echo
 echo "== 2. one endpoint change with $BIG Services"
 printf '   switchyard sync: %ss   (kernel shows the new rule: %s rule(s))\n' "$change_s" "$check"
 printf '   reference partial restore: %ss, %.1f MB (kernel shows it: %s)   ratio %.3f\n' "$refp_s" \
-	"$(echo "$refp_kb / 1024" | bc -l)" "$refcheck" "$(echo "$change_s / $refp_s" | bc -l)"
+	"$(calc "$refp_kb / 1024")" "$refcheck" "$(calc "$change_s / $refp_s")"
 fi
 
 [ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard
@@ -138,7 +139,7 @@ PYEOF
 	first=$(sed -n 's/.*First sync complete: .* in \([0-9.]*\) s.*/\1/p' "$log")
 	hwm=$(awk '/VmHWM/ { print $2 / 1024 }' /proc/$pid/status)
 	printf '   start → first sync done: %.2fs (the sync itself %ss), daemon peak RSS %.1f MB\n' \
-		"$(echo "$t1 - $t0" | bc -l)" "$first" "$hwm"
+		"$(calc "$t1 - $t0")" "$first" "$hwm"
 	local before
 	before=$(grep -c "SyncProxyRules complete" "$log")
 	t0=$(date +%s.%N)
@@ -152,7 +153,7 @@ PYEOF
 	ip netns exec "$D" iptables-legacy-save -t nat | grep -q -- '--to-destination 10.250.0.1:8080' && seen=1
 	el=$(grep "SyncProxyRules complete" "$log" | tail -1 | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p')
 	printf '   endpoint change: the daemon'"'"'s sync %sms; file write → sync done: %.2fs; iptables-legacy-save %s\n' \
-		"$el" "$(echo "$t1 - $t0" | bc -l)" "$([ $seen = 1 ] && echo 'shows the new rule' || echo 'does NOT show it')"
+		"$el" "$(calc "$t1 - $t0")" "$([ $seen = 1 ] && echo 'shows the new rule' || echo 'does NOT show it')"
 	echo "   (write → sync done includes the manifest directory's debounce and the re-read of its 20,000 objects)"
 	kill "$pid"; sleep 0.5
 	gone "$D"
@@ -215,8 +216,8 @@ for l in "${LABS[@]}"; do
 	rc=$(median <"$SY_TMP/cip-$l"); rp=$(median <"$SY_TMP/pod-$l")
 	gc=$(median <"$SY_TMP/gcip-$l"); gp=$(median <"$SY_TMP/gpod-$l")
 	printf '%-11s %6s | %9.0f %9.0f %6.3f %9.3f | %8s %8s %6.3f\n' "${l%%:*}" "${l##*:}" "$rc" "$rp" \
-		"$(echo "$rc / $rp" | bc -l)" "$(echo "$rc / $base" | bc -l)" "$gc" "$gp" \
-		"$(echo "$gc / $gp" | bc -l)"
+		"$(calc "$rc / $rp")" "$(calc "$rc / $base")" "$gc" "$gp" \
+		"$(calc "$gc / $gp")"
 done
 echo "   (medians of $ROUNDS round-robin rounds; cip = through the ClusterIP, measured Service last;"
 echo "    vs_0svc = ClusterIP connection rate relative to switchyard with 0 Services (goal ≥ 0.9 at 10000);"
