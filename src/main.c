@@ -48,10 +48,20 @@ static char *node_name(const struct sy_config *cfg)
 {
 	char host[256];
 
-	if (cfg->hostname_override && *cfg->hostname_override)
-		return xstrdup(cfg->hostname_override);
-	if (gethostname(host, sizeof(host)) < 0)
+	const char *src = cfg->hostname_override;
+	size_t len;
+
+	/* kube-proxy: the override, trimmed and lower-cased, else the hostname */
+	while (src && isspace((unsigned char)*src))
+		src++;
+	len = src ? strlen(src) : 0;
+	while (len && isspace((unsigned char)src[len - 1]))
+		len--;
+	if (len) {
+		snprintf(host, sizeof(host), "%.*s", (int)len, src);
+	} else if (gethostname(host, sizeof(host)) < 0) {
 		return xstrdup("localhost");
+	}
 	host[sizeof(host) - 1] = '\0';
 	for (char *p = host; *p; p++)
 		*p = (char)tolower((unsigned char)*p);

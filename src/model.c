@@ -285,8 +285,8 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 	str = jstr(v);
 	if (v && !str)
 		FAIL("spec.clusterIP is not a string");
-	if (!str || !*str) {
-		/* clusterIPs[] may carry it (the first IPv4) */
+	if (!str || !*str || is_ip6(str)) {
+		/* clusterIPs[] may carry it (the first IPv4: dual-stack, IPv6 primary) */
 		struct json_object *ips = jget(spec, "clusterIPs");
 
 		for (size_t i = 0; ips && json_object_is_type(ips, json_type_array) &&
@@ -376,10 +376,13 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 
 		s->lb_ips = xcalloc(n, sizeof(*s->lb_ips));
 		for (size_t i = 0; i < n; i++) {
-			const char *ip = jstr(jget(json_object_array_get_idx(v, i), "ip"));
+			struct json_object *ing = json_object_array_get_idx(v, i);
+			const char *ip = jstr(jget(ing, "ip")), *mode = jstr(jget(ing, "ipMode"));
 
 			if (!ip || is_ip6(ip))
 				continue;	/* hostname-only ingress or another family */
+			if (mode && !strcmp(mode, "Proxy"))
+				continue;	/* the load balancer proxies: not a VIP to program (as kube-proxy) */
 			if (sy_parse_ip4(ip, &s->lb_ips[s->n_lb_ips]) < 0)
 				FAIL("invalid status.loadBalancer.ingress IP \"%s\"", ip);
 			s->n_lb_ips++;
@@ -560,9 +563,7 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 			    jbool(jget(cond, "serving"), true, &serving) < 0 ||
 			    jbool(jget(cond, "terminating"), false, &terminating) < 0)
 				FAIL("endpoints[%zu]: conditions must be booleans", i);
-			/* the API defaults serving to ready when a server omits it */
-			if (!jget(cond, "serving"))
-				serving = ready;
+			/* nil ready and nil serving count as true, as kube-proxy reads them */
 			se->flags = (ready ? EP_READY : 0) | (serving ? EP_SERVING : 0) |
 				    (terminating ? EP_TERMINATING : 0);
 			se->node_name = intern(jstr(jget(e, "nodeName")));

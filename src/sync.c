@@ -108,17 +108,29 @@ static bool refresh_node(struct sy_daemon *d)
 	return zone_changed;
 }
 
+/*
+ * Network programming latency the kube-proxy way: from an EndpointSlice's
+ * last-change-trigger-time to now, once per Service whose trigger time
+ * moved, and only for changes made after this process started (a restart
+ * must not report the age of old annotations).
+ */
 static void observe_changes(struct sy_daemon *d, double now_wall)
 {
 	const struct cache_stats *cs = cache_get_stats(d->cache);
+	struct hmap seen;
 
+	hmap_init(&seen);
 	for (unsigned i = 0; i < d->ds.n_changes; i++) {
-		const struct ds_port *p = d->ds.changes[i].new;
+		const struct ds_port *p = d->ds.changes[i].new, *old = d->ds.changes[i].old;
 
-		if (p && p->trigger_time > 0 && now_wall >= p->trigger_time &&
-		    (!d->ds.changes[i].old || d->ds.changes[i].old->trigger_time != p->trigger_time))
-			sy_hist_observe(&d->metrics.netprog_duration, now_wall - p->trigger_time);
+		if (!p || p->trigger_time <= 0 || p->trigger_time < d->sync.start_wall ||
+		    now_wall < p->trigger_time || (old && old->trigger_time == p->trigger_time) ||
+		    hmap_get(&seen, p->svc_key))
+			continue;
+		hmap_put(&seen, p->svc_key, (void *)1);
+		sy_hist_observe(&d->metrics.netprog_duration, now_wall - p->trigger_time);
 	}
+	hmap_clear(&seen);
 	d->metrics.endpoint_changes_total = cs->endpoint_changes;
 	d->metrics.service_changes_total = cs->service_changes;
 	d->metrics.endpoint_changes_pending = 0;
@@ -236,6 +248,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 void sync_runner_start(struct sy_daemon *d)
 {
 	ev_timer_init(&d->sync.timer, timer_cb, 0, 0);
+	d->sync.start_wall = sy_now_wall();
 	d->sync.pending = true;
 	d->sync.queued_since_mono = sy_now_mono();
 	schedule(d);

@@ -27,6 +27,7 @@ struct sync_runner {
 	double last_full_mono;
 	double queued_since_mono;	/* first unsynced change, 0 = none */
 	double backoff;			/* after a failed sync */
+	double start_wall;		/* when the runner started (latency metric cut-off) */
 	bool pending;			/* changes waiting */
 	bool force_full;
 	bool first_sync_done;

@@ -47,6 +47,26 @@ static void test_service_ok(void **state)
 	json_object_put(o);
 }
 
+/* kube-proxy semantics at the edges of the API */
+static void test_service_edges(void **state)
+{
+	struct json_object *o = J("{\"metadata\":{\"name\":\"d\"},\"spec\":{\"type\":\"LoadBalancer\","
+				  "\"clusterIP\":\"fd00::1\",\"clusterIPs\":[\"fd00::1\",\"10.96.0.5\"],"
+				  "\"ports\":[{\"port\":80}]},\"status\":{\"loadBalancer\":{\"ingress\":["
+				  "{\"ip\":\"192.0.2.1\",\"ipMode\":\"Proxy\"},{\"ip\":\"192.0.2.2\",\"ipMode\":\"VIP\"}]}}}");
+	struct service *s;
+	char err[256];
+
+	assert_int_equal(service_decode(o, &s, err, sizeof(err)), 0);
+	/* IPv6-primary dual stack: the IPv4 ClusterIP from clusterIPs */
+	assert_string_equal(sy_ip4_str(s->cluster_ip), "10.96.0.5");
+	/* ipMode Proxy: the load balancer proxies, no VIP to program */
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_string_equal(sy_ip4_str(s->lb_ips[0]), "192.0.2.2");
+	service_free(s);
+	json_object_put(o);
+}
+
 static void test_service_defaults(void **state)
 {
 	struct json_object *o = J("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\","
@@ -125,9 +145,18 @@ static void test_slice_ok(void **state)
 	assert_int_equal(s->eps[0].flags, EP_READY | EP_SERVING);
 	assert_int_equal(s->eps[1].flags, EP_SERVING | EP_TERMINATING);
 	assert_int_equal(s->eps[2].flags, EP_READY | EP_SERVING);	/* nil conditions */
+
 	assert_string_equal(s->eps[0].node_name, "n1");
 	assert_int_equal(s->eps[0].n_hint_zones, 1);
 	assert_true(s->trigger_time > 1704164000 && s->trigger_time < 1704165000);
+	slice_free(s);
+	json_object_put(o);
+	/* nil serving counts as true even when not ready (kube-proxy) */
+	o = J("{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},"
+	      "\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],"
+	      "\"conditions\":{\"ready\":false,\"terminating\":true}}]}");
+	assert_int_equal(slice_decode(o, &s, err, sizeof(err)), 0);
+	assert_int_equal(s->eps[0].flags, EP_SERVING | EP_TERMINATING);
 	slice_free(s);
 	json_object_put(o);
 }
@@ -242,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_service_ok),
 		cmocka_unit_test(test_service_defaults),
+		cmocka_unit_test(test_service_edges),
 		cmocka_unit_test(test_service_bad),
 		cmocka_unit_test(test_slice_ok),
 		cmocka_unit_test(test_slice_bad),
