@@ -162,6 +162,9 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
+	r = ct_sysctls_apply(&d->cfg, err, sizeof(err));
+	if (r < 0)
+		log_warn("Cannot apply the conntrack settings: %s (continuing with the kernel's)", err);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	sy_metrics_init(&d->metrics);
 	d->cache = cache_new(daemon_cache_changed, d);

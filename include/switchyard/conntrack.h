@@ -32,4 +32,13 @@ void ct_free(struct ct *ct);	/* NULL is fine */
  */
 void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct ct_stats *st);
 
+struct sy_config;
+/*
+ * conntrack/ct_sysctl.c: apply the conntrack.* settings (table size from
+ * maxPerCore x CPUs / min, only ever raised; TCP and UDP timeouts) through
+ * /proc/sys.  0 leaves a value alone.  Returns 0 or the first -errno, with
+ * err naming the setting.
+ */
+int ct_sysctls_apply(const struct sy_config *cfg, char *err, size_t errlen);
+
 #endif
