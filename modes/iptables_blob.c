@@ -410,10 +410,15 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 		m.invert = !!(r->matches & IPT_M_MARK_INV);
 		off += put_match(AT, "mark", 1, &m, sizeof(m));
 	}
-	if (r->matches & (IPT_M_STATE_NEW | IPT_M_STATE_EST)) {
+	if (r->matches & (IPT_M_STATE_NEW | IPT_M_STATE_EST | IPT_M_STATE_NOT_EST_DNAT)) {
 		struct xt_conntrack_mtinfo3 m;
 		memset(&m, 0, sizeof(m));
 		m.match_flags = XT_CONNTRACK_STATE;
+		if (r->matches & IPT_M_STATE_NOT_EST_DNAT) {
+			m.state_mask = XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED) |
+				       XT_CONNTRACK_STATE_BIT(IP_CT_RELATED) | XT_CONNTRACK_STATE_DNAT;
+			m.invert_flags = XT_CONNTRACK_STATE;
+		}
 		if (r->matches & IPT_M_STATE_NEW)
 			m.state_mask |= XT_CONNTRACK_STATE_BIT(IP_CT_NEW);
 		if (r->matches & IPT_M_STATE_EST)

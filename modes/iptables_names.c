@@ -91,7 +91,7 @@ bool ipt_chain_is_ours(const char *name)
 {
 	static const char *const exact[] = {
 		"SY-SERVICES", "SY-NODEPORTS", "SY-POSTROUTING", "SY-MARK-MASQ", "SY-MASQ-CIDR",
-		"SY-EXTERNAL-SERVICES", "SY-FORWARD",
+		"SY-EXTERNAL-SERVICES", "SY-FORWARD", "SY-FIREWALL",
 	};
 	static const char *const prefixes[] = {
 		"SY-SVC-", "SY-SVL-", "SY-EXT-", "SY-FW-", "SY-SEP-", "SY-DST-",

@@ -107,6 +107,7 @@ void ipt_plan_init(struct ipt_plan *p, const struct ipt_plan_opts *opts)
 	chain_init(&p->filt_services, IPT_FILTER, "SY-SERVICES");
 	chain_init(&p->filt_external, IPT_FILTER, "SY-EXTERNAL-SERVICES");
 	chain_init(&p->filt_forward, IPT_FILTER, "SY-FORWARD");
+	chain_init(&p->filt_firewall, IPT_FILTER, "SY-FIREWALL");
 }
 
 static void tree_free(struct ipt_plan *p)
@@ -150,6 +151,7 @@ void ipt_plan_fini(struct ipt_plan *p)
 	ipt_chain_clear(&p->filt_services);
 	ipt_chain_clear(&p->filt_external);
 	ipt_chain_clear(&p->filt_forward);
+	ipt_chain_clear(&p->filt_firewall);
 	tree_free(p);
 }
 
@@ -582,6 +584,7 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	ipt_chain_clear(&p->filt_services);
 	ipt_chain_clear(&p->filt_external);
 	ipt_chain_clear(&p->filt_forward);
+	ipt_chain_clear(&p->filt_firewall);
 	tree_free(p);
 	memset(p->n_builtin, 0, sizeof(p->n_builtin));
 	p->nat_services.used = p->filt_services.used = p->filt_external.used = true;
@@ -689,6 +692,23 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		}
 	}
 
+	/*
+	 * route_localnet lets packets to 127.0.0.0/8 arrive from the network:
+	 * drop new ones that were not DNATed (kube-proxy's KUBE-FIREWALL rule)
+	 */
+	if (p->need_route_localnet) {
+		memset(&r, 0, sizeof(r));
+		r.target = IPT_T_DROP;
+		r.src.s_addr = htonl(0x7f000000);
+		r.smsk.s_addr = htonl(0xff000000);
+		r.dst = r.src;
+		r.dmsk = r.smsk;
+		r.inv = IPT_R_INV_SRC;
+		r.matches = IPT_M_STATE_NOT_EST_DNAT | IPT_M_COMMENT;
+		r.comment = "block incoming localnet connections";
+		ipt_chain_add(&p->filt_firewall, &r);
+	}
+
 	/* built-in chain jumps */
 	r = rule_jump(&p->nat_services);
 	r.matches = IPT_M_COMMENT;
@@ -704,6 +724,11 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	r.matches = IPT_M_COMMENT;
 	r.comment = "switchyard forwarding rules";
 	builtin_add(p, IPT_FILTER, 2, r);
+	if (p->filt_firewall.used) {
+		r = rule_jump(&p->filt_firewall);
+		builtin_add(p, IPT_FILTER, 1, r);
+		builtin_add(p, IPT_FILTER, 3, r);
+	}
 	for (unsigned hook = 1; hook <= 3; hook++) {
 		r = rule_jump(&p->filt_services);
 		r.matches = IPT_M_STATE_NEW | IPT_M_COMMENT;
@@ -723,7 +748,7 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	for (int t = 0; t < IPT_NTABLES; t++) {
 		struct ipt_chain *gl[] = { &p->nat_services, &p->nat_nodeports, &p->nat_postrouting,
 					   &p->nat_mark_masq, &p->nat_masq_cidr, &p->filt_services,
-					   &p->filt_external, &p->filt_forward };
+					   &p->filt_external, &p->filt_forward, &p->filt_firewall };
 		for (unsigned i = 0; i < ARRAY_SIZE(gl); i++)
 			if (gl[i]->used && gl[i]->table == t) {
 				tot.rules[t] += gl[i]->n_rules;
@@ -754,7 +779,7 @@ void ipt_plan_foreach_chain(struct ipt_plan *p, enum ipt_table t, ipt_chain_fn f
 {
 	struct ipt_chain *gl[] = { &p->nat_services, &p->nat_nodeports, &p->nat_postrouting,
 				   &p->nat_mark_masq, &p->nat_masq_cidr, &p->filt_services,
-				   &p->filt_external, &p->filt_forward };
+				   &p->filt_external, &p->filt_forward, &p->filt_firewall };
 	struct hmap_iter it;
 	void *v;
 

@@ -19,7 +19,9 @@
  *   SY-MARK-MASQ, SY-POSTROUTING  the masquerade mark and its MASQUERADE
  * filter: INPUT/FORWARD/OUTPUT → SY-SERVICES (a tree of SY-FDST-* with
  * REJECT / DROP), SY-EXTERNAL-SERVICES (NodePort REJECT / DROP),
- * FORWARD → SY-FORWARD (accept marked and established traffic).
+ * FORWARD → SY-FORWARD (accept marked and established traffic); with
+ * localhost NodePorts, INPUT/OUTPUT → SY-FIREWALL drops new traffic to
+ * 127.0.0.0/8 from elsewhere (route_localnet would otherwise let it in).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,6 +60,7 @@ enum ipt_tgt {
 #define IPT_M_STATE_NEW		0x0100	/* -m conntrack --ctstate NEW */
 #define IPT_M_STATE_EST		0x0200	/* -m conntrack --ctstate RELATED,ESTABLISHED */
 #define IPT_M_COMMENT		0x0400	/* -m comment --comment comment */
+#define IPT_M_STATE_NOT_EST_DNAT 0x0800	/* -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT */
 
 /* rule.inv */
 #define IPT_R_INV_SRC		0x01
@@ -133,12 +136,12 @@ struct ipt_plan {
 	struct hmap ports;		/* name → struct ipt_port_plan */
 	/* global chains, rebuilt each time */
 	struct ipt_chain nat_services, nat_nodeports, nat_postrouting, nat_mark_masq,
-			 nat_masq_cidr, filt_services, filt_external, filt_forward;
+			 nat_masq_cidr, filt_services, filt_external, filt_forward, filt_firewall;
 	/* dispatch tree chains (SY-DST-* / SY-FDST-*) */
 	struct ipt_chain *tree;
 	unsigned n_tree, cap_tree;
 	/* jump rules for the built-in chains, per table and hook */
-	struct ipt_rule builtin[IPT_NTABLES][5][3];
+	struct ipt_rule builtin[IPT_NTABLES][5][4];
 	unsigned n_builtin[IPT_NTABLES][5];
 	/* totals of the last build */
 	uint64_t n_rules[IPT_NTABLES], n_chains[IPT_NTABLES];

@@ -57,7 +57,7 @@ echo "$save" | grep -q -- '-p tcp -m tcp --dport 30080 -j SY-EXT-' || sy_fail "n
 echo "$save" | grep -q -- '-d 192.168.60.10/32 -p tcp -m tcp --dport 80 -j SY-EXT-' || sy_fail "no externalIP rule"
 echo "$save" | grep -q 'unsupported\|unknown' && sy_fail "iptables-legacy-save cannot print a rule: $save"
 # the whole table round-trips through the real tools
-echo "$save" | ip netns exec "$NODE" iptables-legacy-restore --test || sy_fail "iptables-legacy-restore --test rejects the table"
+ipt_save | ip netns exec "$NODE" iptables-legacy-restore --test || sy_fail "iptables-legacy-restore --test rejects the table"
 
 # TCP: every endpoint, uniform split, masqueraded source
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 300)
@@ -86,6 +86,8 @@ out=$(ipt_ask_many "$NODE" tcp 10.96.0.80 80 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "ClusterIP from the node: $out"
 # localhost NodePort from the node (kube-proxy's route_localnet behaviour)
 [ "$(ip netns exec "$NODE" sysctl -n net.ipv4.conf.all.route_localnet)" = 1 ] || sy_fail "route_localnet not set"
+ipt_save filter | grep -q -- '-A SY-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT' ||
+	sy_fail "no guard against outside traffic to 127.0.0.0/8"
 out=$(ipt_ask_many "$NODE" tcp 127.0.0.1 30080 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "localhost NodePort: $(sort <<<"$out" | uniq -c)"
 # hairpin: endpoint 3 (local) reaching its own Service lands on itself now and then

@@ -375,6 +375,51 @@ static void test_tree_and_cache(void **state)
 	config_free(&cfg);
 }
 
+/* localhost NodePorts: route_localnet, and the guard against 127/8 traffic from elsewhere */
+static void test_localhost_nodeports(void **state)
+{
+	struct sy_config cfg;
+	struct desired_state ds;
+	struct ipt_plan p;
+	struct ipt_plan_opts o;
+	struct ds_port *dp = mk("ns/web:http", "10.96.0.10", IPPROTO_TCP, 1, "10.244.1.2");
+
+	dp->node_port = 30080;
+	config_init(&cfg);
+	desired_init(&ds, &cfg);
+	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
+	hmap_put(&ds.ports, dp->name, dp);
+	ipt_plan_opts_from(&o, &cfg, &ds);
+	ipt_plan_init(&p, &o);
+	assert_int_equal(ipt_plan_build(&p, &ds), 0);
+	assert_true(p.need_route_localnet);
+	assert_int_equal(p.filt_firewall.n_rules, 1);
+	assert_int_equal(p.filt_firewall.rules[0].target, IPT_T_DROP);
+	assert_int_equal(p.filt_firewall.rules[0].inv, IPT_R_INV_SRC);
+	assert_ptr_equal(p.builtin[IPT_FILTER][1][0].jump, &p.filt_firewall);
+	/* the NodePort jump is the last rule of SY-SERVICES, for every local address */
+	const struct ipt_rule *last = &p.nat_services.rules[p.nat_services.n_rules - 1];
+	assert_ptr_equal(last->jump, &p.nat_nodeports);
+	assert_int_equal(last->matches, IPT_M_DST_LOCAL);
+	ipt_plan_fini(&p);
+
+	/* --iptables-localhost-nodeports=false: no 127/8, no route_localnet, no guard */
+	cfg.localhost_nodeports = false;
+	ipt_plan_opts_from(&o, &cfg, &ds);
+	ipt_plan_init(&p, &o);
+	assert_int_equal(ipt_plan_build(&p, &ds), 0);
+	assert_false(p.need_route_localnet);
+	assert_false(p.filt_firewall.used);
+	last = &p.nat_services.rules[p.nat_services.n_rules - 1];
+	assert_int_equal(last->inv, IPT_R_INV_DST);
+	assert_int_equal(last->dst.s_addr, htonl(0x7f000000));
+	ipt_plan_fini(&p);
+	hmap_del(&ds.ports, dp->name);
+	ds_port_free(dp);
+	desired_fini(&ds);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -385,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_no_endpoints),
 		cmocka_unit_test(test_etp_local),
 		cmocka_unit_test(test_tree_and_cache),
+		cmocka_unit_test(test_localhost_nodeports),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
