@@ -384,7 +384,7 @@ static struct json_object *jstr(const char *s)
 char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subnet, unsigned mtu)
 {
 	struct json_object *root, *plugins, *br, *ipam, *ranges, *range, *r0, *routes, *rt, *pm,
-		*caps;
+		*caps, *lo;
 	struct in_addr gw = { htonl(ntohl(subnet->addr.s_addr) + 1) };
 	char buf[64];
 	char *out;
@@ -426,6 +426,10 @@ char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subne
 	json_object_object_add(caps, "portMappings", json_object_new_boolean(1));
 	json_object_object_add(pm, "capabilities", caps);
 	json_object_array_add(plugins, pm);
+	/* brings up the pod's lo; passes the bridge's result on unchanged */
+	lo = json_object_new_object();
+	json_object_object_add(lo, "type", jstr("loopback"));
+	json_object_array_add(plugins, lo);
 	json_object_object_add(root, "plugins", plugins);
 
 	(void)c;

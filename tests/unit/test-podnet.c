@@ -186,7 +186,7 @@ static void test_files(void **state)
 	assert_true(json_object_object_get_ex(o, "name", &v));
 	assert_string_equal(json_object_get_string(v), "switchyard");
 	assert_true(json_object_object_get_ex(o, "plugins", &pl));
-	assert_int_equal(json_object_array_length(pl), 2);
+	assert_int_equal(json_object_array_length(pl), 3);
 	br = json_object_array_get_idx(pl, 0);
 	assert_true(json_object_object_get_ex(br, "type", &v));
 	assert_string_equal(json_object_get_string(v), "bridge");
@@ -208,6 +208,8 @@ static void test_files(void **state)
 	assert_null(strstr(cni, "\\/"));
 	v = json_object_array_get_idx(pl, 1);
 	assert_string_equal(json_object_get_string(json_object_object_get(v, "type")), "portmap");
+	v = json_object_array_get_idx(pl, 2);
+	assert_string_equal(json_object_get_string(json_object_object_get(v, "type")), "loopback");
 	json_object_put(o);
 	free(cni);
 }
