@@ -398,6 +398,15 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 		rule_dst(&r, a, dp->proto, dp->port);
 		rules_add(&pp->filt_disp, &pp->n_filt_disp, &r);
 	}
+	/* the health-check node port answers even behind a default-DROP INPUT policy */
+	if (dp->hc_node_port) {
+		memset(&r, 0, sizeof(r));
+		r.target = IPT_T_ACCEPT;
+		r.matches = IPT_M_DST_LOCAL;
+		rule_dst(&r, (struct in_addr){ 0 }, IPPROTO_TCP, dp->hc_node_port);
+		r.dmsk.s_addr = 0;
+		rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
+	}
 	if (ext_verdict && dp->node_port) {
 		if (o->nodeport_all_local) {
 			memset(&r, 0, sizeof(r));

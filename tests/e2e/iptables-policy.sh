@@ -122,6 +122,8 @@ hc2=$(ip netns exec "$NODE" curl -s -o /dev/null -w '%{http_code}' http://127.0.
 body=$(ip netns exec "$NODE" curl -s http://127.0.0.1:32001/)
 [ "$hc1" = 200 ] && [ "$hc2" = 503 ] || sy_fail "healthCheckNodePort: $hc1 $hc2 (want 200 503)"
 grep -q '"localEndpoints": 1' <<<"$body" || sy_fail "health check body: $body"
+ipt_save filter | grep -q -- '-A SY-EXTERNAL-SERVICES -p tcp -m tcp --dport 32001 -m addrtype --dst-type LOCAL -j ACCEPT' ||
+	sy_fail "no filter accept for the health-check node port"
 
 # no endpoints: immediate refusal
 t0=$(date +%s.%N)

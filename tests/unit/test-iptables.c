@@ -286,6 +286,14 @@ static void test_etp_local(void **state)
 	assert_int_equal(svl->n_rules, 1);
 	assert_ptr_equal(ext->rules[ext->n_rules - 1].jump, svl);
 	assert_int_equal(pp->n_filt_ext, 0);
+	ipt_port_plan_free(pp);
+	/* a healthCheckNodePort is accepted in filter */
+	dp->hc_node_port = 32000;
+	pp = ipt_port_plan_new(&p, dp);
+	assert_int_equal(pp->n_filt_ext, 1);
+	assert_int_equal(pp->filt_ext[0].target, IPT_T_ACCEPT);
+	assert_int_equal(pp->filt_ext[0].dport, 32000);
+	assert_int_equal(pp->filt_ext[0].proto, IPPROTO_TCP);
 	/* the local endpoint's SEP chain is shared by SVC and SVL */
 	assert_int_equal(count_prefix(pp, "SY-SEP-"), 1);
 	ipt_port_plan_free(pp);
