@@ -378,18 +378,21 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 			struct xt_tcp m;
 			memset(&m, 0, sizeof(m));	/* padding too: blobs are compared byte-wise */
 			m.spts[1] = 0xffff;
-			m.dpts[0] = m.dpts[1] = r->dport;
+			m.dpts[0] = r->dport;
+			m.dpts[1] = r->dport_hi ? r->dport_hi : r->dport;
 			off += put_match(AT, "tcp", 0, &m, sizeof(m));
 		} else if (r->proto == IPPROTO_UDP) {
 			struct xt_udp m;
 			memset(&m, 0, sizeof(m));
 			m.spts[1] = 0xffff;
-			m.dpts[0] = m.dpts[1] = r->dport;
+			m.dpts[0] = r->dport;
+			m.dpts[1] = r->dport_hi ? r->dport_hi : r->dport;
 			off += put_match(AT, "udp", 0, &m, sizeof(m));
 		} else {
 			struct xt_sctp_info m;
 			memset(&m, 0, sizeof(m));
-			m.dpts[0] = m.dpts[1] = r->dport;
+			m.dpts[0] = r->dport;
+			m.dpts[1] = r->dport_hi ? r->dport_hi : r->dport;
 			m.spts[1] = 0xffff;
 			m.flags = XT_SCTP_DEST_PORTS;
 			off += put_match(AT, "sctp", 0, &m, sizeof(m));

@@ -523,6 +523,82 @@ static void tree_make(struct ipt_plan *p, enum ipt_table t, struct ipt_chain *ro
 	tree_build(p, t, root, d, n);
 }
 
+/*
+ * SY-NODEPORTS: with many NodePorts, a tree of port ranges (16 ways per
+ * level, per protocol) instead of one rule per NodePort.
+ */
+static int np_cmp(const void *a, const void *b)
+{
+	const struct ipt_rule *x = *(const struct ipt_rule *const *)a, *y = *(const struct ipt_rule *const *)b;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	return x->dport < y->dport ? -1 : x->dport > y->dport;
+}
+
+static void np_build(struct ipt_plan *p, struct ipt_chain *c, const struct ipt_rule **r, unsigned n)
+{
+	unsigned chunk = (n + 15) / 16;
+
+	if (n <= 16) {
+		for (unsigned i = 0; i < n; i++)
+			ipt_chain_add(c, r[i]);
+		return;
+	}
+	for (unsigned i = 0; i < n; i += chunk) {
+		unsigned m = n - i < chunk ? n - i : chunk;
+		uint16_t lo = r[i]->dport, hi = r[i + m - 1]->dport;
+		struct ipt_chain *child;
+		char name[40];
+
+		snprintf(name, sizeof(name), "SY-DST-P%u-%u-%u", r[i]->proto, lo, hi);
+		/* (duplicate NodePorts could repeat a range: names must stay unique) */
+		if (m == 1 || lo == hi || !strcmp(name, c->name) || p->n_tree == p->cap_tree) {
+			for (unsigned k = 0; k < m; k++)
+				ipt_chain_add(c, r[i + k]);
+			continue;
+		}
+		child = &p->tree[p->n_tree++];
+		chain_init(child, IPT_NAT, name);
+		child->used = true;
+		struct ipt_rule j = rule_jump(child);
+		j.proto = r[i]->proto;
+		j.matches = IPT_M_DPORT;
+		j.dport = lo;
+		j.dport_hi = hi;
+		ipt_chain_add(c, &j);
+		np_build(p, child, r + i, m);
+	}
+}
+
+static void np_tree(struct ipt_plan *p, const struct ipt_rule **r, unsigned n)
+{
+	unsigned i, j;
+
+	qsort(r, n, sizeof(*r), np_cmp);
+	bool mixed = n && r[0]->proto != r[n - 1]->proto;
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && r[j]->proto == r[i]->proto; j++)
+			;
+		if (!mixed || j - i <= 16 || p->n_tree == p->cap_tree) {
+			np_build(p, &p->nat_nodeports, r + i, j - i);
+			continue;
+		}
+		/* several protocols: one subtree each, so the top stays small */
+		struct ipt_chain *child = &p->tree[p->n_tree++];
+		char name[40];
+		snprintf(name, sizeof(name), "SY-DST-P%u-%u-%u", r[i]->proto, r[i]->dport, r[j - 1]->dport);
+		chain_init(child, IPT_NAT, name);
+		child->used = true;
+		struct ipt_rule jr = rule_jump(child);
+		jr.proto = r[i]->proto;
+		jr.matches = IPT_M_DPORT;
+		jr.dport = r[i]->dport;
+		jr.dport_hi = r[j - 1]->dport;
+		ipt_chain_add(&p->nat_nodeports, &jr);
+		np_build(p, child, r + i, j - i);
+	}
+}
+
 /* ---- the whole plan ---- */
 
 static void builtin_add(struct ipt_plan *p, enum ipt_table t, unsigned hook, struct ipt_rule r)
@@ -559,7 +635,7 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 			p->rebuilt_ports++;
 		}
 		pp->seen = true;
-		n_nat += pp->n_nat_disp;
+		n_nat += pp->n_nat_disp + pp->n_nat_np;
 		n_filt += pp->n_filt_disp;
 	}
 	{
@@ -643,7 +719,8 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	p->cap_tree = (n_nat + n_filt) / 2 + 2;
 	p->tree = xcalloc(p->cap_tree, sizeof(*p->tree));
 	struct disp_ref *dn = xcalloc(n_nat + 1, sizeof(*dn)), *df = xcalloc(n_filt + 1, sizeof(*df));
-	unsigned in = 0, ifl = 0, seq = 0;
+	const struct ipt_rule **np = xcalloc(n_nat + 1, sizeof(*np));
+	unsigned in = 0, ifl = 0, seq = 0, inp = 0;
 	bool any_np = false;
 	hmap_iter_init(&it, &p->ports);
 	while (hmap_iter_next(&it, NULL, &v)) {
@@ -653,7 +730,7 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		for (k = 0; k < pp->n_filt_disp; k++)
 			df[ifl++] = (struct disp_ref){ &pp->filt_disp[k], ntohl(pp->filt_disp[k].dst.s_addr), seq++ };
 		for (k = 0; k < pp->n_nat_np; k++) {
-			ipt_chain_add(&p->nat_nodeports, &pp->nat_np[k]);
+			np[inp++] = &pp->nat_np[k];
 			any_np = true;
 		}
 		for (k = 0; k < pp->n_filt_ext; k++)
@@ -661,6 +738,8 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	}
 	tree_make(p, IPT_NAT, &p->nat_services, dn, in);
 	tree_make(p, IPT_FILTER, &p->filt_services, df, ifl);
+	np_tree(p, np, inp);
+	free(np);
 	free(dn);
 	free(df);
 	p->filt_external.used = true;

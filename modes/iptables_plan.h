@@ -75,6 +75,7 @@ struct ipt_rule {
 	uint8_t target;			/* enum ipt_tgt */
 	uint16_t matches;		/* IPT_M_* */
 	uint16_t dport;
+	uint16_t dport_hi;		/* --dport dport:dport_hi when set (NodePort tree) */
 	uint16_t to_port;
 	uint32_t prob;			/* statistic: probability × 2^31 */
 	uint32_t seconds;		/* recent --rcheck */

@@ -383,6 +383,61 @@ static void test_tree_and_cache(void **state)
 	config_free(&cfg);
 }
 
+/* many NodePorts: SY-NODEPORTS is a tree of port ranges, every NodePort reachable once */
+static unsigned np_walk(const struct ipt_chain *c, uint8_t proto, unsigned lo, unsigned hi,
+			unsigned *widest)
+{
+	unsigned n = 0;
+	if (c->n_rules > *widest)
+		*widest = c->n_rules;
+	for (unsigned i = 0; i < c->n_rules; i++) {
+		const struct ipt_rule *r = &c->rules[i];
+		if (r->matches & IPT_M_DST_LOCAL)
+			continue;
+		assert_true(!proto || r->proto == proto);
+		assert_true(r->dport >= lo && (r->dport_hi ? r->dport_hi : r->dport) <= hi);
+		if (!strncmp(r->jump->name, "SY-DST-P", 8))
+			n += np_walk(r->jump, r->proto, r->dport, r->dport_hi, widest);
+		else
+			n++;
+	}
+	return n;
+}
+
+static void test_nodeport_tree(void **state)
+{
+	struct sy_config cfg;
+	struct desired_state ds;
+	struct ipt_plan p;
+	struct ipt_plan_opts o;
+	char name[64], cip[32];
+	unsigned widest = 0;
+
+	config_init(&cfg);
+	desired_init(&ds, &cfg);
+	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
+	for (unsigned i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "ns/np%u:p", i);
+		snprintf(cip, sizeof(cip), "10.96.%u.%u", i / 250, i % 250 + 1);
+		struct ds_port *dp = mk(name, cip, i % 3 ? IPPROTO_TCP : IPPROTO_UDP, 1, "10.244.1.2");
+		dp->node_port = (uint16_t)(30000 + (i * 7919) % 2768);
+		hmap_put(&ds.ports, dp->name, dp);
+	}
+	ipt_plan_opts_from(&o, &cfg, &ds);
+	ipt_plan_init(&p, &o);
+	assert_int_equal(ipt_plan_build(&p, &ds), 0);
+	assert_int_equal(np_walk(&p.nat_nodeports, 0, 0, 65535, &widest), 1000);
+	assert_true(widest <= 16);
+	ipt_plan_fini(&p);
+	struct hmap_iter it;
+	void *v;
+	hmap_iter_init(&it, &ds.ports);
+	while (hmap_iter_next(&it, NULL, &v))
+		ds_port_free(v);
+	desired_fini(&ds);
+	config_free(&cfg);
+}
+
 /* localhost NodePorts: route_localnet, and the guard against 127/8 traffic from elsewhere */
 static void test_localhost_nodeports(void **state)
 {
@@ -439,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_etp_local),
 		cmocka_unit_test(test_tree_and_cache),
 		cmocka_unit_test(test_localhost_nodeports),
+		cmocka_unit_test(test_nodeport_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
