@@ -27,23 +27,34 @@ vm_prepare || { echo "cannot prepare the VM" >&2; exit 2; }
 SY_VM_ENV="SY_BENCH_SIZES='${SY_BENCH_SIZES:-1000 5000 10000}' SY_BENCH_CHANGES=${SY_BENCH_CHANGES:-5} SY_BENCH_SECS=${SY_BENCH_SECS:-5} SY_BENCH_TRAFFIC_N=${SY_BENCH_TRAFFIC_N:-10000}"
 export SY_VM_ENV
 out=$(mktemp)
-vm_run bench/ipvs-guest.sh 2>&1 | tee "$out" | grep --line-buffered '^RESULT\|^\[vm\]' >&2
+vm_run bench/ipvs-guest.sh 2>&1 | tee "$out" | grep --line-buffered '^RESULT\|^\[vm\]\|^# ' >&2
 get() { awk -v k="$1" '$1 == "RESULT" && $2 == k { v = $3 } END { print v }' "$out"; }
 echo
 echo "IPVS mode benchmarks (VM: $(vm_accel), kernel $VM_KV, $(date -u +%Y-%m-%dT%H:%MZ))"
 s() { awk -v v="$1" 'BEGIN { if (v != "") printf "%.2f", v / 1000 }'; }
-printf '%-8s %12s %12s %10s %10s %8s %12s %10s %12s %12s\n' Services "ipvsadm -R s" "full sync s" \
-	"IPVS+addr" "ipsets s" "writes" "1-ep chg ms" "chg writes" "no-op full s" "no-op writes"
+r2() { awk -v v="$1" 'BEGIN { if (v != "") printf "%.2f", v }'; }
+echo "Full sync (first start, empty kernel) vs the reference tools' batch paths, seconds:"
+printf '%-8s %13s %11s %11s %13s %11s %9s\n' Services "ipvsadm -R" "IPVS+addr" "ipset rest." "our ipsets" "full sync" "writes"
 for n in ${SY_BENCH_SIZES:-1000 5000 10000}; do
-	printf '%-8s %12s %12s %10s %10s %8s %12s %10s %12s %12s\n' "$n" \
-		"$(awk -v v="$(get "ipvsadm_restore_s[$n]")" 'BEGIN { if (v != "") printf "%.2f", v }')" \
-		"$(s "$(get "full_sync_ms[$n]")")" "$(s "$(get "full_sync_ipvs_ms[$n]")")" \
-		"$(s "$(get "full_sync_sets_ms[$n]")")" \
-		"$(get "full_sync_writes[$n]")" "$(get "change_ms[$n]")" "$(get "change_writes[$n]")" \
-		"$(s "$(get "noop_full_sync_ms[$n]")")" "$(get "noop_full_sync_writes[$n]")"
+	printf '%-8s %13s %11s %11s %13s %11s %9s\n' "$n" "$(r2 "$(get "ipvsadm_restore_s[$n]")")" \
+		"$(s "$(get "full_sync_ipvs_ms[$n]")")" "$(r2 "$(get "ipset_restore_s[$n]")")" \
+		"$(s "$(get "full_sync_sets_ms[$n]")")" "$(s "$(get "full_sync_ms[$n]")")" \
+		"$(get "full_sync_writes[$n]")"
 done
-echo "  (IPVS+addr = virtual servers, real servers and kube-ipvs0 addresses; ipsets = the"
-echo "   SY-* set entries incl. one SY-LOOP-BACK entry per endpoint; ipvsadm -R does only the first)"
+echo "  IPVS+addr: our virtual + real servers and kube-ipvs0 addresses (ipvsadm -R: the same"
+echo "  virtual/real servers); ipset rest.: ipset restore of the same SY-CLUSTER-IP + SY-LOOP-BACK"
+echo "  entries; our ipsets: all SY-* entries; full sync: the whole sync incl. desired state."
+echo
+echo "Later syncs (ms; writes):"
+printf '%-8s %14s %8s %16s %8s %16s %8s\n' Services "1-ep change" writes "restart full" writes "periodic full" writes
+for n in ${SY_BENCH_SIZES:-1000 5000 10000}; do
+	printf '%-8s %14s %8s %16s %8s %16s %8s\n' "$n" "$(get "change_ms[$n]")" "$(get "change_writes[$n]")" \
+		"$(get "restart_full_sync_ms[$n]")" "$(get "restart_full_sync_writes[$n]")" \
+		"$(get "noop_full_sync_ms[$n]")" "$(get "noop_full_sync_writes[$n]")"
+done
+for n in ${SY_BENCH_SIZES:-1000 5000 10000}; do
+	echo "  1-endpoint change samples at $n (ms): $(get "change_ms_all[$n]")"
+done
 for n in ${SY_BENCH_SIZES:-1000 5000 10000}; do
 	echo "  1-endpoint change samples at $n (ms): $(get "change_ms_all[$n]")"
 done

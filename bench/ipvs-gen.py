@@ -11,6 +11,8 @@ ap.add_argument("--services", type=int, required=True)
 ap.add_argument("--endpoints", type=int, default=10)
 ap.add_argument("--dir", required=True)
 ap.add_argument("--ipvsadm", required=True)
+ap.add_argument("--ipset", help="also write the same SY-CLUSTER-IP / SY-LOOP-BACK entries "
+                "as an `ipset restore` file (the reference for the set part)")
 a = ap.parse_args()
 
 
@@ -46,3 +48,12 @@ for f0 in range(0, a.services, 100):
         f.write("---\n".join(docs))
 with open(a.ipvsadm, "w") as f:
     f.write("\n".join(rules) + "\n")
+if a.ipset:
+    with open(a.ipset, "w") as f:
+        f.write("create REF-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 1048576\n")
+        f.write("create REF-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 1048576\n")
+        f.write("create REF-NO-ENDPOINTS hash:ip,port family inet hashsize 1024 maxelem 1048576\n")
+        for i in range(a.services):
+            f.write("add REF-CLUSTER-IP %s,tcp:80\n" % cip(i))
+            for k in range(a.endpoints):
+                f.write("add REF-LOOP-BACK %s,tcp:8080,%s\n" % (ep(i, k), ep(i, k)))

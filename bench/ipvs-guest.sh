@@ -15,7 +15,7 @@ nsyncs() { grep -c "SyncProxyRules complete" "$1"; }
 
 start_daemon() { # NS DIR LOG
 	sy_bg "$1" "$3" "$SWITCHYARD" --proxy-mode=ipvs --manifests "$2" --hostname-override node1 \
-		--healthz-bind-address= --metrics-bind-address= --sync-period 3600s \
+		--healthz-bind-address= --metrics-bind-address= --sync-period "${SY_SYNC_PERIOD:-3600s}" \
 		--min-sync-period 0s -v 2
 	SY_DPID=$SY_LAST_PID
 	sy_wait 900 grep -q "First sync complete" "$3" || { tail -n 20 "$3"; return 1; }
@@ -29,13 +29,20 @@ change_one() { # DIR N VARIANT
 
 for n in $SIZES; do
 	d=$SY_TMP/m$n
-	"$PY" "$SY_SRC/bench/ipvs-gen.py" --services "$n" --dir "$d" --ipvsadm "$SY_TMP/rules$n"
-	# the reference: ipvsadm -R restoring the same virtual servers, in a fresh netns
+	"$PY" "$SY_SRC/bench/ipvs-gen.py" --services "$n" --dir "$d" --ipvsadm "$SY_TMP/rules$n" \
+		--ipset "$SY_TMP/sets$n"
+	# the references, in a fresh netns: ipvsadm -R restoring the same virtual
+	# servers, ipset restore adding the same set entries
 	sy_mkns R "ref$n"
 	t0=$(date +%s.%N)
 	ip netns exec "$R" ipvsadm -R <"$SY_TMP/rules$n"
 	t1=$(date +%s.%N)
-	res "ipvsadm_restore_s[$n]" "$(echo "$t1 - $t0" | bc)"
+	res "ipvsadm_restore_s[$n]" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	t0=$(date +%s.%N)
+	ip netns exec "$R" ipset restore <"$SY_TMP/sets$n"
+	t1=$(date +%s.%N)
+	res "ipset_restore_s[$n]" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	ip netns exec "$R" ipset destroy
 	res "ipvsadm_restore_vs[$n]" "$(ip netns exec "$R" ipvsadm -Sn | grep -c '^-A')"
 	ip netns exec "$R" ipvsadm -C
 
@@ -62,14 +69,21 @@ for n in $SIZES; do
 		res "change_writes[$n]" "$(echo "$l" | field writes)"
 	done
 	res "change_ms[$n]" "$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
-	res "change_ms_all[$n]" "${vals[*]}"
-	# a full resync with nothing changed: triggered by a restart (no-op on the kernel)
+	res "change_ms_all[$n]" "$(echo "${vals[*]}" | tr ' ' ,)"
+	grep "IPVS partial sync:" "$log" | tail -n "$CHANGES" | sed 's/^.*IPVS partial sync: /# partial: /'
+	# restart: the first full sync of a new process reads every set in full
+	# and writes nothing; then a periodic full resync (sets trusted, counts only)
 	stop_daemon
 	log2=$SY_TMP/d$n-restart.log
-	start_daemon "$N" "$d" "$log2"
+	SY_SYNC_PERIOD=20s start_daemon "$N" "$d" "$log2"
 	l=$(grep "SyncProxyRules complete" "$log2" | head -n1)
+	res "restart_full_sync_ms[$n]" "$(echo "$l" | field elapsed)"
+	res "restart_full_sync_writes[$n]" "$(echo "$l" | field writes)"
+	sy_wait 900 bash -c "[ \$(grep -c 'SyncProxyRules complete' $log2) -gt 1 ]"
+	l=$(grep "SyncProxyRules complete" "$log2" | sed -n 2p)
 	res "noop_full_sync_ms[$n]" "$(echo "$l" | field elapsed)"
 	res "noop_full_sync_writes[$n]" "$(echo "$l" | field writes)"
+	grep "IPVS full sync:" "$log2" | sed -n 2p | sed 's/^.*IPVS full sync: /# periodic full: /'
 	stop_daemon
 	ip netns exec "$N" "$SWITCHYARD" --cleanup >/dev/null 2>&1
 	ip netns del "$N"; ip netns del "$R"

@@ -905,6 +905,7 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 {
 	struct hmap_iter it;
 	const char *key;
+	double t0 = sy_now_mono(), t_want, t_vs;
 	int r;
 
 	for (unsigned i = 0; i < ds->n_changes; i++) {
@@ -913,6 +914,7 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 		if (ds->changes[i].new)
 			port_delta(m, ds, ds->changes[i].new, +1);
 	}
+	t_want = sy_now_mono();
 	r = apply_addrs(m, true);
 	if (r < 0)
 		return r;
@@ -943,10 +945,16 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 			return r;
 		}
 	}
+	t_vs = sy_now_mono();
 	r = apply_sets(m);
 	if (r < 0)
 		return r;
-	return apply_addrs(m, false);
+	r = apply_addrs(m, false);
+	log_v(2, "IPVS partial sync: %u changed ports, desired %.2f ms, addresses+virtual servers "
+	      "%.2f ms (%zu touched), sets+unbind %.2f ms, %llu writes", ds->n_changes,
+	      (t_want - t0) * 1e3, (t_vs - t_want) * 1e3, hmap_count(&m->t_vs),
+	      (sy_now_mono() - t_vs) * 1e3, (unsigned long long)m->writes);
+	return r;
 }
 
 static int ipvs_sync(struct proxy_mode *m, const struct desired_state *ds, bool full,

@@ -135,8 +135,15 @@ vm_prepare() {
 		{ vm_log "busybox-static missing"; return 1; }
 	command -v depmod >/dev/null || { vm_log "kmod missing"; return 1; }
 	command -v cpio >/dev/null || { vm_log "cpio missing"; return 1; }
-	vm_kernel || return 1
-	vm_initramfs || { vm_log "initramfs build failed"; return 1; }
+	mkdir -p "$SY_VM_CACHE" || return 1
+	# one preparer at a time (tests may run concurrently on first use)
+	local lock rc=0
+	exec {lock}>"$SY_VM_CACHE/.lock"
+	flock "$lock"
+	vm_kernel || rc=1
+	[ $rc = 0 ] && { vm_initramfs || { vm_log "initramfs build failed"; rc=1; }; }
+	exec {lock}>&-
+	return $rc
 }
 
 # vm_run GUEST_SCRIPT [ARGS...]: boot, run "bash GUEST_SCRIPT ARGS" in the
@@ -169,7 +176,7 @@ vm_run() {
 		-virtfs local,path="$work",mount_tag=sywork,security_model=none,multidevs=remap \
 		-kernel "$VM_VMLINUX" -initrd "$VM_INITRD" \
 		-append "console=ttyS0 panic=-1 oops=panic quiet loglevel=3 mitigations=off sy_src=$SY_SRC" \
-		</dev/null 2>&1 | tr -d '\r' | tee "$work/console.log" >&2
+		</dev/null 2>&1 | sed -u 's/\r$//' | tee "$work/console.log" >&2
 	if [ -f "$work/rc" ]; then
 		rc=$(cat "$work/rc")
 	else
