@@ -49,6 +49,7 @@ struct ipvs_set {
 	char msg[512];
 };
 
+__attribute__((format(printf, 2, 0)))
 static int buf_vappend(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list aq;
@@ -76,6 +77,7 @@ static int buf_vappend(struct buf *b, const char *fmt, va_list ap)
 	return 0;
 }
 
+__attribute__((format(printf, 2, 3)))
 static int buf_append(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
@@ -87,6 +89,7 @@ static int buf_append(struct buf *b, const char *fmt, ...)
 	return r;
 }
 
+__attribute__((format(printf, 3, 4)))
 static int out_fn(struct ipset_session *session, void *p, const char *fmt, ...)
 {
 	struct ipvs_set *s = p;
@@ -98,6 +101,7 @@ static int out_fn(struct ipset_session *session, void *p, const char *fmt, ...)
 	return 0;
 }
 
+__attribute__((format(printf, 4, 5)))
 static int err_fn(struct ipset *ipset, void *p, int status, const char *fmt, ...)
 {
 	struct ipvs_set *s = p;
