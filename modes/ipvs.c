@@ -621,12 +621,30 @@ static int apply_addrs(struct proxy_mode *m, bool adds)
 	return 0;
 }
 
+struct set_op {
+	int id;
+	bool add;
+	const char *entry;
+};
+
+static int set_op_cmp(const void *a, const void *b)
+{
+	const struct set_op *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id - y->id;
+	return (int)x->add - (int)y->add;	/* deletes first */
+}
+
 static int apply_sets(struct proxy_mode *m)
 {
 	struct hmap_iter it;
 	const char *key;
-	int r, n = 0;
+	struct set_op *ops;
+	size_t n = 0;
+	int r;
 
+	ops = xcalloc(hmap_count(&m->t_set) + 1, sizeof(*ops));
 	hmap_iter_init(&it, &m->t_set);
 	while (hmap_iter_next(&it, &key, NULL)) {
 		bool want = hmap_get(&m->want_set, key) != NULL;
@@ -635,10 +653,17 @@ static int apply_sets(struct proxy_mode *m)
 
 		if (want == have || !bar)
 			continue;
-		ipvs_set_queue(m->set, want, (enum ipvs_set_id)atoi(key), bar + 1);
-		log_v(5, "IPVS: ipset %s %s %s", want ? "add" : "del", ipvs_sets[atoi(key)].name, bar + 1);
-		n++;
+		ops[n++] = (struct set_op){ .id = atoi(key), .add = want, .entry = bar + 1 };
 	}
+	/* grouped by set and operation: libipset then packs consecutive
+	 * entries of one set into one netlink message */
+	qsort(ops, n, sizeof(*ops), set_op_cmp);
+	for (size_t i = 0; i < n; i++) {
+		ipvs_set_queue(m->set, ops[i].add, (enum ipvs_set_id)ops[i].id, ops[i].entry);
+		log_v(5, "IPVS: ipset %s %s %s", ops[i].add ? "add" : "del",
+		      ipvs_sets[ops[i].id].name, ops[i].entry);
+	}
+	free(ops);
 	if (!n)
 		return 0;
 	r = ipvs_set_commit(m->set);
