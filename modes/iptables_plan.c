@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include "switchyard/config.h"
 #include "switchyard/desired.h"
+#include "switchyard/model.h"
 #include "switchyard/util.h"
 #include "iptables_plan.h"
 
@@ -205,6 +206,16 @@ static void fill_lb_chain(struct ipt_chain *c, const struct ds_port *dp, const s
 	}
 }
 
+/*
+ * Only an endpoint on this node can send hairpin traffic (a pod reaching
+ * itself through its Service), so only those need an endpoint chain with
+ * the masquerade mark; an endpoint whose slice names no node might be ours.
+ */
+static bool may_hairpin(const struct ds_ep *e)
+{
+	return e->local || (e->flags & EP_NODE_UNKNOWN);
+}
+
 static int ep_index(const struct ds_ep *eps, unsigned n, const struct ds_ep *e)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -252,7 +263,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 	if (need_svc || need_svl) {
 		for (unsigned i = 0; i < dp->n_cluster_eps && need_svc; i++) {
 			const struct ds_ep *e = &dp->cluster_eps[i];
-			if (!dp->affinity_timeout && !e->local)
+			if (!dp->affinity_timeout && !may_hairpin(e))
 				continue;
 			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_ip4_str(e->addr), e->port);
 			sep_ep[pp->n_chains] = e;
@@ -261,7 +272,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 		for (unsigned i = 0; i < dp->n_local_eps && need_svl; i++) {
 			const struct ds_ep *e = &dp->local_eps[i];
 			int j = need_svc ? ep_index(dp->cluster_eps, dp->n_cluster_eps, e) : -1;
-			if (!dp->affinity_timeout && !e->local)
+			if (!dp->affinity_timeout && !may_hairpin(e))
 				continue;
 			if (j >= 0 && sep_c[j]) {
 				sep_l[i] = sep_c[j];

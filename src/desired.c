@@ -145,7 +145,7 @@ static unsigned gather(const struct svc_port *sp, struct endpoint_slice *const *
 
 			c[n].ep.addr = se->addr;
 			c[n].ep.port = p->port;
-			c[n].ep.flags = se->flags;
+			c[n].ep.flags = se->flags | (se->node_name ? 0 : EP_NODE_UNKNOWN);
 			c[n].ep.local = se->node_name && node->name && !strcmp(se->node_name, node->name);
 			c[n].se = se;
 			n++;

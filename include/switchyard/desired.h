@@ -26,7 +26,7 @@ struct sy_config;
 struct ds_ep {
 	struct in_addr addr;
 	uint16_t port;		/* resolved target port */
-	uint8_t flags;		/* EP_READY | EP_SERVING | EP_TERMINATING (model.h) */
+	uint8_t flags;		/* EP_READY | EP_SERVING | EP_TERMINATING | EP_NODE_UNKNOWN (model.h) */
 	bool local;		/* on this node */
 };
 

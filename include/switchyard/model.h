@@ -75,6 +75,7 @@ struct service {
 #define EP_READY	0x01
 #define EP_SERVING	0x02
 #define EP_TERMINATING	0x04
+#define EP_NODE_UNKNOWN	0x08	/* desired state only: the slice names no nodeName */
 
 struct slice_port {
 	char *name;			/* "" when unnamed */
