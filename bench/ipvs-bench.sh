@@ -55,9 +55,6 @@ done
 for n in ${SY_BENCH_SIZES:-1000 5000 10000}; do
 	echo "  1-endpoint change samples at $n (ms): $(get "change_ms_all[$n]")"
 done
-for n in ${SY_BENCH_SIZES:-1000 5000 10000}; do
-	echo "  1-endpoint change samples at $n (ms): $(get "change_ms_all[$n]")"
-done
 t=${SY_BENCH_TRAFFIC_N:-10000}
 echo
 printf '%-10s %16s %12s %8s %18s %12s %8s\n' Services "wrk ClusterIP/s" "wrk pod/s" ratio "iperf3 CIP Mbit/s" "pod Mbit/s" ratio
