@@ -36,6 +36,7 @@
 #include "ipvs_int.h"
 
 #define IPVS_GRACE_MAX 60.0	/* seconds a drained TCP real server may linger */
+#define IPVS_GRACE_RECHECK 2.0	/* seconds between checks of drained real servers */
 #define NODEPORT_MIN 30000	/* VS on node addresses in this range are ours */
 #define NODEPORT_MAX 32767
 /* scratch virtual server for the scheduler probe (TEST-NET-2, never routed) */
@@ -1008,6 +1009,8 @@ static int ipvs_sync(struct proxy_mode *m, const struct desired_state *ds, bool 
 		st->rules_total = hmap_count(&m->want_vs) + hmap_count(&m->want_set);
 		st->nat_rules = m->nat_rules;
 		st->filter_rules = m->filter_rules;
+		/* drained real servers are deleted by a later call: ask for one soon */
+		st->resync_in = hmap_count(&m->grace) ? IPVS_GRACE_RECHECK : 0;
 	}
 	return r;
 }

@@ -51,6 +51,8 @@ static double next_due(const struct sy_daemon *d)
 		due = fmin(due, s->last_sync_mono + fmax(min_period(d), s->backoff));
 	if (s->first_sync_done)
 		due = fmin(due, s->last_full_mono + full_period(d));
+	if (s->mode_due_mono > 0)
+		due = fmin(due, s->mode_due_mono);
 	return due;
 }
 
@@ -92,15 +94,23 @@ bool sync_runner_healthy(const struct sy_daemon *d)
 	return true;
 }
 
-/* This node's zone and the addresses NodePorts answer on. */
-static bool refresh_node(struct sy_daemon *d)
+/*
+ * This node's zone and the addresses NodePorts answer on.  The address
+ * scan is O(addresses) — in IPVS mode kube-ipvs0 holds one per Service —
+ * so it runs on full syncs only (every --sync-period); a partial sync keeps
+ * the last scan.
+ */
+static bool refresh_node(struct sy_daemon *d, bool full)
 {
 	const struct node *self = cache_node(d->cache, d->node_name);
 	const char *old_zone = d->ds.node.zone, *zone = self ? self->zone : NULL;
 	bool zone_changed = !(old_zone == zone || (old_zone && zone && !strcmp(old_zone, zone)));
 	struct in_addr addrs[256];
-	int n = daemon_nodeport_addresses(d, addrs, 256);
+	int n;
 
+	if (!full && !zone_changed && d->ds.node.name)
+		return false;
+	n = daemon_nodeport_addresses(d, addrs, 256);
 	if (n < 0)
 		n = 0;
 	desired_set_node(&d->ds, d->node_name, zone, addrs, (unsigned)n,
@@ -170,11 +180,11 @@ static void run_sync(struct sy_daemon *d)
 		schedule(d);
 		return;
 	}
-	zone_changed = refresh_node(d);
+	zone_changed = refresh_node(d, full);
 	changed = desired_update(&d->ds, d->cache, zone_changed || !s->first_sync_done);
 	if (d->ds.node_changed)
 		full = true;
-	if (!full && !d->ds.n_changes) {
+	if (!full && !d->ds.n_changes && !(s->mode_due_mono > 0 && t0 >= s->mode_due_mono)) {
 		s->pending = false;
 		s->queued_since_mono = 0;
 		desired_commit(&d->ds);
@@ -217,6 +227,7 @@ static void run_sync(struct sy_daemon *d)
 	d->metrics.rules_last_nat = st.nat_rules;
 	d->metrics.rules_last_filter = st.filter_rules;
 	d->last_sync_wall = now_wall;
+	s->mode_due_mono = st.resync_in > 0 ? sy_now_mono() + st.resync_in : 0;
 	log_v(2, "SyncProxyRules complete: mode=%s full=%s services=%zu ports=%zu changed=%u "
 	      "writes=%llu rules=%llu conntrack_deleted=%llu elapsed=%.3fms",
 	      d->mode_ops->name, full ? "true" : "false", hmap_count(cache_services(d->cache)),

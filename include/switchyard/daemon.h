@@ -28,6 +28,7 @@ struct sync_runner {
 	double queued_since_mono;	/* first unsynced change, 0 = none */
 	double backoff;			/* after a failed sync */
 	double start_wall;		/* when the runner started (latency metric cut-off) */
+	double mode_due_mono;		/* the mode asked to be called by then (0 = not) */
 	bool pending;			/* changes waiting */
 	bool force_full;
 	bool first_sync_done;

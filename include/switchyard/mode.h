@@ -19,6 +19,11 @@ struct mode_sync_stats {
 	uint64_t writes;		/* kernel write operations (0 = nothing to do) */
 	/* Per-table rule counts for kubeproxy_sync_proxy_rules_iptables_total{table} */
 	uint64_t nat_rules, filter_rules;
+	/*
+	 * Set by the mode: call sync again within this many seconds even if
+	 * nothing changes (e.g. to delete drained IPVS real servers); 0 = no need.
+	 */
+	double resync_in;
 };
 
 struct proxy_mode_ops {
