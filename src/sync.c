@@ -160,7 +160,7 @@ static void run_podnet(struct sy_daemon *d, bool full)
 	if (r < 0) {
 		d->metrics.podnet_errors_total++;
 		log_error("Pod network sync failed: %s; retrying", strerror(-r));
-		cache_nodes_changed_set(d->cache);
+		cache_nodes_changed_set(d->cache);	/* retried on the next sync */
 	}
 }
 
@@ -171,17 +171,18 @@ static void run_sync(struct sy_daemon *d)
 	struct ct_stats cts = { 0 };
 	double t0 = sy_now_mono(), now_wall, elapsed;
 	bool full, zone_changed;
-	int changed, r;
+	int r;
 
 	full = !s->first_sync_done || s->force_full || t0 >= s->last_full_mono + full_period(d);
 	run_podnet(d, full);
+	t0 = sy_now_mono();	/* the proxy's sync duration excludes the pod network's */
 	if (!sources_ready(d)) {
 		log_v(4, "Waiting for the first listing of Services and EndpointSlices");
 		schedule(d);
 		return;
 	}
 	zone_changed = refresh_node(d, full);
-	changed = desired_update(&d->ds, d->cache, zone_changed || !s->first_sync_done);
+	desired_update(&d->ds, d->cache, zone_changed || !s->first_sync_done);
 	if (d->ds.node_changed)
 		full = true;
 	if (!full && !d->ds.n_changes && !(s->mode_due_mono > 0 && t0 >= s->mode_due_mono)) {
@@ -236,7 +237,6 @@ static void run_sync(struct sy_daemon *d)
 	if (!s->first_sync_done)
 		log_info("First sync complete: %zu Service ports programmed in %.3f s",
 			 hmap_count(&d->ds.ports), elapsed);
-	(void)changed;
 	desired_commit(&d->ds);
 	s->first_sync_done = true;
 	s->consecutive_failures = 0;
