@@ -19,7 +19,8 @@ SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
 SY_BUILD=${SY_BUILD:-$SY_SRC/build}
 . "$SY_SRC/tests/lib/common.sh"
 B=$SY_BUILD/bench
-[ -x "$B/iptables-sync" ] && [ -x "$B/iptables-httpd" ] || { echo "build first: $B/iptables-sync" >&2; exit 2; }
+HTTPD=$SY_BUILD/tests/lib/sy-httpd
+[ -x "$B/iptables-sync" ] && [ -x "$HTTPD" ] || { echo "build first: $B/iptables-sync, $HTTPD" >&2; exit 2; }
 QUICK=
 [ "${1:-}" = --quick ] && QUICK=1
 NS_LIST=${BENCH_NS:-${QUICK:+1000}}
@@ -181,7 +182,7 @@ dp_lab() { # MODE COUNT
 	ip -n "$sv" route add default via 10.1.2.1
 	# no TIME_WAIT on the server: client ports come back quickly with Connection: close
 	ip netns exec "$sv" sysctl -qw net.ipv4.tcp_max_tw_buckets=0
-	sy_bg "$sv" "$SY_TMP/httpd-$1-$2.log" "$B/iptables-httpd" 80
+	sy_bg "$sv" "$SY_TMP/httpd-$1-$2.log" "$HTTPD" 80 pod
 	sy_bg "$sv" "$SY_TMP/iperf-$1-$2.log" iperf3 -s -p 5201
 	if [ "$1" = switchyard ]; then
 		ip netns exec "$rt" "$B/iptables-sync" -n "$2" --measure-svc --ep-addr 10.1.2.2 >/dev/null

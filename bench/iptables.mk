@@ -3,6 +3,4 @@
 noinst_PROGRAMS += bench/iptables-sync
 bench_iptables_sync_SOURCES = bench/iptables-sync.c
 bench_iptables_sync_LDADD = libswitchyard.a $(SY_LIBS)
-noinst_PROGRAMS += bench/iptables-httpd
-bench_iptables_httpd_SOURCES = bench/iptables-httpd.c
 EXTRA_DIST += bench/iptables-bench.sh
