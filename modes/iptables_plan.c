@@ -135,15 +135,9 @@ void ipt_port_plan_free(struct ipt_port_plan *pp)
 	free(pp);
 }
 
-void ipt_plan_fini(struct ipt_plan *p)
+/* The global chains and dispatch trees, rebuilt by every plan. */
+static void globals_clear(struct ipt_plan *p)
 {
-	struct hmap_iter it;
-	void *v;
-
-	hmap_iter_init(&it, &p->ports);
-	while (hmap_iter_next(&it, NULL, &v))
-		ipt_port_plan_free(v);
-	hmap_clear(&p->ports);
 	ipt_chain_clear(&p->nat_services);
 	ipt_chain_clear(&p->nat_nodeports);
 	ipt_chain_clear(&p->nat_postrouting);
@@ -154,6 +148,18 @@ void ipt_plan_fini(struct ipt_plan *p)
 	ipt_chain_clear(&p->filt_forward);
 	ipt_chain_clear(&p->filt_firewall);
 	tree_free(p);
+}
+
+void ipt_plan_fini(struct ipt_plan *p)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, &p->ports);
+	while (hmap_iter_next(&it, NULL, &v))
+		ipt_port_plan_free(v);
+	hmap_clear(&p->ports);
+	globals_clear(p);
 }
 
 /* ---- one Service port ---- */
@@ -672,16 +678,7 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	}
 
 	/* global chains */
-	ipt_chain_clear(&p->nat_services);
-	ipt_chain_clear(&p->nat_nodeports);
-	ipt_chain_clear(&p->nat_postrouting);
-	ipt_chain_clear(&p->nat_mark_masq);
-	ipt_chain_clear(&p->nat_masq_cidr);
-	ipt_chain_clear(&p->filt_services);
-	ipt_chain_clear(&p->filt_external);
-	ipt_chain_clear(&p->filt_forward);
-	ipt_chain_clear(&p->filt_firewall);
-	tree_free(p);
+	globals_clear(p);
 	memset(p->n_builtin, 0, sizeof(p->n_builtin));
 	p->nat_services.used = p->filt_services.used = p->filt_external.used = true;
 
