@@ -24,7 +24,7 @@ if [ "${1:-}" = --quick ]; then
 fi
 [ -x "$SWITCHYARD" ] || { echo "build first: $SWITCHYARD" >&2; exit 2; }
 vm_prepare || { echo "cannot prepare the VM" >&2; exit 2; }
-SY_VM_ENV="SY_BENCH_SIZES='${SY_BENCH_SIZES:-1000 5000 10000}' SY_BENCH_CHANGES=${SY_BENCH_CHANGES:-5} SY_BENCH_SECS=${SY_BENCH_SECS:-5} SY_BENCH_TRAFFIC_N=${SY_BENCH_TRAFFIC_N:-10000}"
+SY_VM_ENV="SY_BENCH_SIZES='${SY_BENCH_SIZES:-1000 5000 10000}' SY_BENCH_CHANGES=${SY_BENCH_CHANGES:-5} SY_BENCH_SECS=${SY_BENCH_SECS:-5} SY_BENCH_TRAFFIC_N=${SY_BENCH_TRAFFIC_N:-10000} SY_BENCH_TRAFFIC=${SY_BENCH_TRAFFIC-1}"
 export SY_VM_ENV
 out=$(mktemp)
 vm_run bench/ipvs-guest.sh 2>&1 | tee "$out" | grep --line-buffered '^RESULT\|^\[vm\]\|^# ' >&2

@@ -3,12 +3,16 @@
 """Write N ClusterIP Services x E endpoints as manifests (DIR/svc-NNNNN.yaml,
 100 Services per file) and the same virtual servers as an `ipvsadm -R`
 rules file.  Service i: 10.100.0.0 + i + 1 port 80 -> endpoints
-172.16.0.0 + i*E + k + 1 port 8080."""
+172.16.0.0 + i*E + k + 1 port 8080.  Endpoints live on other nodes except,
+for every --local-every'th Service, its last endpoint, which is on node1 (the
+node under test): only those can loop back, so only those get a hairpin
+(SY-LOOP-BACK) entry, as in kube-proxy."""
 import argparse, os
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--services", type=int, required=True)
 ap.add_argument("--endpoints", type=int, default=10)
+ap.add_argument("--local-every", type=int, default=10)
 ap.add_argument("--dir", required=True)
 ap.add_argument("--ipvsadm", required=True)
 ap.add_argument("--ipset", help="also write the same SY-CLUSTER-IP / SY-LOOP-BACK entries "
@@ -24,6 +28,14 @@ def cip(i):
     return ip((10 << 24) + (100 << 16) + i + 1)
 
 
+def is_local(i, k):
+    return a.local_every > 0 and i % a.local_every == 0 and k == a.endpoints - 1
+
+
+def node(i, k):
+    return "node1" if is_local(i, k) else "node%d" % (2 + (i + k) % 50)
+
+
 def ep(i, k):
     return ip((172 << 24) + (16 << 16) + i * a.endpoints + k + 1)
 
@@ -33,8 +45,8 @@ rules = []
 for f0 in range(0, a.services, 100):
     docs = []
     for i in range(f0, min(f0 + 100, a.services)):
-        eps = "".join("- {addresses: [%s], conditions: {ready: true}}\n" % ep(i, k)
-                      for k in range(a.endpoints))
+        eps = "".join("- {addresses: [%s], nodeName: %s, conditions: {ready: true}}\n"
+                      % (ep(i, k), node(i, k)) for k in range(a.endpoints))
         docs.append(
             "apiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: bench}\n"
             "spec:\n  clusterIP: %s\n  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]\n"
@@ -56,4 +68,5 @@ if a.ipset:
         for i in range(a.services):
             f.write("add REF-CLUSTER-IP %s,tcp:80\n" % cip(i))
             for k in range(a.endpoints):
-                f.write("add REF-LOOP-BACK %s,tcp:8080,%s\n" % (ep(i, k), ep(i, k)))
+                if is_local(i, k):
+                    f.write("add REF-LOOP-BACK %s,tcp:8080,%s\n" % (ep(i, k), ep(i, k)))

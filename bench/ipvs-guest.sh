@@ -90,7 +90,7 @@ for n in $SIZES; do
 done
 
 # ---- data path: wrk (new connection per request) and iperf3, ClusterIP vs pod
-[ -n "${SY_BENCH_TRAFFIC:-1}" ] || exit 0
+[ -n "${SY_BENCH_TRAFFIC-1}" ] || exit 0
 sy_mkns N tnode
 sy_mkns C tclient
 sy_mkns P tpod

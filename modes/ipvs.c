@@ -225,8 +225,12 @@ static void vs_delta(struct proxy_mode *m, const struct ds_port *p, struct in_ad
 	touch(&m->t_vs, key);
 	addr_str(addr, a);
 
-	/* hairpin: an endpoint reaching itself through the Service */
+	/* hairpin: a pod on this node reaching itself through the Service
+	 * (as kube-proxy: only local endpoints can loop back, so remote ones
+	 * cost no set entry) */
 	for (unsigned i = 0; i < n; i++) {
+		if (!eps[i].local)
+			continue;
 		addr_str(eps[i].addr, e);
 		snprintf(entry, sizeof(entry), "%s,%s:%u,%s", e, proto_l(p->proto), eps[i].port, e);
 		set_delta(m, IPVS_SET_LOOP_BACK, entry, delta);

@@ -310,9 +310,37 @@ int ipvs_set_read(struct ipvs_set *s, enum ipvs_set_id id, ipvs_set_entry_fn fn,
 	return 0;
 }
 
+/*
+ * "10.0.0.1,tcp:80[,...]" → "10.0.0.1,6:80[,...]".  libipset resolves a
+ * protocol name with getprotobyname(), which opens and parses
+ * /etc/protocols for every entry (most of the cost of a large restore,
+ * and an error in an image without that file); a number is taken as is.
+ * "save" still prints names, which is what the entry keys use.
+ */
+static const char *numeric_proto(const char *entry, char *buf, size_t len)
+{
+	static const struct { const char *name; const char *num; } protos[] = {
+		{ ",tcp:", ",6:" }, { ",udp:", ",17:" }, { ",sctp:", ",132:" },
+	};
+
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
+		const char *p = strstr(entry, protos[i].name);
+
+		if (p) {
+			snprintf(buf, len, "%.*s%s%s", (int)(p - entry), entry, protos[i].num,
+				 p + strlen(protos[i].name));
+			return buf;
+		}
+	}
+	return entry;
+}
+
 void ipvs_set_queue(struct ipvs_set *s, bool add, enum ipvs_set_id id, const char *entry)
 {
-	buf_append(&s->queue, "%s %s %s -exist\n", add ? "add" : "del", ipvs_sets[id].name, entry);
+	char buf[300];
+
+	buf_append(&s->queue, "%s %s %s -exist\n", add ? "add" : "del", ipvs_sets[id].name,
+		   numeric_proto(entry, buf, sizeof(buf)));
 	s->n_queued++;
 }
 

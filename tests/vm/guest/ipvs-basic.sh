@@ -11,6 +11,8 @@ vm_svc "$M/web.yaml" web 10.96.0.10 "http:80:8080:TCP:30080,dns:53:5353:UDP:3005
 	"${POD_IPS[*]}" "  type: NodePort"
 vm_svc "$M/empty.yaml" empty 10.96.0.20 "http:80:8080:TCP" ""
 vm_svc "$M/hold.yaml" hold 10.96.0.30 "hold:81:8081:TCP" "${POD_IPS[*]}"
+# an endpoint on another node: no hairpin entry (it cannot loop back here)
+EP_NODE=node2 vm_svc "$M/remote.yaml" remote 10.96.0.40 "http:80:8080:TCP" "10.0.9.9"
 for i in 0 1 2; do
 	sy_bg "${PODS[$i]}" "$SY_TMP/hold-$i.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto tcp \
 		--port 8081 --name "p$((i + 1))" --hold
@@ -41,6 +43,8 @@ check "ipset SY-CLUSTER-IP has 10.96.0.10,tcp:80 and 10.96.0.10,udp:53" \
 check "ipset SY-NODE-PORT-TCP has 30080" ip netns exec "$NODE" ipset -q test SY-NODE-PORT-TCP 30080
 check "ipset SY-LOOP-BACK has 10.0.2.6,tcp:8080,10.0.2.6" \
 	ip netns exec "$NODE" ipset -q test SY-LOOP-BACK 10.0.2.6,tcp:8080,10.0.2.6
+check "ipset SY-LOOP-BACK lacks the remote endpoint 10.0.9.9 (only local ones loop back)" \
+	bash -c "! ip netns exec $NODE ipset -q test SY-LOOP-BACK 10.0.9.9,tcp:8080,10.0.9.9 && ip netns exec $NODE ipvsadm -Ln -t 10.96.0.40:80 | grep -q '10.0.9.9:8080'"
 check "ipset SY-NO-ENDPOINTS has 10.96.0.20,tcp:80" \
 	ip netns exec "$NODE" ipset -q test SY-NO-ENDPOINTS 10.96.0.20,tcp:80
 ip netns exec "$NODE" iptables-legacy-save >"$SY_TMP/ipt.txt"
