@@ -191,12 +191,12 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 	if (m->plan.need_route_localnet && !m->route_localnet_set)
 		set_route_localnet(m);
 
-	lock = ipt_lock(LOCK_WAIT);
+	lock = sy_xtables_lock(LOCK_WAIT);
 	if (lock < 0)
 		return lock;
 	fd = ipt_socket();
 	if (fd < 0) {
-		ipt_unlock(lock);
+		sy_xtables_unlock(lock);
 		return fd;
 	}
 	for (int t = 0; t < IPT_NTABLES; t++) {
@@ -210,7 +210,7 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 		r = 0;
 	}
 	close(fd);
-	ipt_unlock(lock);
+	sy_xtables_unlock(lock);
 	st->nat_rules = m->plan.n_rules[IPT_NAT];
 	st->filter_rules = m->plan.n_rules[IPT_FILTER];
 	st->rules_total = st->nat_rules + st->filter_rules;
@@ -223,18 +223,18 @@ static int ipt_mode_cleanup(const struct sy_config *cfg)
 {
 	int lock, fd, r = 0;
 
-	lock = ipt_lock(10.0);
+	lock = sy_xtables_lock(10.0);
 	if (lock < 0)
 		return lock;
 	fd = ipt_socket();
 	if (fd < 0) {
-		ipt_unlock(lock);
+		sy_xtables_unlock(lock);
 		return fd;
 	}
 	for (int t = 0; t < IPT_NTABLES && r >= 0; t++)
 		r = write_table(fd, (enum ipt_table)t, NULL, true);
 	close(fd);
-	ipt_unlock(lock);
+	sy_xtables_unlock(lock);
 	return r < 0 ? r : 0;
 }
 

@@ -34,7 +34,6 @@
 #include "switchyard/util.h"
 #include "iptables_blob.h"
 
-#define XT_LOCK_PATH "/run/xtables.lock"
 
 /* nf_nat.h's compat structs are not exported to userspace everywhere */
 struct sy_nat_ipv4_range {
@@ -861,33 +860,3 @@ int ipt_socket(void)
 	return fd < 0 ? -errno : fd;
 }
 
-int ipt_lock(double timeout_seconds)
-{
-	struct timespec ts = { 0, 5 * 1000 * 1000 };
-	double waited = 0;
-	int fd = open(XT_LOCK_PATH, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return fd;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			int r = -errno;
-			close(fd);
-			return r;
-		}
-		if (waited >= timeout_seconds) {
-			close(fd);
-			return -EAGAIN;
-		}
-		nanosleep(&ts, NULL);
-		waited += 0.005;
-	}
-}
-
-void ipt_unlock(int fd)
-{
-	if (fd >= 0)
-		close(fd);	/* releases the flock */
-}

@@ -406,28 +406,6 @@ static bool chain_equal(struct xtc_handle *h, const struct chain *c)
 	return i == c->n;
 }
 
-static int lock_xtables(void)
-{
-	int fd = open("/run/xtables.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	/* bounded wait (~2 s): another iptables writer holds it briefly */
-	for (int i = 0; i < 200; i++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return fd;
-		if (errno != EWOULDBLOCK) {
-			int r = -errno;
-
-			close(fd);
-			return r;
-		}
-		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
-	}
-	close(fd);
-	return -EBUSY;
-}
-
 /* Jumps from a builtin chain to ours: keep exactly one, first. */
 static int fix_jump(struct xtc_handle *h, const struct jump *j, bool *changed)
 {
@@ -549,7 +527,7 @@ int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *n
 		snprintf(err, errlen, "ipsets missing for the iptables rules: %s", strerror(-r));
 		return r;
 	}
-	lock = lock_xtables();
+	lock = sy_xtables_lock(2.0);
 	if (lock < 0) {
 		snprintf(err, errlen, "cannot lock /run/xtables.lock: %s", strerror(-lock));
 		return lock;
@@ -557,7 +535,7 @@ int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *n
 	r = apply_table(&nat, writes, err, errlen);
 	if (r == 0)
 		r = apply_table(&filter, writes, err, errlen);
-	close(lock);
+	sy_xtables_unlock(lock);
 	*nat_rules = count_rules(&nat);
 	*filter_rules = count_rules(&filter);
 	return r;
@@ -620,7 +598,7 @@ int ipvs_ipt_cleanup(char *err, size_t errlen)
 		C_SERVICES, C_EXTERNAL, C_LB, C_NODE_PORT, C_POSTROUTING, C_MARK_MASQ,
 	};
 	static const char *const filter_chains[] = { C_FILTER };
-	int lock = lock_xtables(), r;
+	int lock = sy_xtables_lock(2.0), r;
 
 	if (lock < 0) {
 		snprintf(err, errlen, "cannot lock /run/xtables.lock: %s", strerror(-lock));
@@ -631,6 +609,6 @@ int ipvs_ipt_cleanup(char *err, size_t errlen)
 	if (r == 0)
 		r = cleanup_table("filter", filter_jumps, ARRAY_SIZE(filter_jumps), filter_chains,
 				  ARRAY_SIZE(filter_chains), err, errlen);
-	close(lock);
+	sy_xtables_unlock(lock);
 	return r;
 }

@@ -25,8 +25,6 @@
 #include <linux/netfilter/nf_nat.h>
 #include "switchyard/podnet.h"
 
-#define XT_LOCK_PATH "/run/xtables.lock"
-
 struct pn_rule {
 	struct in_addr src, smsk, dst, dmsk;
 	const char *target;
@@ -40,32 +38,6 @@ struct pn_chain {
 	struct pn_rule rules[4];
 	unsigned n;
 };
-
-static int lock_xtables(void)
-{
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	int fd, i;
-
-	fd = open(XT_LOCK_PATH, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	/* iptables-restore holds it for milliseconds; wait up to ~5 s. */
-	for (i = 0; i < 500; i++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return fd;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	close(fd);
-	return -EBUSY;
-}
-
-static void unlock_xtables(int fd)
-{
-	if (fd >= 0)
-		close(fd);	/* releases the flock */
-}
 
 static struct in_addr mask4(unsigned plen)
 {
@@ -190,7 +162,7 @@ static int chain_ensure(const struct pn_chain *c, bool *changed)
 	unsigned i, tries;
 	int lock, r = 0;
 
-	lock = lock_xtables();
+	lock = sy_xtables_lock(5.0);
 	if (lock < 0)
 		return lock;
 	for (tries = 0; tries < 3; tries++) {
@@ -223,7 +195,7 @@ static int chain_ensure(const struct pn_chain *c, bool *changed)
 		if (r != -EAGAIN)
 			break;
 	}
-	unlock_xtables(lock);
+	sy_xtables_unlock(lock);
 	return r;
 }
 
@@ -235,7 +207,7 @@ static int chain_remove(const struct pn_chain *c)
 	bool dirty;
 	int lock, r = 0;
 
-	lock = lock_xtables();
+	lock = sy_xtables_lock(5.0);
 	if (lock < 0)
 		return lock;
 	for (tries = 0; tries < 3; tries++) {
@@ -270,7 +242,7 @@ again:
 		if (r != -EAGAIN)
 			break;
 	}
-	unlock_xtables(lock);
+	sy_xtables_unlock(lock);
 	return r;
 }
 

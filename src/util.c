@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -274,4 +275,37 @@ int sy_write_file_atomic(const char *path, const char *data, size_t len, int mod
 	if (r)
 		unlink(tmp);
 	return r;
+}
+
+int sy_xtables_lock(double timeout_seconds)
+{
+	const char *path = getenv("SY_XTABLES_LOCK");
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	double waited = 0;
+	int fd = open(path && *path ? path : "/run/xtables.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			int r = -errno;
+
+			close(fd);
+			return r;
+		}
+		if (waited >= timeout_seconds) {
+			close(fd);
+			return -EAGAIN;
+		}
+		nanosleep(&ts, NULL);
+		waited += 0.005;
+	}
+}
+
+void sy_xtables_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);	/* releases the flock */
 }

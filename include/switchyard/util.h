@@ -43,5 +43,11 @@ char *xstrdup(const char *s);
 int sy_read_file(const char *path, char **ret_buf, size_t *ret_len);
 /* Write atomically (tmp + rename); -errno. */
 int sy_write_file_atomic(const char *path, const char *data, size_t len, int mode);
+/* Take /run/xtables.lock, the lock every iptables writer shares, waiting at
+ * most timeout_seconds (it is held for milliseconds by iptables-restore);
+ * returns the descriptor for sy_xtables_unlock, -EAGAIN on timeout or
+ * another -errno.  Path: SY_XTABLES_LOCK when set (tests). */
+int sy_xtables_lock(double timeout_seconds);
+void sy_xtables_unlock(int fd);
 
 #endif

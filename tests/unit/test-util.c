@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "helpers.h"
 #include "switchyard/hmap.h"
 #include "switchyard/util.h"
@@ -99,6 +100,28 @@ static void test_hmap(void **state)
 		free(keys[i]);
 }
 
+/* The shared iptables lock: held → a second taker times out; released → taken. */
+static void test_xtables_lock(void **state)
+{
+	char path[] = "/tmp/sy-xtlock-XXXXXX";
+	int fd0 = mkstemp(path), a, b;
+
+	(void)state;
+	assert_true(fd0 >= 0);
+	close(fd0);
+	setenv("SY_XTABLES_LOCK", path, 1);
+	a = sy_xtables_lock(1.0);
+	assert_true(a >= 0);
+	b = sy_xtables_lock(0.02);
+	assert_int_equal(b, -EAGAIN);
+	sy_xtables_unlock(a);
+	b = sy_xtables_lock(0);
+	assert_true(b >= 0);
+	sy_xtables_unlock(b);
+	unsetenv("SY_XTABLES_LOCK");
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -106,6 +129,7 @@ int main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_hmap),
+		cmocka_unit_test(test_xtables_lock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
