@@ -4,7 +4,7 @@
 # qemu; see tests/vm/lib.sh):
 #   - full sync of N Services x 10 endpoints (N = 1000 5000 10000) vs
 #     `ipvsadm -R` restoring the same virtual servers;
-#   - one endpoint change at each N (median of 5, and the writes it took);
+#   - one endpoint change at each N (median of SY_BENCH_CHANGES=15, and its writes);
 #   - a full resync with nothing to do (after a restart);
 #   - wrk (Connection: close, a new connection per request) and iperf3
 #     through a ClusterIP vs straight to the pod, with 0 and 10000 Services.
@@ -24,7 +24,7 @@ if [ "${1:-}" = --quick ]; then
 fi
 [ -x "$SWITCHYARD" ] || { echo "build first: $SWITCHYARD" >&2; exit 2; }
 vm_prepare || { echo "cannot prepare the VM" >&2; exit 2; }
-SY_VM_ENV="SY_BENCH_SIZES='${SY_BENCH_SIZES:-1000 5000 10000}' SY_BENCH_CHANGES=${SY_BENCH_CHANGES:-5} SY_BENCH_SECS=${SY_BENCH_SECS:-5} SY_BENCH_TRAFFIC_N=${SY_BENCH_TRAFFIC_N:-10000} SY_BENCH_TRAFFIC=${SY_BENCH_TRAFFIC-1}"
+SY_VM_ENV="SY_BENCH_SIZES='${SY_BENCH_SIZES:-1000 5000 10000}' SY_BENCH_CHANGES=${SY_BENCH_CHANGES:-15} SY_BENCH_ROUNDS=${SY_BENCH_ROUNDS:-3} SY_BENCH_SECS=${SY_BENCH_SECS:-5} SY_BENCH_TRAFFIC_N=${SY_BENCH_TRAFFIC_N:-10000} SY_BENCH_TRAFFIC=${SY_BENCH_TRAFFIC-1}"
 export SY_VM_ENV
 out=$(mktemp)
 vm_run bench/ipvs-guest.sh 2>&1 | tee "$out" | grep --line-buffered '^RESULT\|^\[vm\]\|^# ' >&2
