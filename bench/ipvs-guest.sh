@@ -95,6 +95,12 @@ sy_mkns N tnode
 sy_mkns C tclient
 sy_mkns P tpod
 sy_veth "$N" eth-c 10.0.1.1/24 "$C" eth0 10.0.1.2/24
+# a second client for the direct runs: a connection straight to the pod
+# must not reuse a source port that an IPVS connection of the previous
+# ClusterIP run still holds (IPVS would rewrite its replies)
+sy_mkns C2 tclient2
+sy_veth "$N" eth-d 10.0.3.1/24 "$C2" eth0 10.0.3.2/24
+ip -n "$C2" route add default via 10.0.3.1
 sy_veth "$N" eth-p 10.0.2.1/24 "$P" eth0 10.0.2.2/24
 ip -n "$C" route add default via 10.0.1.1
 ip -n "$P" route add default via 10.0.2.1
@@ -126,22 +132,22 @@ sleep 1
 # ROUNDS alternating runs of each (ClusterIP, then pod); the median of each
 # (one emulated run is noisy)
 ROUNDS=${SY_BENCH_ROUNDS:-3}
-wrk_rps() { # URL
-	ip netns exec "$C" wrk -t1 -c4 -d"${TRAFFIC_SECS}s" -H 'Connection: close' "$1" 2>&1 |
+wrk_rps() { # NS URL
+	ip netns exec "$1" wrk -t1 -c4 -d"${TRAFFIC_SECS}s" -H 'Connection: close' "$2" 2>&1 |
 		awk '/Requests\/sec/ {print $2}'
 }
-iperf_mbps() { # HOST
-	ip netns exec "$C" iperf3 -c "$1" -p 5201 -t "$TRAFFIC_SECS" -J 2>/dev/null |
+iperf_mbps() { # NS HOST
+	ip netns exec "$1" iperf3 -c "$2" -p 5201 -t "$TRAFFIC_SECS" -J 2>/dev/null |
 		"$PY" -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null
 }
 med() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : 0)}'; }
 measure() { # LABEL
 	local wc=() wp=() ic=() ip_=() i
 	for i in $(seq "$ROUNDS"); do
-		wc+=("$(wrk_rps http://10.96.0.10:80/)")
-		wp+=("$(wrk_rps http://10.0.2.2:8080/)")
-		ic+=("$(iperf_mbps 10.96.0.10)")
-		ip_+=("$(iperf_mbps 10.0.2.2)")
+		wc+=("$(wrk_rps "$C" http://10.96.0.10:80/)")
+		wp+=("$(wrk_rps "$C2" http://10.0.2.2:8080/)")
+		ic+=("$(iperf_mbps "$C" 10.96.0.10)")
+		ip_+=("$(iperf_mbps "$C2" 10.0.2.2)")
 	done
 	res "wrk_rps_clusterip[$1]" "$(echo "${wc[*]}" | med)"
 	res "wrk_rps_pod[$1]" "$(echo "${wp[*]}" | med)"
