@@ -40,6 +40,5 @@ void ipt_blob_free(struct ipt_blob *b);
 
 /* A raw socket for the IPT_SO_* calls; -errno. */
 int ipt_socket(void);
-/* flock(/run/xtables.lock) as the iptables tools do; returns the fd or -errno. */
 
 #endif

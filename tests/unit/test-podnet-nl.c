@@ -265,6 +265,33 @@ static void test_iptables(void **state)
 			 0);
 	assert_int_equal(system("test $(iptables-legacy-save -t nat | grep -c -- '-j SY-PODNET-MASQ') = 1"),
 			 0);
+	/* nothing to do: found in place without writing */
+	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_false(changed);
+	/* the jump removed by hand, a foreign chain and rules around ours */
+	assert_int_equal(system("iptables-legacy -t nat -D POSTROUTING -j SY-PODNET-MASQ && "
+				"iptables-legacy -t nat -N AA-OTHER && "
+				"iptables-legacy -t nat -A AA-OTHER -s 10.1.0.0/16 -j RETURN && "
+				"iptables-legacy -t nat -A POSTROUTING -j AA-OTHER"), 0);
+	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(system("test $(iptables-legacy-save -t nat | grep -c -- '-j SY-PODNET-MASQ') = 1"),
+			 0);
+	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_false(changed);
+	/* a rule swapped for another (same count), an extra rule appended */
+	assert_int_equal(system("iptables-legacy -t filter -R SY-PODNET-FWD 2 -d 10.112.0.0/16 -j ACCEPT"), 0);
+	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(system("iptables-legacy-save -t filter | grep -qx -- "
+				"'-A SY-PODNET-FWD -d 10.111.0.0/16 -j ACCEPT'"), 0);
+	assert_int_equal(system("iptables-legacy -t nat -A SY-PODNET-MASQ -j ACCEPT"), 0);
+	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(system("test $(iptables-legacy-save -t nat | grep -c -- '-A SY-PODNET-MASQ') = 3"),
+			 0);
+	/* the foreign chain is kept */
+	assert_int_equal(system("iptables-legacy-save -t nat | grep -qx -- '-A POSTROUTING -j AA-OTHER'"), 0);
 	assert_int_equal(podnet_ipt_remove(), 0);
 	assert_int_equal(podnet_ipt_remove(), 0);
 	assert_int_equal(system("iptables-legacy-save | grep -q SY-PODNET"), 256);
