@@ -6,12 +6,13 @@
 # (namespaces, veth, a bridge; switchyard in each node namespace).  Each
 # figure is the median of ROUNDS iperf3 runs of SECONDS; prints the ratio.
 # Prints numbers only; it never passes or fails on them.
-# With RATE set (e.g. RATE=1gbit) each node's underlay port is shaped with
-# tbf to that rate, modelling a real NIC as the bottleneck; unset, every
-# hop is a veth and the figures measure this machine's CPU per hop (the pod
-# path crosses two more veths, two bridges and two forwarding steps).
-#   SY_BUILD=build-podnet bench/podnet-iperf.sh 3 3
-#   RATE=1gbit SY_BUILD=build-podnet bench/podnet-iperf.sh 3 3
+# RATE (default "none 10gbit": both) lists underlays: "none", every hop a
+# veth, measures this machine's CPU per hop (the pod path crosses two more
+# veths, two bridges and two forwarding steps); a rate (e.g. 10gbit) shapes
+# each node's underlay port with tbf to it, modelling a real NIC as the
+# bottleneck.
+#   SY_BUILD=build bench/podnet-iperf.sh 3 5
+#   RATE=1gbit SY_BUILD=build bench/podnet-iperf.sh 3 3
 set -u
 SECS=${1:-3}
 ROUNDS=${2:-3}
@@ -19,8 +20,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export SY_SRC=${SY_SRC:-$(cd "$HERE/.." && pwd)}
 
 if [ "${PODNET_IPERF_ONE:-}" = "" ]; then
-	for b in vxlan directrouting host-gw; do
-		PODNET_IPERF_ONE=$b bash "$0" "$SECS" "$ROUNDS" 2>/dev/null || echo "$b: failed"
+	# by default both: the CPU-bound veth lab and a 10 Gbit/s underlay
+	for r in ${RATE:-none 10gbit}; do
+		[ "$r" = none ] && r=
+		for b in vxlan directrouting host-gw; do
+			RATE=$r PODNET_IPERF_ONE=$b bash "$0" "$SECS" "$ROUNDS" 2>/dev/null || echo "$b: failed"
+		done
 	done
 	exit 0
 fi
