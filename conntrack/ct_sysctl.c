@@ -5,7 +5,6 @@
  * as kube-proxy's conntracker does.  0 leaves the kernel's value.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,29 +27,14 @@ static int read_long(const char *path, long *ret)
 	return 0;
 }
 
-static int write_long(const char *path, long v)
-{
-	char buf[32];
-	int fd = open(path, O_WRONLY | O_CLOEXEC), n, r = 0;
-
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", v);
-	if (write(fd, buf, (size_t)n) != n)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* Set path to v unless it already is v; note the first failure. */
 static void set_one(const char *path, long v, int *r, char *err, size_t errlen)
 {
-	long cur;
+	char buf[32];
 	int w;
 
-	if (read_long(path, &cur) == 0 && cur == v)
-		return;
-	w = write_long(path, v);
+	snprintf(buf, sizeof(buf), "%ld", v);
+	w = sy_sysctl_set(path, buf);
 	if (w < 0 && !*r) {
 		*r = w;
 		snprintf(err, errlen, "%s = %ld: %s", path, v, strerror(-w));

@@ -121,12 +121,8 @@ static bool opts_equal(const struct ipt_plan_opts *a, const struct ipt_plan_opts
 static void set_route_localnet(struct proxy_mode *m)
 {
 	/* like kube-proxy: localhost NodePorts need martian 127/8 sources routed */
-	int fd = open("/proc/sys/net/ipv4/conf/all/route_localnet", O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (write(fd, "1\n", 2) == 2)
+	if (sy_sysctl_set("net/ipv4/conf/all/route_localnet", "1") >= 0)
 		m->route_localnet_set = true;
-	close(fd);
 }
 
 /*

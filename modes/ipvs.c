@@ -1042,7 +1042,7 @@ static int set_sysctls(const struct sy_config *cfg, char *err, size_t errlen)
 	int r;
 
 	for (unsigned i = 0; i < ARRAY_SIZE(base); i++) {
-		r = ipvs_sysctl_set(base[i][0], base[i][1]);
+		r = sy_sysctl_set(base[i][0], base[i][1]);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot set %s=%s: %s", base[i][0], base[i][1],
 				 strerror(-r));
@@ -1051,10 +1051,10 @@ static int set_sysctls(const struct sy_config *cfg, char *err, size_t errlen)
 	}
 	/* conn_reuse_mode=1 stalls reused connections on kernels 4.1 to 5.8 */
 	if (!kernel_older(4, 1) && kernel_older(5, 9))
-		ipvs_sysctl_set("net/ipv4/vs/conn_reuse_mode", "0");
+		sy_sysctl_set("net/ipv4/vs/conn_reuse_mode", "0");
 	if (cfg->ipvs_strict_arp) {
-		if ((r = ipvs_sysctl_set("net/ipv4/conf/all/arp_ignore", "1")) < 0 ||
-		    (r = ipvs_sysctl_set("net/ipv4/conf/all/arp_announce", "2")) < 0) {
+		if ((r = sy_sysctl_set("net/ipv4/conf/all/arp_ignore", "1")) < 0 ||
+		    (r = sy_sysctl_set("net/ipv4/conf/all/arp_announce", "2")) < 0) {
 			snprintf(err, errlen, "cannot set strict ARP: %s", strerror(-r));
 			return r;
 		}

@@ -2,7 +2,7 @@
 # The IPVS proxy mode (issue 4).  libipset and libiptc headers clash, so
 # ipvs_set.c and ipvs_ipt.c stay separate translation units.
 libswitchyard_a_SOURCES += modes/ipvs.c modes/ipvs_int.h modes/ipvs_nl.c modes/ipvs_dev.c \
-	modes/ipvs_set.c modes/ipvs_ipt.c modes/ipvs_sys.c
+	modes/ipvs_set.c modes/ipvs_ipt.c
 check_PROGRAMS += tests/unit/test-ipvs
 TESTS += tests/unit/test-ipvs
 tests_unit_test_ipvs_LDADD = $(UNIT_LDADD)

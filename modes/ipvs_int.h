@@ -8,7 +8,6 @@
  *   ipvs_dev.c  kube-ipvs0 and its addresses (libnl-route)
  *   ipvs_set.c  ipsets (libipset)
  *   ipvs_ipt.c  the constant iptables rules (libiptc)
- *   ipvs_sys.c  sysctls
  *   ipvs.c      the mode: desired → diff → writes
  * Every function returns 0 (or a count) / -errno and logs nothing.
  */
@@ -158,10 +157,5 @@ int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *n
 		  uint64_t *filter_rules, char *err, size_t errlen);
 /* Remove our chains and the jumps to them. */
 int ipvs_ipt_cleanup(char *err, size_t errlen);
-
-/* ---- ipvs_sys.c --------------------------------------------------------- */
-
-/* Write a sysctl (path under /proc/sys) if it differs; 1 when written. */
-int ipvs_sysctl_set(const char *path, const char *value);
 
 #endif

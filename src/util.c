@@ -277,6 +277,32 @@ int sy_write_file_atomic(const char *path, const char *data, size_t len, int mod
 	return r;
 }
 
+int sy_sysctl_set(const char *name, const char *value)
+{
+	char path[256], cur[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s%s", name[0] == '/' ? "" : "/proc/sys/", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, cur, sizeof(cur) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	cur[n] = 0;
+	cur[strcspn(cur, "\n")] = 0;
+	if (strcmp(cur, value) == 0)
+		return 0;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n < 0 ? -errno : 1;
+}
+
 int sy_xtables_lock(double timeout_seconds)
 {
 	const char *path = getenv("SY_XTABLES_LOCK");

@@ -43,6 +43,11 @@ char *xstrdup(const char *s);
 int sy_read_file(const char *path, char **ret_buf, size_t *ret_len);
 /* Write atomically (tmp + rename); -errno. */
 int sy_write_file_atomic(const char *path, const char *data, size_t len, int mode);
+/* Write value to a sysctl unless it already reads so (trailing newline
+ * ignored).  name is under /proc/sys ("net/ipv4/ip_forward"); a name
+ * starting with '/' is a path taken as is (a module parameter).  Returns 1
+ * when written, 0 when already set, or -errno. */
+int sy_sysctl_set(const char *name, const char *value);
 /* Take /run/xtables.lock, the lock every iptables writer shares, waiting at
  * most timeout_seconds (it is held for milliseconds by iptables-restore);
  * returns the descriptor for sy_xtables_unlock, -EAGAIN on timeout or
