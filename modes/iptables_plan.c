@@ -135,18 +135,28 @@ void ipt_port_plan_free(struct ipt_port_plan *pp)
 	free(pp);
 }
 
+#define N_GLOBALS 9
+
+/* The global chains, listed once. */
+static void globals(struct ipt_plan *p, struct ipt_chain *gl[N_GLOBALS])
+{
+	struct ipt_chain *g[N_GLOBALS] = {
+		&p->nat_services, &p->nat_nodeports, &p->nat_postrouting, &p->nat_mark_masq,
+		&p->nat_masq_cidr, &p->filt_services, &p->filt_external, &p->filt_forward,
+		&p->filt_firewall,
+	};
+
+	memcpy(gl, g, sizeof(g));
+}
+
 /* The global chains and dispatch trees, rebuilt by every plan. */
 static void globals_clear(struct ipt_plan *p)
 {
-	ipt_chain_clear(&p->nat_services);
-	ipt_chain_clear(&p->nat_nodeports);
-	ipt_chain_clear(&p->nat_postrouting);
-	ipt_chain_clear(&p->nat_mark_masq);
-	ipt_chain_clear(&p->nat_masq_cidr);
-	ipt_chain_clear(&p->filt_services);
-	ipt_chain_clear(&p->filt_external);
-	ipt_chain_clear(&p->filt_forward);
-	ipt_chain_clear(&p->filt_firewall);
+	struct ipt_chain *gl[N_GLOBALS];
+
+	globals(p, gl);
+	for (unsigned i = 0; i < N_GLOBALS; i++)
+		ipt_chain_clear(gl[i]);
 	tree_free(p);
 }
 
@@ -552,6 +562,24 @@ static int np_cmp(const void *a, const void *b)
 	return x->dport < y->dport ? -1 : x->dport > y->dport;
 }
 
+/* A new tree chain NAME for proto's ports lo..hi, jumped to from parent. */
+static struct ipt_chain *np_child(struct ipt_plan *p, struct ipt_chain *parent, const char *name,
+				  uint8_t proto, uint16_t lo, uint16_t hi)
+{
+	struct ipt_chain *child = &p->tree[p->n_tree++];
+	struct ipt_rule j;
+
+	chain_init(child, IPT_NAT, name);
+	child->used = true;
+	j = rule_jump(child);
+	j.proto = proto;
+	j.matches = IPT_M_DPORT;
+	j.dport = lo;
+	j.dport_hi = hi;
+	ipt_chain_add(parent, &j);
+	return child;
+}
+
 static void np_build(struct ipt_plan *p, struct ipt_chain *c, const struct ipt_rule **r, unsigned n)
 {
 	unsigned chunk = (n + 15) / 16;
@@ -564,7 +592,6 @@ static void np_build(struct ipt_plan *p, struct ipt_chain *c, const struct ipt_r
 	for (unsigned i = 0; i < n; i += chunk) {
 		unsigned m = n - i < chunk ? n - i : chunk;
 		uint16_t lo = r[i]->dport, hi = r[i + m - 1]->dport;
-		struct ipt_chain *child;
 		char name[40];
 
 		snprintf(name, sizeof(name), "SY-DST-P%u-%u-%u", r[i]->proto, lo, hi);
@@ -574,16 +601,7 @@ static void np_build(struct ipt_plan *p, struct ipt_chain *c, const struct ipt_r
 				ipt_chain_add(c, r[i + k]);
 			continue;
 		}
-		child = &p->tree[p->n_tree++];
-		chain_init(child, IPT_NAT, name);
-		child->used = true;
-		struct ipt_rule j = rule_jump(child);
-		j.proto = r[i]->proto;
-		j.matches = IPT_M_DPORT;
-		j.dport = lo;
-		j.dport_hi = hi;
-		ipt_chain_add(c, &j);
-		np_build(p, child, r + i, m);
+		np_build(p, np_child(p, c, name, r[i]->proto, lo, hi), r + i, m);
 	}
 }
 
@@ -601,18 +619,10 @@ static void np_tree(struct ipt_plan *p, const struct ipt_rule **r, unsigned n)
 			continue;
 		}
 		/* several protocols: one subtree each, so the top stays small */
-		struct ipt_chain *child = &p->tree[p->n_tree++];
 		char name[40];
 		snprintf(name, sizeof(name), "SY-DST-P%u-%u-%u", r[i]->proto, r[i]->dport, r[j - 1]->dport);
-		chain_init(child, IPT_NAT, name);
-		child->used = true;
-		struct ipt_rule jr = rule_jump(child);
-		jr.proto = r[i]->proto;
-		jr.matches = IPT_M_DPORT;
-		jr.dport = r[i]->dport;
-		jr.dport_hi = r[j - 1]->dport;
-		ipt_chain_add(&p->nat_nodeports, &jr);
-		np_build(p, child, r + i, j - i);
+		np_build(p, np_child(p, &p->nat_nodeports, name, r[i]->proto, r[i]->dport, r[j - 1]->dport),
+			 r + i, j - i);
 	}
 }
 
@@ -621,6 +631,18 @@ static void np_tree(struct ipt_plan *p, const struct ipt_rule **r, unsigned n)
 static void builtin_add(struct ipt_plan *p, enum ipt_table t, unsigned hook, struct ipt_rule r)
 {
 	p->builtin[t][hook][p->n_builtin[t][hook]++] = r;
+}
+
+struct plan_totals {
+	uint64_t rules, chains;
+};
+
+static void count_chain(void *arg, struct ipt_chain *c)
+{
+	struct plan_totals *t = arg;
+
+	t->rules += c->n_rules;
+	t->chains++;
 }
 
 int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
@@ -837,49 +859,26 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	}
 
 	/* totals */
-	struct { uint64_t rules[IPT_NTABLES], chains[IPT_NTABLES]; } tot = { { 0 }, { 0 } };
-	for (int t = 0; t < IPT_NTABLES; t++)
+	for (int t = 0; t < IPT_NTABLES; t++) {
+		struct plan_totals tot = { 0, 0 };
+
 		for (unsigned h = 0; h < 5; h++)
-			tot.rules[t] += p->n_builtin[t][h];
-	for (int t = 0; t < IPT_NTABLES; t++) {
-		struct ipt_chain *gl[] = { &p->nat_services, &p->nat_nodeports, &p->nat_postrouting,
-					   &p->nat_mark_masq, &p->nat_masq_cidr, &p->filt_services,
-					   &p->filt_external, &p->filt_forward, &p->filt_firewall };
-		for (unsigned i = 0; i < ARRAY_SIZE(gl); i++)
-			if (gl[i]->used && gl[i]->table == t) {
-				tot.rules[t] += gl[i]->n_rules;
-				tot.chains[t]++;
-			}
-		for (unsigned i = 0; i < p->n_tree; i++)
-			if (p->tree[i].table == t) {
-				tot.rules[t] += p->tree[i].n_rules;
-				tot.chains[t]++;
-			}
-	}
-	hmap_iter_init(&it, &p->ports);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		struct ipt_port_plan *pp = v;
-		for (k = 0; k < pp->n_chains; k++) {
-			tot.rules[IPT_NAT] += pp->chains[k].n_rules;
-			tot.chains[IPT_NAT]++;
-		}
-	}
-	for (int t = 0; t < IPT_NTABLES; t++) {
-		p->n_rules[t] = tot.rules[t];
-		p->n_chains[t] = tot.chains[t];
+			tot.rules += p->n_builtin[t][h];
+		ipt_plan_foreach_chain(p, (enum ipt_table)t, count_chain, &tot);
+		p->n_rules[t] = tot.rules;
+		p->n_chains[t] = tot.chains;
 	}
 	return 0;
 }
 
 void ipt_plan_foreach_chain(struct ipt_plan *p, enum ipt_table t, ipt_chain_fn fn, void *arg)
 {
-	struct ipt_chain *gl[] = { &p->nat_services, &p->nat_nodeports, &p->nat_postrouting,
-				   &p->nat_mark_masq, &p->nat_masq_cidr, &p->filt_services,
-				   &p->filt_external, &p->filt_forward, &p->filt_firewall };
+	struct ipt_chain *gl[N_GLOBALS];
 	struct hmap_iter it;
 	void *v;
 
-	for (unsigned i = 0; i < ARRAY_SIZE(gl); i++)
+	globals(p, gl);
+	for (unsigned i = 0; i < N_GLOBALS; i++)
 		if (gl[i]->used && gl[i]->table == t)
 			fn(arg, gl[i]);
 	for (unsigned i = 0; i < p->n_tree; i++)
