@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <libipset/ipset.h>
+#include "switchyard/util.h"
 #include "ipvs_int.h"
 
 #define HASH_OPTS "family inet hashsize 1024 maxelem 1048576"
@@ -323,7 +324,7 @@ static const char *numeric_proto(const char *entry, char *buf, size_t len)
 		{ ",tcp:", ",6:" }, { ",udp:", ",17:" }, { ",sctp:", ",132:" },
 	};
 
-	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(protos); i++) {
 		const char *p = strstr(entry, protos[i].name);
 
 		if (p) {

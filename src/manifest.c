@@ -110,7 +110,6 @@ struct conv {
 	struct json_object *stack[MAX_DEPTH + 1];
 	char *key[MAX_DEPTH + 1];	/* pending mapping key at each level */
 	bool have_key[MAX_DEPTH + 1];
-	char *root_key_items;		/* the root mapping's current key is "items" */
 	int depth;			/* open collections */
 	struct anchor *anchors;
 	unsigned n_anchors;
@@ -286,10 +285,7 @@ static int parse_stream(const char *text, size_t len, FILE *f, manifest_object_f
 			v = c.stack[c.depth];
 			free(c.key[c.depth]);
 			c.key[c.depth] = NULL;
-			if (c.have_key[c.depth]) {
-				/* "key:" with nothing after it at the very end is null */
-				c.have_key[c.depth] = false;
-			}
+			c.have_key[c.depth] = false;
 			r = place(&c, v, &e.start_mark);
 			break;
 		default:

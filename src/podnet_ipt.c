@@ -108,31 +108,6 @@ static struct ipt_entry *mk_entry(const struct pn_rule *m)
 	return e;
 }
 
-static bool rule_matches(const struct ipt_entry *e, const struct pn_rule *m,
-			 struct xtc_handle *h)
-{
-	const char *t = iptc_get_target(e, h);
-
-	return e->ip.src.s_addr == m->src.s_addr && e->ip.smsk.s_addr == m->smsk.s_addr &&
-	       e->ip.dst.s_addr == m->dst.s_addr && e->ip.dmsk.s_addr == m->dmsk.s_addr &&
-	       e->ip.invflags == 0 && e->ip.proto == 0 && e->ip.iniface[0] == 0 &&
-	       e->ip.outiface[0] == 0 && e->target_offset == sizeof(*e) && t &&
-	       strcmp(t, m->target) == 0;
-}
-
-static bool chain_ok(struct xtc_handle *h, const struct pn_chain *c)
-{
-	const struct ipt_entry *e;
-	unsigned i = 0;
-
-	if (!iptc_is_chain(c->chain, h))
-		return false;
-	for (e = iptc_first_rule(c->chain, h); e; e = iptc_next_rule(e, h), i++)
-		if (i >= c->n || !rule_matches(e, &c->rules[i], h))
-			return false;
-	return i == c->n;
-}
-
 static unsigned count_jumps(struct xtc_handle *h, const struct pn_chain *c)
 {
 	const struct ipt_entry *e;
@@ -295,14 +270,10 @@ static int chain_ensure(const struct pn_chain *c, bool *changed)
 			r = 0;
 			break;
 		}
+		/* not in place (or unreadable): rewrite our chain under the same lock */
 		h = iptc_init(c->table);
 		if (!h) {
 			r = errno ? -errno : -EIO;
-			break;
-		}
-		if (chain_ok(h, c) && count_jumps(h, c) >= 1) {
-			iptc_free(h);
-			r = 0;
 			break;
 		}
 		r = 0;
