@@ -324,6 +324,27 @@ static unsigned walk(const struct ipt_chain *c, uint32_t pfx, uint32_t msk, unsi
 	return n;
 }
 
+/* A desired state for node n1 whose ports a test puts in by hand (not
+ * through desired_update); fixture_end frees those ports too. */
+static void fixture_begin(struct sy_config *cfg, struct desired_state *ds)
+{
+	config_init(cfg);
+	desired_init(ds, cfg);
+	desired_set_node(ds, "n1", NULL, NULL, 0, true);
+}
+
+static void fixture_end(struct sy_config *cfg, struct desired_state *ds)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, &ds->ports);
+	while (hmap_iter_next(&it, NULL, &v))
+		ds_port_free(v);
+	desired_fini(ds);
+	config_free(cfg);
+}
+
 static void test_tree_and_cache(void **state)
 {
 	struct sy_config cfg;
@@ -333,9 +354,7 @@ static void test_tree_and_cache(void **state)
 	unsigned n = 5000, depth = 0, width = 0;
 	char name[64], cip[32];
 
-	config_init(&cfg);
-	desired_init(&ds, &cfg);
-	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
+	fixture_begin(&cfg, &ds);
 	srand(7);
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "ns/svc%u:p", i);
@@ -373,14 +392,7 @@ static void test_tree_and_cache(void **state)
 	assert_null(hmap_get(&p.ports, "ns/svc42:p"));
 	assert_int_equal(hmap_count(&p.ports), n - 1);
 	ipt_plan_fini(&p);
-	/* the ports were put in by hand, not through desired_update: free them here */
-	struct hmap_iter it;
-	void *v;
-	hmap_iter_init(&it, &ds.ports);
-	while (hmap_iter_next(&it, NULL, &v))
-		ds_port_free(v);
-	desired_fini(&ds);
-	config_free(&cfg);
+	fixture_end(&cfg, &ds);
 }
 
 /* many NodePorts: SY-NODEPORTS is a tree of port ranges, every NodePort reachable once */
@@ -413,9 +425,7 @@ static void test_nodeport_tree(void **state)
 	char name[64], cip[32];
 	unsigned widest = 0;
 
-	config_init(&cfg);
-	desired_init(&ds, &cfg);
-	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
+	fixture_begin(&cfg, &ds);
 	for (unsigned i = 0; i < 1000; i++) {
 		snprintf(name, sizeof(name), "ns/np%u:p", i);
 		snprintf(cip, sizeof(cip), "10.96.%u.%u", i / 250, i % 250 + 1);
@@ -429,13 +439,7 @@ static void test_nodeport_tree(void **state)
 	assert_int_equal(np_walk(&p.nat_nodeports, 0, 0, 65535, &widest), 1000);
 	assert_true(widest <= 16);
 	ipt_plan_fini(&p);
-	struct hmap_iter it;
-	void *v;
-	hmap_iter_init(&it, &ds.ports);
-	while (hmap_iter_next(&it, NULL, &v))
-		ds_port_free(v);
-	desired_fini(&ds);
-	config_free(&cfg);
+	fixture_end(&cfg, &ds);
 }
 
 /* localhost NodePorts: route_localnet, and the guard against 127/8 traffic from elsewhere */
@@ -448,9 +452,7 @@ static void test_localhost_nodeports(void **state)
 	struct ds_port *dp = mk("ns/web:http", "10.96.0.10", IPPROTO_TCP, 1, "10.244.1.2");
 
 	dp->node_port = 30080;
-	config_init(&cfg);
-	desired_init(&ds, &cfg);
-	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
+	fixture_begin(&cfg, &ds);
 	hmap_put(&ds.ports, dp->name, dp);
 	ipt_plan_opts_from(&o, &cfg, &ds);
 	ipt_plan_init(&p, &o);
@@ -477,10 +479,7 @@ static void test_localhost_nodeports(void **state)
 	assert_int_equal(last->inv, IPT_R_INV_DST);
 	assert_int_equal(last->dst.s_addr, htonl(0x7f000000));
 	ipt_plan_fini(&p);
-	hmap_del(&ds.ports, dp->name);
-	ds_port_free(dp);
-	desired_fini(&ds);
-	config_free(&cfg);
+	fixture_end(&cfg, &ds);
 }
 
 int main(void)
