@@ -4,7 +4,6 @@
 # and links  $(UNIT_LDADD).
 UNIT_LDADD = libswitchyard.a $(SY_LIBS) $(CMOCKA_LIBS)
 EXTRA_DIST += tests
-include tests/unit/local.mk
 
 # Test helpers built with the tree (used by e2e tests, benchmarks and the demo).
 noinst_PROGRAMS += tests/lib/sy-httpd

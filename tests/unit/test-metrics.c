@@ -20,7 +20,7 @@
 #include "switchyard/daemon.h"
 #include "switchyard/metrics.h"
 #include "switchyard/util.h"
-#include "../../src/ops.h"
+#include "../../ops/ops.h"
 
 static void test_hist_exp(void **state)
 {

@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-# The Kubernetes client: list/watch over libcurl multi on libev, kubeconfig,
-# the watch-stream decoder; its unit tests and fuzzers.
-libswitchyard_a_SOURCES += src/k8s_client.c src/kubeconfig.c src/watch_decoder.c
+# The sources of objects: the Kubernetes client (list/watch over libcurl
+# multi on libev, kubeconfig, the watch-stream decoder) and the manifest
+# directory; their unit tests and fuzzers.
+libswitchyard_a_SOURCES += sources/k8s_client.c sources/kubeconfig.c sources/watch_decoder.c \
+	sources/manifest.c
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-watch-decoder tests/unit/test-kubeconfig
-TESTS += tests/unit/test-watch-decoder tests/unit/test-kubeconfig
+check_PROGRAMS += tests/unit/test-watch-decoder tests/unit/test-kubeconfig tests/unit/test-manifest
+TESTS += tests/unit/test-watch-decoder tests/unit/test-kubeconfig tests/unit/test-manifest
 tests_unit_test_watch_decoder_LDADD = $(UNIT_LDADD)
 tests_unit_test_kubeconfig_LDADD = $(UNIT_LDADD)
+tests_unit_test_manifest_LDADD = $(UNIT_LDADD)
 endif
 
 # libFuzzer harnesses (clang): the watch-stream decoder and manifest_parse()
@@ -23,10 +26,10 @@ FUZZ_COMMON = -g -O1 -fno-omit-frame-pointer \
 EXTRA_DIST += tests/fuzz
 CLEANFILES += tests/fuzz/fuzz-watch-decoder tests/fuzz/fuzz-manifest
 
-tests/fuzz/fuzz-watch-decoder: $(srcdir)/tests/fuzz/fuzz-watch-decoder.c $(srcdir)/src/watch_decoder.c
+tests/fuzz/fuzz-watch-decoder: $(srcdir)/tests/fuzz/fuzz-watch-decoder.c $(srcdir)/sources/watch_decoder.c
 	@mkdir -p tests/fuzz
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(srcdir)/tests/fuzz/fuzz-watch-decoder.c \
-		$(srcdir)/src/watch_decoder.c $(JSONC_LIBS)
+		$(srcdir)/sources/watch_decoder.c $(JSONC_LIBS)
 
 tests/fuzz/fuzz-manifest: $(srcdir)/tests/fuzz/fuzz-manifest.c $(libswitchyard_a_SOURCES)
 	@mkdir -p tests/fuzz/obj

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Pod networking core (issue 7): see doc/pod-network.md.
-libswitchyard_a_SOURCES += src/podnet.c src/podnet_conf.c src/podnet_nl.c src/podnet_ipt.c
+libswitchyard_a_SOURCES += podnet/podnet.c podnet/podnet_conf.c podnet/podnet_nl.c podnet/podnet_ipt.c
 
 if HAVE_CMOCKA
 # test-podnet-nl runs against the kernel in a private network namespace (skips unless root)

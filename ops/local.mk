@@ -2,8 +2,8 @@
 # Operations (issue 6): the HTTP server, healthz/livez, metrics, /debug/state,
 # healthCheckNodePort listeners, the KubeProxyConfiguration file; see
 # doc/operations.md.
-libswitchyard_a_SOURCES += src/http.c src/status.c src/svc_health.c src/metrics.c \
-	src/config_file.c src/ops.h
+libswitchyard_a_SOURCES += ops/http.c ops/status.c ops/svc_health.c ops/metrics.c \
+	ops/config_file.c ops/ops.h
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-config-file tests/unit/test-metrics

@@ -1,0 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
+# The daemon: main(), the sync runner, the wiring (NodePort addresses).
+switchyard_SOURCES = daemon/main.c
+libswitchyard_a_SOURCES += daemon/sync.c daemon/daemon.c

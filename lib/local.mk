@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers every part may use: klog-style logging, util, hmap, the
+# command-line flags.
+libswitchyard_a_SOURCES += lib/log.c lib/util.c lib/hmap.c lib/config.c
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-config tests/unit/test-util
+TESTS += tests/unit/test-config tests/unit/test-util
+tests_unit_test_config_LDADD = $(UNIT_LDADD)
+tests_unit_test_util_LDADD = $(UNIT_LDADD)
+endif
