@@ -3,6 +3,8 @@
 # ipvs_set.c and ipvs_ipt.c stay separate translation units.
 libswitchyard_a_SOURCES += modes/ipvs.c modes/ipvs_int.h modes/ipvs_nl.c modes/ipvs_dev.c \
 	modes/ipvs_set.c modes/ipvs_ipt.c
+if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-ipvs
 TESTS += tests/unit/test-ipvs
 tests_unit_test_ipvs_LDADD = $(UNIT_LDADD)
+endif

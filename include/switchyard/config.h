@@ -74,7 +74,7 @@ int config_parse_args(struct sy_config *cfg, int argc, char **argv);
 /*
  * Load a KubeProxyConfiguration YAML file into cfg.  Unknown or unsupported
  * fields are an error naming the field.  err gets a human-readable reason.
- * Implemented in src/config_file.c.
+ * Implemented in ops/config_file.c.
  */
 int config_file_load(struct sy_config *cfg, const char *path, char *err, size_t errlen);
 

@@ -57,7 +57,7 @@ struct sy_daemon {
 };
 
 /*
- * src/daemon.c: the IPv4 addresses NodePorts answer on (--nodeport-addresses
+ * daemon/daemon.c: the IPv4 addresses NodePorts answer on (--nodeport-addresses
  * applied; "primary" = the Node's InternalIP; every local address except
  * loopback and kube-ipvs0's when unset).  Returns the count or -errno.
  */
@@ -71,17 +71,17 @@ void sync_runner_start(struct sy_daemon *d);
 /* Healthy per kube-proxy: first sync done and no queued change older than 2 x sync period. */
 bool sync_runner_healthy(const struct sy_daemon *d);
 
-/* src/http.c: a tiny HTTP/1.1 server on the loop (healthz, metrics, hc node ports). */
+/* ops/http.c: a tiny HTTP/1.1 server on the loop (healthz, metrics, hc node ports). */
 typedef void (*http_handler_fn)(void *arg, const char *method, const char *path,
 				int *ret_status, const char **ret_ctype, char **ret_body /* malloc'd */);
 int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
 		    http_handler_fn fn, void *arg, char *err, size_t errlen);
 void http_server_free(struct http_server *s);
 
-/* src/status.c: /healthz, /livez, /metrics, /proxyMode, /debug/state */
+/* ops/status.c: /healthz, /livez, /metrics, /proxyMode, /debug/state */
 int status_servers_start(struct sy_daemon *d, char *err, size_t errlen);
 void status_servers_stop(struct sy_daemon *d);
-/* src/svc_health.c: per-Service healthCheckNodePort listeners, kept in step with ds. */
+/* ops/svc_health.c: per-Service healthCheckNodePort listeners, kept in step with ds. */
 struct svc_health *svc_health_new(struct sy_daemon *d);
 void svc_health_sync(struct svc_health *h, const struct desired_state *ds);
 void svc_health_free(struct svc_health *h);

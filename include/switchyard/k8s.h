@@ -2,8 +2,8 @@
 #ifndef SWITCHYARD_K8S_H
 #define SWITCHYARD_K8S_H
 /*
- * The Kubernetes client (src/k8s_client.c, src/kubeconfig.c,
- * src/watch_decoder.c): list/watch of Services, EndpointSlices and Nodes
+ * The Kubernetes client (sources/k8s_client.c, sources/kubeconfig.c,
+ * sources/watch_decoder.c): list/watch of Services, EndpointSlices and Nodes
  * over libcurl's multi interface on the libev loop, feeding the cache.
  */
 #include <stdbool.h>

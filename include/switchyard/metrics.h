@@ -3,7 +3,7 @@
 #define SWITCHYARD_METRICS_H
 /*
  * Counters and histograms the daemon exports in Prometheus text format
- * (src/metrics.c renders them; owners update the fields directly — the
+ * (ops/metrics.c renders them; owners update the fields directly — the
  * daemon is single-threaded).
  */
 #include <stdint.h>

@@ -2,7 +2,7 @@
 #ifndef SWITCHYARD_PODNET_H
 #define SWITCHYARD_PODNET_H
 /*
- * Pod networking core (src/podnet*.c): flannel-style node subnets with the
+ * Pod networking core (podnet/podnet*.c): flannel-style node subnets with the
  * vxlan (+DirectRouting) and host-gw backends, subnet.env and the CNI
  * conflist.  Shares the Node cache and the loop with the proxy.
  * See doc/pod-network.md.
@@ -33,7 +33,7 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full);
 int podnet_cleanup(const struct sy_config *cfg);
 
 /*
- * ---- Internal interfaces between src/podnet*.c (and their unit tests) ----
+ * ---- Internal interfaces between podnet/podnet*.c (and their unit tests) ----
  */
 
 /* Names and numbers the pod network owns (documented in doc/pod-network.md). */
@@ -54,7 +54,7 @@ enum podnet_backend {
 };
 const char *podnet_backend_name(enum podnet_backend b);	/* "vxlan" / "host-gw" */
 
-/* src/podnet_conf.c: net-conf.json (pure). */
+/* podnet/podnet_conf.c: net-conf.json (pure). */
 struct podnet_conf {
 	struct sy_cidr network;
 	uint8_t subnet_len;
@@ -87,7 +87,7 @@ char *podnet_render_subnet_env(const struct podnet_conf *c, const struct sy_cidr
 char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subnet, unsigned mtu);
 
 /*
- * src/podnet_nl.c: the rtnetlink layer (libnl-route).  One kernel object per
+ * podnet/podnet_nl.c: the rtnetlink layer (libnl-route).  One kernel object per
  * entry; every route we add carries PODNET_RTPROT.
  */
 enum pn_etype {
@@ -164,7 +164,7 @@ int pn_nl_vxlan_ensure(struct nl_sock *sk, const struct pn_vxlan_spec *s, bool *
 int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr addr);
 
 /*
- * src/podnet_ipt.c (libiptc): SY-PODNET-MASQ in nat POSTROUTING (egress
+ * podnet/podnet_ipt.c (libiptc): SY-PODNET-MASQ in nat POSTROUTING (egress
  * masquerade) and SY-PODNET-FWD in filter FORWARD (accept pod traffic).
  */
 /* Ensure both chains hold exactly the rules for network; a commit only where something differs. */
