@@ -5,6 +5,12 @@
  * sync per min-sync-period; a full resync every sync-period repairs drift;
  * a failed sync keeps the last good rules and is retried with backoff.
  * Nothing is programmed before Services and EndpointSlices are listed.
+ *
+ * /run/xtables.lock is taken without waiting around a whole sync; while
+ * another program holds it the timer polls every LOCK_POLL seconds (one
+ * flock(LOCK_NB) call) and the loop keeps serving healthz, metrics and the
+ * watches.  Contention is not a failure: no backoff, the sync runs as soon
+ * as the lock is free.
  */
 #include <errno.h>
 #include <math.h>
@@ -17,6 +23,7 @@
 
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0
+#define LOCK_POLL 0.01		/* seconds between tries while xtables.lock is busy */
 
 static double min_period(const struct sy_daemon *d)
 {
@@ -249,11 +256,59 @@ static void run_sync(struct sy_daemon *d)
 	schedule(d);
 }
 
+static bool needs_xtables_lock(const struct sy_daemon *d)
+{
+	return d->mode_ops->xtables_lock || d->podnet;
+}
+
+/* Another program holds xtables.lock: poll again soon, serve meanwhile. */
+static void lock_busy(struct sy_daemon *d)
+{
+	struct sync_runner *s = &d->sync;
+
+	if (!s->lock_wait_mono) {
+		s->lock_wait_mono = sy_now_mono();
+		d->metrics.xtables_lock_waits_total++;
+		log_v(2, "The xtables lock is held by another program; syncing once it is free");
+	}
+	ev_timer_stop(d->loop, &s->timer);
+	ev_timer_set(&s->timer, LOCK_POLL, 0);
+	ev_timer_start(d->loop, &s->timer);
+}
+
+static void lock_taken(struct sy_daemon *d)
+{
+	struct sync_runner *s = &d->sync;
+	double waited;
+
+	if (!s->lock_wait_mono)
+		return;
+	waited = sy_now_mono() - s->lock_wait_mono;
+	d->metrics.xtables_lock_wait_seconds += waited;
+	s->lock_wait_mono = 0;
+	if (waited >= 1.0)
+		log_info("Waited %.3f s for the xtables lock (held by another program)", waited);
+	else
+		log_v(2, "Waited %.3f s for the xtables lock", waited);
+}
+
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct sy_daemon *d = container_of(w, struct sy_daemon, sync.timer);
+	int lock = -1;
 
+	if (needs_xtables_lock(d)) {
+		lock = sy_xtables_trylock();
+		if (lock == -EAGAIN) {
+			lock_busy(d);
+			return;
+		}
+		/* another error (say the lock file cannot be opened): the sync's own
+		 * lock call fails the same way, without waiting, and is retried */
+		lock_taken(d);
+	}
 	run_sync(d);
+	sy_xtables_unlock(lock);
 }
 
 void sync_runner_start(struct sy_daemon *d)

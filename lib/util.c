@@ -303,35 +303,95 @@ int sy_sysctl_set(const char *name, const char *value)
 	return n < 0 ? -errno : 1;
 }
 
-int sy_xtables_lock(double timeout_seconds)
+/*
+ * flock() belongs to an open file description: a second open + flock by this
+ * process would wait for itself.  So the lock is process-wide: the sync
+ * runner takes it without waiting around a whole sync (sy_xtables_trylock)
+ * and the modes' and the pod network's own sy_xtables_lock calls inside
+ * that sync nest instead of waiting.
+ */
+static int xlock_fd = -1;
+static unsigned xlock_depth;
+
+static int xlock_open(void)
 {
 	const char *path = getenv("SY_XTABLES_LOCK");
-	struct timespec ts = { 0, 5 * 1000 * 1000 };
-	double waited = 0;
 	int fd = open(path && *path ? path : "/run/xtables.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 
-	if (fd < 0)
-		return -errno;
+	return fd < 0 ? -errno : fd;
+}
+
+/* 1 = taken, 0 = someone else holds it, -errno */
+static int xlock_try(int fd)
+{
 	for (;;) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return fd;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			int r = -errno;
+			return 1;
+		if (errno == EWOULDBLOCK)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
 
-			close(fd);
-			return r;
-		}
+int sy_xtables_trylock(void)
+{
+	int fd, r;
+
+	if (xlock_fd >= 0) {
+		xlock_depth++;
+		return xlock_fd;
+	}
+	fd = xlock_open();
+	if (fd < 0)
+		return fd;
+	r = xlock_try(fd);
+	if (r <= 0) {
+		close(fd);
+		return r ? r : -EAGAIN;
+	}
+	xlock_fd = fd;
+	xlock_depth = 1;
+	return fd;
+}
+
+int sy_xtables_lock(double timeout_seconds)
+{
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	double waited = 0;
+	int fd, r;
+
+	if (xlock_fd >= 0) {
+		xlock_depth++;
+		return xlock_fd;
+	}
+	fd = xlock_open();
+	if (fd < 0)
+		return fd;
+	while ((r = xlock_try(fd)) == 0) {
 		if (waited >= timeout_seconds) {
-			close(fd);
-			return -EAGAIN;
+			r = -EAGAIN;
+			break;
 		}
 		nanosleep(&ts, NULL);
 		waited += 0.005;
 	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	xlock_fd = fd;
+	xlock_depth = 1;
+	return fd;
 }
 
 void sy_xtables_unlock(int fd)
 {
-	if (fd >= 0)
-		close(fd);	/* releases the flock */
+	if (fd < 0)
+		return;
+	if (fd == xlock_fd && --xlock_depth > 0)
+		return;
+	if (fd == xlock_fd)
+		xlock_fd = -1;
+	close(fd);	/* releases the flock */
 }

@@ -30,7 +30,7 @@
 #include "iptables_plan.h"
 #include "iptables_blob.h"
 
-#define LOCK_WAIT 2.0		/* seconds; then -EAGAIN and the runner retries */
+#define LOCK_WAIT 2.0		/* seconds; nests (no wait) under the sync runner, which holds the lock */
 #define COMMIT_TRIES 5
 
 struct proxy_mode {
@@ -246,6 +246,7 @@ static void ipt_mode_free(struct proxy_mode *m)
 const struct proxy_mode_ops iptables_mode_ops = {
 	.name = "iptables",
 	.proxier_name = "Using iptables Proxier",
+	.xtables_lock = true,
 	.init = ipt_mode_init,
 	.sync = ipt_mode_sync,
 	.cleanup = ipt_mode_cleanup,

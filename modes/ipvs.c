@@ -1234,6 +1234,7 @@ static int ipvs_cleanup(const struct sy_config *cfg)
 const struct proxy_mode_ops ipvs_mode_ops = {
 	.name = "ipvs",
 	.proxier_name = "Using ipvs Proxier",
+	.xtables_lock = true,
 	.init = ipvs_init,
 	.sync = ipvs_sync,
 	.cleanup = ipvs_cleanup,

@@ -281,6 +281,12 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 	counter(&b, "switchyard_podnet_syncs_total", "Pod network syncs", m->podnet_syncs_total);
 	counter(&b, "switchyard_podnet_errors_total", "Pod network syncs that failed",
 		m->podnet_errors_total);
+	counter(&b, "switchyard_xtables_lock_waits_total",
+		"Syncs that found /run/xtables.lock held by another program and waited",
+		m->xtables_lock_waits_total);
+	family(&b, "switchyard_xtables_lock_wait_seconds_total", "counter",
+	       "Time spent waiting for /run/xtables.lock (the loop keeps serving)");
+	sample_d(&b, "switchyard_xtables_lock_wait_seconds_total", NULL, m->xtables_lock_wait_seconds);
 	if (flags & METRICS_PROCESS)
 		process_metrics(&b);
 	return http_buf_steal(&b);

@@ -29,6 +29,7 @@ struct sync_runner {
 	double backoff;			/* after a failed sync */
 	double start_wall;		/* when the runner started (latency metric cut-off) */
 	double mode_due_mono;		/* the mode asked to be called by then (0 = not) */
+	double lock_wait_mono;		/* waiting for xtables.lock since (0 = not waiting) */
 	bool pending;			/* changes waiting */
 	bool force_full;
 	bool first_sync_done;
@@ -68,7 +69,8 @@ void daemon_cache_changed(void *arg, enum sy_kind kind);
 /* Called by the cache on every change: schedules a sync (rate limited). */
 void sync_runner_kick(struct sy_daemon *d);
 void sync_runner_start(struct sy_daemon *d);
-/* Healthy per kube-proxy: first sync done and no queued change older than 2 x sync period. */
+/* Healthy per kube-proxy: first sync done and no change queued for longer than
+ * 2 x the sync period (its healthz timeout), whatever holds the sync up. */
 bool sync_runner_healthy(const struct sy_daemon *d);
 
 /* ops/http.c: a tiny HTTP/1.1 server on the loop (healthz, metrics, hc node ports). */

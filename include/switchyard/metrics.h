@@ -50,6 +50,8 @@ struct sy_metrics {
 	uint64_t syncs_total;
 	uint64_t kernel_writes_total;
 	uint64_t podnet_syncs_total, podnet_errors_total;
+	uint64_t xtables_lock_waits_total;	/* syncs that found xtables.lock busy */
+	double xtables_lock_wait_seconds;	/* time spent waiting for it */
 };
 
 void sy_metrics_init(struct sy_metrics *m);

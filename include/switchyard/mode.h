@@ -30,6 +30,12 @@ struct proxy_mode_ops {
 	const char *name;		/* "iptables", "ipvs" */
 	const char *proxier_name;	/* log line: "Using iptables Proxier" */
 	/*
+	 * The mode writes iptables tables: the sync runner takes
+	 * /run/xtables.lock (without waiting) around each sync, so the mode's
+	 * own sy_xtables_lock calls nest and never wait on the loop.
+	 */
+	bool xtables_lock;
+	/*
 	 * Check the kernel can do this mode and prepare (open sockets,
 	 * verify the scheduler, ...).  Must not change the dataplane in a
 	 * way that breaks existing traffic.  On failure write a reason to

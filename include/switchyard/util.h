@@ -49,10 +49,14 @@ int sy_write_file_atomic(const char *path, const char *data, size_t len, int mod
  * when written, 0 when already set, or -errno. */
 int sy_sysctl_set(const char *name, const char *value);
 /* Take /run/xtables.lock, the lock every iptables writer shares, waiting at
- * most timeout_seconds (it is held for milliseconds by iptables-restore);
- * returns the descriptor for sy_xtables_unlock, -EAGAIN on timeout or
- * another -errno.  Path: SY_XTABLES_LOCK when set (tests). */
+ * most timeout_seconds (this blocks: not for the event loop, which uses
+ * sy_xtables_trylock); returns the descriptor for sy_xtables_unlock, -EAGAIN
+ * on timeout or another -errno.  Path: SY_XTABLES_LOCK when set (tests).
+ * The lock is process-wide: while this process holds it, both calls return
+ * at once and nest (each needs its own sy_xtables_unlock). */
 int sy_xtables_lock(double timeout_seconds);
+/* The same without waiting: -EAGAIN while another process holds it. */
+int sy_xtables_trylock(void);
 void sy_xtables_unlock(int fd);
 
 #endif

@@ -2,9 +2,11 @@
 /* util and hmap. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include "helpers.h"
 #include "switchyard/hmap.h"
@@ -100,21 +102,49 @@ static void test_hmap(void **state)
 		free(keys[i]);
 }
 
-/* The shared iptables lock: held → a second taker times out; released → taken. */
+/* Another process's hold on the lock file: its own open file description. */
+static int other_holder(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The shared iptables lock: held elsewhere → trylock answers -EAGAIN at
+ * once and a timed taker times out; held here → calls nest and the lock
+ * is released by the outermost unlock only.
+ */
 static void test_xtables_lock(void **state)
 {
 	char path[] = "/tmp/sy-xtlock-XXXXXX";
-	int fd0 = mkstemp(path), a, b;
+	int fd0 = mkstemp(path), a, b, o;
 
 	(void)state;
 	assert_true(fd0 >= 0);
 	close(fd0);
 	setenv("SY_XTABLES_LOCK", path, 1);
-	a = sy_xtables_lock(1.0);
+	o = other_holder(path);
+	assert_true(o >= 0);
+	assert_int_equal(sy_xtables_trylock(), -EAGAIN);
+	assert_int_equal(sy_xtables_lock(0.02), -EAGAIN);
+	close(o);
+
+	a = sy_xtables_trylock();
 	assert_true(a >= 0);
-	b = sy_xtables_lock(0.02);
-	assert_int_equal(b, -EAGAIN);
+	b = sy_xtables_lock(0);		/* nests: no wait for ourselves */
+	assert_int_equal(b, a);
+	assert_int_equal(other_holder(path), -1);
+	sy_xtables_unlock(b);
+	assert_int_equal(other_holder(path), -1);	/* still held by the outer taker */
 	sy_xtables_unlock(a);
+	o = other_holder(path);
+	assert_true(o >= 0);
+	close(o);
 	b = sy_xtables_lock(0);
 	assert_true(b >= 0);
 	sy_xtables_unlock(b);
