@@ -393,6 +393,18 @@ static size_t body_write_cb(char *p, size_t size, size_t n, void *arg)
 
 		if (ret == -ENOMEM)
 			return 0;
+		if (ret == -E2BIG && !r->abort) {
+			/*
+			 * An event too long to decode is an update we would never
+			 * see again (rewatching from the same resourceVersion
+			 * replays it): list afresh, which has room for it.
+			 */
+			log_warn("%s watch: an event longer than %u MiB cannot be decoded; relisting "
+				 "so that its update is not lost", inf->plural, K8S_MAX_LINE >> 20);
+			inf->relist = true;
+			r->abort = true;
+			return 0;
+		}
 	} else {
 		resp_feed(r, p, len);
 	}
@@ -508,6 +520,8 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 
 	if (!r || r->abort)
 		return;		/* the rest of a stream we are leaving */
+	if (watch_decoder_oversized(inf->dec))
+		return;		/* an event was too long: relisting (body_write_cb) */
 	if (error) {
 		k->metrics->decode_errors_total++;
 		log_warn("%s watch: malformed event skipped: %s", inf->plural, error);

@@ -18,6 +18,7 @@ struct watch_decoder {
 	char *buf;		/* bytes of the incomplete line */
 	size_t len, cap;
 	bool skipping;		/* inside an oversized line: drop until '\n' */
+	bool oversized;		/* a line exceeded max_line since the last reset */
 	json_tokener *tok;
 };
 
@@ -51,7 +52,13 @@ void watch_decoder_reset(struct watch_decoder *d)
 {
 	d->len = 0;
 	d->skipping = false;
+	d->oversized = false;
 	json_tokener_reset(d->tok);
+}
+
+bool watch_decoder_oversized(const struct watch_decoder *d)
+{
+	return d->oversized;
 }
 
 size_t watch_decoder_pending(const struct watch_decoder *d)
@@ -153,6 +160,7 @@ int watch_decoder_feed(struct watch_decoder *d, const char *buf, size_t len)
 
 			snprintf(err, sizeof(err), "event line longer than %zu bytes, skipped",
 				 d->max_line);
+			d->oversized = true;
 			d->fn(d->arg, NULL, NULL, err);
 			d->len = 0;
 			d->skipping = !nl;

@@ -51,6 +51,8 @@ int watch_decoder_feed(struct watch_decoder *d, const char *buf, size_t len);
 /* Bytes held of an incomplete event (a truncated stream leaves some). */
 size_t watch_decoder_pending(const struct watch_decoder *d);
 void watch_decoder_reset(struct watch_decoder *d);
+/* A line exceeded max_line since the last reset (its update is lost: relist). */
+bool watch_decoder_oversized(const struct watch_decoder *d);
 
 struct k8s_client;
 /*

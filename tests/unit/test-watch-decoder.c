@@ -165,7 +165,9 @@ static void test_oversized(void **state)
 
 	memset(big, 'x', sizeof(big));
 	/* an oversized line in one chunk, with the next event behind it */
+	assert_false(watch_decoder_oversized(d));
 	assert_int_equal(watch_decoder_feed(d, big, 100), -E2BIG);
+	assert_true(watch_decoder_oversized(d));	/* sticky until reset: the client relists */
 	assert_int_equal(watch_decoder_pending(d), 0);
 	/* more of the same line is dropped silently */
 	assert_int_equal(watch_decoder_feed(d, big, 200), 0);
@@ -177,6 +179,8 @@ static void test_oversized(void **state)
 
 	/* growth across chunks: 40 + 40 bytes passes the limit */
 	r.n = 0;
+	watch_decoder_reset(d);
+	assert_false(watch_decoder_oversized(d));
 	assert_int_equal(watch_decoder_feed(d, big, 40), 0);
 	assert_int_equal(watch_decoder_feed(d, big, 40), -E2BIG);
 	assert_int_equal(watch_decoder_feed(d, "\n", 1), 0);
