@@ -9,7 +9,7 @@
 #   - wrk (Connection: close, a new connection per request) and iperf3
 #     through a ClusterIP vs straight to the pod, with 0 and 10000 Services.
 # Prints a table; never passes or fails on a number.
-#   sudo bench/ipvs-bench.sh [--quick]
+#   bench/ipvs-bench.sh [--quick]
 # Env: SY_BENCH_SIZES, SY_BENCH_CHANGES, SY_BENCH_SECS, SY_BENCH_TRAFFIC_N,
 #      SY_VM_MEM (default here 2048), SY_VM_ACCEL.
 set -u

@@ -7,7 +7,7 @@
 # --sync-period 5s so that several pod-network resyncs (each checking its
 # nat/filter chains against a nat table of ~100,000 rules) run; prints the
 # daemon's peak and current RSS.  Prints numbers only.
-#   sudo SY_BUILD=build bench/podnet-rss.sh 10000
+#   SY_BUILD=build bench/podnet-rss.sh 10000
 set -u
 N=${1:-10000}
 HERE=$(cd "$(dirname "$0")" && pwd)

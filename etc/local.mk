@@ -12,7 +12,7 @@ etc/switchyard.service: $(top_srcdir)/etc/switchyard.service.in Makefile
 dist_man8_MANS = man/switchyard.8
 
 examplesdir = $(docdir)/examples
-dist_examples_DATA = etc/config.yaml etc/switchyard.yaml etc/Dockerfile
+dist_examples_DATA = etc/config.yaml etc/switchyard.yaml etc/grafana-dashboard.json
 examplesmanifestsdir = $(docdir)/examples/manifests
 dist_examplesmanifests_DATA = etc/manifests/web.yaml
 
