@@ -155,8 +155,122 @@ void object_id(struct json_object *obj, char *buf, size_t len)
 		snprintf(buf, len, "<unnamed>");
 }
 
-/* Common metadata: name (DNS-ish, non-empty), namespace (default "default"). */
-static int meta(struct json_object *obj, bool namespaced, char **key, char **ns, char **name,
+/* s[0..len) with control and non-ASCII bytes escaped, for error messages. */
+static const char *escape(const char *s, size_t len, char *buf, size_t blen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 8 < blen; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+			o += (size_t)snprintf(buf + o, blen - o, "\\u%04x", ch);
+		else
+			buf[o++] = (char)ch;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static bool alnum_lower(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+/* RFC 1123 label as Kubernetes checks it: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63. */
+static bool dns1123_label(const char *s, size_t len)
+{
+	if (!len || len > 63 || !alnum_lower(s[0]) || !alnum_lower(s[len - 1]))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!alnum_lower(s[i]) && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* RFC 1123 subdomain: labels as above joined by dots, at most 253 in all. */
+static bool dns1123_subdomain(const char *s, size_t len)
+{
+	size_t start = 0;
+
+	if (!len || len > 253)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || s[i] == '.') {
+			if (i == start || !alnum_lower(s[start]) || !alnum_lower(s[i - 1]))
+				return false;
+			start = i + 1;
+		} else if (!alnum_lower(s[i]) && s[i] != '-') {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The name rules the API server applies: a Service name is a DNS-1123 label
+ * (the API server's DNS-1035 rule, relaxed as its RelaxedServiceNameValidation
+ * does to allow a leading digit), EndpointSlice and Node names are DNS-1123
+ * subdomains, a namespace is a DNS-1123 label.  A name with a NUL byte (JSON
+ * \u0000) is never valid: C would read it truncated.
+ */
+static int check_name(enum sy_kind kind, struct json_object *v, char *err, size_t errlen)
+{
+	const char *n = jstr(v);
+	size_t len = n ? (size_t)json_object_get_string_len(v) : 0;
+	char e[300];
+
+	if (!n || !len) {
+		snprintf(err, errlen, "missing metadata.name");
+		return -EINVAL;
+	}
+	if (kind == SY_KIND_SERVICE ? !dns1123_label(n, len) : !dns1123_subdomain(n, len)) {
+		snprintf(err, errlen, "invalid metadata.name \"%s\": not a DNS-1123 %s",
+			 escape(n, len < 260 ? len : 260, e, sizeof(e)),
+			 kind == SY_KIND_SERVICE ? "label (lower-case letters, digits, '-'; at most 63)" :
+			 "subdomain (lower-case letters, digits, '-', '.'; at most 253)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_namespace(struct json_object *v, char *err, size_t errlen)
+{
+	const char *s = jstr(v);
+	size_t len = s ? (size_t)json_object_get_string_len(v) : 0;
+	char e[300];
+
+	if (!v || (s && !len))
+		return 0;	/* absent or empty: "default" */
+	if (!s || !dns1123_label(s, len)) {
+		snprintf(err, errlen, "invalid metadata.namespace \"%s\": not a DNS-1123 label",
+			 s ? escape(s, len < 260 ? len : 260, e, sizeof(e)) : "(not a string)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cache_object_key(enum sy_kind kind, struct json_object *obj, char *buf, size_t len)
+{
+	struct json_object *md = jget(obj, "metadata");
+	char err[8];
+	const char *ns;
+
+	if (kind >= SY_KIND_MAX || check_name(kind, jget(md, "name"), err, sizeof(err)) < 0)
+		return -EINVAL;
+	if (kind == SY_KIND_NODE) {
+		snprintf(buf, len, "%s", jstr(jget(md, "name")));
+		return 0;
+	}
+	if (check_namespace(jget(md, "namespace"), err, sizeof(err)) < 0)
+		return -EINVAL;
+	ns = jstr(jget(md, "namespace"));
+	snprintf(buf, len, "%s/%s", ns && *ns ? ns : "default", jstr(jget(md, "name")));
+	return 0;
+}
+
+/* Common metadata: name and namespace (default "default") valid as the API server checks them. */
+static int meta(struct json_object *obj, enum sy_kind kind, char **key, char **ns, char **name,
 		char **rv, char *err, size_t errlen)
 {
 	struct json_object *md = jget(obj, "metadata");
@@ -170,22 +284,18 @@ static int meta(struct json_object *obj, bool namespaced, char **key, char **ns,
 		snprintf(err, errlen, "missing metadata");
 		return -EINVAL;
 	}
+	if (check_name(kind, jget(md, "name"), err, errlen) < 0)
+		return -EINVAL;
 	n = jstr(jget(md, "name"));
-	if (!n || !*n || strlen(n) > 253 || strchr(n, '/')) {
-		snprintf(err, errlen, "missing or invalid metadata.name");
+	if (kind != SY_KIND_NODE && check_namespace(jget(md, "namespace"), err, errlen) < 0)
 		return -EINVAL;
-	}
 	s = jstr(jget(md, "namespace"));
-	if (jget(md, "namespace") && (!s || strchr(s, '/') || strlen(s) > 63)) {
-		snprintf(err, errlen, "invalid metadata.namespace");
-		return -EINVAL;
-	}
 	if (!s || !*s)
 		s = "default";
 	r = jstr(jget(md, "resourceVersion"));
 	*name = xstrdup(n);
 	*rv = r ? xstrdup(r) : NULL;
-	if (namespaced) {
+	if (kind != SY_KIND_NODE) {
 		size_t l = strlen(s) + strlen(n) + 2;
 
 		*ns = xstrdup(s);
@@ -257,7 +367,8 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 	const char *str;
 	long l;
 
-	if (meta(obj, true, &s->key, &s->ns, &s->name, &s->resource_version, err, errlen) < 0)
+	if (meta(obj, SY_KIND_SERVICE, &s->key, &s->ns, &s->name, &s->resource_version, err,
+		 errlen) < 0)
 		goto fail;
 	labels = jpath(obj, "metadata", "labels");
 	if (jget(labels, "service.kubernetes.io/service-proxy-name") ||
@@ -487,12 +598,21 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 	bool ipv4;
 	long l;
 
-	if (meta(obj, true, &s->key, &s->ns, &s->name, &s->resource_version, err, errlen) < 0)
+	if (meta(obj, SY_KIND_ENDPOINTSLICE, &s->key, &s->ns, &s->name, &s->resource_version, err,
+		 errlen) < 0)
 		goto fail;
 	md = jget(obj, "metadata");
-	str = jstr(jget(jget(md, "labels"), "kubernetes.io/service-name"));
+	v = jget(jget(md, "labels"), "kubernetes.io/service-name");
+	str = jstr(v);
 	if (!str || !*str)
 		FAIL("missing label kubernetes.io/service-name");
+	if (!dns1123_label(str, (size_t)json_object_get_string_len(v))) {
+		char e[300];
+
+		FAIL("label kubernetes.io/service-name \"%s\" is not a Service name",
+		     escape(str, (size_t)json_object_get_string_len(v) < 260 ?
+			    (size_t)json_object_get_string_len(v) : 260, e, sizeof(e)));
+	}
 	s->service_key = xmalloc(strlen(s->ns) + strlen(str) + 2);
 	sprintf(s->service_key, "%s/%s", s->ns, str);
 	str = jstr(jget(jget(md, "annotations"), "endpoints.kubernetes.io/last-change-trigger-time"));
@@ -615,7 +735,7 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 	char *unused_ns = NULL;
 	const char *str;
 
-	if (meta(obj, false, &n->key, &unused_ns, &n->name, &n->resource_version, err, errlen) < 0)
+	if (meta(obj, SY_KIND_NODE, &n->key, &unused_ns, &n->name, &n->resource_version, err, errlen) < 0)
 		goto fail;
 	md = jget(obj, "metadata");
 	spec = jget(obj, "spec");
@@ -834,16 +954,22 @@ static void slices_link(struct cache *c, struct endpoint_slice *s)
 	ss->v[ss->n++] = s;
 }
 
-/* The cache key of an object: "ns/name" (namespace defaults to "default") or a Node's name. */
+/* The cache key of an object: "ns/name" (namespace defaults to "default") or a Node's name;
+ * for messages: bytes a name cannot hold are escaped. */
 static void obj_key(enum sy_kind kind, struct json_object *obj, char *buf, size_t len)
 {
-	struct json_object *md = jget(obj, "metadata");
-	const char *name = jstr(jget(md, "name")), *ns = jstr(jget(md, "namespace"));
+	struct json_object *md = jget(obj, "metadata"), *nv = jget(md, "name"), *nsv = jget(md, "namespace");
+	const char *name = jstr(nv), *ns = jstr(nsv);
+	char en[300], ens[300];
 
+	if (cache_object_key(kind, obj, buf, len) == 0)
+		return;
+	escape(name ? name : "", name ? (size_t)json_object_get_string_len(nv) : 0, en, sizeof(en));
+	escape(ns ? ns : "", ns ? (size_t)json_object_get_string_len(nsv) : 0, ens, sizeof(ens));
 	if (kind == SY_KIND_NODE)
-		snprintf(buf, len, "%s", name ? name : "");
+		snprintf(buf, len, "%s", en);
 	else
-		snprintf(buf, len, "%s/%s", ns && *ns ? ns : "default", name ? name : "");
+		snprintf(buf, len, "%s/%s", *ens ? ens : "default", en);
 }
 
 /* Log a decode error once per object version. */
@@ -933,11 +1059,10 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 	if (op == CACHE_DELETE) {
 		char key[600];
 
-		if (!jstr(jget(md, "name"))) {
-			report_bad(c, kind, obj, "deleted object without metadata.name");
+		if (cache_object_key(kind, obj, key, sizeof(key)) < 0) {
+			report_bad(c, kind, obj, "deleted object without a valid metadata.name/namespace");
 			return -EINVAL;
 		}
-		obj_key(kind, obj, key, sizeof(key));
 		if (delete_obj(c, kind, key) > 0)
 			notify(c, kind);
 		return 0;
@@ -1023,8 +1148,8 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 	{
 		char id[600];
 
-		obj_key(kind, obj, id, sizeof(id));
-		cache_keep(c, kind, id);
+		if (cache_object_key(kind, obj, id, sizeof(id)) == 0)
+			cache_keep(c, kind, id);
 	}
 	return -EINVAL;
 }

@@ -10,12 +10,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 #include "switchyard/log.h"
@@ -23,6 +25,17 @@
 #include "switchyard/model.h"
 
 #define MAX_DEPTH 64
+
+/*
+ * Limits (every one over → the file is rejected with a named error).  Alias
+ * expansion is counted as if the aliased value were written out: a 500-byte
+ * "billion laughs" file stops at the first object that would exceed them.
+ */
+#define MAX_FILE_BYTES		(64u << 20)	/* one manifest file */
+#define MAX_OBJECT_BYTES	(3u << 20)	/* one object: the API server's request limit */
+#define MAX_OBJECT_NODES	200000u		/* YAML nodes in one object, aliases expanded */
+#define MAX_DOC_NODES		20000000u	/* YAML nodes in one document, aliases expanded */
+#define MAX_DOC_ALIASES		10000u		/* alias uses in one document */
 
 /* ---- YAML (and JSON, a subset of it) → json-c, streamed ---- */
 
@@ -104,6 +117,18 @@ static void emit_object(struct json_object *obj, manifest_object_fn emit, void *
 struct anchor {
 	char *name;
 	struct json_object *obj;
+	uint64_t nodes, bytes;		/* its size, aliases inside it expanded */
+};
+
+/* Input through libyaml's read handler: a size cap, a content hash, and object bounds. */
+struct reader {
+	const unsigned char *text;	/* a string ... */
+	size_t len, off;
+	int fd;				/* ... or a file descriptor */
+	uint64_t hash;			/* FNV-1a of everything read */
+	uint64_t total;			/* bytes read */
+	uint64_t obj_start;		/* total when the current object began */
+	int fail;			/* why the handler failed: 0, -EFBIG (file), -E2BIG (object), -errno */
 };
 
 struct conv {
@@ -113,6 +138,12 @@ struct conv {
 	int depth;			/* open collections */
 	struct anchor *anchors;
 	unsigned n_anchors;
+	uint64_t open_nodes[MAX_DEPTH + 1], open_bytes[MAX_DEPTH + 1];	/* totals at open */
+	int open_anchor[MAX_DEPTH + 1];	/* index in anchors of an open collection's anchor, or -1 */
+	uint64_t nodes, bytes;		/* running totals in this document, aliases expanded */
+	uint64_t obj_nodes, obj_bytes;	/* totals when the current object began */
+	unsigned aliases;		/* alias uses in this document */
+	struct reader *rd;
 	manifest_object_fn emit;
 	void *arg;
 	char *err;
@@ -135,16 +166,53 @@ static void conv_reset_doc(struct conv *c)
 	free(c->anchors);
 	c->anchors = NULL;
 	c->n_anchors = 0;
+	c->nodes = c->bytes = c->obj_nodes = c->obj_bytes = 0;
+	c->aliases = 0;
 }
 
-static void remember(struct conv *c, const yaml_char_t *anchor, struct json_object *v)
+static void remember(struct conv *c, const yaml_char_t *anchor, struct json_object *v,
+		     uint64_t nodes, uint64_t bytes)
 {
 	if (!anchor)
 		return;
 	c->anchors = xrealloc(c->anchors, (c->n_anchors + 1) * sizeof(*c->anchors));
 	c->anchors[c->n_anchors].name = xstrdup((const char *)anchor);
 	c->anchors[c->n_anchors].obj = json_object_get(v);
+	c->anchors[c->n_anchors].nodes = nodes;
+	c->anchors[c->n_anchors].bytes = bytes;
 	c->n_anchors++;
+}
+
+/* Count nodes/bytes (an alias counts what it expands to); -E2BIG with err over a limit. */
+static int account(struct conv *c, uint64_t nodes, uint64_t bytes, const yaml_mark_t *mark)
+{
+	c->nodes += nodes;
+	c->bytes += bytes;
+	if (c->nodes - c->obj_nodes > MAX_OBJECT_NODES) {
+		snprintf(c->err, c->errlen, "line %zu: object too large: more than %u YAML nodes "
+			 "(aliases expanded)", mark->line + 1, MAX_OBJECT_NODES);
+		return -E2BIG;
+	}
+	if (c->bytes - c->obj_bytes > MAX_OBJECT_BYTES) {
+		snprintf(c->err, c->errlen, "line %zu: object too large: more than %u bytes "
+			 "(aliases expanded)", mark->line + 1, MAX_OBJECT_BYTES);
+		return -E2BIG;
+	}
+	if (c->nodes > MAX_DOC_NODES) {
+		snprintf(c->err, c->errlen, "line %zu: document too large: more than %u YAML nodes "
+			 "(aliases expanded)", mark->line + 1, MAX_DOC_NODES);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+/* An object is complete: the next one's size counts from here. */
+static void object_done(struct conv *c)
+{
+	c->obj_nodes = c->nodes;
+	c->obj_bytes = c->bytes;
+	if (c->rd)
+		c->rd->obj_start = c->rd->total;
 }
 
 /*
@@ -159,6 +227,7 @@ static int place(struct conv *c, struct json_object *v, const yaml_mark_t *mark)
 
 	if (d == 0) {
 		emit_object(v, c->emit, c->arg);
+		object_done(c);
 		return 0;
 	}
 	parent = c->stack[d - 1];
@@ -168,6 +237,13 @@ static int place(struct conv *c, struct json_object *v, const yaml_mark_t *mark)
 		    json_object_is_type(v, json_type_object) &&
 		    json_object_object_get_ex(v, "kind", NULL)) {
 			c->emit(c->arg, v);
+			object_done(c);
+			return 0;
+		}
+		if (d == 1 && json_object_is_type(v, json_type_object)) {
+			/* a top-level JSON array of objects streams too */
+			emit_object(v, c->emit, c->arg);
+			object_done(c);
 			return 0;
 		}
 		json_object_array_add(parent, v);
@@ -199,13 +275,22 @@ static int place(struct conv *c, struct json_object *v, const yaml_mark_t *mark)
 static int open_collection(struct conv *c, struct json_object *o, const yaml_char_t *anchor,
 			   const yaml_mark_t *mark)
 {
+	int r = account(c, 1, 0, mark);
+
+	if (r < 0) {
+		json_object_put(o);
+		return r;
+	}
 	if (c->depth >= MAX_DEPTH) {
 		json_object_put(o);
 		snprintf(c->err, c->errlen, "line %zu: nesting deeper than %d", mark->line + 1,
 			 MAX_DEPTH);
 		return -EINVAL;
 	}
-	remember(c, anchor, o);
+	c->open_nodes[c->depth] = c->nodes;
+	c->open_bytes[c->depth] = c->bytes;
+	c->open_anchor[c->depth] = anchor ? (int)c->n_anchors : -1;
+	remember(c, anchor, o, 0, 0);	/* sized when it closes */
 	c->stack[c->depth] = o;
 	c->key[c->depth] = NULL;
 	c->have_key[c->depth] = false;
@@ -213,62 +298,137 @@ static int open_collection(struct conv *c, struct json_object *o, const yaml_cha
 	return 0;
 }
 
-/* Stream YAML/JSON from text (or, when text is NULL, from f); emit each object (taken by emit). */
-static int parse_stream(const char *text, size_t len, FILE *f, manifest_object_fn emit, void *arg,
-			char *err, size_t errlen)
+static int read_handler(void *data, unsigned char *buf, size_t size, size_t *size_read)
 {
-	struct conv c = { .emit = emit, .arg = arg, .err = err, .errlen = errlen };
+	struct reader *rd = data;
+	size_t n;
+
+	*size_read = 0;
+	if (rd->text) {
+		n = rd->len - rd->off < size ? rd->len - rd->off : size;
+		memcpy(buf, rd->text + rd->off, n);
+		rd->off += n;
+	} else {
+		ssize_t k;
+
+		do
+			k = read(rd->fd, buf, size);
+		while (k < 0 && errno == EINTR);
+		if (k < 0) {
+			rd->fail = errno == EAGAIN ? -EAGAIN : -errno;
+			return 0;
+		}
+		n = (size_t)k;
+	}
+	for (size_t i = 0; i < n; i++)
+		rd->hash = (rd->hash ^ buf[i]) * 0x100000001b3ull;
+	rd->total += n;
+	if (rd->total > MAX_FILE_BYTES) {
+		rd->fail = -EFBIG;
+		return 0;
+	}
+	/* one scalar (a 50 MB annotation) must not be scanned whole before it is refused */
+	if (rd->total - rd->obj_start > MAX_OBJECT_BYTES + 65536) {
+		rd->fail = -E2BIG;
+		return 0;
+	}
+	*size_read = n;
+	return 1;
+}
+
+static bool is_open(const struct conv *c, const struct json_object *o)
+{
+	for (int i = 0; i < c->depth; i++)
+		if (c->stack[i] == o)
+			return true;
+	return false;
+}
+
+/* Stream YAML/JSON from rd; emit each object (taken by emit). */
+static int parse_stream(struct reader *rd, manifest_object_fn emit, void *arg, char *err,
+			size_t errlen)
+{
+	struct conv c = { .emit = emit, .arg = arg, .err = err, .errlen = errlen, .rd = rd };
 	yaml_parser_t parser;
 	bool done = false;
 	int r = 0;
 
+	rd->hash = 0xcbf29ce484222325ull;
 	if (!yaml_parser_initialize(&parser)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (text)
-		yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	else
-		yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input(&parser, read_handler, rd);
 	while (!done && r == 0) {
 		yaml_event_t e;
 		struct json_object *v;
 
 		if (!yaml_parser_parse(&parser, &e)) {
-			snprintf(err, errlen, "line %zu: %s%s%s", parser.problem_mark.line + 1,
-				 parser.problem ? parser.problem : "syntax error",
-				 parser.context ? " " : "", parser.context ? parser.context : "");
-			r = -EINVAL;
+			if (rd->fail == -EFBIG) {
+				snprintf(err, errlen, "file too large: more than %u bytes", MAX_FILE_BYTES);
+				r = -EFBIG;
+			} else if (rd->fail == -E2BIG) {
+				snprintf(err, errlen, "line %zu: object too large: more than %u bytes",
+					 parser.mark.line + 1, MAX_OBJECT_BYTES);
+				r = -E2BIG;
+			} else if (rd->fail) {
+				snprintf(err, errlen, "read: %s", strerror(-rd->fail));
+				r = rd->fail;
+			} else {
+				snprintf(err, errlen, "line %zu: %s%s%s", parser.problem_mark.line + 1,
+					 parser.problem ? parser.problem : "syntax error",
+					 parser.context ? " " : "", parser.context ? parser.context : "");
+				r = -EINVAL;
+			}
 			break;
 		}
 		switch (e.type) {
 		case YAML_STREAM_END_EVENT:
 			done = true;
 			break;
+		case YAML_DOCUMENT_START_EVENT:
+			object_done(&c);
+			break;
 		case YAML_DOCUMENT_END_EVENT:
 			conv_reset_doc(&c);
 			break;
 		case YAML_SCALAR_EVENT:
+			r = account(&c, 1, e.data.scalar.length, &e.start_mark);
+			if (r < 0)
+				break;
 			v = scalar_to_json(&e);
-			remember(&c, e.data.scalar.anchor, v);
+			remember(&c, e.data.scalar.anchor, v, 1, e.data.scalar.length);
 			r = place(&c, v, &e.start_mark);
 			break;
 		case YAML_ALIAS_EVENT: {
-			struct json_object *a = NULL;
-			bool found = false;
+			struct anchor *a = NULL;
 
-			for (unsigned i = c.n_anchors; i-- > 0 && !found;)
-				if (!strcmp(c.anchors[i].name, (const char *)e.data.alias.anchor)) {
-					a = c.anchors[i].obj;
-					found = true;
-				}
-			if (!found) {
+			for (unsigned i = c.n_anchors; i-- > 0 && !a;)
+				if (!strcmp(c.anchors[i].name, (const char *)e.data.alias.anchor))
+					a = &c.anchors[i];
+			if (!a) {
 				snprintf(err, errlen, "line %zu: unknown alias *%s",
 					 e.start_mark.line + 1, e.data.alias.anchor);
 				r = -EINVAL;
 				break;
 			}
-			r = place(&c, json_object_get(a), &e.start_mark);
+			if (a->obj && is_open(&c, a->obj)) {
+				/* it would contain itself */
+				snprintf(err, errlen, "line %zu: alias *%s refers to a collection that "
+					 "contains it", e.start_mark.line + 1, e.data.alias.anchor);
+				r = -ELOOP;
+				break;
+			}
+			if (++c.aliases > MAX_DOC_ALIASES) {
+				snprintf(err, errlen, "line %zu: more than %u aliases in one document",
+					 e.start_mark.line + 1, MAX_DOC_ALIASES);
+				r = -E2BIG;
+				break;
+			}
+			r = account(&c, a->nodes, a->bytes, &e.start_mark);
+			if (r < 0)
+				break;
+			r = place(&c, json_object_get(a->obj), &e.start_mark);
 			break;
 		}
 		case YAML_SEQUENCE_START_EVENT:
@@ -283,6 +443,12 @@ static int parse_stream(const char *text, size_t len, FILE *f, manifest_object_f
 		case YAML_MAPPING_END_EVENT:
 			c.depth--;
 			v = c.stack[c.depth];
+			if (c.open_anchor[c.depth] >= 0) {
+				struct anchor *a = &c.anchors[c.open_anchor[c.depth]];
+
+				a->nodes = c.nodes - c.open_nodes[c.depth] + 1;
+				a->bytes = c.bytes - c.open_bytes[c.depth];
+			}
 			free(c.key[c.depth]);
 			c.key[c.depth] = NULL;
 			c.have_key[c.depth] = false;
@@ -320,14 +486,32 @@ int manifest_parse(const char *text, size_t len, struct json_object **ret_array,
 int manifest_parse_stream(const char *text, size_t len, manifest_object_fn fn, void *arg,
 			  char *err, size_t errlen)
 {
-	return parse_stream(text, len, NULL, fn, arg, err, errlen);
+	struct reader rd = { .text = (const unsigned char *)(text ? text : ""), .len = text ? len : 0,
+			     .fd = -1 };
+
+	return parse_stream(&rd, fn, arg, err, errlen);
 }
 
 /* ---- the directory source ---- */
 
-struct file_keys {
+/*
+ * Every file remembers the objects it held when it last parsed ("keys":
+ * "<kind digit><ns>/<name>"), and every object the files it is in (sorted by
+ * name).  The first of those files wins; the others are named in an error.
+ * A change reloads only the files inotify named; an unchanged file (same
+ * content hash) is not parsed again.
+ */
+struct file_state {
 	char *name;		/* file name (hmap key) */
-	char **keys;		/* "K<kind>ns/name" of the objects it held last time it parsed */
+	char **keys;		/* objects it held the last time it parsed */
+	unsigned n;
+	uint64_t hash;		/* content hash of the last read, 0 = never read */
+	uint64_t err_sig;	/* the error last logged for it (once per content), 0 = none */
+};
+
+struct owner {
+	char *key;		/* "<kind digit>ns/name" (hmap key) */
+	char **files;		/* the files that define it, sorted; files[0] wins */
 	unsigned n;
 };
 
@@ -338,7 +522,12 @@ struct manifest_source {
 	int ifd;
 	ev_io io;
 	ev_timer debounce;
-	struct hmap files;	/* name → struct file_keys */
+	struct hmap files;	/* name → struct file_state */
+	struct hmap owners;	/* key → struct owner */
+	struct hmap pending;	/* names inotify reported (value unused) */
+	struct hmap redo;	/* files to re-apply: they now win an object another file gave up */
+	bool full;		/* rescan the whole directory (queue overflow, first load) */
+	bool loaded;
 };
 
 static enum sy_kind kind_of(struct json_object *o, bool *ok)
@@ -359,7 +548,7 @@ static enum sy_kind kind_of(struct json_object *o, bool *ok)
 	return SY_KIND_MAX;
 }
 
-static void file_keys_free(struct file_keys *f)
+static void file_state_free(struct file_state *f)
 {
 	for (unsigned i = 0; i < f->n; i++)
 		free(f->keys[i]);
@@ -383,31 +572,89 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void strv_add(char ***v, unsigned *n, char *s)
+{
+	if (!(*n & (*n - 1)) || !*n)	/* grow at powers of two */
+		*v = xrealloc(*v, (*n ? *n * 2 : 1) * sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
+/* "<kind digit>ns/name" → a minimal object for a CACHE_DELETE */
+static struct json_object *key_object(const char *key, enum sy_kind *kind)
+{
+	struct json_object *o = json_object_new_object(), *md = json_object_new_object();
+	const char *id = key + 1, *slash;
+
+	*kind = (enum sy_kind)(key[0] - '0');
+	if (*kind != SY_KIND_NODE && (slash = strchr(id, '/'))) {
+		json_object_object_add(md, "namespace",
+				       json_object_new_string_len(id, (int)(slash - id)));
+		id = slash + 1;
+	}
+	json_object_object_add(md, "name", json_object_new_string(id));
+	json_object_object_add(o, "metadata", md);
+	return o;
+}
+
+static void owner_free(struct owner *o)
+{
+	for (unsigned i = 0; i < o->n; i++)
+		free(o->files[i]);
+	free(o->files);
+	free(o->key);
+	free(o);
+}
+
+/* File name no longer defines key: the next file wins it, or the object goes. */
+static void release(struct manifest_source *m, const char *file, const char *key)
+{
+	struct owner *o = hmap_get(&m->owners, key);
+	unsigned i;
+
+	if (!o)
+		return;
+	for (i = 0; i < o->n && strcmp(o->files[i], file); i++)
+		;
+	if (i == o->n)
+		return;
+	free(o->files[i]);
+	memmove(&o->files[i], &o->files[i + 1], (o->n - i - 1) * sizeof(*o->files));
+	o->n--;
+	if (!o->n) {
+		enum sy_kind k;
+		struct json_object *obj = key_object(key, &k);
+
+		cache_apply(m->cache, k, CACHE_DELETE, obj);
+		json_object_put(obj);
+		hmap_del(&m->owners, o->key);
+		owner_free(o);
+		return;
+	}
+	if (i == 0 && !hmap_get(&m->redo, o->files[0])) {
+		log_info("Manifest %s/%s: %s %s now comes from %s", m->dir, file, sy_kind_name(
+			 (enum sy_kind)(key[0] - '0')), key + 1, o->files[0]);
+		hmap_put(&m->redo, xstrdup(o->files[0]), (void *)1);
+	}
+}
+
 struct load_ctx {
 	struct manifest_source *m;
+	const char *name;	/* file name */
 	const char *path;
-	char **keys;		/* "<kind digit>ns/name" of the objects applied */
-	unsigned n, cap;
+	char **keys;		/* keys of the objects this parse saw */
+	unsigned n;
 	unsigned index;
 };
 
-static void add_key(struct load_ctx *l, char *key)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->keys = xrealloc(l->keys, l->cap * sizeof(*l->keys));
-	}
-	l->keys[l->n++] = key;
-}
-
-/* One object of a file: apply it to the cache at once, remember its key. */
+/* One object of a file: apply it to the cache at once if this file wins it. */
 static void apply_one(void *arg, struct json_object *o)
 {
 	struct load_ctx *l = arg;
-	struct json_object *md, *n, *ns;
+	struct manifest_source *m = l->m;
+	struct owner *ow;
 	enum sy_kind k;
-	char id[600];
-	bool ok;
+	char id[600], key[610];
+	bool ok, found = false;
 
 	l->index++;
 	if (!o || !json_object_is_type(o, json_type_object)) {
@@ -422,70 +669,257 @@ static void apply_one(void *arg, struct json_object *o)
 		json_object_put(o);
 		return;
 	}
-	cache_apply(l->m->cache, k, CACHE_UPSERT, o);
-	if (json_object_object_get_ex(o, "metadata", &md) &&
-	    json_object_object_get_ex(md, "name", &n)) {
-		const char *nss = json_object_object_get_ex(md, "namespace", &ns) ?
-				  json_object_get_string(ns) : NULL;
-
-		if (k == SY_KIND_NODE)
-			snprintf(id, sizeof(id), "%d%s", k, json_object_get_string(n));
-		else
-			snprintf(id, sizeof(id), "%d%s/%s", k, nss && *nss ? nss : "default",
-				 json_object_get_string(n));
-		add_key(l, xstrdup(id));
+	if (cache_object_key(k, o, id, sizeof(id)) < 0) {
+		/* no valid name: the decoder names the problem, nothing is owned */
+		cache_apply(m->cache, k, CACHE_UPSERT, o);
+		json_object_put(o);
+		return;
 	}
+	snprintf(key, sizeof(key), "%d%s", k, id);
+	for (unsigned i = 0; i < l->n && !found; i++)
+		found = !strcmp(l->keys[i], key);
+	if (!found)
+		strv_add(&l->keys, &l->n, xstrdup(key));
+	ow = hmap_get(&m->owners, key);
+	if (!ow) {
+		ow = xcalloc(1, sizeof(*ow));
+		ow->key = xstrdup(key);
+		hmap_put(&m->owners, ow->key, ow);
+	}
+	found = false;
+	for (unsigned i = 0; i < ow->n && !found; i++)
+		found = !strcmp(ow->files[i], l->name);
+	if (!found) {
+		unsigned i;
+
+		strv_add(&ow->files, &ow->n, xstrdup(l->name));
+		qsort(ow->files, ow->n, sizeof(*ow->files), name_cmp);
+		if (ow->n > 1) {
+			char others[512] = "";
+			size_t off = 0;
+
+			for (i = 1; i < ow->n && off < sizeof(others); i++)
+				off += (size_t)snprintf(others + off, sizeof(others) - off, "%s%s/%s",
+							i > 1 ? ", " : "", m->dir, ow->files[i]);
+			log_error("%s %s is defined in more than one manifest file: %s/%s and %s; "
+				  "using %s/%s (the first by name)", sy_kind_name(k), id, m->dir,
+				  ow->files[0], others, m->dir, ow->files[0]);
+		}
+	}
+	if (!strcmp(ow->files[0], l->name))
+		cache_apply(m->cache, k, CACHE_UPSERT, o);
 	json_object_put(o);
 }
 
-static void load_file(struct manifest_source *m, const char *name)
+static uint64_t fnv(const void *p, size_t n, uint64_t h)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * Read a regular file of at most MAX_FILE_BYTES without ever blocking (a
+ * FIFO or a device is refused after a non-blocking open).  *sig identifies
+ * what was found (content hash, or the file type) for logging once.
+ */
+static int read_manifest(const char *path, char **ret, size_t *ret_len, uint64_t *sig, char *err,
+			 size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	size_t len = 0, cap;
+	char *buf;
+	int r;
+
+	*sig = 0;
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s", strerror(-r));
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*sig = fnv(&st.st_ino, sizeof(st.st_ino), (uint64_t)st.st_mode);
+		snprintf(err, errlen, "not a regular file");
+		close(fd);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
+		*sig = fnv(&st.st_size, sizeof(st.st_size), (uint64_t)st.st_ino);
+		snprintf(err, errlen, "file too large: %lld bytes, more than %u",
+			 (long long)st.st_size, MAX_FILE_BYTES);
+		close(fd);
+		return -EFBIG;
+	}
+	cap = (size_t)st.st_size + 1;
+	buf = xmalloc(cap);
+	for (;;) {
+		ssize_t k;
+
+		if (len == cap) {
+			if (cap > MAX_FILE_BYTES) {
+				free(buf);
+				close(fd);
+				*sig = fnv(&len, sizeof(len), (uint64_t)st.st_ino);
+				snprintf(err, errlen, "file too large: more than %u bytes", MAX_FILE_BYTES);
+				return -EFBIG;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		k = read(fd, buf + len, cap - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			free(buf);
+			close(fd);
+			snprintf(err, errlen, "%s", strerror(-r));
+			return r;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+	}
+	close(fd);
+	*sig = fnv(buf, len, 0xcbf29ce484222325ull);
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+/* (Re)load one file; force parses it even when its content did not change. */
+static void load_file(struct manifest_source *m, const char *name, bool force)
 {
 	char path[PATH_MAX], err[512];
-	struct file_keys *fk = hmap_get(&m->files, name);
-	struct load_ctx l = { .m = m, .path = path };
-	FILE *f;
+	struct file_state *fs = hmap_get(&m->files, name);
+	struct load_ctx l = { .m = m, .name = name, .path = path };
+	uint64_t sig;
+	size_t len = 0;
+	char *text = NULL;
 	int r;
 
 	snprintf(path, sizeof(path), "%s/%s", m->dir, name);
-	/* streamed from the file: a large manifest never sits in memory whole */
-	f = fopen(path, "rbe");
-	if (!f) {
-		r = -errno;
-		snprintf(err, sizeof(err), "%s", strerror(-r));
-	} else {
-		r = parse_stream(NULL, 0, f, apply_one, &l, err, sizeof(err));
-		fclose(f);
+	if (!fs) {
+		fs = xcalloc(1, sizeof(*fs));
+		fs->name = xstrdup(name);
+		hmap_put(&m->files, fs->name, fs);
 	}
-	if (!fk) {
-		fk = xcalloc(1, sizeof(*fk));
-		fk->name = xstrdup(name);
-		hmap_put(&m->files, fk->name, fk);
+	r = read_manifest(path, &text, &len, &sig, err, sizeof(err));
+	if (r == 0 && !force && fs->hash == sig && !fs->err_sig) {
+		free(text);
+		return;		/* unchanged and good: nothing to do */
+	}
+	if (r == 0) {
+		struct reader rd = { .text = (const unsigned char *)text, .len = len, .fd = -1 };
+
+		fs->hash = sig;
+		r = parse_stream(&rd, apply_one, &l, err, sizeof(err));
+		free(text);
 	}
 	if (r < 0) {
 		/* what parsed is applied; everything else the file held keeps its last version */
-		log_error("Manifest %s: %s; keeping its last good objects", path, err);
-		for (unsigned i = 0; i < fk->n; i++) {
-			cache_keep(m->cache, (enum sy_kind)(fk->keys[i][0] - '0'), fk->keys[i] + 1);
-			add_key(&l, fk->keys[i]);
+		uint64_t esig = fnv(err, strlen(err), sig ? sig : 1);
+
+		if (esig != fs->err_sig)
+			log_error("Manifest %s: %s; keeping its last good objects", path, err);
+		else
+			log_v(2, "Manifest %s: unchanged, still: %s", path, err);
+		fs->err_sig = esig;
+		for (unsigned i = 0; i < fs->n; i++) {
+			bool seen = false;
+
+			for (unsigned j = 0; j < l.n && !seen; j++)
+				seen = !strcmp(l.keys[j], fs->keys[i]);
+			if (seen)
+				free(fs->keys[i]);
+			else
+				strv_add(&l.keys, &l.n, fs->keys[i]);
 		}
-		free(fk->keys);
 	} else {
-		for (unsigned i = 0; i < fk->n; i++)
-			free(fk->keys[i]);
-		free(fk->keys);
+		qsort(l.keys, l.n, sizeof(*l.keys), name_cmp);
+		fs->err_sig = 0;
+		for (unsigned i = 0; i < fs->n; i++) {
+			if (!bsearch(&fs->keys[i], l.keys, l.n, sizeof(*l.keys), name_cmp))
+				release(m, name, fs->keys[i]);
+			free(fs->keys[i]);
+		}
 	}
-	fk->keys = l.keys;
-	fk->n = l.n;
+	free(fs->keys);
+	fs->keys = l.keys;
+	fs->n = l.n;
+}
+
+/* The file is gone: its objects go, or come from the next file that defines them. */
+static void forget_file(struct manifest_source *m, const char *name)
+{
+	struct file_state *fs = hmap_get(&m->files, name);
+
+	if (!fs)
+		return;
+	hmap_del(&m->files, fs->name);
+	for (unsigned i = 0; i < fs->n; i++)
+		release(m, name, fs->keys[i]);
+	file_state_free(fs);
+}
+
+static void take_names(struct hmap *set, char ***ret, unsigned *n)
+{
+	struct hmap_iter it;
+	const char *k;
+
+	*ret = NULL;
+	*n = 0;
+	hmap_iter_init(&it, set);
+	while (hmap_iter_next(&it, &k, NULL))
+		strv_add(ret, n, (char *)k);
+	hmap_clear(set);
+	if (*n)
+		qsort(*ret, *n, sizeof(**ret), name_cmp);
+}
+
+/* Files that now win objects another file gave up: parse them again. */
+static void run_redo(struct manifest_source *m)
+{
+	while (m->redo.count) {
+		char **names;
+		unsigned n;
+
+		take_names(&m->redo, &names, &n);
+		for (unsigned i = 0; i < n; i++) {
+			if (hmap_get(&m->files, names[i]))
+				load_file(m, names[i], true);
+			free(names[i]);
+		}
+		free(names);
+	}
+}
+
+static void finish_load(struct manifest_source *m)
+{
+	run_redo(m);
+	if (!m->loaded) {
+		m->loaded = true;
+		for (int k = 0; k < SY_KIND_MAX; k++)
+			cache_set_synced(m->cache, (enum sy_kind)k);
+	}
 }
 
 int manifest_source_reload(struct manifest_source *m)
 {
 	DIR *d = opendir(m->dir);
 	struct dirent *e;
-	char **names = NULL;
-	unsigned n = 0, cap = 0;
+	char **names = NULL, **gone = NULL;
+	unsigned n = 0, n_gone = 0;
 	struct hmap_iter it;
-	void *v;
 	const char *key;
 
 	if (!d) {
@@ -494,55 +928,96 @@ int manifest_source_reload(struct manifest_source *m)
 		log_error("Manifest directory %s: %s; keeping the current state", m->dir, strerror(-r));
 		return r;
 	}
-	while ((e = readdir(d))) {
-		if (!wanted(e->d_name))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			names = xrealloc(names, cap * sizeof(*names));
-		}
-		names[n++] = xstrdup(e->d_name);
-	}
+	while ((e = readdir(d)))
+		if (wanted(e->d_name))
+			strv_add(&names, &n, xstrdup(e->d_name));
 	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
-	for (int k = 0; k < SY_KIND_MAX; k++)
-		cache_replace_begin(m->cache, (enum sy_kind)k);
-	for (unsigned i = 0; i < n; i++)
-		load_file(m, names[i]);
-	for (int k = 0; k < SY_KIND_MAX; k++)
-		cache_replace_end(m->cache, (enum sy_kind)k);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	/* forget files that are gone */
 	hmap_iter_init(&it, &m->files);
-	while (hmap_iter_next(&it, &key, &v)) {
-		bool present = bsearch(&key, names, n, sizeof(*names), name_cmp) != NULL;
-
-		if (!present) {
-			hmap_del(&m->files, key);
-			file_keys_free(v);
-		}
+	while (hmap_iter_next(&it, &key, NULL))
+		if (!n || !bsearch(&key, names, n, sizeof(*names), name_cmp))
+			strv_add(&gone, &n_gone, xstrdup(key));
+	for (unsigned i = 0; i < n_gone; i++) {
+		forget_file(m, gone[i]);
+		free(gone[i]);
 	}
-	for (unsigned i = 0; i < n; i++)
+	free(gone);
+	for (unsigned i = 0; i < n; i++) {
+		load_file(m, names[i], false);
 		free(names[i]);
+	}
 	free(names);
+	m->full = false;
+	finish_load(m);
 	log_v(2, "Manifest directory %s loaded: %u files", m->dir, n);
 	return 0;
+}
+
+/* Only the files inotify named. */
+static void reload_pending(struct manifest_source *m)
+{
+	char **names;
+	unsigned n;
+
+	take_names(&m->pending, &names, &n);
+	for (unsigned i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", m->dir, names[i]);
+		if (lstat(path, &st) < 0 && errno == ENOENT)
+			forget_file(m, names[i]);
+		else
+			load_file(m, names[i], false);
+		free(names[i]);
+	}
+	free(names);
+	finish_load(m);
+	log_v(2, "Manifest directory %s: %u changed files reloaded", m->dir, n);
+}
+
+static void free_set(struct hmap *set)
+{
+	struct hmap_iter it;
+	const char *k;
+
+	hmap_iter_init(&it, set);
+	while (hmap_iter_next(&it, &k, NULL))
+		free((char *)k);
+	hmap_clear(set);
 }
 
 static void debounce_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct manifest_source *m = container_of(w, struct manifest_source, debounce);
 
-	manifest_source_reload(m);
+	if (m->full) {
+		free_set(&m->pending);
+		manifest_source_reload(m);
+	} else {
+		reload_pending(m);
+	}
 }
 
 static void inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct manifest_source *m = container_of(w, struct manifest_source, io);
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t k;
 
-	/* drain; the content does not matter, only that something changed */
-	while (read(m->ifd, buf, sizeof(buf)) > 0)
-		;
+	while ((k = read(m->ifd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + k;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+				m->full = true;
+			else if (ev->len && wanted(ev->name) && !hmap_get(&m->pending, ev->name))
+				hmap_put(&m->pending, xstrdup(ev->name), (void *)1);
+			p += sizeof(*ev) + ev->len;
+		}
+	}
 	ev_timer_stop(loop, &m->debounce);
 	ev_timer_set(&m->debounce, 0.05, 0);
 	ev_timer_start(loop, &m->debounce);
@@ -557,9 +1032,13 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 	m->dir = xstrdup(dir);
 	m->cache = cache;
 	hmap_init(&m->files);
+	hmap_init(&m->owners);
+	hmap_init(&m->pending);
+	hmap_init(&m->redo);
 	m->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (m->ifd < 0 || inotify_add_watch(m->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
-					    IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB) < 0) {
+					    IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB |
+					    IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
 		int r = -errno;
 
 		if (m->ifd >= 0)
@@ -587,8 +1066,14 @@ void manifest_source_free(struct manifest_source *m)
 	close(m->ifd);
 	hmap_iter_init(&it, &m->files);
 	while (hmap_iter_next(&it, NULL, &v))
-		file_keys_free(v);
+		file_state_free(v);
 	hmap_clear(&m->files);
+	hmap_iter_init(&it, &m->owners);
+	while (hmap_iter_next(&it, NULL, &v))
+		owner_free(v);
+	hmap_clear(&m->owners);
+	free_set(&m->pending);
+	free_set(&m->redo);
 	free(m->dir);
 	free(m);
 }

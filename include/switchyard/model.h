@@ -138,6 +138,12 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 void service_free(struct service *s);
 void slice_free(struct endpoint_slice *s);
 void node_free(struct node *n);
+/*
+ * The cache key of obj as kind: "ns/name" (namespace "default" when absent)
+ * or a Node's name.  -EINVAL when the name or namespace is not one the API
+ * server accepts for that kind (DNS-1123 rules; a NUL byte never).
+ */
+int cache_object_key(enum sy_kind kind, struct json_object *obj, char *buf, size_t len);
 /* "ns/name" or "name" of an arbitrary object, for error messages ("<unknown>"). */
 void object_id(struct json_object *obj, char *buf, size_t len);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The manifest decoder: YAML (multi-document, List), JSON, and syntax errors. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "helpers.h"
 #include "switchyard/manifest.h"
@@ -118,6 +120,90 @@ static void test_deep_nesting(void **state)
 	assert_int_equal(manifest_parse(buf, strlen(buf), &arr, err, sizeof(err)), -EINVAL);
 }
 
+/* Issue 13.1: an alias inside the collection it names would build an object containing itself. */
+static void test_alias_cycle(void **state)
+{
+	static const char *const bad[] = {
+		"kind: Service\nmetadata: &m\n  name: a\n  labels: {a: *m}\n",
+		"a: &s [1, *s]\n",
+		"- &x {b: [c, {d: *x}]}\n",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct json_object *arr = NULL;
+		char err[256] = "";
+
+		assert_int_equal(manifest_parse(bad[i], strlen(bad[i]), &arr, err, sizeof(err)), -ELOOP);
+		assert_null(arr);
+		assert_non_null(strstr(err, "contains it"));
+	}
+	/* an alias to a finished sibling is fine */
+	json_object_put(parse_ok("kind: Service\nmetadata: &m {name: a}\nspec: {x: *m, y: *m}\n", 1));
+}
+
+/* Issue 13.2: alias expansion is counted as written out; caps name the problem. */
+static void test_alias_bomb(void **state)
+{
+	char text[2048], *p = text;
+	struct json_object *arr = NULL;
+	char err[256] = "";
+
+	p += sprintf(p, "kind: Service\nmetadata: {name: a}\na0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n");
+	for (int i = 1; i <= 8; i++)
+		p += sprintf(p, "a%d: &a%d [*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d]\n", i, i,
+			     i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	assert_int_equal(manifest_parse(text, strlen(text), &arr, err, sizeof(err)), -E2BIG);
+	assert_null(arr);
+	assert_non_null(strstr(err, "object too large"));
+	/* many small aliases in one document */
+	p = text + sprintf(text, "a: &a x\nb: [");
+	for (int i = 0; i < 300; i++)
+		p += sprintf(p, "*a,");
+	strcpy(p, "x]\n");
+	json_object_put(parse_ok(text, 1));
+	/* one huge scalar: refused while it is read, not after */
+	{
+		size_t n = (4u << 20);
+		char *big = malloc(n + 64);
+
+		assert_non_null(big);
+		p = big + sprintf(big, "kind: Node\nmetadata: {name: a}\nx: ");
+		memset(p, 'x', n);
+		p[n] = '\n';
+		p[n + 1] = '\0';
+		assert_int_equal(manifest_parse(big, strlen(big), &arr, err, sizeof(err)), -E2BIG);
+		assert_non_null(strstr(err, "object too large"));
+		free(big);
+	}
+}
+
+/* The cap is per object: a List of many objects streams through. */
+static void test_big_list(void **state)
+{
+	size_t cap = 8u << 20, off = 0;
+	char *t = malloc(cap);
+	struct json_object *arr;
+
+	assert_non_null(t);
+	off += (size_t)sprintf(t, "{\"kind\":\"List\",\"items\":[");
+	for (int i = 0; i < 40000; i++)
+		off += (size_t)sprintf(t + off, "%s{\"kind\":\"Node\",\"metadata\":{\"name\":\"n%d\","
+				       "\"annotations\":{\"a\":\"%0100d\"}}}", i ? "," : "", i, i);
+	strcpy(t + off, "]}");
+	assert_true(strlen(t) > (4u << 20));
+	arr = parse_ok(t, 40000);
+	json_object_put(arr);
+	/* a top-level JSON array streams too */
+	off = 0;
+	for (int i = 0; i < 40000; i++)
+		off += (size_t)sprintf(t + off, "%s{\"kind\":\"Node\",\"metadata\":{\"name\":\"n%d\","
+				       "\"annotations\":{\"a\":\"%0100d\"}}}", i ? "," : "[", i, i);
+	strcpy(t + off, "]");
+	arr = parse_ok(t, 40000);
+	json_object_put(arr);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -125,6 +211,9 @@ int main(void)
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_alias_cycle),
+		cmocka_unit_test(test_alias_bomb),
+		cmocka_unit_test(test_big_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,7 @@
 /* Decoders: valid objects, every kind of bad input, and the cache. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include "helpers.h"
 #include "switchyard/model.h"
@@ -266,6 +267,88 @@ static void test_cache(void **state)
 	cache_free(c);
 }
 
+/* Issue 13.8: names the API server would refuse, a NUL byte above all, never reach the cache. */
+static void test_names(void **state)
+{
+	static const struct { int kind; const char *md; bool ok; } cases[] = {
+		{ SY_KIND_SERVICE, "{\"name\":\"n\\u0000x\"}", false },
+		{ SY_KIND_SERVICE, "{\"name\":\"n\",\"namespace\":\"a\\u0000b\"}", false },
+		{ SY_KIND_SERVICE, "{\"name\":\"Web\"}", false },
+		{ SY_KIND_SERVICE, "{\"name\":\"-web\"}", false },
+		{ SY_KIND_SERVICE, "{\"name\":\"web.x\"}", false },	/* a label: no dots */
+		{ SY_KIND_SERVICE, "{\"name\":\"1web\"}", true },	/* relaxed: a leading digit */
+		{ SY_KIND_SERVICE, "{\"name\":\"w\",\"namespace\":\"Apps\"}", false },
+		{ SY_KIND_SERVICE, "{\"name\":\"w\",\"namespace\":\"\"}", true },
+		{ SY_KIND_NODE, "{\"name\":\"node-1.example.com\"}", true },
+		{ SY_KIND_NODE, "{\"name\":\"node_1\"}", false },
+		{ SY_KIND_NODE, "{\"name\":\"a..b\"}", false },
+		{ SY_KIND_ENDPOINTSLICE, "{\"name\":\"web-abc.1\"}", true },
+		{ SY_KIND_ENDPOINTSLICE, "{\"name\":\"web\\u0000\"}", false },
+	};
+	char text[512], err[256], key[300];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_object *o;
+		int r;
+
+		if (cases[i].kind == SY_KIND_SERVICE)
+			snprintf(text, sizeof(text), "{\"metadata\":%s,\"spec\":{\"clusterIP\":"
+				 "\"10.0.0.1\",\"ports\":[{\"port\":80}]}}", cases[i].md);
+		else if (cases[i].kind == SY_KIND_NODE)
+			snprintf(text, sizeof(text), "{\"metadata\":%s}", cases[i].md);
+		else
+			snprintf(text, sizeof(text), "{\"metadata\":%s,\"addressType\":\"IPv4\"}",
+				 cases[i].md);
+		o = J(text);
+		if (cases[i].kind == SY_KIND_ENDPOINTSLICE) {
+			struct json_object *md, *l = J("{\"kubernetes.io/service-name\":\"web\"}");
+
+			json_object_object_get_ex(o, "metadata", &md);
+			json_object_object_add(md, "labels", l);
+		}
+		if (cases[i].kind == SY_KIND_SERVICE) {
+			struct service *s = NULL;
+
+			r = service_decode(o, &s, err, sizeof(err));
+			service_free(s);
+		} else if (cases[i].kind == SY_KIND_NODE) {
+			struct node *n = NULL;
+
+			r = node_decode(o, &n, err, sizeof(err));
+			node_free(n);
+		} else {
+			struct endpoint_slice *sl = NULL;
+
+			r = slice_decode(o, &sl, err, sizeof(err));
+			slice_free(sl);
+		}
+		if ((r == 0) != cases[i].ok)
+			fail_msg("case %zu (%s): %s", i, cases[i].md, r ? err : "accepted");
+		if (!cases[i].ok)
+			assert_non_null(strstr(err, "metadata."));
+		assert_int_equal(cache_object_key(cases[i].kind, o, key, sizeof(key)) == 0, cases[i].ok);
+		json_object_put(o);
+	}
+	/* the cache: "n\u0000x" neither lands as "default/n" nor deletes it */
+	{
+		struct cache *c = cache_new(NULL, NULL);
+		struct json_object *good = J("{\"metadata\":{\"name\":\"n\"},\"spec\":{\"clusterIP\":"
+					     "\"10.0.0.1\",\"ports\":[{\"port\":80}]}}");
+		struct json_object *bad = J("{\"metadata\":{\"name\":\"n\\u0000x\"},\"spec\":{"
+					    "\"clusterIP\":\"10.0.0.2\",\"ports\":[{\"port\":80}]}}");
+
+		assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, good), 0);
+		assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, bad), -EINVAL);
+		assert_string_equal(sy_ip4_str(cache_service(c, "default/n")->cluster_ip), "10.0.0.1");
+		assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_DELETE, bad), -EINVAL);
+		assert_non_null(cache_service(c, "default/n"));
+		assert_int_equal(hmap_count(cache_services(c)), 1);
+		json_object_put(good);
+		json_object_put(bad);
+		cache_free(c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_slice_bad),
 		cmocka_unit_test(test_node),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
