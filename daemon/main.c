@@ -16,11 +16,18 @@
 #include "switchyard/manifest.h"
 #include "switchyard/model.h"
 #include "switchyard/podnet.h"
+#include "switchyard/status.h"
+#include "switchyard/svc_health.h"
 
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_info("Received signal %d, stopping (kernel rules stay in place)", w->signum);
 	ev_break(loop, EVBREAK_ALL);
+}
+
+static bool proxy_healthy(void *arg)
+{
+	return sync_runner_healthy(arg);
 }
 
 static int do_cleanup(struct sy_config *cfg)
@@ -188,7 +195,7 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	d->svc_health = svc_health_new(d);
+	d->svc_health = svc_health_new(d->loop, &d->metrics, proxy_healthy, d);
 
 	ev_signal_init(&d->sigterm, stop_cb, SIGTERM);
 	ev_signal_start(d->loop, &d->sigterm);

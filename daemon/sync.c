@@ -20,6 +20,7 @@
 #include "switchyard/log.h"
 #include "switchyard/model.h"
 #include "switchyard/podnet.h"
+#include "switchyard/svc_health.h"
 
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0

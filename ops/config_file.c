@@ -19,7 +19,8 @@
 #include "switchyard/config.h"
 #include "switchyard/log.h"
 #include "switchyard/util.h"
-#include "ops.h"
+#include "http.h"
+#include "render.h"
 
 #define API_VERSION "kubeproxy.config.k8s.io/v1alpha1"
 #define KIND "KubeProxyConfiguration"

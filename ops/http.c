@@ -16,10 +16,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "switchyard/daemon.h"
 #include "switchyard/log.h"
 #include "switchyard/util.h"
-#include "ops.h"
+#include "http.h"
 
 #define HTTP_MAX_HEAD	8192	/* request line + headers */
 #define HTTP_TIMEOUT	10.0	/* seconds for a whole exchange */
@@ -45,11 +44,8 @@ struct http_server {
 	struct ev_loop *loop;
 	int fd;
 	ev_io accept_io;
-	http_handler2_fn fn;
+	http_handler_fn fn;
 	void *arg;
-	/* the plain daemon.h handler when created by http_server_new() */
-	http_handler_fn fn1;
-	void *arg1;
 	struct http_conn *conns;
 	unsigned n_conns;
 	uint16_t port;
@@ -469,7 +465,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static int server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-		      http_handler2_fn fn, void *arg, bool retry, char *err, size_t errlen)
+		      http_handler_fn fn, void *arg, bool retry, char *err, size_t errlen)
 {
 	struct http_server *s;
 	uint32_t addr;
@@ -508,45 +504,16 @@ static int server_new(struct http_server **ret, struct ev_loop *loop, const char
 	return 0;
 }
 
-int http_server_new2(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-		     http_handler2_fn fn, void *arg, char *err, size_t errlen)
+int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
+		    http_handler_fn fn, void *arg, char *err, size_t errlen)
 {
 	return server_new(ret, loop, bind_addr, fn, arg, false, err, errlen);
 }
 
 int http_server_new_retry(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-			  http_handler2_fn fn, void *arg, char *err, size_t errlen)
+			  http_handler_fn fn, void *arg, char *err, size_t errlen)
 {
 	return server_new(ret, loop, bind_addr, fn, arg, true, err, errlen);
-}
-
-/* Adapter from the daemon.h handler signature. */
-static void plain_handler(void *arg, const char *method, const char *target,
-			  struct http_reply *reply)
-{
-	struct http_server *s = arg;
-	const char *ctype = NULL;
-
-	s->fn1(s->arg1, method, target, &reply->status, &ctype, &reply->body);
-	reply->ctype = ctype;
-}
-
-int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-		    http_handler_fn fn, void *arg, char *err, size_t errlen)
-{
-	struct http_server *s;
-	int r;
-
-	r = http_server_new2(&s, loop, bind_addr, plain_handler, NULL, err, errlen);
-	if (r < 0)
-		return r;
-	if (s) {
-		s->arg = s;
-		s->fn1 = fn;
-		s->arg1 = arg;
-	}
-	*ret = s;
-	return 0;
 }
 
 void http_server_free(struct http_server *s)

@@ -3,7 +3,7 @@
 # healthCheckNodePort listeners, the KubeProxyConfiguration file; see
 # doc/operations.md.
 libswitchyard_a_SOURCES += ops/http.c ops/status.c ops/svc_health.c ops/metrics.c \
-	ops/config_file.c ops/ops.h
+	ops/config_file.c ops/http.h ops/render.h
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-config-file tests/unit/test-metrics

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "switchyard/metrics.h"
-#include "ops.h"
+#include "http.h"
+#include "render.h"
 
 void sy_hist_init_exp(struct sy_hist *h, double start, double factor, unsigned n)
 {

@@ -14,7 +14,9 @@
 #include "switchyard/daemon.h"
 #include "switchyard/log.h"
 #include "switchyard/model.h"
-#include "ops.h"
+#include "switchyard/status.h"
+#include "http.h"
+#include "render.h"
 
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
@@ -285,11 +287,6 @@ static char *state_json(const struct desired_state *ds, const char *service, boo
 	}
 	free(ports);
 	return http_buf_steal(&b);
-}
-
-char *desired_to_json(const struct desired_state *ds)
-{
-	return state_json(ds, NULL, false);
 }
 
 /* ---- metrics server ---- */

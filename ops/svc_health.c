@@ -10,10 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "switchyard/daemon.h"
+#include "switchyard/desired.h"
+#include "switchyard/hmap.h"
 #include "switchyard/log.h"
+#include "switchyard/metrics.h"
 #include "switchyard/model.h"
-#include "ops.h"
+#include "switchyard/svc_health.h"
+#include "switchyard/util.h"
+#include "http.h"
 
 struct hc_listener {
 	char key[8];			/* the port as text (hmap key) */
@@ -27,7 +31,10 @@ struct hc_listener {
 };
 
 struct svc_health {
-	struct sy_daemon *d;
+	struct ev_loop *loop;
+	struct sy_metrics *metrics;
+	svc_health_proxy_healthy_fn proxy_healthy;
+	void *proxy_healthy_arg;
 	struct hmap listeners;		/* key → struct hc_listener */
 	uint64_t gen;
 };
@@ -36,7 +43,7 @@ static void hc_handler(void *arg, const char *method, const char *target,
 		       struct http_reply *r)
 {
 	struct hc_listener *l = arg;
-	bool healthy = sync_runner_healthy(l->h->d);
+	bool healthy = l->h->proxy_healthy(l->h->proxy_healthy_arg);
 	struct http_buf b = { 0 };
 
 	r->status = l->local_eps > 0 && healthy ? 200 : 503;
@@ -62,11 +69,15 @@ static void listener_free(struct hc_listener *l)
 	free(l);
 }
 
-struct svc_health *svc_health_new(struct sy_daemon *d)
+struct svc_health *svc_health_new(struct ev_loop *loop, struct sy_metrics *metrics,
+				  svc_health_proxy_healthy_fn proxy_healthy, void *arg)
 {
 	struct svc_health *h = xcalloc(1, sizeof(*h));
 
-	h->d = d;
+	h->loop = loop;
+	h->metrics = metrics;
+	h->proxy_healthy = proxy_healthy;
+	h->proxy_healthy_arg = arg;
 	hmap_init(&h->listeners);
 	return h;
 }
@@ -87,7 +98,7 @@ static void listener_open(struct svc_health *h, struct hc_listener *l)
 	int r;
 
 	snprintf(addr, sizeof(addr), "0.0.0.0:%u", l->port);
-	r = http_server_new2(&l->srv, h->d->loop, addr, hc_handler, l, err, sizeof(err));
+	r = http_server_new(&l->srv, h->loop, addr, hc_handler, l, err, sizeof(err));
 	if (r < 0) {
 		l->srv = NULL;
 		/* kube-proxy raises FailedToStartServiceHealthcheck; retried every sync */
@@ -171,8 +182,8 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
 	}
 	hmap_clear(&seen_int);
 	hmap_clear(&seen_ext);
-	h->d->metrics.no_local_endpoints_internal = no_local_internal;
-	h->d->metrics.no_local_endpoints_external = no_local_external;
+	h->metrics->no_local_endpoints_internal = no_local_internal;
+	h->metrics->no_local_endpoints_external = no_local_external;
 
 	hmap_iter_init(&it, &h->listeners);
 	while (hmap_iter_next(&it, &key, &v)) {

@@ -2,8 +2,10 @@
 #ifndef SWITCHYARD_DAEMON_H
 #define SWITCHYARD_DAEMON_H
 /*
- * The daemon's single context, owned by main().  Everything hangs off it;
- * watchers live in the structs that own them.
+ * The daemon's single context, owned by main() (daemon/), and the sync
+ * runner.  Everything hangs off it; watchers live in the structs that own
+ * them.  The parts it wires have their own headers (status.h,
+ * svc_health.h, k8s.h, manifest.h, podnet.h, conntrack.h, mode.h).
  */
 #include <stdbool.h>
 #include <ev.h>
@@ -72,22 +74,5 @@ void sync_runner_start(struct sy_daemon *d);
 /* Healthy per kube-proxy: first sync done and no change queued for longer than
  * 2 x the sync period (its healthz timeout), whatever holds the sync up. */
 bool sync_runner_healthy(const struct sy_daemon *d);
-
-/* ops/http.c: a tiny HTTP/1.1 server on the loop (healthz, metrics, hc node ports). */
-typedef void (*http_handler_fn)(void *arg, const char *method, const char *path,
-				int *ret_status, const char **ret_ctype, char **ret_body /* malloc'd */);
-int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-		    http_handler_fn fn, void *arg, char *err, size_t errlen);
-void http_server_free(struct http_server *s);
-
-/* ops/status.c: /healthz, /livez, /metrics, /proxyMode, /debug/state */
-int status_servers_start(struct sy_daemon *d, char *err, size_t errlen);
-void status_servers_stop(struct sy_daemon *d);
-/* ops/svc_health.c: per-Service healthCheckNodePort listeners, kept in step with ds. */
-struct svc_health *svc_health_new(struct sy_daemon *d);
-void svc_health_sync(struct svc_health *h, const struct desired_state *ds);
-void svc_health_free(struct svc_health *h);
-/* JSON of the desired state for GET /debug/state (malloc'd). */
-char *desired_to_json(const struct desired_state *ds);
 
 #endif

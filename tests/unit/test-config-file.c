@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include "switchyard/config.h"
 #include "switchyard/util.h"
-#include "../../ops/ops.h"
+#include "../../ops/render.h"
 
 #define HDR "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
 

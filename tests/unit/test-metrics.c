@@ -20,7 +20,8 @@
 #include "switchyard/daemon.h"
 #include "switchyard/metrics.h"
 #include "switchyard/util.h"
-#include "../../ops/ops.h"
+#include "../../ops/http.h"
+#include "../../ops/render.h"
 
 static void test_hist_exp(void **state)
 {
@@ -206,10 +207,12 @@ static void test_parse_bind(void **state)
 
 static int big_size = 4 << 20;
 
-static void handler(void *arg, const char *method, const char *path, int *ret_status,
-		    const char **ret_ctype, char **ret_body)
+static void handler(void *arg, const char *method, const char *path, struct http_reply *r)
 {
 	int *calls = arg;
+	int *ret_status = &r->status;
+	const char **ret_ctype = &r->ctype;
+	char **ret_body = &r->body;
 
 	(*calls)++;
 	if (!strcmp(path, "/big")) {
@@ -445,7 +448,7 @@ static void test_http_retry(void **state)
 	assert_int_equal(bind(blocker, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(blocker, 1), 0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-	assert_int_equal(http_server_new_retry(&s, loop, addr, (http_handler2_fn)NULL, NULL, err,
+	assert_int_equal(http_server_new_retry(&s, loop, addr, (http_handler_fn)NULL, NULL, err,
 					       sizeof(err)), 1);
 	assert_non_null(s);
 	assert_non_null(strstr(err, "in use"));
@@ -458,7 +461,7 @@ static void test_http_retry(void **state)
 	{
 		struct http_server *r = NULL;
 
-		assert_int_equal(http_server_new_retry(&r, loop, addr, (http_handler2_fn)NULL, NULL,
+		assert_int_equal(http_server_new_retry(&r, loop, addr, (http_handler_fn)NULL, NULL,
 						       err, sizeof(err)), 1);
 		close(blocker);
 		ev_timer_init(&t, stop_cb, 6, 0);
