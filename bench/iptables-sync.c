@@ -308,7 +308,8 @@ int main(int argc, char **argv)
 	double t1 = sy_now_mono();
 	printf("full_sync services=%u endpoints=%u seconds=%.3f maxrss_mb=%.1f nat_rules=%llu "
 	       "filter_rules=%llu writes=%llu result=%s\n", n, e, t1 - t0, maxrss_mb(),
-	       (unsigned long long)st.nat_rules, (unsigned long long)st.filter_rules,
+	       (unsigned long long)proxy_mode_table_rules(&iptables_mode_ops, &st, "nat"),
+	       (unsigned long long)proxy_mode_table_rules(&iptables_mode_ops, &st, "filter"),
 	       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
 	if (r < 0)
 		return 1;

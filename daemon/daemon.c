@@ -29,8 +29,8 @@ int daemon_nodeport_addresses(const struct sy_daemon *d, struct in_addr *out, un
 
 		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
 			continue;
-		if (!strcmp(i->ifa_name, "kube-ipvs0"))
-			continue;	/* Service addresses bound by the IPVS mode */
+		if (proxy_mode_owns_device(i->ifa_name))
+			continue;	/* Service addresses a mode bound (kube-ipvs0) */
 		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
 		if ((ntohl(a.s_addr) >> 24) == 127)
 			continue;	/* loopback NodePorts are the mode's business */

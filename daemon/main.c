@@ -174,6 +174,7 @@ int main(int argc, char **argv)
 		log_warn("Cannot apply the conntrack settings: %s (continuing with the kernel's)", err);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	sy_metrics_init(&d->metrics);
+	d->metrics.rule_tables = d->mode_ops->rule_tables;
 	d->cache = cache_new(daemon_cache_changed, d);
 	desired_init(&d->ds, &d->cfg);
 	r = ct_new(&d->ct);

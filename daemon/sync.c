@@ -26,18 +26,29 @@
 #define BACKOFF_MAX 30.0
 #define LOCK_POLL 0.01		/* seconds between tries while xtables.lock is busy */
 
+/* The common periods, or the mode's own. */
+static void periods(const struct sy_daemon *d, double *min, double *full)
+{
+	*min = d->cfg.min_sync_period;
+	*full = d->cfg.sync_period;
+	if (d->mode_ops->sync_periods)
+		d->mode_ops->sync_periods(&d->cfg, min, full);
+}
+
 static double min_period(const struct sy_daemon *d)
 {
-	if (d->cfg.ipvs_min_sync_period > 0 && !strcmp(d->mode_ops->name, "ipvs"))
-		return d->cfg.ipvs_min_sync_period;
-	return d->cfg.min_sync_period;
+	double min, full;
+
+	periods(d, &min, &full);
+	return min;
 }
 
 static double full_period(const struct sy_daemon *d)
 {
-	if (d->cfg.ipvs_sync_period > 0 && !strcmp(d->mode_ops->name, "ipvs"))
-		return d->cfg.ipvs_sync_period;
-	return d->cfg.sync_period;
+	double min, full;
+
+	periods(d, &min, &full);
+	return full;
 }
 
 static bool sources_ready(const struct sy_daemon *d)
@@ -231,10 +242,10 @@ static void run_sync(struct sy_daemon *d)
 			elapsed);
 	d->metrics.last_sync_timestamp = now_wall;
 	d->metrics.kernel_writes_total += st.writes;
-	d->metrics.rules_nat = st.nat_rules;
-	d->metrics.rules_filter = st.filter_rules;
-	d->metrics.rules_last_nat = st.nat_rules;
-	d->metrics.rules_last_filter = st.filter_rules;
+	for (unsigned i = 0; i < MODE_MAX_TABLES; i++) {
+		d->metrics.rules_total[i] = st.table_rules[i];
+		d->metrics.rules_last[i] = st.table_rules[i];
+	}
 	d->last_sync_wall = now_wall;
 	s->mode_due_mono = st.resync_in > 0 ? sy_now_mono() + st.resync_in : 0;
 	log_v(2, "SyncProxyRules complete: mode=%s full=%s services=%zu ports=%zu changed=%u "

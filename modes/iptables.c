@@ -207,9 +207,9 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 	}
 	close(fd);
 	sy_xtables_unlock(lock);
-	st->nat_rules = m->plan.n_rules[IPT_NAT];
-	st->filter_rules = m->plan.n_rules[IPT_FILTER];
-	st->rules_total = st->nat_rules + st->filter_rules;
+	st->table_rules[0] = m->plan.n_rules[IPT_FILTER];	/* ipt_rule_tables[] */
+	st->table_rules[1] = m->plan.n_rules[IPT_NAT];
+	st->rules_total = m->plan.n_rules[IPT_NAT] + m->plan.n_rules[IPT_FILTER];
 	/* full or not, the table is read, compared and repaired: drift never survives a sync */
 	(void)full;
 	return r;
@@ -243,6 +243,8 @@ static void ipt_mode_free(struct proxy_mode *m)
 	free(m);
 }
 
+static const char *const ipt_rule_tables[] = { "filter", "nat", NULL };
+
 const struct proxy_mode_ops iptables_mode_ops = {
 	.name = "iptables",
 	.proxier_name = "Using iptables Proxier",
@@ -251,4 +253,6 @@ const struct proxy_mode_ops iptables_mode_ops = {
 	.sync = ipt_mode_sync,
 	.cleanup = ipt_mode_cleanup,
 	.free = ipt_mode_free,
+	.rule_tables = ipt_rule_tables,
+	.metric_families = MODE_METRICS_IPTABLES,
 };

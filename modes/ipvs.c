@@ -1011,8 +1011,8 @@ static int ipvs_sync(struct proxy_mode *m, const struct desired_state *ds, bool 
 		st->writes = m->writes;
 		st->rules_written = m->writes;
 		st->rules_total = hmap_count(&m->want_vs) + hmap_count(&m->want_set);
-		st->nat_rules = m->nat_rules;
-		st->filter_rules = m->filter_rules;
+		st->table_rules[0] = m->filter_rules;	/* ipvs_rule_tables[] */
+		st->table_rules[1] = m->nat_rules;
 		/* drained real servers are deleted by a later call: ask for one soon */
 		st->resync_in = hmap_count(&m->grace) ? IPVS_GRACE_RECHECK : 0;
 	}
@@ -1231,6 +1231,18 @@ static int ipvs_cleanup(const struct sy_config *cfg)
 	return first;
 }
 
+/* ipvs.minSyncPeriod / ipvs.syncPeriod replace the common periods when set. */
+static void ipvs_sync_periods(const struct sy_config *cfg, double *min, double *full)
+{
+	if (cfg->ipvs_min_sync_period > 0)
+		*min = cfg->ipvs_min_sync_period;
+	if (cfg->ipvs_sync_period > 0)
+		*full = cfg->ipvs_sync_period;
+}
+
+static const char *const ipvs_rule_tables[] = { "filter", "nat", NULL };
+static const char *const ipvs_own_devices[] = { IPVS_DEV_NAME, NULL };
+
 const struct proxy_mode_ops ipvs_mode_ops = {
 	.name = "ipvs",
 	.proxier_name = "Using ipvs Proxier",
@@ -1239,4 +1251,7 @@ const struct proxy_mode_ops ipvs_mode_ops = {
 	.sync = ipvs_sync,
 	.cleanup = ipvs_cleanup,
 	.free = ipvs_free,
+	.sync_periods = ipvs_sync_periods,
+	.rule_tables = ipvs_rule_tables,
+	.own_devices = ipvs_own_devices,
 };

@@ -9,6 +9,24 @@ const struct proxy_mode_ops *const proxy_modes[] = {
 	NULL,
 };
 
+bool proxy_mode_owns_device(const char *ifname)
+{
+	for (unsigned i = 0; proxy_modes[i]; i++)
+		for (unsigned k = 0; proxy_modes[i]->own_devices && proxy_modes[i]->own_devices[k]; k++)
+			if (!strcmp(proxy_modes[i]->own_devices[k], ifname))
+				return true;
+	return false;
+}
+
+uint64_t proxy_mode_table_rules(const struct proxy_mode_ops *ops, const struct mode_sync_stats *st,
+				const char *table)
+{
+	for (unsigned i = 0; ops->rule_tables && ops->rule_tables[i] && i < MODE_MAX_TABLES; i++)
+		if (!strcmp(ops->rule_tables[i], table))
+			return st->table_rules[i];
+	return 0;
+}
+
 const struct proxy_mode_ops *proxy_mode_find(const char *name)
 {
 	for (unsigned i = 0; proxy_modes[i]; i++)

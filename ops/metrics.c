@@ -210,6 +210,7 @@ static void process_metrics(struct http_buf *b)
 char *metrics_render(const struct sy_metrics *m, unsigned flags)
 {
 	struct http_buf b = { 0 };
+	char label[64];
 
 	histogram(&b, "kubeproxy_sync_proxy_rules_duration_seconds",
 		  "SyncProxyRules latency in seconds", &m->sync_duration);
@@ -248,16 +249,18 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 	if (flags & METRICS_IPTABLES) {
 		family(&b, "kubeproxy_sync_proxy_rules_iptables_total", "gauge",
 		       "Total number of iptables rules owned by kube-proxy");
-		sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_total", "{table=\"filter\"}",
-			 m->rules_filter);
-		sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_total", "{table=\"nat\"}",
-			 m->rules_nat);
+		for (unsigned i = 0; m->rule_tables && m->rule_tables[i] && i < MODE_MAX_TABLES; i++) {
+			snprintf(label, sizeof(label), "{table=\"%s\"}", m->rule_tables[i]);
+			sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_total", label,
+				 m->rules_total[i]);
+		}
 		family(&b, "kubeproxy_sync_proxy_rules_iptables_last", "gauge",
 		       "Number of iptables rules written by kube-proxy in last sync");
-		sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_last", "{table=\"filter\"}",
-			 m->rules_last_filter);
-		sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_last", "{table=\"nat\"}",
-			 m->rules_last_nat);
+		for (unsigned i = 0; m->rule_tables && m->rule_tables[i] && i < MODE_MAX_TABLES; i++) {
+			snprintf(label, sizeof(label), "{table=\"%s\"}", m->rule_tables[i]);
+			sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_last", label,
+				 m->rules_last[i]);
+		}
 		counter(&b, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
 			"Cumulative proxy iptables restore failures", m->sync_failures_total);
 	}

@@ -29,6 +29,12 @@ static const char *mode_name(const struct sy_daemon *d)
 	return d->cfg.proxy_mode ? d->cfg.proxy_mode : "iptables";
 }
 
+/* The running mode's table (before it is picked: the configured one's). */
+static const struct proxy_mode_ops *mode_ops(const struct sy_daemon *d)
+{
+	return d->mode_ops ? d->mode_ops : proxy_mode_find(mode_name(d));
+}
+
 /* Go's zero time.Time when never synced, like kube-proxy's lastUpdated. */
 static void fmt_time(double t, char *buf, size_t len)
 {
@@ -308,7 +314,7 @@ static char *render_metrics(struct sy_daemon *d)
 		m.service_changes_total = cs->service_changes;
 		m.decode_errors_total += cs->decode_errors;	/* + the objects the cache rejected */
 	}
-	if (!strcmp(mode_name(d), "iptables"))
+	if (mode_ops(d) && (mode_ops(d)->metric_families & MODE_METRICS_IPTABLES))
 		flags |= METRICS_IPTABLES;
 	return metrics_render(&m, flags);
 }

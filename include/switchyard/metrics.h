@@ -8,6 +8,7 @@
  */
 #include <stdint.h>
 #include <stddef.h>
+#include "switchyard/mode.h"
 
 #define SY_HIST_MAX_BUCKETS 80
 
@@ -35,8 +36,9 @@ struct sy_metrics {
 	uint64_t endpoint_changes_total, endpoint_changes_pending;
 	uint64_t service_changes_total, service_changes_pending;
 	uint64_t sync_failures_total;		/* sync_proxy_rules_iptables_restore_failures_total (iptables) */
-	uint64_t rules_nat, rules_filter;	/* sync_proxy_rules_iptables_total{table} */
-	uint64_t rules_last_nat, rules_last_filter;	/* ..._iptables_last{table} */
+	/* sync_proxy_rules_iptables_{total,last}{table}: per table of the mode's rule_tables */
+	const char *const *rule_tables;		/* NULL-terminated, or NULL */
+	uint64_t rules_total[MODE_MAX_TABLES], rules_last[MODE_MAX_TABLES];
 	uint64_t no_local_endpoints_internal, no_local_endpoints_external;
 	uint64_t healthz_200, healthz_503, livez_200, livez_503;
 

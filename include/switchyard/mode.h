@@ -13,12 +13,15 @@ struct sy_config;
 struct desired_state;
 struct proxy_mode;	/* a mode's private instance */
 
+/* At most this many kernel tables per mode (proxy_mode_ops.rule_tables). */
+#define MODE_MAX_TABLES 4
+
 struct mode_sync_stats {
 	uint64_t rules_written;		/* rules / objects written this sync */
 	uint64_t rules_total;		/* rules / objects now owned (e.g. nat rules) */
 	uint64_t writes;		/* kernel write operations (0 = nothing to do) */
-	/* Per-table rule counts for kubeproxy_sync_proxy_rules_iptables_total{table} */
-	uint64_t nat_rules, filter_rules;
+	/* Rules now owned per kernel table, indexed like proxy_mode_ops.rule_tables */
+	uint64_t table_rules[MODE_MAX_TABLES];
 	/*
 	 * Set by the mode: call sync again within this many seconds even if
 	 * nothing changes (e.g. to delete drained IPVS real servers); 0 = no need.
@@ -53,7 +56,30 @@ struct proxy_mode_ops {
 	/* Remove everything this mode ever created; no instance needed. */
 	int (*cleanup)(const struct sy_config *cfg);
 	void (*free)(struct proxy_mode *m);
+
+	/* What the daemon needs to know about the mode (all optional). */
+	/*
+	 * The mode's own sync periods: given the common --min-sync-period and
+	 * --sync-period in *min and *full, replace them (IPVS: ipvs.minSyncPeriod,
+	 * ipvs.syncPeriod when set).  NULL = the common ones.
+	 */
+	void (*sync_periods)(const struct sy_config *cfg, double *min, double *full);
+	/*
+	 * Kernel tables the mode counts rules in (NULL-terminated, at most
+	 * MODE_MAX_TABLES), in the order /metrics lists them; NULL = none.
+	 */
+	const char *const *rule_tables;
+	/* Mode-specific metric families /metrics shows (MODE_METRICS_*). */
+	unsigned metric_families;
+	/*
+	 * Network devices the mode creates whose addresses are not the node's
+	 * (IPVS: kube-ipvs0 holds the Service addresses); NULL-terminated or NULL.
+	 */
+	const char *const *own_devices;
 };
+
+/* kube-proxy's kubeproxy_sync_proxy_rules_iptables_{total,last}{table} and _restore_failures_total */
+#define MODE_METRICS_IPTABLES	0x01
 
 extern const struct proxy_mode_ops iptables_mode_ops;
 extern const struct proxy_mode_ops ipvs_mode_ops;
@@ -63,5 +89,10 @@ extern const struct proxy_mode_ops none_mode_ops;	/* desired state only */
 const struct proxy_mode_ops *proxy_mode_find(const char *name);
 /* All modes, NULL-terminated (for --cleanup, which cleans every mode). */
 extern const struct proxy_mode_ops *const proxy_modes[];
+/* Whether any mode lists ifname in its own_devices (a left-over one counts too). */
+bool proxy_mode_owns_device(const char *ifname);
+/* st's count for table (index in ops->rule_tables), 0 if the mode has no such table. */
+uint64_t proxy_mode_table_rules(const struct proxy_mode_ops *ops, const struct mode_sync_stats *st,
+				const char *table);
 
 #endif

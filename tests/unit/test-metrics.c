@@ -122,8 +122,9 @@ static void test_render(void **state)
 	sy_hist_observe(&m.netprog_duration, 0.3);
 	m.endpoint_changes_total = 7;
 	m.service_changes_pending = 2;
-	m.rules_nat = 42;
-	m.rules_filter = 3;
+	m.rule_tables = (const char *const[]){ "filter", "nat", NULL };
+	m.rules_total[1] = 42;	/* nat */
+	m.rules_total[0] = 3;	/* filter */
 	m.healthz_503 = 4;
 	m.no_local_endpoints_external = 1;
 	m.syncs_total = 9;
