@@ -30,6 +30,7 @@
 #include "switchyard/log.h"
 #include "switchyard/model.h"
 #include "switchyard/podnet.h"
+#include "../podnet/podnet_int.h"
 #include "switchyard/util.h"
 
 static FILE *out_err;

@@ -23,6 +23,7 @@
 #include "switchyard/log.h"
 #include "switchyard/model.h"
 #include "switchyard/podnet.h"
+#include "podnet_int.h"
 
 #define MAX_ENTRIES 3
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "switchyard/podnet.h"
+#include "podnet_int.h"
 
 const char *podnet_backend_name(enum podnet_backend b)
 {

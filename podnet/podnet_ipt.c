@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <linux/netfilter/nf_nat.h>
 #include "switchyard/podnet.h"
+#include "podnet_int.h"
 
 struct pn_rule {
 	struct in_addr src, smsk, dst, dmsk;

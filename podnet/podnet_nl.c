@@ -22,6 +22,7 @@
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include "switchyard/podnet.h"
+#include "podnet_int.h"
 
 int pn_nl_errno(int e)
 {

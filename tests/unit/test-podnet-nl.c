@@ -23,6 +23,7 @@
 #include "switchyard/log.h"
 #include "switchyard/model.h"
 #include "switchyard/podnet.h"
+#include "../../podnet/podnet_int.h"
 
 static bool in_netns;
 static char tmpdir[] = "/tmp/test-podnet-nl.XXXXXX";

@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 #include "helpers.h"
 #include "switchyard/podnet.h"
+#include "../../podnet/podnet_int.h"
 #include "switchyard/util.h"
 
 static int parse(const char *json, struct podnet_conf *c, char *err)
