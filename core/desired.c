@@ -211,7 +211,7 @@ int ds_build_service(const struct service *svc, struct endpoint_slice *const *sl
 
 	*ret = NULL;
 	if (svc->type == SVC_TYPE_EXTERNAL_NAME || svc->headless || !svc->cluster_ip.s_addr ||
-	    svc->proxy_skip || !svc->n_ports)
+	    svc->proxy_skip || svc->conflict || !svc->n_ports)
 		return 0;
 	for (unsigned s = 0; s < n_slices; s++)
 		if (slices[s]->trigger_time > trigger)

@@ -142,6 +142,86 @@ static bool is_ip6(const char *s)
 	return s && strchr(s, ':');
 }
 
+/*
+ * IPv4 as kube-proxy reads it (netutils.ParseIPSloppy): dotted quad,
+ * leading zeros allowed and read as decimal ("010.1.1.1" is 10.1.1.1, as
+ * objects stored before the API server refused them).
+ */
+static int ip4_sloppy(const char *s, struct in_addr *ret)
+{
+	uint32_t a = 0;
+
+	if (!s)
+		return -EINVAL;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = 0, digits = 0;
+
+		while (*s >= '0' && *s <= '9' && digits < 4) {
+			v = v * 10 + (unsigned)(*s++ - '0');
+			digits++;
+		}
+		if (!digits || digits > 3 || v > 255 || (i < 3 && *s++ != '.'))
+			return -EINVAL;
+		a = a << 8 | v;
+	}
+	if (*s)
+		return -EINVAL;
+	ret->s_addr = htonl(a);
+	return 0;
+}
+
+/* CIDR as kube-proxy reads it (ParseCIDRSloppy): host bits may be set, leading zeros allowed. */
+static int cidr4_sloppy(const char *s, struct sy_cidr *ret)
+{
+	char buf[32];
+	const char *slash = s ? strchr(s, '/') : NULL;
+	struct in_addr a;
+	unsigned plen = 0, digits = 0;
+
+	if (!slash || (size_t)(slash - s) >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	for (s = slash + 1; *s >= '0' && *s <= '9' && digits < 3; s++, digits++)
+		plen = plen * 10 + (unsigned)(*s - '0');
+	if (!digits || *s || plen > 32 || ip4_sloppy(buf, &a) < 0)
+		return -EINVAL;
+	ret->plen = (uint8_t)plen;
+	ret->addr.s_addr = plen ? a.s_addr & htonl(~0u << (32 - plen)) : 0;
+	return 0;
+}
+
+/* Go's strings.TrimSpace: ASCII white space and U+0085, U+00A0 at both ends, into buf. */
+static const char *trim_space(const char *s, char *buf, size_t len)
+{
+	size_t n;
+
+	for (;;) {
+		if (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+			s++;
+		else if ((unsigned char)s[0] == 0xc2 && ((unsigned char)s[1] == 0x85 ||
+							 (unsigned char)s[1] == 0xa0))
+			s += 2;
+		else
+			break;
+	}
+	n = strlen(s);
+	for (;;) {
+		if (n && (s[n - 1] == ' ' || (s[n - 1] >= '\t' && s[n - 1] <= '\r')))
+			n--;
+		else if (n >= 2 && (unsigned char)s[n - 2] == 0xc2 &&
+			 ((unsigned char)s[n - 1] == 0x85 || (unsigned char)s[n - 1] == 0xa0))
+			n -= 2;
+		else
+			break;
+	}
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return buf;
+}
+
 void object_id(struct json_object *obj, char *buf, size_t len)
 {
 	struct json_object *md = jget(obj, "metadata");
@@ -330,8 +410,13 @@ void service_free(struct service *s)
 	free(s);
 }
 
+/*
+ * A list of IPs as kube-proxy's MapIPsByIPFamily reads it: IPv6 entries are
+ * another family's, an empty entry is skipped silently, an invalid one is
+ * skipped with an error (the rest of the Service stays).
+ */
 static int ip_list(struct json_object *arr, struct in_addr **ret, unsigned *n, const char *what,
-		   char *err, size_t errlen)
+		   const char *svc, char *err, size_t errlen)
 {
 	size_t len;
 
@@ -350,10 +435,11 @@ static int ip_list(struct json_object *arr, struct in_addr **ret, unsigned *n, c
 
 		if (is_ip6(s))
 			continue;	/* IPv4 proxy: other families are not ours */
-		if (sy_parse_ip4(s, &(*ret)[*n]) < 0) {
-			snprintf(err, errlen, "invalid IP %s%s%s in %s", s ? "\"" : "", s ? s : "(not a string)",
-				 s ? "\"" : "", what);
-			return -EINVAL;
+		if (ip4_sloppy(s, &(*ret)[*n]) < 0) {
+			if (!s || *s)
+				log_error("Service %s: invalid IP \"%s\" in %s; this entry is skipped",
+					  svc, s ? s : "(not a string)", what);
+			continue;
 		}
 		(*n)++;
 	}
@@ -370,6 +456,9 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 	if (meta(obj, SY_KIND_SERVICE, &s->key, &s->ns, &s->name, &s->resource_version, err,
 		 errlen) < 0)
 		goto fail;
+	str = jstr(jpath(obj, "metadata", "creationTimestamp"));
+	if (str && sy_parse_rfc3339(str, &s->created) < 0)
+		s->created = 0;
 	labels = jpath(obj, "metadata", "labels");
 	if (jget(labels, "service.kubernetes.io/service-proxy-name") ||
 	    jget(labels, "service.kubernetes.io/headless"))
@@ -410,10 +499,12 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 			}
 		}
 	}
+	if (str && *str && is_ip6(str))
+		s->ipv6_only = true;	/* no IPv4 ClusterIP anywhere */
 	if (str && !strcmp(str, "None")) {
 		s->headless = true;
 	} else if (str && *str && !is_ip6(str)) {
-		if (sy_parse_ip4(str, &s->cluster_ip) < 0)
+		if (ip4_sloppy(str, &s->cluster_ip) < 0)
 			FAIL("invalid spec.clusterIP \"%s\"", str);
 	}
 
@@ -478,7 +569,7 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 	}
 
 	if (ip_list(jget(spec, "externalIPs"), &s->external_ips, &s->n_external_ips,
-		    "spec.externalIPs", err, errlen) < 0)
+		    "spec.externalIPs", s->key, err, errlen) < 0)
 		goto fail;
 
 	v = jpath(jget(obj, "status"), "loadBalancer", "ingress");
@@ -494,27 +585,53 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 				continue;	/* hostname-only ingress or another family */
 			if (mode && !strcmp(mode, "Proxy"))
 				continue;	/* the load balancer proxies: not a VIP to program (as kube-proxy) */
-			if (sy_parse_ip4(ip, &s->lb_ips[s->n_lb_ips]) < 0)
-				FAIL("invalid status.loadBalancer.ingress IP \"%s\"", ip);
+			if (ip4_sloppy(ip, &s->lb_ips[s->n_lb_ips]) < 0) {
+				/* kube-proxy: not an IP of this family, not a VIP */
+				if (*ip)
+					log_error("Service %s: invalid status.loadBalancer.ingress IP "
+						  "\"%s\"; this entry is skipped", s->key, ip);
+				continue;
+			}
 			s->n_lb_ips++;
 		}
 	}
 	v = jget(spec, "loadBalancerSourceRanges");
 	if (v) {
 		size_t n;
+		unsigned given = 0;
 
 		if (!json_object_is_type(v, json_type_array))
 			FAIL("spec.loadBalancerSourceRanges is not a list");
 		n = json_object_array_length(v);
 		s->lb_source_ranges = xcalloc(n, sizeof(*s->lb_source_ranges));
 		for (size_t i = 0; i < n; i++) {
-			const char *c = jstr(json_object_array_get_idx(v, i));
+			const char *raw = jstr(json_object_array_get_idx(v, i));
+			char buf[128];
+			const char *c;
 
+			/* kube-proxy trims each entry (API validation lets the spaces through) */
+			c = raw ? trim_space(raw, buf, sizeof(buf)) : NULL;
+			if (c && !*c)
+				continue;	/* empty: ignored, as kube-proxy */
+			given++;
 			if (is_ip6(c))
 				continue;
-			if (sy_parse_cidr4(c, &s->lb_source_ranges[s->n_lb_source_ranges]) < 0)
-				FAIL("invalid loadBalancerSourceRanges entry \"%s\"", c ? c : "");
+			if (cidr4_sloppy(c, &s->lb_source_ranges[s->n_lb_source_ranges]) < 0) {
+				log_error("Service %s: invalid loadBalancerSourceRanges entry \"%s\"; "
+					  "this entry is skipped", s->key, raw ? raw : "(not a string)");
+				continue;
+			}
 			s->n_lb_source_ranges++;
+		}
+		if (given && !s->n_lb_source_ranges && s->n_lb_ips) {
+			/*
+			 * kube-proxy drops the firewall when no range of the family is
+			 * left, opening the load balancer IPs to every source.  Never
+			 * wider than the valid ranges allow: no IPv4 range, no IPv4 LB IP.
+			 */
+			log_error("Service %s: no valid IPv4 entry in loadBalancerSourceRanges; its "
+				  "load balancer IPs are not programmed", s->key);
+			s->n_lb_ips = 0;
 		}
 	}
 
@@ -522,9 +639,13 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 	if (str && strcmp(str, "ClientIP") && strcmp(str, "None"))
 		FAIL("unknown spec.sessionAffinity \"%s\"", str);
 	s->affinity_client_ip = str && !strcmp(str, "ClientIP");
+	/* kube-proxy reads the timeout only for ClientIP affinity */
 	if (jint(jget(jpath(spec, "sessionAffinityConfig", "clientIP"), "timeoutSeconds"), 1, 86400,
-		 10800, &l) < 0)
-		FAIL("sessionAffinityConfig.clientIP.timeoutSeconds must be in 1..86400");
+		 10800, &l) < 0) {
+		if (s->affinity_client_ip)
+			FAIL("sessionAffinityConfig.clientIP.timeoutSeconds must be in 1..86400");
+		l = 10800;
+	}
 	s->affinity_timeout = (uint32_t)l;
 
 	str = jstr(jget(spec, "externalTrafficPolicy"));
@@ -676,7 +797,13 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 				continue;
 			}
 			str = jstr(json_object_array_get_idx(addrs, 0));
-			if (sy_parse_ip4(str, &se->addr) < 0)
+			if (is_ip6(str)) {
+				/* kube-proxy: an endpoint of the other family is skipped */
+				log_v(2, "EndpointSlice %s: endpoint %s is IPv6 in an IPv4 slice; ignored",
+				      s->key, str);
+				continue;
+			}
+			if (ip4_sloppy(str, &se->addr) < 0)
 				FAIL("endpoints[%zu]: invalid address \"%s\"", i, str ? str : "");
 			cond = jget(e, "conditions");
 			if (jbool(jget(cond, "ready"), true, &ready) < 0 ||
@@ -825,11 +952,18 @@ struct bad_obj {
 	char *rv;			/* version (or content hash) last reported */
 };
 
+struct vip_claim {
+	char *key;			/* "ip:port/proto" */
+	struct service **v;		/* every Service that has it */
+	unsigned n;
+};
+
 struct cache {
 	struct hmap services, slices, nodes;
 	struct hmap by_service;		/* service key → struct svc_slices */
 	struct hmap dirty;		/* malloc'd service key → (void *)1 */
 	struct hmap bad;		/* "Kind/ns/name" → struct bad_obj */
+	struct hmap vips;		/* "ip:port/proto" → struct vip_claim: Services on a ClusterIP port */
 	bool synced[SY_KIND_MAX];
 	bool replacing[SY_KIND_MAX];
 	uint64_t gen[SY_KIND_MAX];	/* per kind: replaces of different kinds overlap */
@@ -849,6 +983,7 @@ struct cache *cache_new(cache_change_fn fn, void *arg)
 	hmap_init(&c->by_service);
 	hmap_init(&c->dirty);
 	hmap_init(&c->bad);
+	hmap_init(&c->vips);
 	c->fn = fn;
 	c->arg = arg;
 	return c;
@@ -903,6 +1038,15 @@ void cache_free(struct cache *c)
 		free(b);
 	}
 	hmap_clear(&c->bad);
+	hmap_iter_init(&it, &c->vips);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct vip_claim *vc = v;
+
+		free(vc->key);
+		free(vc->v);
+		free(vc);
+	}
+	hmap_clear(&c->vips);
 	free(c);
 }
 
@@ -1010,6 +1154,110 @@ static uint64_t content_hash(struct json_object *obj)
 	return hmap_hash(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
 }
 
+/* ---- ClusterIP:port/protocol held by one Service only, as the API server allocates them ---- */
+
+static unsigned vip_keys(const struct service *s, unsigned i, char *buf, size_t len)
+{
+	if (!s->cluster_ip.s_addr || s->headless || s->type == SVC_TYPE_EXTERNAL_NAME ||
+	    i >= s->n_ports)
+		return 0;
+	snprintf(buf, len, "%s:%u/%s", sy_ip4_str(s->cluster_ip), s->ports[i].port,
+		 sy_proto_name(s->ports[i].proto));
+	return 1;
+}
+
+/* a is older than b: creationTimestamp first (absent = newest), then the key */
+static bool older(const struct service *a, const struct service *b)
+{
+	double ca = a->created ? a->created : 1e300, cb = b->created ? b->created : 1e300;
+
+	if (ca != cb)
+		return ca < cb;
+	return strcmp(a->key, b->key) < 0;
+}
+
+/* The Service that keeps the port s lost, or NULL. */
+static const struct service *conflict_winner(struct cache *c, const struct service *s,
+					     unsigned *port)
+{
+	char k[64];
+
+	for (unsigned i = 0; vip_keys(s, i, k, sizeof(k)); i++) {
+		struct vip_claim *vc = hmap_get(&c->vips, k);
+		const struct service *w = s;
+
+		for (unsigned j = 0; vc && j < vc->n; j++)
+			if (older(vc->v[j], w))
+				w = vc->v[j];
+		if (w != s) {
+			*port = i;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+static void vip_recheck(struct cache *c, struct service *s)
+{
+	unsigned port = 0;
+	const struct service *w = conflict_winner(c, s, &port);
+
+	if (!!w == s->conflict)
+		return;
+	s->conflict = !!w;
+	mark_dirty(c, s->key);
+	if (w)
+		log_error("Service %s: ClusterIP %s port %u/%s is already taken by Service %s; "
+			  "the newer one is skipped", s->key, sy_ip4_str(s->cluster_ip),
+			  s->ports[port].port, sy_proto_name(s->ports[port].proto), w->key);
+	else
+		log_info("Service %s: its ClusterIP ports are free again; programmed", s->key);
+}
+
+/* Add (add) or remove s's claims; re-check every Service that shares one. */
+static void vip_update(struct cache *c, struct service *s, bool add)
+{
+	struct service **touched = NULL;
+	unsigned n_touched = 0;
+	char k[64];
+
+	for (unsigned i = 0; vip_keys(s, i, k, sizeof(k)); i++) {
+		struct vip_claim *vc = hmap_get(&c->vips, k);
+
+		if (add) {
+			if (!vc) {
+				vc = xcalloc(1, sizeof(*vc));
+				vc->key = xstrdup(k);
+				hmap_put(&c->vips, vc->key, vc);
+			}
+			vc->v = xrealloc(vc->v, (vc->n + 1) * sizeof(*vc->v));
+			vc->v[vc->n++] = s;
+		} else if (vc) {
+			for (unsigned j = 0; j < vc->n; j++)
+				if (vc->v[j] == s) {
+					vc->v[j] = vc->v[--vc->n];
+					break;
+				}
+			if (!vc->n) {
+				hmap_del(&c->vips, vc->key);
+				free(vc->key);
+				free(vc->v);
+				free(vc);
+				continue;
+			}
+		}
+		if (!vc || (vc->n < 2 && add))
+			continue;
+		touched = xrealloc(touched, (n_touched + vc->n) * sizeof(*touched));
+		for (unsigned j = 0; j < vc->n; j++)
+			touched[n_touched++] = vc->v[j];
+	}
+	for (unsigned i = 0; i < n_touched; i++)
+		if (touched[i] != s || add)
+			vip_recheck(c, touched[i]);
+	free(touched);
+}
+
 static int delete_obj(struct cache *c, enum sy_kind kind, const char *key)
 {
 	void *old;
@@ -1020,6 +1268,7 @@ static int delete_obj(struct cache *c, enum sy_kind kind, const char *key)
 		if (!old)
 			return 0;
 		mark_dirty(c, key);
+		vip_update(c, old, false);
 		service_free(old);
 		c->stats.service_changes++;
 		break;
@@ -1084,8 +1333,14 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 			service_free(s);
 			return 0;
 		}
+		if (s->ipv6_only && (!old || !old->ipv6_only))
+			log_v(2, "Service %s: IPv6 ClusterIP only; not programmed (IPv4 only for now)",
+			      s->key);
+		if (old)
+			vip_update(c, old, false);
 		hmap_put(&c->services, s->key, s);
 		service_free(old);
+		vip_update(c, s, true);
 		mark_dirty(c, s->key);
 		c->stats.service_changes++;
 		notify(c, kind);

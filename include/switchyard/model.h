@@ -68,6 +68,14 @@ struct service {
 	uint16_t hc_node_port;		/* healthCheckNodePort */
 	char *traffic_distribution;	/* NULL or "PreferClose", ... */
 	bool proxy_skip;		/* labels say another proxy / headless */
+	bool ipv6_only;			/* a ClusterIP, but only an IPv6 one: not ours yet */
+	double created;			/* metadata.creationTimestamp (epoch), 0 if absent */
+	/*
+	 * Set by the cache: another Service, older (creationTimestamp, then
+	 * "ns/name"), holds one of this one's ClusterIP:port/protocol; the API
+	 * server would have refused this one.  Not programmed while set.
+	 */
+	bool conflict;
 	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
 };
 

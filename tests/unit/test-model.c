@@ -102,8 +102,8 @@ static void test_service_bad(void **state)
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"name\":\"a\",\"port\":1},{\"name\":\"b\",\"port\":1}]}}", "duplicate port" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"name\":\"a\",\"port\":1},{\"name\":\"a\",\"port\":2}]}}", "duplicate port name" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"type\":\"Weird\"}}", "unknown spec.type" },
-		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"externalIPs\":[\"x\"]}}", "invalid IP" },
-		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"loadBalancerSourceRanges\":[\"1.2.3.4/40\"]}}", "loadBalancerSourceRanges" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"externalIPs\":{}}}", "externalIPs is not a list" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"loadBalancerSourceRanges\":\"1.2.3.4/8\"}}", "loadBalancerSourceRanges" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":0}}}}", "timeoutSeconds" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":86401}}}}", "timeoutSeconds" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"externalTrafficPolicy\":\"Nope\"}}", "externalTrafficPolicy" },
@@ -349,6 +349,141 @@ static void test_names(void **state)
 	}
 }
 
+static struct service *svc_ok(const char *json)
+{
+	struct json_object *o = J(json);
+	struct service *s = NULL;
+	char err[256];
+
+	if (service_decode(o, &s, err, sizeof(err)) < 0)
+		fail_msg("rejected: %s", err);
+	json_object_put(o);
+	return s;
+}
+
+#define LB_SVC(ranges, ingress) \
+	"{\"metadata\":{\"name\":\"lb\"},\"spec\":{\"type\":\"LoadBalancer\",\"clusterIP\":\"10.0.0.9\"," \
+	"\"ports\":[{\"port\":80,\"nodePort\":30080}],\"loadBalancerSourceRanges\":" ranges "}," \
+	"\"status\":{\"loadBalancer\":{\"ingress\":" ingress "}}}"
+
+/* Issue 13.11: what kube-proxy trims or tolerates never costs the whole Service. */
+static void test_service_normalised(void **state)
+{
+	struct service *s;
+
+	/* kube-proxy's proxier tests write " 203.0.113.0/25": trimmed (serviceport.go) */
+	s = svc_ok(LB_SVC("[\" 203.0.113.0/25\", \"\\t198.51.100.0/24 \", \"\\u00a0192.0.2.0/24\"]",
+			  "[{\"ip\":\"192.0.2.5\"}]"));
+	assert_int_equal(s->n_lb_source_ranges, 3);
+	assert_string_equal(sy_ip4_str(s->lb_source_ranges[0].addr), "203.0.113.0");
+	assert_int_equal(s->lb_source_ranges[0].plen, 25);
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_int_equal(s->n_ports, 1);
+	service_free(s);
+	/* an entry invalid after trimming is skipped (kube-proxy: "Invalid CIDR ignored"), the
+	 * valid ones stay; host bits and leading zeros as ParseCIDRSloppy reads them */
+	s = svc_ok(LB_SVC("[\"1.2.3.4/40\", \"010.1.2.3/8\", \"\", \"2001:db8::/32\"]",
+			  "[{\"ip\":\"192.0.2.5\"}]"));
+	assert_int_equal(s->n_lb_source_ranges, 1);
+	assert_string_equal(sy_ip4_str(s->lb_source_ranges[0].addr), "10.0.0.0");
+	assert_int_equal(s->n_lb_ips, 1);
+	service_free(s);
+	/* nothing valid left: kube-proxy would open the LB IPs to everyone; we program none */
+	s = svc_ok(LB_SVC("[\"nonsense\", \"2001:db8::/32\"]", "[{\"ip\":\"192.0.2.5\"}]"));
+	assert_int_equal(s->n_lb_source_ranges, 0);
+	assert_int_equal(s->n_lb_ips, 0);
+	assert_int_equal(s->n_ports, 1);	/* ClusterIP and NodePort keep working */
+	service_free(s);
+	/* only empty entries: no firewall, as kube-proxy */
+	s = svc_ok(LB_SVC("[\"\", \" \"]", "[{\"ip\":\"192.0.2.5\"}]"));
+	assert_int_equal(s->n_lb_source_ranges, 0);
+	assert_int_equal(s->n_lb_ips, 1);
+	service_free(s);
+	/* externalIPs and LB ingress: an invalid entry is skipped, not the Service (MapIPsByIPFamily) */
+	s = svc_ok("{\"metadata\":{\"name\":\"e\"},\"spec\":{\"clusterIP\":\"010.000.000.001\","
+		   "\"ports\":[{\"port\":80}],\"externalIPs\":[\"x\",\"\",\" 192.0.2.1\",\"192.0.2.2\"]},"
+		   "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"bogus\"},{\"ip\":\"192.0.2.3\"}]}}}");
+	assert_string_equal(sy_ip4_str(s->cluster_ip), "10.0.0.1");
+	assert_int_equal(s->n_external_ips, 1);
+	assert_string_equal(sy_ip4_str(s->external_ips[0]), "192.0.2.2");
+	assert_int_equal(s->n_lb_ips, 1);
+	service_free(s);
+	/* the affinity timeout matters only with ClientIP (serviceport.go) */
+	s = svc_ok("{\"metadata\":{\"name\":\"t\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"port\":80}],"
+		   "\"sessionAffinity\":\"None\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":0}}}}");
+	assert_false(s->affinity_client_ip);
+	service_free(s);
+	/* an IPv6-only Service decodes (logged at -v 2), with nothing to program */
+	s = svc_ok("{\"metadata\":{\"name\":\"six\"},\"spec\":{\"clusterIP\":\"fd00::1\",\"ports\":[{\"port\":80}]}}");
+	assert_true(s->ipv6_only);
+	assert_int_equal(s->cluster_ip.s_addr, 0);
+	service_free(s);
+}
+
+/* endpointslicecache.go: nil conditions, the other family's endpoint skipped */
+static void test_slice_normalised(void **state)
+{
+	struct json_object *o = J("{\"metadata\":{\"name\":\"w-1\",\"labels\":{\"kubernetes.io/service-name\":"
+				  "\"w\"}},\"addressType\":\"IPv4\",\"ports\":[{\"port\":80}],\"endpoints\":["
+				  "{\"addresses\":[\"fd00::5\"]},{\"addresses\":[\"10.1.0.5\"],\"conditions\":{}},"
+				  "{\"addresses\":[\"10.1.0.6\"],\"conditions\":{\"ready\":null,\"serving\":false}}]}");
+	struct endpoint_slice *s;
+	char err[256];
+
+	assert_int_equal(slice_decode(o, &s, err, sizeof(err)), 0);
+	assert_int_equal(s->n_eps, 2);
+	assert_int_equal(s->eps[0].flags, EP_READY | EP_SERVING);
+	assert_int_equal(s->eps[1].flags, EP_READY);
+	slice_free(s);
+	json_object_put(o);
+}
+
+#define CIP_SVC(name, created, ip, port) \
+	"{\"metadata\":{\"name\":\"" name "\",\"creationTimestamp\":\"" created "\"},\"spec\":{" \
+	"\"clusterIP\":\"" ip "\",\"ports\":[{\"port\":" port "}]}}"
+
+/* Issue 13.4: a second Service on a taken ClusterIP:port is the newer one, skipped, both named. */
+static void test_cluster_ip_conflict(void **state)
+{
+	struct cache *c = cache_new(NULL, NULL);
+	struct json_object *a = J(CIP_SVC("a", "2024-01-02T00:00:00Z", "10.0.0.1", "80"));
+	struct json_object *b = J(CIP_SVC("b", "2024-01-01T00:00:00Z", "10.0.0.1", "80"));
+	struct json_object *z = J(CIP_SVC("z", "2024-01-03T00:00:00Z", "10.0.0.1", "81"));
+	struct json_object *b2 = J(CIP_SVC("b", "2024-01-01T00:00:00Z", "10.0.0.2", "80"));
+
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, a), 0);
+	assert_false(cache_service(c, "default/a")->conflict);
+	/* b is older (creationTimestamp): it keeps the port, a is skipped */
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, b), 0);
+	assert_false(cache_service(c, "default/b")->conflict);
+	assert_true(cache_service(c, "default/a")->conflict);
+	/* another port on the same IP is no conflict */
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, z), 0);
+	assert_false(cache_service(c, "default/z")->conflict);
+	/* b moves away: a is programmed again */
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, b2), 0);
+	assert_false(cache_service(c, "default/a")->conflict);
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, b), 0);
+	assert_true(cache_service(c, "default/a")->conflict);
+	/* b goes: a is back */
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_DELETE, b), 0);
+	assert_false(cache_service(c, "default/a")->conflict);
+	json_object_put(a);
+	json_object_put(b);
+	json_object_put(z);
+	json_object_put(b2);
+	/* no timestamps: the name decides */
+	a = J("{\"metadata\":{\"name\":\"y\"},\"spec\":{\"clusterIP\":\"10.0.0.7\",\"ports\":[{\"port\":53,\"protocol\":\"UDP\"}]}}");
+	b = J("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"clusterIP\":\"10.0.0.7\",\"ports\":[{\"port\":53,\"protocol\":\"UDP\"}]}}");
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, a), 0);
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, b), 0);
+	assert_true(cache_service(c, "default/y")->conflict);
+	assert_false(cache_service(c, "default/x")->conflict);
+	json_object_put(a);
+	json_object_put(b);
+	cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +496,9 @@ int main(void)
 		cmocka_unit_test(test_node),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_service_normalised),
+		cmocka_unit_test(test_slice_normalised),
+		cmocka_unit_test(test_cluster_ip_conflict),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
