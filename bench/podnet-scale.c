@@ -29,9 +29,10 @@
 #include "switchyard/config.h"
 #include "switchyard/log.h"
 #include "switchyard/model.h"
+#include "switchyard/nlerr.h"
 #include "switchyard/podnet.h"
-#include "../podnet/podnet_int.h"
 #include "switchyard/util.h"
+#include "../podnet/podnet_int.h"
 
 static FILE *out_err;
 
@@ -59,7 +60,7 @@ static void setup_underlay(void)
 	rtnl_link_set_name(peer, "ul1");
 	rtnl_link_put(peer);
 	if ((r = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL)) < 0)
-		die("veth", pn_nl_errno(r));
+		die("veth", sy_nl_errno(r));
 	rtnl_link_put(l);
 	rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
 	for (unsigned i = 0; i < 3; i++) {
@@ -67,7 +68,7 @@ static void setup_underlay(void)
 		chg = rtnl_link_alloc();
 		rtnl_link_set_flags(chg, IFF_UP);
 		if ((r = rtnl_link_change(sk, l, chg, 0)) < 0)
-			die("link up", pn_nl_errno(r));
+			die("link up", sy_nl_errno(r));
 		rtnl_link_put(chg);
 		rtnl_link_put(l);
 	}
@@ -76,7 +77,7 @@ static void setup_underlay(void)
 	rtnl_addr_set_local(a, local);
 	rtnl_addr_set_ifindex(a, if_nametoindex("ul0"));
 	if ((r = rtnl_addr_add(sk, a, 0)) < 0)
-		die("address", pn_nl_errno(r));
+		die("address", sy_nl_errno(r));
 	nl_addr_put(local);
 	rtnl_addr_put(a);
 	nl_cache_free(cache);

@@ -8,6 +8,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <netlink/route/addr.h>
+#include "switchyard/nlerr.h"
 #include "ipvs_int.h"
 
 struct ipvs_dev {
@@ -15,22 +16,6 @@ struct ipvs_dev {
 	int ifindex;		/* cached; 0 = look it up */
 	uint64_t writes;
 };
-
-static int nle_errno(int r)
-{
-	switch (-r) {
-	case 0: return 0;
-	case NLE_NOMEM: return -ENOMEM;
-	case NLE_EXIST: return -EEXIST;
-	case NLE_OBJ_NOTFOUND: return -ENOENT;
-	case NLE_NODEV: return -ENODEV;
-	case NLE_PERM: return -EPERM;
-	case NLE_NOACCESS: return -EACCES;
-	case NLE_INVAL: return -EINVAL;
-	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
-	default: return -EIO;
-	}
-}
 
 int ipvs_dev_open(struct ipvs_dev **ret)
 {
@@ -47,7 +32,7 @@ int ipvs_dev_open(struct ipvs_dev **ret)
 	r = nl_connect(d->sk, NETLINK_ROUTE);
 	if (r < 0) {
 		ipvs_dev_close(d);
-		return nle_errno(r);
+		return sy_nl_errno(r);
 	}
 	nl_socket_set_buffer_size(d->sk, 4 << 20, 4 << 20);
 	*ret = d;
@@ -73,7 +58,7 @@ int ipvs_dev_ifindex(struct ipvs_dev *d)
 	int r = rtnl_link_get_kernel(d->sk, 0, IPVS_DEV_NAME, &link);
 
 	if (r < 0)
-		return r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV ? -ENODEV : nle_errno(r);
+		return r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV ? -ENODEV : sy_nl_errno(r);
 	r = rtnl_link_get_ifindex(link);
 	rtnl_link_put(link);
 	d->ifindex = r > 0 ? r : 0;
@@ -97,7 +82,7 @@ int ipvs_dev_ensure(struct ipvs_dev *d)
 		r = rtnl_link_add(d->sk, link, NLM_F_CREATE);
 	}
 	rtnl_link_put(link);
-	r = nle_errno(r);
+	r = sy_nl_errno(r);
 	if (r < 0 && r != -EEXIST)
 		return r;
 	return ipvs_dev_ifindex(d);
@@ -115,7 +100,7 @@ int ipvs_dev_delete(struct ipvs_dev *d)
 		return -ENOMEM;
 	rtnl_link_set_name(link, IPVS_DEV_NAME);
 	d->writes++;
-	r = nle_errno(rtnl_link_delete(d->sk, link));
+	r = sy_nl_errno(rtnl_link_delete(d->sk, link));
 	rtnl_link_put(link);
 	d->ifindex = 0;
 	return r == -ENODEV || r == -ENOENT ? 0 : r;
@@ -164,7 +149,7 @@ static int walk_addrs(struct ipvs_dev *d, struct addr_walk *w, struct in_addr **
 	int r = rtnl_addr_alloc_cache(d->sk, &cache);
 
 	if (r < 0)
-		return nle_errno(r);
+		return sy_nl_errno(r);
 	nl_cache_foreach(cache, addr_cb, w);
 	nl_cache_free(cache);
 	if (w->err) {
@@ -219,11 +204,11 @@ static int addr_op(struct ipvs_dev *d, struct in_addr a, bool add)
 	rtnl_addr_set_prefixlen(ra, 32);
 	r = rtnl_addr_set_local(ra, na);
 	if (r < 0) {
-		r = nle_errno(r);
+		r = sy_nl_errno(r);
 		goto out;
 	}
 	d->writes++;
-	r = nle_errno(add ? rtnl_addr_add(d->sk, ra, 0) : rtnl_addr_delete(d->sk, ra, 0));
+	r = sy_nl_errno(add ? rtnl_addr_add(d->sk, ra, 0) : rtnl_addr_delete(d->sk, ra, 0));
 	if (add && r == -EEXIST)
 		r = 0;
 	if (!add && (r == -EADDRNOTAVAIL || r == -ENOENT || r == -ENODEV))

@@ -14,6 +14,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/genl/ctrl.h>
 #include <linux/ip_vs.h>
+#include "switchyard/nlerr.h"
 #include "ipvs_int.h"
 
 struct ipvs_nl {
@@ -31,23 +32,6 @@ struct talk {
 	void *arg;
 	int fn_err;
 };
-
-static int nl_to_errno(int r)
-{
-	switch (-r) {
-	case NLE_NOMEM: return -ENOMEM;
-	case NLE_EXIST: return -EEXIST;
-	case NLE_OBJ_NOTFOUND: return -ENOENT;
-	case NLE_PERM: return -EPERM;
-	case NLE_BUSY: return -EBUSY;
-	case NLE_AGAIN: return -EAGAIN;
-	case NLE_INVAL: return -EINVAL;
-	case NLE_NOACCESS: return -EACCES;
-	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
-	case NLE_DUMP_INTR: return -EINTR;
-	default: return -EIO;
-	}
-}
 
 static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 {
@@ -194,7 +178,7 @@ int ipvs_nl_open(struct ipvs_nl **ret)
 	}
 	r = genl_connect(nl->sk);
 	if (r < 0) {
-		r = nl_to_errno(r);
+		r = sy_nl_errno(r);
 		goto fail;
 	}
 	nl_socket_set_buffer_size(nl->sk, 4 << 20, 4 << 20);
@@ -247,11 +231,11 @@ static int talk(struct ipvs_nl *nl, struct nl_msg *msg, struct talk *t,
 	r = nl_send_auto(nl->sk, msg);
 	nlmsg_free(msg);
 	if (r < 0)
-		return nl_to_errno(r);
+		return sy_nl_errno(r);
 	while (!t->done) {
 		r = nl_recvmsgs(nl->sk, nl->cb);
 		if (r < 0 && !t->done)
-			return nl_to_errno(r);
+			return sy_nl_errno(r);
 	}
 	if (t->err)
 		return t->err;

@@ -87,8 +87,6 @@ void pn_entry_str(const struct pn_entry *e, char *buf, size_t len);	/* for logs 
 struct nl_sock;
 int pn_nl_open(struct nl_sock **ret);
 void pn_nl_close(struct nl_sock *sk);
-/* libnl error → -errno. */
-int pn_nl_errno(int nlerr);
 /* Idempotent: add/replace, delete (ENOENT/ESRCH = done). */
 int pn_nl_entry_add(struct nl_sock *sk, const struct pn_entry *e);
 int pn_nl_entry_del(struct nl_sock *sk, const struct pn_entry *e);

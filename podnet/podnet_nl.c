@@ -21,33 +21,9 @@
 #include <netlink/route/neighbour.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
+#include "switchyard/nlerr.h"
 #include "switchyard/podnet.h"
 #include "podnet_int.h"
-
-int pn_nl_errno(int e)
-{
-	if (e >= 0)
-		return e;
-	switch (-e) {
-	case NLE_EXIST: return -EEXIST;
-	case NLE_OBJ_NOTFOUND: return -ENOENT;
-	case NLE_NOMEM: return -ENOMEM;
-	case NLE_PERM: return -EPERM;
-	case NLE_NOACCESS: return -EACCES;
-	case NLE_INVAL: return -EINVAL;
-	case NLE_RANGE: return -ERANGE;
-	case NLE_NODEV: return -ENODEV;
-	case NLE_BUSY: return -EBUSY;
-	case NLE_AGAIN: return -EAGAIN;
-	case NLE_INTR: case NLE_DUMP_INTR: return -EINTR;
-	case NLE_NOADDR: return -EADDRNOTAVAIL;
-	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
-	case NLE_AF_NOSUPPORT: return -EAFNOSUPPORT;
-	case NLE_MSGSIZE: return -EMSGSIZE;
-	case NLE_MISSING_ATTR: return -EINVAL;
-	default: return -EIO;
-	}
-}
 
 void pn_entry_key(const struct pn_entry *e, char *buf, size_t len)
 {
@@ -113,7 +89,7 @@ int pn_nl_open(struct nl_sock **ret)
 	r = nl_connect(sk, NETLINK_ROUTE);
 	if (r < 0) {
 		nl_socket_free(sk);
-		return pn_nl_errno(r);
+		return sy_nl_errno(r);
 	}
 	/* Large dumps (1000s of routes) in one go. */
 	nl_socket_set_buffer_size(sk, 4 << 20, 4 << 20);
@@ -157,7 +133,7 @@ static int build_route(const struct pn_entry *e, bool with_nh, struct rtnl_route
 	rtnl_route_set_family(rt, AF_INET);
 	rtnl_route_set_table(rt, RT_TABLE_MAIN);
 	rtnl_route_set_protocol(rt, PODNET_RTPROT);
-	r = pn_nl_errno(rtnl_route_set_dst(rt, dst));
+	r = sy_nl_errno(rtnl_route_set_dst(rt, dst));
 	if (r < 0)
 		goto fail;
 	/* Every route of ours has a gateway: universe scope (libnl would guess "link" for a delete). */
@@ -206,7 +182,7 @@ static int build_neigh(const struct pn_entry *e, struct rtnl_neigh **ret)
 		goto out;
 	}
 	rtnl_neigh_set_ifindex(n, e->ifindex);
-	r = pn_nl_errno(rtnl_neigh_set_dst(n, dst));
+	r = sy_nl_errno(rtnl_neigh_set_dst(n, dst));
 	if (r < 0)
 		goto out;
 	rtnl_neigh_set_lladdr(n, ll);
@@ -237,14 +213,14 @@ int pn_nl_entry_add(struct nl_sock *sk, const struct pn_entry *e)
 		r = build_route(e, true, &rt);
 		if (r < 0)
 			return r;
-		r = pn_nl_errno(rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE));
+		r = sy_nl_errno(rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE));
 		rtnl_route_put(rt);
 		return r;
 	}
 	r = build_neigh(e, &n);
 	if (r < 0)
 		return r;
-	r = pn_nl_errno(rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE));
+	r = sy_nl_errno(rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE));
 	rtnl_neigh_put(n);
 	return r;
 }
@@ -259,13 +235,13 @@ int pn_nl_entry_del(struct nl_sock *sk, const struct pn_entry *e)
 		r = build_route(e, false, &rt);
 		if (r < 0)
 			return r;
-		r = pn_nl_errno(rtnl_route_delete(sk, rt, 0));
+		r = sy_nl_errno(rtnl_route_delete(sk, rt, 0));
 		rtnl_route_put(rt);
 	} else {
 		r = build_neigh(e, &n);
 		if (r < 0)
 			return r;
-		r = pn_nl_errno(rtnl_neigh_delete(sk, n, 0));
+		r = sy_nl_errno(rtnl_neigh_delete(sk, n, 0));
 		rtnl_neigh_put(n);
 	}
 	if (r == -ENOENT || r == -ESRCH || r == -ENODEV)
@@ -352,12 +328,12 @@ static int dump_neigh(struct nl_sock *sk, int family, struct dump_ctx *d)
 	struct nl_cache *cache;
 	int r, tries;
 
-	r = pn_nl_errno(nl_cache_alloc_name("route/neigh", &cache));
+	r = sy_nl_errno(nl_cache_alloc_name("route/neigh", &cache));
 	if (r < 0)
 		return r;
 	nl_cache_set_arg1(cache, family);
 	for (tries = 0; tries < 5; tries++) {
-		r = pn_nl_errno(nl_cache_refill(sk, cache));
+		r = sy_nl_errno(nl_cache_refill(sk, cache));
 		if (r != -EINTR)
 			break;
 	}
@@ -374,7 +350,7 @@ int pn_nl_dump(struct nl_sock *sk, int vx_ifindex, pn_entry_fn fn, void *arg)
 	int r, tries;
 
 	for (tries = 0; tries < 5; tries++) {
-		r = pn_nl_errno(rtnl_route_alloc_cache(sk, AF_INET, 0, &cache));
+		r = sy_nl_errno(rtnl_route_alloc_cache(sk, AF_INET, 0, &cache));
 		if (r != -EINTR)
 			break;
 	}
@@ -399,7 +375,7 @@ int pn_nl_link_get(struct nl_sock *sk, const char *name, struct pn_link *ret)
 	uint32_t v;
 	int r;
 
-	r = pn_nl_errno(rtnl_link_get_kernel(sk, 0, name, &l));
+	r = sy_nl_errno(rtnl_link_get_kernel(sk, 0, name, &l));
 	if (r < 0)
 		return r == -ENOENT ? -ENODEV : r;
 	out.ifindex = rtnl_link_get_ifindex(l);
@@ -433,7 +409,7 @@ int pn_nl_link_del(struct nl_sock *sk, const char *name)
 	if (!l)
 		return -ENOMEM;
 	rtnl_link_set_name(l, name);
-	r = pn_nl_errno(rtnl_link_delete(sk, l));
+	r = sy_nl_errno(rtnl_link_delete(sk, l));
 	rtnl_link_put(l);
 	if (r == -ENODEV || r == -ENOENT)
 		r = 0;
@@ -448,7 +424,7 @@ int pn_nl_links_with_prefix(struct nl_sock *sk, const char *prefix, char ***ret,
 	unsigned cnt = 0;
 	int r;
 
-	r = pn_nl_errno(rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache));
+	r = sy_nl_errno(rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache));
 	if (r < 0)
 		return r;
 	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
@@ -471,7 +447,7 @@ int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t
 	struct nl_object *o;
 	int r = -ENOENT;
 
-	r = pn_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
+	r = sy_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
 	if (r < 0)
 		return r;
 	r = -ENOENT;
@@ -501,7 +477,7 @@ int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
 	struct nl_object *o;
 	int r;
 
-	r = pn_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
+	r = sy_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
 	if (r < 0)
 		return r;
 	r = -ENOENT;
@@ -539,13 +515,13 @@ static int vxlan_create(struct nl_sock *sk, const struct pn_vxlan_spec *s)
 	rtnl_link_set_name(l, s->name);
 	rtnl_link_set_mtu(l, s->mtu);
 	rtnl_link_set_addr(l, mac);
-	if ((r = pn_nl_errno(rtnl_link_vxlan_set_id(l, s->vni))) < 0 ||
-	    (r = pn_nl_errno(rtnl_link_vxlan_set_local(l, local))) < 0 ||
-	    (r = pn_nl_errno(rtnl_link_vxlan_set_port(l, s->port))) < 0 ||
-	    (r = pn_nl_errno(rtnl_link_vxlan_set_learning(l, 0))) < 0 ||
-	    (r = pn_nl_errno(rtnl_link_vxlan_set_link(l, (uint32_t)s->link))) < 0)
+	if ((r = sy_nl_errno(rtnl_link_vxlan_set_id(l, s->vni))) < 0 ||
+	    (r = sy_nl_errno(rtnl_link_vxlan_set_local(l, local))) < 0 ||
+	    (r = sy_nl_errno(rtnl_link_vxlan_set_port(l, s->port))) < 0 ||
+	    (r = sy_nl_errno(rtnl_link_vxlan_set_learning(l, 0))) < 0 ||
+	    (r = sy_nl_errno(rtnl_link_vxlan_set_link(l, (uint32_t)s->link))) < 0)
 		goto out;
-	r = pn_nl_errno(rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL));
+	r = sy_nl_errno(rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL));
 out:
 	nl_addr_put(local);
 	nl_addr_put(mac);
@@ -595,7 +571,7 @@ int pn_nl_vxlan_ensure(struct nl_sock *sk, const struct pn_vxlan_spec *s, bool *
 	if (memcmp(cur.mac, s->mac, 6))
 		rtnl_link_set_addr(chg, mac);
 	rtnl_link_set_flags(chg, IFF_UP);
-	r = pn_nl_errno(rtnl_link_change(sk, orig, chg, 0));
+	r = sy_nl_errno(rtnl_link_change(sk, orig, chg, 0));
 	if (r == 0)
 		r = cur.ifindex;
 out:
@@ -614,7 +590,7 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
 	bool have = false;
 	int r;
 
-	r = pn_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
+	r = sy_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
 	if (r < 0)
 		return r;
 	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
@@ -628,7 +604,7 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
 			have = true;
 			continue;
 		}
-		r = pn_nl_errno(rtnl_addr_delete(sk, a, 0));
+		r = sy_nl_errno(rtnl_addr_delete(sk, a, 0));
 		if (r < 0 && r != -EADDRNOTAVAIL && r != -ENOENT)
 			goto out;
 	}
@@ -642,10 +618,10 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
 		} else {
 			rtnl_addr_set_ifindex(a, ifindex);
 			rtnl_addr_set_family(a, AF_INET);
-			r = pn_nl_errno(rtnl_addr_set_local(a, l));
+			r = sy_nl_errno(rtnl_addr_set_local(a, l));
 			rtnl_addr_set_prefixlen(a, 32);
 			if (r == 0)
-				r = pn_nl_errno(rtnl_addr_add(sk, a, 0));
+				r = sy_nl_errno(rtnl_addr_add(sk, a, 0));
 			if (r == -EEXIST)
 				r = 0;
 		}

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
+#include <netlink/errno.h>
 #include "helpers.h"
 #include "switchyard/hmap.h"
+#include "switchyard/nlerr.h"
 #include "switchyard/util.h"
 
 static void test_cidr(void **state)
@@ -152,9 +154,37 @@ static void test_xtables_lock(void **state)
 	unlink(path);
 }
 
+/* One libnl → errno table for every libnl user: the superset of the three it replaced. */
+static void test_nl_errno(void **state)
+{
+	assert_int_equal(sy_nl_errno(0), 0);
+	assert_int_equal(sy_nl_errno(5), 5);
+	assert_int_equal(sy_nl_errno(-NLE_EXIST), -EEXIST);
+	assert_int_equal(sy_nl_errno(-NLE_OBJ_NOTFOUND), -ENOENT);
+	assert_int_equal(sy_nl_errno(-NLE_NOMEM), -ENOMEM);
+	assert_int_equal(sy_nl_errno(-NLE_PERM), -EPERM);
+	assert_int_equal(sy_nl_errno(-NLE_NOACCESS), -EACCES);
+	assert_int_equal(sy_nl_errno(-NLE_INVAL), -EINVAL);
+	assert_int_equal(sy_nl_errno(-NLE_RANGE), -ERANGE);
+	assert_int_equal(sy_nl_errno(-NLE_NODEV), -ENODEV);
+	assert_int_equal(sy_nl_errno(-NLE_BUSY), -EBUSY);
+	assert_int_equal(sy_nl_errno(-NLE_AGAIN), -EAGAIN);
+	assert_int_equal(sy_nl_errno(-NLE_INTR), -EINTR);
+	assert_int_equal(sy_nl_errno(-NLE_DUMP_INTR), -EINTR);
+	assert_int_equal(sy_nl_errno(-NLE_NOADDR), -EADDRNOTAVAIL);
+	assert_int_equal(sy_nl_errno(-NLE_OPNOTSUPP), -EOPNOTSUPP);
+	assert_int_equal(sy_nl_errno(-NLE_AF_NOSUPPORT), -EAFNOSUPPORT);
+	assert_int_equal(sy_nl_errno(-NLE_MSGSIZE), -EMSGSIZE);
+	assert_int_equal(sy_nl_errno(-NLE_MISSING_ATTR), -EINVAL);
+	assert_int_equal(sy_nl_errno(-NLE_FAILURE), -EIO);
+	assert_int_equal(sy_nl_errno(-NLE_PROTO_MISMATCH), -EIO);
+	assert_int_equal(sy_nl_errno(-9999), -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nl_errno),
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_rfc3339),
