@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "switchyard/json_util.h"
 #include "switchyard/log.h"
 #include "switchyard/model.h"
 
@@ -59,61 +60,7 @@ static char *intern(const char *s)
 	return v;
 }
 
-/* ---- json helpers ---- */
-
-static struct json_object *jget(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	if (!o || !json_object_is_type(o, json_type_object))
-		return NULL;
-	if (!json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return json_object_is_type(v, json_type_null) ? NULL : v;
-}
-
-static struct json_object *jpath(struct json_object *o, const char *a, const char *b)
-{
-	return jget(jget(o, a), b);
-}
-
-static const char *jstr(struct json_object *o)
-{
-	return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
-}
-
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
-
-/* Integer in [lo, hi]; absent → *ret = dflt.  -EINVAL on a wrong type/range. */
-static int jint(struct json_object *v, long lo, long hi, long dflt, long *ret)
-{
-	int64_t x;
-
-	if (!v) {
-		*ret = dflt;
-		return 0;
-	}
-	if (!json_object_is_type(v, json_type_int))
-		return -EINVAL;
-	x = json_object_get_int64(v);
-	if (x < lo || x > hi)
-		return -EINVAL;
-	*ret = (long)x;
-	return 0;
-}
-
-/* Optional boolean; absent → dflt. */
-static int jbool(struct json_object *v, bool dflt, bool *ret)
-{
-	if (!v) {
-		*ret = dflt;
-		return 0;
-	}
-	if (!json_object_is_type(v, json_type_boolean))
-		return -EINVAL;
-	*ret = json_object_get_boolean(v);
-	return 0;
-}
 
 static int parse_proto(struct json_object *v, uint8_t *ret)
 {

@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include "switchyard/k8s.h"
+#include "switchyard/json_util.h"
 #include "switchyard/log.h"
 #include "switchyard/metrics.h"
 #include "switchyard/model.h"
@@ -197,27 +198,9 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 /* ---- helpers ---- */
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static struct json_object *jobj(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
-
 static const char *obj_rv(struct json_object *obj)
 {
-	return jstr(jobj(obj, "metadata"), "resourceVersion");
+	return jget_str(jget(obj, "metadata"), "resourceVersion");
 }
 
 static void set_str(char **p, const char *v)
@@ -229,7 +212,7 @@ static void set_str(char **p, const char *v)
 /* "reason: message" of a Status body, or the HTTP status. */
 static void status_text(struct json_object *st, long code, char *buf, size_t len)
 {
-	const char *reason = jstr(st, "reason"), *msg = jstr(st, "message");
+	const char *reason = jget_str(st, "reason"), *msg = jget_str(st, "message");
 
 	if (msg)
 		snprintf(buf, len, "HTTP %ld %s: %s", code, reason ? reason : "", msg);
@@ -548,7 +531,7 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 		if (rv)
 			set_str(&inf->rv, rv);
 	} else if (!strcmp(type, "ERROR")) {
-		struct json_object *code = jobj(obj, "code");
+		struct json_object *code = jget(obj, "code");
 		long c = code ? json_object_get_int(code) : 0;
 		char msg[512];
 
@@ -571,8 +554,8 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 static int list_page_done(struct informer *inf, struct json_object *resp)
 {
 	struct k8s_client *k = inf->k;
-	struct json_object *items = jobj(resp, "items"), *md = jobj(resp, "metadata");
-	const char *cont = jstr(md, "continue"), *rv = jstr(md, "resourceVersion");
+	struct json_object *items = jget(resp, "items"), *md = jget(resp, "metadata");
+	const char *cont = jget_str(md, "continue"), *rv = jget_str(md, "resourceVersion");
 	size_t n;
 
 	if (!items || !json_object_is_type(items, json_type_array) || !rv) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <yaml.h>
 #include <json-c/json.h>
+#include "switchyard/json_util.h"
 #include "switchyard/k8s.h"
 #include "switchyard/util.h"
 
@@ -113,18 +114,9 @@ static int parse_yaml(const char *text, size_t len, struct json_object **ret, ch
 	return r;
 }
 
-static const char *jstr(struct json_object *o, const char *key)
+static bool str_true(struct json_object *o, const char *key)
 {
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static bool jbool(struct json_object *o, const char *key)
-{
-	const char *s = jstr(o, key);
+	const char *s = jget_str(o, key);
 
 	return s && (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcmp(s, "1"));
 }
@@ -139,7 +131,7 @@ static struct json_object *named(struct json_object *root, const char *list, con
 		return NULL;
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *e = json_object_array_get_idx(arr, i);
-		const char *n = jstr(e, "name");
+		const char *n = jget_str(e, "name");
 
 		if (n && !strcmp(n, name)) {
 			if (json_object_object_get_ex(e, field, &v) &&
@@ -216,7 +208,7 @@ static char *resolve(const char *dir, const char *p)
 static int take_data(struct json_object *o, const char *key, char **ret, const char *what,
 		     char *err, size_t errlen)
 {
-	const char *s = jstr(o, key);
+	const char *s = jget_str(o, key);
 
 	if (!s || !*s)
 		return 0;
@@ -233,35 +225,35 @@ static int conn_from_kubeconfig(struct json_object *root, const char *dir, struc
 	char what[300];
 	int r;
 
-	cur = jstr(root, "current-context");
+	cur = jget_str(root, "current-context");
 	if (!cur || !*cur)
 		return fail(err, errlen, -EINVAL, "current-context is not set");
 	ctx = named(root, "contexts", "context", cur);
 	if (!ctx)
 		return fail(err, errlen, -ENOENT, "context \"%s\" not found", cur);
-	cname = jstr(ctx, "cluster");
+	cname = jget_str(ctx, "cluster");
 	if (!cname || !*cname)
 		return fail(err, errlen, -EINVAL, "context \"%s\" names no cluster", cur);
 	cluster = named(root, "clusters", "cluster", cname);
 	if (!cluster)
 		return fail(err, errlen, -ENOENT, "cluster \"%s\" not found", cname);
-	s = jstr(cluster, "server");
+	s = jget_str(cluster, "server");
 	if (!s || !*s)
 		return fail(err, errlen, -EINVAL, "cluster \"%s\" has no server", cname);
 	c->server = xstrdup(s);
 	while (strlen(c->server) > 1 && c->server[strlen(c->server) - 1] == '/')
 		c->server[strlen(c->server) - 1] = 0;
 	snprintf(what, sizeof(what), "cluster \"%s\"", cname);
-	if ((s = jstr(cluster, "certificate-authority")) && *s)
+	if ((s = jget_str(cluster, "certificate-authority")) && *s)
 		c->ca_file = resolve(dir, s);
 	r = take_data(cluster, "certificate-authority-data", &c->ca_data, what, err, errlen);
 	if (r < 0)
 		return r;
-	c->insecure = jbool(cluster, "insecure-skip-tls-verify");
-	if ((s = jstr(cluster, "tls-server-name")) && *s)
+	c->insecure = str_true(cluster, "insecure-skip-tls-verify");
+	if ((s = jget_str(cluster, "tls-server-name")) && *s)
 		c->tls_server_name = xstrdup(s);
 
-	uname = jstr(ctx, "user");
+	uname = jget_str(ctx, "user");
 	if (uname && *uname) {
 		user = named(root, "users", "user", uname);
 		if (!user)
@@ -275,16 +267,16 @@ static int conn_from_kubeconfig(struct json_object *root, const char *dir, struc
 			return fail(err, errlen, -EOPNOTSUPP,
 				    "user \"%s\": auth-provider is not supported "
 				    "(use a token, tokenFile or client certificate)", uname);
-		if (jstr(user, "username") || jstr(user, "password"))
+		if (jget_str(user, "username") || jget_str(user, "password"))
 			return fail(err, errlen, -EOPNOTSUPP,
 				    "user \"%s\": basic authentication is not supported", uname);
-		if ((s = jstr(user, "token")) && *s)
+		if ((s = jget_str(user, "token")) && *s)
 			c->token = xstrdup(s);
-		if ((s = jstr(user, "tokenFile")) && *s)
+		if ((s = jget_str(user, "tokenFile")) && *s)
 			c->token_file = resolve(dir, s);
-		if ((s = jstr(user, "client-certificate")) && *s)
+		if ((s = jget_str(user, "client-certificate")) && *s)
 			c->client_cert_file = resolve(dir, s);
-		if ((s = jstr(user, "client-key")) && *s)
+		if ((s = jget_str(user, "client-key")) && *s)
 			c->client_key_file = resolve(dir, s);
 		r = take_data(user, "client-certificate-data", &c->client_cert_data, what, err, errlen);
 		if (r < 0)
