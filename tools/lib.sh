@@ -9,7 +9,8 @@ SY_PACKAGES="build-essential autoconf automake libtool pkg-config
  libnetfilter-conntrack-dev libmnl-dev libcmocka-dev clang libclang-rt-14-dev
  iptables ipset conntrack iproute2 ipvsadm kmod cpio xz-utils busybox-static
  qemu-system-x86 iperf3 wrk curl openssl python3 python3-yaml time
- python3-prometheus-client containernetworking-plugins valgrind iputils-ping"
+ python3-prometheus-client containernetworking-plugins valgrind iputils-ping
+ mmdebstrap umoci skopeo podman runc"
 
 sy_say() { printf '==> %s\n' "$*"; }
 

@@ -36,6 +36,11 @@ broken 's/add: \[NET_ADMIN, NET_RAW\]/add: [NET_RAW, SYS_MODULE]/' switchyard.ya
 	"capability NET_ADMIN missing"
 broken 's/privileged: false/privileged: true/' switchyard.yaml "must not be privileged"
 broken 's/hostNetwork: true/hostNetwork: false/' switchyard.yaml "hostNetwork must be true"
+broken 's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/' switchyard.yaml \
+	"readOnlyRootFilesystem must be true"
+broken 's/drop: \[ALL\]/drop: [NET_BIND_SERVICE]/' switchyard.yaml "must drop ALL"
+broken 's/allowPrivilegeEscalation: false/allowPrivilegeEscalation: true/' switchyard.yaml \
+	"allowPrivilegeEscalation must be false"
 broken 's/system-node-critical/system-cluster-critical/' switchyard.yaml "priorityClassName"
 broken 's/fieldPath: spec.nodeName/fieldPath: metadata.name/' switchyard.yaml "NODE_NAME"
 broken 's/type: FileOrCreate/type: File/' switchyard.yaml "/run/xtables.lock"
