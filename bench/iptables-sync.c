@@ -335,8 +335,11 @@ int main(int argc, char **argv)
 		t0 = sy_now_mono();
 		r = iptables_mode_ops.sync(m, &ds, false, &st);
 		t1 = sy_now_mono();
-		printf("endpoint_change seconds=%.3f maxrss_mb=%.1f writes=%llu result=%s\n", t1 - t0,
-		       maxrss_mb(), (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
+		printf("endpoint_change seconds=%.3f kernel_replace_seconds=%.3f ratio=%.2f "
+		       "tables_not_read=%u maxrss_mb=%.1f writes=%llu result=%s\n", t1 - t0,
+		       st.kernel_write_seconds, (t1 - t0) / st.kernel_write_seconds,
+		       st.table_reads_skipped, maxrss_mb(), (unsigned long long)st.writes,
+		       r < 0 ? strerror(-r) : "ok");
 		ds_port_free(old);
 	}
 	iptables_mode_ops.free(m);

@@ -37,6 +37,7 @@ struct proxy_mode {
 	const struct sy_config *cfg;
 	struct ipt_plan plan;
 	bool have_plan;
+	struct ipt_ktable *last[IPT_NTABLES];	/* each table as last written or read */
 	bool route_localnet_set;
 };
 
@@ -126,23 +127,34 @@ static void set_route_localnet(struct proxy_mode *m)
 }
 
 /*
- * Write one table: read, build, compare, replace.  Returns 1 when the
- * table was written, 0 when it already matched, or -errno.
+ * Write one table: read, build, compare, replace.  A partial sync skips the
+ * read when *last (the table as this process last wrote or read it) still
+ * has the kernel table's shape (ipt_ktable_unchanged); a full sync reads.
+ * *last becomes the table as it now is (NULL after an error).  Returns 1
+ * when the table was written, 0 when it already matched, or -errno.
  */
-static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool only_if_ours)
+static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool only_if_ours,
+		       bool partial, struct ipt_ktable **last, struct mode_sync_stats *st)
 {
 	struct ipt_ktable *kt = NULL;
 	struct ipt_blob *b = NULL;
 	int r = -EAGAIN;
 
+	if (partial && *last && ipt_ktable_unchanged(fd, *last) == 1) {
+		kt = *last;
+		st->table_reads_skipped++;
+	} else {
+		ipt_ktable_free(*last);
+	}
+	*last = NULL;
 	for (unsigned tries = 0; tries < COMMIT_TRIES && r == -EAGAIN; tries++) {
-		ipt_ktable_free(kt);
 		ipt_blob_free(b);
-		kt = NULL;
 		b = NULL;
-		r = ipt_ktable_read(fd, t, &kt);
-		if (r < 0)
-			continue;
+		if (!kt) {
+			r = ipt_ktable_read(fd, t, &kt);
+			if (r < 0)
+				continue;
+		}
 		if (only_if_ours && !ipt_ktable_has_ours(kt)) {
 			r = 0;
 			break;
@@ -154,13 +166,27 @@ static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool onl
 			r = 0;
 			break;
 		}
-		/* ipt_ktable_read frees the kernel's copy: only one full blob is alive */
 		r = ipt_blob_commit(fd, b, kt);
-		if (r == 0)
+		st->kernel_write_seconds += ipt_blob_replace_seconds(b);
+		if (r == 0) {
 			r = 1;
+			break;
+		}
+		/* EAGAIN: the table changed under us (a writer without the lock): read again */
+		ipt_ktable_free(kt);
+		kt = NULL;
+	}
+	if (r == 1) {
+		ipt_ktable_free(kt);	/* the old table; the kernel now holds b */
+		kt = NULL;
+		if (ipt_ktable_from_blob(b, t, &kt) == 0)
+			*last = kt;
+	} else if (r == 0) {
+		*last = kt;		/* equal to what the kernel holds */
+	} else {
+		ipt_ktable_free(kt);
 	}
 	ipt_blob_free(b);
-	ipt_ktable_free(kt);
 	return r;
 }
 
@@ -196,7 +222,7 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 		return fd;
 	}
 	for (int t = 0; t < IPT_NTABLES; t++) {
-		r = write_table(fd, (enum ipt_table)t, &m->plan, false);
+		r = write_table(fd, (enum ipt_table)t, &m->plan, false, !full, &m->last[t], st);
 		if (r < 0)
 			break;
 		if (r > 0) {
@@ -210,8 +236,6 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 	st->table_rules[0] = m->plan.n_rules[IPT_FILTER];	/* ipt_rule_tables[] */
 	st->table_rules[1] = m->plan.n_rules[IPT_NAT];
 	st->rules_total = m->plan.n_rules[IPT_NAT] + m->plan.n_rules[IPT_FILTER];
-	/* full or not, the table is read, compared and repaired: drift never survives a sync */
-	(void)full;
 	return r;
 }
 
@@ -227,8 +251,13 @@ static int ipt_mode_cleanup(const struct sy_config *cfg)
 		sy_xtables_unlock(lock);
 		return fd;
 	}
-	for (int t = 0; t < IPT_NTABLES && r >= 0; t++)
-		r = write_table(fd, (enum ipt_table)t, NULL, true);
+	for (int t = 0; t < IPT_NTABLES && r >= 0; t++) {
+		struct ipt_ktable *last = NULL;
+		struct mode_sync_stats st = { 0 };
+
+		r = write_table(fd, (enum ipt_table)t, NULL, true, false, &last, &st);
+		ipt_ktable_free(last);
+	}
 	close(fd);
 	sy_xtables_unlock(lock);
 	return r < 0 ? r : 0;
@@ -240,6 +269,8 @@ static void ipt_mode_free(struct proxy_mode *m)
 		return;
 	if (m->have_plan)
 		ipt_plan_fini(&m->plan);
+	for (int t = 0; t < IPT_NTABLES; t++)
+		ipt_ktable_free(m->last[t]);
 	free(m);
 }
 

@@ -192,49 +192,29 @@ static int get_info(int fd, enum ipt_table t, struct ipt_getinfo *info)
 	return 0;
 }
 
-int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
+/*
+ * Split the entries at base (kt->info describes them) into chains, built-in
+ * rules and copies of the foreign parts; with hash, also the normalised
+ * hash of the whole table.
+ */
+static int kt_parse(struct ipt_ktable *kt, const uint8_t *base, bool hash)
 {
-	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
-	struct ipt_get_entries *ge = NULL;
-	socklen_t len;
 	size_t fcap = 0, ccap = 0;
-	uint8_t *base;
 	uint32_t off, idx;
-	int r, cur_hook = -1;
+	int cur_hook = -1;
 	struct kt_chain *cur = NULL;
 
-	kt->t = t;
-	r = get_info(fd, t, &kt->info);
-	if (r < 0)
-		goto fail;
-	len = sizeof(*ge) + kt->info.size;
-	/* zeroed: the kernel leaves the tail of short extension names untouched */
-	ge = calloc(1, len);
-	if (!ge) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	memset(ge, 0, sizeof(*ge));
-	snprintf(ge->name, sizeof(ge->name), "%s", ipt_table_name(t));
-	ge->size = kt->info.size;
-	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, ge, &len) < 0) {
-		r = errno == EAGAIN ? -EAGAIN : -errno;
-		goto fail;
-	}
-	base = (uint8_t *)ge->entrytable;
 	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++)
 		kt->bi[h].ours_pos = -1;
 
 	/* pass 1: user chains */
 	for (off = 0, idx = 0; off < kt->info.size; idx++) {
-		struct ipt_entry *e = (struct ipt_entry *)(base + off);
-		struct xt_entry_target *tg = entry_target(e);
-		if (e->next_offset < sizeof(*e) || off + e->next_offset > kt->info.size) {
-			r = -EBADMSG;
-			goto fail;
-		}
+		const struct ipt_entry *e = (const struct ipt_entry *)(base + off);
+		const struct xt_entry_target *tg = entry_target(e);
+		if (e->next_offset < sizeof(*e) || off + e->next_offset > kt->info.size)
+			return -EBADMSG;
 		if (target_is_err(tg)) {
-			const char *name = ((struct xt_error_target *)tg)->errorname;
+			const char *name = ((const struct xt_error_target *)tg)->errorname;
 			if (cur)
 				cur->end = off;
 			cur = NULL;
@@ -262,14 +242,16 @@ int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
 		kt->chains[i].n_entries = 0;
 
 	/* pass 2: hash, built-in chains, copies of foreign user chains */
-	kt->hash = hash_layout(0, kt->info.valid_hooks, kt->info.hook_entry, kt->info.underflow, kt->info.num_entries,
-			       kt->info.size);
+	if (hash)
+		kt->hash = hash_layout(0, kt->info.valid_hooks, kt->info.hook_entry,
+				       kt->info.underflow, kt->info.num_entries, kt->info.size);
 	unsigned ci = 0;
 	for (off = 0, idx = 0; off < kt->info.size; idx++) {
-		struct ipt_entry *e = (struct ipt_entry *)(base + off);
-		struct xt_entry_target *tg = entry_target(e);
+		const struct ipt_entry *e = (const struct ipt_entry *)(base + off);
+		const struct xt_entry_target *tg = entry_target(e);
 
-		kt->hash = hash_entry(kt->hash, e);
+		if (hash)
+			kt->hash = hash_entry(kt->hash, e);
 		for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++)
 			if ((kt->info.valid_hooks & (1u << h)) && kt->info.hook_entry[h] == off) {
 				cur_hook = (int)h;
@@ -293,7 +275,7 @@ int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
 			} else {
 				bool ours = false;
 				if (target_is_std(tg)) {
-					int v = ((struct xt_standard_target *)tg)->verdict;
+					int v = ((const struct xt_standard_target *)tg)->verdict;
 					const struct kt_chain *to = v >= 0 ? kt_chain_at(kt, (uint32_t)v) : NULL;
 					ours = to && to->ours;
 				}
@@ -312,6 +294,36 @@ int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
 		}
 		off += e->next_offset;
 	}
+	return 0;
+}
+
+int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
+{
+	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
+	struct ipt_get_entries *ge = NULL;
+	socklen_t len;
+	int r;
+
+	kt->t = t;
+	r = get_info(fd, t, &kt->info);
+	if (r < 0)
+		goto fail;
+	len = sizeof(*ge) + kt->info.size;
+	/* zeroed: the kernel leaves the tail of short extension names untouched */
+	ge = calloc(1, len);
+	if (!ge) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	snprintf(ge->name, sizeof(ge->name), "%s", ipt_table_name(t));
+	ge->size = kt->info.size;
+	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, ge, &len) < 0) {
+		r = errno == EAGAIN ? -EAGAIN : -errno;
+		goto fail;
+	}
+	r = kt_parse(kt, (const uint8_t *)ge->entrytable, true);
+	if (r < 0)
+		goto fail;
 	free(ge);
 	*ret = kt;
 	return 0;
@@ -319,6 +331,24 @@ fail:
 	free(ge);
 	ipt_ktable_free(kt);
 	return r;
+}
+
+int ipt_ktable_unchanged(int fd, const struct ipt_ktable *kt)
+{
+	struct ipt_getinfo info;
+	int r = get_info(fd, kt->t, &info);
+
+	if (r < 0)
+		return r;
+	if (info.valid_hooks != kt->info.valid_hooks || info.num_entries != kt->info.num_entries ||
+	    info.size != kt->info.size)
+		return 0;
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++)
+		if ((info.valid_hooks & (1u << h)) &&
+		    (info.hook_entry[h] != kt->info.hook_entry[h] ||
+		     info.underflow[h] != kt->info.underflow[h]))
+			return 0;
+	return 1;
 }
 
 /* ---- rule encoding ---- */
@@ -542,12 +572,14 @@ struct ipt_blob {
 	unsigned num;
 	size_t size;
 	uint64_t hash;
+	double replace_seconds;		/* the last IPT_SO_SET_REPLACE call alone */
 	/* old index → new index of every kept entry, for the counters */
 	uint32_t *keep_old, *keep_new;
 	unsigned n_keep, cap_keep;
 };
 
 uint64_t ipt_blob_hash(const struct ipt_blob *b) { return b->hash; }
+double ipt_blob_replace_seconds(const struct ipt_blob *b) { return b->replace_seconds; }
 unsigned ipt_blob_entries(const struct ipt_blob *b) { return b->num; }
 size_t ipt_blob_size(const struct ipt_blob *b) { return b->size; }
 
@@ -560,6 +592,28 @@ void ipt_blob_free(struct ipt_blob *b)
 	free(b->keep_old);
 	free(b->keep_new);
 	free(b);
+}
+
+int ipt_ktable_from_blob(const struct ipt_blob *b, enum ipt_table t, struct ipt_ktable **ret)
+{
+	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
+	int r;
+
+	kt->t = t;
+	snprintf(kt->info.name, sizeof(kt->info.name), "%s", ipt_table_name(t));
+	kt->info.valid_hooks = b->repl->valid_hooks;
+	memcpy(kt->info.hook_entry, b->repl->hook_entry, sizeof(kt->info.hook_entry));
+	memcpy(kt->info.underflow, b->repl->underflow, sizeof(kt->info.underflow));
+	kt->info.num_entries = b->num;
+	kt->info.size = (unsigned)b->size;
+	r = kt_parse(kt, (const uint8_t *)b->repl->entries, false);
+	if (r < 0) {
+		ipt_ktable_free(kt);
+		return r;
+	}
+	kt->hash = b->hash;	/* the same normalised hash, already computed */
+	*ret = kt;
+	return 0;
 }
 
 static void keep(struct ipt_blob *b, uint32_t old_idx, uint32_t new_idx)
@@ -741,7 +795,7 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 			b->num = idx;
 			b->map_len = sizeof(struct ipt_replace) + off;
 			void *m = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 			if (m == MAP_FAILED) {
 				r = -errno;
 				goto out;
@@ -825,11 +879,14 @@ int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt)
 		return -ENOMEM;
 	b->repl->num_counters = kt->info.num_entries;
 	b->repl->counters = old;
+	double t0 = sy_now_mono();
 	if (setsockopt(fd, IPPROTO_IP, IPT_SO_SET_REPLACE, b->repl,
 		       (socklen_t)(sizeof(struct ipt_replace) + b->size)) < 0) {
 		r = -errno;
+		b->replace_seconds = sy_now_mono() - t0;
 		goto out;
 	}
+	b->replace_seconds = sy_now_mono() - t0;
 	/* carry the counters of what was kept (foreign rules, policies) */
 	cl = sizeof(*ci) + (size_t)b->num * sizeof(struct xt_counters);
 	ci = calloc(1, cl);

@@ -2,8 +2,9 @@
 #ifndef SWITCHYARD_IPTABLES_BLOB_H
 #define SWITCHYARD_IPTABLES_BLOB_H
 /*
- * The iptables mode's kernel writer.  A table is read once per sync
- * (IPT_SO_GET_ENTRIES), split into what is ours (chains named by
+ * The iptables mode's kernel writer.  A table is read once per full sync
+ * (IPT_SO_GET_ENTRIES; a partial sync reuses the table as it was last
+ * written when IPT_SO_GET_INFO shows nobody changed it), split into what is ours (chains named by
  * ipt_chain_is_ours and jumps to them) and everything else, and replaced
  * whole (IPT_SO_SET_REPLACE, the same call libiptc's iptc_commit ends in)
  * by a blob built straight from the plan: everything else is copied
@@ -24,6 +25,13 @@ void ipt_ktable_free(struct ipt_ktable *kt);
 /* Does the kernel table hold anything of ours (a chain or a jump to one)? */
 bool ipt_ktable_has_ours(const struct ipt_ktable *kt);
 uint64_t ipt_ktable_hash(const struct ipt_ktable *kt);
+/*
+ * The cheap check before a partial sync: does the kernel's table still have
+ * kt's shape (IPT_SO_GET_INFO: size, entry count, hook entry and underflow
+ * offsets)?  1 = yes, 0 = someone changed it, -errno.  A rule replaced by
+ * one of the same size is not seen; full syncs read everything.
+ */
+int ipt_ktable_unchanged(int fd, const struct ipt_ktable *kt);
 
 struct ipt_blob;
 /*
@@ -36,6 +44,10 @@ unsigned ipt_blob_entries(const struct ipt_blob *b);
 size_t ipt_blob_size(const struct ipt_blob *b);
 /* Replace the table and carry the kept entries' counters over.  -errno. */
 int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt);
+/* Seconds the last commit spent in IPT_SO_SET_REPLACE alone (the kernel's work). */
+double ipt_blob_replace_seconds(const struct ipt_blob *b);
+/* The table as b wrote it, as ipt_ktable_read would return it (no read). */
+int ipt_ktable_from_blob(const struct ipt_blob *b, enum ipt_table t, struct ipt_ktable **ret);
 void ipt_blob_free(struct ipt_blob *b);
 
 /* A raw socket for the IPT_SO_* calls; -errno. */

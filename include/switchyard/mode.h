@@ -22,6 +22,8 @@ struct mode_sync_stats {
 	uint64_t writes;		/* kernel write operations (0 = nothing to do) */
 	/* Rules now owned per kernel table, indexed like proxy_mode_ops.rule_tables */
 	uint64_t table_rules[MODE_MAX_TABLES];
+	double kernel_write_seconds;	/* in the kernel's table replace calls alone */
+	unsigned table_reads_skipped;	/* partial sync: tables not read back (unchanged shape) */
 	/*
 	 * Set by the mode: call sync again within this many seconds even if
 	 * nothing changes (e.g. to delete drained IPVS real servers); 0 = no need.
