@@ -25,6 +25,12 @@ Fault injection and test helpers live under /_control/ (no authentication):
   POST /_control/bookmarks?seconds=S      bookmark interval (0 = none)
   GET  /_control/requests                 the request log (method, path, query, status, auth)
   GET  /_control/state                    rv, compacted rv, open watches, object counts
+
+--state-file F keeps the objects and the resourceVersion across restarts (as
+etcd does for a real API server): written after every change, read at
+start.  The event history is not kept: after a restart, a watch from a
+resourceVersion older than the current one gets ERROR 410 "too old resource
+version", as from a real API server whose watch cache started afresh.
 """
 import argparse
 import base64
@@ -192,11 +198,37 @@ class Store:
         self.token = None
         self.bookmark_interval = bookmark_interval
         self.requests = []
+        self.state_file = None
+
+    def restore(self, path):
+        """Read the objects and resourceVersion a previous run saved (if any)."""
+        self.state_file = path
+        try:
+            with open(path) as fh:
+                st = json.load(fh)
+        except FileNotFoundError:
+            return
+        with self.lock:
+            self.rv = int(st['resourceVersion'])
+            self.compacted = self.rv	# no history survives a restart
+            for res, objs in st['objects'].items():
+                self.objects[res] = {(o['metadata'].get('namespace', ''), o['metadata']['name']): o
+                                     for o in objs}
+
+    def _save(self):
+        if not self.state_file:
+            return
+        tmp = self.state_file + '.tmp'
+        with open(tmp, 'w') as fh:
+            json.dump({'resourceVersion': str(self.rv),
+                       'objects': {r: list(o.values()) for r, o in self.objects.items()}}, fh)
+        os.rename(tmp, self.state_file)
 
     # all under self.lock
     def _record(self, resource, etype, obj, old):
         self.history.append((self.rv, resource, etype, obj, old))
         self.history_rvs.append(self.rv)
+        self._save()
         self.lock.notify_all()
 
     def _next_rv(self):
@@ -820,6 +852,7 @@ def main():
     ap.add_argument('--bookmark-interval', type=float, default=1.0)
     ap.add_argument('--preload', action='append', default=[],
                     help='JSON file (array or List) of objects to create at start')
+    ap.add_argument('--state-file', help='keep objects and resourceVersion across restarts')
     ap.add_argument('--no-gzip', action='store_true',
                     help='never compress responses (the real server gzips > 128 KiB)')
     ap.add_argument('-v', '--verbose', action='store_true')
@@ -827,6 +860,8 @@ def main():
 
     store = Store(args.bookmark_interval)
     store.token = args.token
+    if args.state_file:
+        store.restore(args.state_file)
     for f in args.preload:
         with open(f) as fh:
             load_objects(store, json.load(fh))
