@@ -26,6 +26,7 @@
 #include <linux/netfilter/xt_set.h>
 #include <linux/netfilter/ipset/ip_set.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include "switchyard/iptc.h"
 #include "switchyard/util.h"
 #include "ipvs_int.h"
 
@@ -442,66 +443,58 @@ static int fix_jump(struct xtc_handle *h, const struct jump *j, bool *changed)
 	return 0;
 }
 
-static int apply_table(const struct table *t, uint64_t *writes, char *err, size_t errlen)
+/* Make the handle hold t's chains and jumps; 1 if anything changed. */
+static int apply_edit(struct xtc_handle *h, void *arg)
 {
-	struct xtc_handle *h;
+	const struct table *t = arg;
 	bool changed = false;
 	int r = 0;
 
-	for (int attempt = 0; attempt < 3; attempt++) {
-		h = iptc_init(t->name);
-		if (!h) {
-			snprintf(err, errlen, "libiptc: cannot open table %s: %s", t->name,
-				 iptc_strerror(errno));
-			return -errno ? -errno : -EIO;
-		}
-		changed = false;
-		r = 0;
-		for (unsigned i = 0; i < t->n_chains && r == 0; i++) {
-			const struct chain *c = &t->chains[i];
+	for (unsigned i = 0; i < t->n_chains && r == 0; i++) {
+		const struct chain *c = &t->chains[i];
 
-			if (!iptc_is_chain(c->name, h)) {
-				if (!iptc_create_chain(c->name, h))
-					r = -errno;
-				changed = true;
-			}
-		}
-		for (unsigned i = 0; i < t->n_chains && r == 0; i++) {
-			const struct chain *c = &t->chains[i];
-
-			if (chain_equal(h, c))
-				continue;
-			changed = true;
-			if (!iptc_flush_entries(c->name, h)) {
+		if (!iptc_is_chain(c->name, h)) {
+			if (!iptc_create_chain(c->name, h))
 				r = -errno;
-				break;
-			}
-			for (unsigned k = 0; k < c->n && r == 0; k++)
-				if (!iptc_append_entry(c->name, (const struct ipt_entry *)c->rules[k].buf, h))
-					r = -errno;
+			changed = true;
 		}
-		for (unsigned i = 0; i < t->n_jumps && r == 0; i++)
-			r = fix_jump(h, &t->jumps[i], &changed);
-		if (r < 0) {
-			snprintf(err, errlen, "libiptc: table %s: %s", t->name, iptc_strerror(-r));
-			iptc_free(h);
-			return r;
-		}
-		if (!changed) {
-			iptc_free(h);
-			return 0;
-		}
-		if (iptc_commit(h)) {
-			iptc_free(h);
-			(*writes)++;
-			return 0;
-		}
-		r = -errno;
-		iptc_free(h);
-		if (r != -EAGAIN)
-			break;	/* EAGAIN: someone else committed in between: redo */
 	}
-	snprintf(err, errlen, "libiptc: commit of table %s failed: %s", t->name, iptc_strerror(-r));
+	for (unsigned i = 0; i < t->n_chains && r == 0; i++) {
+		const struct chain *c = &t->chains[i];
+
+		if (chain_equal(h, c))
+			continue;
+		changed = true;
+		if (!iptc_flush_entries(c->name, h)) {
+			r = -errno;
+			break;
+		}
+		for (unsigned k = 0; k < c->n && r == 0; k++)
+			if (!iptc_append_entry(c->name, (const struct ipt_entry *)c->rules[k].buf, h))
+				r = -errno;
+	}
+	for (unsigned i = 0; i < t->n_jumps && r == 0; i++)
+		r = fix_jump(h, &t->jumps[i], &changed);
+	return r < 0 ? r : changed;
+}
+
+static int apply_table(const struct table *t, uint64_t *writes, char *err, size_t errlen)
+{
+	enum sy_iptc_step step;
+	int r = sy_iptc_edit(t->name, apply_edit, (void *)t, &step);
+
+	if (r > 0)
+		(*writes)++;
+	if (r >= 0)
+		return 0;
+	if (step == SY_IPTC_INIT)
+		snprintf(err, errlen, "libiptc: cannot open table %s: %s", t->name,
+			 iptc_strerror(-r));
+	else if (step == SY_IPTC_EDIT)
+		snprintf(err, errlen, "libiptc: table %s: %s", t->name, iptc_strerror(-r));
+	else
+		snprintf(err, errlen, "libiptc: commit of table %s failed: %s", t->name,
+			 iptc_strerror(-r));
 	return r;
 }
 
@@ -541,27 +534,30 @@ int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *n
 	return r;
 }
 
-static int cleanup_table(const char *table, const struct jump *jumps, unsigned n_jumps,
-			 const char *const *chains, unsigned n_chains, char *err, size_t errlen)
-{
-	struct xtc_handle *h = iptc_init(table);
-	bool changed = false;
-	int r = 0;
+struct cleanup {
+	const struct jump *jumps;
+	unsigned n_jumps;
+	const char *const *chains;
+	unsigned n_chains;
+};
 
-	if (!h)
-		return 0;	/* no such table: nothing of ours */
-	for (unsigned i = 0; i < n_jumps; i++) {
+/* Delete the jumps to our chains, then the chains; 1 if anything went. */
+static int cleanup_edit(struct xtc_handle *h, void *arg)
+{
+	const struct cleanup *cl = arg;
+	bool changed = false;
+
+	for (unsigned i = 0; i < cl->n_jumps; i++) {
+		const struct jump *j = &cl->jumps[i];
 		const struct ipt_entry *e;
 		unsigned pos = 0;
 
-		for (e = iptc_first_rule(jumps[i].from, h); e;) {
-			if (!strcmp(iptc_get_target(e, h), jumps[i].to)) {
-				if (!iptc_delete_num_entry(jumps[i].from, pos, h)) {
-					r = -errno;
-					goto out;
-				}
+		for (e = iptc_first_rule(j->from, h); e;) {
+			if (!strcmp(iptc_get_target(e, h), j->to)) {
+				if (!iptc_delete_num_entry(j->from, pos, h))
+					return -errno;
 				changed = true;
-				e = iptc_first_rule(jumps[i].from, h);
+				e = iptc_first_rule(j->from, h);
 				for (unsigned k = 0; k < pos && e; k++)
 					e = iptc_next_rule(e, h);
 				continue;
@@ -570,26 +566,32 @@ static int cleanup_table(const char *table, const struct jump *jumps, unsigned n
 			pos++;
 		}
 	}
-	for (unsigned i = 0; i < n_chains; i++)
-		if (iptc_is_chain(chains[i], h)) {
-			if (!iptc_flush_entries(chains[i], h)) {
-				r = -errno;
-				goto out;
-			}
+	for (unsigned i = 0; i < cl->n_chains; i++)
+		if (iptc_is_chain(cl->chains[i], h)) {
+			if (!iptc_flush_entries(cl->chains[i], h))
+				return -errno;
 			changed = true;
 		}
-	for (unsigned i = 0; i < n_chains; i++)
-		if (iptc_is_chain(chains[i], h) && !iptc_delete_chain(chains[i], h)) {
-			r = -errno;
-			goto out;
-		}
-	if (changed && !iptc_commit(h))
-		r = -errno;
-out:
-	if (r < 0)
+	for (unsigned i = 0; i < cl->n_chains; i++)
+		if (iptc_is_chain(cl->chains[i], h) && !iptc_delete_chain(cl->chains[i], h))
+			return -errno;
+	return changed;
+}
+
+static int cleanup_table(const char *table, const struct jump *jumps, unsigned n_jumps,
+			 const char *const *chains, unsigned n_chains, char *err, size_t errlen)
+{
+	struct cleanup cl = { jumps, n_jumps, chains, n_chains };
+	enum sy_iptc_step step;
+	int r = sy_iptc_edit(table, cleanup_edit, &cl, &step);
+
+	if (r < 0 && step == SY_IPTC_INIT)
+		return 0;	/* no such table: nothing of ours */
+	if (r < 0) {
 		snprintf(err, errlen, "libiptc: table %s: %s", table, iptc_strerror(-r));
-	iptc_free(h);
-	return r;
+		return r;
+	}
+	return 0;
 }
 
 int ipvs_ipt_cleanup(char *err, size_t errlen)

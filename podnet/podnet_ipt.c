@@ -26,6 +26,7 @@
 #include <linux/netfilter.h>
 #include <sys/socket.h>
 #include <linux/netfilter/nf_nat.h>
+#include "switchyard/iptc.h"
 #include "switchyard/podnet.h"
 #include "podnet_int.h"
 
@@ -252,12 +253,30 @@ out:
 	return r;
 }
 
+/* Rewrite our chain and add the hook's jump if missing (always commits). */
+static int ensure_edit(struct xtc_handle *h, void *arg)
+{
+	const struct pn_chain *c = arg;
+	struct pn_rule jump = { .target = c->chain };
+	int r = 0;
+
+	if (!iptc_is_chain(c->chain, h)) {
+		if (!iptc_create_chain(c->chain, h))
+			r = -errno;
+	} else if (!iptc_flush_entries(c->chain, h)) {
+		r = -errno;
+	}
+	for (unsigned i = 0; r == 0 && i < c->n; i++)
+		r = append(h, c->chain, &c->rules[i]);
+	if (r == 0 && count_jumps(h, c) == 0)
+		r = append(h, c->hook, &jump);
+	return r < 0 ? r : 1;
+}
+
 /* Make the chain hold exactly c->rules and be jumped to; one commit if anything differs. */
 static int chain_ensure(const struct pn_chain *c, bool *changed)
 {
-	struct pn_rule jump = { .target = c->chain };
-	struct xtc_handle *h;
-	unsigned i, tries;
+	unsigned tries;
 	int lock, r = 0;
 
 	lock = sy_xtables_lock(5.0);
@@ -265,86 +284,63 @@ static int chain_ensure(const struct pn_chain *c, bool *changed)
 		return lock;
 	for (tries = 0; tries < 3; tries++) {
 		r = blob_check(c);
-		if (r == -EAGAIN)
-			continue;
-		if (r == 1) {
-			r = 0;
-			break;
-		}
-		/* not in place (or unreadable): rewrite our chain under the same lock */
-		h = iptc_init(c->table);
-		if (!h) {
-			r = errno ? -errno : -EIO;
-			break;
-		}
-		r = 0;
-		if (!iptc_is_chain(c->chain, h)) {
-			if (!iptc_create_chain(c->chain, h))
-				r = -errno;
-		} else if (!iptc_flush_entries(c->chain, h)) {
-			r = -errno;
-		}
-		for (i = 0; r == 0 && i < c->n; i++)
-			r = append(h, c->chain, &c->rules[i]);
-		if (r == 0 && count_jumps(h, c) == 0)
-			r = append(h, c->hook, &jump);
-		if (r == 0 && !iptc_commit(h))
-			r = -errno;
-		iptc_free(h);
-		if (r == 0)
-			*changed = true;
 		if (r != -EAGAIN)
 			break;
+	}
+	if (r == 1) {
+		r = 0;
+	} else if (r != -EAGAIN) {
+		/* not in place (or unreadable): rewrite our chain under the same lock */
+		r = sy_iptc_edit(c->table, ensure_edit, (void *)c, NULL);
+		if (r > 0) {
+			*changed = true;
+			r = 0;
+		}
 	}
 	sy_xtables_unlock(lock);
 	return r;
 }
 
+/* Delete the hook's jumps to our chain, then the chain; 1 if anything went. */
+static int remove_edit(struct xtc_handle *h, void *arg)
+{
+	const struct pn_chain *c = arg;
+	const struct ipt_entry *e;
+	unsigned num;
+	bool dirty = false;
+
+again:
+	for (e = iptc_first_rule(c->hook, h), num = 0; e; e = iptc_next_rule(e, h), num++) {
+		const char *t = iptc_get_target(e, h);
+
+		if (t && strcmp(t, c->chain) == 0) {
+			if (!iptc_delete_num_entry(c->hook, num, h))
+				return -errno;
+			dirty = true;
+			goto again;
+		}
+	}
+	if (iptc_is_chain(c->chain, h)) {
+		if (!iptc_flush_entries(c->chain, h) || !iptc_delete_chain(c->chain, h))
+			return -errno;
+		dirty = true;
+	}
+	return dirty;
+}
+
 static int chain_remove(const struct pn_chain *c)
 {
-	struct xtc_handle *h;
-	const struct ipt_entry *e;
-	unsigned tries, num;
-	bool dirty;
-	int lock, r = 0;
+	enum sy_iptc_step step;
+	int lock, r;
 
 	lock = sy_xtables_lock(5.0);
 	if (lock < 0)
 		return lock;
-	for (tries = 0; tries < 3; tries++) {
-		h = iptc_init(c->table);
-		if (!h) {
-			r = errno == ENOENT ? 0 : -errno;	/* no such table: nothing of ours */
-			break;
-		}
-		r = 0;
-		dirty = false;
-again:
-		for (e = iptc_first_rule(c->hook, h), num = 0; e; e = iptc_next_rule(e, h), num++) {
-			const char *t = iptc_get_target(e, h);
-
-			if (t && strcmp(t, c->chain) == 0) {
-				if (!iptc_delete_num_entry(c->hook, num, h)) {
-					r = -errno;
-					break;
-				}
-				dirty = true;
-				goto again;
-			}
-		}
-		if (r == 0 && iptc_is_chain(c->chain, h)) {
-			if (!iptc_flush_entries(c->chain, h) || !iptc_delete_chain(c->chain, h))
-				r = -errno;
-			dirty = true;
-		}
-		if (r == 0 && dirty && !iptc_commit(h))
-			r = -errno;
-		iptc_free(h);
-		if (r != -EAGAIN)
-			break;
-	}
+	r = sy_iptc_edit(c->table, remove_edit, (void *)c, &step);
+	if (r == -ENOENT && step == SY_IPTC_INIT)
+		r = 0;	/* no such table: nothing of ours */
 	sy_xtables_unlock(lock);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 int podnet_ipt_ensure(const struct sy_cidr *network, bool *changed)
