@@ -17,7 +17,7 @@ dist_examples_DATA = etc/config.yaml etc/switchyard.yaml etc/grafana-dashboard.j
 examplesmanifestsdir = $(docdir)/examples/manifests
 dist_examplesmanifests_DATA = etc/manifests/web.yaml
 
-EXTRA_DIST += etc/switchyard.service.in \
+EXTRA_DIST += etc/switchyard.service.in etc/kustomize \
 	tools/check-manifests doc/operations.md
 
 # The container image: $(builddir)/switchyard-$(VERSION).oci.tar (as root;

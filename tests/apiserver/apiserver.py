@@ -56,7 +56,17 @@ RESOURCES = {
                        'discovery.k8s.io/v1', []),
     'nodes': ('/api/v1', 'Node', False, 'v1', ['no']),
     'namespaces': ('/api/v1', 'Namespace', False, 'v1', ['ns']),
+    # what switchyard's own manifests hold (etc/switchyard.yaml, etc/kustomize),
+    # so kubectl apply can be pointed at the double
+    'configmaps': ('/api/v1', 'ConfigMap', True, 'v1', ['cm']),
+    'serviceaccounts': ('/api/v1', 'ServiceAccount', True, 'v1', ['sa']),
+    'daemonsets': ('/apis/apps/v1', 'DaemonSet', True, 'apps/v1', ['ds']),
+    'clusterroles': ('/apis/rbac.authorization.k8s.io/v1', 'ClusterRole', False,
+                     'rbac.authorization.k8s.io/v1', []),
+    'clusterrolebindings': ('/apis/rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', False,
+                            'rbac.authorization.k8s.io/v1', []),
 }
+GROUP_VERSIONS = sorted({r[3] for r in RESOURCES.values() if '/' in r[3]})
 VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']
 
 
@@ -446,11 +456,14 @@ class Handler(BaseHTTPRequestHandler):
                                             {'clientCIDR': '0.0.0.0/0',
                                              'serverAddress': self.server.address_str}]})
         if p == '/apis':
-            gv = {'groupVersion': 'discovery.k8s.io/v1', 'version': 'v1'}
-            return self.send_json(200, {'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': [
-                {'name': 'discovery.k8s.io', 'versions': [gv], 'preferredVersion': gv}]})
-        if p in ('/api/v1', '/apis/discovery.k8s.io/v1'):
-            gv = 'v1' if p == '/api/v1' else 'discovery.k8s.io/v1'
+            groups = []
+            for g in GROUP_VERSIONS:
+                gv = {'groupVersion': g, 'version': g.split('/')[1]}
+                groups.append({'name': g.split('/')[0], 'versions': [gv], 'preferredVersion': gv})
+            return self.send_json(200, {'kind': 'APIGroupList', 'apiVersion': 'v1',
+                                        'groups': groups})
+        if p == '/api/v1' or (p.startswith('/apis/') and p[6:] in GROUP_VERSIONS):
+            gv = 'v1' if p == '/api/v1' else p[6:]
             res = []
             for plural, (prefix, kind, namespaced, rgv, short) in RESOURCES.items():
                 if rgv != gv:
