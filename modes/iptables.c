@@ -27,6 +27,7 @@
 #include "switchyard/desired.h"
 #include "switchyard/mode.h"
 #include "switchyard/util.h"
+#include "switchyard/xtables.h"
 #include "iptables_plan.h"
 #include "iptables_blob.h"
 
@@ -74,7 +75,7 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, c
 		return -ENOTSUP;
 	}
 	iptc_free(h);
-	fd = ipt_socket();
+	fd = sy_xt_socket();
 	if (fd < 0) {
 		snprintf(err, errlen, "raw socket: %s", strerror(-fd));
 		return fd;
@@ -90,11 +91,9 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, c
 	}
 	for (int t = 0; t < IPT_NTABLES; t++) {
 		struct ipt_getinfo info;
-		socklen_t len = sizeof(info);
-		memset(&info, 0, sizeof(info));
-		snprintf(info.name, sizeof(info.name), "%s", ipt_table_name((enum ipt_table)t));
-		if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_INFO, &info, &len) < 0) {
-			r = -errno;
+
+		r = sy_xt_get_info(fd, ipt_table_name((enum ipt_table)t), &info);
+		if (r < 0) {
 			snprintf(err, errlen, "cannot read the iptables %s table: %s", info.name, strerror(-r));
 			close(fd);
 			return r;
@@ -216,7 +215,7 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 	lock = sy_xtables_lock(LOCK_WAIT);
 	if (lock < 0)
 		return lock;
-	fd = ipt_socket();
+	fd = sy_xt_socket();
 	if (fd < 0) {
 		sy_xtables_unlock(lock);
 		return fd;
@@ -246,7 +245,7 @@ static int ipt_mode_cleanup(const struct sy_config *cfg)
 	lock = sy_xtables_lock(10.0);
 	if (lock < 0)
 		return lock;
-	fd = ipt_socket();
+	fd = sy_xt_socket();
 	if (fd < 0) {
 		sy_xtables_unlock(lock);
 		return fd;

@@ -32,6 +32,7 @@
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
 #include "switchyard/util.h"
+#include "switchyard/xtables.h"
 #include "iptables_blob.h"
 
 
@@ -181,17 +182,6 @@ static void *fb_add(struct ipt_ktable *kt, size_t *cap, const void *p, size_t le
 	return kt->fbuf + *ret_off;
 }
 
-static int get_info(int fd, enum ipt_table t, struct ipt_getinfo *info)
-{
-	socklen_t len = sizeof(*info);
-
-	memset(info, 0, sizeof(*info));
-	snprintf(info->name, sizeof(info->name), "%s", ipt_table_name(t));
-	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_INFO, info, &len) < 0)
-		return -errno;
-	return 0;
-}
-
 /*
  * Split the entries at base (kt->info describes them) into chains, built-in
  * rules and copies of the foreign parts; with hash, also the normalised
@@ -301,26 +291,12 @@ int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
 {
 	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
 	struct ipt_get_entries *ge = NULL;
-	socklen_t len;
 	int r;
 
 	kt->t = t;
-	r = get_info(fd, t, &kt->info);
+	r = sy_xt_read(fd, ipt_table_name(t), &kt->info, &ge);
 	if (r < 0)
 		goto fail;
-	len = sizeof(*ge) + kt->info.size;
-	/* zeroed: the kernel leaves the tail of short extension names untouched */
-	ge = calloc(1, len);
-	if (!ge) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	snprintf(ge->name, sizeof(ge->name), "%s", ipt_table_name(t));
-	ge->size = kt->info.size;
-	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, ge, &len) < 0) {
-		r = errno == EAGAIN ? -EAGAIN : -errno;
-		goto fail;
-	}
 	r = kt_parse(kt, (const uint8_t *)ge->entrytable, true);
 	if (r < 0)
 		goto fail;
@@ -336,7 +312,7 @@ fail:
 int ipt_ktable_unchanged(int fd, const struct ipt_ktable *kt)
 {
 	struct ipt_getinfo info;
-	int r = get_info(fd, kt->t, &info);
+	int r = sy_xt_get_info(fd, ipt_table_name(kt->t), &info);
 
 	if (r < 0)
 		return r;
@@ -910,10 +886,4 @@ out:
 }
 
 /* ---- socket and lock ---- */
-
-int ipt_socket(void)
-{
-	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-	return fd < 0 ? -errno : fd;
-}
 

@@ -50,7 +50,5 @@ double ipt_blob_replace_seconds(const struct ipt_blob *b);
 int ipt_ktable_from_blob(const struct ipt_blob *b, enum ipt_table t, struct ipt_ktable **ret);
 void ipt_blob_free(struct ipt_blob *b);
 
-/* A raw socket for the IPT_SO_* calls; -errno. */
-int ipt_socket(void);
 
 #endif

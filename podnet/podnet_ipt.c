@@ -28,6 +28,7 @@
 #include <linux/netfilter/nf_nat.h>
 #include "switchyard/iptc.h"
 #include "switchyard/podnet.h"
+#include "switchyard/xtables.h"
 #include "podnet_int.h"
 
 struct pn_rule {
@@ -179,29 +180,17 @@ static int blob_check(const struct pn_chain *c)
 {
 	struct ipt_getinfo info;
 	struct ipt_get_entries *ge = NULL;
-	socklen_t len = sizeof(info);
 	unsigned hook = strcmp(c->hook, "POSTROUTING") == 0 ? NF_INET_POST_ROUTING : NF_INET_FORWARD;
 	unsigned off, start = 0, n = 0, hook_end;
 	bool in_chain = false, ok = true, jump = false;
 	int fd, r;
 
-	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	fd = sy_xt_socket();
 	if (fd < 0)
-		return -errno;
-	memset(&info, 0, sizeof(info));
-	snprintf(info.name, sizeof(info.name), "%s", c->table);
-	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_INFO, &info, &len) < 0) {
-		r = -errno;
+		return fd;
+	r = sy_xt_read(fd, c->table, &info, &ge);	/* EAGAIN: the table changed meanwhile */
+	if (r < 0)
 		goto out;
-	}
-	ge = xcalloc(1, sizeof(*ge) + info.size);
-	snprintf(ge->name, sizeof(ge->name), "%s", c->table);
-	ge->size = info.size;
-	len = (socklen_t)(sizeof(*ge) + info.size);
-	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, ge, &len) < 0) {
-		r = -errno;	/* EAGAIN: the table changed between the two calls */
-		goto out;
-	}
 	/* our chain: the entries between its ERROR head and the next head,
 	 * the last of them being the chain's RETURN foot */
 	for (off = 0; off < info.size; ) {

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_XTABLES_H
+#define SWITCHYARD_XTABLES_H
+/*
+ * lib/xtables.c: reading an x_tables table (IPv4) straight from the kernel,
+ * once for every reader (the iptables mode's writer, the pod network's
+ * check).  The locking is util.h's sy_xtables_lock.
+ */
+
+struct ipt_getinfo;
+struct ipt_get_entries;
+
+/* A raw socket for the IPT_SO_* calls: the descriptor or -errno. */
+int sy_xt_socket(void);
+/* IPT_SO_GET_INFO of table ("nat", "filter", ...): 0 or -errno. */
+int sy_xt_get_info(int fd, const char *table, struct ipt_getinfo *info);
+/*
+ * The whole table: IPT_SO_GET_INFO into *info, then IPT_SO_GET_ENTRIES into
+ * *ret (malloc'd and zeroed first, as the kernel leaves the tail of short
+ * extension names untouched; ->entrytable holds info->size bytes).
+ * 0 or -errno; -EAGAIN: the table changed between the two calls.
+ */
+int sy_xt_read(int fd, const char *table, struct ipt_getinfo *info,
+	       struct ipt_get_entries **ret);
+
+#endif

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Reading x_tables tables from the kernel (see switchyard/xtables.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include "switchyard/xtables.h"
+
+int sy_xt_socket(void)
+{
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int sy_xt_get_info(int fd, const char *table, struct ipt_getinfo *info)
+{
+	socklen_t len = sizeof(*info);
+
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", table);
+	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_INFO, info, &len) < 0)
+		return -errno;
+	return 0;
+}
+
+int sy_xt_read(int fd, const char *table, struct ipt_getinfo *info,
+	       struct ipt_get_entries **ret)
+{
+	struct ipt_get_entries *ge;
+	socklen_t len;
+	int r;
+
+	*ret = NULL;
+	r = sy_xt_get_info(fd, table, info);
+	if (r < 0)
+		return r;
+	len = (socklen_t)(sizeof(*ge) + info->size);
+	ge = calloc(1, len);
+	if (!ge)
+		return -ENOMEM;
+	snprintf(ge->name, sizeof(ge->name), "%s", table);
+	ge->size = info->size;
+	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, ge, &len) < 0) {
+		r = -errno;	/* EAGAIN: the table changed since IPT_SO_GET_INFO */
+		free(ge);
+		return r;
+	}
+	*ret = ge;
+	return 0;
+}
