@@ -252,23 +252,36 @@ static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct fiel
 			 const char *prefix);
 
 /*
- * A server address: "IPv4:port", ":port", or "" (disabled).  The IPv6
- * wildcard and loopback, common in dual-stack configs, become their IPv4
- * counterparts with a warning (switchyard is IPv4-only).
+ * A server address: "IPv4:port" or ":port".  As kube-proxy's defaulting:
+ * "" keeps the default address (the file cannot disable a server; the
+ * flag --healthz-bind-address= can) and an address without a port gets
+ * the default one (10256, 10249).  The IPv6 wildcard and loopback, common
+ * in dual-stack configs, become their IPv4 counterparts with a warning
+ * (switchyard is IPv4-only).
  */
 static int set_hostport(struct cf *c, const yaml_node_t *v, const char *fname, char **dst)
 {
 	const char *s = scalar(v);
+	const char *defport;
 	char buf[64];
 	uint32_t addr;
 	uint16_t port;
 
 	if (!s)
 		return fail(c, v, "field \"%s\": want a string", fname);
+	if (!*s)
+		return 0;
+	defport = strchr(*dst ? *dst : "", ':');
+	if (!strchr(s, ':') && defport && strlen(s) + strlen(defport) < sizeof(buf)) {
+		snprintf(buf, sizeof(buf), "%.40s%.16s", s, defport);
+		s = buf;
+	}
 	if (!strncmp(s, "[::]:", 5) || !strncmp(s, "[::1]:", 6)) {
 		const char *p = strchr(s, ']') + 1;
+		char tmp[64];
 
-		snprintf(buf, sizeof(buf), "%s%s", s[3] == '1' ? "127.0.0.1" : "0.0.0.0", p);
+		snprintf(tmp, sizeof(tmp), "%s%s", s[3] == '1' ? "127.0.0.1" : "0.0.0.0", p);
+		memcpy(buf, tmp, sizeof(buf));
 		log_warn("%s: %s \"%s\" served on %s (switchyard is IPv4-only)", c->path, fname, s,
 			 buf);
 		s = buf;
@@ -348,8 +361,11 @@ static int apply_field(struct cf *c, const struct field *f, const yaml_node_t *v
 		if (!scalar(v) || sy_parse_duration(scalar(v), &d) < 0 || isnan(d))
 			return fail(c, v, "field \"%s\": invalid duration \"%s\" (want e.g. \"1s\", "
 				    "\"2m30s\")", fname, scalar(v) ? scalar(v) : "<non-scalar>");
-		if (f->off == offsetof(struct sy_config, sync_period) && d <= 0)
-			return fail(c, v, "field \"%s\": must be greater than 0", fname);
+		/* kube-proxy's defaulting: 0 is "unset" for these three */
+		if (d == 0 && (f->off == offsetof(struct sy_config, sync_period) ||
+			       f->off == offsetof(struct sy_config, min_sync_period) ||
+			       f->off == offsetof(struct sy_config, ipvs_sync_period)))
+			return 0;
 		*(double *)(base + f->off) = d;
 		return 0;
 	case F_CLUSTER_CIDR:

@@ -121,4 +121,21 @@ for f in "$SY_SRC/etc/config.yaml" "$SY_TMP/cm.conf"; do
 	grep -q 'Unknown proxy mode "check"' "$SY_TMP/out" || sy_fail "$f does not load: $(cat "$SY_TMP/out")"
 	grep -q '^W' "$SY_TMP/out" && sy_fail "$f: warnings: $(cat "$SY_TMP/out")"
 done
+
+# 5. kubeadm's kube-proxy ConfigMap as it is: zero durations and empty
+# addresses are kube-proxy's defaults, unimplemented fields are warnings
+LOG=$SY_TMP/d5.log
+sy_bg "$NODE" "$LOG" "$SWITCHYARD" --config "$SY_SRC/tests/lib/kubeadm-kube-proxy.conf" \
+	--proxy-mode=none --manifests "$M" -v 2
+P=$SY_LAST_PID
+sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "kubeadm's config: $(cat "$LOG")"
+[ "$(code http://127.0.0.1:10256/healthz)" = 200 ] || sy_fail "kubeadm's config: no healthz on :10256"
+[ "$(code http://127.0.0.1:10249/configz)" = 200 ] || sy_fail "kubeadm's config: no metrics on :10249"
+[ "$(json 'j["kubeproxy.config.k8s.io"]["iptables"]["syncPeriod"], j["kubeproxy.config.k8s.io"]["iptables"]["minSyncPeriod"], j["kubeproxy.config.k8s.io"]["clusterCIDR"]')" = \
+	"30s 1s 10.244.0.0/16" ] || sy_fail "kubeadm's config: /configz $(cat "$SY_TMP/b")"
+for f in bindAddressHardFail configSyncPeriod detectLocalMode logging nftables winkernel; do
+	grep -q "W.*\"$f\" is accepted by kube-proxy but not implemented" "$LOG" ||
+		sy_fail "kubeadm's config: no warning for $f"
+done
+kill "$P"; wait "$P" 2>/dev/null
 sy_pass

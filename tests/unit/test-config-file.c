@@ -164,12 +164,31 @@ static void test_defaults_kept(void **state)
 	assert_true(cfg.masquerade_all);
 	config_free(&cfg);
 
-	/* an empty server address disables the server */
+	/* kube-proxy's defaulting: an empty server address is the default one,
+	 * an address without a port gets the default port */
 	config_init(&cfg);
 	assert_int_equal(load(&cfg, HDR "healthzBindAddress: \"\"\nmetricsBindAddress: \":20249\"\n",
 			      err, sizeof(err), NULL), 0);
-	assert_string_equal(cfg.healthz_bind_address, "");
+	assert_string_equal(cfg.healthz_bind_address, "0.0.0.0:10256");
 	assert_string_equal(cfg.metrics_bind_address, ":20249");
+	config_free(&cfg);
+	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "healthzBindAddress: 127.0.0.2\nmetricsBindAddress: \"\"\n",
+			      err, sizeof(err), NULL), 0);
+	assert_string_equal(cfg.healthz_bind_address, "127.0.0.2:10256");
+	assert_string_equal(cfg.metrics_bind_address, "127.0.0.1:10249");
+	config_free(&cfg);
+
+	/* kube-proxy's defaulting: 0s is unset for iptables.syncPeriod,
+	 * iptables.minSyncPeriod and ipvs.syncPeriod (kubeadm writes 0s) */
+	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "iptables:\n  syncPeriod: 0s\n  minSyncPeriod: 0s\n"
+			      "ipvs:\n  syncPeriod: 0s\n  minSyncPeriod: 0s\n",
+			      err, sizeof(err), NULL), 0);
+	assert_true(cfg.sync_period == 30);
+	assert_true(cfg.min_sync_period == 1);
+	assert_true(cfg.ipvs_sync_period == 0);
+	assert_true(cfg.ipvs_min_sync_period == 0);
 	config_free(&cfg);
 }
 
@@ -193,7 +212,6 @@ static void test_errors(void **state)
 		{ "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeletConfiguration\n",
 		  "kind \"KubeletConfiguration\" is not KubeProxyConfiguration" },
 		{ HDR "iptables:\n  syncPeriod: 30\n", "field \"iptables.syncPeriod\": invalid duration \"30\"" },
-		{ HDR "iptables:\n  syncPeriod: 0s\n", "field \"iptables.syncPeriod\": must be greater than 0" },
 		{ HDR "iptables:\n  minSyncPeriod: -1s\n", "invalid duration \"-1s\"" },
 		{ HDR "ipvs:\n  strictARP: maybe\n", "field \"ipvs.strictARP\": invalid boolean \"maybe\"" },
 		{ HDR "iptables:\n  masqueradeAll: \"true\"\n", "invalid boolean \"true\"" },
@@ -205,8 +223,8 @@ static void test_errors(void **state)
 		{ HDR "nodePortAddresses: [bogus]\n", "invalid CIDR \"bogus\"" },
 		{ HDR "iptables: true\n", "field \"iptables\": want a mapping" },
 		{ HDR "mode: [ipvs]\n", "field \"mode\": want a string" },
-		{ HDR "metricsBindAddress: 127.0.0.1\n",
-		  "field \"metricsBindAddress\": invalid address \"127.0.0.1\" (want IPv4:port)" },
+		{ HDR "metricsBindAddress: 127.0.0.300\n",
+		  "field \"metricsBindAddress\": invalid address \"127.0.0.300:10249\" (want IPv4:port)" },
 		{ HDR "healthzBindAddress: 0.0.0.0:102560\n", "field \"healthzBindAddress\": invalid address" },
 		{ HDR "mode: ipvs\n  bad: indent\n", "YAML" },
 		{ HDR "---\n" HDR, "more than one YAML document" },
