@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <arpa/inet.h>
@@ -76,6 +77,14 @@ static double maxrss_mb(void)
 static void proto_hash(char out[32], const char *prefix, const char *s)
 {
 	ipt_chain_name(out, prefix, s);
+}
+
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -332,12 +341,17 @@ int main(int argc, char **argv)
 					     80, 8080);
 		hmap_put(&ds.ports, np->name, np);
 		memset(&st, 0, sizeof(st));
+		double c0 = thread_cpu();
 		t0 = sy_now_mono();
 		r = iptables_mode_ops.sync(m, &ds, false, &st);
 		t1 = sy_now_mono();
+		double c1 = thread_cpu();
+		/* wall times swing on a shared machine; CPU time (user + sys) does not */
 		printf("endpoint_change seconds=%.3f kernel_replace_seconds=%.3f ratio=%.2f "
+		       "cpu_seconds=%.3f kernel_replace_cpu_seconds=%.3f cpu_ratio=%.2f "
 		       "tables_not_read=%u maxrss_mb=%.1f writes=%llu result=%s\n", t1 - t0,
-		       st.kernel_write_seconds, (t1 - t0) / st.kernel_write_seconds,
+		       st.kernel_write_seconds, (t1 - t0) / st.kernel_write_seconds, c1 - c0,
+		       st.kernel_write_cpu_seconds, (c1 - c0) / st.kernel_write_cpu_seconds,
 		       st.table_reads_skipped, maxrss_mb(), (unsigned long long)st.writes,
 		       r < 0 ? strerror(-r) : "ok");
 		ds_port_free(old);

@@ -4,15 +4,21 @@
 # (E endpoints each; default 10,000 / 100,000) from the API server double
 # over HTTPS with a bearer token, then one EndpointSlice change.
 # Prints numbers; never passes or fails on them.
-#   bench/k8s-list.sh [N] [E]     (root; SY_BUILD = build dir)
+#   bench/k8s-list.sh [N] [E] [MODE]   (root; SY_BUILD = build dir; MODE none|iptables)
 # Measures (daemon only, from /proc/PID/schedstat and /proc/PID/status):
 #   - wall time from start until the first full sync ("First sync complete"),
 #   - daemon CPU time until then, peak RSS (VmHWM),
 #   - daemon CPU spent from one EndpointSlice change until its sync is done.
-# The daemon runs with --proxy-mode=none (desired state only) in a netns.
+#   - event → kernel: from the change (its last-change-trigger-time
+#     annotation, set just before it is sent) until the sync that wrote it
+#     completed — kube-proxy's network programming latency, from the
+#     daemon's kubeproxy_network_programming_duration_seconds.
+# The daemon runs with --proxy-mode=MODE (default none: desired state only)
+# in a netns; iptables mode uses a private xtables lock file.
 set -u
 N=${1:-10000}
 E=${2:-10}
+MODE=${3:-none}
 . "$(dirname "$0")/../tests/lib/common.sh"
 . "$SY_SRC/tests/apiserver/lib.sh"
 SY_TEST_NAME=k8s-list
@@ -21,7 +27,7 @@ k8s_init
 k8s_certs
 sy_log "generating $N Services, $N EndpointSlices, $((N * E)) endpoints"
 "$PY" "$SY_SRC/bench/k8s-gen.py" "$N" "$E" >"$SY_TMP/objects.json" || sy_fail "generator"
-k8s_api --tls-cert "$K8S_PKI/server.crt" --tls-key "$K8S_PKI/server.key" --token bench \
+K8S_API_WAIT=300 k8s_api --tls-cert "$K8S_PKI/server.crt" --tls-key "$K8S_PKI/server.key" --token bench \
 	--bookmark-interval 0 --preload "$SY_TMP/objects.json"
 K8S_KUBECONFIG=$SY_TMP/kubeconfig
 k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "    certificate-authority: $K8S_PKI/ca.crt" \
@@ -30,8 +36,9 @@ k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "    certificate-authority: $K8S_PKI
 cpu_ns() { awk '{print $1}' "/proc/$1/schedstat"; }
 syncs() { grep -c "SyncProxyRules complete" "$SY_TMP/daemon.log"; }
 
+export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
 t0=$(date +%s.%N)
-sy_bg "$K8S_NS" "$SY_TMP/daemon.log" "$SWITCHYARD" --proxy-mode=none \
+sy_bg "$K8S_NS" "$SY_TMP/daemon.log" "$SWITCHYARD" --proxy-mode="$MODE" \
 	--kubeconfig "$K8S_KUBECONFIG" --hostname-override node-a \
 	--metrics-bind-address "$K8S_METRICS" --healthz-bind-address 127.0.0.1:10256 -v 2
 pid=$SY_LAST_PID
@@ -51,11 +58,13 @@ lists=$(grep -E "Listed [0-9]+ (Services|EndpointSlices)" "$SY_TMP/daemon.log" |
 # one EndpointSlice change: one endpoint becomes not ready, one is replaced
 sleep 2
 "$PY" - "$SY_TMP/objects.json" >"$SY_TMP/change.json" <<'EOF'
-import json, sys
+import datetime, json, sys
 items = json.load(open(sys.argv[1]))['items']
 s = [o for o in items if o['kind'] == 'EndpointSlice'][len(items) // 4]
 s['endpoints'][0]['conditions']['ready'] = False
 s['endpoints'][1]['addresses'] = ['10.250.0.1']
+s['metadata'].setdefault('annotations', {})['endpoints.kubernetes.io/last-change-trigger-time'] = \
+    datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 print(json.dumps([s]))
 EOF
 svc=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["metadata"]["labels"]["kubernetes.io/service-name"])' "$SY_TMP/change.json")
@@ -68,6 +77,15 @@ cpu3=$(cpu_ns "$pid")
 hwm2=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 rss2=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 k8s_state "service=bench/$svc" | grep -q '"10.250.0.1"' || sy_fail "change not in the desired state"
+netprog=$(ip netns exec "$K8S_NS" curl -s "http://$K8S_METRICS/metrics" |
+	awk '/^kubeproxy_network_programming_duration_seconds_sum/ { s = $2 }
+	     /^kubeproxy_network_programming_duration_seconds_count/ { c = $2 }
+	     END { if (c == 1) print s; else print "n/a (" c " observations)" }')
+change_sync=$(grep "SyncProxyRules complete" "$SY_TMP/daemon.log" | tail -1 | sed 's/.*\] //')
+if [ "$MODE" = iptables ]; then
+	ip netns exec "$K8S_NS" iptables-legacy-save -t nat | grep -q -- '--to-destination 10.250.0.1:' ||
+		sy_fail "the change is not in the kernel"
+fi
 # idle cost over the same kind of window, for reference
 cpu4=$(cpu_ns "$pid"); sleep 1; cpu5=$(cpu_ns "$pid")
 
@@ -79,8 +97,11 @@ print("  daemon CPU until then          : %.3f s   (target < 1 s)" % ($cpu1 / 1e
 print("  daemon peak RSS (VmHWM)        : %.1f MB  (target < 64 MB)" % ($hwm1 / 1024))
 print("  one EndpointSlice change       : %.2f ms daemon CPU (target < 10 ms)"
       % (($cpu3 - $cpu2) / 1e6))
+print("  event -> kernel (%s mode)  : %s s  (network programming latency; target <= 1 s)"
+      % ("$MODE", "$netprog"))
 print("  idle daemon CPU over 1 s       : %.2f ms" % (($cpu5 - $cpu4) / 1e6))
 print("  RSS after the change           : %.1f MB (peak %.1f MB)" % ($rss2 / 1024, $hwm2 / 1024))
 EOF
 echo "  daemon: $first"
 echo "  lists: $lists"
+echo "  change: $change_sync"

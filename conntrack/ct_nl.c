@@ -30,7 +30,7 @@
 #define CT_NL_RXBUF	65536		/* one recv: dump skbs are at most 32 KiB */
 #define CT_NL_TXBUF	16384
 #define CT_NL_BATCH	64		/* deletes (and ACKs) in flight per sendmsg */
-#define CT_NL_TIMEOUT_S	5		/* a kernel that does not answer is an error, not a hang */
+#define CT_NL_TIMEOUT_S	5		/* sendmsg: a kernel that does not take it is an error */
 
 struct ct_nl {
 	struct mnl_socket *sock;
@@ -221,11 +221,11 @@ int ct_nl_open(struct ct_nl **ret)
 	}
 	nl->portid = mnl_socket_get_portid(nl->sock);
 	fd = mnl_socket_get_fd(nl->sock);
-	/* ACKs without a copy of the request; room for a batch of them; never hang */
+	/* ACKs without a copy of the request; room for a batch of them; never hang
+	 * (answers are read without waiting: recv_queued) */
 	(void)mnl_socket_setsockopt(nl->sock, NETLINK_CAP_ACK, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	nl->seq = (uint32_t)random();
 	*ret = nl;
@@ -258,6 +258,34 @@ static void drain(struct ct_nl *nl)
 
 	while (recv(fd, nl->rx, CT_NL_RXBUF, MSG_DONTWAIT) > 0)
 		;
+}
+
+/*
+ * One queued answer, without waiting.  The kernel handles a ctnetlink
+ * request inside our sendmsg and produces the next part of a dump inside
+ * our recvmsg, so whatever is coming is already queued: an empty queue
+ * means the answer was lost (say a full receive buffer), and waiting for it
+ * would only stall the event loop.  -ETIMEDOUT then, as SO_RCVTIMEO did.
+ */
+static ssize_t recv_queued(struct ct_nl *nl)
+{
+	struct sockaddr_nl addr;
+	struct iovec iov = { nl->rx, CT_NL_RXBUF };
+	struct msghdr msg = {
+		.msg_name = &addr, .msg_namelen = sizeof(addr), .msg_iov = &iov, .msg_iovlen = 1,
+	};
+	ssize_t n;
+
+	do
+		n = recvmsg(mnl_socket_get_fd(nl->sock), &msg, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	if (msg.msg_flags & MSG_TRUNC)
+		return -ENOSPC;
+	if (msg.msg_namelen != sizeof(addr) || addr.nl_pid != 0)
+		return -EPROTO;	/* only the kernel talks to us */
+	return n;
 }
 
 static int send_buf(struct ct_nl *nl, const void *buf, size_t len)
@@ -301,9 +329,9 @@ int ct_nl_dump(struct ct_nl *nl, uint8_t proto, struct in_addr dst, uint16_t dpo
 	if (r < 0)
 		return r;
 	for (;;) {
-		n = mnl_socket_recvfrom(nl->sock, nl->rx, CT_NL_RXBUF);
+		n = recv_queued(nl);
 		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+			return (int)n;
 		r = mnl_cb_run(nl->rx, (size_t)n, seq, nl->portid, dump_cb, &ctx);
 		if (r < 0)
 			return errno ? -errno : -EIO;
@@ -340,12 +368,12 @@ int ct_nl_delete(struct ct_nl *nl, const struct ct_entry *e, unsigned n, uint64_
 			return r;
 		}
 		while (acked < cnt) {
-			ssize_t got = mnl_socket_recvfrom(nl->sock, nl->rx, CT_NL_RXBUF);
+			ssize_t got = recv_queued(nl);
 			int len = (int)got;
 
 			if (got < 0) {
 				*ret_deleted += deleted;
-				return errno == EAGAIN ? -ETIMEDOUT : -errno;
+				return (int)got;
 			}
 			for (const struct nlmsghdr *h = (const void *)nl->rx; mnl_nlmsg_ok(h, len);
 			     h = mnl_nlmsg_next(h, &len)) {

@@ -167,6 +167,7 @@ static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool onl
 		}
 		r = ipt_blob_commit(fd, b, kt);
 		st->kernel_write_seconds += ipt_blob_replace_seconds(b);
+		st->kernel_write_cpu_seconds += ipt_blob_replace_cpu_seconds(b);
 		if (r == 0) {
 			r = 1;
 			break;

@@ -46,6 +46,7 @@ size_t ipt_blob_size(const struct ipt_blob *b);
 int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt);
 /* Seconds the last commit spent in IPT_SO_SET_REPLACE alone (the kernel's work). */
 double ipt_blob_replace_seconds(const struct ipt_blob *b);
+double ipt_blob_replace_cpu_seconds(const struct ipt_blob *b);	/* this thread's CPU in it */
 /* The table as b wrote it, as ipt_ktable_read would return it (no read). */
 int ipt_ktable_from_blob(const struct ipt_blob *b, enum ipt_table t, struct ipt_ktable **ret);
 void ipt_blob_free(struct ipt_blob *b);

@@ -23,6 +23,7 @@ struct mode_sync_stats {
 	/* Rules now owned per kernel table, indexed like proxy_mode_ops.rule_tables */
 	uint64_t table_rules[MODE_MAX_TABLES];
 	double kernel_write_seconds;	/* in the kernel's table replace calls alone */
+	double kernel_write_cpu_seconds;	/* the same in this thread's CPU time */
 	unsigned table_reads_skipped;	/* partial sync: tables not read back (unchanged shape) */
 	/*
 	 * Set by the mode: call sync again within this many seconds even if
