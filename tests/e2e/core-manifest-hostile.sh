@@ -132,7 +132,7 @@ grep -q "Manifest $M/cycle.yaml: unchanged, still:" "$LOG" || sy_fail "no -v 2 n
 : >"$SY_TMP/mark"
 svc after-fifo 10.96.0.32 >"$M/c.yaml"
 sy_wait 5 test "$(cip after-fifo)" = 10.96.0.32 || sy_fail "edit not applied"
-sy_wait 5 grep -q "Manifest directory $M: 1 changed files reloaded" "$LOG" ||
+sy_wait 5 grep -q "Manifest directory $M: 1 changed files reloaded in" "$LOG" ||
 	sy_fail "not a one-file reload: $(tail -5 "$LOG")"
 
 kill -0 "$PID" 2>/dev/null || sy_fail "daemon died"
