@@ -5,7 +5,7 @@
 #  - a YAML alias cycle and an alias bomb ("billion laughs") present at start
 #    (the cycle crashed it, at every restart; the bomb blocked the loop 22 s)
 #  - a FIFO in the directory (a blocking open hung the loop for good)
-#  - a 5 MiB annotation (one object over the 3 MiB cap)
+#  - a 5 MiB annotation (one object over the 3 MiB cap), a 65 MiB file
 # and it names what it silently accepted before:
 #  - the same Service in two files: both files named, the first by name wins,
 #    the next one's version applies when that file drops it
@@ -93,6 +93,13 @@ sy_wait 5 grep -q "Manifest $M/huge.yaml: line [0-9]*: object too large" "$LOG" 
 	sy_fail "5 MiB object not refused: $(grep huge "$LOG")"
 [ "$(healthz)" = 200 ] || sy_fail "healthz after the large object"
 [ -z "$(cip huge)" ] || sy_fail "huge applied"
+
+# a file over the 64 MiB cap is refused from its size, never read
+truncate -s 65M "$SY_TMP/sparse.json"
+mv "$SY_TMP/sparse.json" "$M/sparse.json"
+sy_wait 5 grep -q "Manifest $M/sparse.json: file too large: 68157440 bytes" "$LOG" ||
+	sy_fail "65 MiB file not refused: $(grep sparse "$LOG")"
+rm -f "$M/sparse.json"
 
 # issue 13.4: the same Service in two files — both named, the first by name wins
 svc dup 10.96.0.41 >"$M/dup2.yaml"

@@ -9,6 +9,10 @@
 #  - sessionAffinity: ClientIP — one client sticks, many clients spread.
 #  - LoadBalancer ingress IP with loadBalancerSourceRanges: allowed source
 #    passes, other sources are dropped.
+#  - loadBalancerSourceRanges as kube-proxy reads them (issue 13.11): an
+#    entry with spaces around it is trimmed (it cost the whole Service), an
+#    invalid entry is skipped; with no valid range left the LB IP is not
+#    programmed (never opened to everyone) while ClusterIP and NodePort work.
 #  - internalTrafficPolicy: Local — only the local endpoint.
 #  - terminating-but-serving endpoints only while no endpoint is ready.
 . "$(dirname "$0")/iptables-lib.sh"
@@ -156,6 +160,44 @@ out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.20 80 10 192.168.50.2)
 [ "$(grep -c '^ep[12] ' <<<"$out")" -eq 10 ] || sy_fail "LB from an allowed source: $(sort <<<"$out" | uniq -c)"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.20 80 2 192.168.50.3)
 [ "$(grep -c TIMEOUT <<<"$out")" -eq 2 ] || sy_fail "LB from a source outside the ranges: $out"
+
+# source ranges with spaces and an invalid entry: trimmed / skipped, not the whole Service
+lb2() {
+	cat <<EOF2
+apiVersion: v1
+kind: Service
+metadata: {name: lb2, namespace: default}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.95
+  loadBalancerSourceRanges: [$1]
+  ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30095}]
+status:
+  loadBalancer: {ingress: [{ip: 192.168.60.21}]}
+EOF2
+}
+ipt_slice lb2 TCP 8080 10.244.1.2:node2 10.244.2.2:node2 | ipt_write slice-lb2.yaml
+lb2 '" 192.168.50.2/32 ", "192.168.50.300/32"' | ipt_write lb2.yaml
+lb2_ok() { [ "$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 1 192.168.50.2 | cut -c1-2)" = ep ]; }
+sy_wait 10 lb2_ok || sy_fail "LB with a padded source range: $(grep lb2 "$IPT_LOG" | tail -3)"
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 10 192.168.50.2)
+[ "$(grep -c '^ep[12] ' <<<"$out")" -eq 10 ] || sy_fail "LB, trimmed range, allowed source: $out"
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 2 192.168.50.3)
+[ "$(grep -c TIMEOUT <<<"$out")" -eq 2 ] || sy_fail "LB, trimmed range, other source: $out"
+grep -q 'Service default/lb2: invalid loadBalancerSourceRanges entry "192.168.50.300/32"; this entry is skipped' "$IPT_LOG" ||
+	sy_fail "invalid range entry not named"
+# nothing valid left: the LB IP is closed, not opened; ClusterIP and NodePort still work
+lb2 '"not-a-cidr"' | ipt_write lb2.yaml
+sy_wait 10 grep -q "Service default/lb2: no valid IPv4 entry in loadBalancerSourceRanges" "$IPT_LOG" ||
+	sy_fail "no error for a Service without a valid range"
+sy_wait 10 sh -c '! ip netns exec "$0" iptables-legacy-save -t nat | grep -q 192.168.60.21' "$NODE" ||
+	sy_fail "the LB IP is still programmed"
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 2 192.168.50.3)
+! grep -q '^ep' <<<"$out" || sy_fail "LB without a valid range reached an endpoint: $out"
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30095 5)
+[ "$(grep -c '^ep[12] ' <<<"$out")" -eq 5 ] || sy_fail "NodePort of lb2: $out"
+out=$(ipt_ask_many "$NODE" tcp 10.96.0.95 80 5)
+[ "$(grep -c '^ep[12] ' <<<"$out")" -eq 5 ] || sy_fail "ClusterIP of lb2: $out"
 
 # terminating fallback: only the serving+terminating endpoint while none is ready ...
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.94 80 20)
