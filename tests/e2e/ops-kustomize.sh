@@ -14,6 +14,10 @@
 #    a server for discovery and the live objects); the base applied for
 #    real and again ("unchanged": the double keeps what kubectl wrote),
 #    then each overlay dry-run over it
+#  - doc/operations.md's migration commands, run as written against the
+#    double holding kubeadm's kube-proxy ConfigMap: the overlay they make
+#    carries kubeadm's config.conf and kubeconfig.conf, passes
+#    tools/check-manifests and dry-run; the upgrade's new tag renders
 . "$(dirname "$0")/../lib/common.sh"
 . "$SY_SRC/tests/apiserver/lib.sh"
 
@@ -127,4 +131,92 @@ out=$(kc apply --validate=false -k "$K/base" 2>&1) || sy_fail "apply base again:
 [ "$(grep -c " unchanged$" <<<"$out")" = 5 ] || sy_fail "apply base again: $out"
 # client dry-run says "configured" for every object that exists, changed or not
 for o in overlays/ipvs overlays/nftables overlays/private-registry; do dry "$K/$o" configured; done
-sy_pass "base = etc/switchyard.yaml; 3 overlays render, check and dry-run"
+
+# doc/operations.md, migrating a kubeadm cluster: its commands as written,
+# against the double holding kubeadm's kube-proxy ConfigMap
+"$PY" - "$SY_SRC/tests/lib/kubeadm-kube-proxy.conf" >"$SY_TMP/kube-proxy-cm.yaml" <<'PY'
+import sys, yaml
+kubeconfig = """apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+    server: https://192.0.2.10:6443
+  name: default
+contexts:
+- context: {cluster: default, namespace: default, user: default}
+  name: default
+current-context: default
+users:
+- name: default
+  user:
+    tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+"""
+conf = "".join(l for l in open(sys.argv[1]) if not l.startswith("#"))
+print(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": "kube-proxy", "namespace": "kube-system",
+                                   "labels": {"app": "kube-proxy"}},
+                      "data": {"config.conf": conf, "kubeconfig.conf": kubeconfig}}))
+PY
+kc create --validate=false -f "$SY_TMP/kube-proxy-cm.yaml" >/dev/null || sy_fail "kube-proxy ConfigMap"
+kubectl() { kc "$@"; }
+(
+	set -e
+	cd "$SY_TMP"
+	SY=$SY_SRC
+	mkdir switchyard-cluster && cd switchyard-cluster
+	kubectl -n kube-system get configmap kube-proxy -o jsonpath='{.data.config\.conf}' >config.conf
+	kubectl -n kube-system get configmap kube-proxy -o jsonpath='{.data.kubeconfig\.conf}' >kubeconfig.conf
+	sed -i 's|/var/lib/kube-proxy/|/var/lib/switchyard/|' config.conf
+	cat >kustomization.yaml <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to=. "$SY/etc/kustomize/overlays/private-registry")
+configMapGenerator:
+  - name: switchyard
+    namespace: kube-system
+    behavior: replace
+    files: [config.conf, kubeconfig.conf]
+    options:
+      disableNameSuffixHash: true
+      labels: {k8s-app: switchyard}
+EOF
+) >"$SY_TMP/mig.log" 2>&1 || sy_fail "the migration commands: $(cat "$SY_TMP/mig.log")"
+C=$SY_TMP/switchyard-cluster
+grep -q 'kubeconfig: /var/lib/switchyard/kubeconfig.conf' "$C/config.conf" ||
+	sy_fail "config.conf: $(cat "$C/config.conf")"
+mkdir -p "$R/cluster"
+kubectl kustomize "$C" >"$R/cluster/switchyard.yaml" 2>"$R/cluster.err" ||
+	sy_fail "the cluster overlay: $(cat "$R/cluster.err")"
+"$SY_SRC/tools/check-manifests" --switchyard "$SWITCHYARD" "$R/cluster" >"$R/cluster.check" 2>&1 ||
+	sy_fail "check-manifests on the cluster overlay: $(cat "$R/cluster.check")"
+"$PY" - "$R/cluster/switchyard.yaml" "$SY_SRC/tests/lib/kubeadm-kube-proxy.conf" <<'PY' ||
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cms = [d for d in docs if d["kind"] == "ConfigMap"]
+assert len(cms) == 1 and cms[0]["metadata"]["name"] == "switchyard", cms
+data = cms[0]["data"]
+assert sorted(data) == ["config.conf", "kubeconfig.conf"], sorted(data)
+conf = yaml.safe_load(data["config.conf"])
+kubeadm = yaml.safe_load(open(sys.argv[2]))
+assert conf["clientConnection"]["kubeconfig"] == "/var/lib/switchyard/kubeconfig.conf"
+conf["clientConnection"]["kubeconfig"] = kubeadm["clientConnection"]["kubeconfig"]
+assert conf == kubeadm, "config.conf is not kubeadm's"
+assert "tokenFile" in data["kubeconfig.conf"]
+ds = next(d for d in docs if d["kind"] == "DaemonSet")
+c = ds["spec"]["template"]["spec"]["containers"][0]
+assert c["image"] == "registry.example.com/switchyard:0.1.0", c["image"]
+PY
+	sy_fail "the cluster overlay's objects"
+out=$(kc apply --dry-run=client --validate=false -k "$C" 2>&1) || sy_fail "dry-run the cluster overlay: $out"
+[ "$(grep -c "(dry run)" <<<"$out")" = 5 ] || sy_fail "dry-run the cluster overlay: $out"
+# the upgrade: a new tag in the cluster's overlay
+cat >>"$C/kustomization.yaml" <<EOF
+images:
+  - name: registry.example.com/switchyard
+    newTag: 0.2.0
+EOF
+kubectl kustomize "$C" | grep -q 'image: registry.example.com/switchyard:0.2.0' ||
+	sy_fail "upgrade: no new tag"
+sy_pass "base = etc/switchyard.yaml; 3 overlays render, check and dry-run; the migration commands work"
