@@ -3,6 +3,7 @@
 include bench/desired.mk
 include bench/k8s.mk
 include bench/iptables.mk
+include bench/nftables.mk
 include bench/ipvs.mk
 include bench/conntrack.mk
 include bench/podnet.mk

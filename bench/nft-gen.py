@@ -1,0 +1,272 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""The reference for bench/nftables-bench.sh: kube-proxy's nftables-mode
+transactions (pkg/proxy/nftables/proxier.go, as knftables writes them for
+`nft -f`) for N Services x 10 endpoints, a tenth with NodePorts, and the
+same Services as a --manifests directory for switchyard.
+
+  nft-gen.py full N [--no-numgen] [--range A:B] [--no-setup]
+      kube-proxy's first (full) sync: table, base chains, sets/maps, then per
+      Service its chains, map elements and rules.  --range A:B emits only
+      Services A..B-1 (--no-setup leaves out the table/base part: the second
+      of two transactions); --no-numgen writes `goto <first endpoint>` in
+      place of the `numgen random mod N vmap { ... }` rule (the same number
+      of rules without one anonymous set per Service).
+  nft-gen.py partial N
+      kube-proxy's partial sync after one endpoint of Service N/2 changed
+      (its first endpoint becomes 10.250.0.1): that Service's chains re-added,
+      flushed and refilled, the stale endpoint chain flushed.
+  nft-gen.py measure-svc N
+      as `full` plus one Service (10.255.255.254:80 and :5201 -> 10.1.2.2)
+      written last, for the data-plane part.
+  nft-gen.py manifests N DIR
+      DIR/all.json (a v1 List of the Services and EndpointSlices),
+      DIR/change.json (Service N/2's slice) and DIR/change.next (the same
+      slice with the changed endpoint).
+
+Differences from kube-proxy's text, both forced by nft 1.0.6 (Debian 12):
+base-chain priorities are written as numbers (dstnat-10 = -110, dstnat =
+-100, dstnat+10 = -90, srcnat = 100): nft 1.0.6 refuses the name `dstnat`
+outside the prerouting hook.  Everything else follows proxier.go: names
+(prefix + base32(sha256(ns/svc/proto/port))[:8] + "-" + ns/svc/proto/port,
+endpoint chains ...__ip/port), the order of operations, the comments.
+"""
+import base64
+import hashlib
+import json
+import os
+import random
+import sys
+
+T = 'ip kube-proxy'
+MASQ = '0x004000'          # fmt "%#08x" of 1 << 14
+CLUSTER_CIDR = '10.244.0.0/16'
+SERVICE_CIDR = '10.96.0.0/12'
+NODE_IP = '10.0.0.1'
+NEW_EP = '10.250.0.1'
+NODEPORT_MAX = 2768        # 30000..32767
+
+
+def services(n):
+    """The N Services: (name, cluster IP, node port or 0, [endpoint IPs])."""
+    rnd = random.Random(1)
+    used, out = set(), []
+    for i in range(n):
+        while True:
+            a = rnd.randrange(1, 1 << 20)
+            if a not in used and a & 255 and a != 0xfffff:
+                used.add(a)
+                break
+        cip = '10.%d.%d.%d' % (96 + (a >> 16), (a >> 8) & 255, a & 255)
+        np = 0
+        if i % 10 == 0 and i // 10 < NODEPORT_MAX:
+            np = 30000 + i // 10
+        eps = set()
+        while len(eps) < 10:
+            eps.add('10.244.%d.%d' % (rnd.randrange(256), rnd.randrange(1, 255)))
+        out.append(('s%d' % i, cip, np, sorted(eps)))
+    return out
+
+
+def hashed(prefix, name):
+    h = base64.b32encode(hashlib.sha256(name.encode()).digest()).decode()
+    base = h[:8] + '-' + name
+    if len(base) > 240:
+        base = base[:237] + '...'
+    return prefix + base
+
+
+class Svc:
+    def __init__(self, name, cip, np, eps, port=80, target=8080, pname='http'):
+        self.name, self.cip, self.np, self.eps = name, cip, np, eps
+        self.port, self.target = port, target
+        base = 'bench/%s/tcp/%s' % (name, pname)
+        self.svc_chain = hashed('service-', base)
+        self.ext_chain = hashed('external-', base)
+        self.ep_chains = [hashed('endpoint-', '%s__%s/%d' % (base, e, target)) for e in eps]
+
+
+def setup(w):
+    """setupNFTables() on the first sync."""
+    w('add table %s { comment "rules for kube-proxy" ; }' % T)
+    base = [('filter-prerouting', 'filter', 'prerouting', -110),
+            ('filter-input', 'filter', 'input', -110),
+            ('filter-forward', 'filter', 'forward', -110),
+            ('filter-output', 'filter', 'output', -110),
+            ('filter-output-post-dnat', 'filter', 'output', -90),
+            ('nat-prerouting', 'nat', 'prerouting', -100),
+            ('nat-output', 'nat', 'output', -100),
+            ('nat-postrouting', 'nat', 'postrouting', 100)]
+    for c, _, _, _ in base:          # add+delete once: a priority change cannot fail
+        w('add chain %s %s' % (T, c))
+        w('delete chain %s %s' % (T, c))
+    for c, typ, hook, prio in base:
+        w('add chain %s %s { type %s hook %s priority %d ; }' % (T, c, typ, hook, prio))
+        w('flush chain %s %s' % (T, c))
+    created = set()
+
+    def ensure(c):
+        if c not in created:
+            created.add(c)
+            w('add chain %s %s' % (T, c))
+            w('flush chain %s %s' % (T, c))
+    jumps = [('nodeport-endpoints-check', 'filter-input', 'ct state new '),
+             ('service-endpoints-check', 'filter-input', 'ct state new '),
+             ('service-endpoints-check', 'filter-forward', 'ct state new '),
+             ('service-endpoints-check', 'filter-output', 'ct state new '),
+             ('firewall-check', 'filter-prerouting', 'ct state new '),
+             ('firewall-check', 'filter-output', 'ct state new '),
+             ('services', 'nat-output', ''),
+             ('services', 'nat-prerouting', ''),
+             ('masquerading', 'nat-postrouting', ''),
+             ('cluster-ips-check', 'filter-forward', 'ct state new '),
+             ('cluster-ips-check', 'filter-output-post-dnat', 'ct state new ')]
+    for dst, src, extra in jumps:
+        ensure(dst)
+        w('add rule %s %s %sjump %s' % (T, src, extra, dst))
+    for c in ('services', 'cluster-ips-check', 'masquerading', 'mark-for-masquerade'):
+        ensure(c)
+    w('add rule %s mark-for-masquerade mark set mark or %s' % (T, MASQ))
+    w('add rule %s masquerading mark and %s == 0 return' % (T, MASQ))
+    w('add rule %s masquerading mark set mark xor %s' % (T, MASQ))
+    w('add rule %s masquerading masquerade fully-random' % T)
+    w('add set %s cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }' % T)
+    w('add rule %s cluster-ips-check ip daddr @cluster-ips reject comment '
+      '"Reject traffic to invalid ports of ClusterIPs"' % T)
+    w('add rule %s cluster-ips-check ip daddr { %s } drop comment '
+      '"Drop traffic to unallocated ClusterIPs"' % (T, SERVICE_CIDR))
+    # --nodeport-addresses primary (the nftables mode's default): the node IP only
+    w('add set %s nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }' % T)
+    w('flush set %s nodeport-ips' % T)
+    w('add element %s nodeport-ips { %s }' % (T, NODE_IP))
+    w('add map %s no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; '
+      'comment "vmap to drop or reject packets to services with no endpoints" ; }' % T)
+    w('add map %s no-endpoint-nodeports { type inet_proto . inet_service : verdict ; '
+      'comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }' % T)
+    w('add chain %s reject-chain { comment "helper for @no-endpoint-services / '
+      '@no-endpoint-nodeports" ; }' % T)
+    w('flush chain %s reject-chain' % T)
+    w('add rule %s reject-chain reject' % T)
+    w('add rule %s service-endpoints-check ip daddr . meta l4proto . th dport '
+      'vmap @no-endpoint-services' % T)
+    w('add rule %s nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport '
+      'vmap @no-endpoint-nodeports' % T)
+    w('add map %s firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; '
+      'comment "destinations that are subject to LoadBalancerSourceRanges" ; }' % T)
+    w('add rule %s firewall-check ip daddr . meta l4proto . th dport vmap @firewall-ips' % T)
+    w('add map %s service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; '
+      'comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }' % T)
+    w('add map %s service-nodeports { type inet_proto . inet_service : verdict ; '
+      'comment "NodePort traffic" ; }' % T)
+    w('add rule %s services ip daddr . meta l4proto . th dport vmap @service-ips' % T)
+    w('add rule %s services ip daddr @nodeport-ips meta l4proto . th dport '
+      'vmap @service-nodeports' % T)
+    for s in ('cluster-ips', 'nodeport-ips'):
+        w('flush set %s %s' % (T, s))
+    for m in ('service-ips', 'firewall-ips', 'no-endpoint-services', 'no-endpoint-nodeports',
+              'service-nodeports'):
+        w('flush map %s %s' % (T, m))
+    w('add element %s nodeport-ips { %s }' % (T, NODE_IP))
+
+
+def service(w, s, numgen=True, elements=True, chains=True):
+    """One Service port with Cluster policies, as syncProxyRules() writes it."""
+    if chains:
+        for c in s.ep_chains:                  # ensureChain: add + flush
+            w('add chain %s %s' % (T, c))
+            w('flush chain %s %s' % (T, c))
+        w('add chain %s %s' % (T, s.svc_chain))
+        w('flush chain %s %s' % (T, s.svc_chain))
+        if s.np:
+            w('add chain %s %s' % (T, s.ext_chain))
+            w('flush chain %s %s' % (T, s.ext_chain))
+    if elements:
+        w('add element %s cluster-ips { %s }' % (T, s.cip))
+        w('add element %s service-ips { %s . tcp . %d : goto %s }' % (T, s.cip, s.port, s.svc_chain))
+        if s.np:
+            w('add element %s service-nodeports { tcp . %d : goto %s }' % (T, s.np, s.ext_chain))
+    if not chains:
+        return
+    w('add rule %s %s ip daddr %s tcp dport %d ip saddr != %s jump mark-for-masquerade'
+      % (T, s.svc_chain, s.cip, s.port, CLUSTER_CIDR))
+    if s.np:
+        w('add rule %s %s jump mark-for-masquerade' % (T, s.ext_chain))
+        w('add rule %s %s goto %s' % (T, s.ext_chain, s.svc_chain))
+    if numgen:
+        w('add rule %s %s numgen random mod %d vmap { %s }' % (
+            T, s.svc_chain, len(s.eps),
+            ' , '.join('%d : goto %s' % (i, c) for i, c in enumerate(s.ep_chains))))
+    else:
+        w('add rule %s %s goto %s' % (T, s.svc_chain, s.ep_chains[0]))
+    for e, c in zip(s.eps, s.ep_chains):
+        w('add rule %s %s ip saddr %s jump mark-for-masquerade' % (T, c, e))
+        w('add rule %s %s meta l4proto tcp dnat to %s:%d' % (T, c, e, s.target))
+
+
+def main():
+    a = sys.argv[1:]
+    if len(a) < 2:
+        sys.exit(__doc__)
+    cmd, n = a[0], int(a[1])
+    out = []
+    w = out.append
+    svcs = services(n)
+    if cmd in ('full', 'measure-svc'):
+        lo, hi = 0, n
+        if '--range' in a:
+            r = a[a.index('--range') + 1].split(':')
+            lo, hi = int(r[0]), int(r[1])
+        if '--no-setup' not in a:
+            setup(w)
+        for t in svcs[lo:hi]:
+            service(w, Svc(*t), numgen='--no-numgen' not in a)
+        if cmd == 'measure-svc':
+            service(w, Svc('measure', '10.255.255.254', 0, ['10.1.2.2'], 80, 80, 'http'))
+            service(w, Svc('iperf', '10.255.255.253', 0, ['10.1.2.2'], 5201, 5201, 'iperf'))
+    elif cmd == 'partial':
+        name, cip, np, eps = svcs[n // 2]
+        old = Svc(name, cip, np, eps)
+        new = Svc(name, cip, np, [NEW_EP] + eps[1:])
+        # the elements are unchanged (nftElementStorage: no operation); the
+        # Service's chains are rewritten; the endpoint chain no longer in use
+        # is flushed (deleted by a later sync, after 1 s)
+        service(w, new, elements=False)
+        w('flush chain %s %s' % (T, old.ep_chains[0]))
+    elif cmd == 'manifests':
+        d = a[2]
+        os.makedirs(d, exist_ok=True)
+        items = []
+
+        def slice_(name, eps):
+            return {'apiVersion': 'discovery.k8s.io/v1', 'kind': 'EndpointSlice',
+                    'metadata': {'name': name + '-x', 'namespace': 'bench',
+                                 'labels': {'kubernetes.io/service-name': name}},
+                    'addressType': 'IPv4',
+                    'ports': [{'name': 'http', 'protocol': 'TCP', 'port': 8080}],
+                    'endpoints': [{'addresses': [e], 'conditions': {'ready': True},
+                                   'nodeName': 'node2'} for e in eps]}
+        for i, (name, cip, np, eps) in enumerate(svcs):
+            port = {'name': 'http', 'protocol': 'TCP', 'port': 80, 'targetPort': 8080}
+            spec = {'clusterIP': cip, 'ports': [port]}
+            if np:
+                spec['type'] = 'NodePort'
+                port['nodePort'] = np
+            items.append({'apiVersion': 'v1', 'kind': 'Service',
+                          'metadata': {'name': name, 'namespace': 'bench'}, 'spec': spec})
+            if i == n // 2:
+                with open(os.path.join(d, 'change.json'), 'w') as f:
+                    json.dump(slice_(name, eps), f)
+                with open(os.path.join(d, 'change.next'), 'w') as f:
+                    json.dump(slice_(name, [NEW_EP] + eps[1:]), f)
+            else:
+                items.append(slice_(name, eps))
+        with open(os.path.join(d, 'all.json'), 'w') as f:
+            json.dump({'apiVersion': 'v1', 'kind': 'List', 'items': items}, f)
+        return
+    else:
+        sys.exit(__doc__)
+    sys.stdout.write('\n'.join(out) + '\n')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# bench/nftables-bench.sh — the nftables mode against the reference:
+# kube-proxy's own approach (its nftables ruleset for the same Services,
+# written by bench/nft-gen.py after pkg/proxy/nftables/proxier.go and
+# applied with `nft -f`), each in a fresh network namespace.  Prints
+# tables; never passes or fails on a number.
+#   1. reference: kube-proxy's first (full) sync of N Services x 10 endpoints
+#      (a tenth with NodePorts) with `nft -f`: wall time, CPU time, peak RSS
+#      of nft, kernel time; then one endpoint change as kube-proxy does it on
+#      every sync: `nft --json --terse list table ip kube-proxy` plus the
+#      partial transaction (the changed Service's chains, the stale chain
+#      flushed) — each timed, medians of SY_BENCH_REPEAT runs
+#   2. the kernel's time for one big transaction and anonymous sets:
+#      SY_BENCH_ANON Services (2000) with the `numgen random mod N vmap {…}`
+#      rules, without them (a plain `goto` to the first endpoint instead:
+#      the same rule count), and as two transactions of half the Services
+#   3. switchyard --proxy-mode=nftables --manifests DIR with the same
+#      Services: the first sync (the daemon's log) and peak RSS, then one
+#      endpoint change (one file rewritten): the daemon's sync (sync start
+#      → kernel acknowledgement) and file write → sync done; the kernel
+#      time of its batches from a second run under strace
+#   4. side by side: time, peak RSS, ratios
+# Kernel time = the time nft (or the daemon) spends inside sendmsg/sendto on
+# its NETFILTER netlink socket (strace -T, --seccomp-bpf so that no other
+# syscall stops): nfnetlink processes a batch, commit included, inside the
+# sendmsg that carries it.
+# Environment: SY_BUILD (./build), SY_BENCH_SIZES (default "1000 5000"; the
+# full set is "1000 5000 10000", 50000 optional: the reference takes minutes
+# from 10000 on), SY_BENCH_REPEAT (full syncs per size, default 1; the one
+# change is always repeated 3 times), SY_BENCH_ANON (2000), BENCH_PARTS
+# (default "1 2 3").
+set -u
+SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
+SY_BUILD=${SY_BUILD:-$SY_SRC/build}
+. "$SY_SRC/tests/lib/common.sh"
+GEN="/usr/bin/python3 $SY_SRC/bench/nft-gen.py"
+SIZES=${SY_BENCH_SIZES:-1000 5000}
+REPEAT=${SY_BENCH_REPEAT:-1}
+ANON=${SY_BENCH_ANON:-2000}
+for t in nft strace /usr/bin/time; do
+	command -v "$t" >/dev/null || { echo "missing: $t (tools/lib.sh SY_PACKAGES)" >&2; exit 2; }
+done
+
+calc() { awk "BEGIN { print $1 }"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "nan" }'; }
+part() { case " ${BENCH_PARTS:-1 2 3} " in *" $1 "*) return 0 ;; esac; return 1; }
+gone() { ip netns del "$1" 2>/dev/null; }
+# ktime FILE: seconds spent in sendmsg/sendto on NETFILTER sockets (strace -T -yy output)
+ktime() { awk -F'<' '/(sendmsg|sendto)\([0-9]+<NETLINK:\[NETFILTER/ { t = $NF; sub(/>.*/, "", t); s += t } END { printf "%.3f\n", s }' "$1"; }
+# nftrun NS TAG ARGS...: nft ARGS in NS under strace and /usr/bin/time;
+# sets R_WALL R_CPU R_KB R_KERN (seconds, seconds, kB, seconds); 1 on failure
+nftrun() {
+	local ns=$1 tag=$2
+	shift 2
+	ip netns exec "$ns" strace -f -T -yy --seccomp-bpf -e trace=sendmsg,sendto -o "$SY_TMP/st-$tag" \
+		/usr/bin/time -f "TIME %e %U %S %M" -o "$SY_TMP/tm-$tag" nft "$@" >"$SY_TMP/out-$tag" 2>"$SY_TMP/err-$tag" ||
+		{ echo "   nft $* failed:"; head -3 "$SY_TMP/err-$tag"; return 1; }
+	read -r _ R_WALL u s R_KB < <(grep '^TIME' "$SY_TMP/tm-$tag")
+	R_CPU=$(calc "$u + $s")
+	R_KERN=$(ktime "$SY_TMP/st-$tag")
+}
+
+declare -A REF_T REF_CPU REF_RSS REF_K REF_LIST REF_LISTMB REF_PART REF_CHG SY_T SY_RSS SY_CHG SY_W2S SY_K SY_KC
+if part 1; then
+echo "== 1. reference: kube-proxy's nftables sync with nft -f ($(nft --version)), N Services x 10 endpoints"
+printf '%-6s %8s | %9s %8s %9s %8s | %9s %8s %9s %8s %9s\n' N objects full_s cpu_s rss_MB kern_s \
+	list_s list_MB partial_s kern_s change_s
+for n in $SIZES; do
+	$GEN full "$n" >"$SY_TMP/full-$n.nft"
+	$GEN partial "$n" >"$SY_TMP/partial-$n.nft"
+	: >"$SY_TMP/rf-$n"
+	for r in $(seq 1 "$REPEAT"); do
+		sy_mkns R "r$n-$r"
+		nftrun "$R" "full-$n-$r" -f "$SY_TMP/full-$n.nft" || continue
+		echo "$R_WALL $R_CPU $R_KB $R_KERN" >>"$SY_TMP/rf-$n"
+		if [ "$r" -lt "$REPEAT" ]; then gone "$R"; continue; fi
+		objs=$(ip netns exec "$R" nft list table ip kube-proxy | grep -c .)
+		: >"$SY_TMP/rc-$n"
+		for c in 1 2 3; do
+			nftrun "$R" "list-$n-$c" --json --terse list table ip kube-proxy || continue
+			lw=$R_WALL
+			lmb=$(calc "$(stat -c %s "$SY_TMP/out-list-$n-$c") / 1048576")
+			nftrun "$R" "part-$n-$c" -f "$SY_TMP/partial-$n.nft" || continue
+			echo "$lw $lmb $R_WALL $R_KERN $(calc "$lw + $R_WALL")" >>"$SY_TMP/rc-$n"
+		done
+		seen=$(ip netns exec "$R" nft list table ip kube-proxy | grep -c 'dnat to 10.250.0.1:8080')
+		gone "$R"
+	done
+	col() { awk -v c="$2" '{ print $c }' "$1" | median; }
+	REF_T[$n]=$(col "$SY_TMP/rf-$n" 1); REF_CPU[$n]=$(col "$SY_TMP/rf-$n" 2)
+	REF_RSS[$n]=$(calc "$(col "$SY_TMP/rf-$n" 3) / 1024"); REF_K[$n]=$(col "$SY_TMP/rf-$n" 4)
+	REF_LIST[$n]=$(col "$SY_TMP/rc-$n" 1); REF_LISTMB[$n]=$(col "$SY_TMP/rc-$n" 2)
+	REF_PART[$n]=$(col "$SY_TMP/rc-$n" 3); REF_CHG[$n]=$(col "$SY_TMP/rc-$n" 5)
+	printf '%-6s %8s | %9s %8s %9.1f %8s | %9s %8.1f %9s %8s %9s   (new endpoint in the kernel: %s)\n' \
+		"$n" "${objs:-?}" "${REF_T[$n]}" "${REF_CPU[$n]}" "${REF_RSS[$n]}" "${REF_K[$n]}" \
+		"${REF_LIST[$n]}" "${REF_LISTMB[$n]}" "${REF_PART[$n]}" "$(col "$SY_TMP/rc-$n" 4)" \
+		"${REF_CHG[$n]}" "${seen:-?}"
+done
+echo "   (objects: lines of \`nft list table\`; full_s/cpu_s/rss_MB: wall, user+sys and peak RSS of"
+echo "    \`nft -f\`; kern_s: its time inside sendmsg; list: \`nft --json --terse list table\` and its"
+echo "    output; change_s = list_s + partial_s, what one kube-proxy sync costs; medians of"
+echo "    $REPEAT full sync(s) and 3 changes; kube-proxy @b0f823e lists the table twice per sync)"
+fi
+
+if part 2; then
+echo
+h=$((ANON / 2))
+echo "== 2. kernel time of one transaction: $ANON Services with / without the per-Service anonymous vmap"
+$GEN full "$ANON" >"$SY_TMP/anon-a.nft"
+$GEN full "$ANON" --no-numgen >"$SY_TMP/anon-b.nft"
+$GEN full "$ANON" --range 0:$h >"$SY_TMP/anon-c1.nft"
+$GEN full "$ANON" --range $h:"$ANON" --no-setup >"$SY_TMP/anon-c2.nft"
+printf '   %-44s %9s %9s %8s\n' layout kernel_s nft_wall cpu_s
+anon() { # LABEL FILES...
+	local label=$1 k=0 w=0 c=0 f
+	shift
+	sy_mkns A "anon$RANDOM"
+	for f in "$@"; do
+		nftrun "$A" "anon-$(basename "$f")" -f "$f" || return
+		k=$(calc "$k + $R_KERN"); w=$(calc "$w + $R_WALL"); c=$(calc "$c + $R_CPU")
+		[ $# -gt 1 ] && printf '   %-44s %9s %9s %8s\n' "  $(basename "$f" .nft)" "$R_KERN" "$R_WALL" "$R_CPU"
+	done
+	printf '   %-44s %9s %9s %8s\n' "$label" "$k" "$w" "$c"
+	gone "$A"
+}
+anon "one transaction, numgen vmap per Service" "$SY_TMP/anon-a.nft"
+anon "one transaction, goto instead (no anon sets)" "$SY_TMP/anon-b.nft"
+anon "two transactions of $h, numgen vmap" "$SY_TMP/anon-c1.nft" "$SY_TMP/anon-c2.nft"
+fi
+
+if part 3; then
+echo
+echo "== 3. switchyard --proxy-mode=nftables --manifests, the same Services"
+[ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard
+# daemon_run N STRACE: one daemon in a fresh namespace; sets D_FIRST D_HWM D_CHG D_W2S D_SEEN
+# (and with STRACE=1, D_KF D_KC: kernel seconds of the first sync / of the change)
+daemon_run() {
+	local n=$1 st=$2 d=$SY_TMP/man-$1 log=$SY_TMP/daemon-$1-$2.log pid t0 t1 before lines
+	rm -rf "$d"
+	$GEN manifests "$n" "$d"
+	sy_mkns D "d$n-$st"
+	local pre=()
+	[ "$st" = 1 ] && pre=(strace -f -T -yy --seccomp-bpf -e trace=sendmsg,sendto -o "$SY_TMP/st-d$n")
+	sy_bg "$D" "$log" "${pre[@]}" "$SWITCHYARD" --proxy-mode=nftables --manifests "$d" \
+		--hostname-override node1 --cluster-cidr 10.244.0.0/16 --metrics-bind-address "" \
+		--healthz-bind-address "" --min-sync-period 0s --sync-period 1h -v 2
+	pid=$SY_LAST_PID
+	up() { grep -q "First sync complete" "$log" || ! kill -0 "$pid"; }
+	sy_wait 600 up
+	if ! grep -q "First sync complete" "$log"; then
+		wait "$pid" 2>/dev/null
+		local rc=$?
+		if [ "$rc" = 2 ] && grep -qi 'proxy mode "nftables"\|nftables.*\(unknown\|not\)' "$log"; then
+			echo "   switchyard: nftables mode not available ($(grep -i nftables "$log" | tail -1 | sed 's/^[^]]*] //'))"
+			return 2
+		fi
+		echo "   daemon: no first sync (exit $rc):"; tail -3 "$log"; return 1
+	fi
+	D_FIRST=$(sed -n 's/.*First sync complete: .* in \([0-9.]*\) s.*/\1/p' "$log")
+	local dpid=$pid
+	[ "$st" = 1 ] && dpid=$(pgrep -P "$pid" -n)
+	D_HWM=$(awk '/VmHWM/ { print $2 / 1024 }' /proc/"$dpid"/status)
+	[ "$st" = 1 ] && { D_KF=$(ktime "$SY_TMP/st-d$n"); lines=$(wc -l <"$SY_TMP/st-d$n"); }
+	before=$(grep -c "SyncProxyRules complete" "$log")
+	t0=$(date +%s.%N)
+	cp "$d/change.next" "$d/.change.tmp" && mv "$d/.change.tmp" "$d/change.json"
+	synced() { [ "$(grep -c 'SyncProxyRules complete' "$log")" -gt "$before" ]; }
+	sy_wait 60 synced
+	t1=$(date +%s.%N)
+	D_W2S=$(calc "$t1 - $t0")
+	D_CHG=$(grep "SyncProxyRules complete" "$log" | tail -1 | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p')
+	D_SEEN=$(ip netns exec "$D" nft list ruleset | grep -c 'dnat to 10.250.0.1:8080')
+	if [ "$st" = 1 ]; then
+		sleep 0.2
+		tail -n +"$((lines + 1))" "$SY_TMP/st-d$n" >"$SY_TMP/st-d$n-chg"
+		D_KC=$(ktime "$SY_TMP/st-d$n-chg")
+	fi
+	kill "$dpid" 2>/dev/null; sleep 0.5
+	kill "$pid" 2>/dev/null
+	gone "$D"
+}
+for n in $SIZES; do
+	daemon_run "$n" 0
+	rc=$?
+	[ $rc = 2 ] && break
+	[ $rc = 0 ] || continue
+	SY_T[$n]=$D_FIRST; SY_RSS[$n]=$D_HWM; SY_CHG[$n]=$D_CHG; SY_W2S[$n]=$D_W2S
+	printf '   %6s Services: first sync %ss, peak RSS %.1f MB; endpoint change: sync %sms, file write → synced %.3fs, kernel shows it: %s\n' \
+		"$n" "$D_FIRST" "$D_HWM" "$D_CHG" "$D_W2S" "$D_SEEN"
+	if daemon_run "$n" 1; then
+		SY_K[$n]=$D_KF; SY_KC[$n]=$D_KC
+		printf '          under strace: first sync %ss of which kernel %ss; change sync %sms of which kernel %.3fms\n' \
+			"$D_FIRST" "$D_KF" "$D_CHG" "$(calc "$D_KC * 1000")"
+	fi
+done
+echo "   (first sync / change sync: the daemon's own timing, its log's \"First sync complete\" and"
+echo "    \"SyncProxyRules complete … elapsed=\", from the sync's start to the kernel's acknowledgement;"
+echo "    file write → synced includes the manifest directory's debounce and re-read)"
+fi
+
+echo
+echo "== 4. side by side (reference = kube-proxy's nftables ruleset through nft)"
+printf '%-6s | %9s %9s %8s | %9s %9s %8s | %9s %9s %9s\n' N ref_full_s sy_full_s t_ratio \
+	ref_rss_MB sy_rss_MB rss_ratio ref_chg_s sy_chg_ms t_ratio
+for n in $SIZES; do
+	rt=${REF_T[$n]:-} st=${SY_T[$n]:-} rr=${REF_RSS[$n]:-} sr=${SY_RSS[$n]:-} rc=${REF_CHG[$n]:-} sc=${SY_CHG[$n]:-}
+	r1=-; r2=-; r3=-
+	[ -n "$rt" ] && [ -n "$st" ] && r1=$(calc "$st / $rt")
+	[ -n "$rr" ] && [ -n "$sr" ] && r2=$(calc "$sr / $rr")
+	[ -n "$rc" ] && [ -n "$sc" ] && r3=$(calc "$sc / 1000 / $rc")
+	printf '%-6s | %9s %9s %8s | %9s %9s %8s | %9s %9s %9s\n' "$n" "${rt:--}" "${st:--}" "$r1" \
+		"${rr:--}" "${sr:--}" "$r2" "${rc:--}" "${sc:--}" "$r3"
+done
+echo "   (goals at 10000: time ≤ 0.01×, RSS ≤ 0.05× the reference; one change < 5 ms at every N;"
+echo "    ref RSS is nft's, sy RSS the whole daemon's; - = not measured or mode not available)"
