@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 	struct sy_config cfg;
 	config_init(&cfg);
 	cfg.n_cluster_cidrs = 1;
-	sy_parse_cidr4("10.244.0.0/16", &cfg.cluster_cidrs[0]);
+	sy_cidr_parse("10.244.0.0/16", &cfg.cluster_cidrs[0]);
 	if (cleanup) {
 		int r = iptables_mode_ops.cleanup(&cfg);
 		printf("cleanup: %s\n", r < 0 ? strerror(-r) : "ok");

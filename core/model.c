@@ -133,9 +133,7 @@ static int cidr4_sloppy(const char *s, struct sy_cidr *ret)
 		plen = plen * 10 + (unsigned)(*s - '0');
 	if (!digits || *s || plen > 32 || ip4_sloppy(buf, &a) < 0)
 		return -EINVAL;
-	ret->plen = (uint8_t)plen;
-	ret->addr.s_addr = plen ? a.s_addr & htonl(~0u << (32 - plen)) : 0;
-	return 0;
+	return sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(a) }, plen, ret);
 }
 
 /* Go's strings.TrimSpace: ASCII white space and U+0085, U+00A0 at both ends, into buf. */
@@ -849,7 +847,7 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 		}
 	}
 	if (str && *str && !is_ip6(str)) {
-		if (sy_parse_cidr4(str, &n->pod_cidr) < 0)
+		if (sy_cidr_parse_family(str, AF_INET, &n->pod_cidr) < 0)
 			FAIL("invalid spec.podCIDR \"%s\"", str);
 		n->has_pod_cidr = true;
 	}

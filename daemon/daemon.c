@@ -38,7 +38,7 @@ int daemon_nodeport_addresses(const struct sy_daemon *d, struct in_addr *out, un
 			bool match = false;
 
 			for (unsigned c = 0; c < d->cfg.n_nodeport_cidrs && !match; c++)
-				match = sy_cidr_contains(&d->cfg.nodeport_cidrs[c], a);
+				match = sy_cidr_contains(&d->cfg.nodeport_cidrs[c], (struct sy_addr[]){ sy_addr_from_in4(a) });
 			if (!match)
 				continue;
 		}

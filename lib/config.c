@@ -195,7 +195,7 @@ static int parse_cidr_list(const char *arg, struct sy_cidr *out, unsigned *n, bo
 			*primary = true;
 			continue;
 		}
-		if (*n >= SY_MAX_CIDRS || sy_parse_cidr4(tok, &out[*n]) < 0) {
+		if (*n >= SY_MAX_CIDRS || sy_cidr_parse_family(tok, AF_INET, &out[*n]) < 0) {
 			r = -EINVAL;
 			break;
 		}

@@ -23,37 +23,6 @@ int sy_parse_ip4(const char *s, struct in_addr *ret)
 	return 0;
 }
 
-int sy_parse_cidr4(const char *s, struct sy_cidr *ret)
-{
-	char buf[64], *slash, *end;
-	long plen = 32;
-	struct in_addr a;
-
-	if (!s || strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash) {
-		*slash = '\0';
-		errno = 0;
-		plen = strtol(slash + 1, &end, 10);
-		if (errno || *end || end == slash + 1 || plen < 0 || plen > 32)
-			return -EINVAL;
-	}
-	if (sy_parse_ip4(buf, &a) < 0)
-		return -EINVAL;
-	ret->plen = (uint8_t)plen;
-	ret->addr.s_addr = plen ? a.s_addr & htonl(~0u << (32 - plen)) : 0;
-	return 0;
-}
-
-bool sy_cidr_contains(const struct sy_cidr *c, struct in_addr a)
-{
-	uint32_t mask = c->plen ? htonl(~0u << (32 - c->plen)) : 0;
-
-	return (a.s_addr & mask) == c->addr.s_addr;
-}
-
 const char *sy_ip4_str(struct in_addr a)
 {
 	static char bufs[8][INET_ADDRSTRLEN];

@@ -86,9 +86,10 @@ void ipt_plan_opts_from(struct ipt_plan_opts *o, const struct sy_config *cfg,
 	o->n_nodeport_addrs = ds->node.n_nodeport_addrs;
 	o->leaf_max = 8;
 	if (cfg && cfg->localhost_nodeports && !o->nodeport_all_local) {
-		struct in_addr lo = { htonl(0x7f000001) };
+		struct sy_addr lo = sy_addr4_host(0x7f000001);
+
 		for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++)
-			if (sy_cidr_contains(&cfg->nodeport_cidrs[i], lo))
+			if (sy_cidr_contains(&cfg->nodeport_cidrs[i], &lo))
 				o->nodeport_loopback = true;
 	}
 }
@@ -339,7 +340,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			/* pod and node traffic may use cluster endpoints (kube-proxy) */
 			for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
 				r = rule_jump(svc);
-				r.src = o->cluster_cidrs[i].addr;
+				r.src = o->cluster_cidrs[i].addr.v4;
 				r.smsk.s_addr = o->cluster_cidrs[i].plen ?
 					htonl(~0u << (32 - o->cluster_cidrs[i].plen)) : 0;
 				ipt_chain_add(ext, &r);
@@ -359,7 +360,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			fw = port_chain(pp, "SY-FW-", buf);
 			for (unsigned i = 0; i < dp->n_lb_source_ranges; i++) {
 				r = rule_jump(ext);
-				r.src = dp->lb_source_ranges[i].addr;
+				r.src = dp->lb_source_ranges[i].addr.v4;
 				r.smsk.s_addr = dp->lb_source_ranges[i].plen ?
 					htonl(~0u << (32 - dp->lb_source_ranges[i].plen)) : 0;
 				ipt_chain_add(fw, &r);
@@ -373,7 +374,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			r = rule_jump(o->masquerade_all || o->n_cluster_cidrs == 1 ?
 				      &p->nat_mark_masq : &p->nat_masq_cidr);
 			if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
-				r.src = o->cluster_cidrs[0].addr;
+				r.src = o->cluster_cidrs[0].addr.v4;
 				r.smsk.s_addr = o->cluster_cidrs[0].plen ?
 					htonl(~0u << (32 - o->cluster_cidrs[0].plen)) : 0;
 				r.inv = IPT_R_INV_SRC;
@@ -726,7 +727,7 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
 			memset(&r, 0, sizeof(r));
 			r.target = IPT_T_RETURN;
-			r.src = o->cluster_cidrs[i].addr;
+			r.src = o->cluster_cidrs[i].addr.v4;
 			r.smsk.s_addr = o->cluster_cidrs[i].plen ?
 				htonl(~0u << (32 - o->cluster_cidrs[i].plen)) : 0;
 			ipt_chain_add(&p->nat_masq_cidr, &r);

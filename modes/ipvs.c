@@ -312,7 +312,7 @@ static void port_delta(struct proxy_mode *m, const struct desired_state *ds,
 		for (unsigned k = 0; k < p->n_lb_source_ranges; k++) {
 			char c[INET_ADDRSTRLEN], e2[200];
 
-			addr_str(p->lb_source_ranges[k].addr, c);
+			addr_str(p->lb_source_ranges[k].addr.v4, c);
 			if (p->lb_source_ranges[k].plen == 32)
 				snprintf(e2, sizeof(e2), "%s,%s", entry, c);
 			else

@@ -260,7 +260,7 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	for (unsigned i = 0; i < p->n_cluster_cidrs && !p->masquerade_all; i++) {
 		/* traffic to a ClusterIP from outside the pod network */
 		e = rule_new(c);
-		e->ip.src = p->cluster_cidrs[i].addr;
+		e->ip.src = p->cluster_cidrs[i].addr.v4;
 		e->ip.smsk.s_addr = p->cluster_cidrs[i].plen ?
 				    htonl(~0u << (32 - p->cluster_cidrs[i].plen)) : 0;
 		e->ip.invflags = IPT_INV_SRCIP;

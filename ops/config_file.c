@@ -198,7 +198,7 @@ static int add_cidr(struct cf *c, const yaml_node_t *n, const char *fname, const
 	}
 	if (*count >= SY_MAX_CIDRS)
 		return fail(c, n, "field \"%s\": more than %d CIDRs", fname, SY_MAX_CIDRS);
-	if (sy_parse_cidr4(tok, &out[*count]) < 0)
+	if (sy_cidr_parse_family(tok, AF_INET, &out[*count]) < 0)
 		return fail(c, n, "field \"%s\": invalid CIDR \"%s\"", fname, tok);
 	(*count)++;
 	return 0;
@@ -569,7 +569,7 @@ static json_object *jstr(const char *s)
 
 static void cidr_text(const struct sy_cidr *c, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%u", sy_ip4_str(c->addr), c->plen);
+	sy_cidr_format(c, buf, len);
 }
 
 char *config_file_configz(const struct sy_config *cfg)

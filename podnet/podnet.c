@@ -278,9 +278,8 @@ static int find_underlay(struct podnet *p, const struct node *own, char *why, si
 		    pn_nl_find_addr(p->sk, own->internal_ip, &ifindex, &plen, NULL) == 0 &&
 		    ifindex == l.ifindex) {
 			p->underlay_ip = own->internal_ip;
-			p->underlay_net.plen = plen;
-			p->underlay_net.addr.s_addr = own->internal_ip.s_addr &
-				(plen ? htonl(~0u << (32 - plen)) : 0);
+			sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(own->internal_ip) }, plen,
+				     &p->underlay_net);
 		}
 		p->underlay_ifindex = l.ifindex;
 		p->underlay_mtu = l.mtu;
@@ -302,9 +301,8 @@ static int find_underlay(struct podnet *p, const struct node *own, char *why, si
 		return r;
 	}
 	p->underlay_ip = own->internal_ip;
-	p->underlay_net.plen = plen;
-	p->underlay_net.addr.s_addr = own->internal_ip.s_addr &
-		(plen ? htonl(~0u << (32 - plen)) : 0);
+	sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(own->internal_ip) }, plen,
+		     &p->underlay_net);
 	p->underlay_ifindex = ifindex;
 	p->underlay_mtu = l.mtu;
 	return 0;
@@ -368,7 +366,7 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 		p->mtu = p->underlay_mtu;
 	podnet_vtep_mac(p->underlay_ip, p->vtep_mac);
 
-	if (old.local_ready && !full && old.own_subnet.addr.s_addr == p->own_subnet.addr.s_addr &&
+	if (old.local_ready && !full && old.own_subnet.addr.v4.s_addr == p->own_subnet.addr.v4.s_addr &&
 	    old.own_subnet.plen == p->own_subnet.plen &&
 	    old.underlay_ip.s_addr == p->underlay_ip.s_addr &&
 	    old.underlay_net.plen == p->underlay_net.plen &&
@@ -398,14 +396,14 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 				 p->mtu);
 			*changed = true;
 		}
-		r = pn_nl_addr_ensure_only(p->sk, p->vx_ifindex, p->own_subnet.addr);
+		r = pn_nl_addr_ensure_only(p->sk, p->vx_ifindex, p->own_subnet.addr.v4);
 		if (r < 0) {
 			log_error("pod network: address %s/32 on %s: %s",
-				  sy_ip4_str(p->own_subnet.addr), p->vx_name, strerror(-r));
+				  sy_addr_str(&p->own_subnet.addr), p->vx_name, strerror(-r));
 			return r;
 		}
 	}
-	if (!old.local_ready || old.own_subnet.addr.s_addr != p->own_subnet.addr.s_addr ||
+	if (!old.local_ready || old.own_subnet.addr.v4.s_addr != p->own_subnet.addr.v4.s_addr ||
 	    old.own_subnet.plen != p->own_subnet.plen ||
 	    old.underlay_ip.s_addr != p->underlay_ip.s_addr ||
 	    old.underlay_net.plen != p->underlay_net.plen ||
@@ -447,7 +445,7 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	}
 	if (!p->local_ready || *changed)
 		log_info("pod network: node %s subnet %s/%u, %s backend, underlay %s/%u (#%d), MTU %u",
-			 p->node_name, sy_ip4_str(p->own_subnet.addr), p->own_subnet.plen,
+			 p->node_name, sy_addr_str(&p->own_subnet.addr), p->own_subnet.plen,
 			 podnet_backend_name(p->conf.backend), sy_ip4_str(p->underlay_ip),
 			 p->underlay_net.plen, p->underlay_ifindex, p->mtu);
 	set_why(&p->local_why, NULL);
@@ -464,7 +462,7 @@ wait:
 static void cidr_key(const struct sy_cidr *c, char buf[12])
 {
 	static const char hex[] = "0123456789abcdef";
-	uint32_t a = ntohl(c->addr.s_addr);
+	uint32_t a = sy_addr4_host_order(&c->addr);
 	int i;
 
 	for (i = 0; i < 8; i++)
@@ -493,15 +491,15 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 	pr->subnet = n->pod_cidr;
 	if (podnet_conf_check_subnet(&p->conf, &n->pod_cidr, why, len) < 0)
 		return;
-	if (sy_cidr_contains(&p->own_subnet, n->pod_cidr.addr) ||
-	    sy_cidr_contains(&n->pod_cidr, p->own_subnet.addr)) {
+	if (sy_cidr_contains(&p->own_subnet, &n->pod_cidr.addr) ||
+	    sy_cidr_contains(&n->pod_cidr, &p->own_subnet.addr)) {
 		snprintf(why, len, "podCIDR %s/%u overlaps this node's %s/%u",
-			 sy_ip4_str(n->pod_cidr.addr), n->pod_cidr.plen,
-			 sy_ip4_str(p->own_subnet.addr), p->own_subnet.plen);
+			 sy_addr_str(&n->pod_cidr.addr), n->pod_cidr.plen,
+			 sy_addr_str(&p->own_subnet.addr), p->own_subnet.plen);
 		return;
 	}
 	if (owner && strcmp(owner, n->name) != 0) {
-		snprintf(why, len, "podCIDR %s/%u is node %s's too", sy_ip4_str(n->pod_cidr.addr),
+		snprintf(why, len, "podCIDR %s/%u is node %s's too", sy_addr_str(&n->pod_cidr.addr),
 			 n->pod_cidr.plen, owner);
 		return;
 	}
@@ -527,12 +525,12 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 		return;
 	}
 	pr->ip = ip;
-	onlink = sy_cidr_contains(&p->underlay_net, ip);
+	onlink = sy_cidr_contains(&p->underlay_net, (struct sy_addr[]){ sy_addr_from_in4(ip) });
 	if (p->conf.backend == PODNET_BACKEND_HOST_GW || (p->conf.direct_routing && onlink)) {
 		if (!onlink) {
 			snprintf(why, len, "%s is not on-link from %s/%u: host-gw needs the nodes "
 				 "on one L2 network, no route added", sy_ip4_str(ip),
-				 sy_ip4_str(p->underlay_net.addr), p->underlay_net.plen);
+				 sy_addr_str(&p->underlay_net.addr), p->underlay_net.plen);
 			return;
 		}
 		pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet, .gw = ip,
@@ -566,9 +564,9 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 		memcpy(pr->mac, pr->bd_mac, 6);
 	else
 		podnet_vtep_mac(ip, pr->mac);
-	pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet, .gw = pr->subnet.addr,
+	pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet, .gw = pr->subnet.addr.v4,
 				      .ifindex = p->vx_ifindex, .onlink = true };
-	pr->e[1] = (struct pn_entry){ .type = PN_NEIGH, .dst = { pr->subnet.addr, 32 },
+	pr->e[1] = (struct pn_entry){ .type = PN_NEIGH, .dst = { pr->subnet.addr, 32, { 0 } },
 				      .ifindex = p->vx_ifindex };
 	memcpy(pr->e[1].mac, pr->mac, 6);
 	pr->e[2] = (struct pn_entry){ .type = PN_FDB, .gw = ip, .ifindex = p->vx_ifindex };
@@ -831,7 +829,7 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 			}
 			if (tmp.valid)
 				log_info("pod network: peer %s subnet %s/%u via %s%s", n->name,
-					 sy_ip4_str(tmp.subnet.addr), tmp.subnet.plen,
+					 sy_addr_str(&tmp.subnet.addr), tmp.subnet.plen,
 					 sy_ip4_str(tmp.ip), tmp.n == 3 ? " (vxlan)" : "");
 		} else {
 			bool same = old->n == tmp.n;
@@ -848,7 +846,7 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 			}
 			if (!same && tmp.valid)
 				log_info("pod network: peer %s changed: subnet %s/%u via %s", n->name,
-					 sy_ip4_str(tmp.subnet.addr), tmp.subnet.plen,
+					 sy_addr_str(&tmp.subnet.addr), tmp.subnet.plen,
 					 sy_ip4_str(tmp.ip));
 			if (tmp.valid)
 				set_why(&old->why, NULL);

@@ -168,7 +168,7 @@ int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size
 		snprintf(err, errlen, "Network is missing");
 		goto out;
 	}
-	if (sy_parse_cidr4(s, &c.network) < 0 || !strchr(s, '/')) {
+	if (sy_cidr_parse_family(s, AF_INET, &c.network) < 0 || !strchr(s, '/')) {
 		snprintf(err, errlen, "Network \"%s\" is not an IPv4 CIDR", s);
 		goto out;
 	}
@@ -192,7 +192,7 @@ int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size
 	} else {
 		c.subnet_len = c.network.plen <= 22 ? 24 : c.network.plen + 2;
 	}
-	net = ntohl(c.network.addr.s_addr);
+	net = ntohl(c.network.addr.v4.s_addr);
 	mask = mask_of(c.subnet_len);
 	size = 1u << (32 - c.subnet_len);
 	last = net | ~mask_of(c.network.plen);	/* last address of the Network */
@@ -207,7 +207,7 @@ int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size
 			snprintf(err, errlen, "SubnetMin \"%s\" is not an IPv4 address", s);
 			goto out;
 		}
-		if (!sy_cidr_contains(&c.network, a)) {
+		if (!sy_cidr_contains(&c.network, (struct sy_addr[]){ sy_addr_from_in4(a) })) {
 			snprintf(err, errlen, "SubnetMin %s is not in Network", s);
 			goto out;
 		}
@@ -226,7 +226,7 @@ int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size
 			snprintf(err, errlen, "SubnetMax \"%s\" is not an IPv4 address", s);
 			goto out;
 		}
-		if (!sy_cidr_contains(&c.network, a)) {
+		if (!sy_cidr_contains(&c.network, (struct sy_addr[]){ sy_addr_from_in4(a) })) {
 			snprintf(err, errlen, "SubnetMax %s is not in Network", s);
 			goto out;
 		}
@@ -277,18 +277,18 @@ int podnet_conf_load(const char *path, struct podnet_conf *ret, char *err, size_
 int podnet_conf_check_subnet(const struct podnet_conf *c, const struct sy_cidr *subnet,
 			     char *err, size_t errlen)
 {
-	uint32_t a = ntohl(subnet->addr.s_addr), end;
+	uint32_t a = ntohl(subnet->addr.v4.s_addr), end;
 	uint32_t min = ntohl(c->subnet_min.s_addr);
 	uint32_t max = ntohl(c->subnet_max.s_addr) + (1u << (32 - c->subnet_len)) - 1;
 
-	if (subnet->plen <= c->network.plen || !sy_cidr_contains(&c->network, subnet->addr)) {
+	if (subnet->plen <= c->network.plen || !sy_cidr_contains(&c->network, &subnet->addr)) {
 		snprintf(err, errlen, "%s/%u is not inside Network %s/%u",
-			 sy_ip4_str(subnet->addr), subnet->plen, sy_ip4_str(c->network.addr),
+			 sy_addr_str(&subnet->addr), subnet->plen, sy_addr_str(&c->network.addr),
 			 c->network.plen);
 		return -EINVAL;
 	}
 	if (subnet->plen > 30) {
-		snprintf(err, errlen, "%s/%u is too small for pods", sy_ip4_str(subnet->addr),
+		snprintf(err, errlen, "%s/%u is too small for pods", sy_addr_str(&subnet->addr),
 			 subnet->plen);
 		return -EINVAL;
 	}
@@ -297,7 +297,7 @@ int podnet_conf_check_subnet(const struct podnet_conf *c, const struct sy_cidr *
 		struct in_addr lo = { htonl(min) }, hi = { htonl(max) };
 
 		snprintf(err, errlen, "%s/%u is outside [SubnetMin, SubnetMax] = [%s, %s]",
-			 sy_ip4_str(subnet->addr), subnet->plen, sy_ip4_str(lo), sy_ip4_str(hi));
+			 sy_addr_str(&subnet->addr), subnet->plen, sy_ip4_str(lo), sy_ip4_str(hi));
 		return -EINVAL;
 	}
 	return 0;
@@ -367,11 +367,11 @@ int podnet_parse_backend_data(const char *json, uint32_t *vni, bool *has_vni, ui
 char *podnet_render_subnet_env(const struct podnet_conf *c, const struct sy_cidr *subnet,
 			       unsigned mtu)
 {
-	struct in_addr first = { htonl(ntohl(subnet->addr.s_addr) + 1) };
+	struct in_addr first = { htonl(ntohl(subnet->addr.v4.s_addr) + 1) };
 	char *s;
 
 	if (asprintf(&s, "FLANNEL_NETWORK=%s/%u\nFLANNEL_SUBNET=%s/%u\nFLANNEL_MTU=%u\n"
-		     "FLANNEL_IPMASQ=true\n", sy_ip4_str(c->network.addr), c->network.plen,
+		     "FLANNEL_IPMASQ=true\n", sy_addr_str(&c->network.addr), c->network.plen,
 		     sy_ip4_str(first), subnet->plen, mtu) < 0)
 		abort();
 	return s;
@@ -386,7 +386,7 @@ char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subne
 {
 	struct json_object *root, *plugins, *br, *ipam, *ranges, *range, *r0, *routes, *rt, *pm,
 		*caps, *lo;
-	struct in_addr gw = { htonl(ntohl(subnet->addr.s_addr) + 1) };
+	struct in_addr gw = { htonl(ntohl(subnet->addr.v4.s_addr) + 1) };
 	char buf[64];
 	char *out;
 
@@ -407,7 +407,7 @@ char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subne
 	ranges = json_object_new_array();
 	range = json_object_new_array();
 	r0 = json_object_new_object();
-	snprintf(buf, sizeof(buf), "%s/%u", sy_ip4_str(subnet->addr), subnet->plen);
+	snprintf(buf, sizeof(buf), "%s/%u", sy_addr_str(&subnet->addr), subnet->plen);
 	json_object_object_add(r0, "subnet", jstr(buf));
 	json_object_object_add(r0, "gateway", jstr(sy_ip4_str(gw)));
 	json_object_array_add(range, r0);

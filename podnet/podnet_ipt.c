@@ -60,9 +60,9 @@ static void masq_chain(const struct sy_cidr *net, struct pn_chain *c)
 	c->table = "nat";
 	strcpy(c->hook, "POSTROUTING");
 	strcpy(c->chain, PODNET_MASQ_CHAIN);
-	c->rules[0] = (struct pn_rule){ net->addr, m, net->addr, m, "RETURN" };
-	c->rules[1] = (struct pn_rule){ net->addr, m, mc, mask4(4), "RETURN" };
-	c->rules[2] = (struct pn_rule){ net->addr, m, { 0 }, { 0 }, "MASQUERADE" };
+	c->rules[0] = (struct pn_rule){ net->addr.v4, m, net->addr.v4, m, "RETURN" };
+	c->rules[1] = (struct pn_rule){ net->addr.v4, m, mc, mask4(4), "RETURN" };
+	c->rules[2] = (struct pn_rule){ net->addr.v4, m, { 0 }, { 0 }, "MASQUERADE" };
 	c->n = 3;
 }
 
@@ -74,8 +74,8 @@ static void fwd_chain(const struct sy_cidr *net, struct pn_chain *c)
 	c->table = "filter";
 	strcpy(c->hook, "FORWARD");
 	strcpy(c->chain, PODNET_FWD_CHAIN);
-	c->rules[0] = (struct pn_rule){ net->addr, m, { 0 }, { 0 }, "ACCEPT" };
-	c->rules[1] = (struct pn_rule){ { 0 }, { 0 }, net->addr, m, "ACCEPT" };
+	c->rules[0] = (struct pn_rule){ net->addr.v4, m, { 0 }, { 0 }, "ACCEPT" };
+	c->rules[1] = (struct pn_rule){ { 0 }, { 0 }, net->addr.v4, m, "ACCEPT" };
 	c->n = 2;
 }
 
@@ -348,7 +348,7 @@ int podnet_ipt_ensure(const struct sy_cidr *network, bool *changed)
 
 int podnet_ipt_remove(void)
 {
-	struct sy_cidr none = { { 0 }, 0 };
+	struct sy_cidr none = { 0 };
 	struct pn_chain c;
 	int r, ret;
 

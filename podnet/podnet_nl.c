@@ -31,10 +31,10 @@ void pn_entry_key(const struct pn_entry *e, char *buf, size_t len)
 
 	switch (e->type) {
 	case PN_ROUTE:
-		snprintf(buf, len, "r %s/%u", sy_ip4_str(e->dst.addr), e->dst.plen);
+		snprintf(buf, len, "r %s/%u", sy_addr_str(&e->dst.addr), e->dst.plen);
 		break;
 	case PN_NEIGH:
-		snprintf(buf, len, "n %d %s", e->ifindex, sy_ip4_str(e->dst.addr));
+		snprintf(buf, len, "n %d %s", e->ifindex, sy_addr_str(&e->dst.addr));
 		break;
 	case PN_FDB:
 		podnet_format_mac(e->mac, mac);
@@ -49,10 +49,10 @@ bool pn_entry_equal(const struct pn_entry *a, const struct pn_entry *b)
 		return false;
 	switch (a->type) {
 	case PN_ROUTE:
-		return a->dst.addr.s_addr == b->dst.addr.s_addr && a->dst.plen == b->dst.plen &&
+		return a->dst.addr.v4.s_addr == b->dst.addr.v4.s_addr && a->dst.plen == b->dst.plen &&
 		       a->gw.s_addr == b->gw.s_addr && a->onlink == b->onlink;
 	case PN_NEIGH:
-		return a->dst.addr.s_addr == b->dst.addr.s_addr && !memcmp(a->mac, b->mac, 6);
+		return a->dst.addr.v4.s_addr == b->dst.addr.v4.s_addr && !memcmp(a->mac, b->mac, 6);
 	case PN_FDB:
 		return a->gw.s_addr == b->gw.s_addr && !memcmp(a->mac, b->mac, 6);
 	}
@@ -66,11 +66,11 @@ void pn_entry_str(const struct pn_entry *e, char *buf, size_t len)
 	podnet_format_mac(e->mac, mac);
 	switch (e->type) {
 	case PN_ROUTE:
-		snprintf(buf, len, "route %s/%u via %s dev #%d%s", sy_ip4_str(e->dst.addr),
+		snprintf(buf, len, "route %s/%u via %s dev #%d%s", sy_addr_str(&e->dst.addr),
 			 e->dst.plen, sy_ip4_str(e->gw), e->ifindex, e->onlink ? " onlink" : "");
 		break;
 	case PN_NEIGH:
-		snprintf(buf, len, "neigh %s lladdr %s dev #%d", sy_ip4_str(e->dst.addr), mac,
+		snprintf(buf, len, "neigh %s lladdr %s dev #%d", sy_addr_str(&e->dst.addr), mac,
 			 e->ifindex);
 		break;
 	case PN_FDB:
@@ -127,7 +127,7 @@ static int build_route(const struct pn_entry *e, bool with_nh, struct rtnl_route
 
 	if (!rt)
 		return -ENOMEM;
-	dst = addr4(e->dst.addr, e->dst.plen);
+	dst = addr4(e->dst.addr.v4, e->dst.plen);
 	if (!dst)
 		goto fail;
 	rtnl_route_set_family(rt, AF_INET);
@@ -173,7 +173,7 @@ static int build_neigh(const struct pn_entry *e, struct rtnl_neigh **ret)
 	if (!n)
 		return -ENOMEM;
 	if (e->type == PN_NEIGH)
-		dst = addr4(e->dst.addr, 32);
+		dst = addr4(e->dst.addr.v4, 32);
 	else
 		dst = addr4(e->gw, 32);
 	ll = addr_mac(e->mac);
@@ -281,8 +281,9 @@ static void route_cb(struct nl_object *obj, void *arg)
 	if (rtnl_route_get_protocol(rt) != PODNET_RTPROT ||
 	    rtnl_route_get_table(rt) != RT_TABLE_MAIN || rtnl_route_get_family(rt) != AF_INET)
 		return;
-	if (!nl_to_in(rtnl_route_get_dst(rt), &e.dst.addr))
-		e.dst.addr.s_addr = 0;
+	e.dst.addr.family = AF_INET;
+	if (!nl_to_in(rtnl_route_get_dst(rt), &e.dst.addr.v4))
+		e.dst.addr.v4.s_addr = 0;
 	e.dst.plen = (uint8_t)nl_addr_get_prefixlen(rtnl_route_get_dst(rt));
 	if (rtnl_route_get_nnexthops(rt) >= 1) {
 		nh = rtnl_route_nexthop_n(rt, 0);
@@ -312,7 +313,8 @@ static void neigh_cb(struct nl_object *obj, void *arg)
 			return;
 	} else if (rtnl_neigh_get_family(n) == AF_INET) {
 		e.type = PN_NEIGH;
-		if (!nl_to_in(rtnl_neigh_get_dst(n), &e.dst.addr))
+		e.dst.addr.family = AF_INET;
+		if (!nl_to_in(rtnl_neigh_get_dst(n), &e.dst.addr.v4))
 			return;
 		e.dst.plen = 32;
 		if (!nl_to_mac(rtnl_neigh_get_lladdr(n), e.mac))
@@ -491,8 +493,8 @@ int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
 			continue;
 		plen = (unsigned)rtnl_addr_get_prefixlen(a);
 		*ret_ip = local;
-		ret_net->plen = (uint8_t)plen;
-		ret_net->addr.s_addr = local.s_addr & (plen ? htonl(~0u << (32 - plen)) : 0);
+		if (sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(local) }, plen, ret_net) < 0)
+			continue;
 		r = 0;
 		break;
 	}

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <netinet/in.h>
+#include "switchyard/addr.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #ifndef container_of
@@ -12,17 +13,8 @@
 	((type *)((char *)(ptr) - offsetof(type, member)))
 #endif
 
-/* IPv4 CIDR; addr is in network byte order and masked. */
-struct sy_cidr {
-	struct in_addr addr;
-	uint8_t plen;
-};
-
 /* Parse dotted IPv4; 0 or -EINVAL. */
 int sy_parse_ip4(const char *s, struct in_addr *ret);
-/* Parse "a.b.c.d/n" (a bare address means /32); 0 or -EINVAL. */
-int sy_parse_cidr4(const char *s, struct sy_cidr *ret);
-bool sy_cidr_contains(const struct sy_cidr *c, struct in_addr a);
 /* Thread-unsafe rotating static buffers, for log messages. */
 const char *sy_ip4_str(struct in_addr a);
 /* Parse a Go-style duration ("1s", "500ms", "2m30s", "1h"); seconds. */

@@ -70,7 +70,7 @@ static int load(struct sy_config *cfg, const char *text, char *err, size_t errle
 
 static void assert_cidr(const struct sy_cidr *c, const char *addr, unsigned plen)
 {
-	assert_string_equal(sy_ip4_str(c->addr), addr);
+	assert_string_equal(sy_addr_str(&c->addr), addr);
 	assert_int_equal(c->plen, plen);
 }
 

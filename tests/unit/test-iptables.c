@@ -63,7 +63,7 @@ static void opts(struct ipt_plan_opts *o, const char *cidr)
 	o->localhost_nodeports = true;
 	o->leaf_max = 8;
 	if (cidr) {
-		sy_parse_cidr4(cidr, &c);
+		sy_cidr_parse(cidr, &c);
 		o->cluster_cidrs = &c;
 		o->n_cluster_cidrs = 1;
 	}
@@ -248,7 +248,7 @@ static void test_etp_local(void **state)
 	dp->lb_ips[0] = ip("192.168.70.1");
 	dp->n_lb_ips = 1;
 	dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
-	sy_parse_cidr4("192.168.50.0/24", &dp->lb_source_ranges[0]);
+	sy_cidr_parse("192.168.50.0/24", &dp->lb_source_ranges[0]);
 	dp->n_lb_source_ranges = 1;
 	opts(&o, "10.244.0.0/16");
 	ipt_plan_init(&p, &o);

@@ -149,7 +149,7 @@ static void test_iptables(void **state)
 			   "-A PREROUTING -j SY-IPVS-SERVICES"));
 
 	/* another config (cluster CIDR) changes only nat */
-	assert_int_equal(sy_parse_cidr4("10.244.0.0/16", &cidr), 0);
+	assert_int_equal(sy_cidr_parse("10.244.0.0/16", &cidr), 0);
 	p.cluster_cidrs = &cidr;
 	p.n_cluster_cidrs = 1;
 	w = 0;

@@ -193,16 +193,16 @@ static void test_entries(void **state)
 	vx = pn_nl_vxlan_ensure(sk, &s, &recreated);
 	assert_true(vx > 0);
 	assert_int_equal(pn_nl_addr_ensure_only(sk, vx, (struct in_addr){ htonl(0x0a6f0100) }), 0);
-	sy_parse_cidr4("10.111.2.0/24", &rt.dst);
-	rt.gw = rt.dst.addr;
+	sy_cidr_parse("10.111.2.0/24", &rt.dst);
+	rt.gw = rt.dst.addr.v4;
 	rt.ifindex = vx;
-	ng.dst = (struct sy_cidr){ rt.dst.addr, 32 };
+	ng.dst = (struct sy_cidr){ rt.dst.addr, 32, { 0 } };
 	ng.ifindex = vx;
 	memcpy(ng.mac, (uint8_t[]){ 0x5e, 0x79, 10, 200, 0, 2 }, 6);
 	fdb.ifindex = vx;
 	memcpy(fdb.mac, ng.mac, 6);
 	sy_parse_ip4("10.200.0.2", &fdb.gw);
-	sy_parse_cidr4("10.111.3.0/24", &direct.dst);
+	sy_cidr_parse("10.111.3.0/24", &direct.dst);
 	sy_parse_ip4("10.200.0.3", &direct.gw);
 	direct.ifindex = (int)if_nametoindex("ul0");
 
@@ -249,7 +249,7 @@ static void test_iptables(void **state)
 	bool changed;
 
 	NEED_NETNS();
-	sy_parse_cidr4("10.111.0.0/16", &net);
+	sy_cidr_parse("10.111.0.0/16", &net);
 	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
 	assert_true(changed);
 	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);

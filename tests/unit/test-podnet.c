@@ -31,7 +31,7 @@ static void test_defaults(void **state)
 	char err[256];
 
 	assert_int_equal(parse("{\"Network\":\"10.111.0.0/16\"}", &c, err), 0);
-	assert_string_equal(sy_ip4_str(c.network.addr), "10.111.0.0");
+	assert_string_equal(sy_addr_str(&c.network.addr), "10.111.0.0");
 	assert_int_equal(c.network.plen, 16);
 	assert_int_equal(c.subnet_len, 24);
 	assert_string_equal(sy_ip4_str(c.subnet_min), "10.111.1.0");
@@ -118,21 +118,21 @@ static void test_check_subnet(void **state)
 
 	assert_int_equal(parse("{\"Network\":\"10.111.0.0/16\",\"SubnetMin\":\"10.111.2.0\","
 			       "\"SubnetMax\":\"10.111.200.0\"}", &c, err), 0);
-	sy_parse_cidr4("10.111.2.0/24", &s);
+	sy_cidr_parse("10.111.2.0/24", &s);
 	assert_int_equal(podnet_conf_check_subnet(&c, &s, err, sizeof(err)), 0);
-	sy_parse_cidr4("10.111.200.0/24", &s);
+	sy_cidr_parse("10.111.200.0/24", &s);
 	assert_int_equal(podnet_conf_check_subnet(&c, &s, err, sizeof(err)), 0);
-	sy_parse_cidr4("10.111.1.0/24", &s);
+	sy_cidr_parse("10.111.1.0/24", &s);
 	assert_int_equal(podnet_conf_check_subnet(&c, &s, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "SubnetMin"));
-	sy_parse_cidr4("10.111.201.0/24", &s);
+	sy_cidr_parse("10.111.201.0/24", &s);
 	assert_int_equal(podnet_conf_check_subnet(&c, &s, err, sizeof(err)), -EINVAL);
-	sy_parse_cidr4("10.112.5.0/24", &s);
+	sy_cidr_parse("10.112.5.0/24", &s);
 	assert_int_equal(podnet_conf_check_subnet(&c, &s, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "not inside Network"));
-	sy_parse_cidr4("10.111.0.0/16", &s);
+	sy_cidr_parse("10.111.0.0/16", &s);
 	assert_int_equal(podnet_conf_check_subnet(&c, &s, err, sizeof(err)), -EINVAL);
-	sy_parse_cidr4("10.111.200.0/23", &s);	/* runs past SubnetMax's subnet */
+	sy_cidr_parse("10.111.200.0/23", &s);	/* runs past SubnetMax's subnet */
 	assert_int_equal(podnet_conf_check_subnet(&c, &s, err, sizeof(err)), -EINVAL);
 }
 
@@ -177,7 +177,7 @@ static void test_files(void **state)
 	struct json_object *o, *pl, *br, *ipam, *v;
 
 	assert_int_equal(parse("{\"Network\":\"10.111.0.0/16\"}", &c, err), 0);
-	sy_parse_cidr4("10.111.3.0/24", &s);
+	sy_cidr_parse("10.111.3.0/24", &s);
 	env = podnet_render_subnet_env(&c, &s, 1450);
 	assert_string_equal(env, "FLANNEL_NETWORK=10.111.0.0/16\nFLANNEL_SUBNET=10.111.3.1/24\n"
 			    "FLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n");
@@ -220,7 +220,7 @@ static void test_entry_keys(void **state)
 	struct pn_entry a = { .type = PN_ROUTE, .ifindex = 3, .onlink = true }, b;
 	char k1[64], k2[64];
 
-	sy_parse_cidr4("10.111.2.0/24", &a.dst);
+	sy_cidr_parse("10.111.2.0/24", &a.dst);
 	sy_parse_ip4("10.111.2.0", &a.gw);
 	b = a;
 	assert_true(pn_entry_equal(&a, &b));

@@ -14,27 +14,6 @@
 #include "switchyard/nlerr.h"
 #include "switchyard/util.h"
 
-static void test_cidr(void **state)
-{
-	struct sy_cidr c;
-	struct in_addr a;
-
-	assert_int_equal(sy_parse_cidr4("10.244.3.7/16", &c), 0);
-	assert_string_equal(sy_ip4_str(c.addr), "10.244.0.0");
-	assert_int_equal(c.plen, 16);
-	sy_parse_ip4("10.244.200.1", &a);
-	assert_true(sy_cidr_contains(&c, a));
-	sy_parse_ip4("10.245.0.1", &a);
-	assert_false(sy_cidr_contains(&c, a));
-	assert_int_equal(sy_parse_cidr4("0.0.0.0/0", &c), 0);
-	assert_true(sy_cidr_contains(&c, a));
-	assert_int_equal(sy_parse_cidr4("1.2.3.4", &c), 0);
-	assert_int_equal(c.plen, 32);
-	assert_int_equal(sy_parse_cidr4("1.2.3.4/", &c), -EINVAL);
-	assert_int_equal(sy_parse_cidr4("1.2.3/8", &c), -EINVAL);
-	assert_int_equal(sy_parse_cidr4("1.2.3.4/33", &c), -EINVAL);
-}
-
 static void test_duration(void **state)
 {
 	double d;
@@ -185,7 +164,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nl_errno),
-		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_hmap),
