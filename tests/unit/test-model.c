@@ -375,7 +375,7 @@ static void test_service_normalised(void **state)
 	s = svc_ok(LB_SVC("[\" 203.0.113.0/25\", \"\\t198.51.100.0/24 \", \"\\u00a0192.0.2.0/24\"]",
 			  "[{\"ip\":\"192.0.2.5\"}]"));
 	assert_int_equal(s->n_lb_source_ranges, 3);
-	assert_string_equal(sy_ip4_str(s->lb_source_ranges[0].addr), "203.0.113.0");
+	assert_string_equal(sy_addr_str(&s->lb_source_ranges[0].addr), "203.0.113.0");
 	assert_int_equal(s->lb_source_ranges[0].plen, 25);
 	assert_int_equal(s->n_lb_ips, 1);
 	assert_int_equal(s->n_ports, 1);
@@ -385,7 +385,7 @@ static void test_service_normalised(void **state)
 	s = svc_ok(LB_SVC("[\"1.2.3.4/40\", \"010.1.2.3/8\", \"\", \"2001:db8::/32\"]",
 			  "[{\"ip\":\"192.0.2.5\"}]"));
 	assert_int_equal(s->n_lb_source_ranges, 1);
-	assert_string_equal(sy_ip4_str(s->lb_source_ranges[0].addr), "10.0.0.0");
+	assert_string_equal(sy_addr_str(&s->lb_source_ranges[0].addr), "10.0.0.0");
 	assert_int_equal(s->n_lb_ips, 1);
 	service_free(s);
 	/* nothing valid left: kube-proxy would open the LB IPs to everyone; we program none */
