@@ -19,10 +19,11 @@ same Services as a --manifests directory for switchyard.
   nft-gen.py measure-svc N
       as `full` plus one Service (10.255.255.254:80 and :5201 -> 10.1.2.2)
       written last, for the data-plane part.
-  nft-gen.py manifests N DIR
+  nft-gen.py manifests N DIR [--measure-svc]
       DIR/all.json (a v1 List of the Services and EndpointSlices),
       DIR/change.json (Service N/2's slice) and DIR/change.next (the same
-      slice with the changed endpoint).
+      slice with the changed endpoint); --measure-svc adds the two Services
+      of measure-svc.
 
 Differences from kube-proxy's text, both forced by nft 1.0.6 (Debian 12):
 base-chain priorities are written as numbers (dstnat-10 = -110, dstnat =
@@ -237,12 +238,12 @@ def main():
         os.makedirs(d, exist_ok=True)
         items = []
 
-        def slice_(name, eps):
+        def slice_(name, eps, target=8080, pname='http'):
             return {'apiVersion': 'discovery.k8s.io/v1', 'kind': 'EndpointSlice',
                     'metadata': {'name': name + '-x', 'namespace': 'bench',
                                  'labels': {'kubernetes.io/service-name': name}},
                     'addressType': 'IPv4',
-                    'ports': [{'name': 'http', 'protocol': 'TCP', 'port': 8080}],
+                    'ports': [{'name': pname, 'protocol': 'TCP', 'port': target}],
                     'endpoints': [{'addresses': [e], 'conditions': {'ready': True},
                                    'nodeName': 'node2'} for e in eps]}
         for i, (name, cip, np, eps) in enumerate(svcs):
@@ -260,6 +261,15 @@ def main():
                     json.dump(slice_(name, [NEW_EP] + eps[1:]), f)
             else:
                 items.append(slice_(name, eps))
+        if '--measure-svc' in a:
+            for name, cip, port, pname in (('measure', '10.255.255.254', 80, 'http'),
+                                           ('iperf', '10.255.255.253', 5201, 'iperf')):
+                items.append({'apiVersion': 'v1', 'kind': 'Service',
+                              'metadata': {'name': name, 'namespace': 'bench'},
+                              'spec': {'clusterIP': cip,
+                                       'ports': [{'name': pname, 'protocol': 'TCP',
+                                                  'port': port, 'targetPort': port}]}})
+                items.append(slice_(name, ['10.1.2.2'], port, pname))
         with open(os.path.join(d, 'all.json'), 'w') as f:
             json.dump({'apiVersion': 'v1', 'kind': 'List', 'items': items}, f)
         return

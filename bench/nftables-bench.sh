@@ -25,6 +25,9 @@
 # its NETFILTER netlink socket (strace -T, --seccomp-bpf so that no other
 # syscall stops): nfnetlink processes a batch, commit included, inside the
 # sendmsg that carries it.
+#   5. (BENCH_PARTS="… 5") data plane: wrk (Connection: close) and iperf3
+#      through a ClusterIP vs straight to the pod with 0 and SY_BENCH_DP
+#      (10000) Services, kube-proxy's ruleset and switchyard's
 # Environment: SY_BUILD (./build), SY_BENCH_SIZES (default "1000 5000"; the
 # full set is "1000 5000 10000", 50000 optional: the reference takes minutes
 # from 10000 on), SY_BENCH_REPEAT (full syncs per size, default 1; the one
@@ -38,6 +41,7 @@ GEN="/usr/bin/python3 $SY_SRC/bench/nft-gen.py"
 SIZES=${SY_BENCH_SIZES:-1000 5000}
 REPEAT=${SY_BENCH_REPEAT:-1}
 ANON=${SY_BENCH_ANON:-2000}
+MODE=${SY_BENCH_MODE:-nftables}   # another mode only to try the plumbing of part 3
 for t in nft strace /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "missing: $t (tools/lib.sh SY_PACKAGES)" >&2; exit 2; }
 done
@@ -89,7 +93,7 @@ for n in $SIZES; do
 	done
 	col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 	REF_T[$n]=$(col "$SY_TMP/rf-$n" 1); REF_CPU[$n]=$(col "$SY_TMP/rf-$n" 2)
-	REF_RSS[$n]=$(calc "$(col "$SY_TMP/rf-$n" 3) / 1024"); REF_K[$n]=$(col "$SY_TMP/rf-$n" 4)
+	REF_RSS[$n]=$(printf "%.1f" "$(calc "$(col "$SY_TMP/rf-$n" 3) / 1024")"); REF_K[$n]=$(col "$SY_TMP/rf-$n" 4)
 	REF_LIST[$n]=$(col "$SY_TMP/rc-$n" 1); REF_LISTMB[$n]=$(col "$SY_TMP/rc-$n" 2)
 	REF_PART[$n]=$(col "$SY_TMP/rc-$n" 3); REF_CHG[$n]=$(col "$SY_TMP/rc-$n" 5)
 	printf '%-6s %8s | %9s %8s %9.1f %8s | %9s %8.1f %9s %8s %9s   (new endpoint in the kernel: %s)\n' \
@@ -131,7 +135,7 @@ fi
 
 if part 3; then
 echo
-echo "== 3. switchyard --proxy-mode=nftables --manifests, the same Services"
+echo "== 3. switchyard --proxy-mode=$MODE --manifests, the same Services"
 [ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard
 # daemon_run N STRACE: one daemon in a fresh namespace; sets D_FIRST D_HWM D_CHG D_W2S D_SEEN
 # (and with STRACE=1, D_KF D_KC: kernel seconds of the first sync / of the change)
@@ -142,7 +146,7 @@ daemon_run() {
 	sy_mkns D "d$n-$st"
 	local pre=()
 	[ "$st" = 1 ] && pre=(strace -f -T -yy --seccomp-bpf -e trace=sendmsg,sendto -o "$SY_TMP/st-d$n")
-	sy_bg "$D" "$log" "${pre[@]}" "$SWITCHYARD" --proxy-mode=nftables --manifests "$d" \
+	sy_bg "$D" "$log" "${pre[@]}" "$SWITCHYARD" --proxy-mode="$MODE" --manifests "$d" \
 		--hostname-override node1 --cluster-cidr 10.244.0.0/16 --metrics-bind-address "" \
 		--healthz-bind-address "" --min-sync-period 0s --sync-period 1h -v 2
 	pid=$SY_LAST_PID
@@ -185,7 +189,7 @@ for n in $SIZES; do
 	rc=$?
 	[ $rc = 2 ] && break
 	[ $rc = 0 ] || continue
-	SY_T[$n]=$D_FIRST; SY_RSS[$n]=$D_HWM; SY_CHG[$n]=$D_CHG; SY_W2S[$n]=$D_W2S
+	SY_T[$n]=$D_FIRST; SY_RSS[$n]=$(printf "%.1f" "$D_HWM"); SY_CHG[$n]=$D_CHG; SY_W2S[$n]=$D_W2S
 	printf '   %6s Services: first sync %ss, peak RSS %.1f MB; endpoint change: sync %sms, file write → synced %.3fs, kernel shows it: %s\n' \
 		"$n" "$D_FIRST" "$D_HWM" "$D_CHG" "$D_W2S" "$D_SEEN"
 	if daemon_run "$n" 1; then
@@ -199,6 +203,7 @@ echo "    \"SyncProxyRules complete … elapsed=\", from the sync's start to the
 echo "    file write → synced includes the manifest directory's debounce and re-read)"
 fi
 
+if part 1 || part 3; then
 echo
 echo "== 4. side by side (reference = kube-proxy's nftables ruleset through nft)"
 printf '%-6s | %9s %9s %8s | %9s %9s %8s | %9s %9s %9s\n' N ref_full_s sy_full_s t_ratio \
@@ -214,3 +219,79 @@ for n in $SIZES; do
 done
 echo "   (goals at 10000: time ≤ 0.01×, RSS ≤ 0.05× the reference; one change < 5 ms at every N;"
 echo "    ref RSS is nft's, sy RSS the whole daemon's; - = not measured or mode not available)"
+fi
+
+if part 5; then
+echo
+echo "== 5. data plane: new connections/s (wrk -t2 -c32, Connection: close) and iperf3 Gbit/s"
+# One lab per configuration (pod client ↔ router with the rules ↔ server),
+# all built first, then measured round-robin; medians over the rounds.
+HTTPD=$SY_BUILD/tests/lib/sy-httpd
+[ -x "$HTTPD" ] || { echo "   build first: $HTTPD"; exit 0; }
+ROUNDS=${BENCH_ROUNDS:-5}
+DP_N=${SY_BENCH_DP:-10000}
+LABS=(kube-proxy:0 "kube-proxy:$DP_N")
+[ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard
+declare -A LC LRT
+dp_lab() { # MODE COUNT
+	local c rt sv
+	sy_mkns c "dc$2$1"; sy_mkns rt "dr$2$1"; sy_mkns sv "ds$2$1"
+	ip netns exec "$rt" sysctl -qw net.ipv4.ip_forward=1
+	sy_veth "$c" eth0 10.244.1.2/24 "$rt" eth-c 10.244.1.1/24
+	sy_veth "$rt" eth-s 10.1.2.1/24 "$sv" eth0 10.1.2.2/24
+	ip -n "$c" route add default via 10.244.1.1
+	ip -n "$sv" route add default via 10.1.2.1
+	ip netns exec "$sv" sysctl -qw net.ipv4.tcp_max_tw_buckets=0
+	sy_bg "$sv" "$SY_TMP/httpd-$1-$2.log" "$HTTPD" 80 pod
+	sy_bg "$sv" "$SY_TMP/iperf-$1-$2.log" iperf3 -s -p 5201
+	if [ "$1" = switchyard ]; then
+		$GEN manifests "$2" "$SY_TMP/dpman-$2" --measure-svc
+		sy_bg "$rt" "$SY_TMP/dpd-$2.log" "$SWITCHYARD" --proxy-mode=nftables \
+			--manifests "$SY_TMP/dpman-$2" --hostname-override node1 --cluster-cidr 10.244.0.0/16 \
+			--metrics-bind-address "" --healthz-bind-address "" --sync-period 1h
+		local pid=$SY_LAST_PID dlog=$SY_TMP/dpd-$2.log
+		dpup() { grep -q "First sync complete" "$dlog" || ! kill -0 "$pid"; }
+		sy_wait 600 dpup
+		grep -q "First sync complete" "$SY_TMP/dpd-$2.log" || return 1
+	else
+		$GEN measure-svc "$2" >"$SY_TMP/dp-$2.nft"
+		ip netns exec "$rt" nft -f "$SY_TMP/dp-$2.nft" || return 1
+	fi
+	LC[$1:$2]=$c
+	LRT[$1:$2]=$rt
+}
+rps() {
+	ip netns exec "${LRT[$1]}" conntrack -F >/dev/null 2>&1
+	ip netns exec "${LC[$1]}" wrk -t2 -c32 -d"${DUR:-3}"s -H 'Connection: close' "http://$2/" 2>/dev/null |
+		sed -n 's/^Requests\/sec: *//p'
+}
+gbps() { ip netns exec "${LC[$1]}" iperf3 -c "$2" -p 5201 -t 2 -f g 2>/dev/null | awk '/receiver/ { print $(NF-2) }'; }
+if dp_lab switchyard 0; then
+	LABS=(switchyard:0 "switchyard:$DP_N" "${LABS[@]}")
+	dp_lab switchyard "$DP_N" || LABS=(switchyard:0 kube-proxy:0 "kube-proxy:$DP_N")
+else
+	echo "   switchyard: nftables mode not available (data plane of the reference only)"
+fi
+for l in "${LABS[@]}"; do [ "${l%%:*}" = switchyard ] || dp_lab "${l%%:*}" "${l##*:}"; done
+sleep 1
+for r in $(seq 1 "$ROUNDS"); do
+	for l in "${LABS[@]}"; do
+		rps "$l" 10.255.255.254 >>"$SY_TMP/cip-$l"
+		rps "$l" 10.1.2.2 >>"$SY_TMP/pod-$l"
+		gbps "$l" 10.255.255.253 >>"$SY_TMP/gcip-$l"
+		gbps "$l" 10.1.2.2 >>"$SY_TMP/gpod-$l"
+	done
+done
+printf '%-11s %6s | %9s %9s %6s %9s | %8s %8s %6s\n' mode svcs cip_rps pod_rps ratio vs_0svc \
+	cip_gbps pod_gbps ratio
+for l in "${LABS[@]}"; do
+	base=$(median <"$SY_TMP/cip-${l%%:*}:0")
+	rc=$(median <"$SY_TMP/cip-$l"); rp=$(median <"$SY_TMP/pod-$l")
+	gc=$(median <"$SY_TMP/gcip-$l"); gp=$(median <"$SY_TMP/gpod-$l")
+	printf '%-11s %6s | %9.0f %9.0f %6.3f %9.3f | %8s %8s %6.3f\n' "${l%%:*}" "${l##*:}" "$rc" "$rp" \
+		"$(calc "$rc / $rp")" "$(calc "$rc / $base")" "$gc" "$gp" "$(calc "$gc / $gp")"
+done
+echo "   (medians of $ROUNDS round-robin rounds; cip = through the ClusterIP; vs_0svc = the ClusterIP"
+echo "    rate relative to the same mode with 0 Services (goal ≥ 0.95 at $DP_N); kube-proxy = its"
+echo "    nftables ruleset loaded with nft -f)"
+fi
