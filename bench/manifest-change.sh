@@ -75,7 +75,7 @@ PY
 	lines=$(wc -l <"$SY_TMP/switchyard.log")
 	t0=$(date +%s.%N)
 	mv "$SY_TMP/edit.json" "$file"
-	sy_wait 30 sh -c "tail -n +$((lines + 1)) '$SY_TMP/switchyard.log' | grep -q 'SyncProxyRules complete'" ||
+	sy_wait 30 sh -c "tail -n +$((lines + 1)) '$SY_TMP/switchyard.log' | sed -n '/changed files reloaded/,\$p' | grep -q 'SyncProxyRules complete'" ||
 		sy_fail "no sync after the change: $(tail -5 "$SY_TMP/switchyard.log")"
 	ip netns exec "$NS" iptables-legacy-save -t nat | grep -q -- "-s $newip/32" ||
 		sy_fail "the new endpoint $newip is not in the kernel"
@@ -83,7 +83,7 @@ PY
 import sys, datetime
 t0 = datetime.datetime.fromtimestamp(float(sys.argv[1]))
 sod0 = t0.hour * 3600 + t0.minute * 60 + t0.second + t0.microsecond / 1e6
-reload = kernel = cost = None
+reload = kernel = cost = cpu = None
 for l in sys.stdin:
     hms = l.split()[1]
     h, m, s = hms.split(":")
@@ -91,19 +91,21 @@ for l in sys.stdin:
     if reload is None and "changed files reloaded" in l:
         reload = t - sod0
         cost = float(l.split("reloaded in ")[1].split()[0])
-    if kernel is None and "SyncProxyRules complete" in l:
-        kernel = t - sod0
-print("%.3f %.3f %.1f" % (reload, kernel, cost))' "$t0")
-	read -r a b c <<<"$r"
-	echo "change $round: reading the file $c ms; rename -> reloaded $a s, rename -> kernel $b s"
+        cpu = float(l.split("ms (")[1].split()[0])
+    if kernel is None and reload is not None and "SyncProxyRules complete" in l:
+        kernel = t - sod0	# the first sync after the reload carries the change
+print("%.3f %.3f %.1f %.1f" % (reload, kernel, cost, cpu))' "$t0")
+	read -r a b c d <<<"$r"
+	echo "change $round: reading the file $c ms ($d ms CPU); rename -> reloaded $a s, rename -> kernel $b s"
 	results+=("$r")
 	sleep 3
 done
 printf '%s\n' "${results[@]}" | "$PY" -c '
 import sys, statistics
 rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
-print("median of %d: reading the changed file %.1f ms; rename -> reloaded %.3f s, rename -> kernel %.3f s (%s Services x %s endpoints in %s files, iptables mode, --min-sync-period %s)"
-      % (len(rows), statistics.median(r[2] for r in rows), statistics.median(r[0] for r in rows),
+print("median of %d: reading the changed file %.1f ms (%.1f ms CPU); rename -> reloaded %.3f s, rename -> kernel %.3f s (%s Services x %s endpoints in %s files, iptables mode, --min-sync-period %s)"
+      % (len(rows), statistics.median(r[2] for r in rows), statistics.median(r[3] for r in rows),
+         statistics.median(r[0] for r in rows),
          statistics.median(r[1] for r in rows),
          sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]))' "$N" "$E" "$FILES" "$MINSYNC"
 grep "SyncProxyRules complete" "$SY_TMP/switchyard.log" | tail -1 | sed 's/^.*] //'

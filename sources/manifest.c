@@ -998,9 +998,10 @@ static void reload_pending(struct manifest_source *m)
 {
 	char **names;
 	unsigned n;
-	struct timespec t0, t1;
+	struct timespec t0, t1, c0, c1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	take_names(&m->pending, &names, &n);
 	for (unsigned i = 0; i < n; i++) {
 		char path[PATH_MAX];
@@ -1016,8 +1017,10 @@ static void reload_pending(struct manifest_source *m)
 	free(names);
 	finish_load(m);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_v(2, "Manifest directory %s: %u changed files reloaded in %.3f ms", m->dir, n,
-	      (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	log_v(2, "Manifest directory %s: %u changed files reloaded in %.3f ms (%.3f ms CPU)", m->dir,
+	      n, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+	      (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6);
 }
 
 static void free_set(struct hmap *set)
