@@ -119,7 +119,7 @@ static const char usage[] =
 "      --master URL                 API server address (overrides the kubeconfig's)\n"
 "      --manifests DIR              read Service/EndpointSlice/Node YAML or JSON from DIR\n"
 "Proxy:\n"
-"      --proxy-mode MODE            iptables (default) or ipvs\n"
+"      --proxy-mode MODE            iptables (default), ipvs or nftables\n"
 "      --hostname-override NAME     this node's name (default: the hostname)\n"
 "      --cluster-cidr CIDR[,CIDR]   pod CIDRs; traffic to a ClusterIP from outside is masqueraded\n"
 "      --masquerade-all             SNAT all traffic sent to Service addresses\n"

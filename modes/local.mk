@@ -2,6 +2,7 @@
 libswitchyard_a_SOURCES += modes/registry.c modes/none.c
 include modes/iptables.mk
 include modes/ipvs.mk
+include modes/nftables.mk
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-modes

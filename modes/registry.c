@@ -5,6 +5,7 @@
 const struct proxy_mode_ops *const proxy_modes[] = {
 	&iptables_mode_ops,
 	&ipvs_mode_ops,
+	&nftables_mode_ops,
 	&none_mode_ops,
 	NULL,
 };

@@ -6,7 +6,7 @@ SY_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SY_PACKAGES="build-essential autoconf automake libtool pkg-config
  libev-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev
  libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libipset-dev libiptc-dev
- libnetfilter-conntrack-dev libmnl-dev libcmocka-dev clang libclang-rt-14-dev
+ libnetfilter-conntrack-dev libmnl-dev libnftnl-dev nftables libcmocka-dev clang libclang-rt-14-dev
  iptables ipset conntrack iproute2 ipvsadm kmod cpio xz-utils busybox-static
  qemu-system-x86 iperf3 wrk curl openssl python3 python3-yaml time
  python3-prometheus-client containernetworking-plugins valgrind iputils-ping

@@ -86,6 +86,7 @@ struct proxy_mode_ops {
 
 extern const struct proxy_mode_ops iptables_mode_ops;
 extern const struct proxy_mode_ops ipvs_mode_ops;
+extern const struct proxy_mode_ops nftables_mode_ops;
 extern const struct proxy_mode_ops none_mode_ops;	/* desired state only */
 
 /* modes/registry.c: by name, or NULL. */

@@ -66,10 +66,10 @@ status:
 EOF
 }
 
-# ipt_start [EXTRA FLAGS...]: run the daemon in the node namespace
+# ipt_start [EXTRA FLAGS...]: run the daemon in the node namespace (mode: $IPT_MODE, default iptables)
 ipt_start() {
 	IPT_LOG=$SY_TMP/switchyard.$RANDOM.log
-	sy_bg "$NODE" "$IPT_LOG" "$SWITCHYARD" --proxy-mode=iptables --manifests "$IPT_M" \
+	sy_bg "$NODE" "$IPT_LOG" "$SWITCHYARD" --proxy-mode="${IPT_MODE:-iptables}" --manifests "$IPT_M" \
 		--hostname-override node1 --cluster-cidr 10.244.0.0/16 \
 		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
 		--min-sync-period 0s -v 2 "$@"

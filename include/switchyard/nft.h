@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_NFT_H
+#define SWITCHYARD_NFT_H
+/*
+ * The thin nf_tables layer (lib/nft.c) over libnftnl + libmnl: one netlink
+ * batch (NFNL_MSG_BATCH_BEGIN ... END = one kernel transaction) of table /
+ * chain / rule / set / element adds and deletes, a small rule description
+ * (struct sy_nft_rule: the rule shapes the nftables mode needs) that the
+ * batch turns into expressions, sending with error mapping to the failing
+ * message, and dump readers for verification.  No mode knowledge here.
+ *
+ * Every rule carries its fingerprint as a comment ("sy:<16 hex>"), so a
+ * dump can be compared with the plan without decoding expressions.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+/* struct sy_nft_rule.m: matches, ANDed, in this order */
+#define SY_NFT_M_CT_NEW		0x0001	/* ct state new */
+#define SY_NFT_M_SADDR		0x0002	/* ip saddr saddr/splen */
+#define SY_NFT_M_SADDR_INV	0x0004	/* ... != */
+#define SY_NFT_M_DADDR		0x0008	/* ip daddr daddr/dplen */
+#define SY_NFT_M_DADDR_INV	0x0010
+#define SY_NFT_M_L4PROTO	0x0020	/* meta l4proto l4proto */
+#define SY_NFT_M_DPORT		0x0040	/* th dport dport */
+#define SY_NFT_M_FIB_DLOCAL	0x0080	/* fib daddr type local */
+#define SY_NFT_M_FIB_SLOCAL	0x0100	/* fib saddr type local */
+#define SY_NFT_M_DADDR_NOT_LO	0x0200	/* ip daddr != 127.0.0.0/8 */
+#define SY_NFT_M_MARK_UNSET	0x0400	/* mark and mark_bit == 0 */
+#define SY_NFT_M_SADDR_SET	0x0800	/* ip saddr @mset */
+#define SY_NFT_M_DADDR_SET	0x1000	/* ip daddr @mset */
+#define SY_NFT_M_NUMGEN		0x2000	/* numgen random mod numgen_mod == 0 */
+
+enum sy_nft_act {
+	SY_NFT_A_NONE,
+	SY_NFT_A_ACCEPT,
+	SY_NFT_A_DROP,
+	SY_NFT_A_RETURN,
+	SY_NFT_A_JUMP,		/* jump chain */
+	SY_NFT_A_GOTO,		/* goto chain */
+	SY_NFT_A_REJECT,	/* reject (icmp port-unreachable) */
+	SY_NFT_A_VMAP_DPP,	/* ip daddr . meta l4proto . th dport vmap @set */
+	SY_NFT_A_VMAP_PP,	/* meta l4proto . th dport vmap @set */
+	SY_NFT_A_MARK_OR,	/* meta mark set mark or mark_bit */
+	SY_NFT_A_MARK_XOR,	/* meta mark set mark xor mark_bit */
+	SY_NFT_A_MASQ,		/* masquerade fully-random */
+	SY_NFT_A_DNAT,		/* dnat to to_addr:to_port (needs M_L4PROTO) */
+	SY_NFT_A_UPDATE_SADDR,	/* update @set { ip saddr } (the set's timeout) */
+};
+
+struct sy_nft_rule {
+	uint32_t m;			/* SY_NFT_M_* */
+	uint8_t act;			/* enum sy_nft_act */
+	uint8_t splen, dplen, l4proto;
+	uint16_t dport, to_port;	/* host order */
+	uint32_t numgen_mod;
+	uint32_t mark_bit;
+	struct in_addr saddr, daddr, to_addr;
+	const char *mset;		/* M_SADDR_SET / M_DADDR_SET */
+	const char *set;		/* A_VMAP_* / A_UPDATE_SADDR */
+	const char *chain;		/* A_JUMP / A_GOTO */
+};
+
+/* The rule's fingerprint (its comment "sy:%016llx"). */
+uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r);
+
+/* Set key types */
+enum sy_nft_key {
+	SY_NFT_K_ADDR,		/* ipv4_addr (4 bytes) */
+	SY_NFT_K_DPP,		/* ipv4_addr . inet_proto . inet_service (12 bytes) */
+	SY_NFT_K_PP,		/* inet_proto . inet_service (8 bytes) */
+};
+#define SY_NFT_KEY_MAX 12
+unsigned sy_nft_key_len(enum sy_nft_key k);
+/* Fill a key: addr/proto/port as the set type needs (port host order); returns its length. */
+unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, struct in_addr a, uint8_t proto,
+			 uint16_t port);
+
+struct sy_nft_set {
+	const char *name;
+	uint8_t key;			/* enum sy_nft_key */
+	bool map;			/* verdict map */
+	uint32_t timeout_s;		/* > 0: dynamic set with this timeout */
+};
+
+/* Element verdict (maps) */
+enum sy_nft_ev { SY_NFT_EV_NONE, SY_NFT_EV_GOTO, SY_NFT_EV_DROP, SY_NFT_EV_ACCEPT };
+
+struct sy_nft_hook {
+	const char *type;		/* "filter", "nat" */
+	unsigned hooknum;		/* NF_INET_* */
+	int prio;
+};
+
+struct sy_nft;			/* a netlink socket */
+struct sy_nft_batch;
+
+int sy_nft_open(struct sy_nft **ret);
+void sy_nft_close(struct sy_nft *n);
+
+struct sy_nft_batch *sy_nft_batch_new(int family, const char *table);
+void sy_nft_batch_free(struct sy_nft_batch *b);
+/* Messages so far (without begin/end) and bytes. */
+unsigned sy_nft_batch_count(const struct sy_nft_batch *b);
+size_t sy_nft_batch_bytes(const struct sy_nft_batch *b);
+/* Messages added after this carry tag (reported on error); default -1. */
+void sy_nft_batch_tag(struct sy_nft_batch *b, int tag);
+
+void sy_nft_table_add(struct sy_nft_batch *b);
+void sy_nft_table_del(struct sy_nft_batch *b);
+/* hook NULL: a regular chain */
+void sy_nft_chain_add(struct sy_nft_batch *b, const char *name, const struct sy_nft_hook *hook);
+void sy_nft_chain_flush(struct sy_nft_batch *b, const char *name);
+void sy_nft_chain_del(struct sy_nft_batch *b, const char *name);
+int sy_nft_rule_add(struct sy_nft_batch *b, const char *chain, const struct sy_nft_rule *r);
+void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *s);
+void sy_nft_set_del(struct sy_nft_batch *b, const char *name);
+void sy_nft_set_flush(struct sy_nft_batch *b, const char *name);
+/* One element; chain only for EV_GOTO. */
+void sy_nft_elem(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
+		 unsigned klen, uint8_t ev, const char *chain);
+
+struct sy_nft_error {
+	int err;			/* -errno */
+	int tag;			/* the failing message's tag, -1 if none */
+	char what[300];			/* "add rule service-.../...: No such file or directory" */
+};
+
+/*
+ * Send the batch as one transaction and wait for the kernel's answer.
+ * 0, or -errno with *e describing the first failing message (the kernel
+ * then applied nothing).  *kernel_s: seconds in sendmsg (the kernel's
+ * processing of the batch).
+ */
+int sy_nft_send(struct sy_nft *n, struct sy_nft_batch *b, struct sy_nft_error *e, double *kernel_s);
+
+/* ---- dumps ---- */
+/* 1 if the table exists, 0 if not, -errno */
+int sy_nft_table_exists(struct sy_nft *n, int family, const char *table);
+/* Chains of the table: cb(arg, name, is_base) */
+int sy_nft_dump_chains(struct sy_nft *n, int family, const char *table,
+		       void (*cb)(void *arg, const char *name, bool base), void *arg);
+/* Rules of the table in order: cb(arg, chain, fp) (fp 0 = no sy: comment) */
+int sy_nft_dump_rules(struct sy_nft *n, int family, const char *table,
+		      void (*cb)(void *arg, const char *chain, uint64_t fp), void *arg);
+/* Sets of the table: cb(arg, name) */
+int sy_nft_dump_sets(struct sy_nft *n, int family, const char *table,
+		     void (*cb)(void *arg, const char *name), void *arg);
+/* Elements of one set: cb(arg, key, klen, ev, chain) */
+int sy_nft_dump_elems(struct sy_nft *n, int family, const char *table, const char *set,
+		      void (*cb)(void *arg, const uint8_t *key, unsigned klen, uint8_t ev,
+				 const char *chain), void *arg);
+
+#endif

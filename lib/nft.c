@@ -1,0 +1,1035 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * nf_tables over libnftnl + libmnl: batches (one transaction each), the
+ * rule shapes of struct sy_nft_rule as expressions, error mapping, dumps.
+ * See include/switchyard/nft.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/rtnetlink.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include "switchyard/nft.h"
+#include "switchyard/util.h"
+
+#define BATCH_PAGE (256 * 1024)
+#define BATCH_OVERRUN (64 * 1024)
+#define ELEMS_PER_MSG 256
+
+/* nft's datatype ids (for `nft list` to print keys) */
+#define DT_VERDICT 1
+#define DT_IPADDR 7
+#define DT_INET_PROTO 12
+#define DT_INET_SERVICE 13
+#define DT_BITS 6
+
+struct sy_nft {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+};
+
+struct pending_elems {
+	struct nftnl_set *s;
+	bool add;
+	unsigned n;
+};
+
+struct sy_nft_batch {
+	struct nftnl_batch *nb;
+	int family;
+	char *table;
+	uint32_t seq0, seq;		/* first message seq, next seq */
+	int tag;
+	int *tags;			/* per message, index seq - seq0 - 1 */
+	unsigned n_msgs, cap_tags;
+	struct pending_elems pe;
+};
+
+static uint32_t next_seq;
+
+uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
+{
+	/* FNV-1a over the fields that matter and the strings */
+	uint64_t h = 1469598103934665603ull;
+#define MIX(p, l) do { const uint8_t *_p = (const uint8_t *)(p); \
+	for (size_t _i = 0; _i < (l); _i++) { h ^= _p[_i]; h *= 1099511628211ull; } } while (0)
+#define MIXS(s) do { if (s) MIX(s, strlen(s) + 1); else MIX("", 1); } while (0)
+	MIX(&r->m, sizeof(r->m));
+	MIX(&r->act, 1);
+	MIX(&r->splen, 1);
+	MIX(&r->dplen, 1);
+	MIX(&r->l4proto, 1);
+	MIX(&r->dport, 2);
+	MIX(&r->to_port, 2);
+	MIX(&r->numgen_mod, 4);
+	MIX(&r->mark_bit, 4);
+	MIX(&r->saddr, 4);
+	MIX(&r->daddr, 4);
+	MIX(&r->to_addr, 4);
+	MIXS(r->mset);
+	MIXS(r->set);
+	MIXS(r->chain);
+#undef MIX
+#undef MIXS
+	return h ? h : 1;
+}
+
+unsigned sy_nft_key_len(enum sy_nft_key k)
+{
+	return k == SY_NFT_K_ADDR ? 4 : k == SY_NFT_K_DPP ? 12 : 8;
+}
+
+unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, struct in_addr a, uint8_t proto,
+			 uint16_t port)
+{
+	uint16_t p = htons(port);
+	unsigned o = 0;
+
+	memset(out, 0, SY_NFT_KEY_MAX);
+	if (k != SY_NFT_K_PP) {
+		memcpy(out, &a, 4);
+		o = 4;
+	}
+	if (k == SY_NFT_K_ADDR)
+		return 4;
+	out[o] = proto;
+	memcpy(out + o + 4, &p, 2);
+	return o + 8;
+}
+
+/* ---- socket ---- */
+
+int sy_nft_open(struct sy_nft **ret)
+{
+	struct sy_nft *n = xcalloc(1, sizeof(*n));
+	int one = 1, sz = 4 * 1024 * 1024;
+
+	n->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!n->nl) {
+		int r = -errno;
+		free(n);
+		return r;
+	}
+	if (mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int r = -errno;
+		mnl_socket_close(n->nl);
+		free(n);
+		return r;
+	}
+	n->portid = mnl_socket_get_portid(n->nl);
+	setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	mnl_socket_setsockopt(n->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	if (!next_seq)
+		next_seq = (uint32_t)time(NULL);
+	*ret = n;
+	return 0;
+}
+
+void sy_nft_close(struct sy_nft *n)
+{
+	if (!n)
+		return;
+	mnl_socket_close(n->nl);
+	free(n);
+}
+
+/* ---- batch ---- */
+
+static void *cur(struct sy_nft_batch *b)
+{
+	return nftnl_batch_buffer(b->nb);
+}
+
+static uint32_t msg_seq(struct sy_nft_batch *b)
+{
+	if (b->n_msgs == b->cap_tags) {
+		b->cap_tags = b->cap_tags ? 2 * b->cap_tags : 256;
+		b->tags = xrealloc(b->tags, b->cap_tags * sizeof(*b->tags));
+	}
+	b->tags[b->n_msgs++] = b->tag;
+	return b->seq++;
+}
+
+struct sy_nft_batch *sy_nft_batch_new(int family, const char *table)
+{
+	struct sy_nft_batch *b = xcalloc(1, sizeof(*b));
+
+	b->nb = nftnl_batch_alloc(BATCH_PAGE, BATCH_OVERRUN);
+	if (!b->nb)
+		abort();
+	b->family = family;
+	b->table = xstrdup(table);
+	b->tag = -1;
+	b->seq0 = next_seq;
+	nftnl_batch_begin(cur(b), b->seq0);
+	nftnl_batch_update(b->nb);
+	b->seq = b->seq0 + 1;
+	return b;
+}
+
+void sy_nft_batch_free(struct sy_nft_batch *b)
+{
+	if (!b)
+		return;
+	if (b->pe.s)
+		nftnl_set_free(b->pe.s);
+	nftnl_batch_free(b->nb);
+	free(b->tags);
+	free(b->table);
+	free(b);
+}
+
+static void flush_elems(struct sy_nft_batch *b)
+{
+	struct nlmsghdr *nlh;
+
+	if (!b->pe.s)
+		return;
+	nlh = nftnl_nlmsg_build_hdr(cur(b), b->pe.add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+				    b->family, b->pe.add ? NLM_F_CREATE : 0, msg_seq(b));
+	nftnl_set_elems_nlmsg_build_payload(nlh, b->pe.s);
+	nftnl_batch_update(b->nb);
+	nftnl_set_free(b->pe.s);
+	b->pe.s = NULL;
+	b->pe.n = 0;
+}
+
+unsigned sy_nft_batch_count(const struct sy_nft_batch *b)
+{
+	return b->n_msgs + (b->pe.s ? 1 : 0);
+}
+
+size_t sy_nft_batch_bytes(const struct sy_nft_batch *b)
+{
+	return nftnl_batch_buffer_len(b->nb) + (size_t)nftnl_batch_iovec_len(b->nb) * 0;
+}
+
+void sy_nft_batch_tag(struct sy_nft_batch *b, int tag)
+{
+	if (tag != b->tag)
+		flush_elems(b);
+	b->tag = tag;
+}
+
+static void table_msg(struct sy_nft_batch *b, uint16_t type, uint16_t flags)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	flush_elems(b);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)b->family);
+	nlh = nftnl_nlmsg_build_hdr(cur(b), type, b->family, flags, msg_seq(b));
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_batch_update(b->nb);
+	nftnl_table_free(t);
+}
+
+void sy_nft_table_add(struct sy_nft_batch *b)
+{
+	table_msg(b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+}
+
+void sy_nft_table_del(struct sy_nft_batch *b)
+{
+	table_msg(b, NFT_MSG_DELTABLE, 0);
+}
+
+static void chain_msg(struct sy_nft_batch *b, uint16_t type, uint16_t flags, const char *name,
+		      const struct sy_nft_hook *hook)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	flush_elems(b);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, b->table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)b->family);
+	if (hook) {
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook->hooknum);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, hook->prio);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, hook->type);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = nftnl_nlmsg_build_hdr(cur(b), type, b->family, flags, msg_seq(b));
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_batch_update(b->nb);
+	nftnl_chain_free(c);
+}
+
+void sy_nft_chain_add(struct sy_nft_batch *b, const char *name, const struct sy_nft_hook *hook)
+{
+	chain_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, name, hook);
+}
+
+void sy_nft_chain_del(struct sy_nft_batch *b, const char *name)
+{
+	chain_msg(b, NFT_MSG_DELCHAIN, 0, name, NULL);
+}
+
+void sy_nft_chain_flush(struct sy_nft_batch *b, const char *name)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	flush_elems(b);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, b->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
+	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELRULE, b->family, 0, msg_seq(b));
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_batch_update(b->nb);
+	nftnl_rule_free(r);
+}
+
+/* ---- expressions ---- */
+
+static void e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_meta(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_meta_set(struct nftnl_rule *r, uint32_t key, uint32_t sreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_bitwise(struct nftnl_rule *r, uint32_t len, const void *mask, const void *xor)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, bool vmap)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+	if (vmap)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_imm_data(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_verdict(struct nftnl_rule *r, int verdict, const char *chain)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	if (chain)
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_fib_local(struct nftnl_rule *r, bool daddr)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("fib");
+	uint32_t local = RTN_LOCAL;
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, daddr ? NFTA_FIB_F_DADDR : NFTA_FIB_F_SADDR);
+	nftnl_rule_add_expr(r, e);
+	e_cmp(r, NFT_CMP_EQ, &local, 4);
+}
+
+static void m_addr(struct nftnl_rule *r, uint32_t off, struct in_addr a, uint8_t plen, bool inv)
+{
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, 4, NFT_REG_1);
+	if (plen < 32) {
+		uint32_t mask = plen ? htonl(~0u << (32 - plen)) : 0, zero = 0;
+		e_bitwise(r, 4, &mask, &zero);
+		a.s_addr &= mask;
+	}
+	e_cmp(r, inv ? NFT_CMP_NEQ : NFT_CMP_EQ, &a, 4);
+}
+
+static void mark_op(struct nftnl_rule *r, uint32_t mask, uint32_t xor)
+{
+	e_meta(r, NFT_META_MARK, NFT_REG_1);
+	e_bitwise(r, 4, &mask, &xor);
+	e_meta_set(r, NFT_META_MARK, NFT_REG_1);
+}
+
+static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
+{
+	uint32_t zero = 0;
+
+	if (r->m & SY_NFT_M_CT_NEW) {
+		struct nftnl_expr *e = nftnl_expr_alloc("ct");
+		uint32_t mask = NF_CT_STATE_BIT(IP_CT_NEW);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+		nftnl_rule_add_expr(nr, e);
+		e_bitwise(nr, 4, &mask, &zero);
+		e_cmp(nr, NFT_CMP_NEQ, &zero, 4);
+	}
+	if (r->m & SY_NFT_M_SADDR)
+		m_addr(nr, 12, r->saddr, r->splen, r->m & SY_NFT_M_SADDR_INV);
+	if (r->m & SY_NFT_M_DADDR)
+		m_addr(nr, 16, r->daddr, r->dplen, r->m & SY_NFT_M_DADDR_INV);
+	if (r->m & SY_NFT_M_FIB_DLOCAL)
+		e_fib_local(nr, true);
+	if (r->m & SY_NFT_M_FIB_SLOCAL)
+		e_fib_local(nr, false);
+	if (r->m & SY_NFT_M_DADDR_NOT_LO) {
+		struct in_addr lo = { htonl(0x7f000000) };
+		m_addr(nr, 16, lo, 8, true);
+	}
+	if (r->m & SY_NFT_M_L4PROTO) {
+		e_meta(nr, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(nr, NFT_CMP_EQ, &r->l4proto, 1);
+	}
+	if (r->m & SY_NFT_M_DPORT) {
+		uint16_t p = htons(r->dport);
+		e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
+		e_cmp(nr, NFT_CMP_EQ, &p, 2);
+	}
+	if (r->m & SY_NFT_M_MARK_UNSET) {
+		e_meta(nr, NFT_META_MARK, NFT_REG_1);
+		e_bitwise(nr, 4, &r->mark_bit, &zero);
+		e_cmp(nr, NFT_CMP_EQ, &zero, 4);
+	}
+	if (r->m & (SY_NFT_M_SADDR_SET | SY_NFT_M_DADDR_SET)) {
+		if (!r->mset)
+			return -EINVAL;
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, r->m & SY_NFT_M_SADDR_SET ? 12 : 16, 4,
+			  NFT_REG_1);
+		e_lookup(nr, NFT_REG_1, r->mset, false);
+	}
+	if (r->m & SY_NFT_M_NUMGEN) {
+		struct nftnl_expr *e = nftnl_expr_alloc("numgen");
+		if (!r->numgen_mod)
+			return -EINVAL;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, r->numgen_mod);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, 0);
+		nftnl_rule_add_expr(nr, e);
+		e_cmp(nr, NFT_CMP_EQ, &zero, 4);
+	}
+
+	switch (r->act) {
+	case SY_NFT_A_NONE:
+		break;
+	case SY_NFT_A_ACCEPT:
+		e_verdict(nr, NF_ACCEPT, NULL);
+		break;
+	case SY_NFT_A_DROP:
+		e_verdict(nr, NF_DROP, NULL);
+		break;
+	case SY_NFT_A_RETURN:
+		e_verdict(nr, NFT_RETURN, NULL);
+		break;
+	case SY_NFT_A_JUMP:
+	case SY_NFT_A_GOTO:
+		if (!r->chain)
+			return -EINVAL;
+		e_verdict(nr, r->act == SY_NFT_A_JUMP ? NFT_JUMP : NFT_GOTO, r->chain);
+		break;
+	case SY_NFT_A_REJECT: {
+		struct nftnl_expr *e = nftnl_expr_alloc("reject");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMP_UNREACH);
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, 3);	/* ICMP_PORT_UNREACH */
+		nftnl_rule_add_expr(nr, e);
+		break;
+	}
+	case SY_NFT_A_VMAP_DPP:
+	case SY_NFT_A_VMAP_PP: {
+		uint32_t reg = NFT_REG32_00;
+		if (!r->set)
+			return -EINVAL;
+		if (r->act == SY_NFT_A_VMAP_DPP)
+			e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, reg++);
+		e_meta(nr, NFT_META_L4PROTO, reg++);
+		e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
+		e_lookup(nr, NFT_REG32_00, r->set, true);
+		break;
+	}
+	case SY_NFT_A_MARK_OR:
+		mark_op(nr, ~r->mark_bit, r->mark_bit);
+		break;
+	case SY_NFT_A_MARK_XOR:
+		mark_op(nr, 0xffffffffu, r->mark_bit);
+		break;
+	case SY_NFT_A_MASQ: {
+		struct nftnl_expr *e = nftnl_expr_alloc("masq");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
+		nftnl_rule_add_expr(nr, e);
+		break;
+	}
+	case SY_NFT_A_DNAT: {
+		struct nftnl_expr *e;
+		uint16_t p = htons(r->to_port);
+		e_imm_data(nr, NFT_REG_1, &r->to_addr, 4);
+		e_imm_data(nr, NFT_REG_2, &p, 2);
+		e = nftnl_expr_alloc("nat");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+		nftnl_rule_add_expr(nr, e);
+		break;
+	}
+	case SY_NFT_A_UPDATE_SADDR: {
+		struct nftnl_expr *e = nftnl_expr_alloc("dynset");
+		if (!r->set)
+			return -EINVAL;
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, r->set);
+		nftnl_rule_add_expr(nr, e);
+		break;
+	}
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sy_nft_rule_add(struct sy_nft_batch *b, const char *chain, const struct sy_nft_rule *r)
+{
+	struct nftnl_rule *nr = nftnl_rule_alloc();
+	struct nftnl_udata_buf *ud;
+	struct nlmsghdr *nlh;
+	char comment[32];
+	int ret;
+
+	flush_elems(b);
+	nftnl_rule_set_str(nr, NFTNL_RULE_TABLE, b->table);
+	nftnl_rule_set_str(nr, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(nr, NFTNL_RULE_FAMILY, (uint32_t)b->family);
+	ret = rule_exprs(nr, r);
+	if (ret < 0) {
+		nftnl_rule_free(nr);
+		return ret;
+	}
+	snprintf(comment, sizeof(comment), "sy:%016llx", (unsigned long long)sy_nft_rule_fp(r));
+	ud = nftnl_udata_buf_alloc(64);
+	nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment);
+	nftnl_rule_set_data(nr, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+	nftnl_udata_buf_free(ud);
+	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWRULE, b->family, NLM_F_CREATE | NLM_F_APPEND,
+				    msg_seq(b));
+	nftnl_rule_nlmsg_build_payload(nlh, nr);
+	nftnl_batch_update(b->nb);
+	nftnl_rule_free(nr);
+	return 0;
+}
+
+/* ---- sets ---- */
+
+static struct nftnl_set *set_obj(struct sy_nft_batch *b, const char *name)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, b->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)b->family);
+	return s;
+}
+
+void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
+{
+	struct nftnl_set *s = set_obj(b, d->name);
+	struct nlmsghdr *nlh;
+	uint32_t flags = 0, ktype;
+
+	flush_elems(b);
+	ktype = d->key == SY_NFT_K_ADDR ? DT_IPADDR :
+		d->key == SY_NFT_K_DPP ? ((DT_IPADDR << DT_BITS | DT_INET_PROTO) << DT_BITS) | DT_INET_SERVICE :
+		DT_INET_PROTO << DT_BITS | DT_INET_SERVICE;
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ktype);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sy_nft_key_len(d->key));
+	if (d->map) {
+		flags |= NFT_SET_MAP;
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	}
+	if (d->timeout_s) {
+		flags |= NFT_SET_TIMEOUT | NFT_SET_EVAL;
+		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)d->timeout_s * 1000);
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, b->seq);
+	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWSET, b->family, NLM_F_CREATE, msg_seq(b));
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_batch_update(b->nb);
+	nftnl_set_free(s);
+}
+
+void sy_nft_set_del(struct sy_nft_batch *b, const char *name)
+{
+	struct nftnl_set *s = set_obj(b, name);
+	struct nlmsghdr *nlh;
+
+	flush_elems(b);
+	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELSET, b->family, 0, msg_seq(b));
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_batch_update(b->nb);
+	nftnl_set_free(s);
+}
+
+void sy_nft_set_flush(struct sy_nft_batch *b, const char *name)
+{
+	struct nftnl_set *s = set_obj(b, name);
+	struct nlmsghdr *nlh;
+
+	flush_elems(b);
+	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELSETELEM, b->family, 0, msg_seq(b));
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_batch_update(b->nb);
+	nftnl_set_free(s);
+}
+
+void sy_nft_elem(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
+		 unsigned klen, uint8_t ev, const char *chain)
+{
+	struct nftnl_set_elem *e;
+
+	if (b->pe.s && (b->pe.add != add || b->pe.n >= ELEMS_PER_MSG ||
+			strcmp(nftnl_set_get_str(b->pe.s, NFTNL_SET_NAME), set)))
+		flush_elems(b);
+	if (!b->pe.s) {
+		b->pe.s = set_obj(b, set);
+		b->pe.add = add;
+	}
+	e = nftnl_set_elem_alloc();
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
+	if (add && ev != SY_NFT_EV_NONE) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT,
+				       ev == SY_NFT_EV_GOTO ? (uint32_t)NFT_GOTO :
+				       ev == SY_NFT_EV_DROP ? NF_DROP : NF_ACCEPT);
+		if (ev == SY_NFT_EV_GOTO && chain)
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+	}
+	nftnl_set_elem_add(b->pe.s, e);
+	b->pe.n++;
+}
+
+/* ---- send ---- */
+
+static const char *msg_kind(uint16_t type)
+{
+	switch (type & 0xff) {
+	case NFT_MSG_NEWTABLE: return "add table";
+	case NFT_MSG_DELTABLE: return "delete table";
+	case NFT_MSG_NEWCHAIN: return "add chain";
+	case NFT_MSG_DELCHAIN: return "delete chain";
+	case NFT_MSG_NEWRULE: return "add rule to";
+	case NFT_MSG_DELRULE: return "flush chain";
+	case NFT_MSG_NEWSET: return "add set";
+	case NFT_MSG_DELSET: return "delete set";
+	case NFT_MSG_NEWSETELEM: return "add element to";
+	case NFT_MSG_DELSETELEM: return "delete element from";
+	default: return "message";
+	}
+}
+
+/* The object named in the echoed message that failed. */
+static void describe(const struct nlmsghdr *orig, size_t avail, int err, char *out, size_t len)
+{
+	const char *name = "?";
+	struct nftnl_chain *c = NULL;
+	struct nftnl_rule *r = NULL;
+	struct nftnl_set *s = NULL;
+	struct nftnl_table *t = NULL;
+	uint16_t type = orig->nlmsg_type & 0xff;
+
+	if (avail >= orig->nlmsg_len) {
+		switch (type) {
+		case NFT_MSG_NEWCHAIN: case NFT_MSG_DELCHAIN:
+			c = nftnl_chain_alloc();
+			if (nftnl_chain_nlmsg_parse(orig, c) >= 0 && nftnl_chain_is_set(c, NFTNL_CHAIN_NAME))
+				name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+			break;
+		case NFT_MSG_NEWRULE: case NFT_MSG_DELRULE:
+			r = nftnl_rule_alloc();
+			if (nftnl_rule_nlmsg_parse(orig, r) >= 0 && nftnl_rule_is_set(r, NFTNL_RULE_CHAIN))
+				name = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+			break;
+		case NFT_MSG_NEWSET: case NFT_MSG_DELSET:
+		case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM:
+			s = nftnl_set_alloc();
+			if ((type == NFT_MSG_NEWSET || type == NFT_MSG_DELSET ?
+			     nftnl_set_nlmsg_parse(orig, s) : nftnl_set_elems_nlmsg_parse(orig, s)) >= 0 &&
+			    nftnl_set_is_set(s, NFTNL_SET_NAME))
+				name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+			break;
+		case NFT_MSG_NEWTABLE: case NFT_MSG_DELTABLE:
+			t = nftnl_table_alloc();
+			if (nftnl_table_nlmsg_parse(orig, t) >= 0 && nftnl_table_is_set(t, NFTNL_TABLE_NAME))
+				name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
+			break;
+		}
+	}
+	snprintf(out, len, "%s %s: %s", msg_kind(type), name, strerror(-err));
+	if (c)
+		nftnl_chain_free(c);
+	if (r)
+		nftnl_rule_free(r);
+	if (s)
+		nftnl_set_free(s);
+	if (t)
+		nftnl_table_free(t);
+}
+
+int sy_nft_send(struct sy_nft *n, struct sy_nft_batch *b, struct sy_nft_error *e, double *kernel_s)
+{
+	static char rbuf[1 << 20];
+	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
+	struct msghdr msg = { 0 };
+	struct iovec *iov;
+	int fd = mnl_socket_get_fd(n->nl), niov, ret = 0;
+	size_t total = 0;
+	double t0;
+
+	memset(e, 0, sizeof(*e));
+	e->tag = -1;
+	flush_elems(b);
+	nftnl_batch_end(cur(b), b->seq);
+	nftnl_batch_update(b->nb);
+	next_seq = b->seq + 1;
+
+	niov = nftnl_batch_iovec_len(b->nb);
+	iov = xcalloc((size_t)niov, sizeof(*iov));
+	nftnl_batch_iovec(b->nb, iov, (uint32_t)niov);
+	for (int i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	{
+		int sz = (int)(total + 65536);
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+	}
+	msg.msg_name = &snl;
+	msg.msg_namelen = sizeof(snl);
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t)niov;
+	t0 = sy_now_mono();
+	if (sendmsg(fd, &msg, 0) < 0) {
+		ret = -errno;
+		free(iov);
+		snprintf(e->what, sizeof(e->what), "sending the batch (%zu bytes): %s", total, strerror(-ret));
+		e->err = ret;
+		return ret;
+	}
+	if (kernel_s)
+		*kernel_s = sy_now_mono() - t0;
+	free(iov);
+
+	/* the kernel processed the batch inside sendmsg: its errors are queued now */
+	for (;;) {
+		ssize_t len = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK && !ret) {
+				ret = -errno;
+				e->err = ret;
+				snprintf(e->what, sizeof(e->what), "reading the kernel's answer: %s",
+					 strerror(errno));
+			}
+			break;
+		}
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)rbuf;
+		int rem = (int)len;
+		while (mnl_nlmsg_ok(nlh, rem)) {
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *ne = mnl_nlmsg_get_payload(nlh);
+				if (ne->error && !ret) {
+					size_t avail = nlh->nlmsg_len - NLMSG_HDRLEN - offsetof(struct nlmsgerr, msg);
+					ret = ne->error;
+					e->err = ret;
+					uint32_t s = ne->msg.nlmsg_seq;
+					if (s > b->seq0 && s - b->seq0 - 1 < b->n_msgs)
+						e->tag = b->tags[s - b->seq0 - 1];
+					describe(&ne->msg, avail, ret, e->what, sizeof(e->what));
+				}
+			}
+			nlh = mnl_nlmsg_next(nlh, &rem);
+		}
+	}
+	return ret;
+}
+
+/* ---- dumps ---- */
+
+typedef int (*dump_cb)(const struct nlmsghdr *nlh, void *data);
+
+static int dump(struct sy_nft *n, struct nlmsghdr *req, dump_cb cb, void *arg)
+{
+	static char buf[65536 * 4];
+	uint32_t seq = req->nlmsg_seq;
+	ssize_t len;
+	int r;
+
+	if (mnl_socket_sendto(n->nl, req, req->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		len = mnl_socket_recvfrom(n->nl, buf, sizeof(buf));
+		if (len < 0)
+			return -errno;
+		r = mnl_cb_run(buf, (size_t)len, seq, n->portid, cb, arg);
+		if (r < 0)
+			return errno ? -errno : -EIO;
+		if (r == MNL_CB_STOP)
+			return 0;
+	}
+}
+
+struct table_arg { const char *table; bool found; };
+
+static int table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct table_arg *a = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	if (nftnl_table_nlmsg_parse(nlh, t) >= 0 &&
+	    !strcmp(nftnl_table_get_str(t, NFTNL_TABLE_NAME), a->table))
+		a->found = true;
+	nftnl_table_free(t);
+	return MNL_CB_OK;
+}
+
+int sy_nft_table_exists(struct sy_nft *n, int family, const char *table)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)family,
+						     NLM_F_DUMP, next_seq++);
+	struct table_arg a = { table, false };
+	int r = dump(n, nlh, table_cb, &a);
+
+	return r < 0 ? r : a.found;
+}
+
+struct chain_arg {
+	const char *table;
+	void (*cb)(void *arg, const char *name, bool base);
+	void *arg;
+};
+
+static int chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct chain_arg *a = data;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	if (nftnl_chain_nlmsg_parse(nlh, c) >= 0 &&
+	    !strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), a->table))
+		a->cb(a->arg, nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
+		      nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM));
+	nftnl_chain_free(c);
+	return MNL_CB_OK;
+}
+
+int sy_nft_dump_chains(struct sy_nft *n, int family, const char *table,
+		       void (*cb)(void *arg, const char *name, bool base), void *arg)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, (uint16_t)family,
+						     NLM_F_DUMP, next_seq++);
+	struct chain_arg a = { table, cb, arg };
+
+	return dump(n, nlh, chain_cb, &a);
+}
+
+struct rule_arg {
+	const char *table;
+	void (*cb)(void *arg, const char *chain, uint64_t fp);
+	void *arg;
+};
+
+static int udata_cb(const struct nftnl_udata *attr, void *data)
+{
+	uint64_t *fp = data;
+	const char *s = nftnl_udata_get(attr);
+
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT && nftnl_udata_len(attr) > 3 &&
+	    !strncmp(s, "sy:", 3))
+		*fp = strtoull(s + 3, NULL, 16);
+	return 0;
+}
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rule_arg *a = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (nftnl_rule_nlmsg_parse(nlh, r) >= 0 &&
+	    !strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), a->table)) {
+		uint64_t fp = 0;
+		uint32_t len = 0;
+		const void *ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
+		if (ud && len)
+			nftnl_udata_parse(ud, len, udata_cb, &fp);
+		a->cb(a->arg, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), fp);
+	}
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+int sy_nft_dump_rules(struct sy_nft *n, int family, const char *table,
+		      void (*cb)(void *arg, const char *chain, uint64_t fp), void *arg)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)family,
+						     NLM_F_DUMP, next_seq++);
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct rule_arg a = { table, cb, arg };
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	return dump(n, nlh, rule_cb, &a);
+}
+
+struct set_arg {
+	const char *table;
+	void (*cb)(void *arg, const char *name);
+	void *arg;
+};
+
+static int set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct set_arg *a = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (nftnl_set_nlmsg_parse(nlh, s) >= 0 &&
+	    !strcmp(nftnl_set_get_str(s, NFTNL_SET_TABLE), a->table))
+		a->cb(a->arg, nftnl_set_get_str(s, NFTNL_SET_NAME));
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+int sy_nft_dump_sets(struct sy_nft *n, int family, const char *table,
+		     void (*cb)(void *arg, const char *name), void *arg)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, (uint16_t)family,
+						     NLM_F_DUMP, next_seq++);
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct set_arg a = { table, cb, arg };
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	return dump(n, nlh, set_cb, &a);
+}
+
+struct elem_arg {
+	void (*cb)(void *arg, const uint8_t *key, unsigned klen, uint8_t ev, const char *chain);
+	void *arg;
+};
+
+static int elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct elem_arg *a = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	while ((e = nftnl_set_elems_iter_next(it))) {
+		uint32_t klen = 0;
+		const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+		uint8_t ev = SY_NFT_EV_NONE;
+		const char *chain = NULL;
+		uint32_t vlen = 0;
+		if (nftnl_set_elem_get(e, NFTNL_SET_ELEM_VERDICT, &vlen)) {
+			int v = (int)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT);
+			ev = v == NFT_GOTO ? SY_NFT_EV_GOTO : v == NF_DROP ? SY_NFT_EV_DROP :
+			     v == NF_ACCEPT ? SY_NFT_EV_ACCEPT : 0xff;
+			if (v == NFT_GOTO || v == NFT_JUMP)
+				chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+			if (v == NFT_JUMP)
+				ev = 0xff;	/* never ours: a mismatch */
+		}
+		if (key)
+			a->cb(a->arg, key, klen, ev, chain);
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+int sy_nft_dump_elems(struct sy_nft *n, int family, const char *table, const char *set,
+		      void (*cb)(void *arg, const uint8_t *key, unsigned klen, uint8_t ev,
+				 const char *chain), void *arg)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)family,
+						     NLM_F_DUMP, next_seq++);
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct elem_arg a = { cb, arg };
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	return dump(n, nlh, elem_cb, &a);
+}

@@ -1,0 +1,1032 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * --proxy-mode=nftables: the planner (nftables_plan.c) turns the desired
+ * state into the objects of table `ip switchyard`; this file keeps two
+ * views in memory — D, what the table should hold, and K, what the kernel
+ * holds as far as we know — and sends the difference as netlink batches
+ * (lib/nft.c).  A partial sync compares only the changed Service ports and
+ * lists nothing; a full sync (start, --sync-period, after a failure) reads
+ * K back from the kernel first, so drift (chains, rules or elements
+ * changed by hand) is repaired and an unchanged restart writes nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include "switchyard/addr.h"
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/log.h"
+#include "switchyard/mode.h"
+#include "switchyard/nft.h"
+#include "switchyard/util.h"
+#include "nftables_plan.h"
+
+#define FAMILY 2		/* NFPROTO_IPV4 */
+#define STALE_DELAY 1.0		/* seconds between flushing a chain and deleting it */
+#define CHUNK_MSGS 4000		/* messages per batch on a full sync (see doc/nftables.md) */
+#define MAX_TRIES 4
+
+struct dset {
+	const char *name;
+	struct sy_nft_set def;
+};
+
+struct delem {
+	char k[64];
+	const struct nftp_elem *e;
+	unsigned refs;
+};
+
+struct kchain {
+	char *name;
+	uint64_t fp;
+	double stale;		/* flushed at this time, to be deleted; 0 = live */
+};
+
+struct kelem {
+	char k[64];
+	uint8_t set, klen, ev;
+	uint8_t key[SY_NFT_KEY_MAX];
+	char *chain;
+};
+
+struct proxy_mode {
+	const struct sy_config *cfg;
+	int family;
+	const char *table;
+	struct sy_nft *nl;
+	struct nftp_opts opts;
+	bool have_opts;
+	struct nftp_globals g;
+	struct hmap ports;		/* name → struct nftp_port */
+	/* D */
+	struct hmap dchains;		/* name → struct nftp_chain */
+	struct hmap delems;		/* key → struct delem */
+	struct hmap dsets;		/* name → struct dset */
+	struct dset fixed[NFTP_NSETS];
+	/* K */
+	bool ktable;
+	struct hmap kchains;		/* name → struct kchain */
+	struct hmap kelems;		/* key → struct kelem */
+	struct hmap ksets;		/* name → strdup'd name */
+	struct hmap stale;		/* name → struct kchain (also in kchains) */
+	bool need_full;
+	uint64_t n_rules;
+};
+
+/* ---- D ---- */
+
+static void d_add_chain(struct proxy_mode *m, struct nftp_chain *c)
+{
+	hmap_put(&m->dchains, c->name, c);
+}
+
+static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
+{
+	char k[64];
+	struct delem *d;
+
+	nftp_elem_key(k, nftp_set_def(e->set)->name, e->key, e->klen);
+	d = hmap_get(&m->delems, k);
+	if (d) {
+		d->refs++;
+		return;
+	}
+	d = xcalloc(1, sizeof(*d));
+	memcpy(d->k, k, sizeof(k));
+	d->e = e;
+	d->refs = 1;
+	hmap_put(&m->delems, d->k, d);
+}
+
+static void d_del_elem(struct proxy_mode *m, const struct nftp_elem *e)
+{
+	char k[64];
+	struct delem *d;
+
+	nftp_elem_key(k, nftp_set_def(e->set)->name, e->key, e->klen);
+	d = hmap_get(&m->delems, k);
+	if (!d)
+		return;
+	if (--d->refs == 0) {
+		hmap_del(&m->delems, k);
+		free(d);
+	} else if (d->e == e) {
+		/* another owner's element stays: point at something that lives on */
+		d->e = NULL;
+	}
+}
+
+static void d_port_add(struct proxy_mode *m, struct nftp_port *pp)
+{
+	for (unsigned i = 0; i < pp->n_chains; i++)
+		d_add_chain(m, &pp->chains[i]);
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		d_add_elem(m, &pp->elems[i]);
+	for (unsigned i = 0; i < pp->n_asets; i++) {
+		struct dset *s = xcalloc(1, sizeof(*s));
+		s->name = pp->asets[i].name;
+		s->def.name = s->name;
+		s->def.key = SY_NFT_K_ADDR;
+		s->def.timeout_s = pp->asets[i].timeout;
+		free(hmap_put(&m->dsets, s->name, s));
+	}
+}
+
+static void d_port_del(struct proxy_mode *m, struct nftp_port *pp)
+{
+	for (unsigned i = 0; i < pp->n_chains; i++)
+		if (hmap_get(&m->dchains, pp->chains[i].name) == &pp->chains[i])
+			hmap_del(&m->dchains, pp->chains[i].name);
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		d_del_elem(m, &pp->elems[i]);
+	for (unsigned i = 0; i < pp->n_asets; i++)
+		free(hmap_del(&m->dsets, pp->asets[i].name));
+}
+
+/* An element whose owner went away but which another port still wants. */
+static const struct nftp_elem *d_elem_value(struct proxy_mode *m, struct delem *d)
+{
+	struct hmap_iter it;
+	void *v;
+
+	if (d->e)
+		return d->e;
+	hmap_iter_init(&it, &m->ports);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct nftp_port *pp = v;
+		char k[64];
+		if (pp->error)
+			continue;
+		for (unsigned i = 0; i < pp->n_elems; i++) {
+			nftp_elem_key(k, nftp_set_def(pp->elems[i].set)->name, pp->elems[i].key,
+				      pp->elems[i].klen);
+			if (!strcmp(k, d->k))
+				return d->e = &pp->elems[i];
+		}
+	}
+	return NULL;
+}
+
+static void d_globals(struct proxy_mode *m)
+{
+	for (unsigned i = 0; i < m->g.n_chains; i++)
+		d_add_chain(m, &m->g.chains[i]);
+	for (unsigned i = 0; i < m->g.n_elems; i++)
+		d_add_elem(m, &m->g.elems[i]);
+	for (unsigned i = 0; i < NFTP_NSETS; i++) {
+		m->fixed[i].def = *nftp_set_def(i);
+		m->fixed[i].name = m->fixed[i].def.name;
+		hmap_put(&m->dsets, m->fixed[i].name, &m->fixed[i]);
+	}
+}
+
+static void free_values(struct hmap *h)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, h);
+	while (hmap_iter_next(&it, NULL, &v))
+		free(v);
+	hmap_clear(h);
+}
+
+static void d_clear(struct proxy_mode *m)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_clear(&m->dchains);
+	free_values(&m->delems);
+	hmap_iter_init(&it, &m->dsets);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct dset *s = v;
+		if (s < m->fixed || s >= m->fixed + NFTP_NSETS)
+			free(s);
+	}
+	hmap_clear(&m->dsets);
+}
+
+/* ---- K ---- */
+
+static void k_clear(struct proxy_mode *m)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&it, &m->kchains);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		free(((struct kchain *)v)->name);
+		free(v);
+	}
+	hmap_clear(&m->kchains);
+	hmap_clear(&m->stale);
+	hmap_iter_init(&it, &m->kelems);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		free(((struct kelem *)v)->chain);
+		free(v);
+	}
+	hmap_clear(&m->kelems);
+	free_values(&m->ksets);
+	m->ktable = false;
+}
+
+static struct kchain *k_chain_put(struct proxy_mode *m, const char *name, uint64_t fp)
+{
+	struct kchain *c = hmap_get(&m->kchains, name);
+
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->name = xstrdup(name);
+		hmap_put(&m->kchains, c->name, c);
+	}
+	c->fp = fp;
+	return c;
+}
+
+static void k_chain_del(struct proxy_mode *m, const char *name)
+{
+	struct kchain *c = hmap_del(&m->kchains, name);
+
+	if (!c)
+		return;
+	hmap_del(&m->stale, c->name);
+	free(c->name);
+	free(c);
+}
+
+static void k_elem_put(struct proxy_mode *m, const char *k, unsigned set, const uint8_t *key,
+		       unsigned klen, uint8_t ev, const char *chain)
+{
+	struct kelem *e = hmap_get(&m->kelems, k);
+
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		snprintf(e->k, sizeof(e->k), "%s", k);
+		hmap_put(&m->kelems, e->k, e);
+	}
+	free(e->chain);
+	e->set = (uint8_t)set;
+	e->klen = (uint8_t)klen;
+	memcpy(e->key, key, klen);
+	e->ev = ev;
+	e->chain = chain ? xstrdup(chain) : NULL;
+}
+
+static void k_elem_del(struct proxy_mode *m, const char *k)
+{
+	struct kelem *e = hmap_del(&m->kelems, k);
+
+	if (e) {
+		free(e->chain);
+		free(e);
+	}
+}
+
+struct load_arg {
+	struct proxy_mode *m;
+	unsigned set;
+	struct hmap fps;	/* chain → uint64_t* */
+};
+
+static void load_chain(void *arg, const char *name, bool base)
+{
+	struct load_arg *a = arg;
+
+	k_chain_put(a->m, name, NFTP_FP_INIT);
+}
+
+static void load_rule(void *arg, const char *chain, uint64_t fp)
+{
+	struct load_arg *a = arg;
+	struct kchain *c = hmap_get(&a->m->kchains, chain);
+
+	if (c)
+		c->fp = nftp_fp_fold(c->fp, fp);
+}
+
+static void load_set(void *arg, const char *name)
+{
+	struct load_arg *a = arg;
+	char *s = xstrdup(name);
+
+	free(hmap_put(&a->m->ksets, s, s));
+}
+
+static void load_elem(void *arg, const uint8_t *key, unsigned klen, uint8_t ev, const char *chain)
+{
+	struct load_arg *a = arg;
+	char k[64];
+
+	if (klen > SY_NFT_KEY_MAX)
+		return;
+	nftp_elem_key(k, nftp_set_def(a->set)->name, key, klen);
+	k_elem_put(a->m, k, a->set, key, klen, ev, chain);
+}
+
+/* K := what the kernel's table holds (chains + rule fingerprints, sets, our maps' elements). */
+static int k_load(struct proxy_mode *m)
+{
+	struct load_arg a = { .m = m };
+	int r;
+
+	k_clear(m);
+	r = sy_nft_table_exists(m->nl, m->family, m->table);
+	if (r <= 0)
+		return r;
+	m->ktable = true;
+	r = sy_nft_dump_chains(m->nl, m->family, m->table, load_chain, &a);
+	if (r >= 0)
+		r = sy_nft_dump_rules(m->nl, m->family, m->table, load_rule, &a);
+	if (r >= 0)
+		r = sy_nft_dump_sets(m->nl, m->family, m->table, load_set, &a);
+	for (unsigned i = 0; i < NFTP_NSETS && r >= 0; i++) {
+		if (!hmap_get(&m->ksets, nftp_set_def(i)->name))
+			continue;
+		a.set = i;
+		r = sy_nft_dump_elems(m->nl, m->family, m->table, nftp_set_def(i)->name, load_elem, &a);
+	}
+	return r < 0 ? r : 0;
+}
+
+/* ---- diff → batch ---- */
+
+struct unit {
+	const char **chains;
+	unsigned n_chains, cap_chains;
+	const char **elems;
+	unsigned n_elems, cap_elems;
+	const char **sets;
+	unsigned n_sets, cap_sets;
+};
+
+static void u_push(const char ***arr, unsigned *n, unsigned *cap, const char *s)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 16;
+		*arr = xrealloc(*arr, *cap * sizeof(**arr));
+	}
+	(*arr)[(*n)++] = s;
+}
+
+static void u_reset(struct unit *u)
+{
+	u->n_chains = u->n_elems = u->n_sets = 0;
+}
+
+static void u_free(struct unit *u)
+{
+	free(u->chains);
+	free(u->elems);
+	free(u->sets);
+}
+
+/* Element keys of a plan go through a scratch pool (they are formatted). */
+struct keypool {
+	char (*k)[64];
+	unsigned n, cap;
+};
+
+static const char *kp_add(struct keypool *p, const struct nftp_elem *e)
+{
+	if (p->n == p->cap) {
+		/* strings are referenced by pointer: never move; size up front via kp_reserve */
+		return NULL;
+	}
+	nftp_elem_key(p->k[p->n], nftp_set_def(e->set)->name, e->key, e->klen);
+	return p->k[p->n++];
+}
+
+static void kp_reserve(struct keypool *p, unsigned n)
+{
+	free(p->k);
+	p->k = xcalloc(n + 1, sizeof(*p->k));
+	p->n = 0;
+	p->cap = n + 1;
+}
+
+static void u_add_port(struct unit *u, struct keypool *kp, const struct nftp_port *pp)
+{
+	for (unsigned i = 0; i < pp->n_chains; i++)
+		u_push(&u->chains, &u->n_chains, &u->cap_chains, pp->chains[i].name);
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		const char *k = kp_add(kp, &pp->elems[i]);
+		if (k)
+			u_push(&u->elems, &u->n_elems, &u->cap_elems, k);
+	}
+	for (unsigned i = 0; i < pp->n_asets; i++)
+		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
+}
+
+/*
+ * Emit what makes K equal D for the unit's names, and update K as if the
+ * batch succeeds (a failure makes the next sync reload K).  Returns the
+ * number of rules written.
+ */
+static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct unit *u, double now)
+{
+	unsigned written = 0;
+
+	for (unsigned i = 0; i < u->n_sets; i++) {
+		struct dset *d = hmap_get(&m->dsets, u->sets[i]);
+		if (d && !hmap_get(&m->ksets, u->sets[i])) {
+			char *s = xstrdup(u->sets[i]);
+			sy_nft_set_add(b, &d->def);
+			hmap_put(&m->ksets, s, s);
+		}
+	}
+	for (unsigned i = 0; i < u->n_chains; i++) {
+		struct nftp_chain *d = hmap_get(&m->dchains, u->chains[i]);
+		if (d && !hmap_get(&m->kchains, u->chains[i])) {
+			sy_nft_chain_add(b, d->name, d->hook);
+			k_chain_put(m, d->name, NFTP_FP_INIT);
+		}
+	}
+	for (unsigned i = 0; i < u->n_chains; i++) {
+		struct nftp_chain *d = hmap_get(&m->dchains, u->chains[i]);
+		struct kchain *k = hmap_get(&m->kchains, u->chains[i]);
+		if (!d || !k || (k->fp == d->fp && !k->stale))
+			continue;
+		if (k->fp != NFTP_FP_INIT)
+			sy_nft_chain_flush(b, d->name);
+		for (unsigned j = 0; j < d->n_rules; j++)
+			if (sy_nft_rule_add(b, d->name, &d->rules[j]) == 0)
+				written++;
+		k->fp = d->fp;
+		if (k->stale) {
+			k->stale = 0;
+			hmap_del(&m->stale, k->name);
+		}
+	}
+	for (unsigned i = 0; i < u->n_elems; i++) {
+		struct delem *d = hmap_get(&m->delems, u->elems[i]);
+		struct kelem *k = hmap_get(&m->kelems, u->elems[i]);
+		const struct nftp_elem *e = d ? d_elem_value(m, d) : NULL;
+		bool same = e && k && k->ev == e->ev &&
+			    ((!k->chain && !e->chain) || (k->chain && e->chain && !strcmp(k->chain, e->chain)));
+		if (same)
+			continue;
+		if (k) {
+			sy_nft_elem(b, false, nftp_set_def(k->set)->name, k->key, k->klen, 0, NULL);
+			k_elem_del(m, u->elems[i]);
+		}
+		if (e) {
+			sy_nft_elem(b, true, nftp_set_def(e->set)->name, e->key, e->klen, e->ev, e->chain);
+			k_elem_put(m, u->elems[i], e->set, e->key, e->klen, e->ev, e->chain);
+		}
+	}
+	for (unsigned i = 0; i < u->n_chains; i++) {
+		struct kchain *k = hmap_get(&m->kchains, u->chains[i]);
+		if (!k || k->stale || hmap_get(&m->dchains, u->chains[i]))
+			continue;
+		sy_nft_chain_flush(b, k->name);
+		k->fp = NFTP_FP_INIT;
+		k->stale = now;
+		hmap_put(&m->stale, k->name, k);
+	}
+	for (unsigned i = 0; i < u->n_sets; i++) {
+		char *s = hmap_get(&m->ksets, u->sets[i]);
+		if (!s || hmap_get(&m->dsets, u->sets[i]))
+			continue;
+		sy_nft_set_del(b, s);
+		hmap_del(&m->ksets, s);
+		free(s);
+	}
+	return written;
+}
+
+/* Stale chains older than STALE_DELAY: delete.  Returns how many remain. */
+static unsigned emit_stale(struct proxy_mode *m, struct sy_nft_batch *b, double now)
+{
+	struct hmap_iter it;
+	const char **del = NULL;
+	unsigned n = 0, left = 0;
+	void *v;
+
+	del = xcalloc(hmap_count(&m->stale) + 1, sizeof(*del));
+	hmap_iter_init(&it, &m->stale);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct kchain *k = v;
+		if (now - k->stale >= STALE_DELAY)
+			del[n++] = k->name;
+		else
+			left++;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		sy_nft_chain_del(b, del[i]);
+		k_chain_del(m, del[i]);
+	}
+	free(del);
+	return left;
+}
+
+/* ---- sync ---- */
+
+struct sender {
+	struct proxy_mode *m;
+	struct sy_nft_batch *b;
+	struct mode_sync_stats *st;
+	const char **tags;		/* tag → port name */
+	unsigned n_tags, cap_tags;
+	int err;
+	struct sy_nft_error e;
+	char *bad;			/* port the kernel refused */
+};
+
+static void s_new(struct sender *s)
+{
+	s->b = sy_nft_batch_new(s->m->family, s->m->table);
+}
+
+static int s_send(struct sender *s)
+{
+	double ks = 0;
+	int r;
+
+	if (!s->b)
+		return 0;
+	if (sy_nft_batch_count(s->b) == 0) {
+		sy_nft_batch_free(s->b);
+		s->b = NULL;
+		return 0;
+	}
+	r = sy_nft_send(s->m->nl, s->b, &s->e, &ks);
+	s->st->writes++;
+	s->st->kernel_write_seconds += ks;
+	if (r < 0 && s->e.tag >= 0 && (unsigned)s->e.tag < s->n_tags)
+		s->bad = xstrdup(s->tags[s->e.tag]);
+	sy_nft_batch_free(s->b);
+	s->b = NULL;
+	return r;
+}
+
+static void s_tag(struct sender *s, const char *port)
+{
+	if (!port) {
+		sy_nft_batch_tag(s->b, -1);
+		return;
+	}
+	u_push(&s->tags, &s->n_tags, &s->cap_tags, port);
+	sy_nft_batch_tag(s->b, (int)s->n_tags - 1);
+}
+
+static void set_opts(struct proxy_mode *m, const struct nftp_opts *o)
+{
+	d_clear(m);
+	if (m->have_opts)
+		nftp_globals_free(&m->g);
+	m->opts = *o;
+	m->have_opts = true;
+	nftp_globals_build(&m->g, o);
+	d_globals(m);
+}
+
+/* Bring the per-port plans up to ds: all of them (full) or the changed ones. */
+static void replan(struct proxy_mode *m, const struct desired_state *ds, bool all,
+		   struct unit *u, struct keypool *kp)
+{
+	struct hmap_iter it;
+	const char *key;
+	void *v;
+
+	if (all) {
+		/* drop plans of ports that are gone, (re)plan changed ones */
+		const char **gone = xcalloc(hmap_count(&m->ports) + 1, sizeof(*gone));
+		unsigned n_gone = 0;
+		hmap_iter_init(&it, &m->ports);
+		while (hmap_iter_next(&it, &key, NULL))
+			if (!desired_port(ds, key))
+				gone[n_gone++] = key;
+		for (unsigned i = 0; i < n_gone; i++) {
+			struct nftp_port *pp = hmap_del(&m->ports, gone[i]);
+			if (!pp->error)
+				d_port_del(m, pp);
+			nftp_port_free(pp);
+		}
+		free(gone);
+		hmap_iter_init(&it, &ds->ports);
+		while (hmap_iter_next(&it, &key, &v)) {
+			const struct ds_port *dp = v;
+			struct nftp_port *pp = hmap_get(&m->ports, key);
+			if (pp && pp->serial == dp->serial)
+				continue;
+			if (pp) {
+				hmap_del(&m->ports, pp->name);
+				if (!pp->error)
+					d_port_del(m, pp);
+				nftp_port_free(pp);
+			}
+			pp = nftp_port_new(&m->opts, dp);
+			hmap_put(&m->ports, pp->name, pp);
+			d_port_add(m, pp);
+		}
+		return;
+	}
+	/* partial: the changed ports; the unit holds old and new names */
+	unsigned n_el = 0;
+	for (unsigned i = 0; i < ds->n_changes; i++) {
+		struct nftp_port *pp = hmap_get(&m->ports, ds->changes[i].name);
+		n_el += pp ? pp->n_elems : 0;
+		n_el += ds->changes[i].new ? 16 + 4 * (ds->changes[i].new->n_external_ips +
+						       ds->changes[i].new->n_lb_ips) : 0;
+	}
+	kp_reserve(kp, n_el);
+	for (unsigned i = 0; i < ds->n_changes; i++) {
+		const struct ds_change *c = &ds->changes[i];
+		struct nftp_port *old = hmap_get(&m->ports, c->name), *np = NULL;
+		const struct ds_port *dp = desired_port(ds, c->name);
+		if (old && dp && old->serial == dp->serial)
+			continue;
+		if (dp) {
+			np = nftp_port_new(&m->opts, dp);
+			u_add_port(u, kp, np);
+		}
+		if (old) {
+			hmap_del(&m->ports, old->name);
+			if (!old->error)
+				d_port_del(m, old);
+			u_add_port(u, kp, old);
+			/* old's strings must outlive the emit: park it */
+			old->serial = 0;
+		}
+		if (np) {
+			hmap_put(&m->ports, np->name, np);
+			d_port_add(m, np);
+		}
+		if (old) {
+			/* keep it alive until the caller is done with u */
+			char pk[48];
+			snprintf(pk, sizeof(pk), "\x01old%p", (void *)old);
+			free(old->name);
+			old->name = xstrdup(pk);
+			hmap_put(&m->ports, old->name, old);
+		}
+	}
+}
+
+/* Free the parked old plans of a partial replan. */
+static void drop_parked(struct proxy_mode *m)
+{
+	struct hmap_iter it;
+	const char **del;
+	unsigned n = 0;
+	const char *key;
+
+	del = xcalloc(hmap_count(&m->ports) + 1, sizeof(*del));
+	hmap_iter_init(&it, &m->ports);
+	while (hmap_iter_next(&it, &key, NULL))
+		if (key[0] == '\x01')
+			del[n++] = key;
+	for (unsigned i = 0; i < n; i++)
+		nftp_port_free(hmap_del(&m->ports, del[i]));
+	free(del);
+}
+
+static bool is_parked(const struct nftp_port *pp)
+{
+	return pp->name[0] == '\x01';
+}
+
+/* A full pass: K from the kernel, then every unit, chunked. */
+static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigned *written)
+{
+	struct unit u = { 0 };
+	struct keypool kp = { 0 };
+	struct hmap_iter it;
+	const char *key;
+	void *v;
+	int r;
+
+	r = k_load(m);
+	if (r < 0) {
+		snprintf(s->e.what, sizeof(s->e.what), "reading table %s: %s", m->table, strerror(-r));
+		return r;
+	}
+	s_new(s);
+	if (!m->ktable) {
+		sy_nft_table_add(s->b);
+		m->ktable = true;
+	}
+	/* globals */
+	for (unsigned i = 0; i < m->g.n_chains; i++)
+		u_push(&u.chains, &u.n_chains, &u.cap_chains, m->g.chains[i].name);
+	for (unsigned i = 0; i < NFTP_NSETS; i++)
+		u_push(&u.sets, &u.n_sets, &u.cap_sets, m->fixed[i].name);
+	/* sets before the global chains' rules use them: emit handles the order */
+	kp_reserve(&kp, m->g.n_elems);
+	for (unsigned i = 0; i < m->g.n_elems; i++) {
+		const char *k = kp_add(&kp, &m->g.elems[i]);
+		if (k)
+			u_push(&u.elems, &u.n_elems, &u.cap_elems, k);
+	}
+	*written += emit(m, s->b, &u, now);
+	u_reset(&u);
+	/* ports */
+	hmap_iter_init(&it, &m->ports);
+	while (hmap_iter_next(&it, &key, &v)) {
+		struct nftp_port *pp = v;
+		if (pp->error || is_parked(pp))
+			continue;
+		kp_reserve(&kp, pp->n_elems);
+		u_add_port(&u, &kp, pp);
+		s_tag(s, pp->name);
+		*written += emit(m, s->b, &u, now);
+		u_reset(&u);
+		if (sy_nft_batch_count(s->b) >= CHUNK_MSGS) {
+			r = s_send(s);
+			if (r < 0)
+				goto out;
+			s_new(s);
+		}
+	}
+	s_tag(s, NULL);
+	/* leftovers: in K, not in D */
+	hmap_iter_init(&it, &m->kchains);
+	while (hmap_iter_next(&it, &key, &v))
+		if (!hmap_get(&m->dchains, key))
+			u_push(&u.chains, &u.n_chains, &u.cap_chains, ((struct kchain *)v)->name);
+	hmap_iter_init(&it, &m->kelems);
+	while (hmap_iter_next(&it, &key, &v))
+		if (!hmap_get(&m->delems, key))
+			u_push(&u.elems, &u.n_elems, &u.cap_elems, ((struct kelem *)v)->k);
+	hmap_iter_init(&it, &m->ksets);
+	while (hmap_iter_next(&it, &key, &v))
+		if (!hmap_get(&m->dsets, key))
+			u_push(&u.sets, &u.n_sets, &u.cap_sets, (const char *)v);
+	{
+		/* emit frees K entries it deletes: copy the names first */
+		struct unit c = { 0 };
+		char **own = xcalloc(u.n_chains + u.n_elems + u.n_sets + 1, sizeof(*own));
+		unsigned no = 0;
+		for (unsigned i = 0; i < u.n_chains; i++)
+			u_push(&c.chains, &c.n_chains, &c.cap_chains, own[no++] = xstrdup(u.chains[i]));
+		for (unsigned i = 0; i < u.n_elems; i++)
+			u_push(&c.elems, &c.n_elems, &c.cap_elems, own[no++] = xstrdup(u.elems[i]));
+		for (unsigned i = 0; i < u.n_sets; i++)
+			u_push(&c.sets, &c.n_sets, &c.cap_sets, own[no++] = xstrdup(u.sets[i]));
+		*written += emit(m, s->b, &c, now);
+		for (unsigned i = 0; i < no; i++)
+			free(own[i]);
+		free(own);
+		u_free(&c);
+	}
+	r = 0;
+out:
+	u_free(&u);
+	free(kp.k);
+	return r;
+}
+
+static int nft_mode_sync(struct proxy_mode *m, const struct desired_state *ds, bool full,
+			 struct mode_sync_stats *st)
+{
+	struct nftp_opts o;
+	struct sender s = { .m = m, .st = st };
+	double now = sy_now_mono();
+	unsigned written = 0;
+	int r = 0;
+
+	nftp_opts_from(&o, m->cfg, ds);
+	if (!m->have_opts || !nftp_opts_equal(&o, &m->opts)) {
+		/* the globals changed: every port is planned again */
+		struct hmap_iter it;
+		void *v;
+		set_opts(m, &o);
+		hmap_iter_init(&it, &m->ports);
+		while (hmap_iter_next(&it, NULL, &v))
+			nftp_port_free(v);
+		hmap_clear(&m->ports);
+		full = true;
+	}
+	if (m->need_full)
+		full = true;
+
+	for (unsigned tries = 0; tries < MAX_TRIES; tries++) {
+		s.n_tags = 0;
+		free(s.bad);
+		s.bad = NULL;
+		if (full) {
+			replan(m, ds, true, NULL, NULL);
+			r = full_pass(m, &s, now, &written);
+		} else {
+			struct unit u = { 0 };
+			struct keypool kp = { 0 };
+			replan(m, ds, false, &u, &kp);
+			s_new(&s);
+			written += emit(m, s.b, &u, now);
+			u_free(&u);
+			free(kp.k);
+		}
+		if (r >= 0) {
+			if (!s.b)
+				s_new(&s);
+			if (emit_stale(m, s.b, now))
+				st->resync_in = STALE_DELAY + 0.1;
+			r = s_send(&s);
+		} else {
+			sy_nft_batch_free(s.b);
+			s.b = NULL;
+		}
+		drop_parked(m);
+		if (r >= 0) {
+			m->need_full = false;
+			break;
+		}
+		m->need_full = true;
+		full = true;
+		if (!s.bad) {
+			log_error("nftables sync failed: %s", s.e.what);
+			break;
+		}
+		/* one Service port refused by the kernel: skip it, program the rest */
+		struct nftp_port *pp = hmap_get(&m->ports, s.bad);
+		log_error("Service port %s skipped: the kernel refused %s", s.bad, s.e.what);
+		if (pp && !pp->error) {
+			d_port_del(m, pp);
+			pp->error = xstrdup(s.e.what);
+		}
+	}
+	free(s.bad);
+	free(s.tags);
+
+	{
+		struct hmap_iter it;
+		void *v;
+		uint64_t n = 0;
+		hmap_iter_init(&it, &m->dchains);
+		while (hmap_iter_next(&it, NULL, &v))
+			n += ((struct nftp_chain *)v)->n_rules;
+		m->n_rules = n;
+		st->rules_total = n + hmap_count(&m->delems) + hmap_count(&m->dchains) + hmap_count(&m->dsets);
+		st->table_rules[0] = st->rules_total;
+	}
+	st->rules_written = written;
+	return r;
+}
+
+/* ---- init / cleanup ---- */
+
+/* Every expression the mode uses, in a throw-away table within one transaction. */
+static int probe(struct sy_nft *nl, char *err, size_t errlen)
+{
+	static const struct sy_nft_hook h = { "nat", 0, -100 }, hf = { "filter", 1, -110 };
+	static const struct sy_nft_set sets[] = {
+		{ "m", SY_NFT_K_DPP, true, 0 }, { "p", SY_NFT_K_PP, true, 0 },
+		{ "a", SY_NFT_K_ADDR, false, 10 },
+	};
+	struct sy_nft_batch *b = sy_nft_batch_new(FAMILY, "switchyard-probe");
+	struct sy_nft_error e;
+	struct sy_nft_rule r;
+	int ret;
+
+	sy_nft_table_add(b);
+	sy_nft_chain_add(b, "n", &h);
+	sy_nft_chain_add(b, "f", &hf);
+	sy_nft_chain_add(b, "c", NULL);
+	for (unsigned i = 0; i < ARRAY_SIZE(sets); i++)
+		sy_nft_set_add(b, &sets[i]);
+	memset(&r, 0, sizeof(r));
+	r.m = SY_NFT_M_CT_NEW | SY_NFT_M_SADDR | SY_NFT_M_FIB_DLOCAL | SY_NFT_M_FIB_SLOCAL |
+	      SY_NFT_M_DADDR_NOT_LO | SY_NFT_M_MARK_UNSET | SY_NFT_M_NUMGEN | SY_NFT_M_SADDR_SET;
+	r.splen = 8;
+	r.mark_bit = 0x4000;
+	r.numgen_mod = 2;
+	r.mset = "a";
+	r.act = SY_NFT_A_VMAP_DPP;
+	r.set = "m";
+	sy_nft_rule_add(b, "f", &r);
+	r.act = SY_NFT_A_VMAP_PP;
+	r.set = "p";
+	sy_nft_rule_add(b, "f", &r);
+	memset(&r, 0, sizeof(r));
+	r.act = SY_NFT_A_REJECT;
+	sy_nft_rule_add(b, "f", &r);
+	r.act = SY_NFT_A_MARK_OR;
+	r.mark_bit = 0x4000;
+	sy_nft_rule_add(b, "n", &r);
+	r.act = SY_NFT_A_MARK_XOR;
+	sy_nft_rule_add(b, "n", &r);
+	r.act = SY_NFT_A_UPDATE_SADDR;
+	r.set = "a";
+	sy_nft_rule_add(b, "n", &r);
+	r.act = SY_NFT_A_MASQ;
+	sy_nft_rule_add(b, "n", &r);
+	r.m = SY_NFT_M_L4PROTO;
+	r.l4proto = IPPROTO_TCP;
+	r.act = SY_NFT_A_DNAT;
+	r.to_addr.s_addr = htonl(0x0a000001);
+	r.to_port = 80;
+	sy_nft_rule_add(b, "n", &r);
+	{
+		uint8_t k[SY_NFT_KEY_MAX];
+		unsigned kl = sy_nft_key_make(k, SY_NFT_K_DPP, r.to_addr, IPPROTO_TCP, 80);
+		sy_nft_elem(b, true, "m", k, kl, SY_NFT_EV_GOTO, "c");
+	}
+	sy_nft_table_del(b);
+	ret = sy_nft_send(nl, b, &e, NULL);
+	sy_nft_batch_free(b);
+	if (ret < 0)
+		snprintf(err, errlen, "the kernel's nf_tables lacks a feature the nftables mode needs "
+			 "(%s)", e.what);
+	return ret;
+}
+
+static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen)
+{
+	struct proxy_mode *m;
+	struct sy_nft *nl;
+	int r;
+
+	r = sy_nft_open(&nl);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot open a nf_tables netlink socket: %s", strerror(-r));
+		return r;
+	}
+	r = probe(nl, err, errlen);
+	if (r < 0) {
+		sy_nft_close(nl);
+		return -ENOTSUP;
+	}
+	m = xcalloc(1, sizeof(*m));
+	m->cfg = cfg;
+	m->family = FAMILY;
+	m->table = NFTP_TABLE;
+	m->nl = nl;
+	hmap_init(&m->ports);
+	hmap_init(&m->dchains);
+	hmap_init(&m->delems);
+	hmap_init(&m->dsets);
+	hmap_init(&m->kchains);
+	hmap_init(&m->kelems);
+	hmap_init(&m->ksets);
+	hmap_init(&m->stale);
+	m->need_full = true;
+	if (cfg && cfg->n_nodeport_cidrs) {
+		for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++)
+			if (sy_addr_is4(&cfg->nodeport_cidrs[i].addr) &&
+			    (ntohl(cfg->nodeport_cidrs[i].addr.v4.s_addr) >> 24) == 127)
+				log_warn("nftables mode: NodePorts on 127.0.0.0/8 are not supported "
+					 "(as in kube-proxy's nftables mode); --nodeport-addresses %s/%u ignored "
+					 "for loopback", sy_ip4_str(cfg->nodeport_cidrs[i].addr.v4),
+					 cfg->nodeport_cidrs[i].plen);
+	}
+	*ret = m;
+	return 0;
+}
+
+static int nft_mode_cleanup(const struct sy_config *cfg)
+{
+	struct sy_nft *nl;
+	struct sy_nft_batch *b;
+	struct sy_nft_error e;
+	int r;
+
+	if (sy_nft_open(&nl) < 0)
+		return 0;	/* no nf_tables: nothing of ours can exist */
+	r = sy_nft_table_exists(nl, FAMILY, NFTP_TABLE);
+	if (r > 0) {
+		b = sy_nft_batch_new(FAMILY, NFTP_TABLE);
+		sy_nft_table_del(b);
+		r = sy_nft_send(nl, b, &e, NULL);
+		sy_nft_batch_free(b);
+		if (r < 0)
+			log_error("nftables cleanup: %s", e.what);
+	}
+	sy_nft_close(nl);
+	return r < 0 ? r : 0;
+}
+
+static void nft_mode_free(struct proxy_mode *m)
+{
+	struct hmap_iter it;
+	void *v;
+
+	if (!m)
+		return;
+	d_clear(m);
+	k_clear(m);
+	hmap_iter_init(&it, &m->ports);
+	while (hmap_iter_next(&it, NULL, &v))
+		nftp_port_free(v);
+	hmap_clear(&m->ports);
+	if (m->have_opts)
+		nftp_globals_free(&m->g);
+	sy_nft_close(m->nl);
+	free(m);
+}
+
+static const char *const nft_rule_tables[] = { "ip switchyard", NULL };
+
+const struct proxy_mode_ops nftables_mode_ops = {
+	.name = "nftables",
+	.proxier_name = "Using nftables Proxier",
+	.init = nft_mode_init,
+	.sync = nft_mode_sync,
+	.cleanup = nft_mode_cleanup,
+	.free = nft_mode_free,
+	.rule_tables = nft_rule_tables,
+};

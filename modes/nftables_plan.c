@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The nftables mode's planner: desired state → chains, rules, sets and
+ * elements (structs).  Pure: no kernel access.  The layout follows
+ * kube-proxy's nftables mode; the semantics follow the iptables mode
+ * (modes/iptables_plan.c), which follows kube-proxy's iptables mode.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include "switchyard/addr.h"
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/model.h"
+#include "switchyard/util.h"
+#include "iptables_plan.h"	/* ipt_sha256 */
+#include "nftables_plan.h"
+
+/* kube-proxy's priorities: dstnat = -100, srcnat = 100 */
+static const struct sy_nft_hook
+	h_filter_pre = { "filter", NF_INET_PRE_ROUTING, -110 },
+	h_filter_in = { "filter", NF_INET_LOCAL_IN, -110 },
+	h_filter_fwd = { "filter", NF_INET_FORWARD, -110 },
+	h_filter_out = { "filter", NF_INET_LOCAL_OUT, -110 },
+	h_filter_out_post = { "filter", NF_INET_LOCAL_OUT, -90 },
+	h_nat_pre = { "nat", NF_INET_PRE_ROUTING, -100 },
+	h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 },
+	h_nat_post = { "nat", NF_INET_POST_ROUTING, 100 };
+
+static const char *const set_names[NFTP_NSETS] = {
+	"cluster-ips", "nodeport-ips", "service-ips", "service-nodeports",
+	"no-endpoint-services", "no-endpoint-nodeports", "firewall-ips",
+};
+
+static const struct sy_nft_set set_defs[NFTP_NSETS] = {
+	{ "cluster-ips", SY_NFT_K_ADDR, false, 0 },
+	{ "nodeport-ips", SY_NFT_K_ADDR, false, 0 },
+	{ "service-ips", SY_NFT_K_DPP, true, 0 },
+	{ "service-nodeports", SY_NFT_K_PP, true, 0 },
+	{ "no-endpoint-services", SY_NFT_K_DPP, true, 0 },
+	{ "no-endpoint-nodeports", SY_NFT_K_PP, true, 0 },
+	{ "firewall-ips", SY_NFT_K_DPP, true, 0 },
+};
+
+const struct sy_nft_set *nftp_set_def(unsigned id)
+{
+	return id < NFTP_NSETS ? &set_defs[id] : NULL;
+}
+
+uint64_t nftp_fp_fold(uint64_t h, uint64_t rule_fp)
+{
+	for (unsigned i = 0; i < 8; i++) {
+		h ^= (rule_fp >> (8 * i)) & 0xff;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+void nftp_elem_key(char out[64], const char *set, const uint8_t *key, unsigned klen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t l = strlen(set);
+
+	if (l > 40)
+		l = 40;
+	memcpy(out, set, l);
+	out[l++] = '|';
+	for (unsigned i = 0; i < klen && i < SY_NFT_KEY_MAX; i++) {
+		out[l++] = hex[key[i] >> 4];
+		out[l++] = hex[key[i] & 15];
+	}
+	out[l] = 0;
+}
+
+void nftp_chain_name(char out[NFTP_NAME_MAX + 1], const char *prefix, const char *base)
+{
+	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	uint8_t d[32];
+	size_t pl = strlen(prefix), bl = strlen(base);
+	char h[9];
+
+	ipt_sha256(base, bl, d);
+	for (unsigned i = 0; i < 8; i++) {
+		unsigned bit = i * 5, byte = bit / 8, sh = bit % 8;
+		unsigned v = ((unsigned)d[byte] << 8 | d[byte + 1]) >> (11 - sh);
+		h[i] = b32[v & 31];
+	}
+	h[8] = 0;
+	/* like knftables: at most 256 with the NUL; long bases are cut with "..." */
+	if (pl + 9 + bl > NFTP_NAME_MAX)
+		snprintf(out, NFTP_NAME_MAX + 1, "%s%s-%.*s...", prefix, h,
+			 (int)(NFTP_NAME_MAX - pl - 9 - 3), base);
+	else
+		snprintf(out, NFTP_NAME_MAX + 1, "%s%s-%s", prefix, h, base);
+}
+
+static struct sy_nft_rule *add_rule(struct nftp_chain *c, const struct sy_nft_rule *r)
+{
+	if (c->n_rules == c->cap_rules) {
+		c->cap_rules = c->cap_rules ? 2 * c->cap_rules : 4;
+		c->rules = xrealloc(c->rules, c->cap_rules * sizeof(*c->rules));
+	}
+	c->rules[c->n_rules] = *r;
+	c->fp = nftp_fp_fold(c->fp, sy_nft_rule_fp(r));
+	return &c->rules[c->n_rules++];
+}
+
+static void chain_init(struct nftp_chain *c, const char *name, const struct sy_nft_hook *hook)
+{
+	memset(c, 0, sizeof(*c));
+	c->name = xstrdup(name);
+	c->hook = hook;
+	c->fp = NFTP_FP_INIT;
+}
+
+static void chain_free(struct nftp_chain *c)
+{
+	free(c->name);
+	free(c->rules);
+}
+
+static void add_elem(struct nftp_elem **arr, unsigned *n, unsigned *cap, unsigned set,
+		     struct in_addr a, uint8_t proto, uint16_t port, uint8_t ev, const char *chain)
+{
+	struct nftp_elem *e;
+
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 8;
+		*arr = xrealloc(*arr, *cap * sizeof(**arr));
+	}
+	e = &(*arr)[(*n)++];
+	memset(e, 0, sizeof(*e));
+	e->set = (uint8_t)set;
+	e->klen = (uint8_t)sy_nft_key_make(e->key, set_defs[set].key, a, proto, port);
+	e->ev = ev;
+	e->chain = chain;
+}
+
+static struct sy_nft_rule r_jump(uint8_t act, const char *chain)
+{
+	struct sy_nft_rule r = { .act = act, .chain = chain };
+	return r;
+}
+
+static struct sy_nft_rule r_ct_new_jump(const char *chain)
+{
+	struct sy_nft_rule r = r_jump(SY_NFT_A_JUMP, chain);
+	r.m = SY_NFT_M_CT_NEW;
+	return r;
+}
+
+/* ---- options ---- */
+
+void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const struct desired_state *ds)
+{
+	memset(o, 0, sizeof(*o));
+	o->mark_bit = 1u << (cfg ? cfg->masquerade_bit : 14);
+	o->masquerade_all = cfg && cfg->masquerade_all;
+	/* this table is IPv4: the IPv4 cluster CIDRs */
+	for (unsigned i = 0; cfg && i < cfg->n_cluster_cidrs &&
+	     o->n_cluster_cidrs < ARRAY_SIZE(o->cluster_cidrs); i++)
+		if (sy_addr_is4(&cfg->cluster_cidrs[i].addr))
+			o->cluster_cidrs[o->n_cluster_cidrs++] = cfg->cluster_cidrs[i];
+	o->nodeport_all_local = ds ? ds->node.nodeport_all_local : true;
+	if (ds && !o->nodeport_all_local) {
+		for (unsigned i = 0; i < ds->node.n_nodeport_addrs &&
+		     o->n_nodeport_addrs < ARRAY_SIZE(o->nodeport_addrs); i++) {
+			/* NodePorts on 127.0.0.0/8 are not supported (kube-proxy's nftables mode) */
+			if ((ntohl(ds->node.nodeport_addrs[i].s_addr) >> 24) == 127)
+				continue;
+			o->nodeport_addrs[o->n_nodeport_addrs++] = ds->node.nodeport_addrs[i];
+		}
+	}
+}
+
+bool nftp_opts_equal(const struct nftp_opts *a, const struct nftp_opts *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/* ---- globals ---- */
+
+#define G_MAX 20
+
+void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
+{
+	struct nftp_chain *c;
+	struct sy_nft_rule r;
+
+	memset(g, 0, sizeof(*g));
+	g->chains = xcalloc(G_MAX, sizeof(*g->chains));
+#define CH(name, hook) (c = &g->chains[g->n_chains++], chain_init(c, name, hook), c)
+	c = CH("filter-prerouting", &h_filter_pre);
+	r = r_ct_new_jump("firewall-check");
+	add_rule(c, &r);
+	c = CH("filter-input", &h_filter_in);
+	r = r_ct_new_jump("nodeport-endpoints-check");
+	add_rule(c, &r);
+	r = r_ct_new_jump("service-endpoints-check");
+	add_rule(c, &r);
+	c = CH("filter-forward", &h_filter_fwd);
+	r = r_ct_new_jump("service-endpoints-check");
+	add_rule(c, &r);
+	r = r_ct_new_jump("cluster-ips-check");
+	add_rule(c, &r);
+	c = CH("filter-output", &h_filter_out);
+	r = r_ct_new_jump("service-endpoints-check");
+	add_rule(c, &r);
+	r = r_ct_new_jump("firewall-check");
+	add_rule(c, &r);
+	c = CH("filter-output-post-dnat", &h_filter_out_post);
+	r = r_ct_new_jump("cluster-ips-check");
+	add_rule(c, &r);
+	c = CH("nat-prerouting", &h_nat_pre);
+	r = r_jump(SY_NFT_A_JUMP, "services");
+	add_rule(c, &r);
+	c = CH("nat-output", &h_nat_out);
+	add_rule(c, &r);
+	c = CH("nat-postrouting", &h_nat_post);
+	r = r_jump(SY_NFT_A_JUMP, "masquerading");
+	add_rule(c, &r);
+
+	/* dispatch by verdict maps */
+	struct sy_nft_rule np = { .act = SY_NFT_A_VMAP_PP };
+	if (o->nodeport_all_local) {
+		np.m = SY_NFT_M_FIB_DLOCAL | SY_NFT_M_DADDR_NOT_LO;
+	} else {
+		np.m = SY_NFT_M_DADDR_SET;
+		np.mset = set_names[NFTP_S_NODEPORT_IPS];
+		for (unsigned i = 0; i < o->n_nodeport_addrs; i++)
+			add_elem(&g->elems, &g->n_elems, &g->cap_elems, NFTP_S_NODEPORT_IPS,
+				 o->nodeport_addrs[i], 0, 0, SY_NFT_EV_NONE, NULL);
+	}
+	c = CH("services", NULL);
+	memset(&r, 0, sizeof(r));
+	r.act = SY_NFT_A_VMAP_DPP;
+	r.set = set_names[NFTP_S_SERVICE_IPS];
+	add_rule(c, &r);
+	np.set = set_names[NFTP_S_SERVICE_NODEPORTS];
+	add_rule(c, &np);
+
+	c = CH("service-endpoints-check", NULL);
+	r.set = set_names[NFTP_S_NO_EP_SERVICES];
+	add_rule(c, &r);
+	c = CH("firewall-check", NULL);
+	r.set = set_names[NFTP_S_FIREWALL_IPS];
+	add_rule(c, &r);
+	c = CH("nodeport-endpoints-check", NULL);
+	np.set = set_names[NFTP_S_NO_EP_NODEPORTS];
+	add_rule(c, &np);
+
+	c = CH("cluster-ips-check", NULL);
+	memset(&r, 0, sizeof(r));
+	r.m = SY_NFT_M_DADDR_SET;
+	r.mset = set_names[NFTP_S_CLUSTER_IPS];
+	r.act = SY_NFT_A_REJECT;
+	add_rule(c, &r);
+
+	c = CH("reject-chain", NULL);
+	memset(&r, 0, sizeof(r));
+	r.act = SY_NFT_A_REJECT;
+	add_rule(c, &r);
+
+	c = CH("mark-for-masquerade", NULL);
+	memset(&r, 0, sizeof(r));
+	r.act = SY_NFT_A_MARK_OR;
+	r.mark_bit = o->mark_bit;
+	add_rule(c, &r);
+
+	c = CH("masquerading", NULL);
+	memset(&r, 0, sizeof(r));
+	r.m = SY_NFT_M_MARK_UNSET;
+	r.mark_bit = o->mark_bit;
+	r.act = SY_NFT_A_RETURN;
+	add_rule(c, &r);
+	memset(&r, 0, sizeof(r));
+	r.act = SY_NFT_A_MARK_XOR;	/* clear it: the packet may be re-routed */
+	r.mark_bit = o->mark_bit;
+	add_rule(c, &r);
+	memset(&r, 0, sizeof(r));
+	r.act = SY_NFT_A_MASQ;
+	add_rule(c, &r);
+
+	/* several cluster CIDRs: mark unless the source is in one of them */
+	if (o->n_cluster_cidrs > 1 && !o->masquerade_all) {
+		c = CH("mark-for-masquerade-non-pod", NULL);
+		for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
+			memset(&r, 0, sizeof(r));
+			r.m = SY_NFT_M_SADDR;
+			r.saddr = o->cluster_cidrs[i].addr.v4;
+			r.splen = o->cluster_cidrs[i].plen;
+			r.act = SY_NFT_A_RETURN;
+			add_rule(c, &r);
+		}
+		r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
+		add_rule(c, &r);
+	}
+#undef CH
+}
+
+void nftp_globals_free(struct nftp_globals *g)
+{
+	for (unsigned i = 0; i < g->n_chains; i++)
+		chain_free(&g->chains[i]);
+	free(g->chains);
+	free(g->elems);
+	memset(g, 0, sizeof(*g));
+}
+
+/* ---- one Service port ---- */
+
+void nftp_port_free(struct nftp_port *pp)
+{
+	if (!pp)
+		return;
+	for (unsigned i = 0; i < pp->n_chains; i++)
+		chain_free(&pp->chains[i]);
+	for (unsigned i = 0; i < pp->n_asets; i++)
+		free(pp->asets[i].name);
+	free(pp->chains);
+	free(pp->elems);
+	free(pp->asets);
+	free(pp->error);
+	free(pp->name);
+	free(pp);
+}
+
+static struct nftp_chain *port_chain(struct nftp_port *pp, const char *prefix, const char *base)
+{
+	char name[NFTP_NAME_MAX + 1];
+	struct nftp_chain *c = &pp->chains[pp->n_chains++];
+
+	nftp_chain_name(name, prefix, base);
+	chain_init(c, name, NULL);
+	return c;
+}
+
+static int ep_find(const struct ds_ep *eps, unsigned n, const struct ds_ep *e)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (eps[i].addr.s_addr == e->addr.s_addr && eps[i].port == e->port)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The load-balancing chain over eps: affinity first (ip saddr @affinity-E
+ * goto endpoint-E), then one endpoint chosen by numgen: the i-th rule
+ * `numgen random mod (n-i) == 0 goto endpoint-i` (uniform, like the
+ * iptables mode's statistic cascade), the last one unconditional.  No
+ * anonymous verdict map per Service: the kernel's time for a transaction
+ * grows faster than linearly with their number (see doc/nftables.md).
+ */
+static void fill_lb(struct nftp_chain *c, const struct ds_port *dp, const struct ds_ep *eps,
+		    unsigned n, struct nftp_chain *const *epc, struct nftp_aset *const *eas)
+{
+	struct sy_nft_rule r;
+
+	if (dp->affinity_timeout) {
+		for (unsigned i = 0; i < n; i++) {
+			memset(&r, 0, sizeof(r));
+			r.m = SY_NFT_M_SADDR_SET;
+			r.mset = eas[i]->name;
+			r.act = SY_NFT_A_GOTO;
+			r.chain = epc[i]->name;
+			add_rule(c, &r);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		r = r_jump(SY_NFT_A_GOTO, epc[i]->name);
+		if (i + 1 < n) {
+			r.m = SY_NFT_M_NUMGEN;
+			r.numgen_mod = n - i;
+		}
+		add_rule(c, &r);
+	}
+}
+
+struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp)
+{
+	struct nftp_port *pp = xcalloc(1, sizeof(*pp));
+	const char *proto = dp->proto == IPPROTO_UDP ? "udp" : dp->proto == IPPROTO_SCTP ? "sctp" : "tcp";
+	char base[600], ebase[700];
+	unsigned n_int, n_ext, n_eps = dp->n_cluster_eps + dp->n_local_eps;
+	bool has_eps = dp->n_cluster_eps || dp->n_local_eps;
+	bool external = ds_port_has_external(dp);
+	struct nftp_chain *svc = NULL, *svl = NULL, *ext = NULL, *fw = NULL;
+	struct nftp_chain **ep_c, **ep_l;
+	struct nftp_aset **as_c, **as_l;
+	struct sy_nft_rule r;
+
+	ds_port_internal_eps(dp, &n_int);
+	ds_port_external_eps(dp, &n_ext);
+	pp->name = xstrdup(dp->name);
+	pp->serial = dp->serial;
+	/* kube-proxy's base: namespace/name/protocol/portname */
+	snprintf(base, sizeof(base), "%s/%s/%s/%s", dp->svc_ns, dp->svc_name, proto,
+		 dp->port_name ? dp->port_name : "");
+
+	pp->chains = xcalloc(4 + n_eps, sizeof(*pp->chains));
+	pp->asets = xcalloc(n_eps + 1, sizeof(*pp->asets));
+	ep_c = xcalloc(dp->n_cluster_eps + 1, sizeof(*ep_c));
+	ep_l = xcalloc(dp->n_local_eps + 1, sizeof(*ep_l));
+	as_c = xcalloc(dp->n_cluster_eps + 1, sizeof(*as_c));
+	as_l = xcalloc(dp->n_local_eps + 1, sizeof(*as_l));
+
+	bool need_svc = dp->n_cluster_eps && (!dp->itp_local || (external && has_eps));
+	bool need_svl = dp->n_local_eps && (dp->itp_local || (external && dp->etp_local));
+	bool need_ext = external && has_eps;
+
+	/* endpoint chains: one per distinct endpoint used */
+	for (unsigned k = 0; k < 2; k++) {
+		const struct ds_ep *eps = k ? dp->local_eps : dp->cluster_eps;
+		unsigned n = k ? dp->n_local_eps : dp->n_cluster_eps;
+		struct nftp_chain **epc = k ? ep_l : ep_c;
+		struct nftp_aset **eas = k ? as_l : as_c;
+		if (!(k ? need_svl : need_svc))
+			continue;
+		for (unsigned i = 0; i < n; i++) {
+			const struct ds_ep *e = &eps[i];
+			int j = k && need_svc ? ep_find(dp->cluster_eps, dp->n_cluster_eps, e) : -1;
+			if (j >= 0) {
+				epc[i] = ep_c[j];
+				eas[i] = as_c[j];
+				continue;
+			}
+			snprintf(ebase, sizeof(ebase), "%s__%s/%u", base, sy_ip4_str(e->addr), e->port);
+			struct nftp_chain *c = port_chain(pp, "endpoint-", ebase);
+			epc[i] = c;
+			memset(&r, 0, sizeof(r));
+			r.m = SY_NFT_M_SADDR;
+			r.saddr = e->addr;
+			r.splen = 32;
+			r.act = SY_NFT_A_JUMP;
+			r.chain = "mark-for-masquerade";
+			add_rule(c, &r);
+			if (dp->affinity_timeout) {
+				char an[NFTP_NAME_MAX + 1];
+				struct nftp_aset *a = &pp->asets[pp->n_asets++];
+				nftp_chain_name(an, "affinity-", ebase);
+				a->name = xstrdup(an);
+				a->timeout = dp->affinity_timeout;
+				eas[i] = a;
+				memset(&r, 0, sizeof(r));
+				r.act = SY_NFT_A_UPDATE_SADDR;
+				r.set = a->name;
+				add_rule(c, &r);
+			}
+			memset(&r, 0, sizeof(r));
+			r.m = SY_NFT_M_L4PROTO;
+			r.l4proto = dp->proto;
+			r.act = SY_NFT_A_DNAT;
+			r.to_addr = e->addr;
+			r.to_port = e->port;
+			add_rule(c, &r);
+		}
+	}
+	if (need_svc)
+		svc = port_chain(pp, "service-", base);
+	if (need_svl)
+		svl = port_chain(pp, "local-", base);
+	struct nftp_chain *int_chain = dp->itp_local ? svl : svc;
+	struct nftp_chain *ext_chain = dp->etp_local ? svl : svc;
+
+	/* ClusterIP masquerade (kube-proxy: in the internal traffic chain, first) */
+	if (int_chain && dp->cluster_ip.s_addr && (o->masquerade_all || o->n_cluster_cidrs)) {
+		memset(&r, 0, sizeof(r));
+		r.m = SY_NFT_M_DADDR | SY_NFT_M_L4PROTO | SY_NFT_M_DPORT;
+		r.daddr = dp->cluster_ip;
+		r.dplen = 32;
+		r.l4proto = dp->proto;
+		r.dport = dp->port;
+		r.act = SY_NFT_A_JUMP;
+		r.chain = "mark-for-masquerade";
+		if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
+			r.m |= SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV;
+			r.saddr = o->cluster_cidrs[0].addr.v4;
+			r.splen = o->cluster_cidrs[0].plen;
+		} else if (!o->masquerade_all) {
+			r.chain = "mark-for-masquerade-non-pod";
+		}
+		add_rule(int_chain, &r);
+	}
+	if (svc)
+		fill_lb(svc, dp, dp->cluster_eps, dp->n_cluster_eps, ep_c, as_c);
+	if (svl)
+		fill_lb(svl, dp, dp->local_eps, dp->n_local_eps, ep_l, as_l);
+
+	if (need_ext) {
+		ext = port_chain(pp, "external-", base);
+		if (!dp->etp_local) {
+			r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
+			add_rule(ext, &r);
+		} else if (svc) {
+			/* pod and node traffic may use cluster endpoints (kube-proxy) */
+			for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
+				r = r_jump(SY_NFT_A_GOTO, svc->name);
+				r.m = SY_NFT_M_SADDR;
+				r.saddr = o->cluster_cidrs[i].addr.v4;
+				r.splen = o->cluster_cidrs[i].plen;
+				add_rule(ext, &r);
+			}
+			r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
+			r.m = SY_NFT_M_FIB_SLOCAL;
+			add_rule(ext, &r);
+			r = r_jump(SY_NFT_A_GOTO, svc->name);
+			r.m = SY_NFT_M_FIB_SLOCAL;
+			add_rule(ext, &r);
+		}
+		if (ext_chain) {
+			r = r_jump(SY_NFT_A_GOTO, ext_chain->name);
+			add_rule(ext, &r);
+		}
+		if (dp->n_lb_source_ranges && dp->n_lb_ips) {
+			fw = port_chain(pp, "firewall-", base);
+			for (unsigned i = 0; i < dp->n_lb_source_ranges; i++) {
+				memset(&r, 0, sizeof(r));
+				r.m = SY_NFT_M_SADDR;
+				r.saddr = dp->lb_source_ranges[i].addr.v4;
+				r.splen = dp->lb_source_ranges[i].plen;
+				r.act = SY_NFT_A_RETURN;
+				add_rule(fw, &r);
+			}
+			memset(&r, 0, sizeof(r));
+			r.act = SY_NFT_A_DROP;
+			add_rule(fw, &r);
+		}
+	}
+
+	/* elements */
+	struct in_addr none = { 0 };
+	uint8_t int_v = !has_eps ? SY_NFT_EV_GOTO : !n_int ? SY_NFT_EV_DROP : 0;
+	uint8_t ext_v = !has_eps ? SY_NFT_EV_GOTO : !n_ext ? SY_NFT_EV_DROP : 0;
+	const char *rej = "reject-chain";
+	if (dp->cluster_ip.s_addr) {
+		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_CLUSTER_IPS, dp->cluster_ip,
+			 0, 0, SY_NFT_EV_NONE, NULL);
+		if (int_chain)
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS,
+				 dp->cluster_ip, dp->proto, dp->port, SY_NFT_EV_GOTO, int_chain->name);
+		if (int_v)
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_SERVICES,
+				 dp->cluster_ip, dp->proto, dp->port, int_v,
+				 int_v == SY_NFT_EV_GOTO ? rej : NULL);
+	}
+	for (unsigned i = 0; i < dp->n_external_ips + dp->n_lb_ips; i++) {
+		bool is_lb = i >= dp->n_external_ips;
+		struct in_addr a = is_lb ? dp->lb_ips[i - dp->n_external_ips] : dp->external_ips[i];
+		if (ext)
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS, a,
+				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext->name);
+		if (ext_v)
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_SERVICES, a,
+				 dp->proto, dp->port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);
+		if (is_lb && fw)
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_FIREWALL_IPS, a,
+				 dp->proto, dp->port, SY_NFT_EV_GOTO, fw->name);
+	}
+	if (dp->node_port) {
+		if (ext)
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_NODEPORTS, none,
+				 dp->proto, dp->node_port, SY_NFT_EV_GOTO, ext->name);
+		if (ext_v)
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_NODEPORTS, none,
+				 dp->proto, dp->node_port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);
+	}
+	free(ep_c);
+	free(ep_l);
+	free(as_c);
+	free(as_l);
+	return pp;
+}

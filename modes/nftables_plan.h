@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_NFTABLES_PLAN_H
+#define SWITCHYARD_NFTABLES_PLAN_H
+/*
+ * The nftables mode's pure planner: desired state → the objects of one
+ * table (`ip switchyard`; per family later), named and shaped like
+ * kube-proxy's nftables mode (see doc/nftables.md).  No kernel access:
+ * modes/nftables.c diffs plans against the kernel and writes batches.
+ *
+ * Global objects (nftp_globals): base chains filter-prerouting,
+ * filter-input, filter-forward, filter-output (filter, dstnat-10),
+ * filter-output-post-dnat (filter, dstnat+10), nat-prerouting, nat-output
+ * (nat, dstnat), nat-postrouting (nat, srcnat); chains services,
+ * service-endpoints-check, nodeport-endpoints-check, cluster-ips-check,
+ * firewall-check, reject-chain, mark-for-masquerade, masquerading; maps
+ * service-ips, service-nodeports, no-endpoint-services,
+ * no-endpoint-nodeports, firewall-ips; sets cluster-ips, nodeport-ips.
+ *
+ * Per Service port (nftp_port_new): chains service-/local-/external-/
+ * firewall-/endpoint-HASH-ns/svc/proto/port[__ip/port], affinity sets
+ * affinity-HASH-..., and the map/set elements it owns.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include "switchyard/nft.h"
+#include "switchyard/util.h"
+
+struct ds_port;
+struct desired_state;
+struct sy_config;
+
+#define NFTP_TABLE "switchyard"
+#define NFTP_NAME_MAX 255
+
+enum nftp_set {
+	NFTP_S_CLUSTER_IPS,
+	NFTP_S_NODEPORT_IPS,
+	NFTP_S_SERVICE_IPS,
+	NFTP_S_SERVICE_NODEPORTS,
+	NFTP_S_NO_EP_SERVICES,
+	NFTP_S_NO_EP_NODEPORTS,
+	NFTP_S_FIREWALL_IPS,
+	NFTP_NSETS
+};
+const struct sy_nft_set *nftp_set_def(unsigned id);
+
+struct nftp_chain {
+	char *name;
+	const struct sy_nft_hook *hook;	/* base chain, or NULL */
+	struct sy_nft_rule *rules;
+	unsigned n_rules, cap_rules;
+	uint64_t fp;			/* nftp_chain_fp of the rules */
+};
+
+struct nftp_elem {
+	uint8_t set;			/* enum nftp_set */
+	uint8_t klen;
+	uint8_t ev;			/* enum sy_nft_ev */
+	uint8_t key[SY_NFT_KEY_MAX];
+	const char *chain;		/* EV_GOTO target (a plan's chain name / static) */
+};
+
+struct nftp_aset {			/* an affinity set */
+	char *name;
+	uint32_t timeout;
+};
+
+struct nftp_port {
+	char *name;			/* ds_port name */
+	uint64_t serial;
+	struct nftp_chain *chains;
+	unsigned n_chains;
+	struct nftp_elem *elems;
+	unsigned n_elems, cap_elems;
+	struct nftp_aset *asets;
+	unsigned n_asets;
+	char *error;			/* set when the kernel refused it (mode) */
+};
+
+struct nftp_opts {
+	uint32_t mark_bit;		/* 1 << masquerade_bit */
+	bool masquerade_all;
+	struct sy_cidr cluster_cidrs[16];
+	unsigned n_cluster_cidrs;
+	bool nodeport_all_local;	/* fib daddr type local; else @nodeport-ips */
+	struct in_addr nodeport_addrs[64];
+	unsigned n_nodeport_addrs;
+};
+
+void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const struct desired_state *ds);
+bool nftp_opts_equal(const struct nftp_opts *a, const struct nftp_opts *b);
+
+/* The global chains (*n of them) and the global set elements (nodeport-ips). */
+struct nftp_globals {
+	struct nftp_chain *chains;
+	unsigned n_chains;
+	struct nftp_elem *elems;
+	unsigned n_elems, cap_elems;
+};
+void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o);
+void nftp_globals_free(struct nftp_globals *g);
+
+struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp);
+void nftp_port_free(struct nftp_port *pp);
+
+/* kube-proxy's name: prefix + base32(sha256(base))[:8] + "-" + base (truncated). */
+void nftp_chain_name(char out[NFTP_NAME_MAX + 1], const char *prefix, const char *base);
+/* Fingerprint of a rule sequence (of the rules' fingerprints). */
+uint64_t nftp_fp_fold(uint64_t h, uint64_t rule_fp);
+#define NFTP_FP_INIT 1469598103934665603ull
+/* "set|hex(key)" (the mode's element index); out needs 64 bytes. */
+void nftp_elem_key(char out[64], const char *set, const uint8_t *key, unsigned klen);
+
+#endif

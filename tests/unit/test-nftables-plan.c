@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The nftables mode's planner, without a kernel. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "switchyard/addr.h"
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/util.h"
+#include "../../modes/nftables_plan.h"
+
+static struct in_addr ip(const char *s)
+{
+	struct in_addr a;
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a;
+}
+
+/* "ns/web:http" TCP 10.96.0.10:80 with endpoints ("ip" or "ip!" = local), port 8080 */
+static struct ds_port *mk(unsigned n, ...)
+{
+	struct ds_port *p = xcalloc(1, sizeof(*p));
+	va_list ap;
+
+	p->name = xstrdup("ns/web:http");
+	p->svc_key = xstrdup("ns/web");
+	p->svc_ns = "ns";
+	p->svc_name = "web";
+	p->port_name = "http";
+	p->proto = IPPROTO_TCP;
+	p->cluster_ip = ip("10.96.0.10");
+	p->port = 80;
+	p->cluster_eps = xcalloc(n + 1, sizeof(*p->cluster_eps));
+	p->local_eps = xcalloc(n + 1, sizeof(*p->local_eps));
+	va_start(ap, n);
+	for (unsigned i = 0; i < n; i++) {
+		const char *e = va_arg(ap, const char *);
+		char buf[32];
+		size_t l = strlen(e);
+		bool local = e[l - 1] == '!';
+		snprintf(buf, sizeof(buf), "%.*s", (int)(local ? l - 1 : l), e);
+		struct ds_ep ep = { .addr = ip(buf), .port = 8080, .flags = 3, .local = local };
+		p->cluster_eps[p->n_cluster_eps++] = ep;
+		if (local)
+			p->local_eps[p->n_local_eps++] = ep;
+	}
+	va_end(ap);
+	p->serial = 1;
+	return p;
+}
+
+static void opts(struct nftp_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->mark_bit = 0x4000;
+	o->nodeport_all_local = true;
+	sy_cidr_parse("10.244.0.0/16", &o->cluster_cidrs[0]);
+	o->n_cluster_cidrs = 1;
+}
+
+static const struct nftp_chain *find(const struct nftp_port *pp, const char *prefix)
+{
+	for (unsigned i = 0; i < pp->n_chains; i++)
+		if (!strncmp(pp->chains[i].name, prefix, strlen(prefix)))
+			return &pp->chains[i];
+	return NULL;
+}
+
+static unsigned n_in_set(const struct nftp_port *pp, unsigned set)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		n += pp->elems[i].set == set;
+	return n;
+}
+
+static void test_names(void **state)
+{
+	char out[NFTP_NAME_MAX + 1];
+	char longb[400];
+
+	/* kube-proxy's documented example (pkg/proxy/nftables) */
+	nftp_chain_name(out, "service-", "ns1/svc1/tcp/p80");
+	assert_string_equal(out, "service-ULMVA6XW-ns1/svc1/tcp/p80");
+	nftp_chain_name(out, "endpoint-", "ns1/svc1/tcp/p80__10.180.0.1/80");
+	assert_string_equal(out, "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80");
+	memset(longb, 'a', sizeof(longb) - 1);
+	longb[sizeof(longb) - 1] = 0;
+	nftp_chain_name(out, "endpoint-", longb);
+	assert_true(strlen(out) <= NFTP_NAME_MAX);
+	assert_string_equal(out + strlen(out) - 3, "...");
+}
+
+static void test_clusterip(void **state)
+{
+	struct nftp_opts o;
+	struct ds_port *dp = mk(2, "10.244.1.2", "10.244.2.2");
+	opts(&o);
+	struct nftp_port *pp = nftp_port_new(&o, dp);
+	const struct nftp_chain *svc = find(pp, "service-");
+
+	assert_non_null(svc);
+	assert_string_equal(svc->name + 17, "ns/web/tcp/http");
+	/* masquerade for non-pod sources, then numgen over 2 endpoints */
+	assert_int_equal(svc->n_rules, 3);
+	assert_int_equal(svc->rules[0].act, SY_NFT_A_JUMP);
+	assert_true(svc->rules[0].m & SY_NFT_M_SADDR_INV);
+	assert_int_equal(svc->rules[1].m, SY_NFT_M_NUMGEN);
+	assert_int_equal(svc->rules[1].numgen_mod, 2);
+	assert_int_equal(svc->rules[2].m, 0);
+	assert_int_equal(svc->rules[2].act, SY_NFT_A_GOTO);
+	assert_int_equal(pp->n_chains, 3);	/* 2 endpoints + service */
+	const struct nftp_chain *ep = find(pp, "endpoint-");
+	assert_int_equal(ep->n_rules, 2);
+	assert_int_equal(ep->rules[1].act, SY_NFT_A_DNAT);
+	assert_int_equal(ep->rules[1].to_port, 8080);
+	assert_int_equal(n_in_set(pp, NFTP_S_CLUSTER_IPS), 1);
+	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 1);
+	assert_int_equal(n_in_set(pp, NFTP_S_NO_EP_SERVICES), 0);
+	nftp_port_free(pp);
+	ds_port_free(dp);
+}
+
+static void test_no_endpoints_reject(void **state)
+{
+	struct nftp_opts o;
+	struct ds_port *dp = mk(0);
+	opts(&o);
+	dp->node_port = 30080;
+	struct nftp_port *pp = nftp_port_new(&o, dp);
+
+	assert_int_equal(pp->n_chains, 0);
+	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 0);
+	assert_int_equal(n_in_set(pp, NFTP_S_NO_EP_SERVICES), 1);
+	assert_int_equal(n_in_set(pp, NFTP_S_NO_EP_NODEPORTS), 1);
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (pp->elems[i].set == NFTP_S_NO_EP_SERVICES) {
+			assert_int_equal(pp->elems[i].ev, SY_NFT_EV_GOTO);
+			assert_string_equal(pp->elems[i].chain, "reject-chain");
+		}
+	nftp_port_free(pp);
+	ds_port_free(dp);
+}
+
+static void test_etp_local(void **state)
+{
+	struct nftp_opts o;
+	struct ds_port *dp = mk(2, "10.244.1.2!", "10.244.2.2");
+	opts(&o);
+	dp->node_port = 30080;
+	dp->etp_local = true;
+	struct nftp_port *pp = nftp_port_new(&o, dp);
+	const struct nftp_chain *ext = find(pp, "external-"), *svl = find(pp, "local-");
+
+	assert_non_null(ext);
+	assert_non_null(svl);
+	/* the local chain reaches only the local endpoint, with no numgen */
+	assert_int_equal(svl->n_rules, 1);
+	assert_int_equal(svl->rules[0].act, SY_NFT_A_GOTO);
+	/* pod CIDR short-circuit, fib saddr local mark + goto, goto local */
+	assert_int_equal(ext->n_rules, 4);
+	assert_string_equal(ext->rules[3].chain, svl->name);
+	/* no local endpoint: external traffic is dropped */
+	nftp_port_free(pp);
+	ds_port_free(dp);
+	dp = mk(1, "10.244.2.2");
+	dp->node_port = 30080;
+	dp->etp_local = true;
+	pp = nftp_port_new(&o, dp);
+	assert_int_equal(n_in_set(pp, NFTP_S_NO_EP_NODEPORTS), 1);
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (pp->elems[i].set == NFTP_S_NO_EP_NODEPORTS)
+			assert_int_equal(pp->elems[i].ev, SY_NFT_EV_DROP);
+	nftp_port_free(pp);
+	ds_port_free(dp);
+}
+
+static void test_affinity_and_fw(void **state)
+{
+	struct nftp_opts o;
+	struct ds_port *dp = mk(2, "10.244.1.2", "10.244.2.2");
+	opts(&o);
+	dp->affinity_timeout = 600;
+	dp->lb_ips = xcalloc(1, sizeof(struct in_addr));
+	dp->lb_ips[0] = ip("192.0.2.1");
+	dp->n_lb_ips = 1;
+	dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
+	sy_cidr_parse("203.0.113.0/24", &dp->lb_source_ranges[0]);
+	dp->n_lb_source_ranges = 1;
+	struct nftp_port *pp = nftp_port_new(&o, dp);
+
+	assert_int_equal(pp->n_asets, 2);
+	assert_int_equal(pp->asets[0].timeout, 600);
+	const struct nftp_chain *svc = find(pp, "service-"), *fw = find(pp, "firewall-");
+	assert_int_equal(svc->n_rules, 1 + 2 + 2);
+	assert_int_equal(svc->rules[1].m, SY_NFT_M_SADDR_SET);
+	assert_non_null(fw);
+	assert_int_equal(fw->n_rules, 2);
+	assert_int_equal(fw->rules[1].act, SY_NFT_A_DROP);
+	assert_int_equal(n_in_set(pp, NFTP_S_FIREWALL_IPS), 1);
+	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 2);
+	nftp_port_free(pp);
+	ds_port_free(dp);
+}
+
+static void test_globals(void **state)
+{
+	struct nftp_opts o;
+	struct nftp_globals g;
+	unsigned base = 0;
+
+	opts(&o);
+	nftp_globals_build(&g, &o);
+	for (unsigned i = 0; i < g.n_chains; i++)
+		base += g.chains[i].hook != NULL;
+	assert_int_equal(base, 8);
+	assert_int_equal(g.n_elems, 0);
+	nftp_globals_free(&g);
+	o.nodeport_all_local = false;
+	o.nodeport_addrs[0] = ip("192.168.1.10");
+	o.n_nodeport_addrs = 1;
+	nftp_globals_build(&g, &o);
+	assert_int_equal(g.n_elems, 1);
+	assert_int_equal(g.elems[0].set, NFTP_S_NODEPORT_IPS);
+	nftp_globals_free(&g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_clusterip),
+		cmocka_unit_test(test_no_endpoints_reject),
+		cmocka_unit_test(test_etp_local),
+		cmocka_unit_test(test_affinity_and_fw),
+		cmocka_unit_test(test_globals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
