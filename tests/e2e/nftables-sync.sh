@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# nftables mode over time, with real packets: another program's nft table
+# and iptables-nft rules exist before the start and are never touched; a
+# long-lived TCP connection through a ClusterIP survives an endpoint
+# change (partial sync), a stop, a change while down and a restart; an
+# unchanged restart writes nothing; the stale endpoint chain is flushed,
+# then deleted >= 1 s later; drift made by hand with nft (an element
+# deleted, a chain flushed, a rule and a chain added) is repaired by the
+# periodic full sync; a malformed Service among good ones is skipped with
+# its name; --cleanup removes only table ip switchyard.
+. "$(dirname "$0")/iptables-lib.sh"
+command -v nft >/dev/null || sy_skip "nft missing"
+command -v iptables-nft >/dev/null || sy_skip "iptables-nft missing"
+IPT_MODE=nftables
+nftn() { ip netns exec "$NODE" nft "$@"; }
+works() { # works IP PORT: one connection answered
+	[ "$(ipt_ask_many "$CLIENT" tcp "$1" "$2" 3 | grep -c '^ep')" -eq 3 ]
+}
+
+ipt_lab 2
+sy_bg "${IPT_EP_NS[1]}" "$SY_TMP/hold1.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name ep1 --hold
+sy_bg "${IPT_EP_NS[2]}" "$SY_TMP/hold2.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name ep2 --hold
+ipt_server 1 tcp 8081
+# another program's table and iptables-nft rules (table ip filter / ip nat)
+nftn -f - <<'EOF2'
+table inet other {
+	set blocked { type ipv4_addr; elements = { 198.51.100.7 } }
+	chain input { type filter hook input priority 0; policy accept; ip saddr @blocked drop; }
+}
+EOF2
+ip netns exec "$NODE" iptables-nft -A INPUT -s 198.51.100.8 -j DROP
+ip netns exec "$NODE" iptables-nft -t nat -A POSTROUTING -s 198.51.100.9 -j RETURN
+foreign() { nftn list ruleset | awk '/^table/ { t = $0 } t !~ /switchyard/' | grep -v 'packets'; }
+foreign_before=$(foreign)
+
+ipt_node_manifest
+ipt_svc web 10.96.0.70 80 8080 TCP | ipt_write svc.yaml
+ipt_slice web TCP 8080 10.244.1.2 | ipt_write slice.yaml
+{
+	ipt_svc other 10.96.0.71 80 8081 TCP
+	echo ---
+	ipt_slice other TCP 8081 10.244.1.2 | sed 's/name: other-x/name: other-x/'
+	echo ---
+	# malformed: a port without a valid protocol
+	cat <<'EOF2'
+apiVersion: v1
+kind: Service
+metadata: {name: broken, namespace: default}
+spec:
+  clusterIP: 10.96.0.72
+  ports:
+    - {name: p, protocol: BOGUS, port: 80, targetPort: 8080}
+EOF2
+} | ipt_write more.yaml
+ipt_start --sync-period 3s
+grep -q 'broken' "$IPT_LOG" || sy_fail "the malformed Service default/broken is not named in the log"
+works 10.96.0.71 80 || sy_fail "a good Service next to the malformed one does not answer"
+
+# the long-lived client: greeting, then one echo per line in $SY_TMP/in
+mkfifo "$SY_TMP/in"
+sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" -c '
+import socket, sys
+s = socket.create_connection(("10.96.0.70", 80), timeout=30)
+f = s.makefile("rw")
+print("greeting", f.readline().strip(), flush=True)
+for line in open(sys.argv[1]):
+    f.write(line); f.flush()
+    print("reply", f.readline().strip(), flush=True)
+' "$SY_TMP/in"
+exec 7>"$SY_TMP/in"
+sy_wait 5 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
+echo one >&7
+sy_wait 5 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "no first echo"
+
+# endpoint change: ep1 -> ep2 (a partial sync); the old endpoint chain is
+# flushed now and deleted >= 1 s later
+ep1chain=$(nftn -j list chains ip | grep -o '"endpoint-[A-Z2-7]*-default/web/tcp/p__10.244.1.2/8080"' | head -1)
+[ -n "$ep1chain" ] || sy_fail "no endpoint chain for 10.244.1.2"
+ipt_slice web TCP 8080 10.244.2.2 | ipt_write slice.yaml
+sy_wait 10 sh -c "ip netns exec $NODE nft list ruleset | grep -q '10.244.2.2:8080'" || sy_fail "the new endpoint was not programmed"
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 10 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+[ "$out" = "ep2 " ] || sy_fail "after the change new connections reach '$out'"
+echo two >&7
+sy_wait 5 grep -q "^reply ep1 two" "$SY_TMP/conn.log" || sy_fail "the established connection did not survive the change"
+sy_wait 10 sh -c "! ip netns exec $NODE nft -j list chains ip | grep -qF '$ep1chain'" ||
+	sy_fail "the stale chain $ep1chain was never deleted"
+
+# drift by hand, repaired by the next full sync (--sync-period 3s)
+nftn delete element ip switchyard service-ips '{ 10.96.0.70 . tcp . 80 }'
+works 10.96.0.70 80 && sy_fail "deleting the element by hand did not break the Service (the test proves nothing)"
+svcchain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/other/tcp/p"' | tr -d '"')
+nftn flush chain ip switchyard "$svcchain"
+nftn add rule ip switchyard services ip daddr 10.96.0.99 drop
+nftn add chain ip switchyard by-hand
+sy_wait 12 works 10.96.0.70 80 || sy_fail "the deleted element was not restored"
+sy_wait 12 works 10.96.0.71 80 || sy_fail "the flushed chain was not refilled"
+sy_wait 12 sh -c "! ip netns exec $NODE nft list chain ip switchyard services | grep -q 10.96.0.99" ||
+	sy_fail "the rule added by hand is still there"
+sy_wait 12 sh -c "! ip netns exec $NODE nft list chains ip | grep -q by-hand" || sy_fail "the chain added by hand is still there"
+[ "$(foreign)" = "$foreign_before" ] || sy_fail "the other tables changed: $(diff <(echo "$foreign_before") <(foreign))"
+
+# stop (the rules stay), a change while down, a new daemon takes over
+before=$(nftn list table ip switchyard)
+ipt_stop
+[ "$(nftn list table ip switchyard)" = "$before" ] || sy_fail "stopping switchyard changed the table"
+ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
+ipt_start --sync-period 3s
+grep -q "SyncProxyRules complete.*writes=[1-9]" "$IPT_LOG" || sy_fail "the new daemon did not write the change"
+echo three >&7
+sy_wait 5 grep -q "^reply ep1 three" "$SY_TMP/conn.log" || sy_fail "the connection did not survive the restart: $(cat "$SY_TMP/conn.log")"
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 30 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+[ "$out" = "ep1 ep2 " ] || sy_fail "new connections after the restart reach '$out'"
+
+# an unchanged restart writes nothing
+sleep 1.5	# let the stale chains of the change go
+ipt_wait_sync 10
+before=$(nftn list table ip switchyard)
+ipt_stop
+ipt_start --sync-period 3s
+grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
+	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
+[ "$(nftn list table ip switchyard)" = "$before" ] || sy_fail "an unchanged restart changed the table"
+echo four >&7
+sy_wait 5 grep -q "^reply ep1 four" "$SY_TMP/conn.log" || sy_fail "the connection did not survive the second restart"
+exec 7>&-
+
+# --cleanup: only our table goes
+ipt_stop
+ip netns exec "$NODE" "$SWITCHYARD" --cleanup >"$SY_TMP/cleanup.log" 2>&1 || sy_fail "--cleanup failed: $(cat "$SY_TMP/cleanup.log")"
+nftn list tables | grep -q switchyard && sy_fail "--cleanup left table ip switchyard"
+[ "$(foreign)" = "$foreign_before" ] || sy_fail "--cleanup changed the other tables"
+sy_pass
