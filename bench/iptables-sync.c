@@ -349,10 +349,11 @@ int main(int argc, char **argv)
 		/* wall times swing on a shared machine; CPU time (user + sys) does not */
 		printf("endpoint_change seconds=%.3f kernel_replace_seconds=%.3f ratio=%.2f "
 		       "cpu_seconds=%.3f kernel_replace_cpu_seconds=%.3f cpu_ratio=%.2f "
-		       "tables_not_read=%u maxrss_mb=%.1f writes=%llu result=%s\n", t1 - t0,
+		       "tables_not_read=%u tables_patched=%u maxrss_mb=%.1f writes=%llu result=%s\n",
+		       t1 - t0,
 		       st.kernel_write_seconds, (t1 - t0) / st.kernel_write_seconds, c1 - c0,
 		       st.kernel_write_cpu_seconds, (c1 - c0) / st.kernel_write_cpu_seconds,
-		       st.table_reads_skipped, maxrss_mb(), (unsigned long long)st.writes,
+		       st.table_reads_skipped, st.tables_patched, maxrss_mb(), (unsigned long long)st.writes,
 		       r < 0 ? strerror(-r) : "ok");
 		ds_port_free(old);
 	}

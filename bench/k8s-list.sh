@@ -40,7 +40,7 @@ export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
 t0=$(date +%s.%N)
 sy_bg "$K8S_NS" "$SY_TMP/daemon.log" "$SWITCHYARD" --proxy-mode="$MODE" \
 	--kubeconfig "$K8S_KUBECONFIG" --hostname-override node-a \
-	--metrics-bind-address "$K8S_METRICS" --healthz-bind-address 127.0.0.1:10256 -v 2
+	--metrics-bind-address "$K8S_METRICS" --healthz-bind-address 127.0.0.1:10256 -v "${K8S_LIST_V:-2}"
 pid=$SY_LAST_PID
 # the daemon is `ip netns exec`'s child... ip netns exec execs, so $pid is the daemon
 sy_wait 120 grep -q "First sync complete" "$SY_TMP/daemon.log" ||

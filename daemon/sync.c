@@ -249,10 +249,12 @@ static void run_sync(struct sy_daemon *d)
 	d->last_sync_wall = now_wall;
 	s->mode_due_mono = st.resync_in > 0 ? sy_now_mono() + st.resync_in : 0;
 	log_v(2, "SyncProxyRules complete: mode=%s full=%s services=%zu ports=%zu changed=%u "
-	      "writes=%llu rules=%llu conntrack_deleted=%llu elapsed=%.3fms",
+	      "writes=%llu rules=%llu conntrack_deleted=%llu elapsed=%.3fms kernel_write=%.3fms "
+	      "tables_unread=%u tables_patched=%u",
 	      d->mode_ops->name, full ? "true" : "false", hmap_count(cache_services(d->cache)),
 	      hmap_count(&d->ds.ports), d->ds.n_changes, (unsigned long long)st.writes,
-	      (unsigned long long)st.rules_total, (unsigned long long)cts.deleted, elapsed * 1e3);
+	      (unsigned long long)st.rules_total, (unsigned long long)cts.deleted, elapsed * 1e3,
+	      st.kernel_write_seconds * 1e3, st.table_reads_skipped, st.tables_patched);
 	if (!s->first_sync_done)
 		log_info("First sync complete: %zu Service ports programmed in %.3f s",
 			 hmap_count(&d->ds.ports), elapsed);

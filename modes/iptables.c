@@ -39,6 +39,7 @@ struct proxy_mode {
 	struct ipt_plan plan;
 	bool have_plan;
 	struct ipt_ktable *last[IPT_NTABLES];	/* each table as last written or read */
+	struct ipt_blob *prev[IPT_NTABLES];	/* the last blob built from plan (chain reuse) */
 	bool route_localnet_set;
 };
 
@@ -133,7 +134,8 @@ static void set_route_localnet(struct proxy_mode *m)
  * when the table was written, 0 when it already matched, or -errno.
  */
 static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool only_if_ours,
-		       bool partial, struct ipt_ktable **last, struct mode_sync_stats *st)
+		       bool partial, struct ipt_ktable **last, struct ipt_blob **prev,
+		       struct mode_sync_stats *st)
 {
 	struct ipt_ktable *kt = NULL;
 	struct ipt_blob *b = NULL;
@@ -146,6 +148,31 @@ static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool onl
 		ipt_ktable_free(*last);
 	}
 	*last = NULL;
+	if (kt && prev && *prev) {
+		/* the table is the one we wrote: change it in place when the layout allows */
+		bool changed = false;
+
+		r = ipt_blob_patch(*prev, kt, plan, &changed);
+		if (r == 0 && !changed) {
+			*last = kt;
+			return 0;
+		}
+		if (r == 0) {
+			st->tables_patched++;
+			r = ipt_blob_commit(fd, *prev, kt);
+			st->kernel_write_seconds += ipt_blob_replace_seconds(*prev);
+			st->kernel_write_cpu_seconds += ipt_blob_replace_cpu_seconds(*prev);
+			if (r == 0) {
+				ipt_ktable_patched(kt);	/* same layout and foreign parts, new bytes */
+				*last = kt;
+				return 1;
+			}
+			/* the kernel still holds the old table; prev holds the new one */
+			ipt_ktable_free(kt);
+			kt = NULL;
+		}
+		r = -EAGAIN;	/* build afresh below */
+	}
 	for (unsigned tries = 0; tries < COMMIT_TRIES && r == -EAGAIN; tries++) {
 		ipt_blob_free(b);
 		b = NULL;
@@ -158,10 +185,10 @@ static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool onl
 			r = 0;
 			break;
 		}
-		r = ipt_blob_build(kt, plan, &b);
+		r = ipt_blob_build(kt, plan, prev ? *prev : NULL, &b);
 		if (r < 0)
 			break;
-		if (ipt_blob_hash(b) == ipt_ktable_hash(kt)) {
+		if (ipt_blob_matches(b, kt)) {
 			r = 0;
 			break;
 		}
@@ -186,7 +213,13 @@ static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool onl
 	} else {
 		ipt_ktable_free(kt);
 	}
-	ipt_blob_free(b);
+	if (b && prev) {
+		/* the next build copies unchanged chains from this one */
+		ipt_blob_free(*prev);
+		*prev = b;
+	} else {
+		ipt_blob_free(b);
+	}
 	return r;
 }
 
@@ -200,6 +233,10 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 	if (m->have_plan && !opts_equal(&o, &m->plan.opts)) {
 		ipt_plan_fini(&m->plan);
 		m->have_plan = false;
+		for (int t = 0; t < IPT_NTABLES; t++) {
+			ipt_blob_free(m->prev[t]);	/* its chains are gone */
+			m->prev[t] = NULL;
+		}
 	}
 	if (!m->have_plan) {
 		ipt_plan_init(&m->plan, &o);
@@ -222,7 +259,8 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 		return fd;
 	}
 	for (int t = 0; t < IPT_NTABLES; t++) {
-		r = write_table(fd, (enum ipt_table)t, &m->plan, false, !full, &m->last[t], st);
+		r = write_table(fd, (enum ipt_table)t, &m->plan, false, !full, &m->last[t], &m->prev[t],
+				st);
 		if (r < 0)
 			break;
 		if (r > 0) {
@@ -255,7 +293,7 @@ static int ipt_mode_cleanup(const struct sy_config *cfg)
 		struct ipt_ktable *last = NULL;
 		struct mode_sync_stats st = { 0 };
 
-		r = write_table(fd, (enum ipt_table)t, NULL, true, false, &last, &st);
+		r = write_table(fd, (enum ipt_table)t, NULL, true, false, &last, NULL, &st);
 		ipt_ktable_free(last);
 	}
 	close(fd);
@@ -269,8 +307,10 @@ static void ipt_mode_free(struct proxy_mode *m)
 		return;
 	if (m->have_plan)
 		ipt_plan_fini(&m->plan);
-	for (int t = 0; t < IPT_NTABLES; t++)
+	for (int t = 0; t < IPT_NTABLES; t++) {
 		ipt_ktable_free(m->last[t]);
+		ipt_blob_free(m->prev[t]);
+	}
 	free(m);
 }
 

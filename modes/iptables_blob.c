@@ -136,6 +136,8 @@ struct ipt_ktable {
 	struct kt_builtin bi[NF_INET_NUMHOOKS];
 	bool has_ours;
 	uint64_t hash;
+	bool hash_unknown;		/* patched in place since: compare by other means */
+	uint64_t from_gen;		/* parsed from our own blob of this generation (0: read) */
 };
 
 void ipt_ktable_free(struct ipt_ktable *kt)
@@ -589,12 +591,21 @@ static size_t put_tail(uint8_t *b)
 
 /* ---- building the new table ---- */
 
+struct blob_lay {
+	char name[IPT_CHAIN_MAXLEN + 1];
+	uint32_t off, size;
+};
+
 struct ipt_blob {
 	struct ipt_replace *repl;	/* header + entries (mmap'd) */
 	size_t map_len;
 	unsigned num;
 	size_t size;
 	uint64_t hash;
+	bool hash_unknown;		/* patched in place: hash not recomputed */
+	uint64_t gen;			/* plan->blob_gen at build (chain reuse) */
+	struct blob_lay *lay;		/* our user chains in blob order */
+	unsigned n_lay;
 	double replace_seconds;		/* the last IPT_SO_SET_REPLACE call alone: wall */
 	double replace_cpu_seconds;	/* and this thread's CPU (the kernel's work) */
 	/* old index → new index of every kept entry, for the counters */
@@ -624,6 +635,7 @@ void ipt_blob_free(struct ipt_blob *b)
 		munmap(b->repl, b->map_len);
 	free(b->keep_old);
 	free(b->keep_new);
+	free(b->lay);
 	free(b);
 }
 
@@ -645,6 +657,8 @@ int ipt_ktable_from_blob(const struct ipt_blob *b, enum ipt_table t, struct ipt_
 		return r;
 	}
 	kt->hash = b->hash;	/* the same normalised hash, already computed */
+	kt->hash_unknown = b->hash_unknown;
+	kt->from_gen = b->gen;
 	*ret = kt;
 	return 0;
 }
@@ -730,11 +744,31 @@ static bool valid_hook(const struct ipt_ktable *kt, unsigned h)
 	return kt->info.valid_hooks & (1u << h);
 }
 
-int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct ipt_blob **ret)
+/* Copy chain c from prev to base + off and point its jumps at this blob's chains. */
+static void reuse_chain(uint8_t *base, uint32_t off, const struct ipt_blob *prev,
+			const struct ipt_chain *c)
+{
+	uint32_t o = off + E_HDR + T_ERR;
+
+	memcpy(base + off, (const uint8_t *)prev->repl->entries + c->enc_off, c->enc_size);
+	for (unsigned k = 0; k < c->n_rules; k++) {
+		struct ipt_entry *e = (struct ipt_entry *)(base + o);
+
+		if (c->rules[k].target == IPT_T_JUMP)
+			((struct xt_standard_target *)entry_target(e))->verdict = (int)c->rules[k].jump->first;
+		o += e->next_offset;
+	}
+}
+
+int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, const struct ipt_blob *prev,
+		   struct ipt_blob **ret)
 {
 	struct ipt_ktable *kt = (struct ipt_ktable *)ktc;	/* writer scratch fields only */
 	enum ipt_table t = kt->t;
 	struct ipt_blob *b = xcalloc(1, sizeof(*b));
+
+	if (plan)
+		b->gen = ++plan->blob_gen;
 	struct chain_vec ours = { 0 };
 	struct kt_chain **fc = NULL;
 	unsigned n_fc = 0, hook_entry[NF_INET_NUMHOOKS] = { 0 }, underflow[NF_INET_NUMHOOKS] = { 0 };
@@ -799,13 +833,33 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 				if (!pass) {
 					c->off = off;
 					c->first = off + E_HDR + T_ERR;
+					c->reuse = prev && c->encoded && c->enc_gen == prev->gen &&
+						   c->enc_off + c->enc_size <= prev->size;
 				}
-				off += put_head(AT, c->name);
-				idx++;
-				for (unsigned k = 0; k < c->n_rules; k++, idx++)
-					off += rule_put(AT, &c->rules[k]);
-				off += put_tail(AT);
-				idx++;
+				if (c->reuse) {
+					if (pass)
+						reuse_chain(base, off, prev, c);
+					off += c->enc_size;
+					idx += c->n_rules + 2;
+				} else {
+					off += put_head(AT, c->name);
+					idx++;
+					for (unsigned k = 0; k < c->n_rules; k++, idx++)
+						off += rule_put(AT, &c->rules[k]);
+					off += put_tail(AT);
+					idx++;
+				}
+				if (pass) {
+					struct blob_lay *l = &b->lay[b->n_lay++];
+
+					c->encoded = true;
+					c->enc_gen = b->gen;
+					c->enc_off = c->off;
+					c->enc_size = off - c->off;
+					memcpy(l->name, c->name, sizeof(l->name));
+					l->off = c->off;
+					l->size = c->enc_size;
+				}
 			} else {
 				struct kt_chain *c = fc[j++];
 				if (!pass) {
@@ -838,6 +892,7 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 				goto out;
 			}
 			b->repl = m;
+			b->lay = xcalloc(ours.n + 1, sizeof(*b->lay));
 		}
 	}
 
@@ -941,9 +996,180 @@ int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt)
 	if (any)
 		(void)setsockopt(fd, IPPROTO_IP, IPT_SO_SET_ADD_COUNTERS, ci, (socklen_t)cl);
 out:
+	if (r == 0) {
+		/* the kernel now holds b: for a commit of b patched in place, kept = same index */
+		for (unsigned i = 0; i < b->n_keep; i++)
+			b->keep_old[i] = b->keep_new[i];
+	}
 	free(ci);
 	free(old);
 	return r;
+}
+
+/* Encode what lies at base + off in scratch and copy it there only if it differs. */
+static bool patch_bytes(uint8_t *base, uint32_t off, const uint8_t *scratch, size_t len)
+{
+	if (!memcmp(base + off, scratch, len))
+		return false;
+	memcpy(base + off, scratch, len);
+	return true;
+}
+
+int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_plan *plan,
+		   bool *ret_changed)
+{
+	struct chain_vec ours = { 0 };
+	struct kt_chain **fc = NULL;
+	uint8_t *base = (uint8_t *)b->repl->entries, *scratch = NULL;
+	size_t scap = 0;
+	unsigned n_fc = 0, nl = 0;
+	uint32_t off = 0, idx = 0;
+	bool changed = false;
+	int r = -ESTALE;
+	enum ipt_table t = kt->t;
+
+	/* only a table this blob wrote and nobody changed since (same foreign parts) */
+	if (!plan || !b->gen || kt->from_gen != b->gen || !b->lay)
+		return -ESTALE;
+	ipt_plan_foreach_chain(plan, t, collect, &ours);
+	qsort(ours.v, ours.n, sizeof(*ours.v), chain_cmp);
+	fc = xcalloc(kt->n_chains + 1, sizeof(*fc));
+	for (unsigned i = 0; i < kt->n_chains; i++)
+		if (!kt->chains[i].ours)
+			fc[n_fc++] = &kt->chains[i];
+	qsort(fc, n_fc, sizeof(*fc), kchain_cmp);
+
+	/* 1. the layout must be the blob's: then every jump offset stays valid */
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		const struct kt_builtin *bi = &kt->bi[h];
+		unsigned nj = plan->n_builtin[t][h];
+		int pos = bi->ours_pos < 0 ? 0 : bi->ours_pos;
+
+		if (!valid_hook(kt, h))
+			continue;
+		if (off != b->repl->hook_entry[h])
+			goto out;
+		for (int i = 0; i <= (int)bi->n_rules; i++) {
+			if (i == pos)
+				for (unsigned j = 0; j < nj; j++, idx++)
+					off += rule_size(&plan->builtin[t][h][j]);
+			if (i == (int)bi->n_rules)
+				break;
+			if (off != bi->rules[i].old_off)
+				goto out;
+			off += bi->rules[i].size;
+			idx++;
+		}
+		if (off != b->repl->underflow[h])
+			goto out;
+		off += bi->policy.size;
+		idx++;
+	}
+	for (unsigned i = 0, j = 0; i < ours.n || j < n_fc;) {
+		if (j >= n_fc || (i < ours.n && strcmp(ours.v[i]->name, fc[j]->name) < 0)) {
+			struct ipt_chain *c = ours.v[i++];
+			uint32_t size;
+
+			c->reuse = c->encoded && c->enc_gen == b->gen;
+			if (c->reuse) {
+				size = c->enc_size;
+			} else {
+				size = E_HDR + T_ERR + E_HDR + T_STD;
+				for (unsigned k = 0; k < c->n_rules; k++)
+					size += (uint32_t)rule_size(&c->rules[k]);
+			}
+			if (nl >= b->n_lay || strcmp(b->lay[nl].name, c->name) ||
+			    b->lay[nl].off != off || b->lay[nl].size != size)
+				goto out;
+			nl++;
+			c->off = off;
+			c->first = off + E_HDR + T_ERR;
+			off += size;
+			idx += c->n_rules + 2;
+		} else {
+			const struct kt_chain *c = fc[j++];
+
+			if (off != c->head)
+				goto out;
+			off += c->end - c->head;
+			idx += c->n_entries;
+		}
+	}
+	off += E_HDR + T_ERR;
+	idx++;
+	if (nl != b->n_lay || off != b->size || idx != b->num)
+		goto out;
+
+	/* 2. rewrite what may differ: our built-in jumps and chains not reused */
+	off = 0;
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		const struct kt_builtin *bi = &kt->bi[h];
+		unsigned nj = plan->n_builtin[t][h];
+		uint32_t o = b->repl->hook_entry[h];
+
+		if (!valid_hook(kt, h))
+			continue;
+		/* our jumps sit before the foreign rule at ours_pos (or the policy) */
+		if (nj) {
+			int pos = bi->ours_pos < 0 ? 0 : bi->ours_pos;
+
+			o = pos < (int)bi->n_rules ? bi->rules[pos].old_off : b->repl->underflow[h];
+			for (unsigned j = 0; j < nj; j++)
+				o -= (uint32_t)rule_size(&plan->builtin[t][h][j]);
+			for (unsigned j = 0; j < nj; j++) {
+				size_t len = rule_size(&plan->builtin[t][h][j]);
+
+				if (len > scap) {
+					scap = len * 2;
+					scratch = xrealloc(scratch, scap);
+				}
+				memset(scratch, 0, len);
+				rule_put(scratch, &plan->builtin[t][h][j]);
+				changed |= patch_bytes(base, o, scratch, len);
+				o += (uint32_t)len;
+			}
+		}
+	}
+	for (unsigned i = 0; i < ours.n; i++) {
+		struct ipt_chain *c = ours.v[i];
+		uint32_t size = b->lay[i].size, o = 0;
+
+		if (c->reuse)
+			continue;
+		if (size > scap) {
+			scap = size * 2;
+			scratch = xrealloc(scratch, scap);
+		}
+		memset(scratch, 0, size);
+		o += (uint32_t)put_head(scratch, c->name);
+		for (unsigned k = 0; k < c->n_rules; k++)
+			o += (uint32_t)rule_put(scratch + o, &c->rules[k]);
+		put_tail(scratch + o);
+		changed |= patch_bytes(base, c->off, scratch, size);
+		c->encoded = true;
+		c->enc_off = c->off;
+		c->enc_size = size;
+		c->enc_gen = b->gen;
+	}
+	if (changed)
+		b->hash_unknown = true;
+	*ret_changed = changed;
+	r = 0;
+out:
+	free(scratch);
+	free(ours.v);
+	free(fc);
+	return r;
+}
+
+bool ipt_blob_matches(const struct ipt_blob *b, const struct ipt_ktable *kt)
+{
+	return !b->hash_unknown && !kt->hash_unknown && b->hash == kt->hash;
+}
+
+void ipt_ktable_patched(struct ipt_ktable *kt)
+{
+	kt->hash_unknown = true;
 }
 
 /* ---- socket and lock ---- */

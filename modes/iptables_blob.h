@@ -36,9 +36,12 @@ int ipt_ktable_unchanged(int fd, const struct ipt_ktable *kt);
 struct ipt_blob;
 /*
  * Build the new table: the kernel's foreign parts plus plan's chains of
- * table t (plan NULL: nothing of ours, for cleanup).
+ * table t (plan NULL: nothing of ours, for cleanup).  prev (may be NULL):
+ * the last blob built from this plan for t; chains unchanged since are
+ * copied from it (jumps re-pointed) instead of encoded again.
  */
-int ipt_blob_build(const struct ipt_ktable *kt, struct ipt_plan *plan, struct ipt_blob **ret);
+int ipt_blob_build(const struct ipt_ktable *kt, struct ipt_plan *plan, const struct ipt_blob *prev,
+		   struct ipt_blob **ret);
 uint64_t ipt_blob_hash(const struct ipt_blob *b);
 unsigned ipt_blob_entries(const struct ipt_blob *b);
 size_t ipt_blob_size(const struct ipt_blob *b);
@@ -47,6 +50,19 @@ int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt);
 /* Seconds the last commit spent in IPT_SO_SET_REPLACE alone (the kernel's work). */
 double ipt_blob_replace_seconds(const struct ipt_blob *b);
 double ipt_blob_replace_cpu_seconds(const struct ipt_blob *b);	/* this thread's CPU in it */
+/*
+ * A change without a new blob: when kt is the table b wrote (nobody changed
+ * it since) and plan lays out to exactly b's chains, offsets and sizes,
+ * re-encode in place the chains that changed (and our built-in jumps);
+ * every jump stays valid.  *changed: whether any byte differs (commit b
+ * then).  -ESTALE: the layout differs, build a new blob.
+ */
+int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_plan *plan,
+		   bool *changed);
+/* Does b hold what the kernel table kt holds (normalised)? */
+bool ipt_blob_matches(const struct ipt_blob *b, const struct ipt_ktable *kt);
+/* kt (the table as written) was patched in place: its hash is no longer known. */
+void ipt_ktable_patched(struct ipt_ktable *kt);
 /* The table as b wrote it, as ipt_ktable_read would return it (no read). */
 int ipt_ktable_from_blob(const struct ipt_blob *b, enum ipt_table t, struct ipt_ktable **ret);
 void ipt_blob_free(struct ipt_blob *b);

@@ -23,6 +23,7 @@ struct ipt_rule *ipt_chain_add(struct ipt_chain *c, const struct ipt_rule *r)
 	}
 	c->rules[c->n_rules] = *r;
 	c->used = true;
+	c->encoded = false;
 	return &c->rules[c->n_rules++];
 }
 
@@ -32,6 +33,7 @@ void ipt_chain_clear(struct ipt_chain *c)
 	c->rules = NULL;
 	c->n_rules = c->cap_rules = 0;
 	c->used = false;
+	c->encoded = false;
 }
 
 static void chain_init(struct ipt_chain *c, enum ipt_table t, const char *name)

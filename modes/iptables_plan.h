@@ -95,6 +95,15 @@ struct ipt_chain {
 	/* writer scratch */
 	uint32_t off;			/* offset of the head (ERROR) entry */
 	uint32_t first;			/* offset of the first rule (jump target) */
+	/*
+	 * Where the writer last encoded this chain: blob enc_gen, at enc_off,
+	 * enc_size bytes (head to tail).  encoded is cleared by any change to
+	 * the rules, so an unchanged chain is copied from that blob with its
+	 * jumps re-pointed instead of being encoded again.
+	 */
+	bool encoded, reuse;
+	uint32_t enc_off, enc_size;
+	uint64_t enc_gen;
 };
 
 /* Append a rule (copied); returns the stored rule. */
@@ -148,6 +157,7 @@ struct ipt_plan {
 	uint64_t n_rules[IPT_NTABLES], n_chains[IPT_NTABLES];
 	bool need_route_localnet;
 	unsigned rebuilt_ports;		/* ports (re)planned by the last build */
+	uint64_t blob_gen;		/* the writer's blob generations (chain reuse) */
 };
 
 void ipt_plan_init(struct ipt_plan *p, const struct ipt_plan_opts *opts);

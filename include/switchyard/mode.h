@@ -25,6 +25,7 @@ struct mode_sync_stats {
 	double kernel_write_seconds;	/* in the kernel's table replace calls alone */
 	double kernel_write_cpu_seconds;	/* the same in this thread's CPU time */
 	unsigned table_reads_skipped;	/* partial sync: tables not read back (unchanged shape) */
+	unsigned tables_patched;	/* partial sync: tables changed in place (no new blob) */
 	/*
 	 * Set by the mode: call sync again within this many seconds even if
 	 * nothing changes (e.g. to delete drained IPVS real servers); 0 = no need.

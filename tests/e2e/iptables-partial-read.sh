@@ -3,7 +3,9 @@
 # A partial sync does not read the whole table back when nobody else
 # changed it (issue 13, point 12): the daemon runs under strace, and
 #  1. an EndpointSlice change (a partial sync) makes IPT_SO_GET_INFO calls
-#     but no IPT_SO_GET_ENTRIES, and the new rule is in the kernel;
+#     but no IPT_SO_GET_ENTRIES, and the new rule is in the kernel; an
+#     endpoint replaced by another (same layout: the table is patched in
+#     place) too, and traffic flows;
 #  2. after another program appends a rule (the table's size changes) the
 #     next partial sync reads the table, keeps the foreign rule and writes
 #     the change;
@@ -44,6 +46,21 @@ sr=$(( $(calls IPT_SO_SET_REPLACE) - sr0 ))
 [ "$ge" -eq 0 ] || sy_fail "a partial sync read the table back ($ge IPT_SO_GET_ENTRIES calls)"
 [ "$sr" -ge 1 ] || sy_fail "no table replace for the change"
 sy_log "partial sync: $gi GET_INFO, $ge GET_ENTRIES, $sr SET_REPLACE"
+
+# 1b. an endpoint replaced (the same layout): the table is changed in place
+ge0=$(calls IPT_SO_GET_ENTRIES)
+ipt_slice web TCP 8080 10.244.1.2 10.244.2.3 | ipt_write slice.yaml
+sy_wait 10 has "10.244.2.3:8080" || sy_fail "the replaced endpoint did not land"
+has "10.244.2.2:8080" && sy_fail "the old endpoint is still there"
+sleep 0.3
+[ "$(( $(calls IPT_SO_GET_ENTRIES) - ge0 ))" -eq 0 ] || sy_fail "a partial sync read the table back (1b)"
+grep "SyncProxyRules complete.*full=false" "$IPT_LOG" | tail -1 | grep -q "tables_patched=1" ||
+	sy_fail "the endpoint replacement did not patch the table in place: $(grep 'full=false' "$IPT_LOG" | tail -1)"
+ipt_server 1 tcp 8080
+reached=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 10 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+case $reached in *ep1*) ;; *) sy_fail "no traffic to ep1 after the in-place change: '$reached'" ;; esac
+ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
+sy_wait 10 has "10.244.2.2:8080" || sy_fail "the endpoint did not come back"
 
 # 2. someone else appends a rule: the next partial sync reads, keeps it, writes the change
 ip netns exec "$NODE" iptables-legacy -w -t nat -N FOREIGN
