@@ -206,8 +206,10 @@ static void addr_delta(struct proxy_mode *m, struct in_addr a, int delta)
 	cnt_delta(&m->want_addr, &m->t_addr, s, delta);
 }
 
+/* fallback: an eTP=Local address served by the cluster endpoints because
+ * none is local (listed in SY-NO-LOCAL-ENDPOINTS) */
 static void vs_delta(struct proxy_mode *m, const struct ds_port *p, struct in_addr addr,
-		     uint16_t port, const struct ds_ep *eps, unsigned n, int delta)
+		     uint16_t port, const struct ds_ep *eps, unsigned n, bool fallback, int delta)
 {
 	struct ipvs_svc s = { 0 };
 	struct vs_item *v;
@@ -235,12 +237,13 @@ static void vs_delta(struct proxy_mode *m, const struct ds_port *p, struct in_ad
 		snprintf(entry, sizeof(entry), "%s,%s:%u,%s", e, proto_l(p->proto), eps[i].port, e);
 		set_delta(m, IPVS_SET_LOOP_BACK, entry, delta);
 	}
-	if (!n) {
-		/* nothing to balance to: REJECT when the Service has no endpoint at
-		 * all, DROP when a Local policy filtered them all out */
+	if (!n || fallback) {
+		/* nothing to balance to (no endpoint at all, or iTP=Local and none
+		 * on this node): REJECT, refused at once as the kernel would refuse
+		 * a virtual server without real servers.  A fallback address: pods
+		 * only (ipvs_ipt.c) */
 		snprintf(entry, sizeof(entry), "%s,%s:%u", a, proto_l(p->proto), port);
-		set_delta(m, p->n_cluster_eps || p->n_local_eps ? IPVS_SET_NO_LOCAL_ENDPOINTS
-			  : IPVS_SET_NO_ENDPOINTS, entry, delta);
+		set_delta(m, n ? IPVS_SET_NO_LOCAL_ENDPOINTS : IPVS_SET_NO_ENDPOINTS, entry, delta);
 	}
 
 	v = hmap_get(&m->want_vs, key);
@@ -277,21 +280,30 @@ static void port_delta(struct proxy_mode *m, const struct desired_state *ds,
 {
 	const struct ds_ep *ieps, *eeps;
 	unsigned ni, ne;
+	bool fb;
 	char a[INET_ADDRSTRLEN], entry[160];
 	const char *pl = proto_l(p->proto);
 
 	ieps = ds_port_internal_eps(p, &ni);
 	eeps = ds_port_external_eps(p, &ne);
+	/* eTP=Local and no local endpoint: the cluster endpoints, for traffic
+	 * from local pods (kube-proxy PR #97081); kube-proxy uses none when
+	 * iTP is Local too */
+	fb = p->etp_local && !ne && !p->itp_local && p->n_cluster_eps;
+	if (fb) {
+		eeps = p->cluster_eps;
+		ne = p->n_cluster_eps;
+	}
 
 	if (p->cluster_ip.s_addr) {
-		vs_delta(m, p, p->cluster_ip, p->port, ieps, ni, delta);
+		vs_delta(m, p, p->cluster_ip, p->port, ieps, ni, false, delta);
 		addr_delta(m, p->cluster_ip, delta);
 		addr_str(p->cluster_ip, a);
 		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
 		set_delta(m, IPVS_SET_CLUSTER_IP, entry, delta);
 	}
 	for (unsigned i = 0; i < p->n_external_ips; i++) {
-		vs_delta(m, p, p->external_ips[i], p->port, eeps, ne, delta);
+		vs_delta(m, p, p->external_ips[i], p->port, eeps, ne, fb, delta);
 		addr_delta(m, p->external_ips[i], delta);
 		addr_str(p->external_ips[i], a);
 		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
@@ -300,7 +312,7 @@ static void port_delta(struct proxy_mode *m, const struct desired_state *ds,
 			set_delta(m, IPVS_SET_EXTERNAL_IP_LOCAL, entry, delta);
 	}
 	for (unsigned i = 0; i < p->n_lb_ips; i++) {
-		vs_delta(m, p, p->lb_ips[i], p->port, eeps, ne, delta);
+		vs_delta(m, p, p->lb_ips[i], p->port, eeps, ne, fb, delta);
 		addr_delta(m, p->lb_ips[i], delta);
 		addr_str(p->lb_ips[i], a);
 		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
@@ -323,7 +335,7 @@ static void port_delta(struct proxy_mode *m, const struct desired_state *ds,
 	}
 	if (p->node_port) {
 		for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++) {
-			vs_delta(m, p, ds->node.nodeport_addrs[i], p->node_port, eeps, ne, delta);
+			vs_delta(m, p, ds->node.nodeport_addrs[i], p->node_port, eeps, ne, fb, delta);
 			if (p->proto == IPPROTO_SCTP) {
 				addr_str(ds->node.nodeport_addrs[i], a);
 				snprintf(entry, sizeof(entry), "%s,sctp:%u", a, p->node_port);

@@ -172,6 +172,21 @@ static void match_addrtype_dst_local(struct chain *c)
 	a->dest = XT_ADDRTYPE_LOCAL;
 }
 
+static void match_addrtype_src_local(struct chain *c)
+{
+	struct xt_addrtype_info_v1 *a = add_match(c, "addrtype", 1, sizeof(*a));
+
+	a->source = XT_ADDRTYPE_LOCAL;
+}
+
+static void rule_src(struct ipt_entry *e, const struct sy_cidr *c, bool invert)
+{
+	e->ip.src = c->addr.v4;
+	e->ip.smsk.s_addr = c->plen ? htonl(~0u << (32 - c->plen)) : 0;
+	if (invert)
+		e->ip.invflags |= IPT_INV_SRCIP;
+}
+
 static void match_ctstate_new(struct chain *c)
 {
 	struct xt_conntrack_mtinfo3 *m = add_match(c, "conntrack", 3, sizeof(*m));
@@ -260,11 +275,17 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	for (unsigned i = 0; i < p->n_cluster_cidrs && !p->masquerade_all; i++) {
 		/* traffic to a ClusterIP from outside the pod network */
 		e = rule_new(c);
-		e->ip.src = p->cluster_cidrs[i].addr.v4;
-		e->ip.smsk.s_addr = p->cluster_cidrs[i].plen ?
-				    htonl(~0u << (32 - p->cluster_cidrs[i].plen)) : 0;
-		e->ip.invflags = IPT_INV_SRCIP;
+		rule_src(e, &p->cluster_cidrs[i], true);
 		TRY(match_set(c, IPVS_SET_CLUSTER_IP, "dd", false));
+		jump(c, C_MARK_MASQ);
+	}
+	if (!p->masquerade_all && !p->n_cluster_cidrs) {
+		/* no pod network known: the node's own connections to a ClusterIP
+		 * leave with the ClusterIP as source (it is bound on kube-ipvs0),
+		 * which an endpoint on another node cannot answer (kube-proxy's
+		 * "masquerade all OUTPUT traffic coming from a service ip") */
+		rule_new(c);
+		TRY(match_set(c, IPVS_SET_CLUSTER_IP, "sd", false));
 		jump(c, C_MARK_MASQ);
 	}
 	rule_new(c);
@@ -286,7 +307,13 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	match_addrtype_dst_local(c);
 	jump(c, C_NODE_PORT);
 
+	/* the node's own connections are masqueraded even for a Local policy:
+	 * their source is the bound address itself, which a remote endpoint
+	 * cannot answer (kube-proxy's iptables mode does the same) */
 	c = add_chain(t, C_EXTERNAL);
+	rule_new(c);
+	match_addrtype_src_local(c);
+	jump(c, C_MARK_MASQ);
 	rule_new(c);
 	TRY(match_set(c, IPVS_SET_EXTERNAL_IP_LOCAL, "dd", false));
 	jump(c, "RETURN");
@@ -294,6 +321,9 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	jump(c, C_MARK_MASQ);
 
 	c = add_chain(t, C_LB);
+	rule_new(c);
+	match_addrtype_src_local(c);
+	jump(c, C_MARK_MASQ);
 	rule_new(c);
 	TRY(match_set(c, IPVS_SET_LB_LOCAL, "dd", false));
 	jump(c, "RETURN");
@@ -330,9 +360,10 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	return 0;
 }
 
-static int build_filter(struct table *t)
+static int build_filter(struct table *t, const struct ipvs_ipt_params *p)
 {
 	struct chain *c;
+	struct ipt_entry *e;
 
 	memset(t, 0, sizeof(*t));
 	t->name = "filter";
@@ -344,16 +375,30 @@ static int build_filter(struct table *t)
 	TRY(match_set(c, IPVS_SET_NO_ENDPOINTS, "dd", false));
 	target_reject(c);
 	rule_new(c);
-	match_ctstate_new(c);
-	TRY(match_set(c, IPVS_SET_NO_LOCAL_ENDPOINTS, "dd", false));
-	jump(c, "DROP");
-	rule_new(c);
 	TRY(match_set(c, IPVS_SET_LB_FW, "dd", false));
 	TRY(match_set(c, IPVS_SET_LB_SOURCE_CIDR, "dds", true));
 	jump(c, "DROP");
 	rule_new(c);
 	TRY(match_set(c, IPVS_SET_HEALTH_CHECK_NODE_PORT, "d", false));
 	jump(c, "ACCEPT");
+	/* last: an eTP=Local address without a local endpoint is served by the
+	 * cluster endpoints for pods (and the node); traffic from outside the
+	 * pod network is dropped.  Without --cluster-cidr pods cannot be told
+	 * apart, so nothing is dropped (kube-proxy's IPVS fallback). */
+	if (!p->n_cluster_cidrs)
+		return 0;
+	for (unsigned i = 0; p->n_cluster_cidrs > 1 && i < p->n_cluster_cidrs; i++) {
+		e = rule_new(c);
+		rule_src(e, &p->cluster_cidrs[i], false);
+		TRY(match_set(c, IPVS_SET_NO_LOCAL_ENDPOINTS, "dd", false));
+		jump(c, "RETURN");
+	}
+	e = rule_new(c);
+	if (p->n_cluster_cidrs == 1)
+		rule_src(e, &p->cluster_cidrs[0], true);
+	match_ctstate_new(c);
+	TRY(match_set(c, IPVS_SET_NO_LOCAL_ENDPOINTS, "dd", false));
+	jump(c, "DROP");
 	return 0;
 }
 
@@ -515,7 +560,7 @@ int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *n
 
 	r = build_nat(&nat, p);
 	if (r == 0)
-		r = build_filter(&filter);
+		r = build_filter(&filter, p);
 	if (r < 0) {
 		snprintf(err, errlen, "ipsets missing for the iptables rules: %s", strerror(-r));
 		return r;

@@ -129,8 +129,14 @@ static void test_iptables(void **state)
 	assert_non_null(strstr(out, "-A SY-IPVS-POSTROUTING -m set --match-set SY-LOOP-BACK dst,dst,src -j MASQUERADE"));
 	assert_non_null(strstr(out, "-A SY-IPVS-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000"));
 	assert_non_null(strstr(out, "-A SY-IPVS-SERVICES -m addrtype --dst-type LOCAL -j SY-IPVS-NODE-PORT"));
+	/* no --cluster-cidr: the node's connections from a ClusterIP source */
+	assert_non_null(strstr(out, "-A SY-IPVS-SERVICES -m set --match-set SY-CLUSTER-IP src,dst -j SY-IPVS-MARK-MASQ"));
+	assert_non_null(strstr(out, "-A SY-IPVS-LOAD-BALANCER -m addrtype --src-type LOCAL -j SY-IPVS-MARK-MASQ"));
+	assert_non_null(strstr(out, "-A SY-IPVS-EXTERNAL -m addrtype --src-type LOCAL -j SY-IPVS-MARK-MASQ"));
 	out = run("iptables-legacy-save -t filter");
 	assert_non_null(strstr(out, "-A SY-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set SY-NO-ENDPOINTS dst,dst -j REJECT"));
+	/* without a pod CIDR nothing is dropped for a missing local endpoint */
+	assert_null(strstr(out, "SY-NO-LOCAL-ENDPOINTS"));
 
 	/* unchanged: no commit at all */
 	w = 0;
@@ -148,15 +154,20 @@ static void test_iptables(void **state)
 	assert_null(strstr(strstr(out, "-A PREROUTING -j SY-IPVS-SERVICES") + 1,
 			   "-A PREROUTING -j SY-IPVS-SERVICES"));
 
-	/* another config (cluster CIDR) changes only nat */
+	/* another config (cluster CIDR): both tables change */
 	assert_int_equal(sy_cidr_parse("10.244.0.0/16", &cidr), 0);
 	p.cluster_cidrs = &cidr;
 	p.n_cluster_cidrs = 1;
 	w = 0;
 	assert_int_equal(ipvs_ipt_sync(&p, &w, &nat, &filter, err, sizeof(err)), 0);
-	assert_int_equal(w, 1);
-	assert_non_null(strstr(run("iptables-legacy-save -t nat"),
-			       "-A SY-IPVS-SERVICES ! -s 10.244.0.0/16 -m set --match-set SY-CLUSTER-IP dst,dst -j SY-IPVS-MARK-MASQ"));
+	assert_int_equal(w, 2);
+	out = run("iptables-legacy-save -t nat");
+	assert_non_null(strstr(out, "-A SY-IPVS-SERVICES ! -s 10.244.0.0/16 -m set --match-set SY-CLUSTER-IP dst,dst -j SY-IPVS-MARK-MASQ"));
+	assert_null(strstr(out, "SY-CLUSTER-IP src,dst"));
+	/* eTP=Local without a local endpoint: only traffic from outside the
+	 * pod network is dropped */
+	assert_non_null(strstr(run("iptables-legacy-save -t filter"),
+			       "-A SY-IPVS-FILTER ! -s 10.244.0.0/16 -m conntrack --ctstate NEW -m set --match-set SY-NO-LOCAL-ENDPOINTS dst,dst -j DROP"));
 
 	assert_int_equal(ipvs_ipt_cleanup(err, sizeof(err)), 0);
 	assert_null(strstr(run("iptables-legacy-save"), "SY-IPVS"));
