@@ -6,4 +6,4 @@ UNIT_LDADD = libswitchyard.a $(SY_LIBS) $(CMOCKA_LIBS)
 EXTRA_DIST += tests
 
 # Test helpers built with the tree (used by e2e tests, benchmarks and the demo).
-noinst_PROGRAMS += tests/lib/sy-httpd
+noinst_PROGRAMS += tests/lib/sy-httpd tests/lib/sy-echo

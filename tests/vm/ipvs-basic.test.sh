@@ -11,5 +11,6 @@ SY_BUILD=${SY_BUILD:-$SY_SRC/build}
 SWITCHYARD=${SWITCHYARD:-$SY_BUILD/switchyard}
 . "$SY_SRC/tests/vm/lib.sh"
 [ -x "$SWITCHYARD" ] || { echo "SKIP: $SWITCHYARD not built"; exit 77; }
+[ -x "$SY_BUILD/tests/lib/sy-echo" ] || { echo "SKIP: $SY_BUILD/tests/lib/sy-echo not built"; exit 77; }
 vm_prepare || { echo "SKIP: cannot prepare the VM"; exit 77; }
 vm_run tests/vm/guest/ipvs-basic.sh

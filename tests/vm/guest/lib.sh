@@ -8,6 +8,10 @@
 #   $NODE    runs switchyard --proxy-mode=ipvs; 10.0.1.1/24 towards $CLIENT
 #   $CLIENT  10.0.1.2/24, default route via the node ("outside the node")
 #   $P1..$P3 pods: 10.0.2.{2,6,10}/30, node side 10.0.2.{1,5,9}
+# vm_remote_node adds a second node and a pod on it:
+#   $NODE2   10.0.3.2/24 towards $NODE (10.0.3.1); holds every Service
+#            address locally, as a real node's kube-ipvs0 does
+#   $R1      pod on $NODE2: 10.0.2.130/30 ($NODE routes 10.0.2.128/25 there)
 VM_FAILS=0
 VM_CHECKS=0
 
@@ -51,12 +55,37 @@ vm_topology() {
 	mkdir -p "$M"
 }
 
-# pods answer "pN <peer>" on TCP 8080, UDP 5353, SCTP 9000
+vm_remote_node() {
+	sy_mkns NODE2 node2
+	sy_mkns R1 r1
+	sy_veth "$NODE" eth-n2 10.0.3.1/24 "$NODE2" eth0 10.0.3.2/24
+	sy_veth "$NODE2" eth-r1 10.0.2.129/30 "$R1" eth0 10.0.2.130/30
+	ip -n "$NODE" route add 10.0.2.128/25 via 10.0.3.2
+	ip -n "$NODE2" route add default via 10.0.3.1
+	ip -n "$R1" route add default via 10.0.2.129
+	ip netns exec "$NODE2" sysctl -qw net.ipv4.ip_forward=1
+	# every node holds the Service addresses: a reply to one stays there
+	ip -n "$NODE2" route add local 10.96.0.0/16 dev lo table local
+	ip -n "$NODE2" route add local 192.0.2.0/24 dev lo table local
+	vm_echo_server "$R1" tcp 8080 r1
+	vm_echo_server "$R1" udp 5353 r1
+	sy_wait 20 bash -c "ip netns exec $R1 ss -Htln 'sport = :8080' | grep -q ." ||
+		sy_fail "pod server r1 did not start"
+}
+
+# vm_echo_server NS PROTO PORT NAME: answers "NAME <peer>" (tests/lib/sy-echo,
+# a C program: under emulation each Python start costs seconds)
+SY_ECHO=$SY_BUILD/tests/lib/sy-echo
+vm_echo_server() {
+	sy_bg "$1" "$SY_TMP/echo-$4-$2-$3.log" "$SY_ECHO" serve "$2" "$3" "$4"
+}
+
+# pods answer "pN <peer>" on TCP 8080, UDP 5353 (SCTP 9000: sy_echo_server)
 vm_pod_servers() {
 	local i
 	for i in 0 1 2; do
-		sy_echo_server "${PODS[$i]}" tcp 8080 "p$((i + 1))"
-		sy_echo_server "${PODS[$i]}" udp 5353 "p$((i + 1))"
+		vm_echo_server "${PODS[$i]}" tcp 8080 "p$((i + 1))"
+		vm_echo_server "${PODS[$i]}" udp 5353 "p$((i + 1))"
 	done
 	for i in 0 1 2; do
 		sy_wait 20 bash -c "ip netns exec ${PODS[$i]} ss -Htln 'sport = :8080' | grep -q ." ||
@@ -135,8 +164,12 @@ vm_svc() {
 	} >"$file.tmp" && mv "$file.tmp" "$file"
 }
 
-# client asks COUNT times over PROTO; prints answers
+# client asks COUNT times over PROTO; prints answers (REFUSED / TIMEOUT)
 vm_ask() { # NS PROTO HOST PORT COUNT
-	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
-		--port "$4" --count "${5:-1}" --timeout 2 2>/dev/null
+	if [ "$2" = sctp ]; then
+		ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
+			--port "$4" --count "${5:-1}" --timeout 2 2>/dev/null
+		return
+	fi
+	echo "x $2 $3 $4 ${5:-1}" | ip netns exec "$1" "$SY_ECHO" ask 2000 | cut -d' ' -f2-
 }
