@@ -1029,4 +1029,5 @@ const struct proxy_mode_ops nftables_mode_ops = {
 	.cleanup = nft_mode_cleanup,
 	.free = nft_mode_free,
 	.rule_tables = nft_rule_tables,
+	.metric_families = MODE_METRICS_NFTABLES,
 };

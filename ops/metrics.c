@@ -264,6 +264,16 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 		counter(&b, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
 			"Cumulative proxy iptables restore failures", m->sync_failures_total);
 	}
+	if (flags & METRICS_NFTABLES) {
+		counter(&b, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+			"Cumulative proxy nftables sync failures", m->sync_failures_total);
+		family(&b, "switchyard_nftables_objects", "gauge",
+		       "nftables objects the mode owns (rules, chains, sets, map and set elements)");
+		for (unsigned i = 0; m->rule_tables && m->rule_tables[i] && i < MODE_MAX_TABLES; i++) {
+			snprintf(label, sizeof(label), "{table=\"%s\"}", m->rule_tables[i]);
+			sample_u(&b, "switchyard_nftables_objects", label, m->rules_total[i]);
+		}
+	}
 
 	counter(&b, "switchyard_syncs_total", "Syncs that wrote the kernel", m->syncs_total);
 	counter(&b, "switchyard_sync_failures_total", "Syncs that failed (any mode)",

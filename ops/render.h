@@ -13,6 +13,7 @@ struct sy_metrics;
 /* metrics.c: Prometheus text format 0.0.4 (malloc'd). */
 #define METRICS_IPTABLES	0x01	/* add the iptables-only kubeproxy_* series */
 #define METRICS_PROCESS		0x02	/* add process_* from /proc/self */
+#define METRICS_NFTABLES	0x04	/* add the nftables-mode series */
 char *metrics_render(const struct sy_metrics *m, unsigned flags);
 /* Shortest text that reads back as the same double ("+Inf", "NaN" too). */
 void metrics_fmt_double(double v, char *buf, size_t len);

@@ -316,6 +316,8 @@ static char *render_metrics(struct sy_daemon *d)
 	}
 	if (mode_ops(d) && (mode_ops(d)->metric_families & MODE_METRICS_IPTABLES))
 		flags |= METRICS_IPTABLES;
+	if (mode_ops(d) && (mode_ops(d)->metric_families & MODE_METRICS_NFTABLES))
+		flags |= METRICS_NFTABLES;
 	return metrics_render(&m, flags);
 }
 

@@ -84,6 +84,8 @@ struct proxy_mode_ops {
 
 /* kube-proxy's kubeproxy_sync_proxy_rules_iptables_{total,last}{table} and _restore_failures_total */
 #define MODE_METRICS_IPTABLES	0x01
+/* kube-proxy's kubeproxy_sync_proxy_rules_nftables_sync_failures_total, switchyard_nftables_objects{table} */
+#define MODE_METRICS_NFTABLES	0x02
 
 extern const struct proxy_mode_ops iptables_mode_ops;
 extern const struct proxy_mode_ops ipvs_mode_ops;
