@@ -25,6 +25,7 @@
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include "switchyard/config.h"
 #include "switchyard/desired.h"
+#include "switchyard/log.h"
 #include "switchyard/mode.h"
 #include "switchyard/util.h"
 #include "switchyard/xtables.h"
@@ -41,6 +42,7 @@ struct proxy_mode {
 	struct ipt_ktable *last[IPT_NTABLES];	/* each table as last written or read */
 	struct ipt_blob *prev[IPT_NTABLES];	/* the last blob built from plan (chain reuse) */
 	bool route_localnet_set;
+	bool route_localnet_warned;
 };
 
 static int check_revision(int fd, bool target, const char *name, uint8_t rev)
@@ -122,8 +124,18 @@ static bool opts_equal(const struct ipt_plan_opts *a, const struct ipt_plan_opts
 static void set_route_localnet(struct proxy_mode *m)
 {
 	/* like kube-proxy: localhost NodePorts need martian 127/8 sources routed */
-	if (sy_sysctl_set("net/ipv4/conf/all/route_localnet", "1") >= 0)
+	int r = sy_sysctl_set("net/ipv4/conf/all/route_localnet", "1");
+
+	if (r >= 0) {
 		m->route_localnet_set = true;
+		return;
+	}
+	/* a container's read-only /proc/sys: say so once, retried every sync */
+	if (!m->route_localnet_warned)
+		log_warn("Cannot set sysctl net.ipv4.conf.all.route_localnet=1: %s; NodePorts on "
+			 "127.0.0.1 will not answer until it is set (on the node, or "
+			 "iptables.localhostNodePorts: false to not want them)", strerror(-r));
+	m->route_localnet_warned = true;
 }
 
 /*

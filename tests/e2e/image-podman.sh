@@ -13,7 +13,9 @@
 #    --manifests, as there is no API server here
 #  - the process is root with exactly CAP_NET_ADMIN + CAP_NET_RAW
 #  - a ClusterIP and a NodePort answer from a client namespace through both
-#    endpoints; /healthz answers 200 with kube-proxy's JSON
+#    endpoints; /healthz answers 200 with kube-proxy's JSON; a NodePort on
+#    127.0.0.1 once net.ipv4.conf.all.route_localnet is 1 (switchyard
+#    warns when the container's read-only /proc/sys keeps it from setting it)
 #  - a TCP connection held open survives stopping the container (the rules
 #    stay) and a new container taking over
 #  - switchyard --cleanup run from the image leaves no switchyard chain or
@@ -193,6 +195,15 @@ code=$(ip netns exec "$NODE" curl -s -o "$SY_TMP/healthz" -w '%{http_code}' --ma
 	"$SY_TMP/healthz" || sy_fail "/healthz body: $(cat "$SY_TMP/healthz")"
 [ "$(ip netns exec "$NODE" curl -sf --max-time 5 http://127.0.0.1:10249/proxyMode)" = iptables ] ||
 	sy_fail "/proxyMode"
+# localhost NodePorts need route_localnet; an unprivileged container cannot
+# write /proc/sys: switchyard says so, and the node's own setting works
+if [ "$(ip netns exec "$NODE" sysctl -n net.ipv4.conf.all.route_localnet)" != 1 ]; then
+	logs "$C1" | grep -q "W.*Cannot set sysctl net.ipv4.conf.all.route_localnet=1" ||
+		sy_fail "route_localnet not set and no warning: $(logs "$C1" | tail -n 5)"
+	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.all.route_localnet=1
+fi
+out=$(ipt_ask_many "$NODE" tcp 127.0.0.1 30090 5)
+[ "$(grep -c '^ep' <<<"$out")" -eq 5 ] || sy_fail "localhost NodePort through the container: $out"
 
 # a connection held open across the container's restart
 mkfifo "$SY_TMP/in"
