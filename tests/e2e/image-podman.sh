@@ -20,6 +20,9 @@
 #    stay) and a new container taking over
 #  - switchyard --cleanup run from the image leaves no switchyard chain or
 #    rule in the namespace (iptables-legacy-save)
+#  - when the daemon has the nftables mode: the same container with the
+#    nftables overlay's mode serves the ClusterIP from table ip switchyard,
+#    and --cleanup removes the table
 # OCI runtime: runc (crun refuses cgroup layouts that mix v1 controllers
 # with a cgroup2 mount holding a controller, as this test machine has).
 # Skips (77) only when podman cannot start any container here.
@@ -243,4 +246,31 @@ pm run --rm --network "ns:/run/netns/$NODE" "${LIMITS[@]}" "${OPTS[@]}" "$NAME" 
 	sy_fail "--cleanup: $(cat "$SY_TMP/cleanup.log")"
 left=$(ip netns exec "$NODE" iptables-legacy-save | grep -iE 'SY-|switchyard')
 [ -z "$left" ] || sy_fail "left after --cleanup: $left"
-sy_pass "image $DIGEST; ClusterIP ep1=$n1 ep2=$n2; restart kept the connection; cleanup clean"
+
+# the nftables mode from the same image, as etc/kustomize/overlays/nftables
+# sets it (the DaemonSet's args with --proxy-mode=nftables, mode: nftables)
+nft=skipped
+if "$SWITCHYARD" --help 2>&1 | grep -q -- '--proxy-mode.*nftables'; then
+	command -v nft >/dev/null || sy_fail "nft missing"
+	NARGS=()
+	for a in "${ARGS[@]}"; do NARGS+=("${a/--proxy-mode=iptables/--proxy-mode=nftables}"); done
+	ARGS=("${NARGS[@]}")
+	sed -i 's/^mode: iptables$/mode: nftables/' "$CONF/config/config.conf"
+	grep -q '^mode: nftables$' "$CONF/config/config.conf" || sy_fail "no mode line in config.conf"
+	C3=$SY_TAG-switchyard-3
+	run "$C3" || sy_fail "podman run (nftables) failed"
+	sy_wait 30 synced "$C3" || sy_fail "no first sync in nftables mode: $(logs "$C3" | tail -n 20)"
+	logs "$C3" | grep -q "Using nftables Proxier" || sy_fail "nftables mode line: $(logs "$C3" | head)"
+	ip netns exec "$NODE" nft list table ip switchyard >/dev/null 2>&1 || sy_fail "no table ip switchyard"
+	out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.90 80 20)
+	m1=$(grep -c '^ep1 ' <<<"$out"); m2=$(grep -c '^ep2 ' <<<"$out")
+	[ $((m1 + m2)) -eq 20 ] && [ "$m1" -gt 0 ] && [ "$m2" -gt 0 ] ||
+		sy_fail "ClusterIP through the container in nftables mode: ep1=$m1 ep2=$m2 of 20"
+	pm stop -t 10 "$C3" >/dev/null
+	pm run --rm --network "ns:/run/netns/$NODE" "${LIMITS[@]}" "${OPTS[@]}" "$NAME" \
+		--cleanup >"$SY_TMP/cleanup3.log" 2>&1 || sy_fail "--cleanup: $(cat "$SY_TMP/cleanup3.log")"
+	ip netns exec "$NODE" nft list tables | grep -q switchyard &&
+		sy_fail "table left after --cleanup: $(ip netns exec "$NODE" nft list tables)"
+	nft="ep1=$m1 ep2=$m2"
+fi
+sy_pass "image $DIGEST; ClusterIP ep1=$n1 ep2=$n2; restart kept the connection; cleanup clean; nftables mode: $nft"
