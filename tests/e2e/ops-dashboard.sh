@@ -5,7 +5,8 @@
 # a real endpoint (a request goes through it first, so counters and
 # histograms have moved), /metrics is scraped, and every metric name and
 # label in the dashboard's PromQL is looked up in the scrape
-# (tests/lib/dashboard_metrics.py).  A copy of the dashboard with one
+# (tests/lib/dashboard_metrics.py); the nftables mode's own metrics come
+# from a second daemon in that mode.  A copy of the dashboard with one
 # metric misspelt and one with a label the metric lacks must fail the check.
 . "$(dirname "$0")/iptables-lib.sh"
 
@@ -27,7 +28,21 @@ ip netns exec "$NODE" curl -sf --max-time 5 http://127.0.0.1:10249/metrics >"$SY
 grep -q '^kubeproxy_sync_proxy_rules_iptables_total{table="nat"} [1-9]' "$SY_TMP/metrics.txt" ||
 	sy_fail "scrape has no iptables rule count: $(head -c 400 "$SY_TMP/metrics.txt")"
 
-"$PY" "$CHECK" "$DASH" "$SY_TMP/metrics.txt" >"$SY_TMP/check.out" 2>&1 ||
+# the nftables mode's own metrics, from a second daemon in that mode
+SCRAPES=("$SY_TMP/metrics.txt")
+if "$SWITCHYARD" --help 2>&1 | grep -q -- '--proxy-mode.*nftables'; then
+	ipt_stop
+	ip netns exec "$NODE" "$SWITCHYARD" --cleanup >/dev/null 2>&1
+	ipt_start --proxy-mode=nftables
+	grep -q "Using nftables Proxier" "$IPT_LOG" || sy_fail "not in nftables mode: $(head -5 "$IPT_LOG")"
+	ip netns exec "$NODE" curl -sf --max-time 5 http://127.0.0.1:10249/metrics >"$SY_TMP/metrics-nft.txt" ||
+		sy_fail "no /metrics in nftables mode"
+	grep -q '^switchyard_nftables_objects{table=' "$SY_TMP/metrics-nft.txt" ||
+		sy_fail "nftables scrape has no object count: $(grep nft "$SY_TMP/metrics-nft.txt")"
+	SCRAPES+=("$SY_TMP/metrics-nft.txt")
+fi
+
+"$PY" "$CHECK" "$DASH" "${SCRAPES[@]}" >"$SY_TMP/check.out" 2>&1 ||
 	sy_fail "dashboard: $(cat "$SY_TMP/check.out")"
 sy_log "$(tail -n1 "$SY_TMP/check.out")"
 n=$(grep -o '[0-9]* metrics' "$SY_TMP/check.out" | cut -d' ' -f1)
@@ -36,12 +51,12 @@ n=$(grep -o '[0-9]* metrics' "$SY_TMP/check.out" | cut -d' ' -f1)
 # the check can fail: a misspelt metric, a label the metric does not have
 sed 's/switchyard_relists_total/switchyard_relist_total/' "$DASH" >"$SY_TMP/bad1.json"
 cmp -s "$DASH" "$SY_TMP/bad1.json" && sy_fail "mutation 1 changed nothing"
-"$PY" "$CHECK" "$SY_TMP/bad1.json" "$SY_TMP/metrics.txt" >"$SY_TMP/bad1.out" 2>&1 &&
+"$PY" "$CHECK" "$SY_TMP/bad1.json" "${SCRAPES[@]}" >"$SY_TMP/bad1.out" 2>&1 &&
 	sy_fail "a misspelt metric passed"
 grep -q 'metric switchyard_relist_total is not exported' "$SY_TMP/bad1.out" || sy_fail "$(cat "$SY_TMP/bad1.out")"
 sed 's/{{table}} /{{mode}} /' "$DASH" >"$SY_TMP/bad2.json"
 cmp -s "$DASH" "$SY_TMP/bad2.json" && sy_fail "mutation 2 changed nothing"
-"$PY" "$CHECK" "$SY_TMP/bad2.json" "$SY_TMP/metrics.txt" >"$SY_TMP/bad2.out" 2>&1 &&
+"$PY" "$CHECK" "$SY_TMP/bad2.json" "${SCRAPES[@]}" >"$SY_TMP/bad2.out" 2>&1 &&
 	sy_fail "a legend label the metric lacks passed"
 grep -q 'label mode is not a label of kubeproxy_sync_proxy_rules_iptables' "$SY_TMP/bad2.out" ||
 	sy_fail "$(cat "$SY_TMP/bad2.out")"

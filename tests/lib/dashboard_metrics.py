@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""dashboard_metrics.py DASHBOARD.json METRICS.txt
+"""dashboard_metrics.py DASHBOARD.json METRICS.txt...
 
 Checks that every metric a Grafana dashboard queries is one the daemon
-exports: METRICS.txt is a scrape of /metrics (Prometheus text format).
+exports: each METRICS.txt is a scrape of /metrics (Prometheus text format),
+one per proxy mode (a mode's own metrics appear only in that mode).
 Every PromQL expression (panel targets and query variables) is scanned for
 metric names (kubeproxy_*, switchyard_*, process_*); each must be a sample
 name of the scrape (a histogram's _bucket/_sum/_count included), and each
@@ -22,13 +23,14 @@ TARGET_LABELS = {"instance", "job"}
 IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
-def exported(path):
-    """sample name -> set of label names"""
+def exported(paths):
+    """sample name -> set of label names, over every scrape"""
     names = {}
-    with open(path) as f:
-        for fam in text_string_to_metric_families(f.read()):
-            for s in fam.samples:
-                names.setdefault(s.name, set()).update(s.labels)
+    for path in paths:
+        with open(path) as f:
+            for fam in text_string_to_metric_families(f.read()):
+                for s in fam.samples:
+                    names.setdefault(s.name, set()).update(s.labels)
     return names
 
 
@@ -59,8 +61,8 @@ def strip_strings(e):
     return re.sub(r'"(?:[^"\\]|\\.)*"', '""', e)
 
 
-def check(dash_path, metrics_path):
-    have = exported(metrics_path)
+def check(dash_path, metrics_paths):
+    have = exported(metrics_paths)
     with open(dash_path) as f:
         dash = json.load(f)
     problems = []
@@ -102,7 +104,7 @@ def check(dash_path, metrics_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         print(__doc__.strip(), file=sys.stderr)
         sys.exit(2)
-    sys.exit(check(sys.argv[1], sys.argv[2]))
+    sys.exit(check(sys.argv[1], sys.argv[2:]))
