@@ -51,7 +51,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1
 part() { case " ${BENCH_PARTS:-1 2 3} " in *" $1 "*) return 0 ;; esac; return 1; }
 gone() { ip netns del "$1" 2>/dev/null; }
 # ktime FILE: seconds spent in sendmsg/sendto on NETFILTER sockets (strace -T -yy output)
-ktime() { awk -F'<' '/(sendmsg|sendto)\([0-9]+<NETLINK:\[NETFILTER/ { t = $NF; sub(/>.*/, "", t); s += t } END { printf "%.3f\n", s }' "$1"; }
+ktime() { awk -F'<' '/(sendmsg|sendto)\([0-9]+<NETLINK:\[NETFILTER/ { t = $NF; sub(/>.*/, "", t); s += t } END { printf "%.6f\n", s }' "$1"; }
 # nftrun NS TAG ARGS...: nft ARGS in NS under strace and /usr/bin/time;
 # sets R_WALL R_CPU R_KB R_KERN (seconds, seconds, kB, seconds); 1 on failure
 nftrun() {
@@ -102,7 +102,7 @@ for n in $SIZES; do
 		"${REF_CHG[$n]}" "${seen:-?}"
 done
 echo "   (objects: lines of \`nft list table\`; full_s/cpu_s/rss_MB: wall, user+sys and peak RSS of"
-echo "    \`nft -f\`; kern_s: its time inside sendmsg; list: \`nft --json --terse list table\` and its"
+echo "    \`nft -f\`; kern_s: its time inside sendmsg (s); list: \`nft --json --terse list table\` and its"
 echo "    output; change_s = list_s + partial_s, what one kube-proxy sync costs; medians of"
 echo "    $REPEAT full sync(s) and 3 changes; kube-proxy @b0f823e lists the table twice per sync)"
 fi
@@ -173,11 +173,16 @@ daemon_run() {
 	sy_wait 60 synced
 	t1=$(date +%s.%N)
 	D_W2S=$(calc "$t1 - $t0")
-	D_CHG=$(grep "SyncProxyRules complete" "$log" | tail -1 | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p')
+	local last
+	last=$(grep "SyncProxyRules complete" "$log" | sed -n "$((before + 1))p")
+	D_CHG=$(echo "$last" | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p')
+	D_WR=$(echo "$last" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
 	D_SEEN=$(ip netns exec "$D" nft list ruleset | grep -c 'dnat to 10.250.0.1:8080')
 	if [ "$st" = 1 ]; then
 		sleep 0.2
-		tail -n +"$((lines + 1))" "$SY_TMP/st-d$n" >"$SY_TMP/st-d$n-chg"
+		# the change sync's own batches (a later sync may delete stale chains)
+		tail -n +"$((lines + 1))" "$SY_TMP/st-d$n" | grep 'NETLINK:\[NETFILTER' |
+			head -n "${D_WR:-1}" >"$SY_TMP/st-d$n-chg"
 		D_KC=$(ktime "$SY_TMP/st-d$n-chg")
 	fi
 	kill "$dpid" 2>/dev/null; sleep 0.5
@@ -194,8 +199,8 @@ for n in $SIZES; do
 		"$n" "$D_FIRST" "$D_HWM" "$D_CHG" "$D_W2S" "$D_SEEN"
 	if daemon_run "$n" 1; then
 		SY_K[$n]=$D_KF; SY_KC[$n]=$D_KC
-		printf '          under strace: first sync %ss of which kernel %ss; change sync %sms of which kernel %.3fms\n' \
-			"$D_FIRST" "$D_KF" "$D_CHG" "$(calc "$D_KC * 1000")"
+		printf '          under strace: first sync %ss of which kernel %ss (sync ÷ kernel %.2f); change sync %sms (%s batch(es)) of which kernel %.3fms\n' \
+			"$D_FIRST" "$D_KF" "$(calc "$D_FIRST / ($D_KF + 1e-9)")" "$D_CHG" "$D_WR" "$(calc "$D_KC * 1000")"
 	fi
 done
 echo "   (first sync / change sync: the daemon's own timing, its log's \"First sync complete\" and"
