@@ -34,26 +34,13 @@
 #include "switchyard/mode.h"
 #include "switchyard/util.h"
 #include "ipvs_int.h"
+#include "ipvs_plan.h"
 
-#define IPVS_GRACE_MAX 60.0	/* seconds a drained TCP real server may linger */
 #define IPVS_GRACE_RECHECK 2.0	/* seconds between checks of drained real servers */
 #define NODEPORT_MIN 30000	/* VS on node addresses in this range are ours */
 #define NODEPORT_MAX 32767
 /* scratch virtual server for the scheduler probe (TEST-NET-2, never routed) */
 #define PROBE_ADDR "198.51.100.254"
-
-struct vs_item {
-	char *key;
-	struct ipvs_svc svc;
-	struct ipvs_dest *dests;
-	unsigned n_dests;
-	unsigned refs;
-};
-
-struct cnt_item {
-	char *key;
-	unsigned refs;
-};
 
 struct grace {
 	char *key;		/* "<vs key>|<dest>" */
@@ -67,17 +54,11 @@ struct proxy_mode {
 	struct ipvs_nl *nl;
 	struct ipvs_dev *dev;
 	struct ipvs_set *set;
-	char sched[IPVS_SCHED_MAX];
-
-	struct hmap want_vs;		/* key → vs_item */
-	struct hmap want_addr;		/* "a.b.c.d" → cnt_item */
-	struct hmap want_set;		/* "<id>|<entry>" → cnt_item */
+	struct ipvs_plan plan;		/* what the desired state asks for */
 	struct hmap have_addr;		/* bound on kube-ipvs0: "a.b.c.d" → (void *)1 (keys owned) */
 	struct hmap have_set;		/* present in the kernel (keys owned) */
 	struct hmap grace;		/* key → grace */
 
-	/* touched during this sync: key → (void *)1 (keys owned) */
-	struct hmap t_vs, t_addr, t_set;
 
 	bool ready;			/* a full sync succeeded since init */
 	bool sets_trusted;		/* have_set matches what the last sync wrote */
@@ -86,59 +67,6 @@ struct proxy_mode {
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static void touch(struct hmap *t, const char *key)
-{
-	if (!hmap_get(t, key)) {
-		char *k = xstrdup(key);
-
-		hmap_put(t, k, k);
-	}
-}
-
-static void free_keys(struct hmap *m)
-{
-	struct hmap_iter it;
-	void *v;
-
-	hmap_iter_init(&it, m);
-	while (hmap_iter_next(&it, NULL, &v))
-		free(v);
-	hmap_clear(m);
-}
-
-static void vs_item_free(struct vs_item *v)
-{
-	if (!v)
-		return;
-	free(v->key);
-	free(v->dests);
-	free(v);
-}
-
-static void clear_vs(struct hmap *m)
-{
-	struct hmap_iter it;
-	void *v;
-
-	hmap_iter_init(&it, m);
-	while (hmap_iter_next(&it, NULL, &v))
-		vs_item_free(v);
-	hmap_clear(m);
-}
-
-static void clear_cnt(struct hmap *m)
-{
-	struct hmap_iter it;
-	void *v;
-
-	hmap_iter_init(&it, m);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		free(((struct cnt_item *)v)->key);
-		free(v);
-	}
-	hmap_clear(m);
-}
 
 static void clear_grace(struct hmap *m)
 {
@@ -151,214 +79,6 @@ static void clear_grace(struct hmap *m)
 		free(v);
 	}
 	hmap_clear(m);
-}
-
-static const char *proto_l(uint8_t p)
-{
-	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "?";
-}
-
-static void addr_str(struct in_addr a, char *buf)
-{
-	inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
-}
-
-/* ---- desired contributions of one ds_port --------------------------------- */
-
-static void cnt_delta(struct hmap *m, struct hmap *t, const char *key, int delta)
-{
-	struct cnt_item *c = hmap_get(m, key);
-
-	touch(t, key);
-	if (delta > 0) {
-		if (c) {
-			c->refs++;
-			return;
-		}
-		c = xcalloc(1, sizeof(*c));
-		c->key = xstrdup(key);
-		c->refs = 1;
-		hmap_put(m, c->key, c);
-		return;
-	}
-	if (!c)
-		return;
-	if (--c->refs == 0) {
-		hmap_del(m, key);
-		free(c->key);
-		free(c);
-	}
-}
-
-static void set_delta(struct proxy_mode *m, enum ipvs_set_id id, const char *entry, int delta)
-{
-	char key[300];
-
-	snprintf(key, sizeof(key), "%d|%s", (int)id, entry);
-	cnt_delta(&m->want_set, &m->t_set, key, delta);
-}
-
-static void addr_delta(struct proxy_mode *m, struct in_addr a, int delta)
-{
-	char s[INET_ADDRSTRLEN];
-
-	addr_str(a, s);
-	cnt_delta(&m->want_addr, &m->t_addr, s, delta);
-}
-
-/* fallback: an eTP=Local address served by the cluster endpoints because
- * none is local (listed in SY-NO-LOCAL-ENDPOINTS) */
-static void vs_delta(struct proxy_mode *m, const struct ds_port *p, struct in_addr addr,
-		     uint16_t port, const struct ds_ep *eps, unsigned n, bool fallback, int delta)
-{
-	struct ipvs_svc s = { 0 };
-	struct vs_item *v;
-	char key[64], a[INET_ADDRSTRLEN], e[INET_ADDRSTRLEN], entry[128];
-
-	s.proto = p->proto;
-	s.addr = addr;
-	s.port = port;
-	snprintf(s.sched, sizeof(s.sched), "%s", m->sched);
-	if (p->affinity_timeout) {
-		s.flags = IP_VS_SVC_F_PERSISTENT;
-		s.timeout = p->affinity_timeout;
-	}
-	ipvs_svc_key(&s, key, sizeof(key));
-	touch(&m->t_vs, key);
-	addr_str(addr, a);
-
-	/* hairpin: a pod on this node reaching itself through the Service
-	 * (as kube-proxy: only local endpoints can loop back, so remote ones
-	 * cost no set entry) */
-	for (unsigned i = 0; i < n; i++) {
-		if (!eps[i].local)
-			continue;
-		addr_str(eps[i].addr, e);
-		snprintf(entry, sizeof(entry), "%s,%s:%u,%s", e, proto_l(p->proto), eps[i].port, e);
-		set_delta(m, IPVS_SET_LOOP_BACK, entry, delta);
-	}
-	if (!n || fallback) {
-		/* nothing to balance to (no endpoint at all, or iTP=Local and none
-		 * on this node): REJECT, refused at once as the kernel would refuse
-		 * a virtual server without real servers.  A fallback address: pods
-		 * only (ipvs_ipt.c) */
-		snprintf(entry, sizeof(entry), "%s,%s:%u", a, proto_l(p->proto), port);
-		set_delta(m, n ? IPVS_SET_NO_LOCAL_ENDPOINTS : IPVS_SET_NO_ENDPOINTS, entry, delta);
-	}
-
-	v = hmap_get(&m->want_vs, key);
-	if (delta < 0) {
-		if (v && --v->refs == 0) {
-			hmap_del(&m->want_vs, key);
-			vs_item_free(v);
-		}
-		return;
-	}
-	if (v) {
-		/* two ports claim one address:port (a misconfiguration): last wins */
-		v->refs++;
-		free(v->dests);
-	} else {
-		v = xcalloc(1, sizeof(*v));
-		v->key = xstrdup(key);
-		v->refs = 1;
-		hmap_put(&m->want_vs, v->key, v);
-	}
-	v->svc = s;
-	v->n_dests = n;
-	v->dests = n ? xcalloc(n, sizeof(*v->dests)) : NULL;
-	for (unsigned i = 0; i < n; i++) {
-		v->dests[i].addr = eps[i].addr;
-		v->dests[i].port = eps[i].port;
-		v->dests[i].fwd = IP_VS_CONN_F_MASQ;
-		v->dests[i].weight = 1;
-	}
-}
-
-static void port_delta(struct proxy_mode *m, const struct desired_state *ds,
-		       const struct ds_port *p, int delta)
-{
-	const struct ds_ep *ieps, *eeps;
-	unsigned ni, ne;
-	bool fb;
-	char a[INET_ADDRSTRLEN], entry[160];
-	const char *pl = proto_l(p->proto);
-
-	ieps = ds_port_internal_eps(p, &ni);
-	eeps = ds_port_external_eps(p, &ne);
-	/* eTP=Local and no local endpoint: the cluster endpoints, for traffic
-	 * from local pods (kube-proxy PR #97081); kube-proxy uses none when
-	 * iTP is Local too */
-	fb = p->etp_local && !ne && !p->itp_local && p->n_cluster_eps;
-	if (fb) {
-		eeps = p->cluster_eps;
-		ne = p->n_cluster_eps;
-	}
-
-	if (p->cluster_ip.s_addr) {
-		vs_delta(m, p, p->cluster_ip, p->port, ieps, ni, false, delta);
-		addr_delta(m, p->cluster_ip, delta);
-		addr_str(p->cluster_ip, a);
-		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
-		set_delta(m, IPVS_SET_CLUSTER_IP, entry, delta);
-	}
-	for (unsigned i = 0; i < p->n_external_ips; i++) {
-		vs_delta(m, p, p->external_ips[i], p->port, eeps, ne, fb, delta);
-		addr_delta(m, p->external_ips[i], delta);
-		addr_str(p->external_ips[i], a);
-		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
-		set_delta(m, IPVS_SET_EXTERNAL_IP, entry, delta);
-		if (p->etp_local)
-			set_delta(m, IPVS_SET_EXTERNAL_IP_LOCAL, entry, delta);
-	}
-	for (unsigned i = 0; i < p->n_lb_ips; i++) {
-		vs_delta(m, p, p->lb_ips[i], p->port, eeps, ne, fb, delta);
-		addr_delta(m, p->lb_ips[i], delta);
-		addr_str(p->lb_ips[i], a);
-		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
-		set_delta(m, IPVS_SET_LB, entry, delta);
-		if (p->etp_local)
-			set_delta(m, IPVS_SET_LB_LOCAL, entry, delta);
-		if (p->n_lb_source_ranges)
-			set_delta(m, IPVS_SET_LB_FW, entry, delta);
-		for (unsigned k = 0; k < p->n_lb_source_ranges; k++) {
-			char c[INET_ADDRSTRLEN], e2[200];
-
-			addr_str(p->lb_source_ranges[k].addr.v4, c);
-			if (p->lb_source_ranges[k].plen == 32)
-				snprintf(e2, sizeof(e2), "%s,%s", entry, c);
-			else
-				snprintf(e2, sizeof(e2), "%s,%s/%u", entry, c,
-					 p->lb_source_ranges[k].plen);
-			set_delta(m, IPVS_SET_LB_SOURCE_CIDR, e2, delta);
-		}
-	}
-	if (p->node_port) {
-		for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++) {
-			vs_delta(m, p, ds->node.nodeport_addrs[i], p->node_port, eeps, ne, fb, delta);
-			if (p->proto == IPPROTO_SCTP) {
-				addr_str(ds->node.nodeport_addrs[i], a);
-				snprintf(entry, sizeof(entry), "%s,sctp:%u", a, p->node_port);
-				set_delta(m, IPVS_SET_NODE_PORT_SCTP, entry, delta);
-				if (p->etp_local)
-					set_delta(m, IPVS_SET_NODE_PORT_LOCAL_SCTP, entry, delta);
-			}
-		}
-		snprintf(entry, sizeof(entry), "%u", p->node_port);
-		if (p->proto == IPPROTO_TCP) {
-			set_delta(m, IPVS_SET_NODE_PORT_TCP, entry, delta);
-			if (p->etp_local)
-				set_delta(m, IPVS_SET_NODE_PORT_LOCAL_TCP, entry, delta);
-		} else if (p->proto == IPPROTO_UDP) {
-			set_delta(m, IPVS_SET_NODE_PORT_UDP, entry, delta);
-			if (p->etp_local)
-				set_delta(m, IPVS_SET_NODE_PORT_LOCAL_UDP, entry, delta);
-		}
-	}
-	if (p->hc_node_port) {
-		snprintf(entry, sizeof(entry), "%u", p->hc_node_port);
-		set_delta(m, IPVS_SET_HEALTH_CHECK_NODE_PORT, entry, delta);
-	}
 }
 
 /* ---- reconciling one virtual server --------------------------------------- */
@@ -384,7 +104,7 @@ static void dest_name(const struct ipvs_dest *d, char *buf, size_t len)
 {
 	char a[INET_ADDRSTRLEN];
 
-	addr_str(d->addr, a);
+	ipvs_addr_str(d->addr, a);
 	snprintf(buf, len, "%s:%u", a, d->port);
 }
 
@@ -426,11 +146,6 @@ static void grace_forget(struct proxy_mode *m, const char *vskey, const struct i
 	}
 }
 
-static bool dest_same(const struct ipvs_dest *a, const struct ipvs_dest *b)
-{
-	return a->addr.s_addr == b->addr.s_addr && a->port == b->port;
-}
-
 static bool svc_same(const struct ipvs_svc *a, const struct ipvs_svc *b)
 {
 	return !strcmp(a->sched, b->sched) && a->flags == b->flags &&
@@ -442,6 +157,7 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 			   const struct dest_list *have)
 {
 	const struct ipvs_svc *s = &want->svc;
+	enum ipvs_dest_op op;
 	int r;
 
 	for (unsigned i = 0; i < want->n_dests; i++) {
@@ -449,9 +165,9 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 		const struct ipvs_dest *h = NULL;
 
 		for (unsigned k = 0; k < have->n && !h; k++)
-			if (dest_same(&have->v[k], w))
+			if (ipvs_dest_same(&have->v[k], w))
 				h = &have->v[k];
-		if (h && h->weight == w->weight && h->fwd == w->fwd)
+		if (ipvs_plan_dest_wanted(w, h) == IPVS_DEST_KEEP)
 			continue;
 		log_v(4, "IPVS: %s real server %s:%u of %s", h ? "edit" : "add", sy_ip4_str(w->addr),
 		      w->port, want->key);
@@ -466,11 +182,11 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 		bool wanted = false;
 
 		for (unsigned i = 0; i < want->n_dests && !wanted; i++)
-			wanted = dest_same(&want->dests[i], h);
+			wanted = ipvs_dest_same(&want->dests[i], h);
 		if (wanted)
 			continue;
-		if (s->proto != IPPROTO_TCP || h->active + h->inactive == 0) {
-			/* UDP/SCTP (expire_nodest_conn ends their flows) or idle */
+		op = ipvs_plan_dest_unwanted(s->proto, h);
+		if (op == IPVS_DEST_DEL) {
 			m->writes++;
 			r = ipvs_nl_del_dest(m->nl, s, h);
 			if (r < 0)
@@ -478,7 +194,7 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 			grace_forget(m, want->key, h);
 			continue;
 		}
-		if (h->weight != 0) {
+		if (op == IPVS_DEST_DRAIN) {
 			struct ipvs_dest z = *h;
 
 			z.weight = 0;
@@ -497,7 +213,7 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 /* Bring one virtual server (by key) in line; have may be NULL (absent). */
 static int reconcile_vs(struct proxy_mode *m, const char *key, const struct ipvs_svc *have)
 {
-	struct vs_item *want = hmap_get(&m->want_vs, key);
+	struct vs_item *want = hmap_get(&m->plan.want_vs, key);
 	struct dest_list dl = { 0 };
 	int r;
 
@@ -565,9 +281,9 @@ static int grace_run(struct proxy_mode *m)
 		int q;
 
 		ipvs_svc_key(&g->svc, vskey, sizeof(vskey));
-		want = hmap_get(&m->want_vs, vskey);
+		want = hmap_get(&m->plan.want_vs, vskey);
 		for (unsigned k = 0; want && k < want->n_dests; k++)
-			if (dest_same(&want->dests[k], &g->dest))
+			if (ipvs_dest_same(&want->dests[k], &g->dest))
 				drop = true;	/* wanted again: reconcile restored it */
 		q = drop ? 0 : ipvs_nl_dump_dests(m->nl, &g->svc, dest_collect, &dl);
 		if (q == -ENOENT)
@@ -575,12 +291,11 @@ static int grace_run(struct proxy_mode *m)
 		else if (q < 0)
 			r = q;
 		for (unsigned k = 0; !drop && q == 0 && k < dl.n && !h; k++)
-			if (dest_same(&dl.v[k], &g->dest))
+			if (ipvs_dest_same(&dl.v[k], &g->dest))
 				h = &dl.v[k];
 		if (!drop && q == 0 && !h)
 			drop = true;	/* someone else removed it */
-		if (!drop && h && h->weight == 0 &&
-		    (h->active + h->inactive == 0 || now - g->since > IPVS_GRACE_MAX)) {
+		if (!drop && h && ipvs_plan_drain_done(h, now - g->since)) {
 			m->writes++;
 			q = ipvs_nl_del_dest(m->nl, &g->svc, h);
 			if (q < 0)
@@ -612,9 +327,9 @@ static int apply_addrs(struct proxy_mode *m, bool adds)
 	const char *key;
 	int r;
 
-	hmap_iter_init(&it, &m->t_addr);
+	hmap_iter_init(&it, &m->plan.t_addr);
 	while (hmap_iter_next(&it, &key, NULL)) {
-		bool want = hmap_get(&m->want_addr, key) != NULL;
+		bool want = hmap_get(&m->plan.want_addr, key) != NULL;
 		bool have = hmap_get(&m->have_addr, key) != NULL;
 		struct in_addr a;
 
@@ -661,10 +376,10 @@ static int apply_sets(struct proxy_mode *m)
 	size_t n = 0;
 	int r;
 
-	ops = xcalloc(hmap_count(&m->t_set) + 1, sizeof(*ops));
-	hmap_iter_init(&it, &m->t_set);
+	ops = xcalloc(hmap_count(&m->plan.t_set) + 1, sizeof(*ops));
+	hmap_iter_init(&it, &m->plan.t_set);
 	while (hmap_iter_next(&it, &key, NULL)) {
-		bool want = hmap_get(&m->want_set, key) != NULL;
+		bool want = hmap_get(&m->plan.want_set, key) != NULL;
 		bool have = hmap_get(&m->have_set, key) != NULL;
 		const char *bar = strchr(key, '|');
 
@@ -689,9 +404,9 @@ static int apply_sets(struct proxy_mode *m)
 		return r;
 	}
 	m->writes += (uint64_t)r;
-	hmap_iter_init(&it, &m->t_set);
+	hmap_iter_init(&it, &m->plan.t_set);
 	while (hmap_iter_next(&it, &key, NULL)) {
-		bool want = hmap_get(&m->want_set, key) != NULL;
+		bool want = hmap_get(&m->plan.want_set, key) != NULL;
 		bool have = hmap_get(&m->have_set, key) != NULL;
 
 		if (want && !have) {
@@ -715,7 +430,7 @@ static void have_set_fn(void *arg, enum ipvs_set_id id, const char *entry)
 		return;
 	k = xstrdup(key);
 	hmap_put(&m->have_set, k, k);
-	touch(&m->t_set, key);
+	ipvs_touch(&m->plan.t_set, key);
 }
 
 /*
@@ -753,7 +468,7 @@ static int read_sets(struct proxy_mode *m)
 	while (hmap_iter_next(&it, &key, NULL)) {
 		int id = atoi(key);
 
-		touch(&m->t_set, key);
+		ipvs_touch(&m->plan.t_set, key);
 		if (id < 0 || id >= IPVS_SET_MAX || reread[id])
 			drop[n++] = (char *)key;
 	}
@@ -855,28 +570,26 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	t_infra = sy_now_mono();
 
 	/* rebuild the wanted maps */
-	clear_vs(&m->want_vs);
-	clear_cnt(&m->want_addr);
-	clear_cnt(&m->want_set);
+	ipvs_plan_clear(&m->plan);
 	hmap_iter_init(&it, &ds->ports);
 	while (hmap_iter_next(&it, NULL, &val))
-		port_delta(m, ds, val, +1);
+		ipvs_plan_port(&m->plan, ds, val, +1);
 	t_want = sy_now_mono();
 
 	/* read the kernel */
-	free_keys(&m->have_addr);
+	ipvs_keys_free(&m->have_addr);
 	n = ipvs_dev_addrs(m->dev, &addrs);
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
 		char *kk;
 
-		addr_str(addrs[i], as);
+		ipvs_addr_str(addrs[i], as);
 		if (hmap_get(&m->have_addr, as))
 			continue;
 		kk = xstrdup(as);
 		hmap_put(&m->have_addr, kk, kk);
-		touch(&m->t_addr, as);
+		ipvs_touch(&m->plan.t_addr, as);
 	}
 	free(addrs);
 	r = read_sets(m);
@@ -902,8 +615,8 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	for (unsigned i = 0; i < ks.n; i++) {
 		const struct ipvs_svc *s = &ks.v[i];
 
-		addr_str(s->addr, as);
-		if (!hmap_get(&m->want_vs, kkeys[i]) && !hmap_get(&m->have_addr, as) &&
+		ipvs_addr_str(s->addr, as);
+		if (!hmap_get(&m->plan.want_vs, kkeys[i]) && !hmap_get(&m->have_addr, as) &&
 		    !(is_node_addr(ds, s->addr) && s->port >= NODEPORT_MIN && s->port <= NODEPORT_MAX))
 			continue;	/* not ours */
 		r = reconcile_vs(m, kkeys[i], s);
@@ -913,7 +626,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 		}
 	}
 	/* wanted but absent */
-	hmap_iter_init(&it, &m->want_vs);
+	hmap_iter_init(&it, &m->plan.want_vs);
 	while (hmap_iter_next(&it, &key, &val)) {
 		if (hmap_get(&kernel, key))
 			continue;
@@ -952,17 +665,17 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 
 	for (unsigned i = 0; i < ds->n_changes; i++) {
 		if (ds->changes[i].old)
-			port_delta(m, ds, ds->changes[i].old, -1);
+			ipvs_plan_port(&m->plan, ds, ds->changes[i].old, -1);
 		if (ds->changes[i].new)
-			port_delta(m, ds, ds->changes[i].new, +1);
+			ipvs_plan_port(&m->plan, ds, ds->changes[i].new, +1);
 	}
 	t_want = sy_now_mono();
 	r = apply_addrs(m, true);
 	if (r < 0)
 		return r;
-	hmap_iter_init(&it, &m->t_vs);
+	hmap_iter_init(&it, &m->plan.t_vs);
 	while (hmap_iter_next(&it, &key, NULL)) {
-		struct vs_item *want = hmap_get(&m->want_vs, key);
+		struct vs_item *want = hmap_get(&m->plan.want_vs, key);
 		struct ipvs_svc id = { 0 }, have;
 		char a[INET_ADDRSTRLEN], p[8];
 		unsigned port;
@@ -994,7 +707,7 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 	r = apply_addrs(m, false);
 	log_v(2, "IPVS partial sync: %u changed ports, desired %.2f ms, addresses+virtual servers "
 	      "%.2f ms (%zu touched), sets+unbind %.2f ms, %llu writes", ds->n_changes,
-	      (t_want - t0) * 1e3, (t_vs - t_want) * 1e3, hmap_count(&m->t_vs),
+	      (t_want - t0) * 1e3, (t_vs - t_want) * 1e3, hmap_count(&m->plan.t_vs),
 	      (sy_now_mono() - t_vs) * 1e3, (unsigned long long)m->writes);
 	return r;
 }
@@ -1010,9 +723,7 @@ static int ipvs_sync(struct proxy_mode *m, const struct desired_state *ds, bool 
 		r = full_sync(m, ds);
 	else
 		r = partial_sync(m, ds);
-	free_keys(&m->t_vs);
-	free_keys(&m->t_addr);
-	free_keys(&m->t_set);
+	ipvs_plan_untouch(&m->plan);
 	if (r == 0)
 		r = grace_run(m);
 	/* after a failure the next sync rebuilds and re-reads everything */
@@ -1022,7 +733,7 @@ static int ipvs_sync(struct proxy_mode *m, const struct desired_state *ds, bool 
 	if (st) {
 		st->writes = m->writes;
 		st->rules_written = m->writes;
-		st->rules_total = hmap_count(&m->want_vs) + hmap_count(&m->want_set);
+		st->rules_total = hmap_count(&m->plan.want_vs) + hmap_count(&m->plan.want_set);
 		st->table_rules[0] = m->filter_rules;	/* ipvs_rule_tables[] */
 		st->table_rules[1] = m->nat_rules;
 		/* drained real servers are deleted by a later call: ask for one soon */
@@ -1104,15 +815,10 @@ static void ipvs_free(struct proxy_mode *m)
 	ipvs_nl_close(m->nl);
 	ipvs_dev_close(m->dev);
 	ipvs_set_close(m->set);
-	clear_vs(&m->want_vs);
-	clear_cnt(&m->want_addr);
-	clear_cnt(&m->want_set);
-	free_keys(&m->have_addr);
-	free_keys(&m->have_set);
+	ipvs_plan_free(&m->plan);
+	ipvs_keys_free(&m->have_addr);
+	ipvs_keys_free(&m->have_set);
 	clear_grace(&m->grace);
-	free_keys(&m->t_vs);
-	free_keys(&m->t_addr);
-	free_keys(&m->t_set);
 	free(m);
 }
 
@@ -1123,28 +829,23 @@ static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, char 
 	int r;
 
 	m->cfg = cfg;
-	hmap_init(&m->want_vs);
-	hmap_init(&m->want_addr);
-	hmap_init(&m->want_set);
+	ipvs_plan_init(&m->plan);
 	hmap_init(&m->have_addr);
 	hmap_init(&m->have_set);
 	hmap_init(&m->grace);
-	hmap_init(&m->t_vs);
-	hmap_init(&m->t_addr);
-	hmap_init(&m->t_set);
 	if (strlen(sched) >= IPVS_SCHED_MAX) {
 		snprintf(err, errlen, "IPVS scheduler \"%s\": name too long", sched);
 		r = -EINVAL;
 		goto fail;
 	}
-	snprintf(m->sched, sizeof(m->sched), "%s", sched);
+	snprintf(m->plan.sched, sizeof(m->plan.sched), "%s", sched);
 	r = ipvs_nl_open(&m->nl);
 	if (r < 0) {
 		snprintf(err, errlen, "IPVS is not available (generic netlink family \"IPVS\": %s); "
 			 "load the ip_vs module", strerror(-r));
 		goto fail;
 	}
-	r = probe_scheduler(m->nl, m->sched, err, errlen);
+	r = probe_scheduler(m->nl, m->plan.sched, err, errlen);
 	if (r < 0)
 		goto fail;
 	r = ipvs_dev_open(&m->dev);
@@ -1166,7 +867,7 @@ static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, char 
 		snprintf(err, errlen, "cannot set IPVS timeouts: %s", strerror(-r));
 		goto fail;
 	}
-	log_info("IPVS: scheduler %s, masquerade mark 0x%x", m->sched, 1u << cfg->masquerade_bit);
+	log_info("IPVS: scheduler %s, masquerade mark 0x%x", m->plan.sched, 1u << cfg->masquerade_bit);
 	*ret = m;
 	return 0;
 fail:

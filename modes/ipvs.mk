@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # The IPVS proxy mode (issue 4).  libipset and libiptc headers clash, so
-# ipvs_set.c and ipvs_ipt.c stay separate translation units.
-libswitchyard_a_SOURCES += modes/ipvs.c modes/ipvs_int.h modes/ipvs_nl.c modes/ipvs_dev.c \
-	modes/ipvs_set.c modes/ipvs_ipt.c
+# ipvs_set.c and ipvs_ipt.c stay separate translation units.  ipvs_plan.c:
+# the pure planner (unit-tested in test-ipvs-plan).
+libswitchyard_a_SOURCES += modes/ipvs.c modes/ipvs_plan.c modes/ipvs_plan.h modes/ipvs_int.h \
+	modes/ipvs_nl.c modes/ipvs_dev.c modes/ipvs_set.c modes/ipvs_ipt.c
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-ipvs
-TESTS += tests/unit/test-ipvs
+check_PROGRAMS += tests/unit/test-ipvs tests/unit/test-ipvs-plan
+TESTS += tests/unit/test-ipvs tests/unit/test-ipvs-plan
 tests_unit_test_ipvs_LDADD = $(UNIT_LDADD)
+tests_unit_test_ipvs_plan_LDADD = $(UNIT_LDADD)
 endif
