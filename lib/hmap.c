@@ -49,6 +49,14 @@ static struct hmap_node **find(const struct hmap *m, const char *key, uint64_t h
 	return NULL;
 }
 
+void hmap_clear_free(struct hmap *m, void (*free_value)(void *value))
+{
+	for (size_t i = 0; i < m->nbuckets; i++)
+		for (struct hmap_node *n = m->buckets[i]; n; n = n->next)
+			free_value(n->value);
+	hmap_clear(m);
+}
+
 void *hmap_get(const struct hmap *m, const char *key)
 {
 	struct hmap_node **pp = find(m, key, hmap_hash(key));

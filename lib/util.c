@@ -305,23 +305,7 @@ static int xlock_try(int fd)
 
 int sy_xtables_trylock(void)
 {
-	int fd, r;
-
-	if (xlock_fd >= 0) {
-		xlock_depth++;
-		return xlock_fd;
-	}
-	fd = xlock_open();
-	if (fd < 0)
-		return fd;
-	r = xlock_try(fd);
-	if (r <= 0) {
-		close(fd);
-		return r ? r : -EAGAIN;
-	}
-	xlock_fd = fd;
-	xlock_depth = 1;
-	return fd;
+	return sy_xtables_lock(0);	/* one try */
 }
 
 int sy_xtables_lock(double timeout_seconds)

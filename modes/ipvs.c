@@ -68,17 +68,17 @@ struct proxy_mode {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
+static void grace_free(void *p)
+{
+	struct grace *g = p;
+
+	free(g->key);
+	free(g);
+}
+
 static void clear_grace(struct hmap *m)
 {
-	struct hmap_iter it;
-	void *v;
-
-	hmap_iter_init(&it, m);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		free(((struct grace *)v)->key);
-		free(v);
-	}
-	hmap_clear(m);
+	hmap_clear_free(m, grace_free);
 }
 
 /* ---- reconciling one virtual server --------------------------------------- */

@@ -30,17 +30,13 @@ void ipvs_touch(struct hmap *t, const char *key)
 
 void ipvs_keys_free(struct hmap *m)
 {
-	struct hmap_iter it;
-	void *v;
-
-	hmap_iter_init(&it, m);
-	while (hmap_iter_next(&it, NULL, &v))
-		free(v);
-	hmap_clear(m);
+	hmap_clear_free(m, free);
 }
 
-static void vs_item_free(struct vs_item *v)
+static void vs_item_free(void *p)
 {
+	struct vs_item *v = p;
+
 	if (!v)
 		return;
 	free(v->key);
@@ -50,26 +46,20 @@ static void vs_item_free(struct vs_item *v)
 
 static void clear_vs(struct hmap *m)
 {
-	struct hmap_iter it;
-	void *v;
+	hmap_clear_free(m, vs_item_free);
+}
 
-	hmap_iter_init(&it, m);
-	while (hmap_iter_next(&it, NULL, &v))
-		vs_item_free(v);
-	hmap_clear(m);
+static void cnt_item_free(void *p)
+{
+	struct cnt_item *c = p;
+
+	free(c->key);
+	free(c);
 }
 
 static void clear_cnt(struct hmap *m)
 {
-	struct hmap_iter it;
-	void *v;
-
-	hmap_iter_init(&it, m);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		free(((struct cnt_item *)v)->key);
-		free(v);
-	}
-	hmap_clear(m);
+	hmap_clear_free(m, cnt_item_free);
 }
 
 const char *ipvs_proto_name(uint8_t p)

@@ -59,8 +59,10 @@ static void hc_handler(void *arg, const char *method, const char *target,
 	r->body = http_buf_steal(&b);
 }
 
-static void listener_free(struct hc_listener *l)
+static void listener_free(void *p)
 {
+	struct hc_listener *l = p;
+
 	if (!l)
 		return;
 	http_server_free(l->srv);
@@ -202,14 +204,8 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
 
 void svc_health_free(struct svc_health *h)
 {
-	struct hmap_iter it;
-	void *v;
-
 	if (!h)
 		return;
-	hmap_iter_init(&it, &h->listeners);
-	while (hmap_iter_next(&it, NULL, &v))
-		listener_free(v);
-	hmap_clear(&h->listeners);
+	hmap_clear_free(&h->listeners, listener_free);
 	free(h);
 }

@@ -86,8 +86,10 @@ static bool set_why(char **slot, const char *msg)
 	return true;
 }
 
-static void peer_free(struct pn_peer *pr)
+static void peer_free(void *p)
 {
+	struct pn_peer *pr = p;
+
 	if (!pr)
 		return;
 	free(pr->name);
@@ -139,15 +141,9 @@ fail:
 
 void podnet_free(struct podnet *p)
 {
-	struct hmap_iter it;
-	void *v;
-
 	if (!p)
 		return;
-	hmap_iter_init(&it, &p->peers);
-	while (hmap_iter_next(&it, NULL, &v))
-		peer_free(v);
-	hmap_clear(&p->peers);
+	hmap_clear_free(&p->peers, peer_free);
 	pn_nl_close(p->sk);
 	free(p->node_name);
 	free(p->subnet_file);

@@ -29,6 +29,8 @@ uint64_t hmap_hash(const char *key);
 void hmap_init(struct hmap *m);
 /* Frees the nodes, not keys or values. */
 void hmap_clear(struct hmap *m);
+/* free_value(value) for every entry, then hmap_clear (keys living in the values go with them). */
+void hmap_clear_free(struct hmap *m, void (*free_value)(void *value));
 void *hmap_get(const struct hmap *m, const char *key);
 /* Insert or replace.  Returns the previous value (or NULL). -ENOMEM aborts. */
 void *hmap_put(struct hmap *m, const char *key, void *value);

@@ -46,6 +46,33 @@ static void test_rfc3339(void **state)
 	assert_string_equal(buf, "1970-01-01T00:01:00.250000000Z");
 }
 
+static unsigned freed;
+
+static void count_free(void *v)
+{
+	freed++;
+	free(v);
+}
+
+static void test_hmap_clear_free(void **state)
+{
+	struct hmap m;
+
+	hmap_init(&m);
+	for (int i = 0; i < 100; i++) {
+		char *k = malloc(16);
+
+		snprintf(k, 16, "k%d", i);
+		hmap_put(&m, k, k);	/* the key lives in the value */
+	}
+	freed = 0;
+	hmap_clear_free(&m, count_free);
+	assert_int_equal(freed, 100);
+	assert_int_equal(hmap_count(&m), 0);
+	hmap_clear_free(&m, count_free);	/* empty: nothing to free */
+	assert_int_equal(freed, 100);
+}
+
 static void test_hmap(void **state)
 {
 	struct hmap m;
@@ -164,6 +191,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nl_errno),
+		cmocka_unit_test(test_hmap_clear_free),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_hmap),
