@@ -615,38 +615,38 @@ static bool same_key_in(const struct pn_entry *e, const struct pn_entry *set, un
 	return false;
 }
 
-static int peer_del(struct podnet *p, const char *name, const struct pn_entry *olde,
-		    unsigned oldn, const struct pn_entry *newe, unsigned newn)
+/*
+ * add: program the entries of newe that olde lacks.  !add: remove the
+ * entries of olde that newe lacks, except those the add rewrites in place
+ * (same key, NLM_F_REPLACE: no window without a route).  The first error.
+ */
+static int peer_apply(struct podnet *p, const char *name, bool add, const struct pn_entry *olde,
+		      unsigned oldn, const struct pn_entry *newe, unsigned newn)
 {
-	unsigned i;
+	const struct pn_entry *from = add ? newe : olde, *to = add ? olde : newe;
+	unsigned n = add ? newn : oldn, ton = add ? oldn : newn;
 	int r, ret = 0;
 
-	for (i = 0; i < oldn; i++) {
-		/* Unchanged, or rewritten in place by the add (NLM_F_REPLACE): no window
-		 * without a route. */
-		if (entry_in(&olde[i], newe, newn) || same_key_in(&olde[i], newe, newn))
+	for (unsigned i = 0; i < n; i++) {
+		if (entry_in(&from[i], to, ton) || (!add && same_key_in(&from[i], to, ton)))
 			continue;
-		r = apply(p, &olde[i], false, name);
+		r = apply(p, &from[i], add, name);
 		if (r < 0 && !ret)
 			ret = r;
 	}
 	return ret;
 }
 
+static int peer_del(struct podnet *p, const char *name, const struct pn_entry *olde,
+		    unsigned oldn, const struct pn_entry *newe, unsigned newn)
+{
+	return peer_apply(p, name, false, olde, oldn, newe, newn);
+}
+
 static int peer_add(struct podnet *p, const char *name, const struct pn_entry *olde,
 		    unsigned oldn, const struct pn_entry *newe, unsigned newn)
 {
-	unsigned i;
-	int r, ret = 0;
-
-	for (i = 0; i < newn; i++) {
-		if (entry_in(&newe[i], olde, oldn))
-			continue;
-		r = apply(p, &newe[i], true, name);
-		if (r < 0 && !ret)
-			ret = r;
-	}
-	return ret;
+	return peer_apply(p, name, true, olde, oldn, newe, newn);
 }
 
 struct full_ctx {

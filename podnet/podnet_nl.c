@@ -203,50 +203,40 @@ out:
 	return 0;
 }
 
-int pn_nl_entry_add(struct nl_sock *sk, const struct pn_entry *e)
+/* Add/replace or delete one entry; the libnl result as -errno. */
+static int entry_write(struct nl_sock *sk, const struct pn_entry *e, bool add)
 {
 	struct rtnl_route *rt;
 	struct rtnl_neigh *n;
 	int r;
 
 	if (e->type == PN_ROUTE) {
-		r = build_route(e, true, &rt);
+		r = build_route(e, add, &rt);
 		if (r < 0)
 			return r;
-		r = sy_nl_errno(rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE));
+		r = add ? rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE)
+			: rtnl_route_delete(sk, rt, 0);
 		rtnl_route_put(rt);
-		return r;
+		return sy_nl_errno(r);
 	}
 	r = build_neigh(e, &n);
 	if (r < 0)
 		return r;
-	r = sy_nl_errno(rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE));
+	r = add ? rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE) : rtnl_neigh_delete(sk, n, 0);
 	rtnl_neigh_put(n);
-	return r;
+	return sy_nl_errno(r);
+}
+
+int pn_nl_entry_add(struct nl_sock *sk, const struct pn_entry *e)
+{
+	return entry_write(sk, e, true);
 }
 
 int pn_nl_entry_del(struct nl_sock *sk, const struct pn_entry *e)
 {
-	struct rtnl_route *rt;
-	struct rtnl_neigh *n;
-	int r;
+	int r = entry_write(sk, e, false);
 
-	if (e->type == PN_ROUTE) {
-		r = build_route(e, false, &rt);
-		if (r < 0)
-			return r;
-		r = sy_nl_errno(rtnl_route_delete(sk, rt, 0));
-		rtnl_route_put(rt);
-	} else {
-		r = build_neigh(e, &n);
-		if (r < 0)
-			return r;
-		r = sy_nl_errno(rtnl_neigh_delete(sk, n, 0));
-		rtnl_neigh_put(n);
-	}
-	if (r == -ENOENT || r == -ESRCH || r == -ENODEV)
-		r = 0;
-	return r;
+	return r == -ENOENT || r == -ESRCH || r == -ENODEV ? 0 : r;
 }
 
 struct dump_ctx {
