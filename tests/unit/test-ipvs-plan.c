@@ -231,6 +231,30 @@ static void test_load_balancer(void **state)
 	ipvs_plan_free(&m);
 }
 
+/* eTP=Local without a local endpoint: pods reach the cluster endpoints, outsiders are refused. */
+static void test_local_fallback(void **state)
+{
+	struct ipvs_plan m;
+	struct desired_state ds;
+	struct ds_port p;
+	const struct vs_item *v;
+
+	ipvs_plan_init(&m);
+	mk_port(&p, &ds);
+	p.node_port = 30080;
+	p.etp_local = true;
+	p.n_local_eps = 0;
+	ipvs_plan_port(&m, &ds, &p, +1);
+	v = hmap_get(&m.want_vs, "TCP/192.168.1.10:30080");
+	assert_non_null(v);
+	assert_int_equal(v->n_dests, 2);
+	assert_true(has_set(&m, IPVS_SET_NO_LOCAL_ENDPOINTS, "192.168.1.10,tcp:30080", 1));
+	assert_true(has_set(&m, IPVS_SET_NO_ENDPOINTS, "192.168.1.10,tcp:30080", 0));
+	/* the ClusterIP is not affected */
+	assert_true(has_set(&m, IPVS_SET_NO_LOCAL_ENDPOINTS, "10.96.0.10,tcp:80", 0));
+	ipvs_plan_free(&m);
+}
+
 /* Graceful termination of real servers. */
 static void test_dest_decisions(void **state)
 {
@@ -277,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_refcounts),
 		cmocka_unit_test(test_node_port_local),
 		cmocka_unit_test(test_no_endpoints),
+		cmocka_unit_test(test_local_fallback),
 		cmocka_unit_test(test_load_balancer),
 		cmocka_unit_test(test_dest_decisions),
 	};
