@@ -158,6 +158,20 @@ static void *cur(struct sy_nft_batch *b)
 	return nftnl_batch_buffer(b->nb);
 }
 
+/*
+ * nftnl_batch_update, and zero a newly started page: libnftnl leaves
+ * attribute padding unwritten, and the kernel (and valgrind) would read
+ * whatever malloc left there.
+ */
+static void batch_update(struct sy_nft_batch *b)
+{
+	int pages = nftnl_batch_iovec_len(b->nb);
+
+	nftnl_batch_update(b->nb);
+	if (nftnl_batch_iovec_len(b->nb) != pages)
+		memset(cur(b), 0, BATCH_PAGE);	/* start + copied message (< overrun) + page */
+}
+
 static uint32_t msg_seq(struct sy_nft_batch *b)
 {
 	if (b->n_msgs == b->cap_tags) {
@@ -179,8 +193,9 @@ struct sy_nft_batch *sy_nft_batch_new(int family, const char *table)
 	b->table = xstrdup(table);
 	b->tag = -1;
 	b->seq0 = next_seq;
+	memset(cur(b), 0, BATCH_PAGE + BATCH_OVERRUN);
 	nftnl_batch_begin(cur(b), b->seq0);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	b->seq = b->seq0 + 1;
 	return b;
 }
@@ -206,7 +221,7 @@ static void flush_elems(struct sy_nft_batch *b)
 	nlh = nftnl_nlmsg_build_hdr(cur(b), b->pe.add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
 				    b->family, b->pe.add ? NLM_F_CREATE : 0, msg_seq(b));
 	nftnl_set_elems_nlmsg_build_payload(nlh, b->pe.s);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	nftnl_set_free(b->pe.s);
 	b->pe.s = NULL;
 	b->pe.n = 0;
@@ -239,7 +254,7 @@ static void table_msg(struct sy_nft_batch *b, uint16_t type, uint16_t flags)
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)b->family);
 	nlh = nftnl_nlmsg_build_hdr(cur(b), type, b->family, flags, msg_seq(b));
 	nftnl_table_nlmsg_build_payload(nlh, t);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	nftnl_table_free(t);
 }
 
@@ -271,7 +286,7 @@ static void chain_msg(struct sy_nft_batch *b, uint16_t type, uint16_t flags, con
 	}
 	nlh = nftnl_nlmsg_build_hdr(cur(b), type, b->family, flags, msg_seq(b));
 	nftnl_chain_nlmsg_build_payload(nlh, c);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	nftnl_chain_free(c);
 }
 
@@ -296,7 +311,7 @@ void sy_nft_chain_flush(struct sy_nft_batch *b, const char *name)
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
 	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELRULE, b->family, 0, msg_seq(b));
 	nftnl_rule_nlmsg_build_payload(nlh, r);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	nftnl_rule_free(r);
 }
 
@@ -576,7 +591,7 @@ int sy_nft_rule_add(struct sy_nft_batch *b, const char *chain, const struct sy_n
 	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWRULE, b->family, NLM_F_CREATE | NLM_F_APPEND,
 				    msg_seq(b));
 	nftnl_rule_nlmsg_build_payload(nlh, nr);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	nftnl_rule_free(nr);
 	return 0;
 }
@@ -617,7 +632,7 @@ void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 	nftnl_set_set_u32(s, NFTNL_SET_ID, b->seq);
 	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWSET, b->family, NLM_F_CREATE, msg_seq(b));
 	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	nftnl_set_free(s);
 }
 
@@ -629,7 +644,7 @@ void sy_nft_set_del(struct sy_nft_batch *b, const char *name)
 	flush_elems(b);
 	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELSET, b->family, 0, msg_seq(b));
 	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	nftnl_set_free(s);
 }
 
@@ -641,7 +656,7 @@ void sy_nft_set_flush(struct sy_nft_batch *b, const char *name)
 	flush_elems(b);
 	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELSETELEM, b->family, 0, msg_seq(b));
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	nftnl_set_free(s);
 }
 
@@ -751,7 +766,7 @@ int sy_nft_send(struct sy_nft *n, struct sy_nft_batch *b, struct sy_nft_error *e
 	e->tag = -1;
 	flush_elems(b);
 	nftnl_batch_end(cur(b), b->seq);
-	nftnl_batch_update(b->nb);
+	batch_update(b);
 	next_seq = b->seq + 1;
 
 	niov = nftnl_batch_iovec_len(b->nb);

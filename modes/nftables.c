@@ -26,7 +26,13 @@
 
 #define FAMILY 2		/* NFPROTO_IPV4 */
 #define STALE_DELAY 1.0		/* seconds between flushing a chain and deleting it */
-#define CHUNK_MSGS 4000		/* messages per batch on a full sync (see doc/nftables.md) */
+/*
+ * A full sync's first batch holds up to CHUNK_MSGS messages; each later one
+ * as many as were sent before it (doubling): the kernel validates the
+ * whole table on every commit that adds a jump, goto or verdict element,
+ * so the number of batches must stay logarithmic (see doc/nftables.md).
+ */
+#define CHUNK_MSGS 4000
 #define MAX_TRIES 4
 
 struct dset {
@@ -93,6 +99,8 @@ static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
 	d = hmap_get(&m->delems, k);
 	if (d) {
 		d->refs++;
+		if (!d->e)
+			d->e = e;
 		return;
 	}
 	d = xcalloc(1, sizeof(*d));
@@ -387,37 +395,37 @@ static void u_free(struct unit *u)
 
 /* Element keys of a plan go through a scratch pool (they are formatted). */
 struct keypool {
-	char (*k)[64];
+	char **k;
 	unsigned n, cap;
 };
 
 static const char *kp_add(struct keypool *p, const struct nftp_elem *e)
 {
+	char *k = xmalloc(64);
+
+	nftp_elem_key(k, nftp_set_def(e->set)->name, e->key, e->klen);
 	if (p->n == p->cap) {
-		/* strings are referenced by pointer: never move; size up front via kp_reserve */
-		return NULL;
+		p->cap = p->cap ? 2 * p->cap : 32;
+		p->k = xrealloc(p->k, p->cap * sizeof(*p->k));
 	}
-	nftp_elem_key(p->k[p->n], nftp_set_def(e->set)->name, e->key, e->klen);
-	return p->k[p->n++];
+	p->k[p->n++] = k;
+	return k;
 }
 
-static void kp_reserve(struct keypool *p, unsigned n)
+static void kp_free(struct keypool *p)
 {
+	for (unsigned i = 0; i < p->n; i++)
+		free(p->k[i]);
 	free(p->k);
-	p->k = xcalloc(n + 1, sizeof(*p->k));
-	p->n = 0;
-	p->cap = n + 1;
+	memset(p, 0, sizeof(*p));
 }
 
 static void u_add_port(struct unit *u, struct keypool *kp, const struct nftp_port *pp)
 {
 	for (unsigned i = 0; i < pp->n_chains; i++)
 		u_push(&u->chains, &u->n_chains, &u->cap_chains, pp->chains[i].name);
-	for (unsigned i = 0; i < pp->n_elems; i++) {
-		const char *k = kp_add(kp, &pp->elems[i]);
-		if (k)
-			u_push(&u->elems, &u->n_elems, &u->cap_elems, k);
-	}
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		u_push(&u->elems, &u->n_elems, &u->cap_elems, kp_add(kp, &pp->elems[i]));
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
 }
@@ -627,14 +635,6 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 		return;
 	}
 	/* partial: the changed ports; the unit holds old and new names */
-	unsigned n_el = 0;
-	for (unsigned i = 0; i < ds->n_changes; i++) {
-		struct nftp_port *pp = hmap_get(&m->ports, ds->changes[i].name);
-		n_el += pp ? pp->n_elems : 0;
-		n_el += ds->changes[i].new ? 16 + 4 * (ds->changes[i].new->n_external_ips +
-						       ds->changes[i].new->n_lb_ips) : 0;
-	}
-	kp_reserve(kp, n_el);
 	for (unsigned i = 0; i < ds->n_changes; i++) {
 		const struct ds_change *c = &ds->changes[i];
 		struct nftp_port *old = hmap_get(&m->ports, c->name), *np = NULL;
@@ -698,6 +698,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	struct keypool kp = { 0 };
 	struct hmap_iter it;
 	const char *key;
+	unsigned sent = 0;
 	void *v;
 	int r;
 
@@ -717,12 +718,8 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	for (unsigned i = 0; i < NFTP_NSETS; i++)
 		u_push(&u.sets, &u.n_sets, &u.cap_sets, m->fixed[i].name);
 	/* sets before the global chains' rules use them: emit handles the order */
-	kp_reserve(&kp, m->g.n_elems);
-	for (unsigned i = 0; i < m->g.n_elems; i++) {
-		const char *k = kp_add(&kp, &m->g.elems[i]);
-		if (k)
-			u_push(&u.elems, &u.n_elems, &u.cap_elems, k);
-	}
+	for (unsigned i = 0; i < m->g.n_elems; i++)
+		u_push(&u.elems, &u.n_elems, &u.cap_elems, kp_add(&kp, &m->g.elems[i]));
 	*written += emit(m, s->b, &u, now);
 	u_reset(&u);
 	/* ports */
@@ -731,12 +728,14 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 		struct nftp_port *pp = v;
 		if (pp->error || is_parked(pp))
 			continue;
-		kp_reserve(&kp, pp->n_elems);
 		u_add_port(&u, &kp, pp);
 		s_tag(s, pp->name);
 		*written += emit(m, s->b, &u, now);
 		u_reset(&u);
-		if (sy_nft_batch_count(s->b) >= CHUNK_MSGS) {
+		kp_free(&kp);
+		unsigned cnt = sy_nft_batch_count(s->b);
+		if (cnt >= CHUNK_MSGS && cnt >= sent) {
+			sent += cnt;
 			r = s_send(s);
 			if (r < 0)
 				goto out;
@@ -777,7 +776,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	r = 0;
 out:
 	u_free(&u);
-	free(kp.k);
+	kp_free(&kp);
 	return r;
 }
 
@@ -819,7 +818,7 @@ static int nft_mode_sync(struct proxy_mode *m, const struct desired_state *ds, b
 			s_new(&s);
 			written += emit(m, s.b, &u, now);
 			u_free(&u);
-			free(kp.k);
+			kp_free(&kp);
 		}
 		if (r >= 0) {
 			if (!s.b)
