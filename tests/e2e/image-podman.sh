@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # The container image as the DaemonSet runs it, with real packets:
 #  - tools/image builds the OCI archive (reused when the binary, the script
-#    and the package list are unchanged); skopeo copies it and podman loads
-#    it as switchyard:<version>, entrypoint /usr/sbin/switchyard, no shell
+#    and the package list are unchanged); skopeo copies it, containerd's ctr
+#    imports it as docker.io/library/switchyard:<version> (what the
+#    DaemonSet's image means on a node) and podman loads it under that
+#    name, entrypoint /usr/sbin/switchyard, no shell
 #  - podman runs it in the test's node namespace (--network ns:...) with the
 #    DaemonSet's container spec from etc/switchyard.yaml: its args
 #    unchanged ($(NODE_NAME) = node1), its capabilities (drop ALL, add
@@ -28,7 +30,7 @@
 # Skips (77) only when podman cannot start any container here.
 . "$(dirname "$0")/iptables-lib.sh"
 
-for c in podman runc skopeo umoci mmdebstrap; do
+for c in podman runc skopeo umoci mmdebstrap containerd ctr; do
 	command -v $c >/dev/null || sy_fail "$c missing (tools/check installs it: tools/lib.sh SY_PACKAGES)"
 done
 VERSION=$(sed -n 's/^AC_INIT(\[switchyard\], \[\([^]]*\)\].*/\1/p' "$SY_SRC/configure.ac")
@@ -61,6 +63,28 @@ skopeo copy -q "oci-archive:$IMG" "oci:$SY_TMP/copy:$VERSION" >"$SY_TMP/skopeo.l
 	sy_fail "skopeo copy: $(cat "$SY_TMP/skopeo.log")"
 got=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$SY_TMP/copy/index.json")
 [ "$got" = "$DIGEST" ] || sy_fail "skopeo's copy has digest $got, tools/image said $DIGEST"
+
+# containerd's ctr imports it under the name the DaemonSet's image
+# (switchyard:VERSION) means on a node: docker.io/library/switchyard:VERSION
+CT=$SY_TMP/containerd
+mkdir -p "$CT"
+cat >"$CT/config.toml" <<EOF
+version = 2
+root = "$CT/root"
+state = "$CT/state"
+[grpc]
+  address = "$CT/sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  disable = true
+EOF
+sy_bg - "$CT/log" containerd --config "$CT/config.toml"
+CT_PID=$SY_LAST_PID
+sy_wait 20 ctr --address "$CT/sock" version || sy_fail "containerd did not start: $(tail -5 "$CT/log")"
+ctr --address "$CT/sock" -n k8s.io images import "$IMG" >"$SY_TMP/ctr.log" 2>&1 ||
+	sy_fail "ctr images import: $(cat "$SY_TMP/ctr.log")"
+ctr --address "$CT/sock" -n k8s.io images ls | grep -q "^$NAME .* $DIGEST " ||
+	sy_fail "ctr: no $NAME with $DIGEST: $(ctr --address "$CT/sock" -n k8s.io images ls)"
+kill "$CT_PID"
 
 pm load -q -i "$IMG" >"$SY_TMP/load.log" 2>&1 || sy_fail "podman load: $(cat "$SY_TMP/load.log")"
 grep -q "$NAME" "$SY_TMP/load.log" || sy_fail "podman load did not name $NAME: $(cat "$SY_TMP/load.log")"
