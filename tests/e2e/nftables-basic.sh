@@ -8,7 +8,8 @@
 # and an externalIP answer from outside the node, a local endpoint reaching
 # its own Service (hairpin) is masqueraded, a Service without endpoints and
 # an unused port of a ClusterIP are REJECTed (connection refused, not a
-# timeout).
+# timeout); with --nodeport-addresses NodePorts answer only on the listed
+# address (set nodeport-ips).
 . "$(dirname "$0")/iptables-lib.sh"
 command -v nft >/dev/null || sy_skip "nft missing"
 IPT_MODE=nftables
@@ -150,4 +151,16 @@ grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count [1-9]' <<<"$met" || 
 grep -q '^kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0' <<<"$met" || sy_fail "no nftables failures metric"
 objs=$(sed -n 's/^switchyard_nftables_objects{table="ip switchyard"} //p' <<<"$met")
 [ "${objs:-0}" -gt 50 ] || sy_fail "nft object count: '$objs'"
+
+# --nodeport-addresses: NodePorts only on the matching node address (@nodeport-ips)
+ipt_stop
+ipt_start --sync-period 30s --nodeport-addresses 192.168.50.0/24
+npips=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "nodeport-ips"]')
+[ "$npips" = "[['192.168.50.1']]" ] || sy_fail "nodeport-ips: $npips"
+ip netns exec "$NODE" nft list chain ip switchyard services | grep -q 'ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports' ||
+	sy_fail "no @nodeport-ips dispatch rule"
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30080 10)
+[ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "NodePort on the listed address: $(sort <<<"$out" | uniq -c)"
+out=$(ipt_ask_many "$CLIENT" tcp 10.244.1.1 30080 2)
+grep -q '^ep' <<<"$out" && sy_fail "NodePort answered on an address outside --nodeport-addresses: $out"
 sy_pass "split $c1/$c2/$c3 chi2=$chi, $objs nft objects"

@@ -4,7 +4,8 @@
 # and iptables-nft rules exist before the start and are never touched; a
 # long-lived TCP connection through a ClusterIP survives an endpoint
 # change (partial sync), a stop, a change while down and a restart; an
-# unchanged restart writes nothing; the stale endpoint chain is flushed,
+# unchanged restart writes nothing; another program's nft transactions
+# run throughout the changes and repairs; the stale endpoint chain is flushed,
 # then deleted >= 1 s later; drift made by hand with nft (an element
 # deleted, a chain flushed, a rule and a chain added) is repaired by the
 # periodic full sync; a malformed Service among good ones is skipped with
@@ -73,6 +74,13 @@ sy_wait 5 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no greeting: $(
 echo one >&7
 sy_wait 5 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "no first echo"
 
+# another program's nft transactions run all the time from here on
+sy_bg "$NODE" "$SY_TMP/churn.log" bash -c 'while :; do
+	nft add element inet other blocked "{ 198.51.100.$((RANDOM % 200 + 10)) }" || echo FAIL
+	nft delete table ip churn 2>/dev/null; nft add table ip churn && nft add chain ip churn c || echo FAIL
+done'
+CHURN=$SY_LAST_PID
+
 # endpoint change: ep1 -> ep2 (a partial sync); the old endpoint chain is
 # flushed now and deleted >= 1 s later
 ep1chain=$(nftn -j list chains ip | grep -o '"endpoint-[A-Z2-7]*-default/web/tcp/p__10.244.1.2/8080"' | head -1)
@@ -98,6 +106,12 @@ sy_wait 12 works 10.96.0.71 80 || sy_fail "the flushed chain was not refilled"
 sy_wait 12 sh -c "! ip netns exec $NODE nft list chain ip switchyard services | grep -q 10.96.0.99" ||
 	sy_fail "the rule added by hand is still there"
 sy_wait 12 sh -c "! ip netns exec $NODE nft list chains ip | grep -q by-hand" || sy_fail "the chain added by hand is still there"
+kill "$CHURN"; sleep 0.3
+grep -q FAIL "$SY_TMP/churn.log" && sy_fail "the other program's transactions failed: $(head -3 "$SY_TMP/churn.log")"
+grep -q "nftables sync failed" "$IPT_LOG" && sy_fail "a sync failed next to the other program: $(grep 'nftables sync failed' "$IPT_LOG" | head -2)"
+ip netns exec "$NODE" nft delete table ip churn
+ip netns exec "$NODE" nft flush set inet other blocked
+ip netns exec "$NODE" nft add element inet other blocked '{ 198.51.100.7 }'
 [ "$(foreign)" = "$foreign_before" ] || sy_fail "the other tables changed: $(diff <(echo "$foreign_before") <(foreign))"
 
 # stop (the rules stay), a change while down, a new daemon takes over
