@@ -282,11 +282,18 @@ int sy_sysctl_set(const char *name, const char *value)
 static int xlock_fd = -1;
 static unsigned xlock_depth;
 
-static int xlock_open(void)
+const char *sy_xtables_lock_path(void)
 {
 	const char *path = getenv("SY_XTABLES_LOCK");
-	int fd = open(path && *path ? path : "/run/xtables.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 
+	return path && *path ? path : "/run/xtables.lock";
+}
+
+static int xlock_open(void)
+{
+	int fd = open(sy_xtables_lock_path(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+
+	/* read-write: iptables opens it read-only, so its closes tell it apart */
 	return fd < 0 ? -errno : fd;
 }
 

@@ -744,24 +744,7 @@ static bool valid_hook(const struct ipt_ktable *kt, unsigned h)
 	return kt->info.valid_hooks & (1u << h);
 }
 
-/* Copy chain c from prev to base + off and point its jumps at this blob's chains. */
-static void reuse_chain(uint8_t *base, uint32_t off, const struct ipt_blob *prev,
-			const struct ipt_chain *c)
-{
-	uint32_t o = off + E_HDR + T_ERR;
-
-	memcpy(base + off, (const uint8_t *)prev->repl->entries + c->enc_off, c->enc_size);
-	for (unsigned k = 0; k < c->n_rules; k++) {
-		struct ipt_entry *e = (struct ipt_entry *)(base + o);
-
-		if (c->rules[k].target == IPT_T_JUMP)
-			((struct xt_standard_target *)entry_target(e))->verdict = (int)c->rules[k].jump->first;
-		o += e->next_offset;
-	}
-}
-
-int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, const struct ipt_blob *prev,
-		   struct ipt_blob **ret)
+int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct ipt_blob **ret)
 {
 	struct ipt_ktable *kt = (struct ipt_ktable *)ktc;	/* writer scratch fields only */
 	enum ipt_table t = kt->t;
@@ -833,22 +816,13 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, const st
 				if (!pass) {
 					c->off = off;
 					c->first = off + E_HDR + T_ERR;
-					c->reuse = prev && c->encoded && c->enc_gen == prev->gen &&
-						   c->enc_off + c->enc_size <= prev->size;
 				}
-				if (c->reuse) {
-					if (pass)
-						reuse_chain(base, off, prev, c);
-					off += c->enc_size;
-					idx += c->n_rules + 2;
-				} else {
-					off += put_head(AT, c->name);
-					idx++;
-					for (unsigned k = 0; k < c->n_rules; k++, idx++)
-						off += rule_put(AT, &c->rules[k]);
-					off += put_tail(AT);
-					idx++;
-				}
+				off += put_head(AT, c->name);
+				idx++;
+				for (unsigned k = 0; k < c->n_rules; k++, idx++)
+					off += rule_put(AT, &c->rules[k]);
+				off += put_tail(AT);
+				idx++;
 				if (pass) {
 					struct blob_lay *l = &b->lay[b->n_lay++];
 

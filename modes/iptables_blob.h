@@ -36,12 +36,10 @@ int ipt_ktable_unchanged(int fd, const struct ipt_ktable *kt);
 struct ipt_blob;
 /*
  * Build the new table: the kernel's foreign parts plus plan's chains of
- * table t (plan NULL: nothing of ours, for cleanup).  prev (may be NULL):
- * the last blob built from this plan for t; chains unchanged since are
- * copied from it (jumps re-pointed) instead of encoded again.
+ * table t (plan NULL: nothing of ours, for cleanup).  Each chain of ours is
+ * stamped with where it lies in the blob (ipt_blob_patch uses that).
  */
-int ipt_blob_build(const struct ipt_ktable *kt, struct ipt_plan *plan, const struct ipt_blob *prev,
-		   struct ipt_blob **ret);
+int ipt_blob_build(const struct ipt_ktable *kt, struct ipt_plan *plan, struct ipt_blob **ret);
 uint64_t ipt_blob_hash(const struct ipt_blob *b);
 unsigned ipt_blob_entries(const struct ipt_blob *b);
 size_t ipt_blob_size(const struct ipt_blob *b);

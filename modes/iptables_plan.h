@@ -98,8 +98,8 @@ struct ipt_chain {
 	/*
 	 * Where the writer last encoded this chain: blob enc_gen, at enc_off,
 	 * enc_size bytes (head to tail).  encoded is cleared by any change to
-	 * the rules, so an unchanged chain is copied from that blob with its
-	 * jumps re-pointed instead of being encoded again.
+	 * the rules: an unchanged chain is left as it is when that blob is
+	 * patched in place (ipt_blob_patch).
 	 */
 	bool encoded, reuse;
 	uint32_t enc_off, enc_size;
@@ -157,7 +157,7 @@ struct ipt_plan {
 	uint64_t n_rules[IPT_NTABLES], n_chains[IPT_NTABLES];
 	bool need_route_localnet;
 	unsigned rebuilt_ports;		/* ports (re)planned by the last build */
-	uint64_t blob_gen;		/* the writer's blob generations (chain reuse) */
+	uint64_t blob_gen;		/* the writer's blob generations (ipt_blob_patch) */
 };
 
 void ipt_plan_init(struct ipt_plan *p, const struct ipt_plan_opts *opts);

@@ -49,6 +49,9 @@ int sy_sysctl_set(const char *name, const char *value);
 int sy_xtables_lock(double timeout_seconds);
 /* The same without waiting: -EAGAIN while another process holds it. */
 int sy_xtables_trylock(void);
+/* The lock file's path (this process opens it read-write, iptables and
+ * kube-proxy read-only: an IN_CLOSE_NOWRITE on it is someone else). */
+const char *sy_xtables_lock_path(void);
 void sy_xtables_unlock(int fd);
 
 #endif

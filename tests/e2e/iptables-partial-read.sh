@@ -8,7 +8,8 @@
 #     place) too, and traffic flows;
 #  2. after another program appends a rule (the table's size changes) the
 #     next partial sync reads the table, keeps the foreign rule and writes
-#     the change;
+#     the change; after it replaces that rule by one of the same size (the
+#     shape is unchanged, but it opened the lock file) likewise;
 #  3. a full sync (--sync-period) reads everything again, and repairs a
 #     chain of ours flushed by someone else.
 . "$(dirname "$0")/iptables-lib.sh"
@@ -26,7 +27,7 @@ IPT_LOG=$SY_TMP/daemon.log
 sy_bg "$NODE" "$IPT_LOG" strace -f -qq -e trace=getsockopt,setsockopt -o "$TRACE" \
 	"$SWITCHYARD" --proxy-mode=iptables --manifests "$IPT_M" --hostname-override node1 \
 	--cluster-cidr 10.244.0.0/16 --metrics-bind-address 127.0.0.1:10249 \
-	--healthz-bind-address 127.0.0.1:10256 --min-sync-period 0s --sync-period 6s -v 2
+	--healthz-bind-address 127.0.0.1:10256 --min-sync-period 0s --sync-period 15s -v 2
 IPT_PID=$SY_LAST_PID
 sy_wait 20 grep -q "First sync complete" "$IPT_LOG" || sy_fail "no first sync: $(tail -3 "$IPT_LOG")"
 has() { ip netns exec "$NODE" iptables-legacy-save -t nat | grep -q -- "$1"; }
@@ -63,8 +64,8 @@ ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
 sy_wait 10 has "10.244.2.2:8080" || sy_fail "the endpoint did not come back"
 
 # 2. someone else appends a rule: the next partial sync reads, keeps it, writes the change
-ip netns exec "$NODE" iptables-legacy -w -t nat -N FOREIGN
-ip netns exec "$NODE" iptables-legacy -w -t nat -A FOREIGN -s 10.77.0.1/32 -j RETURN
+XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -N FOREIGN
+XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -A FOREIGN -s 10.77.0.1/32 -j RETURN
 ge0=$(calls IPT_SO_GET_ENTRIES)
 ipt_slice web TCP 8080 10.244.2.2 | ipt_write slice.yaml
 sy_wait 10 sh -c "! ip netns exec $NODE iptables-legacy-save -t nat | grep -q 10.244.1.2:8080" ||
@@ -73,11 +74,21 @@ sleep 0.3
 [ "$(( $(calls IPT_SO_GET_ENTRIES) - ge0 ))" -ge 1 ] || sy_fail "a changed table was not read"
 has "-A FOREIGN -s 10.77.0.1/32 -j RETURN" || sy_fail "the foreign rule was lost"
 
+# 2b. someone else replaces their rule by one of the same size (the table's
+# shape does not change): they opened the lock file, so the next partial
+# sync reads the table and their change survives
+XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -R FOREIGN 1 -s 10.77.0.2/32 -j RETURN
+ipt_slice web TCP 8080 10.244.2.2 10.244.1.2 | ipt_write slice.yaml
+sy_wait 10 has "10.244.1.2:8080" || sy_fail "the change after the foreign edit did not land"
+sleep 0.3
+has "-A FOREIGN -s 10.77.0.2/32 -j RETURN" || sy_fail "a foreign same-size edit was reverted by a partial sync"
+has "-A FOREIGN -s 10.77.0.1/32 -j RETURN" && sy_fail "the foreign rule's old version came back"
+
 # 3. the full sync reads everything and repairs a flushed chain of ours
 svc_chain=$(ip netns exec "$NODE" iptables-legacy-save -t nat | sed -n 's/^:\(SY-SVC-[^ ]*\).*/\1/p' | head -1)
 [ -n "$svc_chain" ] || sy_fail "no SY-SVC chain"
 ip netns exec "$NODE" iptables-legacy -w -t nat -F "$svc_chain"
-sy_wait 10 sh -c "ip netns exec $NODE iptables-legacy-save -t nat | grep -q -- '-A $svc_chain '" ||
+sy_wait 25 sh -c "ip netns exec $NODE iptables-legacy-save -t nat | grep -q -- '-A $svc_chain '" ||
 	sy_fail "the full sync did not repair $svc_chain"
 grep -q "SyncProxyRules complete.*full=true" "$IPT_LOG" || sy_fail "no full sync"
 sy_pass "partial sync without reading the table back; foreign change seen; full sync repairs"
