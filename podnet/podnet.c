@@ -207,6 +207,19 @@ static int write_if_changed(const char *path, const char *data)
 	return r < 0 ? r : 1;
 }
 
+/* Write text (malloc'd; freed) to path when it differs; log what happened. */
+static int write_rendered(const char *path, char *text)
+{
+	int r = write_if_changed(path, text);
+
+	free(text);
+	if (r < 0)
+		log_error("pod network: writing %s: %s", path, strerror(-r));
+	else if (r > 0)
+		log_info("pod network: wrote %s", path);
+	return r;
+}
+
 static void publish(struct podnet *p, const struct node *own)
 {
 	char data[128], mac[18], ip[INET_ADDRSTRLEN];
@@ -407,23 +420,13 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 		*changed = true;
 
 	env = podnet_render_subnet_env(&p->conf, &p->own_subnet, p->mtu);
-	r = write_if_changed(p->subnet_file, env);
-	free(env);
-	if (r < 0) {
-		log_error("pod network: writing %s: %s", p->subnet_file, strerror(-r));
+	r = write_rendered(p->subnet_file, env);
+	if (r < 0)
 		return r;
-	}
-	if (r > 0)
-		log_info("pod network: wrote %s", p->subnet_file);
 	cni = podnet_render_cni(&p->conf, &p->own_subnet, p->mtu);
-	r = write_if_changed(p->cni_path, cni);
-	free(cni);
-	if (r < 0) {
-		log_error("pod network: writing %s: %s", p->cni_path, strerror(-r));
+	r = write_rendered(p->cni_path, cni);
+	if (r < 0)
 		return r;
-	}
-	if (r > 0)
-		log_info("pod network: wrote %s", p->cni_path);
 
 	{
 		bool masq_changed;
