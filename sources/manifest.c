@@ -972,6 +972,13 @@ int manifest_source_reload(struct manifest_source *m)
 	closedir(d);
 	if (n)
 		qsort(names, n, sizeof(*names), name_cmp);
+	/*
+	 * A whole-directory read is a listing: afterwards the cache holds
+	 * exactly what the directory defines (objects another source or an
+	 * earlier directory left there go), as a relist does for the API.
+	 */
+	for (int k = 0; k < SY_KIND_MAX; k++)
+		cache_replace_begin(m->cache, (enum sy_kind)k);
 	/* forget files that are gone */
 	hmap_iter_init(&it, &m->files);
 	while (hmap_iter_next(&it, &key, NULL))
@@ -989,6 +996,12 @@ int manifest_source_reload(struct manifest_source *m)
 	free(names);
 	m->full = false;
 	finish_load(m);
+	/* objects of unchanged files were not re-applied: they stay */
+	hmap_iter_init(&it, &m->owners);
+	while (hmap_iter_next(&it, &key, NULL))
+		cache_keep(m->cache, (enum sy_kind)(key[0] - '0'), key + 1);
+	for (int k = 0; k < SY_KIND_MAX; k++)
+		cache_replace_end(m->cache, (enum sy_kind)k);
 	log_v(2, "Manifest directory %s loaded: %u files", m->dir, n);
 	return 0;
 }

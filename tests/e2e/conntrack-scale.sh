@@ -41,8 +41,10 @@ slice() { # svc proto ip
 	printf 'ports:\n- {name: p, protocol: %s, port: 5353}\n- {name: t, protocol: TCP, port: 5353}\n' "$2"
 	printf 'endpoints:\n- addresses: [%s]\n  conditions: {ready: true}\n---\n' "$3"
 }
-{ svc dns $VIP UDP 53 30053; svc sctp $VIP_S SCTP 9; svc gone $VIP_GONE UDP 53; } | put services.yaml
-{ slice dns UDP $EP1; slice sctp SCTP $EP1; slice gone UDP $EP1; } | put slices.yaml
+# one file, replaced whole by one rename: the change below is one manifest
+# event and one sync (the directory reloads each changed file on its own)
+{ svc dns $VIP UDP 53 30053; svc sctp $VIP_S SCTP 9; svc gone $VIP_GONE UDP 53
+  slice dns UDP $EP1; slice sctp SCTP $EP1; slice gone UDP $EP1; } | put all.yaml
 
 MODE=${SY_CT_MODE:-auto}
 LOG=$SY_TMP/daemon.log
@@ -128,8 +130,8 @@ ids >"$SY_TMP/before"
 sy_log "$N_STALE stale + $N_KEPT other entries loaded ($MODE mode)"
 
 syncs=$(grep -c "SyncProxyRules complete" "$LOG")
-{ svc dns $VIP UDP 53 30053; svc sctp $VIP_S SCTP 9; } | put services.yaml
-{ slice dns UDP $EP2; slice sctp SCTP $EP2; } | put slices.yaml
+{ svc dns $VIP UDP 53 30053; svc sctp $VIP_S SCTP 9; slice dns UDP $EP2; slice sctp SCTP $EP2; } |
+	put all.yaml
 sy_wait 15 sh -c "[ \$(grep -c 'SyncProxyRules complete' '$LOG') -gt $syncs ]" ||
 	sy_fail "no sync after the change: $(tail -5 "$LOG")"
 line=$(grep "Conntrack cleanup: deleted" "$LOG" | tail -1)
