@@ -20,6 +20,9 @@
 #    warns when the container's read-only /proc/sys keeps it from setting it)
 #  - a TCP connection held open survives stopping the container (the rules
 #    stay) and a new container taking over
+#  - as uid 65534 with the same two capabilities (ambient) the daemon
+#    cannot sync: the host's /run/xtables.lock is root's, 0600 (why
+#    the DaemonSet runs as uid 0 with only NET_ADMIN + NET_RAW)
 #  - switchyard --cleanup run from the image leaves no switchyard chain or
 #    rule in the namespace (iptables-legacy-save)
 #  - when the daemon has the nftables mode: the same container with the
@@ -263,6 +266,28 @@ sy_wait 5 grep -q "^reply ep. three" "$SY_TMP/conn.log" || sy_fail "held connect
 exec 7>&-
 pm stop -t 10 "$C2" >/dev/null
 
+# why not non-root: as uid 65534 the container keeps NET_ADMIN + NET_RAW
+# (ambient), yet cannot open the host's /run/xtables.lock (root's, not
+# writable by others: iptables makes it 0600), so no sync can happen
+if [ "$(stat -c %u /run/xtables.lock)" = 0 ] && (( (8#$(stat -c %a /run/xtables.lock) & 8#022) == 0 )); then
+	C4=$SY_TAG-switchyard-nonroot
+	SAVED=("${OPTS[@]}")
+	OPTS+=(--user 65534:65534)
+	run "$C4" || sy_fail "podman run (non-root) failed"
+	OPTS=("${SAVED[@]}")
+	nonroot_failed() { logs "$C4" | grep -q 'Failed to sync proxy rules.*Permission denied'; }
+	sy_wait 20 nonroot_failed ||
+		sy_fail "non-root: want a failed sync: $(logs "$C4" | tail -n 5)"
+	pid=$(pm inspect -f '{{.State.Pid}}' "$C4")
+	grep -q '^Uid:[[:space:]]65534' "/proc/$pid/status" || sy_fail "non-root: $(grep Uid "/proc/$pid/status")"
+	[ "$(awk '$1 == "CapEff:" { print $2 }' "/proc/$pid/status")" = 0000000000003000 ] ||
+		sy_fail "non-root: not the two capabilities: $(grep Cap "/proc/$pid/status")"
+	pm rm -f -t 2 "$C4" >/dev/null
+	nonroot="uid 65534 cannot open /run/xtables.lock"
+else
+	nonroot="not tried (/run/xtables.lock is $(stat -c %u:%a /run/xtables.lock))"
+fi
+
 # --cleanup from the image (the DaemonSet's container spec, --cleanup added)
 ipt_save | grep -q 'SY-SERVICES' || sy_fail "no rules before --cleanup"
 pm run --rm --network "ns:/run/netns/$NODE" "${LIMITS[@]}" "${OPTS[@]}" "$NAME" \
@@ -297,4 +322,4 @@ if "$SWITCHYARD" --help 2>&1 | grep -q -- '--proxy-mode.*nftables'; then
 		sy_fail "table left after --cleanup: $(ip netns exec "$NODE" nft list tables)"
 	nft="ep1=$m1 ep2=$m2"
 fi
-sy_pass "image $DIGEST; ClusterIP ep1=$n1 ep2=$n2; restart kept the connection; cleanup clean; nftables mode: $nft"
+sy_pass "image $DIGEST; ClusterIP ep1=$n1 ep2=$n2; restart kept the connection; cleanup clean; nftables mode: $nft; non-root: $nonroot"
