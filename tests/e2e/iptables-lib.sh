@@ -17,7 +17,9 @@ fi
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 [ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
-command -v iptables-legacy-save >/dev/null || sy_skip "iptables-legacy-save missing"
+if [ "${IPT_MODE:-iptables}" = iptables ]; then
+	command -v iptables-legacy-save >/dev/null || sy_skip "iptables-legacy-save missing"
+fi
 
 IPT_M=$SY_TMP/manifests
 mkdir -p "$IPT_M"

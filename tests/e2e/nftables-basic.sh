@@ -10,9 +10,9 @@
 # an unused port of a ClusterIP are REJECTed (connection refused, not a
 # timeout); with --nodeport-addresses NodePorts answer only on the listed
 # address (set nodeport-ips).
+IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
 command -v nft >/dev/null || sy_skip "nft missing"
-IPT_MODE=nftables
 
 nft_json() { ip netns exec "$NODE" nft -j list ruleset; }
 # nft_q PYTHON-EXPR: evaluate against the ruleset's objects (list r of dicts)

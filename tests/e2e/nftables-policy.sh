@@ -16,9 +16,9 @@
 #    programmed (never opened to everyone) while ClusterIP and NodePort work.
 #  - internalTrafficPolicy: Local — only the local endpoint.
 #  - terminating-but-serving endpoints only while no endpoint is ready.
+IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
 command -v nft >/dev/null || sy_skip "nft missing"
-IPT_MODE=nftables
 nftn() { ip netns exec "$NODE" nft "$@"; }
 
 ipt_lab 3

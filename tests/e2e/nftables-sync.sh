@@ -10,10 +10,10 @@
 # deleted, a chain flushed, a rule and a chain added) is repaired by the
 # periodic full sync; a malformed Service among good ones is skipped with
 # its name; --cleanup removes only table ip switchyard.
+IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
 command -v nft >/dev/null || sy_skip "nft missing"
 command -v iptables-nft >/dev/null || sy_skip "iptables-nft missing"
-IPT_MODE=nftables
 nftn() { ip netns exec "$NODE" nft "$@"; }
 works() { # works IP PORT: one connection answered
 	[ "$(ipt_ask_many "$CLIENT" tcp "$1" "$2" 3 | grep -c '^ep')" -eq 3 ]
