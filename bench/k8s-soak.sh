@@ -5,7 +5,7 @@
 # Services / EndpointSlices between restarts; at the end the daemon's
 # iptables state is compared with a fresh daemon's.  Prints restarts,
 # changes, relists, convergence time and the number of differing rule lines
-# (tests/e2e/apiserver-soak.sh is the same with 15 restarts, for
+# (tests/e2e/apiserver-soak.sh is the same with 10 restarts, for
 # tools/check).  Needs a build (SY_BUILD, default ./build) and root.
 set -u
 SY_SRC=$(cd "$(dirname "$0")/.." && pwd)

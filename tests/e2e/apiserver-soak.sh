@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Soak (issue 13): the API server double restarts SOAK_RESTARTS times (15
+# Soak (issue 13): the API server double restarts SOAK_RESTARTS times (10
 # here; bench/k8s-soak.sh runs 100+) under churn — Services and
 # EndpointSlices created, changed and deleted through its REST API
 # (tests/apiserver/churn.py), SOAK_OPS changes between restarts, the
@@ -14,7 +14,7 @@
 . "$SY_SRC/tests/apiserver/lib.sh"
 command -v iptables-legacy-save >/dev/null || sy_skip "iptables-legacy-save missing"
 
-RESTARTS=${SOAK_RESTARTS:-15}
+RESTARTS=${SOAK_RESTARTS:-10}
 OPS=${SOAK_OPS:-8}
 STATE=$SY_TMP/api-state.json
 export SY_XTABLES_LOCK=$SY_TMP/xtables.lock	# never the host's lock

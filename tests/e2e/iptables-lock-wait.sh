@@ -68,7 +68,7 @@ awk -v l="$lat" 'BEGIN { exit !(l >= 0 && l <= 1.0) }' ||
 	sy_fail "the rules reached the kernel $lat s after the first gap (want <= 1 s)"
 n=$(wc -l <"$SY_TMP/probe1")
 bad=$(awk '$1 != 200' "$SY_TMP/probe1" | head -3)
-[ "$n" -ge 8 ] || sy_fail "only $n healthz probes in 8 s"
+[ "$n" -ge 4 ] || sy_fail "only $n healthz probes in 8 s"
 [ -z "$bad" ] || sy_fail "healthz did not answer 200 while the lock was busy: $bad"
 maxt=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$SY_TMP/probe1")
 fails=$(metric switchyard_sync_failures_total)
