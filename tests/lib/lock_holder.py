@@ -32,8 +32,10 @@ while time.monotonic() < end:
     if first:
         note(".held", time.time())
     time.sleep(max(0.0, min(a.hold, end - time.monotonic())))
-    fcntl.flock(fd, fcntl.LOCK_UN)
     if first:
+        # noted just before letting go: whatever is seen while it is absent
+        # was written while the lock was held
         note(".gap", time.time())
         first = False
+    fcntl.flock(fd, fcntl.LOCK_UN)
     time.sleep(a.gap)
