@@ -14,7 +14,8 @@
 #    target changed too (it keeps going to the old endpoint: what every
 #    Service flow would do without the cleanup).
 # Mode: the iptables mode when it is built, else --proxy-mode=none with the
-# same DNAT rules written by the test (SY_CT_MODE=iptables|none forces it).
+# same DNAT rules written by the test (SY_CT_MODE=iptables|nftables|none forces
+# it; tests/e2e/nftables-conntrack.sh runs it with the nftables mode).
 . "$(dirname "$0")/../lib/common.sh"
 [ "$(id -u)" = 0 ] || sy_skip "needs root"
 
@@ -95,13 +96,15 @@ start_daemon() {
 	sy_wait 10 grep -q "First sync complete\|Cannot use the" "$LOG"
 }
 if [ "$MODE" != none ]; then
-	start_daemon iptables
-	if grep -q "Cannot use the iptables proxy mode" "$LOG"; then
-		[ "$MODE" = iptables ] && sy_fail "iptables mode unavailable: $(cat "$LOG")"
-		sy_log "the iptables mode is not built yet: --proxy-mode=none with hand-made DNAT rules"
+	want=iptables
+	[ "$MODE" = nftables ] && want=nftables
+	start_daemon $want
+	if grep -q "Cannot use the $want proxy mode" "$LOG"; then
+		[ "$MODE" = $want ] && sy_fail "$want mode unavailable: $(cat "$LOG")"
+		sy_log "the $want mode is not usable: --proxy-mode=none with hand-made DNAT rules"
 		MODE=none
 	else
-		MODE=iptables
+		MODE=$want
 	fi
 fi
 # What the iptables mode would program, for --proxy-mode=none (services + endpoints).
