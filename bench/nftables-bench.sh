@@ -14,7 +14,10 @@
 #   2. the kernel's time for one big transaction and anonymous sets:
 #      SY_BENCH_ANON Services (2000) with the `numgen random mod N vmap {…}`
 #      rules, without them (a plain `goto` to the first endpoint instead:
-#      the same rule count), and as two transactions of half the Services
+#      the same rule count), and as two transactions of half the Services;
+#      then small transactions (a set element, a rule with and without a goto,
+#      a verdict-map element) into that table: what a commit costs beyond
+#      its content
 #   3. switchyard --proxy-mode=nftables --manifests DIR with the same
 #      Services: the first sync (the daemon's log) and peak RSS, then one
 #      endpoint change (one file rewritten): the daemon's sync (sync start
@@ -131,6 +134,26 @@ anon() { # LABEL FILES...
 anon "one transaction, numgen vmap per Service" "$SY_TMP/anon-a.nft"
 anon "one transaction, goto instead (no anon sets)" "$SY_TMP/anon-b.nft"
 anon "two transactions of $h, numgen vmap" "$SY_TMP/anon-c1.nft" "$SY_TMP/anon-c2.nft"
+echo "   one small transaction into that table ($ANON Services, no anonymous sets), kernel time,"
+echo "   medians of 3: what a commit costs beyond its own content"
+sy_mkns V "valid"
+ip netns exec "$V" nft -f "$SY_TMP/anon-b.nft"
+small() { # LABEL: $SY_TMP/small.nft with @I@ = 1, 2, 3
+	local i
+	for i in 1 2 3; do
+		sed "s/@I@/$i/g" "$SY_TMP/small.nft" >"$SY_TMP/small-$i.nft"
+		nftrun "$V" "small-$i" -f "$SY_TMP/small-$i.nft" >/dev/null && echo "$R_KERN"
+	done | median | awk -v l="$1" '{ printf "   %-44s %9.4f\n", l, $1 }'
+}
+echo "add element ip kube-proxy cluster-ips { 10.200.0.@I@ }" >"$SY_TMP/small.nft"
+small "  a set element"
+printf 'add chain ip kube-proxy x@I@\nadd rule ip kube-proxy x@I@ ip saddr 1.2.3.4 counter\n' >"$SY_TMP/small.nft"
+small "  a new chain and a rule without jump/goto"
+echo "add rule ip kube-proxy x@I@ goto mark-for-masquerade" >"$SY_TMP/small.nft"
+small "  a rule with a goto"
+echo "add element ip kube-proxy service-ips { 10.200.0.@I@ . tcp . 80 : goto x@I@ }" >"$SY_TMP/small.nft"
+small "  a verdict-map element with a goto"
+gone "$V"
 fi
 
 if part 3; then
