@@ -27,7 +27,7 @@ k8s_init
 k8s_certs
 sy_log "generating $N Services, $N EndpointSlices, $((N * E)) endpoints"
 "$PY" "$SY_SRC/bench/k8s-gen.py" "$N" "$E" >"$SY_TMP/objects.json" || sy_fail "generator"
-K8S_API_WAIT=300 k8s_api --tls-cert "$K8S_PKI/server.crt" --tls-key "$K8S_PKI/server.key" --token bench \
+K8S_API_START_WAIT=300 k8s_api --tls-cert "$K8S_PKI/server.crt" --tls-key "$K8S_PKI/server.key" --token bench \
 	--bookmark-interval 0 --preload "$SY_TMP/objects.json"
 K8S_KUBECONFIG=$SY_TMP/kubeconfig
 k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "    certificate-authority: $K8S_PKI/ca.crt" \
