@@ -12,6 +12,9 @@
 # its name; --cleanup removes only table ip switchyard.
 IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
+# --cleanup also cleans the iptables modes and the pod network, which take
+# the xtables lock: a private one, never the host's busy /run/xtables.lock
+export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
 command -v nft >/dev/null || sy_skip "nft missing"
 command -v iptables-nft >/dev/null || sy_skip "iptables-nft missing"
 nftn() { ip netns exec "$NODE" nft "$@"; }
