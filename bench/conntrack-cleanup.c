@@ -51,7 +51,7 @@ static int load(struct ev_loop *loop, struct cache *c, const char *dir)
 
 int main(int argc, char **argv)
 {
-	struct in_addr np[16];
+	struct sy_addr np[16];
 	unsigned n_np = 0;
 	bool full = false, break_first = false;
 	int per_key_max = -1;
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-v") && i + 1 < argc) {
 			log_verbosity = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--nodeport-address") && i + 1 < argc && n_np < 16) {
-			if (sy_parse_ip4(argv[++i], &np[n_np++]) < 0) {
+			if (sy_addr_parse_family(argv[++i], AF_INET, &np[n_np++]) < 0) {
 				fprintf(stderr, "bad address %s\n", argv[i]);
 				return 2;
 			}

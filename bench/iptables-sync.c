@@ -52,13 +52,14 @@ static struct ds_port *mk_port(struct desired_state *ds, unsigned i, unsigned n_
 	p->svc_name = p->svc_key + 6;
 	p->port_name = "http";
 	p->proto = IPPROTO_TCP;
-	p->cluster_ip = cip;
+	p->family = AF_INET;
+	p->cluster_ip = sy_addr_from_in4(cip);
 	p->port = port;
 	p->node_port = np ? (uint16_t)(30000 + i % 2768) : 0;
 	p->cluster_eps = xcalloc(n_eps + 1, sizeof(*p->cluster_eps));
 	p->all_eps = xcalloc(n_eps + 1, sizeof(*p->all_eps));
 	for (unsigned k = 0; k < n_eps; k++) {
-		p->cluster_eps[k] = (struct ds_ep){ .addr = eps[k], .port = tport,
+		p->cluster_eps[k] = (struct ds_ep){ .addr = sy_addr_from_in4(eps[k]), .port = tport,
 						    .flags = 3, .local = false };
 		p->all_eps[k] = p->cluster_eps[k];
 	}
@@ -200,7 +201,7 @@ int main(int argc, char **argv)
 			}
 			for (unsigned k = 0; k < p->n_cluster_eps; k++) {
 				char sb[200];
-				snprintf(sb, sizeof(sb), "%s%s:%u", base, sy_ip4_str(p->cluster_eps[k].addr),
+				snprintf(sb, sizeof(sb), "%s%s:%u", base, sy_addr_str(&p->cluster_eps[k].addr),
 					 p->cluster_eps[k].port);
 				proto_hash(h, "KUBE-SEP-", sb);
 				fprintf(f, ":%s - [0:0]\n", h);
@@ -219,7 +220,7 @@ int main(int argc, char **argv)
 			snprintf(base, sizeof(base), "%stcp", p->name);
 			proto_hash(svc, "KUBE-SVC-", base);
 			proto_hash(ext, "KUBE-EXT-", base);
-			snprintf(cip, sizeof(cip), "%s", sy_ip4_str(p->cluster_ip));
+			snprintf(cip, sizeof(cip), "%s", sy_addr_str(&p->cluster_ip));
 			fprintf(f, "-A KUBE-SERVICES -d %s/32 -p tcp -m tcp --dport %u -j %s\n", cip, p->port, svc);
 			if (p->node_port) {
 				fprintf(f, "-A KUBE-NODEPORTS -p tcp -m tcp --dport %u -j %s\n", p->node_port, ext);
@@ -229,7 +230,7 @@ int main(int argc, char **argv)
 				svc, cip, p->port);
 			for (unsigned k = 0; k < p->n_cluster_eps; k++) {
 				char sb[200], sep[32];
-				const char *ip = sy_ip4_str(p->cluster_eps[k].addr);
+				const char *ip = sy_addr_str(&p->cluster_eps[k].addr);
 				snprintf(sb, sizeof(sb), "%s%s:%u", base, ip, p->cluster_eps[k].port);
 				proto_hash(sep, "KUBE-SEP-", sb);
 				if (k + 1 < p->n_cluster_eps)
@@ -260,7 +261,7 @@ int main(int argc, char **argv)
 				"-A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
 				"COMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n"
 				":KUBE-POSTROUTING - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n:%s - [0:0]\n", svc);
-			snprintf(sb, sizeof(sb), "%s%s:%u", base, sy_ip4_str(p->cluster_eps[0].addr),
+			snprintf(sb, sizeof(sb), "%s%s:%u", base, sy_addr_str(&p->cluster_eps[0].addr),
 				 p->cluster_eps[0].port);
 			proto_hash(sep_old, "KUBE-SEP-", sb);
 			snprintf(sb, sizeof(sb), "%s%s:%u", base, "10.250.0.1", p->cluster_eps[0].port);
@@ -277,15 +278,15 @@ int main(int argc, char **argv)
 				snprintf(b2, sizeof(b2), "%stcp", ports[i]->name);
 				proto_hash(s2, "KUBE-SVC-", b2);
 				fprintf(g, "-A KUBE-SERVICES -d %s/32 -p tcp -m tcp --dport %u -j %s\n",
-					sy_ip4_str(ports[i]->cluster_ip), ports[i]->port, s2);
+					sy_addr_str(&ports[i]->cluster_ip), ports[i]->port, s2);
 			}
 			fprintf(g, "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n");
 			fprintf(g, "-A %s ! -s 10.244.0.0/16 -d %s/32 -p tcp -m tcp --dport %u -j KUBE-MARK-MASQ\n",
-				svc, sy_ip4_str(p->cluster_ip), p->port);
+				svc, sy_addr_str(&p->cluster_ip), p->port);
 			/* the new endpoint replaces the first one; the others keep their chains */
 			for (unsigned k = 0; k < p->n_cluster_eps; k++) {
 				char sep[32];
-				const char *ip = k ? sy_ip4_str(p->cluster_eps[k].addr) : "10.250.0.1";
+				const char *ip = k ? sy_addr_str(&p->cluster_eps[k].addr) : "10.250.0.1";
 				snprintf(sb, sizeof(sb), "%s%s:%u", base, ip, p->cluster_eps[k].port);
 				proto_hash(sep, "KUBE-SEP-", sb);
 				if (k + 1 < p->n_cluster_eps)
@@ -307,13 +308,14 @@ int main(int argc, char **argv)
 	struct proxy_mode *m = NULL;
 	char err[256] = "";
 	struct mode_sync_stats st = { 0 };
-	int r = iptables_mode_ops.init(&m, &cfg, err, sizeof(err));
+	int r = iptables_mode_ops.init(&m, &cfg, AF_INET, err, sizeof(err));
+	struct sy_sync_input in = { .services = &ds };
 	if (r < 0) {
 		fprintf(stderr, "init: %s\n", err);
 		return 1;
 	}
 	double t0 = sy_now_mono();
-	r = iptables_mode_ops.sync(m, &ds, true, &st);
+	r = iptables_mode_ops.sync(m, &in, true, &st);
 	double t1 = sy_now_mono();
 	printf("full_sync services=%u endpoints=%u seconds=%.3f maxrss_mb=%.1f nat_rules=%llu "
 	       "filter_rules=%llu writes=%llu result=%s\n", n, e, t1 - t0, maxrss_mb(),
@@ -325,7 +327,7 @@ int main(int argc, char **argv)
 	if (resync) {
 		memset(&st, 0, sizeof(st));
 		t0 = sy_now_mono();
-		r = iptables_mode_ops.sync(m, &ds, true, &st);
+		r = iptables_mode_ops.sync(m, &in, true, &st);
 		printf("noop_resync seconds=%.3f writes=%llu result=%s\n", sy_now_mono() - t0,
 		       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
 	}
@@ -335,15 +337,15 @@ int main(int argc, char **argv)
 		struct in_addr neps[64];
 		unsigned ne = old->n_cluster_eps;
 		for (unsigned k = 0; k < ne && k < 64; k++)
-			neps[k] = old->cluster_eps[k].addr;
+			neps[k] = old->cluster_eps[k].addr.v4;
 		neps[0].s_addr = htonl(0x0afa0001);
-		struct ds_port *np = mk_port(&ds, n / 2, ne, old->node_port != 0, old->cluster_ip, neps,
+		struct ds_port *np = mk_port(&ds, n / 2, ne, old->node_port != 0, old->cluster_ip.v4, neps,
 					     80, 8080);
 		hmap_put(&ds.ports, np->name, np);
 		memset(&st, 0, sizeof(st));
 		double c0 = thread_cpu();
 		t0 = sy_now_mono();
-		r = iptables_mode_ops.sync(m, &ds, false, &st);
+		r = iptables_mode_ops.sync(m, &in, false, &st);
 		t1 = sy_now_mono();
 		double c1 = thread_cpu();
 		/* wall times swing on a shared machine; CPU time (user + sys) does not */

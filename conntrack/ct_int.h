@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include "switchyard/addr.h"
 #include "switchyard/hmap.h"
 
 struct desired_state;
@@ -62,7 +63,7 @@ struct ct_plan {
 	struct in_addr *local_addrs;	/* nodeport_all_local: this netns' addresses (+127/8) */
 	unsigned n_local_addrs;
 	bool all_local;
-	struct in_addr *nodeport_addrs;	/* otherwise: --nodeport-addresses (borrowed) */
+	const struct sy_addr *nodeport_addrs;	/* otherwise: --nodeport-addresses (borrowed, IPv4) */
 	unsigned n_nodeport_addrs;
 };
 

@@ -161,12 +161,13 @@ typedef void (*key_fn)(void *arg, uint8_t proto, bool nodeport, struct in_addr d
 
 static void port_keys(const struct ds_port *sp, key_fn fn, void *arg)
 {
-	if (sp->cluster_ip.s_addr)
-		fn(arg, sp->proto, false, sp->cluster_ip, sp->port);
+	/* conntrack's IPv4 attributes: the IPv4 member of each (IPv4) address */
+	if (sy_addr_is_set(&sp->cluster_ip))
+		fn(arg, sp->proto, false, sp->cluster_ip.v4, sp->port);
 	for (unsigned i = 0; i < sp->n_external_ips; i++)
-		fn(arg, sp->proto, false, sp->external_ips[i], sp->port);
+		fn(arg, sp->proto, false, sp->external_ips[i].v4, sp->port);
 	for (unsigned i = 0; i < sp->n_lb_ips; i++)
-		fn(arg, sp->proto, false, sp->lb_ips[i], sp->port);
+		fn(arg, sp->proto, false, sp->lb_ips[i].v4, sp->port);
 	if (sp->node_port)
 		fn(arg, sp->proto, true, (struct in_addr){ 0 }, sp->node_port);
 }
@@ -180,13 +181,13 @@ static bool port_has_key(const struct ds_port *sp, uint8_t proto, bool nodeport,
 		return sp->node_port == dport;
 	if (sp->port != dport)
 		return false;
-	if (sp->cluster_ip.s_addr == dst.s_addr)
+	if (sp->cluster_ip.v4.s_addr == dst.s_addr)
 		return true;
 	for (unsigned i = 0; i < sp->n_external_ips; i++)
-		if (sp->external_ips[i].s_addr == dst.s_addr)
+		if (sp->external_ips[i].v4.s_addr == dst.s_addr)
 			return true;
 	for (unsigned i = 0; i < sp->n_lb_ips; i++)
-		if (sp->lb_ips[i].s_addr == dst.s_addr)
+		if (sp->lb_ips[i].v4.s_addr == dst.s_addr)
 			return true;
 	return false;
 }
@@ -203,10 +204,10 @@ static bool port_usable(const struct ds_port *sp)
 
 static int ds_ep_cmp(const struct ds_ep *x, const struct ds_ep *y)
 {
-	uint32_t xa = ntohl(x->addr.s_addr), ya = ntohl(y->addr.s_addr);
+	int r = sy_addr_cmp(&x->addr, &y->addr);
 
-	if (xa != ya)
-		return xa < ya ? -1 : 1;
+	if (r)
+		return r;
 	return (int)x->port - (int)y->port;
 }
 
@@ -258,7 +259,7 @@ static void allow_cb(void *arg, uint8_t proto, bool nodeport, struct in_addr dst
 		return;
 	k->port_name = c->sp->name;
 	for (unsigned i = 0; i < c->sp->n_all_eps; i++)
-		ct_key_allow(k, c->sp->all_eps[i].addr, c->sp->all_eps[i].port);
+		ct_key_allow(k, c->sp->all_eps[i].addr.v4, c->sp->all_eps[i].port);
 }
 
 unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool full)
@@ -326,7 +327,10 @@ static bool nodeport_dst(const struct ct_plan *p, struct in_addr dst)
 	if (p->all_local)
 		return (ntohl(dst.s_addr) >> 24) == 127 ||
 		       addr_in(dst, p->local_addrs, p->n_local_addrs);
-	return addr_in(dst, p->nodeport_addrs, p->n_nodeport_addrs);
+	for (unsigned i = 0; i < p->n_nodeport_addrs; i++)
+		if (p->nodeport_addrs[i].v4.s_addr == dst.s_addr)
+			return true;
+	return false;
 }
 
 const struct ct_key *ct_plan_stale(const struct ct_plan *p, const struct ct_entry *e)

@@ -41,11 +41,9 @@ void ds_port_free(struct ds_port *p)
 static int ep_cmp(const void *a, const void *b)
 {
 	const struct ds_ep *x = a, *y = b;
-	uint32_t ax = ntohl(x->addr.s_addr), ay = ntohl(y->addr.s_addr);
+	int r = sy_addr_cmp(&x->addr, &y->addr);
 
-	if (ax != ay)
-		return ax < ay ? -1 : 1;
-	return (int)x->port - (int)y->port;
+	return r ? r : (int)x->port - (int)y->port;
 }
 
 struct cand {
@@ -119,7 +117,7 @@ static struct ds_ep *pick(const struct cand *c, unsigned n, uint8_t need, uint8_
 }
 
 /* Endpoints of one service port from all slices: deduplicated, sorted. */
-static unsigned gather(const struct svc_port *sp, struct endpoint_slice *const *slices,
+static unsigned gather(const struct svc_port *sp, int family, struct endpoint_slice *const *slices,
 		       unsigned n_slices, const struct ds_node *node, struct cand **ret)
 {
 	unsigned total = 0, n = 0, k = 0;
@@ -132,6 +130,8 @@ static unsigned gather(const struct svc_port *sp, struct endpoint_slice *const *
 		const struct endpoint_slice *sl = slices[s];
 		const struct slice_port *p = NULL;
 
+		if (sl->family != family)
+			continue;	/* another family's (or an FQDN) slice */
 		for (unsigned i = 0; i < sl->n_ports; i++) {
 			if (!strcmp(sl->ports[i].name, sp->name) && sl->ports[i].proto == sp->proto) {
 				p = &sl->ports[i];
@@ -202,61 +202,108 @@ static void *dup_array(const void *src, size_t n, size_t sz)
 	return d;
 }
 
+/* The addresses of one family out of v (NULL when none). */
+static struct sy_addr *addrs_of(const struct sy_addr *v, unsigned n, int family, unsigned *ret_n)
+{
+	struct sy_addr *r = NULL;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		k += v[i].family == family;
+	if (k)
+		r = xmalloc(k * sizeof(*r));
+	k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].family == family)
+			r[k++] = v[i];
+	*ret_n = k;
+	return r;
+}
+
+static struct sy_cidr *cidrs_of(const struct sy_cidr *v, unsigned n, int family, unsigned *ret_n)
+{
+	struct sy_cidr *r = NULL;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		k += v[i].addr.family == family;
+	if (k)
+		r = xmalloc(k * sizeof(*r));
+	k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].addr.family == family)
+			r[k++] = v[i];
+	*ret_n = k;
+	return r;
+}
+
+static struct ds_port *build_port(const struct service *svc, const struct svc_port *sp, int family,
+				  const struct sy_addr *cluster_ip, struct endpoint_slice *const *slices,
+				  unsigned n_slices, const struct ds_node *node, double trigger)
+{
+	bool external_type = svc->type == SVC_TYPE_NODE_PORT || svc->type == SVC_TYPE_LOAD_BALANCER;
+	struct ds_port *p = xcalloc(1, sizeof(*p));
+	size_t l = strlen(svc->key) + strlen(sp->name) + 2;
+	struct cand *c;
+	unsigned n;
+
+	p->svc_key = xstrdup(svc->key);
+	p->name = xmalloc(l);
+	snprintf(p->name, l, "%s:%s", svc->key, sp->name);
+	p->proto = sp->proto;
+	p->family = (uint8_t)family;
+	p->cluster_ip = *cluster_ip;
+	p->port = sp->port;
+	p->node_port = external_type ? sp->node_port : 0;
+	p->external_ips = addrs_of(svc->external_ips, svc->n_external_ips, family,
+				   &p->n_external_ips);
+	if (svc->type == SVC_TYPE_LOAD_BALANCER) {
+		p->lb_ips = addrs_of(svc->lb_ips, svc->n_lb_ips, family, &p->n_lb_ips);
+		p->lb_source_ranges = cidrs_of(svc->lb_source_ranges, svc->n_lb_source_ranges, family,
+					       &p->n_lb_source_ranges);
+	}
+	p->affinity_timeout = svc->affinity_client_ip ? svc->affinity_timeout : 0;
+	p->etp_local = svc->etp_local && ds_port_has_external(p);
+	p->itp_local = svc->itp_local;
+	p->hc_node_port = svc->type == SVC_TYPE_LOAD_BALANCER && p->etp_local ? svc->hc_node_port : 0;
+	p->trigger_time = trigger;
+	n = gather(sp, family, slices, n_slices, node, &c);
+	build_eps(p, c, n, node);
+	free(c);
+	/* name = "ns/name:port": views into owned storage */
+	p->svc_ns = p->ns_buf = xstrdup(svc->ns);
+	p->svc_name = strchr(p->svc_key, '/') + 1;
+	p->port_name = strrchr(p->name, ':') + 1;
+	return p;
+}
+
 int ds_build_service(const struct service *svc, struct endpoint_slice *const *slices,
 		     unsigned n_slices, const struct ds_node *node, struct ds_port ***ret)
 {
+	const struct sy_addr *cips[2] = { &svc->cluster_ip, &svc->cluster_ip6 };
+	const int fams[2] = { AF_INET, AF_INET6 };
 	struct ds_port **out;
-	bool external_type = svc->type == SVC_TYPE_NODE_PORT || svc->type == SVC_TYPE_LOAD_BALANCER;
 	double trigger = 0;
+	unsigned k = 0;
 
 	*ret = NULL;
-	if (svc->type == SVC_TYPE_EXTERNAL_NAME || svc->headless || !svc->cluster_ip.s_addr ||
-	    svc->proxy_skip || svc->conflict || !svc->n_ports)
+	if (svc->type == SVC_TYPE_EXTERNAL_NAME || svc->headless || svc->proxy_skip ||
+	    svc->conflict || !svc->n_ports ||
+	    (!sy_addr_is_set(&svc->cluster_ip) && !sy_addr_is_set(&svc->cluster_ip6)))
 		return 0;
 	for (unsigned s = 0; s < n_slices; s++)
 		if (slices[s]->trigger_time > trigger)
 			trigger = slices[s]->trigger_time;
-	out = xcalloc(svc->n_ports, sizeof(*out));
-	for (unsigned i = 0; i < svc->n_ports; i++) {
-		const struct svc_port *sp = &svc->ports[i];
-		struct ds_port *p = xcalloc(1, sizeof(*p));
-		struct cand *c;
-		unsigned n;
-		size_t l = strlen(svc->key) + strlen(sp->name) + 2;
-
-		p->svc_key = xstrdup(svc->key);
-		p->name = xmalloc(l);
-		snprintf(p->name, l, "%s:%s", svc->key, sp->name);
-		p->proto = sp->proto;
-		p->cluster_ip = svc->cluster_ip;
-		p->port = sp->port;
-		p->node_port = external_type ? sp->node_port : 0;
-		p->external_ips = dup_array(svc->external_ips, svc->n_external_ips, sizeof(struct in_addr));
-		p->n_external_ips = svc->n_external_ips;
-		if (svc->type == SVC_TYPE_LOAD_BALANCER) {
-			p->lb_ips = dup_array(svc->lb_ips, svc->n_lb_ips, sizeof(struct in_addr));
-			p->n_lb_ips = svc->n_lb_ips;
-			p->lb_source_ranges = dup_array(svc->lb_source_ranges, svc->n_lb_source_ranges,
-							sizeof(struct sy_cidr));
-			p->n_lb_source_ranges = svc->n_lb_source_ranges;
-		}
-		p->affinity_timeout = svc->affinity_client_ip ? svc->affinity_timeout : 0;
-		p->etp_local = svc->etp_local && ds_port_has_external(p);
-		p->itp_local = svc->itp_local;
-		p->hc_node_port = svc->type == SVC_TYPE_LOAD_BALANCER && p->etp_local ?
-				  svc->hc_node_port : 0;
-		p->trigger_time = trigger;
-		n = gather(sp, slices, n_slices, node, &c);
-		build_eps(p, c, n, node);
-		free(c);
-		/* name = "ns/name:port": views into owned storage */
-		p->svc_ns = p->ns_buf = xstrdup(svc->ns);
-		p->svc_name = strchr(p->svc_key, '/') + 1;
-		p->port_name = strrchr(p->name, ':') + 1;
-		out[i] = p;
+	out = xcalloc(2 * svc->n_ports, sizeof(*out));
+	for (unsigned f = 0; f < 2; f++) {
+		if (!sy_addr_is_set(cips[f]))
+			continue;
+		for (unsigned i = 0; i < svc->n_ports; i++)
+			out[k++] = build_port(svc, &svc->ports[i], fams[f], cips[f], slices, n_slices,
+					      node, trigger);
 	}
 	*ret = out;
-	return (int)svc->n_ports;
+	return (int)k;
 }
 
 static bool eps_equal(const struct ds_ep *a, unsigned na, const struct ds_ep *b, unsigned nb)
@@ -268,11 +315,11 @@ static bool eps_equal(const struct ds_ep *a, unsigned na, const struct ds_ep *b,
 
 static bool port_equal(const struct ds_port *a, const struct ds_port *b)
 {
-	return !strcmp(a->name, b->name) && a->proto == b->proto &&
-	       a->cluster_ip.s_addr == b->cluster_ip.s_addr && a->port == b->port &&
+	return !strcmp(a->name, b->name) && a->proto == b->proto && a->family == b->family &&
+	       sy_addr_eq(&a->cluster_ip, &b->cluster_ip) && a->port == b->port &&
 	       a->node_port == b->node_port && a->hc_node_port == b->hc_node_port &&
-	       ARR_EQ(external_ips, n_external_ips, struct in_addr) &&
-	       ARR_EQ(lb_ips, n_lb_ips, struct in_addr) &&
+	       ARR_EQ(external_ips, n_external_ips, struct sy_addr) &&
+	       ARR_EQ(lb_ips, n_lb_ips, struct sy_addr) &&
 	       ARR_EQ(lb_source_ranges, n_lb_source_ranges, struct sy_cidr) &&
 	       a->affinity_timeout == b->affinity_timeout && a->etp_local == b->etp_local &&
 	       a->itp_local == b->itp_local &&
@@ -285,6 +332,7 @@ void desired_init(struct desired_state *ds, const struct sy_config *cfg)
 {
 	memset(ds, 0, sizeof(*ds));
 	hmap_init(&ds->ports);
+	hmap_init(&ds->ports6);
 	hmap_init(&ds->by_svc);
 	hmap_init(&ds->change_idx);
 	ds->cfg = cfg;
@@ -309,6 +357,7 @@ void desired_fini(struct desired_state *ds)
 	}
 	hmap_clear(&ds->by_svc);
 	hmap_clear(&ds->ports);
+	hmap_clear(&ds->ports6);
 	hmap_clear(&ds->change_idx);
 	free(ds->changes);
 	free(ds->retired);
@@ -324,7 +373,7 @@ static bool str_eq(const char *a, const char *b)
 }
 
 void desired_set_node(struct desired_state *ds, const char *name, const char *zone,
-		      const struct in_addr *addrs, unsigned n, bool all_local)
+		      const struct sy_addr *addrs, unsigned n, bool all_local)
 {
 	bool same = str_eq(ds->node.name, name) && str_eq(ds->node.zone, zone) &&
 		    ds->node.n_nodeport_addrs == n && ds->node.nodeport_all_local == all_local &&
@@ -382,7 +431,12 @@ static void record(struct desired_state *ds, const struct ds_port *old, const st
 	hmap_put(&ds->change_idx, name, (void *)(uintptr_t)ds->n_changes);
 }
 
-/* Rebuild one Service; returns the number of changed ports. */
+static struct hmap *port_map(struct desired_state *ds, int family)
+{
+	return family == AF_INET6 ? &ds->ports6 : &ds->ports;
+}
+
+/* Rebuild one Service; returns the number of changed IPv4 ports. */
 static int update_service(struct desired_state *ds, struct cache *c, const char *key)
 {
 	const struct service *svc = cache_service(c, key);
@@ -398,7 +452,8 @@ static int update_service(struct desired_state *ds, struct cache *c, const char 
 		return n;
 	/* ports that stayed identical keep their old object */
 	for (int i = 0; i < n; i++) {
-		struct ds_port *old = hmap_get(&ds->ports, built[i]->name);
+		struct hmap *m = port_map(ds, built[i]->family);
+		struct ds_port *old = hmap_get(m, built[i]->name);
 
 		if (old && port_equal(old, built[i])) {
 			ds_port_free(built[i]);
@@ -407,27 +462,37 @@ static int update_service(struct desired_state *ds, struct cache *c, const char 
 		}
 		built[i]->serial = ds->next_serial++;
 		if (old) {
-			hmap_del(&ds->ports, old->name);
+			hmap_del(m, old->name);
 			retire(ds, old);
 		}
-		hmap_put(&ds->ports, built[i]->name, built[i]);
-		record(ds, old, built[i]);
-		changed++;
+		hmap_put(m, built[i]->name, built[i]);
+		if (built[i]->family == AF_INET) {
+			record(ds, old, built[i]);
+			changed++;
+		} else {
+			log_v(4, "Service port %s: IPv6 (ClusterIP %s) kept in the desired state, "
+			      "not programmed (IPv4 only)", built[i]->name,
+			      sy_addr_str(&built[i]->cluster_ip));
+		}
 	}
 	/* ports that disappeared */
 	for (unsigned j = 0; cur && j < cur->n; j++) {
 		struct ds_port *old = cur->ports[j];
+		struct hmap *m = port_map(ds, old->family);
 		bool kept = false;
 
 		for (int i = 0; i < n && !kept; i++)
-			kept = built[i] == old || !strcmp(built[i]->name, old->name);
+			kept = built[i] == old || (built[i]->family == old->family &&
+						   !strcmp(built[i]->name, old->name));
 		if (kept)
 			continue;
-		if (hmap_get(&ds->ports, old->name) == old)
-			hmap_del(&ds->ports, old->name);
+		if (hmap_get(m, old->name) == old)
+			hmap_del(m, old->name);
 		retire(ds, old);
-		record(ds, old, NULL);
-		changed++;
+		if (old->family == AF_INET) {
+			record(ds, old, NULL);
+			changed++;
+		}
 	}
 	if (cur) {
 		free(cur->ports);

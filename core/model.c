@@ -136,6 +136,35 @@ static int cidr4_sloppy(const char *s, struct sy_cidr *ret)
 	return sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(a) }, plen, ret);
 }
 
+/*
+ * An address of either family as kube-proxy reads it: IPv4 sloppy (above),
+ * IPv6 in any RFC 4291 text form (lib/addr.c).
+ */
+static int ip_sloppy(const char *s, struct sy_addr *ret)
+{
+	struct in_addr a;
+
+	if (is_ip6(s))
+		return sy_addr_parse_family(s, AF_INET6, ret);
+	if (ip4_sloppy(s, &a) < 0)
+		return -EINVAL;
+	*ret = sy_addr_from_in4(a);
+	return 0;
+}
+
+/* The first string of arr (a list) that is an address of family by its looks, or NULL. */
+static const char *first_of_family(struct json_object *arr, int family)
+{
+	for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
+			   i < json_object_array_length(arr); i++) {
+		const char *c = jstr(json_object_array_get_idx(arr, i));
+
+		if (c && *c && !!is_ip6(c) == (family == AF_INET6))
+			return c;
+	}
+	return NULL;
+}
+
 /* Go's strings.TrimSpace: ASCII white space and U+0085, U+00A0 at both ends, into buf. */
 static const char *trim_space(const char *s, char *buf, size_t len)
 {
@@ -360,7 +389,7 @@ void service_free(struct service *s)
  * another family's, an empty entry is skipped silently, an invalid one is
  * skipped with an error (the rest of the Service stays).
  */
-static int ip_list(struct json_object *arr, struct in_addr **ret, unsigned *n, const char *what,
+static int ip_list(struct json_object *arr, struct sy_addr **ret, unsigned *n, const char *what,
 		   const char *svc, char *err, size_t errlen)
 {
 	size_t len;
@@ -378,9 +407,7 @@ static int ip_list(struct json_object *arr, struct in_addr **ret, unsigned *n, c
 	for (size_t i = 0; i < len; i++) {
 		const char *s = jstr(json_object_array_get_idx(arr, i));
 
-		if (is_ip6(s))
-			continue;	/* IPv4 proxy: other families are not ours */
-		if (ip4_sloppy(s, &(*ret)[*n]) < 0) {
+		if (ip_sloppy(s, &(*ret)[*n]) < 0) {
 			if (!s || *s)
 				log_error("Service %s: invalid IP \"%s\" in %s; this entry is skipped",
 					  svc, s ? s : "(not a string)", what);
@@ -449,9 +476,33 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 	if (str && !strcmp(str, "None")) {
 		s->headless = true;
 	} else if (str && *str && !is_ip6(str)) {
-		if (ip4_sloppy(str, &s->cluster_ip) < 0)
+		if (ip_sloppy(str, &s->cluster_ip) < 0)
 			FAIL("invalid spec.clusterIP \"%s\"", str);
 	}
+	if (!s->headless) {
+		/* the IPv6 ClusterIP: spec.clusterIP when IPv6, else the first IPv6 of clusterIPs */
+		const char *c6 = jstr(jget(spec, "clusterIP"));
+
+		if (!c6 || !is_ip6(c6))
+			c6 = first_of_family(jget(spec, "clusterIPs"), AF_INET6);
+		if (c6 && sy_addr_parse_family(c6, AF_INET6, &s->cluster_ip6) < 0)
+			log_error("Service %s: invalid IPv6 ClusterIP \"%s\"; ignored", s->key, c6);
+	}
+	v = jget(spec, "ipFamilies");
+	for (size_t i = 0; v && json_object_is_type(v, json_type_array) &&
+			   i < json_object_array_length(v) && s->n_ip_families < 2; i++) {
+		int f = sy_family_parse(jstr(json_object_array_get_idx(v, i)));
+
+		if (f > 0)
+			s->ip_families[s->n_ip_families++] = (uint8_t)f;
+	}
+	str = jstr(jget(spec, "ipFamilyPolicy"));
+	if (str && !strcmp(str, "SingleStack"))
+		s->ip_family_policy = SVC_IPFP_SINGLE_STACK;
+	else if (str && !strcmp(str, "PreferDualStack"))
+		s->ip_family_policy = SVC_IPFP_PREFER_DUAL_STACK;
+	else if (str && !strcmp(str, "RequireDualStack"))
+		s->ip_family_policy = SVC_IPFP_REQUIRE_DUAL_STACK;
 
 	v = jget(spec, "ports");
 	if (v && !json_object_is_type(v, json_type_array))
@@ -526,11 +577,11 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 			struct json_object *ing = json_object_array_get_idx(v, i);
 			const char *ip = jstr(jget(ing, "ip")), *mode = jstr(jget(ing, "ipMode"));
 
-			if (!ip || is_ip6(ip))
-				continue;	/* hostname-only ingress or another family */
+			if (!ip)
+				continue;	/* hostname-only ingress */
 			if (mode && !strcmp(mode, "Proxy"))
 				continue;	/* the load balancer proxies: not a VIP to program (as kube-proxy) */
-			if (ip4_sloppy(ip, &s->lb_ips[s->n_lb_ips]) < 0) {
+			if (ip_sloppy(ip, &s->lb_ips[s->n_lb_ips]) < 0) {
 				/* kube-proxy: not an IP of this family, not a VIP */
 				if (*ip)
 					log_error("Service %s: invalid status.loadBalancer.ingress IP "
@@ -559,24 +610,38 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 			if (c && !*c)
 				continue;	/* empty: ignored, as kube-proxy */
 			given++;
-			if (is_ip6(c))
-				continue;
-			if (cidr4_sloppy(c, &s->lb_source_ranges[s->n_lb_source_ranges]) < 0) {
+			if (is_ip6(c) ? sy_cidr_parse_family(c, AF_INET6,
+					&s->lb_source_ranges[s->n_lb_source_ranges]) < 0 :
+			    cidr4_sloppy(c, &s->lb_source_ranges[s->n_lb_source_ranges]) < 0) {
 				log_error("Service %s: invalid loadBalancerSourceRanges entry \"%s\"; "
 					  "this entry is skipped", s->key, raw ? raw : "(not a string)");
 				continue;
 			}
 			s->n_lb_source_ranges++;
 		}
-		if (given && !s->n_lb_source_ranges && s->n_lb_ips) {
-			/*
-			 * kube-proxy drops the firewall when no range of the family is
-			 * left, opening the load balancer IPs to every source.  Never
-			 * wider than the valid ranges allow: no IPv4 range, no IPv4 LB IP.
-			 */
-			log_error("Service %s: no valid IPv4 entry in loadBalancerSourceRanges; its "
-				  "load balancer IPs are not programmed", s->key);
-			s->n_lb_ips = 0;
+		/*
+		 * kube-proxy drops the firewall when no range of the family is
+		 * left, opening the load balancer IPs to every source.  Never
+		 * wider than the valid ranges allow: no range of a family, no
+		 * load balancer IP of that family (said for IPv4, the family
+		 * programmed today).
+		 */
+		for (int f = AF_INET; given && f; f = f == AF_INET ? AF_INET6 : 0) {
+			unsigned nr = 0, nl = 0, k = 0;
+
+			for (unsigned i = 0; i < s->n_lb_source_ranges; i++)
+				nr += s->lb_source_ranges[i].addr.family == f;
+			for (unsigned i = 0; i < s->n_lb_ips; i++)
+				nl += s->lb_ips[i].family == f;
+			if (nr || !nl)
+				continue;
+			if (f == AF_INET)
+				log_error("Service %s: no valid IPv4 entry in loadBalancerSourceRanges; "
+					  "its load balancer IPs are not programmed", s->key);
+			for (unsigned i = 0; i < s->n_lb_ips; i++)
+				if (s->lb_ips[i].family != f)
+					s->lb_ips[k++] = s->lb_ips[i];
+			s->n_lb_ips = k;
 		}
 	}
 
@@ -661,7 +726,6 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 	struct endpoint_slice *s = xcalloc(1, sizeof(*s));
 	struct json_object *v, *md;
 	const char *str, *at;
-	bool ipv4;
 	long l;
 
 	if (meta(obj, SY_KIND_ENDPOINTSLICE, &s->key, &s->ns, &s->name, &s->resource_version, err,
@@ -690,7 +754,7 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 		FAIL("missing addressType");
 	if (strcmp(at, "IPv4") && strcmp(at, "IPv6") && strcmp(at, "FQDN"))
 		FAIL("unknown addressType \"%s\"", at);
-	ipv4 = !strcmp(at, "IPv4");
+	s->family = strcmp(at, "FQDN") ? sy_family_parse(at) : 0;
 
 	v = jget(obj, "ports");
 	if (v && !json_object_is_type(v, json_type_array))
@@ -722,7 +786,7 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 	v = jget(obj, "endpoints");
 	if (v && !json_object_is_type(v, json_type_array))
 		FAIL("endpoints is not a list");
-	if (v && ipv4) {
+	if (v && s->family) {
 		size_t n = json_object_array_length(v);
 
 		s->eps = xcalloc(n, sizeof(*s->eps));
@@ -742,13 +806,14 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 				continue;
 			}
 			str = jstr(json_object_array_get_idx(addrs, 0));
-			if (is_ip6(str)) {
+			if (str && !!is_ip6(str) != (s->family == AF_INET6)) {
 				/* kube-proxy: an endpoint of the other family is skipped */
-				log_v(2, "EndpointSlice %s: endpoint %s is IPv6 in an IPv4 slice; ignored",
-				      s->key, str);
+				log_v(2, "EndpointSlice %s: endpoint %s is %s in an %s slice; ignored",
+				      s->key, str, sy_family_name(is_ip6(str) ? AF_INET6 : AF_INET),
+				      sy_family_name(s->family));
 				continue;
 			}
-			if (ip4_sloppy(str, &se->addr) < 0)
+			if (ip_sloppy(str, &se->addr) < 0)
 				FAIL("endpoints[%zu]: invalid address \"%s\"", i, str ? str : "");
 			cond = jget(e, "conditions");
 			if (jbool(jget(cond, "ready"), true, &ready) < 0 ||
@@ -817,20 +882,24 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 	for (size_t i = 0; v && i < json_object_array_length(v); i++) {
 		struct json_object *a = json_object_array_get_idx(v, i);
 		const char *type = jstr(jget(a, "type")), *addr = jstr(jget(a, "address"));
-		struct in_addr *dst;
+		bool v6 = is_ip6(addr);
+		struct sy_addr *dst;
 
-		if (!type || !addr || is_ip6(addr))
+		if (!type || !addr)
 			continue;
 		if (!strcmp(type, "InternalIP"))
-			dst = &n->internal_ip;
+			dst = v6 ? &n->internal_ip6 : &n->internal_ip;
 		else if (!strcmp(type, "ExternalIP"))
-			dst = &n->external_ip;
+			dst = v6 ? &n->external_ip6 : &n->external_ip;
 		else
 			continue;
-		if (dst->s_addr)
+		if (sy_addr_is_set(dst))
 			continue;
-		if (sy_parse_ip4(addr, dst) < 0)
-			FAIL("invalid %s \"%s\"", type, addr);
+		if (sy_addr_parse_family(addr, v6 ? AF_INET6 : AF_INET, dst) < 0) {
+			if (!v6)
+				FAIL("invalid %s \"%s\"", type, addr);
+			log_v(2, "Node %s: invalid %s \"%s\"; ignored", n->name, type, addr);
+		}
 	}
 	str = jstr(jget(spec, "podCIDR"));
 	if (!str) {
@@ -850,6 +919,15 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 		if (sy_cidr_parse_family(str, AF_INET, &n->pod_cidr) < 0)
 			FAIL("invalid spec.podCIDR \"%s\"", str);
 		n->has_pod_cidr = true;
+	}
+	str = jstr(jget(spec, "podCIDR"));
+	if (!str || !is_ip6(str))
+		str = first_of_family(jget(spec, "podCIDRs"), AF_INET6);
+	if (str) {
+		if (sy_cidr_parse_family(str, AF_INET6, &n->pod_cidr6) == 0)
+			n->has_pod_cidr6 = true;
+		else
+			log_v(2, "Node %s: invalid IPv6 podCIDR \"%s\"; ignored", n->name, str);
 	}
 	n->zone = intern(jstr(jget(jget(md, "labels"), "topology.kubernetes.io/zone")));
 	if (jget(md, "deletionTimestamp"))
@@ -1103,10 +1181,10 @@ static uint64_t content_hash(struct json_object *obj)
 
 static unsigned vip_keys(const struct service *s, unsigned i, char *buf, size_t len)
 {
-	if (!s->cluster_ip.s_addr || s->headless || s->type == SVC_TYPE_EXTERNAL_NAME ||
+	if (!sy_addr_is_set(&s->cluster_ip) || s->headless || s->type == SVC_TYPE_EXTERNAL_NAME ||
 	    i >= s->n_ports)
 		return 0;
-	snprintf(buf, len, "%s:%u/%s", sy_ip4_str(s->cluster_ip), s->ports[i].port,
+	snprintf(buf, len, "%s:%u/%s", sy_addr_str(&s->cluster_ip), s->ports[i].port,
 		 sy_proto_name(s->ports[i].proto));
 	return 1;
 }
@@ -1153,7 +1231,7 @@ static void vip_recheck(struct cache *c, struct service *s)
 	mark_dirty(c, s->key);
 	if (w)
 		log_error("Service %s: ClusterIP %s port %u/%s is already taken by Service %s; "
-			  "the newer one is skipped", s->key, sy_ip4_str(s->cluster_ip),
+			  "the newer one is skipped", s->key, sy_addr_str(&s->cluster_ip),
 			  s->ports[port].port, sy_proto_name(s->ports[port].proto), w->key);
 	else
 		log_info("Service %s: its ClusterIP ports are free again; programmed", s->key);

@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 	d->node_name = d->node_name_buf;
 	log_info("Node name \"%s\"", d->node_name);
 
-	r = d->mode_ops->init(&d->mode, &d->cfg, err, sizeof(err));
+	r = d->mode_ops->init(&d->mode, &d->cfg, AF_INET, err, sizeof(err));
 	if (r < 0) {
 		log_error("Cannot use the %s proxy mode: %s", d->mode_ops->name, err);
 		ret = 2;

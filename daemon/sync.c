@@ -124,7 +124,7 @@ static bool refresh_node(struct sy_daemon *d, bool full)
 	const struct node *self = cache_node(d->cache, d->node_name);
 	const char *old_zone = d->ds.node.zone, *zone = self ? self->zone : NULL;
 	bool zone_changed = !(old_zone == zone || (old_zone && zone && !strcmp(old_zone, zone)));
-	struct in_addr addrs[256];
+	struct sy_addr addrs[256];
 	int n;
 
 	if (!full && !zone_changed && d->ds.node.name)
@@ -211,7 +211,7 @@ static void run_sync(struct sy_daemon *d)
 		schedule(d);
 		return;
 	}
-	r = d->mode_ops->sync(d->mode, &d->ds, full, &st);
+	r = d->mode_ops->sync(d->mode, &(struct sy_sync_input){ .services = &d->ds }, full, &st);
 	elapsed = sy_now_mono() - t0;
 	s->last_sync_mono = sy_now_mono();
 	d->metrics.syncs_total++;

@@ -24,6 +24,21 @@ int sy_addr_parse_family(const char *s, int family, struct sy_addr *ret)
 	return 0;
 }
 
+int sy_parse_ip4(const char *s, struct in_addr *ret)
+{
+	struct in_addr a;
+
+	if (!s || inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*ret = a;
+	return 0;
+}
+
+const char *sy_ip4_str(struct in_addr a)
+{
+	return sy_addr_str((struct sy_addr[]){ sy_addr_from_in4(a) });
+}
+
 int sy_addr_parse(const char *s, struct sy_addr *ret)
 {
 	return sy_addr_parse_family(s, AF_UNSPEC, ret);

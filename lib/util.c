@@ -13,26 +13,6 @@
 #include <unistd.h>
 #include "switchyard/util.h"
 
-int sy_parse_ip4(const char *s, struct in_addr *ret)
-{
-	struct in_addr a;
-
-	if (!s || inet_pton(AF_INET, s, &a) != 1)
-		return -EINVAL;
-	*ret = a;
-	return 0;
-}
-
-const char *sy_ip4_str(struct in_addr a)
-{
-	static char bufs[8][INET_ADDRSTRLEN];
-	static unsigned i;
-	char *b = bufs[i++ % 8];
-
-	inet_ntop(AF_INET, &a, b, INET_ADDRSTRLEN);
-	return b;
-}
-
 int sy_parse_duration(const char *s, double *ret_seconds)
 {
 	double total = 0;

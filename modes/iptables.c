@@ -61,7 +61,8 @@ static int check_revision(int fd, bool target, const char *name, uint8_t rev)
 	return 0;
 }
 
-static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen)
+static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
+			 size_t errlen)
 {
 	static const struct { bool target; const char *name; uint8_t rev; } ext[] = {
 		{ false, "tcp", 0 }, { false, "udp", 0 }, { false, "statistic", 0 },
@@ -73,6 +74,11 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, c
 	struct xtc_handle *h;
 	int fd, r;
 
+	if (family != AF_INET) {
+		snprintf(err, errlen, "the iptables mode programs IPv4 only (not %s)",
+			 sy_family_name(family));
+		return -EAFNOSUPPORT;
+	}
 	/* the legacy iptables interface answers (and the filter table exists) */
 	h = iptc_init("filter");
 	if (!h) {
@@ -122,7 +128,7 @@ static bool opts_equal(const struct ipt_plan_opts *a, const struct ipt_plan_opts
 	       a->localhost_nodeports == b->localhost_nodeports &&
 	       a->n_nodeport_addrs == b->n_nodeport_addrs &&
 	       (!a->n_nodeport_addrs ||
-		!memcmp(a->nodeport_addrs, b->nodeport_addrs, a->n_nodeport_addrs * sizeof(struct in_addr)));
+		!memcmp(a->nodeport_addrs, b->nodeport_addrs, a->n_nodeport_addrs * sizeof(struct sy_addr)));
 }
 
 static void set_route_localnet(struct proxy_mode *m)
@@ -279,9 +285,10 @@ static bool foreign_lock_users(struct proxy_mode *m)
 	return seen || m->ino_wd < 0;
 }
 
-static int ipt_mode_sync(struct proxy_mode *m, const struct desired_state *ds, bool full,
+static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 			 struct mode_sync_stats *st)
 {
+	const struct desired_state *ds = in->services;	/* ds->ports: the IPv4 ports */
 	struct ipt_plan_opts o;
 	int lock, fd, r = 0;
 

@@ -63,9 +63,10 @@ static struct ipt_rule rule_jump(const struct ipt_chain *to)
 	return r;
 }
 
-static void rule_dst(struct ipt_rule *r, struct in_addr a, uint8_t proto, uint16_t port)
+/* a: an IPv4 address, or NULL for any */
+static void rule_dst(struct ipt_rule *r, const struct sy_addr *a, uint8_t proto, uint16_t port)
 {
-	r->dst = a;
+	r->dst = a ? a->v4 : (struct in_addr){ 0 };
 	r->dmsk.s_addr = host32;
 	r->proto = proto;
 	if (port) {
@@ -214,7 +215,7 @@ static void fill_lb_chain(struct ipt_chain *c, const struct ds_port *dp, const s
 			memset(&r, 0, sizeof(r));
 			r.target = IPT_T_DNAT;
 			r.proto = dp->proto;
-			r.to_addr = eps[i].addr;
+			r.to_addr = eps[i].addr.v4;
 			r.to_port = eps[i].port;
 		}
 		if (i + 1 < n) {
@@ -238,7 +239,7 @@ static bool may_hairpin(const struct ds_ep *e)
 static int ep_index(const struct ds_ep *eps, unsigned n, const struct ds_ep *e)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (eps[i].addr.s_addr == e->addr.s_addr && eps[i].port == e->port)
+		if (sy_addr_eq(&eps[i].addr, &e->addr) && eps[i].port == e->port)
 			return (int)i;
 	return -1;
 }
@@ -284,7 +285,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			const struct ds_ep *e = &dp->cluster_eps[i];
 			if (!dp->affinity_timeout && !may_hairpin(e))
 				continue;
-			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_ip4_str(e->addr), e->port);
+			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_addr_str(&e->addr), e->port);
 			sep_ep[pp->n_chains] = e;
 			sep_c[i] = port_chain(pp, "SY-SEP-", buf);
 		}
@@ -297,7 +298,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 				sep_l[i] = sep_c[j];
 				continue;
 			}
-			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_ip4_str(e->addr), e->port);
+			snprintf(buf, sizeof(buf), "%s%s%s:%u", spn, proto, sy_addr_str(&e->addr), e->port);
 			sep_ep[pp->n_chains] = e;
 			sep_l[i] = port_chain(pp, "SY-SEP-", buf);
 		}
@@ -306,13 +307,13 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			struct ipt_chain *c = &pp->chains[i];
 			const struct ds_ep *e = sep_ep[i];
 			r = rule_jump(&p->nat_mark_masq);
-			r.src = e->addr;
+			r.src = e->addr.v4;
 			r.smsk.s_addr = host32;
 			ipt_chain_add(c, &r);
 			memset(&r, 0, sizeof(r));
 			r.target = IPT_T_DNAT;
 			r.proto = dp->proto;
-			r.to_addr = e->addr;
+			r.to_addr = e->addr.v4;
 			r.to_port = e->port;
 			if (dp->affinity_timeout) {
 				r.matches |= IPT_M_RSET;
@@ -371,7 +372,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 	}
 
 	/* nat dispatch: cluster IP */
-	if (dp->cluster_ip.s_addr && int_chain) {
+	if (sy_addr_is_set(&dp->cluster_ip) && int_chain) {
 		if (o->masquerade_all || o->n_cluster_cidrs) {
 			r = rule_jump(o->masquerade_all || o->n_cluster_cidrs == 1 ?
 				      &p->nat_mark_masq : &p->nat_masq_cidr);
@@ -381,27 +382,27 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 					htonl(~0u << (32 - o->cluster_cidrs[0].plen)) : 0;
 				r.inv = IPT_R_INV_SRC;
 			}
-			rule_dst(&r, dp->cluster_ip, dp->proto, dp->port);
+			rule_dst(&r, &dp->cluster_ip, dp->proto, dp->port);
 			rules_add(&pp->nat_disp, &pp->n_nat_disp, &r);
 		}
 		r = rule_jump(int_chain);
-		rule_dst(&r, dp->cluster_ip, dp->proto, dp->port);
+		rule_dst(&r, &dp->cluster_ip, dp->proto, dp->port);
 		rules_add(&pp->nat_disp, &pp->n_nat_disp, &r);
 	}
 	if (ext) {
 		for (unsigned i = 0; i < dp->n_external_ips; i++) {
 			r = rule_jump(ext);
-			rule_dst(&r, dp->external_ips[i], dp->proto, dp->port);
+			rule_dst(&r, &dp->external_ips[i], dp->proto, dp->port);
 			rules_add(&pp->nat_disp, &pp->n_nat_disp, &r);
 		}
 		for (unsigned i = 0; i < dp->n_lb_ips; i++) {
 			r = rule_jump(fw ? fw : ext);
-			rule_dst(&r, dp->lb_ips[i], dp->proto, dp->port);
+			rule_dst(&r, &dp->lb_ips[i], dp->proto, dp->port);
 			rules_add(&pp->nat_disp, &pp->n_nat_disp, &r);
 		}
 		if (dp->node_port) {
 			r = rule_jump(ext);
-			rule_dst(&r, (struct in_addr){ 0 }, dp->proto, dp->node_port);
+			rule_dst(&r, NULL, dp->proto, dp->node_port);
 			r.dmsk.s_addr = 0;
 			rules_add(&pp->nat_np, &pp->n_nat_np, &r);
 		}
@@ -411,13 +412,13 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 	uint8_t int_verdict = !has_eps ? IPT_T_REJECT : !n_int ? IPT_T_DROP : 0;
 	uint8_t ext_verdict = !has_eps ? IPT_T_REJECT : !n_ext ? IPT_T_DROP : 0;
 	memset(&r, 0, sizeof(r));
-	if (int_verdict && dp->cluster_ip.s_addr) {
+	if (int_verdict && sy_addr_is_set(&dp->cluster_ip)) {
 		r.target = int_verdict;
-		rule_dst(&r, dp->cluster_ip, dp->proto, dp->port);
+		rule_dst(&r, &dp->cluster_ip, dp->proto, dp->port);
 		rules_add(&pp->filt_disp, &pp->n_filt_disp, &r);
 	}
 	for (unsigned i = 0; i < dp->n_external_ips + dp->n_lb_ips; i++) {
-		struct in_addr a = i < dp->n_external_ips ? dp->external_ips[i] :
+		struct sy_addr a = i < dp->n_external_ips ? dp->external_ips[i] :
 			dp->lb_ips[i - dp->n_external_ips];
 		bool is_lb = i >= dp->n_external_ips;
 		uint8_t v = ext_verdict ? ext_verdict : (is_lb && fw) ? IPT_T_DROP : 0;
@@ -425,7 +426,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			continue;
 		memset(&r, 0, sizeof(r));
 		r.target = v;
-		rule_dst(&r, a, dp->proto, dp->port);
+		rule_dst(&r, &a, dp->proto, dp->port);
 		rules_add(&pp->filt_disp, &pp->n_filt_disp, &r);
 	}
 	/* the health-check node port answers even behind a default-DROP INPUT policy */
@@ -433,7 +434,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 		memset(&r, 0, sizeof(r));
 		r.target = IPT_T_ACCEPT;
 		r.matches = IPT_M_DST_LOCAL;
-		rule_dst(&r, (struct in_addr){ 0 }, IPPROTO_TCP, dp->hc_node_port);
+		rule_dst(&r, NULL, IPPROTO_TCP, dp->hc_node_port);
 		r.dmsk.s_addr = 0;
 		rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
 	}
@@ -442,19 +443,19 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			memset(&r, 0, sizeof(r));
 			r.target = ext_verdict;
 			r.matches = IPT_M_DST_LOCAL;
-			rule_dst(&r, (struct in_addr){ 0 }, dp->proto, dp->node_port);
+			rule_dst(&r, NULL, dp->proto, dp->node_port);
 			r.dmsk.s_addr = 0;
 			rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
 		} else {
 			for (unsigned i = 0; i <= o->n_nodeport_addrs; i++) {
-				struct in_addr a = { htonl(0x7f000001) };
+				struct sy_addr a = sy_addr4_host(0x7f000001);
 				if (i < o->n_nodeport_addrs)
 					a = o->nodeport_addrs[i];
 				else if (!o->nodeport_loopback)
 					break;
 				memset(&r, 0, sizeof(r));
 				r.target = ext_verdict;
-				rule_dst(&r, a, dp->proto, dp->node_port);
+				rule_dst(&r, &a, dp->proto, dp->node_port);
 				rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
 			}
 		}
@@ -793,13 +794,13 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 			ipt_chain_add(&p->nat_services, &r);
 		} else {
 			for (unsigned i = 0; i < o->n_nodeport_addrs; i++) {
-				bool lo = (ntohl(o->nodeport_addrs[i].s_addr) >> 24) == 127;
+				bool lo = sy_addr_is_loopback(&o->nodeport_addrs[i]);
 				if (lo && !o->localhost_nodeports)
 					continue;
 				if (lo)
 					p->need_route_localnet = true;
 				r = rule_jump(&p->nat_nodeports);
-				r.dst = o->nodeport_addrs[i];
+				r.dst = o->nodeport_addrs[i].v4;
 				r.dmsk.s_addr = host32;
 				ipt_chain_add(&p->nat_services, &r);
 			}

@@ -132,7 +132,7 @@ struct ipt_plan_opts {
 	bool masquerade_all;
 	const struct sy_cidr *cluster_cidrs;
 	unsigned n_cluster_cidrs;
-	const struct in_addr *nodeport_addrs;	/* when !nodeport_all_local */
+	const struct sy_addr *nodeport_addrs;	/* when !nodeport_all_local */
 	unsigned n_nodeport_addrs;
 	bool nodeport_all_local;
 	bool localhost_nodeports;

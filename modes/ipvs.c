@@ -510,7 +510,7 @@ static int svc_collect(void *arg, const struct ipvs_svc *s)
 static bool is_node_addr(const struct desired_state *ds, struct in_addr a)
 {
 	for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++)
-		if (ds->node.nodeport_addrs[i].s_addr == a.s_addr)
+		if (ds->node.nodeport_addrs[i].v4.s_addr == a.s_addr)
 			return true;
 	return false;
 }
@@ -712,9 +712,10 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 	return r;
 }
 
-static int ipvs_sync(struct proxy_mode *m, const struct desired_state *ds, bool full,
+static int ipvs_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 		     struct mode_sync_stats *st)
 {
+	const struct desired_state *ds = in->services;	/* ds->ports: the IPv4 ports */
 	int r;
 
 	m->writes = 0;
@@ -822,12 +823,19 @@ static void ipvs_free(struct proxy_mode *m)
 	free(m);
 }
 
-static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen)
+static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
+		     size_t errlen)
 {
-	struct proxy_mode *m = xcalloc(1, sizeof(*m));
+	struct proxy_mode *m;
 	const char *sched = cfg->ipvs_scheduler && *cfg->ipvs_scheduler ? cfg->ipvs_scheduler : "rr";
 	int r;
 
+	if (family != AF_INET) {
+		snprintf(err, errlen, "the IPVS mode programs IPv4 only (not %s)",
+			 sy_family_name(family));
+		return -EAFNOSUPPORT;
+	}
+	m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
 	ipvs_plan_init(&m->plan);
 	hmap_init(&m->have_addr);

@@ -142,7 +142,7 @@ static void vs_delta(struct ipvs_plan *m, const struct ds_port *p, struct in_add
 	for (unsigned i = 0; i < n; i++) {
 		if (!eps[i].local)
 			continue;
-		ipvs_addr_str(eps[i].addr, e);
+		ipvs_addr_str(eps[i].addr.v4, e);
 		snprintf(entry, sizeof(entry), "%s,%s:%u,%s", e, ipvs_proto_name(p->proto), eps[i].port, e);
 		set_delta(m, IPVS_SET_LOOP_BACK, entry, delta);
 	}
@@ -177,7 +177,7 @@ static void vs_delta(struct ipvs_plan *m, const struct ds_port *p, struct in_add
 	v->n_dests = n;
 	v->dests = n ? xcalloc(n, sizeof(*v->dests)) : NULL;
 	for (unsigned i = 0; i < n; i++) {
-		v->dests[i].addr = eps[i].addr;
+		v->dests[i].addr = eps[i].addr.v4;
 		v->dests[i].port = eps[i].port;
 		v->dests[i].fwd = IP_VS_CONN_F_MASQ;
 		v->dests[i].weight = 1;
@@ -204,26 +204,26 @@ void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 		ne = p->n_cluster_eps;
 	}
 
-	if (p->cluster_ip.s_addr) {
-		vs_delta(m, p, p->cluster_ip, p->port, ieps, ni, false, delta);
-		addr_delta(m, p->cluster_ip, delta);
-		ipvs_addr_str(p->cluster_ip, a);
+	if (sy_addr_is_set(&p->cluster_ip)) {
+		vs_delta(m, p, p->cluster_ip.v4, p->port, ieps, ni, false, delta);
+		addr_delta(m, p->cluster_ip.v4, delta);
+		ipvs_addr_str(p->cluster_ip.v4, a);
 		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
 		set_delta(m, IPVS_SET_CLUSTER_IP, entry, delta);
 	}
 	for (unsigned i = 0; i < p->n_external_ips; i++) {
-		vs_delta(m, p, p->external_ips[i], p->port, eeps, ne, fb, delta);
-		addr_delta(m, p->external_ips[i], delta);
-		ipvs_addr_str(p->external_ips[i], a);
+		vs_delta(m, p, p->external_ips[i].v4, p->port, eeps, ne, fb, delta);
+		addr_delta(m, p->external_ips[i].v4, delta);
+		ipvs_addr_str(p->external_ips[i].v4, a);
 		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
 		set_delta(m, IPVS_SET_EXTERNAL_IP, entry, delta);
 		if (p->etp_local)
 			set_delta(m, IPVS_SET_EXTERNAL_IP_LOCAL, entry, delta);
 	}
 	for (unsigned i = 0; i < p->n_lb_ips; i++) {
-		vs_delta(m, p, p->lb_ips[i], p->port, eeps, ne, fb, delta);
-		addr_delta(m, p->lb_ips[i], delta);
-		ipvs_addr_str(p->lb_ips[i], a);
+		vs_delta(m, p, p->lb_ips[i].v4, p->port, eeps, ne, fb, delta);
+		addr_delta(m, p->lb_ips[i].v4, delta);
+		ipvs_addr_str(p->lb_ips[i].v4, a);
 		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
 		set_delta(m, IPVS_SET_LB, entry, delta);
 		if (p->etp_local)
@@ -244,9 +244,9 @@ void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 	}
 	if (p->node_port) {
 		for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++) {
-			vs_delta(m, p, ds->node.nodeport_addrs[i], p->node_port, eeps, ne, fb, delta);
+			vs_delta(m, p, ds->node.nodeport_addrs[i].v4, p->node_port, eeps, ne, fb, delta);
 			if (p->proto == IPPROTO_SCTP) {
-				ipvs_addr_str(ds->node.nodeport_addrs[i], a);
+				ipvs_addr_str(ds->node.nodeport_addrs[i].v4, a);
 				snprintf(entry, sizeof(entry), "%s,sctp:%u", a, p->node_port);
 				set_delta(m, IPVS_SET_NODE_PORT_SCTP, entry, delta);
 				if (p->etp_local)

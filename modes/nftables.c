@@ -780,9 +780,10 @@ out:
 	return r;
 }
 
-static int nft_mode_sync(struct proxy_mode *m, const struct desired_state *ds, bool full,
+static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 			 struct mode_sync_stats *st)
 {
+	const struct desired_state *ds = in->services;	/* ds->ports: the IPv4 ports */
 	struct nftp_opts o;
 	struct sender s = { .m = m, .st = st };
 	double now = sy_now_mono();
@@ -934,12 +935,18 @@ static int probe(struct sy_nft *nl, char *err, size_t errlen)
 	return ret;
 }
 
-static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen)
+static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
+			 size_t errlen)
 {
 	struct proxy_mode *m;
 	struct sy_nft *nl;
 	int r;
 
+	if (family != AF_INET) {
+		snprintf(err, errlen, "the nftables mode programs IPv4 only (not %s)",
+			 sy_family_name(family));
+		return -EAFNOSUPPORT;
+	}
 	r = sy_nft_open(&nl);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot open a nf_tables netlink socket: %s", strerror(-r));

@@ -169,9 +169,9 @@ void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const stru
 		for (unsigned i = 0; i < ds->node.n_nodeport_addrs &&
 		     o->n_nodeport_addrs < ARRAY_SIZE(o->nodeport_addrs); i++) {
 			/* NodePorts on 127.0.0.0/8 are not supported (kube-proxy's nftables mode) */
-			if ((ntohl(ds->node.nodeport_addrs[i].s_addr) >> 24) == 127)
+			if (sy_addr_is_loopback(&ds->node.nodeport_addrs[i]))
 				continue;
-			o->nodeport_addrs[o->n_nodeport_addrs++] = ds->node.nodeport_addrs[i];
+			o->nodeport_addrs[o->n_nodeport_addrs++] = ds->node.nodeport_addrs[i].v4;
 		}
 	}
 }
@@ -341,7 +341,7 @@ static struct nftp_chain *port_chain(struct nftp_port *pp, const char *prefix, c
 static int ep_find(const struct ds_ep *eps, unsigned n, const struct ds_ep *e)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (eps[i].addr.s_addr == e->addr.s_addr && eps[i].port == e->port)
+		if (sy_addr_eq(&eps[i].addr, &e->addr) && eps[i].port == e->port)
 			return (int)i;
 	return -1;
 }
@@ -427,12 +427,12 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 				eas[i] = as_c[j];
 				continue;
 			}
-			snprintf(ebase, sizeof(ebase), "%s__%s/%u", base, sy_ip4_str(e->addr), e->port);
+			snprintf(ebase, sizeof(ebase), "%s__%s/%u", base, sy_addr_str(&e->addr), e->port);
 			struct nftp_chain *c = port_chain(pp, "endpoint-", ebase);
 			epc[i] = c;
 			memset(&r, 0, sizeof(r));
 			r.m = SY_NFT_M_SADDR;
-			r.saddr = e->addr;
+			r.saddr = e->addr.v4;
 			r.splen = 32;
 			r.act = SY_NFT_A_JUMP;
 			r.chain = "mark-for-masquerade";
@@ -453,7 +453,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 			r.m = SY_NFT_M_L4PROTO;
 			r.l4proto = dp->proto;
 			r.act = SY_NFT_A_DNAT;
-			r.to_addr = e->addr;
+			r.to_addr = e->addr.v4;
 			r.to_port = e->port;
 			add_rule(c, &r);
 		}
@@ -466,10 +466,10 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	struct nftp_chain *ext_chain = dp->etp_local ? svl : svc;
 
 	/* ClusterIP masquerade (kube-proxy: in the internal traffic chain, first) */
-	if (int_chain && dp->cluster_ip.s_addr && (o->masquerade_all || o->n_cluster_cidrs)) {
+	if (int_chain && sy_addr_is_set(&dp->cluster_ip) && (o->masquerade_all || o->n_cluster_cidrs)) {
 		memset(&r, 0, sizeof(r));
 		r.m = SY_NFT_M_DADDR | SY_NFT_M_L4PROTO | SY_NFT_M_DPORT;
-		r.daddr = dp->cluster_ip;
+		r.daddr = dp->cluster_ip.v4;
 		r.dplen = 32;
 		r.l4proto = dp->proto;
 		r.dport = dp->port;
@@ -535,20 +535,20 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	uint8_t int_v = !has_eps ? SY_NFT_EV_GOTO : !n_int ? SY_NFT_EV_DROP : 0;
 	uint8_t ext_v = !has_eps ? SY_NFT_EV_GOTO : !n_ext ? SY_NFT_EV_DROP : 0;
 	const char *rej = "reject-chain";
-	if (dp->cluster_ip.s_addr) {
-		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_CLUSTER_IPS, dp->cluster_ip,
+	if (sy_addr_is_set(&dp->cluster_ip)) {
+		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_CLUSTER_IPS, dp->cluster_ip.v4,
 			 0, 0, SY_NFT_EV_NONE, NULL);
 		if (int_chain)
 			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS,
-				 dp->cluster_ip, dp->proto, dp->port, SY_NFT_EV_GOTO, int_chain->name);
+				 dp->cluster_ip.v4, dp->proto, dp->port, SY_NFT_EV_GOTO, int_chain->name);
 		if (int_v)
 			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_SERVICES,
-				 dp->cluster_ip, dp->proto, dp->port, int_v,
+				 dp->cluster_ip.v4, dp->proto, dp->port, int_v,
 				 int_v == SY_NFT_EV_GOTO ? rej : NULL);
 	}
 	for (unsigned i = 0; i < dp->n_external_ips + dp->n_lb_ips; i++) {
 		bool is_lb = i >= dp->n_external_ips;
-		struct in_addr a = is_lb ? dp->lb_ips[i - dp->n_external_ips] : dp->external_ips[i];
+		struct in_addr a = is_lb ? dp->lb_ips[i - dp->n_external_ips].v4 : dp->external_ips[i].v4;
 		if (ext)
 			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS, a,
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext->name);

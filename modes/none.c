@@ -11,19 +11,24 @@
 
 struct proxy_mode {
 	unsigned syncs;
+	int family;
 };
 
-static int none_init(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen)
+static int none_init(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
+		     size_t errlen)
 {
 	*ret = calloc(1, sizeof(**ret));
-	return *ret ? 0 : -12;
+	if (!*ret)
+		return -12;
+	(*ret)->family = family;
+	return 0;
 }
 
-static int none_sync(struct proxy_mode *m, const struct desired_state *ds, bool full,
+static int none_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 		     struct mode_sync_stats *st)
 {
 	m->syncs++;
-	st->rules_total = hmap_count(&ds->ports);
+	st->rules_total = hmap_count(ds_ports(in->services, m->family));
 	return 0;
 }
 

@@ -135,12 +135,9 @@ static void healthz_handler(void *arg, const char *method, const char *target,
 
 /* ---- /debug/state ---- */
 
-static void json_ip(struct http_buf *b, struct in_addr a)
+static void json_ip(struct http_buf *b, const struct sy_addr *a)
 {
-	char s[INET_ADDRSTRLEN];
-
-	inet_ntop(AF_INET, &a, s, sizeof(s));
-	http_buf_printf(b, "\"%s\"", s);
+	http_buf_printf(b, "\"%s\"", sy_addr_str(a));
 }
 
 static void json_eps(struct http_buf *b, const char *key, const struct ds_ep *eps, unsigned n)
@@ -150,7 +147,7 @@ static void json_eps(struct http_buf *b, const char *key, const struct ds_ep *ep
 		const struct ds_ep *e = &eps[i];
 
 		http_buf_puts(b, i ? ",{\"ip\":" : "{\"ip\":");
-		json_ip(b, e->addr);
+		json_ip(b, &e->addr);
 		http_buf_printf(b, ",\"port\":%u,\"ready\":%s,\"serving\":%s,\"terminating\":%s,"
 				"\"local\":%s}", e->port, e->flags & EP_READY ? "true" : "false",
 				e->flags & EP_SERVING ? "true" : "false",
@@ -181,8 +178,8 @@ static void json_port(struct http_buf *b, const struct ds_port *p)
 	http_buf_printf(b, ",\"protocol\":\"%s\",\"clusterIP\":",
 			p->proto == IPPROTO_TCP ? "TCP" : p->proto == IPPROTO_UDP ? "UDP" :
 			p->proto == IPPROTO_SCTP ? "SCTP" : "unknown");
-	if (p->cluster_ip.s_addr)
-		json_ip(b, p->cluster_ip);
+	if (sy_addr_is_set(&p->cluster_ip))
+		json_ip(b, &p->cluster_ip);
 	else
 		http_buf_puts(b, "null");
 	http_buf_printf(b, ",\"port\":%u,\"nodePort\":%u,\"healthCheckNodePort\":%u", p->port,
@@ -191,20 +188,17 @@ static void json_port(struct http_buf *b, const struct ds_port *p)
 	for (unsigned i = 0; i < p->n_external_ips; i++) {
 		if (i)
 			http_buf_puts(b, ",");
-		json_ip(b, p->external_ips[i]);
+		json_ip(b, &p->external_ips[i]);
 	}
 	http_buf_puts(b, "],\"loadBalancerIPs\":[");
 	for (unsigned i = 0; i < p->n_lb_ips; i++) {
 		if (i)
 			http_buf_puts(b, ",");
-		json_ip(b, p->lb_ips[i]);
+		json_ip(b, &p->lb_ips[i]);
 	}
 	http_buf_puts(b, "],\"loadBalancerSourceRanges\":[");
 	for (unsigned i = 0; i < p->n_lb_source_ranges; i++) {
-		char s[INET_ADDRSTRLEN];
-
-		inet_ntop(AF_INET, &p->lb_source_ranges[i].addr, s, sizeof(s));
-		http_buf_printf(b, "%s\"%s/%u\"", i ? "," : "", s, p->lb_source_ranges[i].plen);
+		http_buf_printf(b, "%s\"%s\"", i ? "," : "", sy_cidr_str(&p->lb_source_ranges[i]));
 	}
 	metrics_fmt_double(p->trigger_time, num, sizeof(num));
 	http_buf_printf(b, "],\"sessionAffinityTimeout\":%u,\"externalTrafficPolicyLocal\":%s,"
@@ -275,7 +269,7 @@ static char *state_json(const struct desired_state *ds, const char *service, boo
 	for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++) {
 		if (i)
 			http_buf_puts(&b, ",");
-		json_ip(&b, ds->node.nodeport_addrs[i]);
+		json_ip(&b, &ds->node.nodeport_addrs[i]);
 	}
 	http_buf_printf(&b, "],\"nodePortAllLocal\":%s},\"services\":%u",
 			ds->node.nodeport_all_local ? "true" : "false", n_svcs);

@@ -283,25 +283,25 @@ static int find_underlay(struct podnet *p, const struct node *own, char *why, si
 			return r;
 		}
 		/* Prefer the node's own IP when it sits on that interface. */
-		if (own->internal_ip.s_addr &&
-		    pn_nl_find_addr(p->sk, own->internal_ip, &ifindex, &plen, NULL) == 0 &&
+		if (own->internal_ip.v4.s_addr &&
+		    pn_nl_find_addr(p->sk, own->internal_ip.v4, &ifindex, &plen, NULL) == 0 &&
 		    ifindex == l.ifindex) {
-			p->underlay_ip = own->internal_ip;
-			sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(own->internal_ip) }, plen,
+			p->underlay_ip = own->internal_ip.v4;
+			sy_cidr_make(&own->internal_ip, plen,
 				     &p->underlay_net);
 		}
 		p->underlay_ifindex = l.ifindex;
 		p->underlay_mtu = l.mtu;
 		return 0;
 	}
-	if (!own->internal_ip.s_addr) {
+	if (!own->internal_ip.v4.s_addr) {
 		snprintf(why, len, "node %s has no InternalIP and --iface is not set", p->node_name);
 		return -ENOENT;
 	}
-	r = pn_nl_find_addr(p->sk, own->internal_ip, &ifindex, &plen, name);
+	r = pn_nl_find_addr(p->sk, own->internal_ip.v4, &ifindex, &plen, name);
 	if (r < 0) {
 		snprintf(why, len, "no local interface holds node %s's InternalIP %s (use --iface)",
-			 p->node_name, sy_ip4_str(own->internal_ip));
+			 p->node_name, sy_ip4_str(own->internal_ip.v4));
 		return r;
 	}
 	r = pn_nl_link_get(p->sk, name, &l);
@@ -309,8 +309,8 @@ static int find_underlay(struct podnet *p, const struct node *own, char *why, si
 		snprintf(why, len, "underlay interface %s: %s", name, strerror(-r));
 		return r;
 	}
-	p->underlay_ip = own->internal_ip;
-	sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(own->internal_ip) }, plen,
+	p->underlay_ip = own->internal_ip.v4;
+	sy_cidr_make(&own->internal_ip, plen,
 		     &p->underlay_net);
 	p->underlay_ifindex = ifindex;
 	p->underlay_mtu = l.mtu;
@@ -514,7 +514,7 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 		return;
 	}
 	if (!ip.s_addr)
-		ip = n->internal_ip.s_addr ? n->internal_ip : n->external_ip;
+		ip = n->internal_ip.v4.s_addr ? n->internal_ip.v4 : n->external_ip.v4;
 	if (!ip.s_addr) {
 		snprintf(why, len, "has no address (public-ip annotation or InternalIP)");
 		return;

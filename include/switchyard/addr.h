@@ -117,6 +117,14 @@ const char *sy_family_name(int family);
 int sy_family_parse(const char *s);
 
 /*
+ * Kernel-boundary helpers for code that speaks struct in_addr (libiptc
+ * entries, the pod network's IPv4 arithmetic): parse dotted IPv4 (0 or
+ * -EINVAL) and format into rotating static buffers, for log messages.
+ */
+int sy_parse_ip4(const char *s, struct in_addr *ret);
+const char *sy_ip4_str(struct in_addr a);
+
+/*
  * Parse "addr/plen" (a bare address means a host route, /32 or /128); the
  * host bits are cleared, as Go's net.ParseCIDR does.  0 or -EINVAL.
  */

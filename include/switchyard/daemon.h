@@ -46,7 +46,7 @@ struct sy_daemon {
 	struct cache *cache;
 	struct desired_state ds;
 	const struct proxy_mode_ops *mode_ops;
-	struct proxy_mode *mode;
+	struct proxy_mode *mode;		/* the AF_INET instance (dual stack: one per family) */
 	struct ct *ct;
 	struct k8s_client *k8s;
 	struct manifest_source *manifests;
@@ -64,7 +64,7 @@ struct sy_daemon {
  * applied; "primary" = the Node's InternalIP; every local address except
  * loopback and kube-ipvs0's when unset).  Returns the count or -errno.
  */
-int daemon_nodeport_addresses(const struct sy_daemon *d, struct in_addr *out, unsigned max);
+int daemon_nodeport_addresses(const struct sy_daemon *d, struct sy_addr *out, unsigned max);
 /* The cache's change callback (arg = the daemon). */
 void daemon_cache_changed(void *arg, enum sy_kind kind);
 

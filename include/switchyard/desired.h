@@ -11,10 +11,18 @@
  * version.  Old versions stay valid until desired_commit(), so a mode (and
  * conntrack cleanup) can compare them.  ds_port objects are immutable once
  * published; a change always creates a new object.
+ *
+ * Families: a Service gets one ds_port per port for each family it has a
+ * ClusterIP of, and each ds_port carries that family (its addresses,
+ * source ranges and endpoints are of that family only, as kube-proxy's
+ * per-family proxiers see them).  The IPv4 ports are ds->ports, with the
+ * change list; the IPv6 ports are ds->ports6, kept but not change-tracked,
+ * since no mode programs IPv6 yet (a changed IPv6 port is one line at
+ * -v 4).  ds_ports() picks the map of a family.
  */
 #include <stdbool.h>
 #include <stdint.h>
-#include <netinet/in.h>
+#include "switchyard/addr.h"
 #include "switchyard/hmap.h"
 #include "switchyard/util.h"
 
@@ -24,7 +32,7 @@ struct endpoint_slice;
 struct sy_config;
 
 struct ds_ep {
-	struct in_addr addr;
+	struct sy_addr addr;	/* of the port's family */
 	uint16_t port;		/* resolved target port */
 	uint8_t flags;		/* EP_READY | EP_SERVING | EP_TERMINATING | EP_NODE_UNKNOWN (model.h) */
 	bool local;		/* on this node */
@@ -36,13 +44,14 @@ struct ds_port {
 	const char *svc_ns, *svc_name, *port_name;	/* namespace, name, port name (owned views) */
 	char *ns_buf;		/* storage behind svc_ns */
 	uint8_t proto;		/* IPPROTO_TCP / UDP / SCTP */
-	struct in_addr cluster_ip;	/* 0.0.0.0 when the Service has none */
+	uint8_t family;		/* AF_INET / AF_INET6: every address below is of this family */
+	struct sy_addr cluster_ip;	/* the ClusterIP of the family */
 	uint16_t port;
 	uint16_t node_port;	/* 0 if none */
 	uint16_t hc_node_port;	/* 0 if none */
-	struct in_addr *external_ips;
+	struct sy_addr *external_ips;
 	unsigned n_external_ips;
-	struct in_addr *lb_ips;
+	struct sy_addr *lb_ips;
 	unsigned n_lb_ips;
 	struct sy_cidr *lb_source_ranges;
 	unsigned n_lb_source_ranges;
@@ -92,7 +101,7 @@ struct ds_node {
 	const char *name;
 	const char *zone;		/* NULL if unknown */
 	/* Addresses NodePorts answer on (--nodeport-addresses applied). */
-	struct in_addr *nodeport_addrs;
+	struct sy_addr *nodeport_addrs;	/* IPv4 */
 	unsigned n_nodeport_addrs;
 	bool nodeport_all_local;	/* --nodeport-addresses unset: every local address */
 };
@@ -101,8 +110,9 @@ struct ds_node {
  * Pure: the ds_ports of one Service.  slices may be NULL/0.  Returns the
  * number of ports written into *ret (a newly allocated array of newly
  * allocated ports, which the caller owns), or -errno.
+ * The IPv4 ports (in spec order) come first, then the IPv6 ones.
  * A Service that is not proxied (ExternalName, headless, no ClusterIP,
- * proxy_skip) yields 0 ports.
+ * proxy_skip, conflict) yields 0 ports.
  */
 int ds_build_service(const struct service *svc, struct endpoint_slice *const *slices,
 		     unsigned n_slices, const struct ds_node *node,
@@ -116,7 +126,8 @@ struct ds_change {
 };
 
 struct desired_state {
-	struct hmap ports;		/* name → struct ds_port */
+	struct hmap ports;		/* name → struct ds_port: the IPv4 ports */
+	struct hmap ports6;		/* name → struct ds_port: the IPv6 ports (no change list) */
 	struct hmap by_svc;		/* service key → internal list of its ports */
 	struct ds_node node;
 	const struct sy_config *cfg;
@@ -135,15 +146,21 @@ void desired_init(struct desired_state *ds, const struct sy_config *cfg);
 void desired_fini(struct desired_state *ds);
 /* Set this node's identity/zone and NodePort addresses (copied). */
 void desired_set_node(struct desired_state *ds, const char *name, const char *zone,
-		      const struct in_addr *nodeport_addrs, unsigned n, bool all_local);
+		      const struct sy_addr *nodeport_addrs, unsigned n, bool all_local);
 /*
  * Rebuild the Services the cache marked dirty (or every Service when
  * all is true, e.g. after the node's zone changed).  Returns the number
- * of changed ds_ports.
+ * of changed IPv4 ds_ports (the change list).
  */
 int desired_update(struct desired_state *ds, struct cache *c, bool all);
 /* The sync consumed the changes: free retired versions, clear the list. */
 void desired_commit(struct desired_state *ds);
+/* The ports of one family (AF_INET / AF_INET6). */
+static inline const struct hmap *ds_ports(const struct desired_state *ds, int family)
+{
+	return family == AF_INET6 ? &ds->ports6 : &ds->ports;
+}
+/* An IPv4 port by name. */
 static inline const struct ds_port *desired_port(const struct desired_state *ds, const char *name)
 {
 	return hmap_get(&ds->ports, name);

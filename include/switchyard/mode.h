@@ -11,7 +11,18 @@
 
 struct sy_config;
 struct desired_state;
-struct proxy_mode;	/* a mode's private instance */
+struct policy_state;	/* the NetworkPolicy state of a later issue */
+struct proxy_mode;	/* a mode's private instance (one per address family) */
+
+/*
+ * What one sync reads: the Services' desired state and, beside it, the
+ * NetworkPolicy state (NULL until that exists).  One struct, so a new
+ * input does not change every mode's signature.
+ */
+struct sy_sync_input {
+	const struct desired_state *services;
+	const struct policy_state *policy;	/* NULL today */
+};
 
 /* At most this many kernel tables per mode (proxy_mode_ops.rule_tables). */
 #define MODE_MAX_TABLES 4
@@ -47,15 +58,22 @@ struct proxy_mode_ops {
 	 * verify the scheduler, ...).  Must not change the dataplane in a
 	 * way that breaks existing traffic.  On failure write a reason to
 	 * err and return -errno: the daemon exits with code 2.
+	 * One instance serves one address family (AF_INET, AF_INET6): the
+	 * instance programs the ports of that family only (ds_ports()), and
+	 * dual stack makes one instance per family.  A mode that cannot
+	 * program family returns -EAFNOSUPPORT.  Today every mode is IPv4
+	 * only and the daemon makes the AF_INET instance.
 	 */
-	int (*init)(struct proxy_mode **ret, const struct sy_config *cfg, char *err, size_t errlen);
+	int (*init)(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
+		    size_t errlen);
 	/*
-	 * Make the kernel match ds.  full: rewrite/verify everything (periodic
-	 * resync, drift repair); otherwise the mode may use ds->changes to
-	 * limit the work.  Returns 0 or -errno (the runner retries with
-	 * backoff and keeps the previous rules).
+	 * Make the kernel match in->services (and, once it exists,
+	 * in->policy).  full: rewrite/verify everything (periodic resync,
+	 * drift repair); otherwise the mode may use the desired state's
+	 * changes to limit the work.  Returns 0 or -errno (the runner retries
+	 * with backoff and keeps the previous rules).
 	 */
-	int (*sync)(struct proxy_mode *m, const struct desired_state *ds, bool full,
+	int (*sync)(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 		    struct mode_sync_stats *st);
 	/* Remove everything this mode ever created; no instance needed. */
 	int (*cleanup)(const struct sy_config *cfg);

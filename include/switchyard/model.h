@@ -8,11 +8,16 @@
  * validates them, and a bad object is logged with kind, namespace/name and
  * the reason, then skipped (the previous good version, if any, stays).
  *
- * IPv4 only for now: IPv6 addresses in objects are ignored (logged at -v 4).
+ * Both families are kept: a Service's IPv4 and IPv6 ClusterIP, its
+ * ipFamilies and ipFamilyPolicy, external / load balancer addresses and
+ * source ranges of either family, EndpointSlices of addressType IPv4 and
+ * IPv6, a Node's addresses and podCIDRs of each family.  What is programmed
+ * is the desired state's business (desired.h): today the modes program
+ * IPv4 only.
  */
 #include <stdbool.h>
 #include <stdint.h>
-#include <netinet/in.h>
+#include "switchyard/addr.h"
 #include "switchyard/hmap.h"
 #include "switchyard/util.h"
 
@@ -37,6 +42,13 @@ enum svc_type {
 	SVC_TYPE_EXTERNAL_NAME,
 };
 
+enum svc_ip_family_policy {
+	SVC_IPFP_UNSET,			/* absent (the API server defaults SingleStack) */
+	SVC_IPFP_SINGLE_STACK,
+	SVC_IPFP_PREFER_DUAL_STACK,
+	SVC_IPFP_REQUIRE_DUAL_STACK,
+};
+
 struct svc_port {
 	char *name;			/* "" when unnamed */
 	uint8_t proto;
@@ -52,14 +64,23 @@ struct service {
 	char *resource_version;
 	enum svc_type type;
 	bool headless;			/* clusterIP: None */
-	struct in_addr cluster_ip;	/* 0 when none */
+	/*
+	 * The ClusterIP of each family: spec.clusterIP / spec.clusterIPs[]
+	 * (kube-proxy's GetClusterIPByFamily: the first of the family);
+	 * unset when the Service has none of that family.
+	 */
+	struct sy_addr cluster_ip;	/* IPv4 */
+	struct sy_addr cluster_ip6;	/* IPv6 */
+	uint8_t ip_families[2];		/* spec.ipFamilies: AF_INET / AF_INET6, in order */
+	unsigned n_ip_families;
+	enum svc_ip_family_policy ip_family_policy;
 	struct svc_port *ports;
 	unsigned n_ports;
-	struct in_addr *external_ips;
+	struct sy_addr *external_ips;	/* both families */
 	unsigned n_external_ips;
-	struct in_addr *lb_ips;		/* status.loadBalancer.ingress[].ip */
+	struct sy_addr *lb_ips;		/* status.loadBalancer.ingress[].ip, both families */
 	unsigned n_lb_ips;
-	struct sy_cidr *lb_source_ranges;
+	struct sy_cidr *lb_source_ranges;	/* both families */
 	unsigned n_lb_source_ranges;
 	bool affinity_client_ip;
 	uint32_t affinity_timeout;	/* seconds, default 10800 */
@@ -92,7 +113,7 @@ struct slice_port {
 };
 
 struct slice_endpoint {
-	struct in_addr addr;		/* first address (kube-proxy uses addresses[0]) */
+	struct sy_addr addr;		/* first address (kube-proxy uses addresses[0]) */
 	uint8_t flags;			/* EP_* after nil defaults */
 	char *node_name;		/* may be NULL */
 	char *zone;			/* may be NULL */
@@ -107,6 +128,7 @@ struct endpoint_slice {
 	char *ns, *name;
 	char *resource_version;
 	char *service_key;		/* "ns/<kubernetes.io/service-name>" */
+	int family;			/* addressType: AF_INET, AF_INET6; 0 for FQDN (no endpoints kept) */
 	struct slice_port *ports;
 	unsigned n_ports;
 	struct slice_endpoint *eps;
@@ -123,10 +145,14 @@ struct node {
 	char *key;			/* name (hmap key) */
 	char *name;
 	char *resource_version;
-	struct in_addr internal_ip;	/* first InternalIP, 0 if none */
-	struct in_addr external_ip;	/* first ExternalIP, 0 if none */
+	struct sy_addr internal_ip;	/* first IPv4 InternalIP, unset if none */
+	struct sy_addr external_ip;	/* first IPv4 ExternalIP, unset if none */
+	struct sy_addr internal_ip6;	/* first IPv6 InternalIP, unset if none */
+	struct sy_addr external_ip6;	/* first IPv6 ExternalIP, unset if none */
 	struct sy_cidr pod_cidr;	/* spec.podCIDR (first IPv4 of podCIDRs) */
 	bool has_pod_cidr;
+	struct sy_cidr pod_cidr6;	/* the first IPv6 of spec.podCIDR / podCIDRs */
+	bool has_pod_cidr6;
 	char *zone;			/* topology.kubernetes.io/zone label */
 	bool deleting;			/* deletionTimestamp set or ToBeDeletedByClusterAutoscaler taint */
 	/* annotations whose key starts with "switchyard.io/" or "flannel.alpha.coreos.com/" */

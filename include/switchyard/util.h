@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
-#include <netinet/in.h>
 #include "switchyard/addr.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -13,10 +12,6 @@
 	((type *)((char *)(ptr) - offsetof(type, member)))
 #endif
 
-/* Parse dotted IPv4; 0 or -EINVAL. */
-int sy_parse_ip4(const char *s, struct in_addr *ret);
-/* Thread-unsafe rotating static buffers, for log messages. */
-const char *sy_ip4_str(struct in_addr a);
 /* Parse a Go-style duration ("1s", "500ms", "2m30s", "1h"); seconds. */
 int sy_parse_duration(const char *s, double *ret_seconds);
 /* Monotonic and wall clock in seconds. */

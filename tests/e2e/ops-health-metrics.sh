@@ -90,6 +90,7 @@ spec:
   clusterIP: 10.96.0.10
   externalTrafficPolicy: Local
   healthCheckNodePort: 32000
+  loadBalancerSourceRanges: [203.0.113.0/24, "fd00:1::/64"]
   ports:
   - {name: http, port: 80, targetPort: 8080, nodePort: 30080}
   - {name: https, port: 443, targetPort: 8443, nodePort: 30443}
@@ -189,6 +190,7 @@ assert (w["namespace"], w["serviceName"], w["portName"]) == ("shop", "web", "htt
 assert w["protocol"] == "TCP" and w["clusterIP"] == "10.96.0.10" and w["port"] == 80, w
 assert w["nodePort"] == 30080 and w["healthCheckNodePort"] == 32000, w
 assert w["loadBalancerIPs"] == ["192.0.2.10"] and w["externalTrafficPolicyLocal"] is True, w
+assert w["loadBalancerSourceRanges"] == ["203.0.113.0/24"], w
 assert [(e["ip"], e["port"], e["local"]) for e in w["clusterEndpoints"]] == \
     [("10.244.1.10", 8080, True), ("10.244.2.10", 8080, False)], w["clusterEndpoints"]
 assert [e["ip"] for e in w["localEndpoints"]] == ["10.244.1.10"], w["localEndpoints"]

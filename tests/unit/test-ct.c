@@ -32,11 +32,16 @@ static struct in_addr A(const char *s)
 	return a;
 }
 
+static struct sy_addr SA(const char *s)
+{
+	return sy_addr_from_in4(A(s));
+}
+
 /* A ds_port with every endpoint list = eps (ready, serving). */
 struct tport {
 	struct ds_port p;
 	struct ds_ep eps[8];
-	struct in_addr ext[4];
+	struct sy_addr ext[4];
 	char name[64];
 };
 
@@ -50,12 +55,13 @@ static struct tport *mkport(const char *name, uint8_t proto, const char *cip, ui
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->p.name = t->name;
 	t->p.proto = proto;
-	t->p.cluster_ip = cip ? A(cip) : (struct in_addr){ 0 };
+	t->p.family = AF_INET;
+	t->p.cluster_ip = cip ? SA(cip) : (struct sy_addr){ 0 };
 	t->p.port = port;
 	t->p.node_port = node_port;
 	snprintf(buf, sizeof(buf), "%s", eps_csv ? eps_csv : "");
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		t->eps[n].addr = A(tok);
+		t->eps[n].addr = SA(tok);
 		t->eps[n].port = tport;
 		t->eps[n].flags = EP_READY | EP_SERVING;
 		n++;
@@ -357,7 +363,7 @@ static void test_shared_destination(void **state)
 	struct ct_plan p;
 	struct tds t;
 
-	o->ext[0] = n->ext[0] = b->ext[0] = A("203.0.113.5");
+	o->ext[0] = n->ext[0] = b->ext[0] = SA("203.0.113.5");
 	o->p.external_ips = o->ext;
 	n->p.external_ips = n->ext;
 	b->p.external_ips = b->ext;
@@ -382,7 +388,7 @@ static void test_shared_destination(void **state)
 static void test_nodeport_addresses(void **state)
 {
 	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.2", 5353);
-	struct in_addr np[] = { A("192.168.1.10") };
+	struct sy_addr np[] = { SA("192.168.1.10") };
 	struct ct_plan p;
 	struct tds t;
 

@@ -68,7 +68,7 @@ static const char *ips(const struct ds_ep *e, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		char a[32];
 
-		inet_ntop(AF_INET, &e[i].addr, a, sizeof(a));
+		sy_addr_format(&e[i].addr, a, sizeof(a));
 		strcat(buf, i ? "," : "");
 		strcat(buf, a);
 	}
@@ -242,6 +242,85 @@ static void test_change_coalescing(void **state)
 	desired_commit(&ds);
 }
 
+/* Both families: one ds_port per family, each with its own addresses and endpoints. */
+static void test_dual_stack(void **state)
+{
+	const struct ds_port *p4, *p6;
+
+	apply(SY_KIND_SERVICE,
+	      "{\"metadata\":{\"name\":\"d\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"LoadBalancer\","
+	      "\"clusterIP\":\"fd00::a\",\"clusterIPs\":[\"fd00::a\",\"10.96.0.10\"],"
+	      "\"ipFamilies\":[\"IPv6\",\"IPv4\"],\"externalIPs\":[\"192.0.2.1\",\"fd00:e::1\"],"
+	      "\"loadBalancerSourceRanges\":[\"203.0.113.0/24\",\"fd00:1::/64\"],"
+	      "\"ports\":[{\"name\":\"p\",\"port\":80,\"protocol\":\"UDP\"}]},"
+	      "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"198.51.100.1\"},{\"ip\":\"fd00:2::1\"}]}}}");
+	slice("d-4", "d", EP("10.0.0.1", "n1", ""));
+	apply(SY_KIND_ENDPOINTSLICE,
+	      "{\"metadata\":{\"name\":\"d-6\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/service-name\":\"d\"}},"
+	      "\"addressType\":\"IPv6\",\"ports\":[{\"name\":\"p\",\"port\":5353,\"protocol\":\"UDP\"}],"
+	      "\"endpoints\":[{\"addresses\":[\"fd00:10::2\"],\"nodeName\":\"n2\"},"
+	      "{\"addresses\":[\"fd00:10::1\"],\"nodeName\":\"n1\"}]}");
+	/* only the IPv4 port is a change: the modes program IPv4 */
+	assert_int_equal(desired_update(&ds, c, false), 1);
+	assert_int_equal(ds.n_changes, 1);
+	assert_int_equal(hmap_count(&ds.ports), 1);
+	assert_int_equal(hmap_count(&ds.ports6), 1);
+	p4 = desired_port(&ds, "ns/d:p");
+	p6 = hmap_get(ds_ports(&ds, AF_INET6), "ns/d:p");
+	assert_non_null(p4);
+	assert_non_null(p6);
+	assert_ptr_equal(ds.changes[0].new, p4);
+	assert_int_equal(p4->family, AF_INET);
+	assert_string_equal(sy_addr_str(&p4->cluster_ip), "10.96.0.10");
+	assert_int_equal(p4->n_external_ips, 1);
+	assert_string_equal(sy_addr_str(&p4->external_ips[0]), "192.0.2.1");
+	assert_int_equal(p4->n_lb_ips, 1);
+	assert_string_equal(sy_addr_str(&p4->lb_ips[0]), "198.51.100.1");
+	assert_int_equal(p4->n_lb_source_ranges, 1);
+	assert_string_equal(sy_cidr_str(&p4->lb_source_ranges[0]), "203.0.113.0/24");
+	assert_string_equal(ips(p4->cluster_eps, p4->n_cluster_eps), "10.0.0.1");
+	assert_int_equal(p6->family, AF_INET6);
+	assert_string_equal(p6->name, "ns/d:p");
+	assert_string_equal(sy_addr_str(&p6->cluster_ip), "fd00::a");
+	assert_int_equal(p6->n_external_ips, 1);
+	assert_string_equal(sy_addr_str(&p6->external_ips[0]), "fd00:e::1");
+	assert_string_equal(sy_addr_str(&p6->lb_ips[0]), "fd00:2::1");
+	assert_string_equal(sy_cidr_str(&p6->lb_source_ranges[0]), "fd00:1::/64");
+	assert_string_equal(ips(p6->cluster_eps, p6->n_cluster_eps), "fd00:10::1,fd00:10::2");
+	assert_string_equal(ips(p6->local_eps, p6->n_local_eps), "fd00:10::1");
+	desired_commit(&ds);
+	/* an IPv6-only change: kept, no IPv4 change */
+	apply(SY_KIND_ENDPOINTSLICE,
+	      "{\"metadata\":{\"name\":\"d-6\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/service-name\":\"d\"}},"
+	      "\"addressType\":\"IPv6\",\"ports\":[{\"name\":\"p\",\"port\":5353,\"protocol\":\"UDP\"}],"
+	      "\"endpoints\":[{\"addresses\":[\"fd00:10::3\"],\"nodeName\":\"n2\"}]}");
+	assert_int_equal(desired_update(&ds, c, false), 0);
+	assert_int_equal(ds.n_changes, 0);
+	assert_ptr_equal(desired_port(&ds, "ns/d:p"), p4);
+	p6 = hmap_get(ds_ports(&ds, AF_INET6), "ns/d:p");
+	assert_string_equal(ips(p6->cluster_eps, p6->n_cluster_eps), "fd00:10::3");
+	desired_commit(&ds);
+	/* an IPv6-only Service: IPv6 ports only, nothing for the modes */
+	apply(SY_KIND_SERVICE,
+	      "{\"metadata\":{\"name\":\"six\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"fd00::b\","
+	      "\"ports\":[{\"name\":\"p\",\"port\":80,\"protocol\":\"UDP\"}]}}");
+	assert_int_equal(desired_update(&ds, c, false), 0);
+	assert_null(desired_port(&ds, "ns/six:p"));
+	assert_non_null(hmap_get(ds_ports(&ds, AF_INET6), "ns/six:p"));
+	desired_commit(&ds);
+	/* the Service goes: both families' ports go */
+	{
+		struct json_object *o = J("{\"metadata\":{\"name\":\"d\",\"namespace\":\"ns\"}}");
+
+		assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_DELETE, o), 0);
+		json_object_put(o);
+	}
+	assert_int_equal(desired_update(&ds, c, false), 1);
+	assert_null(desired_port(&ds, "ns/d:p"));
+	assert_null(hmap_get(ds_ports(&ds, AF_INET6), "ns/d:p"));
+	assert_int_equal(hmap_count(&ds.ports6), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +330,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_topology, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_proxied_and_removal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_coalescing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dual_stack, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,11 @@ static struct in_addr ip(const char *s)
 	return a;
 }
 
+static struct sy_addr sip(const char *s)
+{
+	return sy_addr_from_in4(ip(s));
+}
+
 static uint64_t serial = 1;
 
 /* A port "ns/svc:p" with the given endpoints ("ip" or "ip!" for local). */
@@ -33,7 +38,8 @@ static struct ds_port *mk(const char *name, const char *cip, uint8_t proto, unsi
 	p->name = xstrdup(name);
 	p->svc_key = xstrdup(name);
 	p->proto = proto;
-	p->cluster_ip = ip(cip);
+	p->family = AF_INET;
+	p->cluster_ip = sip(cip);
 	p->port = 80;
 	p->cluster_eps = xcalloc(n + 1, sizeof(*p->cluster_eps));
 	p->local_eps = xcalloc(n + 1, sizeof(*p->local_eps));
@@ -44,7 +50,7 @@ static struct ds_port *mk(const char *name, const char *cip, uint8_t proto, unsi
 		size_t l = strlen(e);
 		bool local = e[l - 1] == '!';
 		snprintf(buf, sizeof(buf), "%.*s", (int)(local ? l - 1 : l), e);
-		struct ds_ep ep = { .addr = ip(buf), .port = 8080, .flags = 3, .local = local };
+		struct ds_ep ep = { .addr = sip(buf), .port = 8080, .flags = 3, .local = local };
 		p->cluster_eps[p->n_cluster_eps++] = ep;
 		if (local)
 			p->local_eps[p->n_local_eps++] = ep;
@@ -147,7 +153,7 @@ static void test_remote_endpoints(void **state)
 		assert_int_equal(svc->rules[i].target, IPT_T_DNAT);
 		assert_int_equal(svc->rules[i].to_port, 8080);
 		assert_int_equal(svc->rules[i].proto, IPPROTO_TCP);
-		assert_int_equal(svc->rules[i].to_addr.s_addr, dp->cluster_eps[i].addr.s_addr);
+		assert_int_equal(svc->rules[i].to_addr.s_addr, dp->cluster_eps[i].addr.v4.s_addr);
 	}
 	/* dispatch: mark traffic from outside the cluster CIDR, then jump */
 	assert_int_equal(pp->n_nat_disp, 2);
@@ -215,8 +221,8 @@ static void test_no_endpoints(void **state)
 	struct ds_port *dp = mk("ns/web:http", "10.96.0.10", IPPROTO_TCP, 0);
 
 	dp->node_port = 30080;
-	dp->external_ips = xcalloc(1, sizeof(struct in_addr));
-	dp->external_ips[0] = ip("192.168.60.1");
+	dp->external_ips = xcalloc(1, sizeof(struct sy_addr));
+	dp->external_ips[0] = sip("192.168.60.1");
 	dp->n_external_ips = 1;
 	opts(&o, NULL);
 	ipt_plan_init(&p, &o);
@@ -244,8 +250,8 @@ static void test_etp_local(void **state)
 
 	dp->node_port = 30080;
 	dp->etp_local = true;
-	dp->lb_ips = xcalloc(1, sizeof(struct in_addr));
-	dp->lb_ips[0] = ip("192.168.70.1");
+	dp->lb_ips = xcalloc(1, sizeof(struct sy_addr));
+	dp->lb_ips[0] = sip("192.168.70.1");
 	dp->n_lb_ips = 1;
 	dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
 	sy_cidr_parse("192.168.50.0/24", &dp->lb_source_ranges[0]);

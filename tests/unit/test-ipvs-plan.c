@@ -41,26 +41,27 @@ static unsigned addr_refs(const struct ipvs_plan *m, const char *a)
 }
 
 static struct ds_ep eps[3];
-static struct in_addr node_addrs[2];
+static struct sy_addr node_addrs[2];
 
 /* ns/web:http TCP 10.96.0.10:80 → 10.244.1.2:8080 (local), 10.244.2.2:8080 */
 static void mk_port(struct ds_port *p, struct desired_state *ds)
 {
 	memset(p, 0, sizeof(*p));
 	memset(ds, 0, sizeof(*ds));
-	eps[0] = (struct ds_ep){ ip("10.244.1.2"), 8080, 1, true };
-	eps[1] = (struct ds_ep){ ip("10.244.2.2"), 8080, 1, false };
+	eps[0] = (struct ds_ep){ sy_addr_from_in4(ip("10.244.1.2")), 8080, 1, true };
+	eps[1] = (struct ds_ep){ sy_addr_from_in4(ip("10.244.2.2")), 8080, 1, false };
 	p->name = "ns/web:http";
 	p->svc_key = "ns/web";
 	p->proto = IPPROTO_TCP;
-	p->cluster_ip = ip("10.96.0.10");
+	p->family = AF_INET;
+	p->cluster_ip = sy_addr_from_in4(ip("10.96.0.10"));
 	p->port = 80;
 	p->cluster_eps = eps;
 	p->n_cluster_eps = 2;
 	p->local_eps = eps;
 	p->n_local_eps = 1;
-	node_addrs[0] = ip("192.168.1.10");
-	node_addrs[1] = ip("192.168.2.10");
+	node_addrs[0] = sy_addr_from_in4(ip("192.168.1.10"));
+	node_addrs[1] = sy_addr_from_in4(ip("192.168.2.10"));
 	ds->node.nodeport_addrs = node_addrs;
 	ds->node.n_nodeport_addrs = 2;
 }
@@ -135,7 +136,7 @@ static void test_refcounts(void **state)
 	{	/* removing a port nobody added changes nothing */
 		struct ds_port x = p;
 
-		x.cluster_ip = ip("10.96.0.99");
+		x.cluster_ip = sy_addr_from_in4(ip("10.96.0.99"));
 		x.n_cluster_eps = x.n_local_eps = 0;
 		ipvs_plan_port(&m, &ds, &x, -1);
 		assert_int_equal(addr_refs(&m, "10.96.0.10"), 1);
@@ -209,7 +210,7 @@ static void test_load_balancer(void **state)
 	struct ipvs_plan m;
 	struct desired_state ds;
 	struct ds_port p;
-	struct in_addr lb = ip("192.0.2.60");
+	struct sy_addr lb = sy_addr_from_in4(ip("192.0.2.60"));
 	struct sy_cidr ranges[2] = {
 		{ .addr = sy_addr_from_in4(ip("10.0.1.0")), .plen = 24 },
 		{ .addr = sy_addr_from_in4(ip("203.0.113.7")), .plen = 32 },

@@ -27,7 +27,7 @@ static void test_service_ok(void **state)
 	assert_int_equal(service_decode(o, &s, err, sizeof(err)), 0);
 	assert_string_equal(s->key, "apps/web");
 	assert_int_equal(s->type, SVC_TYPE_LOAD_BALANCER);
-	assert_string_equal(sy_ip4_str(s->cluster_ip), "10.96.45.123");
+	assert_string_equal(sy_addr_str(&s->cluster_ip), "10.96.45.123");
 	assert_int_equal(s->n_ports, 2);
 	assert_int_equal(s->ports[0].port, 80);
 	assert_int_equal(s->ports[0].target_port, 8080);
@@ -39,9 +39,15 @@ static void test_service_ok(void **state)
 	assert_true(s->etp_local);
 	assert_true(s->itp_local);
 	assert_int_equal(s->hc_node_port, 32000);
-	assert_int_equal(s->n_external_ips, 1);	/* the IPv6 one is not ours */
+	/* both families are kept; the desired state picks per family */
+	assert_int_equal(s->n_external_ips, 2);
+	assert_string_equal(sy_addr_str(&s->external_ips[0]), "192.0.2.10");
+	assert_string_equal(sy_addr_str(&s->external_ips[1]), "2001:db8::1");
+	assert_false(sy_addr_is_set(&s->cluster_ip6));
+	assert_int_equal(s->n_ip_families, 0);
+	assert_int_equal(s->ip_family_policy, SVC_IPFP_UNSET);
 	assert_int_equal(s->n_lb_ips, 1);
-	assert_string_equal(sy_ip4_str(s->lb_ips[0]), "198.51.100.7");
+	assert_string_equal(sy_addr_str(&s->lb_ips[0]), "198.51.100.7");
 	assert_int_equal(s->n_lb_source_ranges, 1);
 	assert_int_equal(s->lb_source_ranges[0].plen, 24);
 	service_free(s);
@@ -59,11 +65,12 @@ static void test_service_edges(void **state)
 	char err[256];
 
 	assert_int_equal(service_decode(o, &s, err, sizeof(err)), 0);
-	/* IPv6-primary dual stack: the IPv4 ClusterIP from clusterIPs */
-	assert_string_equal(sy_ip4_str(s->cluster_ip), "10.96.0.5");
+	/* IPv6-primary dual stack: the IPv4 ClusterIP from clusterIPs, the IPv6 one kept */
+	assert_string_equal(sy_addr_str(&s->cluster_ip), "10.96.0.5");
+	assert_string_equal(sy_addr_str(&s->cluster_ip6), "fd00::1");
 	/* ipMode Proxy: the load balancer proxies, no VIP to program */
 	assert_int_equal(s->n_lb_ips, 1);
-	assert_string_equal(sy_ip4_str(s->lb_ips[0]), "192.0.2.2");
+	assert_string_equal(sy_addr_str(&s->lb_ips[0]), "192.0.2.2");
 	service_free(s);
 	json_object_put(o);
 }
@@ -197,7 +204,7 @@ static void test_node(void **state)
 
 	assert_int_equal(node_decode(o, &n, err, sizeof(err)), 0);
 	assert_string_equal(n->key, "n1");
-	assert_string_equal(sy_ip4_str(n->internal_ip), "10.0.0.5");
+	assert_string_equal(sy_addr_str(&n->internal_ip), "10.0.0.5");
 	assert_true(n->has_pod_cidr);
 	assert_int_equal(n->pod_cidr.plen, 24);
 	assert_string_equal(n->zone, "z1");
@@ -339,7 +346,7 @@ static void test_names(void **state)
 
 		assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, good), 0);
 		assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, bad), -EINVAL);
-		assert_string_equal(sy_ip4_str(cache_service(c, "default/n")->cluster_ip), "10.0.0.1");
+		assert_string_equal(sy_addr_str(&cache_service(c, "default/n")->cluster_ip), "10.0.0.1");
 		assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_DELETE, bad), -EINVAL);
 		assert_non_null(cache_service(c, "default/n"));
 		assert_int_equal(hmap_count(cache_services(c)), 1);
@@ -384,13 +391,15 @@ static void test_service_normalised(void **state)
 	 * valid ones stay; host bits and leading zeros as ParseCIDRSloppy reads them */
 	s = svc_ok(LB_SVC("[\"1.2.3.4/40\", \"010.1.2.3/8\", \"\", \"2001:db8::/32\"]",
 			  "[{\"ip\":\"192.0.2.5\"}]"));
-	assert_int_equal(s->n_lb_source_ranges, 1);
+	assert_int_equal(s->n_lb_source_ranges, 2);
 	assert_string_equal(sy_addr_str(&s->lb_source_ranges[0].addr), "10.0.0.0");
+	assert_string_equal(sy_cidr_str(&s->lb_source_ranges[1]), "2001:db8::/32");
 	assert_int_equal(s->n_lb_ips, 1);
 	service_free(s);
 	/* nothing valid left: kube-proxy would open the LB IPs to everyone; we program none */
 	s = svc_ok(LB_SVC("[\"nonsense\", \"2001:db8::/32\"]", "[{\"ip\":\"192.0.2.5\"}]"));
-	assert_int_equal(s->n_lb_source_ranges, 0);
+	assert_int_equal(s->n_lb_source_ranges, 1);	/* the IPv6 one, kept for its family */
+	assert_true(sy_addr_is6(&s->lb_source_ranges[0].addr));
 	assert_int_equal(s->n_lb_ips, 0);
 	assert_int_equal(s->n_ports, 1);	/* ClusterIP and NodePort keep working */
 	service_free(s);
@@ -403,9 +412,9 @@ static void test_service_normalised(void **state)
 	s = svc_ok("{\"metadata\":{\"name\":\"e\"},\"spec\":{\"clusterIP\":\"010.000.000.001\","
 		   "\"ports\":[{\"port\":80}],\"externalIPs\":[\"x\",\"\",\" 192.0.2.1\",\"192.0.2.2\"]},"
 		   "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"bogus\"},{\"ip\":\"192.0.2.3\"}]}}}");
-	assert_string_equal(sy_ip4_str(s->cluster_ip), "10.0.0.1");
+	assert_string_equal(sy_addr_str(&s->cluster_ip), "10.0.0.1");
 	assert_int_equal(s->n_external_ips, 1);
-	assert_string_equal(sy_ip4_str(s->external_ips[0]), "192.0.2.2");
+	assert_string_equal(sy_addr_str(&s->external_ips[0]), "192.0.2.2");
 	assert_int_equal(s->n_lb_ips, 1);
 	service_free(s);
 	/* the affinity timeout matters only with ClientIP (serviceport.go) */
@@ -416,8 +425,80 @@ static void test_service_normalised(void **state)
 	/* an IPv6-only Service decodes (logged at -v 2), with nothing to program */
 	s = svc_ok("{\"metadata\":{\"name\":\"six\"},\"spec\":{\"clusterIP\":\"fd00::1\",\"ports\":[{\"port\":80}]}}");
 	assert_true(s->ipv6_only);
-	assert_int_equal(s->cluster_ip.s_addr, 0);
+	assert_false(sy_addr_is_set(&s->cluster_ip));
+	assert_string_equal(sy_addr_str(&s->cluster_ip6), "fd00::1");
 	service_free(s);
+}
+
+/* The model keeps IPv6: ClusterIPs, ipFamilies, ipFamilyPolicy, addresses, slices, Nodes. */
+static void test_ipv6_kept(void **state)
+{
+	struct service *s;
+	struct endpoint_slice *sl;
+	struct node *n;
+	struct json_object *o;
+	char err[256];
+
+	s = svc_ok("{\"metadata\":{\"name\":\"ds\"},\"spec\":{\"type\":\"LoadBalancer\","
+		   "\"clusterIP\":\"10.96.0.7\",\"clusterIPs\":[\"10.96.0.7\",\"FD00:0::7\"],"
+		   "\"ipFamilies\":[\"IPv4\",\"IPv6\"],\"ipFamilyPolicy\":\"RequireDualStack\","
+		   "\"externalIPs\":[\"fd00:e::1\"],\"loadBalancerSourceRanges\":[\"fd00:1::/64\"],"
+		   "\"ports\":[{\"port\":80}]},\"status\":{\"loadBalancer\":{\"ingress\":["
+		   "{\"ip\":\"192.0.2.9\"},{\"ip\":\"fd00:2::9\"}]}}}");
+	assert_string_equal(sy_addr_str(&s->cluster_ip), "10.96.0.7");
+	assert_string_equal(sy_addr_str(&s->cluster_ip6), "fd00::7");
+	assert_int_equal(s->n_ip_families, 2);
+	assert_int_equal(s->ip_families[0], AF_INET);
+	assert_int_equal(s->ip_families[1], AF_INET6);
+	assert_int_equal(s->ip_family_policy, SVC_IPFP_REQUIRE_DUAL_STACK);
+	assert_false(s->ipv6_only);
+	assert_int_equal(s->n_external_ips, 1);
+	assert_true(sy_addr_is6(&s->external_ips[0]));
+	/* only an IPv6 range: the IPv4 load balancer IP goes (as before), the IPv6 one stays */
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_string_equal(sy_addr_str(&s->lb_ips[0]), "fd00:2::9");
+	assert_int_equal(s->n_lb_source_ranges, 1);
+	service_free(s);
+
+	s = svc_ok("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"clusterIP\":\"10.96.0.8\","
+		   "\"ipFamilies\":[\"IPv4\"],\"ipFamilyPolicy\":\"PreferDualStack\",\"ports\":[{\"port\":80}]}}");
+	assert_int_equal(s->ip_family_policy, SVC_IPFP_PREFER_DUAL_STACK);
+	assert_false(sy_addr_is_set(&s->cluster_ip6));
+	service_free(s);
+
+	/* an IPv6 EndpointSlice keeps its endpoints; an IPv4 address in it is skipped */
+	o = J("{\"metadata\":{\"name\":\"w6\",\"labels\":{\"kubernetes.io/service-name\":\"w\"}},"
+	      "\"addressType\":\"IPv6\",\"ports\":[{\"port\":80}],\"endpoints\":["
+	      "{\"addresses\":[\"fd00:10::5\"]},{\"addresses\":[\"10.1.0.5\"]}]}");
+	assert_int_equal(slice_decode(o, &sl, err, sizeof(err)), 0);
+	assert_int_equal(sl->family, AF_INET6);
+	assert_int_equal(sl->n_eps, 1);
+	assert_string_equal(sy_addr_str(&sl->eps[0].addr), "fd00:10::5");
+	slice_free(sl);
+	json_object_put(o);
+	o = J("{\"metadata\":{\"name\":\"f\",\"labels\":{\"kubernetes.io/service-name\":\"w\"}},"
+	      "\"addressType\":\"FQDN\",\"endpoints\":[{\"addresses\":[\"a.example\"]}]}");
+	assert_int_equal(slice_decode(o, &sl, err, sizeof(err)), 0);
+	assert_int_equal(sl->family, 0);
+	assert_int_equal(sl->n_eps, 0);
+	slice_free(sl);
+	json_object_put(o);
+
+	/* a dual-stack Node: the first address and podCIDR of each family */
+	o = J("{\"metadata\":{\"name\":\"n1\"},\"spec\":{\"podCIDR\":\"10.244.1.0/24\","
+	      "\"podCIDRs\":[\"10.244.1.0/24\",\"fd00:244:1::/64\"]},\"status\":{\"addresses\":["
+	      "{\"type\":\"InternalIP\",\"address\":\"fd00:1::10\"},{\"type\":\"InternalIP\","
+	      "\"address\":\"192.168.1.10\"},{\"type\":\"ExternalIP\",\"address\":\"2001:db8::10\"}]}}");
+	assert_int_equal(node_decode(o, &n, err, sizeof(err)), 0);
+	assert_string_equal(sy_addr_str(&n->internal_ip), "192.168.1.10");
+	assert_string_equal(sy_addr_str(&n->internal_ip6), "fd00:1::10");
+	assert_false(sy_addr_is_set(&n->external_ip));
+	assert_string_equal(sy_addr_str(&n->external_ip6), "2001:db8::10");
+	assert_true(n->has_pod_cidr && n->has_pod_cidr6);
+	assert_string_equal(sy_cidr_str(&n->pod_cidr), "10.244.1.0/24");
+	assert_string_equal(sy_cidr_str(&n->pod_cidr6), "fd00:244:1::/64");
+	node_free(n);
+	json_object_put(o);
 }
 
 /* endpointslicecache.go: nil conditions, the other family's endpoint skipped */
@@ -499,6 +580,7 @@ int main(void)
 		cmocka_unit_test(test_service_normalised),
 		cmocka_unit_test(test_slice_normalised),
 		cmocka_unit_test(test_cluster_ip_conflict),
+		cmocka_unit_test(test_ipv6_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

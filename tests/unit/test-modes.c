@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The mode table's daemon-facing fields: sync periods, rule tables, own devices. */
+#include <errno.h>
 #include <string.h>
 #include "helpers.h"
 #include "switchyard/config.h"
+#include "switchyard/desired.h"
 #include "switchyard/mode.h"
+#include "switchyard/model.h"
 
 static void periods(const struct proxy_mode_ops *ops, const struct sy_config *cfg, double *min,
 		    double *full)
@@ -67,12 +70,58 @@ static void test_rule_tables(void **state)
 	}
 }
 
+/* One instance per family; sync reads a struct sy_sync_input (services, policy). */
+static void test_family_instances(void **state)
+{
+	struct sy_config cfg;
+	struct desired_state ds;
+	struct cache *c = cache_new(NULL, NULL);
+	struct proxy_mode *m4 = NULL, *m6 = NULL, *m = NULL;
+	struct mode_sync_stats st = { 0 };
+	struct sy_sync_input in = { 0 };
+	struct json_object *o;
+	char err[128] = "";
+
+	config_init(&cfg);
+	desired_init(&ds, &cfg);
+	o = J("{\"metadata\":{\"name\":\"d\"},\"spec\":{\"clusterIPs\":[\"10.96.0.1\",\"fd00::1\"],"
+	      "\"ports\":[{\"name\":\"a\",\"port\":80},{\"name\":\"b\",\"port\":81}]}}");
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+	o = J("{\"metadata\":{\"name\":\"six\"},\"spec\":{\"clusterIP\":\"fd00::2\","
+	      "\"ports\":[{\"port\":53}]}}");
+	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+	assert_int_equal(desired_update(&ds, c, false), 2);
+	in.services = &ds;
+	assert_null(in.policy);
+	/* the kernel-writing modes program IPv4 only: an IPv6 instance is refused with a reason */
+	assert_int_equal(iptables_mode_ops.init(&m, &cfg, AF_INET6, err, sizeof(err)), -EAFNOSUPPORT);
+	assert_non_null(strstr(err, "IPv4 only"));
+	assert_null(m);
+	assert_int_equal(ipvs_mode_ops.init(&m, &cfg, AF_INET6, err, sizeof(err)), -EAFNOSUPPORT);
+	assert_null(m);
+	/* the none mode makes one per family, each sees its family's ports */
+	assert_int_equal(none_mode_ops.init(&m4, &cfg, AF_INET, err, sizeof(err)), 0);
+	assert_int_equal(none_mode_ops.init(&m6, &cfg, AF_INET6, err, sizeof(err)), 0);
+	assert_int_equal(none_mode_ops.sync(m4, &in, true, &st), 0);
+	assert_int_equal(st.rules_total, 2);
+	assert_int_equal(none_mode_ops.sync(m6, &in, true, &st), 0);
+	assert_int_equal(st.rules_total, 3);
+	none_mode_ops.free(m4);
+	none_mode_ops.free(m6);
+	desired_fini(&ds);
+	cache_free(c);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sync_periods),
 		cmocka_unit_test(test_own_devices),
 		cmocka_unit_test(test_rule_tables),
+		cmocka_unit_test(test_family_instances),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
