@@ -144,7 +144,9 @@ vm_daemon_stop
 
 # --- --cleanup leaves nothing of ours (and keeps the foreign VS)
 ip netns exec "$NODE" "$SWITCHYARD" --cleanup --proxy-mode=ipvs -v 2 >"$SY_TMP/cleanup.log" 2>&1
-check "--cleanup exits 0" [ $? = 0 ]
+rc=$?
+[ $rc = 0 ] || sed 's/^/#   /' "$SY_TMP/cleanup.log" | tail -n 8
+check "--cleanup exits 0 ($rc)" [ $rc = 0 ]
 check "--cleanup: kube-ipvs0 gone" bash -c "! ip -n $NODE link show kube-ipvs0 2>/dev/null"
 check "--cleanup: our virtual servers gone, the foreign one kept" \
 	bash -c "[ \"\$(ip netns exec $NODE ipvsadm -Sn | tr '\n' ' ')\" = '-A -t 192.0.2.1:99 -s rr ' ]"
