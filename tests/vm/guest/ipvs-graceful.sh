@@ -13,7 +13,7 @@ for i in 0 1 2; do
 		--port 8081 --name "p$((i + 1))" --hold
 done
 for i in 0 1 2; do
-	sy_wait 20 bash -c "ip netns exec ${PODS[$i]} ss -Htln 'sport = :8081' | grep -q ." ||
+	sy_wait 90 bash -c "ip netns exec ${PODS[$i]} ss -Htln 'sport = :8081' | grep -q ." ||
 		sy_fail "hold server p$((i + 1)) did not start"
 done
 vm_svc "$M/hold.yaml" hold 10.96.0.30 "hold:81:8081:TCP" "${POD_IPS[*]}"
@@ -21,7 +21,7 @@ vm_daemon --sync-period 2s || { notok "daemon starts"; vm_checks_done; }
 
 sy_bg "$CLIENT" "$SY_TMP/live.txt" "$PY" "$SY_SRC/tests/vm/guest/live_conn.py" --host 10.96.0.30 \
 	--port 81 --stop "$SY_TMP/stop" --rst
-sy_wait 15 grep -q "^first p" "$SY_TMP/live.txt" || { notok "live connection established"; vm_checks_done; }
+sy_wait 60 grep -q "^first p" "$SY_TMP/live.txt" || { notok "live connection established"; vm_checks_done; }
 pod=$(awk '/^first/ {print $2}' "$SY_TMP/live.txt")
 idx=${pod#p}
 ip=${POD_IPS[$((idx - 1))]}
