@@ -49,6 +49,19 @@ static int load(struct ev_loop *loop, struct cache *c, const char *dir)
 	return r;
 }
 
+/* The cleanup's warning and summary, as the daemon logs them. */
+static void log_ct(const struct ct_stats *st)
+{
+	char s[256];
+
+	if (st->err[0])
+		log_warn("Conntrack cleanup: %s", st->err);
+	if (st->checked) {
+		ct_stats_summary(st, s, sizeof(s));
+		log_v(2, "Conntrack cleanup: %s", s);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sy_addr np[16];
@@ -126,6 +139,7 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 		ct_cleanup(ct, &ds, full, &st);
+		log_ct(&st);
 		printf("broken: deleted=%llu errors=%llu seconds=%.6f\n",
 		       (unsigned long long)st.deleted, (unsigned long long)st.errors, st.seconds);
 		desired_commit(&ds);
@@ -135,6 +149,7 @@ int main(int argc, char **argv)
 		full = false;
 	}
 	ct_cleanup(ct, &ds, full, &st);
+	log_ct(&st);
 	printf("deleted=%llu errors=%llu seconds=%.6f\n", (unsigned long long)st.deleted,
 	       (unsigned long long)st.errors, st.seconds);
 	desired_commit(&ds);

@@ -20,6 +20,8 @@
  */
 #include <errno.h>
 #include <ifaddrs.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +104,22 @@ struct collect {
 	const struct ct_plan *plan;
 	uint64_t seen;
 	unsigned dumps;
+	char *err;			/* ct_stats.err */
+	size_t errlen;
 };
+
+/* Keep the first error of a call, with its context, for the caller to log. */
+static void __attribute__((format(printf, 3, 4)))
+note_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
 
 static void collect_cb(void *arg, const struct ct_entry *e)
 {
@@ -159,7 +176,7 @@ static int dump_one(struct ct *ct, uint8_t proto, struct in_addr dst, uint16_t d
 		r = ct_nl_dump(ct->nl, proto, dst, dport, collect_cb, c);
 	while (r == -EINTR && ++tries < 3);
 	if (r < 0) {
-		log_warn("Conntrack cleanup: dumping %s entries (to %s:%u): %s; retrying on the next "
+		note_err(c->err, c->errlen, "dumping %s entries (to %s:%u): %s; retrying on the next "
 			 "sync", sy_proto_name(proto), dst.s_addr ? sy_ip4_str(dst) : "*", dport,
 			 strerror(-r));
 		(*errors)++;
@@ -234,25 +251,31 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 {
 	double t0 = sy_now_mono();
 	struct ct_plan plan;
-	struct collect c = { .ct = ct, .plan = &plan };
+	struct collect c = { .ct = ct, .plan = &plan, .err = st->err, .errlen = sizeof(st->err) };
 	uint64_t deleted = 0, errors = 0;
 	unsigned n_keys;
 	int r;
 
 	full = full || ct->owe_full;
+	st->err[0] = '\0';
+	st->keys = st->dumps = 0;
+	st->checked = false;
+	st->examined = 0;
+	st->full = full;
 	ct_plan_init(&plan);
 	for (unsigned i = 0; i < ct->n_owed; i++)
 		ct_plan_add_key(&plan, ct->owed[i].proto, ct->owed[i].nodeport, ct->owed[i].dst,
 				ct->owed[i].dport);
 	n_keys = ct_plan_build(&plan, ds, full);
+	st->keys = n_keys;
 	if (!n_keys)
 		goto out;
 	if (!ct->nl) {
 		/* a fresh socket after a failure: nothing stale can be read from it */
 		r = ct_nl_open(&ct->nl);
 		if (r < 0) {
-			log_warn("Conntrack cleanup: opening a netlink socket: %s; retrying on the "
-				 "next sync", strerror(-r));
+			note_err(st->err, sizeof(st->err), "opening a netlink socket: %s; retrying on "
+				 "the next sync", strerror(-r));
 			errors++;
 			goto out;
 		}
@@ -260,8 +283,8 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 	if (plan.n_nodeport_keys && plan.all_local) {
 		r = local_addrs(&plan);
 		if (r < 0) {
-			log_warn("Conntrack cleanup: listing local addresses: %s; NodePort entries "
-				 "to non-loopback addresses are kept this time", strerror(-r));
+			note_err(st->err, sizeof(st->err), "listing local addresses: %s; NodePort "
+				 "entries to non-loopback addresses are kept this time", strerror(-r));
 			errors++;
 		}
 	}
@@ -270,15 +293,14 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 	if (ct->n_del) {
 		r = ct_nl_delete(ct->nl, ct->del, ct->n_del, &deleted);
 		if (r < 0) {
-			log_warn("Conntrack cleanup: deleting %u stale entries: %s; retrying on the "
-				 "next sync", ct->n_del, strerror(-r));
+			note_err(st->err, sizeof(st->err), "deleting %u stale entries: %s; retrying on "
+				 "the next sync", ct->n_del, strerror(-r));
 			errors++;
 		}
 	}
-	log_v(2, "Conntrack cleanup: deleted %llu stale UDP/SCTP entries (%u Service "
-	      "destinations checked with %u dumps, %llu entries examined, full=%s) in %.3f ms",
-	      (unsigned long long)deleted, n_keys, c.dumps, (unsigned long long)c.seen,
-	      full ? "true" : "false", (sy_now_mono() - t0) * 1e3);
+	st->dumps = c.dumps;
+	st->examined = c.seen;
+	st->checked = true;
 out:
 	if (errors) {
 		/* retry everything: a full pass, plus this call's destinations (removed ones too) */
@@ -304,4 +326,13 @@ out:
 	st->deleted += deleted;
 	st->errors += errors;
 	st->seconds = sy_now_mono() - t0;
+	st->deleted_now = deleted;
+}
+
+void ct_stats_summary(const struct ct_stats *st, char *buf, size_t len)
+{
+	snprintf(buf, len, "deleted %llu stale UDP/SCTP entries (%u Service destinations checked "
+		 "with %u dumps, %llu entries examined, full=%s) in %.3f ms",
+		 (unsigned long long)st->deleted_now, st->keys, st->dumps,
+		 (unsigned long long)st->examined, st->full ? "true" : "false", st->seconds * 1e3);
 }

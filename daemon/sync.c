@@ -183,6 +183,19 @@ static void run_podnet(struct sy_daemon *d, bool full)
 	}
 }
 
+/* The conntrack cleanup's warning and summary, as it reported them. */
+static void log_ct(const struct ct_stats *cts)
+{
+	char s[256];
+
+	if (cts->err[0])
+		log_warn("Conntrack cleanup: %s", cts->err);
+	if (cts->checked && log_verbosity >= 2) {
+		ct_stats_summary(cts, s, sizeof(s));
+		log_v(2, "Conntrack cleanup: %s", s);
+	}
+}
+
 static void run_sync(struct sy_daemon *d)
 {
 	struct sync_runner *s = &d->sync;
@@ -226,8 +239,10 @@ static void run_sync(struct sy_daemon *d)
 		schedule(d);
 		return;
 	}
-	if (d->ct)
+	if (d->ct) {
 		ct_cleanup(d->ct, &d->ds, full, &cts);
+		log_ct(&cts);
+	}
 	d->metrics.conntrack_deleted_total += cts.deleted;
 	d->metrics.conntrack_errors_total += cts.errors;
 	if (d->ct)

@@ -16,9 +16,17 @@ struct ct;
 struct desired_state;
 
 struct ct_stats {
-	uint64_t deleted;	/* entries deleted by this call */
-	uint64_t errors;	/* netlink errors (retried next sync) */
-	double seconds;
+	uint64_t deleted;	/* entries deleted (added to by each call) */
+	uint64_t errors;	/* netlink errors (retried next sync; added to) */
+	double seconds;		/* this call */
+	/* this call, for the caller's log lines */
+	uint64_t deleted_now;
+	unsigned keys;		/* Service destinations checked (0: nothing to do) */
+	unsigned dumps;
+	uint64_t examined;	/* entries the dumps returned */
+	bool full;
+	bool checked;		/* the table was read (ct_stats_summary says how) */
+	char err[256];		/* the first error with its context, "" = none */
 };
 
 /* Opens the netlink socket (NETLINK_NETFILTER): 0 or -errno. */
@@ -27,10 +35,13 @@ void ct_free(struct ct *ct);	/* NULL is fine */
 /*
  * Delete stale entries for the changed ports in ds->changes (full: for every
  * port, e.g. after a restart).  Never fails the sync: errors are counted in
- * st->errors, logged, and retried by the next call (a full pass).  Adds to
- * st->deleted and st->errors, sets st->seconds; logs the count at -v 2.
+ * st->errors, the first described in st->err for the caller to log, and
+ * retried by the next call (a full pass).  Adds to st->deleted and
+ * st->errors, sets the rest of st.  Logs only a trace per entry at -v 4.
  */
 void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct ct_stats *st);
+/* "deleted N stale UDP/SCTP entries (...) in T ms": what the call did (when st->checked). */
+void ct_stats_summary(const struct ct_stats *st, char *buf, size_t len);
 
 struct sy_config;
 /*
