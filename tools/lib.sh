@@ -10,7 +10,7 @@ SY_PACKAGES="build-essential autoconf automake libtool pkg-config
  iptables ipset conntrack iproute2 ipvsadm kmod cpio xz-utils busybox-static
  qemu-system-x86 iperf3 wrk curl openssl python3 python3-yaml time
  python3-prometheus-client containernetworking-plugins valgrind iputils-ping
- mmdebstrap umoci skopeo podman runc containerd strace nftables"
+ mmdebstrap umoci skopeo podman runc containerd strace"
 
 sy_say() { printf '==> %s\n' "$*"; }
 
