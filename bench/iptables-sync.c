@@ -5,7 +5,11 @@
  * current network namespace (run it inside a fresh one: it rewrites the
  * nat and filter tables).  Prints wall time and peak RSS.
  *
- *   iptables-sync -n 10000 [-e 10] [--change] [--resync] [--cleanup]
+ *   iptables-sync -n 10000 [-e 10] [--change] [--change-layout] [--resync] [--cleanup]
+ *   --change-layout: the change also drops the Service's last endpoint,
+ *       so a KUBE-SEP chain goes and the table's layout changes (what
+ *       bench/k8s-list.sh's EndpointSlice change does); --change alone
+ *       keeps the layout.
  *   iptables-sync -n 10000 --restore FILE [--partial FILE]
  *       write kube-proxy's rules for the same Services as
  *       iptables-restore input (and the partial-sync input of --change).
@@ -91,11 +95,12 @@ static double thread_cpu(void)
 int main(int argc, char **argv)
 {
 	unsigned n = 1000, e = 10;
-	bool change = false, resync = false, cleanup = false, measure = false;
+	bool change = false, resync = false, cleanup = false, measure = false, layout = false;
 	const char *restore = NULL, *partial = NULL;
 	struct in_addr ep_addr = { htonl(0x0a010002) };
 	static const struct option lo[] = {
 		{ "change", no_argument, 0, 'c' }, { "resync", no_argument, 0, 'r' },
+		{ "change-layout", no_argument, 0, 'L' },
 		{ "cleanup", no_argument, 0, 'C' }, { "restore", required_argument, 0, 'R' },
 		{ "partial", required_argument, 0, 'P' }, { "measure-svc", no_argument, 0, 'm' },
 		{ "ep-addr", required_argument, 0, 'a' }, { 0, 0, 0, 0 },
@@ -107,6 +112,7 @@ int main(int argc, char **argv)
 		case 'n': n = (unsigned)atoi(optarg); break;
 		case 'e': e = (unsigned)atoi(optarg); break;
 		case 'c': change = true; break;
+		case 'L': change = layout = true; break;
 		case 'r': resync = true; break;
 		case 'C': cleanup = true; break;
 		case 'R': restore = optarg; break;
@@ -339,6 +345,8 @@ int main(int argc, char **argv)
 		for (unsigned k = 0; k < ne && k < 64; k++)
 			neps[k] = old->cluster_eps[k].addr.v4;
 		neps[0].s_addr = htonl(0x0afa0001);
+		if (layout && ne > 1)
+			ne--;	/* one endpoint gone: its chain too */
 		struct ds_port *np = mk_port(&ds, n / 2, ne, old->node_port != 0, old->cluster_ip.v4, neps,
 					     80, 8080);
 		hmap_put(&ds.ports, np->name, np);
