@@ -879,6 +879,11 @@ int sy_nft_table_exists(struct sy_nft *n, int family, const char *table)
 	return r < 0 ? r : a.found;
 }
 
+bool sy_nft_unavailable(int err)
+{
+	return err == -EINVAL || err == -EPROTONOSUPPORT || err == -EAFNOSUPPORT;
+}
+
 struct chain_arg {
 	const char *table;
 	void (*cb)(void *arg, const char *name, bool base);

@@ -991,16 +991,27 @@ static int nft_mode_cleanup(const struct sy_config *cfg)
 	struct sy_nft_error e;
 	int r;
 
-	if (sy_nft_open(&nl) < 0)
-		return 0;	/* no nf_tables: nothing of ours can exist */
+	r = sy_nft_open(&nl);
+	if (r < 0) {
+		if (sy_nft_unavailable(r))
+			return 0;	/* no nfnetlink: nothing of ours can exist */
+		log_error("nftables cleanup: netlink socket: %s", strerror(-r));
+		return r;
+	}
 	r = sy_nft_table_exists(nl, FAMILY, NFTP_TABLE);
-	if (r > 0) {
+	if (sy_nft_unavailable(r)) {
+		/* a kernel without nf_tables: nothing of ours can exist */
+		log_v(2, "nftables cleanup: nf_tables is not available (%s)", strerror(-r));
+		r = 0;
+	} else if (r > 0) {
 		b = sy_nft_batch_new(FAMILY, NFTP_TABLE);
 		sy_nft_table_del(b);
 		r = sy_nft_send(nl, b, &e, NULL);
 		sy_nft_batch_free(b);
 		if (r < 0)
 			log_error("nftables cleanup: %s", e.what);
+	} else if (r < 0) {
+		log_error("nftables cleanup: reading the tables: %s", strerror(-r));
 	}
 	sy_nft_close(nl);
 	return r < 0 ? r : 0;

@@ -927,6 +927,26 @@ static void collect_route(void *arg, const struct pn_entry *e)
 	rl->e[rl->n++] = *e;
 }
 
+/*
+ * unlink() a file that may not exist: 0 when it is gone or never was.  On a
+ * read-only file system unlink() answers EROFS before it looks the name up,
+ * so a missing file there is "nothing to remove"; an existing one that
+ * cannot go is an error.
+ */
+static int remove_file(const char *path)
+{
+	struct stat st;
+	int err;
+
+	if (unlink(path) == 0 || errno == ENOENT)
+		return 0;
+	err = errno;
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return 0;
+	log_error("pod network: removing %s: %s", path, strerror(err));
+	return -err;
+}
+
 int podnet_cleanup(const struct sy_config *cfg)
 {
 	struct nl_sock *sk = NULL;
@@ -967,13 +987,14 @@ int podnet_cleanup(const struct sy_config *cfg)
 	}
 	free(names);
 	pn_nl_close(sk);
-	if (unlink(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env") < 0 &&
-	    errno != ENOENT && !ret)
-		ret = -errno;
+	r = remove_file(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env");
+	if (r < 0 && !ret)
+		ret = r;
 	snprintf(path, sizeof(path), "%s/%s", cfg->cni_conf_dir ? cfg->cni_conf_dir :
 		 "/etc/cni/net.d", PODNET_CNI_FILE);
-	if (unlink(path) < 0 && errno != ENOENT && !ret)
-		ret = -errno;
+	r = remove_file(path);
+	if (r < 0 && !ret)
+		ret = r;
 	r = podnet_ipt_remove();
 	if (r < 0 && !ret)
 		ret = r;

@@ -139,6 +139,13 @@ int sy_nft_send(struct sy_nft *n, struct sy_nft_batch *b, struct sy_nft_error *e
 /* ---- dumps ---- */
 /* 1 if the table exists, 0 if not, -errno */
 int sy_nft_table_exists(struct sy_nft *n, int family, const char *table);
+/*
+ * True for an error of sy_nft_open or sy_nft_table_exists that says the
+ * kernel has no nf_tables (none built in, no module loadable): nfnetlink
+ * answers EINVAL to a message for a subsystem it does not know, and a
+ * kernel without nfnetlink refuses the socket.
+ */
+bool sy_nft_unavailable(int err);
 /* Chains of the table: cb(arg, name, is_base) */
 int sy_nft_dump_chains(struct sy_nft *n, int family, const char *table,
 		       void (*cb)(void *arg, const char *name, bool base), void *arg);
