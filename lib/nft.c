@@ -81,9 +81,9 @@ uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 	MIX(&r->to_port, 2);
 	MIX(&r->numgen_mod, 4);
 	MIX(&r->mark_bit, 4);
-	MIX(&r->saddr, 4);
-	MIX(&r->daddr, 4);
-	MIX(&r->to_addr, 4);
+	MIX(&r->saddr.v4, 4);
+	MIX(&r->daddr.v4, 4);
+	MIX(&r->to_addr.v4, 4);
 	MIXS(r->mset);
 	MIXS(r->set);
 	MIXS(r->chain);
@@ -97,7 +97,7 @@ unsigned sy_nft_key_len(enum sy_nft_key k)
 	return k == SY_NFT_K_ADDR ? 4 : k == SY_NFT_K_DPP ? 12 : 8;
 }
 
-unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, struct in_addr a, uint8_t proto,
+unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *a, uint8_t proto,
 			 uint16_t port)
 {
 	uint16_t p = htons(port);
@@ -105,7 +105,7 @@ unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, struct in_addr a, uint
 
 	memset(out, 0, SY_NFT_KEY_MAX);
 	if (k != SY_NFT_K_PP) {
-		memcpy(out, &a, 4);
+		memcpy(out, &a->v4, 4);
 		o = 4;
 	}
 	if (k == SY_NFT_K_ADDR)
@@ -411,8 +411,11 @@ static void e_fib_local(struct nftnl_rule *r, bool daddr)
 	e_cmp(r, NFT_CMP_EQ, &local, 4);
 }
 
-static void m_addr(struct nftnl_rule *r, uint32_t off, struct in_addr a, uint8_t plen, bool inv)
+static void m_addr(struct nftnl_rule *r, uint32_t off, const struct sy_addr *addr, uint8_t plen,
+		   bool inv)
 {
+	struct in_addr a = addr->v4;
+
 	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, 4, NFT_REG_1);
 	if (plen < 32) {
 		uint32_t mask = plen ? htonl(~0u << (32 - plen)) : 0, zero = 0;
@@ -443,16 +446,17 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 		e_cmp(nr, NFT_CMP_NEQ, &zero, 4);
 	}
 	if (r->m & SY_NFT_M_SADDR)
-		m_addr(nr, 12, r->saddr, r->splen, r->m & SY_NFT_M_SADDR_INV);
+		m_addr(nr, 12, &r->saddr, r->splen, r->m & SY_NFT_M_SADDR_INV);
 	if (r->m & SY_NFT_M_DADDR)
-		m_addr(nr, 16, r->daddr, r->dplen, r->m & SY_NFT_M_DADDR_INV);
+		m_addr(nr, 16, &r->daddr, r->dplen, r->m & SY_NFT_M_DADDR_INV);
 	if (r->m & SY_NFT_M_FIB_DLOCAL)
 		e_fib_local(nr, true);
 	if (r->m & SY_NFT_M_FIB_SLOCAL)
 		e_fib_local(nr, false);
 	if (r->m & SY_NFT_M_DADDR_NOT_LO) {
-		struct in_addr lo = { htonl(0x7f000000) };
-		m_addr(nr, 16, lo, 8, true);
+		struct sy_addr lo = sy_addr4_host(0x7f000000);
+
+		m_addr(nr, 16, &lo, 8, true);
 	}
 	if (r->m & SY_NFT_M_L4PROTO) {
 		e_meta(nr, NFT_META_L4PROTO, NFT_REG_1);
@@ -539,7 +543,7 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 	case SY_NFT_A_DNAT: {
 		struct nftnl_expr *e;
 		uint16_t p = htons(r->to_port);
-		e_imm_data(nr, NFT_REG_1, &r->to_addr, 4);
+		e_imm_data(nr, NFT_REG_1, &r->to_addr.v4, 4);
 		e_imm_data(nr, NFT_REG_2, &p, 2);
 		e = nftnl_expr_alloc("nat");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);

@@ -918,12 +918,12 @@ static int probe(struct sy_nft *nl, char *err, size_t errlen)
 	r.m = SY_NFT_M_L4PROTO;
 	r.l4proto = IPPROTO_TCP;
 	r.act = SY_NFT_A_DNAT;
-	r.to_addr.s_addr = htonl(0x0a000001);
+	r.to_addr = sy_addr4_host(0x0a000001);
 	r.to_port = 80;
 	sy_nft_rule_add(b, "n", &r);
 	{
 		uint8_t k[SY_NFT_KEY_MAX];
-		unsigned kl = sy_nft_key_make(k, SY_NFT_K_DPP, r.to_addr, IPPROTO_TCP, 80);
+		unsigned kl = sy_nft_key_make(k, SY_NFT_K_DPP, &r.to_addr, IPPROTO_TCP, 80);
 		sy_nft_elem(b, true, "m", k, kl, SY_NFT_EV_GOTO, "c");
 	}
 	sy_nft_table_del(b);

@@ -123,7 +123,7 @@ static void chain_free(struct nftp_chain *c)
 }
 
 static void add_elem(struct nftp_elem **arr, unsigned *n, unsigned *cap, unsigned set,
-		     struct in_addr a, uint8_t proto, uint16_t port, uint8_t ev, const char *chain)
+		     const struct sy_addr *a, uint8_t proto, uint16_t port, uint8_t ev, const char *chain)
 {
 	struct nftp_elem *e;
 
@@ -171,7 +171,7 @@ void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const stru
 			/* NodePorts on 127.0.0.0/8 are not supported (kube-proxy's nftables mode) */
 			if (sy_addr_is_loopback(&ds->node.nodeport_addrs[i]))
 				continue;
-			o->nodeport_addrs[o->n_nodeport_addrs++] = ds->node.nodeport_addrs[i].v4;
+			o->nodeport_addrs[o->n_nodeport_addrs++] = ds->node.nodeport_addrs[i];
 		}
 	}
 }
@@ -232,7 +232,7 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 		np.mset = set_names[NFTP_S_NODEPORT_IPS];
 		for (unsigned i = 0; i < o->n_nodeport_addrs; i++)
 			add_elem(&g->elems, &g->n_elems, &g->cap_elems, NFTP_S_NODEPORT_IPS,
-				 o->nodeport_addrs[i], 0, 0, SY_NFT_EV_NONE, NULL);
+				 &o->nodeport_addrs[i], 0, 0, SY_NFT_EV_NONE, NULL);
 	}
 	c = CH("services", NULL);
 	memset(&r, 0, sizeof(r));
@@ -290,7 +290,7 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 		for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
 			memset(&r, 0, sizeof(r));
 			r.m = SY_NFT_M_SADDR;
-			r.saddr = o->cluster_cidrs[i].addr.v4;
+			r.saddr = o->cluster_cidrs[i].addr;
 			r.splen = o->cluster_cidrs[i].plen;
 			r.act = SY_NFT_A_RETURN;
 			add_rule(c, &r);
@@ -432,7 +432,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 			epc[i] = c;
 			memset(&r, 0, sizeof(r));
 			r.m = SY_NFT_M_SADDR;
-			r.saddr = e->addr.v4;
+			r.saddr = e->addr;
 			r.splen = 32;
 			r.act = SY_NFT_A_JUMP;
 			r.chain = "mark-for-masquerade";
@@ -453,7 +453,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 			r.m = SY_NFT_M_L4PROTO;
 			r.l4proto = dp->proto;
 			r.act = SY_NFT_A_DNAT;
-			r.to_addr = e->addr.v4;
+			r.to_addr = e->addr;
 			r.to_port = e->port;
 			add_rule(c, &r);
 		}
@@ -469,7 +469,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	if (int_chain && sy_addr_is_set(&dp->cluster_ip) && (o->masquerade_all || o->n_cluster_cidrs)) {
 		memset(&r, 0, sizeof(r));
 		r.m = SY_NFT_M_DADDR | SY_NFT_M_L4PROTO | SY_NFT_M_DPORT;
-		r.daddr = dp->cluster_ip.v4;
+		r.daddr = dp->cluster_ip;
 		r.dplen = 32;
 		r.l4proto = dp->proto;
 		r.dport = dp->port;
@@ -477,7 +477,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		r.chain = "mark-for-masquerade";
 		if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
 			r.m |= SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV;
-			r.saddr = o->cluster_cidrs[0].addr.v4;
+			r.saddr = o->cluster_cidrs[0].addr;
 			r.splen = o->cluster_cidrs[0].plen;
 		} else if (!o->masquerade_all) {
 			r.chain = "mark-for-masquerade-non-pod";
@@ -499,7 +499,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 			for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
 				r = r_jump(SY_NFT_A_GOTO, svc->name);
 				r.m = SY_NFT_M_SADDR;
-				r.saddr = o->cluster_cidrs[i].addr.v4;
+				r.saddr = o->cluster_cidrs[i].addr;
 				r.splen = o->cluster_cidrs[i].plen;
 				add_rule(ext, &r);
 			}
@@ -519,7 +519,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 			for (unsigned i = 0; i < dp->n_lb_source_ranges; i++) {
 				memset(&r, 0, sizeof(r));
 				r.m = SY_NFT_M_SADDR;
-				r.saddr = dp->lb_source_ranges[i].addr.v4;
+				r.saddr = dp->lb_source_ranges[i].addr;
 				r.splen = dp->lb_source_ranges[i].plen;
 				r.act = SY_NFT_A_RETURN;
 				add_rule(fw, &r);
@@ -531,24 +531,24 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	}
 
 	/* elements */
-	struct in_addr none = { 0 };
+	struct sy_addr none = { 0 };
 	uint8_t int_v = !has_eps ? SY_NFT_EV_GOTO : !n_int ? SY_NFT_EV_DROP : 0;
 	uint8_t ext_v = !has_eps ? SY_NFT_EV_GOTO : !n_ext ? SY_NFT_EV_DROP : 0;
 	const char *rej = "reject-chain";
 	if (sy_addr_is_set(&dp->cluster_ip)) {
-		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_CLUSTER_IPS, dp->cluster_ip.v4,
+		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_CLUSTER_IPS, &dp->cluster_ip,
 			 0, 0, SY_NFT_EV_NONE, NULL);
 		if (int_chain)
 			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS,
-				 dp->cluster_ip.v4, dp->proto, dp->port, SY_NFT_EV_GOTO, int_chain->name);
+				 &dp->cluster_ip, dp->proto, dp->port, SY_NFT_EV_GOTO, int_chain->name);
 		if (int_v)
 			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_SERVICES,
-				 dp->cluster_ip.v4, dp->proto, dp->port, int_v,
+				 &dp->cluster_ip, dp->proto, dp->port, int_v,
 				 int_v == SY_NFT_EV_GOTO ? rej : NULL);
 	}
 	for (unsigned i = 0; i < dp->n_external_ips + dp->n_lb_ips; i++) {
 		bool is_lb = i >= dp->n_external_ips;
-		struct in_addr a = is_lb ? dp->lb_ips[i - dp->n_external_ips].v4 : dp->external_ips[i].v4;
+		const struct sy_addr *a = is_lb ? &dp->lb_ips[i - dp->n_external_ips] : &dp->external_ips[i];
 		if (ext)
 			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS, a,
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext->name);
@@ -561,10 +561,10 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	}
 	if (dp->node_port) {
 		if (ext)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_NODEPORTS, none,
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_NODEPORTS, &none,
 				 dp->proto, dp->node_port, SY_NFT_EV_GOTO, ext->name);
 		if (ext_v)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_NODEPORTS, none,
+			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_NODEPORTS, &none,
 				 dp->proto, dp->node_port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);
 	}
 	free(ep_c);

@@ -84,7 +84,7 @@ struct nftp_opts {
 	struct sy_cidr cluster_cidrs[16];
 	unsigned n_cluster_cidrs;
 	bool nodeport_all_local;	/* fib daddr type local; else @nodeport-ips */
-	struct in_addr nodeport_addrs[64];
+	struct sy_addr nodeport_addrs[64];
 	unsigned n_nodeport_addrs;
 };
 

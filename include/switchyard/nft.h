@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include "switchyard/addr.h"
 
 /* struct sy_nft_rule.m: matches, ANDed, in this order */
 #define SY_NFT_M_CT_NEW		0x0001	/* ct state new */
@@ -57,7 +58,7 @@ struct sy_nft_rule {
 	uint16_t dport, to_port;	/* host order */
 	uint32_t numgen_mod;
 	uint32_t mark_bit;
-	struct in_addr saddr, daddr, to_addr;
+	struct sy_addr saddr, daddr, to_addr;	/* IPv4 in an ip table */
 	const char *mset;		/* M_SADDR_SET / M_DADDR_SET */
 	const char *set;		/* A_VMAP_* / A_UPDATE_SADDR */
 	const char *chain;		/* A_JUMP / A_GOTO */
@@ -75,7 +76,7 @@ enum sy_nft_key {
 #define SY_NFT_KEY_MAX 12
 unsigned sy_nft_key_len(enum sy_nft_key k);
 /* Fill a key: addr/proto/port as the set type needs (port host order); returns its length. */
-unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, struct in_addr a, uint8_t proto,
+unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *a, uint8_t proto,
 			 uint16_t port);
 
 struct sy_nft_set {

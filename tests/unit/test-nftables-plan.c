@@ -15,10 +15,12 @@
 #include "switchyard/util.h"
 #include "../../modes/nftables_plan.h"
 
-static struct in_addr ip(const char *s)
+static struct sy_addr ip(const char *s)
 {
-	struct in_addr a;
-	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	struct sy_addr a;
+
+	assert_int_equal(sy_addr_parse(s, &a), 0);
+	assert_true(sy_addr_is4(&a));
 	return a;
 }
 
@@ -35,7 +37,7 @@ static struct ds_port *mk(unsigned n, ...)
 	p->port_name = "http";
 	p->proto = IPPROTO_TCP;
 	p->family = AF_INET;
-	p->cluster_ip = sy_addr_from_in4(ip("10.96.0.10"));
+	p->cluster_ip = ip("10.96.0.10");
 	p->port = 80;
 	p->cluster_eps = xcalloc(n + 1, sizeof(*p->cluster_eps));
 	p->local_eps = xcalloc(n + 1, sizeof(*p->local_eps));
@@ -46,7 +48,7 @@ static struct ds_port *mk(unsigned n, ...)
 		size_t l = strlen(e);
 		bool local = e[l - 1] == '!';
 		snprintf(buf, sizeof(buf), "%.*s", (int)(local ? l - 1 : l), e);
-		struct ds_ep ep = { .addr = sy_addr_from_in4(ip(buf)), .port = 8080, .flags = 3, .local = local };
+		struct ds_ep ep = { .addr = ip(buf), .port = 8080, .flags = 3, .local = local };
 		p->cluster_eps[p->n_cluster_eps++] = ep;
 		if (local)
 			p->local_eps[p->n_local_eps++] = ep;
@@ -189,7 +191,7 @@ static void test_affinity_and_fw(void **state)
 	opts(&o);
 	dp->affinity_timeout = 600;
 	dp->lb_ips = xcalloc(1, sizeof(struct sy_addr));
-	dp->lb_ips[0] = sy_addr_from_in4(ip("192.0.2.1"));
+	dp->lb_ips[0] = ip("192.0.2.1");
 	dp->n_lb_ips = 1;
 	dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
 	sy_cidr_parse("203.0.113.0/24", &dp->lb_source_ranges[0]);
