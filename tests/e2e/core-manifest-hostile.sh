@@ -70,6 +70,9 @@ j = json.load(sys.stdin)
 print(" ".join(sorted(set(p["clusterIP"] for p in j.get("ports", [])
                           if p.get("serviceName") == sys.argv[1]))))' "$1"
 }
+# cip_is NAME IP, for sy_wait: it re-runs its command, while a "$(cip NAME)"
+# among its arguments would be read once, before the wait
+cip_is() { [ "$(cip "$1")" = "$2" ]; }
 [ "$(healthz)" = 200 ] || sy_fail "healthz $(healthz)"
 [ "$(cip web)" = 10.96.0.10 ] || sy_fail "web not in /debug/state: $(state)"
 
@@ -78,7 +81,7 @@ mkfifo "$M/pipe.yaml"
 sy_wait 5 grep -q "Manifest $M/pipe.yaml: not a regular file" "$LOG" || sy_fail "FIFO not refused"
 [ "$(healthz)" = 200 ] || sy_fail "healthz with a FIFO in the directory: $(healthz)"
 svc after-fifo 10.96.0.30 >"$M/c.yaml"
-sy_wait 5 test "$(cip after-fifo)" = 10.96.0.30 || sy_fail "no change applied after the FIFO"
+sy_wait 5 cip_is after-fifo 10.96.0.30 || sy_fail "no change applied after the FIFO"
 rm -f "$M/pipe.yaml"
 
 # one object over the size cap: refused while read; the loop keeps serving
@@ -103,13 +106,13 @@ rm -f "$M/sparse.json"
 
 # issue 13.4: the same Service in two files — both named, the first by name wins
 svc dup 10.96.0.41 >"$M/dup2.yaml"
-sy_wait 5 test "$(cip dup)" = 10.96.0.41 || sy_fail "dup2 not applied"
+sy_wait 5 cip_is dup 10.96.0.41 || sy_fail "dup2 not applied"
 svc dup 10.96.0.40 >"$M/dup1.yaml"
 sy_wait 5 grep -q "Service apps/dup is defined in more than one manifest file: $M/dup1.yaml and $M/dup2.yaml; using $M/dup1.yaml" "$LOG" ||
 	sy_fail "duplicate not named: $(grep dup "$LOG")"
-sy_wait 5 test "$(cip dup)" = 10.96.0.40 || sy_fail "dup1 (first by name) does not win: $(cip dup)"
+sy_wait 5 cip_is dup 10.96.0.40 || sy_fail "dup1 (first by name) does not win: $(cip dup)"
 rm -f "$M/dup1.yaml"
-sy_wait 5 test "$(cip dup)" = 10.96.0.41 || sy_fail "dup2 not applied after dup1 went: $(cip dup)"
+sy_wait 5 cip_is dup 10.96.0.41 || sy_fail "dup2 not applied after dup1 went: $(cip dup)"
 
 # a second Service on a taken ClusterIP:port: the newer is skipped, both named
 svc late 10.96.0.10 80 2024-06-01T00:00:00Z >"$M/late.yaml"
@@ -138,7 +141,7 @@ grep -q "Manifest $M/cycle.yaml: unchanged, still:" "$LOG" || sy_fail "no -v 2 n
 # issue 13.5: one changed file is the only one read again
 : >"$SY_TMP/mark"
 svc after-fifo 10.96.0.32 >"$M/c.yaml"
-sy_wait 5 test "$(cip after-fifo)" = 10.96.0.32 || sy_fail "edit not applied"
+sy_wait 5 cip_is after-fifo 10.96.0.32 || sy_fail "edit not applied"
 sy_wait 5 grep -q "Manifest directory $M: 1 changed files reloaded in" "$LOG" ||
 	sy_fail "not a one-file reload: $(tail -5 "$LOG")"
 
