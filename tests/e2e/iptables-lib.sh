@@ -167,3 +167,37 @@ EOF
 ipt_write() {
 	cat >"$IPT_M/.$1.tmp" && mv "$IPT_M/.$1.tmp" "$IPT_M/$1"
 }
+
+# ipt_web_manifest: the basic tests' Service "web" (NodePort, externalIP;
+# TCP, UDP and SCTP ports) and its slice of three endpoints, on stdout
+ipt_web_manifest() {
+	cat <<'EOF2'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.80
+  externalIPs: [192.168.60.10]
+  ports:
+    - {name: http, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30080}
+    - {name: dns, protocol: UDP, port: 53, targetPort: 5353, nodePort: 30053}
+    - {name: sctp, protocol: SCTP, port: 99, targetPort: 9999}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: default
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports:
+  - {name: http, protocol: TCP, port: 8080}
+  - {name: dns, protocol: UDP, port: 5353}
+  - {name: sctp, protocol: SCTP, port: 9999}
+endpoints:
+  - {addresses: [10.244.1.2], conditions: {ready: true}, nodeName: node2}
+  - {addresses: [10.244.2.2], conditions: {ready: true}, nodeName: node2}
+  - {addresses: [10.244.3.2], conditions: {ready: true}, nodeName: node1}
+EOF2
+}
