@@ -739,6 +739,29 @@ static int64_t relocate(const struct ipt_ktable *kt, const struct chain_vec *our
 	return (int64_t)c->new_head + ((uint32_t)v - c->head);
 }
 
+/*
+ * The chains a blob of table t lays out, each list sorted by name: ours
+ * from the plan (none without a plan) into *ours, and the kernel's foreign
+ * chains, returned (free it) with their count in *ret_n.
+ */
+static struct kt_chain **layout_chains(const struct ipt_ktable *kt, struct ipt_plan *plan,
+				       enum ipt_table t, struct chain_vec *ours, unsigned *ret_n)
+{
+	struct kt_chain **fc = xcalloc(kt->n_chains + 1, sizeof(*fc));
+	unsigned n = 0;
+
+	if (plan) {
+		ipt_plan_foreach_chain(plan, t, collect, ours);
+		qsort(ours->v, ours->n, sizeof(*ours->v), chain_cmp);
+	}
+	for (unsigned i = 0; i < kt->n_chains; i++)
+		if (!kt->chains[i].ours)
+			fc[n++] = &kt->chains[i];
+	qsort(fc, n, sizeof(*fc), kchain_cmp);
+	*ret_n = n;
+	return fc;
+}
+
 static bool valid_hook(const struct ipt_ktable *kt, unsigned h)
 {
 	return kt->info.valid_hooks & (1u << h);
@@ -759,15 +782,7 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 	uint8_t *base;
 	int r = 0;
 
-	if (plan) {
-		ipt_plan_foreach_chain(plan, t, collect, &ours);
-		qsort(ours.v, ours.n, sizeof(*ours.v), chain_cmp);
-	}
-	fc = xcalloc(kt->n_chains + 1, sizeof(*fc));
-	for (unsigned i = 0; i < kt->n_chains; i++)
-		if (!kt->chains[i].ours)
-			fc[n_fc++] = &kt->chains[i];
-	qsort(fc, n_fc, sizeof(*fc), kchain_cmp);
+	fc = layout_chains(kt, plan, t, &ours, &n_fc);
 
 	/* pass 1: offsets */
 	for (int pass = 0; pass < 2; pass++) {
@@ -1005,13 +1020,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 	/* only a table this blob wrote and nobody changed since (same foreign parts) */
 	if (!plan || !b->gen || kt->from_gen != b->gen || !b->lay)
 		return -ESTALE;
-	ipt_plan_foreach_chain(plan, t, collect, &ours);
-	qsort(ours.v, ours.n, sizeof(*ours.v), chain_cmp);
-	fc = xcalloc(kt->n_chains + 1, sizeof(*fc));
-	for (unsigned i = 0; i < kt->n_chains; i++)
-		if (!kt->chains[i].ours)
-			fc[n_fc++] = &kt->chains[i];
-	qsort(fc, n_fc, sizeof(*fc), kchain_cmp);
+	fc = layout_chains(kt, plan, t, &ours, &n_fc);
 
 	/* 1. the layout must be the blob's: then every jump offset stays valid */
 	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
