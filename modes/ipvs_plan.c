@@ -184,14 +184,33 @@ static void vs_delta(struct ipvs_plan *m, const struct ds_port *p, struct in_add
 	}
 }
 
+#define IPVS_ENTRY_MAX 160
+
+/*
+ * A Service address bound on kube-ipvs0 (ClusterIP, externalIP, LB IP): its
+ * virtual server over eps, the address itself, and its "ip,proto:port"
+ * entry in set id.  The entry is left in entry for the caller's other sets.
+ */
+static void svc_ip_delta(struct ipvs_plan *m, const struct ds_port *p, struct in_addr addr,
+			 const struct ds_ep *eps, unsigned n, bool fallback, enum ipvs_set_id id,
+			 int delta, char entry[IPVS_ENTRY_MAX])
+{
+	char a[INET_ADDRSTRLEN];
+
+	vs_delta(m, p, addr, p->port, eps, n, fallback, delta);
+	addr_delta(m, addr, delta);
+	ipvs_addr_str(addr, a);
+	snprintf(entry, IPVS_ENTRY_MAX, "%s,%s:%u", a, ipvs_proto_name(p->proto), p->port);
+	set_delta(m, id, entry, delta);
+}
+
 void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 		    const struct ds_port *p, int delta)
 {
 	const struct ds_ep *ieps, *eeps;
 	unsigned ni, ne;
 	bool fb;
-	char a[INET_ADDRSTRLEN], entry[160];
-	const char *pl = ipvs_proto_name(p->proto);
+	char a[INET_ADDRSTRLEN], entry[IPVS_ENTRY_MAX];
 
 	ieps = ds_port_internal_eps(p, &ni);
 	eeps = ds_port_external_eps(p, &ne);
@@ -204,28 +223,16 @@ void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 		ne = p->n_cluster_eps;
 	}
 
-	if (sy_addr_is_set(&p->cluster_ip)) {
-		vs_delta(m, p, p->cluster_ip.v4, p->port, ieps, ni, false, delta);
-		addr_delta(m, p->cluster_ip.v4, delta);
-		ipvs_addr_str(p->cluster_ip.v4, a);
-		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
-		set_delta(m, IPVS_SET_CLUSTER_IP, entry, delta);
-	}
+	if (sy_addr_is_set(&p->cluster_ip))
+		svc_ip_delta(m, p, p->cluster_ip.v4, ieps, ni, false, IPVS_SET_CLUSTER_IP, delta, entry);
 	for (unsigned i = 0; i < p->n_external_ips; i++) {
-		vs_delta(m, p, p->external_ips[i].v4, p->port, eeps, ne, fb, delta);
-		addr_delta(m, p->external_ips[i].v4, delta);
-		ipvs_addr_str(p->external_ips[i].v4, a);
-		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
-		set_delta(m, IPVS_SET_EXTERNAL_IP, entry, delta);
+		svc_ip_delta(m, p, p->external_ips[i].v4, eeps, ne, fb, IPVS_SET_EXTERNAL_IP, delta,
+			     entry);
 		if (p->etp_local)
 			set_delta(m, IPVS_SET_EXTERNAL_IP_LOCAL, entry, delta);
 	}
 	for (unsigned i = 0; i < p->n_lb_ips; i++) {
-		vs_delta(m, p, p->lb_ips[i].v4, p->port, eeps, ne, fb, delta);
-		addr_delta(m, p->lb_ips[i].v4, delta);
-		ipvs_addr_str(p->lb_ips[i].v4, a);
-		snprintf(entry, sizeof(entry), "%s,%s:%u", a, pl, p->port);
-		set_delta(m, IPVS_SET_LB, entry, delta);
+		svc_ip_delta(m, p, p->lb_ips[i].v4, eeps, ne, fb, IPVS_SET_LB, delta, entry);
 		if (p->etp_local)
 			set_delta(m, IPVS_SET_LB_LOCAL, entry, delta);
 		if (p->n_lb_source_ranges)
