@@ -2,7 +2,7 @@
 #ifndef SWITCHYARD_JSON_UTIL_H
 #define SWITCHYARD_JSON_UTIL_H
 /*
- * The json-c getters every decoder uses (core/model.c, the Kubernetes
+ * The json-c getters every decoder uses (core/decode.c, the Kubernetes
  * client, kubeconfig): absent, JSON null and a wrong type all read as NULL.
  * Inline: the object decoders call them for every field.
  */

@@ -3,10 +3,11 @@
 #define SWITCHYARD_MODEL_H
 /*
  * The object model: decoded v1 Services, discovery.k8s.io/v1 EndpointSlices
- * and v1 Nodes, and the cache that holds them.  Sources (the Kubernetes
- * client, the manifest directory) feed json-c objects in; decoding
- * validates them, and a bad object is logged with kind, namespace/name and
- * the reason, then skipped (the previous good version, if any, stays).
+ * and v1 Nodes (core/decode.c), and the cache that holds them
+ * (core/cache.c).  Sources (the Kubernetes client, the manifest directory)
+ * feed json-c objects in; decoding validates them, and a bad object is
+ * logged with kind, namespace/name and the reason, then skipped (the
+ * previous good version, if any, stays).
  *
  * Both families are kept: a Service's IPv4 and IPv6 ClusterIP, its
  * ipFamilies and ipFamilyPolicy, external / load balancer addresses and
@@ -178,13 +179,19 @@ void node_free(struct node *n);
  * server accepts for that kind (DNS-1123 rules; a NUL byte never).
  */
 int cache_object_key(enum sy_kind kind, struct json_object *obj, char *buf, size_t len);
-/* "ns/name" or "name" of an arbitrary object, for error messages ("<unknown>"). */
+/*
+ * For messages: cache_object_key, or for a name or namespace the API
+ * server would refuse the same shape with the bytes a name cannot hold
+ * escaped.
+ */
+void object_key_display(enum sy_kind kind, struct json_object *obj, char *buf, size_t len);
+/* "ns/name" or "name" of an arbitrary object, for error messages ("<unnamed>"). */
 void object_id(struct json_object *obj, char *buf, size_t len);
 
 /*
- * The cache.  Changes mark Services dirty (a Service is dirty when it or
- * any of its slices changed); the desired-state builder consumes the dirty
- * set.  Node changes are counted separately.
+ * The cache (core/cache.c).  Changes mark Services dirty (a Service is
+ * dirty when it or any of its slices changed); the desired-state builder
+ * consumes the dirty set.  Node changes are counted separately.
  */
 struct cache;
 typedef void (*cache_change_fn)(void *arg, enum sy_kind kind);

@@ -1,0 +1,587 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The cache of decoded Services, EndpointSlices and Nodes: the last good
+ * version of every object, the Services whose desired state must be
+ * rebuilt (dirty), the ClusterIP:port claims, and the decode errors
+ * reported once per object version.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "switchyard/json_util.h"
+#include "switchyard/log.h"
+#include "switchyard/model.h"
+
+struct svc_slices {
+	char *key;			/* service key */
+	struct endpoint_slice **v;
+	unsigned n, cap;
+};
+
+struct bad_obj {
+	char *key;			/* "Kind/ns/name" */
+	char *rv;			/* version (or content hash) last reported */
+};
+
+struct vip_claim {
+	char *key;			/* "ip:port/proto" */
+	struct service **v;		/* every Service that has it */
+	unsigned n;
+};
+
+struct cache {
+	struct hmap services, slices, nodes;
+	struct hmap by_service;		/* service key → struct svc_slices */
+	struct hmap dirty;		/* malloc'd service key → (void *)1 */
+	struct hmap bad;		/* "Kind/ns/name" → struct bad_obj */
+	struct hmap vips;		/* "ip:port/proto" → struct vip_claim: Services on a ClusterIP port */
+	bool synced[SY_KIND_MAX];
+	bool replacing[SY_KIND_MAX];
+	uint64_t gen[SY_KIND_MAX];	/* per kind: replaces of different kinds overlap */
+	bool nodes_changed;
+	struct cache_stats stats;
+	cache_change_fn fn;
+	void *arg;
+};
+
+struct cache *cache_new(cache_change_fn fn, void *arg)
+{
+	struct cache *c = xcalloc(1, sizeof(*c));
+
+	hmap_init(&c->services);
+	hmap_init(&c->slices);
+	hmap_init(&c->nodes);
+	hmap_init(&c->by_service);
+	hmap_init(&c->dirty);
+	hmap_init(&c->bad);
+	hmap_init(&c->vips);
+	c->fn = fn;
+	c->arg = arg;
+	return c;
+}
+
+static void free_keys_and_values(struct hmap *m)
+{
+	struct hmap_iter it;
+	const char *k;
+
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, &k, NULL))
+		free((char *)k);
+	hmap_clear(m);
+}
+
+void cache_free(struct cache *c)
+{
+	struct hmap_iter it;
+	void *v;
+
+	if (!c)
+		return;
+	hmap_iter_init(&it, &c->services);
+	while (hmap_iter_next(&it, NULL, &v))
+		service_free(v);
+	hmap_clear(&c->services);
+	hmap_iter_init(&it, &c->slices);
+	while (hmap_iter_next(&it, NULL, &v))
+		slice_free(v);
+	hmap_clear(&c->slices);
+	hmap_iter_init(&it, &c->nodes);
+	while (hmap_iter_next(&it, NULL, &v))
+		node_free(v);
+	hmap_clear(&c->nodes);
+	hmap_iter_init(&it, &c->by_service);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct svc_slices *ss = v;
+
+		free(ss->key);
+		free(ss->v);
+		free(ss);
+	}
+	hmap_clear(&c->by_service);
+	free_keys_and_values(&c->dirty);
+	hmap_iter_init(&it, &c->bad);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct bad_obj *b = v;
+
+		free(b->key);
+		free(b->rv);
+		free(b);
+	}
+	hmap_clear(&c->bad);
+	hmap_iter_init(&it, &c->vips);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		struct vip_claim *vc = v;
+
+		free(vc->key);
+		free(vc->v);
+		free(vc);
+	}
+	hmap_clear(&c->vips);
+	free(c);
+}
+
+static void mark_dirty(struct cache *c, const char *svc_key)
+{
+	if (!hmap_get(&c->dirty, svc_key))
+		hmap_put(&c->dirty, xstrdup(svc_key), (void *)1);
+}
+
+static void notify(struct cache *c, enum sy_kind kind)
+{
+	if (c->fn)
+		c->fn(c->arg, kind);
+}
+
+static void slices_unlink(struct cache *c, struct endpoint_slice *s)
+{
+	struct svc_slices *ss = hmap_get(&c->by_service, s->service_key);
+
+	if (!ss)
+		return;
+	for (unsigned i = 0; i < ss->n; i++) {
+		if (ss->v[i] == s) {
+			ss->v[i] = ss->v[--ss->n];
+			break;
+		}
+	}
+	if (!ss->n) {
+		hmap_del(&c->by_service, ss->key);
+		free(ss->key);
+		free(ss->v);
+		free(ss);
+	}
+}
+
+static void slices_link(struct cache *c, struct endpoint_slice *s)
+{
+	struct svc_slices *ss = hmap_get(&c->by_service, s->service_key);
+
+	if (!ss) {
+		ss = xcalloc(1, sizeof(*ss));
+		ss->key = xstrdup(s->service_key);
+		hmap_put(&c->by_service, ss->key, ss);
+	}
+	if (ss->n == ss->cap) {
+		ss->cap = ss->cap ? ss->cap * 2 : 2;
+		ss->v = xrealloc(ss->v, ss->cap * sizeof(*ss->v));
+	}
+	ss->v[ss->n++] = s;
+}
+
+/* Log a decode error once per object version. */
+static void report_bad(struct cache *c, enum sy_kind kind, struct json_object *obj, const char *why)
+{
+	char id[600], bkey[640];
+	struct json_object *md = jget(obj, "metadata");
+	const char *rv = jstr(jget(md, "resourceVersion"));
+	const char *hash_rv;
+	char hbuf[32];
+	struct bad_obj *bad;
+
+	object_key_display(kind, obj, id, sizeof(id));
+	snprintf(bkey, sizeof(bkey), "%s/%s", sy_kind_name(kind), id);
+	if (!rv) {
+		snprintf(hbuf, sizeof(hbuf), "#%016llx", (unsigned long long)hmap_hash(
+			 json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN)));
+		hash_rv = hbuf;
+	} else {
+		hash_rv = rv;
+	}
+	c->stats.decode_errors++;
+	bad = hmap_get(&c->bad, bkey);
+	if (bad && !strcmp(bad->rv, hash_rv))
+		return;
+	if (!bad) {
+		bad = xcalloc(1, sizeof(*bad));
+		bad->key = xstrdup(bkey);
+		hmap_put(&c->bad, bad->key, bad);
+	}
+	free(bad->rv);
+	bad->rv = xstrdup(hash_rv);
+	log_error("%s %s: %s; skipped", sy_kind_name(kind), id, why);
+}
+
+static uint64_t content_hash(struct json_object *obj)
+{
+	return hmap_hash(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+}
+
+/* ---- ClusterIP:port/protocol held by one Service only, as the API server allocates them ---- */
+
+static unsigned vip_keys(const struct service *s, unsigned i, char *buf, size_t len)
+{
+	if (!sy_addr_is_set(&s->cluster_ip) || s->headless || s->type == SVC_TYPE_EXTERNAL_NAME ||
+	    i >= s->n_ports)
+		return 0;
+	snprintf(buf, len, "%s:%u/%s", sy_addr_str(&s->cluster_ip), s->ports[i].port,
+		 sy_proto_name(s->ports[i].proto));
+	return 1;
+}
+
+/* a is older than b: creationTimestamp first (absent = newest), then the key */
+static bool older(const struct service *a, const struct service *b)
+{
+	double ca = a->created ? a->created : 1e300, cb = b->created ? b->created : 1e300;
+
+	if (ca != cb)
+		return ca < cb;
+	return strcmp(a->key, b->key) < 0;
+}
+
+/* The Service that keeps the port s lost, or NULL. */
+static const struct service *conflict_winner(struct cache *c, const struct service *s,
+					     unsigned *port)
+{
+	char k[64];
+
+	for (unsigned i = 0; vip_keys(s, i, k, sizeof(k)); i++) {
+		struct vip_claim *vc = hmap_get(&c->vips, k);
+		const struct service *w = s;
+
+		for (unsigned j = 0; vc && j < vc->n; j++)
+			if (older(vc->v[j], w))
+				w = vc->v[j];
+		if (w != s) {
+			*port = i;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+static void vip_recheck(struct cache *c, struct service *s)
+{
+	unsigned port = 0;
+	const struct service *w = conflict_winner(c, s, &port);
+
+	if (!!w == s->conflict)
+		return;
+	s->conflict = !!w;
+	mark_dirty(c, s->key);
+	if (w)
+		log_error("Service %s: ClusterIP %s port %u/%s is already taken by Service %s; "
+			  "the newer one is skipped", s->key, sy_addr_str(&s->cluster_ip),
+			  s->ports[port].port, sy_proto_name(s->ports[port].proto), w->key);
+	else
+		log_info("Service %s: its ClusterIP ports are free again; programmed", s->key);
+}
+
+/* Add (add) or remove s's claims; re-check every Service that shares one. */
+static void vip_update(struct cache *c, struct service *s, bool add)
+{
+	struct service **touched = NULL;
+	unsigned n_touched = 0;
+	char k[64];
+
+	for (unsigned i = 0; vip_keys(s, i, k, sizeof(k)); i++) {
+		struct vip_claim *vc = hmap_get(&c->vips, k);
+
+		if (add) {
+			if (!vc) {
+				vc = xcalloc(1, sizeof(*vc));
+				vc->key = xstrdup(k);
+				hmap_put(&c->vips, vc->key, vc);
+			}
+			vc->v = xrealloc(vc->v, (vc->n + 1) * sizeof(*vc->v));
+			vc->v[vc->n++] = s;
+		} else if (vc) {
+			for (unsigned j = 0; j < vc->n; j++)
+				if (vc->v[j] == s) {
+					vc->v[j] = vc->v[--vc->n];
+					break;
+				}
+			if (!vc->n) {
+				hmap_del(&c->vips, vc->key);
+				free(vc->key);
+				free(vc->v);
+				free(vc);
+				continue;
+			}
+		}
+		if (!vc || (vc->n < 2 && add))
+			continue;
+		touched = xrealloc(touched, (n_touched + vc->n) * sizeof(*touched));
+		for (unsigned j = 0; j < vc->n; j++)
+			touched[n_touched++] = vc->v[j];
+	}
+	for (unsigned i = 0; i < n_touched; i++)
+		if (touched[i] != s || add)
+			vip_recheck(c, touched[i]);
+	free(touched);
+}
+
+static int delete_obj(struct cache *c, enum sy_kind kind, const char *key)
+{
+	void *old;
+
+	switch (kind) {
+	case SY_KIND_SERVICE:
+		old = hmap_del(&c->services, key);
+		if (!old)
+			return 0;
+		mark_dirty(c, key);
+		vip_update(c, old, false);
+		service_free(old);
+		c->stats.service_changes++;
+		break;
+	case SY_KIND_ENDPOINTSLICE: {
+		struct endpoint_slice *s = hmap_del(&c->slices, key);
+
+		if (!s)
+			return 0;
+		mark_dirty(c, s->service_key);
+		slices_unlink(c, s);
+		slice_free(s);
+		c->stats.endpoint_changes++;
+		break;
+	}
+	case SY_KIND_NODE:
+		old = hmap_del(&c->nodes, key);
+		if (!old)
+			return 0;
+		node_free(old);
+		c->nodes_changed = true;
+		c->stats.node_changes++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 1;
+}
+
+int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct json_object *obj)
+{
+	char err[512];
+	struct json_object *md = jget(obj, "metadata");
+	const char *rv = jstr(jget(md, "resourceVersion"));
+	uint64_t hash = rv ? 0 : content_hash(obj);
+	int r;
+
+	if (op == CACHE_DELETE) {
+		char key[600];
+
+		if (cache_object_key(kind, obj, key, sizeof(key)) < 0) {
+			report_bad(c, kind, obj, "deleted object without a valid metadata.name/namespace");
+			return -EINVAL;
+		}
+		if (delete_obj(c, kind, key) > 0)
+			notify(c, kind);
+		return 0;
+	}
+
+	switch (kind) {
+	case SY_KIND_SERVICE: {
+		struct service *s, *old;
+
+		r = service_decode(obj, &s, err, sizeof(err));
+		if (r < 0)
+			break;
+		old = hmap_get(&c->services, s->key);
+		s->content_hash = hash;
+		s->cache_gen = c->gen[kind];
+		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
+			    (!rv && !old->resource_version && old->content_hash == hash))) {
+			old->cache_gen = c->gen[kind];	/* unchanged: keep, no rebuild */
+			service_free(s);
+			return 0;
+		}
+		if (s->ipv6_only && (!old || !old->ipv6_only))
+			log_v(2, "Service %s: IPv6 ClusterIP only; not programmed (IPv4 only for now)",
+			      s->key);
+		if (old)
+			vip_update(c, old, false);
+		hmap_put(&c->services, s->key, s);
+		service_free(old);
+		vip_update(c, s, true);
+		mark_dirty(c, s->key);
+		c->stats.service_changes++;
+		notify(c, kind);
+		return 0;
+	}
+	case SY_KIND_ENDPOINTSLICE: {
+		struct endpoint_slice *s, *old;
+
+		r = slice_decode(obj, &s, err, sizeof(err));
+		if (r < 0)
+			break;
+		old = hmap_get(&c->slices, s->key);
+		s->content_hash = hash;
+		s->cache_gen = c->gen[kind];
+		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
+			    (!rv && !old->resource_version && old->content_hash == hash))) {
+			old->cache_gen = c->gen[kind];
+			slice_free(s);
+			return 0;
+		}
+		if (old) {
+			mark_dirty(c, old->service_key);
+			slices_unlink(c, old);
+		}
+		hmap_put(&c->slices, s->key, s);
+		slices_link(c, s);
+		slice_free(old);
+		mark_dirty(c, s->service_key);
+		c->stats.endpoint_changes++;
+		notify(c, kind);
+		return 0;
+	}
+	case SY_KIND_NODE: {
+		struct node *n, *old;
+
+		r = node_decode(obj, &n, err, sizeof(err));
+		if (r < 0)
+			break;
+		old = hmap_get(&c->nodes, n->key);
+		n->content_hash = hash;
+		n->cache_gen = c->gen[kind];
+		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
+			    (!rv && !old->resource_version && old->content_hash == hash))) {
+			old->cache_gen = c->gen[kind];
+			node_free(n);
+			return 0;
+		}
+		hmap_put(&c->nodes, n->key, n);
+		node_free(old);
+		c->nodes_changed = true;
+		c->stats.node_changes++;
+		notify(c, kind);
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+	report_bad(c, kind, obj, err);
+	/* the previous good version stays; mark it seen so a relist keeps it */
+	{
+		char id[600];
+
+		if (cache_object_key(kind, obj, id, sizeof(id)) == 0)
+			cache_keep(c, kind, id);
+	}
+	return -EINVAL;
+}
+
+void cache_replace_begin(struct cache *c, enum sy_kind kind)
+{
+	c->gen[kind]++;
+	c->replacing[kind] = true;
+}
+
+void cache_replace_end(struct cache *c, enum sy_kind kind)
+{
+	const struct hmap *m = kind == SY_KIND_SERVICE ? &c->services :
+			       kind == SY_KIND_ENDPOINTSLICE ? &c->slices : &c->nodes;
+	struct hmap_iter it;
+	const char **gone = NULL;
+	unsigned n = 0, cap = 0;
+	void *v;
+
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		uint64_t g;
+		const char *key;
+
+		if (kind == SY_KIND_SERVICE) {
+			g = ((struct service *)v)->cache_gen;
+			key = ((struct service *)v)->key;
+		} else if (kind == SY_KIND_ENDPOINTSLICE) {
+			g = ((struct endpoint_slice *)v)->cache_gen;
+			key = ((struct endpoint_slice *)v)->key;
+		} else {
+			g = ((struct node *)v)->cache_gen;
+			key = ((struct node *)v)->key;
+		}
+		if (g == c->gen[kind])
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			gone = xrealloc(gone, cap * sizeof(*gone));
+		}
+		gone[n++] = key;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		char *k = xstrdup(gone[i]);	/* the key dies with its object */
+
+		delete_obj(c, kind, k);
+		free(k);
+	}
+	free(gone);
+	c->replacing[kind] = false;
+	c->synced[kind] = true;
+	/* always notify: the first complete listing may unblock the first sync */
+	notify(c, kind);
+}
+
+void cache_keep(struct cache *c, enum sy_kind kind, const char *key)
+{
+	void *v;
+
+	if (kind == SY_KIND_SERVICE && (v = hmap_get(&c->services, key)))
+		((struct service *)v)->cache_gen = c->gen[kind];
+	else if (kind == SY_KIND_ENDPOINTSLICE && (v = hmap_get(&c->slices, key)))
+		((struct endpoint_slice *)v)->cache_gen = c->gen[kind];
+	else if (kind == SY_KIND_NODE && (v = hmap_get(&c->nodes, key)))
+		((struct node *)v)->cache_gen = c->gen[kind];
+}
+
+bool cache_synced(const struct cache *c, enum sy_kind kind)
+{
+	return c->synced[kind];
+}
+
+void cache_set_synced(struct cache *c, enum sy_kind kind)
+{
+	c->synced[kind] = true;
+	notify(c, kind);
+}
+
+const struct hmap *cache_services(const struct cache *c) { return &c->services; }
+const struct hmap *cache_slices(const struct cache *c) { return &c->slices; }
+const struct hmap *cache_nodes(const struct cache *c) { return &c->nodes; }
+
+const struct service *cache_service(const struct cache *c, const char *key)
+{
+	return hmap_get(&c->services, key);
+}
+
+const struct node *cache_node(const struct cache *c, const char *name)
+{
+	return name ? hmap_get(&c->nodes, name) : NULL;
+}
+
+struct endpoint_slice *const *cache_service_slices(const struct cache *c, const char *svc_key,
+						   unsigned *ret_n)
+{
+	struct svc_slices *ss = hmap_get(&c->by_service, svc_key);
+
+	*ret_n = ss ? ss->n : 0;
+	return ss ? ss->v : NULL;
+}
+
+void cache_take_dirty(struct cache *c, struct hmap *ret_dirty)
+{
+	*ret_dirty = c->dirty;
+	hmap_init(&c->dirty);
+}
+
+bool cache_nodes_changed(struct cache *c, bool clear)
+{
+	bool r = c->nodes_changed;
+
+	if (clear)
+		c->nodes_changed = false;
+	return r;
+}
+
+void cache_nodes_changed_set(struct cache *c)
+{
+	c->nodes_changed = true;
+}
+
+const struct cache_stats *cache_get_stats(const struct cache *c)
+{
+	return &c->stats;
+}
