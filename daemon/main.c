@@ -75,6 +75,12 @@ static char *node_name(const struct sy_config *cfg)
 	return xstrdup(host);
 }
 
+/* The Kubernetes client's list/watch/PATCH outcomes (k8s_report_fn). */
+static void k8s_report_log(void *arg, char sev, const char *msg)
+{
+	log_emit(sev, __FILE__, __LINE__, "%s", msg);
+}
+
 static int start_source(struct sy_daemon *d)
 {
 	struct k8s_conn conn = { 0 };
@@ -111,14 +117,18 @@ static int start_source(struct sy_daemon *d)
 		free(conn.server);
 		conn.server = xstrdup(d->cfg.master);
 	}
-	r = k8s_client_new(&d->k8s, d->loop, &conn, d->cache, &d->metrics, d->node_name,
-			   d->cfg.pod_network);
-	k8s_conn_free(&conn);
+	r = k8s_client_new(&d->k8s, &(struct k8s_client_args){
+		.loop = d->loop, .conn = &conn, .cache = d->cache, .metrics = &d->metrics,
+		.node_name = d->node_name, .all_nodes = d->cfg.pod_network,
+		.report = k8s_report_log }, err, sizeof(err));
 	if (r < 0) {
-		log_error("Kubernetes client: %s", strerror(-r));
+		log_error("Kubernetes client: %s", err);
+		k8s_conn_free(&conn);
 		return r;
 	}
-	log_info("Watching Services, EndpointSlices and Nodes from the API server");
+	log_info("Kubernetes client for %s: watching Services, EndpointSlices and %s",
+		 conn.server, d->cfg.pod_network ? "all Nodes" : "this Node");
+	k8s_conn_free(&conn);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,8 @@ struct k8s_client {
 	struct informer inf[SY_KIND_MAX];
 	struct request *patches;
 	uint64_t rand_state;
+	k8s_report_fn report;
+	void *report_arg;
 };
 
 struct sock_watch {
@@ -129,6 +132,21 @@ static double jitter(struct k8s_client *k, double v)
 static unsigned rand_range(struct k8s_client *k, unsigned lo, unsigned hi)
 {
 	return lo + (unsigned)(rnd(k) * (double)(hi - lo + 1));
+}
+
+/* What the loop met, to the owner (k8s_report_fn): sev 'E', 'W' or 'I'. */
+__attribute__((format(printf, 3, 4)))
+static void report(struct k8s_client *k, char sev, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!k->report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	k->report(k->report_arg, sev, msg);
 }
 
 /* ---- libcurl ↔ libev glue ---- */
@@ -234,9 +252,10 @@ static char *read_token(struct k8s_client *k)
 			if (len)
 				return t;
 			free(t);
-			log_warn("Token file %s is empty", k->conn.token_file);
+			report(k, 'W', "Token file %s is empty", k->conn.token_file);
 		} else {
-			log_warn("Cannot read token file %s: %s", k->conn.token_file, strerror(-r));
+			report(k, 'W', "Cannot read token file %s: %s", k->conn.token_file,
+			       strerror(-r));
 		}
 	}
 	return k->conn.token ? xstrdup(k->conn.token) : NULL;
@@ -382,8 +401,9 @@ static size_t body_write_cb(char *p, size_t size, size_t n, void *arg)
 			 * see again (rewatching from the same resourceVersion
 			 * replays it): list afresh, which has room for it.
 			 */
-			log_warn("%s watch: an event longer than %u MiB cannot be decoded; relisting "
-				 "so that its update is not lost", inf->plural, K8S_MAX_LINE >> 20);
+			report(r->k, 'W', "%s watch: an event longer than %u MiB cannot be "
+			       "decoded; relisting so that its update is not lost", inf->plural,
+			       K8S_MAX_LINE >> 20);
 			inf->relist = true;
 			r->abort = true;
 			return 0;
@@ -507,7 +527,7 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 		return;		/* an event was too long: relisting (body_write_cb) */
 	if (error) {
 		k->metrics->decode_errors_total++;
-		log_warn("%s watch: malformed event skipped: %s", inf->plural, error);
+		report(k, 'W', "%s watch: malformed event skipped: %s", inf->plural, error);
 		return;
 	}
 	rv = obj_rv(obj);
@@ -537,16 +557,16 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 
 		status_text(obj, c, msg, sizeof(msg));
 		if (c == 410) {
-			log_info("%s watch: resourceVersion %s is too old (%s); relisting",
-				 inf->plural, inf->rv ? inf->rv : "?", msg);
+			report(k, 'I', "%s watch: resourceVersion %s is too old (%s); relisting",
+			       inf->plural, inf->rv ? inf->rv : "?", msg);
 			inf->relist = true;
 		} else {
-			log_warn("%s watch: server error event: %s", inf->plural, msg);
+			report(k, 'W', "%s watch: server error event: %s", inf->plural, msg);
 		}
 		r->abort = true;
 	} else {
 		k->metrics->decode_errors_total++;
-		log_warn("%s watch: unknown event type \"%.40s\" skipped", inf->plural, type);
+		report(k, 'W', "%s watch: unknown event type \"%.40s\" skipped", inf->plural, type);
 	}
 }
 
@@ -559,7 +579,7 @@ static int list_page_done(struct informer *inf, struct json_object *resp)
 	size_t n;
 
 	if (!items || !json_object_is_type(items, json_type_array) || !rv) {
-		log_warn("%s list: response without items or resourceVersion", inf->plural);
+		report(k, 'W', "%s list: response without items or resourceVersion", inf->plural);
 		return -EINVAL;
 	}
 	if (!inf->cont) {
@@ -588,14 +608,15 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 {
 	const char *op = r->type == REQ_WATCH ? "watch" : "list";
 	const char *cerr = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
-	struct sy_metrics *m = inf->k->metrics;
-	double ran = ev_now(inf->k->loop) - r->started;
+	struct k8s_client *k = inf->k;
+	struct sy_metrics *m = k->metrics;
+	double ran = ev_now(k->loop) - r->started;
 	char msg[600];
 
 	inf->req = NULL;
 	if (r->status == 0) {
 		/* no HTTP answer: refused, reset, TLS failure, timeout */
-		log_warn("%s %s: %s", inf->plural, op, cerr);
+		report(k, 'W', "%s %s: %s", inf->plural, op, cerr);
 		informer_backoff(inf);
 		return;
 	}
@@ -604,24 +625,24 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 
 		status_text(r->resp, st, msg, sizeof(msg));
 		if (st == 410 && r->type == REQ_LIST && inf->cont) {
-			log_info("%s list: continue token expired (%s); restarting the list",
-				 inf->plural, msg);
+			report(k, 'I', "%s list: continue token expired (%s); restarting the list",
+			       inf->plural, msg);
 			set_str(&inf->cont, NULL);
 			m->relists_total++;
 			informer_schedule(inf, 0);
 		} else if (st == 410) {
-			log_info("%s %s: %s; relisting", inf->plural, op, msg);
+			report(k, 'I', "%s %s: %s; relisting", inf->plural, op, msg);
 			informer_relist(inf);
 		} else if (st == 401 || st == 403) {
-			log_error("%s %s: %s: not authorized (check the token or client certificate "
-				  "and RBAC)", inf->plural, op, msg);
+			report(k, 'E', "%s %s: %s: not authorized (check the token or client "
+			       "certificate and RBAC)", inf->plural, op, msg);
 			informer_backoff(inf);
 		} else {
 			curl_off_t ra = 0;
 
 			/* 429 / 503 may say when to come back */
 			curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra);
-			log_warn("%s %s: %s", inf->plural, op, msg);
+			report(k, 'W', "%s %s: %s", inf->plural, op, msg);
 			informer_backoff_min(inf, ra > 0 ? (ra < K8S_BACKOFF_MAX ? (double)ra :
 							      K8S_BACKOFF_MAX) : 0);
 		}
@@ -629,12 +650,12 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	}
 	if (r->type == REQ_LIST) {
 		if (cc != CURLE_OK && !r->resp_bad) {
-			log_warn("%s list: connection lost: %s", inf->plural, cerr);
+			report(k, 'W', "%s list: connection lost: %s", inf->plural, cerr);
 			informer_backoff(inf);
 		} else if (r->resp_bad || !r->resp) {
 			m->decode_errors_total++;
-			log_warn("%s list: %s", inf->plural, r->resp_len > K8S_MAX_BODY ?
-				 "response too large" : "response is not valid JSON");
+			report(k, 'W', "%s list: %s", inf->plural, r->resp_len > K8S_MAX_BODY ?
+			       "response too large" : "response is not valid JSON");
 			informer_backoff(inf);
 		} else if (list_page_done(inf, r->resp) < 0) {
 			informer_backoff(inf);
@@ -647,9 +668,9 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	if (watch_decoder_pending(inf->dec)) {
 		if (cc == CURLE_OK)
 			m->decode_errors_total++;	/* a clean end inside an event */
-		log_warn("%s watch: stream ended inside an event (%zu bytes dropped); resuming "
-			 "from resourceVersion %s", inf->plural, watch_decoder_pending(inf->dec),
-			 inf->rv ? inf->rv : "?");
+		report(k, 'W', "%s watch: stream ended inside an event (%zu bytes dropped); "
+		       "resuming from resourceVersion %s", inf->plural,
+		       watch_decoder_pending(inf->dec), inf->rv ? inf->rv : "?");
 	}
 	if (r->events > 0 || ran > 10)
 		inf->backoff = 0;	/* it worked for a while: start the backoff over */
@@ -658,7 +679,7 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	} else if (r->abort) {
 		informer_backoff(inf);	/* an ERROR event other than 410 */
 	} else if (cc != CURLE_OK) {
-		log_warn("%s watch: connection lost: %s", inf->plural, cerr);
+		report(k, 'W', "%s watch: connection lost: %s", inf->plural, cerr);
 		informer_backoff(inf);
 	} else if (r->events > 0 || ran > 10) {
 		/* timeoutSeconds reached (or the server closed cleanly): watch again */
@@ -715,12 +736,12 @@ static void patch_done(struct k8s_client *k, struct request *r, CURLcode cc)
 		if (retry && r->attempts < 6) {
 			double d = jitter(k, K8S_BACKOFF_MIN * (double)(1u << r->attempts));
 
-			log_warn("%s failed: %s; retrying in %.1fs", r->what, msg, d);
+			report(k, 'W', "%s failed: %s; retrying in %.1fs", r->what, msg, d);
 			ev_timer_init(&r->timer, patch_timer_cb, d, 0.);
 			ev_timer_start(k->loop, &r->timer);
 			return;
 		}
-		log_error("%s failed: %s", r->what, msg);
+		report(k, 'E', "%s failed: %s", r->what, msg);
 	}
 	patch_unlink(k, r);
 	request_free(r);
@@ -795,21 +816,25 @@ static void check_multi_info(struct k8s_client *k)
 
 /* ---- setup ---- */
 
-static int make_base(struct k8s_client *k)
+static int make_base(struct k8s_client *k, char *err, size_t errlen)
 {
 	const char *s = k->conn.server, *hp, *end, *colon;
 	char host[256], port[16], *p;
 	bool https;
 	int n;
 
-	if (!s || !*s)
+	if (!s || !*s) {
+		snprintf(err, errlen, "no API server URL");
 		return -EINVAL;
-	if (!strncmp(s, "https://", 8))
+	}
+	if (!strncmp(s, "https://", 8)) {
 		https = true, hp = s + 8;
-	else if (!strncmp(s, "http://", 7))
+	} else if (!strncmp(s, "http://", 7)) {
 		https = false, hp = s + 7;
-	else
+	} else {
+		snprintf(err, errlen, "API server URL \"%.200s\" is not http:// or https://", s);
 		return -EINVAL;
+	}
 	if (!k->conn.tls_server_name) {
 		k->base = xstrdup(s);
 		p = k->base + strlen(k->base);
@@ -823,16 +848,20 @@ static int make_base(struct k8s_client *k)
 	if (*hp == '[') {
 		const char *rb = memchr(hp, ']', (size_t)(end - hp));
 
-		if (!rb)
+		if (!rb) {
+			snprintf(err, errlen, "API server URL \"%.200s\": no ']' after '['", s);
 			return -EINVAL;
+		}
 		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
 		n = snprintf(host, sizeof(host), "%.*s", (int)(rb + 1 - hp), hp);
 	} else {
 		colon = memchr(hp, ':', (size_t)(end - hp));
 		n = snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : end) - hp), hp);
 	}
-	if (n < 0 || (size_t)n >= sizeof(host))
+	if (n < 0 || (size_t)n >= sizeof(host)) {
+		snprintf(err, errlen, "API server URL \"%.200s\": host name too long", s);
 		return -EINVAL;
+	}
 	snprintf(port, sizeof(port), "%.*s", colon ? (int)(end - colon - 1) : 3,
 		 colon ? colon + 1 : (https ? "443" : "80"));
 	if (asprintf(&k->base, "%s://%s:%s", https ? "https" : "http", k->conn.tls_server_name,
@@ -861,9 +890,8 @@ static void blob(struct curl_blob *b, const char *data)
 	b->flags = CURL_BLOB_NOCOPY;
 }
 
-int k8s_client_new(struct k8s_client **ret, struct ev_loop *loop, const struct k8s_conn *conn,
-		   struct cache *cache, struct sy_metrics *metrics, const char *node_name,
-		   bool all_nodes)
+int k8s_client_new(struct k8s_client **ret, const struct k8s_client_args *a, char *err,
+		   size_t errlen)
 {
 	static const struct {
 		const char *plural, *path, *selector;
@@ -879,8 +907,10 @@ int k8s_client_new(struct k8s_client **ret, struct ev_loop *loop, const struct k
 	int r;
 
 	if (!curl_inited) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			snprintf(err, errlen, "libcurl: global initialisation failed");
 			return -ENOMEM;
+		}
 		curl_inited = true;
 		/*
 		 * LIST pages become json-c trees of many small chunks that are
@@ -891,27 +921,34 @@ int k8s_client_new(struct k8s_client **ret, struct ev_loop *loop, const struct k
 		 */
 		mallopt(M_MXFAST, 0);
 	}
-	if (!conn || !conn->server)
+	if (!a->conn || !a->conn->server) {
+		snprintf(err, errlen, "no API server URL");
 		return -EINVAL;
-	if (!all_nodes && (!node_name || !*node_name))
+	}
+	if (!a->all_nodes && (!a->node_name || !*a->node_name)) {
+		snprintf(err, errlen, "no node name to watch this Node by");
 		return -EINVAL;
+	}
 	k = xcalloc(1, sizeof(*k));
-	k->loop = loop;
-	k->cache = cache;
-	k->metrics = metrics;
-	k->node_name = node_name ? xstrdup(node_name) : NULL;
+	k->loop = a->loop;
+	k->cache = a->cache;
+	k->metrics = a->metrics;
+	k->report = a->report;
+	k->report_arg = a->report_arg;
+	k->node_name = a->node_name ? xstrdup(a->node_name) : NULL;
 	k->rand_state = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
-	conn_copy(&k->conn, conn);
+	conn_copy(&k->conn, a->conn);
 	blob(&k->ca_blob, k->conn.ca_data);
 	blob(&k->cert_blob, k->conn.client_cert_data);
 	blob(&k->key_blob, k->conn.client_key_data);
-	r = make_base(k);
+	r = make_base(k, err, errlen);
 	if (r < 0) {
 		k8s_client_free(k);
 		return r;
 	}
 	k->multi = curl_multi_init();
 	if (!k->multi) {
+		snprintf(err, errlen, "libcurl: cannot create a multi handle");
 		k8s_client_free(k);
 		return -ENOMEM;
 	}
@@ -931,8 +968,8 @@ int k8s_client_new(struct k8s_client **ret, struct ev_loop *loop, const struct k
 		inf->path = kinds[i].path;
 		if (kinds[i].selector) {
 			inf->selector = xstrdup(kinds[i].selector);
-		} else if (i == SY_KIND_NODE && !all_nodes) {
-			char *enc = curl_easy_escape(NULL, node_name, 0);
+		} else if (i == SY_KIND_NODE && !a->all_nodes) {
+			char *enc = curl_easy_escape(NULL, a->node_name, 0);
 
 			if (asprintf(&inf->selector, "fieldSelector=metadata.name%%3D%s", enc) < 0)
 				abort();
@@ -944,8 +981,6 @@ int k8s_client_new(struct k8s_client **ret, struct ev_loop *loop, const struct k
 		ev_timer_init(&inf->timer, informer_timer_cb, 0., 0.);
 		informer_schedule(inf, 0);
 	}
-	log_info("Kubernetes client for %s: watching Services, EndpointSlices and %s",
-		 k->conn.server, all_nodes ? "all Nodes" : "this Node");
 	*ret = k;
 	return 0;
 }

@@ -56,17 +56,40 @@ bool watch_decoder_oversized(const struct watch_decoder *d);
 
 struct k8s_client;
 /*
+ * What the client meets on the loop, where no caller waits for a return
+ * value: a list or watch that failed, is retried or redone, a malformed or
+ * oversized event, an unreadable token file, a PATCH's outcome.  sev is
+ * 'E', 'W' or 'I' (log.h's severities); msg names the kind's plural
+ * ("Services watch: ...") or the request and says what happens next.  The
+ * owner logs it.  Traces (-v 2 and up) the client logs itself.
+ */
+typedef void (*k8s_report_fn)(void *arg, char sev, const char *msg);
+
+struct k8s_client_args {
+	struct ev_loop *loop;
+	const struct k8s_conn *conn;	/* copied */
+	struct cache *cache;		/* fed by the informers */
+	struct sy_metrics *metrics;	/* relists, reconnects, decode errors */
+	const char *node_name;		/* the Node to watch (fieldSelector=metadata.name) */
+	bool all_nodes;			/* every Node instead (the pod network needs them) */
+	k8s_report_fn report;		/* NULL: nothing reported */
+	void *report_arg;
+};
+/*
  * Start informers for Services, EndpointSlices (label selector
  * !service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name)
- * and Nodes: only node_name (fieldSelector=metadata.name=<node>) unless
- * all_nodes (the pod network needs every Node).  Takes a copy of conn.
- * Returns 0 or -errno (-EINVAL: unusable conn, e.g. no server).
+ * and Nodes: only node_name unless all_nodes.  Returns 0, or -errno with
+ * the reason in err (-EINVAL: unusable conn, e.g. no server or not an
+ * http(s) URL; no node_name without all_nodes).
  */
-int k8s_client_new(struct k8s_client **ret, struct ev_loop *loop, const struct k8s_conn *conn,
-		   struct cache *cache, struct sy_metrics *metrics, const char *node_name,
-		   bool all_nodes);
+int k8s_client_new(struct k8s_client **ret, const struct k8s_client_args *args, char *err,
+		   size_t errlen);
 void k8s_client_free(struct k8s_client *k);
-/* PATCH (strategic merge / merge patch) annotations on a Node; async, result logged. */
+/*
+ * PATCH (merge patch) annotations on a Node (NULL value: remove).  Async:
+ * -EINVAL for no node, else 0 and the outcome (retries, failure) goes to
+ * the report callback.
+ */
 int k8s_client_patch_node_annotations(struct k8s_client *k, const char *node,
 				      const char *const *keys, const char *const *values, unsigned n);
 

@@ -3,7 +3,9 @@
  * The Kubernetes client in-process against the API server double on
  * 127.0.0.1 (plain HTTP, a random port): list + watch into a real cache,
  * the fieldSelector for this Node, PATCH of Node annotations (set and
- * remove), a 410 relist, and a clean free with requests in flight.  Runs in
+ * remove), a 410 relist, what the client reports to its owner (the 410, a
+ * failed PATCH) and the reasons k8s_client_new gives, and a clean free with
+ * requests in flight.  Runs in
  * `make check` (under ASan in CI); skipped without /usr/bin/python3.
  */
 #include <errno.h>
@@ -125,10 +127,39 @@ struct ctx {
 	const char *want;
 	ev_timer timeout, poll;
 	bool timed_out;
+	char reports[8192];	/* "S:msg\n" per k8s_report_fn call */
 };
 
 static void on_change(void *arg, enum sy_kind kind)
 {
+}
+
+static void on_report(void *arg, char sev, const char *msg)
+{
+	struct ctx *c = arg;
+	size_t n = strlen(c->reports);
+
+	snprintf(c->reports + n, sizeof(c->reports) - n, "%c:%s\n", sev, msg);
+}
+
+static struct k8s_client *client(struct ctx *c, struct sy_metrics *m, const struct k8s_conn *conn,
+				 const char *node, bool all_nodes, int want, const char *want_err)
+{
+	struct k8s_client *k = NULL;
+	char err[256] = "";
+
+	assert_int_equal(k8s_client_new(&k, &(struct k8s_client_args){
+		.loop = c->loop, .conn = conn, .cache = c->cache, .metrics = m, .node_name = node,
+		.all_nodes = all_nodes, .report = on_report, .report_arg = c }, err, sizeof(err)),
+		want);
+	if (want_err && !strstr(err, want_err))
+		fail_msg("k8s_client_new: \"%s\" does not say \"%s\"", err, want_err);
+	return k;
+}
+
+static bool reported(struct ctx *c)
+{
+	return strstr(c->reports, c->want) != NULL;
 }
 
 static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -201,7 +232,7 @@ static void test_list_watch_patch(void **state)
 	sy_metrics_init(&metrics);
 	c.m = &metrics;
 	c.cache = cache_new(on_change, &c);
-	assert_int_equal(k8s_client_new(&k, c.loop, &conn, c.cache, &metrics, "n1", false), 0);
+	k = client(&c, &metrics, &conn, "n1", false, 0, NULL);
 	assert_true(run_until(&c, synced));
 	assert_non_null(cache_service(c.cache, "default/web"));
 	/* only this Node (fieldSelector) */
@@ -215,6 +246,10 @@ static void test_list_watch_patch(void **state)
 	assert_int_equal(k8s_client_patch_node_annotations(k, "n1", keys, rm, 1), 0);
 	c.want = NULL;
 	assert_true(run_until(&c, has_annotation));
+	/* a PATCH the server refuses for good (no such Node): reported, not logged */
+	assert_int_equal(k8s_client_patch_node_annotations(k, "nx", keys, vals, 1), 0);
+	c.want = "E:PATCH Node nx annotations failed: HTTP 404";
+	assert_true(run_until(&c, reported));
 
 	/* a watch event, then an in-stream 410 → relist → the same result */
 	assert_int_equal(kubectl_like("POST", "/api/v1/namespaces/default/services",
@@ -226,6 +261,9 @@ static void test_list_watch_patch(void **state)
 	assert_int_equal(kubectl_like("DELETE", "/api/v1/namespaces/default/services/web2", "{}"), 0);
 	assert_true(run_until(&c, web2_gone));
 	assert_non_null(cache_service(c.cache, "default/web"));
+	if (!strstr(c.reports, "I:Services watch: resourceVersion ") ||
+	    !strstr(c.reports, "; relisting\n"))
+		fail_msg("the 410 was not reported: %s", c.reports);
 
 	/* free with watches open */
 	k8s_client_free(k);
@@ -243,9 +281,12 @@ static void test_all_nodes_and_errors(void **state)
 
 	sy_metrics_init(&metrics);
 	c.cache = cache_new(on_change, &c);
-	assert_int_equal(k8s_client_new(&k, c.loop, &bad, c.cache, &metrics, "n1", false), -EINVAL);
-	assert_int_equal(k8s_client_new(&k, c.loop, &conn, c.cache, &metrics, NULL, false), -EINVAL);
-	assert_int_equal(k8s_client_new(&k, c.loop, &conn, c.cache, &metrics, NULL, true), 0);
+	assert_null(client(&c, &metrics, &bad, "n1", false, -EINVAL,
+			   "API server URL \"ftp://x\" is not http:// or https://"));
+	assert_null(client(&c, &metrics, &conn, NULL, false, -EINVAL, "no node name"));
+	assert_null(client(&c, &metrics, &(struct k8s_conn){ 0 }, "n1", false, -EINVAL,
+			   "no API server URL"));
+	k = client(&c, &metrics, &conn, NULL, true, 0, NULL);
 	assert_true(run_until(&c, synced));
 	assert_non_null(cache_node(c.cache, "n1"));
 	assert_non_null(cache_node(c.cache, "n2"));
