@@ -10,3 +10,11 @@ tests_unit_test_decode_LDADD = $(UNIT_LDADD)
 tests_unit_test_cache_LDADD = $(UNIT_LDADD)
 tests_unit_test_desired_LDADD = $(UNIT_LDADD)
 endif
+
+# The NetworkPolicy kinds (Pod, Namespace, NetworkPolicy): decoding (netpol.h).
+libswitchyard_a_SOURCES += core/decode_policy.c
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-decode-policy
+TESTS += tests/unit/test-decode-policy
+tests_unit_test_decode_policy_LDADD = $(UNIT_LDADD)
+endif
