@@ -2,3 +2,9 @@
 # The daemon: main(), the sync runner, the wiring (NodePort addresses).
 switchyard_SOURCES = daemon/main.c
 libswitchyard_a_SOURCES += daemon/sync.c daemon/daemon.c
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-sync
+TESTS += tests/unit/test-sync
+tests_unit_test_sync_LDADD = $(UNIT_LDADD)
+endif

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The sync runner: kube-proxy's bounded-frequency semantics on one libev
- * timer.  Changes only mark work pending; bursts coalesce into at most one
- * sync per min-sync-period; a full resync every sync-period repairs drift;
+ * timer.  Changes only mark work pending; a token bucket (SYNC_BURST runs,
+ * one more per min-sync-period, as kube-proxy's BoundedFrequencyRunner with
+ * burstSyncs 2) lets a change after a quiet period sync at once and
+ * coalesces bursts into one sync per min-sync-period after that; a full
+ * resync every sync-period repairs drift;
  * a failed sync keeps the last good rules and is retried with backoff.
  * Nothing is programmed before Services and EndpointSlices are listed.
  *
@@ -35,7 +38,7 @@ static void periods(const struct sy_daemon *d, double *min, double *full)
 		d->mode_ops->sync_periods(&d->cfg, min, full);
 }
 
-static double min_period(const struct sy_daemon *d)
+static double min_period_of(const struct sy_daemon *d)
 {
 	double min, full;
 
@@ -56,23 +59,54 @@ static bool sources_ready(const struct sy_daemon *d)
 	return cache_synced(d->cache, SY_KIND_SERVICE) && cache_synced(d->cache, SY_KIND_ENDPOINTSLICE);
 }
 
-/* When the timer should fire next (monotonic seconds), or INFINITY. */
-static double next_due(const struct sy_daemon *d)
+/* The bucket's tokens at now (refilled one per min_period, at most SYNC_BURST). */
+static double tokens_at(const struct sync_runner *s, double min_period, double now)
 {
-	const struct sync_runner *s = &d->sync;
+	double t = s->tokens;
+
+	if (now > s->tokens_mono)
+		t += (now - s->tokens_mono) / min_period;
+	return fmin(t, SYNC_BURST);
+}
+
+void sync_runner_take(struct sync_runner *s, double min_period, double now)
+{
+	if (min_period <= 0)
+		return;
+	s->tokens = fmax(tokens_at(s, min_period, now) - 1, 0);
+	s->tokens_mono = now;
+}
+
+double sync_runner_due(const struct sync_runner *s, double min_period, double full_period,
+		       bool sources_ready, double now)
+{
 	double due = INFINITY;
 
-	if (!sources_ready(d))
-		return s->pending ? sy_now_mono() + 0.2 : INFINITY;	/* podnet may still want it */
+	if (!sources_ready)
+		return s->pending ? now + 0.2 : INFINITY;	/* podnet may still want it */
 	if (!s->first_sync_done || s->force_full)
 		due = s->last_sync_mono + (s->backoff > 0 ? s->backoff : 0);
-	if (s->pending)
-		due = fmin(due, s->last_sync_mono + fmax(min_period(d), s->backoff));
+	if (s->pending) {
+		double at = now, tok = min_period > 0 ? tokens_at(s, min_period, now) : SYNC_BURST;
+
+		if (tok < 1)
+			at = now + (1 - tok) * min_period;	/* when the next token is in */
+		due = fmin(due, fmax(at, s->last_sync_mono + s->backoff));
+	}
 	if (s->first_sync_done)
-		due = fmin(due, s->last_full_mono + full_period(d));
+		due = fmin(due, s->last_full_mono + full_period);
 	if (s->mode_due_mono > 0)
 		due = fmin(due, s->mode_due_mono);
 	return due;
+}
+
+/* When the timer should fire next (monotonic seconds), or INFINITY. */
+static double next_due(const struct sy_daemon *d)
+{
+	double min, full;
+
+	periods(d, &min, &full);
+	return sync_runner_due(&d->sync, min, full, sources_ready(d), sy_now_mono());
 }
 
 static void schedule(struct sy_daemon *d)
@@ -213,6 +247,7 @@ static void run_sync(struct sy_daemon *d)
 		schedule(d);
 		return;
 	}
+	sync_runner_take(s, min_period_of(d), t0);
 	zone_changed = refresh_node(d, full);
 	desired_update(&d->ds, d->cache, zone_changed || !s->first_sync_done);
 	if (d->ds.node_changed)
@@ -265,11 +300,12 @@ static void run_sync(struct sy_daemon *d)
 	s->mode_due_mono = st.resync_in > 0 ? sy_now_mono() + st.resync_in : 0;
 	log_v(2, "SyncProxyRules complete: mode=%s full=%s services=%zu ports=%zu changed=%u "
 	      "writes=%llu rules=%llu conntrack_deleted=%llu elapsed=%.3fms kernel_write=%.3fms "
-	      "tables_unread=%u tables_patched=%u",
+	      "tables_unread=%u tables_patched=%u tables_relaid=%u",
 	      d->mode_ops->name, full ? "true" : "false", hmap_count(cache_services(d->cache)),
 	      hmap_count(&d->ds.ports), d->ds.n_changes, (unsigned long long)st.writes,
 	      (unsigned long long)st.rules_total, (unsigned long long)cts.deleted, elapsed * 1e3,
-	      st.kernel_write_seconds * 1e3, st.table_reads_skipped, st.tables_patched);
+	      st.kernel_write_seconds * 1e3, st.table_reads_skipped, st.tables_patched,
+	      st.tables_relaid);
 	if (!s->first_sync_done)
 		log_info("First sync complete: %zu Service ports programmed in %.3f s",
 			 hmap_count(&d->ds.ports), elapsed);
@@ -346,5 +382,7 @@ void sync_runner_start(struct sy_daemon *d)
 	d->sync.start_wall = sy_now_wall();
 	d->sync.pending = true;
 	d->sync.queued_since_mono = sy_now_mono();
+	d->sync.tokens = SYNC_BURST;
+	d->sync.tokens_mono = d->sync.queued_since_mono;
 	schedule(d);
 }

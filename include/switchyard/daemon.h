@@ -32,6 +32,12 @@ struct sync_runner {
 	double start_wall;		/* when the runner started (latency metric cut-off) */
 	double mode_due_mono;		/* the mode asked to be called by then (0 = not) */
 	double lock_wait_mono;		/* waiting for xtables.lock since (0 = not waiting) */
+	/*
+	 * kube-proxy's rate limit (BoundedFrequencyRunner with burstSyncs 2):
+	 * a bucket of SYNC_BURST runs refilled one per min-sync-period, full
+	 * at start, so a change after a quiet period syncs at once.
+	 */
+	double tokens, tokens_mono;
 	bool pending;			/* changes waiting */
 	bool force_full;
 	bool first_sync_done;
@@ -67,6 +73,19 @@ struct sy_daemon {
 int daemon_nodeport_addresses(const struct sy_daemon *d, struct sy_addr *out, unsigned max);
 /* The cache's change callback (arg = the daemon). */
 void daemon_cache_changed(void *arg, enum sy_kind kind);
+
+#define SYNC_BURST 2		/* kube-proxy's burstSyncs */
+/*
+ * The runner's schedule, pure: when it should run next (monotonic seconds;
+ * <= now: at once, INFINITY: nothing to do) given its state, the periods
+ * and whether Services and EndpointSlices are listed.  A pending change
+ * runs as soon as the bucket holds a token (and any failure backoff since
+ * the last sync has passed); min_period <= 0 disables the limit.
+ */
+double sync_runner_due(const struct sync_runner *s, double min_period, double full_period,
+		       bool sources_ready, double now);
+/* A run starts at now: it takes one token. */
+void sync_runner_take(struct sync_runner *s, double min_period, double now);
 
 /* Called by the cache on every change: schedules a sync (rate limited). */
 void sync_runner_kick(struct sy_daemon *d);

@@ -37,6 +37,7 @@ struct mode_sync_stats {
 	double kernel_write_cpu_seconds;	/* the same in this thread's CPU time */
 	unsigned table_reads_skipped;	/* partial sync: tables not read back (unchanged shape) */
 	unsigned tables_patched;	/* partial sync: tables changed in place (no new blob) */
+	unsigned tables_relaid;		/* of those, laid out anew in the same buffer */
 	/*
 	 * Set by the mode: call sync again within this many seconds even if
 	 * nothing changes (e.g. to delete drained IPVS real servers); 0 = no need.
