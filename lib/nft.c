@@ -1057,3 +1057,323 @@ int sy_nft_dump_elems(struct sy_nft *n, int family, const char *table, const cha
 	nftnl_set_free(s);
 	return dump(n, nlh, elem_cb, &a);
 }
+
+/* ---- generic shapes: concatenated keys, interval and mark maps, a rule builder ---- */
+
+#define DT_IP6ADDR 8
+#define DT_MARK 19
+
+unsigned sy_nft_field_len(uint8_t f)
+{
+	return f == SY_NFT_F_IP6_SADDR || f == SY_NFT_F_IP6_DADDR ? 16 : 4;
+}
+
+unsigned sy_nft_field_vlen(uint8_t f)
+{
+	switch (f) {
+	case SY_NFT_F_IP6_SADDR: case SY_NFT_F_IP6_DADDR: return 16;
+	case SY_NFT_F_L4PROTO: return 1;
+	case SY_NFT_F_TH_DPORT: return 2;
+	default: return 4;
+	}
+}
+
+static uint32_t field_dt(uint8_t f)
+{
+	switch (f) {
+	case SY_NFT_F_IP4_SADDR: case SY_NFT_F_IP4_DADDR: return DT_IPADDR;
+	case SY_NFT_F_IP6_SADDR: case SY_NFT_F_IP6_DADDR: return DT_IP6ADDR;
+	case SY_NFT_F_L4PROTO: return DT_INET_PROTO;
+	case SY_NFT_F_TH_DPORT: return DT_INET_SERVICE;
+	default: return DT_MARK;
+	}
+}
+
+unsigned sy_nft_key_put(uint8_t *key, unsigned off, uint8_t f, const void *val)
+{
+	unsigned l = sy_nft_field_len(f);
+
+	memset(key + off, 0, l);
+	memcpy(key + off, val, sy_nft_field_vlen(f));
+	return off + l;
+}
+
+void sy_nft_set2_add(struct sy_nft_batch *b, const struct sy_nft_set2 *d)
+{
+	struct nftnl_set *s = set_obj(b, d->name);
+	struct nlmsghdr *nlh;
+	uint32_t flags = 0, ktype = 0, klen = 0;
+	uint8_t flen[16] = { 0 };
+
+	flush_elems(b);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		ktype = ktype << DT_BITS | field_dt(d->fields[i]);
+		klen += sy_nft_field_len(d->fields[i]);
+		flen[i] = (uint8_t)sy_nft_field_vlen(d->fields[i]);
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ktype);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, klen);
+	if (d->interval) {
+		flags |= NFT_SET_INTERVAL;
+		if (d->n_fields > 1) {
+			flags |= NFT_SET_CONCAT;
+			nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, flen, d->n_fields);
+		}
+	}
+	if (d->data == SY_NFT_D_VERDICT) {
+		flags |= NFT_SET_MAP;
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	} else if (d->data == SY_NFT_D_MARK) {
+		flags |= NFT_SET_MAP;
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, DT_MARK);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 4);
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, b->seq);
+	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWSET, b->family, NLM_F_CREATE, msg_seq(b));
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	batch_update(b);
+	nftnl_set_free(s);
+}
+
+void sy_nft_elem2(struct sy_nft_batch *b, bool add, const char *set, const struct sy_nft_elem2 *d)
+{
+	struct nftnl_set_elem *e;
+
+	if (b->pe.s && (b->pe.add != add || b->pe.n >= ELEMS_PER_MSG ||
+			strcmp(nftnl_set_get_str(b->pe.s, NFTNL_SET_NAME), set)))
+		flush_elems(b);
+	if (!b->pe.s) {
+		b->pe.s = set_obj(b, set);
+		b->pe.add = add;
+	}
+	e = nftnl_set_elem_alloc();
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, d->key, d->klen);
+	if (d->key_end)
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, d->key_end, d->klen);
+	if (add && d->ev != SY_NFT_EV_NONE) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT,
+				       d->ev == SY_NFT_EV_GOTO ? (uint32_t)NFT_GOTO :
+				       d->ev == SY_NFT_EV_JUMP ? (uint32_t)NFT_JUMP :
+				       d->ev == SY_NFT_EV_DROP ? NF_DROP : NF_ACCEPT);
+		if ((d->ev == SY_NFT_EV_GOTO || d->ev == SY_NFT_EV_JUMP) && d->chain)
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, d->chain);
+	} else if (add && d->has_data) {
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &d->data, 4);
+	}
+	nftnl_set_elem_add(b->pe.s, e);
+	b->pe.n++;
+}
+
+struct sy_nft_rb {
+	struct nftnl_rule *r;
+};
+
+struct sy_nft_rb *sy_nft_rb_new(void)
+{
+	struct sy_nft_rb *rb = xcalloc(1, sizeof(*rb));
+
+	rb->r = nftnl_rule_alloc();
+	return rb;
+}
+
+void sy_nft_rb_free(struct sy_nft_rb *rb)
+{
+	if (!rb)
+		return;
+	nftnl_rule_free(rb->r);
+	free(rb);
+}
+
+void sy_nft_rb_nfproto(struct sy_nft_rb *rb, uint8_t nfproto)
+{
+	e_meta(rb->r, NFT_META_NFPROTO, NFT_REG_1);
+	e_cmp(rb->r, NFT_CMP_EQ, &nfproto, 1);
+}
+
+void sy_nft_rb_ct_state(struct sy_nft_rb *rb, uint32_t bits)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+	uint32_t zero = 0;
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(rb->r, e);
+	e_bitwise(rb->r, 4, &bits, &zero);
+	e_cmp(rb->r, NFT_CMP_NEQ, &zero, 4);
+}
+
+/* Load the fields into consecutive 32-bit registers from NFT_REG32_00. */
+static void load_fields(struct nftnl_rule *r, const uint8_t *fields, unsigned n)
+{
+	uint32_t reg = NFT_REG32_00;
+
+	for (unsigned i = 0; i < n; i++) {
+		switch (fields[i]) {
+		case SY_NFT_F_IP4_SADDR:
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg);
+			break;
+		case SY_NFT_F_IP4_DADDR:
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, reg);
+			break;
+		case SY_NFT_F_IP6_SADDR:
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, reg);
+			break;
+		case SY_NFT_F_IP6_DADDR:
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, reg);
+			break;
+		case SY_NFT_F_L4PROTO:
+			e_meta(r, NFT_META_L4PROTO, reg);
+			break;
+		case SY_NFT_F_TH_DPORT:
+			e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
+			break;
+		default:
+			break;
+		}
+		reg += sy_nft_field_len(fields[i]) / 4;
+	}
+}
+
+void sy_nft_rb_lookup(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *set,
+		      bool inv)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	load_fields(rb->r, fields, n);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	if (inv)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+	nftnl_rule_add_expr(rb->r, e);
+}
+
+void sy_nft_rb_map_vmap(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *map,
+			const char *vmap)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	load_fields(rb->r, fields, n);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG32_00);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, map);
+	nftnl_rule_add_expr(rb->r, e);
+	e_lookup(rb->r, NFT_REG32_00, vmap, true);
+}
+
+void sy_nft_rb_verdict(struct sy_nft_rb *rb, enum sy_nft_act act, const char *chain)
+{
+	switch (act) {
+	case SY_NFT_A_ACCEPT: e_verdict(rb->r, NF_ACCEPT, NULL); break;
+	case SY_NFT_A_DROP: e_verdict(rb->r, NF_DROP, NULL); break;
+	case SY_NFT_A_RETURN: e_verdict(rb->r, NFT_RETURN, NULL); break;
+	case SY_NFT_A_JUMP: e_verdict(rb->r, NFT_JUMP, chain); break;
+	case SY_NFT_A_GOTO: e_verdict(rb->r, NFT_GOTO, chain); break;
+	default: break;
+	}
+}
+
+void sy_nft_rb_reject_admin(struct sy_nft_rb *rb)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("reject");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+	nftnl_rule_add_expr(rb->r, e);
+}
+
+uint64_t sy_nft_fp_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 1099511628211ull;
+	}
+	return h ? h : 1;
+}
+
+void sy_nft_rb_add(struct sy_nft_batch *b, const char *chain, struct sy_nft_rb *rb, uint64_t fp,
+		   const char *note)
+{
+	struct nftnl_rule *nr = rb->r;
+	struct nftnl_udata_buf *ud;
+	struct nlmsghdr *nlh;
+	char comment[256];
+
+	flush_elems(b);
+	nftnl_rule_set_str(nr, NFTNL_RULE_TABLE, b->table);
+	nftnl_rule_set_str(nr, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(nr, NFTNL_RULE_FAMILY, (uint32_t)b->family);
+	snprintf(comment, sizeof(comment), "sy:%016llx%s%s", (unsigned long long)fp,
+		 note ? " " : "", note ? note : "");
+	ud = nftnl_udata_buf_alloc(sizeof(comment) + 16);
+	nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment);
+	nftnl_rule_set_data(nr, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+	nftnl_udata_buf_free(ud);
+	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWRULE, b->family, NLM_F_CREATE | NLM_F_APPEND,
+				    msg_seq(b));
+	nftnl_rule_nlmsg_build_payload(nlh, nr);
+	batch_update(b);
+	sy_nft_rb_free(rb);
+}
+
+struct elem2_arg {
+	void (*cb)(void *arg, const struct sy_nft_elem_info *e);
+	void *arg;
+};
+
+static int elem2_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct elem2_arg *a = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	while ((e = nftnl_set_elems_iter_next(it))) {
+		struct sy_nft_elem_info in = { 0 };
+		uint32_t len = 0;
+		const void *p;
+
+		in.key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &in.klen);
+		if (!in.key)
+			continue;
+		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END))
+			in.key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &in.kelen);
+		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT)) {
+			int v = (int)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT);
+			in.ev = v == NFT_GOTO ? SY_NFT_EV_GOTO : v == NFT_JUMP ? SY_NFT_EV_JUMP :
+				v == NF_DROP ? SY_NFT_EV_DROP : v == NF_ACCEPT ? SY_NFT_EV_ACCEPT : 0xff;
+			if (v == NFT_GOTO || v == NFT_JUMP)
+				in.chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+		} else if ((p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len)) && len == 4) {
+			in.has_data = true;
+			memcpy(&in.data, p, 4);
+		}
+		a->cb(a->arg, &in);
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+int sy_nft_dump_elems2(struct sy_nft *n, int family, const char *table, const char *set,
+		       void (*cb)(void *arg, const struct sy_nft_elem_info *e), void *arg)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)family,
+						     NLM_F_DUMP, next_seq++);
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct elem2_arg a = { cb, arg };
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	return dump(n, nlh, elem2_cb, &a);
+}

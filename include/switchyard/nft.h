@@ -161,4 +161,84 @@ int sy_nft_dump_elems(struct sy_nft *n, int family, const char *table, const cha
 		      void (*cb)(void *arg, const uint8_t *key, unsigned klen, uint8_t ev,
 				 const char *chain), void *arg);
 
+/* ---- generic shapes (the NetworkPolicy table, inet family) ----
+ * Set keys and lookups are concatenations of fields; each field takes one
+ * 32-bit register (nft's layout), so a key is 4 bytes per field (IPv6: 16).
+ */
+enum sy_nft_field {
+	SY_NFT_F_IP4_SADDR,		/* ip saddr (ipv4_addr) */
+	SY_NFT_F_IP4_DADDR,		/* ip daddr */
+	SY_NFT_F_IP6_SADDR,		/* ip6 saddr (ipv6_addr, 16 bytes) */
+	SY_NFT_F_IP6_DADDR,
+	SY_NFT_F_L4PROTO,		/* meta l4proto (inet_proto) */
+	SY_NFT_F_TH_DPORT,		/* th dport (inet_service) */
+	SY_NFT_F_MARK,			/* a 32-bit value (nft type mark): map data / vmap key */
+};
+#define SY_NFT_FIELDS_MAX 4
+/* Bytes the field takes in a key (4 or 16) and its value length (1, 2, 4, 16). */
+unsigned sy_nft_field_len(uint8_t f);
+unsigned sy_nft_field_vlen(uint8_t f);
+/* Put a value into a key at its field's offset (zero padded); returns the next offset. */
+unsigned sy_nft_key_put(uint8_t *key, unsigned off, uint8_t f, const void *val);
+
+enum sy_nft_data { SY_NFT_D_NONE, SY_NFT_D_VERDICT, SY_NFT_D_MARK };
+
+struct sy_nft_set2 {
+	const char *name;
+	uint8_t fields[SY_NFT_FIELDS_MAX];	/* enum sy_nft_field: the key */
+	unsigned n_fields;
+	bool interval;			/* ranges (elements carry key_end; concatenations only) */
+	uint8_t data;			/* enum sy_nft_data */
+};
+void sy_nft_set2_add(struct sy_nft_batch *b, const struct sy_nft_set2 *s);
+
+/*
+ * One element of a set2: key (and key_end for a range in an interval set,
+ * NULL = a single value), data for a mark map, ev/chain for a verdict map.
+ */
+struct sy_nft_elem2 {
+	const uint8_t *key, *key_end;
+	unsigned klen;
+	bool has_data;			/* SY_NFT_D_MARK: data */
+	uint32_t data;
+	uint8_t ev;			/* SY_NFT_D_VERDICT: enum sy_nft_ev */
+	const char *chain;		/* EV_GOTO, EV_JUMP */
+};
+#define SY_NFT_EV_JUMP 4		/* enum sy_nft_ev, continued */
+void sy_nft_elem2(struct sy_nft_batch *b, bool add, const char *set, const struct sy_nft_elem2 *e);
+
+/* A rule built expression by expression (the matches ANDed in call order). */
+struct sy_nft_rb;
+struct sy_nft_rb *sy_nft_rb_new(void);
+void sy_nft_rb_free(struct sy_nft_rb *rb);
+void sy_nft_rb_nfproto(struct sy_nft_rb *rb, uint8_t nfproto);	/* meta nfproto == */
+void sy_nft_rb_ct_state(struct sy_nft_rb *rb, uint32_t bits);	/* ct state & bits != 0 */
+/* fields ... [!]= @set */
+void sy_nft_rb_lookup(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *set,
+		      bool inv);
+/* (fields map @map) vmap @vmap: the first map's 32-bit value is the verdict map's key */
+void sy_nft_rb_map_vmap(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *map,
+			const char *vmap);
+/* accept, drop, return, jump/goto chain */
+void sy_nft_rb_verdict(struct sy_nft_rb *rb, enum sy_nft_act act, const char *chain);
+/* reject with icmpx admin-prohibited (either family) */
+void sy_nft_rb_reject_admin(struct sy_nft_rb *rb);
+/* Append the rule to chain with the comment "sy:<fp>[ note]" (consumes rb). */
+void sy_nft_rb_add(struct sy_nft_batch *b, const char *chain, struct sy_nft_rb *rb, uint64_t fp,
+		   const char *note);
+/* FNV-1a of a string (a fingerprint for sy_nft_rb_add); never 0. */
+uint64_t sy_nft_fp_str(const char *s);
+
+/* Elements of one set with key_end, mark data and verdicts. */
+struct sy_nft_elem_info {
+	const uint8_t *key, *key_end;	/* key_end NULL: none */
+	unsigned klen, kelen;
+	bool has_data;
+	uint32_t data;
+	uint8_t ev;			/* enum sy_nft_ev, SY_NFT_EV_JUMP, or 0xff (other) */
+	const char *chain;
+};
+int sy_nft_dump_elems2(struct sy_nft *n, int family, const char *table, const char *set,
+		       void (*cb)(void *arg, const struct sy_nft_elem_info *e), void *arg);
+
 #endif
