@@ -75,8 +75,8 @@ static char *node_name(const struct sy_config *cfg)
 	return xstrdup(host);
 }
 
-/* The Kubernetes client's list/watch/PATCH outcomes (k8s_report_fn). */
-static void k8s_report_log(void *arg, char sev, const char *msg)
+/* What the parts report (struct sy_report): logged as they say it. */
+static void report_log(void *arg, char sev, const char *msg)
 {
 	log_emit(sev, __FILE__, __LINE__, "%s", msg);
 }
@@ -120,7 +120,7 @@ static int start_source(struct sy_daemon *d)
 	r = k8s_client_new(&d->k8s, &(struct k8s_client_args){
 		.loop = d->loop, .conn = &conn, .cache = d->cache, .metrics = &d->metrics,
 		.node_name = d->node_name, .all_nodes = d->cfg.pod_network,
-		.report = k8s_report_log }, err, sizeof(err));
+		.report = { report_log, NULL } }, err, sizeof(err));
 	if (r < 0) {
 		log_error("Kubernetes client: %s", err);
 		k8s_conn_free(&conn);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -25,4 +26,17 @@ void log_emit(char sev, const char *file, int line, const char *fmt, ...)
 	fprintf(stderr, "%c%02d%02d %02d:%02d:%02d.%06ld %7d %s:%d] %s\n", sev, tm.tm_mon + 1,
 		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec, (int)getpid(),
 		base ? base + 1 : file, line, msg);
+}
+
+void sy_report(const struct sy_report *r, char sev, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+
+	if (!r || !r->fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->fn(r->arg, sev, msg);
 }

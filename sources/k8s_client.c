@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,8 +101,7 @@ struct k8s_client {
 	struct informer inf[SY_KIND_MAX];
 	struct request *patches;
 	uint64_t rand_state;
-	k8s_report_fn report;
-	void *report_arg;
+	struct sy_report report;
 };
 
 struct sock_watch {
@@ -132,21 +130,6 @@ static double jitter(struct k8s_client *k, double v)
 static unsigned rand_range(struct k8s_client *k, unsigned lo, unsigned hi)
 {
 	return lo + (unsigned)(rnd(k) * (double)(hi - lo + 1));
-}
-
-/* What the loop met, to the owner (k8s_report_fn): sev 'E', 'W' or 'I'. */
-__attribute__((format(printf, 3, 4)))
-static void report(struct k8s_client *k, char sev, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	if (!k->report)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	k->report(k->report_arg, sev, msg);
 }
 
 /* ---- libcurl ↔ libev glue ---- */
@@ -252,10 +235,10 @@ static char *read_token(struct k8s_client *k)
 			if (len)
 				return t;
 			free(t);
-			report(k, 'W', "Token file %s is empty", k->conn.token_file);
+			sy_report(&k->report, 'W', "Token file %s is empty", k->conn.token_file);
 		} else {
-			report(k, 'W', "Cannot read token file %s: %s", k->conn.token_file,
-			       strerror(-r));
+			sy_report(&k->report, 'W', "Cannot read token file %s: %s",
+				  k->conn.token_file, strerror(-r));
 		}
 	}
 	return k->conn.token ? xstrdup(k->conn.token) : NULL;
@@ -401,9 +384,9 @@ static size_t body_write_cb(char *p, size_t size, size_t n, void *arg)
 			 * see again (rewatching from the same resourceVersion
 			 * replays it): list afresh, which has room for it.
 			 */
-			report(r->k, 'W', "%s watch: an event longer than %u MiB cannot be "
-			       "decoded; relisting so that its update is not lost", inf->plural,
-			       K8S_MAX_LINE >> 20);
+			sy_report(&r->k->report, 'W', "%s watch: an event longer than %u MiB "
+				  "cannot be decoded; relisting so that its update is not lost",
+				  inf->plural, K8S_MAX_LINE >> 20);
 			inf->relist = true;
 			r->abort = true;
 			return 0;
@@ -527,7 +510,8 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 		return;		/* an event was too long: relisting (body_write_cb) */
 	if (error) {
 		k->metrics->decode_errors_total++;
-		report(k, 'W', "%s watch: malformed event skipped: %s", inf->plural, error);
+		sy_report(&k->report, 'W', "%s watch: malformed event skipped: %s", inf->plural,
+			  error);
 		return;
 	}
 	rv = obj_rv(obj);
@@ -557,16 +541,18 @@ static void watch_event(void *arg, const char *type, struct json_object *obj, co
 
 		status_text(obj, c, msg, sizeof(msg));
 		if (c == 410) {
-			report(k, 'I', "%s watch: resourceVersion %s is too old (%s); relisting",
-			       inf->plural, inf->rv ? inf->rv : "?", msg);
+			sy_report(&k->report, 'I', "%s watch: resourceVersion %s is too old (%s); "
+				  "relisting", inf->plural, inf->rv ? inf->rv : "?", msg);
 			inf->relist = true;
 		} else {
-			report(k, 'W', "%s watch: server error event: %s", inf->plural, msg);
+			sy_report(&k->report, 'W', "%s watch: server error event: %s", inf->plural,
+				  msg);
 		}
 		r->abort = true;
 	} else {
 		k->metrics->decode_errors_total++;
-		report(k, 'W', "%s watch: unknown event type \"%.40s\" skipped", inf->plural, type);
+		sy_report(&k->report, 'W', "%s watch: unknown event type \"%.40s\" skipped",
+			  inf->plural, type);
 	}
 }
 
@@ -579,7 +565,8 @@ static int list_page_done(struct informer *inf, struct json_object *resp)
 	size_t n;
 
 	if (!items || !json_object_is_type(items, json_type_array) || !rv) {
-		report(k, 'W', "%s list: response without items or resourceVersion", inf->plural);
+		sy_report(&k->report, 'W', "%s list: response without items or resourceVersion",
+			  inf->plural);
 		return -EINVAL;
 	}
 	if (!inf->cont) {
@@ -616,7 +603,7 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	inf->req = NULL;
 	if (r->status == 0) {
 		/* no HTTP answer: refused, reset, TLS failure, timeout */
-		report(k, 'W', "%s %s: %s", inf->plural, op, cerr);
+		sy_report(&k->report, 'W', "%s %s: %s", inf->plural, op, cerr);
 		informer_backoff(inf);
 		return;
 	}
@@ -625,24 +612,24 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 
 		status_text(r->resp, st, msg, sizeof(msg));
 		if (st == 410 && r->type == REQ_LIST && inf->cont) {
-			report(k, 'I', "%s list: continue token expired (%s); restarting the list",
-			       inf->plural, msg);
+			sy_report(&k->report, 'I', "%s list: continue token expired (%s); "
+				  "restarting the list", inf->plural, msg);
 			set_str(&inf->cont, NULL);
 			m->relists_total++;
 			informer_schedule(inf, 0);
 		} else if (st == 410) {
-			report(k, 'I', "%s %s: %s; relisting", inf->plural, op, msg);
+			sy_report(&k->report, 'I', "%s %s: %s; relisting", inf->plural, op, msg);
 			informer_relist(inf);
 		} else if (st == 401 || st == 403) {
-			report(k, 'E', "%s %s: %s: not authorized (check the token or client "
-			       "certificate and RBAC)", inf->plural, op, msg);
+			sy_report(&k->report, 'E', "%s %s: %s: not authorized (check the token or "
+				  "client certificate and RBAC)", inf->plural, op, msg);
 			informer_backoff(inf);
 		} else {
 			curl_off_t ra = 0;
 
 			/* 429 / 503 may say when to come back */
 			curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra);
-			report(k, 'W', "%s %s: %s", inf->plural, op, msg);
+			sy_report(&k->report, 'W', "%s %s: %s", inf->plural, op, msg);
 			informer_backoff_min(inf, ra > 0 ? (ra < K8S_BACKOFF_MAX ? (double)ra :
 							      K8S_BACKOFF_MAX) : 0);
 		}
@@ -650,12 +637,14 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	}
 	if (r->type == REQ_LIST) {
 		if (cc != CURLE_OK && !r->resp_bad) {
-			report(k, 'W', "%s list: connection lost: %s", inf->plural, cerr);
+			sy_report(&k->report, 'W', "%s list: connection lost: %s", inf->plural,
+				  cerr);
 			informer_backoff(inf);
 		} else if (r->resp_bad || !r->resp) {
 			m->decode_errors_total++;
-			report(k, 'W', "%s list: %s", inf->plural, r->resp_len > K8S_MAX_BODY ?
-			       "response too large" : "response is not valid JSON");
+			sy_report(&k->report, 'W', "%s list: %s", inf->plural,
+				  r->resp_len > K8S_MAX_BODY ? "response too large" :
+				  "response is not valid JSON");
 			informer_backoff(inf);
 		} else if (list_page_done(inf, r->resp) < 0) {
 			informer_backoff(inf);
@@ -668,9 +657,9 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	if (watch_decoder_pending(inf->dec)) {
 		if (cc == CURLE_OK)
 			m->decode_errors_total++;	/* a clean end inside an event */
-		report(k, 'W', "%s watch: stream ended inside an event (%zu bytes dropped); "
-		       "resuming from resourceVersion %s", inf->plural,
-		       watch_decoder_pending(inf->dec), inf->rv ? inf->rv : "?");
+		sy_report(&k->report, 'W', "%s watch: stream ended inside an event (%zu bytes "
+			  "dropped); resuming from resourceVersion %s", inf->plural,
+			  watch_decoder_pending(inf->dec), inf->rv ? inf->rv : "?");
 	}
 	if (r->events > 0 || ran > 10)
 		inf->backoff = 0;	/* it worked for a while: start the backoff over */
@@ -679,7 +668,7 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 	} else if (r->abort) {
 		informer_backoff(inf);	/* an ERROR event other than 410 */
 	} else if (cc != CURLE_OK) {
-		report(k, 'W', "%s watch: connection lost: %s", inf->plural, cerr);
+		sy_report(&k->report, 'W', "%s watch: connection lost: %s", inf->plural, cerr);
 		informer_backoff(inf);
 	} else if (r->events > 0 || ran > 10) {
 		/* timeoutSeconds reached (or the server closed cleanly): watch again */
@@ -736,12 +725,13 @@ static void patch_done(struct k8s_client *k, struct request *r, CURLcode cc)
 		if (retry && r->attempts < 6) {
 			double d = jitter(k, K8S_BACKOFF_MIN * (double)(1u << r->attempts));
 
-			report(k, 'W', "%s failed: %s; retrying in %.1fs", r->what, msg, d);
+			sy_report(&k->report, 'W', "%s failed: %s; retrying in %.1fs", r->what, msg,
+				  d);
 			ev_timer_init(&r->timer, patch_timer_cb, d, 0.);
 			ev_timer_start(k->loop, &r->timer);
 			return;
 		}
-		report(k, 'E', "%s failed: %s", r->what, msg);
+		sy_report(&k->report, 'E', "%s failed: %s", r->what, msg);
 	}
 	patch_unlink(k, r);
 	request_free(r);
@@ -934,7 +924,6 @@ int k8s_client_new(struct k8s_client **ret, const struct k8s_client_args *a, cha
 	k->cache = a->cache;
 	k->metrics = a->metrics;
 	k->report = a->report;
-	k->report_arg = a->report_arg;
 	k->node_name = a->node_name ? xstrdup(a->node_name) : NULL;
 	k->rand_state = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
 	conn_copy(&k->conn, a->conn);

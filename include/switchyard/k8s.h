@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "switchyard/log.h"
 
 struct ev_loop;
 struct cache;
@@ -55,16 +56,6 @@ void watch_decoder_reset(struct watch_decoder *d);
 bool watch_decoder_oversized(const struct watch_decoder *d);
 
 struct k8s_client;
-/*
- * What the client meets on the loop, where no caller waits for a return
- * value: a list or watch that failed, is retried or redone, a malformed or
- * oversized event, an unreadable token file, a PATCH's outcome.  sev is
- * 'E', 'W' or 'I' (log.h's severities); msg names the kind's plural
- * ("Services watch: ...") or the request and says what happens next.  The
- * owner logs it.  Traces (-v 2 and up) the client logs itself.
- */
-typedef void (*k8s_report_fn)(void *arg, char sev, const char *msg);
-
 struct k8s_client_args {
 	struct ev_loop *loop;
 	const struct k8s_conn *conn;	/* copied */
@@ -72,8 +63,13 @@ struct k8s_client_args {
 	struct sy_metrics *metrics;	/* relists, reconnects, decode errors */
 	const char *node_name;		/* the Node to watch (fieldSelector=metadata.name) */
 	bool all_nodes;			/* every Node instead (the pod network needs them) */
-	k8s_report_fn report;		/* NULL: nothing reported */
-	void *report_arg;
+	/*
+	 * What the client meets on the loop, for the owner to log: a list or
+	 * watch that failed, is retried or redone, a malformed or oversized
+	 * event, an unreadable token file, a PATCH's outcome.  The texts name
+	 * the kind's plural ("Services watch: ...") or the request.
+	 */
+	struct sy_report report;
 };
 /*
  * Start informers for Services, EndpointSlices (label selector
@@ -88,7 +84,7 @@ void k8s_client_free(struct k8s_client *k);
 /*
  * PATCH (merge patch) annotations on a Node (NULL value: remove).  Async:
  * -EINVAL for no node, else 0 and the outcome (retries, failure) goes to
- * the report callback.
+ * the report.
  */
 int k8s_client_patch_node_annotations(struct k8s_client *k, const char *node,
 				      const char *const *keys, const char *const *values, unsigned n);

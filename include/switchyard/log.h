@@ -20,4 +20,18 @@ void log_emit(char sev, const char *file, int line, const char *fmt, ...)
 #define log_v(n, ...) \
 	do { if (log_verbosity >= (n)) log_emit('I', __FILE__, __LINE__, __VA_ARGS__); } while (0)
 
+/*
+ * A part's messages for its owner to log: what it meets where no caller
+ * waits for a return value (the Kubernetes client's lists and watches) and
+ * what a call changed besides its result (the pod network's peers).  sev
+ * is 'E', 'W' or 'I' as above; msg says what and what happens next.  The
+ * part keeps only its -v traces; the owner logs (or, in a test, looks).
+ */
+struct sy_report {
+	void (*fn)(void *arg, char sev, const char *msg);	/* NULL: dropped */
+	void *arg;
+};
+void sy_report(const struct sy_report *r, char sev, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

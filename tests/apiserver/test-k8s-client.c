@@ -127,7 +127,7 @@ struct ctx {
 	const char *want;
 	ev_timer timeout, poll;
 	bool timed_out;
-	char reports[8192];	/* "S:msg\n" per k8s_report_fn call */
+	char reports[8192];	/* "S:msg\n" per report */
 };
 
 static void on_change(void *arg, enum sy_kind kind)
@@ -150,7 +150,7 @@ static struct k8s_client *client(struct ctx *c, struct sy_metrics *m, const stru
 
 	assert_int_equal(k8s_client_new(&k, &(struct k8s_client_args){
 		.loop = c->loop, .conn = conn, .cache = c->cache, .metrics = m, .node_name = node,
-		.all_nodes = all_nodes, .report = on_report, .report_arg = c }, err, sizeof(err)),
+		.all_nodes = all_nodes, .report = { on_report, c } }, err, sizeof(err)),
 		want);
 	if (want_err && !strstr(err, want_err))
 		fail_msg("k8s_client_new: \"%s\" does not say \"%s\"", err, want_err);
