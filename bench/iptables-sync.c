@@ -359,12 +359,13 @@ int main(int argc, char **argv)
 		/* wall times swing on a shared machine; CPU time (user + sys) does not */
 		printf("endpoint_change seconds=%.3f kernel_replace_seconds=%.3f ratio=%.2f "
 		       "cpu_seconds=%.3f kernel_replace_cpu_seconds=%.3f cpu_ratio=%.2f "
-		       "tables_not_read=%u tables_patched=%u maxrss_mb=%.1f writes=%llu result=%s\n",
+		       "tables_not_read=%u tables_patched=%u tables_relaid=%u maxrss_mb=%.1f writes=%llu "
+		       "result=%s\n",
 		       t1 - t0,
 		       st.kernel_write_seconds, (t1 - t0) / st.kernel_write_seconds, c1 - c0,
 		       st.kernel_write_cpu_seconds, (c1 - c0) / st.kernel_write_cpu_seconds,
-		       st.table_reads_skipped, st.tables_patched, maxrss_mb(), (unsigned long long)st.writes,
-		       r < 0 ? strerror(-r) : "ok");
+		       st.table_reads_skipped, st.tables_patched, st.tables_relaid, maxrss_mb(),
+		       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
 		ds_port_free(old);
 	}
 	iptables_mode_ops.free(m);

@@ -171,25 +171,34 @@ static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool onl
 	}
 	*last = NULL;
 	if (kt && prev && *prev) {
-		/* the table is the one we wrote: change it in place when the layout allows */
+		/* the table is the one we wrote: change that blob (in place, or laid out anew) */
+		struct ipt_ktable *nkt = NULL;
 		bool changed = false;
 
-		r = ipt_blob_patch(*prev, kt, plan, &changed);
+		r = ipt_blob_patch(*prev, kt, plan, &changed, &nkt);
 		if (r == 0 && !changed) {
 			*last = kt;
 			return 0;
 		}
 		if (r == 0) {
 			st->tables_patched++;
+			if (nkt)
+				st->tables_relaid++;
 			r = ipt_blob_commit(fd, *prev, kt);
 			st->kernel_write_seconds += ipt_blob_replace_seconds(*prev);
 			st->kernel_write_cpu_seconds += ipt_blob_replace_cpu_seconds(*prev);
 			if (r == 0) {
-				ipt_ktable_patched(kt);	/* same layout and foreign parts, new bytes */
+				if (nkt) {
+					ipt_ktable_free(kt);	/* the kernel now holds the new layout */
+					kt = nkt;
+				} else {
+					ipt_ktable_patched(kt);	/* same layout and foreign parts, new bytes */
+				}
 				*last = kt;
 				return 1;
 			}
 			/* the kernel still holds the old table; prev holds the new one */
+			ipt_ktable_free(nkt);
 			ipt_ktable_free(kt);
 			kt = NULL;
 		}

@@ -767,6 +767,51 @@ static bool valid_hook(const struct ipt_ktable *kt, unsigned h)
 	return kt->info.valid_hooks & (1u << h);
 }
 
+/*
+ * Point the kept (foreign) entries' jumps at their targets' new offsets:
+ * the built-in chains' foreign rules at kr->new_off, the foreign chains at
+ * c->new_head (kt holds the old offsets, ours the new chains of ours).
+ */
+static void relocate_kept(const struct ipt_ktable *kt, const struct chain_vec *ours, uint8_t *base,
+			  struct kt_chain *const *fc, unsigned n_fc)
+{
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		const struct kt_builtin *bi = &kt->bi[h];
+		if (!valid_hook(kt, h))
+			continue;
+		for (unsigned i = 0; i < bi->n_rules; i++) {
+			const struct kt_rule *kr = &bi->rules[i];
+			struct ipt_entry *e = (struct ipt_entry *)(base + kr->new_off);
+			struct xt_entry_target *tg = entry_target(e);
+			if (!target_is_std(tg))
+				continue;
+			struct xt_standard_target *st = (struct xt_standard_target *)tg;
+			int64_t nv = relocate(kt, ours, st->verdict, kr->old_off, kr->size, kr->new_off);
+			if (nv == -1 && st->verdict >= 0) {
+				/* a foreign jump to a chain of ours that is gone: make it a no-op */
+				nv = kr->new_off + kr->size;
+			}
+			st->verdict = (int)nv;
+		}
+	}
+	for (unsigned k = 0; k < n_fc; k++) {
+		const struct kt_chain *c = fc[k];
+		for (uint32_t o = 0; o < c->end - c->head;) {
+			struct ipt_entry *e = (struct ipt_entry *)(base + c->new_head + o);
+			struct xt_entry_target *tg = entry_target(e);
+			if (target_is_std(tg)) {
+				struct xt_standard_target *st = (struct xt_standard_target *)tg;
+				int64_t nv = relocate(kt, ours, st->verdict, c->head + o, e->next_offset,
+						      c->new_head + o);
+				if (nv == -1 && st->verdict >= 0)
+					nv = c->new_head + o + e->next_offset;
+				st->verdict = (int)nv;
+			}
+			o += e->next_offset;
+		}
+	}
+}
+
 int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct ipt_blob **ret)
 {
 	struct ipt_ktable *kt = (struct ipt_ktable *)ktc;	/* writer scratch fields only */
@@ -887,41 +932,7 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 
 	/* relocate the kept entries' jumps */
 	base = (uint8_t *)b->repl->entries;
-	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
-		struct kt_builtin *bi = &kt->bi[h];
-		if (!valid_hook(kt, h))
-			continue;
-		for (unsigned i = 0; i < bi->n_rules; i++) {
-			struct kt_rule *kr = &bi->rules[i];
-			struct ipt_entry *e = (struct ipt_entry *)(base + kr->new_off);
-			struct xt_entry_target *tg = entry_target(e);
-			if (!target_is_std(tg))
-				continue;
-			struct xt_standard_target *st = (struct xt_standard_target *)tg;
-			int64_t nv = relocate(kt, &ours, st->verdict, kr->old_off, kr->size, kr->new_off);
-			if (nv == -1 && st->verdict >= 0) {
-				/* a foreign jump to a chain of ours that is gone: make it a no-op */
-				nv = kr->new_off + kr->size;
-			}
-			st->verdict = (int)nv;
-		}
-	}
-	for (unsigned k = 0; k < n_fc; k++) {
-		struct kt_chain *c = fc[k];
-		for (uint32_t o = 0; o < c->end - c->head;) {
-			struct ipt_entry *e = (struct ipt_entry *)(base + c->new_head + o);
-			struct xt_entry_target *tg = entry_target(e);
-			if (target_is_std(tg)) {
-				struct xt_standard_target *st = (struct xt_standard_target *)tg;
-				int64_t nv = relocate(kt, &ours, st->verdict, c->head + o, e->next_offset,
-						      c->new_head + o);
-				if (nv == -1 && st->verdict >= 0)
-					nv = c->new_head + o + e->next_offset;
-				st->verdict = (int)nv;
-			}
-			o += e->next_offset;
-		}
-	}
+	relocate_kept(kt, &ours, base, fc, n_fc);
 	/* kernel scratch fields start clean; hash the result */
 	b->hash = hash_layout(0, kt->info.valid_hooks, hook_entry, underflow, b->num, (unsigned)b->size);
 	for (off = 0; off < b->size;) {
@@ -1004,8 +1015,327 @@ static bool patch_bytes(uint8_t *base, uint32_t off, const uint8_t *scratch, siz
 	return true;
 }
 
+
+/* ---- a new layout in the same buffer ---- */
+
+unsigned ipt_moves_apply(uint8_t *base, struct ipt_move *mv, unsigned n)
+{
+	unsigned runs = 0, calls = 0;
+
+	/* coalesce ranges adjacent in both layouts (the same shift) */
+	for (unsigned i = 0; i < n; i++) {
+		if (!mv[i].size)
+			continue;
+		if (runs && mv[runs - 1].old_off + mv[runs - 1].size == mv[i].old_off &&
+		    mv[runs - 1].new_off + mv[runs - 1].size == mv[i].new_off) {
+			mv[runs - 1].size += mv[i].size;
+			continue;
+		}
+		mv[runs++] = mv[i];
+	}
+	/*
+	 * Order is kept, so a range moving towards the start only ever lands on
+	 * bytes already moved away (moved first to last), and one moving
+	 * towards the end likewise (moved last to first).
+	 */
+	for (unsigned i = 0; i < runs; i++)
+		if (mv[i].new_off < mv[i].old_off) {
+			memmove(base + mv[i].new_off, base + mv[i].old_off, mv[i].size);
+			calls++;
+		}
+	for (unsigned i = runs; i-- > 0;)
+		if (mv[i].new_off > mv[i].old_off) {
+			memmove(base + mv[i].new_off, base + mv[i].old_off, mv[i].size);
+			calls++;
+		}
+	return calls;
+}
+
+static void move_add(struct ipt_move **mv, unsigned *n, unsigned *cap, uint32_t old_off,
+		     uint32_t new_off, uint32_t size)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 256;
+		*mv = xrealloc(*mv, *cap * sizeof(**mv));
+	}
+	(*mv)[(*n)++] = (struct ipt_move){ old_off, new_off, size };
+}
+
+/*
+ * The table b now holds, as ipt_ktable_from_blob would parse it, from the
+ * layout relayout() just wrote (kt: the old table, its writer scratch set;
+ * idx: each of ours' head entry index) — without walking 145k entries.
+ */
+static struct ipt_ktable *kt_after(const struct ipt_blob *b, const struct ipt_ktable *kt,
+				   struct ipt_plan *plan, const struct chain_vec *ours,
+				   struct kt_chain *const *fc, unsigned n_fc, const uint32_t *idx)
+{
+	struct ipt_ktable *nk = xcalloc(1, sizeof(*nk));
+	const uint8_t *base = (const uint8_t *)b->repl->entries;
+	size_t fcap = 0;
+	unsigned i = 0, j = 0, n = 0;
+
+	nk->t = kt->t;
+	nk->info = kt->info;
+	memcpy(nk->info.hook_entry, b->repl->hook_entry, sizeof(nk->info.hook_entry));
+	memcpy(nk->info.underflow, b->repl->underflow, sizeof(nk->info.underflow));
+	nk->info.num_entries = b->num;
+	nk->info.size = (unsigned)b->size;
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		const struct kt_builtin *bi = &kt->bi[h];
+		struct kt_builtin *nb = &nk->bi[h];
+		unsigned nj = plan->n_builtin[kt->t][h];
+
+		nb->ours_pos = -1;
+		if (!valid_hook(kt, h))
+			continue;
+		if (nj) {
+			nb->ours_pos = bi->ours_pos < 0 ? 0 : bi->ours_pos;
+			nk->has_ours = true;
+		}
+		nb->n_rules = bi->n_rules;
+		if (bi->n_rules)
+			nb->rules = xcalloc(bi->n_rules, sizeof(*nb->rules));
+		for (unsigned k = 0; k < bi->n_rules; k++) {
+			const struct kt_rule *kr = &bi->rules[k];
+			struct kt_rule *r = &nb->rules[k];
+
+			fb_add(nk, &fcap, base + kr->new_off, kr->size, &r->fb);
+			r->size = kr->size;
+			r->old_off = kr->new_off;
+			r->old_idx = kr->new_idx;
+		}
+		fb_add(nk, &fcap, base + bi->policy.new_off, bi->policy.size, &nb->policy.fb);
+		nb->policy.size = bi->policy.size;
+		nb->policy.old_off = bi->policy.new_off;
+		nb->policy.old_idx = bi->policy.new_idx;
+	}
+	nk->chains = xcalloc(ours->n + n_fc + 1, sizeof(*nk->chains));
+	while (i < ours->n || j < n_fc) {
+		struct kt_chain *c = &nk->chains[n++];
+
+		if (j >= n_fc || (i < ours->n && strcmp(ours->v[i]->name, fc[j]->name) < 0)) {
+			const struct ipt_chain *oc = ours->v[i];
+
+			snprintf(c->name, sizeof(c->name), "%s", oc->name);
+			c->head = oc->off;
+			c->first = oc->first;
+			c->end = oc->off + oc->enc_size;
+			c->head_idx = idx[i];
+			c->n_entries = oc->n_rules + 2;
+			c->ours = true;
+			nk->has_ours = true;
+			i++;
+		} else {
+			const struct kt_chain *f = fc[j++];
+
+			*c = *f;
+			c->head = f->new_head;
+			c->first = f->new_head + (f->first - f->head);
+			c->end = f->new_head + (f->end - f->head);
+			c->head_idx = f->new_idx;
+			c->new_head = c->new_idx = 0;
+			fb_add(nk, &fcap, base + c->head, c->end - c->head, &c->fb);
+		}
+	}
+	nk->n_chains = n;
+	nk->hash_unknown = true;
+	nk->from_gen = b->gen;
+	return nk;
+}
+
+/*
+ * The layout changed (a chain grew, shrank, came or went): lay b out anew
+ * in its own buffer.  Kept byte ranges (foreign entries and chains of ours
+ * encoded in b and unchanged since) are moved, not re-encoded; the rest is
+ * encoded in place; then every jump of a moved chain gets its target's new
+ * offset (our chains' from the plan, foreign ones relocated as
+ * ipt_blob_build does).  The result is byte for byte what ipt_blob_build
+ * would make from kt and plan.  *ret_kt: the table as b now holds it.
+ */
+static int relayout(struct ipt_blob *b, const struct ipt_ktable *ktc, struct ipt_plan *plan,
+		    const struct chain_vec *ours, struct kt_chain **fc, unsigned n_fc,
+		    struct ipt_ktable **ret_kt)
+{
+	struct ipt_ktable *kt = (struct ipt_ktable *)ktc;	/* writer scratch fields only */
+	enum ipt_table t = kt->t;
+	unsigned hook_entry[NF_INET_NUMHOOKS] = { 0 }, underflow[NF_INET_NUMHOOKS] = { 0 };
+	uint32_t jpos[NF_INET_NUMHOOKS] = { 0 }, *idx_of = xcalloc(ours->n + 1, sizeof(uint32_t));
+	struct blob_lay *lay = xcalloc(ours->n + 1, sizeof(*lay));
+	struct ipt_move *mv = NULL;
+	unsigned n_mv = 0, cap_mv = 0, nl = 0;
+	uint32_t off = 0, idx = 0, tail;
+	uint8_t *base;
+	int r = 0;
+
+	/* 1. the new offsets, and what moves where */
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		struct kt_builtin *bi = &kt->bi[h];
+		unsigned nj = plan->n_builtin[t][h];
+		int pos = bi->ours_pos < 0 ? 0 : bi->ours_pos;
+
+		if (!valid_hook(kt, h))
+			continue;
+		hook_entry[h] = off;
+		for (int i = 0; i <= (int)bi->n_rules; i++) {
+			if (i == pos) {
+				jpos[h] = off;
+				for (unsigned j = 0; j < nj; j++, idx++)
+					off += (uint32_t)rule_size(&plan->builtin[t][h][j]);
+			}
+			if (i == (int)bi->n_rules)
+				break;
+			struct kt_rule *kr = &bi->rules[i];
+			move_add(&mv, &n_mv, &cap_mv, kr->old_off, off, kr->size);
+			kr->new_off = off;
+			kr->new_idx = idx++;
+			off += kr->size;
+		}
+		underflow[h] = off;
+		move_add(&mv, &n_mv, &cap_mv, bi->policy.old_off, off, bi->policy.size);
+		bi->policy.new_off = off;
+		bi->policy.new_idx = idx++;
+		off += bi->policy.size;
+	}
+	for (unsigned i = 0, j = 0; i < ours->n || j < n_fc;) {
+		if (j >= n_fc || (i < ours->n && strcmp(ours->v[i]->name, fc[j]->name) < 0)) {
+			struct ipt_chain *c = ours->v[i];
+			const struct blob_lay *ol = NULL;
+			uint32_t size;
+
+			while (nl < b->n_lay && strcmp(b->lay[nl].name, c->name) < 0)
+				nl++;
+			if (nl < b->n_lay && !strcmp(b->lay[nl].name, c->name))
+				ol = &b->lay[nl];
+			c->reuse = ol && c->encoded && c->enc_gen == b->gen && ol->off == c->enc_off &&
+				   ol->size == c->enc_size;
+			if (c->reuse) {
+				size = c->enc_size;
+				move_add(&mv, &n_mv, &cap_mv, ol->off, off, size);
+			} else {
+				size = E_HDR + T_ERR + E_HDR + T_STD;
+				for (unsigned k = 0; k < c->n_rules; k++)
+					size += (uint32_t)rule_size(&c->rules[k]);
+			}
+			c->off = off;
+			c->first = off + E_HDR + T_ERR;
+			c->enc_size = size;
+			memcpy(lay[i].name, c->name, sizeof(lay[i].name));
+			lay[i].off = off;
+			lay[i].size = size;
+			idx_of[i] = idx;
+			off += size;
+			idx += c->n_rules + 2;
+			i++;
+		} else {
+			struct kt_chain *c = fc[j++];
+
+			move_add(&mv, &n_mv, &cap_mv, c->head, off, c->end - c->head);
+			c->new_head = off;
+			c->new_idx = idx;
+			off += c->end - c->head;
+			idx += c->n_entries;
+		}
+	}
+	tail = off;
+	off += E_HDR + T_ERR;
+	idx++;
+
+	/* 2. room for it (mremap moves page tables, not bytes) */
+	if (sizeof(struct ipt_replace) + off > b->map_len) {
+		size_t len = sizeof(struct ipt_replace) + off + off / 32 + 4096;
+		void *m;
+
+		len = (len + 4095) & ~(size_t)4095;
+		m = mremap(b->repl, b->map_len, len, MREMAP_MAYMOVE);
+		if (m == MAP_FAILED) {
+			r = -errno;	/* b is untouched */
+			goto out;
+		}
+		b->repl = m;
+		b->map_len = len;
+	}
+	base = (uint8_t *)b->repl->entries;
+
+	/* 3. move what is kept, encode the rest */
+	ipt_moves_apply(base, mv, n_mv);
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		uint32_t o = jpos[h];
+
+		if (!valid_hook(kt, h))
+			continue;
+		for (unsigned j = 0; j < plan->n_builtin[t][h]; j++) {
+			size_t len = rule_size(&plan->builtin[t][h][j]);
+
+			memset(base + o, 0, len);
+			o += (uint32_t)rule_put(base + o, &plan->builtin[t][h][j]);
+		}
+	}
+	for (unsigned i = 0; i < ours->n; i++) {
+		struct ipt_chain *c = ours->v[i];
+		uint32_t o = c->off;
+
+		if (c->reuse) {
+			/* 4. its jumps: the targets' new offsets */
+			o += E_HDR + T_ERR;
+			for (unsigned k = 0; k < c->n_rules; k++) {
+				struct ipt_entry *e = (struct ipt_entry *)(base + o);
+
+				if (c->rules[k].target == IPT_T_JUMP)
+					((struct xt_standard_target *)entry_target(e))->verdict =
+						(int)c->rules[k].jump->first;
+				o += e->next_offset;
+			}
+		} else {
+			memset(base + o, 0, c->enc_size);
+			o += (uint32_t)put_head(base + o, c->name);
+			for (unsigned k = 0; k < c->n_rules; k++)
+				o += (uint32_t)rule_put(base + o, &c->rules[k]);
+			put_tail(base + o);
+		}
+		c->encoded = true;
+		c->enc_gen = b->gen;
+		c->enc_off = c->off;
+	}
+	memset(base + tail, 0, E_HDR + T_ERR);
+	put_head(base + tail, XT_ERROR_TARGET);
+	relocate_kept(kt, ours, base, fc, n_fc);
+
+	/* 5. b describes its new self; the kept entries' counters map old → new */
+	b->size = off;
+	b->num = idx;
+	b->repl->num_entries = idx;
+	b->repl->size = off;
+	memcpy(b->repl->hook_entry, hook_entry, sizeof(hook_entry));
+	memcpy(b->repl->underflow, underflow, sizeof(underflow));
+	free(b->lay);
+	b->lay = lay;
+	lay = NULL;
+	b->n_lay = ours->n;
+	b->hash_unknown = true;
+	b->n_keep = 0;
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		const struct kt_builtin *bi = &kt->bi[h];
+
+		if (!valid_hook(kt, h))
+			continue;
+		for (unsigned i = 0; i < bi->n_rules; i++)
+			keep(b, bi->rules[i].old_idx, bi->rules[i].new_idx);
+		keep(b, bi->policy.old_idx, bi->policy.new_idx);
+	}
+	for (unsigned k = 0; k < n_fc; k++)
+		for (uint32_t e = 0; e < fc[k]->n_entries; e++)
+			keep(b, fc[k]->head_idx + e, fc[k]->new_idx + e);
+	*ret_kt = kt_after(b, kt, plan, ours, fc, n_fc, idx_of);
+out:
+	free(idx_of);
+	free(lay);
+	free(mv);
+	return r;
+}
+
 int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_plan *plan,
-		   bool *ret_changed)
+		   bool *ret_changed, struct ipt_ktable **ret_kt)
 {
 	struct chain_vec ours = { 0 };
 	struct kt_chain **fc = NULL;
@@ -1017,6 +1347,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 	int r = -ESTALE;
 	enum ipt_table t = kt->t;
 
+	*ret_kt = NULL;
 	/* only a table this blob wrote and nobody changed since (same foreign parts) */
 	if (!plan || !b->gen || kt->from_gen != b->gen || !b->lay)
 		return -ESTALE;
@@ -1031,7 +1362,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 		if (!valid_hook(kt, h))
 			continue;
 		if (off != b->repl->hook_entry[h])
-			goto out;
+			goto relay;
 		for (int i = 0; i <= (int)bi->n_rules; i++) {
 			if (i == pos)
 				for (unsigned j = 0; j < nj; j++, idx++)
@@ -1039,12 +1370,12 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 			if (i == (int)bi->n_rules)
 				break;
 			if (off != bi->rules[i].old_off)
-				goto out;
+				goto relay;
 			off += bi->rules[i].size;
 			idx++;
 		}
 		if (off != b->repl->underflow[h])
-			goto out;
+			goto relay;
 		off += bi->policy.size;
 		idx++;
 	}
@@ -1063,7 +1394,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 			}
 			if (nl >= b->n_lay || strcmp(b->lay[nl].name, c->name) ||
 			    b->lay[nl].off != off || b->lay[nl].size != size)
-				goto out;
+				goto relay;
 			nl++;
 			c->off = off;
 			c->first = off + E_HDR + T_ERR;
@@ -1073,7 +1404,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 			const struct kt_chain *c = fc[j++];
 
 			if (off != c->head)
-				goto out;
+				goto relay;
 			off += c->end - c->head;
 			idx += c->n_entries;
 		}
@@ -1081,7 +1412,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 	off += E_HDR + T_ERR;
 	idx++;
 	if (nl != b->n_lay || off != b->size || idx != b->num)
-		goto out;
+		goto relay;
 
 	/* 2. rewrite what may differ: our built-in jumps and chains not reused */
 	off = 0;
@@ -1138,11 +1469,99 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 		b->hash_unknown = true;
 	*ret_changed = changed;
 	r = 0;
+	goto out;
+relay:
+	r = relayout(b, kt, plan, &ours, fc, n_fc, ret_kt);
+	*ret_changed = r == 0;
 out:
 	free(scratch);
 	free(ours.v);
 	free(fc);
 	return r;
+}
+
+long ipt_blob_diff(const struct ipt_blob *a, const struct ipt_blob *b)
+{
+	const struct ipt_replace *x = a->repl, *y = b->repl;
+
+	if (x->valid_hooks != y->valid_hooks || x->num_entries != y->num_entries ||
+	    x->size != y->size || a->size != b->size || a->num != b->num ||
+	    memcmp(x->hook_entry, y->hook_entry, sizeof(x->hook_entry)) ||
+	    memcmp(x->underflow, y->underflow, sizeof(x->underflow)))
+		return -2;
+	for (size_t i = 0; i < a->size; i++)
+		if (((const uint8_t *)x->entries)[i] != ((const uint8_t *)y->entries)[i])
+			return (long)i;
+	return -1;
+}
+
+bool ipt_ktable_same(const struct ipt_ktable *a, const struct ipt_ktable *b)
+{
+	if (a->t != b->t || a->info.valid_hooks != b->info.valid_hooks ||
+	    a->info.num_entries != b->info.num_entries || a->info.size != b->info.size ||
+	    memcmp(a->info.hook_entry, b->info.hook_entry, sizeof(a->info.hook_entry)) ||
+	    memcmp(a->info.underflow, b->info.underflow, sizeof(a->info.underflow)) ||
+	    a->n_chains != b->n_chains || a->has_ours != b->has_ours)
+		return false;
+	for (unsigned i = 0; i < a->n_chains; i++) {
+		const struct kt_chain *x = &a->chains[i], *y = &b->chains[i];
+
+		if (strcmp(x->name, y->name) || x->head != y->head || x->first != y->first ||
+		    x->end != y->end || x->head_idx != y->head_idx || x->n_entries != y->n_entries ||
+		    x->ours != y->ours ||
+		    (!x->ours && memcmp(a->fbuf + x->fb, b->fbuf + y->fb, x->end - x->head)))
+			return false;
+	}
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		const struct kt_builtin *x = &a->bi[h], *y = &b->bi[h];
+
+		if (!(a->info.valid_hooks & (1u << h)))
+			continue;
+		if (x->n_rules != y->n_rules || x->ours_pos != y->ours_pos)
+			return false;
+		for (unsigned i = 0; i <= x->n_rules; i++) {
+			const struct kt_rule *p = i < x->n_rules ? &x->rules[i] : &x->policy;
+			const struct kt_rule *q = i < y->n_rules ? &y->rules[i] : &y->policy;
+
+			if (p->size != q->size || p->old_off != q->old_off || p->old_idx != q->old_idx ||
+			    memcmp(a->fbuf + p->fb, b->fbuf + q->fb, p->size))
+				return false;
+		}
+	}
+	return true;
+}
+
+struct ipt_ktable *ipt_ktable_empty(enum ipt_table t)
+{
+	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
+	unsigned hooks = ipt_table_hooks(t), n = 0;
+	uint8_t *buf = xcalloc(NF_INET_NUMHOOKS + 1, E_HDR + T_ERR + T_STD);
+	uint32_t off = 0;
+
+	kt->t = t;
+	snprintf(kt->info.name, sizeof(kt->info.name), "%s", ipt_table_name(t));
+	kt->info.valid_hooks = hooks;
+	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
+		struct ipt_entry *e = (struct ipt_entry *)(buf + off);
+
+		kt->info.hook_entry[h] = kt->info.underflow[h] = hooks & (1u << h) ? off : 0xffffffff;
+		if (!(hooks & (1u << h)))
+			continue;
+		e->target_offset = sizeof(*e);
+		e->next_offset = E_HDR + T_STD;
+		put_verdict(buf + off + sizeof(*e), -NF_ACCEPT - 1);
+		off += E_HDR + T_STD;
+		n++;
+	}
+	put_head(buf + off, XT_ERROR_TARGET);
+	kt->info.size = off + E_HDR + T_ERR;
+	kt->info.num_entries = n + 1;
+	if (kt_parse(kt, buf, true) < 0) {
+		ipt_ktable_free(kt);
+		kt = NULL;
+	}
+	free(buf);
+	return kt;
 }
 
 bool ipt_blob_matches(const struct ipt_blob *b, const struct ipt_ktable *kt)

@@ -49,14 +49,41 @@ int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt);
 double ipt_blob_replace_seconds(const struct ipt_blob *b);
 double ipt_blob_replace_cpu_seconds(const struct ipt_blob *b);	/* this thread's CPU in it */
 /*
- * A change without a new blob: when kt is the table b wrote (nobody changed
- * it since) and plan lays out to exactly b's chains, offsets and sizes,
- * re-encode in place the chains that changed (and our built-in jumps);
- * every jump stays valid.  *changed: whether any byte differs (commit b
- * then).  -ESTALE: the layout differs, build a new blob.
+ * A change without a new blob, when kt is the table b wrote (nobody changed
+ * it since; else -ESTALE: build a new blob).  When plan lays out to exactly
+ * b's chains, offsets and sizes, the chains that changed (and our built-in
+ * jumps) are re-encoded in place and every jump stays valid; *ret_kt =
+ * NULL, kt still describes b's layout.  Otherwise b is laid out anew in its
+ * own buffer: unchanged chains of ours and the foreign parts are moved
+ * (ipt_moves_apply), not re-encoded, their jumps pointed at the new
+ * offsets, the rest encoded — byte for byte what ipt_blob_build would make
+ * — and *ret_kt is the table as b now holds it (kt is still the kernel's
+ * until b is committed).  *changed: whether any byte differs (commit b
+ * then).  -errno: b is unchanged.
  */
 int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_plan *plan,
-		   bool *changed);
+		   bool *changed, struct ipt_ktable **ret_kt);
+/*
+ * One kept byte range of a layout change: size bytes at old_off go to
+ * new_off.  Ranges keep their order and do not overlap (in either layout).
+ */
+struct ipt_move {
+	uint32_t old_off, new_off, size;
+};
+/*
+ * Move the ranges mv[0..n) (sorted by old_off) inside base without a
+ * second buffer: ranges adjacent in both layouts are merged first (mv is
+ * rewritten), those moving towards the start go first to last, those moving
+ * towards the end last to first.  Returns the number of memmove calls.
+ */
+unsigned ipt_moves_apply(uint8_t *base, struct ipt_move *mv, unsigned n);
+/* Tests: -1 when a and b are the same table blob byte for byte, -2 when their
+ * headers differ, else the offset of the first differing byte. */
+long ipt_blob_diff(const struct ipt_blob *a, const struct ipt_blob *b);
+/* Tests: do two parsed tables describe the same layout and foreign parts? */
+bool ipt_ktable_same(const struct ipt_ktable *a, const struct ipt_ktable *b);
+/* An empty table t as the kernel creates it (policies ACCEPT), without a kernel. */
+struct ipt_ktable *ipt_ktable_empty(enum ipt_table t);
 /* Does b hold what the kernel table kt holds (normalised)? */
 bool ipt_blob_matches(const struct ipt_blob *b, const struct ipt_ktable *kt);
 /* kt (the table as written) was patched in place: its hash is no longer known. */
