@@ -13,6 +13,7 @@
 #include "switchyard/json_util.h"
 #include "switchyard/log.h"
 #include "switchyard/model.h"
+#include "switchyard/netpol.h"
 
 struct svc_slices {
 	char *key;			/* service key */
@@ -33,6 +34,8 @@ struct vip_claim {
 
 struct cache {
 	struct hmap services, slices, nodes;
+	struct hmap pods, namespaces, netpols;	/* the NetworkPolicy kinds (refcounted objects) */
+	struct hmap changed[3];		/* per NetworkPolicy kind: malloc'd key → (void *)1 */
 	struct hmap by_service;		/* service key → struct svc_slices */
 	struct hmap dirty;		/* malloc'd service key → (void *)1 */
 	struct hmap bad;		/* "Kind/ns/name" → struct bad_obj */
@@ -57,6 +60,11 @@ struct cache *cache_new(cache_change_fn fn, void *arg)
 	hmap_init(&c->dirty);
 	hmap_init(&c->bad);
 	hmap_init(&c->vips);
+	hmap_init(&c->pods);
+	hmap_init(&c->namespaces);
+	hmap_init(&c->netpols);
+	for (int i = 0; i < 3; i++)
+		hmap_init(&c->changed[i]);
 	c->fn = fn;
 	c->arg = arg;
 	return c;
@@ -120,7 +128,173 @@ void cache_free(struct cache *c)
 		free(vc);
 	}
 	hmap_clear(&c->vips);
+	hmap_iter_init(&it, &c->pods);
+	while (hmap_iter_next(&it, NULL, &v))
+		pod_unref(v);
+	hmap_clear(&c->pods);
+	hmap_iter_init(&it, &c->namespaces);
+	while (hmap_iter_next(&it, NULL, &v))
+		namespace_unref(v);
+	hmap_clear(&c->namespaces);
+	hmap_iter_init(&it, &c->netpols);
+	while (hmap_iter_next(&it, NULL, &v))
+		netpolicy_unref(v);
+	hmap_clear(&c->netpols);
+	for (int i = 0; i < 3; i++)
+		free_keys_and_values(&c->changed[i]);
 	free(c);
+}
+
+/* ---- the NetworkPolicy kinds ---- */
+
+static void notify(struct cache *c, enum sy_kind kind);
+
+static bool np_kind(enum sy_kind kind)
+{
+	return kind == SY_KIND_POD || kind == SY_KIND_NAMESPACE || kind == SY_KIND_NETWORKPOLICY;
+}
+
+static struct hmap *np_map(struct cache *c, enum sy_kind kind)
+{
+	return kind == SY_KIND_POD ? &c->pods : kind == SY_KIND_NAMESPACE ? &c->namespaces :
+	       &c->netpols;
+}
+
+/* The bookkeeping fields every NetworkPolicy kind has. */
+static void np_fields(enum sy_kind kind, void *v, const char **key, char ***rv, uint64_t **gen,
+		      uint64_t **hash)
+{
+	switch (kind) {
+	case SY_KIND_POD: {
+		struct pod *p = v;
+
+		*key = p->key; *rv = &p->resource_version; *gen = &p->cache_gen; *hash = &p->content_hash;
+		break;
+	}
+	case SY_KIND_NAMESPACE: {
+		struct k8s_namespace *n = v;
+
+		*key = n->key; *rv = &n->resource_version; *gen = &n->cache_gen; *hash = &n->content_hash;
+		break;
+	}
+	default: {
+		struct netpolicy *np = v;
+
+		*key = np->key; *rv = &np->resource_version; *gen = &np->cache_gen; *hash = &np->content_hash;
+	}
+	}
+}
+
+static void np_unref(enum sy_kind kind, void *v)
+{
+	if (kind == SY_KIND_POD)
+		pod_unref(v);
+	else if (kind == SY_KIND_NAMESPACE)
+		namespace_unref(v);
+	else
+		netpolicy_unref(v);
+}
+
+static void np_mark_changed(struct cache *c, enum sy_kind kind, const char *key)
+{
+	struct hmap *m = &c->changed[kind - SY_KIND_POD];
+
+	if (!hmap_get(m, key))
+		hmap_put(m, xstrdup(key), (void *)1);
+	if (kind == SY_KIND_POD)
+		c->stats.pod_changes++;
+	else if (kind == SY_KIND_NAMESPACE)
+		c->stats.namespace_changes++;
+	else
+		c->stats.netpolicy_changes++;
+}
+
+static int np_delete(struct cache *c, enum sy_kind kind, const char *key)
+{
+	void *old = hmap_del(np_map(c, kind), key);
+
+	if (!old)
+		return 0;
+	np_mark_changed(c, kind, key);
+	np_unref(kind, old);
+	return 1;
+}
+
+/* Decode and store; 0 applied (or unchanged), -EINVAL with err. */
+static int np_upsert(struct cache *c, enum sy_kind kind, struct json_object *obj, const char *rv,
+		     uint64_t hash, char *err, size_t errlen)
+{
+	struct hmap *m = np_map(c, kind);
+	void *v = NULL, *old;
+	const char *key, *okey;
+	char **vrv, **orv;
+	uint64_t *vgen, *ogen, *vhash, *ohash;
+	bool same;
+	int r;
+
+	if (kind == SY_KIND_POD)
+		r = pod_decode(obj, (struct pod **)&v, err, errlen);
+	else if (kind == SY_KIND_NAMESPACE)
+		r = namespace_decode(obj, (struct k8s_namespace **)&v, err, errlen);
+	else
+		r = netpolicy_decode(obj, (struct netpolicy **)&v, err, errlen);
+	if (r < 0)
+		return r;
+	np_fields(kind, v, &key, &vrv, &vgen, &vhash);
+	*vgen = c->gen[kind];
+	*vhash = hash;
+	old = hmap_get(m, key);
+	if (old) {
+		np_fields(kind, old, &okey, &orv, &ogen, &ohash);
+		same = (rv && *orv && !strcmp(rv, *orv)) || (!rv && !*orv && *ohash == hash);
+		/* a new version that changes nothing enforcement reads: keep the old object */
+		if (!same && kind == SY_KIND_POD)
+			same = pod_same(old, v);
+		else if (!same && kind == SY_KIND_NAMESPACE)
+			same = namespace_same(old, v);
+		if (same) {
+			*ogen = c->gen[kind];
+			*ohash = hash;
+			free(*orv);
+			*orv = *vrv;
+			*vrv = NULL;
+			np_unref(kind, v);
+			return 0;
+		}
+	}
+	hmap_put(m, key, v);
+	np_unref(kind, old);
+	np_mark_changed(c, kind, key);
+	notify(c, kind);
+	return 0;
+}
+
+void cache_take_changed(struct cache *c, enum sy_kind kind, struct hmap *ret)
+{
+	if (!np_kind(kind)) {
+		hmap_init(ret);
+		return;
+	}
+	*ret = c->changed[kind - SY_KIND_POD];
+	hmap_init(&c->changed[kind - SY_KIND_POD]);
+}
+
+size_t cache_changed_count(const struct cache *c, enum sy_kind kind)
+{
+	return np_kind(kind) ? hmap_count(&c->changed[kind - SY_KIND_POD]) : 0;
+}
+
+const struct hmap *cache_pods(const struct cache *c) { return &c->pods; }
+const struct hmap *cache_namespaces(const struct cache *c) { return &c->namespaces; }
+const struct hmap *cache_netpolicies(const struct cache *c) { return &c->netpols; }
+struct pod *cache_pod(const struct cache *c, const char *key) { return hmap_get(&c->pods, key); }
+struct k8s_namespace *cache_namespace(const struct cache *c, const char *name)
+{
+	return hmap_get(&c->namespaces, name);
+}
+struct netpolicy *cache_netpolicy(const struct cache *c, const char *key)
+{
+	return hmap_get(&c->netpols, key);
 }
 
 static void mark_dirty(struct cache *c, const char *svc_key)
@@ -317,6 +491,8 @@ static int delete_obj(struct cache *c, enum sy_kind kind, const char *key)
 {
 	void *old;
 
+	if (np_kind(kind))
+		return np_delete(c, kind, key);
 	switch (kind) {
 	case SY_KIND_SERVICE:
 		old = hmap_del(&c->services, key);
@@ -370,6 +546,11 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		if (delete_obj(c, kind, key) > 0)
 			notify(c, kind);
 		return 0;
+	}
+	if (np_kind(kind)) {
+		if (np_upsert(c, kind, obj, rv, hash, err, sizeof(err)) == 0)
+			return 0;
+		goto bad;
 	}
 
 	switch (kind) {
@@ -453,6 +634,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 	default:
 		return -EINVAL;
 	}
+bad:
 	report_bad(c, kind, obj, err);
 	/* the previous good version stays; mark it seen so a relist keeps it */
 	{
@@ -473,7 +655,8 @@ void cache_replace_begin(struct cache *c, enum sy_kind kind)
 void cache_replace_end(struct cache *c, enum sy_kind kind)
 {
 	const struct hmap *m = kind == SY_KIND_SERVICE ? &c->services :
-			       kind == SY_KIND_ENDPOINTSLICE ? &c->slices : &c->nodes;
+			       kind == SY_KIND_ENDPOINTSLICE ? &c->slices :
+			       kind == SY_KIND_NODE ? &c->nodes : np_map(c, kind);
 	struct hmap_iter it;
 	const char **gone = NULL;
 	unsigned n = 0, cap = 0;
@@ -490,9 +673,15 @@ void cache_replace_end(struct cache *c, enum sy_kind kind)
 		} else if (kind == SY_KIND_ENDPOINTSLICE) {
 			g = ((struct endpoint_slice *)v)->cache_gen;
 			key = ((struct endpoint_slice *)v)->key;
-		} else {
+		} else if (kind == SY_KIND_NODE) {
 			g = ((struct node *)v)->cache_gen;
 			key = ((struct node *)v)->key;
+		} else {
+			char **rv;
+			uint64_t *gp, *hp;
+
+			np_fields(kind, v, &key, &rv, &gp, &hp);
+			g = *gp;
 		}
 		if (g == c->gen[kind])
 			continue;
@@ -525,6 +714,14 @@ void cache_keep(struct cache *c, enum sy_kind kind, const char *key)
 		((struct endpoint_slice *)v)->cache_gen = c->gen[kind];
 	else if (kind == SY_KIND_NODE && (v = hmap_get(&c->nodes, key)))
 		((struct node *)v)->cache_gen = c->gen[kind];
+	else if (np_kind(kind) && (v = hmap_get(np_map(c, kind), key))) {
+		const char *k;
+		char **rv;
+		uint64_t *gp, *hp;
+
+		np_fields(kind, v, &k, &rv, &gp, &hp);
+		*gp = c->gen[kind];
+	}
 }
 
 bool cache_synced(const struct cache *c, enum sy_kind kind)

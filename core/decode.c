@@ -18,7 +18,8 @@
 
 const char *sy_kind_name(enum sy_kind k)
 {
-	static const char *const names[] = { "Service", "EndpointSlice", "Node" };
+	static const char *const names[] = { "Service", "EndpointSlice", "Node", "Pod", "Namespace",
+					     "NetworkPolicy" };
 
 	return k < SY_KIND_MAX ? names[k] : "?";
 }
@@ -278,10 +279,11 @@ static int check_name(enum sy_kind kind, struct json_object *v, char *err, size_
 		snprintf(err, errlen, "missing metadata.name");
 		return -EINVAL;
 	}
-	if (kind == SY_KIND_SERVICE ? !dns1123_label(n, len) : !dns1123_subdomain(n, len)) {
+	if (kind == SY_KIND_SERVICE || kind == SY_KIND_NAMESPACE ? !dns1123_label(n, len) :
+	    !dns1123_subdomain(n, len)) {
 		snprintf(err, errlen, "invalid metadata.name \"%s\": not a DNS-1123 %s",
 			 escape(n, len < 260 ? len : 260, e, sizeof(e)),
-			 kind == SY_KIND_SERVICE ? "label (lower-case letters, digits, '-'; at most 63)" :
+			 kind == SY_KIND_SERVICE || kind == SY_KIND_NAMESPACE ? "label (lower-case letters, digits, '-'; at most 63)" :
 			 "subdomain (lower-case letters, digits, '-', '.'; at most 253)");
 		return -EINVAL;
 	}
@@ -312,7 +314,7 @@ int cache_object_key(enum sy_kind kind, struct json_object *obj, char *buf, size
 
 	if (kind >= SY_KIND_MAX || check_name(kind, jget(md, "name"), err, sizeof(err)) < 0)
 		return -EINVAL;
-	if (kind == SY_KIND_NODE) {
+	if (kind == SY_KIND_NODE || kind == SY_KIND_NAMESPACE) {
 		snprintf(buf, len, "%s", jstr(jget(md, "name")));
 		return 0;
 	}
@@ -333,7 +335,7 @@ void object_key_display(enum sy_kind kind, struct json_object *obj, char *buf, s
 		return;
 	escape(name ? name : "", name ? (size_t)json_object_get_string_len(nv) : 0, en, sizeof(en));
 	escape(ns ? ns : "", ns ? (size_t)json_object_get_string_len(nsv) : 0, ens, sizeof(ens));
-	if (kind == SY_KIND_NODE)
+	if (kind == SY_KIND_NODE || kind == SY_KIND_NAMESPACE)
 		snprintf(buf, len, "%s", en);
 	else
 		snprintf(buf, len, "%s/%s", *ens ? ens : "default", en);

@@ -384,6 +384,37 @@ bool pod_counts(const struct pod *p)
 	       p->phase != POD_PHASE_FAILED;
 }
 
+static bool labels_same(const struct np_labels *a, const struct np_labels *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (unsigned i = 0; i < a->n; i++)	/* sorted, interned */
+		if (a->v[i].key != b->v[i].key || a->v[i].value != b->v[i].value)
+			return false;
+	return true;
+}
+
+bool pod_same(const struct pod *a, const struct pod *b)
+{
+	if (a->ns != b->ns || a->node != b->node || a->host_network != b->host_network ||
+	    pod_counts(a) != pod_counts(b) || a->n_ips != b->n_ips || a->n_ports != b->n_ports ||
+	    !labels_same(&a->labels, &b->labels))
+		return false;
+	for (unsigned i = 0; i < a->n_ips; i++)
+		if (!sy_addr_eq(&a->ips[i], &b->ips[i]))
+			return false;
+	for (unsigned i = 0; i < a->n_ports; i++)
+		if (a->ports[i].name != b->ports[i].name || a->ports[i].proto != b->ports[i].proto ||
+		    a->ports[i].port != b->ports[i].port)
+			return false;
+	return true;
+}
+
+bool namespace_same(const struct k8s_namespace *a, const struct k8s_namespace *b)
+{
+	return labels_same(&a->labels, &b->labels);
+}
+
 static int pod_add_ip(struct pod *p, const char *s, char *err, size_t errlen)
 {
 	struct sy_addr a;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "switchyard/hmap.h"
+#include "switchyard/model.h"
 #include "switchyard/netpol.h"
 #include "switchyard/util.h"
 
@@ -968,6 +969,37 @@ void netpol_namespace_event(struct policy_state *ps, const char *name, struct k8
 		if (peer_ns_match(ps->nssel_all.v[i], n))
 			vec_push(&n->nssel, ps->nssel_all.v[i]);
 	ns_peers_apply(ps, n, 1);
+}
+
+/* ---- from the cache ---- */
+
+static unsigned update_kind(struct policy_state *ps, struct cache *c, enum sy_kind kind)
+{
+	struct hmap ch;
+	struct hmap_iter it;
+	const char *key;
+	unsigned n = 0;
+
+	cache_take_changed(c, kind, &ch);
+	hmap_iter_init(&it, &ch);
+	while (hmap_iter_next(&it, &key, NULL)) {
+		if (kind == SY_KIND_NAMESPACE)
+			netpol_namespace_event(ps, key, cache_namespace(c, key));
+		else if (kind == SY_KIND_NETWORKPOLICY)
+			netpol_policy_event(ps, key, cache_netpolicy(c, key));
+		else
+			netpol_pod_event(ps, key, cache_pod(c, key));
+		free((char *)key);
+		n++;
+	}
+	hmap_clear(&ch);
+	return n;
+}
+
+unsigned netpol_update(struct policy_state *ps, struct cache *c)
+{
+	return update_kind(ps, c, SY_KIND_NAMESPACE) + update_kind(ps, c, SY_KIND_NETWORKPOLICY) +
+	       update_kind(ps, c, SY_KIND_POD);
 }
 
 /* ---- life cycle ---- */

@@ -28,6 +28,10 @@ enum sy_kind {
 	SY_KIND_SERVICE,
 	SY_KIND_ENDPOINTSLICE,
 	SY_KIND_NODE,
+	/* The NetworkPolicy kinds (netpol.h): watched only with --network-policy. */
+	SY_KIND_POD,
+	SY_KIND_NAMESPACE,
+	SY_KIND_NETWORKPOLICY,
 	SY_KIND_MAX,
 };
 const char *sy_kind_name(enum sy_kind k);	/* "Service", ... */
@@ -175,7 +179,7 @@ void slice_free(struct endpoint_slice *s);
 void node_free(struct node *n);
 /*
  * The cache key of obj as kind: "ns/name" (namespace "default" when absent)
- * or a Node's name.  -EINVAL when the name or namespace is not one the API
+ * or a Node's or Namespace's name.  -EINVAL when the name or namespace is not one the API
  * server accepts for that kind (DNS-1123 rules; a NUL byte never).
  */
 int cache_object_key(enum sy_kind kind, struct json_object *obj, char *buf, size_t len);
@@ -231,6 +235,24 @@ struct endpoint_slice *const *cache_service_slices(const struct cache *c, const 
  * and clears the map.
  */
 void cache_take_dirty(struct cache *c, struct hmap *ret_dirty);
+/*
+ * Pods, Namespaces and NetworkPolicies (netpol.h) live in the cache too;
+ * their changes never mark a Service dirty.  Each kind keeps the keys of
+ * the objects changed (upserted with a difference that matters to policy,
+ * or deleted) since the last take: cache_take_changed moves them into
+ * ret (an initialised hmap of malloc'd keys → (void *)1, the caller frees
+ * keys and clears); cache_pod etc. give the current object (NULL = gone).
+ * A Pod or Namespace update that changes nothing enforcement reads
+ * (status conditions, annotations...) is not a change.
+ */
+void cache_take_changed(struct cache *c, enum sy_kind kind, struct hmap *ret);
+size_t cache_changed_count(const struct cache *c, enum sy_kind kind);
+const struct hmap *cache_pods(const struct cache *c);		/* "ns/name" → struct pod */
+const struct hmap *cache_namespaces(const struct cache *c);	/* name → struct k8s_namespace */
+const struct hmap *cache_netpolicies(const struct cache *c);	/* "ns/name" → struct netpolicy */
+struct pod *cache_pod(const struct cache *c, const char *key);
+struct k8s_namespace *cache_namespace(const struct cache *c, const char *name);
+struct netpolicy *cache_netpolicy(const struct cache *c, const char *key);
 bool cache_nodes_changed(struct cache *c, bool clear);
 /* Mark the nodes changed again (a failed pod network sync wants a retry). */
 void cache_nodes_changed_set(struct cache *c);
@@ -240,6 +262,7 @@ struct cache_stats {
 	uint64_t service_changes;	/* upserts+deletes of Services */
 	uint64_t endpoint_changes;	/* upserts+deletes of EndpointSlices */
 	uint64_t node_changes;
+	uint64_t pod_changes, namespace_changes, netpolicy_changes;
 };
 const struct cache_stats *cache_get_stats(const struct cache *c);
 

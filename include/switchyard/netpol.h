@@ -15,6 +15,7 @@
  *
  * Contract history (additive only after the first landing):
  *   v1 (2026-12-06) first version.
+ *   v1.1: pod_same, namespace_same (the cache's "nothing changed" test).
  *
  * Semantics (upstream's, ../shared/notes/nft-policy-dualstack.md §3),
  * written as the kernel side must evaluate the state:
@@ -246,6 +247,13 @@ struct netpolicy *netpolicy_ref(struct netpolicy *np);
 void netpolicy_unref(struct netpolicy *np);
 /* Whether the pod counts (see above): not hostNetwork, has an IP, not Succeeded/Failed. */
 bool pod_counts(const struct pod *p);
+/*
+ * Same for enforcement: namespace, node, labels, IPs, named ports,
+ * hostNetwork, whether it counts (a Pending → Running update is not a
+ * change); resourceVersion and bookkeeping are not compared.
+ */
+bool pod_same(const struct pod *a, const struct pod *b);
+bool namespace_same(const struct k8s_namespace *a, const struct k8s_namespace *b);	/* labels */
 
 /* ---------------------------------------------------------------- planner */
 

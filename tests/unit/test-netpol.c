@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "helpers.h"
+#include "switchyard/hmap.h"
+#include "switchyard/model.h"
 #include "switchyard/netpol.h"
 #include "switchyard/util.h"
 
@@ -986,12 +988,100 @@ static void test_incremental(void **state)
 	free(m.v);
 }
 
+static int capply(struct cache *c, enum sy_kind k, const char *json)
+{
+	struct json_object *o = J(json);
+	int r = cache_apply(c, k, CACHE_UPSERT, o);
+
+	json_object_put(o);
+	return r;
+}
+
+/* The cache: the kinds, change tracking, bad objects keep the last good version, Services stay clean. */
+static void test_cache(void **state)
+{
+	struct cache *c = cache_new(NULL, NULL);
+	struct policy_state *ps = netpol_new("n1");
+	struct hmap dirty;
+	struct sy_addr b = sy_addr4_host(0x0a000002);
+	struct netpolicy *good;
+	struct json_object *o;
+
+	(void)state;
+	assert_int_equal(capply(c, SY_KIND_NAMESPACE, "{\"metadata\":{\"name\":\"x\",\"resourceVersion\":\"1\",\"labels\":{\"t\":\"1\"}}}"), 0);
+	assert_int_equal(capply(c, SY_KIND_POD,
+		"{\"metadata\":{\"name\":\"a\",\"namespace\":\"x\",\"resourceVersion\":\"2\",\"labels\":{\"pod\":\"a\"}},"
+		"\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"podIP\":\"10.0.0.1\",\"phase\":\"Pending\"}}"), 0);
+	assert_int_equal(capply(c, SY_KIND_POD,
+		"{\"metadata\":{\"name\":\"b\",\"namespace\":\"x\",\"resourceVersion\":\"3\",\"labels\":{\"pod\":\"b\"}},"
+		"\"spec\":{\"nodeName\":\"n2\"},\"status\":{\"podIP\":\"10.0.0.2\"}}"), 0);
+	assert_int_equal(capply(c, SY_KIND_NETWORKPOLICY, NPX("p",
+		"{\"podSelector\":{\"matchLabels\":{\"pod\":\"a\"}},\"ingress\":[{\"from\":[{\"podSelector\":{\"matchLabels\":{\"pod\":\"b\"}}}]}]}")), 0);
+	assert_int_equal(cache_changed_count(c, SY_KIND_POD), 2);
+	assert_int_equal(hmap_count(cache_pods(c)), 2);
+	assert_string_equal(np_labels_get(&cache_namespace(c, "x")->labels, "kubernetes.io/metadata.name"), "x");
+	/* no Service is dirty */
+	cache_take_dirty(c, &dirty);
+	assert_int_equal(hmap_count(&dirty), 0);
+	hmap_clear(&dirty);
+	assert_int_equal(netpol_update(ps, c), 4);
+	assert_int_equal(netpol_update(ps, c), 0);
+	assert_true(has(ps, R(1, NP_SET_PEERS, NP_INGRESS, 0), &b, 0, 0));
+	netpol_commit(ps);
+
+	/* Pending → Running, a new resourceVersion, an annotation: not a change */
+	assert_int_equal(capply(c, SY_KIND_POD,
+		"{\"metadata\":{\"name\":\"a\",\"namespace\":\"x\",\"resourceVersion\":\"9\",\"labels\":{\"pod\":\"a\"},"
+		"\"annotations\":{\"x\":\"y\"}},\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}"), 0);
+	assert_int_equal(cache_changed_count(c, SY_KIND_POD), 0);
+	assert_string_equal(cache_pod(c, "x/a")->resource_version, "9");
+	/* a relabel is */
+	assert_int_equal(capply(c, SY_KIND_POD,
+		"{\"metadata\":{\"name\":\"b\",\"namespace\":\"x\",\"resourceVersion\":\"10\",\"labels\":{\"pod\":\"c\"}},"
+		"\"spec\":{\"nodeName\":\"n2\"},\"status\":{\"podIP\":\"10.0.0.2\"}}"), 0);
+	assert_int_equal(netpol_update(ps, c), 1);
+	assert_false(has(ps, R(1, NP_SET_PEERS, NP_INGRESS, 0), &b, 0, 0));
+
+	/* a malformed update of the policy: an error, skipped, the last good version stays */
+	good = cache_netpolicy(c, "x/p");
+	assert_int_equal(capply(c, SY_KIND_NETWORKPOLICY, NPX("p",
+		"{\"podSelector\":{},\"ingress\":[{\"ports\":[{\"port\":80,\"endPort\":70}]}]}")), -EINVAL);
+	assert_ptr_equal(cache_netpolicy(c, "x/p"), good);
+	assert_int_equal(cache_get_stats(c)->decode_errors, 1);
+	assert_int_equal(netpol_update(ps, c), 0);
+	/* and a relist that meets it again keeps it too; a pod not listed goes */
+	cache_replace_begin(c, SY_KIND_NETWORKPOLICY);
+	assert_int_equal(capply(c, SY_KIND_NETWORKPOLICY, NPX("p",
+		"{\"podSelector\":{},\"ingress\":[{\"ports\":[{\"port\":80,\"endPort\":70}]}]}")), -EINVAL);
+	cache_replace_end(c, SY_KIND_NETWORKPOLICY);
+	assert_ptr_equal(cache_netpolicy(c, "x/p"), good);
+	cache_replace_begin(c, SY_KIND_POD);
+	assert_int_equal(capply(c, SY_KIND_POD,
+		"{\"metadata\":{\"name\":\"a\",\"namespace\":\"x\",\"resourceVersion\":\"9\",\"labels\":{\"pod\":\"a\"}},"
+		"\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}"), 0);
+	cache_replace_end(c, SY_KIND_POD);
+	assert_null(cache_pod(c, "x/b"));
+	assert_true(cache_synced(c, SY_KIND_POD));
+	assert_int_equal(netpol_update(ps, c), 1);
+	/* delete by key */
+	o = J("{\"metadata\":{\"name\":\"p\",\"namespace\":\"x\"}}");
+	assert_int_equal(cache_apply(c, SY_KIND_NETWORKPOLICY, CACHE_DELETE, o), 0);
+	json_object_put(o);
+	assert_int_equal(netpol_update(ps, c), 1);
+	assert_int_equal(netpol_policy_count(ps), 0);
+	/* the namespace name rules: a label */
+	assert_int_equal(capply(c, SY_KIND_NAMESPACE, "{\"metadata\":{\"name\":\"a.b\"}}"), -EINVAL);
+	netpol_free(ps);
+	cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_semantics),
 		cmocka_unit_test(test_membership),
 		cmocka_unit_test(test_incremental),
+		cmocka_unit_test(test_cache),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
