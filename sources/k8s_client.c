@@ -891,6 +891,11 @@ int k8s_client_new(struct k8s_client **ret, const struct k8s_client_args *a, cha
 			"labelSelector=%21service.kubernetes.io%2Fheadless%2C"
 			"%21service.kubernetes.io%2Fservice-proxy-name" },
 		[SY_KIND_NODE] = { "Nodes", "/api/v1/nodes", NULL },
+		/* NetworkPolicy: pods of every node (policies match remote peers) */
+		[SY_KIND_POD] = { "Pods", "/api/v1/pods", NULL },
+		[SY_KIND_NAMESPACE] = { "Namespaces", "/api/v1/namespaces", NULL },
+		[SY_KIND_NETWORKPOLICY] = { "NetworkPolicies",
+			"/apis/networking.k8s.io/v1/networkpolicies", NULL },
 	};
 	static bool curl_inited;
 	struct k8s_client *k;
@@ -951,6 +956,9 @@ int k8s_client_new(struct k8s_client **ret, const struct k8s_client_args *a, cha
 	for (int i = 0; i < SY_KIND_MAX; i++) {
 		struct informer *inf = &k->inf[i];
 
+		if ((i == SY_KIND_POD || i == SY_KIND_NAMESPACE || i == SY_KIND_NETWORKPOLICY) &&
+		    !a->network_policy)
+			continue;
 		inf->k = k;
 		inf->kind = (enum sy_kind)i;
 		inf->plural = kinds[i].plural;

@@ -63,6 +63,7 @@ struct k8s_client_args {
 	struct sy_metrics *metrics;	/* relists, reconnects, decode errors */
 	const char *node_name;		/* the Node to watch (fieldSelector=metadata.name) */
 	bool all_nodes;			/* every Node instead (the pod network needs them) */
+	bool network_policy;		/* also Pods, Namespaces, NetworkPolicies (all of them) */
 	/*
 	 * What the client meets on the loop, for the owner to log: a list or
 	 * watch that failed, is retried or redone, a malformed or oversized
@@ -74,7 +75,9 @@ struct k8s_client_args {
 /*
  * Start informers for Services, EndpointSlices (label selector
  * !service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name)
- * and Nodes: only node_name unless all_nodes.  Returns 0, or -errno with
+ * and Nodes: only node_name unless all_nodes; with network_policy also
+ * Pods (of every node), Namespaces and networking.k8s.io/v1
+ * NetworkPolicies.  Returns 0, or -errno with
  * the reason in err (-EINVAL: unusable conn, e.g. no server or not an
  * http(s) URL; no node_name without all_nodes).
  */
