@@ -120,6 +120,7 @@ static int start_source(struct sy_daemon *d)
 	r = k8s_client_new(&d->k8s, &(struct k8s_client_args){
 		.loop = d->loop, .conn = &conn, .cache = d->cache, .metrics = &d->metrics,
 		.node_name = d->node_name, .all_nodes = d->cfg.pod_network,
+		.network_policy = d->cfg.network_policy,
 		.report = { report_log, NULL } }, err, sizeof(err));
 	if (r < 0) {
 		log_error("Kubernetes client: %s", err);

@@ -55,7 +55,7 @@ enum {
 	OPT_HELP, OPT_MANIFESTS, OPT_MASQ_BIT, OPT_IPT_MIN_SYNC, OPT_IPT_SYNC,
 	OPT_IPVS_MIN_SYNC, OPT_IPVS_SYNC, OPT_IPVS_STRICT_ARP, OPT_IPVS_TCP, OPT_IPVS_TCPFIN,
 	OPT_IPVS_UDP, OPT_LOCALHOST_NP, OPT_BIND_ADDRESS, OPT_POD_NETWORK, OPT_NET_CONF,
-	OPT_SUBNET_FILE, OPT_CNI_CONF_DIR, OPT_IFACE, OPT_V,
+	OPT_SUBNET_FILE, OPT_CNI_CONF_DIR, OPT_IFACE, OPT_NETWORK_POLICY, OPT_V,
 };
 
 static const struct option long_opts[] = {
@@ -92,6 +92,7 @@ static const struct option long_opts[] = {
 	{ "subnet-file", required_argument, NULL, OPT_SUBNET_FILE },
 	{ "cni-conf-dir", required_argument, NULL, OPT_CNI_CONF_DIR },
 	{ "iface", required_argument, NULL, OPT_IFACE },
+	{ "network-policy", optional_argument, NULL, OPT_NETWORK_POLICY },
 	{ "v", required_argument, NULL, OPT_V },
 	{ NULL, 0, NULL, 0 },
 };
@@ -104,7 +105,7 @@ const char *const config_flag_names[] = {
 	"iptables-sync-period", "iptables-localhost-nodeports", "ipvs-min-sync-period",
 	"ipvs-sync-period", "ipvs-strict-arp", "ipvs-tcp-timeout", "ipvs-tcpfin-timeout",
 	"ipvs-udp-timeout", "bind-address", "pod-network", "net-conf", "subnet-file",
-	"cni-conf-dir", "iface", "v", NULL,
+	"cni-conf-dir", "iface", "network-policy", "v", NULL,
 };
 
 static const char usage[] =
@@ -142,6 +143,8 @@ static const char usage[] =
 "      --subnet-file FILE           subnet.env to write (default /run/switchyard/subnet.env)\n"
 "      --cni-conf-dir DIR           where the CNI conflist goes (default /etc/cni/net.d)\n"
 "      --iface NAME                 underlay interface (default: the one with the node IP)\n"
+"NetworkPolicy:\n"
+"      --network-policy             enforce NetworkPolicy for this node's pods (off by default)\n"
 "Operations:\n"
 "      --config FILE                KubeProxyConfiguration YAML; flags override it\n"
 "      --bind-address IP            (accepted for compatibility)\n"
@@ -239,6 +242,7 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 	case OPT_LOCALHOST_NP: r = parse_bool(arg, &cfg->localhost_nodeports); break;
 	case OPT_IPVS_STRICT_ARP: r = parse_bool(arg, &cfg->ipvs_strict_arp); break;
 	case OPT_POD_NETWORK: r = parse_bool(arg, &cfg->pod_network); break;
+	case OPT_NETWORK_POLICY: r = parse_bool(arg, &cfg->network_policy); break;
 	case OPT_MIN_SYNC:
 	case OPT_IPT_MIN_SYNC:
 		r = parse_period(arg, &cfg->min_sync_period);

@@ -104,6 +104,8 @@ static const struct field top_fields[] = {
 	{ "iptables", F_SECTION, 0, iptables_fields },
 	{ "ipvs", F_SECTION, 0, ipvs_fields },
 	{ "conntrack", F_SECTION, 0, conntrack_fields },
+	/* switchyard's own (kube-proxy has no such field): --network-policy */
+	BOOL("networkPolicy", network_policy),
 	/* accepted by kube-proxy, not implemented by switchyard */
 	WARN("bindAddressHardFail"), WARN("configSyncPeriod"), WARN("detectLocal"),
 	WARN("detectLocalMode"), WARN("enableProfiling"), WARN("featureGates"),

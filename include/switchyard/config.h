@@ -57,6 +57,9 @@ struct sy_config {
 	char *cni_conf_dir;		/* default /etc/cni/net.d */
 	char *iface;			/* underlay interface (default: the one holding the node IP) */
 
+	/* NetworkPolicy enforcement (issue 16): --network-policy, networkPolicy: in the file */
+	bool network_policy;
+
 	int verbosity;
 };
 

@@ -94,7 +94,8 @@ static void test_every_field(void **state)
 		"ipvs:\n  scheduler: lc\n  strictARP: true\n  minSyncPeriod: 2s\n  syncPeriod: 1m30s\n"
 		"  tcpTimeout: 15m\n  tcpFinTimeout: 2m\n  udpTimeout: 5m\n"
 		"conntrack:\n  maxPerCore: 65536\n  min: 262144\n  tcpEstablishedTimeout: 24h0m0s\n"
-		"  tcpCloseWaitTimeout: 1h0m0s\n  udpTimeout: 30s\n  udpStreamTimeout: 2m0s\n",
+		"  tcpCloseWaitTimeout: 1h0m0s\n  udpTimeout: 30s\n  udpStreamTimeout: 2m0s\n"
+		"networkPolicy: true\n",
 		err, sizeof(err), &log), 0);
 	assert_string_equal(log, "");	/* no warnings */
 	free(log);
@@ -128,6 +129,7 @@ static void test_every_field(void **state)
 	assert_true(cfg.conntrack_tcp_close_wait_timeout == 3600);
 	assert_true(cfg.conntrack_udp_timeout == 30);
 	assert_true(cfg.conntrack_udp_stream_timeout == 120);
+	assert_true(cfg.network_policy);
 	config_free(&cfg);
 }
 

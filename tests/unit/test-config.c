@@ -32,6 +32,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.metrics_bind_address, "127.0.0.1:10249");
 	assert_true(cfg.localhost_nodeports);
 	assert_false(cfg.masquerade_all);
+	assert_false(cfg.network_policy);	/* off by default */
 	config_free(&cfg);
 }
 
@@ -43,7 +44,7 @@ static void test_flags(void **state)
 			       "--min-sync-period=500ms", "--sync-period", "2m",
 			       "--nodeport-addresses=192.168.0.0/24,primary", "--ipvs-scheduler=wlc",
 			       "-v", "4", "--manifests=/tmp/m", "--iptables-localhost-nodeports=false",
-			       "--ipvs-strict-arp", "--pod-network", "-kubeconfig=/k", NULL };
+			       "--ipvs-strict-arp", "--pod-network", "-kubeconfig=/k", "--network-policy", NULL };
 
 	config_init(&cfg);
 	assert_int_equal(parse(&cfg, args), 0);
@@ -62,6 +63,7 @@ static void test_flags(void **state)
 	assert_false(cfg.localhost_nodeports);
 	assert_true(cfg.ipvs_strict_arp);
 	assert_true(cfg.pod_network);
+	assert_true(cfg.network_policy);
 	assert_string_equal(cfg.kubeconfig, "/k");
 	config_free(&cfg);
 }
