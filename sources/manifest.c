@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The manifest-directory source: *.yaml, *.yml and *.json files holding
- * Service, EndpointSlice and Node objects (multi-document YAML, kind: List
+ * Service, EndpointSlice and Node objects, and Pod, Namespace and
+ * NetworkPolicy objects for --network-policy (multi-document YAML, kind: List
  * too).  The directory is re-read when inotify reports a change (debounced);
  * every reload replaces the cache's view, except that objects from a file
  * that fails to parse keep their last good version.
@@ -544,6 +545,12 @@ static enum sy_kind kind_of(struct json_object *o, bool *ok)
 			return SY_KIND_ENDPOINTSLICE;
 		if (!strcmp(s, "Node"))
 			return SY_KIND_NODE;
+		if (!strcmp(s, "Pod"))
+			return SY_KIND_POD;
+		if (!strcmp(s, "Namespace"))
+			return SY_KIND_NAMESPACE;
+		if (!strcmp(s, "NetworkPolicy"))
+			return SY_KIND_NETWORKPOLICY;
 	}
 	*ok = false;
 	return SY_KIND_MAX;
@@ -587,7 +594,7 @@ static struct json_object *key_object(const char *key, enum sy_kind *kind)
 	const char *id = key + 1, *slash;
 
 	*kind = (enum sy_kind)(key[0] - '0');
-	if (*kind != SY_KIND_NODE && (slash = strchr(id, '/'))) {
+	if (*kind != SY_KIND_NODE && *kind != SY_KIND_NAMESPACE && (slash = strchr(id, '/'))) {
 		json_object_object_add(md, "namespace",
 				       json_object_new_string_len(id, (int)(slash - id)));
 		id = slash + 1;
@@ -665,7 +672,7 @@ static void apply_one(void *arg, struct json_object *o)
 	}
 	k = kind_of(o, &ok);
 	if (!ok) {
-		log_v(2, "Manifest %s: document %u is not a Service, EndpointSlice or Node; ignored",
+		log_v(2, "Manifest %s: document %u is not a kind switchyard reads; ignored",
 		      l->path, l->index);
 		json_object_put(o);
 		return;

@@ -3,7 +3,7 @@
 #define SWITCHYARD_MANIFEST_H
 /*
  * The manifest-directory source: YAML/JSON files holding Service,
- * EndpointSlice and Node objects (multi-document, kind: List), re-read when
+ * EndpointSlice, Node, Pod, Namespace and NetworkPolicy objects (multi-document, kind: List), re-read when
  * the directory changes (inotify on the libev loop).
  */
 #include <stddef.h>

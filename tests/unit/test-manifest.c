@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "helpers.h"
+#include <ev.h>
+#include <unistd.h>
 #include "switchyard/manifest.h"
+#include "switchyard/model.h"
+#include "switchyard/netpol.h"
 
 static struct json_object *parse_ok(const char *text, size_t want)
 {
@@ -204,6 +208,51 @@ static void test_big_list(void **state)
 	free(t);
 }
 
+/* The directory source: the NetworkPolicy kinds reach the cache, a removed file removes them. */
+static void test_policy_kinds(void **state)
+{
+	char dir[] = "/tmp/sy-manifest-XXXXXX", path[256];
+	struct cache *c = cache_new(NULL, NULL);
+	struct manifest_source *m;
+	struct pod *p;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/np.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: a}}\n---\n"
+	      "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: web}}\n"
+	      "spec:\n  nodeName: n1\n  containers:\n  - name: c\n    ports:\n"
+	      "    - {name: http, containerPort: 8080}\n"
+	      "status: {phase: Running, podIP: 10.244.1.5, podIPs: [{ip: 10.244.1.5}]}\n---\n"
+	      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+	      "metadata: {name: p, namespace: x}\n"
+	      "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n"
+	      "  - from: [{namespaceSelector: {matchLabels: {team: a}}}]\n    ports: [{port: http}]\n", f);
+	fclose(f);
+	assert_int_equal(manifest_source_new(&m, EV_DEFAULT, dir, c), 0);
+	manifest_source_reload(m);
+	assert_non_null(cache_namespace(c, "x"));
+	p = cache_pod(c, "x/a");
+	assert_non_null(p);
+	assert_int_equal(p->n_ports, 1);
+	assert_int_equal(p->ports[0].port, 8080);
+	assert_string_equal(sy_addr_str(&p->ips[0]), "10.244.1.5");
+	assert_non_null(cache_netpolicy(c, "x/p"));
+	assert_string_equal(cache_netpolicy(c, "x/p")->rules[NP_INGRESS][0].ports[0].name, "http");
+	assert_true(cache_synced(c, SY_KIND_NETWORKPOLICY));
+	unlink(path);
+	manifest_source_reload(m);
+	assert_null(cache_pod(c, "x/a"));
+	assert_null(cache_namespace(c, "x"));
+	assert_null(cache_netpolicy(c, "x/p"));
+	manifest_source_free(m);
+	cache_free(c);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_alias_cycle),
 		cmocka_unit_test(test_alias_bomb),
 		cmocka_unit_test(test_big_list),
+		cmocka_unit_test(test_policy_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
