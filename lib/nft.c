@@ -1203,11 +1203,9 @@ void sy_nft_rb_ct_state(struct sy_nft_rb *rb, uint32_t bits)
 	e_cmp(rb->r, NFT_CMP_NEQ, &zero, 4);
 }
 
-/* Load the fields into consecutive 32-bit registers from NFT_REG32_00. */
-static void load_fields(struct nftnl_rule *r, const uint8_t *fields, unsigned n)
+/* Load the fields into consecutive 32-bit registers from reg. */
+static void load_fields_at(struct nftnl_rule *r, uint32_t reg, const uint8_t *fields, unsigned n)
 {
-	uint32_t reg = NFT_REG32_00;
-
 	for (unsigned i = 0; i < n; i++) {
 		switch (fields[i]) {
 		case SY_NFT_F_IP4_SADDR:
@@ -1233,6 +1231,25 @@ static void load_fields(struct nftnl_rule *r, const uint8_t *fields, unsigned n)
 		}
 		reg += sy_nft_field_len(fields[i]) / 4;
 	}
+}
+
+static void load_fields(struct nftnl_rule *r, const uint8_t *fields, unsigned n)
+{
+	load_fields_at(r, NFT_REG32_00, fields, n);
+}
+
+void sy_nft_rb_lookup_id(struct sy_nft_rb *rb, uint32_t id, const uint8_t *fields, unsigned n,
+			 const char *set)
+{
+	struct nftnl_expr *e;
+	uint32_t be = htonl(id);
+
+	e_imm_data(rb->r, NFT_REG32_00, &be, 4);
+	load_fields_at(rb->r, NFT_REG32_01, fields, n);
+	e = nftnl_expr_alloc("lookup");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_rule_add_expr(rb->r, e);
 }
 
 void sy_nft_rb_lookup(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *set,
