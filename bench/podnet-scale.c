@@ -42,6 +42,12 @@ static void die(const char *what, int r)
 	exit(1);
 }
 
+/* The pod network's reports, logged as the daemon logs them (part of the cost). */
+static void report_log(void *arg, char sev, const char *msg)
+{
+	log_emit(sev, __FILE__, __LINE__, "%s", msg);
+}
+
 static void setup_underlay(void)
 {
 	struct nl_sock *sk;
@@ -158,10 +164,13 @@ static double last_cpu_ms;
 static double timed_sync(struct podnet *p, struct cache *c, bool full)
 {
 	double t0 = sy_now_mono(), c0 = cpu_now();
-	int r = podnet_sync(p, c, full);
+	char err[600];
+	int r = podnet_sync(p, c, full, err, sizeof(err));
 
-	if (r < 0)
-		die("podnet_sync", r);
+	if (r < 0) {
+		fprintf(out_err, "podnet-scale: podnet_sync: %s\n", err);
+		exit(1);
+	}
 	last_cpu_ms = (cpu_now() - c0) * 1000;
 	return (sy_now_mono() - t0) * 1000;
 }
@@ -216,7 +225,7 @@ int main(int argc, char **argv)
 	free(cfg.iface);
 	cfg.iface = xstrdup("ul0");
 
-	r = podnet_new(&p, &cfg, "self", err, sizeof(err));
+	r = podnet_new(&p, &cfg, "self", &(struct sy_report){ report_log, NULL }, err, sizeof(err));
 	if (r < 0) {
 		fprintf(out_err, "podnet_new: %s\n", err);
 		return 1;

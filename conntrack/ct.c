@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <ifaddrs.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -108,19 +107,6 @@ struct collect {
 	size_t errlen;
 };
 
-/* Keep the first error of a call, with its context, for the caller to log. */
-static void __attribute__((format(printf, 3, 4)))
-note_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
 static void collect_cb(void *arg, const struct ct_entry *e)
 {
 	struct collect *c = arg;
@@ -176,9 +162,9 @@ static int dump_one(struct ct *ct, uint8_t proto, struct in_addr dst, uint16_t d
 		r = ct_nl_dump(ct->nl, proto, dst, dport, collect_cb, c);
 	while (r == -EINTR && ++tries < 3);
 	if (r < 0) {
-		note_err(c->err, c->errlen, "dumping %s entries (to %s:%u): %s; retrying on the next "
-			 "sync", sy_proto_name(proto), dst.s_addr ? sy_ip4_str(dst) : "*", dport,
-			 strerror(-r));
+		sy_err_first(c->err, c->errlen, 0, "dumping %s entries (to %s:%u): %s; retrying on "
+			     "the next sync", sy_proto_name(proto),
+			     dst.s_addr ? sy_ip4_str(dst) : "*", dport, strerror(-r));
 		(*errors)++;
 	}
 	return r;
@@ -274,8 +260,8 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 		/* a fresh socket after a failure: nothing stale can be read from it */
 		r = ct_nl_open(&ct->nl);
 		if (r < 0) {
-			note_err(st->err, sizeof(st->err), "opening a netlink socket: %s; retrying on "
-				 "the next sync", strerror(-r));
+			sy_err_first(st->err, sizeof(st->err), 0, "opening a netlink socket: %s; "
+				     "retrying on the next sync", strerror(-r));
 			errors++;
 			goto out;
 		}
@@ -283,8 +269,9 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 	if (plan.n_nodeport_keys && plan.all_local) {
 		r = local_addrs(&plan);
 		if (r < 0) {
-			note_err(st->err, sizeof(st->err), "listing local addresses: %s; NodePort "
-				 "entries to non-loopback addresses are kept this time", strerror(-r));
+			sy_err_first(st->err, sizeof(st->err), 0, "listing local addresses: %s; "
+				     "NodePort entries to non-loopback addresses are kept this time",
+				     strerror(-r));
 			errors++;
 		}
 	}
@@ -293,8 +280,8 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 	if (ct->n_del) {
 		r = ct_nl_delete(ct->nl, ct->del, ct->n_del, &deleted);
 		if (r < 0) {
-			note_err(st->err, sizeof(st->err), "deleting %u stale entries: %s; retrying on "
-				 "the next sync", ct->n_del, strerror(-r));
+			sy_err_first(st->err, sizeof(st->err), 0, "deleting %u stale entries: %s; "
+				     "retrying on the next sync", ct->n_del, strerror(-r));
 			errors++;
 		}
 	}

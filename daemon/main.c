@@ -32,6 +32,7 @@ static bool proxy_healthy(void *arg)
 
 static int do_cleanup(struct sy_config *cfg)
 {
+	char err[600];
 	int r, ret = 0;
 
 	for (unsigned i = 0; proxy_modes[i]; i++) {
@@ -41,9 +42,9 @@ static int do_cleanup(struct sy_config *cfg)
 			ret = 1;
 		}
 	}
-	r = podnet_cleanup(cfg);
+	r = podnet_cleanup(cfg, err, sizeof(err));
 	if (r < 0) {
-		log_error("Cleanup of the pod network failed: %s", strerror(-r));
+		log_error("Cleanup of the pod network failed: %s", err);
 		ret = 1;
 	}
 	if (!ret)
@@ -194,7 +195,8 @@ int main(int argc, char **argv)
 		d->ct = NULL;
 	}
 	if (d->cfg.pod_network) {
-		r = podnet_new(&d->podnet, &d->cfg, d->node_name, err, sizeof(err));
+		r = podnet_new(&d->podnet, &d->cfg, d->node_name,
+			       &(struct sy_report){ report_log, NULL }, err, sizeof(err));
 		if (r < 0) {
 			log_error("Pod network: %s", err);
 			ret = 2;

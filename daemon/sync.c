@@ -202,17 +202,18 @@ static void observe_changes(struct sy_daemon *d, double now_wall)
 
 static void run_podnet(struct sy_daemon *d, bool full)
 {
+	char err[600];
 	int r;
 
 	if (!d->podnet || !cache_synced(d->cache, SY_KIND_NODE))
 		return;
 	if (!cache_nodes_changed(d->cache, true) && !full)
 		return;
-	r = podnet_sync(d->podnet, d->cache, full);
+	r = podnet_sync(d->podnet, d->cache, full, err, sizeof(err));
 	d->metrics.podnet_syncs_total++;
 	if (r < 0) {
 		d->metrics.podnet_errors_total++;
-		log_error("Pod network sync failed: %s; retrying", strerror(-r));
+		log_error("Pod network sync failed: %s; retrying", err);
 		cache_nodes_changed_set(d->cache);	/* retried on the next sync */
 	}
 }
@@ -270,7 +271,8 @@ static void run_sync(struct sy_daemon *d)
 		s->pending = true;
 		d->metrics.sync_failures_total++;
 		log_error("Failed to sync proxy rules (%s mode): %s; keeping the previous rules, "
-			  "retrying in %.0fs", d->mode_ops->name, strerror(-r), s->backoff);
+			  "retrying in %.0fs", d->mode_ops->name, st.err[0] ? st.err : strerror(-r),
+			  s->backoff);
 		schedule(d);
 		return;
 	}

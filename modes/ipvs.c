@@ -58,7 +58,7 @@ struct proxy_mode {
 	struct hmap have_addr;		/* bound on kube-ipvs0: "a.b.c.d" → (void *)1 (keys owned) */
 	struct hmap have_set;		/* present in the kernel (keys owned) */
 	struct hmap grace;		/* key → grace */
-
+	char err[256];			/* this sync's failure with its context (mode_sync_stats.err) */
 
 	bool ready;			/* a full sync succeeded since init */
 	bool sets_trusted;		/* have_set matches what the last sync wrote */
@@ -67,6 +67,9 @@ struct proxy_mode {
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
+
+/* This sync failed with r: keep the reason for the runner's log line; returns r. */
+#define sync_fail(m, r, ...) sy_err_first((m)->err, sizeof((m)->err), r, __VA_ARGS__)
 
 static void grace_free(void *p)
 {
@@ -289,7 +292,7 @@ static int grace_run(struct proxy_mode *m)
 		if (q == -ENOENT)
 			drop = true;	/* the virtual server went */
 		else if (q < 0)
-			r = q;
+			r = sync_fail(m, q, "reading the real servers of %s: %s", vskey, strerror(-q));
 		for (unsigned k = 0; !drop && q == 0 && k < dl.n && !h; k++)
 			if (ipvs_dest_same(&dl.v[k], &g->dest))
 				h = &dl.v[k];
@@ -299,7 +302,8 @@ static int grace_run(struct proxy_mode *m)
 			m->writes++;
 			q = ipvs_nl_del_dest(m->nl, &g->svc, h);
 			if (q < 0)
-				r = q;
+				r = sync_fail(m, q, "deleting drained real server %s:%u of %s: %s",
+					      sy_ip4_str(h->addr), h->port, vskey, strerror(-q));
 			else
 				log_v(2, "IPVS: deleted drained real server %s:%u of %s (%u active, "
 				      "%u inactive)", sy_ip4_str(h->addr), h->port, vskey,
@@ -341,7 +345,8 @@ static int apply_addrs(struct proxy_mode *m, bool adds)
 		m->writes++;
 		r = adds ? ipvs_dev_addr_add(m->dev, a) : ipvs_dev_addr_del(m->dev, a);
 		if (r < 0)
-			return r;
+			return sync_fail(m, r, "%s %s on %s: %s", adds ? "binding" : "unbinding", key,
+					 IPVS_DEV_NAME, strerror(-r));
 		if (adds) {
 			char *k = xstrdup(key);
 
@@ -399,10 +404,8 @@ static int apply_sets(struct proxy_mode *m)
 	if (!n)
 		return 0;
 	r = ipvs_set_commit(m->set);
-	if (r < 0) {
-		log_warn("IPVS: ipset update failed: %s", ipvs_set_last_msg(m->set));
-		return r;
-	}
+	if (r < 0)
+		return sync_fail(m, r, "ipset update failed: %s", ipvs_set_last_msg(m->set));
 	m->writes += (uint64_t)r;
 	hmap_iter_init(&it, &m->plan.t_set);
 	while (hmap_iter_next(&it, &key, NULL)) {
@@ -557,16 +560,14 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	struct in_addr *addrs = NULL;
 	const char *key;
 	void *val;
-	char err[256] = "", k[64], as[INET_ADDRSTRLEN];
+	char k[64], as[INET_ADDRSTRLEN];
 	int r, n;
 
 	double t0 = sy_now_mono(), t_infra, t_want, t_read, t_vs;
 
-	r = ensure_infra(m, err, sizeof(err));
-	if (r < 0) {
-		log_error("IPVS: %s", err);
+	r = ensure_infra(m, m->err, sizeof(m->err));
+	if (r < 0)
 		return r;
-	}
 	t_infra = sy_now_mono();
 
 	/* rebuild the wanted maps */
@@ -580,7 +581,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	ipvs_keys_free(&m->have_addr);
 	n = ipvs_dev_addrs(m->dev, &addrs);
 	if (n < 0)
-		return n;
+		return sync_fail(m, n, "reading %s's addresses: %s", IPVS_DEV_NAME, strerror(-n));
 	for (int i = 0; i < n; i++) {
 		char *kk;
 
@@ -593,13 +594,13 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	}
 	free(addrs);
 	r = read_sets(m);
-	if (r < 0) {
-		log_error("IPVS: cannot read ipsets: %s", ipvs_set_last_msg(m->set));
-		return r;
-	}
-	r = ipvs_nl_dump_services(m->nl, svc_collect, &ks);
 	if (r < 0)
+		return sync_fail(m, r, "cannot read ipsets: %s", ipvs_set_last_msg(m->set));
+	r = ipvs_nl_dump_services(m->nl, svc_collect, &ks);
+	if (r < 0) {
+		sync_fail(m, r, "reading the virtual servers: %s", strerror(-r));
 		goto out;
+	}
 	hmap_init(&kernel);
 	kkeys = xcalloc(ks.n + 1, sizeof(*kkeys));
 	for (unsigned i = 0; i < ks.n; i++) {
@@ -621,7 +622,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 			continue;	/* not ours */
 		r = reconcile_vs(m, kkeys[i], s);
 		if (r < 0) {
-			log_warn("IPVS: virtual server %s: %s", kkeys[i], strerror(-r));
+			sync_fail(m, r, "virtual server %s: %s", kkeys[i], strerror(-r));
 			goto out;
 		}
 	}
@@ -632,7 +633,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 			continue;
 		r = reconcile_vs(m, key, NULL);
 		if (r < 0) {
-			log_warn("IPVS: virtual server %s: %s", key, strerror(-r));
+			sync_fail(m, r, "virtual server %s: %s", key, strerror(-r));
 			goto out;
 		}
 	}
@@ -693,12 +694,10 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 		}
 		r = ipvs_nl_get_service(m->nl, &id, &have);
 		if (r < 0 && r != -ENOENT)
-			return r;
+			return sync_fail(m, r, "reading virtual server %s: %s", key, strerror(-r));
 		r = reconcile_vs(m, key, r == 0 ? &have : NULL);
-		if (r < 0) {
-			log_warn("IPVS: virtual server %s: %s", key, strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return sync_fail(m, r, "virtual server %s: %s", key, strerror(-r));
 	}
 	t_vs = sy_now_mono();
 	r = apply_sets(m);
@@ -719,6 +718,7 @@ static int ipvs_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool 
 	int r;
 
 	m->writes = 0;
+	m->err[0] = '\0';
 	full = full || !m->ready;
 	if (full)
 		r = full_sync(m, ds);
@@ -739,6 +739,8 @@ static int ipvs_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool 
 		st->table_rules[1] = m->nat_rules;
 		/* drained real servers are deleted by a later call: ask for one soon */
 		st->resync_in = hmap_count(&m->grace) ? IPVS_GRACE_RECHECK : 0;
+		if (r < 0)
+			snprintf(st->err, sizeof(st->err), "%s", m->err);
 	}
 	return r;
 }

@@ -44,6 +44,12 @@ struct pn_peer {
 	uint64_t gen;
 };
 
+/* A call's errors: the first with its context goes to the caller. */
+struct pn_errs {
+	char first[512];
+	unsigned n;
+};
+
 struct podnet {
 	struct podnet_conf conf;
 	char *node_name, *subnet_file, *cni_path, *iface;
@@ -67,7 +73,28 @@ struct podnet {
 	bool need_full;
 	char *published;		/* backend-data last patched */
 	double published_at;
+
+	struct sy_report report;	/* joins, leaves, ignored peers, writes */
+	struct pn_errs errs;		/* this sync's */
 };
+
+/* Note an error r (< 0) with its context and return it. */
+#define errs_add(e, r, ...) \
+	((e)->n++, sy_err_first((e)->first, sizeof((e)->first), r, __VA_ARGS__))
+
+/* r < 0: the first error (or r's text) and how many more, into err. */
+static int errs_out(const struct pn_errs *e, int r, char *err, size_t errlen)
+{
+	if (r >= 0)
+		return r;
+	if (e->n > 1)
+		snprintf(err, errlen, "%s (and %u more errors)", e->first, e->n - 1);
+	else
+		snprintf(err, errlen, "%s", e->n ? e->first : strerror(-r));
+	return r;
+}
+
+#define sync_fail(p, r, ...) errs_add(&(p)->errs, r, __VA_ARGS__)
 
 /* Store msg in *slot; true when it differs from what was there (time to log). */
 static bool set_why(char **slot, const char *msg)
@@ -99,13 +126,15 @@ static void peer_free(void *p)
 }
 
 int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *node_name,
-	       char *err, size_t errlen)
+	       const struct sy_report *report, char *err, size_t errlen)
 {
 	struct podnet *p;
 	const char *dir = cfg->cni_conf_dir ? cfg->cni_conf_dir : "/etc/cni/net.d";
 	int r;
 
 	p = xcalloc(1, sizeof(*p));
+	if (report)
+		p->report = *report;
 	r = podnet_conf_load(cfg->net_conf ? cfg->net_conf : "/etc/switchyard/net-conf.json",
 			     &p->conf, err, errlen);
 	if (r < 0)
@@ -207,16 +236,16 @@ static int write_if_changed(const char *path, const char *data)
 	return r < 0 ? r : 1;
 }
 
-/* Write text (malloc'd; freed) to path when it differs; log what happened. */
-static int write_rendered(const char *path, char *text)
+/* Write text (malloc'd; freed) to path when it differs; report a write. */
+static int write_rendered(struct podnet *p, const char *path, char *text)
 {
 	int r = write_if_changed(path, text);
 
 	free(text);
 	if (r < 0)
-		log_error("pod network: writing %s: %s", path, strerror(-r));
-	else if (r > 0)
-		log_info("pod network: wrote %s", path);
+		return sync_fail(p, r, "writing %s: %s", path, strerror(-r));
+	if (r > 0)
+		sy_report(&p->report, 'I', "pod network: wrote %s", path);
 	return r;
 }
 
@@ -253,14 +282,15 @@ static void publish(struct podnet *p, const struct node *own)
 		return;
 	r = k8s_client_patch_node_annotations(p->k8s, p->node_name, keys, vals, 3);
 	if (r < 0) {
-		log_warn("Node %s: publishing pod network annotations: %s", p->node_name,
-			 strerror(-r));
+		sy_report(&p->report, 'W', "Node %s: publishing pod network annotations: %s",
+			  p->node_name, strerror(-r));
 		return;
 	}
 	free(p->published);
 	p->published = xstrdup(data);
 	p->published_at = sy_now_mono();
-	log_info("Node %s: publishing %s=%s %s=%s", p->node_name, keys[1], data, keys[2], ip);
+	sy_report(&p->report, 'I', "Node %s: publishing %s=%s %s=%s", p->node_name, keys[1], data,
+		  keys[2], ip);
 }
 
 /* Find the underlay: --iface, else the interface holding the node's IP. */
@@ -330,10 +360,11 @@ static void remove_stale_devices(struct podnet *p)
 		if (p->conf.backend != PODNET_BACKEND_VXLAN || strcmp(names[i], p->vx_name)) {
 			r = pn_nl_link_del(p->sk, names[i]);
 			if (r < 0)
-				log_warn("pod network: removing stale device %s: %s", names[i],
-					 strerror(-r));
+				sy_report(&p->report, 'W', "pod network: removing stale device %s: %s",
+					  names[i], strerror(-r));
 			else
-				log_info("pod network: removed stale device %s", names[i]);
+				sy_report(&p->report, 'I', "pod network: removed stale device %s",
+					  names[i]);
 		}
 		free(names[i]);
 	}
@@ -343,7 +374,7 @@ static void remove_stale_devices(struct podnet *p)
 /*
  * This node: subnet, underlay, device, files, masquerade.  *changed when
  * anything peers' entries depend on changed (they are all recomputed).
- * Returns 1 when ready, 0 when waiting (reason logged), -errno.
+ * Returns 1 when ready, 0 when waiting (reason reported), -errno (sync_fail).
  */
 static int local_setup(struct podnet *p, const struct node *own, bool full, bool *changed)
 {
@@ -394,23 +425,19 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 
 		memcpy(s.mac, p->vtep_mac, 6);
 		r = pn_nl_vxlan_ensure(p->sk, &s, &recreated);
-		if (r < 0) {
-			log_error("pod network: vxlan device %s: %s", p->vx_name, strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return sync_fail(p, r, "vxlan device %s: %s", p->vx_name, strerror(-r));
 		p->vx_ifindex = r;
 		if (recreated) {
-			log_info("pod network: created %s (VNI %u, local %s, port %u, MTU %u)",
-				 p->vx_name, p->conf.vni, sy_ip4_str(p->underlay_ip), p->conf.port,
-				 p->mtu);
+			sy_report(&p->report, 'I', "pod network: created %s (VNI %u, local %s, "
+				  "port %u, MTU %u)", p->vx_name, p->conf.vni,
+				  sy_ip4_str(p->underlay_ip), p->conf.port, p->mtu);
 			*changed = true;
 		}
 		r = pn_nl_addr_ensure_only(p->sk, p->vx_ifindex, p->own_subnet.addr.v4);
-		if (r < 0) {
-			log_error("pod network: address %s/32 on %s: %s",
-				  sy_addr_str(&p->own_subnet.addr), p->vx_name, strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return sync_fail(p, r, "address %s/32 on %s: %s",
+				    sy_addr_str(&p->own_subnet.addr), p->vx_name, strerror(-r));
 	}
 	if (!old.local_ready || old.own_subnet.addr.v4.s_addr != p->own_subnet.addr.v4.s_addr ||
 	    old.own_subnet.plen != p->own_subnet.plen ||
@@ -420,11 +447,11 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 		*changed = true;
 
 	env = podnet_render_subnet_env(&p->conf, &p->own_subnet, p->mtu);
-	r = write_rendered(p->subnet_file, env);
+	r = write_rendered(p, p->subnet_file, env);
 	if (r < 0)
 		return r;
 	cni = podnet_render_cni(&p->conf, &p->own_subnet, p->mtu);
-	r = write_rendered(p->cni_path, cni);
+	r = write_rendered(p, p->cni_path, cni);
 	if (r < 0)
 		return r;
 
@@ -433,27 +460,26 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 
 		r = podnet_ipt_ensure(&p->conf.network, &masq_changed);
 		p->masq_ok = r == 0;
-		if (r < 0) {
-			log_error("pod network: iptables chains %s/%s: %s", PODNET_MASQ_CHAIN,
-				  PODNET_FWD_CHAIN, strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return sync_fail(p, r, "iptables chains %s/%s: %s", PODNET_MASQ_CHAIN,
+				    PODNET_FWD_CHAIN, strerror(-r));
 		if (masq_changed)
-			log_info("pod network: wrote iptables chains %s, %s", PODNET_MASQ_CHAIN,
-				 PODNET_FWD_CHAIN);
+			sy_report(&p->report, 'I', "pod network: wrote iptables chains %s, %s",
+				  PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN);
 	}
 	if (!p->local_ready || *changed)
-		log_info("pod network: node %s subnet %s/%u, %s backend, underlay %s/%u (#%d), MTU %u",
-			 p->node_name, sy_addr_str(&p->own_subnet.addr), p->own_subnet.plen,
-			 podnet_backend_name(p->conf.backend), sy_ip4_str(p->underlay_ip),
-			 p->underlay_net.plen, p->underlay_ifindex, p->mtu);
+		sy_report(&p->report, 'I', "pod network: node %s subnet %s/%u, %s backend, underlay "
+			  "%s/%u (#%d), MTU %u", p->node_name, sy_addr_str(&p->own_subnet.addr),
+			  p->own_subnet.plen, podnet_backend_name(p->conf.backend),
+			  sy_ip4_str(p->underlay_ip), p->underlay_net.plen, p->underlay_ifindex,
+			  p->mtu);
 	set_why(&p->local_why, NULL);
 	p->local_ready = true;
 	publish(p, own);
 	return 1;
 wait:
 	if (set_why(&p->local_why, why))
-		log_error("pod network: %s", why);
+		sy_report(&p->report, 'E', "pod network: %s", why);
 	return 0;
 }
 
@@ -592,10 +618,9 @@ static int apply(struct podnet *p, const struct pn_entry *e, bool add, const cha
 	if (log_verbosity >= 4 || r < 0)
 		pn_entry_str(e, s, sizeof(s));
 	if (r < 0)
-		log_error("pod network: peer %s: %s %s: %s", peer, add ? "adding" : "deleting", s,
-			  strerror(-r));
-	else
-		log_v(4, "pod network: peer %s: %s %s", peer, add ? "added" : "deleted", s);
+		return sync_fail(p, r, "peer %s: %s %s: %s", peer, add ? "adding" : "deleting", s,
+			    strerror(-r));
+	log_v(4, "pod network: peer %s: %s %s", peer, add ? "added" : "deleted", s);
 	return r;
 }
 
@@ -717,8 +742,7 @@ static int full_reconcile(struct podnet *p)
 	}
 	r = pn_nl_dump(p->sk, p->vx_ifindex, full_kernel_cb, &f);
 	if (r < 0) {
-		log_error("pod network: reading routes/neighbours: %s", strerror(-r));
-		f.ret = r;
+		f.ret = sync_fail(p, r, "reading routes/neighbours: %s", strerror(-r));
 		goto out;
 	}
 	hmap_iter_init(&it, &p->peers);
@@ -738,8 +762,8 @@ static int full_reconcile(struct podnet *p)
 		}
 	}
 	if (f.added || f.removed)
-		log_info("pod network: full sync repaired %u entries, removed %u", f.added,
-			 f.removed);
+		sy_report(&p->report, 'I', "pod network: full sync repaired %u entries, removed %u",
+			  f.added, f.removed);
 out:
 	for (i = 0; i < f.n_keys; i++)
 		free(f.keys[i]);
@@ -749,7 +773,7 @@ out:
 	return f.ret;
 }
 
-int podnet_sync(struct podnet *p, const struct cache *c, bool full)
+static int sync_nodes(struct podnet *p, const struct cache *c, bool full)
 {
 	const struct node *own = cache_node(c, p->node_name);
 	struct hmap_iter it;
@@ -813,7 +837,8 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 				if (!strcmp(why, "has no podCIDR yet"))
 					log_v(2, "pod network: node %s %s", n->name, why);
 				else
-					log_error("pod network: node %s: %s; ignored", n->name, why);
+					sy_report(&p->report, 'E', "pod network: node %s: %s; "
+						  "ignored", n->name, why);
 			}
 		}
 		if (!old) {
@@ -827,9 +852,10 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 				pending[n_pending++] = old;
 			}
 			if (tmp.valid)
-				log_info("pod network: peer %s subnet %s/%u via %s%s", n->name,
-					 sy_addr_str(&tmp.subnet.addr), tmp.subnet.plen,
-					 sy_ip4_str(tmp.ip), tmp.n == 3 ? " (vxlan)" : "");
+				sy_report(&p->report, 'I', "pod network: peer %s subnet %s/%u via "
+					  "%s%s", n->name, sy_addr_str(&tmp.subnet.addr),
+					  tmp.subnet.plen, sy_ip4_str(tmp.ip),
+					  tmp.n == 3 ? " (vxlan)" : "");
 		} else {
 			bool same = old->n == tmp.n;
 			unsigned i;
@@ -844,9 +870,9 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 				pending[n_pending++] = old;
 			}
 			if (!same && tmp.valid)
-				log_info("pod network: peer %s changed: subnet %s/%u via %s", n->name,
-					 sy_addr_str(&tmp.subnet.addr), tmp.subnet.plen,
-					 sy_ip4_str(tmp.ip));
+				sy_report(&p->report, 'I', "pod network: peer %s changed: subnet "
+					  "%s/%u via %s", n->name, sy_addr_str(&tmp.subnet.addr),
+					  tmp.subnet.plen, sy_ip4_str(tmp.ip));
 			if (tmp.valid)
 				set_why(&old->why, NULL);
 		}
@@ -874,7 +900,7 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 
 		if (pr->gen == p->gen)
 			continue;
-		log_info("pod network: peer %s left", pr->name);
+		sy_report(&p->report, 'I', "pod network: peer %s left", pr->name);
 		if (!full && pr->n) {
 			r = peer_del(p, pr->name, pr->e, pr->n, NULL, 0);
 			if (r < 0) {
@@ -911,6 +937,12 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full)
 	return ret;
 }
 
+int podnet_sync(struct podnet *p, const struct cache *c, bool full, char *err, size_t errlen)
+{
+	p->errs = (struct pn_errs){ .n = 0 };
+	return errs_out(&p->errs, sync_nodes(p, c, full), err, errlen);
+}
+
 struct route_list {
 	struct pn_entry *e;
 	unsigned n, cap;
@@ -933,7 +965,7 @@ static void collect_route(void *arg, const struct pn_entry *e)
  * so a missing file there is "nothing to remove"; an existing one that
  * cannot go is an error.
  */
-static int remove_file(const char *path)
+static int remove_file(const char *path, struct pn_errs *e)
 {
 	struct stat st;
 	int err;
@@ -943,23 +975,23 @@ static int remove_file(const char *path)
 	err = errno;
 	if (lstat(path, &st) < 0 && errno == ENOENT)
 		return 0;
-	log_error("pod network: removing %s: %s", path, strerror(err));
-	return -err;
+	return errs_add(e, -err, "removing %s: %s", path, strerror(err));
 }
 
-int podnet_cleanup(const struct sy_config *cfg)
+int podnet_cleanup(const struct sy_config *cfg, char *err, size_t errlen)
 {
 	struct nl_sock *sk = NULL;
 	struct pn_entry *routes = NULL;
 	unsigned n = 0, i;
 	char **names = NULL;
 	unsigned nn = 0;
-	char path[4096];
+	char path[4096], s[160];
+	struct pn_errs e = { .n = 0 };
 	int r, ret = 0;
 
 	r = pn_nl_open(&sk);
 	if (r < 0)
-		return r;
+		return errs_out(&e, errs_add(&e, r, "rtnetlink: %s", strerror(-r)), err, errlen);
 	/* Routes first (devices take theirs with them; underlay routes do not). */
 	{
 		struct route_list rl = { 0 };
@@ -969,34 +1001,42 @@ int podnet_cleanup(const struct sy_config *cfg)
 		n = rl.n;
 	}
 	if (r < 0)
-		ret = r;
+		ret = errs_add(&e, r, "reading routes: %s", strerror(-r));
 	for (i = 0; i < n; i++) {
 		r = pn_nl_entry_del(sk, &routes[i]);
-		if (r < 0 && !ret)
-			ret = r;
+		if (r < 0) {
+			pn_entry_str(&routes[i], s, sizeof(s));
+			r = errs_add(&e, r, "deleting %s: %s", s, strerror(-r));
+			ret = ret ? ret : r;
+		}
 	}
 	free(routes);
 	r = pn_nl_links_with_prefix(sk, PODNET_VXLAN_PREFIX, &names, &nn);
-	if (r < 0 && !ret)
-		ret = r;
+	if (r < 0) {
+		r = errs_add(&e, r, "listing %s* devices: %s", PODNET_VXLAN_PREFIX, strerror(-r));
+		ret = ret ? ret : r;
+	}
 	for (i = 0; i < nn; i++) {
 		r = pn_nl_link_del(sk, names[i]);
-		if (r < 0 && !ret)
-			ret = r;
+		if (r < 0) {
+			r = errs_add(&e, r, "deleting device %s: %s", names[i], strerror(-r));
+			ret = ret ? ret : r;
+		}
 		free(names[i]);
 	}
 	free(names);
 	pn_nl_close(sk);
-	r = remove_file(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env");
-	if (r < 0 && !ret)
-		ret = r;
+	r = remove_file(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env", &e);
+	ret = ret ? ret : r;
 	snprintf(path, sizeof(path), "%s/%s", cfg->cni_conf_dir ? cfg->cni_conf_dir :
 		 "/etc/cni/net.d", PODNET_CNI_FILE);
-	r = remove_file(path);
-	if (r < 0 && !ret)
-		ret = r;
+	r = remove_file(path, &e);
+	ret = ret ? ret : r;
 	r = podnet_ipt_remove();
-	if (r < 0 && !ret)
-		ret = r;
-	return ret;
+	if (r < 0) {
+		r = errs_add(&e, r, "iptables chains %s/%s: %s", PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN,
+			     strerror(-r));
+		ret = ret ? ret : r;
+	}
+	return errs_out(&e, ret, err, errlen);
 }

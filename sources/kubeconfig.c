@@ -4,7 +4,6 @@
  * in-cluster service-account configuration.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,20 +30,6 @@ void k8s_conn_free(struct k8s_conn *c)
 	free(c->client_cert_data);
 	free(c->client_key_data);
 	memset(c, 0, sizeof(*c));
-}
-
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
 }
 
 /* YAML node → json-c; scalars become strings (callers interpret them). */
@@ -94,11 +79,11 @@ static int parse_yaml(const char *text, size_t len, struct json_object **ret, ch
 	int r = 0;
 
 	if (!yaml_parser_initialize(&parser))
-		return fail(err, errlen, -ENOMEM, "cannot initialise the YAML parser");
+		return sy_err(err, errlen, -ENOMEM, "cannot initialise the YAML parser");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		r = fail(err, errlen, -EINVAL, "YAML error at line %zu: %s",
-			 parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
+		r = sy_err(err, errlen, -EINVAL, "YAML error at line %zu: %s",
+			   parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
 		yaml_parser_delete(&parser);
 		return r;
 	}
@@ -107,7 +92,7 @@ static int parse_yaml(const char *text, size_t len, struct json_object **ret, ch
 	if (!*ret || !json_object_is_type(*ret, json_type_object)) {
 		json_object_put(*ret);
 		*ret = NULL;
-		r = fail(err, errlen, -EINVAL, "not a kubeconfig (top level is not a mapping)");
+		r = sy_err(err, errlen, -EINVAL, "not a kubeconfig (top level is not a mapping)");
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
@@ -213,7 +198,7 @@ static int take_data(struct json_object *o, const char *key, char **ret, const c
 	if (!s || !*s)
 		return 0;
 	if (b64_decode(s, ret) < 0)
-		return fail(err, errlen, -EINVAL, "%s: %s is not valid base64", what, key);
+		return sy_err(err, errlen, -EINVAL, "%s: %s is not valid base64", what, key);
 	return 0;
 }
 
@@ -227,19 +212,19 @@ static int conn_from_kubeconfig(struct json_object *root, const char *dir, struc
 
 	cur = jget_str(root, "current-context");
 	if (!cur || !*cur)
-		return fail(err, errlen, -EINVAL, "current-context is not set");
+		return sy_err(err, errlen, -EINVAL, "current-context is not set");
 	ctx = named(root, "contexts", "context", cur);
 	if (!ctx)
-		return fail(err, errlen, -ENOENT, "context \"%s\" not found", cur);
+		return sy_err(err, errlen, -ENOENT, "context \"%s\" not found", cur);
 	cname = jget_str(ctx, "cluster");
 	if (!cname || !*cname)
-		return fail(err, errlen, -EINVAL, "context \"%s\" names no cluster", cur);
+		return sy_err(err, errlen, -EINVAL, "context \"%s\" names no cluster", cur);
 	cluster = named(root, "clusters", "cluster", cname);
 	if (!cluster)
-		return fail(err, errlen, -ENOENT, "cluster \"%s\" not found", cname);
+		return sy_err(err, errlen, -ENOENT, "cluster \"%s\" not found", cname);
 	s = jget_str(cluster, "server");
 	if (!s || !*s)
-		return fail(err, errlen, -EINVAL, "cluster \"%s\" has no server", cname);
+		return sy_err(err, errlen, -EINVAL, "cluster \"%s\" has no server", cname);
 	c->server = xstrdup(s);
 	while (strlen(c->server) > 1 && c->server[strlen(c->server) - 1] == '/')
 		c->server[strlen(c->server) - 1] = 0;
@@ -257,19 +242,19 @@ static int conn_from_kubeconfig(struct json_object *root, const char *dir, struc
 	if (uname && *uname) {
 		user = named(root, "users", "user", uname);
 		if (!user)
-			return fail(err, errlen, -ENOENT, "user \"%s\" not found", uname);
+			return sy_err(err, errlen, -ENOENT, "user \"%s\" not found", uname);
 		snprintf(what, sizeof(what), "user \"%s\"", uname);
 		if (json_object_object_get_ex(user, "exec", &tmp) && tmp)
-			return fail(err, errlen, -EOPNOTSUPP,
-				    "user \"%s\": exec credential plugins are not supported "
-				    "(use a token, tokenFile or client certificate)", uname);
+			return sy_err(err, errlen, -EOPNOTSUPP,
+				      "user \"%s\": exec credential plugins are not supported "
+				      "(use a token, tokenFile or client certificate)", uname);
 		if (json_object_object_get_ex(user, "auth-provider", &tmp) && tmp)
-			return fail(err, errlen, -EOPNOTSUPP,
-				    "user \"%s\": auth-provider is not supported "
-				    "(use a token, tokenFile or client certificate)", uname);
+			return sy_err(err, errlen, -EOPNOTSUPP,
+				      "user \"%s\": auth-provider is not supported "
+				      "(use a token, tokenFile or client certificate)", uname);
 		if (jget_str(user, "username") || jget_str(user, "password"))
-			return fail(err, errlen, -EOPNOTSUPP,
-				    "user \"%s\": basic authentication is not supported", uname);
+			return sy_err(err, errlen, -EOPNOTSUPP,
+				      "user \"%s\": basic authentication is not supported", uname);
 		if ((s = jget_str(user, "token")) && *s)
 			c->token = xstrdup(s);
 		if ((s = jget_str(user, "tokenFile")) && *s)
@@ -286,9 +271,9 @@ static int conn_from_kubeconfig(struct json_object *root, const char *dir, struc
 			return r;
 		if (!!(c->client_cert_file || c->client_cert_data) !=
 		    !!(c->client_key_file || c->client_key_data))
-			return fail(err, errlen, -EINVAL,
-				    "user \"%s\": a client certificate needs both a certificate "
-				    "and a key", uname);
+			return sy_err(err, errlen, -EINVAL,
+				      "user \"%s\": a client certificate needs both a certificate "
+				      "and a key", uname);
 	}
 	return 0;
 }
@@ -303,7 +288,7 @@ int kubeconfig_load(const char *path, struct k8s_conn *ret, char *err, size_t er
 
 	r = sy_read_file(path, &text, &len);
 	if (r < 0)
-		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
+		return sy_err(err, errlen, r, "%s: %s", path, strerror(-r));
 	r = parse_yaml(text, len, &root, err, errlen);
 	free(text);
 	if (r < 0)
@@ -335,9 +320,9 @@ int k8s_incluster_load(const char *sa_dir, struct k8s_conn *ret, char *err, size
 	if (!sa_dir)
 		sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
 	if (!host || !*host || !port || !*port)
-		return fail(err, errlen, -ENOENT,
-			    "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and "
-			    "KUBERNETES_SERVICE_PORT must be defined");
+		return sy_err(err, errlen, -ENOENT,
+			      "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and "
+			      "KUBERNETES_SERVICE_PORT must be defined");
 	if (asprintf(&c.server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
 		     host, port) < 0)
 		abort();
@@ -346,7 +331,7 @@ int k8s_incluster_load(const char *sa_dir, struct k8s_conn *ret, char *err, size
 	if (access(p, R_OK) < 0) {
 		int r = -errno;
 
-		fail(err, errlen, r, "in-cluster token %s: %s", p, strerror(-r));
+		sy_err(err, errlen, r, "in-cluster token %s: %s", p, strerror(-r));
 		free(p);
 		k8s_conn_free(&c);
 		return r;
@@ -357,7 +342,7 @@ int k8s_incluster_load(const char *sa_dir, struct k8s_conn *ret, char *err, size
 	if (access(p, R_OK) < 0) {
 		int r = -errno;
 
-		fail(err, errlen, r, "in-cluster CA %s: %s", p, strerror(-r));
+		sy_err(err, errlen, r, "in-cluster CA %s: %s", p, strerror(-r));
 		free(p);
 		k8s_conn_free(&c);
 		return r;

@@ -43,6 +43,12 @@ struct mode_sync_stats {
 	 * nothing changes (e.g. to delete drained IPVS real servers); 0 = no need.
 	 */
 	double resync_in;
+	/*
+	 * A failed sync's reason with its context, for the runner's log line
+	 * ("virtual server TCP/10.96.0.1:443: Operation not permitted"); ""
+	 * when the return value's text is all there is.
+	 */
+	char err[256];
 };
 
 struct proxy_mode_ops {

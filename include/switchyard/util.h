@@ -26,6 +26,16 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t sz);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/*
+ * Errors with context for the caller to log: write the reason (printf)
+ * into err (NULL or errlen 0: nothing) and return r, a -errno, so that
+ * `return sy_err(err, errlen, -EINVAL, "no server");` reads as one step.
+ */
+int sy_err(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The same, but only while err is still "": the first error of a call that goes on. */
+int sy_err_first(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Read a whole file into a NUL-terminated buffer; -errno on failure. */
 int sy_read_file(const char *path, char **ret_buf, size_t *ret_len);
 /* Write atomically (tmp + rename); -errno. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <json-c/json.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
@@ -358,8 +359,24 @@ static void expect_kernel(const char *want)
 	free(got);
 }
 
+static char reports[16384];	/* "S:msg\n" per report */
+
+static void on_report(void *arg, char sev, const char *msg)
+{
+	size_t n = strlen(reports);
+
+	snprintf(reports + n, sizeof(reports) - n, "%c:%s\n", sev, msg);
+}
+
+static void expect_report(const char *want)
+{
+	if (!strstr(reports, want))
+		fail_msg("no report \"%s\" in:\n%s", want, reports);
+}
+
 static void test_sync(void **state)
 {
+	const struct sy_report report = { on_report, NULL };
 	struct sy_config cfg;
 	struct podnet *p;
 	struct cache *c;
@@ -381,20 +398,25 @@ static void test_sync(void **state)
 	snprintf(path, sizeof(path), "%s/cni", tmpdir);
 	free(cfg.cni_conf_dir);
 	cfg.cni_conf_dir = xstrdup(path);
-	assert_int_equal(podnet_new(&p, &cfg, "self", err, sizeof(err)), 0);
+	assert_int_equal(podnet_new(&p, &cfg, "self", &report, err, sizeof(err)), 0);
 	c = cache_new(NULL, NULL);
 
 	/* no Node yet, then no podCIDR: nothing happens */
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
 	node(c, "self", "10.200.0.1", NULL, NULL);
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
 	assert_int_equal(system("ip link show sy-vx.1 >/dev/null 2>&1"), 256);
 
 	node(c, "self", "10.200.0.1", "10.111.1.0/24", NULL);
 	node(c, "a", "10.200.0.2", "10.111.2.0/24", NULL);		/* on-link: direct */
 	node(c, "b", "10.201.0.3", "10.111.3.0/24", NULL);		/* elsewhere: tunnel */
 	node(c, "bad", "10.200.0.4", "10.112.4.0/24", NULL);		/* outside Network */
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
+	/* what the sync did besides its result goes to the owner, not to a log */
+	expect_report("I:pod network: peer a subnet 10.111.2.0/24 via 10.200.0.2\n");
+	expect_report("I:pod network: peer b subnet 10.111.3.0/24 via 10.201.0.3 (vxlan)\n");
+	expect_report("E:pod network: node bad: 10.112.4.0/24 is not inside Network "
+		      "10.111.0.0/16; ignored\n");
 	expect_kernel("10.111.2.0/24 via 10.200.0.2 dev ul0\n"
 		      "10.111.3.0 lladdr 5e:79:0a:c9:00:03 PERMANENT\n"
 		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
@@ -404,7 +426,8 @@ static void test_sync(void **state)
 	     "\"switchyard.io/backend-data\":\"{\\\"VNI\\\":1,\\\"VtepMAC\\\":\\\"62:00:00:00:00:03\\\"}\"");
 	gone(c, "a");
 	node(c, "bad", "10.200.0.4", "10.111.4.0/24", NULL);
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
+	expect_report("I:pod network: peer a left\n");
 	expect_kernel("10.111.3.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
 		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
 		      "10.111.4.0/24 via 10.200.0.4 dev ul0\n"
@@ -412,17 +435,17 @@ static void test_sync(void **state)
 	/* drift: removed and foreign entries are repaired only by a full sync */
 	assert_int_equal(system("ip route del 10.111.4.0/24 && "
 				"ip route add 10.111.9.0/24 via 10.200.0.9 dev ul0 proto 94"), 0);
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
 	assert_int_equal(system("ip route show proto 94 | grep -q 10.111.9.0"), 0);
-	assert_int_equal(podnet_sync(p, c, true), 0);
+	assert_int_equal(podnet_sync(p, c, true, err, sizeof(err)), 0);
 	expect_kernel("10.111.3.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
 		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
 		      "10.111.4.0/24 via 10.200.0.4 dev ul0\n"
 		      "62:00:00:00:00:03 dst 10.201.0.33 self permanent\n");
 	/* a new instance (restart) finds everything in place */
 	podnet_free(p);
-	assert_int_equal(podnet_new(&p, &cfg, "self", err, sizeof(err)), 0);
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_new(&p, &cfg, "self", &report, err, sizeof(err)), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
 	expect_kernel("10.111.3.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
 		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
 		      "10.111.4.0/24 via 10.200.0.4 dev ul0\n"
@@ -430,14 +453,14 @@ static void test_sync(void **state)
 	/* a second Node claims b's podCIDR: the smaller name ("aa") gets it, in one sync
 	 * (b's entries go before aa's are written, whatever the order) */
 	node(c, "aa", "10.201.0.5", "10.111.3.0/24", NULL);
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
 	expect_kernel("10.111.3.0 lladdr 5e:79:0a:c9:00:05 PERMANENT\n"
 		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
 		      "10.111.4.0/24 via 10.200.0.4 dev ul0\n"
 		      "5e:79:0a:c9:00:05 dst 10.201.0.5 self permanent\n");
 	/* aa leaves: b gets it back */
 	gone(c, "aa");
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
 	expect_kernel("10.111.3.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
 		      "10.111.3.0/24 via 10.111.3.0 dev sy-vx.1 onlink\n"
 		      "10.111.4.0/24 via 10.200.0.4 dev ul0\n"
@@ -446,7 +469,7 @@ static void test_sync(void **state)
 	node(c, "bad", "10.200.0.4", "10.111.3.0/24", NULL);
 	node(c, "b", "10.201.0.33", "10.111.4.0/24",
 	     "\"switchyard.io/backend-data\":\"{\\\"VNI\\\":1,\\\"VtepMAC\\\":\\\"62:00:00:00:00:03\\\"}\"");
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
 	expect_kernel("10.111.3.0/24 via 10.200.0.4 dev ul0\n"
 		      "10.111.4.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
 		      "10.111.4.0/24 via 10.111.4.0 dev sy-vx.1 onlink\n"
@@ -459,16 +482,24 @@ static void test_sync(void **state)
 	     "\"switchyard.io/backend-type\":\"host-gw\"");		/* not our backend */
 	node(c, "fl", "10.200.0.11", "10.111.11.0/24",
 	     "\"flannel.alpha.coreos.com/public-ip\":\"10.200.0.111\"");	/* flannel's name */
-	assert_int_equal(podnet_sync(p, c, false), 0);
+	assert_int_equal(podnet_sync(p, c, false, err, sizeof(err)), 0);
 	expect_kernel("10.111.11.0/24 via 10.200.0.111 dev ul0\n"
 		      "10.111.3.0/24 via 10.200.0.4 dev ul0\n"
 		      "10.111.4.0 lladdr 62:00:00:00:00:03 PERMANENT\n"
 		      "10.111.4.0/24 via 10.111.4.0 dev sy-vx.1 onlink\n"
 		      "10.111.7.0/24 via 10.200.0.77 dev ul0\n"
 		      "62:00:00:00:00:03 dst 10.201.0.33 self permanent\n");
+	/* a failure: the first error with its context, for the caller to log */
+	assert_int_equal(unlink(cfg.subnet_file), 0);
+	assert_int_equal(mkdir(cfg.subnet_file, 0755), 0);
+	assert_int_equal(podnet_sync(p, c, true, err, sizeof(err)), -EISDIR);
+	snprintf(path, sizeof(path), "writing %s: %s", cfg.subnet_file, strerror(EISDIR));
+	assert_string_equal(err, path);
+	assert_int_equal(rmdir(cfg.subnet_file), 0);
+	assert_int_equal(podnet_sync(p, c, true, err, sizeof(err)), 0);
 	podnet_free(p);
 	/* cleanup */
-	assert_int_equal(podnet_cleanup(&cfg), 0);
+	assert_int_equal(podnet_cleanup(&cfg, err, sizeof(err)), 0);
 	expect_kernel("");
 	assert_int_equal(system("ip link show sy-vx.1 >/dev/null 2>&1"), 256);
 	assert_int_equal(access(cfg.subnet_file, F_OK), -1);

@@ -14,6 +14,24 @@
 #include "switchyard/nlerr.h"
 #include "switchyard/util.h"
 
+/* sy_err writes and returns; sy_err_first keeps the first of several; NULL is fine. */
+static void test_err(void **state)
+{
+	char err[16] = "";
+
+	assert_int_equal(sy_err(err, sizeof(err), -EINVAL, "bad %s", "thing"), -EINVAL);
+	assert_string_equal(err, "bad thing");
+	assert_int_equal(sy_err(err, sizeof(err), -ENOENT, "gone"), -ENOENT);
+	assert_string_equal(err, "gone");
+	assert_int_equal(sy_err(NULL, 0, -EIO, "nowhere"), -EIO);
+	err[0] = '\0';
+	assert_int_equal(sy_err_first(err, sizeof(err), -EIO, "first %d", 1), -EIO);
+	assert_int_equal(sy_err_first(err, sizeof(err), -EPERM, "second"), -EPERM);
+	assert_string_equal(err, "first 1");
+	assert_int_equal(sy_err(err, sizeof(err), -E2BIG, "%s", "a reason longer than err"), -E2BIG);
+	assert_string_equal(err, "a reason longer");
+}
+
 static void test_duration(void **state)
 {
 	double d;
@@ -192,6 +210,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nl_errno),
 		cmocka_unit_test(test_hmap_clear_free),
+		cmocka_unit_test(test_err),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_hmap),
