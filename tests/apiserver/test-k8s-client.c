@@ -5,7 +5,8 @@
  * the fieldSelector for this Node, PATCH of Node annotations (set and
  * remove), a 410 relist, what the client reports to its owner (the 410, a
  * failed PATCH) and the reasons k8s_client_new gives, and a clean free with
- * requests in flight.  Runs in
+ * requests in flight; with network_policy the Pods, Namespaces and
+ * NetworkPolicies (a relabel by watch, a malformed policy skipped, a relist).  Runs in
  * `make check` (under ASan in CI); skipped without /usr/bin/python3.
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "switchyard/log.h"
 #include "switchyard/metrics.h"
 #include "switchyard/model.h"
+#include "switchyard/netpol.h"
 
 #define PY "/usr/bin/python3"
 
@@ -57,6 +59,25 @@ static int kubectl_like(const char *method, const char *path, const char *body)
 
 	snprintf(cmd, sizeof(cmd), "curl -sf -X %s -H 'Content-Type: application/json' "
 		 "--data-binary '%s' '%s%s' >/dev/null", method, body, url, path);
+	return system(cmd);
+}
+
+static int kubectl_patch(const char *path, const char *body)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "curl -sf -X PATCH -H 'Content-Type: application/merge-patch+json' "
+		 "--data-binary '%s' '%s%s' >/dev/null", body, url, path);
+	return system(cmd);
+}
+
+/* /_control/load: objects as given (the kubelet's or a broken server's way) */
+static int ctl_load(const char *body)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "curl -sf -X POST --data-binary '%s' '%s/_control/load' >/dev/null",
+		 body, url);
 	return system(cmd);
 }
 
@@ -238,6 +259,8 @@ static void test_list_watch_patch(void **state)
 	/* only this Node (fieldSelector) */
 	assert_non_null(cache_node(c.cache, "n1"));
 	assert_null(cache_node(c.cache, "n2"));
+	/* no NetworkPolicy informers unless asked */
+	assert_false(cache_synced(c.cache, SY_KIND_POD));
 
 	/* PATCH annotations: set, then remove */
 	assert_int_equal(k8s_client_patch_node_annotations(k, "n1", keys, vals, 2), 0);
@@ -266,6 +289,96 @@ static void test_list_watch_patch(void **state)
 		fail_msg("the 410 was not reported: %s", c.reports);
 
 	/* free with watches open */
+	k8s_client_free(k);
+	cache_free(c.cache);
+	ev_loop_destroy(c.loop);
+}
+
+static bool np_synced(struct ctx *c)
+{
+	return synced(c) && cache_synced(c->cache, SY_KIND_POD) &&
+	       cache_synced(c->cache, SY_KIND_NAMESPACE) &&
+	       cache_synced(c->cache, SY_KIND_NETWORKPOLICY) && cache_pod(c->cache, "x/a") &&
+	       cache_netpolicy(c->cache, "x/p");
+}
+
+static bool pod_relabelled(struct ctx *c)
+{
+	const struct pod *p = cache_pod(c->cache, "x/a");
+
+	return p && np_labels_get(&p->labels, "app") && !strcmp(np_labels_get(&p->labels, "app"), "db");
+}
+
+static bool pod_running(struct ctx *c)
+{
+	const struct pod *p = cache_pod(c->cache, "x/a");
+
+	return p && p->n_ips == 1 && !strcmp(sy_addr_str(&p->ips[0]), "10.244.1.7");
+}
+
+static bool decode_error_seen(struct ctx *c)
+{
+	return cache_get_stats(c->cache)->decode_errors >= 1;
+}
+
+static bool relisted(struct ctx *c)
+{
+	return c->m->relists_total >= 1 && np_synced(c);
+}
+
+static void test_network_policy(void **state)
+{
+	struct sy_metrics metrics;
+	struct k8s_conn conn = { .server = url };
+	struct k8s_client *k = NULL;
+	struct ctx c = { .loop = ev_loop_new(EVFLAG_AUTO) };
+	struct netpolicy *good;
+	char err[256] = "";
+
+	sy_metrics_init(&metrics);
+	c.m = &metrics;
+	c.cache = cache_new(on_change, &c);
+	assert_int_equal(ctl_load("[{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"x\","
+		"\"labels\":{\"team\":\"a\"}}},"
+		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"namespace\":\"x\","
+		"\"labels\":{\"app\":\"web\"}},\"spec\":{\"nodeName\":\"n2\",\"containers\":[{\"name\":\"c\","
+		"\"ports\":[{\"name\":\"http\",\"containerPort\":8080}]}]},"
+		"\"status\":{\"phase\":\"Running\",\"podIP\":\"10.244.1.5\"}},"
+		"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"p\","
+		"\"namespace\":\"x\"},\"spec\":{\"podSelector\":{},\"ingress\":[{\"ports\":[{\"port\":\"http\"}]}]}}]"),
+		0);
+	assert_int_equal(k8s_client_new(&k, &(struct k8s_client_args){
+		.loop = c.loop, .conn = &conn, .cache = c.cache, .metrics = &metrics, .node_name = "n1",
+		.network_policy = true, .report = { on_report, &c } }, err, sizeof(err)), 0);
+	assert_true(run_until(&c, np_synced));
+	/* pods of every node; the namespace label the API server sets */
+	assert_int_equal(cache_pod(c.cache, "x/a")->ports[0].port, 8080);
+	assert_string_equal(np_labels_get(&cache_namespace(c.cache, "x")->labels,
+					  "kubernetes.io/metadata.name"), "x");
+	assert_non_null(cache_namespace(c.cache, "kube-system"));
+	/* a relabel and a status update arrive by watch */
+	assert_int_equal(kubectl_patch("/api/v1/namespaces/x/pods/a", "{\"metadata\":{\"labels\":{\"app\":\"db\"}},"
+				       "\"status\":{\"podIP\":\"10.0.0.1\"}}"), 0);
+	assert_true(run_until(&c, pod_relabelled));
+	assert_string_equal(sy_addr_str(&cache_pod(c.cache, "x/a")->ips[0]), "10.244.1.5");	/* status ignored */
+	assert_int_equal(kubectl_patch("/api/v1/namespaces/x/pods/a/status",
+				       "{\"status\":{\"podIP\":\"10.244.1.7\",\"podIPs\":[{\"ip\":\"10.244.1.7\"}]}}"), 0);
+	assert_true(run_until(&c, pod_running));
+	/* the API refuses an invalid policy; a broken one that gets through is skipped, the good one stays */
+	assert_true(kubectl_like("PUT", "/apis/networking.k8s.io/v1/namespaces/x/networkpolicies/p",
+		"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"p\","
+		"\"namespace\":\"x\"},\"spec\":{\"ingress\":[{\"ports\":[{\"port\":80,\"endPort\":70}]}]}}") != 0);
+	good = cache_netpolicy(c.cache, "x/p");
+	assert_int_equal(ctl_load("{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+		"\"metadata\":{\"name\":\"p\",\"namespace\":\"x\"},"
+		"\"spec\":{\"ingress\":[{\"ports\":[{\"port\":80,\"endPort\":70}]}]}}"), 0);
+	assert_true(run_until(&c, decode_error_seen));
+	assert_ptr_equal(cache_netpolicy(c.cache, "x/p"), good);
+	/* a relist keeps it too */
+	assert_int_equal(ctl("compact?expire=1"), 0);
+	assert_true(run_until(&c, relisted));
+	assert_ptr_equal(cache_netpolicy(c.cache, "x/p"), good);
+	assert_true(pod_running(&c));
 	k8s_client_free(k);
 	cache_free(c.cache);
 	ev_loop_destroy(c.loop);
@@ -300,6 +413,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list_watch_patch),
 		cmocka_unit_test(test_all_nodes_and_errors),
+		cmocka_unit_test(test_network_policy),
 	};
 
 	if (access(PY, X_OK) < 0) {
