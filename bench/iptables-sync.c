@@ -10,6 +10,9 @@
  *       so a KUBE-SEP chain goes and the table's layout changes (what
  *       bench/k8s-list.sh's EndpointSlice change does); --change alone
  *       keeps the layout.
+ *   --repeat K: K such changes in a row (the endpoint back and forth; with
+ *       --change-layout every change changes the layout), each printed,
+ *       then the medians of their ratios (one process: same load).
  *   iptables-sync -n 10000 --restore FILE [--partial FILE]
  *       write kube-proxy's rules for the same Services as
  *       iptables-restore input (and the partial-sync input of --change).
@@ -92,15 +95,22 @@ static double thread_cpu(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int main(int argc, char **argv)
 {
-	unsigned n = 1000, e = 10;
+	unsigned n = 1000, e = 10, repeat = 1;
 	bool change = false, resync = false, cleanup = false, measure = false, layout = false;
 	const char *restore = NULL, *partial = NULL;
 	struct in_addr ep_addr = { htonl(0x0a010002) };
 	static const struct option lo[] = {
 		{ "change", no_argument, 0, 'c' }, { "resync", no_argument, 0, 'r' },
-		{ "change-layout", no_argument, 0, 'L' },
+		{ "change-layout", no_argument, 0, 'L' }, { "repeat", required_argument, 0, 'k' },
 		{ "cleanup", no_argument, 0, 'C' }, { "restore", required_argument, 0, 'R' },
 		{ "partial", required_argument, 0, 'P' }, { "measure-svc", no_argument, 0, 'm' },
 		{ "ep-addr", required_argument, 0, 'a' }, { 0, 0, 0, 0 },
@@ -113,6 +123,7 @@ int main(int argc, char **argv)
 		case 'e': e = (unsigned)atoi(optarg); break;
 		case 'c': change = true; break;
 		case 'L': change = layout = true; break;
+		case 'k': repeat = (unsigned)atoi(optarg); break;
 		case 'r': resync = true; break;
 		case 'C': cleanup = true; break;
 		case 'R': restore = optarg; break;
@@ -337,15 +348,21 @@ int main(int argc, char **argv)
 		printf("noop_resync seconds=%.3f writes=%llu result=%s\n", sy_now_mono() - t0,
 		       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
 	}
-	if (change) {
-		/* the first endpoint of the middle Service moves to 10.250.0.1 */
-		struct ds_port *old = ports[n / 2];
+	double ratios[64], cpu_ratios[64];
+	unsigned n_ratios = 0;
+	for (unsigned rep = 0; change && rep < repeat && rep < 64; rep++) {
+		/*
+		 * the first endpoint of the middle Service moves to 10.250.0.1 (then
+		 * back and forth between .1 and .2 on repeats); with --change-layout
+		 * every other change also drops its last endpoint
+		 */
+		struct ds_port *old = hmap_get(&ds.ports, ports[n / 2]->name);
 		struct in_addr neps[64];
-		unsigned ne = old->n_cluster_eps;
+		unsigned ne = ports[n / 2]->n_cluster_eps;
 		for (unsigned k = 0; k < ne && k < 64; k++)
-			neps[k] = old->cluster_eps[k].addr.v4;
-		neps[0].s_addr = htonl(0x0afa0001);
-		if (layout && ne > 1)
+			neps[k] = ports[n / 2]->cluster_eps[k].addr.v4;
+		neps[0].s_addr = htonl(0x0afa0001 + rep % 2);
+		if (layout && ne > 1 && rep % 2 == 0)
 			ne--;	/* one endpoint gone: its chain too */
 		struct ds_port *np = mk_port(&ds, n / 2, ne, old->node_port != 0, old->cluster_ip.v4, neps,
 					     80, 8080);
@@ -366,7 +383,18 @@ int main(int argc, char **argv)
 		       st.kernel_write_cpu_seconds, (c1 - c0) / st.kernel_write_cpu_seconds,
 		       st.table_reads_skipped, st.tables_patched, st.tables_relaid, maxrss_mb(),
 		       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
-		ds_port_free(old);
+		if (old != ports[n / 2])
+			ds_port_free(old);
+		if (r < 0)
+			break;
+		ratios[n_ratios] = (t1 - t0) / st.kernel_write_seconds;
+		cpu_ratios[n_ratios++] = (c1 - c0) / st.kernel_write_cpu_seconds;
+	}
+	if (n_ratios > 1) {
+		qsort(ratios, n_ratios, sizeof(double), dbl_cmp);
+		qsort(cpu_ratios, n_ratios, sizeof(double), dbl_cmp);
+		printf("endpoint_change_median changes=%u ratio=%.2f cpu_ratio=%.2f\n", n_ratios,
+		       ratios[n_ratios / 2], cpu_ratios[n_ratios / 2]);
 	}
 	iptables_mode_ops.free(m);
 	return r < 0;

@@ -164,6 +164,81 @@ static void globals_clear(struct ipt_plan *p)
 	tree_free(p);
 }
 
+/*
+ * A chain rebuilt with exactly the rules of its previous version keeps that
+ * version's encoding: the writer moves its bytes instead of encoding it
+ * again (ipt_blob_patch; jumps are re-pointed from the rules there).  A
+ * rule naming a recent list is not compared (its name lives in another
+ * chain that may have been replaced at the same address).
+ */
+static void carry_encoding(struct ipt_chain *c, const struct ipt_chain *old)
+{
+	if (!old->encoded || old->n_rules != c->n_rules || old->table != c->table ||
+	    strcmp(old->name, c->name))
+		return;
+	for (unsigned i = 0; i < c->n_rules; i++)
+		if (c->rules[i].recent)
+			return;
+	if (c->n_rules && memcmp(c->rules, old->rules, c->n_rules * sizeof(*c->rules)))
+		return;
+	c->encoded = true;
+	c->enc_gen = old->enc_gen;
+	c->enc_off = old->enc_off;
+	c->enc_size = old->enc_size;
+}
+
+/* The previous build's global and tree chains, kept until the new ones exist. */
+struct plan_prev {
+	struct ipt_chain gl[N_GLOBALS];
+	struct ipt_chain *tree;
+	unsigned n_tree;
+};
+
+static void prev_take(struct ipt_plan *p, struct plan_prev *pv)
+{
+	struct ipt_chain *gl[N_GLOBALS];
+
+	globals(p, gl);
+	for (unsigned i = 0; i < N_GLOBALS; i++) {
+		pv->gl[i] = *gl[i];
+		gl[i]->rules = NULL;
+		gl[i]->n_rules = gl[i]->cap_rules = 0;
+		gl[i]->used = gl[i]->encoded = false;
+	}
+	pv->tree = p->tree;
+	pv->n_tree = p->n_tree;
+	p->tree = NULL;
+	p->n_tree = p->cap_tree = 0;
+}
+
+static void prev_carry_free(struct ipt_plan *p, struct plan_prev *pv)
+{
+	struct ipt_chain *gl[N_GLOBALS];
+	struct hmap old[IPT_NTABLES];
+
+	globals(p, gl);
+	for (unsigned i = 0; i < N_GLOBALS; i++) {
+		carry_encoding(gl[i], &pv->gl[i]);
+		free(pv->gl[i].rules);
+	}
+	for (int t = 0; t < IPT_NTABLES; t++)
+		hmap_init(&old[t]);
+	for (unsigned i = 0; i < pv->n_tree; i++)
+		if (pv->tree[i].encoded && pv->tree[i].table < IPT_NTABLES)
+			hmap_put(&old[pv->tree[i].table], pv->tree[i].name, &pv->tree[i]);
+	for (unsigned i = 0; i < p->n_tree; i++) {
+		const struct ipt_chain *o = p->tree[i].table < IPT_NTABLES ?
+			hmap_get(&old[p->tree[i].table], p->tree[i].name) : NULL;
+		if (o)
+			carry_encoding(&p->tree[i], o);
+	}
+	for (int t = 0; t < IPT_NTABLES; t++)
+		hmap_clear(&old[t]);
+	for (unsigned i = 0; i < pv->n_tree; i++)
+		free(pv->tree[i].rules);
+	free(pv->tree);
+}
+
 void ipt_plan_fini(struct ipt_plan *p)
 {
 	struct hmap_iter it;
@@ -659,10 +734,8 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	struct ipt_rule r;
 
 	p->rebuilt_ports = 0;
-	/* mark & sweep the per-port cache */
-	hmap_iter_init(&it, &p->ports);
-	while (hmap_iter_next(&it, NULL, &v))
-		((struct ipt_port_plan *)v)->seen = false;
+	/* mark (this build's generation) & sweep the per-port cache */
+	p->sweep_gen++;
 	hmap_iter_init(&it, &ds->ports);
 	while (hmap_iter_next(&it, &key, &v)) {
 		const struct ds_port *dp = v;
@@ -677,18 +750,18 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 			pp = np;
 			p->rebuilt_ports++;
 		}
-		pp->seen = true;
+		pp->seen = p->sweep_gen;
 		n_nat += pp->n_nat_disp + pp->n_nat_np;
 		n_filt += pp->n_filt_disp;
 	}
-	{
-		/* collect first, delete after: deleting during iteration is not needed */
+	if (hmap_count(&p->ports) > hmap_count(&ds->ports)) {
+		/* some port went: collect first, delete after */
 		struct ipt_port_plan **gone = NULL;
 		unsigned n_gone = 0, cap = 0;
 		hmap_iter_init(&it, &p->ports);
 		while (hmap_iter_next(&it, NULL, &v)) {
 			struct ipt_port_plan *pp = v;
-			if (pp->seen)
+			if (pp->seen == p->sweep_gen)
 				continue;
 			if (n_gone == cap) {
 				cap = cap ? 2 * cap : 16;
@@ -703,7 +776,9 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		free(gone);
 	}
 
-	/* global chains */
+	/* global chains (the previous ones kept until compared) */
+	struct plan_prev prev;
+	prev_take(p, &prev);
 	globals_clear(p);
 	memset(p->n_builtin, 0, sizeof(p->n_builtin));
 	p->nat_services.used = p->filt_services.used = p->filt_external.used = true;
@@ -861,6 +936,8 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		r.comment = "switchyard externally-visible service portals";
 		builtin_add(p, IPT_FILTER, hook, r);
 	}
+
+	prev_carry_free(p, &prev);
 
 	/* totals */
 	for (int t = 0; t < IPT_NTABLES; t++) {

@@ -123,7 +123,7 @@ struct ipt_port_plan {
 	unsigned n_chains;
 	struct ipt_rule *nat_disp, *nat_np, *filt_disp, *filt_ext;
 	unsigned n_nat_disp, n_nat_np, n_filt_disp, n_filt_ext;
-	bool seen;			/* mark & sweep */
+	uint64_t seen;			/* the plan's sweep_gen that last saw it (mark & sweep) */
 };
 
 /* Global settings of a plan, derived from the config and the node. */
@@ -158,6 +158,7 @@ struct ipt_plan {
 	bool need_route_localnet;
 	unsigned rebuilt_ports;		/* ports (re)planned by the last build */
 	uint64_t blob_gen;		/* the writer's blob generations (ipt_blob_patch) */
+	uint64_t sweep_gen;		/* builds, for the per-port mark & sweep */
 };
 
 void ipt_plan_init(struct ipt_plan *p, const struct ipt_plan_opts *opts);
