@@ -70,84 +70,71 @@ struct cache *cache_new(cache_change_fn fn, void *arg)
 	return c;
 }
 
-static void free_keys_and_values(struct hmap *m)
+static void svc_slices_free(void *v)
 {
-	struct hmap_iter it;
-	const char *k;
+	struct svc_slices *ss = v;
 
-	hmap_iter_init(&it, m);
-	while (hmap_iter_next(&it, &k, NULL))
-		free((char *)k);
-	hmap_clear(m);
+	free(ss->key);
+	free(ss->v);
+	free(ss);
 }
+
+static void bad_obj_free(void *v)
+{
+	struct bad_obj *b = v;
+
+	free(b->key);
+	free(b->rv);
+	free(b);
+}
+
+static void vip_claim_free(void *v)
+{
+	struct vip_claim *vc = v;
+
+	free(vc->key);
+	free(vc->v);
+	free(vc);
+}
+
+static void service_free_v(void *v) { service_free(v); }
+static void slice_free_v(void *v) { slice_free(v); }
+static void node_free_v(void *v) { node_free(v); }
+static void pod_unref_v(void *v) { pod_unref(v); }
+static void namespace_unref_v(void *v) { namespace_unref(v); }
+static void netpolicy_unref_v(void *v) { netpolicy_unref(v); }
 
 void cache_free(struct cache *c)
 {
-	struct hmap_iter it;
-	void *v;
-
 	if (!c)
 		return;
-	hmap_iter_init(&it, &c->services);
-	while (hmap_iter_next(&it, NULL, &v))
-		service_free(v);
-	hmap_clear(&c->services);
-	hmap_iter_init(&it, &c->slices);
-	while (hmap_iter_next(&it, NULL, &v))
-		slice_free(v);
-	hmap_clear(&c->slices);
-	hmap_iter_init(&it, &c->nodes);
-	while (hmap_iter_next(&it, NULL, &v))
-		node_free(v);
-	hmap_clear(&c->nodes);
-	hmap_iter_init(&it, &c->by_service);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		struct svc_slices *ss = v;
-
-		free(ss->key);
-		free(ss->v);
-		free(ss);
-	}
-	hmap_clear(&c->by_service);
-	free_keys_and_values(&c->dirty);
-	hmap_iter_init(&it, &c->bad);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		struct bad_obj *b = v;
-
-		free(b->key);
-		free(b->rv);
-		free(b);
-	}
-	hmap_clear(&c->bad);
-	hmap_iter_init(&it, &c->vips);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		struct vip_claim *vc = v;
-
-		free(vc->key);
-		free(vc->v);
-		free(vc);
-	}
-	hmap_clear(&c->vips);
-	hmap_iter_init(&it, &c->pods);
-	while (hmap_iter_next(&it, NULL, &v))
-		pod_unref(v);
-	hmap_clear(&c->pods);
-	hmap_iter_init(&it, &c->namespaces);
-	while (hmap_iter_next(&it, NULL, &v))
-		namespace_unref(v);
-	hmap_clear(&c->namespaces);
-	hmap_iter_init(&it, &c->netpols);
-	while (hmap_iter_next(&it, NULL, &v))
-		netpolicy_unref(v);
-	hmap_clear(&c->netpols);
+	hmap_clear_free(&c->services, service_free_v);
+	hmap_clear_free(&c->slices, slice_free_v);
+	hmap_clear_free(&c->nodes, node_free_v);
+	hmap_clear_free(&c->by_service, svc_slices_free);
+	hmap_clear_keys(&c->dirty);
+	hmap_clear_free(&c->bad, bad_obj_free);
+	hmap_clear_free(&c->vips, vip_claim_free);
+	hmap_clear_free(&c->pods, pod_unref_v);
+	hmap_clear_free(&c->namespaces, namespace_unref_v);
+	hmap_clear_free(&c->netpols, netpolicy_unref_v);
 	for (int i = 0; i < 3; i++)
-		free_keys_and_values(&c->changed[i]);
+		hmap_clear_keys(&c->changed[i]);
 	free(c);
 }
 
 /* ---- the NetworkPolicy kinds ---- */
 
 static void notify(struct cache *c, enum sy_kind kind);
+
+/*
+ * The object a source sends again is the one the cache holds: the same
+ * resourceVersion, or (manifests have none) the same content hash.
+ */
+static bool same_version(const char *rv, uint64_t hash, const char *old_rv, uint64_t old_hash)
+{
+	return rv ? old_rv && !strcmp(rv, old_rv) : !old_rv && old_hash == hash;
+}
 
 static bool np_kind(enum sy_kind kind)
 {
@@ -246,7 +233,7 @@ static int np_upsert(struct cache *c, enum sy_kind kind, struct json_object *obj
 	old = hmap_get(m, key);
 	if (old) {
 		np_fields(kind, old, &okey, &orv, &ogen, &ohash);
-		same = (rv && *orv && !strcmp(rv, *orv)) || (!rv && !*orv && *ohash == hash);
+		same = same_version(rv, hash, *orv, *ohash);
 		/* a new version that changes nothing enforcement reads: keep the old object */
 		if (!same && kind == SY_KIND_POD)
 			same = pod_same(old, v);
@@ -323,9 +310,7 @@ static void slices_unlink(struct cache *c, struct endpoint_slice *s)
 	}
 	if (!ss->n) {
 		hmap_del(&c->by_service, ss->key);
-		free(ss->key);
-		free(ss->v);
-		free(ss);
+		svc_slices_free(ss);
 	}
 }
 
@@ -338,10 +323,7 @@ static void slices_link(struct cache *c, struct endpoint_slice *s)
 		ss->key = xstrdup(s->service_key);
 		hmap_put(&c->by_service, ss->key, ss);
 	}
-	if (ss->n == ss->cap) {
-		ss->cap = ss->cap ? ss->cap * 2 : 2;
-		ss->v = xrealloc(ss->v, ss->cap * sizeof(*ss->v));
-	}
+	ss->v = sy_grow(ss->v, ss->n, &ss->cap, sizeof(*ss->v), 2);
 	ss->v[ss->n++] = s;
 }
 
@@ -469,9 +451,7 @@ static void vip_update(struct cache *c, struct service *s, bool add)
 				}
 			if (!vc->n) {
 				hmap_del(&c->vips, vc->key);
-				free(vc->key);
-				free(vc->v);
-				free(vc);
+				vip_claim_free(vc);
 				continue;
 			}
 		}
@@ -563,8 +543,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		old = hmap_get(&c->services, s->key);
 		s->content_hash = hash;
 		s->cache_gen = c->gen[kind];
-		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
-			    (!rv && !old->resource_version && old->content_hash == hash))) {
+		if (old && same_version(rv, hash, old->resource_version, old->content_hash)) {
 			old->cache_gen = c->gen[kind];	/* unchanged: keep, no rebuild */
 			service_free(s);
 			return 0;
@@ -591,8 +570,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		old = hmap_get(&c->slices, s->key);
 		s->content_hash = hash;
 		s->cache_gen = c->gen[kind];
-		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
-			    (!rv && !old->resource_version && old->content_hash == hash))) {
+		if (old && same_version(rv, hash, old->resource_version, old->content_hash)) {
 			old->cache_gen = c->gen[kind];
 			slice_free(s);
 			return 0;
@@ -618,8 +596,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		old = hmap_get(&c->nodes, n->key);
 		n->content_hash = hash;
 		n->cache_gen = c->gen[kind];
-		if (old && ((rv && old->resource_version && !strcmp(rv, old->resource_version)) ||
-			    (!rv && !old->resource_version && old->content_hash == hash))) {
+		if (old && same_version(rv, hash, old->resource_version, old->content_hash)) {
 			old->cache_gen = c->gen[kind];
 			node_free(n);
 			return 0;
@@ -685,10 +662,7 @@ void cache_replace_end(struct cache *c, enum sy_kind kind)
 		}
 		if (g == c->gen[kind])
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			gone = xrealloc(gone, cap * sizeof(*gone));
-		}
+		gone = sy_grow(gone, n, &cap, sizeof(*gone), 16);
 		gone[n++] = key;
 	}
 	for (unsigned i = 0; i < n; i++) {

@@ -57,6 +57,14 @@ void hmap_clear_free(struct hmap *m, void (*free_value)(void *value))
 	hmap_clear(m);
 }
 
+void hmap_clear_keys(struct hmap *m)
+{
+	for (size_t i = 0; i < m->nbuckets; i++)
+		for (struct hmap_node *n = m->buckets[i]; n; n = n->next)
+			free((char *)n->key);
+	hmap_clear(m);
+}
+
 void *hmap_get(const struct hmap *m, const char *key)
 {
 	struct hmap_node **pp = find(m, key, hmap_hash(key));

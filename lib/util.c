@@ -14,6 +14,14 @@
 #include <unistd.h>
 #include "switchyard/util.h"
 
+void *sy_grow(void *v, unsigned n, unsigned *cap, size_t size, unsigned first)
+{
+	if (n < *cap)
+		return v;
+	*cap = *cap ? *cap * 2 : first;
+	return xrealloc(v, (size_t)*cap * size);
+}
+
 int sy_err(char *err, size_t errlen, int r, const char *fmt, ...)
 {
 	va_list ap;

@@ -95,10 +95,7 @@ static int dest_collect(void *arg, const struct ipvs_dest *d)
 {
 	struct dest_list *l = arg;
 
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	l->v = sy_grow(l->v, l->n, &l->cap, sizeof(*l->v), 16);
 	l->v[l->n++] = *d;
 	return 0;
 }
@@ -502,10 +499,7 @@ static int svc_collect(void *arg, const struct ipvs_svc *s)
 {
 	struct svc_list *l = arg;
 
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	l->v = sy_grow(l->v, l->n, &l->cap, sizeof(*l->v), 64);
 	l->v[l->n++] = *s;
 	return 0;
 }

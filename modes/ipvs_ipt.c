@@ -251,6 +251,35 @@ static struct chain *add_chain(struct table *t, const char *name)
 
 #define TRY(x) do { int r_ = (x); if (r_ < 0) return r_; } while (0)
 
+/* A rule: the packet's addresses (dirs) in set id → to. */
+static int set_rule(struct chain *c, enum ipvs_set_id id, const char *dirs, const char *to)
+{
+	rule_new(c);
+	TRY(match_set(c, id, dirs, false));
+	jump(c, to);
+	return 0;
+}
+
+/*
+ * The chain of an external address kind (externalIPs, LB IPs): the node's
+ * own connections are masqueraded even for a Local policy (their source is
+ * the bound address itself, which a remote endpoint cannot answer;
+ * kube-proxy's iptables mode does the same), a Local one (in set local)
+ * returns, the rest is masqueraded.
+ */
+static int external_chain(struct table *t, const char *name, enum ipvs_set_id local)
+{
+	struct chain *c = add_chain(t, name);
+
+	rule_new(c);
+	match_addrtype_src_local(c);
+	jump(c, C_MARK_MASQ);
+	TRY(set_rule(c, local, "dd", "RETURN"));
+	rule_new(c);
+	jump(c, C_MARK_MASQ);
+	return 0;
+}
+
 static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 {
 	struct chain *c;
@@ -267,11 +296,8 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	t->n_jumps = ARRAY_SIZE(nat_jumps);
 
 	c = add_chain(t, C_SERVICES);
-	if (p->masquerade_all) {
-		rule_new(c);
-		TRY(match_set(c, IPVS_SET_CLUSTER_IP, "dd", false));
-		jump(c, C_MARK_MASQ);
-	}
+	if (p->masquerade_all)
+		TRY(set_rule(c, IPVS_SET_CLUSTER_IP, "dd", C_MARK_MASQ));
 	for (unsigned i = 0; i < p->n_cluster_cidrs && !p->masquerade_all; i++) {
 		/* traffic to a ClusterIP from outside the pod network */
 		e = rule_new(c);
@@ -284,51 +310,19 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 		 * leave with the ClusterIP as source (it is bound on kube-ipvs0),
 		 * which an endpoint on another node cannot answer (kube-proxy's
 		 * "masquerade all OUTPUT traffic coming from a service ip") */
-		rule_new(c);
-		TRY(match_set(c, IPVS_SET_CLUSTER_IP, "sd", false));
-		jump(c, C_MARK_MASQ);
+		TRY(set_rule(c, IPVS_SET_CLUSTER_IP, "sd", C_MARK_MASQ));
 	}
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_CLUSTER_IP, "dd", false));
-	jump(c, "ACCEPT");
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_LB, "dd", false));
-	jump(c, C_LB);
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_LB, "dd", false));
-	jump(c, "ACCEPT");
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_EXTERNAL_IP, "dd", false));
-	jump(c, C_EXTERNAL);
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_EXTERNAL_IP, "dd", false));
-	jump(c, "ACCEPT");
+	TRY(set_rule(c, IPVS_SET_CLUSTER_IP, "dd", "ACCEPT"));
+	TRY(set_rule(c, IPVS_SET_LB, "dd", C_LB));
+	TRY(set_rule(c, IPVS_SET_LB, "dd", "ACCEPT"));
+	TRY(set_rule(c, IPVS_SET_EXTERNAL_IP, "dd", C_EXTERNAL));
+	TRY(set_rule(c, IPVS_SET_EXTERNAL_IP, "dd", "ACCEPT"));
 	rule_new(c);
 	match_addrtype_dst_local(c);
 	jump(c, C_NODE_PORT);
 
-	/* the node's own connections are masqueraded even for a Local policy:
-	 * their source is the bound address itself, which a remote endpoint
-	 * cannot answer (kube-proxy's iptables mode does the same) */
-	c = add_chain(t, C_EXTERNAL);
-	rule_new(c);
-	match_addrtype_src_local(c);
-	jump(c, C_MARK_MASQ);
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_EXTERNAL_IP_LOCAL, "dd", false));
-	jump(c, "RETURN");
-	rule_new(c);
-	jump(c, C_MARK_MASQ);
-
-	c = add_chain(t, C_LB);
-	rule_new(c);
-	match_addrtype_src_local(c);
-	jump(c, C_MARK_MASQ);
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_LB_LOCAL, "dd", false));
-	jump(c, "RETURN");
-	rule_new(c);
-	jump(c, C_MARK_MASQ);
+	TRY(external_chain(t, C_EXTERNAL, IPVS_SET_EXTERNAL_IP_LOCAL));
+	TRY(external_chain(t, C_LB, IPVS_SET_LB_LOCAL));
 
 	c = add_chain(t, C_NODE_PORT);
 	for (unsigned i = 0; i < ARRAY_SIZE(np); i++) {
@@ -378,9 +372,7 @@ static int build_filter(struct table *t, const struct ipvs_ipt_params *p)
 	TRY(match_set(c, IPVS_SET_LB_FW, "dd", false));
 	TRY(match_set(c, IPVS_SET_LB_SOURCE_CIDR, "dds", true));
 	jump(c, "DROP");
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_HEALTH_CHECK_NODE_PORT, "d", false));
-	jump(c, "ACCEPT");
+	TRY(set_rule(c, IPVS_SET_HEALTH_CHECK_NODE_PORT, "d", "ACCEPT"));
 	/* last: an eTP=Local address without a local endpoint is served by the
 	 * cluster endpoints for pods (and the node); traffic from outside the
 	 * pod network is dropped.  Without --cluster-cidr pods cannot be told

@@ -305,17 +305,26 @@ static int put_dest(struct nl_msg *msg, const struct ipvs_dest *d, bool full)
 	return 0;
 }
 
+/* A message of cmd about virtual server s (put_svc's full), or NULL (no memory). */
+static struct nl_msg *svc_msg(struct ipvs_nl *nl, uint8_t cmd, int flags,
+			      const struct ipvs_svc *s, bool full)
+{
+	struct nl_msg *msg = new_msg(nl, cmd, flags);
+
+	if (msg && put_svc(msg, s, full) < 0) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
 static int svc_cmd(struct ipvs_nl *nl, uint8_t cmd, const struct ipvs_svc *s, bool full)
 {
-	struct nl_msg *msg = new_msg(nl, cmd, 0);
+	struct nl_msg *msg = svc_msg(nl, cmd, 0, s, full);
 	struct talk t = { 0 };
 
 	if (!msg)
 		return -ENOMEM;
-	if (put_svc(msg, s, full) < 0) {
-		nlmsg_free(msg);
-		return -ENOMEM;
-	}
 	nl->writes++;
 	return talk(nl, msg, &t, NULL);
 }
@@ -323,12 +332,12 @@ static int svc_cmd(struct ipvs_nl *nl, uint8_t cmd, const struct ipvs_svc *s, bo
 static int dest_cmd(struct ipvs_nl *nl, uint8_t cmd, const struct ipvs_svc *s,
 		    const struct ipvs_dest *d, bool full)
 {
-	struct nl_msg *msg = new_msg(nl, cmd, 0);
+	struct nl_msg *msg = svc_msg(nl, cmd, 0, s, false);
 	struct talk t = { 0 };
 
 	if (!msg)
 		return -ENOMEM;
-	if (put_svc(msg, s, false) < 0 || put_dest(msg, d, full) < 0) {
+	if (put_dest(msg, d, full) < 0) {
 		nlmsg_free(msg);
 		return -ENOMEM;
 	}
@@ -417,17 +426,13 @@ static int get_one_fn(void *arg, const struct ipvs_svc *s)
 
 int ipvs_nl_get_service(struct ipvs_nl *nl, const struct ipvs_svc *key, struct ipvs_svc *ret)
 {
-	struct nl_msg *msg = new_msg(nl, IPVS_CMD_GET_SERVICE, 0);
+	struct nl_msg *msg = svc_msg(nl, IPVS_CMD_GET_SERVICE, 0, key, false);
 	struct get_one g = { .ret = ret };
 	struct talk t = { .sfn = get_one_fn, .arg = &g };
 	int r;
 
 	if (!msg)
 		return -ENOMEM;
-	if (put_svc(msg, key, false) < 0) {
-		nlmsg_free(msg);
-		return -ENOMEM;
-	}
 	/* a GET without NLM_F_DUMP answers with one message, then the ack */
 	r = talk(nl, msg, &t, on_svc);
 	if (r == -ESRCH || r == -ENOENT)
@@ -439,16 +444,12 @@ int ipvs_nl_get_service(struct ipvs_nl *nl, const struct ipvs_svc *key, struct i
 
 int ipvs_nl_dump_dests(struct ipvs_nl *nl, const struct ipvs_svc *s, ipvs_dest_fn fn, void *arg)
 {
-	struct nl_msg *msg = new_msg(nl, IPVS_CMD_GET_DEST, NLM_F_DUMP);
+	struct nl_msg *msg = svc_msg(nl, IPVS_CMD_GET_DEST, NLM_F_DUMP, s, false);
 	struct talk t = { .dfn = fn, .arg = arg };
 	int r;
 
 	if (!msg)
 		return -ENOMEM;
-	if (put_svc(msg, s, false) < 0) {
-		nlmsg_free(msg);
-		return -ENOMEM;
-	}
 	r = talk(nl, msg, &t, on_dest);
 	return r == -ESRCH ? -ENOENT : r;
 }

@@ -683,16 +683,18 @@ struct full_ctx {
 	struct hmap seen;		/* key → (void *)1 */
 	char **keys;
 	unsigned n_keys, cap_keys;
+	struct full_want {		/* the valid peers' entries, in f.want too */
+		const struct pn_entry *e;
+		const char *peer, *key;
+	} *wants;
+	unsigned n_wants, cap_wants;
 	int ret;
 	unsigned added, removed;
 };
 
 static char *keep_key(struct full_ctx *f, const char *k)
 {
-	if (f->n_keys == f->cap_keys) {
-		f->cap_keys = f->cap_keys ? 2 * f->cap_keys : 256;
-		f->keys = xrealloc(f->keys, f->cap_keys * sizeof(*f->keys));
-	}
+	f->keys = sy_grow(f->keys, f->n_keys, &f->cap_keys, sizeof(*f->keys), 256);
 	return f->keys[f->n_keys++] = xstrdup(k);
 }
 
@@ -737,7 +739,10 @@ static int full_reconcile(struct podnet *p)
 
 		for (i = 0; i < pr->n; i++) {
 			pn_entry_key(&pr->e[i], key, sizeof(key));
-			hmap_put(&f.want, keep_key(&f, key), &pr->e[i]);
+			f.wants = sy_grow(f.wants, f.n_wants, &f.cap_wants, sizeof(*f.wants), 256);
+			f.wants[f.n_wants] = (struct full_want){ &pr->e[i], pr->name,
+								 keep_key(&f, key) };
+			hmap_put(&f.want, f.wants[f.n_wants++].key, &pr->e[i]);
 		}
 	}
 	r = pn_nl_dump(p->sk, p->vx_ifindex, full_kernel_cb, &f);
@@ -745,21 +750,14 @@ static int full_reconcile(struct podnet *p)
 		f.ret = sync_fail(p, r, "reading routes/neighbours: %s", strerror(-r));
 		goto out;
 	}
-	hmap_iter_init(&it, &p->peers);
-	while (hmap_iter_next(&it, &name, &v)) {
-		struct pn_peer *pr = v;
-		char key[64];
-
-		for (i = 0; i < pr->n; i++) {
-			pn_entry_key(&pr->e[i], key, sizeof(key));
-			if (hmap_get(&f.seen, key))
-				continue;
-			r = apply(p, &pr->e[i], true, pr->name);
-			if (r < 0 && !f.ret)
-				f.ret = r;
-			else if (r == 0)
-				f.added++;
-		}
+	for (i = 0; i < f.n_wants; i++) {
+		if (hmap_get(&f.seen, f.wants[i].key))
+			continue;
+		r = apply(p, f.wants[i].e, true, f.wants[i].peer);
+		if (r < 0 && !f.ret)
+			f.ret = r;
+		else if (r == 0)
+			f.added++;
 	}
 	if (f.added || f.removed)
 		sy_report(&p->report, 'I', "pod network: full sync repaired %u entries, removed %u",
@@ -768,6 +766,7 @@ out:
 	for (i = 0; i < f.n_keys; i++)
 		free(f.keys[i]);
 	free(f.keys);
+	free(f.wants);
 	hmap_clear(&f.want);
 	hmap_clear(&f.seen);
 	return f.ret;
@@ -952,10 +951,7 @@ static void collect_route(void *arg, const struct pn_entry *e)
 {
 	struct route_list *rl = arg;
 
-	if (rl->n == rl->cap) {
-		rl->cap = rl->cap ? 2 * rl->cap : 64;
-		rl->e = xrealloc(rl->e, rl->cap * sizeof(*rl->e));
-	}
+	rl->e = sy_grow(rl->e, rl->n, &rl->cap, sizeof(*rl->e), 64);
 	rl->e[rl->n++] = *e;
 }
 

@@ -122,6 +122,31 @@ static int parse_backend(struct json_object *b, struct podnet_conf *c, char *err
 	return 0;
 }
 
+/*
+ * SubnetMin / SubnetMax (name): absent keeps *ret; else an IPv4 address
+ * inside the Network, on a subnet boundary.
+ */
+static int subnet_bound(struct json_object *o, const char *name, const struct podnet_conf *c,
+			uint32_t mask, uint32_t *ret, char *err, size_t errlen)
+{
+	struct in_addr a;
+	const char *s;
+
+	if (get_str(o, name, &s, err, errlen) < 0)
+		return -EINVAL;
+	if (!s)
+		return 0;
+	if (sy_parse_ip4(s, &a) < 0)
+		return sy_err(err, errlen, -EINVAL, "%s \"%s\" is not an IPv4 address", name, s);
+	if (!sy_cidr_contains(&c->network, (struct sy_addr[]){ sy_addr_from_in4(a) }))
+		return sy_err(err, errlen, -EINVAL, "%s %s is not in Network", name, s);
+	if (ntohl(a.s_addr) & ~mask)
+		return sy_err(err, errlen, -EINVAL, "%s %s is not on a /%u boundary", name, s,
+			      c->subnet_len);
+	*ret = ntohl(a.s_addr);
+	return 0;
+}
+
 int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size_t errlen)
 {
 	struct podnet_conf c = {
@@ -198,44 +223,9 @@ int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size
 	last = net | ~mask_of(c.network.plen);	/* last address of the Network */
 	min = net + size;
 	max = (last & mask);
-	if (get_str(o, "SubnetMin", &s, err, errlen) < 0)
+	if (subnet_bound(o, "SubnetMin", &c, mask, &min, err, errlen) < 0 ||
+	    subnet_bound(o, "SubnetMax", &c, mask, &max, err, errlen) < 0)
 		goto out;
-	if (s) {
-		struct in_addr a;
-
-		if (sy_parse_ip4(s, &a) < 0) {
-			snprintf(err, errlen, "SubnetMin \"%s\" is not an IPv4 address", s);
-			goto out;
-		}
-		if (!sy_cidr_contains(&c.network, (struct sy_addr[]){ sy_addr_from_in4(a) })) {
-			snprintf(err, errlen, "SubnetMin %s is not in Network", s);
-			goto out;
-		}
-		min = ntohl(a.s_addr);
-		if (min & ~mask) {
-			snprintf(err, errlen, "SubnetMin %s is not on a /%u boundary", s, c.subnet_len);
-			goto out;
-		}
-	}
-	if (get_str(o, "SubnetMax", &s, err, errlen) < 0)
-		goto out;
-	if (s) {
-		struct in_addr a;
-
-		if (sy_parse_ip4(s, &a) < 0) {
-			snprintf(err, errlen, "SubnetMax \"%s\" is not an IPv4 address", s);
-			goto out;
-		}
-		if (!sy_cidr_contains(&c.network, (struct sy_addr[]){ sy_addr_from_in4(a) })) {
-			snprintf(err, errlen, "SubnetMax %s is not in Network", s);
-			goto out;
-		}
-		max = ntohl(a.s_addr);
-		if (max & ~mask) {
-			snprintf(err, errlen, "SubnetMax %s is not on a /%u boundary", s, c.subnet_len);
-			goto out;
-		}
-	}
 	if (min > max) {
 		struct in_addr a = { htonl(min) }, b2 = { htonl(max) };
 

@@ -433,37 +433,13 @@ int pn_nl_links_with_prefix(struct nl_sock *sk, const char *prefix, char ***ret,
 	return 0;
 }
 
-int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t *plen, char *name)
-{
-	struct nl_cache *cache;
-	struct nl_object *o;
-	int r = -ENOENT;
-
-	r = sy_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
-	if (r < 0)
-		return r;
-	r = -ENOENT;
-	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
-		struct rtnl_addr *a = (struct rtnl_addr *)o;
-		struct in_addr local;
-
-		if (rtnl_addr_get_family(a) != AF_INET || !nl_to_in(rtnl_addr_get_local(a), &local))
-			continue;
-		if (local.s_addr != ip.s_addr)
-			continue;
-		*ifindex = rtnl_addr_get_ifindex(a);
-		*plen = (uint8_t)rtnl_addr_get_prefixlen(a);
-		if (name && !if_indextoname((unsigned)*ifindex, name))
-			snprintf(name, IFNAMSIZ, "#%d", *ifindex);
-		r = 0;
-		break;
-	}
-	nl_cache_free(cache);
-	return r;
-}
-
-int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
-		     struct in_addr *ret_ip)
+/*
+ * The first IPv4 address on ifindex (0: any interface) that is ip
+ * (INADDR_ANY: any address): its interface, address and prefix length.
+ * -ENOENT when there is none.
+ */
+static int find_ip4(struct nl_sock *sk, int ifindex, struct in_addr ip, int *ret_ifindex,
+		    struct in_addr *ret_ip, unsigned *ret_plen)
 {
 	struct nl_cache *cache;
 	struct nl_object *o;
@@ -476,20 +452,45 @@ int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
 	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
 		struct in_addr local;
-		unsigned plen;
 
-		if (rtnl_addr_get_family(a) != AF_INET || rtnl_addr_get_ifindex(a) != ifindex ||
-		    !nl_to_in(rtnl_addr_get_local(a), &local))
+		if (rtnl_addr_get_family(a) != AF_INET ||
+		    (ifindex && rtnl_addr_get_ifindex(a) != ifindex) ||
+		    !nl_to_in(rtnl_addr_get_local(a), &local) ||
+		    (ip.s_addr && local.s_addr != ip.s_addr))
 			continue;
-		plen = (unsigned)rtnl_addr_get_prefixlen(a);
+		*ret_ifindex = rtnl_addr_get_ifindex(a);
 		*ret_ip = local;
-		if (sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(local) }, plen, ret_net) < 0)
-			continue;
+		*ret_plen = (unsigned)rtnl_addr_get_prefixlen(a);
 		r = 0;
 		break;
 	}
 	nl_cache_free(cache);
 	return r;
+}
+
+int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t *plen, char *name)
+{
+	struct in_addr local;
+	unsigned l;
+	int r = find_ip4(sk, 0, ip, ifindex, &local, &l);
+
+	if (r < 0)
+		return r;
+	*plen = (uint8_t)l;
+	if (name && !if_indextoname((unsigned)*ifindex, name))
+		snprintf(name, IFNAMSIZ, "#%d", *ifindex);
+	return 0;
+}
+
+int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
+		     struct in_addr *ret_ip)
+{
+	unsigned plen;
+	int idx, r = find_ip4(sk, ifindex, (struct in_addr){ 0 }, &idx, ret_ip, &plen);
+
+	if (r < 0)
+		return r;
+	return sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(*ret_ip) }, plen, ret_net);
 }
 
 static int vxlan_create(struct nl_sock *sk, const struct pn_vxlan_spec *s)

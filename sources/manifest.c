@@ -1043,23 +1043,12 @@ static void reload_pending(struct manifest_source *m)
 	      (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6);
 }
 
-static void free_set(struct hmap *set)
-{
-	struct hmap_iter it;
-	const char *k;
-
-	hmap_iter_init(&it, set);
-	while (hmap_iter_next(&it, &k, NULL))
-		free((char *)k);
-	hmap_clear(set);
-}
-
 static void debounce_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct manifest_source *m = container_of(w, struct manifest_source, debounce);
 
 	if (m->full) {
-		free_set(&m->pending);
+		hmap_clear_keys(&m->pending);
 		manifest_source_reload(m);
 	} else {
 		reload_pending(m);
@@ -1137,8 +1126,8 @@ void manifest_source_free(struct manifest_source *m)
 	while (hmap_iter_next(&it, NULL, &v))
 		owner_free(v);
 	hmap_clear(&m->owners);
-	free_set(&m->pending);
-	free_set(&m->redo);
+	hmap_clear_keys(&m->pending);
+	hmap_clear_keys(&m->redo);
 	free(m->dir);
 	free(m);
 }

@@ -31,6 +31,8 @@ void hmap_init(struct hmap *m);
 void hmap_clear(struct hmap *m);
 /* free_value(value) for every entry, then hmap_clear (keys living in the values go with them). */
 void hmap_clear_free(struct hmap *m, void (*free_value)(void *value));
+/* free(key) for every entry (malloc'd keys, values that need no freeing), then hmap_clear. */
+void hmap_clear_keys(struct hmap *m);
 void *hmap_get(const struct hmap *m, const char *key);
 /* Insert or replace.  Returns the previous value (or NULL). -ENOMEM aborts. */
 void *hmap_put(struct hmap *m, const char *key, void *value);

@@ -36,6 +36,12 @@ int sy_err(char *err, size_t errlen, int r, const char *fmt, ...)
 /* The same, but only while err is still "": the first error of a call that goes on. */
 int sy_err_first(char *err, size_t errlen, int r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/*
+ * Room for element n of a growing array of size-byte elements: when n ==
+ * *cap, *cap doubles (from first) and the array moves.  Returns the array:
+ * `l->v = sy_grow(l->v, l->n, &l->cap, sizeof(*l->v), 16); l->v[l->n++] = x;`
+ */
+void *sy_grow(void *v, unsigned n, unsigned *cap, size_t size, unsigned first);
 /* Read a whole file into a NUL-terminated buffer; -errno on failure. */
 int sy_read_file(const char *path, char **ret_buf, size_t *ret_len);
 /* Write atomically (tmp + rename); -errno. */
