@@ -7,3 +7,4 @@ include bench/nftables.mk
 include bench/ipvs.mk
 include bench/conntrack.mk
 include bench/podnet.mk
+include bench/netpol-plan.mk

@@ -47,26 +47,31 @@ static void otab_free(struct otab *t)
 	t->cap = t->n = 0;
 }
 
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* klen is a multiple of 4 (the keys are structs of 4-byte alignment). */
 static uint64_t otab_hash(const void *key, size_t len)
 {
 	const uint8_t *p = key;
-	uint64_t h = 0x9e3779b97f4a7c15ULL;
+	uint64_t h = len;
+	size_t i = 0;
 
-	for (size_t i = 0; i + 8 <= len; i += 8) {
+	for (; i + 8 <= len; i += 8) {
 		uint64_t w;
 
 		memcpy(&w, p + i, 8);
-		h ^= w;
-		h *= 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
+		h = mix64(h ^ w);
 	}
-	for (size_t i = len & ~(size_t)7; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 29;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 32);
+	for (; i < len; i++)
+		h = mix64(h ^ p[i]);
+	return h;
 }
 
 static inline int32_t *otab_val(const struct otab *t, uint8_t *e)
@@ -219,6 +224,7 @@ struct pol;
 struct peer_ref {
 	struct pol *pol;
 	uint8_t dir;
+	uint8_t mark;		/* scratch: a namespace relabel's old/new match */
 	uint16_t rule, peer;
 };
 
@@ -675,14 +681,16 @@ static void pol_alloc_refs(struct pol *pol)
 
 			for (unsigned q = 0; q < rule->n_peers; q++)
 				if (rule->peers[q].has_ns_sel)
-					pol->refs[nref++] = (struct peer_ref){ pol, (uint8_t)d,
-									(uint16_t)r, (uint16_t)q };
+					pol->refs[nref++] = (struct peer_ref){
+						.pol = pol, .dir = (uint8_t)d, .rule = (uint16_t)r,
+						.peer = (uint16_t)q };
 		}
 	for (unsigned r = 0; r < np->n_rules[NP_EGRESS]; r++) {
 		const struct np_rule *rule = &np->rules[NP_EGRESS][r];
 
 		if (rule->has_named_ports && (rule->all_peers || rule->n_ipblocks))
-			pol->refs[nref++] = (struct peer_ref){ pol, NP_EGRESS, (uint16_t)r, 0 };
+			pol->refs[nref++] = (struct peer_ref){ .pol = pol, .dir = NP_EGRESS,
+							       .rule = (uint16_t)r };
 	}
 }
 
@@ -934,13 +942,15 @@ void netpol_pod_event(struct policy_state *ps, const char *key, struct pod *p)
 
 /* ---- namespaces ---- */
 
-/* Pods of n as peers of the namespaceSelector peers currently listed in n->nssel. */
-static void ns_peers_apply(struct policy_state *ps, struct ns_rec *n, int sign)
+/* Pods of n as peers of the namespaceSelector peers listed in n->nssel marked only. */
+static void ns_peers_apply(struct policy_state *ps, struct ns_rec *n, int sign, uint8_t only)
 {
 	for (unsigned k = 0; k < n->nssel.n; k++) {
 		const struct peer_ref *ref = n->nssel.v[k];
 		const struct np_peer *pe = ref_peer(ref);
 
+		if (ref->mark != only)
+			continue;
 		for (unsigned i = 0; i < n->pods.n; i++) {
 			struct pod_rec *pr = n->pods.v[i];
 
@@ -960,15 +970,34 @@ void netpol_namespace_event(struct policy_state *ps, const char *name, struct k8
 		n = ns_get(ps, name);
 	if (n->obj == obj)
 		return;
-	ns_peers_apply(ps, n, -1);
+	/*
+	 * Only the selectors whose match changed move elements: mark the old
+	 * matches 1, the new ones |= 2; 3 (both) stays as it is.
+	 */
+	for (unsigned i = 0; i < ps->nssel_all.n; i++)
+		((struct peer_ref *)ps->nssel_all.v[i])->mark = 0;
+	for (unsigned i = 0; i < n->nssel.n; i++)
+		((struct peer_ref *)n->nssel.v[i])->mark = 1;
 	namespace_unref(n->obj);
 	n->obj = namespace_ref(obj);
 	ns_set_labels(n);
-	n->nssel.n = 0;
-	for (unsigned i = 0; i < ps->nssel_all.n; i++)
-		if (peer_ns_match(ps->nssel_all.v[i], n))
-			vec_push(&n->nssel, ps->nssel_all.v[i]);
-	ns_peers_apply(ps, n, 1);
+	for (unsigned i = 0; i < ps->nssel_all.n; i++) {
+		struct peer_ref *ref = ps->nssel_all.v[i];
+
+		if (peer_ns_match(ref, n)) {
+			if (!ref->mark)
+				vec_push(&n->nssel, ref);
+			ref->mark |= 2;
+		}
+	}
+	/* n->nssel now holds old only (1), new only (2) and both (3) */
+	ns_peers_apply(ps, n, -1, 1);
+	ns_peers_apply(ps, n, 1, 2);
+	for (unsigned i = 0; i < n->nssel.n;)
+		if (((struct peer_ref *)n->nssel.v[i])->mark == 1)
+			n->nssel.v[i] = n->nssel.v[--n->nssel.n];
+		else
+			i++;
 }
 
 /* ---- from the cache ---- */
@@ -1195,25 +1224,21 @@ bool netpol_dirty(const struct policy_state *ps)
 
 void netpol_commit(struct policy_state *ps)
 {
+	/* only a recorded change alters what was committed of a policy's shape */
 	for (unsigned i = 0; i < ps->n_changes; i++) {
 		struct pol *p = ps->changes[i].policy_id <= ps->max_id ?
 				ps->by_id[ps->changes[i].policy_id] : NULL;
 
-		if (p)
-			p->chg = -1;
-	}
-	ps->n_changes = 0;
-	for (uint32_t id = 1; id <= ps->max_id; id++) {
-		struct pol *p = ps->by_id[id];
-
 		if (!p)
 			continue;
+		p->chg = -1;
 		p->c_exists = true;
 		p->c_ingress = p->pub.np->ingress;
 		p->c_egress = p->pub.np->egress;
 		p->c_n_rules[0] = p->pub.np->n_rules[0];
 		p->c_n_rules[1] = p->pub.np->n_rules[1];
 	}
+	ps->n_changes = 0;
 	otab_free(&ps->pending);
 	otab_init(&ps->pending, sizeof(struct pend_key));
 	/* ids freed since the last commit may be reused now */
