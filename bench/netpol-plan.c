@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 	struct netpolicy **pols;
 	struct policy_state *ps;
 	struct netpol_stats st;
-	size_t h0, h1;
+	size_t h0, h1, hp;
 	double t0, c0, t_build, t_read, c_build, c_read, *t;
 	int events = 1000;
 	struct rd rd = { 0 };
@@ -218,6 +218,7 @@ int main(int argc, char **argv)
 	pols = calloc(pols_n, sizeof(*pols));
 	t = calloc(events, sizeof(*t));
 	tc = calloc(events, sizeof(*tc));
+	h0 = heap();
 	for (int i = 0; i < pods_n; i++) {
 		char app[16];
 
@@ -226,6 +227,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < ns_n; i++)
 		nss[i] = mkns(i, i % teams());
+	hp = heap() - h0;	/* the decoded pods (what the cache holds of them) */
 	for (int i = 0; i < pols_n; i++)
 		pols[i] = mkpol(i, 0);
 
@@ -261,6 +263,8 @@ int main(int argc, char **argv)
 	printf("full read of every set + commit    %8.1f ms wall %8.1f ms cpu\n", t_read * 1e3,
 	       c_read * 1e3);
 	printf("set elements                       %8zu (read: %zu)\n", st.elements, rd.n);
+	printf("decoded pods (+ namespaces) heap   %8.2f MB   (%.0f bytes per pod)\n",
+	       (double)hp / 1048576, (double)hp / pods_n);
 	printf("policy state heap (mallinfo2)      %8.2f MB   (planner's estimate %.2f MB)\n",
 	       (double)(h1 - h0) / 1048576, (double)st.bytes / 1048576);
 
