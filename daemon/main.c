@@ -47,6 +47,11 @@ static int do_cleanup(struct sy_config *cfg)
 		log_error("Cleanup of the pod network failed: %s", err);
 		ret = 1;
 	}
+	r = daemon_policy_cleanup();
+	if (r < 0) {
+		log_error("Cleanup of the NetworkPolicy table failed: %s", strerror(-r));
+		ret = 1;
+	}
 	if (!ret)
 		log_info("Cleanup complete");
 	return ret;
@@ -194,6 +199,12 @@ int main(int argc, char **argv)
 		log_warn("Conntrack cleanup unavailable: %s", strerror(-r));
 		d->ct = NULL;
 	}
+	r = daemon_policy_init(d, err, sizeof(err));
+	if (r < 0) {
+		log_error("NetworkPolicy: %s", err);
+		ret = 2;
+		goto out;
+	}
 	if (d->cfg.pod_network) {
 		r = podnet_new(&d->podnet, &d->cfg, d->node_name,
 			       &(struct sy_report){ report_log, NULL }, err, sizeof(err));
@@ -233,6 +244,7 @@ out:
 	if (d->loop)
 		status_servers_stop(d);
 	podnet_free(d->podnet);
+	daemon_policy_free(d);
 	ct_free(d->ct);
 	if (d->mode)
 		d->mode_ops->free(d->mode);

@@ -242,6 +242,7 @@ static void run_sync(struct sy_daemon *d)
 
 	full = !s->first_sync_done || s->force_full || t0 >= s->last_full_mono + full_period(d);
 	run_podnet(d, full);
+	daemon_policy_sync(d, full);
 	t0 = sy_now_mono();	/* the proxy's sync duration excludes the pod network's */
 	if (!sources_ready(d)) {
 		log_v(4, "Waiting for the first listing of Services and EndpointSlices");
@@ -260,7 +261,8 @@ static void run_sync(struct sy_daemon *d)
 		schedule(d);
 		return;
 	}
-	r = d->mode_ops->sync(d->mode, &(struct sy_sync_input){ .services = &d->ds }, full, &st);
+	r = d->mode_ops->sync(d->mode, &(struct sy_sync_input){ .services = &d->ds, .policy = d->policy },
+			      full, &st);
 	elapsed = sy_now_mono() - t0;
 	s->last_sync_mono = sy_now_mono();
 	d->metrics.syncs_total++;

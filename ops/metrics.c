@@ -77,6 +77,7 @@ void sy_metrics_init(struct sy_metrics *m)
 	sy_hist_init_exp(&m->sync_partial_duration, 0.001, 2, 15);
 	sy_hist_init_netprog(&m->netprog_duration);
 	sy_hist_init_exp(&m->conntrack_duration, 0.001, 2, 15);
+	sy_hist_init_exp(&m->netpol_sync_duration, 0.0001, 2, 18);
 }
 
 void metrics_fmt_double(double v, char *buf, size_t len)
@@ -301,6 +302,25 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 	family(&b, "switchyard_xtables_lock_wait_seconds_total", "counter",
 	       "Time spent waiting for /run/xtables.lock (the loop keeps serving)");
 	sample_d(&b, "switchyard_xtables_lock_wait_seconds_total", NULL, m->xtables_lock_wait_seconds);
+	histogram(&b, "switchyard_network_policy_sync_duration_seconds",
+		  "NetworkPolicy sync latency (event batch to the kernel's answer) in seconds",
+		  &m->netpol_sync_duration);
+	family(&b, "switchyard_network_policy_syncs_total", "counter",
+	       "NetworkPolicy syncs that succeeded, by type (full: verify and repair)");
+	sample_u(&b, "switchyard_network_policy_syncs_total", "type=\"full\"", m->netpol_syncs_full);
+	sample_u(&b, "switchyard_network_policy_syncs_total", "type=\"partial\"",
+		 m->netpol_syncs_partial);
+	counter(&b, "switchyard_network_policy_sync_failures_total",
+		"NetworkPolicy syncs the kernel refused (the next one is a full sync)",
+		m->netpol_sync_failures_total);
+	counter(&b, "switchyard_network_policy_elements_written_total",
+		"NetworkPolicy set elements added or deleted", m->netpol_elements_written_total);
+	gauge_u(&b, "switchyard_network_policy_policies", "NetworkPolicies in the state",
+		m->netpol_policies);
+	gauge_u(&b, "switchyard_network_policy_local_pods", "Pods of this node NetworkPolicy covers",
+		m->netpol_local_pods);
+	gauge_u(&b, "switchyard_network_policy_set_elements", "Elements in the planner's sets",
+		m->netpol_elements);
 	if (flags & METRICS_PROCESS)
 		process_metrics(&b);
 	return http_buf_steal(&b);

@@ -22,6 +22,8 @@ struct manifest_source;
 struct podnet;
 struct http_server;
 struct svc_health;
+struct policy_state;
+struct netpol_nft;
 
 struct sync_runner {
 	ev_timer timer;			/* the one timer that runs syncs */
@@ -59,6 +61,9 @@ struct sy_daemon {
 	struct podnet *podnet;
 	struct http_server *healthz, *metrics_srv;
 	struct svc_health *svc_health;
+	struct policy_state *policy;		/* --network-policy: the planner */
+	struct netpol_nft *netpol;		/* ... and its kernel writer */
+	ev_timer policy_retry;			/* after a refused policy sync */
 	struct sy_metrics metrics;
 	struct sync_runner sync;
 	double last_sync_wall;		/* for /healthz lastUpdated */
@@ -86,6 +91,16 @@ double sync_runner_due(const struct sync_runner *s, double min_period, double fu
 		       bool sources_ready, double now);
 /* A run starts at now: it takes one token. */
 void sync_runner_take(struct sync_runner *s, double min_period, double now);
+
+/*
+ * daemon/policy.c, with --network-policy: the planner and the nftables
+ * writer (init: 0 or -errno with err), one policy sync per runner sync once
+ * Pods, Namespaces and NetworkPolicies are listed, the table's removal.
+ */
+int daemon_policy_init(struct sy_daemon *d, char *err, size_t errlen);
+void daemon_policy_sync(struct sy_daemon *d, bool full);
+void daemon_policy_free(struct sy_daemon *d);
+int daemon_policy_cleanup(void);
 
 /* Called by the cache on every change: schedules a sync (rate limited). */
 void sync_runner_kick(struct sy_daemon *d);

@@ -53,6 +53,12 @@ struct sy_metrics {
 	uint64_t kernel_writes_total;
 	uint64_t podnet_syncs_total, podnet_errors_total;
 	uint64_t xtables_lock_waits_total;	/* syncs that found xtables.lock busy */
+	/* switchyard_network_policy_* (--network-policy) */
+	struct sy_hist netpol_sync_duration;	/* network_policy_sync_duration_seconds */
+	uint64_t netpol_syncs_full, netpol_syncs_partial;	/* ..._syncs_total{type} */
+	uint64_t netpol_sync_failures_total;
+	uint64_t netpol_elements_written_total;	/* set elements added + deleted */
+	uint64_t netpol_policies, netpol_local_pods, netpol_elements;	/* gauges */
 	double xtables_lock_wait_seconds;	/* time spent waiting for it */
 };
 

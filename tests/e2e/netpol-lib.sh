@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+# The NetworkPolicy lab of tests/e2e/netpol-*.sh (sourced, not a test):
+#
+#   node1 (switchyard --network-policy, ip_forward)     node2 (a node without it)
+#     local pods x/a x/b y/a y/b z/a z/b  10.244.1.0/24   remote pods x/c y/c z/c 10.244.2.0/24
+#     wired as a bridge (br0 + br_netfilter) or          routed /32 veths
+#     routed (a veth per pod, /32 routes, the node's
+#     side 169.254.1.1: Calico's wiring)
+#   node1 eth-n 10.0.0.1 <-> node2 eth-n 10.0.0.2 (routes to each other's pod range)
+#
+# tests/lib/netpol_lab.py starts the servers inside every pod, probes the
+# full matrix (pairs x TCP/UDP/SCTP x 80/81) and compares it with the
+# expectation of each case.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	echo "netpol-lib.sh: the lab library of tests/e2e/netpol-*.sh (not a test)" >&2
+	exit 77
+fi
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+[ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
+command -v nft >/dev/null || sy_skip "nft missing"
+
+NP_M=$SY_TMP/manifests
+mkdir -p "$NP_M"
+NP_SPEC=$SY_TMP/lab.json
+NP_PID=
+NP_LOG=
+declare -A NP_NS NP_IP
+
+# np_lab bridge|routed
+np_lab() {
+	local wiring=$1 i=10 j=10 k ns p pns
+	sy_mkns NODE node1
+	sy_mkns NODE2 node2
+	for n in "$NODE" "$NODE2"; do
+		ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1
+		ip netns exec "$n" sysctl -qw net.ipv4.icmp_ratelimit=0
+		ip netns exec "$n" sysctl -qw net.ipv4.conf.all.send_redirects=0
+	done
+	sy_veth "$NODE" eth-n 10.0.0.1/24 "$NODE2" eth-n 10.0.0.2/24
+	ip -n "$NODE" route add 10.244.2.0/24 via 10.0.0.2
+	ip -n "$NODE2" route add 10.244.1.0/24 via 10.0.0.1
+	if [ "$wiring" = bridge ]; then
+		ip -n "$NODE" link add br0 type bridge
+		ip -n "$NODE" addr add 10.244.1.1/24 dev br0
+		ip -n "$NODE" link set br0 up
+		ip netns exec "$NODE" sysctl -qw net.bridge.bridge-nf-call-iptables=1 ||
+			sy_skip "no br_netfilter"
+	fi
+	for ns in x y z; do
+		for p in a b c; do
+			sy_mkns pns "pod-$ns-$p"
+			NP_NS[$ns/$p]=$pns
+			if [ "$p" = c ]; then
+				NP_IP[$ns/$p]=10.244.2.$j
+				sy_veth "$NODE2" "v$ns$p" 169.254.1.1/32 "$pns" eth0 "10.244.2.$j/32"
+				ip -n "$NODE2" route add "10.244.2.$j/32" dev "v$ns$p"
+				ip -n "$pns" route add 169.254.1.1 dev eth0
+				ip -n "$pns" route add default via 169.254.1.1
+				j=$((j + 1))
+				continue
+			fi
+			NP_IP[$ns/$p]=10.244.1.$i
+			if [ "$wiring" = bridge ]; then
+				sy_veth "$NODE" "v$ns$p" - "$pns" eth0 "10.244.1.$i/24"
+				ip -n "$NODE" link set "v$ns$p" master br0
+				ip -n "$pns" route add default via 10.244.1.1
+			else
+				sy_veth "$NODE" "v$ns$p" 169.254.1.1/32 "$pns" eth0 "10.244.1.$i/32"
+				ip -n "$NODE" route add "10.244.1.$i/32" dev "v$ns$p"
+				ip -n "$pns" route add 169.254.1.1 dev eth0
+				ip -n "$pns" route add default via 169.254.1.1
+			fi
+			i=$((i + 1))
+		done
+	done
+	{
+		echo '{"net_all": "10.244.0.0/16", "net_local": "10.244.1.0/24",'
+		echo ' "net_remote": "10.244.2.0/24", "pods": {'
+		local first=1
+		for k in "${!NP_NS[@]}"; do
+			[ $first = 1 ] || echo ','
+			first=0
+			printf '"%s": {"netns": "%s", "ip": "%s", "remote": %s}' "$k" "${NP_NS[$k]}" \
+				"${NP_IP[$k]}" "$([ "${k#*/}" = c ] && echo true || echo false)"
+		done
+		echo '}}'
+	} >"$NP_SPEC"
+	"$PY" "$SY_SRC/tests/lib/netpol_lab.py" --spec "$NP_SPEC" --manifests "$NP_M" \
+		--node-ns "$NODE" --write-only || sy_fail "writing the manifests"
+	cat >"$NP_M/node.yaml" <<EOF2
+apiVersion: v1
+kind: Node
+metadata:
+  name: node1
+status:
+  addresses:
+    - {type: InternalIP, address: 10.0.0.1}
+EOF2
+}
+
+np_start() {
+	NP_LOG=$SY_TMP/switchyard.$RANDOM.log
+	sy_bg "$NODE" "$NP_LOG" "$SWITCHYARD" --proxy-mode="${NP_MODE:-none}" --manifests "$NP_M" \
+		--hostname-override node1 --cluster-cidr 10.244.0.0/16 --network-policy \
+		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
+		--min-sync-period 0s -v 2 "$@"
+	NP_PID=$SY_LAST_PID
+	sy_wait 20 grep -q "NetworkPolicy sync complete: full=true" "$NP_LOG" || {
+		cat "$NP_LOG" >&2
+		sy_fail "switchyard did not complete its first NetworkPolicy sync"
+	}
+}
+
+np_stop() {
+	[ -n "$NP_PID" ] || return 0
+	kill "$NP_PID" 2>/dev/null
+	for _ in $(seq 1 50); do kill -0 "$NP_PID" 2>/dev/null || break; sleep 0.1; done
+	NP_PID=
+}
+
+# np_cases [CASE,...]: run the lab's cases (all when none given)
+np_cases() {
+	ip netns exec "$NODE" true
+	"$PY" "$SY_SRC/tests/lib/netpol_lab.py" --spec "$NP_SPEC" --manifests "$NP_M" \
+		--node-ns "$NODE" --cases "${1:-}"
+}
+
+np_nft() { ip netns exec "$NODE" nft -j list table inet switchyard-policy; }
