@@ -39,6 +39,7 @@
 #define DT_INET_PROTO 12
 #define DT_INET_SERVICE 13
 #define DT_BITS 6
+#define DT_MARK_TYPE 19		/* mark: a host-order 32-bit value */
 
 struct sy_nft {
 	struct mnl_socket *nl;
@@ -87,6 +88,8 @@ uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 	MIXS(r->mset);
 	MIXS(r->set);
 	MIXS(r->chain);
+	if (r->act == SY_NFT_A_DNAT_MAP)
+		MIX(&r->numgen_off, 4);
 #undef MIX
 #undef MIXS
 	return h ? h : 1;
@@ -94,7 +97,24 @@ uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 
 unsigned sy_nft_key_len(enum sy_nft_key k)
 {
-	return k == SY_NFT_K_ADDR ? 4 : k == SY_NFT_K_DPP ? 12 : 8;
+	return k == SY_NFT_K_ADDR || k == SY_NFT_K_NG ? 4 : k == SY_NFT_K_DPP ? 12 : 8;
+}
+
+unsigned sy_nft_key_ng(uint8_t *out, uint32_t v)
+{
+	memset(out, 0, SY_NFT_KEY_MAX);
+	memcpy(out, &v, 4);	/* numgen writes host order */
+	return 4;
+}
+
+unsigned sy_nft_ap_make(uint8_t *out, const struct sy_addr *a, uint16_t port)
+{
+	uint16_t p = htons(port);
+
+	memset(out, 0, SY_NFT_AP_LEN);
+	memcpy(out, &a->v4, 4);
+	memcpy(out + 4, &p, 2);
+	return SY_NFT_AP_LEN;
 }
 
 unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *a, uint8_t proto,
@@ -104,6 +124,13 @@ unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *
 	unsigned o = 0;
 
 	memset(out, 0, SY_NFT_KEY_MAX);
+	if (k == SY_NFT_K_NG)
+		return 4;
+	if (k == SY_NFT_K_AA) {
+		memcpy(out, &a->v4, 4);
+		memcpy(out + 4, &a->v4, 4);
+		return 8;
+	}
 	if (k != SY_NFT_K_PP) {
 		memcpy(out, &a->v4, 4);
 		o = 4;
@@ -479,6 +506,22 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 			  NFT_REG_1);
 		e_lookup(nr, NFT_REG_1, r->mset, false);
 	}
+	if (r->m & SY_NFT_M_CT_DNAT) {
+		struct nftnl_expr *e = nftnl_expr_alloc("ct");
+		uint32_t mask = IPS_DST_NAT;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+		nftnl_rule_add_expr(nr, e);
+		e_bitwise(nr, 4, &mask, &zero);
+		e_cmp(nr, NFT_CMP_NEQ, &zero, 4);
+	}
+	if (r->m & SY_NFT_M_SD_SET) {
+		if (!r->mset)
+			return -EINVAL;
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG32_00);
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_01);
+		e_lookup(nr, NFT_REG32_00, r->mset, false);
+	}
 	if (r->m & SY_NFT_M_NUMGEN) {
 		struct nftnl_expr *e = nftnl_expr_alloc("numgen");
 		if (!r->numgen_mod)
@@ -553,6 +596,28 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 		nftnl_rule_add_expr(nr, e);
 		break;
 	}
+	case SY_NFT_A_DNAT_MAP: {
+		struct nftnl_expr *e = nftnl_expr_alloc("numgen");
+		if (!r->set || !r->numgen_mod)
+			return -EINVAL;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, r->numgen_mod);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, r->numgen_off);
+		nftnl_rule_add_expr(nr, e);
+		e = nftnl_expr_alloc("lookup");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, r->set);
+		nftnl_rule_add_expr(nr, e);
+		e = nftnl_expr_alloc("nat");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_01);
+		nftnl_rule_add_expr(nr, e);
+		break;
+	}
 	case SY_NFT_A_UPDATE_SADDR: {
 		struct nftnl_expr *e = nftnl_expr_alloc("dynset");
 		if (!r->set)
@@ -621,12 +686,18 @@ void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 	flush_elems(b);
 	ktype = d->key == SY_NFT_K_ADDR ? DT_IPADDR :
 		d->key == SY_NFT_K_DPP ? ((DT_IPADDR << DT_BITS | DT_INET_PROTO) << DT_BITS) | DT_INET_SERVICE :
+		d->key == SY_NFT_K_NG ? DT_MARK_TYPE :
+		d->key == SY_NFT_K_AA ? DT_IPADDR << DT_BITS | DT_IPADDR :
 		DT_INET_PROTO << DT_BITS | DT_INET_SERVICE;
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ktype);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sy_nft_key_len(d->key));
 	if (d->map) {
 		flags |= NFT_SET_MAP;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	} else if (d->ap_data) {
+		flags |= NFT_SET_MAP;
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, DT_IPADDR << DT_BITS | DT_INET_SERVICE);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, SY_NFT_AP_LEN);
 	}
 	if (d->timeout_s) {
 		flags |= NFT_SET_TIMEOUT | NFT_SET_EVAL;
@@ -634,6 +705,13 @@ void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, b->seq);
+	if (d->key == SY_NFT_K_NG) {
+		/* nft prints the keys in host order (its BYTEORDER_HOST_ENDIAN = 1) */
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+		nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1);
+		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
 	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWSET, b->family, NLM_F_CREATE, msg_seq(b));
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	batch_update(b);
@@ -685,6 +763,26 @@ void sy_nft_elem(struct sy_nft_batch *b, bool add, const char *set, const uint8_
 		if (ev == SY_NFT_EV_GOTO && chain)
 			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
 	}
+	nftnl_set_elem_add(b->pe.s, e);
+	b->pe.n++;
+}
+
+void sy_nft_elem_data(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
+		      unsigned klen, const uint8_t *data, unsigned dlen)
+{
+	struct nftnl_set_elem *e;
+
+	if (b->pe.s && (b->pe.add != add || b->pe.n >= ELEMS_PER_MSG ||
+			strcmp(nftnl_set_get_str(b->pe.s, NFTNL_SET_NAME), set)))
+		flush_elems(b);
+	if (!b->pe.s) {
+		b->pe.s = set_obj(b, set);
+		b->pe.add = add;
+	}
+	e = nftnl_set_elem_alloc();
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
+	if (add && data)
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, dlen);
 	nftnl_set_elem_add(b->pe.s, e);
 	b->pe.n++;
 }
@@ -1368,9 +1466,13 @@ static int elem2_cb(const struct nlmsghdr *nlh, void *data)
 				v == NF_DROP ? SY_NFT_EV_DROP : v == NF_ACCEPT ? SY_NFT_EV_ACCEPT : 0xff;
 			if (v == NFT_GOTO || v == NFT_JUMP)
 				in.chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
-		} else if ((p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len)) && len == 4) {
-			in.has_data = true;
-			memcpy(&in.data, p, 4);
+		} else if ((p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len))) {
+			in.dval = p;
+			in.dlen = len;
+			if (len == 4) {
+				in.has_data = true;
+				memcpy(&in.data, p, 4);
+			}
 		}
 		a->cb(a->arg, &in);
 	}

@@ -33,6 +33,8 @@
 #define SY_NFT_M_SADDR_SET	0x0800	/* ip saddr @mset */
 #define SY_NFT_M_DADDR_SET	0x1000	/* ip daddr @mset */
 #define SY_NFT_M_NUMGEN		0x2000	/* numgen random mod numgen_mod == 0 */
+#define SY_NFT_M_CT_DNAT	0x4000	/* ct status dnat */
+#define SY_NFT_M_SD_SET		0x8000	/* ip saddr . ip daddr @mset */
 
 enum sy_nft_act {
 	SY_NFT_A_NONE,
@@ -49,6 +51,9 @@ enum sy_nft_act {
 	SY_NFT_A_MASQ,		/* masquerade fully-random */
 	SY_NFT_A_DNAT,		/* dnat to to_addr:to_port (needs M_L4PROTO) */
 	SY_NFT_A_UPDATE_SADDR,	/* update @set { ip saddr } (the set's timeout) */
+	/* dnat ip to numgen random mod numgen_mod offset numgen_off map @set
+	 * (a K_NG → ipv4_addr . inet_service map; needs M_L4PROTO) */
+	SY_NFT_A_DNAT_MAP,
 };
 
 struct sy_nft_rule {
@@ -62,6 +67,7 @@ struct sy_nft_rule {
 	const char *mset;		/* M_SADDR_SET / M_DADDR_SET */
 	const char *set;		/* A_VMAP_* / A_UPDATE_SADDR */
 	const char *chain;		/* A_JUMP / A_GOTO */
+	uint32_t numgen_off;		/* A_DNAT_MAP */
 };
 
 /* The rule's fingerprint (its comment "sy:%016llx"). */
@@ -72,18 +78,26 @@ enum sy_nft_key {
 	SY_NFT_K_ADDR,		/* ipv4_addr (4 bytes) */
 	SY_NFT_K_DPP,		/* ipv4_addr . inet_proto . inet_service (12 bytes) */
 	SY_NFT_K_PP,		/* inet_proto . inet_service (8 bytes) */
+	SY_NFT_K_NG,		/* a numgen value, host order (nft type mark, 4 bytes) */
+	SY_NFT_K_AA,		/* ipv4_addr . ipv4_addr (8 bytes; key_make: a . a) */
 };
 #define SY_NFT_KEY_MAX 12
 unsigned sy_nft_key_len(enum sy_nft_key k);
 /* Fill a key: addr/proto/port as the set type needs (port host order); returns its length. */
 unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *a, uint8_t proto,
 			 uint16_t port);
+/* A K_NG key; returns 4. */
+unsigned sy_nft_key_ng(uint8_t *out, uint32_t v);
+/* The data of an ipv4_addr . inet_service map element (8 bytes); returns 8. */
+#define SY_NFT_AP_LEN 8
+unsigned sy_nft_ap_make(uint8_t *out, const struct sy_addr *a, uint16_t port);
 
 struct sy_nft_set {
 	const char *name;
 	uint8_t key;			/* enum sy_nft_key */
 	bool map;			/* verdict map */
 	uint32_t timeout_s;		/* > 0: dynamic set with this timeout */
+	bool ap_data;			/* a data map: ... : ipv4_addr . inet_service */
 };
 
 /* Element verdict (maps) */
@@ -122,6 +136,9 @@ void sy_nft_set_flush(struct sy_nft_batch *b, const char *name);
 /* One element; chain only for EV_GOTO. */
 void sy_nft_elem(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
 		 unsigned klen, uint8_t ev, const char *chain);
+/* One element of an ap_data map; data NULL (a delete): the key only. */
+void sy_nft_elem_data(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
+		      unsigned klen, const uint8_t *data, unsigned dlen);
 
 struct sy_nft_error {
 	int err;			/* -errno */
@@ -240,6 +257,8 @@ struct sy_nft_elem_info {
 	uint32_t data;
 	uint8_t ev;			/* enum sy_nft_ev, SY_NFT_EV_JUMP, or 0xff (other) */
 	const char *chain;
+	const uint8_t *dval;		/* any element data (has_data: also as data) */
+	unsigned dlen;
 };
 int sy_nft_dump_elems2(struct sy_nft *n, int family, const char *table, const char *set,
 		       void (*cb)(void *arg, const struct sy_nft_elem_info *e), void *arg);
