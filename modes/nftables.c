@@ -54,10 +54,20 @@ struct kchain {
 
 struct kelem {
 	char k[64];
-	uint8_t set, klen, ev;
+	uint8_t set, klen, ev, dlen;
 	uint8_t key[SY_NFT_KEY_MAX];
+	uint8_t data[SY_NFT_AP_LEN];
 	char *chain;
 };
+
+/* A load-balancing chain's slot base in the endpoints map. */
+struct slot {
+	char *name;
+	uint32_t base;
+	unsigned refs;		/* plans in D that use it */
+};
+#define SLOT_IDX(b) ((b) >> NFTP_SLOT_BITS)
+#define N_BASES (1u << (32 - NFTP_SLOT_BITS))
 
 struct proxy_mode {
 	const struct sy_config *cfg;
@@ -81,7 +91,71 @@ struct proxy_mode {
 	struct hmap stale;		/* name → struct kchain (also in kchains) */
 	bool need_full;
 	uint64_t n_rules;
+	/* endpoints-map slot bases: chain name → struct slot, bases in use */
+	struct hmap slots;
+	uint8_t *used;			/* N_BASES bits */
+	char **zero;			/* names whose refs dropped to 0 this sync */
+	unsigned n_zero, cap_zero;
+	struct nftp_alloc alloc;
 };
+
+/* ---- slot bases ---- */
+
+static uint32_t slot_base(void *arg, const char *chain)
+{
+	struct proxy_mode *m = arg;
+	struct slot *sl = hmap_get(&m->slots, chain);
+	uint32_t i;
+
+	if (sl)
+		return sl->base;
+	/* the name's own base, or the next free one (linear probing) */
+	i = SLOT_IDX(nftp_base_hash(chain));
+	while (m->used[i / 8] & (1u << (i % 8)))
+		i = (i + 1) % N_BASES;
+	m->used[i / 8] |= (uint8_t)(1u << (i % 8));
+	sl = xcalloc(1, sizeof(*sl));
+	sl->base = i << NFTP_SLOT_BITS;
+	sl->name = xstrdup(chain);
+	hmap_put(&m->slots, sl->name, sl);
+	return sl->base;
+}
+
+static void slot_ref(struct proxy_mode *m, const char *chain, int d)
+{
+	struct slot *sl = hmap_get(&m->slots, chain);
+
+	if (!sl)
+		return;
+	if (d > 0) {
+		sl->refs++;
+		return;
+	}
+	if (sl->refs && --sl->refs == 0) {
+		if (m->n_zero == m->cap_zero) {
+			m->cap_zero = m->cap_zero ? 2 * m->cap_zero : 16;
+			m->zero = xrealloc(m->zero, m->cap_zero * sizeof(*m->zero));
+		}
+		m->zero[m->n_zero++] = xstrdup(chain);
+	}
+}
+
+/* Free the bases no plan uses any more (after a sync: a replan may take one back). */
+static void slot_gc(struct proxy_mode *m)
+{
+	for (unsigned i = 0; i < m->n_zero; i++) {
+		struct slot *sl = hmap_get(&m->slots, m->zero[i]);
+		if (sl && !sl->refs) {
+			uint32_t idx = SLOT_IDX(sl->base);
+			m->used[idx / 8] &= (uint8_t)~(1u << (idx % 8));
+			hmap_del(&m->slots, m->zero[i]);
+			free(sl->name);
+			free(sl);
+		}
+		free(m->zero[i]);
+	}
+	m->n_zero = 0;
+}
 
 /* ---- D ---- */
 
@@ -130,8 +204,10 @@ static void d_del_elem(struct proxy_mode *m, const struct nftp_elem *e)
 
 static void d_port_add(struct proxy_mode *m, struct nftp_port *pp)
 {
-	for (unsigned i = 0; i < pp->n_chains; i++)
+	for (unsigned i = 0; i < pp->n_chains; i++) {
 		d_add_chain(m, &pp->chains[i]);
+		slot_ref(m, pp->chains[i].name, 1);
+	}
 	for (unsigned i = 0; i < pp->n_elems; i++)
 		d_add_elem(m, &pp->elems[i]);
 	for (unsigned i = 0; i < pp->n_asets; i++) {
@@ -146,9 +222,11 @@ static void d_port_add(struct proxy_mode *m, struct nftp_port *pp)
 
 static void d_port_del(struct proxy_mode *m, struct nftp_port *pp)
 {
-	for (unsigned i = 0; i < pp->n_chains; i++)
+	for (unsigned i = 0; i < pp->n_chains; i++) {
 		if (hmap_get(&m->dchains, pp->chains[i].name) == &pp->chains[i])
 			hmap_del(&m->dchains, pp->chains[i].name);
+		slot_ref(m, pp->chains[i].name, -1);
+	}
 	for (unsigned i = 0; i < pp->n_elems; i++)
 		d_del_elem(m, &pp->elems[i]);
 	for (unsigned i = 0; i < pp->n_asets; i++)
@@ -268,7 +346,7 @@ static void k_chain_del(struct proxy_mode *m, const char *name)
 }
 
 static void k_elem_put(struct proxy_mode *m, const char *k, unsigned set, const uint8_t *key,
-		       unsigned klen, uint8_t ev, const char *chain)
+		       unsigned klen, uint8_t ev, const char *chain, const uint8_t *data, unsigned dlen)
 {
 	struct kelem *e = hmap_get(&m->kelems, k);
 
@@ -283,6 +361,12 @@ static void k_elem_put(struct proxy_mode *m, const char *k, unsigned set, const 
 	memcpy(e->key, key, klen);
 	e->ev = ev;
 	e->chain = chain ? xstrdup(chain) : NULL;
+	if (dlen > sizeof(e->data))
+		dlen = 0;
+	e->dlen = (uint8_t)dlen;
+	memset(e->data, 0, sizeof(e->data));
+	if (dlen)
+		memcpy(e->data, data, dlen);
 }
 
 static void k_elem_del(struct proxy_mode *m, const char *k)
@@ -325,15 +409,17 @@ static void load_set(void *arg, const char *name)
 	free(hmap_put(&a->m->ksets, s, s));
 }
 
-static void load_elem(void *arg, const uint8_t *key, unsigned klen, uint8_t ev, const char *chain)
+static void load_elem(void *arg, const struct sy_nft_elem_info *in)
 {
 	struct load_arg *a = arg;
 	char k[64];
 
-	if (klen > SY_NFT_KEY_MAX)
+	if (in->klen > SY_NFT_KEY_MAX)
 		return;
-	nftp_elem_key(k, nftp_set_def(a->set)->name, key, klen);
-	k_elem_put(a->m, k, a->set, key, klen, ev, chain);
+	nftp_elem_key(k, nftp_set_def(a->set)->name, in->key, in->klen);
+	/* a jump (never ours) or an unknown verdict: 0xff, a mismatch */
+	k_elem_put(a->m, k, a->set, in->key, in->klen, in->ev == SY_NFT_EV_JUMP ? 0xff : in->ev,
+		   in->chain, in->dval, in->dval ? in->dlen : 0);
 }
 
 /* K := what the kernel's table holds (chains + rule fingerprints, sets, our maps' elements). */
@@ -356,7 +442,7 @@ static int k_load(struct proxy_mode *m)
 		if (!hmap_get(&m->ksets, nftp_set_def(i)->name))
 			continue;
 		a.set = i;
-		r = sy_nft_dump_elems(m->nl, m->family, m->table, nftp_set_def(i)->name, load_elem, &a);
+		r = sy_nft_dump_elems2(m->nl, m->family, m->table, nftp_set_def(i)->name, load_elem, &a);
 	}
 	return r < 0 ? r : 0;
 }
@@ -474,7 +560,8 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 		struct delem *d = hmap_get(&m->delems, u->elems[i]);
 		struct kelem *k = hmap_get(&m->kelems, u->elems[i]);
 		const struct nftp_elem *e = d ? d_elem_value(m, d) : NULL;
-		bool same = e && k && k->ev == e->ev &&
+		bool same = e && k && k->ev == e->ev && k->dlen == e->dlen &&
+			    !memcmp(k->data, e->data, e->dlen) &&
 			    ((!k->chain && !e->chain) || (k->chain && e->chain && !strcmp(k->chain, e->chain)));
 		if (same)
 			continue;
@@ -483,8 +570,14 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 			k_elem_del(m, u->elems[i]);
 		}
 		if (e) {
-			sy_nft_elem(b, true, nftp_set_def(e->set)->name, e->key, e->klen, e->ev, e->chain);
-			k_elem_put(m, u->elems[i], e->set, e->key, e->klen, e->ev, e->chain);
+			if (e->dlen)
+				sy_nft_elem_data(b, true, nftp_set_def(e->set)->name, e->key, e->klen,
+						 e->data, e->dlen);
+			else
+				sy_nft_elem(b, true, nftp_set_def(e->set)->name, e->key, e->klen, e->ev,
+					    e->chain);
+			k_elem_put(m, u->elems[i], e->set, e->key, e->klen, e->ev, e->chain, e->data,
+				   e->dlen);
 		}
 	}
 	for (unsigned i = 0; i < u->n_chains; i++) {
@@ -628,7 +721,7 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 					d_port_del(m, pp);
 				nftp_port_free(pp);
 			}
-			pp = nftp_port_new(&m->opts, dp);
+			pp = nftp_port_new(&m->opts, dp, &m->alloc);
 			hmap_put(&m->ports, pp->name, pp);
 			d_port_add(m, pp);
 		}
@@ -642,7 +735,7 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 		if (old && dp && old->serial == dp->serial)
 			continue;
 		if (dp) {
-			np = nftp_port_new(&m->opts, dp);
+			np = nftp_port_new(&m->opts, dp, &m->alloc);
 			u_add_port(u, kp, np);
 		}
 		if (old) {
@@ -852,6 +945,7 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	}
 	free(s.bad);
 	free(s.tags);
+	slot_gc(m);
 
 	{
 		struct hmap_iter it;
@@ -875,8 +969,9 @@ static int probe(struct sy_nft *nl, char *err, size_t errlen)
 {
 	static const struct sy_nft_hook h = { "nat", 0, -100 }, hf = { "filter", 1, -110 };
 	static const struct sy_nft_set sets[] = {
-		{ "m", SY_NFT_K_DPP, true, 0 }, { "p", SY_NFT_K_PP, true, 0 },
-		{ "a", SY_NFT_K_ADDR, false, 10 },
+		{ "m", SY_NFT_K_DPP, true, 0, false }, { "p", SY_NFT_K_PP, true, 0, false },
+		{ "a", SY_NFT_K_ADDR, false, 10, false },
+		{ "e", SY_NFT_K_NG, false, 0, true }, { "h", SY_NFT_K_AA, false, 0, false },
 	};
 	struct sy_nft_batch *b = sy_nft_batch_new(FAMILY, "switchyard-probe");
 	struct sy_nft_error e;
@@ -915,6 +1010,27 @@ static int probe(struct sy_nft *nl, char *err, size_t errlen)
 	sy_nft_rule_add(b, "n", &r);
 	r.act = SY_NFT_A_MASQ;
 	sy_nft_rule_add(b, "n", &r);
+	memset(&r, 0, sizeof(r));
+	r.m = SY_NFT_M_CT_DNAT | SY_NFT_M_SD_SET;
+	r.mset = "h";
+	r.act = SY_NFT_A_RETURN;
+	sy_nft_rule_add(b, "n", &r);
+	memset(&r, 0, sizeof(r));
+	r.m = SY_NFT_M_L4PROTO;
+	r.l4proto = IPPROTO_TCP;
+	r.act = SY_NFT_A_DNAT_MAP;
+	r.numgen_mod = 2;
+	r.numgen_off = NFTP_SLOTS;
+	r.set = "e";
+	sy_nft_rule_add(b, "n", &r);
+	{
+		uint8_t k[SY_NFT_KEY_MAX], d[SY_NFT_AP_LEN];
+		struct sy_addr a = sy_addr4_host(0x0a000001);
+		unsigned kl = sy_nft_key_ng(k, NFTP_SLOTS), dl = sy_nft_ap_make(d, &a, 80);
+		sy_nft_elem_data(b, true, "e", k, kl, d, dl);
+		kl = sy_nft_key_make(k, SY_NFT_K_AA, &a, 0, 0);
+		sy_nft_elem(b, true, "h", k, kl, SY_NFT_EV_NONE, NULL);
+	}
 	r.m = SY_NFT_M_L4PROTO;
 	r.l4proto = IPPROTO_TCP;
 	r.act = SY_NFT_A_DNAT;
@@ -970,6 +1086,10 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	hmap_init(&m->kelems);
 	hmap_init(&m->ksets);
 	hmap_init(&m->stale);
+	hmap_init(&m->slots);
+	m->used = xcalloc(N_BASES / 8, 1);
+	m->alloc.base = slot_base;
+	m->alloc.arg = m;
 	m->need_full = true;
 	if (cfg && cfg->n_nodeport_cidrs) {
 		for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++)
@@ -1032,6 +1152,15 @@ static void nft_mode_free(struct proxy_mode *m)
 	hmap_clear(&m->ports);
 	if (m->have_opts)
 		nftp_globals_free(&m->g);
+	slot_gc(m);
+	hmap_iter_init(&it, &m->slots);
+	while (hmap_iter_next(&it, NULL, &v)) {
+		free(((struct slot *)v)->name);
+		free(v);
+	}
+	hmap_clear(&m->slots);
+	free(m->zero);
+	free(m->used);
 	sy_nft_close(m->nl);
 	free(m);
 }

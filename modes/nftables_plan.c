@@ -32,17 +32,19 @@ static const struct sy_nft_hook
 
 static const char *const set_names[NFTP_NSETS] = {
 	"cluster-ips", "nodeport-ips", "service-ips", "service-nodeports",
-	"no-endpoint-services", "no-endpoint-nodeports", "firewall-ips",
+	"no-endpoint-services", "no-endpoint-nodeports", "firewall-ips", "endpoints", "hairpin",
 };
 
 static const struct sy_nft_set set_defs[NFTP_NSETS] = {
-	{ "cluster-ips", SY_NFT_K_ADDR, false, 0 },
-	{ "nodeport-ips", SY_NFT_K_ADDR, false, 0 },
-	{ "service-ips", SY_NFT_K_DPP, true, 0 },
-	{ "service-nodeports", SY_NFT_K_PP, true, 0 },
-	{ "no-endpoint-services", SY_NFT_K_DPP, true, 0 },
-	{ "no-endpoint-nodeports", SY_NFT_K_PP, true, 0 },
-	{ "firewall-ips", SY_NFT_K_DPP, true, 0 },
+	{ "cluster-ips", SY_NFT_K_ADDR, false, 0, false },
+	{ "nodeport-ips", SY_NFT_K_ADDR, false, 0, false },
+	{ "service-ips", SY_NFT_K_DPP, true, 0, false },
+	{ "service-nodeports", SY_NFT_K_PP, true, 0, false },
+	{ "no-endpoint-services", SY_NFT_K_DPP, true, 0, false },
+	{ "no-endpoint-nodeports", SY_NFT_K_PP, true, 0, false },
+	{ "firewall-ips", SY_NFT_K_DPP, true, 0, false },
+	{ "endpoints", SY_NFT_K_NG, false, 0, true },
+	{ "hairpin", SY_NFT_K_AA, false, 0, false },
 };
 
 const struct sy_nft_set *nftp_set_def(unsigned id)
@@ -134,7 +136,8 @@ static void add_elem(struct nftp_elem **arr, unsigned *n, unsigned *cap, unsigne
 	e = &(*arr)[(*n)++];
 	memset(e, 0, sizeof(*e));
 	e->set = (uint8_t)set;
-	e->klen = (uint8_t)sy_nft_key_make(e->key, set_defs[set].key, a, proto, port);
+	if (a)
+		e->klen = (uint8_t)sy_nft_key_make(e->key, set_defs[set].key, a, proto, port);
 	e->ev = ev;
 	e->chain = chain;
 }
@@ -271,6 +274,13 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	add_rule(c, &r);
 
 	c = CH("masquerading", NULL);
+	/* hairpin: an endpoint reaching itself through a Service */
+	memset(&r, 0, sizeof(r));
+	r.m = SY_NFT_M_CT_DNAT | SY_NFT_M_SD_SET;
+	r.mset = set_names[NFTP_S_HAIRPIN];
+	r.act = SY_NFT_A_JUMP;
+	r.chain = "mark-for-masquerade";
+	add_rule(c, &r);
 	memset(&r, 0, sizeof(r));
 	r.m = SY_NFT_M_MARK_UNSET;
 	r.mark_bit = o->mark_bit;
@@ -354,6 +364,52 @@ static int ep_find(const struct ds_ep *eps, unsigned n, const struct ds_ep *e)
  * anonymous verdict map per Service: the kernel's time for a transaction
  * grows faster than linearly with their number (see doc/nftables.md).
  */
+uint32_t nftp_base_hash(const char *chain)
+{
+	uint64_t h = NFTP_FP_INIT;
+
+	for (const char *p = chain; *p; p++) {
+		h ^= (uint8_t)*p;
+		h *= 1099511628211ull;
+	}
+	return (uint32_t)(h >> 20) & ~(NFTP_SLOTS - 1);
+}
+
+/*
+ * The load-balancing chain without endpoint chains: one rule, `dnat ip to
+ * numgen random mod n offset base map @endpoints`, and the map elements
+ * base+i → endpoint i.  An endpoint change is then element updates in a
+ * data map: no jump, goto or verdict, so the kernel does not validate the
+ * table (doc/nftables.md).  Hairpin: the endpoint's @hairpin element.
+ */
+static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct ds_port *dp,
+			const struct ds_ep *eps, unsigned n, const struct nftp_alloc *al)
+{
+	uint32_t base = al ? al->base(al->arg, c->name) : nftp_base_hash(c->name);
+	struct sy_nft_rule r;
+
+	if (n > NFTP_SLOTS)
+		n = NFTP_SLOTS;
+	memset(&r, 0, sizeof(r));
+	r.m = SY_NFT_M_L4PROTO;
+	r.l4proto = dp->proto;
+	r.act = SY_NFT_A_DNAT_MAP;
+	r.numgen_mod = n;
+	r.numgen_off = base;
+	r.set = set_names[NFTP_S_ENDPOINTS];
+	add_rule(c, &r);
+	for (unsigned i = 0; i < n; i++) {
+		struct nftp_elem *e;
+		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_ENDPOINTS, NULL, 0, 0,
+			 SY_NFT_EV_NONE, NULL);
+		e = &pp->elems[pp->n_elems - 1];
+		e->klen = (uint8_t)sy_nft_key_ng(e->key, base + i);
+		e->dlen = (uint8_t)sy_nft_ap_make(e->data, &eps[i].addr, eps[i].port);
+		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_HAIRPIN, &eps[i].addr, 0, 0,
+			 SY_NFT_EV_NONE, NULL);
+	}
+}
+
 static void fill_lb(struct nftp_chain *c, const struct ds_port *dp, const struct ds_ep *eps,
 		    unsigned n, struct nftp_chain *const *epc, struct nftp_aset *const *eas)
 {
@@ -379,7 +435,8 @@ static void fill_lb(struct nftp_chain *c, const struct ds_port *dp, const struct
 	}
 }
 
-struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp)
+struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp,
+				const struct nftp_alloc *al)
 {
 	struct nftp_port *pp = xcalloc(1, sizeof(*pp));
 	const char *proto = dp->proto == IPPROTO_UDP ? "udp" : dp->proto == IPPROTO_SCTP ? "sctp" : "tcp";
@@ -417,7 +474,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		unsigned n = k ? dp->n_local_eps : dp->n_cluster_eps;
 		struct nftp_chain **epc = k ? ep_l : ep_c;
 		struct nftp_aset **eas = k ? as_l : as_c;
-		if (!(k ? need_svl : need_svc))
+		if (!(k ? need_svl : need_svc) || !dp->affinity_timeout)
 			continue;
 		for (unsigned i = 0; i < n; i++) {
 			const struct ds_ep *e = &eps[i];
@@ -484,10 +541,14 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		}
 		add_rule(int_chain, &r);
 	}
-	if (svc)
+	if (svc && dp->affinity_timeout)
 		fill_lb(svc, dp, dp->cluster_eps, dp->n_cluster_eps, ep_c, as_c);
-	if (svl)
+	else if (svc)
+		fill_lb_map(pp, svc, dp, dp->cluster_eps, dp->n_cluster_eps, al);
+	if (svl && dp->affinity_timeout)
 		fill_lb(svl, dp, dp->local_eps, dp->n_local_eps, ep_l, as_l);
+	else if (svl)
+		fill_lb_map(pp, svl, dp, dp->local_eps, dp->n_local_eps, al);
 
 	if (need_ext) {
 		ext = port_chain(pp, "external-", base);

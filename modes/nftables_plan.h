@@ -18,7 +18,10 @@
  *
  * Per Service port (nftp_port_new): chains service-/local-/external-/
  * firewall-/endpoint-HASH-ns/svc/proto/port[__ip/port], affinity sets
- * affinity-HASH-..., and the map/set elements it owns.
+ * affinity-HASH-..., and the map/set elements it owns.  Endpoint chains
+ * exist only for sessionAffinity; otherwise endpoints are elements of the
+ * `endpoints` data map (see nftp_port_new) and hairpin masquerade is
+ * `ct status dnat ip saddr . ip daddr @hairpin` in `masquerading`.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +44,8 @@ enum nftp_set {
 	NFTP_S_NO_EP_SERVICES,
 	NFTP_S_NO_EP_NODEPORTS,
 	NFTP_S_FIREWALL_IPS,
+	NFTP_S_ENDPOINTS,		/* numgen value → endpoint ip . port */
+	NFTP_S_HAIRPIN,			/* endpoint ip . the same ip */
 	NFTP_NSETS
 };
 const struct sy_nft_set *nftp_set_def(unsigned id);
@@ -59,6 +64,8 @@ struct nftp_elem {
 	uint8_t ev;			/* enum sy_nft_ev */
 	uint8_t key[SY_NFT_KEY_MAX];
 	const char *chain;		/* EV_GOTO target (a plan's chain name / static) */
+	uint8_t dlen;			/* data (the endpoints map): ip . port */
+	uint8_t data[SY_NFT_AP_LEN];
 };
 
 struct nftp_aset {			/* an affinity set */
@@ -101,7 +108,22 @@ struct nftp_globals {
 void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o);
 void nftp_globals_free(struct nftp_globals *g);
 
-struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp);
+/*
+ * Endpoint selection without per-endpoint chains: a load-balancing chain's
+ * rule is `dnat ip to numgen random mod N offset BASE map @endpoints`, the
+ * map holding BASE+i → endpoint i.  BASE is a multiple of NFTP_SLOTS, one
+ * per load-balancing chain (the mode allocates them: al->base(arg, chain
+ * name); al NULL: derived from the name's hash).
+ */
+#define NFTP_SLOT_BITS 12
+#define NFTP_SLOTS (1u << NFTP_SLOT_BITS)	/* endpoints one chain can use */
+struct nftp_alloc {
+	uint32_t (*base)(void *arg, const char *chain);
+	void *arg;
+};
+uint32_t nftp_base_hash(const char *chain);	/* the name's preferred base */
+struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp,
+				const struct nftp_alloc *al);
 void nftp_port_free(struct nftp_port *pp);
 
 /* kube-proxy's name: prefix + base32(sha256(base))[:8] + "-" + base (truncated). */

@@ -51,7 +51,7 @@ for want in "('nat-prerouting', 'nat', 'prerouting', -100)" "('nat-postrouting',
 	grep -qF "$want" <<<"$base" || sy_fail "base chain $want missing: $base"
 done
 maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []))')
-[ "$maps" = "['firewall-ips', 'no-endpoint-nodeports', 'no-endpoint-services', 'service-ips', 'service-nodeports']" ] ||
+[ "$maps" = "['endpoints', 'firewall-ips', 'no-endpoint-nodeports', 'no-endpoint-services', 'service-ips', 'service-nodeports']" ] ||
 	sy_fail "maps: $maps"
 [ -n "${SY_DEBUG:-}" ] && { ip netns exec "$NODE" curl -s 127.0.0.1:10249/debug/state | head -c 3000; cat "$IPT_LOG"; } >&2
 svcips=$(nft_q '[e for m in objs["map"] if m["name"] == "service-ips" for e in m.get("elem", [])]')
@@ -60,9 +60,19 @@ grep -q "10.96.0.80.*'tcp'.*80.*goto.*service-[A-Z2-7]\{8\}-default/web/tcp/http
 grep -q "192.168.60.10.*external-[A-Z2-7]\{8\}-default/web/tcp/http" <<<"$svcips" || sy_fail "no externalIP element: $svcips"
 noep=$(nft_q '[e for m in objs["map"] if m["name"] == "no-endpoint-services" for e in m.get("elem", [])]')
 grep -q "10.96.0.90.*reject-chain" <<<"$noep" || sy_fail "no REJECT element for the Service without endpoints: $noep"
-nft_json | grep -q '"endpoint-[A-Z2-7]\{8\}-default/web/tcp/http__10.244.3.2/8080"' || sy_fail "no endpoint chain"
+# endpoints: no endpoint chains, elements of the data map @endpoints (numgen value -> ip . port)
+nft_json | grep -q '"endpoint-[A-Z2-7]\{8\}-' && sy_fail "endpoint chains without sessionAffinity"
 rules=$(ip netns exec "$NODE" nft list table ip switchyard)
-grep -q 'numgen random mod 3' <<<"$rules" || sy_fail "no numgen rule: $rules"
+svcrules=$(ip netns exec "$NODE" nft list chain ip switchyard "$(grep -o 'service-[A-Z2-7]\{8\}-default/web/tcp/http' <<<"$rules" | head -1)")
+off=$(grep -o 'meta l4proto tcp dnat ip to numgen random mod 3 offset [0-9]* map @endpoints' <<<"$svcrules" | awk '{ print $(NF-2) }')
+[ -n "$off" ] || sy_fail "no numgen dnat map rule in the Service chain: $svcrules"
+eps=$(nft_q '[(e["elem"]["val"] if isinstance(e, dict) and "elem" in e else e[0], e[1]["concat"] if isinstance(e, list) else None) for m in objs["map"] if m["name"] == "endpoints" for e in m.get("elem", [])]')
+for k in 0 1 2; do
+	grep -q "($((off + k)), \['10.244.[123].2', 8080\])" <<<"$eps" || sy_fail "no @endpoints element $((off + k)): $eps"
+done
+grep -q 'ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade' <<<"$rules" || sy_fail "no hairpin rule"
+hp=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "hairpin"]')
+grep -q "10.244.3.2', '10.244.3.2'" <<<"$hp" || sy_fail "no hairpin element for the local endpoint: $hp"
 grep -q 'masquerade fully-random' <<<"$rules" || sy_fail "no masquerade rule"
 
 # TCP: every endpoint, uniform split, masqueraded source

@@ -6,7 +6,9 @@
 # change (partial sync), a stop, a change while down and a restart; an
 # unchanged restart writes nothing; another program's nft transactions
 # run throughout the changes and repairs; the stale endpoint chain is flushed,
-# then deleted >= 1 s later; drift made by hand with nft (an element
+# then deleted >= 1 s later (the chain of a removed Service); an endpoint
+# change is element updates of the data map @endpoints only (no chain
+# written: `writes` counts one batch, no rule added); drift made by hand with nft (an element
 # deleted, a chain flushed, a rule and a chain added) is repaired by the
 # periodic full sync; a malformed Service among good ones is skipped with
 # its name; --cleanup removes only table ip switchyard.
@@ -57,6 +59,8 @@ spec:
     - {name: p, protocol: BOGUS, port: 80, targetPort: 8080}
 EOF2
 } | ipt_write more.yaml
+ipt_svc gone 10.96.0.73 80 8081 TCP | ipt_write gone.yaml
+ipt_slice gone TCP 8081 10.244.1.2 | ipt_write gone-slice.yaml
 ipt_start --sync-period 3s
 grep -q 'broken' "$IPT_LOG" || sy_fail "the malformed Service default/broken is not named in the log"
 works 10.96.0.71 80 || sy_fail "a good Service next to the malformed one does not answer"
@@ -84,18 +88,33 @@ sy_bg "$NODE" "$SY_TMP/churn.log" bash -c 'while :; do
 done'
 CHURN=$SY_LAST_PID
 
-# endpoint change: ep1 -> ep2 (a partial sync); the old endpoint chain is
-# flushed now and deleted >= 1 s later
-ep1chain=$(nftn -j list chains ip | grep -o '"endpoint-[A-Z2-7]*-default/web/tcp/p__10.244.1.2/8080"' | head -1)
-[ -n "$ep1chain" ] || sy_fail "no endpoint chain for 10.244.1.2"
+# endpoint change: ep1 -> ep2 (a partial sync): the @endpoints element of
+# web's slot now holds ep2, nothing else of the table changed
+webchain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/web/tcp/p"' | tr -d '"')
+[ -n "$webchain" ] || sy_fail "no service chain for web"
+off=$(nftn list chain ip switchyard "$webchain" | grep -o 'numgen random mod 1 offset [0-9]* map @endpoints' | awk '{ print $6 }')
+[ -n "$off" ] || sy_fail "no numgen dnat map rule in $webchain"
+off=$(printf '0x%08x' "$off")	# nft prints a mark in hex
+nftn list map ip switchyard endpoints | grep -q "$off : 10.244.1.2 . 8080" || sy_fail "no @endpoints element $off for ep1: $(nftn list map ip switchyard endpoints)"
+# every rule of the table with its handle: a rewritten rule gets a new handle
+rules_now() { nftn -j list table ip switchyard | "$PY" -c '
+import json, sys
+print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
+rules_before=$(rules_now)
 ipt_slice web TCP 8080 10.244.2.2 | ipt_write slice.yaml
-sy_wait 10 sh -c "ip netns exec $NODE nft list ruleset | grep -q '10.244.2.2:8080'" || sy_fail "the new endpoint was not programmed"
+sy_wait 10 sh -c "ip netns exec $NODE nft list map ip switchyard endpoints | grep -q '$off : 10.244.2.2 . 8080'" ||
+	sy_fail "the new endpoint was not programmed: $(nftn list map ip switchyard endpoints)"
+[ "$(rules_now)" = "$rules_before" ] || sy_fail "the endpoint change rewrote rules: $(diff <(echo "$rules_before") <(rules_now))"
+# the gone Service goes: its chain is flushed now and deleted >= 1 s later
+gonechain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/gone/tcp/p"' | head -1)
+[ -n "$gonechain" ] || sy_fail "no service chain for gone"
+rm "$IPT_M/gone.yaml" "$IPT_M/gone-slice.yaml"
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 10 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 [ "$out" = "ep2 " ] || sy_fail "after the change new connections reach '$out'"
 echo two >&7
 sy_wait 5 grep -q "^reply ep1 two" "$SY_TMP/conn.log" || sy_fail "the established connection did not survive the change"
-sy_wait 10 sh -c "! ip netns exec $NODE nft -j list chains ip | grep -qF '$ep1chain'" ||
-	sy_fail "the stale chain $ep1chain was never deleted"
+sy_wait 10 sh -c "! ip netns exec $NODE nft -j list chains ip | grep -qF '$gonechain'" ||
+	sy_fail "the stale chain $gonechain was never deleted"
 
 # drift by hand, repaired by the next full sync (--sync-period 3s)
 nftn delete element ip switchyard service-ips '{ 10.96.0.70 . tcp . 80 }'

@@ -105,24 +105,39 @@ static void test_clusterip(void **state)
 	struct nftp_opts o;
 	struct ds_port *dp = mk(2, "10.244.1.2", "10.244.2.2");
 	opts(&o);
-	struct nftp_port *pp = nftp_port_new(&o, dp);
+	struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
 	const struct nftp_chain *svc = find(pp, "service-");
 
 	assert_non_null(svc);
 	assert_string_equal(svc->name + 17, "ns/web/tcp/http");
-	/* masquerade for non-pod sources, then numgen over 2 endpoints */
-	assert_int_equal(svc->n_rules, 3);
+	/* masquerade for non-pod sources, then dnat over numgen mod 2 via @endpoints */
+	assert_int_equal(svc->n_rules, 2);
 	assert_int_equal(svc->rules[0].act, SY_NFT_A_JUMP);
 	assert_true(svc->rules[0].m & SY_NFT_M_SADDR_INV);
-	assert_int_equal(svc->rules[1].m, SY_NFT_M_NUMGEN);
+	assert_int_equal(svc->rules[1].m, SY_NFT_M_L4PROTO);
+	assert_int_equal(svc->rules[1].act, SY_NFT_A_DNAT_MAP);
 	assert_int_equal(svc->rules[1].numgen_mod, 2);
-	assert_int_equal(svc->rules[2].m, 0);
-	assert_int_equal(svc->rules[2].act, SY_NFT_A_GOTO);
-	assert_int_equal(pp->n_chains, 3);	/* 2 endpoints + service */
-	const struct nftp_chain *ep = find(pp, "endpoint-");
-	assert_int_equal(ep->n_rules, 2);
-	assert_int_equal(ep->rules[1].act, SY_NFT_A_DNAT);
-	assert_int_equal(ep->rules[1].to_port, 8080);
+	uint32_t base = nftp_base_hash(svc->name);
+	assert_int_equal(svc->rules[1].numgen_off, base);
+	assert_int_equal(base % NFTP_SLOTS, 0);
+	assert_string_equal(svc->rules[1].set, "endpoints");
+	assert_int_equal(pp->n_chains, 1);	/* no endpoint chains */
+	assert_null(find(pp, "endpoint-"));
+	/* base+i -> endpoint i (ip . port), and each endpoint's hairpin pair */
+	assert_int_equal(n_in_set(pp, NFTP_S_ENDPOINTS), 2);
+	for (unsigned i = 0, k = 0; i < pp->n_elems; i++) {
+		const struct nftp_elem *e = &pp->elems[i];
+		uint32_t key;
+		if (e->set != NFTP_S_ENDPOINTS)
+			continue;
+		memcpy(&key, e->key, 4);
+		assert_int_equal(e->klen, 4);
+		assert_int_equal(key, base + k);
+		assert_int_equal(e->dlen, 8);
+		assert_memory_equal(e->data, k ? "\x0a\xf4\x02\x02\x1f\x90\0\0" : "\x0a\xf4\x01\x02\x1f\x90\0\0", 8);
+		k++;
+	}
+	assert_int_equal(n_in_set(pp, NFTP_S_HAIRPIN), 2);
 	assert_int_equal(n_in_set(pp, NFTP_S_CLUSTER_IPS), 1);
 	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 1);
 	assert_int_equal(n_in_set(pp, NFTP_S_NO_EP_SERVICES), 0);
@@ -136,7 +151,7 @@ static void test_no_endpoints_reject(void **state)
 	struct ds_port *dp = mk(0);
 	opts(&o);
 	dp->node_port = 30080;
-	struct nftp_port *pp = nftp_port_new(&o, dp);
+	struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
 
 	assert_int_equal(pp->n_chains, 0);
 	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 0);
@@ -151,6 +166,16 @@ static void test_no_endpoints_reject(void **state)
 	ds_port_free(dp);
 }
 
+/* a test allocator: consecutive bases */
+static uint32_t alloc_base;
+static uint32_t test_alloc(void *arg, const char *chain)
+{
+	(void)arg;
+	(void)chain;
+	return alloc_base += NFTP_SLOTS;
+}
+static const struct nftp_alloc al = { test_alloc, NULL };
+
 static void test_etp_local(void **state)
 {
 	struct nftp_opts o;
@@ -158,14 +183,19 @@ static void test_etp_local(void **state)
 	opts(&o);
 	dp->node_port = 30080;
 	dp->etp_local = true;
-	struct nftp_port *pp = nftp_port_new(&o, dp);
+	alloc_base = 0;
+	struct nftp_port *pp = nftp_port_new(&o, dp, &al);
 	const struct nftp_chain *ext = find(pp, "external-"), *svl = find(pp, "local-");
 
 	assert_non_null(ext);
 	assert_non_null(svl);
-	/* the local chain reaches only the local endpoint, with no numgen */
+	/* the local chain reaches only the local endpoint: its own slots, mod 1 */
 	assert_int_equal(svl->n_rules, 1);
-	assert_int_equal(svl->rules[0].act, SY_NFT_A_GOTO);
+	assert_int_equal(svl->rules[0].act, SY_NFT_A_DNAT_MAP);
+	assert_int_equal(svl->rules[0].numgen_mod, 1);
+	assert_int_equal(svl->rules[0].numgen_off, alloc_base);
+	assert_int_equal(find(pp, "service-")->rules[1].numgen_off, alloc_base - NFTP_SLOTS);
+	assert_int_equal(n_in_set(pp, NFTP_S_ENDPOINTS), 3);
 	/* pod CIDR short-circuit, fib saddr local mark + goto, goto local */
 	assert_int_equal(ext->n_rules, 4);
 	assert_string_equal(ext->rules[3].chain, svl->name);
@@ -175,7 +205,7 @@ static void test_etp_local(void **state)
 	dp = mk(1, "10.244.2.2");
 	dp->node_port = 30080;
 	dp->etp_local = true;
-	pp = nftp_port_new(&o, dp);
+	pp = nftp_port_new(&o, dp, NULL);
 	assert_int_equal(n_in_set(pp, NFTP_S_NO_EP_NODEPORTS), 1);
 	for (unsigned i = 0; i < pp->n_elems; i++)
 		if (pp->elems[i].set == NFTP_S_NO_EP_NODEPORTS)
@@ -196,7 +226,7 @@ static void test_affinity_and_fw(void **state)
 	dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
 	sy_cidr_parse("203.0.113.0/24", &dp->lb_source_ranges[0]);
 	dp->n_lb_source_ranges = 1;
-	struct nftp_port *pp = nftp_port_new(&o, dp);
+	struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
 
 	assert_int_equal(pp->n_asets, 2);
 	assert_int_equal(pp->asets[0].timeout, 600);
