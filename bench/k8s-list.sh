@@ -4,7 +4,7 @@
 # (E endpoints each; default 10,000 / 100,000) from the API server double
 # over HTTPS with a bearer token, then one EndpointSlice change.
 # Prints numbers; never passes or fails on them.
-#   bench/k8s-list.sh [N] [E] [MODE]   (root; SY_BUILD = build dir; MODE none|iptables)
+#   bench/k8s-list.sh [N] [E] [MODE]   (root; SY_BUILD = build dir; MODE none|iptables|nftables)
 # Measures (daemon only, from /proc/PID/schedstat and /proc/PID/status):
 #   - wall time from start until the first full sync ("First sync complete"),
 #   - daemon CPU time until then, peak RSS (VmHWM),
@@ -84,6 +84,9 @@ netprog=$(ip netns exec "$K8S_NS" curl -s "http://$K8S_METRICS/metrics" |
 change_sync=$(grep "SyncProxyRules complete" "$SY_TMP/daemon.log" | tail -1 | sed 's/.*\] //')
 if [ "$MODE" = iptables ]; then
 	ip netns exec "$K8S_NS" iptables-legacy-save -t nat | grep -q -- '--to-destination 10.250.0.1:' ||
+		sy_fail "the change is not in the kernel"
+elif [ "$MODE" = nftables ]; then
+	ip netns exec "$K8S_NS" nft list table ip switchyard | grep -q ': 10.250.0.1 \. ' ||
 		sy_fail "the change is not in the kernel"
 fi
 # idle cost over the same kind of window, for reference

@@ -200,12 +200,19 @@ daemon_run() {
 	last=$(grep "SyncProxyRules complete" "$log" | sed -n "$((before + 1))p")
 	D_CHG=$(echo "$last" | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p')
 	D_WR=$(echo "$last" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
-	# read back only the new endpoint's chain (`nft list ruleset` takes minutes at 10,000)
-	local ch
-	ch=$(ip netns exec "$D" nft list chains | awk '$1 == "table" { f = $2; t = $3 }
-		$1 == "chain" && $2 ~ /__10\.250\.0\.1\/8080$/ { print f, t, $2; exit }')
+	# read back the new endpoint: the nftables mode's @endpoints element (the
+	# iptables modes: its chain's DNAT rule)
 	D_SEEN=0
-	[ -n "$ch" ] && D_SEEN=$(ip netns exec "$D" nft list chain $ch | grep -c 'dnat to 10.250.0.1:8080')
+	if [ "$MODE" = nftables ]; then
+		D_SEEN=$(ip netns exec "$D" nft -j list maps ip | grep -o '"endpoints-[0-9]*"' | tr -d '"' |
+			while read -r mp; do ip netns exec "$D" nft list map ip switchyard "$mp"; done |
+			grep -c '10.250.0.1 . 8080')
+	else
+		local ch
+		ch=$(ip netns exec "$D" nft list chains | awk '$1 == "table" { f = $2; t = $3 }
+			$1 == "chain" && $2 ~ /__10\.250\.0\.1\/8080$/ { print f, t, $2; exit }')
+		[ -n "$ch" ] && D_SEEN=$(ip netns exec "$D" nft list chain $ch | grep -c 'dnat to 10.250.0.1:8080')
+	fi
 	if [ "$st" = 1 ]; then
 		sleep 0.2
 		# the change sync's own batches (a later sync may delete stale chains)

@@ -54,7 +54,8 @@ struct kchain {
 
 struct kelem {
 	char k[64];
-	uint8_t set, klen, ev, dlen;
+	uint16_t set;
+	uint8_t klen, ev, dlen;
 	uint8_t key[SY_NFT_KEY_MAX];
 	uint8_t data[SY_NFT_AP_LEN];
 	char *chain;
@@ -97,6 +98,7 @@ struct proxy_mode {
 	char **zero;			/* names whose refs dropped to 0 this sync */
 	unsigned n_zero, cap_zero;
 	struct nftp_alloc alloc;
+	unsigned ep_refs[NFTP_EP_SHARDS];	/* D's elements in each endpoints map */
 };
 
 /* ---- slot bases ---- */
@@ -164,11 +166,25 @@ static void d_add_chain(struct proxy_mode *m, struct nftp_chain *c)
 	hmap_put(&m->dchains, c->name, c);
 }
 
+/* An endpoints map is in D while it has elements there. */
+static void d_shard_ref(struct proxy_mode *m, unsigned set, int d)
+{
+	unsigned k = set - NFTP_S_EP0;
+
+	if (set < NFTP_S_EP0 || set >= NFTP_NSETS)
+		return;
+	if (d > 0 && m->ep_refs[k]++ == 0)
+		hmap_put(&m->dsets, m->fixed[set].name, &m->fixed[set]);
+	else if (d < 0 && m->ep_refs[k] && --m->ep_refs[k] == 0)
+		hmap_del(&m->dsets, m->fixed[set].name);
+}
+
 static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
 {
 	char k[64];
 	struct delem *d;
 
+	d_shard_ref(m, e->set, 1);
 	nftp_elem_key(k, nftp_set_def(e->set)->name, e->key, e->klen);
 	d = hmap_get(&m->delems, k);
 	if (d) {
@@ -189,6 +205,7 @@ static void d_del_elem(struct proxy_mode *m, const struct nftp_elem *e)
 	char k[64];
 	struct delem *d;
 
+	d_shard_ref(m, e->set, -1);
 	nftp_elem_key(k, nftp_set_def(e->set)->name, e->key, e->klen);
 	d = hmap_get(&m->delems, k);
 	if (!d)
@@ -266,8 +283,10 @@ static void d_globals(struct proxy_mode *m)
 	for (unsigned i = 0; i < NFTP_NSETS; i++) {
 		m->fixed[i].def = *nftp_set_def(i);
 		m->fixed[i].name = m->fixed[i].def.name;
-		hmap_put(&m->dsets, m->fixed[i].name, &m->fixed[i]);
+		if (i < NFTP_NFIXED)
+			hmap_put(&m->dsets, m->fixed[i].name, &m->fixed[i]);
 	}
+	memset(m->ep_refs, 0, sizeof(m->ep_refs));
 }
 
 static void free_values(struct hmap *h)
@@ -356,7 +375,7 @@ static void k_elem_put(struct proxy_mode *m, const char *k, unsigned set, const 
 		hmap_put(&m->kelems, e->k, e);
 	}
 	free(e->chain);
-	e->set = (uint8_t)set;
+	e->set = (uint16_t)set;
 	e->klen = (uint8_t)klen;
 	memcpy(e->key, key, klen);
 	e->ev = ev;
@@ -514,6 +533,10 @@ static void u_add_port(struct unit *u, struct keypool *kp, const struct nftp_por
 		u_push(&u->elems, &u->n_elems, &u->cap_elems, kp_add(kp, &pp->elems[i]));
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
+	/* the endpoints maps its elements are in (created before, deleted after them) */
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (pp->elems[i].set >= NFTP_S_EP0)
+			u_push(&u->sets, &u->n_sets, &u->cap_sets, nftp_set_def(pp->elems[i].set)->name);
 }
 
 /*
@@ -808,7 +831,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	/* globals */
 	for (unsigned i = 0; i < m->g.n_chains; i++)
 		u_push(&u.chains, &u.n_chains, &u.cap_chains, m->g.chains[i].name);
-	for (unsigned i = 0; i < NFTP_NSETS; i++)
+	for (unsigned i = 0; i < NFTP_NFIXED; i++)
 		u_push(&u.sets, &u.n_sets, &u.cap_sets, m->fixed[i].name);
 	/* sets before the global chains' rules use them: emit handles the order */
 	for (unsigned i = 0; i < m->g.n_elems; i++)

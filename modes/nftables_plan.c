@@ -30,12 +30,13 @@ static const struct sy_nft_hook
 	h_nat_out = { "nat", NF_INET_LOCAL_OUT, -100 },
 	h_nat_post = { "nat", NF_INET_POST_ROUTING, 100 };
 
-static const char *const set_names[NFTP_NSETS] = {
+static const char *const set_names[NFTP_NFIXED] = {
 	"cluster-ips", "nodeport-ips", "service-ips", "service-nodeports",
-	"no-endpoint-services", "no-endpoint-nodeports", "firewall-ips", "endpoints", "hairpin",
+	"no-endpoint-services", "no-endpoint-nodeports", "firewall-ips", "hairpin",
 };
+static char ep_names[NFTP_EP_SHARDS][16];
 
-static const struct sy_nft_set set_defs[NFTP_NSETS] = {
+static struct sy_nft_set set_defs[NFTP_NSETS] = {
 	{ "cluster-ips", SY_NFT_K_ADDR, false, 0, false },
 	{ "nodeport-ips", SY_NFT_K_ADDR, false, 0, false },
 	{ "service-ips", SY_NFT_K_DPP, true, 0, false },
@@ -43,12 +44,18 @@ static const struct sy_nft_set set_defs[NFTP_NSETS] = {
 	{ "no-endpoint-services", SY_NFT_K_DPP, true, 0, false },
 	{ "no-endpoint-nodeports", SY_NFT_K_PP, true, 0, false },
 	{ "firewall-ips", SY_NFT_K_DPP, true, 0, false },
-	{ "endpoints", SY_NFT_K_NG, false, 0, true },
 	{ "hairpin", SY_NFT_K_AA, false, 0, false },
 };
 
 const struct sy_nft_set *nftp_set_def(unsigned id)
 {
+	if (id >= NFTP_S_EP0 && id < NFTP_NSETS && !set_defs[id].name) {
+		unsigned k = id - NFTP_S_EP0;
+		snprintf(ep_names[k], sizeof(ep_names[k]), "endpoints-%u", k);
+		set_defs[id].name = ep_names[k];
+		set_defs[id].key = SY_NFT_K_NG;
+		set_defs[id].ap_data = true;
+	}
 	return id < NFTP_NSETS ? &set_defs[id] : NULL;
 }
 
@@ -135,9 +142,9 @@ static void add_elem(struct nftp_elem **arr, unsigned *n, unsigned *cap, unsigne
 	}
 	e = &(*arr)[(*n)++];
 	memset(e, 0, sizeof(*e));
-	e->set = (uint8_t)set;
+	e->set = (uint16_t)set;
 	if (a)
-		e->klen = (uint8_t)sy_nft_key_make(e->key, set_defs[set].key, a, proto, port);
+		e->klen = (uint8_t)sy_nft_key_make(e->key, nftp_set_def(set)->key, a, proto, port);
 	e->ev = ev;
 	e->chain = chain;
 }
@@ -396,11 +403,11 @@ static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct
 	r.act = SY_NFT_A_DNAT_MAP;
 	r.numgen_mod = n;
 	r.numgen_off = base;
-	r.set = set_names[NFTP_S_ENDPOINTS];
+	r.set = nftp_set_def(NFTP_EP_SET(base))->name;
 	add_rule(c, &r);
 	for (unsigned i = 0; i < n; i++) {
 		struct nftp_elem *e;
-		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_ENDPOINTS, NULL, 0, 0,
+		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_EP_SET(base), NULL, 0, 0,
 			 SY_NFT_EV_NONE, NULL);
 		e = &pp->elems[pp->n_elems - 1];
 		e->klen = (uint8_t)sy_nft_key_ng(e->key, base + i);

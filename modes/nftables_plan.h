@@ -44,10 +44,19 @@ enum nftp_set {
 	NFTP_S_NO_EP_SERVICES,
 	NFTP_S_NO_EP_NODEPORTS,
 	NFTP_S_FIREWALL_IPS,
-	NFTP_S_ENDPOINTS,		/* numgen value → endpoint ip . port */
 	NFTP_S_HAIRPIN,			/* endpoint ip . the same ip */
-	NFTP_NSETS
+	NFTP_NFIXED,			/* the sets every table has */
+	/*
+	 * numgen value → endpoint ip . port: the maps endpoints-0..-255, a
+	 * chain's slot base picks one (NFTP_EP_SET).  Sharded because the
+	 * kernel checks every new element of a map against every rule bound
+	 * to the map, and every new binding against every element (see
+	 * doc/nftables.md); a shard map exists while something uses it.
+	 */
+	NFTP_S_EP0 = NFTP_NFIXED,
+	NFTP_NSETS = NFTP_S_EP0 + 256
 };
+#define NFTP_EP_SHARDS 256u
 const struct sy_nft_set *nftp_set_def(unsigned id);
 
 struct nftp_chain {
@@ -59,7 +68,7 @@ struct nftp_chain {
 };
 
 struct nftp_elem {
-	uint8_t set;			/* enum nftp_set */
+	uint16_t set;			/* enum nftp_set */
 	uint8_t klen;
 	uint8_t ev;			/* enum sy_nft_ev */
 	uint8_t key[SY_NFT_KEY_MAX];
@@ -122,6 +131,8 @@ struct nftp_alloc {
 	void *arg;
 };
 uint32_t nftp_base_hash(const char *chain);	/* the name's preferred base */
+/* The endpoints map (enum nftp_set) of a slot base. */
+#define NFTP_EP_SET(base) (NFTP_S_EP0 + (((base) >> NFTP_SLOT_BITS) % NFTP_EP_SHARDS))
 struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp,
 				const struct nftp_alloc *al);
 void nftp_port_free(struct nftp_port *pp);

@@ -50,8 +50,8 @@ for want in "('nat-prerouting', 'nat', 'prerouting', -100)" "('nat-postrouting',
 	"('filter-output-post-dnat', 'filter', 'output', -90)" "('filter-input', 'filter', 'input', -110)"; do
 	grep -qF "$want" <<<"$base" || sy_fail "base chain $want missing: $base"
 done
-maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []))')
-[ "$maps" = "['endpoints', 'firewall-ips', 'no-endpoint-nodeports', 'no-endpoint-services', 'service-ips', 'service-nodeports']" ] ||
+maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []) if not m["name"].startswith("endpoints-"))')
+[ "$maps" = "['firewall-ips', 'no-endpoint-nodeports', 'no-endpoint-services', 'service-ips', 'service-nodeports']" ] ||
 	sy_fail "maps: $maps"
 [ -n "${SY_DEBUG:-}" ] && { ip netns exec "$NODE" curl -s 127.0.0.1:10249/debug/state | head -c 3000; cat "$IPT_LOG"; } >&2
 svcips=$(nft_q '[e for m in objs["map"] if m["name"] == "service-ips" for e in m.get("elem", [])]')
@@ -64,9 +64,12 @@ grep -q "10.96.0.90.*reject-chain" <<<"$noep" || sy_fail "no REJECT element for 
 nft_json | grep -q '"endpoint-[A-Z2-7]\{8\}-' && sy_fail "endpoint chains without sessionAffinity"
 rules=$(ip netns exec "$NODE" nft list table ip switchyard)
 svcrules=$(ip netns exec "$NODE" nft list chain ip switchyard "$(grep -o 'service-[A-Z2-7]\{8\}-default/web/tcp/http' <<<"$rules" | head -1)")
-off=$(grep -o 'meta l4proto tcp dnat ip to numgen random mod 3 offset [0-9]* map @endpoints' <<<"$svcrules" | awk '{ print $(NF-2) }')
+read -r off epmap < <(grep -o 'meta l4proto tcp dnat ip to numgen random mod 3 offset [0-9]* map @endpoints-[0-9]*' <<<"$svcrules" |
+	awk '{ print $(NF-2), substr($NF, 2) }')
 [ -n "$off" ] || sy_fail "no numgen dnat map rule in the Service chain: $svcrules"
-eps=$(nft_q '[(e["elem"]["val"] if isinstance(e, dict) and "elem" in e else e[0], e[1]["concat"] if isinstance(e, list) else None) for m in objs["map"] if m["name"] == "endpoints" for e in m.get("elem", [])]')
+# the map of the chain's slots: the endpoints map number (base / 4096) % 256
+[ "$epmap" = "endpoints-$(( (off / 4096) % 256 ))" ] || sy_fail "the rule uses $epmap for offset $off"
+eps=$(nft_q '[(e[0], e[1]["concat"]) for m in objs["map"] if m["name"] == "'"$epmap"'" for e in m.get("elem", [])]')
 for k in 0 1 2; do
 	grep -q "($((off + k)), \['10.244.[123].2', 8080\])" <<<"$eps" || sy_fail "no @endpoints element $((off + k)): $eps"
 done

@@ -88,22 +88,23 @@ sy_bg "$NODE" "$SY_TMP/churn.log" bash -c 'while :; do
 done'
 CHURN=$SY_LAST_PID
 
-# endpoint change: ep1 -> ep2 (a partial sync): the @endpoints element of
+# endpoint change: ep1 -> ep2 (a partial sync): the @endpoints-N element of
 # web's slot now holds ep2, nothing else of the table changed
 webchain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/web/tcp/p"' | tr -d '"')
 [ -n "$webchain" ] || sy_fail "no service chain for web"
-off=$(nftn list chain ip switchyard "$webchain" | grep -o 'numgen random mod 1 offset [0-9]* map @endpoints' | awk '{ print $6 }')
+read -r off epmap < <(nftn list chain ip switchyard "$webchain" |
+	grep -o 'numgen random mod 1 offset [0-9]* map @endpoints-[0-9]*' | awk '{ print $6, substr($8, 2) }')
 [ -n "$off" ] || sy_fail "no numgen dnat map rule in $webchain"
 off=$(printf '0x%08x' "$off")	# nft prints a mark in hex
-nftn list map ip switchyard endpoints | grep -q "$off : 10.244.1.2 . 8080" || sy_fail "no @endpoints element $off for ep1: $(nftn list map ip switchyard endpoints)"
+nftn list map ip switchyard "$epmap" | grep -q "$off : 10.244.1.2 . 8080" || sy_fail "no @$epmap element $off for ep1: $(nftn list map ip switchyard "$epmap")"
 # every rule of the table with its handle: a rewritten rule gets a new handle
 rules_now() { nftn -j list table ip switchyard | "$PY" -c '
 import json, sys
 print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
 rules_before=$(rules_now)
 ipt_slice web TCP 8080 10.244.2.2 | ipt_write slice.yaml
-sy_wait 10 sh -c "ip netns exec $NODE nft list map ip switchyard endpoints | grep -q '$off : 10.244.2.2 . 8080'" ||
-	sy_fail "the new endpoint was not programmed: $(nftn list map ip switchyard endpoints)"
+sy_wait 10 sh -c "ip netns exec $NODE nft list map ip switchyard $epmap | grep -q '$off : 10.244.2.2 . 8080'" ||
+	sy_fail "the new endpoint was not programmed: $(nftn list map ip switchyard "$epmap")"
 [ "$(rules_now)" = "$rules_before" ] || sy_fail "the endpoint change rewrote rules: $(diff <(echo "$rules_before") <(rules_now))"
 # the gone Service goes: its chain is flushed now and deleted >= 1 s later
 gonechain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/gone/tcp/p"' | head -1)

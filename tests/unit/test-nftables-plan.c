@@ -120,15 +120,19 @@ static void test_clusterip(void **state)
 	uint32_t base = nftp_base_hash(svc->name);
 	assert_int_equal(svc->rules[1].numgen_off, base);
 	assert_int_equal(base % NFTP_SLOTS, 0);
-	assert_string_equal(svc->rules[1].set, "endpoints");
+	assert_memory_equal(svc->rules[1].set, "endpoints-", 10);
 	assert_int_equal(pp->n_chains, 1);	/* no endpoint chains */
 	assert_null(find(pp, "endpoint-"));
 	/* base+i -> endpoint i (ip . port), and each endpoint's hairpin pair */
-	assert_int_equal(n_in_set(pp, NFTP_S_ENDPOINTS), 2);
+	assert_int_equal(n_in_set(pp, NFTP_EP_SET(base)), 2);
+	char want[16];
+	snprintf(want, sizeof(want), "endpoints-%u", (base >> NFTP_SLOT_BITS) % 256);
+	assert_string_equal(svc->rules[1].set, want);
+	assert_int_equal(NFTP_EP_SET(base) - NFTP_S_EP0, (base >> NFTP_SLOT_BITS) % 256);
 	for (unsigned i = 0, k = 0; i < pp->n_elems; i++) {
 		const struct nftp_elem *e = &pp->elems[i];
 		uint32_t key;
-		if (e->set != NFTP_S_ENDPOINTS)
+		if (e->set != NFTP_EP_SET(base))
 			continue;
 		memcpy(&key, e->key, 4);
 		assert_int_equal(e->klen, 4);
@@ -195,7 +199,8 @@ static void test_etp_local(void **state)
 	assert_int_equal(svl->rules[0].numgen_mod, 1);
 	assert_int_equal(svl->rules[0].numgen_off, alloc_base);
 	assert_int_equal(find(pp, "service-")->rules[1].numgen_off, alloc_base - NFTP_SLOTS);
-	assert_int_equal(n_in_set(pp, NFTP_S_ENDPOINTS), 3);
+	assert_int_equal(n_in_set(pp, NFTP_EP_SET(alloc_base)), 1);
+	assert_int_equal(n_in_set(pp, NFTP_EP_SET(alloc_base - NFTP_SLOTS)), 2);
 	/* pod CIDR short-circuit, fib saddr local mark + goto, goto local */
 	assert_int_equal(ext->n_rules, 4);
 	assert_string_equal(ext->rules[3].chain, svl->name);
