@@ -99,6 +99,9 @@ struct proxy_mode {
 	unsigned n_zero, cap_zero;
 	struct nftp_alloc alloc;
 	unsigned ep_refs[NFTP_EP_SHARDS];	/* D's elements in each endpoints map */
+	uint64_t d_rules;			/* rules of D's chains (kept, not counted) */
+	char **parked;				/* names of the old plans a partial sync parked */
+	unsigned n_parked, cap_parked;
 };
 
 /* ---- slot bases ---- */
@@ -163,7 +166,11 @@ static void slot_gc(struct proxy_mode *m)
 
 static void d_add_chain(struct proxy_mode *m, struct nftp_chain *c)
 {
-	hmap_put(&m->dchains, c->name, c);
+	struct nftp_chain *old = hmap_put(&m->dchains, c->name, c);
+
+	if (old)
+		m->d_rules -= old->n_rules;
+	m->d_rules += c->n_rules;
 }
 
 /* An endpoints map is in D while it has elements there. */
@@ -240,8 +247,10 @@ static void d_port_add(struct proxy_mode *m, struct nftp_port *pp)
 static void d_port_del(struct proxy_mode *m, struct nftp_port *pp)
 {
 	for (unsigned i = 0; i < pp->n_chains; i++) {
-		if (hmap_get(&m->dchains, pp->chains[i].name) == &pp->chains[i])
+		if (hmap_get(&m->dchains, pp->chains[i].name) == &pp->chains[i]) {
 			hmap_del(&m->dchains, pp->chains[i].name);
+			m->d_rules -= pp->chains[i].n_rules;
+		}
 		slot_ref(m, pp->chains[i].name, -1);
 	}
 	for (unsigned i = 0; i < pp->n_elems; i++)
@@ -306,6 +315,7 @@ static void d_clear(struct proxy_mode *m)
 	void *v;
 
 	hmap_clear(&m->dchains);
+	m->d_rules = 0;
 	free_values(&m->delems);
 	hmap_iter_init(&it, &m->dsets);
 	while (hmap_iter_next(&it, NULL, &v)) {
@@ -780,6 +790,11 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 			free(old->name);
 			old->name = xstrdup(pk);
 			hmap_put(&m->ports, old->name, old);
+			if (m->n_parked == m->cap_parked) {
+				m->cap_parked = m->cap_parked ? 2 * m->cap_parked : 16;
+				m->parked = xrealloc(m->parked, m->cap_parked * sizeof(*m->parked));
+			}
+			m->parked[m->n_parked++] = old->name;
 		}
 	}
 }
@@ -787,19 +802,10 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 /* Free the parked old plans of a partial replan. */
 static void drop_parked(struct proxy_mode *m)
 {
-	struct hmap_iter it;
-	const char **del;
-	unsigned n = 0;
-	const char *key;
-
-	del = xcalloc(hmap_count(&m->ports) + 1, sizeof(*del));
-	hmap_iter_init(&it, &m->ports);
-	while (hmap_iter_next(&it, &key, NULL))
-		if (key[0] == '\x01')
-			del[n++] = key;
-	for (unsigned i = 0; i < n; i++)
-		nftp_port_free(hmap_del(&m->ports, del[i]));
-	free(del);
+	/* only the parked ones: a partial sync must not walk every port */
+	for (unsigned i = 0; i < m->n_parked; i++)
+		nftp_port_free(hmap_del(&m->ports, m->parked[i]));
+	m->n_parked = 0;
 }
 
 static bool is_parked(const struct nftp_port *pp)
@@ -970,17 +976,10 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	free(s.tags);
 	slot_gc(m);
 
-	{
-		struct hmap_iter it;
-		void *v;
-		uint64_t n = 0;
-		hmap_iter_init(&it, &m->dchains);
-		while (hmap_iter_next(&it, NULL, &v))
-			n += ((struct nftp_chain *)v)->n_rules;
-		m->n_rules = n;
-		st->rules_total = n + hmap_count(&m->delems) + hmap_count(&m->dchains) + hmap_count(&m->dsets);
-		st->table_rules[0] = st->rules_total;
-	}
+	m->n_rules = m->d_rules;
+	st->rules_total = m->d_rules + hmap_count(&m->delems) + hmap_count(&m->dchains) +
+			  hmap_count(&m->dsets);
+	st->table_rules[0] = st->rules_total;
 	st->rules_written = written;
 	return r;
 }
@@ -1184,6 +1183,7 @@ static void nft_mode_free(struct proxy_mode *m)
 	hmap_clear(&m->slots);
 	free(m->zero);
 	free(m->used);
+	free(m->parked);
 	sy_nft_close(m->nl);
 	free(m);
 }
