@@ -8,3 +8,4 @@ include bench/ipvs.mk
 include bench/conntrack.mk
 include bench/podnet.mk
 include bench/netpol-plan.mk
+include bench/netpol-bench.mk

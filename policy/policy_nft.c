@@ -55,13 +55,19 @@ struct bset {
 static uint64_t bhash(const void *p, unsigned w)
 {
 	const uint8_t *b = p;
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ w, v;
+	unsigned i = 0;
 
-	for (unsigned i = 0; i < w; i++) {
-		h ^= b[i];
-		h *= 1099511628211ull;
+	for (; i + 8 <= w; i += 8) {
+		memcpy(&v, b + i, 8);
+		h = (h ^ v) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
 	}
-	return h ^ (h >> 29);
+	for (; i < w; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 32);
 }
 
 static void bset_init(struct bset *s, unsigned w)
