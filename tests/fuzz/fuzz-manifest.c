@@ -24,6 +24,7 @@
 #include "switchyard/log.h"
 #include "switchyard/manifest.h"
 #include "switchyard/model.h"
+#include "switchyard/netpol.h"
 
 static char dir[64];
 static struct ev_loop *loop;
@@ -114,6 +115,32 @@ static void decode_all(struct json_object *arr)
 
 			if (node_decode(o, &n, err, sizeof(err)) == 0)
 				node_free(n);
+		} else if (!strcmp(kind, "Pod")) {
+			struct pod *p = NULL;
+
+			if (pod_decode(o, &p, err, sizeof(err)) == 0)
+				pod_unref(p);
+		} else if (!strcmp(kind, "Namespace")) {
+			struct k8s_namespace *n = NULL;
+
+			if (namespace_decode(o, &n, err, sizeof(err)) == 0)
+				namespace_unref(n);
+		} else if (!strcmp(kind, "NetworkPolicy")) {
+			struct netpolicy *np = NULL;
+
+			if (netpolicy_decode(o, &np, err, sizeof(err)) == 0) {
+				for (unsigned d = 0; d < 2; d++)
+					for (unsigned r = 0; r < np->n_rules[d]; r++) {
+						struct np_range *v = NULL;
+						unsigned n = 0;
+
+						np_rule_ranges(&np->rules[d][r], AF_INET, &v, &n);
+						free(v);
+						np_rule_ranges(&np->rules[d][r], AF_INET6, &v, &n);
+						free(v);
+					}
+				netpolicy_unref(np);
+			}
 		}
 	}
 }
