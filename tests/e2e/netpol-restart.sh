@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# NetworkPolicy across a restart and against drift (routed lab of
+# netpol-lib.sh): an allowed TCP connection x/b -> x/a opened before the
+# restart keeps working through the daemon's stop, its restart and two
+# repairs; the restarted daemon's first (full) sync writes nothing (the
+# table already matches); a flushed namespace chain and a deleted set
+# element are put back by the periodic full sync (--sync-period 2s), after
+# which the matrix is the expected one again.
+. "$(dirname "$0")/netpol-lib.sh"
+
+np_lab routed
+np_start --sync-period 2s
+np_cases update-policy-before || sy_fail "the policy is not enforced"
+sy_bg "${NP_NS[x/a]}" "$SY_TMP/hold.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto tcp \
+	--port 8080 --name xa --hold
+sleep 0.3
+sy_bg "${NP_NS[x/b]}" "$SY_TMP/client.log" "$PY" -c '
+import socket, sys, time
+s = socket.create_connection(("10.244.1.10", 8080), timeout=2)
+s.recv(100)
+end = time.time() + 9
+n = 0
+while time.time() < end:
+    s.sendall(b"ping\n")
+    d = s.recv(100)
+    if not d.endswith(b"ping\n"):
+        print("bad answer", d); sys.exit(1)
+    n += 1
+    time.sleep(0.1)
+print("answers", n)'
+CLIENT=$SY_LAST_PID
+sleep 1
+np_stop
+ip netns exec "$NODE" nft list table inet switchyard-policy >/dev/null ||
+	sy_fail "the table went away with the daemon"
+OLDLOG=$NP_LOG
+np_start --sync-period 2s
+grep -m1 "NetworkPolicy sync complete: full=true" "$NP_LOG" | grep -q " messages=0 " ||
+	sy_fail "the restart wrote to the kernel: $(grep -m1 'NetworkPolicy sync complete' "$NP_LOG")"
+# drift: a namespace chain emptied, an element deleted
+ip netns exec "$NODE" nft flush chain inet switchyard-policy nsin-x
+ip netns exec "$NODE" nft delete element inet switchyard-policy iso-in4 '{ 10.244.1.10 }'
+n=$(grep -c "full=true" "$NP_LOG")
+sy_wait 10 sh -c "grep 'full=true' '$NP_LOG' | tail -n +$((n + 1)) | grep -q 'elements=+1/-0 chains=1'" ||
+	sy_fail "the drift was not repaired: $(grep 'NetworkPolicy sync' "$NP_LOG" | tail -3)"
+np_cases update-policy-before || sy_fail "the matrix after the repair"
+wait "$CLIENT" || sy_fail "the established connection broke: $(cat "$SY_TMP/client.log")"
+grep -q "answers" "$SY_TMP/client.log" || sy_fail "client: $(cat "$SY_TMP/client.log")"
+sy_log "$(cat "$SY_TMP/client.log"); $(grep -c 'NetworkPolicy sync complete' "$OLDLOG" "$NP_LOG" | tr '\n' ' ')"
+sy_pass

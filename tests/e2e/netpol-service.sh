@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# NetworkPolicy behind a Service, in the iptables and the nftables proxy
+# modes (routed lab of netpol-lib.sh): Service "web" 10.96.0.10:80 (TCP and
+# UDP) has the endpoints x/a and y/a; a policy on x/a admits only pods
+# labelled pod=b of its namespace.  Traffic through the ClusterIP is DNATed
+# before the forward hook, so the policy judges the endpoint's IP: each
+# client reaches y/a through the Service, and x/a only from x/b.  A client
+# asks many times, so both endpoints are chosen; the endpoint that answered
+# is in the reply.
+. "$(dirname "$0")/netpol-lib.sh"
+
+np_lab routed
+cat >"$NP_M/svc.yaml" <<'EOF2'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.0.10
+  ports:
+    - {name: http, protocol: TCP, port: 80, targetPort: 8080}
+    - {name: dns, protocol: UDP, port: 80, targetPort: 8080}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: default
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports:
+  - {name: http, protocol: TCP, port: 8080}
+  - {name: dns, protocol: UDP, port: 8080}
+endpoints:
+  - {addresses: [10.244.1.10], conditions: {ready: true}, nodeName: node1}
+  - {addresses: [10.244.1.12], conditions: {ready: true}, nodeName: node1}
+EOF2
+cat >"$NP_M/np-x-a.json" <<'EOF2'
+{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+ "metadata": {"name": "a-from-b", "namespace": "x"},
+ "spec": {"podSelector": {"matchLabels": {"pod": "a"}},
+          "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}]}}
+EOF2
+for k in x/a y/a; do
+	for proto in tcp udp; do
+		sy_echo_server "${NP_NS[$k]}" "$proto" 8080 "${k/\//-}"
+	done
+done
+# who answers CLIENT over PROTO through the Service (20 tries), sorted and unique
+answers() {
+	ip netns exec "${NP_NS[$1]}" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" \
+		--host 10.96.0.10 --port 80 --count 20 --timeout 1 2>/dev/null |
+		awk '$1 != "ERROR" {print $1}' | sort -u | tr '\n' ' '
+}
+for mode in iptables nftables; do
+	NP_MODE=$mode np_start
+	sy_wait 10 grep -q "SyncProxyRules complete" "$NP_LOG" || sy_fail "$mode: no proxy sync"
+	for proto in tcp udp; do
+		got=$(answers x/b $proto)
+		[ "$got" = "x-a y-a " ] || sy_fail "$mode $proto: x/b reached [$got], want x-a and y-a"
+		got=$(answers y/b $proto)
+		[ "$got" = "y-a " ] || sy_fail "$mode $proto: y/b reached [$got], want only y-a"
+	done
+	sy_log "$mode: x/b -> x/a, y/a; y/b -> y/a only"
+	np_stop
+	ip netns exec "$NODE" "$SWITCHYARD" --cleanup >/dev/null 2>&1 || sy_fail "--cleanup ($mode)"
+done
+sy_pass
