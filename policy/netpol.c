@@ -254,11 +254,13 @@ struct ns_rec {
 	struct vec pods;		/* struct pod_rec * that count */
 	struct vec pols;		/* struct pol * of this namespace */
 	struct vec nssel;		/* struct peer_ref * whose namespaceSelector matches */
+	unsigned users;			/* pod records and policies naming it; freed at 0 without obj */
 };
 
 struct pod_rec {
 	struct pod *p;
 	struct ns_rec *ns;
+	unsigned idx;			/* in ns->pods while it counts */
 	bool local, counts;
 };
 
@@ -376,6 +378,18 @@ static void ns_set_labels(struct ns_rec *n)
 }
 
 static bool peer_ns_match(const struct peer_ref *r, const struct ns_rec *n);
+
+/* A namespace nothing names any more (no pods, no policies, no object) goes. */
+static void ns_release(struct policy_state *ps, struct ns_rec *n)
+{
+	if (n->users || n->obj)
+		return;
+	hmap_del(&ps->nss, n->name);
+	vec_free(&n->pods);
+	vec_free(&n->pols);
+	vec_free(&n->nssel);
+	free(n);
+}
 
 static struct ns_rec *ns_get(struct policy_state *ps, const char *name)
 {
@@ -842,6 +856,7 @@ void netpol_policy_event(struct policy_state *ps, const char *key, struct netpol
 {
 	struct pol *pol = hmap_get(&ps->pols, key);
 	struct netpolicy *old;
+	struct ns_rec *n;
 	bool restructure;
 
 	if (!pol && !np)
@@ -853,6 +868,7 @@ void netpol_policy_event(struct policy_state *ps, const char *key, struct netpol
 		ps->by_id[pol->pub.id] = pol;
 		pol->pub.np = netpolicy_ref(np);
 		pol->ns = ns_get(ps, np->ns);
+		pol->ns->users++;
 		otab_init(&pol->targets, sizeof(struct np_elem));
 		hmap_put(&ps->pols, pol->pub.np->key, pol);
 		change_add(ps, pol, NP_POLICY_ADDED);
@@ -870,7 +886,10 @@ void netpol_policy_event(struct policy_state *ps, const char *key, struct netpol
 			change_drop(ps, pol);
 		hmap_del(&ps->pols, key);
 		id_release(ps, pol->pub.id);
+		n = pol->ns;
 		pol_destroy(pol);
+		n->users--;
+		ns_release(ps, n);
 		return;
 	}
 	if (np == pol->pub.np)
@@ -898,16 +917,21 @@ static void pod_rec_add(struct policy_state *ps, struct pod_rec *pr)
 {
 	if (!pr->counts)
 		return;
+	pr->idx = pr->ns->pods.n;
 	vec_push(&pr->ns->pods, pr);
 	pod_apply(ps, pr, 1);
 }
 
 static void pod_rec_remove(struct policy_state *ps, struct pod_rec *pr)
 {
+	struct vec *v = &pr->ns->pods;
+
 	if (!pr->counts)
 		return;
 	pod_apply(ps, pr, -1);
-	vec_del(&pr->ns->pods, pr);
+	/* O(1): the last one takes its place */
+	v->v[pr->idx] = v->v[--v->n];
+	((struct pod_rec *)v->v[pr->idx])->idx = pr->idx;
 }
 
 void netpol_pod_event(struct policy_state *ps, const char *key, struct pod *p)
@@ -920,21 +944,26 @@ void netpol_pod_event(struct policy_state *ps, const char *key, struct pod *p)
 	if (pr) {
 		pod_rec_remove(ps, pr);
 		if (!p) {
+			struct ns_rec *n = pr->ns;
+
 			hmap_del(&ps->pods, key);
 			pod_unref(pr->p);
 			free(pr);
+			n->users--;
+			ns_release(ps, n);
 			return;
 		}
 	} else {
 		if (!p)
 			return;
 		pr = xcalloc(1, sizeof(*pr));
+		pr->ns = ns_get(ps, p->ns);	/* the key holds the namespace: it never changes */
+		pr->ns->users++;
 	}
 	old = pr->p;
 	pr->p = pod_ref(p);
 	hmap_put(&ps->pods, p->key, pr);	/* before the old key goes */
 	pod_unref(old);
-	pr->ns = ns_get(ps, p->ns);
 	pr->local = p->node && p->node == ps->node;
 	pr->counts = pod_counts(p);
 	pod_rec_add(ps, pr);
@@ -998,6 +1027,7 @@ void netpol_namespace_event(struct policy_state *ps, const char *name, struct k8
 			n->nssel.v[i] = n->nssel.v[--n->nssel.n];
 		else
 			i++;
+	ns_release(ps, n);
 }
 
 /* ---- from the cache ---- */

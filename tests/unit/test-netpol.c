@@ -491,6 +491,21 @@ static void test_membership(void **state)
 	netpol_changes(ps, &n);
 	assert_int_equal(n, 0);
 	assert_false(netpol_dirty(ps));
+	/* nothing left naming namespace x: it goes (ephemeral namespaces do not pile up) */
+	{
+		static const char *const keys[] = { "x/l", "x/r", "x/h", "x/s", "x/u" };
+		struct netpol_stats stt;
+
+		for (unsigned i = 0; i < 5; i++)
+			netpol_pod_event(ps, keys[i], NULL);
+		netpol_get_stats(ps, &stt);
+		assert_int_equal(stt.namespaces, 1);	/* x/q still names it */
+		netpol_policy_event(ps, "x/q", NULL);
+		netpol_get_stats(ps, &stt);
+		assert_int_equal(stt.namespaces, 0);
+		assert_int_equal(stt.pods, 0);
+		assert_int_equal(stt.elements, 0);
+	}
 	netpol_free(ps);
 }
 
