@@ -279,6 +279,12 @@ class World:
 
 
 # ---------------------------------------------------------------- manifests
+def kubectl(args):
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit("kubectl %s: %s" % (" ".join(args[-4:]), r.stderr.strip()))
+
+
 def write_json(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -287,24 +293,50 @@ def write_json(path, obj):
 
 
 class Cluster:
-    def __init__(self, mdir, pods, node):
-        self.mdir, self.pods, self.node = mdir, pods, node
+    def __init__(self, mdir, pods, node, kubectl=None):
+        self.mdir, self.pods, self.node, self.kubectl = mdir, pods, node, kubectl
+        # what the API already has (a --write-only run created the namespaces and pods)
+        self.created = set()
+        if kubectl:
+            self.created = {os.path.join(mdir, f) for f in os.listdir(mdir)
+                            if f.startswith(("ns-", "pod-"))}
         self.ns_labels = {n: {"ns": n, "kubernetes.io/metadata.name": n} for n in NSS}
         self.pod_labels = {k: {"pod": k.split("/")[1]} for k in pods}
         self.pod_ports = {k: {("serve-%d-%s" % (port, proto), proto): port for proto, port in PROTOS}
                           for k in pods}
         self.policies = {}
 
+    def put(self, path, obj):
+        """Write the manifest; with --kubectl also apply it through the API (a
+        Pod's status through its status subresource, as the kubelet does)."""
+        write_json(path, obj)
+        if not self.kubectl:
+            return
+        kc = self.kubectl.split()
+        verb = "replace" if path in self.created else "create"
+        self.created.add(path)
+        kubectl(kc + [verb, "--validate=false", "-f", path])
+        if obj["kind"] == "Pod":
+            kubectl(kc + ["patch", "pod", obj["metadata"]["name"], "-n",
+                          obj["metadata"]["namespace"], "--subresource=status", "--type=merge",
+                          "-p", json.dumps({"status": obj["status"]})])
+
+    def remove(self, path):
+        if self.kubectl:
+            kubectl(self.kubectl.split() + ["delete", "-f", path])
+            self.created.discard(path)
+        os.unlink(path)
+
     def write_ns(self, n):
         labels = {k: v for k, v in self.ns_labels[n].items() if k != "kubernetes.io/metadata.name"}
-        write_json(os.path.join(self.mdir, "ns-%s.json" % n), {
+        self.put(os.path.join(self.mdir, "ns-%s.json" % n), {
             "apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": n, "labels": labels}})
 
     def write_pod(self, k):
         ns, name = k.split("/")
         p = self.pods[k]
-        write_json(os.path.join(self.mdir, "pod-%s-%s.json" % (ns, name)), {
+        self.put(os.path.join(self.mdir, "pod-%s-%s.json" % (ns, name)), {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": ns, "labels": self.pod_labels[k]},
             "spec": {"nodeName": "node2" if p["remote"] else "node1",
@@ -317,11 +349,11 @@ class Cluster:
         obj = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                "metadata": {"name": name, "namespace": ns}, "spec": spec}
         self.policies[(ns, name)] = obj
-        write_json(os.path.join(self.mdir, "np-%s-%s.json" % (ns, name)), obj)
+        self.put(os.path.join(self.mdir, "np-%s-%s.json" % (ns, name)), obj)
 
     def del_policy(self, ns, name):
         self.policies.pop((ns, name), None)
-        os.unlink(os.path.join(self.mdir, "np-%s-%s.json" % (ns, name)))
+        self.remove(os.path.join(self.mdir, "np-%s-%s.json" % (ns, name)))
 
     def clear_policies(self):
         for ns, name in list(self.policies):
@@ -480,9 +512,10 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--deadline", type=float, default=10)
     ap.add_argument("--write-only", action="store_true", help="write the base manifests and exit")
+    ap.add_argument("--kubectl", help="a kubectl command line: objects also go through the API")
     a = ap.parse_args()
     spec = json.load(open(a.spec))
-    c = Cluster(a.manifests, spec["pods"], a.node_ns)
+    c = Cluster(a.manifests, spec["pods"], a.node_ns, a.kubectl)
     c.net_all, c.net_local, c.net_remote = spec["net_all"], spec["net_local"], spec["net_remote"]
     if a.write_only:
         for n in NSS:
