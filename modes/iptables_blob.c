@@ -680,61 +680,6 @@ struct chain_vec {
 	unsigned n, cap;
 };
 
-static void collect(void *arg, struct ipt_chain *c)
-{
-	struct chain_vec *cv = arg;
-
-	if (cv->n == cv->cap) {
-		cv->cap = cv->cap ? 2 * cv->cap : 256;
-		cv->v = xrealloc(cv->v, cv->cap * sizeof(*cv->v));
-	}
-	cv->v[cv->n++] = c;
-}
-
-/*
- * Sorting ours by name: the first 16 bytes of each name as two big-endian
- * words next to the pointer, so most comparisons never touch the chains
- * (40k+ of them at 10,000 Services, scattered over the heap).
- */
-struct chain_key {
-	uint64_t k0, k1;
-	struct ipt_chain *c;
-};
-
-static void name_key(const char *s, struct chain_key *k)
-{
-	uint64_t w[2] = { 0, 0 };
-
-	for (unsigned i = 0; i < 16 && s[i]; i++)
-		w[i / 8] |= (uint64_t)(uint8_t)s[i] << (8 * (7 - i % 8));
-	k->k0 = w[0];
-	k->k1 = w[1];
-}
-
-static int chain_key_cmp(const void *a, const void *b)
-{
-	const struct chain_key *x = a, *y = b;
-
-	if (x->k0 != y->k0)
-		return x->k0 < y->k0 ? -1 : 1;
-	if (x->k1 != y->k1)
-		return x->k1 < y->k1 ? -1 : 1;
-	return strcmp(x->c->name, y->c->name);	/* the same first 16 bytes */
-}
-
-static void sort_ours(struct chain_vec *cv)
-{
-	struct chain_key *k = xcalloc(cv->n + 1, sizeof(*k));
-
-	for (unsigned i = 0; i < cv->n; i++) {
-		name_key(cv->v[i]->name, &k[i]);
-		k[i].c = cv->v[i];
-	}
-	qsort(k, cv->n, sizeof(*k), chain_key_cmp);
-	for (unsigned i = 0; i < cv->n; i++)
-		cv->v[i] = k[i].c;
-	free(k);
-}
 static int kchain_cmp(const void *a, const void *b)
 {
 	return strcmp((*(struct kt_chain *const *)a)->name, (*(struct kt_chain *const *)b)->name);
@@ -791,10 +736,8 @@ static struct kt_chain **layout_chains(const struct ipt_ktable *kt, struct ipt_p
 	struct kt_chain **fc = xcalloc(kt->n_chains + 1, sizeof(*fc));
 	unsigned n = 0;
 
-	if (plan) {
-		ipt_plan_foreach_chain(plan, t, collect, ours);
-		sort_ours(ours);
-	}
+	if (plan)
+		ipt_plan_sorted_chains(plan, t, &ours->v, &ours->n);
 	for (unsigned i = 0; i < kt->n_chains; i++)
 		if (!kt->chains[i].ours)
 			fc[n++] = &kt->chains[i];

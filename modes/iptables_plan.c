@@ -249,6 +249,13 @@ void ipt_plan_fini(struct ipt_plan *p)
 		ipt_port_plan_free(v);
 	hmap_clear(&p->ports);
 	globals_clear(p);
+	free(p->pc);
+	free(p->dying);
+	free(p->born);
+	p->pc = NULL;
+	p->dying = NULL;
+	p->born = NULL;
+	p->n_pc = p->cap_pc = p->n_dying = p->cap_dying = p->n_born = p->cap_born = 0;
 }
 
 /* ---- one Service port ---- */
@@ -724,6 +731,95 @@ static void count_chain(void *arg, struct ipt_chain *c)
 	t->chains++;
 }
 
+static int chain_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct ipt_chain *const *)a)->name, (*(struct ipt_chain *const *)b)->name);
+}
+
+/* pp leaves the plan: its chains leave p->pc in sorted_update, then it is freed. */
+static void port_dying(struct ipt_plan *p, struct ipt_port_plan *pp)
+{
+	for (unsigned k = 0; k < pp->n_chains; k++)
+		pp->chains[k].gone = true;
+	if (p->n_dying == p->cap_dying) {
+		p->cap_dying = p->cap_dying ? 2 * p->cap_dying : 16;
+		p->dying = xrealloc(p->dying, p->cap_dying * sizeof(*p->dying));
+	}
+	p->dying[p->n_dying++] = pp;
+}
+
+static void port_born(struct ipt_plan *p, struct ipt_port_plan *pp)
+{
+	for (unsigned k = 0; k < pp->n_chains; k++) {
+		if (p->n_born == p->cap_born) {
+			p->cap_born = p->cap_born ? 2 * p->cap_born : 64;
+			p->born = xrealloc(p->born, p->cap_born * sizeof(*p->born));
+		}
+		p->born[p->n_born++] = &pp->chains[k];
+	}
+}
+
+/* p->pc: without the dying ports' chains, with the born ones merged in. */
+static void sorted_update(struct ipt_plan *p)
+{
+	unsigned n = 0;
+
+	if (p->n_dying) {
+		for (unsigned i = 0; i < p->n_pc; i++)
+			if (!p->pc[i]->gone)
+				p->pc[n++] = p->pc[i];
+		p->n_pc = n;
+	}
+	if (p->n_born) {
+		unsigned total = p->n_pc + p->n_born, i, j, o;
+		struct ipt_chain **m;
+
+		qsort(p->born, p->n_born, sizeof(*p->born), chain_ptr_cmp);
+		if (total > p->cap_pc)
+			p->cap_pc = total + total / 8 + 16;
+		m = xcalloc(p->cap_pc, sizeof(*m));
+		for (i = j = o = 0; i < p->n_pc || j < p->n_born;)
+			m[o++] = j >= p->n_born || (i < p->n_pc &&
+					       strcmp(p->pc[i]->name, p->born[j]->name) <= 0) ?
+				 p->pc[i++] : p->born[j++];
+		free(p->pc);
+		p->pc = m;
+		p->n_pc = total;
+	}
+	for (unsigned i = 0; i < p->n_dying; i++)
+		ipt_port_plan_free(p->dying[i]);
+	p->n_dying = p->n_born = 0;
+}
+
+void ipt_plan_sorted_chains(struct ipt_plan *p, enum ipt_table t, struct ipt_chain ***ret,
+			    unsigned *ret_n)
+{
+	struct ipt_chain *gl[N_GLOBALS], **g, **out;
+	unsigned ng = 0, n, i, j;
+
+	globals(p, gl);
+	g = xcalloc(N_GLOBALS + p->n_tree + 1, sizeof(*g));
+	for (i = 0; i < N_GLOBALS; i++)
+		if (gl[i]->used && gl[i]->table == t)
+			g[ng++] = gl[i];
+	for (i = 0; i < p->n_tree; i++)
+		if (p->tree[i].table == t)
+			g[ng++] = &p->tree[i];
+	qsort(g, ng, sizeof(*g), chain_ptr_cmp);
+	if (t != IPT_NAT) {
+		*ret = g;
+		*ret_n = ng;
+		return;
+	}
+	out = xcalloc(p->n_pc + ng + 1, sizeof(*out));
+	for (i = j = n = 0; i < p->n_pc || j < ng;)
+		out[n++] = j >= ng || (i < p->n_pc && strcmp(p->pc[i]->name, g[j]->name) <= 0) ?
+			   p->pc[i++] : g[j++];
+	free(g);
+	*ret = out;
+	*ret_n = n;
+}
+
 int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 {
 	const struct ipt_plan_opts *o = &p->opts;
@@ -744,8 +840,9 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 			struct ipt_port_plan *np = ipt_port_plan_new(p, dp);
 			if (pp) {
 				hmap_del(&p->ports, pp->name);
-				ipt_port_plan_free(pp);
+				port_dying(p, pp);
 			}
+			port_born(p, np);
 			hmap_put(&p->ports, np->name, np);
 			pp = np;
 			p->rebuilt_ports++;
@@ -771,10 +868,11 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		}
 		for (unsigned i = 0; i < n_gone; i++) {
 			hmap_del(&p->ports, gone[i]->name);
-			ipt_port_plan_free(gone[i]);
+			port_dying(p, gone[i]);
 		}
 		free(gone);
 	}
+	sorted_update(p);
 
 	/* global chains (the previous ones kept until compared) */
 	struct plan_prev prev;

@@ -102,6 +102,7 @@ struct ipt_chain {
 	 * patched in place (ipt_blob_patch).
 	 */
 	bool encoded, reuse;
+	bool gone;			/* its port plan is being replaced (ipt_plan_build) */
 	uint32_t enc_off, enc_size;
 	uint64_t enc_gen;
 };
@@ -159,6 +160,17 @@ struct ipt_plan {
 	unsigned rebuilt_ports;		/* ports (re)planned by the last build */
 	uint64_t blob_gen;		/* the writer's blob generations (ipt_blob_patch) */
 	uint64_t sweep_gen;		/* builds, for the per-port mark & sweep */
+	/*
+	 * Every port plan's chain sorted by name, kept up to date by
+	 * ipt_plan_build (out with a replaced port's, its successor's merged
+	 * in) so the writer need not sort 40k chains per sync.
+	 */
+	struct ipt_chain **pc;
+	unsigned n_pc, cap_pc;
+	struct ipt_port_plan **dying;	/* ipt_plan_build scratch */
+	unsigned n_dying, cap_dying;
+	struct ipt_chain **born;
+	unsigned n_born, cap_born;
 };
 
 void ipt_plan_init(struct ipt_plan *p, const struct ipt_plan_opts *opts);
@@ -176,6 +188,12 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds);
 struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct ds_port *dp);
 void ipt_port_plan_free(struct ipt_port_plan *pp);
 
+/*
+ * Every emitted user chain of table t sorted by name (the writer's order):
+ * *ret is allocated (free it), *n its length.
+ */
+void ipt_plan_sorted_chains(struct ipt_plan *p, enum ipt_table t, struct ipt_chain ***ret,
+			    unsigned *n);
 /* Iterate every emitted user chain of a table (global, tree, ports). */
 typedef void (*ipt_chain_fn)(void *arg, struct ipt_chain *c);
 void ipt_plan_foreach_chain(struct ipt_plan *p, enum ipt_table t, ipt_chain_fn fn, void *arg);

@@ -190,6 +190,41 @@ static struct ipt_ktable *foreign_table(enum ipt_table t)
 	return kt;
 }
 
+struct cvec {
+	struct ipt_chain *v[8192];
+	unsigned n;
+};
+
+static void collect(void *arg, struct ipt_chain *c)
+{
+	struct cvec *cv = arg;
+
+	assert_true(cv->n < 8192);
+	cv->v[cv->n++] = c;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct ipt_chain *const *)a)->name, (*(struct ipt_chain *const *)b)->name);
+}
+
+/* The plan's incrementally sorted chains are every emitted chain, sorted. */
+static void check_sorted(struct ipt_plan *p, enum ipt_table t)
+{
+	static struct cvec cv;
+	struct ipt_chain **v;
+	unsigned n;
+
+	cv.n = 0;
+	ipt_plan_foreach_chain(p, t, collect, &cv);
+	qsort(cv.v, cv.n, sizeof(cv.v[0]), name_cmp);
+	ipt_plan_sorted_chains(p, t, &v, &n);
+	assert_int_equal(n, cv.n);
+	for (unsigned i = 0; i < n; i++)
+		assert_string_equal(v[i]->name, cv.v[i]->name);
+	free(v);
+}
+
 static void count_reuse(void *arg, struct ipt_chain *c)
 {
 	*(unsigned *)arg += c->reuse;
@@ -244,6 +279,7 @@ static void relayout_run(enum ipt_table t, bool foreign)
 				random_port(&ds, rnd(N + 10));	/* two changes in one sync */
 		}
 		assert_int_equal(ipt_plan_build(&p, &ds), 0);
+		check_sorted(&p, t);
 		assert_int_equal(ipt_blob_patch(b, kt, &p, &changed, &nkt), 0);
 		relaid += nkt != NULL;
 		in_place += changed && !nkt;
