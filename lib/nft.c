@@ -972,7 +972,7 @@ static int table_cb(const struct nlmsghdr *nlh, void *data)
 
 int sy_nft_table_exists(struct sy_nft *n, int family, const char *table)
 {
-	char buf[8192];
+	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)family,
 						     NLM_F_DUMP, next_seq++);
 	struct table_arg a = { table, false };
@@ -1008,7 +1008,7 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 int sy_nft_dump_chains(struct sy_nft *n, int family, const char *table,
 		       void (*cb)(void *arg, const char *name, bool base), void *arg)
 {
-	char buf[8192];
+	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, (uint16_t)family,
 						     NLM_F_DUMP, next_seq++);
 	struct chain_arg a = { table, cb, arg };
@@ -1054,7 +1054,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 int sy_nft_dump_rules(struct sy_nft *n, int family, const char *table,
 		      void (*cb)(void *arg, const char *chain, uint64_t fp), void *arg)
 {
-	char buf[8192];
+	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)family,
 						     NLM_F_DUMP, next_seq++);
 	struct nftnl_rule *r = nftnl_rule_alloc();
@@ -1087,7 +1087,7 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 int sy_nft_dump_sets(struct sy_nft *n, int family, const char *table,
 		     void (*cb)(void *arg, const char *name), void *arg)
 {
-	char buf[8192];
+	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, (uint16_t)family,
 						     NLM_F_DUMP, next_seq++);
 	struct nftnl_set *s = nftnl_set_alloc();
@@ -1143,7 +1143,7 @@ int sy_nft_dump_elems(struct sy_nft *n, int family, const char *table, const cha
 		      void (*cb)(void *arg, const uint8_t *key, unsigned klen, uint8_t ev,
 				 const char *chain), void *arg)
 {
-	char buf[8192];
+	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)family,
 						     NLM_F_DUMP, next_seq++);
 	struct nftnl_set *s = nftnl_set_alloc();
@@ -1484,7 +1484,7 @@ static int elem2_cb(const struct nlmsghdr *nlh, void *data)
 int sy_nft_dump_elems2(struct sy_nft *n, int family, const char *table, const char *set,
 		       void (*cb)(void *arg, const struct sy_nft_elem_info *e), void *arg)
 {
-	char buf[8192];
+	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)family,
 						     NLM_F_DUMP, next_seq++);
 	struct nftnl_set *s = nftnl_set_alloc();

@@ -101,12 +101,13 @@ EOF2
 
 np_start() {
 	NP_LOG=$SY_TMP/switchyard.$RANDOM.log
-	sy_bg "$NODE" "$NP_LOG" "$SWITCHYARD" --proxy-mode="${NP_MODE:-none}" --manifests "$NP_M" \
+	# shellcheck disable=SC2086
+	sy_bg "$NODE" "$NP_LOG" ${NP_WRAP:-} "$SWITCHYARD" --proxy-mode="${NP_MODE:-none}" --manifests "$NP_M" \
 		--hostname-override node1 --cluster-cidr 10.244.0.0/16 --network-policy \
 		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
 		--min-sync-period 0s -v 2 "$@"
 	NP_PID=$SY_LAST_PID
-	sy_wait 20 grep -q "NetworkPolicy sync complete: full=true" "$NP_LOG" || {
+	sy_wait "${NP_START_WAIT:-20}" grep -q "NetworkPolicy sync complete: full=true" "$NP_LOG" || {
 		cat "$NP_LOG" >&2
 		sy_fail "switchyard did not complete its first NetworkPolicy sync"
 	}
@@ -119,11 +120,10 @@ np_stop() {
 	NP_PID=
 }
 
-# np_cases [CASE,...]: run the lab's cases (all when none given)
+# np_cases [CASE,...] [DEADLINE]: run the lab's cases (all when none given)
 np_cases() {
-	ip netns exec "$NODE" true
 	"$PY" "$SY_SRC/tests/lib/netpol_lab.py" --spec "$NP_SPEC" --manifests "$NP_M" \
-		--node-ns "$NODE" --cases "${1:-}"
+		--node-ns "$NODE" --cases "${1:-}" --deadline "${2:-10}"
 }
 
 np_nft() { ip netns exec "$NODE" nft -j list table inet switchyard-policy; }
