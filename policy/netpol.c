@@ -276,6 +276,7 @@ struct policy_state {
 	struct hmap nss;		/* name → struct ns_rec */
 	struct hmap pols;		/* key → struct pol */
 	struct pol **by_id;		/* [id], NULL when free */
+	uint32_t cap_id;		/* allocated entries of by_id */
 	uint32_t max_id;
 	uint32_t *free_ids;		/* reusable now */
 	unsigned n_free, cap_free;
@@ -828,7 +829,10 @@ static uint32_t id_alloc(struct policy_state *ps)
 {
 	if (ps->n_free)
 		return ps->free_ids[--ps->n_free];
-	ps->by_id = xrealloc(ps->by_id, (ps->max_id + 2) * sizeof(*ps->by_id));
+	if (ps->max_id + 2 > ps->cap_id) {
+		ps->cap_id = ps->cap_id ? ps->cap_id * 2 : 16;
+		ps->by_id = xrealloc(ps->by_id, ps->cap_id * sizeof(*ps->by_id));
+	}
 	ps->by_id[0] = NULL;
 	ps->by_id[++ps->max_id] = NULL;
 	return ps->max_id;
