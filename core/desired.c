@@ -32,9 +32,10 @@ void ds_port_free(struct ds_port *p)
 	free(p->external_ips);
 	free(p->lb_ips);
 	free(p->lb_source_ranges);
+	if (p->all_eps != p->cluster_eps)
+		free(p->all_eps);
 	free(p->cluster_eps);
 	free(p->local_eps);
-	free(p->all_eps);
 	free(p);
 }
 
@@ -99,33 +100,38 @@ static unsigned topology_filter(struct cand *c, unsigned n, const struct ds_node
 	return n;
 }
 
+static bool picked(const struct cand *c, uint8_t need, uint8_t need2, bool local_only)
+{
+	return (c->ep.flags & need) == need && (c->ep.flags & need2) == need2 &&
+	       (!local_only || c->ep.local);
+}
+
+/* The endpoints of c with the flags need and need2 (and local): exactly sized, NULL if none. */
 static struct ds_ep *pick(const struct cand *c, unsigned n, uint8_t need, uint8_t need2,
 			  bool local_only, unsigned *ret_n)
 {
-	struct ds_ep *v = xcalloc(n, sizeof(*v));
+	struct ds_ep *v;
 	unsigned k = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		if ((c[i].ep.flags & need) != need || (c[i].ep.flags & need2) != need2)
-			continue;
-		if (local_only && !c[i].ep.local)
-			continue;
-		v[k++] = c[i].ep;
-	}
+	for (unsigned i = 0; i < n; i++)
+		k += picked(&c[i], need, need2, local_only);
 	*ret_n = k;
+	if (!k)
+		return NULL;
+	v = xmalloc(k * sizeof(*v));
+	k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (picked(&c[i], need, need2, local_only))
+			v[k++] = c[i].ep;
 	return v;
 }
 
-/* Endpoints of one service port from all slices: deduplicated, sorted. */
+/* Endpoints of one service port from all slices into c (room for all): deduplicated, sorted. */
 static unsigned gather(const struct svc_port *sp, int family, struct endpoint_slice *const *slices,
-		       unsigned n_slices, const struct ds_node *node, struct cand **ret)
+		       unsigned n_slices, const struct ds_node *node, struct cand *c)
 {
-	unsigned total = 0, n = 0, k = 0;
-	struct cand *c;
+	unsigned n = 0, k = 0;
 
-	for (unsigned s = 0; s < n_slices; s++)
-		total += slices[s]->n_eps;
-	c = xcalloc(total, sizeof(*c));
 	for (unsigned s = 0; s < n_slices; s++) {
 		const struct endpoint_slice *sl = slices[s];
 		const struct slice_port *p = NULL;
@@ -161,34 +167,35 @@ static unsigned gather(const struct svc_port *sp, int family, struct endpoint_sl
 		}
 		c[k++] = c[i];
 	}
-	*ret = c;
 	return k;
 }
 
+/* The port's endpoint lists from its candidates c (used up: the cluster pick filters in place). */
 static void build_eps(struct ds_port *p, struct cand *c, unsigned n, const struct ds_node *node)
 {
-	struct cand *tmp;
 	unsigned nr = 0;
 
+	/* local endpoints: local ready ones, else local serving+terminating */
+	p->local_eps = pick(c, n, EP_READY, 0, true, &p->n_local_eps);
+	if (!p->n_local_eps)
+		p->local_eps = pick(c, n, EP_SERVING, EP_TERMINATING, true, &p->n_local_eps);
+	p->all_eps = pick(c, n, EP_SERVING, 0, false, &p->n_all_eps);
 	/* cluster endpoints: ready ones (topology filtered), else serving+terminating */
-	tmp = xcalloc(n, sizeof(*tmp));
 	for (unsigned i = 0; i < n; i++)
 		if (c[i].ep.flags & EP_READY)
-			tmp[nr++] = c[i];
+			c[nr++] = c[i];
 	if (nr) {
-		nr = topology_filter(tmp, nr, node);
-		p->cluster_eps = pick(tmp, nr, 0, 0, false, &p->n_cluster_eps);
+		nr = topology_filter(c, nr, node);
+		p->cluster_eps = pick(c, nr, 0, 0, false, &p->n_cluster_eps);
 	} else {
 		p->cluster_eps = pick(c, n, EP_SERVING, EP_TERMINATING, false, &p->n_cluster_eps);
 	}
-	free(tmp);
-	/* local endpoints: local ready ones, else local serving+terminating */
-	p->local_eps = pick(c, n, EP_READY, 0, true, &p->n_local_eps);
-	if (!p->n_local_eps) {
-		free(p->local_eps);
-		p->local_eps = pick(c, n, EP_SERVING, EP_TERMINATING, true, &p->n_local_eps);
+	/* commonly the same list (all ready and serving, no hints): one array for both */
+	if (p->n_all_eps && p->n_all_eps == p->n_cluster_eps &&
+	    !memcmp(p->all_eps, p->cluster_eps, p->n_all_eps * sizeof(*p->all_eps))) {
+		free(p->all_eps);
+		p->all_eps = p->cluster_eps;
 	}
-	p->all_eps = pick(c, n, EP_SERVING, 0, false, &p->n_all_eps);
 }
 
 static void *dup_array(const void *src, size_t n, size_t sz)
@@ -239,12 +246,12 @@ static struct sy_cidr *cidrs_of(const struct sy_cidr *v, unsigned n, int family,
 
 static struct ds_port *build_port(const struct service *svc, const struct svc_port *sp, int family,
 				  const struct sy_addr *cluster_ip, struct endpoint_slice *const *slices,
-				  unsigned n_slices, const struct ds_node *node, double trigger)
+				  unsigned n_slices, const struct ds_node *node, double trigger,
+				  struct cand *c)
 {
 	bool external_type = svc->type == SVC_TYPE_NODE_PORT || svc->type == SVC_TYPE_LOAD_BALANCER;
 	struct ds_port *p = xcalloc(1, sizeof(*p));
 	size_t l = strlen(svc->key) + strlen(sp->name) + 2;
-	struct cand *c;
 	unsigned n;
 
 	p->svc_key = xstrdup(svc->key);
@@ -267,9 +274,8 @@ static struct ds_port *build_port(const struct service *svc, const struct svc_po
 	p->itp_local = svc->itp_local;
 	p->hc_node_port = svc->type == SVC_TYPE_LOAD_BALANCER && p->etp_local ? svc->hc_node_port : 0;
 	p->trigger_time = trigger;
-	n = gather(sp, family, slices, n_slices, node, &c);
+	n = gather(sp, family, slices, n_slices, node, c);
 	build_eps(p, c, n, node);
-	free(c);
 	/* name = "ns/name:port": views into owned storage */
 	p->svc_ns = p->ns_buf = xstrdup(svc->ns);
 	p->svc_name = strchr(p->svc_key, '/') + 1;
@@ -283,25 +289,30 @@ int ds_build_service(const struct service *svc, struct endpoint_slice *const *sl
 	const struct sy_addr *cips[2] = { &svc->cluster_ip, &svc->cluster_ip6 };
 	const int fams[2] = { AF_INET, AF_INET6 };
 	struct ds_port **out;
+	struct cand *c;		/* every port's candidates, in turn */
 	double trigger = 0;
-	unsigned k = 0;
+	unsigned k = 0, total = 0;
 
 	*ret = NULL;
 	if (svc->type == SVC_TYPE_EXTERNAL_NAME || svc->headless || svc->proxy_skip ||
 	    svc->conflict || !svc->n_ports ||
 	    (!sy_addr_is_set(&svc->cluster_ip) && !sy_addr_is_set(&svc->cluster_ip6)))
 		return 0;
-	for (unsigned s = 0; s < n_slices; s++)
+	for (unsigned s = 0; s < n_slices; s++) {
 		if (slices[s]->trigger_time > trigger)
 			trigger = slices[s]->trigger_time;
+		total += slices[s]->n_eps;
+	}
 	out = xcalloc(2 * svc->n_ports, sizeof(*out));
+	c = xmalloc((total ? total : 1) * sizeof(*c));
 	for (unsigned f = 0; f < 2; f++) {
 		if (!sy_addr_is_set(cips[f]))
 			continue;
 		for (unsigned i = 0; i < svc->n_ports; i++)
 			out[k++] = build_port(svc, &svc->ports[i], fams[f], cips[f], slices, n_slices,
-					      node, trigger);
+					      node, trigger, c);
 	}
+	free(c);
 	*ret = out;
 	return (int)k;
 }

@@ -66,7 +66,9 @@ struct ds_port {
 	 * local_eps: kube-proxy's "local endpoints" (on this node: ready ones,
 	 *   else local serving+terminating).
 	 * all_eps: every serving endpoint whatever its node or state; used by
-	 *   conntrack cleanup (an entry to one of these is not stale).
+	 *   conntrack cleanup (an entry to one of these is not stale).  The
+	 *   builder shares one array when it equals cluster_eps (ds_port_free
+	 *   knows); a list with no endpoint is NULL.
 	 */
 	struct ds_ep *cluster_eps;
 	unsigned n_cluster_eps;
