@@ -24,6 +24,7 @@
  * policy change rewrites its own chains and its namespace's chain.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1358,6 +1359,7 @@ out:
 	sy_nft_batch_free(b);
 	kstate_free(&ks);
 	sink_free(&k);
+	malloc_trim(0);	/* the desired state and the batch were transient: give them back */
 	return r;
 }
 
