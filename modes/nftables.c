@@ -41,9 +41,9 @@ struct dset {
 };
 
 struct delem {
-	char k[64];
 	const struct nftp_elem *e;
 	unsigned refs;
+	char k[];		/* nftp_elem_key, exactly as long as needed */
 };
 
 struct kchain {
@@ -52,14 +52,27 @@ struct kchain {
 	double stale;		/* flushed at this time, to be deleted; 0 = live */
 };
 
+/* What the kernel holds: the key, and the value only as a fingerprint. */
 struct kelem {
-	char k[64];
+	uint64_t vfp;		/* elem_vfp of verdict, goto chain and data */
 	uint16_t set;
-	uint8_t klen, ev, dlen;
+	uint8_t klen;
 	uint8_t key[SY_NFT_KEY_MAX];
-	uint8_t data[SY_NFT_AP_LEN];
-	char *chain;
+	char k[];		/* nftp_elem_key */
 };
+
+static uint64_t elem_vfp(uint8_t ev, const char *chain, const uint8_t *data, unsigned dlen)
+{
+	uint64_t h = NFTP_FP_INIT;
+
+	h = nftp_fp_fold(h, ev);
+	for (const char *p = chain; p && *p; p++)
+		h = nftp_fp_fold(h, (uint8_t)*p);
+	h = nftp_fp_fold(h, 0x100u + dlen);
+	for (unsigned i = 0; i < dlen; i++)
+		h = nftp_fp_fold(h, data[i]);
+	return h;
+}
 
 /* A load-balancing chain's slot base in the endpoints map. */
 struct slot {
@@ -200,8 +213,8 @@ static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
 			d->e = e;
 		return;
 	}
-	d = xcalloc(1, sizeof(*d));
-	memcpy(d->k, k, sizeof(k));
+	d = xcalloc(1, sizeof(*d) + strlen(k) + 1);
+	strcpy(d->k, k);
 	d->e = e;
 	d->refs = 1;
 	hmap_put(&m->delems, d->k, d);
@@ -342,7 +355,6 @@ static void k_clear(struct proxy_mode *m)
 	hmap_clear(&m->stale);
 	hmap_iter_init(&it, &m->kelems);
 	while (hmap_iter_next(&it, NULL, &v)) {
-		free(((struct kelem *)v)->chain);
 		free(v);
 	}
 	hmap_clear(&m->kelems);
@@ -375,37 +387,26 @@ static void k_chain_del(struct proxy_mode *m, const char *name)
 }
 
 static void k_elem_put(struct proxy_mode *m, const char *k, unsigned set, const uint8_t *key,
-		       unsigned klen, uint8_t ev, const char *chain, const uint8_t *data, unsigned dlen)
+		       unsigned klen, uint64_t vfp)
 {
 	struct kelem *e = hmap_get(&m->kelems, k);
 
 	if (!e) {
-		e = xcalloc(1, sizeof(*e));
-		snprintf(e->k, sizeof(e->k), "%s", k);
+		e = xcalloc(1, sizeof(*e) + strlen(k) + 1);
+		strcpy(e->k, k);
 		hmap_put(&m->kelems, e->k, e);
 	}
-	free(e->chain);
 	e->set = (uint16_t)set;
 	e->klen = (uint8_t)klen;
 	memcpy(e->key, key, klen);
-	e->ev = ev;
-	e->chain = chain ? xstrdup(chain) : NULL;
-	if (dlen > sizeof(e->data))
-		dlen = 0;
-	e->dlen = (uint8_t)dlen;
-	memset(e->data, 0, sizeof(e->data));
-	if (dlen)
-		memcpy(e->data, data, dlen);
+	e->vfp = vfp;
 }
 
 static void k_elem_del(struct proxy_mode *m, const char *k)
 {
 	struct kelem *e = hmap_del(&m->kelems, k);
 
-	if (e) {
-		free(e->chain);
-		free(e);
-	}
+	free(e);
 }
 
 struct load_arg {
@@ -447,8 +448,9 @@ static void load_elem(void *arg, const struct sy_nft_elem_info *in)
 		return;
 	nftp_elem_key(k, nftp_set_def(a->set)->name, in->key, in->klen);
 	/* a jump (never ours) or an unknown verdict: 0xff, a mismatch */
-	k_elem_put(a->m, k, a->set, in->key, in->klen, in->ev == SY_NFT_EV_JUMP ? 0xff : in->ev,
-		   in->chain, in->dval, in->dval ? in->dlen : 0);
+	k_elem_put(a->m, k, a->set, in->key, in->klen,
+		   elem_vfp(in->ev == SY_NFT_EV_JUMP ? 0xff : in->ev, in->chain, in->dval,
+			    in->dval ? in->dlen : 0));
 }
 
 /* K := what the kernel's table holds (chains + rule fingerprints, sets, our maps' elements). */
@@ -593,10 +595,8 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 		struct delem *d = hmap_get(&m->delems, u->elems[i]);
 		struct kelem *k = hmap_get(&m->kelems, u->elems[i]);
 		const struct nftp_elem *e = d ? d_elem_value(m, d) : NULL;
-		bool same = e && k && k->ev == e->ev && k->dlen == e->dlen &&
-			    !memcmp(k->data, e->data, e->dlen) &&
-			    ((!k->chain && !e->chain) || (k->chain && e->chain && !strcmp(k->chain, e->chain)));
-		if (same)
+		uint64_t vfp = e ? elem_vfp(e->ev, e->chain, e->data, e->dlen) : 0;
+		if (e && k && k->vfp == vfp)
 			continue;
 		if (k) {
 			sy_nft_elem(b, false, nftp_set_def(k->set)->name, k->key, k->klen, 0, NULL);
@@ -609,8 +609,7 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 			else
 				sy_nft_elem(b, true, nftp_set_def(e->set)->name, e->key, e->klen, e->ev,
 					    e->chain);
-			k_elem_put(m, u->elems[i], e->set, e->key, e->klen, e->ev, e->chain, e->data,
-				   e->dlen);
+			k_elem_put(m, u->elems[i], e->set, e->key, e->klen, vfp);
 		}
 	}
 	for (unsigned i = 0; i < u->n_chains; i++) {

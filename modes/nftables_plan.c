@@ -639,5 +639,17 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	free(ep_l);
 	free(as_c);
 	free(as_l);
+	/* the plan lives until the port changes: no doubling slack */
+	for (unsigned i = 0; i < pp->n_chains; i++) {
+		struct nftp_chain *c = &pp->chains[i];
+		if (c->n_rules && c->n_rules < c->cap_rules) {
+			c->rules = xrealloc(c->rules, c->n_rules * sizeof(*c->rules));
+			c->cap_rules = c->n_rules;
+		}
+	}
+	if (pp->n_elems && pp->n_elems < pp->cap_elems) {
+		pp->elems = xrealloc(pp->elems, pp->n_elems * sizeof(*pp->elems));
+		pp->cap_elems = pp->n_elems;
+	}
 	return pp;
 }
