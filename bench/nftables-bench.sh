@@ -33,8 +33,10 @@
 #      (10000) Services, kube-proxy's ruleset and switchyard's
 # Environment: SY_BUILD (./build), SY_BENCH_SIZES (default "1000 5000"; the
 # full set is "1000 5000 10000", 50000 optional: the reference takes minutes
-# from 10000 on), SY_BENCH_REPEAT (full syncs per size, default 1; the one
-# change is always repeated 3 times), SY_BENCH_ANON (2000), BENCH_PARTS
+# from 10000 on), SY_BENCH_REPEAT (full syncs per size, default 1), the
+# reference's one change (list + partial) SY_BENCH_REF_CHANGES times (default 3;
+# 0: not measured), SY_BENCH_CHANGES (switchyard's endpoint changes per size,
+# back and forth, default 1; medians), SY_BENCH_ANON (2000), BENCH_PARTS
 # (default "1 2 3").
 set -u
 SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,7 +86,7 @@ for n in $SIZES; do
 		if [ "$r" -lt "$REPEAT" ]; then gone "$R"; continue; fi
 		objs=$(ip netns exec "$R" nft list table ip kube-proxy | grep -c .)
 		: >"$SY_TMP/rc-$n"
-		for c in 1 2 3; do
+		for c in $(seq 1 "${SY_BENCH_REF_CHANGES:-3}"); do
 			nftrun "$R" "list-$n-$c" --json --terse list table ip kube-proxy || continue
 			lw=$R_WALL
 			lmb=$(calc "$(stat -c %s "$SY_TMP/out-list-$n-$c") / 1048576")
@@ -107,7 +109,7 @@ done
 echo "   (objects: lines of \`nft list table\`; full_s/cpu_s/rss_MB: wall, user+sys and peak RSS of"
 echo "    \`nft -f\`; kern_s: its time inside sendmsg (s); list: \`nft --json --terse list table\` and its"
 echo "    output; change_s = list_s + partial_s, what one kube-proxy sync costs; medians of"
-echo "    $REPEAT full sync(s) and 3 changes; kube-proxy @b0f823e lists the table twice per sync)"
+echo "    $REPEAT full sync(s) and ${SY_BENCH_REF_CHANGES:-3} change(s); kube-proxy @b0f823e lists the table twice per sync)"
 fi
 
 if part 2; then
@@ -191,6 +193,7 @@ daemon_run() {
 	[ "$st" = 1 ] && { D_KF=$(ktime "$SY_TMP/st-d$n"); lines=$(wc -l <"$SY_TMP/st-d$n"); }
 	before=$(grep -c "SyncProxyRules complete" "$log")
 	t0=$(date +%s.%N)
+	cp "$d/change.json" "$d/change.json.orig"
 	cp "$d/change.next" "$d/.change.tmp" && mv "$d/.change.tmp" "$d/change.json"
 	synced() { [ "$(grep -c 'SyncProxyRules complete' "$log")" -gt "$before" ]; }
 	sy_wait 60 synced
@@ -213,6 +216,20 @@ daemon_run() {
 			$1 == "chain" && $2 ~ /__10\.250\.0\.1\/8080$/ { print f, t, $2; exit }')
 		[ -n "$ch" ] && D_SEEN=$(ip netns exec "$D" nft list chain $ch | grep -c 'dnat to 10.250.0.1:8080')
 	fi
+	# more changes, back and forth (SY_BENCH_CHANGES, default 1): the medians
+	# of the syncs' elapsed= and kernel_write= (the daemon's own timing)
+	local k
+	for k in $(seq 2 "${SY_BENCH_CHANGES:-1}"); do
+		before=$(grep -c "SyncProxyRules complete" "$log")
+		if [ $((k % 2)) = 0 ]; then cp "$d/change.json.orig" "$d/.change.tmp"
+		else cp "$d/change.next" "$d/.change.tmp"; fi
+		mv "$d/.change.tmp" "$d/change.json"
+		sy_wait 60 synced
+		sleep 0.3
+	done
+	D_CHGM=$(grep "SyncProxyRules complete.* changed=1 " "$log" | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p' | median)
+	D_KWM=$(grep "SyncProxyRules complete.* changed=1 " "$log" | sed -n 's/.*kernel_write=\([0-9.]*\)ms.*/\1/p' | median)
+	D_NCHG=$(grep -c "SyncProxyRules complete.* changed=1 " "$log")
 	if [ "$st" = 1 ]; then
 		sleep 0.2
 		# the change sync's own batches (a later sync may delete stale chains)
@@ -232,6 +249,8 @@ for n in $SIZES; do
 	SY_T[$n]=$D_FIRST; SY_RSS[$n]=$(printf "%.1f" "$D_HWM"); SY_CHG[$n]=$D_CHG; SY_W2S[$n]=$D_W2S
 	printf '   %6s Services: first sync %ss, peak RSS %.1f MB; endpoint change: sync %sms, file write → synced %.3fs, kernel shows it: %s\n' \
 		"$n" "$D_FIRST" "$D_HWM" "$D_CHG" "$D_W2S" "$D_SEEN"
+	printf '          %s endpoint changes back and forth: median sync %sms, of which in sendmsg %sms\n' \
+		"$D_NCHG" "$D_CHGM" "$D_KWM"
 	if daemon_run "$n" 1; then
 		SY_K[$n]=$D_KF; SY_KC[$n]=$D_KC
 		printf '          under strace: first sync %ss of which kernel %ss (sync ÷ kernel %.2f); change sync %sms (%s batch(es)) of which kernel %.3fms\n' \
