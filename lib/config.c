@@ -168,6 +168,18 @@ static int parse_bool(const char *arg, bool *ret)
 	return -EINVAL;
 }
 
+/* A decimal integer in lo..hi, all of arg; -EINVAL otherwise. */
+static int parse_int(const char *arg, long lo, long hi, long *ret)
+{
+	char *end;
+	long l = strtol(arg, &end, 10);
+
+	if (*end || end == arg || l < lo || l > hi)
+		return -EINVAL;
+	*ret = l;
+	return 0;
+}
+
 static int parse_period(const char *arg, double *ret)
 {
 	char *end;
@@ -220,7 +232,6 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 {
 	int r = 0;
 	long l;
-	char *end;
 
 	switch (opt) {
 	case OPT_PROXY_MODE:
@@ -261,10 +272,8 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 	case OPT_IPVS_UDP: r = parse_period(arg, &cfg->ipvs_udp_timeout); break;
 	case OPT_IPVS_SCHEDULER: set_str(&cfg->ipvs_scheduler, arg); break;
 	case OPT_MASQ_BIT:
-		l = strtol(arg, &end, 10);
-		if (*end || end == arg || l < 0 || l > 31)
-			r = -EINVAL;
-		else
+		r = parse_int(arg, 0, 31, &l);
+		if (r == 0)
 			cfg->masquerade_bit = (unsigned)l;
 		break;
 	case OPT_HEALTHZ: set_str(&cfg->healthz_bind_address, arg); break;
@@ -276,10 +285,8 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 	case OPT_IFACE: set_str(&cfg->iface, arg); break;
 	case 'v':
 	case OPT_V:
-		l = strtol(arg, &end, 10);
-		if (*end || end == arg || l < 0 || l > 10)
-			r = -EINVAL;
-		else
+		r = parse_int(arg, 0, 10, &l);
+		if (r == 0)
 			cfg->verbosity = (int)l;
 		break;
 	case OPT_VERSION:

@@ -195,12 +195,13 @@ static int run_stream(struct ipvs_set *s, struct buf *b)
 	return r == 0 ? 0 : -EINVAL;
 }
 
-static int read_save(struct ipvs_set *s)
+/* Run one command into a fresh s->out. */
+static int run_out(struct ipvs_set *s, const char *cmd)
 {
 	s->out.len = 0;
 	if (s->out.p)
 		s->out.p[0] = 0;
-	return run_line(s, "save");
+	return run_line(s, cmd);
 }
 
 static int set_lookup(const char *name)
@@ -211,6 +212,20 @@ static int set_lookup(const char *name)
 	return -1;
 }
 
+/*
+ * Run one ipset command; *line: the first line of its output (NULL: none),
+ * the next ones from strtok_r(NULL, "\n", save).
+ */
+static int run_lines(struct ipvs_set *s, const char *cmd, char **line, char **save)
+{
+	int r = run_out(s, cmd);
+
+	*line = NULL;
+	if (r == 0 && s->out.len)
+		*line = strtok_r(s->out.p, "\n", save);
+	return r;
+}
+
 int ipvs_set_ensure(struct ipvs_set *s, uint64_t *writes)
 {
 	bool have[IPVS_SET_MAX] = { false };
@@ -219,12 +234,10 @@ int ipvs_set_ensure(struct ipvs_set *s, uint64_t *writes)
 	int r, n = 0;
 
 	/* names only: cheap however many entries the sets hold */
-	s->out.len = 0;
-	r = run_line(s, "list -n");
+	r = run_lines(s, "list -n", &line, &save);
 	if (r < 0)
 		return r;
-	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (; line; line = strtok_r(NULL, "\n", &save)) {
 		int id = set_lookup(line);
 
 		if (id >= 0)
@@ -247,12 +260,11 @@ int ipvs_set_ensure(struct ipvs_set *s, uint64_t *writes)
 int ipvs_set_read_all(struct ipvs_set *s, ipvs_set_entry_fn fn, void *arg)
 {
 	char *line, *save = NULL;
-	int r = read_save(s);
+	int r = run_lines(s, "save", &line, &save);
 
 	if (r < 0)
 		return r;
-	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (; line; line = strtok_r(NULL, "\n", &save)) {
 		char name[64], entry[256];
 		int id;
 
@@ -272,12 +284,10 @@ int ipvs_set_counts(struct ipvs_set *s, long counts[IPVS_SET_MAX])
 
 	for (int i = 0; i < IPVS_SET_MAX; i++)
 		counts[i] = -1;
-	s->out.len = 0;
-	r = run_line(s, "list -t");
+	r = run_lines(s, "list -t", &line, &save);
 	if (r < 0)
 		return r;
-	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (; line; line = strtok_r(NULL, "\n", &save)) {
 		char name[64];
 		long n;
 
@@ -295,14 +305,10 @@ int ipvs_set_read(struct ipvs_set *s, enum ipvs_set_id id, ipvs_set_entry_fn fn,
 	int r;
 
 	snprintf(cmd, sizeof(cmd), "save %s", ipvs_sets[id].name);
-	s->out.len = 0;
-	if (s->out.p)
-		s->out.p[0] = 0;
-	r = run_line(s, cmd);
+	r = run_lines(s, cmd, &line, &save);
 	if (r < 0)
 		return r;
-	for (line = s->out.len ? strtok_r(s->out.p, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (; line; line = strtok_r(NULL, "\n", &save)) {
 		char name[64], entry[256];
 
 		if (sscanf(line, "add %63s %255s", name, entry) == 2 && set_lookup(name) == (int)id)
@@ -359,7 +365,7 @@ int ipvs_set_destroy_all(struct ipvs_set *s)
 	char line[128];
 	int r, first = 0;
 
-	if (read_save(s) < 0)
+	if (run_out(s, "save") < 0)
 		return -EIO;
 	for (int i = 0; i < IPVS_SET_MAX; i++) {
 		char pat[80];

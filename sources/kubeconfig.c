@@ -310,12 +310,31 @@ int kubeconfig_load(const char *path, struct k8s_conn *ret, char *err, size_t er
 	return 0;
 }
 
+/* The service account's file name under dir, readable, into *ret (malloc'd path). */
+static int sa_file(const char *dir, const char *name, const char *what, char **ret, char *err,
+		   size_t errlen)
+{
+	char *p;
+	int r;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		abort();
+	if (access(p, R_OK) < 0) {
+		r = -errno;
+		sy_err(err, errlen, r, "%s %s: %s", what, p, strerror(-r));
+		free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
 int k8s_incluster_load(const char *sa_dir, struct k8s_conn *ret, char *err, size_t errlen)
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST");
 	const char *port = getenv("KUBERNETES_SERVICE_PORT");
 	struct k8s_conn c = {0};
-	char *p;
+	int r;
 
 	if (!sa_dir)
 		sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -326,28 +345,13 @@ int k8s_incluster_load(const char *sa_dir, struct k8s_conn *ret, char *err, size
 	if (asprintf(&c.server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
 		     host, port) < 0)
 		abort();
-	if (asprintf(&p, "%s/token", sa_dir) < 0)
-		abort();
-	if (access(p, R_OK) < 0) {
-		int r = -errno;
-
-		sy_err(err, errlen, r, "in-cluster token %s: %s", p, strerror(-r));
-		free(p);
+	r = sa_file(sa_dir, "token", "in-cluster token", &c.token_file, err, errlen);
+	if (r == 0)
+		r = sa_file(sa_dir, "ca.crt", "in-cluster CA", &c.ca_file, err, errlen);
+	if (r < 0) {
 		k8s_conn_free(&c);
 		return r;
 	}
-	c.token_file = p;
-	if (asprintf(&p, "%s/ca.crt", sa_dir) < 0)
-		abort();
-	if (access(p, R_OK) < 0) {
-		int r = -errno;
-
-		sy_err(err, errlen, r, "in-cluster CA %s: %s", p, strerror(-r));
-		free(p);
-		k8s_conn_free(&c);
-		return r;
-	}
-	c.ca_file = p;
 	*ret = c;
 	return 0;
 }
