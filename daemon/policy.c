@@ -2,9 +2,11 @@
 /*
  * NetworkPolicy in the daemon (--network-policy): the planner (netpol.h)
  * takes the cache's Pod / Namespace / NetworkPolicy changes, the writer
- * (netpol_nft.h) programs table inet switchyard-policy, once per runner
- * sync, only after the three kinds are listed (so a first sync never sees
- * pods without their policies).  A refused sync is retried after a second
+ * (netpol_nft.h) programs table inet switchyard-policy each time the sync
+ * runner's timer fires, before it tries the xtables lock (nftables needs
+ * none, so another program holding that lock does not hold policy up),
+ * only after the three kinds are listed (so a first sync never sees pods
+ * without their policies).  A refused sync is retried after a second
  * as a full sync; the kernel keeps the last good rules meanwhile.
  */
 #include <errno.h>
@@ -62,11 +64,13 @@ int daemon_policy_cleanup(void)
 	return r < 0 ? r : 0;
 }
 
-void daemon_policy_sync(struct sy_daemon *d, bool full)
+void daemon_policy_sync(struct sy_daemon *d, double full_period)
 {
 	struct netpol_nft_stats st;
 	struct netpol_stats ns;
 	unsigned applied;
+	double now = sy_now_mono();
+	bool full;
 	int r;
 
 	if (!d->policy)
@@ -78,6 +82,8 @@ void daemon_policy_sync(struct sy_daemon *d, bool full)
 		return;
 	}
 	applied = netpol_update(d->policy, d->cache);
+	/* due a little early: the runner's timer fires once per period */
+	full = !d->policy_full_mono || now >= d->policy_full_mono + 0.9 * full_period;
 	if (!full && !netpol_dirty(d->policy))
 		return;
 	r = netpol_nft_sync(d->netpol, d->policy, full, &st);
@@ -95,8 +101,10 @@ void daemon_policy_sync(struct sy_daemon *d, bool full)
 		ev_timer_start(d->loop, &d->policy_retry);
 		return;
 	}
-	if (st.full)
+	if (st.full) {
 		d->metrics.netpol_syncs_full++;
+		d->policy_full_mono = now;
+	}
 	else
 		d->metrics.netpol_syncs_partial++;
 	d->metrics.netpol_elements_written_total += st.elems_added + st.elems_deleted;

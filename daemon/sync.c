@@ -242,7 +242,6 @@ static void run_sync(struct sy_daemon *d)
 
 	full = !s->first_sync_done || s->force_full || t0 >= s->last_full_mono + full_period(d);
 	run_podnet(d, full);
-	daemon_policy_sync(d, full);
 	t0 = sy_now_mono();	/* the proxy's sync duration excludes the pod network's */
 	if (!sources_ready(d)) {
 		log_v(4, "Waiting for the first listing of Services and EndpointSlices");
@@ -365,6 +364,9 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct sy_daemon *d = container_of(w, struct sy_daemon, sync.timer);
 	int lock = -1;
+
+	/* NetworkPolicy is nftables only: it never waits for xtables.lock */
+	daemon_policy_sync(d, full_period(d));
 
 	if (needs_xtables_lock(d)) {
 		lock = sy_xtables_trylock();

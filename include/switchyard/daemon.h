@@ -64,6 +64,7 @@ struct sy_daemon {
 	struct policy_state *policy;		/* --network-policy: the planner */
 	struct netpol_nft *netpol;		/* ... and its kernel writer */
 	ev_timer policy_retry;			/* after a refused policy sync */
+	double policy_full_mono;		/* last full policy sync (0 = none) */
 	struct sy_metrics metrics;
 	struct sync_runner sync;
 	double last_sync_wall;		/* for /healthz lastUpdated */
@@ -94,11 +95,13 @@ void sync_runner_take(struct sync_runner *s, double min_period, double now);
 
 /*
  * daemon/policy.c, with --network-policy: the planner and the nftables
- * writer (init: 0 or -errno with err), one policy sync per runner sync once
- * Pods, Namespaces and NetworkPolicies are listed, the table's removal.
+ * writer (init: 0 or -errno with err), one policy sync each time the runner's
+ * timer fires (before and whatever the xtables lock), once Pods, Namespaces
+ * and NetworkPolicies are listed: a full one every full_period seconds, a
+ * partial one when the planner has changes; the table's removal.
  */
 int daemon_policy_init(struct sy_daemon *d, char *err, size_t errlen);
-void daemon_policy_sync(struct sy_daemon *d, bool full);
+void daemon_policy_sync(struct sy_daemon *d, double full_period);
 void daemon_policy_free(struct sy_daemon *d);
 int daemon_policy_cleanup(void);
 

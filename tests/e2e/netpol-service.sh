@@ -7,7 +7,8 @@
 # before the forward hook, so the policy judges the endpoint's IP: each
 # client reaches y/a through the Service, and x/a only from x/b.  A client
 # asks many times, so both endpoints are chosen; the endpoint that answered
-# is in the reply.
+# is in the reply.  In the iptables mode another program holds the xtables
+# lock while the policy changes: NetworkPolicy (nftables) does not wait.
 . "$(dirname "$0")/netpol-lib.sh"
 
 np_lab routed
@@ -52,6 +53,18 @@ answers() {
 		--host 10.96.0.10 --port 80 --count 20 --timeout 1 2>/dev/null |
 		awk '$1 != "ERROR" {print $1}' | sort -u | tr '\n' ' '
 }
+# a private xtables lock: another program holding it must not hold policy up
+export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
+policy() {
+	cat >"$NP_M/np-x-a.json.tmp" <<EOF2
+{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+ "metadata": {"name": "a-from-b", "namespace": "x"},
+ "spec": {"podSelector": {"matchLabels": {"pod": "a"}},
+          "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}$1]}]}}
+EOF2
+	mv "$NP_M/np-x-a.json.tmp" "$NP_M/np-x-a.json"
+}
+yb_reaches() { [ "$(answers y/b tcp)" = "$1" ]; }
 for mode in iptables nftables; do
 	NP_MODE=$mode np_start
 	sy_wait 10 grep -q "SyncProxyRules complete" "$NP_LOG" || sy_fail "$mode: no proxy sync"
@@ -62,6 +75,19 @@ for mode in iptables nftables; do
 		[ "$got" = "y-a " ] || sy_fail "$mode $proto: y/b reached [$got], want only y-a"
 	done
 	sy_log "$mode: x/b -> x/a, y/a; y/b -> y/a only"
+	if [ $mode = iptables ]; then
+		# the xtables lock held by another program for 6 s: the policy
+		# change (namespace y admitted too) still lands at once
+		sy_bg - "$SY_TMP/flock.log" flock "$SY_XTABLES_LOCK" sleep 6
+		FLOCK=$SY_LAST_PID
+		sleep 0.3
+		policy ', {"namespaceSelector": {"matchLabels": {"ns": "y"}}}'
+		sy_wait 4 yb_reaches "x-a y-a " || sy_fail "the policy change waited for the xtables lock"
+		kill -0 "$FLOCK" 2>/dev/null || sy_fail "the lock holder ended too early to tell"
+		policy ''
+		sy_wait 10 yb_reaches "y-a " || sy_fail "the policy is not back"
+		wait "$FLOCK"
+	fi
 	np_stop
 	ip netns exec "$NODE" "$SWITCHYARD" --cleanup >/dev/null 2>&1 || sy_fail "--cleanup ($mode)"
 done
