@@ -36,7 +36,7 @@
 struct ct_dest {
 	uint8_t proto;
 	bool nodeport;
-	struct in_addr dst;
+	struct sy_addr dst;		/* the family, and the address unless nodeport */
 	uint16_t dport;
 };
 
@@ -47,6 +47,7 @@ struct ct {
 	unsigned per_key_max;		/* UINT32_MAX: cost model (use_proto_dumps) */
 	unsigned buckets;		/* nf_conntrack_buckets */
 	bool owe_full;
+	bool ipv6;			/* also clean up after ds->ports6 (ct_set_ipv6) */
 	struct ct_entry *del;
 	unsigned n_del, cap_del;
 };
@@ -76,6 +77,11 @@ int ct_new(struct ct **ret)
 	}
 	*ret = ct;
 	return 0;
+}
+
+void ct_set_ipv6(struct ct *ct, bool on)
+{
+	ct->ipv6 = on;
 }
 
 void ct_set_per_key_max(struct ct *ct, unsigned n)
@@ -117,9 +123,9 @@ static void collect_cb(void *arg, const struct ct_entry *e)
 	k = ct_plan_stale(c->plan, e);
 	if (!k)
 		return;
-	log_v(4, "Stale conntrack entry: %s %s:%u -> %s:%u answered by %s:%u (%s)",
-	      sy_proto_name(e->proto), sy_ip4_str(e->osrc), e->osport, sy_ip4_str(e->odst),
-	      e->odport, sy_ip4_str(e->rsrc), e->rsport,
+	log_v(4, "Stale conntrack entry: %s %s %s:%u -> %s:%u answered by %s:%u (%s)",
+	      sy_family_name(e->odst.family), sy_proto_name(e->proto), sy_addr_str(&e->osrc),
+	      e->osport, sy_addr_str(&e->odst), e->odport, sy_addr_str(&e->rsrc), e->rsport,
 	      k->port_name ? k->port_name : "removed Service port");
 	if (ct->n_del == ct->cap_del) {
 		ct->cap_del = ct->cap_del ? ct->cap_del * 2 : 64;
@@ -128,23 +134,27 @@ static void collect_cb(void *arg, const struct ct_entry *e)
 	ct->del[ct->n_del++] = *e;
 }
 
-/* This netns' IPv4 addresses, for NodePort destinations (127/8 is checked apart). */
+/* This netns' IPv4 and IPv6 addresses, for NodePort destinations (127/8, ::1 are checked apart). */
 static int local_addrs(struct ct_plan *plan)
 {
 	struct ifaddrs *ifa, *i;
-	struct in_addr *v = NULL;
+	struct sy_addr *v = NULL;
 	unsigned n = 0, cap = 0;
 
 	if (getifaddrs(&ifa) < 0)
 		return -errno;
 	for (i = ifa; i; i = i->ifa_next) {
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+		int fam = i->ifa_addr ? i->ifa_addr->sa_family : 0;
+
+		if (fam != AF_INET && fam != AF_INET6)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			v = xrealloc(v, cap * sizeof(*v));
 		}
-		v[n++] = ((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		v[n++] = fam == AF_INET ?
+			 sy_addr_from_in4(((const struct sockaddr_in *)i->ifa_addr)->sin_addr) :
+			 sy_addr_from_in6(&((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr);
 	}
 	freeifaddrs(ifa);
 	ct_plan_set_local(plan, v, n);
@@ -152,19 +162,20 @@ static int local_addrs(struct ct_plan *plan)
 	return 0;
 }
 
-static int dump_one(struct ct *ct, uint8_t proto, struct in_addr dst, uint16_t dport,
-		    struct collect *c, uint64_t *errors)
+static int dump_one(struct ct *ct, uint8_t family, uint8_t proto, const struct sy_addr *dst,
+		    uint16_t dport, struct collect *c, uint64_t *errors)
 {
 	int r, tries = 0;
 
 	/* NLM_F_DUMP_INTR (libmnl: EINTR): the table changed under the dump; dump again */
 	do
-		r = ct_nl_dump(ct->nl, proto, dst, dport, collect_cb, c);
+		r = ct_nl_dump(ct->nl, family, proto, dst, dport, collect_cb, c);
 	while (r == -EINTR && ++tries < 3);
 	if (r < 0) {
-		sy_err_first(c->err, c->errlen, 0, "dumping %s entries (to %s:%u): %s; retrying on "
-			     "the next sync", sy_proto_name(proto),
-			     dst.s_addr ? sy_ip4_str(dst) : "*", dport, strerror(-r));
+		sy_err_first(c->err, c->errlen, 0, "dumping %s %s entries (to %s:%u): %s; retrying "
+			     "on the next sync", sy_family_name(family), sy_proto_name(proto),
+			     dst && sy_addr_is_set(dst) ? sy_addr_str(dst) : "*", dport,
+			     strerror(-r));
 		(*errors)++;
 	}
 	return r;
@@ -210,24 +221,29 @@ static bool use_proto_dumps(const struct ct *ct, unsigned n_dumps, unsigned n_pr
 
 static void dump_all(struct ct *ct, struct ct_plan *plan, struct collect *c, uint64_t *errors)
 {
-	bool proto[256] = { false };
+	bool proto[2][256] = { { false } };	/* [IPv6?][proto] */
 	unsigned n_protos = 0, n;
 	struct ct_dump *d;
 
-	for (unsigned i = 0; i < plan->n_keys; i++)
-		if (!proto[plan->keys[i]->proto]) {
-			proto[plan->keys[i]->proto] = true;
+	for (unsigned i = 0; i < plan->n_keys; i++) {
+		bool *seen = &proto[plan->keys[i]->dst.family == AF_INET6][plan->keys[i]->proto];
+
+		if (!*seen) {
+			*seen = true;
 			n_protos++;
 		}
+	}
 	n = ct_plan_dumps(plan, &d);
 	if (use_proto_dumps(ct, n, n_protos)) {
-		for (unsigned p = 0; p < 256; p++)
-			if (proto[p])
-				dump_one(ct, (uint8_t)p, (struct in_addr){ 0 }, 0, c, errors);
+		for (unsigned f = 0; f < 2; f++)
+			for (unsigned p = 0; p < 256; p++)
+				if (proto[f][p])
+					dump_one(ct, f ? AF_INET6 : AF_INET, (uint8_t)p, NULL, 0, c,
+						 errors);
 		c->dumps = n_protos;
 	} else {
 		for (unsigned i = 0; i < n; i++)
-			dump_one(ct, d[i].proto, d[i].dst, d[i].dport, c, errors);
+			dump_one(ct, d[i].family, d[i].proto, &d[i].dst, d[i].dport, c, errors);
 		c->dumps = n;
 	}
 	free(d);
@@ -249,6 +265,7 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 	st->examined = 0;
 	st->full = full;
 	ct_plan_init(&plan);
+	plan.ipv6 = ct->ipv6;
 	for (unsigned i = 0; i < ct->n_owed; i++)
 		ct_plan_add_key(&plan, ct->owed[i].proto, ct->owed[i].nodeport, ct->owed[i].dst,
 				ct->owed[i].dport);

@@ -24,30 +24,33 @@ struct ds_port;
 struct ds_ep;
 struct nlmsghdr;
 
-/* One conntrack entry, as far as cleanup cares: addresses in network order, ports in host order. */
+/*
+ * One conntrack entry, as far as cleanup cares: ports in host order.  Every
+ * address is of the entry's family (AF_INET or AF_INET6: the dump's).
+ */
 struct ct_entry {
 	uint8_t proto;
-	struct in_addr osrc, odst;	/* original direction */
+	struct sy_addr osrc, odst;	/* original direction */
 	uint16_t osport, odport;
-	struct in_addr rsrc, rdst;	/* reply direction */
+	struct sy_addr rsrc, rdst;	/* reply direction */
 	uint16_t rsport, rdport;
 	uint32_t id;
 	uint16_t zone;
 	bool has_id;
 };
 
-/* An endpoint a flow may be NATed to (address in network order, port host order). */
+/* An endpoint a flow may be NATed to (port in host order). */
 struct ct_ep {
-	struct in_addr addr;
+	struct sy_addr addr;
 	uint16_t port;
 };
 
 /* One destination to check. */
 struct ct_key {
-	char str[24];			/* hmap key (hex proto:addr:port; NodePort addr "*") */
+	char str[48];			/* hmap key (hex proto:family:addr:port; NodePort addr "*") */
 	uint8_t proto;
-	bool nodeport;			/* any local (NodePort) address: dst unused */
-	struct in_addr dst;
+	bool nodeport;			/* any local (NodePort) address: dst has only a family */
+	struct sy_addr dst;		/* AF_INET or AF_INET6 */
 	uint16_t dport;
 	struct ct_ep *eps;		/* sorted, deduplicated: allowed reply sources */
 	unsigned n_eps, cap_eps;
@@ -60,11 +63,13 @@ struct ct_plan {
 	unsigned n_nodeport_keys;
 	struct hmap idx;		/* str → struct ct_key */
 	/* NodePort destination check */
-	struct in_addr *local_addrs;	/* nodeport_all_local: this netns' addresses (+127/8) */
+	struct sy_addr *local_addrs;	/* nodeport_all_local: this netns' addresses (+127/8, ::1) */
 	unsigned n_local_addrs;
 	bool all_local;
-	const struct sy_addr *nodeport_addrs;	/* otherwise: --nodeport-addresses (borrowed, IPv4) */
+	const struct sy_addr *nodeport_addrs;	/* otherwise: --nodeport-addresses (borrowed) */
 	unsigned n_nodeport_addrs;
+	/* set before ct_plan_build: also plan ds->ports6 (full passes only: no change list) */
+	bool ipv6;
 };
 
 static inline bool ct_proto_tracked(uint8_t proto)
@@ -78,35 +83,40 @@ void ct_plan_fini(struct ct_plan *p);
  * Fill the plan from ds: the destinations in ds->changes whose entries may
  * have gone stale (every destination a change removed, and — unless the
  * change cannot strand a flow — those it kept or added), plus every
- * UDP/SCTP port's when full.  Keys already in the plan (added with
+ * UDP/SCTP port's when full (and, with p->ipv6, every IPv6 UDP/SCTP port
+ * of ds->ports6, which has no change list).  Keys already in the plan (added with
  * ct_plan_add_key, e.g. owed by a failed call) stay.  Then attach to each
  * key the serving endpoints (all_eps) of every current port using that
  * destination.  Returns the number of keys.
  */
 unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool full);
-/* Add one key (used by ct_plan_build and tests); returns it (existing one if present). */
-struct ct_key *ct_plan_add_key(struct ct_plan *p, uint8_t proto, bool nodeport, struct in_addr dst,
-			       uint16_t dport);
+/*
+ * Add one key (used by ct_plan_build and tests); returns it (existing one
+ * if present).  dst gives the family; a NodePort key ignores its address.
+ */
+struct ct_key *ct_plan_add_key(struct ct_plan *p, uint8_t proto, bool nodeport,
+			       struct sy_addr dst, uint16_t dport);
 /* Allow reply source addr:port for key k; call ct_plan_seal() before ct_plan_stale(). */
-void ct_key_allow(struct ct_key *k, struct in_addr addr, uint16_t port);
+void ct_key_allow(struct ct_key *k, struct sy_addr addr, uint16_t port);
 /* Sort and deduplicate every key's allowed endpoints (ct_plan_build does it). */
 void ct_plan_seal(struct ct_plan *p);
-/* Set the local addresses used for NodePort keys (copied). */
-void ct_plan_set_local(struct ct_plan *p, const struct in_addr *addrs, unsigned n);
+/* Set the local addresses (either family) used for NodePort keys (copied). */
+void ct_plan_set_local(struct ct_plan *p, const struct sy_addr *addrs, unsigned n);
 /*
  * Is e stale under this plan?  Returns the matching key when e's original
  * destination is planned and its reply source is not allowed, else NULL.
  */
 const struct ct_key *ct_plan_stale(const struct ct_plan *p, const struct ct_entry *e);
 
-/* One kernel-filtered dump: proto, plus dst when dst.s_addr != 0, plus dport when != 0. */
+/* One kernel-filtered dump of a family: proto, plus dst when set, plus dport when != 0. */
 struct ct_dump {
+	uint8_t family;			/* AF_INET / AF_INET6 */
 	uint8_t proto;
-	struct in_addr dst;
+	struct sy_addr dst;		/* unset: no address filter */
 	uint16_t dport;
 };
 /*
- * The dumps covering every key of the plan: one per (proto, dport); it
+ * The dumps covering every key of the plan: one per (family, proto, dport); it
  * also filters on the address when that port has a single non-NodePort
  * destination.  Returns the count; *ret is malloc'd.
  */
@@ -129,14 +139,15 @@ int ct_nl_open(struct ct_nl **ret);
 void ct_nl_close(struct ct_nl *nl);
 int ct_nl_fd(const struct ct_nl *nl);
 /*
- * Dump IPv4 entries of proto, filtered in the kernel (CTA_FILTER) on the
- * original tuple's proto, plus dst when dst.s_addr != 0, plus dport when
- * dport != 0.  fn is called for each entry.  0 or -errno.
+ * Dump entries of family (AF_INET / AF_INET6) and proto, filtered in the
+ * kernel (CTA_FILTER) on the original tuple's proto, plus dst when dst is
+ * set (of family), plus dport when dport != 0.  fn is called for each
+ * entry.  0 or -errno.
  */
-int ct_nl_dump(struct ct_nl *nl, uint8_t proto, struct in_addr dst, uint16_t dport,
-	       ct_entry_fn fn, void *arg);
+int ct_nl_dump(struct ct_nl *nl, uint8_t family, uint8_t proto, const struct sy_addr *dst,
+	       uint16_t dport, ct_entry_fn fn, void *arg);
 /*
- * Delete entries (by original tuple + id + zone), batched, one ACK each.
+ * Delete entries (by original tuple + id + zone; each of its family), batched, one ACK each.
  * Adds to *ret_deleted the entries the kernel deleted (ENOENT = already
  * gone, not counted).  Returns 0 or the first -errno other than ENOENT
  * (the remaining deletes are still attempted).
@@ -144,10 +155,10 @@ int ct_nl_dump(struct ct_nl *nl, uint8_t proto, struct in_addr dst, uint16_t dpo
 int ct_nl_delete(struct ct_nl *nl, const struct ct_entry *e, unsigned n, uint64_t *ret_deleted);
 
 /* Pure message helpers (unit tested). Return the message length, or 0 if buf is too small. */
-size_t ct_nl_build_dump(void *buf, size_t len, uint32_t seq, uint8_t proto, struct in_addr dst,
-			uint16_t dport);
+size_t ct_nl_build_dump(void *buf, size_t len, uint32_t seq, uint8_t family, uint8_t proto,
+			const struct sy_addr *dst, uint16_t dport);
 size_t ct_nl_build_delete(void *buf, size_t len, uint32_t seq, const struct ct_entry *e);
-/* Parse an IPCTNL_MSG_CT_NEW message (or a delete request) into e: 0 or -EINVAL. */
+/* Parse an IPv4 or IPv6 IPCTNL_MSG_CT_NEW message (or a delete request) into e: 0 or -EINVAL. */
 int ct_nl_parse(const struct nlmsghdr *nlh, struct ct_entry *e);
 
 /* Kernel CTA_FILTER flag bits (net/netfilter/nf_conntrack_netlink.c; not in the uapi headers). */

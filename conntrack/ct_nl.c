@@ -38,7 +38,8 @@ struct ct_nl {
 	char *rx, *tx;
 };
 
-static void put_nfgen(struct nlmsghdr *nlh, uint8_t type, uint16_t flags, uint32_t seq)
+static void put_nfgen(struct nlmsghdr *nlh, uint8_t type, uint16_t flags, uint32_t seq,
+		      uint8_t family)
 {
 	struct nfgenmsg *nfg;
 
@@ -46,26 +47,37 @@ static void put_nfgen(struct nlmsghdr *nlh, uint8_t type, uint16_t flags, uint32
 	nlh->nlmsg_flags = flags;
 	nlh->nlmsg_seq = seq;
 	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_INET;
+	nfg->nfgen_family = family;
 	nfg->version = NFNETLINK_V0;
 	nfg->res_id = 0;
 }
 
-size_t ct_nl_build_dump(void *buf, size_t len, uint32_t seq, uint8_t proto, struct in_addr dst,
-			uint16_t dport)
+/* CTA_IP_V4_* or CTA_IP_V6_* of a's family (a must be AF_INET or AF_INET6). */
+static void put_ip(struct nlmsghdr *nlh, uint16_t v4_type, uint16_t v6_type,
+		   const struct sy_addr *a)
+{
+	if (a->family == AF_INET6)
+		mnl_attr_put(nlh, v6_type, sizeof(a->v6), &a->v6);
+	else
+		mnl_attr_put_u32(nlh, v4_type, a->v4.s_addr);
+}
+
+size_t ct_nl_build_dump(void *buf, size_t len, uint32_t seq, uint8_t family, uint8_t proto,
+			const struct sy_addr *dst, uint16_t dport)
 {
 	struct nlmsghdr *nlh;
 	struct nlattr *tuple, *nest;
 	uint32_t flags = CT_FILTER_F_PROTO_NUM;
 
-	if (len < 256)
+	if (len < 256 || (family != AF_INET && family != AF_INET6) ||
+	    (dst && sy_addr_is_set(dst) && dst->family != family))
 		return 0;
 	nlh = mnl_nlmsg_put_header(buf);
-	put_nfgen(nlh, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq);
+	put_nfgen(nlh, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, family);
 	tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
-	if (dst.s_addr) {
+	if (dst && sy_addr_is_set(dst)) {
 		nest = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-		mnl_attr_put_u32(nlh, CTA_IP_V4_DST, dst.s_addr);
+		put_ip(nlh, CTA_IP_V4_DST, CTA_IP_V6_DST, dst);
 		mnl_attr_nest_end(nlh, nest);
 		flags |= CT_FILTER_F_IP_DST;
 	}
@@ -89,15 +101,16 @@ size_t ct_nl_build_delete(void *buf, size_t len, uint32_t seq, const struct ct_e
 	struct nlmsghdr *nlh;
 	struct nlattr *tuple, *nest;
 
-	/* header 16 + nfgen 4 + tuple (4 + 20 + 24) + id 8 + zone 8 */
-	if (len < 128)
+	/* header 16 + nfgen 4 + tuple (4 + 44 (IPv6: 2 x 20 + 4) + 24) + id 8 + zone 8 */
+	if (len < 128 || (e->odst.family != AF_INET && e->odst.family != AF_INET6) ||
+	    e->osrc.family != e->odst.family)
 		return 0;
 	nlh = mnl_nlmsg_put_header(buf);
-	put_nfgen(nlh, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, seq);
+	put_nfgen(nlh, IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, seq, e->odst.family);
 	tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
 	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-	mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, e->osrc.s_addr);
-	mnl_attr_put_u32(nlh, CTA_IP_V4_DST, e->odst.s_addr);
+	put_ip(nlh, CTA_IP_V4_SRC, CTA_IP_V6_SRC, &e->osrc);
+	put_ip(nlh, CTA_IP_V4_DST, CTA_IP_V6_DST, &e->odst);
 	mnl_attr_nest_end(nlh, nest);
 	nest = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
 	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, e->proto);
@@ -141,21 +154,40 @@ static bool attr_len_ok(const struct nlattr *a, size_t len)
 	return a && mnl_attr_get_payload_len(a) >= len;
 }
 
-static int parse_tuple(const struct nlattr *nest, uint8_t *proto, struct in_addr *src,
-		       struct in_addr *dst, uint16_t *sport, uint16_t *dport)
+/* An address attribute of family into a zeroed sy_addr: 0 or -EINVAL. */
+static int get_ip(const struct nlattr *a, uint8_t family, struct sy_addr *ret)
+{
+	struct in6_addr v6;
+
+	memset(ret, 0, sizeof(*ret));
+	if (family == AF_INET6) {
+		if (!attr_len_ok(a, sizeof(v6)))
+			return -EINVAL;
+		memcpy(&v6, mnl_attr_get_payload(a), sizeof(v6));
+		*ret = sy_addr_from_in6(&v6);
+		return 0;
+	}
+	if (!attr_len_ok(a, 4))
+		return -EINVAL;
+	*ret = sy_addr_from_in4((struct in_addr){ mnl_attr_get_u32(a) });
+	return 0;
+}
+
+static int parse_tuple(const struct nlattr *nest, uint8_t family, uint8_t *proto,
+		       struct sy_addr *src, struct sy_addr *dst, uint16_t *sport, uint16_t *dport)
 {
 	const struct nlattr *tb[CTA_TUPLE_MAX + 1], *ip[CTA_IP_MAX + 1], *pr[CTA_PROTO_MAX + 1];
+	bool v6 = family == AF_INET6;
 
 	if (parse_nested(nest, tb, CTA_TUPLE_MAX) < 0 || !tb[CTA_TUPLE_IP] || !tb[CTA_TUPLE_PROTO])
 		return -EINVAL;
 	if (parse_nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX) < 0 ||
-	    !attr_len_ok(ip[CTA_IP_V4_SRC], 4) || !attr_len_ok(ip[CTA_IP_V4_DST], 4))
+	    get_ip(ip[v6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC], family, src) < 0 ||
+	    get_ip(ip[v6 ? CTA_IP_V6_DST : CTA_IP_V4_DST], family, dst) < 0)
 		return -EINVAL;
 	if (parse_nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX) < 0 ||
 	    !attr_len_ok(pr[CTA_PROTO_NUM], 1))
 		return -EINVAL;
-	src->s_addr = mnl_attr_get_u32(ip[CTA_IP_V4_SRC]);
-	dst->s_addr = mnl_attr_get_u32(ip[CTA_IP_V4_DST]);
 	*proto = mnl_attr_get_u8(pr[CTA_PROTO_NUM]);
 	*sport = attr_len_ok(pr[CTA_PROTO_SRC_PORT], 2) ?
 		 ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT])) : 0;
@@ -175,16 +207,16 @@ int ct_nl_parse(const struct nlmsghdr *nlh, struct ct_entry *e)
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*nfg)))
 		return -EINVAL;
 	nfg = mnl_nlmsg_get_payload(nlh);
-	if (nfg->nfgen_family != AF_INET)
+	if (nfg->nfgen_family != AF_INET && nfg->nfgen_family != AF_INET6)
 		return -EINVAL;
 	if (mnl_attr_parse(nlh, sizeof(*nfg), attr_cb, &t) < 0 || !tb[CTA_TUPLE_ORIG])
 		return -EINVAL;
-	if (parse_tuple(tb[CTA_TUPLE_ORIG], &e->proto, &e->osrc, &e->odst, &e->osport,
-			&e->odport) < 0)
+	if (parse_tuple(tb[CTA_TUPLE_ORIG], nfg->nfgen_family, &e->proto, &e->osrc, &e->odst,
+			&e->osport, &e->odport) < 0)
 		return -EINVAL;
 	if (tb[CTA_TUPLE_REPLY] &&
-	    parse_tuple(tb[CTA_TUPLE_REPLY], &rproto, &e->rsrc, &e->rdst, &e->rsport,
-			&e->rdport) < 0)
+	    parse_tuple(tb[CTA_TUPLE_REPLY], nfg->nfgen_family, &rproto, &e->rsrc, &e->rdst,
+			&e->rsport, &e->rdport) < 0)
 		return -EINVAL;
 	if (attr_len_ok(tb[CTA_ID], 4)) {
 		e->id = ntohl(mnl_attr_get_u32(tb[CTA_ID]));
@@ -314,8 +346,8 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int ct_nl_dump(struct ct_nl *nl, uint8_t proto, struct in_addr dst, uint16_t dport,
-	       ct_entry_fn fn, void *arg)
+int ct_nl_dump(struct ct_nl *nl, uint8_t family, uint8_t proto, const struct sy_addr *dst,
+	       uint16_t dport, ct_entry_fn fn, void *arg)
 {
 	struct dump_ctx ctx = { fn, arg };
 	uint32_t seq = ++nl->seq;
@@ -324,7 +356,9 @@ int ct_nl_dump(struct ct_nl *nl, uint8_t proto, struct in_addr dst, uint16_t dpo
 	int r;
 
 	drain(nl);
-	len = ct_nl_build_dump(nl->tx, CT_NL_TXBUF, seq, proto, dst, dport);
+	len = ct_nl_build_dump(nl->tx, CT_NL_TXBUF, seq, family, proto, dst, dport);
+	if (!len)
+		return -EINVAL;
 	r = send_buf(nl, nl->tx, len);
 	if (r < 0)
 		return r;
@@ -355,6 +389,13 @@ int ct_nl_delete(struct ct_nl *nl, const struct ct_entry *e, unsigned n, uint64_
 
 		while (i < n && cnt < CT_NL_BATCH) {
 			m = ct_nl_build_delete(nl->tx + off, CT_NL_TXBUF - off, seq0 + cnt, &e[i]);
+			if (!m && !cnt) {
+				/* not a buffer limit: an entry of no known family */
+				if (!first_err)
+					first_err = -EINVAL;
+				i++;
+				continue;
+			}
 			if (!m)
 				break;
 			off += m;
@@ -362,6 +403,8 @@ int ct_nl_delete(struct ct_nl *nl, const struct ct_entry *e, unsigned n, uint64_
 			i++;
 		}
 		nl->seq += cnt;
+		if (!cnt)
+			break;
 		r = send_buf(nl, nl->tx, off);
 		if (r < 0) {
 			*ret_deleted += deleted;

@@ -49,24 +49,31 @@ void ct_plan_fini(struct ct_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* "p:dddddddd:pppp" in hex (NodePort: dst "*"): called for every dumped entry, so no printf. */
-static void key_str(char *buf, size_t len, uint8_t proto, bool nodeport, struct in_addr dst,
+/*
+ * "pp:f:<hex address>:pppp" (f = 4 or 6; NodePort: address "*"): called for
+ * every dumped entry, so no printf.
+ */
+static void key_str(char *buf, size_t len, uint8_t proto, bool nodeport, const struct sy_addr *dst,
 		    uint16_t dport)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint32_t a = ntohl(dst.s_addr);
+	unsigned alen = sy_addr_len(dst);
 	char *o = buf;
 
-	if (len < 18)
+	if (len < 44)
 		return;
 	*o++ = hex[proto >> 4];
 	*o++ = hex[proto & 15];
 	*o++ = ':';
+	*o++ = dst->family == AF_INET6 ? '6' : '4';
+	*o++ = ':';
 	if (nodeport) {
 		*o++ = '*';
 	} else {
-		for (int sh = 28; sh >= 0; sh -= 4)
-			*o++ = hex[(a >> sh) & 15];
+		for (unsigned i = 0; i < alen; i++) {
+			*o++ = hex[dst->b[i] >> 4];
+			*o++ = hex[dst->b[i] & 15];
+		}
 	}
 	*o++ = ':';
 	for (int sh = 12; sh >= 0; sh -= 4)
@@ -75,9 +82,9 @@ static void key_str(char *buf, size_t len, uint8_t proto, bool nodeport, struct 
 }
 
 static struct ct_key *find_key(const struct ct_plan *p, uint8_t proto, bool nodeport,
-			       struct in_addr dst, uint16_t dport)
+			       const struct sy_addr *dst, uint16_t dport)
 {
-	char s[40];
+	char s[48];
 
 	if (!p->n_keys)
 		return NULL;
@@ -85,19 +92,27 @@ static struct ct_key *find_key(const struct ct_plan *p, uint8_t proto, bool node
 	return hmap_get(&p->idx, s);
 }
 
-struct ct_key *ct_plan_add_key(struct ct_plan *p, uint8_t proto, bool nodeport, struct in_addr dst,
-			       uint16_t dport)
+/* The family alone, as NodePort keys carry it. */
+static struct sy_addr family_only(const struct sy_addr *a)
 {
-	struct ct_key *k = find_key(p, proto, nodeport, dst, dport);
+	struct sy_addr r = { .family = a->family };
+
+	return r;
+}
+
+struct ct_key *ct_plan_add_key(struct ct_plan *p, uint8_t proto, bool nodeport,
+			       struct sy_addr dst, uint16_t dport)
+{
+	struct ct_key *k = find_key(p, proto, nodeport, &dst, dport);
 
 	if (k)
 		return k;
 	k = xcalloc(1, sizeof(*k));
 	k->proto = proto;
 	k->nodeport = nodeport;
-	k->dst = nodeport ? (struct in_addr){ 0 } : dst;
+	k->dst = nodeport ? family_only(&dst) : dst;
 	k->dport = dport;
-	key_str(k->str, sizeof(k->str), proto, nodeport, dst, dport);
+	key_str(k->str, sizeof(k->str), proto, nodeport, &dst, dport);
 	if (p->n_keys == p->cap_keys) {
 		p->cap_keys = p->cap_keys ? p->cap_keys * 2 : 16;
 		p->keys = xrealloc(p->keys, p->cap_keys * sizeof(*p->keys));
@@ -112,15 +127,15 @@ struct ct_key *ct_plan_add_key(struct ct_plan *p, uint8_t proto, bool nodeport, 
 static int ep_cmp(const void *a, const void *b)
 {
 	const struct ct_ep *x = a, *y = b;
-	uint32_t xa = ntohl(x->addr.s_addr), ya = ntohl(y->addr.s_addr);
+	int r = sy_addr_cmp(&x->addr, &y->addr);
 
-	if (xa != ya)
-		return xa < ya ? -1 : 1;
+	if (r)
+		return r;
 	return (int)x->port - (int)y->port;
 }
 
 /* Appends; ct_plan_seal() sorts and deduplicates before lookups. */
-void ct_key_allow(struct ct_key *k, struct in_addr addr, uint16_t port)
+void ct_key_allow(struct ct_key *k, struct sy_addr addr, uint16_t port)
 {
 	if (k->n_eps == k->cap_eps) {
 		k->cap_eps = k->cap_eps ? k->cap_eps * 2 : 8;
@@ -145,7 +160,7 @@ void ct_plan_seal(struct ct_plan *p)
 	}
 }
 
-void ct_plan_set_local(struct ct_plan *p, const struct in_addr *addrs, unsigned n)
+void ct_plan_set_local(struct ct_plan *p, const struct sy_addr *addrs, unsigned n)
 {
 	free(p->local_addrs);
 	p->local_addrs = n ? xmalloc(n * sizeof(*addrs)) : NULL;
@@ -156,38 +171,41 @@ void ct_plan_set_local(struct ct_plan *p, const struct in_addr *addrs, unsigned 
 
 /* ---- keys of a ds_port ---- */
 
-typedef void (*key_fn)(void *arg, uint8_t proto, bool nodeport, struct in_addr dst,
+typedef void (*key_fn)(void *arg, uint8_t proto, bool nodeport, const struct sy_addr *dst,
 		       uint16_t dport);
 
+/* Every address of a ds_port is of its family (desired.h); NodePort keys carry that family. */
 static void port_keys(const struct ds_port *sp, key_fn fn, void *arg)
 {
-	/* conntrack's IPv4 attributes: the IPv4 member of each (IPv4) address */
+	struct sy_addr fam = { .family = sp->family ? sp->family : AF_INET };
+
 	if (sy_addr_is_set(&sp->cluster_ip))
-		fn(arg, sp->proto, false, sp->cluster_ip.v4, sp->port);
+		fn(arg, sp->proto, false, &sp->cluster_ip, sp->port);
 	for (unsigned i = 0; i < sp->n_external_ips; i++)
-		fn(arg, sp->proto, false, sp->external_ips[i].v4, sp->port);
+		fn(arg, sp->proto, false, &sp->external_ips[i], sp->port);
 	for (unsigned i = 0; i < sp->n_lb_ips; i++)
-		fn(arg, sp->proto, false, sp->lb_ips[i].v4, sp->port);
+		fn(arg, sp->proto, false, &sp->lb_ips[i], sp->port);
 	if (sp->node_port)
-		fn(arg, sp->proto, true, (struct in_addr){ 0 }, sp->node_port);
+		fn(arg, sp->proto, true, &fam, sp->node_port);
 }
 
 static bool port_has_key(const struct ds_port *sp, uint8_t proto, bool nodeport,
-			 struct in_addr dst, uint16_t dport)
+			 const struct sy_addr *dst, uint16_t dport)
 {
 	if (sp->proto != proto)
 		return false;
 	if (nodeport)
-		return sp->node_port == dport;
+		return sp->node_port == dport &&
+		       (sp->family ? sp->family : AF_INET) == dst->family;
 	if (sp->port != dport)
 		return false;
-	if (sp->cluster_ip.v4.s_addr == dst.s_addr)
+	if (sy_addr_eq(&sp->cluster_ip, dst))
 		return true;
 	for (unsigned i = 0; i < sp->n_external_ips; i++)
-		if (sp->external_ips[i].v4.s_addr == dst.s_addr)
+		if (sy_addr_eq(&sp->external_ips[i], dst))
 			return true;
 	for (unsigned i = 0; i < sp->n_lb_ips; i++)
-		if (sp->lb_ips[i].v4.s_addr == dst.s_addr)
+		if (sy_addr_eq(&sp->lb_ips[i], dst))
 			return true;
 	return false;
 }
@@ -236,13 +254,14 @@ struct add_ctx {
 	bool skip_shared;
 };
 
-static void add_cb(void *arg, uint8_t proto, bool nodeport, struct in_addr dst, uint16_t dport)
+static void add_cb(void *arg, uint8_t proto, bool nodeport, const struct sy_addr *dst,
+		   uint16_t dport)
 {
 	struct add_ctx *c = arg;
 
 	if (c->skip_shared && c->other && port_has_key(c->other, proto, nodeport, dst, dport))
 		return;
-	ct_plan_add_key(c->p, proto, nodeport, dst, dport);
+	ct_plan_add_key(c->p, proto, nodeport, *dst, dport);
 }
 
 struct allow_ctx {
@@ -250,7 +269,8 @@ struct allow_ctx {
 	const struct ds_port *sp;
 };
 
-static void allow_cb(void *arg, uint8_t proto, bool nodeport, struct in_addr dst, uint16_t dport)
+static void allow_cb(void *arg, uint8_t proto, bool nodeport, const struct sy_addr *dst,
+		     uint16_t dport)
 {
 	struct allow_ctx *c = arg;
 	struct ct_key *k = find_key(c->p, proto, nodeport, dst, dport);
@@ -259,7 +279,7 @@ static void allow_cb(void *arg, uint8_t proto, bool nodeport, struct in_addr dst
 		return;
 	k->port_name = c->sp->name;
 	for (unsigned i = 0; i < c->sp->n_all_eps; i++)
-		ct_key_allow(k, c->sp->all_eps[i].addr.v4, c->sp->all_eps[i].port);
+		ct_key_allow(k, c->sp->all_eps[i].addr, c->sp->all_eps[i].port);
 }
 
 unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool full)
@@ -273,12 +293,14 @@ unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool f
 	if (full) {
 		struct add_ctx c = { p, NULL, false };
 
-		hmap_iter_init(&it, &ds->ports);
-		while (hmap_iter_next(&it, NULL, &v)) {
-			const struct ds_port *sp = v;
+		for (int f = 0; f < (p->ipv6 ? 2 : 1); f++) {
+			hmap_iter_init(&it, ds_ports(ds, f ? AF_INET6 : AF_INET));
+			while (hmap_iter_next(&it, NULL, &v)) {
+				const struct ds_port *sp = v;
 
-			if (ct_proto_tracked(sp->proto))
-				port_keys(sp, add_cb, &c);
+				if (ct_proto_tracked(sp->proto))
+					port_keys(sp, add_cb, &c);
+			}
 		}
 	}
 	/* a full pass covers current ports only: destinations removed by the changes still count */
@@ -301,36 +323,37 @@ unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool f
 	}
 	if (!p->n_keys)
 		return 0;
-	/* allowed reply sources: the serving endpoints of every current port using the destination */
-	hmap_iter_init(&it, &ds->ports);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		const struct ds_port *sp = v;
-		struct allow_ctx c = { p, sp };
+	/*
+	 * allowed reply sources: the serving endpoints of every current port using the
+	 * destination (the IPv6 ports too: an owed IPv6 key must not lose its endpoints)
+	 */
+	for (int f = 0; f < 2; f++) {
+		hmap_iter_init(&it, ds_ports(ds, f ? AF_INET6 : AF_INET));
+		while (hmap_iter_next(&it, NULL, &v)) {
+			const struct ds_port *sp = v;
+			struct allow_ctx c = { p, sp };
 
-		if (ct_proto_tracked(sp->proto))
-			port_keys(sp, allow_cb, &c);
+			if (ct_proto_tracked(sp->proto))
+				port_keys(sp, allow_cb, &c);
+		}
 	}
 	ct_plan_seal(p);
 	return p->n_keys;
 }
 
-static bool addr_in(struct in_addr a, const struct in_addr *v, unsigned n)
+static bool addr_in(const struct sy_addr *a, const struct sy_addr *v, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (v[i].s_addr == a.s_addr)
+		if (sy_addr_eq(&v[i], a))
 			return true;
 	return false;
 }
 
-static bool nodeport_dst(const struct ct_plan *p, struct in_addr dst)
+static bool nodeport_dst(const struct ct_plan *p, const struct sy_addr *dst)
 {
 	if (p->all_local)
-		return (ntohl(dst.s_addr) >> 24) == 127 ||
-		       addr_in(dst, p->local_addrs, p->n_local_addrs);
-	for (unsigned i = 0; i < p->n_nodeport_addrs; i++)
-		if (p->nodeport_addrs[i].v4.s_addr == dst.s_addr)
-			return true;
-	return false;
+		return sy_addr_is_loopback(dst) || addr_in(dst, p->local_addrs, p->n_local_addrs);
+	return addr_in(dst, p->nodeport_addrs, p->n_nodeport_addrs);
 }
 
 const struct ct_key *ct_plan_stale(const struct ct_plan *p, const struct ct_entry *e)
@@ -340,10 +363,10 @@ const struct ct_key *ct_plan_stale(const struct ct_plan *p, const struct ct_entr
 
 	if (!ct_proto_tracked(e->proto))
 		return NULL;
-	k = find_key(p, e->proto, false, e->odst, e->odport);
+	k = find_key(p, e->proto, false, &e->odst, e->odport);
 	if (!k && p->n_nodeport_keys) {
-		k = find_key(p, e->proto, true, e->odst, e->odport);
-		if (k && !nodeport_dst(p, e->odst))
+		k = find_key(p, e->proto, true, &e->odst, e->odport);
+		if (k && !nodeport_dst(p, &e->odst))
 			k = NULL;
 	}
 	if (!k)
@@ -357,6 +380,8 @@ static int dump_cmp(const void *a, const void *b)
 {
 	const struct ct_dump *x = a, *y = b;
 
+	if (x->family != y->family)
+		return (int)x->family - (int)y->family;
 	if (x->proto != y->proto)
 		return (int)x->proto - (int)y->proto;
 	return (int)x->dport - (int)y->dport;
@@ -372,12 +397,15 @@ unsigned ct_plan_dumps(const struct ct_plan *p, struct ct_dump **ret)
 		return 0;
 	d = xcalloc(p->n_keys, sizeof(*d));
 	for (unsigned i = 0; i < p->n_keys; i++)
-		d[i] = (struct ct_dump){ p->keys[i]->proto, p->keys[i]->dst, p->keys[i]->dport };
+		d[i] = (struct ct_dump){ .family = p->keys[i]->dst.family, .proto = p->keys[i]->proto,
+					 .dst = p->keys[i]->nodeport ? (struct sy_addr){ 0 } :
+								       p->keys[i]->dst,
+					 .dport = p->keys[i]->dport };
 	qsort(d, p->n_keys, sizeof(*d), dump_cmp);
 	for (unsigned i = 0; i < p->n_keys; i++) {
 		if (n && !dump_cmp(&d[n - 1], &d[i])) {
 			/* several destinations on this port: filter on the port only */
-			d[n - 1].dst.s_addr = 0;
+			memset(&d[n - 1].dst, 0, sizeof(d[n - 1].dst));
 			continue;
 		}
 		d[n++] = d[i];

@@ -15,12 +15,13 @@ ap.add_argument("--timeout", type=float, default=2.0)
 ap.add_argument("--count", type=int, default=1)
 ap.add_argument("--src", default="")
 a = ap.parse_args()
+FAM = socket.AF_INET6 if ":" in a.host else socket.AF_INET  # an IPv6 --host: IPv6 socket
 
 rc = 0
 for _ in range(a.count):
     try:
         if a.proto == "udp":
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(FAM, socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if a.sport or a.src:
                 s.bind((a.src, a.sport))
@@ -30,7 +31,7 @@ for _ in range(a.count):
             d = s.recv(4096)
         else:
             proto = socket.IPPROTO_SCTP if a.proto == "sctp" else 0
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+            s = socket.socket(FAM, socket.SOCK_STREAM, proto)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if a.sport or a.src:
                 s.bind((a.src, a.sport))

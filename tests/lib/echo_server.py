@@ -13,6 +13,7 @@ ap.add_argument("--name", required=True)
 ap.add_argument("--bind", default="0.0.0.0")
 ap.add_argument("--hold", action="store_true")
 a = ap.parse_args()
+FAM = socket.AF_INET6 if ":" in a.bind else socket.AF_INET  # --bind fd00::2 / :: for IPv6
 
 
 def serve_conn(c, peer):
@@ -31,7 +32,7 @@ def serve_conn(c, peer):
 
 
 if a.proto == "udp":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(FAM, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((a.bind, a.port))
     while True:
@@ -39,7 +40,7 @@ if a.proto == "udp":
         s.sendto(f"{a.name} {peer[0]}\n".encode(), peer)
 else:
     proto = socket.IPPROTO_SCTP if a.proto == "sctp" else 0
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+    s = socket.socket(FAM, socket.SOCK_STREAM, proto)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((a.bind, a.port))
     s.listen(512)

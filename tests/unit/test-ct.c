@@ -24,18 +24,26 @@
 #include "switchyard/model.h"
 #include "../../conntrack/ct_int.h"
 
-static struct in_addr A(const char *s)
+/* An IPv4 or IPv6 address. */
+static struct sy_addr A(const char *s)
 {
-	struct in_addr a;
+	struct sy_addr a;
 
-	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	assert_int_equal(sy_addr_parse(s, &a), 0);
 	return a;
 }
 
-static struct sy_addr SA(const char *s)
+#define SA A
+
+static bool addr_is(const struct sy_addr *a, const char *s)
 {
-	return sy_addr_from_in4(A(s));
+	struct sy_addr b = A(s);
+
+	return sy_addr_eq(a, &b);
 }
+/* The family alone: what NodePort keys carry. */
+#define NP4 ((struct sy_addr){ .family = AF_INET })
+#define NP6 ((struct sy_addr){ .family = AF_INET6 })
 
 /* A ds_port with every endpoint list = eps (ready, serving). */
 struct tport {
@@ -55,7 +63,7 @@ static struct tport *mkport(const char *name, uint8_t proto, const char *cip, ui
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->p.name = t->name;
 	t->p.proto = proto;
-	t->p.family = AF_INET;
+	t->p.family = cip && strchr(cip, ':') ? AF_INET6 : AF_INET;
 	t->p.cluster_ip = cip ? SA(cip) : (struct sy_addr){ 0 };
 	t->p.port = port;
 	t->p.node_port = node_port;
@@ -80,6 +88,7 @@ static void tds_init(struct tds *t)
 {
 	memset(t, 0, sizeof(*t));
 	hmap_init(&t->ds.ports);
+	hmap_init(&t->ds.ports6);
 	t->ds.changes = t->ch;
 	t->ds.node.nodeport_all_local = true;
 }
@@ -87,12 +96,13 @@ static void tds_init(struct tds *t)
 static void tds_fini(struct tds *t)
 {
 	hmap_clear(&t->ds.ports);
+	hmap_clear(&t->ds.ports6);
 }
 
 /* current version of a port */
 static void put(struct tds *t, struct tport *p)
 {
-	hmap_put(&t->ds.ports, p->p.name, &p->p);
+	hmap_put(p->p.family == AF_INET6 ? &t->ds.ports6 : &t->ds.ports, p->p.name, &p->p);
 }
 
 static void change(struct tds *t, struct tport *old, struct tport *new)
@@ -132,7 +142,7 @@ static void test_endpoint_replaced(void **state)
 	struct tport *o = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.2", 5353);
 	struct tport *n = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.3", 5353);
 	struct tport *other = mkport("ns/x:", UDP, "10.96.0.11", 53, 0, "10.244.1.2", 5353);
-	struct in_addr local[] = { A("192.168.1.10") };
+	struct sy_addr local[] = { A("192.168.1.10") };
 	struct ct_plan p;
 	struct tds t;
 
@@ -443,24 +453,24 @@ static void test_dumps(void **state)
 	ct_plan_add_key(&p, UDP, false, A("10.96.0.10"), 53);
 	ct_plan_add_key(&p, UDP, false, A("10.96.0.11"), 53);
 	ct_plan_add_key(&p, UDP, false, A("10.96.0.12"), 123);
-	ct_plan_add_key(&p, UDP, true, (struct in_addr){ 0 }, 30053);
+	ct_plan_add_key(&p, UDP, true, NP4, 30053);
 	ct_plan_add_key(&p, SCTP, false, A("10.96.0.10"), 53);
 	assert_int_equal(ct_plan_dumps(&p, &d), 4);
 	assert_int_equal(d[0].proto, UDP);
 	assert_int_equal(d[0].dport, 53);
-	assert_int_equal(d[0].dst.s_addr, 0);
+	assert_false(sy_addr_is_set(&d[0].dst));
 	assert_int_equal(d[1].dport, 123);
-	assert_int_equal(d[1].dst.s_addr, A("10.96.0.12").s_addr);
+	assert_true(addr_is(&d[1].dst, "10.96.0.12"));
 	assert_int_equal(d[2].dport, 30053);
-	assert_int_equal(d[2].dst.s_addr, 0);
+	assert_false(sy_addr_is_set(&d[2].dst));
 	assert_int_equal(d[3].proto, SCTP);
-	assert_int_equal(d[3].dst.s_addr, A("10.96.0.10").s_addr);
+	assert_true(addr_is(&d[3].dst, "10.96.0.10"));
 	free(d);
 	/* a NodePort equal to a Service port: the port-only filter covers both */
-	ct_plan_add_key(&p, UDP, true, (struct in_addr){ 0 }, 123);
+	ct_plan_add_key(&p, UDP, true, NP4, 123);
 	assert_int_equal(ct_plan_dumps(&p, &d), 4);
 	assert_int_equal(d[1].dport, 123);
-	assert_int_equal(d[1].dst.s_addr, 0);
+	assert_false(sy_addr_is_set(&d[1].dst));
 	free(d);
 	ct_plan_fini(&p);
 }
@@ -483,8 +493,8 @@ static void test_delete_roundtrip(void **state)
 	assert_true(nlh->nlmsg_flags & NLM_F_ACK);
 	assert_int_equal(ct_nl_parse(nlh, &back), 0);
 	assert_int_equal(back.proto, UDP);
-	assert_int_equal(back.osrc.s_addr, e.osrc.s_addr);
-	assert_int_equal(back.odst.s_addr, e.odst.s_addr);
+	assert_true(sy_addr_eq(&back.osrc, &e.osrc));
+	assert_true(sy_addr_eq(&back.odst, &e.odst));
 	assert_int_equal(back.osport, 40000);
 	assert_int_equal(back.odport, 53);
 	assert_true(back.has_id);
@@ -518,8 +528,9 @@ static void nested(const struct nlattr *a, const struct nlattr **v, unsigned max
 
 struct filter_seen {
 	uint32_t flags;
-	bool has_dst, has_dport;
+	bool has_dst, has_dport, has_dst6;
 	uint32_t dst;
+	struct in6_addr dst6;
 	uint16_t dport;
 	uint8_t proto;
 };
@@ -542,6 +553,11 @@ static struct filter_seen request(const struct nlmsghdr *nlh)
 		s.has_dst = ip[CTA_IP_V4_DST] != NULL;
 		if (s.has_dst)
 			s.dst = mnl_attr_get_u32(ip[CTA_IP_V4_DST]);
+		s.has_dst6 = ip[CTA_IP_V6_DST] != NULL;
+		if (s.has_dst6) {
+			assert_int_equal(mnl_attr_get_payload_len(ip[CTA_IP_V6_DST]), 16);
+			memcpy(&s.dst6, mnl_attr_get_payload(ip[CTA_IP_V6_DST]), 16);
+		}
 	}
 	nested(tu[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX);
 	assert_non_null(pr[CTA_PROTO_NUM]);
@@ -558,8 +574,9 @@ static void test_dump_request(void **state)
 	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
 	struct filter_seen s;
 	const struct nfgenmsg *nfg;
+	struct sy_addr vip = SA("10.96.0.10");
 
-	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, UDP, A("10.96.0.10"), 53) > 0);
+	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, AF_INET, UDP, &vip, 53) > 0);
 	assert_int_equal(nlh->nlmsg_type, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET);
 	assert_true(nlh->nlmsg_flags & NLM_F_DUMP);
 	nfg = mnl_nlmsg_get_payload(nlh);
@@ -569,19 +586,19 @@ static void test_dump_request(void **state)
 				  CT_FILTER_F_PROTO_DST_PORT);
 	assert_int_equal(s.proto, UDP);
 	assert_true(s.has_dst);
-	assert_int_equal(s.dst, A("10.96.0.10").s_addr);
+	assert_int_equal(s.dst, SA("10.96.0.10").v4.s_addr);
 	assert_true(s.has_dport);
 	assert_int_equal(s.dport, 53);
 
 	/* NodePort: proto + port only */
-	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, UDP, (struct in_addr){ 0 }, 30053) > 0);
+	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, AF_INET, UDP, NULL, 30053) > 0);
 	s = request(nlh);
 	assert_int_equal(s.flags, CT_FILTER_F_PROTO_NUM | CT_FILTER_F_PROTO_DST_PORT);
 	assert_false(s.has_dst);
 	assert_int_equal(s.dport, 30053);
 
 	/* protocol only */
-	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, SCTP, (struct in_addr){ 0 }, 0) > 0);
+	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, AF_INET, SCTP, &(struct sy_addr){ 0 }, 0) > 0);
 	s = request(nlh);
 	assert_int_equal(s.flags, CT_FILTER_F_PROTO_NUM);
 	assert_int_equal(s.proto, SCTP);
@@ -601,7 +618,7 @@ static void test_parse_rejects(void **state)
 	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 	nfg->nfgen_family = AF_INET;
 	assert_int_equal(ct_nl_parse(nlh, &e), -EINVAL);
-	/* IPv6 */
+	/* IPv6 without a tuple either */
 	nfg->nfgen_family = AF_INET6;
 	assert_int_equal(ct_nl_parse(nlh, &e), -EINVAL);
 	/* truncated */
@@ -613,7 +630,7 @@ static void test_parse_rejects(void **state)
  * message (run under ASan by tools/check). */
 static void test_parse_garbage(void **state)
 {
-	char good[512], buf[512];
+	char good[512] = { 0 }, buf[512] = { 0 };	/* flipped lengths may reach past len */
 	struct ct_entry e = E(UDP, "10.1.0.1", 40000, "10.96.0.10", 53, "10.244.1.2", 5353), back;
 	size_t len = ct_nl_build_delete(good, sizeof(good), 1, &e);
 	unsigned seed = 12345;
@@ -636,6 +653,163 @@ static void test_parse_garbage(void **state)
 		}
 		(void)ct_nl_parse(nlh, &back);
 	}
+}
+
+/* ---- IPv6 ---- */
+
+/*
+ * IPv6 ports (ds->ports6) are planned on full passes only when asked for
+ * (ct_set_ipv6); the staleness rule is the same per family, and an entry
+ * of one family never matches a key of the other.
+ */
+static void test_ipv6_full(void **state)
+{
+	struct tport *v6 = mkport("ns/dns:dns", UDP, "fd00:96::a", 53, 30053, "fd00:244:1::2", 5353);
+	struct tport *v4 = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.2", 5353);
+	struct sy_addr local[] = { A("192.168.1.10"), A("fd00:1::10") };
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	put(&t, v4);
+	put(&t, v6);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, true), 2);	/* IPv4 ClusterIP + NodePort */
+	assert_false(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::9", 5353)));
+	ct_plan_fini(&p);
+	ct_plan_init(&p);
+	p.ipv6 = true;
+	assert_int_equal(ct_plan_build(&p, &t.ds, true), 4);
+	ct_plan_set_local(&p, local, 2);
+	/* ClusterIP: a gone endpoint, a never NATed flow, the serving endpoint */
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::9", 5353)));
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:96::a", 53)));
+	assert_false(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::2", 5353)));
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::2", 53)));
+	assert_false(stale(&p, E(TCP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::9", 5353)));
+	/* NodePort on a local IPv6 address and on ::1; not on a remote one */
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:1::10", 30053, "fd00:244:1::9", 5353)));
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "::1", 30053, "fd00:244:1::9", 5353)));
+	assert_false(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:1::99", 30053, "fd00:244:1::9", 5353)));
+	assert_false(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:1::10", 30053, "fd00:244:1::2", 5353)));
+	/* the IPv4 endpoint does not serve the IPv6 Service and vice versa */
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.9", 5353)));
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.2", 5353)));
+	/* an IPv4-mapped address is not the IPv4 one */
+	assert_false(stale(&p, E(UDP, "::ffff:10.1.0.1", 1000, "::ffff:10.96.0.10", 53,
+				 "::ffff:10.244.1.9", 5353)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(v4);
+	free(v6);
+}
+
+/* IPv6 ports in the change list are planned incrementally like IPv4 ones. */
+static void test_ipv6_changes(void **state)
+{
+	struct tport *o = mkport("ns/dns:dns", UDP, "fd00:96::a", 53, 0, "fd00:244:1::2", 5353);
+	struct tport *n = mkport("ns/dns:dns", UDP, "fd00:96::a", 53, 0, "fd00:244:1::3", 5353);
+	struct tport *g = mkport("ns/gone:", UDP, "fd00:96::b", 53, 0, "fd00:244:1::2", 5353);
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	put(&t, n);
+	change(&t, o, n);
+	change(&t, g, NULL);
+	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 2);
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::2", 5353)));
+	assert_false(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::3", 5353)));
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::b", 53, "fd00:244:1::2", 5353)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o);
+	free(n);
+	free(g);
+}
+
+/* Dumps are per family: the same proto and port in both families are two dumps. */
+static void test_ipv6_dumps(void **state)
+{
+	struct ct_plan p;
+	struct ct_dump *d;
+
+	ct_plan_init(&p);
+	ct_plan_add_key(&p, UDP, false, A("10.96.0.10"), 53);
+	ct_plan_add_key(&p, UDP, false, A("fd00:96::a"), 53);
+	ct_plan_add_key(&p, UDP, true, NP6, 30053);
+	ct_plan_add_key(&p, UDP, true, NP4, 30053);
+	assert_int_equal(p.n_keys, 4);
+	assert_int_equal(ct_plan_dumps(&p, &d), 4);
+	assert_int_equal(d[0].family, AF_INET);
+	assert_true(addr_is(&d[0].dst, "10.96.0.10"));
+	assert_int_equal(d[1].family, AF_INET);
+	assert_int_equal(d[1].dport, 30053);
+	assert_false(sy_addr_is_set(&d[1].dst));
+	assert_int_equal(d[2].family, AF_INET6);
+	assert_true(addr_is(&d[2].dst, "fd00:96::a"));
+	assert_int_equal(d[3].family, AF_INET6);
+	assert_false(sy_addr_is_set(&d[3].dst));
+	free(d);
+	ct_plan_fini(&p);
+}
+
+static void test_ipv6_messages(void **state)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct ct_entry e = E(UDP, "fd00:1::1", 40000, "fd00:96::a", 53, "fd00:244:1::2", 5353), back;
+	struct sy_addr vip = A("fd00:96::a"), v4 = A("10.96.0.10");
+	const struct nfgenmsg *nfg;
+	struct filter_seen s;
+	size_t len;
+
+	e.id = 0x1234;
+	len = ct_nl_build_delete(buf, sizeof(buf), 5, &e);
+	assert_true(len > 0 && len <= sizeof(buf));
+	nfg = mnl_nlmsg_get_payload(nlh);
+	assert_int_equal(nfg->nfgen_family, AF_INET6);
+	assert_int_equal(ct_nl_parse(nlh, &back), 0);
+	assert_true(sy_addr_eq(&back.osrc, &e.osrc));
+	assert_true(sy_addr_eq(&back.odst, &e.odst));
+	assert_int_equal(back.osport, 40000);
+	assert_int_equal(back.id, 0x1234);
+	/* an IPv6 dump filtered on the address */
+	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, AF_INET6, UDP, &vip, 53) > 0);
+	assert_int_equal(nfg->nfgen_family, AF_INET6);
+	s = request(nlh);
+	assert_int_equal(s.flags, CT_FILTER_F_PROTO_NUM | CT_FILTER_F_IP_DST |
+				  CT_FILTER_F_PROTO_DST_PORT);
+	assert_false(s.has_dst);
+	assert_true(s.has_dst6);
+	assert_memory_equal(&s.dst6, &vip.v6, 16);
+	/* a family mismatch is refused, not sent */
+	assert_int_equal(ct_nl_build_dump(buf, sizeof(buf), 9, AF_INET6, UDP, &v4, 53), 0);
+	assert_int_equal(ct_nl_build_dump(buf, sizeof(buf), 9, AF_UNSPEC, UDP, NULL, 53), 0);
+	e.osrc = A("10.1.0.1");
+	assert_int_equal(ct_nl_build_delete(buf, sizeof(buf), 5, &e), 0);
+}
+
+/* An IPv6 message carrying IPv4 attributes (or the reverse) is refused. */
+static void test_ipv6_parse_mismatch(void **state)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct ct_entry e4 = E(UDP, "10.1.0.1", 40000, "10.96.0.10", 53, "10.244.1.2", 5353), back;
+	struct ct_entry e6 = E(UDP, "fd00:1::1", 40000, "fd00:96::a", 53, "fd00:244:1::2", 5353);
+	struct nfgenmsg *nfg;
+
+	assert_true(ct_nl_build_delete(buf, sizeof(buf), 1, &e4) > 0);
+	nfg = mnl_nlmsg_get_payload(nlh);
+	nfg->nfgen_family = AF_INET6;
+	assert_int_equal(ct_nl_parse(nlh, &back), -EINVAL);
+	assert_true(ct_nl_build_delete(buf, sizeof(buf), 1, &e6) > 0);
+	nfg->nfgen_family = AF_INET;
+	assert_int_equal(ct_nl_parse(nlh, &back), -EINVAL);
+	nfg->nfgen_family = AF_INET6;
+	assert_int_equal(ct_nl_parse(nlh, &back), 0);
+	assert_int_equal(back.odst.family, AF_INET6);
 }
 
 /*
@@ -689,6 +863,11 @@ int main(void)
 		cmocka_unit_test(test_dump_request),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_parse_garbage),
+		cmocka_unit_test(test_ipv6_full),
+		cmocka_unit_test(test_ipv6_changes),
+		cmocka_unit_test(test_ipv6_dumps),
+		cmocka_unit_test(test_ipv6_messages),
+		cmocka_unit_test(test_ipv6_parse_mismatch),
 		cmocka_unit_test(test_lost_answers_no_wait),
 	};
 
