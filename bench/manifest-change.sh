@@ -27,6 +27,10 @@ export SY_SRC=${SY_SRC:-$(cd "$HERE/.." && pwd)}
 command -v iptables-legacy-save >/dev/null || sy_skip "iptables-legacy-save missing"
 
 sy_mkns NS node
+# the namespace's tables are private: so is the lock (/run/xtables.lock is
+# shared with every other iptables user on the host, whose use makes a
+# partial sync read the tables back)
+export SY_XTABLES_LOCK=${SY_XTABLES_LOCK:-$SY_TMP/xtables.lock}
 M=$SY_TMP/manifests
 mkdir -p "$M"
 "$PY" "$HERE/k8s-gen.py" "$N" "$E" >"$SY_TMP/all.json"
@@ -97,6 +101,7 @@ for l in sys.stdin:
 print("%.3f %.3f %.1f %.1f" % (reload, kernel, cost, cpu))' "$t0")
 	read -r a b c d <<<"$r"
 	echo "change $round: reading the file $c ms ($d ms CPU); rename -> reloaded $a s, rename -> kernel $b s"
+	tail -n +$((lines + 1)) "$SY_TMP/switchyard.log" | grep -m1 "SyncProxyRules complete" | sed 's/^.*elapsed=/  sync: elapsed=/'
 	results+=("$r")
 	sleep 3
 done
