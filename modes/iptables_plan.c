@@ -171,16 +171,27 @@ static void globals_clear(struct ipt_plan *p)
  * rule naming a recent list is not compared (its name lives in another
  * chain that may have been replaced at the same address).
  */
+/* Field by field: the structs' padding is not initialised. */
+static bool rule_equal(const struct ipt_rule *a, const struct ipt_rule *b)
+{
+	return a->src.s_addr == b->src.s_addr && a->smsk.s_addr == b->smsk.s_addr &&
+	       a->dst.s_addr == b->dst.s_addr && a->dmsk.s_addr == b->dmsk.s_addr &&
+	       a->proto == b->proto && a->inv == b->inv && a->target == b->target &&
+	       a->matches == b->matches && a->dport == b->dport && a->dport_hi == b->dport_hi &&
+	       a->to_port == b->to_port && a->prob == b->prob && a->seconds == b->seconds &&
+	       a->mark == b->mark && a->mark_mask == b->mark_mask &&
+	       a->to_addr.s_addr == b->to_addr.s_addr && a->jump == b->jump &&
+	       a->recent == b->recent && a->comment == b->comment;
+}
+
 static void carry_encoding(struct ipt_chain *c, const struct ipt_chain *old)
 {
 	if (!old->encoded || old->n_rules != c->n_rules || old->table != c->table ||
 	    strcmp(old->name, c->name))
 		return;
 	for (unsigned i = 0; i < c->n_rules; i++)
-		if (c->rules[i].recent)
+		if (c->rules[i].recent || !rule_equal(&c->rules[i], &old->rules[i]))
 			return;
-	if (c->n_rules && memcmp(c->rules, old->rules, c->n_rules * sizeof(*c->rules)))
-		return;
 	c->encoded = true;
 	c->enc_gen = old->enc_gen;
 	c->enc_off = old->enc_off;
