@@ -13,6 +13,8 @@
 #     annotation, set just before it is sent) until the sync that wrote it
 #     completed — kube-proxy's network programming latency, from the
 #     daemon's kubeproxy_network_programming_duration_seconds.
+# K8S_LIST_ARGS: more daemon flags (e.g. --min-sync-period 0s: event → kernel
+# without the sync runner's rate limit).
 # The daemon runs with --proxy-mode=MODE (default none: desired state only)
 # in a netns; iptables mode uses a private xtables lock file.
 set -u
@@ -40,7 +42,8 @@ export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
 t0=$(date +%s.%N)
 sy_bg "$K8S_NS" "$SY_TMP/daemon.log" "$SWITCHYARD" --proxy-mode="$MODE" \
 	--kubeconfig "$K8S_KUBECONFIG" --hostname-override node-a \
-	--metrics-bind-address "$K8S_METRICS" --healthz-bind-address 127.0.0.1:10256 -v "${K8S_LIST_V:-2}"
+	--metrics-bind-address "$K8S_METRICS" --healthz-bind-address 127.0.0.1:10256 -v "${K8S_LIST_V:-2}" \
+	${K8S_LIST_ARGS:-}
 pid=$SY_LAST_PID
 # the daemon is `ip netns exec`'s child... ip netns exec execs, so $pid is the daemon
 sy_wait 120 grep -q "First sync complete" "$SY_TMP/daemon.log" ||
