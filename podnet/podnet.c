@@ -25,12 +25,13 @@
 #include "switchyard/podnet.h"
 #include "podnet_int.h"
 
-#define MAX_ENTRIES 3
+#define MAX_ENTRIES 4	/* vxlan: route, neigh, FDB; host-gw: IPv4 + IPv6 routes */
 
 struct pn_peer {
 	char *name;
 	bool valid;
 	char *why;			/* why invalid (logged when it changes) */
+	char *why6;			/* why it has no IPv6 route (logged when it changes) */
 	struct sy_cidr subnet;
 	struct in_addr ip;
 	uint8_t mac[6];
@@ -67,6 +68,13 @@ struct podnet {
 	int vx_ifindex;
 	uint8_t vtep_mac[6];
 	bool masq_ok;
+
+	/* IPv6 (EnableIPv6): this node's IPv6 subnet and underlay address, when usable */
+	bool ready6;
+	char *why6;			/* why IPv6 is not set up (logged when it changes) */
+	struct sy_cidr own_subnet6;
+	struct sy_addr underlay_ip6;
+	struct sy_cidr underlay_net6;
 
 	struct hmap peers;		/* name → struct pn_peer */
 	uint64_t gen;
@@ -121,6 +129,7 @@ static void peer_free(void *p)
 		return;
 	free(pr->name);
 	free(pr->why);
+	free(pr->why6);
 	free(pr->bd_raw);
 	free(pr);
 }
@@ -141,6 +150,18 @@ int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *nod
 		goto fail;
 	if (!node_name || !*node_name) {
 		snprintf(err, errlen, "--pod-network needs a node name");
+		r = -EINVAL;
+		goto fail;
+	}
+	if (!p->conf.enable4) {
+		snprintf(err, errlen, "net-conf: EnableIPv4 false (an IPv6-only pod network) is not "
+			 "supported yet; use a dual-stack net-conf (EnableIPv4 and EnableIPv6)");
+		r = -EINVAL;
+		goto fail;
+	}
+	if (p->conf.enable6 && p->conf.backend != PODNET_BACKEND_HOST_GW) {
+		snprintf(err, errlen, "net-conf: EnableIPv6 is supported with the host-gw backend "
+			 "only so far (Backend.Type is %s)", podnet_backend_name(p->conf.backend));
 		r = -EINVAL;
 		goto fail;
 	}
@@ -179,6 +200,7 @@ void podnet_free(struct podnet *p)
 	free(p->cni_path);
 	free(p->iface);
 	free(p->local_why);
+	free(p->why6);
 	free(p->published);
 	free(p);
 }
@@ -372,6 +394,59 @@ static void remove_stale_devices(struct podnet *p)
 }
 
 /*
+ * This node's IPv6 side (EnableIPv6): its IPv6 podCIDR inside IPv6Network,
+ * and an IPv6 address on the underlay (the Node's IPv6 InternalIP, else the
+ * underlay's first global IPv6 address) for peers' routes.  Anything
+ * missing or wrong is reported (once per reason) and leaves IPv6 off; IPv4
+ * is not affected.
+ */
+static void local_setup6(struct podnet *p, const struct node *own)
+{
+	char why[400], tmp[200];
+	int r;
+
+	p->ready6 = false;
+	if (!p->conf.enable6)
+		return;
+	if (!own->has_pod_cidr6) {
+		snprintf(why, sizeof(why), "node \"%s\" IPv6 pod cidr not assigned (no IPv6 entry in "
+			 "spec.podCIDRs); IPv6 is off", p->node_name);
+		goto off;
+	}
+	if (podnet_conf_check_subnet6(&p->conf, &own->pod_cidr6, tmp, sizeof(tmp)) < 0) {
+		snprintf(why, sizeof(why), "node \"%s\" IPv6 podCIDR %s; IPv6 is off", p->node_name,
+			 tmp);
+		goto off;
+	}
+	r = pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6, &p->underlay_net6,
+			     &p->underlay_ip6);
+	if (r < 0) {
+		if (sy_addr_is_set(&own->internal_ip6))
+			snprintf(why, sizeof(why), "node \"%s\" IPv6 InternalIP %s is not on the "
+				 "underlay (#%d): %s; IPv6 is off", p->node_name,
+				 sy_addr_str(&own->internal_ip6), p->underlay_ifindex,
+				 strerror(-r));
+		else
+			snprintf(why, sizeof(why), "node \"%s\" has no IPv6 InternalIP and the "
+				 "underlay (#%d) no global IPv6 address; IPv6 is off", p->node_name,
+				 p->underlay_ifindex);
+		goto off;
+	}
+	p->own_subnet6 = own->pod_cidr6;
+	p->ready6 = true;
+	if (set_why(&p->why6, NULL) || !p->local_ready)
+		sy_report(&p->report, 'I', "pod network: node %s IPv6 subnet %s, underlay %s",
+			  p->node_name, sy_cidr_str(&p->own_subnet6), sy_cidr_str(&p->underlay_net6));
+	return;
+off:
+	memset(&p->own_subnet6, 0, sizeof(p->own_subnet6));
+	memset(&p->underlay_ip6, 0, sizeof(p->underlay_ip6));
+	memset(&p->underlay_net6, 0, sizeof(p->underlay_net6));
+	if (set_why(&p->why6, why))
+		sy_report(&p->report, 'E', "pod network: %s", why);
+}
+
+/*
  * This node: subnet, underlay, device, files, masquerade.  *changed when
  * anything peers' entries depend on changed (they are all recomputed).
  * Returns 1 when ready, 0 when waiting (reason reported), -errno (sync_fail).
@@ -400,6 +475,7 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	if (find_underlay(p, own, why, sizeof(why)) < 0)
 		goto wait;
 	p->own_subnet = own->pod_cidr;
+	local_setup6(p, own);
 	if (p->conf.backend == PODNET_BACKEND_VXLAN)
 		p->mtu = p->conf.mtu ? p->conf.mtu : p->underlay_mtu - PODNET_VXLAN_OVERHEAD;
 	else
@@ -410,7 +486,10 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	    old.own_subnet.plen == p->own_subnet.plen &&
 	    old.underlay_ip.s_addr == p->underlay_ip.s_addr &&
 	    old.underlay_net.plen == p->underlay_net.plen &&
-	    old.underlay_ifindex == p->underlay_ifindex && old.mtu == p->mtu && p->masq_ok)
+	    old.underlay_ifindex == p->underlay_ifindex && old.mtu == p->mtu && p->masq_ok &&
+	    old.ready6 == p->ready6 && sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) &&
+	    sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) &&
+	    sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6))
 		return 1;
 
 	if (full)
@@ -443,14 +522,19 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	    old.own_subnet.plen != p->own_subnet.plen ||
 	    old.underlay_ip.s_addr != p->underlay_ip.s_addr ||
 	    old.underlay_net.plen != p->underlay_net.plen ||
-	    old.underlay_ifindex != p->underlay_ifindex || old.vx_ifindex != p->vx_ifindex)
+	    old.underlay_ifindex != p->underlay_ifindex || old.vx_ifindex != p->vx_ifindex ||
+	    old.ready6 != p->ready6 || !sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) ||
+	    !sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) ||
+	    !sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6))
 		*changed = true;
 
-	env = podnet_render_subnet_env(&p->conf, &p->own_subnet, p->mtu);
+	env = podnet_render_subnet_env(&p->conf, &p->own_subnet,
+				       p->ready6 ? &p->own_subnet6 : NULL, p->mtu);
 	r = write_rendered(p, p->subnet_file, env);
 	if (r < 0)
 		return r;
-	cni = podnet_render_cni(&p->conf, &p->own_subnet, p->mtu);
+	cni = podnet_render_cni(&p->conf, &p->own_subnet, p->ready6 ? &p->own_subnet6 : NULL,
+				p->mtu);
 	r = write_rendered(p, p->cni_path, cni);
 	if (r < 0)
 		return r;
@@ -495,6 +579,61 @@ static void cidr_key(const struct sy_cidr *c, char buf[12])
 	buf[8] = hex[c->plen >> 4];
 	buf[9] = hex[c->plen & 15];
 	buf[10] = '\0';
+}
+
+/*
+ * host-gw IPv6: the peer's IPv6 podCIDR via its IPv6 address (annotation
+ * public-ipv6, else its IPv6 InternalIP) on the underlay, appended to pr's
+ * entries.  A problem leaves the peer without its IPv6 route, reported in
+ * pr->why6 (its IPv4 route stays).
+ */
+static void peer_compute6(struct podnet *p, const struct node *n, const struct pn_peer *old,
+			  struct pn_peer *pr)
+{
+	struct sy_addr ip6 = { 0 };
+	const char *s;
+	char why[300];
+
+	why[0] = '\0';
+	if (!n->has_pod_cidr6) {
+		snprintf(why, sizeof(why), "has no IPv6 podCIDR");
+		goto out;
+	}
+	if (podnet_conf_check_subnet6(&p->conf, &n->pod_cidr6, why, sizeof(why)) < 0)
+		goto out;
+	if (sy_cidr_contains(&p->own_subnet6, &n->pod_cidr6.addr) ||
+	    sy_cidr_contains(&n->pod_cidr6, &p->own_subnet6.addr)) {
+		snprintf(why, sizeof(why), "IPv6 podCIDR %s overlaps this node's %s",
+			 sy_cidr_str(&n->pod_cidr6), sy_cidr_str(&p->own_subnet6));
+		goto out;
+	}
+	s = ann(n, "public-ipv6");
+	if (s && sy_addr_parse_family(s, AF_INET6, &ip6) < 0) {
+		snprintf(why, sizeof(why), "public-ipv6 annotation \"%s\" is not an IPv6 address",
+			 s);
+		goto out;
+	}
+	if (!sy_addr_is_set(&ip6))
+		ip6 = n->internal_ip6;
+	if (!sy_addr_is_set(&ip6)) {
+		snprintf(why, sizeof(why), "has no IPv6 address (public-ipv6 annotation or IPv6 "
+			 "InternalIP)");
+		goto out;
+	}
+	if (!sy_cidr_contains(&p->underlay_net6, &ip6)) {
+		snprintf(why, sizeof(why), "%s is not on-link from %s: host-gw needs the nodes on "
+			 "one L2 network, no IPv6 route added", sy_addr_str(&ip6),
+			 sy_cidr_str(&p->underlay_net6));
+		goto out;
+	}
+	pr->e[pr->n++] = (struct pn_entry){ .type = PN_ROUTE, .dst = n->pod_cidr6, .gw = ip6,
+					    .ifindex = p->underlay_ifindex };
+out:
+	free(pr->why6);
+	pr->why6 = why[0] ? xstrdup(why) : NULL;
+	if (why[0] && (!old || !old->why6 || strcmp(old->why6, why) != 0))
+		sy_report(&p->report, 'E', "pod network: node %s: %s; no IPv6 route", n->name,
+			  why);
 }
 
 /* Compute the peer's desired entries into pr (valid or why).  owner: the
@@ -558,10 +697,13 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 				 sy_addr_str(&p->underlay_net.addr), p->underlay_net.plen);
 			return;
 		}
-		pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet, .gw = ip,
+		pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet,
+					      .gw = sy_addr_from_in4(ip),
 					      .ifindex = p->underlay_ifindex };
 		pr->n = 1;
 		pr->valid = true;
+		if (p->ready6)
+			peer_compute6(p, n, old, pr);
 		return;
 	}
 	/* vxlan: VtepMAC from backend-data (wins), else derived from the IP. */
@@ -589,12 +731,13 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 		memcpy(pr->mac, pr->bd_mac, 6);
 	else
 		podnet_vtep_mac(ip, pr->mac);
-	pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet, .gw = pr->subnet.addr.v4,
+	pr->e[0] = (struct pn_entry){ .type = PN_ROUTE, .dst = pr->subnet, .gw = pr->subnet.addr,
 				      .ifindex = p->vx_ifindex, .onlink = true };
 	pr->e[1] = (struct pn_entry){ .type = PN_NEIGH, .dst = { pr->subnet.addr, 32, { 0 } },
 				      .ifindex = p->vx_ifindex };
 	memcpy(pr->e[1].mac, pr->mac, 6);
-	pr->e[2] = (struct pn_entry){ .type = PN_FDB, .gw = ip, .ifindex = p->vx_ifindex };
+	pr->e[2] = (struct pn_entry){ .type = PN_FDB, .gw = sy_addr_from_in4(ip),
+				      .ifindex = p->vx_ifindex };
 	memcpy(pr->e[2].mac, pr->mac, 6);
 	pr->n = 3;
 	pr->valid = true;
@@ -881,6 +1024,8 @@ static int sync_nodes(struct podnet *p, const struct cache *c, bool full)
 				ret = r;
 		}
 		old->valid = tmp.valid;
+		free(old->why6);
+		old->why6 = tmp.why6;
 		old->subnet = tmp.subnet;
 		old->ip = tmp.ip;
 		memcpy(old->mac, tmp.mac, 6);

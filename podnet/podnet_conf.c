@@ -147,6 +147,101 @@ static int subnet_bound(struct json_object *o, const char *name, const struct po
 	return 0;
 }
 
+/* ---- IPv6 arithmetic (128-bit numbers from the address bytes) ---- */
+
+typedef unsigned __int128 u128;
+
+static u128 a6_num(const struct sy_addr *a)
+{
+	u128 v = 0;
+
+	for (int i = 0; i < 16; i++)
+		v = (v << 8) | a->b[i];
+	return v;
+}
+
+static struct sy_addr a6_addr(u128 v)
+{
+	struct in6_addr b;
+
+	for (int i = 15; i >= 0; i--) {
+		b.s6_addr[i] = (uint8_t)v;
+		v >>= 8;
+	}
+	return sy_addr_from_in6(&b);
+}
+
+static u128 mask6(unsigned plen)
+{
+	return plen ? ~(u128)0 << (128 - plen) : 0;
+}
+
+/* IPv6SubnetMin / IPv6SubnetMax: absent keeps *ret; else inside IPv6Network, on a boundary. */
+static int subnet_bound6(struct json_object *o, const char *name, const struct podnet_conf *c,
+			 struct sy_addr *ret, char *err, size_t errlen)
+{
+	struct sy_addr a;
+	const char *s;
+
+	if (get_str(o, name, &s, err, errlen) < 0)
+		return -EINVAL;
+	if (!s)
+		return 0;
+	if (sy_addr_parse_family(s, AF_INET6, &a) < 0)
+		return sy_err(err, errlen, -EINVAL, "%s \"%s\" is not an IPv6 address", name, s);
+	if (!sy_cidr_contains(&c->network6, &a))
+		return sy_err(err, errlen, -EINVAL, "%s %s is not in IPv6Network", name, s);
+	if (a6_num(&a) & ~mask6(c->subnet_len6))
+		return sy_err(err, errlen, -EINVAL, "%s %s is not on a /%u boundary", name, s,
+			      c->subnet_len6);
+	*ret = a;
+	return 0;
+}
+
+/* flannel's IPv6 keys (pkg/subnet/config.go): IPv6Network, IPv6SubnetLen, IPv6SubnetMin/Max. */
+static int parse_ipv6(struct json_object *o, struct podnet_conf *c, char *err, size_t errlen)
+{
+	const char *s;
+	bool present;
+	long x;
+	u128 net, size;
+
+	if (get_str(o, "IPv6Network", &s, err, errlen) < 0)
+		return -EINVAL;
+	if (!s)
+		return sy_err(err, errlen, -EINVAL, "EnableIPv6 is true but IPv6Network is missing");
+	if (sy_cidr_parse_family(s, AF_INET6, &c->network6) < 0 || !strchr(s, '/'))
+		return sy_err(err, errlen, -EINVAL, "IPv6Network \"%s\" is not an IPv6 CIDR", s);
+	if (get_int(o, "IPv6SubnetLen", 0, 128, &x, &present, err, errlen) < 0)
+		return -EINVAL;
+	if (present && x) {
+		if (x > 126)
+			return sy_err(err, errlen, -EINVAL,
+				      "IPv6SubnetLen /%ld is too long (at most /126)", x);
+		if (x < c->network6.plen + 2)
+			return sy_err(err, errlen, -EINVAL, "IPv6SubnetLen /%ld must be at least "
+				      "the IPv6Network's /%u + 2 (four subnets)", x,
+				      c->network6.plen);
+		c->subnet_len6 = (uint8_t)x;
+	} else if (c->network6.plen > 124) {
+		return sy_err(err, errlen, -EINVAL, "IPv6Network %s is too small (the shortest "
+			      "useful prefix is /124)", s);
+	} else {
+		c->subnet_len6 = c->network6.plen <= 62 ? 64 : c->network6.plen + 2;
+	}
+	net = a6_num(&c->network6.addr);
+	size = (u128)1 << (128 - c->subnet_len6);
+	c->subnet_min6 = a6_addr(net + size);
+	c->subnet_max6 = a6_addr((net | ~mask6(c->network6.plen)) & mask6(c->subnet_len6));
+	if (subnet_bound6(o, "IPv6SubnetMin", c, &c->subnet_min6, err, errlen) < 0 ||
+	    subnet_bound6(o, "IPv6SubnetMax", c, &c->subnet_max6, err, errlen) < 0)
+		return -EINVAL;
+	if (a6_num(&c->subnet_min6) > a6_num(&c->subnet_max6))
+		return sy_err(err, errlen, -EINVAL, "IPv6SubnetMin %s is above IPv6SubnetMax %s",
+			      sy_addr_str(&c->subnet_min6), sy_addr_str(&c->subnet_max6));
+	return 0;
+}
+
 int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size_t errlen)
 {
 	struct podnet_conf c = {
@@ -183,10 +278,16 @@ int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size
 	if (get_bool(o, "EnableIPv4", &enable4, err, errlen) < 0 ||
 	    get_bool(o, "EnableIPv6", &enable6, err, errlen) < 0)
 		goto out;
-	if (!enable4 || enable6) {
-		snprintf(err, errlen, "only IPv4 is supported (EnableIPv4 true, EnableIPv6 false)");
+	c.enable4 = enable4;
+	c.enable6 = enable6;
+	if (!enable4 && !enable6) {
+		snprintf(err, errlen, "EnableIPv4 and EnableIPv6 are both false: no family left");
 		goto out;
 	}
+	if (enable6 && parse_ipv6(o, &c, err, errlen) < 0)
+		goto out;
+	if (!enable4)
+		goto backend;
 	if (get_str(o, "Network", &s, err, errlen) < 0)
 		goto out;
 	if (!s) {
@@ -235,6 +336,7 @@ int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size
 	}
 	c.subnet_min.s_addr = htonl(min);
 	c.subnet_max.s_addr = htonl(max);
+backend:
 	if (json_object_object_get_ex(o, "Backend", &b) && !json_object_is_type(b, json_type_null)) {
 		if (parse_backend(b, &c, err, errlen) < 0)
 			goto out;
@@ -290,6 +392,30 @@ int podnet_conf_check_subnet(const struct podnet_conf *c, const struct sy_cidr *
 			 sy_addr_str(&subnet->addr), subnet->plen, sy_ip4_str(lo), sy_ip4_str(hi));
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int podnet_conf_check_subnet6(const struct podnet_conf *c, const struct sy_cidr *subnet,
+			      char *err, size_t errlen)
+{
+	u128 a = a6_num(&subnet->addr), end, min, max;
+
+	if (!c->enable6 || subnet->addr.family != AF_INET6)
+		return sy_err(err, errlen, -EINVAL, "%s: IPv6 is not enabled (EnableIPv6)",
+			      sy_cidr_str(subnet));
+	if (subnet->plen <= c->network6.plen || !sy_cidr_contains(&c->network6, &subnet->addr))
+		return sy_err(err, errlen, -EINVAL, "%s is not inside IPv6Network %s",
+			      sy_cidr_str(subnet), sy_cidr_str(&c->network6));
+	if (subnet->plen > 126)
+		return sy_err(err, errlen, -EINVAL, "%s is too small for pods", sy_cidr_str(subnet));
+	min = a6_num(&c->subnet_min6);
+	max = a6_num(&c->subnet_max6) + ((u128)1 << (128 - c->subnet_len6)) - 1;
+	end = a + (((u128)1 << (128 - subnet->plen)) - 1);
+	if (a < min || end > max)
+		return sy_err(err, errlen, -EINVAL,
+			      "%s is outside [IPv6SubnetMin, IPv6SubnetMax] = [%s, %s]",
+			      sy_cidr_str(subnet), sy_addr_str(&c->subnet_min6),
+			      sy_addr_str(&c->subnet_max6));
 	return 0;
 }
 
@@ -354,16 +480,39 @@ int podnet_parse_backend_data(const char *json, uint32_t *vni, bool *has_vni, ui
 	return r;
 }
 
-char *podnet_render_subnet_env(const struct podnet_conf *c, const struct sy_cidr *subnet,
-			       unsigned mtu)
+/* The first address of a subnet + 1 (the gateway / FLANNEL_SUBNET address). */
+static struct sy_addr first_host(const struct sy_cidr *subnet)
 {
-	struct in_addr first = { htonl(ntohl(subnet->addr.v4.s_addr) + 1) };
-	char *s;
+	if (subnet->addr.family == AF_INET6)
+		return a6_addr(a6_num(&subnet->addr) + 1);
+	return sy_addr4_host(sy_addr4_host_order(&subnet->addr) + 1);
+}
 
-	if (asprintf(&s, "FLANNEL_NETWORK=%s/%u\nFLANNEL_SUBNET=%s/%u\nFLANNEL_MTU=%u\n"
-		     "FLANNEL_IPMASQ=true\n", sy_addr_str(&c->network.addr), c->network.plen,
-		     sy_ip4_str(first), subnet->plen, mtu) < 0)
+/* flannel's WriteSubnetFile: each enabled family's network and first address, then MTU, IPMASQ. */
+char *podnet_render_subnet_env(const struct podnet_conf *c, const struct sy_cidr *subnet,
+			       const struct sy_cidr *subnet6, unsigned mtu)
+{
+	char *s4 = NULL, *s6 = NULL, *s;
+
+	if (subnet) {
+		struct sy_addr first = first_host(subnet);
+
+		if (asprintf(&s4, "FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s/%u\n",
+			     sy_cidr_str(&c->network), sy_addr_str(&first), subnet->plen) < 0)
+			abort();
+	}
+	if (subnet6) {
+		struct sy_addr first = first_host(subnet6);
+
+		if (asprintf(&s6, "FLANNEL_IPV6_NETWORK=%s\nFLANNEL_IPV6_SUBNET=%s/%u\n",
+			     sy_cidr_str(&c->network6), sy_addr_str(&first), subnet6->plen) < 0)
+			abort();
+	}
+	if (asprintf(&s, "%s%sFLANNEL_MTU=%u\nFLANNEL_IPMASQ=true\n", s4 ? s4 : "",
+		     s6 ? s6 : "", mtu) < 0)
 		abort();
+	free(s4);
+	free(s6);
 	return s;
 }
 
@@ -372,12 +521,27 @@ static struct json_object *jstr(const char *s)
 	return json_object_new_string(s);
 }
 
-char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subnet, unsigned mtu)
+/* One host-local range set [{subnet, gateway}] and its default route. */
+static void add_range(struct json_object *ranges, struct json_object *routes,
+		      const struct sy_cidr *subnet)
 {
-	struct json_object *root, *plugins, *br, *ipam, *ranges, *range, *r0, *routes, *rt, *pm,
-		*caps, *lo;
-	struct in_addr gw = { htonl(ntohl(subnet->addr.v4.s_addr) + 1) };
-	char buf[64];
+	struct json_object *range = json_object_new_array(), *r0 = json_object_new_object(), *rt;
+	struct sy_addr gw = first_host(subnet);
+
+	json_object_object_add(r0, "subnet", jstr(sy_cidr_str(subnet)));
+	json_object_object_add(r0, "gateway", jstr(sy_addr_str(&gw)));
+	json_object_array_add(range, r0);
+	json_object_array_add(ranges, range);
+	rt = json_object_new_object();
+	json_object_object_add(rt, "dst", jstr(subnet->addr.family == AF_INET6 ? "::/0" :
+										  "0.0.0.0/0"));
+	json_object_array_add(routes, rt);
+}
+
+char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subnet,
+			const struct sy_cidr *subnet6, unsigned mtu)
+{
+	struct json_object *root, *plugins, *br, *ipam, *ranges, *routes, *pm, *caps, *lo;
 	char *out;
 
 	root = json_object_new_object();
@@ -394,19 +558,14 @@ char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subne
 	json_object_object_add(br, "mtu", json_object_new_int((int)mtu));
 	ipam = json_object_new_object();
 	json_object_object_add(ipam, "type", jstr("host-local"));
+	/* one range set per family: a pod gets one address of each (CNI host-local) */
 	ranges = json_object_new_array();
-	range = json_object_new_array();
-	r0 = json_object_new_object();
-	snprintf(buf, sizeof(buf), "%s/%u", sy_addr_str(&subnet->addr), subnet->plen);
-	json_object_object_add(r0, "subnet", jstr(buf));
-	json_object_object_add(r0, "gateway", jstr(sy_ip4_str(gw)));
-	json_object_array_add(range, r0);
-	json_object_array_add(ranges, range);
-	json_object_object_add(ipam, "ranges", ranges);
 	routes = json_object_new_array();
-	rt = json_object_new_object();
-	json_object_object_add(rt, "dst", jstr("0.0.0.0/0"));
-	json_object_array_add(routes, rt);
+	if (subnet)
+		add_range(ranges, routes, subnet);
+	if (subnet6)
+		add_range(ranges, routes, subnet6);
+	json_object_object_add(ipam, "ranges", ranges);
 	json_object_object_add(ipam, "routes", routes);
 	json_object_object_add(br, "ipam", ipam);
 	json_object_array_add(plugins, br);

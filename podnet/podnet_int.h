@@ -32,9 +32,14 @@ const char *podnet_backend_name(enum podnet_backend b);	/* "vxlan" / "host-gw" *
 
 /* podnet/podnet_conf.c: net-conf.json (pure). */
 struct podnet_conf {
+	bool enable4;			/* EnableIPv4 (default true): network.. below are set */
 	struct sy_cidr network;
 	uint8_t subnet_len;
 	struct in_addr subnet_min, subnet_max;	/* first addresses of the first/last subnet */
+	bool enable6;			/* EnableIPv6 (default false): network6.. below are set */
+	struct sy_cidr network6;	/* IPv6Network */
+	uint8_t subnet_len6;		/* IPv6SubnetLen, default 64 (or prefix + 2) */
+	struct sy_addr subnet_min6, subnet_max6;	/* IPv6SubnetMin / IPv6SubnetMax */
 	enum podnet_backend backend;
 	uint32_t vni;			/* vxlan, default 1 */
 	uint16_t port;			/* vxlan UDP port, default 8472 */
@@ -48,6 +53,9 @@ int podnet_conf_load(const char *path, struct podnet_conf *ret, char *err, size_
 /* A node subnet must lie within Network and [SubnetMin, SubnetMax]: 0 or -EINVAL + err. */
 int podnet_conf_check_subnet(const struct podnet_conf *c, const struct sy_cidr *subnet,
 			     char *err, size_t errlen);
+/* The same for an IPv6 node subnet: IPv6Network, [IPv6SubnetMin, IPv6SubnetMax]. */
+int podnet_conf_check_subnet6(const struct podnet_conf *c, const struct sy_cidr *subnet,
+			      char *err, size_t errlen);
 /* The vxlan device name for a VNI ("sy-vx.<VNI>"); buf >= 16 bytes. */
 void podnet_vxlan_name(uint32_t vni, char *buf, size_t len);
 /* Deterministic locally administered unicast VTEP MAC for a node IP (5e:79:a.b.c.d). */
@@ -57,10 +65,15 @@ void podnet_format_mac(const uint8_t mac[6], char buf[18]);
 /* backend-data {"VNI":1,"VtepMAC":"…"}: fills what is present; -EINVAL if not JSON. */
 int podnet_parse_backend_data(const char *json, uint32_t *vni, bool *has_vni,
 			      uint8_t mac[6], bool *has_mac);
-/* Rendered files (malloc'd, NUL-terminated). */
+/*
+ * Rendered files (malloc'd, NUL-terminated).  subnet: this node's IPv4 pod
+ * subnet (NULL when IPv4 is off), subnet6: its IPv6 one (NULL when IPv6 is
+ * off); each family present gets flannel's keys / a host-local range.
+ */
 char *podnet_render_subnet_env(const struct podnet_conf *c, const struct sy_cidr *subnet,
-			       unsigned mtu);
-char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subnet, unsigned mtu);
+			       const struct sy_cidr *subnet6, unsigned mtu);
+char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subnet,
+			const struct sy_cidr *subnet6, unsigned mtu);
 
 /*
  * podnet/podnet_nl.c: the rtnetlink layer (libnl-route).  One kernel object per
@@ -73,8 +86,8 @@ enum pn_etype {
 };
 struct pn_entry {
 	enum pn_etype type;
-	struct sy_cidr dst;
-	struct in_addr gw;
+	struct sy_cidr dst;		/* route: IPv4 or IPv6; neigh: IPv4 /32 */
+	struct sy_addr gw;		/* route: of dst's family; FDB: the IPv4 remote */
 	int ifindex;
 	bool onlink;
 	uint8_t mac[6];
@@ -91,8 +104,8 @@ void pn_nl_close(struct nl_sock *sk);
 int pn_nl_entry_add(struct nl_sock *sk, const struct pn_entry *e);
 int pn_nl_entry_del(struct nl_sock *sk, const struct pn_entry *e);
 /*
- * Every entry of ours in the kernel: routes with PODNET_RTPROT in the main
- * table, and (vx_ifindex > 0) the permanent neighbours and FDB entries with
+ * Every entry of ours in the kernel: routes (IPv4 and IPv6) with
+ * PODNET_RTPROT in the main table, and (vx_ifindex > 0) the permanent neighbours and FDB entries with
  * a remote on that device.
  */
 typedef void (*pn_entry_fn)(void *arg, const struct pn_entry *e);
@@ -116,6 +129,12 @@ int pn_nl_links_with_prefix(struct nl_sock *sk, const char *prefix, char ***ret,
 /* The interface holding ip: ifindex, prefix length, name (IFNAMSIZ). -ENOENT. */
 int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t *plen,
 		    char *name);
+/*
+ * The IPv6 address ip (unset: the first global one) on ifindex, with its
+ * prefix (the on-link subnet); -ENOENT.
+ */
+int pn_nl_find_addr6(struct nl_sock *sk, int ifindex, const struct sy_addr *ip,
+		     struct sy_cidr *ret_net, struct sy_addr *ret_ip);
 /* First IPv4 address (with prefix) of an interface; -ENOENT. */
 int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
 		     struct in_addr *ret_ip);

@@ -49,12 +49,12 @@ bool pn_entry_equal(const struct pn_entry *a, const struct pn_entry *b)
 		return false;
 	switch (a->type) {
 	case PN_ROUTE:
-		return a->dst.addr.v4.s_addr == b->dst.addr.v4.s_addr && a->dst.plen == b->dst.plen &&
-		       a->gw.s_addr == b->gw.s_addr && a->onlink == b->onlink;
+		return sy_addr_eq(&a->dst.addr, &b->dst.addr) && a->dst.plen == b->dst.plen &&
+		       sy_addr_eq(&a->gw, &b->gw) && a->onlink == b->onlink;
 	case PN_NEIGH:
-		return a->dst.addr.v4.s_addr == b->dst.addr.v4.s_addr && !memcmp(a->mac, b->mac, 6);
+		return sy_addr_eq(&a->dst.addr, &b->dst.addr) && !memcmp(a->mac, b->mac, 6);
 	case PN_FDB:
-		return a->gw.s_addr == b->gw.s_addr && !memcmp(a->mac, b->mac, 6);
+		return sy_addr_eq(&a->gw, &b->gw) && !memcmp(a->mac, b->mac, 6);
 	}
 	return false;
 }
@@ -67,14 +67,14 @@ void pn_entry_str(const struct pn_entry *e, char *buf, size_t len)
 	switch (e->type) {
 	case PN_ROUTE:
 		snprintf(buf, len, "route %s/%u via %s dev #%d%s", sy_addr_str(&e->dst.addr),
-			 e->dst.plen, sy_ip4_str(e->gw), e->ifindex, e->onlink ? " onlink" : "");
+			 e->dst.plen, sy_addr_str(&e->gw), e->ifindex, e->onlink ? " onlink" : "");
 		break;
 	case PN_NEIGH:
 		snprintf(buf, len, "neigh %s lladdr %s dev #%d", sy_addr_str(&e->dst.addr), mac,
 			 e->ifindex);
 		break;
 	case PN_FDB:
-		snprintf(buf, len, "fdb %s dst %s dev #%d", mac, sy_ip4_str(e->gw), e->ifindex);
+		snprintf(buf, len, "fdb %s dst %s dev #%d", mac, sy_addr_str(&e->gw), e->ifindex);
 		break;
 	}
 }
@@ -113,6 +113,16 @@ static struct nl_addr *addr4(struct in_addr a, unsigned plen)
 	return n;
 }
 
+/* An address of either family; plen < 0: the full length. */
+static struct nl_addr *addr_any(const struct sy_addr *a, int plen)
+{
+	struct nl_addr *n = nl_addr_build(a->family, a->b, sy_addr_len(a));
+
+	if (n)
+		nl_addr_set_prefixlen(n, plen < 0 ? (int)sy_addr_bits(a) : plen);
+	return n;
+}
+
 static struct nl_addr *addr_mac(const uint8_t mac[6])
 {
 	return nl_addr_build(AF_LLC, mac, 6);
@@ -127,10 +137,14 @@ static int build_route(const struct pn_entry *e, bool with_nh, struct rtnl_route
 
 	if (!rt)
 		return -ENOMEM;
-	dst = addr4(e->dst.addr.v4, e->dst.plen);
+	if (!sy_addr_is_set(&e->dst.addr) || (with_nh && e->gw.family != e->dst.addr.family)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	dst = addr_any(&e->dst.addr, e->dst.plen);
 	if (!dst)
 		goto fail;
-	rtnl_route_set_family(rt, AF_INET);
+	rtnl_route_set_family(rt, e->dst.addr.family);
 	rtnl_route_set_table(rt, RT_TABLE_MAIN);
 	rtnl_route_set_protocol(rt, PODNET_RTPROT);
 	r = sy_nl_errno(rtnl_route_set_dst(rt, dst));
@@ -141,7 +155,7 @@ static int build_route(const struct pn_entry *e, bool with_nh, struct rtnl_route
 	rtnl_route_set_type(rt, RTN_UNICAST);
 	if (with_nh) {
 		nh = rtnl_route_nh_alloc();
-		gw = addr4(e->gw, 32);
+		gw = addr_any(&e->gw, -1);
 		if (!nh || !gw) {
 			rtnl_route_nh_free(nh);
 			r = -ENOMEM;
@@ -175,7 +189,7 @@ static int build_neigh(const struct pn_entry *e, struct rtnl_neigh **ret)
 	if (e->type == PN_NEIGH)
 		dst = addr4(e->dst.addr.v4, 32);
 	else
-		dst = addr4(e->gw, 32);
+		dst = addr_any(&e->gw, -1);
 	ll = addr_mac(e->mac);
 	if (!dst || !ll) {
 		r = -ENOMEM;
@@ -253,6 +267,22 @@ static bool nl_to_in(struct nl_addr *a, struct in_addr *ret)
 	return true;
 }
 
+/* An IPv4 or IPv6 nl_addr into a zeroed sy_addr. */
+static bool nl_to_addr(struct nl_addr *a, struct sy_addr *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (!a)
+		return false;
+	if (nl_addr_get_family(a) == AF_INET && nl_addr_get_len(a) == 4)
+		ret->family = AF_INET;
+	else if (nl_addr_get_family(a) == AF_INET6 && nl_addr_get_len(a) == 16)
+		ret->family = AF_INET6;
+	else
+		return false;
+	memcpy(ret->b, nl_addr_get_binary_addr(a), sy_addr_len(ret));
+	return true;
+}
+
 static bool nl_to_mac(struct nl_addr *a, uint8_t mac[6])
 {
 	if (!a || nl_addr_get_len(a) != 6)
@@ -269,16 +299,18 @@ static void route_cb(struct nl_object *obj, void *arg)
 	struct pn_entry e = { .type = PN_ROUTE };
 
 	if (rtnl_route_get_protocol(rt) != PODNET_RTPROT ||
-	    rtnl_route_get_table(rt) != RT_TABLE_MAIN || rtnl_route_get_family(rt) != AF_INET)
+	    rtnl_route_get_table(rt) != RT_TABLE_MAIN ||
+	    (rtnl_route_get_family(rt) != AF_INET && rtnl_route_get_family(rt) != AF_INET6))
 		return;
-	e.dst.addr.family = AF_INET;
-	if (!nl_to_in(rtnl_route_get_dst(rt), &e.dst.addr.v4))
-		e.dst.addr.v4.s_addr = 0;
+	if (!nl_to_addr(rtnl_route_get_dst(rt), &e.dst.addr)) {
+		memset(&e.dst.addr, 0, sizeof(e.dst.addr));	/* a default route */
+		e.dst.addr.family = (uint8_t)rtnl_route_get_family(rt);
+	}
 	e.dst.plen = (uint8_t)nl_addr_get_prefixlen(rtnl_route_get_dst(rt));
 	if (rtnl_route_get_nnexthops(rt) >= 1) {
 		nh = rtnl_route_nexthop_n(rt, 0);
 		e.ifindex = rtnl_route_nh_get_ifindex(nh);
-		nl_to_in(rtnl_route_nh_get_gateway(nh), &e.gw);
+		nl_to_addr(rtnl_route_nh_get_gateway(nh), &e.gw);
 		e.onlink = rtnl_route_nh_get_flags(nh) & RTNH_F_ONLINK;
 	}
 	d->fn(d->arg, &e);
@@ -297,7 +329,7 @@ static void neigh_cb(struct nl_object *obj, void *arg)
 	e.ifindex = d->vx_ifindex;
 	if (rtnl_neigh_get_family(n) == AF_BRIDGE) {
 		e.type = PN_FDB;
-		if (!nl_to_in(rtnl_neigh_get_dst(n), &e.gw))
+		if (!nl_to_addr(rtnl_neigh_get_dst(n), &e.gw))
 			return;		/* no remote: not ours */
 		if (!nl_to_mac(rtnl_neigh_get_lladdr(n), e.mac))
 			return;
@@ -341,15 +373,18 @@ int pn_nl_dump(struct nl_sock *sk, int vx_ifindex, pn_entry_fn fn, void *arg)
 	struct nl_cache *cache = NULL;
 	int r, tries;
 
-	for (tries = 0; tries < 5; tries++) {
-		r = sy_nl_errno(rtnl_route_alloc_cache(sk, AF_INET, 0, &cache));
-		if (r != -EINTR)
-			break;
+	for (int fam = 0; fam < 2; fam++) {
+		for (tries = 0; tries < 5; tries++) {
+			r = sy_nl_errno(rtnl_route_alloc_cache(sk, fam ? AF_INET6 : AF_INET, 0,
+							       &cache));
+			if (r != -EINTR)
+				break;
+		}
+		if (r < 0)
+			return r;
+		nl_cache_foreach(cache, route_cb, &d);
+		nl_cache_free(cache);
 	}
-	if (r < 0)
-		return r;
-	nl_cache_foreach(cache, route_cb, &d);
-	nl_cache_free(cache);
 	if (vx_ifindex <= 0)
 		return 0;
 	/* AF_UNSPEC dumps the IPv4/IPv6 neighbours; the FDB needs an AF_BRIDGE dump. */
@@ -480,6 +515,34 @@ int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t
 	if (name && !if_indextoname((unsigned)*ifindex, name))
 		snprintf(name, IFNAMSIZ, "#%d", *ifindex);
 	return 0;
+}
+
+int pn_nl_find_addr6(struct nl_sock *sk, int ifindex, const struct sy_addr *ip,
+		     struct sy_cidr *ret_net, struct sy_addr *ret_ip)
+{
+	struct nl_cache *cache;
+	struct nl_object *o;
+	int r;
+
+	r = sy_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+		struct sy_addr local;
+
+		if (rtnl_addr_get_family(a) != AF_INET6 || rtnl_addr_get_ifindex(a) != ifindex ||
+		    !nl_to_addr(rtnl_addr_get_local(a), &local) ||
+		    rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE ||
+		    (ip && sy_addr_is_set(ip) && !sy_addr_eq(ip, &local)))
+			continue;
+		*ret_ip = local;
+		r = sy_cidr_make(&local, (unsigned)rtnl_addr_get_prefixlen(a), ret_net);
+		break;
+	}
+	nl_cache_free(cache);
+	return r;
 }
 
 int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,

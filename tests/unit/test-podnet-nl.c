@@ -197,16 +197,16 @@ static void test_entries(void **state)
 	assert_true(vx > 0);
 	assert_int_equal(pn_nl_addr_ensure_only(sk, vx, (struct in_addr){ htonl(0x0a6f0100) }), 0);
 	sy_cidr_parse("10.111.2.0/24", &rt.dst);
-	rt.gw = rt.dst.addr.v4;
+	rt.gw = rt.dst.addr;
 	rt.ifindex = vx;
 	ng.dst = (struct sy_cidr){ rt.dst.addr, 32, { 0 } };
 	ng.ifindex = vx;
 	memcpy(ng.mac, (uint8_t[]){ 0x5e, 0x79, 10, 200, 0, 2 }, 6);
 	fdb.ifindex = vx;
 	memcpy(fdb.mac, ng.mac, 6);
-	sy_parse_ip4("10.200.0.2", &fdb.gw);
+	sy_addr_parse_family("10.200.0.2", AF_INET, &fdb.gw);
 	sy_cidr_parse("10.111.3.0/24", &direct.dst);
-	sy_parse_ip4("10.200.0.3", &direct.gw);
+	sy_addr_parse_family("10.200.0.3", AF_INET, &direct.gw);
 	direct.ifindex = (int)if_nametoindex("ul0");
 
 	assert_int_equal(pn_nl_entry_add(sk, &rt), 0);
@@ -225,7 +225,7 @@ static void test_entries(void **state)
 	assert_true(has(&c, &fdb));
 	assert_true(has(&c, &direct));
 	/* replace in place: the FDB entry moves to another remote */
-	sy_parse_ip4("10.200.0.22", &fdb.gw);
+	sy_addr_parse_family("10.200.0.22", AF_INET, &fdb.gw);
 	assert_int_equal(pn_nl_entry_add(sk, &fdb), 0);
 	c.n = 0;
 	assert_int_equal(pn_nl_dump(sk, vx, collect, &c), 0);

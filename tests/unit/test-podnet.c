@@ -107,7 +107,7 @@ static void test_invalid(void **state)
 		   "true or false");
 	expect_err("{\"Network\":\"10.0.0.0/16\",\"Backend\":{\"MTU\":100}}", "too small");
 	expect_err("{\"Network\":\"10.0.0.0/16\",\"Backend\":\"vxlan\"}", "must be an object");
-	expect_err("{\"Network\":\"10.0.0.0/16\",\"EnableIPv6\":true}", "only IPv4");
+	expect_err("{\"Network\":\"10.0.0.0/16\",\"EnableIPv6\":true}", "IPv6Network is missing");
 }
 
 static void test_check_subnet(void **state)
@@ -178,11 +178,11 @@ static void test_files(void **state)
 
 	assert_int_equal(parse("{\"Network\":\"10.111.0.0/16\"}", &c, err), 0);
 	sy_cidr_parse("10.111.3.0/24", &s);
-	env = podnet_render_subnet_env(&c, &s, 1450);
+	env = podnet_render_subnet_env(&c, &s, NULL, 1450);
 	assert_string_equal(env, "FLANNEL_NETWORK=10.111.0.0/16\nFLANNEL_SUBNET=10.111.3.1/24\n"
 			    "FLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n");
 	free(env);
-	cni = podnet_render_cni(&c, &s, 1450);
+	cni = podnet_render_cni(&c, &s, NULL, 1450);
 	o = J(cni);
 	assert_true(json_object_object_get_ex(o, "name", &v));
 	assert_string_equal(json_object_get_string(v), "switchyard");
@@ -221,10 +221,10 @@ static void test_entry_keys(void **state)
 	char k1[64], k2[64];
 
 	sy_cidr_parse("10.111.2.0/24", &a.dst);
-	sy_parse_ip4("10.111.2.0", &a.gw);
+	sy_addr_parse_family("10.111.2.0", AF_INET, &a.gw);
 	b = a;
 	assert_true(pn_entry_equal(&a, &b));
-	sy_parse_ip4("10.10.100.134", &b.gw);
+	sy_addr_parse_family("10.10.100.134", AF_INET, &b.gw);
 	b.onlink = false;
 	assert_false(pn_entry_equal(&a, &b));
 	pn_entry_key(&a, k1, sizeof(k1));
@@ -234,6 +234,163 @@ static void test_entry_keys(void **state)
 	b = (struct pn_entry){ .type = PN_FDB, .ifindex = 3, .mac = { 0x5e, 0x79, 1, 2, 3, 4 } };
 	pn_entry_key(&b, k2, sizeof(k2));
 	assert_string_equal(k2, "f 3 5e:79:01:02:03:04");
+}
+
+/* flannel's IPv6 keys and defaults (pkg/subnet/config.go). */
+static void test_ipv6_conf(void **state)
+{
+	struct podnet_conf c;
+	char err[256];
+
+	/* IPv4 only by default */
+	assert_int_equal(parse("{\"Network\":\"10.111.0.0/16\"}", &c, err), 0);
+	assert_true(c.enable4);
+	assert_false(c.enable6);
+	/* dual stack: /64 per node, the first and last /64 of the network */
+	assert_int_equal(parse("{\"Network\":\"10.111.0.0/16\",\"EnableIPv6\":true,"
+			       "\"IPv6Network\":\"fd00:10:244::/56\",\"Backend\":{\"Type\":\"host-gw\"}}",
+			       &c, err), 0);
+	assert_true(c.enable4 && c.enable6);
+	assert_string_equal(sy_cidr_str(&c.network6), "fd00:10:244::/56");
+	assert_int_equal(c.subnet_len6, 64);
+	assert_string_equal(sy_addr_str(&c.subnet_min6), "fd00:10:244:1::");
+	assert_string_equal(sy_addr_str(&c.subnet_max6), "fd00:10:244:ff::");
+	/* a network smaller than a /62 is split in four */
+	assert_int_equal(parse("{\"EnableIPv4\":false,\"EnableIPv6\":true,"
+			       "\"IPv6Network\":\"fd00::/120\"}", &c, err), 0);
+	assert_false(c.enable4);
+	assert_int_equal(c.subnet_len6, 122);
+	assert_string_equal(sy_addr_str(&c.subnet_min6), "fd00::40");
+	assert_string_equal(sy_addr_str(&c.subnet_max6), "fd00::c0");
+	/* IPv6-only needs no Network */
+	assert_int_equal(sy_addr_is_set(&c.network.addr), 0);
+	/* explicit length and bounds */
+	assert_int_equal(parse("{\"Network\":\"10.1.0.0/16\",\"EnableIPv6\":true,"
+			       "\"IPv6Network\":\"fd00::/48\",\"IPv6SubnetLen\":80,"
+			       "\"IPv6SubnetMin\":\"fd00:0:0:10::\",\"IPv6SubnetMax\":\"fd00:0:0:20::\"}",
+			       &c, err), 0);
+	assert_int_equal(c.subnet_len6, 80);
+	assert_string_equal(sy_addr_str(&c.subnet_min6), "fd00:0:0:10::");
+	assert_string_equal(sy_addr_str(&c.subnet_max6), "fd00:0:0:20::");
+	/* errors */
+	expect_err("{\"EnableIPv4\":false}", "both false");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"10.1.0.0/16\"}",
+		   "is not an IPv6 CIDR");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"fd00::1\"}",
+		   "is not an IPv6 CIDR");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"fd00::/125\"}",
+		   "too small");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"fd00::/64\","
+		   "\"IPv6SubnetLen\":65}", "at least");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"fd00::/64\","
+		   "\"IPv6SubnetLen\":127}", "too long");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"fd00::/48\","
+		   "\"IPv6SubnetMin\":\"fd01::\"}", "not in IPv6Network");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"fd00::/48\","
+		   "\"IPv6SubnetMin\":\"fd00:0:0:1::1\"}", "boundary");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"fd00::/48\","
+		   "\"IPv6SubnetMin\":\"fd00:0:0:9::\",\"IPv6SubnetMax\":\"fd00:0:0:8::\"}", "above");
+	expect_err("{\"EnableIPv6\":true,\"Network\":\"10.0.0.0/16\",\"IPv6Network\":\"fd00::/48\","
+		   "\"IPv6SubnetMin\":\"10.0.0.0\"}", "not an IPv6 address");
+	expect_err("{\"EnableIPv6\":1,\"Network\":\"10.0.0.0/16\"}", "true or false");
+	/* a bad IPv6 part fails the file even though IPv4 is fine: the error names it */
+	expect_err("{\"Network\":\"10.0.0.0/16\",\"EnableIPv6\":true,\"IPv6Network\":\"x\"}",
+		   "IPv6Network \"x\"");
+}
+
+static void test_ipv6_check_subnet(void **state)
+{
+	struct podnet_conf c;
+	struct sy_cidr s;
+	char err[256];
+
+	assert_int_equal(parse("{\"Network\":\"10.111.0.0/16\",\"EnableIPv6\":true,"
+			       "\"IPv6Network\":\"fd00:10:244::/56\"}", &c, err), 0);
+	sy_cidr_parse("fd00:10:244:2::/64", &s);
+	assert_int_equal(podnet_conf_check_subnet6(&c, &s, err, sizeof(err)), 0);
+	sy_cidr_parse("fd00:10:244::/64", &s);	/* the first subnet is never used */
+	assert_int_equal(podnet_conf_check_subnet6(&c, &s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "outside [IPv6SubnetMin, IPv6SubnetMax]"));
+	sy_cidr_parse("fd00:10:245:1::/64", &s);
+	assert_int_equal(podnet_conf_check_subnet6(&c, &s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not inside IPv6Network"));
+	sy_cidr_parse("fd00:10:244::/56", &s);
+	assert_int_equal(podnet_conf_check_subnet6(&c, &s, err, sizeof(err)), -EINVAL);
+	sy_cidr_parse("fd00:10:244:3::/127", &s);
+	assert_int_equal(podnet_conf_check_subnet6(&c, &s, err, sizeof(err)), -EINVAL);
+	sy_cidr_parse("10.111.2.0/24", &s);
+	assert_int_equal(podnet_conf_check_subnet6(&c, &s, err, sizeof(err)), -EINVAL);
+	c.enable6 = false;
+	sy_cidr_parse("fd00:10:244:2::/64", &s);
+	assert_int_equal(podnet_conf_check_subnet6(&c, &s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "EnableIPv6"));
+}
+
+/* subnet.env with flannel's IPv6 keys; a conflist giving pods both families. */
+static void test_ipv6_files(void **state)
+{
+	struct podnet_conf c;
+	struct sy_cidr s, s6;
+	char err[256], *env, *cni;
+	struct json_object *o, *pl, *ipam, *ranges, *routes, *v;
+
+	assert_int_equal(parse("{\"Network\":\"10.111.0.0/16\",\"EnableIPv6\":true,"
+			       "\"IPv6Network\":\"fd00:10:244::/56\"}", &c, err), 0);
+	sy_cidr_parse("10.111.3.0/24", &s);
+	sy_cidr_parse("fd00:10:244:3::/64", &s6);
+	env = podnet_render_subnet_env(&c, &s, &s6, 1500);
+	assert_string_equal(env, "FLANNEL_NETWORK=10.111.0.0/16\nFLANNEL_SUBNET=10.111.3.1/24\n"
+			    "FLANNEL_IPV6_NETWORK=fd00:10:244::/56\n"
+			    "FLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64\n"
+			    "FLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n");
+	free(env);
+	/* IPv6 not (yet) usable on this node: IPv4 keys only */
+	env = podnet_render_subnet_env(&c, &s, NULL, 1500);
+	assert_null(strstr(env, "IPV6"));
+	free(env);
+	env = podnet_render_subnet_env(&c, NULL, &s6, 1500);
+	assert_string_equal(env, "FLANNEL_IPV6_NETWORK=fd00:10:244::/56\n"
+			    "FLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64\n"
+			    "FLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n");
+	free(env);
+	cni = podnet_render_cni(&c, &s, &s6, 1500);
+	o = json_tokener_parse(cni);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "plugins", &pl));
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(pl, 0), "ipam", &ipam));
+	assert_true(json_object_object_get_ex(ipam, "ranges", &ranges));
+	assert_int_equal(json_object_array_length(ranges), 2);
+	v = json_object_array_get_idx(json_object_array_get_idx(ranges, 1), 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(v, "subnet")),
+			    "fd00:10:244:3::/64");
+	assert_string_equal(json_object_get_string(json_object_object_get(v, "gateway")),
+			    "fd00:10:244:3::1");
+	assert_true(json_object_object_get_ex(ipam, "routes", &routes));
+	assert_int_equal(json_object_array_length(routes), 2);
+	assert_string_equal(json_object_get_string(json_object_object_get(
+		json_object_array_get_idx(routes, 0), "dst")), "0.0.0.0/0");
+	assert_string_equal(json_object_get_string(json_object_object_get(
+		json_object_array_get_idx(routes, 1), "dst")), "::/0");
+	json_object_put(o);
+	free(cni);
+}
+
+/* IPv6 routes are entries like IPv4 ones: keyed by destination, compared by gateway. */
+static void test_ipv6_entries(void **state)
+{
+	struct pn_entry a = { .type = PN_ROUTE, .ifindex = 3 }, b;
+	char k[64], str[128];
+
+	sy_cidr_parse("fd00:10:244:2::/64", &a.dst);
+	sy_addr_parse("fd00:10:100::134", &a.gw);
+	b = a;
+	assert_true(pn_entry_equal(&a, &b));
+	sy_addr_parse("fd00:10:100::135", &b.gw);
+	assert_false(pn_entry_equal(&a, &b));
+	pn_entry_key(&a, k, sizeof(k));
+	assert_string_equal(k, "r fd00:10:244:2::/64");
+	pn_entry_str(&a, str, sizeof(str));
+	assert_string_equal(str, "route fd00:10:244:2::/64 via fd00:10:100::134 dev #3");
 }
 
 int main(void)
@@ -247,6 +404,10 @@ int main(void)
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_entry_keys),
+		cmocka_unit_test(test_ipv6_conf),
+		cmocka_unit_test(test_ipv6_check_subnet),
+		cmocka_unit_test(test_ipv6_files),
+		cmocka_unit_test(test_ipv6_entries),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
