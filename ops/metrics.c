@@ -307,8 +307,8 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 		  &m->netpol_sync_duration);
 	family(&b, "switchyard_network_policy_syncs_total", "counter",
 	       "NetworkPolicy syncs that succeeded, by type (full: verify and repair)");
-	sample_u(&b, "switchyard_network_policy_syncs_total", "type=\"full\"", m->netpol_syncs_full);
-	sample_u(&b, "switchyard_network_policy_syncs_total", "type=\"partial\"",
+	sample_u(&b, "switchyard_network_policy_syncs_total", "{type=\"full\"}", m->netpol_syncs_full);
+	sample_u(&b, "switchyard_network_policy_syncs_total", "{type=\"partial\"}",
 		 m->netpol_syncs_partial);
 	counter(&b, "switchyard_network_policy_sync_failures_total",
 		"NetworkPolicy syncs the kernel refused (the next one is a full sync)",
