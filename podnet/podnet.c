@@ -68,6 +68,8 @@ struct podnet {
 	int vx_ifindex;
 	uint8_t vtep_mac[6];
 	bool masq_ok;
+	bool masq6_ok;			/* the ip6tables chains are in place (EnableIPv6) */
+	char *masq6_why;		/* their last error (logged when it changes) */
 
 	/* IPv6 (EnableIPv6): this node's IPv6 subnet and underlay address, when usable */
 	bool ready6;
@@ -201,6 +203,7 @@ void podnet_free(struct podnet *p)
 	free(p->iface);
 	free(p->local_why);
 	free(p->why6);
+	free(p->masq6_why);
 	free(p->published);
 	free(p);
 }
@@ -487,6 +490,7 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	    old.underlay_ip.s_addr == p->underlay_ip.s_addr &&
 	    old.underlay_net.plen == p->underlay_net.plen &&
 	    old.underlay_ifindex == p->underlay_ifindex && old.mtu == p->mtu && p->masq_ok &&
+	    (p->masq6_ok || !p->conf.enable6) &&
 	    old.ready6 == p->ready6 && sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) &&
 	    sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) &&
 	    sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6))
@@ -550,6 +554,26 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 		if (masq_changed)
 			sy_report(&p->report, 'I', "pod network: wrote iptables chains %s, %s",
 				  PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN);
+	}
+	if (p->conf.enable6) {
+		/* IPv6Network's chains: an error is reported and retried, IPv4 goes on */
+		bool masq_changed;
+		char msg[300];
+
+		r = podnet_ip6t_ensure(&p->conf.network6, &masq_changed);
+		p->masq6_ok = r == 0;
+		if (r < 0) {
+			snprintf(msg, sizeof(msg), "ip6tables chains %s/%s: %s; IPv6 pods leaving "
+				 "%s are not masqueraded (retried every sync)", PODNET_MASQ_CHAIN,
+				 PODNET_FWD_CHAIN, strerror(-r), sy_cidr_str(&p->conf.network6));
+			if (set_why(&p->masq6_why, msg))
+				sy_report(&p->report, 'E', "pod network: %s", msg);
+		} else {
+			set_why(&p->masq6_why, NULL);
+			if (masq_changed)
+				sy_report(&p->report, 'I', "pod network: wrote ip6tables chains %s, %s",
+					  PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN);
+		}
 	}
 	if (!p->local_ready || *changed)
 		sy_report(&p->report, 'I', "pod network: node %s subnet %s/%u, %s backend, underlay "
@@ -1177,6 +1201,12 @@ int podnet_cleanup(const struct sy_config *cfg, char *err, size_t errlen)
 	if (r < 0) {
 		r = errs_add(&e, r, "iptables chains %s/%s: %s", PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN,
 			     strerror(-r));
+		ret = ret ? ret : r;
+	}
+	r = podnet_ip6t_remove();
+	if (r < 0) {
+		r = errs_add(&e, r, "ip6tables chains %s/%s: %s", PODNET_MASQ_CHAIN,
+			     PODNET_FWD_CHAIN, strerror(-r));
 		ret = ret ? ret : r;
 	}
 	return errs_out(&e, ret, err, errlen);

@@ -164,5 +164,8 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr addr)
 int podnet_ipt_ensure(const struct sy_cidr *network, bool *changed);
 /* Remove the jumps and the chains (absent = done). */
 int podnet_ipt_remove(void);
+/* podnet/podnet_ip6t.c (libip6tc): the same chains in the ip6 tables, for IPv6Network. */
+int podnet_ip6t_ensure(const struct sy_cidr *network6, bool *changed);
+int podnet_ip6t_remove(void);
 
 #endif

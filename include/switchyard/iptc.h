@@ -3,7 +3,8 @@
 #define SWITCHYARD_IPTC_H
 /*
  * lib/iptc.c: libiptc's init → edit → commit loop, once for every libiptc
- * writer (the IPVS mode's rules, the pod network's chains).
+ * writer (the IPVS mode's rules, the pod network's chains), for ip tables
+ * (libip4tc) and ip6 tables (libip6tc).
  */
 
 struct xtc_handle;
@@ -25,5 +26,9 @@ enum sy_iptc_step {
  */
 int sy_iptc_edit(const char *table, int (*edit)(struct xtc_handle *h, void *arg), void *arg,
 		 enum sy_iptc_step *step);
+/* The same for family AF_INET (libip4tc, = sy_iptc_edit) or AF_INET6 (libip6tc: ip6tables). */
+int sy_iptc_edit_family(int family, const char *table,
+			int (*edit)(struct xtc_handle *h, void *arg), void *arg,
+			enum sy_iptc_step *step);
 
 #endif

@@ -9,8 +9,10 @@
 # echo that shows the pod's IPv6 source kept), a peer with a bad IPv6
 # podCIDR (logged, IPv4 route kept, no IPv6 route), a peer's IPv6 address
 # from the public-ipv6 annotation, a leaving node's IPv6 route removed, a
-# deleted IPv6 route repaired by the full resync, and net-conf files the
-# pod network refuses with a clear error (exit 2).
+# deleted IPv6 route repaired by the full resync, IPv6 egress masqueraded
+# to the node's IPv6 address by the ip6tables chains (ip6tables-save; a
+# deleted chain restored), --cleanup removing the IPv6 routes and chains,
+# and net-conf files the pod network refuses with a clear error (exit 2).
 . "$(dirname "$0")/podnet-lib.sh"
 
 pn_underlay
@@ -52,6 +54,14 @@ pn6_node kube03 3
 PN_IP[kube04]=10.10.100.140 PN_SUBNET[kube04]=10.111.4.0/24
 PN_IP6[kube04]=fd00:10:100::140 PN_SUBNET6[kube04]=fd00:99::/64
 pn6_manifest kube04
+
+# "internet": outside both pod networks
+sy_mkns NET internet
+sy_veth "$NET" eth0 10.10.100.250/24 "$PN_UL" pinet -
+ip -n "$PN_UL" link set pinet master br0
+ip -n "$NET" addr add fd00:10:100::250/64 dev eth0 nodad
+sy_bg "$NET" "$SY_TMP/echo-net.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto tcp --port 8000 --name internet --bind ::
+sy_bg "$NET" "$SY_TMP/echo-net4.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto tcp --port 8001 --name internet
 
 export PN_PROXY_MODE=${PN_PROXY_MODE:-none}
 for n in kube01 kube02 kube03; do pn_start "$n" --sync-period 2s; done
@@ -119,6 +129,33 @@ ans=$(sy_ask "${POD_NS[c1]}" tcp "${POD_IP6[b1]}" 8080)
 [ "$ans" = "b1 ${POD_IP6[c1]}" ] || sy_fail "pod-to-pod over IPv6: \"$ans\", want \"b1 ${POD_IP6[c1]}\""
 sy_log "IPv6 TCP c1 → b1 answered, source ${POD_IP6[c1]} kept"
 
+# IPv6 egress leaves with the node's IPv6 address; the chains as ip6tables-save shows them
+save6() { ip netns exec "${PN_NS[$1]}" ip6tables-legacy-save -t "$2" | grep -E "^-A (POSTROUTING|FORWARD|SY-PODNET)" | grep -E "SY-PODNET"; }
+cat >"$SY_TMP/exp-nat6" <<'E'
+-A POSTROUTING -j SY-PODNET-MASQ
+-A SY-PODNET-MASQ -s fd00:10:244::/56 -d fd00:10:244::/56 -j RETURN
+-A SY-PODNET-MASQ -s fd00:10:244::/56 -d ff00::/8 -j RETURN
+-A SY-PODNET-MASQ -s fd00:10:244::/56 -j MASQUERADE --random-fully
+E
+cat >"$SY_TMP/exp-filter6" <<'E'
+-A FORWARD -j SY-PODNET-FWD
+-A SY-PODNET-FWD -s fd00:10:244::/56 -j ACCEPT
+-A SY-PODNET-FWD -d fd00:10:244::/56 -j ACCEPT
+E
+[ "$(save6 kube02 nat)" = "$(cat "$SY_TMP/exp-nat6")" ] || sy_fail "ip6tables nat: $(ip netns exec "${PN_NS[kube02]}" ip6tables-legacy-save -t nat)"
+[ "$(save6 kube02 filter)" = "$(cat "$SY_TMP/exp-filter6")" ] || sy_fail "ip6tables filter: $(save6 kube02 filter)"
+ip netns exec "${PN_NS[kube02]}" ip6tables-legacy -P FORWARD DROP
+ans=$(sy_ask "${POD_NS[b1]}" tcp fd00:10:100::250 8000)
+[ "$ans" = "internet ${PN_IP6[kube02]}" ] || sy_fail "IPv6 egress: \"$ans\", want from ${PN_IP6[kube02]}"
+ans=$(sy_ask "${POD_NS[b1]}" tcp 10.10.100.250 8001)
+[ "$ans" = "internet ${PN_IP[kube02]}" ] || sy_fail "IPv4 egress: \"$ans\", want from ${PN_IP[kube02]}"
+sy_log "egress from b1: IPv6 as ${PN_IP6[kube02]}, IPv4 as ${PN_IP[kube02]} (FORWARD policy DROP)"
+# a chain flushed by hand is restored by the next full resync
+ip netns exec "${PN_NS[kube02]}" ip6tables-legacy -t nat -F SY-PODNET-MASQ
+sy_wait 10 sh -c "[ \"\$(ip netns exec '${PN_NS[kube02]}' ip6tables-legacy-save -t nat | grep -c '^-A SY-PODNET-MASQ')\" = 3 ]" ||
+	sy_fail "SY-PODNET-MASQ (ip6) not restored: $(save6 kube02 nat)"
+[ "$(save6 kube02 nat)" = "$(cat "$SY_TMP/exp-nat6")" ] || sy_fail "restored ip6 nat differs: $(save6 kube02 nat)"
+
 # the public-ipv6 annotation wins over the InternalIP
 ip -n "${PN_NS[kube03]}" addr add fd00:10:100::153/64 dev eth0 nodad
 pn6_manifest kube03 '"flannel.alpha.coreos.com/public-ipv6": "fd00:10:100::153"'
@@ -136,6 +173,16 @@ rm -f "$PN_M/node-kube03.yaml"
 expect6 kube01 kube02
 ping6 a1 b1
 
+# --cleanup removes the IPv6 routes and the ip6tables chains too
+kill "${PN_PID[kube01]}"
+sy_wait 5 sh -c "! kill -0 ${PN_PID[kube01]} 2>/dev/null"
+ip netns exec "${PN_NS[kube01]}" "$SWITCHYARD" --cleanup --pod-network \
+	--net-conf "$SY_TMP/net-conf.json" --subnet-file "$SY_TMP/kube01/subnet.env" \
+	--cni-conf-dir "$SY_TMP/kube01/cni" >"$SY_TMP/cleanup.log" 2>&1 || sy_fail "--cleanup failed: $(cat "$SY_TMP/cleanup.log")"
+[ -z "$(ip -n "${PN_NS[kube01]}" -6 route show proto 94)" ] || sy_fail "--cleanup left IPv6 routes"
+[ -z "$(ip -n "${PN_NS[kube01]}" route show proto 94)" ] || sy_fail "--cleanup left IPv4 routes"
+ip netns exec "${PN_NS[kube01]}" ip6tables-legacy-save | grep -q SY-PODNET && sy_fail "--cleanup left ip6tables chains"
+
 # refused net-conf files: clear error, exit 2
 bad() { # JSON NEEDLE
 	printf '%s\n' "$1" >"$SY_TMP/bad.json"
@@ -150,4 +197,4 @@ bad '{"Network": "10.111.0.0/16", "EnableIPv6": true}' "IPv6Network is missing"
 bad '{"Network": "10.111.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00::/125", "Backend": {"Type": "host-gw"}}' "too small"
 bad '{"Network": "10.111.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56"}' "host-gw backend only"
 bad '{"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56", "Backend": {"Type": "host-gw"}}' "IPv6-only"
-sy_pass "dual-stack host-gw: IPv6 routes, files, pods over both families"
+sy_pass "dual-stack host-gw: IPv6 routes, files, pods over both families, IPv6 masquerade"
