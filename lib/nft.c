@@ -1388,6 +1388,11 @@ void sy_nft_rb_verdict(struct sy_nft_rb *rb, enum sy_nft_act act, const char *ch
 	}
 }
 
+void sy_nft_rb_fib_saddr_local(struct sy_nft_rb *rb)
+{
+	e_fib_local(rb->r, false);
+}
+
 void sy_nft_rb_reject_admin(struct sy_nft_rb *rb)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("reject");

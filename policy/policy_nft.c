@@ -301,6 +301,7 @@ struct lk {
 
 struct spec {
 	bool ct_est;
+	bool fib_slocal;		/* fib saddr type local */
 	bool nfproto4;
 	struct lk lk[3];
 	unsigned n_lk;
@@ -314,8 +315,8 @@ static uint64_t spec_fp(const struct spec *s)
 	char buf[1024];
 	int o;
 
-	o = snprintf(buf, sizeof(buf), "ct=%d nf4=%d act=%u tgt=%s note=%s", s->ct_est, s->nfproto4,
-		     s->act, s->target, s->note);
+	o = snprintf(buf, sizeof(buf), "ct=%d fib=%d nf4=%d act=%u tgt=%s note=%s", s->ct_est,
+		     s->fib_slocal, s->nfproto4, s->act, s->target, s->note);
 	for (unsigned i = 0; i < s->n_lk && o < (int)sizeof(buf) - 100; i++) {
 		o += snprintf(buf + o, sizeof(buf) - (size_t)o, " lk=%d:%08x:", s->lk[i].has_id,
 			      s->lk[i].id);
@@ -333,6 +334,8 @@ static void spec_emit(struct sy_nft_batch *b, const char *chain, const struct sp
 	if (s->ct_est)
 		sy_nft_rb_ct_state(rb, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
 				   NF_CT_STATE_BIT(IP_CT_RELATED));
+	if (s->fib_slocal)
+		sy_nft_rb_fib_saddr_local(rb);
 	if (s->nfproto4)
 		sy_nft_rb_nfproto(rb, NFPROTO_IPV4);
 	for (unsigned i = 0; i < s->n_lk; i++) {
@@ -959,6 +962,9 @@ static const char **ns_list(struct netpol_nft *w, int dir, unsigned *n)
 
 static const struct sy_nft_hook HOOK_EGRESS = { "filter", NF_INET_FORWARD, 0 };
 static const struct sy_nft_hook HOOK_INGRESS = { "filter", NF_INET_FORWARD, 1 };
+/* what IPVS forwards leaves through the output hook, not forward */
+static const struct sy_nft_hook HOOK_OUT_EGRESS = { "filter", NF_INET_LOCAL_OUT, 0 };
+static const struct sy_nft_hook HOOK_OUT_INGRESS = { "filter", NF_INET_LOCAL_OUT, 1 };
 
 /* The dispatch chain of a direction (in4 / eg4): a goto per namespace. */
 static void build_dispatch(struct netpol_nft *w, struct sink *k, int dir)
@@ -980,16 +986,29 @@ static void build_dispatch(struct netpol_nft *w, struct sink *k, int dir)
 	free(v);
 }
 
-static void build_base(struct sink *k, int dir)
+/*
+ * The base chains of a direction: on forward, and on output for what IPVS
+ * forwards (it DNATs at input and sends the packet out through the output
+ * hook); the node's own traffic (source a local address) passes there.
+ */
+static void build_base(struct sink *k, int dir, bool output)
 {
-	const char *base = dir == NP_INGRESS ? "ingress" : "egress";
+	const char *base = output ? (dir == NP_INGRESS ? "output-ingress" : "output-egress") :
+		(dir == NP_INGRESS ? "ingress" : "egress");
 	struct spec s;
 
-	sink_chain(k, base, dir == NP_INGRESS ? &HOOK_INGRESS : &HOOK_EGRESS);
+	sink_chain(k, base, output ? (dir == NP_INGRESS ? &HOOK_OUT_INGRESS : &HOOK_OUT_EGRESS) :
+		   (dir == NP_INGRESS ? &HOOK_INGRESS : &HOOK_EGRESS));
 	spec_init(&s, SY_NFT_A_ACCEPT, NULL);
 	s.nfproto4 = false;
 	s.ct_est = true;
 	sink_rule(k, base, &s);
+	if (output) {
+		spec_init(&s, SY_NFT_A_ACCEPT, NULL);
+		s.nfproto4 = false;
+		s.fib_slocal = true;
+		sink_rule(k, base, &s);
+	}
 	spec_init(&s, SY_NFT_A_JUMP, dir == NP_INGRESS ? "in4" : "eg4");
 	spec_lk(&s, dir == NP_INGRESS ? G_ISO_IN : G_ISO_EG, false, 0, 1,
 		dir == NP_INGRESS ? SY_NFT_F_IP4_DADDR : SY_NFT_F_IP4_SADDR);
@@ -1172,7 +1191,8 @@ static void build_all(struct netpol_nft *w, struct sink *k, const struct policy_
 			build_ns(w, k, v[i], d);
 		free(v);
 		build_dispatch(w, k, d);
-		build_base(k, d);
+		build_base(k, d, false);
+		build_base(k, d, true);
 	}
 }
 
