@@ -22,6 +22,23 @@ void *sy_grow(void *v, unsigned n, unsigned *cap, size_t size, unsigned first)
 	return xrealloc(v, (size_t)*cap * size);
 }
 
+int sy_reserve(char **p, size_t *cap, size_t need)
+{
+	size_t c = *cap ? *cap : 4096;
+	char *n;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	n = realloc(*p, c);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
 int sy_err(char *err, size_t errlen, int r, const char *fmt, ...)
 {
 	va_list ap;

@@ -61,18 +61,8 @@ static int buf_vappend(struct buf *b, const char *fmt, va_list ap)
 	va_end(aq);
 	if (n < 0)
 		return -EINVAL;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
+	if (sy_reserve(&b->p, &b->cap, b->len + (size_t)n + 1) < 0)
+		return -ENOMEM;
 	vsnprintf(b->p + b->len, n + 1, fmt, ap);
 	b->len += n;
 	return 0;

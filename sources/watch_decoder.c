@@ -10,6 +10,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "switchyard/k8s.h"
+#include "switchyard/util.h"
 
 struct watch_decoder {
 	watch_event_fn fn;
@@ -126,24 +127,6 @@ static void decode_line(struct watch_decoder *d, const char *line, size_t n)
 	json_object_put(ev);
 }
 
-static int reserve(struct watch_decoder *d, size_t need)
-{
-	size_t cap;
-	char *p;
-
-	if (need <= d->cap)
-		return 0;
-	cap = d->cap ? d->cap : 4096;
-	while (cap < need)
-		cap *= 2;
-	p = realloc(d->buf, cap);
-	if (!p)
-		return -ENOMEM;
-	d->buf = p;
-	d->cap = cap;
-	return 0;
-}
-
 int watch_decoder_feed(struct watch_decoder *d, const char *buf, size_t len)
 {
 	int ret = 0;
@@ -169,7 +152,7 @@ int watch_decoder_feed(struct watch_decoder *d, const char *buf, size_t len)
 			/* the common case: a whole line inside this chunk, no copy */
 			decode_line(d, buf, chunk);
 		} else {
-			int r = reserve(d, d->len + chunk + 1);
+			int r = sy_reserve(&d->buf, &d->cap, d->len + chunk + 1);
 
 			if (r < 0)
 				return r;

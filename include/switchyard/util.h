@@ -42,6 +42,12 @@ int sy_err_first(char *err, size_t errlen, int r, const char *fmt, ...)
  * `l->v = sy_grow(l->v, l->n, &l->cap, sizeof(*l->v), 16); l->v[l->n++] = x;`
  */
 void *sy_grow(void *v, unsigned n, unsigned *cap, size_t size, unsigned first);
+/*
+ * A byte buffer *p of *cap bytes with room for need: grown by doubling
+ * (from 4096) when short; 0, or -ENOMEM with *p and *cap untouched (for
+ * buffers whose size the input decides: a failure is the input's, not ours).
+ */
+int sy_reserve(char **p, size_t *cap, size_t need);
 /* Read a whole file into a NUL-terminated buffer; -errno on failure. */
 int sy_read_file(const char *path, char **ret_buf, size_t *ret_len);
 /* Write atomically (tmp + rename); -errno. */
