@@ -25,7 +25,7 @@
 #include "switchyard/podnet.h"
 #include "podnet_int.h"
 
-#define MAX_ENTRIES 4	/* vxlan: route, neigh, FDB; host-gw: IPv4 + IPv6 routes */
+#define MAX_ENTRIES 5	/* vxlan: route, neigh, FDB (+ IPv6 route, neigh); host-gw: a route per family */
 
 struct pn_peer {
 	char *name;
@@ -161,9 +161,9 @@ int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *nod
 		r = -EINVAL;
 		goto fail;
 	}
-	if (p->conf.enable6 && p->conf.backend != PODNET_BACKEND_HOST_GW) {
-		snprintf(err, errlen, "net-conf: EnableIPv6 is supported with the host-gw backend "
-			 "only so far (Backend.Type is %s)", podnet_backend_name(p->conf.backend));
+	if (p->conf.enable6 && p->conf.direct_routing) {
+		snprintf(err, errlen, "net-conf: EnableIPv6 with Backend.DirectRouting is not "
+			 "supported yet (vxlan without DirectRouting, or host-gw)");
 		r = -EINVAL;
 		goto fail;
 	}
@@ -421,8 +421,15 @@ static void local_setup6(struct podnet *p, const struct node *own)
 			 tmp);
 		goto off;
 	}
-	r = pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6, &p->underlay_net6,
-			     &p->underlay_ip6);
+	if (p->conf.backend == PODNET_BACKEND_VXLAN) {
+		/* IPv6 pods ride the IPv4 tunnel: no IPv6 underlay needed */
+		memset(&p->underlay_net6, 0, sizeof(p->underlay_net6));
+		memset(&p->underlay_ip6, 0, sizeof(p->underlay_ip6));
+		r = 0;
+	} else {
+		r = pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6,
+				     &p->underlay_net6, &p->underlay_ip6);
+	}
 	if (r < 0) {
 		if (sy_addr_is_set(&own->internal_ip6))
 			snprintf(why, sizeof(why), "node \"%s\" IPv6 InternalIP %s is not on the "
@@ -439,7 +446,9 @@ static void local_setup6(struct podnet *p, const struct node *own)
 	p->ready6 = true;
 	if (set_why(&p->why6, NULL) || !p->local_ready)
 		sy_report(&p->report, 'I', "pod network: node %s IPv6 subnet %s, underlay %s",
-			  p->node_name, sy_cidr_str(&p->own_subnet6), sy_cidr_str(&p->underlay_net6));
+			  p->node_name, sy_cidr_str(&p->own_subnet6),
+			  sy_addr_is_set(&p->underlay_net6.addr) ? sy_cidr_str(&p->underlay_net6) :
+			  "the IPv4 vxlan tunnel");
 	return;
 off:
 	memset(&p->own_subnet6, 0, sizeof(p->own_subnet6));
@@ -521,6 +530,13 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 		if (r < 0)
 			return sync_fail(p, r, "address %s/32 on %s: %s",
 				    sy_addr_str(&p->own_subnet.addr), p->vx_name, strerror(-r));
+		if (p->ready6) {
+			r = pn_nl_addr6_ensure_only(p->sk, p->vx_ifindex, &p->own_subnet6.addr);
+			if (r < 0)
+				return sync_fail(p, r, "address %s/128 on %s: %s",
+						 sy_addr_str(&p->own_subnet6.addr), p->vx_name,
+						 strerror(-r));
+		}
 	}
 	if (!old.local_ready || old.own_subnet.addr.v4.s_addr != p->own_subnet.addr.v4.s_addr ||
 	    old.own_subnet.plen != p->own_subnet.plen ||
@@ -606,10 +622,11 @@ static void cidr_key(const struct sy_cidr *c, char buf[12])
 }
 
 /*
- * host-gw IPv6: the peer's IPv6 podCIDR via its IPv6 address (annotation
- * public-ipv6, else its IPv6 InternalIP) on the underlay, appended to pr's
- * entries.  A problem leaves the peer without its IPv6 route, reported in
- * pr->why6 (its IPv4 route stays).
+ * The peer's IPv6 entries, appended to pr's: host-gw, its IPv6 podCIDR via
+ * its IPv6 address (annotation public-ipv6, else its IPv6 InternalIP) on the
+ * underlay; vxlan, its IPv6 podCIDR through the (IPv4) tunnel.  A problem
+ * leaves the peer without IPv6 entries, reported in pr->why6 (its IPv4
+ * entries stay).
  */
 static void peer_compute6(struct podnet *p, const struct node *n, const struct pn_peer *old,
 			  struct pn_peer *pr)
@@ -629,6 +646,18 @@ static void peer_compute6(struct podnet *p, const struct node *n, const struct p
 	    sy_cidr_contains(&n->pod_cidr6, &p->own_subnet6.addr)) {
 		snprintf(why, sizeof(why), "IPv6 podCIDR %s overlaps this node's %s",
 			 sy_cidr_str(&n->pod_cidr6), sy_cidr_str(&p->own_subnet6));
+		goto out;
+	}
+	if (p->conf.backend == PODNET_BACKEND_VXLAN) {
+		/* through the tunnel: route via the peer subnet's first address, its neighbour
+		 * the peer's VTEP MAC (the FDB entry to its IPv4 underlay is shared) */
+		pr->e[pr->n++] = (struct pn_entry){ .type = PN_ROUTE, .dst = n->pod_cidr6,
+						    .gw = n->pod_cidr6.addr,
+						    .ifindex = p->vx_ifindex, .onlink = true };
+		pr->e[pr->n] = (struct pn_entry){ .type = PN_NEIGH,
+						  .dst = { n->pod_cidr6.addr, 128, { 0 } },
+						  .ifindex = p->vx_ifindex };
+		memcpy(pr->e[pr->n++].mac, pr->mac, 6);
 		goto out;
 	}
 	s = ann(n, "public-ipv6");
@@ -765,6 +794,8 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 	memcpy(pr->e[2].mac, pr->mac, 6);
 	pr->n = 3;
 	pr->valid = true;
+	if (p->ready6)
+		peer_compute6(p, n, old, pr);
 }
 
 static bool entry_in(const struct pn_entry *e, const struct pn_entry *set, unsigned n)
@@ -1021,7 +1052,7 @@ static int sync_nodes(struct podnet *p, const struct cache *c, bool full)
 				sy_report(&p->report, 'I', "pod network: peer %s subnet %s/%u via "
 					  "%s%s", n->name, sy_addr_str(&tmp.subnet.addr),
 					  tmp.subnet.plen, sy_ip4_str(tmp.ip),
-					  tmp.n == 3 ? " (vxlan)" : "");
+					  tmp.n >= 3 ? " (vxlan)" : "");
 		} else {
 			bool same = old->n == tmp.n;
 			unsigned i;

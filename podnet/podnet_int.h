@@ -155,6 +155,8 @@ struct pn_vxlan_spec {
 int pn_nl_vxlan_ensure(struct nl_sock *sk, const struct pn_vxlan_spec *s, bool *recreated);
 /* Make addr/32 the only IPv4 address on ifindex. */
 int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr addr);
+/* Make addr/128 the only global IPv6 address on ifindex (link-local ones stay; no DAD). */
+int pn_nl_addr6_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_addr *addr);
 
 /*
  * podnet/podnet_ipt.c (libiptc): SY-PODNET-MASQ in nat POSTROUTING (egress

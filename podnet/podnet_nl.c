@@ -187,7 +187,7 @@ static int build_neigh(const struct pn_entry *e, struct rtnl_neigh **ret)
 	if (!n)
 		return -ENOMEM;
 	if (e->type == PN_NEIGH)
-		dst = addr4(e->dst.addr.v4, 32);
+		dst = addr_any(&e->dst.addr, -1);
 	else
 		dst = addr_any(&e->gw, -1);
 	ll = addr_mac(e->mac);
@@ -333,12 +333,11 @@ static void neigh_cb(struct nl_object *obj, void *arg)
 			return;		/* no remote: not ours */
 		if (!nl_to_mac(rtnl_neigh_get_lladdr(n), e.mac))
 			return;
-	} else if (rtnl_neigh_get_family(n) == AF_INET) {
+	} else if (rtnl_neigh_get_family(n) == AF_INET || rtnl_neigh_get_family(n) == AF_INET6) {
 		e.type = PN_NEIGH;
-		e.dst.addr.family = AF_INET;
-		if (!nl_to_in(rtnl_neigh_get_dst(n), &e.dst.addr.v4))
+		if (!nl_to_addr(rtnl_neigh_get_dst(n), &e.dst.addr))
 			return;
-		e.dst.plen = 32;
+		e.dst.plen = (uint8_t)sy_addr_bits(&e.dst.addr);
 		if (!nl_to_mac(rtnl_neigh_get_lladdr(n), e.mac))
 			return;
 	} else {
@@ -639,8 +638,14 @@ out:
 	return r;
 }
 
-int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
+/*
+ * Make want/32 (IPv4) or want/128 (IPv6) the only address of its family on
+ * ifindex; IPv6 link-local addresses are left alone, an IPv6 address is
+ * added without DAD.
+ */
+static int addr_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_addr *want)
 {
+	unsigned plen = sy_addr_bits(want);
 	struct nl_cache *cache;
 	struct nl_object *o;
 	bool have = false;
@@ -651,12 +656,13 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
 		return r;
 	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
-		struct in_addr local;
+		struct sy_addr local;
 
-		if (rtnl_addr_get_family(a) != AF_INET || rtnl_addr_get_ifindex(a) != ifindex ||
-		    !nl_to_in(rtnl_addr_get_local(a), &local))
+		if (rtnl_addr_get_family(a) != want->family || rtnl_addr_get_ifindex(a) != ifindex ||
+		    !nl_to_addr(rtnl_addr_get_local(a), &local) ||
+		    (want->family == AF_INET6 && rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE))
 			continue;
-		if (local.s_addr == want.s_addr && rtnl_addr_get_prefixlen(a) == 32) {
+		if (sy_addr_eq(&local, want) && (unsigned)rtnl_addr_get_prefixlen(a) == plen) {
 			have = true;
 			continue;
 		}
@@ -667,15 +673,17 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
 	r = 0;
 	if (!have) {
 		struct rtnl_addr *a = rtnl_addr_alloc();
-		struct nl_addr *l = addr4(want, 32);
+		struct nl_addr *l = addr_any(want, -1);
 
 		if (!a || !l) {
 			r = -ENOMEM;
 		} else {
 			rtnl_addr_set_ifindex(a, ifindex);
-			rtnl_addr_set_family(a, AF_INET);
+			rtnl_addr_set_family(a, want->family);
 			r = sy_nl_errno(rtnl_addr_set_local(a, l));
-			rtnl_addr_set_prefixlen(a, 32);
+			rtnl_addr_set_prefixlen(a, (int)plen);
+			if (want->family == AF_INET6)
+				rtnl_addr_set_flags(a, IFA_F_NODAD);
 			if (r == 0)
 				r = sy_nl_errno(rtnl_addr_add(sk, a, 0));
 			if (r == -EEXIST)
@@ -688,4 +696,16 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
 out:
 	nl_cache_free(cache);
 	return r;
+}
+
+int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
+{
+	struct sy_addr a = sy_addr_from_in4(want);
+
+	return addr_ensure_only(sk, ifindex, &a);
+}
+
+int pn_nl_addr6_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_addr *want)
+{
+	return want->family == AF_INET6 ? addr_ensure_only(sk, ifindex, want) : -EINVAL;
 }

@@ -173,7 +173,7 @@ pn_mac() { # IP → the VTEP MAC switchyard derives
 
 # Kernel state of NODE, normalised and sorted
 pn_routes() { ip -n "${PN_NS[$1]}" route show proto 94 | awk '{$1=$1};1' | sort; }
-pn_neighs() { ip -n "${PN_NS[$1]}" neigh show dev "$PN_VX" 2>/dev/null | awk '{$1=$1};1' | sort; }
+pn_neighs() { ip -n "${PN_NS[$1]}" -4 neigh show dev "$PN_VX" 2>/dev/null | awk '{$1=$1};1' | sort; }
 pn_fdbs() { bridge -n "${PN_NS[$1]}" fdb show dev "$PN_VX" 2>/dev/null | awk '{$1=$1};1' | sort; }
 
 # pn_expected NODE KIND PEER...: what NODE must hold; KIND per peer as PEER:vxlan | PEER:direct
