@@ -379,6 +379,8 @@ int pn_nl_dump(struct nl_sock *sk, int vx_ifindex, pn_entry_fn fn, void *arg)
 			if (r != -EINTR)
 				break;
 		}
+		if (r < 0 && fam && (r == -EAFNOSUPPORT || r == -EOPNOTSUPP))
+			continue;	/* a kernel without IPv6: no IPv6 routes of ours */
 		if (r < 0)
 			return r;
 		nl_cache_foreach(cache, route_cb, &d);
