@@ -15,6 +15,7 @@
 #include "switchyard/json_util.h"
 #include "switchyard/log.h"
 #include "switchyard/model.h"
+#include "decode_int.h"
 
 const char *sy_kind_name(enum sy_kind k)
 {
@@ -44,10 +45,13 @@ const char *sy_proto_lname(uint8_t proto)
 	return "?";
 }
 
-/* Interned strings (node names, zones): few and long-lived, shared by 100k endpoints. */
+/*
+ * Interned strings (node names, zones, the policy kinds' labels and
+ * names): few and long-lived, shared by 100k endpoints and pods.
+ */
 static struct hmap intern_pool;
 
-static char *intern(const char *s)
+char *decode_intern(const char *s)
 {
 	char *v;
 
@@ -63,7 +67,7 @@ static char *intern(const char *s)
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
 
-static int parse_proto(struct json_object *v, uint8_t *ret)
+int decode_proto(struct json_object *v, uint8_t *ret)
 {
 	const char *s;
 
@@ -232,8 +236,7 @@ static bool alnum_lower(char ch)
 	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
 }
 
-/* RFC 1123 label as Kubernetes checks it: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63. */
-static bool dns1123_label(const char *s, size_t len)
+bool dns1123_label(const char *s, size_t len)
 {
 	if (!len || len > 63 || !alnum_lower(s[0]) || !alnum_lower(s[len - 1]))
 		return false;
@@ -243,8 +246,7 @@ static bool dns1123_label(const char *s, size_t len)
 	return true;
 }
 
-/* RFC 1123 subdomain: labels as above joined by dots, at most 253 in all. */
-static bool dns1123_subdomain(const char *s, size_t len)
+bool dns1123_subdomain(const char *s, size_t len)
 {
 	size_t start = 0;
 
@@ -540,7 +542,7 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 			if (jget(p, "name") && !str)
 				FAIL("spec.ports[%zu].name is not a string", i);
 			sp->name = xstrdup(str ? str : "");
-			if (parse_proto(jget(p, "protocol"), &sp->proto) < 0)
+			if (decode_proto(jget(p, "protocol"), &sp->proto) < 0)
 				FAIL("spec.ports[%zu]: unknown protocol %s", i,
 				     jstr(jget(p, "protocol")) ? jstr(jget(p, "protocol")) : "(not a string)");
 			if (!jget(p, "port"))
@@ -734,7 +736,7 @@ static int hint_list(struct json_object *arr, char ***ret, unsigned *n)
 
 		if (!z)
 			return -EINVAL;
-		(*ret)[(*n)++] = intern(z);
+		(*ret)[(*n)++] = decode_intern(z);
 	}
 	return 0;
 }
@@ -790,7 +792,7 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 				FAIL("ports[%zu] is not an object", i);
 			str = jstr(jget(p, "name"));
 			sp->name = xstrdup(str ? str : "");
-			if (parse_proto(jget(p, "protocol"), &sp->proto) < 0)
+			if (decode_proto(jget(p, "protocol"), &sp->proto) < 0)
 				FAIL("ports[%zu]: unknown protocol", i);
 			if (jint(jget(p, "port"), 0, 65535, 0, &l) < 0)
 				FAIL("ports[%zu]: port out of range", i);
@@ -841,8 +843,8 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 			/* nil ready and nil serving count as true, as kube-proxy reads them */
 			se->flags = (ready ? EP_READY : 0) | (serving ? EP_SERVING : 0) |
 				    (terminating ? EP_TERMINATING : 0);
-			se->node_name = intern(jstr(jget(e, "nodeName")));
-			se->zone = intern(jstr(jget(e, "zone")));
+			se->node_name = decode_intern(jstr(jget(e, "nodeName")));
+			se->zone = decode_intern(jstr(jget(e, "zone")));
 			if (hint_list(jpath(e, "hints", "forZones"), &se->hint_zones, &se->n_hint_zones) < 0 ||
 			    hint_list(jpath(e, "hints", "forNodes"), &se->hint_nodes, &se->n_hint_nodes) < 0) {
 				s->n_eps++;
@@ -947,7 +949,7 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 		else
 			log_v(2, "Node %s: invalid IPv6 podCIDR \"%s\"; ignored", n->name, str);
 	}
-	n->zone = intern(jstr(jget(jget(md, "labels"), "topology.kubernetes.io/zone")));
+	n->zone = decode_intern(jstr(jget(jget(md, "labels"), "topology.kubernetes.io/zone")));
 	if (jget(md, "deletionTimestamp"))
 		n->deleting = true;
 	v = jget(spec, "taints");

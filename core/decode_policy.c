@@ -15,61 +15,18 @@
 #include "switchyard/json_util.h"
 #include "switchyard/netpol.h"
 #include "switchyard/util.h"
+#include "decode_int.h"
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
 
 /* ---- interned strings: label keys/values, namespaces, node and port names ---- */
 
-static struct hmap np_pool;
-
 const char *np_intern(const char *s)
 {
-	char *v;
-
-	if (!s)
-		return NULL;
-	v = hmap_get(&np_pool, s);
-	if (!v) {
-		v = xstrdup(s);
-		hmap_put(&np_pool, v, v);
-	}
-	return v;
+	return decode_intern(s);
 }
 
 /* ---- names ---- */
-
-static bool alnum_lower(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
-
-static bool dns1123_label(const char *s, size_t len)
-{
-	if (!len || len > 63 || !alnum_lower(s[0]) || !alnum_lower(s[len - 1]))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!alnum_lower(s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
-
-static bool dns1123_subdomain(const char *s, size_t len)
-{
-	size_t start = 0;
-
-	if (!len || len > 253)
-		return false;
-	for (size_t i = 0; i <= len; i++) {
-		if (i == len || s[i] == '.') {
-			if (i == start || !alnum_lower(s[start]) || !alnum_lower(s[i - 1]))
-				return false;
-			start = i + 1;
-		} else if (!alnum_lower(s[i]) && s[i] != '-') {
-			return false;
-		}
-	}
-	return true;
-}
 
 /* A string member with no NUL byte inside; NULL otherwise. */
 static const char *jcleanstr(struct json_object *v)
@@ -132,28 +89,6 @@ static int meta(struct json_object *obj, bool namespaced, bool name_label, char 
 		*ns = np_intern(n);
 		*key = xstrdup(n);
 	}
-	return 0;
-}
-
-static int parse_proto(struct json_object *v, uint8_t *ret)
-{
-	const char *s;
-
-	if (!v) {
-		*ret = IPPROTO_TCP;
-		return 0;
-	}
-	s = jstr(v);
-	if (!s)
-		return -EINVAL;
-	if (!strcmp(s, "TCP"))
-		*ret = IPPROTO_TCP;
-	else if (!strcmp(s, "UDP"))
-		*ret = IPPROTO_UDP;
-	else if (!strcmp(s, "SCTP"))
-		*ret = IPPROTO_SCTP;
-	else
-		return -EINVAL;
 	return 0;
 }
 
@@ -478,7 +413,7 @@ int pod_decode(struct json_object *obj, struct pod **ret, char *err, size_t errl
 
 			if (jint(jget(cp, "containerPort"), 1, 65535, 0, &port) < 0 || !port)
 				FAIL("spec.containers[%zu].ports[%zu].containerPort: must be 1..65535", i, k);
-			if (parse_proto(jget(cp, "protocol"), &pp.proto) < 0)
+			if (decode_proto(jget(cp, "protocol"), &pp.proto) < 0)
 				FAIL("spec.containers[%zu].ports[%zu].protocol: must be TCP, UDP or SCTP", i, k);
 			nv = jget(cp, "name");
 			if (!nv)
@@ -731,7 +666,7 @@ static int rule_decode(struct json_object *o, enum np_dir dir, size_t idx, struc
 		snprintf(what, sizeof(what), "spec.%s[%zu].ports[%zu]", dname, idx, i);
 		if (!json_object_is_type(po, json_type_object))
 			FAIL("%s is not an object", what);
-		if (parse_proto(jget(po, "protocol"), &p->proto) < 0)
+		if (decode_proto(jget(po, "protocol"), &p->proto) < 0)
 			FAIL("%s.protocol: must be TCP, UDP or SCTP", what);
 		if (pv && json_object_is_type(pv, json_type_string)) {
 			const char *s = jcleanstr(pv);

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The core: object decoding (decode.c), the cache (cache.c), the pure
 # desired state (desired.c).  No I/O.
-libswitchyard_a_SOURCES += core/decode.c core/cache.c core/desired.c
+libswitchyard_a_SOURCES += core/decode.c core/decode_int.h core/cache.c core/desired.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-decode tests/unit/test-cache tests/unit/test-desired

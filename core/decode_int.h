@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SWITCHYARD_CORE_DECODE_INT_H
+#define SWITCHYARD_CORE_DECODE_INT_H
+/*
+ * What the decoders of core/ share (decode.c for Services, EndpointSlices
+ * and Nodes; decode_policy.c for Pods, Namespaces and NetworkPolicies):
+ * one string pool, the protocol field and the API server's name rules.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+
+/* Equal strings give the same pointer; never freed nor modified (names, zones, labels). */
+char *decode_intern(const char *s);
+/* A port's protocol: absent = TCP; "TCP", "UDP", "SCTP"; else -EINVAL. */
+int decode_proto(struct json_object *v, uint8_t *ret);
+/* RFC 1123 label as Kubernetes checks it: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63. */
+bool dns1123_label(const char *s, size_t len);
+/* RFC 1123 subdomain: labels as above joined by dots, at most 253 in all. */
+bool dns1123_subdomain(const char *s, size_t len);
+
+#endif
