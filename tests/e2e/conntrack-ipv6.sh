@@ -17,6 +17,8 @@
 #    IPv6 address, answered by ep2) are deleted, read back with
 #    `conntrack -L -f ipv6`, while a TCP entry, an entry answered by ep3
 #    and an unrelated UDP flow keep their ids; the next datagram reaches ep3.
+#    The same call also cleans an IPv4 Service's stale entry (both families
+#    in one pass).
 . "$(dirname "$0")/../lib/common.sh"
 [ "$(id -u)" = 0 ] || sy_skip "needs root"
 DRIVER=$SY_BUILD/bench/conntrack-cleanup
@@ -57,6 +59,8 @@ mkdir -p "$SY_TMP/old" "$SY_TMP/new"
 for d in old new; do
 	ep=$EP2
 	[ $d = new ] && ep=$EP3
+	ep4=10.244.1.2
+	[ $d = new ] && ep4=10.244.1.3
 	cat >"$SY_TMP/$d/m.yaml" <<EOF
 apiVersion: v1
 kind: Service
@@ -75,6 +79,20 @@ metadata: {name: dns-1, namespace: t, labels: {kubernetes.io/service-name: dns}}
 addressType: IPv6
 ports: [{name: dns, protocol: UDP, port: 5353}]
 endpoints: [{addresses: ["$ep"], conditions: {ready: true}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dns4, namespace: t}
+spec:
+  clusterIP: 10.96.0.10
+  ports: [{name: dns, protocol: UDP, port: 53, targetPort: 5353}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: dns4-1, namespace: t, labels: {kubernetes.io/service-name: dns4}}
+addressType: IPv4
+ports: [{name: dns, protocol: UDP, port: 5353}]
+endpoints: [{addresses: [$ep4], conditions: {ready: true}}]
 EOF
 done
 
@@ -114,6 +132,9 @@ out=$(ip netns exec "$N" "$DRIVER" -v 4 --full "$SY_TMP/old" "$SY_TMP/new" 2>&1)
 ids >"$SY_TMP/mid"
 diff -q "$SY_TMP/before" "$SY_TMP/mid" >/dev/null || sy_fail "IPv6 entries changed without --ipv6: $(diff "$SY_TMP/before" "$SY_TMP/mid")"
 
+# an IPv4 stale entry next to the IPv6 ones
+echo "-I -p udp -s 10.1.0.1 -d 10.96.0.10 --sport 1000 --dport 53 -r 10.244.1.2 -q 10.1.0.1 --reply-port-src 5353 --reply-port-dst 1000 -t 600 -u SEEN_REPLY" >"$SY_TMP/v4.txt"
+ip netns exec "$N" conntrack -R "$SY_TMP/v4.txt" 2>/dev/null || sy_fail "conntrack -R v4"
 out=$(ip netns exec "$N" "$DRIVER" -v 4 --ipv6 --full "$SY_TMP/old" "$SY_TMP/new" 2>&1) || sy_fail "driver --ipv6: $out"
 sy_log "driver: $(echo "$out" | grep -E 'ports6=|Conntrack cleanup: deleted' | tr '\n' ' ')"
 echo "$out" | grep -q "ports6=1 " || sy_fail "the IPv6 Service did not reach the desired state: $out"
@@ -123,7 +144,9 @@ printf 'udp %s\nudp %s\n' "$CLI:40000>$VIP:53" "$CLI:40001>$NODE:30053" | sort >
 diff "$SY_TMP/want" "$SY_TMP/gone" >"$SY_TMP/diff" ||
 	sy_fail "deleted set differs (< not deleted, > wrongly deleted): $(cat "$SY_TMP/diff")"
 [ -z "$(comm -13 "$SY_TMP/before" "$SY_TMP/after")" ] || sy_fail "entries appeared or changed id"
-echo "$out" | grep -q "deleted=2 errors=0" || sy_fail "driver count: $out"
+echo "$out" | grep -q "deleted=3 errors=0" || sy_fail "driver count (2 IPv6 + 1 IPv4): $out"
+[ -z "$(ip netns exec "$N" conntrack -L -f ipv4 -p udp --orig-dst 10.96.0.10 2>/dev/null)" ] ||
+	sy_fail "the IPv4 stale entry is still there"
 echo "$out" | grep -q "Stale conntrack entry: IPv6 UDP $CLI:40000 -> $VIP:53 answered by $EP2:5353" ||
 	sy_fail "no -v 4 line for the stale entry: $out"
 # the same client flow now reaches the new endpoint
@@ -131,4 +154,4 @@ echo "$out" | grep -q "Stale conntrack entry: IPv6 UDP $CLI:40000 -> $VIP:53 ans
 [ "$(ask $NODE 30053 40001)" = ep3 ] || sy_fail "after the cleanup the NodePort flow should reach ep3"
 ip netns exec "$N" conntrack -L -f ipv6 -p udp --orig-port-src 40000 2>/dev/null | grep -q "src=$EP3" ||
 	sy_fail "conntrack -L -f ipv6 shows no entry to ep3"
-sy_pass "2 stale IPv6 entries deleted (ClusterIP, NodePort), 3 kept with their ids; the flow moved to ep3"
+sy_pass "2 stale IPv6 entries (ClusterIP, NodePort) and 1 IPv4 deleted in one pass, 3 kept with their ids; the flow moved to ep3"

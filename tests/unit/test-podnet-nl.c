@@ -301,6 +301,109 @@ static void test_iptables(void **state)
 	assert_int_equal(system("iptables-legacy-save | grep -q SY-PODNET"), 256);
 }
 
+/* IPv6 entries: a route through the tunnel (onlink) and its neighbour, a host-gw route via an
+ * IPv6 gateway on the underlay, the tunnel's /128; each read back by the dump, then deleted. */
+static void test_entries6(void **state)
+{
+	struct nl_sock *sk;
+	struct pn_vxlan_spec s = { .name = "sy-vx.7", .vni = 7, .port = 8472, .mtu = 1450,
+				   .mac = { 0x5e, 0x79, 10, 200, 0, 1 } };
+	struct pn_entry rt = { .type = PN_ROUTE, .onlink = true }, ng = { .type = PN_NEIGH },
+			hg = { .type = PN_ROUTE };
+	struct collected c = { .n = 0 };
+	struct sy_addr own;
+	bool recreated;
+	int vx;
+
+	NEED_NETNS();
+	assert_int_equal(pn_nl_open(&sk), 0);
+	assert_int_equal(system("ip addr add fd00:200::1/64 dev ul0 nodad"), 0);
+	sy_parse_ip4("10.200.0.1", &s.local);
+	s.link = (int)if_nametoindex("ul0");
+	vx = pn_nl_vxlan_ensure(sk, &s, &recreated);
+	assert_true(vx > 0);
+	sy_addr_parse("fd00:10:244:1::", &own);
+	assert_int_equal(pn_nl_addr6_ensure_only(sk, vx, &own), 0);
+	assert_int_equal(pn_nl_addr6_ensure_only(sk, vx, &own), 0);
+	assert_int_equal(system("ip -6 addr show dev sy-vx.7 scope global | grep -c inet6 | grep -qx 1 && "
+				"ip -6 addr show dev sy-vx.7 | grep -q 'inet6 fd00:10:244:1::/128'"), 0);
+	sy_cidr_parse("fd00:10:244:2::/64", &rt.dst);
+	rt.gw = rt.dst.addr;
+	rt.ifindex = vx;
+	ng.dst = (struct sy_cidr){ rt.dst.addr, 128, { 0 } };
+	ng.ifindex = vx;
+	memcpy(ng.mac, (uint8_t[]){ 0x5e, 0x79, 10, 200, 0, 2 }, 6);
+	sy_cidr_parse("fd00:10:244:3::/64", &hg.dst);
+	sy_addr_parse("fd00:200::3", &hg.gw);
+	hg.ifindex = (int)if_nametoindex("ul0");
+	assert_int_equal(pn_nl_entry_add(sk, &rt), 0);
+	assert_int_equal(pn_nl_entry_add(sk, &ng), 0);
+	assert_int_equal(pn_nl_entry_add(sk, &hg), 0);
+	assert_int_equal(pn_nl_entry_add(sk, &hg), 0);	/* idempotent */
+	assert_int_equal(system("ip -6 route show proto 94 | grep -q "
+				"'fd00:10:244:2::/64 via fd00:10:244:2:: dev sy-vx.7 .*onlink'"), 0);
+	assert_int_equal(system("ip -6 neigh show dev sy-vx.7 | grep -q "
+				"'fd00:10:244:2:: lladdr 5e:79:0a:c8:00:02 PERMANENT'"), 0);
+	assert_int_equal(pn_nl_dump(sk, vx, collect, &c), 0);
+	assert_int_equal(c.n, 3);
+	assert_true(has(&c, &rt));
+	assert_true(has(&c, &ng));
+	assert_true(has(&c, &hg));
+	/* an IPv6 route with an IPv4 gateway is refused, not half written */
+	{
+		struct pn_entry bad = hg;
+
+		bad.gw = sy_addr4_host(0x0ac80003);
+		assert_int_equal(pn_nl_entry_add(sk, &bad), -EINVAL);
+	}
+	assert_int_equal(pn_nl_entry_del(sk, &rt), 0);
+	assert_int_equal(pn_nl_entry_del(sk, &ng), 0);
+	assert_int_equal(pn_nl_entry_del(sk, &hg), 0);
+	assert_int_equal(pn_nl_entry_del(sk, &hg), 0);
+	c.n = 0;
+	assert_int_equal(pn_nl_dump(sk, vx, collect, &c), 0);
+	assert_int_equal(c.n, 0);
+	pn_nl_link_del(sk, "sy-vx.7");
+	assert_int_equal(system("ip addr del fd00:200::1/64 dev ul0"), 0);
+	pn_nl_close(sk);
+}
+
+/* The ip6tables chains (libip6tc): written once, found in place, repaired, removed. */
+static void test_ip6tables(void **state)
+{
+	struct sy_cidr net;
+	bool changed;
+
+	NEED_NETNS();
+	sy_cidr_parse("fd00:10:244::/56", &net);
+	assert_int_equal(podnet_ip6t_ensure(&net, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(podnet_ip6t_ensure(&net, &changed), 0);
+	assert_false(changed);
+	assert_int_equal(system("ip6tables-legacy-save -t nat | grep -qx -- "
+				"'-A SY-PODNET-MASQ -s fd00:10:244::/56 -j MASQUERADE --random-fully'"), 0);
+	assert_int_equal(system("ip6tables-legacy-save -t nat | grep -qx -- "
+				"'-A SY-PODNET-MASQ -s fd00:10:244::/56 -d ff00::/8 -j RETURN'"), 0);
+	assert_int_equal(system("ip6tables-legacy-save -t filter | grep -qx -- "
+				"'-A SY-PODNET-FWD -d fd00:10:244::/56 -j ACCEPT'"), 0);
+	/* the IPv4 tables are not touched */
+	assert_int_equal(system("iptables-legacy-save | grep -q SY-PODNET"), 256);
+	/* a rule swapped, the jump removed: rewritten */
+	assert_int_equal(system("ip6tables-legacy -t filter -R SY-PODNET-FWD 2 -d fd00:99::/56 -j ACCEPT"), 0);
+	assert_int_equal(podnet_ip6t_ensure(&net, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(system("ip6tables-legacy-save -t filter | grep -qx -- "
+				"'-A SY-PODNET-FWD -d fd00:10:244::/56 -j ACCEPT'"), 0);
+	assert_int_equal(system("ip6tables-legacy -t nat -D POSTROUTING -j SY-PODNET-MASQ"), 0);
+	assert_int_equal(podnet_ip6t_ensure(&net, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(system("test $(ip6tables-legacy-save -t nat | grep -c -- '-j SY-PODNET-MASQ') = 1"),
+			 0);
+	assert_int_equal(podnet_ip6t_remove(), 0);
+	assert_int_equal(podnet_ip6t_remove(), 0);
+	assert_int_equal(system("ip6tables-legacy-save | grep -q SY-PODNET"), 256);
+}
+
 static void node(struct cache *c, const char *name, const char *ip, const char *cidr,
 		 const char *ann)
 {
@@ -513,6 +616,8 @@ int main(void)
 		cmocka_unit_test(test_vxlan_device),
 		cmocka_unit_test(test_entries),
 		cmocka_unit_test(test_iptables),
+		cmocka_unit_test(test_entries6),
+		cmocka_unit_test(test_ip6tables),
 		cmocka_unit_test(test_sync),
 	};
 
