@@ -274,13 +274,19 @@ static int write_rendered(struct podnet *p, const char *path, char *text)
 	return r;
 }
 
+/*
+ * Publish what peers need on this node's Node: backend-type, backend-data,
+ * public-ip, and with IPv6 over host-gw public-ipv6 (flannel's keys, our
+ * prefix).
+ */
 static void publish(struct podnet *p, const struct node *own)
 {
-	char data[128], mac[18], ip[INET_ADDRSTRLEN];
-	const char *keys[3] = { PODNET_ANN_PREFIX "backend-type", PODNET_ANN_PREFIX "backend-data",
-				PODNET_ANN_PREFIX "public-ip" };
-	const char *vals[3];
-	const char *cur_t, *cur_d, *cur_ip;
+	char data[128], mac[18], ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], all[256];
+	const char *keys[4] = { PODNET_ANN_PREFIX "backend-type", PODNET_ANN_PREFIX "backend-data",
+				PODNET_ANN_PREFIX "public-ip", PODNET_ANN_PREFIX "public-ipv6" };
+	const char *vals[4];
+	unsigned n = 3, i;
+	bool same = true;
 	int r;
 
 	if (!p->k8s)
@@ -294,28 +300,36 @@ static void publish(struct podnet *p, const struct node *own)
 	vals[0] = podnet_backend_name(p->conf.backend);
 	vals[1] = data;
 	vals[2] = ip;
-	cur_t = node_annotation(own, keys[0]);
-	cur_d = node_annotation(own, keys[1]);
-	cur_ip = node_annotation(own, keys[2]);
-	if (cur_t && cur_d && cur_ip && !strcmp(cur_t, vals[0]) && !strcmp(cur_d, vals[1]) &&
-	    !strcmp(cur_ip, vals[2]))
+	if (p->ready6 && sy_addr_is_set(&p->underlay_ip6)) {
+		sy_addr_format(&p->underlay_ip6, ip6, sizeof(ip6));
+		vals[3] = ip6;
+		n = 4;
+	}
+	for (i = 0; i < n && same; i++) {
+		const char *cur = node_annotation(own, keys[i]);
+
+		same = cur && !strcmp(cur, vals[i]);
+	}
+	if (same)
 		return;
 	/* The patch is asynchronous: once per content until the watch shows it,
 	 * retried (at a full sync) if it still has not after 10 s. */
-	if (p->published && strcmp(p->published, data) == 0 &&
+	snprintf(all, sizeof(all), "%s %s %s", data, ip, n == 4 ? ip6 : "");
+	if (p->published && strcmp(p->published, all) == 0 &&
 	    sy_now_mono() - p->published_at < 10)
 		return;
-	r = k8s_client_patch_node_annotations(p->k8s, p->node_name, keys, vals, 3);
+	r = k8s_client_patch_node_annotations(p->k8s, p->node_name, keys, vals, n);
 	if (r < 0) {
 		sy_report(&p->report, 'W', "Node %s: publishing pod network annotations: %s",
 			  p->node_name, strerror(-r));
 		return;
 	}
 	free(p->published);
-	p->published = xstrdup(data);
+	p->published = xstrdup(all);
 	p->published_at = sy_now_mono();
-	sy_report(&p->report, 'I', "Node %s: publishing %s=%s %s=%s", p->node_name, keys[1], data,
-		  keys[2], ip);
+	sy_report(&p->report, 'I', "Node %s: publishing %s=%s %s=%s%s%s%s%s", p->node_name,
+		  keys[1], data, keys[2], ip, n == 4 ? " " : "", n == 4 ? keys[3] : "",
+		  n == 4 ? "=" : "", n == 4 ? ip6 : "");
 }
 
 /* Find the underlay: --iface, else the interface holding the node's IP. */
