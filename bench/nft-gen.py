@@ -19,6 +19,20 @@ same Services as a --manifests directory for switchyard.
   nft-gen.py measure-svc N
       as `full` plus one Service (10.255.255.254:80 and :5201 -> 10.1.2.2)
       written last, for the data-plane part.
+  nft-gen.py layout N MODE
+      a candidate endpoint-selection layout for table `ip t` (the measurement
+      behind switchyard's nftables layout, doc/nftables.md): N Services x 10
+      endpoints, each a chain with the ClusterIP masquerade rule and
+      `meta l4proto tcp dnat ...`, dispatched by `service-ips`, hairpin pairs
+      in `@hairpin`.  MODE: noset (a plain dnat to the first endpoint: the
+      floor), hash (one named `numgen random mod 10 map` per Service),
+      interval (one named interval map over numgen random mod 65536 per
+      Service).
+  nft-gen.py layout-change N KIND
+      one small transaction into the `interval` layout, for Service N/2:
+      KIND elem (an endpoint replaced: map element delete + add and a
+      hairpin element), rule (the chain flushed and refilled, with its
+      jump), dnat (the chain flushed, only the dnat rule added back).
   nft-gen.py manifests N DIR [--measure-svc]
       DIR/all.json (a v1 List of the Services and EndpointSlices),
       DIR/change.json (Service N/2's slice) and DIR/change.next (the same
@@ -204,6 +218,75 @@ def service(w, s, numgen=True, elements=True, chains=True):
         w('add rule %s %s meta l4proto tcp dnat to %s:%d' % (T, c, e, s.target))
 
 
+LAYOUT_M = 65536
+
+
+def layout_svc(i):
+    rnd = random.Random(1000 + i)
+    cip = '10.%d.%d.%d' % (96 + i // 65536, (i // 256) % 256, i % 256)
+    eps = ['10.244.%d.%d' % (rnd.randrange(256), rnd.randrange(1, 255)) for _ in range(10)]
+    return cip, eps
+
+
+def layout(w, n, mode):
+    w('table ip t {')
+    w(' map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }')
+    w(' set hairpin { type ipv4_addr . ipv4_addr; }')
+    w(' chain mark-for-masquerade { meta mark set mark or 0x4000; }')
+    w(' chain masquerading { type nat hook postrouting priority 100; '
+      'ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade; '
+      'meta mark & 0x4000 == 0 return; meta mark set mark xor 0x4000; masquerade fully-random; }')
+    w(' chain services { type nat hook prerouting priority -100; '
+      'ip daddr . meta l4proto . th dport vmap @service-ips; }')
+    w('}')
+    seen = set()
+    for i in range(n):
+        cip, eps = layout_svc(i)
+        if mode == 'noset':
+            rule = 'meta l4proto tcp dnat ip to %s:8080' % eps[0]
+        elif mode == 'interval':
+            w('add map ip t eps-%d { typeof numgen random mod %d : ip daddr . tcp dport; '
+              'flags interval; }' % (i, LAYOUT_M))
+            w('add element ip t eps-%d { %s }' % (i, ', '.join(
+                '%d-%d : %s . 8080' % (k * LAYOUT_M // 10, (k + 1) * LAYOUT_M // 10 - 1, e)
+                for k, e in enumerate(eps))))
+            rule = 'meta l4proto tcp dnat ip to numgen random mod %d map @eps-%d' % (LAYOUT_M, i)
+        elif mode == 'hash':
+            w('add map ip t eps-%d { typeof numgen random mod 10 : ip daddr . tcp dport; }' % i)
+            w('add element ip t eps-%d { %s }' % (i, ', '.join(
+                '%d : %s . 8080' % (k, e) for k, e in enumerate(eps))))
+            rule = 'meta l4proto tcp dnat ip to numgen random mod 10 map @eps-%d' % i
+        else:
+            sys.exit('layout: MODE noset, hash or interval')
+        w('add chain ip t service-%d' % i)
+        w('add rule ip t service-%d ip daddr %s tcp dport 80 ip saddr != %s '
+          'jump mark-for-masquerade' % (i, cip, CLUSTER_CIDR))
+        w('add rule ip t service-%d %s' % (i, rule))
+        w('add element ip t service-ips { %s . tcp . 80 : goto service-%d }' % (cip, i))
+        for e in eps:
+            if e not in seen:
+                seen.add(e)
+                w('add element ip t hairpin { %s . %s }' % (e, e))
+
+
+def layout_change(w, n, kind):
+    i = n // 2
+    cip, eps = layout_svc(i)
+    if kind == 'elem':
+        w('delete element ip t eps-%d { 0-%d }' % (i, LAYOUT_M // 10 - 1))
+        w('add element ip t eps-%d { 0-%d : %s . 8080 }' % (i, LAYOUT_M // 10 - 1, NEW_EP))
+        w('add element ip t hairpin { %s . %s }' % (NEW_EP, NEW_EP))
+        return
+    w('flush chain ip t service-%d' % i)
+    if kind == 'rule':
+        w('add rule ip t service-%d ip daddr %s tcp dport 80 ip saddr != %s '
+          'jump mark-for-masquerade' % (i, cip, CLUSTER_CIDR))
+    elif kind != 'dnat':
+        sys.exit('layout-change: KIND elem, rule or dnat')
+    w('add rule ip t service-%d meta l4proto tcp dnat ip to numgen random mod %d map @eps-%d'
+      % (i, LAYOUT_M, i))
+
+
 def main():
     a = sys.argv[1:]
     if len(a) < 2:
@@ -211,6 +294,14 @@ def main():
     cmd, n = a[0], int(a[1])
     out = []
     w = out.append
+    if cmd == 'layout' and len(a) > 2:
+        layout(w, n, a[2])
+        sys.stdout.write('\n'.join(out) + '\n')
+        return
+    if cmd == 'layout-change' and len(a) > 2:
+        layout_change(w, n, a[2])
+        sys.stdout.write('\n'.join(out) + '\n')
+        return
     svcs = services(n)
     if cmd in ('full', 'measure-svc'):
         lo, hi = 0, n

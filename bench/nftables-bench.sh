@@ -31,6 +31,10 @@
 #   5. (BENCH_PARTS="… 5") data plane: wrk (Connection: close) and iperf3
 #      through a ClusterIP vs straight to the pod with 0 and SY_BENCH_DP
 #      (10000) Services, kube-proxy's ruleset and switchyard's
+#   6. (BENCH_PARTS="… 6") endpoint-selection layouts (nft-gen.py layout):
+#      kernel time of one transaction of SY_BENCH_LAYOUT_N (10000) Services
+#      with no per-Service set, a hash map or an interval map per Service,
+#      then three small transactions into the interval table (3 times each)
 # Environment: SY_BUILD (./build), SY_BENCH_SIZES (default "1000 5000"; the
 # full set is "1000 5000 10000", 50000 optional: the reference takes minutes
 # from 10000 on), SY_BENCH_REPEAT (full syncs per size, default 1), the
@@ -57,6 +61,8 @@ part() { case " ${BENCH_PARTS:-1 2 3} " in *" $1 "*) return 0 ;; esac; return 1;
 gone() { ip netns del "$1" 2>/dev/null; }
 # ktime FILE: seconds spent in sendmsg/sendto on NETFILTER sockets (strace -T -yy output)
 ktime() { awk -F'<' '/(sendmsg|sendto)\([0-9]+<NETLINK:\[NETFILTER/ { t = $NF; sub(/>.*/, "", t); s += t } END { printf "%.6f\n", s }' "$1"; }
+# ktime_msg FILE: the same for sendmsg only (the batches; dump requests go by sendto)
+ktime_msg() { awk -F'<' '/sendmsg\([0-9]+<NETLINK:\[NETFILTER/ { t = $NF; sub(/>.*/, "", t); s += t } END { printf "%.6f\n", s }' "$1"; }
 # nftrun NS TAG ARGS...: nft ARGS in NS under strace and /usr/bin/time;
 # sets R_WALL R_CPU R_KB R_KERN (seconds, seconds, kB, seconds); 1 on failure
 nftrun() {
@@ -353,4 +359,36 @@ done
 echo "   (medians of $ROUNDS round-robin rounds; cip = through the ClusterIP; vs_0svc = the ClusterIP"
 echo "    rate relative to the same mode with 0 Services (goal ≥ 0.95 at $DP_N); kube-proxy = its"
 echo "    nftables ruleset loaded with nft -f)"
+fi
+
+if part 6; then
+echo
+LN=${SY_BENCH_LAYOUT_N:-10000}
+echo "== 6. endpoint-selection layouts, $LN Services x 10 endpoints (nft -f, kernel time in sendmsg)"
+for mode in noset hash interval; do
+	$GEN layout "$LN" "$mode" >"$SY_TMP/lay-$mode.nft"
+	sy_mkns L "lay$mode"
+	nftrun "$L" "lay-$mode" -f "$SY_TMP/lay-$mode.nft" || { gone "$L"; continue; }
+	printf '   %-8s one transaction: kernel %ss (nft wall %ss, peak RSS %d MB)\n' "$mode" "$R_KERN" \
+		"$R_WALL" "$((R_KB / 1024))"
+	if [ "$mode" = interval ]; then
+		for kind in elem rule dnat; do
+			$GEN layout-change "$LN" "$kind" >"$SY_TMP/lc-$kind.nft"
+			: >"$SY_TMP/lc-$kind"
+			for c in 1 2 3; do
+				# the batch's sendmsg only: for an interval set nft first dumps
+				# every set's elements (sendto; the kernel fills a dump's first
+				# part inside that call), which is nft's cache, not the transaction
+				nftrun "$L" "lc-$kind-$c" -f "$SY_TMP/lc-$kind.nft" &&
+					ktime_msg "$SY_TMP/st-lc-$kind-$c" >>"$SY_TMP/lc-$kind"
+			done
+			printf '     then %-4s (%s): kernel %.2f ms in the batch'"'"'s sendmsg (median of 3)\n' "$kind" \
+				"$(case $kind in elem) echo 'an endpoint replaced: map element delete + add, hairpin element' ;;
+				rule) echo 'the chain flushed and refilled, with its jump' ;;
+				dnat) echo 'the chain flushed, only the dnat rule added' ;; esac)" \
+				"$(calc "$(median <"$SY_TMP/lc-$kind") * 1000")"
+		done
+	fi
+	gone "$L"
+done
 fi
