@@ -161,12 +161,6 @@ int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *nod
 		r = -EINVAL;
 		goto fail;
 	}
-	if (p->conf.enable6 && p->conf.direct_routing) {
-		snprintf(err, errlen, "net-conf: EnableIPv6 with Backend.DirectRouting is not "
-			 "supported yet (vxlan without DirectRouting, or host-gw)");
-		r = -EINVAL;
-		goto fail;
-	}
 	p->node_name = xstrdup(node_name);
 	p->subnet_file = xstrdup(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env");
 	if (asprintf(&p->cni_path, "%s/%s", dir, PODNET_CNI_FILE) < 0)
@@ -436,9 +430,16 @@ static void local_setup6(struct podnet *p, const struct node *own)
 		goto off;
 	}
 	if (p->conf.backend == PODNET_BACKEND_VXLAN) {
-		/* IPv6 pods ride the IPv4 tunnel: no IPv6 underlay needed */
+		/* IPv6 pods ride the IPv4 tunnel: no IPv6 underlay needed; with
+		 * DirectRouting one is used, when there is one, for direct peers */
 		memset(&p->underlay_net6, 0, sizeof(p->underlay_net6));
 		memset(&p->underlay_ip6, 0, sizeof(p->underlay_ip6));
+		if (p->conf.direct_routing &&
+		    pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6,
+				     &p->underlay_net6, &p->underlay_ip6) < 0) {
+			memset(&p->underlay_net6, 0, sizeof(p->underlay_net6));
+			memset(&p->underlay_ip6, 0, sizeof(p->underlay_ip6));
+		}
 		r = 0;
 	} else {
 		r = pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6,
@@ -638,12 +639,13 @@ static void cidr_key(const struct sy_cidr *c, char buf[12])
 /*
  * The peer's IPv6 entries, appended to pr's: host-gw, its IPv6 podCIDR via
  * its IPv6 address (annotation public-ipv6, else its IPv6 InternalIP) on the
- * underlay; vxlan, its IPv6 podCIDR through the (IPv4) tunnel.  A problem
+ * underlay (also a DirectRouting peer); vxlan (tunnel), its IPv6 podCIDR
+ * through the (IPv4) tunnel.  A problem
  * leaves the peer without IPv6 entries, reported in pr->why6 (its IPv4
  * entries stay).
  */
 static void peer_compute6(struct podnet *p, const struct node *n, const struct pn_peer *old,
-			  struct pn_peer *pr)
+			  struct pn_peer *pr, bool tunnel)
 {
 	struct sy_addr ip6 = { 0 };
 	const char *s;
@@ -662,7 +664,7 @@ static void peer_compute6(struct podnet *p, const struct node *n, const struct p
 			 sy_cidr_str(&n->pod_cidr6), sy_cidr_str(&p->own_subnet6));
 		goto out;
 	}
-	if (p->conf.backend == PODNET_BACKEND_VXLAN) {
+	if (tunnel) {
 		/* through the tunnel: route via the peer subnet's first address, its neighbour
 		 * the peer's VTEP MAC (the FDB entry to its IPv4 underlay is shared) */
 		pr->e[pr->n++] = (struct pn_entry){ .type = PN_ROUTE, .dst = n->pod_cidr6,
@@ -685,6 +687,11 @@ static void peer_compute6(struct podnet *p, const struct node *n, const struct p
 	if (!sy_addr_is_set(&ip6)) {
 		snprintf(why, sizeof(why), "has no IPv6 address (public-ipv6 annotation or IPv6 "
 			 "InternalIP)");
+		goto out;
+	}
+	if (!sy_addr_is_set(&p->underlay_net6.addr)) {
+		snprintf(why, sizeof(why), "this node has no IPv6 address on the underlay for a "
+			 "direct IPv6 route to %s", sy_addr_str(&ip6));
 		goto out;
 	}
 	if (!sy_cidr_contains(&p->underlay_net6, &ip6)) {
@@ -769,8 +776,9 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 					      .ifindex = p->underlay_ifindex };
 		pr->n = 1;
 		pr->valid = true;
+		/* host-gw, or a DirectRouting peer: IPv6 direct as well */
 		if (p->ready6)
-			peer_compute6(p, n, old, pr);
+			peer_compute6(p, n, old, pr, false);
 		return;
 	}
 	/* vxlan: VtepMAC from backend-data (wins), else derived from the IP. */
@@ -809,7 +817,7 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 	pr->n = 3;
 	pr->valid = true;
 	if (p->ready6)
-		peer_compute6(p, n, old, pr);
+		peer_compute6(p, n, old, pr, true);
 }
 
 static bool entry_in(const struct pn_entry *e, const struct pn_entry *set, unsigned n)
