@@ -69,6 +69,9 @@ struct podnet {
 	uint8_t vtep_mac[6];
 	bool masq_ok;
 	bool masq6_ok;			/* the ip6tables chains are in place (EnableIPv6) */
+	bool bridge_nf;			/* --network-policy: bridged pod traffic must meet
+					 * the forward hook (bridge-nf-call-ip*tables=1) */
+	bool bridge_nf_warned;		/* its failure said once */
 	char *masq6_why;		/* their last error (logged when it changes) */
 
 	/* IPv6 (EnableIPv6): this node's IPv6 subnet and underlay address, when usable */
@@ -161,6 +164,7 @@ int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *nod
 		r = -EINVAL;
 		goto fail;
 	}
+	p->bridge_nf = cfg->network_policy;
 	p->node_name = xstrdup(node_name);
 	p->subnet_file = xstrdup(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env");
 	if (asprintf(&p->cni_path, "%s/%s", dir, PODNET_CNI_FILE) < 0)
@@ -478,6 +482,34 @@ off:
  * anything peers' entries depend on changed (they are all recomputed).
  * Returns 1 when ready, 0 when waiting (reason reported), -errno (sync_fail).
  */
+/*
+ * With --network-policy, pod-to-pod traffic on this node crosses the cni
+ * bridge and meets the forward hook (where NetworkPolicy is enforced) only
+ * with br_netfilter's bridge-nf-call-iptables (ip6tables) = 1: set at every
+ * full sync, like kubenet does.  switchyard loads no module: without
+ * br_netfilter (no net/bridge sysctls) or with a read-only /proc/sys, say so
+ * once: same-node pod traffic is then not policed.
+ */
+static void bridge_nf_ensure(struct podnet *p)
+{
+	static const char *const keys[] = { "net/bridge/bridge-nf-call-iptables",
+					    "net/bridge/bridge-nf-call-ip6tables" };
+	unsigned i;
+	int r;
+
+	if (!p->bridge_nf)
+		return;
+	for (i = 0; i < (p->conf.enable6 ? 2u : 1u); i++) {
+		r = sy_sysctl_set(keys[i], "1");
+		if (r >= 0 || p->bridge_nf_warned)
+			continue;
+		p->bridge_nf_warned = true;
+		sy_report(&p->report, 'W', "pod network: cannot set %s=1: %s%s; NetworkPolicy is "
+			  "not enforced between pods on this node's bridge", keys[i], strerror(-r),
+			  r == -ENOENT ? " (br_netfilter not loaded: modprobe br_netfilter)" : "");
+	}
+}
+
 static int local_setup(struct podnet *p, const struct node *own, bool full, bool *changed)
 {
 	struct podnet old = *p;
@@ -520,8 +552,10 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	    sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6))
 		return 1;
 
-	if (full)
+	if (full) {
 		remove_stale_devices(p);
+		bridge_nf_ensure(p);
+	}
 	p->vx_ifindex = 0;
 	if (p->conf.backend == PODNET_BACKEND_VXLAN) {
 		struct pn_vxlan_spec s = {

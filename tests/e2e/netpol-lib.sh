@@ -34,11 +34,7 @@ np_lab() {
 	sy_mkns NODE2 node2
 	for n in "$NODE" "$NODE2"; do
 		ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1
-		# a probe round REJECTs hundreds of packets at once: no ICMP rate limit
-		ip netns exec "$n" sysctl -qw net.ipv4.icmp_ratelimit=0
-		ip netns exec "$n" sysctl -qw net.ipv4.icmp_msgs_per_sec=100000
-		ip netns exec "$n" sysctl -qw net.ipv4.icmp_msgs_burst=100000
-		ip netns exec "$n" sysctl -qw net.ipv4.conf.all.send_redirects=0
+		sy_no_icmp_ratelimit "$n"
 	done
 	sy_veth "$NODE" eth-n 10.0.0.1/24 "$NODE2" eth-n 10.0.0.2/24
 	ip -n "$NODE" route add 10.244.2.0/24 via 10.0.0.2

@@ -42,6 +42,13 @@ sy_fail() { sy_log "FAIL: $*"; exit 1; }
 sy_skip() { sy_log "SKIP: $*"; exit 77; }
 sy_pass() { sy_log "PASS${1:+: $*}"; exit 0; }
 
+# sy_no_icmp_ratelimit NS: a probe round REJECTs hundreds of packets at once;
+# no ICMP rate limit (and no redirects) in that namespace
+sy_no_icmp_ratelimit() {
+	ip netns exec "$1" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000 \
+		net.ipv4.icmp_msgs_burst=100000 net.ipv4.conf.all.send_redirects=0
+}
+
 # sy_netns NAME → creates namespace $SY_TAG-NAME with lo up, echoes its name
 sy_netns() {
 	local ns="$SY_TAG-$1"

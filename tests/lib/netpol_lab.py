@@ -15,6 +15,9 @@ For each case the expected reachability comes from an independent evaluator of
 the NetworkPolicy rules below (upstream semantics, ../shared notes §3); a cell
 is enforced only when the source is local (its egress) or the destination is
 local (its ingress): pods on the "remote" node are peers, not enforced here.
+A pod's "node" in the spec names its spec.nodeName (default node1, or node2
+when remote); with several enforcing nodes every pod is "remote": false and
+each node enforces its own (tests/e2e/netpol-podnet.sh).
 A case passes when a probe round equals the expectation before its deadline
 (the daemon syncs asynchronously); otherwise the differing cells are printed.
 
@@ -339,7 +342,7 @@ class Cluster:
         self.put(os.path.join(self.mdir, "pod-%s-%s.json" % (ns, name)), {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": ns, "labels": self.pod_labels[k]},
-            "spec": {"nodeName": "node2" if p["remote"] else "node1",
+            "spec": {"nodeName": p.get("node") or ("node2" if p["remote"] else "node1"),
                      "containers": [{"name": "c", "ports": [
                          {"name": "serve-%d-%s" % (port, proto), "containerPort": port,
                           "protocol": proto.upper()} for proto, port in PROTOS]}]},
@@ -372,13 +375,14 @@ def ruleset(node):
     return [next(iter(o.items())) for o in json.loads(out.stdout)["nftables"]]
 
 
-def rule_handles(node):
-    """chain -> list of rule handles (a rewritten chain gets new handles)."""
-    r = ruleset(node) or []
+def rule_handles(nodes):
+    """chain -> list of rule handles (a rewritten chain gets new handles), over
+    every enforcing node of NODES (comma-separated network namespaces)."""
     h = {}
-    for k, v in r:
-        if k == "rule":
-            h.setdefault(v["chain"], []).append(v["handle"])
+    for node in nodes.split(","):
+        for k, v in ruleset(node) or []:
+            if k == "rule":
+                h.setdefault(v["chain"], []).append(v["handle"])
     return h
 
 
@@ -508,7 +512,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", required=True)
     ap.add_argument("--manifests", required=True)
-    ap.add_argument("--node-ns", required=True)
+    ap.add_argument("--node-ns", required=True,
+                    help="the enforcing node's network namespace (comma-separated: several)")
     ap.add_argument("--cases", default="")
     ap.add_argument("--deadline", type=float, default=10)
     ap.add_argument("--write-only", action="store_true", help="write the base manifests and exit")
