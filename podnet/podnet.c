@@ -158,9 +158,9 @@ int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *nod
 		r = -EINVAL;
 		goto fail;
 	}
-	if (!p->conf.enable4) {
-		snprintf(err, errlen, "net-conf: EnableIPv4 false (an IPv6-only pod network) is not "
-			 "supported yet; use a dual-stack net-conf (EnableIPv4 and EnableIPv6)");
+	if (!p->conf.enable4 && p->conf.backend != PODNET_BACKEND_HOST_GW) {
+		snprintf(err, errlen, "net-conf: EnableIPv4 false (an IPv6-only pod network) needs "
+			 "the host-gw backend (vxlan over an IPv6 underlay is not supported yet)");
 		r = -EINVAL;
 		goto fail;
 	}
@@ -279,11 +279,10 @@ static int write_rendered(struct podnet *p, const char *path, char *text)
  */
 static void publish(struct podnet *p, const struct node *own)
 {
-	char data[128], mac[18], ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN], all[256];
-	const char *keys[4] = { PODNET_ANN_PREFIX "backend-type", PODNET_ANN_PREFIX "backend-data",
-				PODNET_ANN_PREFIX "public-ip", PODNET_ANN_PREFIX "public-ipv6" };
+	char data[128], mac[18], ip[INET_ADDRSTRLEN] = "", ip6[INET6_ADDRSTRLEN] = "", all[256];
+	const char *keys[4] = { PODNET_ANN_PREFIX "backend-type", PODNET_ANN_PREFIX "backend-data" };
 	const char *vals[4];
-	unsigned n = 3, i;
+	unsigned n = 2, i;
 	bool same = true;
 	int r;
 
@@ -294,14 +293,17 @@ static void publish(struct podnet *p, const struct node *own)
 		snprintf(data, sizeof(data), "{\"VNI\":%u,\"VtepMAC\":\"%s\"}", p->conf.vni, mac);
 	else
 		snprintf(data, sizeof(data), "null");
-	snprintf(ip, sizeof(ip), "%s", sy_ip4_str(p->underlay_ip));
 	vals[0] = podnet_backend_name(p->conf.backend);
 	vals[1] = data;
-	vals[2] = ip;
+	if (p->conf.enable4) {
+		snprintf(ip, sizeof(ip), "%s", sy_ip4_str(p->underlay_ip));
+		keys[n] = PODNET_ANN_PREFIX "public-ip";
+		vals[n++] = ip;
+	}
 	if (p->ready6 && sy_addr_is_set(&p->underlay_ip6)) {
 		sy_addr_format(&p->underlay_ip6, ip6, sizeof(ip6));
-		vals[3] = ip6;
-		n = 4;
+		keys[n] = PODNET_ANN_PREFIX "public-ipv6";
+		vals[n++] = ip6;
 	}
 	for (i = 0; i < n && same; i++) {
 		const char *cur = node_annotation(own, keys[i]);
@@ -312,7 +314,7 @@ static void publish(struct podnet *p, const struct node *own)
 		return;
 	/* The patch is asynchronous: once per content until the watch shows it,
 	 * retried (at a full sync) if it still has not after 10 s. */
-	snprintf(all, sizeof(all), "%s %s %s", data, ip, n == 4 ? ip6 : "");
+	snprintf(all, sizeof(all), "%s %s %s", data, ip, ip6);
 	if (p->published && strcmp(p->published, all) == 0 &&
 	    sy_now_mono() - p->published_at < 10)
 		return;
@@ -325,9 +327,10 @@ static void publish(struct podnet *p, const struct node *own)
 	free(p->published);
 	p->published = xstrdup(all);
 	p->published_at = sy_now_mono();
-	sy_report(&p->report, 'I', "Node %s: publishing %s=%s %s=%s%s%s%s%s", p->node_name,
-		  keys[1], data, keys[2], ip, n == 4 ? " " : "", n == 4 ? keys[3] : "",
-		  n == 4 ? "=" : "", n == 4 ? ip6 : "");
+	sy_report(&p->report, 'I', "Node %s: publishing %s=%s%s%s%s%s%s%s", p->node_name,
+		  keys[1], data, n > 2 ? " " : "", n > 2 ? keys[2] : "", n > 2 ? "=" : "",
+		  n > 2 ? vals[2] : "", n > 3 ? " " PODNET_ANN_PREFIX "public-ipv6=" : "",
+		  n > 3 ? ip6 : "");
 }
 
 /* Find the underlay: --iface, else the interface holding the node's IP. */
@@ -440,14 +443,14 @@ static void local_setup6(struct podnet *p, const struct node *own)
 		memset(&p->underlay_ip6, 0, sizeof(p->underlay_ip6));
 		if (p->conf.direct_routing &&
 		    pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6,
-				     &p->underlay_net6, &p->underlay_ip6) < 0) {
+				     &p->underlay_net6, &p->underlay_ip6, NULL) < 0) {
 			memset(&p->underlay_net6, 0, sizeof(p->underlay_net6));
 			memset(&p->underlay_ip6, 0, sizeof(p->underlay_ip6));
 		}
 		r = 0;
 	} else {
 		r = pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6,
-				     &p->underlay_net6, &p->underlay_ip6);
+				     &p->underlay_net6, &p->underlay_ip6, NULL);
 	}
 	if (r < 0) {
 		if (sy_addr_is_set(&own->internal_ip6))
@@ -475,6 +478,107 @@ off:
 	memset(&p->underlay_net6, 0, sizeof(p->underlay_net6));
 	if (set_why(&p->why6, why))
 		sy_report(&p->report, 'E', "pod network: %s", why);
+}
+
+/*
+ * IPv6-only (EnableIPv4 false, host-gw): this node's IPv6 podCIDR, the
+ * underlay holding its IPv6 InternalIP (or --iface), the files with the
+ * IPv6 keys only, the ip6tables chains.  Same contract as local_setup.
+ */
+static int local_setup_v6only(struct podnet *p, const struct node *own, bool full,
+			      bool *changed)
+{
+	struct podnet old = *p;
+	char why[512], tmp[200];
+	struct pn_link l;
+	int ifindex = 0, r;
+	bool masq_changed;
+
+	if (!own->has_pod_cidr6) {
+		snprintf(why, sizeof(why), "node \"%s\" pod cidr not assigned (no IPv6 entry in "
+			 "spec.podCIDRs)", p->node_name);
+		goto wait;
+	}
+	if (podnet_conf_check_subnet6(&p->conf, &own->pod_cidr6, tmp, sizeof(tmp)) < 0) {
+		snprintf(why, sizeof(why), "node \"%s\" IPv6 podCIDR %s", p->node_name, tmp);
+		goto wait;
+	}
+	if (p->iface) {
+		r = pn_nl_link_get(p->sk, p->iface, &l);
+		if (r < 0) {
+			snprintf(why, sizeof(why), "underlay interface %s: %s", p->iface,
+				 strerror(-r));
+			goto wait;
+		}
+		ifindex = l.ifindex;
+	} else if (!sy_addr_is_set(&own->internal_ip6)) {
+		snprintf(why, sizeof(why), "node %s has no IPv6 InternalIP and --iface is not set",
+			 p->node_name);
+		goto wait;
+	}
+	r = pn_nl_find_addr6(p->sk, ifindex, &own->internal_ip6, &p->underlay_net6,
+			     &p->underlay_ip6, &ifindex);
+	if (r < 0 && p->iface)
+		r = pn_nl_find_addr6(p->sk, ifindex, NULL, &p->underlay_net6, &p->underlay_ip6,
+				     &ifindex);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "no local interface holds node %s's IPv6 address %s "
+			 "(use --iface)", p->node_name, sy_addr_str(&own->internal_ip6));
+		goto wait;
+	}
+	if (!p->iface) {
+		char name[IFNAMSIZ];
+
+		if (!if_indextoname((unsigned)ifindex, name) ||
+		    pn_nl_link_get(p->sk, name, &l) < 0) {
+			snprintf(why, sizeof(why), "underlay interface #%d: not found", ifindex);
+			goto wait;
+		}
+	}
+	p->underlay_ifindex = ifindex;
+	p->underlay_mtu = l.mtu;
+	p->mtu = l.mtu;
+	p->own_subnet6 = own->pod_cidr6;
+	p->ready6 = true;
+	if (old.local_ready && !full && old.masq6_ok && sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) &&
+	    sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6) &&
+	    sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) &&
+	    old.underlay_ifindex == p->underlay_ifindex && old.mtu == p->mtu)
+		return 1;
+	if (!old.local_ready || !sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) ||
+	    !sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6) ||
+	    !sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) ||
+	    old.underlay_ifindex != p->underlay_ifindex)
+		*changed = true;
+	r = write_rendered(p, p->subnet_file,
+			   podnet_render_subnet_env(&p->conf, NULL, &p->own_subnet6, p->mtu));
+	if (r < 0)
+		return r;
+	r = write_rendered(p, p->cni_path, podnet_render_cni(&p->conf, NULL, &p->own_subnet6,
+							     p->mtu));
+	if (r < 0)
+		return r;
+	r = podnet_ip6t_ensure(&p->conf.network6, &masq_changed);
+	p->masq6_ok = r == 0;
+	if (r < 0)
+		return sync_fail(p, r, "ip6tables chains %s/%s: %s", PODNET_MASQ_CHAIN,
+				 PODNET_FWD_CHAIN, strerror(-r));
+	if (masq_changed)
+		sy_report(&p->report, 'I', "pod network: wrote ip6tables chains %s, %s",
+			  PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN);
+	if (!p->local_ready || *changed)
+		sy_report(&p->report, 'I', "pod network: node %s subnet %s (IPv6 only), %s backend, "
+			  "underlay %s (#%d), MTU %u", p->node_name, sy_cidr_str(&p->own_subnet6),
+			  podnet_backend_name(p->conf.backend), sy_cidr_str(&p->underlay_net6),
+			  p->underlay_ifindex, p->mtu);
+	set_why(&p->local_why, NULL);
+	p->local_ready = true;
+	publish(p, own);
+	return 1;
+wait:
+	if (set_why(&p->local_why, why))
+		sy_report(&p->report, 'E', "pod network: %s", why);
+	return 0;
 }
 
 /*
@@ -523,6 +627,8 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 			 p->node_name);
 		goto wait;
 	}
+	if (!p->conf.enable4)
+		return local_setup_v6only(p, own, full, changed);
 	if (!own->has_pod_cidr) {
 		snprintf(why, sizeof(why), "node \"%s\" pod cidr not assigned", p->node_name);
 		goto wait;
@@ -679,7 +785,7 @@ static void cidr_key(const struct sy_cidr *c, char buf[12])
  * entries stay).
  */
 static void peer_compute6(struct podnet *p, const struct node *n, const struct pn_peer *old,
-			  struct pn_peer *pr, bool tunnel)
+			  struct pn_peer *pr, bool tunnel, bool quiet)
 {
 	struct sy_addr ip6 = { 0 };
 	const char *s;
@@ -739,9 +845,17 @@ static void peer_compute6(struct podnet *p, const struct node *n, const struct p
 out:
 	free(pr->why6);
 	pr->why6 = why[0] ? xstrdup(why) : NULL;
-	if (why[0] && (!old || !old->why6 || strcmp(old->why6, why) != 0))
+	if (!quiet && why[0] && (!old || !old->why6 || strcmp(old->why6, why) != 0))
 		sy_report(&p->report, 'E', "pod network: node %s: %s; no IPv6 route", n->name,
 			  why);
+}
+
+/* The address a peer is reached through, for logs. */
+static const char *peer_via(const struct podnet *p, const struct pn_peer *pr)
+{
+	if (!p->conf.enable4)
+		return pr->n ? sy_addr_str(&pr->e[0].gw) : "";
+	return sy_ip4_str(pr->ip);
 }
 
 /* Compute the peer's desired entries into pr (valid or why).  owner: the
@@ -756,6 +870,27 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 	pr->valid = false;
 	pr->n = 0;
 	why[0] = '\0';
+	if (!p->conf.enable4) {
+		/* IPv6-only (host-gw): the peer is its IPv6 route */
+		if (!n->has_pod_cidr6) {
+			snprintf(why, len, "has no podCIDR yet");
+			return;
+		}
+		s = ann(n, "backend-type");
+		if (s && strcmp(s, podnet_backend_name(p->conf.backend)) != 0) {
+			snprintf(why, len, "backend type \"%s\" differs from ours (%s)", s,
+				 podnet_backend_name(p->conf.backend));
+			return;
+		}
+		pr->subnet = n->pod_cidr6;
+		peer_compute6(p, n, old, pr, false, true);
+		if (!pr->n) {
+			snprintf(why, len, "%s", pr->why6 ? pr->why6 : "no IPv6 route");
+			return;
+		}
+		pr->valid = true;
+		return;
+	}
 	if (!n->has_pod_cidr) {
 		snprintf(why, len, "has no podCIDR yet");
 		return;
@@ -812,7 +947,7 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 		pr->valid = true;
 		/* host-gw, or a DirectRouting peer: IPv6 direct as well */
 		if (p->ready6)
-			peer_compute6(p, n, old, pr, false);
+			peer_compute6(p, n, old, pr, false, false);
 		return;
 	}
 	/* vxlan: VtepMAC from backend-data (wins), else derived from the IP. */
@@ -851,7 +986,7 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 	pr->n = 3;
 	pr->valid = true;
 	if (p->ready6)
-		peer_compute6(p, n, old, pr, true);
+		peer_compute6(p, n, old, pr, true, false);
 }
 
 static bool entry_in(const struct pn_entry *e, const struct pn_entry *set, unsigned n)
@@ -1107,7 +1242,7 @@ static int sync_nodes(struct podnet *p, const struct cache *c, bool full)
 			if (tmp.valid)
 				sy_report(&p->report, 'I', "pod network: peer %s subnet %s/%u via "
 					  "%s%s", n->name, sy_addr_str(&tmp.subnet.addr),
-					  tmp.subnet.plen, sy_ip4_str(tmp.ip),
+					  tmp.subnet.plen, peer_via(p, &tmp),
 					  tmp.n >= 3 ? " (vxlan)" : "");
 		} else {
 			bool same = old->n == tmp.n;
@@ -1125,7 +1260,7 @@ static int sync_nodes(struct podnet *p, const struct cache *c, bool full)
 			if (!same && tmp.valid)
 				sy_report(&p->report, 'I', "pod network: peer %s changed: subnet "
 					  "%s/%u via %s", n->name, sy_addr_str(&tmp.subnet.addr),
-					  tmp.subnet.plen, sy_ip4_str(tmp.ip));
+					  tmp.subnet.plen, peer_via(p, &tmp));
 			if (tmp.valid)
 				set_why(&old->why, NULL);
 		}

@@ -130,11 +130,12 @@ int pn_nl_links_with_prefix(struct nl_sock *sk, const char *prefix, char ***ret,
 int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t *plen,
 		    char *name);
 /*
- * The IPv6 address ip (unset: the first global one) on ifindex, with its
- * prefix (the on-link subnet); -ENOENT.
+ * The IPv6 address ip (unset: the first global one) on ifindex (0: any
+ * interface), with its prefix (the on-link subnet) and interface
+ * (ret_ifindex may be NULL); -ENOENT.
  */
 int pn_nl_find_addr6(struct nl_sock *sk, int ifindex, const struct sy_addr *ip,
-		     struct sy_cidr *ret_net, struct sy_addr *ret_ip);
+		     struct sy_cidr *ret_net, struct sy_addr *ret_ip, int *ret_ifindex);
 /* First IPv4 address (with prefix) of an interface; -ENOENT. */
 int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
 		     struct in_addr *ret_ip);

@@ -519,7 +519,7 @@ int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t
 }
 
 int pn_nl_find_addr6(struct nl_sock *sk, int ifindex, const struct sy_addr *ip,
-		     struct sy_cidr *ret_net, struct sy_addr *ret_ip)
+		     struct sy_cidr *ret_net, struct sy_addr *ret_ip, int *ret_ifindex)
 {
 	struct nl_cache *cache;
 	struct nl_object *o;
@@ -533,12 +533,15 @@ int pn_nl_find_addr6(struct nl_sock *sk, int ifindex, const struct sy_addr *ip,
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
 		struct sy_addr local;
 
-		if (rtnl_addr_get_family(a) != AF_INET6 || rtnl_addr_get_ifindex(a) != ifindex ||
+		if (rtnl_addr_get_family(a) != AF_INET6 ||
+		    (ifindex && rtnl_addr_get_ifindex(a) != ifindex) ||
 		    !nl_to_addr(rtnl_addr_get_local(a), &local) ||
 		    rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE ||
 		    (ip && sy_addr_is_set(ip) && !sy_addr_eq(ip, &local)))
 			continue;
 		*ret_ip = local;
+		if (ret_ifindex)
+			*ret_ifindex = rtnl_addr_get_ifindex(a);
 		r = sy_cidr_make(&local, (unsigned)rtnl_addr_get_prefixlen(a), ret_net);
 		break;
 	}

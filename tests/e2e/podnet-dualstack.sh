@@ -196,5 +196,5 @@ bad() { # JSON NEEDLE
 bad '{"Network": "10.111.0.0/16", "EnableIPv6": true}' "IPv6Network is missing"
 bad '{"Network": "10.111.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00::/125", "Backend": {"Type": "host-gw"}}' "too small"
 bad '{"Network": "10.111.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56", "IPv6SubnetLen": 127, "Backend": {"Type": "host-gw"}}' "too long"
-bad '{"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56", "Backend": {"Type": "host-gw"}}' "IPv6-only"
+bad '{"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56", "Backend": {"Type": "vxlan"}}' "needs the host-gw backend"
 sy_pass "dual-stack host-gw: IPv6 routes, files, pods over both families, IPv6 masquerade"
