@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 	cfg.n_cluster_cidrs = 1;
 	sy_cidr_parse("10.244.0.0/16", &cfg.cluster_cidrs[0]);
 	if (cleanup) {
-		int r = iptables_mode_ops.cleanup(&cfg);
+		int r = iptables_mode_ops.cleanup(&cfg, NULL);
 		printf("cleanup: %s\n", r < 0 ? strerror(-r) : "ok");
 		config_free(&cfg);
 		return r < 0;
@@ -325,7 +325,7 @@ int main(int argc, char **argv)
 	struct proxy_mode *m = NULL;
 	char err[256] = "";
 	struct mode_sync_stats st = { 0 };
-	int r = iptables_mode_ops.init(&m, &cfg, AF_INET, err, sizeof(err));
+	int r = iptables_mode_ops.init(&m, &cfg, AF_INET, NULL, err, sizeof(err));
 	struct sy_sync_input in = { .services = &ds };
 	if (r < 0) {
 		fprintf(stderr, "init: %s\n", err);

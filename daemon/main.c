@@ -30,13 +30,19 @@ static bool proxy_healthy(void *arg)
 	return sync_runner_healthy(arg);
 }
 
+/* What the parts report (struct sy_report): logged as they say it. */
+static void report_log(void *arg, char sev, const char *msg)
+{
+	log_emit(sev, __FILE__, __LINE__, "%s", msg);
+}
+
 static int do_cleanup(struct sy_config *cfg)
 {
 	char err[600];
 	int r, ret = 0;
 
 	for (unsigned i = 0; proxy_modes[i]; i++) {
-		r = proxy_modes[i]->cleanup(cfg);
+		r = proxy_modes[i]->cleanup(cfg, &(struct sy_report){ report_log, NULL });
 		if (r < 0) {
 			log_error("Cleanup of the %s mode failed: %s", proxy_modes[i]->name, strerror(-r));
 			ret = 1;
@@ -79,12 +85,6 @@ static char *node_name(const struct sy_config *cfg)
 	for (char *p = host; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	return xstrdup(host);
-}
-
-/* What the parts report (struct sy_report): logged as they say it. */
-static void report_log(void *arg, char sev, const char *msg)
-{
-	log_emit(sev, __FILE__, __LINE__, "%s", msg);
 }
 
 static int start_source(struct sy_daemon *d)
@@ -180,7 +180,8 @@ int main(int argc, char **argv)
 	d->node_name = d->node_name_buf;
 	log_info("Node name \"%s\"", d->node_name);
 
-	r = d->mode_ops->init(&d->mode, &d->cfg, AF_INET, err, sizeof(err));
+	r = d->mode_ops->init(&d->mode, &d->cfg, AF_INET, &(struct sy_report){ report_log, NULL },
+			      err, sizeof(err));
 	if (r < 0) {
 		log_error("Cannot use the %s proxy mode: %s", d->mode_ops->name, err);
 		ret = 2;

@@ -61,8 +61,8 @@ static int check_revision(int fd, bool target, const char *name, uint8_t rev)
 	return 0;
 }
 
-static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
-			 size_t errlen)
+static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, int family,
+			 const struct sy_report *rep, char *err, size_t errlen)
 {
 	static const struct { bool target; const char *name; uint8_t rev; } ext[] = {
 		{ false, "tcp", 0 }, { false, "udp", 0 }, { false, "statistic", 0 },
@@ -352,15 +352,18 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	return r;
 }
 
-static int ipt_mode_cleanup(const struct sy_config *cfg)
+static int ipt_mode_cleanup(const struct sy_config *cfg, const struct sy_report *rep)
 {
 	int lock, fd, r = 0;
 
 	lock = sy_xtables_lock(10.0);
-	if (lock < 0)
+	if (lock < 0) {
+		sy_report(rep, 'E', "iptables cleanup: the xtables lock: %s", strerror(-lock));
 		return lock;
+	}
 	fd = sy_xt_socket();
 	if (fd < 0) {
+		sy_report(rep, 'E', "iptables cleanup: raw socket: %s", strerror(-fd));
 		sy_xtables_unlock(lock);
 		return fd;
 	}

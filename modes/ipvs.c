@@ -819,8 +819,8 @@ static void ipvs_free(struct proxy_mode *m)
 	free(m);
 }
 
-static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
-		     size_t errlen)
+static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int family,
+		     const struct sy_report *rep, char *err, size_t errlen)
 {
 	struct proxy_mode *m;
 	const char *sched = cfg->ipvs_scheduler && *cfg->ipvs_scheduler ? cfg->ipvs_scheduler : "rr";
@@ -871,7 +871,8 @@ static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int f
 		snprintf(err, errlen, "cannot set IPVS timeouts: %s", strerror(-r));
 		goto fail;
 	}
-	log_info("IPVS: scheduler %s, masquerade mark 0x%x", m->plan.sched, 1u << cfg->masquerade_bit);
+	sy_report(rep, 'I', "IPVS: scheduler %s, masquerade mark 0x%x", m->plan.sched,
+		  1u << cfg->masquerade_bit);
 	*ret = m;
 	return 0;
 fail:
@@ -884,7 +885,7 @@ fail:
  * addresses (and NodePort-range ones on local addresses), kube-ipvs0, the
  * rules, then the sets.  Absent pieces are fine (IPVS may not exist at all).
  */
-static int ipvs_cleanup(const struct sy_config *cfg)
+static int ipvs_cleanup(const struct sy_config *cfg, const struct sy_report *rep)
 {
 	struct ipvs_nl *nl = NULL;
 	struct ipvs_dev *dev = NULL;
@@ -932,14 +933,14 @@ static int ipvs_cleanup(const struct sy_config *cfg)
 	}
 	r = ipvs_ipt_cleanup(err, sizeof(err));
 	if (r < 0) {
-		log_warn("IPVS cleanup: %s", err);
+		sy_report(rep, 'W', "IPVS cleanup: %s", err);
 		if (!first)
 			first = r;
 	}
 	if (ipvs_set_open(&set) == 0) {
 		r = ipvs_set_destroy_all(set);
 		if (r < 0) {
-			log_warn("IPVS cleanup: ipsets: %s", ipvs_set_last_msg(set));
+			sy_report(rep, 'W', "IPVS cleanup: ipsets: %s", ipvs_set_last_msg(set));
 			if (!first)
 				first = r;
 		}

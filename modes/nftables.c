@@ -1072,8 +1072,8 @@ static int probe(struct sy_nft *nl, char *err, size_t errlen)
 	return ret;
 }
 
-static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
-			 size_t errlen)
+static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, int family,
+			 const struct sy_report *rep, char *err, size_t errlen)
 {
 	struct proxy_mode *m;
 	struct sy_nft *nl;
@@ -1116,16 +1116,17 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 		for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++)
 			if (sy_addr_is4(&cfg->nodeport_cidrs[i].addr) &&
 			    (ntohl(cfg->nodeport_cidrs[i].addr.v4.s_addr) >> 24) == 127)
-				log_warn("nftables mode: NodePorts on 127.0.0.0/8 are not supported "
-					 "(as in kube-proxy's nftables mode); --nodeport-addresses %s/%u ignored "
-					 "for loopback", sy_ip4_str(cfg->nodeport_cidrs[i].addr.v4),
-					 cfg->nodeport_cidrs[i].plen);
+				sy_report(rep, 'W', "nftables mode: NodePorts on 127.0.0.0/8 are not "
+					  "supported (as in kube-proxy's nftables mode); --nodeport-addresses "
+					  "%s/%u ignored for loopback",
+					  sy_ip4_str(cfg->nodeport_cidrs[i].addr.v4),
+					  cfg->nodeport_cidrs[i].plen);
 	}
 	*ret = m;
 	return 0;
 }
 
-static int nft_mode_cleanup(const struct sy_config *cfg)
+static int nft_mode_cleanup(const struct sy_config *cfg, const struct sy_report *rep)
 {
 	struct sy_nft *nl;
 	struct sy_nft_batch *b;
@@ -1136,7 +1137,7 @@ static int nft_mode_cleanup(const struct sy_config *cfg)
 	if (r < 0) {
 		if (sy_nft_unavailable(r))
 			return 0;	/* no nfnetlink: nothing of ours can exist */
-		log_error("nftables cleanup: netlink socket: %s", strerror(-r));
+		sy_report(rep, 'E', "nftables cleanup: netlink socket: %s", strerror(-r));
 		return r;
 	}
 	r = sy_nft_table_exists(nl, FAMILY, NFTP_TABLE);
@@ -1150,9 +1151,9 @@ static int nft_mode_cleanup(const struct sy_config *cfg)
 		r = sy_nft_send(nl, b, &e, NULL);
 		sy_nft_batch_free(b);
 		if (r < 0)
-			log_error("nftables cleanup: %s", e.what);
+			sy_report(rep, 'E', "nftables cleanup: %s", e.what);
 	} else if (r < 0) {
-		log_error("nftables cleanup: reading the tables: %s", strerror(-r));
+		sy_report(rep, 'E', "nftables cleanup: reading the tables: %s", strerror(-r));
 	}
 	sy_nft_close(nl);
 	return r < 0 ? r : 0;

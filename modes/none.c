@@ -14,8 +14,8 @@ struct proxy_mode {
 	int family;
 };
 
-static int none_init(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
-		     size_t errlen)
+static int none_init(struct proxy_mode **ret, const struct sy_config *cfg, int family,
+		     const struct sy_report *rep, char *err, size_t errlen)
 {
 	*ret = calloc(1, sizeof(**ret));
 	if (!*ret)
@@ -32,7 +32,7 @@ static int none_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool 
 	return 0;
 }
 
-static int none_cleanup(const struct sy_config *cfg)
+static int none_cleanup(const struct sy_config *cfg, const struct sy_report *rep)
 {
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct sy_config;
+struct sy_report;
 struct desired_state;
 struct policy_state;	/* the NetworkPolicy state of a later issue */
 struct proxy_mode;	/* a mode's private instance (one per address family) */
@@ -64,15 +65,17 @@ struct proxy_mode_ops {
 	 * Check the kernel can do this mode and prepare (open sockets,
 	 * verify the scheduler, ...).  Must not change the dataplane in a
 	 * way that breaks existing traffic.  On failure write a reason to
-	 * err and return -errno: the daemon exits with code 2.
+	 * err and return -errno: the daemon exits with code 2.  What the
+	 * owner should log besides (the settings in use, settings ignored)
+	 * goes to rep.
 	 * One instance serves one address family (AF_INET, AF_INET6): the
 	 * instance programs the ports of that family only (ds_ports()), and
 	 * dual stack makes one instance per family.  A mode that cannot
 	 * program family returns -EAFNOSUPPORT.  Today every mode is IPv4
 	 * only and the daemon makes the AF_INET instance.
 	 */
-	int (*init)(struct proxy_mode **ret, const struct sy_config *cfg, int family, char *err,
-		    size_t errlen);
+	int (*init)(struct proxy_mode **ret, const struct sy_config *cfg, int family,
+		    const struct sy_report *rep, char *err, size_t errlen);
 	/*
 	 * Make the kernel match in->services (and, once it exists,
 	 * in->policy).  full: rewrite/verify everything (periodic resync,
@@ -82,8 +85,12 @@ struct proxy_mode_ops {
 	 */
 	int (*sync)(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 		    struct mode_sync_stats *st);
-	/* Remove everything this mode ever created; no instance needed. */
-	int (*cleanup)(const struct sy_config *cfg);
+	/*
+	 * Remove everything this mode ever created; no instance needed.
+	 * Goes on past a failed piece; every failure is reported to rep
+	 * ('E' or 'W', what failed and why), the first one's -errno returned.
+	 */
+	int (*cleanup)(const struct sy_config *cfg, const struct sy_report *rep);
 	void (*free)(struct proxy_mode *m);
 
 	/* What the daemon needs to know about the mode (all optional). */

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The mode table's daemon-facing fields: sync periods, rule tables, own devices. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "helpers.h"
 #include "switchyard/config.h"
 #include "switchyard/desired.h"
+#include "switchyard/log.h"
 #include "switchyard/mode.h"
 #include "switchyard/model.h"
 
@@ -96,14 +98,14 @@ static void test_family_instances(void **state)
 	in.services = &ds;
 	assert_null(in.policy);
 	/* the kernel-writing modes program IPv4 only: an IPv6 instance is refused with a reason */
-	assert_int_equal(iptables_mode_ops.init(&m, &cfg, AF_INET6, err, sizeof(err)), -EAFNOSUPPORT);
+	assert_int_equal(iptables_mode_ops.init(&m, &cfg, AF_INET6, NULL, err, sizeof(err)), -EAFNOSUPPORT);
 	assert_non_null(strstr(err, "IPv4 only"));
 	assert_null(m);
-	assert_int_equal(ipvs_mode_ops.init(&m, &cfg, AF_INET6, err, sizeof(err)), -EAFNOSUPPORT);
+	assert_int_equal(ipvs_mode_ops.init(&m, &cfg, AF_INET6, NULL, err, sizeof(err)), -EAFNOSUPPORT);
 	assert_null(m);
 	/* the none mode makes one per family, each sees its family's ports */
-	assert_int_equal(none_mode_ops.init(&m4, &cfg, AF_INET, err, sizeof(err)), 0);
-	assert_int_equal(none_mode_ops.init(&m6, &cfg, AF_INET6, err, sizeof(err)), 0);
+	assert_int_equal(none_mode_ops.init(&m4, &cfg, AF_INET, NULL, err, sizeof(err)), 0);
+	assert_int_equal(none_mode_ops.init(&m6, &cfg, AF_INET6, NULL, err, sizeof(err)), 0);
 	assert_int_equal(none_mode_ops.sync(m4, &in, true, &st), 0);
 	assert_int_equal(st.rules_total, 2);
 	assert_int_equal(none_mode_ops.sync(m6, &in, true, &st), 0);
@@ -115,6 +117,51 @@ static void test_family_instances(void **state)
 	config_free(&cfg);
 }
 
+/* What a mode says besides its result goes to the owner's report, not the log. */
+struct said {
+	char sev[8];
+	char msg[8][512];
+	unsigned n;
+};
+
+static void said_fn(void *arg, char sev, const char *msg)
+{
+	struct said *s = arg;
+
+	if (s->n < 8) {
+		s->sev[s->n] = sev;
+		snprintf(s->msg[s->n++], sizeof(s->msg[0]), "%s", msg);
+	}
+}
+
+static void test_reports(void **state)
+{
+	struct sy_config cfg;
+	struct proxy_mode *m = NULL;
+	struct said s = { 0 };
+	struct sy_report rep = { said_fn, &s };
+	char err[256] = "";
+	int r;
+
+	config_init(&cfg);
+	/* the none mode has nothing to clean and nothing to say */
+	assert_int_equal(none_mode_ops.cleanup(&cfg, &rep), 0);
+	assert_int_equal(s.n, 0);
+	/* nftables: loopback NodePorts are ignored, and the owner is told */
+	assert_int_equal(sy_cidr_parse("127.0.0.0/8", &cfg.nodeport_cidrs[0]), 0);
+	cfg.n_nodeport_cidrs = 1;
+	r = nftables_mode_ops.init(&m, &cfg, AF_INET, &rep, err, sizeof(err));
+	if (r < 0) {
+		config_free(&cfg);
+		skip();	/* no nf_tables here (or not root): nothing to see */
+	}
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.sev[0], 'W');
+	assert_non_null(strstr(s.msg[0], "--nodeport-addresses 127.0.0.0/8 ignored for loopback"));
+	nftables_mode_ops.free(m);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -122,6 +169,7 @@ int main(void)
 		cmocka_unit_test(test_own_devices),
 		cmocka_unit_test(test_rule_tables),
 		cmocka_unit_test(test_family_instances),
+		cmocka_unit_test(test_reports),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
