@@ -129,7 +129,7 @@ static const char usage[] =
 "      --nodeport-addresses LIST    CIDRs (comma separated) or \"primary\" NodePorts answer on\n"
 "                                   (default: every local address)\n"
 "      --iptables-localhost-nodeports[=BOOL]  NodePorts on 127.0.0.1 (default true)\n"
-"      --min-sync-period DURATION   at most one sync per period (default 1s)\n"
+"      --min-sync-period DURATION   sync rate limit: a burst of 2, then one per period (default 1s)\n"
 "      --sync-period DURATION       full resync period (default 30s)\n"
 "      --iptables-min-sync-period, --iptables-sync-period, --ipvs-min-sync-period,\n"
 "      --ipvs-sync-period DURATION  per-mode aliases of the two above\n"

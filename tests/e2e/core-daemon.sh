@@ -19,6 +19,9 @@ ip netns exec "$NODE" "$SWITCHYARD" --proxy-mode=bogus --manifests "$M" 2>"$SY_T
 [ $rc = 2 ] || sy_fail "bad mode: exit $rc"
 grep -q 'Unknown proxy mode "bogus"' "$SY_TMP/err2" || sy_fail "bad mode message"
 "$SWITCHYARD" --help | grep -q -- "--proxy-mode" || sy_fail "--help"
+# the rate limit is kube-proxy's token bucket (burst 2), not "one sync per period"
+"$SWITCHYARD" --help | grep -q -- "--min-sync-period .*a burst of 2, then one per period" ||
+	sy_fail "--help: --min-sync-period text"
 "$SWITCHYARD" --version | grep -q "^switchyard " || sy_fail "--version"
 
 cat >"$M/a.yaml" <<'Y'
