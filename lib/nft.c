@@ -677,10 +677,53 @@ static struct nftnl_set *set_obj(struct sy_nft_batch *b, const char *name)
 	return s;
 }
 
+/* Queue a set message (elems: its elements part) and free s. */
+static void set_msg(struct sy_nft_batch *b, struct nftnl_set *s, uint16_t type, uint16_t flags,
+		    bool elems)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(cur(b), type, b->family, flags, msg_seq(b));
+
+	if (elems)
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	else
+		nftnl_set_nlmsg_build_payload(nlh, s);
+	batch_update(b);
+	nftnl_set_free(s);
+}
+
+/* NFTNL_SET_ELEM_VERDICT of an element verdict (enum sy_nft_ev or SY_NFT_EV_JUMP). */
+static uint32_t elem_verdict(uint8_t ev)
+{
+	return ev == SY_NFT_EV_GOTO ? (uint32_t)NFT_GOTO : ev == SY_NFT_EV_JUMP ? (uint32_t)NFT_JUMP :
+	       ev == SY_NFT_EV_DROP ? NF_DROP : NF_ACCEPT;
+}
+
+/*
+ * A new element with key in set, queued in the batch's pending message
+ * (which is sent first when it is for another set or operation, or full).
+ */
+static struct nftnl_set_elem *elem_new(struct sy_nft_batch *b, bool add, const char *set,
+					const uint8_t *key, unsigned klen)
+{
+	struct nftnl_set_elem *e;
+
+	if (b->pe.s && (b->pe.add != add || b->pe.n >= ELEMS_PER_MSG ||
+			strcmp(nftnl_set_get_str(b->pe.s, NFTNL_SET_NAME), set)))
+		flush_elems(b);
+	if (!b->pe.s) {
+		b->pe.s = set_obj(b, set);
+		b->pe.add = add;
+	}
+	e = nftnl_set_elem_alloc();
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
+	nftnl_set_elem_add(b->pe.s, e);
+	b->pe.n++;
+	return e;
+}
+
 void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 {
 	struct nftnl_set *s = set_obj(b, d->name);
-	struct nlmsghdr *nlh;
 	uint32_t flags = 0, ktype;
 
 	flush_elems(b);
@@ -712,79 +755,40 @@ void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
 		nftnl_udata_buf_free(ud);
 	}
-	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWSET, b->family, NLM_F_CREATE, msg_seq(b));
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	batch_update(b);
-	nftnl_set_free(s);
+	set_msg(b, s, NFT_MSG_NEWSET, NLM_F_CREATE, false);
 }
 
 void sy_nft_set_del(struct sy_nft_batch *b, const char *name)
 {
-	struct nftnl_set *s = set_obj(b, name);
-	struct nlmsghdr *nlh;
-
 	flush_elems(b);
-	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELSET, b->family, 0, msg_seq(b));
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	batch_update(b);
-	nftnl_set_free(s);
+	set_msg(b, set_obj(b, name), NFT_MSG_DELSET, 0, false);
 }
 
 void sy_nft_set_flush(struct sy_nft_batch *b, const char *name)
 {
-	struct nftnl_set *s = set_obj(b, name);
-	struct nlmsghdr *nlh;
-
 	flush_elems(b);
-	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELSETELEM, b->family, 0, msg_seq(b));
-	nftnl_set_elems_nlmsg_build_payload(nlh, s);
-	batch_update(b);
-	nftnl_set_free(s);
+	set_msg(b, set_obj(b, name), NFT_MSG_DELSETELEM, 0, true);
 }
 
 void sy_nft_elem(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
 		 unsigned klen, uint8_t ev, const char *chain)
 {
-	struct nftnl_set_elem *e;
+	struct nftnl_set_elem *e = elem_new(b, add, set, key, klen);
 
-	if (b->pe.s && (b->pe.add != add || b->pe.n >= ELEMS_PER_MSG ||
-			strcmp(nftnl_set_get_str(b->pe.s, NFTNL_SET_NAME), set)))
-		flush_elems(b);
-	if (!b->pe.s) {
-		b->pe.s = set_obj(b, set);
-		b->pe.add = add;
-	}
-	e = nftnl_set_elem_alloc();
-	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
 	if (add && ev != SY_NFT_EV_NONE) {
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT,
-				       ev == SY_NFT_EV_GOTO ? (uint32_t)NFT_GOTO :
-				       ev == SY_NFT_EV_DROP ? NF_DROP : NF_ACCEPT);
-		if (ev == SY_NFT_EV_GOTO && chain)
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, elem_verdict(ev));
+		if ((ev == SY_NFT_EV_GOTO || ev == SY_NFT_EV_JUMP) && chain)
 			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
 	}
-	nftnl_set_elem_add(b->pe.s, e);
-	b->pe.n++;
 }
 
 void sy_nft_elem_data(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
 		      unsigned klen, const uint8_t *data, unsigned dlen)
 {
-	struct nftnl_set_elem *e;
+	struct nftnl_set_elem *e = elem_new(b, add, set, key, klen);
 
-	if (b->pe.s && (b->pe.add != add || b->pe.n >= ELEMS_PER_MSG ||
-			strcmp(nftnl_set_get_str(b->pe.s, NFTNL_SET_NAME), set)))
-		flush_elems(b);
-	if (!b->pe.s) {
-		b->pe.s = set_obj(b, set);
-		b->pe.add = add;
-	}
-	e = nftnl_set_elem_alloc();
-	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
 	if (add && data)
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, dlen);
-	nftnl_set_elem_add(b->pe.s, e);
-	b->pe.n++;
 }
 
 /* ---- send ---- */
@@ -1099,63 +1103,6 @@ int sy_nft_dump_sets(struct sy_nft *n, int family, const char *table,
 	return dump(n, nlh, set_cb, &a);
 }
 
-struct elem_arg {
-	void (*cb)(void *arg, const uint8_t *key, unsigned klen, uint8_t ev, const char *chain);
-	void *arg;
-};
-
-static int elem_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct elem_arg *a = data;
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *e;
-
-	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
-		nftnl_set_free(s);
-		return MNL_CB_OK;
-	}
-	it = nftnl_set_elems_iter_create(s);
-	while ((e = nftnl_set_elems_iter_next(it))) {
-		uint32_t klen = 0;
-		const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-		uint8_t ev = SY_NFT_EV_NONE;
-		const char *chain = NULL;
-		uint32_t vlen = 0;
-		if (nftnl_set_elem_get(e, NFTNL_SET_ELEM_VERDICT, &vlen)) {
-			int v = (int)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT);
-			ev = v == NFT_GOTO ? SY_NFT_EV_GOTO : v == NF_DROP ? SY_NFT_EV_DROP :
-			     v == NF_ACCEPT ? SY_NFT_EV_ACCEPT : 0xff;
-			if (v == NFT_GOTO || v == NFT_JUMP)
-				chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
-			if (v == NFT_JUMP)
-				ev = 0xff;	/* never ours: a mismatch */
-		}
-		if (key)
-			a->cb(a->arg, key, klen, ev, chain);
-	}
-	nftnl_set_elems_iter_destroy(it);
-	nftnl_set_free(s);
-	return MNL_CB_OK;
-}
-
-int sy_nft_dump_elems(struct sy_nft *n, int family, const char *table, const char *set,
-		      void (*cb)(void *arg, const uint8_t *key, unsigned klen, uint8_t ev,
-				 const char *chain), void *arg)
-{
-	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)family,
-						     NLM_F_DUMP, next_seq++);
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct elem_arg a = { cb, arg };
-
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
-	nftnl_set_elems_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	return dump(n, nlh, elem_cb, &a);
-}
-
 /* ---- generic shapes: concatenated keys, interval and mark maps, a rule builder ---- */
 
 #define DT_IP6ADDR 8
@@ -1199,7 +1146,6 @@ unsigned sy_nft_key_put(uint8_t *key, unsigned off, uint8_t f, const void *val)
 void sy_nft_set2_add(struct sy_nft_batch *b, const struct sy_nft_set2 *d)
 {
 	struct nftnl_set *s = set_obj(b, d->name);
-	struct nlmsghdr *nlh;
 	uint32_t flags = 0, ktype = 0, klen = 0;
 	uint8_t flen[16] = { 0 };
 
@@ -1228,39 +1174,22 @@ void sy_nft_set2_add(struct sy_nft_batch *b, const struct sy_nft_set2 *d)
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, b->seq);
-	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWSET, b->family, NLM_F_CREATE, msg_seq(b));
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	batch_update(b);
-	nftnl_set_free(s);
+	set_msg(b, s, NFT_MSG_NEWSET, NLM_F_CREATE, false);
 }
 
 void sy_nft_elem2(struct sy_nft_batch *b, bool add, const char *set, const struct sy_nft_elem2 *d)
 {
-	struct nftnl_set_elem *e;
+	struct nftnl_set_elem *e = elem_new(b, add, set, d->key, d->klen);
 
-	if (b->pe.s && (b->pe.add != add || b->pe.n >= ELEMS_PER_MSG ||
-			strcmp(nftnl_set_get_str(b->pe.s, NFTNL_SET_NAME), set)))
-		flush_elems(b);
-	if (!b->pe.s) {
-		b->pe.s = set_obj(b, set);
-		b->pe.add = add;
-	}
-	e = nftnl_set_elem_alloc();
-	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, d->key, d->klen);
 	if (d->key_end)
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, d->key_end, d->klen);
 	if (add && d->ev != SY_NFT_EV_NONE) {
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT,
-				       d->ev == SY_NFT_EV_GOTO ? (uint32_t)NFT_GOTO :
-				       d->ev == SY_NFT_EV_JUMP ? (uint32_t)NFT_JUMP :
-				       d->ev == SY_NFT_EV_DROP ? NF_DROP : NF_ACCEPT);
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, elem_verdict(d->ev));
 		if ((d->ev == SY_NFT_EV_GOTO || d->ev == SY_NFT_EV_JUMP) && d->chain)
 			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, d->chain);
 	} else if (add && d->has_data) {
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &d->data, 4);
 	}
-	nftnl_set_elem_add(b->pe.s, e);
-	b->pe.n++;
 }
 
 struct sy_nft_rb {

@@ -173,10 +173,7 @@ int sy_nft_dump_rules(struct sy_nft *n, int family, const char *table,
 /* Sets of the table: cb(arg, name) */
 int sy_nft_dump_sets(struct sy_nft *n, int family, const char *table,
 		     void (*cb)(void *arg, const char *name), void *arg);
-/* Elements of one set: cb(arg, key, klen, ev, chain) */
-int sy_nft_dump_elems(struct sy_nft *n, int family, const char *table, const char *set,
-		      void (*cb)(void *arg, const uint8_t *key, unsigned klen, uint8_t ev,
-				 const char *chain), void *arg);
+/* Elements of one set: sy_nft_dump_elems2 below */
 
 /* ---- generic shapes (the NetworkPolicy table, inet family) ----
  * Set keys and lookups are concatenations of fields; each field takes one
