@@ -63,6 +63,13 @@ static struct ipt_rule rule_jump(const struct ipt_chain *to)
 	return r;
 }
 
+/* match the source CIDR c (IPv4) */
+static void rule_src(struct ipt_rule *r, const struct sy_cidr *c)
+{
+	r->src = c->addr.v4;
+	r->smsk.s_addr = c->plen ? htonl(~0u << (32 - c->plen)) : 0;
+}
+
 /* a: an IPv4 address, or NULL for any */
 static void rule_dst(struct ipt_rule *r, const struct sy_addr *a, uint8_t proto, uint16_t port)
 {
@@ -436,9 +443,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			/* pod and node traffic may use cluster endpoints (kube-proxy) */
 			for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
 				r = rule_jump(svc);
-				r.src = o->cluster_cidrs[i].addr.v4;
-				r.smsk.s_addr = o->cluster_cidrs[i].plen ?
-					htonl(~0u << (32 - o->cluster_cidrs[i].plen)) : 0;
+				rule_src(&r, &o->cluster_cidrs[i]);
 				ipt_chain_add(ext, &r);
 			}
 			r = rule_jump(&p->nat_mark_masq);
@@ -456,9 +461,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			fw = port_chain(pp, "SY-FW-", buf);
 			for (unsigned i = 0; i < dp->n_lb_source_ranges; i++) {
 				r = rule_jump(ext);
-				r.src = dp->lb_source_ranges[i].addr.v4;
-				r.smsk.s_addr = dp->lb_source_ranges[i].plen ?
-					htonl(~0u << (32 - dp->lb_source_ranges[i].plen)) : 0;
+				rule_src(&r, &dp->lb_source_ranges[i]);
 				ipt_chain_add(fw, &r);
 			}
 		}
@@ -470,9 +473,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			r = rule_jump(o->masquerade_all || o->n_cluster_cidrs == 1 ?
 				      &p->nat_mark_masq : &p->nat_masq_cidr);
 			if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
-				r.src = o->cluster_cidrs[0].addr.v4;
-				r.smsk.s_addr = o->cluster_cidrs[0].plen ?
-					htonl(~0u << (32 - o->cluster_cidrs[0].plen)) : 0;
+				rule_src(&r, &o->cluster_cidrs[0]);
 				r.inv = IPT_R_INV_SRC;
 			}
 			rule_dst(&r, &dp->cluster_ip, dp->proto, dp->port);
@@ -914,9 +915,7 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
 			memset(&r, 0, sizeof(r));
 			r.target = IPT_T_RETURN;
-			r.src = o->cluster_cidrs[i].addr.v4;
-			r.smsk.s_addr = o->cluster_cidrs[i].plen ?
-				htonl(~0u << (32 - o->cluster_cidrs[i].plen)) : 0;
+			rule_src(&r, &o->cluster_cidrs[i]);
 			ipt_chain_add(&p->nat_masq_cidr, &r);
 		}
 		r = rule_jump(&p->nat_mark_masq);

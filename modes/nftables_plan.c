@@ -162,6 +162,13 @@ static struct sy_nft_rule r_ct_new_jump(const char *chain)
 	return r;
 }
 
+static void add_ct_new_jump(struct nftp_chain *c, const char *to)
+{
+	struct sy_nft_rule r = r_ct_new_jump(to);
+
+	add_rule(c, &r);
+}
+
 /* ---- options ---- */
 
 void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const struct desired_state *ds)
@@ -204,26 +211,18 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	g->chains = xcalloc(G_MAX, sizeof(*g->chains));
 #define CH(name, hook) (c = &g->chains[g->n_chains++], chain_init(c, name, hook), c)
 	c = CH("filter-prerouting", &h_filter_pre);
-	r = r_ct_new_jump("firewall-check");
-	add_rule(c, &r);
+	add_ct_new_jump(c, "firewall-check");
 	c = CH("filter-input", &h_filter_in);
-	r = r_ct_new_jump("nodeport-endpoints-check");
-	add_rule(c, &r);
-	r = r_ct_new_jump("service-endpoints-check");
-	add_rule(c, &r);
+	add_ct_new_jump(c, "nodeport-endpoints-check");
+	add_ct_new_jump(c, "service-endpoints-check");
 	c = CH("filter-forward", &h_filter_fwd);
-	r = r_ct_new_jump("service-endpoints-check");
-	add_rule(c, &r);
-	r = r_ct_new_jump("cluster-ips-check");
-	add_rule(c, &r);
+	add_ct_new_jump(c, "service-endpoints-check");
+	add_ct_new_jump(c, "cluster-ips-check");
 	c = CH("filter-output", &h_filter_out);
-	r = r_ct_new_jump("service-endpoints-check");
-	add_rule(c, &r);
-	r = r_ct_new_jump("firewall-check");
-	add_rule(c, &r);
+	add_ct_new_jump(c, "service-endpoints-check");
+	add_ct_new_jump(c, "firewall-check");
 	c = CH("filter-output-post-dnat", &h_filter_out_post);
-	r = r_ct_new_jump("cluster-ips-check");
-	add_rule(c, &r);
+	add_ct_new_jump(c, "cluster-ips-check");
 	c = CH("nat-prerouting", &h_nat_pre);
 	r = r_jump(SY_NFT_A_JUMP, "services");
 	add_rule(c, &r);
