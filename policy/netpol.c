@@ -212,6 +212,15 @@ static void vec_del(struct vec *v, void *p)
 		}
 }
 
+/* sign > 0: vec_push, else vec_del (a reference counted in or out) */
+static void vec_mod(struct vec *v, void *p, int sign)
+{
+	if (sign > 0)
+		vec_push(v, p);
+	else
+		vec_del(v, p);
+}
+
 static void vec_free(struct vec *v)
 {
 	free(v->v);
@@ -587,10 +596,7 @@ static void pol_apply(struct policy_state *ps, struct pol *pol, int sign)
 	struct ns_rec *n = pol->ns;
 	unsigned nref = 0;
 
-	if (sign > 0)
-		vec_push(&n->pols, pol);
-	else
-		vec_del(&n->pols, pol);
+	vec_mod(&n->pols, pol, sign);
 	/* targets */
 	for (unsigned i = 0; i < n->pods.n; i++) {
 		struct pod_rec *pr = n->pods.v[i];
@@ -610,20 +616,14 @@ static void pol_apply(struct policy_state *ps, struct pol *pol, int sign)
 					struct hmap_iter it;
 					void *v;
 
-					if (sign > 0)
-						vec_push(&ps->nssel_all, ref);
-					else
-						vec_del(&ps->nssel_all, ref);
+					vec_mod(&ps->nssel_all, ref, sign);
 					hmap_iter_init(&it, &ps->nss);
 					while (hmap_iter_next(&it, NULL, &v)) {
 						struct ns_rec *m = v;
 
 						if (!peer_ns_match(ref, m))
 							continue;
-						if (sign > 0)
-							vec_push(&m->nssel, ref);
-						else
-							vec_del(&m->nssel, ref);
+						vec_mod(&m->nssel, ref, sign);
 						for (unsigned i = 0; i < m->pods.n; i++) {
 							struct pod_rec *pr = m->pods.v[i];
 
@@ -652,10 +652,7 @@ static void pol_apply(struct policy_state *ps, struct pol *pol, int sign)
 		if (!rule->has_named_ports || (!rule->all_peers && !rule->n_ipblocks))
 			continue;
 		nref++;
-		if (rule->all_peers)
-			sign > 0 ? vec_push(&ps->named_all, ref) : vec_del(&ps->named_all, ref);
-		else
-			sign > 0 ? vec_push(&ps->named_ipb, ref) : vec_del(&ps->named_ipb, ref);
+		vec_mod(rule->all_peers ? &ps->named_all : &ps->named_ipb, ref, sign);
 		hmap_iter_init(&it, &ps->nss);
 		while (hmap_iter_next(&it, NULL, &v)) {
 			struct ns_rec *m = v;
