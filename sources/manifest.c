@@ -3,7 +3,8 @@
  * The manifest-directory source: *.yaml, *.yml and *.json files holding
  * Service, EndpointSlice and Node objects, and Pod, Namespace and
  * NetworkPolicy objects for --network-policy (multi-document YAML, kind: List
- * too).  The directory is re-read when inotify reports a change (debounced);
+ * too).  A file inotify reports closed, renamed or removed is re-read on the
+ * next loop iteration; one only created or touched after DEBOUNCE;
  * every reload replaces the cache's view, except that objects from a file
  * that fails to parse keep their last good version.
  */
@@ -517,6 +518,8 @@ struct owner {
 	unsigned n;
 };
 
+#define DEBOUNCE 0.05	/* seconds to wait for a file only created or touched to be closed */
+
 struct manifest_source {
 	struct ev_loop *loop;
 	char *dir;
@@ -527,6 +530,7 @@ struct manifest_source {
 	struct hmap files;	/* name → struct file_state */
 	struct hmap owners;	/* key → struct owner */
 	struct hmap pending;	/* names inotify reported (value unused) */
+	struct hmap unsettled;	/* of those, created or touched but not yet closed (value = key) */
 	struct hmap redo;	/* files to re-apply: they now win an object another file gave up */
 	bool full;		/* rescan the whole directory (queue overflow, first load) */
 	bool loaded;
@@ -651,6 +655,7 @@ struct load_ctx {
 	const char *path;
 	char **keys;		/* keys of the objects this parse saw */
 	unsigned n;
+	struct hmap seen;	/* the same keys (not owned): a lookup, not a walk, per object */
 	unsigned index;
 };
 
@@ -684,10 +689,10 @@ static void apply_one(void *arg, struct json_object *o)
 		return;
 	}
 	snprintf(key, sizeof(key), "%d%s", k, id);
-	for (unsigned i = 0; i < l->n && !found; i++)
-		found = !strcmp(l->keys[i], key);
-	if (!found)
+	if (!hmap_get(&l->seen, key)) {
 		strv_add(&l->keys, &l->n, xstrdup(key));
+		hmap_put(&l->seen, l->keys[l->n - 1], (void *)1);
+	}
 	ow = hmap_get(&m->owners, key);
 	if (!ow) {
 		ow = xcalloc(1, sizeof(*ow));
@@ -851,6 +856,7 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 	char *text = NULL;
 	int r;
 
+	hmap_init(&l.seen);
 	snprintf(path, sizeof(path), "%s/%s", m->dir, name);
 	if (!fs) {
 		fs = xcalloc(1, sizeof(*fs));
@@ -860,6 +866,7 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 	r = read_manifest(path, &text, &len, &sig, err, sizeof(err));
 	if (r == 0 && !force && fs->hash == sig && !fs->err_sig) {
 		free(text);
+		hmap_clear(&l.seen);
 		return;		/* unchanged and good: nothing to do */
 	}
 	if (r == 0) {
@@ -880,11 +887,7 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 			log_v(2, "Manifest %s: unchanged, still: %s", path, err);
 		fs->err_sig = esig;
 		for (unsigned i = 0; i < fs->n; i++) {
-			bool seen = false;
-
-			for (unsigned j = 0; j < l.n && !seen; j++)
-				seen = !strcmp(l.keys[j], fs->keys[i]);
-			if (seen)
+			if (hmap_get(&l.seen, fs->keys[i]))
 				free(fs->keys[i]);
 			else
 				strv_add(&l.keys, &l.n, fs->keys[i]);
@@ -898,6 +901,7 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 			free(fs->keys[i]);
 		}
 	}
+	hmap_clear(&l.seen);
 	free(fs->keys);
 	fs->keys = l.keys;
 	fs->n = l.n;
@@ -1047,6 +1051,7 @@ static void debounce_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct manifest_source *m = container_of(w, struct manifest_source, debounce);
 
+	hmap_clear_keys(&m->unsettled);
 	if (m->full) {
 		hmap_clear_keys(&m->pending);
 		manifest_source_reload(m);
@@ -1065,15 +1070,39 @@ static void inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 		for (char *p = buf; p < buf + k;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 
-			if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
-				m->full = true;
-			else if (ev->len && wanted(ev->name) && !hmap_get(&m->pending, ev->name))
-				hmap_put(&m->pending, xstrdup(ev->name), (void *)1);
 			p += sizeof(*ev) + ev->len;
+			if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+				m->full = true;
+				continue;
+			}
+			if (!ev->len || !wanted(ev->name))
+				continue;
+			if (!m->pending.count && !ev_is_active(&m->debounce))
+				log_v(2, "Manifest directory %s: change notified (%s)", m->dir,
+				      ev->name);
+			if (!hmap_get(&m->pending, ev->name))
+				hmap_put(&m->pending, xstrdup(ev->name), (void *)1);
+			if (ev->mask & (IN_CREATE | IN_ATTRIB)) {
+				if (!hmap_get(&m->unsettled, ev->name)) {
+					char *name = xstrdup(ev->name);
+
+					hmap_put(&m->unsettled, name, name);
+				}
+			} else {
+				free(hmap_del(&m->unsettled, ev->name));
+			}
 		}
 	}
+	/*
+	 * A file closed after writing, renamed into place or removed is
+	 * complete: read it on the next loop iteration (every event already
+	 * queued is in this batch).  One only created or touched may still be
+	 * being written: wait DEBOUNCE for its close, as for an overflow.
+	 */
+	if (!m->full && !m->pending.count)
+		return;		/* only files switchyard does not read (editors' temporaries) */
 	ev_timer_stop(loop, &m->debounce);
-	ev_timer_set(&m->debounce, 0.05, 0);
+	ev_timer_set(&m->debounce, m->full || m->unsettled.count ? DEBOUNCE : 0, 0);
 	ev_timer_start(loop, &m->debounce);
 }
 
@@ -1088,6 +1117,7 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 	hmap_init(&m->files);
 	hmap_init(&m->owners);
 	hmap_init(&m->pending);
+	hmap_init(&m->unsettled);
 	hmap_init(&m->redo);
 	m->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (m->ifd < 0 || inotify_add_watch(m->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
@@ -1103,7 +1133,7 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 	}
 	ev_io_init(&m->io, inotify_cb, m->ifd, EV_READ);
 	ev_io_start(loop, &m->io);
-	ev_timer_init(&m->debounce, debounce_cb, 0.05, 0);
+	ev_timer_init(&m->debounce, debounce_cb, DEBOUNCE, 0);
 	*ret = m;
 	return 0;
 }
@@ -1127,6 +1157,7 @@ void manifest_source_free(struct manifest_source *m)
 		owner_free(v);
 	hmap_clear(&m->owners);
 	hmap_clear_keys(&m->pending);
+	hmap_clear_keys(&m->unsettled);
 	hmap_clear_keys(&m->redo);
 	free(m->dir);
 	free(m);
