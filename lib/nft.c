@@ -1088,19 +1088,32 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* Dump the sets of table (set NULL) or the elements of one set of it. */
+static int dump_set_req(struct sy_nft *n, int family, const char *table, const char *set,
+			dump_cb cb, void *arg)
+{
+	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, set ? NFT_MSG_GETSETELEM : NFT_MSG_GETSET,
+						     (uint16_t)family, NLM_F_DUMP, next_seq++);
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	if (set) {
+		nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	} else {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+	}
+	nftnl_set_free(s);
+	return dump(n, nlh, cb, arg);
+}
+
 int sy_nft_dump_sets(struct sy_nft *n, int family, const char *table,
 		     void (*cb)(void *arg, const char *name), void *arg)
 {
-	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, (uint16_t)family,
-						     NLM_F_DUMP, next_seq++);
-	struct nftnl_set *s = nftnl_set_alloc();
 	struct set_arg a = { table, cb, arg };
 
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	return dump(n, nlh, set_cb, &a);
+	return dump_set_req(n, family, table, NULL, set_cb, &a);
 }
 
 /* ---- generic shapes: concatenated keys, interval and mark maps, a rule builder ---- */
@@ -1418,15 +1431,7 @@ static int elem2_cb(const struct nlmsghdr *nlh, void *data)
 int sy_nft_dump_elems2(struct sy_nft *n, int family, const char *table, const char *set,
 		       void (*cb)(void *arg, const struct sy_nft_elem_info *e), void *arg)
 {
-	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)family,
-						     NLM_F_DUMP, next_seq++);
-	struct nftnl_set *s = nftnl_set_alloc();
 	struct elem2_arg a = { cb, arg };
 
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
-	nftnl_set_elems_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	return dump(n, nlh, elem2_cb, &a);
+	return dump_set_req(n, family, table, set, elem2_cb, &a);
 }
