@@ -327,18 +327,40 @@ void sy_nft_chain_del(struct sy_nft_batch *b, const char *name)
 	chain_msg(b, NFT_MSG_DELCHAIN, 0, name, NULL);
 }
 
-void sy_nft_chain_flush(struct sy_nft_batch *b, const char *name)
+/* Make r a rule of chain in the batch's table (the pending elements sent first). */
+static struct nftnl_rule *rule_obj(struct sy_nft_batch *b, struct nftnl_rule *r, const char *chain)
 {
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nlmsghdr *nlh;
-
 	flush_elems(b);
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, b->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)b->family);
-	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_DELRULE, b->family, 0, msg_seq(b));
+	return r;
+}
+
+/* Queue a rule message for r with comment (NULL: none); r stays the caller's. */
+static void rule_msg(struct sy_nft_batch *b, struct nftnl_rule *r, uint16_t type, uint16_t flags,
+		     const char *comment)
+{
+	struct nlmsghdr *nlh;
+
+	if (comment) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(strlen(comment) + 16);
+
+		nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment);
+		nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud),
+				    nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
+	nlh = nftnl_nlmsg_build_hdr(cur(b), type, b->family, flags, msg_seq(b));
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	batch_update(b);
+}
+
+void sy_nft_chain_flush(struct sy_nft_batch *b, const char *name)
+{
+	struct nftnl_rule *r = rule_obj(b, nftnl_rule_alloc(), name);
+
+	rule_msg(b, r, NFT_MSG_DELRULE, 0, NULL);
 	nftnl_rule_free(r);
 }
 
@@ -637,30 +659,17 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 
 int sy_nft_rule_add(struct sy_nft_batch *b, const char *chain, const struct sy_nft_rule *r)
 {
-	struct nftnl_rule *nr = nftnl_rule_alloc();
-	struct nftnl_udata_buf *ud;
-	struct nlmsghdr *nlh;
+	struct nftnl_rule *nr = rule_obj(b, nftnl_rule_alloc(), chain);
 	char comment[32];
 	int ret;
 
-	flush_elems(b);
-	nftnl_rule_set_str(nr, NFTNL_RULE_TABLE, b->table);
-	nftnl_rule_set_str(nr, NFTNL_RULE_CHAIN, chain);
-	nftnl_rule_set_u32(nr, NFTNL_RULE_FAMILY, (uint32_t)b->family);
 	ret = rule_exprs(nr, r);
 	if (ret < 0) {
 		nftnl_rule_free(nr);
 		return ret;
 	}
 	snprintf(comment, sizeof(comment), "sy:%016llx", (unsigned long long)sy_nft_rule_fp(r));
-	ud = nftnl_udata_buf_alloc(64);
-	nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment);
-	nftnl_rule_set_data(nr, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
-	nftnl_udata_buf_free(ud);
-	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWRULE, b->family, NLM_F_CREATE | NLM_F_APPEND,
-				    msg_seq(b));
-	nftnl_rule_nlmsg_build_payload(nlh, nr);
-	batch_update(b);
+	rule_msg(b, nr, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, comment);
 	nftnl_rule_free(nr);
 	return 0;
 }
@@ -1359,24 +1368,12 @@ void sy_nft_rb_add(struct sy_nft_batch *b, const char *chain, struct sy_nft_rb *
 		   const char *note)
 {
 	struct nftnl_rule *nr = rb->r;
-	struct nftnl_udata_buf *ud;
-	struct nlmsghdr *nlh;
 	char comment[256];
 
-	flush_elems(b);
-	nftnl_rule_set_str(nr, NFTNL_RULE_TABLE, b->table);
-	nftnl_rule_set_str(nr, NFTNL_RULE_CHAIN, chain);
-	nftnl_rule_set_u32(nr, NFTNL_RULE_FAMILY, (uint32_t)b->family);
+	rule_obj(b, nr, chain);
 	snprintf(comment, sizeof(comment), "sy:%016llx%s%s", (unsigned long long)fp,
 		 note ? " " : "", note ? note : "");
-	ud = nftnl_udata_buf_alloc(sizeof(comment) + 16);
-	nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment);
-	nftnl_rule_set_data(nr, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
-	nftnl_udata_buf_free(ud);
-	nlh = nftnl_nlmsg_build_hdr(cur(b), NFT_MSG_NEWRULE, b->family, NLM_F_CREATE | NLM_F_APPEND,
-				    msg_seq(b));
-	nftnl_rule_nlmsg_build_payload(nlh, nr);
-	batch_update(b);
+	rule_msg(b, nr, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, comment);
 	sy_nft_rb_free(rb);
 }
 
