@@ -36,6 +36,7 @@
 /* nft's datatype ids (for `nft list` to print keys) */
 #define DT_VERDICT 1
 #define DT_IPADDR 7
+#define DT_IP6ADDR 8
 #define DT_INET_PROTO 12
 #define DT_INET_SERVICE 13
 #define DT_BITS 6
@@ -66,6 +67,27 @@ struct sy_nft_batch {
 
 static uint32_t next_seq;
 
+/* A table family's network header: where the addresses are and how long. */
+struct fam {
+	unsigned alen;			/* 4 / 16 */
+	uint32_t soff, doff;		/* saddr / daddr offsets */
+	uint32_t nfproto;		/* NFPROTO_IPV4 / NFPROTO_IPV6 */
+	uint32_t dt_addr;		/* nft's ipv4_addr / ipv6_addr */
+};
+
+static struct fam fam_of(int family)
+{
+	if (family == NFPROTO_IPV6)
+		return (struct fam){ 16, 8, 24, NFPROTO_IPV6, DT_IP6ADDR };
+	return (struct fam){ 4, 12, 16, NFPROTO_IPV4, DT_IPADDR };
+}
+
+/* The bytes of an address that a rule or key holds (IPv4 when unset, as before). */
+static unsigned addr_len(const struct sy_addr *a)
+{
+	return a->family == AF_INET6 ? 16 : 4;
+}
+
 uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 {
 	/* FNV-1a over the fields that matter and the strings */
@@ -82,9 +104,10 @@ uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 	MIX(&r->to_port, 2);
 	MIX(&r->numgen_mod, 4);
 	MIX(&r->mark_bit, 4);
-	MIX(&r->saddr.v4, 4);
-	MIX(&r->daddr.v4, 4);
-	MIX(&r->to_addr.v4, 4);
+	/* an IPv4 rule's fingerprint is the same as before IPv6 existed */
+	MIX(r->saddr.b, addr_len(&r->saddr));
+	MIX(r->daddr.b, addr_len(&r->daddr));
+	MIX(r->to_addr.b, addr_len(&r->to_addr));
 	MIXS(r->mset);
 	MIXS(r->set);
 	MIXS(r->chain);
@@ -95,9 +118,17 @@ uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 	return h ? h : 1;
 }
 
-unsigned sy_nft_key_len(enum sy_nft_key k)
+unsigned sy_nft_key_len(enum sy_nft_key k, int family)
 {
-	return k == SY_NFT_K_ADDR || k == SY_NFT_K_NG ? 4 : k == SY_NFT_K_DPP ? 12 : 8;
+	unsigned a = fam_of(family).alen;
+
+	switch (k) {
+	case SY_NFT_K_ADDR: return a;
+	case SY_NFT_K_DPP: return a + 8;
+	case SY_NFT_K_AA: return 2 * a;
+	case SY_NFT_K_NG: return 4;
+	default: return 8;
+	}
 }
 
 unsigned sy_nft_key_ng(uint8_t *out, uint32_t v)
@@ -111,32 +142,35 @@ unsigned sy_nft_ap_make(uint8_t *out, const struct sy_addr *a, uint16_t port)
 {
 	uint16_t p = htons(port);
 
+	unsigned l = addr_len(a);
+
+	/* the port takes the 32-bit register after the address */
 	memset(out, 0, SY_NFT_AP_LEN);
-	memcpy(out, &a->v4, 4);
-	memcpy(out + 4, &p, 2);
-	return SY_NFT_AP_LEN;
+	memcpy(out, a->b, l);
+	memcpy(out + l, &p, 2);
+	return l + 4;
 }
 
 unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *a, uint8_t proto,
 			 uint16_t port)
 {
 	uint16_t p = htons(port);
-	unsigned o = 0;
+	unsigned o = 0, l = addr_len(a);
 
 	memset(out, 0, SY_NFT_KEY_MAX);
 	if (k == SY_NFT_K_NG)
 		return 4;
 	if (k == SY_NFT_K_AA) {
-		memcpy(out, &a->v4, 4);
-		memcpy(out + 4, &a->v4, 4);
-		return 8;
+		memcpy(out, a->b, l);
+		memcpy(out + l, a->b, l);
+		return 2 * l;
 	}
 	if (k != SY_NFT_K_PP) {
-		memcpy(out, &a->v4, 4);
-		o = 4;
+		memcpy(out, a->b, l);
+		o = l;
 	}
 	if (k == SY_NFT_K_ADDR)
-		return 4;
+		return l;
 	out[o] = proto;
 	memcpy(out + o + 4, &p, 2);
 	return o + 8;
@@ -460,18 +494,23 @@ static void e_fib_local(struct nftnl_rule *r, bool daddr)
 	e_cmp(r, NFT_CMP_EQ, &local, 4);
 }
 
-static void m_addr(struct nftnl_rule *r, uint32_t off, const struct sy_addr *addr, uint8_t plen,
-		   bool inv)
+/* ip[6] saddr|daddr [!]= addr/plen (off: the field's offset; f: the table's family) */
+static void m_addr(struct nftnl_rule *r, const struct fam *f, uint32_t off,
+		   const struct sy_addr *addr, uint8_t plen, bool inv)
 {
-	struct in_addr a = addr->v4;
+	uint8_t a[16] = { 0 }, mask[16] = { 0 }, zero[16] = { 0 };
 
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, 4, NFT_REG_1);
-	if (plen < 32) {
-		uint32_t mask = plen ? htonl(~0u << (32 - plen)) : 0, zero = 0;
-		e_bitwise(r, 4, &mask, &zero);
-		a.s_addr &= mask;
+	memcpy(a, addr->b, f->alen);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, f->alen, NFT_REG_1);
+	if (plen < f->alen * 8) {
+		for (unsigned i = 0; i < f->alen; i++) {
+			unsigned bits = plen > 8 * i ? plen - 8 * i : 0;
+			mask[i] = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+			a[i] &= mask[i];
+		}
+		e_bitwise(r, f->alen, mask, zero);
 	}
-	e_cmp(r, inv ? NFT_CMP_NEQ : NFT_CMP_EQ, &a, 4);
+	e_cmp(r, inv ? NFT_CMP_NEQ : NFT_CMP_EQ, a, f->alen);
 }
 
 static void mark_op(struct nftnl_rule *r, uint32_t mask, uint32_t xor)
@@ -481,9 +520,9 @@ static void mark_op(struct nftnl_rule *r, uint32_t mask, uint32_t xor)
 	e_meta_set(r, NFT_META_MARK, NFT_REG_1);
 }
 
-static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
+static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r, const struct fam *f)
 {
-	uint32_t zero = 0;
+	uint32_t zero = 0, areg = f->alen / 4;	/* 32-bit registers an address takes */
 
 	if (r->m & SY_NFT_M_CT_NEW) {
 		struct nftnl_expr *e = nftnl_expr_alloc("ct");
@@ -495,17 +534,20 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 		e_cmp(nr, NFT_CMP_NEQ, &zero, 4);
 	}
 	if (r->m & SY_NFT_M_SADDR)
-		m_addr(nr, 12, &r->saddr, r->splen, r->m & SY_NFT_M_SADDR_INV);
+		m_addr(nr, f, f->soff, &r->saddr, r->splen, r->m & SY_NFT_M_SADDR_INV);
 	if (r->m & SY_NFT_M_DADDR)
-		m_addr(nr, 16, &r->daddr, r->dplen, r->m & SY_NFT_M_DADDR_INV);
+		m_addr(nr, f, f->doff, &r->daddr, r->dplen, r->m & SY_NFT_M_DADDR_INV);
 	if (r->m & SY_NFT_M_FIB_DLOCAL)
 		e_fib_local(nr, true);
 	if (r->m & SY_NFT_M_FIB_SLOCAL)
 		e_fib_local(nr, false);
 	if (r->m & SY_NFT_M_DADDR_NOT_LO) {
+		/* kube-proxy: ip daddr != 127.0.0.0/8, ip6 daddr != ::1 */
 		struct sy_addr lo = sy_addr4_host(0x7f000000);
 
-		m_addr(nr, 16, &lo, 8, true);
+		if (f->alen == 16)
+			sy_addr_parse("::1", &lo);
+		m_addr(nr, f, f->doff, &lo, f->alen == 16 ? 128 : 8, true);
 	}
 	if (r->m & SY_NFT_M_L4PROTO) {
 		e_meta(nr, NFT_META_L4PROTO, NFT_REG_1);
@@ -524,8 +566,8 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 	if (r->m & (SY_NFT_M_SADDR_SET | SY_NFT_M_DADDR_SET)) {
 		if (!r->mset)
 			return -EINVAL;
-		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, r->m & SY_NFT_M_SADDR_SET ? 12 : 16, 4,
-			  NFT_REG_1);
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, r->m & SY_NFT_M_SADDR_SET ? f->soff : f->doff,
+			  f->alen, NFT_REG_1);
 		e_lookup(nr, NFT_REG_1, r->mset, false);
 	}
 	if (r->m & SY_NFT_M_CT_DNAT) {
@@ -540,8 +582,8 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 	if (r->m & SY_NFT_M_SD_SET) {
 		if (!r->mset)
 			return -EINVAL;
-		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG32_00);
-		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_01);
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, f->soff, f->alen, NFT_REG32_00);
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, f->doff, f->alen, NFT_REG32_00 + areg);
 		e_lookup(nr, NFT_REG32_00, r->mset, false);
 	}
 	if (r->m & SY_NFT_M_NUMGEN) {
@@ -577,7 +619,8 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 	case SY_NFT_A_REJECT: {
 		struct nftnl_expr *e = nftnl_expr_alloc("reject");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMP_UNREACH);
-		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, 3);	/* ICMP_PORT_UNREACH */
+		/* port unreachable: ICMP_PORT_UNREACH 3, ICMPV6_PORT_UNREACH 4 (nft's default) */
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, f->alen == 16 ? 4 : 3);
 		nftnl_rule_add_expr(nr, e);
 		break;
 	}
@@ -586,8 +629,10 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 		uint32_t reg = NFT_REG32_00;
 		if (!r->set)
 			return -EINVAL;
-		if (r->act == SY_NFT_A_VMAP_DPP)
-			e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, reg++);
+		if (r->act == SY_NFT_A_VMAP_DPP) {
+			e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, f->doff, f->alen, reg);
+			reg += areg;
+		}
 		e_meta(nr, NFT_META_L4PROTO, reg++);
 		e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
 		e_lookup(nr, NFT_REG32_00, r->set, true);
@@ -608,11 +653,11 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 	case SY_NFT_A_DNAT: {
 		struct nftnl_expr *e;
 		uint16_t p = htons(r->to_port);
-		e_imm_data(nr, NFT_REG_1, &r->to_addr.v4, 4);
+		e_imm_data(nr, NFT_REG_1, r->to_addr.b, f->alen);
 		e_imm_data(nr, NFT_REG_2, &p, 2);
 		e = nftnl_expr_alloc("nat");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, f->nfproto);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
 		nftnl_rule_add_expr(nr, e);
@@ -634,9 +679,10 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 		nftnl_rule_add_expr(nr, e);
 		e = nftnl_expr_alloc("nat");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, f->nfproto);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_01);
+		/* the map's data: the address, then the port in the next 32-bit register */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_00 + areg);
 		nftnl_rule_add_expr(nr, e);
 		break;
 	}
@@ -644,7 +690,7 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 		struct nftnl_expr *e = nftnl_expr_alloc("dynset");
 		if (!r->set)
 			return -EINVAL;
-		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, f->soff, f->alen, NFT_REG_1);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
 		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, r->set);
@@ -660,10 +706,11 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r)
 int sy_nft_rule_add(struct sy_nft_batch *b, const char *chain, const struct sy_nft_rule *r)
 {
 	struct nftnl_rule *nr = rule_obj(b, nftnl_rule_alloc(), chain);
+	struct fam f = fam_of(b->family);
 	char comment[32];
 	int ret;
 
-	ret = rule_exprs(nr, r);
+	ret = rule_exprs(nr, r, &f);
 	if (ret < 0) {
 		nftnl_rule_free(nr);
 		return ret;
@@ -733,23 +780,24 @@ static struct nftnl_set_elem *elem_new(struct sy_nft_batch *b, bool add, const c
 void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 {
 	struct nftnl_set *s = set_obj(b, d->name);
-	uint32_t flags = 0, ktype;
+	struct fam f = fam_of(b->family);
+	uint32_t flags = 0, ktype, dt = f.dt_addr;
 
 	flush_elems(b);
-	ktype = d->key == SY_NFT_K_ADDR ? DT_IPADDR :
-		d->key == SY_NFT_K_DPP ? ((DT_IPADDR << DT_BITS | DT_INET_PROTO) << DT_BITS) | DT_INET_SERVICE :
+	ktype = d->key == SY_NFT_K_ADDR ? dt :
+		d->key == SY_NFT_K_DPP ? ((dt << DT_BITS | DT_INET_PROTO) << DT_BITS) | DT_INET_SERVICE :
 		d->key == SY_NFT_K_NG ? DT_MARK_TYPE :
-		d->key == SY_NFT_K_AA ? DT_IPADDR << DT_BITS | DT_IPADDR :
+		d->key == SY_NFT_K_AA ? dt << DT_BITS | dt :
 		DT_INET_PROTO << DT_BITS | DT_INET_SERVICE;
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ktype);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sy_nft_key_len(d->key));
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sy_nft_key_len(d->key, b->family));
 	if (d->map) {
 		flags |= NFT_SET_MAP;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	} else if (d->ap_data) {
 		flags |= NFT_SET_MAP;
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, DT_IPADDR << DT_BITS | DT_INET_SERVICE);
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, SY_NFT_AP_LEN);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, dt << DT_BITS | DT_INET_SERVICE);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, f.alen + 4);
 	}
 	if (d->timeout_s) {
 		flags |= NFT_SET_TIMEOUT | NFT_SET_EVAL;

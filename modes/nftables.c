@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * --proxy-mode=nftables: the planner (nftables_plan.c) turns the desired
- * state into the objects of table `ip switchyard`; this file keeps two
+ * state into the objects of table `ip switchyard` (an AF_INET instance) or
+ * `ip6 switchyard` (AF_INET6: the same layout over IPv6 ports, addresses
+ * and keys; dual stack runs one instance of each); this file keeps two
  * views in memory — D, what the table should hold, and K, what the kernel
  * holds as far as we know — and sends the difference as netlink batches
  * (lib/nft.c).  A partial sync compares only the changed Service ports and
@@ -24,7 +26,6 @@
 #include "switchyard/util.h"
 #include "nftables_plan.h"
 
-#define FAMILY 2		/* NFPROTO_IPV4 */
 #define STALE_DELAY 1.0		/* seconds between flushing a chain and deleting it */
 /*
  * A full sync's first batch holds up to CHUNK_MSGS messages; each later one
@@ -57,9 +58,13 @@ struct kelem {
 	uint64_t vfp;		/* elem_vfp of verdict, goto chain and data */
 	uint16_t set;
 	uint8_t klen;
-	uint8_t key[SY_NFT_KEY_MAX];
-	char k[];		/* nftp_elem_key */
+	char k[];		/* nftp_elem_key, then klen bytes of the key (kelem_key) */
 };
+
+static const uint8_t *kelem_key(const struct kelem *e)
+{
+	return (const uint8_t *)e->k + strlen(e->k) + 1;
+}
 
 static uint64_t elem_vfp(uint8_t ev, const char *chain, const uint8_t *data, unsigned dlen)
 {
@@ -85,8 +90,9 @@ struct slot {
 
 struct proxy_mode {
 	const struct sy_config *cfg;
-	int family;
+	int family;			/* AF_INET / AF_INET6 = NFPROTO_IPV4 / NFPROTO_IPV6 */
 	const char *table;
+	const char *fam_table;		/* "ip switchyard", "ip6 switchyard" (logs, metrics) */
 	struct sy_nft *nl;
 	struct nftp_opts opts;
 	bool have_opts;
@@ -201,7 +207,7 @@ static void d_shard_ref(struct proxy_mode *m, unsigned set, int d)
 
 static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
 {
-	char k[64];
+	char k[NFTP_EKEY_MAX];
 	struct delem *d;
 
 	d_shard_ref(m, e->set, 1);
@@ -222,7 +228,7 @@ static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
 
 static void d_del_elem(struct proxy_mode *m, const struct nftp_elem *e)
 {
-	char k[64];
+	char k[NFTP_EKEY_MAX];
 	struct delem *d;
 
 	d_shard_ref(m, e->set, -1);
@@ -283,7 +289,7 @@ static const struct nftp_elem *d_elem_value(struct proxy_mode *m, struct delem *
 	hmap_iter_init(&it, &m->ports);
 	while (hmap_iter_next(&it, NULL, &v)) {
 		struct nftp_port *pp = v;
-		char k[64];
+		char k[NFTP_EKEY_MAX];
 		if (pp->error)
 			continue;
 		for (unsigned i = 0; i < pp->n_elems; i++) {
@@ -390,15 +396,17 @@ static void k_elem_put(struct proxy_mode *m, const char *k, unsigned set, const 
 		       unsigned klen, uint64_t vfp)
 {
 	struct kelem *e = hmap_get(&m->kelems, k);
+	size_t l = strlen(k);
 
+	/* the same name is the same key (its hex), so an entry found keeps it */
 	if (!e) {
-		e = xcalloc(1, sizeof(*e) + strlen(k) + 1);
-		strcpy(e->k, k);
+		e = xcalloc(1, sizeof(*e) + l + 1 + klen);
+		memcpy(e->k, k, l + 1);
+		memcpy(e->k + l + 1, key, klen);
 		hmap_put(&m->kelems, e->k, e);
 	}
 	e->set = (uint16_t)set;
 	e->klen = (uint8_t)klen;
-	memcpy(e->key, key, klen);
 	e->vfp = vfp;
 }
 
@@ -442,9 +450,9 @@ static void load_set(void *arg, const char *name)
 static void load_elem(void *arg, const struct sy_nft_elem_info *in)
 {
 	struct load_arg *a = arg;
-	char k[64];
+	char k[NFTP_EKEY_MAX];
 
-	if (in->klen > SY_NFT_KEY_MAX)
+	if (in->klen > NFTP_KD_MAX)
 		return;
 	nftp_elem_key(k, nftp_set_def(a->set)->name, in->key, in->klen);
 	/* a jump (never ours) or an unknown verdict: 0xff, a mismatch */
@@ -518,9 +526,10 @@ struct keypool {
 
 static const char *kp_add(struct keypool *p, const struct nftp_elem *e)
 {
-	char *k = xmalloc(64);
+	char kb[NFTP_EKEY_MAX], *k;
 
-	nftp_elem_key(k, nftp_set_def(e->set)->name, e->key, e->klen);
+	nftp_elem_key(kb, nftp_set_def(e->set)->name, e->key, e->klen);
+	k = xstrdup(kb);
 	if (p->n == p->cap) {
 		p->cap = p->cap ? 2 * p->cap : 32;
 		p->k = xrealloc(p->k, p->cap * sizeof(*p->k));
@@ -595,17 +604,17 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 		struct delem *d = hmap_get(&m->delems, u->elems[i]);
 		struct kelem *k = hmap_get(&m->kelems, u->elems[i]);
 		const struct nftp_elem *e = d ? d_elem_value(m, d) : NULL;
-		uint64_t vfp = e ? elem_vfp(e->ev, e->chain, e->data, e->dlen) : 0;
+		uint64_t vfp = e ? elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen) : 0;
 		if (e && k && k->vfp == vfp)
 			continue;
 		if (k) {
-			sy_nft_elem(b, false, nftp_set_def(k->set)->name, k->key, k->klen, 0, NULL);
+			sy_nft_elem(b, false, nftp_set_def(k->set)->name, kelem_key(k), k->klen, 0, NULL);
 			k_elem_del(m, u->elems[i]);
 		}
 		if (e) {
 			if (e->dlen)
 				sy_nft_elem_data(b, true, nftp_set_def(e->set)->name, e->key, e->klen,
-						 e->data, e->dlen);
+						 nftp_elem_data(e), e->dlen);
 			else
 				sy_nft_elem(b, true, nftp_set_def(e->set)->name, e->key, e->klen, e->ev,
 					    e->chain);
@@ -718,6 +727,29 @@ static void set_opts(struct proxy_mode *m, const struct nftp_opts *o)
 	d_globals(m);
 }
 
+/* The instance's ports: the desired state's ports of its family. */
+static const struct ds_port *m_port(const struct proxy_mode *m, const struct desired_state *ds,
+				    const char *name)
+{
+	return hmap_get(ds_ports(ds, m->family), name);
+}
+
+/*
+ * The changes of the instance's family since the last commit; NULL (with
+ * *n = 0) when the desired state keeps no change list for it: then every
+ * sync of this instance is a full one.
+ */
+static const struct ds_change *m_changes(const struct proxy_mode *m, const struct desired_state *ds,
+					 unsigned *n)
+{
+	if (m->family != AF_INET) {
+		*n = 0;
+		return NULL;
+	}
+	*n = ds->n_changes;
+	return ds->changes;
+}
+
 /* Bring the per-port plans up to ds: all of them (full) or the changed ones. */
 static void replan(struct proxy_mode *m, const struct desired_state *ds, bool all,
 		   struct unit *u, struct keypool *kp)
@@ -732,7 +764,7 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 		unsigned n_gone = 0;
 		hmap_iter_init(&it, &m->ports);
 		while (hmap_iter_next(&it, &key, NULL))
-			if (!desired_port(ds, key))
+			if (!m_port(m, ds, key))
 				gone[n_gone++] = key;
 		for (unsigned i = 0; i < n_gone; i++) {
 			struct nftp_port *pp = hmap_del(&m->ports, gone[i]);
@@ -741,7 +773,7 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 			nftp_port_free(pp);
 		}
 		free(gone);
-		hmap_iter_init(&it, &ds->ports);
+		hmap_iter_init(&it, ds_ports(ds, m->family));
 		while (hmap_iter_next(&it, &key, &v)) {
 			const struct ds_port *dp = v;
 			struct nftp_port *pp = hmap_get(&m->ports, key);
@@ -760,10 +792,12 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 		return;
 	}
 	/* partial: the changed ports; the unit holds old and new names */
-	for (unsigned i = 0; i < ds->n_changes; i++) {
-		const struct ds_change *c = &ds->changes[i];
+	unsigned n_changes;
+	const struct ds_change *changes = m_changes(m, ds, &n_changes);
+	for (unsigned i = 0; i < n_changes; i++) {
+		const struct ds_change *c = &changes[i];
 		struct nftp_port *old = hmap_get(&m->ports, c->name), *np = NULL;
-		const struct ds_port *dp = desired_port(ds, c->name);
+		const struct ds_port *dp = m_port(m, ds, c->name);
 		if (old && dp && old->serial == dp->serial)
 			continue;
 		if (dp) {
@@ -825,7 +859,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 
 	r = k_load(m);
 	if (r < 0) {
-		snprintf(s->e.what, sizeof(s->e.what), "reading table %s: %s", m->table, strerror(-r));
+		snprintf(s->e.what, sizeof(s->e.what), "reading table %s: %s", m->fam_table, strerror(-r));
 		return r;
 	}
 	s_new(s);
@@ -904,14 +938,14 @@ out:
 static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 			 struct mode_sync_stats *st)
 {
-	const struct desired_state *ds = in->services;	/* ds->ports: the IPv4 ports */
+	const struct desired_state *ds = in->services;	/* the ports of m->family */
 	struct nftp_opts o;
 	struct sender s = { .m = m, .st = st };
 	double now = sy_now_mono();
 	unsigned written = 0;
 	int r = 0;
 
-	nftp_opts_from(&o, m->cfg, ds);
+	nftp_opts_from(&o, m->cfg, ds, m->family);
 	if (!m->have_opts || !nftp_opts_equal(&o, &m->opts)) {
 		/* the globals changed: every port is planned again */
 		struct hmap_iter it;
@@ -925,6 +959,11 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	}
 	if (m->need_full)
 		full = true;
+	{
+		unsigned n;
+		if (!m_changes(m, ds, &n))
+			full = true;	/* no change list for this family */
+	}
 
 	for (unsigned tries = 0; tries < MAX_TRIES; tries++) {
 		s.n_tags = 0;
@@ -960,12 +999,13 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 		m->need_full = true;
 		full = true;
 		if (!s.bad) {
-			log_error("nftables sync failed: %s", s.e.what);
+			log_error("nftables sync failed (%s): %s", m->fam_table, s.e.what);
 			break;
 		}
 		/* one Service port refused by the kernel: skip it, program the rest */
 		struct nftp_port *pp = hmap_get(&m->ports, s.bad);
-		log_error("Service port %s skipped: the kernel refused %s", s.bad, s.e.what);
+		log_error("Service port %s skipped: the kernel refused %s (%s)", s.bad, s.e.what,
+			  m->fam_table);
 		if (pp && !pp->error) {
 			d_port_del(m, pp);
 			pp->error = xstrdup(s.e.what);
@@ -978,7 +1018,7 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	m->n_rules = m->d_rules;
 	st->rules_total = m->d_rules + hmap_count(&m->delems) + hmap_count(&m->dchains) +
 			  hmap_count(&m->dsets);
-	st->table_rules[0] = st->rules_total;
+	st->table_rules[m->family == AF_INET6 ? 1 : 0] = st->rules_total;
 	st->rules_written = written;
 	return r;
 }
@@ -986,7 +1026,7 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 /* ---- init / cleanup ---- */
 
 /* Every expression the mode uses, in a throw-away table within one transaction. */
-static int probe(struct sy_nft *nl, char *err, size_t errlen)
+static int probe(struct sy_nft *nl, int family, char *err, size_t errlen)
 {
 	static const struct sy_nft_hook h = { "nat", 0, -100 }, hf = { "filter", 1, -110 };
 	static const struct sy_nft_set sets[] = {
@@ -994,10 +1034,16 @@ static int probe(struct sy_nft *nl, char *err, size_t errlen)
 		{ "a", SY_NFT_K_ADDR, false, 10, false },
 		{ "e", SY_NFT_K_NG, false, 0, true }, { "h", SY_NFT_K_AA, false, 0, false },
 	};
-	struct sy_nft_batch *b = sy_nft_batch_new(FAMILY, "switchyard-probe");
+	struct sy_nft_batch *b = sy_nft_batch_new(family, "switchyard-probe");
 	struct sy_nft_error e;
 	struct sy_nft_rule r;
+	struct sy_addr ep;		/* an address of the family */
 	int ret;
+
+	if (family == AF_INET6)
+		sy_addr_parse("fd00::1", &ep);
+	else
+		ep = sy_addr4_host(0x0a000001);
 
 	sy_nft_table_add(b);
 	sy_nft_chain_add(b, "n", &h);
@@ -1008,6 +1054,7 @@ static int probe(struct sy_nft *nl, char *err, size_t errlen)
 	memset(&r, 0, sizeof(r));
 	r.m = SY_NFT_M_CT_NEW | SY_NFT_M_SADDR | SY_NFT_M_FIB_DLOCAL | SY_NFT_M_FIB_SLOCAL |
 	      SY_NFT_M_DADDR_NOT_LO | SY_NFT_M_MARK_UNSET | SY_NFT_M_NUMGEN | SY_NFT_M_SADDR_SET;
+	r.saddr = ep;
 	r.splen = 8;
 	r.mark_bit = 0x4000;
 	r.numgen_mod = 2;
@@ -1046,16 +1093,15 @@ static int probe(struct sy_nft *nl, char *err, size_t errlen)
 	sy_nft_rule_add(b, "n", &r);
 	{
 		uint8_t k[SY_NFT_KEY_MAX], d[SY_NFT_AP_LEN];
-		struct sy_addr a = sy_addr4_host(0x0a000001);
-		unsigned kl = sy_nft_key_ng(k, NFTP_SLOTS), dl = sy_nft_ap_make(d, &a, 80);
+		unsigned kl = sy_nft_key_ng(k, NFTP_SLOTS), dl = sy_nft_ap_make(d, &ep, 80);
 		sy_nft_elem_data(b, true, "e", k, kl, d, dl);
-		kl = sy_nft_key_make(k, SY_NFT_K_AA, &a, 0, 0);
+		kl = sy_nft_key_make(k, SY_NFT_K_AA, &ep, 0, 0);
 		sy_nft_elem(b, true, "h", k, kl, SY_NFT_EV_NONE, NULL);
 	}
 	r.m = SY_NFT_M_L4PROTO;
 	r.l4proto = IPPROTO_TCP;
 	r.act = SY_NFT_A_DNAT;
-	r.to_addr = sy_addr4_host(0x0a000001);
+	r.to_addr = ep;
 	r.to_port = 80;
 	sy_nft_rule_add(b, "n", &r);
 	{
@@ -1079,9 +1125,9 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	struct sy_nft *nl;
 	int r;
 
-	if (family != AF_INET) {
-		snprintf(err, errlen, "the nftables mode programs IPv4 only (not %s)",
-			 sy_family_name(family));
+	if (family != AF_INET && family != AF_INET6) {
+		snprintf(err, errlen, "the nftables mode programs IPv4 and IPv6 only (not family %d)",
+			 family);
 		return -EAFNOSUPPORT;
 	}
 	r = sy_nft_open(&nl);
@@ -1089,15 +1135,16 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 		snprintf(err, errlen, "cannot open a nf_tables netlink socket: %s", strerror(-r));
 		return r;
 	}
-	r = probe(nl, err, errlen);
+	r = probe(nl, family, err, errlen);
 	if (r < 0) {
 		sy_nft_close(nl);
 		return -ENOTSUP;
 	}
 	m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
-	m->family = FAMILY;
+	m->family = family;
 	m->table = NFTP_TABLE;
+	m->fam_table = family == AF_INET6 ? "ip6 " NFTP_TABLE : "ip " NFTP_TABLE;
 	m->nl = nl;
 	hmap_init(&m->ports);
 	hmap_init(&m->dchains);
@@ -1113,14 +1160,15 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	m->alloc.arg = m;
 	m->need_full = true;
 	if (cfg && cfg->n_nodeport_cidrs) {
-		for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++)
-			if (sy_addr_is4(&cfg->nodeport_cidrs[i].addr) &&
-			    (ntohl(cfg->nodeport_cidrs[i].addr.v4.s_addr) >> 24) == 127)
-				sy_report(rep, 'W', "nftables mode: NodePorts on 127.0.0.0/8 are not "
-					  "supported (as in kube-proxy's nftables mode); --nodeport-addresses "
-					  "%s/%u ignored for loopback",
-					  sy_ip4_str(cfg->nodeport_cidrs[i].addr.v4),
-					  cfg->nodeport_cidrs[i].plen);
+		for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++) {
+			const struct sy_cidr *c = &cfg->nodeport_cidrs[i];
+			if (c->addr.family != family || !sy_addr_is_loopback(&c->addr))
+				continue;
+			sy_report(rep, 'W', "nftables mode: NodePorts on %s are not supported (as in "
+				  "kube-proxy's nftables mode); --nodeport-addresses %s/%u ignored for "
+				  "loopback", family == AF_INET6 ? "::1" : "127.0.0.0/8",
+				  sy_addr_str(&c->addr), c->plen);
+		}
 	}
 	*ret = m;
 	return 0;
@@ -1140,23 +1188,32 @@ static int nft_mode_cleanup(const struct sy_config *cfg, const struct sy_report 
 		sy_report(rep, 'E', "nftables cleanup: netlink socket: %s", strerror(-r));
 		return r;
 	}
-	r = sy_nft_table_exists(nl, FAMILY, NFTP_TABLE);
-	if (sy_nft_unavailable(r)) {
-		/* a kernel without nf_tables: nothing of ours can exist */
-		log_v(2, "nftables cleanup: nf_tables is not available (%s)", strerror(-r));
-		r = 0;
-	} else if (r > 0) {
-		b = sy_nft_batch_new(FAMILY, NFTP_TABLE);
-		sy_nft_table_del(b);
-		r = sy_nft_send(nl, b, &e, NULL);
-		sy_nft_batch_free(b);
-		if (r < 0)
-			sy_report(rep, 'E', "nftables cleanup: %s", e.what);
-	} else if (r < 0) {
-		sy_report(rep, 'E', "nftables cleanup: reading the tables: %s", strerror(-r));
+	/* both families' tables, ip switchyard and ip6 switchyard; go on past a failure */
+	static const int fams[] = { AF_INET, AF_INET6 };
+	int first = 0;
+	for (unsigned i = 0; i < ARRAY_SIZE(fams); i++) {
+		const char *fn = fams[i] == AF_INET6 ? "ip6" : "ip";
+		r = sy_nft_table_exists(nl, fams[i], NFTP_TABLE);
+		if (sy_nft_unavailable(r)) {
+			/* a kernel without nf_tables: nothing of ours can exist */
+			log_v(2, "nftables cleanup: nf_tables is not available (%s)", strerror(-r));
+			r = 0;
+		} else if (r > 0) {
+			b = sy_nft_batch_new(fams[i], NFTP_TABLE);
+			sy_nft_table_del(b);
+			r = sy_nft_send(nl, b, &e, NULL);
+			sy_nft_batch_free(b);
+			if (r < 0)
+				sy_report(rep, 'E', "nftables cleanup: %s %s: %s", fn, NFTP_TABLE, e.what);
+		} else if (r < 0) {
+			sy_report(rep, 'E', "nftables cleanup: reading the %s tables: %s", fn,
+				  strerror(-r));
+		}
+		if (r < 0 && !first)
+			first = r;
 	}
 	sy_nft_close(nl);
-	return r < 0 ? r : 0;
+	return first;
 }
 
 static void nft_mode_free(struct proxy_mode *m)
@@ -1188,7 +1245,8 @@ static void nft_mode_free(struct proxy_mode *m)
 	free(m);
 }
 
-static const char *const nft_rule_tables[] = { "ip switchyard", NULL };
+/* index 0: the AF_INET instance's table, 1: the AF_INET6 one's (nft_mode_sync) */
+static const char *const nft_rule_tables[] = { "ip " NFTP_TABLE, "ip6 " NFTP_TABLE, NULL };
 
 const struct proxy_mode_ops nftables_mode_ops = {
 	.name = "nftables",

@@ -68,7 +68,7 @@ uint64_t nftp_fp_fold(uint64_t h, uint64_t rule_fp)
 	return h;
 }
 
-void nftp_elem_key(char out[64], const char *set, const uint8_t *key, unsigned klen)
+void nftp_elem_key(char out[NFTP_EKEY_MAX], const char *set, const uint8_t *key, unsigned klen)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t l = strlen(set);
@@ -77,7 +77,7 @@ void nftp_elem_key(char out[64], const char *set, const uint8_t *key, unsigned k
 		l = 40;
 	memcpy(out, set, l);
 	out[l++] = '|';
-	for (unsigned i = 0; i < klen && i < SY_NFT_KEY_MAX; i++) {
+	for (unsigned i = 0; i < klen && i < NFTP_KD_MAX; i++) {
 		out[l++] = hex[key[i] >> 4];
 		out[l++] = hex[key[i] & 15];
 	}
@@ -171,22 +171,25 @@ static void add_ct_new_jump(struct nftp_chain *c, const char *to)
 
 /* ---- options ---- */
 
-void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const struct desired_state *ds)
+void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const struct desired_state *ds,
+		    int family)
 {
 	memset(o, 0, sizeof(*o));
+	o->family = family;
 	o->mark_bit = 1u << (cfg ? cfg->masquerade_bit : 14);
 	o->masquerade_all = cfg && cfg->masquerade_all;
-	/* this table is IPv4: the IPv4 cluster CIDRs */
+	/* the table's family: its cluster CIDRs */
 	for (unsigned i = 0; cfg && i < cfg->n_cluster_cidrs &&
 	     o->n_cluster_cidrs < ARRAY_SIZE(o->cluster_cidrs); i++)
-		if (sy_addr_is4(&cfg->cluster_cidrs[i].addr))
+		if (cfg->cluster_cidrs[i].addr.family == family)
 			o->cluster_cidrs[o->n_cluster_cidrs++] = cfg->cluster_cidrs[i];
 	o->nodeport_all_local = ds ? ds->node.nodeport_all_local : true;
 	if (ds && !o->nodeport_all_local) {
 		for (unsigned i = 0; i < ds->node.n_nodeport_addrs &&
 		     o->n_nodeport_addrs < ARRAY_SIZE(o->nodeport_addrs); i++) {
-			/* NodePorts on 127.0.0.0/8 are not supported (kube-proxy's nftables mode) */
-			if (sy_addr_is_loopback(&ds->node.nodeport_addrs[i]))
+			/* NodePorts on 127.0.0.0/8 and ::1 are not supported (kube-proxy's nftables mode) */
+			if (sy_addr_is_loopback(&ds->node.nodeport_addrs[i]) ||
+			    ds->node.nodeport_addrs[i].family != family)
 				continue;
 			o->nodeport_addrs[o->n_nodeport_addrs++] = ds->node.nodeport_addrs[i];
 		}
@@ -410,7 +413,7 @@ static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct
 			 SY_NFT_EV_NONE, NULL);
 		e = &pp->elems[pp->n_elems - 1];
 		e->klen = (uint8_t)sy_nft_key_ng(e->key, base + i);
-		e->dlen = (uint8_t)sy_nft_ap_make(e->data, &eps[i].addr, eps[i].port);
+		e->dlen = (uint8_t)sy_nft_ap_make(nftp_elem_data(e), &eps[i].addr, eps[i].port);
 		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_HAIRPIN, &eps[i].addr, 0, 0,
 			 SY_NFT_EV_NONE, NULL);
 	}
@@ -496,7 +499,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 			memset(&r, 0, sizeof(r));
 			r.m = SY_NFT_M_SADDR;
 			r.saddr = e->addr;
-			r.splen = 32;
+			r.splen = (uint8_t)sy_addr_bits(&e->addr);
 			r.act = SY_NFT_A_JUMP;
 			r.chain = "mark-for-masquerade";
 			add_rule(c, &r);
@@ -533,7 +536,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		memset(&r, 0, sizeof(r));
 		r.m = SY_NFT_M_DADDR | SY_NFT_M_L4PROTO | SY_NFT_M_DPORT;
 		r.daddr = dp->cluster_ip;
-		r.dplen = 32;
+		r.dplen = (uint8_t)sy_addr_bits(&dp->cluster_ip);
 		r.l4proto = dp->proto;
 		r.dport = dp->port;
 		r.act = SY_NFT_A_JUMP;
@@ -584,6 +587,8 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		if (dp->n_lb_source_ranges && dp->n_lb_ips) {
 			fw = port_chain(pp, "firewall-", base);
 			for (unsigned i = 0; i < dp->n_lb_source_ranges; i++) {
+				if (dp->lb_source_ranges[i].addr.family != dp->family)
+					continue;
 				memset(&r, 0, sizeof(r));
 				r.m = SY_NFT_M_SADDR;
 				r.saddr = dp->lb_source_ranges[i].addr;
@@ -616,6 +621,9 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	for (unsigned i = 0; i < dp->n_external_ips + dp->n_lb_ips; i++) {
 		bool is_lb = i >= dp->n_external_ips;
 		const struct sy_addr *a = is_lb ? &dp->lb_ips[i - dp->n_external_ips] : &dp->external_ips[i];
+		/* the port's family only (kubernetes #73157: never fail a table on another's) */
+		if (a->family != dp->family)
+			continue;
 		if (ext)
 			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS, a,
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext->name);

@@ -3,7 +3,7 @@
 #define SWITCHYARD_NFTABLES_PLAN_H
 /*
  * The nftables mode's pure planner: desired state → the objects of one
- * table (`ip switchyard`; per family later), named and shaped like
+ * table (`ip switchyard` or `ip6 switchyard`: nftp_opts.family), named and shaped like
  * kube-proxy's nftables mode (see doc/nftables.md).  No kernel access:
  * modes/nftables.c diffs plans against the kernel and writes batches.
  *
@@ -67,15 +67,21 @@ struct nftp_chain {
 	uint64_t fp;			/* nftp_chain_fp of the rules */
 };
 
+/*
+ * Key and data share one buffer (the longest pair: an IPv6 hairpin key,
+ * 32 bytes; an endpoints element is 4 + 8 / 4 + 20), so an IPv4 element
+ * stays small.
+ */
+#define NFTP_KD_MAX SY_NFT_KEY_MAX
 struct nftp_elem {
 	uint16_t set;			/* enum nftp_set */
 	uint8_t klen;
 	uint8_t ev;			/* enum sy_nft_ev */
-	uint8_t key[SY_NFT_KEY_MAX];
+	uint8_t dlen;			/* data (the endpoints map): ip . port, after the key */
 	const char *chain;		/* EV_GOTO target (a plan's chain name / static) */
-	uint8_t dlen;			/* data (the endpoints map): ip . port */
-	uint8_t data[SY_NFT_AP_LEN];
+	uint8_t key[NFTP_KD_MAX];	/* klen bytes of key, then dlen bytes of data */
 };
+#define nftp_elem_data(e) ((e)->key + (e)->klen)
 
 struct nftp_aset {			/* an affinity set */
 	char *name;
@@ -95,6 +101,7 @@ struct nftp_port {
 };
 
 struct nftp_opts {
+	int family;			/* AF_INET / AF_INET6: the table's (ip / ip6) */
 	uint32_t mark_bit;		/* 1 << masquerade_bit */
 	bool masquerade_all;
 	struct sy_cidr cluster_cidrs[16];
@@ -104,7 +111,9 @@ struct nftp_opts {
 	unsigned n_nodeport_addrs;
 };
 
-void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const struct desired_state *ds);
+/* The options of family's table: its cluster CIDRs and NodePort addresses only. */
+void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const struct desired_state *ds,
+		    int family);
 bool nftp_opts_equal(const struct nftp_opts *a, const struct nftp_opts *b);
 
 /* The global chains (*n of them) and the global set elements (nodeport-ips). */
@@ -142,7 +151,8 @@ void nftp_chain_name(char out[NFTP_NAME_MAX + 1], const char *prefix, const char
 /* Fingerprint of a rule sequence (of the rules' fingerprints). */
 uint64_t nftp_fp_fold(uint64_t h, uint64_t rule_fp);
 #define NFTP_FP_INIT 1469598103934665603ull
-/* "set|hex(key)" (the mode's element index); out needs 64 bytes. */
-void nftp_elem_key(char out[64], const char *set, const uint8_t *key, unsigned klen);
+/* "set|hex(key)" (the mode's element index); out needs NFTP_EKEY_MAX bytes. */
+#define NFTP_EKEY_MAX (40 + 2 + 2 * NFTP_KD_MAX)
+void nftp_elem_key(char out[NFTP_EKEY_MAX], const char *set, const uint8_t *key, unsigned klen);
 
 #endif

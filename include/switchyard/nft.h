@@ -20,6 +20,11 @@
 
 /* struct sy_nft_rule.m: matches, ANDed, in this order */
 #define SY_NFT_M_CT_NEW		0x0001	/* ct state new */
+/*
+ * Every address below is of the batch's family: an `ip` table's rules
+ * match IPv4 headers (`ip saddr`, 4 bytes), an `ip6` table's IPv6 headers
+ * (`ip6 saddr`, 16 bytes); the same rule shape serves both.
+ */
 #define SY_NFT_M_SADDR		0x0002	/* ip saddr saddr/splen */
 #define SY_NFT_M_SADDR_INV	0x0004	/* ... != */
 #define SY_NFT_M_DADDR		0x0008	/* ip daddr daddr/dplen */
@@ -28,7 +33,7 @@
 #define SY_NFT_M_DPORT		0x0040	/* th dport dport */
 #define SY_NFT_M_FIB_DLOCAL	0x0080	/* fib daddr type local */
 #define SY_NFT_M_FIB_SLOCAL	0x0100	/* fib saddr type local */
-#define SY_NFT_M_DADDR_NOT_LO	0x0200	/* ip daddr != 127.0.0.0/8 */
+#define SY_NFT_M_DADDR_NOT_LO	0x0200	/* ip daddr != 127.0.0.0/8 (ip6: ip6 daddr != ::1) */
 #define SY_NFT_M_MARK_UNSET	0x0400	/* mark and mark_bit == 0 */
 #define SY_NFT_M_SADDR_SET	0x0800	/* ip saddr @mset */
 #define SY_NFT_M_DADDR_SET	0x1000	/* ip daddr @mset */
@@ -43,7 +48,7 @@ enum sy_nft_act {
 	SY_NFT_A_RETURN,
 	SY_NFT_A_JUMP,		/* jump chain */
 	SY_NFT_A_GOTO,		/* goto chain */
-	SY_NFT_A_REJECT,	/* reject (icmp port-unreachable) */
+	SY_NFT_A_REJECT,	/* reject (icmp / icmpv6 port-unreachable) */
 	SY_NFT_A_VMAP_DPP,	/* ip daddr . meta l4proto . th dport vmap @set */
 	SY_NFT_A_VMAP_PP,	/* meta l4proto . th dport vmap @set */
 	SY_NFT_A_MARK_OR,	/* meta mark set mark or mark_bit */
@@ -52,7 +57,7 @@ enum sy_nft_act {
 	SY_NFT_A_DNAT,		/* dnat to to_addr:to_port (needs M_L4PROTO) */
 	SY_NFT_A_UPDATE_SADDR,	/* update @set { ip saddr } (the set's timeout) */
 	/* dnat ip to numgen random mod numgen_mod offset numgen_off map @set
-	 * (a K_NG → ipv4_addr . inet_service map; needs M_L4PROTO) */
+	 * (a K_NG → ipvX_addr . inet_service map; needs M_L4PROTO) */
 	SY_NFT_A_DNAT_MAP,
 };
 
@@ -63,7 +68,7 @@ struct sy_nft_rule {
 	uint16_t dport, to_port;	/* host order */
 	uint32_t numgen_mod;
 	uint32_t mark_bit;
-	struct sy_addr saddr, daddr, to_addr;	/* IPv4 in an ip table */
+	struct sy_addr saddr, daddr, to_addr;	/* IPv4 in an ip table, IPv6 in ip6 */
 	const char *mset;		/* M_SADDR_SET / M_DADDR_SET */
 	const char *set;		/* A_VMAP_* / A_UPDATE_SADDR */
 	const char *chain;		/* A_JUMP / A_GOTO */
@@ -73,23 +78,31 @@ struct sy_nft_rule {
 /* The rule's fingerprint (its comment "sy:%016llx"). */
 uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r);
 
-/* Set key types */
+/*
+ * Set key types.  ADDR is the table family's address type: ipv4_addr (4
+ * bytes) in an ip table, ipv6_addr (16) in an ip6 table; lengths below
+ * are IPv4 / IPv6.
+ */
 enum sy_nft_key {
-	SY_NFT_K_ADDR,		/* ipv4_addr (4 bytes) */
-	SY_NFT_K_DPP,		/* ipv4_addr . inet_proto . inet_service (12 bytes) */
+	SY_NFT_K_ADDR,		/* ipvX_addr (4 / 16 bytes) */
+	SY_NFT_K_DPP,		/* ipvX_addr . inet_proto . inet_service (12 / 24 bytes) */
 	SY_NFT_K_PP,		/* inet_proto . inet_service (8 bytes) */
 	SY_NFT_K_NG,		/* a numgen value, host order (nft type mark, 4 bytes) */
-	SY_NFT_K_AA,		/* ipv4_addr . ipv4_addr (8 bytes; key_make: a . a) */
+	SY_NFT_K_AA,		/* ipvX_addr . ipvX_addr (8 / 32 bytes; key_make: a . a) */
 };
-#define SY_NFT_KEY_MAX 12
-unsigned sy_nft_key_len(enum sy_nft_key k);
-/* Fill a key: addr/proto/port as the set type needs (port host order); returns its length. */
+#define SY_NFT_KEY_MAX 32
+/* A key's length in a table of family (NFPROTO_IPV4 / NFPROTO_IPV6 = AF_INET / AF_INET6). */
+unsigned sy_nft_key_len(enum sy_nft_key k, int family);
+/*
+ * Fill a key: addr/proto/port as the set type needs (port host order; the
+ * address's own family gives its length); returns its length.
+ */
 unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *a, uint8_t proto,
 			 uint16_t port);
 /* A K_NG key; returns 4. */
 unsigned sy_nft_key_ng(uint8_t *out, uint32_t v);
-/* The data of an ipv4_addr . inet_service map element (8 bytes); returns 8. */
-#define SY_NFT_AP_LEN 8
+/* The data of an ipvX_addr . inet_service map element (8 / 20 bytes); returns its length. */
+#define SY_NFT_AP_LEN 20
 unsigned sy_nft_ap_make(uint8_t *out, const struct sy_addr *a, uint16_t port);
 
 struct sy_nft_set {
@@ -97,7 +110,7 @@ struct sy_nft_set {
 	uint8_t key;			/* enum sy_nft_key */
 	bool map;			/* verdict map */
 	uint32_t timeout_s;		/* > 0: dynamic set with this timeout */
-	bool ap_data;			/* a data map: ... : ipv4_addr . inet_service */
+	bool ap_data;			/* a data map: ... : ipvX_addr . inet_service */
 };
 
 /* Element verdict (maps) */

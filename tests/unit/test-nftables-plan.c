@@ -138,7 +138,7 @@ static void test_clusterip(void **state)
 		assert_int_equal(e->klen, 4);
 		assert_int_equal(key, base + k);
 		assert_int_equal(e->dlen, 8);
-		assert_memory_equal(e->data, k ? "\x0a\xf4\x02\x02\x1f\x90\0\0" : "\x0a\xf4\x01\x02\x1f\x90\0\0", 8);
+		assert_memory_equal(nftp_elem_data(e), k ? "\x0a\xf4\x02\x02\x1f\x90\0\0" : "\x0a\xf4\x01\x02\x1f\x90\0\0", 8);
 		k++;
 	}
 	assert_int_equal(n_in_set(pp, NFTP_S_HAIRPIN), 2);
