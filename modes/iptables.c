@@ -3,7 +3,11 @@
  * --proxy-mode=iptables: the planner (iptables_plan.c) turns the desired
  * state into chains, the writer (iptables_blob.c) replaces the nat and
  * filter tables whole, one IPT_SO_SET_REPLACE per table per sync, under
- * /run/xtables.lock, keeping every chain and rule that is not ours.
+ * /run/xtables.lock, keeping every chain and rule that is not ours.  One
+ * instance per address family, as kube-proxy has one proxier per family:
+ * AF_INET writes the iptables tables, AF_INET6 the ip6tables ones (the same
+ * chains), each from its family's ports, cluster CIDRs and NodePort
+ * addresses.
  *
  * Why not libiptc's per-rule API for the sync: at 10,000 Services
  * (~530k entries) iptc_init alone copies the table twice (the raw blob and
@@ -22,8 +26,10 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <libiptc/libiptc.h>
+#include <libiptc/libip6tc.h>
 #include <linux/netfilter/x_tables.h>
 #include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
 #include "switchyard/config.h"
 #include "switchyard/desired.h"
 #include "switchyard/log.h"
@@ -38,6 +44,7 @@
 
 struct proxy_mode {
 	const struct sy_config *cfg;
+	int family;				/* AF_INET: iptables, AF_INET6: ip6tables */
 	struct ipt_plan plan;
 	bool have_plan;
 	struct ipt_ktable *last[IPT_NTABLES];	/* each table as last written or read */
@@ -47,17 +54,46 @@ struct proxy_mode {
 	bool route_localnet_warned;
 };
 
-static int check_revision(int fd, bool target, const char *name, uint8_t rev)
+static int check_revision(int fd, int family, bool target, const char *name, uint8_t rev)
 {
 	struct xt_get_revision gr;
 	socklen_t len = sizeof(gr);
+	int r;
 
 	memset(&gr, 0, sizeof(gr));
 	snprintf(gr.name, sizeof(gr.name), "%s", name);
 	gr.revision = rev;
-	if (getsockopt(fd, IPPROTO_IP, target ? IPT_SO_GET_REVISION_TARGET : IPT_SO_GET_REVISION_MATCH,
-		       &gr, &len) < 0)
-		return -errno;
+	/* (unlike the other calls, the revision queries have other numbers in IPv6) */
+	if (family == AF_INET6)
+		r = getsockopt(fd, IPPROTO_IPV6, target ? IP6T_SO_GET_REVISION_TARGET :
+			       IP6T_SO_GET_REVISION_MATCH, &gr, &len);
+	else
+		r = getsockopt(fd, IPPROTO_IP, target ? IPT_SO_GET_REVISION_TARGET :
+			       IPT_SO_GET_REVISION_MATCH, &gr, &len);
+	return r < 0 ? -errno : 0;
+}
+
+/* The legacy (ip6)tables interface answers: libiptc (libip6tc) reads the filter table. */
+static int check_legacy(int family, char *err, size_t errlen)
+{
+	static const struct {
+		const char *lib;
+		struct xtc_handle *(*init)(const char *table);
+		void (*free)(struct xtc_handle *h);
+		const char *(*strerror)(int err);
+	} libs[] = {
+		{ "libiptc", iptc_init, iptc_free, iptc_strerror },
+		{ "libip6tc", ip6tc_init, ip6tc_free, ip6tc_strerror },
+	};
+	unsigned i = family == AF_INET6;
+	struct xtc_handle *h = libs[i].init("filter");
+
+	if (!h) {
+		snprintf(err, errlen, "%s cannot read the %s filter table: %s", libs[i].lib,
+			 family == AF_INET6 ? "ip6tables" : "iptables", libs[i].strerror(errno));
+		return -ENOTSUP;
+	}
+	libs[i].free(h);
 	return 0;
 }
 
@@ -70,31 +106,28 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 		{ false, "conntrack", 3 }, { false, "comment", 0 },
 		{ true, "DNAT", 2 }, { true, "MARK", 2 }, { true, "MASQUERADE", 0 }, { true, "REJECT", 0 },
 	};
+	const char *tool = family == AF_INET6 ? "ip6tables" : "iptables";
 	struct proxy_mode *m;
-	struct xtc_handle *h;
 	int fd, r;
 
-	if (family != AF_INET) {
-		snprintf(err, errlen, "the iptables mode programs IPv4 only (not %s)",
-			 sy_family_name(family));
+	if (family != AF_INET && family != AF_INET6) {
+		snprintf(err, errlen, "the iptables mode programs IPv4 and IPv6 only (not family %d)",
+			 family);
 		return -EAFNOSUPPORT;
 	}
-	/* the legacy iptables interface answers (and the filter table exists) */
-	h = iptc_init("filter");
-	if (!h) {
-		snprintf(err, errlen, "libiptc cannot read the filter table: %s", iptc_strerror(errno));
-		return -ENOTSUP;
-	}
-	iptc_free(h);
-	fd = sy_xt_socket();
+	/* the legacy interface answers (and the filter table exists) */
+	r = check_legacy(family, err, errlen);
+	if (r < 0)
+		return family == AF_INET6 ? -EAFNOSUPPORT : r;	/* a node without IPv6 */
+	fd = sy_xt_socket_af(family);
 	if (fd < 0) {
-		snprintf(err, errlen, "raw socket: %s", strerror(-fd));
-		return fd;
+		snprintf(err, errlen, "raw %s socket: %s", sy_family_name(family), strerror(-fd));
+		return family == AF_INET6 && fd == -EAFNOSUPPORT ? -EAFNOSUPPORT : fd;
 	}
 	for (unsigned i = 0; i < ARRAY_SIZE(ext); i++) {
-		r = check_revision(fd, ext[i].target, ext[i].name, ext[i].rev);
+		r = check_revision(fd, family, ext[i].target, ext[i].name, ext[i].rev);
 		if (r < 0) {
-			snprintf(err, errlen, "the kernel lacks iptables %s %s (revision %u): %s",
+			snprintf(err, errlen, "the kernel lacks %s %s %s (revision %u): %s", tool,
 				 ext[i].target ? "target" : "match", ext[i].name, ext[i].rev, strerror(-r));
 			close(fd);
 			return -ENOTSUP;
@@ -105,7 +138,8 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 
 		r = sy_xt_get_info(fd, ipt_table_name((enum ipt_table)t), &info);
 		if (r < 0) {
-			snprintf(err, errlen, "cannot read the iptables %s table: %s", info.name, strerror(-r));
+			snprintf(err, errlen, "cannot read the %s %s table: %s", tool,
+				 ipt_table_name((enum ipt_table)t), strerror(-r));
 			close(fd);
 			return r;
 		}
@@ -113,6 +147,7 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	close(fd);
 	m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
+	m->family = family;
 	m->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	m->ino_wd = -1;
 	*ret = m;
@@ -121,9 +156,11 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 
 static bool opts_equal(const struct ipt_plan_opts *a, const struct ipt_plan_opts *b)
 {
-	return a->masq_mark == b->masq_mark && a->masquerade_all == b->masquerade_all &&
+	return a->family == b->family &&
+	       a->masq_mark == b->masq_mark && a->masquerade_all == b->masquerade_all &&
 	       a->nodeport_loopback == b->nodeport_loopback &&
 	       a->n_cluster_cidrs == b->n_cluster_cidrs &&
+	       !memcmp(a->cluster_cidrs, b->cluster_cidrs, a->n_cluster_cidrs * sizeof(struct sy_cidr)) &&
 	       a->nodeport_all_local == b->nodeport_all_local &&
 	       a->localhost_nodeports == b->localhost_nodeports &&
 	       a->n_nodeport_addrs == b->n_nodeport_addrs &&
@@ -155,7 +192,7 @@ static void set_route_localnet(struct proxy_mode *m)
  * *last becomes the table as it now is (NULL after an error).  Returns 1
  * when the table was written, 0 when it already matched, or -errno.
  */
-static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool only_if_ours,
+static int write_table(int fd, int family, enum ipt_table t, struct ipt_plan *plan, bool only_if_ours,
 		       bool partial, struct ipt_ktable **last, struct ipt_blob **prev,
 		       struct mode_sync_stats *st)
 {
@@ -213,7 +250,7 @@ static int write_table(int fd, enum ipt_table t, struct ipt_plan *plan, bool onl
 		ipt_blob_free(b);
 		b = NULL;
 		if (!kt) {
-			r = ipt_ktable_read(fd, t, &kt);
+			r = ipt_ktable_read(fd, family, t, &kt);
 			if (r < 0)
 				continue;
 		}
@@ -297,11 +334,11 @@ static bool foreign_lock_users(struct proxy_mode *m)
 static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 			 struct mode_sync_stats *st)
 {
-	const struct desired_state *ds = in->services;	/* ds->ports: the IPv4 ports */
+	const struct desired_state *ds = in->services;	/* the instance's family's ports */
 	struct ipt_plan_opts o;
 	int lock, fd, r = 0;
 
-	ipt_plan_opts_from(&o, m->cfg, ds);
+	ipt_plan_opts_from(&o, m->cfg, ds, m->family);
 	if (m->have_plan && !opts_equal(&o, &m->plan.opts)) {
 		ipt_plan_fini(&m->plan);
 		m->have_plan = false;
@@ -325,7 +362,7 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	lock = sy_xtables_lock(LOCK_WAIT);
 	if (lock < 0)
 		return lock;
-	fd = sy_xt_socket();
+	fd = sy_xt_socket_af(m->family);
 	if (fd < 0) {
 		sy_xtables_unlock(lock);
 		return fd;
@@ -334,8 +371,8 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	if (foreign_lock_users(m))
 		full = true;
 	for (int t = 0; t < IPT_NTABLES; t++) {
-		r = write_table(fd, (enum ipt_table)t, &m->plan, false, !full, &m->last[t], &m->prev[t],
-				st);
+		r = write_table(fd, m->family, (enum ipt_table)t, &m->plan, false, !full, &m->last[t],
+				&m->prev[t], st);
 		if (r < 0)
 			break;
 		if (r > 0) {
@@ -352,31 +389,49 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	return r;
 }
 
+/* Both families' tables without anything of ours; a node without ip6tables is not an error. */
 static int ipt_mode_cleanup(const struct sy_config *cfg, const struct sy_report *rep)
 {
-	int lock, fd, r = 0;
+	static const int families[] = { AF_INET, AF_INET6 };
+	int lock, first = 0;
 
+	(void)cfg;
 	lock = sy_xtables_lock(10.0);
 	if (lock < 0) {
 		sy_report(rep, 'E', "iptables cleanup: the xtables lock: %s", strerror(-lock));
 		return lock;
 	}
-	fd = sy_xt_socket();
-	if (fd < 0) {
-		sy_report(rep, 'E', "iptables cleanup: raw socket: %s", strerror(-fd));
-		sy_xtables_unlock(lock);
-		return fd;
-	}
-	for (int t = 0; t < IPT_NTABLES && r >= 0; t++) {
-		struct ipt_ktable *last = NULL;
-		struct mode_sync_stats st = { 0 };
+	for (unsigned i = 0; i < ARRAY_SIZE(families); i++) {
+		int family = families[i], fd, r = 0;
+		const char *tool = family == AF_INET6 ? "ip6tables" : "iptables";
 
-		r = write_table(fd, (enum ipt_table)t, NULL, true, false, &last, NULL, &st);
-		ipt_ktable_free(last);
+		fd = sy_xt_socket_af(family);
+		if (fd < 0) {
+			if (family == AF_INET6 && fd == -EAFNOSUPPORT)
+				continue;
+			sy_report(rep, 'E', "%s cleanup: raw socket: %s", tool, strerror(-fd));
+			first = first ? first : fd;
+			continue;
+		}
+		for (int t = 0; t < IPT_NTABLES; t++) {
+			struct ipt_ktable *last = NULL;
+			struct mode_sync_stats st = { 0 };
+
+			r = write_table(fd, family, (enum ipt_table)t, NULL, true, false, &last, NULL, &st);
+			ipt_ktable_free(last);
+			/* no such table (ip6table_nat absent): nothing of ours in it */
+			if (r < 0 && family == AF_INET6 && (r == -ENOENT || r == -ENOPROTOOPT))
+				r = 0;
+			if (r < 0) {
+				sy_report(rep, 'E', "%s cleanup: the %s table: %s", tool,
+					  ipt_table_name((enum ipt_table)t), strerror(-r));
+				first = first ? first : r;
+			}
+		}
+		close(fd);
 	}
-	close(fd);
 	sy_xtables_unlock(lock);
-	return r < 0 ? r : 0;
+	return first;
 }
 
 static void ipt_mode_free(struct proxy_mode *m)

@@ -31,6 +31,8 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <linux/netfilter_ipv6/ip6t_REJECT.h>
 #include "switchyard/util.h"
 #include "switchyard/xtables.h"
 #include "iptables_blob.h"
@@ -47,13 +49,62 @@ struct sy_nat_ipv4_multi_range {
 	struct sy_nat_ipv4_range range[1];
 };
 
-#define E_HDR ((uint32_t)sizeof(struct ipt_entry))
+/*
+ * One writer for both families.  An ipt_entry and an ip6t_entry differ in
+ * their address part only (struct ipt_ip, struct ip6t_ip6); what follows it
+ * (nfcache, target_offset, next_offset, comefrom, counters) has one layout,
+ * at another offset.  The table headers (ipt_replace / ip6t_replace,
+ * ipt_getinfo, xt_counters_info) are the same in both, and so are the
+ * sockopt numbers; the level and the socket's family differ.
+ */
+struct xt_fam {
+	uint8_t af;
+	int level;		/* getsockopt / setsockopt level */
+	uint32_t hdr;		/* sizeof the entry (its matches follow) */
+	uint32_t tail;		/* offsetof nfcache */
+	uint32_t cnt;		/* offsetof counters */
+};
+
+struct ent_tail {
+	unsigned int nfcache;
+	uint16_t target_offset, next_offset;
+	unsigned int comefrom;
+};
+
+#define FAM(entry, lvl, af_)	{ af_, lvl, sizeof(struct entry), offsetof(struct entry, nfcache), \
+				  offsetof(struct entry, counters) }
+static const struct xt_fam fam4 = FAM(ipt_entry, IPPROTO_IP, AF_INET);
+static const struct xt_fam fam6 = FAM(ip6t_entry, IPPROTO_IPV6, AF_INET6);
+#undef FAM
+#define TAIL_AT(entry, field) (offsetof(struct entry, field) - offsetof(struct entry, nfcache))
+_Static_assert(TAIL_AT(ipt_entry, target_offset) == offsetof(struct ent_tail, target_offset) &&
+	       TAIL_AT(ipt_entry, next_offset) == offsetof(struct ent_tail, next_offset) &&
+	       TAIL_AT(ipt_entry, comefrom) == offsetof(struct ent_tail, comefrom) &&
+	       TAIL_AT(ip6t_entry, target_offset) == offsetof(struct ent_tail, target_offset) &&
+	       TAIL_AT(ip6t_entry, next_offset) == offsetof(struct ent_tail, next_offset) &&
+	       TAIL_AT(ip6t_entry, comefrom) == offsetof(struct ent_tail, comefrom) &&
+	       sizeof(struct ipt_replace) == sizeof(struct ip6t_replace) &&
+	       sizeof(struct ipt_getinfo) == sizeof(struct ip6t_getinfo),
+	       "ipt_entry and ip6t_entry share their tail");
+#undef TAIL_AT
+
+static const struct xt_fam *fam_of(int family)
+{
+	return family == AF_INET6 ? &fam6 : &fam4;
+}
+
+/* The entry at e's fields after the address part. */
+static inline struct ent_tail *ET(const struct xt_fam *f, const void *e)
+{
+	return (struct ent_tail *)((char *)e + f->tail);
+}
+
 #define T_STD ((uint32_t)XT_ALIGN(sizeof(struct xt_standard_target)))
 #define T_ERR ((uint32_t)XT_ALIGN(sizeof(struct xt_error_target)))
 
-static inline struct xt_entry_target *entry_target(const struct ipt_entry *e)
+static inline struct xt_entry_target *entry_target(const struct xt_fam *f, const void *e)
 {
-	return (struct xt_entry_target *)((char *)e + e->target_offset);
+	return (struct xt_entry_target *)((char *)e + ET(f, e)->target_offset);
 }
 static inline bool target_is_std(const struct xt_entry_target *t)
 {
@@ -73,21 +124,22 @@ static inline uint64_t mix(uint64_t h, uint64_t w)
 	return h ^ (h >> 31);
 }
 
-static uint64_t hash_entry(uint64_t h, const struct ipt_entry *e)
+static uint64_t hash_entry(const struct xt_fam *f, uint64_t h, const void *e)
 {
-	unsigned char hdr[sizeof(struct ipt_entry)];
+	unsigned char hdr[sizeof(struct ip6t_entry)];
+	unsigned next = ET(f, e)->next_offset;
 	uint64_t x;
 	size_t n;
 
 	/* words, not a struct pun: byte copies keep the compiler honest */
-	memcpy(hdr, e, sizeof(hdr));
-	memset(hdr + offsetof(struct ipt_entry, comefrom), 0, sizeof(e->comefrom));
-	memset(hdr + offsetof(struct ipt_entry, counters), 0, sizeof(e->counters));
-	for (n = 0; n + 8 <= sizeof(hdr); n += 8) {
+	memcpy(hdr, e, f->hdr);
+	memset(hdr + f->tail + offsetof(struct ent_tail, comefrom), 0, sizeof(unsigned int));
+	memset(hdr + f->cnt, 0, sizeof(struct xt_counters));
+	for (n = 0; n + 8 <= f->hdr; n += 8) {
 		memcpy(&x, hdr + n, 8);
 		h = mix(h, x);
 	}
-	for (n = sizeof(hdr); n + 8 <= e->next_offset; n += 8) {
+	for (n = f->hdr; n + 8 <= next; n += 8) {
 		memcpy(&x, (const char *)e + n, 8);
 		h = mix(h, x);
 	}
@@ -127,6 +179,7 @@ struct kt_builtin {
 };
 
 struct ipt_ktable {
+	const struct xt_fam *f;
 	enum ipt_table t;
 	struct ipt_getinfo info;
 	uint8_t *fbuf;			/* copies of the foreign entries */
@@ -191,6 +244,7 @@ static void *fb_add(struct ipt_ktable *kt, size_t *cap, const void *p, size_t le
  */
 static int kt_parse(struct ipt_ktable *kt, const uint8_t *base, bool hash)
 {
+	const struct xt_fam *f = kt->f;
 	size_t fcap = 0, ccap = 0;
 	uint32_t off, idx;
 	int cur_hook = -1;
@@ -201,9 +255,9 @@ static int kt_parse(struct ipt_ktable *kt, const uint8_t *base, bool hash)
 
 	/* pass 1: user chains */
 	for (off = 0, idx = 0; off < kt->info.size; idx++) {
-		const struct ipt_entry *e = (const struct ipt_entry *)(base + off);
-		const struct xt_entry_target *tg = entry_target(e);
-		if (e->next_offset < sizeof(*e) || off + e->next_offset > kt->info.size)
+		const uint8_t *e = base + off;
+		const struct xt_entry_target *tg = entry_target(f, e);
+		if (ET(f, e)->next_offset < f->hdr || off + ET(f, e)->next_offset > kt->info.size)
 			return -EBADMSG;
 		if (target_is_err(tg)) {
 			const char *name = ((const struct xt_error_target *)tg)->errorname;
@@ -220,13 +274,13 @@ static int kt_parse(struct ipt_ktable *kt, const uint8_t *base, bool hash)
 				snprintf(cur->name, sizeof(cur->name), "%s", name);
 				cur->head = off;
 				cur->head_idx = idx;
-				cur->first = off + e->next_offset;
+				cur->first = off + ET(f, e)->next_offset;
 				cur->ours = ipt_chain_is_ours(name);
 				if (cur->ours)
 					kt->has_ours = true;
 			}
 		}
-		off += e->next_offset;
+		off += ET(f, e)->next_offset;
 	}
 	if (cur)
 		cur->end = off;
@@ -239,11 +293,11 @@ static int kt_parse(struct ipt_ktable *kt, const uint8_t *base, bool hash)
 				       kt->info.underflow, kt->info.num_entries, kt->info.size);
 	unsigned ci = 0;
 	for (off = 0, idx = 0; off < kt->info.size; idx++) {
-		const struct ipt_entry *e = (const struct ipt_entry *)(base + off);
-		const struct xt_entry_target *tg = entry_target(e);
+		const uint8_t *e = base + off;
+		const struct xt_entry_target *tg = entry_target(f, e);
 
 		if (hash)
-			kt->hash = hash_entry(kt->hash, e);
+			kt->hash = hash_entry(f, kt->hash, e);
 		for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++)
 			if ((kt->info.valid_hooks & (1u << h)) && kt->info.hook_entry[h] == off) {
 				cur_hook = (int)h;
@@ -259,9 +313,9 @@ static int kt_parse(struct ipt_ktable *kt, const uint8_t *base, bool hash)
 			kt->chains[ci - 1].n_entries++;
 		} else if (cur_hook >= 0) {
 			struct kt_builtin *b = &kt->bi[cur_hook];
-			struct kt_rule kr = { .size = e->next_offset, .old_off = off, .old_idx = idx };
+			struct kt_rule kr = { .size = ET(f, e)->next_offset, .old_off = off, .old_idx = idx };
 			if (off == kt->info.underflow[cur_hook]) {
-				fb_add(kt, &fcap, e, e->next_offset, &kr.fb);
+				fb_add(kt, &fcap, e, ET(f, e)->next_offset, &kr.fb);
 				b->policy = kr;
 				cur_hook = -1;
 			} else {
@@ -276,7 +330,7 @@ static int kt_parse(struct ipt_ktable *kt, const uint8_t *base, bool hash)
 					if (b->ours_pos < 0)
 						b->ours_pos = (int)b->n_rules;
 				} else {
-					fb_add(kt, &fcap, e, e->next_offset, &kr.fb);
+					fb_add(kt, &fcap, e, ET(f, e)->next_offset, &kr.fb);
 					if (!(b->n_rules & (b->n_rules - 1)))
 						b->rules = xrealloc(b->rules, (b->n_rules ? 2 * b->n_rules : 1) *
 								    sizeof(*b->rules));
@@ -284,17 +338,18 @@ static int kt_parse(struct ipt_ktable *kt, const uint8_t *base, bool hash)
 				}
 			}
 		}
-		off += e->next_offset;
+		off += ET(f, e)->next_offset;
 	}
 	return 0;
 }
 
-int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret)
+int ipt_ktable_read(int fd, int family, enum ipt_table t, struct ipt_ktable **ret)
 {
 	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
 	struct ipt_get_entries *ge = NULL;
 	int r;
 
+	kt->f = fam_of(family);
 	kt->t = t;
 	r = sy_xt_read(fd, ipt_table_name(t), &kt->info, &ge);
 	if (r < 0)
@@ -342,10 +397,10 @@ static inline void copy_name(char *dst, size_t size, const char *name)
 #define M_SIZE(type) XT_ALIGN(sizeof(struct xt_entry_match) + sizeof(type))
 #define T_SIZE(type) XT_ALIGN(sizeof(struct xt_entry_target) + sizeof(type))
 
-/* What rule_put(b, r) writes, without building it (the builder's sizing pass). */
-static size_t rule_size(const struct ipt_rule *r)
+/* What rule_put(f, b, r) writes, without building it (the builder's sizing pass). */
+static size_t rule_size(const struct xt_fam *f, const struct ipt_rule *r)
 {
-	size_t off = sizeof(struct ipt_entry);
+	size_t off = f->hdr;
 
 	if (r->matches & IPT_M_DPORT)
 		off += r->proto == IPPROTO_TCP ? M_SIZE(struct xt_tcp) :
@@ -363,14 +418,15 @@ static size_t rule_size(const struct ipt_rule *r)
 	if (r->matches & IPT_M_COMMENT)
 		off += M_SIZE(struct xt_comment_info);
 	switch (r->target) {
-	case IPT_T_REJECT:
+	case IPT_T_REJECT:	/* ipt_reject_info and ip6t_reject_info: one u32 */
 		return off + T_SIZE(struct ipt_reject_info);
 	case IPT_T_DNAT:
 		return off + T_SIZE(struct nf_nat_range2);
 	case IPT_T_MARK:
 		return off + T_SIZE(struct xt_mark_tginfo2);
-	case IPT_T_MASQ:
-		return off + T_SIZE(struct sy_nat_ipv4_multi_range);
+	case IPT_T_MASQ:	/* MASQUERADE revision 0: IPv4's compat range, IPv6's nf_nat_range */
+		return off + (f->af == AF_INET6 ? T_SIZE(struct nf_nat_range) :
+			      T_SIZE(struct sy_nat_ipv4_multi_range));
 	default:
 		return off + T_SIZE(int);	/* a verdict */
 	}
@@ -409,24 +465,55 @@ static size_t put_verdict(uint8_t *b, int verdict)
 	return put_target(b, XT_STANDARD_TARGET, 0, &verdict, sizeof(verdict));
 }
 
-/* Encode r at b (NULL: size only).  Jump targets must have their offsets. */
-static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
+/* plen leading one bits in the len bytes at m (zeroed) */
+static void put_mask(uint8_t *m, unsigned len, unsigned plen)
 {
-	struct ipt_entry *e = (struct ipt_entry *)b;
-	size_t off = sizeof(struct ipt_entry);
+	for (unsigned i = 0; i < len && plen; i++) {
+		unsigned n = plen < 8 ? plen : 8;
+
+		m[i] = (uint8_t)(0xff00 >> n);
+		plen -= n;
+	}
+}
+
+/* The address part of r's entry at b (zeroed): struct ipt_ip or struct ip6t_ip6. */
+static void put_ip(const struct xt_fam *f, uint8_t *b, const struct ipt_rule *r)
+{
+	if (f->af == AF_INET6) {
+		struct ip6t_ip6 *ip = &((struct ip6t_entry *)b)->ipv6;
+
+		ip->src = r->src.v6;
+		put_mask(ip->smsk.s6_addr, 16, r->splen);
+		ip->dst = r->dst.v6;
+		put_mask(ip->dmsk.s6_addr, 16, r->dplen);
+		ip->proto = r->proto;
+		/* without it ip6_tables never looks at the protocol (ip6tables -p sets it) */
+		ip->flags = r->proto ? IP6T_F_PROTO : 0;
+		ip->invflags = (r->inv & IPT_R_INV_SRC ? IP6T_INV_SRCIP : 0) |
+			       (r->inv & IPT_R_INV_DST ? IP6T_INV_DSTIP : 0);
+	} else {
+		struct ipt_ip *ip = &((struct ipt_entry *)b)->ip;
+
+		ip->src = r->src.v4;
+		put_mask((uint8_t *)&ip->smsk, 4, r->splen);
+		ip->dst = r->dst.v4;
+		put_mask((uint8_t *)&ip->dmsk, 4, r->dplen);
+		ip->proto = r->proto;
+		ip->invflags = (r->inv & IPT_R_INV_SRC ? IPT_INV_SRCIP : 0) |
+			       (r->inv & IPT_R_INV_DST ? IPT_INV_DSTIP : 0);
+	}
+}
+
+/* Encode r at b (NULL: size only).  Jump targets must have their offsets. */
+static size_t rule_put(const struct xt_fam *f, uint8_t *b, const struct ipt_rule *r)
+{
+	uint8_t *e = b;
+	size_t off = f->hdr;
 #define AT (b ? b + off : NULL)
 
 	if (!b)
-		return rule_size(r);
-	if (e) {
-		e->ip.src = r->src;
-		e->ip.smsk = r->smsk;
-		e->ip.dst = r->dst;
-		e->ip.dmsk = r->dmsk;
-		e->ip.proto = r->proto;
-		e->ip.invflags = (r->inv & IPT_R_INV_SRC ? IPT_INV_SRCIP : 0) |
-				 (r->inv & IPT_R_INV_DST ? IPT_INV_DSTIP : 0);
-	}
+		return rule_size(f, r);
+	put_ip(f, b, r);
 	if (r->matches & IPT_M_DPORT) {
 		if (r->proto == IPPROTO_TCP) {
 			struct xt_tcp m;
@@ -501,7 +588,8 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 		}
 		m.side = XT_RECENT_SOURCE;
 		copy_name(m.name, sizeof(m.name), r->recent->name);
-		memset(&m.mask, 0xff, 4);
+		/* the whole source address (iptables and ip6tables set the family's bytes) */
+		memset(&m.mask, 0xff, f->af == AF_INET6 ? 16 : 4);
 		off += put_match(AT, "recent", 1, &m, sizeof(m));
 	}
 	if (r->matches & IPT_M_COMMENT) {
@@ -511,7 +599,7 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 		off += put_match(AT, "comment", 0, &m, sizeof(m));
 	}
 	if (e)
-		e->target_offset = (uint16_t)off;
+		ET(f, e)->target_offset = (uint16_t)off;
 	switch (r->target) {
 	case IPT_T_JUMP:
 		off += put_verdict(AT, (int)r->jump->first);
@@ -528,7 +616,7 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 	case IPT_T_REJECT: {
 		struct ipt_reject_info t;
 		memset(&t, 0, sizeof(t));
-		t.with = IPT_ICMP_PORT_UNREACHABLE;
+		t.with = f->af == AF_INET6 ? IP6T_ICMP6_PORT_UNREACH : IPT_ICMP_PORT_UNREACHABLE;
 		off += put_target(AT, "REJECT", 0, &t, sizeof(t));
 		break;
 	}
@@ -536,7 +624,10 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 		struct nf_nat_range2 t;
 		memset(&t, 0, sizeof(t));
 		t.flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
-		t.min_addr.ip = t.max_addr.ip = r->to_addr.s_addr;
+		if (f->af == AF_INET6)
+			t.min_addr.in6 = t.max_addr.in6 = r->to_addr.v6;
+		else
+			t.min_addr.ip = t.max_addr.ip = r->to_addr.v4.s_addr;
 		t.min_proto.all = t.max_proto.all = htons(r->to_port);
 		off += put_target(AT, "DNAT", 2, &t, sizeof(t));
 		break;
@@ -549,44 +640,50 @@ static size_t rule_put(uint8_t *b, const struct ipt_rule *r)
 		off += put_target(AT, "MARK", 2, &t, sizeof(t));
 		break;
 	}
-	case IPT_T_MASQ: {
-		struct sy_nat_ipv4_multi_range t;
-		memset(&t, 0, sizeof(t));
-		t.rangesize = 1;
-		t.range[0].flags = NF_NAT_RANGE_PROTO_RANDOM_FULLY;
-		off += put_target(AT, "MASQUERADE", 0, &t, sizeof(t));
+	case IPT_T_MASQ:
+		if (f->af == AF_INET6) {
+			struct nf_nat_range t;
+			memset(&t, 0, sizeof(t));
+			t.flags = NF_NAT_RANGE_PROTO_RANDOM_FULLY;
+			off += put_target(AT, "MASQUERADE", 0, &t, sizeof(t));
+		} else {
+			struct sy_nat_ipv4_multi_range t;
+			memset(&t, 0, sizeof(t));
+			t.rangesize = 1;
+			t.range[0].flags = NF_NAT_RANGE_PROTO_RANDOM_FULLY;
+			off += put_target(AT, "MASQUERADE", 0, &t, sizeof(t));
+		}
 		break;
 	}
-	}
 	if (e)
-		e->next_offset = (uint16_t)off;
+		ET(f, e)->next_offset = (uint16_t)off;
 #undef AT
 	return off;
 }
 
-static size_t put_head(uint8_t *b, const char *name)
+static size_t put_head(const struct xt_fam *f, uint8_t *b, const char *name)
 {
 	if (b) {
-		struct ipt_entry *e = (struct ipt_entry *)b;
+		uint8_t *e = b;
 		struct xt_error_target t;
 		memset(&t, 0, sizeof(t));
 		snprintf(t.errorname, sizeof(t.errorname), "%s", name);
-		e->target_offset = sizeof(*e);
-		e->next_offset = sizeof(*e) + T_ERR;
-		put_target(b + sizeof(*e), XT_ERROR_TARGET, 0, t.errorname, sizeof(t.errorname));
+		ET(f, e)->target_offset = f->hdr;
+		ET(f, e)->next_offset = f->hdr + T_ERR;
+		put_target(b + f->hdr, XT_ERROR_TARGET, 0, t.errorname, sizeof(t.errorname));
 	}
-	return E_HDR + T_ERR;
+	return f->hdr + T_ERR;
 }
 
-static size_t put_tail(uint8_t *b)
+static size_t put_tail(const struct xt_fam *f, uint8_t *b)
 {
 	if (b) {
-		struct ipt_entry *e = (struct ipt_entry *)b;
-		e->target_offset = sizeof(*e);
-		e->next_offset = sizeof(*e) + T_STD;
-		put_verdict(b + sizeof(*e), XT_RETURN);
+		uint8_t *e = b;
+		ET(f, e)->target_offset = f->hdr;
+		ET(f, e)->next_offset = f->hdr + T_STD;
+		put_verdict(b + f->hdr, XT_RETURN);
 	}
-	return E_HDR + T_STD;
+	return f->hdr + T_STD;
 }
 
 /* ---- building the new table ---- */
@@ -598,7 +695,8 @@ struct blob_lay {
 };
 
 struct ipt_blob {
-	struct ipt_replace *repl;	/* header + entries (mmap'd) */
+	const struct xt_fam *f;
+	struct ipt_replace *repl;	/* header + entries (mmap'd); ip6t_replace is the same */
 	size_t map_len;
 	unsigned num;
 	size_t size;
@@ -645,6 +743,7 @@ int ipt_ktable_from_blob(const struct ipt_blob *b, enum ipt_table t, struct ipt_
 	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
 	int r;
 
+	kt->f = b->f;
 	kt->t = t;
 	snprintf(kt->info.name, sizeof(kt->info.name), "%s", ipt_table_name(t));
 	kt->info.valid_hooks = b->repl->valid_hooks;
@@ -759,14 +858,16 @@ static bool valid_hook(const struct ipt_ktable *kt, unsigned h)
 static void relocate_kept(const struct ipt_ktable *kt, const struct chain_vec *ours, uint8_t *base,
 			  struct kt_chain *const *fc, unsigned n_fc)
 {
+	const struct xt_fam *f = kt->f;
+
 	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
 		const struct kt_builtin *bi = &kt->bi[h];
 		if (!valid_hook(kt, h))
 			continue;
 		for (unsigned i = 0; i < bi->n_rules; i++) {
 			const struct kt_rule *kr = &bi->rules[i];
-			struct ipt_entry *e = (struct ipt_entry *)(base + kr->new_off);
-			struct xt_entry_target *tg = entry_target(e);
+			uint8_t *e = base + kr->new_off;
+			struct xt_entry_target *tg = entry_target(f, e);
 			if (!target_is_std(tg))
 				continue;
 			struct xt_standard_target *st = (struct xt_standard_target *)tg;
@@ -781,17 +882,17 @@ static void relocate_kept(const struct ipt_ktable *kt, const struct chain_vec *o
 	for (unsigned k = 0; k < n_fc; k++) {
 		const struct kt_chain *c = fc[k];
 		for (uint32_t o = 0; o < c->end - c->head;) {
-			struct ipt_entry *e = (struct ipt_entry *)(base + c->new_head + o);
-			struct xt_entry_target *tg = entry_target(e);
+			uint8_t *e = base + c->new_head + o;
+			struct xt_entry_target *tg = entry_target(f, e);
 			if (target_is_std(tg)) {
 				struct xt_standard_target *st = (struct xt_standard_target *)tg;
-				int64_t nv = relocate(kt, ours, st->verdict, c->head + o, e->next_offset,
+				int64_t nv = relocate(kt, ours, st->verdict, c->head + o, ET(f, e)->next_offset,
 						      c->new_head + o);
 				if (nv == -1 && st->verdict >= 0)
-					nv = c->new_head + o + e->next_offset;
+					nv = c->new_head + o + ET(f, e)->next_offset;
 				st->verdict = (int)nv;
 			}
-			o += e->next_offset;
+			o += ET(f, e)->next_offset;
 		}
 	}
 }
@@ -799,8 +900,13 @@ static void relocate_kept(const struct ipt_ktable *kt, const struct chain_vec *o
 int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct ipt_blob **ret)
 {
 	struct ipt_ktable *kt = (struct ipt_ktable *)ktc;	/* writer scratch fields only */
+	const struct xt_fam *f = kt->f;
 	enum ipt_table t = kt->t;
 	struct ipt_blob *b = xcalloc(1, sizeof(*b));
+
+	b->f = f;
+	if (plan && plan->opts.family != f->af)
+		return ipt_blob_free(b), -EAFNOSUPPORT;	/* a plan of the other family */
 
 	if (plan)
 		b->gen = ++plan->blob_gen;
@@ -829,7 +935,7 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 			for (int i = 0; i <= (int)bi->n_rules; i++) {
 				if (i == pos)
 					for (unsigned j = 0; j < nj; j++, idx++)
-						off += rule_put(AT, &plan->builtin[t][h][j]);
+						off += rule_put(f, AT, &plan->builtin[t][h][j]);
 				if (i == (int)bi->n_rules)
 					break;
 				struct kt_rule *kr = &bi->rules[i];
@@ -859,13 +965,13 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 				struct ipt_chain *c = ours.v[i++];
 				if (!pass) {
 					c->off = off;
-					c->first = off + E_HDR + T_ERR;
+					c->first = off + f->hdr + T_ERR;
 				}
-				off += put_head(AT, c->name);
+				off += put_head(f, AT, c->name);
 				idx++;
 				for (unsigned k = 0; k < c->n_rules; k++, idx++)
-					off += rule_put(AT, &c->rules[k]);
-				off += put_tail(AT);
+					off += rule_put(f, AT, &c->rules[k]);
+				off += put_tail(f, AT);
 				idx++;
 				if (pass) {
 					struct blob_lay *l = &b->lay[b->n_lay++];
@@ -894,7 +1000,7 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 				idx += c->n_entries;
 			}
 		}
-		off += put_head(AT, XT_ERROR_TARGET);
+		off += put_head(f, AT, XT_ERROR_TARGET);
 		idx++;
 #undef AT
 		if (pass && (off != b->size || idx != b->num)) {
@@ -924,11 +1030,11 @@ int ipt_blob_build(const struct ipt_ktable *ktc, struct ipt_plan *plan, struct i
 	/* kernel scratch fields start clean; hash the result */
 	b->hash = hash_layout(0, kt->info.valid_hooks, hook_entry, underflow, b->num, (unsigned)b->size);
 	for (off = 0; off < b->size;) {
-		struct ipt_entry *e = (struct ipt_entry *)(base + off);
-		e->comefrom = 0;
-		memset(&e->counters, 0, sizeof(e->counters));
-		b->hash = hash_entry(b->hash, e);
-		off += e->next_offset;
+		uint8_t *e = base + off;
+		ET(f, e)->comefrom = 0;
+		memset(e + f->cnt, 0, sizeof(struct xt_counters));
+		b->hash = hash_entry(f, b->hash, e);
+		off += ET(f, e)->next_offset;
 	}
 	snprintf(b->repl->name, sizeof(b->repl->name), "%s", ipt_table_name(t));
 	b->repl->valid_hooks = kt->info.valid_hooks;
@@ -960,7 +1066,7 @@ int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt)
 	b->repl->num_counters = kt->info.num_entries;
 	b->repl->counters = old;
 	double t0 = sy_now_mono(), c0 = thread_cpu();
-	if (setsockopt(fd, IPPROTO_IP, IPT_SO_SET_REPLACE, b->repl,
+	if (setsockopt(fd, b->f->level, IPT_SO_SET_REPLACE, b->repl,
 		       (socklen_t)(sizeof(struct ipt_replace) + b->size)) < 0)
 		r = -errno;
 	b->replace_seconds = sy_now_mono() - t0;
@@ -982,7 +1088,7 @@ int ipt_blob_commit(int fd, struct ipt_blob *b, const struct ipt_ktable *kt)
 		}
 	}
 	if (any)
-		(void)setsockopt(fd, IPPROTO_IP, IPT_SO_SET_ADD_COUNTERS, ci, (socklen_t)cl);
+		(void)setsockopt(fd, b->f->level, IPT_SO_SET_ADD_COUNTERS, ci, (socklen_t)cl);
 out:
 	if (r == 0) {
 		/* the kernel now holds b: for a commit of b patched in place, kept = same index */
@@ -1058,10 +1164,12 @@ static struct ipt_ktable *kt_after(const struct ipt_blob *b, const struct ipt_kt
 				   struct ipt_plan *plan, struct kt_chain *const *fc, unsigned n_fc)
 {
 	struct ipt_ktable *nk = xcalloc(1, sizeof(*nk));
+	const struct xt_fam *f = kt->f;
 	const uint8_t *base = (const uint8_t *)b->repl->entries;
 	size_t fcap = 0;
 	unsigned i = 0, j = 0, n = 0;
 
+	nk->f = f;
 	nk->t = kt->t;
 	nk->info = kt->info;
 	memcpy(nk->info.hook_entry, b->repl->hook_entry, sizeof(nk->info.hook_entry));
@@ -1106,20 +1214,20 @@ static struct ipt_ktable *kt_after(const struct ipt_blob *b, const struct ipt_kt
 
 			memcpy(c->name, l->name, sizeof(l->name));	/* NUL-terminated, c zeroed */
 			c->head = l->off;
-			c->first = l->off + E_HDR + T_ERR;
+			c->first = l->off + f->hdr + T_ERR;
 			c->end = l->off + l->size;
 			c->head_idx = l->idx;
 			c->n_entries = l->n_entries;
 			c->ours = true;
 			nk->has_ours = true;
 		} else {
-			const struct kt_chain *f = fc[j++];
+			const struct kt_chain *fo = fc[j++];
 
-			*c = *f;
-			c->head = f->new_head;
-			c->first = f->new_head + (f->first - f->head);
-			c->end = f->new_head + (f->end - f->head);
-			c->head_idx = f->new_idx;
+			*c = *fo;
+			c->head = fo->new_head;
+			c->first = fo->new_head + (fo->first - fo->head);
+			c->end = fo->new_head + (fo->end - fo->head);
+			c->head_idx = fo->new_idx;
 			c->new_head = c->new_idx = 0;
 			fb_add(nk, &fcap, base + c->head, c->end - c->head, &c->fb);
 		}
@@ -1144,6 +1252,7 @@ static int relayout(struct ipt_blob *b, const struct ipt_ktable *ktc, struct ipt
 		    struct ipt_ktable **ret_kt)
 {
 	struct ipt_ktable *kt = (struct ipt_ktable *)ktc;	/* writer scratch fields only */
+	const struct xt_fam *f = kt->f;
 	enum ipt_table t = kt->t;
 	unsigned hook_entry[NF_INET_NUMHOOKS] = { 0 }, underflow[NF_INET_NUMHOOKS] = { 0 };
 	uint32_t jpos[NF_INET_NUMHOOKS] = { 0 };
@@ -1167,7 +1276,7 @@ static int relayout(struct ipt_blob *b, const struct ipt_ktable *ktc, struct ipt
 			if (i == pos) {
 				jpos[h] = off;
 				for (unsigned j = 0; j < nj; j++, idx++)
-					off += (uint32_t)rule_size(&plan->builtin[t][h][j]);
+					off += (uint32_t)rule_size(f, &plan->builtin[t][h][j]);
 			}
 			if (i == (int)bi->n_rules)
 				break;
@@ -1199,12 +1308,12 @@ static int relayout(struct ipt_blob *b, const struct ipt_ktable *ktc, struct ipt
 				size = c->enc_size;
 				move_add(&mv, &n_mv, &cap_mv, ol->off, off, size);
 			} else {
-				size = E_HDR + T_ERR + E_HDR + T_STD;
+				size = f->hdr + T_ERR + f->hdr + T_STD;
 				for (unsigned k = 0; k < c->n_rules; k++)
-					size += (uint32_t)rule_size(&c->rules[k]);
+					size += (uint32_t)rule_size(f, &c->rules[k]);
 			}
 			c->off = off;
-			c->first = off + E_HDR + T_ERR;
+			c->first = off + f->hdr + T_ERR;
 			c->enc_size = size;
 			memcpy(lay[i].name, c->name, sizeof(lay[i].name));
 			lay[i].off = off;
@@ -1225,7 +1334,7 @@ static int relayout(struct ipt_blob *b, const struct ipt_ktable *ktc, struct ipt
 		}
 	}
 	tail = off;
-	off += E_HDR + T_ERR;
+	off += f->hdr + T_ERR;
 	idx++;
 
 	/* 2. room for it (mremap moves page tables, not bytes) */
@@ -1252,10 +1361,10 @@ static int relayout(struct ipt_blob *b, const struct ipt_ktable *ktc, struct ipt
 		if (!valid_hook(kt, h))
 			continue;
 		for (unsigned j = 0; j < plan->n_builtin[t][h]; j++) {
-			size_t len = rule_size(&plan->builtin[t][h][j]);
+			size_t len = rule_size(f, &plan->builtin[t][h][j]);
 
 			memset(base + o, 0, len);
-			o += (uint32_t)rule_put(base + o, &plan->builtin[t][h][j]);
+			o += (uint32_t)rule_put(f, base + o, &plan->builtin[t][h][j]);
 		}
 	}
 	for (unsigned i = 0; i < ours->n; i++) {
@@ -1264,28 +1373,28 @@ static int relayout(struct ipt_blob *b, const struct ipt_ktable *ktc, struct ipt
 
 		if (c->reuse) {
 			/* 4. its jumps: the targets' new offsets */
-			o += E_HDR + T_ERR;
+			o += f->hdr + T_ERR;
 			for (unsigned k = 0; k < c->n_rules; k++) {
-				struct ipt_entry *e = (struct ipt_entry *)(base + o);
+				uint8_t *e = base + o;
 
 				if (c->rules[k].target == IPT_T_JUMP)
-					((struct xt_standard_target *)entry_target(e))->verdict =
+					((struct xt_standard_target *)entry_target(f, e))->verdict =
 						(int)c->rules[k].jump->first;
-				o += e->next_offset;
+				o += ET(f, e)->next_offset;
 			}
 		} else {
 			memset(base + o, 0, c->enc_size);
-			o += (uint32_t)put_head(base + o, c->name);
+			o += (uint32_t)put_head(f, base + o, c->name);
 			for (unsigned k = 0; k < c->n_rules; k++)
-				o += (uint32_t)rule_put(base + o, &c->rules[k]);
-			put_tail(base + o);
+				o += (uint32_t)rule_put(f, base + o, &c->rules[k]);
+			put_tail(f, base + o);
 		}
 		c->encoded = true;
 		c->enc_gen = b->gen;
 		c->enc_off = c->off;
 	}
-	memset(base + tail, 0, E_HDR + T_ERR);
-	put_head(base + tail, XT_ERROR_TARGET);
+	memset(base + tail, 0, f->hdr + T_ERR);
+	put_head(f, base + tail, XT_ERROR_TARGET);
 	relocate_kept(kt, ours, base, fc, n_fc);
 
 	/* 5. b describes its new self; the kept entries' counters map old → new */
@@ -1323,6 +1432,7 @@ out:
 int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_plan *plan,
 		   bool *ret_changed, struct ipt_ktable **ret_kt)
 {
+	const struct xt_fam *f = kt->f;
 	struct chain_vec ours = { 0 };
 	struct kt_chain **fc = NULL;
 	uint8_t *base = (uint8_t *)b->repl->entries, *scratch = NULL;
@@ -1335,7 +1445,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 
 	*ret_kt = NULL;
 	/* only a table this blob wrote and nobody changed since (same foreign parts) */
-	if (!plan || !b->gen || kt->from_gen != b->gen || !b->lay)
+	if (!plan || !b->gen || kt->from_gen != b->gen || !b->lay || b->f != f)
 		return -ESTALE;
 	fc = layout_chains(kt, plan, t, &ours, &n_fc);
 
@@ -1352,7 +1462,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 		for (int i = 0; i <= (int)bi->n_rules; i++) {
 			if (i == pos)
 				for (unsigned j = 0; j < nj; j++, idx++)
-					off += rule_size(&plan->builtin[t][h][j]);
+					off += rule_size(f, &plan->builtin[t][h][j]);
 			if (i == (int)bi->n_rules)
 				break;
 			if (off != bi->rules[i].old_off)
@@ -1374,16 +1484,16 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 			if (c->reuse) {
 				size = c->enc_size;
 			} else {
-				size = E_HDR + T_ERR + E_HDR + T_STD;
+				size = f->hdr + T_ERR + f->hdr + T_STD;
 				for (unsigned k = 0; k < c->n_rules; k++)
-					size += (uint32_t)rule_size(&c->rules[k]);
+					size += (uint32_t)rule_size(f, &c->rules[k]);
 			}
 			if (nl >= b->n_lay || strcmp(b->lay[nl].name, c->name) ||
 			    b->lay[nl].off != off || b->lay[nl].size != size)
 				goto relay;
 			nl++;
 			c->off = off;
-			c->first = off + E_HDR + T_ERR;
+			c->first = off + f->hdr + T_ERR;
 			off += size;
 			idx += c->n_rules + 2;
 		} else {
@@ -1395,7 +1505,7 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 			idx += c->n_entries;
 		}
 	}
-	off += E_HDR + T_ERR;
+	off += f->hdr + T_ERR;
 	idx++;
 	if (nl != b->n_lay || off != b->size || idx != b->num)
 		goto relay;
@@ -1415,16 +1525,16 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 
 			o = pos < (int)bi->n_rules ? bi->rules[pos].old_off : b->repl->underflow[h];
 			for (unsigned j = 0; j < nj; j++)
-				o -= (uint32_t)rule_size(&plan->builtin[t][h][j]);
+				o -= (uint32_t)rule_size(f, &plan->builtin[t][h][j]);
 			for (unsigned j = 0; j < nj; j++) {
-				size_t len = rule_size(&plan->builtin[t][h][j]);
+				size_t len = rule_size(f, &plan->builtin[t][h][j]);
 
 				if (len > scap) {
 					scap = len * 2;
 					scratch = xrealloc(scratch, scap);
 				}
 				memset(scratch, 0, len);
-				rule_put(scratch, &plan->builtin[t][h][j]);
+				rule_put(f, scratch, &plan->builtin[t][h][j]);
 				changed |= patch_bytes(base, o, scratch, len);
 				o += (uint32_t)len;
 			}
@@ -1441,10 +1551,10 @@ int ipt_blob_patch(struct ipt_blob *b, const struct ipt_ktable *kt, struct ipt_p
 			scratch = xrealloc(scratch, scap);
 		}
 		memset(scratch, 0, size);
-		o += (uint32_t)put_head(scratch, c->name);
+		o += (uint32_t)put_head(f, scratch, c->name);
 		for (unsigned k = 0; k < c->n_rules; k++)
-			o += (uint32_t)rule_put(scratch + o, &c->rules[k]);
-		put_tail(scratch + o);
+			o += (uint32_t)rule_put(f, scratch + o, &c->rules[k]);
+		put_tail(f, scratch + o);
 		changed |= patch_bytes(base, c->off, scratch, size);
 		c->encoded = true;
 		c->enc_off = c->off;
@@ -1517,30 +1627,32 @@ bool ipt_ktable_same(const struct ipt_ktable *a, const struct ipt_ktable *b)
 	return true;
 }
 
-struct ipt_ktable *ipt_ktable_empty(enum ipt_table t)
+struct ipt_ktable *ipt_ktable_empty(int family, enum ipt_table t)
 {
+	const struct xt_fam *f = fam_of(family);
 	struct ipt_ktable *kt = xcalloc(1, sizeof(*kt));
 	unsigned hooks = ipt_table_hooks(t), n = 0;
-	uint8_t *buf = xcalloc(NF_INET_NUMHOOKS + 1, E_HDR + T_ERR + T_STD);
+	uint8_t *buf = xcalloc(NF_INET_NUMHOOKS + 1, f->hdr + T_ERR + T_STD);
 	uint32_t off = 0;
 
+	kt->f = f;
 	kt->t = t;
 	snprintf(kt->info.name, sizeof(kt->info.name), "%s", ipt_table_name(t));
 	kt->info.valid_hooks = hooks;
 	for (unsigned h = 0; h < NF_INET_NUMHOOKS; h++) {
-		struct ipt_entry *e = (struct ipt_entry *)(buf + off);
+		uint8_t *e = buf + off;
 
 		kt->info.hook_entry[h] = kt->info.underflow[h] = hooks & (1u << h) ? off : 0xffffffff;
 		if (!(hooks & (1u << h)))
 			continue;
-		e->target_offset = sizeof(*e);
-		e->next_offset = E_HDR + T_STD;
-		put_verdict(buf + off + sizeof(*e), -NF_ACCEPT - 1);
-		off += E_HDR + T_STD;
+		ET(f, e)->target_offset = f->hdr;
+		ET(f, e)->next_offset = f->hdr + T_STD;
+		put_verdict(buf + off + f->hdr, -NF_ACCEPT - 1);
+		off += f->hdr + T_STD;
 		n++;
 	}
-	put_head(buf + off, XT_ERROR_TARGET);
-	kt->info.size = off + E_HDR + T_ERR;
+	put_head(f, buf + off, XT_ERROR_TARGET);
+	kt->info.size = off + f->hdr + T_ERR;
 	kt->info.num_entries = n + 1;
 	if (kt_parse(kt, buf, true) < 0) {
 		ipt_ktable_free(kt);

@@ -19,8 +19,13 @@
 
 struct ipt_ktable;	/* a parsed kernel table (foreign parts kept) */
 
-/* Read and parse table t; -errno (-EAGAIN: the table changed under us, retry). */
-int ipt_ktable_read(int fd, enum ipt_table t, struct ipt_ktable **ret);
+/*
+ * Read and parse table t of family (AF_INET: iptables, AF_INET6:
+ * ip6tables; fd a socket of that family, sy_xt_socket_af); -errno
+ * (-EAGAIN: the table changed under us, retry).  Every function below works
+ * on either family, the one of the table (a plan must be of it too).
+ */
+int ipt_ktable_read(int fd, int family, enum ipt_table t, struct ipt_ktable **ret);
 void ipt_ktable_free(struct ipt_ktable *kt);
 /* Does the kernel table hold anything of ours (a chain or a jump to one)? */
 bool ipt_ktable_has_ours(const struct ipt_ktable *kt);
@@ -83,7 +88,7 @@ long ipt_blob_diff(const struct ipt_blob *a, const struct ipt_blob *b);
 /* Tests: do two parsed tables describe the same layout and foreign parts? */
 bool ipt_ktable_same(const struct ipt_ktable *a, const struct ipt_ktable *b);
 /* An empty table t as the kernel creates it (policies ACCEPT), without a kernel. */
-struct ipt_ktable *ipt_ktable_empty(enum ipt_table t);
+struct ipt_ktable *ipt_ktable_empty(int family, enum ipt_table t);
 /* Does b hold what the kernel table kt holds (normalised)? */
 bool ipt_blob_matches(const struct ipt_blob *b, const struct ipt_ktable *kt);
 /* kt (the table as written) was patched in place: its hash is no longer known. */

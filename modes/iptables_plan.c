@@ -55,26 +55,44 @@ static void rules_add(struct ipt_rule **arr, unsigned *n, const struct ipt_rule 
 	(*arr)[(*n)++] = *r;
 }
 
-static const uint32_t host32 = 0xffffffff;
-
 static struct ipt_rule rule_jump(const struct ipt_chain *to)
 {
 	struct ipt_rule r = { .target = IPT_T_JUMP, .jump = to };
 	return r;
 }
 
-/* match the source CIDR c (IPv4) */
-static void rule_src(struct ipt_rule *r, const struct sy_cidr *c)
+/* The rule form of a (its unused bytes are zero, as sy_addr keeps them). */
+static union ipt_addr ua(const struct sy_addr *a)
 {
-	r->src = c->addr.v4;
-	r->smsk.s_addr = c->plen ? htonl(~0u << (32 - c->plen)) : 0;
+	union ipt_addr u;
+
+	memcpy(u.b, a->b, sizeof(u.b));
+	return u;
 }
 
-/* a: an IPv4 address, or NULL for any */
+/* match the source CIDR c */
+static void rule_src(struct ipt_rule *r, const struct sy_cidr *c)
+{
+	r->src = ua(&c->addr);
+	r->splen = c->plen;
+}
+
+/* -s a (the host) */
+static void rule_src_host(struct ipt_rule *r, const struct sy_addr *a)
+{
+	r->src = ua(a);
+	r->splen = (uint8_t)sy_addr_bits(a);
+}
+
+/* a: the destination host, or NULL for any */
 static void rule_dst(struct ipt_rule *r, const struct sy_addr *a, uint8_t proto, uint16_t port)
 {
-	r->dst = a ? a->v4 : (struct in_addr){ 0 };
-	r->dmsk.s_addr = host32;
+	memset(&r->dst, 0, sizeof(r->dst));
+	r->dplen = 0;
+	if (a) {
+		r->dst = ua(a);
+		r->dplen = (uint8_t)sy_addr_bits(a);
+	}
 	r->proto = proto;
 	if (port) {
 		r->dport = port;
@@ -83,19 +101,25 @@ static void rule_dst(struct ipt_rule *r, const struct sy_addr *a, uint8_t proto,
 }
 
 void ipt_plan_opts_from(struct ipt_plan_opts *o, const struct sy_config *cfg,
-			const struct desired_state *ds)
+			const struct desired_state *ds, int family)
 {
+	if (family != AF_INET6)
+		family = AF_INET;
 	memset(o, 0, sizeof(*o));
+	o->family = (uint8_t)family;
 	o->masq_mark = 1u << (cfg ? cfg->masquerade_bit : 14);
 	o->masquerade_all = cfg && cfg->masquerade_all;
-	o->cluster_cidrs = cfg ? cfg->cluster_cidrs : NULL;
-	o->n_cluster_cidrs = cfg ? cfg->n_cluster_cidrs : 0;
-	o->localhost_nodeports = cfg ? cfg->localhost_nodeports : true;
+	/* each family's proxier sees its own cluster CIDRs (kube-proxy's per-family detectors) */
+	for (unsigned i = 0; cfg && i < cfg->n_cluster_cidrs; i++)
+		if (cfg->cluster_cidrs[i].addr.family == family)
+			o->cluster_cidrs[o->n_cluster_cidrs++] = cfg->cluster_cidrs[i];
+	/* localhost NodePorts are IPv4 only: in IPv6 they never work (kube-proxy) */
+	o->localhost_nodeports = family == AF_INET && (cfg ? cfg->localhost_nodeports : true);
 	o->nodeport_all_local = ds->node.nodeport_all_local;
 	o->nodeport_addrs = ds->node.nodeport_addrs;
 	o->n_nodeport_addrs = ds->node.n_nodeport_addrs;
 	o->leaf_max = 8;
-	if (cfg && cfg->localhost_nodeports && !o->nodeport_all_local) {
+	if (cfg && o->localhost_nodeports && !o->nodeport_all_local) {
 		struct sy_addr lo = sy_addr4_host(0x7f000001);
 
 		for (unsigned i = 0; i < cfg->n_nodeport_cidrs; i++)
@@ -181,13 +205,13 @@ static void globals_clear(struct ipt_plan *p)
 /* Field by field: the structs' padding is not initialised. */
 static bool rule_equal(const struct ipt_rule *a, const struct ipt_rule *b)
 {
-	return a->src.s_addr == b->src.s_addr && a->smsk.s_addr == b->smsk.s_addr &&
-	       a->dst.s_addr == b->dst.s_addr && a->dmsk.s_addr == b->dmsk.s_addr &&
+	return !memcmp(a->src.b, b->src.b, 16) && a->splen == b->splen &&
+	       !memcmp(a->dst.b, b->dst.b, 16) && a->dplen == b->dplen &&
 	       a->proto == b->proto && a->inv == b->inv && a->target == b->target &&
 	       a->matches == b->matches && a->dport == b->dport && a->dport_hi == b->dport_hi &&
 	       a->to_port == b->to_port && a->prob == b->prob && a->seconds == b->seconds &&
 	       a->mark == b->mark && a->mark_mask == b->mark_mask &&
-	       a->to_addr.s_addr == b->to_addr.s_addr && a->jump == b->jump &&
+	       !memcmp(a->to_addr.b, b->to_addr.b, 16) && a->jump == b->jump &&
 	       a->recent == b->recent && a->comment == b->comment;
 }
 
@@ -315,7 +339,7 @@ static void fill_lb_chain(struct ipt_chain *c, const struct ds_port *dp, const s
 			memset(&r, 0, sizeof(r));
 			r.target = IPT_T_DNAT;
 			r.proto = dp->proto;
-			r.to_addr = eps[i].addr.v4;
+			r.to_addr = ua(&eps[i].addr);
 			r.to_port = eps[i].port;
 		}
 		if (i + 1 < n) {
@@ -334,6 +358,18 @@ static void fill_lb_chain(struct ipt_chain *c, const struct ds_port *dp, const s
 static bool may_hairpin(const struct ds_ep *e)
 {
 	return e->local || (e->flags & EP_NODE_UNKNOWN);
+}
+
+/*
+ * A --nodeport-addresses address this plan's NodePorts answer on: of its
+ * family, and not loopback where localhost NodePorts are off (always in
+ * IPv6, where they never work: kube-proxy skips ::1 the same way).
+ */
+static bool nodeport_addr_ok(const struct ipt_plan_opts *o, const struct sy_addr *a)
+{
+	if (a->family != o->family)
+		return false;
+	return !sy_addr_is_loopback(a) || o->localhost_nodeports;
 }
 
 static int ep_index(const struct ds_ep *eps, unsigned n, const struct ds_ep *e)
@@ -407,13 +443,12 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			struct ipt_chain *c = &pp->chains[i];
 			const struct ds_ep *e = sep_ep[i];
 			r = rule_jump(&p->nat_mark_masq);
-			r.src = e->addr.v4;
-			r.smsk.s_addr = host32;
+			rule_src_host(&r, &e->addr);
 			ipt_chain_add(c, &r);
 			memset(&r, 0, sizeof(r));
 			r.target = IPT_T_DNAT;
 			r.proto = dp->proto;
-			r.to_addr = e->addr.v4;
+			r.to_addr = ua(&e->addr);
 			r.to_port = e->port;
 			if (dp->affinity_timeout) {
 				r.matches |= IPT_M_RSET;
@@ -497,7 +532,6 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 		if (dp->node_port) {
 			r = rule_jump(ext);
 			rule_dst(&r, NULL, dp->proto, dp->node_port);
-			r.dmsk.s_addr = 0;
 			rules_add(&pp->nat_np, &pp->n_nat_np, &r);
 		}
 	}
@@ -529,7 +563,6 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 		r.target = IPT_T_ACCEPT;
 		r.matches = IPT_M_DST_LOCAL;
 		rule_dst(&r, NULL, IPPROTO_TCP, dp->hc_node_port);
-		r.dmsk.s_addr = 0;
 		rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
 	}
 	if (ext_verdict && dp->node_port) {
@@ -538,7 +571,6 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 			r.target = ext_verdict;
 			r.matches = IPT_M_DST_LOCAL;
 			rule_dst(&r, NULL, dp->proto, dp->node_port);
-			r.dmsk.s_addr = 0;
 			rules_add(&pp->filt_ext, &pp->n_filt_ext, &r);
 		} else {
 			for (unsigned i = 0; i <= o->n_nodeport_addrs; i++) {
@@ -547,6 +579,8 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 					a = o->nodeport_addrs[i];
 				else if (!o->nodeport_loopback)
 					break;
+				if (a.family != o->family)
+					continue;
 				memset(&r, 0, sizeof(r));
 				r.target = ext_verdict;
 				rule_dst(&r, &a, dp->proto, dp->node_port);
@@ -562,11 +596,42 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 
 /* ---- dispatch trees ---- */
 
+/*
+ * Destination addresses as 128-bit keys, left-aligned (an IPv4 address in
+ * the top 32 bits), so one tree code splits IPv4 and IPv6 prefixes.
+ */
+typedef unsigned __int128 tkey;
+
 struct disp_ref {
 	const struct ipt_rule *r;
-	uint32_t addr;		/* host order */
+	tkey addr;
 	uint32_t seq;
 };
+
+static tkey key_of(const union ipt_addr *a)
+{
+	tkey k = 0;
+
+	for (unsigned i = 0; i < 16; i++)
+		k = k << 8 | a->b[i];
+	return k;
+}
+
+static union ipt_addr addr_of(tkey k)
+{
+	union ipt_addr a;
+
+	for (unsigned i = 16; i-- > 0; k >>= 8)
+		a.b[i] = (uint8_t)k;
+	return a;
+}
+
+static unsigned clz128(tkey x)
+{
+	uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+
+	return hi ? (unsigned)__builtin_clzll(hi) : 64 + (unsigned)__builtin_clzll(lo);
+}
 
 static int disp_cmp(const void *a, const void *b)
 {
@@ -576,18 +641,31 @@ static int disp_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static struct ipt_chain *tree_chain(struct ipt_plan *p, enum ipt_table t, uint32_t prefix,
+/*
+ * SY-DST-<prefix>-<len>: the IPv4 prefix in hex; an IPv6 prefix does not
+ * fit in a chain name, so it is named by its hash as the port chains are.
+ */
+static struct ipt_chain *tree_chain(struct ipt_plan *p, enum ipt_table t, tkey prefix,
 				    unsigned plen)
 {
 	struct ipt_chain *c;
-	char name[40];
+	char name[IPT_CHAIN_MAXLEN + 1];
 
 	if (p->n_tree == p->cap_tree) {
 		/* chains are referenced by pointer: the array is sized up front */
 		return NULL;
 	}
 	c = &p->tree[p->n_tree++];
-	snprintf(name, sizeof(name), "SY-DST-%08X-%u", prefix, plen);
+	if (p->opts.family == AF_INET6) {
+		union ipt_addr a = addr_of(prefix);
+		char buf[INET6_ADDRSTRLEN + 8], txt[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, &a.v6, txt, sizeof(txt));
+		snprintf(buf, sizeof(buf), "%s/%u", txt, plen);
+		ipt_chain_name(name, "SY-DST-", buf);
+	} else {
+		snprintf(name, sizeof(name), "SY-DST-%08X-%u", (uint32_t)(prefix >> 96), plen);
+	}
 	chain_init(c, t, name);
 	c->used = true;
 	return c;
@@ -604,6 +682,7 @@ static unsigned distinct(const struct disp_ref *d, unsigned n)
 static void tree_build(struct ipt_plan *p, enum ipt_table t, struct ipt_chain *c,
 		       const struct disp_ref *d, unsigned n)
 {
+	unsigned bits = p->opts.family == AF_INET6 ? 128 : 32;
 	unsigned cp, nb, shift, i, j;
 
 	if (distinct(d, n) <= p->opts.leaf_max) {
@@ -611,11 +690,11 @@ static void tree_build(struct ipt_plan *p, enum ipt_table t, struct ipt_chain *c
 			ipt_chain_add(c, d[i].r);
 		return;
 	}
-	cp = (unsigned)__builtin_clz(d[0].addr ^ d[n - 1].addr);	/* differ, so != 0 */
-	nb = cp + 4 <= 32 ? 4 : 32 - cp;
-	shift = 32 - cp - nb;
+	cp = clz128(d[0].addr ^ d[n - 1].addr);	/* differ, so < bits */
+	nb = cp + 4 <= bits ? 4 : bits - cp;
+	shift = 128 - cp - nb;
 	for (i = 0; i < n; i = j) {
-		uint32_t g = d[i].addr >> shift;
+		tkey g = d[i].addr >> shift;
 		for (j = i + 1; j < n && d[j].addr >> shift == g; j++)
 			;
 		if (distinct(d + i, j - i) <= 2) {
@@ -624,7 +703,7 @@ static void tree_build(struct ipt_plan *p, enum ipt_table t, struct ipt_chain *c
 			continue;
 		}
 		unsigned plen = cp + nb;
-		uint32_t prefix = g << shift;
+		tkey prefix = g << shift;
 		struct ipt_chain *child = tree_chain(p, t, prefix, plen);
 		if (!child) {	/* cannot happen: capacity is an upper bound */
 			for (unsigned k = i; k < j; k++)
@@ -632,8 +711,8 @@ static void tree_build(struct ipt_plan *p, enum ipt_table t, struct ipt_chain *c
 			continue;
 		}
 		struct ipt_rule r = rule_jump(child);
-		r.dst.s_addr = htonl(prefix);
-		r.dmsk.s_addr = htonl(~0u << (32 - plen));
+		r.dst = addr_of(prefix);
+		r.dplen = (uint8_t)plen;
 		ipt_chain_add(c, &r);
 		tree_build(p, t, child, d + i, j - i);
 	}
@@ -844,7 +923,9 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	p->rebuilt_ports = 0;
 	/* mark (this build's generation) & sweep the per-port cache */
 	p->sweep_gen++;
-	hmap_iter_init(&it, &ds->ports);
+	const struct hmap *ports = ds_ports(ds, p->opts.family);
+
+	hmap_iter_init(&it, ports);
 	while (hmap_iter_next(&it, &key, &v)) {
 		const struct ds_port *dp = v;
 		struct ipt_port_plan *pp = hmap_get(&p->ports, key);
@@ -863,7 +944,7 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		n_nat += pp->n_nat_disp + pp->n_nat_np;
 		n_filt += pp->n_filt_disp;
 	}
-	if (hmap_count(&p->ports) > hmap_count(&ds->ports)) {
+	if (hmap_count(&p->ports) > hmap_count(ports)) {
 		/* some port went: collect first, delete after */
 		struct ipt_port_plan **gone = NULL;
 		unsigned n_gone = 0, cap = 0;
@@ -943,9 +1024,9 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	while (hmap_iter_next(&it, NULL, &v)) {
 		struct ipt_port_plan *pp = v;
 		for (k = 0; k < pp->n_nat_disp; k++)
-			dn[in++] = (struct disp_ref){ &pp->nat_disp[k], ntohl(pp->nat_disp[k].dst.s_addr), seq++ };
+			dn[in++] = (struct disp_ref){ &pp->nat_disp[k], key_of(&pp->nat_disp[k].dst), seq++ };
 		for (k = 0; k < pp->n_filt_disp; k++)
-			df[ifl++] = (struct disp_ref){ &pp->filt_disp[k], ntohl(pp->filt_disp[k].dst.s_addr), seq++ };
+			df[ifl++] = (struct disp_ref){ &pp->filt_disp[k], key_of(&pp->filt_disp[k].dst), seq++ };
 		for (k = 0; k < pp->n_nat_np; k++) {
 			np[inp++] = &pp->nat_np[k];
 			any_np = true;
@@ -967,9 +1048,14 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		if (o->nodeport_all_local) {
 			r = rule_jump(&p->nat_nodeports);
 			r.matches = IPT_M_DST_LOCAL;
-			if (!o->localhost_nodeports) {
-				r.dst.s_addr = htonl(0x7f000000);
-				r.dmsk.s_addr = htonl(0xff000000);
+			if (o->family == AF_INET6) {
+				/* ! -d ::1/128: NodePorts on IPv6 loopback never work */
+				r.dst.v6 = in6addr_loopback;
+				r.dplen = 128;
+				r.inv = IPT_R_INV_DST;
+			} else if (!o->localhost_nodeports) {
+				r.dst.v4.s_addr = htonl(0x7f000000);
+				r.dplen = 8;
 				r.inv = IPT_R_INV_DST;
 			} else {
 				p->need_route_localnet = true;
@@ -977,20 +1063,21 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 			ipt_chain_add(&p->nat_services, &r);
 		} else {
 			for (unsigned i = 0; i < o->n_nodeport_addrs; i++) {
-				bool lo = sy_addr_is_loopback(&o->nodeport_addrs[i]);
-				if (lo && !o->localhost_nodeports)
+				const struct sy_addr *a = &o->nodeport_addrs[i];
+
+				if (!nodeport_addr_ok(o, a))
 					continue;
-				if (lo)
+				if (sy_addr_is_loopback(a))
 					p->need_route_localnet = true;
 				r = rule_jump(&p->nat_nodeports);
-				r.dst = o->nodeport_addrs[i].v4;
-				r.dmsk.s_addr = host32;
+				rule_dst(&r, a, 0, 0);
 				ipt_chain_add(&p->nat_services, &r);
 			}
 			if (o->nodeport_loopback) {
+				struct sy_addr lo = sy_addr4_host(0x7f000001);
+
 				r = rule_jump(&p->nat_nodeports);
-				r.dst.s_addr = htonl(0x7f000001);
-				r.dmsk.s_addr = host32;
+				rule_dst(&r, &lo, 0, 0);
 				ipt_chain_add(&p->nat_services, &r);
 				p->need_route_localnet = true;
 			}
@@ -1004,10 +1091,10 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 	if (p->need_route_localnet) {
 		memset(&r, 0, sizeof(r));
 		r.target = IPT_T_DROP;
-		r.src.s_addr = htonl(0x7f000000);
-		r.smsk.s_addr = htonl(0xff000000);
+		r.src.v4.s_addr = htonl(0x7f000000);
+		r.splen = 8;
 		r.dst = r.src;
-		r.dmsk = r.smsk;
+		r.dplen = r.splen;
 		r.inv = IPT_R_INV_SRC;
 		r.matches = IPT_M_STATE_NOT_EST_DNAT | IPT_M_COMMENT;
 		r.comment = "block incoming localnet connections";

@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include "switchyard/addr.h"
+#include "switchyard/config.h"
 #include "switchyard/hmap.h"
 
 struct ds_port;
@@ -68,8 +70,16 @@ enum ipt_tgt {
 
 struct ipt_chain;
 
+/* An address of the plan's family: IPv4 in v4 (the other 12 bytes zero), or IPv6. */
+union ipt_addr {
+	struct in_addr v4;
+	struct in6_addr v6;
+	uint8_t b[16];
+};
+
 struct ipt_rule {
-	struct in_addr src, smsk, dst, dmsk;
+	union ipt_addr src, dst;	/* -s src/splen, -d dst/dplen (network order) */
+	uint8_t splen, dplen;		/* prefix lengths; 0 = any */
 	uint8_t proto;			/* 0 = any */
 	uint8_t inv;			/* IPT_R_INV_* */
 	uint8_t target;			/* enum ipt_tgt */
@@ -80,7 +90,7 @@ struct ipt_rule {
 	uint32_t prob;			/* statistic: probability × 2^31 */
 	uint32_t seconds;		/* recent --rcheck */
 	uint32_t mark, mark_mask;	/* MARK target / mark match */
-	struct in_addr to_addr;		/* DNAT */
+	union ipt_addr to_addr;		/* DNAT */
 	const struct ipt_chain *jump;	/* IPT_T_JUMP */
 	const struct ipt_chain *recent;	/* recent list named after this chain */
 	const char *comment;		/* static string */
@@ -127,13 +137,20 @@ struct ipt_port_plan {
 	uint64_t seen;			/* the plan's sweep_gen that last saw it (mark & sweep) */
 };
 
-/* Global settings of a plan, derived from the config and the node. */
+/*
+ * Global settings of a plan, derived from the config and the node.  A plan
+ * is of one address family (one per mode instance, as kube-proxy has one
+ * proxier per family): its rules, cluster CIDRs and NodePort addresses are
+ * of that family only.
+ */
 struct ipt_plan_opts {
+	uint8_t family;			/* AF_INET (0 is taken as AF_INET) or AF_INET6 */
 	uint32_t masq_mark;		/* 1 << masquerade_bit */
 	bool masquerade_all;
-	const struct sy_cidr *cluster_cidrs;
+	struct sy_cidr cluster_cidrs[SY_MAX_CIDRS];	/* --cluster-cidr of the family */
 	unsigned n_cluster_cidrs;
-	const struct sy_addr *nodeport_addrs;	/* when !nodeport_all_local */
+	/* when !nodeport_all_local; addresses of another family are ignored */
+	const struct sy_addr *nodeport_addrs;
 	unsigned n_nodeport_addrs;
 	bool nodeport_all_local;
 	bool localhost_nodeports;
@@ -175,11 +192,12 @@ struct ipt_plan {
 
 void ipt_plan_init(struct ipt_plan *p, const struct ipt_plan_opts *opts);
 void ipt_plan_fini(struct ipt_plan *p);
-/* Options from the config and the desired state's node. */
+/* Options of a family's plan from the config and the desired state's node. */
 void ipt_plan_opts_from(struct ipt_plan_opts *o, const struct sy_config *cfg,
-			const struct desired_state *ds);
+			const struct desired_state *ds, int family);
 /*
- * Bring the plan up to date with ds: re-plan only ports whose serial
+ * Bring the plan up to date with ds's ports of the plan's family
+ * (ds_ports): re-plan only ports whose serial
  * changed, drop removed ones, rebuild the global chains and trees.
  * Returns 0 or -errno.
  */

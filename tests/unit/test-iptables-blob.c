@@ -3,7 +3,8 @@
  * The iptables mode's blob writer without a kernel: moving kept byte ranges
  * to a new layout in one buffer (ipt_moves_apply), and the incremental
  * relayout of a partial sync (ipt_blob_patch) against a from-scratch
- * ipt_blob_build, byte for byte, after random layout changes.
+ * ipt_blob_build, byte for byte, after random layout changes — for iptables
+ * (ipt_entry) and ip6tables (ip6t_entry) tables.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,6 +76,33 @@ static struct sy_addr a4(uint32_t host)
 	return sy_addr_from_in4(a);
 }
 
+/*
+ * The address numbered host in family: IPv4 host itself; IPv6
+ * fd00:0:0:HHHH::LLLL (its high and low halves far apart, so the dispatch
+ * tree splits IPv6 prefixes in more than the last 32 bits).
+ */
+static struct sy_addr ad(int family, uint32_t host)
+{
+	struct in6_addr a6;
+
+	if (family == AF_INET)
+		return a4(host);
+	memset(&a6, 0, sizeof(a6));
+	a6.s6_addr[0] = 0xfd;
+	a6.s6_addr[6] = (uint8_t)(host >> 24);
+	a6.s6_addr[7] = (uint8_t)(host >> 16);
+	a6.s6_addr[14] = (uint8_t)(host >> 8);
+	a6.s6_addr[15] = (uint8_t)host;
+	return sy_addr_from_in6(&a6);
+}
+
+static int fam = AF_INET;	/* the family relayout_run is at */
+
+static struct hmap *fam_ports(struct desired_state *ds)
+{
+	return fam == AF_INET6 ? &ds->ports6 : &ds->ports;
+}
+
 /* Service i with n endpoints (local when the bit of local is set) from base. */
 static struct ds_port *port(unsigned i, unsigned n, unsigned local, uint32_t base, bool np,
 			    bool affinity)
@@ -86,15 +114,15 @@ static struct ds_port *port(unsigned i, unsigned n, unsigned local, uint32_t bas
 	p->name = xstrdup(buf);
 	p->svc_key = xstrdup(buf);
 	p->proto = i % 5 == 4 ? IPPROTO_UDP : IPPROTO_TCP;
-	p->family = AF_INET;
-	p->cluster_ip = a4(0x0a600000 + i * 7 + 1);
+	p->family = (uint8_t)fam;
+	p->cluster_ip = ad(fam, 0x0a600000 + i * 7 + 1);
 	p->port = 80;
 	p->node_port = np ? (uint16_t)(30000 + i) : 0;
 	p->affinity_timeout = affinity ? 10800 : 0;
 	p->cluster_eps = xcalloc(n + 1, sizeof(*p->cluster_eps));
 	p->local_eps = xcalloc(n + 1, sizeof(*p->local_eps));
 	for (unsigned k = 0; k < n; k++) {
-		struct ds_ep ep = { .addr = a4(base + k), .port = 8080, .flags = 3,
+		struct ds_ep ep = { .addr = ad(fam, base + k), .port = 8080, .flags = 3,
 				    .local = (local >> k) & 1 };
 		p->cluster_eps[p->n_cluster_eps++] = ep;
 		if (ep.local)
@@ -106,9 +134,9 @@ static struct ds_port *port(unsigned i, unsigned n, unsigned local, uint32_t bas
 
 static void put_port(struct desired_state *ds, struct ds_port *p)
 {
-	struct ds_port *old = hmap_get(&ds->ports, p->name);
+	struct ds_port *old = hmap_get(fam_ports(ds), p->name);
 
-	hmap_put(&ds->ports, p->name, p);
+	hmap_put(fam_ports(ds), p->name, p);
 	if (old)
 		ds_port_free(old);
 }
@@ -119,9 +147,9 @@ static void del_port(struct desired_state *ds, unsigned i)
 	struct ds_port *old;
 
 	snprintf(buf, sizeof(buf), "ns/svc%u:p", i);
-	old = hmap_get(&ds->ports, buf);
+	old = hmap_get(fam_ports(ds), buf);
 	if (old) {
-		hmap_del(&ds->ports, buf);
+		hmap_del(fam_ports(ds), buf);
 		ds_port_free(old);
 	}
 }
@@ -139,9 +167,9 @@ static void random_port(struct desired_state *ds, unsigned i)
  */
 static struct ipt_ktable *foreign_table(enum ipt_table t)
 {
-	struct ipt_ktable *empty = ipt_ktable_empty(t), *kt = NULL;
+	struct ipt_ktable *empty = ipt_ktable_empty(fam, t), *kt = NULL;
 	struct ipt_plan fp;
-	struct ipt_plan_opts o = { .masq_mark = 0x4000, .leaf_max = 8 };
+	struct ipt_plan_opts o = { .family = (uint8_t)fam, .masq_mark = 0x4000, .leaf_max = 8 };
 	struct ipt_blob *b = NULL;
 	static const char *names[] = { "AAA-FIRST", "DOCKER", "SY-MARK-MASQ", "SY-PODNET-X", "ZZZ-LAST" };
 	struct ipt_rule r;
@@ -177,8 +205,8 @@ static struct ipt_ktable *foreign_table(enum ipt_table t)
 		if (ipt_table_hooks(t) & (1u << h)) {
 			fp.builtin[t][h][fp.n_builtin[t][h]++] = r;	/* -j DOCKER */
 			r.target = IPT_T_ACCEPT;
-			r.src.s_addr = htonl(0xc0a80000);
-			r.smsk.s_addr = htonl(0xffff0000);
+			r.src = (union ipt_addr){ .b = { 0xc0, 0xa8 } };	/* 192.168/16, c0a8::/16 */
+			r.splen = 16;
 			fp.builtin[t][h][fp.n_builtin[t][h]++] = r;
 			r.target = IPT_T_JUMP;
 		}
@@ -230,7 +258,7 @@ static void count_reuse(void *arg, struct ipt_chain *c)
 	*(unsigned *)arg += c->reuse;
 }
 
-static void relayout_run(enum ipt_table t, bool foreign)
+static void relayout_run(int family, enum ipt_table t, bool foreign)
 {
 	struct sy_config cfg;
 	struct desired_state ds;
@@ -240,15 +268,16 @@ static void relayout_run(enum ipt_table t, bool foreign)
 	struct ipt_blob *b = NULL;
 	unsigned N = 120, relaid = 0, in_place = 0, reused = 0;
 
+	fam = family;
 	config_init(&cfg);
 	desired_init(&ds, &cfg);
 	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
 	for (unsigned i = 0; i < N; i++)
 		random_port(&ds, i);
-	ipt_plan_opts_from(&o, &cfg, &ds);
+	ipt_plan_opts_from(&o, &cfg, &ds, family);
 	ipt_plan_init(&p, &o);
 	ipt_plan_init(&q, &o);
-	kt = foreign ? foreign_table(t) : ipt_ktable_empty(t);
+	kt = foreign ? foreign_table(t) : ipt_ktable_empty(family, t);
 	assert_int_equal(ipt_plan_build(&p, &ds), 0);
 	assert_int_equal(ipt_blob_build(kt, &p, &b), 0);
 	{
@@ -269,7 +298,7 @@ static void relayout_run(enum ipt_table t, bool foreign)
 			/* the same shape, other remote endpoint addresses: in place */
 			char name[64];
 			snprintf(name, sizeof(name), "ns/svc%u:p", i);
-			const struct ds_port *old = hmap_get(&ds.ports, name);
+			const struct ds_port *old = hmap_get(fam_ports(&ds), name);
 			if (old)
 				put_port(&ds, port(i, old->n_cluster_eps, 0, 0x0af50000 + rnd(4096) * 8,
 						   old->node_port != 0, old->affinity_timeout != 0));
@@ -305,7 +334,8 @@ static void relayout_run(enum ipt_table t, bool foreign)
 		ipt_ktable_free(rkt);
 		ipt_blob_free(ref);
 	}
-	print_message("%s%s: %u relaid, %u patched in place, %u chain reuses\n", ipt_table_name(t),
+	print_message("%s %s%s: %u relaid, %u patched in place, %u chain reuses\n",
+		      family == AF_INET6 ? "ip6tables" : "iptables", ipt_table_name(t),
 		      foreign ? " with foreign chains" : "", relaid, in_place, reused);
 	/* both paths ran, and relaying reused (moved) chains rather than re-encoding them */
 	assert_true(relaid >= 20);
@@ -318,7 +348,7 @@ static void relayout_run(enum ipt_table t, bool foreign)
 	{
 		struct hmap_iter it;
 		void *v;
-		hmap_iter_init(&it, &ds.ports);
+		hmap_iter_init(&it, fam_ports(&ds));
 		while (hmap_iter_next(&it, NULL, &v))
 			ds_port_free(v);
 	}
@@ -326,17 +356,21 @@ static void relayout_run(enum ipt_table t, bool foreign)
 	config_free(&cfg);
 }
 
+/* Both families: iptables over ipt_entry, ip6tables over ip6t_entry (IPv6 ports and addresses). */
 static void test_relayout_nat(void **state)
 {
 	(void)state;
-	relayout_run(IPT_NAT, false);
-	relayout_run(IPT_NAT, true);
+	for (int f = 0; f < 2; f++) {
+		relayout_run(f ? AF_INET6 : AF_INET, IPT_NAT, false);
+		relayout_run(f ? AF_INET6 : AF_INET, IPT_NAT, true);
+	}
 }
 
 static void test_relayout_filter(void **state)
 {
 	(void)state;
-	relayout_run(IPT_FILTER, true);
+	relayout_run(AF_INET, IPT_FILTER, true);
+	relayout_run(AF_INET6, IPT_FILTER, true);
 }
 
 int main(void)

@@ -22,9 +22,13 @@ static struct in_addr ip(const char *s)
 	return a;
 }
 
+/* an IPv4 or IPv6 address */
 static struct sy_addr sip(const char *s)
 {
-	return sy_addr_from_in4(ip(s));
+	struct sy_addr a;
+
+	assert_int_equal(sy_addr_parse(s, &a), 0);
+	return a;
 }
 
 static uint64_t serial = 1;
@@ -38,15 +42,15 @@ static struct ds_port *mk(const char *name, const char *cip, uint8_t proto, unsi
 	p->name = xstrdup(name);
 	p->svc_key = xstrdup(name);
 	p->proto = proto;
-	p->family = AF_INET;
 	p->cluster_ip = sip(cip);
+	p->family = p->cluster_ip.family;
 	p->port = 80;
 	p->cluster_eps = xcalloc(n + 1, sizeof(*p->cluster_eps));
 	p->local_eps = xcalloc(n + 1, sizeof(*p->local_eps));
 	va_start(ap, n);
 	for (unsigned i = 0; i < n; i++) {
 		const char *e = va_arg(ap, const char *);
-		char buf[32];
+		char buf[64];
 		size_t l = strlen(e);
 		bool local = e[l - 1] == '!';
 		snprintf(buf, sizeof(buf), "%.*s", (int)(local ? l - 1 : l), e);
@@ -62,15 +66,14 @@ static struct ds_port *mk(const char *name, const char *cip, uint8_t proto, unsi
 
 static void opts(struct ipt_plan_opts *o, const char *cidr)
 {
-	static struct sy_cidr c;
 	memset(o, 0, sizeof(*o));
+	o->family = AF_INET;
 	o->masq_mark = 0x4000;
 	o->nodeport_all_local = true;
 	o->localhost_nodeports = true;
 	o->leaf_max = 8;
 	if (cidr) {
-		sy_cidr_parse(cidr, &c);
-		o->cluster_cidrs = &c;
+		sy_cidr_parse(cidr, &o->cluster_cidrs[0]);
 		o->n_cluster_cidrs = 1;
 	}
 }
@@ -153,13 +156,13 @@ static void test_remote_endpoints(void **state)
 		assert_int_equal(svc->rules[i].target, IPT_T_DNAT);
 		assert_int_equal(svc->rules[i].to_port, 8080);
 		assert_int_equal(svc->rules[i].proto, IPPROTO_TCP);
-		assert_int_equal(svc->rules[i].to_addr.s_addr, dp->cluster_eps[i].addr.v4.s_addr);
+		assert_int_equal(svc->rules[i].to_addr.v4.s_addr, dp->cluster_eps[i].addr.v4.s_addr);
 	}
 	/* dispatch: mark traffic from outside the cluster CIDR, then jump */
 	assert_int_equal(pp->n_nat_disp, 2);
 	assert_int_equal(pp->nat_disp[0].inv, IPT_R_INV_SRC);
 	assert_ptr_equal(pp->nat_disp[0].jump, &p.nat_mark_masq);
-	assert_int_equal(pp->nat_disp[0].dst.s_addr, ip("10.96.0.10").s_addr);
+	assert_int_equal(pp->nat_disp[0].dst.v4.s_addr, ip("10.96.0.10").s_addr);
 	assert_int_equal(pp->nat_disp[0].dport, 80);
 	assert_ptr_equal(pp->nat_disp[1].jump, svc);
 	assert_int_equal(pp->n_filt_disp, 0);
@@ -183,14 +186,14 @@ static void test_local_and_affinity(void **state)
 	assert_int_equal(count_prefix(pp, "SY-SEP-"), 1);
 	struct ipt_chain *sep = find(pp, "SY-SEP-");
 	assert_int_equal(sep->n_rules, 2);
-	assert_int_equal(sep->rules[0].src.s_addr, ip("10.244.1.2").s_addr);
-	assert_int_equal(sep->rules[0].smsk.s_addr, 0xffffffff);
+	assert_int_equal(sep->rules[0].src.v4.s_addr, ip("10.244.1.2").s_addr);
+	assert_int_equal(sep->rules[0].splen, 32);
 	assert_ptr_equal(sep->rules[0].jump, &p.nat_mark_masq);
 	assert_int_equal(sep->rules[1].target, IPT_T_DNAT);
 	assert_int_equal(sep->rules[1].proto, IPPROTO_UDP);
 	/* masquerade-all: unconditional mark */
 	assert_int_equal(pp->nat_disp[0].inv, 0);
-	assert_int_equal(pp->nat_disp[0].smsk.s_addr, 0);
+	assert_int_equal(pp->nat_disp[0].splen, 0);
 	ipt_port_plan_free(pp);
 
 	/* affinity: every endpoint through a SEP chain, rcheck first, --set at DNAT */
@@ -266,13 +269,13 @@ static void test_etp_local(void **state)
 	assert_null(find(pp, "SY-SVL-"));
 	assert_int_equal(ext->n_rules, 3);	/* pods → cluster, LOCAL → masq, LOCAL → cluster */
 	assert_ptr_equal(ext->rules[0].jump, svc);
-	assert_int_equal(ext->rules[0].src.s_addr, ip("10.244.0.0").s_addr);
+	assert_int_equal(ext->rules[0].src.v4.s_addr, ip("10.244.0.0").s_addr);
 	assert_int_equal(ext->rules[1].matches, IPT_M_SRC_LOCAL);
 	assert_ptr_equal(ext->rules[1].jump, &p.nat_mark_masq);
 	assert_ptr_equal(ext->rules[2].jump, svc);
 	assert_int_equal(fw->n_rules, 1);
 	assert_ptr_equal(fw->rules[0].jump, ext);
-	assert_int_equal(fw->rules[0].smsk.s_addr, htonl(0xffffff00));
+	assert_int_equal(fw->rules[0].splen, 24);
 	/* filter: DROP the LB IP and the NodePort for what nat did not take */
 	assert_int_equal(pp->n_filt_disp, 1);
 	assert_int_equal(pp->filt_disp[0].target, IPT_T_DROP);
@@ -318,12 +321,13 @@ static unsigned walk(const struct ipt_chain *c, uint32_t pfx, uint32_t msk, unsi
 		*max_width = c->n_rules;
 	for (unsigned i = 0; i < c->n_rules; i++) {
 		const struct ipt_rule *r = &c->rules[i];
-		assert_int_equal(ntohl(r->dst.s_addr) & msk, pfx);
+		uint32_t rmsk = r->dplen ? ~0u << (32 - r->dplen) : 0;
+		assert_int_equal(ntohl(r->dst.v4.s_addr) & msk, pfx);
 		if (r->target == IPT_T_JUMP && !strncmp(r->jump->name, "SY-DST-", 7)) {
-			assert_true(ntohl(r->dmsk.s_addr) > msk || !msk);
-			n += walk(r->jump, ntohl(r->dst.s_addr), ntohl(r->dmsk.s_addr), depth + 1,
+			assert_true(rmsk > msk || !msk);
+			n += walk(r->jump, ntohl(r->dst.v4.s_addr), rmsk, depth + 1,
 				  max_depth, max_width);
-		} else if (r->dmsk.s_addr == 0xffffffff) {
+		} else if (r->dplen == 32) {
 			n++;
 		}
 	}
@@ -345,6 +349,9 @@ static void fixture_end(struct sy_config *cfg, struct desired_state *ds)
 	void *v;
 
 	hmap_iter_init(&it, &ds->ports);
+	while (hmap_iter_next(&it, NULL, &v))
+		ds_port_free(v);
+	hmap_iter_init(&it, &ds->ports6);
 	while (hmap_iter_next(&it, NULL, &v))
 		ds_port_free(v);
 	desired_fini(ds);
@@ -370,7 +377,7 @@ static void test_tree_and_cache(void **state)
 		struct ds_port *dp = mk(name, cip, IPPROTO_TCP, 2, "10.244.1.2", "10.244.2.2");
 		hmap_put(&ds.ports, dp->name, dp);
 	}
-	ipt_plan_opts_from(&o, &cfg, &ds);
+	ipt_plan_opts_from(&o, &cfg, &ds, AF_INET);
 	ipt_plan_init(&p, &o);
 	assert_int_equal(ipt_plan_build(&p, &ds), 0);
 	assert_int_equal(p.rebuilt_ports, n);
@@ -439,7 +446,7 @@ static void test_nodeport_tree(void **state)
 		dp->node_port = (uint16_t)(30000 + (i * 7919) % 2768);
 		hmap_put(&ds.ports, dp->name, dp);
 	}
-	ipt_plan_opts_from(&o, &cfg, &ds);
+	ipt_plan_opts_from(&o, &cfg, &ds, AF_INET);
 	ipt_plan_init(&p, &o);
 	assert_int_equal(ipt_plan_build(&p, &ds), 0);
 	assert_int_equal(np_walk(&p.nat_nodeports, 0, 0, 65535, &widest), 1000);
@@ -460,7 +467,7 @@ static void test_localhost_nodeports(void **state)
 	dp->node_port = 30080;
 	fixture_begin(&cfg, &ds);
 	hmap_put(&ds.ports, dp->name, dp);
-	ipt_plan_opts_from(&o, &cfg, &ds);
+	ipt_plan_opts_from(&o, &cfg, &ds, AF_INET);
 	ipt_plan_init(&p, &o);
 	assert_int_equal(ipt_plan_build(&p, &ds), 0);
 	assert_true(p.need_route_localnet);
@@ -476,15 +483,174 @@ static void test_localhost_nodeports(void **state)
 
 	/* --iptables-localhost-nodeports=false: no 127/8, no route_localnet, no guard */
 	cfg.localhost_nodeports = false;
-	ipt_plan_opts_from(&o, &cfg, &ds);
+	ipt_plan_opts_from(&o, &cfg, &ds, AF_INET);
 	ipt_plan_init(&p, &o);
 	assert_int_equal(ipt_plan_build(&p, &ds), 0);
 	assert_false(p.need_route_localnet);
 	assert_false(p.filt_firewall.used);
 	last = &p.nat_services.rules[p.nat_services.n_rules - 1];
 	assert_int_equal(last->inv, IPT_R_INV_DST);
-	assert_int_equal(last->dst.s_addr, htonl(0x7f000000));
+	assert_int_equal(last->dst.v4.s_addr, htonl(0x7f000000));
 	ipt_plan_fini(&p);
+	fixture_end(&cfg, &ds);
+}
+
+/* Is a inside pfx/plen (16-byte addresses)? */
+static bool in_prefix6(const uint8_t *a, const uint8_t *pfx, unsigned plen)
+{
+	for (unsigned i = 0; i < 16 && plen; i++) {
+		unsigned n = plen < 8 ? plen : 8;
+		uint8_t m = (uint8_t)(0xff00 >> n);
+
+		if ((a[i] & m) != pfx[i])
+			return false;
+		plen -= n;
+	}
+	return true;
+}
+
+/* walk an IPv6 dispatch tree: as walk(), on 128-bit prefixes; names checked */
+static unsigned walk6(const struct ipt_chain *c, const uint8_t *pfx, unsigned plen,
+		      unsigned depth, unsigned *max_depth, struct hmap *names)
+{
+	unsigned n = 0;
+
+	if (depth > *max_depth)
+		*max_depth = depth;
+	assert_true(strlen(c->name) <= IPT_CHAIN_MAXLEN);
+	for (unsigned i = 0; i < c->n_rules; i++) {
+		const struct ipt_rule *r = &c->rules[i];
+
+		assert_true(in_prefix6(r->dst.b, pfx, plen));
+		if (r->target == IPT_T_JUMP && !strncmp(r->jump->name, "SY-DST-", 7)) {
+			assert_true(r->dplen > plen && r->dplen < 128);
+			assert_null(hmap_get(names, r->jump->name));	/* each chain once */
+			hmap_put(names, r->jump->name, (void *)r->jump);
+			n += walk6(r->jump, r->dst.b, r->dplen, depth + 1, max_depth, names);
+		} else if (r->dplen == 128 && !(r->inv & IPT_R_INV_DST)) {
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * IPv6: a plan of each family sees only its own ports, cluster CIDRs and
+ * NodePort addresses; IPv6 has no localhost NodePorts (no route_localnet,
+ * no 127/8 guard, ! -d ::1/128 on the NodePort jump, ::1 skipped); the
+ * dispatch tree splits 128-bit prefixes and names its chains by hash.
+ */
+static void test_ipv6(void **state)
+{
+	struct sy_config cfg;
+	struct desired_state ds;
+	struct ipt_plan p4, p6;
+	struct ipt_plan_opts o;
+	struct sy_addr np[3] = { sip("192.168.1.1"), sip("fd00:1::1"), sip("::1") };
+	const struct ipt_rule *r;
+	struct ipt_chain *svc;
+	unsigned depth = 0, n = 3000;
+	char name[64], cip[64];
+	struct hmap names;
+
+	(void)state;
+	fixture_begin(&cfg, &ds);
+	assert_int_equal(sy_cidr_parse("10.244.0.0/16", &cfg.cluster_cidrs[0]), 0);
+	assert_int_equal(sy_cidr_parse("fd00:10:244::/56", &cfg.cluster_cidrs[1]), 0);
+	cfg.n_cluster_cidrs = 2;
+	desired_set_node(&ds, "n1", NULL, np, 3, false);
+	struct ds_port *d4 = mk("ns/web:http", "10.96.0.10", IPPROTO_TCP, 1, "10.244.1.2");
+	struct ds_port *d6 = mk("ns/web:http", "fd00:96::10", IPPROTO_TCP, 2, "fd00:10:244::2!",
+				"fd00:10:244:1::3");
+	d4->node_port = d6->node_port = 30080;
+	hmap_put(&ds.ports, d4->name, d4);
+	hmap_put(&ds.ports6, d6->name, d6);
+
+	ipt_plan_opts_from(&o, &cfg, &ds, AF_INET6);
+	assert_int_equal(o.family, AF_INET6);
+	assert_int_equal(o.n_cluster_cidrs, 1);
+	assert_false(o.localhost_nodeports);
+	ipt_plan_init(&p6, &o);
+	assert_int_equal(ipt_plan_build(&p6, &ds), 0);
+	assert_int_equal(hmap_count(&p6.ports), 1);
+	struct ipt_port_plan *pp = hmap_get(&p6.ports, "ns/web:http");
+	/* ! -s fd00:10:244::/56 -d fd00:96::10 -j SY-MARK-MASQ, then the SVC jump */
+	assert_int_equal(pp->n_nat_disp, 2);
+	assert_int_equal(pp->nat_disp[0].inv, IPT_R_INV_SRC);
+	assert_int_equal(pp->nat_disp[0].splen, 56);
+	assert_memory_equal(pp->nat_disp[0].src.b, sip("fd00:10:244::").b, 16);
+	assert_memory_equal(pp->nat_disp[1].dst.b, sip("fd00:96::10").b, 16);
+	assert_int_equal(pp->nat_disp[1].dplen, 128);
+	svc = find(pp, "SY-SVC-");
+	assert_non_null(svc);
+	/* the local endpoint through its SEP (hairpin -s ep/128), the remote one DNATed here */
+	assert_int_equal(svc->n_rules, 2);
+	assert_int_equal(svc->rules[1].target, IPT_T_DNAT);
+	assert_memory_equal(svc->rules[1].to_addr.b, sip("fd00:10:244:1::3").b, 16);
+	struct ipt_chain *sep = find(pp, "SY-SEP-");
+	assert_int_equal(sep->rules[0].splen, 128);
+	assert_memory_equal(sep->rules[0].src.b, sip("fd00:10:244::2").b, 16);
+	/* NodePorts on fd00:1::1 only: not the IPv4 address, not ::1; no localhost guard */
+	assert_false(p6.need_route_localnet);
+	assert_false(p6.filt_firewall.used);
+	r = &p6.nat_services.rules[p6.nat_services.n_rules - 1];
+	assert_ptr_equal(r->jump, &p6.nat_nodeports);
+	assert_memory_equal(r->dst.b, np[1].b, 16);
+	assert_int_equal(r->dplen, 128);
+	assert_false(p6.nat_services.n_rules >= 2 &&
+		     p6.nat_services.rules[p6.nat_services.n_rules - 2].jump == &p6.nat_nodeports);
+
+	/* the IPv4 plan of the same state: its own port, CIDR and NodePort address */
+	ipt_plan_opts_from(&o, &cfg, &ds, AF_INET);
+	ipt_plan_init(&p4, &o);
+	assert_int_equal(ipt_plan_build(&p4, &ds), 0);
+	pp = hmap_get(&p4.ports, "ns/web:http");
+	assert_int_equal(pp->nat_disp[0].splen, 16);
+	assert_int_equal(pp->nat_disp[1].dst.v4.s_addr, ip("10.96.0.10").s_addr);
+	r = &p4.nat_services.rules[p4.nat_services.n_rules - 1];
+	assert_int_equal(r->dst.v4.s_addr, ip("192.168.1.1").s_addr);
+	assert_int_equal(r->dplen, 32);
+	ipt_plan_fini(&p4);
+	ipt_plan_fini(&p6);
+
+	/* every local address: ! -d ::1/128 even with localhost NodePorts on */
+	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
+	ipt_plan_opts_from(&o, &cfg, &ds, AF_INET6);
+	ipt_plan_init(&p6, &o);
+	assert_int_equal(ipt_plan_build(&p6, &ds), 0);
+	r = &p6.nat_services.rules[p6.nat_services.n_rules - 1];
+	assert_int_equal(r->matches, IPT_M_DST_LOCAL);
+	assert_int_equal(r->inv, IPT_R_INV_DST);
+	assert_int_equal(r->dplen, 128);
+	assert_memory_equal(r->dst.b, np[2].b, 16);
+	assert_false(p6.need_route_localnet);
+	assert_false(p6.filt_firewall.used);
+	ipt_plan_fini(&p6);
+
+	/* a big IPv6 tree: every address reachable under its prefixes, names unique and short */
+	srand(11);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned a = (unsigned)rand() % 1048576;
+
+		snprintf(name, sizeof(name), "ns/svc6-%u:p", i);
+		snprintf(cip, sizeof(cip), "fd00:96::%x:%x", a >> 8, (a & 255) | 1);
+		if (i % 5 == 0)
+			snprintf(cip, sizeof(cip), "fd%02x:%x::%x", i % 7, a >> 12, a & 0xfff);
+		struct ds_port *dp = mk(name, cip, IPPROTO_TCP, 1, "fd00:10:244::9");
+		hmap_put(&ds.ports6, dp->name, dp);
+	}
+	ipt_plan_opts_from(&o, &cfg, &ds, AF_INET6);
+	ipt_plan_init(&p6, &o);
+	assert_int_equal(ipt_plan_build(&p6, &ds), 0);
+	hmap_init(&names);
+	uint8_t zero[16] = { 0 };
+	/* 2 rules (masquerade mark + SVC jump) per port */
+	assert_int_equal(walk6(&p6.nat_services, zero, 0, 0, &depth, &names), 2 * (n + 1));
+	assert_true(p6.nat_services.n_rules <= 17);
+	assert_true(depth <= 8);
+	print_message("IPv6 tree: %u ports, depth %u, %u tree chains\n", n + 1, depth, p6.n_tree);
+	hmap_clear(&names);
+	ipt_plan_fini(&p6);
 	fixture_end(&cfg, &ds);
 }
 
@@ -500,6 +666,7 @@ int main(void)
 		cmocka_unit_test(test_tree_and_cache),
 		cmocka_unit_test(test_localhost_nodeports),
 		cmocka_unit_test(test_nodeport_tree),
+		cmocka_unit_test(test_ipv6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,9 +97,9 @@ static void test_family_instances(void **state)
 	assert_int_equal(desired_update(&ds, c, false), 2);
 	in.services = &ds;
 	assert_null(in.policy);
-	/* the kernel-writing modes program IPv4 only: an IPv6 instance is refused with a reason */
-	assert_int_equal(iptables_mode_ops.init(&m, &cfg, AF_INET6, NULL, err, sizeof(err)), -EAFNOSUPPORT);
-	assert_non_null(strstr(err, "IPv4 only"));
+	/* a family a mode cannot program is refused with a reason (iptables: IPv4 and IPv6) */
+	assert_int_equal(iptables_mode_ops.init(&m, &cfg, AF_UNIX, NULL, err, sizeof(err)), -EAFNOSUPPORT);
+	assert_non_null(strstr(err, "IPv4 and IPv6 only"));
 	assert_null(m);
 	assert_int_equal(ipvs_mode_ops.init(&m, &cfg, AF_INET6, NULL, err, sizeof(err)), -EAFNOSUPPORT);
 	assert_null(m);
