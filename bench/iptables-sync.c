@@ -19,6 +19,12 @@
  *   --measure-svc: also add the Services 10.255.255.254:80 and
  *       10.255.255.253:5201 → --ep-addr (last in kube-proxy's table) for
  *       data-plane runs.
+ *   --dual-stack: every Service is dual-stack: also an IPv6 ClusterIP
+ *       (fd00:96::/108) with E IPv6 endpoints (fd00:244::/96), and two
+ *       mode instances (AF_INET: iptables, AF_INET6: ip6tables) sync each
+ *       time; the figures are both instances' (seconds and RSS together,
+ *       per family in v4_seconds / v6_seconds).  The change stays the
+ *       IPv4 endpoint change (both instances sync, as the daemon does).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,9 +50,10 @@ static uint32_t rnd(void)
 	return (uint32_t)rng;
 }
 
-static struct ds_port *mk_port(struct desired_state *ds, unsigned i, unsigned n_eps, bool np,
-			       struct in_addr cip, const struct in_addr *eps, uint16_t port,
-			       uint16_t tport)
+/* A port of cip's family; eps of that family, sorted. */
+static struct ds_port *mk_port_af(struct desired_state *ds, unsigned i, unsigned n_eps, bool np,
+				  struct sy_addr cip, const struct sy_addr *eps, uint16_t port,
+				  uint16_t tport)
 {
 	struct ds_port *p = xcalloc(1, sizeof(*p));
 	char buf[128];
@@ -59,20 +66,72 @@ static struct ds_port *mk_port(struct desired_state *ds, unsigned i, unsigned n_
 	p->svc_name = p->svc_key + 6;
 	p->port_name = "http";
 	p->proto = IPPROTO_TCP;
-	p->family = AF_INET;
-	p->cluster_ip = sy_addr_from_in4(cip);
+	p->family = cip.family;
+	p->cluster_ip = cip;
 	p->port = port;
 	p->node_port = np ? (uint16_t)(30000 + i % 2768) : 0;
 	p->cluster_eps = xcalloc(n_eps + 1, sizeof(*p->cluster_eps));
 	p->all_eps = xcalloc(n_eps + 1, sizeof(*p->all_eps));
 	for (unsigned k = 0; k < n_eps; k++) {
-		p->cluster_eps[k] = (struct ds_ep){ .addr = sy_addr_from_in4(eps[k]), .port = tport,
-						    .flags = 3, .local = false };
+		p->cluster_eps[k] = (struct ds_ep){ .addr = eps[k], .port = tport, .flags = 3,
+						    .local = false };
 		p->all_eps[k] = p->cluster_eps[k];
 	}
 	p->n_cluster_eps = p->n_all_eps = n_eps;
 	p->serial = ds->next_serial++;
 	return p;
+}
+
+static struct ds_port *mk_port(struct desired_state *ds, unsigned i, unsigned n_eps, bool np,
+			       struct in_addr cip, const struct in_addr *eps, uint16_t port,
+			       uint16_t tport)
+{
+	struct sy_addr a[64];
+
+	for (unsigned k = 0; k < n_eps && k < 64; k++)
+		a[k] = sy_addr_from_in4(eps[k]);
+	return mk_port_af(ds, i, n_eps < 64 ? n_eps : 64, np, sy_addr_from_in4(cip), a, port, tport);
+}
+
+/* The IPv6 twin of Service i: a random ClusterIP in fd00:96::/108, e endpoints in fd00:244::/96. */
+static struct ds_port *mk_port6(struct desired_state *ds, unsigned i, unsigned e)
+{
+	struct sy_addr cip, eps[64];
+	struct in6_addr a;
+	unsigned ne = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.s6_addr[0] = 0xfd;
+	a.s6_addr[3] = 0x96;
+	a.s6_addr[13] = (uint8_t)(i >> 16 & 0x0f);	/* distinct: i itself */
+	a.s6_addr[14] = (uint8_t)(i >> 8);
+	a.s6_addr[15] = (uint8_t)i;
+	a.s6_addr[12] = (uint8_t)(rnd() & 0xf0);
+	cip = sy_addr_from_in6(&a);
+	for (unsigned k = 0; k < e && k < 64; k++) {
+		struct sy_addr x;
+		uint32_t v = rnd();
+		unsigned j;
+
+		memset(&a, 0, sizeof(a));
+		a.s6_addr[0] = 0xfd;
+		a.s6_addr[3] = 0x02;
+		a.s6_addr[4] = 0x44;
+		a.s6_addr[12] = (uint8_t)(v >> 24);
+		a.s6_addr[13] = (uint8_t)(v >> 16);
+		a.s6_addr[14] = (uint8_t)(v >> 8);
+		a.s6_addr[15] = (uint8_t)v;
+		x = sy_addr_from_in6(&a);
+		/* sorted, deduplicated as desired.c does */
+		for (j = 0; j < ne && sy_addr_cmp(&eps[j], &x) < 0; j++)
+			;
+		if (j < ne && sy_addr_eq(&eps[j], &x))
+			continue;
+		memmove(&eps[j + 1], &eps[j], (ne - j) * sizeof(eps[0]));
+		eps[j] = x;
+		ne++;
+	}
+	return mk_port_af(ds, i, ne, i % 10 == 0, cip, eps, 80, 8080);
 }
 
 static double maxrss_mb(void)
@@ -95,6 +154,37 @@ static double thread_cpu(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * Sync the instances m[0] (IPv4) and m[1] (IPv6, NULL unless dual-stack) as
+ * the daemon does, one after the other; st sums both, secs[f] each one's wall time.
+ */
+static int sync_all(struct proxy_mode *const m[2], const struct sy_sync_input *in, bool full,
+		    struct mode_sync_stats *st, double secs[2])
+{
+	int r = 0;
+
+	memset(st, 0, sizeof(*st));
+	for (int f = 0; f < 2 && r >= 0; f++) {
+		struct mode_sync_stats s = { 0 };
+		double t0 = sy_now_mono();
+
+		secs[f] = 0;
+		if (!m[f])
+			continue;
+		r = iptables_mode_ops.sync(m[f], in, full, &s);
+		secs[f] = sy_now_mono() - t0;
+		st->writes += s.writes;
+		st->kernel_write_seconds += s.kernel_write_seconds;
+		st->kernel_write_cpu_seconds += s.kernel_write_cpu_seconds;
+		st->table_reads_skipped += s.table_reads_skipped;
+		st->tables_patched += s.tables_patched;
+		st->tables_relaid += s.tables_relaid;
+		for (unsigned t = 0; t < MODE_MAX_TABLES; t++)
+			st->table_rules[t] += s.table_rules[t];
+	}
+	return r;
+}
+
 static int dbl_cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -106,6 +196,7 @@ int main(int argc, char **argv)
 {
 	unsigned n = 1000, e = 10, repeat = 1;
 	bool change = false, resync = false, cleanup = false, measure = false, layout = false;
+	bool dual = false;
 	const char *restore = NULL, *partial = NULL;
 	struct in_addr ep_addr = { htonl(0x0a010002) };
 	static const struct option lo[] = {
@@ -113,7 +204,8 @@ int main(int argc, char **argv)
 		{ "change-layout", no_argument, 0, 'L' }, { "repeat", required_argument, 0, 'k' },
 		{ "cleanup", no_argument, 0, 'C' }, { "restore", required_argument, 0, 'R' },
 		{ "partial", required_argument, 0, 'P' }, { "measure-svc", no_argument, 0, 'm' },
-		{ "ep-addr", required_argument, 0, 'a' }, { 0, 0, 0, 0 },
+		{ "ep-addr", required_argument, 0, 'a' }, { "dual-stack", no_argument, 0, 'D' },
+		{ 0, 0, 0, 0 },
 	};
 	int o;
 
@@ -130,6 +222,7 @@ int main(int argc, char **argv)
 		case 'P': partial = optarg; break;
 		case 'm': measure = true; break;
 		case 'a': inet_pton(AF_INET, optarg, &ep_addr); break;
+		case 'D': dual = true; break;
 		default: return 2;
 		}
 	}
@@ -137,6 +230,8 @@ int main(int argc, char **argv)
 	config_init(&cfg);
 	cfg.n_cluster_cidrs = 1;
 	sy_cidr_parse("10.244.0.0/16", &cfg.cluster_cidrs[0]);
+	if (dual)
+		sy_cidr_parse("fd00:244::/48", &cfg.cluster_cidrs[cfg.n_cluster_cidrs++]);
 	if (cleanup) {
 		int r = iptables_mode_ops.cleanup(&cfg, NULL);
 		printf("cleanup: %s\n", r < 0 ? strerror(-r) : "ok");
@@ -173,6 +268,11 @@ int main(int argc, char **argv)
 				eps[ne++] = eps[k];
 		ports[i] = mk_port(&ds, i, ne, i % 10 == 0, cip, eps, 80, 8080);
 		hmap_put(&ds.ports, ports[i]->name, ports[i]);
+		if (dual) {
+			struct ds_port *p6 = mk_port6(&ds, i, e);
+
+			hmap_put(&ds.ports6, p6->name, p6);
+		}
 	}
 	if (measure) {
 		struct in_addr cip = { htonl(0x0affffFE) };
@@ -322,20 +422,27 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	struct proxy_mode *m = NULL;
+	struct proxy_mode *m[2] = { NULL, NULL };
 	char err[256] = "";
 	struct mode_sync_stats st = { 0 };
-	int r = iptables_mode_ops.init(&m, &cfg, AF_INET, NULL, err, sizeof(err));
+	double secs[2];
+	int r = 0;
 	struct sy_sync_input in = { .services = &ds };
-	if (r < 0) {
-		fprintf(stderr, "init: %s\n", err);
-		return 1;
+
+	for (int f = 0; f < (dual ? 2 : 1) && r >= 0; f++) {
+		r = iptables_mode_ops.init(&m[f], &cfg, f ? AF_INET6 : AF_INET, NULL, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "init: %s\n", err);
+			return 1;
+		}
 	}
 	double t0 = sy_now_mono();
-	r = iptables_mode_ops.sync(m, &in, true, &st);
+	r = sync_all(m, &in, true, &st, secs);
 	double t1 = sy_now_mono();
-	printf("full_sync services=%u endpoints=%u seconds=%.3f maxrss_mb=%.1f nat_rules=%llu "
-	       "filter_rules=%llu writes=%llu result=%s\n", n, e, t1 - t0, maxrss_mb(),
+	printf("full_sync services=%u endpoints=%u%s seconds=%.3f v4_seconds=%.3f v6_seconds=%.3f "
+	       "maxrss_mb=%.1f nat_rules=%llu "
+	       "filter_rules=%llu writes=%llu result=%s\n", n, e, dual ? " dual_stack=1" : "", t1 - t0,
+	       secs[0], secs[1], maxrss_mb(),
 	       (unsigned long long)proxy_mode_table_rules(&iptables_mode_ops, &st, "nat"),
 	       (unsigned long long)proxy_mode_table_rules(&iptables_mode_ops, &st, "filter"),
 	       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
@@ -344,7 +451,7 @@ int main(int argc, char **argv)
 	if (resync) {
 		memset(&st, 0, sizeof(st));
 		t0 = sy_now_mono();
-		r = iptables_mode_ops.sync(m, &in, true, &st);
+		r = sync_all(m, &in, true, &st, secs);
 		printf("noop_resync seconds=%.3f writes=%llu result=%s\n", sy_now_mono() - t0,
 		       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
 	}
@@ -367,18 +474,18 @@ int main(int argc, char **argv)
 		struct ds_port *np = mk_port(&ds, n / 2, ne, old->node_port != 0, old->cluster_ip.v4, neps,
 					     80, 8080);
 		hmap_put(&ds.ports, np->name, np);
-		memset(&st, 0, sizeof(st));
 		double c0 = thread_cpu();
 		t0 = sy_now_mono();
-		r = iptables_mode_ops.sync(m, &in, false, &st);
+		r = sync_all(m, &in, false, &st, secs);
 		t1 = sy_now_mono();
 		double c1 = thread_cpu();
 		/* wall times swing on a shared machine; CPU time (user + sys) does not */
-		printf("endpoint_change seconds=%.3f kernel_replace_seconds=%.3f ratio=%.2f "
+		printf("endpoint_change seconds=%.3f v4_seconds=%.3f v6_seconds=%.3f "
+		       "kernel_replace_seconds=%.3f ratio=%.2f "
 		       "cpu_seconds=%.3f kernel_replace_cpu_seconds=%.3f cpu_ratio=%.2f "
 		       "tables_not_read=%u tables_patched=%u tables_relaid=%u maxrss_mb=%.1f writes=%llu "
 		       "result=%s\n",
-		       t1 - t0,
+		       t1 - t0, secs[0], secs[1],
 		       st.kernel_write_seconds, (t1 - t0) / st.kernel_write_seconds, c1 - c0,
 		       st.kernel_write_cpu_seconds, (c1 - c0) / st.kernel_write_cpu_seconds,
 		       st.table_reads_skipped, st.tables_patched, st.tables_relaid, maxrss_mb(),
@@ -396,6 +503,7 @@ int main(int argc, char **argv)
 		printf("endpoint_change_median changes=%u ratio=%.2f cpu_ratio=%.2f\n", n_ratios,
 		       ratios[n_ratios / 2], cpu_ratios[n_ratios / 2]);
 	}
-	iptables_mode_ops.free(m);
+	iptables_mode_ops.free(m[0]);
+	iptables_mode_ops.free(m[1]);
 	return r < 0;
 }

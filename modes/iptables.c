@@ -50,6 +50,12 @@ struct proxy_mode {
 	struct ipt_ktable *last[IPT_NTABLES];	/* each table as last written or read */
 	struct ipt_blob *prev[IPT_NTABLES];	/* the last blob built (patched in place next) */
 	int ino, ino_wd;			/* inotify on the xtables lock file */
+	/*
+	 * The plan changed since the kernel last got all of it (a sync that
+	 * built a new plan but wrote no table, or not every table): until
+	 * one writes it all, a partial sync may not skip a table as written.
+	 */
+	bool plan_pending;
 	bool route_localnet_set;
 	bool route_localnet_warned;
 };
@@ -189,11 +195,14 @@ static void set_route_localnet(struct proxy_mode *m)
  * Write one table: read, build, compare, replace.  A partial sync skips the
  * read when *last (the table as this process last wrote or read it) still
  * has the kernel table's shape (ipt_ktable_unchanged); a full sync reads.
- * *last becomes the table as it now is (NULL after an error).  Returns 1
- * when the table was written, 0 when it already matched, or -errno.
+ * A partial sync with a plan as the kernel has it (same) writes nothing
+ * when the table still has that shape: the other family's change costs a
+ * GET_INFO.  *last becomes the table as it now is (NULL after an error).
+ * Returns 1 when the table was written, 0 when it already matched, or
+ * -errno.
  */
 static int write_table(int fd, int family, enum ipt_table t, struct ipt_plan *plan, bool only_if_ours,
-		       bool partial, struct ipt_ktable **last, struct ipt_blob **prev,
+		       bool partial, bool same, struct ipt_ktable **last, struct ipt_blob **prev,
 		       struct mode_sync_stats *st)
 {
 	struct ipt_ktable *kt = NULL;
@@ -203,6 +212,8 @@ static int write_table(int fd, int family, enum ipt_table t, struct ipt_plan *pl
 	if (partial && *last && ipt_ktable_unchanged(fd, *last) == 1) {
 		kt = *last;
 		st->table_reads_skipped++;
+		if (same)
+			return 0;	/* *last stays: the table as we wrote it */
 	} else {
 		ipt_ktable_free(*last);
 	}
@@ -356,6 +367,8 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	r = ipt_plan_build(&m->plan, ds);
 	if (r < 0)
 		return r;
+	if (!m->plan.unchanged)
+		m->plan_pending = true;
 	if (m->plan.need_route_localnet && !m->route_localnet_set)
 		set_route_localnet(m);
 
@@ -371,8 +384,8 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	if (foreign_lock_users(m))
 		full = true;
 	for (int t = 0; t < IPT_NTABLES; t++) {
-		r = write_table(fd, m->family, (enum ipt_table)t, &m->plan, false, !full, &m->last[t],
-				&m->prev[t], st);
+		r = write_table(fd, m->family, (enum ipt_table)t, &m->plan, false, !full,
+				!m->plan_pending, &m->last[t], &m->prev[t], st);
 		if (r < 0)
 			break;
 		if (r > 0) {
@@ -381,6 +394,8 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 		}
 		r = 0;
 	}
+	if (r == 0)
+		m->plan_pending = false;	/* every table has this plan */
 	close(fd);
 	sy_xtables_unlock(lock);
 	st->table_rules[0] = m->plan.n_rules[IPT_FILTER];	/* ipt_rule_tables[] */
@@ -417,7 +432,8 @@ static int ipt_mode_cleanup(const struct sy_config *cfg, const struct sy_report 
 			struct ipt_ktable *last = NULL;
 			struct mode_sync_stats st = { 0 };
 
-			r = write_table(fd, family, (enum ipt_table)t, NULL, true, false, &last, NULL, &st);
+			r = write_table(fd, family, (enum ipt_table)t, NULL, true, false, false, &last, NULL,
+					&st);
 			ipt_ktable_free(last);
 			/* no such table (ip6table_nat absent): nothing of ours in it */
 			if (r < 0 && family == AF_INET6 && (r == -ENOENT || r == -ENOPROTOOPT))

@@ -965,6 +965,16 @@ int ipt_plan_build(struct ipt_plan *p, const struct desired_state *ds)
 		}
 		free(gone);
 	}
+	/*
+	 * No port came, went or changed since the last build: the global
+	 * chains and trees (a function of the ports and the options, which
+	 * did not change either: ipt_plan_init starts afresh on new options)
+	 * are what they were.  The other family's changes cost this much.
+	 */
+	p->unchanged = p->built && !p->rebuilt_ports && !p->n_dying;
+	if (p->unchanged)
+		return 0;
+	p->built = true;
 	sorted_update(p);
 
 	/* global chains (the previous ones kept until compared) */

@@ -175,6 +175,8 @@ struct ipt_plan {
 	uint64_t n_rules[IPT_NTABLES], n_chains[IPT_NTABLES];
 	bool need_route_localnet;
 	unsigned rebuilt_ports;		/* ports (re)planned by the last build */
+	bool built;			/* built at least once */
+	bool unchanged;			/* the last build found nothing to change */
 	uint64_t blob_gen;		/* the writer's blob generations (ipt_blob_patch) */
 	uint64_t sweep_gen;		/* builds, for the per-port mark & sweep */
 	/*
