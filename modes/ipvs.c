@@ -39,8 +39,10 @@
 #define IPVS_GRACE_RECHECK 2.0	/* seconds between checks of drained real servers */
 #define NODEPORT_MIN 30000	/* VS on node addresses in this range are ours */
 #define NODEPORT_MAX 32767
-/* scratch virtual server for the scheduler probe (TEST-NET-2, never routed) */
+/* scratch virtual server for the scheduler probe (TEST-NET-2 / the IPv6
+ * documentation prefix: never routed) */
 #define PROBE_ADDR "198.51.100.254"
+#define PROBE_ADDR6 "2001:db8:5ca1::fe"
 
 struct grace {
 	char *key;		/* "<vs key>|<dest>" */
@@ -51,11 +53,12 @@ struct grace {
 
 struct proxy_mode {
 	const struct sy_config *cfg;
+	int family;			/* AF_INET / AF_INET6: all this instance programs */
 	struct ipvs_nl *nl;
 	struct ipvs_dev *dev;
 	struct ipvs_set *set;
 	struct ipvs_plan plan;		/* what the desired state asks for */
-	struct hmap have_addr;		/* bound on kube-ipvs0: "a.b.c.d" → (void *)1 (keys owned) */
+	struct hmap have_addr;		/* bound on kube-ipvs0 (this family): "10.96.0.1" → key (owned) */
 	struct hmap have_set;		/* present in the kernel (keys owned) */
 	struct hmap grace;		/* key → grace */
 	char err[256];			/* this sync's failure with its context (mode_sync_stats.err) */
@@ -100,17 +103,18 @@ static int dest_collect(void *arg, const struct ipvs_dest *d)
 	return 0;
 }
 
+/* "10.0.0.1:80", "[fd00::1]:80" */
 static void dest_name(const struct ipvs_dest *d, char *buf, size_t len)
 {
-	char a[INET_ADDRSTRLEN];
+	char a[SY_ADDR_STRLEN];
 
-	ipvs_addr_str(d->addr, a);
-	snprintf(buf, len, "%s:%u", a, d->port);
+	ipvs_addr_str(&d->addr, a);
+	snprintf(buf, len, d->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, d->port);
 }
 
 static void grace_key(const char *vskey, const struct ipvs_dest *d, char *buf, size_t len)
 {
-	char dn[40];
+	char dn[SY_ADDR_STRLEN + 8];
 
 	dest_name(d, dn, sizeof(dn));
 	snprintf(buf, len, "%s|%s", vskey, dn);
@@ -119,7 +123,7 @@ static void grace_key(const char *vskey, const struct ipvs_dest *d, char *buf, s
 static void grace_track(struct proxy_mode *m, const char *vskey, const struct ipvs_svc *s,
 			const struct ipvs_dest *d)
 {
-	char key[128];
+	char key[IPVS_KEY_MAX + SY_ADDR_STRLEN + 16];
 	struct grace *g;
 
 	grace_key(vskey, d, key, sizeof(key));
@@ -135,7 +139,7 @@ static void grace_track(struct proxy_mode *m, const char *vskey, const struct ip
 
 static void grace_forget(struct proxy_mode *m, const char *vskey, const struct ipvs_dest *d)
 {
-	char key[128];
+	char key[IPVS_KEY_MAX + SY_ADDR_STRLEN + 16];
 	struct grace *g;
 
 	grace_key(vskey, d, key, sizeof(key));
@@ -169,7 +173,7 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 				h = &have->v[k];
 		if (ipvs_plan_dest_wanted(w, h) == IPVS_DEST_KEEP)
 			continue;
-		log_v(4, "IPVS: %s real server %s:%u of %s", h ? "edit" : "add", sy_ip4_str(w->addr),
+		log_v(4, "IPVS: %s real server %s:%u of %s", h ? "edit" : "add", sy_addr_str(&w->addr),
 		      w->port, want->key);
 		m->writes++;
 		r = h ? ipvs_nl_edit_dest(m->nl, s, w) : ipvs_nl_add_dest(m->nl, s, w);
@@ -203,7 +207,7 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 			if (r < 0)
 				return r;
 			log_v(2, "IPVS: real server %s of %s drained (weight 0)",
-			      sy_ip4_str(h->addr), want->key);
+			      sy_addr_str(&h->addr), want->key);
 		}
 		grace_track(m, want->key, s, h);
 	}
@@ -275,7 +279,7 @@ static int grace_run(struct proxy_mode *m)
 		struct grace *g = todo[i];
 		struct dest_list dl = { 0 };
 		const struct ipvs_dest *h = NULL;
-		char vskey[64];
+		char vskey[IPVS_KEY_MAX];
 		const struct vs_item *want;
 		bool drop = false;
 		int q;
@@ -300,10 +304,10 @@ static int grace_run(struct proxy_mode *m)
 			q = ipvs_nl_del_dest(m->nl, &g->svc, h);
 			if (q < 0)
 				r = sync_fail(m, q, "deleting drained real server %s:%u of %s: %s",
-					      sy_ip4_str(h->addr), h->port, vskey, strerror(-q));
+					      sy_addr_str(&h->addr), h->port, vskey, strerror(-q));
 			else
 				log_v(2, "IPVS: deleted drained real server %s:%u of %s (%u active, "
-				      "%u inactive)", sy_ip4_str(h->addr), h->port, vskey,
+				      "%u inactive)", sy_addr_str(&h->addr), h->port, vskey,
 				      h->active, h->inactive);
 			drop = q == 0;
 		} else if (!drop && h && h->weight != 0) {
@@ -332,15 +336,15 @@ static int apply_addrs(struct proxy_mode *m, bool adds)
 	while (hmap_iter_next(&it, &key, NULL)) {
 		bool want = hmap_get(&m->plan.want_addr, key) != NULL;
 		bool have = hmap_get(&m->have_addr, key) != NULL;
-		struct in_addr a;
+		struct sy_addr a;
 
 		if (want == have || want != adds)
 			continue;
-		if (inet_pton(AF_INET, key, &a) != 1)
+		if (sy_addr_parse_family(key, m->family, &a) < 0)
 			continue;
 		log_v(4, "IPVS: %s %s on %s", adds ? "bind" : "unbind", key, IPVS_DEV_NAME);
 		m->writes++;
-		r = adds ? ipvs_dev_addr_add(m->dev, a) : ipvs_dev_addr_del(m->dev, a);
+		r = adds ? ipvs_dev_addr_add(m->dev, &a) : ipvs_dev_addr_del(m->dev, &a);
 		if (r < 0)
 			return sync_fail(m, r, "%s %s on %s: %s", adds ? "binding" : "unbinding", key,
 					 IPVS_DEV_NAME, strerror(-r));
@@ -395,7 +399,7 @@ static int apply_sets(struct proxy_mode *m)
 	for (size_t i = 0; i < n; i++) {
 		ipvs_set_queue(m->set, ops[i].add, (enum ipvs_set_id)ops[i].id, ops[i].entry);
 		log_v(5, "IPVS: ipset %s %s %s", ops[i].add ? "add" : "del",
-		      ipvs_sets[ops[i].id].name, ops[i].entry);
+		      ipvs_set_name(m->family, (enum ipvs_set_id)ops[i].id), ops[i].entry);
 	}
 	free(ops);
 	if (!n)
@@ -478,8 +482,8 @@ static int read_sets(struct proxy_mode *m)
 	for (int i = 0; i < IPVS_SET_MAX; i++) {
 		if (!reread[i] || kc[i] <= 0)
 			continue;
-		log_v(4, "IPVS: reading ipset %s (%ld entries, expected %ld)", ipvs_sets[i].name,
-		      kc[i], mc[i]);
+		log_v(4, "IPVS: reading ipset %s (%ld entries, expected %ld)",
+		      ipvs_set_name(m->family, (enum ipvs_set_id)i), kc[i], mc[i]);
 		r = ipvs_set_read(m->set, (enum ipvs_set_id)i, have_set_fn, m);
 		if (r < 0)
 			return r;
@@ -504,10 +508,10 @@ static int svc_collect(void *arg, const struct ipvs_svc *s)
 	return 0;
 }
 
-static bool is_node_addr(const struct desired_state *ds, struct in_addr a)
+static bool is_node_addr(const struct desired_state *ds, const struct sy_addr *a)
 {
 	for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++)
-		if (ds->node.nodeport_addrs[i].v4.s_addr == a.s_addr)
+		if (sy_addr_eq(&ds->node.nodeport_addrs[i], a))
 			return true;
 	return false;
 }
@@ -515,6 +519,7 @@ static bool is_node_addr(const struct desired_state *ds, struct in_addr a)
 static int ensure_infra(struct proxy_mode *m, char *err, size_t errlen)
 {
 	struct ipvs_ipt_params ip = {
+		.family = m->family,
 		.mark = 1u << m->cfg->masquerade_bit,
 		.masquerade_all = m->cfg->masquerade_all,
 		.cluster_cidrs = m->cfg->cluster_cidrs,
@@ -551,10 +556,10 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	struct hmap_iter it;
 	struct hmap kernel;	/* key → kernel virtual server */
 	char **kkeys = NULL;
-	struct in_addr *addrs = NULL;
+	struct sy_addr *addrs = NULL;
 	const char *key;
 	void *val;
-	char k[64], as[INET_ADDRSTRLEN];
+	char k[IPVS_KEY_MAX], as[SY_ADDR_STRLEN];
 	int r, n;
 
 	double t0 = sy_now_mono(), t_infra, t_want, t_read, t_vs;
@@ -566,20 +571,20 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 
 	/* rebuild the wanted maps */
 	ipvs_plan_clear(&m->plan);
-	hmap_iter_init(&it, &ds->ports);
+	hmap_iter_init(&it, ds_ports(ds, m->family));
 	while (hmap_iter_next(&it, NULL, &val))
 		ipvs_plan_port(&m->plan, ds, val, +1);
 	t_want = sy_now_mono();
 
 	/* read the kernel */
 	ipvs_keys_free(&m->have_addr);
-	n = ipvs_dev_addrs(m->dev, &addrs);
+	n = ipvs_dev_addrs(m->dev, m->family, &addrs);
 	if (n < 0)
 		return sync_fail(m, n, "reading %s's addresses: %s", IPVS_DEV_NAME, strerror(-n));
 	for (int i = 0; i < n; i++) {
 		char *kk;
 
-		ipvs_addr_str(addrs[i], as);
+		ipvs_addr_str(&addrs[i], as);
 		if (hmap_get(&m->have_addr, as))
 			continue;
 		kk = xstrdup(as);
@@ -590,7 +595,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	r = read_sets(m);
 	if (r < 0)
 		return sync_fail(m, r, "cannot read ipsets: %s", ipvs_set_last_msg(m->set));
-	r = ipvs_nl_dump_services(m->nl, svc_collect, &ks);
+	r = ipvs_nl_dump_services(m->nl, m->family, svc_collect, &ks);
 	if (r < 0) {
 		sync_fail(m, r, "reading the virtual servers: %s", strerror(-r));
 		goto out;
@@ -610,9 +615,9 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	for (unsigned i = 0; i < ks.n; i++) {
 		const struct ipvs_svc *s = &ks.v[i];
 
-		ipvs_addr_str(s->addr, as);
+		ipvs_addr_str(&s->addr, as);
 		if (!hmap_get(&m->plan.want_vs, kkeys[i]) && !hmap_get(&m->have_addr, as) &&
-		    !(is_node_addr(ds, s->addr) && s->port >= NODEPORT_MIN && s->port <= NODEPORT_MAX))
+		    !(is_node_addr(ds, &s->addr) && s->port >= NODEPORT_MIN && s->port <= NODEPORT_MAX))
 			continue;	/* not ours */
 		r = reconcile_vs(m, kkeys[i], s);
 		if (r < 0) {
@@ -651,18 +656,28 @@ out:
 	return r;
 }
 
+/* The changed ports of family (NULL for IPv6 until the desired state tracks them). */
+static const struct ds_change *family_changes(const struct desired_state *ds, int family,
+					      unsigned *n)
+{
+	*n = family == AF_INET ? ds->n_changes : 0;
+	return family == AF_INET ? ds->changes : NULL;
+}
+
 static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 {
 	struct hmap_iter it;
 	const char *key;
 	double t0 = sy_now_mono(), t_want, t_vs;
+	unsigned nc;
+	const struct ds_change *c = family_changes(ds, m->family, &nc);
 	int r;
 
-	for (unsigned i = 0; i < ds->n_changes; i++) {
-		if (ds->changes[i].old)
-			ipvs_plan_port(&m->plan, ds, ds->changes[i].old, -1);
-		if (ds->changes[i].new)
-			ipvs_plan_port(&m->plan, ds, ds->changes[i].new, +1);
+	for (unsigned i = 0; i < nc; i++) {
+		if (c[i].old)
+			ipvs_plan_port(&m->plan, ds, c[i].old, -1);
+		if (c[i].new)
+			ipvs_plan_port(&m->plan, ds, c[i].new, +1);
 	}
 	t_want = sy_now_mono();
 	r = apply_addrs(m, true);
@@ -672,20 +687,11 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 	while (hmap_iter_next(&it, &key, NULL)) {
 		struct vs_item *want = hmap_get(&m->plan.want_vs, key);
 		struct ipvs_svc id = { 0 }, have;
-		char a[INET_ADDRSTRLEN], p[8];
-		unsigned port;
 
-		if (want) {
+		if (want)
 			id = want->svc;
-		} else {
-			/* parse "PROTO/a.b.c.d:port" back into an identity */
-			if (sscanf(key, "%7[A-Z]/%15[0-9.]:%u", p, a, &port) != 3 ||
-			    inet_pton(AF_INET, a, &id.addr) != 1)
-				continue;
-			id.proto = !strcmp(p, "TCP") ? IPPROTO_TCP : !strcmp(p, "UDP") ? IPPROTO_UDP
-				   : IPPROTO_SCTP;
-			id.port = (uint16_t)port;
-		}
+		else if (ipvs_svc_parse_key(key, &id) < 0 || id.addr.family != m->family)
+			continue;	/* "PROTO/addr:port" back into an identity */
 		r = ipvs_nl_get_service(m->nl, &id, &have);
 		if (r < 0 && r != -ENOENT)
 			return sync_fail(m, r, "reading virtual server %s: %s", key, strerror(-r));
@@ -699,7 +705,7 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 		return r;
 	r = apply_addrs(m, false);
 	log_v(2, "IPVS partial sync: %u changed ports, desired %.2f ms, addresses+virtual servers "
-	      "%.2f ms (%zu touched), sets+unbind %.2f ms, %llu writes", ds->n_changes,
+	      "%.2f ms (%zu touched), sets+unbind %.2f ms, %llu writes", nc,
 	      (t_want - t0) * 1e3, (t_vs - t_want) * 1e3, hmap_count(&m->plan.t_vs),
 	      (sy_now_mono() - t_vs) * 1e3, (unsigned long long)m->writes);
 	return r;
@@ -708,12 +714,13 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 static int ipvs_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 		     struct mode_sync_stats *st)
 {
-	const struct desired_state *ds = in->services;	/* ds->ports: the IPv4 ports */
+	const struct desired_state *ds = in->services;	/* ds_ports(ds, m->family): ours */
 	int r;
 
 	m->writes = 0;
 	m->err[0] = '\0';
-	full = full || !m->ready;
+	/* no IPv6 change list yet: every IPv6 sync is a full one */
+	full = full || !m->ready || m->family == AF_INET6;
 	if (full)
 		r = full_sync(m, ds);
 	else
@@ -782,16 +789,22 @@ static int set_sysctls(const struct sy_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* Create and delete a scratch virtual server with the scheduler. */
-static int probe_scheduler(struct ipvs_nl *nl, const char *sched, char *err, size_t errlen)
+/* Create and delete a scratch virtual server of family with the scheduler. */
+static int probe_scheduler(struct ipvs_nl *nl, int family, const char *sched, char *err,
+			   size_t errlen)
 {
 	struct ipvs_svc s = { .proto = IPPROTO_TCP, .port = 1 };
 	int r;
 
-	inet_pton(AF_INET, PROBE_ADDR, &s.addr);
+	sy_addr_parse_family(family == AF_INET6 ? PROBE_ADDR6 : PROBE_ADDR, family, &s.addr);
 	snprintf(s.sched, sizeof(s.sched), "%s", sched);
 	ipvs_nl_del_service(nl, &s);	/* a leftover from a crash */
 	r = ipvs_nl_add_service_raw(nl, &s);
+	if (r == -EAFNOSUPPORT) {
+		snprintf(err, errlen, "IPVS in this kernel cannot balance %s (built without "
+			 "CONFIG_IP_VS_IPV6)", sy_family_name(family));
+		return r;
+	}
 	if (r == -ENOENT) {
 		snprintf(err, errlen, "IPVS scheduler \"%s\" is not available in this kernel "
 			 "(module ip_vs_%s missing)", sched, sched);
@@ -826,14 +839,15 @@ static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int f
 	const char *sched = cfg->ipvs_scheduler && *cfg->ipvs_scheduler ? cfg->ipvs_scheduler : "rr";
 	int r;
 
-	if (family != AF_INET) {
-		snprintf(err, errlen, "the IPVS mode programs IPv4 only (not %s)",
-			 sy_family_name(family));
+	if (family != AF_INET && family != AF_INET6) {
+		snprintf(err, errlen, "the IPVS mode programs IPv4 and IPv6 only (not family %d)",
+			 family);
 		return -EAFNOSUPPORT;
 	}
 	m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
-	ipvs_plan_init(&m->plan);
+	m->family = family;
+	ipvs_plan_init(&m->plan, family);
 	hmap_init(&m->have_addr);
 	hmap_init(&m->have_set);
 	hmap_init(&m->grace);
@@ -849,7 +863,7 @@ static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int f
 			 "load the ip_vs module", strerror(-r));
 		goto fail;
 	}
-	r = probe_scheduler(m->nl, m->plan.sched, err, errlen);
+	r = probe_scheduler(m->nl, family, m->plan.sched, err, errlen);
 	if (r < 0)
 		goto fail;
 	r = ipvs_dev_open(&m->dev);
@@ -857,7 +871,7 @@ static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int f
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-r));
 		goto fail;
 	}
-	r = ipvs_set_open(&m->set);
+	r = ipvs_set_open(family, &m->set);
 	if (r < 0) {
 		snprintf(err, errlen, "libipset: %s", strerror(-r));
 		goto fail;
@@ -871,8 +885,8 @@ static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int f
 		snprintf(err, errlen, "cannot set IPVS timeouts: %s", strerror(-r));
 		goto fail;
 	}
-	sy_report(rep, 'I', "IPVS: scheduler %s, masquerade mark 0x%x", m->plan.sched,
-		  1u << cfg->masquerade_bit);
+	sy_report(rep, 'I', "IPVS (%s): scheduler %s, masquerade mark 0x%x", sy_family_name(family),
+		  m->plan.sched, 1u << cfg->masquerade_bit);
 	*ret = m;
 	return 0;
 fail:
@@ -885,33 +899,34 @@ fail:
  * addresses (and NodePort-range ones on local addresses), kube-ipvs0, the
  * rules, then the sets.  Absent pieces are fine (IPVS may not exist at all).
  */
-static int ipvs_cleanup(const struct sy_config *cfg, const struct sy_report *rep)
+static int cleanup_family(int family, const struct sy_report *rep)
 {
 	struct ipvs_nl *nl = NULL;
 	struct ipvs_dev *dev = NULL;
 	struct ipvs_set *set = NULL;
 	struct svc_list ks = { 0 };
-	struct in_addr *bound = NULL, *local = NULL;
+	struct sy_addr *bound = NULL, *local = NULL;
 	int nb = 0, nlo = 0, r, first = 0;
 	char err[256] = "";
 
 	if (ipvs_dev_open(&dev) == 0) {
-		nb = ipvs_dev_addrs(dev, &bound);
-		nlo = ipvs_dev_local_addrs(dev, &local);
+		nb = ipvs_dev_addrs(dev, family, &bound);
+		nlo = ipvs_dev_local_addrs(dev, family, &local);
 		if (nb < 0)
 			nb = 0;
 		if (nlo < 0)
 			nlo = 0;
+		ipvs_dev_close(dev);
 	}
 	if (ipvs_nl_open(&nl) == 0) {
-		if (ipvs_nl_dump_services(nl, svc_collect, &ks) == 0) {
+		if (ipvs_nl_dump_services(nl, family, svc_collect, &ks) == 0) {
 			for (unsigned i = 0; i < ks.n; i++) {
 				bool ours = false;
 
 				for (int k = 0; k < nb && !ours; k++)
-					ours = bound[k].s_addr == ks.v[i].addr.s_addr;
+					ours = sy_addr_eq(&bound[k], &ks.v[i].addr);
 				for (int k = 0; k < nlo && !ours; k++)
-					ours = local[k].s_addr == ks.v[i].addr.s_addr &&
+					ours = sy_addr_eq(&local[k], &ks.v[i].addr) &&
 					       ks.v[i].port >= NODEPORT_MIN && ks.v[i].port <= NODEPORT_MAX;
 				if (!ours)
 					continue;
@@ -925,19 +940,13 @@ static int ipvs_cleanup(const struct sy_config *cfg, const struct sy_report *rep
 	free(ks.v);
 	free(bound);
 	free(local);
-	if (dev) {
-		r = ipvs_dev_delete(dev);
-		if (r < 0 && !first)
-			first = r;
-		ipvs_dev_close(dev);
-	}
-	r = ipvs_ipt_cleanup(err, sizeof(err));
+	r = ipvs_ipt_cleanup(family, err, sizeof(err));
 	if (r < 0) {
 		sy_report(rep, 'W', "IPVS cleanup: %s", err);
 		if (!first)
 			first = r;
 	}
-	if (ipvs_set_open(&set) == 0) {
+	if (ipvs_set_open(family, &set) == 0) {
 		r = ipvs_set_destroy_all(set);
 		if (r < 0) {
 			sy_report(rep, 'W', "IPVS cleanup: ipsets: %s", ipvs_set_last_msg(set));
@@ -945,6 +954,33 @@ static int ipvs_cleanup(const struct sy_config *cfg, const struct sy_report *rep
 				first = r;
 		}
 		ipvs_set_close(set);
+	}
+	return first;
+}
+
+/*
+ * Remove what the IPVS mode created, in both families: virtual servers on
+ * kube-ipvs0's addresses (and NodePort-range ones on local addresses),
+ * the rules, the sets, then kube-ipvs0.  Absent pieces are fine (IPVS may
+ * not exist at all).
+ */
+static int ipvs_cleanup(const struct sy_config *cfg, const struct sy_report *rep)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct ipvs_dev *dev = NULL;
+	int r, first = 0;
+
+	(void)cfg;
+	for (unsigned i = 0; i < ARRAY_SIZE(families); i++) {
+		r = cleanup_family(families[i], rep);
+		if (r < 0 && !first)
+			first = r;
+	}
+	if (ipvs_dev_open(&dev) == 0) {
+		r = ipvs_dev_delete(dev);
+		if (r < 0 && !first)
+			first = r;
+		ipvs_dev_close(dev);
 	}
 	return first;
 }

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* kube-ipvs0 (a dummy device kept down) and its /32 addresses, via libnl-route. */
+/*
+ * kube-ipvs0 (a dummy device kept down) and its addresses, via libnl-route:
+ * IPv4 /32, IPv6 /128 with IFA_F_NODAD (a Service address is never
+ * tentative; a dummy device does no DAD anyway).
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +12,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <netlink/route/addr.h>
+#include <linux/if_addr.h>
 #include "switchyard/nlerr.h"
 #include "ipvs_int.h"
 
@@ -108,7 +113,8 @@ int ipvs_dev_delete(struct ipvs_dev *d)
 
 struct addr_walk {
 	int ifindex;		/* only this one (>0), or every one except -ifindex */
-	struct in_addr *v;
+	int family;
+	struct sy_addr *v;
 	unsigned n, cap;
 	int err;
 };
@@ -118,20 +124,21 @@ static void addr_cb(struct nl_object *obj, void *arg)
 	struct addr_walk *w = arg;
 	struct rtnl_addr *a = (struct rtnl_addr *)obj;
 	struct nl_addr *local = rtnl_addr_get_local(a);
-	int idx = rtnl_addr_get_ifindex(a);
-	struct in_addr in;
+	int idx = rtnl_addr_get_ifindex(a), fam = rtnl_addr_get_family(a);
+	unsigned len = fam == AF_INET ? 4 : 16;
+	struct sy_addr in = { 0 };
 
-	if (w->err || rtnl_addr_get_family(a) != AF_INET || !local ||
-	    nl_addr_get_len(local) != 4)
+	if (w->err || fam != w->family || !local || nl_addr_get_len(local) != len)
 		return;
 	if (w->ifindex > 0 ? idx != w->ifindex : idx == -w->ifindex)
 		return;
-	memcpy(&in, nl_addr_get_binary_addr(local), 4);
-	if (w->ifindex <= 0 && (ntohl(in.s_addr) >> 24) == 127)
+	in.family = (uint8_t)fam;
+	memcpy(in.b, nl_addr_get_binary_addr(local), len);
+	if (w->ifindex <= 0 && sy_addr_is_loopback(&in))
 		return;
 	if (w->n == w->cap) {
 		unsigned cap = w->cap ? w->cap * 2 : 16;
-		struct in_addr *v = realloc(w->v, cap * sizeof(*v));
+		struct sy_addr *v = realloc(w->v, cap * sizeof(*v));
 
 		if (!v) {
 			w->err = -ENOMEM;
@@ -143,11 +150,14 @@ static void addr_cb(struct nl_object *obj, void *arg)
 	w->v[w->n++] = in;
 }
 
-static int walk_addrs(struct ipvs_dev *d, struct addr_walk *w, struct in_addr **ret)
+static int walk_addrs(struct ipvs_dev *d, struct addr_walk *w, struct sy_addr **ret)
 {
 	struct nl_cache *cache = NULL;
-	int r = rtnl_addr_alloc_cache(d->sk, &cache);
+	int r;
 
+	if (w->family != AF_INET && w->family != AF_INET6)
+		return -EAFNOSUPPORT;
+	r = rtnl_addr_alloc_cache(d->sk, &cache);
 	if (r < 0)
 		return sy_nl_errno(r);
 	nl_cache_foreach(cache, addr_cb, w);
@@ -160,9 +170,9 @@ static int walk_addrs(struct ipvs_dev *d, struct addr_walk *w, struct in_addr **
 	return (int)w->n;
 }
 
-int ipvs_dev_addrs(struct ipvs_dev *d, struct in_addr **ret)
+int ipvs_dev_addrs(struct ipvs_dev *d, int family, struct sy_addr **ret)
 {
-	struct addr_walk w = { 0 };
+	struct addr_walk w = { .family = family };
 	int idx = ipvs_dev_ifindex(d);
 
 	if (idx == -ENODEV) {
@@ -175,33 +185,38 @@ int ipvs_dev_addrs(struct ipvs_dev *d, struct in_addr **ret)
 	return walk_addrs(d, &w, ret);
 }
 
-int ipvs_dev_local_addrs(struct ipvs_dev *d, struct in_addr **ret)
+int ipvs_dev_local_addrs(struct ipvs_dev *d, int family, struct sy_addr **ret)
 {
-	struct addr_walk w = { 0 };
+	struct addr_walk w = { .family = family };
 	int idx = ipvs_dev_ifindex(d);
 
 	w.ifindex = idx > 0 ? -idx : 0;
 	return walk_addrs(d, &w, ret);
 }
 
-static int addr_op(struct ipvs_dev *d, struct in_addr a, bool add)
+static int addr_op(struct ipvs_dev *d, const struct sy_addr *a, bool add)
 {
 	struct rtnl_addr *ra;
 	struct nl_addr *na;
+	unsigned bits = sy_addr_bits(a);
 	int idx = d->ifindex > 0 ? d->ifindex : ipvs_dev_ifindex(d), r;
 
+	if (!bits)
+		return -EAFNOSUPPORT;
 	if (idx < 0)
 		return add ? idx : 0;
 	ra = rtnl_addr_alloc();
-	na = nl_addr_build(AF_INET, &a, 4);
+	na = nl_addr_build(a->family, a->b, sy_addr_len(a));
 	if (!ra || !na) {
 		r = -ENOMEM;
 		goto out;
 	}
-	nl_addr_set_prefixlen(na, 32);
+	nl_addr_set_prefixlen(na, (int)bits);
 	rtnl_addr_set_ifindex(ra, idx);
-	rtnl_addr_set_family(ra, AF_INET);
-	rtnl_addr_set_prefixlen(ra, 32);
+	rtnl_addr_set_family(ra, a->family);
+	rtnl_addr_set_prefixlen(ra, (int)bits);
+	if (a->family == AF_INET6)
+		rtnl_addr_set_flags(ra, IFA_F_NODAD);
 	r = rtnl_addr_set_local(ra, na);
 	if (r < 0) {
 		r = sy_nl_errno(r);
@@ -221,12 +236,12 @@ out:
 	return r;
 }
 
-int ipvs_dev_addr_add(struct ipvs_dev *d, struct in_addr a)
+int ipvs_dev_addr_add(struct ipvs_dev *d, const struct sy_addr *a)
 {
 	return addr_op(d, a, true);
 }
 
-int ipvs_dev_addr_del(struct ipvs_dev *d, struct in_addr a)
+int ipvs_dev_addr_del(struct ipvs_dev *d, const struct sy_addr *a)
 {
 	return addr_op(d, a, false);
 }

@@ -10,14 +10,17 @@
  *   ipvs_ipt.c  the constant iptables rules (libiptc)
  *   ipvs.c      the mode: desired → diff → writes
  * Every function returns 0 (or a count) / -errno and logs nothing.
+ * One mode instance serves one address family (AF_INET / AF_INET6): its
+ * virtual servers, real servers, kube-ipvs0 addresses, sets (SY-* /
+ * SY-6-*) and rules (iptables / ip6tables) are of that family only.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include "switchyard/addr.h"
 
 struct sy_config;
-struct sy_cidr;
 
 /* ---- ipvs_nl.c ---------------------------------------------------------- */
 
@@ -25,7 +28,7 @@ struct sy_cidr;
 
 struct ipvs_svc {
 	uint8_t proto;			/* IPPROTO_* */
-	struct in_addr addr;
+	struct sy_addr addr;		/* its family is the virtual server's (IPVS_SVC_ATTR_AF) */
 	uint16_t port;			/* host order */
 	char sched[IPVS_SCHED_MAX];
 	uint32_t flags;			/* IP_VS_SVC_F_* (HASHED masked out) */
@@ -33,7 +36,7 @@ struct ipvs_svc {
 };
 
 struct ipvs_dest {
-	struct in_addr addr;
+	struct sy_addr addr;		/* of the virtual server's family */
 	uint16_t port;			/* host order */
 	uint32_t fwd;			/* IP_VS_CONN_F_MASQ */
 	int32_t weight;
@@ -59,8 +62,8 @@ int ipvs_nl_add_service_raw(struct ipvs_nl *nl, const struct ipvs_svc *s);
 
 typedef int (*ipvs_svc_fn)(void *arg, const struct ipvs_svc *s);
 typedef int (*ipvs_dest_fn)(void *arg, const struct ipvs_dest *d);
-/* Every IPv4 non-fwmark service. */
-int ipvs_nl_dump_services(struct ipvs_nl *nl, ipvs_svc_fn fn, void *arg);
+/* Every non-fwmark service of family (AF_INET / AF_INET6; 0: both). */
+int ipvs_nl_dump_services(struct ipvs_nl *nl, int family, ipvs_svc_fn fn, void *arg);
 /* One service: 0 and *ret filled, or -ENOENT. */
 int ipvs_nl_get_service(struct ipvs_nl *nl, const struct ipvs_svc *key, struct ipvs_svc *ret);
 int ipvs_nl_dump_dests(struct ipvs_nl *nl, const struct ipvs_svc *s, ipvs_dest_fn fn, void *arg);
@@ -68,8 +71,21 @@ int ipvs_nl_dump_dests(struct ipvs_nl *nl, const struct ipvs_svc *s, ipvs_dest_f
 int ipvs_nl_set_timeouts(struct ipvs_nl *nl, uint32_t tcp, uint32_t tcpfin, uint32_t udp);
 int ipvs_nl_get_timeouts(struct ipvs_nl *nl, uint32_t *tcp, uint32_t *tcpfin, uint32_t *udp);
 
-/* "TCP/10.0.0.1:80" into buf (>= 32 bytes) */
+/*
+ * Parsers of the kernel's replies, exposed for the unit tests: one
+ * IPVS_CMD_ATTR_SERVICE / IPVS_CMD_ATTR_DEST nest (struct nlattr *).  A
+ * real server's address is read in the family IPVS_DEST_ATTR_ADDR_FAMILY
+ * names, else the virtual server's (svc_family): reading an IPv6 one as
+ * IPv4 is kube-proxy's "file exists" bug (#101506).
+ */
+int ipvs_nl_parse_svc(const void *nest, struct ipvs_svc *s);
+int ipvs_nl_parse_dest(const void *nest, int svc_family, struct ipvs_dest *d);
+
+/* "TCP/10.0.0.1:80", "TCP/[fd00::1]:80" into buf (>= IPVS_KEY_MAX bytes) */
+#define IPVS_KEY_MAX 64
 char *ipvs_svc_key(const struct ipvs_svc *s, char *buf, size_t len);
+/* The identity (proto, address, port) back from a key; 0 or -EINVAL. */
+int ipvs_svc_parse_key(const char *key, struct ipvs_svc *s);
 
 /* ---- ipvs_dev.c --------------------------------------------------------- */
 
@@ -83,12 +99,13 @@ uint64_t ipvs_dev_writes(const struct ipvs_dev *d);
 int ipvs_dev_ensure(struct ipvs_dev *d);
 /* ifindex of kube-ipvs0, or -ENODEV. */
 int ipvs_dev_ifindex(struct ipvs_dev *d);
-/* IPv4 addresses bound on kube-ipvs0 (malloc'd array), count or -errno. */
-int ipvs_dev_addrs(struct ipvs_dev *d, struct in_addr **ret);
-int ipvs_dev_addr_add(struct ipvs_dev *d, struct in_addr a);
-int ipvs_dev_addr_del(struct ipvs_dev *d, struct in_addr a);
-/* Every local IPv4 address except loopback's and kube-ipvs0's (malloc'd). */
-int ipvs_dev_local_addrs(struct ipvs_dev *d, struct in_addr **ret);
+/* Addresses of family bound on kube-ipvs0 (malloc'd array), count or -errno. */
+int ipvs_dev_addrs(struct ipvs_dev *d, int family, struct sy_addr **ret);
+/* Bind a as /32 (IPv4) or /128 nodad (IPv6); idempotent. */
+int ipvs_dev_addr_add(struct ipvs_dev *d, const struct sy_addr *a);
+int ipvs_dev_addr_del(struct ipvs_dev *d, const struct sy_addr *a);
+/* Every local address of family except loopback's and kube-ipvs0's (malloc'd). */
+int ipvs_dev_local_addrs(struct ipvs_dev *d, int family, struct sy_addr **ret);
 /* Delete kube-ipvs0 (-ENODEV-free: absent is success). */
 int ipvs_dev_delete(struct ipvs_dev *d);
 
@@ -115,14 +132,21 @@ enum ipvs_set_id {
 	IPVS_SET_MAX,
 };
 struct ipvs_set_def {
-	const char *name;
+	const char *name;	/* IPv4: "SY-CLUSTER-IP" */
+	const char *name6;	/* IPv6: "SY-6-CLUSTER-IP" (kube-proxy's KUBE-6- prefix) */
 	const char *type;	/* "hash:ip,port" ... */
-	const char *create_opts;	/* extra create options */
+	bool hash;		/* takes "family inet|inet6 hashsize ..." */
 };
 extern const struct ipvs_set_def ipvs_sets[IPVS_SET_MAX];
+/* The name of set id in family (AF_INET / AF_INET6). */
+static inline const char *ipvs_set_name(int family, enum ipvs_set_id id)
+{
+	return family == AF_INET6 ? ipvs_sets[id].name6 : ipvs_sets[id].name;
+}
 
 struct ipvs_set;
-int ipvs_set_open(struct ipvs_set **ret);
+/* The sets of one family: SY-* (inet) or SY-6-* (inet6). */
+int ipvs_set_open(int family, struct ipvs_set **ret);
 void ipvs_set_close(struct ipvs_set *s);
 const char *ipvs_set_last_msg(const struct ipvs_set *s);
 /* Create every set if missing (one restore batch). */
@@ -138,15 +162,16 @@ int ipvs_set_read(struct ipvs_set *s, enum ipvs_set_id id, ipvs_set_entry_fn fn,
 void ipvs_set_queue(struct ipvs_set *s, bool add, enum ipvs_set_id id, const char *entry);
 /* Apply the queue; returns the number of commands applied or -errno. */
 int ipvs_set_commit(struct ipvs_set *s);
-/* Destroy every set named in ipvs_sets (after the rules using them). */
+/* Destroy every set of the family named in ipvs_sets (after the rules using them). */
 int ipvs_set_destroy_all(struct ipvs_set *s);
 
 /* ---- ipvs_ipt.c --------------------------------------------------------- */
 
 struct ipvs_ipt_params {
+	int family;			/* AF_INET: iptables, AF_INET6: ip6tables (SY-6-* sets) */
 	uint32_t mark;			/* 1 << masquerade_bit */
 	bool masquerade_all;
-	const struct sy_cidr *cluster_cidrs;
+	const struct sy_cidr *cluster_cidrs;	/* those of another family are skipped */
 	unsigned n_cluster_cidrs;
 };
 /*
@@ -155,7 +180,7 @@ struct ipvs_ipt_params {
  */
 int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *nat_rules,
 		  uint64_t *filter_rules, char *err, size_t errlen);
-/* Remove our chains and the jumps to them. */
-int ipvs_ipt_cleanup(char *err, size_t errlen);
+/* Remove our chains and the jumps to them (family: AF_INET / AF_INET6). */
+int ipvs_ipt_cleanup(int family, char *err, size_t errlen);
 
 #endif

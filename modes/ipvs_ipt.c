@@ -5,6 +5,11 @@
  * their count does not grow with Services.  One handle and at most one
  * commit per table per call, under /run/xtables.lock; nothing is written
  * when the chains already hold exactly the wanted rules.
+ * Both families: the IPv4 instance writes iptables (libip4tc) rules
+ * matching the SY-* sets, the IPv6 one the same chains in ip6tables
+ * (libip6tc) matching the SY-6-* sets.  Entries differ only in their
+ * header (struct ipt_entry / ip6t_entry) and in the family's MASQUERADE
+ * and REJECT target data; the fam_* helpers below hide that.
  * This file must not include libipset headers (they clash with libiptc's).
  */
 #include <errno.h>
@@ -17,7 +22,9 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <libiptc/libiptc.h>
+#include <libiptc/libip6tc.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/xt_addrtype.h>
@@ -26,6 +33,7 @@
 #include <linux/netfilter/xt_set.h>
 #include <linux/netfilter/ipset/ip_set.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include <linux/netfilter_ipv6/ip6t_REJECT.h>
 #include "switchyard/iptc.h"
 #include "switchyard/util.h"
 #include "ipvs_int.h"
@@ -47,6 +55,7 @@ struct rule {
 };
 
 struct chain {
+	int family;
 	const char *name;
 	struct rule rules[MAX_RULES];
 	unsigned n;
@@ -57,6 +66,7 @@ struct jump {
 };
 
 struct table {
+	int family;
 	const char *name;
 	struct chain chains[8];
 	unsigned n_chains;
@@ -64,15 +74,146 @@ struct table {
 	unsigned n_jumps;
 };
 
+/* ---- the two families' entries and libiptc calls -------------------------- */
+
+static bool is6(int family)
+{
+	return family == AF_INET6;
+}
+
+/* Bytes of the entry header before the matches. */
+static size_t fam_hdr(int f)
+{
+	return is6(f) ? XT_ALIGN(sizeof(struct ip6t_entry)) : XT_ALIGN(sizeof(struct ipt_entry));
+}
+
+/* Bytes of the address/protocol part compared between entries. */
+static size_t fam_ip_len(int f)
+{
+	return is6(f) ? sizeof(struct ip6t_ip6) : sizeof(struct ipt_ip);
+}
+
+static void fam_set_offsets(int f, void *e, size_t target_offset, size_t next_offset)
+{
+	if (is6(f)) {
+		((struct ip6t_entry *)e)->target_offset = (uint16_t)target_offset;
+		((struct ip6t_entry *)e)->next_offset = (uint16_t)next_offset;
+	} else {
+		((struct ipt_entry *)e)->target_offset = (uint16_t)target_offset;
+		((struct ipt_entry *)e)->next_offset = (uint16_t)next_offset;
+	}
+}
+
+static size_t fam_target_offset(int f, const void *e)
+{
+	return is6(f) ? ((const struct ip6t_entry *)e)->target_offset :
+			((const struct ipt_entry *)e)->target_offset;
+}
+
+static size_t fam_next_offset(int f, const void *e)
+{
+	return is6(f) ? ((const struct ip6t_entry *)e)->next_offset :
+			((const struct ipt_entry *)e)->next_offset;
+}
+
+/* -p proto */
+static void fam_set_proto(int f, void *e, uint8_t proto)
+{
+	if (is6(f)) {
+		((struct ip6t_entry *)e)->ipv6.proto = proto;
+		((struct ip6t_entry *)e)->ipv6.flags |= IP6T_F_PROTO;
+	} else {
+		((struct ipt_entry *)e)->ip.proto = proto;
+	}
+}
+
+/* [!] -s cidr */
+static void fam_set_src(int f, void *e, const struct sy_cidr *c, bool invert)
+{
+	if (is6(f)) {
+		struct ip6t_entry *e6 = e;
+
+		e6->ipv6.src = c->addr.v6;
+		memset(&e6->ipv6.smsk, 0, sizeof(e6->ipv6.smsk));
+		for (unsigned i = 0; i < c->plen; i++)
+			e6->ipv6.smsk.s6_addr[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+		if (invert)
+			e6->ipv6.invflags |= IP6T_INV_SRCIP;
+	} else {
+		struct ipt_entry *e4 = e;
+
+		e4->ip.src = c->addr.v4;
+		e4->ip.smsk.s_addr = c->plen ? htonl(~0u << (32 - c->plen)) : 0;
+		if (invert)
+			e4->ip.invflags |= IPT_INV_SRCIP;
+	}
+}
+
+static const void *tc_first(int f, const char *chain, struct xtc_handle *h)
+{
+	return is6(f) ? (const void *)ip6tc_first_rule(chain, h) : (const void *)iptc_first_rule(chain, h);
+}
+
+static const void *tc_next(int f, const void *e, struct xtc_handle *h)
+{
+	return is6(f) ? (const void *)ip6tc_next_rule(e, h) : (const void *)iptc_next_rule(e, h);
+}
+
+static const char *tc_target(int f, const void *e, struct xtc_handle *h)
+{
+	return is6(f) ? ip6tc_get_target(e, h) : iptc_get_target(e, h);
+}
+
+static bool tc_is_chain(int f, const char *chain, struct xtc_handle *h)
+{
+	return is6(f) ? ip6tc_is_chain(chain, h) : iptc_is_chain(chain, h);
+}
+
+static bool tc_create_chain(int f, const char *chain, struct xtc_handle *h)
+{
+	return is6(f) ? ip6tc_create_chain(chain, h) : iptc_create_chain(chain, h);
+}
+
+static bool tc_flush(int f, const char *chain, struct xtc_handle *h)
+{
+	return is6(f) ? ip6tc_flush_entries(chain, h) : iptc_flush_entries(chain, h);
+}
+
+static bool tc_delete_chain(int f, const char *chain, struct xtc_handle *h)
+{
+	return is6(f) ? ip6tc_delete_chain(chain, h) : iptc_delete_chain(chain, h);
+}
+
+static bool tc_append(int f, const char *chain, const void *e, struct xtc_handle *h)
+{
+	return is6(f) ? ip6tc_append_entry(chain, e, h) : iptc_append_entry(chain, e, h);
+}
+
+static bool tc_insert(int f, const char *chain, const void *e, unsigned pos, struct xtc_handle *h)
+{
+	return is6(f) ? ip6tc_insert_entry(chain, e, pos, h) : iptc_insert_entry(chain, e, pos, h);
+}
+
+static bool tc_delete_num(int f, const char *chain, unsigned pos, struct xtc_handle *h)
+{
+	return is6(f) ? ip6tc_delete_num_entry(chain, pos, h) : iptc_delete_num_entry(chain, pos, h);
+}
+
+static const char *tc_strerror(int f, int err)
+{
+	return is6(f) ? ip6tc_strerror(err) : iptc_strerror(err);
+}
+
 /* ---- building entries ------------------------------------------------------ */
 
-static struct ipt_entry *rule_new(struct chain *c)
+/* A new rule of chain c: its entry header (struct ipt_entry / ip6t_entry). */
+static void *rule_new(struct chain *c)
 {
 	struct rule *r = &c->rules[c->n++];
 
 	memset(r, 0, sizeof(*r));
-	r->len = XT_ALIGN(sizeof(struct ipt_entry));
-	return (struct ipt_entry *)r->buf;
+	r->len = fam_hdr(c->family);
+	return r->buf;
 }
 
 static struct rule *cur(struct chain *c)
@@ -96,16 +237,15 @@ static void *add_match(struct chain *c, const char *name, uint8_t rev, size_t si
 static void *set_target(struct chain *c, const char *name, uint8_t rev, size_t size)
 {
 	struct rule *r = cur(c);
-	struct ipt_entry *e = (struct ipt_entry *)r->buf;
 	size_t total = XT_ALIGN(sizeof(struct xt_entry_target)) + XT_ALIGN(size);
 	struct xt_entry_target *t = (struct xt_entry_target *)(r->buf + r->len);
+	size_t toff = r->len;
 
-	e->target_offset = r->len;
 	t->u.user.target_size = total;
 	snprintf(t->u.user.name, sizeof(t->u.user.name), "%s", name);
 	t->u.user.revision = rev;
 	r->len += total;
-	e->next_offset = r->len;
+	fam_set_offsets(c->family, r->buf, toff, r->len);
 	return t->data;
 }
 
@@ -149,7 +289,7 @@ static int match_set(struct chain *c, enum ipvs_set_id id, const char *dirs, boo
 {
 	struct xt_set_info_match_v4 *m;
 	uint16_t idx = 0;
-	int r = set_index(ipvs_sets[id].name, &idx);
+	int r = set_index(ipvs_set_name(c->family, id), &idx);
 
 	if (r < 0)
 		return r;
@@ -179,13 +319,6 @@ static void match_addrtype_src_local(struct chain *c)
 	a->source = XT_ADDRTYPE_LOCAL;
 }
 
-static void rule_src(struct ipt_entry *e, const struct sy_cidr *c, bool invert)
-{
-	e->ip.src = c->addr.v4;
-	e->ip.smsk.s_addr = c->plen ? htonl(~0u << (32 - c->plen)) : 0;
-	if (invert)
-		e->ip.invflags |= IPT_INV_SRCIP;
-}
 
 static void match_ctstate_new(struct chain *c)
 {
@@ -214,6 +347,14 @@ static void target_mark(struct chain *c, uint32_t mark, uint32_t mask)
 
 static void target_masquerade(struct chain *c, bool random_fully)
 {
+	if (is6(c->family)) {
+		/* ip6tables' MASQUERADE revision 0: one struct nf_nat_range */
+		struct nf_nat_range *t = set_target(c, "MASQUERADE", 0, sizeof(*t));
+
+		if (random_fully)
+			t->flags = NF_NAT_RANGE_PROTO_RANDOM_FULLY;
+		return;
+	}
 	struct nf_nat_ipv4_multi_range_compat *t = set_target(c, "MASQUERADE", 0, sizeof(*t));
 
 	t->rangesize = 1;
@@ -221,8 +362,15 @@ static void target_masquerade(struct chain *c, bool random_fully)
 		t->range[0].flags = NF_NAT_RANGE_PROTO_RANDOM_FULLY;
 }
 
+/* REJECT --reject-with icmp-port-unreachable / icmp6-port-unreachable */
 static void target_reject(struct chain *c)
 {
+	if (is6(c->family)) {
+		struct ip6t_reject_info *t = set_target(c, "REJECT", 0, sizeof(*t));
+
+		t->with = IP6T_ICMP6_PORT_UNREACH;
+		return;
+	}
 	struct ipt_reject_info *t = set_target(c, "REJECT", 0, sizeof(*t));
 
 	t->with = IPT_ICMP_PORT_UNREACHABLE;
@@ -244,6 +392,7 @@ static struct chain *add_chain(struct table *t, const char *name)
 {
 	struct chain *c = &t->chains[t->n_chains++];
 
+	c->family = t->family;
 	c->name = name;
 	c->n = 0;
 	return c;
@@ -283,7 +432,7 @@ static int external_chain(struct table *t, const char *name, enum ipvs_set_id lo
 static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 {
 	struct chain *c;
-	struct ipt_entry *e;
+	void *e;
 	static const struct { uint8_t proto; enum ipvs_set_id local, all; const char *dirs; } np[] = {
 		{ IPPROTO_TCP, IPVS_SET_NODE_PORT_LOCAL_TCP, IPVS_SET_NODE_PORT_TCP, "d" },
 		{ IPPROTO_UDP, IPVS_SET_NODE_PORT_LOCAL_UDP, IPVS_SET_NODE_PORT_UDP, "d" },
@@ -291,6 +440,7 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	};
 
 	memset(t, 0, sizeof(*t));
+	t->family = p->family;
 	t->name = "nat";
 	t->jumps = nat_jumps;
 	t->n_jumps = ARRAY_SIZE(nat_jumps);
@@ -301,7 +451,7 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	for (unsigned i = 0; i < p->n_cluster_cidrs && !p->masquerade_all; i++) {
 		/* traffic to a ClusterIP from outside the pod network */
 		e = rule_new(c);
-		rule_src(e, &p->cluster_cidrs[i], true);
+		fam_set_src(t->family, e, &p->cluster_cidrs[i], true);
 		TRY(match_set(c, IPVS_SET_CLUSTER_IP, "dd", false));
 		jump(c, C_MARK_MASQ);
 	}
@@ -327,11 +477,11 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 	c = add_chain(t, C_NODE_PORT);
 	for (unsigned i = 0; i < ARRAY_SIZE(np); i++) {
 		e = rule_new(c);
-		e->ip.proto = np[i].proto;
+		fam_set_proto(t->family, e, np[i].proto);
 		TRY(match_set(c, np[i].local, np[i].dirs, false));
 		jump(c, "RETURN");
 		e = rule_new(c);
-		e->ip.proto = np[i].proto;
+		fam_set_proto(t->family, e, np[i].proto);
 		TRY(match_set(c, np[i].all, np[i].dirs, false));
 		jump(c, C_MARK_MASQ);
 	}
@@ -357,9 +507,10 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 static int build_filter(struct table *t, const struct ipvs_ipt_params *p)
 {
 	struct chain *c;
-	struct ipt_entry *e;
+	void *e;
 
 	memset(t, 0, sizeof(*t));
+	t->family = p->family;
 	t->name = "filter";
 	t->jumps = filter_jumps;
 	t->n_jumps = ARRAY_SIZE(filter_jumps);
@@ -381,13 +532,13 @@ static int build_filter(struct table *t, const struct ipvs_ipt_params *p)
 		return 0;
 	for (unsigned i = 0; p->n_cluster_cidrs > 1 && i < p->n_cluster_cidrs; i++) {
 		e = rule_new(c);
-		rule_src(e, &p->cluster_cidrs[i], false);
+		fam_set_src(t->family, e, &p->cluster_cidrs[i], false);
 		TRY(match_set(c, IPVS_SET_NO_LOCAL_ENDPOINTS, "dd", false));
 		jump(c, "RETURN");
 	}
 	e = rule_new(c);
 	if (p->n_cluster_cidrs == 1)
-		rule_src(e, &p->cluster_cidrs[0], true);
+		fam_set_src(t->family, e, &p->cluster_cidrs[0], true);
 	match_ctstate_new(c);
 	TRY(match_set(c, IPVS_SET_NO_LOCAL_ENDPOINTS, "dd", false));
 	jump(c, "DROP");
@@ -402,19 +553,21 @@ static bool is_standard(const char *t)
 	       !strcmp(t, "QUEUE");
 }
 
-static bool rule_equal(const struct ipt_entry *have, const struct rule *want, const char *have_target,
+static bool rule_equal(int f, const void *have, const struct rule *want, const char *have_target,
 		       struct xtc_handle *h)
 {
-	const struct ipt_entry *w = (const struct ipt_entry *)want->buf;
+	const void *w = want->buf;
+	const char *hb = have, *wb = w;
+	size_t toff = fam_target_offset(f, w);
 	const struct xt_entry_target *ht, *wt;
 
-	if (memcmp(&have->ip, &w->ip, sizeof(w->ip)) != 0 ||
-	    have->target_offset != w->target_offset || have->next_offset != w->next_offset)
+	if (memcmp(have, w, fam_ip_len(f)) != 0 || fam_target_offset(f, have) != toff ||
+	    fam_next_offset(f, have) != fam_next_offset(f, w))
 		return false;
 	/* matches: header (size, name, revision) and data */
-	for (size_t off = sizeof(struct ipt_entry); off < w->target_offset;) {
-		const struct xt_entry_match *hm = (const void *)((const char *)have + off);
-		const struct xt_entry_match *wm = (const void *)((const char *)w + off);
+	for (size_t off = fam_hdr(f); off < toff;) {
+		const struct xt_entry_match *hm = (const void *)(hb + off);
+		const struct xt_entry_match *wm = (const void *)(wb + off);
 
 		if (hm->u.match_size != wm->u.match_size || !hm->u.match_size ||
 		    strcmp(hm->u.user.name, wm->u.user.name) != 0 ||
@@ -423,36 +576,61 @@ static bool rule_equal(const struct ipt_entry *have, const struct rule *want, co
 			return false;
 		off += wm->u.match_size;
 	}
-	wt = (const void *)((const char *)w + w->target_offset);
+	wt = (const void *)(wb + toff);
 	if (strcmp(have_target, wt->u.user.name) != 0)
 		return false;
-	if (is_standard(wt->u.user.name) || iptc_is_chain(wt->u.user.name, h))
+	if (is_standard(wt->u.user.name) || tc_is_chain(f, wt->u.user.name, h))
 		return true;
-	ht = (const void *)((const char *)have + have->target_offset);
+	ht = (const void *)(hb + toff);
 	return ht->u.user.revision == wt->u.user.revision &&
 	       memcmp(ht->data, wt->data, wt->u.target_size - sizeof(*wt)) == 0;
 }
 
 static bool chain_equal(struct xtc_handle *h, const struct chain *c)
 {
-	const struct ipt_entry *e;
+	int f = c->family;
+	const void *e;
 	unsigned i = 0;
 
-	for (e = iptc_first_rule(c->name, h); e; e = iptc_next_rule(e, h), i++)
-		if (i >= c->n || !rule_equal(e, &c->rules[i], iptc_get_target(e, h), h))
+	for (e = tc_first(f, c->name, h); e; e = tc_next(f, e, h), i++)
+		if (i >= c->n || !rule_equal(f, e, &c->rules[i], tc_target(f, e, h), h))
 			return false;
 	return i == c->n;
 }
 
-/* Jumps from a builtin chain to ours: keep exactly one, first. */
-static int fix_jump(struct xtc_handle *h, const struct jump *j, bool *changed)
+/* Delete every rule of chain from that jumps to to; 1 if any went, -errno. */
+static int delete_jumps(int f, struct xtc_handle *h, const char *from, const char *to)
 {
-	const struct ipt_entry *e;
-	unsigned n = 0, pos = 0, first = ~0u;
-	struct chain tmp = { .name = j->from };
+	const void *e;
+	unsigned pos = 0;
+	int changed = 0;
 
-	for (e = iptc_first_rule(j->from, h); e; e = iptc_next_rule(e, h), pos++) {
-		if (!strcmp(iptc_get_target(e, h), j->to)) {
+	for (e = tc_first(f, from, h); e;) {
+		if (!strcmp(tc_target(f, e, h), to)) {
+			if (!tc_delete_num(f, from, pos, h))
+				return errno ? -errno : -EIO;
+			changed = 1;
+			e = tc_first(f, from, h);
+			for (unsigned k = 0; k < pos && e; k++)
+				e = tc_next(f, e, h);
+			continue;
+		}
+		e = tc_next(f, e, h);
+		pos++;
+	}
+	return changed;
+}
+
+/* Jumps from a builtin chain to ours: keep exactly one, first. */
+static int fix_jump(int f, struct xtc_handle *h, const struct jump *j, bool *changed)
+{
+	const void *e;
+	unsigned n = 0, pos = 0, first = ~0u;
+	struct chain tmp = { .family = f, .name = j->from };
+	int r;
+
+	for (e = tc_first(f, j->from, h); e; e = tc_next(f, e, h), pos++) {
+		if (!strcmp(tc_target(f, e, h), j->to)) {
 			n++;
 			if (first == ~0u)
 				first = pos;
@@ -461,22 +639,13 @@ static int fix_jump(struct xtc_handle *h, const struct jump *j, bool *changed)
 	if (n == 1 && first == 0)
 		return 0;
 	*changed = true;
-	for (pos = 0, e = iptc_first_rule(j->from, h); e;) {
-		if (!strcmp(iptc_get_target(e, h), j->to)) {
-			if (!iptc_delete_num_entry(j->from, pos, h))
-				return -errno ? -errno : -EIO;
-			e = iptc_first_rule(j->from, h);
-			for (unsigned k = 0; k < pos && e; k++)
-				e = iptc_next_rule(e, h);
-			continue;
-		}
-		e = iptc_next_rule(e, h);
-		pos++;
-	}
+	r = delete_jumps(f, h, j->from, j->to);
+	if (r < 0)
+		return r;
 	rule_new(&tmp);
 	jump(&tmp, j->to);
-	if (!iptc_insert_entry(j->from, (struct ipt_entry *)tmp.rules[0].buf, 0, h))
-		return -errno ? -errno : -EIO;
+	if (!tc_insert(f, j->from, tmp.rules[0].buf, 0, h))
+		return errno ? -errno : -EIO;
 	return 0;
 }
 
@@ -484,14 +653,15 @@ static int fix_jump(struct xtc_handle *h, const struct jump *j, bool *changed)
 static int apply_edit(struct xtc_handle *h, void *arg)
 {
 	const struct table *t = arg;
+	int f = t->family;
 	bool changed = false;
 	int r = 0;
 
 	for (unsigned i = 0; i < t->n_chains && r == 0; i++) {
 		const struct chain *c = &t->chains[i];
 
-		if (!iptc_is_chain(c->name, h)) {
-			if (!iptc_create_chain(c->name, h))
+		if (!tc_is_chain(f, c->name, h)) {
+			if (!tc_create_chain(f, c->name, h))
 				r = -errno;
 			changed = true;
 		}
@@ -502,36 +672,42 @@ static int apply_edit(struct xtc_handle *h, void *arg)
 		if (chain_equal(h, c))
 			continue;
 		changed = true;
-		if (!iptc_flush_entries(c->name, h)) {
+		if (!tc_flush(f, c->name, h)) {
 			r = -errno;
 			break;
 		}
 		for (unsigned k = 0; k < c->n && r == 0; k++)
-			if (!iptc_append_entry(c->name, (const struct ipt_entry *)c->rules[k].buf, h))
+			if (!tc_append(f, c->name, c->rules[k].buf, h))
 				r = -errno;
 	}
 	for (unsigned i = 0; i < t->n_jumps && r == 0; i++)
-		r = fix_jump(h, &t->jumps[i], &changed);
+		r = fix_jump(f, h, &t->jumps[i], &changed);
 	return r < 0 ? r : changed;
+}
+
+static const char *fam_tool(int f)
+{
+	return is6(f) ? "libip6tc" : "libiptc";
 }
 
 static int apply_table(const struct table *t, uint64_t *writes, char *err, size_t errlen)
 {
 	enum sy_iptc_step step;
-	int r = sy_iptc_edit(t->name, apply_edit, (void *)t, &step);
+	int r = sy_iptc_edit_family(t->family, t->name, apply_edit, (void *)t, &step);
 
 	if (r > 0)
 		(*writes)++;
 	if (r >= 0)
 		return 0;
 	if (step == SY_IPTC_INIT)
-		snprintf(err, errlen, "libiptc: cannot open table %s: %s", t->name,
-			 iptc_strerror(-r));
+		snprintf(err, errlen, "%s: cannot open table %s: %s", fam_tool(t->family), t->name,
+			 tc_strerror(t->family, -r));
 	else if (step == SY_IPTC_EDIT)
-		snprintf(err, errlen, "libiptc: table %s: %s", t->name, iptc_strerror(-r));
+		snprintf(err, errlen, "%s: table %s: %s", fam_tool(t->family), t->name,
+			 tc_strerror(t->family, -r));
 	else
-		snprintf(err, errlen, "libiptc: commit of table %s failed: %s", t->name,
-			 iptc_strerror(-r));
+		snprintf(err, errlen, "%s: commit of table %s failed: %s", fam_tool(t->family),
+			 t->name, tc_strerror(t->family, -r));
 	return r;
 }
 
@@ -548,13 +724,30 @@ int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *n
 		  uint64_t *filter_rules, char *err, size_t errlen)
 {
 	static struct table nat, filter;	/* large; one sync at a time */
+	struct ipvs_ipt_params q = *p;
+	struct sy_cidr *cidrs = NULL;
 	int r, lock;
 
-	r = build_nat(&nat, p);
+	if (p->family != AF_INET && p->family != AF_INET6) {
+		snprintf(err, errlen, "iptables rules for family %d", p->family);
+		return -EAFNOSUPPORT;
+	}
+	/* --cluster-cidr v4,v6: each family's rules see their own prefixes */
+	if (p->n_cluster_cidrs) {
+		cidrs = xcalloc(p->n_cluster_cidrs, sizeof(*cidrs));
+		q.n_cluster_cidrs = 0;
+		for (unsigned i = 0; i < p->n_cluster_cidrs; i++)
+			if (p->cluster_cidrs[i].addr.family == p->family)
+				cidrs[q.n_cluster_cidrs++] = p->cluster_cidrs[i];
+		q.cluster_cidrs = cidrs;
+	}
+	r = build_nat(&nat, &q);
 	if (r == 0)
-		r = build_filter(&filter, p);
+		r = build_filter(&filter, &q);
+	free(cidrs);
 	if (r < 0) {
-		snprintf(err, errlen, "ipsets missing for the iptables rules: %s", strerror(-r));
+		snprintf(err, errlen, "ipsets missing for the %s rules: %s",
+			 is6(p->family) ? "ip6tables" : "iptables", strerror(-r));
 		return r;
 	}
 	lock = sy_xtables_lock(2.0);
@@ -572,6 +765,7 @@ int ipvs_ipt_sync(const struct ipvs_ipt_params *p, uint64_t *writes, uint64_t *n
 }
 
 struct cleanup {
+	int family;
 	const struct jump *jumps;
 	unsigned n_jumps;
 	const char *const *chains;
@@ -582,56 +776,45 @@ struct cleanup {
 static int cleanup_edit(struct xtc_handle *h, void *arg)
 {
 	const struct cleanup *cl = arg;
+	int f = cl->family, r;
 	bool changed = false;
 
 	for (unsigned i = 0; i < cl->n_jumps; i++) {
-		const struct jump *j = &cl->jumps[i];
-		const struct ipt_entry *e;
-		unsigned pos = 0;
-
-		for (e = iptc_first_rule(j->from, h); e;) {
-			if (!strcmp(iptc_get_target(e, h), j->to)) {
-				if (!iptc_delete_num_entry(j->from, pos, h))
-					return -errno;
-				changed = true;
-				e = iptc_first_rule(j->from, h);
-				for (unsigned k = 0; k < pos && e; k++)
-					e = iptc_next_rule(e, h);
-				continue;
-			}
-			e = iptc_next_rule(e, h);
-			pos++;
-		}
+		r = delete_jumps(f, h, cl->jumps[i].from, cl->jumps[i].to);
+		if (r < 0)
+			return r;
+		changed |= r > 0;
 	}
 	for (unsigned i = 0; i < cl->n_chains; i++)
-		if (iptc_is_chain(cl->chains[i], h)) {
-			if (!iptc_flush_entries(cl->chains[i], h))
+		if (tc_is_chain(f, cl->chains[i], h)) {
+			if (!tc_flush(f, cl->chains[i], h))
 				return -errno;
 			changed = true;
 		}
 	for (unsigned i = 0; i < cl->n_chains; i++)
-		if (iptc_is_chain(cl->chains[i], h) && !iptc_delete_chain(cl->chains[i], h))
+		if (tc_is_chain(f, cl->chains[i], h) && !tc_delete_chain(f, cl->chains[i], h))
 			return -errno;
 	return changed;
 }
 
-static int cleanup_table(const char *table, const struct jump *jumps, unsigned n_jumps,
+static int cleanup_table(int family, const char *table, const struct jump *jumps, unsigned n_jumps,
 			 const char *const *chains, unsigned n_chains, char *err, size_t errlen)
 {
-	struct cleanup cl = { jumps, n_jumps, chains, n_chains };
+	struct cleanup cl = { family, jumps, n_jumps, chains, n_chains };
 	enum sy_iptc_step step;
-	int r = sy_iptc_edit(table, cleanup_edit, &cl, &step);
+	int r = sy_iptc_edit_family(family, table, cleanup_edit, &cl, &step);
 
 	if (r < 0 && step == SY_IPTC_INIT)
 		return 0;	/* no such table: nothing of ours */
 	if (r < 0) {
-		snprintf(err, errlen, "libiptc: table %s: %s", table, iptc_strerror(-r));
+		snprintf(err, errlen, "%s: table %s: %s", fam_tool(family), table,
+			 tc_strerror(family, -r));
 		return r;
 	}
 	return 0;
 }
 
-int ipvs_ipt_cleanup(char *err, size_t errlen)
+int ipvs_ipt_cleanup(int family, char *err, size_t errlen)
 {
 	static const char *const nat_chains[] = {
 		C_SERVICES, C_EXTERNAL, C_LB, C_NODE_PORT, C_POSTROUTING, C_MARK_MASQ,
@@ -643,11 +826,11 @@ int ipvs_ipt_cleanup(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot lock /run/xtables.lock: %s", strerror(-lock));
 		return lock;
 	}
-	r = cleanup_table("nat", nat_jumps, ARRAY_SIZE(nat_jumps), nat_chains,
+	r = cleanup_table(family, "nat", nat_jumps, ARRAY_SIZE(nat_jumps), nat_chains,
 			  ARRAY_SIZE(nat_chains), err, errlen);
 	if (r == 0)
-		r = cleanup_table("filter", filter_jumps, ARRAY_SIZE(filter_jumps), filter_chains,
-				  ARRAY_SIZE(filter_chains), err, errlen);
+		r = cleanup_table(family, "filter", filter_jumps, ARRAY_SIZE(filter_jumps),
+				  filter_chains, ARRAY_SIZE(filter_chains), err, errlen);
 	sy_xtables_unlock(lock);
 	return r;
 }

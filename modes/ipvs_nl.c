@@ -14,6 +14,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/genl/ctrl.h>
 #include <linux/ip_vs.h>
+#include "switchyard/addr.h"
 #include "switchyard/nlerr.h"
 #include "ipvs_int.h"
 
@@ -27,6 +28,7 @@ struct ipvs_nl {
 struct talk {
 	int err;		/* kernel errno (negative) */
 	bool done;
+	int family;		/* dumps: services of this family only (0: any); dests: the service's */
 	ipvs_svc_fn sfn;
 	ipvs_dest_fn dfn;
 	void *arg;
@@ -77,23 +79,40 @@ static struct nla_policy dest_policy[IPVS_DEST_ATTR_MAX + 1] = {
 	[IPVS_DEST_ATTR_ADDR_FAMILY] = { .type = NLA_U16 },
 };
 
-static int parse_svc(struct nlattr *nest, struct ipvs_svc *s)
+/* An address attribute of family (4 or 16 bytes used of the kernel's 16). */
+static int get_addr(struct nlattr *a, int family, struct sy_addr *ret)
+{
+	unsigned len = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+
+	if (!len)
+		return -EAFNOSUPPORT;
+	if (!a || (unsigned)nla_len(a) < len)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	ret->family = (uint8_t)family;
+	memcpy(ret->b, nla_data(a), len);
+	return 0;
+}
+
+int ipvs_nl_parse_svc(const void *nest, struct ipvs_svc *s)
 {
 	struct nlattr *a[IPVS_SVC_ATTR_MAX + 1];
 	struct ip_vs_flags fl;
+	int r;
 
-	if (nla_parse_nested(a, IPVS_SVC_ATTR_MAX, nest, svc_policy) < 0)
+	if (nla_parse_nested(a, IPVS_SVC_ATTR_MAX, (struct nlattr *)nest, svc_policy) < 0)
 		return -EINVAL;
 	memset(s, 0, sizeof(*s));
-	if (!a[IPVS_SVC_ATTR_AF] || nla_get_u16(a[IPVS_SVC_ATTR_AF]) != AF_INET)
-		return -EAFNOSUPPORT;
+	if (!a[IPVS_SVC_ATTR_AF])
+		return -EINVAL;
 	if (a[IPVS_SVC_ATTR_FWMARK] && nla_get_u32(a[IPVS_SVC_ATTR_FWMARK]))
 		return -EOPNOTSUPP;	/* fwmark services are never ours */
-	if (!a[IPVS_SVC_ATTR_PROTOCOL] || !a[IPVS_SVC_ATTR_ADDR] || !a[IPVS_SVC_ATTR_PORT] ||
-	    nla_len(a[IPVS_SVC_ATTR_ADDR]) < 4)
+	if (!a[IPVS_SVC_ATTR_PROTOCOL] || !a[IPVS_SVC_ATTR_PORT])
 		return -EINVAL;
+	r = get_addr(a[IPVS_SVC_ATTR_ADDR], nla_get_u16(a[IPVS_SVC_ATTR_AF]), &s->addr);
+	if (r < 0)
+		return r;
 	s->proto = nla_get_u16(a[IPVS_SVC_ATTR_PROTOCOL]);
-	memcpy(&s->addr, nla_data(a[IPVS_SVC_ATTR_ADDR]), 4);
 	s->port = ntohs(nla_get_u16(a[IPVS_SVC_ATTR_PORT]));
 	if (a[IPVS_SVC_ATTR_SCHED_NAME])
 		snprintf(s->sched, sizeof(s->sched), "%s", nla_get_string(a[IPVS_SVC_ATTR_SCHED_NAME]));
@@ -103,6 +122,35 @@ static int parse_svc(struct nlattr *nest, struct ipvs_svc *s)
 	}
 	if (a[IPVS_SVC_ATTR_TIMEOUT])
 		s->timeout = nla_get_u32(a[IPVS_SVC_ATTR_TIMEOUT]);
+	return 0;
+}
+
+int ipvs_nl_parse_dest(const void *nest, int svc_family, struct ipvs_dest *dest)
+{
+	struct nlattr *d[IPVS_DEST_ATTR_MAX + 1];
+	int family = svc_family, r;
+
+	if (nla_parse_nested(d, IPVS_DEST_ATTR_MAX, (struct nlattr *)nest, dest_policy) < 0)
+		return -EINVAL;
+	if (!d[IPVS_DEST_ATTR_PORT])
+		return -EINVAL;
+	/* kernels since 3.18 say the real server's family (it may differ from
+	 * the virtual server's for tunnels); older ones: the service's */
+	if (d[IPVS_DEST_ATTR_ADDR_FAMILY])
+		family = nla_get_u16(d[IPVS_DEST_ATTR_ADDR_FAMILY]);
+	memset(dest, 0, sizeof(*dest));
+	r = get_addr(d[IPVS_DEST_ATTR_ADDR], family, &dest->addr);
+	if (r < 0)
+		return r;
+	dest->port = ntohs(nla_get_u16(d[IPVS_DEST_ATTR_PORT]));
+	if (d[IPVS_DEST_ATTR_FWD_METHOD])
+		dest->fwd = nla_get_u32(d[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
+	if (d[IPVS_DEST_ATTR_WEIGHT])
+		dest->weight = (int32_t)nla_get_u32(d[IPVS_DEST_ATTR_WEIGHT]);
+	if (d[IPVS_DEST_ATTR_ACTIVE_CONNS])
+		dest->active = nla_get_u32(d[IPVS_DEST_ATTR_ACTIVE_CONNS]);
+	if (d[IPVS_DEST_ATTR_INACT_CONNS])
+		dest->inactive = nla_get_u32(d[IPVS_DEST_ATTR_INACT_CONNS]);
 	return 0;
 }
 
@@ -116,7 +164,8 @@ static int on_svc(struct nl_msg *msg, void *arg)
 	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0 ||
 	    !a[IPVS_CMD_ATTR_SERVICE])
 		return NL_SKIP;
-	if (parse_svc(a[IPVS_CMD_ATTR_SERVICE], &s) < 0)
+	if (ipvs_nl_parse_svc(a[IPVS_CMD_ATTR_SERVICE], &s) < 0 ||
+	    (t->family && s.addr.family != t->family))
 		return NL_SKIP;
 	if (t->fn_err == 0) {
 		r = t->sfn(t->arg, &s);
@@ -130,30 +179,14 @@ static int on_dest(struct nl_msg *msg, void *arg)
 {
 	struct talk *t = arg;
 	struct nlattr *a[IPVS_CMD_ATTR_MAX + 1];
-	struct nlattr *d[IPVS_DEST_ATTR_MAX + 1];
 	struct ipvs_dest dest;
 	int r;
 
 	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0 ||
 	    !a[IPVS_CMD_ATTR_DEST])
 		return NL_SKIP;
-	if (nla_parse_nested(d, IPVS_DEST_ATTR_MAX, a[IPVS_CMD_ATTR_DEST], dest_policy) < 0)
+	if (ipvs_nl_parse_dest(a[IPVS_CMD_ATTR_DEST], t->family, &dest) < 0)
 		return NL_SKIP;
-	if (!d[IPVS_DEST_ATTR_ADDR] || !d[IPVS_DEST_ATTR_PORT] || nla_len(d[IPVS_DEST_ATTR_ADDR]) < 4)
-		return NL_SKIP;
-	if (d[IPVS_DEST_ATTR_ADDR_FAMILY] && nla_get_u16(d[IPVS_DEST_ATTR_ADDR_FAMILY]) != AF_INET)
-		return NL_SKIP;
-	memset(&dest, 0, sizeof(dest));
-	memcpy(&dest.addr, nla_data(d[IPVS_DEST_ATTR_ADDR]), 4);
-	dest.port = ntohs(nla_get_u16(d[IPVS_DEST_ATTR_PORT]));
-	if (d[IPVS_DEST_ATTR_FWD_METHOD])
-		dest.fwd = nla_get_u32(d[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
-	if (d[IPVS_DEST_ATTR_WEIGHT])
-		dest.weight = (int32_t)nla_get_u32(d[IPVS_DEST_ATTR_WEIGHT]);
-	if (d[IPVS_DEST_ATTR_ACTIVE_CONNS])
-		dest.active = nla_get_u32(d[IPVS_DEST_ATTR_ACTIVE_CONNS]);
-	if (d[IPVS_DEST_ATTR_INACT_CONNS])
-		dest.inactive = nla_get_u32(d[IPVS_DEST_ATTR_INACT_CONNS]);
 	if (t->fn_err == 0) {
 		r = t->dfn(t->arg, &dest);
 		if (r < 0)
@@ -262,11 +295,15 @@ static int put_svc(struct nl_msg *msg, const struct ipvs_svc *s, bool full)
 	struct nlattr *n = nla_nest_start(msg, IPVS_CMD_ATTR_SERVICE);
 	uint8_t addr[16] = { 0 };
 	struct ip_vs_flags fl = { .flags = s->flags, .mask = ~0u };
+	/* persistence granularity: one client address (IPv6: a prefix length) */
+	uint32_t mask = s->addr.family == AF_INET6 ? 128 : 0xffffffff;
 
 	if (!n)
 		return -ENOMEM;
-	memcpy(addr, &s->addr, 4);
-	if (nla_put_u16(msg, IPVS_SVC_ATTR_AF, AF_INET) < 0 ||
+	if (!sy_addr_len(&s->addr))
+		return -EAFNOSUPPORT;
+	memcpy(addr, s->addr.b, sy_addr_len(&s->addr));
+	if (nla_put_u16(msg, IPVS_SVC_ATTR_AF, s->addr.family) < 0 ||
 	    nla_put_u16(msg, IPVS_SVC_ATTR_PROTOCOL, s->proto) < 0 ||
 	    nla_put(msg, IPVS_SVC_ATTR_ADDR, sizeof(addr), addr) < 0 ||
 	    nla_put_u16(msg, IPVS_SVC_ATTR_PORT, htons(s->port)) < 0)
@@ -275,7 +312,7 @@ static int put_svc(struct nl_msg *msg, const struct ipvs_svc *s, bool full)
 		if (nla_put_string(msg, IPVS_SVC_ATTR_SCHED_NAME, s->sched[0] ? s->sched : "rr") < 0 ||
 		    nla_put(msg, IPVS_SVC_ATTR_FLAGS, sizeof(fl), &fl) < 0 ||
 		    nla_put_u32(msg, IPVS_SVC_ATTR_TIMEOUT, s->timeout) < 0 ||
-		    nla_put_u32(msg, IPVS_SVC_ATTR_NETMASK, 0xffffffff) < 0)
+		    nla_put_u32(msg, IPVS_SVC_ATTR_NETMASK, mask) < 0)
 			return -ENOMEM;
 	}
 	nla_nest_end(msg, n);
@@ -289,10 +326,12 @@ static int put_dest(struct nl_msg *msg, const struct ipvs_dest *d, bool full)
 
 	if (!n)
 		return -ENOMEM;
-	memcpy(addr, &d->addr, 4);
+	if (!sy_addr_len(&d->addr))
+		return -EAFNOSUPPORT;
+	memcpy(addr, d->addr.b, sy_addr_len(&d->addr));
 	if (nla_put(msg, IPVS_DEST_ATTR_ADDR, sizeof(addr), addr) < 0 ||
 	    nla_put_u16(msg, IPVS_DEST_ATTR_PORT, htons(d->port)) < 0 ||
-	    nla_put_u16(msg, IPVS_DEST_ATTR_ADDR_FAMILY, AF_INET) < 0)
+	    nla_put_u16(msg, IPVS_DEST_ATTR_ADDR_FAMILY, d->addr.family) < 0)
 		return -ENOMEM;
 	if (full) {
 		if (nla_put_u32(msg, IPVS_DEST_ATTR_FWD_METHOD, d->fwd) < 0 ||
@@ -400,10 +439,10 @@ int ipvs_nl_del_dest(struct ipvs_nl *nl, const struct ipvs_svc *s, const struct 
 	return r == -ENOENT || r == -ESRCH ? 0 : r;
 }
 
-int ipvs_nl_dump_services(struct ipvs_nl *nl, ipvs_svc_fn fn, void *arg)
+int ipvs_nl_dump_services(struct ipvs_nl *nl, int family, ipvs_svc_fn fn, void *arg)
 {
 	struct nl_msg *msg = new_msg(nl, IPVS_CMD_GET_SERVICE, NLM_F_DUMP);
-	struct talk t = { .sfn = fn, .arg = arg };
+	struct talk t = { .sfn = fn, .arg = arg, .family = family };
 
 	if (!msg)
 		return -ENOMEM;
@@ -428,7 +467,7 @@ int ipvs_nl_get_service(struct ipvs_nl *nl, const struct ipvs_svc *key, struct i
 {
 	struct nl_msg *msg = svc_msg(nl, IPVS_CMD_GET_SERVICE, 0, key, false);
 	struct get_one g = { .ret = ret };
-	struct talk t = { .sfn = get_one_fn, .arg = &g };
+	struct talk t = { .sfn = get_one_fn, .arg = &g, .family = key->addr.family };
 	int r;
 
 	if (!msg)
@@ -445,7 +484,7 @@ int ipvs_nl_get_service(struct ipvs_nl *nl, const struct ipvs_svc *key, struct i
 int ipvs_nl_dump_dests(struct ipvs_nl *nl, const struct ipvs_svc *s, ipvs_dest_fn fn, void *arg)
 {
 	struct nl_msg *msg = svc_msg(nl, IPVS_CMD_GET_DEST, NLM_F_DUMP, s, false);
-	struct talk t = { .dfn = fn, .arg = arg };
+	struct talk t = { .dfn = fn, .arg = arg, .family = s->addr.family };
 	int r;
 
 	if (!msg)
@@ -514,13 +553,53 @@ int ipvs_nl_set_timeouts(struct ipvs_nl *nl, uint32_t tcp, uint32_t tcpfin, uint
 	return talk(nl, msg, &t, NULL);
 }
 
+static const char *proto_upper(uint8_t p)
+{
+	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : p == IPPROTO_SCTP ? "SCTP" : "?";
+}
+
 char *ipvs_svc_key(const struct ipvs_svc *s, char *buf, size_t len)
 {
-	char a[INET_ADDRSTRLEN];
-	const char *p = s->proto == IPPROTO_TCP ? "TCP" : s->proto == IPPROTO_UDP ? "UDP" :
-			s->proto == IPPROTO_SCTP ? "SCTP" : "?";
+	char a[SY_ADDR_STRLEN];
 
-	inet_ntop(AF_INET, &s->addr, a, sizeof(a));
-	snprintf(buf, len, "%s/%s:%u", p, a, s->port);
+	sy_addr_format(&s->addr, a, sizeof(a));
+	if (s->addr.family == AF_INET6)
+		snprintf(buf, len, "%s/[%s]:%u", proto_upper(s->proto), a, s->port);
+	else
+		snprintf(buf, len, "%s/%s:%u", proto_upper(s->proto), a, s->port);
 	return buf;
+}
+
+int ipvs_svc_parse_key(const char *key, struct ipvs_svc *s)
+{
+	char p[8], a[SY_ADDR_STRLEN + 2];
+	const char *slash = strchr(key, '/'), *colon = strrchr(key, ':'), *as;
+	size_t alen;
+	unsigned long port;
+	char *end;
+
+	if (!slash || !colon || colon < slash || (size_t)(slash - key) >= sizeof(p))
+		return -EINVAL;
+	memset(s, 0, sizeof(*s));
+	snprintf(p, sizeof(p), "%.*s", (int)(slash - key), key);
+	s->proto = !strcmp(p, "TCP") ? IPPROTO_TCP : !strcmp(p, "UDP") ? IPPROTO_UDP :
+		   !strcmp(p, "SCTP") ? IPPROTO_SCTP : 0;
+	as = slash + 1;
+	alen = (size_t)(colon - as);
+	if (alen >= 2 && as[0] == '[' && as[alen - 1] == ']') {
+		as++;
+		alen -= 2;
+	} else if (memchr(as, ':', alen)) {
+		return -EINVAL;		/* an IPv6 address is always bracketed */
+	}
+	if (!s->proto || alen >= sizeof(a))
+		return -EINVAL;
+	snprintf(a, sizeof(a), "%.*s", (int)alen, as);
+	if (sy_addr_parse(a, &s->addr) < 0)
+		return -EINVAL;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || port > 65535 || end == colon + 1)
+		return -EINVAL;
+	s->port = (uint16_t)port;
+	return 0;
 }

@@ -67,12 +67,14 @@ const char *ipvs_proto_name(uint8_t p)
 	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "?";
 }
 
-void ipvs_addr_str(struct in_addr a, char *buf)
+void ipvs_addr_str(const struct sy_addr *a, char *buf)
 {
-	inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
+	sy_addr_format(a, buf, SY_ADDR_STRLEN);
 }
 
 /* ---- desired contributions of one ds_port --------------------------------- */
+
+#define IPVS_ENTRY_MAX 160
 
 static void cnt_delta(struct hmap *m, struct hmap *t, const char *key, int delta)
 {
@@ -107,9 +109,9 @@ static void set_delta(struct ipvs_plan *m, enum ipvs_set_id id, const char *entr
 	cnt_delta(&m->want_set, &m->t_set, key, delta);
 }
 
-static void addr_delta(struct ipvs_plan *m, struct in_addr a, int delta)
+static void addr_delta(struct ipvs_plan *m, const struct sy_addr *a, int delta)
 {
-	char s[INET_ADDRSTRLEN];
+	char s[SY_ADDR_STRLEN];
 
 	ipvs_addr_str(a, s);
 	cnt_delta(&m->want_addr, &m->t_addr, s, delta);
@@ -117,15 +119,16 @@ static void addr_delta(struct ipvs_plan *m, struct in_addr a, int delta)
 
 /* fallback: an eTP=Local address served by the cluster endpoints because
  * none is local (listed in SY-NO-LOCAL-ENDPOINTS) */
-static void vs_delta(struct ipvs_plan *m, const struct ds_port *p, struct in_addr addr,
+static void vs_delta(struct ipvs_plan *m, const struct ds_port *p, const struct sy_addr *addr,
 		     uint16_t port, const struct ds_ep *eps, unsigned n, bool fallback, int delta)
 {
 	struct ipvs_svc s = { 0 };
 	struct vs_item *v;
-	char key[64], a[INET_ADDRSTRLEN], e[INET_ADDRSTRLEN], entry[128];
+	char key[IPVS_KEY_MAX], a[SY_ADDR_STRLEN], e[SY_ADDR_STRLEN], entry[IPVS_ENTRY_MAX];
+	unsigned k;
 
 	s.proto = p->proto;
-	s.addr = addr;
+	s.addr = *addr;
 	s.port = port;
 	snprintf(s.sched, sizeof(s.sched), "%s", m->sched);
 	if (p->affinity_timeout) {
@@ -140,9 +143,9 @@ static void vs_delta(struct ipvs_plan *m, const struct ds_port *p, struct in_add
 	 * (as kube-proxy: only local endpoints can loop back, so remote ones
 	 * cost no set entry) */
 	for (unsigned i = 0; i < n; i++) {
-		if (!eps[i].local)
+		if (!eps[i].local || eps[i].addr.family != m->family)
 			continue;
-		ipvs_addr_str(eps[i].addr.v4, e);
+		ipvs_addr_str(&eps[i].addr, e);
 		snprintf(entry, sizeof(entry), "%s,%s:%u,%s", e, ipvs_proto_name(p->proto), eps[i].port, e);
 		set_delta(m, IPVS_SET_LOOP_BACK, entry, delta);
 	}
@@ -174,28 +177,29 @@ static void vs_delta(struct ipvs_plan *m, const struct ds_port *p, struct in_add
 		hmap_put(&m->want_vs, v->key, v);
 	}
 	v->svc = s;
-	v->n_dests = n;
 	v->dests = n ? xcalloc(n, sizeof(*v->dests)) : NULL;
-	for (unsigned i = 0; i < n; i++) {
-		v->dests[i].addr = eps[i].addr.v4;
-		v->dests[i].port = eps[i].port;
-		v->dests[i].fwd = IP_VS_CONN_F_MASQ;
-		v->dests[i].weight = 1;
+	for (unsigned i = k = 0; i < n; i++) {
+		if (eps[i].addr.family != m->family)
+			continue;	/* never a real server of the other family */
+		v->dests[k].addr = eps[i].addr;
+		v->dests[k].port = eps[i].port;
+		v->dests[k].fwd = IP_VS_CONN_F_MASQ;
+		v->dests[k].weight = 1;
+		k++;
 	}
+	v->n_dests = k;
 }
-
-#define IPVS_ENTRY_MAX 160
 
 /*
  * A Service address bound on kube-ipvs0 (ClusterIP, externalIP, LB IP): its
  * virtual server over eps, the address itself, and its "ip,proto:port"
  * entry in set id.  The entry is left in entry for the caller's other sets.
  */
-static void svc_ip_delta(struct ipvs_plan *m, const struct ds_port *p, struct in_addr addr,
+static void svc_ip_delta(struct ipvs_plan *m, const struct ds_port *p, const struct sy_addr *addr,
 			 const struct ds_ep *eps, unsigned n, bool fallback, enum ipvs_set_id id,
 			 int delta, char entry[IPVS_ENTRY_MAX])
 {
-	char a[INET_ADDRSTRLEN];
+	char a[SY_ADDR_STRLEN];
 
 	vs_delta(m, p, addr, p->port, eps, n, fallback, delta);
 	addr_delta(m, addr, delta);
@@ -210,8 +214,14 @@ void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 	const struct ds_ep *ieps, *eeps;
 	unsigned ni, ne;
 	bool fb;
-	char a[INET_ADDRSTRLEN], entry[IPVS_ENTRY_MAX];
+	char a[SY_ADDR_STRLEN], entry[IPVS_ENTRY_MAX];
 
+	/* an instance programs its own family only: a port of the other one,
+	 * or an address of the other family in this one's lists (an IPv4
+	 * externalIP on an IPv6 Service), is skipped, never half-written
+	 * (kube-proxy #97343, #73157) */
+	if (p->family != m->family)
+		return;
 	ieps = ds_port_internal_eps(p, &ni);
 	eeps = ds_port_external_eps(p, &ne);
 	/* eTP=Local and no local endpoint: the cluster endpoints, for traffic
@@ -223,25 +233,33 @@ void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 		ne = p->n_cluster_eps;
 	}
 
-	if (sy_addr_is_set(&p->cluster_ip))
-		svc_ip_delta(m, p, p->cluster_ip.v4, ieps, ni, false, IPVS_SET_CLUSTER_IP, delta, entry);
+	if (p->cluster_ip.family == m->family)
+		svc_ip_delta(m, p, &p->cluster_ip, ieps, ni, false, IPVS_SET_CLUSTER_IP, delta, entry);
 	for (unsigned i = 0; i < p->n_external_ips; i++) {
-		svc_ip_delta(m, p, p->external_ips[i].v4, eeps, ne, fb, IPVS_SET_EXTERNAL_IP, delta,
+		if (p->external_ips[i].family != m->family)
+			continue;
+		svc_ip_delta(m, p, &p->external_ips[i], eeps, ne, fb, IPVS_SET_EXTERNAL_IP, delta,
 			     entry);
 		if (p->etp_local)
 			set_delta(m, IPVS_SET_EXTERNAL_IP_LOCAL, entry, delta);
 	}
 	for (unsigned i = 0; i < p->n_lb_ips; i++) {
-		svc_ip_delta(m, p, p->lb_ips[i].v4, eeps, ne, fb, IPVS_SET_LB, delta, entry);
+		if (p->lb_ips[i].family != m->family)
+			continue;
+		svc_ip_delta(m, p, &p->lb_ips[i], eeps, ne, fb, IPVS_SET_LB, delta, entry);
 		if (p->etp_local)
 			set_delta(m, IPVS_SET_LB_LOCAL, entry, delta);
 		if (p->n_lb_source_ranges)
 			set_delta(m, IPVS_SET_LB_FW, entry, delta);
 		for (unsigned k = 0; k < p->n_lb_source_ranges; k++) {
-			char c[INET_ADDRSTRLEN], e2[200];
+			const struct sy_cidr *sr = &p->lb_source_ranges[k];
+			char c[SY_ADDR_STRLEN], e2[IPVS_ENTRY_MAX + SY_CIDR_STRLEN + 2];
 
-			ipvs_addr_str(p->lb_source_ranges[k].addr.v4, c);
-			if (p->lb_source_ranges[k].plen == 32)
+			if (sr->addr.family != m->family)
+				continue;
+			ipvs_addr_str(&sr->addr, c);
+			/* as "ipset save" prints it: a full-length prefix bare */
+			if (sr->plen == sy_addr_bits(&sr->addr))
 				snprintf(e2, sizeof(e2), "%s,%s", entry, c);
 			else
 				snprintf(e2, sizeof(e2), "%s,%s/%u", entry, c,
@@ -251,9 +269,13 @@ void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 	}
 	if (p->node_port) {
 		for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++) {
-			vs_delta(m, p, ds->node.nodeport_addrs[i].v4, p->node_port, eeps, ne, fb, delta);
+			const struct sy_addr *na = &ds->node.nodeport_addrs[i];
+
+			if (na->family != m->family)
+				continue;
+			vs_delta(m, p, na, p->node_port, eeps, ne, fb, delta);
 			if (p->proto == IPPROTO_SCTP) {
-				ipvs_addr_str(ds->node.nodeport_addrs[i].v4, a);
+				ipvs_addr_str(na, a);
 				snprintf(entry, sizeof(entry), "%s,sctp:%u", a, p->node_port);
 				set_delta(m, IPVS_SET_NODE_PORT_SCTP, entry, delta);
 				if (p->etp_local)
@@ -281,7 +303,7 @@ void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 
 bool ipvs_dest_same(const struct ipvs_dest *a, const struct ipvs_dest *b)
 {
-	return a->addr.s_addr == b->addr.s_addr && a->port == b->port;
+	return sy_addr_eq(&a->addr, &b->addr) && a->port == b->port;
 }
 
 enum ipvs_dest_op ipvs_plan_dest_wanted(const struct ipvs_dest *want, const struct ipvs_dest *have)
@@ -307,8 +329,9 @@ bool ipvs_plan_drain_done(const struct ipvs_dest *have, double age)
 
 /* ---- the plan's life ---- */
 
-void ipvs_plan_init(struct ipvs_plan *m)
+void ipvs_plan_init(struct ipvs_plan *m, int family)
 {
+	m->family = family;
 	hmap_init(&m->want_vs);
 	hmap_init(&m->want_addr);
 	hmap_init(&m->want_set);

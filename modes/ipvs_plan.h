@@ -28,23 +28,29 @@ struct vs_item {
 	unsigned refs;
 };
 
-/* A wanted address ("a.b.c.d") or set entry ("<id>|<entry>"). */
+/* A wanted address ("10.96.0.1", "fd00::1") or set entry ("<id>|<entry>"). */
 struct cnt_item {
 	char *key;
 	unsigned refs;
 };
 
 struct ipvs_plan {
+	int family;			/* AF_INET / AF_INET6: the ports, addresses, endpoints planned */
 	char sched[IPVS_SCHED_MAX];	/* every virtual server's scheduler */
 	struct hmap want_vs;		/* key → vs_item */
-	struct hmap want_addr;		/* "a.b.c.d" → cnt_item (bound on kube-ipvs0) */
+	struct hmap want_addr;		/* "10.96.0.1" / "fd00::1" → cnt_item (bound on kube-ipvs0) */
 	struct hmap want_set;		/* "<id>|<entry>" → cnt_item */
 	/* touched since ipvs_plan_untouch: key → the key (owned) */
 	struct hmap t_vs, t_addr, t_set;
 };
 
-void ipvs_plan_init(struct ipvs_plan *m);
-/* Add (delta +1) or remove (-1) what port p of ds asks for; touches its keys. */
+void ipvs_plan_init(struct ipvs_plan *m, int family);
+/*
+ * Add (delta +1) or remove (-1) what port p of ds asks for; touches its
+ * keys.  Only the plan's family counts: a port of the other family adds
+ * nothing, and so does an address or endpoint of the other family in a
+ * port's lists.
+ */
 void ipvs_plan_port(struct ipvs_plan *m, const struct desired_state *ds,
 		    const struct ds_port *p, int delta);
 /* Forget everything wanted (before a full rebuild); the touched keys stay. */
@@ -85,6 +91,6 @@ void ipvs_touch(struct hmap *t, const char *key);
 /* Free the keys of such a set and empty it. */
 void ipvs_keys_free(struct hmap *m);
 const char *ipvs_proto_name(uint8_t p);		/* "tcp", "udp", "sctp" (ipset syntax) */
-void ipvs_addr_str(struct in_addr a, char *buf);	/* buf: INET_ADDRSTRLEN */
+void ipvs_addr_str(const struct sy_addr *a, char *buf);	/* buf: SY_ADDR_STRLEN */
 
 #endif

@@ -14,27 +14,39 @@
 #include "switchyard/util.h"
 #include "ipvs_int.h"
 
-#define HASH_OPTS "family inet hashsize 1024 maxelem 1048576"
+#define HASH_OPTS "hashsize 1024 maxelem 1048576"
 #define BITMAP_OPTS "range 0-65535"
 
+/* The IPv6 names: kube-proxy's IPv6 proxier turns "KUBE-" into "KUBE-6-" in
+ * every set name (bitmap:port ones too: each family's proxier owns its
+ * sets); ours turn "SY-" into "SY-6-" (all within ipset's 31 characters). */
 const struct ipvs_set_def ipvs_sets[IPVS_SET_MAX] = {
-	[IPVS_SET_CLUSTER_IP] = { "SY-CLUSTER-IP", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_LOOP_BACK] = { "SY-LOOP-BACK", "hash:ip,port,ip", HASH_OPTS },
-	[IPVS_SET_EXTERNAL_IP] = { "SY-EXTERNAL-IP", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_EXTERNAL_IP_LOCAL] = { "SY-EXTERNAL-IP-LOCAL", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_LB] = { "SY-LOAD-BALANCER", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_LB_LOCAL] = { "SY-LOAD-BALANCER-LOCAL", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_LB_FW] = { "SY-LOAD-BALANCER-FW", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_LB_SOURCE_CIDR] = { "SY-LOAD-BALANCER-SOURCE-CIDR", "hash:ip,port,net", HASH_OPTS },
-	[IPVS_SET_NODE_PORT_TCP] = { "SY-NODE-PORT-TCP", "bitmap:port", BITMAP_OPTS },
-	[IPVS_SET_NODE_PORT_UDP] = { "SY-NODE-PORT-UDP", "bitmap:port", BITMAP_OPTS },
-	[IPVS_SET_NODE_PORT_LOCAL_TCP] = { "SY-NODE-PORT-LOCAL-TCP", "bitmap:port", BITMAP_OPTS },
-	[IPVS_SET_NODE_PORT_LOCAL_UDP] = { "SY-NODE-PORT-LOCAL-UDP", "bitmap:port", BITMAP_OPTS },
-	[IPVS_SET_NODE_PORT_SCTP] = { "SY-NODE-PORT-SCTP-HASH", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_NODE_PORT_LOCAL_SCTP] = { "SY-NODE-PORT-LOCAL-SCTP-HASH", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_HEALTH_CHECK_NODE_PORT] = { "SY-HEALTH-CHECK-NODE-PORT", "bitmap:port", BITMAP_OPTS },
-	[IPVS_SET_NO_ENDPOINTS] = { "SY-NO-ENDPOINTS", "hash:ip,port", HASH_OPTS },
-	[IPVS_SET_NO_LOCAL_ENDPOINTS] = { "SY-NO-LOCAL-ENDPOINTS", "hash:ip,port", HASH_OPTS },
+	[IPVS_SET_CLUSTER_IP] = { "SY-CLUSTER-IP", "SY-6-CLUSTER-IP", "hash:ip,port", true },
+	[IPVS_SET_LOOP_BACK] = { "SY-LOOP-BACK", "SY-6-LOOP-BACK", "hash:ip,port,ip", true },
+	[IPVS_SET_EXTERNAL_IP] = { "SY-EXTERNAL-IP", "SY-6-EXTERNAL-IP", "hash:ip,port", true },
+	[IPVS_SET_EXTERNAL_IP_LOCAL] = { "SY-EXTERNAL-IP-LOCAL", "SY-6-EXTERNAL-IP-LOCAL",
+					 "hash:ip,port", true },
+	[IPVS_SET_LB] = { "SY-LOAD-BALANCER", "SY-6-LOAD-BALANCER", "hash:ip,port", true },
+	[IPVS_SET_LB_LOCAL] = { "SY-LOAD-BALANCER-LOCAL", "SY-6-LOAD-BALANCER-LOCAL",
+				"hash:ip,port", true },
+	[IPVS_SET_LB_FW] = { "SY-LOAD-BALANCER-FW", "SY-6-LOAD-BALANCER-FW", "hash:ip,port", true },
+	[IPVS_SET_LB_SOURCE_CIDR] = { "SY-LOAD-BALANCER-SOURCE-CIDR", "SY-6-LOAD-BALANCER-SOURCE-CIDR",
+				      "hash:ip,port,net", true },
+	[IPVS_SET_NODE_PORT_TCP] = { "SY-NODE-PORT-TCP", "SY-6-NODE-PORT-TCP", "bitmap:port", false },
+	[IPVS_SET_NODE_PORT_UDP] = { "SY-NODE-PORT-UDP", "SY-6-NODE-PORT-UDP", "bitmap:port", false },
+	[IPVS_SET_NODE_PORT_LOCAL_TCP] = { "SY-NODE-PORT-LOCAL-TCP", "SY-6-NODE-PORT-LOCAL-TCP",
+					   "bitmap:port", false },
+	[IPVS_SET_NODE_PORT_LOCAL_UDP] = { "SY-NODE-PORT-LOCAL-UDP", "SY-6-NODE-PORT-LOCAL-UDP",
+					   "bitmap:port", false },
+	[IPVS_SET_NODE_PORT_SCTP] = { "SY-NODE-PORT-SCTP-HASH", "SY-6-NODE-PORT-SCTP-HASH",
+				      "hash:ip,port", true },
+	[IPVS_SET_NODE_PORT_LOCAL_SCTP] = { "SY-NODE-PORT-LOCAL-SCTP-HASH",
+					    "SY-6-NODE-PORT-LOCAL-SCTP-HASH", "hash:ip,port", true },
+	[IPVS_SET_HEALTH_CHECK_NODE_PORT] = { "SY-HEALTH-CHECK-NODE-PORT", "SY-6-HEALTH-CHECK-NODE-PORT",
+					      "bitmap:port", false },
+	[IPVS_SET_NO_ENDPOINTS] = { "SY-NO-ENDPOINTS", "SY-6-NO-ENDPOINTS", "hash:ip,port", true },
+	[IPVS_SET_NO_LOCAL_ENDPOINTS] = { "SY-NO-LOCAL-ENDPOINTS", "SY-6-NO-LOCAL-ENDPOINTS",
+					  "hash:ip,port", true },
 };
 
 struct buf {
@@ -43,11 +55,13 @@ struct buf {
 };
 
 struct ipvs_set {
+	int family;		/* AF_INET: SY-* (inet), AF_INET6: SY-6-* (inet6) */
 	struct ipset *is;
 	struct buf out;		/* "save" output */
 	struct buf queue;	/* restore lines */
 	unsigned n_queued;
 	char msg[512];
+	bool failed;		/* an error was reported since the command started */
 };
 
 __attribute__((format(printf, 2, 0)))
@@ -101,6 +115,7 @@ static int err_fn(struct ipset *ipset, void *p, int status, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
 	va_end(ap);
+	s->failed = true;
 	return -1;
 }
 
@@ -112,16 +127,22 @@ static int std_err_fn(struct ipset *ipset, void *p)
 
 	if (m && *m)
 		snprintf(s->msg, sizeof(s->msg), "%s", m);
+	if (ipset_session_report_type(session) != IPSET_WARNING)
+		s->failed = true;
 	ipset_session_report_reset(session);
 	return -1;
 }
 
-int ipvs_set_open(struct ipvs_set **ret)
+int ipvs_set_open(int family, struct ipvs_set **ret)
 {
-	struct ipvs_set *s = calloc(1, sizeof(*s));
+	struct ipvs_set *s;
 
+	if (family != AF_INET && family != AF_INET6)
+		return -EAFNOSUPPORT;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->family = family;
 	ipset_load_types();
 	s->is = ipset_init();
 	if (!s->is) {
@@ -179,10 +200,13 @@ static int run_stream(struct ipvs_set *s, struct buf *b)
 	if (!f)
 		return -errno;
 	s->msg[0] = 0;
+	s->failed = false;
 	r = ipset_parse_stream(s->is, f);
 	fclose(f);
 	ipset_envopt_unset(ipset_session(s->is), IPSET_ENV_EXIST);
-	return r == 0 ? 0 : -EINVAL;
+	/* a line that fails ends the restore, but libipset's stream parser
+	 * may still return 0: the error report is what tells */
+	return r == 0 && !s->failed ? 0 : -EINVAL;
 }
 
 /* Run one command into a fresh s->out. */
@@ -194,10 +218,16 @@ static int run_out(struct ipvs_set *s, const char *cmd)
 	return run_line(s, cmd);
 }
 
-static int set_lookup(const char *name)
+static const char *name_of(const struct ipvs_set *s, int id)
+{
+	return ipvs_set_name(s->family, (enum ipvs_set_id)id);
+}
+
+/* A set of this family by name, or -1 (the other family's sets are not ours). */
+static int set_lookup(const struct ipvs_set *s, const char *name)
 {
 	for (int i = 0; i < IPVS_SET_MAX; i++)
-		if (strcmp(ipvs_sets[i].name, name) == 0)
+		if (strcmp(name_of(s, i), name) == 0)
 			return i;
 	return -1;
 }
@@ -228,7 +258,7 @@ int ipvs_set_ensure(struct ipvs_set *s, uint64_t *writes)
 	if (r < 0)
 		return r;
 	for (; line; line = strtok_r(NULL, "\n", &save)) {
-		int id = set_lookup(line);
+		int id = set_lookup(s, line);
 
 		if (id >= 0)
 			have[id] = true;
@@ -236,8 +266,12 @@ int ipvs_set_ensure(struct ipvs_set *s, uint64_t *writes)
 	for (int i = 0; i < IPVS_SET_MAX; i++) {
 		if (have[i])
 			continue;
-		buf_append(&b, "create %s %s %s\n", ipvs_sets[i].name, ipvs_sets[i].type,
-			   ipvs_sets[i].create_opts);
+		if (ipvs_sets[i].hash)
+			buf_append(&b, "create %s %s family %s %s\n", name_of(s, i), ipvs_sets[i].type,
+				   s->family == AF_INET6 ? "inet6" : "inet", HASH_OPTS);
+		else
+			buf_append(&b, "create %s %s %s\n", name_of(s, i), ipvs_sets[i].type,
+				   BITMAP_OPTS);
 		n++;
 	}
 	r = run_stream(s, &b);
@@ -260,7 +294,7 @@ int ipvs_set_read_all(struct ipvs_set *s, ipvs_set_entry_fn fn, void *arg)
 
 		if (sscanf(line, "add %63s %255s", name, entry) != 2)
 			continue;
-		id = set_lookup(name);
+		id = set_lookup(s, name);
 		if (id >= 0)
 			fn(arg, (enum ipvs_set_id)id, entry);
 	}
@@ -282,7 +316,7 @@ int ipvs_set_counts(struct ipvs_set *s, long counts[IPVS_SET_MAX])
 		long n;
 
 		if (sscanf(line, "Name: %63s", name) == 1)
-			cur = set_lookup(name);
+			cur = set_lookup(s, name);
 		else if (cur >= 0 && sscanf(line, "Number of entries: %ld", &n) == 1)
 			counts[cur] = n;
 	}
@@ -294,14 +328,14 @@ int ipvs_set_read(struct ipvs_set *s, enum ipvs_set_id id, ipvs_set_entry_fn fn,
 	char cmd[80], *line, *save = NULL;
 	int r;
 
-	snprintf(cmd, sizeof(cmd), "save %s", ipvs_sets[id].name);
+	snprintf(cmd, sizeof(cmd), "save %s", name_of(s, id));
 	r = run_lines(s, cmd, &line, &save);
 	if (r < 0)
 		return r;
 	for (; line; line = strtok_r(NULL, "\n", &save)) {
 		char name[64], entry[256];
 
-		if (sscanf(line, "add %63s %255s", name, entry) == 2 && set_lookup(name) == (int)id)
+		if (sscanf(line, "add %63s %255s", name, entry) == 2 && set_lookup(s, name) == (int)id)
 			fn(arg, id, entry);
 	}
 	return 0;
@@ -336,7 +370,7 @@ void ipvs_set_queue(struct ipvs_set *s, bool add, enum ipvs_set_id id, const cha
 {
 	char buf[300];
 
-	buf_append(&s->queue, "%s %s %s -exist\n", add ? "add" : "del", ipvs_sets[id].name,
+	buf_append(&s->queue, "%s %s %s -exist\n", add ? "add" : "del", name_of(s, id),
 		   numeric_proto(entry, buf, sizeof(buf)));
 	s->n_queued++;
 }
@@ -360,10 +394,10 @@ int ipvs_set_destroy_all(struct ipvs_set *s)
 	for (int i = 0; i < IPVS_SET_MAX; i++) {
 		char pat[80];
 
-		snprintf(pat, sizeof(pat), "create %s ", ipvs_sets[i].name);
+		snprintf(pat, sizeof(pat), "create %s ", name_of(s, i));
 		if (!s->out.p || !strstr(s->out.p, pat))
 			continue;
-		snprintf(line, sizeof(line), "destroy %s", ipvs_sets[i].name);
+		snprintf(line, sizeof(line), "destroy %s", name_of(s, i));
 		r = run_line(s, line);
 		if (r < 0 && !first)
 			first = r;

@@ -5,11 +5,12 @@
  *
  *   sy-echo serve tcp|udp PORT NAME
  *       answers "NAME <peer-ip>\n" to every TCP connection (then closes)
- *       or UDP datagram, as tests/lib/echo_server.py does.
+ *       or UDP datagram, as tests/lib/echo_server.py does; listens on both
+ *       families (an IPv4 peer is printed as a.b.c.d, an IPv6 one as is).
  *   sy-echo ask TIMEOUT_MS
  *       reads "LABEL PROTO HOST PORT COUNT" lines from stdin and prints
  *       "LABEL <answer>" per ask: the server's line, or REFUSED (RST or
- *       ICMP unreachable), TIMEOUT, ERROR_<errno>.
+ *       ICMP unreachable), TIMEOUT, ERROR_<errno>.  HOST: IPv4 or IPv6.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,20 +23,30 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The peer's address: a.b.c.d for an IPv4 (v4-mapped) one. */
+static void peer_str(const struct sockaddr_in6 *p, char *buf, size_t len)
+{
+	if (IN6_IS_ADDR_V4MAPPED(&p->sin6_addr))
+		inet_ntop(AF_INET, &p->sin6_addr.s6_addr[12], buf, len);
+	else
+		inet_ntop(AF_INET6, &p->sin6_addr, buf, len);
+}
+
 static int serve(const char *proto, int port, const char *name)
 {
 	bool udp = !strcmp(proto, "udp");
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int one = 1, s = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
-	char buf[512], peer[INET_ADDRSTRLEN];
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	int one = 1, zero = 0, s = socket(AF_INET6, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+	char buf[512], peer[INET6_ADDRSTRLEN];
 
 	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0 ||
 	    bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || (!udp && listen(s, 512) < 0)) {
 		perror("sy-echo: socket");
 		return 1;
 	}
 	for (;;) {
-		struct sockaddr_in p;
+		struct sockaddr_in6 p;
 		socklen_t pl = sizeof(p);
 		int n;
 
@@ -47,14 +58,14 @@ static int serve(const char *proto, int port, const char *name)
 
 			if (c < 0)
 				continue;
-			inet_ntop(AF_INET, &p.sin_addr, peer, sizeof(peer));
+			peer_str(&p, peer, sizeof(peer));
 			n = snprintf(buf, sizeof(buf), "%s %s\n", name, peer);
 			if (write(c, buf, n) < 0)
 				perror("sy-echo: write");
 			close(c);
 			continue;
 		}
-		inet_ntop(AF_INET, &p.sin_addr, peer, sizeof(peer));
+		peer_str(&p, peer, sizeof(peer));
 		n = snprintf(buf, sizeof(buf), "%s %s\n", name, peer);
 		sendto(s, buf, n, 0, (struct sockaddr *)&p, pl);
 	}
@@ -65,22 +76,24 @@ static void ask(const char *proto, const char *host, int port, int timeout_ms, c
 {
 	bool udp = !strcmp(proto, "udp");
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	bool v6 = strchr(host, ':') != NULL;
 	struct pollfd pfd;
 	int s, r, err = 0;
 	socklen_t el = sizeof(err);
 	ssize_t n;
 
-	if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+	if (v6 ? inet_pton(AF_INET6, host, &a6.sin6_addr) != 1 : inet_pton(AF_INET, host, &a.sin_addr) != 1) {
 		snprintf(out, len, "ERROR_BADHOST");
 		return;
 	}
-	s = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0);
+	s = socket(v6 ? AF_INET6 : AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0);
 	if (s < 0) {
 		snprintf(out, len, "ERROR_%d", errno);
 		return;
 	}
 	pfd.fd = s;
-	r = connect(s, (struct sockaddr *)&a, sizeof(a));
+	r = v6 ? connect(s, (struct sockaddr *)&a6, sizeof(a6)) : connect(s, (struct sockaddr *)&a, sizeof(a));
 	if (r < 0 && errno != EINPROGRESS)
 		goto fail;
 	if (!udp) {
