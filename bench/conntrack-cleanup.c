@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	desired_update(&ds, c, false);
-	printf("changes=%u ports=%zu ports6=%zu full=%s\n", ds.n_changes, hmap_count(&ds.ports),
+	printf("changes=%u ports=%zu ports6=%zu full=%s\n", ds_n_changes(&ds), hmap_count(&ds.ports),
 	       hmap_count(&ds.ports6), full ? "true" : "false");
 	if (break_first) {
 		/*

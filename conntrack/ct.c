@@ -283,7 +283,7 @@ void ct_cleanup(struct ct *ct, const struct desired_state *ds, bool full, struct
 			goto out;
 		}
 	}
-	if (plan.n_nodeport_keys && plan.all_local) {
+	if (plan.n_nodeport_keys && (plan.all_local || plan.all_local6)) {
 		r = local_addrs(&plan);
 		if (r < 0) {
 			sy_err_first(st->err, sizeof(st->err), 0, "listing local addresses: %s; "

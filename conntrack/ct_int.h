@@ -65,10 +65,10 @@ struct ct_plan {
 	/* NodePort destination check */
 	struct sy_addr *local_addrs;	/* nodeport_all_local: this netns' addresses (+127/8, ::1) */
 	unsigned n_local_addrs;
-	bool all_local;
+	bool all_local, all_local6;	/* per family: the IPv4 / IPv6 destinations */
 	const struct sy_addr *nodeport_addrs;	/* otherwise: --nodeport-addresses (borrowed) */
 	unsigned n_nodeport_addrs;
-	/* set before ct_plan_build: also plan ds->ports6 (full passes only: no change list) */
+	/* set before ct_plan_build: also plan the IPv6 ports and changes */
 	bool ipv6;
 };
 
@@ -80,11 +80,11 @@ static inline bool ct_proto_tracked(uint8_t proto)
 void ct_plan_init(struct ct_plan *p);
 void ct_plan_fini(struct ct_plan *p);
 /*
- * Fill the plan from ds: the destinations in ds->changes whose entries may
- * have gone stale (every destination a change removed, and — unless the
- * change cannot strand a flow — those it kept or added), plus every
- * UDP/SCTP port's when full (and, with p->ipv6, every IPv6 UDP/SCTP port
- * of ds->ports6, which has no change list).  Keys already in the plan (added with
+ * Fill the plan from ds: the destinations in the IPv4 changes (with
+ * p->ipv6 also the IPv6 ones, ds_changes()) whose entries may have gone
+ * stale (every destination a change removed, and — unless the change
+ * cannot strand a flow — those it kept or added), plus every UDP/SCTP
+ * port's when full (with p->ipv6 the IPv6 ports' too).  Keys already in the plan (added with
  * ct_plan_add_key, e.g. owed by a failed call) stay.  Then attach to each
  * key the serving endpoints (all_eps) of every current port using that
  * destination.  Returns the number of keys.

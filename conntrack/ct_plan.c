@@ -282,12 +282,31 @@ static void allow_cb(void *arg, uint8_t proto, bool nodeport, const struct sy_ad
 		ct_key_allow(k, c->sp->all_eps[i].addr, c->sp->all_eps[i].port);
 }
 
+/* The keys one change owes a check: see ct_plan_build. */
+static void change_keys(struct ct_plan *p, const struct ds_change *ch, bool full)
+{
+	/* destinations the old version had and the new one lost: everything goes */
+	if (ch->old && ct_proto_tracked(ch->old->proto)) {
+		struct add_ctx c = { p, ch->new, true };
+
+		port_keys(ch->old, add_cb, &c);
+	}
+	/* destinations kept or gained: check unless the change cannot strand a flow */
+	if (!full && ch->new && ct_proto_tracked(ch->new->proto)) {
+		bool quiet = ch->old && port_usable(ch->old) && eps_subset(ch->old, ch->new);
+		struct add_ctx c = { p, ch->old, quiet };
+
+		port_keys(ch->new, add_cb, &c);
+	}
+}
+
 unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool full)
 {
 	struct hmap_iter it;
 	void *v;
 
 	p->all_local = ds->node.nodeport_all_local;
+	p->all_local6 = ds->node.nodeport_all_local6;
 	p->nodeport_addrs = ds->node.nodeport_addrs;
 	p->n_nodeport_addrs = ds->node.n_nodeport_addrs;
 	if (full) {
@@ -304,22 +323,12 @@ unsigned ct_plan_build(struct ct_plan *p, const struct desired_state *ds, bool f
 		}
 	}
 	/* a full pass covers current ports only: destinations removed by the changes still count */
-	for (unsigned i = 0; i < ds->n_changes; i++) {
-		const struct ds_change *ch = &ds->changes[i];
+	for (int f = 0; f < (p->ipv6 ? 2 : 1); f++) {
+		unsigned n;
+		const struct ds_change *chs = ds_changes(ds, f ? AF_INET6 : AF_INET, &n);
 
-		/* destinations the old version had and the new one lost: everything goes */
-		if (ch->old && ct_proto_tracked(ch->old->proto)) {
-			struct add_ctx c = { p, ch->new, true };
-
-			port_keys(ch->old, add_cb, &c);
-		}
-		/* destinations kept or gained: check unless the change cannot strand a flow */
-		if (!full && ch->new && ct_proto_tracked(ch->new->proto)) {
-			bool quiet = ch->old && port_usable(ch->old) && eps_subset(ch->old, ch->new);
-			struct add_ctx c = { p, ch->old, quiet };
-
-			port_keys(ch->new, add_cb, &c);
-		}
+		for (unsigned i = 0; i < n; i++)
+			change_keys(p, &chs[i], full);
 	}
 	if (!p->n_keys)
 		return 0;
@@ -351,7 +360,7 @@ static bool addr_in(const struct sy_addr *a, const struct sy_addr *v, unsigned n
 
 static bool nodeport_dst(const struct ct_plan *p, const struct sy_addr *dst)
 {
-	if (p->all_local)
+	if (dst->family == AF_INET6 ? p->all_local6 : p->all_local)
 		return sy_addr_is_loopback(dst) || addr_in(dst, p->local_addrs, p->n_local_addrs);
 	return addr_in(dst, p->nodeport_addrs, p->n_nodeport_addrs);
 }

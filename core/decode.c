@@ -921,6 +921,20 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 			log_v(2, "Node %s: invalid %s \"%s\"; ignored", n->name, type, addr);
 		}
 	}
+	/* the first InternalIP's family, else the first ExternalIP's (kube-proxy's node IPs) */
+	for (int pass = 0; pass < 2 && v && !n->primary_family; pass++)
+		for (size_t i = 0; i < json_object_array_length(v) && !n->primary_family; i++) {
+			struct json_object *a = json_object_array_get_idx(v, i);
+			const char *type = jstr(jget(a, "type")), *addr = jstr(jget(a, "address"));
+			const struct sy_addr *got;
+
+			if (!type || !addr || strcmp(type, pass ? "ExternalIP" : "InternalIP"))
+				continue;
+			got = is_ip6(addr) ? (pass ? &n->external_ip6 : &n->internal_ip6)
+					   : (pass ? &n->external_ip : &n->internal_ip);
+			if (sy_addr_is_set(got))
+				n->primary_family = got->family;
+		}
 	str = jstr(jget(spec, "podCIDR"));
 	if (!str) {
 		struct json_object *l = jget(spec, "podCIDRs");

@@ -198,17 +198,6 @@ static void build_eps(struct ds_port *p, struct cand *c, unsigned n, const struc
 	}
 }
 
-static void *dup_array(const void *src, size_t n, size_t sz)
-{
-	void *d;
-
-	if (!n)
-		return NULL;
-	d = xmalloc(n * sz);
-	memcpy(d, src, n * sz);
-	return d;
-}
-
 /* The addresses of one family out of v (NULL when none). */
 static struct sy_addr *addrs_of(const struct sy_addr *v, unsigned n, int family, unsigned *ret_n)
 {
@@ -345,7 +334,8 @@ void desired_init(struct desired_state *ds, const struct sy_config *cfg)
 	hmap_init(&ds->ports);
 	hmap_init(&ds->ports6);
 	hmap_init(&ds->by_svc);
-	hmap_init(&ds->change_idx);
+	hmap_init(&ds->chg[0].idx);
+	hmap_init(&ds->chg[1].idx);
 	ds->cfg = cfg;
 	ds->next_serial = 1;
 }
@@ -369,8 +359,10 @@ void desired_fini(struct desired_state *ds)
 	hmap_clear(&ds->by_svc);
 	hmap_clear(&ds->ports);
 	hmap_clear(&ds->ports6);
-	hmap_clear(&ds->change_idx);
-	free(ds->changes);
+	for (unsigned f = 0; f < 2; f++) {
+		hmap_clear(&ds->chg[f].idx);
+		free(ds->chg[f].v);
+	}
 	free(ds->retired);
 	free(ds->node.nodeport_addrs);
 	free((char *)ds->node.name);
@@ -386,8 +378,16 @@ static bool str_eq(const char *a, const char *b)
 void desired_set_node(struct desired_state *ds, const char *name, const char *zone,
 		      const struct sy_addr *addrs, unsigned n, bool all_local)
 {
+	desired_set_node_families(ds, name, zone, addrs, n, all_local, all_local);
+}
+
+void desired_set_node_families(struct desired_state *ds, const char *name, const char *zone,
+			       const struct sy_addr *addrs, unsigned n, bool all_local,
+			       bool all_local6)
+{
 	bool same = str_eq(ds->node.name, name) && str_eq(ds->node.zone, zone) &&
 		    ds->node.n_nodeport_addrs == n && ds->node.nodeport_all_local == all_local &&
+		    ds->node.nodeport_all_local6 == all_local6 &&
 		    (!n || !memcmp(ds->node.nodeport_addrs, addrs, n * sizeof(*addrs)));
 
 	if (same)
@@ -401,9 +401,23 @@ void desired_set_node(struct desired_state *ds, const char *name, const char *zo
 		ds->node.zone = zone ? xstrdup(zone) : NULL;
 	}
 	free(ds->node.nodeport_addrs);
-	ds->node.nodeport_addrs = dup_array(addrs, n, sizeof(*addrs));
+	ds->node.nodeport_addrs = NULL;
+	if (n) {
+		/* grouped by family, IPv4 first, each in the order given (ds_nodeport_addrs) */
+		unsigned k = 0;
+
+		ds->node.nodeport_addrs = xcalloc(n, sizeof(*addrs));
+		for (unsigned i = 0; i < n; i++)
+			if (addrs[i].family == AF_INET)
+				ds->node.nodeport_addrs[k++] = addrs[i];
+		for (unsigned i = 0; i < n; i++)
+			if (addrs[i].family == AF_INET6)
+				ds->node.nodeport_addrs[k++] = addrs[i];
+		n = k;
+	}
 	ds->node.n_nodeport_addrs = n;
 	ds->node.nodeport_all_local = all_local;
+	ds->node.nodeport_all_local6 = all_local6;
 	ds->node_changed = true;
 }
 
@@ -419,27 +433,28 @@ static void retire(struct desired_state *ds, struct ds_port *p)
 static void record(struct desired_state *ds, const struct ds_port *old, const struct ds_port *new)
 {
 	const char *name = new ? new->name : old->name;
-	uintptr_t idx = (uintptr_t)hmap_get(&ds->change_idx, name);
+	struct ds_change_list *l = &ds->chg[(new ? new : old)->family == AF_INET6];
+	uintptr_t idx = (uintptr_t)hmap_get(&l->idx, name);
 
 	if (new && new->trigger_time > ds->newest_trigger_time)
 		ds->newest_trigger_time = new->trigger_time;
 	if (idx) {
 		/* changed again before the sync: keep the original old version */
-		struct ds_change *c = &ds->changes[idx - 1];
+		struct ds_change *c = &l->v[idx - 1];
 
 		c->new = new;
 		c->name = new ? new->name : c->old ? c->old->name : name;
-		hmap_del(&ds->change_idx, name);
-		hmap_put(&ds->change_idx, c->name, (void *)idx);
+		hmap_del(&l->idx, name);
+		hmap_put(&l->idx, c->name, (void *)idx);
 		return;
 	}
-	if (ds->n_changes == ds->cap_changes) {
-		ds->cap_changes = ds->cap_changes ? ds->cap_changes * 2 : 64;
-		ds->changes = xrealloc(ds->changes, ds->cap_changes * sizeof(*ds->changes));
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
 	}
-	ds->changes[ds->n_changes] = (struct ds_change){ .name = name, .old = old, .new = new };
-	ds->n_changes++;
-	hmap_put(&ds->change_idx, name, (void *)(uintptr_t)ds->n_changes);
+	l->v[l->n] = (struct ds_change){ .name = name, .old = old, .new = new };
+	l->n++;
+	hmap_put(&l->idx, name, (void *)(uintptr_t)l->n);
 }
 
 static struct hmap *port_map(struct desired_state *ds, int family)
@@ -447,7 +462,7 @@ static struct hmap *port_map(struct desired_state *ds, int family)
 	return family == AF_INET6 ? &ds->ports6 : &ds->ports;
 }
 
-/* Rebuild one Service; returns the number of changed IPv4 ports. */
+/* Rebuild one Service; returns the number of changed ports (both families). */
 static int update_service(struct desired_state *ds, struct cache *c, const char *key)
 {
 	const struct service *svc = cache_service(c, key);
@@ -477,14 +492,8 @@ static int update_service(struct desired_state *ds, struct cache *c, const char 
 			retire(ds, old);
 		}
 		hmap_put(m, built[i]->name, built[i]);
-		if (built[i]->family == AF_INET) {
-			record(ds, old, built[i]);
-			changed++;
-		} else {
-			log_v(4, "Service port %s: IPv6 (ClusterIP %s) kept in the desired state, "
-			      "not programmed (IPv4 only)", built[i]->name,
-			      sy_addr_str(&built[i]->cluster_ip));
-		}
+		record(ds, old, built[i]);
+		changed++;
 	}
 	/* ports that disappeared */
 	for (unsigned j = 0; cur && j < cur->n; j++) {
@@ -500,10 +509,8 @@ static int update_service(struct desired_state *ds, struct cache *c, const char 
 		if (hmap_get(m, old->name) == old)
 			hmap_del(m, old->name);
 		retire(ds, old);
-		if (old->family == AF_INET) {
-			record(ds, old, NULL);
-			changed++;
-		}
+		record(ds, old, NULL);
+		changed++;
 	}
 	if (cur) {
 		free(cur->ports);
@@ -564,8 +571,10 @@ void desired_commit(struct desired_state *ds)
 	for (unsigned i = 0; i < ds->n_retired; i++)
 		ds_port_free(ds->retired[i]);
 	ds->n_retired = 0;
-	ds->n_changes = 0;
-	hmap_clear(&ds->change_idx);
+	for (unsigned f = 0; f < 2; f++) {
+		ds->chg[f].n = 0;
+		hmap_clear(&ds->chg[f].idx);
+	}
 	ds->node_changed = false;
 	ds->newest_trigger_time = 0;
 }

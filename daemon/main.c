@@ -87,6 +87,55 @@ static char *node_name(const struct sy_config *cfg)
 	return xstrdup(host);
 }
 
+/*
+ * One instance per family, as kube-proxy's dual-stack proxier.  A family the
+ * mode refuses (-EAFNOSUPPORT) or fails to set up is left out here; which
+ * family must work is decided by pick_families once the primary is known.
+ */
+static void init_families(struct sy_daemon *d, char err[2][512], int r[2])
+{
+	for (int f = 0; f < 2; f++) {
+		err[f][0] = '\0';
+		r[f] = d->mode_ops->init(&d->modes[f], &d->cfg, f ? AF_INET6 : AF_INET,
+					 &(struct sy_report){ report_log, NULL }, err[f], 512);
+		if (r[f] < 0) {
+			d->modes[f] = NULL;
+			if (!err[f][0])
+				snprintf(err[f], 512, "%s", strerror(-r[f]));
+		}
+	}
+}
+
+/*
+ * kube-proxy's platformCheckSupported + detectNodeIPs: the primary family
+ * (--bind-address, else the Node's first address, else IPv4) must have an
+ * instance (else exit 2, as kube-proxy's "no support for primary IP
+ * family"); the other family without one is one log line, and the daemon
+ * runs single-stack.  Returns 0 or -1.
+ */
+static int pick_families(struct sy_daemon *d, char err[2][512])
+{
+	int p, other;
+
+	d->primary_family = p = daemon_primary_family(d, &d->primary_known);
+	other = p == AF_INET ? AF_INET6 : AF_INET;
+	if (!daemon_mode(d, p)) {
+		log_error("Cannot use the %s proxy mode: no support for primary IP family %s: %s",
+			  d->mode_ops->name, sy_family_name(p), err[p == AF_INET6]);
+		return -1;
+	}
+	if (!daemon_mode(d, other)) {
+		log_info("No %s support in %s mode: %s; running single-stack %s",
+			 sy_family_name(other), d->mode_ops->name, err[other == AF_INET6],
+			 sy_family_name(p));
+		return 0;
+	}
+	log_info("Running in dual-stack mode, primary IP family %s: one %s proxier per family "
+		 "(%s, %s)", sy_family_name(p), d->mode_ops->name, sy_family_name(p),
+		 sy_family_name(other));
+	return 0;
+}
+
 static int start_source(struct sy_daemon *d)
 {
 	struct k8s_conn conn = { 0 };
@@ -142,8 +191,8 @@ static int start_source(struct sy_daemon *d)
 int main(int argc, char **argv)
 {
 	struct sy_daemon *d = xcalloc(1, sizeof(*d));
-	char err[512];
-	int r, ret = 0;
+	char err[512], ferr[2][512];
+	int r, fr[2], ret = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	config_init(&d->cfg);
@@ -180,10 +229,13 @@ int main(int argc, char **argv)
 	d->node_name = d->node_name_buf;
 	log_info("Node name \"%s\"", d->node_name);
 
-	r = d->mode_ops->init(&d->mode, &d->cfg, AF_INET, &(struct sy_report){ report_log, NULL },
-			      err, sizeof(err));
-	if (r < 0) {
-		log_error("Cannot use the %s proxy mode: %s", d->mode_ops->name, err);
+	init_families(d, ferr, fr);
+	if (!d->modes[0] && !d->modes[1]) {
+		/* neither family: the reason of the one given (or assumed) to be primary */
+		bool known;
+		int p = daemon_primary_family(d, &known);
+
+		log_error("Cannot use the %s proxy mode: %s", d->mode_ops->name, ferr[p == AF_INET6]);
 		ret = 2;
 		goto out;
 	}
@@ -200,6 +252,9 @@ int main(int argc, char **argv)
 		log_warn("Conntrack cleanup unavailable: %s", strerror(-r));
 		d->ct = NULL;
 	}
+	/* IPv6 entries are cleaned up when an instance programs IPv6 */
+	if (d->ct)
+		ct_set_ipv6(d->ct, d->modes[1] != NULL);
 	r = daemon_policy_init(d, err, sizeof(err));
 	if (r < 0) {
 		log_error("NetworkPolicy: %s", err);
@@ -232,6 +287,11 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
+	/* a manifest directory is read by now: its Node gives the primary family */
+	if (pick_families(d, ferr) < 0) {
+		ret = 2;
+		goto out;
+	}
 	if (d->podnet && d->k8s)
 		podnet_set_client(d->podnet, d->k8s);
 	ev_run(d->loop, 0);
@@ -247,8 +307,9 @@ out:
 	podnet_free(d->podnet);
 	daemon_policy_free(d);
 	ct_free(d->ct);
-	if (d->mode)
-		d->mode_ops->free(d->mode);
+	for (int f = 0; f < 2; f++)
+		if (d->modes[f])
+			d->mode_ops->free(d->modes[f]);
 	if (d->cache) {
 		desired_fini(&d->ds);
 		cache_free(d->cache);

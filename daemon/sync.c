@@ -148,6 +148,35 @@ bool sync_runner_healthy(const struct sy_daemon *d)
 }
 
 /*
+ * The Node object came after the start (a Kubernetes source lists it
+ * later): its primary family, if --bind-address did not give one, should
+ * have an instance.  kube-proxy waits for the Node and refuses to start
+ * without its primary family; here the proxying of the other family goes
+ * on and the mismatch is logged once.
+ */
+static void check_primary(struct sy_daemon *d)
+{
+	bool known;
+	int f;
+
+	if (d->primary_known)
+		return;
+	f = daemon_primary_family(d, &known);
+	if (!known)
+		return;
+	d->primary_known = true;
+	if (f == d->primary_family)
+		return;
+	d->primary_family = f;
+	if (!daemon_mode(d, f))
+		log_error("Node %s has primary IP family %s, which the %s mode cannot program on "
+			  "this host; only %s Services are proxied", d->node_name, sy_family_name(f),
+			  d->mode_ops->name, sy_family_name(f == AF_INET ? AF_INET6 : AF_INET));
+	else
+		log_info("Node %s: primary IP family %s", d->node_name, sy_family_name(f));
+}
+
+/*
  * This node's zone and the addresses NodePorts answer on.  The address
  * scan is O(addresses) — in IPVS mode kube-ipvs0 holds one per Service —
  * so it runs on full syncs only (every --sync-period); a partial sync keeps
@@ -159,15 +188,17 @@ static bool refresh_node(struct sy_daemon *d, bool full)
 	const char *old_zone = d->ds.node.zone, *zone = self ? self->zone : NULL;
 	bool zone_changed = !(old_zone == zone || (old_zone && zone && !strcmp(old_zone, zone)));
 	struct sy_addr addrs[256];
+	bool all_local[2];
 	int n;
 
 	if (!full && !zone_changed && d->ds.node.name)
 		return false;
-	n = daemon_nodeport_addresses(d, addrs, 256);
+	check_primary(d);
+	n = daemon_nodeport_addresses(d, addrs, 256, all_local);
 	if (n < 0)
 		n = 0;
-	desired_set_node(&d->ds, d->node_name, zone, addrs, (unsigned)n,
-			 !d->cfg.n_nodeport_cidrs && !d->cfg.nodeport_primary);
+	desired_set_node_families(&d->ds, d->node_name, zone, addrs, (unsigned)n, all_local[0],
+				  all_local[1]);
 	return zone_changed;
 }
 
@@ -183,15 +214,21 @@ static void observe_changes(struct sy_daemon *d, double now_wall)
 	struct hmap seen;
 
 	hmap_init(&seen);
-	for (unsigned i = 0; i < d->ds.n_changes; i++) {
-		const struct ds_port *p = d->ds.changes[i].new, *old = d->ds.changes[i].old;
+	for (int f = 0; f < 2; f++) {
+		unsigned n;
+		const struct ds_change *chg = ds_changes(&d->ds, f ? AF_INET6 : AF_INET, &n);
 
-		if (!p || p->trigger_time <= 0 || p->trigger_time < d->sync.start_wall ||
-		    now_wall < p->trigger_time || (old && old->trigger_time == p->trigger_time) ||
-		    hmap_get(&seen, p->svc_key))
-			continue;
-		hmap_put(&seen, p->svc_key, (void *)1);
-		sy_hist_observe(&d->metrics.netprog_duration, now_wall - p->trigger_time);
+		for (unsigned i = 0; i < n; i++) {
+			const struct ds_port *p = chg[i].new, *old = chg[i].old;
+
+			if (!p || p->trigger_time <= 0 || p->trigger_time < d->sync.start_wall ||
+			    now_wall < p->trigger_time ||
+			    (old && old->trigger_time == p->trigger_time) ||
+			    hmap_get(&seen, p->svc_key))
+				continue;
+			hmap_put(&seen, p->svc_key, (void *)1);
+			sy_hist_observe(&d->metrics.netprog_duration, now_wall - p->trigger_time);
+		}
 	}
 	hmap_clear(&seen);
 	d->metrics.endpoint_changes_total = cs->endpoint_changes;
@@ -231,6 +268,66 @@ static void log_ct(const struct ct_stats *cts)
 	}
 }
 
+/* The ports the instances program: those of the families that have one. */
+static size_t ports_programmed(const struct sy_daemon *d)
+{
+	size_t n = 0;
+
+	for (int f = 0; f < 2; f++)
+		if (d->modes[f])
+			n += hmap_count(ds_ports(&d->ds, f ? AF_INET6 : AF_INET));
+	return n;
+}
+
+/*
+ * Sync each family's instance, the primary first.  A failing family keeps
+ * its previous rules; the other family is programmed all the same.  The
+ * runner then retries under its backoff with a full sync of every family
+ * (the changes stay uncommitted, as for a single family).  Returns the
+ * number of families that failed; *st sums the stats of those that did not.
+ */
+static unsigned sync_families(struct sy_daemon *d, bool full, struct mode_sync_stats *st)
+{
+	struct sync_runner *s = &d->sync;
+	const struct sy_sync_input in = { .services = &d->ds, .policy = d->policy };
+	double backoff = s->backoff ? fmin(s->backoff * 2, BACKOFF_MAX) : BACKOFF_MIN;
+	bool dual = d->modes[0] && d->modes[1];
+	unsigned failed = 0;
+
+	for (int k = 0; k < 2; k++) {
+		int family = (k == 0) == (d->primary_family == AF_INET) ? AF_INET : AF_INET6;
+		unsigned f = family == AF_INET6;
+		struct mode_sync_stats one = { 0 };
+		int r;
+
+		if (!d->modes[f])
+			continue;
+		r = d->mode_ops->sync(d->modes[f], &in, full, &one);
+		if (r < 0) {
+			failed++;
+			d->metrics.sync_failures_total++;
+			log_error("Failed to sync proxy rules (%s mode%s%s): %s; keeping the previous "
+				  "rules, retrying in %.0fs", d->mode_ops->name, dual ? ", " : "",
+				  dual ? sy_family_name(family) : "",
+				  one.err[0] ? one.err : strerror(-r), backoff);
+			continue;
+		}
+		st->rules_written += one.rules_written;
+		st->rules_total += one.rules_total;
+		st->writes += one.writes;
+		for (unsigned i = 0; i < MODE_MAX_TABLES; i++)
+			st->table_rules[i] += one.table_rules[i];
+		st->kernel_write_seconds += one.kernel_write_seconds;
+		st->kernel_write_cpu_seconds += one.kernel_write_cpu_seconds;
+		st->table_reads_skipped += one.table_reads_skipped;
+		st->tables_patched += one.tables_patched;
+		st->tables_relaid += one.tables_relaid;
+		if (one.resync_in > 0 && (st->resync_in <= 0 || one.resync_in < st->resync_in))
+			st->resync_in = one.resync_in;
+	}
+	return failed;
+}
+
 static void run_sync(struct sy_daemon *d)
 {
 	struct sync_runner *s = &d->sync;
@@ -238,7 +335,7 @@ static void run_sync(struct sy_daemon *d)
 	struct ct_stats cts = { 0 };
 	double t0 = sy_now_mono(), now_wall, elapsed;
 	bool full, zone_changed;
-	int r;
+	unsigned failed;
 
 	full = !s->first_sync_done || s->force_full || t0 >= s->last_full_mono + full_period(d);
 	run_podnet(d, full);
@@ -253,27 +350,22 @@ static void run_sync(struct sy_daemon *d)
 	desired_update(&d->ds, d->cache, zone_changed || !s->first_sync_done);
 	if (d->ds.node_changed)
 		full = true;
-	if (!full && !d->ds.n_changes && !(s->mode_due_mono > 0 && t0 >= s->mode_due_mono)) {
+	if (!full && !ds_n_changes(&d->ds) && !(s->mode_due_mono > 0 && t0 >= s->mode_due_mono)) {
 		s->pending = false;
 		s->queued_since_mono = 0;
 		desired_commit(&d->ds);
 		schedule(d);
 		return;
 	}
-	r = d->mode_ops->sync(d->mode, &(struct sy_sync_input){ .services = &d->ds, .policy = d->policy },
-			      full, &st);
+	failed = sync_families(d, full, &st);
 	elapsed = sy_now_mono() - t0;
 	s->last_sync_mono = sy_now_mono();
 	d->metrics.syncs_total++;
-	if (r < 0) {
+	if (failed) {
 		s->consecutive_failures++;
 		s->backoff = s->backoff ? fmin(s->backoff * 2, BACKOFF_MAX) : BACKOFF_MIN;
 		s->force_full = true;
 		s->pending = true;
-		d->metrics.sync_failures_total++;
-		log_error("Failed to sync proxy rules (%s mode): %s; keeping the previous rules, "
-			  "retrying in %.0fs", d->mode_ops->name, st.err[0] ? st.err : strerror(-r),
-			  s->backoff);
 		schedule(d);
 		return;
 	}
@@ -293,8 +385,8 @@ static void run_sync(struct sy_daemon *d)
 	sy_hist_observe(&d->metrics.sync_duration, elapsed);
 	sy_hist_observe(full ? &d->metrics.sync_full_duration : &d->metrics.sync_partial_duration,
 			elapsed);
-	d->metrics.last_sync_timestamp = now_wall;
 	d->metrics.kernel_writes_total += st.writes;
+	d->metrics.last_sync_timestamp = now_wall;
 	for (unsigned i = 0; i < MODE_MAX_TABLES; i++) {
 		d->metrics.rules_total[i] = st.table_rules[i];
 		d->metrics.rules_last[i] = st.table_rules[i];
@@ -303,15 +395,15 @@ static void run_sync(struct sy_daemon *d)
 	s->mode_due_mono = st.resync_in > 0 ? sy_now_mono() + st.resync_in : 0;
 	log_v(2, "SyncProxyRules complete: mode=%s full=%s services=%zu ports=%zu changed=%u "
 	      "writes=%llu rules=%llu conntrack_deleted=%llu elapsed=%.3fms kernel_write=%.3fms "
-	      "tables_unread=%u tables_patched=%u tables_relaid=%u",
+	      "tables_unread=%u tables_patched=%u tables_relaid=%u ports6=%zu",
 	      d->mode_ops->name, full ? "true" : "false", hmap_count(cache_services(d->cache)),
-	      hmap_count(&d->ds.ports), d->ds.n_changes, (unsigned long long)st.writes,
+	      hmap_count(&d->ds.ports), ds_n_changes(&d->ds), (unsigned long long)st.writes,
 	      (unsigned long long)st.rules_total, (unsigned long long)cts.deleted, elapsed * 1e3,
 	      st.kernel_write_seconds * 1e3, st.table_reads_skipped, st.tables_patched,
-	      st.tables_relaid);
+	      st.tables_relaid, hmap_count(&d->ds.ports6));
 	if (!s->first_sync_done)
 		log_info("First sync complete: %zu Service ports programmed in %.3f s",
-			 hmap_count(&d->ds.ports), elapsed);
+			 ports_programmed(d), elapsed);
 	desired_commit(&d->ds);
 	s->first_sync_done = true;
 	s->consecutive_failures = 0;

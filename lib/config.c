@@ -211,14 +211,28 @@ static int parse_cidr_list(const char *arg, struct sy_cidr *out, unsigned *n, bo
 			*primary = true;
 			continue;
 		}
-		if (*n >= SY_MAX_CIDRS || sy_cidr_parse_family(tok, AF_INET, &out[*n]) < 0) {
+		if (*n >= SY_MAX_CIDRS || sy_cidr_parse(tok, &out[*n]) < 0) {
 			r = -EINVAL;
 			break;
 		}
 		(*n)++;
 	}
 	free(copy);
+	config_group_cidrs(out, *n);
 	return r;
+}
+
+void config_group_cidrs(struct sy_cidr *v, unsigned n)
+{
+	/* stable: IPv4 ones first, each family in the order given */
+	for (unsigned a = 1; a < n; a++)
+		for (unsigned b = a; b > 0 && v[b - 1].addr.family == AF_INET6 &&
+				     v[b].addr.family == AF_INET; b--) {
+			struct sy_cidr t = v[b];
+
+			v[b] = v[b - 1];
+			v[b - 1] = t;
+		}
 }
 
 static void set_str(char **dst, const char *v)

@@ -115,9 +115,8 @@ void ipt_plan_opts_from(struct ipt_plan_opts *o, const struct sy_config *cfg,
 			o->cluster_cidrs[o->n_cluster_cidrs++] = cfg->cluster_cidrs[i];
 	/* localhost NodePorts are IPv4 only: in IPv6 they never work (kube-proxy) */
 	o->localhost_nodeports = family == AF_INET && (cfg ? cfg->localhost_nodeports : true);
-	o->nodeport_all_local = ds->node.nodeport_all_local;
-	o->nodeport_addrs = ds->node.nodeport_addrs;
-	o->n_nodeport_addrs = ds->node.n_nodeport_addrs;
+	o->nodeport_all_local = ds_nodeport_all_local(ds, family);
+	o->nodeport_addrs = ds_nodeport_addrs(ds, family, &o->n_nodeport_addrs);
 	o->leaf_max = 8;
 	if (cfg && o->localhost_nodeports && !o->nodeport_all_local) {
 		struct sy_addr lo = sy_addr4_host(0x7f000001);

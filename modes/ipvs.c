@@ -656,12 +656,11 @@ out:
 	return r;
 }
 
-/* The changed ports of family (NULL for IPv6 until the desired state tracks them). */
+/* The changed ports of family. */
 static const struct ds_change *family_changes(const struct desired_state *ds, int family,
 					      unsigned *n)
 {
-	*n = family == AF_INET ? ds->n_changes : 0;
-	return family == AF_INET ? ds->changes : NULL;
+	return ds_changes(ds, family, n);
 }
 
 static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)

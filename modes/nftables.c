@@ -734,20 +734,11 @@ static const struct ds_port *m_port(const struct proxy_mode *m, const struct des
 	return hmap_get(ds_ports(ds, m->family), name);
 }
 
-/*
- * The changes of the instance's family since the last commit; NULL (with
- * *n = 0) when the desired state keeps no change list for it: then every
- * sync of this instance is a full one.
- */
+/* The changes of the instance's family since the last commit. */
 static const struct ds_change *m_changes(const struct proxy_mode *m, const struct desired_state *ds,
 					 unsigned *n)
 {
-	if (m->family != AF_INET) {
-		*n = 0;
-		return NULL;
-	}
-	*n = ds->n_changes;
-	return ds->changes;
+	return ds_changes(ds, m->family, n);
 }
 
 /* Bring the per-port plans up to ds: all of them (full) or the changed ones. */

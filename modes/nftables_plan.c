@@ -183,7 +183,7 @@ void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const stru
 	     o->n_cluster_cidrs < ARRAY_SIZE(o->cluster_cidrs); i++)
 		if (cfg->cluster_cidrs[i].addr.family == family)
 			o->cluster_cidrs[o->n_cluster_cidrs++] = cfg->cluster_cidrs[i];
-	o->nodeport_all_local = ds ? ds->node.nodeport_all_local : true;
+	o->nodeport_all_local = ds ? ds_nodeport_all_local(ds, family) : true;
 	if (ds && !o->nodeport_all_local) {
 		for (unsigned i = 0; i < ds->node.n_nodeport_addrs &&
 		     o->n_nodeport_addrs < ARRAY_SIZE(o->nodeport_addrs); i++) {

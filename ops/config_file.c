@@ -193,16 +193,12 @@ static int parse_int_value(const yaml_node_t *n, long long lo, long long hi, lon
 static int add_cidr(struct cf *c, const yaml_node_t *n, const char *fname, const char *tok,
 		    struct sy_cidr *out, unsigned *count)
 {
-	if (strchr(tok, ':')) {
-		log_warn("%s: %s: IPv6 CIDR \"%s\" ignored (switchyard is IPv4-only)", c->path,
-			 fname, tok);
-		return 0;
-	}
 	if (*count >= SY_MAX_CIDRS)
 		return fail(c, n, "field \"%s\": more than %d CIDRs", fname, SY_MAX_CIDRS);
-	if (sy_cidr_parse_family(tok, AF_INET, &out[*count]) < 0)
+	if (sy_cidr_parse(tok, &out[*count]) < 0)
 		return fail(c, n, "field \"%s\": invalid CIDR \"%s\"", fname, tok);
 	(*count)++;
+	config_group_cidrs(out, *count);
 	return 0;
 }
 

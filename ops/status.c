@@ -163,6 +163,7 @@ static void json_port(struct http_buf *b, const struct ds_port *p)
 
 	http_buf_puts(b, "{\"name\":");
 	http_buf_json_str(b, p->name);
+	http_buf_printf(b, ",\"family\":\"%s\"", sy_family_name(p->family));
 	http_buf_puts(b, ",\"service\":");
 	http_buf_json_str(b, p->svc_key);
 	http_buf_puts(b, ",\"namespace\":");
@@ -214,8 +215,10 @@ static void json_port(struct http_buf *b, const struct ds_port *p)
 static int cmp_port(const void *a, const void *b)
 {
 	const struct ds_port *const *x = a, *const *y = b;
+	int r = strcmp((*x)->name, (*y)->name);
 
-	return strcmp((*x)->name, (*y)->name);
+	/* a dual-stack Service's port: IPv4 first, then IPv6 */
+	return r ? r : (int)((*x)->family == AF_INET6) - (int)((*y)->family == AF_INET6);
 }
 
 /* service: only this "ns/name" (NULL = all); summary: counts instead of ports. */
@@ -228,17 +231,19 @@ static char *state_json(const struct desired_state *ds, const char *service, boo
 	struct hmap_iter it;
 	void *v;
 
-	ports = xcalloc(hmap_count(&ds->ports) + 1, sizeof(*ports));
-	hmap_iter_init(&it, &ds->ports);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		const struct ds_port *p = v;
+	ports = xcalloc(hmap_count(&ds->ports) + hmap_count(&ds->ports6) + 1, sizeof(*ports));
+	for (int f = 0; f < 2; f++) {
+		hmap_iter_init(&it, ds_ports(ds, f ? AF_INET6 : AF_INET));
+		while (hmap_iter_next(&it, NULL, &v)) {
+			const struct ds_port *p = v;
 
-		if (service && strcmp(p->svc_key, service))
-			continue;
-		ports[n++] = p;
-		n_cluster += p->n_cluster_eps;
-		n_local += p->n_local_eps;
-		n_all += p->n_all_eps;
+			if (service && strcmp(p->svc_key, service))
+				continue;
+			ports[n++] = p;
+			n_cluster += p->n_cluster_eps;
+			n_local += p->n_local_eps;
+			n_all += p->n_all_eps;
+		}
 	}
 	if (summary) {	/* no order needed: count the distinct Services */
 		struct hmap svcs;
@@ -271,8 +276,9 @@ static char *state_json(const struct desired_state *ds, const char *service, boo
 			http_buf_puts(&b, ",");
 		json_ip(&b, &ds->node.nodeport_addrs[i]);
 	}
-	http_buf_printf(&b, "],\"nodePortAllLocal\":%s},\"services\":%u",
-			ds->node.nodeport_all_local ? "true" : "false", n_svcs);
+	http_buf_printf(&b, "],\"nodePortAllLocal\":%s,\"nodePortAllLocalIPv6\":%s},"
+			"\"services\":%u", ds->node.nodeport_all_local ? "true" : "false",
+			ds->node.nodeport_all_local6 ? "true" : "false", n_svcs);
 	if (summary) {
 		http_buf_printf(&b, ",\"ports\":%u,\"clusterEndpoints\":%llu,\"localEndpoints\":%llu,"
 				"\"allEndpoints\":%llu}\n", n, n_cluster, n_local, n_all);

@@ -21,13 +21,14 @@ struct sy_config {
 	char *config_file;		/* --config FILE */
 	bool cleanup;			/* --cleanup */
 
+	/* --cluster-cidr, both families, IPv4 first (config_cidrs() gives a family's) */
 	struct sy_cidr cluster_cidrs[SY_MAX_CIDRS];
 	unsigned n_cluster_cidrs;
 	bool masquerade_all;
 	unsigned masquerade_bit;	/* 14 → mark 0x4000 */
 	double min_sync_period;		/* seconds, default 1 */
 	double sync_period;		/* seconds, default 30 */
-	/* --nodeport-addresses: CIDRs, or "primary" */
+	/* --nodeport-addresses: CIDRs (both families, IPv4 first), or "primary" */
 	struct sy_cidr nodeport_cidrs[SY_MAX_CIDRS];
 	unsigned n_nodeport_cidrs;
 	bool nodeport_primary;
@@ -62,6 +63,25 @@ struct sy_config {
 
 	int verbosity;
 };
+
+/*
+ * The CIDRs of one family out of a list grouped by family (cluster_cidrs,
+ * nodeport_cidrs): a slice of v, *ret_n long (NULL when none).
+ */
+static inline const struct sy_cidr *config_cidrs(const struct sy_cidr *v, unsigned n, int family,
+						 unsigned *ret_n)
+{
+	unsigned i = 0, k;
+
+	while (i < n && v[i].addr.family != family)
+		i++;
+	for (k = i; k < n && v[k].addr.family == family; k++)
+		;
+	*ret_n = k - i;
+	return *ret_n ? v + i : NULL;
+}
+/* Group a CIDR list by family, IPv4 first, keeping the order within a family. */
+void config_group_cidrs(struct sy_cidr *v, unsigned n);
 
 /* Fill with defaults. */
 void config_init(struct sy_config *cfg);

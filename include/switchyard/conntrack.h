@@ -34,7 +34,7 @@ int ct_new(struct ct **ret);
 void ct_free(struct ct *ct);	/* NULL is fine */
 /*
  * Also clean up IPv6 entries, after the IPv6 ports (ds->ports6) on full
- * passes and after any IPv6 port in ds->changes.  Off by default: turn it
+ * passes and after the IPv6 changes (ds_changes(ds, AF_INET6)).  Off by default: turn it
  * on only when a mode programs IPv6 Services (an IPv6 flow nothing NATs
  * would otherwise count as stale on every full pass).  Entries of both
  * families are always read and deleted as AF_INET / AF_INET6 ctnetlink
@@ -42,7 +42,7 @@ void ct_free(struct ct *ct);	/* NULL is fine */
  */
 void ct_set_ipv6(struct ct *ct, bool on);
 /*
- * Delete stale entries for the changed ports in ds->changes (full: for every
+ * Delete stale entries for the changed ports of ds (full: for every
  * port, e.g. after a restart).  Never fails the sync: errors are counted in
  * st->errors, the first described in st->err for the caller to log, and
  * retried by the next call (a full pass).  Adds to st->deleted and

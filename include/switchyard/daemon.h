@@ -54,7 +54,14 @@ struct sy_daemon {
 	struct cache *cache;
 	struct desired_state ds;
 	const struct proxy_mode_ops *mode_ops;
-	struct proxy_mode *mode;		/* the AF_INET instance (dual stack: one per family) */
+	/*
+	 * One mode instance per address family, as kube-proxy's dual-stack
+	 * proxier: [0] AF_INET, [1] AF_INET6 (daemon_mode()); NULL when the
+	 * mode cannot program the family here (one log line at start).
+	 */
+	struct proxy_mode *modes[2];
+	int primary_family;			/* AF_INET / AF_INET6 (kube-proxy's) */
+	bool primary_known;			/* from --bind-address or the Node */
 	struct ct *ct;
 	struct k8s_client *k8s;
 	struct manifest_source *manifests;
@@ -71,12 +78,31 @@ struct sy_daemon {
 	ev_signal sigterm, sigint;
 };
 
+/* The instance of a family (AF_INET / AF_INET6), NULL if none. */
+static inline struct proxy_mode *daemon_mode(const struct sy_daemon *d, int family)
+{
+	return d->modes[family == AF_INET6];
+}
+
 /*
- * daemon/daemon.c: the IPv4 addresses NodePorts answer on (--nodeport-addresses
- * applied; "primary" = the Node's InternalIP; every local address except
- * loopback and kube-ipvs0's when unset).  Returns the count or -errno.
+ * daemon/daemon.c, kube-proxy's node IPs: the node IP of a family
+ * (--bind-address when it is of that family and not 0.0.0.0 / ::, else
+ * the Node's first InternalIP of the family, else its first ExternalIP;
+ * unset when none), and the primary family (--bind-address's, else the
+ * Node's first address's, else IPv4 with *known false).
  */
-int daemon_nodeport_addresses(const struct sy_daemon *d, struct sy_addr *out, unsigned max);
+struct sy_addr daemon_node_ip(const struct sy_daemon *d, int family);
+int daemon_primary_family(const struct sy_daemon *d, bool *known);
+/*
+ * The addresses NodePorts answer on, both families, as kube-proxy's
+ * nodePortAddresses per family: the CIDRs of the family; "primary" = the
+ * node IP of each family (daemon_node_ip); every local address of the
+ * family (except loopback, IPv6 link-local and kube-ipvs0's) when unset,
+ * when no CIDR is of the family, or when "primary" has no node IP of it
+ * (then all_local[f] is set, [0] IPv4, [1] IPv6).  Returns the count or -errno.
+ */
+int daemon_nodeport_addresses(const struct sy_daemon *d, struct sy_addr *out, unsigned max,
+			      bool all_local[2]);
 /* The cache's change callback (arg = the daemon). */
 void daemon_cache_changed(void *arg, enum sy_kind kind);
 

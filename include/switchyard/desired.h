@@ -15,10 +15,10 @@
  * Families: a Service gets one ds_port per port for each family it has a
  * ClusterIP of, and each ds_port carries that family (its addresses,
  * source ranges and endpoints are of that family only, as kube-proxy's
- * per-family proxiers see them).  The IPv4 ports are ds->ports, with the
- * change list; the IPv6 ports are ds->ports6, kept but not change-tracked,
- * since no mode programs IPv6 yet (a changed IPv6 port is one line at
- * -v 4).  ds_ports() picks the map of a family.
+ * per-family proxiers see them).  The IPv4 ports are ds->ports, the IPv6
+ * ports ds->ports6, each family with its own change list: ds_ports() and
+ * ds_changes() pick a family's, so one mode instance per family reads only
+ * its own.  A Service's port has the same name in both families.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -102,10 +102,19 @@ static inline bool ds_port_has_external(const struct ds_port *p)
 struct ds_node {
 	const char *name;
 	const char *zone;		/* NULL if unknown */
-	/* Addresses NodePorts answer on (--nodeport-addresses applied). */
-	struct sy_addr *nodeport_addrs;	/* IPv4 */
+	/*
+	 * Addresses NodePorts answer on (--nodeport-addresses applied), both
+	 * families, the IPv4 ones first: ds_nodeport_addrs() gives a family's.
+	 */
+	struct sy_addr *nodeport_addrs;
 	unsigned n_nodeport_addrs;
-	bool nodeport_all_local;	/* --nodeport-addresses unset: every local address */
+	/*
+	 * NodePorts on every local address of the family (--nodeport-addresses
+	 * unset, or with no CIDR of the family; "primary" without a node IP of
+	 * the family), per family: ds_nodeport_all_local().
+	 */
+	bool nodeport_all_local;	/* IPv4 */
+	bool nodeport_all_local6;	/* IPv6 */
 };
 
 /*
@@ -127,16 +136,21 @@ struct ds_change {
 	const struct ds_port *new;	/* NULL when removed */
 };
 
+/* One family's changed ports since the last commit. */
+struct ds_change_list {
+	struct ds_change *v;
+	unsigned n, cap;
+	struct hmap idx;		/* name → index+1 into v */
+};
+
 struct desired_state {
 	struct hmap ports;		/* name → struct ds_port: the IPv4 ports */
-	struct hmap ports6;		/* name → struct ds_port: the IPv6 ports (no change list) */
+	struct hmap ports6;		/* name → struct ds_port: the IPv6 ports */
 	struct hmap by_svc;		/* service key → internal list of its ports */
 	struct ds_node node;
 	const struct sy_config *cfg;
 
-	struct ds_change *changes;	/* since the last commit */
-	unsigned n_changes, cap_changes;
-	struct hmap change_idx;		/* name → index+1 into changes */
+	struct ds_change_list chg[2];	/* [0] IPv4, [1] IPv6: read with ds_changes() */
 	struct ds_port **retired;	/* old versions kept until commit */
 	unsigned n_retired, cap_retired;
 	bool node_changed;		/* node addresses/zone changed: full sync advised */
@@ -146,21 +160,65 @@ struct desired_state {
 
 void desired_init(struct desired_state *ds, const struct sy_config *cfg);
 void desired_fini(struct desired_state *ds);
-/* Set this node's identity/zone and NodePort addresses (copied). */
+/*
+ * Set this node's identity/zone and NodePort addresses (copied, of both
+ * families) and, per family, whether NodePorts answer on every local address.
+ */
+void desired_set_node_families(struct desired_state *ds, const char *name, const char *zone,
+			       const struct sy_addr *nodeport_addrs, unsigned n, bool all_local4,
+			       bool all_local6);
+/* The same with one all_local for both families. */
 void desired_set_node(struct desired_state *ds, const char *name, const char *zone,
 		      const struct sy_addr *nodeport_addrs, unsigned n, bool all_local);
 /*
  * Rebuild the Services the cache marked dirty (or every Service when
  * all is true, e.g. after the node's zone changed).  Returns the number
- * of changed IPv4 ds_ports (the change list).
+ * of changed ds_ports of both families (the change lists).
  */
 int desired_update(struct desired_state *ds, struct cache *c, bool all);
-/* The sync consumed the changes: free retired versions, clear the list. */
+/* The sync consumed the changes: free retired versions, clear both lists. */
 void desired_commit(struct desired_state *ds);
 /* The ports of one family (AF_INET / AF_INET6). */
 static inline const struct hmap *ds_ports(const struct desired_state *ds, int family)
 {
 	return family == AF_INET6 ? &ds->ports6 : &ds->ports;
+}
+/*
+ * The changes of one family since the last commit (AF_INET / AF_INET6):
+ * *n entries, each port name at most once (old = the version the last
+ * commit saw).  Valid until the next desired_update() or desired_commit().
+ */
+static inline const struct ds_change *ds_changes(const struct desired_state *ds, int family,
+						 unsigned *n)
+{
+	const struct ds_change_list *l = &ds->chg[family == AF_INET6];
+
+	*n = l->n;
+	return l->v;
+}
+/* Changes of both families. */
+static inline unsigned ds_n_changes(const struct desired_state *ds)
+{
+	return ds->chg[0].n + ds->chg[1].n;
+}
+/* The NodePort addresses of one family (a slice of ds->node.nodeport_addrs). */
+static inline const struct sy_addr *ds_nodeport_addrs(const struct desired_state *ds, int family,
+						      unsigned *n)
+{
+	const struct sy_addr *a = ds->node.nodeport_addrs;
+	unsigned i = 0, k;
+
+	while (i < ds->node.n_nodeport_addrs && a[i].family != family)
+		i++;
+	for (k = i; k < ds->node.n_nodeport_addrs && a[k].family == family; k++)
+		;
+	*n = k - i;
+	return *n ? a + i : NULL;
+}
+/* Whether NodePorts of the family answer on every local address. */
+static inline bool ds_nodeport_all_local(const struct desired_state *ds, int family)
+{
+	return family == AF_INET6 ? ds->node.nodeport_all_local6 : ds->node.nodeport_all_local;
 }
 /* An IPv4 port by name. */
 static inline const struct ds_port *desired_port(const struct desired_state *ds, const char *name)

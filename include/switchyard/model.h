@@ -154,6 +154,11 @@ struct node {
 	struct sy_addr external_ip;	/* first IPv4 ExternalIP, unset if none */
 	struct sy_addr internal_ip6;	/* first IPv6 InternalIP, unset if none */
 	struct sy_addr external_ip6;	/* first IPv6 ExternalIP, unset if none */
+	/*
+	 * kube-proxy's primary IP family of the node: the family of the first
+	 * InternalIP (else ExternalIP) in status.addresses; 0 when it has none.
+	 */
+	uint8_t primary_family;
 	struct sy_cidr pod_cidr;	/* spec.podCIDR (first IPv4 of podCIDRs) */
 	bool has_pod_cidr;
 	struct sy_cidr pod_cidr6;	/* the first IPv6 of spec.podCIDR / podCIDRs */

@@ -283,7 +283,7 @@ static void test_warnings(void **state)
 		"\"detectLocalMode\"", "\"featureGates\"", "\"oomScoreAdj\"", "\"configSyncPeriod\"",
 		"\"nftables\"", "\"winkernel\"", "\"portRange\"", "\"showHiddenMetricsForVersion\"",
 		"\"clientConnection.qps\"", "\"clientConnection.burst\"", "\"ipvs.excludeCIDRs\"",
-		"\"conntrack.tcpBeLiberal\"", "IPv6 CIDR \"fd00::/48\" ignored",
+		"\"conntrack.tcpBeLiberal\"",
 		"healthzBindAddress \"[::]:10256\" served on 0.0.0.0:10256",
 		"metricsBindAddress \"[::1]:10249\" served on 127.0.0.1:10249",
 	};
@@ -297,8 +297,11 @@ static void test_warnings(void **state)
 	assert_string_equal(cfg.healthz_bind_address, "0.0.0.0:10256");
 	assert_string_equal(cfg.metrics_bind_address, "127.0.0.1:10249");
 	assert_string_equal(cfg.kubeconfig, "/k");
-	assert_int_equal(cfg.n_cluster_cidrs, 1);
+	/* dual stack: both families' cluster CIDRs, IPv4 first */
+	assert_null(strstr(log ? log : "", "fd00::/48"));
+	assert_int_equal(cfg.n_cluster_cidrs, 2);
 	assert_cidr(&cfg.cluster_cidrs[0], "10.244.0.0", 16);
+	assert_cidr(&cfg.cluster_cidrs[1], "fd00::", 48);
 	config_free(&cfg);
 }
 

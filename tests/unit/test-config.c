@@ -36,6 +36,36 @@ static void test_defaults(void **state)
 	config_free(&cfg);
 }
 
+/* Dual stack: --cluster-cidr v4,v6 and --nodeport-addresses with IPv6 CIDRs, grouped per family. */
+static void test_flags_dual_stack(void **state)
+{
+	struct sy_config cfg;
+	const struct sy_cidr *c;
+	unsigned n;
+	const char *args[] = { "--cluster-cidr=fd00:10::/56,10.244.0.0/16",
+			       "--nodeport-addresses", "fd00:1::/64,192.168.0.0/24,2001:db8::/32", NULL };
+
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, args), 0);
+	assert_int_equal(cfg.n_cluster_cidrs, 2);
+	c = config_cidrs(cfg.cluster_cidrs, cfg.n_cluster_cidrs, AF_INET, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(sy_cidr_str(c), "10.244.0.0/16");
+	c = config_cidrs(cfg.cluster_cidrs, cfg.n_cluster_cidrs, AF_INET6, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(sy_cidr_str(c), "fd00:10::/56");
+	assert_int_equal(cfg.n_nodeport_cidrs, 3);
+	c = config_cidrs(cfg.nodeport_cidrs, cfg.n_nodeport_cidrs, AF_INET, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(sy_cidr_str(c), "192.168.0.0/24");
+	c = config_cidrs(cfg.nodeport_cidrs, cfg.n_nodeport_cidrs, AF_INET6, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(sy_cidr_str(&c[0]), "fd00:1::/64");
+	assert_string_equal(sy_cidr_str(&c[1]), "2001:db8::/32");
+	assert_false(cfg.nodeport_primary);
+	config_free(&cfg);
+}
+
 static void test_flags(void **state)
 {
 	struct sy_config cfg;
@@ -124,6 +154,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_flags_dual_stack),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_help_version),

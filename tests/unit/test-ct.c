@@ -81,7 +81,7 @@ static struct tport *mkport(const char *name, uint8_t proto, const char *cip, ui
 
 struct tds {
 	struct desired_state ds;
-	struct ds_change ch[8];
+	struct ds_change ch[2][8];	/* per family */
 };
 
 static void tds_init(struct tds *t)
@@ -89,8 +89,10 @@ static void tds_init(struct tds *t)
 	memset(t, 0, sizeof(*t));
 	hmap_init(&t->ds.ports);
 	hmap_init(&t->ds.ports6);
-	t->ds.changes = t->ch;
+	t->ds.chg[0].v = t->ch[0];
+	t->ds.chg[1].v = t->ch[1];
 	t->ds.node.nodeport_all_local = true;
+	t->ds.node.nodeport_all_local6 = true;
 }
 
 static void tds_fini(struct tds *t)
@@ -107,7 +109,9 @@ static void put(struct tds *t, struct tport *p)
 
 static void change(struct tds *t, struct tport *old, struct tport *new)
 {
-	t->ch[t->ds.n_changes++] = (struct ds_change){
+	unsigned f = (new ? new : old)->p.family == AF_INET6;
+
+	t->ch[f][t->ds.chg[f].n++] = (struct ds_change){
 		.name = new ? new->p.name : old->p.name,
 		.old = old ? &old->p : NULL,
 		.new = new ? &new->p : NULL,
@@ -200,15 +204,15 @@ static void test_quiet_change(void **state)
 					  "10.244.1.1,10.244.1.2,10.244.1.4,10.244.1.5,10.244.1.6",
 					  5353);
 
-		t.ch[0] = (struct ds_change){ o3->p.name, &o3->p, &n2->p };
+		t.ch[0][0] = (struct ds_change){ o3->p.name, &o3->p, &n2->p };
 		ct_plan_init(&p);
 		assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
 		ct_plan_fini(&p);
-		t.ch[0] = (struct ds_change){ o3->p.name, &o3->p, &n5->p };
+		t.ch[0][0] = (struct ds_change){ o3->p.name, &o3->p, &n5->p };
 		ct_plan_init(&p);
 		assert_int_equal(ct_plan_build(&p, &t.ds, false), 0);
 		ct_plan_fini(&p);
-		t.ch[0] = (struct ds_change){ o->p.name, &o->p, &n->p };
+		t.ch[0][0] = (struct ds_change){ o->p.name, &o->p, &n->p };
 		free(o3);
 		free(n2);
 		free(n5);
@@ -241,7 +245,7 @@ static void test_zero_to_one(void **state)
 	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.96.0.10", 53)));
 	ct_plan_fini(&p);
 	/* a Service added with endpoints: checked too (flows may predate it) */
-	t.ch[0].old = NULL;
+	t.ch[0][0].old = NULL;
 	ct_plan_init(&p);
 	assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
 	ct_plan_fini(&p);
@@ -298,7 +302,7 @@ static void test_removed(void **state)
 	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "10.96.0.10", 53, "10.244.1.2", 5353)));
 	ct_plan_fini(&p);
 	/* keys seeded before the build (owed by a failed call) stay */
-	t.ds.n_changes = 0;
+	t.ds.chg[0].n = t.ds.chg[1].n = 0;
 	ct_plan_init(&p);
 	ct_plan_add_key(&p, UDP, false, A("10.96.0.10"), 53);
 	assert_int_equal(ct_plan_build(&p, &t.ds, false), 1);
@@ -404,6 +408,7 @@ static void test_nodeport_addresses(void **state)
 
 	tds_init(&t);
 	t.ds.node.nodeport_all_local = false;
+	t.ds.node.nodeport_all_local6 = false;
 	t.ds.node.nodeport_addrs = np;
 	t.ds.node.n_nodeport_addrs = 1;
 	change(&t, o, NULL);
@@ -415,6 +420,43 @@ static void test_nodeport_addresses(void **state)
 	ct_plan_fini(&p);
 	tds_fini(&t);
 	free(o);
+}
+
+/*
+ * --nodeport-addresses per family: IPv4 limited to its CIDR's address while
+ * IPv6 (no IPv6 CIDR given) takes every local IPv6 address, as kube-proxy.
+ */
+static void test_nodeport_addresses_per_family(void **state)
+{
+	struct tport *o4 = mkport("ns/dns:dns", UDP, "10.96.0.10", 53, 30053, "10.244.1.2", 5353);
+	struct tport *o6 = mkport("ns/dns:dns", UDP, "fd00:96::a", 53, 30053, "fd00:244:1::2", 5353);
+	struct sy_addr np[] = { SA("192.168.1.10") };
+	struct sy_addr local[] = { SA("192.168.1.11"), SA("fd00:1::10") };
+	struct ct_plan p;
+	struct tds t;
+
+	tds_init(&t);
+	t.ds.node.nodeport_all_local = false;
+	t.ds.node.nodeport_all_local6 = true;
+	t.ds.node.nodeport_addrs = np;
+	t.ds.node.n_nodeport_addrs = 1;
+	change(&t, o4, NULL);
+	change(&t, o6, NULL);
+	ct_plan_init(&p);
+	p.ipv6 = true;
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 4);
+	ct_plan_set_local(&p, local, 2);
+	assert_true(stale(&p, E(UDP, "10.1.0.1", 1000, "192.168.1.10", 30053, "10.244.1.2", 5353)));
+	/* a local IPv4 address not in the list: not a NodePort destination */
+	assert_false(stale(&p, E(UDP, "10.1.0.1", 1000, "192.168.1.11", 30053, "10.244.1.2", 5353)));
+	/* every local IPv6 address (and ::1) is */
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:1::10", 30053, "fd00:244:1::2", 5353)));
+	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "::1", 30053, "fd00:244:1::2", 5353)));
+	assert_false(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:1::99", 30053, "fd00:244:1::2", 5353)));
+	ct_plan_fini(&p);
+	tds_fini(&t);
+	free(o4);
+	free(o6);
 }
 
 /* Allowed endpoints are deduplicated and looked up by address AND port. */
@@ -704,7 +746,10 @@ static void test_ipv6_full(void **state)
 	free(v6);
 }
 
-/* IPv6 ports in the change list are planned incrementally like IPv4 ones. */
+/*
+ * IPv6 changes (ds_changes(ds, AF_INET6)) are planned incrementally like
+ * IPv4 ones when IPv6 is on (ct_set_ipv6), and not at all when it is off.
+ */
 static void test_ipv6_changes(void **state)
 {
 	struct tport *o = mkport("ns/dns:dns", UDP, "fd00:96::a", 53, 0, "fd00:244:1::2", 5353);
@@ -718,6 +763,10 @@ static void test_ipv6_changes(void **state)
 	change(&t, o, n);
 	change(&t, g, NULL);
 	ct_plan_init(&p);
+	assert_int_equal(ct_plan_build(&p, &t.ds, false), 0);
+	ct_plan_fini(&p);
+	ct_plan_init(&p);
+	p.ipv6 = true;
 	assert_int_equal(ct_plan_build(&p, &t.ds, false), 2);
 	assert_true(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::2", 5353)));
 	assert_false(stale(&p, E(UDP, "fd00:1::1", 1000, "fd00:96::a", 53, "fd00:244:1::3", 5353)));
@@ -857,6 +906,7 @@ int main(void)
 		cmocka_unit_test(test_protocols),
 		cmocka_unit_test(test_shared_destination),
 		cmocka_unit_test(test_nodeport_addresses),
+		cmocka_unit_test(test_nodeport_addresses_per_family),
 		cmocka_unit_test(test_allow_lookup),
 		cmocka_unit_test(test_dumps),
 		cmocka_unit_test(test_delete_roundtrip),

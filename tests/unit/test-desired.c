@@ -30,6 +30,22 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The change list of a family, and its length. */
+static const struct ds_change *chg(int family)
+{
+	unsigned n;
+
+	return ds_changes(&ds, family, &n);
+}
+
+static unsigned nch(int family)
+{
+	unsigned n;
+
+	ds_changes(&ds, family, &n);
+	return n;
+}
+
 static void apply(enum sy_kind k, const char *json)
 {
 	struct json_object *o = J(json);
@@ -98,14 +114,14 @@ static void test_basic_and_dedup(void **state)
 	assert_string_equal(ips(p->local_eps, p->n_local_eps), "10.0.0.1");
 	assert_true(p->local_eps[0].local);
 	assert_string_equal(ips(p->all_eps, p->n_all_eps), "10.0.0.1,10.0.0.2,10.0.0.3");
-	assert_int_equal(ds.n_changes, 1);
-	assert_null(ds.changes[0].old);
+	assert_int_equal(nch(AF_INET), 1);
+	assert_null(chg(AF_INET)[0].old);
 	desired_commit(&ds);
 	/* nothing changed: no change recorded, same object */
 	slice("a-2", "a", EP("10.0.0.3", "n3", TERM) "," EP("10.0.0.1", "n1", ""));
 	assert_int_equal(desired_update(&ds, c, false), 0);
 	assert_ptr_equal(desired_port(&ds, "ns/a:p"), p);
-	assert_int_equal(ds.n_changes, 0);
+	assert_int_equal(nch(AF_INET), 0);
 }
 
 static void test_terminating_fallback(void **state)
@@ -126,9 +142,9 @@ static void test_terminating_fallback(void **state)
 	p = desired_port(&ds, "ns/t:p");
 	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.1.9");
 	assert_string_equal(ips(p->local_eps, p->n_local_eps), "10.0.1.9");
-	assert_int_equal(ds.n_changes, 1);
-	assert_non_null(ds.changes[0].old);
-	assert_string_equal(ips(ds.changes[0].old->cluster_eps, ds.changes[0].old->n_cluster_eps),
+	assert_int_equal(nch(AF_INET), 1);
+	assert_non_null(chg(AF_INET)[0].old);
+	assert_string_equal(ips(chg(AF_INET)[0].old->cluster_eps, chg(AF_INET)[0].old->n_cluster_eps),
 			    "10.0.1.1");
 	desired_commit(&ds);
 }
@@ -216,9 +232,9 @@ static void test_not_proxied_and_removal(void **state)
 	}
 	assert_int_equal(desired_update(&ds, c, false), 1);
 	assert_null(desired_port(&ds, "ns/r:p"));
-	assert_int_equal(ds.n_changes, 1);
-	assert_null(ds.changes[0].new);
-	assert_string_equal(ds.changes[0].old->name, "ns/r:p");
+	assert_int_equal(nch(AF_INET), 1);
+	assert_null(chg(AF_INET)[0].new);
+	assert_string_equal(chg(AF_INET)[0].old->name, "ns/r:p");
 	desired_commit(&ds);
 }
 
@@ -236,16 +252,16 @@ static void test_change_coalescing(void **state)
 	desired_update(&ds, c, false);
 	slice("k-1", "k", EP("10.0.5.3", "n2", ""));
 	desired_update(&ds, c, false);
-	assert_int_equal(ds.n_changes, 1);
-	assert_ptr_equal(ds.changes[0].old, first);
-	assert_string_equal(ips(ds.changes[0].new->cluster_eps, 1), "10.0.5.3");
+	assert_int_equal(nch(AF_INET), 1);
+	assert_ptr_equal(chg(AF_INET)[0].old, first);
+	assert_string_equal(ips(chg(AF_INET)[0].new->cluster_eps, 1), "10.0.5.3");
 	desired_commit(&ds);
 }
 
 /* Both families: one ds_port per family, each with its own addresses and endpoints. */
 static void test_dual_stack(void **state)
 {
-	const struct ds_port *p4, *p6;
+	const struct ds_port *p4, *p6, *old6;
 
 	apply(SY_KIND_SERVICE,
 	      "{\"metadata\":{\"name\":\"d\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"LoadBalancer\","
@@ -260,16 +276,22 @@ static void test_dual_stack(void **state)
 	      "\"addressType\":\"IPv6\",\"ports\":[{\"name\":\"p\",\"port\":5353,\"protocol\":\"UDP\"}],"
 	      "\"endpoints\":[{\"addresses\":[\"fd00:10::2\"],\"nodeName\":\"n2\"},"
 	      "{\"addresses\":[\"fd00:10::1\"],\"nodeName\":\"n1\"}]}");
-	/* only the IPv4 port is a change: the modes program IPv4 */
-	assert_int_equal(desired_update(&ds, c, false), 1);
-	assert_int_equal(ds.n_changes, 1);
+	/* one change per family, each in its own list under the same name */
+	assert_int_equal(desired_update(&ds, c, false), 2);
+	assert_int_equal(nch(AF_INET), 1);
+	assert_int_equal(nch(AF_INET6), 1);
+	assert_int_equal(ds_n_changes(&ds), 2);
 	assert_int_equal(hmap_count(&ds.ports), 1);
 	assert_int_equal(hmap_count(&ds.ports6), 1);
 	p4 = desired_port(&ds, "ns/d:p");
 	p6 = hmap_get(ds_ports(&ds, AF_INET6), "ns/d:p");
 	assert_non_null(p4);
 	assert_non_null(p6);
-	assert_ptr_equal(ds.changes[0].new, p4);
+	assert_ptr_equal(chg(AF_INET)[0].new, p4);
+	assert_null(chg(AF_INET)[0].old);
+	assert_ptr_equal(chg(AF_INET6)[0].new, p6);
+	assert_null(chg(AF_INET6)[0].old);
+	assert_string_equal(chg(AF_INET6)[0].name, "ns/d:p");
 	assert_int_equal(p4->family, AF_INET);
 	assert_string_equal(sy_addr_str(&p4->cluster_ip), "10.96.0.10");
 	assert_int_equal(p4->n_external_ips, 1);
@@ -289,42 +311,96 @@ static void test_dual_stack(void **state)
 	assert_string_equal(ips(p6->cluster_eps, p6->n_cluster_eps), "fd00:10::1,fd00:10::2");
 	assert_string_equal(ips(p6->local_eps, p6->n_local_eps), "fd00:10::1");
 	desired_commit(&ds);
-	/* an IPv6-only change: kept, no IPv4 change */
+	assert_int_equal(ds_n_changes(&ds), 0);
+	/* an IPv6-only change: an IPv6 change with its old version, no IPv4 one */
+	old6 = p6;
 	apply(SY_KIND_ENDPOINTSLICE,
 	      "{\"metadata\":{\"name\":\"d-6\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/service-name\":\"d\"}},"
 	      "\"addressType\":\"IPv6\",\"ports\":[{\"name\":\"p\",\"port\":5353,\"protocol\":\"UDP\"}],"
 	      "\"endpoints\":[{\"addresses\":[\"fd00:10::3\"],\"nodeName\":\"n2\"}]}");
-	assert_int_equal(desired_update(&ds, c, false), 0);
-	assert_int_equal(ds.n_changes, 0);
+	assert_int_equal(desired_update(&ds, c, false), 1);
+	assert_int_equal(nch(AF_INET), 0);
+	assert_int_equal(nch(AF_INET6), 1);
 	assert_ptr_equal(desired_port(&ds, "ns/d:p"), p4);
 	p6 = hmap_get(ds_ports(&ds, AF_INET6), "ns/d:p");
 	assert_string_equal(ips(p6->cluster_eps, p6->n_cluster_eps), "fd00:10::3");
+	assert_ptr_equal(chg(AF_INET6)[0].old, old6);
+	assert_ptr_equal(chg(AF_INET6)[0].new, p6);
+	/* changed again before the sync: one IPv6 entry, the first old version kept */
+	apply(SY_KIND_ENDPOINTSLICE,
+	      "{\"metadata\":{\"name\":\"d-6\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/service-name\":\"d\"}},"
+	      "\"addressType\":\"IPv6\",\"ports\":[{\"name\":\"p\",\"port\":5353,\"protocol\":\"UDP\"}],"
+	      "\"endpoints\":[{\"addresses\":[\"fd00:10::4\"],\"nodeName\":\"n2\"}]}");
+	assert_int_equal(desired_update(&ds, c, false), 1);
+	assert_int_equal(nch(AF_INET), 0);
+	assert_int_equal(nch(AF_INET6), 1);
+	assert_ptr_equal(chg(AF_INET6)[0].old, old6);
+	assert_string_equal(ips(chg(AF_INET6)[0].new->cluster_eps, 1), "fd00:10::4");
 	desired_commit(&ds);
-	/* an IPv6-only Service: IPv6 ports only, nothing for the modes */
+	/* an IPv6-only Service: IPv6 ports only */
 	apply(SY_KIND_SERVICE,
 	      "{\"metadata\":{\"name\":\"six\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"fd00::b\","
 	      "\"ports\":[{\"name\":\"p\",\"port\":80,\"protocol\":\"UDP\"}]}}");
-	assert_int_equal(desired_update(&ds, c, false), 0);
+	assert_int_equal(desired_update(&ds, c, false), 1);
+	assert_int_equal(nch(AF_INET), 0);
+	assert_int_equal(nch(AF_INET6), 1);
 	assert_null(desired_port(&ds, "ns/six:p"));
 	assert_non_null(hmap_get(ds_ports(&ds, AF_INET6), "ns/six:p"));
 	desired_commit(&ds);
-	/* the Service goes: both families' ports go */
+	/* the Service goes: both families' ports go, one removal in each list */
 	{
 		struct json_object *o = J("{\"metadata\":{\"name\":\"d\",\"namespace\":\"ns\"}}");
 
 		assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_DELETE, o), 0);
 		json_object_put(o);
 	}
-	assert_int_equal(desired_update(&ds, c, false), 1);
+	assert_int_equal(desired_update(&ds, c, false), 2);
 	assert_null(desired_port(&ds, "ns/d:p"));
 	assert_null(hmap_get(ds_ports(&ds, AF_INET6), "ns/d:p"));
 	assert_int_equal(hmap_count(&ds.ports6), 1);
+	assert_int_equal(nch(AF_INET), 1);
+	assert_int_equal(nch(AF_INET6), 1);
+	assert_null(chg(AF_INET)[0].new);
+	assert_int_equal(chg(AF_INET)[0].old->family, AF_INET);
+	assert_null(chg(AF_INET6)[0].new);
+	assert_int_equal(chg(AF_INET6)[0].old->family, AF_INET6);
+	desired_commit(&ds);
+	assert_int_equal(ds_n_changes(&ds), 0);
+}
+
+/* NodePort addresses of both families, grouped per family whatever the order given. */
+static void test_nodeport_addrs_per_family(void **state)
+{
+	struct sy_addr in[4];
+	const struct sy_addr *a;
+	unsigned n;
+
+	assert_int_equal(sy_addr_parse("fd00::5", &in[0]), 0);
+	assert_int_equal(sy_addr_parse("192.168.1.5", &in[1]), 0);
+	assert_int_equal(sy_addr_parse("fd00::6", &in[2]), 0);
+	assert_int_equal(sy_addr_parse("10.0.0.5", &in[3]), 0);
+	desired_set_node(&ds, "n1", "zone-a", in, 4, false);
+	assert_int_equal(ds.node.n_nodeport_addrs, 4);
+	a = ds_nodeport_addrs(&ds, AF_INET, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(sy_addr_str(&a[0]), "192.168.1.5");
+	assert_string_equal(sy_addr_str(&a[1]), "10.0.0.5");
+	a = ds_nodeport_addrs(&ds, AF_INET6, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(sy_addr_str(&a[0]), "fd00::5");
+	assert_string_equal(sy_addr_str(&a[1]), "fd00::6");
+	desired_set_node(&ds, "n1", "zone-a", in + 2, 1, false);
+	assert_null(ds_nodeport_addrs(&ds, AF_INET, &n));
+	assert_int_equal(n, 0);
+	a = ds_nodeport_addrs(&ds, AF_INET6, &n);
+	assert_int_equal(n, 1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_basic_and_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nodeport_addrs_per_family, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminating_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topology, setup, teardown),

@@ -94,7 +94,16 @@ static void test_family_instances(void **state)
 	      "\"ports\":[{\"port\":53}]}}");
 	assert_int_equal(cache_apply(c, SY_KIND_SERVICE, CACHE_UPSERT, o), 0);
 	json_object_put(o);
-	assert_int_equal(desired_update(&ds, c, false), 2);
+	/* both families' changes: 2 IPv4 ports, 3 IPv6 ones */
+	assert_int_equal(desired_update(&ds, c, false), 5);
+	{
+		unsigned n4, n6;
+
+		ds_changes(&ds, AF_INET, &n4);
+		ds_changes(&ds, AF_INET6, &n6);
+		assert_int_equal(n4, 2);
+		assert_int_equal(n6, 3);
+	}
 	in.services = &ds;
 	assert_null(in.policy);
 	/* a family a mode cannot program is refused with a reason (iptables: IPv4 and IPv6) */
