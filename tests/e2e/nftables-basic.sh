@@ -14,7 +14,8 @@ IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
 command -v nft >/dev/null || sy_skip "nft missing"
 
-nft_json() { ip netns exec "$NODE" nft -j list ruleset; }
+# the IPv4 instance's table (the daemon also runs an IPv6 one: table ip6 switchyard)
+nft_json() { ip netns exec "$NODE" nft -j list table ip switchyard; }
 # nft_q PYTHON-EXPR: evaluate against the ruleset's objects (list r of dicts)
 nft_q() {
 	nft_json | "$PY" -c '
@@ -43,8 +44,9 @@ ipt_start --sync-period 30s
 grep -q "Using nftables Proxier" "$IPT_LOG" || sy_fail "no 'Using nftables Proxier' line"
 
 # the kernel's view, through the real nft
-tables=$(nft_q '[t["name"] for t in objs["table"]]')
-[ "$tables" = "['switchyard']" ] || sy_fail "tables: $tables"
+tables=$(ip netns exec "$NODE" nft -j list tables | "$PY" -c 'import json, sys
+print(sorted((t["table"]["family"], t["table"]["name"]) for t in json.load(sys.stdin)["nftables"] if "table" in t))')
+[ "$tables" = "[('ip', 'switchyard'), ('ip6', 'switchyard')]" ] || sy_fail "tables: $tables"
 base=$(nft_q 'sorted((c["name"], c["type"], c["hook"], c["prio"]) for c in objs["chain"] if "hook" in c)')
 for want in "('nat-prerouting', 'nat', 'prerouting', -100)" "('nat-postrouting', 'nat', 'postrouting', 100)" \
 	"('filter-output-post-dnat', 'filter', 'output', -90)" "('filter-input', 'filter', 'input', -110)"; do

@@ -252,7 +252,9 @@ if [ "$MODE" = iptables ]; then
 	for table in nat filter; do
 		m=$(metric "kubeproxy_sync_proxy_rules_iptables_total{table=\"$table\"}") ||
 			sy_fail "iptables_total{$table} missing"
-		ip netns exec "$NODE" iptables-legacy-save -t $table >"$SY_TMP/$table.rules"
+		# both families: one instance per family, the gauge sums them
+		{ ip netns exec "$NODE" iptables-legacy-save -t $table
+		  ip netns exec "$NODE" ip6tables-legacy-save -t $table; } >"$SY_TMP/$table.rules"
 		own=$(grep -c '^-A SY-' "$SY_TMP/$table.rules")
 		jumps=$(grep -v '^-A SY-' "$SY_TMP/$table.rules" | grep -c -- '-j SY-')
 		[ "$m" = "$own" ] || [ "$m" = "$((own + jumps))" ] ||
