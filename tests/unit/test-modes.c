@@ -110,7 +110,7 @@ static void test_family_instances(void **state)
 	assert_int_equal(iptables_mode_ops.init(&m, &cfg, AF_UNIX, NULL, err, sizeof(err)), -EAFNOSUPPORT);
 	assert_non_null(strstr(err, "IPv4 and IPv6 only"));
 	assert_null(m);
-	assert_int_equal(ipvs_mode_ops.init(&m, &cfg, AF_INET6, NULL, err, sizeof(err)), -EAFNOSUPPORT);
+	assert_int_equal(ipvs_mode_ops.init(&m, &cfg, AF_UNIX, NULL, err, sizeof(err)), -EAFNOSUPPORT);
 	assert_null(m);
 	/* the none mode makes one per family, each sees its family's ports */
 	assert_int_equal(none_mode_ops.init(&m4, &cfg, AF_INET, NULL, err, sizeof(err)), 0);
