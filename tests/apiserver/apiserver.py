@@ -24,6 +24,21 @@ NetworkPolicy is validated (422 Invalid naming the field) and defaulted
 Objects in a namespace that does not exist are accepted (unlike the real
 server), so tests need not create namespaces.
 
+With --service-cluster-ip-range CIDR[,CIDR] (the real flag; its first CIDR's
+family is the primary one, two CIDRs of different families make the
+cluster dual-stack), Services get the real server's IP family defaulting,
+validation and ClusterIP allocation: ipFamilyPolicy (SingleStack by
+default, RequireDualStack when two ipFamilies or clusterIPs are given),
+ipFamilies (from the clusterIPs given, else the primary family; a
+PreferDualStack / RequireDualStack Service gets the other family too on a
+dual-stack cluster), clusterIPs allocated from each family's range (the
+lowest free address), clusterIP = clusterIPs[0]; 422 Invalid for a family
+the cluster lacks, RequireDualStack on a single-stack cluster, an address
+out of range or already allocated, a changed primary ClusterIP.  On an
+update the allocated addresses stay when the new object omits them.
+Headless and ExternalName Services get no address.  Without the flag
+Services are stored as given.
+
 Fault injection and test helpers live under /_control/ (no authentication):
   POST /_control/fail?n=N&code=500[&ua=S] next N API requests (whose User-Agent
                                           contains S) answer CODE
@@ -52,6 +67,7 @@ import bisect
 import copy
 import datetime
 import gzip
+import ipaddress
 import json
 import os
 import socket
@@ -365,6 +381,128 @@ class Watch:
         self.actions = []	# ('drop'|'truncate'|'inject'|'expire', arg)
 
 
+SERVICE_CIDRS = []	# --service-cluster-ip-range: ipaddress networks, the primary first
+
+
+def ip_family(ip):
+    try:
+        return 'IPv6' if ipaddress.ip_address(ip).version == 6 else 'IPv4'
+    except ValueError:
+        return None
+
+
+def service_ips(obj, old, in_use):
+    """The real registry's IP family defaulting, validation and allocation
+    (pkg/registry/core/service: initIPFamilyFields, the ipallocator)."""
+    name = obj['metadata']['name']
+    spec = obj.setdefault('spec', {})
+
+    def invalid(field, value, msg):
+        raise ApiError(422, 'Invalid', f'Service "{name}" is invalid: {field}: Invalid value: '
+                       f'{json.dumps(value)}: {msg}')
+    spec.setdefault('type', 'ClusterIP')
+    if spec['type'] == 'ExternalName':
+        for k in ('clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy'):
+            spec.pop(k, None)
+        return
+    by_family = {('IPv6' if n.version == 6 else 'IPv4'): n for n in SERVICE_CIDRS}
+    primary = 'IPv6' if SERVICE_CIDRS[0].version == 6 else 'IPv4'
+    dual = len(by_family) == 2
+    ospec = (old or {}).get('spec', {})
+    if old is not None and ospec.get('clusterIPs') and not spec.get('clusterIP') \
+            and not spec.get('clusterIPs'):
+        # the addresses allocated before stay (patchAllocatedValues)
+        spec['clusterIP'] = ospec.get('clusterIP')
+        spec['clusterIPs'] = list(ospec['clusterIPs'])
+        spec.setdefault('ipFamilies', list(ospec.get('ipFamilies') or []))
+        if 'ipFamilyPolicy' not in spec and ospec.get('ipFamilyPolicy'):
+            spec['ipFamilyPolicy'] = ospec['ipFamilyPolicy']
+    cip = spec.get('clusterIP') or ''
+    cips = list(spec.get('clusterIPs') or [])
+    if cip and not cips:
+        cips = [cip]
+    if cips and not cip:
+        cip = cips[0]
+    if cip and cips[0] != cip:
+        invalid('spec.clusterIPs', cips, 'first value must match `clusterIP`')
+    fams = list(spec.get('ipFamilies') or [])
+    policy = spec.get('ipFamilyPolicy')
+    if policy not in (None, 'SingleStack', 'PreferDualStack', 'RequireDualStack'):
+        raise ApiError(422, 'Invalid', f'Service "{name}" is invalid: spec.ipFamilyPolicy: '
+                       f'Unsupported value: "{policy}": supported values: "PreferDualStack", '
+                       f'"RequireDualStack", "SingleStack"')
+    for i, f in enumerate(fams):
+        if f not in ('IPv4', 'IPv6'):
+            raise ApiError(422, 'Invalid', f'Service "{name}" is invalid: spec.ipFamilies[{i}]: '
+                           f'Unsupported value: "{f}": supported values: "IPv4", "IPv6"')
+        if f in fams[:i]:
+            raise ApiError(422, 'Invalid', f'Service "{name}" is invalid: spec.ipFamilies[{i}]: '
+                           f'Duplicate value: "{f}"')
+    if cip == 'None':		# headless: no address
+        spec['clusterIP'], spec['clusterIPs'] = 'None', ['None']
+        if policy is None:
+            policy = 'RequireDualStack' if not spec.get('selector') and dual else 'SingleStack'
+        if not fams:
+            fams = [primary] + ([f for f in by_family if f != primary]
+                                if policy != 'SingleStack' and dual else [])
+        spec['ipFamilyPolicy'], spec['ipFamilies'] = policy, fams
+        return
+    for i, ip in enumerate(cips):
+        if not ip_family(ip):
+            invalid(f'spec.clusterIPs[{i}]', ip, 'must be a valid IP address, (e.g. 10.9.8.7 '
+                    'or 2001:db8::ffff)')
+    if len(cips) > 2 or len(fams) > 2:
+        invalid('spec.clusterIPs' if len(cips) > 2 else 'spec.ipFamilies', cips if len(cips) > 2
+                else fams, 'may only hold up to 2 values')
+    if len(cips) == 2 and ip_family(cips[0]) == ip_family(cips[1]):
+        invalid('spec.clusterIPs[1]', cips[1], 'may specify no more than one IP for each IP family')
+    if policy is None:
+        policy = 'RequireDualStack' if len(fams) == 2 or len(cips) == 2 else 'SingleStack'
+    if policy == 'SingleStack' and (len(fams) > 1 or len(cips) > 1):
+        invalid('spec.ipFamilyPolicy', policy, "must be 'RequireDualStack' or 'PreferDualStack' "
+                "when multiple IP families are specified")
+    if policy == 'RequireDualStack' and not dual:
+        invalid('spec.ipFamilyPolicy', policy, 'this cluster is not configured for dual-stack '
+                'services')
+    for i, ip in enumerate(cips):
+        if i < len(fams) and fams[i] != ip_family(ip):
+            invalid(f'spec.clusterIPs[{i}]', ip, f'expected an {fams[i]} value as indicated by '
+                    f'`ipFamilies[{i}]`')
+        if i >= len(fams):
+            fams.append(ip_family(ip))
+    for i, f in enumerate(fams):
+        if f not in by_family:
+            invalid(f'spec.ipFamilies[{i}]', f, 'not configured on this cluster')
+    if not fams:
+        fams = [primary]
+    if policy != 'SingleStack' and len(fams) == 1 and dual:
+        fams.append('IPv6' if fams[0] == 'IPv4' else 'IPv4')
+    ocips = ospec.get('clusterIPs') or []
+    if old is not None and ocips and ocips[0] not in ('', 'None') and cips and cips[0] != ocips[0]:
+        invalid('spec.clusterIPs[0]', cips[0], 'may not change once set')
+    for i, f in enumerate(fams):
+        net = by_family[f]
+        if i < len(cips):
+            ip = ipaddress.ip_address(cips[i])
+            if ip not in net:
+                invalid('spec.clusterIPs', cips, f'failed to allocate IP {cips[i]}: provided IP is '
+                        f'not in the valid range. The range of valid IPs is {net}')
+            if str(ip) in in_use:
+                invalid('spec.clusterIPs', cips, f'failed to allocate IP {cips[i]}: provided IP is '
+                        f'already allocated')
+            cips[i] = str(ip)
+            continue
+        for ip in net.hosts():	# the network (and IPv4 broadcast) address is never handed out
+            if str(ip) not in in_use:
+                cips.append(str(ip))
+                break
+        else:
+            raise ApiError(500, 'InternalError', f'Internal error occurred: failed to allocate a '
+                           f'serviceIP: range is full')
+    spec['clusterIP'], spec['clusterIPs'] = cips[0], cips
+    spec['ipFamilies'], spec['ipFamilyPolicy'] = fams, policy
+
+
 class Store:
     def __init__(self, bookmark_interval):
         self.lock = threading.Condition()
@@ -477,6 +615,10 @@ class Store:
             obj.pop('kind', None)
             obj.pop('apiVersion', None)
             apply_defaults(resource, obj, old, trusted, subresource)
+            if resource == 'services' and SERVICE_CIDRS and not trusted and not subresource:
+                in_use = {ip for k, o in self.objects['services'].items() if k != key
+                          for ip in (o.get('spec') or {}).get('clusterIPs') or []}
+                service_ips(obj, old, in_use)
             if old is not None:
                 md['uid'] = old['metadata']['uid']
                 md['creationTimestamp'] = old['metadata']['creationTimestamp']
@@ -1129,8 +1271,16 @@ def main():
     ap.add_argument('--state-file', help='keep objects and resourceVersion across restarts')
     ap.add_argument('--no-gzip', action='store_true',
                     help='never compress responses (the real server gzips > 128 KiB)')
+    ap.add_argument('--service-cluster-ip-range',
+                    help='CIDR[,CIDR]: allocate Service ClusterIPs (the first is the primary family)')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
+    if args.service_cluster_ip_range:
+        SERVICE_CIDRS.extend(ipaddress.ip_network(c.strip())
+                             for c in args.service_cluster_ip_range.split(','))
+        if len(SERVICE_CIDRS) > 2 or (len(SERVICE_CIDRS) == 2 and
+                                      SERVICE_CIDRS[0].version == SERVICE_CIDRS[1].version):
+            ap.error('--service-cluster-ip-range: one CIDR, or two of different families')
 
     store = Store(args.bookmark_interval)
     store.token = args.token
