@@ -1392,6 +1392,26 @@ void sy_nft_rb_fib_saddr_local(struct sy_nft_rb *rb)
 	e_fib_local(rb->r, false);
 }
 
+void sy_nft_rb_icmp6_type(struct sy_nft_rb *rb, uint8_t lo, uint8_t hi)
+{
+	struct nftnl_expr *e;
+	uint8_t proto = IPPROTO_ICMPV6;
+
+	e_meta(rb->r, NFT_META_L4PROTO, NFT_REG_1);
+	e_cmp(rb->r, NFT_CMP_EQ, &proto, 1);
+	e_payload(rb->r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+	if (lo == hi) {
+		e_cmp(rb->r, NFT_CMP_EQ, &lo, 1);
+		return;
+	}
+	e = nftnl_expr_alloc("range");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_OP, NFT_RANGE_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_RANGE_FROM_DATA, &lo, 1);
+	nftnl_expr_set(e, NFTNL_EXPR_RANGE_TO_DATA, &hi, 1);
+	nftnl_rule_add_expr(rb->r, e);
+}
+
 void sy_nft_rb_reject_admin(struct sy_nft_rb *rb)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("reject");

@@ -1,27 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * NetworkPolicy, the kernel side: the planner's state (netpol.h) as
- * `table inet switchyard-policy`, one nf_tables transaction per sync.
- * Layout (doc/network-policy.md has it with the measurements):
+ * `table inet switchyard-policy`, one nf_tables transaction per sync, in
+ * both address families.  Layout (doc/network-policy.md has it with the
+ * measurements):
  *
  *   chain egress  { type filter hook forward priority 0; policy accept;
  *       ct state established,related accept
- *       ip saddr @iso-eg4 jump eg4 }
- *   chain ingress { type filter hook forward priority 1; policy accept;
- *       ct state established,related accept
- *       ip daddr @iso-in4 jump in4 }
+ *       icmpv6 type { 130-133, 135-136 } accept          (neighbour discovery, MLD)
+ *       ip saddr @iso-eg4 jump eg4
+ *       ip6 saddr @iso-eg6 jump eg6 }
+ *   chain ingress { type filter hook forward priority 1; policy accept; ... the same with daddr }
  *   chain in4 { <nsid> . ip daddr @ns-in4-NN goto nsin-<ns>   (one per namespace with policies) }
- *   chain nsin-<ns> { <pid> . ip daddr @targets4-NN jump in-<pid>-<ns>/<name>   (one per policy)
+ *   chain in6 { <nsid> . ip6 daddr @ns-in6-NN goto nsin-<ns> }
+ *   chain nsin-<ns> { <pid> . ip daddr @targets4-NN jump in-<pid>-<ns>/<name>   (per policy,
+ *       <pid> . ip6 daddr @targets6-NN jump in-<pid>-<ns>/<name>              each family)
  *       reject with icmpx admin-prohibited }
- *   chain in-<pid>-<ns>/<name> { one accept rule per rule x peer kind x port kind, e.g.
- *       <rid> . ip saddr @peers4-NN <rid> . meta l4proto . th dport @ports-NN accept }
+ *   chain in-<pid>-<ns>/<name> { per rule and family one accept rule per peer kind x port kind:
+ *       <rid> . ip saddr @peers4-NN <rid> . meta l4proto . th dport @ports-NN accept
+ *       <rid> . ip6 saddr @peers6-NN <rid> . meta l4proto . th dport @ports-NN accept
+ *       (what reads no address, e.g. "every peer, these ports", once for both) }
  *
  * Every set but iso-* is keyed by a 32-bit id first (policy, rule or
  * namespace id: a hash of its name, so a restart finds the same names and
- * writes nothing) and split into NSHARD sets by the id.  A pod or namespace
- * change writes only elements of plain data sets: no verdict element, no
- * jump, so the kernel does not re-validate the table for such a batch.  A
- * policy change rewrites its own chains and its namespace's chain.
+ * writes nothing) and split into NSHARD sets by the id; each address set
+ * has an IPv6 twin (16-byte addresses) beside the IPv4 one.  A pod or
+ * namespace change writes only elements of plain data sets: no verdict
+ * element, no jump, so the kernel does not re-validate the table for such
+ * a batch.  A policy change rewrites its own chains and its namespace's
+ * chain.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -149,7 +156,30 @@ static void bset_del(struct bset *s, size_t i)
 
 /* ------------------------------------------------------------ elements */
 
-#define KMAX 16
+/* The widest key: id . IPv6 . proto . port */
+#define KMAX 28
+
+/* Address families: index 0 IPv4, 1 IPv6. */
+#define NFAM 2
+static unsigned fam_alen(int fi)
+{
+	return fi ? 16 : 4;
+}
+
+static int fam_of(const struct sy_addr *a)
+{
+	return sy_addr_is4(a) ? 0 : 1;
+}
+
+static uint8_t f_saddr(int fi)
+{
+	return fi ? SY_NFT_F_IP6_SADDR : SY_NFT_F_IP4_SADDR;
+}
+
+static uint8_t f_daddr(int fi)
+{
+	return fi ? SY_NFT_F_IP6_DADDR : SY_NFT_F_IP4_DADDR;
+}
 
 /* One element as the kernel holds it (zero padded: compared as bytes). */
 struct kel {
@@ -164,29 +194,30 @@ static unsigned put_id(uint8_t *k, uint32_t id)
 	return sy_nft_key_put(k, 0, SY_NFT_F_MARK, &be);
 }
 
-/* id . ip */
-static void kel_ip(struct kel *e, uint32_t id, uint32_t ip)
+/* id . ip (ab: the address bytes of family fi) */
+static void kel_ip(struct kel *e, uint32_t id, int fi, const void *ab)
 {
 	memset(e, 0, sizeof(*e));
-	e->klen = (uint8_t)sy_nft_key_put(e->key, put_id(e->key, id), SY_NFT_F_IP4_DADDR, &ip);
+	e->klen = (uint8_t)sy_nft_key_put(e->key, put_id(e->key, id), f_daddr(fi), ab);
 }
 
 /* plain ip (the iso sets) */
-static void kel_ip_only(struct kel *e, uint32_t ip)
+static void kel_ip_only(struct kel *e, int fi, const void *ab)
 {
 	memset(e, 0, sizeof(*e));
-	e->klen = 4;
-	memcpy(e->key, &ip, 4);
+	e->klen = (uint8_t)fam_alen(fi);
+	memcpy(e->key, ab, e->klen);
 }
 
 /* id . ip . proto . port */
-static void kel_named(struct kel *e, uint32_t id, uint32_t ip, uint8_t proto, uint16_t port)
+static void kel_named(struct kel *e, uint32_t id, int fi, const void *ab, uint8_t proto,
+		      uint16_t port)
 {
 	uint16_t p = htons(port);
 	unsigned o;
 
 	memset(e, 0, sizeof(*e));
-	o = sy_nft_key_put(e->key, put_id(e->key, id), SY_NFT_F_IP4_DADDR, &ip);
+	o = sy_nft_key_put(e->key, put_id(e->key, id), f_daddr(fi), ab);
 	o = sy_nft_key_put(e->key, o, SY_NFT_F_L4PROTO, &proto);
 	e->klen = (uint8_t)sy_nft_key_put(e->key, o, SY_NFT_F_TH_DPORT, &p);
 }
@@ -205,16 +236,16 @@ static void kel_ports(struct kel *e, uint32_t id, uint8_t proto, uint16_t lo, ui
 	e->has_end = 1;
 }
 
-/* id . [lo, hi] . any proto */
+/* id . [lo, hi] . any proto (the range's family) */
 static void kel_cidr(struct kel *e, uint32_t id, const struct np_range *r)
 {
-	uint8_t p0 = 0, p1 = 255;
+	uint8_t p0 = 0, p1 = 255, f = f_saddr(fam_of(&r->lo));
 	unsigned o;
 
 	memset(e, 0, sizeof(*e));
-	o = sy_nft_key_put(e->key, put_id(e->key, id), SY_NFT_F_IP4_SADDR, &r->lo.v4);
+	o = sy_nft_key_put(e->key, put_id(e->key, id), f, r->lo.b);
 	e->klen = (uint8_t)sy_nft_key_put(e->key, o, SY_NFT_F_L4PROTO, &p0);
-	o = sy_nft_key_put(e->end, put_id(e->end, id), SY_NFT_F_IP4_SADDR, &r->hi.v4);
+	o = sy_nft_key_put(e->end, put_id(e->end, id), f, r->hi.b);
 	sy_nft_key_put(e->end, o, SY_NFT_F_L4PROTO, &p1);
 	e->has_end = 1;
 }
@@ -224,13 +255,14 @@ static void kel_cidr_ports(struct kel *e, uint32_t id, const struct np_range *r,
 			   uint16_t lo, uint16_t hi)
 {
 	uint16_t l = htons(lo), h = htons(hi);
+	uint8_t f = f_saddr(fam_of(&r->lo));
 	unsigned o;
 
 	memset(e, 0, sizeof(*e));
-	o = sy_nft_key_put(e->key, put_id(e->key, id), SY_NFT_F_IP4_SADDR, &r->lo.v4);
+	o = sy_nft_key_put(e->key, put_id(e->key, id), f, r->lo.b);
 	o = sy_nft_key_put(e->key, o, SY_NFT_F_L4PROTO, &proto);
 	e->klen = (uint8_t)sy_nft_key_put(e->key, o, SY_NFT_F_TH_DPORT, &l);
-	o = sy_nft_key_put(e->end, put_id(e->end, id), SY_NFT_F_IP4_SADDR, &r->hi.v4);
+	o = sy_nft_key_put(e->end, put_id(e->end, id), f, r->hi.b);
 	o = sy_nft_key_put(e->end, o, SY_NFT_F_L4PROTO, &proto);
 	sy_nft_key_put(e->end, o, SY_NFT_F_TH_DPORT, &h);
 	e->has_end = 1;
@@ -238,23 +270,67 @@ static void kel_cidr_ports(struct kel *e, uint32_t id, const struct np_range *r,
 
 /* ------------------------------------------------------------ the sets */
 
-enum gset { G_ISO_IN, G_ISO_EG, G_NS_IN, G_NS_EG, G_TARGETS, G_PEERS, G_NAMED, G_PORTS, G_CIDR,
-	    G_CIDRPORTS, G_MAX };
+/*
+ * The kinds: the IPv4 ones, "ports" (no address), then the IPv6 twins of
+ * the IPv4 ones in the same order (G6: a kind's IPv6 twin).
+ */
+enum gset { G_ISO_IN, G_ISO_EG, G_NS_IN, G_NS_EG, G_TARGETS, G_PEERS, G_NAMED, G_CIDR,
+	    G_CIDRPORTS, G_PORTS,
+	    G_ISO_IN6, G_ISO_EG6, G_NS_IN6, G_NS_EG6, G_TARGETS6, G_PEERS6, G_NAMED6, G_CIDR6,
+	    G_CIDRPORTS6, G_MAX };
+#define G6_OFF (G_ISO_IN6 - G_ISO_IN)
 
+/* A kind in family fi. */
+static uint8_t gfam(int g, int fi)
+{
+	return (uint8_t)(fi ? g + G6_OFF : g);
+}
+
+#define F4S SY_NFT_F_IP4_SADDR
+#define F4D SY_NFT_F_IP4_DADDR
+#define F6S SY_NFT_F_IP6_SADDR
+#define F6D SY_NFT_F_IP6_DADDR
+#define FM SY_NFT_F_MARK
+#define FP SY_NFT_F_L4PROTO
+#define FD SY_NFT_F_TH_DPORT
 static const struct sy_nft_set2 GSETS[G_MAX] = {
-	[G_ISO_IN] = { "iso-in4", { SY_NFT_F_IP4_DADDR }, 1, false, 0 },
-	[G_ISO_EG] = { "iso-eg4", { SY_NFT_F_IP4_SADDR }, 1, false, 0 },
-	[G_NS_IN] = { "ns-in4", { SY_NFT_F_MARK, SY_NFT_F_IP4_DADDR }, 2, false, 0 },
-	[G_NS_EG] = { "ns-eg4", { SY_NFT_F_MARK, SY_NFT_F_IP4_SADDR }, 2, false, 0 },
-	[G_TARGETS] = { "targets4", { SY_NFT_F_MARK, SY_NFT_F_IP4_DADDR }, 2, false, 0 },
-	[G_PEERS] = { "peers4", { SY_NFT_F_MARK, SY_NFT_F_IP4_SADDR }, 2, false, 0 },
-	[G_NAMED] = { "named4", { SY_NFT_F_MARK, SY_NFT_F_IP4_DADDR, SY_NFT_F_L4PROTO,
-				  SY_NFT_F_TH_DPORT }, 4, false, 0 },
-	[G_PORTS] = { "ports", { SY_NFT_F_MARK, SY_NFT_F_L4PROTO, SY_NFT_F_TH_DPORT }, 3, true, 0 },
-	[G_CIDR] = { "cidr4", { SY_NFT_F_MARK, SY_NFT_F_IP4_SADDR, SY_NFT_F_L4PROTO }, 3, true, 0 },
-	[G_CIDRPORTS] = { "cidrports4", { SY_NFT_F_MARK, SY_NFT_F_IP4_SADDR, SY_NFT_F_L4PROTO,
-					  SY_NFT_F_TH_DPORT }, 4, true, 0 },
+	[G_ISO_IN] = { "iso-in4", { F4D }, 1, false, 0 },
+	[G_ISO_EG] = { "iso-eg4", { F4S }, 1, false, 0 },
+	[G_NS_IN] = { "ns-in4", { FM, F4D }, 2, false, 0 },
+	[G_NS_EG] = { "ns-eg4", { FM, F4S }, 2, false, 0 },
+	[G_TARGETS] = { "targets4", { FM, F4D }, 2, false, 0 },
+	[G_PEERS] = { "peers4", { FM, F4S }, 2, false, 0 },
+	[G_NAMED] = { "named4", { FM, F4D, FP, FD }, 4, false, 0 },
+	[G_CIDR] = { "cidr4", { FM, F4S, FP }, 3, true, 0 },
+	[G_CIDRPORTS] = { "cidrports4", { FM, F4S, FP, FD }, 4, true, 0 },
+	[G_PORTS] = { "ports", { FM, FP, FD }, 3, true, 0 },
+	[G_ISO_IN6] = { "iso-in6", { F6D }, 1, false, 0 },
+	[G_ISO_EG6] = { "iso-eg6", { F6S }, 1, false, 0 },
+	[G_NS_IN6] = { "ns-in6", { FM, F6D }, 2, false, 0 },
+	[G_NS_EG6] = { "ns-eg6", { FM, F6S }, 2, false, 0 },
+	[G_TARGETS6] = { "targets6", { FM, F6D }, 2, false, 0 },
+	[G_PEERS6] = { "peers6", { FM, F6S }, 2, false, 0 },
+	[G_NAMED6] = { "named6", { FM, F6D, FP, FD }, 4, false, 0 },
+	[G_CIDR6] = { "cidr6", { FM, F6S, FP }, 3, true, 0 },
+	[G_CIDRPORTS6] = { "cidrports6", { FM, F6S, FP, FD }, 4, true, 0 },
 };
+#undef F4S
+#undef F4D
+#undef F6S
+#undef F6D
+#undef FM
+#undef FP
+#undef FD
+
+/* The key length of a kind (4 bytes a field, 16 an IPv6 address). */
+static unsigned gset_klen(int g)
+{
+	unsigned l = 0;
+
+	for (unsigned i = 0; i < GSETS[g].n_fields; i++)
+		l += sy_nft_field_len(GSETS[g].fields[i]);
+	return l;
+}
 
 /*
  * The id-keyed sets are split into NSHARD sets by the id's low bits: the
@@ -267,7 +343,7 @@ static const struct sy_nft_set2 GSETS[G_MAX] = {
 
 static bool gset_sharded(int g)
 {
-	return g != G_ISO_IN && g != G_ISO_EG;
+	return g != G_ISO_IN && g != G_ISO_EG && g != G_ISO_IN6 && g != G_ISO_EG6;
 }
 
 /* The set index (kind, shard) of an element or lookup with this id. */
@@ -289,6 +365,37 @@ static bool sidx_used(unsigned si)
 	return gset_sharded((int)(si / NSHARD)) || si % NSHARD == 0;
 }
 
+/*
+ * An element packed for a byte set of its kind: the key, then (interval
+ * sets) the end: a set's elements take only their own width, not KMAX.
+ */
+static unsigned kel_width(int g)
+{
+	return gset_klen(g) * (GSETS[g].interval ? 2 : 1);
+}
+
+static void kel_pack(int g, const struct kel *e, uint8_t *out)
+{
+	unsigned l = gset_klen(g);
+
+	memcpy(out, e->key, l);
+	if (GSETS[g].interval)
+		memcpy(out + l, e->end, l);
+}
+
+static void kel_unpack(int g, const uint8_t *in, struct kel *e)
+{
+	unsigned l = gset_klen(g);
+
+	memset(e, 0, sizeof(*e));
+	e->klen = (uint8_t)l;
+	memcpy(e->key, in, l);
+	if (GSETS[g].interval) {
+		e->has_end = 1;
+		memcpy(e->end, in + l, l);
+	}
+}
+
 /* ------------------------------------------------------------ rule specs */
 
 struct lk {
@@ -302,7 +409,8 @@ struct lk {
 struct spec {
 	bool ct_est;
 	bool fib_slocal;		/* fib saddr type local */
-	bool nfproto4;
+	uint8_t nfproto;		/* meta nfproto ==: NFPROTO_IPV4 / _IPV6, 0 none */
+	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type in [lo, hi] (hi 0: none) */
 	struct lk lk[3];
 	unsigned n_lk;
 	uint8_t act;			/* enum sy_nft_act; SY_NFT_A_REJECT = admin-prohibited */
@@ -316,7 +424,12 @@ static uint64_t spec_fp(const struct spec *s)
 	int o;
 
 	o = snprintf(buf, sizeof(buf), "ct=%d fib=%d nf4=%d act=%u tgt=%s note=%s", s->ct_est,
-		     s->fib_slocal, s->nfproto4, s->act, s->target, s->note);
+		     s->fib_slocal, s->nfproto == NFPROTO_IPV4, s->act, s->target, s->note);
+	if (s->nfproto == NFPROTO_IPV6)
+		o += snprintf(buf + o, sizeof(buf) - (size_t)o, " nf6=1");
+	if (s->icmp6_hi)
+		o += snprintf(buf + o, sizeof(buf) - (size_t)o, " icmp6=%u-%u", s->icmp6_lo,
+			      s->icmp6_hi);
 	for (unsigned i = 0; i < s->n_lk && o < (int)sizeof(buf) - 100; i++) {
 		o += snprintf(buf + o, sizeof(buf) - (size_t)o, " lk=%d:%08x:", s->lk[i].has_id,
 			      s->lk[i].id);
@@ -336,8 +449,10 @@ static void spec_emit(struct sy_nft_batch *b, const char *chain, const struct sp
 				   NF_CT_STATE_BIT(IP_CT_RELATED));
 	if (s->fib_slocal)
 		sy_nft_rb_fib_saddr_local(rb);
-	if (s->nfproto4)
-		sy_nft_rb_nfproto(rb, NFPROTO_IPV4);
+	if (s->nfproto)
+		sy_nft_rb_nfproto(rb, s->nfproto);
+	if (s->icmp6_hi)
+		sy_nft_rb_icmp6_type(rb, s->icmp6_lo, s->icmp6_hi);
 	for (unsigned i = 0; i < s->n_lk; i++) {
 		const struct lk *l = &s->lk[i];
 		char buf[NAMEMAX];
@@ -353,10 +468,11 @@ static void spec_emit(struct sy_nft_batch *b, const char *chain, const struct sp
 	sy_nft_rb_add(b, chain, rb, spec_fp(s), s->note[0] ? s->note : NULL);
 }
 
-static void spec_init(struct spec *s, uint8_t act, const char *target)
+/* A rule for family fi (its lookups read that family's addresses), or for both (fi < 0). */
+static void spec_init(struct spec *s, int fi, uint8_t act, const char *target)
 {
 	memset(s, 0, sizeof(*s));
-	s->nfproto4 = true;
+	s->nfproto = fi < 0 ? 0 : fi ? NFPROTO_IPV6 : NFPROTO_IPV4;
 	s->act = act;
 	if (target)
 		snprintf(s->target, sizeof(s->target), "%s", target);
@@ -380,25 +496,43 @@ static void spec_lk(struct spec *s, uint8_t set, bool has_id, uint32_t id, unsig
 
 /* ------------------------------------------------------------ records */
 
-/* Per rule: the element kinds it has. */
-#define RF_S	0x01		/* selector peers: peers4 */
-#define RF_C	0x02		/* ipBlock . any proto: cidr4 */
-#define RF_CP	0x04		/* ipBlock . proto . ports: cidrports4 */
-#define RF_P	0x08		/* numeric ports: ports */
-#define RF_N	0x10		/* named ports: named4 */
+/* Per rule and family: the element kinds it has. */
+#define RF_S	0x01		/* selector peers: peers4/6 */
+#define RF_C	0x02		/* ipBlock . any proto: cidr4/6 */
+#define RF_CP	0x04		/* ipBlock . proto . ports: cidrports4/6 */
+#define RF_P	0x08		/* numeric ports: ports (either family) */
+#define RF_N	0x10		/* named ports: named4/6 */
 
 struct prule {
 	uint32_t rid;
-	uint8_t rf;
-	struct bset peers;		/* IPv4 (4 bytes) */
-	struct bset named;		/* struct nkey */
+	uint8_t rf[NFAM];		/* RF_C / RF_CP: that family has ipBlock ranges */
+	struct bset peers[NFAM];	/* addresses (4 / 16 bytes) */
+	struct bset named[NFAM];	/* nkey: address, proto, pad, port (host order) */
 };
 
-struct nkey {
-	uint32_t ip;
-	uint8_t proto, pad;
-	uint16_t port;
-};
+/* A named-port tuple packed: the address (4 or 16 bytes), proto, 0, port. */
+static unsigned nkey_width(int fi)
+{
+	return fam_alen(fi) + 4;
+}
+
+static void nkey_pack(uint8_t *out, int fi, const void *ab, uint8_t proto, uint16_t port)
+{
+	unsigned l = fam_alen(fi);
+
+	memcpy(out, ab, l);
+	out[l] = proto;
+	out[l + 1] = 0;
+	memcpy(out + l + 2, &port, 2);
+}
+
+static void nkey_unpack(const uint8_t *in, int fi, uint8_t *proto, uint16_t *port)
+{
+	unsigned l = fam_alen(fi);
+
+	*proto = in[l];
+	memcpy(port, in + l + 2, 2);
+}
 
 /* What was programmed for a policy id. */
 struct prec {
@@ -409,7 +543,7 @@ struct prec {
 	bool dir[2];
 	unsigned n_rules[2];
 	struct prule *r[2];
-	struct bset targets;		/* IPv4 (4 bytes) */
+	struct bset targets[NFAM];	/* addresses (4 / 16 bytes) */
 };
 
 struct netpol_nft {
@@ -418,7 +552,7 @@ struct netpol_nft {
 	uint32_t n_precs;
 	struct hmap ids;		/* "%08x" -> owner: policy, rule and namespace ids in use */
 	struct hmap nsids;		/* ns (interned) -> id (uintptr) */
-	struct bset nsref[2];		/* (ns pointer, IPv4) -> target memberships, per direction */
+	struct bset nsref[2];		/* (ns pointer, family, address) -> target memberships, per direction */
 	struct hmap ns_prog[2];		/* namespaces whose chain exists, per direction */
 	bool synced;			/* a full sync succeeded since the start */
 };
@@ -480,6 +614,7 @@ static bool rule_numeric(const struct np_rule *r)
 	return false;
 }
 
+/* The element kinds of a rule in a family that has n_ranges ipBlock ranges. */
 static uint8_t rule_flags(const struct np_rule *r, int dir, unsigned n_ranges)
 {
 	bool numeric = !r->all_ports && rule_numeric(r), named = !r->all_ports && r->has_named_ports;
@@ -498,6 +633,14 @@ static uint8_t rule_flags(const struct np_rule *r, int dir, unsigned n_ranges)
 	return f;
 }
 
+static void prule_free(struct prule *pr)
+{
+	for (int f = 0; f < NFAM; f++) {
+		bset_free(&pr->peers[f]);
+		bset_free(&pr->named[f]);
+	}
+}
+
 static void prec_clear(struct netpol_nft *w, struct prec *p)
 {
 	if (p->live) {
@@ -505,13 +648,13 @@ static void prec_clear(struct netpol_nft *w, struct prec *p)
 		for (int d = 0; d < 2; d++)
 			for (unsigned r = 0; r < p->n_rules[d]; r++) {
 				id_drop(w, p->r[d][r].rid);
-				bset_free(&p->r[d][r].peers);
-				bset_free(&p->r[d][r].named);
+				prule_free(&p->r[d][r]);
 			}
 	}
 	free(p->r[0]);
 	free(p->r[1]);
-	bset_free(&p->targets);
+	for (int f = 0; f < NFAM; f++)
+		bset_free(&p->targets[f]);
 	netpolicy_unref(p->np);
 	memset(p, 0, sizeof(*p));
 }
@@ -528,25 +671,20 @@ static struct prec *prec_get(struct netpol_nft *w, uint32_t id)
 }
 
 struct copy_arg {
-	struct bset *ip, *named;
+	struct bset *ip, *named;	/* [NFAM] each; one is NULL */
 };
 
 static void copy_cb(void *arg, const struct np_elem *e)
 {
 	struct copy_arg *a = arg;
+	int fi = fam_of(&e->addr);
 
-	if (!sy_addr_is4(&e->addr))
-		return;
 	if (a->named) {
-		struct nkey k = { 0 };
-		memcpy(&k.ip, &e->addr.v4, 4);
-		k.proto = e->proto;
-		k.port = e->port;
-		bset_put(a->named, &k);
+		uint8_t k[20];
+		nkey_pack(k, fi, e->addr.b, e->proto, e->port);
+		bset_put(&a->named[fi], k);
 	} else {
-		uint32_t ip;
-		memcpy(&ip, &e->addr.v4, 4);
-		bset_put(a->ip, &ip);
+		bset_put(&a->ip[fi], e->addr.b);
 	}
 }
 
@@ -565,9 +703,10 @@ static void prec_fill(struct netpol_nft *w, struct prec *p, const struct policy_
 	p->nsid = ns_id(w, np->ns);
 	p->dir[NP_INGRESS] = np->ingress;
 	p->dir[NP_EGRESS] = np->egress;
-	bset_init(&p->targets, 4);
+	for (int f = 0; f < NFAM; f++)
+		bset_init(&p->targets[f], fam_alen(f));
 	netpol_set_foreach(ps, (struct np_set_ref){ pol->id, NP_SET_TARGETS, 0, 0 }, copy_cb,
-			   &(struct copy_arg){ &p->targets, NULL });
+			   &(struct copy_arg){ p->targets, NULL });
 	for (int d = 0; d < 2; d++) {
 		if (!p->dir[d])
 			continue;
@@ -575,24 +714,29 @@ static void prec_fill(struct netpol_nft *w, struct prec *p, const struct policy_
 		p->r[d] = xcalloc(np->n_rules[d] + 1, sizeof(*p->r[d]));
 		for (unsigned r = 0; r < np->n_rules[d]; r++) {
 			struct prule *pr = &p->r[d][r];
-			struct np_range *rg = NULL;
-			unsigned n = 0;
+			uint8_t any = 0;
 
-			np_rule_ranges(&np->rules[d][r], AF_INET, &rg, &n);
-			free(rg);
-			pr->rf = rule_flags(&np->rules[d][r], d, n);
+			for (int f = 0; f < NFAM; f++) {
+				struct np_range *rg = NULL;
+				unsigned n = 0;
+
+				np_rule_ranges(&np->rules[d][r], f ? AF_INET6 : AF_INET, &rg, &n);
+				free(rg);
+				pr->rf[f] = rule_flags(&np->rules[d][r], d, n);
+				any |= pr->rf[f];
+				bset_init(&pr->peers[f], fam_alen(f));
+				bset_init(&pr->named[f], nkey_width(f));
+			}
 			snprintf(name, sizeof(name), "%s/%c/%u", np->key, "ie"[d], r);
 			pr->rid = id_take(w, name);
-			bset_init(&pr->peers, 4);
-			bset_init(&pr->named, sizeof(struct nkey));
-			if (pr->rf & RF_S)
+			if (any & RF_S)
 				netpol_set_foreach(ps, (struct np_set_ref){ pol->id, NP_SET_PEERS,
 						   (uint8_t)d, (uint16_t)r }, copy_cb,
-						   &(struct copy_arg){ &pr->peers, NULL });
-			if (pr->rf & RF_N)
+						   &(struct copy_arg){ pr->peers, NULL });
+			if (any & RF_N)
 				netpol_set_foreach(ps, (struct np_set_ref){ pol->id, NP_SET_NAMED,
 						   (uint8_t)d, (uint16_t)r }, copy_cb,
-						   &(struct copy_arg){ NULL, &pr->named });
+						   &(struct copy_arg){ NULL, pr->named });
 		}
 	}
 }
@@ -649,8 +793,11 @@ static void sink_elem(struct sink *k, bool add, uint8_t g, const struct kel *e)
 			k->st->elems_deleted++;
 		return;
 	}
-	if (add)
-		bset_put(&k->elems[set], e);
+	if (add) {
+		uint8_t buf[2 * KMAX];
+		kel_pack(g, e, buf);
+		bset_put(&k->elems[set], buf);
+	}
 }
 
 static void sink_chain(struct sink *k, const char *name, const struct sy_nft_hook *hook)
@@ -699,7 +846,7 @@ static void sink_init(struct sink *k, struct sy_nft_batch *b, struct netpol_nft_
 	k->b = b;
 	k->st = st;
 	for (int i = 0; i < NSETS; i++)
-		bset_init(&k->elems[i], sizeof(struct kel));
+		bset_init(&k->elems[i], kel_width(i / NSHARD));
 	hmap_init(&k->chains);
 }
 
@@ -763,125 +910,141 @@ static void prec_elems(struct sink *k, const struct prec *p, bool add)
 {
 	struct kel e;
 
-	bset_foreach(&p->targets, i) {
-		uint32_t ip;
-		memcpy(&ip, p->targets.k + i * 4, 4);
-		kel_ip(&e, p->pid, ip);
-		sink_elem(k, add, G_TARGETS, &e);
-	}
+	for (int f = 0; f < NFAM; f++)
+		bset_foreach(&p->targets[f], i) {
+			kel_ip(&e, p->pid, f, p->targets[f].k + i * p->targets[f].w);
+			sink_elem(k, add, gfam(G_TARGETS, f), &e);
+		}
 	for (int d = 0; d < 2; d++)
 		for (unsigned r = 0; p->dir[d] && r < p->n_rules[d]; r++) {
 			const struct prule *pr = &p->r[d][r];
 			const struct np_rule *ru = &p->np->rules[d][r];
-			struct np_range *rg = NULL;
-			unsigned n_rg = 0, n_pr = 0;
+			uint8_t rf = pr->rf[0] | pr->rf[1];
+			unsigned n_pr = 0;
 			struct pr *prs = NULL;
 
-			bset_foreach(&pr->peers, i) {
-				uint32_t ip;
-				memcpy(&ip, pr->peers.k + i * 4, 4);
-				kel_ip(&e, pr->rid, ip);
-				sink_elem(k, add, G_PEERS, &e);
-			}
-			bset_foreach(&pr->named, i) {
-				const struct nkey *nk = (const struct nkey *)(pr->named.k + i *
-									      sizeof(*nk));
-				kel_named(&e, pr->rid, nk->ip, nk->proto, nk->port);
-				sink_elem(k, add, G_NAMED, &e);
-			}
-			if (pr->rf & (RF_P | RF_CP)) {
+			if (rf & (RF_P | RF_CP)) {
 				prs = xcalloc(ru->n_ports + 1, sizeof(*prs));
 				n_pr = merge_ports(ru, prs);
 			}
-			if (pr->rf & RF_P)
+			if (rf & RF_P)
 				for (unsigned i = 0; i < n_pr; i++) {
 					kel_ports(&e, pr->rid, prs[i].proto, prs[i].lo, prs[i].hi);
 					sink_elem(k, add, G_PORTS, &e);
 				}
-			if (pr->rf & (RF_C | RF_CP))
-				np_rule_ranges(ru, AF_INET, &rg, &n_rg);
-			for (unsigned i = 0; (pr->rf & RF_C) && i < n_rg; i++) {
-				kel_cidr(&e, pr->rid, &rg[i]);
-				sink_elem(k, add, G_CIDR, &e);
-			}
-			for (unsigned i = 0; (pr->rf & RF_CP) && i < n_rg; i++)
-				for (unsigned j = 0; j < n_pr; j++) {
-					kel_cidr_ports(&e, pr->rid, &rg[i], prs[j].proto, prs[j].lo,
-						       prs[j].hi);
-					sink_elem(k, add, G_CIDRPORTS, &e);
+			for (int f = 0; f < NFAM; f++) {
+				const struct bset *pe = &pr->peers[f], *na = &pr->named[f];
+				struct np_range *rg = NULL;
+				unsigned n_rg = 0;
+
+				bset_foreach(pe, i) {
+					kel_ip(&e, pr->rid, f, pe->k + i * pe->w);
+					sink_elem(k, add, gfam(G_PEERS, f), &e);
 				}
-			free(rg);
+				bset_foreach(na, i) {
+					const uint8_t *nk = na->k + i * na->w;
+					uint8_t proto;
+					uint16_t port;
+					nkey_unpack(nk, f, &proto, &port);
+					kel_named(&e, pr->rid, f, nk, proto, port);
+					sink_elem(k, add, gfam(G_NAMED, f), &e);
+				}
+				if (pr->rf[f] & (RF_C | RF_CP))
+					np_rule_ranges(ru, f ? AF_INET6 : AF_INET, &rg, &n_rg);
+				for (unsigned i = 0; (pr->rf[f] & RF_C) && i < n_rg; i++) {
+					kel_cidr(&e, pr->rid, &rg[i]);
+					sink_elem(k, add, gfam(G_CIDR, f), &e);
+				}
+				for (unsigned i = 0; (pr->rf[f] & RF_CP) && i < n_rg; i++)
+					for (unsigned j = 0; j < n_pr; j++) {
+						kel_cidr_ports(&e, pr->rid, &rg[i], prs[j].proto,
+							       prs[j].lo, prs[j].hi);
+						sink_elem(k, add, gfam(G_CIDRPORTS, f), &e);
+					}
+				free(rg);
+			}
 			free(prs);
 		}
 }
 
-/* A policy's chains (one per direction it has). */
+/*
+ * The accept rules of one rule of a policy in one family.  Peer kinds
+ * (alternatives): every peer (0), selector peers (1), ipBlocks (2); per
+ * kind one rule per port kind.  What reads no address (every peer with
+ * every port or numeric ports) is written once, for both families, in the
+ * IPv4 pass.
+ */
+static void rule_specs(struct sink *k, const char *chain, const struct np_rule *ru,
+		       const struct prule *pr, int d, int f)
+{
+	uint8_t peer = d == NP_INGRESS ? f_saddr(f) : f_daddr(f), rf = pr->rf[f];
+	bool numeric = rf & (RF_P | RF_CP), named = rf & RF_N;
+	uint32_t id = pr->rid;
+	int alts[3], na = 0;
+	struct spec s;
+
+	if (ru->all_peers)
+		alts[na++] = 0;
+	if (rf & RF_S)
+		alts[na++] = 1;
+	if (rf & (RF_C | RF_CP))
+		alts[na++] = 2;
+	for (int a = 0; a < na; a++) {
+		if (ru->all_ports) {
+			if (alts[a] == 0 && f)
+				continue;
+			spec_init(&s, alts[a] ? f : -1, SY_NFT_A_ACCEPT, NULL);
+			if (alts[a] == 1)
+				spec_lk(&s, gfam(G_PEERS, f), true, id, 1, peer);
+			else if (alts[a] == 2)
+				spec_lk(&s, gfam(G_CIDR, f), true, id, 2, peer, SY_NFT_F_L4PROTO);
+			sink_rule(k, chain, &s);
+			continue;
+		}
+		if (numeric && !(alts[a] == 0 && f)) {
+			spec_init(&s, alts[a] ? f : -1, SY_NFT_A_ACCEPT, NULL);
+			if (alts[a] == 1)
+				spec_lk(&s, gfam(G_PEERS, f), true, id, 1, peer);
+			if (alts[a] == 2)
+				spec_lk(&s, gfam(G_CIDRPORTS, f), true, id, 3, peer, SY_NFT_F_L4PROTO,
+					SY_NFT_F_TH_DPORT);
+			else
+				spec_lk(&s, G_PORTS, true, id, 2, SY_NFT_F_L4PROTO, SY_NFT_F_TH_DPORT);
+			sink_rule(k, chain, &s);
+		}
+		if (named && d == NP_INGRESS) {
+			spec_init(&s, f, SY_NFT_A_ACCEPT, NULL);
+			if (alts[a] == 1)
+				spec_lk(&s, gfam(G_PEERS, f), true, id, 1, peer);
+			if (alts[a] == 2)
+				spec_lk(&s, gfam(G_CIDR, f), true, id, 2, peer, SY_NFT_F_L4PROTO);
+			spec_lk(&s, gfam(G_NAMED, f), true, id, 3, f_daddr(f), SY_NFT_F_L4PROTO,
+				SY_NFT_F_TH_DPORT);
+			sink_rule(k, chain, &s);
+		}
+	}
+	if (named && d == NP_EGRESS) {
+		/* the planner resolved NAMED on the peers: a hit is a peer too */
+		spec_init(&s, f, SY_NFT_A_ACCEPT, NULL);
+		spec_lk(&s, gfam(G_NAMED, f), true, id, 3, f_daddr(f), SY_NFT_F_L4PROTO,
+			SY_NFT_F_TH_DPORT);
+		sink_rule(k, chain, &s);
+	}
+}
+
+/* A policy's chains (one per direction it has): per rule its IPv4, then its IPv6 rules. */
 static void prec_chains(struct sink *k, const struct prec *p)
 {
 	char chain[NAMEMAX];
-	struct spec s;
 
 	for (int d = 0; d < 2; d++) {
-		uint8_t peer = d == NP_INGRESS ? SY_NFT_F_IP4_SADDR : SY_NFT_F_IP4_DADDR;
-
 		if (!p->dir[d])
 			continue;
 		chain_name_pol(chain, p, d);
 		sink_chain(k, chain, NULL);
-		for (unsigned r = 0; r < p->n_rules[d]; r++) {
-			const struct np_rule *ru = &p->np->rules[d][r];
-			const struct prule *pr = &p->r[d][r];
-			bool numeric = pr->rf & (RF_P | RF_CP), named = pr->rf & RF_N;
-			uint32_t id = pr->rid;
-			int alts[3], na = 0;
-
-			if (ru->all_peers)
-				alts[na++] = 0;
-			if (pr->rf & RF_S)
-				alts[na++] = 1;
-			if (pr->rf & (RF_C | RF_CP))
-				alts[na++] = 2;
-			for (int a = 0; a < na; a++) {
-				if (ru->all_ports) {
-					spec_init(&s, SY_NFT_A_ACCEPT, NULL);
-					if (alts[a] == 1)
-						spec_lk(&s, G_PEERS, true, id, 1, peer);
-					else if (alts[a] == 2)
-						spec_lk(&s, G_CIDR, true, id, 2, peer, SY_NFT_F_L4PROTO);
-					sink_rule(k, chain, &s);
-					continue;
-				}
-				if (numeric) {
-					spec_init(&s, SY_NFT_A_ACCEPT, NULL);
-					if (alts[a] == 1)
-						spec_lk(&s, G_PEERS, true, id, 1, peer);
-					if (alts[a] == 2)
-						spec_lk(&s, G_CIDRPORTS, true, id, 3, peer,
-							SY_NFT_F_L4PROTO, SY_NFT_F_TH_DPORT);
-					else
-						spec_lk(&s, G_PORTS, true, id, 2, SY_NFT_F_L4PROTO,
-							SY_NFT_F_TH_DPORT);
-					sink_rule(k, chain, &s);
-				}
-				if (named && d == NP_INGRESS) {
-					spec_init(&s, SY_NFT_A_ACCEPT, NULL);
-					if (alts[a] == 1)
-						spec_lk(&s, G_PEERS, true, id, 1, peer);
-					if (alts[a] == 2)
-						spec_lk(&s, G_CIDR, true, id, 2, peer, SY_NFT_F_L4PROTO);
-					spec_lk(&s, G_NAMED, true, id, 3, SY_NFT_F_IP4_DADDR,
-						SY_NFT_F_L4PROTO, SY_NFT_F_TH_DPORT);
-					sink_rule(k, chain, &s);
-				}
-			}
-			if (named && d == NP_EGRESS) {
-				/* the planner resolved NAMED on the peers: a hit is a peer too */
-				spec_init(&s, SY_NFT_A_ACCEPT, NULL);
-				spec_lk(&s, G_NAMED, true, id, 3, SY_NFT_F_IP4_DADDR, SY_NFT_F_L4PROTO,
-					SY_NFT_F_TH_DPORT);
-				sink_rule(k, chain, &s);
-			}
-		}
+		for (unsigned r = 0; r < p->n_rules[d]; r++)
+			for (int f = 0; f < NFAM; f++)
+				rule_specs(k, chain, &p->np->rules[d][r], &p->r[d][r], d, f);
 	}
 }
 
@@ -892,11 +1055,11 @@ static int cmp_prec_key(const void *a, const void *b)
 	return strcmp(x->np->key, y->np->key);
 }
 
-/* (ns pointer, IPv4) */
+/* (ns pointer, family, address) */
 struct nskey {
 	const char *ns;
-	uint32_t ip;
-	uint32_t pad;
+	uint8_t a[16];
+	uint8_t fi, pad[7];
 };
 
 static bool ns_has(struct netpol_nft *w, const char *ns, int dir)
@@ -907,7 +1070,10 @@ static bool ns_has(struct netpol_nft *w, const char *ns, int dir)
 	return false;
 }
 
-/* The chain of one namespace for one direction: a jump per policy of it, then reject. */
+/*
+ * The chain of one namespace for one direction (either family): per policy
+ * of it a jump for its IPv4 and one for its IPv6 targets, then reject.
+ */
 static void build_ns(struct netpol_nft *w, struct sink *k, const char *ns, int dir)
 {
 	char chain[NAMEMAX], pc[NAMEMAX];
@@ -923,14 +1089,15 @@ static void build_ns(struct netpol_nft *w, struct sink *k, const char *ns, int d
 	sink_chain(k, chain, NULL);
 	for (unsigned i = 0; i < n; i++) {
 		chain_name_pol(pc, v[i], dir);
-		spec_init(&s, SY_NFT_A_JUMP, pc);
-		spec_lk(&s, G_TARGETS, true, v[i]->pid, 1,
-			dir == NP_INGRESS ? SY_NFT_F_IP4_DADDR : SY_NFT_F_IP4_SADDR);
-		snprintf(s.note, sizeof(s.note), "%s", v[i]->np->key);
-		sink_rule(k, chain, &s);
+		for (int f = 0; f < NFAM; f++) {
+			spec_init(&s, f, SY_NFT_A_JUMP, pc);
+			spec_lk(&s, gfam(G_TARGETS, f), true, v[i]->pid, 1,
+				dir == NP_INGRESS ? f_daddr(f) : f_saddr(f));
+			snprintf(s.note, sizeof(s.note), "%s", v[i]->np->key);
+			sink_rule(k, chain, &s);
+		}
 	}
-	spec_init(&s, SY_NFT_A_REJECT, NULL);
-	s.nfproto4 = false;
+	spec_init(&s, -1, SY_NFT_A_REJECT, NULL);
 	sink_rule(k, chain, &s);
 	free(v);
 }
@@ -966,25 +1133,51 @@ static const struct sy_nft_hook HOOK_INGRESS = { "filter", NF_INET_FORWARD, 1 };
 static const struct sy_nft_hook HOOK_OUT_EGRESS = { "filter", NF_INET_LOCAL_OUT, 0 };
 static const struct sy_nft_hook HOOK_OUT_INGRESS = { "filter", NF_INET_LOCAL_OUT, 1 };
 
-/* The dispatch chain of a direction (in4 / eg4): a goto per namespace. */
+/* The dispatch chain of a direction and family (in4 / eg4 / in6 / eg6). */
+static const char *dispatch_name(int dir, int f)
+{
+	static const char *const n[2][NFAM] = { { "in4", "in6" }, { "eg4", "eg6" } };
+
+	return n[dir][f];
+}
+
+/* The dispatch chains of a direction: a goto per namespace, in each family. */
 static void build_dispatch(struct netpol_nft *w, struct sink *k, int dir)
 {
-	const char *name = dir == NP_INGRESS ? "in4" : "eg4";
 	char chain[NAMEMAX];
 	unsigned n;
 	const char **v = ns_list(w, dir, &n);
 	struct spec s;
 
-	sink_chain(k, name, NULL);
-	for (unsigned i = 0; i < n; i++) {
-		chain_name_ns(chain, v[i], dir);
-		spec_init(&s, SY_NFT_A_GOTO, chain);
-		spec_lk(&s, dir == NP_INGRESS ? G_NS_IN : G_NS_EG, true, ns_id(w, v[i]), 1,
-			dir == NP_INGRESS ? SY_NFT_F_IP4_DADDR : SY_NFT_F_IP4_SADDR);
-		sink_rule(k, name, &s);
+	for (int f = 0; f < NFAM; f++) {
+		const char *name = dispatch_name(dir, f);
+
+		sink_chain(k, name, NULL);
+		for (unsigned i = 0; i < n; i++) {
+			chain_name_ns(chain, v[i], dir);
+			spec_init(&s, f, SY_NFT_A_GOTO, chain);
+			spec_lk(&s, gfam(dir == NP_INGRESS ? G_NS_IN : G_NS_EG, f), true,
+				ns_id(w, v[i]), 1, dir == NP_INGRESS ? f_daddr(f) : f_saddr(f));
+			sink_rule(k, name, &s);
+		}
 	}
 	free(v);
 }
+
+/*
+ * ICMPv6 the policies never judge, in both directions: multicast listener
+ * query / report / done (130-132), router solicitation (133), neighbour
+ * solicitation and advertisement (135, 136) — Calico's list for what a
+ * workload sends before its policy.  Neighbour discovery carries the pods'
+ * own addresses (a solicitation from the pod's address, the advertisement
+ * back to it), is never tracked by conntrack, and with a bridge
+ * (br_netfilter) pod-to-pod discovery crosses the forward hook: without
+ * these an IPv6 pod behind a default deny could not even resolve the
+ * neighbours its policy allows.  Router advertisements and redirects from a
+ * pod (134, 137) stay judged; the node's own come through output, accepted
+ * there as the node's traffic.
+ */
+static const uint8_t ND_TYPES[][2] = { { 130, 133 }, { 135, 136 } };
 
 /*
  * The base chains of a direction: on forward, and on output for what IPVS
@@ -999,27 +1192,33 @@ static void build_base(struct sink *k, int dir, bool output)
 
 	sink_chain(k, base, output ? (dir == NP_INGRESS ? &HOOK_OUT_INGRESS : &HOOK_OUT_EGRESS) :
 		   (dir == NP_INGRESS ? &HOOK_INGRESS : &HOOK_EGRESS));
-	spec_init(&s, SY_NFT_A_ACCEPT, NULL);
-	s.nfproto4 = false;
+	spec_init(&s, -1, SY_NFT_A_ACCEPT, NULL);
 	s.ct_est = true;
 	sink_rule(k, base, &s);
 	if (output) {
-		spec_init(&s, SY_NFT_A_ACCEPT, NULL);
-		s.nfproto4 = false;
+		spec_init(&s, -1, SY_NFT_A_ACCEPT, NULL);
 		s.fib_slocal = true;
 		sink_rule(k, base, &s);
 	}
-	spec_init(&s, SY_NFT_A_JUMP, dir == NP_INGRESS ? "in4" : "eg4");
-	spec_lk(&s, dir == NP_INGRESS ? G_ISO_IN : G_ISO_EG, false, 0, 1,
-		dir == NP_INGRESS ? SY_NFT_F_IP4_DADDR : SY_NFT_F_IP4_SADDR);
-	sink_rule(k, base, &s);
+	for (unsigned i = 0; i < sizeof(ND_TYPES) / sizeof(ND_TYPES[0]); i++) {
+		spec_init(&s, 1, SY_NFT_A_ACCEPT, NULL);
+		s.icmp6_lo = ND_TYPES[i][0];
+		s.icmp6_hi = ND_TYPES[i][1];
+		sink_rule(k, base, &s);
+	}
+	for (int f = 0; f < NFAM; f++) {
+		spec_init(&s, f, SY_NFT_A_JUMP, dispatch_name(dir, f));
+		spec_lk(&s, gfam(dir == NP_INGRESS ? G_ISO_IN : G_ISO_EG, f), false, 0, 1,
+			dir == NP_INGRESS ? f_daddr(f) : f_saddr(f));
+		sink_rule(k, base, &s);
+	}
 }
 
-/* ---- membership counts: the ns-in4 / ns-eg4 elements ---- */
+/* ---- membership counts: the ns-in4/6 / ns-eg4/6 elements ---- */
 
-/* Count ip in (ns, dir) up or down; element op into the sink on 0->1 / 1->0. */
-static void nsref_bump(struct netpol_nft *w, struct sink *k, int dir, const char *ns, uint32_t ip,
-		       int by)
+/* Count an address in (ns, dir) up or down; element op into the sink on 0->1 / 1->0. */
+static void nsref_bump(struct netpol_nft *w, struct sink *k, int dir, const char *ns, int f,
+		       const void *ab, int by)
 {
 	struct nskey nk;
 	struct kel e;
@@ -1027,7 +1226,8 @@ static void nsref_bump(struct netpol_nft *w, struct sink *k, int dir, const char
 
 	memset(&nk, 0, sizeof(nk));
 	nk.ns = ns;
-	nk.ip = ip;
+	nk.fi = (uint8_t)f;
+	memcpy(nk.a, ab, fam_alen(f));
 	if (by > 0) {
 		size_t j = bset_put(&w->nsref[dir], &nk);
 		if (w->nsref[dir].v[j]++)
@@ -1040,8 +1240,8 @@ static void nsref_bump(struct netpol_nft *w, struct sink *k, int dir, const char
 	}
 	if (!k)
 		return;
-	kel_ip(&e, ns_id(w, ns), ip);
-	sink_elem(k, by > 0, dir == NP_INGRESS ? G_NS_IN : G_NS_EG, &e);
+	kel_ip(&e, ns_id(w, ns), f, ab);
+	sink_elem(k, by > 0, gfam(dir == NP_INGRESS ? G_NS_IN : G_NS_EG, f), &e);
 }
 
 static void prec_count(struct netpol_nft *w, struct sink *k, const struct prec *p, int by)
@@ -1049,11 +1249,10 @@ static void prec_count(struct netpol_nft *w, struct sink *k, const struct prec *
 	for (int d = 0; d < 2; d++) {
 		if (!p->dir[d])
 			continue;
-		bset_foreach(&p->targets, i) {
-			uint32_t ip;
-			memcpy(&ip, p->targets.k + i * 4, 4);
-			nsref_bump(w, k, d, p->ns, ip, by);
-		}
+		for (int f = 0; f < NFAM; f++)
+			bset_foreach(&p->targets[f], i)
+				nsref_bump(w, k, d, p->ns, f, p->targets[f].k + i * p->targets[f].w,
+					   by);
 	}
 }
 
@@ -1119,27 +1318,21 @@ static void kstate_free(struct kstate *ks)
 
 struct kelem_arg {
 	struct bset *out;
-	bool interval;
+	int g;				/* the set's kind */
 };
 
 static void kelem_cb(void *arg, const struct sy_nft_elem_info *in)
 {
 	struct kelem_arg *a = arg;
-	struct kel e;
+	uint8_t buf[2 * KMAX];
+	unsigned l = gset_klen(a->g);
 
-	memset(&e, 0, sizeof(e));
-	if (in->klen > sizeof(e.key))
+	if (in->klen != l)	/* not a key of this kind: the set's type is checked apart */
 		return;
-	e.klen = (uint8_t)in->klen;
-	memcpy(e.key, in->key, in->klen);
-	if (a->interval) {
-		e.has_end = 1;
-		if (in->key_end && in->kelen == in->klen)
-			memcpy(e.end, in->key_end, in->kelen);
-		else
-			memcpy(e.end, in->key, in->klen);
-	}
-	bset_put(a->out, &e);
+	memcpy(buf, in->key, l);
+	if (GSETS[a->g].interval)
+		memcpy(buf + l, in->key_end && in->kelen == l ? in->key_end : in->key, l);
+	bset_put(a->out, buf);
 }
 
 struct pol_arg {
@@ -1168,13 +1361,10 @@ static void iso_cb(void *arg, const struct np_elem *e)
 {
 	struct iso_arg *a = arg;
 	struct kel k;
-	uint32_t ip;
+	int f = fam_of(&e->addr);
 
-	if (!sy_addr_is4(&e->addr))
-		return;
-	memcpy(&ip, &e->addr.v4, 4);
-	kel_ip_only(&k, ip);
-	sink_elem(a->k, true, a->set, &k);
+	kel_ip_only(&k, f, e->addr.b);
+	sink_elem(a->k, true, gfam(a->set, f), &k);
 }
 
 static void build_all(struct netpol_nft *w, struct sink *k, const struct policy_state *ps)
@@ -1243,9 +1433,9 @@ static int diff_full(struct netpol_nft *w, struct sink *k, struct kstate *ks, bo
 
 		if (!sidx_used(i))
 			continue;
-		bset_init(&have, sizeof(struct kel));
+		bset_init(&have, kel_width((int)(i / NSHARD)));
 		if (hmap_get(&ks->sets, (nm = sname(i, buf)))) {
-			struct kelem_arg a = { &have, GSETS[i / NSHARD].interval };
+			struct kelem_arg a = { &have, (int)(i / NSHARD) };
 			r = sy_nft_dump_elems2(w->nl, NFPROTO_INET, TABLE, nm, kelem_cb, &a);
 			if (r < 0) {
 				bset_free(&have);
@@ -1255,16 +1445,20 @@ static int diff_full(struct netpol_nft *w, struct sink *k, struct kstate *ks, bo
 			}
 		}
 		bset_foreach(&have, j) {
-			const struct kel *e = (const struct kel *)(have.k + j * sizeof(*e));
-			if (bset_find(want, e) < 0) {
-				elem_write_si(b, false, i, e);
+			const uint8_t *x = have.k + j * have.w;
+			if (bset_find(want, x) < 0) {
+				struct kel e;
+				kel_unpack((int)(i / NSHARD), x, &e);
+				elem_write_si(b, false, i, &e);
 				st->elems_deleted++;
 			}
 		}
 		bset_foreach(want, j) {
-			const struct kel *e = (const struct kel *)(want->k + j * sizeof(*e));
-			if (bset_find(&have, e) < 0) {
-				elem_write_si(b, true, i, e);
+			const uint8_t *x = want->k + j * want->w;
+			if (bset_find(&have, x) < 0) {
+				struct kel e;
+				kel_unpack((int)(i / NSHARD), x, &e);
+				elem_write_si(b, true, i, &e);
 				st->elems_added++;
 			}
 		}
@@ -1414,13 +1608,14 @@ static void delta_cb(void *arg, const struct np_delta *d)
 	struct netpol_nft *w = a->w;
 	struct prec *p = NULL;
 	struct prule *pr;
-	uint32_t ip;
+	const uint8_t *ab = d->elem.addr.b;
+	int f;
 	struct kel e;
 
 	a->st->deltas++;
-	if (!sy_addr_is4(&d->elem.addr))
+	if (!sy_addr_is_set(&d->elem.addr))
 		return;
-	memcpy(&ip, &d->elem.addr.v4, 4);
+	f = fam_of(&d->elem.addr);
 	if (d->set.kind >= NP_SET_TARGETS) {
 		if (d->set.policy_id >= w->n_precs || !(p = &w->precs[d->set.policy_id])->live)
 			return;
@@ -1428,17 +1623,18 @@ static void delta_cb(void *arg, const struct np_delta *d)
 	switch (d->set.kind) {
 	case NP_SET_ISOLATED_IN:
 	case NP_SET_ISOLATED_EG:
-		kel_ip_only(&e, ip);
-		sink_elem(a->k, d->add, d->set.kind == NP_SET_ISOLATED_IN ? G_ISO_IN : G_ISO_EG, &e);
+		kel_ip_only(&e, f, ab);
+		sink_elem(a->k, d->add, gfam(d->set.kind == NP_SET_ISOLATED_IN ? G_ISO_IN : G_ISO_EG,
+					     f), &e);
 		return;
 	case NP_SET_TARGETS:
-		if (!copy_update(&p->targets, &ip, d->add))
+		if (!copy_update(&p->targets[f], ab, d->add))
 			return;
-		kel_ip(&e, p->pid, ip);
-		sink_elem(a->k, d->add, G_TARGETS, &e);
+		kel_ip(&e, p->pid, f, ab);
+		sink_elem(a->k, d->add, gfam(G_TARGETS, f), &e);
 		for (int dir = 0; dir < 2; dir++)
 			if (p->dir[dir])
-				nsref_bump(w, a->k, dir, p->ns, ip, d->add ? 1 : -1);
+				nsref_bump(w, a->k, dir, p->ns, f, ab, d->add ? 1 : -1);
 		return;
 	case NP_SET_PEERS:
 	case NP_SET_NAMED:
@@ -1446,19 +1642,17 @@ static void delta_cb(void *arg, const struct np_delta *d)
 			return;
 		pr = &p->r[d->set.dir][d->set.rule];
 		if (d->set.kind == NP_SET_PEERS) {
-			if (!(pr->rf & RF_S) || !copy_update(&pr->peers, &ip, d->add))
+			if (!(pr->rf[f] & RF_S) || !copy_update(&pr->peers[f], ab, d->add))
 				return;
-			kel_ip(&e, pr->rid, ip);
-			sink_elem(a->k, d->add, G_PEERS, &e);
+			kel_ip(&e, pr->rid, f, ab);
+			sink_elem(a->k, d->add, gfam(G_PEERS, f), &e);
 		} else {
-			struct nkey nk = { 0 };
-			nk.ip = ip;
-			nk.proto = d->elem.proto;
-			nk.port = d->elem.port;
-			if (!(pr->rf & RF_N) || !copy_update(&pr->named, &nk, d->add))
+			uint8_t nk[20];
+			nkey_pack(nk, f, ab, d->elem.proto, d->elem.port);
+			if (!(pr->rf[f] & RF_N) || !copy_update(&pr->named[f], nk, d->add))
 				return;
-			kel_named(&e, pr->rid, ip, nk.proto, nk.port);
-			sink_elem(a->k, d->add, G_NAMED, &e);
+			kel_named(&e, pr->rid, f, ab, d->elem.proto, d->elem.port);
+			sink_elem(a->k, d->add, gfam(G_NAMED, f), &e);
 		}
 		return;
 	default:

@@ -253,6 +253,8 @@ void sy_nft_rb_map_vmap(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n,
 void sy_nft_rb_verdict(struct sy_nft_rb *rb, enum sy_nft_act act, const char *chain);
 /* fib saddr type local (the packet comes from one of this host's addresses) */
 void sy_nft_rb_fib_saddr_local(struct sy_nft_rb *rb);
+/* meta l4proto ipv6-icmp icmpv6 type lo-hi (meta nfproto ipv6 is the caller's) */
+void sy_nft_rb_icmp6_type(struct sy_nft_rb *rb, uint8_t lo, uint8_t hi);
 /* reject with icmpx admin-prohibited (either family) */
 void sy_nft_rb_reject_admin(struct sy_nft_rb *rb);
 /* Append the rule to chain with the comment "sy:<fp>[ note]" (consumes rb). */

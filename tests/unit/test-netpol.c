@@ -177,9 +177,28 @@ static bool allowed(const struct policy_state *ps, const struct sy_addr *src,
 static const char *const NSS[] = { "x", "y", "z" };
 static const char *const PODS[] = { "a", "b", "c" };
 
+/*
+ * The family probed (model_ip's), and whether the pods are dual-stack:
+ * 10.244.<ns>.<pod> and fd00:244:<ns>::<pod> (1-based).
+ */
+static int probe_fam = AF_INET;
+static bool model_dual;
+
+static struct sy_addr model_ip_fam(int ns, int pod, int fam)
+{
+	struct sy_addr a = sy_addr4_host(0x0af40000u | (uint32_t)(ns + 1) << 8 | (uint32_t)(pod + 1));
+
+	if (fam == AF_INET6) {
+		char buf[64];
+		snprintf(buf, sizeof(buf), "fd00:244:%d::%d", ns + 1, pod + 1);
+		assert_int_equal(sy_addr_parse(buf, &a), 0);
+	}
+	return a;
+}
+
 static struct sy_addr model_ip(int ns, int pod)
 {
-	return sy_addr4_host(0x0af40000u | (uint32_t)(ns + 1) << 8 | (uint32_t)(pod + 1));
+	return model_ip_fam(ns, pod, probe_fam);
 }
 
 #define AGNHOST_PORTS \
@@ -202,14 +221,21 @@ static struct policy_state *model(void)
 			ev_ns(ps, mkns(buf));
 		}
 		for (int p = 0; p < 3; p++) {
-			struct sy_addr ip = model_ip(n, p);
+			struct sy_addr ip = model_ip_fam(n, p, AF_INET), ip6 = model_ip_fam(n, p, AF_INET6);
+			char ips[128], s4[SY_ADDR_STRLEN];
 
+			snprintf(s4, sizeof(s4), "%s", sy_addr_str(&ip));
+			if (model_dual)
+				snprintf(ips, sizeof(ips), "[{\"ip\":\"%s\"},{\"ip\":\"%s\"}]", s4,
+					 sy_addr_str(&ip6));
+			else
+				snprintf(ips, sizeof(ips), "[{\"ip\":\"%s\"}]", s4);
 			snprintf(buf, sizeof(buf),
 				 "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\",\"labels\":{\"pod\":\"%s\"}},"
 				 "\"spec\":{\"nodeName\":\"n1\",\"containers\":[{\"name\":\"c\",\"ports\":"
 				 AGNHOST_PORTS "}]},"
-				 "\"status\":{\"phase\":\"Running\",\"podIP\":\"%s\"}}",
-				 PODS[p], NSS[n], PODS[p], sy_addr_str(&ip));
+				 "\"status\":{\"phase\":\"Running\",\"podIP\":\"%s\",\"podIPs\":%s}}",
+				 PODS[p], NSS[n], PODS[p], s4, ips);
 			ev_pod(ps, mkpod(buf));
 		}
 	}
@@ -307,9 +333,11 @@ static void run_case(const char *name, const char *const *policies, unsigned n,
 
 #define XA "\"podSelector\":{\"matchLabels\":{\"pod\":\"a\"}}"
 
-static void test_semantics(void **state)
+/* Every case, probed in probe_fam (IPv4 ipBlocks admit no IPv6 peer). */
+static void semantics(void)
 {
-	(void)state;
+	bool v4 = probe_fam == AF_INET;
+
 	run_case("no policy", NULL, 0, IPPROTO_TCP, 80, all);
 	CASE("default-deny-ingress", IPPROTO_TCP, 80, none_to_x, NPX("d", "{\"podSelector\":{}}"));
 	CASE("default-deny ingress: []", IPPROTO_TCP, 80, none_to_x,
@@ -392,16 +420,54 @@ static void test_semantics(void **state)
 	CASE("client-side egress deny although the server allows", IPPROTO_TCP, 80, xa_isolated_both_egress_only,
 	     NPX("e", "{" XA ",\"policyTypes\":[\"Egress\"]}"), NPX("f", "{\"podSelector\":{},\"ingress\":[{}]}"));
 	/* ipBlock: y's pods are 10.244.2.1-3; except y/b */
-	CASE("ipBlock with except", IPPROTO_TCP, 80, xa_from_y_not_b,
+	CASE("ipBlock with except", IPPROTO_TCP, 80, v4 ? xa_from_y_not_b : xa_none,
 	     NPX("p", "{" XA ",\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"10.244.2.0/24\",\"except\":[\"10.244.2.2/32\"]}}]}]}"));
-	CASE("IP in one block's except but another's cidr is allowed", IPPROTO_TCP, 80, xa_from_y,
+	CASE("IP in one block's except but another's cidr is allowed", IPPROTO_TCP, 80, v4 ? xa_from_y : xa_none,
 	     NPX("p", "{" XA ",\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"10.244.2.0/24\",\"except\":[\"10.244.2.2/32\"]}},"
 		 "{\"ipBlock\":{\"cidr\":\"10.244.2.2/31\"}}]}]}"));
-	CASE("egress to a CIDR, named port on the pod inside", IPPROTO_TCP, 80, xa_to_y,
+	CASE("egress to a CIDR, named port on the pod inside", IPPROTO_TCP, 80,
+	     v4 ? xa_to_y : xa_isolated_both_egress_only,
 	     NPX("e", "{" XA ",\"policyTypes\":[\"Egress\"],\"egress\":[{\"to\":[{\"ipBlock\":{\"cidr\":\"10.244.2.0/24\"}}],"
 		 "\"ports\":[{\"port\":\"serve-80-tcp\"}]}]}"));
 	CASE("egress to all, named port", IPPROTO_TCP, 81, all,
 	     NPX("e", "{" XA ",\"policyTypes\":[\"Egress\"],\"egress\":[{\"ports\":[{\"port\":\"serve-81-tcp\"}]}]}"));
+}
+
+static void test_semantics(void **state)
+{
+	(void)state;
+	semantics();
+}
+
+/*
+ * Dual-stack pods: every case again in each family (a pod is selected in
+ * both), then IPv6 ipBlocks: they apply to IPv6 peers only, as an IPv4
+ * block to IPv4 peers only.
+ */
+static void test_semantics_dual(void **state)
+{
+	(void)state;
+	model_dual = true;
+	for (int f = 0; f < 2; f++) {
+		probe_fam = f ? AF_INET6 : AF_INET;
+		semantics();
+		/* y's pods are fd00:244:2::1-3; except y/b */
+		CASE("IPv6 ipBlock with except", IPPROTO_TCP, 80, f ? xa_from_y_not_b : xa_none,
+		     NPX("p", "{" XA ",\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"fd00:244:2::/64\","
+			 "\"except\":[\"fd00:244:2::2/128\"]}}]}]}"));
+		CASE("an ipBlock of each family", IPPROTO_TCP, 80, f ? xa_from_z : xa_from_y_not_b,
+		     NPX("p", "{" XA ",\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"fd00:244:3::/64\"}},"
+			 "{\"ipBlock\":{\"cidr\":\"10.244.2.0/24\",\"except\":[\"10.244.2.2/32\"]}}]}]}"));
+		CASE("IPv6 ipBlock egress, named port on the pod inside", IPPROTO_TCP, 80,
+		     f ? xa_to_y : xa_isolated_both_egress_only,
+		     NPX("e", "{" XA ",\"policyTypes\":[\"Egress\"],\"egress\":[{\"to\":[{\"ipBlock\":"
+			 "{\"cidr\":\"fd00:244:2::/112\"}}],\"ports\":[{\"port\":\"serve-80-tcp\"}]}]}"));
+		CASE("IPv6 ipBlock with ports, numeric", IPPROTO_UDP, 81, f ? xa_from_y : xa_none,
+		     NPX("p", "{" XA ",\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"fd00:244:2::/48\"}}],"
+			 "\"ports\":[{\"protocol\":\"UDP\",\"port\":81}]}]}"));
+	}
+	probe_fam = AF_INET;
+	model_dual = false;
 }
 
 static size_t setsize(const struct policy_state *ps, struct np_set_ref r)
@@ -606,9 +672,14 @@ static void rnd_rule(char *buf, size_t len, bool egress)
 			default: {
 				unsigned net = rnd(2);
 
-				o += (size_t)snprintf(buf + o, len - o,
-						      "%s{\"ipBlock\":{\"cidr\":\"10.0.%u.0/24\",\"except\":[\"10.0.%u.%u/30\"]}}",
-						      sep, net, net, rnd(4) * 4);
+				if (rnd(2))
+					o += (size_t)snprintf(buf + o, len - o,
+							      "%s{\"ipBlock\":{\"cidr\":\"10.0.%u.0/24\",\"except\":[\"10.0.%u.%u/30\"]}}",
+							      sep, net, net, rnd(4) * 4);
+				else	/* IPv6: the pods' fd00::0-f */
+					o += (size_t)snprintf(buf + o, len - o,
+							      "%s{\"ipBlock\":{\"cidr\":\"fd00::/%u\",\"except\":[\"fd00::%x/126\"]}}",
+							      sep, 124 - 4 * net, rnd(4) * 4);
 			}
 			}
 		}
@@ -671,12 +742,18 @@ static struct pod *rnd_pod(unsigned i)
 	unsigned v = rnd(8);
 
 	rnd_labels(labels, sizeof(labels));
-	/* addresses from a small pool: two pods may share one (a stale pod and its successor) */
-	if (v < 5)
+	/* addresses from a small pool: two pods may share one (a stale pod and its successor);
+	 * IPv4, dual-stack (either order) or IPv6 only */
+	if (v < 4)
 		snprintf(ips, sizeof(ips), "{\"ip\":\"10.0.%u.%u\"}", rnd(2), rnd(16));
-	else if (v < 7)
-		snprintf(ips, sizeof(ips), "{\"ip\":\"10.0.%u.%u\"},{\"ip\":\"fd00::%u\"}", rnd(2), rnd(16),
+	else if (v < 5)
+		snprintf(ips, sizeof(ips), "{\"ip\":\"10.0.%u.%u\"},{\"ip\":\"fd00::%x\"}", rnd(2), rnd(16),
 			 rnd(16));
+	else if (v < 6)
+		snprintf(ips, sizeof(ips), "{\"ip\":\"fd00::%x\"},{\"ip\":\"10.0.%u.%u\"}", rnd(16), rnd(2),
+			 rnd(16));
+	else if (v < 7)
+		snprintf(ips, sizeof(ips), "{\"ip\":\"fd00::%x\"}", rnd(16));
 	else
 		ips[0] = '\0';
 	snprintf(buf, sizeof(buf),
@@ -1094,6 +1171,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_semantics),
+		cmocka_unit_test(test_semantics_dual),
 		cmocka_unit_test(test_membership),
 		cmocka_unit_test(test_incremental),
 		cmocka_unit_test(test_cache),

@@ -4,7 +4,8 @@
  * its helpers are static): the byte sets (grow, delete, reinsert through
  * tombstones), a rule's port list as disjoint ranges per protocol (an
  * interval set refuses overlaps), which element kinds a rule gets, the
- * element keys (id first, network order), the set shards.
+ * element keys (id first, network order; IPv4 and IPv6), the set shards,
+ * an element packed in its kind's width.
  */
 #include "../../policy/policy_nft.c"
 #include "helpers.h"
@@ -99,12 +100,14 @@ static void test_rule_flags(void **state)
 
 static void test_keys(void **state)
 {
-	struct kel e;
+	struct kel e, u;
 	struct np_range rg;
 	uint32_t ip = htonl(0x0af40001), be;
+	struct sy_addr a6;
+	uint8_t buf[2 * KMAX];
 
 	(void)state;
-	kel_ip(&e, 0x01020304, ip);
+	kel_ip(&e, 0x01020304, 0, &ip);
 	assert_int_equal(e.klen, 8);
 	memcpy(&be, e.key, 4);
 	assert_int_equal(ntohl(be), 0x01020304);
@@ -112,7 +115,7 @@ static void test_keys(void **state)
 	assert_memory_equal(e.key + 4, &ip, 4);
 	assert_int_equal(sidx(G_PEERS, 0x01020304), G_PEERS * NSHARD + 0x01020304 % NSHARD);
 	assert_int_equal(sidx(G_ISO_IN, 0x01020304), G_ISO_IN * NSHARD);
-	kel_named(&e, 7, ip, IPPROTO_UDP, 53);
+	kel_named(&e, 7, 0, &ip, IPPROTO_UDP, 53);
 	assert_int_equal(e.klen, 16);
 	assert_int_equal(e.key[8], IPPROTO_UDP);
 	assert_int_equal(e.key[12], 0);
@@ -127,6 +130,42 @@ static void test_keys(void **state)
 	assert_int_equal(e.end[5], 0x3f);
 	assert_int_equal((e.end[12] << 8) | e.end[13], 8100);
 	assert_int_equal((e.key[12] << 8) | e.key[13], 8000);
+
+	/* IPv6: 16-byte address fields, the kinds' IPv6 twins, their own shards */
+	assert_int_equal(sy_addr_parse("fd00:244:1::a", &a6), 0);
+	kel_ip(&e, 0x01020304, 1, a6.b);
+	assert_int_equal(e.klen, 20);
+	assert_memory_equal(e.key + 4, a6.b, 16);
+	assert_int_equal(gset_klen(gfam(G_PEERS, 1)), 20);
+	assert_string_equal(GSETS[gfam(G_PEERS, 1)].name, "peers6");
+	assert_string_equal(GSETS[gfam(G_ISO_EG, 1)].name, "iso-eg6");
+	assert_int_equal(GSETS[gfam(G_CIDRPORTS, 1)].fields[1], SY_NFT_F_IP6_SADDR);
+	assert_false(gset_sharded(gfam(G_ISO_IN, 1)));
+	assert_true(gset_sharded(gfam(G_NS_IN, 1)));
+	kel_named(&e, 7, 1, a6.b, IPPROTO_SCTP, 81);
+	assert_int_equal(e.klen, 28);
+	assert_int_equal(e.key[20], IPPROTO_SCTP);
+	assert_int_equal((e.key[24] << 8) | e.key[25], 81);
+	kel_ip_only(&e, 1, a6.b);
+	assert_int_equal(e.klen, 16);
+	memset(&rg, 0, sizeof(rg));
+	assert_int_equal(sy_addr_parse("fd00:244::", &rg.lo), 0);
+	assert_int_equal(sy_addr_parse("fd00:244::ffff", &rg.hi), 0);
+	kel_cidr_ports(&e, 9, &rg, IPPROTO_UDP, 53, 53);
+	assert_int_equal(e.klen, 28);
+	assert_int_equal(e.end[18], 0xff);
+	assert_int_equal(e.end[19], 0xff);
+	assert_int_equal(e.key[20], IPPROTO_UDP);
+	/* packed in a byte set of its kind: key then end, nothing else */
+	assert_int_equal(kel_width(gfam(G_CIDRPORTS, 1)), 56);
+	assert_int_equal(kel_width(G_PEERS), 8);
+	kel_pack(gfam(G_CIDRPORTS, 1), &e, buf);
+	kel_unpack(gfam(G_CIDRPORTS, 1), buf, &u);
+	assert_memory_equal(&u, &e, sizeof(e));
+	kel_ip(&e, 5, 0, &ip);
+	kel_pack(G_TARGETS, &e, buf);
+	kel_unpack(G_TARGETS, buf, &u);
+	assert_memory_equal(&u, &e, sizeof(e));
 }
 
 int main(void)
