@@ -8,6 +8,11 @@
 #     side 169.254.1.1: Calico's wiring)
 #   node1 eth-n 10.0.0.1 <-> node2 eth-n 10.0.0.2 (routes to each other's pod range)
 #
+# NP_DUAL=1: every pod dual-stack as well (status.podIPs of both families):
+#   local fd00:244:1::/64 (bridge: br0 fd00:244:1::1; routed: /128 routes, the
+#   node's side fe80::1), remote fd00:244:2::/64, nodes fd00::1 <-> fd00::2;
+#   the lab probes every cell in both families.
+#
 # tests/lib/netpol_lab.py starts the servers inside every pod, probes the
 # full matrix (pairs x TCP/UDP/SCTP x 80/81) and compares it with the
 # expectation of each case.
@@ -25,7 +30,25 @@ mkdir -p "$NP_M"
 NP_SPEC=$SY_TMP/lab.json
 NP_PID=
 NP_LOG=
-declare -A NP_NS NP_IP
+declare -A NP_NS NP_IP NP_IP6
+NP_DUAL=${NP_DUAL:-0}
+
+# np_v6 NS [fwd]: the namespace's IPv6 sysctls (no DAD wait; a node: forwarding,
+# and no ICMPv6 rate limit: a probe round rejects hundreds of packets at once)
+np_v6() {
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
+		net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 \
+		${2:+net.ipv6.conf.all.forwarding=1 net.ipv6.icmp.ratelimit=0}
+}
+
+# np_routed6 NODE IF POD ADDR: a routed IPv6 pod (Calico's wiring: /128 on the
+# pod, a route to it on the node, the node's side of the veth fe80::1)
+np_routed6() {
+	ip -n "$1" addr add fe80::1/64 dev "$2" nodad
+	ip -n "$3" addr add "$4/128" dev eth0 nodad
+	ip -n "$3" -6 route add default via fe80::1 dev eth0
+	ip -n "$1" -6 route add "$4/128" dev "$2"
+}
 
 # np_lab bridge|routed
 np_lab() {
@@ -39,49 +62,76 @@ np_lab() {
 	sy_veth "$NODE" eth-n 10.0.0.1/24 "$NODE2" eth-n 10.0.0.2/24
 	ip -n "$NODE" route add 10.244.2.0/24 via 10.0.0.2
 	ip -n "$NODE2" route add 10.244.1.0/24 via 10.0.0.1
+	if [ "$NP_DUAL" = 1 ]; then
+		np_v6 "$NODE" fwd
+		np_v6 "$NODE2" fwd
+		ip -n "$NODE" addr add fd00::1/64 dev eth-n nodad
+		ip -n "$NODE2" addr add fd00::2/64 dev eth-n nodad
+		ip -n "$NODE" -6 route add fd00:244:2::/64 via fd00::2
+		ip -n "$NODE2" -6 route add fd00:244:1::/64 via fd00::1
+	fi
 	if [ "$wiring" = bridge ]; then
 		ip -n "$NODE" link add br0 type bridge
 		ip -n "$NODE" addr add 10.244.1.1/24 dev br0
+		[ "$NP_DUAL" = 1 ] && ip -n "$NODE" addr add fd00:244:1::1/64 dev br0 nodad
 		ip -n "$NODE" link set br0 up
 		ip netns exec "$NODE" sysctl -qw net.bridge.bridge-nf-call-iptables=1 ||
 			sy_skip "no br_netfilter"
+		if [ "$NP_DUAL" = 1 ]; then
+			ip netns exec "$NODE" sysctl -qw net.bridge.bridge-nf-call-ip6tables=1 ||
+				sy_skip "no br_netfilter for IPv6"
+		fi
 	fi
 	for ns in x y z; do
 		for p in a b c; do
 			sy_mkns pns "pod-$ns-$p"
 			NP_NS[$ns/$p]=$pns
+			[ "$NP_DUAL" = 1 ] && np_v6 "$pns"
 			if [ "$p" = c ]; then
 				NP_IP[$ns/$p]=10.244.2.$j
 				sy_veth "$NODE2" "v$ns$p" 169.254.1.1/32 "$pns" eth0 "10.244.2.$j/32"
 				ip -n "$NODE2" route add "10.244.2.$j/32" dev "v$ns$p"
 				ip -n "$pns" route add 169.254.1.1 dev eth0
 				ip -n "$pns" route add default via 169.254.1.1
+				if [ "$NP_DUAL" = 1 ]; then
+					NP_IP6[$ns/$p]=fd00:244:2::$j
+					np_routed6 "$NODE2" "v$ns$p" "$pns" "fd00:244:2::$j"
+				fi
 				j=$((j + 1))
 				continue
 			fi
 			NP_IP[$ns/$p]=10.244.1.$i
+			[ "$NP_DUAL" = 1 ] && NP_IP6[$ns/$p]=fd00:244:1::$i
 			if [ "$wiring" = bridge ]; then
 				sy_veth "$NODE" "v$ns$p" - "$pns" eth0 "10.244.1.$i/24"
 				ip -n "$NODE" link set "v$ns$p" master br0
 				ip -n "$pns" route add default via 10.244.1.1
+				if [ "$NP_DUAL" = 1 ]; then
+					ip -n "$pns" addr add "fd00:244:1::$i/64" dev eth0 nodad
+					ip -n "$pns" -6 route add default via fd00:244:1::1
+				fi
 			else
 				sy_veth "$NODE" "v$ns$p" 169.254.1.1/32 "$pns" eth0 "10.244.1.$i/32"
 				ip -n "$NODE" route add "10.244.1.$i/32" dev "v$ns$p"
 				ip -n "$pns" route add 169.254.1.1 dev eth0
 				ip -n "$pns" route add default via 169.254.1.1
+				[ "$NP_DUAL" = 1 ] && np_routed6 "$NODE" "v$ns$p" "$pns" "fd00:244:1::$i"
 			fi
 			i=$((i + 1))
 		done
 	done
 	{
 		echo '{"net_all": "10.244.0.0/16", "net_local": "10.244.1.0/24",'
-		echo ' "net_remote": "10.244.2.0/24", "pods": {'
+		echo ' "net_remote": "10.244.2.0/24",'
+		[ "$NP_DUAL" = 1 ] && echo ' "net6_all": "fd00:244::/32", "net6_local": "fd00:244:1::/64", "net6_remote": "fd00:244:2::/64",'
+		echo ' "pods": {'
 		local first=1
 		for k in "${!NP_NS[@]}"; do
 			[ $first = 1 ] || echo ','
 			first=0
-			printf '"%s": {"netns": "%s", "ip": "%s", "remote": %s}' "$k" "${NP_NS[$k]}" \
-				"${NP_IP[$k]}" "$([ "${k#*/}" = c ] && echo true || echo false)"
+			printf '"%s": {"netns": "%s", "ip": "%s", %s"remote": %s}' "$k" "${NP_NS[$k]}" \
+				"${NP_IP[$k]}" "${NP_IP6[$k]:+\"ip6\": \"${NP_IP6[$k]}\", }" \
+				"$([ "${k#*/}" = c ] && echo true || echo false)"
 		done
 		echo '}}'
 	} >"$NP_SPEC"

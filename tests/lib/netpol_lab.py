@@ -21,6 +21,11 @@ each node enforces its own (tests/e2e/netpol-podnet.sh).
 A case passes when a probe round equals the expectation before its deadline
 (the daemon syncs asynchronously); otherwise the differing cells are printed.
 
+Dual stack: a pod with "ip6" in the spec also serves and is probed over IPv6;
+every cell between two dual-stack pods is probed in both families (a
+dual-stack pod is selected in both), and the evaluator judges each family on
+its own addresses (an ipBlock of one family admits only that family's peers).
+
   netpol_lab.py --spec SPEC.json --manifests DIR --node-ns NS --cases NAME,... 
 """
 import argparse, ctypes, errno, ipaddress, json, os, random, selectors, socket, struct
@@ -67,32 +72,43 @@ def sctp_init(sport, dport, tag):
 
 
 # ---------------------------------------------------------------- the lab
+FAMS = {4: (socket.AF_INET, "0.0.0.0", "ip"), 6: (socket.AF_INET6, "::", "ip6")}
+
+
+def pod_fams(p):
+    return [f for f in (4, 6) if p.get(FAMS[f][2])]
+
+
 class Lab:
     def __init__(self, spec):
-        self.pods = spec["pods"]            # "x/a" -> {netns, ip, remote}
+        self.pods = spec["pods"]            # "x/a" -> {netns, ip, [ip6], remote}
         self.sel = selectors.DefaultSelector()
         self.sctp_seen = set()              # (dst pod, src ip, dport, tag)
         self.raw_send = {}
         for key, p in self.pods.items():
             setns(p["netns"])
-            for proto, port in PROTOS:
-                if proto == "tcp":
-                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    s.bind(("0.0.0.0", port))
-                    s.listen(256)
+            for fam in pod_fams(p):
+                af, any_addr, _ = FAMS[fam]
+                for proto, port in PROTOS:
+                    if proto == "tcp":
+                        s = socket.socket(af, socket.SOCK_STREAM)
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    elif proto == "udp":
+                        s = socket.socket(af, socket.SOCK_DGRAM)
+                    else:
+                        continue
+                    if fam == 6:
+                        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    s.bind((any_addr, port))
+                    if proto == "tcp":
+                        s.listen(256)
                     s.setblocking(False)
-                    self.sel.register(s, selectors.EVENT_READ, ("accept", key))
-                elif proto == "udp":
-                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    s.bind(("0.0.0.0", port))
-                    s.setblocking(False)
-                    self.sel.register(s, selectors.EVENT_READ, ("udp", key))
-            r = socket.socket(socket.AF_INET, socket.SOCK_RAW, 132)
-            r.setblocking(False)
-            self.sel.register(r, selectors.EVENT_READ, ("sctp", key))
-            w = socket.socket(socket.AF_INET, socket.SOCK_RAW, 132)
-            self.raw_send[key] = w
+                    self.sel.register(s, selectors.EVENT_READ,
+                                      ("accept" if proto == "tcp" else "udp", key))
+                r = socket.socket(af, socket.SOCK_RAW, 132)
+                r.setblocking(False)
+                self.sel.register(r, selectors.EVENT_READ, ("sctp%d" % fam, key))
+                self.raw_send[(key, fam)] = socket.socket(af, socket.SOCK_RAW, 132)
 
     def _serve(self, key, data, results):
         kind, who = data
@@ -108,32 +124,39 @@ class Lab:
                 key.fileobj.sendto(b"pong " + d, peer)
             except OSError:
                 pass
-        elif kind == "sctp":
+        elif kind in ("sctp4", "sctp6"):
             try:
-                d = key.fileobj.recv(4096)
+                d, peer = key.fileobj.recvfrom(4096)
             except OSError:
                 return
-            ihl = (d[0] & 0xF) * 4
-            src = socket.inet_ntoa(d[12:16])
+            if kind == "sctp4":         # an IPv4 raw socket reads the IP header too
+                ihl = (d[0] & 0xF) * 4
+                src = socket.inet_ntoa(d[12:16])
+            else:                       # IPv6: the payload only, the source apart
+                ihl = 0
+                src = str(ipaddress.ip_address(peer[0].split("%")[0]))
             dport = struct.unpack("!H", d[ihl + 2:ihl + 4])[0]
             if len(d) >= ihl + 20:
                 tag = struct.unpack("!I", d[ihl + 16:ihl + 20])[0]
                 self.sctp_seen.add((who, src, dport, tag))
 
     def probe(self, timeout=2.0):
-        """Every ordered pair of distinct pods x PROTOS -> True/False."""
+        """Every ordered pair of distinct pods x PROTOS x the families both
+        have -> True/False, keyed (src, dst, proto, port, family)."""
         res, pend = {}, {}
         sctp_pend = {}
         for s in self.pods:
             setns(self.pods[s]["netns"])
-            for d in self.pods:
+            for d, fam in [(d, f) for d in self.pods for f in pod_fams(self.pods[d])
+                           if f in pod_fams(self.pods[s])]:
                 if s == d:
                     continue
-                dip = self.pods[d]["ip"]
+                af, _, ipkey = FAMS[fam]
+                dip = self.pods[d][ipkey]
                 for proto, port in PROTOS:
-                    cell = (s, d, proto, port)
+                    cell = (s, d, proto, port, fam)
                     if proto == "tcp":
-                        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                        c = socket.socket(af, socket.SOCK_STREAM)
                         c.setblocking(False)
                         e = c.connect_ex((dip, port))
                         if e not in (0, errno.EINPROGRESS):
@@ -143,7 +166,7 @@ class Lab:
                         self.sel.register(c, selectors.EVENT_WRITE, ("tcp", cell))
                         pend[cell] = c
                     elif proto == "udp":
-                        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                        c = socket.socket(af, socket.SOCK_DGRAM)
                         c.setblocking(False)
                         c.connect((dip, port))
                         try:
@@ -158,11 +181,12 @@ class Lab:
                         tag = random.randrange(1, 1 << 32)
                         sport = random.randrange(20000, 60000)
                         try:
-                            self.raw_send[s].sendto(sctp_init(sport, port, tag), (dip, 0))
+                            self.raw_send[(s, fam)].sendto(sctp_init(sport, port, tag), (dip, 0))
                         except OSError:
                             res[cell] = False
                             continue
-                        sctp_pend[cell] = (d, self.pods[s]["ip"], port, tag)
+                        sctp_pend[cell] = (d, str(ipaddress.ip_address(self.pods[s][ipkey])),
+                                           port, tag)
         t0 = time.monotonic()
         end = t0 + timeout
         while time.monotonic() < end:
@@ -191,6 +215,9 @@ class Lab:
                     pend.pop(cell, None)
                 else:
                     self._serve(key, key.data, res)
+        if pend and os.environ.get("NETPOL_LAB_DEBUG"):
+            print("    (%d cells unanswered after %.1fs: %s)" % (len(pend), timeout,
+                  sorted(pend)[:6]), flush=True)
         for cell, c in pend.items():
             res[cell] = False
             self.sel.unregister(c)
@@ -230,11 +257,14 @@ class World:
     def __init__(self, pods, ns_labels, pod_labels, pod_ports, policies):
         self.pods, self.nsl, self.pl, self.pp, self.pols = pods, ns_labels, pod_labels, pod_ports, policies
 
-    def peer_ok(self, peer, pol_ns, who):
+    def peer_ok(self, peer, pol_ns, who, fam):
         if "ipBlock" in peer:
-            ip = ipaddress.ip_address(self.pods[who]["ip"])
+            # the peer's address of the family probed: a block of the other
+            # family never contains it
+            ip = ipaddress.ip_address(self.pods[who][FAMS[fam][2]])
             b = peer["ipBlock"]
-            return ip in ipaddress.ip_network(b["cidr"]) and not any(
+            net = ipaddress.ip_network(b["cidr"])
+            return ip.version == net.version and ip in net and not any(
                 ip in ipaddress.ip_network(x) for x in b.get("except") or [])
         ns = who.split("/")[0]
         if "namespaceSelector" in peer:
@@ -259,7 +289,7 @@ class World:
                 return True
         return False
 
-    def dir_ok(self, pod, other, dst, proto, port, d):
+    def dir_ok(self, pod, other, dst, proto, port, d, fam):
         ns = pod.split("/")[0]
         pols = [p for p in self.pols if p["metadata"]["namespace"] == ns
                 and sel_match(p["spec"].get("podSelector") or {}, self.pl[pod])
@@ -270,14 +300,14 @@ class World:
         for p in pols:
             for r in p["spec"].get(key) or []:
                 peers = r.get(peers_key)
-                if (not peers or any(self.peer_ok(x, ns, other) for x in peers)) and \
+                if (not peers or any(self.peer_ok(x, ns, other, fam) for x in peers)) and \
                         self.port_ok(r.get("ports"), dst, proto, port):
                     return True
         return False
 
-    def allowed(self, s, d, proto, port):
-        eg = self.pods[s]["remote"] or self.dir_ok(s, d, d, proto, port, "Egress")
-        ing = self.pods[d]["remote"] or self.dir_ok(d, s, d, proto, port, "Ingress")
+    def allowed(self, s, d, proto, port, fam=4):
+        eg = self.pods[s]["remote"] or self.dir_ok(s, d, d, proto, port, "Egress", fam)
+        ing = self.pods[d]["remote"] or self.dir_ok(d, s, d, proto, port, "Ingress", fam)
         return eg and ing
 
 
@@ -330,6 +360,10 @@ class Cluster:
             self.created.discard(path)
         os.unlink(path)
 
+    def flush_neighbours(self):
+        for p in self.pods.values():
+            subprocess.run(["ip", "-n", p["netns"], "neigh", "flush", "all"], check=True)
+
     def write_ns(self, n):
         labels = {k: v for k, v in self.ns_labels[n].items() if k != "kubernetes.io/metadata.name"}
         self.put(os.path.join(self.mdir, "ns-%s.json" % n), {
@@ -346,7 +380,8 @@ class Cluster:
                      "containers": [{"name": "c", "ports": [
                          {"name": "serve-%d-%s" % (port, proto), "containerPort": port,
                           "protocol": proto.upper()} for proto, port in PROTOS]}]},
-            "status": {"phase": "Running", "podIP": p["ip"], "podIPs": [{"ip": p["ip"]}]}})
+            "status": {"phase": "Running", "podIP": p["ip"],
+                       "podIPs": [{"ip": p[k]} for k in ("ip", "ip6") if p.get(k)]}})
 
     def set_policy(self, ns, name, spec):
         obj = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -400,6 +435,13 @@ def case_list(c):
 
     add("allow-all-baseline", lambda: c.clear_policies())
     add("default-deny-ingress", lambda: c.set_policy("x", "deny", {"podSelector": {}}))
+    if c.net6_all:
+        # IPv6 neighbour discovery under a default deny: every pod forgets its
+        # neighbours, so the probes need fresh solicitations and advertisements
+        # (an advertisement goes to the isolated pod's own address, and on a
+        # bridge it crosses the forward hook); conntrack never tracks them
+        add("default-deny-ingress-fresh-neighbours", lambda: (
+            c.set_policy("x", "deny", {"podSelector": {}}), c.flush_neighbours()))
     add("default-deny-all", lambda: c.set_policy("x", "deny", {
         "podSelector": {}, "policyTypes": ["Ingress", "Egress"]}))
     add("allow-all-ingress-precedence", lambda: (
@@ -456,6 +498,20 @@ def case_list(c):
             {"to": [{"ipBlock": {"cidr": c.net_remote}}]},
             {"to": [{"ipBlock": {"cidr": c.net_local, "except": [c.pods["y/a"]["ip"] + "/32"]}}],
              "ports": [{"protocol": "TCP", "port": 80}, {"protocol": "SCTP", "port": 81}]}]})))
+    if c.net6_all:
+        # dual stack: an ipBlock of one family admits only that family's peers
+        add("ipblock-v6-except", lambda: (c.clear_policies(), c.set_policy("x", "cidr6", {
+            "podSelector": sel(pod="a"), "ingress": [{"from": [{"ipBlock": {
+                "cidr": c.net6_all, "except": [c.pods["y/b"]["ip6"] + "/128",
+                                               c.pods["z/c"]["ip6"] + "/128"]}}]}]})))
+        add("ipblock-both-families-egress", lambda: (c.clear_policies(), c.set_policy("x", "cidr46", {
+            "podSelector": sel(pod="b"), "policyTypes": ["Egress"], "egress": [
+                {"to": [{"ipBlock": {"cidr": c.net6_remote}}]},
+                {"to": [{"ipBlock": {"cidr": c.net_local, "except": [c.pods["y/a"]["ip"] + "/32"]}}],
+                 "ports": [{"protocol": "TCP", "port": 80}]},
+                {"to": [{"ipBlock": {"cidr": c.net6_local,
+                                     "except": [c.pods["x/a"]["ip6"] + "/128"]}}],
+                 "ports": [{"protocol": "UDP", "port": 81}, {"protocol": "SCTP", "port": 80}]}]})))
     add("protocol-sctp-not-tcp", lambda: (c.clear_policies(), c.set_policy("x", "sctp-only", {
         "podSelector": sel(pod="a"), "ingress": [{"ports": [{"protocol": "SCTP", "port": 80}]}]})))
     add("protocol-udp-not-tcp", lambda: (c.clear_policies(), c.set_policy("x", "udp-only", {
@@ -499,12 +555,12 @@ def case_list(c):
 
 def diff(world, res, pods):
     bad = []
-    for (s, d, proto, port), got in sorted(res.items()):
-        want = world.allowed(s, d, proto, port)
+    for (s, d, proto, port, fam), got in sorted(res.items()):
+        want = world.allowed(s, d, proto, port, fam)
         if got != want:
-            bad.append("%s -> %s %s/%d: got %s, want %s" % (s, d, proto, port,
-                                                          "allowed" if got else "blocked",
-                                                          "allowed" if want else "blocked"))
+            bad.append("%s -> %s %s/%d IPv%d: got %s, want %s" % (
+                s, d, proto, port, fam, "allowed" if got else "blocked",
+                "allowed" if want else "blocked"))
     return bad
 
 
@@ -522,6 +578,8 @@ def main():
     spec = json.load(open(a.spec))
     c = Cluster(a.manifests, spec["pods"], a.node_ns, a.kubectl)
     c.net_all, c.net_local, c.net_remote = spec["net_all"], spec["net_local"], spec["net_remote"]
+    c.net6_all, c.net6_local, c.net6_remote = (spec.get("net6_all"), spec.get("net6_local"),
+                                               spec.get("net6_remote"))
     if a.write_only:
         for n in NSS:
             c.write_ns(n)
@@ -541,9 +599,13 @@ def main():
         world = c.world()
         n_cells = 0
         while True:
+            t1 = time.monotonic()
             res = lab.probe()
             bad = diff(world, res, c.pods)
             n_cells = len(res)
+            if os.environ.get("NETPOL_LAB_DEBUG"):
+                print("    round %.2fs: %d wrong %s" % (time.monotonic() - t1, len(bad), bad[:2]),
+                      flush=True)
             if not bad or time.monotonic() - t0 > a.deadline:
                 break
             time.sleep(0.2)
