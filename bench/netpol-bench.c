@@ -11,7 +11,12 @@
  * to time.
  *
  *   netpol-bench [--pods N] [--namespaces N] [--policies N] [--local-every K]
- *                [--changes N] [--kube-router DIR]
+ *                [--changes N] [--kube-router DIR] [--dual]
+ *
+ * --dual: every pod dual-stack (status.podIPs 10.x and fd00:64::x), and the
+ * egress ipBlocks get an IPv6 twin (same shape) beside the IPv4 one: the
+ * same cluster in both families, to compare with the IPv4-only run.
+ * (The kube-router shape stays IPv4.)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +30,7 @@
 #include "switchyard/util.h"
 
 static unsigned n_pods = 10000, n_ns = 100, n_pol = 1000, local_every = 1, n_changes = 50;
+static bool dual;
 
 static void ip_of(unsigned j, char *buf, size_t len)
 {
@@ -33,19 +39,24 @@ static void ip_of(unsigned j, char *buf, size_t len)
 
 static struct pod *mk_pod(unsigned j, unsigned app_shift)
 {
-	char js[1024], ip[32], err[256];
+	char js[1024], ip[32], ips[128], err[256];
 	struct json_object *o;
 	struct pod *p = NULL;
 
 	ip_of(j, ip, sizeof(ip));
+	if (dual)
+		snprintf(ips, sizeof(ips), "{\"ip\":\"%s\"},{\"ip\":\"fd00:64::%x:%x\"}", ip, j >> 16,
+			 j & 0xffff);
+	else
+		snprintf(ips, sizeof(ips), "{\"ip\":\"%s\"}", ip);
 	snprintf(js, sizeof(js),
 		 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"pod-%u\","
 		 "\"namespace\":\"ns-%u\",\"resourceVersion\":\"1\",\"labels\":{\"app\":\"a%u\","
 		 "\"tier\":\"t%u\"}},\"spec\":{\"nodeName\":\"%s\",\"containers\":[{\"name\":\"c\","
 		 "\"ports\":[{\"name\":\"http\",\"containerPort\":%u,\"protocol\":\"TCP\"}]}]},"
-		 "\"status\":{\"phase\":\"Running\",\"podIP\":\"%s\",\"podIPs\":[{\"ip\":\"%s\"}]}}",
+		 "\"status\":{\"phase\":\"Running\",\"podIP\":\"%s\",\"podIPs\":[%s]}}",
 		 j, j % n_ns, (j + app_shift) % 20, j % 3, j % local_every ? "other" : "bench-node",
-		 8080 + j % 4, ip, ip);
+		 8080 + j % 4, ip, ips);
 	o = json_tokener_parse(js);
 	if (!o || pod_decode(o, &p, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pod %u: %s\n", j, err);
@@ -99,8 +110,10 @@ static struct netpolicy *mk_pol(unsigned k)
 	if (k % 4 == 0)
 		n += snprintf(js + n, sizeof(js) - (size_t)n,
 			      ",\"egress\":[{\"to\":[{\"ipBlock\":{\"cidr\":\"10.0.0.0/8\","
-			      "\"except\":[\"10.64.0.0/16\"]}}],\"ports\":[{\"protocol\":\"UDP\","
-			      "\"port\":53}]},{\"to\":[{\"podSelector\":{}}]}]");
+			      "\"except\":[\"10.64.0.0/16\"]}}%s],\"ports\":[{\"protocol\":\"UDP\","
+			      "\"port\":53}]},{\"to\":[{\"podSelector\":{}}]}]",
+			      dual ? ",{\"ipBlock\":{\"cidr\":\"fd00::/16\",\"except\":[\"fd00:64::/96\"]}}" :
+			      "");
 	snprintf(js + n, sizeof(js) - (size_t)n, "}}");
 	o = json_tokener_parse(js);
 	if (!o || netpolicy_decode(o, &np, err, sizeof(err)) < 0) {
@@ -311,7 +324,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "pods", 1, NULL, 'p' }, { "namespaces", 1, NULL, 'n' }, { "policies", 1, NULL, 'P' },
 		{ "local-every", 1, NULL, 'l' }, { "changes", 1, NULL, 'c' },
-		{ "kube-router", 1, NULL, 'k' }, { NULL, 0, NULL, 0 },
+		{ "kube-router", 1, NULL, 'k' }, { "dual", 0, NULL, 'd' }, { NULL, 0, NULL, 0 },
 	};
 	const char *kr_dir = NULL;
 	struct policy_state *ps;
@@ -330,6 +343,7 @@ int main(int argc, char **argv)
 		case 'l': local_every = (unsigned)atoi(optarg); break;
 		case 'c': n_changes = (unsigned)atoi(optarg); break;
 		case 'k': kr_dir = optarg; break;
+		case 'd': dual = true; break;
 		default: return 2;
 		}
 	if (!n_ns || !local_every || n_changes > n_pods)
