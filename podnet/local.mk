@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Pod networking core (issue 7): see doc/pod-network.md.
 libswitchyard_a_SOURCES += podnet/podnet.c podnet/podnet_conf.c podnet/podnet_nl.c podnet/podnet_ipt.c \
-	podnet/podnet_ip6t.c podnet/podnet_int.h
+	podnet/podnet_int.h
 
 if HAVE_CMOCKA
 # test-podnet-nl runs against the kernel in a private network namespace (skips unless root)

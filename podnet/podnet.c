@@ -481,6 +481,40 @@ off:
 }
 
 /*
+ * The family's SY-PODNET-* chains (podnet_ipt.c), said when written.  An
+ * error is fatal (sync_fail, -errno) for the node's first family; for
+ * IPv6Network beside IPv4 it is reported once per reason and retried at
+ * every sync, IPv4 goes on (0).
+ */
+static int masq_ensure(struct podnet *p, int family)
+{
+	bool six = family == AF_INET6, changed;
+	const char *tool = six ? "ip6tables" : "iptables";
+	char msg[300];
+	int r;
+
+	r = podnet_ipt_ensure(family, six ? &p->conf.network6 : &p->conf.network, &changed);
+	*(six ? &p->masq6_ok : &p->masq_ok) = r == 0;
+	if (r < 0 && (!six || !p->conf.enable4))
+		return sync_fail(p, r, "%s chains %s/%s: %s", tool, PODNET_MASQ_CHAIN,
+				 PODNET_FWD_CHAIN, strerror(-r));
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "ip6tables chains %s/%s: %s; IPv6 pods leaving %s are "
+			 "not masqueraded (retried every sync)", PODNET_MASQ_CHAIN,
+			 PODNET_FWD_CHAIN, strerror(-r), sy_cidr_str(&p->conf.network6));
+		if (set_why(&p->masq6_why, msg))
+			sy_report(&p->report, 'E', "pod network: %s", msg);
+		return 0;
+	}
+	if (six)
+		set_why(&p->masq6_why, NULL);
+	if (changed)
+		sy_report(&p->report, 'I', "pod network: wrote %s chains %s, %s", tool,
+			  PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN);
+	return 0;
+}
+
+/*
  * IPv6-only (EnableIPv4 false, host-gw): this node's IPv6 podCIDR, the
  * underlay holding its IPv6 InternalIP (or --iface), the files with the
  * IPv6 keys only, the ip6tables chains.  Same contract as local_setup.
@@ -492,7 +526,6 @@ static int local_setup_v6only(struct podnet *p, const struct node *own, bool ful
 	char why[512], tmp[200];
 	struct pn_link l;
 	int ifindex = 0, r;
-	bool masq_changed;
 
 	if (!own->has_pod_cidr6) {
 		snprintf(why, sizeof(why), "node \"%s\" pod cidr not assigned (no IPv6 entry in "
@@ -558,14 +591,9 @@ static int local_setup_v6only(struct podnet *p, const struct node *own, bool ful
 							     p->mtu));
 	if (r < 0)
 		return r;
-	r = podnet_ip6t_ensure(&p->conf.network6, &masq_changed);
-	p->masq6_ok = r == 0;
+	r = masq_ensure(p, AF_INET6);
 	if (r < 0)
-		return sync_fail(p, r, "ip6tables chains %s/%s: %s", PODNET_MASQ_CHAIN,
-				 PODNET_FWD_CHAIN, strerror(-r));
-	if (masq_changed)
-		sy_report(&p->report, 'I', "pod network: wrote ip6tables chains %s, %s",
-			  PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN);
+		return r;
 	if (!p->local_ready || *changed)
 		sy_report(&p->report, 'I', "pod network: node %s subnet %s (IPv6 only), %s backend, "
 			  "underlay %s (#%d), MTU %u", p->node_name, sy_cidr_str(&p->own_subnet6),
@@ -714,38 +742,11 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	if (r < 0)
 		return r;
 
-	{
-		bool masq_changed;
-
-		r = podnet_ipt_ensure(&p->conf.network, &masq_changed);
-		p->masq_ok = r == 0;
-		if (r < 0)
-			return sync_fail(p, r, "iptables chains %s/%s: %s", PODNET_MASQ_CHAIN,
-				    PODNET_FWD_CHAIN, strerror(-r));
-		if (masq_changed)
-			sy_report(&p->report, 'I', "pod network: wrote iptables chains %s, %s",
-				  PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN);
-	}
-	if (p->conf.enable6) {
-		/* IPv6Network's chains: an error is reported and retried, IPv4 goes on */
-		bool masq_changed;
-		char msg[300];
-
-		r = podnet_ip6t_ensure(&p->conf.network6, &masq_changed);
-		p->masq6_ok = r == 0;
-		if (r < 0) {
-			snprintf(msg, sizeof(msg), "ip6tables chains %s/%s: %s; IPv6 pods leaving "
-				 "%s are not masqueraded (retried every sync)", PODNET_MASQ_CHAIN,
-				 PODNET_FWD_CHAIN, strerror(-r), sy_cidr_str(&p->conf.network6));
-			if (set_why(&p->masq6_why, msg))
-				sy_report(&p->report, 'E', "pod network: %s", msg);
-		} else {
-			set_why(&p->masq6_why, NULL);
-			if (masq_changed)
-				sy_report(&p->report, 'I', "pod network: wrote ip6tables chains %s, %s",
-					  PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN);
-		}
-	}
+	r = masq_ensure(p, AF_INET);
+	if (r == 0 && p->conf.enable6)
+		r = masq_ensure(p, AF_INET6);	/* beside IPv4: reported and retried, 0 */
+	if (r < 0)
+		return r;
 	if (!p->local_ready || *changed)
 		sy_report(&p->report, 'I', "pod network: node %s subnet %s/%u, %s backend, underlay "
 			  "%s/%u (#%d), MTU %u", p->node_name, sy_addr_str(&p->own_subnet.addr),
@@ -1419,17 +1420,13 @@ int podnet_cleanup(const struct sy_config *cfg, char *err, size_t errlen)
 		 "/etc/cni/net.d", PODNET_CNI_FILE);
 	r = remove_file(path, &e);
 	ret = ret ? ret : r;
-	r = podnet_ipt_remove();
-	if (r < 0) {
-		r = errs_add(&e, r, "iptables chains %s/%s: %s", PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN,
-			     strerror(-r));
-		ret = ret ? ret : r;
-	}
-	r = podnet_ip6t_remove();
-	if (r < 0) {
-		r = errs_add(&e, r, "ip6tables chains %s/%s: %s", PODNET_MASQ_CHAIN,
-			     PODNET_FWD_CHAIN, strerror(-r));
-		ret = ret ? ret : r;
+	for (unsigned f = 0; f < 2; f++) {
+		r = podnet_ipt_remove(f ? AF_INET6 : AF_INET);
+		if (r < 0) {
+			r = errs_add(&e, r, "%s chains %s/%s: %s", f ? "ip6tables" : "iptables",
+				     PODNET_MASQ_CHAIN, PODNET_FWD_CHAIN, strerror(-r));
+			ret = ret ? ret : r;
+		}
 	}
 	return errs_out(&e, ret, err, errlen);
 }

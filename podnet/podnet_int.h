@@ -160,15 +160,14 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr addr)
 int pn_nl_addr6_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_addr *addr);
 
 /*
- * podnet/podnet_ipt.c (libiptc): SY-PODNET-MASQ in nat POSTROUTING (egress
- * masquerade) and SY-PODNET-FWD in filter FORWARD (accept pod traffic).
+ * podnet/podnet_ipt.c (lib/iptc.c): SY-PODNET-MASQ in nat POSTROUTING
+ * (egress masquerade) and SY-PODNET-FWD in filter FORWARD (accept pod
+ * traffic), in the ip tables (family AF_INET, network: Network) or the ip6
+ * tables (AF_INET6, network: IPv6Network).
  */
 /* Ensure both chains hold exactly the rules for network; a commit only where something differs. */
-int podnet_ipt_ensure(const struct sy_cidr *network, bool *changed);
+int podnet_ipt_ensure(int family, const struct sy_cidr *network, bool *changed);
 /* Remove the jumps and the chains (absent = done). */
-int podnet_ipt_remove(void);
-/* podnet/podnet_ip6t.c (libip6tc): the same chains in the ip6 tables, for IPv6Network. */
-int podnet_ip6t_ensure(const struct sy_cidr *network6, bool *changed);
-int podnet_ip6t_remove(void);
+int podnet_ipt_remove(int family);
 
 #endif

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The pod network's iptables rules (libiptc), each in a chain of our own:
+ * The pod network's iptables (ip6tables) rules, through lib/iptc.c, each in
+ * a chain of our own, in the ip tables for Network and in the ip6 tables
+ * for IPv6Network (NET; MC: 224.0.0.0/4, ff00::/8):
  *   nat:    -A POSTROUTING -j SY-PODNET-MASQ
  *           -A SY-PODNET-MASQ -s NET -d NET -j RETURN
- *           -A SY-PODNET-MASQ -s NET -d 224.0.0.0/4 -j RETURN
+ *           -A SY-PODNET-MASQ -s NET -d MC -j RETURN
  *           -A SY-PODNET-MASQ -s NET -j MASQUERADE --random-fully
  *   filter: -A FORWARD -j SY-PODNET-FWD
  *           -A SY-PODNET-FWD -s NET -j ACCEPT
@@ -13,126 +15,75 @@
  * /run/xtables.lock, only when something differs.  Never touches other
  * chains' rules.  Returns -errno; logs nothing.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
-#include <libiptc/libiptc.h>
-#include <linux/netfilter.h>
 #include <sys/socket.h>
-#include <linux/netfilter/nf_nat.h>
+#include <netinet/in.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/x_tables.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
 #include "switchyard/iptc.h"
 #include "switchyard/podnet.h"
+#include "switchyard/util.h"
 #include "switchyard/xtables.h"
 #include "podnet_int.h"
 
-struct pn_rule {
-	struct in_addr src, smsk, dst, dmsk;
-	const char *target;
-};
-
 /* One chain of ours and the built-in chain that jumps to it. */
 struct pn_chain {
+	int family;
 	const char *table;
-	xt_chainlabel hook;		/* libiptc reads chain names as full buffers */
-	xt_chainlabel chain;
-	struct pn_rule rules[4];
-	unsigned n;
+	unsigned hook_num;		/* NF_INET_* of the hook chain */
+	struct sy_iptc_jump jump;	/* hook → chain */
+	struct sy_iptc_rule rules[3];
+	struct sy_iptc_chain chain;
 };
 
-static struct in_addr mask4(unsigned plen)
+/* A rule -s src -d dst -j target (a prefix of family 0: any). */
+static void add_rule(struct pn_chain *c, const struct sy_cidr *src, const struct sy_cidr *dst,
+		     const char *target)
 {
-	struct in_addr m = { plen ? htonl(~0u << (32 - plen)) : 0 };
+	struct sy_iptc_rule *r = &c->rules[c->chain.n++];
 
-	return m;
-}
-
-static void masq_chain(const struct sy_cidr *net, struct pn_chain *c)
-{
-	struct in_addr mc = { htonl(0xe0000000) }, m = mask4(net->plen);
-
-	memset(c, 0, sizeof(*c));
-	c->table = "nat";
-	strcpy(c->hook, "POSTROUTING");
-	strcpy(c->chain, PODNET_MASQ_CHAIN);
-	c->rules[0] = (struct pn_rule){ net->addr.v4, m, net->addr.v4, m, "RETURN" };
-	c->rules[1] = (struct pn_rule){ net->addr.v4, m, mc, mask4(4), "RETURN" };
-	c->rules[2] = (struct pn_rule){ net->addr.v4, m, { 0 }, { 0 }, "MASQUERADE" };
-	c->n = 3;
-}
-
-static void fwd_chain(const struct sy_cidr *net, struct pn_chain *c)
-{
-	struct in_addr m = mask4(net->plen);
-
-	memset(c, 0, sizeof(*c));
-	c->table = "filter";
-	strcpy(c->hook, "FORWARD");
-	strcpy(c->chain, PODNET_FWD_CHAIN);
-	c->rules[0] = (struct pn_rule){ net->addr.v4, m, { 0 }, { 0 }, "ACCEPT" };
-	c->rules[1] = (struct pn_rule){ { 0 }, { 0 }, net->addr.v4, m, "ACCEPT" };
-	c->n = 2;
-}
-
-/* A malloc'd ipt_entry for rule (target: a standard target, a chain, or MASQUERADE). */
-static struct ipt_entry *mk_entry(const struct pn_rule *m)
-{
-	struct ipt_entry *e;
-	struct xt_entry_target *t;
-	size_t tsz;
-	bool masq = strcmp(m->target, "MASQUERADE") == 0;
-
-	if (masq)
-		tsz = XT_ALIGN(sizeof(struct xt_entry_target) +
-			       sizeof(struct nf_nat_ipv4_multi_range_compat));
+	sy_iptc_rule_init(r, c->family);
+	sy_iptc_rule_src(r, src, false);
+	sy_iptc_rule_dst(r, dst, false);
+	if (strcmp(target, "MASQUERADE") == 0)
+		sy_iptc_rule_masquerade(r, true);
 	else
-		tsz = XT_ALIGN(sizeof(struct xt_standard_target));
-	e = xcalloc(1, sizeof(*e) + tsz);
-	e->ip.src = m->src;
-	e->ip.smsk = m->smsk;
-	e->ip.dst = m->dst;
-	e->ip.dmsk = m->dmsk;
-	e->target_offset = sizeof(*e);
-	e->next_offset = (uint16_t)(sizeof(*e) + tsz);
-	t = (struct xt_entry_target *)e->elems;
-	t->u.user.target_size = (uint16_t)tsz;
-	strncpy(t->u.user.name, m->target, sizeof(t->u.user.name) - 1);
-	if (masq) {
-		struct nf_nat_ipv4_multi_range_compat *mr = (void *)t->data;
-
-		mr->rangesize = 1;
-		mr->range[0].flags = NF_NAT_RANGE_PROTO_RANDOM_FULLY;
-	}
-	return e;
+		sy_iptc_rule_jump(r, target);
 }
 
-static unsigned count_jumps(struct xtc_handle *h, const struct pn_chain *c)
+static void chain_init(struct pn_chain *c, int family, const char *table, unsigned hook_num,
+		       const char *hook, const char *chain)
 {
-	const struct ipt_entry *e;
-	unsigned n = 0;
-
-	for (e = iptc_first_rule(c->hook, h); e; e = iptc_next_rule(e, h)) {
-		const char *t = iptc_get_target(e, h);
-
-		if (t && strcmp(t, c->chain) == 0)
-			n++;
-	}
-	return n;
+	memset(c, 0, sizeof(*c));
+	c->family = family;
+	c->table = table;
+	c->hook_num = hook_num;
+	c->jump = (struct sy_iptc_jump){ hook, chain };
+	c->chain = (struct sy_iptc_chain){ chain, c->rules, 0 };
 }
 
-static int append(struct xtc_handle *h, const xt_chainlabel chain, const struct pn_rule *m)
-{
-	struct ipt_entry *e = mk_entry(m);
-	int ok = iptc_append_entry(chain, e, h);
-	int r = ok ? 0 : -errno;
+static const struct sy_cidr any;	/* family 0: no address match */
 
-	free(e);
-	return r;
+static void masq_chain(int family, const struct sy_cidr *net, struct pn_chain *c)
+{
+	struct sy_cidr mc;
+
+	sy_cidr_parse_family(family == AF_INET6 ? "ff00::/8" : "224.0.0.0/4", family, &mc);
+	chain_init(c, family, "nat", NF_INET_POST_ROUTING, "POSTROUTING", PODNET_MASQ_CHAIN);
+	add_rule(c, net, net, "RETURN");
+	add_rule(c, net, &mc, "RETURN");
+	add_rule(c, net, &any, "MASQUERADE");
+}
+
+static void fwd_chain(int family, const struct sy_cidr *net, struct pn_chain *c)
+{
+	chain_init(c, family, "filter", NF_INET_FORWARD, "FORWARD", PODNET_FWD_CHAIN);
+	add_rule(c, net, &any, "ACCEPT");
+	add_rule(c, &any, net, "ACCEPT");
 }
 
 /* ---- read-only check on the kernel's blob ---------------------------------
@@ -143,9 +94,14 @@ static int append(struct xtc_handle *h, const xt_chainlabel chain, const struct 
  * used only when something must be written.
  */
 
-static const char *verdict_name(int v)
+/* A blob entry's target as libiptc names it: a verdict's name, an extension's; NULL: a jump. */
+static const char *blob_target(int family, const void *e)
 {
-	switch (v) {
+	const struct xt_entry_target *t = sy_iptc_entry_target(family, e);
+
+	if (t->u.user.name[0])
+		return t->u.user.name;
+	switch (((const struct xt_standard_target *)t)->verdict) {
 	case -NF_ACCEPT - 1: return "ACCEPT";
 	case -NF_DROP - 1: return "DROP";
 	case XT_RETURN: return "RETURN";
@@ -153,39 +109,17 @@ static const char *verdict_name(int v)
 	}
 }
 
-static const struct xt_entry_target *entry_target(const struct ipt_entry *e)
-{
-	return (const struct xt_entry_target *)((const char *)e + e->target_offset);
-}
-
-static bool blob_rule_matches(const struct ipt_entry *e, const struct pn_rule *m)
-{
-	const struct xt_entry_target *t = entry_target(e);
-	const char *name = t->u.user.name;
-
-	if (name[0] == 0) {	/* standard target: a verdict */
-		name = verdict_name(((const struct xt_standard_target *)t)->verdict);
-		if (!name)
-			return false;
-	}
-	return e->ip.src.s_addr == m->src.s_addr && e->ip.smsk.s_addr == m->smsk.s_addr &&
-	       e->ip.dst.s_addr == m->dst.s_addr && e->ip.dmsk.s_addr == m->dmsk.s_addr &&
-	       e->ip.invflags == 0 && e->ip.proto == 0 && e->ip.iniface[0] == 0 &&
-	       e->ip.outiface[0] == 0 && e->target_offset == sizeof(*e) &&
-	       strcmp(name, m->target) == 0;
-}
-
 /* 1: chain c holds exactly its rules and its hook jumps to it; 0: not; -errno. */
 static int blob_check(const struct pn_chain *c)
 {
 	struct ipt_getinfo info;
 	struct ipt_get_entries *ge = NULL;
-	unsigned hook = strcmp(c->hook, "POSTROUTING") == 0 ? NF_INET_POST_ROUTING : NF_INET_FORWARD;
+	size_t esz = sy_iptc_entry_size(c->family);
 	unsigned off, start = 0, n = 0, hook_end;
 	bool in_chain = false, ok = true, jump = false;
 	int fd, r;
 
-	fd = sy_xt_socket();
+	fd = sy_xt_socket_af(c->family);
 	if (fd < 0)
 		return fd;
 	r = sy_xt_read(fd, c->table, &info, &ge);	/* EAGAIN: the table changed meanwhile */
@@ -194,46 +128,48 @@ static int blob_check(const struct pn_chain *c)
 	/* our chain: the entries between its ERROR head and the next head,
 	 * the last of them being the chain's RETURN foot */
 	for (off = 0; off < info.size; ) {
-		const struct ipt_entry *e = (const void *)((const char *)ge->entrytable + off);
-		const struct xt_entry_target *t = entry_target(e);
+		const void *e = (const char *)ge->entrytable + off;
+		unsigned next = sy_iptc_entry_next(c->family, e);
+		const struct xt_entry_target *t = sy_iptc_entry_target(c->family, e);
 
-		if (e->next_offset < sizeof(*e) || off + e->next_offset > info.size)
+		if (next < esz || off + next > info.size)
 			break;
 		if (strcmp(t->u.user.name, XT_ERROR_TARGET) == 0) {
 			if (in_chain)
 				break;
-			if (strcmp((const char *)t->data, c->chain) == 0) {
+			if (strcmp((const char *)t->data, c->chain.name) == 0) {
 				in_chain = true;
-				start = off + e->next_offset;
+				start = off + next;
 			}
 		} else if (in_chain) {
 			n++;
 		}
-		off += e->next_offset;
+		off += next;
 	}
-	if (!in_chain || n != c->n + 1) {
+	if (!in_chain || n != c->chain.n + 1) {
 		r = 0;
 		goto out;
 	}
-	for (unsigned i = 0, o = start; i < c->n && ok; i++) {
-		const struct ipt_entry *e = (const void *)((const char *)ge->entrytable + o);
+	for (unsigned i = 0, o = start; i < c->chain.n && ok; i++) {
+		const void *e = (const char *)ge->entrytable + o;
 
-		ok = blob_rule_matches(e, &c->rules[i]);
-		o += e->next_offset;
+		ok = sy_iptc_entry_equal(c->family, e, blob_target(c->family, e), &c->rules[i]);
+		o += sy_iptc_entry_next(c->family, e);
 	}
 	/* the built-in hook chain: a jump is a standard target whose verdict is
 	 * the offset of our chain's first entry */
-	hook_end = info.underflow[hook];
-	for (off = info.hook_entry[hook]; ok && off <= hook_end && off < info.size; ) {
-		const struct ipt_entry *e = (const void *)((const char *)ge->entrytable + off);
-		const struct xt_entry_target *t = entry_target(e);
+	hook_end = info.underflow[c->hook_num];
+	for (off = info.hook_entry[c->hook_num]; ok && off <= hook_end && off < info.size; ) {
+		const void *e = (const char *)ge->entrytable + off;
+		const struct xt_entry_target *t = sy_iptc_entry_target(c->family, e);
+		unsigned next = sy_iptc_entry_next(c->family, e);
 
-		if (e->next_offset < sizeof(*e))
+		if (next < esz)
 			break;
 		if (t->u.user.name[0] == 0 &&
 		    ((const struct xt_standard_target *)t)->verdict == (int)start)
 			jump = true;
-		off += e->next_offset;
+		off += next;
 	}
 	r = ok && jump;
 out:
@@ -242,27 +178,20 @@ out:
 	return r;
 }
 
-/* Rewrite our chain and add the hook's jump if missing (always commits). */
-static int ensure_edit(struct xtc_handle *h, void *arg)
+/* Make our chain hold its rules and the hook jump to it; 1: commit. */
+static int ensure_edit(struct sy_iptc *t, void *arg)
 {
 	const struct pn_chain *c = arg;
-	struct pn_rule jump = { .target = c->chain };
-	int r = 0;
+	int r, changed;
 
-	if (!iptc_is_chain(c->chain, h)) {
-		if (!iptc_create_chain(c->chain, h))
-			r = -errno;
-	} else if (!iptc_flush_entries(c->chain, h)) {
-		r = -errno;
-	}
-	for (unsigned i = 0; r == 0 && i < c->n; i++)
-		r = append(h, c->chain, &c->rules[i]);
-	if (r == 0 && count_jumps(h, c) == 0)
-		r = append(h, c->hook, &jump);
-	return r < 0 ? r : 1;
+	changed = sy_iptc_chains_ensure(t, &c->chain, 1);
+	if (changed < 0)
+		return changed;
+	r = sy_iptc_jump_append(t, &c->jump);
+	return r < 0 ? r : changed || r;
 }
 
-/* Make the chain hold exactly c->rules and be jumped to; one commit if anything differs. */
+/* Make the chain hold exactly its rules and be jumped to; one commit if anything differs. */
 static int chain_ensure(const struct pn_chain *c, bool *changed)
 {
 	unsigned tries;
@@ -280,7 +209,7 @@ static int chain_ensure(const struct pn_chain *c, bool *changed)
 		r = 0;
 	} else if (r != -EAGAIN) {
 		/* not in place (or unreadable): rewrite our chain under the same lock */
-		r = sy_iptc_edit(c->table, ensure_edit, (void *)c, NULL);
+		r = sy_iptc_edit(c->family, c->table, ensure_edit, (void *)c, NULL);
 		if (r > 0) {
 			*changed = true;
 			r = 0;
@@ -291,30 +220,11 @@ static int chain_ensure(const struct pn_chain *c, bool *changed)
 }
 
 /* Delete the hook's jumps to our chain, then the chain; 1 if anything went. */
-static int remove_edit(struct xtc_handle *h, void *arg)
+static int remove_edit(struct sy_iptc *t, void *arg)
 {
 	const struct pn_chain *c = arg;
-	const struct ipt_entry *e;
-	unsigned num;
-	bool dirty = false;
 
-again:
-	for (e = iptc_first_rule(c->hook, h), num = 0; e; e = iptc_next_rule(e, h), num++) {
-		const char *t = iptc_get_target(e, h);
-
-		if (t && strcmp(t, c->chain) == 0) {
-			if (!iptc_delete_num_entry(c->hook, num, h))
-				return -errno;
-			dirty = true;
-			goto again;
-		}
-	}
-	if (iptc_is_chain(c->chain, h)) {
-		if (!iptc_flush_entries(c->chain, h) || !iptc_delete_chain(c->chain, h))
-			return -errno;
-		dirty = true;
-	}
-	return dirty;
+	return sy_iptc_remove(t, &c->jump, 1, &c->chain.name, 1);
 }
 
 static int chain_remove(const struct pn_chain *c)
@@ -325,36 +235,35 @@ static int chain_remove(const struct pn_chain *c)
 	lock = sy_xtables_lock(5.0);
 	if (lock < 0)
 		return lock;
-	r = sy_iptc_edit(c->table, remove_edit, (void *)c, &step);
-	if (r == -ENOENT && step == SY_IPTC_INIT)
-		r = 0;	/* no such table: nothing of ours */
+	r = sy_iptc_edit(c->family, c->table, remove_edit, (void *)c, &step);
+	if ((r == -ENOENT || r == -EAFNOSUPPORT || r == -ENOPROTOOPT) && step == SY_IPTC_INIT)
+		r = 0;	/* no such table / no x_tables for the family: nothing of ours */
 	sy_xtables_unlock(lock);
 	return r < 0 ? r : 0;
 }
 
-int podnet_ipt_ensure(const struct sy_cidr *network, bool *changed)
+int podnet_ipt_ensure(int family, const struct sy_cidr *network, bool *changed)
 {
 	struct pn_chain c;
 	int r;
 
 	*changed = false;
-	masq_chain(network, &c);
+	masq_chain(family, network, &c);
 	r = chain_ensure(&c, changed);
 	if (r < 0)
 		return r;
-	fwd_chain(network, &c);
+	fwd_chain(family, network, &c);
 	return chain_ensure(&c, changed);
 }
 
-int podnet_ipt_remove(void)
+int podnet_ipt_remove(int family)
 {
-	struct sy_cidr none = { 0 };
 	struct pn_chain c;
 	int r, ret;
 
-	masq_chain(&none, &c);
+	masq_chain(family, &any, &c);
 	ret = chain_remove(&c);
-	fwd_chain(&none, &c);
+	fwd_chain(family, &any, &c);
 	r = chain_remove(&c);
 	return ret < 0 ? ret : r;
 }

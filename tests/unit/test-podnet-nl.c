@@ -253,9 +253,9 @@ static void test_iptables(void **state)
 
 	NEED_NETNS();
 	sy_cidr_parse("10.111.0.0/16", &net);
-	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET, &net, &changed), 0);
 	assert_true(changed);
-	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET, &net, &changed), 0);
 	assert_false(changed);
 	assert_int_equal(system("iptables-legacy-save -t nat | grep -qx -- "
 				"'-A SY-PODNET-MASQ -s 10.111.0.0/16 -j MASQUERADE --random-fully'"), 0);
@@ -263,41 +263,41 @@ static void test_iptables(void **state)
 				"'-A SY-PODNET-FWD -d 10.111.0.0/16 -j ACCEPT'"), 0);
 	/* a rule removed by hand: rewritten */
 	assert_int_equal(system("iptables-legacy -t nat -D SY-PODNET-MASQ 1"), 0);
-	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET, &net, &changed), 0);
 	assert_true(changed);
 	assert_int_equal(system("test $(iptables-legacy-save -t nat | grep -c -- '-A SY-PODNET-MASQ') = 3"),
 			 0);
 	assert_int_equal(system("test $(iptables-legacy-save -t nat | grep -c -- '-j SY-PODNET-MASQ') = 1"),
 			 0);
 	/* nothing to do: found in place without writing */
-	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET, &net, &changed), 0);
 	assert_false(changed);
 	/* the jump removed by hand, a foreign chain and rules around ours */
 	assert_int_equal(system("iptables-legacy -t nat -D POSTROUTING -j SY-PODNET-MASQ && "
 				"iptables-legacy -t nat -N AA-OTHER && "
 				"iptables-legacy -t nat -A AA-OTHER -s 10.1.0.0/16 -j RETURN && "
 				"iptables-legacy -t nat -A POSTROUTING -j AA-OTHER"), 0);
-	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET, &net, &changed), 0);
 	assert_true(changed);
 	assert_int_equal(system("test $(iptables-legacy-save -t nat | grep -c -- '-j SY-PODNET-MASQ') = 1"),
 			 0);
-	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET, &net, &changed), 0);
 	assert_false(changed);
 	/* a rule swapped for another (same count), an extra rule appended */
 	assert_int_equal(system("iptables-legacy -t filter -R SY-PODNET-FWD 2 -d 10.112.0.0/16 -j ACCEPT"), 0);
-	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET, &net, &changed), 0);
 	assert_true(changed);
 	assert_int_equal(system("iptables-legacy-save -t filter | grep -qx -- "
 				"'-A SY-PODNET-FWD -d 10.111.0.0/16 -j ACCEPT'"), 0);
 	assert_int_equal(system("iptables-legacy -t nat -A SY-PODNET-MASQ -j ACCEPT"), 0);
-	assert_int_equal(podnet_ipt_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET, &net, &changed), 0);
 	assert_true(changed);
 	assert_int_equal(system("test $(iptables-legacy-save -t nat | grep -c -- '-A SY-PODNET-MASQ') = 3"),
 			 0);
 	/* the foreign chain is kept */
 	assert_int_equal(system("iptables-legacy-save -t nat | grep -qx -- '-A POSTROUTING -j AA-OTHER'"), 0);
-	assert_int_equal(podnet_ipt_remove(), 0);
-	assert_int_equal(podnet_ipt_remove(), 0);
+	assert_int_equal(podnet_ipt_remove(AF_INET), 0);
+	assert_int_equal(podnet_ipt_remove(AF_INET), 0);
 	assert_int_equal(system("iptables-legacy-save | grep -q SY-PODNET"), 256);
 }
 
@@ -376,9 +376,9 @@ static void test_ip6tables(void **state)
 
 	NEED_NETNS();
 	sy_cidr_parse("fd00:10:244::/56", &net);
-	assert_int_equal(podnet_ip6t_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET6, &net, &changed), 0);
 	assert_true(changed);
-	assert_int_equal(podnet_ip6t_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET6, &net, &changed), 0);
 	assert_false(changed);
 	assert_int_equal(system("ip6tables-legacy-save -t nat | grep -qx -- "
 				"'-A SY-PODNET-MASQ -s fd00:10:244::/56 -j MASQUERADE --random-fully'"), 0);
@@ -390,17 +390,30 @@ static void test_ip6tables(void **state)
 	assert_int_equal(system("iptables-legacy-save | grep -q SY-PODNET"), 256);
 	/* a rule swapped, the jump removed: rewritten */
 	assert_int_equal(system("ip6tables-legacy -t filter -R SY-PODNET-FWD 2 -d fd00:99::/56 -j ACCEPT"), 0);
-	assert_int_equal(podnet_ip6t_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET6, &net, &changed), 0);
 	assert_true(changed);
 	assert_int_equal(system("ip6tables-legacy-save -t filter | grep -qx -- "
 				"'-A SY-PODNET-FWD -d fd00:10:244::/56 -j ACCEPT'"), 0);
 	assert_int_equal(system("ip6tables-legacy -t nat -D POSTROUTING -j SY-PODNET-MASQ"), 0);
-	assert_int_equal(podnet_ip6t_ensure(&net, &changed), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET6, &net, &changed), 0);
 	assert_true(changed);
 	assert_int_equal(system("test $(ip6tables-legacy-save -t nat | grep -c -- '-j SY-PODNET-MASQ') = 1"),
 			 0);
-	assert_int_equal(podnet_ip6t_remove(), 0);
-	assert_int_equal(podnet_ip6t_remove(), 0);
+	/* found in place (the kernel's blob read as ip6t entries), an extra rule, a foreign chain */
+	assert_int_equal(podnet_ipt_ensure(AF_INET6, &net, &changed), 0);
+	assert_false(changed);
+	assert_int_equal(system("ip6tables-legacy -t nat -N AA-OTHER && "
+				"ip6tables-legacy -t nat -A POSTROUTING -j AA-OTHER && "
+				"ip6tables-legacy -t nat -A SY-PODNET-MASQ -j ACCEPT"), 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET6, &net, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(system("test $(ip6tables-legacy-save -t nat | grep -c -- '-A SY-PODNET-MASQ') = 3"),
+			 0);
+	assert_int_equal(podnet_ipt_ensure(AF_INET6, &net, &changed), 0);
+	assert_false(changed);
+	assert_int_equal(podnet_ipt_remove(AF_INET6), 0);
+	assert_int_equal(system("ip6tables-legacy-save -t nat | grep -qx -- '-A POSTROUTING -j AA-OTHER'"), 0);
+	assert_int_equal(podnet_ipt_remove(AF_INET6), 0);
 	assert_int_equal(system("ip6tables-legacy-save | grep -q SY-PODNET"), 256);
 }
 
