@@ -493,7 +493,11 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 				eas[i] = as_c[j];
 				continue;
 			}
+			/* kube-proxy: an IPv6 endpoint's ':' become '.' in the name */
 			snprintf(ebase, sizeof(ebase), "%s__%s/%u", base, sy_addr_str(&e->addr), e->port);
+			for (char *q = strstr(ebase, "__"); q && *q; q++)
+				if (*q == ':')
+					*q = '.';
 			struct nftp_chain *c = port_chain(pp, "endpoint-", ebase);
 			epc[i] = c;
 			memset(&r, 0, sizeof(r));

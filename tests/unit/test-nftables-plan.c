@@ -247,6 +247,98 @@ static void test_affinity_and_fw(void **state)
 	ds_port_free(dp);
 }
 
+static unsigned klen_in_set(const struct nftp_port *pp, unsigned set)
+{
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (pp->elems[i].set == set)
+			return pp->elems[i].klen;
+	return 0;
+}
+
+/* The same port over IPv6: 16-byte addresses in every key, rule and data */
+static void test_ipv6(void **state)
+{
+	struct nftp_opts o;
+	struct ds_port *dp = xcalloc(1, sizeof(*dp));
+	struct sy_addr ep6, cip6;
+
+	memset(&o, 0, sizeof(o));
+	o.family = AF_INET6;
+	o.mark_bit = 0x4000;
+	o.nodeport_all_local = true;
+	sy_cidr_parse("fd00:244::/48", &o.cluster_cidrs[0]);
+	o.n_cluster_cidrs = 1;
+	assert_int_equal(sy_addr_parse("fd00:244:1::2", &ep6), 0);
+	assert_int_equal(sy_addr_parse("fd00:96::10", &cip6), 0);
+	dp->name = xstrdup("ns/web:http");
+	dp->svc_key = xstrdup("ns/web");
+	dp->svc_ns = "ns";
+	dp->svc_name = "web";
+	dp->port_name = "http";
+	dp->proto = IPPROTO_TCP;
+	dp->family = AF_INET6;
+	dp->cluster_ip = cip6;
+	dp->port = 80;
+	dp->node_port = 30080;
+	dp->cluster_eps = xcalloc(1, sizeof(*dp->cluster_eps));
+	dp->cluster_eps[0] = (struct ds_ep){ .addr = ep6, .port = 8080, .flags = 3 };
+	dp->n_cluster_eps = 1;
+	/* kubernetes #73157: an IPv4 externalIP on an IPv6 port is left out, not an error */
+	dp->external_ips = xcalloc(2, sizeof(struct sy_addr));
+	dp->external_ips[0] = ip("192.0.2.7");
+	assert_int_equal(sy_addr_parse("2001:db8::7", &dp->external_ips[1]), 0);
+	dp->n_external_ips = 2;
+	dp->serial = 1;
+
+	struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
+	const struct nftp_chain *svc = find(pp, "service-");
+	assert_non_null(svc);
+	assert_int_equal(svc->rules[0].dplen, 128);
+	assert_int_equal(svc->rules[0].splen, 48);
+	assert_int_equal(svc->rules[1].act, SY_NFT_A_DNAT_MAP);
+	assert_int_equal(klen_in_set(pp, NFTP_S_CLUSTER_IPS), 16);
+	assert_int_equal(klen_in_set(pp, NFTP_S_SERVICE_IPS), 24);
+	assert_int_equal(klen_in_set(pp, NFTP_S_HAIRPIN), 32);
+	assert_int_equal(klen_in_set(pp, NFTP_S_SERVICE_NODEPORTS), 8);
+	/* ClusterIP + the IPv6 externalIP only */
+	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 2);
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		const struct nftp_elem *e = &pp->elems[i];
+		if (e->set < NFTP_S_EP0)
+			continue;
+		assert_int_equal(e->klen, 4);
+		assert_int_equal(e->dlen, 20);
+		assert_memory_equal(nftp_elem_data(e), ep6.b, 16);
+		assert_memory_equal(nftp_elem_data(e) + 16, "\x1f\x90\0\0", 4);
+	}
+	nftp_port_free(pp);
+
+	/* affinity: endpoint chains named as kube-proxy does (':' -> '.'), /128 matches */
+	dp->affinity_timeout = 60;
+	pp = nftp_port_new(&o, dp, NULL);
+	const struct nftp_chain *epc = find(pp, "endpoint-");
+	assert_non_null(epc);
+	assert_non_null(strstr(epc->name, "__fd00.244.1..2/8080"));
+	assert_null(strchr(epc->name, ':'));
+	assert_int_equal(epc->rules[0].splen, 128);
+	nftp_port_free(pp);
+	ds_port_free(dp);
+
+	/* the options of the ip6 table take the IPv6 cluster CIDRs only */
+	struct sy_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.masquerade_bit = 14;
+	sy_cidr_parse("10.244.0.0/16", &cfg.cluster_cidrs[0]);
+	sy_cidr_parse("fd00:244::/48", &cfg.cluster_cidrs[1]);
+	cfg.n_cluster_cidrs = 2;
+	nftp_opts_from(&o, &cfg, NULL, AF_INET6);
+	assert_int_equal(o.n_cluster_cidrs, 1);
+	assert_true(sy_addr_is6(&o.cluster_cidrs[0].addr));
+	nftp_opts_from(&o, &cfg, NULL, AF_INET);
+	assert_int_equal(o.n_cluster_cidrs, 1);
+	assert_true(sy_addr_is4(&o.cluster_cidrs[0].addr));
+}
+
 static void test_globals(void **state)
 {
 	struct nftp_opts o;
@@ -278,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_etp_local),
 		cmocka_unit_test(test_affinity_and_fw),
 		cmocka_unit_test(test_globals),
+		cmocka_unit_test(test_ipv6),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
