@@ -33,11 +33,14 @@ same Services as a --manifests directory for switchyard.
       KIND elem (an endpoint replaced: map element delete + add and a
       hairpin element), rule (the chain flushed and refilled, with its
       jump), dnat (the chain flushed, only the dnat rule added back).
-  nft-gen.py manifests N DIR [--measure-svc]
+  nft-gen.py manifests N DIR [--measure-svc] [--dual-stack]
       DIR/all.json (a v1 List of the Services and EndpointSlices),
       DIR/change.json (Service N/2's slice) and DIR/change.next (the same
       slice with the changed endpoint); --measure-svc adds the two Services
-      of measure-svc.
+      of measure-svc.  --dual-stack: every Service RequireDualStack with an
+      IPv6 ClusterIP too (fd00:96::X for 10.96.0.0/12's X) and a second
+      slice of 10 IPv6 endpoints (fd00:244::X for 10.244.0.0/16's X); the
+      change is still one IPv4 endpoint.
 
 Differences from kube-proxy's text, both forced by nft 1.0.6 (Debian 12):
 base-chain priorities are written as numbers (dstnat-10 = -110, dstnat =
@@ -329,17 +332,29 @@ def main():
         os.makedirs(d, exist_ok=True)
         items = []
 
-        def slice_(name, eps, target=8080, pname='http'):
+        dual = '--dual-stack' in a
+
+        def v6(ip4, prefix):
+            o = [int(x) for x in ip4.split('.')]
+            return '%s%x:%x' % (prefix, o[1] << 8 | o[2], o[3]) if prefix == 'fd00:96::' else \
+                '%s%x:%x' % (prefix, o[2], o[3])
+
+        def slice_(name, eps, target=8080, pname='http', fam='IPv4'):
             return {'apiVersion': 'discovery.k8s.io/v1', 'kind': 'EndpointSlice',
-                    'metadata': {'name': name + '-x', 'namespace': 'bench',
+                    'metadata': {'name': name + ('-x' if fam == 'IPv4' else '-y'),
+                                 'namespace': 'bench',
                                  'labels': {'kubernetes.io/service-name': name}},
-                    'addressType': 'IPv4',
+                    'addressType': fam,
                     'ports': [{'name': pname, 'protocol': 'TCP', 'port': target}],
                     'endpoints': [{'addresses': [e], 'conditions': {'ready': True},
                                    'nodeName': 'node2'} for e in eps]}
         for i, (name, cip, np, eps) in enumerate(svcs):
             port = {'name': 'http', 'protocol': 'TCP', 'port': 80, 'targetPort': 8080}
             spec = {'clusterIP': cip, 'ports': [port]}
+            if dual:
+                spec.update({'ipFamilyPolicy': 'RequireDualStack', 'ipFamilies': ['IPv4', 'IPv6'],
+                             'clusterIPs': [cip, v6(cip, 'fd00:96::')]})
+                items.append(slice_(name, [v6(e, 'fd00:244::') for e in eps], fam='IPv6'))
             if np:
                 spec['type'] = 'NodePort'
                 port['nodePort'] = np

@@ -35,13 +35,18 @@
 #      kernel time of one transaction of SY_BENCH_LAYOUT_N (10000) Services
 #      with no per-Service set, a hash map or an interval map per Service,
 #      then three small transactions into the interval table (3 times each)
+#   7. (BENCH_PARTS="7") dual stack: the daemon with N dual-stack Services
+#      (nft-gen.py manifests --dual-stack: both ClusterIPs, 10 endpoints per
+#      family) against the same N IPv4-only: first sync, peak RSS, one IPv4
+#      endpoint change; medians and ratios (issue 17: ≤ 2.2×)
 # Environment: SY_BUILD (./build), SY_BENCH_SIZES (default "1000 5000"; the
 # full set is "1000 5000 10000", 50000 optional: the reference takes minutes
 # from 10000 on), SY_BENCH_REPEAT (full syncs per size, default 1), the
 # reference's one change (list + partial) SY_BENCH_REF_CHANGES times (default 3;
 # 0: not measured), SY_BENCH_CHANGES (switchyard's endpoint changes per size,
 # back and forth, default 1; medians), SY_BENCH_ANON (2000), BENCH_PARTS
-# (default "1 2 3").
+# (default "1 2 3"); part 7 (dual stack against IPv4-only): SY_BENCH_DS_SIZES (10000),
+# SY_BENCH_DS_REPEAT (3).
 set -u
 SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
 SY_BUILD=${SY_BUILD:-$SY_SRC/build}
@@ -164,21 +169,20 @@ small "  a verdict-map element with a goto"
 gone "$V"
 fi
 
-if part 3; then
-echo
-echo "== 3. switchyard --proxy-mode=$MODE --manifests, the same Services"
+if part 3 || part 7; then
+part 3 && echo && echo "== 3. switchyard --proxy-mode=$MODE --manifests, the same Services"
 [ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard
 # daemon_run N STRACE: one daemon in a fresh namespace; sets D_FIRST D_HWM D_CHG D_W2S D_SEEN
 # (and with STRACE=1, D_KF D_KC: kernel seconds of the first sync / of the change)
 daemon_run() {
 	local n=$1 st=$2 d=$SY_TMP/man-$1 log=$SY_TMP/daemon-$1-$2.log pid t0 t1 before lines
 	rm -rf "$d"
-	$GEN manifests "$n" "$d"
+	$GEN manifests "$n" "$d" ${D_GEN_FLAGS:-}
 	sy_mkns D "d$n-$st"
 	local pre=()
 	[ "$st" = 1 ] && pre=(strace -f -T -yy --seccomp-bpf -e trace=sendmsg,sendto -o "$SY_TMP/st-d$n")
 	sy_bg "$D" "$log" "${pre[@]}" "$SWITCHYARD" --proxy-mode="$MODE" --manifests "$d" \
-		--hostname-override node1 --cluster-cidr 10.244.0.0/16 --metrics-bind-address "" \
+		--hostname-override node1 --cluster-cidr "${D_CCIDR:-10.244.0.0/16}" --metrics-bind-address "" \
 		--healthz-bind-address "" --min-sync-period 0s --sync-period 1h -v 2
 	pid=$SY_LAST_PID
 	up() { grep -q "First sync complete" "$log" || ! kill -0 "$pid"; }
@@ -247,6 +251,8 @@ daemon_run() {
 	kill "$pid" 2>/dev/null
 	gone "$D"
 }
+fi
+if part 3; then
 for n in $SIZES; do
 	daemon_run "$n" 0
 	rc=$?
@@ -359,6 +365,37 @@ done
 echo "   (medians of $ROUNDS round-robin rounds; cip = through the ClusterIP; vs_0svc = the ClusterIP"
 echo "    rate relative to the same mode with 0 Services (goal ≥ 0.95 at $DP_N); kube-proxy = its"
 echo "    nftables ruleset loaded with nft -f)"
+fi
+
+if part 7; then
+echo
+DS_SIZES=${SY_BENCH_DS_SIZES:-10000}
+DS_REPEAT=${SY_BENCH_DS_REPEAT:-3}
+echo "== 7. dual stack (issue 17): N dual-stack Services (10 endpoints per family; tables ip and ip6"
+echo "   switchyard) against the same N IPv4-only, the daemon's first sync, peak RSS and one IPv4"
+echo "   endpoint change; medians of $DS_REPEAT runs each, alternating"
+printf '%-6s %-5s | %9s %9s %9s\n' N kind first_s rss_MB change_ms
+for n in $DS_SIZES; do
+	declare -A DF DH DC
+	for kind in v4 dual; do DF[$kind]=; DH[$kind]=; DC[$kind]=; done
+	for r in $(seq 1 "$DS_REPEAT"); do
+		for kind in v4 dual; do
+			if [ $kind = dual ]; then D_GEN_FLAGS=--dual-stack D_CCIDR=10.244.0.0/16,fd00:244::/48
+			else D_GEN_FLAGS= D_CCIDR=10.244.0.0/16; fi
+			daemon_run "$n" 0 || continue
+			DF[$kind]+="$D_FIRST "; DH[$kind]+="$D_HWM "; DC[$kind]+="$D_CHG "
+			printf '%-6s %-5s | %9s %9.1f %9s   (run %s)\n' "$n" "$kind" "$D_FIRST" "$D_HWM" "$D_CHG" "$r"
+		done
+	done
+	D_GEN_FLAGS= D_CCIDR=
+	med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+	f4=$(med "${DF[v4]}") f6=$(med "${DF[dual]}") h4=$(med "${DH[v4]}") h6=$(med "${DH[dual]}")
+	c4=$(med "${DC[v4]}") c6=$(med "${DC[dual]}")
+	printf '%-6s %-5s | %9s %9.1f %9s\n' "$n" "v4 med" "$f4" "$h4" "$c4"
+	printf '%-6s %-5s | %9s %9.1f %9s\n' "$n" "ds med" "$f6" "$h6" "$c6"
+	printf '   dual ÷ IPv4-only at %s: first sync %.2f×, peak RSS %.2f×, one endpoint change %.2f× (goal ≤ 2.2× for sync and RSS)\n' \
+		"$n" "$(calc "$f6 / $f4")" "$(calc "$h6 / $h4")" "$(calc "$c6 / $c4")"
+done
 fi
 
 if part 6; then
