@@ -950,11 +950,6 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	}
 	if (m->need_full)
 		full = true;
-	{
-		unsigned n;
-		if (!m_changes(m, ds, &n))
-			full = true;	/* no change list for this family */
-	}
 
 	for (unsigned tries = 0; tries < MAX_TRIES; tries++) {
 		s.n_tags = 0;
