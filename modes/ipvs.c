@@ -656,20 +656,13 @@ out:
 	return r;
 }
 
-/* The changed ports of family. */
-static const struct ds_change *family_changes(const struct desired_state *ds, int family,
-					      unsigned *n)
-{
-	return ds_changes(ds, family, n);
-}
-
 static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 {
 	struct hmap_iter it;
 	const char *key;
 	double t0 = sy_now_mono(), t_want, t_vs;
 	unsigned nc;
-	const struct ds_change *c = family_changes(ds, m->family, &nc);
+	const struct ds_change *c = ds_changes(ds, m->family, &nc);	/* this family's only */
 	int r;
 
 	for (unsigned i = 0; i < nc; i++) {
@@ -718,8 +711,7 @@ static int ipvs_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool 
 
 	m->writes = 0;
 	m->err[0] = '\0';
-	/* no IPv6 change list yet: every IPv6 sync is a full one */
-	full = full || !m->ready || m->family == AF_INET6;
+	full = full || !m->ready;
 	if (full)
 		r = full_sync(m, ds);
 	else

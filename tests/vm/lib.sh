@@ -29,7 +29,8 @@ SY_VM_MODULES="virtio_pci 9pnet_virtio 9p ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_v
  ip_set_hash_net ip_set_bitmap_port xt_set ip_tables iptable_nat iptable_filter
  iptable_mangle iptable_raw xt_MASQUERADE xt_mark xt_comment xt_addrtype xt_conntrack
  xt_multiport xt_ipvs xt_nat xt_tcpudp xt_statistic xt_recent ipt_REJECT nf_reject_ipv4
- xt_physdev sctp xt_sctp vxlan nf_tables nft_ct nft_fib_inet nft_reject_inet"
+ xt_physdev sctp xt_sctp vxlan nf_tables nft_ct nft_fib_inet nft_reject_inet
+ ip6_tables ip6table_nat ip6table_filter ip6t_REJECT nf_reject_ipv6"
 
 vm_log() { printf '[vm] %s\n' "$*" >&2; }
 
