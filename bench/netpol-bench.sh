@@ -10,7 +10,7 @@
 # event, so its pod-change cost is its full sync.  Prints numbers; RUNS
 # repetitions, the medians quoted by the program per run.
 #
-#   bench/netpol-bench.sh [RUNS] [extra netpol-bench args, e.g. --local-every 100]
+#   bench/netpol-bench.sh [RUNS] [extra netpol-bench args, e.g. --local-every 100, --dual]
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${SY_BUILD:-$SRC/build}
