@@ -12,6 +12,11 @@
 #   3. data plane: wrk (Connection: close, new connection per request) and
 #      iperf3 through a ClusterIP vs straight to the pod, with 0, 1000,
 #      10000 Services installed and the measured Service last.
+#   ds. (not in the default parts) dual stack: $BIG Services x 10 endpoints
+#      IPv4-only against dual-stack (every Service also IPv6 with 10 IPv6
+#      endpoints; an IPv4 and an IPv6 instance), 3 alternating runs each:
+#      full sync, peak RSS, one IPv4 endpoint change (median of 7), medians
+#      and ratios (issue 17's goal: ≤ 2.2, the change unchanged).
 # Environment: SY_BUILD (default ./build), BENCH_NS (the N list), BENCH_PARTS
 # (default "1 2b 3").
 set -u
@@ -85,6 +90,40 @@ echo "== 2. one endpoint change with $BIG Services"
 printf '   switchyard sync: %ss   (kernel shows the new rule: %s rule(s))\n' "$change_s" "$check"
 printf '   reference partial restore: %ss, %.1f MB (kernel shows it: %s)   ratio %.3f\n' "$refp_s" \
 	"$(calc "$refp_kb / 1024")" "$refcheck" "$(calc "$change_s / $refp_s")"
+fi
+
+if part ds; then
+echo "== ds. dual stack: $BIG Services x 10 endpoints per family vs IPv4 only (${DS_RUNS:-3} runs each, alternating)"
+med() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+: >"$SY_TMP/ds-v4"; : >"$SY_TMP/ds-dual"
+for run in $(seq 1 "${DS_RUNS:-3}"); do
+	for mode in v4 dual; do
+		fresh D "ds$run$mode"
+		SY_XTABLES_LOCK=$SY_TMP/xtables.lock timed "$D" "$SY_TMP/ds-out" "$B/iptables-sync" -n "$BIG" \
+			$([ $mode = dual ] && echo --dual-stack) --change --repeat 7
+		gone "$D"
+		read -r _ kb <<<"$(timeline "$SY_TMP/ds-out")"
+		ch=$(sed -n 's/^endpoint_change seconds=\([^ ]*\).*/\1/p' "$SY_TMP/ds-out" | med)
+		ch6=$(sed -n 's/^endpoint_change .* v6_seconds=\([^ ]*\).*/\1/p' "$SY_TMP/ds-out" | med)
+		fs=$(sed -n 's/^full_sync .* seconds=\([^ ]*\) v4_seconds=.*/\1/p' "$SY_TMP/ds-out")
+		fc=$(sed -n 's/^full_sync .* cpu_seconds=\([^ ]*\).*/\1/p' "$SY_TMP/ds-out")
+		cc=$(sed -n 's/^endpoint_change .* cpu_seconds=\([^ ]*\).*/\1/p' "$SY_TMP/ds-out" | med)
+		echo "$fs $kb $ch $ch6 $fc $cc" >>"$SY_TMP/ds-$mode"
+		echo "   run $run $mode: $(grep ^full_sync "$SY_TMP/ds-out" | cut -d' ' -f2-7) peak_rss_kb=$kb change_median_s=$ch (IPv6 instance $ch6)"
+	done
+done
+col() { awk -v c="$1" '{ print $c }' "$2" | med; }
+printf '%-10s %10s %10s %12s %10s %10s %14s\n' "" full_sync_s full_cpu_s peak_rss_MB change_s \
+	change_cpu_s change_ipv6_s
+for mode in v4 dual; do
+	printf '%-10s %10s %10s %12.1f %10s %10s %14s\n' "$mode" "$(col 1 "$SY_TMP/ds-$mode")" \
+		"$(col 5 "$SY_TMP/ds-$mode")" "$(calc "$(col 2 "$SY_TMP/ds-$mode") / 1024")" \
+		"$(col 3 "$SY_TMP/ds-$mode")" "$(col 6 "$SY_TMP/ds-$mode")" "$(col 4 "$SY_TMP/ds-$mode")"
+done
+ratio() { calc "$(col "$1" "$SY_TMP/ds-dual") / $(col "$1" "$SY_TMP/ds-v4")"; }
+printf '%-10s %10.2f %10.2f %12.2f %10.2f %10.2f\n' ratio "$(ratio 1)" "$(ratio 5)" "$(ratio 2)" \
+	"$(ratio 3)" "$(ratio 6)"
+echo "   (medians of ${DS_RUNS:-3} runs; the change: median of each run's 7 changes; goal: ratios ≤ 2.2, the change ~1)"
 fi
 
 [ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard

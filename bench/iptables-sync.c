@@ -158,6 +158,8 @@ static double thread_cpu(void)
  * Sync the instances m[0] (IPv4) and m[1] (IPv6, NULL unless dual-stack) as
  * the daemon does, one after the other; st sums both, secs[f] each one's wall time.
  */
+static double cpu_of[2];	/* the last sync_all's CPU seconds per instance */
+
 static int sync_all(struct proxy_mode *const m[2], const struct sy_sync_input *in, bool full,
 		    struct mode_sync_stats *st, double secs[2])
 {
@@ -166,13 +168,14 @@ static int sync_all(struct proxy_mode *const m[2], const struct sy_sync_input *i
 	memset(st, 0, sizeof(*st));
 	for (int f = 0; f < 2 && r >= 0; f++) {
 		struct mode_sync_stats s = { 0 };
-		double t0 = sy_now_mono();
+		double t0 = sy_now_mono(), c0 = thread_cpu();
 
-		secs[f] = 0;
+		secs[f] = cpu_of[f] = 0;
 		if (!m[f])
 			continue;
 		r = iptables_mode_ops.sync(m[f], in, full, &s);
 		secs[f] = sy_now_mono() - t0;
+		cpu_of[f] = thread_cpu() - c0;
 		st->writes += s.writes;
 		st->kernel_write_seconds += s.kernel_write_seconds;
 		st->kernel_write_cpu_seconds += s.kernel_write_cpu_seconds;
@@ -436,13 +439,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	double t0 = sy_now_mono();
+	double c0 = thread_cpu(), t0 = sy_now_mono();
 	r = sync_all(m, &in, true, &st, secs);
-	double t1 = sy_now_mono();
+	double t1 = sy_now_mono(), c1 = thread_cpu();
 	printf("full_sync services=%u endpoints=%u%s seconds=%.3f v4_seconds=%.3f v6_seconds=%.3f "
-	       "maxrss_mb=%.1f nat_rules=%llu "
+	       "cpu_seconds=%.3f v4_cpu=%.3f v6_cpu=%.3f maxrss_mb=%.1f nat_rules=%llu "
 	       "filter_rules=%llu writes=%llu result=%s\n", n, e, dual ? " dual_stack=1" : "", t1 - t0,
-	       secs[0], secs[1], maxrss_mb(),
+	       secs[0], secs[1], c1 - c0, cpu_of[0], cpu_of[1], maxrss_mb(),
 	       (unsigned long long)proxy_mode_table_rules(&iptables_mode_ops, &st, "nat"),
 	       (unsigned long long)proxy_mode_table_rules(&iptables_mode_ops, &st, "filter"),
 	       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
@@ -474,11 +477,11 @@ int main(int argc, char **argv)
 		struct ds_port *np = mk_port(&ds, n / 2, ne, old->node_port != 0, old->cluster_ip.v4, neps,
 					     80, 8080);
 		hmap_put(&ds.ports, np->name, np);
-		double c0 = thread_cpu();
+		c0 = thread_cpu();
 		t0 = sy_now_mono();
 		r = sync_all(m, &in, false, &st, secs);
 		t1 = sy_now_mono();
-		double c1 = thread_cpu();
+		c1 = thread_cpu();
 		/* wall times swing on a shared machine; CPU time (user + sys) does not */
 		printf("endpoint_change seconds=%.3f v4_seconds=%.3f v6_seconds=%.3f "
 		       "kernel_replace_seconds=%.3f ratio=%.2f "

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# iptables mode in IPv6 and dual stack (issue 17), real packets in both
+# families: one switchyard, two instances of the mode (iptables and
+# ip6tables tables, the same chains).
+#  - a dual-stack Service (TCP, UDP, SCTP ports; NodePort; an externalIP of
+#    each family) answers on both ClusterIPs, each family only with its own
+#    EndpointSlice's endpoints (IPv4: ep1 ep2, IPv6: ep2 ep3); a client
+#    outside the cluster CIDRs is masqueraded in both; NodePort and
+#    externalIP answer over IPv6 from outside the node; NodePorts do not
+#    answer on [::1] (kube-proxy: never in IPv6) while IPv4 keeps
+#    127.0.0.1; hairpin over IPv6;
+#  - an IPv6-only LoadBalancer Service with ClientIP affinity and
+#    loadBalancerSourceRanges: one client sticks, many spread, the LB IP
+#    answers the allowed source and drops the other;
+#  - an IPv6 Service without endpoints is refused at once (TCP and UDP:
+#    icmp6-port-unreachable);
+#  - ip6tables-legacy-save reads every rule back and
+#    ip6tables-legacy-restore --test accepts the table; the IPv4 tables hold
+#    no IPv6 address and the IPv6 ones no IPv4 address;
+#  - an IPv6 endpoint change reaches the ip6tables tables only;
+#  - --cleanup removes ours from both families' tables, foreign rules stay.
+#
+#   node  eth-c 192.168.50.1/24 fd00:50::1/64 ── client .2 ::2 (+ .3-.9 ::3-::9)
+#         eth-K 10.244.K.1/24 fd00:244:K::1/64 ── epK 10.244.K.2 fd00:244:K::2
+#   cluster CIDRs 10.244.0.0/16 and fd00:244::/48; ClusterIPs 10.96/16 and
+#   fd00:96::/64, external/LB IPs 192.168.60/24 and fd00:60::/64 are routed
+#   back out of eth-c (so unserved ones reach the filter table).
+. "$(dirname "$0")/iptables-lib.sh"
+command -v ip6tables-legacy-save >/dev/null || sy_skip "ip6tables-legacy-save missing"
+
+sy_mkns NODE node
+sy_mkns CLIENT client
+for ns in "$NODE" "$CLIENT"; do
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+done
+ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+	net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0 \
+	net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
+ip -n "$NODE" addr add fd00:50::1/64 dev eth-c nodad
+for k in 2 3 4 5 6 7 8 9; do
+	ip -n "$CLIENT" addr add fd00:50::$k/64 dev eth0 nodad
+	[ $k = 2 ] || ip -n "$CLIENT" addr add 192.168.50.$k/24 dev eth0
+done
+ip -n "$CLIENT" route add default via 192.168.50.1
+ip -n "$CLIENT" -6 route add default via fd00:50::1
+ip -n "$NODE" route add 10.96.0.0/16 dev eth-c
+ip -n "$NODE" route add 192.168.60.0/24 dev eth-c
+ip -n "$NODE" -6 route add fd00:96::/64 dev eth-c
+ip -n "$NODE" -6 route add fd00:60::/64 dev eth-c
+for k in 1 2 3; do
+	sy_mkns epns "ep$k"
+	IPT_EP_NS[$k]=$epns
+	ip netns exec "$epns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	sy_veth "$NODE" "eth-$k" "10.244.$k.1/24" "$epns" eth0 "10.244.$k.2/24"
+	ip -n "$NODE" addr add "fd00:244:$k::1/64" dev "eth-$k" nodad
+	ip -n "$epns" addr add "fd00:244:$k::2/64" dev eth0 nodad
+	ip -n "$epns" route add default via "10.244.$k.1"
+	ip -n "$epns" -6 route add default via "fd00:244:$k::1"
+	# one server per endpoint and protocol for both families ([::] takes IPv4 too)
+	for p in tcp:8080 udp:5353; do
+		sy_bg "$epns" "$SY_TMP/ep$k-$p.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
+			--proto "${p%:*}" --port "${p#*:}" --name "ep$k" --bind ::
+	done
+done
+sy_wait 5 sh -c "! ip -n '$NODE' -6 addr show tentative | grep -q inet6" || sy_fail "addresses stay tentative"
+
+ipt_node_manifest
+echo '    - {type: InternalIP, address: "fd00:50::1"}' >>"$IPT_M/node.yaml"
+# web: iptables-basic's Service made dual-stack; its IPv4 slice without ep3
+ipt_web_manifest | sed -e 's/^  clusterIP: 10.96.0.80$/&\n  ipFamilyPolicy: RequireDualStack\n  ipFamilies: [IPv4, IPv6]\n  clusterIPs: [10.96.0.80, "fd00:96::80"]/' \
+	-e 's/^  externalIPs: \[192.168.60.10\]$/  externalIPs: [192.168.60.10, "fd00:60::10"]/' \
+	-e '/10\.244\.3\.2/d' | ipt_write web.yaml
+grep -q 'fd00:96::80' "$IPT_M/web.yaml" && grep -q 'fd00:60::10' "$IPT_M/web.yaml" ||
+	sy_fail "ipt_web_manifest changed shape: $(cat "$IPT_M/web.yaml")"
+# slice6 NAME SERVICE PORTS ADDR@NODE...: an IPv6 EndpointSlice
+slice6() {
+	local e
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+	printf 'metadata: {name: %s, namespace: default, labels: {kubernetes.io/service-name: %s}}\n' "$1" "$2"
+	printf 'addressType: IPv6\nports: %s\nendpoints:\n' "$3"
+	shift 3
+	for e in "$@"; do
+		printf '  - {addresses: ["%s"], conditions: {ready: true}, nodeName: %s}\n' "${e%@*}" "${e#*@}"
+	done
+}
+WEB_PORTS='[{name: http, protocol: TCP, port: 8080}, {name: dns, protocol: UDP, port: 5353}, {name: sctp, protocol: SCTP, port: 9999}]'
+# web6 EP: web's IPv6 slice: EP and ep3 (on this node)
+web6() { slice6 web-v6 web "$WEB_PORTS" "$1@node2" "fd00:244:3::2@node1" | ipt_write web6.yaml; }
+web6 fd00:244:2::2
+slice6 six-1 six '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:2::2@node2 \
+	fd00:244:3::2@node1 | ipt_write six-slice.yaml
+cat <<'EOF' | ipt_write svc.yaml
+apiVersion: v1
+kind: Service
+metadata: {name: six, namespace: default}
+spec:
+  {type: LoadBalancer, ipFamilies: [IPv6], clusterIP: "fd00:96::60", clusterIPs: ["fd00:96::60"],
+   sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}},
+   loadBalancerSourceRanges: ["fd00:50::2/128"],
+   ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30060}]}
+status:
+  loadBalancer: {ingress: [{ip: "fd00:60::20"}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: default}
+spec:
+  ipFamilies: [IPv6]
+  clusterIP: "fd00:96::70"
+  clusterIPs: ["fd00:96::70"]
+  ports:
+    - {name: p, protocol: TCP, port: 80, targetPort: 8080}
+    - {name: u, protocol: UDP, port: 53, targetPort: 5353}
+EOF
+ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
+
+# ---- the kernel's tables, read back by the real tools ----
+save6() { ip netns exec "$NODE" ip6tables-legacy-save ${1:+-t "$1"} | sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]//'; }
+sy_wait 10 sh -c "ip netns exec '$NODE' ip6tables-legacy-save -t nat | grep -q SY-SERVICES" || {
+	cat "$IPT_LOG" >&2
+	sy_fail "no ip6tables rules written"
+}
+nat6=$(save6 nat)
+want6() { grep -q -- "$1" <<<"$nat6" || sy_fail "ip6tables nat lacks '$1': $nat6"; }
+want6 '-A PREROUTING -m comment --comment "switchyard service portals" -j SY-SERVICES'
+want6 '-A SY-POSTROUTING -j MASQUERADE --random-fully'
+want6 '-d fd00:96::80/128 -p tcp -m tcp --dport 80 -j SY-SVC-'
+want6 '-d fd00:96::80/128 -p udp -m udp --dport 53 -j SY-SVC-'
+want6 '-d fd00:96::80/128 -p sctp -m sctp --dport 99 -j SY-SVC-'
+want6 '! -s fd00:244::/48 -d fd00:96::80/128 -p tcp -m tcp --dport 80 -j SY-MARK-MASQ'
+want6 '-d fd00:60::10/128 -p tcp -m tcp --dport 80 -j SY-EXT-'
+want6 '-A SY-SERVICES ! -d ::1/128 -m addrtype --dst-type LOCAL -j SY-NODEPORTS'
+want6 '-s fd00:244:3::2/128 -j SY-MARK-MASQ'
+want6 '-j DNAT --to-destination \[fd00:244:2::2\]:8080'
+want6 '-m recent --rcheck --seconds 600 --reap --name SY-SEP-'
+want6 '-m recent --set --name SY-SEP-.* -j DNAT --to-destination \[fd00:244:1::2\]:8080'
+want6 '-s fd00:50::2/128 -j SY-EXT-'
+filt6=$(save6 filter)
+grep -q -- '-A SY-SERVICES -d fd00:96::70/128 -p tcp -m tcp --dport 80 -j REJECT --reject-with icmp6-port-unreachable' <<<"$filt6" ||
+	sy_fail "no IPv6 REJECT for the Service without endpoints: $filt6"
+grep -q 'SY-FIREWALL\|127\.0\.0' <<<"$filt6$nat6" && sy_fail "IPv4 localhost guard in ip6tables: $filt6"
+grep -qi 'unsupported\|unknown' <<<"$nat6$filt6" && sy_fail "ip6tables-legacy-save cannot print a rule"
+save6 | ip netns exec "$NODE" ip6tables-legacy-restore --test || sy_fail "ip6tables-legacy-restore --test rejects the table"
+# each family's tables only with its own addresses and endpoints
+grep -Eq '10\.244\.|10\.96\.|192\.168\.' <<<"$nat6$filt6" && sy_fail "IPv4 address in ip6tables: $nat6"
+nat4=$(ipt_save nat)
+grep -q 'fd00:' <<<"$nat4" && sy_fail "IPv6 address in iptables: $nat4"
+grep -q -- '-d 10.96.0.80/32 -p tcp -m tcp --dport 80 -j SY-SVC-' <<<"$nat4" || sy_fail "no IPv4 ClusterIP rule"
+grep -q 'fd00:96::60\|fd00:96::70' <<<"$nat4$(ipt_save filter)" && sy_fail "IPv6-only Service in iptables"
+grep -q -- '10.244.3.2' <<<"$nat4" && sy_fail "the IPv6-only endpoint ep3 in the IPv4 table"
+ipt_save | ip netns exec "$NODE" iptables-legacy-restore --test || sy_fail "iptables-legacy-restore --test rejects the table"
+sy_log "ip6tables: $(grep -c '^-A' <<<"$nat6") nat rules, $(grep -c '^-A' <<<"$filt6") filter rules, read back and accepted"
+
+# ---- traffic ----
+names() { awk '{print $1}' | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}'; }
+# both ClusterIPs of the dual-stack Service, each family with its own endpoints
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 60)
+sy_log "IPv4 ClusterIP: $(names <<<"$out")"
+[ "$(grep -c '^ep[12] ' <<<"$out")" -eq 60 ] || sy_fail "IPv4 ClusterIP not answered by ep1/ep2 only: $(names <<<"$out")"
+grep -q '^ep1 ' <<<"$out" && grep -q '^ep2 ' <<<"$out" || sy_fail "IPv4 ClusterIP: not both endpoints"
+out6=$(ipt_ask_many "$CLIENT" tcp fd00:96::80 80 60)
+sy_log "IPv6 ClusterIP: $(names <<<"$out6")"
+[ "$(grep -c '^ep[23] ' <<<"$out6")" -eq 60 ] || sy_fail "IPv6 ClusterIP not answered by ep2/ep3 only: $(names <<<"$out6")"
+grep -q '^ep2 ' <<<"$out6" && grep -q '^ep3 ' <<<"$out6" || sy_fail "IPv6 ClusterIP: not both endpoints"
+# masquerade (client outside fd00:244::/48): the endpoint sees the node's address on its link
+grep -q '^ep2 fd00:244:2::1$' <<<"$out6" || sy_fail "IPv6 not masqueraded: $(grep ^ep2 <<<"$out6" | head -1)"
+out=$(ipt_ask_many "$CLIENT" udp fd00:96::80 53 30)
+[ "$(grep -c '^ep[23] ' <<<"$out")" -eq 30 ] || sy_fail "IPv6 UDP ClusterIP: $(names <<<"$out")"
+# NodePort (TCP, UDP) and externalIP over IPv6 from outside the node
+out=$(ipt_ask_many "$CLIENT" tcp fd00:50::1 30080 20)
+[ "$(grep -c '^ep[23] ' <<<"$out")" -eq 20 ] || sy_fail "IPv6 NodePort TCP: $(names <<<"$out")"
+out=$(ipt_ask_many "$CLIENT" udp fd00:50::1 30053 10)
+[ "$(grep -c '^ep[23] ' <<<"$out")" -eq 10 ] || sy_fail "IPv6 NodePort UDP: $(names <<<"$out")"
+out=$(ipt_ask_many "$CLIENT" tcp fd00:60::10 80 20)
+[ "$(grep -c '^ep[23] ' <<<"$out")" -eq 20 ] || sy_fail "IPv6 externalIP: $(names <<<"$out")"
+out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30080 10)
+[ "$(grep -c '^ep[12] ' <<<"$out")" -eq 10 ] || sy_fail "IPv4 NodePort: $(names <<<"$out")"
+# from the node itself: the IPv6 ClusterIP; NodePorts on 127.0.0.1 but never on [::1]
+out=$(ipt_ask_many "$NODE" tcp fd00:96::80 80 10)
+[ "$(grep -c '^ep[23] ' <<<"$out")" -eq 10 ] || sy_fail "IPv6 ClusterIP from the node: $(names <<<"$out")"
+out=$(ipt_ask_many "$NODE" tcp 127.0.0.1 30080 5)
+[ "$(grep -c '^ep[12] ' <<<"$out")" -eq 5 ] || sy_fail "IPv4 localhost NodePort: $(names <<<"$out")"
+out=$(ipt_ask_many "$NODE" tcp ::1 30080 3)
+grep -q '^ep' <<<"$out" && sy_fail "a NodePort answered on [::1]: $out"
+# hairpin: ep3 (on this node) through the IPv6 ClusterIP reaches itself, masqueraded
+out=$(ipt_ask_many "${IPT_EP_NS[3]}" tcp fd00:96::80 80 30)
+grep -q '^ep3 fd00:244:3::1$' <<<"$out" || sy_fail "IPv6 hairpin: $(names <<<"$out")"
+sy_log "dual-stack ClusterIPs, masquerade, NodePort, externalIP, hairpin: ok"
+
+# affinity: one client sticks; many clients spread
+out=$(ipt_ask_many "$CLIENT" tcp fd00:96::60 80 15 fd00:50::2)
+[ "$(awk '{print $1}' <<<"$out" | sort -u | wc -l)" -eq 1 ] && [ "$(grep -c '^ep' <<<"$out")" -eq 15 ] ||
+	sy_fail "IPv6 affinity: one client spread: $(names <<<"$out")"
+seen=""
+for k in 3 4 5 6 7 8 9; do
+	seen="$seen $(ipt_ask_many "$CLIENT" tcp fd00:96::60 80 3 fd00:50::$k | awk '{print $1}' | sort -u | tr '\n' ' ')"
+done
+[ "$(tr ' ' '\n' <<<"$seen" | grep -c .)" -eq 7 ] || sy_fail "IPv6 affinity: a client moved: $seen"
+[ "$(tr ' ' '\n' <<<"$seen" | grep . | sort -u | wc -l)" -ge 2 ] || sy_fail "IPv6 affinity: 7 clients on one endpoint: $seen"
+# LB IP: the allowed source passes, another is dropped
+out=$(ipt_ask_many "$CLIENT" tcp fd00:60::20 80 5 fd00:50::2)
+[ "$(grep -c '^ep' <<<"$out")" -eq 5 ] || sy_fail "IPv6 LB IP from the allowed source: $(names <<<"$out")"
+out=$(ipt_ask_many "$CLIENT" tcp fd00:60::20 80 2 fd00:50::3)
+[ "$(grep -c '^TIMEOUT' <<<"$out")" -eq 2 ] || sy_fail "IPv6 LB IP from another source not dropped: $out"
+# no endpoints: refused (icmp6-port-unreachable).  UDP: ECONNREFUSED at once.
+# TCP: every SYN is answered by an ICMPv6 destination unreachable, but the
+# kernel drops one that arrives while connect() still holds the socket
+# (TcpExtLockDroppedIcmps, both families; over veth it nearly always does),
+# so the proof is the client's ICMPv6 counter, not the errno.
+unreach() { ip netns exec "$CLIENT" nstat -az Icmp6InDestUnreachs | awk '/Icmp6InDestUnreachs/ {print $2}'; }
+t0=$(date +%s.%N)
+out=$(ipt_ask_many "$CLIENT" udp fd00:96::70 53 5)
+t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+[ "$(grep -c '^REFUSED' <<<"$out")" -eq 5 ] || sy_fail "IPv6 UDP REJECT: $out"
+awk -v t="$t" 'BEGIN { exit !(t < 2) }' || sy_fail "IPv6 UDP REJECT took ${t}s (a timeout, not a refusal)"
+u0=$(unreach)
+out=$(ipt_ask_many "$CLIENT" tcp fd00:96::70 80 5)
+u1=$(unreach)
+grep -q '^ep' <<<"$out" && sy_fail "IPv6 Service without endpoints answered: $out"
+[ $((u1 - u0)) -ge 5 ] || sy_fail "IPv6 TCP REJECT: $((u1 - u0)) ICMPv6 unreachables for 5 SYNs ($out)"
+sy_log "IPv6 affinity ($seen), LB source ranges, REJECT (5 UDP refusals in ${t}s, $((u1 - u0)) ICMPv6 unreachables for 5 TCP SYNs): ok"
+
+# an IPv6 endpoint change reaches only the ip6tables tables
+v4before=$(ipt_save nat | md5sum)
+web6 fd00:244:1::2
+for _ in $(seq 1 50); do
+	ipt_ask_many "$CLIENT" tcp fd00:96::80 80 10 | grep -q '^ep1 ' && break
+	sleep 0.2
+done
+out6=$(ipt_ask_many "$CLIENT" tcp fd00:96::80 80 40)
+sy_log "after the IPv6 slice change: $(names <<<"$out6")"
+grep -q '^ep2 ' <<<"$out6" && sy_fail "IPv6 ClusterIP still reaches the removed endpoint ep2"
+grep -q '^ep1 ' <<<"$out6" || sy_fail "IPv6 ClusterIP does not reach the new endpoint ep1"
+[ "$(ipt_save nat | md5sum)" = "$v4before" ] || sy_fail "an IPv6 change rewrote the IPv4 nat table"
+# --cleanup empties both families' tables of ours, keeping a foreign IPv6 rule
+ip netns exec "$NODE" ip6tables-legacy -w -t nat -A POSTROUTING -s fd00:99::/64 -j RETURN
+ipt_stop
+ip netns exec "$NODE" "$SWITCHYARD" --cleanup -v 2 >"$SY_TMP/cleanup.log" 2>&1 ||
+	{ cat "$SY_TMP/cleanup.log" >&2; sy_fail "switchyard --cleanup failed"; }
+left=$(save6; ipt_save)
+grep -q 'SY-' <<<"$left" && sy_fail "--cleanup left rules of ours: $(grep SY- <<<"$left" | head)"
+grep -q -- '-A POSTROUTING -s fd00:99::/64 -j RETURN' <<<"$left" || sy_fail "--cleanup lost a foreign IPv6 rule"
+sy_pass "dual stack: both ClusterIPs, own endpoints per family, IPv6 NodePort/externalIP/LB/affinity/REJECT/masquerade"
