@@ -43,7 +43,7 @@ static void changed(void *arg, enum sy_kind kind)
 static int load(struct ev_loop *loop, struct cache *c, const char *dir)
 {
 	struct manifest_source *m;
-	int r = manifest_source_new(&m, loop, dir, c);
+	int r = manifest_source_new(&m, loop, dir, c, NULL);
 
 	if (r < 0)
 		return r;

@@ -45,6 +45,7 @@ struct cache {
 	uint64_t gen[SY_KIND_MAX];	/* per kind: replaces of different kinds overlap */
 	bool nodes_changed;
 	struct cache_stats stats;
+	struct sy_report rep;		/* cache_set_report: the owner logs */
 	cache_change_fn fn;
 	void *arg;
 };
@@ -103,6 +104,11 @@ static void node_free_v(void *v) { node_free(v); }
 static void pod_unref_v(void *v) { pod_unref(v); }
 static void namespace_unref_v(void *v) { namespace_unref(v); }
 static void netpolicy_unref_v(void *v) { netpolicy_unref(v); }
+
+void cache_set_report(struct cache *c, const struct sy_report *rep)
+{
+	c->rep = *rep;
+}
 
 void cache_free(struct cache *c)
 {
@@ -357,7 +363,7 @@ static void report_bad(struct cache *c, enum sy_kind kind, struct json_object *o
 	}
 	free(bad->rv);
 	bad->rv = xstrdup(hash_rv);
-	log_error("%s %s: %s; skipped", sy_kind_name(kind), id, why);
+	sy_report(&c->rep, 'E', "%s %s: %s; skipped", sy_kind_name(kind), id, why);
 }
 
 static uint64_t content_hash(struct json_object *obj)
@@ -418,11 +424,12 @@ static void vip_recheck(struct cache *c, struct service *s)
 	s->conflict = !!w;
 	mark_dirty(c, s->key);
 	if (w)
-		log_error("Service %s: ClusterIP %s port %u/%s is already taken by Service %s; "
-			  "the newer one is skipped", s->key, sy_addr_str(&s->cluster_ip),
+		sy_report(&c->rep, 'E', "Service %s: ClusterIP %s port %u/%s is already taken by "
+			  "Service %s; the newer one is skipped", s->key, sy_addr_str(&s->cluster_ip),
 			  s->ports[port].port, sy_proto_name(s->ports[port].proto), w->key);
 	else
-		log_info("Service %s: its ClusterIP ports are free again; programmed", s->key);
+		sy_report(&c->rep, 'I', "Service %s: its ClusterIP ports are free again; programmed",
+			  s->key);
 }
 
 /* Add (add) or remove s's claims; re-check every Service that shares one. */
@@ -537,7 +544,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 	case SY_KIND_SERVICE: {
 		struct service *s, *old;
 
-		r = service_decode(obj, &s, err, sizeof(err));
+		r = service_decode(obj, &c->rep, &s, err, sizeof(err));
 		if (r < 0)
 			break;
 		old = hmap_get(&c->services, s->key);

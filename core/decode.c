@@ -410,7 +410,7 @@ void service_free(struct service *s)
  * skipped with an error (the rest of the Service stays).
  */
 static int ip_list(struct json_object *arr, struct sy_addr **ret, unsigned *n, const char *what,
-		   const char *svc, char *err, size_t errlen)
+		   const char *svc, const struct sy_report *rep, char *err, size_t errlen)
 {
 	size_t len;
 
@@ -429,8 +429,8 @@ static int ip_list(struct json_object *arr, struct sy_addr **ret, unsigned *n, c
 
 		if (ip_sloppy(s, &(*ret)[*n]) < 0) {
 			if (!s || *s)
-				log_error("Service %s: invalid IP \"%s\" in %s; this entry is skipped",
-					  svc, s ? s : "(not a string)", what);
+				sy_report(rep, 'E', "Service %s: invalid IP \"%s\" in %s; this entry "
+					  "is skipped", svc, s ? s : "(not a string)", what);
 			continue;
 		}
 		(*n)++;
@@ -438,7 +438,8 @@ static int ip_list(struct json_object *arr, struct sy_addr **ret, unsigned *n, c
 	return 0;
 }
 
-int service_decode(struct json_object *obj, struct service **ret, char *err, size_t errlen)
+int service_decode(struct json_object *obj, const struct sy_report *rep, struct service **ret,
+		   char *err, size_t errlen)
 {
 	struct service *s = xcalloc(1, sizeof(*s));
 	struct json_object *spec, *v, *labels;
@@ -506,7 +507,8 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 		if (!c6 || !is_ip6(c6))
 			c6 = first_of_family(jget(spec, "clusterIPs"), AF_INET6);
 		if (c6 && sy_addr_parse_family(c6, AF_INET6, &s->cluster_ip6) < 0)
-			log_error("Service %s: invalid IPv6 ClusterIP \"%s\"; ignored", s->key, c6);
+			sy_report(rep, 'E', "Service %s: invalid IPv6 ClusterIP \"%s\"; ignored", s->key,
+				  c6);
 	}
 	v = jget(spec, "ipFamilies");
 	for (size_t i = 0; v && json_object_is_type(v, json_type_array) &&
@@ -585,7 +587,7 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 	}
 
 	if (ip_list(jget(spec, "externalIPs"), &s->external_ips, &s->n_external_ips,
-		    "spec.externalIPs", s->key, err, errlen) < 0)
+		    "spec.externalIPs", s->key, rep, err, errlen) < 0)
 		goto fail;
 
 	v = jpath(jget(obj, "status"), "loadBalancer", "ingress");
@@ -604,8 +606,8 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 			if (ip_sloppy(ip, &s->lb_ips[s->n_lb_ips]) < 0) {
 				/* kube-proxy: not an IP of this family, not a VIP */
 				if (*ip)
-					log_error("Service %s: invalid status.loadBalancer.ingress IP "
-						  "\"%s\"; this entry is skipped", s->key, ip);
+					sy_report(rep, 'E', "Service %s: invalid status.loadBalancer.ingress "
+					  "IP \"%s\"; this entry is skipped", s->key, ip);
 				continue;
 			}
 			s->n_lb_ips++;
@@ -633,8 +635,9 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 			if (is_ip6(c) ? sy_cidr_parse_family(c, AF_INET6,
 					&s->lb_source_ranges[s->n_lb_source_ranges]) < 0 :
 			    cidr4_sloppy(c, &s->lb_source_ranges[s->n_lb_source_ranges]) < 0) {
-				log_error("Service %s: invalid loadBalancerSourceRanges entry \"%s\"; "
-					  "this entry is skipped", s->key, raw ? raw : "(not a string)");
+				sy_report(rep, 'E', "Service %s: invalid loadBalancerSourceRanges "
+					  "entry \"%s\"; this entry is skipped", s->key,
+					  raw ? raw : "(not a string)");
 				continue;
 			}
 			s->n_lb_source_ranges++;
@@ -656,8 +659,9 @@ int service_decode(struct json_object *obj, struct service **ret, char *err, siz
 			if (nr || !nl)
 				continue;
 			if (f == AF_INET)
-				log_error("Service %s: no valid IPv4 entry in loadBalancerSourceRanges; "
-					  "its load balancer IPs are not programmed", s->key);
+				sy_report(rep, 'E', "Service %s: no valid IPv4 entry in "
+					  "loadBalancerSourceRanges; its load balancer IPs are not "
+					  "programmed", s->key);
 			for (unsigned i = 0; i < s->n_lb_ips; i++)
 				if (s->lb_ips[i].family != f)
 					s->lb_ips[k++] = s->lb_ips[i];

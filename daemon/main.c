@@ -143,7 +143,8 @@ static int start_source(struct sy_daemon *d)
 	int r;
 
 	if (d->cfg.manifests) {
-		r = manifest_source_new(&d->manifests, d->loop, d->cfg.manifests, d->cache);
+		r = manifest_source_new(&d->manifests, d->loop, d->cfg.manifests, d->cache,
+					&(struct sy_report){ report_log, NULL });
 		if (r < 0) {
 			log_error("--manifests %s: %s", d->cfg.manifests, strerror(-r));
 			return r;
@@ -246,6 +247,7 @@ int main(int argc, char **argv)
 	sy_metrics_init(&d->metrics);
 	d->metrics.rule_tables = d->mode_ops->rule_tables;
 	d->cache = cache_new(daemon_cache_changed, d);
+	cache_set_report(d->cache, &(struct sy_report){ report_log, NULL });
 	desired_init(&d->ds, &d->cfg);
 	r = ct_new(&d->ct);
 	if (r < 0) {

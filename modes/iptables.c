@@ -58,6 +58,7 @@ struct proxy_mode {
 	bool plan_pending;
 	bool route_localnet_set;
 	bool route_localnet_warned;
+	struct sy_report rep;			/* init's: what a sync meets besides its result */
 };
 
 static int check_revision(int fd, int family, bool target, const char *name, uint8_t rev)
@@ -153,6 +154,8 @@ static int ipt_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	close(fd);
 	m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
+	if (rep)
+		m->rep = *rep;
 	m->family = family;
 	m->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	m->ino_wd = -1;
@@ -185,9 +188,9 @@ static void set_route_localnet(struct proxy_mode *m)
 	}
 	/* a container's read-only /proc/sys: say so once, retried every sync */
 	if (!m->route_localnet_warned)
-		log_warn("Cannot set sysctl net.ipv4.conf.all.route_localnet=1: %s; NodePorts on "
-			 "127.0.0.1 will not answer until it is set (on the node, or "
-			 "iptables.localhostNodePorts: false to not want them)", strerror(-r));
+		sy_report(&m->rep, 'W', "Cannot set sysctl net.ipv4.conf.all.route_localnet=1: %s; "
+			  "NodePorts on 127.0.0.1 will not answer until it is set (on the node, "
+			  "or iptables.localhostNodePorts: false to not want them)", strerror(-r));
 	m->route_localnet_warned = true;
 }
 

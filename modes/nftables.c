@@ -119,6 +119,7 @@ struct proxy_mode {
 	struct nftp_alloc alloc;
 	unsigned ep_refs[NFTP_EP_SHARDS];	/* D's elements in each endpoints map */
 	uint64_t d_rules;			/* rules of D's chains (kept, not counted) */
+	struct sy_report rep;		/* init's: the Service ports a sync skips */
 	char **parked;				/* names of the old plans a partial sync parked */
 	unsigned n_parked, cap_parked;
 };
@@ -985,13 +986,14 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 		m->need_full = true;
 		full = true;
 		if (!s.bad) {
-			log_error("nftables sync failed (%s): %s", m->fam_table, s.e.what);
+			/* the runner logs it */
+			snprintf(st->err, sizeof(st->err), "%s: %.200s", m->fam_table, s.e.what);
 			break;
 		}
 		/* one Service port refused by the kernel: skip it, program the rest */
 		struct nftp_port *pp = hmap_get(&m->ports, s.bad);
-		log_error("Service port %s skipped: the kernel refused %s (%s)", s.bad, s.e.what,
-			  m->fam_table);
+		sy_report(&m->rep, 'E', "Service port %s skipped: the kernel refused %s (%s)", s.bad,
+			  s.e.what, m->fam_table);
 		if (pp && !pp->error) {
 			d_port_del(m, pp);
 			pp->error = xstrdup(s.e.what);
@@ -1128,6 +1130,8 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	}
 	m = xcalloc(1, sizeof(*m));
 	m->cfg = cfg;
+	if (rep)
+		m->rep = *rep;
 	m->family = family;
 	m->table = NFTP_TABLE;
 	m->fam_table = family == AF_INET6 ? "ip6 " NFTP_TABLE : "ip " NFTP_TABLE;

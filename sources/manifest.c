@@ -524,6 +524,7 @@ struct manifest_source {
 	struct ev_loop *loop;
 	char *dir;
 	struct cache *cache;
+	struct sy_report rep;		/* the owner's: what a (re)load meets */
 	int ifd;
 	ev_io io;
 	ev_timer debounce;
@@ -643,8 +644,8 @@ static void release(struct manifest_source *m, const char *file, const char *key
 		return;
 	}
 	if (i == 0 && !hmap_get(&m->redo, o->files[0])) {
-		log_info("Manifest %s/%s: %s %s now comes from %s", m->dir, file, sy_kind_name(
-			 (enum sy_kind)(key[0] - '0')), key + 1, o->files[0]);
+		sy_report(&m->rep, 'I', "Manifest %s/%s: %s %s now comes from %s", m->dir, file,
+			  sy_kind_name((enum sy_kind)(key[0] - '0')), key + 1, o->files[0]);
 		hmap_put(&m->redo, xstrdup(o->files[0]), (void *)1);
 	}
 }
@@ -671,7 +672,8 @@ static void apply_one(void *arg, struct json_object *o)
 
 	l->index++;
 	if (!o || !json_object_is_type(o, json_type_object)) {
-		log_error("Manifest %s: document %u is not an object; skipped", l->path, l->index);
+		sy_report(&m->rep, 'E', "Manifest %s: document %u is not an object; skipped",
+			  l->path, l->index);
 		json_object_put(o);
 		return;
 	}
@@ -714,8 +716,8 @@ static void apply_one(void *arg, struct json_object *o)
 			for (i = 1; i < ow->n && off < sizeof(others); i++)
 				off += (size_t)snprintf(others + off, sizeof(others) - off, "%s%s/%s",
 							i > 1 ? ", " : "", m->dir, ow->files[i]);
-			log_error("%s %s is defined in more than one manifest file: %s/%s and %s; "
-				  "using %s/%s (the first by name)", sy_kind_name(k), id, m->dir,
+			sy_report(&m->rep, 'E', "%s %s is defined in more than one manifest file: "
+				  "%s/%s and %s; using %s/%s (the first by name)", sy_kind_name(k), id, m->dir,
 				  ow->files[0], others, m->dir, ow->files[0]);
 		}
 	}
@@ -882,7 +884,8 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 		uint64_t esig = fnv(err, strlen(err), sig ? sig : 1);
 
 		if (esig != fs->err_sig)
-			log_error("Manifest %s: %s; keeping its last good objects", path, err);
+			sy_report(&m->rep, 'E', "Manifest %s: %s; keeping its last good objects", path,
+				  err);
 		else
 			log_v(2, "Manifest %s: unchanged, still: %s", path, err);
 		fs->err_sig = esig;
@@ -974,7 +977,8 @@ int manifest_source_reload(struct manifest_source *m)
 	if (!d) {
 		int r = -errno;
 
-		log_error("Manifest directory %s: %s; keeping the current state", m->dir, strerror(-r));
+		sy_report(&m->rep, 'E', "Manifest directory %s: %s; keeping the current state", m->dir,
+			  strerror(-r));
 		return r;
 	}
 	while ((e = readdir(d)))
@@ -1107,13 +1111,15 @@ static void inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, const char *dir,
-			struct cache *cache)
+			struct cache *cache, const struct sy_report *rep)
 {
 	struct manifest_source *m = xcalloc(1, sizeof(*m));
 
 	m->loop = loop;
 	m->dir = xstrdup(dir);
 	m->cache = cache;
+	if (rep)
+		m->rep = *rep;
 	hmap_init(&m->files);
 	hmap_init(&m->owners);
 	hmap_init(&m->pending);

@@ -27,8 +27,17 @@ typedef void (*manifest_object_fn)(void *arg, struct json_object *obj);
 int manifest_parse_stream(const char *text, size_t len, manifest_object_fn fn, void *arg,
 			  char *err, size_t errlen);
 struct manifest_source;
+struct sy_report;
+/*
+ * Watch dir, feed its objects to cache.  What a load meets besides goes to
+ * rep (copied; NULL: nowhere), for the owner to log: a file that does not
+ * parse ('E', once per content; its last good objects stay), a document
+ * that is not an object, an object defined in several files and which one
+ * wins ('E'), the file an object moves to ('I'), an unreadable directory
+ * ('E').  Objects the decoder refuses are the cache's to report.
+ */
 int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, const char *dir,
-			struct cache *cache);
+			struct cache *cache, const struct sy_report *rep);
 void manifest_source_free(struct manifest_source *m);
 /* Load the directory now (also done at start and on every change). */
 int manifest_source_reload(struct manifest_source *m);

@@ -23,6 +23,7 @@
 #include "switchyard/util.h"
 
 struct json_object;
+struct sy_report;
 
 enum sy_kind {
 	SY_KIND_SERVICE,
@@ -175,8 +176,12 @@ const char *node_annotation(const struct node *n, const char *key);
 /*
  * Pure decoders: json → struct.  On failure return -EINVAL and write the
  * reason into err.  Node names and zones are interned (never freed).
+ * service_decode reports each entry it skips inside a good Service (an
+ * invalid externalIP, LB ingress IP or source range: "Service ns/name:
+ * ...; this entry is skipped") to rep ('E'; may be NULL).
  */
-int service_decode(struct json_object *obj, struct service **ret, char *err, size_t errlen);
+int service_decode(struct json_object *obj, const struct sy_report *rep, struct service **ret,
+		   char *err, size_t errlen);
 int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err, size_t errlen);
 int node_decode(struct json_object *obj, struct node **ret, char *err, size_t errlen);
 void service_free(struct service *s);
@@ -206,12 +211,19 @@ struct cache;
 typedef void (*cache_change_fn)(void *arg, enum sy_kind kind);
 
 struct cache *cache_new(cache_change_fn fn, void *arg);
+/*
+ * Where the cache says what it meets (copied; none set: nowhere): objects
+ * skipped with kind, namespace/name and reason ('E', once per
+ * resourceVersion), entries skipped inside a Service (service_decode),
+ * ClusterIP port conflicts ('E') and their end ('I').  The owner logs.
+ */
+void cache_set_report(struct cache *c, const struct sy_report *rep);
 void cache_free(struct cache *c);
 
 enum cache_op { CACHE_UPSERT, CACHE_DELETE };
 /*
- * Apply one object (borrowed).  Decode errors are logged (once per object
- * resourceVersion) and counted; returns 0 when applied, -EINVAL when
+ * Apply one object (borrowed).  Decode errors are reported (once per object
+ * resourceVersion, cache_set_report) and counted; returns 0 when applied, -EINVAL when
  * skipped.
  */
 int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct json_object *obj);

@@ -131,7 +131,7 @@ sy_wait 12 sh -c "! ip netns exec $NODE nft list chain ip switchyard services | 
 sy_wait 12 sh -c "! ip netns exec $NODE nft list chains ip | grep -q by-hand" || sy_fail "the chain added by hand is still there"
 kill "$CHURN"; sleep 0.3
 grep -q FAIL "$SY_TMP/churn.log" && sy_fail "the other program's transactions failed: $(head -3 "$SY_TMP/churn.log")"
-grep -q "nftables sync failed" "$IPT_LOG" && sy_fail "a sync failed next to the other program: $(grep 'nftables sync failed' "$IPT_LOG" | head -2)"
+grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed next to the other program: $(grep "Failed to sync proxy rules" "$IPT_LOG" | head -2)"
 ip netns exec "$NODE" nft delete table ip churn
 ip netns exec "$NODE" nft flush set inet other blocked
 ip netns exec "$NODE" nft add element inet other blocked '{ 198.51.100.7 }'

@@ -83,7 +83,7 @@ static void setup(void)
 	cache = cache_new(NULL, NULL);
 	desired_init(&ds, &cfg);
 	desired_set_node(&ds, "n1", "zone-a", NULL, 0, true);
-	if (manifest_source_new(&src, loop, dir, cache) < 0)
+	if (manifest_source_new(&src, loop, dir, cache, NULL) < 0)
 		__builtin_trap();
 }
 
@@ -103,7 +103,7 @@ static void decode_all(struct json_object *arr)
 		if (!strcmp(kind, "Service")) {
 			struct service *s = NULL;
 
-			if (service_decode(o, &s, err, sizeof(err)) == 0)
+			if (service_decode(o, NULL, &s, err, sizeof(err)) == 0)
 				service_free(s);
 		} else if (!strcmp(kind, "EndpointSlice")) {
 			struct endpoint_slice *s = NULL;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "helpers.h"
 #include "model-fixtures.h"
+#include "switchyard/log.h"
 #include "switchyard/model.h"
 #include "switchyard/util.h"
 
@@ -15,7 +16,7 @@ static void test_service_ok(void **state)
 	struct service *s;
 	char err[256];
 
-	assert_int_equal(service_decode(o, &s, err, sizeof(err)), 0);
+	assert_int_equal(service_decode(o, NULL, &s, err, sizeof(err)), 0);
 	assert_string_equal(s->key, "apps/web");
 	assert_int_equal(s->type, SVC_TYPE_LOAD_BALANCER);
 	assert_string_equal(sy_addr_str(&s->cluster_ip), "10.96.45.123");
@@ -55,7 +56,7 @@ static void test_service_edges(void **state)
 	struct service *s;
 	char err[256];
 
-	assert_int_equal(service_decode(o, &s, err, sizeof(err)), 0);
+	assert_int_equal(service_decode(o, NULL, &s, err, sizeof(err)), 0);
 	/* IPv6-primary dual stack: the IPv4 ClusterIP from clusterIPs, the IPv6 one kept */
 	assert_string_equal(sy_addr_str(&s->cluster_ip), "10.96.0.5");
 	assert_string_equal(sy_addr_str(&s->cluster_ip6), "fd00::1");
@@ -73,7 +74,7 @@ static void test_service_defaults(void **state)
 	struct service *s;
 	char err[256];
 
-	assert_int_equal(service_decode(o, &s, err, sizeof(err)), 0);
+	assert_int_equal(service_decode(o, NULL, &s, err, sizeof(err)), 0);
 	assert_string_equal(s->key, "default/a");
 	assert_int_equal(s->ports[0].proto, IPPROTO_TCP);
 	assert_int_equal(s->ports[0].target_port, 443);
@@ -114,7 +115,7 @@ static void test_service_bad(void **state)
 		struct service *s = NULL;
 		char err[256] = "";
 
-		assert_int_equal(service_decode(o, &s, err, sizeof(err)), -EINVAL);
+		assert_int_equal(service_decode(o, NULL, &s, err, sizeof(err)), -EINVAL);
 		if (!strstr(err, cases[i].reason))
 			fail_msg("case %zu: \"%s\" does not mention \"%s\"", i, err, cases[i].reason);
 		json_object_put(o);
@@ -237,7 +238,7 @@ static void test_names(void **state)
 		if (cases[i].kind == SY_KIND_SERVICE) {
 			struct service *s = NULL;
 
-			r = service_decode(o, &s, err, sizeof(err));
+			r = service_decode(o, NULL, &s, err, sizeof(err));
 			service_free(s);
 		} else if (cases[i].kind == SY_KIND_NODE) {
 			struct node *n = NULL;
@@ -259,13 +260,25 @@ static void test_names(void **state)
 	}
 }
 
+/* What the last svc_ok's decode reported, one line each. */
+static char reported[2048];
+
+static void report(void *arg, char sev, const char *msg)
+{
+	size_t off = strlen(reported);
+
+	(void)arg;
+	snprintf(reported + off, sizeof(reported) - off, "%c %s\n", sev, msg);
+}
+
 static struct service *svc_ok(const char *json)
 {
 	struct json_object *o = J(json);
 	struct service *s = NULL;
 	char err[256];
 
-	if (service_decode(o, &s, err, sizeof(err)) < 0)
+	reported[0] = 0;
+	if (service_decode(o, &(struct sy_report){ report, NULL }, &s, err, sizeof(err)) < 0)
 		fail_msg("rejected: %s", err);
 	json_object_put(o);
 	return s;
@@ -305,6 +318,8 @@ static void test_service_normalised(void **state)
 	assert_true(sy_addr_is6(&s->lb_source_ranges[0].addr));
 	assert_int_equal(s->n_lb_ips, 0);
 	assert_int_equal(s->n_ports, 1);	/* ClusterIP and NodePort keep working */
+	assert_non_null(strstr(reported, "invalid loadBalancerSourceRanges entry \"nonsense\""));
+	assert_non_null(strstr(reported, "no valid IPv4 entry in loadBalancerSourceRanges"));
 	service_free(s);
 	/* only empty entries: no firewall, as kube-proxy */
 	s = svc_ok(LB_SVC("[\"\", \" \"]", "[{\"ip\":\"192.0.2.5\"}]"));
@@ -319,6 +334,12 @@ static void test_service_normalised(void **state)
 	assert_int_equal(s->n_external_ips, 1);
 	assert_string_equal(sy_addr_str(&s->external_ips[0]), "192.0.2.2");
 	assert_int_equal(s->n_lb_ips, 1);
+	/* each skipped entry is handed to the caller's report with the Service and the reason */
+	assert_non_null(strstr(reported, "E Service default/e: invalid IP \"x\" in spec.externalIPs; "
+			       "this entry is skipped\n"));
+	assert_non_null(strstr(reported, "E Service default/e: invalid status.loadBalancer.ingress IP "
+			       "\"bogus\"; this entry is skipped\n"));
+	assert_null(strstr(reported, "\"\""));	/* an empty entry is skipped silently */
 	service_free(s);
 	/* the affinity timeout matters only with ClientIP (serviceport.go) */
 	s = svc_ok("{\"metadata\":{\"name\":\"t\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"port\":80}],"

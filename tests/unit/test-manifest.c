@@ -7,6 +7,7 @@
 #include "helpers.h"
 #include <ev.h>
 #include <unistd.h>
+#include "switchyard/log.h"
 #include "switchyard/manifest.h"
 #include "switchyard/model.h"
 #include "switchyard/netpol.h"
@@ -232,7 +233,7 @@ static void test_policy_kinds(void **state)
 	      "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n"
 	      "  - from: [{namespaceSelector: {matchLabels: {team: a}}}]\n    ports: [{port: http}]\n", f);
 	fclose(f);
-	assert_int_equal(manifest_source_new(&m, EV_DEFAULT, dir, c), 0);
+	assert_int_equal(manifest_source_new(&m, EV_DEFAULT, dir, c, NULL), 0);
 	manifest_source_reload(m);
 	assert_non_null(cache_namespace(c, "x"));
 	p = cache_pod(c, "x/a");
@@ -253,6 +254,81 @@ static void test_policy_kinds(void **state)
 	rmdir(dir);
 }
 
+/* What the source and the cache report, one line each ("E msg\n"). */
+static char reported[4096];
+
+static void report(void *arg, char sev, const char *msg)
+{
+	size_t off = strlen(reported);
+
+	(void)arg;
+	snprintf(reported + off, sizeof(reported) - off, "%c %s\n", sev, msg);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Bad input is handed to the owner's report with its file and reason; the rest is kept. */
+static void test_reports(void **state)
+{
+	char dir[] = "/tmp/sy-manifest-XXXXXX", path[256], want[512];
+	struct sy_report rep = { report, NULL };
+	struct cache *c = cache_new(NULL, NULL);
+	struct manifest_source *m;
+	static const char svc[] = "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: d}\n"
+				  "spec: {clusterIP: 10.0.0.1, ports: [{port: 80}]}\n";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	cache_set_report(c, &rep);
+	write_file(dir, "a.yaml", svc);
+	write_file(dir, "b.yaml", "--- 5\n---\napiVersion: v1\nkind: Service\n"
+		   "metadata: {name: Bad_Name, namespace: d}\nspec: {ports: [{port: 80}]}\n---\n"
+		   "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: d}\n"
+		   "spec: {clusterIP: 10.0.0.1, ports: [{port: 80}]}\n");
+	write_file(dir, "c.yaml", "kind: [unclosed\n");
+	reported[0] = 0;
+	assert_int_equal(manifest_source_new(&m, EV_DEFAULT, dir, c, &rep), 0);
+	manifest_source_reload(m);
+	assert_non_null(cache_service(c, "d/s"));
+	snprintf(want, sizeof(want), "E Manifest %s/b.yaml: document 1 is not an object; skipped\n",
+		 dir);
+	assert_non_null(strstr(reported, want));
+	snprintf(want, sizeof(want), "E Service d/s is defined in more than one manifest file: "
+		 "%s/a.yaml and %s/b.yaml; using %s/a.yaml (the first by name)\n", dir, dir, dir);
+	assert_non_null(strstr(reported, want));
+	snprintf(want, sizeof(want), "E Manifest %s/c.yaml: ", dir);
+	assert_non_null(strstr(reported, want));
+	assert_non_null(strstr(reported, "; keeping its last good objects\n"));
+	/* the decoder's refusal, reported by the cache with kind, namespace/name and reason */
+	assert_non_null(strstr(reported, "E Service d/Bad_Name: "));
+	/* the object moves to the file that still holds it */
+	snprintf(path, sizeof(path), "%s/a.yaml", dir);
+	unlink(path);
+	reported[0] = 0;
+	manifest_source_reload(m);
+	assert_non_null(cache_service(c, "d/s"));
+	snprintf(want, sizeof(want), "I Manifest %s/a.yaml: Service d/s now comes from b.yaml\n", dir);
+	assert_non_null(strstr(reported, want));
+	manifest_source_free(m);
+	cache_free(c);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/b.yaml", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_alias_bomb),
 		cmocka_unit_test(test_big_list),
 		cmocka_unit_test(test_policy_kinds),
+		cmocka_unit_test(test_reports),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
