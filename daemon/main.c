@@ -113,6 +113,33 @@ static void init_families(struct sy_daemon *d, char err[2][512], int r[2])
  * family"); the other family without one is one log line, and the daemon
  * runs single-stack.  Returns 0 or -1.
  */
+/*
+ * kube-proxy's detect-local (ClusterCIDR mode) per family: each instance
+ * takes the cluster CIDRs of its family; a family with none detects no
+ * local traffic, said once per instance (kube-proxy says it for the
+ * primary family).
+ */
+static void log_detect_local(const struct sy_daemon *d)
+{
+	char all[SY_MAX_CIDRS * SY_CIDR_STRLEN] = "";
+
+	for (unsigned i = 0; i < d->cfg.n_cluster_cidrs; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", i ? "," : "",
+			 sy_cidr_str(&d->cfg.cluster_cidrs[i]));
+	for (int k = 0; k < 2; k++) {
+		int family = (k == 0) == (d->primary_family == AF_INET) ? AF_INET : AF_INET6;
+		unsigned n;
+
+		if (!daemon_mode(d, family))
+			continue;
+		config_cidrs(d->cfg.cluster_cidrs, d->cfg.n_cluster_cidrs, family, &n);
+		if (!n)
+			log_info("Detect-local-mode set to ClusterCIDR, but no cluster CIDR specified "
+				 "for %s IP family %s (clusterCIDRs [%s])", k ? "the" : "primary",
+				 sy_family_name(family), all);
+	}
+}
+
 static int pick_families(struct sy_daemon *d, char err[2][512])
 {
 	int p, other;
@@ -124,15 +151,15 @@ static int pick_families(struct sy_daemon *d, char err[2][512])
 			  d->mode_ops->name, sy_family_name(p), err[p == AF_INET6]);
 		return -1;
 	}
-	if (!daemon_mode(d, other)) {
+	if (!daemon_mode(d, other))
 		log_info("No %s support in %s mode: %s; running single-stack %s",
 			 sy_family_name(other), d->mode_ops->name, err[other == AF_INET6],
 			 sy_family_name(p));
-		return 0;
-	}
-	log_info("Running in dual-stack mode, primary IP family %s: one %s proxier per family "
-		 "(%s, %s)", sy_family_name(p), d->mode_ops->name, sy_family_name(p),
-		 sy_family_name(other));
+	else
+		log_info("Running in dual-stack mode, primary IP family %s: one %s proxier per "
+			 "family (%s, %s)", sy_family_name(p), d->mode_ops->name, sy_family_name(p),
+			 sy_family_name(other));
+	log_detect_local(d);
 	return 0;
 }
 

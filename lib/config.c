@@ -123,11 +123,14 @@ static const char usage[] =
 "Proxy:\n"
 "      --proxy-mode MODE            iptables (default), ipvs or nftables\n"
 "      --hostname-override NAME     this node's name (default: the hostname)\n"
-"      --cluster-cidr CIDR[,CIDR]   pod CIDRs; traffic to a ClusterIP from outside is masqueraded\n"
+"      --cluster-cidr CIDR[,CIDR]   pod CIDRs (v4,v6 for dual stack; each family's instance\n"
+"                                   uses its own); traffic to a ClusterIP from outside is\n"
+"                                   masqueraded\n"
 "      --masquerade-all             SNAT all traffic sent to Service addresses\n"
 "      --iptables-masquerade-bit N  fwmark bit for masquerading (default 14 = 0x4000)\n"
-"      --nodeport-addresses LIST    CIDRs (comma separated) or \"primary\" NodePorts answer on\n"
-"                                   (default: every local address)\n"
+"      --nodeport-addresses LIST    CIDRs (comma separated, either family) or \"primary\" (the\n"
+"                                   node IP of each family) NodePorts answer on (default,\n"
+"                                   and for a family without a CIDR: every local address)\n"
 "      --iptables-localhost-nodeports[=BOOL]  NodePorts on 127.0.0.1 (default true)\n"
 "      --min-sync-period DURATION   sync rate limit: a burst of 2, then one per period (default 1s)\n"
 "      --sync-period DURATION       full resync period (default 30s)\n"
@@ -148,9 +151,12 @@ static const char usage[] =
 "      --network-policy             enforce NetworkPolicy for this node's pods (off by default)\n"
 "Operations:\n"
 "      --config FILE                KubeProxyConfiguration YAML; flags override it\n"
-"      --bind-address IP            (accepted for compatibility)\n"
-"      --healthz-bind-address H:P   healthz server (default 0.0.0.0:10256; \"\" disables)\n"
-"      --metrics-bind-address H:P   metrics server (default 127.0.0.1:10249; \"\" disables)\n"
+"      --bind-address IP            this node's primary IP (its family is the primary one;\n"
+"                                   0.0.0.0 / :: = from the Node object); binds nothing\n"
+"      --healthz-bind-address H:P   healthz server (default 0.0.0.0:10256; [::]:10256 = both\n"
+"                                   families; \"\" disables)\n"
+"      --metrics-bind-address H:P   metrics server (default 127.0.0.1:10249, [::1]:10249 for\n"
+"                                   IPv6; \"\" disables)\n"
 "  -v, --v N                        log verbosity\n"
 "      --version                    print the version and exit\n"
 "      --help                       this text\n";
@@ -373,5 +379,15 @@ int config_parse_args(struct sy_config *cfg, int argc, char **argv)
 	r = parse_pass(cfg, argc, argv, false);
 	if (r)
 		return r;
+	/* kube-proxy's validation: the node IP hint is an IP address of either family */
+	if (cfg->bind_address && cfg->bind_address[0]) {
+		struct sy_addr a;
+
+		if (sy_addr_parse(cfg->bind_address, &a) < 0) {
+			fprintf(stderr, "switchyard: bindAddress: Invalid value: \"%s\": not a valid "
+				"textual representation of an IP address\n", cfg->bind_address);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }

@@ -27,7 +27,7 @@
 
 enum ftype {
 	F_STR,		/* char * */
-	F_HOSTPORT,	/* char *, "IPv4:port" or "" */
+	F_HOSTPORT,	/* char *, "IPv4:port", "[IPv6]:port" or "" */
 	F_BOOL,		/* bool */
 	F_INT32,	/* int32_t */
 	F_MASQ_BIT,	/* unsigned, 0..31 */
@@ -250,42 +250,33 @@ static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct fiel
 			 const char *prefix);
 
 /*
- * A server address: "IPv4:port" or ":port".  As kube-proxy's defaulting:
- * "" keeps the default address (the file cannot disable a server; the
- * flag --healthz-bind-address= can) and an address without a port gets
- * the default one (10256, 10249).  The IPv6 wildcard and loopback, common
- * in dual-stack configs, become their IPv4 counterparts with a warning
- * (switchyard is IPv4-only).
+ * A server address: "IPv4:port", "[IPv6]:port" or ":port".  As kube-proxy's
+ * defaulting: "" keeps the default address (the file cannot disable a
+ * server; the flag --healthz-bind-address= can) and an address without a
+ * port gets the default one (10256, 10249), in brackets for IPv6
+ * (AppendPortIfNeeded).  "[::]:port" listens on both families.
  */
 static int set_hostport(struct cf *c, const yaml_node_t *v, const char *fname, char **dst)
 {
 	const char *s = scalar(v);
 	const char *defport;
-	char buf[64];
-	uint32_t addr;
+	char buf[80];
+	struct sy_addr addr;
 	uint16_t port;
 
 	if (!s)
 		return fail(c, v, "field \"%s\": want a string", fname);
 	if (!*s)
 		return 0;
-	defport = strchr(*dst ? *dst : "", ':');
-	if (!strchr(s, ':') && defport && strlen(s) + strlen(defport) < sizeof(buf)) {
-		snprintf(buf, sizeof(buf), "%.40s%.16s", s, defport);
+	defport = strrchr(*dst ? *dst : "", ':');
+	if (defport && strlen(s) < 48 && sy_addr_parse(s, &addr) == 0) {
+		snprintf(buf, sizeof(buf), addr.family == AF_INET6 ? "[%s]%.8s" : "%s%.8s", s,
+			 defport);
 		s = buf;
 	}
-	if (!strncmp(s, "[::]:", 5) || !strncmp(s, "[::1]:", 6)) {
-		const char *p = strchr(s, ']') + 1;
-		char tmp[64];
-
-		snprintf(tmp, sizeof(tmp), "%s%s", s[3] == '1' ? "127.0.0.1" : "0.0.0.0", p);
-		memcpy(buf, tmp, sizeof(buf));
-		log_warn("%s: %s \"%s\" served on %s (switchyard is IPv4-only)", c->path, fname, s,
-			 buf);
-		s = buf;
-	}
-	if (*s && http_parse_bind(s, &addr, &port) < 0)
-		return fail(c, v, "field \"%s\": invalid address \"%s\" (want IPv4:port)", fname, s);
+	if (http_parse_bind(s, &addr, &port) < 0)
+		return fail(c, v, "field \"%s\": invalid address \"%s\" (want IPv4:port or "
+			    "[IPv6]:port)", fname, s);
 	free(*dst);
 	*dst = xstrdup(s);
 	return 0;

@@ -385,57 +385,93 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- server ---- */
 
-int http_parse_bind(const char *bind_addr, uint32_t *ret_addr_be, uint16_t *ret_port)
+int http_parse_bind(const char *bind_addr, struct sy_addr *ret_addr, uint16_t *ret_port)
 {
-	const char *colon;
-	char host[64], *end;
-	struct in_addr a = { .s_addr = htonl(INADDR_ANY) };
+	const char *colon, *host = bind_addr;
+	char buf[64], *end;
+	size_t hlen;
 	unsigned long port;
 
 	if (!bind_addr)
 		return -EINVAL;
 	colon = strrchr(bind_addr, ':');
-	if (!colon || (size_t)(colon - bind_addr) >= sizeof(host) || bind_addr[0] == '[')
+	if (!colon)
 		return -EINVAL;
-	memcpy(host, bind_addr, (size_t)(colon - bind_addr));
-	host[colon - bind_addr] = '\0';
-	if (host[0] && sy_parse_ip4(host, &a) < 0)
+	hlen = (size_t)(colon - bind_addr);
+	if (bind_addr[0] == '[') {	/* "[IPv6]:port" */
+		if (hlen < 2 || bind_addr[hlen - 1] != ']')
+			return -EINVAL;
+		host = bind_addr + 1;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(buf))
 		return -EINVAL;
+	memcpy(buf, host, hlen);
+	buf[hlen] = '\0';
+	if (!buf[0]) {
+		/* ":port": every address of both families (Go's net.Listen) */
+		*ret_addr = (struct sy_addr){ .family = AF_INET6 };
+	} else if (sy_addr_parse_family(buf, bind_addr[0] == '[' ? AF_INET6 : AF_INET,
+					ret_addr) < 0) {
+		return -EINVAL;
+	}
 	errno = 0;
 	port = strtoul(colon + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || port > 65535)
 		return -EINVAL;
-	*ret_addr_be = a.s_addr;
 	*ret_port = (uint16_t)port;
 	return 0;
 }
 
-/* A listening socket on addr:port; the port actually bound in *ret_port. */
-static int server_listen(uint32_t addr, uint16_t port, const char *bind_addr, int *ret_fd,
-			 uint16_t *ret_port, char *err, size_t errlen)
+/*
+ * A listening socket on addr:port; the port actually bound in *ret_port.
+ * "[::]" (and ":port") listens on both families, as Go's net.Listen does
+ * (IPV6_V6ONLY off), falling back to IPv4 where the kernel has no IPv6;
+ * "0.0.0.0" on IPv4 only.
+ */
+static int server_listen(const struct sy_addr *addr, uint16_t port, const char *bind_addr,
+			 int *ret_fd, uint16_t *ret_port, char *err, size_t errlen)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t slen = sizeof(sin);
-	int fd, one = 1, r;
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t slen;
+	int fd, one = 1, zero = 0, r, family = addr->family;
+	bool any6 = family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&addr->v6);
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && any6 && errno == EAFNOSUPPORT) {
+		family = AF_INET;	/* no IPv6 in this kernel: the IPv4 wildcard */
+		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
 	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "socket: %s", strerror(-r));
 		return r;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sin.sin_addr.s_addr = addr;
-	sin.sin_port = htons(port);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 128) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &slen) < 0) {
+	if (family == AF_INET6) {
+		if (any6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = addr->v6;
+		sin6->sin6_port = htons(port);
+		slen = sizeof(*sin6);
+	} else {
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = addr->family == AF_INET ? addr->v4.s_addr : htonl(INADDR_ANY);
+		sin->sin_port = htons(port);
+		slen = sizeof(*sin);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 128) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &slen) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "listen on %s: %s", bind_addr, strerror(-r));
 		close(fd);
 		return r;
 	}
 	*ret_fd = fd;
-	*ret_port = ntohs(sin.sin_port);
+	*ret_port = ntohs(family == AF_INET6 ? sin6->sin6_port : sin->sin_port);
 	return 0;
 }
 
@@ -451,13 +487,13 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct http_server *s = container_of(w, struct http_server, retry);
 	char err[256];
-	uint32_t addr;
+	struct sy_addr addr;
 	uint16_t port, bound;
 	int fd;
 
 	s->retries++;
 	if (http_parse_bind(s->bind_addr, &addr, &port) < 0 ||
-	    server_listen(addr, port, s->bind_addr, &fd, &bound, err, sizeof(err)) < 0)
+	    server_listen(&addr, port, s->bind_addr, &fd, &bound, err, sizeof(err)) < 0)
 		return;	/* the timer repeats */
 	ev_timer_stop(loop, &s->retry);
 	server_start(s, fd, bound);
@@ -468,7 +504,7 @@ static int server_new(struct http_server **ret, struct ev_loop *loop, const char
 		      http_handler_fn fn, void *arg, bool retry, char *err, size_t errlen)
 {
 	struct http_server *s;
-	uint32_t addr;
+	struct sy_addr addr;
 	uint16_t port, bound;
 	int fd = -1, r;
 
@@ -477,14 +513,15 @@ static int server_new(struct http_server **ret, struct ev_loop *loop, const char
 		return 0;
 	}
 	if (http_parse_bind(bind_addr, &addr, &port) < 0) {
-		snprintf(err, errlen, "invalid address \"%s\" (want IPv4:port)", bind_addr);
+		snprintf(err, errlen, "invalid address \"%s\" (want IPv4:port or [IPv6]:port)",
+			 bind_addr);
 		return -EINVAL;
 	}
 	if (port == 0) {
 		*ret = NULL;
 		return 0;
 	}
-	r = server_listen(addr, port, bind_addr, &fd, &bound, err, errlen);
+	r = server_listen(&addr, port, bind_addr, &fd, &bound, err, errlen);
 	if (r < 0 && !(retry && (r == -EADDRINUSE || r == -EADDRNOTAVAIL)))
 		return r;
 	s = xcalloc(1, sizeof(*s));

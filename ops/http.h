@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "switchyard/addr.h"
 
 struct ev_loop;
 struct http_server;
@@ -52,8 +53,11 @@ int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *
  */
 int http_server_new_retry(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
 			  http_handler_fn fn, void *arg, char *err, size_t errlen);
-/* Parse "IPv4:port" (":port" = 0.0.0.0); 0, or -EINVAL. */
-int http_parse_bind(const char *bind_addr, uint32_t *ret_addr_be, uint16_t *ret_port);
+/*
+ * Parse "IPv4:port", "[IPv6]:port" or ":port" (= "[::]:port": both
+ * families, as Go's net.Listen); 0, or -EINVAL.
+ */
+int http_parse_bind(const char *bind_addr, struct sy_addr *ret_addr, uint16_t *ret_port);
 /* The port actually bound (useful with tests); 0 if s is NULL or not bound yet. */
 uint16_t http_server_port(const struct http_server *s);
 /* Connections currently open (for tests and /debug). */

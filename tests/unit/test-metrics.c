@@ -186,21 +186,35 @@ static void test_buf(void **state)
 
 static void test_parse_bind(void **state)
 {
-	uint32_t a;
+	struct sy_addr a;
 	uint16_t p;
 
 	assert_int_equal(http_parse_bind("0.0.0.0:10256", &a, &p), 0);
-	assert_int_equal(a, htonl(INADDR_ANY));
+	assert_int_equal(a.family, AF_INET);
+	assert_int_equal(a.v4.s_addr, htonl(INADDR_ANY));
 	assert_int_equal(p, 10256);
 	assert_int_equal(http_parse_bind("127.0.0.1:10249", &a, &p), 0);
-	assert_int_equal(a, htonl(INADDR_LOOPBACK));
+	assert_int_equal(a.v4.s_addr, htonl(INADDR_LOOPBACK));
+	/* ":port" = every address of both families, as Go's net.Listen */
 	assert_int_equal(http_parse_bind(":80", &a, &p), 0);
-	assert_int_equal(a, 0);
+	assert_int_equal(a.family, AF_INET6);
+	assert_true(IN6_IS_ADDR_UNSPECIFIED(&a.v6));
 	assert_int_equal(p, 80);
+	/* IPv6 in brackets */
+	assert_int_equal(http_parse_bind("[::]:10256", &a, &p), 0);
+	assert_int_equal(a.family, AF_INET6);
+	assert_true(IN6_IS_ADDR_UNSPECIFIED(&a.v6));
+	assert_int_equal(p, 10256);
+	assert_int_equal(http_parse_bind("[::1]:10249", &a, &p), 0);
+	assert_true(IN6_IS_ADDR_LOOPBACK(&a.v6));
+	assert_int_equal(http_parse_bind("[fd00::1]:1", &a, &p), 0);
+	assert_string_equal(sy_addr_str(&a), "fd00::1");
+	assert_int_equal(http_parse_bind("[10.0.0.1]:1", &a, &p), -EINVAL);
+	assert_int_equal(http_parse_bind("::1:10249", &a, &p), -EINVAL);
+	assert_int_equal(http_parse_bind("[::1:10249", &a, &p), -EINVAL);
 	assert_int_equal(http_parse_bind("127.0.0.1", &a, &p), -EINVAL);
 	assert_int_equal(http_parse_bind("127.0.0.1:65536", &a, &p), -EINVAL);
 	assert_int_equal(http_parse_bind("127.0.0.1:x", &a, &p), -EINVAL);
-	assert_int_equal(http_parse_bind("[::]:10256", &a, &p), -EINVAL);
 	assert_int_equal(http_parse_bind("300.0.0.1:1", &a, &p), -EINVAL);
 }
 
