@@ -18,7 +18,10 @@
 #  - ip6tables-legacy-save reads every rule back and
 #    ip6tables-legacy-restore --test accepts the table; the IPv4 tables hold
 #    no IPv6 address and the IPv6 ones no IPv4 address;
-#  - an IPv6 endpoint change reaches the ip6tables tables only;
+#  - externalTrafficPolicy: Local over IPv6 (only the local endpoint, the
+#    client's address kept);
+#  - an IPv6 endpoint change reaches the ip6tables tables only; an
+#    unchanged restart writes neither family;
 #  - --cleanup removes ours from both families' tables, foreign rules stay.
 #
 #   node  eth-c 192.168.50.1/24 fd00:50::1/64 ── client .2 ::2 (+ .3-.9 ::3-::9)
@@ -91,6 +94,8 @@ web6() { slice6 web-v6 web "$WEB_PORTS" "$1@node2" "fd00:244:3::2@node1" | ipt_w
 web6 fd00:244:2::2
 slice6 six-1 six '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:2::2@node2 \
 	fd00:244:3::2@node1 | ipt_write six-slice.yaml
+slice6 loc-1 loc '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:3::2@node1 |
+	ipt_write loc-slice.yaml
 cat <<'EOF' | ipt_write svc.yaml
 apiVersion: v1
 kind: Service
@@ -102,6 +107,13 @@ spec:
    ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30060}]}
 status:
   loadBalancer: {ingress: [{ip: "fd00:60::20"}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: loc, namespace: default}
+spec:
+  {type: NodePort, ipFamilies: [IPv6], clusterIP: "fd00:96::50", clusterIPs: ["fd00:96::50"],
+   externalTrafficPolicy: Local, ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30050}]}
 ---
 apiVersion: v1
 kind: Service
@@ -189,6 +201,11 @@ out=$(ipt_ask_many "${IPT_EP_NS[3]}" tcp fd00:96::80 80 30)
 grep -q '^ep3 fd00:244:3::1$' <<<"$out" || sy_fail "IPv6 hairpin: $(names <<<"$out")"
 sy_log "dual-stack ClusterIPs, masquerade, NodePort, externalIP, hairpin: ok"
 
+# externalTrafficPolicy: Local over IPv6: only the local endpoint, the client's own address kept
+out=$(ipt_ask_many "$CLIENT" tcp fd00:50::1 30050 10 fd00:50::4)
+[ "$(grep -c '^ep3 fd00:50::4$' <<<"$out")" -eq 10 ] || sy_fail "IPv6 eTP=Local NodePort: $(sort <<<"$out" | uniq -c)"
+sy_log "IPv6 externalTrafficPolicy: Local: only ep3, client address kept"
+
 # affinity: one client sticks; many clients spread
 out=$(ipt_ask_many "$CLIENT" tcp fd00:96::60 80 15 fd00:50::2)
 [ "$(awk '{print $1}' <<<"$out" | sort -u | wc -l)" -eq 1 ] && [ "$(grep -c '^ep' <<<"$out")" -eq 15 ] ||
@@ -242,6 +259,14 @@ sy_log "after the IPv6 slice change: $(names <<<"$out6")"
 grep -q '^ep2 ' <<<"$out6" && sy_fail "IPv6 ClusterIP still reaches the removed endpoint ep2"
 grep -q '^ep1 ' <<<"$out6" || sy_fail "IPv6 ClusterIP does not reach the new endpoint ep1"
 [ "$(ipt_save nat | md5sum)" = "$v4before" ] || sy_fail "an IPv6 change rewrote the IPv4 nat table"
+# an unchanged restart writes neither family's tables
+before=$(save6; ipt_save)
+ipt_stop
+ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
+grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
+	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
+[ "$(save6; ipt_save)" = "$before" ] || sy_fail "an unchanged restart changed the tables"
+
 # --cleanup empties both families' tables of ours, keeping a foreign IPv6 rule
 ip netns exec "$NODE" ip6tables-legacy -w -t nat -A POSTROUTING -s fd00:99::/64 -j RETURN
 ipt_stop
