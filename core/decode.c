@@ -67,25 +67,38 @@ char *decode_intern(const char *s)
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
 
-int decode_proto(struct json_object *v, uint8_t *ret)
+int decode_enum(struct json_object *v, const char *field, const char *const *names, unsigned n,
+		int *ret, char *err, size_t errlen)
 {
 	const char *s;
 
-	if (!v) {
-		*ret = IPPROTO_TCP;
+	*ret = 0;
+	if (!v)
 		return 0;
-	}
 	s = jstr(v);
-	if (!s)
+	if (!s) {
+		snprintf(err, errlen, "%s is not a string", field);
 		return -EINVAL;
-	if (!strcmp(s, "TCP"))
-		*ret = IPPROTO_TCP;
-	else if (!strcmp(s, "UDP"))
-		*ret = IPPROTO_UDP;
-	else if (!strcmp(s, "SCTP"))
-		*ret = IPPROTO_SCTP;
-	else
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(s, names[i])) {
+			*ret = (int)i;
+			return 0;
+		}
+	snprintf(err, errlen, "unknown %s \"%.64s\"", field, s);
+	return -EINVAL;
+}
+
+int decode_proto(struct json_object *v, uint8_t *ret)
+{
+	static const char *const names[] = { "TCP", "UDP", "SCTP" };
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP };
+	char err[128];
+	int i;
+
+	if (decode_enum(v, "protocol", names, 3, &i, err, sizeof(err)) < 0)
 		return -EINVAL;
+	*ret = protos[i];
 	return 0;
 }
 
@@ -343,21 +356,29 @@ void object_key_display(enum sy_kind kind, struct json_object *obj, char *buf, s
 		snprintf(buf, len, "%s/%s", *ens ? ens : "default", en);
 }
 
-/* Common metadata: name and namespace (default "default") valid as the API server checks them. */
-static int meta(struct json_object *obj, enum sy_kind kind, char **key, char **ns, char **name,
-		char **rv, char *err, size_t errlen)
+int decode_metadata(struct json_object *obj, struct json_object **md, char *err, size_t errlen)
 {
-	struct json_object *md = jget(obj, "metadata");
-	const char *n, *s, *r;
-
 	if (!obj || !json_object_is_type(obj, json_type_object)) {
 		snprintf(err, errlen, "not a JSON object");
 		return -EINVAL;
 	}
-	if (!md || !json_object_is_type(md, json_type_object)) {
+	*md = jget(obj, "metadata");
+	if (!*md || !json_object_is_type(*md, json_type_object)) {
 		snprintf(err, errlen, "missing metadata");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Common metadata: name and namespace (default "default") valid as the API server checks them. */
+static int meta(struct json_object *obj, enum sy_kind kind, char **key, char **ns, char **name,
+		char **rv, char *err, size_t errlen)
+{
+	struct json_object *md;
+	const char *n, *s, *r;
+
+	if (decode_metadata(obj, &md, err, errlen) < 0)
+		return -EINVAL;
 	if (check_name(kind, jget(md, "name"), err, errlen) < 0)
 		return -EINVAL;
 	n = jstr(jget(md, "name"));
@@ -445,6 +466,7 @@ int service_decode(struct json_object *obj, const struct sy_report *rep, struct 
 	struct json_object *spec, *v, *labels;
 	const char *str;
 	long l;
+	int type;
 
 	if (meta(obj, SY_KIND_SERVICE, &s->key, &s->ns, &s->name, &s->resource_version, err,
 		 errlen) < 0)
@@ -460,19 +482,11 @@ int service_decode(struct json_object *obj, const struct sy_report *rep, struct 
 	if (!spec || !json_object_is_type(spec, json_type_object))
 		FAIL("missing spec");
 
-	str = jstr(jget(spec, "type"));
-	if (jget(spec, "type") && !str)
-		FAIL("spec.type is not a string");
-	if (!str || !strcmp(str, "ClusterIP"))
-		s->type = SVC_TYPE_CLUSTER_IP;
-	else if (!strcmp(str, "NodePort"))
-		s->type = SVC_TYPE_NODE_PORT;
-	else if (!strcmp(str, "LoadBalancer"))
-		s->type = SVC_TYPE_LOAD_BALANCER;
-	else if (!strcmp(str, "ExternalName"))
-		s->type = SVC_TYPE_EXTERNAL_NAME;
-	else
-		FAIL("unknown spec.type \"%s\"", str);
+	/* in enum svc_type's order; absent: ClusterIP */
+	if (decode_enum(jget(spec, "type"), "spec.type", (const char *const[]){ "ClusterIP",
+			"NodePort", "LoadBalancer", "ExternalName" }, 4, &type, err, errlen) < 0)
+		goto fail;
+	s->type = (enum svc_type)type;
 
 	v = jget(spec, "clusterIP");
 	str = jstr(v);

@@ -4,7 +4,8 @@
 /*
  * What the decoders of core/ share (decode.c for Services, EndpointSlices
  * and Nodes; decode_policy.c for Pods, Namespaces and NetworkPolicies):
- * one string pool, the protocol field and the API server's name rules.
+ * one string pool, enum and protocol fields and the API server's name
+ * rules.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,6 +15,15 @@ struct json_object;
 
 /* Equal strings give the same pointer; never freed nor modified (names, zones, labels). */
 char *decode_intern(const char *s);
+/*
+ * A string field (named field in err) that takes one of names: *ret its
+ * index (absent: 0); -EINVAL with the reason in err when it is not a
+ * string or another string.
+ */
+int decode_enum(struct json_object *v, const char *field, const char *const *names, unsigned n,
+		int *ret, char *err, size_t errlen);
+/* obj's metadata object: -EINVAL with the reason in err when obj is not an object or has none. */
+int decode_metadata(struct json_object *obj, struct json_object **md, char *err, size_t errlen);
 /* A port's protocol: absent = TCP; "TCP", "UDP", "SCTP"; else -EINVAL. */
 int decode_proto(struct json_object *v, uint8_t *ret);
 /* RFC 1123 label as Kubernetes checks it: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63. */

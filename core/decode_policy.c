@@ -45,17 +45,11 @@ static const char *jcleanstr(struct json_object *v)
 static int meta(struct json_object *obj, bool namespaced, bool name_label, char **key,
 		const char **ns, char **rv, char *err, size_t errlen)
 {
-	struct json_object *md = jget(obj, "metadata");
+	struct json_object *md;
 	const char *n, *s = NULL, *r;
 
-	if (!obj || !json_object_is_type(obj, json_type_object)) {
-		snprintf(err, errlen, "not a JSON object");
+	if (decode_metadata(obj, &md, err, errlen) < 0)
 		return -EINVAL;
-	}
-	if (!md || !json_object_is_type(md, json_type_object)) {
-		snprintf(err, errlen, "missing metadata");
-		return -EINVAL;
-	}
 	n = jcleanstr(jget(md, "name"));
 	if (!n || !*n) {
 		snprintf(err, errlen, "missing metadata.name");
@@ -374,6 +368,7 @@ int pod_decode(struct json_object *obj, struct pod **ret, char *err, size_t errl
 	struct json_object *md, *spec, *status, *v, *ctrs;
 	const char *s;
 	size_t nports = 0;
+	int phase;
 
 	p->refcnt = 1;
 	if (meta(obj, true, false, &p->key, &p->ns, &p->resource_version, err, errlen) < 0)
@@ -446,22 +441,11 @@ int pod_decode(struct json_object *obj, struct pod **ret, char *err, size_t errl
 			goto fail_quiet;
 		}
 	}
-	v = jget(status, "phase");
-	s = jstr(v);
-	if (v && !s)
-		FAIL("status.phase is not a string");
-	if (!s || !strcmp(s, "Unknown"))
-		p->phase = POD_PHASE_UNKNOWN;
-	else if (!strcmp(s, "Pending"))
-		p->phase = POD_PHASE_PENDING;
-	else if (!strcmp(s, "Running"))
-		p->phase = POD_PHASE_RUNNING;
-	else if (!strcmp(s, "Succeeded"))
-		p->phase = POD_PHASE_SUCCEEDED;
-	else if (!strcmp(s, "Failed"))
-		p->phase = POD_PHASE_FAILED;
-	else
-		FAIL("unknown status.phase \"%.32s\"", s);
+	/* in enum pod_phase's order; absent: Unknown */
+	if (decode_enum(jget(status, "phase"), "status.phase", (const char *const[]){ "Unknown",
+			"Pending", "Running", "Succeeded", "Failed" }, 5, &phase, err, errlen) < 0)
+		goto fail;
+	p->phase = (enum pod_phase)phase;
 	*ret = p;
 	return 0;
 fail:

@@ -232,6 +232,16 @@ static struct chain *add_chain(struct table *t, const char *name)
 	return c;
 }
 
+static void table_init(struct table *t, int family, const char *name,
+		       const struct sy_iptc_jump *jumps, unsigned n_jumps)
+{
+	memset(t, 0, sizeof(*t));
+	t->family = family;
+	t->name = name;
+	t->jumps = jumps;
+	t->n_jumps = n_jumps;
+}
+
 #define TRY(x) do { int r_ = (x); if (r_ < 0) return r_; } while (0)
 
 /* A rule: the packet's addresses (dirs) in set id → to. */
@@ -273,11 +283,7 @@ static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 		{ IPPROTO_SCTP, IPVS_SET_NODE_PORT_LOCAL_SCTP, IPVS_SET_NODE_PORT_SCTP, "dd" },
 	};
 
-	memset(t, 0, sizeof(*t));
-	t->family = p->family;
-	t->name = "nat";
-	t->jumps = nat_jumps;
-	t->n_jumps = ARRAY_SIZE(nat_jumps);
+	table_init(t, p->family, "nat", nat_jumps, ARRAY_SIZE(nat_jumps));
 
 	c = add_chain(t, C_SERVICES);
 	if (p->masquerade_all)
@@ -343,11 +349,7 @@ static int build_filter(struct table *t, const struct ipvs_ipt_params *p)
 	struct chain *c;
 	struct sy_iptc_rule *e;
 
-	memset(t, 0, sizeof(*t));
-	t->family = p->family;
-	t->name = "filter";
-	t->jumps = filter_jumps;
-	t->n_jumps = ARRAY_SIZE(filter_jumps);
+	table_init(t, p->family, "filter", filter_jumps, ARRAY_SIZE(filter_jumps));
 	c = add_chain(t, C_FILTER);
 	rule_new(c);
 	match_ctstate_new(c);

@@ -480,6 +480,20 @@ off:
 		sy_report(&p->report, 'E', "pod network: %s", why);
 }
 
+/* The end of a local setup: ready (1, published) or waiting for why (0, said once). */
+static int local_done(struct podnet *p, const struct node *own, const char *why)
+{
+	if (why) {
+		if (set_why(&p->local_why, why))
+			sy_report(&p->report, 'E', "pod network: %s", why);
+		return 0;
+	}
+	set_why(&p->local_why, NULL);
+	p->local_ready = true;
+	publish(p, own);
+	return 1;
+}
+
 /*
  * The family's SY-PODNET-* chains (podnet_ipt.c), said when written.  An
  * error is fatal (sync_fail, -errno) for the node's first family; for
@@ -599,14 +613,9 @@ static int local_setup_v6only(struct podnet *p, const struct node *own, bool ful
 			  "underlay %s (#%d), MTU %u", p->node_name, sy_cidr_str(&p->own_subnet6),
 			  podnet_backend_name(p->conf.backend), sy_cidr_str(&p->underlay_net6),
 			  p->underlay_ifindex, p->mtu);
-	set_why(&p->local_why, NULL);
-	p->local_ready = true;
-	publish(p, own);
-	return 1;
+	return local_done(p, own, NULL);
 wait:
-	if (set_why(&p->local_why, why))
-		sy_report(&p->report, 'E', "pod network: %s", why);
-	return 0;
+	return local_done(p, own, why);
 }
 
 /*
@@ -753,14 +762,9 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 			  p->own_subnet.plen, podnet_backend_name(p->conf.backend),
 			  sy_ip4_str(p->underlay_ip), p->underlay_net.plen, p->underlay_ifindex,
 			  p->mtu);
-	set_why(&p->local_why, NULL);
-	p->local_ready = true;
-	publish(p, own);
-	return 1;
+	return local_done(p, own, NULL);
 wait:
-	if (set_why(&p->local_why, why))
-		sy_report(&p->report, 'E', "pod network: %s", why);
-	return 0;
+	return local_done(p, own, why);
 }
 
 /* "aabbccdd/nn" without printf: a cheap hash key for a subnet. */

@@ -470,56 +470,12 @@ int pn_nl_links_with_prefix(struct nl_sock *sk, const char *prefix, char ***ret,
 }
 
 /*
- * The first IPv4 address on ifindex (0: any interface) that is ip
- * (INADDR_ANY: any address): its interface, address and prefix length.
- * -ENOENT when there is none.
+ * The first address of family on ifindex (0: any interface) that is ip
+ * (NULL or unset: any; IPv6: global scope only): its interface, address
+ * and prefix length.  -ENOENT when there is none.
  */
-static int find_ip4(struct nl_sock *sk, int ifindex, struct in_addr ip, int *ret_ifindex,
-		    struct in_addr *ret_ip, unsigned *ret_plen)
-{
-	struct nl_cache *cache;
-	struct nl_object *o;
-	int r;
-
-	r = sy_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
-	if (r < 0)
-		return r;
-	r = -ENOENT;
-	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
-		struct rtnl_addr *a = (struct rtnl_addr *)o;
-		struct in_addr local;
-
-		if (rtnl_addr_get_family(a) != AF_INET ||
-		    (ifindex && rtnl_addr_get_ifindex(a) != ifindex) ||
-		    !nl_to_in(rtnl_addr_get_local(a), &local) ||
-		    (ip.s_addr && local.s_addr != ip.s_addr))
-			continue;
-		*ret_ifindex = rtnl_addr_get_ifindex(a);
-		*ret_ip = local;
-		*ret_plen = (unsigned)rtnl_addr_get_prefixlen(a);
-		r = 0;
-		break;
-	}
-	nl_cache_free(cache);
-	return r;
-}
-
-int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t *plen, char *name)
-{
-	struct in_addr local;
-	unsigned l;
-	int r = find_ip4(sk, 0, ip, ifindex, &local, &l);
-
-	if (r < 0)
-		return r;
-	*plen = (uint8_t)l;
-	if (name && !if_indextoname((unsigned)*ifindex, name))
-		snprintf(name, IFNAMSIZ, "#%d", *ifindex);
-	return 0;
-}
-
-int pn_nl_find_addr6(struct nl_sock *sk, int ifindex, const struct sy_addr *ip,
-		     struct sy_cidr *ret_net, struct sy_addr *ret_ip, int *ret_ifindex)
+static int find_addr(struct nl_sock *sk, int family, int ifindex, const struct sy_addr *ip,
+		     int *ret_ifindex, struct sy_addr *ret_ip, unsigned *ret_plen)
 {
 	struct nl_cache *cache;
 	struct nl_object *o;
@@ -533,31 +489,57 @@ int pn_nl_find_addr6(struct nl_sock *sk, int ifindex, const struct sy_addr *ip,
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
 		struct sy_addr local;
 
-		if (rtnl_addr_get_family(a) != AF_INET6 ||
+		if (rtnl_addr_get_family(a) != family ||
 		    (ifindex && rtnl_addr_get_ifindex(a) != ifindex) ||
-		    !nl_to_addr(rtnl_addr_get_local(a), &local) ||
-		    rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE ||
+		    !nl_to_addr(rtnl_addr_get_local(a), &local) || local.family != family ||
+		    (family == AF_INET6 && rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE) ||
 		    (ip && sy_addr_is_set(ip) && !sy_addr_eq(ip, &local)))
 			continue;
-		*ret_ip = local;
 		if (ret_ifindex)
 			*ret_ifindex = rtnl_addr_get_ifindex(a);
-		r = sy_cidr_make(&local, (unsigned)rtnl_addr_get_prefixlen(a), ret_net);
+		*ret_ip = local;
+		*ret_plen = (unsigned)rtnl_addr_get_prefixlen(a);
+		r = 0;
 		break;
 	}
 	nl_cache_free(cache);
 	return r;
 }
 
-int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
-		     struct in_addr *ret_ip)
+int pn_nl_find_addr(struct nl_sock *sk, struct in_addr ip, int *ifindex, uint8_t *plen, char *name)
 {
-	unsigned plen;
-	int idx, r = find_ip4(sk, ifindex, (struct in_addr){ 0 }, &idx, ret_ip, &plen);
+	struct sy_addr want = sy_addr_from_in4(ip), local;
+	unsigned l;
+	int r = find_addr(sk, AF_INET, 0, ip.s_addr ? &want : NULL, ifindex, &local, &l);
 
 	if (r < 0)
 		return r;
-	return sy_cidr_make((struct sy_addr[]){ sy_addr_from_in4(*ret_ip) }, plen, ret_net);
+	*plen = (uint8_t)l;
+	if (name && !if_indextoname((unsigned)*ifindex, name))
+		snprintf(name, IFNAMSIZ, "#%d", *ifindex);
+	return 0;
+}
+
+int pn_nl_find_addr6(struct nl_sock *sk, int ifindex, const struct sy_addr *ip,
+		     struct sy_cidr *ret_net, struct sy_addr *ret_ip, int *ret_ifindex)
+{
+	unsigned plen;
+	int r = find_addr(sk, AF_INET6, ifindex, ip, ret_ifindex, ret_ip, &plen);
+
+	return r < 0 ? r : sy_cidr_make(ret_ip, plen, ret_net);
+}
+
+int pn_nl_first_addr(struct nl_sock *sk, int ifindex, struct sy_cidr *ret_net,
+		     struct in_addr *ret_ip)
+{
+	struct sy_addr local;
+	unsigned plen;
+	int r = find_addr(sk, AF_INET, ifindex, NULL, NULL, &local, &plen);
+
+	if (r < 0)
+		return r;
+	*ret_ip = local.v4;
+	return sy_cidr_make(&local, plen, ret_net);
 }
 
 static int vxlan_create(struct nl_sock *sk, const struct pn_vxlan_spec *s)
