@@ -292,6 +292,7 @@ struct policy_state {
 	uint32_t *freed_ids;		/* freed since the commit */
 	unsigned n_freed, cap_freed;
 	struct otab global[3];		/* LOCAL, ISOLATED_IN, ISOLATED_EG */
+	unsigned n_local;		/* local pods that count (LOCAL holds their addresses) */
 	struct vec nssel_all;		/* struct peer_ref * of every namespaceSelector peer */
 	struct vec named_all;		/* struct peer_ref * (peer 0): egress to-all rules with named ports */
 	struct vec named_ipb;		/* struct peer_ref * (peer 0): egress rules with ipBlocks and named ports */
@@ -537,6 +538,7 @@ static void pod_apply(struct policy_state *ps, struct pod_rec *pr, int sign)
 	struct ns_rec *n = pr->ns;
 
 	if (pr->local) {
+		ps->n_local += (unsigned)sign;	/* -1 wraps back: a matching +1 came first */
 		for (unsigned i = 0; i < p->n_ips; i++) {
 			struct np_elem e = elem_addr(&p->ips[i]);
 
@@ -1292,7 +1294,7 @@ void netpol_get_stats(const struct policy_state *ps, struct netpol_stats *st)
 	st->pods = (unsigned)hmap_count(&ps->pods);
 	st->namespaces = (unsigned)hmap_count(&ps->nss);
 	st->policies = (unsigned)hmap_count(&ps->pols);
-	st->local_pods = (unsigned)ps->global[NP_SET_LOCAL].n;
+	st->local_pods = ps->n_local;	/* pods, not addresses: a dual-stack pod has two */
 	for (int i = 0; i < 3; i++) {
 		elems += ps->global[i].n;
 		bytes += (size_t)ps->global[i].cap * ps->global[i].esz;

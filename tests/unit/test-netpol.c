@@ -484,6 +484,7 @@ static void test_membership(void **state)
 	const struct np_policy *p;
 	unsigned n;
 	const struct np_change *c;
+	struct netpol_stats st;
 
 	(void)state;
 	sy_addr_parse("fd00::101", &l6);
@@ -501,6 +502,9 @@ static void test_membership(void **state)
 	assert_non_null(p);
 	assert_string_equal(p->np->key, "x/p");
 	assert_int_equal(setsize(ps, R(0, NP_SET_LOCAL, 0, 0)), 2);	/* both families of l */
+	netpol_get_stats(ps, &st);
+	assert_int_equal(st.local_pods, 1);	/* one pod, two addresses */
+	assert_int_equal(st.pods, 5);
 	assert_true(has(ps, R(0, NP_SET_LOCAL, 0, 0), &la, 0, 0));
 	assert_true(has(ps, R(0, NP_SET_LOCAL, 0, 0), &l6, 0, 0));
 	assert_int_equal(setsize(ps, R(1, NP_SET_TARGETS, 0, 0)), 2);	/* remote pods are never targets */
@@ -961,8 +965,13 @@ static uint32_t id_of(const struct policy_state *ps, const char *key)
 static void states_equal(const struct policy_state *inc, const struct policy_state *ref)
 {
 	char what[128];
+	struct netpol_stats si, sr;
 
 	assert_int_equal(netpol_policy_count(inc), netpol_policy_count(ref));
+	netpol_get_stats(inc, &si);
+	netpol_get_stats(ref, &sr);
+	assert_int_equal(si.local_pods, sr.local_pods);
+	assert_int_equal(si.pods, sr.pods);
 	for (int k = NP_SET_LOCAL; k <= NP_SET_ISOLATED_EG; k++) {
 		snprintf(what, sizeof(what), "global set %d", k);
 		sets_equal(inc, R(0, k, 0, 0), ref, R(0, k, 0, 0), what);
