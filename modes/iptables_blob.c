@@ -432,10 +432,17 @@ static size_t rule_size(const struct xt_fam *f, const struct ipt_rule *r)
 	}
 }
 
-static size_t put_match(uint8_t *b, const char *name, uint8_t rev, const void *data, size_t dlen)
+/*
+ * A match or a target (their headers are laid out alike: size, name,
+ * revision, then the data) at b; its size (b NULL: only the size).
+ */
+static size_t put_ext(uint8_t *b, const char *name, uint8_t rev, const void *data, size_t dlen)
 {
 	size_t sz = XT_ALIGN(sizeof(struct xt_entry_match) + dlen);
 
+	_Static_assert(sizeof(struct xt_entry_match) == sizeof(struct xt_entry_target) &&
+		       offsetof(struct xt_entry_match, data) ==
+		       offsetof(struct xt_entry_target, data), "match and target headers differ");
 	if (b) {
 		struct xt_entry_match *m = (struct xt_entry_match *)b;
 		m->u.user.match_size = (uint16_t)sz;
@@ -446,19 +453,8 @@ static size_t put_match(uint8_t *b, const char *name, uint8_t rev, const void *d
 	return sz;
 }
 
-static size_t put_target(uint8_t *b, const char *name, uint8_t rev, const void *data, size_t dlen)
-{
-	size_t sz = XT_ALIGN(sizeof(struct xt_entry_target) + dlen);
-
-	if (b) {
-		struct xt_entry_target *t = (struct xt_entry_target *)b;
-		t->u.user.target_size = (uint16_t)sz;
-		copy_name(t->u.user.name, sizeof(t->u.user.name), name);
-		t->u.user.revision = rev;
-		memcpy(t->data, data, dlen);
-	}
-	return sz;
-}
+#define put_match put_ext
+#define put_target put_ext
 
 static size_t put_verdict(uint8_t *b, int verdict)
 {

@@ -863,6 +863,18 @@ static const char *peer_via(const struct podnet *p, const struct pn_peer *pr)
 	return sy_ip4_str(pr->ip);
 }
 
+/* Peer n announces another backend than ours: why says so. */
+static bool backend_differs(const struct podnet *p, const struct node *n, char *why, size_t len)
+{
+	const char *s = ann(n, "backend-type");
+
+	if (!s || strcmp(s, podnet_backend_name(p->conf.backend)) == 0)
+		return false;
+	snprintf(why, len, "backend type \"%s\" differs from ours (%s)", s,
+		 podnet_backend_name(p->conf.backend));
+	return true;
+}
+
 /* Compute the peer's desired entries into pr (valid or why).  owner: the
  * node a duplicated podCIDR is given to (the smallest name), else NULL. */
 static void peer_compute(struct podnet *p, const struct node *n, const char *owner,
@@ -881,12 +893,8 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 			snprintf(why, len, "has no podCIDR yet");
 			return;
 		}
-		s = ann(n, "backend-type");
-		if (s && strcmp(s, podnet_backend_name(p->conf.backend)) != 0) {
-			snprintf(why, len, "backend type \"%s\" differs from ours (%s)", s,
-				 podnet_backend_name(p->conf.backend));
+		if (backend_differs(p, n, why, len))
 			return;
-		}
 		pr->subnet = n->pod_cidr6;
 		peer_compute6(p, n, old, pr, false, true);
 		if (!pr->n) {
@@ -915,12 +923,8 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 			 n->pod_cidr.plen, owner);
 		return;
 	}
-	s = ann(n, "backend-type");
-	if (s && strcmp(s, podnet_backend_name(p->conf.backend)) != 0) {
-		snprintf(why, len, "backend type \"%s\" differs from ours (%s)", s,
-			 podnet_backend_name(p->conf.backend));
+	if (backend_differs(p, n, why, len))
 		return;
-	}
 	s = ann(n, "public-ip");
 	if (s && sy_parse_ip4(s, &ip) < 0) {
 		snprintf(why, len, "public-ip annotation \"%s\" is not an IPv4 address", s);
