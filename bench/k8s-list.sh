@@ -4,7 +4,9 @@
 # (E endpoints each; default 10,000 / 100,000) from the API server double
 # over HTTPS with a bearer token, then one EndpointSlice change.
 # Prints numbers; never passes or fails on them.
-#   bench/k8s-list.sh [N] [E] [MODE]   (root; SY_BUILD = build dir; MODE none|iptables|nftables)
+#   bench/k8s-list.sh [--dual] [N] [E] [MODE]   (root; SY_BUILD = build dir; MODE none|iptables|nftables)
+# --dual: N dual-stack Services (RequireDualStack), each with an IPv4 and an
+# IPv6 EndpointSlice of E endpoints (the change is still one IPv4 slice).
 # Measures (daemon only, from /proc/PID/schedstat and /proc/PID/status):
 #   - wall time from start until the first full sync ("First sync complete"),
 #   - daemon CPU time until then, peak RSS (VmHWM),
@@ -22,6 +24,10 @@
 # The daemon runs with --proxy-mode=MODE (default none: desired state only)
 # in a netns; iptables mode uses a private xtables lock file.
 set -u
+DUAL=
+[ "${1:-}" = --dual ] && { DUAL=--dual; shift; }
+FAMS=1
+[ -n "$DUAL" ] && FAMS=2
 N=${1:-10000}
 E=${2:-10}
 MODE=${3:-none}
@@ -31,8 +37,8 @@ SY_TEST_NAME=k8s-list
 
 k8s_init
 k8s_certs
-sy_log "generating $N Services, $N EndpointSlices, $((N * E)) endpoints"
-"$PY" "$SY_SRC/bench/k8s-gen.py" "$N" "$E" >"$SY_TMP/objects.json" || sy_fail "generator"
+sy_log "generating $N ${DUAL:+dual-stack }Services, $((N * FAMS)) EndpointSlices, $((N * E * FAMS)) endpoints"
+"$PY" "$SY_SRC/bench/k8s-gen.py" $DUAL "$N" "$E" >"$SY_TMP/objects.json" || sy_fail "generator"
 K8S_API_START_WAIT=300 k8s_api --tls-cert "$K8S_PKI/server.crt" --tls-key "$K8S_PKI/server.key" --token bench \
 	--bookmark-interval 0 --preload "$SY_TMP/objects.json"
 K8S_KUBECONFIG=$SY_TMP/kubeconfig
@@ -57,7 +63,7 @@ cpu1=$(cpu_ns "$pid")
 hwm1=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 k8s_state summary=1 >"$SY_TMP/summary.json"
 read -r svcs eps <<<"$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["services"], s["allEndpoints"])' "$SY_TMP/summary.json")"
-[ "$svcs" = "$N" ] && [ "$eps" = "$((N * E))" ] ||
+[ "$svcs" = "$N" ] && [ "$eps" = "$((N * E * FAMS))" ] ||
 	sy_fail "desired state incomplete: $svcs services, $eps endpoints"
 first=$(grep "First sync complete" "$SY_TMP/daemon.log" | head -1)
 lists=$(grep -E "Listed [0-9]+ (Services|EndpointSlices)" "$SY_TMP/daemon.log" | sed 's/.*\] //' | paste -sd';')
@@ -67,7 +73,9 @@ sleep 2
 "$PY" - "$SY_TMP/objects.json" >"$SY_TMP/change.json" <<'EOF'
 import datetime, json, sys
 items = json.load(open(sys.argv[1]))['items']
-s = [o for o in items if o['kind'] == 'EndpointSlice'][len(items) // 4]
+n = sum(o['kind'] == 'Service' for o in items)
+# the same Service as single-stack runs pick ((1 + 2N) // 4), its IPv4 slice
+s = [o for o in items if o['kind'] == 'EndpointSlice' and o['addressType'] == 'IPv4'][(1 + 2 * n) // 4]
 s['endpoints'][0]['conditions']['ready'] = False
 s['endpoints'][1]['addresses'] = ['10.250.0.1']
 s['metadata'].setdefault('annotations', {})['endpoints.kubernetes.io/last-change-trigger-time'] = \
@@ -118,8 +126,8 @@ fi
 cpu4=$(cpu_ns "$pid"); sleep 1; cpu5=$(cpu_ns "$pid")
 
 "$PY" - <<EOF
-print("k8s-list: %d Services, %d EndpointSlices, %d endpoints (HTTPS, token, pages of 500, gzip as kube-apiserver)"
-      % ($N, $N, $N * $E))
+print("k8s-list: %d %sServices, %d EndpointSlices, %d endpoints (HTTPS, token, pages of 500, gzip as kube-apiserver)"
+      % ($N, "${DUAL:+dual-stack }", $N * $FAMS, $N * $E * $FAMS))
 print("  time to complete desired state : %.3f s wall" % ($t1 - $t0))
 print("  daemon CPU until then          : %.3f s   (target < 1 s)" % ($cpu1 / 1e9))
 print("  daemon peak RSS (VmHWM)        : %.1f MB  (target < 64 MB)" % ($hwm1 / 1024))

@@ -5,6 +5,8 @@
  * "Connection: close".  Single-threaded epoll; fast enough that wrk
  * measures the network path, not the server.
  *   sy-httpd PORT NAME [BIND_ADDR]
+ * BIND_ADDR: IPv4 (default 0.0.0.0) or IPv6; "::" serves both families
+ * (an IPv4 client is still named by its IPv4 address).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,7 +27,7 @@
 struct conn {
 	char buf[4096];
 	size_t len;
-	char peer[INET_ADDRSTRLEN];
+	char peer[INET6_ADDRSTRLEN];
 };
 
 static struct conn *conns[MAXCONN];
@@ -43,9 +45,10 @@ static void drop(int ep, int fd)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6 };
 	struct epoll_event ev, evs[256];
 	const char *name;
-	int ls, ep, one = 1;
+	int ls, ep, one = 1, zero = 0, v6 = argc > 3 && strchr(argv[3], ':');
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: sy-httpd PORT NAME [BIND_ADDR]\n");
@@ -54,11 +57,16 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	name = argv[2];
 	sa.sin_port = htons((uint16_t)atoi(argv[1]));
-	if (argc > 3 && inet_pton(AF_INET, argv[3], &sa.sin_addr) != 1)
+	sa6.sin6_port = sa.sin_port;
+	if (argc > 3 && (v6 ? inet_pton(AF_INET6, argv[3], &sa6.sin6_addr)
+			    : inet_pton(AF_INET, argv[3], &sa.sin_addr)) != 1)
 		return 2;
-	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	ls = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 4096) < 0) {
+	if (v6)
+		setsockopt(ls, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if ((v6 ? bind(ls, (struct sockaddr *)&sa6, sizeof(sa6))
+		: bind(ls, (struct sockaddr *)&sa, sizeof(sa))) < 0 || listen(ls, 4096) < 0) {
 		perror("sy-httpd: bind/listen");
 		return 1;
 	}
@@ -74,7 +82,7 @@ int main(int argc, char **argv)
 
 			if (fd == ls) {
 				for (;;) {
-					struct sockaddr_in pa;
+					struct sockaddr_in6 pa;
 					socklen_t pl = sizeof(pa);
 					int c = accept4(ls, (struct sockaddr *)&pa, &pl, SOCK_NONBLOCK);
 
@@ -85,7 +93,15 @@ int main(int argc, char **argv)
 						continue;
 					}
 					conns[c] = calloc(1, sizeof(struct conn));
-					inet_ntop(AF_INET, &pa.sin_addr, conns[c]->peer, sizeof(conns[c]->peer));
+					if (pa.sin6_family == AF_INET)
+						inet_ntop(AF_INET, &((struct sockaddr_in *)&pa)->sin_addr,
+							  conns[c]->peer, sizeof(conns[c]->peer));
+					else if (IN6_IS_ADDR_V4MAPPED(&pa.sin6_addr))
+						inet_ntop(AF_INET, &pa.sin6_addr.s6_addr[12],
+							  conns[c]->peer, sizeof(conns[c]->peer));
+					else
+						inet_ntop(AF_INET6, &pa.sin6_addr, conns[c]->peer,
+							  sizeof(conns[c]->peer));
 					setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 					ev.events = EPOLLIN;
 					ev.data.fd = c;
