@@ -15,6 +15,7 @@
 #    answers the allowed source and drops the other;
 #  - an IPv6 Service without endpoints is refused (UDP: ECONNREFUSED; TCP:
 #    every SYN rejected with an ICMPv6 unreachable, never answered);
+#  - 60 IPv6 Services make an IPv6 dispatch tree, sampled ClusterIPs answer;
 #  - ip6tables-legacy-save reads every rule back and
 #    ip6tables-legacy-restore --test accepts the table; the IPv4 tables hold
 #    no IPv6 address and the IPv6 ones no IPv4 address;
@@ -95,6 +96,14 @@ WEB_PORTS='[{name: http, protocol: TCP, port: 8080}, {name: dns, protocol: UDP, 
 # web6 EP: web's IPv6 slice: EP and ep3 (on this node)
 web6() { slice6 web-v6 web "$WEB_PORTS" "$1@node2" "fd00:244:3::2@node1" | ipt_write web6.yaml; }
 web6 fd00:244:2::2
+# 60 IPv6-only Services on spread addresses: SY-SERVICES becomes an IPv6
+# dispatch tree (hashed SY-DST-* chains, masks that are no multiple of 8)
+for i in $(seq 1 60); do
+	a=$(printf 'fd00:96::%x:%x' $((i * 37 % 4096)) $((i * 613 % 65536 | 1)))
+	printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: t%s, namespace: default}\n' "$i"
+	printf 'spec: {ipFamilies: [IPv6], clusterIP: "%s", clusterIPs: ["%s"], ports: [{name: p, port: 80, targetPort: 8080}]}\n' "$a" "$a"
+	slice6 "t$i-1" "t$i" '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 | sed '1i ---'
+done | ipt_write tree.yaml
 slice6 six-1 six '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:2::2@node2 \
 	fd00:244:3::2@node1 | ipt_write six-slice.yaml
 slice6 loc-1 loc '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:3::2@node1 |
@@ -167,6 +176,18 @@ grep -q 'fd00:96::60\|fd00:96::70' <<<"$nat4$(ipt_save filter)" && sy_fail "IPv6
 grep -q -- '10.244.3.2' <<<"$nat4" && sy_fail "the IPv6-only endpoint ep3 in the IPv4 table"
 ipt_save | ip netns exec "$NODE" iptables-legacy-restore --test || sy_fail "iptables-legacy-restore --test rejects the table"
 sy_log "ip6tables: $(grep -c '^-A' <<<"$nat6") nat rules, $(grep -c '^-A' <<<"$filt6") filter rules, read back and accepted"
+
+# the IPv6 tree: hashed chains, every sampled ClusterIP answered through it
+tree=$(grep -c '^:SY-DST-[A-Z2-7]\{16\} ' <<<"$nat6")
+[ "$tree" -ge 2 ] || sy_fail "no IPv6 dispatch tree ($tree SY-DST chains): $(grep '^:SY-DST' <<<"$nat6" | head -3)"
+grep -Eq -- "-A SY-(SERVICES|DST-[A-Z2-7]+) -d fd00:96:[0-9a-f:]*/([2-9][0-9]|1[01][0-9]|12[0-7]) -j SY-DST-" <<<"$nat6" ||
+	sy_fail "no IPv6 prefix jump in the tree: $(grep -- '-j SY-DST-' <<<"$nat6" | head -5)"
+for i in 1 17 30 44 60; do
+	a=$(printf 'fd00:96::%x:%x' $((i * 37 % 4096)) $((i * 613 % 65536 | 1)))
+	[ "$(ipt_ask_many "$CLIENT" tcp "$a" 80 1)" = "ep1 fd00:244:1::1" ] ||
+		sy_fail "IPv6 tree: [$a]:80 not answered by ep1: $(ipt_ask_many "$CLIENT" tcp "$a" 80 1)"
+done
+sy_log "IPv6 dispatch tree: $tree SY-DST chains, 5 sampled ClusterIPs of 60 answered"
 
 # ---- traffic ----
 names() { awk '{print $1}' | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}'; }
