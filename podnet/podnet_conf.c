@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "switchyard/json_util.h"
 #include "switchyard/podnet.h"
 #include "podnet_int.h"
 
@@ -47,34 +48,25 @@ static int get_int(struct json_object *o, const char *key, long lo, long hi, lon
 	return 0;
 }
 
+/* String / boolean field: absent or null leaves the default; another type is an error. */
 static int get_str(struct json_object *o, const char *key, const char **ret, char *err,
 		   size_t errlen)
 {
-	struct json_object *v;
+	struct json_object *v = jget(o, key);
 
-	*ret = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+	*ret = jstr(v);
+	if (!v || *ret)
 		return 0;
-	if (!json_object_is_type(v, json_type_string)) {
-		snprintf(err, errlen, "%s must be a string", key);
-		return -EINVAL;
-	}
-	*ret = json_object_get_string(v);
-	return 0;
+	snprintf(err, errlen, "%s must be a string", key);
+	return -EINVAL;
 }
 
 static int get_bool(struct json_object *o, const char *key, bool *ret, char *err, size_t errlen)
 {
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+	if (jbool(jget(o, key), *ret, ret) == 0)
 		return 0;
-	if (!json_object_is_type(v, json_type_boolean)) {
-		snprintf(err, errlen, "%s must be true or false", key);
-		return -EINVAL;
-	}
-	*ret = json_object_get_boolean(v);
-	return 0;
+	snprintf(err, errlen, "%s must be true or false", key);
+	return -EINVAL;
 }
 
 static int parse_backend(struct json_object *b, struct podnet_conf *c, char *err, size_t errlen)
@@ -123,27 +115,32 @@ static int parse_backend(struct json_object *b, struct podnet_conf *c, char *err
 }
 
 /*
- * SubnetMin / SubnetMax (name): absent keeps *ret; else an IPv4 address
- * inside the Network, on a subnet boundary.
+ * SubnetMin / SubnetMax (family AF_INET), IPv6SubnetMin / IPv6SubnetMax
+ * (AF_INET6): absent keeps *ret; else an address of the family inside
+ * Network (IPv6Network), on a subnet boundary.
  */
-static int subnet_bound(struct json_object *o, const char *name, const struct podnet_conf *c,
-			uint32_t mask, uint32_t *ret, char *err, size_t errlen)
+static int subnet_bound(struct json_object *o, const char *name, int family,
+			const struct podnet_conf *c, struct sy_addr *ret, char *err, size_t errlen)
 {
-	struct in_addr a;
+	bool six = family == AF_INET6;
+	unsigned len = six ? c->subnet_len6 : c->subnet_len;
+	struct sy_cidr sub;
+	struct sy_addr a;
 	const char *s;
 
 	if (get_str(o, name, &s, err, errlen) < 0)
 		return -EINVAL;
 	if (!s)
 		return 0;
-	if (sy_parse_ip4(s, &a) < 0)
-		return sy_err(err, errlen, -EINVAL, "%s \"%s\" is not an IPv4 address", name, s);
-	if (!sy_cidr_contains(&c->network, (struct sy_addr[]){ sy_addr_from_in4(a) }))
-		return sy_err(err, errlen, -EINVAL, "%s %s is not in Network", name, s);
-	if (ntohl(a.s_addr) & ~mask)
-		return sy_err(err, errlen, -EINVAL, "%s %s is not on a /%u boundary", name, s,
-			      c->subnet_len);
-	*ret = ntohl(a.s_addr);
+	if (sy_addr_parse_family(s, family, &a) < 0)
+		return sy_err(err, errlen, -EINVAL, "%s \"%s\" is not an %s address", name, s,
+			      six ? "IPv6" : "IPv4");
+	if (!sy_cidr_contains(six ? &c->network6 : &c->network, &a))
+		return sy_err(err, errlen, -EINVAL, "%s %s is not in %s", name, s,
+			      six ? "IPv6Network" : "Network");
+	if (sy_cidr_make(&a, len, &sub) < 0 || !sy_addr_eq(&sub.addr, &a))
+		return sy_err(err, errlen, -EINVAL, "%s %s is not on a /%u boundary", name, s, len);
+	*ret = a;
 	return 0;
 }
 
@@ -174,28 +171,6 @@ static struct sy_addr a6_addr(u128 v)
 static u128 mask6(unsigned plen)
 {
 	return plen ? ~(u128)0 << (128 - plen) : 0;
-}
-
-/* IPv6SubnetMin / IPv6SubnetMax: absent keeps *ret; else inside IPv6Network, on a boundary. */
-static int subnet_bound6(struct json_object *o, const char *name, const struct podnet_conf *c,
-			 struct sy_addr *ret, char *err, size_t errlen)
-{
-	struct sy_addr a;
-	const char *s;
-
-	if (get_str(o, name, &s, err, errlen) < 0)
-		return -EINVAL;
-	if (!s)
-		return 0;
-	if (sy_addr_parse_family(s, AF_INET6, &a) < 0)
-		return sy_err(err, errlen, -EINVAL, "%s \"%s\" is not an IPv6 address", name, s);
-	if (!sy_cidr_contains(&c->network6, &a))
-		return sy_err(err, errlen, -EINVAL, "%s %s is not in IPv6Network", name, s);
-	if (a6_num(&a) & ~mask6(c->subnet_len6))
-		return sy_err(err, errlen, -EINVAL, "%s %s is not on a /%u boundary", name, s,
-			      c->subnet_len6);
-	*ret = a;
-	return 0;
 }
 
 /* flannel's IPv6 keys (pkg/subnet/config.go): IPv6Network, IPv6SubnetLen, IPv6SubnetMin/Max. */
@@ -233,8 +208,8 @@ static int parse_ipv6(struct json_object *o, struct podnet_conf *c, char *err, s
 	size = (u128)1 << (128 - c->subnet_len6);
 	c->subnet_min6 = a6_addr(net + size);
 	c->subnet_max6 = a6_addr((net | ~mask6(c->network6.plen)) & mask6(c->subnet_len6));
-	if (subnet_bound6(o, "IPv6SubnetMin", c, &c->subnet_min6, err, errlen) < 0 ||
-	    subnet_bound6(o, "IPv6SubnetMax", c, &c->subnet_max6, err, errlen) < 0)
+	if (subnet_bound(o, "IPv6SubnetMin", AF_INET6, c, &c->subnet_min6, err, errlen) < 0 ||
+	    subnet_bound(o, "IPv6SubnetMax", AF_INET6, c, &c->subnet_max6, err, errlen) < 0)
 		return -EINVAL;
 	if (a6_num(&c->subnet_min6) > a6_num(&c->subnet_max6))
 		return sy_err(err, errlen, -EINVAL, "IPv6SubnetMin %s is above IPv6SubnetMax %s",
@@ -324,9 +299,15 @@ int podnet_conf_parse(const char *json, struct podnet_conf *ret, char *err, size
 	last = net | ~mask_of(c.network.plen);	/* last address of the Network */
 	min = net + size;
 	max = (last & mask);
-	if (subnet_bound(o, "SubnetMin", &c, mask, &min, err, errlen) < 0 ||
-	    subnet_bound(o, "SubnetMax", &c, mask, &max, err, errlen) < 0)
-		goto out;
+	{
+		struct sy_addr bmin = sy_addr4_host(min), bmax = sy_addr4_host(max);
+
+		if (subnet_bound(o, "SubnetMin", AF_INET, &c, &bmin, err, errlen) < 0 ||
+		    subnet_bound(o, "SubnetMax", AF_INET, &c, &bmax, err, errlen) < 0)
+			goto out;
+		min = ntohl(bmin.v4.s_addr);
+		max = ntohl(bmax.v4.s_addr);
+	}
 	if (min > max) {
 		struct in_addr a = { htonl(min) }, b2 = { htonl(max) };
 
@@ -516,7 +497,7 @@ char *podnet_render_subnet_env(const struct podnet_conf *c, const struct sy_cidr
 	return s;
 }
 
-static struct json_object *jstr(const char *s)
+static struct json_object *jnew(const char *s)
 {
 	return json_object_new_string(s);
 }
@@ -528,12 +509,12 @@ static void add_range(struct json_object *ranges, struct json_object *routes,
 	struct json_object *range = json_object_new_array(), *r0 = json_object_new_object(), *rt;
 	struct sy_addr gw = first_host(subnet);
 
-	json_object_object_add(r0, "subnet", jstr(sy_cidr_str(subnet)));
-	json_object_object_add(r0, "gateway", jstr(sy_addr_str(&gw)));
+	json_object_object_add(r0, "subnet", jnew(sy_cidr_str(subnet)));
+	json_object_object_add(r0, "gateway", jnew(sy_addr_str(&gw)));
 	json_object_array_add(range, r0);
 	json_object_array_add(ranges, range);
 	rt = json_object_new_object();
-	json_object_object_add(rt, "dst", jstr(subnet->addr.family == AF_INET6 ? "::/0" :
+	json_object_object_add(rt, "dst", jnew(subnet->addr.family == AF_INET6 ? "::/0" :
 										  "0.0.0.0/0"));
 	json_object_array_add(routes, rt);
 }
@@ -545,19 +526,19 @@ char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subne
 	char *out;
 
 	root = json_object_new_object();
-	json_object_object_add(root, "cniVersion", jstr("1.0.0"));
-	json_object_object_add(root, "name", jstr(PODNET_CNI_NAME));
+	json_object_object_add(root, "cniVersion", jnew("1.0.0"));
+	json_object_object_add(root, "name", jnew(PODNET_CNI_NAME));
 	plugins = json_object_new_array();
 
 	br = json_object_new_object();
-	json_object_object_add(br, "type", jstr("bridge"));
-	json_object_object_add(br, "bridge", jstr("cni0"));
+	json_object_object_add(br, "type", jnew("bridge"));
+	json_object_object_add(br, "bridge", jnew("cni0"));
 	json_object_object_add(br, "isGateway", json_object_new_boolean(1));
 	json_object_object_add(br, "hairpinMode", json_object_new_boolean(1));
 	json_object_object_add(br, "ipMasq", json_object_new_boolean(0));
 	json_object_object_add(br, "mtu", json_object_new_int((int)mtu));
 	ipam = json_object_new_object();
-	json_object_object_add(ipam, "type", jstr("host-local"));
+	json_object_object_add(ipam, "type", jnew("host-local"));
 	/* one range set per family: a pod gets one address of each (CNI host-local) */
 	ranges = json_object_new_array();
 	routes = json_object_new_array();
@@ -571,14 +552,14 @@ char *podnet_render_cni(const struct podnet_conf *c, const struct sy_cidr *subne
 	json_object_array_add(plugins, br);
 
 	pm = json_object_new_object();
-	json_object_object_add(pm, "type", jstr("portmap"));
+	json_object_object_add(pm, "type", jnew("portmap"));
 	caps = json_object_new_object();
 	json_object_object_add(caps, "portMappings", json_object_new_boolean(1));
 	json_object_object_add(pm, "capabilities", caps);
 	json_object_array_add(plugins, pm);
 	/* brings up the pod's lo; passes the bridge's result on unchanged */
 	lo = json_object_new_object();
-	json_object_object_add(lo, "type", jstr("loopback"));
+	json_object_object_add(lo, "type", jnew("loopback"));
 	json_object_array_add(plugins, lo);
 	json_object_object_add(root, "plugins", plugins);
 
