@@ -43,7 +43,7 @@ timed() {
 	shift 2
 	ip netns exec "$ns" /usr/bin/time -f "TIME %e %M" "$@" >"$out" 2>&1
 }
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | head -1; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$2" | head -1; }	# " NAME=": not cpu_NAME=
 timeline() { sed -n 's/^TIME //p' "$1" | tail -1; }
 
 part() { case " ${BENCH_PARTS:-1 2b 3} " in *" $1 "*) return 0 ;; esac; return 1; }
