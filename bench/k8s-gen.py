@@ -45,7 +45,7 @@ def main():
             eps = []
             for j in range(e):
                 k = i * e + j + 1
-                addr = ip((10, 128), k) if fam == 'IPv4' else 'fd00:10:128::%x' % k
+                addr = ip((10, 128), k) if fam == 'IPv4' else 'fd00:10:128::%x:%x' % (k >> 16, k & 0xffff)
                 eps.append({'addresses': [addr],
                             'conditions': {'ready': True, 'serving': True, 'terminating': False},
                             'nodeName': 'node-%c' % (97 + (k % 3)), 'zone': 'zone-%c' % (97 + k % 3),

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Per-Service health check servers (kube-proxy's service_health.go): one
- * listener on 0.0.0.0:<healthCheckNodePort> for each Service with
+ * listener on :<healthCheckNodePort> (both families) for each Service with
  * externalTrafficPolicy: Local, answering 200 when this node has a ready
  * local endpoint and the proxy is healthy, else 503, so that cloud load
  * balancers only send to nodes that can serve locally.
@@ -99,7 +99,7 @@ static void listener_open(struct svc_health *h, struct hc_listener *l)
 	char addr[32], err[256];
 	int r;
 
-	snprintf(addr, sizeof(addr), "0.0.0.0:%u", l->port);
+	snprintf(addr, sizeof(addr), ":%u", l->port);	/* both families, IPv4 without IPv6 */
 	r = http_server_new(&l->srv, h->loop, addr, hc_handler, l, err, sizeof(err));
 	if (r < 0) {
 		l->srv = NULL;
@@ -132,55 +132,58 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
 	h->gen++;
 	hmap_init(&seen_int);
 	hmap_init(&seen_ext);
-	hmap_iter_init(&it, &ds->ports);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		const struct ds_port *p = v;
-		struct hc_listener *l;
-		char k[8];
-		unsigned n;
-		size_t ns_len;
+	/* both families' ports: a dual-stack Service's local endpoints of either count */
+	for (int f = 0; f < 2; f++) {
+		hmap_iter_init(&it, ds_ports(ds, f ? AF_INET6 : AF_INET));
+		while (hmap_iter_next(&it, NULL, &v)) {
+			const struct ds_port *p = v;
+			struct hc_listener *l;
+			char k[8];
+			unsigned n;
+			size_t ns_len;
 
-		/* kube-proxy's no_local_endpoints gauges count Services, not ports */
-		if (p->n_local_eps == 0) {
-			if (p->itp_local && !hmap_get(&seen_int, p->svc_key)) {
-				hmap_put(&seen_int, p->svc_key, (void *)1);
-				no_local_internal++;
+			/* kube-proxy's no_local_endpoints gauges count Services, not ports */
+			if (p->n_local_eps == 0) {
+				if (p->itp_local && !hmap_get(&seen_int, p->svc_key)) {
+					hmap_put(&seen_int, p->svc_key, (void *)1);
+					no_local_internal++;
+				}
+				if (p->etp_local && ds_port_has_external(p) &&
+				    !hmap_get(&seen_ext, p->svc_key)) {
+					hmap_put(&seen_ext, p->svc_key, (void *)1);
+					no_local_external++;
+				}
 			}
-			if (p->etp_local && ds_port_has_external(p) &&
-			    !hmap_get(&seen_ext, p->svc_key)) {
-				hmap_put(&seen_ext, p->svc_key, (void *)1);
-				no_local_external++;
+			if (!p->hc_node_port)
+				continue;
+			snprintf(k, sizeof(k), "%u", p->hc_node_port);
+			n = ready_local(p);
+			l = hmap_get(&h->listeners, k);
+			/* the namespace is svc_key up to the '/' (svc_ns is not terminated there) */
+			ns_len = strcspn(p->svc_key, "/");
+			if (l && (strlen(l->ns) != ns_len || strncmp(l->ns, p->svc_key, ns_len) ||
+				  strcmp(l->name, p->svc_name))) {
+				if (l->gen == h->gen)
+					continue;	/* two Services claim one port: first wins */
+				hmap_del(&h->listeners, l->key);
+				listener_free(l);
+				l = NULL;
 			}
+			if (!l) {
+				l = xcalloc(1, sizeof(*l));
+				memcpy(l->key, k, sizeof(k));
+				l->port = p->hc_node_port;
+				l->ns = xstrdup(p->svc_key);
+				l->ns[ns_len] = '\0';
+				l->name = xstrdup(p->svc_name);
+				l->h = h;
+				hmap_put(&h->listeners, l->key, l);
+			}
+			/* the ports of one Service share the listener: the best port counts */
+			if (l->gen != h->gen || n > l->local_eps)
+				l->local_eps = n;
+			l->gen = h->gen;
 		}
-		if (!p->hc_node_port)
-			continue;
-		snprintf(k, sizeof(k), "%u", p->hc_node_port);
-		n = ready_local(p);
-		l = hmap_get(&h->listeners, k);
-		/* the namespace is svc_key up to the '/' (svc_ns is not terminated there) */
-		ns_len = strcspn(p->svc_key, "/");
-		if (l && (strlen(l->ns) != ns_len || strncmp(l->ns, p->svc_key, ns_len) ||
-			  strcmp(l->name, p->svc_name))) {
-			if (l->gen == h->gen)
-				continue;	/* two Services claim one port: first wins */
-			hmap_del(&h->listeners, l->key);
-			listener_free(l);
-			l = NULL;
-		}
-		if (!l) {
-			l = xcalloc(1, sizeof(*l));
-			memcpy(l->key, k, sizeof(k));
-			l->port = p->hc_node_port;
-			l->ns = xstrdup(p->svc_key);
-			l->ns[ns_len] = '\0';
-			l->name = xstrdup(p->svc_name);
-			l->h = h;
-			hmap_put(&h->listeners, l->key, l);
-		}
-		/* the ports of one Service share the listener: the best port counts */
-		if (l->gen != h->gen || n > l->local_eps)
-			l->local_eps = n;
-		l->gen = h->gen;
 	}
 	hmap_clear(&seen_int);
 	hmap_clear(&seen_ext);

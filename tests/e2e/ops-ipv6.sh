@@ -4,7 +4,9 @@
 # answers over both families, "[::1]:10249" over IPv6 loopback only,
 # "0.0.0.0:10256" over IPv4 only; the KubeProxyConfiguration file's
 # healthzBindAddress "::" gets brackets and the default port; --bind-address
-# must be an IP (exit 2 otherwise) and its family is the primary one.
+# must be an IP (exit 2 otherwise) and its family is the primary one; a
+# healthCheckNodePort answers over both families and counts the local
+# endpoints of an IPv6-only Service.
 . "$(dirname "$0")/../lib/common.sh"
 
 sy_mkns NODE node
@@ -25,6 +27,26 @@ spec:
   ipFamilies: [IPv4, IPv6]
   ipFamilyPolicy: PreferDualStack
   ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb6, namespace: apps}
+spec:
+  type: LoadBalancer
+  clusterIP: fd00:96::20
+  clusterIPs: [fd00:96::20]
+  ipFamilies: [IPv6]
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32000
+  ports: [{name: http, port: 80, nodePort: 30080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: lb6-1, namespace: apps, labels: {kubernetes.io/service-name: lb6}}
+addressType: IPv6
+ports: [{name: http, port: 8080}]
+endpoints:
+- {addresses: ["fd00:244::5"], nodeName: n1, conditions: {ready: true}}
 Y
 get() { ip netns exec "$NODE" curl -s -g --max-time 2 -o /dev/null -w '%{http_code}' "$1"; }
 run() { # LOG ARGS...
@@ -48,6 +70,10 @@ for url in 'http://[::1]:10256/healthz' 'http://[fd00:9::2]:10256/livez' \
 	[ "$(get "$url")" = 200 ] || sy_fail "$url: $(get "$url")"
 done
 [ "$(get 'http://127.0.0.1:10249/metrics')" = 000 ] || sy_fail "metrics on [::1] answered over IPv4"
+# the healthCheckNodePort of an IPv6-only eTP=Local Service: both families, 1 local endpoint
+sy_wait 5 sh -c "ip netns exec $NODE curl -s -g 'http://[fd00:9::2]:32000/' | grep -q '\"localEndpoints\": 1'" ||
+	sy_fail "healthCheckNodePort over IPv6: $(ip netns exec "$NODE" curl -s -g 'http://[fd00:9::2]:32000/')"
+[ "$(get 'http://192.168.9.2:32000/')" = 200 ] || sy_fail "healthCheckNodePort over IPv4: $(get 'http://192.168.9.2:32000/')"
 ip netns exec "$NODE" curl -s -g 'http://[::1]:10249/metrics' | grep -q '^kubeproxy_sync_proxy_rules_last_timestamp_seconds' ||
 	sy_fail "no kube-proxy metrics over IPv6"
 grep -q 'Serving healthz on \[::\]:10256' "$SY_TMP/a.log" || sy_fail "healthz line: $(cat "$SY_TMP/a.log")"
