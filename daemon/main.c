@@ -140,6 +140,49 @@ static void log_detect_local(const struct sy_daemon *d)
 	}
 }
 
+/*
+ * kube-proxy's checkBadConfig for nodePortAddresses (logged as an error,
+ * the daemon goes on): unset; or, on a cluster that looks dual-stack (a
+ * CIDR list with both families), CIDRs of the primary family only; or
+ * none of the primary family.  "primary" counts as the node IPs it
+ * stands for.
+ */
+static void check_nodeport_config(const struct sy_daemon *d)
+{
+	const char *msg = "Kube-proxy configuration may be incomplete or incorrect";
+	const char *pf = sy_family_name(d->primary_family);
+	const char *of = sy_family_name(d->primary_family == AF_INET ? AF_INET6 : AF_INET);
+	unsigned n4 = 0, n6 = 0, c4, c6, np;
+	bool dual;
+
+	if (!d->cfg.n_nodeport_cidrs && !d->cfg.nodeport_primary) {
+		log_error("%s: nodePortAddresses is unset; NodePort connections will be accepted on "
+			  "all local IPs. Consider using `--nodeport-addresses primary`", msg);
+		return;
+	}
+	if (d->cfg.n_nodeport_cidrs) {
+		config_cidrs(d->cfg.nodeport_cidrs, d->cfg.n_nodeport_cidrs, AF_INET, &n4);
+		config_cidrs(d->cfg.nodeport_cidrs, d->cfg.n_nodeport_cidrs, AF_INET6, &n6);
+	} else {
+		struct sy_addr a4 = daemon_node_ip(d, AF_INET), a6 = daemon_node_ip(d, AF_INET6);
+
+		n4 = sy_addr_is_set(&a4) && !sy_addr_is_loopback(&a4);
+		n6 = sy_addr_is_set(&a6) && !sy_addr_is_loopback(&a6);
+	}
+	config_cidrs(d->cfg.cluster_cidrs, d->cfg.n_cluster_cidrs, AF_INET, &c4);
+	config_cidrs(d->cfg.cluster_cidrs, d->cfg.n_cluster_cidrs, AF_INET6, &c6);
+	dual = (c4 && c6) || (n4 && n6);
+	np = d->primary_family == AF_INET ? n4 : n6;
+	if (dual && np == n4 + n6)
+		log_error("%s: cluster appears to be dual-stack but nodePortAddresses contains only %s "
+			  "addresses; NodePort connections will be accepted on all local %s IPs",
+			  msg, pf, of);
+	else if (!np)
+		log_error("%s: cluster appears to be %s-primary but nodePortAddresses contains only %s "
+			  "addresses; NodePort connections will be accepted on all local %s IPs",
+			  msg, pf, of, pf);
+}
+
 static int pick_families(struct sy_daemon *d, char err[2][512])
 {
 	int p, other;
@@ -159,6 +202,7 @@ static int pick_families(struct sy_daemon *d, char err[2][512])
 		log_info("Running in dual-stack mode, primary IP family %s: one %s proxier per "
 			 "family (%s, %s)", sy_family_name(p), d->mode_ops->name, sy_family_name(p),
 			 sy_family_name(other));
+	check_nodeport_config(d);
 	log_detect_local(d);
 	return 0;
 }

@@ -91,9 +91,13 @@ stop
 # CIDR only: IPv4 limited to it, IPv6 on every local address (no link-local, no ::1)
 L2=$SY_TMP/bind.log
 run "$L2" --proxy-mode=none --metrics-bind-address 127.0.0.1:10249 --bind-address 192.168.7.2 \
-	--nodeport-addresses 192.168.8.0/24
+	--nodeport-addresses 192.168.8.0/24 --cluster-cidr 10.244.0.0/16,fd00:244::/48
 grep -q 'Running in dual-stack mode, primary IP family IPv4' "$L2" ||
 	sy_fail "--bind-address did not make IPv4 primary: $(cat "$L2")"
+# kube-proxy's warning for a dual-stack cluster with IPv4-only nodePortAddresses
+grep -q '^E.*Kube-proxy configuration may be incomplete or incorrect: cluster appears to be dual-stack but nodePortAddresses contains only IPv4 addresses; NodePort connections will be accepted on all local IPv6 IPs' "$L2" ||
+	sy_fail "no nodePortAddresses warning: $(cat "$L2")"
+grep -q 'Detect-local-mode' "$L2" && sy_fail "detect-local line with both cluster CIDRs"
 s=$(state) && [ -n "$s" ] || sy_fail "no /debug/state: $(head -c 300 "$SY_TMP/state.json") $(grep -i metrics "$SY_TMP"/*.log)"
 echo "$s" | jq -e '.node.nodePortAddresses == ["192.168.8.2", "fd00:7::2", "fd00:8::2"] and
 	.node.nodePortAllLocal == false and .node.nodePortAllLocalIPv6 == true' >/dev/null ||
@@ -119,6 +123,10 @@ for mode in iptables nftables; do
 	skipped=$(grep -c "No IPv6 support in $mode mode: .*; running single-stack IPv4" "$L")
 	dual=$(grep -c "Running in dual-stack mode, primary IP family IPv4" "$L")
 	[ $((skipped + dual)) = 1 ] || sy_fail "$mode: want one family line: $(cat "$L")"
+	grep -q 'nodePortAddresses is unset; NodePort connections will be accepted on all local IPs' "$L" ||
+		sy_fail "$mode: no 'nodePortAddresses is unset' warning"
+	grep -q 'Detect-local-mode set to ClusterCIDR, but no cluster CIDR specified for primary IP family IPv4' "$L" ||
+		sy_fail "$mode: no detect-local line without --cluster-cidr"
 	stop
 	ip netns exec "$NODE" "$SWITCHYARD" --cleanup >/dev/null 2>&1
 	[ "$skipped" = 1 ] || continue
