@@ -530,7 +530,9 @@ static size_t rule_put(const struct xt_fam *f, uint8_t *b, const struct ipt_rule
 			memset(&m, 0, sizeof(m));
 			m.dpts[0] = r->dport;
 			m.dpts[1] = r->dport_hi ? r->dport_hi : r->dport;
-			m.spts[1] = 0xffff;
+			/* unused (no XT_SCTP_SRC_PORTS, no flags), but as iptables writes them */
+			for (unsigned i = 0; i < XT_NUM_SCTP_FLAGS; i++)
+				m.flag_info[i].chunktype = 0xff;
 			m.flags = XT_SCTP_DEST_PORTS;
 			off += put_match(AT, "sctp", 0, &m, sizeof(m));
 		}
@@ -571,6 +573,12 @@ static size_t rule_put(const struct xt_fam *f, uint8_t *b, const struct ipt_rule
 		memset(&m, 0, sizeof(m));
 		m.mode = XT_STATISTIC_MODE_RANDOM;
 		m.u.random.probability = r->prob;
+		/*
+		 * as iptables writes it: libxt_statistic sets count = every - packet
+		 * in every mode, and every shares the probability's storage (the
+		 * kernel ignores it in random mode; byte-equal blobs compare equal)
+		 */
+		m.u.nth.count = r->prob;
 		off += put_match(AT, "statistic", 0, &m, sizeof(m));
 	}
 	if (r->matches & (IPT_M_RCHECK | IPT_M_RSET)) {
