@@ -4,10 +4,15 @@
  * BoundedFrequencyRunner as its proxiers create it (minSyncPeriod, burstSyncs
  * 2): a token bucket, full at start, refilled one run per min-sync-period.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "helpers.h"
 #include "switchyard/daemon.h"
+#include "switchyard/model.h"
 
 #define MIN 1.0
 #define FULL 30.0
@@ -93,11 +98,123 @@ static void test_no_limit_and_backoff(void **state)
 	assert_true(isinf(sync_runner_due(&s, MIN, FULL, false, 2)));
 }
 
+/*
+ * Dual stack: the runner syncs one instance per family.  One family failing
+ * does not stop the other: it is programmed, the failure is logged with
+ * the family and counted, and the runner retries with a full sync of both.
+ */
+struct fake {
+	int family;
+	unsigned syncs;
+	size_t ports;		/* ports of its family the last sync saw */
+	bool full, fail;
+};
+
+static int fake_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
+		     struct mode_sync_stats *st)
+{
+	struct fake *f = (struct fake *)m;
+
+	f->syncs++;
+	f->full = full;
+	f->ports = hmap_count(ds_ports(in->services, f->family));
+	st->table_rules[0] = f->ports;
+	if (f->fail) {
+		snprintf(st->err, sizeof(st->err), "injected failure");
+		return -EIO;
+	}
+	return 0;
+}
+
+static const struct proxy_mode_ops fake_ops = { .name = "fake", .sync = fake_sync };
+
+static void run_until(struct sy_daemon *d, const struct fake *f, unsigned syncs)
+{
+	for (int i = 0; i < 400 && f->syncs < syncs; i++)
+		ev_run(d->loop, EVRUN_ONCE);
+	assert_int_equal(f->syncs, syncs);
+}
+
+static void test_family_failure(void **state)
+{
+	struct sy_daemon *d = calloc(1, sizeof(*d));
+	struct fake f4 = { .family = AF_INET }, f6 = { .family = AF_INET6, .fail = true };
+	char path[] = "/tmp/test-sync-XXXXXX", log[4096] = "";
+	struct json_object *o;
+	int fd = mkstemp(path), saved = dup(2);
+	FILE *fp;
+
+	config_init(&d->cfg);
+	d->cfg.min_sync_period = 0;
+	d->loop = ev_loop_new(EVFLAG_AUTO);
+	sy_metrics_init(&d->metrics);
+	d->cache = cache_new(daemon_cache_changed, d);
+	desired_init(&d->ds, &d->cfg);
+	d->node_name = "n1";
+	d->mode_ops = &fake_ops;
+	d->modes[0] = (struct proxy_mode *)&f4;
+	d->modes[1] = (struct proxy_mode *)&f6;
+	d->primary_family = AF_INET;
+	sync_runner_start(d);
+	o = J("{\"metadata\":{\"name\":\"d\",\"namespace\":\"ns\"},\"spec\":{"
+	      "\"clusterIPs\":[\"10.96.0.1\",\"fd00::1\"],\"ipFamilies\":[\"IPv4\",\"IPv6\"],"
+	      "\"ports\":[{\"name\":\"a\",\"port\":80}]}}");
+	cache_replace_begin(d->cache, SY_KIND_SERVICE);
+	assert_int_equal(cache_apply(d->cache, SY_KIND_SERVICE, CACHE_UPSERT, o), 0);
+	cache_replace_end(d->cache, SY_KIND_SERVICE);
+	json_object_put(o);
+	cache_replace_begin(d->cache, SY_KIND_ENDPOINTSLICE);
+	cache_replace_end(d->cache, SY_KIND_ENDPOINTSLICE);
+
+	/* the first sync: IPv6 fails, IPv4 is programmed all the same */
+	assert_true(fd >= 0);
+	dup2(fd, 2);
+	run_until(d, &f4, 1);
+	fflush(stderr);
+	dup2(saved, 2);
+	assert_int_equal(f6.syncs, 1);
+	assert_int_equal(f4.ports, 1);
+	assert_int_equal(f6.ports, 1);
+	assert_int_equal(d->metrics.sync_failures_total, 1);
+	assert_true(d->sync.pending);
+	assert_false(d->sync.first_sync_done);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	log[fread(log, 1, sizeof(log) - 1, fp)] = '\0';
+	fclose(fp);
+	assert_non_null(strstr(log, "Failed to sync proxy rules (fake mode, IPv6): injected failure; "
+				    "keeping the previous rules, retrying in 1s"));
+	assert_null(strstr(log, "(fake mode, IPv4)"));
+
+	/* the retry (after the backoff): a full sync of both, then healthy */
+	f6.fail = false;
+	run_until(d, &f4, 2);
+	assert_int_equal(f6.syncs, 2);
+	assert_true(f4.full);
+	assert_true(f6.full);
+	assert_int_equal(d->metrics.sync_failures_total, 1);
+	assert_true(d->sync.first_sync_done);
+	assert_false(d->sync.pending);
+	/* the rule counts are the families' sum */
+	assert_int_equal(d->metrics.rules_total[0], 2);
+
+	close(fd);
+	close(saved);
+	unlink(path);
+	ev_timer_stop(d->loop, &d->sync.timer);
+	desired_fini(&d->ds);
+	cache_free(d->cache);
+	ev_loop_destroy(d->loop);
+	config_free(&d->cfg);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_change_at_once),
 		cmocka_unit_test(test_no_limit_and_backoff),
+		cmocka_unit_test(test_family_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
