@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include "switchyard/addr.h"
@@ -68,14 +69,17 @@ static const uint8_t *kelem_key(const struct kelem *e)
 
 static uint64_t elem_vfp(uint8_t ev, const char *chain, const uint8_t *data, unsigned dlen)
 {
+	/* FNV-1a over the verdict, the chain name (0-terminated) and the data, byte by byte */
 	uint64_t h = NFTP_FP_INIT;
-
-	h = nftp_fp_fold(h, ev);
+#define VFP_MIX(b) do { h ^= (uint8_t)(b); h *= 1099511628211ull; } while (0)
+	VFP_MIX(ev);
 	for (const char *p = chain; p && *p; p++)
-		h = nftp_fp_fold(h, (uint8_t)*p);
-	h = nftp_fp_fold(h, 0x100u + dlen);
+		VFP_MIX(*p);
+	VFP_MIX(0);
+	VFP_MIX(dlen);
 	for (unsigned i = 0; i < dlen; i++)
-		h = nftp_fp_fold(h, data[i]);
+		VFP_MIX(data[i]);
+#undef VFP_MIX
 	return h;
 }
 
@@ -519,29 +523,37 @@ static void u_free(struct unit *u)
 	free(u->sets);
 }
 
-/* Element keys of a plan go through a scratch pool (they are formatted). */
+/*
+ * Element keys of a plan go through a scratch pool (they are formatted):
+ * buffers of NFTP_EKEY_MAX bytes kept from one port to the next
+ * (kp_reset), freed by kp_free.
+ */
 struct keypool {
 	char **k;
-	unsigned n, cap;
+	unsigned n, nalloc, cap;
 };
 
 static const char *kp_add(struct keypool *p, const struct nftp_elem *e)
 {
-	char kb[NFTP_EKEY_MAX], *k;
-
-	nftp_elem_key(kb, nftp_set_def(e->set)->name, e->key, e->klen);
-	k = xstrdup(kb);
-	if (p->n == p->cap) {
-		p->cap = p->cap ? 2 * p->cap : 32;
-		p->k = xrealloc(p->k, p->cap * sizeof(*p->k));
+	if (p->n == p->nalloc) {
+		if (p->nalloc == p->cap) {
+			p->cap = p->cap ? 2 * p->cap : 32;
+			p->k = xrealloc(p->k, p->cap * sizeof(*p->k));
+		}
+		p->k[p->nalloc++] = xmalloc(NFTP_EKEY_MAX);
 	}
-	p->k[p->n++] = k;
-	return k;
+	nftp_elem_key(p->k[p->n], nftp_set_def(e->set)->name, e->key, e->klen);
+	return p->k[p->n++];
+}
+
+static void kp_reset(struct keypool *p)
+{
+	p->n = 0;
 }
 
 static void kp_free(struct keypool *p)
 {
-	for (unsigned i = 0; i < p->n; i++)
+	for (unsigned i = 0; i < p->nalloc; i++)
 		free(p->k[i]);
 	free(p->k);
 	memset(p, 0, sizeof(*p));
@@ -555,10 +567,12 @@ static void u_add_port(struct unit *u, struct keypool *kp, const struct nftp_por
 		u_push(&u->elems, &u->n_elems, &u->cap_elems, kp_add(kp, &pp->elems[i]));
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
-	/* the endpoints maps its elements are in (created before, deleted after them) */
-	for (unsigned i = 0; i < pp->n_elems; i++)
-		if (pp->elems[i].set >= NFTP_S_EP0)
-			u_push(&u->sets, &u->n_sets, &u->cap_sets, nftp_set_def(pp->elems[i].set)->name);
+	/* the endpoints maps its elements are in (created before, deleted after them), each once */
+	for (unsigned i = 0, last = 0; i < pp->n_elems; i++)
+		if (pp->elems[i].set >= NFTP_S_EP0 && pp->elems[i].set != last) {
+			last = pp->elems[i].set;
+			u_push(&u->sets, &u->n_sets, &u->cap_sets, nftp_set_def(last)->name);
+		}
 }
 
 /*
@@ -879,7 +893,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 		s_tag(s, pp->name);
 		*written += emit(m, s->b, &u, now);
 		u_reset(&u);
-		kp_free(&kp);
+		kp_reset(&kp);
 		unsigned cnt = sy_nft_batch_count(s->b);
 		if (cnt >= CHUNK_MSGS && cnt >= sent) {
 			sent += cnt;
@@ -927,13 +941,22 @@ out:
 	return r;
 }
 
+/* This thread's CPU time (user + system: the kernel's work in sendmsg included), seconds. */
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
 			 struct mode_sync_stats *st)
 {
 	const struct desired_state *ds = in->services;	/* the ports of m->family */
 	struct nftp_opts o;
 	struct sender s = { .m = m, .st = st };
-	double now = sy_now_mono();
+	double now = sy_now_mono(), cpu0 = thread_cpu();
 	unsigned written = 0;
 	int r = 0;
 
@@ -1008,6 +1031,10 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 			  hmap_count(&m->dsets);
 	st->table_rules[m->family == AF_INET6 ? 1 : 0] = st->rules_total;
 	st->rules_written = written;
+	log_v(3, "nftables %s: %s sync in %.3f ms (cpu %.3f ms), %llu batch(es), %.3f ms in the "
+	      "kernel, %u rules written", m->fam_table, full ? "full" : "partial",
+	      (sy_now_mono() - now) * 1e3, (thread_cpu() - cpu0) * 1e3,
+	      (unsigned long long)st->writes, st->kernel_write_seconds * 1e3, written);
 	return r;
 }
 
