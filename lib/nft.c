@@ -229,8 +229,14 @@ static void batch_update(struct sy_nft_batch *b)
 	int pages = nftnl_batch_iovec_len(b->nb);
 
 	nftnl_batch_update(b->nb);
+	/*
+	 * A page is BATCH_PAGE + BATCH_OVERRUN bytes (the message that crosses
+	 * the page's end is copied to the next page's start): zero all of it
+	 * after the copied message, the overrun too, or a message written
+	 * there carries malloc's bytes in its padding into the next page.
+	 */
 	if (nftnl_batch_iovec_len(b->nb) != pages)
-		memset(cur(b), 0, BATCH_PAGE);	/* start + copied message (< overrun) + page */
+		memset(cur(b), 0, BATCH_PAGE + BATCH_OVERRUN - nftnl_batch_buffer_len(b->nb));
 }
 
 static uint32_t msg_seq(struct sy_nft_batch *b)
