@@ -37,13 +37,26 @@ void hmap_clear(struct hmap *m)
 	hmap_init(m);
 }
 
+/*
+ * The bucket of a hash among nb (a power of two): the high bits of the
+ * hash times 2^64/phi (Fibonacci hashing).  FNV-1a's low bits depend only
+ * on the low bits of the key's bytes, so masking them clusters keys that
+ * differ in a few characters (hex element keys: chains of dozens).
+ */
+static inline size_t slot(uint64_t h, size_t nb)
+{
+	unsigned bits = (unsigned)__builtin_ctzll((unsigned long long)nb);
+
+	return bits ? (size_t)((h * 0x9E3779B97F4A7C15ULL) >> (64 - bits)) : 0;
+}
+
 static struct hmap_node **find(const struct hmap *m, const char *key, uint64_t h)
 {
 	struct hmap_node **pp;
 
 	if (!m->nbuckets)
 		return NULL;
-	for (pp = &m->buckets[h & (m->nbuckets - 1)]; *pp; pp = &(*pp)->next)
+	for (pp = &m->buckets[slot(h, m->nbuckets)]; *pp; pp = &(*pp)->next)
 		if ((*pp)->hash == h && strcmp((*pp)->key, key) == 0)
 			return pp;
 	return NULL;
@@ -82,7 +95,7 @@ static void grow(struct hmap *m)
 
 		while (n) {
 			struct hmap_node *next = n->next;
-			size_t j = n->hash & (nb - 1);
+			size_t j = slot(n->hash, nb);
 
 			n->next = b[j];
 			b[j] = n;
@@ -112,8 +125,8 @@ void *hmap_put(struct hmap *m, const char *key, void *value)
 	n->key = key;
 	n->hash = h;
 	n->value = value;
-	n->next = m->buckets[h & (m->nbuckets - 1)];
-	m->buckets[h & (m->nbuckets - 1)] = n;
+	n->next = m->buckets[slot(h, m->nbuckets)];
+	m->buckets[slot(h, m->nbuckets)] = n;
 	m->count++;
 	return NULL;
 }
