@@ -25,13 +25,12 @@
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
-#include <libiptc/libiptc.h>
-#include <libiptc/libip6tc.h>
 #include <linux/netfilter/x_tables.h>
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include "switchyard/config.h"
 #include "switchyard/desired.h"
+#include "switchyard/iptc.h"
 #include "switchyard/log.h"
 #include "switchyard/mode.h"
 #include "switchyard/util.h"
@@ -80,27 +79,25 @@ static int check_revision(int fd, int family, bool target, const char *name, uin
 	return r < 0 ? -errno : 0;
 }
 
+/* An edit that only reads: the init worked, nothing to commit. */
+static int read_only(struct sy_iptc *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	return 0;
+}
+
 /* The legacy (ip6)tables interface answers: libiptc (libip6tc) reads the filter table. */
 static int check_legacy(int family, char *err, size_t errlen)
 {
-	static const struct {
-		const char *lib;
-		struct xtc_handle *(*init)(const char *table);
-		void (*free)(struct xtc_handle *h);
-		const char *(*strerror)(int err);
-	} libs[] = {
-		{ "libiptc", iptc_init, iptc_free, iptc_strerror },
-		{ "libip6tc", ip6tc_init, ip6tc_free, ip6tc_strerror },
-	};
-	unsigned i = family == AF_INET6;
-	struct xtc_handle *h = libs[i].init("filter");
+	int r = sy_iptc_edit(family, "filter", read_only, NULL, NULL);
 
-	if (!h) {
-		snprintf(err, errlen, "%s cannot read the %s filter table: %s", libs[i].lib,
-			 family == AF_INET6 ? "ip6tables" : "iptables", libs[i].strerror(errno));
+	if (r < 0) {
+		snprintf(err, errlen, "%s cannot read the %s filter table: %s",
+			 family == AF_INET6 ? "libip6tc" : "libiptc",
+			 family == AF_INET6 ? "ip6tables" : "iptables", sy_iptc_strerror(family, -r));
 		return -ENOTSUP;
 	}
-	libs[i].free(h);
 	return 0;
 }
 
