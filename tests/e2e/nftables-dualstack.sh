@@ -16,7 +16,9 @@
 #   - REJECT over IPv6: a Service without endpoints and an unused port of
 #     an IPv6 ClusterIP are refused at once (ICMPv6 port unreachable);
 #   - restart with both tables: established IPv6 connection kept, an
-#     unchanged restart writes nothing; --cleanup removes both tables.
+#     unchanged restart writes nothing; --nodeport-addresses with an IPv6
+#     CIDR (@nodeport-ips of the ip6 table, NodePorts only there);
+#     --cleanup removes both tables.
 #
 #   node: eth-c 192.168.50.1/24 fd00:50::1/64 -- client .2 / fd00:50::2, ::3
 #         eth-K 10.244.K.1/24 fd00:244:K::1/64 -- epK 10.244.K.2 fd00:244:K::2
@@ -328,6 +330,21 @@ after=$(ruleset)
 echo two >&7
 sy_wait 5 grep -q "^reply ep1 two" "$SY_TMP/conn.log" || sy_fail "the IPv6 connection did not survive the restart"
 exec 7>&-
+
+# --- --nodeport-addresses with an IPv6 CIDR: the ip6 table's @nodeport-ips,
+#     NodePorts only on the listed IPv6 address
+stop
+start --nodeport-addresses 192.168.50.0/24,fd00:50::/64
+np6=$(nft_q '[s.get("elem") for s in objs["set"] if s["family"] == "ip6" and s["name"] == "nodeport-ips"]')
+[ "$np6" = "[['fd00:50::1']]" ] || sy_fail "ip6 nodeport-ips: $np6"
+np4=$(nft_q '[s.get("elem") for s in objs["set"] if s["family"] == "ip" and s["name"] == "nodeport-ips"]')
+[ "$np4" = "[['192.168.50.1']]" ] || sy_fail "ip nodeport-ips: $np4"
+ip netns exec "$NODE" nft list chain ip6 switchyard services |
+	grep -q 'ip6 daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports' || sy_fail "no ip6 @nodeport-ips dispatch rule"
+out=$(ask "$CLIENT" tcp fd00:50::1 30080 5)
+[ "$(grep -c '^ep' <<<"$out")" -eq 5 ] || sy_fail "IPv6 NodePort on the listed address: $(sort <<<"$out" | uniq -c)"
+out=$(ask "$CLIENT" tcp fd00:244:1::1 30080 2)
+grep -q '^ep' <<<"$out" && sy_fail "IPv6 NodePort answered on an address outside --nodeport-addresses: $out"
 
 # --- --cleanup removes both tables
 stop
