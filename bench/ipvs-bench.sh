@@ -10,6 +10,10 @@
 #     through a ClusterIP vs straight to the pod, with 0 and 10000 Services.
 # Prints a table; never passes or fails on a number.
 #   bench/ipvs-bench.sh [--quick]
+#   bench/ipvs-bench.sh --dualstack: instead, SY_BENCH_DS_N (10000) Services x 10
+#     endpoints IPv4-only against dual stack (10 endpoints per family): first
+#     sync, RSS, one-endpoint change; medians of SY_BENCH_ROUNDS (3) runs each
+#     (bench/ipvs-dualstack-guest.sh).
 # Env: SY_BENCH_SIZES, SY_BENCH_CHANGES, SY_BENCH_SECS, SY_BENCH_TRAFFIC_N,
 #      SY_VM_MEM (default here 2048), SY_VM_ACCEL.
 set -u
@@ -24,6 +28,31 @@ if [ "${1:-}" = --quick ]; then
 fi
 [ -x "$SWITCHYARD" ] || { echo "build first: $SWITCHYARD" >&2; exit 2; }
 vm_prepare || { echo "cannot prepare the VM" >&2; exit 2; }
+if [ "${1:-}" = --dualstack ]; then
+	SY_VM_ENV="SY_BENCH_DS_N=${SY_BENCH_DS_N:-10000} SY_BENCH_ROUNDS=${SY_BENCH_ROUNDS:-3} SY_BENCH_CHANGES=${SY_BENCH_CHANGES:-5}"
+	export SY_VM_ENV
+	out=$(mktemp)
+	vm_run bench/ipvs-dualstack-guest.sh 2>&1 | tee "$out" | grep --line-buffered '^RESULT\|^\[vm\]\|^# ' >&2
+	get() { awk -v k="$1" '$1 == "RESULT" && $2 == k { v = $3 } END { print v }' "$out"; }
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
+	echo
+	echo "IPVS dual stack vs IPv4-only, ${SY_BENCH_DS_N:-10000} Services x 10 endpoints (per family)"
+	echo "(VM: $(vm_accel), kernel $VM_KV, $(date -u +%Y-%m-%dT%H:%MZ)); medians of ${SY_BENCH_ROUNDS:-3} runs"
+	printf '%-22s %14s %14s %8s\n' "" IPv4-only "dual stack" ratio
+	printf '%-22s %14s %14s %8s\n' "first sync, ms" "$(get 'ds_sync_ms[v4]')" "$(get 'ds_sync_ms[dual]')" \
+		"$(ratio "$(get 'ds_sync_ms[dual]')" "$(get 'ds_sync_ms[v4]')")"
+	printf '%-22s %14s %14s %8s\n' "RSS after it, kB" "$(get 'ds_rss_kb[v4]')" "$(get 'ds_rss_kb[dual]')" \
+		"$(ratio "$(get 'ds_rss_kb[dual]')" "$(get 'ds_rss_kb[v4]')")"
+	printf '%-22s %14s %14s %8s\n' "1 IPv4 ep change, ms" "$(get 'ds_change_ms[v4]')" "$(get 'ds_change_ms[dual]')" \
+		"$(ratio "$(get 'ds_change_ms[dual]')" "$(get 'ds_change_ms[v4]')")"
+	printf '%-22s %14s %14s\n' "1 IPv6 ep change, ms" "" "$(get 'ds_change6_ms[dual]')"
+	for k in ds_sync_ms ds_rss_kb ds_change_ms; do
+		echo "  $k samples: IPv4-only $(get "${k}_all[v4]"); dual $(get "${k}_all[dual]")"
+	done
+	echo "  ds_change6_ms samples: $(get 'ds_change6_ms_all[dual]')"
+	rm -f "$out"
+	exit 0
+fi
 SY_VM_ENV="SY_BENCH_SIZES='${SY_BENCH_SIZES:-1000 5000 10000}' SY_BENCH_CHANGES=${SY_BENCH_CHANGES:-15} SY_BENCH_ROUNDS=${SY_BENCH_ROUNDS:-3} SY_BENCH_SECS=${SY_BENCH_SECS:-5} SY_BENCH_TRAFFIC_N=${SY_BENCH_TRAFFIC_N:-10000} SY_BENCH_TRAFFIC=${SY_BENCH_TRAFFIC-1}"
 export SY_VM_ENV
 out=$(mktemp)
