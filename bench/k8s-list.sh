@@ -20,7 +20,8 @@
 #     watch event (written as it decodes the bytes it read) to the log line of
 #     the sync that carried it (the daemon runs at -v 4 unless K8S_LIST_V).
 # K8S_LIST_ARGS: more daemon flags (e.g. --min-sync-period 0s: event → kernel
-# without the sync runner's rate limit).
+# without the sync runner's rate limit).  K8S_LIST_PERF=FILE: perf record -g
+# of the daemon over the one change (perf report -i FILE).
 # The daemon runs with --proxy-mode=MODE (default none: desired state only)
 # in a netns; iptables mode uses a private xtables lock file.
 set -u
@@ -84,10 +85,16 @@ print(json.dumps([s]))
 EOF
 svc=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["metadata"]["labels"]["kubernetes.io/service-name"])' "$SY_TMP/change.json")
 n0=$(syncs)
+if [ -n "${K8S_LIST_PERF:-}" ]; then
+	perf record -q -g -F 20000 -p "$pid" -o "$K8S_LIST_PERF" >/dev/null 2>&1 &
+	perf_pid=$!
+	sleep 1
+fi
 cpu2=$(cpu_ns "$pid")
 k8s_ctl load "" "@$SY_TMP/change.json" >/dev/null || sy_fail "change"
 synced_again() { [ "$(syncs)" -gt "$n0" ]; }
 sy_wait 10 synced_again || sy_fail "the change was not synced"
+[ -n "${K8S_LIST_PERF:-}" ] && { kill -INT "$perf_pid"; wait "$perf_pid"; }
 cpu3=$(cpu_ns "$pid")
 hwm2=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 rss2=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")

@@ -378,7 +378,7 @@ static void run_sync(struct sy_daemon *d)
 	if (d->ct)
 		sy_hist_observe(&d->metrics.conntrack_duration, cts.seconds);
 	if (d->svc_health)
-		svc_health_sync(d->svc_health, &d->ds);
+		svc_health_sync(d->svc_health, &d->ds, full);
 
 	now_wall = sy_now_wall();
 	observe_changes(d, now_wall);

@@ -37,6 +37,7 @@ struct svc_health {
 	void *proxy_healthy_arg;
 	struct hmap listeners;		/* key → struct hc_listener */
 	uint64_t gen;
+	bool scanned;			/* the listeners and gauges reflect a full scan */
 };
 
 static void hc_handler(void *arg, const char *method, const char *target,
@@ -119,7 +120,27 @@ static void listener_open(struct svc_health *h, struct hc_listener *l)
 	l->warned = false;
 }
 
-void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
+/* Whether a port counts for a listener or a no_local_endpoints gauge at all. */
+static bool port_matters(const struct ds_port *p)
+{
+	return p && (p->hc_node_port || p->itp_local || p->etp_local);
+}
+
+/* Whether any change (old or new version, either family) can move a listener or a gauge. */
+static bool changes_matter(const struct desired_state *ds)
+{
+	for (int f = 0; f < 2; f++) {
+		unsigned n;
+		const struct ds_change *c = ds_changes(ds, f ? AF_INET6 : AF_INET, &n);
+
+		for (unsigned i = 0; i < n; i++)
+			if (port_matters(c[i].old) || port_matters(c[i].new))
+				return true;
+	}
+	return false;
+}
+
+void svc_health_sync(struct svc_health *h, const struct desired_state *ds, bool full)
 {
 	struct hmap_iter it;
 	const char *key;
@@ -129,6 +150,20 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds)
 
 	if (!h)
 		return;
+	/*
+	 * Only ports with a healthCheckNodePort or a Local traffic policy count:
+	 * when no change touches one, every listener and gauge stays as the last
+	 * scan left it (the scan is O(ports): skipped, a one-endpoint change stays
+	 * O(1)); a listener that could not bind is still retried.
+	 */
+	if (!full && h->scanned && !changes_matter(ds)) {
+		hmap_iter_init(&it, &h->listeners);
+		while (hmap_iter_next(&it, NULL, &v))
+			if (!((struct hc_listener *)v)->srv)
+				listener_open(h, v);
+		return;
+	}
+	h->scanned = true;
 	h->gen++;
 	hmap_init(&seen_int);
 	hmap_init(&seen_ext);

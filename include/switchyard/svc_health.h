@@ -21,7 +21,12 @@ typedef bool (*svc_health_proxy_healthy_fn)(void *arg);
  */
 struct svc_health *svc_health_new(struct ev_loop *loop, struct sy_metrics *metrics,
 				  svc_health_proxy_healthy_fn proxy_healthy, void *arg);
-void svc_health_sync(struct svc_health *h, const struct desired_state *ds);
+/*
+ * After each sync, with the desired state whose changes are not committed
+ * yet; full: scan every port (else only when a change touches a port with
+ * a healthCheckNodePort or a Local traffic policy).
+ */
+void svc_health_sync(struct svc_health *h, const struct desired_state *ds, bool full);
 void svc_health_free(struct svc_health *h);
 
 #endif

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * healthCheckNodePort listeners and the no_local_endpoints gauges
+ * (ops/svc_health.c): a full scan, partial syncs that skip the scan when no
+ * change touches a port with a healthCheckNodePort or a Local policy, and
+ * ones that do not.
+ */
+#include <ev.h>
+#include <stdio.h>
+#include <string.h>
+#include "helpers.h"
+#include "switchyard/config.h"
+#include "switchyard/desired.h"
+#include "switchyard/metrics.h"
+#include "switchyard/model.h"
+#include "switchyard/svc_health.h"
+
+static struct cache *c;
+static struct desired_state ds;
+static struct sy_config cfg;
+static struct sy_metrics m;
+static struct ev_loop *loop;
+static struct svc_health *h;
+
+static bool healthy(void *arg)
+{
+	return true;
+}
+
+static void apply(enum sy_kind k, const char *json)
+{
+	struct json_object *o = J(json);
+
+	assert_int_equal(cache_apply(c, k, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+}
+
+/* a Service: name, ClusterIP, extra spec fields */
+static void svc(const char *name, const char *ip, const char *extra)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"ns\"},\"spec\":{"
+		 "\"clusterIP\":\"%s\",\"ports\":[{\"name\":\"p\",\"port\":80,\"nodePort\":30000}]%s}}",
+		 name, ip, extra);
+	apply(SY_KIND_SERVICE, buf);
+}
+
+/* its slice: one endpoint on node (n1 = this node) */
+static void slice(const char *name, const char *addr, const char *node)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "{\"metadata\":{\"name\":\"%s-1\",\"namespace\":\"ns\",\"labels\":"
+		 "{\"kubernetes.io/service-name\":\"%s\"}},\"addressType\":\"IPv4\",\"ports\":"
+		 "[{\"name\":\"p\",\"port\":8080}],\"endpoints\":[{\"addresses\":[\"%s\"],"
+		 "\"nodeName\":\"%s\"}]}", name, name, addr, node);
+	apply(SY_KIND_ENDPOINTSLICE, buf);
+}
+
+static void sync_(bool full)
+{
+	desired_update(&ds, c, false);
+	svc_health_sync(h, &ds, full);
+	desired_commit(&ds);
+}
+
+static void test_partial_skip(void **state)
+{
+	config_init(&cfg);
+	c = cache_new(NULL, NULL);
+	desired_init(&ds, &cfg);
+	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
+	sy_metrics_init(&m);
+	loop = ev_loop_new(EVFLAG_AUTO);
+	h = svc_health_new(loop, &m, healthy, NULL);
+	/* lb: eTP=Local with a remote endpoint only; plain: no Local policy */
+	svc("lb", "10.96.0.1", ",\"type\":\"LoadBalancer\",\"externalTrafficPolicy\":\"Local\","
+	    "\"healthCheckNodePort\":0");
+	slice("lb", "10.0.0.1", "n2");
+	svc("plain", "10.96.0.2", "");
+	slice("plain", "10.0.0.2", "n2");
+	sync_(true);
+	assert_int_equal(m.no_local_endpoints_external, 1);
+	assert_int_equal(m.no_local_endpoints_internal, 0);
+	/* a change to a port without Local policy or healthCheckNodePort: nothing moves */
+	slice("plain", "10.0.0.3", "n1");
+	sync_(false);
+	assert_int_equal(m.no_local_endpoints_external, 1);
+	/* the eTP=Local Service gets a local endpoint: the partial sync rescans */
+	slice("lb", "10.0.0.4", "n1");
+	sync_(false);
+	assert_int_equal(m.no_local_endpoints_external, 0);
+	/* a Service that turns internalTrafficPolicy Local without local endpoints */
+	svc("plain", "10.96.0.2", ",\"internalTrafficPolicy\":\"Local\"");
+	slice("plain", "10.0.0.5", "n2");
+	sync_(false);
+	assert_int_equal(m.no_local_endpoints_internal, 1);
+	/* and back: the old version had the policy, so that change counts too */
+	svc("plain", "10.96.0.2", "");
+	sync_(false);
+	assert_int_equal(m.no_local_endpoints_internal, 0);
+	svc_health_free(h);
+	ev_loop_destroy(loop);
+	desired_fini(&ds);
+	cache_free(c);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_partial_skip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
