@@ -31,6 +31,8 @@
 #   5. (BENCH_PARTS="… 5") data plane: wrk (Connection: close) and iperf3
 #      through a ClusterIP vs straight to the pod with 0 and SY_BENCH_DP
 #      (10000) Services, kube-proxy's ruleset and switchyard's
+#      (SY_BENCH_DP_REF=0: switchyard's labs only), then per round the paired ratio
+#      (ClusterIP ÷ direct at N) ÷ (the same at 0) with a bootstrap 95 % interval
 #   6. (BENCH_PARTS="… 6") endpoint-selection layouts (nft-gen.py layout):
 #      kernel time of one transaction of SY_BENCH_LAYOUT_N (10000) Services
 #      with no per-Service set, a hash map or an interval map per Service,
@@ -303,6 +305,7 @@ HTTPD=$SY_BUILD/tests/lib/sy-httpd
 ROUNDS=${BENCH_ROUNDS:-5}
 DP_N=${SY_BENCH_DP:-10000}
 LABS=(kube-proxy:0 "kube-proxy:$DP_N")
+[ "${SY_BENCH_DP_REF:-1}" = 0 ] && LABS=()	# switchyard's labs only
 [ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard
 declare -A LC LRT
 dp_lab() { # MODE COUNT
@@ -340,7 +343,7 @@ rps() {
 gbps() { ip netns exec "${LC[$1]}" iperf3 -c "$2" -p 5201 -t 2 -f g 2>/dev/null | awk '/receiver/ { print $(NF-2) }'; }
 if dp_lab switchyard 0; then
 	LABS=(switchyard:0 "switchyard:$DP_N" "${LABS[@]}")
-	dp_lab switchyard "$DP_N" || LABS=(switchyard:0 kube-proxy:0 "kube-proxy:$DP_N")
+	dp_lab switchyard "$DP_N" || LABS=(switchyard:0 "${LABS[@]}")
 else
 	echo "   switchyard: nftables mode not available (data plane of the reference only)"
 fi
@@ -366,6 +369,33 @@ done
 echo "   (medians of $ROUNDS round-robin rounds; cip = through the ClusterIP; vs_0svc = the ClusterIP"
 echo "    rate relative to the same mode with 0 Services (goal ≥ 0.95 at $DP_N); kube-proxy = its"
 echo "    nftables ruleset loaded with nft -f)"
+# Paired per round: (ClusterIP ÷ direct at N) ÷ (ClusterIP ÷ direct at 0), each
+# lab's direct path measured in the same round as its control for the
+# machine's load; the median over the rounds with a bootstrap 95 % interval.
+# The goal (the rate at N within 5 % of the rate at 0) counts as shown only
+# when the interval's lower end is ≥ 0.95.
+echo "   paired per round, (cip ÷ pod at $DP_N) ÷ (cip ÷ pod at 0): median [95 % bootstrap interval]"
+for mode in switchyard kube-proxy; do
+	for what in cip gcip; do
+		[ -s "$SY_TMP/$what-$mode:0" ] && [ -s "$SY_TMP/$what-$mode:$DP_N" ] || continue
+		ctl=${what/cip/pod}
+		"$PY" - "$what" "$mode" "$SY_TMP/$what-$mode:$DP_N" "$SY_TMP/$ctl-$mode:$DP_N" \
+			"$SY_TMP/$what-$mode:0" "$SY_TMP/$ctl-$mode:0" <<'PYEOF'
+import random, statistics, sys
+what, mode = sys.argv[1:3]
+c1, p1, c0, p0 = ([float(x) for x in open(f) if x.strip()] for f in sys.argv[3:7])
+r = [(a / b) / (c / d) for a, b, c, d in zip(c1, p1, c0, p0) if b and c and d]
+if not r:
+    sys.exit()
+rnd = random.Random(1)
+meds = sorted(statistics.median(rnd.choices(r, k=len(r))) for _ in range(2000))
+lo, hi = meds[49], meds[1949]
+verdict = "shown" if lo >= 0.95 else "not shown (the interval reaches below 0.95)"
+print("   %-10s %-9s %.3f [%.3f, %.3f] over %d rounds: within 5 %% %s"
+      % (mode, "conn/s" if what == "cip" else "iperf3", statistics.median(r), lo, hi, len(r), verdict))
+PYEOF
+	done
+done
 fi
 
 if part 7; then
