@@ -248,6 +248,13 @@ grep -q 'ip6 saddr != fd00:244::/48 ip6 daddr fd00:96::80 tcp dport 80 jump mark
 grep -q 'ip6 saddr @affinity-' <<<"$rules6" || sy_fail "no ip6 affinity rule"
 grep -q 'endpoint-[A-Z2-7]\{8\}-default/aff6/tcp/http__fd00.244.1..2/8080' <<<"$rules6" || sy_fail "no kube-proxy-named IPv6 endpoint chain"
 
+# metrics: the nft object count of each table
+met=$(ip netns exec "$NODE" curl -s http://127.0.0.1:10249/metrics)
+for t in ip ip6; do
+	o=$(sed -n 's/^switchyard_nftables_objects{table="'$t' switchyard"} //p' <<<"$met")
+	[ "${o:-0}" -gt 50 ] || sy_fail "nft object count of $t switchyard: '$o'"
+done
+
 # --- IPv6 traffic: ClusterIP TCP + UDP (masqueraded: the client is outside fd00:244::/48)
 out=$(ask "$CLIENT" tcp fd00:96::80 80 60)
 [ "$(grep -c '^ep' <<<"$out")" -eq 60 ] || sy_fail "IPv6 ClusterIP TCP: $(sort <<<"$out" | uniq -c)"
