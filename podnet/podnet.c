@@ -25,7 +25,7 @@
 #include "switchyard/podnet.h"
 #include "podnet_int.h"
 
-#define MAX_ENTRIES 5	/* vxlan: route, neigh, FDB (+ IPv6 route, neigh); host-gw: a route per family */
+#define MAX_ENTRIES 6	/* vxlan: route, neigh, FDB per family; host-gw: a route per family */
 
 struct pn_peer {
 	char *name;
@@ -57,6 +57,7 @@ struct podnet {
 	struct k8s_client *k8s;
 	struct nl_sock *sk;
 	char vx_name[IFNAMSIZ];
+	char vx6_name[IFNAMSIZ];	/* vxlan over the IPv6 underlay (EnableIPv6) */
 
 	bool local_ready;
 	char *local_why;
@@ -64,9 +65,12 @@ struct podnet {
 	struct in_addr underlay_ip;
 	struct sy_cidr underlay_net;
 	int underlay_ifindex;
-	unsigned underlay_mtu, mtu;
+	unsigned underlay_mtu, mtu;	/* mtu: the pods' (the smallest device's) */
 	int vx_ifindex;
 	uint8_t vtep_mac[6];
+	bool use6;			/* vxlan with an IPv6 underlay address: vx6_name */
+	int vx6_ifindex;		/* > 0: IPv6 pods ride vx6_name */
+	uint8_t vtep_mac6[6];
 	bool masq_ok;
 	bool masq6_ok;			/* the ip6tables chains are in place (EnableIPv6) */
 	bool bridge_nf;			/* --network-policy: bridged pod traffic must meet
@@ -158,12 +162,6 @@ int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *nod
 		r = -EINVAL;
 		goto fail;
 	}
-	if (!p->conf.enable4 && p->conf.backend != PODNET_BACKEND_HOST_GW) {
-		snprintf(err, errlen, "net-conf: EnableIPv4 false (an IPv6-only pod network) needs "
-			 "the host-gw backend (vxlan over an IPv6 underlay is not supported yet)");
-		r = -EINVAL;
-		goto fail;
-	}
 	p->bridge_nf = cfg->network_policy;
 	p->node_name = xstrdup(node_name);
 	p->subnet_file = xstrdup(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env");
@@ -171,6 +169,7 @@ int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *nod
 		abort();
 	p->iface = cfg->iface && *cfg->iface ? xstrdup(cfg->iface) : NULL;
 	podnet_vxlan_name(p->conf.vni, p->vx_name, sizeof(p->vx_name));
+	podnet_vxlan6_name(p->conf.vni, p->vx6_name, sizeof(p->vx6_name));
 	r = pn_nl_open(&p->sk);
 	if (r < 0) {
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-r));
@@ -272,29 +271,46 @@ static int write_rendered(struct podnet *p, const char *path, char *text)
 	return r;
 }
 
+/* backend-data / backend-v6-data of a vxlan device: {"VNI":1,"VtepMAC":"…"}. */
+static void vxlan_data(const struct podnet *p, const uint8_t vtep_mac[6], char *buf, size_t len)
+{
+	char mac[18];
+
+	podnet_format_mac(vtep_mac, mac);
+	snprintf(buf, len, "{\"VNI\":%u,\"VtepMAC\":\"%s\"}", p->conf.vni, mac);
+}
+
 /*
- * Publish what peers need on this node's Node: backend-type, backend-data,
- * public-ip, and with IPv6 over host-gw public-ipv6 (flannel's keys, our
- * prefix).
+ * Publish what peers need on this node's Node: backend-type, backend-data
+ * (vxlan: with IPv4 only, as flannel), public-ip, public-ipv6 with an IPv6
+ * underlay address, and backend-v6-data with the vxlan-over-IPv6 device
+ * (flannel's keys, our prefix).
  */
 static void publish(struct podnet *p, const struct node *own)
 {
-	char data[128], mac[18], ip[INET_ADDRSTRLEN] = "", ip6[INET6_ADDRSTRLEN] = "", all[256];
-	const char *keys[4] = { PODNET_ANN_PREFIX "backend-type", PODNET_ANN_PREFIX "backend-data" };
-	const char *vals[4];
-	unsigned n = 2, i;
+	char data[128], data6[128] = "", ip[INET_ADDRSTRLEN] = "", ip6[INET6_ADDRSTRLEN] = "";
+	char all[512];
+	const char *keys[5] = { PODNET_ANN_PREFIX "backend-type" };
+	const char *vals[5];
+	unsigned n = 1, i;
 	bool same = true;
 	int r;
 
 	if (!p->k8s)
 		return;
-	podnet_format_mac(p->vtep_mac, mac);
-	if (p->conf.backend == PODNET_BACKEND_VXLAN)
-		snprintf(data, sizeof(data), "{\"VNI\":%u,\"VtepMAC\":\"%s\"}", p->conf.vni, mac);
-	else
-		snprintf(data, sizeof(data), "null");
 	vals[0] = podnet_backend_name(p->conf.backend);
-	vals[1] = data;
+	snprintf(data, sizeof(data), "null");
+	if (p->conf.backend == PODNET_BACKEND_VXLAN && p->conf.enable4)
+		vxlan_data(p, p->vtep_mac, data, sizeof(data));
+	if (p->conf.backend != PODNET_BACKEND_VXLAN || p->conf.enable4) {
+		keys[n] = PODNET_ANN_PREFIX "backend-data";
+		vals[n++] = data;
+	}
+	if (p->vx6_ifindex > 0) {
+		vxlan_data(p, p->vtep_mac6, data6, sizeof(data6));
+		keys[n] = PODNET_ANN_PREFIX "backend-v6-data";
+		vals[n++] = data6;
+	}
 	if (p->conf.enable4) {
 		snprintf(ip, sizeof(ip), "%s", sy_ip4_str(p->underlay_ip));
 		keys[n] = PODNET_ANN_PREFIX "public-ip";
@@ -314,7 +330,7 @@ static void publish(struct podnet *p, const struct node *own)
 		return;
 	/* The patch is asynchronous: once per content until the watch shows it,
 	 * retried (at a full sync) if it still has not after 10 s. */
-	snprintf(all, sizeof(all), "%s %s %s", data, ip, ip6);
+	snprintf(all, sizeof(all), "%s %s %s %s", data, data6, ip, ip6);
 	if (p->published && strcmp(p->published, all) == 0 &&
 	    sy_now_mono() - p->published_at < 10)
 		return;
@@ -327,10 +343,9 @@ static void publish(struct podnet *p, const struct node *own)
 	free(p->published);
 	p->published = xstrdup(all);
 	p->published_at = sy_now_mono();
-	sy_report(&p->report, 'I', "Node %s: publishing %s=%s%s%s%s%s%s%s", p->node_name,
-		  keys[1], data, n > 2 ? " " : "", n > 2 ? keys[2] : "", n > 2 ? "=" : "",
-		  n > 2 ? vals[2] : "", n > 3 ? " " PODNET_ANN_PREFIX "public-ipv6=" : "",
-		  n > 3 ? ip6 : "");
+	for (i = 1, all[0] = '\0'; i < n; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), " %s=%s", keys[i], vals[i]);
+	sy_report(&p->report, 'I', "Node %s: publishing%s", p->node_name, all);
 }
 
 /* Find the underlay: --iface, else the interface holding the node's IP. */
@@ -394,10 +409,18 @@ static void remove_stale_devices(struct podnet *p)
 	unsigned n = 0, i;
 	int r;
 
-	if (pn_nl_links_with_prefix(p->sk, PODNET_VXLAN_PREFIX, &names, &n) < 0)
+	if (pn_nl_links_with_prefix(p->sk, "sy-vx", &names, &n) < 0)
 		return;
 	for (i = 0; i < n; i++) {
-		if (p->conf.backend != PODNET_BACKEND_VXLAN || strcmp(names[i], p->vx_name)) {
+		bool v6 = !strncmp(names[i], PODNET_VXLAN6_PREFIX, strlen(PODNET_VXLAN6_PREFIX));
+
+		if (!v6 && strncmp(names[i], PODNET_VXLAN_PREFIX, strlen(PODNET_VXLAN_PREFIX))) {
+			free(names[i]);
+			continue;
+		}
+		if (p->conf.backend != PODNET_BACKEND_VXLAN ||
+		    (v6 ? !p->use6 || strcmp(names[i], p->vx6_name)
+			: !p->conf.enable4 || strcmp(names[i], p->vx_name))) {
 			r = pn_nl_link_del(p->sk, names[i]);
 			if (r < 0)
 				sy_report(&p->report, 'W', "pod network: removing stale device %s: %s",
@@ -424,6 +447,7 @@ static void local_setup6(struct podnet *p, const struct node *own)
 	int r;
 
 	p->ready6 = false;
+	p->use6 = false;
 	if (!p->conf.enable6)
 		return;
 	if (!own->has_pod_cidr6) {
@@ -437,16 +461,16 @@ static void local_setup6(struct podnet *p, const struct node *own)
 		goto off;
 	}
 	if (p->conf.backend == PODNET_BACKEND_VXLAN) {
-		/* IPv6 pods ride the IPv4 tunnel: no IPv6 underlay needed; with
-		 * DirectRouting one is used, when there is one, for direct peers */
-		memset(&p->underlay_net6, 0, sizeof(p->underlay_net6));
-		memset(&p->underlay_ip6, 0, sizeof(p->underlay_ip6));
-		if (p->conf.direct_routing &&
-		    pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6,
-				     &p->underlay_net6, &p->underlay_ip6, NULL) < 0) {
+		/* With an IPv6 address on the underlay, IPv6 pods ride the vxlan
+		 * device over it (flannel's flannel-v6.<VNI>); without one, the
+		 * IPv4 tunnel (flannel would refuse to start) */
+		r = pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6,
+				     &p->underlay_net6, &p->underlay_ip6, NULL);
+		if (r < 0) {
 			memset(&p->underlay_net6, 0, sizeof(p->underlay_net6));
 			memset(&p->underlay_ip6, 0, sizeof(p->underlay_ip6));
 		}
+		p->use6 = r == 0;
 		r = 0;
 	} else {
 		r = pn_nl_find_addr6(p->sk, p->underlay_ifindex, &own->internal_ip6,
@@ -469,8 +493,8 @@ static void local_setup6(struct podnet *p, const struct node *own)
 	if (set_why(&p->why6, NULL) || !p->local_ready)
 		sy_report(&p->report, 'I', "pod network: node %s IPv6 subnet %s, underlay %s",
 			  p->node_name, sy_cidr_str(&p->own_subnet6),
-			  sy_addr_is_set(&p->underlay_net6.addr) ? sy_cidr_str(&p->underlay_net6) :
-			  "the IPv4 vxlan tunnel");
+			  p->use6 ? p->vx6_name : sy_addr_is_set(&p->underlay_net6.addr) ?
+			  sy_cidr_str(&p->underlay_net6) : "the IPv4 vxlan tunnel");
 	return;
 off:
 	memset(&p->own_subnet6, 0, sizeof(p->own_subnet6));
@@ -529,7 +553,50 @@ static int masq_ensure(struct podnet *p, int family)
 }
 
 /*
- * IPv6-only (EnableIPv4 false, host-gw): this node's IPv6 podCIDR, the
+ * The vxlan device of a family (IPv4: vx_name over the IPv4 underlay
+ * address; IPv6: vx6_name over the IPv6 one) with this node's subnet
+ * address (/32, /128) as its only one of that family; *changed when it was
+ * (re)created.  -errno (sync_fail).
+ */
+static int vxlan_dev_ensure(struct podnet *p, int family, unsigned mtu, bool *changed)
+{
+	bool six = family == AF_INET6, recreated;
+	struct pn_vxlan_spec s = {
+		.name = six ? p->vx6_name : p->vx_name, .vni = p->conf.vni,
+		.port = p->conf.port, .link = p->underlay_ifindex, .mtu = mtu,
+		.local = six ? p->underlay_ip6 : sy_addr_from_in4(p->underlay_ip),
+	};
+	const struct sy_addr *own = six ? &p->own_subnet6.addr : &p->own_subnet.addr;
+	int *ifindex = six ? &p->vx6_ifindex : &p->vx_ifindex, r;
+
+	memcpy(s.mac, six ? p->vtep_mac6 : p->vtep_mac, 6);
+	r = pn_nl_vxlan_ensure(p->sk, &s, &recreated);
+	if (r < 0)
+		return sync_fail(p, r, "vxlan device %s: %s", s.name, strerror(-r));
+	*ifindex = r;
+	if (recreated) {
+		sy_report(&p->report, 'I', "pod network: created %s (VNI %u, local %s, port %u, "
+			  "MTU %u)", s.name, p->conf.vni, sy_addr_str(&s.local), p->conf.port, mtu);
+		*changed = true;
+	}
+	r = six ? pn_nl_addr6_ensure_only(p->sk, r, own) : pn_nl_addr_ensure_only(p->sk, r, own->v4);
+	if (r < 0)
+		return sync_fail(p, r, "address %s/%u on %s: %s", sy_addr_str(own),
+				 sy_addr_bits(own), s.name, strerror(-r));
+	return 0;
+}
+
+/* The vxlan device MTU of a family: Backend.MTU, else the underlay's less the encapsulation. */
+static unsigned vxlan_mtu(const struct podnet *p, int family)
+{
+	if (p->conf.mtu)
+		return p->conf.mtu;
+	return p->underlay_mtu - (family == AF_INET6 ? PODNET_VXLAN6_OVERHEAD
+						     : PODNET_VXLAN_OVERHEAD);
+}
+
+/*
+ * IPv6-only (EnableIPv4 false): this node's IPv6 podCIDR, the
  * underlay holding its IPv6 InternalIP (or --iface), the files with the
  * IPv6 keys only, the ip6tables chains.  Same contract as local_setup.
  */
@@ -584,9 +651,12 @@ static int local_setup_v6only(struct podnet *p, const struct node *own, bool ful
 	}
 	p->underlay_ifindex = ifindex;
 	p->underlay_mtu = l.mtu;
-	p->mtu = l.mtu;
 	p->own_subnet6 = own->pod_cidr6;
 	p->ready6 = true;
+	p->use6 = p->conf.backend == PODNET_BACKEND_VXLAN;
+	p->mtu = p->use6 ? vxlan_mtu(p, AF_INET6) : l.mtu;
+	if (p->use6)
+		podnet_vtep_mac6(&p->underlay_ip6, p->vtep_mac6);
 	if (old.local_ready && !full && old.masq6_ok && sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) &&
 	    sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6) &&
 	    sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) &&
@@ -597,6 +667,16 @@ static int local_setup_v6only(struct podnet *p, const struct node *own, bool ful
 	    !sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) ||
 	    old.underlay_ifindex != p->underlay_ifindex)
 		*changed = true;
+	if (full)
+		remove_stale_devices(p);
+	p->vx6_ifindex = 0;
+	if (p->use6) {
+		r = vxlan_dev_ensure(p, AF_INET6, p->mtu, changed);
+		if (r < 0)
+			return r;
+		if (old.vx6_ifindex != p->vx6_ifindex)
+			*changed = true;
+	}
 	r = write_rendered(p, p->subnet_file,
 			   podnet_render_subnet_env(&p->conf, NULL, &p->own_subnet6, p->mtu));
 	if (r < 0)
@@ -679,10 +759,15 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	p->own_subnet = own->pod_cidr;
 	local_setup6(p, own);
 	if (p->conf.backend == PODNET_BACKEND_VXLAN)
-		p->mtu = p->conf.mtu ? p->conf.mtu : p->underlay_mtu - PODNET_VXLAN_OVERHEAD;
+		p->mtu = vxlan_mtu(p, AF_INET);
 	else
 		p->mtu = p->underlay_mtu;
+	/* the pods' MTU fits the smaller device */
+	if (p->use6 && vxlan_mtu(p, AF_INET6) < p->mtu)
+		p->mtu = vxlan_mtu(p, AF_INET6);
 	podnet_vtep_mac(p->underlay_ip, p->vtep_mac);
+	if (p->use6)
+		podnet_vtep_mac6(&p->underlay_ip6, p->vtep_mac6);
 
 	if (old.local_ready && !full && old.own_subnet.addr.v4.s_addr == p->own_subnet.addr.v4.s_addr &&
 	    old.own_subnet.plen == p->own_subnet.plen &&
@@ -690,7 +775,8 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	    old.underlay_net.plen == p->underlay_net.plen &&
 	    old.underlay_ifindex == p->underlay_ifindex && old.mtu == p->mtu && p->masq_ok &&
 	    (p->masq6_ok || !p->conf.enable6) &&
-	    old.ready6 == p->ready6 && sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) &&
+	    old.ready6 == p->ready6 && old.use6 == p->use6 &&
+	    sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) &&
 	    sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) &&
 	    sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6))
 		return 1;
@@ -700,29 +786,14 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 		bridge_nf_ensure(p);
 	}
 	p->vx_ifindex = 0;
+	p->vx6_ifindex = 0;
 	if (p->conf.backend == PODNET_BACKEND_VXLAN) {
-		struct pn_vxlan_spec s = {
-			.name = p->vx_name, .vni = p->conf.vni, .port = p->conf.port,
-			.local = p->underlay_ip, .link = p->underlay_ifindex, .mtu = p->mtu,
-		};
-		bool recreated;
-
-		memcpy(s.mac, p->vtep_mac, 6);
-		r = pn_nl_vxlan_ensure(p->sk, &s, &recreated);
+		r = vxlan_dev_ensure(p, AF_INET, vxlan_mtu(p, AF_INET), changed);
+		if (r == 0 && p->use6)
+			r = vxlan_dev_ensure(p, AF_INET6, vxlan_mtu(p, AF_INET6), changed);
 		if (r < 0)
-			return sync_fail(p, r, "vxlan device %s: %s", p->vx_name, strerror(-r));
-		p->vx_ifindex = r;
-		if (recreated) {
-			sy_report(&p->report, 'I', "pod network: created %s (VNI %u, local %s, "
-				  "port %u, MTU %u)", p->vx_name, p->conf.vni,
-				  sy_ip4_str(p->underlay_ip), p->conf.port, p->mtu);
-			*changed = true;
-		}
-		r = pn_nl_addr_ensure_only(p->sk, p->vx_ifindex, p->own_subnet.addr.v4);
-		if (r < 0)
-			return sync_fail(p, r, "address %s/32 on %s: %s",
-				    sy_addr_str(&p->own_subnet.addr), p->vx_name, strerror(-r));
-		if (p->ready6) {
+			return r;
+		if (p->ready6 && !p->use6) {	/* IPv6 over the IPv4 tunnel */
 			r = pn_nl_addr6_ensure_only(p->sk, p->vx_ifindex, &p->own_subnet6.addr);
 			if (r < 0)
 				return sync_fail(p, r, "address %s/128 on %s: %s",
@@ -735,7 +806,7 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 	    old.underlay_ip.s_addr != p->underlay_ip.s_addr ||
 	    old.underlay_net.plen != p->underlay_net.plen ||
 	    old.underlay_ifindex != p->underlay_ifindex || old.vx_ifindex != p->vx_ifindex ||
-	    old.ready6 != p->ready6 || !sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) ||
+	    old.vx6_ifindex != p->vx6_ifindex || old.ready6 != p->ready6 || !sy_cidr_eq(&old.own_subnet6, &p->own_subnet6) ||
 	    !sy_cidr_eq(&old.underlay_net6, &p->underlay_net6) ||
 	    !sy_addr_eq(&old.underlay_ip6, &p->underlay_ip6))
 		*changed = true;
@@ -782,12 +853,61 @@ static void cidr_key(const struct sy_cidr *c, char buf[12])
 }
 
 /*
+ * The peer's vxlan-over-IPv6 entries on vx6_name (flannel's v6 device):
+ * its IPv6 podCIDR via the subnet's first address onlink, that address's
+ * neighbour and the FDB entry to its IPv6 underlay address ip6, both with
+ * the VtepMAC of its backend-v6-data (else derived from ip6).  0, or -1
+ * with why.
+ */
+static int peer_tunnel6(struct podnet *p, const struct node *n, const struct sy_addr *ip6,
+			struct pn_peer *pr, char *why, size_t len)
+{
+	const char *s = ann(n, "backend-v6-data");
+	uint8_t mac[6];
+	bool has_mac = false, has_vni;
+	uint32_t vni;
+
+	if (s && podnet_parse_backend_data(s, &vni, &has_vni, mac, &has_mac) < 0) {
+		snprintf(why, len, "backend-v6-data \"%s\" is not valid", s);
+		return -1;
+	}
+	if (sy_addr_eq(ip6, &p->underlay_ip6)) {
+		snprintf(why, len, "has this node's IPv6 address %s", sy_addr_str(ip6));
+		return -1;
+	}
+	if (!has_mac)
+		podnet_vtep_mac6(ip6, mac);
+	pr->e[pr->n++] = (struct pn_entry){ .type = PN_ROUTE, .dst = n->pod_cidr6,
+					    .gw = n->pod_cidr6.addr, .ifindex = p->vx6_ifindex,
+					    .onlink = true };
+	pr->e[pr->n] = (struct pn_entry){ .type = PN_NEIGH, .dst = { n->pod_cidr6.addr, 128, { 0 } },
+					  .ifindex = p->vx6_ifindex };
+	memcpy(pr->e[pr->n++].mac, mac, 6);
+	pr->e[pr->n] = (struct pn_entry){ .type = PN_FDB, .gw = *ip6, .ifindex = p->vx6_ifindex };
+	memcpy(pr->e[pr->n++].mac, mac, 6);
+	return 0;
+}
+
+/*
+ * IPv6 to the peer rides vx6_name: this node has it, and so has the peer
+ * (IPv6-only; it publishes backend-v6-data; or it publishes nothing at all
+ * (Node manifests): like us, its VtepMAC derived).  A peer that publishes
+ * without backend-v6-data has no such device: the IPv4 tunnel, both ways.
+ */
+static bool peer_has_vx6(const struct podnet *p, const struct node *n)
+{
+	return p->vx6_ifindex > 0 && (!p->conf.enable4 || ann(n, "backend-v6-data") ||
+				      !ann(n, "backend-type"));
+}
+
+/*
  * The peer's IPv6 entries, appended to pr's: host-gw, its IPv6 podCIDR via
  * its IPv6 address (annotation public-ipv6, else its IPv6 InternalIP) on the
- * underlay (also a DirectRouting peer); vxlan (tunnel), its IPv6 podCIDR
- * through the (IPv4) tunnel.  A problem
- * leaves the peer without IPv6 entries, reported in pr->why6 (its IPv4
- * entries stay).
+ * underlay (also a DirectRouting peer); vxlan (tunnel): over vx6_name when
+ * this node has it and the peer too (peer_has_vx6),
+ * a DirectRouting peer on-link over IPv6 directly, else its IPv6 podCIDR
+ * through the IPv4 tunnel.  A problem leaves the peer without IPv6
+ * entries, reported in pr->why6 (its IPv4 entries stay).
  */
 static void peer_compute6(struct podnet *p, const struct node *n, const struct pn_peer *old,
 			  struct pn_peer *pr, bool tunnel, bool quiet)
@@ -809,8 +929,8 @@ static void peer_compute6(struct podnet *p, const struct node *n, const struct p
 			 sy_cidr_str(&n->pod_cidr6), sy_cidr_str(&p->own_subnet6));
 		goto out;
 	}
-	if (tunnel) {
-		/* through the tunnel: route via the peer subnet's first address, its neighbour
+	if (tunnel && !peer_has_vx6(p, n)) {
+		/* through the IPv4 tunnel: route via the peer subnet's first address, its neighbour
 		 * the peer's VTEP MAC (the FDB entry to its IPv4 underlay is shared) */
 		pr->e[pr->n++] = (struct pn_entry){ .type = PN_ROUTE, .dst = n->pod_cidr6,
 						    .gw = n->pod_cidr6.addr,
@@ -832,6 +952,10 @@ static void peer_compute6(struct podnet *p, const struct node *n, const struct p
 	if (!sy_addr_is_set(&ip6)) {
 		snprintf(why, sizeof(why), "has no IPv6 address (public-ipv6 annotation or IPv6 "
 			 "InternalIP)");
+		goto out;
+	}
+	if (tunnel && !(p->conf.direct_routing && sy_cidr_contains(&p->underlay_net6, &ip6))) {
+		peer_tunnel6(p, n, &ip6, pr, why, sizeof(why));
 		goto out;
 	}
 	if (!sy_addr_is_set(&p->underlay_net6.addr)) {
@@ -888,7 +1012,7 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 	pr->n = 0;
 	why[0] = '\0';
 	if (!p->conf.enable4) {
-		/* IPv6-only (host-gw): the peer is its IPv6 route */
+		/* IPv6-only: the peer is its IPv6 route (+ vxlan neighbour, FDB entry) */
 		if (!n->has_pod_cidr6) {
 			snprintf(why, len, "has no podCIDR yet");
 			return;
@@ -896,7 +1020,7 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 		if (backend_differs(p, n, why, len))
 			return;
 		pr->subnet = n->pod_cidr6;
-		peer_compute6(p, n, old, pr, false, true);
+		peer_compute6(p, n, old, pr, p->conf.backend == PODNET_BACKEND_VXLAN, true);
 		if (!pr->n) {
 			snprintf(why, len, "%s", pr->why6 ? pr->why6 : "no IPv6 route");
 			return;
@@ -1027,6 +1151,17 @@ static int apply(struct podnet *p, const struct pn_entry *e, bool add, const cha
  * sync is deleted before it is added: first every peer's entries that go
  * away, then every peer's new ones.
  */
+/*
+ * want rewrites the kernel's have in place (same key): not a route moving
+ * to another device, which is deleted first (the kernel refuses to replace
+ * an onlink IPv6 route whose gateway resolves through the old device, as
+ * when a peer moves between the IPv4 and the IPv6 vxlan device).
+ */
+static bool rewrites(const struct pn_entry *want, const struct pn_entry *have)
+{
+	return want->type != PN_ROUTE || want->ifindex == have->ifindex;
+}
+
 static bool same_key_in(const struct pn_entry *e, const struct pn_entry *set, unsigned n)
 {
 	char k1[64], k2[64];
@@ -1036,7 +1171,7 @@ static bool same_key_in(const struct pn_entry *e, const struct pn_entry *set, un
 	for (j = 0; j < n; j++) {
 		pn_entry_key(&set[j], k2, sizeof(k2));
 		if (strcmp(k1, k2) == 0)
-			return true;
+			return rewrites(&set[j], e);
 	}
 	return false;
 }
@@ -1109,7 +1244,7 @@ static void full_kernel_cb(void *arg, const struct pn_entry *e)
 		hmap_put(&f->seen, keep_key(f, key), (void *)1);
 		return;
 	}
-	if (w)
+	if (w && rewrites(w, e))
 		return;		/* rewritten in place by the add below */
 	r = apply(f->p, e, false, "(stale)");
 	if (r < 0 && !f->ret)
@@ -1143,7 +1278,8 @@ static int full_reconcile(struct podnet *p)
 			hmap_put(&f.want, f.wants[f.n_wants++].key, &pr->e[i]);
 		}
 	}
-	r = pn_nl_dump(p->sk, p->vx_ifindex, full_kernel_cb, &f);
+	r = pn_nl_dump_devs(p->sk, (const int[]){ p->vx_ifindex, p->vx6_ifindex }, 2,
+			    full_kernel_cb, &f);
 	if (r < 0) {
 		f.ret = sync_fail(p, r, "reading routes/neighbours: %s", strerror(-r));
 		goto out;
@@ -1407,20 +1543,27 @@ int podnet_cleanup(const struct sy_config *cfg, char *err, size_t errlen)
 		}
 	}
 	free(routes);
-	r = pn_nl_links_with_prefix(sk, PODNET_VXLAN_PREFIX, &names, &nn);
-	if (r < 0) {
-		r = errs_add(&e, r, "listing %s* devices: %s", PODNET_VXLAN_PREFIX, strerror(-r));
-		ret = ret ? ret : r;
-	}
-	for (i = 0; i < nn; i++) {
-		r = pn_nl_link_del(sk, names[i]);
+	for (unsigned f = 0; f < 2; f++) {
+		const char *prefix = f ? PODNET_VXLAN6_PREFIX : PODNET_VXLAN_PREFIX;
+
+		r = pn_nl_links_with_prefix(sk, prefix, &names, &nn);
 		if (r < 0) {
-			r = errs_add(&e, r, "deleting device %s: %s", names[i], strerror(-r));
+			r = errs_add(&e, r, "listing %s* devices: %s", prefix, strerror(-r));
 			ret = ret ? ret : r;
+			nn = 0;
 		}
-		free(names[i]);
+		for (i = 0; i < nn; i++) {
+			r = pn_nl_link_del(sk, names[i]);
+			if (r < 0) {
+				r = errs_add(&e, r, "deleting device %s: %s", names[i],
+					     strerror(-r));
+				ret = ret ? ret : r;
+			}
+			free(names[i]);
+		}
+		free(names);
+		names = NULL;
 	}
-	free(names);
 	pn_nl_close(sk);
 	r = remove_file(cfg->subnet_file ? cfg->subnet_file : "/run/switchyard/subnet.env", &e);
 	ret = ret ? ret : r;

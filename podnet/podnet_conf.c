@@ -405,12 +405,27 @@ void podnet_vxlan_name(uint32_t vni, char *buf, size_t len)
 	snprintf(buf, len, PODNET_VXLAN_PREFIX "%u", vni);
 }
 
+void podnet_vxlan6_name(uint32_t vni, char *buf, size_t len)
+{
+	snprintf(buf, len, PODNET_VXLAN6_PREFIX "%u", vni);
+}
+
+/* 0x5e: locally administered, unicast; tag: 0x79 for IPv4, 0x76 for IPv6. */
+static void vtep_mac(uint8_t tag, const uint8_t low4[4], uint8_t mac[6])
+{
+	mac[0] = 0x5e;
+	mac[1] = tag;
+	memcpy(mac + 2, low4, 4);
+}
+
 void podnet_vtep_mac(struct in_addr ip, uint8_t mac[6])
 {
-	/* 0x5e: locally administered, unicast. */
-	mac[0] = 0x5e;
-	mac[1] = 0x79;
-	memcpy(mac + 2, &ip.s_addr, 4);
+	vtep_mac(0x79, (const uint8_t *)&ip.s_addr, mac);
+}
+
+void podnet_vtep_mac6(const struct sy_addr *ip6, uint8_t mac[6])
+{
+	vtep_mac(0x76, ip6->b + 12, mac);
 }
 
 int podnet_parse_mac(const char *s, uint8_t mac[6])

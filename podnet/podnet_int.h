@@ -14,6 +14,7 @@
 
 /* Names and numbers the pod network owns (documented in doc/pod-network.md). */
 #define PODNET_VXLAN_PREFIX	"sy-vx."	/* + VNI: "sy-vx.1" */
+#define PODNET_VXLAN6_PREFIX	"sy-vx6."	/* + VNI: "sy-vx6.1", over an IPv6 underlay */
 #define PODNET_RTPROT		94		/* rtm_protocol of every route we add */
 #define PODNET_MASQ_CHAIN	"SY-PODNET-MASQ"
 #define PODNET_FWD_CHAIN	"SY-PODNET-FWD"
@@ -22,7 +23,8 @@
 #define PODNET_ANN_PREFIX	"switchyard.io/"
 #define PODNET_FLANNEL_PREFIX	"flannel.alpha.coreos.com/"
 #define PODNET_VXLAN_DEFAULT_PORT 8472
-#define PODNET_VXLAN_OVERHEAD	50
+#define PODNET_VXLAN_OVERHEAD	50	/* outer IPv4 20 + UDP 8 + VXLAN 8 + Ethernet 14 */
+#define PODNET_VXLAN6_OVERHEAD	70	/* the same with an outer IPv6 header (40) */
 
 enum podnet_backend {
 	PODNET_BACKEND_VXLAN,
@@ -58,8 +60,12 @@ int podnet_conf_check_subnet6(const struct podnet_conf *c, const struct sy_cidr 
 			      char *err, size_t errlen);
 /* The vxlan device name for a VNI ("sy-vx.<VNI>"); buf >= 16 bytes. */
 void podnet_vxlan_name(uint32_t vni, char *buf, size_t len);
+/* The vxlan-over-IPv6 device's ("sy-vx6.<VNI>", flannel's flannel-v6.<VNI>). */
+void podnet_vxlan6_name(uint32_t vni, char *buf, size_t len);
 /* Deterministic locally administered unicast VTEP MAC for a node IP (5e:79:a.b.c.d). */
 void podnet_vtep_mac(struct in_addr ip, uint8_t mac[6]);
+/* The same for the IPv6 device and an IPv6 underlay address (5e:76: its last 4 bytes). */
+void podnet_vtep_mac6(const struct sy_addr *ip6, uint8_t mac[6]);
 int podnet_parse_mac(const char *s, uint8_t mac[6]);
 void podnet_format_mac(const uint8_t mac[6], char buf[18]);
 /* backend-data {"VNI":1,"VtepMAC":"…"}: fills what is present; -EINVAL if not JSON. */
@@ -110,6 +116,9 @@ int pn_nl_entry_del(struct nl_sock *sk, const struct pn_entry *e);
  */
 typedef void (*pn_entry_fn)(void *arg, const struct pn_entry *e);
 int pn_nl_dump(struct nl_sock *sk, int vx_ifindex, pn_entry_fn fn, void *arg);
+/* The same with the neighbours/FDB entries of n_vx devices (an ifindex <= 0 is skipped). */
+int pn_nl_dump_devs(struct nl_sock *sk, const int *vx_ifindex, unsigned n_vx, pn_entry_fn fn,
+		    void *arg);
 
 struct pn_link {
 	int ifindex;
@@ -118,7 +127,7 @@ struct pn_link {
 	uint8_t mac[6];
 	bool is_vxlan;
 	uint32_t vni, port, link;	/* vxlan attributes */
-	struct in_addr local;
+	struct sy_addr local;		/* IPv4 or IPv6 underlay address */
 	bool learning;
 };
 /* -ENODEV when missing. */
@@ -143,7 +152,7 @@ struct pn_vxlan_spec {
 	const char *name;
 	uint32_t vni;
 	uint16_t port;
-	struct in_addr local;
+	struct sy_addr local;	/* IPv4 or IPv6 (the vxlan-over-IPv6 device) underlay address */
 	int link;		/* underlay ifindex */
 	unsigned mtu;
 	uint8_t mac[6];

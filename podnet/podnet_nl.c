@@ -104,15 +104,6 @@ void pn_nl_close(struct nl_sock *sk)
 		nl_socket_free(sk);
 }
 
-static struct nl_addr *addr4(struct in_addr a, unsigned plen)
-{
-	struct nl_addr *n = nl_addr_build(AF_INET, &a, 4);
-
-	if (n)
-		nl_addr_set_prefixlen(n, (int)plen);
-	return n;
-}
-
 /* An address of either family; plen < 0: the full length. */
 static struct nl_addr *addr_any(const struct sy_addr *a, int plen)
 {
@@ -256,16 +247,9 @@ int pn_nl_entry_del(struct nl_sock *sk, const struct pn_entry *e)
 struct dump_ctx {
 	pn_entry_fn fn;
 	void *arg;
-	int vx_ifindex;
+	const int *vx_ifindex;	/* the vxlan devices whose neighbours/FDB are ours */
+	unsigned n_vx;
 };
-
-static bool nl_to_in(struct nl_addr *a, struct in_addr *ret)
-{
-	if (!a || nl_addr_get_family(a) != AF_INET || nl_addr_get_len(a) != 4)
-		return false;
-	memcpy(ret, nl_addr_get_binary_addr(a), 4);
-	return true;
-}
 
 /* An IPv4 or IPv6 nl_addr into a zeroed sy_addr. */
 static bool nl_to_addr(struct nl_addr *a, struct sy_addr *ret)
@@ -321,12 +305,14 @@ static void neigh_cb(struct nl_object *obj, void *arg)
 	struct dump_ctx *d = arg;
 	struct rtnl_neigh *n = (struct rtnl_neigh *)obj;
 	struct pn_entry e = { 0 };
+	int ifindex = rtnl_neigh_get_ifindex(n);
+	unsigned i;
 
-	if (d->vx_ifindex <= 0 || rtnl_neigh_get_ifindex(n) != d->vx_ifindex)
+	for (i = 0; i < d->n_vx && (d->vx_ifindex[i] <= 0 || d->vx_ifindex[i] != ifindex); i++)
+		;
+	if (i == d->n_vx || !(rtnl_neigh_get_state(n) & NUD_PERMANENT))
 		return;
-	if (!(rtnl_neigh_get_state(n) & NUD_PERMANENT))
-		return;
-	e.ifindex = d->vx_ifindex;
+	e.ifindex = ifindex;
 	if (rtnl_neigh_get_family(n) == AF_BRIDGE) {
 		e.type = PN_FDB;
 		if (!nl_to_addr(rtnl_neigh_get_dst(n), &e.gw))
@@ -368,7 +354,14 @@ static int dump_neigh(struct nl_sock *sk, int family, struct dump_ctx *d)
 
 int pn_nl_dump(struct nl_sock *sk, int vx_ifindex, pn_entry_fn fn, void *arg)
 {
-	struct dump_ctx d = { fn, arg, vx_ifindex };
+	return pn_nl_dump_devs(sk, &vx_ifindex, 1, fn, arg);
+}
+
+int pn_nl_dump_devs(struct nl_sock *sk, const int *vx_ifindex, unsigned n_vx, pn_entry_fn fn,
+		    void *arg)
+{
+	struct dump_ctx d = { fn, arg, vx_ifindex, n_vx };
+	unsigned i;
 	struct nl_cache *cache = NULL;
 	int r, tries;
 
@@ -386,7 +379,9 @@ int pn_nl_dump(struct nl_sock *sk, int vx_ifindex, pn_entry_fn fn, void *arg)
 		nl_cache_foreach(cache, route_cb, &d);
 		nl_cache_free(cache);
 	}
-	if (vx_ifindex <= 0)
+	for (i = 0; i < n_vx && vx_ifindex[i] <= 0; i++)
+		;
+	if (i == n_vx)
 		return 0;
 	/* AF_UNSPEC dumps the IPv4/IPv6 neighbours; the FDB needs an AF_BRIDGE dump. */
 	r = dump_neigh(sk, AF_UNSPEC, &d);
@@ -419,7 +414,7 @@ int pn_nl_link_get(struct nl_sock *sk, const char *name, struct pn_link *ret)
 		if (rtnl_link_vxlan_get_link(l, &v) == 0)
 			out.link = v;
 		if (rtnl_link_vxlan_get_local(l, &a) == 0) {
-			nl_to_in(a, &out.local);
+			nl_to_addr(a, &out.local);
 			nl_addr_put(a);
 		}
 		out.learning = rtnl_link_vxlan_get_learning(l) > 0;
@@ -550,7 +545,7 @@ static int vxlan_create(struct nl_sock *sk, const struct pn_vxlan_spec *s)
 
 	if (!l)
 		return -ENOMEM;
-	local = addr4(s->local, 32);
+	local = addr_any(&s->local, -1);
 	mac = addr_mac(s->mac);
 	if (!local || !mac)
 		goto out;
@@ -581,7 +576,7 @@ int pn_nl_vxlan_ensure(struct nl_sock *sk, const struct pn_vxlan_spec *s, bool *
 	*recreated = false;
 	r = pn_nl_link_get(sk, s->name, &cur);
 	if (r == 0 && (!cur.is_vxlan || cur.vni != s->vni || cur.port != s->port ||
-		       cur.local.s_addr != s->local.s_addr || (int)cur.link != s->link ||
+		       !sy_addr_eq(&cur.local, &s->local) || (int)cur.link != s->link ||
 		       cur.learning)) {
 		r = pn_nl_link_del(sk, s->name);
 		if (r < 0)

@@ -77,17 +77,9 @@ pn_pod kube02 b1
 pn_pod kube03 c1
 case ${POD_IP[a1]} in fd00:10:244:1:*) ;; *) sy_fail "a1 got ${POD_IP[a1]}" ;; esac
 [ "$(ip -n "${POD_NS[a1]}" -4 addr show dev eth0 | grep -c inet)" = 0 ] || sy_fail "a1 got an IPv4 address"
-ping6() {
-	local i
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		ip netns exec "${POD_NS[$1]}" ping -6 -c 2 -i 0.2 -W 2 "${POD_IP[$2]}" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	sy_fail "ping -6 $1 (${POD_IP[$1]}) → $2 (${POD_IP[$2]}) failed"
-}
-ping6 a1 b1
-ping6 a1 c1
-ping6 c1 b1
+pn_ping6 a1 b1
+pn_ping6 a1 c1
+pn_ping6 c1 b1
 ans=$(sy_ask "${POD_NS[b1]}" tcp fd00:10:100::250 8000)
 [ "$ans" = "internet ${PN_IP6[kube02]}" ] || sy_fail "IPv6 egress: \"$ans\", want from ${PN_IP6[kube02]}"
 sy_pass "IPv6-only host-gw: files, routes, pods, egress"

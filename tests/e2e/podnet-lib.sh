@@ -89,6 +89,23 @@ Y
 	mv "$PN_M/.node-$name.tmp" "$PN_M/node-$name.yaml"
 }
 
+# pn_node6_manifest NAME [EXTRA_ANNOTATIONS_YAML]: its Node object with the
+# IPv6 podCIDR PN_SUBNET6[NAME] and InternalIP PN_IP6[NAME], next to the
+# IPv4 ones (PN_SUBNET[NAME]=-: IPv6 only)
+declare -A PN_IP6 PN_SUBNET6
+pn_node6_manifest() {
+	local name=$1 cidrs="\"${PN_SUBNET6[$1]}\"" v4=""
+	[ "${PN_SUBNET[$name]}" = - ] || {
+		cidrs="${PN_SUBNET[$name]}, $cidrs"
+		v4="  - {type: InternalIP, address: ${PN_IP[$name]}}"
+	}
+	printf '%s\n' "apiVersion: v1" "kind: Node" "metadata:" "  name: $name" \
+		"  annotations: {${2:-}}" "spec: {podCIDRs: [$cidrs]}" "status:" "  addresses:" \
+		${v4:+"$v4"} "  - {type: InternalIP, address: \"${PN_IP6[$name]}\"}" \
+		>"$PN_M/.node-$name.tmp"
+	mv "$PN_M/.node-$name.tmp" "$PN_M/node-$name.yaml"
+}
+
 # pn_start NAME [EXTRA FLAGS]: switchyard inside the node namespace
 pn_start() {
 	local name=$1; shift
@@ -223,6 +240,63 @@ pn_check() {
 pn_ping() {
 	ip netns exec "${POD_NS[$1]}" ping -c 2 -i 0.2 -W 2 "${POD_IP[$2]}" >/dev/null ||
 		sy_fail "ping ${1} (${POD_IP[$1]}) → ${2} (${POD_IP[$2]}) failed"
+}
+
+# pn_ping6 FROM_POD TO_POD: ping -6 between pods (POD_IP6, else POD_IP in an
+# IPv6-only network); a few tries, the pod's IPv6 address may still be settling (DAD)
+declare -A POD_IP6
+pn_ping6() {
+	local i to=${POD_IP6[$2]:-${POD_IP[$2]}}
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		ip netns exec "${POD_NS[$1]}" ping -6 -c 2 -i 0.2 -W 2 "$to" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	sy_fail "ping -6 $1 (${POD_IP6[$1]:-${POD_IP[$1]}}) → $2 ($to) failed"
+}
+
+# pn_tcp6 FROM_POD TO_POD: a TCP echo server in TO_POD (port 8080) answers
+# FROM_POD over IPv6 and sees FROM_POD's own address
+pn_tcp6() {
+	local from=$1 to=$2 ans f6=${POD_IP6[$1]:-${POD_IP[$1]}} t6=${POD_IP6[$2]:-${POD_IP[$2]}}
+	sy_bg "${POD_NS[$to]}" "$SY_TMP/echo-$to.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
+		--proto tcp --port 8080 --name "$to" --bind ::
+	sy_wait 5 sh -c "ip netns exec ${POD_NS[$to]} ss -ltn | grep -q :8080" || sy_fail "echo server in $to"
+	ans=$(sy_ask "${POD_NS[$from]}" tcp "$t6" 8080)
+	[ "$ans" = "$to $f6" ] || sy_fail "pod-to-pod TCP over IPv6 $from → $to: \"$ans\", want \"$to $f6\""
+	sy_log "IPv6 TCP $from → $to answered, source $f6 kept"
+}
+
+# pn_tx NODE DEV → the packets DEV has sent
+pn_tx() { ip -n "${PN_NS[$1]}" -s link show "$2" | awk '/TX:/{getline; print $2}'; }
+
+# pn_mac6 IPv6 → the IPv6 VTEP MAC switchyard derives (5e:76 + its last 4 bytes)
+pn_mac6() {
+	/usr/bin/python3 -c 'import ipaddress,sys; b=ipaddress.IPv6Address(sys.argv[1]).packed[12:]; print("5e:76:" + ":".join("%02x" % x for x in b))' "$1"
+}
+
+# pn_state6 NODE DEV: NODE's IPv6 routes (proto 94) and DEV's permanent
+# neighbours and FDB remotes, normalised
+pn_state6() {
+	ip -n "${PN_NS[$1]}" -6 route show proto 94 | sed -E 's/ metric [0-9]+| pref [a-z]+//g' | awk '{$1=$1};1'
+	ip -n "${PN_NS[$1]}" -6 neigh show dev "$2" nud permanent | awk '{print "neigh", $1, $2, $3}'
+	bridge -n "${PN_NS[$1]}" fdb show dev "$2" | grep ' dst ' | awk '{$1=$1; print "fdb", $0}'
+}
+
+# pn_wait_state6 NODE CMD...: wait until CMD's output, sorted, is $SY_TMP/exp6
+pn_wait_state6() {
+	local node=$1 i; shift
+	for i in $(seq 1 60); do
+		if [ "$("$@" | sort)" = "$(cat "$SY_TMP/exp6")" ]; then
+			sy_log "$node: $(tr '\n' ';' <"$SY_TMP/exp6")"
+			return 0
+		fi
+		sleep 0.25
+	done
+	{
+		echo "--- $node:"; "$@" | sort; echo "--- expected:"; cat "$SY_TMP/exp6"
+		echo "--- log:"; tail -n 20 "${PN_LOG[$node]}"
+	} >&2
+	sy_fail "$node: IPv6 entries do not match"
 }
 
 # pn_iperf FROM_POD TO_POD [BYTES]: TCP transfer; prints bits/s

@@ -71,39 +71,27 @@ pn_pod kube01 a1
 pn_pod kube02 b1
 pn_pod kube03 c1
 ip6of() { $PY -c 'import json,sys; print([i["address"].split("/")[0] for i in json.load(open(sys.argv[1]))["ips"] if ":" in i["address"]][0])' "$SY_TMP/${POD_NODE[$1]}/$1.result"; }
-declare -A POD_IP6
 for p in a1 b1 c1; do POD_IP6[$p]=$(ip6of $p) || sy_fail "no IPv6 address for $p"; done
-ping6() {
-	local i
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		ip netns exec "${POD_NS[$1]}" ping -6 -c 2 -i 0.2 -W 2 "${POD_IP6[$2]}" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	sy_fail "ping -6 $1 (${POD_IP6[$1]}) → $2 (${POD_IP6[$2]}) failed"
-}
 tx() { ip -n "${PN_NS[kube01]}" -s link show "$PN_VX" | awk '/TX:/{getline; print $2}'; }
 before=$(tx)
-ping6 a1 b1
-ping6 a1 c1
+pn_ping6 a1 b1
+pn_ping6 a1 c1
 after=$(tx)
-ping6 c1 b1
+pn_ping6 c1 b1
 pn_ping a1 b1
 [ "$after" -ge $((before + 4)) ] || sy_fail "IPv6 pings did not go through $PN_VX (tx packets $before → $after)"
 sy_log "IPv6 pings a1→b1, a1→c1 through $PN_VX (tx packets $before → $after)"
-sy_bg "${POD_NS[b1]}" "$SY_TMP/echo-b1.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto tcp --port 8080 --name b1 --bind ::
-sy_wait 5 sh -c "ip netns exec ${POD_NS[b1]} ss -ltn | grep -q :8080" || sy_fail "echo b1"
-ans=$(sy_ask "${POD_NS[c1]}" tcp "${POD_IP6[b1]}" 8080)
-[ "$ans" = "b1 ${POD_IP6[c1]}" ] || sy_fail "pod-to-pod over IPv6: \"$ans\", want \"b1 ${POD_IP6[c1]}\""
+pn_tcp6 c1 b1
 # the node itself reaches a remote pod over IPv6 (source: its tunnel address)
 ip netns exec "${PN_NS[kube01]}" ping -6 -c 1 -W 2 "${POD_IP6[b1]}" >/dev/null || sy_fail "kube01 → b1 over IPv6"
 
 # drift: a deleted IPv6 neighbour comes back with the full resync
 ip -n "${PN_NS[kube01]}" -6 neigh del fd00:10:244:2:: dev "$PN_VX"
 mk_state6 kube01; expect6 kube01 kube02 kube03
-ping6 a1 b1
+pn_ping6 a1 b1
 # kube03 leaves: its IPv6 route and neighbour go
 rm -f "$PN_M/node-kube03.yaml"
 expect6 kube01 kube02
 pn_check kube01 kube02:vxlan
-ping6 a1 b1
+pn_ping6 a1 b1
 sy_pass "IPv6 pods over the IPv4 vxlan tunnel: routes, neighbours, traffic"

@@ -128,7 +128,7 @@ static void test_vxlan_device(void **state)
 
 	NEED_NETNS();
 	assert_int_equal(pn_nl_open(&sk), 0);
-	sy_parse_ip4("10.200.0.1", &s.local);
+	sy_addr_parse("10.200.0.1", &s.local);
 	s.link = (int)if_nametoindex("ul0");
 	idx = pn_nl_vxlan_ensure(sk, &s, &recreated);
 	assert_true(idx > 0);
@@ -141,7 +141,7 @@ static void test_vxlan_device(void **state)
 	assert_false(l.learning);
 	assert_true(l.up);
 	assert_memory_equal(l.mac, s.mac, 6);
-	assert_string_equal(sy_ip4_str(l.local), "10.200.0.1");
+	assert_string_equal(sy_addr_str(&l.local), "10.200.0.1");
 	/* idempotent */
 	assert_int_equal(pn_nl_vxlan_ensure(sk, &s, &recreated), idx);
 	assert_false(recreated);
@@ -191,7 +191,7 @@ static void test_entries(void **state)
 
 	NEED_NETNS();
 	assert_int_equal(pn_nl_open(&sk), 0);
-	sy_parse_ip4("10.200.0.1", &s.local);
+	sy_addr_parse("10.200.0.1", &s.local);
 	s.link = (int)if_nametoindex("ul0");
 	vx = pn_nl_vxlan_ensure(sk, &s, &recreated);
 	assert_true(vx > 0);
@@ -318,7 +318,7 @@ static void test_entries6(void **state)
 	NEED_NETNS();
 	assert_int_equal(pn_nl_open(&sk), 0);
 	assert_int_equal(system("ip addr add fd00:200::1/64 dev ul0 nodad"), 0);
-	sy_parse_ip4("10.200.0.1", &s.local);
+	sy_addr_parse("10.200.0.1", &s.local);
 	s.link = (int)if_nametoindex("ul0");
 	vx = pn_nl_vxlan_ensure(sk, &s, &recreated);
 	assert_true(vx > 0);
@@ -365,6 +365,90 @@ static void test_entries6(void **state)
 	assert_int_equal(c.n, 0);
 	pn_nl_link_del(sk, "sy-vx.7");
 	assert_int_equal(system("ip addr del fd00:200::1/64 dev ul0"), 0);
+	pn_nl_close(sk);
+}
+
+/* vxlan over an IPv6 underlay: the device's IPv6 local read back, an FDB
+ * entry with an IPv6 remote and the entries of two devices in one dump. */
+static void test_vxlan6(void **state)
+{
+	struct nl_sock *sk;
+	struct pn_vxlan_spec s4 = { .name = "sy-vx.5", .vni = 5, .port = 8472, .mtu = 1450,
+				    .mac = { 0x5e, 0x79, 10, 200, 0, 1 } };
+	struct pn_vxlan_spec s6 = { .name = "sy-vx6.5", .vni = 5, .port = 8472, .mtu = 1430 };
+	struct pn_entry rt = { .type = PN_ROUTE, .onlink = true }, ng = { .type = PN_NEIGH },
+			fdb = { .type = PN_FDB }, fdb4 = { .type = PN_FDB };
+	struct collected c = { .n = 0 };
+	struct pn_link l;
+	struct sy_addr own;
+	bool recreated;
+	int vx, vx6;
+
+	NEED_NETNS();
+	assert_int_equal(pn_nl_open(&sk), 0);
+	assert_int_equal(system("ip addr add fd00:200::1/64 dev ul0 nodad"), 0);
+	sy_addr_parse("10.200.0.1", &s4.local);
+	sy_addr_parse("fd00:200::1", &s6.local);
+	podnet_vtep_mac6(&s6.local, s6.mac);
+	s4.link = s6.link = (int)if_nametoindex("ul0");
+	vx = pn_nl_vxlan_ensure(sk, &s4, &recreated);
+	assert_true(vx > 0);
+	vx6 = pn_nl_vxlan_ensure(sk, &s6, &recreated);
+	assert_true(vx6 > 0 && vx6 != vx);
+	assert_true(recreated);
+	assert_int_equal(pn_nl_link_get(sk, "sy-vx6.5", &l), 0);
+	assert_true(l.is_vxlan);
+	assert_string_equal(sy_addr_str(&l.local), "fd00:200::1");
+	assert_int_equal(l.mtu, 1430);
+	assert_memory_equal(l.mac, ((uint8_t[]){ 0x5e, 0x76, 0, 0, 0, 1 }), 6);
+	assert_int_equal(pn_nl_vxlan_ensure(sk, &s6, &recreated), vx6);
+	assert_false(recreated);
+	assert_int_equal(system("ip -d link show sy-vx6.5 | grep -q 'vxlan id 5 local fd00:200::1 dev ul0'"),
+			 0);
+	/* another IPv6 local: recreated */
+	assert_int_equal(system("ip addr add fd00:200::2/64 dev ul0 nodad"), 0);
+	sy_addr_parse("fd00:200::2", &s6.local);
+	vx6 = pn_nl_vxlan_ensure(sk, &s6, &recreated);
+	assert_true(vx6 > 0);
+	assert_true(recreated);
+	assert_int_equal(system("ip -d link show sy-vx6.5 | grep -q 'local fd00:200::2 '"), 0);
+	sy_addr_parse("fd00:10:244:1::", &own);
+	assert_int_equal(pn_nl_addr6_ensure_only(sk, vx6, &own), 0);
+	sy_cidr_parse("fd00:10:244:2::/64", &rt.dst);
+	rt.gw = rt.dst.addr;
+	rt.ifindex = ng.ifindex = fdb.ifindex = vx6;
+	ng.dst = (struct sy_cidr){ rt.dst.addr, 128, { 0 } };
+	memcpy(ng.mac, (uint8_t[]){ 0x5e, 0x76, 0, 0, 0, 3 }, 6);
+	memcpy(fdb.mac, ng.mac, 6);
+	sy_addr_parse("fd00:200::3", &fdb.gw);
+	fdb4.ifindex = vx;
+	memcpy(fdb4.mac, (uint8_t[]){ 0x5e, 0x79, 10, 200, 0, 3 }, 6);
+	sy_addr_parse("10.200.0.3", &fdb4.gw);
+	assert_int_equal(pn_nl_entry_add(sk, &rt), 0);
+	assert_int_equal(pn_nl_entry_add(sk, &ng), 0);
+	assert_int_equal(pn_nl_entry_add(sk, &fdb), 0);
+	assert_int_equal(pn_nl_entry_add(sk, &fdb), 0);	/* idempotent */
+	assert_int_equal(pn_nl_entry_add(sk, &fdb4), 0);
+	assert_int_equal(system("bridge fdb show dev sy-vx6.5 | grep -q "
+				"'5e:76:00:00:00:03 dst fd00:200::3 self permanent'"), 0);
+	assert_int_equal(pn_nl_dump_devs(sk, (const int[]){ vx, vx6 }, 2, collect, &c), 0);
+	assert_int_equal(c.n, 4);
+	assert_true(has(&c, &rt));
+	assert_true(has(&c, &ng));
+	assert_true(has(&c, &fdb));
+	assert_true(has(&c, &fdb4));
+	/* one device only: the other's neighbours/FDB are not ours to see */
+	c.n = 0;
+	assert_int_equal(pn_nl_dump(sk, vx, collect, &c), 0);
+	assert_int_equal(c.n, 2);
+	assert_true(has(&c, &fdb4));
+	assert_int_equal(pn_nl_entry_del(sk, &fdb), 0);
+	assert_int_equal(pn_nl_entry_del(sk, &fdb), 0);
+	assert_int_equal(system("bridge fdb show dev sy-vx6.5 | grep -q 'dst fd00:200::3'"), 256);
+	pn_nl_link_del(sk, "sy-vx6.5");
+	pn_nl_link_del(sk, "sy-vx.5");
+	assert_int_equal(system("ip addr del fd00:200::1/64 dev ul0 && ip addr del fd00:200::2/64 dev ul0"),
+			 0);
 	pn_nl_close(sk);
 }
 
@@ -630,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_entries),
 		cmocka_unit_test(test_iptables),
 		cmocka_unit_test(test_entries6),
+		cmocka_unit_test(test_vxlan6),
 		cmocka_unit_test(test_ip6tables),
 		cmocka_unit_test(test_sync),
 	};

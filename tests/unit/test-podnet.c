@@ -167,6 +167,18 @@ static void test_mac(void **state)
 	assert_string_equal(buf, "sy-vx.1");
 	podnet_vxlan_name(16777215, buf, sizeof(buf));
 	assert_true(strlen(buf) < 16);
+	podnet_vxlan6_name(1, buf, sizeof(buf));
+	assert_string_equal(buf, "sy-vx6.1");
+	podnet_vxlan6_name(16777215, buf, sizeof(buf));
+	assert_true(strlen(buf) < 16);	/* IFNAMSIZ */
+	{
+		struct sy_addr a6;
+
+		sy_addr_parse("fd00:10:100::1:85", &a6);
+		podnet_vtep_mac6(&a6, mac);
+		podnet_format_mac(mac, buf);
+		assert_string_equal(buf, "5e:76:00:01:00:85");
+	}
 }
 
 static void test_files(void **state)
