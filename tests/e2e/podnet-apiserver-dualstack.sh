@@ -6,13 +6,17 @@
 # PATCHes switchyard.io/public-ipv6 next to the IPv4 annotations; the peer
 # learns the IPv6 route from that annotation alone (`ip -6 route`), and the
 # pods talk over IPv6.  A node whose Node lacks an IPv6 podCIDR reports it
-# and keeps IPv4 working.
+# and keeps IPv4 working.  With PN_API_BACKEND=vxlan (podnet-apiserver-vxlan6.sh):
+# each node PATCHes switchyard.io/backend-v6-data with its sy-vx6.1's MAC,
+# and the peer's IPv6 route, neighbour and FDB entry (to its public-ipv6)
+# on sy-vx6.1 carry that MAC.
 . "$(dirname "$0")/podnet-lib.sh"
+BACKEND=${PN_API_BACKEND:-host-gw}
 
 pn_underlay
 ip -n "$PN_UL" addr add 10.10.100.1/24 dev br0
 pn_netconf '{"Network": "10.111.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56",
-  "Backend": {"Type": "host-gw"}}'
+  "Backend": {"Type": "'"$BACKEND"'"}}'
 pn_node kube01 10.10.100.133/24 10.111.1.0/24
 pn_node kube02 10.10.100.134/24 10.111.2.0/24
 rm -f "$PN_M"/node-*.yaml	# this test's Nodes live in the API
@@ -56,7 +60,7 @@ pn_wait_ready kube02
 sy_wait 15 grep -q 'pod network: node "kube02" IPv6 pod cidr not assigned' "${PN_LOG[kube02]}" ||
 	sy_fail "kube02: missing IPv6 podCIDR not reported: $(tail -5 "${PN_LOG[kube02]}")"
 grep -q FLANNEL_IPV6 "$SY_TMP/kube02/subnet.env" && sy_fail "kube02 wrote IPv6 keys without an IPv6 podCIDR"
-pn_check kube01 kube02:direct
+pn_check kube01 kube02:$([ "$BACKEND" = vxlan ] && echo vxlan || echo direct)
 
 node_ann() { api "$API/api/v1/nodes/$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['metadata'].get('annotations',{}).get('$2',''))"; }
 sy_wait 10 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/kube01 | grep -q switchyard.io/public-ipv6" ||
@@ -73,6 +77,23 @@ sy_wait 15 grep -qx "FLANNEL_IPV6_SUBNET=fd00:10:244:2::1/64" "$SY_TMP/kube02/su
 	sy_fail "kube02 subnet.env: $(cat "$SY_TMP/kube02/subnet.env")"
 want1="fd00:10:244:2::/64 via fd00:10:100::134 dev eth0"
 want2="fd00:10:244:1::/64 via fd00:10:100::133 dev eth0"
+if [ "$BACKEND" = vxlan ]; then
+	want1="fd00:10:244:2::/64 via fd00:10:244:2:: dev sy-vx6.1"
+	want2="fd00:10:244:1::/64 via fd00:10:244:1:: dev sy-vx6.1"
+	vtep() { ip -n "${PN_NS[$1]}" -o link show sy-vx6.1 | sed -n 's|.* link/ether \([0-9a-f:]*\) .*|\1|p'; }
+	for n in kube01 kube02; do
+		sy_wait 15 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/$n | grep -q backend-v6-data" ||
+			sy_fail "$n did not publish backend-v6-data: $(api "$API/api/v1/nodes/$n")"
+		[ "$(node_ann $n switchyard.io/backend-v6-data)" = "{\"VNI\":1,\"VtepMAC\":\"$(vtep $n)\"}" ] ||
+			sy_fail "$n backend-v6-data $(node_ann $n switchyard.io/backend-v6-data), device MAC $(vtep $n)"
+	done
+	fdb="$(vtep kube02) dst fd00:10:100::134 self permanent"
+	sy_wait 15 sh -c "bridge -n ${PN_NS[kube01]} fdb show dev sy-vx6.1 | grep -q '^$fdb'" ||
+		sy_fail "kube01: no FDB entry $fdb: $(bridge -n "${PN_NS[kube01]}" fdb show dev sy-vx6.1)"
+	ip -n "${PN_NS[kube01]}" -6 neigh show dev sy-vx6.1 | grep -q "^fd00:10:244:2:: lladdr $(vtep kube02) PERMANENT" ||
+		sy_fail "kube01: neighbour $(ip -n "${PN_NS[kube01]}" -6 neigh show dev sy-vx6.1)"
+	sy_log "backend-v6-data published with each sy-vx6.1 MAC; kube01: fdb $fdb"
+fi
 sy_wait 15 sh -c "ip -n ${PN_NS[kube01]} -6 route show proto 94 | grep -q '^$want1 '" ||
 	sy_fail "kube01: no IPv6 route from kube02's public-ipv6: $(ip -n "${PN_NS[kube01]}" -6 route show proto 94); $(tail -5 "${PN_LOG[kube01]}")"
 sy_wait 15 sh -c "ip -n ${PN_NS[kube02]} -6 route show proto 94 | grep -q '^$want2 '" ||
