@@ -13,6 +13,8 @@
 #   - an IPv6 LoadBalancer IP with loadBalancerSourceRanges: allowed from
 #     the listed client address, dropped from another one;
 #   - sessionAffinity ClientIP over IPv6 (one endpoint for one client);
+#   - externalTrafficPolicy Local over IPv6 (the local endpoint only, the
+#     client's address kept; a drop without a local endpoint);
 #   - REJECT over IPv6: a Service without endpoints and an unused port of
 #     an IPv6 ClusterIP are refused at once (ICMPv6 port unreachable);
 #   - restart with both tables: established IPv6 connection kept, an
@@ -180,6 +182,36 @@ spec:
     - {name: s, protocol: TCP, port: 7000, targetPort: 7000}
 EOF
 	slice conn6 conn6-a IPv6 '[{name: s, protocol: TCP, port: 7000}]' fd00:244:1::2@node2
+	cat <<'EOF'
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local6, namespace: default}
+spec:
+  type: NodePort
+  ipFamilies: [IPv6]
+  clusterIP: "fd00:96::85"
+  clusterIPs: ["fd00:96::85"]
+  externalTrafficPolicy: Local
+  ports:
+    - {name: http, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30085}
+EOF
+	slice local6 local6-a IPv6 '[{name: http, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:3::2@node1
+	cat <<'EOF'
+---
+apiVersion: v1
+kind: Service
+metadata: {name: remote6, namespace: default}
+spec:
+  type: NodePort
+  ipFamilies: [IPv6]
+  clusterIP: "fd00:96::86"
+  clusterIPs: ["fd00:96::86"]
+  externalTrafficPolicy: Local
+  ports:
+    - {name: http, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30086}
+EOF
+	slice remote6 remote6-a IPv6 '[{name: http, protocol: TCP, port: 8080}]' fd00:244:1::2@node2
 } >"$M/svc.yaml"
 
 start() {
@@ -283,6 +315,17 @@ out6=$(ask "$CLIENT" tcp fd00:96::81 80 30)
 	sy_fail "dual-stack ClusterIPs: v4 $(sort <<<"$out4" | uniq -c) v6 $(sort <<<"$out6" | uniq -c)"
 [ "$(who <<<"$out4")" = "ep1 " ] || sy_fail "the IPv4 ClusterIP reached $(who <<<"$out4") (want ep1 only)"
 [ "$(who <<<"$out6")" = "ep2 ep3 " ] || sy_fail "the IPv6 ClusterIP reached $(who <<<"$out6") (want ep2 ep3)"
+
+# --- externalTrafficPolicy Local over IPv6: the NodePort reaches only the
+#     local endpoint with the client's address kept; without a local
+#     endpoint it drops, while the ClusterIP still uses the remote one
+out=$(ask "$CLIENT" tcp fd00:50::1 30085 20 fd00:50::2)
+[ "$(grep -c '^ep3 fd00:50::2$' <<<"$out")" -eq 20 ] ||
+	sy_fail "eTP=Local NodePort over IPv6 (want ep3 seeing fd00:50::2): $(sort <<<"$out" | uniq -c)"
+out=$(ask "$CLIENT" tcp fd00:50::1 30086 2)
+grep -q '^ep' <<<"$out" && sy_fail "eTP=Local without a local endpoint answered over IPv6: $out"
+out=$(ask "$CLIENT" tcp fd00:96::86 80 5)
+[ "$(grep -c '^ep1' <<<"$out")" -eq 5 ] || sy_fail "the ClusterIP of the eTP=Local Service: $out"
 
 # --- LoadBalancer IP with loadBalancerSourceRanges over IPv6
 out=$(ask "$CLIENT" tcp fd00:60::20 80 5 fd00:50::2)
