@@ -21,20 +21,26 @@ Y
 }
 syncs() { grep -c "SyncProxyRules complete" "$1"; }
 
-# 1. coalescing: ten changes within ~1 s, min-sync-period 3 s
+# 1. coalescing: ten changes within ~1 s, min-sync-period 3 s.  kube-proxy's
+# runner is a token bucket (burst 2, one token per min-sync-period): once
+# the bucket is full again (2 periods after the first sync) the first two
+# changes sync at once and the other eight wait for the next token, so the
+# burst takes at most 2 syncs at once and 3 in all, however long the first
+# sync and the wait for it took on a loaded machine.
 svc s0 10.96.1.0
 LOG=$SY_TMP/a.log
 sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=none --manifests "$M" --hostname-override n1 \
 	--healthz-bind-address= --metrics-bind-address= --min-sync-period=3s --sync-period=1h -v 2
 sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "no first sync"
+sleep 6.2
 before=$(syncs "$LOG")
 for i in 1 2 3 4 5 6 7 8 9 10; do svc "s$i" "10.96.1.$i"; sleep 0.1; done
 sleep 0.5
 during=$(( $(syncs "$LOG") - before ))
-[ "$during" -le 1 ] || sy_fail "burst: $during syncs within the min-sync-period"
+[ "$during" -le 2 ] || sy_fail "burst: $during syncs within the min-sync-period (burst is 2)"
 sy_wait 8 grep -q "ports=11 " "$LOG" || sy_fail "burst not applied in the end: $(tail -3 "$LOG")"
 after=$(( $(syncs "$LOG") - before ))
-[ "$after" -le 2 ] || sy_fail "burst of 10 changes took $after syncs (want <= 2)"
+[ "$after" -le 3 ] || sy_fail "burst of 10 changes took $after syncs (want <= 3)"
 kill "$SY_LAST_PID"
 
 # 2. periodic full resyncs while nothing changes
