@@ -793,13 +793,13 @@ static int local_setup(struct podnet *p, const struct node *own, bool full, bool
 			r = vxlan_dev_ensure(p, AF_INET6, vxlan_mtu(p, AF_INET6), changed);
 		if (r < 0)
 			return r;
-		if (p->ready6 && !p->use6) {	/* IPv6 over the IPv4 tunnel */
+		/* IPv6 over the IPv4 tunnel: its /128 there; else none there */
+		if (p->ready6 && !p->use6)
 			r = pn_nl_addr6_ensure_only(p->sk, p->vx_ifindex, &p->own_subnet6.addr);
-			if (r < 0)
-				return sync_fail(p, r, "address %s/128 on %s: %s",
-						 sy_addr_str(&p->own_subnet6.addr), p->vx_name,
-						 strerror(-r));
-		}
+		else
+			r = pn_nl_addr6_remove_all(p->sk, p->vx_ifindex);
+		if (r < 0)
+			return sync_fail(p, r, "IPv6 address of %s: %s", p->vx_name, strerror(-r));
 	}
 	if (!old.local_ready || old.own_subnet.addr.v4.s_addr != p->own_subnet.addr.v4.s_addr ||
 	    old.own_subnet.plen != p->own_subnet.plen ||

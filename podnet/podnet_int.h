@@ -167,6 +167,8 @@ int pn_nl_vxlan_ensure(struct nl_sock *sk, const struct pn_vxlan_spec *s, bool *
 int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr addr);
 /* Make addr/128 the only global IPv6 address on ifindex (link-local ones stay; no DAD). */
 int pn_nl_addr6_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_addr *addr);
+/* Remove every global IPv6 address of ifindex (link-local ones stay). */
+int pn_nl_addr6_remove_all(struct nl_sock *sk, int ifindex);
 
 /*
  * podnet/podnet_ipt.c (lib/iptc.c): SY-PODNET-MASQ in nat POSTROUTING

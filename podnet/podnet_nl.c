@@ -621,13 +621,14 @@ out:
 }
 
 /*
- * Make want/32 (IPv4) or want/128 (IPv6) the only address of its family on
- * ifindex; IPv6 link-local addresses are left alone, an IPv6 address is
- * added without DAD.
+ * Make want/32 (IPv4) or want/128 (IPv6) the only address of family on
+ * ifindex (want NULL: none); IPv6 link-local addresses are left alone, an
+ * IPv6 address is added without DAD.
  */
-static int addr_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_addr *want)
+static int addr_ensure_only(struct nl_sock *sk, int ifindex, int family,
+			    const struct sy_addr *want)
 {
-	unsigned plen = sy_addr_bits(want);
+	unsigned plen = want ? sy_addr_bits(want) : 0;
 	struct nl_cache *cache;
 	struct nl_object *o;
 	bool have = false;
@@ -640,11 +641,12 @@ static int addr_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_add
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
 		struct sy_addr local;
 
-		if (rtnl_addr_get_family(a) != want->family || rtnl_addr_get_ifindex(a) != ifindex ||
+		if (rtnl_addr_get_family(a) != family || rtnl_addr_get_ifindex(a) != ifindex ||
 		    !nl_to_addr(rtnl_addr_get_local(a), &local) ||
-		    (want->family == AF_INET6 && rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE))
+		    (family == AF_INET6 && rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE))
 			continue;
-		if (sy_addr_eq(&local, want) && (unsigned)rtnl_addr_get_prefixlen(a) == plen) {
+		if (want && sy_addr_eq(&local, want) &&
+		    (unsigned)rtnl_addr_get_prefixlen(a) == plen) {
 			have = true;
 			continue;
 		}
@@ -653,7 +655,7 @@ static int addr_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_add
 			goto out;
 	}
 	r = 0;
-	if (!have) {
+	if (want && !have) {
 		struct rtnl_addr *a = rtnl_addr_alloc();
 		struct nl_addr *l = addr_any(want, -1);
 
@@ -684,10 +686,15 @@ int pn_nl_addr_ensure_only(struct nl_sock *sk, int ifindex, struct in_addr want)
 {
 	struct sy_addr a = sy_addr_from_in4(want);
 
-	return addr_ensure_only(sk, ifindex, &a);
+	return addr_ensure_only(sk, ifindex, AF_INET, &a);
 }
 
 int pn_nl_addr6_ensure_only(struct nl_sock *sk, int ifindex, const struct sy_addr *want)
 {
-	return want->family == AF_INET6 ? addr_ensure_only(sk, ifindex, want) : -EINVAL;
+	return want->family == AF_INET6 ? addr_ensure_only(sk, ifindex, AF_INET6, want) : -EINVAL;
+}
+
+int pn_nl_addr6_remove_all(struct nl_sock *sk, int ifindex)
+{
+	return addr_ensure_only(sk, ifindex, AF_INET6, NULL);
 }

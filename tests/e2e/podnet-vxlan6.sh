@@ -8,7 +8,8 @@
 # via its first address onlink", `ip -6 neigh` of that address and
 # `bridge fdb` "MAC dst <peer's IPv6 underlay address>", the MAC the peer's
 # derived IPv6 VtepMAC (5e:76:<last 4 bytes>); the IPv4 entries stay on
-# sy-vx.1.  Real IPv6 traffic between pods on three nodes counted on
+# sy-vx.1 (and without an IPv6 underlay address, IPv6 rides sy-vx.1 until
+# one comes).  Real IPv6 traffic between pods on three nodes counted on
 # sy-vx6.1 and none on sy-vx.1; TCP over IPv6; a deleted IPv6 FDB entry
 # repaired by the full resync; a leaving node's entries removed; a peer that
 # publishes without backend-v6-data is reached over the IPv4 tunnel.
@@ -20,12 +21,21 @@ pn_netconf '{"Network": "10.111.0.0/16", "EnableIPv6": true, "IPv6Network": "fd0
 for n in 1 2 3; do
 	PN_IP6[kube0$n]=fd00:10:100::13$n PN_SUBNET6[kube0$n]=fd00:10:244:$n::/64
 	pn_node kube0$n 10.10.100.13$n/24 10.111.$n.0/24
-	ip -n "${PN_NS[kube0$n]}" addr add "${PN_IP6[kube0$n]}/64" dev eth0 nodad
+	[ $n = 1 ] || ip -n "${PN_NS[kube0$n]}" addr add "${PN_IP6[kube0$n]}/64" dev eth0 nodad
 	ip netns exec "${PN_NS[kube0$n]}" sysctl -qw net.ipv6.conf.all.forwarding=1
 	pn_node6_manifest kube0$n
 done
 export PN_PROXY_MODE=${PN_PROXY_MODE:-none}
 for n in kube01 kube02 kube03; do pn_start "$n" --sync-period 2s && pn_wait_ready "$n"; done
+# kube01 has no IPv6 address on its underlay yet: IPv6 over sy-vx.1 (its /128
+# there); once the address is there, sy-vx6.1 takes over and sy-vx.1 drops it
+sy_wait 10 sh -c "ip -n ${PN_NS[kube01]} -6 addr show dev $PN_VX | grep -q 'inet6 fd00:10:244:1::/128'" ||
+	sy_fail "fallback: no fd00:10:244:1::/128 on $PN_VX: $(ip -n "${PN_NS[kube01]}" -6 addr show dev "$PN_VX")"
+ip -n "${PN_NS[kube01]}" link show "$VX6" >/dev/null 2>&1 && sy_fail "$VX6 without an IPv6 underlay address"
+ip -n "${PN_NS[kube01]}" addr add "${PN_IP6[kube01]}/64" dev eth0 nodad
+sy_wait 10 ip -n "${PN_NS[kube01]}" link show "$VX6" >/dev/null 2>&1 ||
+	sy_fail "no $VX6 after the IPv6 address came: $(tail -5 "${PN_LOG[kube01]}")"
+sy_log "kube01: IPv6 over $PN_VX without an IPv6 underlay address, $VX6 once it came"
 pn_check kube01 kube02:vxlan kube03:vxlan
 
 state6() { # NODE → its IPv6 entries on sy-vx6.1 and IPv6 neighbours on sy-vx.1
