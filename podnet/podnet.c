@@ -1078,9 +1078,11 @@ static void peer_compute(struct podnet *p, const struct node *n, const char *own
 					      .ifindex = p->underlay_ifindex };
 		pr->n = 1;
 		pr->valid = true;
-		/* host-gw, or a DirectRouting peer: IPv6 direct as well */
+		/* host-gw, or a DirectRouting peer: IPv6 direct as well (when its
+		 * IPv6 address is not on-link, through vx6_name if both have it) */
 		if (p->ready6)
-			peer_compute6(p, n, old, pr, false, false);
+			peer_compute6(p, n, old, pr, p->conf.backend == PODNET_BACKEND_VXLAN &&
+				      peer_has_vx6(p, n), false);
 		return;
 	}
 	/* vxlan: VtepMAC from backend-data (wins), else derived from the IP. */
