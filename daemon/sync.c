@@ -191,9 +191,9 @@ static bool refresh_node(struct sy_daemon *d, bool full)
 	bool all_local[2];
 	int n;
 
+	check_primary(d);	/* O(1) once known */
 	if (!full && !zone_changed && d->ds.node.name)
 		return false;
-	check_primary(d);
 	n = daemon_nodeport_addresses(d, addrs, 256, all_local);
 	if (n < 0)
 		n = 0;

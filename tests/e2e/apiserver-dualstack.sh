@@ -54,7 +54,9 @@ svc() { # NAME POLICY [FAMILIES] [CLUSTERIPS]
 }
 get() { kc get svc "$1" -o jsonpath="{.spec.clusterIPs} {.spec.ipFamilies} {.spec.ipFamilyPolicy} {.spec.clusterIP}"; }
 
-k8s_node node-a 192.168.50.1 | kc create --validate=false -f - >/dev/null || sy_fail "node"
+# the Node lists its IPv6 address first: IPv6 is its primary family
+k8s_node node-a fd00:50::1 | sed '$a\  - type: InternalIP\n    address: 192.168.50.1' |
+	kc create --validate=false -f - >/dev/null || sy_fail "node"
 # PreferDualStack, no address given: one per family, the primary (IPv4) first
 svc web PreferDualStack | kc create --validate=false -f - >/dev/null || sy_fail "create web"
 got=$(get web)
@@ -102,8 +104,11 @@ k8s_slice web-6 web fd00:244:1::2 | sed 's/^addressType: IPv4/addressType: IPv6/
 k8s_daemon --proxy-mode="$MODE" --cluster-cidr 10.244.0.0/16,fd00:244::/48 --min-sync-period 0s
 sy_wait 20 grep -q "First sync complete" "$SY_TMP/daemon.log" ||
 	sy_fail "no first sync: $(tail -5 "$SY_TMP/daemon.log")"
-grep -q "Running in dual-stack mode, primary IP family IPv4" "$SY_TMP/daemon.log" ||
+grep -q "Running in dual-stack mode" "$SY_TMP/daemon.log" ||
 	sy_skip "the $MODE mode has no IPv6 here: $(grep 'No IPv6 support' "$SY_TMP/daemon.log")"
+# the Node came from the API after the start: its primary family is taken up then
+sy_wait 10 grep -q "Node node-a: primary IP family IPv6" "$SY_TMP/daemon.log" ||
+	sy_fail "the Node's primary family was not taken up: $(grep -i 'primary' "$SY_TMP/daemon.log")"
 
 ask() { ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto tcp --host "$1" \
 	--port 80 --timeout 1 2>/dev/null; }
