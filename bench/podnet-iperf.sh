@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # bench/podnet-iperf.sh [SECONDS] [ROUNDS]: TCP throughput pod-to-pod across
 # two nodes versus node-to-node on the same underlay, per backend (vxlan,
-# vxlan+DirectRouting, host-gw), in the lab of tests/e2e/podnet-lib.sh
+# vxlan+DirectRouting, host-gw, and vxlan6: IPv6 pods through sy-vx6.1 over
+# an IPv6 underlay against node-to-node IPv6), in the lab of tests/e2e/podnet-lib.sh
 # (namespaces, veth, a bridge; switchyard in each node namespace).  Each
 # figure is the median of ROUNDS iperf3 runs of SECONDS; prints the ratio.
 # Prints numbers only; it never passes or fails on them.
@@ -23,7 +24,7 @@ if [ "${PODNET_IPERF_ONE:-}" = "" ]; then
 	# by default both: the CPU-bound veth lab and a 10 Gbit/s underlay
 	for r in ${RATE:-none 10gbit}; do
 		[ "$r" = none ] && r=
-		for b in vxlan directrouting host-gw; do
+		for b in vxlan directrouting host-gw vxlan6; do
 			RATE=$r PODNET_IPERF_ONE=$b bash "$0" "$SECS" "$ROUNDS" 2>/dev/null || echo "$b: failed"
 		done
 	done
@@ -35,10 +36,23 @@ case $PODNET_IPERF_ONE in
 vxlan) pn_netconf '{"Network": "10.111.0.0/16", "Backend": {"Type": "vxlan"}}' ;;
 directrouting) pn_netconf '{"Network": "10.111.0.0/16", "Backend": {"Type": "vxlan", "DirectRouting": true}}' ;;
 host-gw) pn_netconf '{"Network": "10.111.0.0/16", "Backend": {"Type": "host-gw"}}' ;;
+vxlan6) pn_netconf '{"Network": "10.111.0.0/16", "EnableIPv6": true, "IPv6Network": "fd00:10:244::/56"}' ;;
 esac
 pn_underlay
 pn_node kube01 10.10.100.133/24 10.111.1.0/24
 pn_node kube02 10.10.100.134/24 10.111.2.0/24
+NODE_B=10.10.100.134
+if [ "$PODNET_IPERF_ONE" = vxlan6 ]; then
+	for n in 3 4; do
+		PN_IP6[kube0$((n - 2))]=fd00:10:100::13$n PN_SUBNET6[kube0$((n - 2))]=fd00:10:244:$n::/64
+	done
+	for n in kube01 kube02; do
+		ip -n "${PN_NS[$n]}" addr add "${PN_IP6[$n]}/64" dev eth0 nodad
+		ip netns exec "${PN_NS[$n]}" sysctl -qw net.ipv6.conf.all.forwarding=1
+		pn_node6_manifest "$n"
+	done
+	NODE_B=${PN_IP6[kube02]}
+fi
 if [ -n "${RATE:-}" ]; then
 	for n in kube01 kube02; do
 		tc -n "${PN_NS[$n]}" qdisc add dev eth0 root tbf rate "$RATE" burst 256k latency 50ms ||
@@ -52,6 +66,12 @@ pn_wait_ready kube02
 pn_pod kube01 a1
 pn_pod kube02 b1
 pn_ping a1 b1
+POD_B=${POD_IP[b1]}
+if [ "$PODNET_IPERF_ONE" = vxlan6 ]; then
+	POD_B=$(/usr/bin/python3 -c 'import json,sys; print([i["address"].split("/")[0] for i in json.load(open(sys.argv[1]))["ips"] if ":" in i["address"]][0])' "$SY_TMP/kube02/b1.result")
+	POD_IP6[b1]=$POD_B
+	pn_ping6 a1 b1
+fi
 
 # run_iperf CLIENT_NS SERVER_NS SERVER_IP → bits/s
 run_iperf() {
@@ -64,8 +84,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 : >"$SY_TMP/node" ; : >"$SY_TMP/pod"
 for _ in $(seq "$ROUNDS"); do
-	run_iperf "${PN_NS[kube01]}" "${PN_NS[kube02]}" 10.10.100.134 >>"$SY_TMP/node"
-	run_iperf "${POD_NS[a1]}" "${POD_NS[b1]}" "${POD_IP[b1]}" >>"$SY_TMP/pod"
+	run_iperf "${PN_NS[kube01]}" "${PN_NS[kube02]}" "$NODE_B" >>"$SY_TMP/node"
+	run_iperf "${POD_NS[a1]}" "${POD_NS[b1]}" "$POD_B" >>"$SY_TMP/pod"
 done
 node=$(median <"$SY_TMP/node")
 pod=$(median <"$SY_TMP/pod")
