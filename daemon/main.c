@@ -297,6 +297,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_info("%s", d->mode_ops->proxier_name);
+	/* the mode's default for an unset --nodeport-addresses (nftables: "primary") */
+	if (d->mode_ops->nodeport_primary_default && !d->cfg.n_nodeport_cidrs)
+		d->cfg.nodeport_primary = true;
 	d->node_name_buf = node_name(&d->cfg);
 	d->node_name = d->node_name_buf;
 	log_info("Node name \"%s\"", d->node_name);

@@ -1274,4 +1274,5 @@ const struct proxy_mode_ops nftables_mode_ops = {
 	.free = nft_mode_free,
 	.rule_tables = nft_rule_tables,
 	.metric_families = MODE_METRICS_NFTABLES,
+	.nodeport_primary_default = true,
 };

@@ -112,6 +112,12 @@ struct proxy_mode_ops {
 	 * (IPVS: kube-ipvs0 holds the Service addresses); NULL-terminated or NULL.
 	 */
 	const char *const *own_devices;
+	/*
+	 * --nodeport-addresses unset means "primary" (the node IP of each
+	 * family) rather than every local address: kube-proxy's nftables
+	 * default (platformApplyDefaults); the daemon applies it at start.
+	 */
+	bool nodeport_primary_default;
 };
 
 /* kube-proxy's kubeproxy_sync_proxy_rules_iptables_{total,last}{table} and _restore_failures_total */

@@ -123,8 +123,10 @@ for mode in iptables nftables; do
 	skipped=$(grep -c "No IPv6 support in $mode mode: .*; running single-stack IPv4" "$L")
 	dual=$(grep -c "Running in dual-stack mode, primary IP family IPv4" "$L")
 	[ $((skipped + dual)) = 1 ] || sy_fail "$mode: want one family line: $(cat "$L")"
-	grep -q 'nodePortAddresses is unset; NodePort connections will be accepted on all local IPs' "$L" ||
-		sy_fail "$mode: no 'nodePortAddresses is unset' warning"
+	# unset: all local IPs in iptables mode (the warning); nftables defaults to "primary"
+	unset_warn=$(grep -c 'nodePortAddresses is unset; NodePort connections will be accepted on all local IPs' "$L")
+	[ "$unset_warn" = "$([ $mode = iptables ] && echo 1 || echo 0)" ] ||
+		sy_fail "$mode: 'nodePortAddresses is unset' warning $unset_warn times"
 	grep -q 'Detect-local-mode set to ClusterCIDR, but no cluster CIDR specified for primary IP family IPv4' "$L" ||
 		sy_fail "$mode: no detect-local line without --cluster-cidr"
 	stop

@@ -8,8 +8,9 @@
 # and an externalIP answer from outside the node, a local endpoint reaching
 # its own Service (hairpin) is masqueraded, a Service without endpoints and
 # an unused port of a ClusterIP are REJECTed (connection refused, not a
-# timeout); with --nodeport-addresses NodePorts answer only on the listed
-# address (set nodeport-ips).
+# timeout); without --nodeport-addresses NodePorts answer only on the
+# Node's primary IP (nftables mode defaults to "primary", as kube-proxy),
+# with it only on the listed addresses (set nodeport-ips).
 IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
 command -v nft >/dev/null || sy_skip "nft missing"
@@ -109,6 +110,14 @@ out=$(ipt_ask_many "$CLIENT" udp 192.168.50.1 30053 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "NodePort UDP: $(sort <<<"$out" | uniq -c)"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.10 80 30)
 [ "$(grep -c '^ep' <<<"$out")" -eq 30 ] || sy_fail "externalIP: $(sort <<<"$out" | uniq -c)"
+# --nodeport-addresses unset: nftables mode defaults to "primary" (kube-proxy's
+# platformApplyDefaults), NodePorts on the Node's InternalIP only, not on
+# another local address; and no "nodePortAddresses is unset" complaint
+out=$(ipt_ask_many "$CLIENT" tcp 10.244.1.1 30080 2)
+grep -q '^ep' <<<"$out" && sy_fail "NodePort answered on 10.244.1.1 (not the primary IP) without --nodeport-addresses: $out"
+npips=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "nodeport-ips"]')
+[ "$npips" = "[['192.168.50.1']]" ] || sy_fail "nodeport-ips without --nodeport-addresses: $npips"
+grep -q "nodePortAddresses is unset" "$IPT_LOG" && sy_fail "nftables mode logged nodePortAddresses as unset"
 # from the node itself (nat-output)
 out=$(ipt_ask_many "$NODE" tcp 10.96.0.80 80 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "ClusterIP from the node: $out"
@@ -150,4 +159,11 @@ out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30080 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "NodePort on the listed address: $(sort <<<"$out" | uniq -c)"
 out=$(ipt_ask_many "$CLIENT" tcp 10.244.1.1 30080 2)
 grep -q '^ep' <<<"$out" && sy_fail "NodePort answered on an address outside --nodeport-addresses: $out"
+# an explicit list covering both addresses: NodePorts on both
+ipt_stop
+ipt_start --sync-period 30s --nodeport-addresses 192.168.50.0/24,10.244.1.0/24
+for a in 192.168.50.1 10.244.1.1; do
+	out=$(ipt_ask_many "$CLIENT" tcp $a 30080 5)
+	[ "$(grep -c '^ep' <<<"$out")" -eq 5 ] || sy_fail "NodePort on $a (listed): $(sort <<<"$out" | uniq -c)"
+done
 sy_pass "split $c1/$c2/$c3 chi2=$chi, $objs nft objects"

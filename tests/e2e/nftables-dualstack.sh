@@ -272,8 +272,11 @@ grep -q "10.96\|192.168" <<<"$svc6" && sy_fail "IPv4 addresses in the ip6 table:
 grep -q "fd00" <<<"$svc4" && sy_fail "IPv6 addresses in the ip table: $svc4"
 grep -q "192.168.60.11" <<<"$svc4$svc6" && sy_fail "the IPv4 externalIP of an IPv6 Service was programmed: $svc4"
 rules6=$(ip netns exec "$NODE" nft list table ip6 switchyard)
-grep -q 'fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @service-nodeports' <<<"$rules6" ||
+# --nodeport-addresses unset: nftables defaults to "primary", the Node's IPv6 InternalIP
+grep -q 'ip6 daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports' <<<"$rules6" ||
 	sy_fail "no IPv6 NodePort dispatch rule: $(grep nodeports <<<"$rules6")"
+np6=$(nft_q '[s.get("elem") for s in objs["set"] if s["family"] == "ip6" and s["name"] == "nodeport-ips"]')
+[ "$np6" = "[['fd00:50::1']]" ] || sy_fail "ip6 nodeport-ips without --nodeport-addresses: $np6"
 grep -q 'ct status dnat ip6 saddr . ip6 daddr @hairpin jump mark-for-masquerade' <<<"$rules6" || sy_fail "no ip6 hairpin rule"
 grep -q 'dnat ip6 to numgen random mod 3 offset [0-9]* map @endpoints-[0-9]*' <<<"$rules6" || sy_fail "no ip6 dnat map rule"
 grep -q 'ip6 saddr != fd00:244::/48 ip6 daddr fd00:96::80 tcp dport 80 jump mark-for-masquerade' <<<"$rules6" || sy_fail "no ip6 ClusterIP masquerade rule"
