@@ -20,7 +20,14 @@
 #    ip6tables-legacy-restore --test accepts the table; the IPv4 tables hold
 #    no IPv6 address and the IPv6 ones no IPv4 address;
 #  - externalTrafficPolicy: Local over IPv6 (only the local endpoint, the
-#    client's address kept);
+#    client's address kept); the healthCheckNodePort server answers over
+#    IPv6 (200 with localEndpoints 1 / 503 with 0, counting IPv6 endpoints)
+#    and ip6tables' filter accepts its port; without a local endpoint the
+#    NodePort drops external clients;
+#  - internalTrafficPolicy: Local over IPv6 (only the local endpoint);
+#  - IPv6 serving+terminating endpoints only while none is ready;
+#  - an established IPv6 connection through a ClusterIP survives a restart
+#    with an IPv6 EndpointSlice change made while the daemon was down;
 #  - an IPv6 endpoint change reaches the ip6tables tables only; an
 #    unchanged restart writes neither family, also after the tables were
 #    saved and restored by the real tools (byte-equal encoding);
@@ -71,6 +78,9 @@ for k in 1 2 3; do
 		sy_bg "$epns" "$SY_TMP/ep$k-$p.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
 			--proto "${p%:*}" --port "${p#*:}" --name "ep$k" --bind ::
 	done
+	# long-lived connections (the restart check)
+	[ $k = 3 ] || sy_bg "$epns" "$SY_TMP/ep$k-hold.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
+		--port 8081 --name "ep$k" --bind :: --hold
 done
 sy_wait 5 sh -c "! ip -n '$NODE' -6 addr show tentative | grep -q inet6" || sy_fail "addresses stay tentative"
 
@@ -109,6 +119,63 @@ slice6 six-1 six '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd
 	fd00:244:3::2@node1 | ipt_write six-slice.yaml
 slice6 loc-1 loc '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:3::2@node1 |
 	ipt_write loc-slice.yaml
+# term6 READY: ep1 serving+terminating, ep2 ready (and serving) or not, ep3 terminating, not serving
+term6() {
+	{
+		slice6 term6-1 term6 '[{name: p, protocol: TCP, port: 8080}]'
+		cat <<EOF2
+  - {addresses: ["fd00:244:1::2"], conditions: {ready: false, serving: true, terminating: true}, nodeName: node2}
+  - {addresses: ["fd00:244:2::2"], conditions: {ready: $1, serving: $1, terminating: false}, nodeName: node2}
+  - {addresses: ["fd00:244:3::2"], conditions: {ready: false, serving: false, terminating: true}, nodeName: node1}
+EOF2
+	} | ipt_write term6-slice.yaml
+}
+term6 false
+slice6 itp6-1 itp6 '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:3::2@node1 |
+	ipt_write itp6-slice.yaml
+slice6 hc6-1 hc6 '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:3::2@node1 |
+	ipt_write hc6-slice.yaml
+slice6 hcnone6-1 hcnone6 '[{name: p, protocol: TCP, port: 8080}]' fd00:244:1::2@node2 fd00:244:2::2@node2 |
+	ipt_write hcnone6-slice.yaml
+slice6 hold6-1 hold6 '[{name: p, protocol: TCP, port: 8081}]' fd00:244:1::2@node2 | ipt_write hold6-slice.yaml
+cat <<'EOF' | ipt_write svc6.yaml
+apiVersion: v1
+kind: Service
+metadata: {name: itp6, namespace: default}
+spec:
+  {ipFamilies: [IPv6], clusterIP: "fd00:96::93", clusterIPs: ["fd00:96::93"], internalTrafficPolicy: Local,
+   ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: term6, namespace: default}
+spec:
+  {ipFamilies: [IPv6], clusterIP: "fd00:96::94", clusterIPs: ["fd00:96::94"],
+   ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hc6, namespace: default}
+spec:
+  {type: LoadBalancer, ipFamilies: [IPv6], clusterIP: "fd00:96::81", clusterIPs: ["fd00:96::81"],
+   externalTrafficPolicy: Local, healthCheckNodePort: 32050,
+   ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30051}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hcnone6, namespace: default}
+spec:
+  {type: LoadBalancer, ipFamilies: [IPv6], clusterIP: "fd00:96::82", clusterIPs: ["fd00:96::82"],
+   externalTrafficPolicy: Local, healthCheckNodePort: 32051,
+   ports: [{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30052}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hold6, namespace: default}
+spec:
+  {ipFamilies: [IPv6], clusterIP: "fd00:96::71", clusterIPs: ["fd00:96::71"],
+   ports: [{name: p, protocol: TCP, port: 80, targetPort: 8081}]}
+EOF
 cat <<'EOF' | ipt_write svc.yaml
 apiVersion: v1
 kind: Service
@@ -230,6 +297,37 @@ sy_log "dual-stack ClusterIPs, masquerade, NodePort, externalIP, hairpin: ok"
 out=$(ipt_ask_many "$CLIENT" tcp fd00:50::1 30050 10 fd00:50::4)
 [ "$(grep -c '^ep3 fd00:50::4$' <<<"$out")" -eq 10 ] || sy_fail "IPv6 eTP=Local NodePort: $(sort <<<"$out" | uniq -c)"
 sy_log "IPv6 externalTrafficPolicy: Local: only ep3, client address kept"
+# healthCheckNodePort over IPv6, asked from outside the node as a load
+# balancer would: 200 and localEndpoints 1 (ep3, an IPv6 endpoint on node1),
+# 503 and 0 without a local endpoint; ip6tables' filter accepts the port
+hc() { ip netns exec "$CLIENT" curl -s -m 2 -g -w '\n%{http_code}' "http://[fd00:50::1]:$1/"; }
+body=$(hc 32050)
+[ "$(tail -1 <<<"$body")" = 200 ] && grep -q '"localEndpoints": 1' <<<"$body" ||
+	sy_fail "IPv6 healthCheckNodePort with a local endpoint: $body"
+grep -q '"name": "hc6"' <<<"$body" || sy_fail "IPv6 healthCheckNodePort names another Service: $body"
+body=$(hc 32051)
+[ "$(tail -1 <<<"$body")" = 503 ] && grep -q '"localEndpoints": 0' <<<"$body" ||
+	sy_fail "IPv6 healthCheckNodePort without a local endpoint: $body"
+grep -q -- '-A SY-EXTERNAL-SERVICES -p tcp -m tcp --dport 32050 -m addrtype --dst-type LOCAL -j ACCEPT' <<<"$filt6" ||
+	sy_fail "no ip6tables filter accept for the health check node port: $(grep EXTERNAL <<<"$filt6")"
+sy_log "IPv6 healthCheckNodePort over IPv6: 200 localEndpoints 1 / 503 localEndpoints 0"
+# eTP=Local without a local endpoint: its IPv6 NodePort drops external clients
+out=$(ipt_ask_many "$CLIENT" tcp fd00:50::1 30052 2)
+[ "$(grep -c TIMEOUT <<<"$out")" -eq 2 ] || sy_fail "IPv6 eTP=Local NodePort without a local endpoint answered: $out"
+grep -q -- '-A SY-EXTERNAL-SERVICES -p tcp -m .*--dport 30052 .*-j DROP' <<<"$filt6" ||
+	sy_fail "no ip6tables DROP for the NodePort without local endpoints: $(grep EXTERNAL <<<"$filt6")"
+
+# internalTrafficPolicy: Local over IPv6: only the local endpoint ep3
+out=$(ipt_ask_many "$CLIENT" tcp fd00:96::93 80 15)
+[ "$(grep -c '^ep3 ' <<<"$out")" -eq 15 ] || sy_fail "IPv6 iTP=Local: $(names <<<"$out")"
+# serving+terminating over IPv6: only ep1 while nothing is ready (ep3 does
+# not serve), ep2 alone once it is ready
+out=$(ipt_ask_many "$CLIENT" tcp fd00:96::94 80 15)
+[ "$(grep -c '^ep1 ' <<<"$out")" -eq 15 ] || sy_fail "IPv6 terminating fallback: $(names <<<"$out")"
+term6 true
+only_ep2() { [ "$(ipt_ask_many "$CLIENT" tcp fd00:96::94 80 15 | cut -d' ' -f1 | sort -u)" = ep2 ]; }
+sy_wait 10 only_ep2 || sy_fail "IPv6: a ready endpoint did not replace the terminating one"
+sy_log "IPv6 internalTrafficPolicy: Local, serving+terminating fallback: ok"
 
 # affinity: one client sticks; many clients spread
 out=$(ipt_ask_many "$CLIENT" tcp fd00:96::60 80 15 fd00:50::2)
@@ -282,6 +380,34 @@ sy_log "after the IPv6 slice change: $(names <<<"$out6")"
 grep -q '^ep2 ' <<<"$out6" && sy_fail "IPv6 ClusterIP still reaches the removed endpoint ep2"
 grep -q '^ep1 ' <<<"$out6" || sy_fail "IPv6 ClusterIP does not reach the new endpoint ep1"
 [ "$(ipt_save nat | md5sum)" = "$v4before" ] || sy_fail "an IPv6 change rewrote the IPv4 nat table"
+# an established IPv6 connection through a ClusterIP survives a restart; the
+# IPv6 slice gains an endpoint while the daemon is down (the new daemon
+# rewrites the ip6tables nat table, conntrack keeps the connection's NAT)
+mkfifo "$SY_TMP/in"
+sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" -c '
+import socket, sys
+s = socket.create_connection(("fd00:96::71", 80), timeout=30)
+f = s.makefile("rw")
+print("greeting", f.readline().strip(), flush=True)
+for line in open(sys.argv[1]):
+    f.write(line); f.flush()
+    print("reply", f.readline().strip(), flush=True)
+' "$SY_TMP/in"
+exec 7>"$SY_TMP/in"
+sy_wait 5 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "IPv6 hold: no greeting: $(cat "$SY_TMP/conn.log")"
+echo one >&7
+sy_wait 5 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "IPv6 hold: no first echo"
+ipt_stop
+slice6 hold6-1 hold6 '[{name: p, protocol: TCP, port: 8081}]' fd00:244:1::2@node2 fd00:244:2::2@node2 |
+	ipt_write hold6-slice.yaml
+ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
+grep -q "SyncProxyRules complete.*writes=[1-9]" "$IPT_LOG" || sy_fail "the new daemon did not write the IPv6 change"
+echo two >&7
+sy_wait 5 grep -q "^reply ep1 two" "$SY_TMP/conn.log" ||
+	sy_fail "the IPv6 connection did not survive the restart: $(cat "$SY_TMP/conn.log")"
+out=$(ipt_ask_many "$CLIENT" tcp fd00:96::71 80 20 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+[ "$out" = "ep1 ep2 " ] || sy_fail "new IPv6 connections after the restart reach '$out'"
+sy_log "an established IPv6 connection survived a restart with an IPv6 slice change"
 # an unchanged restart writes neither family's tables, even after the real
 # tools rewrote them (ip6tables-legacy-save | ip6tables-legacy-restore, the
 # same for IPv4): every entry switchyard writes is byte for byte the one
@@ -296,6 +422,9 @@ ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
 grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
 	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
 [ "$(save6; ipt_save)" = "$before" ] || sy_fail "an unchanged restart changed the tables"
+echo three >&7
+sy_wait 5 grep -q "^reply ep1 three" "$SY_TMP/conn.log" || sy_fail "the IPv6 connection did not survive the second restart"
+exec 7>&-
 
 # --cleanup empties both families' tables of ours, keeping a foreign IPv6 rule
 ip netns exec "$NODE" ip6tables-legacy -w -t nat -A POSTROUTING -s fd00:99::/64 -j RETURN
