@@ -124,26 +124,44 @@ static inline uint64_t mix(uint64_t h, uint64_t w)
 	return h ^ (h >> 31);
 }
 
-static uint64_t hash_entry(const struct xt_fam *f, uint64_t h, const void *e)
+/*
+ * The body of hash_entry for an entry header of hdr_len bytes (inlined with
+ * each family's constants: with a run-time length the header's copies and
+ * loop were generic code run for every rule).
+ */
+static inline __attribute__((always_inline)) uint64_t
+hash_entry_n(uint64_t h, const void *e, size_t hdr_len, size_t comefrom_at, size_t cnt_at,
+	     unsigned next)
 {
 	unsigned char hdr[sizeof(struct ip6t_entry)];
-	unsigned next = ET(f, e)->next_offset;
 	uint64_t x;
 	size_t n;
 
 	/* words, not a struct pun: byte copies keep the compiler honest */
-	memcpy(hdr, e, f->hdr);
-	memset(hdr + f->tail + offsetof(struct ent_tail, comefrom), 0, sizeof(unsigned int));
-	memset(hdr + f->cnt, 0, sizeof(struct xt_counters));
-	for (n = 0; n + 8 <= f->hdr; n += 8) {
+	memcpy(hdr, e, hdr_len);
+	memset(hdr + comefrom_at, 0, sizeof(unsigned int));
+	memset(hdr + cnt_at, 0, sizeof(struct xt_counters));
+	for (n = 0; n + 8 <= hdr_len; n += 8) {
 		memcpy(&x, hdr + n, 8);
 		h = mix(h, x);
 	}
-	for (n = f->hdr; n + 8 <= next; n += 8) {
+	for (n = hdr_len; n + 8 <= next; n += 8) {
 		memcpy(&x, (const char *)e + n, 8);
 		h = mix(h, x);
 	}
 	return h;
+}
+
+static uint64_t hash_entry(const struct xt_fam *f, uint64_t h, const void *e)
+{
+	unsigned next = ET(f, e)->next_offset;
+
+	if (f->af == AF_INET6)
+		return hash_entry_n(h, e, sizeof(struct ip6t_entry),
+				    offsetof(struct ip6t_entry, comefrom),
+				    offsetof(struct ip6t_entry, counters), next);
+	return hash_entry_n(h, e, sizeof(struct ipt_entry), offsetof(struct ipt_entry, comefrom),
+			    offsetof(struct ipt_entry, counters), next);
 }
 
 static uint64_t hash_layout(uint64_t h, unsigned valid, const unsigned *hook_entry,
@@ -472,6 +490,12 @@ static void put_mask(uint8_t *m, unsigned len, unsigned plen)
 	}
 }
 
+/* An IPv4 netmask of plen bits (network order): one word, not put_mask's byte loop. */
+static inline in_addr_t mask4(unsigned plen)
+{
+	return plen ? htonl(~0u << (32 - (plen > 32 ? 32 : plen))) : 0;
+}
+
 /* The address part of r's entry at b (zeroed): struct ipt_ip or struct ip6t_ip6. */
 static void put_ip(const struct xt_fam *f, uint8_t *b, const struct ipt_rule *r)
 {
@@ -491,9 +515,9 @@ static void put_ip(const struct xt_fam *f, uint8_t *b, const struct ipt_rule *r)
 		struct ipt_ip *ip = &((struct ipt_entry *)b)->ip;
 
 		ip->src = r->src.v4;
-		put_mask((uint8_t *)&ip->smsk, 4, r->splen);
+		ip->smsk.s_addr = mask4(r->splen);
 		ip->dst = r->dst.v4;
-		put_mask((uint8_t *)&ip->dmsk, 4, r->dplen);
+		ip->dmsk.s_addr = mask4(r->dplen);
 		ip->proto = r->proto;
 		ip->invflags = (r->inv & IPT_R_INV_SRC ? IPT_INV_SRCIP : 0) |
 			       (r->inv & IPT_R_INV_DST ? IPT_INV_DSTIP : 0);

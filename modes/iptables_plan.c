@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <endian.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include "switchyard/config.h"
@@ -607,21 +608,23 @@ struct disp_ref {
 	uint32_t seq;
 };
 
+/* Two big-endian words, not a 16-step byte loop (run for every dispatch rule). */
 static tkey key_of(const union ipt_addr *a)
 {
-	tkey k = 0;
+	uint64_t hi, lo;
 
-	for (unsigned i = 0; i < 16; i++)
-		k = k << 8 | a->b[i];
-	return k;
+	memcpy(&hi, a->b, 8);
+	memcpy(&lo, a->b + 8, 8);
+	return (tkey)be64toh(hi) << 64 | be64toh(lo);
 }
 
 static union ipt_addr addr_of(tkey k)
 {
 	union ipt_addr a;
+	uint64_t hi = htobe64((uint64_t)(k >> 64)), lo = htobe64((uint64_t)k);
 
-	for (unsigned i = 16; i-- > 0; k >>= 8)
-		a.b[i] = (uint8_t)k;
+	memcpy(a.b, &hi, 8);
+	memcpy(a.b + 8, &lo, 8);
 	return a;
 }
 
