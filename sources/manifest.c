@@ -519,6 +519,7 @@ struct owner {
 };
 
 #define DEBOUNCE 0.05	/* seconds to wait for a file only created or touched to be closed */
+#define RETRY 1.0	/* seconds between tries to watch a directory that went away */
 
 struct manifest_source {
 	struct ev_loop *loop;
@@ -535,6 +536,8 @@ struct manifest_source {
 	struct hmap redo;	/* files to re-apply: they now win an object another file gave up */
 	bool full;		/* rescan the whole directory (queue overflow, first load) */
 	bool loaded;
+	bool unwatched;		/* the directory was removed or moved away: watch it again */
+	int wd;			/* the directory's watch (-1 while unwatched) */
 };
 
 static enum sy_kind kind_of(struct json_object *o, bool *ok)
@@ -1051,11 +1054,42 @@ static void reload_pending(struct manifest_source *m)
 	      (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6);
 }
 
+static int add_watch(struct manifest_source *m)
+{
+	m->wd = inotify_add_watch(m->ifd, m->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+				  IN_DELETE | IN_CREATE | IN_ATTRIB | IN_DELETE_SELF |
+				  IN_MOVE_SELF);
+	return m->wd < 0 ? -errno : 0;
+}
+
 static void debounce_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct manifest_source *m = container_of(w, struct manifest_source, debounce);
 
+	(void)revents;
 	hmap_clear_keys(&m->unsettled);
+	/*
+	 * The directory went away (removed, or moved and replaced): the
+	 * current state stays, and the directory is watched again once it is
+	 * back, then read whole as at start.  Until then, try every RETRY.
+	 */
+	if (m->unwatched) {
+		int r = add_watch(m);
+
+		if (r < 0) {
+			if (m->full)
+				sy_report(&m->rep, 'E', "Manifest directory %s: %s; keeping the current "
+					  "state until it is back", m->dir, strerror(-r));
+			m->full = false;
+			hmap_clear_keys(&m->pending);
+			ev_timer_set(w, RETRY, 0);
+			ev_timer_start(loop, w);
+			return;
+		}
+		m->unwatched = false;
+		m->full = true;
+		log_v(1, "Manifest directory %s: watched again", m->dir);
+	}
 	if (m->full) {
 		hmap_clear_keys(&m->pending);
 		manifest_source_reload(m);
@@ -1075,7 +1109,17 @@ static void inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 
 			p += sizeof(*ev) + ev->len;
-			if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+			if (ev->mask & IN_Q_OVERFLOW) {
+				m->full = true;
+				continue;
+			}
+			if (ev->wd != m->wd)
+				continue;	/* a watch given up (the directory moved away) */
+			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+				/* a moved directory's watch would follow it: drop it */
+				inotify_rm_watch(m->ifd, m->wd);
+				m->wd = -1;
+				m->unwatched = true;
 				m->full = true;
 				continue;
 			}
@@ -1126,9 +1170,7 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 	hmap_init(&m->unsettled);
 	hmap_init(&m->redo);
 	m->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (m->ifd < 0 || inotify_add_watch(m->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
-					    IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB |
-					    IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+	if (m->ifd < 0 || add_watch(m) < 0) {
 		int r = -errno;
 
 		if (m->ifd >= 0)

@@ -176,6 +176,22 @@ sy_log "rename -> reload: best ${best} s"
 sy_wait 5 cip_is slow 10.96.0.39 || sy_fail "slow.yaml not applied"
 ! grep -q "E.*Manifest $M/slow.yaml" "$LOG" || sy_fail "a file being written was read half-written: $(grep "slow.yaml" "$LOG")"
 
+# the directory removed keeps the current state; recreated, it is watched
+# and read again (a deployment tool that replaces the whole directory)
+mv "$M" "$SY_TMP/manifests.old"
+sy_wait 5 grep -q "Manifest directory $M: No such file or directory; keeping the current state until it is back" "$LOG" ||
+	sy_fail "a removed directory was not reported: $(tail -3 "$LOG")"
+sleep 0.3
+cip_is slow 10.96.0.39 || sy_fail "the removed directory's objects were dropped"
+mkdir "$M"
+cp "$SY_TMP/manifests.old/slow.yaml" "$M/"
+printf 'kind: Service\nmetadata: {name: back, namespace: apps}\nspec: {clusterIP: 10.96.0.40, ports: [{port: 80}]}\n' >"$M/back.yaml"
+sy_wait 5 cip_is back 10.96.0.40 || sy_fail "a recreated directory was not read again: $(tail -3 "$LOG")"
+cip_is slow 10.96.0.39 || sy_fail "slow lost after the directory came back"
+# and it is watched again: a later change is seen
+printf 'kind: Service\nmetadata: {name: back, namespace: apps}\nspec: {clusterIP: 10.96.0.41, ports: [{port: 80}]}\n' >"$M/back.yaml"
+sy_wait 5 cip_is back 10.96.0.41 || sy_fail "a change in the recreated directory was not seen"
+
 kill -0 "$PID" 2>/dev/null || sy_fail "daemon died"
 [ "$(healthz)" = 200 ] || sy_fail "healthz at the end"
 kill -TERM "$PID"
