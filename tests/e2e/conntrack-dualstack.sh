@@ -37,6 +37,7 @@ for k in 1 2; do
 	for p in udp tcp; do
 		sy_bg "${!e}" "$SY_TMP/echo-$k-$p.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
 			--proto $p --port 5353 --name ep$k --bind ::
+		sy_wait_bound "${!e}" $p 5353 || sy_fail "echo server ep$k $p not listening"
 	done
 done
 ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1

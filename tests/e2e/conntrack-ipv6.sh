@@ -43,6 +43,7 @@ sy_wait 5 sh -c "! ip -n '$C' -6 addr show tentative | grep -q inet6 && ! ip -n 
 	sy_fail "addresses stay tentative"
 sy_bg "$E" "$SY_TMP/ep2.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto udp --port 5353 --name ep2 --bind $EP2
 sy_bg "$E" "$SY_TMP/ep3.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto udp --port 5353 --name ep3 --bind $EP3
+sy_wait_bound "$E" udp 5353 2 || sy_fail "the echo servers are not listening"
 
 dnat() { # endpoint address: the ClusterIP and the NodePort (on the node address) go there
 	ip netns exec "$N" ip6tables -w -t nat -F PREROUTING

@@ -108,6 +108,15 @@ sy_wait() {
 sy_echo_server() {
 	sy_bg "$1" "$SY_TMP/echo-$4-$2-$3.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
 		--proto "$2" --port "$3" --name "$4"
+	sy_wait_bound "$1" "$2" "$3" || sy_fail "echo server $4 ($2 $3) not listening in $1"
+}
+# sy_wait_bound NS PROTO PORT [N]: wait (10 s) until N (1) sockets of PROTO
+# (tcp|udp|sctp) are bound to PORT in NS: a server started with sy_bg is not
+# listening yet when sy_bg returns
+sy_wait_bound() {
+	local f
+	case $2 in tcp) f=-t ;; udp) f=-u ;; sctp) f=-S ;; *) return 1 ;; esac
+	sy_wait 10 sh -c "[ \$(ip netns exec '$1' ss -Hln $f 'sport = :$3' | wc -l) -ge ${4:-1} ]"
 }
 # sy_ask NS PROTO IP PORT [SRCPORT] → prints the server's answer (empty on failure)
 sy_ask() {
