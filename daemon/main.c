@@ -320,6 +320,7 @@ int main(int argc, char **argv)
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	sy_metrics_init(&d->metrics);
 	d->metrics.rule_tables = d->mode_ops->rule_tables;
+	d->metrics.families = (d->modes[0] ? 1u : 0) | (d->modes[1] ? 2u : 0);
 	d->cache = cache_new(daemon_cache_changed, d);
 	cache_set_report(d->cache, &(struct sy_report){ report_log, NULL });
 	desired_init(&d->ds, &d->cfg);

@@ -279,6 +279,21 @@ static size_t ports_programmed(const struct sy_daemon *d)
 	return n;
 }
 
+/* The ip_family series of the metrics after family index f synced. */
+static void family_synced(struct sy_daemon *d, unsigned f, bool full, double elapsed,
+			  const struct mode_sync_stats *one)
+{
+	struct sy_metrics *m = &d->metrics;
+
+	sy_hist_observe(&m->sync_duration[f], elapsed);
+	sy_hist_observe(full ? &m->sync_full_duration[f] : &m->sync_partial_duration[f], elapsed);
+	m->last_sync_timestamp[f] = sy_now_wall();
+	for (unsigned i = 0; i < MODE_MAX_TABLES; i++) {
+		m->rules_total[f][i] = one->table_rules[i];
+		m->rules_last[f][i] = one->table_rules[i];
+	}
+}
+
 /*
  * Sync each family's instance, the primary first.  A failing family keeps
  * its previous rules; the other family is programmed all the same.  The
@@ -298,20 +313,24 @@ static unsigned sync_families(struct sy_daemon *d, bool full, struct mode_sync_s
 		int family = (k == 0) == (d->primary_family == AF_INET) ? AF_INET : AF_INET6;
 		unsigned f = family == AF_INET6;
 		struct mode_sync_stats one = { 0 };
+		double t0;
 		int r;
 
 		if (!d->modes[f])
 			continue;
+		t0 = sy_now_mono();
 		r = d->mode_ops->sync(d->modes[f], &in, full, &one);
 		if (r < 0) {
 			failed++;
-			d->metrics.sync_failures_total++;
+			d->metrics.sync_failures_total[f]++;
 			log_error("Failed to sync proxy rules (%s mode%s%s): %s; keeping the previous "
 				  "rules, retrying in %.0fs", d->mode_ops->name, dual ? ", " : "",
 				  dual ? sy_family_name(family) : "",
 				  one.err[0] ? one.err : strerror(-r), backoff);
 			continue;
 		}
+		/* kube-proxy's per-proxier series: this family's own sync */
+		family_synced(d, f, full, sy_now_mono() - t0, &one);
 		st->rules_written += one.rules_written;
 		st->rules_total += one.rules_total;
 		st->writes += one.writes;
@@ -382,15 +401,7 @@ static void run_sync(struct sy_daemon *d)
 
 	now_wall = sy_now_wall();
 	observe_changes(d, now_wall);
-	sy_hist_observe(&d->metrics.sync_duration, elapsed);
-	sy_hist_observe(full ? &d->metrics.sync_full_duration : &d->metrics.sync_partial_duration,
-			elapsed);
 	d->metrics.kernel_writes_total += st.writes;
-	d->metrics.last_sync_timestamp = now_wall;
-	for (unsigned i = 0; i < MODE_MAX_TABLES; i++) {
-		d->metrics.rules_total[i] = st.table_rules[i];
-		d->metrics.rules_last[i] = st.table_rules[i];
-	}
 	d->last_sync_wall = now_wall;
 	s->mode_due_mono = st.resync_in > 0 ? sy_now_mono() + st.resync_in : 0;
 	log_v(2, "SyncProxyRules complete: mode=%s full=%s services=%zu ports=%zu changed=%u "

@@ -72,9 +72,11 @@ void sy_hist_observe(struct sy_hist *h, double v)
 void sy_metrics_init(struct sy_metrics *m)
 {
 	memset(m, 0, sizeof(*m));
-	sy_hist_init_exp(&m->sync_duration, 0.001, 2, 15);
-	sy_hist_init_exp(&m->sync_full_duration, 0.001, 2, 15);
-	sy_hist_init_exp(&m->sync_partial_duration, 0.001, 2, 15);
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++) {
+		sy_hist_init_exp(&m->sync_duration[f], 0.001, 2, 15);
+		sy_hist_init_exp(&m->sync_full_duration[f], 0.001, 2, 15);
+		sy_hist_init_exp(&m->sync_partial_duration[f], 0.001, 2, 15);
+	}
 	sy_hist_init_netprog(&m->netprog_duration);
 	sy_hist_init_exp(&m->conntrack_duration, 0.001, 2, 15);
 	sy_hist_init_exp(&m->netpol_sync_duration, 0.0001, 2, 18);
@@ -138,23 +140,83 @@ static void gauge_d(struct http_buf *b, const char *name, const char *help, doub
 	sample_d(b, name, NULL, v);
 }
 
-static void histogram(struct http_buf *b, const char *name, const char *help,
-		      const struct sy_hist *h)
+/* One histogram's samples; fam: an ip_family label value, or NULL. */
+static void hist_samples(struct http_buf *b, const char *name, const char *fam,
+			 const struct sy_hist *h)
 {
 	uint64_t cum = 0;
-	char num[40];
+	char num[40], pre[48] = "", lab[48] = "";
 
-	family(b, name, "histogram", help);
+	if (fam) {
+		snprintf(pre, sizeof(pre), "ip_family=\"%s\",", fam);
+		snprintf(lab, sizeof(lab), "{ip_family=\"%s\"}", fam);
+	}
 	for (unsigned i = 0; i < h->n_bounds; i++) {
 		cum += h->counts[i];
 		metrics_fmt_double(h->bounds[i], num, sizeof(num));
-		http_buf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name, num, (unsigned long long)cum);
+		http_buf_printf(b, "%s_bucket{%sle=\"%s\"} %llu\n", name, pre, num,
+				(unsigned long long)cum);
 	}
 	cum += h->counts[h->n_bounds];
-	http_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	http_buf_printf(b, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, pre, (unsigned long long)cum);
 	metrics_fmt_double(h->sum, num, sizeof(num));
-	http_buf_printf(b, "%s_sum %s\n%s_count %llu\n", name, num, name,
+	http_buf_printf(b, "%s_sum%s %s\n%s_count%s %llu\n", name, lab, num, name, lab,
 			(unsigned long long)h->count);
+}
+
+static void histogram(struct http_buf *b, const char *name, const char *help,
+		      const struct sy_hist *h)
+{
+	family(b, name, "histogram", help);
+	hist_samples(b, name, NULL, h);
+}
+
+static const char *const fam_names[SY_METRICS_FAMILIES] = { "IPv4", "IPv6" };
+
+/* Whether family index f has an instance (none recorded: IPv4 only). */
+static bool has_fam(const struct sy_metrics *m, unsigned f)
+{
+	return m->families ? (m->families >> f) & 1 : f == 0;
+}
+
+/* A histogram per family, labelled ip_family. */
+static void histogram_fam(struct http_buf *b, const struct sy_metrics *m, const char *name,
+			  const char *help, const struct sy_hist *h)
+{
+	family(b, name, "histogram", help);
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
+		if (has_fam(m, f))
+			hist_samples(b, name, fam_names[f], &h[f]);
+}
+
+/* A counter or gauge per family, labelled ip_family. */
+static void scalar_fam_u(struct http_buf *b, const struct sy_metrics *m, const char *name,
+			 const char *type, const char *help, const uint64_t *v)
+{
+	char label[48];
+
+	family(b, name, type, help);
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
+		if (has_fam(m, f)) {
+			snprintf(label, sizeof(label), "{ip_family=\"%s\"}", fam_names[f]);
+			sample_u(b, name, label, v[f]);
+		}
+}
+
+/* kube-proxy's per-table gauges: {ip_family,table} for each family and table. */
+static void tables_fam(struct http_buf *b, const struct sy_metrics *m, const char *name,
+		       const char *help, const uint64_t (*v)[MODE_MAX_TABLES])
+{
+	char label[96];
+
+	family(b, name, "gauge", help);
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
+		for (unsigned i = 0; has_fam(m, f) && m->rule_tables && i < MODE_MAX_TABLES &&
+				     m->rule_tables[i]; i++) {
+			snprintf(label, sizeof(label), "{ip_family=\"%s\",table=\"%s\"}",
+				 fam_names[f], m->rule_tables[i]);
+			sample_u(b, name, label, v[f][i]);
+		}
 }
 
 /* process_* from /proc/self; a missing value is left out. */
@@ -211,17 +273,23 @@ static void process_metrics(struct http_buf *b)
 char *metrics_render(const struct sy_metrics *m, unsigned flags)
 {
 	struct http_buf b = { 0 };
-	char label[64];
+	char label[96];
 
-	histogram(&b, "kubeproxy_sync_proxy_rules_duration_seconds",
-		  "SyncProxyRules latency in seconds", &m->sync_duration);
-	histogram(&b, "kubeproxy_sync_full_proxy_rules_duration_seconds",
-		  "SyncProxyRules latency in seconds for full resyncs", &m->sync_full_duration);
-	histogram(&b, "kubeproxy_sync_partial_proxy_rules_duration_seconds",
-		  "SyncProxyRules latency in seconds for partial resyncs",
-		  &m->sync_partial_duration);
-	gauge_d(&b, "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
-		"The last time proxy rules were successfully synced", m->last_sync_timestamp);
+	histogram_fam(&b, m, "kubeproxy_sync_proxy_rules_duration_seconds",
+		      "SyncProxyRules latency in seconds", m->sync_duration);
+	histogram_fam(&b, m, "kubeproxy_sync_full_proxy_rules_duration_seconds",
+		      "SyncProxyRules latency in seconds for full resyncs", m->sync_full_duration);
+	histogram_fam(&b, m, "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+		      "SyncProxyRules latency in seconds for partial resyncs",
+		      m->sync_partial_duration);
+	family(&b, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
+	       "The last time proxy rules were successfully synced");
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
+		if (has_fam(m, f)) {
+			snprintf(label, sizeof(label), "{ip_family=\"%s\"}", fam_names[f]);
+			sample_d(&b, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", label,
+				 m->last_sync_timestamp[f]);
+		}
 	gauge_d(&b, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
 		"The last time a sync of proxy rules was queued", m->last_queued_timestamp);
 	histogram(&b, "kubeproxy_network_programming_duration_seconds",
@@ -248,37 +316,32 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 	sample_u(&b, "kubeproxy_proxy_livez_total", "{code=\"200\"}", m->livez_200);
 	sample_u(&b, "kubeproxy_proxy_livez_total", "{code=\"503\"}", m->livez_503);
 	if (flags & METRICS_IPTABLES) {
-		family(&b, "kubeproxy_sync_proxy_rules_iptables_total", "gauge",
-		       "Total number of iptables rules owned by kube-proxy");
-		for (unsigned i = 0; m->rule_tables && m->rule_tables[i] && i < MODE_MAX_TABLES; i++) {
-			snprintf(label, sizeof(label), "{table=\"%s\"}", m->rule_tables[i]);
-			sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_total", label,
-				 m->rules_total[i]);
-		}
-		family(&b, "kubeproxy_sync_proxy_rules_iptables_last", "gauge",
-		       "Number of iptables rules written by kube-proxy in last sync");
-		for (unsigned i = 0; m->rule_tables && m->rule_tables[i] && i < MODE_MAX_TABLES; i++) {
-			snprintf(label, sizeof(label), "{table=\"%s\"}", m->rule_tables[i]);
-			sample_u(&b, "kubeproxy_sync_proxy_rules_iptables_last", label,
-				 m->rules_last[i]);
-		}
-		counter(&b, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
-			"Cumulative proxy iptables restore failures", m->sync_failures_total);
+		tables_fam(&b, m, "kubeproxy_sync_proxy_rules_iptables_total",
+			   "Total number of iptables rules owned by kube-proxy", m->rules_total);
+		tables_fam(&b, m, "kubeproxy_sync_proxy_rules_iptables_last",
+			   "Number of iptables rules written by kube-proxy in last sync",
+			   m->rules_last);
+		scalar_fam_u(&b, m, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
+			     "counter", "Cumulative proxy iptables restore failures",
+			     m->sync_failures_total);
 	}
 	if (flags & METRICS_NFTABLES) {
-		counter(&b, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
-			"Cumulative proxy nftables sync failures", m->sync_failures_total);
+		scalar_fam_u(&b, m, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+			     "counter", "Cumulative proxy nftables sync failures",
+			     m->sync_failures_total);
+		/* a table is of one family: the families' sum is that family's count */
 		family(&b, "switchyard_nftables_objects", "gauge",
 		       "nftables objects the mode owns (rules, chains, sets, map and set elements)");
-		for (unsigned i = 0; m->rule_tables && m->rule_tables[i] && i < MODE_MAX_TABLES; i++) {
+		for (unsigned i = 0; m->rule_tables && i < MODE_MAX_TABLES && m->rule_tables[i]; i++) {
 			snprintf(label, sizeof(label), "{table=\"%s\"}", m->rule_tables[i]);
-			sample_u(&b, "switchyard_nftables_objects", label, m->rules_total[i]);
+			sample_u(&b, "switchyard_nftables_objects", label,
+				 m->rules_total[0][i] + m->rules_total[1][i]);
 		}
 	}
 
 	counter(&b, "switchyard_syncs_total", "Syncs that wrote the kernel", m->syncs_total);
-	counter(&b, "switchyard_sync_failures_total", "Syncs that failed (any mode)",
-		m->sync_failures_total);
+	counter(&b, "switchyard_sync_failures_total", "Syncs that failed (any mode, any family)",
+		m->sync_failures_total[0] + m->sync_failures_total[1]);
 	counter(&b, "switchyard_kernel_writes_total", "Kernel write operations by the proxy mode",
 		m->kernel_writes_total);
 	counter(&b, "switchyard_watch_reconnects_total",

@@ -8,6 +8,7 @@
  */
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include "switchyard/mode.h"
 
 #define SY_HIST_MAX_BUCKETS 80
@@ -25,20 +26,33 @@ void sy_hist_init_exp(struct sy_hist *h, double start, double factor, unsigned n
 void sy_hist_init_netprog(struct sy_hist *h);
 void sy_hist_observe(struct sy_hist *h, double v);
 
+/*
+ * The series kube-proxy (1.33 and later) labels by ip_family, one proxier
+ * per family, are kept per family: index 0 IPv4, 1 IPv6 (sy_metrics_fam).
+ */
+#define SY_METRICS_FAMILIES 2
+
 struct sy_metrics {
-	/* kubeproxy_* */
-	struct sy_hist sync_duration;		/* sync_proxy_rules_duration_seconds */
-	struct sy_hist sync_full_duration;	/* sync_full_proxy_rules_duration_seconds */
-	struct sy_hist sync_partial_duration;	/* sync_partial_proxy_rules_duration_seconds */
+	/* which families have a mode instance (bit 0 IPv4, bit 1 IPv6): the
+	 * ip_family series rendered; none set renders IPv4 */
+	unsigned families;
+	/* kubeproxy_*, {ip_family} */
+	struct sy_hist sync_duration[SY_METRICS_FAMILIES];	/* sync_proxy_rules_duration_seconds */
+	struct sy_hist sync_full_duration[SY_METRICS_FAMILIES];	/* sync_full_proxy_rules_duration_seconds */
+	struct sy_hist sync_partial_duration[SY_METRICS_FAMILIES];	/* ..._partial_... */
+	double last_sync_timestamp[SY_METRICS_FAMILIES];	/* sync_proxy_rules_last_timestamp_seconds */
+	/* sync_proxy_rules_iptables_restore_failures_total (iptables),
+	 * ..._nftables_sync_failures_total (nftables); switchyard_sync_failures_total sums them */
+	uint64_t sync_failures_total[SY_METRICS_FAMILIES];
+	/* sync_proxy_rules_iptables_{total,last}{table,ip_family}: per table of the mode's rule_tables */
+	const char *const *rule_tables;		/* NULL-terminated, or NULL */
+	uint64_t rules_total[SY_METRICS_FAMILIES][MODE_MAX_TABLES];
+	uint64_t rules_last[SY_METRICS_FAMILIES][MODE_MAX_TABLES];
+	/* kubeproxy_*, one series */
 	struct sy_hist netprog_duration;	/* network_programming_duration_seconds */
-	double last_sync_timestamp;		/* sync_proxy_rules_last_timestamp_seconds */
 	double last_queued_timestamp;		/* sync_proxy_rules_last_queued_timestamp_seconds */
 	uint64_t endpoint_changes_total, endpoint_changes_pending;
 	uint64_t service_changes_total, service_changes_pending;
-	uint64_t sync_failures_total;		/* sync_proxy_rules_iptables_restore_failures_total (iptables) */
-	/* sync_proxy_rules_iptables_{total,last}{table}: per table of the mode's rule_tables */
-	const char *const *rule_tables;		/* NULL-terminated, or NULL */
-	uint64_t rules_total[MODE_MAX_TABLES], rules_last[MODE_MAX_TABLES];
 	uint64_t no_local_endpoints_internal, no_local_endpoints_external;
 	uint64_t healthz_200, healthz_503, livez_200, livez_503;
 
@@ -63,5 +77,10 @@ struct sy_metrics {
 };
 
 void sy_metrics_init(struct sy_metrics *m);
+/* the index of family (AF_INET, AF_INET6) in the per-family series */
+static inline unsigned sy_metrics_fam(int family)
+{
+	return family == AF_INET6;
+}
 
 #endif

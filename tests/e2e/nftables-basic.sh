@@ -143,8 +143,8 @@ except OSError as e: print("error", e)' "$1" "$2")
 done
 # metrics: kube-proxy's sync series and the nft object count
 met=$(ip netns exec "$NODE" curl -s http://127.0.0.1:10249/metrics)
-grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count [1-9]' <<<"$met" || sy_fail "no sync duration metric"
-grep -q '^kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0' <<<"$met" || sy_fail "no nftables failures metric"
+grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"} [1-9]' <<<"$met" || sy_fail "no sync duration metric"
+grep -q '^kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family="IPv4"} 0' <<<"$met" || sy_fail "no nftables failures metric"
 objs=$(sed -n 's/^switchyard_nftables_objects{table="ip switchyard"} //p' <<<"$met")
 [ "${objs:-0}" -gt 50 ] || sy_fail "nft object count: '$objs'"
 

@@ -25,7 +25,7 @@ out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.90 80 3)
 
 ip netns exec "$NODE" curl -sf --max-time 5 http://127.0.0.1:10249/metrics >"$SY_TMP/metrics.txt" ||
 	sy_fail "no /metrics"
-grep -q '^kubeproxy_sync_proxy_rules_iptables_total{table="nat"} [1-9]' "$SY_TMP/metrics.txt" ||
+grep -q '^kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="nat"} [1-9]' "$SY_TMP/metrics.txt" ||
 	sy_fail "scrape has no iptables rule count: $(head -c 400 "$SY_TMP/metrics.txt")"
 
 # the nftables mode's own metrics, from a second daemon in that mode

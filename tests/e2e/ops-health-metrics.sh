@@ -75,7 +75,7 @@ json '"nodeEligible" not in j' | grep -q True || sy_fail "/livez has nodeEligibl
 metrics
 [ "$(metric 'kubeproxy_proxy_healthz_total{code="503"}')" = 1 ] || sy_fail "healthz 503 counter"
 [ "$(metric 'kubeproxy_proxy_livez_total{code="503"}')" = 1 ] || sy_fail "livez 503 counter"
-[ "$(metric kubeproxy_sync_proxy_rules_duration_seconds_count)" = 0 ] || sy_fail "synced?"
+[ "$(metric 'kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"}')" = 0 ] || sy_fail "synced?"
 kill "$P0"; wait "$P0" 2>/dev/null
 
 # ---- 2. the daemon from a manifest directory ----
@@ -217,20 +217,29 @@ for name in kubeproxy_sync_proxy_rules_duration_seconds kubeproxy_network_progra
 	kubeproxy_sync_full_proxy_rules_duration_seconds kubeproxy_sync_partial_proxy_rules_duration_seconds; do
 	grep -q "^# TYPE $name histogram" "$SY_TMP/metrics.txt" || sy_fail "$name is not a histogram"
 done
-[ "$(metric 'kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"}')" != "" ] ||
+[ "$(metric 'kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="0.001"}')" != "" ] ||
 	sy_fail "sync duration has no 1ms bucket"
 [ "$(metric 'kubeproxy_network_programming_duration_seconds_bucket{le="0.25"}')" != "" ] ||
 	sy_fail "network programming buckets"
 syncs1=$(metric switchyard_syncs_total) || sy_fail "switchyard_syncs_total missing"
-count1=$(metric kubeproxy_sync_proxy_rules_duration_seconds_count)
+count1=$(metric 'kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"}')
 np1=$(metric kubeproxy_network_programming_duration_seconds_count)
 ep1=$(metric kubeproxy_sync_proxy_rules_endpoint_changes_total)
 [ "$syncs1" -ge 1 ] && [ "$count1" -ge 1 ] || sy_fail "no sync counted ($syncs1, $count1)"
 [ "$(metric kubeproxy_sync_proxy_rules_service_changes_total)" -ge 2 ] || sy_fail "service changes"
 [ "$ep1" -ge 1 ] || sy_fail "endpoint changes"
 [ "$(metric kubeproxy_sync_proxy_rules_service_changes_pending)" = 0 ] || sy_fail "pending"
-last=$(metric kubeproxy_sync_proxy_rules_last_timestamp_seconds)
-$PY -c "import time,sys; sys.exit(not (0 <= time.time() - $last < 60))" || sy_fail "last timestamp $last"
+# one instance per family: kube-proxy's per-proxier series carry ip_family
+for fam in IPv4 IPv6; do
+	last=$(metric "kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"$fam\"}") ||
+		sy_fail "no $fam last timestamp"
+	$PY -c "import time,sys; sys.exit(not (0 <= time.time() - $last < 60))" ||
+		sy_fail "$fam last timestamp $last"
+	[ "$(metric "kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family=\"$fam\"}")" -ge 1 ] ||
+		sy_fail "no $fam full sync observed"
+done
+grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count ' "$SY_TMP/metrics.txt" &&
+	sy_fail "an unlabelled sync duration besides the per-family ones"
 [ "$(metric 'kubeproxy_proxy_healthz_total{code="200"}')" = 1 ] || sy_fail "healthz 200 counter"
 [ "$(metric 'kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external"}')" = 0 ] ||
 	sy_fail "no_local_endpoints external before the change"
@@ -245,26 +254,29 @@ rss=$(metric process_resident_memory_bytes)
 start_t=$(metric process_start_time_seconds)
 $PY -c "import time,sys; sys.exit(not (0 <= time.time() - $start_t < 120))" || sy_fail "start time $start_t"
 if [ "$MODE" = iptables ]; then
-	nat=$(metric 'kubeproxy_sync_proxy_rules_iptables_total{table="nat"}') ||
-		sy_fail "iptables_total{nat} missing"
 	# the rules the kernel holds in our chains (+ the jumps into them from the
-	# built-in chains), read back with the real tool
-	for table in nat filter; do
-		m=$(metric "kubeproxy_sync_proxy_rules_iptables_total{table=\"$table\"}") ||
-			sy_fail "iptables_total{$table} missing"
-		# both families: one instance per family, the gauge sums them
-		{ ip netns exec "$NODE" iptables-legacy-save -t $table
-		  ip netns exec "$NODE" ip6tables-legacy-save -t $table; } >"$SY_TMP/$table.rules"
-		own=$(grep -c '^-A SY-' "$SY_TMP/$table.rules")
-		jumps=$(grep -v '^-A SY-' "$SY_TMP/$table.rules" | grep -c -- '-j SY-')
-		[ "$m" = "$own" ] || [ "$m" = "$((own + jumps))" ] ||
-			sy_fail "$table rules: metric $m, kernel $own in SY- chains + $jumps jumps"
+	# built-in chains), read back with the real tool: each family's own table
+	# under its ip_family (the IPv6 tables hold no Service, the IPv4 ones do)
+	for fam in IPv4 IPv6; do
+		save=iptables-legacy-save
+		[ $fam = IPv6 ] && save=ip6tables-legacy-save
+		for table in nat filter; do
+			m=$(metric "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"$fam\",table=\"$table\"}") ||
+				sy_fail "iptables_total{$fam,$table} missing"
+			ip netns exec "$NODE" $save -t $table >"$SY_TMP/$table.rules"
+			own=$(grep -c '^-A SY-' "$SY_TMP/$table.rules")
+			jumps=$(grep -v '^-A SY-' "$SY_TMP/$table.rules" | grep -c -- '-j SY-')
+			[ "$m" = "$own" ] || [ "$m" = "$((own + jumps))" ] ||
+				sy_fail "$fam $table rules: metric $m, kernel $own in SY- chains + $jumps jumps"
+			eval "rules_${fam}_$table=$m"
+		done
+		metric "kubeproxy_sync_proxy_rules_iptables_restore_failures_total{ip_family=\"$fam\"}" >/dev/null ||
+			sy_fail "$fam restore failures counter missing"
 	done
-	[ "$nat" -gt 0 ] || sy_fail "no nat rules"
-	metric kubeproxy_sync_proxy_rules_iptables_restore_failures_total >/dev/null ||
-		sy_fail "restore failures counter missing"
+	[ "$rules_IPv4_nat" -gt "$rules_IPv6_nat" ] ||
+		sy_fail "nat rules: IPv4 $rules_IPv4_nat, IPv6 $rules_IPv6_nat (the Services are IPv4)"
 else
-	metric 'kubeproxy_sync_proxy_rules_iptables_total{table="nat"}' >/dev/null &&
+	metric 'kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="nat"}' >/dev/null &&
 		sy_fail "iptables metrics in $MODE mode"
 fi
 
@@ -281,9 +293,11 @@ sy_wait 10 sh -c "[ \"\$(ip netns exec $LB curl -s -o /dev/null -w '%{http_code}
 [ "$(fetch "$LB" http://10.0.0.1:32000/healthz)" = 503 ] || sy_fail "hc port with no ready local endpoint: $(body)"
 [ "$(json '(j["localEndpoints"], j["serviceProxyHealthy"])')" = "(0, True)" ] || sy_fail "hc body: $(body)"
 metrics
-[ "$(metric kubeproxy_sync_proxy_rules_duration_seconds_count)" -gt "$count1" ] || sy_fail "histogram count"
+[ "$(metric 'kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"}')" -gt "$count1" ] ||
+	sy_fail "histogram count"
 [ "$(metric kubeproxy_sync_proxy_rules_endpoint_changes_total)" -gt "$ep1" ] || sy_fail "endpoint changes"
-[ "$(metric kubeproxy_sync_partial_proxy_rules_duration_seconds_count)" -ge 1 ] || sy_fail "partial sync"
+[ "$(metric 'kubeproxy_sync_partial_proxy_rules_duration_seconds_count{ip_family="IPv4"}')" -ge 1 ] ||
+	sy_fail "partial sync"
 [ "$(metric 'kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external"}')" = 1 ] ||
 	sy_fail "no_local_endpoints external after the change"
 np2=$(metric kubeproxy_network_programming_duration_seconds_count)

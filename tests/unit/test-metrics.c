@@ -117,46 +117,81 @@ static void test_render(void **state)
 	char *t;
 
 	sy_metrics_init(&m);
-	sy_hist_observe(&m.sync_duration, 0.003);	/* in le=0.004 */
-	sy_hist_observe(&m.sync_duration, 0.0005);	/* in le=0.001 */
+	sy_hist_observe(&m.sync_duration[0], 0.003);	/* in le=0.004 */
+	sy_hist_observe(&m.sync_duration[0], 0.0005);	/* in le=0.001 */
 	sy_hist_observe(&m.netprog_duration, 0.3);
 	m.endpoint_changes_total = 7;
 	m.service_changes_pending = 2;
 	m.rule_tables = (const char *const[]){ "filter", "nat", NULL };
-	m.rules_total[1] = 42;	/* nat */
-	m.rules_total[0] = 3;	/* filter */
+	m.rules_total[0][1] = 42;	/* nat */
+	m.rules_total[0][0] = 3;	/* filter */
 	m.healthz_503 = 4;
 	m.no_local_endpoints_external = 1;
 	m.syncs_total = 9;
 	m.watch_reconnects_total = 5;
-	m.last_sync_timestamp = 1700000000.5;
+	m.last_sync_timestamp[0] = 1700000000.5;
 
 	t = metrics_render(&m, METRICS_IPTABLES);
 	assert_non_null(strstr(t, "# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram\n"));
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.001\"}") == 1);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.002\"}") == 1);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"0.004\"}") == 2);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"16.384\"}") == 2);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{le=\"+Inf\"}") == 2);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_count") == 2);
-	assert_true(fabs(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_sum") - 0.0035) < 1e-12);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.001\"}") == 1);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.002\"}") == 1);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.004\"}") == 2);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"16.384\"}") == 2);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"+Inf\"}") == 2);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"}") == 2);
+	assert_true(fabs(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family=\"IPv4\"}") - 0.0035) < 1e-12);
 	assert_true(sample(t, "kubeproxy_network_programming_duration_seconds_bucket{le=\"0.25\"}") == 0);
 	assert_true(sample(t, "kubeproxy_network_programming_duration_seconds_bucket{le=\"0.5\"}") == 1);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_endpoint_changes_total") == 7);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_service_changes_pending") == 2);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\"}") == 42);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{table=\"filter\"}") == 3);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv4\",table=\"nat\"}") == 42);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv4\",table=\"filter\"}") == 3);
 	assert_true(sample(t, "kubeproxy_proxy_healthz_total{code=\"503\"}") == 4);
 	assert_true(sample(t, "kubeproxy_proxy_healthz_total{code=\"200\"}") == 0);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"external\"}") == 1);
 	assert_true(sample(t, "switchyard_syncs_total") == 9);
 	assert_true(sample(t, "switchyard_watch_reconnects_total") == 5);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_last_timestamp_seconds") == 1700000000.5);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"}") == 1700000000.5);
 	assert_null(strstr(t, "process_resident_memory_bytes"));
+	/* no IPv6 instance recorded: no IPv6 series */
+	assert_null(strstr(t, "ip_family=\"IPv6\""));
 	/* every family has HELP and TYPE exactly once */
 	assert_non_null(strstr(t, "# HELP kubeproxy_proxy_livez_total "));
 	assert_ptr_equal(strstr(t, "# TYPE switchyard_syncs_total counter"),
 			 strstr(t, "# TYPE switchyard_syncs_total"));
+	free(t);
+
+	/* dual stack: each family's own series, kube-proxy's ip_family label */
+	m.families = 3;
+	sy_hist_observe(&m.sync_duration[1], 0.02);
+	m.rules_total[1][1] = 5;
+	m.sync_failures_total[0] = 1;
+	m.sync_failures_total[1] = 2;
+	m.last_sync_timestamp[1] = 1700000001;
+	t = metrics_render(&m, METRICS_IPTABLES);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"}") == 2);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv6\"}") == 1);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv6\",le=\"0.016\"}") == 0);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv6\",le=\"0.032\"}") == 1);
+	assert_true(sample(t, "kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family=\"IPv6\"}") == 0);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv4\",table=\"nat\"}") == 42);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv6\",table=\"nat\"}") == 5);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv6\",table=\"filter\"}") == 0);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total{ip_family=\"IPv6\"}") == 2);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv6\"}") == 1700000001);
+	assert_true(sample(t, "switchyard_sync_failures_total") == 3);
+	/* one family header for both families' samples */
+	assert_null(strstr(strstr(t, "# TYPE kubeproxy_sync_proxy_rules_duration_seconds ") + 1,
+			   "# TYPE kubeproxy_sync_proxy_rules_duration_seconds "));
+	free(t);
+	m.rule_tables = (const char *const[]){ "ip switchyard", "ip6 switchyard", NULL };
+	m.rules_total[0][0] = 7;
+	m.rules_total[0][1] = 0;
+	m.rules_total[1][1] = 9;
+	t = metrics_render(&m, METRICS_NFTABLES);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family=\"IPv4\"}") == 1);
+	assert_true(sample(t, "switchyard_nftables_objects{table=\"ip6 switchyard\"}") == 9);
+	assert_true(sample(t, "switchyard_nftables_objects{table=\"ip switchyard\"}") == 7);
 	free(t);
 
 	t = metrics_render(&m, METRICS_PROCESS);

@@ -175,7 +175,7 @@ static void test_family_failure(void **state)
 	assert_int_equal(f6.syncs, 1);
 	assert_int_equal(f4.ports, 1);
 	assert_int_equal(f6.ports, 1);
-	assert_int_equal(d->metrics.sync_failures_total, 1);
+	assert_int_equal(d->metrics.sync_failures_total[1], 1);
 	assert_true(d->sync.pending);
 	assert_false(d->sync.first_sync_done);
 	fp = fopen(path, "r");
@@ -192,11 +192,13 @@ static void test_family_failure(void **state)
 	assert_int_equal(f6.syncs, 2);
 	assert_true(f4.full);
 	assert_true(f6.full);
-	assert_int_equal(d->metrics.sync_failures_total, 1);
+	assert_int_equal(d->metrics.sync_failures_total[1], 1);
 	assert_true(d->sync.first_sync_done);
 	assert_false(d->sync.pending);
-	/* the rule counts are the families' sum */
-	assert_int_equal(d->metrics.rules_total[0], 2);
+	/* each family's rule count under its own ip_family; IPv4 never failed */
+	assert_int_equal(d->metrics.rules_total[0][0], 1);
+	assert_int_equal(d->metrics.rules_total[1][0], 1);
+	assert_int_equal(d->metrics.sync_failures_total[0], 0);
 
 	close(fd);
 	close(saved);
