@@ -91,6 +91,39 @@ sy_bg() {
 	fi
 	SY_LAST_PID=$!
 	SY_PIDS+=("$SY_LAST_PID")
+	# a test server (echo_server.py, sy-echo serve) is not listening yet
+	# when it has been forked: wait for it before the test's first packet
+	case " $* " in
+	*/echo_server.py\ *|*/sy-echo\ serve\ *)
+		sy_wait_listening "$SY_LAST_PID" ||
+			sy_fail "server exited or not listening within ${SY_READY_WAIT}s: $* ($(tail -n 3 "$log" | tr '\n' ' '))" ;;
+	esac
+}
+
+# How long a freshly started server may take to listen: generous, as an
+# emulated VM guest on a loaded CI machine takes many seconds per Python start.
+SY_READY_WAIT=${SY_READY_WAIT:-90}
+# sy_listening PID: the process has a listening TCP/SCTP socket or a bound,
+# unconnected UDP socket (its own sockets, whatever port others use; read from
+# /proc, so it needs neither ss nor the kernel's sock_diag modules)
+sy_listening() {
+	local pid=$1
+	{
+		find "/proc/$pid/fd" -lname 'socket:*' -printf '%l\n' | tr -dc '0-9\n' | sed 's/^/fd /'
+		cat "/proc/$pid/net/tcp" "/proc/$pid/net/tcp6" | awk '$4 == "0A" { print "on", $10 }'
+		cat "/proc/$pid/net/udp" "/proc/$pid/net/udp6" | awk '$4 == "07" { print "on", $10 }'
+		awk 'FNR > 1 { print "on", $8 }' "/proc/$pid/net/sctp/eps"
+	} 2>/dev/null | awk '$1 == "fd" { fd[$2] = 1 } $1 == "on" && ($2 in fd) { f = 1 } END { exit !f }'
+}
+# sy_wait_listening PID: wait (SY_READY_WAIT s) until PID listens; 1 when it
+# exits or does not listen in time
+sy_wait_listening() {
+	local end=$((SECONDS + SY_READY_WAIT))
+	until sy_listening "$1"; do
+		kill -0 "$1" 2>/dev/null || return 1
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
 }
 
 # sy_wait TIMEOUT_SECONDS CMD...  poll CMD every 0.1 s until it succeeds
@@ -104,20 +137,36 @@ sy_wait() {
 }
 
 # sy_echo_server NS PROTO PORT NAME: a server answering "NAME <peer-ip>" to
-# every TCP connection / UDP datagram (tests/lib/echo_server.py).
+# every TCP connection / UDP datagram (tests/lib/echo_server.py); listening
+# when this returns (sy_bg waits for it)
 sy_echo_server() {
 	sy_bg "$1" "$SY_TMP/echo-$4-$2-$3.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
 		--proto "$2" --port "$3" --name "$4"
-	sy_wait_bound "$1" "$2" "$3" || sy_fail "echo server $4 ($2 $3) not listening in $1"
 }
-# sy_wait_bound NS PROTO PORT [N]: wait (10 s) until N (1) sockets of PROTO
-# (tcp|udp|sctp) are bound to PORT in NS: a server started with sy_bg is not
-# listening yet when sy_bg returns
-sy_wait_bound() {
-	local f
-	case $2 in tcp) f=-t ;; udp) f=-u ;; sctp) f=-S ;; *) return 1 ;; esac
-	sy_wait 10 sh -c "[ \$(ip netns exec '$1' ss -Hln $f 'sport = :$3' | wc -l) -ge ${4:-1} ]"
+# sy_bound_count NS PROTO PORT: sockets of PROTO (tcp|udp|sctp) listening on /
+# bound to PORT in NS (NS "-": this namespace); read from /proc/net
+sy_bound_count() {
+	local hex files st
+	hex=$(printf ':%04X' "$3")
+	case $2 in
+	tcp) files="/proc/net/tcp /proc/net/tcp6" st=0A ;;
+	udp) files="/proc/net/udp /proc/net/udp6" st=07 ;;
+	sctp)
+		sy_in "$1" sh -c 'cat /proc/net/sctp/eps 2>/dev/null' |
+			awk -v p="$3" 'NR > 1 && $6 == p' | wc -l
+		return ;;
+	*) echo 0; return 1 ;;
+	esac
+	# shellcheck disable=SC2086
+	sy_in "$1" sh -c "cat $files 2>/dev/null" |
+		awk -v p="$hex" -v st="$st" '$4 == st && substr($2, length($2) - 4) == p' | wc -l
 }
+sy_in() { if [ "$1" = - ]; then shift; "$@"; else ip netns exec "$@"; fi; }
+# sy_wait_bound NS PROTO PORT [N]: wait (SY_READY_WAIT s) until N (1) sockets
+# of PROTO are listening on / bound to PORT in NS: for servers that sy_bg does
+# not know (sy_bg waits for echo_server.py and sy-echo itself)
+sy_wait_bound() { sy_wait "$SY_READY_WAIT" sy_bound_ge "$1" "$2" "$3" "${4:-1}"; }
+sy_bound_ge() { [ "$(sy_bound_count "$1" "$2" "$3")" -ge "$4" ]; }
 # sy_ask NS PROTO IP PORT [SRCPORT] → prints the server's answer (empty on failure)
 sy_ask() {
 	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" \
