@@ -213,11 +213,12 @@ static void observe_changes(struct sy_daemon *d, double now_wall)
 	const struct cache_stats *cs = cache_get_stats(d->cache);
 	struct hmap seen;
 
-	hmap_init(&seen);
+	/* each family's own (kube-proxy: each proxier its own slices) */
 	for (int f = 0; f < 2; f++) {
 		unsigned n;
 		const struct ds_change *chg = ds_changes(&d->ds, f ? AF_INET6 : AF_INET, &n);
 
+		hmap_init(&seen);
 		for (unsigned i = 0; i < n; i++) {
 			const struct ds_port *p = chg[i].new, *old = chg[i].old;
 
@@ -227,10 +228,10 @@ static void observe_changes(struct sy_daemon *d, double now_wall)
 			    hmap_get(&seen, p->svc_key))
 				continue;
 			hmap_put(&seen, p->svc_key, (void *)1);
-			sy_hist_observe(&d->metrics.netprog_duration, now_wall - p->trigger_time);
+			sy_hist_observe(&d->metrics.netprog_duration[f], now_wall - p->trigger_time);
 		}
+		hmap_clear(&seen);
 	}
-	hmap_clear(&seen);
 	d->metrics.endpoint_changes_total = cs->endpoint_changes;
 	d->metrics.service_changes_total = cs->service_changes;
 	d->metrics.endpoint_changes_pending = 0;

@@ -77,7 +77,8 @@ void sy_metrics_init(struct sy_metrics *m)
 		sy_hist_init_exp(&m->sync_full_duration[f], 0.001, 2, 15);
 		sy_hist_init_exp(&m->sync_partial_duration[f], 0.001, 2, 15);
 	}
-	sy_hist_init_netprog(&m->netprog_duration);
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
+		sy_hist_init_netprog(&m->netprog_duration[f]);
 	sy_hist_init_exp(&m->conntrack_duration, 0.001, 2, 15);
 	sy_hist_init_exp(&m->netpol_sync_duration, 0.0001, 2, 18);
 }
@@ -290,10 +291,16 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 			sample_d(&b, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", label,
 				 m->last_sync_timestamp[f]);
 		}
-	gauge_d(&b, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
-		"The last time a sync of proxy rules was queued", m->last_queued_timestamp);
-	histogram(&b, "kubeproxy_network_programming_duration_seconds",
-		  "In Cluster Network Programming Latency in seconds", &m->netprog_duration);
+	family(&b, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",
+	       "The last time a sync of proxy rules was queued");
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
+		if (has_fam(m, f)) {
+			snprintf(label, sizeof(label), "{ip_family=\"%s\"}", fam_names[f]);
+			sample_d(&b, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", label,
+				 m->last_queued_timestamp);
+		}
+	histogram_fam(&b, m, "kubeproxy_network_programming_duration_seconds",
+		      "In Cluster Network Programming Latency in seconds", m->netprog_duration);
 	counter(&b, "kubeproxy_sync_proxy_rules_endpoint_changes_total",
 		"Cumulative proxy rules Endpoint changes", m->endpoint_changes_total);
 	gauge_u(&b, "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
@@ -304,10 +311,17 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 		"Pending proxy rules Service changes", m->service_changes_pending);
 	family(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", "gauge",
 	       "Number of services with a Local traffic policy and no endpoints");
-	sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
-		 "{traffic_policy=\"internal\"}", m->no_local_endpoints_internal);
-	sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
-		 "{traffic_policy=\"external\"}", m->no_local_endpoints_external);
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
+		if (has_fam(m, f)) {
+			snprintf(label, sizeof(label), "{ip_family=\"%s\",traffic_policy=\"internal\"}",
+				 fam_names[f]);
+			sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", label,
+				 m->no_local_endpoints_internal[f]);
+			snprintf(label, sizeof(label), "{ip_family=\"%s\",traffic_policy=\"external\"}",
+				 fam_names[f]);
+			sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", label,
+				 m->no_local_endpoints_external[f]);
+		}
 	family(&b, "kubeproxy_proxy_healthz_total", "counter",
 	       "Cumulative proxy healthz HTTP status");
 	sample_u(&b, "kubeproxy_proxy_healthz_total", "{code=\"200\"}", m->healthz_200);

@@ -145,7 +145,7 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds, bool 
 	struct hmap_iter it;
 	const char *key;
 	void *v;
-	uint64_t no_local_internal = 0, no_local_external = 0;
+	uint64_t no_local_internal[2] = { 0 }, no_local_external[2] = { 0 };
 	struct hmap seen_int, seen_ext;
 
 	if (!h)
@@ -165,10 +165,11 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds, bool 
 	}
 	h->scanned = true;
 	h->gen++;
-	hmap_init(&seen_int);
-	hmap_init(&seen_ext);
 	/* both families' ports: a dual-stack Service's local endpoints of either count */
 	for (int f = 0; f < 2; f++) {
+		/* the no_local_endpoints gauges: each family's own (ip_family) */
+		hmap_init(&seen_int);
+		hmap_init(&seen_ext);
 		hmap_iter_init(&it, ds_ports(ds, f ? AF_INET6 : AF_INET));
 		while (hmap_iter_next(&it, NULL, &v)) {
 			const struct ds_port *p = v;
@@ -181,12 +182,12 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds, bool 
 			if (p->n_local_eps == 0) {
 				if (p->itp_local && !hmap_get(&seen_int, p->svc_key)) {
 					hmap_put(&seen_int, p->svc_key, (void *)1);
-					no_local_internal++;
+					no_local_internal[f]++;
 				}
 				if (p->etp_local && ds_port_has_external(p) &&
 				    !hmap_get(&seen_ext, p->svc_key)) {
 					hmap_put(&seen_ext, p->svc_key, (void *)1);
-					no_local_external++;
+					no_local_external[f]++;
 				}
 			}
 			if (!p->hc_node_port)
@@ -219,11 +220,11 @@ void svc_health_sync(struct svc_health *h, const struct desired_state *ds, bool 
 				l->local_eps = n;
 			l->gen = h->gen;
 		}
+		hmap_clear(&seen_int);
+		hmap_clear(&seen_ext);
 	}
-	hmap_clear(&seen_int);
-	hmap_clear(&seen_ext);
-	h->metrics->no_local_endpoints_internal = no_local_internal;
-	h->metrics->no_local_endpoints_external = no_local_external;
+	memcpy(h->metrics->no_local_endpoints_internal, no_local_internal, sizeof(no_local_internal));
+	memcpy(h->metrics->no_local_endpoints_external, no_local_external, sizeof(no_local_external));
 
 	hmap_iter_init(&it, &h->listeners);
 	while (hmap_iter_next(&it, &key, &v)) {

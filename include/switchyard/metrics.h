@@ -48,12 +48,16 @@ struct sy_metrics {
 	const char *const *rule_tables;		/* NULL-terminated, or NULL */
 	uint64_t rules_total[SY_METRICS_FAMILIES][MODE_MAX_TABLES];
 	uint64_t rules_last[SY_METRICS_FAMILIES][MODE_MAX_TABLES];
+	/* network_programming_duration_seconds: the family's EndpointSlices */
+	struct sy_hist netprog_duration[SY_METRICS_FAMILIES];
+	/* sync_proxy_rules_last_queued_timestamp_seconds: both families are queued together */
+	double last_queued_timestamp;
+	/* sync_proxy_rules_no_local_endpoints_total{traffic_policy,ip_family} */
+	uint64_t no_local_endpoints_internal[SY_METRICS_FAMILIES];
+	uint64_t no_local_endpoints_external[SY_METRICS_FAMILIES];
 	/* kubeproxy_*, one series */
-	struct sy_hist netprog_duration;	/* network_programming_duration_seconds */
-	double last_queued_timestamp;		/* sync_proxy_rules_last_queued_timestamp_seconds */
 	uint64_t endpoint_changes_total, endpoint_changes_pending;
 	uint64_t service_changes_total, service_changes_pending;
-	uint64_t no_local_endpoints_internal, no_local_endpoints_external;
 	uint64_t healthz_200, healthz_503, livez_200, livez_503;
 
 	/* switchyard_* */

@@ -219,11 +219,11 @@ for name in kubeproxy_sync_proxy_rules_duration_seconds kubeproxy_network_progra
 done
 [ "$(metric 'kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="0.001"}')" != "" ] ||
 	sy_fail "sync duration has no 1ms bucket"
-[ "$(metric 'kubeproxy_network_programming_duration_seconds_bucket{le="0.25"}')" != "" ] ||
+[ "$(metric 'kubeproxy_network_programming_duration_seconds_bucket{ip_family="IPv4",le="0.25"}')" != "" ] ||
 	sy_fail "network programming buckets"
 syncs1=$(metric switchyard_syncs_total) || sy_fail "switchyard_syncs_total missing"
 count1=$(metric 'kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"}')
-np1=$(metric kubeproxy_network_programming_duration_seconds_count)
+np1=$(metric 'kubeproxy_network_programming_duration_seconds_count{ip_family="IPv4"}')
 ep1=$(metric kubeproxy_sync_proxy_rules_endpoint_changes_total)
 [ "$syncs1" -ge 1 ] && [ "$count1" -ge 1 ] || sy_fail "no sync counted ($syncs1, $count1)"
 [ "$(metric kubeproxy_sync_proxy_rules_service_changes_total)" -ge 2 ] || sy_fail "service changes"
@@ -241,7 +241,7 @@ done
 grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count ' "$SY_TMP/metrics.txt" &&
 	sy_fail "an unlabelled sync duration besides the per-family ones"
 [ "$(metric 'kubeproxy_proxy_healthz_total{code="200"}')" = 1 ] || sy_fail "healthz 200 counter"
-[ "$(metric 'kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external"}')" = 0 ] ||
+[ "$(metric 'kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family="IPv4",traffic_policy="external"}')" = 0 ] ||
 	sy_fail "no_local_endpoints external before the change"
 for name in switchyard_watch_reconnects_total switchyard_relists_total switchyard_decode_errors_total \
 	switchyard_conntrack_deleted_total switchyard_conntrack_errors_total switchyard_kernel_writes_total \
@@ -298,13 +298,13 @@ metrics
 [ "$(metric kubeproxy_sync_proxy_rules_endpoint_changes_total)" -gt "$ep1" ] || sy_fail "endpoint changes"
 [ "$(metric 'kubeproxy_sync_partial_proxy_rules_duration_seconds_count{ip_family="IPv4"}')" -ge 1 ] ||
 	sy_fail "partial sync"
-[ "$(metric 'kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external"}')" = 1 ] ||
+[ "$(metric 'kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family="IPv4",traffic_policy="external"}')" = 1 ] ||
 	sy_fail "no_local_endpoints external after the change"
-np2=$(metric kubeproxy_network_programming_duration_seconds_count)
+np2=$(metric 'kubeproxy_network_programming_duration_seconds_count{ip_family="IPv4"}')
 [ "$np2" -gt "$np1" ] || sy_fail "network programming latency not observed ($np1 → $np2)"
 # observed from the trigger time (whole seconds in the annotation): well under a minute
-[ "$(metric 'kubeproxy_network_programming_duration_seconds_bucket{le="59"}')" = "$np2" ] ||
-	[ "$(metric 'kubeproxy_network_programming_duration_seconds_bucket{le="60"}')" = "$np2" ] ||
+[ "$(metric 'kubeproxy_network_programming_duration_seconds_bucket{ip_family="IPv4",le="59"}')" = "$np2" ] ||
+	[ "$(metric 'kubeproxy_network_programming_duration_seconds_bucket{ip_family="IPv4",le="60"}')" = "$np2" ] ||
 	sy_fail "network programming latency above a minute"
 
 # ---- 4. the Node is being deleted: /healthz 503, nodeEligible false; /livez 200 ----

@@ -119,14 +119,15 @@ static void test_render(void **state)
 	sy_metrics_init(&m);
 	sy_hist_observe(&m.sync_duration[0], 0.003);	/* in le=0.004 */
 	sy_hist_observe(&m.sync_duration[0], 0.0005);	/* in le=0.001 */
-	sy_hist_observe(&m.netprog_duration, 0.3);
+	sy_hist_observe(&m.netprog_duration[0], 0.3);
 	m.endpoint_changes_total = 7;
 	m.service_changes_pending = 2;
 	m.rule_tables = (const char *const[]){ "filter", "nat", NULL };
 	m.rules_total[0][1] = 42;	/* nat */
 	m.rules_total[0][0] = 3;	/* filter */
 	m.healthz_503 = 4;
-	m.no_local_endpoints_external = 1;
+	m.no_local_endpoints_external[0] = 1;
+	m.no_local_endpoints_external[1] = 6;
 	m.syncs_total = 9;
 	m.watch_reconnects_total = 5;
 	m.last_sync_timestamp[0] = 1700000000.5;
@@ -140,15 +141,15 @@ static void test_render(void **state)
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"+Inf\"}") == 2);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"}") == 2);
 	assert_true(fabs(sample(t, "kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family=\"IPv4\"}") - 0.0035) < 1e-12);
-	assert_true(sample(t, "kubeproxy_network_programming_duration_seconds_bucket{le=\"0.25\"}") == 0);
-	assert_true(sample(t, "kubeproxy_network_programming_duration_seconds_bucket{le=\"0.5\"}") == 1);
+	assert_true(sample(t, "kubeproxy_network_programming_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.25\"}") == 0);
+	assert_true(sample(t, "kubeproxy_network_programming_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.5\"}") == 1);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_endpoint_changes_total") == 7);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_service_changes_pending") == 2);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv4\",table=\"nat\"}") == 42);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_total{ip_family=\"IPv4\",table=\"filter\"}") == 3);
 	assert_true(sample(t, "kubeproxy_proxy_healthz_total{code=\"503\"}") == 4);
 	assert_true(sample(t, "kubeproxy_proxy_healthz_total{code=\"200\"}") == 0);
-	assert_true(sample(t, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"external\"}") == 1);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family=\"IPv4\",traffic_policy=\"external\"}") == 1);
 	assert_true(sample(t, "switchyard_syncs_total") == 9);
 	assert_true(sample(t, "switchyard_watch_reconnects_total") == 5);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"}") == 1700000000.5);
@@ -180,6 +181,9 @@ static void test_render(void **state)
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total{ip_family=\"IPv6\"}") == 2);
 	assert_true(sample(t, "kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv6\"}") == 1700000001);
 	assert_true(sample(t, "switchyard_sync_failures_total") == 3);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family=\"IPv6\",traffic_policy=\"external\"}") == 6);
+	assert_true(sample(t, "kubeproxy_network_programming_duration_seconds_count{ip_family=\"IPv6\"}") == 0);
+	assert_true(sample(t, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family=\"IPv6\"}") == 0);
 	/* one family header for both families' samples */
 	assert_null(strstr(strstr(t, "# TYPE kubeproxy_sync_proxy_rules_duration_seconds ") + 1,
 			   "# TYPE kubeproxy_sync_proxy_rules_duration_seconds "));

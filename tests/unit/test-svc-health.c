@@ -81,25 +81,35 @@ static void test_partial_skip(void **state)
 	svc("plain", "10.96.0.2", "");
 	slice("plain", "10.0.0.2", "n2");
 	sync_(true);
-	assert_int_equal(m.no_local_endpoints_external, 1);
-	assert_int_equal(m.no_local_endpoints_internal, 0);
+	assert_int_equal(m.no_local_endpoints_external[0], 1);
+	assert_int_equal(m.no_local_endpoints_internal[0], 0);
 	/* a change to a port without Local policy or healthCheckNodePort: nothing moves */
 	slice("plain", "10.0.0.3", "n1");
 	sync_(false);
-	assert_int_equal(m.no_local_endpoints_external, 1);
+	assert_int_equal(m.no_local_endpoints_external[0], 1);
 	/* the eTP=Local Service gets a local endpoint: the partial sync rescans */
 	slice("lb", "10.0.0.4", "n1");
 	sync_(false);
-	assert_int_equal(m.no_local_endpoints_external, 0);
+	assert_int_equal(m.no_local_endpoints_external[0], 0);
 	/* a Service that turns internalTrafficPolicy Local without local endpoints */
 	svc("plain", "10.96.0.2", ",\"internalTrafficPolicy\":\"Local\"");
 	slice("plain", "10.0.0.5", "n2");
 	sync_(false);
-	assert_int_equal(m.no_local_endpoints_internal, 1);
+	assert_int_equal(m.no_local_endpoints_internal[0], 1);
 	/* and back: the old version had the policy, so that change counts too */
 	svc("plain", "10.96.0.2", "");
 	sync_(false);
-	assert_int_equal(m.no_local_endpoints_internal, 0);
+	assert_int_equal(m.no_local_endpoints_internal[0], 0);
+	assert_int_equal(m.no_local_endpoints_external[1], 0);
+	/* dual stack, a local endpoint in IPv4 only: each family counts its own
+	 * (kube-proxy's ip_family label; one proxier per family) */
+	svc("ds", "10.96.0.3", ",\"clusterIPs\":[\"10.96.0.3\",\"fd00::3\"],\"ipFamilies\":"
+	    "[\"IPv4\",\"IPv6\"],\"ipFamilyPolicy\":\"RequireDualStack\",\"type\":\"LoadBalancer\","
+	    "\"externalTrafficPolicy\":\"Local\",\"healthCheckNodePort\":0");
+	slice("ds", "10.0.0.6", "n1");
+	sync_(true);
+	assert_int_equal(m.no_local_endpoints_external[0], 0);
+	assert_int_equal(m.no_local_endpoints_external[1], 1);
 	svc_health_free(h);
 	ev_loop_destroy(loop);
 	desired_fini(&ds);
