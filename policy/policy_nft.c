@@ -352,12 +352,20 @@ static unsigned sidx(int g, uint32_t id)
 	return (unsigned)g * NSHARD + (gset_sharded(g) ? id % NSHARD : 0);
 }
 
-static const char *sname(unsigned si, char *buf)
+/*
+ * A set's name ("peers6-07"), formatted once: every element written names
+ * its set, and a snprintf per element was a fifth of a full sync's user
+ * time.
+ */
+static const char *sname(unsigned si)
 {
+	static char names[NSETS][24];
+
 	if (!gset_sharded((int)(si / NSHARD)))
 		return GSETS[si / NSHARD].name;
-	snprintf(buf, NAMEMAX, "%s-%02u", GSETS[si / NSHARD].name, si % NSHARD);
-	return buf;
+	if (!names[si][0])
+		snprintf(names[si], sizeof(names[si]), "%s-%02u", GSETS[si / NSHARD].name, si % NSHARD);
+	return names[si];
 }
 
 static bool sidx_used(unsigned si)
@@ -455,11 +463,10 @@ static void spec_emit(struct sy_nft_batch *b, const char *chain, const struct sp
 		sy_nft_rb_icmp6_type(rb, s->icmp6_lo, s->icmp6_hi);
 	for (unsigned i = 0; i < s->n_lk; i++) {
 		const struct lk *l = &s->lk[i];
-		char buf[NAMEMAX];
 		if (l->has_id)
-			sy_nft_rb_lookup_id(rb, l->id, l->f, l->n, sname(l->set, buf));
+			sy_nft_rb_lookup_id(rb, l->id, l->f, l->n, sname(l->set));
 		else
-			sy_nft_rb_lookup(rb, l->f, l->n, sname(l->set, buf), false);
+			sy_nft_rb_lookup(rb, l->f, l->n, sname(l->set), false);
 	}
 	if (s->act == SY_NFT_A_REJECT)
 		sy_nft_rb_reject_admin(rb);
@@ -776,9 +783,8 @@ static void elem_write_si(struct sy_nft_batch *b, bool add, unsigned si, const s
 	struct sy_nft_elem2 x = {
 		.key = e->key, .key_end = e->has_end ? e->end : NULL, .klen = e->klen,
 	};
-	char buf[NAMEMAX];
 
-	sy_nft_elem2(b, add, sname(si, buf), &x);
+	sy_nft_elem2(b, add, sname(si), &x);
 }
 
 static void sink_elem(struct sink *k, bool add, uint8_t g, const struct kel *e)
@@ -1409,10 +1415,9 @@ static int diff_full(struct netpol_nft *w, struct sink *k, struct kstate *ks, bo
 	if (!have_table)
 		sy_nft_table_add(b);
 	for (unsigned i = 0; i < NSETS; i++) {
-		char buf[NAMEMAX];
 		struct sy_nft_set2 d;
 		const char *nm;
-		if (!sidx_used(i) || hmap_get(&ks->sets, (nm = sname(i, buf))))
+		if (!sidx_used(i) || hmap_get(&ks->sets, (nm = sname(i))))
 			continue;
 		d = GSETS[i / NSHARD];
 		d.name = nm;
@@ -1427,14 +1432,13 @@ static int diff_full(struct netpol_nft *w, struct sink *k, struct kstate *ks, bo
 	for (unsigned i = 0; i < NSETS; i++) {
 		struct bset have;
 		struct bset *want = &k->elems[i];
-		char buf[NAMEMAX];
 		const char *nm;
 		int r;
 
 		if (!sidx_used(i))
 			continue;
 		bset_init(&have, kel_width((int)(i / NSHARD)));
-		if (hmap_get(&ks->sets, (nm = sname(i, buf)))) {
+		if (hmap_get(&ks->sets, (nm = sname(i)))) {
 			struct kelem_arg a = { &have, (int)(i / NSHARD) };
 			r = sy_nft_dump_elems2(w->nl, NFPROTO_INET, TABLE, nm, kelem_cb, &a);
 			if (r < 0) {
@@ -1495,9 +1499,8 @@ static int diff_full(struct netpol_nft *w, struct sink *k, struct kstate *ks, bo
 	hmap_iter_init(&it, &ks->sets);
 	while (hmap_iter_next(&it, &name, &v)) {
 		bool ours = false;
-		char buf[NAMEMAX];
 		for (unsigned i = 0; i < NSETS && !ours; i++)
-			ours = sidx_used(i) && !strcmp(name, sname(i, buf));
+			ours = sidx_used(i) && !strcmp(name, sname(i));
 		if (!ours) {
 			sy_nft_set_del(b, name);
 			st->objs_deleted++;
