@@ -28,6 +28,23 @@ wait_reached() { # WANT IP PORT
 		sleep 0.3
 	done
 }
+# refused IP PORT: no endpoint: every connection rejected with an ICMP
+# unreachable.  IPv6: the kernel drops an ICMPv6 error that arrives while
+# connect() holds the socket (TcpExtLockDroppedIcmps; see
+# iptables-dualstack.sh), so the proof is the client's ICMPv6 counter.
+refused() {
+	local end=$((SECONDS + 15)) got u0 u1
+	[ "$IPT_FAM" = 6 ] || { wait_reached "REFUSED " "$1" "$2"; return; }
+	while :; do
+		u0=$(unreach)
+		got=$(reached "$1" "$2" 5)
+		u1=$(unreach)
+		case $got in *ep*) ;; *) [ $((u1 - u0)) -ge 5 ] && return 0 ;; esac
+		[ $SECONDS -lt $end ] || sy_fail "want refused from $1:$2, got '$got', $((u1 - u0)) ICMPv6 unreachables"
+		sleep 0.3
+	done
+}
+unreach() { ip netns exec "$CLIENT" nstat -az Icmp6InDestUnreachs | awk '/Icmp6InDestUnreachs/ {print $2}'; }
 wait_reached "ep1 " 10.96.0.70 80
 
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
@@ -35,7 +52,7 @@ wait_reached "ep1 ep2 " 10.96.0.70 80
 sy_log "endpoint added: both reached"
 
 ipt_slice web TCP 8080 | ipt_write slice.yaml
-wait_reached "REFUSED " 10.96.0.70 80
+refused 10.96.0.70 80
 sy_log "endpoints gone: REFUSED"
 
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
@@ -46,27 +63,27 @@ svc=$(grep -o 'SY-SVC-[A-Z0-9]*' <<<"$good" | head -1)
 [ -n "$svc" ] || sy_fail "no SVC chain"
 
 # drift 1: flush our chains, drop our PREROUTING jump
-ip netns exec "$NODE" iptables-legacy -w -t nat -F "$svc"
-ip netns exec "$NODE" iptables-legacy -w -t nat -D PREROUTING -m comment \
+ip netns exec "$NODE" $IPT -w -t nat -F "$svc"
+ip netns exec "$NODE" $IPT -w -t nat -D PREROUTING -m comment \
 	--comment "switchyard service portals" -j SY-SERVICES
 [ "$(ipt_save)" != "$good" ] || sy_fail "the drift did not change the table"
 sy_wait 10 is_good || sy_fail "flushed chain not repaired: $(diff <(echo "$good") <(ipt_save))"
 sy_log "flushed chain and removed jump repaired"
 # drift 2: a rule replaced
-ip netns exec "$NODE" iptables-legacy -w -t nat -R "$svc" 1 -j RETURN
+ip netns exec "$NODE" $IPT -w -t nat -R "$svc" 1 -j RETURN
 sy_wait 10 is_good || sy_fail "altered rule not repaired"
 sy_log "altered rule repaired"
 # drift 3: a chain deleted (after removing what referenced it)
-ip netns exec "$NODE" iptables-legacy -w -t nat -F SY-SERVICES
-ip netns exec "$NODE" iptables-legacy -w -t nat -F "$svc"
-ip netns exec "$NODE" iptables-legacy -w -t nat -X "$svc"
+ip netns exec "$NODE" $IPT -w -t nat -F SY-SERVICES
+ip netns exec "$NODE" $IPT -w -t nat -F "$svc"
+ip netns exec "$NODE" $IPT -w -t nat -X "$svc"
 sy_wait 10 is_good || sy_fail "deleted chain not repaired"
 wait_reached "ep1 ep2 " 10.96.0.70 80
 sy_log "deleted chain repaired, traffic flows"
 
 # the Service goes away: its rules and chains too
 rm "$IPT_M/svc.yaml"
-svc_gone() { ! ip netns exec "$NODE" iptables-legacy-save -t nat | grep -q -e 10.96.0.70 -e "$svc"; }
+svc_gone() { ! ipt_save nat | grep -q -e "$(ipt_ip 10.96.0.70)" -e "$svc"; }
 sy_wait 10 svc_gone ||
 	sy_fail "rules of the deleted Service remain"
 grep -q "Failed to sync" "$IPT_LOG" && sy_fail "a sync failed: $(grep 'Failed to sync' "$IPT_LOG" | head -3)"

@@ -10,6 +10,17 @@
 #   IPs) towards the client link, so unserved addresses are forwarded (and
 #   hit the filter table) instead of being unroutable.
 # The cluster CIDR is 10.244.0.0/16; the client is outside it.
+#
+# IPT_FAM=6 runs a test in IPv6 (the IPv6 twin of a test is this one line:
+# IPT_FAM=6 exec bash iptables-X.sh): the same lab in IPv6 (the node keeps
+# its IPv4 addresses), the Services IPv6-only, the endpoints' slices
+# addressType IPv6, read back with ip6tables-legacy-save.  The helpers take
+# the lab's IPv4 addresses and use their twins (ipt_ip):
+#   192.168.50.N -> fd00:50::N   192.168.60.N -> fd00:60::N
+#   10.244.K.N -> fd00:244:K::N (10.244.0.0/16 -> fd00:244::/48)
+#   10.96.A.B -> fd00:96::A:B (fd00:96::B when A is 0)
+#   anything else a.b.c.d/L -> fd00:a:b:c::d/(96+L)
+# $IPT is the family's iptables-legacy / ip6tables-legacy.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "iptables-lib.sh: the lab library of tests/e2e/iptables-*.sh (not a test)" >&2
 	exit 77
@@ -17,9 +28,42 @@ fi
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 [ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
+IPT_FAM=${IPT_FAM:-4}
+IPT=iptables-legacy
+[ "$IPT_FAM" = 6 ] && IPT=ip6tables-legacy
 if [ "${IPT_MODE:-iptables}" = iptables ]; then
-	command -v iptables-legacy-save >/dev/null || sy_skip "iptables-legacy-save missing"
+	command -v $IPT-save >/dev/null || sy_skip "$IPT-save missing"
 fi
+[ "$IPT_FAM" = 6 ] && sy_log "IPv6 (IPT_FAM=6)"
+
+# ipt_ip ADDR[/LEN]: the lab address in the family under test (above)
+ipt_ip() {
+	local a=${1%/*} l="" o1 o2 o3 o4
+	[ "$IPT_FAM" = 6 ] || { echo "$1"; return; }
+	[ "$a" = "$1" ] || l=${1#*/}
+	case $a in *:*) echo "$1"; return ;; esac
+	IFS=. read -r o1 o2 o3 o4 <<<"$a"
+	case $o1.$o2 in
+	192.168) a="fd00:$o3::$o4"; l=${l:+$((l + 96))} ;;
+	10.244)
+		if [ "$l" = 16 ]; then a=fd00:244::; l=48
+		else a="fd00:244:$o3::$o4"; l=${l:+$((l + 40))}; fi ;;
+	10.96)
+		if [ "$l" = 16 ]; then a=fd00:96::; l=64
+		elif [ "$o3" = 0 ]; then a="fd00:96::$o4"
+		else a="fd00:96::$o3:$o4"; fi ;;
+	*) a="fd00:$o1:$o2:$o3::$o4"; l=${l:+$((l + 96))} ;;
+	esac
+	echo "$a${l:+/$l}"
+}
+# ipt_hostport IP PORT: IP:PORT as iptables-save prints a DNAT target ([IPv6]:PORT)
+ipt_hostport() {
+	if [ "$IPT_FAM" = 6 ]; then echo "[$(ipt_ip "$1")]:$2"; else echo "$1:$2"; fi
+}
+# ipt_host IP: IP/32 or its twin/128, as iptables-save prints a host
+ipt_host() {
+	if [ "$IPT_FAM" = 6 ]; then echo "$(ipt_ip "$1")/128"; else echo "$1/32"; fi
+}
 
 IPT_M=$SY_TMP/manifests
 mkdir -p "$IPT_M"
@@ -28,9 +72,9 @@ IPT_LOG=
 IPT_EP_NS=()
 IPT_NODEPORT=
 
-# ipt_lab NEPS: build the namespaces
+# ipt_lab NEPS: build the namespaces (in IPv6 too with IPT_FAM=6)
 ipt_lab() {
-	local n=$1 k
+	local n=$1 k ns
 	sy_mkns NODE node
 	sy_mkns CLIENT client
 	ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1
@@ -40,19 +84,44 @@ ipt_lab() {
 	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.default.send_redirects=0
 	# many REJECTs in a row: no ICMP rate limit
 	ip netns exec "$NODE" sysctl -qw net.ipv4.icmp_ratelimit=0
+	if [ "$IPT_FAM" = 6 ]; then
+		for ns in "$NODE" "$CLIENT"; do ipt_nodad "$ns"; done
+		ip netns exec "$NODE" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.icmp.ratelimit=0
+	fi
 	sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
 	for k in 3 4 5 6 7 8 9; do ip -n "$CLIENT" addr add 192.168.50.$k/24 dev eth0; done
 	ip -n "$CLIENT" route add default via 192.168.50.1
 	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.eth-c.send_redirects=0
 	ip -n "$NODE" route add 10.96.0.0/16 dev eth-c
 	ip -n "$NODE" route add 192.168.60.0/24 dev eth-c
+	if [ "$IPT_FAM" = 6 ]; then
+		ip -n "$NODE" addr add fd00:50::1/64 dev eth-c nodad
+		for k in 2 3 4 5 6 7 8 9; do ip -n "$CLIENT" addr add fd00:50::$k/64 dev eth0 nodad; done
+		ip -n "$CLIENT" -6 route add default via fd00:50::1
+	fi
 	for k in $(seq 1 "$n"); do
 		local epns
 		sy_mkns epns "ep$k"
 		IPT_EP_NS[$k]=$epns
+		[ "$IPT_FAM" = 6 ] && ipt_nodad "$epns"
 		sy_veth "$NODE" "eth-$k" "10.244.$k.1/24" "$epns" eth0 "10.244.$k.2/24"
 		ip -n "$epns" route add default via "10.244.$k.1"
+		[ "$IPT_FAM" = 6 ] || continue
+		ip -n "$NODE" addr add "fd00:244:$k::1/64" dev "eth-$k" nodad
+		ip -n "$epns" addr add "fd00:244:$k::2/64" dev eth0 nodad
+		ip -n "$epns" -6 route add default via "fd00:244:$k::1"
 	done
+	# unserved IPv6 Service addresses are forwarded (to meet the filter
+	# rules) out of eth-1, not back out of eth-c: IPv6 has no send_redirects
+	if [ "$IPT_FAM" = 6 ]; then
+		ip -n "$NODE" -6 route add fd00:96::/64 dev eth-1
+		ip -n "$NODE" -6 route add fd00:60::/64 dev eth-1
+	fi
+}
+
+# ipt_nodad NS: no duplicate address detection (addresses usable at once)
+ipt_nodad() {
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 }
 
 # ipt_node_manifest: the Node object for node1
@@ -64,7 +133,7 @@ metadata:
   name: node1
 status:
   addresses:
-    - {type: InternalIP, address: 192.168.50.1}
+    - {type: InternalIP, address: "$(ipt_ip 192.168.50.1)"}
 EOF
 }
 
@@ -72,7 +141,7 @@ EOF
 ipt_start() {
 	IPT_LOG=$SY_TMP/switchyard.$RANDOM.log
 	sy_bg "$NODE" "$IPT_LOG" "$SWITCHYARD" --proxy-mode="${IPT_MODE:-iptables}" --manifests "$IPT_M" \
-		--hostname-override node1 --cluster-cidr 10.244.0.0/16 \
+		--hostname-override node1 --cluster-cidr "$(ipt_cidrs)" \
 		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
 		--min-sync-period 0s -v 2 "$@"
 	IPT_PID=$SY_LAST_PID
@@ -80,6 +149,11 @@ ipt_start() {
 		cat "$IPT_LOG" >&2
 		sy_fail "switchyard did not complete its first sync"
 	}
+}
+
+# ipt_cidrs: the --cluster-cidr value (both families' with IPT_FAM=6)
+ipt_cidrs() {
+	if [ "$IPT_FAM" = 6 ]; then echo 10.244.0.0/16,fd00:244::/48; else echo 10.244.0.0/16; fi
 }
 
 ipt_stop() {
@@ -99,17 +173,26 @@ ipt_wait_sync() {
 }
 
 # ipt_servers K PROTO PORT: echo servers named epK in endpoint ns K
-ipt_server() { sy_echo_server "${IPT_EP_NS[$1]}" "$2" "$3" "ep$1"; }
+ipt_server() {
+	if [ "$IPT_FAM" = 6 ]; then
+		sy_bg "${IPT_EP_NS[$1]}" "$SY_TMP/echo-ep$1-$2-$3.log" "$PY" \
+			"$SY_SRC/tests/lib/echo_server.py" --proto "$2" --port "$3" --name "ep$1" --bind ::
+	else
+		sy_echo_server "${IPT_EP_NS[$1]}" "$2" "$3" "ep$1"
+	fi
+}
 
 # ipt_save [TABLE]: the node's table without counters and comments
 ipt_save() {
-	ip netns exec "$NODE" iptables-legacy-save ${1:+-t "$1"} | sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]//'
+	ip netns exec "$NODE" $IPT-save ${1:+-t "$1"} | sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]//'
 }
 
 # ipt_ask_many NS PROTO IP PORT COUNT [SRC] → names, one per line
 ipt_ask_many() {
-	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
-		--port "$4" --count "$5" ${6:+--src "$6"} --timeout 1 2>/dev/null
+	local src=""
+	[ -z "${6:-}" ] || src=$(ipt_ip "$6")
+	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$(ipt_ip "$3")" \
+		--port "$4" --count "$5" ${src:+--src "$src"} --timeout 1 2>/dev/null
 }
 
 # ipt_chisq COUNTS...: chi-square statistic against a uniform split
@@ -124,14 +207,16 @@ EOF
 
 # ipt_svc NAME IP PORT TARGETPORT PROTO [extra spec yaml lines...] → Service yaml
 ipt_svc() {
-	local name=$1 ip=$2 port=$3 tport=$4 proto=$5
+	local name=$1 ip port=$3 tport=$4 proto=$5 fam=""
+	ip=$(ipt_ip "$2")
 	shift 5
+	[ "$IPT_FAM" = 6 ] && fam=$'\n  clusterIPs: ["'"$ip"$'"]\n  ipFamilies: [IPv6]'
 	cat <<EOF
 apiVersion: v1
 kind: Service
 metadata: {name: $name, namespace: default}
 spec:
-  clusterIP: $ip
+  clusterIP: "$ip"$fam
   ports:
     - {name: p, protocol: $proto, port: $port, targetPort: $tport$IPT_NODEPORT}
 EOF
@@ -150,14 +235,14 @@ metadata:
   name: $svc-x
   namespace: default
   labels: {kubernetes.io/service-name: $svc}
-addressType: IPv4
+addressType: IPv$IPT_FAM
 ports:
   - {name: p, protocol: $proto, port: $port}
 endpoints:
 EOF
 	for e in "$@"; do
 		IFS=: read -r ip node ready term <<<"$e"
-		echo "  - addresses: [$ip]"
+		echo "  - addresses: [\"$(ipt_ip "$ip")\"]"
 		echo "    conditions: {ready: ${ready:-true}, serving: true, terminating: ${term:-false}}"
 		echo "    nodeName: ${node:-node2}"
 	done

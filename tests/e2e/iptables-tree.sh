@@ -11,9 +11,10 @@
 ipt_lab 2
 for k in 1 2; do ipt_server $k tcp 8080; ipt_server $k udp 8080; done
 ipt_node_manifest
-"$PY" - "$IPT_M/many.json" >"$SY_TMP/sample" <<'PYEOF'
+"$PY" - "$IPT_M/many.json" "$IPT_FAM" >"$SY_TMP/sample" <<'PYEOF'
 import json, random, sys
 random.seed(3)
+six = sys.argv[2] == "6"  # the addresses' IPv6 twins, as ipt_ip makes them
 items, used = [], set()
 for i in range(300):
     while True:
@@ -22,7 +23,9 @@ for i in range(300):
             used.add(a); break
     ip = "10.96.%d.%d" % (a >> 8, a & 255)
     port = {"name": "p", "protocol": "UDP" if 60 <= i < 80 else "TCP", "port": 80, "targetPort": 8080}
-    spec = {"clusterIP": ip, "ports": [port]}
+    ip6 = "fd00:96::%d:%d" % (a >> 8, a & 255) if a >> 8 else "fd00:96::%d" % (a & 255)
+    spec = {"clusterIP": ip6, "clusterIPs": [ip6], "ipFamilies": ["IPv6"]} if six else {"clusterIP": ip}
+    spec["ports"] = [port]
     if i < 80:
         spec["type"] = "NodePort"; port["nodePort"] = 30000 + i * 7
     items.append({"apiVersion": "v1", "kind": "Service",
@@ -30,9 +33,10 @@ for i in range(300):
     items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                   "metadata": {"name": "s%d-x" % i, "namespace": "default",
                                "labels": {"kubernetes.io/service-name": "s%d" % i}},
-                  "addressType": "IPv4",
+                  "addressType": "IPv6" if six else "IPv4",
                   "ports": [{"name": "p", "protocol": port["protocol"], "port": 8080}],
-                  "endpoints": [{"addresses": ["10.244.%d.2" % k], "conditions": {"ready": True},
+                  "endpoints": [{"addresses": ["fd00:244:%d::2" % k if six else "10.244.%d.2" % k],
+                                 "conditions": {"ready": True},
                                  "nodeName": "node2"} for k in (1, 2)]})
     if i % 23 == 0 or i in (80, 299):
         print("cip", port["protocol"].lower(), ip)
