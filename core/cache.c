@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The cache of decoded Services, EndpointSlices and Nodes: the last good
+ * The cache of decoded Services, EndpointSlices, Nodes and ServiceCIDRs
+ * (and the NetworkPolicy kinds): the last good
  * version of every object, the Services whose desired state must be
  * rebuilt (dirty), the ClusterIP:port claims, and the decode errors
  * reported once per object version.
@@ -34,6 +35,7 @@ struct vip_claim {
 
 struct cache {
 	struct hmap services, slices, nodes;
+	struct hmap service_cidrs;	/* name → struct service_cidr */
 	struct hmap pods, namespaces, netpols;	/* the NetworkPolicy kinds (refcounted objects) */
 	struct hmap changed[3];		/* per NetworkPolicy kind: malloc'd key → (void *)1 */
 	struct hmap by_service;		/* service key → struct svc_slices */
@@ -44,6 +46,7 @@ struct cache {
 	bool replacing[SY_KIND_MAX];
 	uint64_t gen[SY_KIND_MAX];	/* per kind: replaces of different kinds overlap */
 	bool nodes_changed;
+	bool service_cidrs_changed;
 	struct cache_stats stats;
 	struct sy_report rep;		/* cache_set_report: the owner logs */
 	cache_change_fn fn;
@@ -57,6 +60,7 @@ struct cache *cache_new(cache_change_fn fn, void *arg)
 	hmap_init(&c->services);
 	hmap_init(&c->slices);
 	hmap_init(&c->nodes);
+	hmap_init(&c->service_cidrs);
 	hmap_init(&c->by_service);
 	hmap_init(&c->dirty);
 	hmap_init(&c->bad);
@@ -101,6 +105,7 @@ static void vip_claim_free(void *v)
 static void service_free_v(void *v) { service_free(v); }
 static void slice_free_v(void *v) { slice_free(v); }
 static void node_free_v(void *v) { node_free(v); }
+static void service_cidr_free_v(void *v) { service_cidr_free(v); }
 static void pod_unref_v(void *v) { pod_unref(v); }
 static void namespace_unref_v(void *v) { namespace_unref(v); }
 static void netpolicy_unref_v(void *v) { netpolicy_unref(v); }
@@ -117,6 +122,7 @@ void cache_free(struct cache *c)
 	hmap_clear_free(&c->services, service_free_v);
 	hmap_clear_free(&c->slices, slice_free_v);
 	hmap_clear_free(&c->nodes, node_free_v);
+	hmap_clear_free(&c->service_cidrs, service_cidr_free_v);
 	hmap_clear_free(&c->by_service, svc_slices_free);
 	hmap_clear_keys(&c->dirty);
 	hmap_clear_free(&c->bad, bad_obj_free);
@@ -509,6 +515,14 @@ static int delete_obj(struct cache *c, enum sy_kind kind, const char *key)
 		c->nodes_changed = true;
 		c->stats.node_changes++;
 		break;
+	case SY_KIND_SERVICECIDR:
+		old = hmap_del(&c->service_cidrs, key);
+		if (!old)
+			return 0;
+		service_cidr_free(old);
+		c->service_cidrs_changed = true;
+		c->stats.service_cidr_changes++;
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -615,6 +629,31 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		notify(c, kind);
 		return 0;
 	}
+	case SY_KIND_SERVICECIDR: {
+		struct service_cidr *sc, *old;
+
+		r = service_cidr_decode(obj, &sc, err, sizeof(err));
+		if (r < 0)
+			break;
+		old = hmap_get(&c->service_cidrs, sc->key);
+		sc->content_hash = hash;
+		sc->cache_gen = c->gen[kind];
+		if (old && same_version(rv, hash, old->resource_version, old->content_hash)) {
+			old->cache_gen = c->gen[kind];
+			service_cidr_free(sc);
+			return 0;
+		}
+		/* a new version with the same CIDRs (status, finalizers) changes nothing */
+		if (!old || old->n_cidrs != sc->n_cidrs ||
+		    memcmp(old->cidrs, sc->cidrs, sizeof(old->cidrs))) {
+			c->service_cidrs_changed = true;
+			c->stats.service_cidr_changes++;
+		}
+		hmap_put(&c->service_cidrs, sc->key, sc);
+		service_cidr_free(old);
+		notify(c, kind);
+		return 0;
+	}
 	default:
 		return -EINVAL;
 	}
@@ -640,7 +679,8 @@ void cache_replace_end(struct cache *c, enum sy_kind kind)
 {
 	const struct hmap *m = kind == SY_KIND_SERVICE ? &c->services :
 			       kind == SY_KIND_ENDPOINTSLICE ? &c->slices :
-			       kind == SY_KIND_NODE ? &c->nodes : np_map(c, kind);
+			       kind == SY_KIND_NODE ? &c->nodes :
+			       kind == SY_KIND_SERVICECIDR ? &c->service_cidrs : np_map(c, kind);
 	struct hmap_iter it;
 	const char **gone = NULL;
 	unsigned n = 0, cap = 0;
@@ -660,6 +700,9 @@ void cache_replace_end(struct cache *c, enum sy_kind kind)
 		} else if (kind == SY_KIND_NODE) {
 			g = ((struct node *)v)->cache_gen;
 			key = ((struct node *)v)->key;
+		} else if (kind == SY_KIND_SERVICECIDR) {
+			g = ((struct service_cidr *)v)->cache_gen;
+			key = ((struct service_cidr *)v)->key;
 		} else {
 			char **rv;
 			uint64_t *gp, *hp;
@@ -695,6 +738,8 @@ void cache_keep(struct cache *c, enum sy_kind kind, const char *key)
 		((struct endpoint_slice *)v)->cache_gen = c->gen[kind];
 	else if (kind == SY_KIND_NODE && (v = hmap_get(&c->nodes, key)))
 		((struct node *)v)->cache_gen = c->gen[kind];
+	else if (kind == SY_KIND_SERVICECIDR && (v = hmap_get(&c->service_cidrs, key)))
+		((struct service_cidr *)v)->cache_gen = c->gen[kind];
 	else if (np_kind(kind) && (v = hmap_get(np_map(c, kind), key))) {
 		const char *k;
 		char **rv;
@@ -751,6 +796,17 @@ bool cache_nodes_changed(struct cache *c, bool clear)
 
 	if (clear)
 		c->nodes_changed = false;
+	return r;
+}
+
+const struct hmap *cache_service_cidrs(const struct cache *c) { return &c->service_cidrs; }
+
+bool cache_service_cidrs_changed(struct cache *c, bool clear)
+{
+	bool r = c->service_cidrs_changed;
+
+	if (clear)
+		c->service_cidrs_changed = false;
 	return r;
 }
 

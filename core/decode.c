@@ -20,7 +20,7 @@
 const char *sy_kind_name(enum sy_kind k)
 {
 	static const char *const names[] = { "Service", "EndpointSlice", "Node", "Pod", "Namespace",
-					     "NetworkPolicy" };
+					     "NetworkPolicy", "ServiceCIDR" };
 
 	return k < SY_KIND_MAX ? names[k] : "?";
 }
@@ -329,7 +329,7 @@ int cache_object_key(enum sy_kind kind, struct json_object *obj, char *buf, size
 
 	if (kind >= SY_KIND_MAX || check_name(kind, jget(md, "name"), err, sizeof(err)) < 0)
 		return -EINVAL;
-	if (kind == SY_KIND_NODE || kind == SY_KIND_NAMESPACE) {
+	if (sy_kind_cluster_scoped(kind)) {
 		snprintf(buf, len, "%s", jstr(jget(md, "name")));
 		return 0;
 	}
@@ -350,7 +350,7 @@ void object_key_display(enum sy_kind kind, struct json_object *obj, char *buf, s
 		return;
 	escape(name ? name : "", name ? (size_t)json_object_get_string_len(nv) : 0, en, sizeof(en));
 	escape(ns ? ns : "", ns ? (size_t)json_object_get_string_len(nsv) : 0, ens, sizeof(ens));
-	if (kind == SY_KIND_NODE || kind == SY_KIND_NAMESPACE)
+	if (sy_kind_cluster_scoped(kind))
 		snprintf(buf, len, "%s", en);
 	else
 		snprintf(buf, len, "%s/%s", *ens ? ens : "default", en);

@@ -365,6 +365,7 @@ void desired_fini(struct desired_state *ds)
 	}
 	free(ds->retired);
 	free(ds->node.nodeport_addrs);
+	free(ds->service_cidrs);
 	free((char *)ds->node.name);
 	free((char *)ds->node.zone);
 	memset(ds, 0, sizeof(*ds));
@@ -535,6 +536,49 @@ static int update_service(struct desired_state *ds, struct cache *c, const char 
 	return changed;
 }
 
+static int cidr_order(const void *a, const void *b)
+{
+	const struct sy_cidr *x = a, *y = b;
+
+	/* IPv4 first, then as sy_cidr_cmp orders them */
+	if (x->addr.family != y->addr.family)
+		return x->addr.family == AF_INET ? -1 : 1;
+	return sy_cidr_cmp(x, y);
+}
+
+/* The union of the ServiceCIDRs' CIDRs: set service_cidrs_changed when it moved. */
+static void update_service_cidrs(struct desired_state *ds, struct cache *c)
+{
+	const struct hmap *m = cache_service_cidrs(c);
+	struct sy_cidr *v = NULL;
+	unsigned n = 0, k = 0;
+	struct hmap_iter it;
+	void *o;
+
+	if (hmap_count(m))
+		v = xcalloc(2 * hmap_count(m), sizeof(*v));
+	hmap_iter_init(&it, m);
+	while (hmap_iter_next(&it, NULL, &o)) {
+		const struct service_cidr *sc = o;
+
+		for (unsigned i = 0; i < sc->n_cidrs; i++)
+			v[n++] = sc->cidrs[i];
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cidr_order);
+	for (unsigned i = 0; i < n; i++)
+		if (!k || cidr_order(&v[k - 1], &v[i]))
+			v[k++] = v[i];
+	if (k == ds->n_service_cidrs && (!k || !memcmp(v, ds->service_cidrs, k * sizeof(*v)))) {
+		free(v);
+		return;
+	}
+	free(ds->service_cidrs);
+	ds->service_cidrs = v;
+	ds->n_service_cidrs = k;
+	ds->service_cidrs_changed = true;
+}
+
 int desired_update(struct desired_state *ds, struct cache *c, bool all)
 {
 	struct hmap dirty;
@@ -542,6 +586,8 @@ int desired_update(struct desired_state *ds, struct cache *c, bool all)
 	const char *key;
 	int changed = 0;
 
+	if (cache_service_cidrs_changed(c, true))
+		update_service_cidrs(ds, c);
 	cache_take_dirty(c, &dirty);
 	if (all) {
 		/* every Service the cache or the desired state knows */
@@ -576,5 +622,6 @@ void desired_commit(struct desired_state *ds)
 		hmap_clear(&ds->chg[f].idx);
 	}
 	ds->node_changed = false;
+	ds->service_cidrs_changed = false;
 	ds->newest_trigger_time = 0;
 }

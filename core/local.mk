@@ -18,3 +18,11 @@ check_PROGRAMS += tests/unit/test-decode-policy
 TESTS += tests/unit/test-decode-policy
 tests_unit_test_decode_policy_LDADD = $(UNIT_LDADD)
 endif
+
+# ServiceCIDRs (model.h): decoding; the unit test follows them to the nftables planner.
+libswitchyard_a_SOURCES += core/decode_servicecidr.c
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-servicecidr
+TESTS += tests/unit/test-servicecidr
+tests_unit_test_servicecidr_LDADD = $(UNIT_LDADD)
+endif

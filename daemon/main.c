@@ -248,14 +248,16 @@ static int start_source(struct sy_daemon *d)
 		.loop = d->loop, .conn = &conn, .cache = d->cache, .metrics = &d->metrics,
 		.node_name = d->node_name, .all_nodes = d->cfg.pod_network,
 		.network_policy = d->cfg.network_policy,
+		.service_cidrs = d->mode_ops->service_cidrs,
 		.report = { report_log, NULL } }, err, sizeof(err));
 	if (r < 0) {
 		log_error("Kubernetes client: %s", err);
 		k8s_conn_free(&conn);
 		return r;
 	}
-	log_info("Kubernetes client for %s: watching Services, EndpointSlices and %s",
-		 conn.server, d->cfg.pod_network ? "all Nodes" : "this Node");
+	log_info("Kubernetes client for %s: watching Services, EndpointSlices%s and %s",
+		 conn.server, d->mode_ops->service_cidrs ? ", ServiceCIDRs" : "",
+		 d->cfg.pod_network ? "all Nodes" : "this Node");
 	k8s_conn_free(&conn);
 	return 0;
 }

@@ -370,7 +370,8 @@ static void run_sync(struct sy_daemon *d)
 	desired_update(&d->ds, d->cache, zone_changed || !s->first_sync_done);
 	if (d->ds.node_changed)
 		full = true;
-	if (!full && !ds_n_changes(&d->ds) && !(s->mode_due_mono > 0 && t0 >= s->mode_due_mono)) {
+	if (!full && !ds_n_changes(&d->ds) && !d->ds.service_cidrs_changed &&
+	    !(s->mode_due_mono > 0 && t0 >= s->mode_due_mono)) {
 		s->pending = false;
 		s->queued_since_mono = 0;
 		desired_commit(&d->ds);

@@ -1275,4 +1275,5 @@ const struct proxy_mode_ops nftables_mode_ops = {
 	.rule_tables = nft_rule_tables,
 	.metric_families = MODE_METRICS_NFTABLES,
 	.nodeport_primary_default = true,
+	.service_cidrs = true,
 };

@@ -183,6 +183,13 @@ void nftp_opts_from(struct nftp_opts *o, const struct sy_config *cfg, const stru
 	     o->n_cluster_cidrs < ARRAY_SIZE(o->cluster_cidrs); i++)
 		if (cfg->cluster_cidrs[i].addr.family == family)
 			o->cluster_cidrs[o->n_cluster_cidrs++] = cfg->cluster_cidrs[i];
+	if (ds) {
+		unsigned n;
+		const struct sy_cidr *sc = ds_service_cidrs(ds, family, &n);
+
+		for (unsigned i = 0; i < n && i < NFTP_SERVICE_CIDRS_MAX; i++)
+			o->service_cidrs[o->n_service_cidrs++] = sc[i];
+	}
 	o->nodeport_all_local = ds ? ds_nodeport_all_local(ds, family) : true;
 	if (ds && !o->nodeport_all_local) {
 		for (unsigned i = 0; i < ds->node.n_nodeport_addrs &&
@@ -270,6 +277,19 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	r.mset = set_names[NFTP_S_CLUSTER_IPS];
 	r.act = SY_NFT_A_REJECT;
 	add_rule(c, &r);
+	/*
+	 * kube-proxy's "Drop traffic to unallocated ClusterIPs": what is left
+	 * inside a Service CIDR (not a ClusterIP, not DNATed) is dropped; one
+	 * rule per CIDR (kube-proxy: one rule over an anonymous set).
+	 */
+	for (unsigned i = 0; i < o->n_service_cidrs; i++) {
+		memset(&r, 0, sizeof(r));
+		r.m = SY_NFT_M_DADDR;
+		r.daddr = o->service_cidrs[i].addr;
+		r.dplen = o->service_cidrs[i].plen;
+		r.act = SY_NFT_A_DROP;
+		add_rule(c, &r);
+	}
 
 	c = CH("reject-chain", NULL);
 	memset(&r, 0, sizeof(r));

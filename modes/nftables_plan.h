@@ -100,6 +100,7 @@ struct nftp_port {
 	char *error;			/* set when the kernel refused it (mode) */
 };
 
+#define NFTP_SERVICE_CIDRS_MAX 64
 struct nftp_opts {
 	int family;			/* AF_INET / AF_INET6: the table's (ip / ip6) */
 	uint32_t mark_bit;		/* 1 << masquerade_bit */
@@ -109,6 +110,9 @@ struct nftp_opts {
 	bool nodeport_all_local;	/* fib daddr type local; else @nodeport-ips */
 	struct sy_addr nodeport_addrs[64];
 	unsigned n_nodeport_addrs;
+	/* the Service CIDRs of the family (ServiceCIDR objects): cluster-ips-check drops the rest */
+	struct sy_cidr service_cidrs[NFTP_SERVICE_CIDRS_MAX];
+	unsigned n_service_cidrs;
 };
 
 /* The options of family's table: its cluster CIDRs and NodePort addresses only. */

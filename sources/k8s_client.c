@@ -82,6 +82,7 @@ struct informer {
 	double list_done_at;		/* ev_now() of the last complete LIST */
 	unsigned list_items;
 	double backoff;
+	bool not_served;		/* a 404 was reported (said once until it is served) */
 	struct request *req;
 	struct watch_decoder *dec;
 	ev_timer timer;			/* next request (0 or backoff) */
@@ -585,6 +586,7 @@ static int list_page_done(struct informer *inf, struct json_object *resp)
 	set_str(&inf->cont, NULL);
 	cache_replace_end(k->cache, inf->kind);
 	inf->listed = true;
+	inf->not_served = false;
 	inf->list_done_at = ev_now(k->loop);
 	inf->backoff = 0;	/* the server works again (informer_relist guards against spinning) */
 	log_v(2, "Listed %u %s at resourceVersion %s", inf->list_items, inf->plural, rv);
@@ -624,6 +626,18 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 			sy_report(&k->report, 'E', "%s %s: %s: not authorized (check the token or "
 				  "client certificate and RBAC)", inf->plural, op, msg);
 			informer_backoff(inf);
+		} else if (st == 404 && inf->kind == SY_KIND_SERVICECIDR) {
+			/*
+			 * An API server before networking.k8s.io/v1 ServiceCIDRs
+			 * (1.33): said once, asked again at the longest backoff
+			 * (the server may be upgraded).
+			 */
+			if (!inf->not_served)
+				sy_report(&k->report, 'W', "%s %s: %s: not served by this API "
+					  "server (Kubernetes 1.33+); traffic to unallocated "
+					  "ClusterIPs is not dropped", inf->plural, op, msg);
+			inf->not_served = true;
+			informer_backoff_min(inf, K8S_BACKOFF_MAX);
 		} else {
 			curl_off_t ra = 0;
 
@@ -896,6 +910,8 @@ int k8s_client_new(struct k8s_client **ret, const struct k8s_client_args *a, cha
 		[SY_KIND_NAMESPACE] = { "Namespaces", "/api/v1/namespaces", NULL },
 		[SY_KIND_NETWORKPOLICY] = { "NetworkPolicies",
 			"/apis/networking.k8s.io/v1/networkpolicies", NULL },
+		[SY_KIND_SERVICECIDR] = { "ServiceCIDRs",
+			"/apis/networking.k8s.io/v1/servicecidrs", NULL },
 	};
 	static bool curl_inited;
 	struct k8s_client *k;
@@ -958,6 +974,8 @@ int k8s_client_new(struct k8s_client **ret, const struct k8s_client_args *a, cha
 
 		if ((i == SY_KIND_POD || i == SY_KIND_NAMESPACE || i == SY_KIND_NETWORKPOLICY) &&
 		    !a->network_policy)
+			continue;
+		if (i == SY_KIND_SERVICECIDR && !a->service_cidrs)
 			continue;
 		inf->k = k;
 		inf->kind = (enum sy_kind)i;

@@ -559,6 +559,8 @@ static enum sy_kind kind_of(struct json_object *o, bool *ok)
 			return SY_KIND_NAMESPACE;
 		if (!strcmp(s, "NetworkPolicy"))
 			return SY_KIND_NETWORKPOLICY;
+		if (!strcmp(s, "ServiceCIDR"))
+			return SY_KIND_SERVICECIDR;
 	}
 	*ok = false;
 	return SY_KIND_MAX;
@@ -602,7 +604,7 @@ static struct json_object *key_object(const char *key, enum sy_kind *kind)
 	const char *id = key + 1, *slash;
 
 	*kind = (enum sy_kind)(key[0] - '0');
-	if (*kind != SY_KIND_NODE && *kind != SY_KIND_NAMESPACE && (slash = strchr(id, '/'))) {
+	if (!sy_kind_cluster_scoped(*kind) && (slash = strchr(id, '/'))) {
 		json_object_object_add(md, "namespace",
 				       json_object_new_string_len(id, (int)(slash - id)));
 		id = slash + 1;

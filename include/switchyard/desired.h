@@ -154,6 +154,15 @@ struct desired_state {
 	struct ds_port **retired;	/* old versions kept until commit */
 	unsigned n_retired, cap_retired;
 	bool node_changed;		/* node addresses/zone changed: full sync advised */
+	/*
+	 * The Service CIDRs: the union of every ServiceCIDR object's
+	 * spec.cidrs (cache_service_cidrs), each once, sorted, the IPv4 ones
+	 * first (ds_service_cidrs() gives a family's); none while no
+	 * ServiceCIDR is known.  service_cidrs_changed: since the last commit.
+	 */
+	struct sy_cidr *service_cidrs;
+	unsigned n_service_cidrs;
+	bool service_cidrs_changed;
 	uint64_t next_serial;
 	double newest_trigger_time;	/* of the changes, for programming latency */
 };
@@ -172,8 +181,9 @@ void desired_set_node(struct desired_state *ds, const char *name, const char *zo
 		      const struct sy_addr *nodeport_addrs, unsigned n, bool all_local);
 /*
  * Rebuild the Services the cache marked dirty (or every Service when
- * all is true, e.g. after the node's zone changed).  Returns the number
- * of changed ds_ports of both families (the change lists).
+ * all is true, e.g. after the node's zone changed), and the Service CIDRs
+ * when a ServiceCIDR changed.  Returns the number of changed ds_ports of
+ * both families (the change lists).
  */
 int desired_update(struct desired_state *ds, struct cache *c, bool all);
 /* The sync consumed the changes: free retired versions, clear both lists. */
@@ -219,6 +229,20 @@ static inline const struct sy_addr *ds_nodeport_addrs(const struct desired_state
 static inline bool ds_nodeport_all_local(const struct desired_state *ds, int family)
 {
 	return family == AF_INET6 ? ds->node.nodeport_all_local6 : ds->node.nodeport_all_local;
+}
+/* The Service CIDRs of one family (a slice of ds->service_cidrs). */
+static inline const struct sy_cidr *ds_service_cidrs(const struct desired_state *ds, int family,
+						     unsigned *n)
+{
+	const struct sy_cidr *a = ds->service_cidrs;
+	unsigned i = 0, k;
+
+	while (i < ds->n_service_cidrs && a[i].addr.family != family)
+		i++;
+	for (k = i; k < ds->n_service_cidrs && a[k].addr.family == family; k++)
+		;
+	*n = k - i;
+	return *n ? a + i : NULL;
 }
 /* An IPv4 port by name. */
 static inline const struct ds_port *desired_port(const struct desired_state *ds, const char *name)

@@ -64,6 +64,7 @@ struct k8s_client_args {
 	const char *node_name;		/* the Node to watch (fieldSelector=metadata.name) */
 	bool all_nodes;			/* every Node instead (the pod network needs them) */
 	bool network_policy;		/* also Pods, Namespaces, NetworkPolicies (all of them) */
+	bool service_cidrs;		/* also networking.k8s.io/v1 ServiceCIDRs (the mode reads them) */
 	/*
 	 * What the client meets on the loop, for the owner to log: a list or
 	 * watch that failed, is retried or redone, a malformed or oversized
@@ -77,7 +78,8 @@ struct k8s_client_args {
  * !service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name)
  * and Nodes: only node_name unless all_nodes; with network_policy also
  * Pods (of every node), Namespaces and networking.k8s.io/v1
- * NetworkPolicies.  Returns 0, or -errno with
+ * NetworkPolicies; with service_cidrs networking.k8s.io/v1 ServiceCIDRs.
+ * Returns 0, or -errno with
  * the reason in err (-EINVAL: unusable conn, e.g. no server or not an
  * http(s) URL; no node_name without all_nodes).
  */

@@ -105,6 +105,11 @@ struct proxy_mode_ops {
 	 * MODE_MAX_TABLES), in the order /metrics lists them; NULL = none.
 	 */
 	const char *const *rule_tables;
+	/*
+	 * The mode reads the Service CIDRs (desired_state service_cidrs): the
+	 * Kubernetes client then watches networking.k8s.io/v1 ServiceCIDRs.
+	 */
+	bool service_cidrs;
 	/* Mode-specific metric families /metrics shows (MODE_METRICS_*). */
 	unsigned metric_families;
 	/*

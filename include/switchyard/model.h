@@ -33,9 +33,16 @@ enum sy_kind {
 	SY_KIND_POD,
 	SY_KIND_NAMESPACE,
 	SY_KIND_NETWORKPOLICY,
+	/* networking.k8s.io/v1 ServiceCIDR (cluster-scoped): read by the nftables mode. */
+	SY_KIND_SERVICECIDR,
 	SY_KIND_MAX,
 };
 const char *sy_kind_name(enum sy_kind k);	/* "Service", ... */
+/* Node, Namespace, ServiceCIDR: keyed by name alone. */
+static inline bool sy_kind_cluster_scoped(enum sy_kind k)
+{
+	return k == SY_KIND_NODE || k == SY_KIND_NAMESPACE || k == SY_KIND_SERVICECIDR;
+}
 
 /* IPPROTO_TCP / IPPROTO_UDP / IPPROTO_SCTP */
 const char *sy_proto_name(uint8_t proto);	/* "TCP" */
@@ -174,6 +181,26 @@ struct node {
 const char *node_annotation(const struct node *n, const char *key);
 
 /*
+ * A networking.k8s.io/v1 ServiceCIDR: the ranges ClusterIPs are allocated
+ * from.  spec.cidrs as the API server validates it: one or two CIDRs, two
+ * only one of each family; a CIDR with host bits set is kept masked (the
+ * API accepts it with a warning).  The object counts while it exists, also
+ * while it is being deleted (deletionTimestamp set, a finalizer still on),
+ * as kube-proxy's informer sees it.
+ */
+struct service_cidr {
+	char *key;			/* name (hmap key; cluster-scoped) */
+	char *resource_version;
+	struct sy_cidr cidrs[2];
+	unsigned n_cidrs;
+	bool deleting;			/* metadata.deletionTimestamp set */
+	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
+};
+int service_cidr_decode(struct json_object *obj, struct service_cidr **ret, char *err,
+			size_t errlen);
+void service_cidr_free(struct service_cidr *sc);
+
+/*
  * Pure decoders: json → struct.  On failure return -EINVAL and write the
  * reason into err.  Node names and zones are interned (never freed).
  * service_decode reports each entry it skips inside a good Service (an
@@ -271,6 +298,10 @@ struct pod *cache_pod(const struct cache *c, const char *key);
 struct k8s_namespace *cache_namespace(const struct cache *c, const char *name);
 struct netpolicy *cache_netpolicy(const struct cache *c, const char *key);
 bool cache_nodes_changed(struct cache *c, bool clear);
+/* ServiceCIDRs by name (struct service_cidr). */
+const struct hmap *cache_service_cidrs(const struct cache *c);
+/* A ServiceCIDR was added, changed or removed since the last clear. */
+bool cache_service_cidrs_changed(struct cache *c, bool clear);
 /* Mark the nodes changed again (a failed pod network sync wants a retry). */
 void cache_nodes_changed_set(struct cache *c);
 
@@ -280,6 +311,7 @@ struct cache_stats {
 	uint64_t endpoint_changes;	/* upserts+deletes of EndpointSlices */
 	uint64_t node_changes;
 	uint64_t pod_changes, namespace_changes, netpolicy_changes;
+	uint64_t service_cidr_changes;
 };
 const struct cache_stats *cache_get_stats(const struct cache *c);
 

@@ -19,7 +19,14 @@ status {phase: Pending} whatever the request says, and only the status
 subresource (PUT/PATCH .../pods/NAME/status, kubectl --subresource=status)
 changes its status; container ports default to protocol TCP; a
 NetworkPolicy is validated (422 Invalid naming the field) and defaulted
-(policyTypes, protocol TCP).  /_control/load writes objects as given
+(policyTypes, protocol TCP).  networking.k8s.io/v1 ServiceCIDRs (cluster-scoped)
+are validated as the real server does (spec.cidrs: one or two CIDRs, two
+only of different families; immutable) and get the finalizer
+networking.k8s.io/service-cidr-finalizer and the Ready condition (the
+servicecidrs controller's work, done at once); DELETE sets their
+deletionTimestamp and the object goes only once no Service's ClusterIP in
+it is left without another ServiceCIDR covering it (until then: Ready
+False, reason Terminating), re-checked whenever a Service changes or goes.  /_control/load writes objects as given
 (status included, no validation): the kubelet's and a broken server's way.
 Objects in a namespace that does not exist are accepted (unlike the real
 server), so tests need not create namespaces.
@@ -37,7 +44,11 @@ the cluster lacks, RequireDualStack on a single-stack cluster, an address
 out of range or already allocated, a changed primary ClusterIP.  On an
 update the allocated addresses stay when the new object omits them.
 Headless and ExternalName Services get no address.  Without the flag
-Services are stored as given.
+Services are stored as given.  With it the default ServiceCIDR "kubernetes"
+holds the flag's CIDRs (the real server creates it at start), and a
+ClusterIP asked for may lie in any ServiceCIDR of its family that is not
+being deleted (MultiCIDRServiceAllocator, GA in 1.33); addresses are
+handed out from the flag's ranges.
 
 Fault injection and test helpers live under /_control/ (no authentication):
   POST /_control/fail?n=N&code=500[&ua=S] next N API requests (whose User-Agent
@@ -89,6 +100,8 @@ RESOURCES = {
     'pods': ('/api/v1', 'Pod', True, 'v1', ['po']),
     'networkpolicies': ('/apis/networking.k8s.io/v1', 'NetworkPolicy', True,
                         'networking.k8s.io/v1', ['netpol']),
+    'servicecidrs': ('/apis/networking.k8s.io/v1', 'ServiceCIDR', False,
+                     'networking.k8s.io/v1', []),
     # what switchyard's own manifests hold (etc/switchyard.yaml, etc/kustomize),
     # so kubectl apply can be pointed at the double
     'configmaps': ('/api/v1', 'ConfigMap', True, 'v1', ['cm']),
@@ -101,7 +114,7 @@ RESOURCES = {
 }
 GROUP_VERSIONS = sorted({r[3] for r in RESOURCES.values() if '/' in r[3]})
 VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']
-SUBRESOURCES = {'pods': ['status']}	# resource → subresources served (get, patch, update)
+SUBRESOURCES = {'pods': ['status'], 'servicecidrs': ['status']}	# get, patch, update
 SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
 # field selectors beyond metadata.name/namespace, per resource (the real server's set for pods)
 FIELD_SELECTORS = {'pods': ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName',
@@ -204,6 +217,7 @@ def parse_field_selector(s, resource=None):
 # ---- what the real API server defaults and validates ----
 
 DNS1123_LABEL = __import__('re').compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+SUBDOMAIN = __import__('re').compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 IANA_SVC_NAME = __import__('re').compile(r'^[a-z0-9]([a-z0-9-]*[a-z0-9])?$')
 
 
@@ -301,9 +315,61 @@ def validate_netpol(obj):
     return errs
 
 
+SERVICE_CIDR_FINALIZER = 'networking.k8s.io/service-cidr-finalizer'
+
+
+def validate_service_cidr(obj, old):
+    """pkg/apis/networking/validation ValidateServiceCIDR / ValidateServiceCIDRUpdate."""
+    name = obj['metadata']['name']
+    spec = obj.get('spec') or {}
+    cidrs = spec.get('cidrs')
+
+    def invalid(msg):
+        raise ApiError(422, 'Invalid', f'ServiceCIDR.networking.k8s.io "{name}" is invalid: {msg}')
+    if not SUBDOMAIN.match(name) or len(name) > 253:
+        invalid(f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain must '
+                f'consist of lower case alphanumeric characters, \'-\' or \'.\', and must '
+                f'start and end with an alphanumeric character')
+    if old is not None and (old.get('spec') or {}).get('cidrs') != cidrs:
+        invalid(f'spec.cidrs: Invalid value: {json.dumps(cidrs)}: field is immutable')
+    if not cidrs:
+        invalid('spec.cidrs: Required value: at least one CIDR required')
+    if not isinstance(cidrs, list) or len(cidrs) > 2:
+        invalid(f'spec.cidrs: Invalid value: {json.dumps(spec)}: may only hold up to 2 values')
+    nets = []
+    for i, c in enumerate(cidrs):
+        try:
+            if not isinstance(c, str) or '/' not in c:
+                raise ValueError
+            nets.append(ipaddress.ip_network(c, strict=False))
+        except ValueError:
+            invalid(f'spec.cidrs[{i}]: Invalid value: {json.dumps(c)}: must be a valid CIDR value, '
+                    f'(e.g. 10.9.8.0/24 or 2001:db8::/64)')
+    if len(nets) == 2 and nets[0].version == nets[1].version:
+        invalid(f'spec.cidrs: Invalid value: {json.dumps(spec)}: may specify no more than one IP '
+                f'for each IP family, i.e 192.168.0.0/24 and 2001:db8::/64')
+
+
+def ready_condition(status_, reason='', message=''):
+    return {'type': 'Ready', 'status': status_, 'reason': reason, 'message': message,
+            'lastTransitionTime': now_rfc3339()}
+
+
 def apply_defaults(resource, obj, old, trusted, subresource=None):
     """The real server's defaulting and validation; obj is a private copy."""
     md = obj['metadata']
+    if resource == 'servicecidrs' and not trusted:
+        if subresource == 'status':
+            obj['spec'] = copy.deepcopy(old.get('spec', {}))
+        else:
+            validate_service_cidr(obj, old)
+            if old is not None:
+                obj['status'] = copy.deepcopy(old.get('status', {}))
+                if old['metadata'].get('deletionTimestamp'):
+                    md['deletionTimestamp'] = old['metadata']['deletionTimestamp']
+            else:
+                md.setdefault('finalizers', [SERVICE_CIDR_FINALIZER])
+                obj['status'] = {'conditions': [ready_condition('True')]}
     if resource == 'namespaces':
         if not DNS1123_LABEL.match(md['name']) or len(md['name']) > 63:
             raise ApiError(422, 'Invalid', f'Namespace "{md["name"]}" is invalid: metadata.name: '
@@ -391,9 +457,11 @@ def ip_family(ip):
         return None
 
 
-def service_ips(obj, old, in_use):
+def service_ips(obj, old, in_use, ranges=None):
     """The real registry's IP family defaulting, validation and allocation
-    (pkg/registry/core/service: initIPFamilyFields, the ipallocator)."""
+    (pkg/registry/core/service: initIPFamilyFields, the ipallocator).
+    ranges: the networks of the ServiceCIDRs not being deleted (an address
+    asked for may be in any of its family); allocation uses the flag's."""
     name = obj['metadata']['name']
     spec = obj.setdefault('spec', {})
 
@@ -484,7 +552,8 @@ def service_ips(obj, old, in_use):
         net = by_family[f]
         if i < len(cips):
             ip = ipaddress.ip_address(cips[i])
-            if ip not in net:
+            if ip not in net and not any(ip in r for r in ranges or []
+                                         if r.version == ip.version):
                 invalid('spec.clusterIPs', cips, f'failed to allocate IP {cips[i]}: provided IP is '
                         f'not in the valid range. The range of valid IPs is {net}')
             if str(ip) in in_use:
@@ -618,7 +687,11 @@ class Store:
             if resource == 'services' and SERVICE_CIDRS and not trusted and not subresource:
                 in_use = {ip for k, o in self.objects['services'].items() if k != key
                           for ip in (o.get('spec') or {}).get('clusterIPs') or []}
-                service_ips(obj, old, in_use)
+                ranges = [ipaddress.ip_network(c, strict=False)
+                          for o in self.objects['servicecidrs'].values()
+                          if not o['metadata'].get('deletionTimestamp')
+                          for c in (o.get('spec') or {}).get('cidrs') or []]
+                service_ips(obj, old, in_use, ranges)
             if old is not None:
                 md['uid'] = old['metadata']['uid']
                 md['creationTimestamp'] = old['metadata']['creationTimestamp']
@@ -628,10 +701,58 @@ class Store:
             md['resourceVersion'] = self._next_rv()
             self.objects[resource][key] = obj
             self._record(resource, 'MODIFIED' if old is not None else 'ADDED', obj, old)
+            if resource == 'services' and not trusted:
+                self._service_cidrs_controller()
             return obj
+
+    def _service_cidrs_controller(self):
+        """pkg/controller/servicecidrs: a ServiceCIDR being deleted goes once no
+        ClusterIP in it is left uncovered by another ServiceCIDR (its finalizer
+        removed); until then its Ready condition is False, reason Terminating."""
+        objs = self.objects['servicecidrs']
+        for key, sc in list(objs.items()):
+            md = sc['metadata']
+            if not md.get('deletionTimestamp'):
+                continue
+            mine = [ipaddress.ip_network(c, strict=False) for c in sc['spec'].get('cidrs', [])]
+            others = [ipaddress.ip_network(c, strict=False) for k, o in objs.items()
+                      if k != key and not o['metadata'].get('deletionTimestamp')
+                      for c in (o.get('spec') or {}).get('cidrs') or []]
+            orphans = []
+            for svc in self.objects['services'].values():
+                for ip in (svc.get('spec') or {}).get('clusterIPs') or []:
+                    try:
+                        a = ipaddress.ip_address(ip)
+                    except ValueError:
+                        continue
+                    if any(a in n for n in mine if n.version == a.version) and \
+                            not any(a in n for n in others if n.version == a.version):
+                        orphans.append(ip)
+            if not orphans:
+                old = sc
+                gone = copy.deepcopy(sc)
+                gone['metadata']['finalizers'] = [f for f in md.get('finalizers', [])
+                                                  if f != SERVICE_CIDR_FINALIZER]
+                del objs[key]
+                gone['metadata']['resourceVersion'] = self._next_rv()
+                self._record('servicecidrs', 'DELETED', gone, old)
+                continue
+            conds = (sc.get('status') or {}).get('conditions') or []
+            if any(c.get('type') == 'Ready' and c.get('reason') == 'Terminating' for c in conds):
+                continue
+            old = sc
+            sc = copy.deepcopy(sc)
+            sc.setdefault('status', {})['conditions'] = [ready_condition(
+                'False', 'Terminating', 'There are still IPAddresses referencing the ServiceCIDR, '
+                'please remove them or create a new ServiceCIDR')]
+            sc['metadata']['resourceVersion'] = self._next_rv()
+            objs[key] = sc
+            self._record('servicecidrs', 'MODIFIED', sc, old)
 
     def delete(self, resource, ns, name):
         with self.lock:
+            if resource == 'servicecidrs':
+                return self._delete_service_cidr(name)
             old = self.objects[resource].pop((ns, name), None)
             if old is None:
                 raise ApiError(404, 'NotFound', f'{resource} "{name}" not found',
@@ -639,6 +760,8 @@ class Store:
             gone = copy.deepcopy(old)
             gone['metadata']['resourceVersion'] = self._next_rv()
             self._record(resource, 'DELETED', gone, old)
+            if resource == 'services':
+                self._service_cidrs_controller()
             if resource == 'namespaces':
                 # the namespace controller's work, done at once
                 for r, (_, _, namespaced, _, _) in RESOURCES.items():
@@ -646,6 +769,37 @@ class Store:
                         for key in [k for k in self.objects[r] if k[0] == name]:
                             self.delete(r, key[0], key[1])
             return gone
+
+    def _delete_service_cidr(self, name):
+        """With a finalizer: deletionTimestamp set (MODIFIED), then the controller."""
+        key = ('', name)
+        old = self.objects['servicecidrs'].get(key)
+        if old is None:
+            raise ApiError(404, 'NotFound', f'servicecidrs.networking.k8s.io "{name}" not found',
+                           {'name': name, 'group': 'networking.k8s.io', 'kind': 'servicecidrs'})
+        if not old['metadata'].get('finalizers'):
+            del self.objects['servicecidrs'][key]
+            gone = copy.deepcopy(old)
+            gone['metadata']['resourceVersion'] = self._next_rv()
+            self._record('servicecidrs', 'DELETED', gone, old)
+            return gone
+        if old['metadata'].get('deletionTimestamp'):
+            return old
+        obj = copy.deepcopy(old)
+        obj['metadata']['deletionTimestamp'] = now_rfc3339()
+        obj['metadata']['deletionGracePeriodSeconds'] = 0
+        obj['metadata']['resourceVersion'] = self._next_rv()
+        self.objects['servicecidrs'][key] = obj
+        self._record('servicecidrs', 'MODIFIED', obj, old)
+        self._service_cidrs_controller()
+        return obj
+
+    def default_service_cidr(self):
+        """The ServiceCIDR "kubernetes" from --service-cluster-ip-range (created at start)."""
+        if not SERVICE_CIDRS or ('', 'kubernetes') in self.objects['servicecidrs']:
+            return
+        self.write('servicecidrs', {'metadata': {'name': 'kubernetes'},
+                                    'spec': {'cidrs': [str(n) for n in SERVICE_CIDRS]}}, 'create')
 
     def compact(self, expire):
         with self.lock:
@@ -1289,6 +1443,7 @@ def main():
     for f in args.preload:
         with open(f) as fh:
             load_objects(store, json.load(fh))
+    store.default_service_cidr()
     host, port = args.listen.rsplit(':', 1)
     addr = (host.strip('[]'), int(port))
     if args.tls_cert:

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# nftables mode: kube-proxy's "Drop traffic to unallocated ClusterIPs" from
+# networking.k8s.io/v1 ServiceCIDR objects, real packets in both families.
+# A host ("fake") owns addresses inside the Service CIDRs that no Service
+# has (10.96.0.200, 10.96.1.200, fd00:96::200): without a ServiceCIDR they
+# answer (the lab forwards them), with one their traffic is dropped in
+# cluster-ips-check (forwarded from a client, and sent by the node itself),
+# while an allocated ClusterIP answers, a ClusterIP without endpoints and an
+# unused port of a ClusterIP are still REJECTed.  ServiceCIDRs come and go
+# at runtime: from the manifest directory (an invalid one logged with kind,
+# name and reason and skipped), then from the API server double through
+# the real kubectl (its default "kubernetes" ServiceCIDR from
+# --service-cluster-ip-range; a deleted one stays while a Service's
+# ClusterIP needs it, as the real server's finalizer keeps it).
+#
+#   node: eth-c 192.168.50.1/24 fd00:50::1/64 -- client .2 / fd00:50::2
+#         eth-1 10.244.1.1/24 fd00:244:1::1/64 -- ep1 .2 / ::2
+#         eth-f 192.168.70.1/24 fd00:70::1/64 -- fake .2 / ::2, also 10.96.0.200,
+#               10.96.1.200, fd00:96::200; the node routes 10.96.0.0/16 and
+#               fd00:96::/64 to it
+. "$(dirname "$0")/../lib/common.sh"
+[ "$(id -u)" = 0 ] || sy_skip "needs root"
+[ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
+command -v nft >/dev/null || sy_skip "nft missing"
+
+M=$SY_TMP/manifests
+mkdir -p "$M"
+PID= LOG=
+
+sy_mkns NODE node
+sy_mkns CLIENT client
+sy_mkns EP1 ep1
+sy_mkns FAKE fake
+for ns in "$NODE" "$CLIENT" "$EP1" "$FAKE"; do
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+done
+ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+ip netns exec "$NODE" sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0
+ip netns exec "$NODE" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
+ip -n "$NODE" addr add fd00:50::1/64 dev eth-c nodad
+ip -n "$CLIENT" addr add fd00:50::2/64 dev eth0 nodad
+ip -n "$CLIENT" route add default via 192.168.50.1
+ip -n "$CLIENT" -6 route add default via fd00:50::1
+sy_veth "$NODE" eth-1 10.244.1.1/24 "$EP1" eth0 10.244.1.2/24
+ip -n "$NODE" addr add fd00:244:1::1/64 dev eth-1 nodad
+ip -n "$EP1" addr add fd00:244:1::2/64 dev eth0 nodad
+ip -n "$EP1" route add default via 10.244.1.1
+ip -n "$EP1" -6 route add default via fd00:244:1::1
+sy_veth "$NODE" eth-f 192.168.70.1/24 "$FAKE" eth0 192.168.70.2/24
+ip -n "$NODE" addr add fd00:70::1/64 dev eth-f nodad
+ip -n "$FAKE" addr add fd00:70::2/64 dev eth0 nodad
+for a in 10.96.0.200/32 10.96.1.200/32 fd00:96::200/128; do ip -n "$FAKE" addr add "$a" dev lo; done
+ip -n "$FAKE" route add default via 192.168.70.1
+ip -n "$FAKE" -6 route add default via fd00:70::1
+ip -n "$NODE" route add 10.96.0.0/16 via 192.168.70.2
+ip -n "$NODE" -6 route add fd00:96::/64 via fd00:70::2
+for ns in "$EP1" "$FAKE"; do
+	name=ep1
+	[ "$ns" = "$FAKE" ] && name=fake
+	sy_bg "$ns" "$SY_TMP/echo-$name-tcp.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind :: \
+		--proto tcp --port 8080 --name "$name"
+	sy_bg "$ns" "$SY_TMP/echo-$name-udp.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind :: \
+		--proto udp --port 5353 --name "$name"
+	sy_wait_bound "$ns" tcp 8080 || sy_fail "echo server $name (tcp) not listening"
+	sy_wait_bound "$ns" udp 5353 || sy_fail "echo server $name (udp) not listening"
+done
+
+# services: web (dual-stack, endpoint ep1), empty (dual-stack, no endpoints)
+services() {
+	cat <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  ipFamilyPolicy: RequireDualStack
+  ipFamilies: [IPv4, IPv6]
+  clusterIP: 10.96.0.80
+  clusterIPs: [10.96.0.80, "fd00:96::80"]
+  ports:
+    - {name: http, protocol: TCP, port: 80, targetPort: 8080}
+    - {name: dns, protocol: UDP, port: 53, targetPort: 5353}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-4, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}, {name: dns, protocol: UDP, port: 5353}]
+endpoints: [{addresses: [10.244.1.2], conditions: {ready: true}, nodeName: node2}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-6, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv6
+ports: [{name: http, protocol: TCP, port: 8080}, {name: dns, protocol: UDP, port: 5353}]
+endpoints: [{addresses: ["fd00:244:1::2"], conditions: {ready: true}, nodeName: node2}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: default}
+spec:
+  ipFamilyPolicy: RequireDualStack
+  ipFamilies: [IPv4, IPv6]
+  clusterIP: 10.96.0.90
+  clusterIPs: [10.96.0.90, "fd00:96::90"]
+  ports:
+    - {name: http, protocol: TCP, port: 80, targetPort: 8080}
+EOF
+}
+node_yaml() {
+	cat <<'EOF'
+apiVersion: v1
+kind: Node
+metadata: {name: node1}
+status:
+  addresses:
+    - {type: InternalIP, address: 192.168.50.1}
+    - {type: InternalIP, address: "fd00:50::1"}
+EOF
+}
+# servicecidr NAME CIDR... → a ServiceCIDR
+servicecidr() {
+	local name=$1
+	shift
+	printf 'apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: %s}\nspec:\n  cidrs: [' "$name"
+	local sep=
+	for c in "$@"; do printf '%s"%s"' "$sep" "$c"; sep=', '; done
+	printf ']\n'
+}
+write() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
+
+start() {
+	LOG=$SY_TMP/switchyard.$RANDOM.log
+	sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=nftables --hostname-override node1 \
+		--cluster-cidr 10.244.0.0/16,fd00:244::/48 --metrics-bind-address 127.0.0.1:10249 \
+		--healthz-bind-address "" --min-sync-period 0s --sync-period 1h -v 2 "$@"
+	PID=$SY_LAST_PID
+	sy_wait 20 grep -q "First sync complete" "$LOG" || { cat "$LOG" >&2; sy_fail "no first sync"; }
+}
+stop() {
+	[ -n "$PID" ] || return 0
+	kill "$PID" 2>/dev/null
+	for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+	PID=
+}
+
+# ask NS PROTO IP PORT [TIMEOUT] → the first word of the answer: ep1, fake, REFUSED, TIMEOUT
+ask() {
+	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
+		--port "$4" --timeout "${5:-2}" 2>/dev/null | cut -d' ' -f1
+}
+# expect NS PROTO IP PORT WANT [WHAT] (a drop is waited for 1 s: the same
+# path answered before the rule, within that time)
+expect() {
+	local got t=2
+	[ "$5" = TIMEOUT ] && t=1
+	got=$(ask "$1" "$2" "$3" "$4" $t)
+	[ "$got" = "$5" ] || sy_fail "${6:-}$2 $3 port $4 from $(basename "$1"): '$got', want '$5'"
+}
+# drops FAMILY: the drop rules of cluster-ips-check in that table, one per line
+drops() {
+	ip netns exec "$NODE" nft list chain "$1" switchyard cluster-ips-check 2>/dev/null |
+		grep -o "ip6\? daddr [0-9a-f:.]*/[0-9]* drop" | sort | tr '\n' ';'
+}
+want_drops() { [ "$(drops ip)" = "$1" ] && [ "$(drops ip6)" = "$2" ]; }
+wait_drops() {
+	sy_wait 15 want_drops "$1" "$2" ||
+		sy_fail "${3:-}cluster-ips-check drops: ip '$(drops ip)' ip6 '$(drops ip6)', want '$1' / '$2'"
+}
+
+# allocated ClusterIPs as before: answered, REJECT without endpoints and on an unused port
+allocated_some() {
+	expect "$CLIENT" tcp 10.96.0.80 80 ep1 "$1"
+	expect "$CLIENT" tcp fd00:96::90 80 REFUSED "$1"
+}
+allocated_ok() {
+	expect "$CLIENT" tcp 10.96.0.80 80 ep1 "$1"
+	expect "$CLIENT" udp 10.96.0.80 53 ep1 "$1"
+	expect "$CLIENT" tcp fd00:96::80 80 ep1 "$1"
+	expect "$CLIENT" tcp 10.96.0.90 80 REFUSED "$1"
+	expect "$CLIENT" tcp fd00:96::90 80 REFUSED "$1"
+	expect "$CLIENT" tcp 10.96.0.80 81 REFUSED "$1"
+	expect "$CLIENT" tcp fd00:96::80 81 REFUSED "$1"
+	expect "$NODE" tcp 10.96.0.80 80 ep1 "$1"
+	expect "$NODE" tcp 10.96.0.90 80 REFUSED "$1"
+}
+
+# ---- 1. the manifest directory ----
+node_yaml | write node.yaml
+services | write svc.yaml
+start --manifests "$M"
+# without a ServiceCIDR: no drop rule, the unallocated addresses are forwarded and answered
+want_drops "" "" || sy_fail "drop rules without a ServiceCIDR: '$(drops ip)' '$(drops ip6)'"
+expect "$CLIENT" tcp 10.96.0.200 8080 fake "no ServiceCIDR: "
+expect "$CLIENT" tcp fd00:96::200 8080 fake "no ServiceCIDR: "
+expect "$NODE" tcp 10.96.0.200 8080 fake "no ServiceCIDR: "
+allocated_some "no ServiceCIDR: "
+
+# the cluster's ServiceCIDR: both families dropped
+servicecidr kubernetes 10.96.0.0/16 fd00:96::/64 | write cidr.yaml
+wait_drops "ip daddr 10.96.0.0/16 drop;" "ip6 daddr fd00:96::/64 drop;"
+# the reject of @cluster-ips stays first
+ip netns exec "$NODE" nft list chain ip switchyard cluster-ips-check | grep -v '^\s*$' | sed -n 2,3p |
+	grep -q 'ip daddr @cluster-ips reject' || sy_fail "cluster-ips-check: $(ip netns exec "$NODE" nft list chain ip switchyard cluster-ips-check)"
+for a in 10.96.0.200 10.96.1.200 fd00:96::200; do
+	expect "$CLIENT" tcp "$a" 8080 TIMEOUT "ServiceCIDR kubernetes: "
+done
+expect "$CLIENT" udp 10.96.0.200 5353 TIMEOUT "ServiceCIDR kubernetes: "
+expect "$CLIENT" udp fd00:96::200 5353 TIMEOUT "ServiceCIDR kubernetes: "
+# from the node itself (filter-output-post-dnat); the fake host outside the CIDR still answers
+expect "$NODE" tcp 10.96.0.200 8080 TIMEOUT "ServiceCIDR kubernetes, from the node: "
+expect "$NODE" tcp fd00:96::200 8080 TIMEOUT "ServiceCIDR kubernetes, from the node: "
+expect "$NODE" tcp 192.168.70.2 8080 fake "outside the Service CIDRs: "
+expect "$CLIENT" tcp 192.168.70.2 8080 fake "outside the Service CIDRs: "
+allocated_ok "ServiceCIDR kubernetes: "
+
+# at runtime: an invalid one is skipped with its reason, a second one added, the first removed
+{
+	servicecidr kubernetes 10.96.0.0/16 fd00:96::/64
+	echo ---
+	servicecidr bad 10.97.0.0/24 10.98.0.0/24
+	echo ---
+	servicecidr extra 10.96.0.192/26
+} | write cidr.yaml
+wait_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;"
+sy_wait 5 grep -q "ServiceCIDR bad: spec.cidrs: may specify no more than one CIDR for each IP family.*skipped" "$LOG" ||
+	sy_fail "no error line for the invalid ServiceCIDR: $(grep -i servicecidr "$LOG" | tail -3)"
+servicecidr extra 10.96.0.192/26 | write cidr.yaml
+wait_drops "ip daddr 10.96.0.192/26 drop;" ""
+expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "ServiceCIDR extra only: "
+expect "$CLIENT" tcp 10.96.1.200 8080 fake "ServiceCIDR extra only: "
+expect "$CLIENT" tcp fd00:96::200 8080 fake "no IPv6 ServiceCIDR: "
+rm -f "$M/cidr.yaml"
+wait_drops "" ""
+expect "$CLIENT" tcp 10.96.0.200 8080 fake "ServiceCIDRs removed: "
+allocated_some "ServiceCIDRs removed: "
+stop
+
+# ---- 2. the API server double and kubectl ----
+. "$SY_SRC/tests/apiserver/lib.sh"
+if command -v kubectl >/dev/null; then
+	K8S_NS=$NODE
+	export HOME=$SY_TMP KUBECONFIG=/dev/null
+	k8s_api --service-cluster-ip-range 10.96.0.0/16,fd00:96::/64
+	K8S_KUBECONFIG=$SY_TMP/kubeconfig
+	k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
+	node_yaml | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
+	services | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create services"
+	kc get servicecidr kubernetes >/dev/null || sy_fail "no default ServiceCIDR kubernetes"
+	start --kubeconfig "$K8S_KUBECONFIG"
+	grep -q "watching Services, EndpointSlices, ServiceCIDRs" "$LOG" || sy_fail "no ServiceCIDR informer: $(grep 'Kubernetes client' "$LOG")"
+	wait_drops "ip daddr 10.96.0.0/16 drop;" "ip6 daddr fd00:96::/64 drop;" "API, default ServiceCIDR: "
+	expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, default ServiceCIDR: "
+	allocated_some "API, default ServiceCIDR: "
+	servicecidr extra 10.96.0.192/26 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create servicecidr"
+	wait_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" "API, extra: "
+	# the real server refuses what the daemon would skip
+	servicecidr bad 10.97.0.0/24 10.98.0.0/24 | kc create --validate=false -f - >/dev/null 2>&1 &&
+		sy_fail "the double accepted two IPv4 CIDRs"
+	# deleted while web and empty hold addresses in it: stays (finalizer), the rules too
+	kc delete servicecidr kubernetes --wait=false >/dev/null || sy_fail "kubectl delete servicecidr"
+	[ -n "$(kc get servicecidr kubernetes -o jsonpath='{.metadata.deletionTimestamp}')" ] ||
+		sy_fail "the ServiceCIDR in use is gone at once"
+	sleep 1	# nothing is expected to happen: give a wrong sync the time to show
+	want_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" ||
+		sy_fail "a terminating ServiceCIDR lost its rule: '$(drops ip)' '$(drops ip6)'"
+	kc delete service web empty >/dev/null || sy_fail "kubectl delete services"
+	sy_wait 10 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG' get servicecidr kubernetes >/dev/null 2>&1" ||
+		sy_fail "the ServiceCIDR stayed after its Services went"
+	wait_drops "ip daddr 10.96.0.192/26 drop;" "" "API, kubernetes deleted: "
+	expect "$CLIENT" tcp 10.96.1.200 8080 fake "API, kubernetes deleted: "
+	expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, kubernetes deleted: "
+	stop
+else
+	sy_log "kubectl not installed: the API server part is not run"
+fi
+sy_pass
