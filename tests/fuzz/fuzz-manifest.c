@@ -141,6 +141,11 @@ static void decode_all(struct json_object *arr)
 					}
 				netpolicy_unref(np);
 			}
+		} else if (!strcmp(kind, "ServiceCIDR")) {
+			struct service_cidr *sc = NULL;
+
+			if (service_cidr_decode(o, &sc, err, sizeof(err)) == 0)
+				service_cidr_free(sc);
 		}
 	}
 }
