@@ -187,12 +187,14 @@ ipt_save() {
 	ip netns exec "$NODE" $IPT-save ${1:+-t "$1"} | sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]//'
 }
 
-# ipt_ask_many NS PROTO IP PORT COUNT [SRC] → names, one per line
+# ipt_ask_many NS PROTO IP PORT COUNT [SRC] → names, one per line (TIMEOUT
+# after IPT_ASK_TIMEOUT s, 3 by default: one SYN retransmit and a slow
+# server on a loaded machine fit in, a dropped connection is still TIMEOUT)
 ipt_ask_many() {
 	local src=""
 	[ -z "${6:-}" ] || src=$(ipt_ip "$6")
 	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$(ipt_ip "$3")" \
-		--port "$4" --count "$5" ${src:+--src "$src"} --timeout 1 2>/dev/null
+		--port "$4" --count "$5" ${src:+--src "$src"} --timeout "${IPT_ASK_TIMEOUT:-3}" 2>/dev/null
 }
 
 # ipt_chisq COUNTS...: chi-square statistic against a uniform split

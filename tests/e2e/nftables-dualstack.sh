@@ -232,7 +232,7 @@ stop() {
 # ask NS PROTO HOST PORT COUNT [SRC] → answers, one per line
 ask() {
 	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
-		--port "$4" --count "$5" ${6:+--src "$6"} --timeout 1 2>/dev/null
+		--port "$4" --count "$5" ${6:+--src "$6"} --timeout 3 2>/dev/null
 }
 # nft_q PYTHON-EXPR over the node's ruleset: objs[kind] = [objects], with a "family" each
 nft_q() {
@@ -346,13 +346,12 @@ grep -q "fd00:50::[23]" <<<"$aff" || sy_fail "no client in an ip6 affinity set: 
 # --- REJECT over IPv6: no endpoints, an unused port of a ClusterIP
 for target in "fd00:96::90 80" "fd00:96::80 81"; do
 	set -- $target
-	t0=$(date +%s%N)
 	# (the first ICMPv6 error can meet the socket still locked by connect: then
 	# the SYN's retransmission after 1 s gets the refusal, as over IPv4)
-	r=$(ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --host "$1" --port "$2" --timeout 3)
-	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-	[ "$r" = REFUSED ] || sy_fail "[$1]:$2: '$r' (want refused)"
-	[ "$ms" -lt 2500 ] || sy_fail "[$1]:$2 took $ms ms to be refused"
+	# refused within 2.5 s of the connect, timed by the client (the Python
+	# start-up on a loaded machine is not counted)
+	r=$(ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --host "$1" --port "$2" --timeout 2.5)
+	[ "$r" = REFUSED ] || sy_fail "[$1]:$2: '$r' (want refused within 2.5 s)"
 done
 
 # --- restart with both tables: an established IPv6 connection survives, an
@@ -368,9 +367,9 @@ for line in open(sys.argv[1]):
     print("reply", f.readline().strip(), flush=True)
 ' "$SY_TMP/in"
 exec 7>"$SY_TMP/in"
-sy_wait 5 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no long-lived IPv6 connection: $(cat "$SY_TMP/conn.log")"
+sy_wait 20 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no long-lived IPv6 connection: $(cat "$SY_TMP/conn.log")"
 echo one >&7
-sy_wait 5 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "no first echo over IPv6"
+sy_wait 20 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "no first echo over IPv6"
 # the ruleset with every handle, less the affinity sets' running timers
 ruleset() { ip netns exec "$NODE" nft -a list ruleset | sed -e 's/ expires [0-9hms.]*//g'; }
 before=$(ruleset)
@@ -381,7 +380,7 @@ grep "First sync complete" -B2 "$LOG" | grep "SyncProxyRules complete" | grep -q
 after=$(ruleset)
 [ "$after" = "$before" ] || sy_fail "an unchanged restart changed the ruleset: $(diff <(echo "$before") <(echo "$after") | head -20)"
 echo two >&7
-sy_wait 5 grep -q "^reply ep1 two" "$SY_TMP/conn.log" || sy_fail "the IPv6 connection did not survive the restart"
+sy_wait 20 grep -q "^reply ep1 two" "$SY_TMP/conn.log" || sy_fail "the IPv6 connection did not survive the restart"
 exec 7>&-
 
 # --- --nodeport-addresses with an IPv6 CIDR: the ip6 table's @nodeport-ips,

@@ -118,12 +118,10 @@ body=$(ip netns exec "$NODE" curl -s http://127.0.0.1:32001/)
 grep -q '"localEndpoints": 1' <<<"$body" || sy_fail "health check body: $body"
 state_hc_accept 32001 || sy_fail "no filter accept for the health-check node port"
 
-# no endpoints: immediate refusal
-t0=$(date +%s.%N)
-out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.90 80 1)
-t1=$(date +%s.%N)
-[ "$out" = REFUSED ] || sy_fail "no endpoints, TCP: $out (want REFUSED)"
-awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 0.9) }' || sy_fail "refusal took $t0..$t1"
+# no endpoints: immediate refusal (within 0.9 s of the connect, timed by the
+# client itself: the Python start-up on a loaded machine is not counted)
+out=$(IPT_ASK_TIMEOUT=0.9 ipt_ask_many "$CLIENT" tcp 10.96.0.90 80 1)
+[ "$out" = REFUSED ] || sy_fail "no endpoints, TCP: $out (want REFUSED within 0.9 s)"
 out=$(ipt_ask_many "$CLIENT" udp 10.96.0.90 53 1)
 [ "$out" = REFUSED ] || sy_fail "no endpoints, UDP: $out (want REFUSED)"
 out=$(ipt_ask_many "$NODE" tcp 10.96.0.90 80 1)
@@ -167,7 +165,7 @@ EOF2
 ipt_slice lb2 TCP 8080 10.244.1.2:node2 10.244.2.2:node2 | ipt_write slice-lb2.yaml
 lb2 '" 192.168.50.2/32 ", "192.168.50.300/32"' | ipt_write lb2.yaml
 lb2_ok() { [ "$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 1 192.168.50.2 | cut -c1-2)" = ep ]; }
-sy_wait 10 lb2_ok || sy_fail "LB with a padded source range: $(grep lb2 "$IPT_LOG" | tail -3)"
+sy_wait 30 lb2_ok || sy_fail "LB with a padded source range: $(grep lb2 "$IPT_LOG" | tail -3)"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 10 192.168.50.2)
 [ "$(grep -c '^ep[12] ' <<<"$out")" -eq 10 ] || sy_fail "LB, trimmed range, allowed source: $out"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 2 192.168.50.3)
@@ -176,9 +174,9 @@ grep -q 'Service default/lb2: invalid loadBalancerSourceRanges entry "192.168.50
 	sy_fail "invalid range entry not named"
 # nothing valid left: the LB IP is closed, not opened; ClusterIP and NodePort still work
 lb2 '"not-a-cidr"' | ipt_write lb2.yaml
-sy_wait 10 grep -q "Service default/lb2: no valid IPv4 entry in loadBalancerSourceRanges" "$IPT_LOG" ||
+sy_wait 30 grep -q "Service default/lb2: no valid IPv4 entry in loadBalancerSourceRanges" "$IPT_LOG" ||
 	sy_fail "no error for a Service without a valid range"
-sy_wait 10 state_lacks 192.168.60.21 ||
+sy_wait 30 state_lacks 192.168.60.21 ||
 	sy_fail "the LB IP is still programmed"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 2 192.168.50.3)
 ! grep -q '^ep' <<<"$out" || sy_fail "LB without a valid range reached an endpoint: $out"
@@ -193,7 +191,7 @@ out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.94 80 20)
 # ... and not once a ready endpoint exists
 term_slice true | ipt_write slice-term.yaml
 only_ep2() { [ "$(ipt_ask_many "$CLIENT" tcp 10.96.0.94 80 20 | cut -d' ' -f1 | sort -u)" = ep2 ]; }
-sy_wait 10 only_ep2 || sy_fail "a ready endpoint did not replace the terminating one"
+sy_wait 30 only_ep2 || sy_fail "a ready endpoint did not replace the terminating one"
 
 # iTP=Local: only the local endpoint
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.93 80 20)
