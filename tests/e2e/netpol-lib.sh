@@ -172,7 +172,7 @@ np_stop() {
 # np_cases [CASE,...] [DEADLINE]: run the lab's cases (all when none given)
 np_cases() {
 	"$PY" "$SY_SRC/tests/lib/netpol_lab.py" --spec "$NP_SPEC" --manifests "$NP_M" \
-		--node-ns "$NODE" --cases "${1:-}" --deadline "${2:-10}"
+		--node-ns "$NODE" --cases "${1:-}" --deadline "${2:-30}"
 }
 
 np_nft() { ip netns exec "$NODE" nft -j list table inet switchyard-policy; }

@@ -55,7 +55,7 @@ for n in kube01 kube02; do
 			sy_fail "$n: switchyard did not set net.bridge.bridge-nf-call-$k=1"
 	done
 done
-sy_wait 10 grep -q "FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64" "$SY_TMP/kube01/subnet.env" ||
+sy_wait 30 grep -q "FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64" "$SY_TMP/kube01/subnet.env" ||
 	sy_fail "no IPv6 subnet: $(cat "$SY_TMP/kube01/subnet.env")"
 
 declare -A NODE_OF=([a]=kube01 [b]=kube02 [c]=kube01)
@@ -86,7 +86,7 @@ for n in kube01 kube02; do
 	sy_wait 20 grep -q "NetworkPolicy sync complete: full=true" "${PN_LOG[$n]}" ||
 		sy_fail "$n: no NetworkPolicy sync: $(tail -n 20 "${PN_LOG[$n]}")"
 done
-"${LAB[@]}" --cases "$CASES" --deadline 10 ||
+"${LAB[@]}" --cases "$CASES" --deadline 30 ||
 	sy_fail "cases failed (kube01: $(tail -n 3 "${PN_LOG[kube01]}"); kube02: $(tail -n 3 "${PN_LOG[kube02]}"))"
 for n in kube01 kube02; do
 	grep -q "NetworkPolicy sync complete: full=false" "${PN_LOG[$n]}" || sy_fail "$n: no partial sync logged"

@@ -69,7 +69,7 @@ for n in kube01 kube02; do
 	sy_wait 20 grep -q "NetworkPolicy sync complete: full=true" "${PN_LOG[$n]}" ||
 		sy_fail "$n: no NetworkPolicy sync: $(tail -n 20 "${PN_LOG[$n]}")"
 done
-"${LAB[@]}" --cases "$CASES" --deadline 10 ||
+"${LAB[@]}" --cases "$CASES" --deadline 30 ||
 	sy_fail "cases failed (kube01: $(tail -n 3 "${PN_LOG[kube01]}"); kube02: $(tail -n 3 "${PN_LOG[kube02]}"))"
 for n in kube01 kube02; do
 	grep -q "NetworkPolicy sync complete: full=false" "${PN_LOG[$n]}" || sy_fail "$n: no partial sync logged"

@@ -50,7 +50,7 @@ done
 # who answers CLIENT over PROTO through the Service (20 tries), sorted and unique
 answers() {
 	ip netns exec "${NP_NS[$1]}" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" \
-		--host 10.96.0.10 --port 80 --count 20 --timeout 1 2>/dev/null |
+		--host 10.96.0.10 --port 80 --count 20 --timeout 3 2>/dev/null |
 		awk '$1 != "ERROR" {print $1}' | sort -u | tr '\n' ' '
 }
 # a private xtables lock: another program holding it must not hold policy up
@@ -67,7 +67,7 @@ EOF2
 yb_reaches() { [ "$(answers y/b tcp)" = "$1" ]; }
 for mode in iptables nftables; do
 	NP_MODE=$mode np_start
-	sy_wait 10 grep -q "SyncProxyRules complete" "$NP_LOG" || sy_fail "$mode: no proxy sync"
+	sy_wait 30 grep -q "SyncProxyRules complete" "$NP_LOG" || sy_fail "$mode: no proxy sync"
 	for proto in tcp udp; do
 		got=$(answers x/b $proto)
 		[ "$got" = "x-a y-a " ] || sy_fail "$mode $proto: x/b reached [$got], want x-a and y-a"
@@ -76,17 +76,20 @@ for mode in iptables nftables; do
 	done
 	sy_log "$mode: x/b -> x/a, y/a; y/b -> y/a only"
 	if [ $mode = iptables ]; then
-		# the xtables lock held by another program for 6 s: the policy
-		# change (namespace y admitted too) still lands at once
-		sy_bg - "$SY_TMP/flock.log" flock "$SY_XTABLES_LOCK" sleep 6
-		FLOCK=$SY_LAST_PID
-		sleep 0.3
+		# the xtables lock held by another program (for up to 60 s, until
+		# it is killed): the policy change (namespace y admitted too)
+		# still lands while it is held
+		sy_bg - "$SY_TMP/holder.log" "$PY" "$SY_SRC/tests/lib/lock_holder.py" \
+			--path "$SY_XTABLES_LOCK" --total 60 --hold 60 --gap 0 --mark "$SY_TMP/np-lock"
+		HOLDER=$SY_LAST_PID
+		sy_wait 30 test -e "$SY_TMP/np-lock.held" || sy_fail "the lock holder did not take the lock"
 		policy ', {"namespaceSelector": {"matchLabels": {"ns": "y"}}}'
-		sy_wait 4 yb_reaches "x-a y-a " || sy_fail "the policy change waited for the xtables lock"
-		kill -0 "$FLOCK" 2>/dev/null || sy_fail "the lock holder ended too early to tell"
+		sy_wait 20 yb_reaches "x-a y-a " || sy_fail "the policy change waited for the xtables lock"
+		[ -e "$SY_TMP/np-lock.gap" ] && sy_fail "the lock holder let go too early to tell"
+		kill "$HOLDER"
+		wait "$HOLDER" 2>/dev/null
 		policy ''
-		sy_wait 10 yb_reaches "y-a " || sy_fail "the policy is not back"
-		wait "$FLOCK"
+		sy_wait 30 yb_reaches "y-a " || sy_fail "the policy is not back"
 	fi
 	np_stop
 	ip netns exec "$NODE" "$SWITCHYARD" --cleanup >/dev/null 2>&1 || sy_fail "--cleanup ($mode)"

@@ -571,7 +571,7 @@ def main():
     ap.add_argument("--node-ns", required=True,
                     help="the enforcing node's network namespace (comma-separated: several)")
     ap.add_argument("--cases", default="")
-    ap.add_argument("--deadline", type=float, default=10)
+    ap.add_argument("--deadline", type=float, default=30)
     ap.add_argument("--write-only", action="store_true", help="write the base manifests and exit")
     ap.add_argument("--kubectl", help="a kubectl command line: objects also go through the API")
     a = ap.parse_args()
