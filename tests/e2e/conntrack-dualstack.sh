@@ -80,7 +80,7 @@ slices 10.0.2.2 fd00:2::2 | put slices.yaml
 LOG=$SY_TMP/daemon.log
 sy_bg "$N" "$LOG" "$SWITCHYARD" --proxy-mode="$MODE" --manifests "$M" --hostname-override node1 \
 	--healthz-bind-address= --metrics-bind-address= -v 2
-sy_wait 10 grep -q "First sync complete\|Cannot use the" "$LOG"
+sy_wait 30 grep -q "First sync complete\|Cannot use the" "$LOG"
 grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(cat "$LOG")"
 grep -q "Running in dual-stack mode" "$LOG" ||
 	sy_skip "the $MODE mode has no IPv6 here: $(grep 'No IPv6 support' "$LOG")"
@@ -92,14 +92,14 @@ dump() {
 	printf '\n--- log ---\n'; tail -5 "$LOG"
 }
 ask() { ip netns exec "$C" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto udp --host "$1" \
-	--port "$2" --sport "$3" --timeout 1 2>/dev/null | awk '{print $1}'; }
+	--port "$2" --sport "$3" --timeout 3 2>/dev/null | awk '{print $1}'; }
 flows() { # name host port source-port
 	echo "v6-clusterip $VIP6 53 40061"
 	echo "v6-nodeport $NODE6 $NP 40062"
 	echo "v4-clusterip $VIP4 53 40041"
 }
 while read -r name host port sport; do
-	end=$((SECONDS + 10))
+	end=$((SECONDS + 30))
 	until [ "$(ask "$host" "$port" "$sport")" = ep1 ]; do
 		[ $SECONDS -lt $end ] || sy_fail "$name: $host:$port not answered by ep1: '$(ask "$host" "$port" "$sport")' $(dump)"
 		sleep 0.2
@@ -113,7 +113,7 @@ s.recv(100)
 time.sleep(60)' $VIP6
 ct6() { ip netns exec "$N" conntrack -L -f ipv6 "$@" 2>/dev/null; }
 tcp_id() { ct6 -p tcp --dport 53 -o id | grep 'src=fd00:2::2' | sed -n 's/.*id=\([0-9]*\).*/\1/p' | head -1; }
-end=$((SECONDS + 5))
+end=$((SECONDS + 20))
 until [ -n "$(tcp_id)" ]; do
 	[ $SECONDS -lt $end ] || sy_fail "no IPv6 TCP entry: $(ct6)"
 	sleep 0.1
@@ -123,7 +123,7 @@ ct6 -p udp | grep -q "dst=$VIP6 .*src=fd00:2::2" || sy_fail "no IPv6 UDP entry t
 
 syncs=$(grep -c "SyncProxyRules complete" "$LOG")
 slices 10.0.3.2 fd00:3::2 | put slices.yaml
-sy_wait 10 sh -c "[ \$(grep -c 'SyncProxyRules complete' '$LOG') -gt $syncs ]" || sy_fail "no sync after the change"
+sy_wait 20 sh -c "[ \$(grep -c 'SyncProxyRules complete' '$LOG') -gt $syncs ]" || sy_fail "no sync after the change"
 # the very next datagram of each flow (same 5-tuple) reaches ep2
 while read -r name host port sport; do
 	got=$(ask "$host" "$port" "$sport")
