@@ -52,7 +52,7 @@ sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=none --manifests "$M" --hostname
 	--healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249 \
 	--min-sync-period 0 -v 2
 PID=$SY_LAST_PID
-sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(cat "$LOG")"
+sy_wait 30 grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(cat "$LOG")"
 kill -0 "$PID" 2>/dev/null || sy_fail "daemon died: $(tail -5 "$LOG")"
 grep -q "Manifest $M/cycle.yaml: line 6: alias \*m refers to a collection that contains it" "$LOG" ||
 	sy_fail "alias cycle not named: $(grep cycle "$LOG")"
@@ -78,10 +78,10 @@ cip_is() { [ "$(cip "$1")" = "$2" ]; }
 
 # issue 13.3: a FIFO (nobody writes it) must not block the loop
 mkfifo "$M/pipe.yaml"
-sy_wait 5 grep -q "Manifest $M/pipe.yaml: not a regular file" "$LOG" || sy_fail "FIFO not refused"
+sy_wait 20 grep -q "Manifest $M/pipe.yaml: not a regular file" "$LOG" || sy_fail "FIFO not refused"
 [ "$(healthz)" = 200 ] || sy_fail "healthz with a FIFO in the directory: $(healthz)"
 svc after-fifo 10.96.0.30 >"$M/c.yaml"
-sy_wait 5 cip_is after-fifo 10.96.0.30 || sy_fail "no change applied after the FIFO"
+sy_wait 20 cip_is after-fifo 10.96.0.30 || sy_fail "no change applied after the FIFO"
 rm -f "$M/pipe.yaml"
 
 # one object over the size cap: refused while read; the loop keeps serving
@@ -92,7 +92,7 @@ rm -f "$M/pipe.yaml"
 	printf '"\n'
 } >"$SY_TMP/huge.yaml"
 mv "$SY_TMP/huge.yaml" "$M/huge.yaml"
-sy_wait 5 grep -q "Manifest $M/huge.yaml: line [0-9]*: object too large" "$LOG" ||
+sy_wait 20 grep -q "Manifest $M/huge.yaml: line [0-9]*: object too large" "$LOG" ||
 	sy_fail "5 MiB object not refused: $(grep huge "$LOG")"
 [ "$(healthz)" = 200 ] || sy_fail "healthz after the large object"
 [ -z "$(cip huge)" ] || sy_fail "huge applied"
@@ -100,23 +100,23 @@ sy_wait 5 grep -q "Manifest $M/huge.yaml: line [0-9]*: object too large" "$LOG" 
 # a file over the 64 MiB cap is refused from its size, never read
 truncate -s 65M "$SY_TMP/sparse.json"
 mv "$SY_TMP/sparse.json" "$M/sparse.json"
-sy_wait 5 grep -q "Manifest $M/sparse.json: file too large: 68157440 bytes" "$LOG" ||
+sy_wait 20 grep -q "Manifest $M/sparse.json: file too large: 68157440 bytes" "$LOG" ||
 	sy_fail "65 MiB file not refused: $(grep sparse "$LOG")"
 rm -f "$M/sparse.json"
 
 # issue 13.4: the same Service in two files — both named, the first by name wins
 svc dup 10.96.0.41 >"$M/dup2.yaml"
-sy_wait 5 cip_is dup 10.96.0.41 || sy_fail "dup2 not applied"
+sy_wait 20 cip_is dup 10.96.0.41 || sy_fail "dup2 not applied"
 svc dup 10.96.0.40 >"$M/dup1.yaml"
-sy_wait 5 grep -q "Service apps/dup is defined in more than one manifest file: $M/dup1.yaml and $M/dup2.yaml; using $M/dup1.yaml" "$LOG" ||
+sy_wait 20 grep -q "Service apps/dup is defined in more than one manifest file: $M/dup1.yaml and $M/dup2.yaml; using $M/dup1.yaml" "$LOG" ||
 	sy_fail "duplicate not named: $(grep dup "$LOG")"
-sy_wait 5 cip_is dup 10.96.0.40 || sy_fail "dup1 (first by name) does not win: $(cip dup)"
+sy_wait 20 cip_is dup 10.96.0.40 || sy_fail "dup1 (first by name) does not win: $(cip dup)"
 rm -f "$M/dup1.yaml"
-sy_wait 5 cip_is dup 10.96.0.41 || sy_fail "dup2 not applied after dup1 went: $(cip dup)"
+sy_wait 20 cip_is dup 10.96.0.41 || sy_fail "dup2 not applied after dup1 went: $(cip dup)"
 
 # a second Service on a taken ClusterIP:port: the newer is skipped, both named
 svc late 10.96.0.10 80 2024-06-01T00:00:00Z >"$M/late.yaml"
-sy_wait 5 grep -q "Service apps/late: ClusterIP 10.96.0.10 port 80/TCP is already taken by Service apps/web; the newer one is skipped" "$LOG" ||
+sy_wait 20 grep -q "Service apps/late: ClusterIP 10.96.0.10 port 80/TCP is already taken by Service apps/web; the newer one is skipped" "$LOG" ||
 	sy_fail "ClusterIP conflict not named: $(grep late "$LOG")"
 sleep 0.3
 [ -z "$(cip late)" ] || sy_fail "the newer Service was programmed"
@@ -124,7 +124,7 @@ sleep 0.3
 
 # an IPv6-only Service: one line at -v 2
 printf 'kind: Service\nmetadata: {name: six, namespace: apps}\nspec: {clusterIP: "fd00::6", ports: [{port: 80}]}\n' >"$M/six.yaml"
-sy_wait 5 grep -q "Service apps/six: IPv6 ClusterIP only" "$LOG" || sy_fail "IPv6-only Service not logged"
+sy_wait 20 grep -q "Service apps/six: IPv6 ClusterIP only" "$LOG" || sy_fail "IPv6-only Service not logged"
 
 # an unchanged bad file is reported once, however often it is touched or rewritten
 for i in 1 2 3 4 5; do
@@ -133,7 +133,9 @@ for i in 1 2 3 4 5; do
 	cp "$M/cycle.yaml" "$SY_TMP/c" && mv "$SY_TMP/c" "$M/cycle.yaml"	# same content, new inode
 	sleep 0.1
 done
-sleep 0.3
+# events are handled in order: once a later file is applied, so were these
+svc sentinel 10.96.0.38 >"$M/sentinel.yaml"
+sy_wait 20 cip_is sentinel 10.96.0.38 || sy_fail "sentinel.yaml not applied"
 n=$(grep -c "E.*Manifest $M/cycle.yaml: .*contains it" "$LOG")
 [ "$n" = 1 ] || sy_fail "unchanged bad file reported $n times"
 grep -q "Manifest $M/cycle.yaml: unchanged, still:" "$LOG" || sy_fail "no -v 2 note for the unchanged bad file"
@@ -141,20 +143,21 @@ grep -q "Manifest $M/cycle.yaml: unchanged, still:" "$LOG" || sy_fail "no -v 2 n
 # issue 13.5: one changed file is the only one read again
 : >"$SY_TMP/mark"
 svc after-fifo 10.96.0.32 >"$M/c.yaml"
-sy_wait 5 cip_is after-fifo 10.96.0.32 || sy_fail "edit not applied"
-sy_wait 5 grep -q "Manifest directory $M: 1 changed files reloaded in" "$LOG" ||
+sy_wait 20 cip_is after-fifo 10.96.0.32 || sy_fail "edit not applied"
+sy_wait 20 grep -q "Manifest directory $M: 1 changed files reloaded in" "$LOG" ||
 	sy_fail "not a one-file reload: $(tail -5 "$LOG")"
 
 # issue 15: a file renamed into place is read on receipt of the event, not
 # after a fixed delay (it was a 50 ms debounce): from the daemon's "change
-# notified" to its reload, the best of three
+# notified" to its reload, the best of five (a loaded machine may preempt
+# the daemon in between now and then)
 best=1
-for i in 1 2 3; do
+for i in 1 2 3 4 5; do
 	: >"$SY_TMP/mark"
 	lines=$(wc -l <"$LOG")
 	svc after-fifo "10.96.0.3$((i + 2))" >"$SY_TMP/r.yaml"
 	mv "$SY_TMP/r.yaml" "$M/c.yaml"
-	sy_wait 5 cip_is after-fifo "10.96.0.3$((i + 2))" || sy_fail "rename $i not applied"
+	sy_wait 20 cip_is after-fifo "10.96.0.3$((i + 2))" || sy_fail "rename $i not applied"
 	d=$(tail -n +$((lines + 1)) "$LOG" | awk '
 		function t(s, a) { split(s, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
 		/change notified/ && !n { n = t($2) }
@@ -164,7 +167,7 @@ for i in 1 2 3; do
 	sleep 0.2
 done
 awk -v b="$best" 'BEGIN { exit !(b < 0.040) }' ||
-	sy_fail "a renamed file was read ${best} s after its event (best of 3)"
+	sy_fail "a renamed file was read ${best} s after its event (best of 5)"
 sy_log "rename -> reload: best ${best} s"
 # a file still being written (created, not yet closed) waits for its close
 : >"$SY_TMP/mark"
@@ -173,27 +176,27 @@ sy_log "rename -> reload: best ${best} s"
 	sleep 0.02
 	printf 'spec: {clusterIP: 10.96.0.39, ports: [{port: 80}]}\n'
 } >"$M/slow.yaml"
-sy_wait 5 cip_is slow 10.96.0.39 || sy_fail "slow.yaml not applied"
+sy_wait 20 cip_is slow 10.96.0.39 || sy_fail "slow.yaml not applied"
 ! grep -q "E.*Manifest $M/slow.yaml" "$LOG" || sy_fail "a file being written was read half-written: $(grep "slow.yaml" "$LOG")"
 
 # the directory removed keeps the current state; recreated, it is watched
 # and read again (a deployment tool that replaces the whole directory)
 mv "$M" "$SY_TMP/manifests.old"
-sy_wait 5 grep -q "Manifest directory $M: No such file or directory; keeping the current state until it is back" "$LOG" ||
+sy_wait 20 grep -q "Manifest directory $M: No such file or directory; keeping the current state until it is back" "$LOG" ||
 	sy_fail "a removed directory was not reported: $(tail -3 "$LOG")"
 sleep 0.3
 cip_is slow 10.96.0.39 || sy_fail "the removed directory's objects were dropped"
 mkdir "$M"
 cp "$SY_TMP/manifests.old/slow.yaml" "$M/"
 printf 'kind: Service\nmetadata: {name: back, namespace: apps}\nspec: {clusterIP: 10.96.0.40, ports: [{port: 80}]}\n' >"$M/back.yaml"
-sy_wait 5 cip_is back 10.96.0.40 || sy_fail "a recreated directory was not read again: $(tail -3 "$LOG")"
+sy_wait 20 cip_is back 10.96.0.40 || sy_fail "a recreated directory was not read again: $(tail -3 "$LOG")"
 cip_is slow 10.96.0.39 || sy_fail "slow lost after the directory came back"
 # and it is watched again: a later change is seen
 printf 'kind: Service\nmetadata: {name: back, namespace: apps}\nspec: {clusterIP: 10.96.0.41, ports: [{port: 80}]}\n' >"$M/back.yaml"
-sy_wait 5 cip_is back 10.96.0.41 || sy_fail "a change in the recreated directory was not seen"
+sy_wait 20 cip_is back 10.96.0.41 || sy_fail "a change in the recreated directory was not seen"
 
 kill -0 "$PID" 2>/dev/null || sy_fail "daemon died"
 [ "$(healthz)" = 200 ] || sy_fail "healthz at the end"
 kill -TERM "$PID"
-sy_wait 5 grep -q "Stopped" "$LOG" || sy_fail "no clean stop on SIGTERM"
+sy_wait 20 grep -q "Stopped" "$LOG" || sy_fail "no clean stop on SIGTERM"
 sy_pass
