@@ -43,12 +43,12 @@ sy_wait 20 grep -q "First sync complete" "$SY_TMP/daemon.log" ||
 # answers N: N connections to the ClusterIP → the set of servers that answered
 answers() {
 	ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto tcp \
-		--host 10.96.0.80 --port 80 --count "$1" --timeout 1 2>/dev/null |
+		--host 10.96.0.80 --port 80 --count "$1" --timeout 3 2>/dev/null |
 		awk '$1 ~ /^ep[0-9]$/ {print $1}' | sort -u | paste -sd,
 }
 # wait_answers WANT: until 6 connections are answered by exactly WANT ("" = none)
 wait_answers() {
-	local end=$((SECONDS + 15)) got
+	local end=$((SECONDS + 30)) got
 	while :; do
 		got=$(answers 6)
 		[ "$got" = "$1" ] && return 0
@@ -66,7 +66,7 @@ wait_answers ep2 || sy_fail "rules did not follow the replaced slice"
 save | grep -q -- "--to-destination 10.244.1.2:8080" && sy_fail "stale DNAT to ep1"
 
 k8s_slice web-1 web 10.244.1.2 10.244.2.2 | kc replace --validate=false -f - >/dev/null
-end=$((SECONDS + 15))
+end=$((SECONDS + 30))
 until [ "$(answers 20)" = "ep1,ep2" ]; do
 	[ $SECONDS -lt $end ] || sy_fail "both endpoints not used"
 	sleep 0.2
@@ -82,7 +82,7 @@ ip netns exec "$NODE" iptables-legacy-save -t filter | grep -q "10.96.0.80/32.*R
 k8s_slice web-1 web 10.244.2.2 | kc create --validate=false -f - >/dev/null
 wait_answers ep2 || sy_fail "recreated slice"
 kill "$K8S_API_PID"; wait "$K8S_API_PID" 2>/dev/null
-sy_wait 10 grep -q "connection lost\|Connection refused\|Couldn't connect" "$SY_TMP/daemon.log" ||
+sy_wait 30 grep -q "connection lost\|Connection refused\|Couldn't connect" "$SY_TMP/daemon.log" ||
 	sy_fail "API loss not noticed"
 sleep 2
 wait_answers ep2 || sy_fail "traffic changed after the API server went away"
