@@ -161,7 +161,7 @@ k8s_wait_state() {
 
 # k8s_need_state: skip when the daemon has no /debug/state yet
 k8s_need_state() {
-	sy_wait 10 k8s_state || {
+	sy_wait 30 k8s_state || {
 		tail -20 "$SY_TMP/daemon.log" >&2
 		sy_fail "no /debug/state from the daemon on $K8S_METRICS"
 	}

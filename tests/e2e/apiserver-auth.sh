@@ -24,7 +24,7 @@ k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "    certificate-authority: $K8S_PKI
 	"    token: good"
 k8s_daemon
 k8s_need_state
-sy_wait 10 grep -qiE "Services list: .*(certificate|SSL)" "$SY_TMP/daemon.log" ||
+sy_wait 30 grep -qiE "Services list: .*(certificate|SSL)" "$SY_TMP/daemon.log" ||
 	sy_fail "no TLS error logged: $(tail -5 "$SY_TMP/daemon.log")"
 k8s_check "svcs() == []" || sy_fail "services proxied without a verified server"
 k8s_get requests | grep -q '"ua": "switchyard' && sy_fail "a request got through with the wrong CA"
@@ -38,7 +38,7 @@ k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "    certificate-authority: $K8S_PKI
 	"    tokenFile: token"
 k8s_daemon
 k8s_need_state
-sy_wait 10 grep -q "HTTP 401 Unauthorized: Unauthorized: not authorized" "$SY_TMP/daemon.log" ||
+sy_wait 30 grep -q "HTTP 401 Unauthorized: Unauthorized: not authorized" "$SY_TMP/daemon.log" ||
 	sy_fail "401 not logged: $(tail -5 "$SY_TMP/daemon.log")"
 k8s_check "svcs() == []" || sy_fail "proxied without authentication"
 echo good >"$SY_TMP/token"
@@ -60,7 +60,7 @@ k8s_kubeconfig "$K8S_KUBECONFIG" "https://localhost:$K8S_PORT" \
 k8s_ctl requests clear=1 >/dev/null
 k8s_daemon
 k8s_need_state
-k8s_wait_state 15 "eps('default/web') == ['10.244.0.5:8080'] and cip('default/web') == '10.96.0.10'" ||
+k8s_wait_state 30 "eps('default/web') == ['10.244.0.5:8080'] and cip('default/web') == '10.96.0.10'" ||
 	sy_fail "client-cert auth failed: $(grep -E '^[EW]' "$SY_TMP/daemon.log" | tail -3)"
 k8s_get requests | "$PY" -c '
 import json, sys
@@ -75,5 +75,5 @@ k8s_kubeconfig "$K8S_KUBECONFIG" "https://127.0.0.1:$K8S_PORT" \
 	"    certificate-authority: $K8S_PKI/ca.crt
     tls-server-name: kubernetes.default" "    token: good"
 k8s_daemon
-k8s_wait_state 15 "eps('default/web') == ['10.244.0.5:8080']" || sy_fail "tls-server-name"
+k8s_wait_state 30 "eps('default/web') == ['10.244.0.5:8080']" || sy_fail "tls-server-name"
 sy_pass "wrong CA refused, 401 retried until the token rotated, client certs, tls-server-name"

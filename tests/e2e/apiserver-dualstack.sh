@@ -107,14 +107,14 @@ sy_wait 20 grep -q "First sync complete" "$SY_TMP/daemon.log" ||
 grep -q "Running in dual-stack mode" "$SY_TMP/daemon.log" ||
 	sy_skip "the $MODE mode has no IPv6 here: $(grep 'No IPv6 support' "$SY_TMP/daemon.log")"
 # the Node came from the API after the start: its primary family is taken up then
-sy_wait 10 grep -q "Node node-a: primary IP family IPv6" "$SY_TMP/daemon.log" ||
+sy_wait 30 grep -q "Node node-a: primary IP family IPv6" "$SY_TMP/daemon.log" ||
 	sy_fail "the Node's primary family was not taken up: $(grep -i 'primary' "$SY_TMP/daemon.log")"
 
 ask() { ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto tcp --host "$1" \
 	--port 80 --timeout 1 2>/dev/null; }
-sy_wait 10 sh -c "ip netns exec $CLIENT $PY $SY_SRC/tests/lib/echo_client.py --proto tcp --host 10.96.0.1 --port 80 --timeout 1 | grep -q '^ep1 '" ||
+sy_wait 30 sh -c "ip netns exec $CLIENT $PY $SY_SRC/tests/lib/echo_client.py --proto tcp --host 10.96.0.1 --port 80 --timeout 1 | grep -q '^ep1 '" ||
 	sy_fail "IPv4 ClusterIP: '$(ask 10.96.0.1)'"
-sy_wait 10 sh -c "ip netns exec $CLIENT $PY $SY_SRC/tests/lib/echo_client.py --proto tcp --host fd00:10:96::1 --port 80 --timeout 1 | grep -q '^ep1 '" ||
+sy_wait 30 sh -c "ip netns exec $CLIENT $PY $SY_SRC/tests/lib/echo_client.py --proto tcp --host fd00:10:96::1 --port 80 --timeout 1 | grep -q '^ep1 '" ||
 	sy_fail "IPv6 ClusterIP: '$(ask fd00:10:96::1)'"
 # each family reaches only its own endpoints: the IPv6-first Service has no endpoints
 # a Service without endpoints is rejected (kube-proxy's REJECT); in IPv6 the client does not

@@ -21,41 +21,41 @@ done
 k8s_node | kc create --validate=false -f - >/dev/null
 k8s_daemon
 k8s_need_state
-k8s_wait_state 10 "svcs() == ['default/s1', 'default/s2', 'default/s3']" || sy_fail "initial"
+k8s_wait_state 30 "svcs() == ['default/s1', 'default/s2', 'default/s3']" || sy_fail "initial"
 
 # 1. a watch stream cut in the middle of an event: reconnect, nothing lost
 n=$(k8s_ctl drop "")
 sy_log "cut $n watch streams mid-event"
 k8s_slice s1-a s1 10.244.1.11 | kc replace --validate=false -f - >/dev/null
-k8s_wait_state 10 "eps('default/s1') == ['10.244.1.11:8080']" || sy_fail "after a cut stream"
+k8s_wait_state 30 "eps('default/s1') == ['10.244.1.11:8080']" || sy_fail "after a cut stream"
 grep -q "watch: connection lost" "$SY_TMP/daemon.log" || sy_fail "cut not logged"
 
 # 2. a truncated stream (clean end inside an event): logged, resumed
 k8s_ctl truncate "resource=endpointslices" >/dev/null
-sy_wait 5 grep -q "stream ended inside an event" "$SY_TMP/daemon.log" || sy_fail "truncation not logged"
+sy_wait 20 grep -q "stream ended inside an event" "$SY_TMP/daemon.log" || sy_fail "truncation not logged"
 k8s_slice s2-a s2 10.244.1.12 | kc replace --validate=false -f - >/dev/null
-k8s_wait_state 10 "eps('default/s2') == ['10.244.1.12:8080']" || sy_fail "after truncation"
+k8s_wait_state 30 "eps('default/s2') == ['10.244.1.12:8080']" || sy_fail "after truncation"
 
 # 3. malformed events: a non-JSON line, an event without an object, and a
 # Service whose clusterIP is invalid: each logged and skipped, the stream goes on
-sy_wait 10 k8s_watching services ||
+sy_wait 30 k8s_watching services ||
 	sy_fail "no services watch"
 k8s_ctl inject "resource=services" 'this is {not json' >/dev/null
 k8s_ctl inject "resource=services" '{"type":"ADDED"}' >/dev/null
 k8s_ctl inject "resource=services" '{"type":"ADDED","object":{"kind":"Service","apiVersion":"v1","metadata":{"name":"bad","namespace":"default","resourceVersion":"1"},"spec":{"clusterIP":"10.96.999.1","ports":[{"port":80,"protocol":"TCP"}]}}}' >/dev/null
-sy_wait 5 grep -q "Services watch: malformed event skipped: not JSON" "$SY_TMP/daemon.log" ||
+sy_wait 20 grep -q "Services watch: malformed event skipped: not JSON" "$SY_TMP/daemon.log" ||
 	sy_fail "garbage line not logged"
-sy_wait 5 grep -q 'malformed event skipped: ADDED event has no "object"' "$SY_TMP/daemon.log" ||
+sy_wait 20 grep -q 'malformed event skipped: ADDED event has no "object"' "$SY_TMP/daemon.log" ||
 	sy_fail "event without object not logged"
-sy_wait 5 grep -q "default/bad" "$SY_TMP/daemon.log" || sy_fail "bad Service not logged by name"
+sy_wait 20 grep -q "default/bad" "$SY_TMP/daemon.log" || sy_fail "bad Service not logged by name"
 # an ERROR event other than 410: logged, the watch comes back after a backoff
 k8s_ctl inject "resource=services" '{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"internal error: watch cache closed","reason":"InternalError","code":500}}' >/dev/null
-sy_wait 5 grep -q "Services watch: server error event: HTTP 500 InternalError: internal error" \
+sy_wait 20 grep -q "Services watch: server error event: HTTP 500 InternalError: internal error" \
 	"$SY_TMP/daemon.log" || sy_fail "ERROR event not logged"
-sy_wait 10 k8s_watching services || sy_fail "no rewatch after an ERROR event"
+sy_wait 30 k8s_watching services || sy_fail "no rewatch after an ERROR event"
 k8s_svc s4 10.96.1.4 | kc create --validate=false -f - >/dev/null
 k8s_slice s4-a s4 10.244.1.4 | kc create --validate=false -f - >/dev/null
-k8s_wait_state 10 "cip('default/s4') == '10.96.1.4' and eps('default/s4') == ['10.244.1.4:8080'] \
+k8s_wait_state 30 "cip('default/s4') == '10.96.1.4' and eps('default/s4') == ['10.244.1.4:8080'] \
 	and cip('default/bad') is None and len(svcs()) == 4" || sy_fail "stream did not go on"
 ip netns exec "$K8S_NS" curl -sf "http://$K8S_METRICS/metrics" >"$SY_TMP/metrics.txt"
 grep -E '^switchyard_decode_errors_total [1-9]' "$SY_TMP/metrics.txt" >/dev/null ||
@@ -66,7 +66,7 @@ grep -E '^switchyard_decode_errors_total [1-9]' "$SY_TMP/metrics.txt" >/dev/null
 # result matches the server.
 k8s_ctl fail "n=100000&code=500&ua=switchyard" >/dev/null
 k8s_ctl drop "" >/dev/null
-sy_wait 10 grep -q "HTTP 500 InternalError: injected failure" "$SY_TMP/daemon.log" ||
+sy_wait 30 grep -q "HTTP 500 InternalError: injected failure" "$SY_TMP/daemon.log" ||
 	sy_fail "500 not logged"
 k8s_svc s1 10.96.1.1 | kc delete -f - --wait=false >/dev/null
 k8s_slice s1-a s1 10.244.1.11 | kc delete -f - --wait=false >/dev/null
@@ -94,7 +94,7 @@ assert max(d) <= 45 and max(d) > min(d), d
 # 429 Too Many Requests with Retry-After: 1 → the next try waits at least 1 s
 k8s_ctl fail "n=3&code=429&ua=switchyard" >/dev/null
 k8s_ctl drop "resource=nodes" >/dev/null
-sy_wait 15 grep -q "Nodes watch: HTTP 429 TooManyRequests" "$SY_TMP/daemon.log" || sy_fail "429 not seen"
+sy_wait 30 grep -q "Nodes watch: HTTP 429 TooManyRequests" "$SY_TMP/daemon.log" || sy_fail "429 not seen"
 grep -A1 "Nodes watch: HTTP 429" "$SY_TMP/daemon.log" | sed -n 's/.*Nodes: retrying in \([0-9.]*\)s/\1/p' |
 	"$PY" -c 'import sys; d = [float(x) for x in sys.stdin]; assert d and min(d) >= 1.0, d' ||
 	sy_fail "Retry-After not honoured"
@@ -103,7 +103,7 @@ k8s_ctl fail "n=0" >/dev/null
 # 5. a stall: events made during it arrive afterwards
 k8s_ctl stall "seconds=2" >/dev/null
 k8s_slice s3-a s3 10.244.1.33 | kc replace --validate=false -f - >/dev/null
-k8s_wait_state 15 "eps('default/s3') == ['10.244.1.33:8080']" || sy_fail "after a stall"
+k8s_wait_state 30 "eps('default/s3') == ['10.244.1.33:8080']" || sy_fail "after a stall"
 
 # 6. an open watch told in-stream that its resourceVersion expired (ERROR 410)
 all_watching() { k8s_watching services && k8s_watching endpointslices && k8s_watching nodes; }
@@ -111,10 +111,10 @@ sy_wait 40 all_watching || sy_fail "not all watches are back"
 relists=$(grep -c "relisting" "$SY_TMP/daemon.log")
 k8s_ctl compact "expire=1" >/dev/null
 relisted() { [ "$(grep -c "relisting" "$SY_TMP/daemon.log")" -ge $((relists + 3)) ]; }
-sy_wait 10 relisted ||
+sy_wait 30 relisted ||
 	sy_fail "open watches did not relist on an in-stream 410"
 k8s_slice s4-a s4 10.244.1.44 | kc replace --validate=false -f - >/dev/null
-k8s_wait_state 10 "eps('default/s4') == ['10.244.1.44:8080']" || sy_fail "after the in-stream 410"
+k8s_wait_state 30 "eps('default/s4') == ['10.244.1.44:8080']" || sy_fail "after the in-stream 410"
 ip netns exec "$K8S_NS" curl -sf "http://$K8S_METRICS/metrics" |
 	grep -E '^switchyard_relists_total [1-9]' >/dev/null || sy_fail "relists not counted"
 kill -0 "$K8S_DAEMON_PID" || sy_fail "daemon died"

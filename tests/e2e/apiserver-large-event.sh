@@ -19,8 +19,8 @@ k8s_svc s1 10.96.1.1 | kc create --validate=false -f - >/dev/null || sy_fail "cr
 k8s_slice s1-a s1 10.244.1.1 | kc create --validate=false -f - >/dev/null || sy_fail "create slice"
 k8s_daemon -v 2
 k8s_need_state
-k8s_wait_state 10 "port('default/s1')['port'] == 80" || sy_fail "initial state"
-sy_wait 10 k8s_watching services || sy_fail "no services watch"
+k8s_wait_state 30 "port('default/s1')['port'] == 80" || sy_fail "initial state"
+sy_wait 30 k8s_watching services || sy_fail "no services watch"
 relists0=$(k8s_count_log "relisting")
 
 # the same Service, port 81, with a 17 MiB annotation
@@ -42,9 +42,9 @@ grep -q "Services watch: an event longer than 16 MiB cannot be decoded; relistin
 grep -q "malformed event skipped" "$SY_TMP/daemon.log" && sy_fail "the oversized event was called malformed"
 
 # the stream goes on: a normal change after the relist
-sy_wait 10 k8s_watching services || sy_fail "no services watch after the relist"
+sy_wait 30 k8s_watching services || sy_fail "no services watch after the relist"
 k8s_svc s2 10.96.1.2 | kc create --validate=false -f - >/dev/null || sy_fail "create s2"
-k8s_wait_state 10 "cip('default/s2') == '10.96.1.2' and port('default/s1')['port'] == 81" ||
+k8s_wait_state 30 "cip('default/s2') == '10.96.1.2' and port('default/s1')['port'] == 81" ||
 	sy_fail "no watch after the relist"
 kill -0 "$K8S_DAEMON_PID" || sy_fail "daemon died"
 sy_pass "a 17 MiB watch event: relisted, its change applied, the watch goes on"

@@ -39,7 +39,7 @@ ip netns exec "$N" sysctl -qw net.ipv6.conf.all.forwarding=1
 ip -n "$C" -6 route add fd00:96::/64 via $NODE
 ip -n "$E" -6 route add default via fd00:244:1::1
 # addresses added before accept_dad=0 may still be tentative
-sy_wait 5 sh -c "! ip -n '$C' -6 addr show tentative | grep -q inet6 && ! ip -n '$N' -6 addr show tentative | grep -q inet6" ||
+sy_wait 20 sh -c "! ip -n '$C' -6 addr show tentative | grep -q inet6 && ! ip -n '$N' -6 addr show tentative | grep -q inet6" ||
 	sy_fail "addresses stay tentative"
 sy_bg "$E" "$SY_TMP/ep2.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto udp --port 5353 --name ep2 --bind $EP2
 sy_bg "$E" "$SY_TMP/ep3.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto udp --port 5353 --name ep3 --bind $EP3

@@ -51,7 +51,7 @@ LOG=$SY_TMP/daemon.log
 start_daemon() {
 	sy_bg "$N" "$LOG" "$SWITCHYARD" --proxy-mode="$1" --manifests "$M" --hostname-override node1 \
 		--healthz-bind-address= --metrics-bind-address= -v 2
-	sy_wait 10 grep -q "First sync complete\|Cannot use the" "$LOG"
+	sy_wait 30 grep -q "First sync complete\|Cannot use the" "$LOG"
 }
 if [ "$MODE" != none ]; then
 	start_daemon iptables
@@ -132,7 +132,7 @@ sy_log "$N_STALE stale + $N_KEPT other entries loaded ($MODE mode)"
 syncs=$(grep -c "SyncProxyRules complete" "$LOG")
 { svc dns $VIP UDP 53 30053; svc sctp $VIP_S SCTP 9; slice dns UDP $EP2; slice sctp SCTP $EP2; } |
 	put all.yaml
-sy_wait 15 sh -c "[ \$(grep -c 'SyncProxyRules complete' '$LOG') -gt $syncs ]" ||
+sy_wait 30 sh -c "[ \$(grep -c 'SyncProxyRules complete' '$LOG') -gt $syncs ]" ||
 	sy_fail "no sync after the change: $(tail -5 "$LOG")"
 line=$(grep "Conntrack cleanup: deleted" "$LOG" | tail -1)
 sy_log "daemon: ${line#*] }"

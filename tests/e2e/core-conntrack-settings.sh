@@ -23,7 +23,7 @@ root_before=$(cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established)
 LOG=$SY_TMP/l.log
 sy_bg "$NODE" "$LOG" "$SWITCHYARD" --config "$SY_TMP/c.yaml" --proxy-mode=none --manifests "$M" \
 	--hostname-override n1 --healthz-bind-address= --metrics-bind-address= -v 2
-sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(tail -3 "$LOG")"
+sy_wait 30 grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(tail -3 "$LOG")"
 get() { ip netns exec "$NODE" cat "/proc/sys/net/netfilter/nf_conntrack_$1"; }
 [ "$(get tcp_timeout_established)" = 7200 ] || sy_fail "tcpEstablishedTimeout: $(get tcp_timeout_established)"
 [ "$(get tcp_timeout_close_wait)" = 1800 ] || sy_fail "tcpCloseWaitTimeout: $(get tcp_timeout_close_wait)"

@@ -47,7 +47,7 @@ Y
 sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=none --manifests "$M" --hostname-override n1 \
 	--healthz-bind-address= --metrics-bind-address= -v 2
 PID=$SY_LAST_PID
-sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(cat "$LOG")"
+sy_wait 30 grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(cat "$LOG")"
 grep -q "Using no Proxier" "$LOG" || sy_fail "mode line"
 grep -q 'E.*Service apps/broken: spec.ports\[0\]: port out of range; skipped' "$LOG" ||
 	sy_fail "bad object not logged with kind and namespace/name"
@@ -64,19 +64,19 @@ items:
     clusterIP: 10.96.0.53
     ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
 Y
-sy_wait 10 grep -q "ports=3 " "$LOG" || sy_fail "reload did not add 2 ports: $(tail -5 "$LOG")"
+sy_wait 30 grep -q "ports=3 " "$LOG" || sy_fail "reload did not add 2 ports: $(tail -5 "$LOG")"
 
 # a file that stops parsing keeps its last good objects
 printf 'kind: Service\nmetadata: {name: x\n' >>"$M/b.yaml"
-sy_wait 10 grep -q "Manifest $M/b.yaml: .*keeping its last good objects" "$LOG" ||
+sy_wait 30 grep -q "Manifest $M/b.yaml: .*keeping its last good objects" "$LOG" ||
 	sy_fail "broken file not reported"
 sleep 0.5
 tail -n 3 "$LOG" | grep -q "ports=[12] " && sy_fail "objects of the broken file were dropped"
 
 # removing a file removes its objects
 rm -f "$M/b.yaml"
-sy_wait 10 grep -q "ports=1 " "$LOG" || sy_fail "removal not applied: $(tail -3 "$LOG")"
+sy_wait 30 grep -q "ports=1 " "$LOG" || sy_fail "removal not applied: $(tail -3 "$LOG")"
 
 kill -TERM "$PID"
-sy_wait 5 grep -q "Stopped" "$LOG" || sy_fail "no clean stop on SIGTERM"
+sy_wait 20 grep -q "Stopped" "$LOG" || sy_fail "no clean stop on SIGTERM"
 sy_pass

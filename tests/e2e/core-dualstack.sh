@@ -66,9 +66,9 @@ run() { # LOG ARGS...: the daemon until its first sync (or exit)
 	sy_bg "$NODE" "$log" "$SWITCHYARD" --manifests "$M" --hostname-override n1 \
 		--healthz-bind-address= -v 2 "$@"
 	DPID=$SY_LAST_PID
-	sy_wait 10 sh -c "grep -q 'First sync complete' '$log' || ! kill -0 $DPID"
+	sy_wait 30 sh -c "grep -q 'First sync complete' '$log' || ! kill -0 $DPID"
 }
-stop() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; sy_wait 5 sh -c "! ip netns exec $NODE ss -ltn | grep -q :10249"; }
+stop() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; sy_wait 20 sh -c "! ip netns exec $NODE ss -ltn | grep -q :10249"; }
 state() { ip netns exec "$NODE" curl -sf "http://127.0.0.1:10249/debug/state" >"$SY_TMP/state.json" && jq -c . "$SY_TMP/state.json"; }
 
 # 1. the none mode takes both families; the Node's first address (IPv6) is the primary

@@ -247,22 +247,22 @@ for line in open(sys.argv[1]):
     print("reply", f.readline().strip(), flush=True)
 ' "$SY_TMP/in"
 exec 7>"$SY_TMP/in"
-sy_wait 5 grep -q "^greeting ep" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
+sy_wait 20 grep -q "^greeting ep" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
 echo one >&7
-sy_wait 5 grep -q "^reply ep. one" "$SY_TMP/conn.log" || sy_fail "no first echo"
+sy_wait 20 grep -q "^reply ep. one" "$SY_TMP/conn.log" || sy_fail "no first echo"
 before=$(ipt_save)
 pm stop -t 10 "$C1" >/dev/null || sy_fail "podman stop"
 [ "$(pm inspect -f '{{.State.ExitCode}}' "$C1")" = 0 ] || sy_fail "SIGTERM: exit $(pm inspect -f '{{.State.ExitCode}}' "$C1")"
 [ "$(ipt_save)" = "$before" ] || sy_fail "stopping the container changed the rules"
 echo two >&7
-sy_wait 5 grep -q "^reply ep. two" "$SY_TMP/conn.log" || sy_fail "held connection broke with the container stopped"
+sy_wait 20 grep -q "^reply ep. two" "$SY_TMP/conn.log" || sy_fail "held connection broke with the container stopped"
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.90 80 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "new connections with the container stopped: $out"
 C2=$SY_TAG-switchyard-2
 run "$C2" || sy_fail "podman run (second) failed"
 sy_wait 30 synced "$C2" || sy_fail "no first sync in the second container: $(logs "$C2" | tail -n 20)"
 echo three >&7
-sy_wait 5 grep -q "^reply ep. three" "$SY_TMP/conn.log" || sy_fail "held connection broke when the new container took over"
+sy_wait 20 grep -q "^reply ep. three" "$SY_TMP/conn.log" || sy_fail "held connection broke when the new container took over"
 exec 7>&-
 pm stop -t 10 "$C2" >/dev/null
 

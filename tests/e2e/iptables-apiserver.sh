@@ -29,14 +29,14 @@ sy_wait 20 grep -q "First sync complete" "$IPT_LOG" || sy_fail "no first sync: $
 
 reached() { ipt_ask_many "$CLIENT" tcp 10.96.0.60 80 20 | cut -d' ' -f1 | sort -u | tr '\n' ' '; }
 want() { [ "$(reached)" = "$1" ]; }
-sy_wait 10 want "ep1 " || sy_fail "created: reached '$(reached)'"
+sy_wait 30 want "ep1 " || sy_fail "created: reached '$(reached)'"
 k8s_slice web-1 web 10.244.1.2 10.244.2.2 | kc replace --validate=false -f - >/dev/null || sy_fail "kubectl replace"
-sy_wait 10 want "ep1 ep2 " || sy_fail "replaced: reached '$(reached)'"
+sy_wait 30 want "ep1 ep2 " || sy_fail "replaced: reached '$(reached)'"
 k8s_slice web-1 web 10.244.2.2 | kc replace --validate=false -f - >/dev/null || sy_fail "kubectl replace 2"
-sy_wait 10 want "ep2 " || sy_fail "ep1 removed: reached '$(reached)'"
+sy_wait 30 want "ep2 " || sy_fail "ep1 removed: reached '$(reached)'"
 kc delete endpointslice web-1 >/dev/null || sy_fail "kubectl delete slice"
-sy_wait 10 want "REFUSED " || sy_fail "slice deleted: reached '$(reached)'"
+sy_wait 30 want "REFUSED " || sy_fail "slice deleted: reached '$(reached)'"
 kc delete service web >/dev/null || sy_fail "kubectl delete svc"
 gone() { ! ip netns exec "$NODE" iptables-legacy-save | grep -q 10.96.0.60; }
-sy_wait 10 gone || sy_fail "rules for the deleted Service remain"
+sy_wait 30 gone || sy_fail "rules for the deleted Service remain"
 sy_pass

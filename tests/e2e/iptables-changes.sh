@@ -84,7 +84,7 @@ sy_log "deleted chain repaired, traffic flows"
 # the Service goes away: its rules and chains too
 rm "$IPT_M/svc.yaml"
 svc_gone() { ! ipt_save nat | grep -q -e "$(ipt_ip 10.96.0.70)" -e "$svc"; }
-sy_wait 10 svc_gone ||
+sy_wait 30 svc_gone ||
 	sy_fail "rules of the deleted Service remain"
 grep -q "Failed to sync" "$IPT_LOG" && sy_fail "a sync failed: $(grep 'Failed to sync' "$IPT_LOG" | head -3)"
 sy_pass

@@ -82,7 +82,7 @@ for k in 1 2 3; do
 	[ $k = 3 ] || sy_bg "$epns" "$SY_TMP/ep$k-hold.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
 		--port 8081 --name "ep$k" --bind :: --hold
 done
-sy_wait 5 sh -c "! ip -n '$NODE' -6 addr show tentative | grep -q inet6" || sy_fail "addresses stay tentative"
+sy_wait 20 sh -c "! ip -n '$NODE' -6 addr show tentative | grep -q inet6" || sy_fail "addresses stay tentative"
 
 ipt_node_manifest
 echo '    - {type: InternalIP, address: "fd00:50::1"}' >>"$IPT_M/node.yaml"
@@ -210,7 +210,7 @@ ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
 
 # ---- the kernel's tables, read back by the real tools ----
 save6() { ip netns exec "$NODE" ip6tables-legacy-save ${1:+-t "$1"} | sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]//'; }
-sy_wait 10 sh -c "ip netns exec '$NODE' ip6tables-legacy-save -t nat | grep -q SY-SERVICES" || {
+sy_wait 30 sh -c "ip netns exec '$NODE' ip6tables-legacy-save -t nat | grep -q SY-SERVICES" || {
 	cat "$IPT_LOG" >&2
 	sy_fail "no ip6tables rules written"
 }
@@ -326,7 +326,7 @@ out=$(ipt_ask_many "$CLIENT" tcp fd00:96::94 80 15)
 [ "$(grep -c '^ep1 ' <<<"$out")" -eq 15 ] || sy_fail "IPv6 terminating fallback: $(names <<<"$out")"
 term6 true
 only_ep2() { [ "$(ipt_ask_many "$CLIENT" tcp fd00:96::94 80 15 | cut -d' ' -f1 | sort -u)" = ep2 ]; }
-sy_wait 10 only_ep2 || sy_fail "IPv6: a ready endpoint did not replace the terminating one"
+sy_wait 30 only_ep2 || sy_fail "IPv6: a ready endpoint did not replace the terminating one"
 sy_log "IPv6 internalTrafficPolicy: Local, serving+terminating fallback: ok"
 
 # affinity: one client sticks; many clients spread
@@ -394,16 +394,16 @@ for line in open(sys.argv[1]):
     print("reply", f.readline().strip(), flush=True)
 ' "$SY_TMP/in"
 exec 7>"$SY_TMP/in"
-sy_wait 5 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "IPv6 hold: no greeting: $(cat "$SY_TMP/conn.log")"
+sy_wait 20 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "IPv6 hold: no greeting: $(cat "$SY_TMP/conn.log")"
 echo one >&7
-sy_wait 5 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "IPv6 hold: no first echo"
+sy_wait 20 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "IPv6 hold: no first echo"
 ipt_stop
 slice6 hold6-1 hold6 '[{name: p, protocol: TCP, port: 8081}]' fd00:244:1::2@node2 fd00:244:2::2@node2 |
 	ipt_write hold6-slice.yaml
 ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
 grep -q "SyncProxyRules complete.*writes=[1-9]" "$IPT_LOG" || sy_fail "the new daemon did not write the IPv6 change"
 echo two >&7
-sy_wait 5 grep -q "^reply ep1 two" "$SY_TMP/conn.log" ||
+sy_wait 20 grep -q "^reply ep1 two" "$SY_TMP/conn.log" ||
 	sy_fail "the IPv6 connection did not survive the restart: $(cat "$SY_TMP/conn.log")"
 out=$(ipt_ask_many "$CLIENT" tcp fd00:96::71 80 20 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 [ "$out" = "ep1 ep2 " ] || sy_fail "new IPv6 connections after the restart reach '$out'"
@@ -423,7 +423,7 @@ grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
 	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
 [ "$(save6; ipt_save)" = "$before" ] || sy_fail "an unchanged restart changed the tables"
 echo three >&7
-sy_wait 5 grep -q "^reply ep1 three" "$SY_TMP/conn.log" || sy_fail "the IPv6 connection did not survive the second restart"
+sy_wait 20 grep -q "^reply ep1 three" "$SY_TMP/conn.log" || sy_fail "the IPv6 connection did not survive the second restart"
 exec 7>&-
 
 # --cleanup empties both families' tables of ours, keeping a foreign IPv6 rule

@@ -48,7 +48,7 @@ SY_PIDS+=("$PROBE")
 	--mark "$SY_TMP/h1" &
 HOLDER=$!
 SY_PIDS+=("$HOLDER")
-sy_wait 5 test -e "$SY_TMP/h1.held" || sy_fail "the holder did not take the lock"
+sy_wait 20 test -e "$SY_TMP/h1.held" || sy_fail "the holder did not take the lock"
 ipt_svc web2 10.96.0.71 80 8080 TCP | ipt_write svc2.yaml
 # poll the kernel until the new Service is there
 while ! has "10.96.0.71/32"; do
@@ -103,11 +103,11 @@ SY_PIDS+=("$PROBE")
 	--mark "$SY_TMP/h2" &
 HOLDER=$!
 SY_PIDS+=("$HOLDER")
-sy_wait 5 test -e "$SY_TMP/h2.held" || sy_fail "the holder did not take the lock"
+sy_wait 20 test -e "$SY_TMP/h2.held" || sy_fail "the holder did not take the lock"
 t_change=$(date +%s.%N)
 ipt_svc web3 10.96.0.72 80 8080 TCP | ipt_write svc3.yaml
 wait "$HOLDER"
-sy_wait 5 has "10.96.0.72/32" || sy_fail "the change did not land after the lock was freed"
+sy_wait 20 has "10.96.0.72/32" || sy_fail "the change did not land after the lock was freed"
 sleep 0.5
 kill "$PROBE"
 # before t_change + 3.8 s: all 200; after t_change + 4.3 s while held: 503; the last: 200

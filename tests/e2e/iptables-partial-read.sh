@@ -38,7 +38,7 @@ partials() { grep -c "SyncProxyRules complete.*full=false" "$IPT_LOG"; }
 sleep 0.5
 p0=$(partials); gi0=$(calls IPT_SO_GET_INFO); ge0=$(calls IPT_SO_GET_ENTRIES); sr0=$(calls IPT_SO_SET_REPLACE)
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
-sy_wait 10 has "10.244.2.2:8080" || sy_fail "the change did not land"
+sy_wait 30 has "10.244.2.2:8080" || sy_fail "the change did not land"
 sleep 0.3
 [ "$(partials)" -gt "$p0" ] || sy_fail "no partial sync ran (full syncs only?)"
 gi=$(( $(calls IPT_SO_GET_INFO) - gi0 )); ge=$(( $(calls IPT_SO_GET_ENTRIES) - ge0 ))
@@ -51,7 +51,7 @@ sy_log "partial sync: $gi GET_INFO, $ge GET_ENTRIES, $sr SET_REPLACE"
 # 1b. an endpoint replaced (the same layout): the table is changed in place
 ge0=$(calls IPT_SO_GET_ENTRIES)
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.3 | ipt_write slice.yaml
-sy_wait 10 has "10.244.2.3:8080" || sy_fail "the replaced endpoint did not land"
+sy_wait 30 has "10.244.2.3:8080" || sy_fail "the replaced endpoint did not land"
 has "10.244.2.2:8080" && sy_fail "the old endpoint is still there"
 sleep 0.3
 [ "$(( $(calls IPT_SO_GET_ENTRIES) - ge0 ))" -eq 0 ] || sy_fail "a partial sync read the table back (1b)"
@@ -61,14 +61,14 @@ ipt_server 1 tcp 8080
 reached=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 10 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 case $reached in *ep1*) ;; *) sy_fail "no traffic to ep1 after the in-place change: '$reached'" ;; esac
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
-sy_wait 10 has "10.244.2.2:8080" || sy_fail "the endpoint did not come back"
+sy_wait 30 has "10.244.2.2:8080" || sy_fail "the endpoint did not come back"
 
 # 2. someone else appends a rule: the next partial sync reads, keeps it, writes the change
 XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -N FOREIGN
 XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -A FOREIGN -s 10.77.0.1/32 -j RETURN
 ge0=$(calls IPT_SO_GET_ENTRIES)
 ipt_slice web TCP 8080 10.244.2.2 | ipt_write slice.yaml
-sy_wait 10 sh -c "! ip netns exec $NODE iptables-legacy-save -t nat | grep -q 10.244.1.2:8080" ||
+sy_wait 30 sh -c "! ip netns exec $NODE iptables-legacy-save -t nat | grep -q 10.244.1.2:8080" ||
 	sy_fail "the second change did not land"
 sleep 0.3
 [ "$(( $(calls IPT_SO_GET_ENTRIES) - ge0 ))" -ge 1 ] || sy_fail "a changed table was not read"
@@ -79,7 +79,7 @@ has "-A FOREIGN -s 10.77.0.1/32 -j RETURN" || sy_fail "the foreign rule was lost
 # sync reads the table and their change survives
 XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -R FOREIGN 1 -s 10.77.0.2/32 -j RETURN
 ipt_slice web TCP 8080 10.244.2.2 10.244.1.2 | ipt_write slice.yaml
-sy_wait 10 has "10.244.1.2:8080" || sy_fail "the change after the foreign edit did not land"
+sy_wait 30 has "10.244.1.2:8080" || sy_fail "the change after the foreign edit did not land"
 sleep 0.3
 has "-A FOREIGN -s 10.77.0.2/32 -j RETURN" || sy_fail "a foreign same-size edit was reverted by a partial sync"
 has "-A FOREIGN -s 10.77.0.1/32 -j RETURN" && sy_fail "the foreign rule's old version came back"

@@ -27,9 +27,9 @@ for line in open(sys.argv[1]):
     print("reply", f.readline().strip(), flush=True)
 ' "$SY_TMP/in"
 exec 7>"$SY_TMP/in"
-sy_wait 5 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
+sy_wait 20 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
 echo one >&7
-sy_wait 5 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "no first echo"
+sy_wait 20 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "no first echo"
 
 before=$(ipt_save)
 ipt_stop
@@ -39,7 +39,7 @@ ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
 ipt_start
 grep -q "SyncProxyRules complete.*writes=[1-9]" "$IPT_LOG" || sy_fail "the new daemon did not write the change"
 echo two >&7
-sy_wait 5 grep -q "^reply ep1 two" "$SY_TMP/conn.log" || sy_fail "the connection did not survive: $(cat "$SY_TMP/conn.log")"
+sy_wait 20 grep -q "^reply ep1 two" "$SY_TMP/conn.log" || sy_fail "the connection did not survive: $(cat "$SY_TMP/conn.log")"
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 30 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 [ "$out" = "ep1 ep2 " ] || sy_fail "new connections after the restart reach '$out'"
 
@@ -51,6 +51,6 @@ grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
 	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
 [ "$(ipt_save)" = "$before" ] || sy_fail "an unchanged restart changed the tables"
 echo three >&7
-sy_wait 5 grep -q "^reply ep1 three" "$SY_TMP/conn.log" || sy_fail "the connection did not survive the second restart"
+sy_wait 20 grep -q "^reply ep1 three" "$SY_TMP/conn.log" || sy_fail "the connection did not survive the second restart"
 exec 7>&-
 sy_pass

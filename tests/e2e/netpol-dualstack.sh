@@ -37,13 +37,13 @@ path = os.path.join(sys.argv[1], "np-y-v6-block.json")
 json.dump(p, open(path + ".tmp", "w"))
 os.rename(path + ".tmp", path)
 PY
-sy_wait 10 sh -c "ip netns exec '$NODE' nft list table inet switchyard-policy | grep -q 'fd00:244:2::c-fd00:244:2:0:ffff:ffff:ffff:ffff'" || {
+sy_wait 30 sh -c "ip netns exec '$NODE' nft list table inet switchyard-policy | grep -q 'fd00:244:2::c-fd00:244:2:0:ffff:ffff:ffff:ffff'" || {
 	ip netns exec "$NODE" nft list table inet switchyard-policy >&2
 	sy_fail "the IPv6 ipBlock minus its except is not in a cidr6 set"
 }
 # the next full sync must find the kernel as the partial syncs left it
 n=$(grep -c "NetworkPolicy sync complete: full=true" "$NP_LOG")
-sy_wait 15 sh -c "[ \$(grep -c 'NetworkPolicy sync complete: full=true' '$NP_LOG') -gt $n ]" ||
+sy_wait 30 sh -c "[ \$(grep -c 'NetworkPolicy sync complete: full=true' '$NP_LOG') -gt $n ]" ||
 	sy_fail "no periodic full sync"
 line=$(grep "NetworkPolicy sync complete: full=true" "$NP_LOG" | tail -1)
 case "$line" in

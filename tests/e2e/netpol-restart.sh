@@ -42,7 +42,7 @@ grep -m1 "NetworkPolicy sync complete: full=true" "$NP_LOG" | grep -q " messages
 ip netns exec "$NODE" nft flush chain inet switchyard-policy nsin-x
 ip netns exec "$NODE" nft delete element inet switchyard-policy iso-in4 '{ 10.244.1.10 }'
 n=$(grep -c "full=true" "$NP_LOG")
-sy_wait 10 sh -c "grep 'full=true' '$NP_LOG' | tail -n +$((n + 1)) | grep -q 'elements=+1/-0 chains=1'" ||
+sy_wait 30 sh -c "grep 'full=true' '$NP_LOG' | tail -n +$((n + 1)) | grep -q 'elements=+1/-0 chains=1'" ||
 	sy_fail "the drift was not repaired: $(grep 'NetworkPolicy sync' "$NP_LOG" | tail -3)"
 np_cases update-policy-before || sy_fail "the matrix after the repair"
 wait "$CLIENT" || sy_fail "the established connection broke: $(cat "$SY_TMP/client.log")"

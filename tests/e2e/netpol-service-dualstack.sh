@@ -78,7 +78,7 @@ answers() {
 export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
 for mode in iptables nftables; do
 	NP_MODE=$mode np_start --cluster-cidr 10.244.0.0/16,fd00:244::/32
-	sy_wait 10 grep -q "SyncProxyRules complete" "$NP_LOG" || sy_fail "$mode: no proxy sync"
+	sy_wait 30 grep -q "SyncProxyRules complete" "$NP_LOG" || sy_fail "$mode: no proxy sync"
 	for vip in 10.96.0.10 fd00:96::10; do
 		for proto in tcp udp; do
 			got=$(answers x/b $proto $vip)

@@ -48,7 +48,7 @@ Y
 LOG=$SY_TMP/d1.log
 sy_bg "$NODE" "$LOG" "$SWITCHYARD" --config "$CFG" --proxy-mode=none --manifests "$M" -v 2
 P=$SY_LAST_PID
-sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "daemon with --config: $(cat "$LOG")"
+sy_wait 30 grep -q "First sync complete" "$LOG" || sy_fail "daemon with --config: $(cat "$LOG")"
 grep -q 'W.*"detectLocalMode" is accepted by kube-proxy but not implemented' "$LOG" ||
 	sy_fail "no warning naming detectLocalMode: $(cat "$LOG")"
 grep -q 'Node name "from-file"' "$LOG" || sy_fail "hostnameOverride from the file not used"
@@ -70,7 +70,7 @@ LOG=$SY_TMP/d2.log
 sy_bg "$NODE" "$LOG" "$SWITCHYARD" --config "$CFG" --proxy-mode=none --manifests "$M" \
 	--metrics-bind-address 127.0.0.1:30249 --sync-period 2m --hostname-override from-flag
 P=$SY_LAST_PID
-sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "daemon 2: $(cat "$LOG")"
+sy_wait 30 grep -q "First sync complete" "$LOG" || sy_fail "daemon 2: $(cat "$LOG")"
 grep -q 'Node name "from-flag"' "$LOG" || sy_fail "--hostname-override did not win"
 [ "$(code http://127.0.0.1:30249/configz)" = 200 ] || sy_fail "metrics not on the flag's address"
 [ "$(json 'j["kubeproxy.config.k8s.io"]["iptables"]["syncPeriod"]')" = 2m0s ] ||
@@ -128,7 +128,7 @@ LOG=$SY_TMP/d5.log
 sy_bg "$NODE" "$LOG" "$SWITCHYARD" --config "$SY_SRC/tests/lib/kubeadm-kube-proxy.conf" \
 	--proxy-mode=none --manifests "$M" -v 2
 P=$SY_LAST_PID
-sy_wait 10 grep -q "First sync complete" "$LOG" || sy_fail "kubeadm's config: $(cat "$LOG")"
+sy_wait 30 grep -q "First sync complete" "$LOG" || sy_fail "kubeadm's config: $(cat "$LOG")"
 [ "$(code http://127.0.0.1:10256/healthz)" = 200 ] || sy_fail "kubeadm's config: no healthz on :10256"
 [ "$(code http://127.0.0.1:10249/configz)" = 200 ] || sy_fail "kubeadm's config: no metrics on :10249"
 [ "$(json 'j["kubeproxy.config.k8s.io"]["iptables"]["syncPeriod"], j["kubeproxy.config.k8s.io"]["iptables"]["minSyncPeriod"], j["kubeproxy.config.k8s.io"]["clusterCIDR"]')" = \

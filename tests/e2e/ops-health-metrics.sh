@@ -63,7 +63,7 @@ LOG0=$SY_TMP/daemon0.log
 sy_bg "$NODE" "$LOG0" "$SWITCHYARD" --proxy-mode=none --master http://127.0.0.1:1 \
 	--hostname-override node1 --metrics-bind-address 127.0.0.1:10249 -v 2
 P0=$SY_LAST_PID
-sy_wait 10 grep -q "Serving healthz" "$LOG0" || sy_fail "healthz not served: $(cat "$LOG0")"
+sy_wait 30 grep -q "Serving healthz" "$LOG0" || sy_fail "healthz not served: $(cat "$LOG0")"
 sleep 0.5
 [ "$(fetch "$NODE" http://127.0.0.1:10256/healthz)" = 503 ] || sy_fail "/healthz before sync: $(body)"
 [ "$(json 'j["lastUpdated"]')" = "0001-01-01T00:00:00Z" ] || sy_fail "lastUpdated before sync: $(body)"
@@ -140,7 +140,7 @@ start() {
 		--hostname-override node1 --metrics-bind-address 127.0.0.1:10249 \
 		--min-sync-period 0 -v 2
 	PID=$SY_LAST_PID
-	sy_wait 15 grep -q -e "First sync complete" -e "Cannot use" "$LOG"
+	sy_wait 30 grep -q -e "First sync complete" -e "Cannot use" "$LOG"
 }
 start
 if [ "$MODE" = iptables ] && grep -q "Cannot use the iptables proxy mode" "$LOG"; then
@@ -285,10 +285,10 @@ NOW2=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 write_web false node1 "$NOW2"
 # at least one sync more (on a loaded machine the 30 s periodic full sync may have come
 # between syncs1 and the change), then the change itself
-sy_wait 10 sh -c "ip netns exec $NODE curl -s http://127.0.0.1:10249/metrics |
+sy_wait 30 sh -c "ip netns exec $NODE curl -s http://127.0.0.1:10249/metrics |
 	awk '/^switchyard_syncs_total / { exit !(\$2 >= $((syncs1 + 1))) }'" ||
 	sy_fail "no sync after the manifest change: $(tail -n 3 "$LOG")"
-sy_wait 10 sh -c "[ \"\$(ip netns exec $LB curl -s -o /dev/null -w '%{http_code}' \
+sy_wait 30 sh -c "[ \"\$(ip netns exec $LB curl -s -o /dev/null -w '%{http_code}' \
 	http://10.0.0.1:32000/healthz)\" = 503 ]" || sy_fail "the change was not synced: $(tail -n 3 "$LOG")"
 [ "$(fetch "$LB" http://10.0.0.1:32000/healthz)" = 503 ] || sy_fail "hc port with no ready local endpoint: $(body)"
 [ "$(json '(j["localEndpoints"], j["serviceProxyHealthy"])')" = "(0, True)" ] || sy_fail "hc body: $(body)"
@@ -309,18 +309,18 @@ np2=$(metric 'kubeproxy_network_programming_duration_seconds_count{ip_family="IP
 
 # ---- 4. the Node is being deleted: /healthz 503, nodeEligible false; /livez 200 ----
 write_dns ', deletionTimestamp: "2026-01-01T00:00:00Z"'
-sy_wait 10 sh -c "ip netns exec $NODE curl -s http://127.0.0.1:10256/healthz | grep -q '\"nodeEligible\": false'" ||
+sy_wait 30 sh -c "ip netns exec $NODE curl -s http://127.0.0.1:10256/healthz | grep -q '\"nodeEligible\": false'" ||
 	sy_fail "/healthz did not report the deleting node: $(ip netns exec "$NODE" curl -s http://127.0.0.1:10256/healthz)"
 [ "$(fetch "$NODE" http://127.0.0.1:10256/healthz)" = 503 ] || sy_fail "deleting node /healthz code"
 [ "$(fetch "$NODE" http://127.0.0.1:10256/livez)" = 200 ] || sy_fail "deleting node /livez"
 
 # ---- 5. the Service goes away: its health check port closes ----
 rm -f "$M/web.yaml"
-sy_wait 10 sh -c "! ip netns exec $LB curl -s --max-time 2 http://10.0.0.1:32000/ >/dev/null" ||
+sy_wait 30 sh -c "! ip netns exec $LB curl -s --max-time 2 http://10.0.0.1:32000/ >/dev/null" ||
 	sy_fail "hc port still open after the Service was removed"
 [ "$(fetch "$NODE" 'http://127.0.0.1:10249/debug/state?summary')" = 200 ] &&
 	[ "$(json 'j["services"]')" = 1 ] || sy_fail "state after removal: $(body)"
 
 kill -TERM "$PID"
-sy_wait 5 grep -q "Stopped" "$LOG" || sy_fail "no clean stop"
+sy_wait 20 grep -q "Stopped" "$LOG" || sy_fail "no clean stop"
 sy_pass "mode $MODE"

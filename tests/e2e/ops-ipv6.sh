@@ -54,11 +54,11 @@ run() { # LOG ARGS...
 	sy_bg "$NODE" "$log" "$SWITCHYARD" --proxy-mode=none --manifests "$M" --hostname-override n1 \
 		-v 2 "$@"
 	DPID=$SY_LAST_PID
-	sy_wait 10 grep -q "First sync complete" "$log" || sy_fail "no first sync: $(cat "$log")"
+	sy_wait 30 grep -q "First sync complete" "$log" || sy_fail "no first sync: $(cat "$log")"
 }
 stop() {
 	kill "$DPID"; wait "$DPID" 2>/dev/null
-	sy_wait 5 sh -c "! ip netns exec $NODE ss -ltn | grep -q ':1025[0-9]'"
+	sy_wait 20 sh -c "! ip netns exec $NODE ss -ltn | grep -q ':1025[0-9]'"
 }
 
 # [::]:10256 serves both families; [::1]:10249 IPv6 loopback only
@@ -71,7 +71,7 @@ for url in 'http://[::1]:10256/healthz' 'http://[fd00:9::2]:10256/livez' \
 done
 [ "$(get 'http://127.0.0.1:10249/metrics')" = 000 ] || sy_fail "metrics on [::1] answered over IPv4"
 # the healthCheckNodePort of an IPv6-only eTP=Local Service: both families, 1 local endpoint
-sy_wait 5 sh -c "ip netns exec $NODE curl -s -g 'http://[fd00:9::2]:32000/' | grep -q '\"localEndpoints\": 1'" ||
+sy_wait 20 sh -c "ip netns exec $NODE curl -s -g 'http://[fd00:9::2]:32000/' | grep -q '\"localEndpoints\": 1'" ||
 	sy_fail "healthCheckNodePort over IPv6: $(ip netns exec "$NODE" curl -s -g 'http://[fd00:9::2]:32000/')"
 [ "$(get 'http://192.168.9.2:32000/')" = 200 ] || sy_fail "healthCheckNodePort over IPv4: $(get 'http://192.168.9.2:32000/')"
 ip netns exec "$NODE" curl -s -g 'http://[::1]:10249/metrics' | grep -q '^kubeproxy_sync_proxy_rules_last_timestamp_seconds' ||

@@ -27,7 +27,7 @@ done
 
 sy_bg "$PN_UL" "$SY_TMP/apiserver.log" "$PY" "$SY_SRC/tests/apiserver/apiserver.py" \
 	--listen 10.10.100.1:0 --port-file "$SY_TMP/api.port"
-sy_wait 10 test -s "$SY_TMP/api.port" || sy_fail "API double: $(tail -5 "$SY_TMP/apiserver.log")"
+sy_wait 30 test -s "$SY_TMP/api.port" || sy_fail "API double: $(tail -5 "$SY_TMP/apiserver.log")"
 API=http://10.10.100.1:$(cat "$SY_TMP/api.port")
 api() { ip netns exec "$PN_UL" curl -sf "$@"; }
 api -X POST --data-binary @- "$API/_control/load" >/dev/null <<J || sy_fail "load Nodes"
@@ -57,13 +57,13 @@ done
 pn_wait_ready kube01
 pn_wait_ready kube02
 # kube02 has no IPv6 podCIDR yet: reported, IPv4 works
-sy_wait 15 grep -q 'pod network: node "kube02" IPv6 pod cidr not assigned' "${PN_LOG[kube02]}" ||
+sy_wait 30 grep -q 'pod network: node "kube02" IPv6 pod cidr not assigned' "${PN_LOG[kube02]}" ||
 	sy_fail "kube02: missing IPv6 podCIDR not reported: $(tail -5 "${PN_LOG[kube02]}")"
 grep -q FLANNEL_IPV6 "$SY_TMP/kube02/subnet.env" && sy_fail "kube02 wrote IPv6 keys without an IPv6 podCIDR"
 pn_check kube01 kube02:$([ "$BACKEND" = vxlan ] && echo vxlan || echo direct)
 
 node_ann() { api "$API/api/v1/nodes/$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['metadata'].get('annotations',{}).get('$2',''))"; }
-sy_wait 10 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/kube01 | grep -q switchyard.io/public-ipv6" ||
+sy_wait 30 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/kube01 | grep -q switchyard.io/public-ipv6" ||
 	sy_fail "kube01 did not publish public-ipv6: $(api "$API/api/v1/nodes/kube01")"
 [ "$(node_ann kube01 switchyard.io/public-ipv6)" = fd00:10:100::133 ] || sy_fail "public-ipv6 $(node_ann kube01 switchyard.io/public-ipv6)"
 [ "$(node_ann kube01 switchyard.io/public-ip)" = 10.10.100.133 ] || sy_fail "public-ip"
@@ -73,7 +73,7 @@ sy_wait 10 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/kube01 | grep 
 api -X PATCH -H "Content-Type: application/merge-patch+json" \
 	--data '{"spec":{"podCIDRs":["10.111.2.0/24","fd00:10:244:2::/64"]}}' \
 	"$API/api/v1/nodes/kube02" >/dev/null || sy_fail "PATCH podCIDRs"
-sy_wait 15 grep -qx "FLANNEL_IPV6_SUBNET=fd00:10:244:2::1/64" "$SY_TMP/kube02/subnet.env" ||
+sy_wait 30 grep -qx "FLANNEL_IPV6_SUBNET=fd00:10:244:2::1/64" "$SY_TMP/kube02/subnet.env" ||
 	sy_fail "kube02 subnet.env: $(cat "$SY_TMP/kube02/subnet.env")"
 want1="fd00:10:244:2::/64 via fd00:10:100::134 dev eth0"
 want2="fd00:10:244:1::/64 via fd00:10:100::133 dev eth0"
@@ -82,21 +82,21 @@ if [ "$BACKEND" = vxlan ]; then
 	want2="fd00:10:244:1::/64 via fd00:10:244:1:: dev sy-vx6.1"
 	vtep() { ip -n "${PN_NS[$1]}" -o link show sy-vx6.1 | sed -n 's|.* link/ether \([0-9a-f:]*\) .*|\1|p'; }
 	for n in kube01 kube02; do
-		sy_wait 15 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/$n | grep -q backend-v6-data" ||
+		sy_wait 30 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/$n | grep -q backend-v6-data" ||
 			sy_fail "$n did not publish backend-v6-data: $(api "$API/api/v1/nodes/$n")"
 		[ "$(node_ann $n switchyard.io/backend-v6-data)" = "{\"VNI\":1,\"VtepMAC\":\"$(vtep $n)\"}" ] ||
 			sy_fail "$n backend-v6-data $(node_ann $n switchyard.io/backend-v6-data), device MAC $(vtep $n)"
 	done
 	fdb="$(vtep kube02) dst fd00:10:100::134 self permanent"
-	sy_wait 15 sh -c "bridge -n ${PN_NS[kube01]} fdb show dev sy-vx6.1 | grep -q '^$fdb'" ||
+	sy_wait 30 sh -c "bridge -n ${PN_NS[kube01]} fdb show dev sy-vx6.1 | grep -q '^$fdb'" ||
 		sy_fail "kube01: no FDB entry $fdb: $(bridge -n "${PN_NS[kube01]}" fdb show dev sy-vx6.1)"
 	ip -n "${PN_NS[kube01]}" -6 neigh show dev sy-vx6.1 | grep -q "^fd00:10:244:2:: lladdr $(vtep kube02) PERMANENT" ||
 		sy_fail "kube01: neighbour $(ip -n "${PN_NS[kube01]}" -6 neigh show dev sy-vx6.1)"
 	sy_log "backend-v6-data published with each sy-vx6.1 MAC; kube01: fdb $fdb"
 fi
-sy_wait 15 sh -c "ip -n ${PN_NS[kube01]} -6 route show proto 94 | grep -q '^$want1 '" ||
+sy_wait 30 sh -c "ip -n ${PN_NS[kube01]} -6 route show proto 94 | grep -q '^$want1 '" ||
 	sy_fail "kube01: no IPv6 route from kube02's public-ipv6: $(ip -n "${PN_NS[kube01]}" -6 route show proto 94); $(tail -5 "${PN_LOG[kube01]}")"
-sy_wait 15 sh -c "ip -n ${PN_NS[kube02]} -6 route show proto 94 | grep -q '^$want2 '" ||
+sy_wait 30 sh -c "ip -n ${PN_NS[kube02]} -6 route show proto 94 | grep -q '^$want2 '" ||
 	sy_fail "kube02: no IPv6 route to kube01: $(ip -n "${PN_NS[kube02]}" -6 route show proto 94)"
 sy_log "ip -6 route: kube01 $want1; kube02 $want2 (from the public-ipv6 annotations)"
 

@@ -16,7 +16,7 @@ rm -f "$PN_M"/node-*.yaml	# this test's Nodes live in the API
 
 sy_bg "$PN_UL" "$SY_TMP/apiserver.log" "$PY" "$SY_SRC/tests/apiserver/apiserver.py" \
 	--listen 10.10.100.1:0 --port-file "$SY_TMP/api.port"
-sy_wait 10 test -s "$SY_TMP/api.port" || sy_fail "API double: $(tail -5 "$SY_TMP/apiserver.log")"
+sy_wait 30 test -s "$SY_TMP/api.port" || sy_fail "API double: $(tail -5 "$SY_TMP/apiserver.log")"
 API=http://10.10.100.1:$(cat "$SY_TMP/api.port")
 api() { ip netns exec "$PN_UL" curl -sf "$@"; }
 api -X POST --data-binary @- "$API/_control/load" >/dev/null <<J || sy_fail "load Nodes"
@@ -42,13 +42,13 @@ for n in kube01 kube02; do
 		--healthz-bind-address= --metrics-bind-address=127.0.0.1:10249 -v 2
 done
 pn_wait_ready kube01
-sy_wait 15 grep -q 'pod network: node "kube02" pod cidr not assigned' "${PN_LOG[kube02]}" ||
+sy_wait 30 grep -q 'pod network: node "kube02" pod cidr not assigned' "${PN_LOG[kube02]}" ||
 	sy_fail "kube02: unassigned podCIDR not reported: $(tail -5 "${PN_LOG[kube02]}")"
 
 # kube01 published what peers need
 node_ann() { api "$API/api/v1/nodes/$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['metadata'].get('annotations',{}).get('$2',''))"; }
 mac=$(ip -n "${PN_NS[kube01]}" -j link show "$PN_VX" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
-sy_wait 10 sh -c "[ \"\$(ip netns exec $PN_UL curl -sf $API/api/v1/nodes/kube01 | grep -c switchyard.io/public-ip)\" = 1 ]" ||
+sy_wait 30 sh -c "[ \"\$(ip netns exec $PN_UL curl -sf $API/api/v1/nodes/kube01 | grep -c switchyard.io/public-ip)\" = 1 ]" ||
 	sy_fail "kube01 did not publish its annotations: $(api "$API/api/v1/nodes/kube01")"
 [ "$(node_ann kube01 switchyard.io/backend-type)" = vxlan ] || sy_fail "backend-type"
 [ "$(node_ann kube01 switchyard.io/public-ip)" = 10.10.100.133 ] || sy_fail "public-ip"
@@ -64,7 +64,7 @@ PN_SUBNET[kube02]=10.111.2.0/24
 pn_wait_ready kube02
 pn_check kube01 kube02:vxlan
 pn_check kube02 kube01:vxlan
-sy_wait 10 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/kube02 | grep -q switchyard.io/backend-data" ||
+sy_wait 30 sh -c "ip netns exec $PN_UL curl -sf $API/api/v1/nodes/kube02 | grep -q switchyard.io/backend-data" ||
 	sy_fail "kube02 did not publish"
 pn_pod kube01 a1
 pn_pod kube02 b1

@@ -52,7 +52,7 @@ peer kube08 10.10.100.140 10.111.0.0/24	# below SubnetMin (the first subnet)
 # this node has no podCIDR yet
 pn_start kube01
 L=${PN_LOG[kube01]}
-sy_wait 15 grep -q 'pod network: node "kube01" pod cidr not assigned' "$L" ||
+sy_wait 30 grep -q 'pod network: node "kube01" pod cidr not assigned' "$L" ||
 	sy_fail "unassigned podCIDR not reported: $(tail -5 "$L")"
 sleep 1
 [ -e "$SY_TMP/kube01/cni/10-switchyard.conflist" ] && sy_fail "conflist written without a subnet"

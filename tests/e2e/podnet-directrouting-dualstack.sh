@@ -44,7 +44,7 @@ for n in kube01 kube02; do pn_start "$n"; done
 for n in kube01 kube02; do pn_wait_ready "$n"; done
 pn_check kube01 kube02:direct kube03:direct
 want="fd00:10:244:2::/64 via fd00:10:100::132 dev eth0"
-sy_wait 15 sh -c "[ \"\$(ip -n ${PN_NS[kube01]} -6 route show proto 94 | sed -E 's/ metric [0-9]+| pref [a-z]+//g' | awk '{\$1=\$1};1')\" = '$want' ]" ||
+sy_wait 30 sh -c "[ \"\$(ip -n ${PN_NS[kube01]} -6 route show proto 94 | sed -E 's/ metric [0-9]+| pref [a-z]+//g' | awk '{\$1=\$1};1')\" = '$want' ]" ||
 	sy_fail "kube01 IPv6 routes: $(ip -n "${PN_NS[kube01]}" -6 route show proto 94); $(tail -5 "${PN_LOG[kube01]}")"
 [ -z "$(ip -n "${PN_NS[kube01]}" -6 neigh show dev "$PN_VX" nud permanent)" ] || sy_fail "IPv6 tunnel neighbours for direct peers"
 grep -q "pod network: node kube03: has no IPv6 address (public-ipv6 annotation or IPv6 InternalIP); no IPv6 route" \

@@ -68,7 +68,7 @@ for n in kube01 kube02 kube03; do pn_start "$n" --sync-period 2s; done
 for n in kube01 kube02 kube03; do pn_wait_ready "$n"; done
 
 # files
-sy_wait 10 grep -qx "FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64" "$SY_TMP/kube01/subnet.env" ||
+sy_wait 30 grep -qx "FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64" "$SY_TMP/kube01/subnet.env" ||
 	sy_fail "subnet.env: $(cat "$SY_TMP/kube01/subnet.env"); log: $(tail -5 "${PN_LOG[kube01]}")"
 grep -qx "FLANNEL_IPV6_NETWORK=fd00:10:244::/56" "$SY_TMP/kube01/subnet.env" || sy_fail "FLANNEL_IPV6_NETWORK"
 grep -qx "FLANNEL_SUBNET=10.111.1.1/24" "$SY_TMP/kube01/subnet.env" || sy_fail "FLANNEL_SUBNET"
@@ -84,7 +84,7 @@ routes6() { ip -n "${PN_NS[$1]}" -6 route show proto 94 | awk '{print $1, $2, $3
 expect6() { # NODE PEER...
 	local node=$1 p; shift
 	for p in "$@"; do echo "${PN_SUBNET6[$p]} via ${PN_IP6[$p]} dev eth0"; done | sort >"$SY_TMP/exp6"
-	sy_wait 15 sh -c "[ \"\$(ip -n '${PN_NS[$node]}' -6 route show proto 94 | awk '{print \$1, \$2, \$3, \$4, \$5}' | sort)\" = \"\$(cat '$SY_TMP/exp6')\" ]" || {
+	sy_wait 30 sh -c "[ \"\$(ip -n '${PN_NS[$node]}' -6 route show proto 94 | awk '{print \$1, \$2, \$3, \$4, \$5}' | sort)\" = \"\$(cat '$SY_TMP/exp6')\" ]" || {
 		echo "--- $node ip -6 route show proto 94:"; ip -n "${PN_NS[$node]}" -6 route show proto 94
 		echo "--- expected:"; cat "$SY_TMP/exp6"
 		echo "--- log:"; tail -n 20 "${PN_LOG[$node]}"
@@ -138,7 +138,7 @@ ans=$(sy_ask "${POD_NS[b1]}" tcp 10.10.100.250 8001)
 sy_log "egress from b1: IPv6 as ${PN_IP6[kube02]}, IPv4 as ${PN_IP[kube02]} (FORWARD policy DROP)"
 # a chain flushed by hand is restored by the next full resync
 ip netns exec "${PN_NS[kube02]}" ip6tables-legacy -t nat -F SY-PODNET-MASQ
-sy_wait 10 sh -c "[ \"\$(ip netns exec '${PN_NS[kube02]}' ip6tables-legacy-save -t nat | grep -c '^-A SY-PODNET-MASQ')\" = 3 ]" ||
+sy_wait 30 sh -c "[ \"\$(ip netns exec '${PN_NS[kube02]}' ip6tables-legacy-save -t nat | grep -c '^-A SY-PODNET-MASQ')\" = 3 ]" ||
 	sy_fail "SY-PODNET-MASQ (ip6) not restored: $(save6 kube02 nat)"
 [ "$(save6 kube02 nat)" = "$(cat "$SY_TMP/exp-nat6")" ] || sy_fail "restored ip6 nat differs: $(save6 kube02 nat)"
 
@@ -161,7 +161,7 @@ pn_ping6 a1 b1
 
 # --cleanup removes the IPv6 routes and the ip6tables chains too
 kill "${PN_PID[kube01]}"
-sy_wait 5 sh -c "! kill -0 ${PN_PID[kube01]} 2>/dev/null"
+sy_wait 20 sh -c "! kill -0 ${PN_PID[kube01]} 2>/dev/null"
 ip netns exec "${PN_NS[kube01]}" "$SWITCHYARD" --cleanup --pod-network \
 	--net-conf "$SY_TMP/net-conf.json" --subnet-file "$SY_TMP/kube01/subnet.env" \
 	--cni-conf-dir "$SY_TMP/kube01/cni" >"$SY_TMP/cleanup.log" 2>&1 || sy_fail "--cleanup failed: $(cat "$SY_TMP/cleanup.log")"

@@ -46,11 +46,11 @@ pn_ping c1 a1
 bps=$(pn_iperf a1 b1 4M) || sy_fail "iperf a1 → b1"
 sy_log "iperf3 a1 → b1 (host-gw): $bps bit/s"
 sy_echo_server "${POD_NS[b1]}" tcp 8080 b1
-sy_wait 5 sh -c "ip netns exec ${POD_NS[b1]} ss -ltn | grep -q :8080" || sy_fail "echo b1"
+sy_wait 20 sh -c "ip netns exec ${POD_NS[b1]} ss -ltn | grep -q :8080" || sy_fail "echo b1"
 ans=$(sy_ask "${POD_NS[c1]}" tcp "${POD_IP[b1]}" 8080)
 [ "$ans" = "b1 ${POD_IP[c1]}" ] || sy_fail "pod-to-pod source: \"$ans\""
 sy_echo_server "${POD_NS[c1]}" tcp 8080 c1
-sy_wait 5 sh -c "ip netns exec ${POD_NS[c1]} ss -ltn | grep -q :8080" || sy_fail "echo c1"
+sy_wait 20 sh -c "ip netns exec ${POD_NS[c1]} ss -ltn | grep -q :8080" || sy_fail "echo c1"
 [ "${PN_PROXY_MODE:-iptables}" = none ] || pn_service 10.96.0.101 a1 b1 c1
 ans=$(sy_ask "${POD_NS[b1]}" tcp 10.10.100.250 8000)
 [ "$ans" = "internet 10.10.100.134" ] || sy_fail "egress: \"$ans\", want from 10.10.100.134"

@@ -63,7 +63,7 @@ for node in kube01 kube02; do
 	for p in kube01 kube02 kube03; do
 		[ $p = $node ] || echo "${PN_SUBNET6[$p]} via ${PN_IP6[$p]} dev eth0"
 	done | sort >"$SY_TMP/exp6"
-	sy_wait 15 sh -c "[ \"\$(ip -n ${PN_NS[$node]} -6 route show proto 94 | sed -E 's/ metric [0-9]+| pref [a-z]+//g' | awk '{\$1=\$1};1' | sort)\" = \"\$(cat $SY_TMP/exp6)\" ]" ||
+	sy_wait 30 sh -c "[ \"\$(ip -n ${PN_NS[$node]} -6 route show proto 94 | sed -E 's/ metric [0-9]+| pref [a-z]+//g' | awk '{\$1=\$1};1' | sort)\" = \"\$(cat $SY_TMP/exp6)\" ]" ||
 		sy_fail "$node IPv6 routes: $(ip -n "${PN_NS[$node]}" -6 route show proto 94); want $(cat "$SY_TMP/exp6"); $(tail -5 "${PN_LOG[$node]}")"
 	[ -z "$(ip -n "${PN_NS[$node]}" route show proto 94)" ] || sy_fail "$node has IPv4 routes of ours"
 done

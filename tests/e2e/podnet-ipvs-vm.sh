@@ -46,8 +46,8 @@ pn_ping a1 b1
 pn_ping c1 a1
 sy_echo_server "${POD_NS[b1]}" tcp 8080 b1
 sy_echo_server "${POD_NS[c1]}" tcp 8080 c1
-sy_wait 10 sh -c "ip netns exec ${POD_NS[b1]} ss -ltn | grep -q :8080" || sy_fail "echo b1"
-sy_wait 10 sh -c "ip netns exec ${POD_NS[c1]} ss -ltn | grep -q :8080" || sy_fail "echo c1"
+sy_wait 30 sh -c "ip netns exec ${POD_NS[b1]} ss -ltn | grep -q :8080" || sy_fail "echo b1"
+sy_wait 30 sh -c "ip netns exec ${POD_NS[c1]} ss -ltn | grep -q :8080" || sy_fail "echo c1"
 pn_service 10.96.0.100 a1 b1 c1
 ip netns exec "${PN_NS[kube01]}" ipvsadm -Ln >"$SY_TMP/ipvs.txt"
 grep -q "TCP  10.96.0.100:80" "$SY_TMP/ipvs.txt" || sy_fail "no IPVS service: $(cat "$SY_TMP/ipvs.txt")"

@@ -120,7 +120,7 @@ pn_start() {
 
 pn_wait_ready() {
 	local name=$1
-	sy_wait 20 test -s "$SY_TMP/$name/cni/10-switchyard.conflist" ||
+	sy_wait 60 test -s "$SY_TMP/$name/cni/10-switchyard.conflist" ||
 		sy_fail "$name: no conflist written: $(tail -n 20 "${PN_LOG[$name]}")"
 }
 
@@ -223,7 +223,7 @@ _pn_matches() {
 pn_check() {
 	local node=$1; shift
 	pn_expected "$node" "$@"
-	sy_wait 15 _pn_matches "$node" || {
+	sy_wait 30 _pn_matches "$node" || {
 		echo "--- $node routes (proto 94):"; pn_routes "$node"
 		echo "--- expected:"; cat "$SY_TMP/exp.routes"
 		echo "--- $node neigh dev $PN_VX:"; pn_neighs "$node"
@@ -260,7 +260,7 @@ pn_tcp6() {
 	local from=$1 to=$2 ans f6=${POD_IP6[$1]:-${POD_IP[$1]}} t6=${POD_IP6[$2]:-${POD_IP[$2]}}
 	sy_bg "${POD_NS[$to]}" "$SY_TMP/echo-$to.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
 		--proto tcp --port 8080 --name "$to" --bind ::
-	sy_wait 5 sh -c "ip netns exec ${POD_NS[$to]} ss -ltn | grep -q :8080" || sy_fail "echo server in $to"
+	sy_wait 20 sh -c "ip netns exec ${POD_NS[$to]} ss -ltn | grep -q :8080" || sy_fail "echo server in $to"
 	ans=$(sy_ask "${POD_NS[$from]}" tcp "$t6" 8080)
 	[ "$ans" = "$to $f6" ] || sy_fail "pod-to-pod TCP over IPv6 $from → $to: \"$ans\", want \"$to $f6\""
 	sy_log "IPv6 TCP $from → $to answered, source $f6 kept"
@@ -285,7 +285,7 @@ pn_state6() {
 # pn_wait_state6 NODE CMD...: wait until CMD's output, sorted, is $SY_TMP/exp6
 pn_wait_state6() {
 	local node=$1 i; shift
-	for i in $(seq 1 60); do
+	for i in $(seq 1 120); do
 		if [ "$("$@" | sort)" = "$(cat "$SY_TMP/exp6")" ]; then
 			sy_log "$node: $(tr '\n' ';' <"$SY_TMP/exp6")"
 			return 0
@@ -304,7 +304,7 @@ pn_iperf() {
 	local from=$1 to=$2 bytes=${3:-4M} out
 	ip netns exec "${POD_NS[$to]}" iperf3 -s -1 -D -p 5201 -B "${POD_IP[$to]}" \
 		--logfile "$SY_TMP/iperf-$to.log" || sy_fail "iperf3 server in $to"
-	sy_wait 5 sh -c "ip netns exec ${POD_NS[$to]} ss -ltn | grep -q :5201" || sy_fail "iperf3 listen"
+	sy_wait 20 sh -c "ip netns exec ${POD_NS[$to]} ss -ltn | grep -q :5201" || sy_fail "iperf3 listen"
 	out=$(ip netns exec "${POD_NS[$from]}" iperf3 -c "${POD_IP[$to]}" -p 5201 -n "$bytes" -J \
 		2>&1) || sy_fail "iperf3 $from → $to: $(echo "$out" | tail -n 5)"
 	echo "$out" | /usr/bin/python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))'

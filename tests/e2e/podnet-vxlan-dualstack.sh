@@ -36,7 +36,7 @@ done
 export PN_PROXY_MODE=${PN_PROXY_MODE:-none}
 for n in kube01 kube02 kube03; do pn_start "$n" --sync-period 2s; done
 for n in kube01 kube02 kube03; do pn_wait_ready "$n"; done
-sy_wait 10 grep -qx "FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64" "$SY_TMP/kube01/subnet.env" ||
+sy_wait 30 grep -qx "FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64" "$SY_TMP/kube01/subnet.env" ||
 	sy_fail "subnet.env: $(cat "$SY_TMP/kube01/subnet.env"); log: $(tail -5 "${PN_LOG[kube01]}")"
 pn_check kube01 kube02:vxlan kube03:vxlan
 
@@ -50,7 +50,7 @@ expect6() { # NODE PEER...
 		echo "${PN_SUBNET6[$p]} via ${PN_SUBNET6[$p]%/*} dev $PN_VX onlink"
 		echo "neigh ${PN_SUBNET6[$p]%/*} lladdr $(pn_mac "${PN_IP[$p]}")"
 	done | sort >"$SY_TMP/exp6"
-	sy_wait 15 sh -c "[ \"\$(. '$SY_TMP/state6.sh'; state6 | sort)\" = \"\$(cat '$SY_TMP/exp6')\" ]" || {
+	sy_wait 30 sh -c "[ \"\$(. '$SY_TMP/state6.sh'; state6 | sort)\" = \"\$(cat '$SY_TMP/exp6')\" ]" || {
 		echo "--- $node:"; state6 "$node"; ip -n "${PN_NS[$node]}" -6 neigh show dev "$PN_VX"; ip -n "${PN_NS[$node]}" -6 route show dev "$PN_VX"; grep -c repaired "${PN_LOG[$node]}"; grep repaired "${PN_LOG[$node]}" | tail -2; echo "--- expected:"; cat "$SY_TMP/exp6"
 		echo "--- log:"; tail -n 20 "${PN_LOG[$node]}"
 		sy_fail "$node: IPv6 tunnel entries do not match"

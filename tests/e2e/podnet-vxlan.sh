@@ -80,8 +80,8 @@ ip netns exec "${POD_NS[a1]}" ping -c 1 -W 2 -M do -s 1422 "${POD_IP[c1]}" >/dev
 # pod-to-pod keeps pod IPs; egress is masqueraded to the node IP
 sy_echo_server "${POD_NS[b1]}" tcp 8080 b1
 sy_echo_server "${POD_NS[c1]}" tcp 8080 c1
-sy_wait 5 sh -c "ip netns exec ${POD_NS[c1]} ss -ltn | grep -q :8080" || sy_fail "echo c1"
-sy_wait 5 sh -c "ip netns exec ${POD_NS[b1]} ss -ltn | grep -q :8080" || sy_fail "echo b1"
+sy_wait 20 sh -c "ip netns exec ${POD_NS[c1]} ss -ltn | grep -q :8080" || sy_fail "echo c1"
+sy_wait 20 sh -c "ip netns exec ${POD_NS[b1]} ss -ltn | grep -q :8080" || sy_fail "echo b1"
 ans=$(sy_ask "${POD_NS[a1]}" tcp "${POD_IP[b1]}" 8080)
 [ "$ans" = "b1 ${POD_IP[a1]}" ] || sy_fail "pod-to-pod source: \"$ans\", want \"b1 ${POD_IP[a1]}\""
 ans=$(sy_ask "${POD_NS[a1]}" tcp 10.10.100.250 8000)
@@ -123,7 +123,7 @@ pn_ping a1 c1
 
 # backend-data from the Node annotation wins over the derived MAC
 pn_node_manifest kube02 '"switchyard.io/backend-type": "vxlan", "switchyard.io/backend-data": "{\"VNI\":1,\"VtepMAC\":\"62:aa:bb:cc:dd:02\"}"'
-sy_wait 15 sh -c "ip -n ${PN_NS[kube01]} neigh show dev $PN_VX | grep -q '10.111.2.0 lladdr 62:aa:bb:cc:dd:02 PERMANENT'" ||
+sy_wait 30 sh -c "ip -n ${PN_NS[kube01]} neigh show dev $PN_VX | grep -q '10.111.2.0 lladdr 62:aa:bb:cc:dd:02 PERMANENT'" ||
 	sy_fail "annotated VtepMAC not used: $(pn_neighs kube01)"
 bridge -n "${PN_NS[kube01]}" fdb show dev "$PN_VX" | grep -q "62:aa:bb:cc:dd:02 dst 10.10.100.134 self permanent" ||
 	sy_fail "annotated VtepMAC not in FDB: $(pn_fdbs kube01)"
@@ -131,7 +131,7 @@ bridge -n "${PN_NS[kube01]}" fdb show dev "$PN_VX" | grep -q "$(pn_mac 10.10.100
 	sy_fail "old FDB entry left behind: $(pn_fdbs kube01)"
 # a backend type that is not ours: logged and ignored
 pn_node_manifest kube02 '"switchyard.io/backend-type": "host-gw"'
-sy_wait 10 grep -q 'node kube02: backend type "host-gw" differs from ours (vxlan); ignored' \
+sy_wait 30 grep -q 'node kube02: backend type "host-gw" differs from ours (vxlan); ignored' \
 	"${PN_LOG[kube01]}" || sy_fail "incompatible backend not reported"
 pn_check kube01 kube03:vxlan
 pn_node_manifest kube02
@@ -147,7 +147,7 @@ pn_ping a1 b1
 ip -n "${PN_NS[kube03]}" link del "$PN_VX"
 ip netns exec "${PN_NS[kube03]}" iptables-legacy -t nat -F SY-PODNET-MASQ
 pn_check kube03 kube01:vxlan kube02:vxlan
-sy_wait 10 sh -c "ip netns exec ${PN_NS[kube03]} iptables-legacy-save -t nat | grep -q -- '-A SY-PODNET-MASQ -s 10.111.0.0/16 -j MASQUERADE'" ||
+sy_wait 30 sh -c "ip netns exec ${PN_NS[kube03]} iptables-legacy-save -t nat | grep -q -- '-A SY-PODNET-MASQ -s 10.111.0.0/16 -j MASQUERADE'" ||
 	sy_fail "SY-PODNET-MASQ not restored"
 pn_ping c1 a1
 ans=$(sy_ask "${POD_NS[c1]}" tcp 10.10.100.250 8000)
@@ -155,7 +155,7 @@ ans=$(sy_ask "${POD_NS[c1]}" tcp 10.10.100.250 8000)
 
 # restart: nothing is flushed or rewritten
 kill "${PN_PID[kube01]}"
-sy_wait 5 sh -c "! kill -0 ${PN_PID[kube01]} 2>/dev/null" || sy_fail "kube01 did not stop"
+sy_wait 20 sh -c "! kill -0 ${PN_PID[kube01]} 2>/dev/null" || sy_fail "kube01 did not stop"
 pn_routes kube01 >"$SY_TMP/before"
 ip -n "${PN_NS[kube01]}" monitor route neigh link >"$SY_TMP/monitor2.txt" 2>&1 &
 MON=$!
@@ -164,7 +164,7 @@ ip netns exec "${POD_NS[a1]}" ping -i 0.1 -c 30 "${POD_IP[b1]}" >"$SY_TMP/ping-r
 PING=$!
 sleep 0.3
 pn_start kube01 --sync-period 3s
-sy_wait 15 grep -q "First sync complete" "${PN_LOG[kube01]}" || sy_fail "restart: no first sync"
+sy_wait 30 grep -q "First sync complete" "${PN_LOG[kube01]}" || sy_fail "restart: no first sync"
 sleep 0.5
 wait "$PING" || sy_fail "pings lost across the restart: $(tail -3 "$SY_TMP/ping-restart.txt")"
 kill "$MON"
@@ -175,7 +175,7 @@ pn_routes kube01 | diff -q "$SY_TMP/before" - >/dev/null || sy_fail "routes chan
 
 # --cleanup removes device, routes, neighbours, FDB, files and the chain
 kill "${PN_PID[kube01]}"
-sy_wait 5 sh -c "! kill -0 ${PN_PID[kube01]} 2>/dev/null"
+sy_wait 20 sh -c "! kill -0 ${PN_PID[kube01]} 2>/dev/null"
 ip netns exec "${PN_NS[kube01]}" "$SWITCHYARD" --cleanup --pod-network \
 	--net-conf "$SY_TMP/net-conf.json" --subnet-file "$SY_TMP/kube01/subnet.env" \
 	--cni-conf-dir "$SY_TMP/kube01/cni" >"$SY_TMP/cleanup.log" 2>&1 || sy_fail "--cleanup failed: $(cat "$SY_TMP/cleanup.log")"

@@ -29,11 +29,11 @@ export PN_PROXY_MODE=${PN_PROXY_MODE:-none}
 for n in kube01 kube02 kube03; do pn_start "$n" --sync-period 2s && pn_wait_ready "$n"; done
 # kube01 has no IPv6 address on its underlay yet: IPv6 over sy-vx.1 (its /128
 # there); once the address is there, sy-vx6.1 takes over and sy-vx.1 drops it
-sy_wait 10 sh -c "ip -n ${PN_NS[kube01]} -6 addr show dev $PN_VX | grep -q 'inet6 fd00:10:244:1::/128'" ||
+sy_wait 30 sh -c "ip -n ${PN_NS[kube01]} -6 addr show dev $PN_VX | grep -q 'inet6 fd00:10:244:1::/128'" ||
 	sy_fail "fallback: no fd00:10:244:1::/128 on $PN_VX: $(ip -n "${PN_NS[kube01]}" -6 addr show dev "$PN_VX")"
 ip -n "${PN_NS[kube01]}" link show "$VX6" >/dev/null 2>&1 && sy_fail "$VX6 without an IPv6 underlay address"
 ip -n "${PN_NS[kube01]}" addr add "${PN_IP6[kube01]}/64" dev eth0 nodad
-sy_wait 10 ip -n "${PN_NS[kube01]}" link show "$VX6" >/dev/null 2>&1 ||
+sy_wait 30 ip -n "${PN_NS[kube01]}" link show "$VX6" >/dev/null 2>&1 ||
 	sy_fail "no $VX6 after the IPv6 address came: $(tail -5 "${PN_LOG[kube01]}")"
 sy_log "kube01: IPv6 over $PN_VX without an IPv6 underlay address, $VX6 once it came"
 pn_check kube01 kube02:vxlan kube03:vxlan

@@ -84,7 +84,7 @@ rm -f "$PN_M/node-kube03.yaml"
 expect6 kube01 kube02
 pn_ping6 a1 b1
 # --cleanup (kube02's daemon stopped first) removes the device and the routes
-kill "${PN_PID[kube02]}"; sy_wait 5 sh -c "! kill -0 ${PN_PID[kube02]} 2>/dev/null"
+kill "${PN_PID[kube02]}"; sy_wait 20 sh -c "! kill -0 ${PN_PID[kube02]} 2>/dev/null"
 ip netns exec "${PN_NS[kube02]}" "$SWITCHYARD" --cleanup --pod-network --net-conf "$SY_TMP/net-conf.json" \
 	--subnet-file "$SY_TMP/kube02/subnet.env" --cni-conf-dir "$SY_TMP/kube02/cni" >/dev/null 2>&1 ||
 	sy_fail "--cleanup failed"

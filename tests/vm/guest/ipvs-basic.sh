@@ -108,9 +108,9 @@ ip netns exec "$NODE" ipset del SY-CLUSTER-IP 10.96.0.10,tcp:80
 sy_wait 20 ip netns exec "$NODE" ipvsadm -Ln -t 10.96.0.10:80
 check "drift: deleted virtual server restored with its real servers" \
 	[ "$(vm_rs 10.96.0.10:80 | grep -c 'Masq 1')" = 2 ]
-sy_wait 10 bash -c "ip -n $NODE addr show kube-ipvs0 | grep -q 10.96.0.20/32"
+sy_wait 30 bash -c "ip -n $NODE addr show kube-ipvs0 | grep -q 10.96.0.20/32"
 check "drift: unbound address restored" bash -c "ip -n $NODE addr show kube-ipvs0 | grep -q 10.96.0.20/32"
-sy_wait 10 ip netns exec "$NODE" ipset -q test SY-CLUSTER-IP 10.96.0.10,tcp:80
+sy_wait 30 ip netns exec "$NODE" ipset -q test SY-CLUSTER-IP 10.96.0.10,tcp:80
 check "drift: deleted ipset entry restored" ip netns exec "$NODE" ipset -q test SY-CLUSTER-IP 10.96.0.10,tcp:80
 ipvs -A -t 192.0.2.1:99 -s rr
 
@@ -128,7 +128,7 @@ check "foreign virtual server 192.0.2.1:99 untouched by full resyncs" ipvs -Ln -
 sy_bg "$CLIENT" "$SY_TMP/live.txt" "$PY" "$SY_SRC/tests/vm/guest/live_conn.py" --host 10.96.0.30 \
 	--port 81 --stop "$SY_TMP/stop-live"
 LIVE=$SY_LAST_PID
-sy_wait 10 grep -q "^first p" "$SY_TMP/live.txt"
+sy_wait 30 grep -q "^first p" "$SY_TMP/live.txt"
 vm_daemon_stop
 sy_bg "$NODE" "$DLOG.2" "$SWITCHYARD" --proxy-mode=ipvs --manifests "$M" --hostname-override node1 \
 	--healthz-bind-address= --metrics-bind-address= -v 2 --sync-period 2s
@@ -137,7 +137,7 @@ sy_wait 30 grep -q "First sync complete" "$DLOG.2"
 check "restart: first sync after restart" grep -q "First sync complete" "$DLOG.2"
 sleep 3
 touch "$SY_TMP/stop-live"
-sy_wait 10 grep -q "^alive\|^dead" "$SY_TMP/live.txt"
+sy_wait 30 grep -q "^alive\|^dead" "$SY_TMP/live.txt"
 check "restart: a connection made before the restart still works ($(tr '\n' ' ' <"$SY_TMP/live.txt"))" \
 	grep -q "^alive [1-9]" "$SY_TMP/live.txt"
 vm_daemon_stop

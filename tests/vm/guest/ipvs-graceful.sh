@@ -53,7 +53,7 @@ check "the live connection still works ($(tail -n1 "$SY_TMP/live.txt"))" \
 
 # close it (RST): the real server goes once IPVS forgets the connection
 touch "$SY_TMP/stop"
-sy_wait 10 grep -q "^alive\|^dead" "$SY_TMP/live.txt"
+sy_wait 30 grep -q "^alive\|^dead" "$SY_TMP/live.txt"
 check "the connection worked until it was closed ($(tail -n1 "$SY_TMP/live.txt"))" \
 	grep -q "^alive [1-9]" "$SY_TMP/live.txt"
 ip netns exec "$NODE" ipvsadm -Lnc | sed 's/^/#   /'
