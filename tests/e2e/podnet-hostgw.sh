@@ -61,12 +61,12 @@ pn_check kube01 kube02:direct
 ip -n "${PN_NS[kube01]}" monitor route >"$SY_TMP/monitor.txt" 2>&1 &
 MON=$!
 SY_PIDS+=("$MON")
-sleep 0.3
+pn_mon_ready kube01 "$SY_TMP/monitor.txt"
 pn_node_manifest kube03
 pn_check kube01 kube02:direct kube03:direct
+sy_wait 30 grep -q "10.111.3.0/24" "$SY_TMP/monitor.txt" || sy_fail "no event for kube03"
 sleep 0.3
 kill "$MON"
-grep -q "10.111.3.0/24" "$SY_TMP/monitor.txt" || sy_fail "no event for kube03"
 grep -q "10.111.2.0" "$SY_TMP/monitor.txt" && sy_fail "joining kube03 touched kube02's route"
 pn_ping c1 b1
 # a peer changing its address: its route follows

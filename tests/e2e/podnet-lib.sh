@@ -236,6 +236,20 @@ pn_check() {
 	sy_log "$node: routes/neigh/fdb match $*"
 }
 
+# pn_mon_ready NODE FILE: an `ip monitor` started in NODE's namespace, writing
+# FILE, sees events now (a marker route on lo, added and deleted until it
+# shows): before that, a change would go unseen
+pn_mon_ready() {
+	local i
+	for i in $(seq 1 300); do
+		ip -n "${PN_NS[$1]}" route add 192.0.2.99/32 dev lo
+		ip -n "${PN_NS[$1]}" route del 192.0.2.99/32 dev lo
+		grep -q 192.0.2.99 "$2" && return 0
+		sleep 0.1
+	done
+	sy_fail "ip monitor in $1 shows no events: $(cat "$2")"
+}
+
 # pn_ping FROM_POD TO_POD
 pn_ping() {
 	ip netns exec "${POD_NS[$1]}" ping -c 2 -i 0.2 -W 2 "${POD_IP[$2]}" >/dev/null ||

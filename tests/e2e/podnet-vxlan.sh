@@ -109,13 +109,13 @@ pn_ping a1 b1
 ip -n "${PN_NS[kube01]}" monitor route neigh >"$SY_TMP/monitor.txt" 2>&1 &
 MON=$!
 SY_PIDS+=("$MON")
-sleep 0.3
+pn_mon_ready kube01 "$SY_TMP/monitor.txt"
 pn_node_manifest kube03
 pn_check kube01 kube02:vxlan kube03:vxlan
 pn_check kube02 kube01:vxlan kube03:vxlan
+sy_wait 30 grep -q "10.111.3.0" "$SY_TMP/monitor.txt" || sy_fail "no events for kube03: $(cat "$SY_TMP/monitor.txt")"
 sleep 0.3
 kill "$MON"
-grep -q "10.111.3.0" "$SY_TMP/monitor.txt" || sy_fail "no events for kube03: $(cat "$SY_TMP/monitor.txt")"
 if grep -E "10\.111\.2\.|10\.10\.100\.134|$(pn_mac 10.10.100.134)" "$SY_TMP/monitor.txt"; then
 	sy_fail "joining kube03 touched kube02's entries"
 fi
@@ -160,6 +160,7 @@ pn_routes kube01 >"$SY_TMP/before"
 ip -n "${PN_NS[kube01]}" monitor route neigh link >"$SY_TMP/monitor2.txt" 2>&1 &
 MON=$!
 SY_PIDS+=("$MON")
+pn_mon_ready kube01 "$SY_TMP/monitor2.txt"
 ip netns exec "${POD_NS[a1]}" ping -i 0.1 -c 30 "${POD_IP[b1]}" >"$SY_TMP/ping-restart.txt" 2>&1 &
 PING=$!
 sleep 0.3
