@@ -56,7 +56,7 @@ k8s_api() {
 	sy_bg "$K8S_NS" "$SY_TMP/apiserver.log" "$PY" "$K8S_API" --listen 127.0.0.1:0 \
 		--port-file "$pf" "$@"
 	K8S_API_PID=$SY_LAST_PID
-	sy_wait "${K8S_API_START_WAIT:-10}" test -s "$pf" || sy_fail "API double did not start: $(tail -5 "$SY_TMP/apiserver.log")"
+	sy_wait "${K8S_API_START_WAIT:-30}" test -s "$pf" || sy_fail "API double did not start: $(tail -5 "$SY_TMP/apiserver.log")"
 	K8S_PORT=$(cat "$pf")
 	K8S_URL=$K8S_SCHEME://127.0.0.1:$K8S_PORT
 }
