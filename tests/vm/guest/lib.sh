@@ -99,7 +99,7 @@ vm_daemon() {
 		--hostname-override node1 --healthz-bind-address= \
 		--metrics-bind-address=127.0.0.1:10249 -v 4 "$@"
 	DPID=$SY_LAST_PID
-	if ! sy_wait 30 grep -q "First sync complete" "$DLOG"; then
+	if ! sy_wait 60 grep -q "First sync complete" "$DLOG"; then
 		echo "# daemon log:"; sed 's/^/#   /' "$DLOG" | tail -n 40
 		return 1
 	fi
@@ -114,7 +114,7 @@ vm_syncs() { grep -c "SyncProxyRules complete" "$DLOG"; }
 # vm_wait_sync N: wait until more than N syncs are logged
 vm_wait_sync() {
 	local n=$1
-	sy_wait "${2:-20}" bash -c "[ \$(grep -c 'SyncProxyRules complete' '$DLOG') -gt $n ]"
+	sy_wait "${2:-40}" bash -c "[ \$(grep -c 'SyncProxyRules complete' '$DLOG') -gt $n ]"
 }
 # writes= of the last sync
 vm_last_writes() { grep "SyncProxyRules complete" "$DLOG" | tail -n1 | sed -n 's/.*writes=\([0-9]*\).*/\1/p'; }
