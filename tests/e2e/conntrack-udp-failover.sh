@@ -186,12 +186,13 @@ ctl -p udp --orig-dst $VIP_EMPTY --orig-port-src 40004 | grep -q "src=$VIP_EMPTY
 	sy_fail "no cached entry for the refused flow: $(ctl -p udp)"
 
 # --- the change: ep1 replaced by ep2; the empty Service gets ep2 ---
+# a sync of the change (changed > 0): not a periodic full sync that came first
 syncs=$(grep -c "SyncProxyRules complete" "$LOG")
 [ $MODE = none ] && hand_rules $EP2 $EP2
 ipt -t nat -R SYCT-CONTROL 1 -d $VIP_CONTROL -p udp --dport 53 -j DNAT --to-destination $EP2:5353
 t0=$(date +%s.%N)
 { slice dns $EP2; slice other $EP1; slice empty $EP2; } | put slices.yaml
-sy_wait 20 sh -c "[ \$(grep -c 'SyncProxyRules complete' '$LOG') -gt $syncs ]" ||
+sy_wait 20 sh -c "grep 'SyncProxyRules complete' '$LOG' | tail -n +$((syncs + 1)) | grep -q ' changed=[1-9]'" ||
 	sy_fail "no sync after the change: $(tail -5 "$LOG")"
 # the next datagram of each flow, right after that one sync
 r1=$(ask $VIP 53 40001) r2=$(ask $NODE_IP $NP 40002) r4=$(ask $VIP_EMPTY 53 40004)
