@@ -23,8 +23,8 @@ ipt_node_manifest
 ipt_svc web 10.96.0.70 80 8080 TCP | ipt_write svc.yaml
 ipt_slice web TCP 8080 10.244.1.2 | ipt_write slice.yaml
 ipt_start
-has() { ip netns exec "$NODE" iptables-legacy-save | grep -q -- "$1"; }
-has "10.96.0.70/32" || sy_fail "first sync did not program the Service"
+has() { ip netns exec "$NODE" $IPT-save | grep -qF -- "$(ipt_host "$1")"; }
+has 10.96.0.70 || sy_fail "first sync did not program the Service"
 
 # healthz every 0.1 s: "code seconds wallclock-after wallclock-before" per
 # answer (000 = no answer in 0.5 s)
@@ -68,7 +68,7 @@ SY_PIDS+=("$HOLDER")
 sy_wait 20 test -e "$SY_TMP/h1.held" || sy_fail "the holder did not take the lock"
 ipt_svc web2 10.96.0.71 80 8080 TCP | ipt_write svc2.yaml
 # poll the kernel until the new Service is there
-while ! has "10.96.0.71/32"; do
+while ! has 10.96.0.71; do
 	kill -0 "$HOLDER" 2>/dev/null || break
 	sleep 0.02
 done
@@ -77,7 +77,7 @@ done
 t_rule=$(date +%s.%N)
 wait "$HOLDER"
 kill "$PROBE"
-has "10.96.0.71/32" || sy_fail "the change never landed: $(ipt_save | grep 10.96; tail -5 "$IPT_LOG")"
+has 10.96.0.71 || sy_fail "the change never landed: $(ipt_save | grep "$(ipt_ip 10.96.0.0/16 | cut -d/ -f1)"; tail -5 "$IPT_LOG")"
 [ -e "$SY_TMP/h1.gap" ] || sy_fail "the holder never let go"
 [ -z "${seen_early:-}" ] || sy_fail "written while another program held the lock"
 t_gap=$(cat "$SY_TMP/h1.gap")
@@ -115,7 +115,7 @@ sy_wait 20 test -e "$SY_TMP/h2.held" || sy_fail "the holder did not take the loc
 t_change=$(date +%s.%N)
 ipt_svc web3 10.96.0.72 80 8080 TCP | ipt_write svc3.yaml
 wait "$HOLDER"
-sy_wait 20 has "10.96.0.72/32" || sy_fail "the change did not land after the lock was freed"
+sy_wait 20 has 10.96.0.72 || sy_fail "the change did not land after the lock was freed"
 sleep 0.5
 kill "$PROBE"
 # answered before t_change + 3.8 s: all 200; asked 4.3 s after the daemon
