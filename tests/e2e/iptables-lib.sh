@@ -145,7 +145,7 @@ ipt_start() {
 		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
 		--min-sync-period 0s -v 2 "$@"
 	IPT_PID=$SY_LAST_PID
-	sy_wait 20 grep -q "First sync complete" "$IPT_LOG" || {
+	sy_wait 30 grep -q "First sync complete" "$IPT_LOG" || {
 		cat "$IPT_LOG" >&2
 		sy_fail "switchyard did not complete its first sync"
 	}
@@ -169,7 +169,7 @@ ipt_syncs() { grep -c "SyncProxyRules complete" "$IPT_LOG"; }
 ipt_wait_sync() {
 	local n
 	n=$(ipt_syncs)
-	sy_wait "${1:-15}" test "$(ipt_syncs)" -gt "$n"
+	sy_wait "${1:-30}" test "$(ipt_syncs)" -gt "$n"
 }
 
 # ipt_servers K PROTO PORT: echo servers named epK in endpoint ns K

@@ -156,7 +156,7 @@ np_start() {
 		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
 		--min-sync-period 0s -v 2 "$@"
 	NP_PID=$SY_LAST_PID
-	sy_wait "${NP_START_WAIT:-20}" grep -q "NetworkPolicy sync complete: full=true" "$NP_LOG" || {
+	sy_wait "${NP_START_WAIT:-30}" grep -q "NetworkPolicy sync complete: full=true" "$NP_LOG" || {
 		cat "$NP_LOG" >&2
 		sy_fail "switchyard did not complete its first NetworkPolicy sync"
 	}

@@ -136,7 +136,7 @@ start() {
 		--cluster-cidr 10.244.0.0/16,fd00:244::/48 --metrics-bind-address 127.0.0.1:10249 \
 		--healthz-bind-address "" --min-sync-period 0s --sync-period 1h -v 2 "$@"
 	PID=$SY_LAST_PID
-	sy_wait 20 grep -q "First sync complete" "$LOG" || { cat "$LOG" >&2; sy_fail "no first sync"; }
+	sy_wait 30 grep -q "First sync complete" "$LOG" || { cat "$LOG" >&2; sy_fail "no first sync"; }
 }
 stop() {
 	[ -n "$PID" ] || return 0
@@ -165,7 +165,7 @@ drops() {
 }
 want_drops() { [ "$(drops ip)" = "$1" ] && [ "$(drops ip6)" = "$2" ]; }
 wait_drops() {
-	sy_wait 15 want_drops "$1" "$2" ||
+	sy_wait 30 want_drops "$1" "$2" ||
 		sy_fail "${3:-}cluster-ips-check drops: ip '$(drops ip)' ip6 '$(drops ip6)', want '$1' / '$2'"
 }
 
@@ -224,7 +224,7 @@ allocated_ok "ServiceCIDR kubernetes: "
 	servicecidr extra 10.96.0.192/26
 } | write cidr.yaml
 wait_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;"
-sy_wait 5 grep -q "ServiceCIDR bad: spec.cidrs: may specify no more than one CIDR for each IP family.*skipped" "$LOG" ||
+sy_wait 20 grep -q "ServiceCIDR bad: spec.cidrs: may specify no more than one CIDR for each IP family.*skipped" "$LOG" ||
 	sy_fail "no error line for the invalid ServiceCIDR: $(grep -i servicecidr "$LOG" | tail -3)"
 servicecidr extra 10.96.0.192/26 | write cidr.yaml
 wait_drops "ip daddr 10.96.0.192/26 drop;" ""
@@ -266,7 +266,7 @@ if command -v kubectl >/dev/null; then
 	want_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" ||
 		sy_fail "a terminating ServiceCIDR lost its rule: '$(drops ip)' '$(drops ip6)'"
 	kc delete service web empty >/dev/null || sy_fail "kubectl delete services"
-	sy_wait 10 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG' get servicecidr kubernetes >/dev/null 2>&1" ||
+	sy_wait 30 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG' get servicecidr kubernetes >/dev/null 2>&1" ||
 		sy_fail "the ServiceCIDR stayed after its Services went"
 	wait_drops "ip daddr 10.96.0.192/26 drop;" "" "API, kubernetes deleted: "
 	expect "$CLIENT" tcp 10.96.1.200 8080 fake "API, kubernetes deleted: "
