@@ -3,8 +3,4 @@
 # (pure: what is stale), ct_nl.c (ctnetlink over libmnl).
 libswitchyard_a_SOURCES += conntrack/ct.c conntrack/ct_plan.c conntrack/ct_nl.c conntrack/ct_int.h \
 	conntrack/ct_sysctl.c
-if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-ct
-TESTS += tests/unit/test-ct
-tests_unit_test_ct_LDADD = $(UNIT_LDADD)
-endif
+UNIT_TESTS += tests/unit/test-ct

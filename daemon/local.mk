@@ -3,8 +3,4 @@
 switchyard_SOURCES = daemon/main.c
 libswitchyard_a_SOURCES += daemon/sync.c daemon/daemon.c daemon/policy.c
 
-if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-sync
-TESTS += tests/unit/test-sync
-tests_unit_test_sync_LDADD = $(UNIT_LDADD)
-endif
+UNIT_TESTS += tests/unit/test-sync

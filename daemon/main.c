@@ -30,19 +30,13 @@ static bool proxy_healthy(void *arg)
 	return sync_runner_healthy(arg);
 }
 
-/* What the parts report (struct sy_report): logged as they say it. */
-static void report_log(void *arg, char sev, const char *msg)
-{
-	log_emit(sev, __FILE__, __LINE__, "%s", msg);
-}
-
 static int do_cleanup(struct sy_config *cfg)
 {
 	char err[600];
 	int r, ret = 0;
 
 	for (unsigned i = 0; proxy_modes[i]; i++) {
-		r = proxy_modes[i]->cleanup(cfg, &(struct sy_report){ report_log, NULL });
+		r = proxy_modes[i]->cleanup(cfg, &sy_report_log);
 		if (r < 0) {
 			log_error("Cleanup of the %s mode failed: %s", proxy_modes[i]->name, strerror(-r));
 			ret = 1;
@@ -97,7 +91,7 @@ static void init_families(struct sy_daemon *d, char err[2][512], int r[2])
 	for (int f = 0; f < 2; f++) {
 		err[f][0] = '\0';
 		r[f] = d->mode_ops->init(&d->modes[f], &d->cfg, f ? AF_INET6 : AF_INET,
-					 &(struct sy_report){ report_log, NULL }, err[f], 512);
+					 &sy_report_log, err[f], 512);
 		if (r[f] < 0) {
 			d->modes[f] = NULL;
 			if (!err[f][0])
@@ -215,7 +209,7 @@ static int start_source(struct sy_daemon *d)
 
 	if (d->cfg.manifests) {
 		r = manifest_source_new(&d->manifests, d->loop, d->cfg.manifests, d->cache,
-					&(struct sy_report){ report_log, NULL });
+					&sy_report_log);
 		if (r < 0) {
 			log_error("--manifests %s: %s", d->cfg.manifests, strerror(-r));
 			return r;
@@ -249,7 +243,7 @@ static int start_source(struct sy_daemon *d)
 		.node_name = d->node_name, .all_nodes = d->cfg.pod_network,
 		.network_policy = d->cfg.network_policy,
 		.service_cidrs = d->mode_ops->service_cidrs,
-		.report = { report_log, NULL } }, err, sizeof(err));
+		.report = sy_report_log }, err, sizeof(err));
 	if (r < 0) {
 		log_error("Kubernetes client: %s", err);
 		k8s_conn_free(&conn);
@@ -298,7 +292,10 @@ int main(int argc, char **argv)
 		free(d);
 		return 2;
 	}
-	log_info("%s", d->mode_ops->proxier_name);
+	if (d->mode_ops->proxier_name)
+		log_info("%s", d->mode_ops->proxier_name);
+	else
+		log_info("Using %s Proxier", d->mode_ops->name);
 	/* the mode's default for an unset --nodeport-addresses (nftables: "primary") */
 	if (d->mode_ops->nodeport_primary_default && !d->cfg.n_nodeport_cidrs)
 		d->cfg.nodeport_primary = true;
@@ -324,7 +321,7 @@ int main(int argc, char **argv)
 	d->metrics.rule_tables = d->mode_ops->rule_tables;
 	d->metrics.families = (d->modes[0] ? 1u : 0) | (d->modes[1] ? 2u : 0);
 	d->cache = cache_new(daemon_cache_changed, d);
-	cache_set_report(d->cache, &(struct sy_report){ report_log, NULL });
+	cache_set_report(d->cache, &sy_report_log);
 	desired_init(&d->ds, &d->cfg);
 	r = ct_new(&d->ct);
 	if (r < 0) {
@@ -342,7 +339,7 @@ int main(int argc, char **argv)
 	}
 	if (d->cfg.pod_network) {
 		r = podnet_new(&d->podnet, &d->cfg, d->node_name,
-			       &(struct sy_report){ report_log, NULL }, err, sizeof(err));
+			       &sy_report_log, err, sizeof(err));
 		if (r < 0) {
 			log_error("Pod network: %s", err);
 			ret = 2;

@@ -3,10 +3,4 @@
 # command-line flags.
 libswitchyard_a_SOURCES += lib/log.c lib/addr.c lib/util.c lib/hmap.c lib/config.c lib/nlerr.c lib/iptc.c lib/xtables.c lib/nft.c
 
-if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-addr tests/unit/test-config tests/unit/test-util
-TESTS += tests/unit/test-addr tests/unit/test-config tests/unit/test-util
-tests_unit_test_addr_LDADD = $(UNIT_LDADD)
-tests_unit_test_config_LDADD = $(UNIT_LDADD)
-tests_unit_test_util_LDADD = $(UNIT_LDADD)
-endif
+UNIT_TESTS += tests/unit/test-addr tests/unit/test-config tests/unit/test-util

@@ -28,6 +28,13 @@ void log_emit(char sev, const char *file, int line, const char *fmt, ...)
 		base ? base + 1 : file, line, msg);
 }
 
+static void report_log(void *arg, char sev, const char *msg)
+{
+	log_emit(sev, __FILE__, __LINE__, "%s", msg);
+}
+
+const struct sy_report sy_report_log = { report_log, NULL };
+
 void sy_report(const struct sy_report *r, char sev, const char *fmt, ...)
 {
 	char msg[4096];

@@ -22,6 +22,14 @@ void *sy_grow(void *v, unsigned n, unsigned *cap, size_t size, unsigned first)
 	return xrealloc(v, (size_t)*cap * size);
 }
 
+void *sy_trim(void *v, unsigned n, unsigned *cap, size_t size)
+{
+	if (!n || n >= *cap)
+		return v;
+	*cap = n;
+	return xrealloc(v, (size_t)n * size);
+}
+
 int sy_reserve(char **p, size_t *cap, size_t need)
 {
 	size_t c = *cap ? *cap : 4096;

@@ -468,13 +468,8 @@ static void ipt_mode_free(struct proxy_mode *m)
 static const char *const ipt_rule_tables[] = { "filter", "nat", NULL };
 
 const struct proxy_mode_ops iptables_mode_ops = {
-	.name = "iptables",
-	.proxier_name = "Using iptables Proxier",
+	PROXY_MODE_OPS("iptables", ipt_mode),
 	.xtables_lock = true,
-	.init = ipt_mode_init,
-	.sync = ipt_mode_sync,
-	.cleanup = ipt_mode_cleanup,
-	.free = ipt_mode_free,
 	.rule_tables = ipt_rule_tables,
 	.metric_families = MODE_METRICS_IPTABLES,
 };

@@ -598,10 +598,7 @@ struct ipt_port_plan *ipt_port_plan_new(const struct ipt_plan *p, const struct d
 	for (unsigned i = 0; i < pp->n_chains; i++) {
 		struct ipt_chain *c = &pp->chains[i];
 
-		if (c->n_rules && c->n_rules < c->cap_rules) {
-			c->rules = xrealloc(c->rules, c->n_rules * sizeof(*c->rules));
-			c->cap_rules = c->n_rules;
-		}
+		c->rules = sy_trim(c->rules, c->n_rules, &c->cap_rules, sizeof(*c->rules));
 	}
 	return pp;
 }

@@ -989,13 +989,8 @@ static const char *const ipvs_rule_tables[] = { "filter", "nat", NULL };
 static const char *const ipvs_own_devices[] = { IPVS_DEV_NAME, NULL };
 
 const struct proxy_mode_ops ipvs_mode_ops = {
-	.name = "ipvs",
-	.proxier_name = "Using ipvs Proxier",
+	PROXY_MODE_OPS("ipvs", ipvs),
 	.xtables_lock = true,
-	.init = ipvs_init,
-	.sync = ipvs_sync,
-	.cleanup = ipvs_cleanup,
-	.free = ipvs_free,
 	.sync_periods = ipvs_sync_periods,
 	.rule_tables = ipvs_rule_tables,
 	.own_devices = ipvs_own_devices,

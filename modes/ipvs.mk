@@ -4,9 +4,4 @@
 # the pure planner (unit-tested in test-ipvs-plan).
 libswitchyard_a_SOURCES += modes/ipvs.c modes/ipvs_plan.c modes/ipvs_plan.h modes/ipvs_int.h \
 	modes/ipvs_nl.c modes/ipvs_dev.c modes/ipvs_set.c modes/ipvs_ipt.c
-if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-ipvs tests/unit/test-ipvs-plan
-TESTS += tests/unit/test-ipvs tests/unit/test-ipvs-plan
-tests_unit_test_ipvs_LDADD = $(UNIT_LDADD)
-tests_unit_test_ipvs_plan_LDADD = $(UNIT_LDADD)
-endif
+UNIT_TESTS += tests/unit/test-ipvs tests/unit/test-ipvs-plan

@@ -4,8 +4,4 @@ include modes/iptables.mk
 include modes/ipvs.mk
 include modes/nftables.mk
 
-if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-modes
-TESTS += tests/unit/test-modes
-tests_unit_test_modes_LDADD = $(UNIT_LDADD)
-endif
+UNIT_TESTS += tests/unit/test-modes

@@ -1266,12 +1266,7 @@ static void nft_mode_free(struct proxy_mode *m)
 static const char *const nft_rule_tables[] = { "ip " NFTP_TABLE, "ip6 " NFTP_TABLE, NULL };
 
 const struct proxy_mode_ops nftables_mode_ops = {
-	.name = "nftables",
-	.proxier_name = "Using nftables Proxier",
-	.init = nft_mode_init,
-	.sync = nft_mode_sync,
-	.cleanup = nft_mode_cleanup,
-	.free = nft_mode_free,
+	PROXY_MODE_OPS("nftables", nft_mode),
 	.rule_tables = nft_rule_tables,
 	.metric_families = MODE_METRICS_NFTABLES,
 	.nodeport_primary_default = true,

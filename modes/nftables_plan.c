@@ -673,10 +673,8 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	/* the plan lives until the port changes: no doubling slack */
 	for (unsigned i = 0; i < pp->n_chains; i++) {
 		struct nftp_chain *c = &pp->chains[i];
-		if (c->n_rules && c->n_rules < c->cap_rules) {
-			c->rules = xrealloc(c->rules, c->n_rules * sizeof(*c->rules));
-			c->cap_rules = c->n_rules;
-		}
+
+		c->rules = sy_trim(c->rules, c->n_rules, &c->cap_rules, sizeof(*c->rules));
 	}
 	if (pp->n_elems && pp->n_elems < pp->cap_elems) {
 		pp->elems = xrealloc(pp->elems, pp->n_elems * sizeof(*pp->elems));

@@ -43,10 +43,6 @@ static void none_free(struct proxy_mode *m)
 }
 
 const struct proxy_mode_ops none_mode_ops = {
-	.name = "none",
+	PROXY_MODE_OPS("none", none),
 	.proxier_name = "Using no Proxier (desired state only, nothing is programmed)",
-	.init = none_init,
-	.sync = none_sync,
-	.cleanup = none_cleanup,
-	.free = none_free,
 };

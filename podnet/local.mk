@@ -3,10 +3,5 @@
 libswitchyard_a_SOURCES += podnet/podnet.c podnet/podnet_conf.c podnet/podnet_nl.c podnet/podnet_ipt.c \
 	podnet/podnet_int.h
 
-if HAVE_CMOCKA
 # test-podnet-nl runs against the kernel in a private network namespace (skips unless root)
-check_PROGRAMS += tests/unit/test-podnet tests/unit/test-podnet-nl
-TESTS += tests/unit/test-podnet tests/unit/test-podnet-nl
-tests_unit_test_podnet_LDADD = $(UNIT_LDADD)
-tests_unit_test_podnet_nl_LDADD = $(UNIT_LDADD)
-endif
+UNIT_TESTS += tests/unit/test-podnet tests/unit/test-podnet-nl

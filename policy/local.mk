@@ -3,8 +3,4 @@
 # → this node's policy state and its deltas.  Pure, no I/O.
 libswitchyard_a_SOURCES += policy/netpol.c
 
-if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-netpol
-TESTS += tests/unit/test-netpol
-tests_unit_test_netpol_LDADD = $(UNIT_LDADD)
-endif
+UNIT_TESTS += tests/unit/test-netpol

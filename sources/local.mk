@@ -5,13 +5,7 @@
 libswitchyard_a_SOURCES += sources/k8s_client.c sources/kubeconfig.c sources/watch_decoder.c \
 	sources/manifest.c
 
-if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-watch-decoder tests/unit/test-kubeconfig tests/unit/test-manifest
-TESTS += tests/unit/test-watch-decoder tests/unit/test-kubeconfig tests/unit/test-manifest
-tests_unit_test_watch_decoder_LDADD = $(UNIT_LDADD)
-tests_unit_test_kubeconfig_LDADD = $(UNIT_LDADD)
-tests_unit_test_manifest_LDADD = $(UNIT_LDADD)
-endif
+UNIT_TESTS += tests/unit/test-watch-decoder tests/unit/test-kubeconfig tests/unit/test-manifest
 
 # libFuzzer harnesses (clang): the watch-stream decoder and manifest_parse()
 # with the object decoders.  `make fuzz` builds both and runs each for
@@ -54,9 +48,5 @@ fuzz: tests/fuzz/fuzz-watch-decoder tests/fuzz/fuzz-manifest
 .PHONY: fuzz
 
 # The client in-process against the API double on 127.0.0.1 (python3).
-if HAVE_CMOCKA
-check_PROGRAMS += tests/apiserver/test-k8s-client
-TESTS += tests/apiserver/test-k8s-client
+UNIT_TESTS += tests/apiserver/test-k8s-client
 tests_apiserver_test_k8s_client_CPPFLAGS = $(AM_CPPFLAGS) -DSRCDIR='"$(abs_top_srcdir)"'
-tests_apiserver_test_k8s_client_LDADD = $(UNIT_LDADD)
-endif

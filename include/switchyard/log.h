@@ -33,5 +33,7 @@ struct sy_report {
 };
 void sy_report(const struct sy_report *r, char sev, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The owner's report when it only logs: each message as said, at its severity. */
+extern const struct sy_report sy_report_log;
 
 #endif

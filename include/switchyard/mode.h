@@ -52,9 +52,20 @@ struct mode_sync_stats {
 	char err[256];
 };
 
+/*
+ * The start of a mode's proxy_mode_ops: its name and the four callbacks
+ * every mode has, named by convention PREFIX_init, PREFIX_sync,
+ * PREFIX_cleanup, PREFIX_free.  What follows in the table is what the
+ * mode adds to the defaults.
+ */
+#define PROXY_MODE_OPS(mode_name, prefix)                                             \
+	.name = (mode_name), .init = prefix##_init, .sync = prefix##_sync,           \
+	.cleanup = prefix##_cleanup, .free = prefix##_free
+
 struct proxy_mode_ops {
 	const char *name;		/* "iptables", "ipvs" */
-	const char *proxier_name;	/* log line: "Using iptables Proxier" */
+	/* the start-up log line; NULL = kube-proxy's "Using <name> Proxier" */
+	const char *proxier_name;
 	/*
 	 * The mode writes iptables tables: the sync runner takes
 	 * /run/xtables.lock (without waiting) around each sync, so the mode's

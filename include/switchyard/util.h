@@ -43,6 +43,11 @@ int sy_err_first(char *err, size_t errlen, int r, const char *fmt, ...)
  */
 void *sy_grow(void *v, unsigned n, unsigned *cap, size_t size, unsigned first);
 /*
+ * The same array cut to its n elements, without sy_grow's doubling slack
+ * (for arrays that live long once filled); an empty one is left as it is.
+ */
+void *sy_trim(void *v, unsigned n, unsigned *cap, size_t size);
+/*
  * A byte buffer *p of *cap bytes with room for need: grown by doubling
  * (from 4096) when short; 0, or -ENOMEM with *p and *cap untouched (for
  * buffers whose size the input decides: a failure is the input's, not ours).

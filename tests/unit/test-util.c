@@ -72,6 +72,27 @@ static void count_free(void *v)
 	free(v);
 }
 
+static void test_grow_trim(void **state)
+{
+	unsigned *v = NULL, n = 0, cap = 0;
+
+	for (unsigned i = 0; i < 5; i++) {
+		v = sy_grow(v, n, &cap, sizeof(*v), 4);
+		v[n++] = i;
+	}
+	assert_int_equal(cap, 8);
+	v = sy_trim(v, n, &cap, sizeof(*v));
+	assert_int_equal(cap, 5);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(v[i], i);
+	v = sy_trim(v, n, &cap, sizeof(*v));	/* already tight */
+	assert_int_equal(cap, 5);
+	v = sy_trim(v, 0, &cap, sizeof(*v));	/* empty: left as it is */
+	assert_int_equal(cap, 5);
+	assert_non_null(v);
+	free(v);
+}
+
 static void test_hmap_clear_free(void **state)
 {
 	struct hmap m;
@@ -209,6 +230,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nl_errno),
+		cmocka_unit_test(test_grow_trim),
 		cmocka_unit_test(test_hmap_clear_free),
 		cmocka_unit_test(test_err),
 		cmocka_unit_test(test_duration),
