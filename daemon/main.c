@@ -352,7 +352,7 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	d->svc_health = svc_health_new(d->loop, &d->metrics, proxy_healthy, d);
+	d->svc_health = svc_health_new(d->loop, &d->metrics, proxy_healthy, d, &sy_report_log);
 
 	ev_signal_init(&d->sigterm, stop_cb, SIGTERM);
 	ev_signal_start(d->loop, &d->sigterm);

@@ -87,6 +87,9 @@ void daemon_policy_sync(struct sy_daemon *d, double full_period)
 	if (!full && !netpol_dirty(d->policy))
 		return;
 	r = netpol_nft_sync(d->netpol, d->policy, full, &st);
+	if (st.rebuilt[0])
+		log_warn("NetworkPolicy full sync refused (%s); rebuilding table inet %s",
+			 st.rebuilt, NETPOL_NFT_TABLE);
 	sy_hist_observe(&d->metrics.netpol_sync_duration, st.seconds);
 	netpol_get_stats(d->policy, &ns);
 	d->metrics.netpol_policies = ns.policies;

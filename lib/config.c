@@ -371,7 +371,8 @@ int config_parse_args(struct sy_config *cfg, int argc, char **argv)
 	if (r)
 		return r;
 	if (cfg->config_file) {
-		r = config_file_load(cfg, cfg->config_file, err, sizeof(err));
+		/* the command line's owner: the file's warnings are logged */
+		r = config_file_load(cfg, cfg->config_file, &sy_report_log, err, sizeof(err));
 		if (r < 0) {
 			fprintf(stderr, "switchyard: --config %s: %s\n", cfg->config_file, err);
 			return -EINVAL;

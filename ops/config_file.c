@@ -119,6 +119,7 @@ struct cf {
 	yaml_document_t *doc;
 	struct sy_config *cfg;
 	const char *path;
+	const struct sy_report *rep;
 	char *err;
 	size_t errlen;
 };
@@ -294,8 +295,8 @@ static int apply_field(struct cf *c, const struct field *f, const yaml_node_t *v
 	case F_TYPEMETA:
 		return 0;
 	case F_WARN:
-		log_warn("%s: field \"%s\" is accepted by kube-proxy but not implemented by "
-			 "switchyard; ignored", c->path, fname);
+		sy_report(c->rep, 'W', "%s: field \"%s\" is accepted by kube-proxy but not "
+			  "implemented by switchyard; ignored", c->path, fname);
 		return 0;
 	case F_SECTION:
 		if (is_null(v))
@@ -437,11 +438,13 @@ static int load_document(struct cf *c)
 	return apply_mapping(c, root, top_fields, NULL);
 }
 
-int config_file_load(struct sy_config *cfg, const char *path, char *err, size_t errlen)
+int config_file_load(struct sy_config *cfg, const char *path, const struct sy_report *rep,
+		     char *err, size_t errlen)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
-	struct cf c = { .doc = &doc, .cfg = cfg, .path = path, .err = err, .errlen = errlen };
+	struct cf c = { .doc = &doc, .cfg = cfg, .path = path, .rep = rep, .err = err,
+			.errlen = errlen };
 	char *text = NULL;
 	size_t len = 0;
 	int r;

@@ -53,6 +53,7 @@ struct http_server {
 	ev_timer retry;
 	char *bind_addr;
 	unsigned retries;
+	struct sy_report rep;		/* told when a retry binds */
 };
 
 #define HTTP_RETRY	5.0	/* seconds between bind attempts */
@@ -497,11 +498,12 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;	/* the timer repeats */
 	ev_timer_stop(loop, &s->retry);
 	server_start(s, fd, bound);
-	log_info("Listening on %s now (after %u retries)", s->bind_addr, s->retries);
+	sy_report(&s->rep, 'I', "Listening on %s now (after %u retries)", s->bind_addr, s->retries);
 }
 
 static int server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-		      http_handler_fn fn, void *arg, bool retry, char *err, size_t errlen)
+		      http_handler_fn fn, void *arg, const struct sy_report *retry, char *err,
+		      size_t errlen)
 {
 	struct http_server *s;
 	struct sy_addr addr;
@@ -530,6 +532,8 @@ static int server_new(struct http_server **ret, struct ev_loop *loop, const char
 	s->fn = fn;
 	s->arg = arg;
 	s->bind_addr = xstrdup(bind_addr);
+	if (retry)
+		s->rep = *retry;
 	if (r < 0) {
 		ev_timer_init(&s->retry, retry_cb, HTTP_RETRY, HTTP_RETRY);
 		ev_timer_start(loop, &s->retry);
@@ -544,13 +548,16 @@ static int server_new(struct http_server **ret, struct ev_loop *loop, const char
 int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
 		    http_handler_fn fn, void *arg, char *err, size_t errlen)
 {
-	return server_new(ret, loop, bind_addr, fn, arg, false, err, errlen);
+	return server_new(ret, loop, bind_addr, fn, arg, NULL, err, errlen);
 }
 
 int http_server_new_retry(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-			  http_handler_fn fn, void *arg, char *err, size_t errlen)
+			  http_handler_fn fn, void *arg, const struct sy_report *rep, char *err,
+			  size_t errlen)
 {
-	return server_new(ret, loop, bind_addr, fn, arg, true, err, errlen);
+	static const struct sy_report quiet;
+
+	return server_new(ret, loop, bind_addr, fn, arg, rep ? rep : &quiet, err, errlen);
 }
 
 void http_server_free(struct http_server *s)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include "switchyard/addr.h"
 
+struct sy_report;
+
 struct ev_loop;
 struct http_server;
 
@@ -49,10 +51,11 @@ int http_server_new(struct http_server **ret, struct ev_loop *loop, const char *
  * Like http_server_new(), but when the address is in use (another process
  * still holds it, e.g. kube-proxy during a switch-over) or not there yet,
  * returns 1 with the reason in err and a server that retries the bind
- * every 5 s (logging once it succeeds).
+ * every 5 s, telling rep ('I') once it succeeds.
  */
 int http_server_new_retry(struct http_server **ret, struct ev_loop *loop, const char *bind_addr,
-			  http_handler_fn fn, void *arg, char *err, size_t errlen);
+			  http_handler_fn fn, void *arg, const struct sy_report *rep, char *err,
+			  size_t errlen);
 /*
  * Parse "IPv4:port", "[IPv6]:port" or ":port" (= "[::]:port": both
  * families, as Go's net.Listen); 0, or -EINVAL.

@@ -358,7 +358,7 @@ int status_servers_start(struct sy_daemon *d, char *err, size_t errlen)
 
 	/* like kube-proxy, a server whose address is taken keeps retrying */
 	r = http_server_new_retry(&d->healthz, d->loop, d->cfg.healthz_bind_address,
-				  healthz_handler, d, e, sizeof(e));
+				  healthz_handler, d, &sy_report_log, e, sizeof(e));
 	if (r < 0) {
 		snprintf(err, errlen, "healthz server: %s", e);
 		return r;
@@ -368,7 +368,7 @@ int status_servers_start(struct sy_daemon *d, char *err, size_t errlen)
 	else if (d->healthz)
 		log_info("Serving healthz on %s (/healthz, /livez)", d->cfg.healthz_bind_address);
 	r = http_server_new_retry(&d->metrics_srv, d->loop, d->cfg.metrics_bind_address,
-				  metrics_handler, d, e, sizeof(e));
+				  metrics_handler, d, &sy_report_log, e, sizeof(e));
 	if (r < 0) {
 		snprintf(err, errlen, "metrics server: %s", e);
 		http_server_free(d->healthz);

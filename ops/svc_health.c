@@ -27,7 +27,7 @@ struct hc_listener {
 	struct http_server *srv;
 	struct svc_health *h;
 	uint64_t gen;			/* last sync that saw it */
-	bool warned;			/* a failed listen was logged */
+	bool warned;			/* a failed listen was reported */
 };
 
 struct svc_health {
@@ -35,6 +35,7 @@ struct svc_health {
 	struct sy_metrics *metrics;
 	svc_health_proxy_healthy_fn proxy_healthy;
 	void *proxy_healthy_arg;
+	struct sy_report rep;		/* listeners that fail to start and recover */
 	struct hmap listeners;		/* key → struct hc_listener */
 	uint64_t gen;
 	bool scanned;			/* the listeners and gauges reflect a full scan */
@@ -73,7 +74,8 @@ static void listener_free(void *p)
 }
 
 struct svc_health *svc_health_new(struct ev_loop *loop, struct sy_metrics *metrics,
-				  svc_health_proxy_healthy_fn proxy_healthy, void *arg)
+				  svc_health_proxy_healthy_fn proxy_healthy, void *arg,
+				  const struct sy_report *rep)
 {
 	struct svc_health *h = xcalloc(1, sizeof(*h));
 
@@ -81,6 +83,8 @@ struct svc_health *svc_health_new(struct ev_loop *loop, struct sy_metrics *metri
 	h->metrics = metrics;
 	h->proxy_healthy = proxy_healthy;
 	h->proxy_healthy_arg = arg;
+	if (rep)
+		h->rep = *rep;
 	hmap_init(&h->listeners);
 	return h;
 }
@@ -106,14 +110,15 @@ static void listener_open(struct svc_health *h, struct hc_listener *l)
 		l->srv = NULL;
 		/* kube-proxy raises FailedToStartServiceHealthcheck; retried every sync */
 		if (!l->warned)
-			log_warn("Failed to start healthcheck for Service %s/%s on port %u: %s",
-				 l->ns, l->name, l->port, err);
+			sy_report(&h->rep, 'W',
+				  "Failed to start healthcheck for Service %s/%s on port %u: %s",
+				  l->ns, l->name, l->port, err);
 		l->warned = true;
 		return;
 	}
 	if (l->warned)
-		log_info("Healthcheck for Service %s/%s now listening on port %u", l->ns, l->name,
-			 l->port);
+		sy_report(&h->rep, 'I', "Healthcheck for Service %s/%s now listening on port %u",
+			  l->ns, l->name, l->port);
 	else
 		log_v(2, "Healthcheck for Service %s/%s listening on port %u", l->ns, l->name,
 		      l->port);

@@ -1836,9 +1836,8 @@ int netpol_nft_sync(struct netpol_nft *w, struct policy_state *ps, bool full,
 			 * another type under our name): rebuild the table, one transaction */
 			char first[sizeof(st->err)];
 			snprintf(first, sizeof(first), "%s", st->err);
-			log_warn("NetworkPolicy full sync refused (%s); rebuilding table inet %s",
-				 first, TABLE);
 			memset(st, 0, sizeof(*st));
+			snprintf(st->rebuilt, sizeof(st->rebuilt), "%s", first);
 			st->full = true;
 			st->policies = netpol_policy_count(ps);
 			r = sync_full(w, ps, st, true);

@@ -97,9 +97,12 @@ int config_parse_args(struct sy_config *cfg, int argc, char **argv);
 /*
  * Load a KubeProxyConfiguration YAML file into cfg.  Unknown or unsupported
  * fields are an error naming the field.  err gets a human-readable reason.
- * Implemented in ops/config_file.c.
+ * Fields kube-proxy accepts and switchyard ignores are told to rep ('W',
+ * one message each).  Implemented in ops/config_file.c.
  */
-int config_file_load(struct sy_config *cfg, const char *path, char *err, size_t errlen);
+struct sy_report;
+int config_file_load(struct sy_config *cfg, const char *path, const struct sy_report *rep,
+		     char *err, size_t errlen);
 
 /* Names of all long flags (without "--"), NULL-terminated; for checks. */
 extern const char *const config_flag_names[];

@@ -35,6 +35,12 @@ struct netpol_nft_stats {
 	unsigned msgs;			/* netlink messages in the batch (0 = nothing sent) */
 	double seconds, kernel_seconds;	/* whole sync; the kernel's part */
 	char err[320];			/* the refusal, when the sync failed */
+	/*
+	 * A full sync the kernel refused (say a set of another type under our
+	 * name), then made by rebuilding the table in one transaction: the
+	 * first refusal; "" when there was none.
+	 */
+	char rebuilt[320];
 };
 
 int netpol_nft_new(struct netpol_nft **ret);

@@ -18,10 +18,27 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "switchyard/daemon.h"
+#include "switchyard/log.h"
 #include "switchyard/metrics.h"
 #include "switchyard/util.h"
 #include "../../ops/http.h"
 #include "../../ops/render.h"
+
+/* What a part told its owner (struct sy_report): the last message and the count. */
+struct said {
+	unsigned n;
+	char sev;
+	char msg[256];
+};
+
+static void say(void *arg, char sev, const char *msg)
+{
+	struct said *s = arg;
+
+	s->n++;
+	s->sev = sev;
+	snprintf(s->msg, sizeof(s->msg), "%s", msg);
+}
 
 static void test_hist_exp(void **state)
 {
@@ -502,8 +519,8 @@ static void test_http_retry(void **state)
 	assert_int_equal(bind(blocker, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(blocker, 1), 0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-	assert_int_equal(http_server_new_retry(&s, loop, addr, (http_handler_fn)NULL, NULL, err,
-					       sizeof(err)), 1);
+	assert_int_equal(http_server_new_retry(&s, loop, addr, (http_handler_fn)NULL, NULL, NULL,
+					       err, sizeof(err)), 1);
 	assert_non_null(s);
 	assert_non_null(strstr(err, "in use"));
 	assert_int_equal(http_server_port(s), 0);
@@ -514,14 +531,22 @@ static void test_http_retry(void **state)
 	assert_int_equal(http_server_new(&s, loop, addr, handler, &calls, err, sizeof(err)) < 0, 1);
 	{
 		struct http_server *r = NULL;
+		struct said said = { 0 };
+		char want[96];
 
 		assert_int_equal(http_server_new_retry(&r, loop, addr, (http_handler_fn)NULL, NULL,
-						       err, sizeof(err)), 1);
+						       &(struct sy_report){ say, &said }, err,
+						       sizeof(err)), 1);
 		close(blocker);
 		ev_timer_init(&t, stop_cb, 6, 0);
 		ev_timer_start(loop, &t);
 		ev_run(loop, 0);
 		assert_int_equal(http_server_port(r), port);
+		/* the bind that finally worked is told to the owner, not logged */
+		snprintf(want, sizeof(want), "Listening on %s now (after 1 retries)", addr);
+		assert_int_equal(said.n, 1);
+		assert_int_equal(said.sev, 'I');
+		assert_string_equal(said.msg, want);
 		http_server_free(r);
 	}
 	/* and a plain server (no retry) gets a bound port too */

@@ -5,12 +5,17 @@
  * change touches a port with a healthCheckNodePort or a Local policy, and
  * ones that do not.
  */
+#include <arpa/inet.h>
 #include <ev.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "helpers.h"
 #include "switchyard/config.h"
 #include "switchyard/desired.h"
+#include "switchyard/log.h"
 #include "switchyard/metrics.h"
 #include "switchyard/model.h"
 #include "switchyard/svc_health.h"
@@ -73,7 +78,7 @@ static void test_partial_skip(void **state)
 	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
 	sy_metrics_init(&m);
 	loop = ev_loop_new(EVFLAG_AUTO);
-	h = svc_health_new(loop, &m, healthy, NULL);
+	h = svc_health_new(loop, &m, healthy, NULL, NULL);
 	/* lb: eTP=Local with a remote endpoint only; plain: no Local policy */
 	svc("lb", "10.96.0.1", ",\"type\":\"LoadBalancer\",\"externalTrafficPolicy\":\"Local\","
 	    "\"healthCheckNodePort\":0");
@@ -117,10 +122,72 @@ static void test_partial_skip(void **state)
 	config_free(&cfg);
 }
 
+struct said {
+	unsigned n;
+	char sev;
+	char msg[256];
+};
+
+static void say(void *arg, char sev, const char *msg)
+{
+	struct said *s = arg;
+
+	s->n++;
+	s->sev = sev;
+	snprintf(s->msg, sizeof(s->msg), "%s", msg);
+}
+
+/* A port another socket holds: the failure is told to the owner once, the recovery once. */
+static void test_listener_reports(void **state)
+{
+	struct sockaddr_in6 sin = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	socklen_t len = sizeof(sin);
+	int blocker = socket(AF_INET6, SOCK_STREAM, 0);
+	struct said said = { 0 };
+	char buf[256], want[128];
+
+	assert_true(blocker >= 0);
+	assert_int_equal(bind(blocker, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(blocker, (struct sockaddr *)&sin, &len), 0);
+	assert_int_equal(listen(blocker, 1), 0);
+	config_init(&cfg);
+	c = cache_new(NULL, NULL);
+	desired_init(&ds, &cfg);
+	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
+	sy_metrics_init(&m);
+	loop = ev_loop_new(EVFLAG_AUTO);
+	h = svc_health_new(loop, &m, healthy, NULL, &(struct sy_report){ say, &said });
+	snprintf(buf, sizeof(buf), ",\"type\":\"LoadBalancer\",\"externalTrafficPolicy\":\"Local\","
+		 "\"healthCheckNodePort\":%u", ntohs(sin.sin6_port));
+	svc("lb", "10.96.0.1", buf);
+	slice("lb", "10.0.0.1", "n1");
+	sync_(true);
+	assert_int_equal(said.n, 1);
+	assert_int_equal(said.sev, 'W');
+	snprintf(want, sizeof(want), "Failed to start healthcheck for Service ns/lb on port %u: ",
+		 ntohs(sin.sin6_port));
+	assert_memory_equal(said.msg, want, strlen(want));
+	sync_(true);		/* still held: retried, not told again */
+	assert_int_equal(said.n, 1);
+	close(blocker);
+	sync_(true);
+	assert_int_equal(said.n, 2);
+	assert_int_equal(said.sev, 'I');
+	snprintf(want, sizeof(want), "Healthcheck for Service ns/lb now listening on port %u",
+		 ntohs(sin.sin6_port));
+	assert_string_equal(said.msg, want);
+	svc_health_free(h);
+	ev_loop_destroy(loop);
+	desired_fini(&ds);
+	cache_free(c);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_partial_skip),
+		cmocka_unit_test(test_listener_reports),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
