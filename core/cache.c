@@ -153,35 +153,64 @@ static bool np_kind(enum sy_kind kind)
 	return kind == SY_KIND_POD || kind == SY_KIND_NAMESPACE || kind == SY_KIND_NETWORKPOLICY;
 }
 
-static struct hmap *np_map(struct cache *c, enum sy_kind kind)
-{
-	return kind == SY_KIND_POD ? &c->pods : kind == SY_KIND_NAMESPACE ? &c->namespaces :
-	       &c->netpols;
-}
-
-/* The bookkeeping fields every NetworkPolicy kind has. */
-static void np_fields(enum sy_kind kind, void *v, const char **key, char ***rv, uint64_t **gen,
-		      uint64_t **hash)
+/* The objects of a kind: key → object. */
+static struct hmap *kind_map(struct cache *c, enum sy_kind kind)
 {
 	switch (kind) {
-	case SY_KIND_POD: {
-		struct pod *p = v;
+	case SY_KIND_SERVICE: return &c->services;
+	case SY_KIND_ENDPOINTSLICE: return &c->slices;
+	case SY_KIND_NODE: return &c->nodes;
+	case SY_KIND_POD: return &c->pods;
+	case SY_KIND_NAMESPACE: return &c->namespaces;
+	case SY_KIND_NETWORKPOLICY: return &c->netpols;
+	case SY_KIND_SERVICECIDR: return &c->service_cidrs;
+	default: return NULL;
+	}
+}
 
-		*key = p->key; *rv = &p->resource_version; *gen = &p->cache_gen; *hash = &p->content_hash;
-		break;
-	}
-	case SY_KIND_NAMESPACE: {
-		struct k8s_namespace *n = v;
+/* The bookkeeping fields every kind's object has. */
+struct stamp {
+	const char *key;
+	char **rv;			/* metadata.resourceVersion (NULL: manifests) */
+	uint64_t *gen;			/* the listing that last saw it */
+	uint64_t *hash;			/* content hash (without a resourceVersion) */
+};
 
-		*key = n->key; *rv = &n->resource_version; *gen = &n->cache_gen; *hash = &n->content_hash;
-		break;
-	}
-	default: {
-		struct netpolicy *np = v;
+#define STAMP(o) ((struct stamp){ (o)->key, &(o)->resource_version, &(o)->cache_gen, \
+				  &(o)->content_hash })
 
-		*key = np->key; *rv = &np->resource_version; *gen = &np->cache_gen; *hash = &np->content_hash;
+static struct stamp stamp_of(enum sy_kind kind, void *v)
+{
+	switch (kind) {
+	case SY_KIND_SERVICE: return STAMP((struct service *)v);
+	case SY_KIND_ENDPOINTSLICE: return STAMP((struct endpoint_slice *)v);
+	case SY_KIND_NODE: return STAMP((struct node *)v);
+	case SY_KIND_POD: return STAMP((struct pod *)v);
+	case SY_KIND_NAMESPACE: return STAMP((struct k8s_namespace *)v);
+	case SY_KIND_SERVICECIDR: return STAMP((struct service_cidr *)v);
+	default: return STAMP((struct netpolicy *)v);
 	}
-	}
+}
+
+/*
+ * A decoded object v against the cached old one (NULL: none): v is stamped
+ * with hash and this listing's generation; true when old is the same
+ * version (then old is marked seen and the caller drops v: no rebuild).
+ */
+static bool same_as_cached(struct cache *c, enum sy_kind kind, const char *rv, uint64_t hash,
+			   void *v, void *old)
+{
+	struct stamp sv = stamp_of(kind, v), so;
+
+	*sv.hash = hash;
+	*sv.gen = c->gen[kind];
+	if (!old)
+		return false;
+	so = stamp_of(kind, old);
+	if (!same_version(rv, hash, *so.rv, *so.hash))
+		return false;
+	*so.gen = c->gen[kind];
+	return true;
 }
 
 static void np_unref(enum sy_kind kind, void *v)
@@ -210,7 +239,7 @@ static void np_mark_changed(struct cache *c, enum sy_kind kind, const char *key)
 
 static int np_delete(struct cache *c, enum sy_kind kind, const char *key)
 {
-	void *old = hmap_del(np_map(c, kind), key);
+	void *old = hmap_del(kind_map(c, kind), key);
 
 	if (!old)
 		return 0;
@@ -223,11 +252,9 @@ static int np_delete(struct cache *c, enum sy_kind kind, const char *key)
 static int np_upsert(struct cache *c, enum sy_kind kind, struct json_object *obj, const char *rv,
 		     uint64_t hash, char *err, size_t errlen)
 {
-	struct hmap *m = np_map(c, kind);
+	struct hmap *m = kind_map(c, kind);
 	void *v = NULL, *old;
-	const char *key, *okey;
-	char **vrv, **orv;
-	uint64_t *vgen, *ogen, *vhash, *ohash;
+	struct stamp sv, so;
 	bool same;
 	int r;
 
@@ -239,31 +266,30 @@ static int np_upsert(struct cache *c, enum sy_kind kind, struct json_object *obj
 		r = netpolicy_decode(obj, (struct netpolicy **)&v, err, errlen);
 	if (r < 0)
 		return r;
-	np_fields(kind, v, &key, &vrv, &vgen, &vhash);
-	*vgen = c->gen[kind];
-	*vhash = hash;
-	old = hmap_get(m, key);
+	sv = stamp_of(kind, v);
+	old = hmap_get(m, sv.key);
+	if (same_as_cached(c, kind, rv, hash, v, old)) {
+		np_unref(kind, v);
+		return 0;
+	}
 	if (old) {
-		np_fields(kind, old, &okey, &orv, &ogen, &ohash);
-		same = same_version(rv, hash, *orv, *ohash);
 		/* a new version that changes nothing enforcement reads: keep the old object */
-		if (!same && kind == SY_KIND_POD)
-			same = pod_same(old, v);
-		else if (!same && kind == SY_KIND_NAMESPACE)
-			same = namespace_same(old, v);
+		same = kind == SY_KIND_POD ? pod_same(old, v) :
+		       kind == SY_KIND_NAMESPACE ? namespace_same(old, v) : false;
 		if (same) {
-			*ogen = c->gen[kind];
-			*ohash = hash;
-			free(*orv);
-			*orv = *vrv;
-			*vrv = NULL;
+			so = stamp_of(kind, old);
+			*so.gen = c->gen[kind];
+			*so.hash = hash;
+			free(*so.rv);
+			*so.rv = *sv.rv;
+			*sv.rv = NULL;
 			np_unref(kind, v);
 			return 0;
 		}
 	}
-	hmap_put(m, key, v);
+	hmap_put(m, sv.key, v);
 	np_unref(kind, old);
-	np_mark_changed(c, kind, key);
+	np_mark_changed(c, kind, sv.key);
 	notify(c, kind);
 	return 0;
 }
@@ -562,10 +588,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		if (r < 0)
 			break;
 		old = hmap_get(&c->services, s->key);
-		s->content_hash = hash;
-		s->cache_gen = c->gen[kind];
-		if (old && same_version(rv, hash, old->resource_version, old->content_hash)) {
-			old->cache_gen = c->gen[kind];	/* unchanged: keep, no rebuild */
+		if (same_as_cached(c, kind, rv, hash, s, old)) {
 			service_free(s);
 			return 0;
 		}
@@ -589,10 +612,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		if (r < 0)
 			break;
 		old = hmap_get(&c->slices, s->key);
-		s->content_hash = hash;
-		s->cache_gen = c->gen[kind];
-		if (old && same_version(rv, hash, old->resource_version, old->content_hash)) {
-			old->cache_gen = c->gen[kind];
+		if (same_as_cached(c, kind, rv, hash, s, old)) {
 			slice_free(s);
 			return 0;
 		}
@@ -615,10 +635,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		if (r < 0)
 			break;
 		old = hmap_get(&c->nodes, n->key);
-		n->content_hash = hash;
-		n->cache_gen = c->gen[kind];
-		if (old && same_version(rv, hash, old->resource_version, old->content_hash)) {
-			old->cache_gen = c->gen[kind];
+		if (same_as_cached(c, kind, rv, hash, n, old)) {
 			node_free(n);
 			return 0;
 		}
@@ -636,10 +653,7 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 		if (r < 0)
 			break;
 		old = hmap_get(&c->service_cidrs, sc->key);
-		sc->content_hash = hash;
-		sc->cache_gen = c->gen[kind];
-		if (old && same_version(rv, hash, old->resource_version, old->content_hash)) {
-			old->cache_gen = c->gen[kind];
+		if (same_as_cached(c, kind, rv, hash, sc, old)) {
 			service_cidr_free(sc);
 			return 0;
 		}
@@ -677,43 +691,22 @@ void cache_replace_begin(struct cache *c, enum sy_kind kind)
 
 void cache_replace_end(struct cache *c, enum sy_kind kind)
 {
-	const struct hmap *m = kind == SY_KIND_SERVICE ? &c->services :
-			       kind == SY_KIND_ENDPOINTSLICE ? &c->slices :
-			       kind == SY_KIND_NODE ? &c->nodes :
-			       kind == SY_KIND_SERVICECIDR ? &c->service_cidrs : np_map(c, kind);
+	const struct hmap *m = kind_map(c, kind);
 	struct hmap_iter it;
 	const char **gone = NULL;
 	unsigned n = 0, cap = 0;
 	void *v;
 
+	if (!m)
+		return;
 	hmap_iter_init(&it, m);
 	while (hmap_iter_next(&it, NULL, &v)) {
-		uint64_t g;
-		const char *key;
+		struct stamp st = stamp_of(kind, v);
 
-		if (kind == SY_KIND_SERVICE) {
-			g = ((struct service *)v)->cache_gen;
-			key = ((struct service *)v)->key;
-		} else if (kind == SY_KIND_ENDPOINTSLICE) {
-			g = ((struct endpoint_slice *)v)->cache_gen;
-			key = ((struct endpoint_slice *)v)->key;
-		} else if (kind == SY_KIND_NODE) {
-			g = ((struct node *)v)->cache_gen;
-			key = ((struct node *)v)->key;
-		} else if (kind == SY_KIND_SERVICECIDR) {
-			g = ((struct service_cidr *)v)->cache_gen;
-			key = ((struct service_cidr *)v)->key;
-		} else {
-			char **rv;
-			uint64_t *gp, *hp;
-
-			np_fields(kind, v, &key, &rv, &gp, &hp);
-			g = *gp;
-		}
-		if (g == c->gen[kind])
+		if (*st.gen == c->gen[kind])
 			continue;
 		gone = sy_grow(gone, n, &cap, sizeof(*gone), 16);
-		gone[n++] = key;
+		gone[n++] = st.key;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		char *k = xstrdup(gone[i]);	/* the key dies with its object */
@@ -730,24 +723,11 @@ void cache_replace_end(struct cache *c, enum sy_kind kind)
 
 void cache_keep(struct cache *c, enum sy_kind kind, const char *key)
 {
+	const struct hmap *m = kind_map(c, kind);
 	void *v;
 
-	if (kind == SY_KIND_SERVICE && (v = hmap_get(&c->services, key)))
-		((struct service *)v)->cache_gen = c->gen[kind];
-	else if (kind == SY_KIND_ENDPOINTSLICE && (v = hmap_get(&c->slices, key)))
-		((struct endpoint_slice *)v)->cache_gen = c->gen[kind];
-	else if (kind == SY_KIND_NODE && (v = hmap_get(&c->nodes, key)))
-		((struct node *)v)->cache_gen = c->gen[kind];
-	else if (kind == SY_KIND_SERVICECIDR && (v = hmap_get(&c->service_cidrs, key)))
-		((struct service_cidr *)v)->cache_gen = c->gen[kind];
-	else if (np_kind(kind) && (v = hmap_get(np_map(c, kind), key))) {
-		const char *k;
-		char **rv;
-		uint64_t *gp, *hp;
-
-		np_fields(kind, v, &k, &rv, &gp, &hp);
-		*gp = c->gen[kind];
-	}
+	if (m && (v = hmap_get(m, key)))
+		*stamp_of(kind, v).gen = c->gen[kind];
 }
 
 bool cache_synced(const struct cache *c, enum sy_kind kind)

@@ -2,6 +2,7 @@
 /* Command-line flags with kube-proxy's names and defaults. */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,63 @@ static void set_str(char **dst, const char *v)
 	*dst = xstrdup(v);
 }
 
+/* The flags that only set one field of their type: a row each. */
+enum plain_type { PLAIN_STR, PLAIN_BOOL, PLAIN_PERIOD };
+static const struct plain_flag {
+	int opt;
+	enum plain_type type;
+	size_t off;
+} plain_flags[] = {
+#define PLAIN(opt, type, field) { opt, PLAIN_##type, offsetof(struct sy_config, field) }
+	PLAIN(OPT_KUBECONFIG, STR, kubeconfig),
+	PLAIN(OPT_MASTER, STR, master),
+	PLAIN(OPT_HOSTNAME_OVERRIDE, STR, hostname_override),
+	PLAIN(OPT_MANIFESTS, STR, manifests),
+	PLAIN(OPT_CONFIG, STR, config_file),
+	PLAIN(OPT_IPVS_SCHEDULER, STR, ipvs_scheduler),
+	PLAIN(OPT_HEALTHZ, STR, healthz_bind_address),
+	PLAIN(OPT_METRICS, STR, metrics_bind_address),
+	PLAIN(OPT_BIND_ADDRESS, STR, bind_address),
+	PLAIN(OPT_NET_CONF, STR, net_conf),
+	PLAIN(OPT_SUBNET_FILE, STR, subnet_file),
+	PLAIN(OPT_CNI_CONF_DIR, STR, cni_conf_dir),
+	PLAIN(OPT_IFACE, STR, iface),
+	PLAIN(OPT_MASQUERADE_ALL, BOOL, masquerade_all),
+	PLAIN(OPT_CLEANUP, BOOL, cleanup),
+	PLAIN(OPT_LOCALHOST_NP, BOOL, localhost_nodeports),
+	PLAIN(OPT_IPVS_STRICT_ARP, BOOL, ipvs_strict_arp),
+	PLAIN(OPT_POD_NETWORK, BOOL, pod_network),
+	PLAIN(OPT_NETWORK_POLICY, BOOL, network_policy),
+	PLAIN(OPT_IPVS_MIN_SYNC, PERIOD, ipvs_min_sync_period),
+	PLAIN(OPT_IPVS_SYNC, PERIOD, ipvs_sync_period),
+	PLAIN(OPT_IPVS_TCP, PERIOD, ipvs_tcp_timeout),
+	PLAIN(OPT_IPVS_TCPFIN, PERIOD, ipvs_tcpfin_timeout),
+	PLAIN(OPT_IPVS_UDP, PERIOD, ipvs_udp_timeout),
+#undef PLAIN
+};
+
+/* A plain flag's value into its field: 0, -EINVAL; -ENOENT when opt is not one. */
+static int apply_plain(struct sy_config *cfg, int opt, const char *arg)
+{
+	for (size_t i = 0; i < sizeof(plain_flags) / sizeof(plain_flags[0]); i++) {
+		const struct plain_flag *f = &plain_flags[i];
+		void *field = (char *)cfg + f->off;
+
+		if (f->opt != opt)
+			continue;
+		switch (f->type) {
+		case PLAIN_STR:
+			set_str(field, arg);
+			return 0;
+		case PLAIN_BOOL:
+			return parse_bool(arg, field);
+		case PLAIN_PERIOD:
+			return parse_period(arg, field);
+		}
+	}
+	return -ENOENT;
+}
+
 /* Apply one flag; returns 0, 1 (exit 0 after printing), or -EINVAL. */
 static int apply(struct sy_config *cfg, int opt, const char *arg, const char *name)
 {
@@ -258,11 +316,6 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 	case OPT_PROXY_MODE:
 		set_str(&cfg->proxy_mode, arg[0] ? arg : "iptables");
 		break;
-	case OPT_KUBECONFIG: set_str(&cfg->kubeconfig, arg); break;
-	case OPT_MASTER: set_str(&cfg->master, arg); break;
-	case OPT_HOSTNAME_OVERRIDE: set_str(&cfg->hostname_override, arg); break;
-	case OPT_MANIFESTS: set_str(&cfg->manifests, arg); break;
-	case OPT_CONFIG: set_str(&cfg->config_file, arg); break;
 	case OPT_CLUSTER_CIDR:
 		r = parse_cidr_list(arg, cfg->cluster_cidrs, &cfg->n_cluster_cidrs, NULL);
 		break;
@@ -270,12 +323,6 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 		r = parse_cidr_list(arg, cfg->nodeport_cidrs, &cfg->n_nodeport_cidrs,
 				    &cfg->nodeport_primary);
 		break;
-	case OPT_MASQUERADE_ALL: r = parse_bool(arg, &cfg->masquerade_all); break;
-	case OPT_CLEANUP: r = parse_bool(arg, &cfg->cleanup); break;
-	case OPT_LOCALHOST_NP: r = parse_bool(arg, &cfg->localhost_nodeports); break;
-	case OPT_IPVS_STRICT_ARP: r = parse_bool(arg, &cfg->ipvs_strict_arp); break;
-	case OPT_POD_NETWORK: r = parse_bool(arg, &cfg->pod_network); break;
-	case OPT_NETWORK_POLICY: r = parse_bool(arg, &cfg->network_policy); break;
 	case OPT_MIN_SYNC:
 	case OPT_IPT_MIN_SYNC:
 		r = parse_period(arg, &cfg->min_sync_period);
@@ -286,24 +333,11 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 		if (!r && cfg->sync_period <= 0)
 			r = -EINVAL;
 		break;
-	case OPT_IPVS_MIN_SYNC: r = parse_period(arg, &cfg->ipvs_min_sync_period); break;
-	case OPT_IPVS_SYNC: r = parse_period(arg, &cfg->ipvs_sync_period); break;
-	case OPT_IPVS_TCP: r = parse_period(arg, &cfg->ipvs_tcp_timeout); break;
-	case OPT_IPVS_TCPFIN: r = parse_period(arg, &cfg->ipvs_tcpfin_timeout); break;
-	case OPT_IPVS_UDP: r = parse_period(arg, &cfg->ipvs_udp_timeout); break;
-	case OPT_IPVS_SCHEDULER: set_str(&cfg->ipvs_scheduler, arg); break;
 	case OPT_MASQ_BIT:
 		r = parse_int(arg, 0, 31, &l);
 		if (r == 0)
 			cfg->masquerade_bit = (unsigned)l;
 		break;
-	case OPT_HEALTHZ: set_str(&cfg->healthz_bind_address, arg); break;
-	case OPT_METRICS: set_str(&cfg->metrics_bind_address, arg); break;
-	case OPT_BIND_ADDRESS: set_str(&cfg->bind_address, arg); break;
-	case OPT_NET_CONF: set_str(&cfg->net_conf, arg); break;
-	case OPT_SUBNET_FILE: set_str(&cfg->subnet_file, arg); break;
-	case OPT_CNI_CONF_DIR: set_str(&cfg->cni_conf_dir, arg); break;
-	case OPT_IFACE: set_str(&cfg->iface, arg); break;
 	case 'v':
 	case OPT_V:
 		r = parse_int(arg, 0, 10, &l);
@@ -317,7 +351,10 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 		fputs(usage, stdout);
 		return 1;
 	default:
-		return -EINVAL;
+		r = apply_plain(cfg, opt, arg);
+		if (r == -ENOENT)
+			return -EINVAL;
+		break;
 	}
 	if (r < 0)
 		fprintf(stderr, "switchyard: invalid value \"%s\" for flag --%s\n", arg ? arg : "",

@@ -546,31 +546,32 @@ static enum sy_kind kind_of(struct json_object *o, bool *ok)
 	const char *s;
 
 	*ok = true;
-	if (json_object_object_get_ex(o, "kind", &k) && (s = json_object_get_string(k))) {
-		if (!strcmp(s, "Service"))
-			return SY_KIND_SERVICE;
-		if (!strcmp(s, "EndpointSlice"))
-			return SY_KIND_ENDPOINTSLICE;
-		if (!strcmp(s, "Node"))
-			return SY_KIND_NODE;
-		if (!strcmp(s, "Pod"))
-			return SY_KIND_POD;
-		if (!strcmp(s, "Namespace"))
-			return SY_KIND_NAMESPACE;
-		if (!strcmp(s, "NetworkPolicy"))
-			return SY_KIND_NETWORKPOLICY;
-		if (!strcmp(s, "ServiceCIDR"))
-			return SY_KIND_SERVICECIDR;
-	}
+	if (json_object_object_get_ex(o, "kind", &k) && (s = json_object_get_string(k)))
+		for (int i = 0; i < SY_KIND_MAX; i++)
+			if (!strcmp(s, sy_kind_name((enum sy_kind)i)))
+				return (enum sy_kind)i;
 	*ok = false;
 	return SY_KIND_MAX;
 }
 
+/* The lists of names (a file's keys, an object's files): grown by strv_add. */
+static void strv_add(char ***v, unsigned *n, char *s)
+{
+	if (!(*n & (*n - 1)) || !*n)	/* grow at powers of two */
+		*v = xrealloc(*v, (*n ? *n * 2 : 1) * sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
+static void strv_free(char **v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void file_state_free(struct file_state *f)
 {
-	for (unsigned i = 0; i < f->n; i++)
-		free(f->keys[i]);
-	free(f->keys);
+	strv_free(f->keys, f->n);
 	free(f->name);
 	free(f);
 }
@@ -588,13 +589,6 @@ static bool wanted(const char *name)
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void strv_add(char ***v, unsigned *n, char *s)
-{
-	if (!(*n & (*n - 1)) || !*n)	/* grow at powers of two */
-		*v = xrealloc(*v, (*n ? *n * 2 : 1) * sizeof(**v));
-	(*v)[(*n)++] = s;
 }
 
 /* "<kind digit>ns/name" → a minimal object for a CACHE_DELETE */
@@ -616,9 +610,7 @@ static struct json_object *key_object(const char *key, enum sy_kind *kind)
 
 static void owner_free(struct owner *o)
 {
-	for (unsigned i = 0; i < o->n; i++)
-		free(o->files[i]);
-	free(o->files);
+	strv_free(o->files, o->n);
 	free(o->key);
 	free(o);
 }
