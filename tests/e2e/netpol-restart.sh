@@ -6,7 +6,9 @@
 # repairs; the restarted daemon's first (full) sync writes nothing (the
 # table already matches); a flushed namespace chain and a deleted set
 # element are put back by the periodic full sync (--sync-period 2s), after
-# which the matrix is the expected one again.
+# which the matrix is the expected one again.  Last, a set of another type
+# under one of the table's names: the full sync is refused, the table is
+# rebuilt in one transaction, the daemon warns once and the matrix holds.
 . "$(dirname "$0")/netpol-lib.sh"
 
 np_lab routed
@@ -53,5 +55,15 @@ np_cases update-policy-before || sy_fail "the matrix after the repair"
 touch "$SY_TMP/client.stop"
 wait "$CLIENT" || sy_fail "the established connection broke: $(cat "$SY_TMP/client.log")"
 grep -q "answers" "$SY_TMP/client.log" || sy_fail "client: $(cat "$SY_TMP/client.log")"
+np_stop
+ip netns exec "$NODE" nft flush table inet switchyard-policy
+ip netns exec "$NODE" nft delete set inet switchyard-policy iso-in4
+ip netns exec "$NODE" nft add set inet switchyard-policy iso-in4 '{ type inet_service; }'
+np_start --sync-period 2s
+grep -q "^W.*NetworkPolicy full sync refused (.*); rebuilding table inet switchyard-policy" \
+	"$NP_LOG" || sy_fail "no rebuild warning: $(grep 'NetworkPolicy' "$NP_LOG" | head -5)"
+ip netns exec "$NODE" nft list set inet switchyard-policy iso-in4 | grep -q 'type ipv4_addr' ||
+	sy_fail "iso-in4 was not rebuilt"
+np_cases update-policy-before || sy_fail "the matrix after the rebuild"
 sy_log "$(cat "$SY_TMP/client.log"); $(grep -c 'NetworkPolicy sync complete' "$OLDLOG" "$NP_LOG" | tr '\n' ' ')"
 sy_pass
