@@ -19,7 +19,7 @@
 #   192.168.50.N -> fd00:50::N   192.168.60.N -> fd00:60::N
 #   10.244.K.N -> fd00:244:K::N (10.244.0.0/16 -> fd00:244::/48)
 #   10.96.A.B -> fd00:96::A:B (fd00:96::B when A is 0)
-#   anything else a.b.c.d/L -> fd00:a:b:c::d/(96+L)
+#   anything else a.b.c.d/L -> fd00:a:b:c::d/(96+L) (fd00:a:b::d when c is 0)
 # $IPT is the family's iptables-legacy / ip6tables-legacy.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "iptables-lib.sh: the lab library of tests/e2e/iptables-*.sh (not a test)" >&2
@@ -52,7 +52,11 @@ ipt_ip() {
 		if [ "$l" = 16 ]; then a=fd00:96::; l=64
 		elif [ "$o3" = 0 ]; then a="fd00:96::$o4"
 		else a="fd00:96::$o3:$o4"; fi ;;
-	*) a="fd00:$o1:$o2:$o3::$o4"; l=${l:+$((l + 96))} ;;
+	*)	# as ip6tables-save prints it (the longest run of zeros as ::)
+		a="fd00:$o1:$o2:$o3::$o4"
+		[ "$o3" = 0 ] && a="fd00:$o1:$o2::$o4"
+		[ "$o4" = 0 ] && a=${a%0}
+		l=${l:+$((l + 96))} ;;
 	esac
 	echo "$a${l:+/$l}"
 }

@@ -26,19 +26,22 @@ TRACE=$SY_TMP/strace.out
 IPT_LOG=$SY_TMP/daemon.log
 sy_bg "$NODE" "$IPT_LOG" strace -f -qq -e trace=getsockopt,setsockopt -o "$TRACE" \
 	"$SWITCHYARD" --proxy-mode=iptables --manifests "$IPT_M" --hostname-override node1 \
-	--cluster-cidr 10.244.0.0/16 --metrics-bind-address 127.0.0.1:10249 \
+	--cluster-cidr "$(ipt_cidrs)" --metrics-bind-address 127.0.0.1:10249 \
 	--healthz-bind-address 127.0.0.1:10256 --min-sync-period 0s --sync-period 15s -v 2
 IPT_PID=$SY_LAST_PID
 sy_wait 20 grep -q "First sync complete" "$IPT_LOG" || sy_fail "no first sync: $(tail -3 "$IPT_LOG")"
-has() { ip netns exec "$NODE" iptables-legacy-save -t nat | grep -q -- "$1"; }
-calls() { grep -c "$1" "$TRACE"; }
+has() { ip netns exec "$NODE" $IPT-save -t nat | grep -qF -- "$1"; }
+# the family's getsockopt/setsockopt names (IP6T_SO_* for ip6tables)
+SO=IPT_SO
+[ "$IPT_FAM" = 6 ] && SO=IP6T_SO
+calls() { grep -c "${1/IPT_SO/$SO}" "$TRACE"; }
 partials() { grep -c "SyncProxyRules complete.*full=false" "$IPT_LOG"; }
 
 # 1. a partial sync, nobody else wrote: no read of the table
 sleep 0.5
 p0=$(partials); gi0=$(calls IPT_SO_GET_INFO); ge0=$(calls IPT_SO_GET_ENTRIES); sr0=$(calls IPT_SO_SET_REPLACE)
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
-sy_wait 30 has "10.244.2.2:8080" || sy_fail "the change did not land"
+sy_wait 30 has "$(ipt_hostport 10.244.2.2 8080)" || sy_fail "the change did not land"
 sleep 0.3
 [ "$(partials)" -gt "$p0" ] || sy_fail "no partial sync ran (full syncs only?)"
 gi=$(( $(calls IPT_SO_GET_INFO) - gi0 )); ge=$(( $(calls IPT_SO_GET_ENTRIES) - ge0 ))
@@ -51,8 +54,8 @@ sy_log "partial sync: $gi GET_INFO, $ge GET_ENTRIES, $sr SET_REPLACE"
 # 1b. an endpoint replaced (the same layout): the table is changed in place
 ge0=$(calls IPT_SO_GET_ENTRIES)
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.3 | ipt_write slice.yaml
-sy_wait 30 has "10.244.2.3:8080" || sy_fail "the replaced endpoint did not land"
-has "10.244.2.2:8080" && sy_fail "the old endpoint is still there"
+sy_wait 30 has "$(ipt_hostport 10.244.2.3 8080)" || sy_fail "the replaced endpoint did not land"
+has "$(ipt_hostport 10.244.2.2 8080)" && sy_fail "the old endpoint is still there"
 sleep 0.3
 [ "$(( $(calls IPT_SO_GET_ENTRIES) - ge0 ))" -eq 0 ] || sy_fail "a partial sync read the table back (1b)"
 grep "SyncProxyRules complete.*full=false" "$IPT_LOG" | tail -1 | grep -q "tables_patched=1" ||
@@ -61,34 +64,34 @@ ipt_server 1 tcp 8080
 reached=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 10 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 case $reached in *ep1*) ;; *) sy_fail "no traffic to ep1 after the in-place change: '$reached'" ;; esac
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
-sy_wait 30 has "10.244.2.2:8080" || sy_fail "the endpoint did not come back"
+sy_wait 30 has "$(ipt_hostport 10.244.2.2 8080)" || sy_fail "the endpoint did not come back"
 
 # 2. someone else appends a rule: the next partial sync reads, keeps it, writes the change
-XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -N FOREIGN
-XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -A FOREIGN -s 10.77.0.1/32 -j RETURN
+XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" $IPT -w -t nat -N FOREIGN
+XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" $IPT -w -t nat -A FOREIGN -s "$(ipt_host 10.77.0.1)" -j RETURN
 ge0=$(calls IPT_SO_GET_ENTRIES)
 ipt_slice web TCP 8080 10.244.2.2 | ipt_write slice.yaml
-sy_wait 30 sh -c "! ip netns exec $NODE iptables-legacy-save -t nat | grep -q 10.244.1.2:8080" ||
+sy_wait 30 sh -c "! ip netns exec $NODE $IPT-save -t nat | grep -qF '$(ipt_hostport 10.244.1.2 8080)'" ||
 	sy_fail "the second change did not land"
 sleep 0.3
 [ "$(( $(calls IPT_SO_GET_ENTRIES) - ge0 ))" -ge 1 ] || sy_fail "a changed table was not read"
-has "-A FOREIGN -s 10.77.0.1/32 -j RETURN" || sy_fail "the foreign rule was lost"
+has "-A FOREIGN -s $(ipt_host 10.77.0.1) -j RETURN" || sy_fail "the foreign rule was lost"
 
 # 2b. someone else replaces their rule by one of the same size (the table's
 # shape does not change): they opened the lock file, so the next partial
 # sync reads the table and their change survives
-XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" iptables-legacy -w -t nat -R FOREIGN 1 -s 10.77.0.2/32 -j RETURN
+XTABLES_LOCKFILE=$LOCK ip netns exec "$NODE" $IPT -w -t nat -R FOREIGN 1 -s "$(ipt_host 10.77.0.2)" -j RETURN
 ipt_slice web TCP 8080 10.244.2.2 10.244.1.2 | ipt_write slice.yaml
-sy_wait 30 has "10.244.1.2:8080" || sy_fail "the change after the foreign edit did not land"
+sy_wait 30 has "$(ipt_hostport 10.244.1.2 8080)" || sy_fail "the change after the foreign edit did not land"
 sleep 0.3
-has "-A FOREIGN -s 10.77.0.2/32 -j RETURN" || sy_fail "a foreign same-size edit was reverted by a partial sync"
-has "-A FOREIGN -s 10.77.0.1/32 -j RETURN" && sy_fail "the foreign rule's old version came back"
+has "-A FOREIGN -s $(ipt_host 10.77.0.2) -j RETURN" || sy_fail "a foreign same-size edit was reverted by a partial sync"
+has "-A FOREIGN -s $(ipt_host 10.77.0.1) -j RETURN" && sy_fail "the foreign rule's old version came back"
 
 # 3. the full sync reads everything and repairs a flushed chain of ours
-svc_chain=$(ip netns exec "$NODE" iptables-legacy-save -t nat | sed -n 's/^:\(SY-SVC-[^ ]*\).*/\1/p' | head -1)
+svc_chain=$(ip netns exec "$NODE" $IPT-save -t nat | sed -n 's/^:\(SY-SVC-[^ ]*\).*/\1/p' | head -1)
 [ -n "$svc_chain" ] || sy_fail "no SY-SVC chain"
-ip netns exec "$NODE" iptables-legacy -w -t nat -F "$svc_chain"
-sy_wait 25 sh -c "ip netns exec $NODE iptables-legacy-save -t nat | grep -q -- '-A $svc_chain '" ||
+ip netns exec "$NODE" $IPT -w -t nat -F "$svc_chain"
+sy_wait 25 sh -c "ip netns exec $NODE $IPT-save -t nat | grep -q -- '-A $svc_chain '" ||
 	sy_fail "the full sync did not repair $svc_chain"
 grep -q "SyncProxyRules complete.*full=true" "$IPT_LOG" || sy_fail "no full sync"
 sy_pass "partial sync without reading the table back; foreign change seen; full sync repairs"
