@@ -102,7 +102,7 @@ k8s_slice web-6 web fd00:244:1::2 | sed 's/^addressType: IPv4/addressType: IPv6/
 	"IPv6 fd00:244:1::2" ] || sy_fail "IPv6 slice not stored"
 
 k8s_daemon --proxy-mode="$MODE" --cluster-cidr 10.244.0.0/16,fd00:244::/48 --min-sync-period 0s
-sy_wait 20 grep -q "First sync complete" "$SY_TMP/daemon.log" ||
+sy_wait 30 grep -q "First sync complete" "$SY_TMP/daemon.log" ||
 	sy_fail "no first sync: $(tail -5 "$SY_TMP/daemon.log")"
 grep -q "Running in dual-stack mode" "$SY_TMP/daemon.log" ||
 	sy_skip "the $MODE mode has no IPv6 here: $(grep 'No IPv6 support' "$SY_TMP/daemon.log")"
@@ -111,7 +111,7 @@ sy_wait 30 grep -q "Node node-a: primary IP family IPv6" "$SY_TMP/daemon.log" ||
 	sy_fail "the Node's primary family was not taken up: $(grep -i 'primary' "$SY_TMP/daemon.log")"
 
 ask() { ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto tcp --host "$1" \
-	--port 80 --timeout 1 2>/dev/null; }
+	--port 80 --timeout 3 2>/dev/null; }
 sy_wait 30 sh -c "ip netns exec $CLIENT $PY $SY_SRC/tests/lib/echo_client.py --proto tcp --host 10.96.0.1 --port 80 --timeout 1 | grep -q '^ep1 '" ||
 	sy_fail "IPv4 ClusterIP: '$(ask 10.96.0.1)'"
 sy_wait 30 sh -c "ip netns exec $CLIENT $PY $SY_SRC/tests/lib/echo_client.py --proto tcp --host fd00:10:96::1 --port 80 --timeout 1 | grep -q '^ep1 '" ||
@@ -129,7 +129,7 @@ sy_log "dual-stack Service answers on 10.96.0.1 and [fd00:10:96::1] ($MODE)"
 
 # a slice removed in one family: that family stops, the other goes on
 kc delete endpointslice web-6 --wait=false >/dev/null || sy_fail "delete slice v6"
-end=$((SECONDS + 10))
+end=$((SECONDS + 30))
 while ask fd00:10:96::1 | grep -q '^ep1'; do
 	[ $SECONDS -lt $end ] || sy_fail "IPv6 still answered without IPv6 endpoints"
 	sleep 0.2

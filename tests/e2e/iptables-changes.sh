@@ -20,7 +20,7 @@ reached() { # IP PORT COUNT → sorted unique names
 	ipt_ask_many "$CLIENT" tcp "$1" "$2" "$3" | cut -d' ' -f1 | sort -u | tr '\n' ' '
 }
 wait_reached() { # WANT IP PORT
-	local end=$((SECONDS + 15)) got
+	local end=$((SECONDS + 30)) got
 	while :; do
 		got=$(reached "$2" "$3" 20)
 		[ "$got" = "$1" ] && return 0
@@ -33,7 +33,7 @@ wait_reached() { # WANT IP PORT
 # connect() holds the socket (TcpExtLockDroppedIcmps; see
 # iptables-dualstack.sh), so the proof is the client's ICMPv6 counter.
 refused() {
-	local end=$((SECONDS + 15)) got u0 u1
+	local end=$((SECONDS + 30)) got u0 u1
 	[ "$IPT_FAM" = 6 ] || { wait_reached "REFUSED " "$1" "$2"; return; }
 	while :; do
 		u0=$(unreach)
