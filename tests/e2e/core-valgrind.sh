@@ -33,7 +33,7 @@ for mode in none iptables nftables; do
 		--error-exitcode=9 "$SWITCHYARD" --proxy-mode=$mode --manifests "$M" \
 		--hostname-override n1 --metrics-bind-address=127.0.0.1:10249 -v 2
 	PID=$SY_LAST_PID
-	if ! sy_wait 60 grep -q "First sync complete" "$LOG"; then
+	if ! sy_wait 120 grep -q "First sync complete" "$LOG"; then
 		if [ $mode != none ] && grep -q "Cannot use the $mode proxy mode" "$LOG"; then
 			sy_log "$mode mode not usable here; not checked"
 			continue
@@ -42,7 +42,7 @@ for mode in none iptables nftables; do
 	fi
 	sed -i 's/10.244.1.11/10.244.1.12/; s/port: 80,/port: 81,/' "$M/a.yaml"
 	printf -- '---\nkind: Service\nmetadata: {name: bad}\nspec: {clusterIP: 1.2.3.4, ports: [{port: -1}]}\n' >>"$M/a.yaml"
-	sy_wait 30 grep -q "Service default/bad" "$LOG" || sy_fail "$mode: change not seen"
+	sy_wait 60 grep -q "Service default/bad" "$LOG" || sy_fail "$mode: change not seen"
 	sleep 1
 	kill -TERM "$PID"
 	for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done

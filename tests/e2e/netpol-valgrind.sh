@@ -11,10 +11,10 @@ command -v valgrind >/dev/null || sy_skip "valgrind not installed"
 
 np_lab routed
 NP_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9" \
-	NP_START_WAIT=60 np_start --sync-period 3s
+	NP_START_WAIT=120 np_start --sync-period 3s
 np_cases default-deny-all,ingress-named-port,ipblock-egress-and-overlap,ipblock-both-families-egress,update-policy-before,update-policy-after,update-pod-labels,update-namespace-before,update-namespace-after,delete-all-policies 30 ||
 	sy_fail "cases under valgrind"
-sy_wait 20 sh -c "[ \$(grep -c 'NetworkPolicy sync complete: full=true' '$NP_LOG') -ge 2 ]" ||
+sy_wait 60 sh -c "[ \$(grep -c 'NetworkPolicy sync complete: full=true' '$NP_LOG') -ge 2 ]" ||
 	sy_fail "no periodic full sync"
 kill -TERM "$NP_PID"
 for _ in $(seq 1 100); do kill -0 "$NP_PID" 2>/dev/null || break; sleep 0.1; done
