@@ -13,16 +13,24 @@ for k in 1 2; do ipt_server $k tcp 8080; done
 K8S_NS=$NODE
 K8S_NODE=node1
 export HOME=$SY_TMP KUBECONFIG=/dev/null
-k8s_api
+# IPv6 (IPT_FAM=6): a dual-stack cluster, the Service IPv6-only
+# (ipFamilies defaulted by the double from its clusterIP), its slice IPv6
+if [ "$IPT_FAM" = 6 ]; then
+	k8s_api --service-cluster-ip-range 10.96.0.0/16,fd00:96::/112
+	kslice() { k8s_slice "$@" | sed 's/^addressType: IPv4$/addressType: IPv6/'; }
+else
+	k8s_api
+	kslice() { k8s_slice "$@"; }
+fi
 K8S_KUBECONFIG=$SY_TMP/kubeconfig
 k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
-k8s_node node1 192.168.50.1 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
-k8s_svc web 10.96.0.60 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create svc"
-k8s_slice web-1 web 10.244.1.2 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create slice"
+k8s_node node1 "$(ipt_ip 192.168.50.1)" | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
+k8s_svc web "$(ipt_ip 10.96.0.60)" | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create svc"
+kslice web-1 web "$(ipt_ip 10.244.1.2)" | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create slice"
 
 IPT_LOG=$SY_TMP/daemon.log
 sy_bg "$NODE" "$IPT_LOG" "$SWITCHYARD" --proxy-mode=iptables --kubeconfig "$K8S_KUBECONFIG" \
-	--hostname-override node1 --cluster-cidr 10.244.0.0/16 --metrics-bind-address 127.0.0.1:10249 \
+	--hostname-override node1 --cluster-cidr "$(ipt_cidrs)" --metrics-bind-address 127.0.0.1:10249 \
 	--healthz-bind-address 127.0.0.1:10256 --min-sync-period 0s -v 2
 IPT_PID=$SY_LAST_PID
 sy_wait 20 grep -q "First sync complete" "$IPT_LOG" || sy_fail "no first sync: $(tail -5 "$IPT_LOG")"
@@ -30,13 +38,13 @@ sy_wait 20 grep -q "First sync complete" "$IPT_LOG" || sy_fail "no first sync: $
 reached() { ipt_ask_many "$CLIENT" tcp 10.96.0.60 80 20 | cut -d' ' -f1 | sort -u | tr '\n' ' '; }
 want() { [ "$(reached)" = "$1" ]; }
 sy_wait 30 want "ep1 " || sy_fail "created: reached '$(reached)'"
-k8s_slice web-1 web 10.244.1.2 10.244.2.2 | kc replace --validate=false -f - >/dev/null || sy_fail "kubectl replace"
+kslice web-1 web "$(ipt_ip 10.244.1.2)" "$(ipt_ip 10.244.2.2)" | kc replace --validate=false -f - >/dev/null || sy_fail "kubectl replace"
 sy_wait 30 want "ep1 ep2 " || sy_fail "replaced: reached '$(reached)'"
-k8s_slice web-1 web 10.244.2.2 | kc replace --validate=false -f - >/dev/null || sy_fail "kubectl replace 2"
+kslice web-1 web "$(ipt_ip 10.244.2.2)" | kc replace --validate=false -f - >/dev/null || sy_fail "kubectl replace 2"
 sy_wait 30 want "ep2 " || sy_fail "ep1 removed: reached '$(reached)'"
 kc delete endpointslice web-1 >/dev/null || sy_fail "kubectl delete slice"
-sy_wait 30 want "REFUSED " || sy_fail "slice deleted: reached '$(reached)'"
+sy_wait 30 ipt_rejected 10.96.0.60 80 || sy_fail "slice deleted: reached '$(reached)'"
 kc delete service web >/dev/null || sy_fail "kubectl delete svc"
-gone() { ! ip netns exec "$NODE" iptables-legacy-save | grep -q 10.96.0.60; }
+gone() { ! ip netns exec "$NODE" $IPT-save | grep -qF "$(ipt_ip 10.96.0.60)"; }
 sy_wait 30 gone || sy_fail "rules for the deleted Service remain"
 sy_pass

@@ -201,6 +201,27 @@ ipt_ask_many() {
 		--port "$4" --count "$5" ${src:+--src "$src"} --timeout "${IPT_ASK_TIMEOUT:-3}" 2>/dev/null
 }
 
+# ipt_rejected IP PORT: TCP from the client to IP:PORT is rejected: no
+# endpoint answers and every connection is refused.  IPv6: the kernel drops
+# an ICMPv6 error that arrives while connect() holds the socket
+# (TcpExtLockDroppedIcmps; see iptables-dualstack.sh), so there the proof is
+# the client's ICMPv6 unreachable counter (one at least per connection).
+ipt_rejected() {
+	local got u0 u1
+	if [ "$IPT_FAM" = 4 ]; then
+		got=$(ipt_ask_many "$CLIENT" tcp "$1" "$2" 5 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+		[ "$got" = "REFUSED " ]
+		return
+	fi
+	u0=$(ipt_unreach6)
+	got=$(ipt_ask_many "$CLIENT" tcp "$1" "$2" 5)
+	u1=$(ipt_unreach6)
+	! grep -q '^ep' <<<"$got" && [ $((u1 - u0)) -ge 5 ]
+}
+ipt_unreach6() {
+	ip netns exec "$CLIENT" nstat -az Icmp6InDestUnreachs | awk '/Icmp6InDestUnreachs/ {print $2}'
+}
+
 # ipt_chisq COUNTS...: chi-square statistic against a uniform split
 ipt_chisq() {
 	"$PY" - "$@" <<'EOF'
