@@ -21,13 +21,17 @@ command -v nft >/dev/null || sy_skip "nft missing"
 command -v iptables-nft >/dev/null || sy_skip "iptables-nft missing"
 [ -x "$SY_BUILD/tests/lib/sy-echo" ] || sy_skip "$SY_BUILD/tests/lib/sy-echo not built"
 nftn() { ip netns exec "$NODE" nft "$@"; }
+# our table's family: ip, or ip6 in IPv6 (IPT_FAM=6: the IPv6 twin)
+NF=ip
+BIND=0.0.0.0
+[ "$IPT_FAM" = 6 ] && NF=ip6 BIND=::
 works() { # works IP PORT: one connection answered
 	[ "$(ipt_ask_many "$CLIENT" tcp "$1" "$2" 3 | grep -c '^ep')" -eq 3 ]
 }
 
 ipt_lab 2
-sy_bg "${IPT_EP_NS[1]}" "$SY_TMP/hold1.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name ep1 --hold
-sy_bg "${IPT_EP_NS[2]}" "$SY_TMP/hold2.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name ep2 --hold
+sy_bg "${IPT_EP_NS[1]}" "$SY_TMP/hold1.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name ep1 --hold --bind $BIND
+sy_bg "${IPT_EP_NS[2]}" "$SY_TMP/hold2.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name ep2 --hold --bind $BIND
 ipt_server 1 tcp 8081
 # another program's table and iptables-nft rules (table ip filter / ip nat)
 nftn -f - <<'EOF2'
@@ -70,13 +74,13 @@ works 10.96.0.71 80 || sy_fail "a good Service next to the malformed one does no
 mkfifo "$SY_TMP/in"
 sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" -c '
 import socket, sys
-s = socket.create_connection(("10.96.0.70", 80), timeout=30)
+s = socket.create_connection((sys.argv[2], 80), timeout=30)
 f = s.makefile("rw")
 print("greeting", f.readline().strip(), flush=True)
 for line in open(sys.argv[1]):
     f.write(line); f.flush()
     print("reply", f.readline().strip(), flush=True)
-' "$SY_TMP/in"
+' "$SY_TMP/in" "$(ipt_ip 10.96.0.70)"
 exec 7>"$SY_TMP/in"
 sy_wait 20 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
 echo one >&7
@@ -91,31 +95,31 @@ CHURN=$SY_LAST_PID
 
 # endpoint change: ep1 -> ep2 (a partial sync): the @endpoints-N element of
 # web's slot now holds ep2, nothing else of the table changed
-webchain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/web/tcp/p"' | tr -d '"')
+webchain=$(nftn -j list chains $NF | grep -o '"service-[A-Z2-7]*-default/web/tcp/p"' | tr -d '"')
 [ -n "$webchain" ] || sy_fail "no service chain for web"
-read -r off epmap < <(nftn list chain ip switchyard "$webchain" |
+read -r off epmap < <(nftn list chain $NF switchyard "$webchain" |
 	grep -o 'numgen random mod 1 offset [0-9]* map @endpoints-[0-9]*' | awk '{ print $6, substr($8, 2) }')
 [ -n "$off" ] || sy_fail "no numgen dnat map rule in $webchain"
 off=$(printf '0x%08x' "$off")	# nft prints a mark in hex
-nftn list map ip switchyard "$epmap" | grep -q "$off : 10.244.1.2 . 8080" || sy_fail "no @$epmap element $off for ep1: $(nftn list map ip switchyard "$epmap")"
+nftn list map $NF switchyard "$epmap" | grep -qF "$off : $(ipt_ip 10.244.1.2) . 8080" || sy_fail "no @$epmap element $off for ep1: $(nftn list map $NF switchyard "$epmap")"
 # every rule of the table with its handle: a rewritten rule gets a new handle
-rules_now() { nftn -j list table ip switchyard | "$PY" -c '
+rules_now() { nftn -j list table $NF switchyard | "$PY" -c '
 import json, sys
 print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
 rules_before=$(rules_now)
 ipt_slice web TCP 8080 10.244.2.2 | ipt_write slice.yaml
-sy_wait 30 sh -c "ip netns exec $NODE nft list map ip switchyard $epmap | grep -q '$off : 10.244.2.2 . 8080'" ||
-	sy_fail "the new endpoint was not programmed: $(nftn list map ip switchyard "$epmap")"
+sy_wait 30 sh -c "ip netns exec $NODE nft list map $NF switchyard $epmap | grep -qF '$off : $(ipt_ip 10.244.2.2) . 8080'" ||
+	sy_fail "the new endpoint was not programmed: $(nftn list map $NF switchyard "$epmap")"
 [ "$(rules_now)" = "$rules_before" ] || sy_fail "the endpoint change rewrote rules: $(diff <(echo "$rules_before") <(rules_now))"
 # the gone Service goes: its chain is flushed now and deleted >= 1 s later
-gonechain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/gone/tcp/p"' | head -1)
+gonechain=$(nftn -j list chains $NF | grep -o '"service-[A-Z2-7]*-default/gone/tcp/p"' | head -1)
 [ -n "$gonechain" ] || sy_fail "no service chain for gone"
 rm "$IPT_M/gone.yaml" "$IPT_M/gone-slice.yaml"
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 10 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 [ "$out" = "ep2 " ] || sy_fail "after the change new connections reach '$out'"
 echo two >&7
 sy_wait 20 grep -q "^reply ep1 two" "$SY_TMP/conn.log" || sy_fail "the established connection did not survive the change"
-sy_wait 30 sh -c "! ip netns exec $NODE nft -j list chains ip | grep -qF '$gonechain'" ||
+sy_wait 30 sh -c "! ip netns exec $NODE nft -j list chains $NF | grep -qF '$gonechain'" ||
 	sy_fail "the stale chain $gonechain was never deleted"
 
 # drift by hand, repaired by the next full sync (--sync-period 3s)
@@ -123,23 +127,23 @@ sy_wait 30 sh -c "! ip netns exec $NODE nft -j list chains ip | grep -qF '$gonec
 # then try again; the check is the C probe, as a Python client's start-up on a
 # loaded machine takes a good part of the 3 s)
 answers_now() { echo "d tcp $1 $2 1" | ip netns exec "$CLIENT" "$SY_BUILD/tests/lib/sy-echo" ask 1000 | grep -q '^d ep'; }
-answers_now 10.96.0.70 80 || sy_fail "the C probe does not reach the Service"
+answers_now "$(ipt_ip 10.96.0.70)" 80 || sy_fail "the C probe does not reach the Service"
 for try in $(seq 1 10); do
 	n=$(ipt_syncs)
-	nftn delete element ip switchyard service-ips '{ 10.96.0.70 . tcp . 80 }'
-	answers_now 10.96.0.70 80 || break
+	nftn delete element $NF switchyard service-ips "{ $(ipt_ip 10.96.0.70) . tcp . 80 }"
+	answers_now "$(ipt_ip 10.96.0.70)" 80 || break
 	[ "$(ipt_syncs)" != "$n" ] && [ $try -lt 10 ] && { sleep 0.5; continue; }
 	sy_fail "deleting the element by hand did not break the Service (the test proves nothing)"
 done
-svcchain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/other/tcp/p"' | tr -d '"')
-nftn flush chain ip switchyard "$svcchain"
-nftn add rule ip switchyard services ip daddr 10.96.0.99 drop
-nftn add chain ip switchyard by-hand
+svcchain=$(nftn -j list chains $NF | grep -o '"service-[A-Z2-7]*-default/other/tcp/p"' | tr -d '"')
+nftn flush chain $NF switchyard "$svcchain"
+nftn add rule $NF switchyard services $NF daddr "$(ipt_ip 10.96.0.99)" drop
+nftn add chain $NF switchyard by-hand
 sy_wait 12 works 10.96.0.70 80 || sy_fail "the deleted element was not restored"
 sy_wait 12 works 10.96.0.71 80 || sy_fail "the flushed chain was not refilled"
-sy_wait 12 sh -c "! ip netns exec $NODE nft list chain ip switchyard services | grep -q 10.96.0.99" ||
+sy_wait 12 sh -c "! ip netns exec $NODE nft list chain $NF switchyard services | grep -qF '$(ipt_ip 10.96.0.99)'" ||
 	sy_fail "the rule added by hand is still there"
-sy_wait 12 sh -c "! ip netns exec $NODE nft list chains ip | grep -q by-hand" || sy_fail "the chain added by hand is still there"
+sy_wait 12 sh -c "! ip netns exec $NODE nft list chains $NF | grep -q by-hand" || sy_fail "the chain added by hand is still there"
 kill "$CHURN"; sleep 0.3
 grep -q FAIL "$SY_TMP/churn.log" && sy_fail "the other program's transactions failed: $(head -3 "$SY_TMP/churn.log")"
 grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed next to the other program: $(grep "Failed to sync proxy rules" "$IPT_LOG" | head -2)"
@@ -149,9 +153,9 @@ ip netns exec "$NODE" nft add element inet other blocked '{ 198.51.100.7 }'
 [ "$(foreign)" = "$foreign_before" ] || sy_fail "the other tables changed: $(diff <(echo "$foreign_before") <(foreign))"
 
 # stop (the rules stay), a change while down, a new daemon takes over
-before=$(nftn list table ip switchyard)
+before=$(nftn list table $NF switchyard)
 ipt_stop
-[ "$(nftn list table ip switchyard)" = "$before" ] || sy_fail "stopping switchyard changed the table"
+[ "$(nftn list table $NF switchyard)" = "$before" ] || sy_fail "stopping switchyard changed the table"
 ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
 ipt_start --sync-period 3s
 grep -q "SyncProxyRules complete.*writes=[1-9]" "$IPT_LOG" || sy_fail "the new daemon did not write the change"
@@ -163,12 +167,12 @@ out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.70 80 30 | cut -d' ' -f1 | sort -u | tr
 # an unchanged restart writes nothing
 sleep 1.5	# let the stale chains of the change go
 ipt_wait_sync 10
-before=$(nftn list table ip switchyard)
+before=$(nftn list table $NF switchyard)
 ipt_stop
 ipt_start --sync-period 3s
 grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
 	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
-[ "$(nftn list table ip switchyard)" = "$before" ] || sy_fail "an unchanged restart changed the table"
+[ "$(nftn list table $NF switchyard)" = "$before" ] || sy_fail "an unchanged restart changed the table"
 echo four >&7
 sy_wait 20 grep -q "^reply ep1 four" "$SY_TMP/conn.log" || sy_fail "the connection did not survive the second restart"
 exec 7>&-
