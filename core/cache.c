@@ -223,6 +223,17 @@ static void np_unref(enum sy_kind kind, void *v)
 		netpolicy_unref(v);
 }
 
+static void obj_free(enum sy_kind kind, void *v)
+{
+	switch (kind) {
+	case SY_KIND_SERVICE: service_free(v); break;
+	case SY_KIND_ENDPOINTSLICE: slice_free(v); break;
+	case SY_KIND_NODE: node_free(v); break;
+	case SY_KIND_SERVICECIDR: service_cidr_free(v); break;
+	default: np_unref(kind, v);
+	}
+}
+
 static void np_mark_changed(struct cache *c, enum sy_kind kind, const char *key)
 {
 	struct hmap *m = &c->changed[kind - SY_KIND_POD];
@@ -249,49 +260,30 @@ static int np_delete(struct cache *c, enum sy_kind kind, const char *key)
 }
 
 /* Decode and store; 0 applied (or unchanged), -EINVAL with err. */
-static int np_upsert(struct cache *c, enum sy_kind kind, struct json_object *obj, const char *rv,
-		     uint64_t hash, char *err, size_t errlen)
+/*
+ * A new version of a NetworkPolicy kind's object: false when it changes
+ * nothing enforcement reads (the old object stays, with the new version).
+ */
+static bool np_replace(struct cache *c, enum sy_kind kind, void *old, void *v, uint64_t hash)
 {
-	struct hmap *m = kind_map(c, kind);
-	void *v = NULL, *old;
-	struct stamp sv, so;
-	bool same;
-	int r;
+	struct stamp sv = stamp_of(kind, v), so;
+	bool same = old && (kind == SY_KIND_POD ? pod_same(old, v) :
+			    kind == SY_KIND_NAMESPACE ? namespace_same(old, v) : false);
 
-	if (kind == SY_KIND_POD)
-		r = pod_decode(obj, (struct pod **)&v, err, errlen);
-	else if (kind == SY_KIND_NAMESPACE)
-		r = namespace_decode(obj, (struct k8s_namespace **)&v, err, errlen);
-	else
-		r = netpolicy_decode(obj, (struct netpolicy **)&v, err, errlen);
-	if (r < 0)
-		return r;
-	sv = stamp_of(kind, v);
-	old = hmap_get(m, sv.key);
-	if (same_as_cached(c, kind, rv, hash, v, old)) {
+	if (same) {
+		so = stamp_of(kind, old);
+		*so.gen = c->gen[kind];
+		*so.hash = hash;
+		free(*so.rv);
+		*so.rv = *sv.rv;
+		*sv.rv = NULL;
 		np_unref(kind, v);
-		return 0;
+		return false;
 	}
-	if (old) {
-		/* a new version that changes nothing enforcement reads: keep the old object */
-		same = kind == SY_KIND_POD ? pod_same(old, v) :
-		       kind == SY_KIND_NAMESPACE ? namespace_same(old, v) : false;
-		if (same) {
-			so = stamp_of(kind, old);
-			*so.gen = c->gen[kind];
-			*so.hash = hash;
-			free(*so.rv);
-			*so.rv = *sv.rv;
-			*sv.rv = NULL;
-			np_unref(kind, v);
-			return 0;
-		}
-	}
-	hmap_put(m, sv.key, v);
+	hmap_put(kind_map(c, kind), sv.key, v);
 	np_unref(kind, old);
 	np_mark_changed(c, kind, sv.key);
-	notify(c, kind);
-	return 0;
+	return true;
 }
 
 void cache_take_changed(struct cache *c, enum sy_kind kind, struct hmap *ret)
@@ -508,51 +500,110 @@ static void vip_update(struct cache *c, struct service *s, bool add)
 
 static int delete_obj(struct cache *c, enum sy_kind kind, const char *key)
 {
+	struct hmap *m = kind_map(c, kind);
 	void *old;
 
+	if (!m)
+		return -EINVAL;
 	if (np_kind(kind))
 		return np_delete(c, kind, key);
+	old = hmap_del(m, key);
+	if (!old)
+		return 0;
 	switch (kind) {
 	case SY_KIND_SERVICE:
-		old = hmap_del(&c->services, key);
-		if (!old)
-			return 0;
 		mark_dirty(c, key);
 		vip_update(c, old, false);
-		service_free(old);
 		c->stats.service_changes++;
 		break;
-	case SY_KIND_ENDPOINTSLICE: {
-		struct endpoint_slice *s = hmap_del(&c->slices, key);
-
-		if (!s)
-			return 0;
-		mark_dirty(c, s->service_key);
-		slices_unlink(c, s);
-		slice_free(s);
+	case SY_KIND_ENDPOINTSLICE:
+		mark_dirty(c, ((struct endpoint_slice *)old)->service_key);
+		slices_unlink(c, old);
 		c->stats.endpoint_changes++;
 		break;
-	}
 	case SY_KIND_NODE:
-		old = hmap_del(&c->nodes, key);
-		if (!old)
-			return 0;
-		node_free(old);
 		c->nodes_changed = true;
 		c->stats.node_changes++;
 		break;
 	case SY_KIND_SERVICECIDR:
-		old = hmap_del(&c->service_cidrs, key);
-		if (!old)
-			return 0;
-		service_cidr_free(old);
 		c->service_cidrs_changed = true;
 		c->stats.service_cidr_changes++;
 		break;
 	default:
-		return -EINVAL;
+		break;
 	}
+	obj_free(kind, old);
 	return 1;
+}
+
+/* Decode obj as kind into *ret, the kind's own struct. */
+static int obj_decode(struct cache *c, enum sy_kind kind, struct json_object *obj, void **ret,
+		      char *err, size_t errlen)
+{
+	switch (kind) {
+	case SY_KIND_SERVICE:
+		return service_decode(obj, &c->rep, (struct service **)ret, err, errlen);
+	case SY_KIND_ENDPOINTSLICE:
+		return slice_decode(obj, (struct endpoint_slice **)ret, err, errlen);
+	case SY_KIND_NODE:
+		return node_decode(obj, (struct node **)ret, err, errlen);
+	case SY_KIND_SERVICECIDR:
+		return service_cidr_decode(obj, (struct service_cidr **)ret, err, errlen);
+	case SY_KIND_POD:
+		return pod_decode(obj, (struct pod **)ret, err, errlen);
+	case SY_KIND_NAMESPACE:
+		return namespace_decode(obj, (struct k8s_namespace **)ret, err, errlen);
+	default:
+		return netpolicy_decode(obj, (struct netpolicy **)ret, err, errlen);
+	}
+}
+
+static void service_replace(struct cache *c, struct service *old, struct service *s)
+{
+	if (s->ipv6_only && (!old || !old->ipv6_only))
+		log_v(2, "Service %s: IPv6 ClusterIP only; not programmed (IPv4 only for now)",
+		      s->key);
+	if (old)
+		vip_update(c, old, false);
+	hmap_put(&c->services, s->key, s);
+	service_free(old);
+	vip_update(c, s, true);
+	mark_dirty(c, s->key);
+	c->stats.service_changes++;
+}
+
+static void slice_replace(struct cache *c, struct endpoint_slice *old, struct endpoint_slice *s)
+{
+	if (old) {
+		mark_dirty(c, old->service_key);
+		slices_unlink(c, old);
+	}
+	hmap_put(&c->slices, s->key, s);
+	slices_link(c, s);
+	slice_free(old);
+	mark_dirty(c, s->service_key);
+	c->stats.endpoint_changes++;
+}
+
+static void node_replace(struct cache *c, struct node *old, struct node *n)
+{
+	hmap_put(&c->nodes, n->key, n);
+	node_free(old);
+	c->nodes_changed = true;
+	c->stats.node_changes++;
+}
+
+static void service_cidr_replace(struct cache *c, struct service_cidr *old,
+				 struct service_cidr *sc)
+{
+	/* a new version with the same CIDRs (status, finalizers) changes nothing */
+	if (!old || old->n_cidrs != sc->n_cidrs ||
+	    memcmp(old->cidrs, sc->cidrs, sizeof(old->cidrs))) {
+		c->service_cidrs_changed = true;
+		c->stats.service_cidr_changes++;
+	}
+	hmap_put(&c->service_cidrs, sc->key, sc);
+	service_cidr_free(old);
 }
 
 int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct json_object *obj)
@@ -561,8 +612,11 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 	struct json_object *md = jget(obj, "metadata");
 	const char *rv = jstr(jget(md, "resourceVersion"));
 	uint64_t hash = rv ? 0 : content_hash(obj);
-	int r;
+	struct hmap *m = kind_map(c, kind);
+	void *v, *old;
 
+	if (!m)
+		return -EINVAL;
 	if (op == CACHE_DELETE) {
 		char key[600];
 
@@ -574,103 +628,24 @@ int cache_apply(struct cache *c, enum sy_kind kind, enum cache_op op, struct jso
 			notify(c, kind);
 		return 0;
 	}
-	if (np_kind(kind)) {
-		if (np_upsert(c, kind, obj, rv, hash, err, sizeof(err)) == 0)
-			return 0;
+	if (obj_decode(c, kind, obj, &v, err, sizeof(err)) < 0)
 		goto bad;
+	old = hmap_get(m, stamp_of(kind, v).key);
+	if (same_as_cached(c, kind, rv, hash, v, old)) {
+		obj_free(kind, v);	/* unchanged: keep, no rebuild */
+		return 0;
 	}
-
 	switch (kind) {
-	case SY_KIND_SERVICE: {
-		struct service *s, *old;
-
-		r = service_decode(obj, &c->rep, &s, err, sizeof(err));
-		if (r < 0)
-			break;
-		old = hmap_get(&c->services, s->key);
-		if (same_as_cached(c, kind, rv, hash, s, old)) {
-			service_free(s);
-			return 0;
-		}
-		if (s->ipv6_only && (!old || !old->ipv6_only))
-			log_v(2, "Service %s: IPv6 ClusterIP only; not programmed (IPv4 only for now)",
-			      s->key);
-		if (old)
-			vip_update(c, old, false);
-		hmap_put(&c->services, s->key, s);
-		service_free(old);
-		vip_update(c, s, true);
-		mark_dirty(c, s->key);
-		c->stats.service_changes++;
-		notify(c, kind);
-		return 0;
-	}
-	case SY_KIND_ENDPOINTSLICE: {
-		struct endpoint_slice *s, *old;
-
-		r = slice_decode(obj, &s, err, sizeof(err));
-		if (r < 0)
-			break;
-		old = hmap_get(&c->slices, s->key);
-		if (same_as_cached(c, kind, rv, hash, s, old)) {
-			slice_free(s);
-			return 0;
-		}
-		if (old) {
-			mark_dirty(c, old->service_key);
-			slices_unlink(c, old);
-		}
-		hmap_put(&c->slices, s->key, s);
-		slices_link(c, s);
-		slice_free(old);
-		mark_dirty(c, s->service_key);
-		c->stats.endpoint_changes++;
-		notify(c, kind);
-		return 0;
-	}
-	case SY_KIND_NODE: {
-		struct node *n, *old;
-
-		r = node_decode(obj, &n, err, sizeof(err));
-		if (r < 0)
-			break;
-		old = hmap_get(&c->nodes, n->key);
-		if (same_as_cached(c, kind, rv, hash, n, old)) {
-			node_free(n);
-			return 0;
-		}
-		hmap_put(&c->nodes, n->key, n);
-		node_free(old);
-		c->nodes_changed = true;
-		c->stats.node_changes++;
-		notify(c, kind);
-		return 0;
-	}
-	case SY_KIND_SERVICECIDR: {
-		struct service_cidr *sc, *old;
-
-		r = service_cidr_decode(obj, &sc, err, sizeof(err));
-		if (r < 0)
-			break;
-		old = hmap_get(&c->service_cidrs, sc->key);
-		if (same_as_cached(c, kind, rv, hash, sc, old)) {
-			service_cidr_free(sc);
-			return 0;
-		}
-		/* a new version with the same CIDRs (status, finalizers) changes nothing */
-		if (!old || old->n_cidrs != sc->n_cidrs ||
-		    memcmp(old->cidrs, sc->cidrs, sizeof(old->cidrs))) {
-			c->service_cidrs_changed = true;
-			c->stats.service_cidr_changes++;
-		}
-		hmap_put(&c->service_cidrs, sc->key, sc);
-		service_cidr_free(old);
-		notify(c, kind);
-		return 0;
-	}
+	case SY_KIND_SERVICE: service_replace(c, old, v); break;
+	case SY_KIND_ENDPOINTSLICE: slice_replace(c, old, v); break;
+	case SY_KIND_NODE: node_replace(c, old, v); break;
+	case SY_KIND_SERVICECIDR: service_cidr_replace(c, old, v); break;
 	default:
-		return -EINVAL;
+		if (!np_replace(c, kind, old, v, hash))
+			return 0;
 	}
+	notify(c, kind);
+	return 0;
 bad:
 	report_bad(c, kind, obj, err);
 	/* the previous good version stays; mark it seen so a relist keeps it */
