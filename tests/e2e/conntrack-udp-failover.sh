@@ -16,32 +16,55 @@
 # Mode: the iptables mode when it is built, else --proxy-mode=none with the
 # same DNAT rules written by the test (SY_CT_MODE=iptables|nftables|none forces
 # it; tests/e2e/nftables-conntrack.sh runs it with the nftables mode).
+# CT_FAM=6 runs it all in IPv6 (conntrack-udp-failover-ipv6.sh,
+# nftables-conntrack-ipv6.sh): IPv6-only Services, ip6tables for the
+# control DNAT, `conntrack -L -f ipv6`.
 . "$(dirname "$0")/../lib/common.sh"
 [ "$(id -u)" = 0 ] || sy_skip "needs root"
 
-VIP=10.96.0.10 VIP_OTHER=10.96.0.11 VIP_EMPTY=10.96.0.12 VIP_CONTROL=10.99.0.1
-NODE_IP=10.0.1.1 EP1=10.0.2.2 EP2=10.0.3.2 NP=30053
+CT_FAM=${CT_FAM:-4}
+if [ "$CT_FAM" = 6 ]; then
+	VIP=fd00:96::10 VIP_OTHER=fd00:96::11 VIP_EMPTY=fd00:96::12 VIP_CONTROL=fd00:99::1
+	NODE_IP=fd00:1::1 CLIENT_IP=fd00:1::2 EP1=fd00:2::2 EP2=fd00:3::2 NP=30053
+	PLEN=64 GW1=fd00:2::1 GW2=fd00:3::1 SVC_NET=fd00:96::/64
+	IPT=ip6tables-legacy CTF="-f ipv6" AF=AF_INET6 BIND=::
+else
+	VIP=10.96.0.10 VIP_OTHER=10.96.0.11 VIP_EMPTY=10.96.0.12 VIP_CONTROL=10.99.0.1
+	NODE_IP=10.0.1.1 CLIENT_IP=10.0.1.2 EP1=10.0.2.2 EP2=10.0.3.2 NP=30053
+	PLEN=24 GW1=10.0.2.1 GW2=10.0.3.1 SVC_NET=10.96.0.0/12
+	IPT=iptables-legacy CTF="" AF=AF_INET BIND=0.0.0.0
+fi
+# hp IP PORT: a DNAT target as iptables takes it ([IPv6]:PORT)
+hp() { case $1 in *:*) echo "[$1]:$2" ;; *) echo "$1:$2" ;; esac; }
 
 sy_mkns C client
 sy_mkns N node
 sy_mkns E1 ep1
 sy_mkns E2 ep2
-sy_veth "$C" eth0 10.0.1.2/24 "$N" ethc $NODE_IP/24
-sy_veth "$E1" eth0 $EP1/24 "$N" eth1 10.0.2.1/24
-sy_veth "$E2" eth0 $EP2/24 "$N" eth2 10.0.3.1/24
+if [ "$CT_FAM" = 6 ]; then
+	for ns in "$C" "$N" "$E1" "$E2"; do
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	done
+	ip netns exec "$N" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.icmp.ratelimit=0
+fi
+sy_veth "$C" eth0 $CLIENT_IP/$PLEN "$N" ethc $NODE_IP/$PLEN
+sy_veth "$E1" eth0 $EP1/$PLEN "$N" eth1 $GW1/$PLEN
+sy_veth "$E2" eth0 $EP2/$PLEN "$N" eth2 $GW2/$PLEN
 ip -n "$C" route add default via $NODE_IP
-ip -n "$E1" route add default via 10.0.2.1
-ip -n "$E2" route add default via 10.0.3.1
+ip -n "$E1" route add default via $GW1
+ip -n "$E2" route add default via $GW2
 ip netns exec "$N" sysctl -qw net.ipv4.ip_forward=1
 # the node routes Service addresses somewhere, as a real node's default route does (here: the
 # ep2 namespace, which does not forward; not back out of the client's interface, whose ICMP
 # redirect would eat the REJECT's rate-limit token)
-ip -n "$N" route add 10.96.0.0/12 via $EP2
+ip -n "$N" route add $SVC_NET via $EP2
 
-sy_echo_server "$E1" udp 5353 ep1
-sy_echo_server "$E1" tcp 5353 ep1
-sy_echo_server "$E2" udp 5353 ep2
-sy_echo_server "$E2" tcp 5353 ep2
+for p in udp tcp; do
+	sy_bg "$E1" "$SY_TMP/ep1-$p.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto $p --port 5353 \
+		--name ep1 --bind $BIND
+	sy_bg "$E2" "$SY_TMP/ep2-$p.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto $p --port 5353 \
+		--name ep2 --bind $BIND
+done
 
 M=$SY_TMP/manifests
 mkdir -p "$M"
@@ -53,7 +76,9 @@ apiVersion: v1
 kind: Service
 metadata: {name: $1, namespace: t}
 spec:
-  clusterIP: $2
+  clusterIP: "$2"
+  clusterIPs: ["$2"]
+  ipFamilies: [IPv$CT_FAM]
   type: $type
   ports:
   - {name: dns, protocol: UDP, port: 53, targetPort: 5353${3:+, nodePort: $3}}
@@ -64,11 +89,11 @@ EOF
 slice() { # service endpoint-ips...
 	local s=$1
 	shift
-	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\naddressType: IPv4\n'
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\naddressType: IPv%s\n' "$CT_FAM"
 	printf 'metadata: {name: %s-1, namespace: t, labels: {kubernetes.io/service-name: %s}}\n' "$s" "$s"
 	printf 'ports:\n- {name: dns, protocol: UDP, port: 5353}\n- {name: dns-tcp, protocol: TCP, port: 5353}\n'
 	if [ $# = 0 ]; then printf 'endpoints: []\n'; else printf 'endpoints:\n'; fi
-	for ip in "$@"; do printf -- '- addresses: [%s]\n  conditions: {ready: true}\n' "$ip"; done
+	for ip in "$@"; do printf -- '- addresses: ["%s"]\n  conditions: {ready: true}\n' "$ip"; done
 	printf -- '---\n'
 }
 # writes are atomic (rename) so the daemon never reads half a file
@@ -77,15 +102,15 @@ put() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
 	svc dns $VIP $NP
 	svc other $VIP_OTHER
 	svc empty $VIP_EMPTY
-	printf 'apiVersion: v1\nkind: Node\nmetadata: {name: node1}\nstatus:\n  addresses: [{type: InternalIP, address: %s}]\n' $NODE_IP
+	printf 'apiVersion: v1\nkind: Node\nmetadata: {name: node1}\nstatus:\n  addresses: [{type: InternalIP, address: "%s"}]\n' $NODE_IP
 } | put services.yaml
 { slice dns $EP1; slice other $EP1; slice empty; } | put slices.yaml
 
 # the control: a plain DNAT that is no Service (the daemon must not touch its flows)
-ipt() { ip netns exec "$N" iptables-legacy -w "$@"; }
+ipt() { ip netns exec "$N" $IPT -w "$@"; }
 ipt -t nat -N SYCT-CONTROL
 ipt -t nat -A PREROUTING -j SYCT-CONTROL
-ipt -t nat -A SYCT-CONTROL -d $VIP_CONTROL -p udp --dport 53 -j DNAT --to-destination $EP1:5353
+ipt -t nat -A SYCT-CONTROL -d $VIP_CONTROL -p udp --dport 53 -j DNAT --to-destination "$(hp $EP1 5353)"
 
 MODE=${SY_CT_MODE:-auto}
 LOG=$SY_TMP/daemon.log
@@ -110,13 +135,13 @@ fi
 # What the iptables mode would program, for --proxy-mode=none (services + endpoints).
 hand_rules() { # dns-endpoint empty-endpoint|-
 	ipt -t nat -F SYCT-SVC
-	ipt -t nat -A SYCT-SVC -d $VIP -p udp --dport 53 -j DNAT --to-destination "$1:5353"
-	ipt -t nat -A SYCT-SVC -d $VIP -p tcp --dport 53 -j DNAT --to-destination "$1:5353"
-	ipt -t nat -A SYCT-SVC -d $NODE_IP -p udp --dport $NP -j DNAT --to-destination "$1:5353"
-	ipt -t nat -A SYCT-SVC -d $VIP_OTHER -p udp --dport 53 -j DNAT --to-destination $EP1:5353
+	ipt -t nat -A SYCT-SVC -d $VIP -p udp --dport 53 -j DNAT --to-destination "$(hp "$1" 5353)"
+	ipt -t nat -A SYCT-SVC -d $VIP -p tcp --dport 53 -j DNAT --to-destination "$(hp "$1" 5353)"
+	ipt -t nat -A SYCT-SVC -d $NODE_IP -p udp --dport $NP -j DNAT --to-destination "$(hp "$1" 5353)"
+	ipt -t nat -A SYCT-SVC -d $VIP_OTHER -p udp --dport 53 -j DNAT --to-destination "$(hp $EP1 5353)"
 	ipt -F SYCT-REJECT
 	if [ "$2" != - ]; then
-		ipt -t nat -A SYCT-SVC -d $VIP_EMPTY -p udp --dport 53 -j DNAT --to-destination "$2:5353"
+		ipt -t nat -A SYCT-SVC -d $VIP_EMPTY -p udp --dport 53 -j DNAT --to-destination "$(hp "$2" 5353)"
 	else
 		ipt -A SYCT-REJECT -d $VIP_EMPTY -p udp --dport 53 -j REJECT
 	fi
@@ -136,8 +161,8 @@ grep -q "First sync complete" "$LOG" || sy_fail "no first sync: $(cat "$LOG")"
 # Service created after its clients started): made here with conntrack -I for the very
 # 5-tuple the client uses.  Unreplied, it still REJECTs (ctstate NEW); once the Service has
 # an endpoint, its packets skip the new DNAT and vanish, unless the entry is deleted.
-ip netns exec "$N" conntrack -I -p udp -s 10.0.1.2 -d $VIP_EMPTY --sport 40004 --dport 53 \
-	-r $VIP_EMPTY -q 10.0.1.2 --reply-port-src 53 --reply-port-dst 40004 -t 120 2>/dev/null ||
+ip netns exec "$N" conntrack -I -p udp -s $CLIENT_IP -d $VIP_EMPTY --sport 40004 --dport 53 \
+	-r $VIP_EMPTY -q $CLIENT_IP --reply-port-src 53 --reply-port-dst 40004 -t 120 2>/dev/null ||
 	sy_fail "conntrack -I"
 
 ask() { sy_ask "$C" udp "$1" "$2" "$3" | cut -d' ' -f1; }
@@ -148,7 +173,7 @@ sy_wait 30 sh -c "[ \"\$(ip netns exec $C $PY $SY_SRC/tests/lib/echo_client.py -
 [ "$(ask $VIP_OTHER 53 40003)" = ep1 ] || sy_fail "other Service flow does not reach ep1"
 [ "$(ask $VIP_CONTROL 53 40005)" = ep1 ] || sy_fail "control flow does not reach ep1"
 r=$(ask $VIP_EMPTY 53 40004)
-[ "$r" = REFUSED ] || sy_fail "Service without endpoints: expected REFUSED, got '$r': $(ip netns exec "$N" iptables-legacy-save | grep -v -e "^#" -e "^:"; ip netns exec "$N" conntrack -L -p udp 2>&1)"
+[ "$r" = REFUSED ] || sy_fail "Service without endpoints: expected REFUSED, got '$r': $(ip netns exec "$N" $IPT-save | grep -v -e "^#" -e "^:"; ip netns exec "$N" conntrack -L $CTF -p udp 2>&1)"
 # a TCP connection held open to ep1 through the ClusterIP
 sy_bg "$C" "$SY_TMP/tcp.log" $PY -c "
 import socket, time
@@ -159,7 +184,7 @@ sy_wait 20 grep -q ep1 "$SY_TMP/tcp.log" || sy_fail "TCP connection to ep1 faile
 # (an answer may take long on a loaded machine: 2 s; a lost datagram is never answered)
 sy_bg "$C" "$SY_TMP/stream.log" $PY -c "
 import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.$AF, socket.SOCK_DGRAM)
 s.bind(('', 40011)); s.connect(('$VIP', 53)); s.settimeout(2)
 while True:
     t = time.time()
@@ -173,7 +198,7 @@ while True:
     time.sleep(max(0, 0.1 - (time.time() - t)))"
 sy_wait 20 grep -q " ep1" "$SY_TMP/stream.log" || sy_fail "streaming client does not reach ep1"
 
-ctl() { ip netns exec "$N" conntrack -L "$@" 2>/dev/null; }
+ctl() { ip netns exec "$N" conntrack -L $CTF "$@" 2>/dev/null; }
 # id of the entry matching the filter args (conntrack -o id prints id=N)
 ctid() { ctl -o id "$@" | sed -n 's/.*id=\([0-9]*\).*/\1/p' | head -1; }
 ID_TCP=$(ctid -p tcp --orig-dst $VIP)
@@ -189,7 +214,7 @@ ctl -p udp --orig-dst $VIP_EMPTY --orig-port-src 40004 | grep -q "src=$VIP_EMPTY
 # a sync of the change (changed > 0): not a periodic full sync that came first
 syncs=$(grep -c "SyncProxyRules complete" "$LOG")
 [ $MODE = none ] && hand_rules $EP2 $EP2
-ipt -t nat -R SYCT-CONTROL 1 -d $VIP_CONTROL -p udp --dport 53 -j DNAT --to-destination $EP2:5353
+ipt -t nat -R SYCT-CONTROL 1 -d $VIP_CONTROL -p udp --dport 53 -j DNAT --to-destination "$(hp $EP2 5353)"
 t0=$(date +%s.%N)
 { slice dns $EP2; slice other $EP1; slice empty $EP2; } | put slices.yaml
 sy_wait 20 sh -c "grep 'SyncProxyRules complete' '$LOG' | tail -n +$((syncs + 1)) | grep -q ' changed=[1-9]'" ||
