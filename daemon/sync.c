@@ -54,9 +54,16 @@ static double full_period(const struct sy_daemon *d)
 	return full;
 }
 
+/*
+ * Services and EndpointSlices listed; and the ServiceCIDRs when the mode
+ * reads them (a first sync without them would take the drop rules of the
+ * previous run away until they come; the client marks them listed also
+ * when the API server does not serve them or refuses them).
+ */
 static bool sources_ready(const struct sy_daemon *d)
 {
-	return cache_synced(d->cache, SY_KIND_SERVICE) && cache_synced(d->cache, SY_KIND_ENDPOINTSLICE);
+	return cache_synced(d->cache, SY_KIND_SERVICE) && cache_synced(d->cache, SY_KIND_ENDPOINTSLICE) &&
+	       (!d->mode_ops->service_cidrs || cache_synced(d->cache, SY_KIND_SERVICECIDR));
 }
 
 /* The bucket's tokens at now (refilled one per min_period, at most SYNC_BURST). */

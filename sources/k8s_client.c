@@ -479,6 +479,17 @@ static void informer_backoff_min(struct informer *inf, double min_delay)
 	informer_schedule(inf, d);
 }
 
+/*
+ * ServiceCIDRs the server does not serve (404) or lets us not read
+ * (401/403) count as listed, none: the sync runner waits for their first
+ * listing, which must not keep Services from being proxied.
+ */
+static void optional_listed(struct informer *inf)
+{
+	if (inf->kind == SY_KIND_SERVICECIDR && !cache_synced(inf->k->cache, inf->kind))
+		cache_set_synced(inf->k->cache, inf->kind);
+}
+
 static void informer_backoff(struct informer *inf)
 {
 	informer_backoff_min(inf, 0);
@@ -625,6 +636,7 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 		} else if (st == 401 || st == 403) {
 			sy_report(&k->report, 'E', "%s %s: %s: not authorized (check the token or "
 				  "client certificate and RBAC)", inf->plural, op, msg);
+			optional_listed(inf);
 			informer_backoff(inf);
 		} else if (st == 404 && inf->kind == SY_KIND_SERVICECIDR) {
 			/*
@@ -637,6 +649,7 @@ static void informer_done(struct informer *inf, struct request *r, CURLcode cc)
 					  "server (Kubernetes 1.33+); traffic to unallocated "
 					  "ClusterIPs is not dropped", inf->plural, op, msg);
 			inf->not_served = true;
+			optional_listed(inf);
 			informer_backoff_min(inf, K8S_BACKOFF_MAX);
 		} else {
 			curl_off_t ra = 0;

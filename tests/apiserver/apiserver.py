@@ -51,8 +51,8 @@ being deleted (MultiCIDRServiceAllocator, GA in 1.33); addresses are
 handed out from the flag's ranges.
 
 Fault injection and test helpers live under /_control/ (no authentication):
-  POST /_control/fail?n=N&code=500[&ua=S] next N API requests (whose User-Agent
-                                          contains S) answer CODE
+  POST /_control/fail?n=N&code=500[&ua=S][&resource=R] next N API requests (whose
+                                          User-Agent contains S, on R) answer CODE
   POST /_control/drop?resource=R          watch streams: send half an event, then cut
   POST /_control/truncate?resource=R      watch streams: half an event, then a clean end
   POST /_control/inject?resource=R        body = one raw line sent to watch streams
@@ -61,6 +61,8 @@ Fault injection and test helpers live under /_control/ (no authentication):
   POST /_control/compact[?expire=1]       forget history (old RVs/continue tokens → 410);
                                           expire=1 also sends ERROR 410 to open watches
   POST /_control/load                     body = JSON array/List of objects: create or replace
+  POST /_control/unserve?resource=R       R answers 404 as on a server without its API
+                                          (servicecidrs before 1.33); serve undoes it
   POST /_control/token?token=T            accept bearer token T from now on
   POST /_control/bookmarks?seconds=S      bookmark interval (0 = none)
   GET  /_control/requests                 the request log (method, path, query, status, auth)
@@ -585,6 +587,7 @@ class Store:
         self.fail = []		# [count, code, user-agent substring]
         self.expire_continue = 0
         self.expire_continue_res = None
+        self.unserved = set()	# resources answered 404 (a server without that API)
         self.stall_until = 0.0
         self.token = None
         self.bookmark_interval = bookmark_interval
@@ -911,7 +914,9 @@ class Handler(BaseHTTPRequestHandler):
                 if not ok:
                     raise ApiError(401, 'Unauthorized', 'Unauthorized')
                 with store.lock:
-                    if store.fail and store.fail[0] > 0 and store.fail[2] in ua:
+                    if store.fail and store.fail[0] > 0 and store.fail[2] in ua and \
+                            (not store.fail[3] or
+                             store.fail[3] in self.url_path.strip('/').split('/')):
                         store.fail[0] -= 1
                         code = store.fail[1]
                         raise ApiError(code, 'InternalError' if code >= 500 else 'TooManyRequests',
@@ -988,7 +993,8 @@ class Handler(BaseHTTPRequestHandler):
         if len(rest) == 3 and rest[2] in SUBRESOURCES.get(resource, []):
             subresource = rest[2]
             rest = rest[:2]
-        if resource not in RESOURCES or RESOURCES[resource][0] != prefix or len(rest) > 2:
+        if resource not in RESOURCES or RESOURCES[resource][0] != prefix or len(rest) > 2 or \
+                resource in self.server.store.unserved:
             raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
         namespaced = RESOURCES[resource][2]
         if ns is not None and not namespaced:
@@ -1248,7 +1254,8 @@ class Handler(BaseHTTPRequestHandler):
         res = q.get('resource') or None
         if what == 'fail':
             with store.lock:
-                store.fail = [int(q.get('n', '1')), int(q.get('code', '500')), q.get('ua', '')]
+                store.fail = [int(q.get('n', '1')), int(q.get('code', '500')), q.get('ua', ''),
+                              res]
             return self.send_json(200, {'ok': True})
         if what in ('drop', 'truncate'):
             return self.send_json(200, {'watches': store.act(what, res)})
@@ -1267,6 +1274,13 @@ class Handler(BaseHTTPRequestHandler):
         if what == 'compact':
             store.compact(q.get('expire') in ('1', 'true'))
             return self.send_json(200, {'compacted': store.compacted})
+        if what in ('unserve', 'serve'):
+            with store.lock:
+                if what == 'unserve':
+                    store.unserved.add(res)
+                else:
+                    store.unserved.discard(res)
+            return self.send_json(200, {'unserved': sorted(store.unserved)})
         if what == 'token':
             with store.lock:
                 store.token = q.get('token') or None

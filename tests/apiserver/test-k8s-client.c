@@ -408,12 +408,93 @@ static void test_all_nodes_and_errors(void **state)
 	ev_loop_destroy(c.loop);
 }
 
+static bool cidrs_listed(struct ctx *c)
+{
+	return synced(c) && cache_synced(c->cache, SY_KIND_SERVICECIDR);
+}
+
+static bool has_extra(struct ctx *c)
+{
+	return hmap_get(cache_service_cidrs(c->cache), "extra") != NULL;
+}
+
+static bool extra_gone(struct ctx *c)
+{
+	return !has_extra(c);
+}
+
+/* ServiceCIDRs: listed and watched; bad ones skipped; a server without them does not block. */
+static void test_service_cidrs(void **state)
+{
+	struct sy_metrics metrics;
+	struct k8s_conn conn = { .server = url };
+	struct k8s_client *k = NULL;
+	struct ctx c = { .loop = ev_loop_new(EVFLAG_AUTO) };
+	const struct service_cidr *sc;
+	char err[256] = "";
+
+	sy_metrics_init(&metrics);
+	c.m = &metrics;
+	/* a server before 1.33: 404, said once, counts as listed (none) */
+	c.cache = cache_new(on_change, &c);
+	assert_int_equal(ctl("unserve?resource=servicecidrs"), 0);
+	assert_int_equal(k8s_client_new(&k, &(struct k8s_client_args){
+		.loop = c.loop, .conn = &conn, .cache = c.cache, .metrics = &metrics, .node_name = "n1",
+		.service_cidrs = true, .report = { on_report, &c } }, err, sizeof(err)), 0);
+	assert_true(run_until(&c, cidrs_listed));
+	assert_int_equal(hmap_count(cache_service_cidrs(c.cache)), 0);
+	assert_non_null(strstr(c.reports, "W:ServiceCIDRs list: "));
+	assert_non_null(strstr(c.reports, "not served by this API server"));
+	k8s_client_free(k);
+	cache_free(c.cache);
+	assert_int_equal(ctl("serve?resource=servicecidrs"), 0);
+
+	/* served: listed, then watched */
+	c.cache = cache_new(on_change, &c);
+	cache_set_report(c.cache, &(struct sy_report){ on_report, &c });
+	c.reports[0] = 0;
+	assert_int_equal(kubectl_like("POST", "/apis/networking.k8s.io/v1/servicecidrs",
+		"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"ServiceCIDR\",\"metadata\":"
+		"{\"name\":\"base\"},\"spec\":{\"cidrs\":[\"10.96.0.0/16\",\"fd00:96::/64\"]}}"), 0);
+	/* the API refuses two CIDRs of one family */
+	assert_true(kubectl_like("POST", "/apis/networking.k8s.io/v1/servicecidrs",
+		"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"ServiceCIDR\",\"metadata\":"
+		"{\"name\":\"bad\"},\"spec\":{\"cidrs\":[\"10.97.0.0/16\",\"10.98.0.0/16\"]}}") != 0);
+	assert_int_equal(k8s_client_new(&k, &(struct k8s_client_args){
+		.loop = c.loop, .conn = &conn, .cache = c.cache, .metrics = &metrics, .node_name = "n1",
+		.service_cidrs = true, .report = { on_report, &c } }, err, sizeof(err)), 0);
+	assert_true(run_until(&c, cidrs_listed));
+	sc = hmap_get(cache_service_cidrs(c.cache), "base");
+	assert_non_null(sc);
+	assert_int_equal(sc->n_cidrs, 2);
+	assert_string_equal(sy_cidr_str(&sc->cidrs[1]), "fd00:96::/64");
+	assert_int_equal(kubectl_like("POST", "/apis/networking.k8s.io/v1/servicecidrs",
+		"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"ServiceCIDR\",\"metadata\":"
+		"{\"name\":\"extra\"},\"spec\":{\"cidrs\":[\"10.97.0.0/24\"]}}"), 0);
+	assert_true(run_until(&c, has_extra));
+	/* one that gets through broken is skipped with its reason; the good version stays */
+	assert_int_equal(ctl_load("{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"ServiceCIDR\","
+		"\"metadata\":{\"name\":\"extra\"},\"spec\":{\"cidrs\":[\"10.97.0.0/24\",\"10.98.0.0/24\"]}}"), 0);
+	c.want = "E:ServiceCIDR extra: spec.cidrs: may specify no more than one CIDR";
+	assert_true(run_until(&c, reported));
+	assert_string_equal(sy_cidr_str(&((const struct service_cidr *)hmap_get(
+		cache_service_cidrs(c.cache), "extra"))->cidrs[0]), "10.97.0.0/24");
+	/* deleted (no Service in it: its finalizer goes at once) */
+	assert_int_equal(kubectl_like("DELETE", "/apis/networking.k8s.io/v1/servicecidrs/extra", "{}"), 0);
+	assert_true(run_until(&c, extra_gone));
+	assert_non_null(hmap_get(cache_service_cidrs(c.cache), "base"));
+	k8s_client_free(k);
+	cache_free(c.cache);
+	ev_loop_destroy(c.loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list_watch_patch),
 		cmocka_unit_test(test_all_nodes_and_errors),
 		cmocka_unit_test(test_network_policy),
+		cmocka_unit_test(test_service_cidrs),
 	};
 
 	if (access(PY, X_OK) < 0) {

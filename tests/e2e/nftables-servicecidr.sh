@@ -9,10 +9,12 @@
 # while an allocated ClusterIP answers, a ClusterIP without endpoints and an
 # unused port of a ClusterIP are still REJECTed.  ServiceCIDRs come and go
 # at runtime: from the manifest directory (an invalid one logged with kind,
-# name and reason and skipped), then from the API server double through
-# the real kubectl (its default "kubernetes" ServiceCIDR from
+# name and reason and skipped); with SC_PART=api (what
+# nftables-servicecidr-apiserver.sh runs) from the API server double through
+# the real kubectl instead (its default "kubernetes" ServiceCIDR from
 # --service-cluster-ip-range; a deleted one stays while a Service's
-# ClusterIP needs it, as the real server's finalizer keeps it).
+# ClusterIP needs it, as the real server's finalizer keeps it; an unchanged
+# restart waits for the ServiceCIDRs and writes nothing).
 #
 #   node: eth-c 192.168.50.1/24 fd00:50::1/64 -- client .2 / fd00:50::2
 #         eth-1 10.244.1.1/24 fd00:244:1::1/64 -- ep1 .2 / ::2
@@ -186,7 +188,11 @@ allocated_ok() {
 	expect "$NODE" tcp 10.96.0.90 80 REFUSED "$1"
 }
 
+# nftables-servicecidr-apiserver.sh runs the second part only
+SC_PART=${SC_PART:-manifests}
+
 # ---- 1. the manifest directory ----
+if [ "$SC_PART" = manifests ]; then
 node_yaml | write node.yaml
 services | write svc.yaml
 start --manifests "$M"
@@ -236,43 +242,53 @@ wait_drops "" ""
 expect "$CLIENT" tcp 10.96.0.200 8080 fake "ServiceCIDRs removed: "
 allocated_some "ServiceCIDRs removed: "
 stop
+sy_pass
+fi
 
 # ---- 2. the API server double and kubectl ----
 . "$SY_SRC/tests/apiserver/lib.sh"
-if command -v kubectl >/dev/null; then
-	K8S_NS=$NODE
-	export HOME=$SY_TMP KUBECONFIG=/dev/null
-	k8s_api --service-cluster-ip-range 10.96.0.0/16,fd00:96::/64
-	K8S_KUBECONFIG=$SY_TMP/kubeconfig
-	k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
-	node_yaml | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
-	services | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create services"
-	kc get servicecidr kubernetes >/dev/null || sy_fail "no default ServiceCIDR kubernetes"
-	start --kubeconfig "$K8S_KUBECONFIG"
-	grep -q "watching Services, EndpointSlices, ServiceCIDRs" "$LOG" || sy_fail "no ServiceCIDR informer: $(grep 'Kubernetes client' "$LOG")"
-	wait_drops "ip daddr 10.96.0.0/16 drop;" "ip6 daddr fd00:96::/64 drop;" "API, default ServiceCIDR: "
-	expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, default ServiceCIDR: "
-	allocated_some "API, default ServiceCIDR: "
-	servicecidr extra 10.96.0.192/26 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create servicecidr"
-	wait_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" "API, extra: "
-	# the real server refuses what the daemon would skip
-	servicecidr bad 10.97.0.0/24 10.98.0.0/24 | kc create --validate=false -f - >/dev/null 2>&1 &&
-		sy_fail "the double accepted two IPv4 CIDRs"
-	# deleted while web and empty hold addresses in it: stays (finalizer), the rules too
-	kc delete servicecidr kubernetes --wait=false >/dev/null || sy_fail "kubectl delete servicecidr"
-	[ -n "$(kc get servicecidr kubernetes -o jsonpath='{.metadata.deletionTimestamp}')" ] ||
-		sy_fail "the ServiceCIDR in use is gone at once"
-	sleep 1	# nothing is expected to happen: give a wrong sync the time to show
-	want_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" ||
-		sy_fail "a terminating ServiceCIDR lost its rule: '$(drops ip)' '$(drops ip6)'"
-	kc delete service web empty >/dev/null || sy_fail "kubectl delete services"
-	sy_wait 30 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG' get servicecidr kubernetes >/dev/null 2>&1" ||
-		sy_fail "the ServiceCIDR stayed after its Services went"
-	wait_drops "ip daddr 10.96.0.192/26 drop;" "" "API, kubernetes deleted: "
-	expect "$CLIENT" tcp 10.96.1.200 8080 fake "API, kubernetes deleted: "
-	expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, kubernetes deleted: "
-	stop
-else
-	sy_log "kubectl not installed: the API server part is not run"
-fi
+command -v kubectl >/dev/null || sy_skip "kubectl not installed"
+K8S_NS=$NODE
+export HOME=$SY_TMP KUBECONFIG=/dev/null
+k8s_api --service-cluster-ip-range 10.96.0.0/16,fd00:96::/64
+K8S_KUBECONFIG=$SY_TMP/kubeconfig
+k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
+node_yaml | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
+services | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create services"
+kc get servicecidr kubernetes >/dev/null || sy_fail "no default ServiceCIDR kubernetes"
+start --kubeconfig "$K8S_KUBECONFIG"
+grep -q "watching Services, EndpointSlices, ServiceCIDRs" "$LOG" || sy_fail "no ServiceCIDR informer: $(grep 'Kubernetes client' "$LOG")"
+wait_drops "ip daddr 10.96.0.0/16 drop;" "ip6 daddr fd00:96::/64 drop;" "API, default ServiceCIDR: "
+expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, default ServiceCIDR: "
+allocated_some "API, default ServiceCIDR: "
+servicecidr extra 10.96.0.192/26 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create servicecidr"
+wait_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" "API, extra: "
+# a restart waits for the ServiceCIDRs' listing (here the first one fails:
+# it comes after the Services and EndpointSlices): the unchanged tables are
+# not written
+stop
+k8s_ctl fail "n=1&code=500&resource=servicecidrs" >/dev/null || sy_fail "fail injection"
+start --kubeconfig "$K8S_KUBECONFIG"
+grep "First sync complete" -B1 "$LOG" | grep -q "writes=0" ||
+	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$LOG" | head -2)"
+want_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" ||
+	sy_fail "restart: '$(drops ip)' '$(drops ip6)'"
+expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, after a restart: "
+# the real server refuses what the daemon would skip
+servicecidr bad 10.97.0.0/24 10.98.0.0/24 | kc create --validate=false -f - >/dev/null 2>&1 &&
+	sy_fail "the double accepted two IPv4 CIDRs"
+# deleted while web and empty hold addresses in it: stays (finalizer), the rules too
+kc delete servicecidr kubernetes --wait=false >/dev/null || sy_fail "kubectl delete servicecidr"
+[ -n "$(kc get servicecidr kubernetes -o jsonpath='{.metadata.deletionTimestamp}')" ] ||
+	sy_fail "the ServiceCIDR in use is gone at once"
+sleep 1	# nothing is expected to happen: give a wrong sync the time to show
+want_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" ||
+	sy_fail "a terminating ServiceCIDR lost its rule: '$(drops ip)' '$(drops ip6)'"
+kc delete service web empty >/dev/null || sy_fail "kubectl delete services"
+sy_wait 30 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG' get servicecidr kubernetes >/dev/null 2>&1" ||
+	sy_fail "the ServiceCIDR stayed after its Services went"
+wait_drops "ip daddr 10.96.0.192/26 drop;" "" "API, kubernetes deleted: "
+expect "$CLIENT" tcp 10.96.1.200 8080 fake "API, kubernetes deleted: "
+expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, kubernetes deleted: "
+stop
 sy_pass
