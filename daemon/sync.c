@@ -7,7 +7,8 @@
  * coalesces bursts into one sync per min-sync-period after that; a full
  * resync every sync-period repairs drift;
  * a failed sync keeps the last good rules and is retried with backoff.
- * Nothing is programmed before Services and EndpointSlices are listed.
+ * Nothing is programmed before Services and EndpointSlices (and the
+ * ServiceCIDRs, when the mode reads them) are listed.
  *
  * /run/xtables.lock is taken without waiting around a whole sync; while
  * another program holds it the timer polls every LOCK_POLL seconds (one
