@@ -150,12 +150,12 @@ stop() {
 # ask NS PROTO IP PORT [TIMEOUT] → the first word of the answer: ep1, fake, REFUSED, TIMEOUT
 ask() {
 	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
-		--port "$4" --timeout "${5:-2}" 2>/dev/null | cut -d' ' -f1
+		--port "$4" --timeout "${5:-3}" 2>/dev/null | cut -d' ' -f1
 }
 # expect NS PROTO IP PORT WANT [WHAT] (a drop is waited for 1 s: the same
 # path answered before the rule, within that time)
 expect() {
-	local got t=2
+	local got t=3
 	[ "$5" = TIMEOUT ] && t=1
 	got=$(ask "$1" "$2" "$3" "$4" $t)
 	[ "$got" = "$5" ] || sy_fail "${6:-}$2 $3 port $4 from $(basename "$1"): '$got', want '$5'"
