@@ -132,11 +132,15 @@ servicecidr() {
 }
 write() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
 
+# --nodeport-addresses: the NodePort rules do not wait for the Node object
+# (the default "primary" does, and a first sync before the Node is listed
+# would make the restart below rewrite them)
 start() {
 	LOG=$SY_TMP/switchyard.$RANDOM.log
 	sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=nftables --hostname-override node1 \
 		--cluster-cidr 10.244.0.0/16,fd00:244::/48 --metrics-bind-address 127.0.0.1:10249 \
-		--healthz-bind-address "" --min-sync-period 0s --sync-period 1h -v 2 "$@"
+		--healthz-bind-address "" --min-sync-period 0s --sync-period 1h -v 2 \
+		--nodeport-addresses 192.168.50.0/24,fd00:50::/64 "$@"
 	PID=$SY_LAST_PID
 	sy_wait 30 grep -q "First sync complete" "$LOG" || { cat "$LOG" >&2; sy_fail "no first sync"; }
 }
