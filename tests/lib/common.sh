@@ -15,6 +15,7 @@ SY_TAG=sy$$
 SY_TMP=$(mktemp -d /tmp/sy-test.XXXXXX)
 SY_NETNS=()
 SY_PIDS=()
+declare -gA SY_BG_CMD SY_BG_LOG	# pid → command, log file of what sy_bg started
 SY_TEST_NAME=$(basename "$0" .sh)
 
 sy_log() { printf '[%s] %s\n' "$SY_TEST_NAME" "$*" >&2; }
@@ -91,13 +92,25 @@ sy_bg() {
 	fi
 	SY_LAST_PID=$!
 	SY_PIDS+=("$SY_LAST_PID")
+	SY_BG_CMD[$SY_LAST_PID]="$*"
+	SY_BG_LOG[$SY_LAST_PID]=$log
 	# a test server (echo_server.py, sy-echo serve) is not listening yet
 	# when it has been forked: wait for it before the test's first packet
+	# (SY_BG_NOWAIT=1 sy_bg ...: not now, the caller uses sy_wait_servers)
+	[ -n "${SY_BG_NOWAIT:-}" ] && return 0
 	case " $* " in
-	*/echo_server.py\ *|*/sy-echo\ serve\ *)
-		sy_wait_listening "$SY_LAST_PID" ||
-			sy_fail "server exited or not listening within ${SY_READY_WAIT}s: $* ($(tail -n 3 "$log" | tr '\n' ' '))" ;;
+	*/echo_server.py\ *|*/sy-echo\ serve\ *) sy_wait_servers "$SY_LAST_PID" ;;
 	esac
+}
+# sy_wait_servers PID...: each of these servers started with sy_bg listens
+# (several started with SY_BG_NOWAIT=1 start up side by side: in an emulated
+# VM guest each Python start costs seconds)
+sy_wait_servers() {
+	local p
+	for p in "$@"; do
+		sy_wait_listening "$p" ||
+			sy_fail "server exited or not listening within ${SY_READY_WAIT}s: ${SY_BG_CMD[$p]:-pid $p}: $(tail -n 3 "${SY_BG_LOG[$p]:-/dev/null}" 2>/dev/null | tr '\n' ' ')"
+	done
 }
 
 # How long a freshly started server may take to listen: generous, as an

@@ -13,10 +13,13 @@ vm_svc "$M/empty.yaml" empty 10.96.0.20 "http:80:8080:TCP" ""
 vm_svc "$M/hold.yaml" hold 10.96.0.30 "hold:81:8081:TCP" "${POD_IPS[*]}"
 # an endpoint on another node: no hairpin entry (it cannot loop back here)
 EP_NODE=node2 vm_svc "$M/remote.yaml" remote 10.96.0.40 "http:80:8080:TCP" "10.0.9.9"
+HOLD=()
 for i in 0 1 2; do
-	sy_bg "${PODS[$i]}" "$SY_TMP/hold-$i.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto tcp \
-		--port 8081 --name "p$((i + 1))" --hold
+	SY_BG_NOWAIT=1 sy_bg "${PODS[$i]}" "$SY_TMP/hold-$i.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
+		--proto tcp --port 8081 --name "p$((i + 1))" --hold
+	HOLD+=("$SY_LAST_PID")
 done
+sy_wait_servers "${HOLD[@]}"
 
 vm_daemon --sync-period 2s || { notok "daemon starts and syncs"; vm_checks_done; }
 ok "daemon starts and syncs (Using ipvs Proxier)"

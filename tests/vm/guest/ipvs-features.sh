@@ -8,9 +8,12 @@
 
 vm_topology
 vm_pod_servers
+SCTP=()
 for i in 0 1 2; do
-	sy_echo_server "${PODS[$i]}" sctp 9000 "p$((i + 1))"
+	SY_BG_NOWAIT=1 sy_echo_server "${PODS[$i]}" sctp 9000 "p$((i + 1))"
+	SCTP+=("$SY_LAST_PID")
 done
+sy_wait_servers "${SCTP[@]}"
 vm_svc "$M/web.yaml" web 10.96.0.10 "http:80:8080:TCP" "${POD_IPS[*]}"
 vm_svc "$M/sticky.yaml" sticky 10.96.0.11 "http:80:8080:TCP" "${POD_IPS[*]}" \
 "  sessionAffinity: ClientIP

@@ -8,10 +8,13 @@
 . "$SY_SRC/tests/vm/guest/lib.sh"
 
 vm_topology
+HOLD=()
 for i in 0 1 2; do
-	sy_bg "${PODS[$i]}" "$SY_TMP/hold-$i.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --proto tcp \
-		--port 8081 --name "p$((i + 1))" --hold
+	SY_BG_NOWAIT=1 sy_bg "${PODS[$i]}" "$SY_TMP/hold-$i.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
+		--proto tcp --port 8081 --name "p$((i + 1))" --hold
+	HOLD+=("$SY_LAST_PID")
 done
+sy_wait_servers "${HOLD[@]}"
 for i in 0 1 2; do
 	sy_wait 90 bash -c "ip netns exec ${PODS[$i]} ss -Htln 'sport = :8081' | grep -q ." ||
 		sy_fail "hold server p$((i + 1)) did not start"
