@@ -3,14 +3,17 @@
 # A busy xtables lock never blocks the loop and is not a failure (issue 13,
 # points 9 and 10).  The daemon uses a private lock file (SY_XTABLES_LOCK),
 # so the host's /run/xtables.lock is never held here.
-#  1. Another program holds the lock for 8 s in a loop (2 s held, 50 ms
+#  1. Another program holds the lock for 10 s in a loop (4 s held, 50 ms
 #     gaps).  A Service changes while it is held: /healthz answers 200
-#     within 0.5 s throughout; nothing is written while the lock is held;
-#     the new rules are in the kernel within 1 s of the first gap; no sync
+#     within 1.5 s throughout (at load 22 curl alone took 0.7 s; a loop
+#     blocked on the lock would not answer for the rest of the 4 s hold);
+#     nothing is written while the lock is held;
+#     the new rules are in the kernel within 1 s of the first gap (of the
+#     second on a loaded machine, where the daemon can miss a 50 ms gap); no sync
 #     is counted as failed and no backoff is logged.
 #  2. kube-proxy's healthz rule: with --sync-period 2s (healthz timeout
-#     2 x 2 s) and the lock held for 7 s, /healthz stays 200 until the change
-#     has been pending for 4 s, then answers 503 (still within 0.5 s), and
+#     2 x 2 s) and the lock held for 10 s, /healthz stays 200 until the change
+#     has been pending for 4 s, then answers 503 (still within 1.5 s), and
 #     200 again once the change has landed.
 . "$(dirname "$0")/iptables-lib.sh"
 command -v curl >/dev/null || sy_skip "curl missing"
@@ -27,12 +30,12 @@ has() { ip netns exec "$NODE" $IPT-save | grep -qF -- "$(ipt_host "$1")"; }
 has 10.96.0.70 || sy_fail "first sync did not program the Service"
 
 # healthz every 0.1 s: "code seconds wallclock-after wallclock-before" per
-# answer (000 = no answer in 0.5 s)
+# answer (000 = no answer in 1.5 s)
 probe() {
 	local t0
 	while :; do
 		t0=$(date +%s.%N)
-		r=$(ip netns exec "$NODE" curl -s -o /dev/null --max-time 0.5 \
+		r=$(ip netns exec "$NODE" curl -s -o /dev/null --max-time 1.5 \
 			-w '%{http_code} %{time_total}' http://127.0.0.1:10256/healthz)
 		echo "$r $(date +%s.%N) $t0"
 		sleep 0.1
@@ -56,12 +59,12 @@ metric() {
 	ip netns exec "$NODE" curl -s http://127.0.0.1:10249/metrics | awk -v m="$1" '$1 == m { print $2 }'
 }
 
-# ---- 1. held 8 s with short gaps ----
+# ---- 1. held 10 s with short gaps ----
 fails0=$(metric switchyard_sync_failures_total)
 probe >"$SY_TMP/probe1" &
 PROBE=$!
 SY_PIDS+=("$PROBE")
-"$PY" "$SY_SRC/tests/lib/lock_holder.py" --path "$LOCK" --total 8 --hold 2 --gap 0.05 \
+"$PY" "$SY_SRC/tests/lib/lock_holder.py" --path "$LOCK" --total 10 --hold 4 --gap 0.05 \
 	--mark "$SY_TMP/h1" &
 HOLDER=$!
 SY_PIDS+=("$HOLDER")
@@ -85,13 +88,17 @@ t_gap=$(cat "$SY_TMP/h1.gap")
 # and when this script's polling saw them (slower on a loaded machine)
 t_sync=$(klog_time "$IPT_LOG" 'for the xtables lock' 'SyncProxyRules complete') ||
 	sy_fail "no sync after the lock wait in the log: $(tail -5 "$IPT_LOG")"
-lat=$(awk -v a="$t_sync" -v b="$t_gap" 'BEGIN { printf "%.3f", a - b }')
+# the gap the sync came in: the first, or on a loaded machine (the daemon,
+# polling every 10 ms, descheduled through all of a 50 ms gap) the second;
+# a daemon that backs off or polls slowly misses these short gaps
+read -r gapno t_in lat < <(awk -v s="$t_sync" '$1 <= s { n = NR; g = $1 } END { printf "%d %s %.3f\n", n, g, s - g }' "$SY_TMP/h1.gaps")
 seen=$(awk -v a="$t_rule" -v b="$t_gap" 'BEGIN { printf "%.3f", a - b }')
-awk -v l="$lat" 'BEGIN { exit !(l >= 0 && l <= 1.0) }' ||
-	sy_fail "the rules reached the kernel $lat s after the first gap (want <= 1 s)"
+[ "${gapno:-0}" -ge 1 ] && [ "$gapno" -le 2 ] && awk -v l="$lat" 'BEGIN { exit !(l >= 0 && l <= 1.0) }' ||
+	sy_fail "the rules reached the kernel $lat s after gap ${gapno:-none} (want <= 1 s after the first or second gap): $(tr '\n' ' ' <"$SY_TMP/h1.gaps")"
+[ "$gapno" = 1 ] || sy_log "note: the daemon missed the first 50 ms gap and synced in the second"
 n=$(wc -l <"$SY_TMP/probe1")
 bad=$(awk '$1 != 200' "$SY_TMP/probe1" | head -3)
-[ "$n" -ge 4 ] || sy_fail "only $n healthz probes in 8 s"
+[ "$n" -ge 4 ] || sy_fail "only $n healthz probes in 10 s"
 [ -z "$bad" ] || sy_fail "healthz did not answer 200 while the lock was busy: $bad"
 maxt=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$SY_TMP/probe1")
 fails=$(metric switchyard_sync_failures_total)
@@ -99,7 +106,7 @@ fails=$(metric switchyard_sync_failures_total)
 grep -q "retrying in" "$IPT_LOG" && sy_fail "backoff for a busy lock: $(grep 'retrying in' "$IPT_LOG" | head -2)"
 waits=$(metric switchyard_xtables_lock_waits_total)
 [ "${waits:-0}" -ge 1 ] || sy_fail "switchyard_xtables_lock_waits_total is ${waits:-missing}"
-sy_log "lock held 8 s with 50 ms gaps: rules in the kernel ${lat} s after the first gap (seen by polling after ${seen} s); $n healthz answers, all 200, slowest ${maxt} s"
+sy_log "lock held 10 s with 50 ms gaps: rules in the kernel ${lat} s after gap $gapno (seen by polling after ${seen} s); $n healthz answers, all 200, slowest ${maxt} s"
 ipt_stop
 
 # ---- 2. kube-proxy's healthz rule: unhealthy only when pending > 2 x sync period ----
@@ -107,7 +114,7 @@ ipt_start --sync-period 2s
 probe >"$SY_TMP/probe2" &
 PROBE=$!
 SY_PIDS+=("$PROBE")
-"$PY" "$SY_SRC/tests/lib/lock_holder.py" --path "$LOCK" --total 7 --hold 7 --gap 0 \
+"$PY" "$SY_SRC/tests/lib/lock_holder.py" --path "$LOCK" --total 10 --hold 10 --gap 0 \
 	--mark "$SY_TMP/h2" &
 HOLDER=$!
 SY_PIDS+=("$HOLDER")
@@ -116,7 +123,11 @@ t_change=$(date +%s.%N)
 ipt_svc web3 10.96.0.72 80 8080 TCP | ipt_write svc3.yaml
 wait "$HOLDER"
 sy_wait 20 has 10.96.0.72 || sy_fail "the change did not land after the lock was freed"
-sleep 0.5
+# a probe sent after the rules were seen (one sent before may have been
+# answered before the sync, on a loaded machine a second earlier)
+t_landed=$(date +%s.%N)
+sy_wait 30 awk -v t="$t_landed" '$4 > t { f = 1 } END { exit !f }' "$SY_TMP/probe2" ||
+	sy_fail "no healthz probe after the sync"
 kill "$PROBE"
 # answered before t_change + 3.8 s: all 200; asked 4.3 s after the daemon
 # read the change (its log: a loaded machine may read it late) and answered
@@ -129,6 +140,7 @@ late=$(awk -v t="$t_read" -v g="$(cat "$SY_TMP/h2.gap")" '$4 > t + 4.3 && $3 < g
 [ -n "$late" ] || sy_fail "no probe between 4.3 s and the release"
 bad=$(awk '$1 != 503' <<<"$late" | head -2)
 [ -z "$bad" ] || sy_fail "healthy with a change pending longer than 2 x sync period: $bad"
-[ "$(tail -1 "$SY_TMP/probe2" | cut -d' ' -f1)" = 200 ] || sy_fail "not healthy again after the sync"
-awk '$1 == "000"' "$SY_TMP/probe2" | grep -q . && sy_fail "healthz did not answer within 0.5 s"
-sy_pass "busy lock: no blocking, no failure, rules ${lat} s after the first gap; healthz 503 only after 2 x sync period pending"
+after=$(awk -v t="$t_landed" '$4 > t' "$SY_TMP/probe2")
+[ -z "$(awk '$1 != 200' <<<"$after")" ] || sy_fail "not healthy again after the sync: $after"
+awk '$1 == "000"' "$SY_TMP/probe2" | grep -q . && sy_fail "healthz did not answer within 1.5 s"
+sy_pass "busy lock: no blocking, no failure, rules ${lat} s after gap $gapno; healthz 503 only after 2 x sync period pending"

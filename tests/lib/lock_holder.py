@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Hold a lock file (flock) like a busy iptables writer: for --total
 seconds, take it for --hold seconds, let go for --gap seconds, again.
-Writes the wall-clock time the lock was first taken to MARK.held and the
-time of the first release (the first gap) to MARK.gap."""
+Writes the wall-clock time the lock was first taken to MARK.held, the
+time of the first release (the first gap) to MARK.gap, and the time of
+every release, one a line, to MARK.gaps."""
 import argparse
 import fcntl
 import os
@@ -32,10 +33,13 @@ while time.monotonic() < end:
     if first:
         note(".held", time.time())
     time.sleep(max(0.0, min(a.hold, end - time.monotonic())))
+    t = time.time()
     if first:
         # noted just before letting go: whatever is seen while it is absent
         # was written while the lock was held
-        note(".gap", time.time())
+        note(".gap", t)
         first = False
+    with open(a.mark + ".gaps", "a") as f:
+        f.write("%.6f\n" % t)
     fcntl.flock(fd, fcntl.LOCK_UN)
     time.sleep(a.gap)
