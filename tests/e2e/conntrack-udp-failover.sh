@@ -231,6 +231,7 @@ grep "Conntrack cleanup" "$LOG" | tail -2 >&2
 [ "$r4" = ep2 ] || sy_fail "formerly empty Service: flow answered '$r4' after the sync (cached reject)"
 [ "$ro" = ep1 ] || sy_fail "other Service flow broken: '$ro'"
 # the streaming client: ep1 … ep1 then ep2 … ep2, switched within the sync, nothing lost
+# but the datagram in flight at the switch
 sleep 0.5
 awk -v t0="$t0" '$1 >= t0' "$SY_TMP/stream.log" >"$SY_TMP/stream.after"
 first=$(awk '$2 == "ep2" {print $1; exit}' "$SY_TMP/stream.after")
@@ -239,7 +240,14 @@ bad=$(awk -v f="$first" '$1 >= f && $2 != "ep2"' "$SY_TMP/stream.after" | head -
 [ -z "$bad" ] || sy_fail "streaming client left ep2 again: $bad"
 lost=$(awk '$2 != "ep1" && $2 != "ep2"' "$SY_TMP/stream.after" | wc -l)
 sy_log "streaming client (a datagram every 0.1 s): first ep2 answer $(awk "BEGIN {printf \"%.3f\", $first - $t0}") s after the manifest change; $lost datagrams unanswered; sent $(wc -l <"$SY_TMP/stream.after") since the change"
-[ "$lost" = 0 ] || sy_fail "streaming client lost $lost datagrams across the switch"
+# the one datagram that ep1 was answering when its entry was deleted loses its
+# answer (no entry to reverse the NAT: kube-proxy's too); a loaded machine's
+# slow echo server makes that likelier.  Any other loss is a failure.
+other=$(awk '$2 == "ep2" && !f { f = NR } { l[NR] = $2 } END {
+	for (i = 1; i <= NR; i++) if (l[i] != "ep1" && l[i] != "ep2" && i != f - 1) n++
+	print n + 0 }' "$SY_TMP/stream.after")
+[ "$lost" -le 1 ] && [ "$other" = 0 ] ||
+	sy_fail "streaming client lost $lost datagrams across the switch ($other not right before the first ep2 answer): $(awk '$2 != "ep1" && $2 != "ep2"' "$SY_TMP/stream.after" | head -3)"
 
 # --- the kernel's view ---
 ctl -p udp --orig-dst $VIP | grep -q "src=$EP1 " && sy_fail "stale ClusterIP entry left: $(ctl -p udp --orig-dst $VIP)"
