@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The daemon runs valgrind-clean: start, list a manifest directory, follow
-# changes (including a bad object), stop on SIGTERM; no memory errors, no
+# changes (including a bad object, a changed ServiceCIDR), stop on SIGTERM; no memory errors, no
 # definite leaks.  Runs the kernel-writing mode too when it works here.
 . "$(dirname "$0")/../lib/common.sh"
 command -v valgrind >/dev/null || sy_skip "valgrind not installed"
@@ -26,6 +26,11 @@ ports: [{name: http, port: 8080}, {name: dns, port: 5353, protocol: UDP}]
 endpoints:
 - {addresses: [10.244.1.10], nodeName: n1}
 - {addresses: [10.244.1.11], conditions: {ready: false, serving: true, terminating: true}}
+---
+apiVersion: networking.k8s.io/v1
+kind: ServiceCIDR
+metadata: {name: kubernetes}
+spec: {cidrs: [10.96.0.0/16, "fd00:96::/112"]}
 Y
 for mode in none iptables nftables; do
 	LOG=$SY_TMP/vg-$mode.log
@@ -40,7 +45,7 @@ for mode in none iptables nftables; do
 		fi
 		sy_fail "$mode: no first sync: $(tail -5 "$LOG")"
 	fi
-	sed -i 's/10.244.1.11/10.244.1.12/; s/port: 80,/port: 81,/' "$M/a.yaml"
+	sed -i 's/10.244.1.11/10.244.1.12/; s/port: 80,/port: 81,/; s|10.96.0.0/16|10.96.0.0/17|' "$M/a.yaml"
 	printf -- '---\nkind: Service\nmetadata: {name: bad}\nspec: {clusterIP: 1.2.3.4, ports: [{port: -1}]}\n' >>"$M/a.yaml"
 	sy_wait 60 grep -q "Service default/bad" "$LOG" || sy_fail "$mode: change not seen"
 	sleep 1
@@ -49,7 +54,7 @@ for mode in none iptables nftables; do
 	wait "$PID"; rc=$?
 	grep -q "ERROR SUMMARY: 0 errors" "$LOG" || sy_fail "$mode: valgrind errors: $(grep -A20 'Invalid\|uninitialised\|definitely lost' "$LOG" | head -40)"
 	[ $rc = 0 ] || sy_fail "$mode: exit $rc"
-	sed -i 's/10.244.1.12/10.244.1.11/; s/port: 81,/port: 80,/' "$M/a.yaml"
+	sed -i 's/10.244.1.12/10.244.1.11/; s/port: 81,/port: 80,/; s|10.96.0.0/17|10.96.0.0/16|' "$M/a.yaml"
 	sed -i '/name: bad/,$d' "$M/a.yaml"; sed -i '$d' "$M/a.yaml"
 done
 sy_pass
