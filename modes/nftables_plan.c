@@ -210,6 +210,27 @@ bool nftp_opts_equal(const struct nftp_opts *a, const struct nftp_opts *b)
 
 /* ---- globals ---- */
 
+/* One rule per CIDR: `ip saddr|daddr CIDR act` (m: SY_NFT_M_SADDR or SY_NFT_M_DADDR). */
+static void add_cidr_rules(struct nftp_chain *c, uint32_t m, const struct sy_cidr *v, unsigned n,
+			   uint8_t act)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct sy_nft_rule r;
+
+		memset(&r, 0, sizeof(r));
+		r.m = m;
+		r.act = act;
+		if (m == SY_NFT_M_SADDR) {
+			r.saddr = v[i].addr;
+			r.splen = v[i].plen;
+		} else {
+			r.daddr = v[i].addr;
+			r.dplen = v[i].plen;
+		}
+		add_rule(c, &r);
+	}
+}
+
 #define G_MAX 20
 
 void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
@@ -282,14 +303,7 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	 * inside a Service CIDR (not a ClusterIP, not DNATed) is dropped; one
 	 * rule per CIDR (kube-proxy: one rule over an anonymous set).
 	 */
-	for (unsigned i = 0; i < o->n_service_cidrs; i++) {
-		memset(&r, 0, sizeof(r));
-		r.m = SY_NFT_M_DADDR;
-		r.daddr = o->service_cidrs[i].addr;
-		r.dplen = o->service_cidrs[i].plen;
-		r.act = SY_NFT_A_DROP;
-		add_rule(c, &r);
-	}
+	add_cidr_rules(c, SY_NFT_M_DADDR, o->service_cidrs, o->n_service_cidrs, SY_NFT_A_DROP);
 
 	c = CH("reject-chain", NULL);
 	memset(&r, 0, sizeof(r));
@@ -326,14 +340,8 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	/* several cluster CIDRs: mark unless the source is in one of them */
 	if (o->n_cluster_cidrs > 1 && !o->masquerade_all) {
 		c = CH("mark-for-masquerade-non-pod", NULL);
-		for (unsigned i = 0; i < o->n_cluster_cidrs; i++) {
-			memset(&r, 0, sizeof(r));
-			r.m = SY_NFT_M_SADDR;
-			r.saddr = o->cluster_cidrs[i].addr;
-			r.splen = o->cluster_cidrs[i].plen;
-			r.act = SY_NFT_A_RETURN;
-			add_rule(c, &r);
-		}
+		add_cidr_rules(c, SY_NFT_M_SADDR, o->cluster_cidrs, o->n_cluster_cidrs,
+			       SY_NFT_A_RETURN);
 		r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
 		add_rule(c, &r);
 	}

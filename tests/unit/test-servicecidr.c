@@ -286,6 +286,22 @@ static void test_plan(void **state)
 	assert_int_equal(ch->rules[1].dplen, 112);
 	nftp_globals_free(&g);
 
+	/* the same per-CIDR rule maker: several cluster CIDRs, a return per source CIDR */
+	assert_int_equal(sy_cidr_parse("10.244.0.0/16", &o4.cluster_cidrs[0]), 0);
+	assert_int_equal(sy_cidr_parse("10.245.0.0/16", &o4.cluster_cidrs[1]), 0);
+	o4.n_cluster_cidrs = 2;
+	nftp_globals_build(&g, &o4);
+	ch = chain(&g, "mark-for-masquerade-non-pod");
+	assert_non_null(ch);
+	assert_int_equal(ch->n_rules, 3);
+	assert_int_equal(ch->rules[1].m, SY_NFT_M_SADDR);
+	assert_int_equal(ch->rules[1].act, SY_NFT_A_RETURN);
+	assert_string_equal(sy_addr_str(&ch->rules[1].saddr), "10.245.0.0");
+	assert_int_equal(ch->rules[1].splen, 16);
+	assert_int_equal(ch->rules[2].act, SY_NFT_A_JUMP);
+	assert_int_equal(chain(&g, "cluster-ips-check")->n_rules, 3);
+	nftp_globals_free(&g);
+
 	desired_fini(&ds);
 	cache_free(c);
 	json_object_put(a);
