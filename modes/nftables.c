@@ -29,10 +29,15 @@
 
 #define STALE_DELAY 1.0		/* seconds between flushing a chain and deleting it */
 /*
- * A full sync's first batch holds up to CHUNK_MSGS messages; each later one
- * as many as were sent before it (doubling): the kernel validates the
- * whole table on every commit that adds a jump, goto or verdict element,
- * so the number of batches must stay logarithmic (see doc/nftables.md).
+ * A full sync's batches hold about CHUNK_MSGS messages each, cut between
+ * Service ports: one transaction holds the nftables commit mutex while the
+ * kernel processes it, and a cold start must not hold it more than ~100 ms
+ * at a time (issue 15; kubernetes #139328).  At 10,000 Services a 4,000-
+ * message batch costs the kernel 20-45 ms of CPU; the doubling batches
+ * used before (fewer table validations) made the last one 0.6-0.9 s, and
+ * their pages the largest transient of the first sync.  With data maps
+ * for the endpoints the table's validation per commit is cheap, so 41
+ * batches instead of 7 did not cost more CPU (doc/nftables.md).
  */
 #define CHUNK_MSGS 4000
 #define MAX_TRIES 4
@@ -42,30 +47,238 @@ struct dset {
 	struct sy_nft_set def;
 };
 
-struct delem {
-	const struct nftp_elem *e;
-	unsigned refs;
-	char k[];		/* nftp_elem_key, exactly as long as needed */
-};
-
 struct kchain {
 	char *name;
 	uint64_t fp;
 	double stale;		/* flushed at this time, to be deleted; 0 = live */
 };
 
-/* What the kernel holds: the key, and the value only as a fingerprint. */
-struct kelem {
-	uint64_t vfp;		/* elem_vfp of verdict, goto chain and data */
+/*
+ * The element index: one entry per (set, key) for D and K together — the
+ * key in binary, D's owners and value, K's presence and value fingerprint
+ * — in an open-addressing table (linear probing, backward-shift deletion)
+ * of pointers into slabs.  Before, D and K each kept a hash node and an
+ * allocation with the key as hex text per element: at 10,000 Services
+ * (220,000 elements) about 40 MB of the daemon's peak.
+ */
+struct eent {
+	const struct nftp_elem *e;	/* D: an owner's element (its value), or NULL */
+	uint64_t vfp;			/* K: elem_vfp of what the kernel holds */
+	uint32_t refs;			/* D: plans that want it; 0 = not in D */
 	uint16_t set;
 	uint8_t klen;
-	char k[];		/* nftp_elem_key, then klen bytes of the key (kelem_key) */
+	uint8_t ink;			/* in K */
+	uint8_t key[];			/* klen bytes */
 };
 
-static const uint8_t *kelem_key(const struct kelem *e)
+#define SLAB_CHUNK (64u * 1024)
+#define SLAB_OFF_BITS 13		/* SLAB_CHUNK / 8 offsets */
+#define SLAB_CLASSES (((sizeof(struct eent) + NFTP_KD_MAX) + 7) / 8 + 1)
+/*
+ * Entries live in 64 KB chunks and are named by 32-bit handles (chunk,
+ * offset / 8, plus one: 0 is no entry), so the table's slots take 4 bytes.
+ */
+struct slab {
+	char *cur;
+	size_t left;
+	uint32_t free[SLAB_CLASSES];	/* free lists by size / 8 (handles) */
+	char **chunks;
+	unsigned n_chunks, cap_chunks;
+};
+
+static size_t eent_size(unsigned klen)
 {
-	return (const uint8_t *)e->k + strlen(e->k) + 1;
+	return (sizeof(struct eent) + klen + 7) & ~(size_t)7;
 }
+
+static inline void *slab_ptr(const struct slab *s, uint32_t h)
+{
+	h--;
+	return s->chunks[h >> SLAB_OFF_BITS] + (size_t)(h & ((1u << SLAB_OFF_BITS) - 1)) * 8;
+}
+
+static uint32_t slab_alloc(struct slab *s, size_t sz)
+{
+	uint32_t h = s->free[sz / 8];
+
+	if (h) {
+		memcpy(&s->free[sz / 8], slab_ptr(s, h), sizeof(h));
+		return h;
+	}
+	if (s->left < sz) {
+		if (s->n_chunks == s->cap_chunks) {
+			s->cap_chunks = s->cap_chunks ? 2 * s->cap_chunks : 16;
+			s->chunks = xrealloc(s->chunks, s->cap_chunks * sizeof(*s->chunks));
+		}
+		s->cur = s->chunks[s->n_chunks++] = xmalloc(SLAB_CHUNK);
+		s->left = SLAB_CHUNK;
+	}
+	h = (uint32_t)(((s->n_chunks - 1) << SLAB_OFF_BITS) |
+		       (uint32_t)((SLAB_CHUNK - s->left) / 8)) + 1;
+	s->cur += sz;
+	s->left -= sz;
+	return h;
+}
+
+static void slab_put(struct slab *s, uint32_t h, size_t sz)
+{
+	memcpy(slab_ptr(s, h), &s->free[sz / 8], sizeof(h));
+	s->free[sz / 8] = h;
+}
+
+static void slab_free_all(struct slab *s)
+{
+	for (unsigned i = 0; i < s->n_chunks; i++)
+		free(s->chunks[i]);
+	free(s->chunks);
+	memset(s, 0, sizeof(*s));
+}
+
+struct eidx {
+	uint32_t *slot;			/* handles; 0 = empty */
+	size_t cap;			/* a power of two, or 0 */
+	size_t n;			/* entries */
+	size_t n_d;			/* entries with refs (D's elements) */
+	struct slab slab;
+};
+
+static inline struct eent *ei_at(const struct eidx *x, size_t i)
+{
+	return x->slot[i] ? slab_ptr(&x->slab, x->slot[i]) : NULL;
+}
+
+static uint64_t ekey_hash(unsigned set, const uint8_t *key, unsigned klen)
+{
+	uint64_t h = (set + 1) * 0x9E3779B97F4A7C15ull ^ klen;
+
+	for (unsigned i = 0; i < klen; i += 8) {
+		uint64_t c = 0;
+		memcpy(&c, key + i, klen - i < 8 ? klen - i : 8);
+		h = (h ^ c) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 29);
+}
+
+static size_t ei_home(const struct eidx *x, uint64_t h)
+{
+	return (size_t)(h & (x->cap - 1));
+}
+
+/* The slot of (set, key): the entry's, or the empty one where it would go. */
+static size_t ei_find(const struct eidx *x, unsigned set, const uint8_t *key, unsigned klen)
+{
+	size_t i = ei_home(x, ekey_hash(set, key, klen));
+
+	for (;; i = (i + 1) & (x->cap - 1)) {
+		const struct eent *e = ei_at(x, i);
+		if (!e || (e->set == set && e->klen == klen && !memcmp(e->key, key, klen)))
+			return i;
+	}
+}
+
+static struct eent *ei_get(const struct eidx *x, unsigned set, const uint8_t *key, unsigned klen)
+{
+	return x->cap ? ei_at(x, ei_find(x, set, key, klen)) : NULL;
+}
+
+/* Put the entries of old[0..oc) that are in D or K into a fresh table of cap slots. */
+static void ei_rehash(struct eidx *x, uint32_t *old, size_t oc, size_t cap)
+{
+	x->cap = cap;
+	x->slot = xcalloc(cap, sizeof(*x->slot));
+	x->n = 0;
+	for (size_t i = 0; i < oc; i++) {
+		struct eent *e;
+		if (!old[i])
+			continue;
+		e = slab_ptr(&x->slab, old[i]);
+		if (e->ink || e->refs) {
+			x->slot[ei_find(x, e->set, e->key, e->klen)] = old[i];
+			x->n++;
+		} else {
+			slab_put(&x->slab, old[i], eent_size(e->klen));
+		}
+	}
+	free(old);
+}
+
+/* The entry of (set, key), new (refs 0, not in K) if there was none. */
+static struct eent *ei_put(struct eidx *x, unsigned set, const uint8_t *key, unsigned klen)
+{
+	struct eent *e;
+	uint32_t h;
+	size_t i;
+
+	if ((x->n + 1) * 4 > x->cap * 3)
+		ei_rehash(x, x->slot, x->cap, x->cap ? 2 * x->cap : 1024);
+	i = ei_find(x, set, key, klen);
+	if (x->slot[i])
+		return ei_at(x, i);
+	h = slab_alloc(&x->slab, eent_size(klen));
+	e = slab_ptr(&x->slab, h);
+	memset(e, 0, sizeof(*e));
+	e->set = (uint16_t)set;
+	e->klen = (uint8_t)klen;
+	memcpy(e->key, key, klen);
+	x->slot[i] = h;
+	x->n++;
+	return e;
+}
+
+/* Remove and free an entry (neither D nor K wants it any more). */
+static void ei_del(struct eidx *x, struct eent *e)
+{
+	size_t mask = x->cap - 1, i = ei_find(x, e->set, e->key, e->klen), j = i;
+	uint32_t h = x->slot[i];
+
+	if (ei_at(x, i) != e)
+		return;
+	for (;;) {
+		const struct eent *o;
+		size_t k;
+		j = (j + 1) & mask;
+		if (!x->slot[j])
+			break;
+		o = ei_at(x, j);
+		k = ei_home(x, ekey_hash(o->set, o->key, o->klen));
+		/* move j back to i unless its home lies cyclically in (i, j] */
+		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+			x->slot[i] = x->slot[j];
+			i = j;
+		}
+	}
+	x->slot[i] = 0;
+	x->n--;
+	slab_put(&x->slab, h, eent_size(e->klen));
+}
+
+/* Apply forget() to every entry, then drop those neither in D nor in K. */
+static void ei_filter(struct eidx *x, bool (*forget)(struct eent *e))
+{
+	size_t drop = 0;
+
+	for (size_t i = 0; i < x->cap; i++)
+		if (x->slot[i] && !forget(ei_at(x, i)))
+			drop++;
+	if (drop)	/* (the first sync's K is empty: no second table at the peak) */
+		ei_rehash(x, x->slot, x->cap, x->cap);
+}
+
+static void ei_free(struct eidx *x)
+{
+	free(x->slot);
+	slab_free_all(&x->slab);
+	memset(x, 0, sizeof(*x));
+}
+
+/* An element of a unit: its set and key (pointing into a plan or an index entry). */
+struct ekey {
+	const uint8_t *key;
+	uint16_t set;
+	uint8_t klen;
+};
 
 static uint64_t elem_vfp(uint8_t ev, const char *chain, const uint8_t *data, unsigned dlen)
 {
@@ -104,13 +317,12 @@ struct proxy_mode {
 	struct hmap ports;		/* name → struct nftp_port */
 	/* D */
 	struct hmap dchains;		/* name → struct nftp_chain */
-	struct hmap delems;		/* key → struct delem */
+	struct eidx elems;		/* D's and K's elements */
 	struct hmap dsets;		/* name → struct dset */
 	struct dset fixed[NFTP_NSETS];
 	/* K */
 	bool ktable;
 	struct hmap kchains;		/* name → struct kchain */
-	struct hmap kelems;		/* key → struct kelem */
 	struct hmap ksets;		/* name → strdup'd name */
 	struct hmap stale;		/* name → struct kchain (also in kchains) */
 	bool need_full;
@@ -212,38 +424,29 @@ static void d_shard_ref(struct proxy_mode *m, unsigned set, int d)
 
 static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
 {
-	char k[NFTP_EKEY_MAX];
-	struct delem *d;
+	struct eent *d;
 
 	d_shard_ref(m, e->set, 1);
-	nftp_elem_key(k, nftp_set_def(e->set)->name, e->key, e->klen);
-	d = hmap_get(&m->delems, k);
-	if (d) {
-		d->refs++;
-		if (!d->e)
-			d->e = e;
-		return;
-	}
-	d = xcalloc(1, sizeof(*d) + strlen(k) + 1);
-	strcpy(d->k, k);
-	d->e = e;
-	d->refs = 1;
-	hmap_put(&m->delems, d->k, d);
+	d = ei_put(&m->elems, e->set, e->key, e->klen);
+	if (d->refs++ == 0)
+		m->elems.n_d++;
+	if (!d->e)
+		d->e = e;
 }
 
 static void d_del_elem(struct proxy_mode *m, const struct nftp_elem *e)
 {
-	char k[NFTP_EKEY_MAX];
-	struct delem *d;
+	struct eent *d;
 
 	d_shard_ref(m, e->set, -1);
-	nftp_elem_key(k, nftp_set_def(e->set)->name, e->key, e->klen);
-	d = hmap_get(&m->delems, k);
-	if (!d)
+	d = ei_get(&m->elems, e->set, e->key, e->klen);
+	if (!d || !d->refs)
 		return;
 	if (--d->refs == 0) {
-		hmap_del(&m->delems, k);
-		free(d);
+		m->elems.n_d--;
+		d->e = NULL;
+		if (!d->ink)
+			ei_del(&m->elems, d);
 	} else if (d->e == e) {
 		/* another owner's element stays: point at something that lives on */
 		d->e = NULL;
@@ -284,24 +487,22 @@ static void d_port_del(struct proxy_mode *m, struct nftp_port *pp)
 }
 
 /* An element whose owner went away but which another port still wants. */
-static const struct nftp_elem *d_elem_value(struct proxy_mode *m, struct delem *d)
+static const struct nftp_elem *d_elem_value(struct proxy_mode *m, struct eent *d)
 {
 	struct hmap_iter it;
 	void *v;
 
-	if (d->e)
+	if (d->e || !d->refs)
 		return d->e;
 	hmap_iter_init(&it, &m->ports);
 	while (hmap_iter_next(&it, NULL, &v)) {
 		struct nftp_port *pp = v;
-		char k[NFTP_EKEY_MAX];
 		if (pp->error)
 			continue;
 		for (unsigned i = 0; i < pp->n_elems; i++) {
-			nftp_elem_key(k, nftp_set_def(pp->elems[i].set)->name, pp->elems[i].key,
-				      pp->elems[i].klen);
-			if (!strcmp(k, d->k))
-				return d->e = &pp->elems[i];
+			const struct nftp_elem *e = &pp->elems[i];
+			if (e->set == d->set && e->klen == d->klen && !memcmp(e->key, d->key, d->klen))
+				return d->e = e;
 		}
 	}
 	return NULL;
@@ -333,6 +534,13 @@ static void free_values(struct hmap *h)
 	hmap_clear(h);
 }
 
+static bool d_forget(struct eent *e)
+{
+	e->refs = 0;
+	e->e = NULL;
+	return e->ink;
+}
+
 static void d_clear(struct proxy_mode *m)
 {
 	struct hmap_iter it;
@@ -340,7 +548,8 @@ static void d_clear(struct proxy_mode *m)
 
 	hmap_clear(&m->dchains);
 	m->d_rules = 0;
-	free_values(&m->delems);
+	ei_filter(&m->elems, d_forget);
+	m->elems.n_d = 0;
 	hmap_iter_init(&it, &m->dsets);
 	while (hmap_iter_next(&it, NULL, &v)) {
 		struct dset *s = v;
@@ -351,6 +560,12 @@ static void d_clear(struct proxy_mode *m)
 }
 
 /* ---- K ---- */
+
+static bool k_forget(struct eent *e)
+{
+	e->ink = 0;
+	return e->refs != 0;
+}
 
 static void k_clear(struct proxy_mode *m)
 {
@@ -364,11 +579,7 @@ static void k_clear(struct proxy_mode *m)
 	}
 	hmap_clear(&m->kchains);
 	hmap_clear(&m->stale);
-	hmap_iter_init(&it, &m->kelems);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		free(v);
-	}
-	hmap_clear(&m->kelems);
+	ei_filter(&m->elems, k_forget);
 	free_values(&m->ksets);
 	m->ktable = false;
 }
@@ -397,29 +608,13 @@ static void k_chain_del(struct proxy_mode *m, const char *name)
 	free(c);
 }
 
-static void k_elem_put(struct proxy_mode *m, const char *k, unsigned set, const uint8_t *key,
-		       unsigned klen, uint64_t vfp)
+static void k_elem_put(struct proxy_mode *m, unsigned set, const uint8_t *key, unsigned klen,
+		       uint64_t vfp)
 {
-	struct kelem *e = hmap_get(&m->kelems, k);
-	size_t l = strlen(k);
+	struct eent *e = ei_put(&m->elems, set, key, klen);
 
-	/* the same name is the same key (its hex), so an entry found keeps it */
-	if (!e) {
-		e = xcalloc(1, sizeof(*e) + l + 1 + klen);
-		memcpy(e->k, k, l + 1);
-		memcpy(e->k + l + 1, key, klen);
-		hmap_put(&m->kelems, e->k, e);
-	}
-	e->set = (uint16_t)set;
-	e->klen = (uint8_t)klen;
+	e->ink = 1;
 	e->vfp = vfp;
-}
-
-static void k_elem_del(struct proxy_mode *m, const char *k)
-{
-	struct kelem *e = hmap_del(&m->kelems, k);
-
-	free(e);
 }
 
 struct load_arg {
@@ -455,13 +650,11 @@ static void load_set(void *arg, const char *name)
 static void load_elem(void *arg, const struct sy_nft_elem_info *in)
 {
 	struct load_arg *a = arg;
-	char k[NFTP_EKEY_MAX];
 
 	if (in->klen > NFTP_KD_MAX)
 		return;
-	nftp_elem_key(k, nftp_set_def(a->set)->name, in->key, in->klen);
 	/* a jump (never ours) or an unknown verdict: 0xff, a mismatch */
-	k_elem_put(a->m, k, a->set, in->key, in->klen,
+	k_elem_put(a->m, a->set, in->key, in->klen,
 		   elem_vfp(in->ev == SY_NFT_EV_JUMP ? 0xff : in->ev, in->chain, in->dval,
 			    in->dval ? in->dlen : 0));
 }
@@ -496,10 +689,11 @@ static int k_load(struct proxy_mode *m)
 struct unit {
 	const char **chains;
 	unsigned n_chains, cap_chains;
-	const char **elems;
+	struct ekey *elems;
 	unsigned n_elems, cap_elems;
 	const char **sets;
 	unsigned n_sets, cap_sets;
+	bool defer;		/* leave unused chains and sets alone (a full sync's first pass) */
 };
 
 static void u_push(const char ***arr, unsigned *n, unsigned *cap, const char *s)
@@ -523,48 +717,25 @@ static void u_free(struct unit *u)
 	free(u->sets);
 }
 
-/*
- * Element keys of a plan go through a scratch pool (they are formatted):
- * buffers of NFTP_EKEY_MAX bytes kept from one port to the next
- * (kp_reset), freed by kp_free.
- */
-struct keypool {
-	char **k;
-	unsigned n, nalloc, cap;
-};
-
-static const char *kp_add(struct keypool *p, const struct nftp_elem *e)
+static void e_push(struct unit *u, unsigned set, const uint8_t *key, unsigned klen)
 {
-	if (p->n == p->nalloc) {
-		if (p->nalloc == p->cap) {
-			p->cap = p->cap ? 2 * p->cap : 32;
-			p->k = xrealloc(p->k, p->cap * sizeof(*p->k));
-		}
-		p->k[p->nalloc++] = xmalloc(NFTP_EKEY_MAX);
+	if (u->n_elems == u->cap_elems) {
+		u->cap_elems = u->cap_elems ? 2 * u->cap_elems : 32;
+		u->elems = xrealloc(u->elems, u->cap_elems * sizeof(*u->elems));
 	}
-	nftp_elem_key(p->k[p->n], nftp_set_def(e->set)->name, e->key, e->klen);
-	return p->k[p->n++];
+	u->elems[u->n_elems++] = (struct ekey){ key, (uint16_t)set, (uint8_t)klen };
 }
 
-static void kp_reset(struct keypool *p)
-{
-	p->n = 0;
-}
+/* Which of a port's elements a unit takes: all, all but the verdict maps', only those. */
+enum { U_ALL, U_DATA, U_VERDICT };
 
-static void kp_free(struct keypool *p)
-{
-	for (unsigned i = 0; i < p->nalloc; i++)
-		free(p->k[i]);
-	free(p->k);
-	memset(p, 0, sizeof(*p));
-}
-
-static void u_add_port(struct unit *u, struct keypool *kp, const struct nftp_port *pp)
+static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 {
 	for (unsigned i = 0; i < pp->n_chains; i++)
 		u_push(&u->chains, &u->n_chains, &u->cap_chains, pp->chains[i].name);
 	for (unsigned i = 0; i < pp->n_elems; i++)
-		u_push(&u->elems, &u->n_elems, &u->cap_elems, kp_add(kp, &pp->elems[i]));
+		if (which == U_ALL || (which == U_VERDICT) == nftp_set_def(pp->elems[i].set)->map)
+			e_push(u, pp->elems[i].set, pp->elems[i].key, pp->elems[i].klen);
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
 	/* the endpoints maps its elements are in (created before, deleted after them), each once */
@@ -616,15 +787,15 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 		}
 	}
 	for (unsigned i = 0; i < u->n_elems; i++) {
-		struct delem *d = hmap_get(&m->delems, u->elems[i]);
-		struct kelem *k = hmap_get(&m->kelems, u->elems[i]);
-		const struct nftp_elem *e = d ? d_elem_value(m, d) : NULL;
+		const struct ekey *uk = &u->elems[i];
+		struct eent *x = ei_get(&m->elems, uk->set, uk->key, uk->klen);
+		const struct nftp_elem *e = x ? d_elem_value(m, x) : NULL;
 		uint64_t vfp = e ? elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen) : 0;
-		if (e && k && k->vfp == vfp)
+		if (!x || (e && x->ink && x->vfp == vfp))
 			continue;
-		if (k) {
-			sy_nft_elem(b, false, nftp_set_def(k->set)->name, kelem_key(k), k->klen, 0, NULL);
-			k_elem_del(m, u->elems[i]);
+		if (x->ink) {
+			sy_nft_elem(b, false, nftp_set_def(x->set)->name, x->key, x->klen, 0, NULL);
+			x->ink = 0;
 		}
 		if (e) {
 			if (e->dlen)
@@ -633,9 +804,14 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 			else
 				sy_nft_elem(b, true, nftp_set_def(e->set)->name, e->key, e->klen, e->ev,
 					    e->chain);
-			k_elem_put(m, u->elems[i], e->set, e->key, e->klen, vfp);
+			x->ink = 1;
+			x->vfp = vfp;
+		} else if (!x->refs) {
+			ei_del(&m->elems, x);	/* uk may point into it: not used after this */
 		}
 	}
+	if (u->defer)
+		return written;
 	for (unsigned i = 0; i < u->n_chains; i++) {
 		struct kchain *k = hmap_get(&m->kchains, u->chains[i]);
 		if (!k || k->stale || hmap_get(&m->dchains, u->chains[i]))
@@ -683,6 +859,15 @@ static unsigned emit_stale(struct proxy_mode *m, struct sy_nft_batch *b, double 
 
 /* ---- sync ---- */
 
+/* This thread's CPU time (user + system: the kernel's work in sendmsg included), seconds. */
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 struct sender {
 	struct proxy_mode *m;
 	struct sy_nft_batch *b;
@@ -711,9 +896,15 @@ static int s_send(struct sender *s)
 		s->b = NULL;
 		return 0;
 	}
+	unsigned msgs = sy_nft_batch_count(s->b);
+	double c0 = thread_cpu(), kc;
 	r = sy_nft_send(s->m->nl, s->b, &s->e, &ks);
+	kc = thread_cpu() - c0;
+	log_v(4, "nftables %s: batch of %u messages, %.3f ms in the kernel (cpu %.3f ms)",
+	      s->m->fam_table, msgs, ks * 1e3, kc * 1e3);
 	s->st->writes++;
 	s->st->kernel_write_seconds += ks;
+	s->st->kernel_write_cpu_seconds += kc;
 	if (r < 0 && s->e.tag >= 0 && (unsigned)s->e.tag < s->n_tags)
 		s->bad = xstrdup(s->tags[s->e.tag]);
 	sy_nft_batch_free(s->b);
@@ -758,7 +949,7 @@ static const struct ds_change *m_changes(const struct proxy_mode *m, const struc
 
 /* Bring the per-port plans up to ds: all of them (full) or the changed ones. */
 static void replan(struct proxy_mode *m, const struct desired_state *ds, bool all,
-		   struct unit *u, struct keypool *kp)
+		   struct unit *u)
 {
 	struct hmap_iter it;
 	const char *key;
@@ -808,13 +999,13 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 			continue;
 		if (dp) {
 			np = nftp_port_new(&m->opts, dp, &m->alloc);
-			u_add_port(u, kp, np);
+			u_add_port(u, np, U_ALL);
 		}
 		if (old) {
 			hmap_del(&m->ports, old->name);
 			if (!old->error)
 				d_port_del(m, old);
-			u_add_port(u, kp, old);
+			u_add_port(u, old, U_ALL);
 			/* old's strings must outlive the emit: park it */
 			old->serial = 0;
 		}
@@ -856,10 +1047,8 @@ static bool is_parked(const struct nftp_port *pp)
 static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigned *written)
 {
 	struct unit u = { 0 };
-	struct keypool kp = { 0 };
 	struct hmap_iter it;
 	const char *key;
-	unsigned sent = 0;
 	void *v;
 	int r;
 
@@ -880,39 +1069,51 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 		u_push(&u.sets, &u.n_sets, &u.cap_sets, m->fixed[i].name);
 	/* sets before the global chains' rules use them: emit handles the order */
 	for (unsigned i = 0; i < m->g.n_elems; i++)
-		u_push(&u.elems, &u.n_elems, &u.cap_elems, kp_add(&kp, &m->g.elems[i]));
+		e_push(&u, m->g.elems[i].set, m->g.elems[i].key, m->g.elems[i].klen);
 	*written += emit(m, s->b, &u, now);
 	u_reset(&u);
-	/* ports */
-	hmap_iter_init(&it, &m->ports);
-	while (hmap_iter_next(&it, &key, &v)) {
-		struct nftp_port *pp = v;
-		if (pp->error || is_parked(pp))
-			continue;
-		u_add_port(&u, &kp, pp);
-		s_tag(s, pp->name);
-		*written += emit(m, s->b, &u, now);
-		u_reset(&u);
-		kp_reset(&kp);
-		unsigned cnt = sy_nft_batch_count(s->b);
-		if (cnt >= CHUNK_MSGS && cnt >= sent) {
-			sent += cnt;
-			r = s_send(s);
-			if (r < 0)
-				goto out;
-			s_new(s);
+	/*
+	 * ports, in two passes: chains, rules and data elements first, then
+	 * the verdict maps' elements (service-ips, …: the gotos into the
+	 * ports' chains), with the chains and sets no longer used flushed
+	 * and deleted after them.  A commit that adds a rule with a nat or
+	 * lookup expression validates the whole table, walking every element
+	 * of every verdict map into its chain: with the gotos last, the cold
+	 * start's first batches validate a table whose maps are empty.  A
+	 * port's old and new verdict elements stay in one batch.
+	 */
+	for (int pass = U_DATA; pass <= U_VERDICT; pass++) {
+		hmap_iter_init(&it, &m->ports);
+		while (hmap_iter_next(&it, &key, &v)) {
+			struct nftp_port *pp = v;
+			if (pp->error || is_parked(pp))
+				continue;
+			u_add_port(&u, pp, pass);
+			u.defer = pass == U_DATA;
+			s_tag(s, pp->name);
+			*written += emit(m, s->b, &u, now);
+			u_reset(&u);
+			if (sy_nft_batch_count(s->b) >= CHUNK_MSGS) {
+				r = s_send(s);
+				if (r < 0)
+					goto out;
+				s_new(s);
+			}
 		}
 	}
+	u.defer = false;
 	s_tag(s, NULL);
 	/* leftovers: in K, not in D */
 	hmap_iter_init(&it, &m->kchains);
 	while (hmap_iter_next(&it, &key, &v))
 		if (!hmap_get(&m->dchains, key))
 			u_push(&u.chains, &u.n_chains, &u.cap_chains, ((struct kchain *)v)->name);
-	hmap_iter_init(&it, &m->kelems);
-	while (hmap_iter_next(&it, &key, &v))
-		if (!hmap_get(&m->delems, key))
-			u_push(&u.elems, &u.n_elems, &u.cap_elems, ((struct kelem *)v)->k);
+	for (size_t i = 0; i < m->elems.cap; i++) {
+		const struct eent *x = ei_at(&m->elems, i);
+		/* emit frees such an entry after its own item: the key stays valid until then */
+		if (x && x->ink && !x->refs)
+			e_push(&u, x->set, x->key, x->klen);
+	}
 	hmap_iter_init(&it, &m->ksets);
 	while (hmap_iter_next(&it, &key, &v))
 		if (!hmap_get(&m->dsets, key))
@@ -920,12 +1121,15 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	{
 		/* emit frees K entries it deletes: copy the names first */
 		struct unit c = { 0 };
-		char **own = xcalloc(u.n_chains + u.n_elems + u.n_sets + 1, sizeof(*own));
+		char **own = xcalloc(u.n_chains + u.n_sets + 1, sizeof(*own));
 		unsigned no = 0;
 		for (unsigned i = 0; i < u.n_chains; i++)
 			u_push(&c.chains, &c.n_chains, &c.cap_chains, own[no++] = xstrdup(u.chains[i]));
-		for (unsigned i = 0; i < u.n_elems; i++)
-			u_push(&c.elems, &c.n_elems, &c.cap_elems, own[no++] = xstrdup(u.elems[i]));
+		c.elems = u.elems;
+		c.n_elems = u.n_elems;
+		c.cap_elems = u.cap_elems;
+		u.elems = NULL;
+		u.n_elems = u.cap_elems = 0;
 		for (unsigned i = 0; i < u.n_sets; i++)
 			u_push(&c.sets, &c.n_sets, &c.cap_sets, own[no++] = xstrdup(u.sets[i]));
 		*written += emit(m, s->b, &c, now);
@@ -937,17 +1141,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	r = 0;
 out:
 	u_free(&u);
-	kp_free(&kp);
 	return r;
-}
-
-/* This thread's CPU time (user + system: the kernel's work in sendmsg included), seconds. */
-static double thread_cpu(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
@@ -980,16 +1174,14 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 		free(s.bad);
 		s.bad = NULL;
 		if (full) {
-			replan(m, ds, true, NULL, NULL);
+			replan(m, ds, true, NULL);
 			r = full_pass(m, &s, now, &written);
 		} else {
 			struct unit u = { 0 };
-			struct keypool kp = { 0 };
-			replan(m, ds, false, &u, &kp);
+			replan(m, ds, false, &u);
 			s_new(&s);
 			written += emit(m, s.b, &u, now);
 			u_free(&u);
-			kp_free(&kp);
 		}
 		if (r >= 0) {
 			if (!s.b)
@@ -1027,14 +1219,15 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	slot_gc(m);
 
 	m->n_rules = m->d_rules;
-	st->rules_total = m->d_rules + hmap_count(&m->delems) + hmap_count(&m->dchains) +
+	st->rules_total = m->d_rules + m->elems.n_d + hmap_count(&m->dchains) +
 			  hmap_count(&m->dsets);
 	st->table_rules[m->family == AF_INET6 ? 1 : 0] = st->rules_total;
 	st->rules_written = written;
 	log_v(3, "nftables %s: %s sync in %.3f ms (cpu %.3f ms), %llu batch(es), %.3f ms in the "
-	      "kernel, %u rules written", m->fam_table, full ? "full" : "partial",
+	      "kernel (cpu %.3f ms), %u rules written", m->fam_table, full ? "full" : "partial",
 	      (sy_now_mono() - now) * 1e3, (thread_cpu() - cpu0) * 1e3,
-	      (unsigned long long)st->writes, st->kernel_write_seconds * 1e3, written);
+	      (unsigned long long)st->writes, st->kernel_write_seconds * 1e3,
+	      st->kernel_write_cpu_seconds * 1e3, written);
 	return r;
 }
 
@@ -1165,10 +1358,8 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	m->nl = nl;
 	hmap_init(&m->ports);
 	hmap_init(&m->dchains);
-	hmap_init(&m->delems);
 	hmap_init(&m->dsets);
 	hmap_init(&m->kchains);
-	hmap_init(&m->kelems);
 	hmap_init(&m->ksets);
 	hmap_init(&m->stale);
 	hmap_init(&m->slots);
@@ -1242,6 +1433,7 @@ static void nft_mode_free(struct proxy_mode *m)
 		return;
 	d_clear(m);
 	k_clear(m);
+	ei_free(&m->elems);
 	hmap_iter_init(&it, &m->ports);
 	while (hmap_iter_next(&it, NULL, &v))
 		nftp_port_free(v);

@@ -131,22 +131,61 @@ static void chain_free(struct nftp_chain *c)
 	free(c->rules);
 }
 
-static void add_elem(struct nftp_elem **arr, unsigned *n, unsigned *cap, unsigned set,
-		     const struct sy_addr *a, uint8_t proto, uint16_t port, uint8_t ev, const char *chain)
-{
-	struct nftp_elem *e;
+/* Elements while a plan is built: key and data in place, packed by eb_pack. */
+struct elem_b {
+	struct nftp_elem h;
+	uint8_t kd[NFTP_KD_MAX];
+};
+struct nftp_ebuild {
+	struct elem_b *a;
+	unsigned n, cap;
+};
 
-	if (*n == *cap) {
-		*cap = *cap ? 2 * *cap : 8;
-		*arr = xrealloc(*arr, *cap * sizeof(**arr));
+static struct elem_b *add_elem(struct nftp_ebuild *b, unsigned set, const struct sy_addr *a,
+			       uint8_t proto, uint16_t port, uint8_t ev, const char *chain)
+{
+	struct elem_b *e;
+
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 32;
+		b->a = xrealloc(b->a, b->cap * sizeof(*b->a));
 	}
-	e = &(*arr)[(*n)++];
+	e = &b->a[b->n++];
 	memset(e, 0, sizeof(*e));
-	e->set = (uint16_t)set;
+	e->h.set = (uint16_t)set;
 	if (a)
-		e->klen = (uint8_t)sy_nft_key_make(e->key, nftp_set_def(set)->key, a, proto, port);
-	e->ev = ev;
-	e->chain = chain;
+		e->h.klen = (uint8_t)sy_nft_key_make(e->kd, nftp_set_def(set)->key, a, proto, port);
+	e->h.ev = ev;
+	e->h.chain = chain;
+	return e;
+}
+
+/* The built elements as one block: the array, then each one's key and data. */
+static void eb_pack(struct nftp_ebuild *b, struct nftp_elem **out, unsigned *n, unsigned *cap)
+{
+	size_t kd = 0;
+	uint8_t *p;
+
+	*out = NULL;
+	*n = *cap = 0;
+	if (!b->n) {
+		free(b->a);
+		return;
+	}
+	for (unsigned i = 0; i < b->n; i++)
+		kd += (size_t)b->a[i].h.klen + b->a[i].h.dlen;
+	*out = xmalloc(b->n * sizeof(**out) + kd);
+	p = (uint8_t *)(*out + b->n);
+	for (unsigned i = 0; i < b->n; i++) {
+		unsigned l = (unsigned)b->a[i].h.klen + b->a[i].h.dlen;
+		(*out)[i] = b->a[i].h;
+		memcpy(p, b->a[i].kd, l);
+		(*out)[i].key = p;
+		p += l;
+	}
+	*n = *cap = b->n;
+	free(b->a);
+	memset(b, 0, sizeof(*b));
 }
 
 static struct sy_nft_rule r_jump(uint8_t act, const char *chain)
@@ -238,7 +277,10 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	struct nftp_chain *c;
 	struct sy_nft_rule r;
 
+	struct nftp_ebuild eb = { 0 };
+
 	memset(g, 0, sizeof(*g));
+	g->eb = &eb;
 	g->chains = xcalloc(G_MAX, sizeof(*g->chains));
 #define CH(name, hook) (c = &g->chains[g->n_chains++], chain_init(c, name, hook), c)
 	c = CH("filter-prerouting", &h_filter_pre);
@@ -271,7 +313,7 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 		np.m = SY_NFT_M_DADDR_SET;
 		np.mset = set_names[NFTP_S_NODEPORT_IPS];
 		for (unsigned i = 0; i < o->n_nodeport_addrs; i++)
-			add_elem(&g->elems, &g->n_elems, &g->cap_elems, NFTP_S_NODEPORT_IPS,
+			add_elem(g->eb, NFTP_S_NODEPORT_IPS,
 				 &o->nodeport_addrs[i], 0, 0, SY_NFT_EV_NONE, NULL);
 	}
 	c = CH("services", NULL);
@@ -346,6 +388,8 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 		add_rule(c, &r);
 	}
 #undef CH
+	eb_pack(g->eb, &g->elems, &g->n_elems, &g->cap_elems);
+	g->eb = NULL;
 }
 
 void nftp_globals_free(struct nftp_globals *g)
@@ -436,13 +480,10 @@ static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct
 	r.set = nftp_set_def(NFTP_EP_SET(base))->name;
 	add_rule(c, &r);
 	for (unsigned i = 0; i < n; i++) {
-		struct nftp_elem *e;
-		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_EP_SET(base), NULL, 0, 0,
-			 SY_NFT_EV_NONE, NULL);
-		e = &pp->elems[pp->n_elems - 1];
-		e->klen = (uint8_t)sy_nft_key_ng(e->key, base + i);
-		e->dlen = (uint8_t)sy_nft_ap_make(nftp_elem_data(e), &eps[i].addr, eps[i].port);
-		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_HAIRPIN, &eps[i].addr, 0, 0,
+		struct elem_b *e = add_elem(pp->eb, NFTP_EP_SET(base), NULL, 0, 0, SY_NFT_EV_NONE, NULL);
+		e->h.klen = (uint8_t)sy_nft_key_ng(e->kd, base + i);
+		e->h.dlen = (uint8_t)sy_nft_ap_make(e->kd + e->h.klen, &eps[i].addr, eps[i].port);
+		add_elem(pp->eb, NFTP_S_HAIRPIN, &eps[i].addr, 0, 0,
 			 SY_NFT_EV_NONE, NULL);
 	}
 }
@@ -476,6 +517,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 				const struct nftp_alloc *al)
 {
 	struct nftp_port *pp = xcalloc(1, sizeof(*pp));
+	struct nftp_ebuild eb = { 0 };
 	const char *proto = dp->proto == IPPROTO_UDP ? "udp" : dp->proto == IPPROTO_SCTP ? "sctp" : "tcp";
 	char base[600], ebase[700];
 	unsigned n_int, n_ext, n_eps = dp->n_cluster_eps + dp->n_local_eps;
@@ -488,6 +530,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 
 	ds_port_internal_eps(dp, &n_int);
 	ds_port_external_eps(dp, &n_ext);
+	pp->eb = &eb;
 	pp->name = xstrdup(dp->name);
 	pp->serial = dp->serial;
 	/* kube-proxy's base: namespace/name/protocol/portname */
@@ -640,13 +683,13 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	uint8_t ext_v = !has_eps ? SY_NFT_EV_GOTO : !n_ext ? SY_NFT_EV_DROP : 0;
 	const char *rej = "reject-chain";
 	if (sy_addr_is_set(&dp->cluster_ip)) {
-		add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_CLUSTER_IPS, &dp->cluster_ip,
+		add_elem(pp->eb, NFTP_S_CLUSTER_IPS, &dp->cluster_ip,
 			 0, 0, SY_NFT_EV_NONE, NULL);
 		if (int_chain)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS,
+			add_elem(pp->eb, NFTP_S_SERVICE_IPS,
 				 &dp->cluster_ip, dp->proto, dp->port, SY_NFT_EV_GOTO, int_chain->name);
 		if (int_v)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_SERVICES,
+			add_elem(pp->eb, NFTP_S_NO_EP_SERVICES,
 				 &dp->cluster_ip, dp->proto, dp->port, int_v,
 				 int_v == SY_NFT_EV_GOTO ? rej : NULL);
 	}
@@ -657,36 +700,49 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		if (a->family != dp->family)
 			continue;
 		if (ext)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_IPS, a,
+			add_elem(pp->eb, NFTP_S_SERVICE_IPS, a,
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext->name);
 		if (ext_v)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_SERVICES, a,
+			add_elem(pp->eb, NFTP_S_NO_EP_SERVICES, a,
 				 dp->proto, dp->port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);
 		if (is_lb && fw)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_FIREWALL_IPS, a,
+			add_elem(pp->eb, NFTP_S_FIREWALL_IPS, a,
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, fw->name);
 	}
 	if (dp->node_port) {
 		if (ext)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_SERVICE_NODEPORTS, &none,
+			add_elem(pp->eb, NFTP_S_SERVICE_NODEPORTS, &none,
 				 dp->proto, dp->node_port, SY_NFT_EV_GOTO, ext->name);
 		if (ext_v)
-			add_elem(&pp->elems, &pp->n_elems, &pp->cap_elems, NFTP_S_NO_EP_NODEPORTS, &none,
+			add_elem(pp->eb, NFTP_S_NO_EP_NODEPORTS, &none,
 				 dp->proto, dp->node_port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);
 	}
 	free(ep_c);
 	free(ep_l);
 	free(as_c);
 	free(as_l);
-	/* the plan lives until the port changes: no doubling slack */
+	/*
+	 * the plan lives until the port changes: no slack (nothing points
+	 * into the arrays yet; rules and elements hold the chains' names)
+	 */
+	if (pp->n_chains) {
+		pp->chains = xrealloc(pp->chains, pp->n_chains * sizeof(*pp->chains));
+	} else {
+		free(pp->chains);
+		pp->chains = NULL;
+	}
+	if (pp->n_asets) {
+		pp->asets = xrealloc(pp->asets, pp->n_asets * sizeof(*pp->asets));
+	} else {
+		free(pp->asets);
+		pp->asets = NULL;
+	}
 	for (unsigned i = 0; i < pp->n_chains; i++) {
 		struct nftp_chain *c = &pp->chains[i];
 
 		c->rules = sy_trim(c->rules, c->n_rules, &c->cap_rules, sizeof(*c->rules));
 	}
-	if (pp->n_elems && pp->n_elems < pp->cap_elems) {
-		pp->elems = xrealloc(pp->elems, pp->n_elems * sizeof(*pp->elems));
-		pp->cap_elems = pp->n_elems;
-	}
+	eb_pack(pp->eb, &pp->elems, &pp->n_elems, &pp->cap_elems);
+	pp->eb = NULL;
 	return pp;
 }

@@ -68,9 +68,10 @@ struct nftp_chain {
 };
 
 /*
- * Key and data share one buffer (the longest pair: an IPv6 hairpin key,
- * 32 bytes; an endpoints element is 4 + 8 / 4 + 20), so an IPv4 element
- * stays small.
+ * Key and data are klen + dlen bytes (at most NFTP_KD_MAX: the longest
+ * pair is an IPv6 hairpin key, 32 bytes; an endpoints element is 4 + 8 /
+ * 4 + 20) in the plan's element block, after the array: an IPv4 element
+ * takes 24 + 4..12 bytes.
  */
 #define NFTP_KD_MAX SY_NFT_KEY_MAX
 struct nftp_elem {
@@ -79,8 +80,9 @@ struct nftp_elem {
 	uint8_t ev;			/* enum sy_nft_ev */
 	uint8_t dlen;			/* data (the endpoints map): ip . port, after the key */
 	const char *chain;		/* EV_GOTO target (a plan's chain name / static) */
-	uint8_t key[NFTP_KD_MAX];	/* klen bytes of key, then dlen bytes of data */
+	const uint8_t *key;		/* klen bytes of key, then dlen bytes of data */
 };
+struct nftp_ebuild;			/* the planner's while it builds a plan */
 #define nftp_elem_data(e) ((e)->key + (e)->klen)
 
 struct nftp_aset {			/* an affinity set */
@@ -93,8 +95,9 @@ struct nftp_port {
 	uint64_t serial;
 	struct nftp_chain *chains;
 	unsigned n_chains;
-	struct nftp_elem *elems;
+	struct nftp_elem *elems;	/* one block with their keys and data */
 	unsigned n_elems, cap_elems;
+	struct nftp_ebuild *eb;
 	struct nftp_aset *asets;
 	unsigned n_asets;
 	char *error;			/* set when the kernel refused it (mode) */
@@ -124,8 +127,9 @@ bool nftp_opts_equal(const struct nftp_opts *a, const struct nftp_opts *b);
 struct nftp_globals {
 	struct nftp_chain *chains;
 	unsigned n_chains;
-	struct nftp_elem *elems;
+	struct nftp_elem *elems;	/* one block with their keys and data */
 	unsigned n_elems, cap_elems;
+	struct nftp_ebuild *eb;
 };
 void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o);
 void nftp_globals_free(struct nftp_globals *g);
