@@ -497,7 +497,8 @@ static const struct nftp_elem *d_elem_value(struct proxy_mode *m, struct eent *d
 	hmap_iter_init(&it, &m->ports);
 	while (hmap_iter_next(&it, NULL, &v)) {
 		struct nftp_port *pp = v;
-		if (pp->error)
+		/* not a parked old plan: freed at the end of the sync (drop_parked) */
+		if (pp->error || pp->name[0] == '\x01')
 			continue;
 		for (unsigned i = 0; i < pp->n_elems; i++) {
 			const struct nftp_elem *e = &pp->elems[i];
