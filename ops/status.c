@@ -277,8 +277,11 @@ static char *state_json(const struct desired_state *ds, const char *service, boo
 		json_ip(&b, &ds->node.nodeport_addrs[i]);
 	}
 	http_buf_printf(&b, "],\"nodePortAllLocal\":%s,\"nodePortAllLocalIPv6\":%s},"
-			"\"services\":%u", ds->node.nodeport_all_local ? "true" : "false",
-			ds->node.nodeport_all_local6 ? "true" : "false", n_svcs);
+			"\"serviceCIDRs\":[", ds->node.nodeport_all_local ? "true" : "false",
+			ds->node.nodeport_all_local6 ? "true" : "false");
+	for (unsigned i = 0; i < ds->n_service_cidrs; i++)
+		http_buf_printf(&b, "%s\"%s\"", i ? "," : "", sy_cidr_str(&ds->service_cidrs[i]));
+	http_buf_printf(&b, "],\"services\":%u", n_svcs);
 	if (summary) {
 		http_buf_printf(&b, ",\"ports\":%u,\"clusterEndpoints\":%llu,\"localEndpoints\":%llu,"
 				"\"allEndpoints\":%llu}\n", n, n_cluster, n_local, n_all);

@@ -210,6 +210,9 @@ allocated_some "no ServiceCIDR: "
 # the cluster's ServiceCIDR: both families dropped
 servicecidr kubernetes 10.96.0.0/16 fd00:96::/64 | write cidr.yaml
 wait_drops "ip daddr 10.96.0.0/16 drop;" "ip6 daddr fd00:96::/64 drop;"
+state_cidrs=$(ip netns exec "$NODE" curl -sf http://127.0.0.1:10249/debug/state?summary |
+	"$PY" -c 'import json, sys; print(json.load(sys.stdin)["serviceCIDRs"])')
+[ "$state_cidrs" = "['10.96.0.0/16', 'fd00:96::/64']" ] || sy_fail "/debug/state serviceCIDRs: $state_cidrs"
 # the reject of @cluster-ips stays first
 ip netns exec "$NODE" nft list chain ip switchyard cluster-ips-check | grep -v '^\s*$' | sed -n 2,3p |
 	grep -q 'ip daddr @cluster-ips reject' || sy_fail "cluster-ips-check: $(ip netns exec "$NODE" nft list chain ip switchyard cluster-ips-check)"
