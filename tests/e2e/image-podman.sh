@@ -237,15 +237,7 @@ out=$(ipt_ask_many "$NODE" tcp 127.0.0.1 30090 5)
 
 # a connection held open across the container's restart
 mkfifo "$SY_TMP/in"
-sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" -c '
-import socket, sys
-s = socket.create_connection(("10.96.0.90", 80), timeout=60)
-f = s.makefile("rw")
-print("greeting", f.readline().strip(), flush=True)
-for line in open(sys.argv[1]):
-    f.write(line); f.flush()
-    print("reply", f.readline().strip(), flush=True)
-' "$SY_TMP/in"
+sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" "$SY_SRC/tests/lib/held_client.py" 10.96.0.90 80 "$SY_TMP/in" 60
 exec 7>"$SY_TMP/in"
 sy_wait 20 grep -q "^greeting ep" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
 echo one >&7

@@ -384,15 +384,7 @@ grep -q '^ep1 ' <<<"$out6" || sy_fail "IPv6 ClusterIP does not reach the new end
 # IPv6 slice gains an endpoint while the daemon is down (the new daemon
 # rewrites the ip6tables nat table, conntrack keeps the connection's NAT)
 mkfifo "$SY_TMP/in"
-sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" -c '
-import socket, sys
-s = socket.create_connection(("fd00:96::71", 80), timeout=30)
-f = s.makefile("rw")
-print("greeting", f.readline().strip(), flush=True)
-for line in open(sys.argv[1]):
-    f.write(line); f.flush()
-    print("reply", f.readline().strip(), flush=True)
-' "$SY_TMP/in"
+sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" "$SY_SRC/tests/lib/held_client.py" fd00:96::71 80 "$SY_TMP/in"
 exec 7>"$SY_TMP/in"
 sy_wait 20 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "IPv6 hold: no greeting: $(cat "$SY_TMP/conn.log")"
 echo one >&7

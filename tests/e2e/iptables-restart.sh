@@ -17,15 +17,7 @@ ipt_start
 
 # the long-lived client: greeting, then one echo per line in $SY_TMP/in
 mkfifo "$SY_TMP/in"
-sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" -c '
-import socket, sys
-s = socket.create_connection(("10.96.0.70", 80), timeout=30)
-f = s.makefile("rw")
-print("greeting", f.readline().strip(), flush=True)
-for line in open(sys.argv[1]):
-    f.write(line); f.flush()
-    print("reply", f.readline().strip(), flush=True)
-' "$SY_TMP/in"
+sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" "$SY_SRC/tests/lib/held_client.py" 10.96.0.70 80 "$SY_TMP/in"
 exec 7>"$SY_TMP/in"
 sy_wait 20 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
 echo one >&7

@@ -176,3 +176,72 @@ np_cases() {
 }
 
 np_nft() { ip netns exec "$NODE" nft -j list table inet switchyard-policy; }
+
+# np_web: NetworkPolicy behind a Service (netpol-service.sh and its dual-stack
+# twin), after np_lab routed: Service "web" 10.96.0.10:80 TCP and UDP (with
+# NP_DUAL=1 RequireDualStack, fd00:96::10 too) with the endpoints x/a and
+# y/a in an EndpointSlice of each family; the policy a-from-b on x/a (only
+# pods labelled pod=b of its namespace); echo servers on x/a and y/a, TCP
+# and UDP 8080 (bound to :: with NP_DUAL=1: both families).
+np_web() {
+	local dual='' k proto bind=()
+	[ "$NP_DUAL" = 1 ] && bind=(--bind ::) && dual='
+  ipFamilyPolicy: RequireDualStack
+  ipFamilies: [IPv4, IPv6]
+  clusterIPs: [10.96.0.10, "fd00:96::10"]'
+	{
+		cat <<EOF2
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.0.10$dual
+  ports:
+    - {name: http, protocol: TCP, port: 80, targetPort: 8080}
+    - {name: dns, protocol: UDP, port: 80, targetPort: 8080}
+EOF2
+		np_web_slice web-4 IPv4 "${NP_IP[x/a]}" "${NP_IP[y/a]}"
+		[ "$NP_DUAL" = 1 ] && np_web_slice web-6 IPv6 "\"${NP_IP6[x/a]}\"" "\"${NP_IP6[y/a]}\""
+	} >"$NP_M/svc.yaml"
+	cat >"$NP_M/np-x-a.json" <<'EOF2'
+{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+ "metadata": {"name": "a-from-b", "namespace": "x"},
+ "spec": {"podSelector": {"matchLabels": {"pod": "a"}},
+          "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}]}}
+EOF2
+	for k in x/a y/a; do
+		for proto in tcp udp; do
+			sy_bg "${NP_NS[$k]}" "$SY_TMP/echo-$proto-${k/\//-}.log" "$PY" \
+				"$SY_SRC/tests/lib/echo_server.py" --proto "$proto" --port 8080 \
+				--name "${k/\//-}" "${bind[@]}"
+		done
+	done
+}
+np_web_slice() { # NAME FAMILY ADDR ADDR
+	cat <<EOF2
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $1
+  namespace: default
+  labels: {kubernetes.io/service-name: web}
+addressType: $2
+ports:
+  - {name: http, protocol: TCP, port: 8080}
+  - {name: dns, protocol: UDP, port: 8080}
+endpoints:
+  - {addresses: [$3], conditions: {ready: true}, nodeName: node1}
+  - {addresses: [$4], conditions: {ready: true}, nodeName: node1}
+EOF2
+}
+# np_web_answers CLIENT PROTO HOST TIMEOUT: who answers CLIENT over PROTO
+# through the ClusterIP HOST (20 tries), sorted and unique; a refused try
+# is an ERROR, or over IPv6 TCP a TIMEOUT (the client's socket takes the
+# first ICMPv6 admin-prohibited as a soft error, about 1 s:
+# doc/network-policy.md)
+np_web_answers() {
+	ip netns exec "${NP_NS[$1]}" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" \
+		--host "$3" --port 80 --count 20 --timeout "$4" 2>/dev/null |
+		awk '$1 != "ERROR" && $1 != "TIMEOUT" {print $1}' | sort -u | tr '\n' ' '
+}

@@ -12,69 +12,8 @@
 
 NP_DUAL=1
 np_lab routed
-cat >"$NP_M/svc.yaml" <<EOF2
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  ipFamilyPolicy: RequireDualStack
-  ipFamilies: [IPv4, IPv6]
-  clusterIP: 10.96.0.10
-  clusterIPs: [10.96.0.10, "fd00:96::10"]
-  ports:
-    - {name: http, protocol: TCP, port: 80, targetPort: 8080}
-    - {name: dns, protocol: UDP, port: 80, targetPort: 8080}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-4
-  namespace: default
-  labels: {kubernetes.io/service-name: web}
-addressType: IPv4
-ports:
-  - {name: http, protocol: TCP, port: 8080}
-  - {name: dns, protocol: UDP, port: 8080}
-endpoints:
-  - {addresses: [${NP_IP[x/a]}], conditions: {ready: true}, nodeName: node1}
-  - {addresses: [${NP_IP[y/a]}], conditions: {ready: true}, nodeName: node1}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-6
-  namespace: default
-  labels: {kubernetes.io/service-name: web}
-addressType: IPv6
-ports:
-  - {name: http, protocol: TCP, port: 8080}
-  - {name: dns, protocol: UDP, port: 8080}
-endpoints:
-  - {addresses: ["${NP_IP6[x/a]}"], conditions: {ready: true}, nodeName: node1}
-  - {addresses: ["${NP_IP6[y/a]}"], conditions: {ready: true}, nodeName: node1}
-EOF2
-cat >"$NP_M/np-x-a.json" <<'EOF2'
-{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
- "metadata": {"name": "a-from-b", "namespace": "x"},
- "spec": {"podSelector": {"matchLabels": {"pod": "a"}},
-          "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}]}}
-EOF2
-for k in x/a y/a; do
-	for proto in tcp udp; do	# bound to :: : both families
-		sy_bg "${NP_NS[$k]}" "$SY_TMP/echo-$proto-${k/\//-}.log" "$PY" \
-			"$SY_SRC/tests/lib/echo_server.py" --proto "$proto" --port 8080 \
-			--name "${k/\//-}" --bind ::
-	done
-done
-# who answers CLIENT over PROTO through the ClusterIP HOST (20 tries), sorted and
-# unique; a refused try is an ERROR, or over IPv6 TCP a TIMEOUT (the client's
-# socket takes the first ICMPv6 admin-prohibited as a soft error, about 1 s:
-# doc/network-policy.md)
-answers() {
-	ip netns exec "${NP_NS[$1]}" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" \
-		--host "$3" --port 80 --count 20 --timeout 1 2>/dev/null |
-		awk '$1 != "ERROR" && $1 != "TIMEOUT" {print $1}' | sort -u | tr '\n' ' '
-}
+np_web
+answers() { np_web_answers "$1" "$2" "$3" 1; }
 export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
 for mode in iptables nftables; do
 	NP_MODE=$mode np_start --cluster-cidr 10.244.0.0/16,fd00:244::/32

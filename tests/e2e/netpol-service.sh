@@ -12,47 +12,8 @@
 . "$(dirname "$0")/netpol-lib.sh"
 
 np_lab routed
-cat >"$NP_M/svc.yaml" <<'EOF2'
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  clusterIP: 10.96.0.10
-  ports:
-    - {name: http, protocol: TCP, port: 80, targetPort: 8080}
-    - {name: dns, protocol: UDP, port: 80, targetPort: 8080}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-1
-  namespace: default
-  labels: {kubernetes.io/service-name: web}
-addressType: IPv4
-ports:
-  - {name: http, protocol: TCP, port: 8080}
-  - {name: dns, protocol: UDP, port: 8080}
-endpoints:
-  - {addresses: [10.244.1.10], conditions: {ready: true}, nodeName: node1}
-  - {addresses: [10.244.1.12], conditions: {ready: true}, nodeName: node1}
-EOF2
-cat >"$NP_M/np-x-a.json" <<'EOF2'
-{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
- "metadata": {"name": "a-from-b", "namespace": "x"},
- "spec": {"podSelector": {"matchLabels": {"pod": "a"}},
-          "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}]}}
-EOF2
-for k in x/a y/a; do
-	for proto in tcp udp; do
-		sy_echo_server "${NP_NS[$k]}" "$proto" 8080 "${k/\//-}"
-	done
-done
-# who answers CLIENT over PROTO through the Service (20 tries), sorted and unique
-answers() {
-	ip netns exec "${NP_NS[$1]}" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" \
-		--host 10.96.0.10 --port 80 --count 20 --timeout 3 2>/dev/null |
-		awk '$1 != "ERROR" {print $1}' | sort -u | tr '\n' ' '
-}
+np_web
+answers() { np_web_answers "$1" "$2" 10.96.0.10 3; }
 # a private xtables lock: another program holding it must not hold policy up
 export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
 policy() {

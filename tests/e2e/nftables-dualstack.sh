@@ -357,15 +357,7 @@ done
 # --- restart with both tables: an established IPv6 connection survives, an
 #     unchanged restart writes nothing
 mkfifo "$SY_TMP/in"
-sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" -c '
-import socket, sys
-s = socket.create_connection(("fd00:96::84", 7000), timeout=30)
-f = s.makefile("rw")
-print("greeting", f.readline().strip(), flush=True)
-for line in open(sys.argv[1]):
-    f.write(line); f.flush()
-    print("reply", f.readline().strip(), flush=True)
-' "$SY_TMP/in"
+sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" "$SY_SRC/tests/lib/held_client.py" fd00:96::84 7000 "$SY_TMP/in"
 exec 7>"$SY_TMP/in"
 sy_wait 20 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no long-lived IPv6 connection: $(cat "$SY_TMP/conn.log")"
 echo one >&7

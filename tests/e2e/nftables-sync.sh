@@ -72,15 +72,7 @@ works 10.96.0.71 80 || sy_fail "a good Service next to the malformed one does no
 
 # the long-lived client: greeting, then one echo per line in $SY_TMP/in
 mkfifo "$SY_TMP/in"
-sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" -c '
-import socket, sys
-s = socket.create_connection((sys.argv[2], 80), timeout=30)
-f = s.makefile("rw")
-print("greeting", f.readline().strip(), flush=True)
-for line in open(sys.argv[1]):
-    f.write(line); f.flush()
-    print("reply", f.readline().strip(), flush=True)
-' "$SY_TMP/in" "$(ipt_ip 10.96.0.70)"
+sy_bg "$CLIENT" "$SY_TMP/conn.log" "$PY" "$SY_SRC/tests/lib/held_client.py" "$(ipt_ip 10.96.0.70)" 80 "$SY_TMP/in"
 exec 7>"$SY_TMP/in"
 sy_wait 20 grep -q "^greeting ep1" "$SY_TMP/conn.log" || sy_fail "no greeting: $(cat "$SY_TMP/conn.log")"
 echo one >&7
