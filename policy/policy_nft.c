@@ -71,6 +71,13 @@ static uint64_t bhash(const void *p, unsigned w)
 		h = (h ^ v) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
+	if (i + 4 <= w) {	/* an IPv6 key's id or port word: one step, not four */
+		uint32_t t;
+		memcpy(&t, b + i, 4);
+		h = (h ^ t) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+		i += 4;
+	}
 	for (; i < w; i++)
 		h = (h ^ b[i]) * 0x100000001b3ull;
 	h ^= h >> 29;
