@@ -62,8 +62,9 @@ run_iptables() { # KIND ROUND
 
 run_nftables() { # ROUND (IPv4-only, then dual)
 	local r=$1 o=$OUT/nftables-$1.out kind
+	# (a bound: a run that hangs is given up, the other runs still count)
 	BENCH_PARTS=7 SY_BENCH_DS_REPEAT=1 SY_BENCH_DS_SIZES=$N SY_BUILD=$SY_BUILD \
-		"$SY_SRC/bench/nftables-bench.sh" >"$o" 2>&1
+		timeout "${DS_NFT_TIMEOUT:-1200}" "$SY_SRC/bench/nftables-bench.sh" >"$o" 2>&1
 	for kind in v4 dual; do
 		# "N KIND | first_s cpu_s kern_s rss_MB change_ms   (run 1)"
 		local l
