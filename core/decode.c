@@ -660,8 +660,7 @@ int service_decode(struct json_object *obj, const struct sy_report *rep, struct 
 		 * kube-proxy drops the firewall when no range of the family is
 		 * left, opening the load balancer IPs to every source.  Never
 		 * wider than the valid ranges allow: no range of a family, no
-		 * load balancer IP of that family (said for IPv4, the family
-		 * programmed today).
+		 * load balancer IP of that family, said with the family.
 		 */
 		for (int f = AF_INET; given && f; f = f == AF_INET ? AF_INET6 : 0) {
 			unsigned nr = 0, nl = 0, k = 0;
@@ -672,10 +671,9 @@ int service_decode(struct json_object *obj, const struct sy_report *rep, struct 
 				nl += s->lb_ips[i].family == f;
 			if (nr || !nl)
 				continue;
-			if (f == AF_INET)
-				sy_report(rep, 'E', "Service %s: no valid IPv4 entry in "
-					  "loadBalancerSourceRanges; its load balancer IPs are not "
-					  "programmed", s->key);
+			sy_report(rep, 'E', "Service %s: no valid %s entry in "
+				  "loadBalancerSourceRanges; its load balancer IPs are not "
+				  "programmed", s->key, f == AF_INET ? "IPv4" : "IPv6");
 			for (unsigned i = 0; i < s->n_lb_ips; i++)
 				if (s->lb_ips[i].family != f)
 					s->lb_ips[k++] = s->lb_ips[i];

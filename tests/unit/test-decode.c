@@ -321,6 +321,14 @@ static void test_service_normalised(void **state)
 	assert_non_null(strstr(reported, "invalid loadBalancerSourceRanges entry \"nonsense\""));
 	assert_non_null(strstr(reported, "no valid IPv4 entry in loadBalancerSourceRanges"));
 	service_free(s);
+	/* the same in IPv6: an IPv6 LB IP without a valid IPv6 range is left out, said */
+	s = svc_ok(LB_SVC("[\"fd00::300::1/128\", \"192.0.2.0/24\"]",
+			  "[{\"ip\":\"192.0.2.5\"}, {\"ip\":\"fd00:60::20\"}]"));
+	assert_int_equal(s->n_lb_ips, 1);
+	assert_false(sy_addr_is6(&s->lb_ips[0]));
+	assert_non_null(strstr(reported, "no valid IPv6 entry in loadBalancerSourceRanges"));
+	assert_null(strstr(reported, "no valid IPv4 entry"));
+	service_free(s);
 	/* only empty entries: no firewall, as kube-proxy */
 	s = svc_ok(LB_SVC("[\"\", \" \"]", "[{\"ip\":\"192.0.2.5\"}]"));
 	assert_int_equal(s->n_lb_source_ranges, 0);
