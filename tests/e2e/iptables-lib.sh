@@ -43,6 +43,8 @@ ipt_ip() {
 	[ "$a" = "$1" ] || l=${1#*/}
 	case $a in *:*) echo "$1"; return ;; esac
 	IFS=. read -r o1 o2 o3 o4 <<<"$a"
+	# an invalid IPv4 address (an octet above 255) stays invalid
+	[ "$o3" -le 255 ] && [ "$o4" -le 255 ] || { echo "fd00::$o4::1${l:+/$((l + 96))}"; return; }
 	case $o1.$o2 in
 	192.168) a="fd00:$o3::$o4"; l=${l:+$((l + 96))} ;;
 	10.244)
@@ -59,6 +61,30 @@ ipt_ip() {
 		l=${l:+$((l + 96))} ;;
 	esac
 	echo "$a${l:+/$l}"
+}
+# ipt_yaml: manifests on stdin with the lab's IPv4 addresses, in the family
+# under test on stdout: every address through ipt_ip, a clusterIP line
+# followed by its clusterIPs and ipFamilies, addressType IPv6
+ipt_yaml() {
+	local line pre ip rest q
+	if [ "$IPT_FAM" != 6 ]; then cat; return; fi
+	while IFS= read -r line; do
+		rest=$line line=""
+		while [[ $rest =~ ^([^0-9]*[^0-9.])?([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+(/[0-9]+)?)(.*)$ ]]; do
+			pre=${BASH_REMATCH[1]} ip=${BASH_REMATCH[2]} rest=${BASH_REMATCH[4]}
+			line+=$pre
+			q=${line//[^\"]/}	# inside a quoted string already: no quotes of ours
+			if [ $((${#q} % 2)) = 1 ]; then line+=$(ipt_ip "$ip")
+			else line+="\"$(ipt_ip "$ip")\""; fi
+		done
+		line+=$rest
+		line=${line/addressType: IPv4/addressType: IPv6}
+		printf '%s\n' "$line"
+		if [[ $line =~ ^(\ *)clusterIP:\ (.*)$ ]]; then
+			printf '%sclusterIPs: [%s]\n%sipFamilies: [IPv6]\n' "${BASH_REMATCH[1]}" \
+				"${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}"
+		fi
+	done
 }
 # ipt_hostport IP PORT: IP:PORT as iptables-save prints a DNAT target ([IPv6]:PORT)
 ipt_hostport() {
@@ -100,7 +126,12 @@ ipt_lab() {
 	ip -n "$NODE" route add 192.168.60.0/24 dev eth-c
 	if [ "$IPT_FAM" = 6 ]; then
 		ip -n "$NODE" addr add fd00:50::1/64 dev eth-c nodad
-		for k in 2 3 4 5 6 7 8 9; do ip -n "$CLIENT" addr add fd00:50::$k/64 dev eth0 nodad; done
+		# ::2 the client's source address, as .2 in IPv4 (the others deprecated:
+		# used only when a test binds them)
+		ip -n "$CLIENT" addr add fd00:50::2/64 dev eth0 nodad
+		for k in 3 4 5 6 7 8 9; do
+			ip -n "$CLIENT" addr add fd00:50::$k/64 dev eth0 nodad preferred_lft 0
+		done
 		ip -n "$CLIENT" -6 route add default via fd00:50::1
 	fi
 	for k in $(seq 1 "$n"); do

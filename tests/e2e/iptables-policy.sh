@@ -17,7 +17,7 @@
 #  - terminating-but-serving endpoints only while no endpoint is ready.
 . "$(dirname "$0")/iptables-lib.sh"
 state_nodeport_drop() {
-	ip netns exec "$NODE" iptables-legacy -t filter -S SY-EXTERNAL-SERVICES |
+	ip netns exec "$NODE" $IPT -t filter -S SY-EXTERNAL-SERVICES |
 		grep -q -- "--dport $1 .*-j DROP"
 }
 state_hc_accept() {
@@ -25,8 +25,8 @@ state_hc_accept() {
 		grep -q -- "-A SY-EXTERNAL-SERVICES -p tcp -m tcp --dport $1 -m addrtype --dst-type LOCAL -j ACCEPT"
 }
 state_affinity() {
-	ip netns exec "$NODE" iptables-legacy-save -t nat |
+	ip netns exec "$NODE" $IPT-save -t nat |
 		grep -q -- "-m recent --rcheck --seconds $1 --reap --name SY-SEP-"
 }
-state_lacks() { ! ip netns exec "$NODE" iptables-legacy-save -t nat | grep -q "$1"; }
+state_lacks() { ! ip netns exec "$NODE" $IPT-save -t nat | grep -qF "$1"; }
 . "$(dirname "$0")/policy-lib.sh"

@@ -20,19 +20,22 @@ IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
 command -v nft >/dev/null || sy_skip "nft missing"
 nftn() { ip netns exec "$NODE" nft "$@"; }
-state_nodeport_drop() { nftn list map ip switchyard no-endpoint-nodeports | grep -q "tcp . $1 : drop"; }
+NF=ip	# our table's family (ip6 in IPv6: IPT_FAM=6)
+[ "$IPT_FAM" = 6 ] && NF=ip6
+state_nodeport_drop() { nftn list map $NF switchyard no-endpoint-nodeports | grep -q "tcp . $1 : drop"; }
 # not programmed by the nftables mode yet (doc/nftables.md): nothing to read back
 state_hc_accept() { :; }
+# (an IPv6 endpoint's ':' are '.' in the names, as kube-proxy's)
 state_affinity() {
-	nftn list table ip switchyard |
-		grep -q 'ip saddr @affinity-[A-Z2-7]*-default/sticky/tcp/p__10.244.1.2/8080 goto endpoint-' ||
+	nftn list table $NF switchyard |
+		grep -q "$NF saddr @affinity-[A-Z2-7]*-default/sticky/tcp/p__$(ipt_ip 10.244.1.2 | tr : .)/8080 goto endpoint-" ||
 		return 1
-	nftn -j list sets ip | "$PY" -c '
+	nftn -j list sets $NF | "$PY" -c '
 import json, sys
 t = int(sys.argv[1])
 s = [o["set"] for o in json.load(sys.stdin)["nftables"] if "set" in o and o["set"]["name"].startswith("affinity-")]
 assert len(s) == 3 and all(x.get("timeout") == t and "timeout" in x.get("flags", []) for x in s), s' "$1" &&
-		nftn list sets ip | grep -q 'flags dynamic,timeout'
+		nftn list sets $NF | grep -q 'flags dynamic,timeout'
 }
-state_lacks() { ! nftn list table ip switchyard | grep -q "$1"; }
+state_lacks() { ! nftn list table $NF switchyard | grep -qF "$1"; }
 . "$(dirname "$0")/policy-lib.sh"

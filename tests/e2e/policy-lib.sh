@@ -11,7 +11,7 @@
 ipt_lab 3
 for k in 1 2 3; do ipt_server $k tcp 8080; ipt_server $k udp 8080; done
 ipt_node_manifest
-cat <<'EOF2' | ipt_write svc.yaml
+cat <<'EOF2' | ipt_yaml | ipt_write svc.yaml
 apiVersion: v1
 kind: Service
 metadata: {name: local, namespace: default}
@@ -96,13 +96,13 @@ endpoints:
   - {addresses: [10.244.3.2], conditions: {ready: false, serving: false, terminating: true}, nodeName: node2}
 EOF2
 }
-term_slice false | ipt_write slice-term.yaml
+term_slice false | ipt_yaml | ipt_write slice-term.yaml
 ipt_start
 
 # eTP=Local: only ep1, client address preserved
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30081 30)
-[ "$(grep -c '^ep1 192.168.50.2$' <<<"$out")" -eq 30 ] ||
-	sy_fail "eTP=Local NodePort: want 30 × 'ep1 192.168.50.2': $(sort <<<"$out" | uniq -c)"
+[ "$(grep -c "^ep1 $(ipt_ip 192.168.50.2)\$" <<<"$out")" -eq 30 ] ||
+	sy_fail "eTP=Local NodePort: want 30 × 'ep1 $(ipt_ip 192.168.50.2)': $(sort <<<"$out" | uniq -c)"
 # eTP=Local without a local endpoint: dropped for external clients ...
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30082 3)
 [ "$(grep -c TIMEOUT <<<"$out")" -eq 3 ] || sy_fail "eTP=Local, no local endpoint: want drops: $out"
@@ -167,20 +167,20 @@ status:
 EOF2
 }
 ipt_slice lb2 TCP 8080 10.244.1.2:node2 10.244.2.2:node2 | ipt_write slice-lb2.yaml
-lb2 '" 192.168.50.2/32 ", "192.168.50.300/32"' | ipt_write lb2.yaml
+lb2 '" 192.168.50.2/32 ", "192.168.50.300/32"' | ipt_yaml | ipt_write lb2.yaml
 lb2_ok() { [ "$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 1 192.168.50.2 | cut -c1-2)" = ep ]; }
 sy_wait 30 lb2_ok || sy_fail "LB with a padded source range: $(grep lb2 "$IPT_LOG" | tail -3)"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 10 192.168.50.2)
 [ "$(grep -c '^ep[12] ' <<<"$out")" -eq 10 ] || sy_fail "LB, trimmed range, allowed source: $out"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 2 192.168.50.3)
 [ "$(grep -c TIMEOUT <<<"$out")" -eq 2 ] || sy_fail "LB, trimmed range, other source: $out"
-grep -q 'Service default/lb2: invalid loadBalancerSourceRanges entry "192.168.50.300/32"; this entry is skipped' "$IPT_LOG" ||
+grep -qF "Service default/lb2: invalid loadBalancerSourceRanges entry \"$(ipt_ip 192.168.50.300/32)\"; this entry is skipped" "$IPT_LOG" ||
 	sy_fail "invalid range entry not named"
 # nothing valid left: the LB IP is closed, not opened; ClusterIP and NodePort still work
-lb2 '"not-a-cidr"' | ipt_write lb2.yaml
-sy_wait 30 grep -q "Service default/lb2: no valid IPv4 entry in loadBalancerSourceRanges" "$IPT_LOG" ||
+lb2 '"not-a-cidr"' | ipt_yaml | ipt_write lb2.yaml
+sy_wait 30 grep -q "Service default/lb2: no valid IPv$IPT_FAM entry in loadBalancerSourceRanges" "$IPT_LOG" ||
 	sy_fail "no error for a Service without a valid range"
-sy_wait 30 state_lacks 192.168.60.21 ||
+sy_wait 30 state_lacks "$(ipt_ip 192.168.60.21)" ||
 	sy_fail "the LB IP is still programmed"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.21 80 2 192.168.50.3)
 ! grep -q '^ep' <<<"$out" || sy_fail "LB without a valid range reached an endpoint: $out"
@@ -193,7 +193,7 @@ out=$(ipt_ask_many "$NODE" tcp 10.96.0.95 80 5)
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.94 80 20)
 [ "$(grep -c '^ep1 ' <<<"$out")" -eq 20 ] || sy_fail "terminating fallback: $(sort <<<"$out" | uniq -c)"
 # ... and not once a ready endpoint exists
-term_slice true | ipt_write slice-term.yaml
+term_slice true | ipt_yaml | ipt_write slice-term.yaml
 only_ep2() { [ "$(ipt_ask_many "$CLIENT" tcp 10.96.0.94 80 20 | cut -d' ' -f1 | sort -u)" = ep2 ]; }
 sy_wait 30 only_ep2 || sy_fail "a ready endpoint did not replace the terminating one"
 
