@@ -8,9 +8,10 @@
  *       or UDP datagram, as tests/lib/echo_server.py does; listens on both
  *       families (an IPv4 peer is printed as a.b.c.d, an IPv6 one as is).
  *   sy-echo ask TIMEOUT_MS
- *       reads "LABEL PROTO HOST PORT COUNT" lines from stdin and prints
- *       "LABEL <answer>" per ask: the server's line, or REFUSED (RST or
- *       ICMP unreachable), TIMEOUT, ERROR_<errno>.  HOST: IPv4 or IPv6.
+ *       reads "LABEL PROTO HOST PORT COUNT [SPORT]" lines from stdin and
+ *       prints "LABEL <answer>" per ask: the server's line, or REFUSED (RST
+ *       or ICMP unreachable), TIMEOUT, ERROR_<errno>.  HOST: IPv4 or IPv6;
+ *       SPORT: the source port (a fixed 5-tuple), 0 or none: any.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,7 +73,8 @@ static int serve(const char *proto, int port, const char *name)
 }
 
 /* one ask: the answer (without newline) into out */
-static void ask(const char *proto, const char *host, int port, int timeout_ms, char *out, size_t len)
+static void ask(const char *proto, const char *host, int port, int sport, int timeout_ms,
+		char *out, size_t len)
 {
 	bool udp = !strcmp(proto, "udp");
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -93,6 +95,15 @@ static void ask(const char *proto, const char *host, int port, int timeout_ms, c
 		return;
 	}
 	pfd.fd = s;
+	if (sport > 0) {
+		struct sockaddr_in b = { .sin_family = AF_INET, .sin_port = htons(sport) };
+		struct sockaddr_in6 b6 = { .sin6_family = AF_INET6, .sin6_port = htons(sport) };
+		int one = 1;
+
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if ((v6 ? bind(s, (struct sockaddr *)&b6, sizeof(b6)) : bind(s, (struct sockaddr *)&b, sizeof(b))) < 0)
+			goto fail;
+	}
 	r = v6 ? connect(s, (struct sockaddr *)&a6, sizeof(a6)) : connect(s, (struct sockaddr *)&a, sizeof(a));
 	if (r < 0 && errno != EINPROGRESS)
 		goto fail;
@@ -136,7 +147,7 @@ fail:
 int main(int argc, char **argv)
 {
 	char line[512], label[128], proto[8], host[64], ans[512];
-	int port, count;
+	int port, count, sport;
 
 	if (argc == 5 && !strcmp(argv[1], "serve"))
 		return serve(argv[2], atoi(argv[3]), argv[4]);
@@ -146,10 +157,11 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (fgets(line, sizeof(line), stdin)) {
-		if (sscanf(line, "%127s %7s %63s %d %d", label, proto, host, &port, &count) != 5)
+		sport = 0;
+		if (sscanf(line, "%127s %7s %63s %d %d %d", label, proto, host, &port, &count, &sport) < 5)
 			continue;
 		for (int i = 0; i < count; i++) {
-			ask(proto, host, port, atoi(argv[2]), ans, sizeof(ans));
+			ask(proto, host, port, sport, atoi(argv[2]), ans, sizeof(ans));
 			printf("%s %s\n", label, ans);
 		}
 	}
