@@ -29,6 +29,7 @@
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0
 #define LOCK_POLL 0.01		/* seconds between tries while xtables.lock is busy */
+#define CIDR_WAIT 10.0		/* the longest the first sync waits for the ServiceCIDRs */
 
 /* The common periods, or the mode's own. */
 static void periods(const struct sy_daemon *d, double *min, double *full)
@@ -65,6 +66,32 @@ static bool sources_ready(const struct sy_daemon *d)
 {
 	return cache_synced(d->cache, SY_KIND_SERVICE) && cache_synced(d->cache, SY_KIND_ENDPOINTSLICE) &&
 	       (!d->mode_ops->service_cidrs || cache_synced(d->cache, SY_KIND_SERVICECIDR));
+}
+
+/*
+ * Services and EndpointSlices are listed, the ServiceCIDRs not (their list
+ * keeps failing, or hangs): after CIDR_WAIT the first sync goes without
+ * them (said once), as kube-proxy's always does; they follow when listed.
+ */
+static void wait_service_cidrs(struct sy_daemon *d, double now)
+{
+	struct sync_runner *s = &d->sync;
+
+	if (!d->mode_ops->service_cidrs || cache_synced(d->cache, SY_KIND_SERVICECIDR) ||
+	    !cache_synced(d->cache, SY_KIND_SERVICE) || !cache_synced(d->cache, SY_KIND_ENDPOINTSLICE)) {
+		s->cidr_wait_mono = 0;
+		return;
+	}
+	if (!s->cidr_wait_mono) {
+		s->cidr_wait_mono = now;
+		return;
+	}
+	if (now - s->cidr_wait_mono < CIDR_WAIT)
+		return;
+	log_warn("ServiceCIDRs not listed after %.0fs; syncing without them (traffic to "
+		 "unallocated ClusterIPs is not dropped until they are)", CIDR_WAIT);
+	s->cidr_wait_mono = 0;
+	cache_set_synced(d->cache, SY_KIND_SERVICECIDR);
 }
 
 /* The bucket's tokens at now (refilled one per min_period, at most SYNC_BURST). */
@@ -368,6 +395,7 @@ static void run_sync(struct sy_daemon *d)
 	full = !s->first_sync_done || s->force_full || t0 >= s->last_full_mono + full_period(d);
 	run_podnet(d, full);
 	t0 = sy_now_mono();	/* the proxy's sync duration excludes the pod network's */
+	wait_service_cidrs(d, t0);
 	if (!sources_ready(d)) {
 		log_v(4, "Waiting for the first listing of Services and EndpointSlices");
 		schedule(d);

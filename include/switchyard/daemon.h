@@ -34,6 +34,7 @@ struct sync_runner {
 	double start_wall;		/* when the runner started (latency metric cut-off) */
 	double mode_due_mono;		/* the mode asked to be called by then (0 = not) */
 	double lock_wait_mono;		/* waiting for xtables.lock since (0 = not waiting) */
+	double cidr_wait_mono;		/* Services listed, ServiceCIDRs not yet: since (0 = not) */
 	/*
 	 * kube-proxy's rate limit (BoundedFrequencyRunner with burstSyncs 2):
 	 * a bucket of SYNC_BURST runs refilled one per min-sync-period, full

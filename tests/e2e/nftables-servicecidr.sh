@@ -14,7 +14,8 @@
 # the real kubectl instead (its default "kubernetes" ServiceCIDR from
 # --service-cluster-ip-range; a deleted one stays while a Service's
 # ClusterIP needs it, as the real server's finalizer keeps it; an unchanged
-# restart waits for the ServiceCIDRs and writes nothing).
+# restart waits for the ServiceCIDRs and writes nothing; ServiceCIDRs that
+# cannot be listed hold the first sync back 10 s only).
 #
 #   node: eth-c 192.168.50.1/24 fd00:50::1/64 -- client .2 / fd00:50::2
 #         eth-1 10.244.1.1/24 fd00:244:1::1/64 -- ep1 .2 / ::2
@@ -297,5 +298,17 @@ sy_wait 30 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG'
 wait_drops "ip daddr 10.96.0.192/26 drop;" "" "API, kubernetes deleted: "
 expect "$CLIENT" tcp 10.96.1.200 8080 fake "API, kubernetes deleted: "
 expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, kubernetes deleted: "
+# ServiceCIDRs that cannot be listed hold the first sync back 10 s, not for ever
+stop
+k8s_ctl fail "n=100000&code=500&resource=servicecidrs" >/dev/null || sy_fail "fail injection"
+start --kubeconfig "$K8S_KUBECONFIG"
+grep -q "ServiceCIDRs not listed after 10s; syncing without them" "$LOG" ||
+	sy_fail "no warning for the unlisted ServiceCIDRs: $(grep -i servicecidr "$LOG" | tail -3)"
+services | kc create --validate=false -f - >/dev/null 2>&1	# the slices are still there
+expect "$CLIENT" tcp 10.96.1.200 8080 fake "API, ServiceCIDRs unlisted: "
+sy_wait 30 sh -c "[ \"\$(ip netns exec '$CLIENT' '$PY' '$SY_SRC/tests/lib/echo_client.py' --proto tcp --host 10.96.0.80 --port 80 --timeout 3 2>/dev/null | cut -d' ' -f1)\" = ep1 ]" ||
+	sy_fail "the Service is not proxied while ServiceCIDRs cannot be listed"
+k8s_ctl fail "n=0" >/dev/null || sy_fail "fail injection off"
+wait_drops "ip daddr 10.96.0.192/26 drop;" "" "API, ServiceCIDRs listed at last: "
 stop
 sy_pass
