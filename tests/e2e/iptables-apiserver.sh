@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # iptables mode fed by the API server double (the other source besides the
 # manifest directory): objects created, replaced and deleted with the real
-# kubectl show up as rules and as real traffic to the right endpoints.
+# kubectl show up as rules and as real traffic to the right endpoints; when
+# the API server goes away the rules and the traffic stay.
 . "$(dirname "$0")/iptables-lib.sh"
 . "$SY_SRC/tests/apiserver/lib.sh"
 command -v kubectl >/dev/null || sy_skip "kubectl not installed"
@@ -47,4 +48,18 @@ sy_wait 30 ipt_rejected 10.96.0.60 80 || sy_fail "slice deleted: reached '$(reac
 kc delete service web >/dev/null || sy_fail "kubectl delete svc"
 gone() { ! ip netns exec "$NODE" $IPT-save | grep -qF "$(ipt_ip 10.96.0.60)"; }
 sy_wait 30 gone || sy_fail "rules for the deleted Service remain"
+
+# the API server goes away: the rules and the traffic stay as they are
+k8s_svc web "$(ipt_ip 10.96.0.60)" | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create svc again"
+kslice web-1 web "$(ipt_ip 10.244.2.2)" | kc create --validate=false -f - >/dev/null ||
+	sy_fail "kubectl create slice again"
+sy_wait 30 want "ep2 " || sy_fail "recreated: reached '$(reached)'"
+kill "$K8S_API_PID"; wait "$K8S_API_PID" 2>/dev/null
+sy_wait 30 grep -q "connection lost\|Connection refused\|Couldn't connect" "$IPT_LOG" ||
+	sy_fail "API loss not noticed: $(tail -3 "$IPT_LOG")"
+sleep 2
+want "ep2 " || sy_fail "traffic changed after the API server went away: '$(reached)'"
+ipt_save nat | grep -qF -- "--to-destination $(ipt_hostport 10.244.2.2 8080)" ||
+	sy_fail "rules lost with the API server"
+kill -0 "$IPT_PID" || sy_fail "the daemon died"
 sy_pass

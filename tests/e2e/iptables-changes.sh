@@ -45,11 +45,17 @@ is_good() { [ "$(ipt_save)" = "$good" ]; }
 svc=$(grep -o 'SY-SVC-[A-Z0-9]*' <<<"$good" | head -1)
 [ -n "$svc" ] || sy_fail "no SVC chain"
 
-# drift 1: flush our chains, drop our PREROUTING jump
-ip netns exec "$NODE" $IPT -w -t nat -F "$svc"
-ip netns exec "$NODE" $IPT -w -t nat -D PREROUTING -m comment \
-	--comment "switchyard service portals" -j SY-SERVICES
-[ "$(ipt_save)" != "$good" ] || sy_fail "the drift did not change the table"
+# drift 1: flush our chains, drop our PREROUTING jump (again when a periodic
+# sync repaired it before it was seen: a loaded machine is slow to read back)
+for try in 1 2 3 4 5; do
+	n=$(ipt_syncs)
+	ip netns exec "$NODE" $IPT -w -t nat -F "$svc"
+	ip netns exec "$NODE" $IPT -w -t nat -D PREROUTING -m comment \
+		--comment "switchyard service portals" -j SY-SERVICES
+	[ "$(ipt_save)" != "$good" ] && break
+	[ "$(ipt_syncs)" != "$n" ] && [ $try -lt 5 ] && continue
+	sy_fail "the drift did not change the table"
+done
 sy_wait 10 is_good || sy_fail "flushed chain not repaired: $(diff <(echo "$good") <(ipt_save))"
 sy_log "flushed chain and removed jump repaired"
 # drift 2: a rule replaced
