@@ -45,7 +45,8 @@ out of range or already allocated, a changed primary ClusterIP.  On an
 update the allocated addresses stay when the new object omits them.
 Headless and ExternalName Services get no address.  Without the flag
 Services are stored as given.  With it the default ServiceCIDR "kubernetes"
-holds the flag's CIDRs (the real server creates it at start), and a
+holds the flag's CIDRs (the real server creates it at start and again
+within 10 s whenever it is gone: --default-service-cidr-interval), and a
 ClusterIP asked for may lie in any ServiceCIDR of its family that is not
 being deleted (MultiCIDRServiceAllocator, GA in 1.33); addresses are
 handed out from the flag's ranges.
@@ -798,11 +799,15 @@ class Store:
         return obj
 
     def default_service_cidr(self):
-        """The ServiceCIDR "kubernetes" from --service-cluster-ip-range (created at start)."""
-        if not SERVICE_CIDRS or ('', 'kubernetes') in self.objects['servicecidrs']:
-            return
-        self.write('servicecidrs', {'metadata': {'name': 'kubernetes'},
-                                    'spec': {'cidrs': [str(n) for n in SERVICE_CIDRS]}}, 'create')
+        """The ServiceCIDR "kubernetes" from --service-cluster-ip-range: created at
+        start and again whenever it is gone (pkg/controlplane/controller/
+        defaultservicecidr, every 10 s; never changed when it differs)."""
+        with self.lock:
+            if not SERVICE_CIDRS or ('', 'kubernetes') in self.objects['servicecidrs']:
+                return
+            self.write('servicecidrs', {'metadata': {'name': 'kubernetes'},
+                                        'spec': {'cidrs': [str(n) for n in SERVICE_CIDRS]}},
+                       'create')
 
     def compact(self, expire):
         with self.lock:
@@ -1441,6 +1446,9 @@ def main():
                     help='never compress responses (the real server gzips > 128 KiB)')
     ap.add_argument('--service-cluster-ip-range',
                     help='CIDR[,CIDR]: allocate Service ClusterIPs (the first is the primary family)')
+    ap.add_argument('--default-service-cidr-interval', type=float, default=10.0,
+                    help='how often the default ServiceCIDR "kubernetes" is recreated when gone '
+                         '(the real controller: 10 s)')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
     if args.service_cluster_ip_range:
@@ -1458,6 +1466,13 @@ def main():
         with open(f) as fh:
             load_objects(store, json.load(fh))
     store.default_service_cidr()
+
+    def default_service_cidr_loop():
+        while True:
+            time.sleep(args.default_service_cidr_interval)
+            store.default_service_cidr()
+    if SERVICE_CIDRS:
+        threading.Thread(target=default_service_cidr_loop, daemon=True).start()
     host, port = args.listen.rsplit(':', 1)
     addr = (host.strip('[]'), int(port))
     if args.tls_cert:

@@ -13,15 +13,16 @@
 # nftables-servicecidr-apiserver.sh runs) from the API server double through
 # the real kubectl instead (its default "kubernetes" ServiceCIDR from
 # --service-cluster-ip-range; a deleted one stays while a Service's
-# ClusterIP needs it, as the real server's finalizer keeps it; an unchanged
+# ClusterIP needs it, as the real server's finalizer keeps it; the default
+# one deleted comes back, as the real server recreates it; an unchanged
 # restart waits for the ServiceCIDRs and writes nothing; ServiceCIDRs that
 # cannot be listed hold the first sync back 10 s only).
 #
 #   node: eth-c 192.168.50.1/24 fd00:50::1/64 -- client .2 / fd00:50::2
 #         eth-1 10.244.1.1/24 fd00:244:1::1/64 -- ep1 .2 / ::2
 #         eth-f 192.168.70.1/24 fd00:70::1/64 -- fake .2 / ::2, also 10.96.0.200,
-#               10.96.1.200, fd00:96::200; the node routes 10.96.0.0/16 and
-#               fd00:96::/64 to it
+#               10.96.1.200, 10.97.0.200, fd00:96::200; the node routes
+#               10.96.0.0/16, 10.97.0.0/24 and fd00:96::/64 to it
 . "$(dirname "$0")/../lib/common.sh"
 [ "$(id -u)" = 0 ] || sy_skip "needs root"
 [ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
@@ -54,10 +55,11 @@ ip -n "$EP1" -6 route add default via fd00:244:1::1
 sy_veth "$NODE" eth-f 192.168.70.1/24 "$FAKE" eth0 192.168.70.2/24
 ip -n "$NODE" addr add fd00:70::1/64 dev eth-f nodad
 ip -n "$FAKE" addr add fd00:70::2/64 dev eth0 nodad
-for a in 10.96.0.200/32 10.96.1.200/32 fd00:96::200/128; do ip -n "$FAKE" addr add "$a" dev lo; done
+for a in 10.96.0.200/32 10.96.1.200/32 10.97.0.200/32 fd00:96::200/128; do ip -n "$FAKE" addr add "$a" dev lo; done
 ip -n "$FAKE" route add default via 192.168.70.1
 ip -n "$FAKE" -6 route add default via fd00:70::1
 ip -n "$NODE" route add 10.96.0.0/16 via 192.168.70.2
+ip -n "$NODE" route add 10.97.0.0/24 via 192.168.70.2
 ip -n "$NODE" -6 route add fd00:96::/64 via fd00:70::2
 for ns in "$EP1" "$FAKE"; do
 	name=ep1
@@ -258,7 +260,7 @@ fi
 command -v kubectl >/dev/null || sy_skip "kubectl not installed"
 K8S_NS=$NODE
 export HOME=$SY_TMP KUBECONFIG=/dev/null
-k8s_api --service-cluster-ip-range 10.96.0.0/16,fd00:96::/64
+k8s_api --service-cluster-ip-range 10.96.0.0/16,fd00:96::/64 --default-service-cidr-interval 2
 K8S_KUBECONFIG=$SY_TMP/kubeconfig
 k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
 node_yaml | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
@@ -285,19 +287,37 @@ expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, after a restart: "
 # the real server refuses what the daemon would skip
 servicecidr bad 10.97.0.0/24 10.98.0.0/24 | kc create --validate=false -f - >/dev/null 2>&1 &&
 	sy_fail "the double accepted two IPv4 CIDRs"
-# deleted while web and empty hold addresses in it: stays (finalizer), the rules too
-kc delete servicecidr kubernetes --wait=false >/dev/null || sy_fail "kubectl delete servicecidr"
-[ -n "$(kc get servicecidr kubernetes -o jsonpath='{.metadata.deletionTimestamp}')" ] ||
+# a ServiceCIDR deleted while a Service's ClusterIP needs it stays (its
+# finalizer), its rule with it; it goes with the Service, the rule too
+B="ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;"
+servicecidr extra2 10.97.0.0/24 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create servicecidr extra2"
+wait_drops "${B}ip daddr 10.97.0.0/24 drop;" "ip6 daddr fd00:96::/64 drop;" "API, extra2: "
+expect "$CLIENT" tcp 10.97.0.200 8080 TIMEOUT "API, extra2: "
+printf 'apiVersion: v1\nkind: Service\nmetadata: {name: in2, namespace: default}\nspec:\n  clusterIP: 10.97.0.10\n  ports: [{port: 80, targetPort: 8080}]\n' |
+	kc create --validate=false -f - >/dev/null || sy_fail "kubectl create a Service in extra2"
+kc delete servicecidr extra2 --wait=false >/dev/null || sy_fail "kubectl delete servicecidr"
+[ -n "$(kc get servicecidr extra2 -o jsonpath='{.metadata.deletionTimestamp}')" ] ||
 	sy_fail "the ServiceCIDR in use is gone at once"
 sleep 1	# nothing is expected to happen: give a wrong sync the time to show
-want_drops "ip daddr 10.96.0.0/16 drop;ip daddr 10.96.0.192/26 drop;" "ip6 daddr fd00:96::/64 drop;" ||
+want_drops "${B}ip daddr 10.97.0.0/24 drop;" "ip6 daddr fd00:96::/64 drop;" ||
 	sy_fail "a terminating ServiceCIDR lost its rule: '$(drops ip)' '$(drops ip6)'"
+kc delete service in2 >/dev/null || sy_fail "kubectl delete service in2"
+sy_wait 30 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG' get servicecidr extra2 >/dev/null 2>&1" ||
+	sy_fail "the ServiceCIDR stayed after its Service went"
+wait_drops "$B" "ip6 daddr fd00:96::/64 drop;" "API, extra2 deleted: "
+expect "$CLIENT" tcp 10.97.0.200 8080 fake "API, extra2 deleted: "
+# the default one deleted comes back (the real server's controller recreates it)
+kc delete servicecidr kubernetes --wait=false >/dev/null || sy_fail "kubectl delete servicecidr kubernetes"
 kc delete service web empty >/dev/null || sy_fail "kubectl delete services"
-sy_wait 30 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG' get servicecidr kubernetes >/dev/null 2>&1" ||
-	sy_fail "the ServiceCIDR stayed after its Services went"
-wait_drops "ip daddr 10.96.0.192/26 drop;" "" "API, kubernetes deleted: "
-expect "$CLIENT" tcp 10.96.1.200 8080 fake "API, kubernetes deleted: "
-expect "$CLIENT" tcp 10.96.0.200 8080 TIMEOUT "API, kubernetes deleted: "
+back() {
+	local o
+	o=$(kc get servicecidr kubernetes -o jsonpath='{.metadata.uid} {.metadata.deletionTimestamp}') &&
+		[ "${o%% *}" != "$uid" ] && [ -z "${o#* }" ]
+}
+uid=$(kc get servicecidr kubernetes -o jsonpath='{.metadata.uid}')
+sy_wait 30 back || sy_fail "the default ServiceCIDR did not come back: $(kc get servicecidr -o json | head -c 600)"
+wait_drops "$B" "ip6 daddr fd00:96::/64 drop;" "API, kubernetes recreated: "
+expect "$CLIENT" tcp 10.96.1.200 8080 TIMEOUT "API, kubernetes recreated: "
 # ServiceCIDRs that cannot be listed hold the first sync back 10 s, not for ever
 stop
 k8s_ctl fail "n=100000&code=500&resource=servicecidrs" >/dev/null || sy_fail "fail injection"
@@ -309,6 +329,5 @@ expect "$CLIENT" tcp 10.96.1.200 8080 fake "API, ServiceCIDRs unlisted: "
 sy_wait 30 sh -c "[ \"\$(ip netns exec '$CLIENT' '$PY' '$SY_SRC/tests/lib/echo_client.py' --proto tcp --host 10.96.0.80 --port 80 --timeout 3 2>/dev/null | cut -d' ' -f1)\" = ep1 ]" ||
 	sy_fail "the Service is not proxied while ServiceCIDRs cannot be listed"
 k8s_ctl fail "n=0" >/dev/null || sy_fail "fail injection off"
-wait_drops "ip daddr 10.96.0.192/26 drop;" "" "API, ServiceCIDRs listed at last: "
 stop
 sy_pass
