@@ -293,38 +293,26 @@ static uint8_t gfam(int g, int fi)
 	return (uint8_t)(fi ? g + G6_OFF : g);
 }
 
-#define F4S SY_NFT_F_IP4_SADDR
-#define F4D SY_NFT_F_IP4_DADDR
-#define F6S SY_NFT_F_IP6_SADDR
-#define F6D SY_NFT_F_IP6_DADDR
 #define FM SY_NFT_F_MARK
 #define FP SY_NFT_F_L4PROTO
 #define FD SY_NFT_F_TH_DPORT
+/* The address kinds of a family: the name ends in its digit, SA / DA its source / destination. */
+#define FAMILY_GSETS(sfx, fam, SA, DA)                                                 \
+	[G_ISO_IN##sfx] = { "iso-in" #fam, { DA }, 1, false, 0 },                      \
+	[G_ISO_EG##sfx] = { "iso-eg" #fam, { SA }, 1, false, 0 },                      \
+	[G_NS_IN##sfx] = { "ns-in" #fam, { FM, DA }, 2, false, 0 },                    \
+	[G_NS_EG##sfx] = { "ns-eg" #fam, { FM, SA }, 2, false, 0 },                    \
+	[G_TARGETS##sfx] = { "targets" #fam, { FM, DA }, 2, false, 0 },                \
+	[G_PEERS##sfx] = { "peers" #fam, { FM, SA }, 2, false, 0 },                    \
+	[G_NAMED##sfx] = { "named" #fam, { FM, DA, FP, FD }, 4, false, 0 },            \
+	[G_CIDR##sfx] = { "cidr" #fam, { FM, SA, FP }, 3, true, 0 },                   \
+	[G_CIDRPORTS##sfx] = { "cidrports" #fam, { FM, SA, FP, FD }, 4, true, 0 }
 static const struct sy_nft_set2 GSETS[G_MAX] = {
-	[G_ISO_IN] = { "iso-in4", { F4D }, 1, false, 0 },
-	[G_ISO_EG] = { "iso-eg4", { F4S }, 1, false, 0 },
-	[G_NS_IN] = { "ns-in4", { FM, F4D }, 2, false, 0 },
-	[G_NS_EG] = { "ns-eg4", { FM, F4S }, 2, false, 0 },
-	[G_TARGETS] = { "targets4", { FM, F4D }, 2, false, 0 },
-	[G_PEERS] = { "peers4", { FM, F4S }, 2, false, 0 },
-	[G_NAMED] = { "named4", { FM, F4D, FP, FD }, 4, false, 0 },
-	[G_CIDR] = { "cidr4", { FM, F4S, FP }, 3, true, 0 },
-	[G_CIDRPORTS] = { "cidrports4", { FM, F4S, FP, FD }, 4, true, 0 },
+	FAMILY_GSETS(, 4, SY_NFT_F_IP4_SADDR, SY_NFT_F_IP4_DADDR),
 	[G_PORTS] = { "ports", { FM, FP, FD }, 3, true, 0 },
-	[G_ISO_IN6] = { "iso-in6", { F6D }, 1, false, 0 },
-	[G_ISO_EG6] = { "iso-eg6", { F6S }, 1, false, 0 },
-	[G_NS_IN6] = { "ns-in6", { FM, F6D }, 2, false, 0 },
-	[G_NS_EG6] = { "ns-eg6", { FM, F6S }, 2, false, 0 },
-	[G_TARGETS6] = { "targets6", { FM, F6D }, 2, false, 0 },
-	[G_PEERS6] = { "peers6", { FM, F6S }, 2, false, 0 },
-	[G_NAMED6] = { "named6", { FM, F6D, FP, FD }, 4, false, 0 },
-	[G_CIDR6] = { "cidr6", { FM, F6S, FP }, 3, true, 0 },
-	[G_CIDRPORTS6] = { "cidrports6", { FM, F6S, FP, FD }, 4, true, 0 },
+	FAMILY_GSETS(6, 6, SY_NFT_F_IP6_SADDR, SY_NFT_F_IP6_DADDR),
 };
-#undef F4S
-#undef F4D
-#undef F6S
-#undef F6D
+#undef FAMILY_GSETS
 #undef FM
 #undef FP
 #undef FD

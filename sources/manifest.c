@@ -569,8 +569,10 @@ static void strv_free(char **v, unsigned n)
 	free(v);
 }
 
-static void file_state_free(struct file_state *f)
+static void file_state_free(void *p)
 {
+	struct file_state *f = p;
+
 	strv_free(f->keys, f->n);
 	free(f->name);
 	free(f);
@@ -608,8 +610,10 @@ static struct json_object *key_object(const char *key, enum sy_kind *kind)
 	return o;
 }
 
-static void owner_free(struct owner *o)
+static void owner_free(void *p)
 {
+	struct owner *o = p;
+
 	strv_free(o->files, o->n);
 	free(o->key);
 	free(o);
@@ -1182,22 +1186,13 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 
 void manifest_source_free(struct manifest_source *m)
 {
-	struct hmap_iter it;
-	void *v;
-
 	if (!m)
 		return;
 	ev_io_stop(m->loop, &m->io);
 	ev_timer_stop(m->loop, &m->debounce);
 	close(m->ifd);
-	hmap_iter_init(&it, &m->files);
-	while (hmap_iter_next(&it, NULL, &v))
-		file_state_free(v);
-	hmap_clear(&m->files);
-	hmap_iter_init(&it, &m->owners);
-	while (hmap_iter_next(&it, NULL, &v))
-		owner_free(v);
-	hmap_clear(&m->owners);
+	hmap_clear_free(&m->files, file_state_free);
+	hmap_clear_free(&m->owners, owner_free);
 	hmap_clear_keys(&m->pending);
 	hmap_clear_keys(&m->unsettled);
 	hmap_clear_keys(&m->redo);
