@@ -191,6 +191,7 @@ daemon_run() {
 	up() { grep -q "First sync complete" "$log" || ! kill -0 "$pid"; }
 	sy_wait 600 up
 	if ! grep -q "First sync complete" "$log"; then
+		kill -0 "$pid" 2>/dev/null && { echo "   daemon: no first sync in 600 s, stopped"; kill "$pid"; }
 		wait "$pid" 2>/dev/null
 		local rc=$?
 		if [ "$rc" = 2 ] && grep -qi 'proxy mode "nftables"\|nftables.*\(unknown\|not\)' "$log"; then
@@ -421,7 +422,7 @@ for n in $DS_SIZES; do
 			D_VERB=3 daemon_run "$n" 0 || continue
 			# the first full sync of each instance (-v 3: "nftables ip[6] switchyard: full sync ...")
 			fl=$(for t in ip ip6; do grep -m1 "nftables $t switchyard: full sync" "$D_LOG"; done)
-			cpu=$(sed -n 's/.*(cpu \([0-9.]*\) ms).*/\1/p' <<<"$fl" | awk '{ s += $1 } END { printf "%.3f", s / 1000 }')
+			cpu=$(sed -n 's/.* sync in [0-9.]* ms (cpu \([0-9.]*\) ms).*/\1/p' <<<"$fl" | awk '{ s += $1 } END { printf "%.3f", s / 1000 }')
 			kern=$(sed -n 's/.*, \([0-9.]*\) ms in the kernel.*/\1/p' <<<"$fl" | awk '{ s += $1 } END { printf "%.3f", s / 1000 }')
 			DF[$kind]+="$D_FIRST "; DU[$kind]+="$cpu "; DK[$kind]+="$kern "; DH[$kind]+="$D_HWM "
 			DC[$kind]+="$D_CHGM "
