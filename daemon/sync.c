@@ -340,7 +340,8 @@ static void family_synced(struct sy_daemon *d, unsigned f, bool full, double ela
 static unsigned sync_families(struct sy_daemon *d, bool full, struct mode_sync_stats *st)
 {
 	struct sync_runner *s = &d->sync;
-	const struct sy_sync_input in = { .services = &d->ds, .policy = d->policy };
+	const struct sy_sync_input in = { .services = &d->ds, .policy = d->policy,
+					  .run = ++d->sync.runs };
 	double backoff = s->backoff ? fmin(s->backoff * 2, BACKOFF_MAX) : BACKOFF_MIN;
 	bool dual = d->modes[0] && d->modes[1];
 	unsigned failed = 0;

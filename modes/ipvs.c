@@ -65,6 +65,7 @@ struct proxy_mode {
 
 	bool ready;			/* a full sync succeeded since init */
 	bool sets_trusted;		/* have_set matches what the last sync wrote */
+	bool counted;			/* in shared.instances */
 	uint64_t writes;		/* this sync */
 	uint64_t nat_rules, filter_rules;
 };
@@ -508,6 +509,77 @@ static int svc_collect(void *arg, const struct ipvs_svc *s)
 	return 0;
 }
 
+/*
+ * One dump for both instances.  IPVS has no family filter in its dump: every
+ * dump sends every virtual server of both families, so two instances each
+ * dumping for their family's full sync pay for the other family's virtual
+ * servers too (thousands on a dual-stack node, and on an IPv4-only node
+ * the empty IPv6 instance still reads all the IPv4 ones).  So while two
+ * instances live, the full sync that dumps keeps the other family's part,
+ * and the other instance's full sync uses it in the same sync run
+ * (sy_sync_input.run: the daemon syncs the two families back to back;
+ * between them only the first instance writes, and only its own family).
+ * A later run finds the kept part too old and dumps itself.
+ */
+static struct {
+	unsigned instances;	/* alive */
+	uint64_t at;		/* the run whose dump is kept (0: none) */
+	int family;		/* of the kept virtual servers */
+	struct svc_list ks;
+} shared;
+
+static void shared_drop(void)
+{
+	free(shared.ks.v);
+	shared.ks = (struct svc_list){ 0 };
+	shared.at = 0;
+}
+
+struct svc_split {
+	int family;
+	struct svc_list *own, *other;	/* other: NULL to skip the other family */
+};
+
+static int svc_split_fn(void *arg, const struct ipvs_svc *s)
+{
+	struct svc_split *sp = arg;
+
+	if (s->addr.family == sp->family)
+		return svc_collect(sp->own, s);
+	return sp->other ? svc_collect(sp->other, s) : 0;
+}
+
+/* The virtual servers of m's family into *ks, for the full sync of run. */
+static int read_services(struct proxy_mode *m, uint64_t run, struct svc_list *ks)
+{
+	struct svc_list other = { 0 };
+	struct svc_split sp = { .family = m->family, .own = ks };
+	int r;
+
+	if (run && shared.at == run && shared.family == m->family) {
+		*ks = shared.ks;
+		shared.ks = (struct svc_list){ 0 };
+		shared.at = 0;
+		log_v(4, "IPVS (%s): %u virtual servers from the other instance's dump of this sync",
+		      sy_family_name(m->family), ks->n);
+		return 0;
+	}
+	shared_drop();
+	if (run && shared.instances > 1)
+		sp.other = &other;
+	r = ipvs_nl_dump_services(m->nl, 0, svc_split_fn, &sp);
+	if (r < 0) {
+		free(other.v);
+		return r;
+	}
+	if (sp.other) {
+		shared.ks = other;
+		shared.at = run;
+		shared.family = m->family == AF_INET ? AF_INET6 : AF_INET;
+	}
+	return 0;
+}
+
 static bool is_node_addr(const struct desired_state *ds, const struct sy_addr *a)
 {
 	for (unsigned i = 0; i < ds->node.n_nodeport_addrs; i++)
@@ -550,7 +622,7 @@ static int ensure_infra(struct proxy_mode *m, char *err, size_t errlen)
 	return r;
 }
 
-static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
+static int full_sync(struct proxy_mode *m, const struct desired_state *ds, uint64_t run)
 {
 	struct svc_list ks = { 0 };
 	struct hmap_iter it;
@@ -595,7 +667,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds)
 	r = read_sets(m);
 	if (r < 0)
 		return sync_fail(m, r, "cannot read ipsets: %s", ipvs_set_last_msg(m->set));
-	r = ipvs_nl_dump_services(m->nl, m->family, svc_collect, &ks);
+	r = read_services(m, run, &ks);
 	if (r < 0) {
 		sync_fail(m, r, "reading the virtual servers: %s", strerror(-r));
 		goto out;
@@ -713,7 +785,7 @@ static int ipvs_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool 
 	m->err[0] = '\0';
 	full = full || !m->ready;
 	if (full)
-		r = full_sync(m, ds);
+		r = full_sync(m, ds, in->run);
 	else
 		r = partial_sync(m, ds);
 	ipvs_plan_untouch(&m->plan);
@@ -820,6 +892,8 @@ static void ipvs_free(struct proxy_mode *m)
 	ipvs_keys_free(&m->have_addr);
 	ipvs_keys_free(&m->have_set);
 	clear_grace(&m->grace);
+	if (m->counted && --shared.instances < 2)
+		shared_drop();
 	free(m);
 }
 
@@ -878,6 +952,8 @@ static int ipvs_init(struct proxy_mode **ret, const struct sy_config *cfg, int f
 	}
 	sy_report(rep, 'I', "IPVS (%s): scheduler %s, masquerade mark 0x%x", sy_family_name(family),
 		  m->plan.sched, 1u << cfg->masquerade_bit);
+	m->counted = true;
+	shared.instances++;
 	*ret = m;
 	return 0;
 fail:

@@ -45,6 +45,7 @@ struct sync_runner {
 	bool force_full;
 	bool first_sync_done;
 	unsigned consecutive_failures;
+	uint64_t runs;			/* mode sync runs so far (sy_sync_input.run) */
 };
 
 struct sy_daemon {

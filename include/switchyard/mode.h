@@ -23,6 +23,12 @@ struct proxy_mode;	/* a mode's private instance (one per address family) */
 struct sy_sync_input {
 	const struct desired_state *services;
 	const struct policy_state *policy;	/* NULL today */
+	/*
+	 * The sync run, the same for each family's instance in one run and
+	 * new for the next (0: unknown).  What one instance reads from the
+	 * kernel for both families may serve the other within the run.
+	 */
+	uint64_t run;
 };
 
 /* At most this many kernel tables per mode (proxy_mode_ops.rule_tables). */

@@ -4,7 +4,9 @@
 # stock kernel (this host has no IPVS): one instance per family, real IPv6
 # traffic to ClusterIP, NodePort, externalIP, affinity, masquerade, REJECT,
 # a dual-stack Service answering on both ClusterIPs with each family's
-# endpoints, state read back with ipvsadm, ipset, ip6tables-save and ip.
+# endpoints, state read back with ipvsadm, ipset, ip6tables-save and ip;
+# each instance keeping to its family's virtual servers, one kernel dump per
+# sync run, a restart with a live IPv6 connection that writes nothing.
 # See tests/vm/guest/ipvs-dualstack.sh.  Exit 77 when the VM cannot be
 # prepared.
 set -u

@@ -11,20 +11,7 @@
 . "$SY_SRC/tests/vm/guest/lib.sh"
 
 vm_topology
-# IPv6 beside the IPv4 topology of lib.sh ("nodad": no DAD wait)
-NODE6=fd00:1::1
-CLIENT6=fd00:1::2
-POD6=(fd00:2:1::2 fd00:2:2::2 fd00:2:3::2)
-ip -n "$NODE" -6 addr add $NODE6/64 dev eth-c nodad
-ip -n "$CLIENT" -6 addr add $CLIENT6/64 dev eth0 nodad
-ip -n "$CLIENT" -6 route add default via $NODE6
-for i in 0 1 2; do
-	ip -n "$NODE" -6 addr add "fd00:2:$((i + 1))::1/64" dev "eth-p$((i + 1))" nodad
-	ip -n "${PODS[$i]}" -6 addr add "${POD6[$i]}/64" dev eth0 nodad
-	ip -n "${PODS[$i]}" -6 route add default via "fd00:2:$((i + 1))::1"
-done
-# IPv6 forwarding is the host's to enable (the mode does not set it, as kube-proxy)
-ip netns exec "$NODE" sysctl -qw net.ipv6.conf.all.forwarding=1
+vm_topology6
 vm_pod_servers
 
 # svc6 FILE NAME CLUSTERIP EXTRA_SPEC EPS...: an IPv6-only Service, http 80->8080/TCP
@@ -102,6 +89,38 @@ endpoints:
 - {addresses: ["${POD6[2]}"], nodeName: node1, conditions: {ready: true}}
 EOF
 
+# a dual-stack NodePort Service: a NodePort virtual server in each family on
+# the node's addresses, which the other family's instance must leave alone
+CIP6=fd00:96::60 vm_svc "$M/np.yaml" np 10.96.0.60 "http:80:8080:TCP:30081" "${POD_IPS[0]}" "  type: NodePort"
+# a TCP hold service for the restart (Python servers: a slow start under
+# emulation; started side by side, waited for before the restart)
+HOLD=()
+for i in 0 1; do
+	SY_BG_NOWAIT=1 sy_bg "${PODS[$i]}" "$SY_TMP/hold-$i.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" \
+		--proto tcp --port 8081 --name "p$((i + 1))" --hold --bind ::
+	HOLD+=("$SY_LAST_PID")
+done
+cat >"$M/hold6.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: hold6, namespace: default}
+spec: {clusterIP: "fd00:96::30", clusterIPs: ["fd00:96::30"], ipFamilies: [IPv6], ports: [{name: h, port: 81, targetPort: 8081, protocol: TCP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: hold6-v6, namespace: default, labels: {kubernetes.io/service-name: hold6}}
+addressType: IPv6
+ports: [{name: h, port: 8081, protocol: TCP}]
+endpoints:
+- {addresses: ["${POD6[0]}"], nodeName: node1, conditions: {ready: true}}
+- {addresses: ["${POD6[1]}"], nodeName: node1, conditions: {ready: true}}
+EOF
+# virtual servers made by hand: foreign ones in both families (not on a
+# kube-ipvs0 address, not a NodePort on a node address) stay; one in the
+# NodePort range on the node's IPv6 address is a stale NodePort of ours
+ipvs -A -t 192.0.2.1:99 -s rr
+ipvs -A -t "[2001:db8:f::1]:99" -s rr
+ipvs -A -t "[$NODE6]:30999" -s rr
 vm_daemon --sync-period 3s ${SY_DS_FLAGS:-} || { notok "daemon starts and syncs"; vm_checks_done; }
 ok "daemon starts and syncs with IPv6 and dual-stack Services"
 grep -E "IPVS \((IPv4|IPv6)\)" "$DLOG" | sed 's/^/#   /'
@@ -146,8 +165,8 @@ check "ipset SY-6-EXTERNAL-IP has 2001:db8:e::1,tcp:80" \
 	ip netns exec "$NODE" ipset -q test SY-6-EXTERNAL-IP 2001:db8:e::1,tcp:80
 check "ipset SY-6-NO-ENDPOINTS has fd00:96::12,tcp:80" \
 	ip netns exec "$NODE" ipset -q test SY-6-NO-ENDPOINTS fd00:96::12,tcp:80
-check "ipset SY-CLUSTER-IP (IPv4) has 10.96.0.50,tcp:80 only" \
-	bash -c "[ \"\$(ip netns exec $NODE ipset list SY-CLUSTER-IP | sed -n '/^Members:/,\$p' | tail -n +2 | tr '\n' ' ')\" = '10.96.0.50,tcp:80 ' ]"
+check "ipset SY-CLUSTER-IP (IPv4) has the two IPv4 ClusterIPs only" \
+	bash -c "[ \"\$(ip netns exec $NODE ipset list SY-CLUSTER-IP | sed -n '/^Members:/,\$p' | tail -n +2 | sort | tr '\n' ' ')\" = '10.96.0.50,tcp:80 10.96.0.60,tcp:80 ' ]"
 ip netns exec "$NODE" ip6tables-legacy-save >"$SY_TMP/ip6t.txt"
 grep SY- "$SY_TMP/ip6t.txt" | sed 's/^/#   /'
 check "ip6tables: PREROUTING jumps to SY-IPVS-SERVICES" grep -q -- "-A PREROUTING -j SY-IPVS-SERVICES" "$SY_TMP/ip6t.txt"
@@ -217,12 +236,41 @@ check "no-op resyncs write nothing (last two: $(grep 'SyncProxyRules complete' "
 	bash -c "[ \"\$(grep 'SyncProxyRules complete' $DLOG | tail -n 2 | sed -n 's/.*writes=\([0-9]*\).*/\1/p' | sort -u)\" = 0 ]"
 check "no 'file exists' or sync failure in the log" bash -c "! grep -qi 'file exists\|sync failed\|Failed to' $DLOG"
 
+# --- each instance considers its own family's virtual servers only: the
+# IPv4 instance would take [$NODE6]:30081 (a node address, NodePort range)
+# for a stale NodePort of its own and delete it, the IPv6 one 10.0.1.1:30081
+check "dual-stack NodePort: a virtual server on 10.0.1.1:30081 and on [$NODE6]:30081" \
+	bash -c "{ ip netns exec $NODE ipvsadm -Ln -t 10.0.1.1:30081 && ip netns exec $NODE ipvsadm -Ln -t '[$NODE6]:30081'; } >/dev/null 2>&1"
+grep "IPVS: deleted virtual server" "$DLOG" | sed 's/^/#   /'
+check "the only virtual server deleted is the stale IPv6 NodePort [$NODE6]:30999 (neither instance touches the other family's)" \
+	[ "$(grep "IPVS: deleted virtual server" "$DLOG" | sed 's/.*deleted virtual server //' | sort -u)" = "TCP/[$NODE6]:30999" ]
+# IPVS dumps both families at once: one dump per full sync run serves both
+# instances (the IPv4 one, primary, dumps; the IPv6 one takes its part)
+n6=$(ipvs -Ln | grep -c '^\(TCP\|UDP\)  \[')
+grep "from the other instance's dump" "$DLOG" | tail -n 1 | sed 's/^/#   /'
+check "one dump per full sync: the IPv6 instance takes the $n6 IPv6 virtual servers from the IPv4 instance's dump" \
+	bash -c "grep 'from the other instance.s dump' $DLOG | tail -n 1 | grep -q 'IPVS (IPv6): $n6 virtual servers'"
+check "foreign virtual servers 192.0.2.1:99 and [2001:db8:f::1]:99 kept, the stale [$NODE6]:30999 gone" \
+	bash -c "{ ip netns exec $NODE ipvsadm -Ln -t 192.0.2.1:99 && ip netns exec $NODE ipvsadm -Ln -t '[2001:db8:f::1]:99' && ! ip netns exec $NODE ipvsadm -Ln -t '[$NODE6]:30999'; } >/dev/null 2>&1"
+
 # --- endpoint change over IPv6 and drift repair
 svc6 "$M/aff6.yaml" aff6 fd00:96::11 "  sessionAffinity: ClientIP
   sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}" "${POD6[0]}"
 sy_wait 20 bash -c "[ \$(ip netns exec $NODE ipvsadm -Ln -u '[fd00:96::11]:53' | grep -c 'Masq') = 1 ]"
 check "IPv6 endpoints removed: UDP real servers deleted at once" \
 	[ "$(vm_rs_udp "[fd00:96::11]:53" | awk '{print $1}' | tr '\n' ' ')" = "[${POD6[0]}]:5353 " ]
+# on a loaded host a change can land in a periodic (3 s) full sync instead:
+# then change the endpoints back and forth (up to 3 times more) until one
+# goes through a partial sync
+eps=("${POD6[@]}")
+for _ in 1 2 3; do
+	grep -q "IPVS partial sync: 2 changed ports" "$DLOG" && break
+	n=$(vm_syncs)
+	svc6 "$M/aff6.yaml" aff6 fd00:96::11 "  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 600}}" "${eps[@]}"
+	vm_wait_sync "$n" 30
+	if [ ${#eps[@]} = 3 ]; then eps=("${POD6[0]}"); else eps=("${POD6[@]}"); fi
+done
 check "the IPv6 change was a partial sync of its two ports (the family's change list)" \
 	grep -q "IPVS partial sync: 2 changed ports" "$DLOG"
 ipvs -D -t "[fd00:96::10]:80"
@@ -231,6 +279,43 @@ ip netns exec "$NODE" ipset del SY-6-CLUSTER-IP fd00:96::10,tcp:80
 sy_wait 20 bash -c "ip netns exec $NODE ipvsadm -Ln -t '[fd00:96::10]:80' && ip -n $NODE -6 addr show kube-ipvs0 | grep -q fd00:96::12/128 && ip netns exec $NODE ipset -q test SY-6-CLUSTER-IP fd00:96::10,tcp:80"
 check "drift over IPv6: virtual server (3 real servers), address and set entry restored" \
 	bash -c "[ \$(ip netns exec $NODE ipvsadm -Ln -t '[fd00:96::10]:80' | grep -c Masq) = 3 ] && ip -n $NODE -6 addr show kube-ipvs0 | grep -q fd00:96::12/128 && ip netns exec $NODE ipset -q test SY-6-CLUSTER-IP fd00:96::10,tcp:80"
+
+# --- restart with a live IPv6 connection: the new process's first sync
+# finds everything in place, writes nothing, and the connection lives on
+sy_wait_servers "${HOLD[@]}"
+sy_bg "$CLIENT" "$SY_TMP/live6.txt" "$PY" "$SY_SRC/tests/vm/guest/live_conn.py" --host fd00:96::30 \
+	--port 81 --stop "$SY_TMP/stop-live6"
+sy_wait 60 grep -q "^first p" "$SY_TMP/live6.txt"
+check "a live IPv6 connection through [fd00:96::30]:81 ($(head -n1 "$SY_TMP/live6.txt"))" \
+	grep -q "^first p[12] ${CLIENT6}\$" "$SY_TMP/live6.txt"
+# the kernel state, without counters
+state() {
+	{
+		ip netns exec "$NODE" ipvsadm -Sn | sort
+		ip netns exec "$NODE" ipset save | sort
+		for t in iptables-legacy-save ip6tables-legacy-save; do
+			ip netns exec "$NODE" $t | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+		done
+		ip -n "$NODE" addr show kube-ipvs0 | grep inet | sort
+	} >"$1"
+}
+state "$SY_TMP/before.txt"
+vm_daemon_stop
+: >"$DLOG"
+vm_daemon --sync-period 3s ${SY_DS_FLAGS:-} || notok "the daemon restarts"
+grep "SyncProxyRules complete" "$DLOG" | head -n1 | sed 's/^/#   /'
+check "restart: the first sync of the new process writes nothing ($(grep -m1 "SyncProxyRules complete" "$DLOG" | sed -n 's/.*\(writes=[0-9]*\).*/\1/p'))" \
+	bash -c "grep -m1 'SyncProxyRules complete' $DLOG | grep -q 'full=true .*writes=0 '"
+state "$SY_TMP/after.txt"
+diff "$SY_TMP/before.txt" "$SY_TMP/after.txt" | sed 's/^/#   /'
+check "restart: virtual and real servers, sets, rules of both families and kube-ipvs0 unchanged ($(wc -l <"$SY_TMP/before.txt") lines)" \
+	cmp -s "$SY_TMP/before.txt" "$SY_TMP/after.txt"
+n=$(vm_syncs)
+vm_wait_sync "$n" 20
+touch "$SY_TMP/stop-live6"
+sy_wait 30 grep -q "^alive\|^dead" "$SY_TMP/live6.txt"
+check "restart: the IPv6 connection made before the restart still works ($(tail -n1 "$SY_TMP/live6.txt"))" \
+	grep -q "^alive [1-9]" "$SY_TMP/live6.txt"
 
 # --- Service deleted: its IPv6 virtual servers, addresses and entries go
 rm "$M/empty6.yaml"
@@ -244,7 +329,8 @@ ip netns exec "$NODE" "$SWITCHYARD" --cleanup --proxy-mode=ipvs -v 2 >"$SY_TMP/c
 rc=$?
 [ $rc = 0 ] || sed 's/^/#   /' "$SY_TMP/cleanup.log" | tail -n 8
 check "--cleanup exits 0 ($rc)" [ $rc = 0 ]
-check "--cleanup: no virtual server of either family" bash -c "[ -z \"\$(ip netns exec $NODE ipvsadm -Sn)\" ]"
+check "--cleanup: no virtual server of ours in either family, the foreign ones kept" \
+	bash -c "[ \"\$(ip netns exec $NODE ipvsadm -Sn | sort | tr '\n' ' ')\" = '-A -t 192.0.2.1:99 -s rr -A -t [2001:db8:f::1]:99 -s rr ' ]"
 check "--cleanup: no SY- ipsets (SY-6- included)" bash -c "! ip netns exec $NODE ipset list -n | grep -q '^SY-'"
 check "--cleanup: no SY-IPVS chains in ip6tables or iptables" \
 	bash -c "! ip netns exec $NODE ip6tables-legacy-save | grep -q SY-IPVS && ! ip netns exec $NODE iptables-legacy-save | grep -q SY-IPVS"

@@ -12,6 +12,12 @@
 #   $NODE2   10.0.3.2/24 towards $NODE (10.0.3.1); holds every Service
 #            address locally, as a real node's kube-ipvs0 does
 #   $R1      pod on $NODE2: 10.0.2.130/30 ($NODE routes 10.0.2.128/25 there)
+# vm_topology6 adds IPv6 to the same links ("nodad": no DAD wait), and then
+# vm_remote_node too:
+#   $NODE fd00:1::1/64 ($NODE6), $CLIENT fd00:1::2/64 ($CLIENT6, default via
+#   the node), pods ${POD6[@]} = fd00:2:{1,2,3}::2/64 (node side ::1),
+#   $NODE2 fd00:3::2/64 (node side fd00:3::1), $R1 fd00:2:80::2/64 ($R1IP6);
+#   vm_ip6 maps a pod's IPv4 address to its IPv6 one.
 VM_FAILS=0
 VM_CHECKS=0
 
@@ -55,6 +61,37 @@ vm_topology() {
 	mkdir -p "$M"
 }
 
+VM_V6=0
+NODE6=fd00:1::1
+CLIENT6=fd00:1::2
+POD6=(fd00:2:1::2 fd00:2:2::2 fd00:2:3::2)
+R1IP6=fd00:2:80::2
+vm_topology6() {
+	local i
+	VM_V6=1
+	ip -n "$NODE" -6 addr add $NODE6/64 dev eth-c nodad
+	ip -n "$CLIENT" -6 addr add $CLIENT6/64 dev eth0 nodad
+	ip -n "$CLIENT" -6 route add default via $NODE6
+	for i in 0 1 2; do
+		ip -n "$NODE" -6 addr add "fd00:2:$((i + 1))::1/64" dev "eth-p$((i + 1))" nodad
+		ip -n "${PODS[$i]}" -6 addr add "${POD6[$i]}/64" dev eth0 nodad
+		ip -n "${PODS[$i]}" -6 route add default via "fd00:2:$((i + 1))::1"
+	done
+	# IPv6 forwarding is the host's to enable (the mode does not set it, as
+	# kube-proxy); no ICMPv6 rate limit: every REJECT must answer
+	ip netns exec "$NODE" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.icmp.ratelimit=0
+}
+# vm_ip6 IPV4: the IPv6 address of the same pod (or node2's pod r1)
+vm_ip6() {
+	case $1 in
+	10.0.2.2) echo "${POD6[0]}" ;;
+	10.0.2.6) echo "${POD6[1]}" ;;
+	10.0.2.10) echo "${POD6[2]}" ;;
+	10.0.2.130) echo "$R1IP6" ;;
+	*) echo "vm_ip6: no IPv6 twin of $1" >&2; return 1 ;;
+	esac
+}
+
 vm_remote_node() {
 	sy_mkns NODE2 node2
 	sy_mkns R1 r1
@@ -67,6 +104,18 @@ vm_remote_node() {
 	# every node holds the Service addresses: a reply to one stays there
 	ip -n "$NODE2" route add local 10.96.0.0/16 dev lo table local
 	ip -n "$NODE2" route add local 192.0.2.0/24 dev lo table local
+	if [ "$VM_V6" = 1 ]; then
+		ip -n "$NODE" -6 addr add fd00:3::1/64 dev eth-n2 nodad
+		ip -n "$NODE2" -6 addr add fd00:3::2/64 dev eth0 nodad
+		ip -n "$NODE2" -6 addr add fd00:2:80::1/64 dev eth-r1 nodad
+		ip -n "$R1" -6 addr add $R1IP6/64 dev eth0 nodad
+		ip -n "$NODE" -6 route add fd00:2:80::/64 via fd00:3::2
+		ip -n "$NODE2" -6 route add default via fd00:3::1
+		ip -n "$R1" -6 route add default via fd00:2:80::1
+		ip netns exec "$NODE2" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.icmp.ratelimit=0
+		ip -n "$NODE2" -6 route add local fd00:96::/64 dev lo table local
+		ip -n "$NODE2" -6 route add local 2001:db8::/64 dev lo table local
+	fi
 	vm_echo_server "$R1" tcp 8080 r1
 	vm_echo_server "$R1" udp 5353 r1
 	sy_wait 20 bash -c "ip netns exec $R1 ss -Htln 'sport = :8080' | grep -q ." ||
@@ -131,36 +180,46 @@ vm_rs_udp() {
 # write a Service (+ EndpointSlice) manifest file:
 #   vm_svc FILE NAME CLUSTERIP "PORTSPEC" "EP_IPS" [extra spec yaml lines]
 # PORTSPEC: "name:port:targetPort:PROTO[:nodePort]" comma separated
+# CIP6=IPv6-CLUSTERIP in the environment: a RequireDualStack Service, with an
+# IPv6 slice of the same endpoints' IPv6 twins (vm_ip6)
 vm_svc() {
 	local file=$1 name=$2 cip=$3 ports=$4 eps=$5 extra=${6:-}
-	local p n pt tp pr np
+	local p n pt tp pr np fam e
 	{
 		echo "apiVersion: v1"
 		echo "kind: Service"
 		echo "metadata: {name: $name, namespace: default}"
 		echo "spec:"
 		echo "  clusterIP: $cip"
+		if [ -n "${CIP6:-}" ]; then
+			echo "  clusterIPs: [$cip, \"$CIP6\"]"
+			echo "  ipFamilies: [IPv4, IPv6]"
+			echo "  ipFamilyPolicy: RequireDualStack"
+		fi
 		[ -n "$extra" ] && printf '%s\n' "$extra"
 		echo "  ports:"
 		for p in ${ports//,/ }; do
 			IFS=: read -r n pt tp pr np <<<"$p"
 			echo "  - {name: $n, port: $pt, targetPort: $tp, protocol: $pr${np:+, nodePort: $np}}"
 		done
-		echo "---"
-		echo "apiVersion: discovery.k8s.io/v1"
-		echo "kind: EndpointSlice"
-		echo "metadata: {name: $name-1, namespace: default, labels: {kubernetes.io/service-name: $name}}"
-		echo "addressType: IPv4"
-		echo "ports:"
-		for p in ${ports//,/ }; do
-			IFS=: read -r n pt tp pr np <<<"$p"
-			echo "- {name: $n, port: $tp, protocol: $pr}"
+		for fam in 4 ${CIP6:+6}; do
+			echo "---"
+			echo "apiVersion: discovery.k8s.io/v1"
+			echo "kind: EndpointSlice"
+			echo "metadata: {name: $name-${fam/4/1}, namespace: default, labels: {kubernetes.io/service-name: $name}}"
+			echo "addressType: IPv$fam"
+			echo "ports:"
+			for p in ${ports//,/ }; do
+				IFS=: read -r n pt tp pr np <<<"$p"
+				echo "- {name: $n, port: $tp, protocol: $pr}"
+			done
+			echo "endpoints:"
+			for e in $eps; do
+				[ $fam = 6 ] && e=\"$(vm_ip6 "$e")\"
+				echo "- {addresses: [$e], nodeName: ${EP_NODE:-node1}, conditions: {ready: true}}"
+			done
+			[ -n "$eps" ] || echo "  []"
 		done
-		echo "endpoints:"
-		for e in $eps; do
-			echo "- {addresses: [$e], nodeName: ${EP_NODE:-node1}, conditions: {ready: true}}"
-		done
-		[ -n "$eps" ] || echo "  []"
 	} >"$file.tmp" && mv "$file.tmp" "$file"
 }
 

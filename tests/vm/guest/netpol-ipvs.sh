@@ -12,18 +12,7 @@
 . "$SY_SRC/tests/vm/guest/lib.sh"
 
 vm_topology
-# IPv6 beside the IPv4 topology of lib.sh ("nodad": no DAD wait)
-NODE6=fd00:1::1
-POD6=(fd00:2:1::2 fd00:2:2::2 fd00:2:3::2)
-ip -n "$NODE" -6 addr add $NODE6/64 dev eth-c nodad
-ip -n "$CLIENT" -6 addr add fd00:1::2/64 dev eth0 nodad
-ip -n "$CLIENT" -6 route add default via $NODE6
-for i in 0 1 2; do
-	ip -n "$NODE" -6 addr add "fd00:2:$((i + 1))::1/64" dev "eth-p$((i + 1))" nodad
-	ip -n "${PODS[$i]}" -6 addr add "${POD6[$i]}/64" dev eth0 nodad
-	ip -n "${PODS[$i]}" -6 route add default via "fd00:2:$((i + 1))::1"
-done
-ip netns exec "$NODE" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.icmp.ratelimit=0
+vm_topology6
 vm_pod_servers
 cat >"$M/web6.yaml" <<EOF2
 apiVersion: v1
