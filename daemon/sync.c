@@ -8,7 +8,8 @@
  * resync every sync-period repairs drift;
  * a failed sync keeps the last good rules and is retried with backoff.
  * Nothing is programmed before Services and EndpointSlices (and the
- * ServiceCIDRs, when the mode reads them) are listed.
+ * ServiceCIDRs, when the mode reads them, and the Node, when its addresses
+ * make the NodePort rules) are listed.
  *
  * /run/xtables.lock is taken without waiting around a whole sync; while
  * another program holds it the timer polls every LOCK_POLL seconds (one
@@ -29,7 +30,7 @@
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0
 #define LOCK_POLL 0.01		/* seconds between tries while xtables.lock is busy */
-#define CIDR_WAIT 10.0		/* the longest the first sync waits for the ServiceCIDRs */
+#define FIRST_WAIT 10.0		/* the longest the first sync waits for ServiceCIDRs, the Node */
 
 /* The common periods, or the mode's own. */
 static void periods(const struct sy_daemon *d, double *min, double *full)
@@ -57,41 +58,54 @@ static double full_period(const struct sy_daemon *d)
 }
 
 /*
+ * The NodePort addresses come from the Node object (--nodeport-addresses
+ * "primary", the nftables mode's default): a first sync before the Node is
+ * listed would program every local address, and a restart rewrite them.
+ */
+static bool node_needed(const struct sy_daemon *d)
+{
+	return d->cfg.nodeport_primary && !d->cfg.n_nodeport_cidrs;
+}
+
+/*
  * Services and EndpointSlices listed; and the ServiceCIDRs when the mode
  * reads them (a first sync without them would take the drop rules of the
  * previous run away until they come; the client marks them listed also
- * when the API server does not serve them or refuses them).
+ * when the API server does not serve them or refuses them); and the Node
+ * when its addresses make the NodePort rules (kube-proxy waits for the
+ * Node before it creates the proxier).
  */
 static bool sources_ready(const struct sy_daemon *d)
 {
 	return cache_synced(d->cache, SY_KIND_SERVICE) && cache_synced(d->cache, SY_KIND_ENDPOINTSLICE) &&
-	       (!d->mode_ops->service_cidrs || cache_synced(d->cache, SY_KIND_SERVICECIDR));
+	       (!d->mode_ops->service_cidrs || cache_synced(d->cache, SY_KIND_SERVICECIDR)) &&
+	       (!node_needed(d) || cache_synced(d->cache, SY_KIND_NODE));
 }
 
 /*
- * Services and EndpointSlices are listed, the ServiceCIDRs not (their list
- * keeps failing, or hangs): after CIDR_WAIT the first sync goes without
- * them (said once), as kube-proxy's always does; they follow when listed.
+ * Services and EndpointSlices are listed, a kind the first sync waits for
+ * (ServiceCIDRs, the Node) not (its list keeps failing, or hangs): after
+ * FIRST_WAIT the first sync goes without it (said once), as kube-proxy's
+ * always does for ServiceCIDRs; it follows when listed.
  */
-static void wait_service_cidrs(struct sy_daemon *d, double now)
+static void wait_listing(struct sy_daemon *d, double now, bool needed, enum sy_kind kind,
+			 double *since, const char *what)
 {
-	struct sync_runner *s = &d->sync;
-
-	if (!d->mode_ops->service_cidrs || cache_synced(d->cache, SY_KIND_SERVICECIDR) ||
-	    !cache_synced(d->cache, SY_KIND_SERVICE) || !cache_synced(d->cache, SY_KIND_ENDPOINTSLICE)) {
-		s->cidr_wait_mono = 0;
+	if (!needed || cache_synced(d->cache, kind) || !cache_synced(d->cache, SY_KIND_SERVICE) ||
+	    !cache_synced(d->cache, SY_KIND_ENDPOINTSLICE)) {
+		*since = 0;
 		return;
 	}
-	if (!s->cidr_wait_mono) {
-		s->cidr_wait_mono = now;
+	if (!*since) {
+		*since = now;
 		return;
 	}
-	if (now - s->cidr_wait_mono < CIDR_WAIT)
+	if (now - *since < FIRST_WAIT)
 		return;
-	log_warn("ServiceCIDRs not listed after %.0fs; syncing without them (traffic to "
-		 "unallocated ClusterIPs is not dropped until they are)", CIDR_WAIT);
-	s->cidr_wait_mono = 0;
-	cache_set_synced(d->cache, SY_KIND_SERVICECIDR);
+	log_warn("%s not listed after %.0fs; syncing without %s", kind == SY_KIND_NODE ? "Node" :
+		 "ServiceCIDRs", FIRST_WAIT, what);
+	*since = 0;
+	cache_set_synced(d->cache, kind);
 }
 
 /* The bucket's tokens at now (refilled one per min_period, at most SYNC_BURST). */
@@ -212,6 +226,32 @@ static void check_primary(struct sy_daemon *d)
 }
 
 /*
+ * The Node's addresses (what "primary" NodePorts answer on) changed since
+ * the last look.  kube-proxy exits and is restarted when they do; here the
+ * NodePort rules follow in place and established connections stay.
+ */
+static bool node_ips_changed(struct sy_daemon *d)
+{
+	bool changed = false;
+
+	for (int f = 0; f < 2; f++) {
+		struct sy_addr ip = daemon_node_ip(d, f ? AF_INET6 : AF_INET);
+		struct sy_addr *seen = &d->node_ips[f];
+
+		if (sy_addr_is_set(&ip) == sy_addr_is_set(seen) &&
+		    (!sy_addr_is_set(&ip) || sy_addr_eq(&ip, seen)))
+			continue;
+		if (d->sync.first_sync_done)
+			log_info("Node %s: %s address %s; NodePorts follow", d->node_name,
+				 sy_family_name(f ? AF_INET6 : AF_INET),
+				 sy_addr_is_set(&ip) ? "changed" : "gone");
+		*seen = ip;
+		changed = true;
+	}
+	return changed;
+}
+
+/*
  * This node's zone and the addresses NodePorts answer on.  The address
  * scan is O(addresses) — in IPVS mode kube-ipvs0 holds one per Service —
  * so it runs on full syncs only (every --sync-period); a partial sync keeps
@@ -227,6 +267,8 @@ static bool refresh_node(struct sy_daemon *d, bool full)
 	int n;
 
 	check_primary(d);	/* O(1) once known */
+	if (node_needed(d) && node_ips_changed(d))
+		full = true;	/* the NodePorts follow the Node's addresses at once */
 	if (!full && !zone_changed && d->ds.node.name)
 		return false;
 	n = daemon_nodeport_addresses(d, addrs, 256, all_local);
@@ -396,7 +438,10 @@ static void run_sync(struct sy_daemon *d)
 	full = !s->first_sync_done || s->force_full || t0 >= s->last_full_mono + full_period(d);
 	run_podnet(d, full);
 	t0 = sy_now_mono();	/* the proxy's sync duration excludes the pod network's */
-	wait_service_cidrs(d, t0);
+	wait_listing(d, t0, d->mode_ops->service_cidrs, SY_KIND_SERVICECIDR, &s->cidr_wait_mono,
+		     "them (traffic to unallocated ClusterIPs is not dropped until they are)");
+	wait_listing(d, t0, node_needed(d), SY_KIND_NODE, &s->node_wait_mono,
+		     "it (NodePorts answer on every local address until it is)");
 	if (!sources_ready(d)) {
 		log_v(4, "Waiting for the first listing of Services and EndpointSlices");
 		schedule(d);

@@ -480,13 +480,14 @@ static void informer_backoff_min(struct informer *inf, double min_delay)
 }
 
 /*
- * ServiceCIDRs the server does not serve (404) or lets us not read
- * (401/403) count as listed, none: the sync runner waits for their first
+ * ServiceCIDRs the server does not serve (404), and ServiceCIDRs or Nodes it
+ * lets us not read (401/403), count as listed, none: the sync runner waits for their first
  * listing, which must not keep Services from being proxied.
  */
 static void optional_listed(struct informer *inf)
 {
-	if (inf->kind == SY_KIND_SERVICECIDR && !cache_synced(inf->k->cache, inf->kind))
+	if ((inf->kind == SY_KIND_SERVICECIDR || inf->kind == SY_KIND_NODE) &&
+	    !cache_synced(inf->k->cache, inf->kind))
 		cache_set_synced(inf->k->cache, inf->kind);
 }
 

@@ -35,6 +35,7 @@ struct sync_runner {
 	double mode_due_mono;		/* the mode asked to be called by then (0 = not) */
 	double lock_wait_mono;		/* waiting for xtables.lock since (0 = not waiting) */
 	double cidr_wait_mono;		/* Services listed, ServiceCIDRs not yet: since (0 = not) */
+	double node_wait_mono;		/* Services listed, the Node not yet: since (0 = not) */
 	/*
 	 * kube-proxy's rate limit (BoundedFrequencyRunner with burstSyncs 2):
 	 * a bucket of SYNC_BURST runs refilled one per min-sync-period, full
@@ -64,6 +65,7 @@ struct sy_daemon {
 	struct proxy_mode *modes[2];
 	int primary_family;			/* AF_INET / AF_INET6 (kube-proxy's) */
 	bool primary_known;			/* from --bind-address or the Node */
+	struct sy_addr node_ips[2];		/* the node IPs NodePorts were last planned on */
 	struct ct *ct;
 	struct k8s_client *k8s;
 	struct manifest_source *manifests;
