@@ -141,8 +141,8 @@ int ct_nl_fd(const struct ct_nl *nl);
 /*
  * Dump entries of family (AF_INET / AF_INET6) and proto, filtered in the
  * kernel (CTA_FILTER) on the original tuple's proto, plus dst when dst is
- * set (of family), plus dport when dport != 0.  fn is called for each
- * entry.  0 or -errno.
+ * set (of family; IPv4 only, older kernels match IPv6 addresses inverted),
+ * plus dport when dport != 0.  fn is called for each entry.  0 or -errno.
  */
 int ct_nl_dump(struct ct_nl *nl, uint8_t family, uint8_t proto, const struct sy_addr *dst,
 	       uint16_t dport, ct_entry_fn fn, void *arg);

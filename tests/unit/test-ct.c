@@ -824,15 +824,20 @@ static void test_ipv6_messages(void **state)
 	assert_true(sy_addr_eq(&back.odst, &e.odst));
 	assert_int_equal(back.osport, 40000);
 	assert_int_equal(back.id, 0x1234);
-	/* an IPv6 dump filtered on the address */
+	/*
+	 * an IPv6 dump is filtered on proto + port, never on the address:
+	 * kernels from 5.8 to at least Debian 12's 6.1 match IPv6 addresses
+	 * inverted (the test VM's conntrack-ipvs.sh lost the entry to the
+	 * ClusterIP that way); the address is matched in ct_plan_stale
+	 */
 	assert_true(ct_nl_build_dump(buf, sizeof(buf), 9, AF_INET6, UDP, &vip, 53) > 0);
 	assert_int_equal(nfg->nfgen_family, AF_INET6);
 	s = request(nlh);
-	assert_int_equal(s.flags, CT_FILTER_F_PROTO_NUM | CT_FILTER_F_IP_DST |
-				  CT_FILTER_F_PROTO_DST_PORT);
+	assert_int_equal(s.flags, CT_FILTER_F_PROTO_NUM | CT_FILTER_F_PROTO_DST_PORT);
 	assert_false(s.has_dst);
-	assert_true(s.has_dst6);
-	assert_memory_equal(&s.dst6, &vip.v6, 16);
+	assert_false(s.has_dst6);
+	assert_int_equal(s.proto, UDP);
+	assert_int_equal(s.dport, 53);
 	/* a family mismatch is refused, not sent */
 	assert_int_equal(ct_nl_build_dump(buf, sizeof(buf), 9, AF_INET6, UDP, &v4, 53), 0);
 	assert_int_equal(ct_nl_build_dump(buf, sizeof(buf), 9, AF_UNSPEC, UDP, NULL, 53), 0);
