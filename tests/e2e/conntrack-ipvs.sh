@@ -45,7 +45,10 @@ vm_echo_server "$P2" udp 5353 p2
 CIP6=fd00:96::10 vm_svc "$M/dns.yaml" dns 10.96.0.10 "dns:53:5353:UDP:$NP" "$EP1" "  type: NodePort"
 CIP6=fd00:96::11 vm_svc "$M/other.yaml" other 10.96.0.11 "dns:53:5353:UDP" "$EP1"
 CIP6=fd00:96::20 vm_svc "$M/empty.yaml" empty 10.96.0.20 "dns:53:5353:UDP" ""
-vm_daemon || { notok "daemon starts and syncs"; vm_checks_done; }
+# no periodic full sync during the test: the deletions must be a partial
+# sync's (a loaded run that reached the 30 s full sync hid the 6.1 kernel's
+# inverted IPv6 dump filter, doc/conntrack.md)
+vm_daemon --sync-period 1h || { notok "daemon starts and syncs"; vm_checks_done; }
 ok "daemon starts and syncs (ipvs mode)"
 
 # fam 4|6: the addresses of one family
@@ -124,4 +127,6 @@ for f in 4 6; do
 		[ -n "${ID_OTHER[$f]}" ] && [ "$(ctid -p udp --orig-dst $VIP_OTHER --orig-port-src 40003)" = "${ID_OTHER[$f]}" ]
 done
 check "the cleanup logged its deletions" grep -q "Conntrack cleanup: deleted [1-9]" "$DLOG"
+check "only the first sync's cleanup was a full one (the deletions were partial syncs')" \
+	[ "$(grep -c 'Conntrack cleanup: .*full=true' "$DLOG")" = 1 ]
 vm_checks_done
