@@ -116,8 +116,9 @@ hwm2=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 rss2=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 k8s_state "service=bench/$svc" | grep -q "\"10.250.0.$CHANGES\"" || sy_fail "change not in the desired state"
 netprog=$(ip netns exec "$K8S_NS" curl -s "http://$K8S_METRICS/metrics" |
-	awk '/^kubeproxy_network_programming_duration_seconds_sum/ { s = $2 }
-	     /^kubeproxy_network_programming_duration_seconds_count/ { c = $2 }
+	awk '# one series per ip_family (the other family's with count 0): add them up
+	     /^kubeproxy_network_programming_duration_seconds_sum[{ ]/ { s += $NF }
+	     /^kubeproxy_network_programming_duration_seconds_count[{ ]/ { c += $NF }
 	     END { if (c == 1) print s; else if (c > 1) print s / c " (mean of " c ")"; else print "n/a" }')
 change_sync=$(grep "SyncProxyRules complete" "$SY_TMP/daemon.log" | tail -1 | sed 's/.*\] //')
 # from the daemon's receipt of the watch event (its -v 4 line, logged as the

@@ -427,7 +427,7 @@ static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
 	struct eent *d;
 
 	d_shard_ref(m, e->set, 1);
-	d = ei_put(&m->elems, e->set, e->key, e->klen);
+	d = ei_put(&m->elems, e->set, nftp_elem_kp(e), e->klen);
 	if (d->refs++ == 0)
 		m->elems.n_d++;
 	if (!d->e)
@@ -439,7 +439,7 @@ static void d_del_elem(struct proxy_mode *m, const struct nftp_elem *e)
 	struct eent *d;
 
 	d_shard_ref(m, e->set, -1);
-	d = ei_get(&m->elems, e->set, e->key, e->klen);
+	d = ei_get(&m->elems, e->set, nftp_elem_kp(e), e->klen);
 	if (!d || !d->refs)
 		return;
 	if (--d->refs == 0) {
@@ -502,7 +502,7 @@ static const struct nftp_elem *d_elem_value(struct proxy_mode *m, struct eent *d
 			continue;
 		for (unsigned i = 0; i < pp->n_elems; i++) {
 			const struct nftp_elem *e = &pp->elems[i];
-			if (e->set == d->set && e->klen == d->klen && !memcmp(e->key, d->key, d->klen))
+			if (e->set == d->set && e->klen == d->klen && !memcmp(nftp_elem_kp(e), d->key, d->klen))
 				return d->e = e;
 		}
 	}
@@ -736,7 +736,7 @@ static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 		u_push(&u->chains, &u->n_chains, &u->cap_chains, pp->chains[i].name);
 	for (unsigned i = 0; i < pp->n_elems; i++)
 		if (which == U_ALL || (which == U_VERDICT) == nftp_set_def(pp->elems[i].set)->map)
-			e_push(u, pp->elems[i].set, pp->elems[i].key, pp->elems[i].klen);
+			e_push(u, pp->elems[i].set, nftp_elem_kp(&pp->elems[i]), pp->elems[i].klen);
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
 	/* the endpoints maps its elements are in (created before, deleted after them), each once */
@@ -800,10 +800,10 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 		}
 		if (e) {
 			if (e->dlen)
-				sy_nft_elem_data(b, true, nftp_set_def(e->set)->name, e->key, e->klen,
+				sy_nft_elem_data(b, true, nftp_set_def(e->set)->name, nftp_elem_kp(e), e->klen,
 						 nftp_elem_data(e), e->dlen);
 			else
-				sy_nft_elem(b, true, nftp_set_def(e->set)->name, e->key, e->klen, e->ev,
+				sy_nft_elem(b, true, nftp_set_def(e->set)->name, nftp_elem_kp(e), e->klen, e->ev,
 					    e->chain);
 			x->ink = 1;
 			x->vfp = vfp;
@@ -1070,7 +1070,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 		u_push(&u.sets, &u.n_sets, &u.cap_sets, m->fixed[i].name);
 	/* sets before the global chains' rules use them: emit handles the order */
 	for (unsigned i = 0; i < m->g.n_elems; i++)
-		e_push(&u, m->g.elems[i].set, m->g.elems[i].key, m->g.elems[i].klen);
+		e_push(&u, m->g.elems[i].set, nftp_elem_kp(&m->g.elems[i]), m->g.elems[i].klen);
 	*written += emit(m, s->b, &u, now);
 	u_reset(&u);
 	/*

@@ -160,6 +160,8 @@ static struct elem_b *add_elem(struct nftp_ebuild *b, unsigned set, const struct
 	return e;
 }
 
+_Static_assert(NFTP_KD_MAX < 64 && SY_NFT_EV_ACCEPT < 16, "struct nftp_elem's bit fields");
+
 /* The built elements as one block: the array, then each one's key and data. */
 static void eb_pack(struct nftp_ebuild *b, struct nftp_elem **out, unsigned *n, unsigned *cap)
 {
@@ -180,7 +182,7 @@ static void eb_pack(struct nftp_ebuild *b, struct nftp_elem **out, unsigned *n, 
 		unsigned l = (unsigned)b->a[i].h.klen + b->a[i].h.dlen;
 		(*out)[i] = b->a[i].h;
 		memcpy(p, b->a[i].kd, l);
-		(*out)[i].key = p;
+		(*out)[i].koff = (uint32_t)(p - (uint8_t *)&(*out)[i]);
 		p += l;
 	}
 	*n = *cap = b->n;

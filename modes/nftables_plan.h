@@ -75,15 +75,18 @@ struct nftp_chain {
  */
 #define NFTP_KD_MAX SY_NFT_KEY_MAX
 struct nftp_elem {
-	uint16_t set;			/* enum nftp_set */
-	uint8_t klen;
-	uint8_t ev;			/* enum sy_nft_ev */
-	uint8_t dlen;			/* data (the endpoints map): ip . port, after the key */
 	const char *chain;		/* EV_GOTO target (a plan's chain name / static) */
-	const uint8_t *key;		/* klen bytes of key, then dlen bytes of data */
+	uint32_t koff;			/* klen bytes of key, then dlen bytes of data, this
+					   many bytes after the element itself (16 bytes an
+					   element, not 24: never copy one out of its block) */
+	uint16_t set;			/* enum nftp_set */
+	uint16_t klen : 6;		/* klen + dlen <= NFTP_KD_MAX (32) */
+	uint16_t dlen : 6;		/* data (the endpoints map): ip . port, after the key */
+	uint16_t ev : 4;		/* enum sy_nft_ev */
 };
 struct nftp_ebuild;			/* the planner's while it builds a plan */
-#define nftp_elem_data(e) ((e)->key + (e)->klen)
+#define nftp_elem_kp(e) ((const uint8_t *)(e) + (e)->koff)
+#define nftp_elem_data(e) (nftp_elem_kp(e) + (e)->klen)
 
 struct nftp_aset {			/* an affinity set */
 	char *name;

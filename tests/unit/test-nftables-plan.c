@@ -134,7 +134,7 @@ static void test_clusterip(void **state)
 		uint32_t key;
 		if (e->set != NFTP_EP_SET(base))
 			continue;
-		memcpy(&key, e->key, 4);
+		memcpy(&key, nftp_elem_kp(e), 4);
 		assert_int_equal(e->klen, 4);
 		assert_int_equal(key, base + k);
 		assert_int_equal(e->dlen, 8);
