@@ -116,7 +116,7 @@ hwm2=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 rss2=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 k8s_state "service=bench/$svc" | grep -q "\"10.250.0.$CHANGES\"" || sy_fail "change not in the desired state"
 netprog=$(ip netns exec "$K8S_NS" curl -s "http://$K8S_METRICS/metrics" |
-	awk '# one series per ip_family (the other family's with count 0): add them up
+	awk '# one series per ip_family (the other family, count 0, as well): add them up
 	     /^kubeproxy_network_programming_duration_seconds_sum[{ ]/ { s += $NF }
 	     /^kubeproxy_network_programming_duration_seconds_count[{ ]/ { c += $NF }
 	     END { if (c == 1) print s; else if (c > 1) print s / c " (mean of " c ")"; else print "n/a" }')
