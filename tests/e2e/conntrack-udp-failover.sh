@@ -231,8 +231,10 @@ grep "Conntrack cleanup" "$LOG" | tail -2 >&2
 [ "$r4" = ep2 ] || sy_fail "formerly empty Service: flow answered '$r4' after the sync (cached reject)"
 [ "$ro" = ep1 ] || sy_fail "other Service flow broken: '$ro'"
 # the streaming client: ep1 … ep1 then ep2 … ep2, switched within the sync, nothing lost
-# but the datagram in flight at the switch
-sleep 0.5
+# but the datagram in flight at the switch (which blocks the client for its 2 s
+# timeout: wait for its first ep2 answer rather than a fixed time)
+sy_wait 20 sh -c "awk -v t0=$t0 '\$1 >= t0 && \$2 == \"ep2\"' '$SY_TMP/stream.log' | grep -q ." || true
+sleep 0.3
 awk -v t0="$t0" '$1 >= t0' "$SY_TMP/stream.log" >"$SY_TMP/stream.after"
 first=$(awk '$2 == "ep2" {print $1; exit}' "$SY_TMP/stream.after")
 [ -n "$first" ] || sy_fail "streaming client never reached ep2: $(tail -3 "$SY_TMP/stream.after")"
