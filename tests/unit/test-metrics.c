@@ -23,22 +23,7 @@
 #include "switchyard/util.h"
 #include "../../ops/http.h"
 #include "../../ops/render.h"
-
-/* What a part told its owner (struct sy_report): the last message and the count. */
-struct said {
-	unsigned n;
-	char sev;
-	char msg[256];
-};
-
-static void say(void *arg, char sev, const char *msg)
-{
-	struct said *s = arg;
-
-	s->n++;
-	s->sev = sev;
-	snprintf(s->msg, sizeof(s->msg), "%s", msg);
-}
+#include "helpers.h"
 
 static void test_hist_exp(void **state)
 {
@@ -531,11 +516,11 @@ static void test_http_retry(void **state)
 	assert_int_equal(http_server_new(&s, loop, addr, handler, &calls, err, sizeof(err)) < 0, 1);
 	{
 		struct http_server *r = NULL;
-		struct said said = { 0 };
+		struct last_said said = { 0 };
 		char want[96];
 
 		assert_int_equal(http_server_new_retry(&r, loop, addr, (http_handler_fn)NULL, NULL,
-						       &(struct sy_report){ say, &said }, err,
+						       &(struct sy_report){ last_said_fn, &said }, err,
 						       sizeof(err)), 1);
 		close(blocker);
 		ev_timer_init(&t, stop_cb, 6, 0);

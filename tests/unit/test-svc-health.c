@@ -122,20 +122,6 @@ static void test_partial_skip(void **state)
 	config_free(&cfg);
 }
 
-struct said {
-	unsigned n;
-	char sev;
-	char msg[256];
-};
-
-static void say(void *arg, char sev, const char *msg)
-{
-	struct said *s = arg;
-
-	s->n++;
-	s->sev = sev;
-	snprintf(s->msg, sizeof(s->msg), "%s", msg);
-}
 
 /* A port another socket holds: the failure is told to the owner once, the recovery once. */
 static void test_listener_reports(void **state)
@@ -143,7 +129,7 @@ static void test_listener_reports(void **state)
 	struct sockaddr_in6 sin = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
 	socklen_t len = sizeof(sin);
 	int blocker = socket(AF_INET6, SOCK_STREAM, 0);
-	struct said said = { 0 };
+	struct last_said said = { 0 };
 	char buf[256], want[128];
 
 	assert_true(blocker >= 0);
@@ -156,7 +142,7 @@ static void test_listener_reports(void **state)
 	desired_set_node(&ds, "n1", NULL, NULL, 0, true);
 	sy_metrics_init(&m);
 	loop = ev_loop_new(EVFLAG_AUTO);
-	h = svc_health_new(loop, &m, healthy, NULL, &(struct sy_report){ say, &said });
+	h = svc_health_new(loop, &m, healthy, NULL, &(struct sy_report){ last_said_fn, &said });
 	snprintf(buf, sizeof(buf), ",\"type\":\"LoadBalancer\",\"externalTrafficPolicy\":\"Local\","
 		 "\"healthCheckNodePort\":%u", ntohs(sin.sin6_port));
 	svc("lb", "10.96.0.1", buf);
