@@ -586,7 +586,8 @@ int desired_update(struct desired_state *ds, struct cache *c, bool all)
 	const char *key;
 	int changed = 0;
 
-	if (cache_service_cidrs_changed(c, true))
+	/* MultiCIDRServiceAllocator=false: none, also from a manifest directory */
+	if (cache_service_cidrs_changed(c, true) && !(ds->cfg && ds->cfg->service_cidrs_off))
 		update_service_cidrs(ds, c);
 	cache_take_dirty(c, &dirty);
 	if (all) {

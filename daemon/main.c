@@ -243,7 +243,7 @@ static int start_source(struct sy_daemon *d)
 		.loop = d->loop, .conn = &conn, .cache = d->cache, .metrics = &d->metrics,
 		.node_name = d->node_name, .all_nodes = d->cfg.pod_network,
 		.network_policy = d->cfg.network_policy,
-		.service_cidrs = d->mode_ops->service_cidrs,
+		.service_cidrs = daemon_reads_service_cidrs(d),
 		.report = sy_report_log }, err, sizeof(err));
 	if (r < 0) {
 		log_error("Kubernetes client: %s", err);
@@ -251,7 +251,7 @@ static int start_source(struct sy_daemon *d)
 		return r;
 	}
 	log_info("Kubernetes client for %s: watching Services, EndpointSlices%s and %s",
-		 conn.server, d->mode_ops->service_cidrs ? ", ServiceCIDRs" : "",
+		 conn.server, daemon_reads_service_cidrs(d) ? ", ServiceCIDRs" : "",
 		 d->cfg.pod_network ? "all Nodes" : "this Node");
 	k8s_conn_free(&conn);
 	return 0;
@@ -288,6 +288,7 @@ int main(int argc, char **argv)
 	}
 	log_verbosity = d->cfg.verbosity;
 	log_info("switchyard %s", PACKAGE_VERSION);
+	config_feature_gates_log(&d->cfg);
 
 	if (d->cfg.cleanup) {
 		ret = do_cleanup(&d->cfg);
@@ -307,6 +308,9 @@ int main(int argc, char **argv)
 		log_info("%s", d->mode_ops->proxier_name);
 	else
 		log_info("Using %s Proxier", d->mode_ops->name);
+	if (d->mode_ops->service_cidrs && d->cfg.service_cidrs_off)
+		log_info("MultiCIDRServiceAllocator=false: ServiceCIDRs are not read; traffic to "
+			 "unallocated ClusterIPs is not dropped");
 	/* the mode's default for an unset --nodeport-addresses (nftables: "primary") */
 	if (d->mode_ops->nodeport_primary_default && !d->cfg.n_nodeport_cidrs)
 		d->cfg.nodeport_primary = true;

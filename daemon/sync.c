@@ -79,7 +79,7 @@ static bool node_needed(const struct sy_daemon *d)
 static bool sources_ready(const struct sy_daemon *d)
 {
 	return cache_synced(d->cache, SY_KIND_SERVICE) && cache_synced(d->cache, SY_KIND_ENDPOINTSLICE) &&
-	       (!d->mode_ops->service_cidrs || cache_synced(d->cache, SY_KIND_SERVICECIDR)) &&
+	       (!daemon_reads_service_cidrs(d) || cache_synced(d->cache, SY_KIND_SERVICECIDR)) &&
 	       (!node_needed(d) || cache_synced(d->cache, SY_KIND_NODE));
 }
 
@@ -439,7 +439,7 @@ static void run_sync(struct sy_daemon *d)
 	full = !s->first_sync_done || s->force_full || t0 >= s->last_full_mono + full_period(d);
 	run_podnet(d, full);
 	t0 = sy_now_mono();	/* the proxy's sync duration excludes the pod network's */
-	wait_listing(d, t0, d->mode_ops->service_cidrs, SY_KIND_SERVICECIDR, &s->cidr_wait_mono,
+	wait_listing(d, t0, daemon_reads_service_cidrs(d), SY_KIND_SERVICECIDR, &s->cidr_wait_mono,
 		     "them (traffic to unallocated ClusterIPs is not dropped until they are)");
 	wait_listing(d, t0, node_needed(d), SY_KIND_NODE, &s->node_wait_mono,
 		     "it (NodePorts answer on every local address until it is)");

@@ -46,6 +46,7 @@ void config_free(struct sy_config *cfg)
 	free(cfg->subnet_file);
 	free(cfg->cni_conf_dir);
 	free(cfg->iface);
+	config_feature_gates_clear(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -57,6 +58,7 @@ enum {
 	OPT_IPVS_MIN_SYNC, OPT_IPVS_SYNC, OPT_IPVS_STRICT_ARP, OPT_IPVS_TCP, OPT_IPVS_TCPFIN,
 	OPT_IPVS_UDP, OPT_LOCALHOST_NP, OPT_BIND_ADDRESS, OPT_POD_NETWORK, OPT_NET_CONF,
 	OPT_SUBNET_FILE, OPT_CNI_CONF_DIR, OPT_IFACE, OPT_NETWORK_POLICY, OPT_V,
+	OPT_FEATURE_GATES,
 };
 
 static const struct option long_opts[] = {
@@ -95,6 +97,7 @@ static const struct option long_opts[] = {
 	{ "iface", required_argument, NULL, OPT_IFACE },
 	{ "network-policy", optional_argument, NULL, OPT_NETWORK_POLICY },
 	{ "v", required_argument, NULL, OPT_V },
+	{ "feature-gates", required_argument, NULL, OPT_FEATURE_GATES },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -106,7 +109,7 @@ const char *const config_flag_names[] = {
 	"iptables-sync-period", "iptables-localhost-nodeports", "ipvs-min-sync-period",
 	"ipvs-sync-period", "ipvs-strict-arp", "ipvs-tcp-timeout", "ipvs-tcpfin-timeout",
 	"ipvs-udp-timeout", "bind-address", "pod-network", "net-conf", "subnet-file",
-	"cni-conf-dir", "iface", "network-policy", "v", NULL,
+	"cni-conf-dir", "iface", "network-policy", "v", "feature-gates", NULL,
 };
 
 static const char usage[] =
@@ -143,6 +146,9 @@ static const char usage[] =
 "      --ipvs-tcp-timeout, --ipvs-tcpfin-timeout, --ipvs-udp-timeout DURATION\n"
 "                                   IPVS timeouts (0 = leave the kernel's)\n"
 "      --cleanup                    remove everything switchyard created, then exit\n"
+"      --feature-gates NAME=BOOL,...  kube-proxy 1.33's gates; switchyard reads\n"
+"                                   MultiCIDRServiceAllocator (default true: nftables mode\n"
+"                                   watches ServiceCIDRs); other known ones are accepted\n"
 "Pod network:\n"
 "      --pod-network                connect pods across nodes (flannel-style; off by default)\n"
 "      --net-conf FILE              network config (default /etc/switchyard/net-conf.json)\n"
@@ -350,6 +356,17 @@ static int apply(struct sy_config *cfg, int opt, const char *arg, const char *na
 	case OPT_HELP:
 		fputs(usage, stdout);
 		return 1;
+	case OPT_FEATURE_GATES: {
+		char err[256];
+
+		/* pflag's words around cliflag.MapStringBool's */
+		if (config_feature_gates_parse(cfg, arg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "switchyard: invalid argument \"%s\" for \"--feature-gates\" "
+				"flag: %s\n", arg, err);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	default:
 		r = apply_plain(cfg, opt, arg);
 		if (r == -ENOENT)
@@ -418,6 +435,11 @@ int config_parse_args(struct sy_config *cfg, int argc, char **argv)
 	r = parse_pass(cfg, argc, argv, false);
 	if (r)
 		return r;
+	/* kube-proxy's Complete: SetFromMap on the resolved map */
+	if (config_feature_gates_apply(cfg, &sy_report_log, err, sizeof(err)) < 0) {
+		fprintf(stderr, "switchyard: %s\n", err);
+		return -EINVAL;
+	}
 	/* kube-proxy's validation: the node IP hint is an IP address of either family */
 	if (cfg->bind_address && cfg->bind_address[0]) {
 		struct sy_addr a;

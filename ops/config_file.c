@@ -34,6 +34,7 @@ enum ftype {
 	F_DURATION,	/* double seconds */
 	F_CLUSTER_CIDR,	/* "a/b,c/d" */
 	F_NODEPORTS,	/* list of CIDRs or "primary" */
+	F_GATES,	/* featureGates: a mapping of gate name to boolean */
 	F_SECTION,	/* a mapping of sub-fields */
 	F_WARN,		/* kube-proxy's, not implemented: warn and ignore */
 	F_TYPEMETA,	/* apiVersion, kind: checked separately */
@@ -108,7 +109,8 @@ static const struct field top_fields[] = {
 	BOOL("networkPolicy", network_policy),
 	/* accepted by kube-proxy, not implemented by switchyard */
 	WARN("bindAddressHardFail"), WARN("configSyncPeriod"), WARN("detectLocal"),
-	WARN("detectLocalMode"), WARN("enableProfiling"), WARN("featureGates"),
+	{ "featureGates", F_GATES, 0, NULL },
+	WARN("detectLocalMode"), WARN("enableProfiling"),
 	WARN("ipFamily"), WARN("linux"), WARN("logging"), WARN("nftables"),
 	WARN("oomScoreAdj"), WARN("portRange"), WARN("showHiddenMetricsForVersion"),
 	WARN("udpIdleTimeout"), WARN("windowsRunAsService"), WARN("winkernel"),
@@ -251,6 +253,33 @@ static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct fiel
 			 const char *prefix);
 
 /*
+ * featureGates (map[string]bool): the file's map replaces the gates; names
+ * are checked with the flags' (config_feature_gates_apply), values here.
+ */
+static int set_gates(struct cf *c, const yaml_node_t *n, const char *fname)
+{
+	yaml_node_pair_t *p;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, "field \"%s\": want a mapping of feature gate names to booleans",
+			    fname);
+	config_feature_gates_clear(c->cfg);
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		bool b;
+
+		if (!k || !scalar(k) || !v)
+			return fail(c, k, "field \"%s\": a key is not a string", fname);
+		if (parse_bool_value(v, &b) < 0)
+			return fail(c, v, "field \"%s.%s\": invalid boolean \"%s\"", fname, scalar(k),
+				    scalar(v) ? scalar(v) : "<non-scalar>");
+		config_feature_gate_put(c->cfg, scalar(k), b);
+	}
+	return 0;
+}
+
+/*
  * A server address: "IPv4:port", "[IPv6]:port" or ":port".  As kube-proxy's
  * defaulting: "" keeps the default address (the file cannot disable a
  * server; the flag --healthz-bind-address= can) and an address without a
@@ -362,6 +391,8 @@ static int apply_field(struct cf *c, const struct field *f, const yaml_node_t *v
 		return set_cluster_cidr(c, v, fname);
 	case F_NODEPORTS:
 		return set_nodeports(c, v, fname);
+	case F_GATES:
+		return set_gates(c, v, fname);
 	default:
 		return fail(c, v, "field \"%s\": internal error", fname);
 	}
@@ -621,6 +652,11 @@ char *config_file_configz(const struct sy_config *cfg)
 	json_object_object_add(sub, "udpTimeout", jdur(cfg->conntrack_udp_timeout));
 	json_object_object_add(sub, "udpStreamTimeout", jdur(cfg->conntrack_udp_stream_timeout));
 	json_object_object_add(o, "conntrack", sub);
+	sub = json_object_new_object();
+	for (unsigned i = 0; i < cfg->n_feature_gates; i++)
+		json_object_object_add(sub, cfg->feature_gates[i].name,
+				       json_object_new_boolean(cfg->feature_gates[i].on));
+	json_object_object_add(o, "featureGates", sub);
 	json_object_object_add(top, "kubeproxy.config.k8s.io", o);
 	ret = xstrdup(json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN |
 						     JSON_C_TO_STRING_NOSLASHESCAPE));

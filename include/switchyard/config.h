@@ -12,6 +12,12 @@
 
 #define SY_MAX_CIDRS 16
 
+/* One gate of --feature-gates / featureGates (name as given). */
+struct sy_feature_gate {
+	char *name;
+	bool on;
+};
+
 struct sy_config {
 	char *proxy_mode;		/* "iptables" (default) | "ipvs" */
 	char *kubeconfig;
@@ -61,6 +67,17 @@ struct sy_config {
 	/* NetworkPolicy enforcement (issue 16): --network-policy, networkPolicy: in the file */
 	bool network_policy;
 
+	/*
+	 * --feature-gates / featureGates as given, sorted by name once checked
+	 * (config_feature_gates_apply); feature_gates_from_flag: a flag set it
+	 * (the first one replaces the file's map).  service_cidrs_off:
+	 * MultiCIDRServiceAllocator=false, no ServiceCIDRs read.
+	 */
+	struct sy_feature_gate *feature_gates;
+	unsigned n_feature_gates;
+	bool feature_gates_from_flag;
+	bool service_cidrs_off;
+
 	int verbosity;
 };
 
@@ -103,6 +120,26 @@ int config_parse_args(struct sy_config *cfg, int argc, char **argv);
 struct sy_report;
 int config_file_load(struct sy_config *cfg, const char *path, const struct sy_report *rep,
 		     char *err, size_t errlen);
+
+/*
+ * Feature gates (lib/feature_gate.c), kube-proxy 1.33's: parse one
+ * --feature-gates value (cliflag.MapStringBool: "Name=bool,..."; -EINVAL
+ * and err as kube-proxy words it); set one; forget all; check the set ones
+ * against the known gates (unknown, locked: -EINVAL and err; GA and
+ * deprecated ones set: a warning to rep) and resolve the ones switchyard
+ * reads; log them (-v 1, -v 2); a gate's value (set, else its default;
+ * false when unknown); whether kube-proxy knows a name; Go's ParseBool.
+ */
+struct sy_report;
+int config_feature_gates_parse(struct sy_config *cfg, const char *arg, char *err, size_t errlen);
+void config_feature_gate_put(struct sy_config *cfg, const char *name, bool on);
+void config_feature_gates_clear(struct sy_config *cfg);
+int config_feature_gates_apply(struct sy_config *cfg, const struct sy_report *rep, char *err,
+			       size_t errlen);
+void config_feature_gates_log(const struct sy_config *cfg);
+bool config_feature_gate(const struct sy_config *cfg, const char *name);
+bool config_feature_gate_known(const char *name);
+int config_parse_go_bool(const char *s, bool *ret);
 
 /* Names of all long flags (without "--"), NULL-terminated; for checks. */
 extern const char *const config_flag_names[];

@@ -89,6 +89,16 @@ static inline struct proxy_mode *daemon_mode(const struct sy_daemon *d, int fami
 }
 
 /*
+ * Whether ServiceCIDRs are watched (and the first sync waits for them): the
+ * mode reads them (nftables) and MultiCIDRServiceAllocator is on, as
+ * kube-proxy runs its ServiceCIDR informer only with the gate on.
+ */
+static inline bool daemon_reads_service_cidrs(const struct sy_daemon *d)
+{
+	return d->mode_ops->service_cidrs && !d->cfg.service_cidrs_off;
+}
+
+/*
  * daemon/daemon.c, kube-proxy's node IPs: the node IP of a family
  * (--bind-address when it is of that family and not 0.0.0.0 / ::, else
  * the Node's first InternalIP of the family, else its first ExternalIP;

@@ -294,7 +294,6 @@ static void test_warnings(void **state)
 	config_init(&cfg);
 	assert_int_equal(load(&cfg, HDR
 		"detectLocalMode: ClusterCIDR\n"
-		"featureGates:\n  Foo: true\n"
 		"oomScoreAdj: -999\n"
 		"configSyncPeriod: 15m\n"
 		"nftables:\n  syncPeriod: 30s\n"
@@ -310,7 +309,7 @@ static void test_warnings(void **state)
 		"mode: iptables\n",
 		err, sizeof(err), &log), 0);
 	static const char *const names[] = {
-		"\"detectLocalMode\"", "\"featureGates\"", "\"oomScoreAdj\"", "\"configSyncPeriod\"",
+		"\"detectLocalMode\"", "\"oomScoreAdj\"", "\"configSyncPeriod\"",
 		"\"nftables\"", "\"winkernel\"", "\"portRange\"", "\"showHiddenMetricsForVersion\"",
 		"\"clientConnection.qps\"", "\"clientConnection.burst\"", "\"ipvs.excludeCIDRs\"",
 		"\"conntrack.tcpBeLiberal\"",
@@ -354,6 +353,76 @@ static void test_flags_override_file(void **state)
 	assert_string_equal(cfg.healthz_bind_address, "127.0.0.1:20256");	/* file */
 	assert_true(cfg.sync_period == 45);					/* flag */
 	assert_true(cfg.min_sync_period == 3);					/* file */
+	config_free(&cfg);
+}
+
+/*
+ * featureGates: a map of names to booleans, as kube-proxy's; names are
+ * checked with the flags' (config_parse_args), so an unknown one loads and
+ * then refuses the start; the first --feature-gates replaces the file's map.
+ */
+static void test_feature_gates(void **state)
+{
+	struct sy_config cfg;
+	char err[256], *log;
+	char *argv[] = { "switchyard", "--config", cfg_path, NULL, NULL };
+
+	config_init(&cfg);
+	assert_false(cfg.service_cidrs_off);
+	assert_int_equal(load(&cfg, HDR "featureGates:\n  MultiCIDRServiceAllocator: false\n"
+			      "  AllAlpha: true\n", err, sizeof(err), &log), 0);
+	assert_string_equal(log, "");		/* implemented: no "not implemented" warning */
+	free(log);
+	assert_int_equal(cfg.n_feature_gates, 2);
+	assert_false(config_feature_gate(&cfg, "MultiCIDRServiceAllocator"));
+	assert_true(config_feature_gate(&cfg, "AllAlpha"));
+	config_free(&cfg);
+
+	/* through --config: resolved */
+	config_init(&cfg);
+	assert_int_equal(config_parse_args(&cfg, 3, argv), 0);
+	assert_true(cfg.service_cidrs_off);
+	config_free(&cfg);
+
+	/* a flag replaces the file's map: the file's false is gone */
+	argv[3] = "--feature-gates=AllBeta=false";
+	config_init(&cfg);
+	assert_int_equal(config_parse_args(&cfg, 4, argv), 0);
+	assert_false(cfg.service_cidrs_off);
+	assert_int_equal(cfg.n_feature_gates, 1);
+	assert_string_equal(cfg.feature_gates[0].name, "AllBeta");
+	config_free(&cfg);
+
+	/* the file's gate on, explicitly: on */
+	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "featureGates:\n  MultiCIDRServiceAllocator: true\n",
+			      err, sizeof(err), NULL), 0);
+	config_free(&cfg);
+	config_init(&cfg);
+	assert_int_equal(config_parse_args(&cfg, 3, argv), 0);
+	assert_false(cfg.service_cidrs_off);
+	config_free(&cfg);
+
+	/* an unknown name loads, and config_parse_args refuses it */
+	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "featureGates:\n  Foo: true\n", err, sizeof(err), NULL),
+			 0);
+	config_free(&cfg);
+	config_init(&cfg);
+	assert_int_equal(config_parse_args(&cfg, 3, argv), -EINVAL);
+	config_free(&cfg);
+
+	/* a value that is no boolean, a list instead of a mapping: errors naming the field */
+	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "featureGates:\n  MultiCIDRServiceAllocator: maybe\n",
+			      err, sizeof(err), NULL), -EINVAL);
+	assert_non_null(strstr(err, "featureGates.MultiCIDRServiceAllocator"));
+	assert_non_null(strstr(err, "maybe"));
+	config_free(&cfg);
+	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "featureGates: [MultiCIDRServiceAllocator]\n",
+			      err, sizeof(err), NULL), -EINVAL);
+	assert_non_null(strstr(err, "featureGates"));
 	config_free(&cfg);
 }
 
@@ -412,6 +481,21 @@ static void test_configz(void **state)
 	json_object_put(o);
 	free(z);
 	config_free(&cfg);
+
+	/* featureGates as set */
+	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "featureGates:\n  MultiCIDRServiceAllocator: false\n",
+			      err, sizeof(err), NULL), 0);
+	z = config_file_configz(&cfg);
+	o = json_tokener_parse(z);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "kubeproxy.config.k8s.io", &k));
+	assert_true(json_object_object_get_ex(k, "featureGates", &v));
+	assert_true(json_object_object_get_ex(v, "MultiCIDRServiceAllocator", &v));
+	assert_false(json_object_get_boolean(v));
+	json_object_put(o);
+	free(z);
+	config_free(&cfg);
 }
 
 int main(void)
@@ -422,6 +506,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_override_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feature_gates, setup, teardown),
 		cmocka_unit_test(test_fmt_duration),
 		cmocka_unit_test_setup_teardown(test_configz, setup, teardown),
 	};

@@ -122,6 +122,92 @@ static void test_bad(void **state)
 	}
 }
 
+/* --feature-gates: cliflag.MapStringBool's syntax, featureGate.SetFromMap's checks (1.33). */
+static void test_feature_gates(void **state)
+{
+	struct sy_config cfg;
+	char err[256];
+	const char *off[] = { "--feature-gates=MultiCIDRServiceAllocator=false", NULL };
+	const char *spaced[] = { "--feature-gates", " MultiCIDRServiceAllocator = F ,, AllBeta=1", NULL };
+	const char *two[] = { "--feature-gates=MultiCIDRServiceAllocator=0",
+			      "--feature-gates=AllAlpha=true,MultiCIDRServiceAllocator=true", NULL };
+	const char *locked_ok[] = { "--feature-gates=NFTablesProxyMode=true", NULL };
+	static const char *const bad[] = {
+		"--feature-gates=Foo=true",			/* unrecognized */
+		"--feature-gates=MultiCIDRServiceAllocator",	/* no value */
+		"--feature-gates=MultiCIDRServiceAllocator=yes",	/* Go's ParseBool: no */
+		"--feature-gates=NFTablesProxyMode=false",	/* locked to true in 1.33 */
+		"--feature-gates=multicidrserviceallocator=false",	/* names are case-sensitive */
+	};
+	static const struct { const char *arg, *want; } msgs[] = {
+		{ "A", "malformed pair, expect string=bool" },
+		{ "A=maybe", "invalid value of A: maybe, err: strconv.ParseBool: parsing \"maybe\": "
+			     "invalid syntax" },
+	};
+
+	/* default: on */
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, (const char *[]){ NULL }), 0);
+	assert_false(cfg.service_cidrs_off);
+	assert_true(config_feature_gate(&cfg, "MultiCIDRServiceAllocator"));
+	config_free(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, off), 0);
+	assert_true(cfg.service_cidrs_off);
+	config_free(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, spaced), 0);
+	assert_true(cfg.service_cidrs_off);
+	assert_int_equal(cfg.n_feature_gates, 2);
+	assert_true(config_feature_gate(&cfg, "AllBeta"));
+	config_free(&cfg);
+
+	/* several flags add up; a later value of a name wins */
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, two), 0);
+	assert_false(cfg.service_cidrs_off);
+	assert_int_equal(cfg.n_feature_gates, 2);
+	assert_string_equal(cfg.feature_gates[0].name, "AllAlpha");	/* sorted */
+	config_free(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(parse(&cfg, locked_ok), 0);
+	config_free(&cfg);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[] = { bad[i], NULL };
+
+		config_init(&cfg);
+		if (parse(&cfg, args) != -EINVAL)
+			fail_msg("%s accepted", bad[i]);
+		config_free(&cfg);
+	}
+
+	/* the words of kube-proxy's errors */
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		config_init(&cfg);
+		assert_int_equal(config_feature_gates_parse(&cfg, msgs[i].arg, err, sizeof(err)),
+				 -EINVAL);
+		assert_string_equal(err, msgs[i].want);
+		config_free(&cfg);
+	}
+	config_init(&cfg);
+	config_feature_gate_put(&cfg, "Foo", true);
+	assert_int_equal(config_feature_gates_apply(&cfg, NULL, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "unrecognized feature gate: Foo");
+	config_feature_gates_clear(&cfg);
+	config_feature_gate_put(&cfg, "TopologyAwareHints", false);
+	assert_int_equal(config_feature_gates_apply(&cfg, NULL, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "cannot set feature gate TopologyAwareHints to false, feature is "
+			    "locked to true");
+	config_free(&cfg);
+	assert_true(config_feature_gate_known("MultiCIDRServiceAllocator"));
+	assert_true(config_feature_gate_known("ContextualLogging"));
+	assert_false(config_feature_gate_known("NoSuchGate"));
+}
+
 static void test_help_version(void **state)
 {
 	struct sy_config cfg;
@@ -138,7 +224,7 @@ static void test_flag_names(void **state)
 	static const char *const want[] = { "proxy-mode", "kubeconfig", "master", "hostname-override",
 		"cluster-cidr", "masquerade-all", "min-sync-period", "sync-period", "nodeport-addresses",
 		"ipvs-scheduler", "config", "cleanup", "healthz-bind-address", "metrics-bind-address",
-		"v", "version", "help", "manifests", NULL };
+		"v", "version", "help", "manifests", "feature-gates", NULL };
 
 	for (unsigned i = 0; want[i]; i++) {
 		bool found = false;
@@ -157,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_flags_dual_stack),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_feature_gates),
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_flag_names),
 	};
