@@ -253,6 +253,58 @@ static bool node_ips_changed(struct sy_daemon *d)
 }
 
 /*
+ * kube-proxy's GetNodeHostIPs as klog prints it: ["primary","other"], the
+ * first InternalIP (else ExternalIP) of the primary family, then of the other.
+ */
+static void host_ips_str(const struct node *n, char *buf, size_t len)
+{
+	int fam[2] = { n->primary_family == AF_INET6 ? AF_INET6 : AF_INET,
+		       n->primary_family == AF_INET6 ? AF_INET : AF_INET6 };
+	size_t k = (size_t)snprintf(buf, len, "[");
+
+	for (int i = 0; i < 2 && n->primary_family && k < len; i++) {
+		const struct sy_addr *a = fam[i] == AF_INET6 ?
+			(sy_addr_is_set(&n->internal_ip6) ? &n->internal_ip6 : &n->external_ip6) :
+			(sy_addr_is_set(&n->internal_ip) ? &n->internal_ip : &n->external_ip);
+
+		if (sy_addr_is_set(a))
+			k += (size_t)snprintf(buf + k, len - k, "%s\"%s\"", k > 1 ? "," : "",
+					      sy_addr_str(a));
+	}
+	if (k < len)
+		snprintf(buf + k, len - k, "]");
+}
+
+/*
+ * The lines kube-proxy's NodeManager (pkg/proxy/node.go, 1.34+) writes for
+ * this Node: OnNodeDelete "Node is being deleted", OnNodeChange "NodeIPs
+ * changed for the node" (new against the last seen).  kube-proxy 1.34-1.36
+ * only logs them and keeps the node IPs of its start; later ones exit, to
+ * be restarted with the Node as it is (kubernetes#138183); switchyard gets
+ * there in place: the NodePorts follow the Node (node_ips_changed), and
+ * without a Node they answer on every local address, as a restarted
+ * kube-proxy that finds no Node.
+ */
+static void node_lines(struct sy_daemon *d)
+{
+	const struct node *self = cache_node(d->cache, d->node_name);
+	char ips[sizeof(d->node_host_ips)];
+
+	if (!self) {
+		if (d->node_seen)
+			log_info("\"Node is being deleted\" node=\"%s\"", d->node_name);
+		d->node_seen = false;
+		return;
+	}
+	host_ips_str(self, ips, sizeof(ips));
+	if (d->node_seen && strcmp(ips, d->node_host_ips))
+		log_info("\"NodeIPs changed for the node\" node=\"%s\" newNodeIPs=%s oldNodeIPs=%s",
+			 d->node_name, ips, d->node_host_ips);
+	d->node_seen = true;
+	memcpy(d->node_host_ips, ips, sizeof(ips));
+}
+
+/*
  * This node's zone and the addresses NodePorts answer on.  The address
  * scan is O(addresses) — in IPVS mode kube-ipvs0 holds one per Service —
  * so it runs on full syncs only (every --sync-period); a partial sync keeps
@@ -268,6 +320,7 @@ static bool refresh_node(struct sy_daemon *d, bool full)
 	int n;
 
 	check_primary(d);	/* O(1) once known */
+	node_lines(d);
 	if (node_needed(d) && node_ips_changed(d))
 		full = true;	/* the NodePorts follow the Node's addresses at once */
 	if (!full && !zone_changed && d->ds.node.name)

@@ -66,6 +66,9 @@ struct sy_daemon {
 	int primary_family;			/* AF_INET / AF_INET6 (kube-proxy's) */
 	bool primary_known;			/* from --bind-address or the Node */
 	struct sy_addr node_ips[2];		/* the node IPs NodePorts were last planned on */
+	/* this Node as last seen (kube-proxy's NodeManager lines): there, its host IPs */
+	bool node_seen;
+	char node_host_ips[2 * 48 + 8];
 	struct ct *ct;
 	struct k8s_client *k8s;
 	struct manifest_source *manifests;

@@ -17,7 +17,8 @@ label kubernetes.io/metadata.name=<name>; deleting a Namespace deletes the
 objects in it (at once: no Terminating phase); a Pod is created with
 status {phase: Pending} whatever the request says, and only the status
 subresource (PUT/PATCH .../pods/NAME/status, kubectl --subresource=status)
-changes its status; container ports default to protocol TCP; a
+changes its status (Nodes have that subresource too); container ports
+default to protocol TCP; a
 NetworkPolicy is validated (422 Invalid naming the field) and defaulted
 (policyTypes, protocol TCP).  networking.k8s.io/v1 ServiceCIDRs (cluster-scoped)
 are validated as the real server does (spec.cidrs: one or two CIDRs, two
@@ -117,7 +118,8 @@ RESOURCES = {
 }
 GROUP_VERSIONS = sorted({r[3] for r in RESOURCES.values() if '/' in r[3]})
 VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']
-SUBRESOURCES = {'pods': ['status'], 'servicecidrs': ['status']}	# get, patch, update
+SUBRESOURCES = {'pods': ['status'], 'servicecidrs': ['status'],
+                'nodes': ['status']}	# get, patch, update
 SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
 # field selectors beyond metadata.name/namespace, per resource (the real server's set for pods)
 FIELD_SELECTORS = {'pods': ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName',
@@ -361,6 +363,9 @@ def ready_condition(status_, reason='', message=''):
 def apply_defaults(resource, obj, old, trusted, subresource=None):
     """The real server's defaulting and validation; obj is a private copy."""
     md = obj['metadata']
+    if resource == 'nodes' and subresource == 'status' and not trusted:
+        # the status subresource changes the status only (kubectl --subresource=status)
+        obj['spec'] = copy.deepcopy(old.get('spec', {}))
     if resource == 'servicecidrs' and not trusted:
         if subresource == 'status':
             obj['spec'] = copy.deepcopy(old.get('spec', {}))
