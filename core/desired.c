@@ -83,7 +83,8 @@ static unsigned topology_filter(struct cand *c, unsigned n, const struct ds_node
 		all_zones &= se->n_hint_zones > 0;
 		any_zone |= has_name(se->hint_zones, se->n_hint_zones, node->zone);
 	}
-	if (all_nodes && any_node) {
+	/* kube-proxy's topologyModeFromHints: node hints only with PreferSameTrafficDistribution */
+	if (all_nodes && any_node && !node->no_node_hints) {
 		for (unsigned i = 0; i < n; i++)
 			if (has_name(c[i].se->hint_nodes, c[i].se->n_hint_nodes, node->name))
 				c[k++] = c[i];
@@ -586,6 +587,7 @@ int desired_update(struct desired_state *ds, struct cache *c, bool all)
 	const char *key;
 	int changed = 0;
 
+	ds->node.no_node_hints = ds->cfg && ds->cfg->node_hints_off;
 	/* MultiCIDRServiceAllocator=false: none, also from a manifest directory */
 	if (cache_service_cidrs_changed(c, true) && !(ds->cfg && ds->cfg->service_cidrs_off))
 		update_service_cidrs(ds, c);

@@ -5,8 +5,9 @@
  * pkg/features/kube_features.go).  Every gate kube-proxy 1.33 knows is
  * accepted; an unknown name, a locked gate set away from its default or a
  * value that is no boolean refuses the start with kube-proxy's words.
- * switchyard reads one of them, MultiCIDRServiceAllocator (GA and on by
- * default in 1.33, still settable; 1.34 locks it on).
+ * switchyard reads two of them: MultiCIDRServiceAllocator (GA and on by
+ * default in 1.33, still settable; 1.34 locks it on) and
+ * PreferSameTrafficDistribution (1.34's spec: beta, on).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -91,7 +92,11 @@ static const struct gate {
 	B("PodReadyToStartContainersCondition", true), B("PodLifecycleSleepActionAllowZero", true),
 	A("PodObservedGenerationTracking"), G("PodSchedulingReadiness", true),
 	A("PodTopologyLabelsAdmission"), B("PortForwardWebsockets", true),
-	A("PreferSameTrafficDistribution"), B("ProcMountType", true), A("QOSReserved"),
+	/*
+	 * 1.33: alpha, off; switchyard follows 1.34's spec (beta, on; GA
+	 * 1.35): hints.forNodes are used unless it is set to false
+	 */
+	B("PreferSameTrafficDistribution", true), B("ProcMountType", true), A("QOSReserved"),
 	B("RecoverVolumeExpansionFailure", true), G("RecursiveReadOnlyMounts", true),
 	A("ReduceDefaultCrashLoopBackOffDecay"), B("RelaxedDNSSearchValidation", true),
 	B("RelaxedEnvironmentVariableValidation", true),
@@ -292,6 +297,7 @@ int config_feature_gates_apply(struct sy_config *cfg, const struct sy_report *re
 				  s->on ? "true" : "false");
 	}
 	cfg->service_cidrs_off = !config_feature_gate(cfg, "MultiCIDRServiceAllocator");
+	cfg->node_hints_off = !config_feature_gate(cfg, "PreferSameTrafficDistribution");
 	return 0;
 }
 
@@ -310,7 +316,8 @@ void config_feature_gates_log(const struct sy_config *cfg)
 	}
 	log_v(1, "feature gates: map[%s]", all);
 	for (unsigned i = 0; i < cfg->n_feature_gates; i++)
-		if (strcmp(cfg->feature_gates[i].name, "MultiCIDRServiceAllocator"))
+		if (strcmp(cfg->feature_gates[i].name, "MultiCIDRServiceAllocator") &&
+		    strcmp(cfg->feature_gates[i].name, "PreferSameTrafficDistribution"))
 			log_v(2, "Feature gate %s=%s is known to kube-proxy; switchyard does not "
 			      "read it", cfg->feature_gates[i].name,
 			      cfg->feature_gates[i].on ? "true" : "false");

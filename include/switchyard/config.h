@@ -71,12 +71,14 @@ struct sy_config {
 	 * --feature-gates / featureGates as given, sorted by name once checked
 	 * (config_feature_gates_apply); feature_gates_from_flag: a flag set it
 	 * (the first one replaces the file's map).  service_cidrs_off:
-	 * MultiCIDRServiceAllocator=false, no ServiceCIDRs read.
+	 * MultiCIDRServiceAllocator=false, no ServiceCIDRs read; node_hints_off:
+	 * PreferSameTrafficDistribution=false, hints.forNodes not used.
 	 */
 	struct sy_feature_gate *feature_gates;
 	unsigned n_feature_gates;
 	bool feature_gates_from_flag;
 	bool service_cidrs_off;
+	bool node_hints_off;		/* PreferSameTrafficDistribution=false */
 
 	int verbosity;
 };

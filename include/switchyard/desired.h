@@ -102,6 +102,7 @@ static inline bool ds_port_has_external(const struct ds_port *p)
 struct ds_node {
 	const char *name;
 	const char *zone;		/* NULL if unknown */
+	bool no_node_hints;		/* PreferSameTrafficDistribution=false: forNodes ignored */
 	/*
 	 * Addresses NodePorts answer on (--nodeport-addresses applied), both
 	 * families, the IPv4 ones first: ds_nodeport_addrs() gives a family's.

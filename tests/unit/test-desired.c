@@ -209,6 +209,40 @@ static void test_topology(void **state)
 	desired_commit(&ds);
 }
 
+/*
+ * hints.forNodes (PreferSameNode): used with PreferSameTrafficDistribution
+ * on (switchyard's default, kube-proxy 1.34+); with it false, as kube-proxy
+ * with the gate off, only the zone hints count.
+ */
+static void test_topology_node_hints(void **state)
+{
+	const struct ds_port *p;
+	const char *args[] = { "switchyard", "--feature-gates=PreferSameTrafficDistribution=false",
+			       NULL };
+
+	svc("nh", "");
+	slice("nh-1", "nh",
+	      "{\"addresses\":[\"10.0.5.1\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],"
+	      "\"forNodes\":[{\"name\":\"n1\"}]}},"
+	      "{\"addresses\":[\"10.0.5.2\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],"
+	      "\"forNodes\":[{\"name\":\"n2\"}]}},"
+	      "{\"addresses\":[\"10.0.5.3\"],\"zone\":\"zone-b\",\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}],"
+	      "\"forNodes\":[{\"name\":\"n3\"}]}}");
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/nh:p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.5.1");	/* this node's */
+	desired_commit(&ds);
+
+	config_free(&cfg);
+	config_init(&cfg);
+	assert_int_equal(config_parse_args(&cfg, 2, (char **)args), 0);
+	assert_true(cfg.node_hints_off);
+	desired_update(&ds, c, true);
+	p = desired_port(&ds, "ns/nh:p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.5.1,10.0.5.2");	/* zone-a's */
+	desired_commit(&ds);
+}
+
 static void test_not_proxied_and_removal(void **state)
 {
 	apply(SY_KIND_SERVICE, "{\"metadata\":{\"name\":\"h\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"None\",\"ports\":[{\"port\":80}]}}");
@@ -404,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_terminating_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topology, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_topology_node_hints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_proxied_and_removal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_coalescing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dual_stack, setup, teardown),
