@@ -306,7 +306,9 @@ sy_wait 30 sh -c "! ip netns exec '$NODE' kubectl --kubeconfig '$K8S_KUBECONFIG'
 	sy_fail "the ServiceCIDR stayed after its Service went"
 wait_drops "$B" "ip6 daddr fd00:96::/64 drop;" "API, extra2 deleted: "
 expect "$CLIENT" tcp 10.97.0.200 8080 fake "API, extra2 deleted: "
-# the default one deleted comes back (the real server's controller recreates it)
+# the default one deleted comes back (the real server's controller recreates it;
+# its uid is read first: once the Services are gone it may be back within 2 s)
+uid=$(kc get servicecidr kubernetes -o jsonpath='{.metadata.uid}')
 kc delete servicecidr kubernetes --wait=false >/dev/null || sy_fail "kubectl delete servicecidr kubernetes"
 kc delete service web empty >/dev/null || sy_fail "kubectl delete services"
 back() {
@@ -314,7 +316,6 @@ back() {
 	o=$(kc get servicecidr kubernetes -o jsonpath='{.metadata.uid} {.metadata.deletionTimestamp}') &&
 		[ "${o%% *}" != "$uid" ] && [ -z "${o#* }" ]
 }
-uid=$(kc get servicecidr kubernetes -o jsonpath='{.metadata.uid}')
 sy_wait 30 back || sy_fail "the default ServiceCIDR did not come back: $(kc get servicecidr -o json | head -c 600)"
 wait_drops "$B" "ip6 daddr fd00:96::/64 drop;" "API, kubernetes recreated: "
 expect "$CLIENT" tcp 10.96.1.200 8080 TIMEOUT "API, kubernetes recreated: "
