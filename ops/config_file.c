@@ -271,6 +271,12 @@ static int set_gates(struct cf *c, const yaml_node_t *n, const char *fname)
 
 		if (!k || !scalar(k) || !v)
 			return fail(c, k, "field \"%s\": a key is not a string", fname);
+		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+			const yaml_node_t *k2 = yaml_document_get_node(c->doc, q->key);
+
+			if (k2 && scalar(k2) && !strcmp(scalar(k2), scalar(k)))
+				return fail(c, k, "duplicate field \"%s.%s\"", fname, scalar(k));
+		}
 		if (parse_bool_value(v, &b) < 0)
 			return fail(c, v, "field \"%s.%s\": invalid boolean \"%s\"", fname, scalar(k),
 				    scalar(v) ? scalar(v) : "<non-scalar>");

@@ -420,6 +420,11 @@ static void test_feature_gates(void **state)
 	assert_non_null(strstr(err, "maybe"));
 	config_free(&cfg);
 	config_init(&cfg);
+	assert_int_equal(load(&cfg, HDR "featureGates:\n  AllAlpha: true\n  AllAlpha: false\n",
+			      err, sizeof(err), NULL), -EINVAL);
+	assert_non_null(strstr(err, "duplicate field \"featureGates.AllAlpha\""));
+	config_free(&cfg);
+	config_init(&cfg);
 	assert_int_equal(load(&cfg, HDR "featureGates: [MultiCIDRServiceAllocator]\n",
 			      err, sizeof(err), NULL), -EINVAL);
 	assert_non_null(strstr(err, "featureGates"));
