@@ -32,20 +32,10 @@ void config_init(struct sy_config *cfg)
 
 void config_free(struct sy_config *cfg)
 {
-	free(cfg->proxy_mode);
-	free(cfg->kubeconfig);
-	free(cfg->master);
-	free(cfg->hostname_override);
-	free(cfg->manifests);
-	free(cfg->config_file);
-	free(cfg->ipvs_scheduler);
-	free(cfg->bind_address);
-	free(cfg->healthz_bind_address);
-	free(cfg->metrics_bind_address);
-	free(cfg->net_conf);
-	free(cfg->subnet_file);
-	free(cfg->cni_conf_dir);
-	free(cfg->iface);
+	sy_free_all(cfg->proxy_mode, cfg->kubeconfig, cfg->master, cfg->hostname_override,
+		    cfg->manifests, cfg->config_file, cfg->ipvs_scheduler, cfg->bind_address,
+		    cfg->healthz_bind_address, cfg->metrics_bind_address, cfg->net_conf,
+		    cfg->subnet_file, cfg->cni_conf_dir, cfg->iface);
 	config_feature_gates_clear(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }

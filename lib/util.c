@@ -30,6 +30,30 @@ void *sy_trim(void *v, unsigned n, unsigned *cap, size_t size)
 	return xrealloc(v, (size_t)n * size);
 }
 
+void sy_vec_push(struct sy_vec *l, const void *elem, size_t size, unsigned first)
+{
+	l->v = sy_grow(l->v, l->n, &l->cap, size, first);
+	memcpy((char *)l->v + (size_t)l->n++ * size, elem, size);
+}
+
+void sy_free_n(void *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+}
+
+bool sy_ptrs_remove(void *v, unsigned *n, const void *p)
+{
+	char *a = v;
+
+	for (unsigned i = 0; i < *n; i++)
+		if (!memcmp(a + i * sizeof(p), &p, sizeof(p))) {
+			memmove(a + i * sizeof(p), a + --*n * sizeof(p), sizeof(p));
+			return true;
+		}
+	return false;
+}
+
 int sy_reserve(char **p, size_t *cap, size_t need)
 {
 	size_t c = *cap ? *cap : 4096;

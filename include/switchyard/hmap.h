@@ -26,6 +26,7 @@ struct hmap {
 };
 
 uint64_t hmap_hash(const char *key);
+/* An empty map: zeroes it (a zeroed struct hmap, as in a calloc'd struct, is one). */
 void hmap_init(struct hmap *m);
 /* Frees the nodes, not keys or values. */
 void hmap_clear(struct hmap *m);

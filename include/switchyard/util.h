@@ -48,6 +48,30 @@ void *sy_grow(void *v, unsigned n, unsigned *cap, size_t size, unsigned first);
  */
 void *sy_trim(void *v, unsigned n, unsigned *cap, size_t size);
 /*
+ * A growing array of elements of one size, for the callbacks that collect
+ * what a kernel dump hands them one by one: sy_vec_push(arg, e, sizeof(*e),
+ * 16) appends *e (room from sy_grow, first elements at the start); the
+ * caller reads v as its element type and frees it.
+ */
+struct sy_vec {
+	void *v;
+	unsigned n, cap;
+};
+void sy_vec_push(struct sy_vec *l, const void *elem, size_t size, unsigned first);
+/*
+ * free() each of the n pointers in v: a struct's owned fields in one call,
+ * sy_free_all(s->name, s->key, s) (evaluated before the first free, so the
+ * struct itself may come last).
+ */
+void sy_free_n(void *const *v, size_t n);
+/*
+ * Take pointer p out of the array v of *n object pointers (of any one
+ * pointer type), the last one moving into its place: true if it was there.
+ */
+bool sy_ptrs_remove(void *v, unsigned *n, const void *p);
+#define sy_free_all(...) \
+	sy_free_n((void *const[]){ __VA_ARGS__ }, ARRAY_SIZE(((void *const[]){ __VA_ARGS__ })))
+/*
  * A byte buffer *p of *cap bytes with room for need: grown by doubling
  * (from 4096) when short; 0, or -ENOMEM with *p and *cap untouched (for
  * buffers whose size the input decides: a failure is the input's, not ours).

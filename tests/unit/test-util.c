@@ -93,6 +93,45 @@ static void test_grow_trim(void **state)
 	free(v);
 }
 
+static void test_vec_free_all(void **state)
+{
+	struct sy_vec l = { 0 };
+	struct { char c; uint32_t x; } e, *v;
+	char *a = strdup("a"), *b = NULL, *c = strdup("c");
+
+	for (unsigned i = 0; i < 20; i++) {
+		e.c = (char)('a' + i);
+		e.x = i * 7;
+		sy_vec_push(&l, &e, sizeof(e), 16);
+	}
+	assert_int_equal(l.n, 20);
+	assert_int_equal(l.cap, 32);
+	v = l.v;
+	for (unsigned i = 0; i < 20; i++) {
+		assert_int_equal(v[i].c, 'a' + i);
+		assert_int_equal(v[i].x, i * 7);
+	}
+	free(l.v);
+
+	{
+		int x[4];
+		int *p[4] = { &x[0], &x[1], &x[2], &x[3] };
+		unsigned n = 4;
+
+		assert_true(sy_ptrs_remove(p, &n, &x[1]));
+		assert_int_equal(n, 3);
+		assert_ptr_equal(p[1], &x[3]);	/* the last took its place */
+		assert_false(sy_ptrs_remove(p, &n, &x[1]));
+		assert_true(sy_ptrs_remove(p, &n, &x[3]));
+		assert_true(sy_ptrs_remove(p, &n, &x[2]));
+		assert_true(sy_ptrs_remove(p, &n, &x[0]));
+		assert_int_equal(n, 0);
+	}
+	/* NULLs are fine; ASan catches a leak or a double free */
+	sy_free_all(a, b, c);
+	sy_free_all(NULL);
+}
+
 static void test_hmap_clear_free(void **state)
 {
 	struct hmap m;
@@ -231,6 +270,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nl_errno),
 		cmocka_unit_test(test_grow_trim),
+		cmocka_unit_test(test_vec_free_all),
 		cmocka_unit_test(test_hmap_clear_free),
 		cmocka_unit_test(test_err),
 		cmocka_unit_test(test_duration),
