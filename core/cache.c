@@ -55,21 +55,8 @@ struct cache {
 
 struct cache *cache_new(cache_change_fn fn, void *arg)
 {
-	struct cache *c = xcalloc(1, sizeof(*c));
+	struct cache *c = xcalloc(1, sizeof(*c));	/* its maps empty (zeroed) */
 
-	hmap_init(&c->services);
-	hmap_init(&c->slices);
-	hmap_init(&c->nodes);
-	hmap_init(&c->service_cidrs);
-	hmap_init(&c->by_service);
-	hmap_init(&c->dirty);
-	hmap_init(&c->bad);
-	hmap_init(&c->vips);
-	hmap_init(&c->pods);
-	hmap_init(&c->namespaces);
-	hmap_init(&c->netpols);
-	for (int i = 0; i < 3; i++)
-		hmap_init(&c->changed[i]);
 	c->fn = fn;
 	c->arg = arg;
 	return c;
@@ -79,27 +66,21 @@ static void svc_slices_free(void *v)
 {
 	struct svc_slices *ss = v;
 
-	free(ss->key);
-	free(ss->v);
-	free(ss);
+	sy_free_all(ss->key, ss->v, ss);
 }
 
 static void bad_obj_free(void *v)
 {
 	struct bad_obj *b = v;
 
-	free(b->key);
-	free(b->rv);
-	free(b);
+	sy_free_all(b->key, b->rv, b);
 }
 
 static void vip_claim_free(void *v)
 {
 	struct vip_claim *vc = v;
 
-	free(vc->key);
-	free(vc->v);
-	free(vc);
+	sy_free_all(vc->key, vc->v, vc);
 }
 
 static void service_free_v(void *v) { service_free(v); }
@@ -332,12 +313,7 @@ static void slices_unlink(struct cache *c, struct endpoint_slice *s)
 
 	if (!ss)
 		return;
-	for (unsigned i = 0; i < ss->n; i++) {
-		if (ss->v[i] == s) {
-			ss->v[i] = ss->v[--ss->n];
-			break;
-		}
-	}
+	sy_ptrs_remove(ss->v, &ss->n, s);
 	if (!ss->n) {
 		hmap_del(&c->by_service, ss->key);
 		svc_slices_free(ss);
@@ -475,11 +451,7 @@ static void vip_update(struct cache *c, struct service *s, bool add)
 			vc->v = xrealloc(vc->v, (vc->n + 1) * sizeof(*vc->v));
 			vc->v[vc->n++] = s;
 		} else if (vc) {
-			for (unsigned j = 0; j < vc->n; j++)
-				if (vc->v[j] == s) {
-					vc->v[j] = vc->v[--vc->n];
-					break;
-				}
+			sy_ptrs_remove(vc->v, &vc->n, s);
 			if (!vc->n) {
 				hmap_del(&c->vips, vc->key);
 				vip_claim_free(vc);

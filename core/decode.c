@@ -409,20 +409,10 @@ void service_free(struct service *s)
 {
 	if (!s)
 		return;
-	for (unsigned i = 0; i < s->n_ports; i++) {
-		free(s->ports[i].name);
-		free(s->ports[i].target_port_name);
-	}
-	free(s->ports);
-	free(s->external_ips);
-	free(s->lb_ips);
-	free(s->lb_source_ranges);
-	free(s->traffic_distribution);
-	free(s->key);
-	free(s->ns);
-	free(s->name);
-	free(s->resource_version);
-	free(s);
+	for (unsigned i = 0; i < s->n_ports; i++)
+		sy_free_all(s->ports[i].name, s->ports[i].target_port_name);
+	sy_free_all(s->ports, s->external_ips, s->lb_ips, s->lb_source_ranges,
+		    s->traffic_distribution, s->key, s->ns, s->name, s->resource_version, s);
 }
 
 /*
@@ -723,18 +713,10 @@ void slice_free(struct endpoint_slice *s)
 		return;
 	for (unsigned i = 0; i < s->n_ports; i++)
 		free(s->ports[i].name);
-	for (unsigned i = 0; i < s->n_eps; i++) {
-		free(s->eps[i].hint_zones);
-		free(s->eps[i].hint_nodes);
-	}
-	free(s->ports);
-	free(s->eps);
-	free(s->key);
-	free(s->ns);
-	free(s->name);
-	free(s->resource_version);
-	free(s->service_key);
-	free(s);
+	for (unsigned i = 0; i < s->n_eps; i++)
+		sy_free_all(s->eps[i].hint_zones, s->eps[i].hint_nodes);
+	sy_free_all(s->ports, s->eps, s->key, s->ns, s->name,
+		    s->resource_version, s->service_key, s);
 }
 
 static int hint_list(struct json_object *arr, char ***ret, unsigned *n)
@@ -882,15 +864,9 @@ void node_free(struct node *n)
 {
 	if (!n)
 		return;
-	for (unsigned i = 0; i < n->n_annotations; i++) {
-		free(n->annotations[i].key);
-		free(n->annotations[i].value);
-	}
-	free(n->annotations);
-	free(n->key);
-	free(n->name);
-	free(n->resource_version);
-	free(n);
+	for (unsigned i = 0; i < n->n_annotations; i++)
+		sy_free_all(n->annotations[i].key, n->annotations[i].value);
+	sy_free_all(n->annotations, n->key, n->name, n->resource_version, n);
 }
 
 const char *node_annotation(const struct node *n, const char *key)

@@ -300,11 +300,7 @@ void pod_unref(struct pod *p)
 {
 	if (!p || --p->refcnt)
 		return;
-	free(p->key);
-	free(p->resource_version);
-	free(p->labels.v);
-	free(p->ports);
-	free(p);
+	sy_free_all(p->key, p->resource_version, p->labels.v, p->ports, p);
 }
 
 bool pod_counts(const struct pod *p)
@@ -467,10 +463,7 @@ void namespace_unref(struct k8s_namespace *n)
 {
 	if (!n || --n->refcnt)
 		return;
-	free(n->key);
-	free(n->resource_version);
-	free(n->labels.v);
-	free(n);
+	sy_free_all(n->key, n->resource_version, n->labels.v, n);
 }
 
 #define NS_NAME_LABEL "kubernetes.io/metadata.name"
@@ -524,9 +517,7 @@ static void rule_free(struct np_rule *r)
 		selector_free(&r->peers[i].ns_sel);
 		free(r->peers[i].ipblock.except);
 	}
-	free(r->peers);
-	free(r->ports);
-	free(r->ipblocks);
+	sy_free_all(r->peers, r->ports, r->ipblocks);
 }
 
 void netpolicy_unref(struct netpolicy *np)
@@ -539,9 +530,7 @@ void netpolicy_unref(struct netpolicy *np)
 		free(np->rules[d]);
 	}
 	selector_free(&np->pod_sel);
-	free(np->key);
-	free(np->resource_version);
-	free(np);
+	sy_free_all(np->key, np->resource_version, np);
 }
 
 static int ipblock_decode(struct json_object *o, const char *what, struct np_ipblock *b, char *err,

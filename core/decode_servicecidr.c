@@ -18,9 +18,7 @@ void service_cidr_free(struct service_cidr *sc)
 {
 	if (!sc)
 		return;
-	free(sc->key);
-	free(sc->resource_version);
-	free(sc);
+	sy_free_all(sc->key, sc->resource_version, sc);
 }
 
 int service_cidr_decode(struct json_object *obj, struct service_cidr **ret, char *err,

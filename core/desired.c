@@ -26,17 +26,11 @@ void ds_port_free(struct ds_port *p)
 {
 	if (!p)
 		return;
-	free(p->name);
-	free(p->svc_key);
-	free(p->ns_buf);
-	free(p->external_ips);
-	free(p->lb_ips);
-	free(p->lb_source_ranges);
+	sy_free_all(p->name, p->svc_key, p->ns_buf,
+		    p->external_ips, p->lb_ips, p->lb_source_ranges);
 	if (p->all_eps != p->cluster_eps)
 		free(p->all_eps);
-	free(p->cluster_eps);
-	free(p->local_eps);
-	free(p);
+	sy_free_all(p->cluster_eps, p->local_eps, p);
 }
 
 static int ep_cmp(const void *a, const void *b)
@@ -353,9 +347,7 @@ void desired_fini(struct desired_state *ds)
 
 		for (unsigned i = 0; i < s->n; i++)
 			ds_port_free(s->ports[i]);
-		free(s->ports);
-		free(s->key);
-		free(s);
+		sy_free_all(s->ports, s->key, s);
 	}
 	hmap_clear(&ds->by_svc);
 	hmap_clear(&ds->ports);
@@ -364,11 +356,8 @@ void desired_fini(struct desired_state *ds)
 		hmap_clear(&ds->chg[f].idx);
 		free(ds->chg[f].v);
 	}
-	free(ds->retired);
-	free(ds->node.nodeport_addrs);
-	free(ds->service_cidrs);
-	free((char *)ds->node.name);
-	free((char *)ds->node.zone);
+	sy_free_all(ds->retired, ds->node.nodeport_addrs,
+		    ds->service_cidrs, (char *)ds->node.name, (char *)ds->node.zone);
 	memset(ds, 0, sizeof(*ds));
 }
 
@@ -518,9 +507,7 @@ static int update_service(struct desired_state *ds, struct cache *c, const char 
 		free(cur->ports);
 		if (!n) {
 			hmap_del(&ds->by_svc, cur->key);
-			free(cur->key);
-			free(cur);
-			free(built);
+			sy_free_all(cur->key, cur, built);
 			return changed;
 		}
 	} else if (n) {
