@@ -335,9 +335,7 @@ static void request_free(struct request *r)
 	if (r->tok)
 		json_tokener_free(r->tok);
 	json_object_put(r->resp);
-	free(r->body);
-	free(r->what);
-	free(r);
+	sy_free_all(r->body, r->what, r);
 }
 
 /* Feed a response body (LIST page, PATCH result, error Status) to the tokener. */
@@ -1026,9 +1024,7 @@ void k8s_client_free(struct k8s_client *k)
 		ev_timer_stop(k->loop, &inf->timer);
 		request_free(inf->req);
 		watch_decoder_free(inf->dec);
-		free(inf->selector);
-		free(inf->rv);
-		free(inf->cont);
+		sy_free_all(inf->selector, inf->rv, inf->cont);
 	}
 	while (k->patches) {
 		struct request *r = k->patches;
@@ -1042,8 +1038,7 @@ void k8s_client_free(struct k8s_client *k)
 		curl_multi_cleanup(k->multi);	/* closes sockets: sock_cb frees watchers */
 	}
 	curl_slist_free_all(k->connect_to);
-	free(k->base);
-	free(k->node_name);
+	sy_free_all(k->base, k->node_name);
 	k8s_conn_free(&k->conn);
 	free(k);
 }

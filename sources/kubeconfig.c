@@ -19,16 +19,9 @@ void k8s_conn_free(struct k8s_conn *c)
 {
 	if (!c)
 		return;
-	free(c->server);
-	free(c->ca_file);
-	free(c->ca_data);
-	free(c->tls_server_name);
-	free(c->token);
-	free(c->token_file);
-	free(c->client_cert_file);
-	free(c->client_key_file);
-	free(c->client_cert_data);
-	free(c->client_key_data);
+	sy_free_all(c->server, c->ca_file, c->ca_data, c->tls_server_name, c->token, c->token_file,
+		    c->client_cert_file, c->client_key_file, c->client_cert_data,
+		    c->client_key_data);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -574,8 +574,7 @@ static void file_state_free(void *p)
 	struct file_state *f = p;
 
 	strv_free(f->keys, f->n);
-	free(f->name);
-	free(f);
+	sy_free_all(f->name, f);
 }
 
 static bool wanted(const char *name)
@@ -615,8 +614,7 @@ static void owner_free(void *p)
 	struct owner *o = p;
 
 	strv_free(o->files, o->n);
-	free(o->key);
-	free(o);
+	sy_free_all(o->key, o);
 }
 
 /* File name no longer defines key: the next file wins it, or the object goes. */
@@ -1173,8 +1171,7 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 
 		if (m->ifd >= 0)
 			close(m->ifd);
-		free(m->dir);
-		free(m);
+		sy_free_all(m->dir, m);
 		return r;
 	}
 	ev_io_init(&m->io, inotify_cb, m->ifd, EV_READ);
@@ -1196,6 +1193,5 @@ void manifest_source_free(struct manifest_source *m)
 	hmap_clear_keys(&m->pending);
 	hmap_clear_keys(&m->unsettled);
 	hmap_clear_keys(&m->redo);
-	free(m->dir);
-	free(m);
+	sy_free_all(m->dir, m);
 }

@@ -45,8 +45,7 @@ void watch_decoder_free(struct watch_decoder *d)
 	if (!d)
 		return;
 	json_tokener_free(d->tok);
-	free(d->buf);
-	free(d);
+	sy_free_all(d->buf, d);
 }
 
 void watch_decoder_reset(struct watch_decoder *d)
