@@ -99,9 +99,7 @@ void ct_free(struct ct *ct)
 	if (!ct)
 		return;
 	ct_nl_close(ct->nl);
-	free(ct->owed);
-	free(ct->del);
-	free(ct);
+	sy_free_all(ct->owed, ct->del, ct);
 }
 
 struct collect {

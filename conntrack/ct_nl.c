@@ -27,6 +27,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include "ct_int.h"
+#include "switchyard/util.h"
 
 #define CT_NL_RXBUF	65536		/* one recv: dump skbs are at most 32 KiB */
 #define CT_NL_TXBUF	16384
@@ -287,9 +288,7 @@ void ct_nl_close(struct ct_nl *nl)
 		return;
 	if (nl->sock)
 		mnl_socket_close(nl->sock);
-	free(nl->rx);
-	free(nl->tx);
-	free(nl);
+	sy_free_all(nl->rx, nl->tx, nl);
 }
 
 /* Throw away whatever an earlier failed exchange left queued. */

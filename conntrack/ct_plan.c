@@ -39,12 +39,9 @@ void ct_plan_init(struct ct_plan *p)
 
 void ct_plan_fini(struct ct_plan *p)
 {
-	for (unsigned i = 0; i < p->n_keys; i++) {
-		free(p->keys[i]->eps);
-		free(p->keys[i]);
-	}
-	free(p->keys);
-	free(p->local_addrs);
+	for (unsigned i = 0; i < p->n_keys; i++)
+		sy_free_all(p->keys[i]->eps, p->keys[i]);
+	sy_free_all(p->keys, p->local_addrs);
 	hmap_clear(&p->idx);
 	memset(p, 0, sizeof(*p));
 }
