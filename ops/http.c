@@ -169,8 +169,7 @@ static void conn_free(struct http_conn *c)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	free(c->out);
-	free(c);
+	sy_free_all(c->out, c);
 	/* below the limit again: accept more */
 	if (s->n_conns-- == HTTP_MAX_CONNS && s->fd >= 0 && !ev_is_active(&s->accept_io))
 		ev_io_start(s->loop, &s->accept_io);
@@ -571,8 +570,7 @@ void http_server_free(struct http_server *s)
 	s->fd = -1;
 	while (s->conns)
 		conn_free(s->conns);
-	free(s->bind_addr);
-	free(s);
+	sy_free_all(s->bind_addr, s);
 }
 
 uint16_t http_server_port(const struct http_server *s)

@@ -6,11 +6,13 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "switchyard/metrics.h"
+#include "switchyard/util.h"
 #include "http.h"
 #include "render.h"
 
@@ -271,6 +273,85 @@ static void process_metrics(struct http_buf *b)
 	free(buf);
 }
 
+/*
+ * The series of one unlabelled value (switchyard's own, named
+ * switchyard_<name>): a table, in the order they are rendered.
+ */
+enum series_kind { S_COUNTER, S_GAUGE, S_COUNTER_D, S_HISTOGRAM };
+
+struct series {
+	const char *name;
+	enum series_kind kind;
+	size_t off;	/* of the uint64_t, double or struct sy_hist in struct sy_metrics */
+	const char *help;
+};
+
+#define M(f) offsetof(struct sy_metrics, f)
+static const struct series switchyard_series[] = {
+	{ "kernel_writes_total", S_COUNTER, M(kernel_writes_total),
+	  "Kernel write operations by the proxy mode" },
+	{ "watch_reconnects_total", S_COUNTER, M(watch_reconnects_total),
+	  "Kubernetes watch streams re-established" },
+	{ "relists_total", S_COUNTER, M(relists_total),
+	  "Full LISTs after the first one (410 Expired, ...)" },
+	{ "decode_errors_total", S_COUNTER, M(decode_errors_total),
+	  "Objects skipped because they did not decode" },
+	{ "conntrack_deleted_total", S_COUNTER, M(conntrack_deleted_total),
+	  "Stale conntrack entries deleted" },
+	{ "conntrack_errors_total", S_COUNTER, M(conntrack_errors_total),
+	  "Conntrack cleanup errors" },
+	{ "conntrack_cleanup_duration_seconds", S_HISTOGRAM, M(conntrack_duration),
+	  "Conntrack cleanup latency per sync in seconds" },
+	{ "podnet_syncs_total", S_COUNTER, M(podnet_syncs_total),
+	  "Pod network syncs" },
+	{ "podnet_errors_total", S_COUNTER, M(podnet_errors_total),
+	  "Pod network syncs that failed" },
+	{ "xtables_lock_waits_total", S_COUNTER, M(xtables_lock_waits_total),
+	  "Syncs that found /run/xtables.lock held by another program and waited" },
+	{ "xtables_lock_wait_seconds_total", S_COUNTER_D, M(xtables_lock_wait_seconds),
+	  "Time spent waiting for /run/xtables.lock (the loop keeps serving)" },
+	{ "network_policy_sync_duration_seconds", S_HISTOGRAM, M(netpol_sync_duration),
+	  "NetworkPolicy sync latency (event batch to the kernel's answer) in seconds" },
+	{ "network_policy_sync_failures_total", S_COUNTER, M(netpol_sync_failures_total),
+	  "NetworkPolicy syncs the kernel refused (the next one is a full sync)" },
+	{ "network_policy_elements_written_total", S_COUNTER, M(netpol_elements_written_total),
+	  "NetworkPolicy set elements added or deleted" },
+	{ "network_policy_policies", S_GAUGE, M(netpol_policies),
+	  "NetworkPolicies in the state" },
+	{ "network_policy_local_pods", S_GAUGE, M(netpol_local_pods),
+	  "Pods of this node NetworkPolicy covers" },
+	{ "network_policy_set_elements", S_GAUGE, M(netpol_elements),
+	  "Elements in the planner's sets" },
+};
+#undef M
+
+static void render_series(struct http_buf *b, const struct sy_metrics *m,
+			  const struct series *t, size_t n)
+{
+	char name[96];
+
+	for (size_t i = 0; i < n; i++) {
+		const void *v = (const char *)m + t[i].off;
+
+		snprintf(name, sizeof(name), "switchyard_%s", t[i].name);
+		switch (t[i].kind) {
+		case S_COUNTER:
+			counter(b, name, t[i].help, *(const uint64_t *)v);
+			break;
+		case S_GAUGE:
+			gauge_u(b, name, t[i].help, *(const uint64_t *)v);
+			break;
+		case S_COUNTER_D:
+			family(b, name, "counter", t[i].help);
+			sample_d(b, name, NULL, *(const double *)v);
+			break;
+		case S_HISTOGRAM:
+			histogram(b, name, t[i].help, v);
+			break;
+		}
+	}
+}
+
 char *metrics_render(const struct sy_metrics *m, unsigned flags)
 {
 	struct http_buf b = { 0 };
@@ -356,48 +437,12 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 	counter(&b, "switchyard_syncs_total", "Syncs that wrote the kernel", m->syncs_total);
 	counter(&b, "switchyard_sync_failures_total", "Syncs that failed (any mode, any family)",
 		m->sync_failures_total[0] + m->sync_failures_total[1]);
-	counter(&b, "switchyard_kernel_writes_total", "Kernel write operations by the proxy mode",
-		m->kernel_writes_total);
-	counter(&b, "switchyard_watch_reconnects_total",
-		"Kubernetes watch streams re-established", m->watch_reconnects_total);
-	counter(&b, "switchyard_relists_total", "Full LISTs after the first one (410 Expired, ...)",
-		m->relists_total);
-	counter(&b, "switchyard_decode_errors_total", "Objects skipped because they did not decode",
-		m->decode_errors_total);
-	counter(&b, "switchyard_conntrack_deleted_total", "Stale conntrack entries deleted",
-		m->conntrack_deleted_total);
-	counter(&b, "switchyard_conntrack_errors_total", "Conntrack cleanup errors",
-		m->conntrack_errors_total);
-	histogram(&b, "switchyard_conntrack_cleanup_duration_seconds",
-		  "Conntrack cleanup latency per sync in seconds", &m->conntrack_duration);
-	counter(&b, "switchyard_podnet_syncs_total", "Pod network syncs", m->podnet_syncs_total);
-	counter(&b, "switchyard_podnet_errors_total", "Pod network syncs that failed",
-		m->podnet_errors_total);
-	counter(&b, "switchyard_xtables_lock_waits_total",
-		"Syncs that found /run/xtables.lock held by another program and waited",
-		m->xtables_lock_waits_total);
-	family(&b, "switchyard_xtables_lock_wait_seconds_total", "counter",
-	       "Time spent waiting for /run/xtables.lock (the loop keeps serving)");
-	sample_d(&b, "switchyard_xtables_lock_wait_seconds_total", NULL, m->xtables_lock_wait_seconds);
-	histogram(&b, "switchyard_network_policy_sync_duration_seconds",
-		  "NetworkPolicy sync latency (event batch to the kernel's answer) in seconds",
-		  &m->netpol_sync_duration);
+	render_series(&b, m, switchyard_series, ARRAY_SIZE(switchyard_series));
 	family(&b, "switchyard_network_policy_syncs_total", "counter",
 	       "NetworkPolicy syncs that succeeded, by type (full: verify and repair)");
 	sample_u(&b, "switchyard_network_policy_syncs_total", "{type=\"full\"}", m->netpol_syncs_full);
 	sample_u(&b, "switchyard_network_policy_syncs_total", "{type=\"partial\"}",
 		 m->netpol_syncs_partial);
-	counter(&b, "switchyard_network_policy_sync_failures_total",
-		"NetworkPolicy syncs the kernel refused (the next one is a full sync)",
-		m->netpol_sync_failures_total);
-	counter(&b, "switchyard_network_policy_elements_written_total",
-		"NetworkPolicy set elements added or deleted", m->netpol_elements_written_total);
-	gauge_u(&b, "switchyard_network_policy_policies", "NetworkPolicies in the state",
-		m->netpol_policies);
-	gauge_u(&b, "switchyard_network_policy_local_pods", "Pods of this node NetworkPolicy covers",
-		m->netpol_local_pods);
-	gauge_u(&b, "switchyard_network_policy_set_elements", "Elements in the planner's sets",
-		m->netpol_elements);
 	if (flags & METRICS_PROCESS)
 		process_metrics(&b);
 	return http_buf_steal(&b);

@@ -68,9 +68,7 @@ static void listener_free(void *p)
 	if (!l)
 		return;
 	http_server_free(l->srv);
-	free(l->ns);
-	free(l->name);
-	free(l);
+	sy_free_all(l->ns, l->name, l);
 }
 
 struct svc_health *svc_health_new(struct ev_loop *loop, struct sy_metrics *metrics,
