@@ -136,11 +136,7 @@ static void peer_free(void *p)
 
 	if (!pr)
 		return;
-	free(pr->name);
-	free(pr->why);
-	free(pr->why6);
-	free(pr->bd_raw);
-	free(pr);
+	sy_free_all(pr->name, pr->why, pr->why6, pr->bd_raw, pr);
 }
 
 int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *node_name,
@@ -180,11 +176,7 @@ int podnet_new(struct podnet **ret, const struct sy_config *cfg, const char *nod
 	*ret = p;
 	return 0;
 fail:
-	free(p->node_name);
-	free(p->subnet_file);
-	free(p->cni_path);
-	free(p->iface);
-	free(p);
+	sy_free_all(p->node_name, p->subnet_file, p->cni_path, p->iface, p);
 	return r;
 }
 
@@ -194,15 +186,8 @@ void podnet_free(struct podnet *p)
 		return;
 	hmap_clear_free(&p->peers, peer_free);
 	pn_nl_close(p->sk);
-	free(p->node_name);
-	free(p->subnet_file);
-	free(p->cni_path);
-	free(p->iface);
-	free(p->local_why);
-	free(p->why6);
-	free(p->masq6_why);
-	free(p->published);
-	free(p);
+	sy_free_all(p->node_name, p->subnet_file, p->cni_path, p->iface,
+		    p->local_why, p->why6, p->masq6_why, p->published, p);
 }
 
 void podnet_set_client(struct podnet *p, struct k8s_client *k)
@@ -1480,17 +1465,10 @@ int podnet_sync(struct podnet *p, const struct cache *c, bool full, char *err, s
 	return errs_out(&p->errs, sync_nodes(p, c, full), err, errlen);
 }
 
-struct route_list {
-	struct pn_entry *e;
-	unsigned n, cap;
-};
-
+/* a dump's routes into the struct sy_vec at arg */
 static void collect_route(void *arg, const struct pn_entry *e)
 {
-	struct route_list *rl = arg;
-
-	rl->e = sy_grow(rl->e, rl->n, &rl->cap, sizeof(*rl->e), 64);
-	rl->e[rl->n++] = *e;
+	sy_vec_push(arg, e, sizeof(*e), 64);
 }
 
 /*
@@ -1528,10 +1506,10 @@ int podnet_cleanup(const struct sy_config *cfg, char *err, size_t errlen)
 		return errs_out(&e, errs_add(&e, r, "rtnetlink: %s", strerror(-r)), err, errlen);
 	/* Routes first (devices take theirs with them; underlay routes do not). */
 	{
-		struct route_list rl = { 0 };
+		struct sy_vec rl = { 0 };
 
 		r = pn_nl_dump(sk, 0, collect_route, &rl);
-		routes = rl.e;
+		routes = rl.v;
 		n = rl.n;
 	}
 	if (r < 0)
