@@ -79,8 +79,7 @@ static void grace_free(void *p)
 {
 	struct grace *g = p;
 
-	free(g->key);
-	free(g);
+	sy_free_all(g->key, g);
 }
 
 static void clear_grace(struct hmap *m)
@@ -90,17 +89,10 @@ static void clear_grace(struct hmap *m)
 
 /* ---- reconciling one virtual server --------------------------------------- */
 
-struct dest_list {
-	struct ipvs_dest *v;
-	unsigned n, cap;
-};
-
+/* a dump's real servers into the struct sy_vec at arg */
 static int dest_collect(void *arg, const struct ipvs_dest *d)
 {
-	struct dest_list *l = arg;
-
-	l->v = sy_grow(l->v, l->n, &l->cap, sizeof(*l->v), 16);
-	l->v[l->n++] = *d;
+	sy_vec_push(arg, d, sizeof(*d), 16);
 	return 0;
 }
 
@@ -146,8 +138,7 @@ static void grace_forget(struct proxy_mode *m, const char *vskey, const struct i
 	grace_key(vskey, d, key, sizeof(key));
 	g = hmap_del(&m->grace, key);
 	if (g) {
-		free(g->key);
-		free(g);
+		sy_free_all(g->key, g);
 	}
 }
 
@@ -159,9 +150,10 @@ static bool svc_same(const struct ipvs_svc *a, const struct ipvs_svc *b)
 
 /* The wanted real servers of one existing virtual server. */
 static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
-			   const struct dest_list *have)
+			   const struct sy_vec *have)
 {
 	const struct ipvs_svc *s = &want->svc;
+	const struct ipvs_dest *hv = have->v;
 	enum ipvs_dest_op op;
 	int r;
 
@@ -170,8 +162,8 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 		const struct ipvs_dest *h = NULL;
 
 		for (unsigned k = 0; k < have->n && !h; k++)
-			if (ipvs_dest_same(&have->v[k], w))
-				h = &have->v[k];
+			if (ipvs_dest_same(&hv[k], w))
+				h = &hv[k];
 		if (ipvs_plan_dest_wanted(w, h) == IPVS_DEST_KEEP)
 			continue;
 		log_v(4, "IPVS: %s real server %s:%u of %s", h ? "edit" : "add", sy_addr_str(&w->addr),
@@ -183,7 +175,7 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 		grace_forget(m, want->key, w);
 	}
 	for (unsigned k = 0; k < have->n; k++) {
-		const struct ipvs_dest *h = &have->v[k];
+		const struct ipvs_dest *h = &hv[k];
 		bool wanted = false;
 
 		for (unsigned i = 0; i < want->n_dests && !wanted; i++)
@@ -219,7 +211,7 @@ static int reconcile_dests(struct proxy_mode *m, const struct vs_item *want,
 static int reconcile_vs(struct proxy_mode *m, const char *key, const struct ipvs_svc *have)
 {
 	struct vs_item *want = hmap_get(&m->plan.want_vs, key);
-	struct dest_list dl = { 0 };
+	struct sy_vec dl = { 0 };
 	int r;
 
 	if (!want) {
@@ -278,8 +270,8 @@ static int grace_run(struct proxy_mode *m)
 		todo[n++] = v;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct grace *g = todo[i];
-		struct dest_list dl = { 0 };
-		const struct ipvs_dest *h = NULL;
+		struct sy_vec dl = { 0 };
+		const struct ipvs_dest *dv, *h = NULL;
 		char vskey[IPVS_KEY_MAX];
 		const struct vs_item *want;
 		bool drop = false;
@@ -291,13 +283,14 @@ static int grace_run(struct proxy_mode *m)
 			if (ipvs_dest_same(&want->dests[k], &g->dest))
 				drop = true;	/* wanted again: reconcile restored it */
 		q = drop ? 0 : ipvs_nl_dump_dests(m->nl, &g->svc, dest_collect, &dl);
+		dv = dl.v;
 		if (q == -ENOENT)
 			drop = true;	/* the virtual server went */
 		else if (q < 0)
 			r = sync_fail(m, q, "reading the real servers of %s: %s", vskey, strerror(-q));
 		for (unsigned k = 0; !drop && q == 0 && k < dl.n && !h; k++)
-			if (ipvs_dest_same(&dl.v[k], &g->dest))
-				h = &dl.v[k];
+			if (ipvs_dest_same(&dv[k], &g->dest))
+				h = &dv[k];
 		if (!drop && q == 0 && !h)
 			drop = true;	/* someone else removed it */
 		if (!drop && h && ipvs_plan_drain_done(h, now - g->since)) {
@@ -317,8 +310,7 @@ static int grace_run(struct proxy_mode *m)
 		free(dl.v);
 		if (drop) {
 			hmap_del(&m->grace, g->key);
-			free(g->key);
-			free(g);
+			sy_free_all(g->key, g);
 		}
 	}
 	free(todo);
@@ -495,17 +487,10 @@ static int read_sets(struct proxy_mode *m)
 
 /* ---- full and partial sync ------------------------------------------------ */
 
-struct svc_list {
-	struct ipvs_svc *v;
-	unsigned n, cap;
-};
-
+/* a dump's virtual servers into the struct sy_vec at arg */
 static int svc_collect(void *arg, const struct ipvs_svc *s)
 {
-	struct svc_list *l = arg;
-
-	l->v = sy_grow(l->v, l->n, &l->cap, sizeof(*l->v), 64);
-	l->v[l->n++] = *s;
+	sy_vec_push(arg, s, sizeof(*s), 64);
 	return 0;
 }
 
@@ -525,19 +510,19 @@ static struct {
 	unsigned instances;	/* alive */
 	uint64_t at;		/* the run whose dump is kept (0: none) */
 	int family;		/* of the kept virtual servers */
-	struct svc_list ks;
+	struct sy_vec ks;
 } shared;
 
 static void shared_drop(void)
 {
 	free(shared.ks.v);
-	shared.ks = (struct svc_list){ 0 };
+	shared.ks = (struct sy_vec){ 0 };
 	shared.at = 0;
 }
 
 struct svc_split {
 	int family;
-	struct svc_list *own, *other;	/* other: NULL to skip the other family */
+	struct sy_vec *own, *other;	/* other: NULL to skip the other family */
 };
 
 static int svc_split_fn(void *arg, const struct ipvs_svc *s)
@@ -550,15 +535,15 @@ static int svc_split_fn(void *arg, const struct ipvs_svc *s)
 }
 
 /* The virtual servers of m's family into *ks, for the full sync of run. */
-static int read_services(struct proxy_mode *m, uint64_t run, struct svc_list *ks)
+static int read_services(struct proxy_mode *m, uint64_t run, struct sy_vec *ks)
 {
-	struct svc_list other = { 0 };
+	struct sy_vec other = { 0 };
 	struct svc_split sp = { .family = m->family, .own = ks };
 	int r;
 
 	if (run && shared.at == run && shared.family == m->family) {
 		*ks = shared.ks;
-		shared.ks = (struct svc_list){ 0 };
+		shared.ks = (struct sy_vec){ 0 };
 		shared.at = 0;
 		log_v(4, "IPVS (%s): %u virtual servers from the other instance's dump of this sync",
 		      sy_family_name(m->family), ks->n);
@@ -622,9 +607,18 @@ static int ensure_infra(struct proxy_mode *m, char *err, size_t errlen)
 	return r;
 }
 
+/* The last phase of both syncs: the sets, then unbind the addresses no longer wanted. */
+static int sets_and_unbind(struct proxy_mode *m)
+{
+	int r = apply_sets(m);
+
+	return r < 0 ? r : apply_addrs(m, false);
+}
+
 static int full_sync(struct proxy_mode *m, const struct desired_state *ds, uint64_t run)
 {
-	struct svc_list ks = { 0 };
+	struct sy_vec ks = { 0 };
+	struct ipvs_svc *kv;
 	struct hmap_iter it;
 	struct hmap kernel;	/* key → kernel virtual server */
 	char **kkeys = NULL;
@@ -673,10 +667,11 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds, uint6
 		goto out;
 	}
 	hmap_init(&kernel);
+	kv = ks.v;
 	kkeys = xcalloc(ks.n + 1, sizeof(*kkeys));
 	for (unsigned i = 0; i < ks.n; i++) {
-		kkeys[i] = xstrdup(ipvs_svc_key(&ks.v[i], k, sizeof(k)));
-		hmap_put(&kernel, kkeys[i], &ks.v[i]);
+		kkeys[i] = xstrdup(ipvs_svc_key(&kv[i], k, sizeof(k)));
+		hmap_put(&kernel, kkeys[i], &kv[i]);
 	}
 
 	t_read = sy_now_mono();
@@ -685,7 +680,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds, uint6
 		goto out;
 	/* virtual servers in the kernel: ours or wanted */
 	for (unsigned i = 0; i < ks.n; i++) {
-		const struct ipvs_svc *s = &ks.v[i];
+		const struct ipvs_svc *s = &kv[i];
 
 		ipvs_addr_str(&s->addr, as);
 		if (!hmap_get(&m->plan.want_vs, kkeys[i]) && !hmap_get(&m->have_addr, as) &&
@@ -709,10 +704,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds, uint6
 		}
 	}
 	t_vs = sy_now_mono();
-	r = apply_sets(m);
-	if (r < 0)
-		goto out;
-	r = apply_addrs(m, false);
+	r = sets_and_unbind(m);
 	log_v(2, "IPVS full sync: infra %.1f ms, desired %.1f ms, kernel read %.1f ms, "
 	      "addresses+virtual servers %.1f ms, sets+unbind %.1f ms", (t_infra - t0) * 1e3,
 	      (t_want - t_infra) * 1e3, (t_read - t_want) * 1e3, (t_vs - t_read) * 1e3,
@@ -764,10 +756,7 @@ static int partial_sync(struct proxy_mode *m, const struct desired_state *ds)
 			return sync_fail(m, r, "virtual server %s: %s", key, strerror(-r));
 	}
 	t_vs = sy_now_mono();
-	r = apply_sets(m);
-	if (r < 0)
-		return r;
-	r = apply_addrs(m, false);
+	r = sets_and_unbind(m);
 	log_v(2, "IPVS partial sync: %u changed ports, desired %.2f ms, addresses+virtual servers "
 	      "%.2f ms (%zu touched), sets+unbind %.2f ms, %llu writes", nc,
 	      (t_want - t0) * 1e3, (t_vs - t_want) * 1e3, hmap_count(&m->plan.t_vs),
@@ -971,7 +960,7 @@ static int cleanup_family(int family, const struct sy_report *rep)
 	struct ipvs_nl *nl = NULL;
 	struct ipvs_dev *dev = NULL;
 	struct ipvs_set *set = NULL;
-	struct svc_list ks = { 0 };
+	struct sy_vec ks = { 0 };
 	struct sy_addr *bound = NULL, *local = NULL;
 	int nb = 0, nlo = 0, r, first = 0;
 	char err[256] = "";
@@ -987,26 +976,26 @@ static int cleanup_family(int family, const struct sy_report *rep)
 	}
 	if (ipvs_nl_open(&nl) == 0) {
 		if (ipvs_nl_dump_services(nl, family, svc_collect, &ks) == 0) {
+			const struct ipvs_svc *kv = ks.v;
+
 			for (unsigned i = 0; i < ks.n; i++) {
 				bool ours = false;
 
 				for (int k = 0; k < nb && !ours; k++)
-					ours = sy_addr_eq(&bound[k], &ks.v[i].addr);
+					ours = sy_addr_eq(&bound[k], &kv[i].addr);
 				for (int k = 0; k < nlo && !ours; k++)
-					ours = sy_addr_eq(&local[k], &ks.v[i].addr) &&
-					       ks.v[i].port >= NODEPORT_MIN && ks.v[i].port <= NODEPORT_MAX;
+					ours = sy_addr_eq(&local[k], &kv[i].addr) &&
+					       kv[i].port >= NODEPORT_MIN && kv[i].port <= NODEPORT_MAX;
 				if (!ours)
 					continue;
-				r = ipvs_nl_del_service(nl, &ks.v[i]);
+				r = ipvs_nl_del_service(nl, &kv[i]);
 				if (r < 0 && !first)
 					first = r;
 			}
 		}
 		ipvs_nl_close(nl);
 	}
-	free(ks.v);
-	free(bound);
-	free(local);
+	sy_free_all(ks.v, bound, local);
 	r = ipvs_ipt_cleanup(family, err, sizeof(err));
 	if (r < 0) {
 		sy_report(rep, 'W', "IPVS cleanup: %s", err);

@@ -154,44 +154,30 @@ int ipvs_nl_parse_dest(const void *nest, int svc_family, struct ipvs_dest *dest)
 	return 0;
 }
 
-static int on_svc(struct nl_msg *msg, void *arg)
+/* A message of a dump: a virtual server for t->sfn, or a real server for t->dfn. */
+static int on_dump(struct nl_msg *msg, void *arg)
 {
 	struct talk *t = arg;
 	struct nlattr *a[IPVS_CMD_ATTR_MAX + 1];
 	struct ipvs_svc s;
-	int r;
-
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0 ||
-	    !a[IPVS_CMD_ATTR_SERVICE])
-		return NL_SKIP;
-	if (ipvs_nl_parse_svc(a[IPVS_CMD_ATTR_SERVICE], &s) < 0 ||
-	    (t->family && s.addr.family != t->family))
-		return NL_SKIP;
-	if (t->fn_err == 0) {
-		r = t->sfn(t->arg, &s);
-		if (r < 0)
-			t->fn_err = r;
-	}
-	return NL_OK;
-}
-
-static int on_dest(struct nl_msg *msg, void *arg)
-{
-	struct talk *t = arg;
-	struct nlattr *a[IPVS_CMD_ATTR_MAX + 1];
 	struct ipvs_dest dest;
 	int r;
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0 ||
-	    !a[IPVS_CMD_ATTR_DEST])
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0)
 		return NL_SKIP;
-	if (ipvs_nl_parse_dest(a[IPVS_CMD_ATTR_DEST], t->family, &dest) < 0)
-		return NL_SKIP;
-	if (t->fn_err == 0) {
-		r = t->dfn(t->arg, &dest);
-		if (r < 0)
-			t->fn_err = r;
+	if (t->sfn) {
+		if (!a[IPVS_CMD_ATTR_SERVICE] || ipvs_nl_parse_svc(a[IPVS_CMD_ATTR_SERVICE], &s) < 0 ||
+		    (t->family && s.addr.family != t->family))
+			return NL_SKIP;
+		r = t->fn_err ? 0 : t->sfn(t->arg, &s);
+	} else {
+		if (!a[IPVS_CMD_ATTR_DEST] ||
+		    ipvs_nl_parse_dest(a[IPVS_CMD_ATTR_DEST], t->family, &dest) < 0)
+			return NL_SKIP;
+		r = t->fn_err ? 0 : t->dfn(t->arg, &dest);
 	}
+	if (r < 0)
+		t->fn_err = r;
 	return NL_OK;
 }
 
@@ -446,7 +432,7 @@ int ipvs_nl_dump_services(struct ipvs_nl *nl, int family, ipvs_svc_fn fn, void *
 
 	if (!msg)
 		return -ENOMEM;
-	return talk(nl, msg, &t, on_svc);
+	return talk(nl, msg, &t, on_dump);
 }
 
 struct get_one {
@@ -473,7 +459,7 @@ int ipvs_nl_get_service(struct ipvs_nl *nl, const struct ipvs_svc *key, struct i
 	if (!msg)
 		return -ENOMEM;
 	/* a GET without NLM_F_DUMP answers with one message, then the ack */
-	r = talk(nl, msg, &t, on_svc);
+	r = talk(nl, msg, &t, on_dump);
 	if (r == -ESRCH || r == -ENOENT)
 		return -ENOENT;
 	if (r < 0)
@@ -489,7 +475,7 @@ int ipvs_nl_dump_dests(struct ipvs_nl *nl, const struct ipvs_svc *s, ipvs_dest_f
 
 	if (!msg)
 		return -ENOMEM;
-	r = talk(nl, msg, &t, on_dest);
+	r = talk(nl, msg, &t, on_dump);
 	return r == -ESRCH ? -ENOENT : r;
 }
 

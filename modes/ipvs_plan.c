@@ -39,9 +39,7 @@ static void vs_item_free(void *p)
 
 	if (!v)
 		return;
-	free(v->key);
-	free(v->dests);
-	free(v);
+	sy_free_all(v->key, v->dests, v);
 }
 
 static void clear_vs(struct hmap *m)
@@ -53,8 +51,7 @@ static void cnt_item_free(void *p)
 {
 	struct cnt_item *c = p;
 
-	free(c->key);
-	free(c);
+	sy_free_all(c->key, c);
 }
 
 static void clear_cnt(struct hmap *m)
@@ -96,8 +93,7 @@ static void cnt_delta(struct hmap *m, struct hmap *t, const char *key, int delta
 		return;
 	if (--c->refs == 0) {
 		hmap_del(m, key);
-		free(c->key);
-		free(c);
+		sy_free_all(c->key, c);
 	}
 }
 
@@ -331,13 +327,7 @@ bool ipvs_plan_drain_done(const struct ipvs_dest *have, double age)
 
 void ipvs_plan_init(struct ipvs_plan *m, int family)
 {
-	m->family = family;
-	hmap_init(&m->want_vs);
-	hmap_init(&m->want_addr);
-	hmap_init(&m->want_set);
-	hmap_init(&m->t_vs);
-	hmap_init(&m->t_addr);
-	hmap_init(&m->t_set);
+	*m = (struct ipvs_plan){ .family = family };	/* empty maps: zeroed (hmap_init) */
 }
 
 void ipvs_plan_clear(struct ipvs_plan *m)

@@ -159,9 +159,7 @@ void ipvs_set_close(struct ipvs_set *s)
 	if (!s)
 		return;
 	ipset_fini(s->is);
-	free(s->out.p);
-	free(s->queue.p);
-	free(s);
+	sy_free_all(s->out.p, s->queue.p, s);
 }
 
 const char *ipvs_set_last_msg(const struct ipvs_set *s)
