@@ -770,6 +770,28 @@ static int range_cmp(const void *x, const void *y)
 	return sy_addr_cmp(&a->lo, &b->lo);
 }
 
+/* v[0..cnt) sorted and merged where they overlap or touch; the new count. */
+static size_t ranges_union(struct np_range *v, size_t cnt)
+{
+	size_t o = 0;
+
+	if (cnt < 2)
+		return cnt;
+	qsort(v, cnt, sizeof(*v), range_cmp);
+	for (size_t i = 1; i < cnt; i++) {
+		struct sy_addr next = v[o].hi;
+		bool wrap = !addr_step(&next, 1);
+
+		if (wrap || sy_addr_cmp(&v[i].lo, &next) <= 0) {
+			if (sy_addr_cmp(&v[i].hi, &v[o].hi) > 0)
+				v[o].hi = v[i].hi;
+		} else {
+			v[++o] = v[i];
+		}
+	}
+	return o + 1;
+}
+
 void np_rule_ranges(const struct np_rule *r, int family, struct np_range **ret, unsigned *n)
 {
 	struct np_range *v = NULL;
@@ -825,24 +847,57 @@ void np_rule_ranges(const struct np_rule *r, int family, struct np_range **ret, 
 		}
 		free(ex);
 	}
-	/* union: sort, merge overlapping or adjacent */
-	if (cnt > 1) {
-		size_t o = 0;
-
-		qsort(v, cnt, sizeof(*v), range_cmp);
-		for (size_t i = 1; i < cnt; i++) {
-			struct sy_addr next = v[o].hi;
-			bool wrap = !addr_step(&next, 1);
-
-			if (wrap || sy_addr_cmp(&v[i].lo, &next) <= 0) {
-				if (sy_addr_cmp(&v[i].hi, &v[o].hi) > 0)
-					v[o].hi = v[i].hi;
-			} else {
-				v[++o] = v[i];
-			}
-		}
-		cnt = o + 1;
-	}
 	*ret = v;
-	*n = (unsigned)cnt;
+	*n = (unsigned)ranges_union(v, cnt);
+}
+
+void np_rule_excepted(const struct np_rule *r, int family, struct np_range **cidrs, unsigned *nc,
+		      struct np_range **excepted, unsigned *ne)
+{
+	struct np_range *c = NULL, *a = NULL, *e = NULL;
+	size_t cnt = 0, ecnt = 0, ecap = 0;
+	unsigned na = 0, j = 0;
+
+	for (unsigned i = 0; i < r->n_ipblocks; i++) {
+		const struct np_ipblock *b = &r->ipblocks[i];
+
+		if (b->cidr.addr.family != family)
+			continue;
+		c = xrealloc(c, (cnt + 1) * sizeof(*c));
+		c[cnt].lo = c[cnt].hi = b->cidr.addr;
+		addr_set_bits(&c[cnt].hi, b->cidr.plen, true);
+		cnt++;
+	}
+	cnt = ranges_union(c, cnt);
+	np_rule_ranges(r, family, &a, &na);
+	/* C minus A; A is inside C, each of its ranges inside one of C's */
+	for (size_t i = 0; i < cnt; i++) {
+		struct sy_addr cur = c[i].lo;
+		bool done = false;
+
+		for (; j < na && sy_addr_cmp(&a[j].lo, &c[i].hi) <= 0 && !done; j++) {
+			if (sy_addr_cmp(&a[j].lo, &cur) > 0) {
+				if (ecnt == ecap)
+					e = xrealloc(e, (ecap = ecap ? ecap * 2 : 4) * sizeof(*e));
+				e[ecnt].lo = cur;
+				e[ecnt].hi = a[j].lo;
+				addr_step(&e[ecnt].hi, -1);
+				ecnt++;
+			}
+			cur = a[j].hi;
+			done = !addr_step(&cur, 1) || sy_addr_cmp(&cur, &c[i].hi) > 0;
+		}
+		if (!done) {
+			if (ecnt == ecap)
+				e = xrealloc(e, (ecap = ecap ? ecap * 2 : 4) * sizeof(*e));
+			e[ecnt].lo = cur;
+			e[ecnt].hi = c[i].hi;
+			ecnt++;
+		}
+	}
+	free(a);
+	*cidrs = c;
+	*nc = (unsigned)cnt;
+	*excepted = e;
+	*ne = (unsigned)ecnt;
 }

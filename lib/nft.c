@@ -1342,7 +1342,7 @@ static void load_fields(struct nftnl_rule *r, const uint8_t *fields, unsigned n)
 }
 
 void sy_nft_rb_lookup_id(struct sy_nft_rb *rb, uint32_t id, const uint8_t *fields, unsigned n,
-			 const char *set)
+			 const char *set, bool inv)
 {
 	struct nftnl_expr *e;
 	uint32_t be = htonl(id);
@@ -1352,6 +1352,8 @@ void sy_nft_rb_lookup_id(struct sy_nft_rb *rb, uint32_t id, const uint8_t *field
 	e = nftnl_expr_alloc("lookup");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
 	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	if (inv)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
 	nftnl_rule_add_expr(rb->r, e);
 }
 

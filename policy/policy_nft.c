@@ -19,6 +19,8 @@
  *   chain in-<pid>-<ns>/<name> { per rule and family one accept rule per peer kind x port kind:
  *       <rid> . ip saddr @peers4-NN <rid> . meta l4proto . th dport @ports-NN accept
  *       <rid> . ip6 saddr @peers6-NN <rid> . meta l4proto . th dport @ports-NN accept
+ *       <rid> . ip saddr != @except4-NN <rid> . ip saddr . meta l4proto . th dport
+ *           @cidrports4-NN accept   (ipBlocks: the cidrs, and apart what the excepts cut out)
  *       (what reads no address, e.g. "every peer, these ports", once for both) }
  *
  * Every set but iso-* is keyed by a 32-bit id first (policy, rule or
@@ -257,6 +259,17 @@ static void kel_cidr(struct kel *e, uint32_t id, const struct np_range *r)
 	e->has_end = 1;
 }
 
+/* id . [lo, hi] */
+static void kel_except(struct kel *e, uint32_t id, const struct np_range *r)
+{
+	uint8_t f = f_saddr(fam_of(&r->lo));
+
+	memset(e, 0, sizeof(*e));
+	e->klen = (uint8_t)sy_nft_key_put(e->key, put_id(e->key, id), f, r->lo.b);
+	sy_nft_key_put(e->end, put_id(e->end, id), f, r->hi.b);
+	e->has_end = 1;
+}
+
 /* id . [lo, hi] . proto . [plo, phi] */
 static void kel_cidr_ports(struct kel *e, uint32_t id, const struct np_range *r, uint8_t proto,
 			   uint16_t lo, uint16_t hi)
@@ -282,9 +295,9 @@ static void kel_cidr_ports(struct kel *e, uint32_t id, const struct np_range *r,
  * the IPv4 ones in the same order (G6: a kind's IPv6 twin).
  */
 enum gset { G_ISO_IN, G_ISO_EG, G_NS_IN, G_NS_EG, G_TARGETS, G_PEERS, G_NAMED, G_CIDR,
-	    G_CIDRPORTS, G_PORTS,
+	    G_CIDRPORTS, G_EXCEPT, G_PORTS,
 	    G_ISO_IN6, G_ISO_EG6, G_NS_IN6, G_NS_EG6, G_TARGETS6, G_PEERS6, G_NAMED6, G_CIDR6,
-	    G_CIDRPORTS6, G_MAX };
+	    G_CIDRPORTS6, G_EXCEPT6, G_MAX };
 #define G6_OFF (G_ISO_IN6 - G_ISO_IN)
 
 /* A kind in family fi. */
@@ -306,7 +319,8 @@ static uint8_t gfam(int g, int fi)
 	[G_PEERS##sfx] = { "peers" #fam, { FM, SA }, 2, false, 0 },                    \
 	[G_NAMED##sfx] = { "named" #fam, { FM, DA, FP, FD }, 4, false, 0 },            \
 	[G_CIDR##sfx] = { "cidr" #fam, { FM, SA, FP }, 3, true, 0 },                   \
-	[G_CIDRPORTS##sfx] = { "cidrports" #fam, { FM, SA, FP, FD }, 4, true, 0 }
+	[G_CIDRPORTS##sfx] = { "cidrports" #fam, { FM, SA, FP, FD }, 4, true, 0 },      \
+	[G_EXCEPT##sfx] = { "except" #fam, { FM, SA }, 2, true, 0 }
 static const struct sy_nft_set2 GSETS[G_MAX] = {
 	FAMILY_GSETS(, 4, SY_NFT_F_IP4_SADDR, SY_NFT_F_IP4_DADDR),
 	[G_PORTS] = { "ports", { FM, FP, FD }, 3, true, 0 },
@@ -405,6 +419,7 @@ struct lk {
 	uint8_t f[SY_NFT_FIELDS_MAX];
 	uint8_t n;
 	bool has_id;
+	bool inv;			/* != @set */
 	uint32_t id;
 	uint16_t set;			/* set index (sidx) */
 };
@@ -434,8 +449,8 @@ static uint64_t spec_fp(const struct spec *s)
 		o += snprintf(buf + o, sizeof(buf) - (size_t)o, " icmp6=%u-%u", s->icmp6_lo,
 			      s->icmp6_hi);
 	for (unsigned i = 0; i < s->n_lk && o < (int)sizeof(buf) - 100; i++) {
-		o += snprintf(buf + o, sizeof(buf) - (size_t)o, " lk=%d:%08x:", s->lk[i].has_id,
-			      s->lk[i].id);
+		o += snprintf(buf + o, sizeof(buf) - (size_t)o, " lk=%d%s:%08x:", s->lk[i].has_id,
+			      s->lk[i].inv ? "!" : "", s->lk[i].id);
 		for (unsigned j = 0; j < s->lk[i].n; j++)
 			o += snprintf(buf + o, sizeof(buf) - (size_t)o, "%u,", s->lk[i].f[j]);
 		o += snprintf(buf + o, sizeof(buf) - (size_t)o, "@%u", s->lk[i].set);
@@ -459,9 +474,9 @@ static void spec_emit(struct sy_nft_batch *b, const char *chain, const struct sp
 	for (unsigned i = 0; i < s->n_lk; i++) {
 		const struct lk *l = &s->lk[i];
 		if (l->has_id)
-			sy_nft_rb_lookup_id(rb, l->id, l->f, l->n, sname(l->set));
+			sy_nft_rb_lookup_id(rb, l->id, l->f, l->n, sname(l->set), l->inv);
 		else
-			sy_nft_rb_lookup(rb, l->f, l->n, sname(l->set), false);
+			sy_nft_rb_lookup(rb, l->f, l->n, sname(l->set), l->inv);
 	}
 	if (s->act == SY_NFT_A_REJECT)
 		sy_nft_rb_reject_admin(rb);
@@ -504,6 +519,7 @@ static void spec_lk(struct spec *s, uint8_t set, bool has_id, uint32_t id, unsig
 #define RF_CP	0x04		/* ipBlock . proto . ports: cidrports4/6 */
 #define RF_P	0x08		/* numeric ports: ports (either family) */
 #define RF_N	0x10		/* named ports: named4/6 */
+#define RF_X	0x20		/* ipBlock excepts: except4/6, looked up (negated) before cidr* */
 
 struct prule {
 	uint32_t rid;
@@ -616,8 +632,11 @@ static bool rule_numeric(const struct np_rule *r)
 	return false;
 }
 
-/* The element kinds of a rule in a family that has n_ranges ipBlock ranges. */
-static uint8_t rule_flags(const struct np_rule *r, int dir, unsigned n_ranges)
+/*
+ * The element kinds of a rule in a family that has n_ranges ipBlock ranges
+ * (np_rule_ranges) and n_except excepted ranges (np_rule_excepted).
+ */
+static uint8_t rule_flags(const struct np_rule *r, int dir, unsigned n_ranges, unsigned n_except)
 {
 	bool numeric = !r->all_ports && rule_numeric(r), named = !r->all_ports && r->has_named_ports;
 	uint8_t f = 0;
@@ -632,6 +651,8 @@ static uint8_t rule_flags(const struct np_rule *r, int dir, unsigned n_ranges)
 		f |= RF_P;
 	if (named)
 		f |= RF_N;
+	if ((f & (RF_C | RF_CP)) && n_except)
+		f |= RF_X;
 	return f;
 }
 
@@ -719,12 +740,17 @@ static void prec_fill(struct netpol_nft *w, struct prec *p, const struct policy_
 			uint8_t any = 0;
 
 			for (int f = 0; f < NFAM; f++) {
-				struct np_range *rg = NULL;
-				unsigned n = 0;
+				struct np_range *rg = NULL, *cv = NULL, *ex = NULL;
+				unsigned n = 0, n_cv = 0, n_ex = 0;
 
 				np_rule_ranges(&np->rules[d][r], f ? AF_INET6 : AF_INET, &rg, &n);
 				free(rg);
-				pr->rf[f] = rule_flags(&np->rules[d][r], d, n);
+				if (n)
+					np_rule_excepted(&np->rules[d][r], f ? AF_INET6 : AF_INET, &cv,
+							 &n_cv, &ex, &n_ex);
+				free(cv);
+				free(ex);
+				pr->rf[f] = rule_flags(&np->rules[d][r], d, n, n_ex);
 				any |= pr->rf[f];
 				bset_init(&pr->peers[f], fam_alen(f));
 				bset_init(&pr->named[f], nkey_width(f));
@@ -935,8 +961,8 @@ static void prec_elems(struct sink *k, const struct prec *p, bool add)
 				}
 			for (int f = 0; f < NFAM; f++) {
 				const struct bset *pe = &pr->peers[f], *na = &pr->named[f];
-				struct np_range *rg = NULL;
-				unsigned n_rg = 0;
+				struct np_range *rg = NULL, *ex = NULL;
+				unsigned n_rg = 0, n_ex = 0;
 
 				bset_foreach(pe, i) {
 					kel_ip(&e, pr->rid, f, pe->k + i * pe->w);
@@ -950,8 +976,21 @@ static void prec_elems(struct sink *k, const struct prec *p, bool add)
 					kel_named(&e, pr->rid, f, nk, proto, port);
 					sink_elem(k, add, gfam(G_NAMED, f), &e);
 				}
+				/*
+				 * The cidrs and, apart, what their excepts cut out
+				 * (looked up negated first): the kernel's interval
+				 * sets store a range as prefixes, and a cidr minus an
+				 * except is up to one prefix per bit between their
+				 * lengths (fd00::/16 minus fd00:64::/96: 80), the two
+				 * apart one each.
+				 */
 				if (pr->rf[f] & (RF_C | RF_CP))
-					np_rule_ranges(ru, f ? AF_INET6 : AF_INET, &rg, &n_rg);
+					np_rule_excepted(ru, f ? AF_INET6 : AF_INET, &rg, &n_rg, &ex,
+							 &n_ex);
+				for (unsigned i = 0; (pr->rf[f] & RF_X) && i < n_ex; i++) {
+					kel_except(&e, pr->rid, &ex[i]);
+					sink_elem(k, add, gfam(G_EXCEPT, f), &e);
+				}
 				for (unsigned i = 0; (pr->rf[f] & RF_C) && i < n_rg; i++) {
 					kel_cidr(&e, pr->rid, &rg[i]);
 					sink_elem(k, add, gfam(G_CIDR, f), &e);
@@ -963,9 +1002,27 @@ static void prec_elems(struct sink *k, const struct prec *p, bool add)
 						sink_elem(k, add, gfam(G_CIDRPORTS, f), &e);
 					}
 				free(rg);
+				free(ex);
 			}
 			free(prs);
 		}
+}
+
+/*
+ * A rule's ipBlocks in family f: id . peer != @except (when some cidr has
+ * excepts), then id . peer . proto [. port] @cidr / @cidrports.
+ */
+static void spec_cidr(struct spec *s, uint8_t rf, int f, uint32_t id, uint8_t peer, bool ports)
+{
+	if (rf & RF_X) {
+		spec_lk(s, gfam(G_EXCEPT, f), true, id, 1, peer);
+		s->lk[s->n_lk - 1].inv = true;
+	}
+	if (ports)
+		spec_lk(s, gfam(G_CIDRPORTS, f), true, id, 3, peer, SY_NFT_F_L4PROTO,
+			SY_NFT_F_TH_DPORT);
+	else
+		spec_lk(s, gfam(G_CIDR, f), true, id, 2, peer, SY_NFT_F_L4PROTO);
 }
 
 /*
@@ -998,7 +1055,7 @@ static void rule_specs(struct sink *k, const char *chain, const struct np_rule *
 			if (alts[a] == 1)
 				spec_lk(&s, gfam(G_PEERS, f), true, id, 1, peer);
 			else if (alts[a] == 2)
-				spec_lk(&s, gfam(G_CIDR, f), true, id, 2, peer, SY_NFT_F_L4PROTO);
+				spec_cidr(&s, rf, f, id, peer, false);
 			sink_rule(k, chain, &s);
 			continue;
 		}
@@ -1007,8 +1064,7 @@ static void rule_specs(struct sink *k, const char *chain, const struct np_rule *
 			if (alts[a] == 1)
 				spec_lk(&s, gfam(G_PEERS, f), true, id, 1, peer);
 			if (alts[a] == 2)
-				spec_lk(&s, gfam(G_CIDRPORTS, f), true, id, 3, peer, SY_NFT_F_L4PROTO,
-					SY_NFT_F_TH_DPORT);
+				spec_cidr(&s, rf, f, id, peer, true);
 			else
 				spec_lk(&s, G_PORTS, true, id, 2, SY_NFT_F_L4PROTO, SY_NFT_F_TH_DPORT);
 			sink_rule(k, chain, &s);
@@ -1018,7 +1074,7 @@ static void rule_specs(struct sink *k, const char *chain, const struct np_rule *
 			if (alts[a] == 1)
 				spec_lk(&s, gfam(G_PEERS, f), true, id, 1, peer);
 			if (alts[a] == 2)
-				spec_lk(&s, gfam(G_CIDR, f), true, id, 2, peer, SY_NFT_F_L4PROTO);
+				spec_cidr(&s, rf, f, id, peer, false);
 			spec_lk(&s, gfam(G_NAMED, f), true, id, 3, f_daddr(f), SY_NFT_F_L4PROTO,
 				SY_NFT_F_TH_DPORT);
 			sink_rule(k, chain, &s);

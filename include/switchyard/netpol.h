@@ -230,6 +230,17 @@ struct np_range {
  * (malloc'd, *ret NULL when none).  What an nft interval set wants.
  */
 void np_rule_ranges(const struct np_rule *r, int family, struct np_range **ret, unsigned *n);
+/*
+ * The same ranges as a cover and what is cut out of it: *cidrs the union
+ * of r's cidrs of family (sorted, disjoint, non-adjacent), *excepted the
+ * parts of it outside np_rule_ranges (sorted, disjoint): an address is in
+ * the rule's ipBlocks iff it is in a cidr range and in no excepted one.
+ * A cidr is one prefix and an except one prefix, where the complement of
+ * an except inside its cidr can be as many prefixes as the bits between
+ * their lengths (malloc'd, NULL when none).
+ */
+void np_rule_excepted(const struct np_rule *r, int family, struct np_range **cidrs, unsigned *nc,
+		      struct np_range **excepted, unsigned *ne);
 
 /*
  * Pure decoders: json → struct (refcnt 1).  On failure -EINVAL and the

@@ -243,9 +243,9 @@ void sy_nft_rb_ct_state(struct sy_nft_rb *rb, uint32_t bits);	/* ct state & bits
 /* fields ... [!]= @set */
 void sy_nft_rb_lookup(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *set,
 		      bool inv);
-/* id . fields ... @set: a 32-bit constant (network order in the key) before the fields */
+/* id . fields ... [!]= @set: a 32-bit constant (network order in the key) before the fields */
 void sy_nft_rb_lookup_id(struct sy_nft_rb *rb, uint32_t id, const uint8_t *fields, unsigned n,
-			 const char *set);
+			 const char *set, bool inv);
 /* (fields map @map) vmap @vmap: the first map's 32-bit value is the verdict map's key */
 void sy_nft_rb_map_vmap(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *map,
 			const char *vmap);

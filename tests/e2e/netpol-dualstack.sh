@@ -26,7 +26,7 @@ for want in "set iso-in6" "set peers6-" "set targets6-" "chain in6" "chain eg6" 
 	"ip6 daddr @iso-in6 jump in6" "ip6 saddr @iso-eg6 jump eg6" "icmpv6 type"; do
 	grep -q "$want" "$SY_TMP/table.txt" || { cat "$SY_TMP/table.txt" >&2; sy_fail "no '$want' in the table"; }
 done
-# a policy with an IPv6 ipBlock, left in place: its ranges in cidr6
+# a policy with an IPv6 ipBlock, left in place: its cidr in cidr6, its except in except6
 "$PY" - "$NP_M" <<'PY' || sy_fail "writing the IPv6 ipBlock policy"
 import json, os, sys
 p = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -37,10 +37,16 @@ path = os.path.join(sys.argv[1], "np-y-v6-block.json")
 json.dump(p, open(path + ".tmp", "w"))
 os.rename(path + ".tmp", path)
 PY
-sy_wait 30 sh -c "ip netns exec '$NODE' nft list table inet switchyard-policy | grep -q 'fd00:244:2::c-fd00:244:2:0:ffff:ffff:ffff:ffff'" || {
+sy_wait 30 sh -c "ip netns exec '$NODE' nft list table inet switchyard-policy | grep -q ' \. fd00:244:2::/64 \. '" || {
 	ip netns exec "$NODE" nft list table inet switchyard-policy >&2
-	sy_fail "the IPv6 ipBlock minus its except is not in a cidr6 set"
+	sy_fail "the IPv6 ipBlock's cidr is not in a cidr6 set"
 }
+# its except apart, in an except6 set, looked up negated before the cidr
+ip netns exec "$NODE" nft list table inet switchyard-policy >"$SY_TMP/table.txt"
+awk '/set except6-/ { s = 1 } s && /fd00:244:2::b/ { f = 1 } /^\t}/ { s = 0 } END { exit !f }' "$SY_TMP/table.txt" ||
+	{ cat "$SY_TMP/table.txt" >&2; sy_fail "the IPv6 ipBlock's except is not in an except6 set"; }
+grep -q 'ip6 saddr != @except6-[0-9]* .* ip6 saddr . meta l4proto @cidr6-' "$SY_TMP/table.txt" ||
+	{ cat "$SY_TMP/table.txt" >&2; sy_fail "no negated except6 lookup before the cidr6 one"; }
 # the next full sync must find the kernel as the partial syncs left it
 n=$(grep -c "NetworkPolicy sync complete: full=true" "$NP_LOG")
 sy_wait 30 sh -c "[ \$(grep -c 'NetworkPolicy sync complete: full=true' '$NP_LOG') -gt $n ]" ||

@@ -498,6 +498,26 @@ def case_list(c):
             {"to": [{"ipBlock": {"cidr": c.net_remote}}]},
             {"to": [{"ipBlock": {"cidr": c.net_local, "except": [c.pods["y/a"]["ip"] + "/32"]}}],
              "ports": [{"protocol": "TCP", "port": 80}, {"protocol": "SCTP", "port": 81}]}]})))
+
+    def except_union():
+        # several ipBlocks in one rule are a union: an address in one block's
+        # except but inside another block is admitted (y/a, y/b); the except
+        # of a block whose cidr is another block's except stays refused (the
+        # other local pods); per family, with all ports and with ports
+        rules = [{"from": [{"ipBlock": {"cidr": c.net_all, "except": [c.net_local]}},
+                           {"ipBlock": {"cidr": c.pods["y/a"]["ip"] + "/32"}}]},
+                 {"from": [{"ipBlock": {"cidr": c.net_local, "except": [c.pods["y/b"]["ip"] + "/32",
+                                                                         c.pods["z/b"]["ip"] + "/32"]}},
+                           {"ipBlock": {"cidr": c.pods["z/b"]["ip"] + "/32"}}],
+                  "ports": [{"protocol": "UDP", "port": 81}]}]
+        if c.net6_all:
+            rules += [{"from": [{"ipBlock": {"cidr": c.net6_all, "except": [c.net6_local]}},
+                                {"ipBlock": {"cidr": c.pods["y/b"]["ip6"] + "/128"}}],
+                       "ports": [{"protocol": "TCP", "port": 80}, {"protocol": "SCTP", "port": 81}]},
+                      {"from": [{"ipBlock": {"cidr": c.net6_local, "except": [c.pods["z/a"]["ip6"] + "/128"]}}]}]
+        c.clear_policies()
+        c.set_policy("x", "cidr-union", {"podSelector": sel(pod="a"), "ingress": rules})
+    add("ipblock-except-covered-by-another-block", except_union)
     if c.net6_all:
         # dual stack: an ipBlock of one family admits only that family's peers
         add("ipblock-v6-except", lambda: (c.clear_policies(), c.set_policy("x", "cidr6", {

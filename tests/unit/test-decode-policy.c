@@ -337,6 +337,66 @@ static void test_ranges(void **state)
 	ranges_eq(NP("{\"ingress\":[{\"from\":[{\"podSelector\":{}}]}]}"), AF_INET, "");
 }
 
+static void ranges_str(char *buf, size_t len, const struct np_range *v, unsigned n)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s-%s", i ? " " : "",
+				      sy_addr_str(&v[i].lo), sy_addr_str(&v[i].hi));
+}
+
+/* np_rule_excepted: the cidrs' union and what the excepts cut out of it */
+static void excepted_eq(const char *spec, int family, const char *want_c, const char *want_e)
+{
+	struct netpolicy *np = np_ok(spec);
+	struct np_range *c, *e;
+	unsigned nc, ne;
+	char bc[1024], be[1024];
+
+	np_rule_excepted(&np->rules[NP_INGRESS][0], family, &c, &nc, &e, &ne);
+	ranges_str(bc, sizeof(bc), c, nc);
+	ranges_str(be, sizeof(be), e, ne);
+	if (strcmp(bc, want_c) || strcmp(be, want_e))
+		fail_msg("cidrs \"%s\" excepted \"%s\", want \"%s\" \"%s\"", bc, be, want_c, want_e);
+	free(c);
+	free(e);
+	netpolicy_unref(np);
+}
+
+static void test_excepted(void **state)
+{
+	(void)state;
+	excepted_eq(NP("{\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"10.0.0.0/8\",\"except\":"
+		       "[\"10.1.0.0/16\",\"10.0.0.0/24\",\"10.255.255.0/24\",\"10.1.2.0/24\"]}}]}]}"),
+		    AF_INET, "10.0.0.0-10.255.255.255",
+		    "10.0.0.0-10.0.0.255 10.1.0.0-10.1.255.255 10.255.255.0-10.255.255.255");
+	/* an except of one block inside another block is not cut out */
+	excepted_eq(NP("{\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"10.0.0.0/24\",\"except\":[\"10.0.0.128/25\"]}},"
+		       "{\"ipBlock\":{\"cidr\":\"10.0.0.128/26\"}},{\"ipBlock\":{\"cidr\":\"fd00::/64\"}},"
+		       "{\"ipBlock\":{\"cidr\":\"192.168.0.1/32\"}}]}]}"),
+		    AF_INET, "10.0.0.0-10.0.0.255 192.168.0.1-192.168.0.1", "10.0.0.192-10.0.0.255");
+	excepted_eq(NP("{\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"10.0.0.0/8\",\"except\":[\"10.1.0.0/16\"]}},"
+		       "{\"ipBlock\":{\"cidr\":\"10.1.2.3/32\"}}]}]}"),
+		    AF_INET, "10.0.0.0-10.255.255.255", "10.1.0.0-10.1.2.2 10.1.2.4-10.1.255.255");
+	/* the top of the address space (no wrap) and the whole space */
+	excepted_eq(NP("{\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"0.0.0.0/0\",\"except\":[\"255.255.255.0/24\"]}},"
+		       "{\"ipBlock\":{\"cidr\":\"fd00::/8\",\"except\":[\"fd00::/9\"]}}]}]}"),
+		    AF_INET, "0.0.0.0-255.255.255.255", "255.255.255.0-255.255.255.255");
+	excepted_eq(NP("{\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"0.0.0.0/0\",\"except\":[\"255.255.255.0/24\"]}},"
+		       "{\"ipBlock\":{\"cidr\":\"fd00::/8\",\"except\":[\"fd00::/9\"]}}]}]}"),
+		    AF_INET6, "fd00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+		    "fd00::-fd7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+	/* excepts that cover the whole cidr: all of it cut out */
+	excepted_eq(NP("{\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"10.0.0.0/24\",\"except\":"
+		       "[\"10.0.0.0/25\",\"10.0.0.128/25\"]}}]}]}"),
+		    AF_INET, "10.0.0.0-10.0.0.255", "10.0.0.0-10.0.0.255");
+	excepted_eq(NP("{\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"fd00::/64\"}}]}]}"),
+		    AF_INET6, "fd00::-fd00::ffff:ffff:ffff:ffff", "");
+	excepted_eq(NP("{\"ingress\":[{\"from\":[{\"podSelector\":{}}]}]}"), AF_INET, "", "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_policy_rules),
 		cmocka_unit_test(test_selector),
 		cmocka_unit_test(test_ranges),
+		cmocka_unit_test(test_excepted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,26 +76,33 @@ static void test_rule_flags(void **state)
 	/* from: [] ports: []: nothing to look up */
 	memset(&r, 0, sizeof(r));
 	r.all_peers = r.all_ports = true;
-	assert_int_equal(rule_flags(&r, NP_INGRESS, 0), 0);
+	assert_int_equal(rule_flags(&r, NP_INGRESS, 0, 0), 0);
 	/* selector peers, a numeric port */
 	memset(&r, 0, sizeof(r));
 	r.has_selector_peers = true;
 	r.ports = &num;
 	r.n_ports = 1;
-	assert_int_equal(rule_flags(&r, NP_INGRESS, 0), RF_S | RF_P);
+	assert_int_equal(rule_flags(&r, NP_INGRESS, 0, 0), RF_S | RF_P);
 	/* + ipBlocks: the ranges with the ports */
-	assert_int_equal(rule_flags(&r, NP_INGRESS, 2), RF_S | RF_P | RF_CP);
+	assert_int_equal(rule_flags(&r, NP_INGRESS, 2, 0), RF_S | RF_P | RF_CP);
 	/* ipBlocks only, a named port: ingress needs the ranges alone, egress not */
 	memset(&r, 0, sizeof(r));
 	r.ports = &named;
 	r.n_ports = 1;
 	r.has_named_ports = true;
-	assert_int_equal(rule_flags(&r, NP_INGRESS, 1), RF_C | RF_N);
-	assert_int_equal(rule_flags(&r, NP_EGRESS, 1), RF_N);
+	assert_int_equal(rule_flags(&r, NP_INGRESS, 1, 0), RF_C | RF_N);
+	assert_int_equal(rule_flags(&r, NP_EGRESS, 1, 0), RF_N);
 	/* ipBlocks, all ports */
 	memset(&r, 0, sizeof(r));
 	r.all_ports = true;
-	assert_int_equal(rule_flags(&r, NP_EGRESS, 3), RF_C);
+	assert_int_equal(rule_flags(&r, NP_EGRESS, 3, 0), RF_C);
+	/* excepts: looked up in except4/6 when the rule has ranges */
+	assert_int_equal(rule_flags(&r, NP_EGRESS, 3, 1), RF_C | RF_X);
+	r.all_ports = false;
+	r.ports = &named;
+	r.n_ports = 1;
+	r.has_named_ports = true;
+	assert_int_equal(rule_flags(&r, NP_EGRESS, 1, 1), RF_N);
 }
 
 static void test_keys(void **state)
@@ -162,6 +169,15 @@ static void test_keys(void **state)
 	kel_pack(gfam(G_CIDRPORTS, 1), &e, buf);
 	kel_unpack(gfam(G_CIDRPORTS, 1), buf, &u);
 	assert_memory_equal(&u, &e, sizeof(e));
+	/* an except range: id . [lo, hi], nothing after the address */
+	kel_except(&e, 9, &rg);
+	assert_int_equal(e.klen, 20);
+	assert_true(e.has_end);
+	assert_memory_equal(e.key + 4, rg.lo.b, 16);
+	assert_memory_equal(e.end + 4, rg.hi.b, 16);
+	assert_int_equal(kel_width(gfam(G_EXCEPT, 1)), 40);
+	assert_string_equal(GSETS[gfam(G_EXCEPT, 1)].name, "except6");
+	assert_true(GSETS[G_EXCEPT].interval);
 	kel_ip(&e, 5, 0, &ip);
 	kel_pack(G_TARGETS, &e, buf);
 	kel_unpack(G_TARGETS, buf, &u);
