@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ev.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,16 +262,7 @@ int main(int argc, char **argv)
 	char err[512], ferr[2][512];
 	int r, fr[2], ret = 0;
 
-	/*
-	 * The first sync's peak RSS (issue 15): without fastbins the freed
-	 * small blocks of the decoded input coalesce and are reused; a fixed
-	 * mmap threshold keeps the large arrays a sync regrows (hash tables,
-	 * batch pages) out of the heap, where glibc's sliding threshold (raised
-	 * by the first freed large buffer, e.g. a manifest's text) put them and
-	 * their old copies left holes.  1.2 MB less VmHWM at 10,000 Services.
-	 */
-	mallopt(M_MXFAST, 0);
-	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	daemon_heap_cold_start();	/* daemon/heap.c; daemon_heap_steady after the first sync */
 	signal(SIGPIPE, SIG_IGN);
 	config_init(&d->cfg);
 	r = config_parse_args(&d->cfg, argc, argv);

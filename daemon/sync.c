@@ -18,8 +18,8 @@
  * as the lock is free.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include "switchyard/conntrack.h"
 #include "switchyard/daemon.h"
@@ -553,14 +553,7 @@ static void run_sync(struct sy_daemon *d)
 	if (!s->first_sync_done) {
 		log_info("First sync complete: %zu Service ports programmed in %.3f s",
 			 ports_programmed(d), elapsed);
-		/* main() mmaps blocks from 64 KB on for the cold start's peak;
-		 * from now on a partial sync's arrays of that size would be
-		 * mapped, or the heap's top trimmed, and faulted in afresh on
-		 * every change (3-4 ms of a 0.5 ms endpoint change at 1,000
-		 * Services): glibc's own dynamic thresholds stop at the first
-		 * explicit one, so both are raised as it would raise them */
-		mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-		mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+		daemon_heap_steady();
 	}
 	desired_commit(&d->ds);
 	s->first_sync_done = true;

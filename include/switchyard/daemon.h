@@ -148,6 +148,14 @@ void daemon_policy_sync(struct sy_daemon *d, double full_period);
 void daemon_policy_free(struct sy_daemon *d);
 int daemon_policy_cleanup(void);
 
+/*
+ * daemon/heap.c, the malloc policy: main() calls cold_start before
+ * anything is allocated for the first sync, the runner steady once it is
+ * done.
+ */
+void daemon_heap_cold_start(void);
+void daemon_heap_steady(void);
+
 /* Called by the cache on every change: schedules a sync (rate limited). */
 void sync_runner_kick(struct sy_daemon *d);
 void sync_runner_start(struct sy_daemon *d);
