@@ -192,9 +192,9 @@ static void histogram_fam(struct http_buf *b, const struct sy_metrics *m, const 
 			hist_samples(b, name, fam_names[f], &h[f]);
 }
 
-/* A counter or gauge per family, labelled ip_family. */
-static void scalar_fam_u(struct http_buf *b, const struct sy_metrics *m, const char *name,
-			 const char *type, const char *help, const uint64_t *v)
+/* A counter or gauge per family, labelled ip_family: integers u or, when u is NULL, numbers d. */
+static void scalar_fam(struct http_buf *b, const struct sy_metrics *m, const char *name,
+		       const char *type, const char *help, const uint64_t *u, const double *d)
 {
 	char label[48];
 
@@ -202,7 +202,10 @@ static void scalar_fam_u(struct http_buf *b, const struct sy_metrics *m, const c
 	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
 		if (has_fam(m, f)) {
 			snprintf(label, sizeof(label), "{ip_family=\"%s\"}", fam_names[f]);
-			sample_u(b, name, label, v[f]);
+			if (u)
+				sample_u(b, name, label, u[f]);
+			else
+				sample_d(b, name, label, d[f]);
 		}
 }
 
@@ -364,22 +367,12 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 	histogram_fam(&b, m, "kubeproxy_sync_partial_proxy_rules_duration_seconds",
 		      "SyncProxyRules latency in seconds for partial resyncs",
 		      m->sync_partial_duration);
-	family(&b, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
-	       "The last time proxy rules were successfully synced");
-	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
-		if (has_fam(m, f)) {
-			snprintf(label, sizeof(label), "{ip_family=\"%s\"}", fam_names[f]);
-			sample_d(&b, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", label,
-				 m->last_sync_timestamp[f]);
-		}
-	family(&b, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",
-	       "The last time a sync of proxy rules was queued");
-	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
-		if (has_fam(m, f)) {
-			snprintf(label, sizeof(label), "{ip_family=\"%s\"}", fam_names[f]);
-			sample_d(&b, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", label,
-				 m->last_queued_timestamp);
-		}
+	scalar_fam(&b, m, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
+		   "The last time proxy rules were successfully synced", NULL, m->last_sync_timestamp);
+	/* both families are queued together: one value for each */
+	scalar_fam(&b, m, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",
+		   "The last time a sync of proxy rules was queued", NULL,
+		   (const double[]){ m->last_queued_timestamp, m->last_queued_timestamp });
 	histogram_fam(&b, m, "kubeproxy_network_programming_duration_seconds",
 		      "In Cluster Network Programming Latency in seconds", m->netprog_duration);
 	counter(&b, "kubeproxy_sync_proxy_rules_endpoint_changes_total",
@@ -416,14 +409,12 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 		tables_fam(&b, m, "kubeproxy_sync_proxy_rules_iptables_last",
 			   "Number of iptables rules written by kube-proxy in last sync",
 			   m->rules_last);
-		scalar_fam_u(&b, m, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total",
-			     "counter", "Cumulative proxy iptables restore failures",
-			     m->sync_failures_total);
+		scalar_fam(&b, m, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", "counter",
+			   "Cumulative proxy iptables restore failures", m->sync_failures_total, NULL);
 	}
 	if (flags & METRICS_NFTABLES) {
-		scalar_fam_u(&b, m, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
-			     "counter", "Cumulative proxy nftables sync failures",
-			     m->sync_failures_total);
+		scalar_fam(&b, m, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "counter",
+			   "Cumulative proxy nftables sync failures", m->sync_failures_total, NULL);
 		/* a table is of one family: the families' sum is that family's count */
 		family(&b, "switchyard_nftables_objects", "gauge",
 		       "nftables objects the mode owns (rules, chains, sets, map and set elements)");
