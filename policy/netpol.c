@@ -273,6 +273,14 @@ struct pod_rec {
 	bool local, counts;
 };
 
+static void pod_rec_free(void *v)
+{
+	struct pod_rec *pr = v;
+
+	pod_unref(pr->p);
+	free(pr);
+}
+
 /* A pending delta's key. */
 struct pend_key {
 	struct np_set_ref set;
@@ -362,7 +370,7 @@ static void set_mod(struct policy_state *ps, struct pol *p, struct otab *t, stru
 	}
 }
 
-static struct np_set_ref ref_of(uint32_t id, enum np_set_kind kind, int dir, unsigned rule)
+struct np_set_ref np_set_ref_of(uint32_t id, enum np_set_kind kind, int dir, unsigned rule)
 {
 	struct np_set_ref r;
 
@@ -390,16 +398,24 @@ static void ns_set_labels(struct ns_rec *n)
 
 static bool peer_ns_match(const struct peer_ref *r, const struct ns_rec *n);
 
+static void ns_rec_free(void *v)
+{
+	struct ns_rec *n = v;
+
+	namespace_unref(n->obj);
+	vec_free(&n->pods);
+	vec_free(&n->pols);
+	vec_free(&n->nssel);
+	free(n);
+}
+
 /* A namespace nothing names any more (no pods, no policies, no object) goes. */
 static void ns_release(struct policy_state *ps, struct ns_rec *n)
 {
 	if (n->users || n->obj)
 		return;
 	hmap_del(&ps->nss, n->name);
-	vec_free(&n->pods);
-	vec_free(&n->pols);
-	vec_free(&n->nssel);
-	free(n);
+	ns_rec_free(n);
 }
 
 static struct ns_rec *ns_get(struct policy_state *ps, const char *name)
@@ -441,7 +457,7 @@ static void named_mod(struct policy_state *ps, struct pol *pol, int dir, unsigne
 		      const struct pod *p, int sign)
 {
 	const struct np_rule *r = &pol->pub.np->rules[dir][rule];
-	struct np_set_ref ref = ref_of(pol->pub.id, NP_SET_NAMED, dir, rule);
+	struct np_set_ref ref = np_set_ref_of(pol->pub.id, NP_SET_NAMED, dir, rule);
 
 	for (unsigned k = 0; k < r->n_ports; k++) {
 		if (!r->ports[k].name)
@@ -463,7 +479,7 @@ static void named_mod(struct policy_state *ps, struct pol *pol, int dir, unsigne
 static void peer_mod(struct policy_state *ps, struct pol *pol, int dir, unsigned rule,
 		     const struct pod *p, int sign)
 {
-	struct np_set_ref ref = ref_of(pol->pub.id, NP_SET_PEERS, dir, rule);
+	struct np_set_ref ref = np_set_ref_of(pol->pub.id, NP_SET_PEERS, dir, rule);
 
 	for (unsigned i = 0; i < p->n_ips; i++) {
 		struct np_elem e = elem_addr(&p->ips[i]);
@@ -478,7 +494,7 @@ static void peer_mod(struct policy_state *ps, struct pol *pol, int dir, unsigned
 static void target_mod(struct policy_state *ps, struct pol *pol, const struct pod *p, int sign)
 {
 	const struct netpolicy *np = pol->pub.np;
-	struct np_set_ref tref = ref_of(pol->pub.id, NP_SET_TARGETS, 0, 0);
+	struct np_set_ref tref = np_set_ref_of(pol->pub.id, NP_SET_TARGETS, 0, 0);
 
 	for (unsigned i = 0; i < p->n_ips; i++) {
 		struct np_elem e = elem_addr(&p->ips[i]);
@@ -486,10 +502,10 @@ static void target_mod(struct policy_state *ps, struct pol *pol, const struct po
 		set_mod(ps, pol, &pol->targets, tref, &e, sign);
 		if (np->ingress)
 			set_mod(ps, NULL, &ps->global[NP_SET_ISOLATED_IN],
-				ref_of(0, NP_SET_ISOLATED_IN, 0, 0), &e, sign);
+				np_set_ref_of(0, NP_SET_ISOLATED_IN, 0, 0), &e, sign);
 		if (np->egress)
 			set_mod(ps, NULL, &ps->global[NP_SET_ISOLATED_EG],
-				ref_of(0, NP_SET_ISOLATED_EG, 0, 0), &e, sign);
+				np_set_ref_of(0, NP_SET_ISOLATED_EG, 0, 0), &e, sign);
 	}
 	for (unsigned r = 0; r < np->n_rules[NP_INGRESS]; r++)
 		if (np->rules[NP_INGRESS][r].has_named_ports)
@@ -542,8 +558,8 @@ static void pod_apply(struct policy_state *ps, struct pod_rec *pr, int sign)
 		for (unsigned i = 0; i < p->n_ips; i++) {
 			struct np_elem e = elem_addr(&p->ips[i]);
 
-			set_mod(ps, NULL, &ps->global[NP_SET_LOCAL], ref_of(0, NP_SET_LOCAL, 0, 0), &e,
-				sign);
+			set_mod(ps, NULL, &ps->global[NP_SET_LOCAL],
+				np_set_ref_of(0, NP_SET_LOCAL, 0, 0), &e, sign);
 		}
 	}
 	for (unsigned k = 0; k < n->pols.n; k++) {
@@ -846,8 +862,10 @@ static void id_release(struct policy_state *ps, uint32_t id)
 	ps->freed_ids[ps->n_freed++] = id;
 }
 
-static void pol_destroy(struct pol *pol)
+static void pol_destroy(void *p)
 {
+	struct pol *pol = p;
+
 	pol_free_rules(pol);
 	pol_free_refs(pol);
 	otab_free(&pol->targets);
@@ -950,8 +968,7 @@ void netpol_pod_event(struct policy_state *ps, const char *key, struct pod *p)
 			struct ns_rec *n = pr->ns;
 
 			hmap_del(&ps->pods, key);
-			pod_unref(pr->p);
-			free(pr);
+			pod_rec_free(pr);
 			n->users--;
 			ns_release(ps, n);
 			return;
@@ -1083,45 +1100,18 @@ struct policy_state *netpol_new(const char *node_name)
 
 void netpol_free(struct policy_state *ps)
 {
-	struct hmap_iter it;
-	void *v;
-
 	if (!ps)
 		return;
-	hmap_iter_init(&it, &ps->pols);
-	while (hmap_iter_next(&it, NULL, &v))
-		pol_destroy(v);
-	hmap_clear(&ps->pols);
-	hmap_iter_init(&it, &ps->pods);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		struct pod_rec *pr = v;
-
-		pod_unref(pr->p);
-		free(pr);
-	}
-	hmap_clear(&ps->pods);
-	hmap_iter_init(&it, &ps->nss);
-	while (hmap_iter_next(&it, NULL, &v)) {
-		struct ns_rec *n = v;
-
-		namespace_unref(n->obj);
-		vec_free(&n->pods);
-		vec_free(&n->pols);
-		vec_free(&n->nssel);
-		free(n);
-	}
-	hmap_clear(&ps->nss);
+	hmap_clear_free(&ps->pols, pol_destroy);
+	hmap_clear_free(&ps->pods, pod_rec_free);
+	hmap_clear_free(&ps->nss, ns_rec_free);
 	for (int i = 0; i < 3; i++)
 		otab_free(&ps->global[i]);
 	otab_free(&ps->pending);
 	vec_free(&ps->nssel_all);
 	vec_free(&ps->named_all);
 	vec_free(&ps->named_ipb);
-	free(ps->by_id);
-	free(ps->free_ids);
-	free(ps->freed_ids);
-	free(ps->changes);
-	free(ps);
+	sy_free_all(ps->by_id, ps->free_ids, ps->freed_ids, ps->changes, ps);
 }
 
 /* ---- reading ---- */

@@ -285,6 +285,8 @@ struct np_set_ref {
 	uint8_t dir;		/* enum np_dir (PEERS, NAMED) else 0 */
 	uint16_t rule;		/* rule index (PEERS, NAMED) else 0 */
 };
+/* A set's identity (the struct zeroed first: no stray bytes). */
+struct np_set_ref np_set_ref_of(uint32_t id, enum np_set_kind kind, int dir, unsigned rule);
 
 /* A set element: an address; NAMED tuples also carry proto and port (else 0). */
 struct np_elem {

@@ -74,14 +74,7 @@ static void ev_np(struct policy_state *ps, struct netpolicy *np)
 
 static struct np_set_ref R(uint32_t id, enum np_set_kind k, int dir, unsigned rule)
 {
-	struct np_set_ref r;
-
-	memset(&r, 0, sizeof(r));
-	r.policy_id = id;
-	r.kind = (uint8_t)k;
-	r.dir = (uint8_t)dir;
-	r.rule = (uint16_t)rule;
-	return r;
+	return np_set_ref_of(id, k, dir, rule);
 }
 
 static bool has(const struct policy_state *ps, struct np_set_ref r, const struct sy_addr *a,
