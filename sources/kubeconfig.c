@@ -195,6 +195,28 @@ static int take_data(struct json_object *o, const char *key, char **ret, const c
 	return 0;
 }
 
+/*
+ * The kind's entry ("context", "cluster", "user": in root's list of kinds)
+ * called name, which whose (the entry that names it, NULL for root's
+ * current-context) gives: *ret, or the error of a name not given or not
+ * found.
+ */
+static int follow(struct json_object *root, const char *kind, const char *name, const char *whose,
+		  struct json_object **ret, char *err, size_t errlen)
+{
+	char list[16];
+
+	if ((!name || !*name) && !whose)
+		return sy_err(err, errlen, -EINVAL, "current-%s is not set", kind);
+	if (!name || !*name)
+		return sy_err(err, errlen, -EINVAL, "%s names no %s", whose, kind);
+	snprintf(list, sizeof(list), "%ss", kind);
+	*ret = named(root, list, kind, name);
+	if (!*ret)
+		return sy_err(err, errlen, -ENOENT, "%s \"%s\" not found", kind, name);
+	return 0;
+}
+
 static int conn_from_kubeconfig(struct json_object *root, const char *dir, struct k8s_conn *c,
 				char *err, size_t errlen)
 {
@@ -204,17 +226,14 @@ static int conn_from_kubeconfig(struct json_object *root, const char *dir, struc
 	int r;
 
 	cur = jget_str(root, "current-context");
-	if (!cur || !*cur)
-		return sy_err(err, errlen, -EINVAL, "current-context is not set");
-	ctx = named(root, "contexts", "context", cur);
-	if (!ctx)
-		return sy_err(err, errlen, -ENOENT, "context \"%s\" not found", cur);
+	r = follow(root, "context", cur, NULL, &ctx, err, errlen);
+	if (r < 0)
+		return r;
+	snprintf(what, sizeof(what), "context \"%s\"", cur);
 	cname = jget_str(ctx, "cluster");
-	if (!cname || !*cname)
-		return sy_err(err, errlen, -EINVAL, "context \"%s\" names no cluster", cur);
-	cluster = named(root, "clusters", "cluster", cname);
-	if (!cluster)
-		return sy_err(err, errlen, -ENOENT, "cluster \"%s\" not found", cname);
+	r = follow(root, "cluster", cname, what, &cluster, err, errlen);
+	if (r < 0)
+		return r;
 	s = jget_str(cluster, "server");
 	if (!s || !*s)
 		return sy_err(err, errlen, -EINVAL, "cluster \"%s\" has no server", cname);
@@ -233,9 +252,9 @@ static int conn_from_kubeconfig(struct json_object *root, const char *dir, struc
 
 	uname = jget_str(ctx, "user");
 	if (uname && *uname) {
-		user = named(root, "users", "user", uname);
-		if (!user)
-			return sy_err(err, errlen, -ENOENT, "user \"%s\" not found", uname);
+		r = follow(root, "user", uname, NULL, &user, err, errlen);	/* uname is set */
+		if (r < 0)
+			return r;
 		snprintf(what, sizeof(what), "user \"%s\"", uname);
 		if (json_object_object_get_ex(user, "exec", &tmp) && tmp)
 			return sy_err(err, errlen, -EOPNOTSUPP,
