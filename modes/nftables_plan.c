@@ -285,19 +285,23 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	g->eb = &eb;
 	g->chains = xcalloc(G_MAX, sizeof(*g->chains));
 #define CH(name, hook) (c = &g->chains[g->n_chains++], chain_init(c, name, hook), c)
-	c = CH("filter-prerouting", &h_filter_pre);
-	add_ct_new_jump(c, "firewall-check");
-	c = CH("filter-input", &h_filter_in);
-	add_ct_new_jump(c, "nodeport-endpoints-check");
-	add_ct_new_jump(c, "service-endpoints-check");
-	c = CH("filter-forward", &h_filter_fwd);
-	add_ct_new_jump(c, "service-endpoints-check");
-	add_ct_new_jump(c, "cluster-ips-check");
-	c = CH("filter-output", &h_filter_out);
-	add_ct_new_jump(c, "service-endpoints-check");
-	add_ct_new_jump(c, "firewall-check");
-	c = CH("filter-output-post-dnat", &h_filter_out_post);
-	add_ct_new_jump(c, "cluster-ips-check");
+	/* the filter hooks: new connections jump to the checks (in this order) */
+	static const struct {
+		const char *chain;
+		const struct sy_nft_hook *hook;
+		const char *checks[2];
+	} filters[] = {
+		{ "filter-prerouting", &h_filter_pre, { "firewall-check" } },
+		{ "filter-input", &h_filter_in, { "nodeport-endpoints-check", "service-endpoints-check" } },
+		{ "filter-forward", &h_filter_fwd, { "service-endpoints-check", "cluster-ips-check" } },
+		{ "filter-output", &h_filter_out, { "service-endpoints-check", "firewall-check" } },
+		{ "filter-output-post-dnat", &h_filter_out_post, { "cluster-ips-check" } },
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(filters); i++) {
+		c = CH(filters[i].chain, filters[i].hook);
+		for (unsigned k = 0; k < 2 && filters[i].checks[k]; k++)
+			add_ct_new_jump(c, filters[i].checks[k]);
+	}
 	c = CH("nat-prerouting", &h_nat_pre);
 	r = r_jump(SY_NFT_A_JUMP, "services");
 	add_rule(c, &r);
@@ -326,15 +330,19 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	np.set = set_names[NFTP_S_SERVICE_NODEPORTS];
 	add_rule(c, &np);
 
-	c = CH("service-endpoints-check", NULL);
-	r.set = set_names[NFTP_S_NO_EP_SERVICES];
-	add_rule(c, &r);
-	c = CH("firewall-check", NULL);
-	r.set = set_names[NFTP_S_FIREWALL_IPS];
-	add_rule(c, &r);
-	c = CH("nodeport-endpoints-check", NULL);
-	np.set = set_names[NFTP_S_NO_EP_NODEPORTS];
-	add_rule(c, &np);
+	/* the checks: a verdict map lookup each, by daddr . proto . port or (nodeport) proto . port */
+	static const struct { const char *chain; enum nftp_set set; bool nodeport; } checks[] = {
+		{ "service-endpoints-check", NFTP_S_NO_EP_SERVICES, false },
+		{ "firewall-check", NFTP_S_FIREWALL_IPS, false },
+		{ "nodeport-endpoints-check", NFTP_S_NO_EP_NODEPORTS, true },
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(checks); i++) {
+		struct sy_nft_rule *t = checks[i].nodeport ? &np : &r;
+
+		c = CH(checks[i].chain, NULL);
+		t->set = set_names[checks[i].set];
+		add_rule(c, t);
+	}
 
 	c = CH("cluster-ips-check", NULL);
 	memset(&r, 0, sizeof(r));
