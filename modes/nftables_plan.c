@@ -421,12 +421,7 @@ void nftp_port_free(struct nftp_port *pp)
 		chain_free(&pp->chains[i]);
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		free(pp->asets[i].name);
-	free(pp->chains);
-	free(pp->elems);
-	free(pp->asets);
-	free(pp->error);
-	free(pp->name);
-	free(pp);
+	sy_free_all(pp->chains, pp->elems, pp->asets, pp->error, pp->name, pp);
 }
 
 static struct nftp_chain *port_chain(struct nftp_port *pp, const char *prefix, const char *base)
