@@ -161,13 +161,8 @@ void ipt_port_plan_free(struct ipt_port_plan *pp)
 		return;
 	for (unsigned i = 0; i < pp->n_chains; i++)
 		free(pp->chains[i].rules);
-	free(pp->chains);
-	free(pp->nat_disp);
-	free(pp->nat_np);
-	free(pp->filt_disp);
-	free(pp->filt_ext);
-	free(pp->name);
-	free(pp);
+	sy_free_all(pp->chains, pp->nat_disp, pp->nat_np,
+		    pp->filt_disp, pp->filt_ext, pp->name, pp);
 }
 
 #define N_GLOBALS 9
