@@ -860,10 +860,7 @@ static void sink_rule(struct sink *k, const char *chain, const struct spec *s)
 	struct dchain *c = hmap_get(&k->chains, chain);
 	if (!c)
 		return;
-	if (c->n == c->cap) {
-		c->cap = c->cap ? 2 * c->cap : 4;
-		c->r = xrealloc(c->r, c->cap * sizeof(*c->r));
-	}
+	c->r = sy_grow(c->r, c->n, &c->cap, sizeof(*c->r), 4);
 	c->r[c->n++] = *s;
 }
 
@@ -1343,10 +1340,7 @@ static void krule_cb(void *arg, const char *chain, uint64_t fp)
 
 	if (!c)
 		return;
-	if (c->n == c->cap) {
-		c->cap = c->cap ? 2 * c->cap : 8;
-		c->fp = xrealloc(c->fp, c->cap * sizeof(*c->fp));
-	}
+	c->fp = sy_grow(c->fp, c->n, &c->cap, sizeof(*c->fp), 8);
 	c->fp[c->n++] = fp;
 }
 
@@ -1728,6 +1722,13 @@ static char *namev_push(struct namev *v)
 	return v->v[v->n++];
 }
 
+/* A namespace's chain of one direction that comes (has) or goes. */
+struct ns_prog_change {
+	const char *ns;
+	int dir;
+	bool has;
+};
+
 static int sync_partial(struct netpol_nft *w, struct policy_state *ps, struct netpol_nft_stats *st)
 {
 	unsigned nc = 0;
@@ -1736,6 +1737,7 @@ static int sync_partial(struct netpol_nft *w, struct policy_state *ps, struct ne
 	struct sink k;
 	struct hmap affected;		/* namespaces whose chains are rebuilt */
 	struct namev dc = { 0 };	/* chains to delete */
+	struct sy_vec prog = { 0 };	/* struct ns_prog_change: ns_prog once the batch is in */
 	struct delta_arg da = { w, &k, st };
 	bool dispatch[2] = { false, false };
 	int r = 0;
@@ -1802,8 +1804,12 @@ static int sync_partial(struct netpol_nft *w, struct policy_state *ps, struct ne
 				bool has = ns_has(w, ns, d), had = hmap_get(&w->ns_prog[d], ns) != NULL;
 				if (has)
 					build_ns(w, &k, ns, d);
-				if (has != had)
+				if (has != had) {
+					struct ns_prog_change pc = { ns, d, has };
+
 					dispatch[d] = true;
+					sy_vec_push(&prog, &pc, sizeof(pc), 16);
+				}
 				if (!has && had)
 					chain_name_ns(namev_push(&dc), ns, d);
 			}
@@ -1818,22 +1824,16 @@ static int sync_partial(struct netpol_nft *w, struct policy_state *ps, struct ne
 		sy_nft_chain_del(b, dc.v[i]);
 	st->objs_deleted = dc.n;
 	r = send_batch(w, b, st);
-	if (r >= 0) {
-		struct hmap_iter it;
-		const char *ns;
-		void *v;
+	for (unsigned i = 0; r >= 0 && i < prog.n; i++) {
+		const struct ns_prog_change *pc = (const struct ns_prog_change *)prog.v + i;
 
-		hmap_iter_init(&it, &affected);
-		while (hmap_iter_next(&it, &ns, &v))
-			for (int d = 0; d < 2; d++) {
-				if (ns_has(w, ns, d))
-					hmap_put(&w->ns_prog[d], ns, (void *)ns);
-				else
-					hmap_del(&w->ns_prog[d], ns);
-			}
+		if (pc->has)
+			hmap_put(&w->ns_prog[pc->dir], pc->ns, (void *)pc->ns);
+		else
+			hmap_del(&w->ns_prog[pc->dir], pc->ns);
 	}
 	hmap_clear(&affected);
-	free(dc.v);
+	sy_free_all(dc.v, prog.v);
 	sink_free(&k);
 	sy_nft_batch_free(b);
 	return r;
