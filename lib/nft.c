@@ -406,97 +406,91 @@ void sy_nft_chain_flush(struct sy_nft_batch *b, const char *name)
 
 /* ---- expressions ---- */
 
+/*
+ * A new expression with n u32 attributes ({ attribute, value } pairs) at
+ * the end of r; returned for its other attributes.
+ */
+static struct nftnl_expr *e_add(struct nftnl_rule *r, const char *name, unsigned n,
+				const uint32_t (*u32)[2])
+{
+	struct nftnl_expr *e = nftnl_expr_alloc(name);
+
+	for (unsigned i = 0; i < n; i++)
+		nftnl_expr_set_u32(e, (uint16_t)u32[i][0], u32[i][1]);
+	nftnl_rule_add_expr(r, e);
+	return e;
+}
+
 static void e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("payload");
-
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-	nftnl_rule_add_expr(r, e);
+	e_add(r, "payload", 4, (const uint32_t[][2]){ { NFTNL_EXPR_PAYLOAD_BASE, base },
+		{ NFTNL_EXPR_PAYLOAD_OFFSET, off }, { NFTNL_EXPR_PAYLOAD_LEN, len },
+		{ NFTNL_EXPR_PAYLOAD_DREG, dreg } });
 }
 
 static void e_meta(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("meta");
-
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-	nftnl_rule_add_expr(r, e);
+	e_add(r, "meta", 2, (const uint32_t[][2]){ { NFTNL_EXPR_META_KEY, key },
+		{ NFTNL_EXPR_META_DREG, dreg } });
 }
 
 static void e_meta_set(struct nftnl_rule *r, uint32_t key, uint32_t sreg)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("meta");
-
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
-	nftnl_rule_add_expr(r, e);
+	e_add(r, "meta", 2, (const uint32_t[][2]){ { NFTNL_EXPR_META_KEY, key },
+		{ NFTNL_EXPR_META_SREG, sreg } });
 }
 
 static void e_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+	struct nftnl_expr *e = e_add(r, "cmp", 2, (const uint32_t[][2]){
+		{ NFTNL_EXPR_CMP_SREG, NFT_REG_1 }, { NFTNL_EXPR_CMP_OP, op } });
 
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
 	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-	nftnl_rule_add_expr(r, e);
 }
 
 static void e_bitwise(struct nftnl_rule *r, uint32_t len, const void *mask, const void *xor)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	struct nftnl_expr *e = e_add(r, "bitwise", 3, (const uint32_t[][2]){
+		{ NFTNL_EXPR_BITWISE_SREG, NFT_REG_1 }, { NFTNL_EXPR_BITWISE_DREG, NFT_REG_1 },
+		{ NFTNL_EXPR_BITWISE_LEN, len } });
 
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
 	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
 	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
-	nftnl_rule_add_expr(r, e);
 }
 
+/* the set's lookup; vmap: its verdict applied */
 static void e_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, bool vmap)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+	struct nftnl_expr *e = e_add(r, "lookup", vmap ? 2 : 1, (const uint32_t[][2]){
+		{ NFTNL_EXPR_LOOKUP_SREG, sreg }, { NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT } });
 
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-	if (vmap)
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
 	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-	nftnl_rule_add_expr(r, e);
 }
 
 static void e_imm_data(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+	struct nftnl_expr *e = e_add(r, "immediate", 1, (const uint32_t[][2]){
+		{ NFTNL_EXPR_IMM_DREG, dreg } });
 
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
 	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
-	nftnl_rule_add_expr(r, e);
 }
 
 static void e_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+	struct nftnl_expr *e = e_add(r, "immediate", 2, (const uint32_t[][2]){
+		{ NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT }, { NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict } });
 
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
 	if (chain)
 		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
-	nftnl_rule_add_expr(r, e);
 }
 
 static void e_fib_local(struct nftnl_rule *r, bool daddr)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("fib");
 	uint32_t local = RTN_LOCAL;
 
-	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, daddr ? NFTA_FIB_F_DADDR : NFTA_FIB_F_SADDR);
-	nftnl_rule_add_expr(r, e);
+	e_add(r, "fib", 3, (const uint32_t[][2]){ { NFTNL_EXPR_FIB_DREG, NFT_REG_1 },
+		{ NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE },
+		{ NFTNL_EXPR_FIB_FLAGS, daddr ? NFTA_FIB_F_DADDR : NFTA_FIB_F_SADDR } });
 	e_cmp(r, NFT_CMP_EQ, &local, 4);
 }
 
