@@ -96,23 +96,39 @@ void cache_set_report(struct cache *c, const struct sy_report *rep)
 	c->rep = *rep;
 }
 
+/* The cache's maps, in the order they are freed, with what frees a value (NULL: the keys). */
+static const struct {
+	size_t off;
+	void (*free_value)(void *v);
+} cache_maps[] = {
+	{ offsetof(struct cache, services), service_free_v },
+	{ offsetof(struct cache, slices), slice_free_v },
+	{ offsetof(struct cache, nodes), node_free_v },
+	{ offsetof(struct cache, service_cidrs), service_cidr_free_v },
+	{ offsetof(struct cache, by_service), svc_slices_free },
+	{ offsetof(struct cache, dirty), NULL },
+	{ offsetof(struct cache, bad), bad_obj_free },
+	{ offsetof(struct cache, vips), vip_claim_free },
+	{ offsetof(struct cache, pods), pod_unref_v },
+	{ offsetof(struct cache, namespaces), namespace_unref_v },
+	{ offsetof(struct cache, netpols), netpolicy_unref_v },
+	{ offsetof(struct cache, changed[0]), NULL },
+	{ offsetof(struct cache, changed[1]), NULL },
+	{ offsetof(struct cache, changed[2]), NULL },
+};
+
 void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
-	hmap_clear_free(&c->services, service_free_v);
-	hmap_clear_free(&c->slices, slice_free_v);
-	hmap_clear_free(&c->nodes, node_free_v);
-	hmap_clear_free(&c->service_cidrs, service_cidr_free_v);
-	hmap_clear_free(&c->by_service, svc_slices_free);
-	hmap_clear_keys(&c->dirty);
-	hmap_clear_free(&c->bad, bad_obj_free);
-	hmap_clear_free(&c->vips, vip_claim_free);
-	hmap_clear_free(&c->pods, pod_unref_v);
-	hmap_clear_free(&c->namespaces, namespace_unref_v);
-	hmap_clear_free(&c->netpols, netpolicy_unref_v);
-	for (int i = 0; i < 3; i++)
-		hmap_clear_keys(&c->changed[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(cache_maps); i++) {
+		struct hmap *m = (struct hmap *)((char *)c + cache_maps[i].off);
+
+		if (cache_maps[i].free_value)
+			hmap_clear_free(m, cache_maps[i].free_value);
+		else
+			hmap_clear_keys(m);
+	}
 	free(c);
 }
 
