@@ -36,7 +36,9 @@ same Services as a --manifests directory for switchyard.
   nft-gen.py manifests N DIR [--measure-svc] [--dual-stack]
       DIR/all.json (a v1 List of the Services and EndpointSlices),
       DIR/change.json (Service N/2's slice) and DIR/change.next (the same
-      slice with the changed endpoint); --measure-svc adds the two Services
+      slice with the changed endpoint; --count-change: and one endpoint
+      fewer, so that every change alters the endpoint count, 10 <-> 9);
+      --measure-svc adds the two Services
       of measure-svc.  --dual-stack: every Service RequireDualStack with an
       IPv6 ClusterIP too (fd00:96::X for 10.96.0.0/12's X) and a second
       slice of 10 IPv6 endpoints (fd00:244::X for 10.244.0.0/16's X); the
@@ -364,7 +366,8 @@ def main():
                 with open(os.path.join(d, 'change.json'), 'w') as f:
                     json.dump(slice_(name, eps), f)
                 with open(os.path.join(d, 'change.next'), 'w') as f:
-                    json.dump(slice_(name, [NEW_EP] + eps[1:]), f)
+                    # --count-change: one endpoint replaced and one gone (10 <-> 9)
+                    json.dump(slice_(name, [NEW_EP] + eps[2 if '--count-change' in a else 1:]), f)
             else:
                 items.append(slice_(name, eps))
         if '--measure-svc' in a:

@@ -46,7 +46,8 @@
 # from 10000 on), SY_BENCH_REPEAT (full syncs per size, default 1), the
 # reference's one change (list + partial) SY_BENCH_REF_CHANGES times (default 3;
 # 0: not measured), SY_BENCH_CHANGES (switchyard's endpoint changes per size,
-# back and forth, default 1; medians), SY_BENCH_ANON (2000), BENCH_PARTS
+# back and forth, default 1; medians; each one alters the endpoint count 10 <-> 9
+# unless SY_BENCH_COUNT_CHANGE=0), SY_BENCH_ANON (2000), BENCH_PARTS
 # (default "1 2 3"); part 7 (dual stack against IPv4-only): SY_BENCH_DS_SIZES (10000),
 # SY_BENCH_DS_REPEAT (3).
 set -u
@@ -179,7 +180,8 @@ part 3 && echo && echo "== 3. switchyard --proxy-mode=$MODE --manifests, the sam
 daemon_run() {
 	local n=$1 st=$2 d=$SY_TMP/man-$1 log=$SY_TMP/daemon-$1-$2.log pid t0 t1 before lines
 	rm -rf "$d"
-	$GEN manifests "$n" "$d" ${D_GEN_FLAGS:-}
+	# every change alters the endpoint count (10 <-> 9) unless SY_BENCH_COUNT_CHANGE=0
+	$GEN manifests "$n" "$d" ${D_GEN_FLAGS:-} $([ "${SY_BENCH_COUNT_CHANGE:-1}" = 0 ] || echo --count-change)
 	sy_mkns D "d$n-$st"
 	local pre=()
 	[ "$st" = 1 ] && pre=(strace -f -T -yy --seccomp-bpf -e trace=sendmsg,sendto -o "$SY_TMP/st-d$n")
@@ -217,11 +219,11 @@ daemon_run() {
 	last=$(grep "SyncProxyRules complete" "$log" | sed -n "$((before + 1))p")
 	D_CHG=$(echo "$last" | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p')
 	D_WR=$(echo "$last" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
-	# read back the new endpoint: the nftables mode's @endpoints element (the
+	# read back the new endpoint: the nftables mode's @endpoint-ranges-K element (the
 	# iptables modes: its chain's DNAT rule)
 	D_SEEN=0
 	if [ "$MODE" = nftables ]; then
-		D_SEEN=$(ip netns exec "$D" nft -j list maps ip | grep -o '"endpoints-[0-9]*"' | tr -d '"' |
+		D_SEEN=$(ip netns exec "$D" nft -j list maps ip | grep -o '"endpoint-ranges-[0-9]*"' | tr -d '"' |
 			while read -r mp; do ip netns exec "$D" nft list map ip switchyard "$mp"; done |
 			grep -c '10.250.0.1 . 8080')
 	else

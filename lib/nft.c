@@ -672,6 +672,14 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r, const 
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, r->numgen_off);
 		nftnl_rule_add_expr(nr, e);
+		/* the interval map's keys are big-endian (memcmp order = numeric order) */
+		e = nftnl_expr_alloc("byteorder");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 4);
+		nftnl_rule_add_expr(nr, e);
 		e = nftnl_expr_alloc("lookup");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
@@ -799,6 +807,8 @@ void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, dt << DT_BITS | DT_INET_SERVICE);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, f.alen + 4);
 	}
+	if (d->interval)
+		flags |= NFT_SET_INTERVAL;
 	if (d->timeout_s) {
 		flags |= NFT_SET_TIMEOUT | NFT_SET_EVAL;
 		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)d->timeout_s * 1000);
@@ -806,9 +816,9 @@ void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, b->seq);
 	if (d->key == SY_NFT_K_NG) {
-		/* nft prints the keys in host order (its BYTEORDER_HOST_ENDIAN = 1) */
+		/* nft prints the keys in host order (its BYTEORDER_HOST_ENDIAN = 1; interval: big-endian, 2) */
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
-		nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1);
+		nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, d->interval ? 2 : 1);
 		nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
 		nftnl_udata_buf_free(ud);
 	}
@@ -845,6 +855,17 @@ void sy_nft_elem_data(struct sy_nft_batch *b, bool add, const char *set, const u
 	struct nftnl_set_elem *e = elem_new(b, add, set, key, klen);
 
 	if (add && data)
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, dlen);
+}
+
+void sy_nft_elem_iv(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
+		    unsigned klen, bool end, const uint8_t *data, unsigned dlen)
+{
+	struct nftnl_set_elem *e = elem_new(b, add, set, key, klen);
+
+	if (end)
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+	else if (add && data)
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, dlen);
 }
 
@@ -1474,6 +1495,8 @@ static int elem2_cb(const struct nlmsghdr *nlh, void *data)
 			continue;
 		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END))
 			in.key_end = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &in.kelen);
+		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
+			in.end = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END;
 		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT)) {
 			int v = (int)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT);
 			in.ev = v == NFT_GOTO ? SY_NFT_EV_GOTO : v == NFT_JUMP ? SY_NFT_EV_JUMP :

@@ -296,14 +296,29 @@ static uint64_t elem_vfp(uint8_t ev, const char *chain, const uint8_t *data, uns
 	return h;
 }
 
-/* A load-balancing chain's slot base in the endpoints map. */
+/* A load-balancing chain's slot: its endpoint-ranges map and key space (nftables_plan.h). */
 struct slot {
 	char *name;
-	uint32_t base;
+	uint32_t base;		/* the slot number */
 	unsigned refs;		/* plans in D that use it */
 };
-#define SLOT_IDX(b) ((b) >> NFTP_SLOT_BITS)
-#define N_BASES (1u << (32 - NFTP_SLOT_BITS))
+
+/* An element of an endpoint-ranges map the kernel holds outside any start . end pair. */
+struct orphan {
+	uint16_t set;
+	uint8_t end;		/* an end element */
+	uint8_t key[4];
+};
+
+static bool is_ep_set(unsigned set)
+{
+	return set >= NFTP_S_EP0 && set < NFTP_NSETS;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 struct proxy_mode {
 	const struct sy_config *cfg;
@@ -329,13 +344,15 @@ struct proxy_mode {
 	uint64_t n_rules;
 	/* endpoints-map slot bases: chain name → struct slot, bases in use */
 	struct hmap slots;
-	uint8_t *used;			/* N_BASES bits */
+	uint8_t *used;			/* NFTP_NSLOTS bits */
 	char **zero;			/* names whose refs dropped to 0 this sync */
 	unsigned n_zero, cap_zero;
 	struct nftp_alloc alloc;
 	unsigned ep_refs[NFTP_EP_SHARDS];	/* D's elements in each endpoints map */
 	uint64_t d_rules;			/* rules of D's chains (kept, not counted) */
 	struct sy_report rep;		/* init's: the Service ports a sync skips */
+	struct orphan *orphans;		/* found by the last k_load: deleted by the full pass */
+	unsigned n_orphans, cap_orphans;
 	char **parked;				/* names of the old plans a partial sync parked */
 	unsigned n_parked, cap_parked;
 };
@@ -350,13 +367,13 @@ static uint32_t slot_base(void *arg, const char *chain)
 
 	if (sl)
 		return sl->base;
-	/* the name's own base, or the next free one (linear probing) */
-	i = SLOT_IDX(nftp_base_hash(chain));
-	while (m->used[i / 8] & (1u << (i % 8)))
-		i = (i + 1) % N_BASES;
+	/* the name's own slot, or the next free one (linear probing) */
+	i = nftp_base_hash(chain);
+	while ((m->used[i / 8] & (1u << (i % 8))) || !NFTP_SLOT_OK(i))
+		i = (i + 1) % NFTP_NSLOTS;
 	m->used[i / 8] |= (uint8_t)(1u << (i % 8));
 	sl = xcalloc(1, sizeof(*sl));
-	sl->base = i << NFTP_SLOT_BITS;
+	sl->base = i;
 	sl->name = xstrdup(chain);
 	hmap_put(&m->slots, sl->name, sl);
 	return sl->base;
@@ -387,7 +404,7 @@ static void slot_gc(struct proxy_mode *m)
 	for (unsigned i = 0; i < m->n_zero; i++) {
 		struct slot *sl = hmap_get(&m->slots, m->zero[i]);
 		if (sl && !sl->refs) {
-			uint32_t idx = SLOT_IDX(sl->base);
+			uint32_t idx = sl->base;
 			m->used[idx / 8] &= (uint8_t)~(1u << (idx % 8));
 			hmap_del(&m->slots, m->zero[i]);
 			free(sl->name);
@@ -618,10 +635,19 @@ static void k_elem_put(struct proxy_mode *m, unsigned set, const uint8_t *key, u
 	e->vfp = vfp;
 }
 
+/* An endpoint-ranges map's element as listed, before start and end are paired. */
+struct ivel {
+	uint32_t key;		/* host order */
+	uint8_t end;
+	uint64_t vfp;		/* a start's data */
+};
+
 struct load_arg {
 	struct proxy_mode *m;
 	unsigned set;
 	struct hmap fps;	/* chain → uint64_t* */
+	struct ivel *iv;	/* the endpoint-ranges map being listed */
+	unsigned n_iv, cap_iv;
 };
 
 static void load_chain(void *arg, const char *name, bool base)
@@ -654,10 +680,89 @@ static void load_elem(void *arg, const struct sy_nft_elem_info *in)
 
 	if (in->klen > NFTP_KD_MAX)
 		return;
+	if (is_ep_set(a->set)) {
+		/* paired into start . end entries when the map is listed (k_pair) */
+		if (in->klen != 4)
+			return;
+		if (a->n_iv == a->cap_iv) {
+			a->cap_iv = a->cap_iv ? 2 * a->cap_iv : 256;
+			a->iv = xrealloc(a->iv, a->cap_iv * sizeof(*a->iv));
+		}
+		a->iv[a->n_iv++] = (struct ivel){ get_be32(in->key), in->end,
+						  in->end ? 0 : elem_vfp(0, NULL, in->dval,
+									 in->dval ? in->dlen : 0) };
+		return;
+	}
 	/* a jump (never ours) or an unknown verdict: 0xff, a mismatch */
 	k_elem_put(a->m, a->set, in->key, in->klen,
 		   elem_vfp(in->ev == SY_NFT_EV_JUMP ? 0xff : in->ev, in->chain, in->dval,
 			    in->dval ? in->dlen : 0));
+}
+
+static int ivel_cmp(const void *pa, const void *pb)
+{
+	const struct ivel *a = pa, *b = pb;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return (int)b->end - (int)a->end;	/* at one key an end (of the range before) first */
+}
+
+static void k_orphan(struct proxy_mode *m, unsigned set, uint32_t key, bool end)
+{
+	struct orphan *o;
+
+	if (m->n_orphans == m->cap_orphans) {
+		m->cap_orphans = m->cap_orphans ? 2 * m->cap_orphans : 16;
+		m->orphans = xrealloc(m->orphans, m->cap_orphans * sizeof(*m->orphans));
+	}
+	o = &m->orphans[m->n_orphans++];
+	o->set = (uint16_t)set;
+	o->end = end;
+	o->key[0] = (uint8_t)(key >> 24);
+	o->key[1] = (uint8_t)(key >> 16);
+	o->key[2] = (uint8_t)(key >> 8);
+	o->key[3] = (uint8_t)key;
+}
+
+/*
+ * An endpoint-ranges map's listed elements into K: each start followed by
+ * an end is one start . end entry (its value the start's data); a start
+ * without an end, or an end without a start before it (drift: elements
+ * deleted or added by hand), is an orphan the full pass deletes.
+ */
+static void k_pair(struct proxy_mode *m, unsigned set, struct ivel *iv, unsigned n)
+{
+	bool open = false;
+	uint32_t start = 0;
+	uint64_t vfp = 0;
+
+	qsort(iv, n, sizeof(*iv), ivel_cmp);
+	for (unsigned i = 0; i < n; i++) {
+		if (!iv[i].end) {
+			if (open)
+				k_orphan(m, set, start, false);
+			open = true;
+			start = iv[i].key;
+			vfp = iv[i].vfp;
+		} else if (open && iv[i].key > start) {
+			uint8_t k[NFTP_RANGE_KLEN];
+			k[0] = (uint8_t)(start >> 24);
+			k[1] = (uint8_t)(start >> 16);
+			k[2] = (uint8_t)(start >> 8);
+			k[3] = (uint8_t)start;
+			k[4] = (uint8_t)(iv[i].key >> 24);
+			k[5] = (uint8_t)(iv[i].key >> 16);
+			k[6] = (uint8_t)(iv[i].key >> 8);
+			k[7] = (uint8_t)iv[i].key;
+			k_elem_put(m, set, k, sizeof(k), vfp);
+			open = false;
+		} else {
+			k_orphan(m, set, iv[i].key, true);
+		}
+	}
+	if (open)
+		k_orphan(m, set, start, false);
 }
 
 /* K := what the kernel's table holds (chains + rule fingerprints, sets, our maps' elements). */
@@ -667,6 +772,7 @@ static int k_load(struct proxy_mode *m)
 	int r;
 
 	k_clear(m);
+	m->n_orphans = 0;
 	r = sy_nft_table_exists(m->nl, m->family, m->table);
 	if (r <= 0)
 		return r;
@@ -680,8 +786,12 @@ static int k_load(struct proxy_mode *m)
 		if (!hmap_get(&m->ksets, nftp_set_def(i)->name))
 			continue;
 		a.set = i;
+		a.n_iv = 0;
 		r = sy_nft_dump_elems2(m->nl, m->family, m->table, nftp_set_def(i)->name, load_elem, &a);
+		if (r >= 0 && is_ep_set(i))
+			k_pair(m, i, a.iv, a.n_iv);
 	}
+	free(a.iv);
 	return r < 0 ? r : 0;
 }
 
@@ -747,6 +857,25 @@ static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 		}
 }
 
+/* Add (e: the value) or delete one element; an endpoint-ranges entry is its start and end. */
+static void e_write(struct sy_nft_batch *b, bool add, unsigned set, const uint8_t *key,
+		    unsigned klen, const struct nftp_elem *e)
+{
+	const char *name = nftp_set_def(set)->name;
+
+	if (is_ep_set(set) && klen == NFTP_RANGE_KLEN) {
+		sy_nft_elem_iv(b, add, name, key, 4, false, e ? nftp_elem_data(e) : NULL,
+			       e ? e->dlen : 0);
+		sy_nft_elem_iv(b, add, name, key + 4, 4, true, NULL, 0);
+	} else if (!add) {
+		sy_nft_elem(b, false, name, key, klen, 0, NULL);
+	} else if (e->dlen) {
+		sy_nft_elem_data(b, true, name, key, klen, nftp_elem_data(e), e->dlen);
+	} else {
+		sy_nft_elem(b, true, name, key, klen, e->ev, e->chain);
+	}
+}
+
 /*
  * Emit what makes K equal D for the unit's names, and update K as if the
  * batch succeeds (a failure makes the next sync reload K).  Returns the
@@ -787,26 +916,35 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 			hmap_del(&m->stale, k->name);
 		}
 	}
+	/*
+	 * Elements in two passes, the deletes first: an endpoint-ranges map's
+	 * new ranges must not overlap its old ones when they are added (the
+	 * kernel's rbtree refuses an overlap; one transaction, so no packet
+	 * sees the map in between).
+	 */
 	for (unsigned i = 0; i < u->n_elems; i++) {
 		const struct ekey *uk = &u->elems[i];
 		struct eent *x = ei_get(&m->elems, uk->set, uk->key, uk->klen);
-		const struct nftp_elem *e = x ? d_elem_value(m, x) : NULL;
-		uint64_t vfp = e ? elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen) : 0;
-		if (!x || (e && x->ink && x->vfp == vfp))
+		const struct nftp_elem *e;
+		if (!x || !x->ink)
 			continue;
-		if (x->ink) {
-			sy_nft_elem(b, false, nftp_set_def(x->set)->name, x->key, x->klen, 0, NULL);
-			x->ink = 0;
-		}
+		e = d_elem_value(m, x);
+		if (e && x->vfp == elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen))
+			continue;
+		e_write(b, false, x->set, x->key, x->klen, NULL);
+		x->ink = 0;
+	}
+	for (unsigned i = 0; i < u->n_elems; i++) {
+		const struct ekey *uk = &u->elems[i];
+		struct eent *x = ei_get(&m->elems, uk->set, uk->key, uk->klen);
+		const struct nftp_elem *e;
+		if (!x || x->ink)
+			continue;
+		e = d_elem_value(m, x);
 		if (e) {
-			if (e->dlen)
-				sy_nft_elem_data(b, true, nftp_set_def(e->set)->name, nftp_elem_kp(e), e->klen,
-						 nftp_elem_data(e), e->dlen);
-			else
-				sy_nft_elem(b, true, nftp_set_def(e->set)->name, nftp_elem_kp(e), e->klen, e->ev,
-					    e->chain);
+			e_write(b, true, e->set, nftp_elem_kp(e), e->klen, e);
 			x->ink = 1;
-			x->vfp = vfp;
+			x->vfp = elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen);
 		} else if (!x->refs) {
 			ei_del(&m->elems, x);	/* uk may point into it: not used after this */
 		}
@@ -1044,6 +1182,80 @@ static bool is_parked(const struct nftp_port *pp)
 	return pp->name[0] == '\x01';
 }
 
+/*
+ * The endpoint-ranges entries K holds and D does not, by (set, start): a
+ * port's unit takes those in its chains' key spaces, so that they are
+ * deleted in the batch (and before) its new ranges are added.
+ */
+struct lref {
+	uint16_t set;
+	uint32_t start;
+	struct eent *x;		/* NULL once taken */
+};
+
+static int lref_cmp(const void *pa, const void *pb)
+{
+	const struct lref *a = pa, *b = pb;
+
+	if (a->set != b->set)
+		return a->set < b->set ? -1 : 1;
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+static struct lref *leftover_ranges(struct proxy_mode *m, unsigned *n)
+{
+	struct lref *v = NULL;
+	unsigned cap = 0;
+
+	*n = 0;
+	for (size_t i = 0; i < m->elems.cap; i++) {
+		struct eent *x = ei_at(&m->elems, i);
+		if (!x || !x->ink || x->refs || !is_ep_set(x->set) || x->klen != NFTP_RANGE_KLEN)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[(*n)++] = (struct lref){ x->set, get_be32(x->key), x };
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), lref_cmp);
+	return v;
+}
+
+/* Push the leftovers in the key spaces of pp's endpoint-ranges elements into u. */
+static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct lref *v, unsigned n)
+{
+	unsigned last_set = 0;
+	uint32_t last_key = 0;
+
+	for (unsigned i = 0; n && i < pp->n_elems; i++) {
+		const struct nftp_elem *e = &pp->elems[i];
+		uint32_t key;
+		unsigned lo = 0, hi = n;
+		if (!is_ep_set(e->set) || e->klen != NFTP_RANGE_KLEN)
+			continue;
+		key = get_be32(nftp_elem_kp(e)) & ~(NFTP_SPAN - 1);
+		if (e->set == last_set && key == last_key)
+			continue;
+		last_set = e->set;
+		last_key = key;
+		struct lref probe = { (uint16_t)e->set, key, NULL };
+		while (lo < hi) {
+			unsigned mid = (lo + hi) / 2;
+			if (lref_cmp(&v[mid], &probe) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < n && v[lo].set == e->set && v[lo].start - key < NFTP_SPAN; lo++)
+			if (v[lo].x) {
+				e_push(u, v[lo].set, v[lo].x->key, v[lo].x->klen);
+				v[lo].x = NULL;
+			}
+	}
+}
+
 /* A full pass: K from the kernel, then every unit, chunked. */
 static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigned *written)
 {
@@ -1073,6 +1285,13 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 		e_push(&u, m->g.elems[i].set, nftp_elem_kp(&m->g.elems[i]), m->g.elems[i].klen);
 	*written += emit(m, s->b, &u, now);
 	u_reset(&u);
+	/* endpoint-ranges elements outside any pair (drift): deleted first */
+	for (unsigned i = 0; i < m->n_orphans; i++)
+		sy_nft_elem_iv(s->b, false, nftp_set_def(m->orphans[i].set)->name, m->orphans[i].key, 4,
+			       m->orphans[i].end, NULL, 0);
+	m->n_orphans = 0;
+	unsigned n_left;
+	struct lref *left = leftover_ranges(m, &n_left);
 	/*
 	 * ports, in two passes: chains, rules and data elements first, then
 	 * the verdict maps' elements (service-ips, …: the gotos into the
@@ -1090,6 +1309,8 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 			if (pp->error || is_parked(pp))
 				continue;
 			u_add_port(&u, pp, pass);
+			if (pass == U_DATA)
+				u_add_leftovers(&u, pp, left, n_left);
 			u.defer = pass == U_DATA;
 			s_tag(s, pp->name);
 			*written += emit(m, s->b, &u, now);
@@ -1141,6 +1362,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	}
 	r = 0;
 out:
+	free(left);
 	u_free(&u);
 	return r;
 }
@@ -1239,9 +1461,9 @@ static int probe(struct sy_nft *nl, int family, char *err, size_t errlen)
 {
 	static const struct sy_nft_hook h = { "nat", 0, -100 }, hf = { "filter", 1, -110 };
 	static const struct sy_nft_set sets[] = {
-		{ "m", SY_NFT_K_DPP, true, 0, false }, { "p", SY_NFT_K_PP, true, 0, false },
-		{ "a", SY_NFT_K_ADDR, false, 10, false },
-		{ "e", SY_NFT_K_NG, false, 0, true }, { "h", SY_NFT_K_AA, false, 0, false },
+		{ "m", SY_NFT_K_DPP, true, 0, false, false }, { "p", SY_NFT_K_PP, true, 0, false, false },
+		{ "a", SY_NFT_K_ADDR, false, 10, false, false },
+		{ "e", SY_NFT_K_NG, false, 0, true, true }, { "h", SY_NFT_K_AA, false, 0, false, false },
 	};
 	struct sy_nft_batch *b = sy_nft_batch_new(family, "switchyard-probe");
 	struct sy_nft_error e;
@@ -1296,14 +1518,20 @@ static int probe(struct sy_nft *nl, int family, char *err, size_t errlen)
 	r.m = SY_NFT_M_L4PROTO;
 	r.l4proto = IPPROTO_TCP;
 	r.act = SY_NFT_A_DNAT_MAP;
-	r.numgen_mod = 2;
-	r.numgen_off = NFTP_SLOTS;
+	r.numgen_mod = NFTP_SPAN;
+	r.numgen_off = NFTP_SPAN;
 	r.set = "e";
 	sy_nft_rule_add(b, "n", &r);
 	{
+		/* two adjacent ranges: start, end = start, end (nftables_plan.h) */
+		static const uint8_t k0[4] = { 0, 0x10, 0, 0 }, k1[4] = { 0, 0x18, 0, 0 },
+			k2[4] = { 0, 0x20, 0, 0 };
 		uint8_t k[SY_NFT_KEY_MAX], d[SY_NFT_AP_LEN];
-		unsigned kl = sy_nft_key_ng(k, NFTP_SLOTS), dl = sy_nft_ap_make(d, &ep, 80);
-		sy_nft_elem_data(b, true, "e", k, kl, d, dl);
+		unsigned kl, dl = sy_nft_ap_make(d, &ep, 80);
+		sy_nft_elem_iv(b, true, "e", k0, 4, false, d, dl);
+		sy_nft_elem_iv(b, true, "e", k1, 4, true, NULL, 0);
+		sy_nft_elem_iv(b, true, "e", k1, 4, false, d, dl);
+		sy_nft_elem_iv(b, true, "e", k2, 4, true, NULL, 0);
 		kl = sy_nft_key_make(k, SY_NFT_K_AA, &ep, 0, 0);
 		sy_nft_elem(b, true, "h", k, kl, SY_NFT_EV_NONE, NULL);
 	}
@@ -1364,7 +1592,7 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	hmap_init(&m->ksets);
 	hmap_init(&m->stale);
 	hmap_init(&m->slots);
-	m->used = xcalloc(N_BASES / 8, 1);
+	m->used = xcalloc(NFTP_NSLOTS / 8, 1);
 	m->alloc.base = slot_base;
 	m->alloc.arg = m;
 	m->need_full = true;
@@ -1450,6 +1678,7 @@ static void nft_mode_free(struct proxy_mode *m)
 	hmap_clear(&m->slots);
 	free(m->zero);
 	free(m->used);
+	free(m->orphans);
 	free(m->parked);
 	sy_nft_close(m->nl);
 	free(m);

@@ -34,27 +34,28 @@ static const char *const set_names[NFTP_NFIXED] = {
 	"cluster-ips", "nodeport-ips", "service-ips", "service-nodeports",
 	"no-endpoint-services", "no-endpoint-nodeports", "firewall-ips", "hairpin",
 };
-static char ep_names[NFTP_EP_SHARDS][16];
+static char ep_names[NFTP_EP_SHARDS][24];
 
 static struct sy_nft_set set_defs[NFTP_NSETS] = {
-	{ "cluster-ips", SY_NFT_K_ADDR, false, 0, false },
-	{ "nodeport-ips", SY_NFT_K_ADDR, false, 0, false },
-	{ "service-ips", SY_NFT_K_DPP, true, 0, false },
-	{ "service-nodeports", SY_NFT_K_PP, true, 0, false },
-	{ "no-endpoint-services", SY_NFT_K_DPP, true, 0, false },
-	{ "no-endpoint-nodeports", SY_NFT_K_PP, true, 0, false },
-	{ "firewall-ips", SY_NFT_K_DPP, true, 0, false },
-	{ "hairpin", SY_NFT_K_AA, false, 0, false },
+	{ "cluster-ips", SY_NFT_K_ADDR, false, 0, false, false },
+	{ "nodeport-ips", SY_NFT_K_ADDR, false, 0, false, false },
+	{ "service-ips", SY_NFT_K_DPP, true, 0, false, false },
+	{ "service-nodeports", SY_NFT_K_PP, true, 0, false, false },
+	{ "no-endpoint-services", SY_NFT_K_DPP, true, 0, false, false },
+	{ "no-endpoint-nodeports", SY_NFT_K_PP, true, 0, false, false },
+	{ "firewall-ips", SY_NFT_K_DPP, true, 0, false, false },
+	{ "hairpin", SY_NFT_K_AA, false, 0, false, false },
 };
 
 const struct sy_nft_set *nftp_set_def(unsigned id)
 {
 	if (id >= NFTP_S_EP0 && id < NFTP_NSETS && !set_defs[id].name) {
 		unsigned k = id - NFTP_S_EP0;
-		snprintf(ep_names[k], sizeof(ep_names[k]), "endpoints-%u", k);
+		snprintf(ep_names[k], sizeof(ep_names[k]), "endpoint-ranges-%u", k);
 		set_defs[id].name = ep_names[k];
 		set_defs[id].key = SY_NFT_K_NG;
 		set_defs[id].ap_data = true;
+		set_defs[id].interval = true;
 	}
 	return id < NFTP_NSETS ? &set_defs[id] : NULL;
 }
@@ -442,36 +443,42 @@ static int ep_find(const struct ds_ep *eps, unsigned n, const struct ds_ep *e)
 	return -1;
 }
 
-/*
- * The load-balancing chain over eps: affinity first (ip saddr @affinity-E
- * goto endpoint-E), then one endpoint chosen by numgen: the i-th rule
- * `numgen random mod (n-i) == 0 goto endpoint-i` (uniform, like the
- * iptables mode's statistic cascade), the last one unconditional.  No
- * anonymous verdict map per Service: the kernel's time for a transaction
- * grows faster than linearly with their number (see doc/nftables.md).
- */
 uint32_t nftp_base_hash(const char *chain)
 {
 	uint64_t h = NFTP_FP_INIT;
+	uint32_t s;
 
 	for (const char *p = chain; *p; p++) {
 		h ^= (uint8_t)*p;
 		h *= 1099511628211ull;
 	}
-	return (uint32_t)(h >> 20) & ~(NFTP_SLOTS - 1);
+	s = (uint32_t)(h >> 20) % NFTP_NSLOTS;
+	return NFTP_SLOT_OK(s) ? s : s & 0xff;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
 }
 
 /*
  * The load-balancing chain without endpoint chains: one rule, `dnat ip to
- * numgen random mod n offset base map @endpoints`, and the map elements
- * base+i → endpoint i.  An endpoint change is then element updates in a
- * data map: no jump, goto or verdict, so the kernel does not validate the
- * table (doc/nftables.md).  Hairpin: the endpoint's @hairpin element.
+ * numgen random mod NFTP_SPAN offset key map @endpoint-ranges-S`, and the
+ * map's ranges of [key, key + NFTP_SPAN), range i → endpoint i.  An
+ * endpoint change, also of their number, is then element updates in a
+ * data map: no rule, no jump, goto or verdict, so the kernel does not
+ * validate the table (doc/nftables.md).  Hairpin: the endpoint's @hairpin
+ * element.
  */
 static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct ds_port *dp,
 			const struct ds_ep *eps, unsigned n, const struct nftp_alloc *al)
 {
-	uint32_t base = al ? al->base(al->arg, c->name) : nftp_base_hash(c->name);
+	uint32_t slot = al ? al->base(al->arg, c->name) : nftp_base_hash(c->name);
+	uint32_t key = NFTP_SLOT_KEY(slot);
+	unsigned set = NFTP_SLOT_SET(slot);
 	struct sy_nft_rule r;
 
 	if (n > NFTP_SLOTS)
@@ -480,19 +487,31 @@ static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct
 	r.m = SY_NFT_M_L4PROTO;
 	r.l4proto = dp->proto;
 	r.act = SY_NFT_A_DNAT_MAP;
-	r.numgen_mod = n;
-	r.numgen_off = base;
-	r.set = nftp_set_def(NFTP_EP_SET(base))->name;
+	r.numgen_mod = NFTP_SPAN;
+	r.numgen_off = key;
+	r.set = nftp_set_def(set)->name;
 	add_rule(c, &r);
 	for (unsigned i = 0; i < n; i++) {
-		struct elem_b *e = add_elem(pp->eb, NFTP_EP_SET(base), NULL, 0, 0, SY_NFT_EV_NONE, NULL);
-		e->h.klen = (uint8_t)sy_nft_key_ng(e->kd, base + i);
+		struct elem_b *e = add_elem(pp->eb, set, NULL, 0, 0, SY_NFT_EV_NONE, NULL);
+		put_be32(e->kd, key + nftp_range(i, n));
+		/* the last range ends at key + NFTP_SPAN: at most 2^32 - NFTP_SPAN (NFTP_SLOT_OK) */
+		put_be32(e->kd + 4, key + nftp_range(i + 1, n));
+		e->h.klen = NFTP_RANGE_KLEN;
 		e->h.dlen = (uint8_t)sy_nft_ap_make(e->kd + e->h.klen, &eps[i].addr, eps[i].port);
 		add_elem(pp->eb, NFTP_S_HAIRPIN, &eps[i].addr, 0, 0,
 			 SY_NFT_EV_NONE, NULL);
 	}
 }
 
+/*
+ * The load-balancing chain with sessionAffinity, over endpoint chains:
+ * affinity first (ip saddr @affinity-E goto endpoint-E), then one endpoint
+ * chosen by numgen: the i-th rule `numgen random mod (n-i) == 0 goto
+ * endpoint-i` (uniform, like the iptables mode's statistic cascade), the
+ * last one unconditional.  No anonymous verdict map per Service: the
+ * kernel's time for a transaction grows faster than linearly with their
+ * number (see doc/nftables.md).
+ */
 static void fill_lb(struct nftp_chain *c, const struct ds_port *dp, const struct ds_ep *eps,
 		    unsigned n, struct nftp_chain *const *epc, struct nftp_aset *const *eas)
 {

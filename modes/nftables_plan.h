@@ -47,11 +47,12 @@ enum nftp_set {
 	NFTP_S_HAIRPIN,			/* endpoint ip . the same ip */
 	NFTP_NFIXED,			/* the sets every table has */
 	/*
-	 * numgen value → endpoint ip . port: the maps endpoints-0..-255, a
-	 * chain's slot base picks one (NFTP_EP_SET).  Sharded because the
-	 * kernel checks every new element of a map against every rule bound
-	 * to the map, and every new binding against every element (see
-	 * doc/nftables.md); a shard map exists while something uses it.
+	 * numgen value → endpoint ip . port, by ranges (interval maps): the
+	 * maps endpoint-ranges-0..-255, a chain's slot picks one
+	 * (NFTP_SLOT_SET).  Sharded because the kernel checks every new
+	 * element of a map against every rule bound to the map, and every new
+	 * binding against every element (see doc/nftables.md); a shard map
+	 * exists while something uses it.
 	 */
 	NFTP_S_EP0 = NFTP_NFIXED,
 	NFTP_NSETS = NFTP_S_EP0 + 256
@@ -139,20 +140,46 @@ void nftp_globals_free(struct nftp_globals *g);
 
 /*
  * Endpoint selection without per-endpoint chains: a load-balancing chain's
- * rule is `dnat ip to numgen random mod N offset BASE map @endpoints`, the
- * map holding BASE+i → endpoint i.  BASE is a multiple of NFTP_SLOTS, one
- * per load-balancing chain (the mode allocates them: al->base(arg, chain
- * name); al NULL: derived from the name's hash).
+ * rule is `dnat ip to numgen random mod NFTP_SPAN offset KEY map
+ * @endpoint-ranges-S` with KEY and S from the chain's slot, and the map
+ * holds n ranges splitting [KEY, KEY + NFTP_SPAN) into near-equal parts
+ * (nftp_range), range i → endpoint i.  The rule does not depend on n: any
+ * endpoint change, also of their number, is element updates in a data map
+ * (no rule: the kernel does not validate the table).
+ *
+ * A slot is a number below NFTP_NSLOTS, one per load-balancing chain (the
+ * mode allocates them: al->base(arg, chain name); al NULL: derived from
+ * the name's hash): its low 8 bits pick the shard map, the rest the
+ * chain's key space in it.  The last key space of a shard is not used (its
+ * end, 2^32, does not fit the 32-bit key).
  */
-#define NFTP_SLOT_BITS 12
-#define NFTP_SLOTS (1u << NFTP_SLOT_BITS)	/* endpoints one chain can use */
+#define NFTP_SPAN_BITS 20
+#define NFTP_SPAN (1u << NFTP_SPAN_BITS)	/* numgen's modulus: each chain's key space */
+#define NFTP_NSLOTS (1u << (32 - NFTP_SPAN_BITS + 8))
+#define NFTP_SLOT_OK(s) (((s) >> 8) != (1u << (32 - NFTP_SPAN_BITS)) - 1)
+#define NFTP_SLOT_SET(s) (NFTP_S_EP0 + ((s) & (NFTP_EP_SHARDS - 1)))
+#define NFTP_SLOT_KEY(s) (((s) >> 8) << NFTP_SPAN_BITS)
+#define NFTP_SLOTS 4096u		/* endpoints one chain can use (ranges >= 256 values) */
 struct nftp_alloc {
-	uint32_t (*base)(void *arg, const char *chain);
+	uint32_t (*base)(void *arg, const char *chain);	/* the chain's slot */
 	void *arg;
 };
-uint32_t nftp_base_hash(const char *chain);	/* the name's preferred base */
-/* The endpoints map (enum nftp_set) of a slot base. */
-#define NFTP_EP_SET(base) (NFTP_S_EP0 + (((base) >> NFTP_SLOT_BITS) % NFTP_EP_SHARDS))
+uint32_t nftp_base_hash(const char *chain);	/* the name's preferred slot (NFTP_SLOT_OK) */
+/*
+ * Range i of n (i < n <= NFTP_SPAN) starts at key + nftp_range(i, n) and
+ * ends before key + nftp_range(i + 1, n): floor(i * NFTP_SPAN / n), so
+ * the sizes are floor or ceil of NFTP_SPAN / n and endpoint i's
+ * probability differs from 1/n by less than 1/NFTP_SPAN (< 9.6e-7).
+ */
+static inline uint32_t nftp_range(unsigned i, unsigned n)
+{
+	return (uint32_t)(((uint64_t)i << NFTP_SPAN_BITS) / n);
+}
+/*
+ * An endpoint-ranges element's key: start . end (big-endian, end the first
+ * key after the range), 8 bytes; data ip . port.
+ */
+#define NFTP_RANGE_KLEN 8
 struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp,
 				const struct nftp_alloc *al);
 void nftp_port_free(struct nftp_port *pp);

@@ -57,7 +57,9 @@ enum sy_nft_act {
 	SY_NFT_A_DNAT,		/* dnat to to_addr:to_port (needs M_L4PROTO) */
 	SY_NFT_A_UPDATE_SADDR,	/* update @set { ip saddr } (the set's timeout) */
 	/* dnat ip to numgen random mod numgen_mod offset numgen_off map @set
-	 * (a K_NG → ipvX_addr . inet_service map; needs M_L4PROTO) */
+	 * (a K_NG → ipvX_addr . inet_service interval map: the numgen value
+	 * goes through `byteorder hton` first, keys are big-endian (the
+	 * kernel's rbtree orders keys by memcmp); needs M_L4PROTO) */
 	SY_NFT_A_DNAT_MAP,
 };
 
@@ -111,6 +113,7 @@ struct sy_nft_set {
 	bool map;			/* verdict map */
 	uint32_t timeout_s;		/* > 0: dynamic set with this timeout */
 	bool ap_data;			/* a data map: ... : ipvX_addr . inet_service */
+	bool interval;			/* flags interval (K_NG: big-endian keys) */
 };
 
 /* Element verdict (maps) */
@@ -152,6 +155,13 @@ void sy_nft_elem(struct sy_nft_batch *b, bool add, const char *set, const uint8_
 /* One element of an ap_data map; data NULL (a delete): the key only. */
 void sy_nft_elem_data(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
 		      unsigned klen, const uint8_t *data, unsigned dlen);
+/*
+ * One element of an interval set: a range's start (with data when added),
+ * or with end set its end element (NFT_SET_ELEM_INTERVAL_END, the first
+ * key after the range; no data).
+ */
+void sy_nft_elem_iv(struct sy_nft_batch *b, bool add, const char *set, const uint8_t *key,
+		    unsigned klen, bool end, const uint8_t *data, unsigned dlen);
 
 struct sy_nft_error {
 	int err;			/* -errno */
@@ -273,6 +283,7 @@ struct sy_nft_elem_info {
 	const char *chain;
 	const uint8_t *dval;		/* any element data (has_data: also as data) */
 	unsigned dlen;
+	bool end;			/* an interval's end element (NFT_SET_ELEM_INTERVAL_END) */
 };
 int sy_nft_dump_elems2(struct sy_nft *n, int family, const char *table, const char *set,
 		       void (*cb)(void *arg, const struct sy_nft_elem_info *e), void *arg);

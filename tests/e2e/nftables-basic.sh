@@ -25,6 +25,13 @@ r = [next(iter(o.items())) for o in json.load(sys.stdin)["nftables"]]
 objs = {}
 for k, v in r:
     objs.setdefault(k, []).append(v)
+def rng(k):	# an interval key as nft prints it: a value, a range or a prefix
+    if isinstance(k, int): return k, k
+    if "range" in k: return tuple(k["range"])
+    p = k["prefix"]; return p["addr"], p["addr"] + (1 << (32 - p["len"])) - 1
+def ranges(name, off):	# (first, last, ip, port) of the ranges in [off, off + 2^20)
+    return sorted(rng(e[0]) + tuple(e[1]["concat"]) for m in objs["map"] if m["name"] == name
+                  for e in m.get("elem", []) if off <= rng(e[0])[0] < off + 2**20)
 print(eval(sys.argv[1]))' "$1"
 }
 
@@ -53,7 +60,7 @@ for want in "('nat-prerouting', 'nat', 'prerouting', -100)" "('nat-postrouting',
 	"('filter-output-post-dnat', 'filter', 'output', -90)" "('filter-input', 'filter', 'input', -110)"; do
 	grep -qF "$want" <<<"$base" || sy_fail "base chain $want missing: $base"
 done
-maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []) if not m["name"].startswith("endpoints-"))')
+maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []) if not m["name"].startswith("endpoint-ranges-"))')
 [ "$maps" = "['firewall-ips', 'no-endpoint-nodeports', 'no-endpoint-services', 'service-ips', 'service-nodeports']" ] ||
 	sy_fail "maps: $maps"
 [ -n "${SY_DEBUG:-}" ] && { ip netns exec "$NODE" curl -s 127.0.0.1:10249/debug/state | head -c 3000; cat "$IPT_LOG"; } >&2
@@ -63,19 +70,28 @@ grep -q "10.96.0.80.*'tcp'.*80.*goto.*service-[A-Z2-7]\{8\}-default/web/tcp/http
 grep -q "192.168.60.10.*external-[A-Z2-7]\{8\}-default/web/tcp/http" <<<"$svcips" || sy_fail "no externalIP element: $svcips"
 noep=$(nft_q '[e for m in objs["map"] if m["name"] == "no-endpoint-services" for e in m.get("elem", [])]')
 grep -q "10.96.0.90.*reject-chain" <<<"$noep" || sy_fail "no REJECT element for the Service without endpoints: $noep"
-# endpoints: no endpoint chains, elements of the data map @endpoints (numgen value -> ip . port)
+# endpoints: no endpoint chains; a fixed numgen range split into one range
+# per endpoint in an interval data map @endpoint-ranges-K (value -> ip . port)
 nft_json | grep -q '"endpoint-[A-Z2-7]\{8\}-' && sy_fail "endpoint chains without sessionAffinity"
 rules=$(ip netns exec "$NODE" nft list table ip switchyard)
 svcrules=$(ip netns exec "$NODE" nft list chain ip switchyard "$(grep -o 'service-[A-Z2-7]\{8\}-default/web/tcp/http' <<<"$rules" | head -1)")
-read -r off epmap < <(grep -o 'meta l4proto tcp dnat ip to numgen random mod 3 offset [0-9]* map @endpoints-[0-9]*' <<<"$svcrules" |
+read -r off epmap < <(grep -o 'meta l4proto tcp dnat ip to numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' <<<"$svcrules" |
 	awk '{ print $(NF-2), substr($NF, 2) }')
 [ -n "$off" ] || sy_fail "no numgen dnat map rule in the Service chain: $svcrules"
-# the map of the chain's slots: the endpoints map number (base / 4096) % 256
-[ "$epmap" = "endpoints-$(( (off / 4096) % 256 ))" ] || sy_fail "the rule uses $epmap for offset $off"
-eps=$(nft_q '[(e[0], e[1]["concat"]) for m in objs["map"] if m["name"] == "'"$epmap"'" for e in m.get("elem", [])]')
-for k in 0 1 2; do
-	grep -q "($((off + k)), \['10.244.[123].2', 8080\])" <<<"$eps" || sy_fail "no @endpoints element $((off + k)): $eps"
-done
+[ $((off % 1048576)) = 0 ] || sy_fail "offset $off is not a key space's start"
+# [off, off + 2^20) in three ranges of 349525 or 349526 values, one per endpoint
+eps=$(nft_q 'ranges("'"$epmap"'", '"$off"')')
+"$PY" - "$eps" "$off" <<'PYEOF' || sy_fail "@$epmap ranges of offset $off: $eps"
+import ast, sys
+r, off = ast.literal_eval(sys.argv[1]), int(sys.argv[2])
+assert len(r) == 3, r
+assert r[0][0] == off and r[-1][1] == off + 2**20 - 1, r
+for i, (a, b, ip, port) in enumerate(r):
+    assert b - a + 1 in (349525, 349526), (a, b)
+    assert i == 0 or a == r[i - 1][1] + 1, r
+    assert port == 8080, r
+assert sorted(x[2] for x in r) == ['10.244.1.2', '10.244.2.2', '10.244.3.2'], r
+PYEOF
 grep -q 'ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade' <<<"$rules" || sy_fail "no hairpin rule"
 hp=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "hairpin"]')
 grep -q "10.244.3.2', '10.244.3.2'" <<<"$hp" || sy_fail "no hairpin element for the local endpoint: $hp"

@@ -278,7 +278,7 @@ grep -q 'ip6 daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
 np6=$(nft_q '[s.get("elem") for s in objs["set"] if s["family"] == "ip6" and s["name"] == "nodeport-ips"]')
 [ "$np6" = "[['fd00:50::1']]" ] || sy_fail "ip6 nodeport-ips without --nodeport-addresses: $np6"
 grep -q 'ct status dnat ip6 saddr . ip6 daddr @hairpin jump mark-for-masquerade' <<<"$rules6" || sy_fail "no ip6 hairpin rule"
-grep -q 'dnat ip6 to numgen random mod 3 offset [0-9]* map @endpoints-[0-9]*' <<<"$rules6" || sy_fail "no ip6 dnat map rule"
+grep -q 'dnat ip6 to numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' <<<"$rules6" || sy_fail "no ip6 dnat map rule"
 grep -q 'ip6 saddr != fd00:244::/48 ip6 daddr fd00:96::80 tcp dport 80 jump mark-for-masquerade' <<<"$rules6" || sy_fail "no ip6 ClusterIP masquerade rule"
 grep -q 'ip6 saddr @affinity-' <<<"$rules6" || sy_fail "no ip6 affinity rule"
 grep -q 'endpoint-[A-Z2-7]\{8\}-default/aff6/tcp/http__fd00.244.1..2/8080' <<<"$rules6" || sy_fail "no kube-proxy-named IPv6 endpoint chain"

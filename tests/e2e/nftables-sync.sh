@@ -7,7 +7,7 @@
 # unchanged restart writes nothing; another program's nft transactions
 # run throughout the changes and repairs; the stale endpoint chain is flushed,
 # then deleted >= 1 s later (the chain of a removed Service); an endpoint
-# change is element updates of the data map @endpoints only (no chain
+# change is element updates of the data map @endpoint-ranges-K only (no chain
 # written: `writes` counts one batch, no rule added); drift made by hand with nft (an element
 # deleted, a chain flushed, a rule and a chain added) is repaired by the
 # periodic full sync; a malformed Service among good ones is skipped with
@@ -85,22 +85,32 @@ sy_bg "$NODE" "$SY_TMP/churn.log" bash -c 'while :; do
 done'
 CHURN=$SY_LAST_PID
 
-# endpoint change: ep1 -> ep2 (a partial sync): the @endpoints-N element of
-# web's slot now holds ep2, nothing else of the table changed
+# endpoint change: ep1 -> ep2 (a partial sync): the @endpoint-ranges-N
+# element of web's key space now holds ep2, nothing else of the table changed
 webchain=$(nftn -j list chains $NF | grep -o '"service-[A-Z2-7]*-default/web/tcp/p"' | tr -d '"')
 [ -n "$webchain" ] || sy_fail "no service chain for web"
 read -r off epmap < <(nftn list chain $NF switchyard "$webchain" |
-	grep -o 'numgen random mod 1 offset [0-9]* map @endpoints-[0-9]*' | awk '{ print $6, substr($8, 2) }')
+	grep -o 'numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' | awk '{ print $6, substr($8, 2) }')
 [ -n "$off" ] || sy_fail "no numgen dnat map rule in $webchain"
-off=$(printf '0x%08x' "$off")	# nft prints a mark in hex
-nftn list map $NF switchyard "$epmap" | grep -qF "$off : $(ipt_ip 10.244.1.2) . 8080" || sy_fail "no @$epmap element $off for ep1: $(nftn list map $NF switchyard "$epmap")"
+# ep_at: the endpoint (ip . port) of the range holding the key off
+ep_at() { nftn -j list map $NF switchyard "$epmap" | "$PY" -c '
+import json, sys
+off = int(sys.argv[1])
+def rng(k):
+    if isinstance(k, int): return k, k
+    if "range" in k: return tuple(k["range"])
+    p = k["prefix"]; return p["addr"], p["addr"] + (1 << (32 - p["len"])) - 1
+m = [o["map"] for o in json.load(sys.stdin)["nftables"] if "map" in o][0]
+print(*["%s . %s" % tuple(e[1]["concat"]) for e in m.get("elem", []) if rng(e[0])[0] <= off <= rng(e[0])[1]])' "$off"; }
+[ "$(ep_at)" = "$(ipt_ip 10.244.1.2) . 8080" ] || sy_fail "@$epmap at $off is not ep1: $(ep_at) ($(nftn list map $NF switchyard "$epmap"))"
 # every rule of the table with its handle: a rewritten rule gets a new handle
 rules_now() { nftn -j list table $NF switchyard | "$PY" -c '
 import json, sys
 print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
 rules_before=$(rules_now)
 ipt_slice web TCP 8080 10.244.2.2 | ipt_write slice.yaml
-sy_wait 30 sh -c "ip netns exec $NODE nft list map $NF switchyard $epmap | grep -qF '$off : $(ipt_ip 10.244.2.2) . 8080'" ||
+is_ep2() { [ "$(ep_at)" = "$(ipt_ip 10.244.2.2) . 8080" ]; }
+sy_wait 30 is_ep2 ||
 	sy_fail "the new endpoint was not programmed: $(nftn list map $NF switchyard "$epmap")"
 [ "$(rules_now)" = "$rules_before" ] || sy_fail "the endpoint change rewrote rules: $(diff <(echo "$rules_before") <(rules_now))"
 # the gone Service goes: its chain is flushed now and deleted >= 1 s later

@@ -15,6 +15,11 @@
 #include "switchyard/util.h"
 #include "../../modes/nftables_plan.h"
 
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static struct sy_addr ip(const char *s)
 {
 	struct sy_addr a;
@@ -110,33 +115,33 @@ static void test_clusterip(void **state)
 
 	assert_non_null(svc);
 	assert_string_equal(svc->name + 17, "ns/web/tcp/http");
-	/* masquerade for non-pod sources, then dnat over numgen mod 2 via @endpoints */
+	/* masquerade for non-pod sources, then dnat over numgen mod SPAN via @endpoint-ranges */
 	assert_int_equal(svc->n_rules, 2);
 	assert_int_equal(svc->rules[0].act, SY_NFT_A_JUMP);
 	assert_true(svc->rules[0].m & SY_NFT_M_SADDR_INV);
 	assert_int_equal(svc->rules[1].m, SY_NFT_M_L4PROTO);
 	assert_int_equal(svc->rules[1].act, SY_NFT_A_DNAT_MAP);
-	assert_int_equal(svc->rules[1].numgen_mod, 2);
-	uint32_t base = nftp_base_hash(svc->name);
+	assert_int_equal(svc->rules[1].numgen_mod, NFTP_SPAN);
+	uint32_t slot = nftp_base_hash(svc->name), base = NFTP_SLOT_KEY(slot);
+	assert_true(slot < NFTP_NSLOTS && NFTP_SLOT_OK(slot));
 	assert_int_equal(svc->rules[1].numgen_off, base);
-	assert_int_equal(base % NFTP_SLOTS, 0);
-	assert_memory_equal(svc->rules[1].set, "endpoints-", 10);
+	assert_int_equal(base % NFTP_SPAN, 0);
+	assert_memory_equal(svc->rules[1].set, "endpoint-ranges-", 16);
 	assert_int_equal(pp->n_chains, 1);	/* no endpoint chains */
 	assert_null(find(pp, "endpoint-"));
-	/* base+i -> endpoint i (ip . port), and each endpoint's hairpin pair */
-	assert_int_equal(n_in_set(pp, NFTP_EP_SET(base)), 2);
-	char want[16];
-	snprintf(want, sizeof(want), "endpoints-%u", (base >> NFTP_SLOT_BITS) % 256);
+	/* [base, base + SPAN/2) -> endpoint 0 (ip . port), the rest -> 1; each endpoint's hairpin pair */
+	assert_int_equal(n_in_set(pp, NFTP_SLOT_SET(slot)), 2);
+	char want[24];
+	snprintf(want, sizeof(want), "endpoint-ranges-%u", slot % 256);
 	assert_string_equal(svc->rules[1].set, want);
-	assert_int_equal(NFTP_EP_SET(base) - NFTP_S_EP0, (base >> NFTP_SLOT_BITS) % 256);
+	assert_int_equal(NFTP_SLOT_SET(slot) - NFTP_S_EP0, slot % 256);
 	for (unsigned i = 0, k = 0; i < pp->n_elems; i++) {
 		const struct nftp_elem *e = &pp->elems[i];
-		uint32_t key;
-		if (e->set != NFTP_EP_SET(base))
+		if (e->set != NFTP_SLOT_SET(slot))
 			continue;
-		memcpy(&key, nftp_elem_kp(e), 4);
-		assert_int_equal(e->klen, 4);
-		assert_int_equal(key, base + k);
+		assert_int_equal(e->klen, 8);
+		assert_int_equal(be32(nftp_elem_kp(e)), base + k * NFTP_SPAN / 2);
+		assert_int_equal(be32(nftp_elem_kp(e) + 4), base + (k + 1) * NFTP_SPAN / 2);
 		assert_int_equal(e->dlen, 8);
 		assert_memory_equal(nftp_elem_data(e), k ? "\x0a\xf4\x02\x02\x1f\x90\0\0" : "\x0a\xf4\x01\x02\x1f\x90\0\0", 8);
 		k++;
@@ -170,13 +175,13 @@ static void test_no_endpoints_reject(void **state)
 	ds_port_free(dp);
 }
 
-/* a test allocator: consecutive bases */
+/* a test allocator: consecutive slots (shard maps 1, 2, ...) */
 static uint32_t alloc_base;
 static uint32_t test_alloc(void *arg, const char *chain)
 {
 	(void)arg;
 	(void)chain;
-	return alloc_base += NFTP_SLOTS;
+	return ++alloc_base;
 }
 static const struct nftp_alloc al = { test_alloc, NULL };
 
@@ -193,14 +198,15 @@ static void test_etp_local(void **state)
 
 	assert_non_null(ext);
 	assert_non_null(svl);
-	/* the local chain reaches only the local endpoint: its own slots, mod 1 */
+	/* the local chain reaches only the local endpoint: its own slot, one range */
 	assert_int_equal(svl->n_rules, 1);
 	assert_int_equal(svl->rules[0].act, SY_NFT_A_DNAT_MAP);
-	assert_int_equal(svl->rules[0].numgen_mod, 1);
-	assert_int_equal(svl->rules[0].numgen_off, alloc_base);
-	assert_int_equal(find(pp, "service-")->rules[1].numgen_off, alloc_base - NFTP_SLOTS);
-	assert_int_equal(n_in_set(pp, NFTP_EP_SET(alloc_base)), 1);
-	assert_int_equal(n_in_set(pp, NFTP_EP_SET(alloc_base - NFTP_SLOTS)), 2);
+	assert_int_equal(svl->rules[0].numgen_mod, NFTP_SPAN);
+	assert_int_equal(svl->rules[0].numgen_off, NFTP_SLOT_KEY(alloc_base));
+	assert_string_equal(svl->rules[0].set, "endpoint-ranges-2");
+	assert_string_equal(find(pp, "service-")->rules[1].set, "endpoint-ranges-1");
+	assert_int_equal(n_in_set(pp, NFTP_SLOT_SET(alloc_base)), 1);
+	assert_int_equal(n_in_set(pp, NFTP_SLOT_SET(alloc_base - 1)), 2);
 	/* pod CIDR short-circuit, fib saddr local mark + goto, goto local */
 	assert_int_equal(ext->n_rules, 4);
 	assert_string_equal(ext->rules[3].chain, svl->name);
@@ -306,7 +312,7 @@ static void test_ipv6(void **state)
 		const struct nftp_elem *e = &pp->elems[i];
 		if (e->set < NFTP_S_EP0)
 			continue;
-		assert_int_equal(e->klen, 4);
+		assert_int_equal(e->klen, NFTP_RANGE_KLEN);	/* start . end; 8 + 20 <= NFTP_KD_MAX */
 		assert_int_equal(e->dlen, 20);
 		assert_memory_equal(nftp_elem_data(e), ep6.b, 16);
 		assert_memory_equal(nftp_elem_data(e) + 16, "\x1f\x90\0\0", 4);
@@ -339,6 +345,118 @@ static void test_ipv6(void **state)
 	assert_true(sy_addr_is4(&o.cluster_cidrs[0].addr));
 }
 
+/* A port with n endpoints 10.244.0.1.. (ClusterIP only), slot fixed by the allocator. */
+static uint32_t fixed_slot;
+static uint32_t fixed_alloc(void *arg, const char *chain)
+{
+	(void)arg;
+	(void)chain;
+	return fixed_slot;
+}
+
+static struct nftp_port *port_n(unsigned n, unsigned first)
+{
+	struct nftp_opts o;
+	struct ds_port *dp = mk(0);
+	static const struct nftp_alloc fa = { fixed_alloc, NULL };
+
+	opts(&o);
+	for (unsigned i = 0; i < n; i++) {
+		struct ds_ep ep = { .addr = sy_addr4_host(0x0af40000 + first + i), .port = 8080, .flags = 3 };
+		dp->cluster_eps = xrealloc(dp->cluster_eps, (i + 1) * sizeof(ep));
+		dp->cluster_eps[dp->n_cluster_eps++] = ep;
+	}
+	struct nftp_port *pp = nftp_port_new(&o, dp, &fa);
+	ds_port_free(dp);
+	return pp;
+}
+
+/*
+ * The ranges split [key, key + SPAN) into n parts of floor or ceil(SPAN / n)
+ * values, in order, without gap or overlap, range i -> endpoint i; the
+ * rule is the same for every n (an endpoint change writes no rule).
+ */
+static void test_ranges(void **state)
+{
+	uint32_t slots[] = { 0, 1, 255, 256, 77 * 256 + 3, NFTP_NSLOTS - 257 };
+	uint64_t fp1 = 0;
+
+	for (unsigned s = 0; s < ARRAY_SIZE(slots); s++) {
+		fixed_slot = slots[s];
+		assert_true(NFTP_SLOT_OK(fixed_slot));
+		uint32_t key = NFTP_SLOT_KEY(fixed_slot);
+		fp1 = 0;
+		for (unsigned n = 1; n <= NFTP_SLOTS; n = n < 300 ? n + 1 : n == 300 ? NFTP_SLOTS : n + 1) {
+			struct nftp_port *pp = port_n(n, 1);
+			const struct nftp_chain *svc = find(pp, "service-");
+			uint32_t next = key, lo = NFTP_SPAN / n, hi = lo + (NFTP_SPAN % n != 0);
+			unsigned k = 0;
+			assert_non_null(svc);
+			assert_int_equal(svc->rules[svc->n_rules - 1].numgen_mod, NFTP_SPAN);
+			assert_int_equal(svc->rules[svc->n_rules - 1].numgen_off, key);
+			if (!fp1)
+				fp1 = svc->fp;
+			assert_int_equal(svc->fp, fp1);	/* the same rules for every n */
+			for (unsigned i = 0; i < pp->n_elems; i++) {
+				const struct nftp_elem *e = &pp->elems[i];
+				if (e->set != NFTP_SLOT_SET(fixed_slot))
+					continue;
+				uint32_t a = be32(nftp_elem_kp(e)), b = be32(nftp_elem_kp(e) + 4);
+				assert_int_equal(a, next);
+				assert_true(b - a == lo || b - a == hi);
+				/* range k -> endpoint k */
+				assert_int_equal(be32(nftp_elem_data(e)), 0x0af40000 + 1 + k);
+				next = b;
+				k++;
+			}
+			assert_int_equal(k, n);
+			assert_int_equal(next, key + NFTP_SPAN);	/* all of it, no overflow */
+			nftp_port_free(pp);
+		}
+	}
+	/* more endpoints than NFTP_SLOTS: the first NFTP_SLOTS */
+	fixed_slot = 5;
+	struct nftp_port *pp = port_n(NFTP_SLOTS + 3, 1);
+	assert_int_equal(n_in_set(pp, NFTP_SLOT_SET(5)), NFTP_SLOTS);
+	nftp_port_free(pp);
+	/* every slot the hash gives is usable, in the 2^20 slots */
+	for (unsigned i = 0; i < 5000; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "service-X-%u", i);
+		uint32_t sl = nftp_base_hash(name);
+		assert_true(sl < NFTP_NSLOTS && NFTP_SLOT_OK(sl));
+		assert_true((uint64_t)NFTP_SLOT_KEY(sl) + NFTP_SPAN <= 0xffffffffull);
+	}
+}
+
+/*
+ * A change of the endpoint count (2 -> 3 -> 2) and of one endpoint changes
+ * only endpoint-ranges (and hairpin) elements: the chain's rules are equal.
+ */
+static void test_count_change_elements_only(void **state)
+{
+	fixed_slot = 4242;
+	struct nftp_port *p2 = port_n(2, 1), *p3 = port_n(3, 1), *q2 = port_n(2, 2);
+	const struct nftp_chain *c2 = find(p2, "service-"), *c3 = find(p3, "service-"),
+				*d2 = find(q2, "service-");
+
+	assert_int_equal(c2->fp, c3->fp);
+	assert_int_equal(c2->fp, d2->fp);
+	assert_int_equal(c2->n_rules, c3->n_rules);
+	for (unsigned i = 0; i < c2->n_rules; i++) {
+		assert_int_equal(sy_nft_rule_fp(&c2->rules[i]), sy_nft_rule_fp(&c3->rules[i]));
+		assert_int_equal(c2->rules[i].numgen_mod, c3->rules[i].numgen_mod);
+		assert_int_equal(c2->rules[i].numgen_off, c3->rules[i].numgen_off);
+	}
+	/* the elements differ: 2 ranges, 3 ranges (first start shared, different ends) */
+	assert_int_equal(n_in_set(p2, NFTP_SLOT_SET(4242)), 2);
+	assert_int_equal(n_in_set(p3, NFTP_SLOT_SET(4242)), 3);
+	assert_int_equal(n_in_set(p3, NFTP_S_HAIRPIN), 3);
+	nftp_port_free(p2);
+	nftp_port_free(p3);
+	nftp_port_free(q2);
+}
+
 static void test_globals(void **state)
 {
 	struct nftp_opts o;
@@ -369,6 +487,8 @@ int main(void)
 		cmocka_unit_test(test_no_endpoints_reject),
 		cmocka_unit_test(test_etp_local),
 		cmocka_unit_test(test_affinity_and_fw),
+		cmocka_unit_test(test_ranges),
+		cmocka_unit_test(test_count_change_elements_only),
 		cmocka_unit_test(test_globals),
 		cmocka_unit_test(test_ipv6),
 	};

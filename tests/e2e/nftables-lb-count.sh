@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# nftables mode: a change of a Service's endpoint count (2 -> 3 -> 2) is
+# element updates of its @endpoint-ranges-K map only: the load-balancing
+# rule (`dnat ip to numgen random mod 1048576 offset KEY map @...`) keeps
+# its handle, no rule of the table is rewritten, the ranges split the key
+# space into near-equal parts, and real connections reach every endpoint
+# evenly (300 connections, each endpoint >= 20 %).
+IPT_MODE=nftables
+. "$(dirname "$0")/iptables-lib.sh"
+command -v nft >/dev/null || sy_skip "nft missing"
+nftn() { ip netns exec "$NODE" nft "$@"; }
+
+ipt_lab 3
+for k in 1 2 3; do ipt_server $k tcp 8080; done
+ipt_node_manifest
+ipt_svc web 10.96.0.80 80 8080 TCP | ipt_write svc.yaml
+ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 | ipt_write slice.yaml
+ipt_start --sync-period 60s
+works() { [ "$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 3 | grep -c '^ep')" -eq 3 ]; }
+sy_wait 20 works || sy_fail "the Service does not answer"
+
+# every rule of the table with its handle (a rewritten rule gets a new one)
+rules_now() { nftn -j list table ip switchyard | "$PY" -c '
+import json, sys
+print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
+chain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/web/tcp/p"' | tr -d '"')
+[ -n "$chain" ] || sy_fail "no service chain for web"
+lb() { nftn -a list chain ip switchyard "$chain" | grep -o 'dnat ip to numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]* comment "[^"]*" # handle [0-9]*'; }
+lb0=$(lb)
+[ -n "$lb0" ] || sy_fail "no load-balancing rule: $(nftn -a list chain ip switchyard "$chain")"
+read -r off map < <(awk '{ print $9, substr($11, 2) }' <<<"$lb0")
+# the endpoints' ranges in [off, off + 2^20): (first, last, ip)
+ranges() { nftn -j list map ip switchyard "$map" | "$PY" -c '
+import json, sys
+off = int(sys.argv[1])
+def rng(k):
+    if isinstance(k, int): return k, k
+    if "range" in k: return tuple(k["range"])
+    p = k["prefix"]; return p["addr"], p["addr"] + (1 << (32 - p["len"])) - 1
+m = [o["map"] for o in json.load(sys.stdin)["nftables"] if "map" in o][0]
+print(sorted(rng(e[0]) + (e[1]["concat"][0],) for e in m.get("elem", []) if off <= rng(e[0])[0] < off + 2**20))' "$off"; }
+# check_ranges N: N ranges covering [off, off + 2^20) without gap, sizes floor/ceil(2^20 / N)
+check_ranges() {
+	"$PY" - "$(ranges)" "$off" "$1" <<'PYEOF'
+import ast, sys
+r, off, n = ast.literal_eval(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+assert len(r) == n, r
+assert r[0][0] == off and r[-1][1] == off + 2**20 - 1, r
+for i, (a, b, ip) in enumerate(r):
+    assert b - a + 1 in (2**20 // n, -(-2**20 // n)), (a, b)
+    assert i == 0 or a == r[i - 1][1] + 1, r
+PYEOF
+}
+check_ranges 2 || sy_fail "two endpoints: ranges $(ranges)"
+# split N: 300 connections, each of the N endpoints >= 20 % (60)
+split() {
+	local out c k s=""
+	out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 300)
+	[ "$(grep -c '^ep' <<<"$out")" -eq 300 ] || sy_fail "only $(grep -c '^ep' <<<"$out") of 300 connections answered"
+	for k in $(seq 1 "$1"); do
+		c=$(grep -c "^ep$k " <<<"$out")
+		s="$s $c"
+		[ "$c" -ge 60 ] || sy_fail "$1 endpoints: ep$k got $c of 300 (split:$s)"
+	done
+	[ "$(grep -c "^ep[^1-$1] " <<<"$out")" -eq 0 ] || sy_fail "a removed endpoint answered: $(sort <<<"$out" | uniq -c)"
+	echo "$s"
+}
+s2=$(split 2)
+before=$(rules_now)
+
+# 2 -> 3 endpoints
+ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 10.244.3.2 | ipt_write slice.yaml
+sy_wait 20 sh -c "ip netns exec $NODE nft list map ip switchyard $map | grep -q 10.244.3.2" ||
+	sy_fail "the third endpoint was not programmed: $(ranges)"
+check_ranges 3 || sy_fail "three endpoints: ranges $(ranges)"
+[ "$(lb)" = "$lb0" ] || sy_fail "2 -> 3 endpoints rewrote the load-balancing rule: $lb0 -> $(lb)"
+[ "$(rules_now)" = "$before" ] || sy_fail "2 -> 3 endpoints rewrote rules: $(diff <(echo "$before") <(rules_now))"
+s3=$(split 3)
+
+# 3 -> 2 endpoints (ep2 goes)
+ipt_slice web TCP 8080 10.244.1.2 10.244.3.2 | ipt_write slice.yaml
+sy_wait 20 sh -c "! ip netns exec $NODE nft list map ip switchyard $map | grep -q 10.244.2.2" ||
+	sy_fail "the removed endpoint is still programmed: $(ranges)"
+check_ranges 2 || sy_fail "back to two endpoints: ranges $(ranges)"
+[ "$(lb)" = "$lb0" ] || sy_fail "3 -> 2 endpoints rewrote the load-balancing rule: $lb0 -> $(lb)"
+[ "$(rules_now)" = "$before" ] || sy_fail "3 -> 2 endpoints rewrote rules"
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 100 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+[ "$out" = "ep1 ep3 " ] || sy_fail "after 3 -> 2, new connections reach '$out'"
+grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed: $(grep "Failed to sync" "$IPT_LOG" | head -2)"
+# a full sync after the changes writes nothing (K read back = D: ranges paired from start/end elements)
+n=$(ipt_syncs)
+ipt_stop
+ipt_start --sync-period 60s
+grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
+	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
+sy_pass "LB rule kept its handle over 2 -> 3 -> 2 endpoints; split 2:$s2, 3:$s3"
