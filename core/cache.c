@@ -27,10 +27,12 @@ struct bad_obj {
 	char *rv;			/* version (or content hash) last reported */
 };
 
+/* One allocation with its key; the usual single holder needs no array of its own. */
 struct vip_claim {
-	char *key;			/* "ip:port/proto" */
-	struct service **v;		/* every Service that has it */
+	struct service **v;		/* every Service that has it: one[] while it fits */
 	unsigned n;
+	struct service *one[1];
+	char key[];			/* "ip:port/proto" */
 };
 
 struct cache {
@@ -80,7 +82,9 @@ static void vip_claim_free(void *v)
 {
 	struct vip_claim *vc = v;
 
-	sy_free_all(vc->key, vc->v, vc);
+	if (vc->v != vc->one)
+		free(vc->v);
+	free(vc);
 }
 
 static void service_free_v(void *v) { service_free(v); }
@@ -460,11 +464,19 @@ static void vip_update(struct cache *c, struct service *s, bool add)
 
 		if (add) {
 			if (!vc) {
-				vc = xcalloc(1, sizeof(*vc));
-				vc->key = xstrdup(k);
+				size_t kl = strlen(k) + 1;
+
+				vc = xcalloc(1, sizeof(*vc) + kl);
+				memcpy(vc->key, k, kl);
+				vc->v = vc->one;
 				hmap_put(&c->vips, vc->key, vc);
 			}
-			vc->v = xrealloc(vc->v, (vc->n + 1) * sizeof(*vc->v));
+			if (vc->v == vc->one && vc->n == 1) {
+				vc->v = xmalloc(2 * sizeof(*vc->v));
+				vc->v[0] = vc->one[0];
+			} else if (vc->v != vc->one) {
+				vc->v = xrealloc(vc->v, (vc->n + 1) * sizeof(*vc->v));
+			}
 			vc->v[vc->n++] = s;
 		} else if (vc) {
 			sy_ptrs_remove(vc->v, &vc->n, s);

@@ -714,28 +714,53 @@ void slice_free(struct endpoint_slice *s)
 	for (unsigned i = 0; i < s->n_ports; i++)
 		free(s->ports[i].name);
 	for (unsigned i = 0; i < s->n_eps; i++)
-		sy_free_all(s->eps[i].hint_zones, s->eps[i].hint_nodes);
+		free(s->eps[i].hints);
 	sy_free_all(s->ports, s->eps, s->key, s->ns, s->name,
 		    s->resource_version, s->service_key, s);
 }
 
-static int hint_list(struct json_object *arr, char ***ret, unsigned *n)
+/* The number of entries of a hints list (0 when absent); -EINVAL when it is not a list. */
+static int hint_count(struct json_object *arr)
 {
-	size_t len;
-
 	if (!arr)
 		return 0;
 	if (!json_object_is_type(arr, json_type_array))
 		return -EINVAL;
-	len = json_object_array_length(arr);
-	*ret = xcalloc(len, sizeof(char *));
-	for (size_t i = 0; i < len; i++) {
+	return (int)json_object_array_length(arr);
+}
+
+/* Append the names of a hints list (hint_count entries) to v. */
+static int hint_names(struct json_object *arr, char **v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
 		const char *z = jstr(jget(json_object_array_get_idx(arr, i), "name"));
 
 		if (!z)
 			return -EINVAL;
-		(*ret)[(*n)++] = decode_intern(z);
+		v[i] = decode_intern(z);
 	}
+	return 0;
+}
+
+/* hints.forZones / hints.forNodes of endpoint e: *ret stays NULL when both are empty. */
+static int ep_hints(struct json_object *e, struct slice_ep_hints **ret)
+{
+	struct json_object *zones = jpath(e, "hints", "forZones");
+	struct json_object *nodes = jpath(e, "hints", "forNodes");
+	int nz = hint_count(zones), nn = hint_count(nodes);
+	struct slice_ep_hints *h;
+
+	if (nz < 0 || nn < 0)
+		return -EINVAL;
+	if (!nz && !nn)
+		return 0;
+	h = xcalloc(1, sizeof(*h) + ((size_t)nz + (size_t)nn) * sizeof(char *));
+	*ret = h;
+	h->n_zones = (unsigned)nz;
+	h->n_nodes = (unsigned)nn;
+	if (hint_names(zones, h->names, h->n_zones) < 0 ||
+	    hint_names(nodes, h->names + h->n_zones, h->n_nodes) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -843,8 +868,7 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 				    (terminating ? EP_TERMINATING : 0);
 			se->node_name = decode_intern(jstr(jget(e, "nodeName")));
 			se->zone = decode_intern(jstr(jget(e, "zone")));
-			if (hint_list(jpath(e, "hints", "forZones"), &se->hint_zones, &se->n_hint_zones) < 0 ||
-			    hint_list(jpath(e, "hints", "forNodes"), &se->hint_nodes, &se->n_hint_nodes) < 0) {
+			if (ep_hints(e, &se->hints) < 0) {
 				s->n_eps++;
 				FAIL("endpoints[%zu]: invalid hints", i);
 			}

@@ -70,24 +70,34 @@ static unsigned topology_filter(struct cand *c, unsigned n, const struct ds_node
 	unsigned k = 0;
 
 	for (unsigned i = 0; i < n; i++) {
-		const struct slice_endpoint *se = c[i].se;
+		unsigned nz, nn;
+		char *const *zones = slice_ep_hint_zones(c[i].se, &nz);
+		char *const *nodes = slice_ep_hint_nodes(c[i].se, &nn);
 
-		all_nodes &= se->n_hint_nodes > 0;
-		any_node |= has_name(se->hint_nodes, se->n_hint_nodes, node->name);
-		all_zones &= se->n_hint_zones > 0;
-		any_zone |= has_name(se->hint_zones, se->n_hint_zones, node->zone);
+		all_nodes &= nn > 0;
+		any_node |= has_name(nodes, nn, node->name);
+		all_zones &= nz > 0;
+		any_zone |= has_name(zones, nz, node->zone);
 	}
 	/* kube-proxy's topologyModeFromHints: node hints only with PreferSameTrafficDistribution */
 	if (all_nodes && any_node && !node->no_node_hints) {
-		for (unsigned i = 0; i < n; i++)
-			if (has_name(c[i].se->hint_nodes, c[i].se->n_hint_nodes, node->name))
+		for (unsigned i = 0; i < n; i++) {
+			unsigned nn;
+			char *const *nodes = slice_ep_hint_nodes(c[i].se, &nn);
+
+			if (has_name(nodes, nn, node->name))
 				c[k++] = c[i];
+		}
 		return k;
 	}
 	if (all_zones && any_zone) {
-		for (unsigned i = 0; i < n; i++)
-			if (has_name(c[i].se->hint_zones, c[i].se->n_hint_zones, node->zone))
+		for (unsigned i = 0; i < n; i++) {
+			unsigned nz;
+			char *const *zones = slice_ep_hint_zones(c[i].se, &nz);
+
+			if (has_name(zones, nz, node->zone))
 				c[k++] = c[i];
+		}
 		return k;
 	}
 	if (all_zones && node->zone)

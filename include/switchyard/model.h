@@ -72,11 +72,17 @@ struct svc_port {
 };
 
 struct service {
+	/* pointers first, then the 4-byte and 1-byte fields: no padding holes (10,000s are kept) */
 	char *key;			/* "ns/name" (hmap key) */
 	char *ns, *name;
 	char *resource_version;
-	enum svc_type type;
-	bool headless;			/* clusterIP: None */
+	struct svc_port *ports;
+	struct sy_addr *external_ips;	/* both families */
+	struct sy_addr *lb_ips;		/* status.loadBalancer.ingress[].ip, both families */
+	struct sy_cidr *lb_source_ranges;	/* both families */
+	char *traffic_distribution;	/* NULL or "PreferClose", ... */
+	double created;			/* metadata.creationTimestamp (epoch), 0 if absent */
+	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
 	/*
 	 * The ClusterIP of each family: spec.clusterIP / spec.clusterIPs[]
 	 * (kube-proxy's GetClusterIPByFamily: the first of the family);
@@ -84,33 +90,28 @@ struct service {
 	 */
 	struct sy_addr cluster_ip;	/* IPv4 */
 	struct sy_addr cluster_ip6;	/* IPv6 */
-	uint8_t ip_families[2];		/* spec.ipFamilies: AF_INET / AF_INET6, in order */
-	unsigned n_ip_families;
+	enum svc_type type;
 	enum svc_ip_family_policy ip_family_policy;
-	struct svc_port *ports;
 	unsigned n_ports;
-	struct sy_addr *external_ips;	/* both families */
 	unsigned n_external_ips;
-	struct sy_addr *lb_ips;		/* status.loadBalancer.ingress[].ip, both families */
 	unsigned n_lb_ips;
-	struct sy_cidr *lb_source_ranges;	/* both families */
 	unsigned n_lb_source_ranges;
-	bool affinity_client_ip;
+	unsigned n_ip_families;
 	uint32_t affinity_timeout;	/* seconds, default 10800 */
+	uint8_t ip_families[2];		/* spec.ipFamilies: AF_INET / AF_INET6, in order */
+	uint16_t hc_node_port;		/* healthCheckNodePort */
+	bool headless;			/* clusterIP: None */
+	bool affinity_client_ip;
 	bool etp_local;			/* externalTrafficPolicy: Local */
 	bool itp_local;			/* internalTrafficPolicy: Local */
-	uint16_t hc_node_port;		/* healthCheckNodePort */
-	char *traffic_distribution;	/* NULL or "PreferClose", ... */
 	bool proxy_skip;		/* labels say another proxy / headless */
 	bool ipv6_only;			/* a ClusterIP, but only an IPv6 one: not ours yet */
-	double created;			/* metadata.creationTimestamp (epoch), 0 if absent */
 	/*
 	 * Set by the cache: another Service, older (creationTimestamp, then
 	 * "ns/name"), holds one of this one's ClusterIP:port/protocol; the API
 	 * server would have refused this one.  Not programmed while set.
 	 */
 	bool conflict;
-	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
 };
 
 /* Endpoint flags */
@@ -125,16 +126,36 @@ struct slice_port {
 	uint16_t port;			/* 0 = unset */
 };
 
+/*
+ * An endpoint's topology hints, kept only when it has some (most have
+ * none): one allocation, n_zones zone names then n_nodes node names, all
+ * interned.
+ */
+struct slice_ep_hints {
+	unsigned n_zones;		/* hints.forZones[].name */
+	unsigned n_nodes;		/* hints.forNodes[].name */
+	char *names[];
+};
+
+/* 48 bytes: a slice of 100 endpoints is one 4.8 KB array (100,000s are kept). */
 struct slice_endpoint {
 	struct sy_addr addr;		/* first address (kube-proxy uses addresses[0]) */
 	uint8_t flags;			/* EP_* after nil defaults */
 	char *node_name;		/* may be NULL */
 	char *zone;			/* may be NULL */
-	char **hint_zones;		/* hints.forZones[].name */
-	unsigned n_hint_zones;
-	char **hint_nodes;		/* hints.forNodes[].name */
-	unsigned n_hint_nodes;
+	struct slice_ep_hints *hints;	/* NULL when it has none */
 };
+/* The hints.forZones / hints.forNodes names of e (NULL, 0 when none). */
+static inline char *const *slice_ep_hint_zones(const struct slice_endpoint *e, unsigned *n)
+{
+	*n = e->hints ? e->hints->n_zones : 0;
+	return e->hints ? e->hints->names : NULL;
+}
+static inline char *const *slice_ep_hint_nodes(const struct slice_endpoint *e, unsigned *n)
+{
+	*n = e->hints ? e->hints->n_nodes : 0;
+	return e->hints ? e->hints->names + e->hints->n_zones : NULL;
+}
 
 struct endpoint_slice {
 	char *key;			/* "ns/slicename" (hmap key) */

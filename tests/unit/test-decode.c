@@ -136,7 +136,8 @@ static void test_slice_ok(void **state)
 	assert_int_equal(s->eps[2].flags, EP_READY | EP_SERVING);	/* nil conditions */
 
 	assert_string_equal(s->eps[0].node_name, "n1");
-	assert_int_equal(s->eps[0].n_hint_zones, 1);
+	assert_non_null(s->eps[0].hints);
+	assert_int_equal(s->eps[0].hints->n_zones, 1);
 	assert_true(s->trigger_time > 1704164000 && s->trigger_time < 1704165000);
 	slice_free(s);
 	json_object_put(o);
@@ -146,6 +147,45 @@ static void test_slice_ok(void **state)
 	      "\"conditions\":{\"ready\":false,\"terminating\":true}}]}");
 	assert_int_equal(slice_decode(o, &s, err, sizeof(err)), 0);
 	assert_int_equal(s->eps[0].flags, EP_SERVING | EP_TERMINATING);
+	slice_free(s);
+	json_object_put(o);
+}
+
+/* Topology hints: kept only when an endpoint has some, zones and nodes apart. */
+static void test_slice_hints(void **state)
+{
+	struct json_object *o = J("{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},"
+				  "\"addressType\":\"IPv4\",\"endpoints\":["
+				  "{\"addresses\":[\"10.0.0.1\"],\"hints\":{\"forZones\":[{\"name\":\"z1\"},{\"name\":\"z2\"}],"
+				  "\"forNodes\":[{\"name\":\"n1\"}]}},"
+				  "{\"addresses\":[\"10.0.0.2\"],\"hints\":{\"forNodes\":[{\"name\":\"n2\"}]}},"
+				  "{\"addresses\":[\"10.0.0.3\"],\"hints\":{\"forZones\":[],\"forNodes\":[]}},"
+				  "{\"addresses\":[\"10.0.0.4\"]}]}");
+	struct endpoint_slice *s;
+	char *const *v;
+	unsigned n;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(slice_decode(o, &s, err, sizeof(err)), 0);
+	assert_int_equal(s->n_eps, 4);
+	v = slice_ep_hint_zones(&s->eps[0], &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0], "z1");
+	assert_string_equal(v[1], "z2");
+	v = slice_ep_hint_nodes(&s->eps[0], &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0], "n1");
+	slice_ep_hint_zones(&s->eps[1], &n);
+	assert_int_equal(n, 0);
+	v = slice_ep_hint_nodes(&s->eps[1], &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0], "n2");
+	/* empty lists and no hints: nothing kept */
+	assert_null(s->eps[2].hints);
+	assert_null(s->eps[3].hints);
+	assert_null(slice_ep_hint_nodes(&s->eps[3], &n));
+	assert_int_equal(n, 0);
 	slice_free(s);
 	json_object_put(o);
 }
@@ -160,6 +200,8 @@ static void test_slice_bad(void **state)
 		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"ports\":[{\"port\":99999}]}", "port out of range" },
 		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3.4\"],\"conditions\":{\"ready\":\"yes\"}}]}", "booleans" },
 		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":{}}", "not a list" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3.4\"],\"hints\":{\"forZones\":[{\"name\":\"z\"}],\"forNodes\":[{}]}}]}", "invalid hints" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3.4\"],\"hints\":{\"forNodes\":{}}}]}", "invalid hints" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -459,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_service_edges),
 		cmocka_unit_test(test_service_bad),
 		cmocka_unit_test(test_slice_ok),
+		cmocka_unit_test(test_slice_hints),
 		cmocka_unit_test(test_slice_bad),
 		cmocka_unit_test(test_node),
 		cmocka_unit_test(test_names),

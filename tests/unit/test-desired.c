@@ -243,6 +243,39 @@ static void test_topology_node_hints(void **state)
 	desired_commit(&ds);
 }
 
+/* forNodes hints first (PreferSameNode), then forZones; each needs every endpoint hinted. */
+static void test_topology_nodes(void **state)
+{
+	const struct ds_port *p;
+
+	svc("y", "");
+	slice("y-1", "y",
+	      "{\"addresses\":[\"10.0.5.1\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],\"forNodes\":[{\"name\":\"n2\"}]}},"
+	      "{\"addresses\":[\"10.0.5.2\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],\"forNodes\":[{\"name\":\"n1\"},{\"name\":\"n3\"}]}},"
+	      "{\"addresses\":[\"10.0.5.3\"],\"zone\":\"zone-b\",\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}],\"forNodes\":[{\"name\":\"n4\"}]}}");
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/y:p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.5.2");
+	desired_commit(&ds);
+	/* no endpoint for this node: the zone hints */
+	slice("y-1", "y",
+	      "{\"addresses\":[\"10.0.5.1\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],\"forNodes\":[{\"name\":\"n2\"}]}},"
+	      "{\"addresses\":[\"10.0.5.3\"],\"zone\":\"zone-b\",\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}],\"forNodes\":[{\"name\":\"n4\"}]}}");
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/y:p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.5.1");
+	desired_commit(&ds);
+	/* one endpoint without node hints: the zone hints still apply */
+	slice("y-1", "y",
+	      "{\"addresses\":[\"10.0.5.1\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}]}},"
+	      "{\"addresses\":[\"10.0.5.2\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],\"forNodes\":[{\"name\":\"n1\"}]}},"
+	      "{\"addresses\":[\"10.0.5.3\"],\"zone\":\"zone-b\",\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}]}}");
+	desired_update(&ds, c, false);
+	p = desired_port(&ds, "ns/y:p");
+	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.5.1,10.0.5.2");
+	desired_commit(&ds);
+}
+
 static void test_not_proxied_and_removal(void **state)
 {
 	apply(SY_KIND_SERVICE, "{\"metadata\":{\"name\":\"h\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"None\",\"ports\":[{\"port\":80}]}}");
@@ -437,6 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nodeport_addrs_per_family, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminating_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_topology_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topology, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topology_node_hints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_proxied_and_removal, setup, teardown),
