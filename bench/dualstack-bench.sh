@@ -55,6 +55,8 @@ run_iptables() { # KIND ROUND
 	grep -q '^full_sync .*result=ok' "$o" || { echo "   iptables $kind run $r failed:"; tail -3 "$o"; return 1; }
 	rec iptables "$kind" full_wall "$(kv full_sync seconds "$o")"
 	rec iptables "$kind" full_cpu "$(kv full_sync cpu_seconds "$o")"
+	rec iptables "$kind" v4_cpu "$(kv full_sync v4_cpu "$o")"
+	rec iptables "$kind" v6_cpu "$(kv full_sync v6_cpu "$o")"
 	rec iptables "$kind" rss "$(awk '/^TIME / { printf "%.1f", $3 / 1024 }' "$o")"
 	rec iptables "$kind" change_wall "$(kv endpoint_change seconds "$o" | median | awk '{ print $1 * 1000 }')"
 	rec iptables "$kind" change_cpu "$(kv endpoint_change cpu_seconds "$o" | median | awk '{ print $1 * 1000 }')"
@@ -130,6 +132,10 @@ for m in $MODES; do
 	line "$m" change_wall "one endpoint change wall (ms)"
 	line "$m" change_cpu "one endpoint change CPU (ms)"
 done
+if [ -s "$OUT/iptables.dual.v4_cpu" ]; then
+	printf '%-9s %-32s %11s %11s\n' iptables "  dual: IPv4 / IPv6 instance CPU" "$(median <"$OUT/iptables.dual.v4_cpu")" \
+		"$(median <"$OUT/iptables.dual.v6_cpu")"
+fi
 echo "   (medians of $RUNS runs; netpol: 10,000 pods/1,000 policies, the change = one pod added;"
 echo "    goal: full sync and RSS ≤ 2.2×, the change unchanged)"
 for f in "$OUT"/*.v4.* "$OUT"/*.dual.*; do
