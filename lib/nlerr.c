@@ -2,6 +2,8 @@
 /* libnl error codes → errno (see switchyard/nlerr.h). */
 #include <errno.h>
 #include <netlink/errno.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
 #include "switchyard/nlerr.h"
 
 int sy_nl_errno(int nlerr)
@@ -27,4 +29,21 @@ int sy_nl_errno(int nlerr)
 	case NLE_MISSING_ATTR: return -EINVAL;
 	default: return -EIO;
 	}
+}
+
+int sy_nl_route_open(struct nl_sock **ret)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int r;
+
+	if (!sk)
+		return -ENOMEM;
+	r = nl_connect(sk, NETLINK_ROUTE);
+	if (r < 0) {
+		nl_socket_free(sk);
+		return sy_nl_errno(r);
+	}
+	nl_socket_set_buffer_size(sk, 4 << 20, 4 << 20);
+	*ret = sk;
+	return 0;
 }

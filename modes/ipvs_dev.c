@@ -25,21 +25,12 @@ struct ipvs_dev {
 int ipvs_dev_open(struct ipvs_dev **ret)
 {
 	struct ipvs_dev *d = calloc(1, sizeof(*d));
-	int r;
+	int r = d ? sy_nl_route_open(&d->sk) : -ENOMEM;
 
-	if (!d)
-		return -ENOMEM;
-	d->sk = nl_socket_alloc();
-	if (!d->sk) {
-		free(d);
-		return -ENOMEM;
-	}
-	r = nl_connect(d->sk, NETLINK_ROUTE);
 	if (r < 0) {
-		ipvs_dev_close(d);
-		return sy_nl_errno(r);
+		free(d);
+		return r;
 	}
-	nl_socket_set_buffer_size(d->sk, 4 << 20, 4 << 20);
 	*ret = d;
 	return 0;
 }

@@ -81,21 +81,11 @@ void pn_entry_str(const struct pn_entry *e, char *buf, size_t len)
 
 int pn_nl_open(struct nl_sock **ret)
 {
-	struct nl_sock *sk = nl_socket_alloc();
-	int r;
+	int r = sy_nl_route_open(ret);
 
-	if (!sk)
-		return -ENOMEM;
-	r = nl_connect(sk, NETLINK_ROUTE);
-	if (r < 0) {
-		nl_socket_free(sk);
-		return sy_nl_errno(r);
-	}
-	/* Large dumps (1000s of routes) in one go. */
-	nl_socket_set_buffer_size(sk, 4 << 20, 4 << 20);
-	nl_socket_set_msg_buf_size(sk, 64 << 10);
-	*ret = sk;
-	return 0;
+	if (r == 0)	/* large dumps (1000s of routes) in one go */
+		nl_socket_set_msg_buf_size(*ret, 64 << 10);
+	return r;
 }
 
 void pn_nl_close(struct nl_sock *sk)
