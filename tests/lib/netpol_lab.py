@@ -501,20 +501,25 @@ def case_list(c):
 
     def except_union():
         # several ipBlocks in one rule are a union: an address in one block's
-        # except but inside another block is admitted (y/a, y/b); the except
-        # of a block whose cidr is another block's except stays refused (the
-        # other local pods); per family, with all ports and with ports
+        # except but inside another block is admitted; the except of a block
+        # whose cidr is another block's except stays refused; per family,
+        # with all ports and with ports.  The excepts are pods inside the
+        # local range (an except outside its cidr is an invalid policy).
+        def inside(ip, net):
+            return ipaddress.ip_address(ip) in ipaddress.ip_network(net)
+        loc = [p for p in sorted(c.pods) if p != "x/a" and inside(c.pods[p]["ip"], c.net_local)]
         rules = [{"from": [{"ipBlock": {"cidr": c.net_all, "except": [c.net_local]}},
-                           {"ipBlock": {"cidr": c.pods["y/a"]["ip"] + "/32"}}]},
-                 {"from": [{"ipBlock": {"cidr": c.net_local, "except": [c.pods["y/b"]["ip"] + "/32",
-                                                                         c.pods["z/b"]["ip"] + "/32"]}},
-                           {"ipBlock": {"cidr": c.pods["z/b"]["ip"] + "/32"}}],
+                           {"ipBlock": {"cidr": c.pods[loc[0]]["ip"] + "/32"}}]},
+                 {"from": [{"ipBlock": {"cidr": c.net_local, "except": [c.pods[loc[1]]["ip"] + "/32",
+                                                                         c.pods[loc[2]]["ip"] + "/32"]}},
+                           {"ipBlock": {"cidr": c.pods[loc[2]]["ip"] + "/32"}}],
                   "ports": [{"protocol": "UDP", "port": 81}]}]
         if c.net6_all:
+            loc6 = [p for p in sorted(c.pods) if p != "x/a" and inside(c.pods[p]["ip6"], c.net6_local)]
             rules += [{"from": [{"ipBlock": {"cidr": c.net6_all, "except": [c.net6_local]}},
-                                {"ipBlock": {"cidr": c.pods["y/b"]["ip6"] + "/128"}}],
+                                {"ipBlock": {"cidr": c.pods[loc6[-1]]["ip6"] + "/128"}}],
                        "ports": [{"protocol": "TCP", "port": 80}, {"protocol": "SCTP", "port": 81}]},
-                      {"from": [{"ipBlock": {"cidr": c.net6_local, "except": [c.pods["z/a"]["ip6"] + "/128"]}}]}]
+                      {"from": [{"ipBlock": {"cidr": c.net6_local, "except": [c.pods[loc6[0]]["ip6"] + "/128"]}}]}]
         c.clear_policies()
         c.set_policy("x", "cidr-union", {"podSelector": sel(pod="a"), "ingress": rules})
     add("ipblock-except-covered-by-another-block", except_union)
