@@ -59,6 +59,22 @@ static bool has_name(char *const *v, unsigned n, const char *name)
 	return false;
 }
 
+/* The candidates whose node (by_node) or zone hints name want, moved to the front: their count. */
+static unsigned keep_hinted(struct cand *c, unsigned n, bool by_node, const char *want)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned nh;
+		char *const *h = by_node ? slice_ep_hint_nodes(c[i].se, &nh) :
+					   slice_ep_hint_zones(c[i].se, &nh);
+
+		if (has_name(h, nh, want))
+			c[k++] = c[i];
+	}
+	return k;
+}
+
 /*
  * kube-proxy's topology rule: hints are used only when every candidate
  * carries them and at least one names this node (forNodes) / zone
@@ -67,7 +83,6 @@ static bool has_name(char *const *v, unsigned n, const char *name)
 static unsigned topology_filter(struct cand *c, unsigned n, const struct ds_node *node)
 {
 	bool all_nodes = n > 0, any_node = false, all_zones = n > 0, any_zone = false;
-	unsigned k = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		unsigned nz, nn;
@@ -80,26 +95,10 @@ static unsigned topology_filter(struct cand *c, unsigned n, const struct ds_node
 		any_zone |= has_name(zones, nz, node->zone);
 	}
 	/* kube-proxy's topologyModeFromHints: node hints only with PreferSameTrafficDistribution */
-	if (all_nodes && any_node && !node->no_node_hints) {
-		for (unsigned i = 0; i < n; i++) {
-			unsigned nn;
-			char *const *nodes = slice_ep_hint_nodes(c[i].se, &nn);
-
-			if (has_name(nodes, nn, node->name))
-				c[k++] = c[i];
-		}
-		return k;
-	}
-	if (all_zones && any_zone) {
-		for (unsigned i = 0; i < n; i++) {
-			unsigned nz;
-			char *const *zones = slice_ep_hint_zones(c[i].se, &nz);
-
-			if (has_name(zones, nz, node->zone))
-				c[k++] = c[i];
-		}
-		return k;
-	}
+	if (all_nodes && any_node && !node->no_node_hints)
+		return keep_hinted(c, n, true, node->name);
+	if (all_zones && any_zone)
+		return keep_hinted(c, n, false, node->zone);
 	if (all_zones && node->zone)
 		log_v(4, "Ignoring same-zone topology hints: no endpoint hints zone %s", node->zone);
 	return n;
