@@ -209,6 +209,15 @@ static void scalar_fam(struct http_buf *b, const struct sy_metrics *m, const cha
 		}
 }
 
+/* A counter of HTTP answers by code (200, 503). */
+static void http_codes(struct http_buf *b, const char *name, const char *help, uint64_t ok,
+		       uint64_t unavailable)
+{
+	family(b, name, "counter", help);
+	sample_u(b, name, "{code=\"200\"}", ok);
+	sample_u(b, name, "{code=\"503\"}", unavailable);
+}
+
 /* kube-proxy's per-table gauges: {ip_family,table} for each family and table. */
 static void tables_fam(struct http_buf *b, const struct sy_metrics *m, const char *name,
 		       const char *help, const uint64_t (*v)[MODE_MAX_TABLES])
@@ -396,13 +405,10 @@ char *metrics_render(const struct sy_metrics *m, unsigned flags)
 			sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", label,
 				 m->no_local_endpoints_external[f]);
 		}
-	family(&b, "kubeproxy_proxy_healthz_total", "counter",
-	       "Cumulative proxy healthz HTTP status");
-	sample_u(&b, "kubeproxy_proxy_healthz_total", "{code=\"200\"}", m->healthz_200);
-	sample_u(&b, "kubeproxy_proxy_healthz_total", "{code=\"503\"}", m->healthz_503);
-	family(&b, "kubeproxy_proxy_livez_total", "counter", "Cumulative proxy livez HTTP status");
-	sample_u(&b, "kubeproxy_proxy_livez_total", "{code=\"200\"}", m->livez_200);
-	sample_u(&b, "kubeproxy_proxy_livez_total", "{code=\"503\"}", m->livez_503);
+	http_codes(&b, "kubeproxy_proxy_healthz_total", "Cumulative proxy healthz HTTP status",
+		   m->healthz_200, m->healthz_503);
+	http_codes(&b, "kubeproxy_proxy_livez_total", "Cumulative proxy livez HTTP status",
+		   m->livez_200, m->livez_503);
 	if (flags & METRICS_IPTABLES) {
 		tables_fam(&b, m, "kubeproxy_sync_proxy_rules_iptables_total",
 			   "Total number of iptables rules owned by kube-proxy", m->rules_total);
