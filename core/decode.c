@@ -376,6 +376,8 @@ static int meta(struct json_object *obj, enum sy_kind kind, char **key, char **n
 {
 	struct json_object *md;
 	const char *n, *s, *r;
+	size_t nsl, nl;
+	char *p;
 
 	if (decode_metadata(obj, &md, err, errlen) < 0)
 		return -EINVAL;
@@ -388,18 +390,25 @@ static int meta(struct json_object *obj, enum sy_kind kind, char **key, char **n
 	if (!s || !*s)
 		s = "default";
 	r = jstr(jget(md, "resourceVersion"));
-	*name = xstrdup(n);
-	*rv = r ? xstrdup(r) : NULL;
-	if (kind != SY_KIND_NODE) {
-		size_t l = strlen(s) + strlen(n) + 2;
-
-		*ns = xstrdup(s);
-		*key = xmalloc(l);
-		snprintf(*key, l, "%s/%s", s, n);
-	} else {
-		*ns = NULL;
-		*key = xstrdup(n);
+	/*
+	 * One allocation: "ns/name", "ns", the resourceVersion (a Node:
+	 * "name", the resourceVersion); name and ns point into it, freed
+	 * with the key.  Two of every object are kept: three strings fewer
+	 * each is 1.5 MB at 10,000 Services and 10,000 EndpointSlices.
+	 */
+	nsl = kind != SY_KIND_NODE ? strlen(s) + 1 : 0;		/* "ns/" and "ns\0" */
+	nl = strlen(n) + 1;
+	p = xmalloc(2 * nsl + nl + (r ? strlen(r) + 1 : 0));
+	*key = p;
+	if (nsl) {
+		memcpy(p, s, nsl - 1);
+		p[nsl - 1] = '/';
 	}
+	*name = memcpy(p + nsl, n, nl);
+	p += nsl + nl;
+	*ns = nsl ? memcpy(p, s, nsl) : NULL;
+	p += nsl;
+	*rv = r ? strcpy(p, r) : NULL;
 	return 0;
 }
 
@@ -412,7 +421,7 @@ void service_free(struct service *s)
 	for (unsigned i = 0; i < s->n_ports; i++)
 		sy_free_all(s->ports[i].name, s->ports[i].target_port_name);
 	sy_free_all(s->ports, s->external_ips, s->lb_ips, s->lb_source_ranges,
-		    s->traffic_distribution, s->key, s->ns, s->name, s->resource_version, s);
+		    s->traffic_distribution, s->key, s);
 }
 
 /*
@@ -715,8 +724,7 @@ void slice_free(struct endpoint_slice *s)
 		free(s->ports[i].name);
 	for (unsigned i = 0; i < s->n_eps; i++)
 		free(s->eps[i].hints);
-	sy_free_all(s->ports, s->eps, s->key, s->ns, s->name,
-		    s->resource_version, s->service_key, s);
+	sy_free_all(s->ports, s->eps, s->key, s->service_key, s);
 }
 
 /* The number of entries of a hints list (0 when absent); -EINVAL when it is not a list. */
@@ -890,7 +898,7 @@ void node_free(struct node *n)
 		return;
 	for (unsigned i = 0; i < n->n_annotations; i++)
 		sy_free_all(n->annotations[i].key, n->annotations[i].value);
-	sy_free_all(n->annotations, n->key, n->name, n->resource_version, n);
+	sy_free_all(n->annotations, n->key, n);
 }
 
 const char *node_annotation(const struct node *n, const char *key)
@@ -1007,7 +1015,6 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 	*ret = n;
 	return 0;
 fail:
-	free(unused_ns);
 	node_free(n);
 	return -EINVAL;
 }

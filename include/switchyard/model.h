@@ -74,7 +74,7 @@ struct svc_port {
 struct service {
 	/* pointers first, then the 4-byte and 1-byte fields: no padding holes (10,000s are kept) */
 	char *key;			/* "ns/name" (hmap key) */
-	char *ns, *name;
+	char *ns, *name;		/* inside key's allocation (as resource_version) */
 	char *resource_version;
 	struct svc_port *ports;
 	struct sy_addr *external_ips;	/* both families */
@@ -159,7 +159,7 @@ static inline char *const *slice_ep_hint_nodes(const struct slice_endpoint *e, u
 
 struct endpoint_slice {
 	char *key;			/* "ns/slicename" (hmap key) */
-	char *ns, *name;
+	char *ns, *name;		/* inside key's allocation (as resource_version) */
 	char *resource_version;
 	char *service_key;		/* "ns/<kubernetes.io/service-name>" */
 	int family;			/* addressType: AF_INET, AF_INET6; 0 for FQDN (no endpoints kept) */
@@ -177,7 +177,7 @@ struct node_annotation {
 
 struct node {
 	char *key;			/* name (hmap key) */
-	char *name;
+	char *name;			/* the key (as resource_version: inside its allocation) */
 	char *resource_version;
 	struct sy_addr internal_ip;	/* first IPv4 InternalIP, unset if none */
 	struct sy_addr external_ip;	/* first IPv4 ExternalIP, unset if none */
@@ -223,7 +223,9 @@ void service_cidr_free(struct service_cidr *sc);
 
 /*
  * Pure decoders: json → struct.  On failure return -EINVAL and write the
- * reason into err.  Node names and zones are interned (never freed).
+ * reason into err.  Node names and zones are interned (never freed).  A
+ * Service's, EndpointSlice's or Node's ns, name and resource_version live
+ * in its key's allocation (freed with it).
  * service_decode reports each entry it skips inside a good Service (an
  * invalid externalIP, LB ingress IP or source range: "Service ns/name:
  * ...; this entry is skipped") to rep ('E'; may be NULL).

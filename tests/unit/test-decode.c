@@ -18,6 +18,9 @@ static void test_service_ok(void **state)
 
 	assert_int_equal(service_decode(o, NULL, &s, err, sizeof(err)), 0);
 	assert_string_equal(s->key, "apps/web");
+	assert_string_equal(s->ns, "apps");
+	assert_string_equal(s->name, "web");
+	assert_string_equal(s->resource_version, "5");
 	assert_int_equal(s->type, SVC_TYPE_LOAD_BALANCER);
 	assert_string_equal(sy_addr_str(&s->cluster_ip), "10.96.45.123");
 	assert_int_equal(s->n_ports, 2);
@@ -130,6 +133,9 @@ static void test_slice_ok(void **state)
 
 	assert_int_equal(slice_decode(o, &s, err, sizeof(err)), 0);
 	assert_string_equal(s->service_key, "apps/web");
+	assert_string_equal(s->key, "apps/web-abc");
+	assert_string_equal(s->ns, "apps");
+	assert_string_equal(s->name, "web-abc");
 	assert_int_equal(s->n_eps, 3);	/* the empty one is ignored */
 	assert_int_equal(s->eps[0].flags, EP_READY | EP_SERVING);
 	assert_int_equal(s->eps[1].flags, EP_SERVING | EP_TERMINATING);
@@ -227,6 +233,8 @@ static void test_node(void **state)
 
 	assert_int_equal(node_decode(o, &n, err, sizeof(err)), 0);
 	assert_string_equal(n->key, "n1");
+	assert_string_equal(n->name, "n1");
+	assert_null(n->resource_version);
 	assert_string_equal(sy_addr_str(&n->internal_ip), "10.0.0.5");
 	assert_true(n->has_pod_cidr);
 	assert_int_equal(n->pod_cidr.plen, 24);
