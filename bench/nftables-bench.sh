@@ -48,7 +48,8 @@
 # 0: not measured), SY_BENCH_CHANGES (switchyard's endpoint changes per size,
 # back and forth, default 1; medians; each one alters the endpoint count 10 <-> 9
 # unless SY_BENCH_COUNT_CHANGE=0), SY_BENCH_ANON (2000), BENCH_PARTS
-# (default "1 2 3"); part 7 (dual stack against IPv4-only): SY_BENCH_DS_SIZES (10000),
+# (default "1 2 3"); part 5: BENCH_ROUNDS, DUR, SY_BENCH_DP_REF=0 (switchyard's labs
+# only), SY_BENCH_DP_ABBA=K (K A-B-B-A blocks, DUR_ABBA s each); part 7 (dual stack against IPv4-only): SY_BENCH_DS_SIZES (10000),
 # SY_BENCH_DS_REPEAT (3).
 set -u
 SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -360,6 +361,37 @@ for r in $(seq 1 "$ROUNDS"); do
 		gbps "$l" 10.1.2.2 >>"$SY_TMP/gpod-$l"
 	done
 done
+# ABBA blocks (SY_BENCH_DP_ABBA=K, default 0: off): switchyard's ClusterIP rate
+# at DP_N (A) and at 0 Services (B) in K blocks of A B B A, DUR_ABBA (1) s each,
+# wrk pinned to CPU 0 (taskset) in both labs; a block's ratio (A1+A2)/(B1+B2)
+# cancels a load that drifts linearly over its 4 s, the direct path is not
+# needed as a control.  The median with a bootstrap 95 % interval.
+if [ "${SY_BENCH_DP_ABBA:-0}" -gt 0 ] && [ -n "${LC[switchyard:$DP_N]:-}" ] && [ -n "${LC[switchyard:0]:-}" ]; then
+	rps1() {
+		ip netns exec "${LRT[$1]}" conntrack -F >/dev/null 2>&1
+		ip netns exec "${LC[$1]}" taskset -c 0 wrk -t1 -c16 -d"${DUR_ABBA:-1}"s -H 'Connection: close' \
+			"http://10.255.255.254/" 2>/dev/null | sed -n 's/^Requests\/sec: *//p'
+	}
+	: >"$SY_TMP/abba"
+	for k in $(seq 1 "$SY_BENCH_DP_ABBA"); do
+		a1=$(rps1 "switchyard:$DP_N"); b1=$(rps1 switchyard:0); b2=$(rps1 switchyard:0); a2=$(rps1 "switchyard:$DP_N")
+		echo "$a1 $b1 $b2 $a2" >>"$SY_TMP/abba"
+	done
+	"$PY" - "$SY_TMP/abba" "$DP_N" "${DUR_ABBA:-1}" <<'PYEOF'
+import random, statistics, sys
+rows = [[float(x) for x in l.split()] for l in open(sys.argv[1]) if len(l.split()) == 4]
+r = [(a1 + a2) / (b1 + b2) for a1, b1, b2, a2 in rows if b1 + b2 > 0]
+if r:
+    rnd = random.Random(1)
+    meds = sorted(statistics.median(rnd.choices(r, k=len(r))) for _ in range(2000))
+    lo, hi = meds[49], meds[1949]
+    print("   ABBA, ClusterIP conn/s at %s ÷ at 0 (wrk -t1 -c16 on CPU 0, %s s each): %.3f [%.3f, %.3f] over %d blocks"
+          " (rates %.0f / %.0f): within 5 %% %s" % (sys.argv[2], sys.argv[3], statistics.median(r), lo, hi, len(r),
+          statistics.median([x[0] for x in rows] + [x[3] for x in rows]),
+          statistics.median([x[1] for x in rows] + [x[2] for x in rows]),
+          "shown" if lo >= 0.95 else "not shown (the interval reaches below 0.95)"))
+PYEOF
+fi
 printf '%-11s %6s | %9s %9s %6s %9s | %8s %8s %6s\n' mode svcs cip_rps pod_rps ratio vs_0svc \
 	cip_gbps pod_gbps ratio
 for l in "${LABS[@]}"; do
