@@ -33,13 +33,14 @@
  * Service ports: one transaction holds the nftables commit mutex while the
  * kernel processes it, and a cold start must not hold it more than ~100 ms
  * at a time (issue 15; kubernetes #139328).  At 10,000 Services a 4,000-
- * message batch costs the kernel 20-45 ms of CPU; the doubling batches
+ * message batch cost the kernel 20-45 ms of CPU; the doubling batches
  * used before (fewer table validations) made the last one 0.6-0.9 s, and
- * their pages the largest transient of the first sync.  With data maps
- * for the endpoints the table's validation per commit is cheap, so 41
- * batches instead of 7 did not cost more CPU (doc/nftables.md).
+ * their pages the largest transient of the first sync.  With the ports
+ * in the order of their endpoint-ranges maps (full_pass) consecutive
+ * ports share element messages, so a batch of 4,000 carried twice the
+ * elements (0.5 MB more peak RSS): 2,000, ~38 batches at 10,000.
  */
-#define CHUNK_MSGS 4000
+#define CHUNK_MSGS 2000
 #define MAX_TRIES 4
 
 struct dset {
@@ -294,6 +295,32 @@ static uint64_t elem_vfp(uint8_t ev, const char *chain, const uint8_t *data, uns
 		VFP_MIX(data[i]);
 #undef VFP_MIX
 	return h;
+}
+
+/* A range's value: its data and its end (an endpoint-ranges element). */
+static uint64_t vfp_end(uint64_t h, uint32_t end)
+{
+	for (int i = 24; i >= 0; i -= 8) {
+		h ^= (uint8_t)(end >> i);
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/*
+ * An endpoint-ranges entry keeps the end the kernel holds in the 4 bytes
+ * after its 4-byte key (the slab entry's padding: no memory of its own).
+ */
+_Static_assert(((sizeof(struct eent) + NFTP_RANGE_KLEN + 7) & ~(size_t)7) >=
+	       sizeof(struct eent) + NFTP_RANGE_KLEN + 4, "room for a range's end");
+#define EENT_END(x) ((x)->key + NFTP_RANGE_KLEN)
+
+/* D's value fingerprint of an element (a range: with its end). */
+static uint64_t d_vfp(const struct nftp_elem *e)
+{
+	if (e->set >= NFTP_S_EP0 && e->set < NFTP_NSETS)
+		return vfp_end(elem_vfp(0, NULL, nftp_elem_data(e), e->dlen), nftp_range_end(e));
+	return elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen);
 }
 
 /* A load-balancing chain's slot: its endpoint-ranges map and key space (nftables_plan.h). */
@@ -747,15 +774,16 @@ static void k_pair(struct proxy_mode *m, unsigned set, struct ivel *iv, unsigned
 			vfp = iv[i].vfp;
 		} else if (open && iv[i].key > start) {
 			uint8_t k[NFTP_RANGE_KLEN];
+			uint32_t end = iv[i].key;
 			k[0] = (uint8_t)(start >> 24);
 			k[1] = (uint8_t)(start >> 16);
 			k[2] = (uint8_t)(start >> 8);
 			k[3] = (uint8_t)start;
-			k[4] = (uint8_t)(iv[i].key >> 24);
-			k[5] = (uint8_t)(iv[i].key >> 16);
-			k[6] = (uint8_t)(iv[i].key >> 8);
-			k[7] = (uint8_t)iv[i].key;
-			k_elem_put(m, set, k, sizeof(k), vfp);
+			struct eent *x = ei_put(&m->elems, set, k, sizeof(k));
+			x->ink = 1;
+			x->vfp = vfp_end(vfp, end);
+			for (int b = 0; b < 4; b++)
+				EENT_END(x)[b] = (uint8_t)(end >> (24 - 8 * b));
 			open = false;
 		} else {
 			k_orphan(m, set, iv[i].key, true);
@@ -857,16 +885,19 @@ static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 		}
 }
 
-/* Add (e: the value) or delete one element; an endpoint-ranges entry is its start and end. */
+/*
+ * Add (e: the value) or delete one element; an endpoint-ranges entry is
+ * its start and its end element (end: 4 bytes, big-endian).
+ */
 static void e_write(struct sy_nft_batch *b, bool add, unsigned set, const uint8_t *key,
-		    unsigned klen, const struct nftp_elem *e)
+		    unsigned klen, const struct nftp_elem *e, const uint8_t *end)
 {
 	const char *name = nftp_set_def(set)->name;
 
 	if (is_ep_set(set) && klen == NFTP_RANGE_KLEN) {
 		sy_nft_elem_iv(b, add, name, key, 4, false, e ? nftp_elem_data(e) : NULL,
 			       e ? e->dlen : 0);
-		sy_nft_elem_iv(b, add, name, key + 4, 4, true, NULL, 0);
+		sy_nft_elem_iv(b, add, name, end, 4, true, NULL, 0);
 	} else if (!add) {
 		sy_nft_elem(b, false, name, key, klen, 0, NULL);
 	} else if (e->dlen) {
@@ -929,9 +960,9 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 		if (!x || !x->ink)
 			continue;
 		e = d_elem_value(m, x);
-		if (e && x->vfp == elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen))
+		if (e && x->vfp == d_vfp(e))
 			continue;
-		e_write(b, false, x->set, x->key, x->klen, NULL);
+		e_write(b, false, x->set, x->key, x->klen, NULL, EENT_END(x));
 		x->ink = 0;
 	}
 	for (unsigned i = 0; i < u->n_elems; i++) {
@@ -942,9 +973,14 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 			continue;
 		e = d_elem_value(m, x);
 		if (e) {
-			e_write(b, true, e->set, nftp_elem_kp(e), e->klen, e);
+			if (is_ep_set(e->set)) {
+				uint32_t end = nftp_range_end(e);
+				for (int k = 0; k < 4; k++)
+					EENT_END(x)[k] = (uint8_t)(end >> (24 - 8 * k));
+			}
+			e_write(b, true, e->set, nftp_elem_kp(e), e->klen, e, EENT_END(x));
 			x->ink = 1;
-			x->vfp = elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen);
+			x->vfp = d_vfp(e);
 		} else if (!x->refs) {
 			ei_del(&m->elems, x);	/* uk may point into it: not used after this */
 		}
@@ -1036,11 +1072,12 @@ static int s_send(struct sender *s)
 		return 0;
 	}
 	unsigned msgs = sy_nft_batch_count(s->b);
+	size_t bytes = sy_nft_batch_bytes(s->b);
 	double c0 = thread_cpu(), kc;
 	r = sy_nft_send(s->m->nl, s->b, &s->e, &ks);
 	kc = thread_cpu() - c0;
-	log_v(4, "nftables %s: batch of %u messages, %.3f ms in the kernel (cpu %.3f ms)",
-	      s->m->fam_table, msgs, ks * 1e3, kc * 1e3);
+	log_v(4, "nftables %s: batch of %u messages (%zu bytes), %.3f ms in the kernel (cpu %.3f ms)",
+	      s->m->fam_table, msgs, bytes, ks * 1e3, kc * 1e3);
 	s->st->writes++;
 	s->st->kernel_write_seconds += ks;
 	s->st->kernel_write_cpu_seconds += kc;
@@ -1256,19 +1293,13 @@ static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct l
 	}
 }
 
-/* A port and the endpoint-ranges map of its first range (NFTP_NSETS: none). */
-struct pord {
-	struct nftp_port *pp;
-	unsigned shard;
-};
-
-static int pord_cmp(const void *pa, const void *pb)
+/* The group of 16 endpoint-ranges maps of a port's first range (16: none). */
+static unsigned port_group(const struct nftp_port *pp)
 {
-	const struct pord *a = pa, *b = pb;
-
-	if (a->shard != b->shard)
-		return a->shard < b->shard ? -1 : 1;
-	return strcmp(a->pp->name, b->pp->name);
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (is_ep_set(pp->elems[i].set))
+			return (pp->elems[i].set - NFTP_S_EP0) / 16;
+	return NFTP_EP_SHARDS / 16;
 }
 
 /* A full pass: K from the kernel, then every unit, chunked. */
@@ -1318,50 +1349,39 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	 * port's old and new verdict elements stay in one batch.
 	 */
 	/*
-	 * The ports in the order of their endpoint-ranges map: a commit costs
-	 * the kernel a walk of every interval map the batch touched (6.18's
-	 * rbtree: about its size), so a batch touches a few maps, not all 256
-	 * (10,000 Services: the cold start's batches grew from 8 to 100 ms of
-	 * kernel CPU in hash order).
+	 * The data pass in 17 rounds over the ports, by the group of 16
+	 * endpoint-ranges maps their first range is in (then the rest): a
+	 * commit costs the kernel a walk of every interval map the batch
+	 * touched (6.18's rbtree: about its size), so a batch touches a few
+	 * maps, not all 256 (10,000 Services: the cold start's batches grew
+	 * from 8 to 100 ms of kernel CPU in hash order, 9-35 ms so).  No
+	 * array of the ports: it would add to the sync's peak RSS.
 	 */
-	struct pord *ord = xcalloc(hmap_count(&m->ports) + 1, sizeof(*ord));
-	unsigned n_ord = 0;
-	hmap_iter_init(&it, &m->ports);
-	while (hmap_iter_next(&it, &key, &v)) {
-		struct nftp_port *pp = v;
-		if (pp->error || is_parked(pp))
-			continue;
-		ord[n_ord].pp = pp;
-		ord[n_ord].shard = NFTP_NSETS;
-		for (unsigned i = 0; i < pp->n_elems; i++)
-			if (is_ep_set(pp->elems[i].set)) {
-				ord[n_ord].shard = pp->elems[i].set;
-				break;
-			}
-		n_ord++;
-	}
-	qsort(ord, n_ord, sizeof(*ord), pord_cmp);
 	for (int pass = U_DATA; pass <= U_VERDICT; pass++) {
-		for (unsigned k = 0; k < n_ord; k++) {
-			struct nftp_port *pp = ord[k].pp;
-			u_add_port(&u, pp, pass);
-			if (pass == U_DATA)
-				u_add_leftovers(&u, pp, left, n_left);
-			u.defer = pass == U_DATA;
-			s_tag(s, pp->name);
-			*written += emit(m, s->b, &u, now);
-			u_reset(&u);
-			if (sy_nft_batch_count(s->b) >= CHUNK_MSGS) {
-				r = s_send(s);
-				if (r < 0) {
-					free(ord);
-					goto out;
+		for (unsigned grp = 0; grp <= (pass == U_DATA ? NFTP_EP_SHARDS / 16 : 0); grp++) {
+			hmap_iter_init(&it, &m->ports);
+			while (hmap_iter_next(&it, &key, &v)) {
+				struct nftp_port *pp = v;
+				if (pp->error || is_parked(pp))
+					continue;
+				if (pass == U_DATA && port_group(pp) != grp)
+					continue;
+				u_add_port(&u, pp, pass);
+				if (pass == U_DATA)
+					u_add_leftovers(&u, pp, left, n_left);
+				u.defer = pass == U_DATA;
+				s_tag(s, pp->name);
+				*written += emit(m, s->b, &u, now);
+				u_reset(&u);
+				if (sy_nft_batch_count(s->b) >= CHUNK_MSGS) {
+					r = s_send(s);
+					if (r < 0)
+						goto out;
+					s_new(s);
 				}
-				s_new(s);
 			}
 		}
 	}
-	free(ord);
 	u.defer = false;
 	s_tag(s, NULL);
 	/* leftovers: in K, not in D */

@@ -456,6 +456,19 @@ uint32_t nftp_base_hash(const char *chain)
 	return NFTP_SLOT_OK(s) ? s : s & 0xff;
 }
 
+uint32_t nftp_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+uint32_t nftp_range_end(const struct nftp_elem *e)
+{
+	/* the last range ends at key + NFTP_SPAN: at most 2^32 - NFTP_SPAN (NFTP_SLOT_OK) */
+	if (e->ev)
+		return (nftp_be32(nftp_elem_kp(e)) & ~(NFTP_SPAN - 1)) + NFTP_SPAN;
+	return nftp_be32(nftp_elem_kp(e + 1));
+}
+
 static void put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
@@ -491,16 +504,17 @@ static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct
 	r.numgen_off = key;
 	r.set = nftp_set_def(set)->name;
 	add_rule(c, &r);
+	/* the ranges consecutive (nftp_range_end), the last one marked */
 	for (unsigned i = 0; i < n; i++) {
 		struct elem_b *e = add_elem(pp->eb, set, NULL, 0, 0, SY_NFT_EV_NONE, NULL);
 		put_be32(e->kd, key + nftp_range(i, n));
-		/* the last range ends at key + NFTP_SPAN: at most 2^32 - NFTP_SPAN (NFTP_SLOT_OK) */
-		put_be32(e->kd + 4, key + nftp_range(i + 1, n));
 		e->h.klen = NFTP_RANGE_KLEN;
+		e->h.ev = i + 1 == n;
 		e->h.dlen = (uint8_t)sy_nft_ap_make(e->kd + e->h.klen, &eps[i].addr, eps[i].port);
+	}
+	for (unsigned i = 0; i < n; i++)
 		add_elem(pp->eb, NFTP_S_HAIRPIN, &eps[i].addr, 0, 0,
 			 SY_NFT_EV_NONE, NULL);
-	}
 }
 
 /*

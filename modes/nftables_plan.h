@@ -176,10 +176,15 @@ static inline uint32_t nftp_range(unsigned i, unsigned n)
 	return (uint32_t)(((uint64_t)i << NFTP_SPAN_BITS) / n);
 }
 /*
- * An endpoint-ranges element's key: start . end (big-endian, end the first
- * key after the range), 8 bytes; data ip . port.
+ * An endpoint-ranges element: its key is the range's start (big-endian, 4
+ * bytes), its data ip . port.  Its end (the first key after it) is not
+ * stored: a chain's ranges are consecutive in its plan, so it is the next
+ * element's start, or for the chain's last range (ev 1) the end of the
+ * key space (nftp_range_end).
  */
-#define NFTP_RANGE_KLEN 8
+#define NFTP_RANGE_KLEN 4
+uint32_t nftp_range_end(const struct nftp_elem *e);
+uint32_t nftp_be32(const uint8_t *p);
 struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp,
 				const struct nftp_alloc *al);
 void nftp_port_free(struct nftp_port *pp);

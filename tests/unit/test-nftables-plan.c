@@ -139,9 +139,9 @@ static void test_clusterip(void **state)
 		const struct nftp_elem *e = &pp->elems[i];
 		if (e->set != NFTP_SLOT_SET(slot))
 			continue;
-		assert_int_equal(e->klen, 8);
+		assert_int_equal(e->klen, 4);
 		assert_int_equal(be32(nftp_elem_kp(e)), base + k * NFTP_SPAN / 2);
-		assert_int_equal(be32(nftp_elem_kp(e) + 4), base + (k + 1) * NFTP_SPAN / 2);
+		assert_int_equal(nftp_range_end(e), base + (k + 1) * NFTP_SPAN / 2);
 		assert_int_equal(e->dlen, 8);
 		assert_memory_equal(nftp_elem_data(e), k ? "\x0a\xf4\x02\x02\x1f\x90\0\0" : "\x0a\xf4\x01\x02\x1f\x90\0\0", 8);
 		k++;
@@ -312,7 +312,7 @@ static void test_ipv6(void **state)
 		const struct nftp_elem *e = &pp->elems[i];
 		if (e->set < NFTP_S_EP0)
 			continue;
-		assert_int_equal(e->klen, NFTP_RANGE_KLEN);	/* start . end; 8 + 20 <= NFTP_KD_MAX */
+		assert_int_equal(e->klen, NFTP_RANGE_KLEN);	/* the start; 4 + 20 <= NFTP_KD_MAX */
 		assert_int_equal(e->dlen, 20);
 		assert_memory_equal(nftp_elem_data(e), ep6.b, 16);
 		assert_memory_equal(nftp_elem_data(e) + 16, "\x1f\x90\0\0", 4);
@@ -401,7 +401,7 @@ static void test_ranges(void **state)
 				const struct nftp_elem *e = &pp->elems[i];
 				if (e->set != NFTP_SLOT_SET(fixed_slot))
 					continue;
-				uint32_t a = be32(nftp_elem_kp(e)), b = be32(nftp_elem_kp(e) + 4);
+				uint32_t a = be32(nftp_elem_kp(e)), b = nftp_range_end(e);
 				assert_int_equal(a, next);
 				assert_true(b - a == lo || b - a == hi);
 				/* range k -> endpoint k */
