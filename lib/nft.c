@@ -467,6 +467,15 @@ static void e_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, bool 
 	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
 }
 
+/* Whether the key from register 0 on is in set (inv: is not). */
+static void e_match(struct nftnl_rule *r, const char *set, bool inv)
+{
+	struct nftnl_expr *e = e_add(r, "lookup", inv ? 2 : 1, (const uint32_t[][2]){
+		{ NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00 }, { NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV } });
+
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+}
+
 static void e_imm_data(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e = e_add(r, "immediate", 1, (const uint32_t[][2]){
@@ -871,69 +880,62 @@ void sy_nft_elem_iv(struct sy_nft_batch *b, bool add, const char *set, const uin
 
 /* ---- send ---- */
 
-static const char *msg_kind(uint16_t type)
+/*
+ * A message's attributes by type (those above OBJ_ATTR_MAX are not read).
+ * Every kind names its table in attribute 1 (NFTA_TABLE_NAME,
+ * NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE).
+ */
+_Static_assert((int)NFTA_CHAIN_TABLE == NFTA_TABLE_NAME &&
+	       (int)NFTA_RULE_TABLE == NFTA_TABLE_NAME && (int)NFTA_SET_TABLE == NFTA_TABLE_NAME,
+	       "a message's table is attribute 1");
+#define OBJ_ATTR_MAX 16		/* above every attribute read */
+
+static int obj_attr_cb(const struct nlattr *attr, void *data)
 {
-	switch (type & 0xff) {
-	case NFT_MSG_NEWTABLE: return "add table";
-	case NFT_MSG_DELTABLE: return "delete table";
-	case NFT_MSG_NEWCHAIN: return "add chain";
-	case NFT_MSG_DELCHAIN: return "delete chain";
-	case NFT_MSG_NEWRULE: return "add rule to";
-	case NFT_MSG_DELRULE: return "flush chain";
-	case NFT_MSG_NEWSET: return "add set";
-	case NFT_MSG_DELSET: return "delete set";
-	case NFT_MSG_NEWSETELEM: return "add element to";
-	case NFT_MSG_DELSETELEM: return "delete element from";
-	default: return "message";
-	}
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	if (type <= OBJ_ATTR_MAX)
+		tb[type] = attr;
+	return MNL_CB_OK;
 }
+
+/* A string attribute (NULL when absent or not NUL-terminated). */
+static const char *attr_str(const struct nlattr *a)
+{
+	return a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0 ? mnl_attr_get_str(a) : NULL;
+}
+
+/* What a batch message does, and the attribute that names its object. */
+static const struct {
+	const char *what;
+	uint16_t name_attr;
+} msg_kinds[] = {
+	[NFT_MSG_NEWTABLE] = { "add table", NFTA_TABLE_NAME },
+	[NFT_MSG_DELTABLE] = { "delete table", NFTA_TABLE_NAME },
+	[NFT_MSG_NEWCHAIN] = { "add chain", NFTA_CHAIN_NAME },
+	[NFT_MSG_DELCHAIN] = { "delete chain", NFTA_CHAIN_NAME },
+	[NFT_MSG_NEWRULE] = { "add rule to", NFTA_RULE_CHAIN },
+	[NFT_MSG_DELRULE] = { "flush chain", NFTA_RULE_CHAIN },
+	[NFT_MSG_NEWSET] = { "add set", NFTA_SET_NAME },
+	[NFT_MSG_DELSET] = { "delete set", NFTA_SET_NAME },
+	[NFT_MSG_NEWSETELEM] = { "add element to", NFTA_SET_ELEM_LIST_SET },
+	[NFT_MSG_DELSETELEM] = { "delete element from", NFTA_SET_ELEM_LIST_SET },
+};
 
 /* The object named in the echoed message that failed. */
 static void describe(const struct nlmsghdr *orig, size_t avail, int err, char *out, size_t len)
 {
-	const char *name = "?";
-	struct nftnl_chain *c = NULL;
-	struct nftnl_rule *r = NULL;
-	struct nftnl_set *s = NULL;
-	struct nftnl_table *t = NULL;
+	const struct nlattr *tb[OBJ_ATTR_MAX + 1] = { 0 };
 	uint16_t type = orig->nlmsg_type & 0xff;
+	bool known = type < ARRAY_SIZE(msg_kinds) && msg_kinds[type].what;
+	const char *name = NULL;
 
-	if (avail >= orig->nlmsg_len) {
-		switch (type) {
-		case NFT_MSG_NEWCHAIN: case NFT_MSG_DELCHAIN:
-			c = nftnl_chain_alloc();
-			if (nftnl_chain_nlmsg_parse(orig, c) >= 0 && nftnl_chain_is_set(c, NFTNL_CHAIN_NAME))
-				name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
-			break;
-		case NFT_MSG_NEWRULE: case NFT_MSG_DELRULE:
-			r = nftnl_rule_alloc();
-			if (nftnl_rule_nlmsg_parse(orig, r) >= 0 && nftnl_rule_is_set(r, NFTNL_RULE_CHAIN))
-				name = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
-			break;
-		case NFT_MSG_NEWSET: case NFT_MSG_DELSET:
-		case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM:
-			s = nftnl_set_alloc();
-			if ((type == NFT_MSG_NEWSET || type == NFT_MSG_DELSET ?
-			     nftnl_set_nlmsg_parse(orig, s) : nftnl_set_elems_nlmsg_parse(orig, s)) >= 0 &&
-			    nftnl_set_is_set(s, NFTNL_SET_NAME))
-				name = nftnl_set_get_str(s, NFTNL_SET_NAME);
-			break;
-		case NFT_MSG_NEWTABLE: case NFT_MSG_DELTABLE:
-			t = nftnl_table_alloc();
-			if (nftnl_table_nlmsg_parse(orig, t) >= 0 && nftnl_table_is_set(t, NFTNL_TABLE_NAME))
-				name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
-			break;
-		}
-	}
-	snprintf(out, len, "%s %s: %s", msg_kind(type), name, strerror(-err));
-	if (c)
-		nftnl_chain_free(c);
-	if (r)
-		nftnl_rule_free(r);
-	if (s)
-		nftnl_set_free(s);
-	if (t)
-		nftnl_table_free(t);
+	if (known && avail >= orig->nlmsg_len &&
+	    mnl_attr_parse(orig, sizeof(struct nfgenmsg), obj_attr_cb, tb) >= 0)
+		name = attr_str(tb[msg_kinds[type].name_attr]);
+	snprintf(out, len, "%s %s: %s", known ? msg_kinds[type].what : "message", name ? name : "?",
+		 strerror(-err));
 }
 
 int sy_nft_send(struct sy_nft *n, struct sy_nft_batch *b, struct sy_nft_error *e, double *kernel_s)
@@ -1038,69 +1040,17 @@ static int dump(struct sy_nft *n, struct nlmsghdr *req, dump_cb cb, void *arg)
 	}
 }
 
-struct table_arg { const char *table; bool found; };
-
-static int table_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct table_arg *a = data;
-	struct nftnl_table *t = nftnl_table_alloc();
-
-	if (nftnl_table_nlmsg_parse(nlh, t) >= 0 &&
-	    !strcmp(nftnl_table_get_str(t, NFTNL_TABLE_NAME), a->table))
-		a->found = true;
-	nftnl_table_free(t);
-	return MNL_CB_OK;
-}
-
-int sy_nft_table_exists(struct sy_nft *n, int family, const char *table)
-{
-	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)family,
-						     NLM_F_DUMP, next_seq++);
-	struct table_arg a = { table, false };
-	int r = dump(n, nlh, table_cb, &a);
-
-	return r < 0 ? r : a.found;
-}
-
-bool sy_nft_unavailable(int err)
-{
-	return err == -EINVAL || err == -EPROTONOSUPPORT || err == -EAFNOSUPPORT;
-}
-
-struct chain_arg {
+/*
+ * The table, chain, rule and set dumps: what a reply names, read straight
+ * from its attributes (obj_attr_cb); the reply's type says which of the
+ * callbacks it goes to.
+ */
+struct obj_arg {
 	const char *table;
-	void (*cb)(void *arg, const char *name, bool base);
-	void *arg;
-};
-
-static int chain_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct chain_arg *a = data;
-	struct nftnl_chain *c = nftnl_chain_alloc();
-
-	if (nftnl_chain_nlmsg_parse(nlh, c) >= 0 &&
-	    !strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), a->table))
-		a->cb(a->arg, nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
-		      nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM));
-	nftnl_chain_free(c);
-	return MNL_CB_OK;
-}
-
-int sy_nft_dump_chains(struct sy_nft *n, int family, const char *table,
-		       void (*cb)(void *arg, const char *name, bool base), void *arg)
-{
-	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, (uint16_t)family,
-						     NLM_F_DUMP, next_seq++);
-	struct chain_arg a = { table, cb, arg };
-
-	return dump(n, nlh, chain_cb, &a);
-}
-
-struct rule_arg {
-	const char *table;
-	void (*cb)(void *arg, const char *chain, uint64_t fp);
+	bool found;					/* tables */
+	void (*chain_cb)(void *arg, const char *name, bool base);
+	void (*rule_cb)(void *arg, const char *chain, uint64_t fp);
+	void (*set_cb)(void *arg, const char *name);
 	void *arg;
 };
 
@@ -1115,55 +1065,85 @@ static int udata_cb(const struct nftnl_udata *attr, void *data)
 	return 0;
 }
 
-static int rule_cb(const struct nlmsghdr *nlh, void *data)
+/* The fingerprint in a rule's "sy:" comment, 0 without one. */
+static uint64_t rule_fp(const struct nlattr *userdata)
 {
-	struct rule_arg *a = data;
-	struct nftnl_rule *r = nftnl_rule_alloc();
+	uint64_t fp = 0;
 
-	if (nftnl_rule_nlmsg_parse(nlh, r) >= 0 &&
-	    !strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), a->table)) {
-		uint64_t fp = 0;
-		uint32_t len = 0;
-		const void *ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
-		if (ud && len)
-			nftnl_udata_parse(ud, len, udata_cb, &fp);
-		a->cb(a->arg, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), fp);
+	if (userdata && mnl_attr_get_payload_len(userdata))
+		nftnl_udata_parse(mnl_attr_get_payload(userdata), mnl_attr_get_payload_len(userdata),
+				  udata_cb, &fp);
+	return fp;
+}
+
+static int obj_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct obj_arg *a = data;
+	const struct nlattr *tb[OBJ_ATTR_MAX + 1] = { 0 };
+	const char *table;
+
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), obj_attr_cb, tb) < 0)
+		return MNL_CB_OK;
+	table = attr_str(tb[NFTA_TABLE_NAME]);
+	if (!table || strcmp(table, a->table))
+		return MNL_CB_OK;
+	switch (NFNL_MSG_TYPE(nlh->nlmsg_type)) {
+	case NFT_MSG_NEWTABLE:
+		a->found = true;
+		break;
+	case NFT_MSG_NEWCHAIN:
+		a->chain_cb(a->arg, attr_str(tb[NFTA_CHAIN_NAME]), tb[NFTA_CHAIN_HOOK] != NULL);
+		break;
+	case NFT_MSG_NEWRULE:
+		a->rule_cb(a->arg, attr_str(tb[NFTA_RULE_CHAIN]), rule_fp(tb[NFTA_RULE_USERDATA]));
+		break;
+	case NFT_MSG_NEWSET:
+		a->set_cb(a->arg, attr_str(tb[NFTA_SET_NAME]));
+		break;
 	}
-	nftnl_rule_free(r);
 	return MNL_CB_OK;
+}
+
+/* Dump the tables, chains or rules (type NFT_MSG_GET*) of family. */
+static int dump_objs(struct sy_nft *n, uint16_t type, int family, struct obj_arg *a)
+{
+	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, (uint16_t)family, NLM_F_DUMP,
+						     next_seq++);
+
+	/* the kernel dumps the rules of NFTA_RULE_TABLE only (sets: dump_set_req) */
+	if (type == NFT_MSG_GETRULE)
+		mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, a->table);
+	return dump(n, nlh, obj_cb, a);
+}
+
+int sy_nft_table_exists(struct sy_nft *n, int family, const char *table)
+{
+	struct obj_arg a = { .table = table };
+	int r = dump_objs(n, NFT_MSG_GETTABLE, family, &a);
+
+	return r < 0 ? r : a.found;
+}
+
+bool sy_nft_unavailable(int err)
+{
+	return err == -EINVAL || err == -EPROTONOSUPPORT || err == -EAFNOSUPPORT;
+}
+
+int sy_nft_dump_chains(struct sy_nft *n, int family, const char *table,
+		       void (*cb)(void *arg, const char *name, bool base), void *arg)
+{
+	struct obj_arg a = { .table = table, .chain_cb = cb, .arg = arg };
+
+	return dump_objs(n, NFT_MSG_GETCHAIN, family, &a);
 }
 
 int sy_nft_dump_rules(struct sy_nft *n, int family, const char *table,
 		      void (*cb)(void *arg, const char *chain, uint64_t fp), void *arg)
 {
-	char buf[8192] = { 0 };	/* libnftnl leaves attribute padding unwritten */
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)family,
-						     NLM_F_DUMP, next_seq++);
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct rule_arg a = { table, cb, arg };
+	struct obj_arg a = { .table = table, .rule_cb = cb, .arg = arg };
 
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	nftnl_rule_free(r);
-	return dump(n, nlh, rule_cb, &a);
-}
-
-struct set_arg {
-	const char *table;
-	void (*cb)(void *arg, const char *name);
-	void *arg;
-};
-
-static int set_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct set_arg *a = data;
-	struct nftnl_set *s = nftnl_set_alloc();
-
-	if (nftnl_set_nlmsg_parse(nlh, s) >= 0 &&
-	    !strcmp(nftnl_set_get_str(s, NFTNL_SET_TABLE), a->table))
-		a->cb(a->arg, nftnl_set_get_str(s, NFTNL_SET_NAME));
-	nftnl_set_free(s);
-	return MNL_CB_OK;
+	return dump_objs(n, NFT_MSG_GETRULE, family, &a);
 }
 
 /* Dump the sets of table (set NULL) or the elements of one set of it. */
@@ -1189,9 +1169,9 @@ static int dump_set_req(struct sy_nft *n, int family, const char *table, const c
 int sy_nft_dump_sets(struct sy_nft *n, int family, const char *table,
 		     void (*cb)(void *arg, const char *name), void *arg)
 {
-	struct set_arg a = { table, cb, arg };
+	struct obj_arg a = { .table = table, .set_cb = cb, .arg = arg };
 
-	return dump_set_req(n, family, table, NULL, set_cb, &a);
+	return dump_set_req(n, family, table, NULL, obj_cb, &a);
 }
 
 /* ---- generic shapes: concatenated keys, interval and mark maps, a rule builder ---- */
@@ -1321,33 +1301,29 @@ void sy_nft_rb_ct_state(struct sy_nft_rb *rb, uint32_t bits)
 	e_cmp(rb->r, NFT_CMP_NEQ, &zero, 4);
 }
 
+/* The packet header bytes of each field a rule loads (len 0: none; l4proto is meta). */
+static const struct {
+	uint32_t base, off, len;
+} field_payload[] = {
+	[SY_NFT_F_IP4_SADDR] = { NFT_PAYLOAD_NETWORK_HEADER, 12, 4 },
+	[SY_NFT_F_IP4_DADDR] = { NFT_PAYLOAD_NETWORK_HEADER, 16, 4 },
+	[SY_NFT_F_IP6_SADDR] = { NFT_PAYLOAD_NETWORK_HEADER, 8, 16 },
+	[SY_NFT_F_IP6_DADDR] = { NFT_PAYLOAD_NETWORK_HEADER, 24, 16 },
+	[SY_NFT_F_TH_DPORT] = { NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2 },
+};
+
 /* Load the fields into consecutive 32-bit registers from reg. */
 static void load_fields_at(struct nftnl_rule *r, uint32_t reg, const uint8_t *fields, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		switch (fields[i]) {
-		case SY_NFT_F_IP4_SADDR:
-			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg);
-			break;
-		case SY_NFT_F_IP4_DADDR:
-			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, reg);
-			break;
-		case SY_NFT_F_IP6_SADDR:
-			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, reg);
-			break;
-		case SY_NFT_F_IP6_DADDR:
-			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, reg);
-			break;
-		case SY_NFT_F_L4PROTO:
+		uint8_t f = fields[i];
+
+		if (f == SY_NFT_F_L4PROTO)
 			e_meta(r, NFT_META_L4PROTO, reg);
-			break;
-		case SY_NFT_F_TH_DPORT:
-			e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
-			break;
-		default:
-			break;
-		}
-		reg += sy_nft_field_len(fields[i]) / 4;
+		else if (f < ARRAY_SIZE(field_payload) && field_payload[f].len)
+			e_payload(r, field_payload[f].base, field_payload[f].off, field_payload[f].len,
+				  reg);
+		reg += sy_nft_field_len(f) / 4;
 	}
 }
 
@@ -1359,30 +1335,18 @@ static void load_fields(struct nftnl_rule *r, const uint8_t *fields, unsigned n)
 void sy_nft_rb_lookup_id(struct sy_nft_rb *rb, uint32_t id, const uint8_t *fields, unsigned n,
 			 const char *set, bool inv)
 {
-	struct nftnl_expr *e;
 	uint32_t be = htonl(id);
 
 	e_imm_data(rb->r, NFT_REG32_00, &be, 4);
 	load_fields_at(rb->r, NFT_REG32_01, fields, n);
-	e = nftnl_expr_alloc("lookup");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
-	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-	if (inv)
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
-	nftnl_rule_add_expr(rb->r, e);
+	e_match(rb->r, set, inv);
 }
 
 void sy_nft_rb_lookup(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *set,
 		      bool inv)
 {
-	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
-
 	load_fields(rb->r, fields, n);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
-	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-	if (inv)
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
-	nftnl_rule_add_expr(rb->r, e);
+	e_match(rb->r, set, inv);
 }
 
 void sy_nft_rb_map_vmap(struct sy_nft_rb *rb, const uint8_t *fields, unsigned n, const char *map,
