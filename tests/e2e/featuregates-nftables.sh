@@ -14,28 +14,11 @@
 #
 #   node: eth-c 192.168.50.1/24 -- client .2
 #         eth-f 192.168.70.1/24 -- fake .2, also 10.96.0.200 (routed to it)
-. "$(dirname "$0")/../lib/common.sh"
-[ "$(id -u)" = 0 ] || sy_skip "needs root"
-[ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
-command -v nft >/dev/null || sy_skip "nft missing"
+. "$(dirname "$0")/nftables-lib.sh"
 
-M=$SY_TMP/manifests
-mkdir -p "$M"
-PID= LOG=
-
-sy_mkns NODE node
-sy_mkns CLIENT client
-sy_mkns FAKE fake
-ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1
-sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
-ip -n "$CLIENT" route add default via 192.168.50.1
-sy_veth "$NODE" eth-f 192.168.70.1/24 "$FAKE" eth0 192.168.70.2/24
-ip -n "$FAKE" addr add 10.96.0.200/32 dev lo
-ip -n "$FAKE" route add default via 192.168.70.1
-ip -n "$NODE" route add 10.96.0.0/16 via 192.168.70.2
-sy_bg "$FAKE" "$SY_TMP/echo-fake.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind 0.0.0.0 \
-	--proto tcp --port 8080 --name fake
-sy_wait_bound "$FAKE" tcp 8080 || sy_fail "echo server not listening"
+ipt_lab_base 4
+nft_fake 4 10.96.0.200/32 10.96.0.0/16
+nft_echo "$FAKE" fake tcp 8080 --bind 0.0.0.0
 
 cat >"$M/all.yaml" <<'EOF'
 apiVersion: v1
@@ -54,20 +37,8 @@ cfg() { # cfg FILE GATES-YAML
 	printf 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nfeatureGates:\n%s\n' "$2" >"$1"
 }
 
-start() {
-	LOG=$SY_TMP/switchyard.$RANDOM.log
-	sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=nftables --hostname-override node1 \
-		--metrics-bind-address "" --healthz-bind-address "" --min-sync-period 0s \
-		--sync-period 1h -v 2 --nodeport-addresses 192.168.50.0/24 "$@"
-	PID=$SY_LAST_PID
-	sy_wait 30 grep -q "First sync complete" "$LOG" || { cat "$LOG" >&2; sy_fail "no first sync"; }
-}
-stop() {
-	[ -n "$PID" ] || return 0
-	kill "$PID" 2>/dev/null
-	for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-	PID=
-}
+start() { nft_start --metrics-bind-address "" --nodeport-addresses 192.168.50.0/24 "$@"; }
+stop() { nft_stop; }
 # ask IP PORT TIMEOUT → the first word of the answer: fake, REFUSED, TIMEOUT
 ask() {
 	ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto tcp --host "$1" \
@@ -151,13 +122,8 @@ expect 10.96.0.200 8080 fake "gate off (file)"
 stop
 
 # ---- the API server double: no ServiceCIDR request with the gate off ----
-. "$SY_SRC/tests/apiserver/lib.sh"
 command -v kubectl >/dev/null || sy_skip "kubectl not installed"
-K8S_NS=$NODE
-export HOME=$SY_TMP KUBECONFIG=/dev/null
-k8s_api --service-cluster-ip-range 10.96.0.0/16
-K8S_KUBECONFIG=$SY_TMP/kubeconfig
-k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
+nft_api --service-cluster-ip-range 10.96.0.0/16
 kc get servicecidr kubernetes >/dev/null || sy_fail "no default ServiceCIDR kubernetes"
 sed -n '1,6p' "$M/all.yaml" | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create service"
 k8s_get requests clear=1 >/dev/null	# kubectl's own requests

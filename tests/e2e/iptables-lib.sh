@@ -104,7 +104,32 @@ IPT_NODEPORT=
 
 # ipt_lab NEPS: build the namespaces (in IPv6 too with IPT_FAM=6)
 ipt_lab() {
-	local n=$1 k ns
+	local n=$1 k
+	ipt_lab_base "$IPT_FAM"
+	for k in 3 4 5 6 7 8 9; do ip -n "$CLIENT" addr add 192.168.50.$k/24 dev eth0; done
+	ip -n "$NODE" route add 10.96.0.0/16 dev eth-c
+	ip -n "$NODE" route add 192.168.60.0/24 dev eth-c
+	if [ "$IPT_FAM" = 6 ]; then
+		# ::2 the client's source address, as .2 in IPv4 (the others deprecated:
+		# used only when a test binds them)
+		for k in 3 4 5 6 7 8 9; do
+			ip -n "$CLIENT" addr add fd00:50::$k/64 dev eth0 nodad preferred_lft 0
+		done
+	fi
+	for k in $(seq 1 "$n"); do ipt_lab_ep "$k" "$IPT_FAM"; done
+	# unserved IPv6 Service addresses are forwarded (to meet the filter
+	# rules) out of eth-1, not back out of eth-c: IPv6 has no send_redirects
+	if [ "$IPT_FAM" = 6 ]; then
+		ip -n "$NODE" -6 route add fd00:96::/64 dev eth-1
+		ip -n "$NODE" -6 route add fd00:60::/64 dev eth-1
+	fi
+}
+
+# ipt_lab_base FAM: the node ($NODE, forwarding) and the client ($CLIENT):
+#   eth-c 192.168.50.1/24 -- client 192.168.50.2/24, its default route via .1;
+# FAM 6: IPv6 as well (the IPv4 addresses stay), no DAD:
+#   eth-c fd00:50::1/64 -- client fd00:50::2/64, its default route via ::1
+ipt_lab_base() {
 	sy_mkns NODE node
 	sy_mkns CLIENT client
 	ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1
@@ -114,44 +139,33 @@ ipt_lab() {
 	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.default.send_redirects=0
 	# many REJECTs in a row: no ICMP rate limit
 	ip netns exec "$NODE" sysctl -qw net.ipv4.icmp_ratelimit=0
-	if [ "$IPT_FAM" = 6 ]; then
-		for ns in "$NODE" "$CLIENT"; do ipt_nodad "$ns"; done
+	if [ "$1" = 6 ]; then
+		ipt_nodad "$NODE"
+		ipt_nodad "$CLIENT"
 		ip netns exec "$NODE" sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.icmp.ratelimit=0
 	fi
 	sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
-	for k in 3 4 5 6 7 8 9; do ip -n "$CLIENT" addr add 192.168.50.$k/24 dev eth0; done
 	ip -n "$CLIENT" route add default via 192.168.50.1
 	ip netns exec "$NODE" sysctl -qw net.ipv4.conf.eth-c.send_redirects=0
-	ip -n "$NODE" route add 10.96.0.0/16 dev eth-c
-	ip -n "$NODE" route add 192.168.60.0/24 dev eth-c
-	if [ "$IPT_FAM" = 6 ]; then
-		ip -n "$NODE" addr add fd00:50::1/64 dev eth-c nodad
-		# ::2 the client's source address, as .2 in IPv4 (the others deprecated:
-		# used only when a test binds them)
-		ip -n "$CLIENT" addr add fd00:50::2/64 dev eth0 nodad
-		for k in 3 4 5 6 7 8 9; do
-			ip -n "$CLIENT" addr add fd00:50::$k/64 dev eth0 nodad preferred_lft 0
-		done
-		ip -n "$CLIENT" -6 route add default via fd00:50::1
-	fi
-	for k in $(seq 1 "$n"); do
-		local epns
-		sy_mkns epns "ep$k"
-		IPT_EP_NS[$k]=$epns
-		[ "$IPT_FAM" = 6 ] && ipt_nodad "$epns"
-		sy_veth "$NODE" "eth-$k" "10.244.$k.1/24" "$epns" eth0 "10.244.$k.2/24"
-		ip -n "$epns" route add default via "10.244.$k.1"
-		[ "$IPT_FAM" = 6 ] || continue
-		ip -n "$NODE" addr add "fd00:244:$k::1/64" dev "eth-$k" nodad
-		ip -n "$epns" addr add "fd00:244:$k::2/64" dev eth0 nodad
-		ip -n "$epns" -6 route add default via "fd00:244:$k::1"
-	done
-	# unserved IPv6 Service addresses are forwarded (to meet the filter
-	# rules) out of eth-1, not back out of eth-c: IPv6 has no send_redirects
-	if [ "$IPT_FAM" = 6 ]; then
-		ip -n "$NODE" -6 route add fd00:96::/64 dev eth-1
-		ip -n "$NODE" -6 route add fd00:60::/64 dev eth-1
-	fi
+	[ "$1" = 6 ] || return 0
+	ip -n "$NODE" addr add fd00:50::1/64 dev eth-c nodad
+	ip -n "$CLIENT" addr add fd00:50::2/64 dev eth0 nodad
+	ip -n "$CLIENT" -6 route add default via fd00:50::1
+}
+
+# ipt_lab_ep K FAM: endpoint namespace epK (${IPT_EP_NS[K]}) on the node's
+# eth-K: 10.244.K.2/24 (FAM 6: and fd00:244:K::2/64), default routes via .1 / ::1
+ipt_lab_ep() {
+	local k=$1 epns
+	sy_mkns epns "ep$k"
+	IPT_EP_NS[$k]=$epns
+	[ "$2" = 6 ] && ipt_nodad "$epns"
+	sy_veth "$NODE" "eth-$k" "10.244.$k.1/24" "$epns" eth0 "10.244.$k.2/24"
+	ip -n "$epns" route add default via "10.244.$k.1"
+	[ "$2" = 6 ] || return 0
+	ip -n "$NODE" addr add "fd00:244:$k::1/64" dev "eth-$k" nodad
+	ip -n "$epns" addr add "fd00:244:$k::2/64" dev eth0 nodad
+	ip -n "$epns" -6 route add default via "fd00:244:$k::1"
 }
 
 # ipt_nodad NS: no duplicate address detection (addresses usable at once)
@@ -159,31 +173,33 @@ ipt_nodad() {
 	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 }
 
-# ipt_node_manifest: the Node object for node1
-ipt_node_manifest() {
-	cat >"$IPT_M/node.yaml" <<EOF
-apiVersion: v1
-kind: Node
-metadata:
-  name: node1
-status:
-  addresses:
-    - {type: InternalIP, address: "$(ipt_ip 192.168.50.1)"}
-EOF
+# ipt_node_yaml [IP...]: the Node object node1 with these InternalIPs (each
+# through ipt_ip; 192.168.50.1 when none given), on stdout
+ipt_node_yaml() {
+	local a
+	[ $# -gt 0 ] || set -- 192.168.50.1
+	printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: node1\nstatus:\n  addresses:\n'
+	for a in "$@"; do printf '    - {type: InternalIP, address: "%s"}\n' "$(ipt_ip "$a")"; done
 }
+# ipt_node_manifest: the Node object for node1 in the manifest directory
+ipt_node_manifest() { ipt_node_yaml >"$IPT_M/node.yaml"; }
 
-# ipt_start [EXTRA FLAGS...]: run the daemon in the node namespace (mode: $IPT_MODE, default iptables)
-ipt_start() {
+# ipt_run FLAGS...: run the daemon in the node namespace (mode: $IPT_MODE,
+# default iptables) with FLAGS; wait for its first sync ($IPT_LOG, $IPT_PID)
+ipt_run() {
 	IPT_LOG=$SY_TMP/switchyard.$RANDOM.log
-	sy_bg "$NODE" "$IPT_LOG" "$SWITCHYARD" --proxy-mode="${IPT_MODE:-iptables}" --manifests "$IPT_M" \
-		--hostname-override node1 --cluster-cidr "$(ipt_cidrs)" \
-		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
-		--min-sync-period 0s -v 2 "$@"
+	sy_bg "$NODE" "$IPT_LOG" "$SWITCHYARD" --proxy-mode="${IPT_MODE:-iptables}" "$@"
 	IPT_PID=$SY_LAST_PID
 	sy_wait 30 grep -q "First sync complete" "$IPT_LOG" || {
 		cat "$IPT_LOG" >&2
 		sy_fail "switchyard did not complete its first sync"
 	}
+}
+# ipt_start [EXTRA FLAGS...]: ipt_run with the lab's manifests, addresses and CIDRs
+ipt_start() {
+	ipt_run --manifests "$IPT_M" --hostname-override node1 --cluster-cidr "$(ipt_cidrs)" \
+		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
+		--min-sync-period 0s -v 2 "$@"
 }
 
 # ipt_cidrs: the --cluster-cidr value (both families' with IPT_FAM=6)

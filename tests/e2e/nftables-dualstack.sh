@@ -25,62 +25,24 @@
 #   node: eth-c 192.168.50.1/24 fd00:50::1/64 -- client .2 / fd00:50::2, ::3
 #         eth-K 10.244.K.1/24 fd00:244:K::1/64 -- epK 10.244.K.2 fd00:244:K::2
 # Cluster CIDRs 10.244.0.0/16 and fd00:244::/48; ep3 is on this node.
-. "$(dirname "$0")/../lib/common.sh"
-[ "$(id -u)" = 0 ] || sy_skip "needs root"
-[ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
-command -v nft >/dev/null || sy_skip "nft missing"
+. "$(dirname "$0")/nftables-lib.sh"
 
-M=$SY_TMP/manifests
-mkdir -p "$M"
-PID= LOG=
-
-sy_mkns NODE node
-sy_mkns CLIENT client
-for ns in "$NODE" "$CLIENT"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-done
-ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip netns exec "$NODE" sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0
-ip netns exec "$NODE" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
-sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
-ip -n "$NODE" addr add fd00:50::1/64 dev eth-c nodad
-ip -n "$CLIENT" addr add fd00:50::2/64 dev eth0 nodad
+ipt_lab_base 6
 ip -n "$CLIENT" addr add fd00:50::3/64 dev eth0 nodad
-ip -n "$CLIENT" route add default via 192.168.50.1
-ip -n "$CLIENT" -6 route add default via fd00:50::1
 # unserved Service addresses are forwarded (and meet the filter chains); the
 # IPv6 ones not back out of eth-c, which would send the client an ICMPv6
 # redirect (there is no send_redirects for IPv6) before the forward hook
 ip -n "$NODE" route add 10.96.0.0/16 dev eth-c
-EP=()
 for k in 1 2 3; do
-	sy_mkns epns "ep$k"
-	EP[$k]=$epns
-	ip netns exec "$epns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-	sy_veth "$NODE" "eth-$k" "10.244.$k.1/24" "$epns" eth0 "10.244.$k.2/24"
-	ip -n "$NODE" addr add "fd00:244:$k::1/64" dev "eth-$k" nodad
-	ip -n "$epns" addr add "fd00:244:$k::2/64" dev eth0 nodad
-	ip -n "$epns" route add default via "10.244.$k.1"
-	ip -n "$epns" -6 route add default via "fd00:244:$k::1"
+	ipt_lab_ep "$k" 6
 	[ "$k" = 1 ] && ip -n "$NODE" -6 route add fd00:96::/64 dev eth-1
 	# one socket for both families (v4-mapped peers print as ::ffff:a.b.c.d)
-	sy_bg "$epns" "$SY_TMP/echo-$k-tcp.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind :: \
-		--proto tcp --port 8080 --name "ep$k"
-	sy_bg "$epns" "$SY_TMP/echo-$k-udp.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind :: \
-		--proto udp --port 5353 --name "ep$k"
+	nft_echo "${IPT_EP_NS[$k]}" "ep$k" tcp 8080 --bind ::
+	nft_echo "${IPT_EP_NS[$k]}" "ep$k" udp 5353 --bind ::
 done
-sy_bg "${EP[1]}" "$SY_TMP/conn-server.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind :: \
-	--proto tcp --port 7000 --name ep1 --hold
+nft_echo "${IPT_EP_NS[1]}" ep1 tcp 7000 --bind :: --hold
 
-cat >"$M/node.yaml" <<'EOF'
-apiVersion: v1
-kind: Node
-metadata: {name: node1}
-status:
-  addresses:
-    - {type: InternalIP, address: 192.168.50.1}
-    - {type: InternalIP, address: "fd00:50::1"}
-EOF
+ipt_node_yaml 192.168.50.1 fd00:50::1 >"$M/node.yaml"
 # slice SVC NAME FAMILY PORTS-YAML "ip:node" ...
 slice() {
 	local svc=$1 name=$2 fam=$3 ports=$4 e ip node
@@ -215,20 +177,10 @@ EOF
 } >"$M/svc.yaml"
 
 start() {
-	LOG=$SY_TMP/switchyard.$RANDOM.log
-	sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=nftables --manifests "$M" \
-		--hostname-override node1 --cluster-cidr 10.244.0.0/16,fd00:244::/48 \
-		--metrics-bind-address 127.0.0.1:10249 --healthz-bind-address "" \
-		--min-sync-period 0s --sync-period 1h -v 2 "$@"
-	PID=$SY_LAST_PID
-	sy_wait 20 grep -q "First sync complete" "$LOG" || { cat "$LOG" >&2; sy_fail "no first sync"; }
+	nft_start --manifests "$M" --cluster-cidr 10.244.0.0/16,fd00:244::/48 \
+		--metrics-bind-address 127.0.0.1:10249 "$@"
 }
-stop() {
-	[ -n "$PID" ] || return 0
-	kill "$PID" 2>/dev/null
-	for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-	PID=
-}
+stop() { nft_stop; }
 # ask NS PROTO HOST PORT COUNT [SRC] → answers, one per line
 ask() {
 	ip netns exec "$1" "$PY" "$SY_SRC/tests/lib/echo_client.py" --proto "$2" --host "$3" \
@@ -308,7 +260,7 @@ out=$(ask "$CLIENT" tcp fd00:60::10 80 20)
 out=$(ask "$NODE" tcp fd00:96::80 80 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "IPv6 ClusterIP from the node: $out"
 # hairpin: ep3 reaching its own Service lands on itself now and then, masqueraded
-out=$(ask "${EP[3]}" tcp fd00:96::80 80 40)
+out=$(ask "${IPT_EP_NS[3]}" tcp fd00:96::80 80 40)
 grep -q '^ep3 fd00:244:3::1$' <<<"$out" || sy_fail "IPv6 hairpin: $(sort <<<"$out" | uniq -c)"
 
 # --- dual stack: each ClusterIP with its own family's endpoints only

@@ -23,53 +23,17 @@
 #         eth-f 192.168.70.1/24 fd00:70::1/64 -- fake .2 / ::2, also 10.96.0.200,
 #               10.96.1.200, 10.97.0.200, fd00:96::200; the node routes
 #               10.96.0.0/16, 10.97.0.0/24 and fd00:96::/64 to it
-. "$(dirname "$0")/../lib/common.sh"
-[ "$(id -u)" = 0 ] || sy_skip "needs root"
-[ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
-command -v nft >/dev/null || sy_skip "nft missing"
+. "$(dirname "$0")/nftables-lib.sh"
 
-M=$SY_TMP/manifests
-mkdir -p "$M"
-PID= LOG=
-
-sy_mkns NODE node
-sy_mkns CLIENT client
-sy_mkns EP1 ep1
-sy_mkns FAKE fake
-for ns in "$NODE" "$CLIENT" "$EP1" "$FAKE"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-done
-ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip netns exec "$NODE" sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0
-ip netns exec "$NODE" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
-sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
-ip -n "$NODE" addr add fd00:50::1/64 dev eth-c nodad
-ip -n "$CLIENT" addr add fd00:50::2/64 dev eth0 nodad
-ip -n "$CLIENT" route add default via 192.168.50.1
-ip -n "$CLIENT" -6 route add default via fd00:50::1
-sy_veth "$NODE" eth-1 10.244.1.1/24 "$EP1" eth0 10.244.1.2/24
-ip -n "$NODE" addr add fd00:244:1::1/64 dev eth-1 nodad
-ip -n "$EP1" addr add fd00:244:1::2/64 dev eth0 nodad
-ip -n "$EP1" route add default via 10.244.1.1
-ip -n "$EP1" -6 route add default via fd00:244:1::1
-sy_veth "$NODE" eth-f 192.168.70.1/24 "$FAKE" eth0 192.168.70.2/24
-ip -n "$NODE" addr add fd00:70::1/64 dev eth-f nodad
-ip -n "$FAKE" addr add fd00:70::2/64 dev eth0 nodad
-for a in 10.96.0.200/32 10.96.1.200/32 10.97.0.200/32 fd00:96::200/128; do ip -n "$FAKE" addr add "$a" dev lo; done
-ip -n "$FAKE" route add default via 192.168.70.1
-ip -n "$FAKE" -6 route add default via fd00:70::1
-ip -n "$NODE" route add 10.96.0.0/16 via 192.168.70.2
-ip -n "$NODE" route add 10.97.0.0/24 via 192.168.70.2
-ip -n "$NODE" -6 route add fd00:96::/64 via fd00:70::2
-for ns in "$EP1" "$FAKE"; do
+ipt_lab_base 6
+ipt_lab_ep 1 6
+nft_fake 6 "10.96.0.200/32 10.96.1.200/32 10.97.0.200/32 fd00:96::200/128" \
+	"10.96.0.0/16 10.97.0.0/24 fd00:96::/64"
+for ns in "${IPT_EP_NS[1]}" "$FAKE"; do
 	name=ep1
 	[ "$ns" = "$FAKE" ] && name=fake
-	sy_bg "$ns" "$SY_TMP/echo-$name-tcp.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind :: \
-		--proto tcp --port 8080 --name "$name"
-	sy_bg "$ns" "$SY_TMP/echo-$name-udp.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind :: \
-		--proto udp --port 5353 --name "$name"
-	sy_wait_bound "$ns" tcp 8080 || sy_fail "echo server $name (tcp) not listening"
-	sy_wait_bound "$ns" udp 5353 || sy_fail "echo server $name (udp) not listening"
+	nft_echo "$ns" "$name" tcp 8080 --bind ::
+	nft_echo "$ns" "$name" udp 5353 --bind ::
 done
 
 # services: web (dual-stack, endpoint ep1), empty (dual-stack, no endpoints)
@@ -113,17 +77,7 @@ spec:
     - {name: http, protocol: TCP, port: 80, targetPort: 8080}
 EOF
 }
-node_yaml() {
-	cat <<'EOF'
-apiVersion: v1
-kind: Node
-metadata: {name: node1}
-status:
-  addresses:
-    - {type: InternalIP, address: 192.168.50.1}
-    - {type: InternalIP, address: "fd00:50::1"}
-EOF
-}
+node_yaml() { ipt_node_yaml 192.168.50.1 fd00:50::1; }
 # servicecidr NAME CIDR... → a ServiceCIDR
 servicecidr() {
 	local name=$1
@@ -133,26 +87,16 @@ servicecidr() {
 	for c in "$@"; do printf '%s"%s"' "$sep" "$c"; sep=', '; done
 	printf ']\n'
 }
-write() { cat >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"; }
+write() { ipt_write "$1"; }
 
 # --nodeport-addresses: the NodePort rules do not wait for the Node object
 # (the default "primary" does, and a first sync before the Node is listed
 # would make the restart below rewrite them)
 start() {
-	LOG=$SY_TMP/switchyard.$RANDOM.log
-	sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=nftables --hostname-override node1 \
-		--cluster-cidr 10.244.0.0/16,fd00:244::/48 --metrics-bind-address 127.0.0.1:10249 \
-		--healthz-bind-address "" --min-sync-period 0s --sync-period 1h -v 2 \
+	nft_start --cluster-cidr 10.244.0.0/16,fd00:244::/48 --metrics-bind-address 127.0.0.1:10249 \
 		--nodeport-addresses 192.168.50.0/24,fd00:50::/64 "$@"
-	PID=$SY_LAST_PID
-	sy_wait 30 grep -q "First sync complete" "$LOG" || { cat "$LOG" >&2; sy_fail "no first sync"; }
 }
-stop() {
-	[ -n "$PID" ] || return 0
-	kill "$PID" 2>/dev/null
-	for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-	PID=
-}
+stop() { nft_stop; }
 
 # ask NS PROTO IP PORT [TIMEOUT] → the first word of the answer: ep1, fake, REFUSED, TIMEOUT
 ask() {
@@ -256,13 +200,8 @@ sy_pass
 fi
 
 # ---- 2. the API server double and kubectl ----
-. "$SY_SRC/tests/apiserver/lib.sh"
 command -v kubectl >/dev/null || sy_skip "kubectl not installed"
-K8S_NS=$NODE
-export HOME=$SY_TMP KUBECONFIG=/dev/null
-k8s_api --service-cluster-ip-range 10.96.0.0/16,fd00:96::/64 --default-service-cidr-interval 2
-K8S_KUBECONFIG=$SY_TMP/kubeconfig
-k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
+nft_api --service-cluster-ip-range 10.96.0.0/16,fd00:96::/64 --default-service-cidr-interval 2
 node_yaml | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
 services | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create services"
 kc get servicecidr kubernetes >/dev/null || sy_fail "no default ServiceCIDR kubernetes"

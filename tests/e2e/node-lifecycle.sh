@@ -13,61 +13,22 @@
 #
 #   node: eth-c 192.168.50.1/24 and 192.168.50.11/24 -- client .2
 #         eth-1 10.244.1.1/24 -- ep1 .2 (echo on 8080)
-. "$(dirname "$0")/../lib/common.sh"
-[ "$(id -u)" = 0 ] || sy_skip "needs root"
-[ -x "$SWITCHYARD" ] || sy_skip "no switchyard binary at $SWITCHYARD"
-command -v nft >/dev/null || sy_skip "nft missing"
-. "$SY_SRC/tests/apiserver/lib.sh"
+. "$(dirname "$0")/nftables-lib.sh"
 command -v kubectl >/dev/null || sy_skip "kubectl not installed"
-PID= LOG=
 
-sy_mkns NODE node
-sy_mkns CLIENT client
-sy_mkns EP1 ep1
-ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1
-sy_veth "$NODE" eth-c 192.168.50.1/24 "$CLIENT" eth0 192.168.50.2/24
+ipt_lab_base 4
 ip -n "$NODE" addr add 192.168.50.11/24 dev eth-c
-ip -n "$CLIENT" route add default via 192.168.50.1
-sy_veth "$NODE" eth-1 10.244.1.1/24 "$EP1" eth0 10.244.1.2/24
-ip -n "$EP1" route add default via 10.244.1.1
-sy_bg "$EP1" "$SY_TMP/echo-ep1.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --bind 0.0.0.0 \
-	--proto tcp --port 8080 --name ep1
-sy_wait_bound "$EP1" tcp 8080 || sy_fail "echo server not listening"
+ipt_lab_ep 1 4
+nft_echo "${IPT_EP_NS[1]}" ep1 tcp 8080 --bind 0.0.0.0
 
-K8S_NS=$NODE
-export HOME=$SY_TMP KUBECONFIG=/dev/null
-k8s_api --service-cluster-ip-range 10.96.0.0/16
-K8S_KUBECONFIG=$SY_TMP/kubeconfig
-k8s_kubeconfig "$K8S_KUBECONFIG" "$K8S_URL" "" "    {}"
-kc create --validate=false -f - >/dev/null <<'EOF' || sy_fail "kubectl create"
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  type: NodePort
-  clusterIP: 10.96.0.80
-  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-4, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-ports: [{name: http, protocol: TCP, port: 8080}]
-endpoints: [{addresses: [10.244.1.2], conditions: {ready: true}, nodeName: node2}]
----
-apiVersion: v1
-kind: Node
-metadata: {name: node1}
-status:
-  addresses: [{type: InternalIP, address: 192.168.50.1}]
-EOF
+nft_api --service-cluster-ip-range 10.96.0.0/16
+{
+	nft_web
+	echo ---
+	ipt_node_yaml 192.168.50.1
+} | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create"
 
-LOG=$SY_TMP/switchyard.log
-sy_bg "$NODE" "$LOG" "$SWITCHYARD" --proxy-mode=nftables --hostname-override node1 \
-	--kubeconfig "$K8S_KUBECONFIG" --metrics-bind-address "" --healthz-bind-address "" \
-	--min-sync-period 0s --sync-period 1h -v 2
-PID=$SY_LAST_PID
-sy_wait 30 grep -q "First sync complete" "$LOG" || { cat "$LOG" >&2; sy_fail "no first sync"; }
+nft_start --kubeconfig "$K8S_KUBECONFIG" --metrics-bind-address ""
 
 # ask IP → the first word of the answer from NodePort 30080: ep1, REFUSED, TIMEOUT
 ask() {
@@ -101,13 +62,7 @@ alive "Node deleted"
 [ "$(grep -c '"Node is being deleted"' "$LOG")" = 1 ] || sy_fail "the deletion line more than once"
 
 # it comes back
-kc create --validate=false -f - >/dev/null <<'EOF' || sy_fail "kubectl create node"
-apiVersion: v1
-kind: Node
-metadata: {name: node1}
-status:
-  addresses: [{type: InternalIP, address: 192.168.50.1}]
-EOF
+ipt_node_yaml 192.168.50.1 | kc create --validate=false -f - >/dev/null || sy_fail "kubectl create node"
 wait_on ep1 REFUSED "the Node back at .1"
 alive "Node back"
 sy_pass
