@@ -6,10 +6,7 @@
 # its handle, no rule of the table is rewritten, the ranges split the key
 # space into near-equal parts, and real connections reach every endpoint
 # evenly (300 connections, each endpoint >= 20 %).
-IPT_MODE=nftables
-. "$(dirname "$0")/iptables-lib.sh"
-command -v nft >/dev/null || sy_skip "nft missing"
-nftn() { ip netns exec "$NODE" nft "$@"; }
+. "$(dirname "$0")/nftables-lib.sh"
 
 ipt_lab 3
 for k in 1 2 3; do ipt_server $k tcp 8080; done
@@ -31,15 +28,7 @@ lb0=$(lb)
 [ -n "$lb0" ] || sy_fail "no load-balancing rule: $(nftn -a list chain ip switchyard "$chain")"
 read -r off map < <(awk '{ print $9, substr($11, 2) }' <<<"$lb0")
 # the endpoints' ranges in [off, off + 2^20): (first, last, ip)
-ranges() { nftn -j list map ip switchyard "$map" | "$PY" -c '
-import json, sys
-off = int(sys.argv[1])
-def rng(k):
-    if isinstance(k, int): return k, k
-    if "range" in k: return tuple(k["range"])
-    p = k["prefix"]; return p["addr"], p["addr"] + (1 << (32 - p["len"])) - 1
-m = [o["map"] for o in json.load(sys.stdin)["nftables"] if "map" in o][0]
-print(sorted(rng(e[0]) + (e[1]["concat"][0],) for e in m.get("elem", []) if off <= rng(e[0])[0] < off + 2**20))' "$off"; }
+ranges() { nft_map_q ip "$map" 'sorted((a, b, v[0]) for a, b, v in elems if off <= a < off + 2**20)' "$off"; }
 # check_ranges N: N ranges covering [off, off + 2^20) without gap, sizes floor/ceil(2^20 / N)
 check_ranges() {
 	"$PY" - "$(ranges)" "$off" "$1" <<'PYEOF'

@@ -12,15 +12,12 @@
 # deleted, a chain flushed, a rule and a chain added) is repaired by the
 # periodic full sync; a malformed Service among good ones is skipped with
 # its name; --cleanup removes only table ip switchyard.
-IPT_MODE=nftables
-. "$(dirname "$0")/iptables-lib.sh"
+. "$(dirname "$0")/nftables-lib.sh"
 # --cleanup also cleans the iptables modes and the pod network, which take
 # the xtables lock: a private one, never the host's busy /run/xtables.lock
 export SY_XTABLES_LOCK=$SY_TMP/xtables.lock
-command -v nft >/dev/null || sy_skip "nft missing"
 command -v iptables-nft >/dev/null || sy_skip "iptables-nft missing"
 [ -x "$SY_BUILD/tests/lib/sy-echo" ] || sy_skip "$SY_BUILD/tests/lib/sy-echo not built"
-nftn() { ip netns exec "$NODE" nft "$@"; }
 # our table's family: ip, or ip6 in IPv6 (IPT_FAM=6: the IPv6 twin)
 NF=ip
 BIND=0.0.0.0
@@ -93,15 +90,7 @@ read -r off epmap < <(nftn list chain $NF switchyard "$webchain" |
 	grep -o 'numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' | awk '{ print $6, substr($8, 2) }')
 [ -n "$off" ] || sy_fail "no numgen dnat map rule in $webchain"
 # ep_at: the endpoint (ip . port) of the range holding the key off
-ep_at() { nftn -j list map $NF switchyard "$epmap" | "$PY" -c '
-import json, sys
-off = int(sys.argv[1])
-def rng(k):
-    if isinstance(k, int): return k, k
-    if "range" in k: return tuple(k["range"])
-    p = k["prefix"]; return p["addr"], p["addr"] + (1 << (32 - p["len"])) - 1
-m = [o["map"] for o in json.load(sys.stdin)["nftables"] if "map" in o][0]
-print(*["%s . %s" % tuple(e[1]["concat"]) for e in m.get("elem", []) if rng(e[0])[0] <= off <= rng(e[0])[1]])' "$off"; }
+ep_at() { nft_map_q $NF "$epmap" '" ".join("%s . %s" % tuple(v) for a, b, v in elems if a <= off <= b)' "$off"; }
 [ "$(ep_at)" = "$(ipt_ip 10.244.1.2) . 8080" ] || sy_fail "@$epmap at $off is not ep1: $(ep_at) ($(nftn list map $NF switchyard "$epmap"))"
 # every rule of the table with its handle: a rewritten rule gets a new handle
 rules_now() { nftn -j list table $NF switchyard | "$PY" -c '
