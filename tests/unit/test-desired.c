@@ -243,37 +243,44 @@ static void test_topology_node_hints(void **state)
 	desired_commit(&ds);
 }
 
+/* An endpoint in ZONE hinted for its zone, with NODES (ONE_NODE, ...) as forNodes hints. */
+#define HINTED_EP(ip, zone, nodes) \
+	"{\"addresses\":[\"" ip "\"],\"zone\":\"" zone "\",\"hints\":{\"forZones\":[{\"name\":\"" zone "\"}]" nodes "}}"
+#define FOR_NODES(...) ",\"forNodes\":[" __VA_ARGS__ "]"
+#define ONE_NODE(n) "{\"name\":\"" n "\"}"
+
 /* forNodes hints first (PreferSameNode), then forZones; each needs every endpoint hinted. */
 static void test_topology_nodes(void **state)
 {
-	const struct ds_port *p;
+	/* one slice after the other, this node n1 in zone-a: the cluster endpoints */
+	static const struct {
+		const char *eps, *want;
+	} cases[] = {
+		{ HINTED_EP("10.0.5.1", "zone-a", FOR_NODES(ONE_NODE("n2"))) ","
+		  HINTED_EP("10.0.5.2", "zone-a", FOR_NODES(ONE_NODE("n1") "," ONE_NODE("n3"))) ","
+		  HINTED_EP("10.0.5.3", "zone-b", FOR_NODES(ONE_NODE("n4"))),
+		  "10.0.5.2" },
+		/* no endpoint for this node: the zone hints */
+		{ HINTED_EP("10.0.5.1", "zone-a", FOR_NODES(ONE_NODE("n2"))) ","
+		  HINTED_EP("10.0.5.3", "zone-b", FOR_NODES(ONE_NODE("n4"))),
+		  "10.0.5.1" },
+		/* one endpoint without node hints: the zone hints still apply */
+		{ HINTED_EP("10.0.5.1", "zone-a", "") ","
+		  HINTED_EP("10.0.5.2", "zone-a", FOR_NODES(ONE_NODE("n1"))) ","
+		  HINTED_EP("10.0.5.3", "zone-b", ""),
+		  "10.0.5.1,10.0.5.2" },
+	};
 
 	svc("y", "");
-	slice("y-1", "y",
-	      "{\"addresses\":[\"10.0.5.1\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],\"forNodes\":[{\"name\":\"n2\"}]}},"
-	      "{\"addresses\":[\"10.0.5.2\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],\"forNodes\":[{\"name\":\"n1\"},{\"name\":\"n3\"}]}},"
-	      "{\"addresses\":[\"10.0.5.3\"],\"zone\":\"zone-b\",\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}],\"forNodes\":[{\"name\":\"n4\"}]}}");
-	desired_update(&ds, c, false);
-	p = desired_port(&ds, "ns/y:p");
-	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.5.2");
-	desired_commit(&ds);
-	/* no endpoint for this node: the zone hints */
-	slice("y-1", "y",
-	      "{\"addresses\":[\"10.0.5.1\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],\"forNodes\":[{\"name\":\"n2\"}]}},"
-	      "{\"addresses\":[\"10.0.5.3\"],\"zone\":\"zone-b\",\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}],\"forNodes\":[{\"name\":\"n4\"}]}}");
-	desired_update(&ds, c, false);
-	p = desired_port(&ds, "ns/y:p");
-	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.5.1");
-	desired_commit(&ds);
-	/* one endpoint without node hints: the zone hints still apply */
-	slice("y-1", "y",
-	      "{\"addresses\":[\"10.0.5.1\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}]}},"
-	      "{\"addresses\":[\"10.0.5.2\"],\"zone\":\"zone-a\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}],\"forNodes\":[{\"name\":\"n1\"}]}},"
-	      "{\"addresses\":[\"10.0.5.3\"],\"zone\":\"zone-b\",\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}]}}");
-	desired_update(&ds, c, false);
-	p = desired_port(&ds, "ns/y:p");
-	assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), "10.0.5.1,10.0.5.2");
-	desired_commit(&ds);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct ds_port *p;
+
+		slice("y-1", "y", cases[i].eps);
+		desired_update(&ds, c, false);
+		p = desired_port(&ds, "ns/y:p");
+		assert_string_equal(ips(p->cluster_eps, p->n_cluster_eps), cases[i].want);
+		desired_commit(&ds);
+	}
 }
 
 static void test_not_proxied_and_removal(void **state)
