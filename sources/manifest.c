@@ -34,7 +34,7 @@
  * expansion is counted as if the aliased value were written out: a 500-byte
  * "billion laughs" file stops at the first object that would exceed them.
  */
-#define MAX_FILE_BYTES		(64u << 20)	/* one manifest file */
+#define MAX_FILE_BYTES		(256u << 20)	/* one manifest file (a List of 50,000 Services: 67 MB) */
 #define MAX_OBJECT_BYTES	(3u << 20)	/* one object: the API server's request limit */
 #define MAX_OBJECT_NODES	200000u		/* YAML nodes in one object, aliases expanded */
 #define MAX_DOC_NODES		20000000u	/* YAML nodes in one document, aliases expanded */
@@ -123,12 +123,11 @@ struct anchor {
 	uint64_t nodes, bytes;		/* its size, aliases inside it expanded */
 };
 
-/* Input through libyaml's read handler: a size cap, a content hash, and object bounds. */
+/* Input through libyaml's read handler: a size cap and object bounds. */
 struct reader {
 	const unsigned char *text;	/* a string ... */
 	size_t len, off;
 	int fd;				/* ... or a file descriptor */
-	uint64_t hash;			/* FNV-1a of everything read */
 	uint64_t total;			/* bytes read */
 	uint64_t obj_start;		/* total when the current object began */
 	int fail;			/* why the handler failed: 0, -EFBIG (file), -E2BIG (object), -errno */
@@ -323,8 +322,6 @@ static int read_handler(void *data, unsigned char *buf, size_t size, size_t *siz
 		}
 		n = (size_t)k;
 	}
-	for (size_t i = 0; i < n; i++)
-		rd->hash = (rd->hash ^ buf[i]) * 0x100000001b3ull;
 	rd->total += n;
 	if (rd->total > MAX_FILE_BYTES) {
 		rd->fail = -EFBIG;
@@ -356,7 +353,6 @@ static int parse_stream(struct reader *rd, manifest_object_fn emit, void *arg, c
 	bool done = false;
 	int r = 0;
 
-	rd->hash = 0xcbf29ce484222325ull;
 	if (!yaml_parser_initialize(&parser)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -734,13 +730,63 @@ static uint64_t fnv(const void *p, size_t n, uint64_t h)
 	return h;
 }
 
+/* What read_manifest found: a small file's text, or a large file's open descriptor. */
+struct manifest_text {
+	char *text;		/* the whole file (small files) ... */
+	size_t len;
+	int fd;			/* ... or positioned at its start, for parse_stream (-1: none) */
+	uint64_t sig;		/* content hash, or what identifies a refused file */
+};
+
+/* Hash a large file in pieces: what it holds is not kept (parse_stream reads it again). */
+static int hash_fd(int fd, const struct stat *st, struct manifest_text *mt, char *err,
+		   size_t errlen)
+{
+	unsigned char buf[1u << 16];
+	uint64_t h = 0xcbf29ce484222325ull, total = 0;
+
+	for (;;) {
+		ssize_t k = read(fd, buf, sizeof(buf));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			int r = -errno;
+
+			snprintf(err, errlen, "%s", strerror(-r));
+			return r;
+		}
+		if (k == 0)
+			break;
+		total += (uint64_t)k;
+		if (total > MAX_FILE_BYTES) {
+			mt->sig = fnv(&total, sizeof(total), (uint64_t)st->st_ino);
+			snprintf(err, errlen, "file too large: more than %u bytes", MAX_FILE_BYTES);
+			return -EFBIG;
+		}
+		h = fnv(buf, (size_t)k, h);
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		int r = -errno;
+
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	mt->sig = h;
+	return 0;
+}
+
 /*
  * Read a regular file of at most MAX_FILE_BYTES without ever blocking (a
- * FIFO or a device is refused after a non-blocking open).  *sig identifies
- * what was found (content hash, or the file type) for logging once.
+ * FIFO or a device is refused after a non-blocking open).  A file over
+ * STREAM_FROM is hashed in pieces and then parsed from its descriptor: a
+ * 67 MB List (50,000 Services) never sits in memory as text.  mt->sig
+ * identifies what was found (content hash, or the file type) for logging
+ * once.
  */
-static int read_manifest(const char *path, char **ret, size_t *ret_len, uint64_t *sig, char *err,
-			 size_t errlen)
+#define STREAM_FROM (4u << 20)
+
+static int read_manifest(const char *path, struct manifest_text *mt, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	struct stat st;
@@ -748,7 +794,10 @@ static int read_manifest(const char *path, char **ret, size_t *ret_len, uint64_t
 	char *buf;
 	int r;
 
-	*sig = 0;
+	mt->text = NULL;
+	mt->len = 0;
+	mt->fd = -1;
+	mt->sig = 0;
 	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s", strerror(-r));
@@ -761,17 +810,26 @@ static int read_manifest(const char *path, char **ret, size_t *ret_len, uint64_t
 		return r;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		*sig = fnv(&st.st_ino, sizeof(st.st_ino), (uint64_t)st.st_mode);
+		mt->sig = fnv(&st.st_ino, sizeof(st.st_ino), (uint64_t)st.st_mode);
 		snprintf(err, errlen, "not a regular file");
 		close(fd);
 		return -EINVAL;
 	}
 	if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-		*sig = fnv(&st.st_size, sizeof(st.st_size), (uint64_t)st.st_ino);
+		mt->sig = fnv(&st.st_size, sizeof(st.st_size), (uint64_t)st.st_ino);
 		snprintf(err, errlen, "file too large: %lld bytes, more than %u",
 			 (long long)st.st_size, MAX_FILE_BYTES);
 		close(fd);
 		return -EFBIG;
+	}
+	if ((uint64_t)st.st_size > STREAM_FROM) {
+		r = hash_fd(fd, &st, mt, err, errlen);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+		mt->fd = fd;
+		return 0;
 	}
 	cap = (size_t)st.st_size + 1;
 	buf = xmalloc(cap);
@@ -782,7 +840,7 @@ static int read_manifest(const char *path, char **ret, size_t *ret_len, uint64_t
 			if (cap > MAX_FILE_BYTES) {
 				free(buf);
 				close(fd);
-				*sig = fnv(&len, sizeof(len), (uint64_t)st.st_ino);
+				mt->sig = fnv(&len, sizeof(len), (uint64_t)st.st_ino);
 				snprintf(err, errlen, "file too large: more than %u bytes", MAX_FILE_BYTES);
 				return -EFBIG;
 			}
@@ -804,10 +862,20 @@ static int read_manifest(const char *path, char **ret, size_t *ret_len, uint64_t
 		len += (size_t)k;
 	}
 	close(fd);
-	*sig = fnv(buf, len, 0xcbf29ce484222325ull);
-	*ret = buf;
-	*ret_len = len;
+	mt->sig = fnv(buf, len, 0xcbf29ce484222325ull);
+	mt->text = buf;
+	mt->len = len;
 	return 0;
+}
+
+/* The text or descriptor read_manifest left. */
+static void manifest_text_free(struct manifest_text *mt)
+{
+	free(mt->text);
+	mt->text = NULL;
+	if (mt->fd >= 0)
+		close(mt->fd);
+	mt->fd = -1;
 }
 
 /*
@@ -852,9 +920,7 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 	char path[PATH_MAX], err[512];
 	struct file_state *fs = hmap_get(&m->files, name);
 	struct load_ctx l = { .m = m, .name = name, .path = path };
-	uint64_t sig;
-	size_t len = 0;
-	char *text = NULL;
+	struct manifest_text mt;
 	int r;
 
 	hmap_init(&l.seen);
@@ -864,23 +930,24 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 		fs->name = xstrdup(name);
 		hmap_put(&m->files, fs->name, fs);
 	}
-	r = read_manifest(path, &text, &len, &sig, err, sizeof(err));
-	if (r == 0 && !force && fs->hash == sig && !fs->err_sig) {
-		free(text);
+	r = read_manifest(path, &mt, err, sizeof(err));
+	if (r == 0 && !force && fs->hash == mt.sig && !fs->err_sig) {
+		manifest_text_free(&mt);
 		hmap_clear(&l.seen);
 		return;		/* unchanged and good: nothing to do */
 	}
 	if (r == 0) {
-		struct reader rd = { .text = (const unsigned char *)text, .len = len, .fd = -1 };
+		struct reader rd = { .text = (const unsigned char *)mt.text, .len = mt.len,
+				     .fd = mt.fd };
 
-		fs->hash = sig;
-		if (!parse_json_fast(text, len, apply_one, &l))
+		fs->hash = mt.sig;
+		if (mt.fd >= 0 || !parse_json_fast(mt.text, mt.len, apply_one, &l))
 			r = parse_stream(&rd, apply_one, &l, err, sizeof(err));
-		free(text);
+		manifest_text_free(&mt);
 	}
 	if (r < 0) {
 		/* what parsed is applied; everything else the file held keeps its last version */
-		uint64_t esig = fnv(err, strlen(err), sig ? sig : 1);
+		uint64_t esig = fnv(err, strlen(err), mt.sig ? mt.sig : 1);
 
 		if (esig != fs->err_sig)
 			sy_report(&m->rep, 'E', "Manifest %s: %s; keeping its last good objects", path,

@@ -5,7 +5,7 @@
 #  - a YAML alias cycle and an alias bomb ("billion laughs") present at start
 #    (the cycle crashed it, at every restart; the bomb blocked the loop 22 s)
 #  - a FIFO in the directory (a blocking open hung the loop for good)
-#  - a 5 MiB annotation (one object over the 3 MiB cap), a 65 MiB file
+#  - a 5 MiB annotation (one object over the 3 MiB cap), a 257 MiB file
 # and it names what it silently accepted before:
 #  - the same Service in two files: both files named, the first by name wins,
 #    the next one's version applies when that file drops it
@@ -97,11 +97,11 @@ sy_wait 20 grep -q "Manifest $M/huge.yaml: line [0-9]*: object too large" "$LOG"
 [ "$(healthz)" = 200 ] || sy_fail "healthz after the large object"
 [ -z "$(cip huge)" ] || sy_fail "huge applied"
 
-# a file over the 64 MiB cap is refused from its size, never read
-truncate -s 65M "$SY_TMP/sparse.json"
+# a file over the 256 MiB cap is refused from its size, never read
+truncate -s 257M "$SY_TMP/sparse.json"
 mv "$SY_TMP/sparse.json" "$M/sparse.json"
-sy_wait 20 grep -q "Manifest $M/sparse.json: file too large: 68157440 bytes" "$LOG" ||
-	sy_fail "65 MiB file not refused: $(grep sparse "$LOG")"
+sy_wait 20 grep -q "Manifest $M/sparse.json: file too large: 269484032 bytes" "$LOG" ||
+	sy_fail "257 MiB file not refused: $(grep sparse "$LOG")"
 rm -f "$M/sparse.json"
 
 # issue 13.4: the same Service in two files — both named, the first by name wins

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "helpers.h"
 #include <ev.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "switchyard/log.h"
 #include "switchyard/manifest.h"
@@ -254,6 +255,63 @@ static void test_policy_kinds(void **state)
 	rmdir(dir);
 }
 
+/*
+ * A file over 64 MiB (the old cap; a List of 50,000 Services is 67 MB) is
+ * read, streamed from its descriptor, and read again when it changes.
+ */
+static void test_large_file(void **state)
+{
+	char dir[] = "/tmp/sy-manifest-XXXXXX", path[256], name[32];
+	struct cache *c = cache_new(NULL, NULL);
+	struct manifest_source *m;
+	enum { N = 34, PAD = 2 << 20 };
+	char *pad = xmalloc(PAD + 1);
+	const struct service *s;
+	struct stat st;
+	FILE *f;
+
+	(void)state;
+	memset(pad, 'a', PAD);
+	pad[PAD] = 0;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/all.json", dir);
+	for (int round = 0; round < 2; round++) {
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs("{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[", f);
+		for (int i = 0; i < N; i++)
+			fprintf(f, "%s{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":"
+				"{\"name\":\"s%d\",\"namespace\":\"d\",\"annotations\":{\"pad\":\"%s\"}},"
+				"\"spec\":{\"clusterIP\":\"10.0.%d.%d\",\"ports\":[{\"port\":80}]}}",
+				i ? "," : "", i, pad, round, i + 1);
+		fputs("]}\n", f);
+		fclose(f);
+		assert_int_equal(stat(path, &st), 0);
+		assert_true(st.st_size > (64 << 20));
+		if (!round) {
+			assert_int_equal(manifest_source_new(&m, EV_DEFAULT, dir, c, NULL), 0);
+			assert_false(cache_synced(c, SY_KIND_SERVICE));
+		}
+		manifest_source_reload(m);
+		assert_true(cache_synced(c, SY_KIND_SERVICE));
+		assert_int_equal(hmap_count(cache_services(c)), N);
+		for (int i = 0; i < N; i++) {
+			char want[32];
+
+			snprintf(name, sizeof(name), "d/s%d", i);
+			s = cache_service(c, name);
+			assert_non_null(s);
+			snprintf(want, sizeof(want), "10.0.%d.%d", round, i + 1);
+			assert_string_equal(sy_addr_str(&s->cluster_ip), want);
+		}
+	}
+	manifest_source_free(m);
+	cache_free(c);
+	free(pad);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* What the source and the cache report, one line each ("E msg\n"). */
 static char reported[4096];
 
@@ -340,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_alias_bomb),
 		cmocka_unit_test(test_big_list),
 		cmocka_unit_test(test_policy_kinds),
+		cmocka_unit_test(test_large_file),
 		cmocka_unit_test(test_reports),
 	};
 
