@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -516,6 +517,7 @@ struct owner {
 
 #define DEBOUNCE 0.05	/* seconds to wait for a file only created or touched to be closed */
 #define RETRY 1.0	/* seconds between tries to watch a directory that went away */
+#define WRITER_WAIT 60.0	/* the longest a file open for writing is waited for */
 
 struct manifest_source {
 	struct ev_loop *loop;
@@ -530,8 +532,12 @@ struct manifest_source {
 	struct hmap pending;	/* names inotify reported (value unused) */
 	struct hmap unsettled;	/* of those, created or touched but not yet closed (value = key) */
 	struct hmap redo;	/* files to re-apply: they now win an object another file gave up */
+	struct hmap busy;	/* files open for writing when read, not read (value = key) */
+	ev_timer writer;	/* WRITER_WAIT for them */
+	bool writers_waited;	/* reading them as they are: WRITER_WAIT passed */
 	bool full;		/* rescan the whole directory (queue overflow, first load) */
-	bool loaded;
+	bool loaded;		/* the first listing is complete (the cache is synced) */
+	bool listing;		/* a whole-directory read not yet ended (finish_load) */
 	bool unwatched;		/* the directory was removed or moved away: watch it again */
 	int wd;			/* the directory's watch (-1 while unwatched) */
 };
@@ -786,7 +792,22 @@ static int hash_fd(int fd, const struct stat *st, struct manifest_text *mt, char
  */
 #define STREAM_FROM (4u << 20)
 
-static int read_manifest(const char *path, struct manifest_text *mt, char *err, size_t errlen)
+/*
+ * True when a process has the file open for writing: the kernel refuses a
+ * read lease then (EAGAIN).  The lease is given back at once.  Where leases
+ * are not to be had (another owner without CAP_LEASE, a file system
+ * without them) the file counts as closed.
+ */
+static bool open_for_writing(int fd)
+{
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
+		return errno == EAGAIN;
+	fcntl(fd, F_SETLEASE, F_UNLCK);
+	return false;
+}
+
+static int read_manifest(const char *path, bool wait_writer, struct manifest_text *mt, char *err,
+			 size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	struct stat st;
@@ -814,6 +835,11 @@ static int read_manifest(const char *path, struct manifest_text *mt, char *err, 
 		snprintf(err, errlen, "not a regular file");
 		close(fd);
 		return -EINVAL;
+	}
+	if (wait_writer && open_for_writing(fd)) {
+		snprintf(err, errlen, "open for writing");
+		close(fd);
+		return -EBUSY;
 	}
 	if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
 		mt->sig = fnv(&st.st_size, sizeof(st.st_size), (uint64_t)st.st_ino);
@@ -930,7 +956,25 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 		fs->name = xstrdup(name);
 		hmap_put(&m->files, fs->name, fs);
 	}
-	r = read_manifest(path, &mt, err, sizeof(err));
+	r = read_manifest(path, !m->writers_waited, &mt, err, sizeof(err));
+	if (r == -EBUSY) {
+		/* read when its writer closes it (inotify), or at the latest after WRITER_WAIT */
+		if (!hmap_get(&m->busy, name)) {
+			char *key = xstrdup(name);
+
+			hmap_put(&m->busy, key, key);
+			sy_report(&m->rep, 'I', "Manifest %s: open for writing; read when it is closed "
+				  "(at the latest in %.0f s)%s", path, WRITER_WAIT,
+				  m->loaded ? "" : "; the first sync waits for it");
+		}
+		if (!ev_is_active(&m->writer))
+			ev_timer_start(m->loop, &m->writer);
+		hmap_clear(&l.seen);
+		return;		/* what it held stays */
+	}
+	free(hmap_del(&m->busy, name));
+	if (!m->busy.count)
+		ev_timer_stop(m->loop, &m->writer);
 	if (r == 0 && !force && fs->hash == mt.sig && !fs->err_sig) {
 		manifest_text_free(&mt);
 		hmap_clear(&l.seen);
@@ -981,6 +1025,7 @@ static void forget_file(struct manifest_source *m, const char *name)
 {
 	struct file_state *fs = hmap_get(&m->files, name);
 
+	free(hmap_del(&m->busy, name));
 	if (!fs)
 		return;
 	hmap_del(&m->files, fs->name);
@@ -1021,9 +1066,28 @@ static void run_redo(struct manifest_source *m)
 	}
 }
 
+/*
+ * The end of a whole-directory read (a listing): objects of unchanged files
+ * were not re-applied, they stay; the rest goes.  The first one ends only
+ * once no file waits for its writer: until then nothing is synced (as
+ * kube-proxy's first sync waits for its informers' complete lists), so a
+ * restart while a file is being written never programs it half or not at
+ * all, and never takes its rules of the last run away.
+ */
 static void finish_load(struct manifest_source *m)
 {
+	struct hmap_iter it;
+	const char *key;
+
 	run_redo(m);
+	if (!m->listing || (!m->loaded && m->busy.count))
+		return;
+	hmap_iter_init(&it, &m->owners);
+	while (hmap_iter_next(&it, &key, NULL))
+		cache_keep(m->cache, (enum sy_kind)(key[0] - '0'), key + 1);
+	for (int k = 0; k < SY_KIND_MAX; k++)
+		cache_replace_end(m->cache, (enum sy_kind)k);
+	m->listing = false;
 	if (!m->loaded) {
 		m->loaded = true;
 		for (int k = 0; k < SY_KIND_MAX; k++)
@@ -1058,8 +1122,10 @@ int manifest_source_reload(struct manifest_source *m)
 	 * exactly what the directory defines (objects another source or an
 	 * earlier directory left there go), as a relist does for the API.
 	 */
-	for (int k = 0; k < SY_KIND_MAX; k++)
-		cache_replace_begin(m->cache, (enum sy_kind)k);
+	if (!m->listing)
+		for (int k = 0; k < SY_KIND_MAX; k++)
+			cache_replace_begin(m->cache, (enum sy_kind)k);
+	m->listing = true;
 	/* forget files that are gone */
 	hmap_iter_init(&it, &m->files);
 	while (hmap_iter_next(&it, &key, NULL))
@@ -1077,13 +1143,8 @@ int manifest_source_reload(struct manifest_source *m)
 	free(names);
 	m->full = false;
 	finish_load(m);
-	/* objects of unchanged files were not re-applied: they stay */
-	hmap_iter_init(&it, &m->owners);
-	while (hmap_iter_next(&it, &key, NULL))
-		cache_keep(m->cache, (enum sy_kind)(key[0] - '0'), key + 1);
-	for (int k = 0; k < SY_KIND_MAX; k++)
-		cache_replace_end(m->cache, (enum sy_kind)k);
-	log_v(2, "Manifest directory %s loaded: %u files", m->dir, n);
+	log_v(2, "Manifest directory %s %s: %u files", m->dir, m->loaded ? "loaded" :
+	      "read, waiting for files open for writing", n);
 	return 0;
 }
 
@@ -1123,6 +1184,29 @@ static int add_watch(struct manifest_source *m)
 				  IN_DELETE | IN_CREATE | IN_ATTRIB | IN_DELETE_SELF |
 				  IN_MOVE_SELF);
 	return m->wd < 0 ? -errno : 0;
+}
+
+/* WRITER_WAIT passed: the files still open for writing are read as they are. */
+static void writer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct manifest_source *m = container_of(w, struct manifest_source, writer);
+	char **names;
+	unsigned n;
+
+	(void)loop;
+	(void)revents;
+	take_names(&m->busy, &names, &n);
+	m->writers_waited = true;
+	for (unsigned i = 0; i < n; i++) {
+		sy_report(&m->rep, 'W', "Manifest %s/%s: still open for writing after %.0f s; "
+			  "reading it as it is", m->dir, names[i], WRITER_WAIT);
+		if (hmap_get(&m->files, names[i]))
+			load_file(m, names[i], false);
+		free(names[i]);
+	}
+	free(names);
+	m->writers_waited = false;
+	finish_load(m);
 }
 
 static void debounce_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1232,6 +1316,17 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 	hmap_init(&m->pending);
 	hmap_init(&m->unsettled);
 	hmap_init(&m->redo);
+	hmap_init(&m->busy);
+	/*
+	 * open_for_writing takes a read lease for a moment: a writer's open in
+	 * that moment would send SIGIO, whose default ends the process.
+	 */
+	{
+		struct sigaction sa;
+
+		if (sigaction(SIGIO, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+			signal(SIGIO, SIG_IGN);
+	}
 	m->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (m->ifd < 0 || add_watch(m) < 0) {
 		int r = -errno;
@@ -1244,6 +1339,7 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 	ev_io_init(&m->io, inotify_cb, m->ifd, EV_READ);
 	ev_io_start(loop, &m->io);
 	ev_timer_init(&m->debounce, debounce_cb, DEBOUNCE, 0);
+	ev_timer_init(&m->writer, writer_cb, WRITER_WAIT, 0);
 	*ret = m;
 	return 0;
 }
@@ -1254,11 +1350,13 @@ void manifest_source_free(struct manifest_source *m)
 		return;
 	ev_io_stop(m->loop, &m->io);
 	ev_timer_stop(m->loop, &m->debounce);
+	ev_timer_stop(m->loop, &m->writer);
 	close(m->ifd);
 	hmap_clear_free(&m->files, file_state_free);
 	hmap_clear_free(&m->owners, owner_free);
 	hmap_clear_keys(&m->pending);
 	hmap_clear_keys(&m->unsettled);
 	hmap_clear_keys(&m->redo);
+	hmap_clear_keys(&m->busy);
 	sy_free_all(m->dir, m);
 }
