@@ -35,6 +35,12 @@ k8s_wait_state 20 "len(svcs()) == 1201 and eps('default/web') == ['10.244.9.5:80
 	sy_fail "initial list incomplete"
 grep -q "Services list: continue token expired (HTTP 410 Expired: The provided continue" \
 	"$SY_TMP/daemon.log" || sy_fail "expired continue token not logged"
+# the first sync waits for the complete lists (kube-proxy: the informers'
+# HasSynced), page 1 applied, then the 410, then pages 1-3 again: no sync
+# ever saw part of them
+sy_wait 20 grep -q "First sync complete" "$SY_TMP/daemon.log" || sy_fail "no first sync"
+grep -q "First sync complete: 1201 Service ports" "$SY_TMP/daemon.log" ||
+	sy_fail "first sync before the lists were complete: $(grep 'First sync complete' "$SY_TMP/daemon.log")"
 sy_log "initial LIST: 1201 Services"
 
 # pagination: the Services list took 3 pages with continue tokens
