@@ -41,6 +41,7 @@
 #define DT_INET_SERVICE 13
 #define DT_BITS 6
 #define DT_MARK_TYPE 19		/* mark: a host-order 32-bit value */
+#define DT_INTEGER 4
 
 struct sy_nft {
 	struct mnl_socket *nl;
@@ -113,6 +114,8 @@ uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 	MIXS(r->chain);
 	if (r->act == SY_NFT_A_DNAT_MAP)
 		MIX(&r->numgen_off, 4);
+	if (r->act == SY_NFT_A_DNAT_RANGES)
+		MIX(&r->nodeport, 1);
 #undef MIX
 #undef MIXS
 	return h ? h : 1;
@@ -125,6 +128,7 @@ unsigned sy_nft_key_len(enum sy_nft_key k, int family)
 	switch (k) {
 	case SY_NFT_K_ADDR: return a;
 	case SY_NFT_K_DPP: return a + 8;
+	case SY_NFT_K_DPPV: return a + 12;
 	case SY_NFT_K_AA: return 2 * a;
 	case SY_NFT_K_NG: return 4;
 	default: return 8;
@@ -173,6 +177,8 @@ unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *
 		return l;
 	out[o] = proto;
 	memcpy(out + o + 4, &p, 2);
+	if (k == SY_NFT_K_DPPV)
+		return o + 12;
 	return o + 8;
 }
 
@@ -672,25 +678,41 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r, const 
 		nftnl_rule_add_expr(nr, e);
 		break;
 	}
-	case SY_NFT_A_DNAT_MAP: {
-		struct nftnl_expr *e = nftnl_expr_alloc("numgen");
+	case SY_NFT_A_DNAT_MAP:
+	case SY_NFT_A_DNAT_RANGES: {
+		/* DNAT_RANGES: the key daddr . l4proto . dport . value in registers 0.. */
+		uint32_t reg = NFT_REG32_00, vreg = NFT_REG_1;
+		struct nftnl_expr *e;
 		if (!r->set || !r->numgen_mod)
 			return -EINVAL;
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+		if (r->act == SY_NFT_A_DNAT_RANGES) {
+			if (r->nodeport) {
+				uint8_t zero16[16] = { 0 };
+				e_imm_data(nr, reg, zero16, f->alen);
+			} else {
+				e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, f->doff, f->alen, reg);
+			}
+			reg += areg;
+			e_meta(nr, NFT_META_L4PROTO, reg++);
+			e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg++);
+			vreg = reg;
+		}
+		e = nftnl_expr_alloc("numgen");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, vreg);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, r->numgen_mod);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, r->numgen_off);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, r->act == SY_NFT_A_DNAT_MAP ? r->numgen_off : 0);
 		nftnl_rule_add_expr(nr, e);
 		/* the interval map's keys are big-endian (memcmp order = numeric order) */
 		e = nftnl_expr_alloc("byteorder");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, vreg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, vreg);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP, NFT_BYTEORDER_HTON);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 4);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 4);
 		nftnl_rule_add_expr(nr, e);
 		e = nftnl_expr_alloc("lookup");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, r->act == SY_NFT_A_DNAT_MAP ? vreg : NFT_REG32_00);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
 		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, r->set);
 		nftnl_rule_add_expr(nr, e);
@@ -805,6 +827,7 @@ void sy_nft_set_add(struct sy_nft_batch *b, const struct sy_nft_set *d)
 		d->key == SY_NFT_K_DPP ? ((dt << DT_BITS | DT_INET_PROTO) << DT_BITS) | DT_INET_SERVICE :
 		d->key == SY_NFT_K_NG ? DT_MARK_TYPE :
 		d->key == SY_NFT_K_AA ? dt << DT_BITS | dt :
+		d->key == SY_NFT_K_DPPV ? DT_INTEGER :
 		DT_INET_PROTO << DT_BITS | DT_INET_SERVICE;
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ktype);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sy_nft_key_len(d->key, b->family));

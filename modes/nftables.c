@@ -89,7 +89,8 @@ struct slab {
 
 static size_t eent_size(unsigned klen)
 {
-	return (sizeof(struct eent) + klen + 7) & ~(size_t)7;
+	/* 4 bytes after the key: a range's end (EENT_END; often in the padding) */
+	return (sizeof(struct eent) + klen + 4 + 7) & ~(size_t)7;
 }
 
 static inline void *slab_ptr(const struct slab *s, uint32_t h)
@@ -308,17 +309,16 @@ static uint64_t vfp_end(uint64_t h, uint32_t end)
 }
 
 /*
- * An endpoint-ranges entry keeps the end the kernel holds in the 4 bytes
- * after its 4-byte key (the slab entry's padding: no memory of its own).
+ * A ranges map's entry keeps the value of the end the kernel holds
+ * (big-endian; its prefix is the start's) in the 4 bytes after its key
+ * (eent_size).
  */
-_Static_assert(((sizeof(struct eent) + NFTP_RANGE_KLEN + 7) & ~(size_t)7) >=
-	       sizeof(struct eent) + NFTP_RANGE_KLEN + 4, "room for a range's end");
-#define EENT_END(x) ((x)->key + NFTP_RANGE_KLEN)
+#define EENT_END(x) ((x)->key + (x)->klen)
 
 /* D's value fingerprint of an element (a range: with its end). */
 static uint64_t d_vfp(const struct nftp_elem *e)
 {
-	if (e->set >= NFTP_S_EP0 && e->set < NFTP_NSETS)
+	if (NFTP_IS_RANGES(e->set))
 		return vfp_end(elem_vfp(0, NULL, nftp_elem_data(e), e->dlen), nftp_range_end(e));
 	return elem_vfp(e->ev, e->chain, nftp_elem_data(e), e->dlen);
 }
@@ -330,16 +330,17 @@ struct slot {
 	unsigned refs;		/* plans in D that use it */
 };
 
-/* An element of an endpoint-ranges map the kernel holds outside any start . end pair. */
+/* An element of a ranges map the kernel holds outside any start . end pair. */
 struct orphan {
 	uint16_t set;
 	uint8_t end;		/* an end element */
-	uint8_t key[4];
+	uint8_t klen;
+	uint8_t key[SY_NFT_KEY_MAX];
 };
 
 static bool is_ep_set(unsigned set)
 {
-	return set >= NFTP_S_EP0 && set < NFTP_NSETS;
+	return NFTP_IS_RANGES(set);
 }
 
 static uint32_t get_be32(const uint8_t *p)
@@ -375,7 +376,7 @@ struct proxy_mode {
 	char **zero;			/* names whose refs dropped to 0 this sync */
 	unsigned n_zero, cap_zero;
 	struct nftp_alloc alloc;
-	unsigned ep_refs[NFTP_EP_SHARDS];	/* D's elements in each endpoints map */
+	unsigned ep_refs[NFTP_NSETS - NFTP_S_EP0];	/* D's elements in each ranges map */
 	uint64_t d_rules;			/* rules of D's chains (kept, not counted) */
 	struct sy_report rep;		/* init's: the Service ports a sync skips */
 	struct orphan *orphans;		/* found by the last k_load: deleted by the full pass */
@@ -460,10 +461,21 @@ static void d_shard_ref(struct proxy_mode *m, unsigned set, int d)
 
 	if (set < NFTP_S_EP0 || set >= NFTP_NSETS)
 		return;
-	if (d > 0 && m->ep_refs[k]++ == 0)
+	if (d > 0 && m->ep_refs[k]++ == 0) {
 		hmap_put(&m->dsets, m->fixed[set].name, &m->fixed[set]);
-	else if (d < 0 && m->ep_refs[k] && --m->ep_refs[k] == 0)
+		/* a service-ranges map's shared chains with it (their rules use it) */
+		for (unsigned c = 0; set >= NFTP_S_SR0 && c < NFTP_LB_KINDS; c++)
+			d_add_chain(m, &m->g.lb[c * NFTP_EP_SHARDS + (set - NFTP_S_SR0)]);
+	} else if (d < 0 && m->ep_refs[k] && --m->ep_refs[k] == 0) {
 		hmap_del(&m->dsets, m->fixed[set].name);
+		for (unsigned c = 0; set >= NFTP_S_SR0 && c < NFTP_LB_KINDS; c++) {
+			const struct nftp_chain *lc = &m->g.lb[c * NFTP_EP_SHARDS + (set - NFTP_S_SR0)];
+			if (hmap_get(&m->dchains, lc->name) == lc) {
+				hmap_del(&m->dchains, lc->name);
+				m->d_rules -= lc->n_rules;
+			}
+		}
+	}
 }
 
 static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
@@ -662,9 +674,9 @@ static void k_elem_put(struct proxy_mode *m, unsigned set, const uint8_t *key, u
 	e->vfp = vfp;
 }
 
-/* An endpoint-ranges map's element as listed, before start and end are paired. */
+/* A ranges map's element as listed, before start and end are paired. */
 struct ivel {
-	uint32_t key;		/* host order */
+	uint8_t key[SY_NFT_KEY_MAX];	/* the listed map's klen bytes (load_arg) */
 	uint8_t end;
 	uint64_t vfp;		/* a start's data */
 };
@@ -673,8 +685,9 @@ struct load_arg {
 	struct proxy_mode *m;
 	unsigned set;
 	struct hmap fps;	/* chain → uint64_t* */
-	struct ivel *iv;	/* the endpoint-ranges map being listed */
+	struct ivel *iv;	/* the ranges map being listed */
 	unsigned n_iv, cap_iv;
+	unsigned klen;		/* its key length */
 };
 
 static void load_chain(void *arg, const char *name, bool base)
@@ -709,15 +722,17 @@ static void load_elem(void *arg, const struct sy_nft_elem_info *in)
 		return;
 	if (is_ep_set(a->set)) {
 		/* paired into start . end entries when the map is listed (k_pair) */
-		if (in->klen != 4)
+		if (in->klen != a->klen)
 			return;
 		if (a->n_iv == a->cap_iv) {
 			a->cap_iv = a->cap_iv ? 2 * a->cap_iv : 256;
 			a->iv = xrealloc(a->iv, a->cap_iv * sizeof(*a->iv));
 		}
-		a->iv[a->n_iv++] = (struct ivel){ get_be32(in->key), in->end,
-						  in->end ? 0 : elem_vfp(0, NULL, in->dval,
-									 in->dval ? in->dlen : 0) };
+		struct ivel *v = &a->iv[a->n_iv++];
+		memset(v->key, 0, sizeof(v->key));
+		memcpy(v->key, in->key, in->klen);
+		v->end = in->end;
+		v->vfp = in->end ? 0 : elem_vfp(0, NULL, in->dval, in->dval ? in->dlen : 0);
 		return;
 	}
 	/* a jump (never ours) or an unknown verdict: 0xff, a mismatch */
@@ -729,13 +744,16 @@ static void load_elem(void *arg, const struct sy_nft_elem_info *in)
 static int ivel_cmp(const void *pa, const void *pb)
 {
 	const struct ivel *a = pa, *b = pb;
+	/* the kernel's order (memcmp; keys zero-padded to the same length) */
+	int c = memcmp(a->key, b->key, sizeof(a->key));
 
-	if (a->key != b->key)
-		return a->key < b->key ? -1 : 1;
+	if (c)
+		return c;
 	return (int)b->end - (int)a->end;	/* at one key an end (of the range before) first */
 }
 
-static void k_orphan(struct proxy_mode *m, unsigned set, uint32_t key, bool end)
+static void k_orphan(struct proxy_mode *m, unsigned set, const uint8_t *key, unsigned klen,
+		     bool end)
 {
 	struct orphan *o;
 
@@ -746,51 +764,44 @@ static void k_orphan(struct proxy_mode *m, unsigned set, uint32_t key, bool end)
 	o = &m->orphans[m->n_orphans++];
 	o->set = (uint16_t)set;
 	o->end = end;
-	o->key[0] = (uint8_t)(key >> 24);
-	o->key[1] = (uint8_t)(key >> 16);
-	o->key[2] = (uint8_t)(key >> 8);
-	o->key[3] = (uint8_t)key;
+	o->klen = (uint8_t)klen;
+	memcpy(o->key, key, klen);
 }
 
 /*
- * An endpoint-ranges map's listed elements into K: each start followed by
- * an end is one start . end entry (its value the start's data); a start
- * without an end, or an end without a start before it (drift: elements
- * deleted or added by hand), is an orphan the full pass deletes.
+ * A ranges map's listed elements into K: each start followed by an end
+ * with the same prefix (the key but its last 4 bytes) is one start . end
+ * entry (its value the start's data); a start without an end, or an end
+ * without a start before it (drift: elements deleted or added by hand),
+ * is an orphan the full pass deletes.
  */
-static void k_pair(struct proxy_mode *m, unsigned set, struct ivel *iv, unsigned n)
+static void k_pair(struct proxy_mode *m, unsigned set, struct ivel *iv, unsigned n, unsigned klen)
 {
-	bool open = false;
-	uint32_t start = 0;
-	uint64_t vfp = 0;
+	const struct ivel *open = NULL;
 
 	qsort(iv, n, sizeof(*iv), ivel_cmp);
 	for (unsigned i = 0; i < n; i++) {
 		if (!iv[i].end) {
 			if (open)
-				k_orphan(m, set, start, false);
-			open = true;
-			start = iv[i].key;
-			vfp = iv[i].vfp;
-		} else if (open && iv[i].key > start) {
-			uint8_t k[NFTP_RANGE_KLEN];
-			uint32_t end = iv[i].key;
-			k[0] = (uint8_t)(start >> 24);
-			k[1] = (uint8_t)(start >> 16);
-			k[2] = (uint8_t)(start >> 8);
-			k[3] = (uint8_t)start;
-			struct eent *x = ei_put(&m->elems, set, k, sizeof(k));
+				k_orphan(m, set, open->key, klen, false);
+			open = &iv[i];
+		} else if (open && !memcmp(iv[i].key, open->key, klen - 4) &&
+			   memcmp(iv[i].key, open->key, klen) > 0) {
+			uint32_t end = get_be32(iv[i].key + klen - 4);
+			struct eent *x = ei_put(&m->elems, set, open->key, klen);
 			x->ink = 1;
-			x->vfp = vfp_end(vfp, end);
-			for (int b = 0; b < 4; b++)
-				EENT_END(x)[b] = (uint8_t)(end >> (24 - 8 * b));
-			open = false;
+			x->vfp = vfp_end(open->vfp, end);
+			memcpy(EENT_END(x), iv[i].key + klen - 4, 4);
+			open = NULL;
 		} else {
-			k_orphan(m, set, iv[i].key, true);
+			if (open)
+				k_orphan(m, set, open->key, klen, false);
+			open = NULL;
+			k_orphan(m, set, iv[i].key, klen, true);
 		}
 	}
 	if (open)
-		k_orphan(m, set, start, false);
+		k_orphan(m, set, open->key, klen, false);
 }
 
 /* K := what the kernel's table holds (chains + rule fingerprints, sets, our maps' elements). */
@@ -815,9 +826,10 @@ static int k_load(struct proxy_mode *m)
 			continue;
 		a.set = i;
 		a.n_iv = 0;
+		a.klen = sy_nft_key_len(nftp_set_def(i)->key, m->family);
 		r = sy_nft_dump_elems2(m->nl, m->family, m->table, nftp_set_def(i)->name, load_elem, &a);
 		if (r >= 0 && is_ep_set(i))
-			k_pair(m, i, a.iv, a.n_iv);
+			k_pair(m, i, a.iv, a.n_iv, a.klen);
 	}
 	free(a.iv);
 	return r < 0 ? r : 0;
@@ -877,27 +889,37 @@ static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 			e_push(u, pp->elems[i].set, nftp_elem_kp(&pp->elems[i]), pp->elems[i].klen);
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
-	/* the endpoints maps its elements are in (created before, deleted after them), each once */
+	/*
+	 * the ranges maps its elements are in (created before, deleted after
+	 * them), each once, and a service-ranges map's shared chains
+	 */
 	for (unsigned i = 0, last = 0; i < pp->n_elems; i++)
 		if (pp->elems[i].set >= NFTP_S_EP0 && pp->elems[i].set != last) {
 			last = pp->elems[i].set;
 			u_push(&u->sets, &u->n_sets, &u->cap_sets, nftp_set_def(last)->name);
+			for (unsigned c = 0; last >= NFTP_S_SR0 && c < NFTP_LB_KINDS; c++)
+				u_push(&u->chains, &u->n_chains, &u->cap_chains,
+				       nftp_lb_name(c, last - NFTP_S_SR0));
 		}
 }
 
 /*
- * Add (e: the value) or delete one element; an endpoint-ranges entry is
- * its start and its end element (end: 4 bytes, big-endian).
+ * Add (e: the value) or delete one element; a ranges map's entry is its
+ * start and its end element (end: the end's value, 4 bytes, big-endian;
+ * its prefix is the start's).
  */
 static void e_write(struct sy_nft_batch *b, bool add, unsigned set, const uint8_t *key,
 		    unsigned klen, const struct nftp_elem *e, const uint8_t *end)
 {
 	const char *name = nftp_set_def(set)->name;
 
-	if (is_ep_set(set) && klen == NFTP_RANGE_KLEN) {
-		sy_nft_elem_iv(b, add, name, key, 4, false, e ? nftp_elem_data(e) : NULL,
+	if (is_ep_set(set) && klen >= 4 && klen <= SY_NFT_KEY_MAX) {
+		uint8_t ek[SY_NFT_KEY_MAX];
+		memcpy(ek, key, klen - 4);
+		memcpy(ek + klen - 4, end, 4);
+		sy_nft_elem_iv(b, add, name, key, klen, false, e ? nftp_elem_data(e) : NULL,
 			       e ? e->dlen : 0);
-		sy_nft_elem_iv(b, add, name, end, 4, true, NULL, 0);
+		sy_nft_elem_iv(b, add, name, ek, klen, true, NULL, 0);
 	} else if (!add) {
 		sy_nft_elem(b, false, name, key, klen, 0, NULL);
 	} else if (e->dlen) {
@@ -1220,13 +1242,15 @@ static bool is_parked(const struct nftp_port *pp)
 }
 
 /*
- * The endpoint-ranges entries K holds and D does not, by (set, start): a
- * port's unit takes those in its chains' key spaces, so that they are
- * deleted in the batch (and before) its new ranges are added.
+ * The ranges maps' entries K holds and D does not, by (set, start): a
+ * port's unit takes those in its key spaces (a chain's value space, a
+ * service-ranges address . proto . port), so that they are deleted in the
+ * batch (and before) its new ranges are added.
  */
 struct lref {
 	uint16_t set;
-	uint32_t start;
+	uint8_t klen;
+	const uint8_t *key;
 	struct eent *x;		/* NULL once taken */
 };
 
@@ -1236,7 +1260,9 @@ static int lref_cmp(const void *pa, const void *pb)
 
 	if (a->set != b->set)
 		return a->set < b->set ? -1 : 1;
-	return a->start < b->start ? -1 : a->start > b->start;
+	if (a->klen != b->klen)
+		return a->klen < b->klen ? -1 : 1;
+	return memcmp(a->key, b->key, a->klen);
 }
 
 static struct lref *leftover_ranges(struct proxy_mode *m, unsigned *n)
@@ -1247,37 +1273,41 @@ static struct lref *leftover_ranges(struct proxy_mode *m, unsigned *n)
 	*n = 0;
 	for (size_t i = 0; i < m->elems.cap; i++) {
 		struct eent *x = ei_at(&m->elems, i);
-		if (!x || !x->ink || x->refs || !is_ep_set(x->set) || x->klen != NFTP_RANGE_KLEN)
+		if (!x || !x->ink || x->refs || !is_ep_set(x->set) || x->klen < 4)
 			continue;
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 64;
 			v = xrealloc(v, cap * sizeof(*v));
 		}
-		v[(*n)++] = (struct lref){ x->set, get_be32(x->key), x };
+		v[(*n)++] = (struct lref){ x->set, x->klen, x->key, x };
 	}
 	if (*n)
 		qsort(v, *n, sizeof(*v), lref_cmp);
 	return v;
 }
 
-/* Push the leftovers in the key spaces of pp's endpoint-ranges elements into u. */
+/* Push the leftovers in the key spaces of pp's ranges elements into u. */
 static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct lref *v, unsigned n)
 {
-	unsigned last_set = 0;
-	uint32_t last_key = 0;
+	uint8_t last[SY_NFT_KEY_MAX], key[SY_NFT_KEY_MAX];
+	unsigned last_set = 0, kl;
 
 	for (unsigned i = 0; n && i < pp->n_elems; i++) {
 		const struct nftp_elem *e = &pp->elems[i];
-		uint32_t key;
 		unsigned lo = 0, hi = n;
-		if (!is_ep_set(e->set) || e->klen != NFTP_RANGE_KLEN)
+		uint32_t space;
+		if (!is_ep_set(e->set) || e->klen < 4 || e->klen > SY_NFT_KEY_MAX)
 			continue;
-		key = get_be32(nftp_elem_kp(e)) & ~(NFTP_SPAN - 1);
-		if (e->set == last_set && key == last_key)
+		kl = e->klen;
+		memcpy(key, nftp_elem_kp(e), kl);
+		space = get_be32(key + kl - 4) & ~(NFTP_SPAN - 1);
+		for (int b = 0; b < 4; b++)
+			key[kl - 4 + b] = (uint8_t)(space >> (24 - 8 * b));
+		if (e->set == last_set && !memcmp(key, last, kl))
 			continue;
 		last_set = e->set;
-		last_key = key;
-		struct lref probe = { (uint16_t)e->set, key, NULL };
+		memcpy(last, key, kl);
+		struct lref probe = { (uint16_t)e->set, (uint8_t)kl, key, NULL };
 		while (lo < hi) {
 			unsigned mid = (lo + hi) / 2;
 			if (lref_cmp(&v[mid], &probe) < 0)
@@ -1285,7 +1315,9 @@ static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct l
 			else
 				hi = mid;
 		}
-		for (; lo < n && v[lo].set == e->set && v[lo].start - key < NFTP_SPAN; lo++)
+		for (; lo < n && v[lo].set == e->set && v[lo].klen == kl &&
+		       !memcmp(v[lo].key, key, kl - 4) && get_be32(v[lo].key + kl - 4) - space < NFTP_SPAN;
+		     lo++)
 			if (v[lo].x) {
 				e_push(u, v[lo].set, v[lo].x->key, v[lo].x->klen);
 				v[lo].x = NULL;
@@ -1293,13 +1325,14 @@ static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct l
 	}
 }
 
-/* The group of 16 endpoint-ranges maps of a port's first range (16: none). */
+#define N_GROUPS ((NFTP_NSETS - NFTP_S_EP0) / 16)
+/* The group of 16 ranges maps of a port's first range (N_GROUPS: none). */
 static unsigned port_group(const struct nftp_port *pp)
 {
 	for (unsigned i = 0; i < pp->n_elems; i++)
 		if (is_ep_set(pp->elems[i].set))
 			return (pp->elems[i].set - NFTP_S_EP0) / 16;
-	return NFTP_EP_SHARDS / 16;
+	return N_GROUPS;
 }
 
 /* A full pass: K from the kernel, then every unit, chunked. */
@@ -1333,8 +1366,8 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	u_reset(&u);
 	/* endpoint-ranges elements outside any pair (drift): deleted first */
 	for (unsigned i = 0; i < m->n_orphans; i++)
-		sy_nft_elem_iv(s->b, false, nftp_set_def(m->orphans[i].set)->name, m->orphans[i].key, 4,
-			       m->orphans[i].end, NULL, 0);
+		sy_nft_elem_iv(s->b, false, nftp_set_def(m->orphans[i].set)->name, m->orphans[i].key,
+			       m->orphans[i].klen, m->orphans[i].end, NULL, 0);
 	m->n_orphans = 0;
 	unsigned n_left;
 	struct lref *left = leftover_ranges(m, &n_left);
@@ -1358,7 +1391,7 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	 * array of the ports: it would add to the sync's peak RSS.
 	 */
 	for (int pass = U_DATA; pass <= U_VERDICT; pass++) {
-		for (unsigned grp = 0; grp <= (pass == U_DATA ? NFTP_EP_SHARDS / 16 : 0); grp++) {
+		for (unsigned grp = 0; grp <= (pass == U_DATA ? N_GROUPS : 0); grp++) {
 			hmap_iter_init(&it, &m->ports);
 			while (hmap_iter_next(&it, &key, &v)) {
 				struct nftp_port *pp = v;
@@ -1523,6 +1556,7 @@ static int probe(struct sy_nft *nl, int family, char *err, size_t errlen)
 		{ "m", SY_NFT_K_DPP, true, 0, false, false }, { "p", SY_NFT_K_PP, true, 0, false, false },
 		{ "a", SY_NFT_K_ADDR, false, 10, false, false },
 		{ "e", SY_NFT_K_NG, false, 0, true, true }, { "h", SY_NFT_K_AA, false, 0, false, false },
+		{ "r", SY_NFT_K_DPPV, false, 0, true, true },
 	};
 	struct sy_nft_batch *b = sy_nft_batch_new(family, "switchyard-probe");
 	struct sy_nft_error e;
@@ -1593,6 +1627,17 @@ static int probe(struct sy_nft *nl, int family, char *err, size_t errlen)
 		sy_nft_elem_iv(b, true, "e", k2, 4, true, NULL, 0);
 		kl = sy_nft_key_make(k, SY_NFT_K_AA, &ep, 0, 0);
 		sy_nft_elem(b, true, "h", k, kl, SY_NFT_EV_NONE, NULL);
+		/* the shared chains' rules and ranges (a prefix . value key) */
+		r.act = SY_NFT_A_DNAT_RANGES;
+		r.numgen_off = 0;
+		r.set = "r";
+		sy_nft_rule_add(b, "n", &r);
+		r.nodeport = true;
+		sy_nft_rule_add(b, "n", &r);
+		kl = sy_nft_key_make(k, SY_NFT_K_DPPV, &ep, IPPROTO_TCP, 80);
+		sy_nft_elem_iv(b, true, "r", k, kl, false, d, dl);
+		k[kl - 2] = 0x10;
+		sy_nft_elem_iv(b, true, "r", k, kl, true, NULL, 0);
 	}
 	r.m = SY_NFT_M_L4PROTO;
 	r.l4proto = IPPROTO_TCP;

@@ -34,7 +34,7 @@ static const char *const set_names[NFTP_NFIXED] = {
 	"cluster-ips", "nodeport-ips", "service-ips", "service-nodeports",
 	"no-endpoint-services", "no-endpoint-nodeports", "firewall-ips", "hairpin",
 };
-static char ep_names[NFTP_EP_SHARDS][24];
+static char ep_names[2 * NFTP_EP_SHARDS][24];
 
 static struct sy_nft_set set_defs[NFTP_NSETS] = {
 	{ "cluster-ips", SY_NFT_K_ADDR, false, 0, false, false },
@@ -47,13 +47,26 @@ static struct sy_nft_set set_defs[NFTP_NSETS] = {
 	{ "hairpin", SY_NFT_K_AA, false, 0, false, false },
 };
 
+static char lb_names[NFTP_LB_KINDS * NFTP_EP_SHARDS][24];
+
+const char *nftp_lb_name(unsigned kind, unsigned shard)
+{
+	static const char *const pre[NFTP_LB_KINDS] = { "cluster-lb", "external-lb", "nodeport-lb" };
+	char *n = lb_names[kind * NFTP_EP_SHARDS + shard];
+
+	if (!n[0])
+		snprintf(n, sizeof(lb_names[0]), "%s-%u", pre[kind], shard);
+	return n;
+}
+
 const struct sy_nft_set *nftp_set_def(unsigned id)
 {
 	if (id >= NFTP_S_EP0 && id < NFTP_NSETS && !set_defs[id].name) {
 		unsigned k = id - NFTP_S_EP0;
-		snprintf(ep_names[k], sizeof(ep_names[k]), "endpoint-ranges-%u", k);
+		snprintf(ep_names[k], sizeof(ep_names[k]), "%s-%u",
+			 id < NFTP_S_SR0 ? "endpoint-ranges" : "service-ranges", k % NFTP_EP_SHARDS);
 		set_defs[id].name = ep_names[k];
-		set_defs[id].key = SY_NFT_K_NG;
+		set_defs[id].key = id < NFTP_S_SR0 ? SY_NFT_K_NG : SY_NFT_K_DPPV;
 		set_defs[id].ap_data = true;
 		set_defs[id].interval = true;
 	}
@@ -399,6 +412,40 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 		add_rule(c, &r);
 	}
 #undef CH
+	/*
+	 * the shared load-balancing chains: cluster-lb has the ClusterIP
+	 * masquerade rule of a port's own chain without its daddr . proto .
+	 * port match (only ClusterIP elements lead there), external and
+	 * NodePort traffic (externalTrafficPolicy Cluster) is always marked
+	 */
+	g->lb = xcalloc(NFTP_LB_KINDS * NFTP_EP_SHARDS, sizeof(*g->lb));
+	for (unsigned k = 0; k < NFTP_LB_KINDS; k++) {
+		for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh++) {
+			c = &g->lb[k * NFTP_EP_SHARDS + sh];
+			chain_init(c, nftp_lb_name(k, sh), NULL);
+			if (k != NFTP_LB_CLUSTER) {
+				r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
+				add_rule(c, &r);
+			} else if (o->masquerade_all || o->n_cluster_cidrs) {
+				r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
+				if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
+					r.m = SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV;
+					r.saddr = o->cluster_cidrs[0].addr;
+					r.splen = o->cluster_cidrs[0].plen;
+				} else if (!o->masquerade_all) {
+					r.chain = "mark-for-masquerade-non-pod";
+				}
+				add_rule(c, &r);
+			}
+			memset(&r, 0, sizeof(r));
+			r.act = SY_NFT_A_DNAT_RANGES;
+			r.numgen_mod = NFTP_SPAN;
+			r.nodeport = k == NFTP_LB_NODEPORT;
+			r.set = nftp_set_def(NFTP_S_SR0 + sh)->name;
+			add_rule(c, &r);
+			c->rules = sy_trim(c->rules, c->n_rules, &c->cap_rules, sizeof(*c->rules));
+		}
+	}
 	eb_pack(g->eb, &g->elems, &g->n_elems, &g->cap_elems);
 	g->eb = NULL;
 }
@@ -407,6 +454,9 @@ void nftp_globals_free(struct nftp_globals *g)
 {
 	for (unsigned i = 0; i < g->n_chains; i++)
 		chain_free(&g->chains[i]);
+	for (unsigned i = 0; g->lb && i < NFTP_LB_KINDS * NFTP_EP_SHARDS; i++)
+		chain_free(&g->lb[i]);
+	free(g->lb);
 	free(g->chains);
 	free(g->elems);
 	memset(g, 0, sizeof(*g));
@@ -465,8 +515,8 @@ uint32_t nftp_range_end(const struct nftp_elem *e)
 {
 	/* the last range ends at key + NFTP_SPAN: at most 2^32 - NFTP_SPAN (NFTP_SLOT_OK) */
 	if (e->ev)
-		return (nftp_be32(nftp_elem_kp(e)) & ~(NFTP_SPAN - 1)) + NFTP_SPAN;
-	return nftp_be32(nftp_elem_kp(e + 1));
+		return (nftp_be32(nftp_elem_kp(e) + e->klen - 4) & ~(NFTP_SPAN - 1)) + NFTP_SPAN;
+	return nftp_be32(nftp_elem_kp(e + 1) + e[1].klen - 4);
 }
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -515,6 +565,27 @@ static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct
 	for (unsigned i = 0; i < n; i++)
 		add_elem(pp->eb, NFTP_S_HAIRPIN, &eps[i].addr, 0, 0,
 			 SY_NFT_EV_NONE, NULL);
+}
+
+/*
+ * A shared port's ranges for one address (a: NULL for the NodePort):
+ * service-ranges-S elements a . proto . port . [0, NFTP_SPAN) split like
+ * a chain's (nftp_range), range i → endpoint i.
+ */
+static void add_svc_ranges(struct nftp_port *pp, unsigned set, const struct sy_addr *a,
+			   const struct ds_port *dp, uint16_t port, const struct ds_ep *eps, unsigned n)
+{
+	struct sy_addr zero = { .family = dp->family };
+
+	if (n > NFTP_SLOTS)
+		n = NFTP_SLOTS;
+	for (unsigned i = 0; i < n; i++) {
+		struct elem_b *e = add_elem(pp->eb, set, a ? a : &zero, dp->proto, port,
+					    SY_NFT_EV_NONE, NULL);
+		put_be32(e->kd + e->h.klen - 4, nftp_range(i, n));
+		e->h.ev = i + 1 == n;
+		e->h.dlen = (uint8_t)sy_nft_ap_make(e->kd + e->h.klen, &eps[i].addr, eps[i].port);
+	}
 }
 
 /*
@@ -585,6 +656,23 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	bool need_svc = dp->n_cluster_eps && (!dp->itp_local || (external && has_eps));
 	bool need_svl = dp->n_local_eps && (dp->itp_local || (external && dp->etp_local));
 	bool need_ext = external && has_eps;
+	/* no per-port logic: the shared chains (NFTP_LB_*), no chain of its own */
+	bool shared = need_svc && !dp->affinity_timeout && !dp->itp_local &&
+		(!external || (!dp->etp_local && !(dp->n_lb_source_ranges && dp->n_lb_ips)));
+	const char *int_name = NULL, *ext_name = NULL, *np_name = NULL;
+	unsigned sr_set = 0;
+
+	if (shared) {
+		char name[NFTP_NAME_MAX + 1];
+		unsigned sh;
+		nftp_chain_name(name, "service-", base);	/* the chain it would have */
+		sh = nftp_base_hash(name) % NFTP_EP_SHARDS;
+		sr_set = NFTP_S_SR0 + sh;
+		int_name = nftp_lb_name(NFTP_LB_CLUSTER, sh);
+		ext_name = nftp_lb_name(NFTP_LB_EXTERNAL, sh);
+		np_name = nftp_lb_name(NFTP_LB_NODEPORT, sh);
+		need_svc = need_svl = need_ext = false;
+	}
 
 	/* endpoint chains: one per distinct endpoint used */
 	for (unsigned k = 0; k < 2; k++) {
@@ -715,6 +803,10 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		}
 	}
 
+	if (!shared) {
+		int_name = int_chain ? int_chain->name : NULL;
+		ext_name = np_name = ext ? ext->name : NULL;
+	}
 	/* elements */
 	struct sy_addr none = { 0 };
 	uint8_t int_v = !has_eps ? SY_NFT_EV_GOTO : !n_int ? SY_NFT_EV_DROP : 0;
@@ -723,9 +815,12 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	if (sy_addr_is_set(&dp->cluster_ip)) {
 		add_elem(pp->eb, NFTP_S_CLUSTER_IPS, &dp->cluster_ip,
 			 0, 0, SY_NFT_EV_NONE, NULL);
-		if (int_chain)
+		if (int_name)
 			add_elem(pp->eb, NFTP_S_SERVICE_IPS,
-				 &dp->cluster_ip, dp->proto, dp->port, SY_NFT_EV_GOTO, int_chain->name);
+				 &dp->cluster_ip, dp->proto, dp->port, SY_NFT_EV_GOTO, int_name);
+		if (shared)
+			add_svc_ranges(pp, sr_set, &dp->cluster_ip, dp, dp->port, dp->cluster_eps,
+				       dp->n_cluster_eps);
 		if (int_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_SERVICES,
 				 &dp->cluster_ip, dp->proto, dp->port, int_v,
@@ -737,9 +832,11 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		/* the port's family only (kubernetes #73157: never fail a table on another's) */
 		if (a->family != dp->family)
 			continue;
-		if (ext)
+		if (ext_name)
 			add_elem(pp->eb, NFTP_S_SERVICE_IPS, a,
-				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext->name);
+				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext_name);
+		if (shared)
+			add_svc_ranges(pp, sr_set, a, dp, dp->port, dp->cluster_eps, dp->n_cluster_eps);
 		if (ext_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_SERVICES, a,
 				 dp->proto, dp->port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);
@@ -748,13 +845,19 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, fw->name);
 	}
 	if (dp->node_port) {
-		if (ext)
+		if (np_name)
 			add_elem(pp->eb, NFTP_S_SERVICE_NODEPORTS, &none,
-				 dp->proto, dp->node_port, SY_NFT_EV_GOTO, ext->name);
+				 dp->proto, dp->node_port, SY_NFT_EV_GOTO, np_name);
+		if (shared)
+			add_svc_ranges(pp, sr_set, NULL, dp, dp->node_port, dp->cluster_eps,
+				       dp->n_cluster_eps);
 		if (ext_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_NODEPORTS, &none,
 				 dp->proto, dp->node_port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);
 	}
+	/* hairpin: a shared port's endpoints (a chain's: fill_lb_map) */
+	for (unsigned i = 0; shared && i < dp->n_cluster_eps && i < NFTP_SLOTS; i++)
+		add_elem(pp->eb, NFTP_S_HAIRPIN, &dp->cluster_eps[i].addr, 0, 0, SY_NFT_EV_NONE, NULL);
 	free(ep_c);
 	free(ep_l);
 	free(as_c);

@@ -17,7 +17,8 @@
  * no-endpoint-nodeports, firewall-ips; sets cluster-ips, nodeport-ips.
  *
  * Per Service port (nftp_port_new): chains service-/local-/external-/
- * firewall-/endpoint-HASH-ns/svc/proto/port[__ip/port], affinity sets
+ * firewall-/endpoint-HASH-ns/svc/proto/port[__ip/port] (none for a port
+ * on the shared chains: NFTP_LB_*), affinity sets
  * affinity-HASH-..., and the map/set elements it owns.  Endpoint chains
  * exist only for sessionAffinity; otherwise endpoints are elements of the
  * `endpoints` data map (see nftp_port_new) and hairpin masquerade is
@@ -55,7 +56,13 @@ enum nftp_set {
 	 * exists while something uses it.
 	 */
 	NFTP_S_EP0 = NFTP_NFIXED,
-	NFTP_NSETS = NFTP_S_EP0 + 256
+	/*
+	 * ip . proto . port . numgen value → endpoint ip . port, by ranges:
+	 * the maps service-ranges-0..-255 of the shared load-balancing
+	 * chains (NFTP_LB_*), sharded like endpoint-ranges-K
+	 */
+	NFTP_S_SR0 = NFTP_S_EP0 + 256,
+	NFTP_NSETS = NFTP_S_SR0 + 256
 };
 #define NFTP_EP_SHARDS 256u
 const struct sy_nft_set *nftp_set_def(unsigned id);
@@ -70,11 +77,11 @@ struct nftp_chain {
 
 /*
  * Key and data are klen + dlen bytes (at most NFTP_KD_MAX: the longest
- * pair is an IPv6 hairpin key, 32 bytes; an endpoints element is 4 + 8 /
- * 4 + 20) in the plan's element block, after the array: an IPv4 element
- * takes 24 + 4..12 bytes.
+ * pair is an IPv6 service-ranges element, 28 + 20 bytes; an
+ * endpoint-ranges element is 4 + 8 / 4 + 20) in the plan's element block,
+ * after the array: an IPv4 element takes 16 + 4..24 bytes.
  */
-#define NFTP_KD_MAX SY_NFT_KEY_MAX
+#define NFTP_KD_MAX 48
 struct nftp_elem {
 	const char *chain;		/* EV_GOTO target (a plan's chain name / static) */
 	uint32_t koff;			/* klen bytes of key, then dlen bytes of data, this
@@ -134,7 +141,23 @@ struct nftp_globals {
 	struct nftp_elem *elems;	/* one block with their keys and data */
 	unsigned n_elems, cap_elems;
 	struct nftp_ebuild *eb;
+	struct nftp_chain *lb;		/* the shared chains: [kind * NFTP_EP_SHARDS + shard] */
 };
+/*
+ * The shared load-balancing chains (doc/nftables.md).  A Service port
+ * without per-port logic (no sessionAffinity, internalTrafficPolicy
+ * Cluster and, when it has external addresses, externalTrafficPolicy
+ * Cluster without loadBalancerSourceRanges) has no chain of its own: its
+ * service-ips / service-nodeports elements go to cluster-lb-S,
+ * external-lb-S or nodeport-lb-S (S: a hash of the name its chain would
+ * have, mod 256), whose dnat rule looks up `ip daddr . meta l4proto . th
+ * dport . numgen random mod NFTP_SPAN` (nodeport-lb: the address 0) in
+ * service-ranges-S: per address (ClusterIP, externalIPs, LB IPs, the
+ * NodePort) the port's endpoints as ranges of [0, NFTP_SPAN).  The mode
+ * keeps a shard's three chains while its service-ranges map exists.
+ */
+enum { NFTP_LB_CLUSTER, NFTP_LB_EXTERNAL, NFTP_LB_NODEPORT, NFTP_LB_KINDS };
+const char *nftp_lb_name(unsigned kind, unsigned shard);
 void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o);
 void nftp_globals_free(struct nftp_globals *g);
 
@@ -176,14 +199,16 @@ static inline uint32_t nftp_range(unsigned i, unsigned n)
 	return (uint32_t)(((uint64_t)i << NFTP_SPAN_BITS) / n);
 }
 /*
- * An endpoint-ranges element: its key is the range's start (big-endian, 4
- * bytes), its data ip . port.  Its end (the first key after it) is not
- * stored: a chain's ranges are consecutive in its plan, so it is the next
- * element's start, or for the chain's last range (ev 1) the end of the
- * key space (nftp_range_end).
+ * An endpoint-ranges / service-ranges element: its key is a prefix (none
+ * / ip . proto . port) and the range's start (big-endian, the last 4
+ * bytes), its data ip . port.  Its end (the first value after it, with
+ * the same prefix) is not stored: a key space's ranges are consecutive in
+ * its plan, so it is the next element's start, or for the last range (ev
+ * 1) the end of the key space (nftp_range_end: the value).
  */
-#define NFTP_RANGE_KLEN 4
+#define NFTP_RANGE_KLEN 4		/* an endpoint-ranges key */
 uint32_t nftp_range_end(const struct nftp_elem *e);
+#define NFTP_IS_RANGES(set) ((set) >= NFTP_S_EP0 && (set) < NFTP_NSETS)
 uint32_t nftp_be32(const uint8_t *p);
 struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp,
 				const struct nftp_alloc *al);

@@ -61,6 +61,11 @@ enum sy_nft_act {
 	 * goes through `byteorder hton` first, keys are big-endian (the
 	 * kernel's rbtree orders keys by memcmp); needs M_L4PROTO) */
 	SY_NFT_A_DNAT_MAP,
+	/* dnat ip to ip daddr . meta l4proto . th dport . numgen random mod
+	 * numgen_mod map @set (a K_DPPV → ipvX_addr . inet_service interval
+	 * map; the numgen value through `byteorder hton`, keys big-endian);
+	 * nodeport: the address 0.0.0.0 / :: instead of ip daddr */
+	SY_NFT_A_DNAT_RANGES,
 };
 
 struct sy_nft_rule {
@@ -75,6 +80,7 @@ struct sy_nft_rule {
 	const char *set;		/* A_VMAP_* / A_UPDATE_SADDR */
 	const char *chain;		/* A_JUMP / A_GOTO */
 	uint32_t numgen_off;		/* A_DNAT_MAP */
+	bool nodeport;			/* A_DNAT_RANGES */
 };
 
 /* The rule's fingerprint (its comment "sy:%016llx"). */
@@ -91,6 +97,15 @@ enum sy_nft_key {
 	SY_NFT_K_PP,		/* inet_proto . inet_service (8 bytes) */
 	SY_NFT_K_NG,		/* a numgen value, host order (nft type mark, 4 bytes) */
 	SY_NFT_K_AA,		/* ipvX_addr . ipvX_addr (8 / 32 bytes; key_make: a . a) */
+	/*
+	 * ipvX_addr . inet_proto . inet_service . a numgen value (big-endian),
+	 * 16 / 28 bytes, one field for the kernel (an interval map's rbtree
+	 * orders it by memcmp; nft prints the type as integer: nft 1.0.6
+	 * cannot list an interval set whose concatenated type has no field
+	 * description, and a field description makes it a pipapo set);
+	 * key_make: the address . proto . port, the value 0
+	 */
+	SY_NFT_K_DPPV,
 };
 #define SY_NFT_KEY_MAX 32
 /* A key's length in a table of family (NFPROTO_IPV4 / NFPROTO_IPV6 = AF_INET / AF_INET6). */

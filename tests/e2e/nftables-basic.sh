@@ -25,13 +25,16 @@ r = [next(iter(o.items())) for o in json.load(sys.stdin)["nftables"]]
 objs = {}
 for k, v in r:
     objs.setdefault(k, []).append(v)
+def num(x): return int(x, 0) if isinstance(x, str) else x
 def rng(k):	# an interval key as nft prints it: a value, a range or a prefix
-    if isinstance(k, int): return k, k
-    if "range" in k: return tuple(k["range"])
-    p = k["prefix"]; return p["addr"], p["addr"] + (1 << (32 - p["len"])) - 1
-def ranges(name, off):	# (first, last, ip, port) of the ranges in [off, off + 2^20)
-    return sorted(rng(e[0]) + tuple(e[1]["concat"]) for m in objs["map"] if m["name"] == name
-                  for e in m.get("elem", []) if off <= rng(e[0])[0] < off + 2**20)
+    if not isinstance(k, dict): return num(k), num(k)
+    if "range" in k: return tuple(num(x) for x in k["range"])
+    p = k["prefix"]; a = num(p["addr"]); return a, a + (1 << (128 - p["len"])) - 1
+def ranges(name, ip, proto, port):	# (first, last, ip, port) of the ranges of ip . proto . port
+    # a service-ranges key: ip (4 bytes) . proto (1 + 3) . port (2 + 2) . value (4), one integer
+    pre = int.from_bytes(bytes(map(int, ip.split("."))) + bytes([proto, 0, 0, 0]) + port.to_bytes(2, "big") + b"\0\0", "big") << 32
+    return sorted((a - pre, b - pre) + tuple(e[1]["concat"]) for m in objs["map"] if m["name"] == name
+                  for e in m.get("elem", []) for a, b in [rng(e[0])] if a >> 32 == pre >> 32)
 print(eval(sys.argv[1]))' "$1"
 }
 
@@ -60,38 +63,43 @@ for want in "('nat-prerouting', 'nat', 'prerouting', -100)" "('nat-postrouting',
 	"('filter-output-post-dnat', 'filter', 'output', -90)" "('filter-input', 'filter', 'input', -110)"; do
 	grep -qF "$want" <<<"$base" || sy_fail "base chain $want missing: $base"
 done
-maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []) if not m["name"].startswith("endpoint-ranges-"))')
+maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []) if not m["name"].startswith(("endpoint-ranges-", "service-ranges-")))')
 [ "$maps" = "['firewall-ips', 'no-endpoint-nodeports', 'no-endpoint-services', 'service-ips', 'service-nodeports']" ] ||
 	sy_fail "maps: $maps"
 [ -n "${SY_DEBUG:-}" ] && { ip netns exec "$NODE" curl -s 127.0.0.1:10249/debug/state | head -c 3000; cat "$IPT_LOG"; } >&2
 svcips=$(nft_q '[e for m in objs["map"] if m["name"] == "service-ips" for e in m.get("elem", [])]')
-grep -q "10.96.0.80.*'tcp'.*80.*goto.*service-[A-Z2-7]\{8\}-default/web/tcp/http" <<<"$svcips" ||
-	sy_fail "no ClusterIP element in service-ips: $svcips"
-grep -q "192.168.60.10.*external-[A-Z2-7]\{8\}-default/web/tcp/http" <<<"$svcips" || sy_fail "no externalIP element: $svcips"
+# a Service port without per-port logic has no chain of its own: its
+# elements go to the shared chains of its shard (cluster-lb-N, external-lb-N)
+shard=$(grep -o "10.96.0.80', 'tcp', 80\]}, {'goto': {'target': 'cluster-lb-[0-9]*" <<<"$svcips" | grep -o '[0-9]*$')
+[ -n "$shard" ] || sy_fail "no ClusterIP element to cluster-lb-N in service-ips: $svcips"
+grep -q "192.168.60.10', 'tcp', 80\]}, {'goto': {'target': 'external-lb-$shard'" <<<"$svcips" ||
+	sy_fail "no externalIP element to external-lb-$shard: $svcips"
 noep=$(nft_q '[e for m in objs["map"] if m["name"] == "no-endpoint-services" for e in m.get("elem", [])]')
 grep -q "10.96.0.90.*reject-chain" <<<"$noep" || sy_fail "no REJECT element for the Service without endpoints: $noep"
-# endpoints: no endpoint chains; a fixed numgen range split into one range
-# per endpoint in an interval data map @endpoint-ranges-K (value -> ip . port)
-nft_json | grep -q '"endpoint-[A-Z2-7]\{8\}-' && sy_fail "endpoint chains without sessionAffinity"
+nft_json | grep -q '"\(endpoint\|service\|external\)-[A-Z2-7]\{8\}-' && sy_fail "per-port chains for ports without per-port logic"
 rules=$(ip netns exec "$NODE" nft list table ip switchyard)
-svcrules=$(ip netns exec "$NODE" nft list chain ip switchyard "$(grep -o 'service-[A-Z2-7]\{8\}-default/web/tcp/http' <<<"$rules" | head -1)")
-read -r off epmap < <(grep -o 'meta l4proto tcp dnat ip to numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' <<<"$svcrules" |
-	awk '{ print $(NF-2), substr($NF, 2) }')
-[ -n "$off" ] || sy_fail "no numgen dnat map rule in the Service chain: $svcrules"
-[ $((off % 1048576)) = 0 ] || sy_fail "offset $off is not a key space's start"
-# [off, off + 2^20) in three ranges of 349525 or 349526 values, one per endpoint
-eps=$(nft_q 'ranges("'"$epmap"'", '"$off"')')
-"$PY" - "$eps" "$off" <<'PYEOF' || sy_fail "@$epmap ranges of offset $off: $eps"
+lbrules=$(ip netns exec "$NODE" nft list chain ip switchyard "cluster-lb-$shard")
+grep -q 'ip saddr != 10.244.0.0/16 jump mark-for-masquerade' <<<"$lbrules" || sy_fail "no masquerade rule in cluster-lb-$shard: $lbrules"
+grep -q "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard" <<<"$lbrules" ||
+	sy_fail "no dnat by @service-ranges-$shard in cluster-lb-$shard: $lbrules"
+ip netns exec "$NODE" nft list chain ip switchyard "external-lb-$shard" | grep -q '^\s*jump mark-for-masquerade' ||
+	sy_fail "external-lb-$shard does not mark"
+# @service-ranges-N: 10.96.0.80 . tcp . 80 . [0, 2^20) in three ranges of
+# 349525 or 349526 values, one per endpoint (keys: one 128-bit integer)
+eps=$(nft_q 'ranges("service-ranges-'"$shard"'", "10.96.0.80", 6, 80)')
+"$PY" - "$eps" <<'PYEOF' || sy_fail "@service-ranges-$shard ranges of 10.96.0.80 . tcp . 80: $eps"
 import ast, sys
-r, off = ast.literal_eval(sys.argv[1]), int(sys.argv[2])
+r = ast.literal_eval(sys.argv[1])
 assert len(r) == 3, r
-assert r[0][0] == off and r[-1][1] == off + 2**20 - 1, r
+assert r[0][0] == 0 and r[-1][1] == 2**20 - 1, r
 for i, (a, b, ip, port) in enumerate(r):
     assert b - a + 1 in (349525, 349526), (a, b)
     assert i == 0 or a == r[i - 1][1] + 1, r
     assert port == 8080, r
 assert sorted(x[2] for x in r) == ['10.244.1.2', '10.244.2.2', '10.244.3.2'], r
 PYEOF
+np=$(nft_q 'ranges("service-ranges-'"$shard"'", "0.0.0.0", 6, 30080)')
+[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "0.0.0.0", 6, 30080))')" = 3 ] || sy_fail "NodePort 30080's ranges: $np"
 grep -q 'ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade' <<<"$rules" || sy_fail "no hairpin rule"
 hp=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "hairpin"]')
 grep -q "10.244.3.2', '10.244.3.2'" <<<"$hp" || sy_fail "no hairpin element for the local endpoint: $hp"

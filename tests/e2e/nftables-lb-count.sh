@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # nftables mode: a change of a Service's endpoint count (2 -> 3 -> 2) is
-# element updates of its @endpoint-ranges-K map only: the load-balancing
-# rule (`dnat ip to numgen random mod 1048576 offset KEY map @...`) keeps
-# its handle, no rule of the table is rewritten, the ranges split the key
-# space into near-equal parts, and real connections reach every endpoint
-# evenly (300 connections, each endpoint >= 20 %).
+# element updates of the @service-ranges-N map only: the Service port has
+# no chain of its own (no per-port logic), its ClusterIP goes to the shared
+# cluster-lb-N, whose load-balancing rule (`dnat ip to ip daddr . meta
+# l4proto . th dport . numgen random mod 1048576 map @service-ranges-N`)
+# keeps its handle, no rule of the table is rewritten, the ranges split the
+# Service's key space into near-equal parts, and real connections reach
+# every endpoint evenly (300 connections, each endpoint >= 20 %).
 . "$(dirname "$0")/nftables-lib.sh"
 
 ipt_lab 3
@@ -21,14 +23,17 @@ sy_wait 20 works || sy_fail "the Service does not answer"
 rules_now() { nftn -j list table ip switchyard | "$PY" -c '
 import json, sys
 print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
-chain=$(nftn -j list chains ip | grep -o '"service-[A-Z2-7]*-default/web/tcp/p"' | tr -d '"')
-[ -n "$chain" ] || sy_fail "no service chain for web"
-lb() { nftn -a list chain ip switchyard "$chain" | grep -o 'dnat ip to numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]* comment "[^"]*" # handle [0-9]*'; }
+shard=$(nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "cluster-lb-[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"')
+[ -n "$shard" ] || sy_fail "no service-ips element of web to cluster-lb-N: $(nftn list map ip switchyard service-ips)"
+chain=cluster-lb-$shard map=service-ranges-$shard
+nftn -j list chains ip | grep -q '"service-[A-Z2-7]*-default/web/tcp/p"' && sy_fail "web has a chain of its own"
+lb() { nftn -a list chain ip switchyard "$chain" | grep -o "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map @$map comment \"[^\"]*\" # handle [0-9]*"; }
 lb0=$(lb)
 [ -n "$lb0" ] || sy_fail "no load-balancing rule: $(nftn -a list chain ip switchyard "$chain")"
-read -r off map < <(awk '{ print $9, substr($11, 2) }' <<<"$lb0")
-# the endpoints' ranges in [off, off + 2^20): (first, last, ip)
-ranges() { nft_map_q ip "$map" 'sorted((a, b, v[0]) for a, b, v in elems if off <= a < off + 2**20)' "$off"; }
+# the endpoints' ranges of 10.96.0.80 . tcp . 80 . [0, 2^20): (first, last, ip)
+key=$(svc_key 10.96.0.80 6 80)
+ranges() { nft_map_q ip "$map" 'sorted((a - off, b - off, v[0]) for a, b, v in elems if a >> 32 == off >> 32)' "$key"; }
+off=0
 # check_ranges N: N ranges covering [off, off + 2^20) without gap, sizes floor/ceil(2^20 / N)
 check_ranges() {
 	"$PY" - "$(ranges)" "$off" "$1" <<'PYEOF'

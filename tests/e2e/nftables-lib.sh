@@ -23,6 +23,9 @@
 #   nft_map_q FAMILY MAP PYEXPR [ARG]
 #                        PYEXPR over the elements of map MAP of table
 #                        FAMILY switchyard: elems = [(first, last, values)]
+#                        (off = ARG as an integer)
+#   svc_key IP PROTO PORT  a service-ranges key's prefix (IP . PROTO . PORT,
+#                        value 0) as one integer, as nft prints the keys
 # $M is the manifest directory ($IPT_M).
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	echo "nftables-lib.sh: the lab library of tests/e2e/nftables-*.sh (not a test)" >&2
@@ -98,13 +101,18 @@ nft_map_q() {
 	nftn -j list map "$1" switchyard "$2" | "$PY" -c '
 import json, sys
 off = int(sys.argv[2]) if len(sys.argv) > 2 else None
+def num(x): return int(x, 0) if isinstance(x, str) else x	# wide integers print as hex strings
 def rng(k):
-    if isinstance(k, int): return k, k
-    if "range" in k: return tuple(k["range"])
+    if not isinstance(k, dict): return num(k), num(k)
+    if "range" in k: return tuple(num(x) for x in k["range"])
     p = k["prefix"]; return p["addr"], p["addr"] + (1 << (32 - p["len"])) - 1
 def val(v):
     return v["concat"] if isinstance(v, dict) and "concat" in v else [v]
 m = [o["map"] for o in json.load(sys.stdin)["nftables"] if "map" in o][0]
 elems = [rng(e[0]) + (val(e[1]),) for e in m.get("elem", [])]
 print(eval(sys.argv[1]))' "$3" ${4:+"$4"}
+}
+svc_key() {
+	"$PY" -c 'import ipaddress, sys
+print(int.from_bytes(ipaddress.ip_address(sys.argv[1]).packed + bytes([int(sys.argv[2]), 0, 0, 0]) + int(sys.argv[3]).to_bytes(2, "big") + bytes(6), "big"))' "$@"
 }

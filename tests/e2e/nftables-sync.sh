@@ -5,11 +5,12 @@
 # long-lived TCP connection through a ClusterIP survives an endpoint
 # change (partial sync), a stop, a change while down and a restart; an
 # unchanged restart writes nothing; another program's nft transactions
-# run throughout the changes and repairs; the stale endpoint chain is flushed,
-# then deleted >= 1 s later (the chain of a removed Service); an endpoint
-# change is element updates of the data map @endpoint-ranges-K only (no chain
-# written: `writes` counts one batch, no rule added); drift made by hand with nft (an element
-# deleted, a chain flushed, a rule and a chain added) is repaired by the
+# run throughout the changes and repairs; the stale chains of a removed
+# Service with per-port logic (sessionAffinity) are flushed, then deleted
+# >= 1 s later; an endpoint change of a Service on the shared chains is
+# element updates of the data map @service-ranges-N only (no rule
+# rewritten); drift made by hand with nft (an element deleted, the shared
+# chain cluster-lb-N flushed, a rule and a chain added) is repaired by the
 # periodic full sync; a malformed Service among good ones is skipped with
 # its name; --cleanup removes only table ip switchyard.
 . "$(dirname "$0")/nftables-lib.sh"
@@ -61,7 +62,8 @@ spec:
     - {name: p, protocol: BOGUS, port: 80, targetPort: 8080}
 EOF2
 } | ipt_write more.yaml
-ipt_svc gone 10.96.0.73 80 8081 TCP | ipt_write gone.yaml
+# per-port logic (sessionAffinity): chains of its own
+ipt_svc gone 10.96.0.73 80 8081 TCP "sessionAffinity: ClientIP" | ipt_write gone.yaml
 ipt_slice gone TCP 8081 10.244.1.2 | ipt_write gone-slice.yaml
 ipt_start --sync-period 3s
 grep -q 'broken' "$IPT_LOG" || sy_fail "the malformed Service default/broken is not named in the log"
@@ -82,16 +84,21 @@ sy_bg "$NODE" "$SY_TMP/churn.log" bash -c 'while :; do
 done'
 CHURN=$SY_LAST_PID
 
-# endpoint change: ep1 -> ep2 (a partial sync): the @endpoint-ranges-N
-# element of web's key space now holds ep2, nothing else of the table changed
-webchain=$(nftn -j list chains $NF | grep -o '"service-[A-Z2-7]*-default/web/tcp/p"' | tr -d '"')
-[ -n "$webchain" ] || sy_fail "no service chain for web"
-read -r off epmap < <(nftn list chain $NF switchyard "$webchain" |
-	grep -o 'numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' | awk '{ print $6, substr($8, 2) }')
-[ -n "$off" ] || sy_fail "no numgen dnat map rule in $webchain"
-# ep_at: the endpoint (ip . port) of the range holding the key off
+# endpoint change: ep1 -> ep2 (a partial sync): the @service-ranges-N
+# element of web's ClusterIP . tcp . 80 now holds ep2, nothing else of the table changed
+shard_of() { # shard_of IP: N of the shared chain cluster-lb-N its port 80 goes to
+	nftn -j list map $NF switchyard service-ips | grep -o "\"$1\", \"tcp\", 80\]}, {\"goto\": {\"target\": \"cluster-lb-[0-9]*\"" |
+		grep -o '[0-9]*"$' | tr -d '"'; }
+shard=$(shard_of "$(ipt_ip 10.96.0.70)")
+[ -n "$shard" ] || sy_fail "no service-ips element of web to cluster-lb-N: $(nftn list map $NF switchyard service-ips)"
+nftn -j list chains $NF | grep -q '"service-[A-Z2-7]*-default/web/tcp/p"' && sy_fail "web has a chain of its own"
+epmap=service-ranges-$shard
+nftn list chain $NF switchyard "cluster-lb-$shard" | grep -q "numgen random mod 1048576 map @$epmap" ||
+	sy_fail "no numgen dnat map rule in cluster-lb-$shard"
+# ep_at: the endpoint (ip . port) of the range holding web's value 0
+off=$(svc_key "$(ipt_ip 10.96.0.70)" 6 80)
 ep_at() { nft_map_q $NF "$epmap" '" ".join("%s . %s" % tuple(v) for a, b, v in elems if a <= off <= b)' "$off"; }
-[ "$(ep_at)" = "$(ipt_ip 10.244.1.2) . 8080" ] || sy_fail "@$epmap at $off is not ep1: $(ep_at) ($(nftn list map $NF switchyard "$epmap"))"
+[ "$(ep_at)" = "$(ipt_ip 10.244.1.2) . 8080" ] || sy_fail "@$epmap for web is not ep1: $(ep_at) ($(nftn list map $NF switchyard "$epmap"))"
 # every rule of the table with its handle: a rewritten rule gets a new handle
 rules_now() { nftn -j list table $NF switchyard | "$PY" -c '
 import json, sys
@@ -102,7 +109,7 @@ is_ep2() { [ "$(ep_at)" = "$(ipt_ip 10.244.2.2) . 8080" ]; }
 sy_wait 30 is_ep2 ||
 	sy_fail "the new endpoint was not programmed: $(nftn list map $NF switchyard "$epmap")"
 [ "$(rules_now)" = "$rules_before" ] || sy_fail "the endpoint change rewrote rules: $(diff <(echo "$rules_before") <(rules_now))"
-# the gone Service goes: its chain is flushed now and deleted >= 1 s later
+# the gone Service goes: its chains are flushed now and deleted >= 1 s later
 gonechain=$(nftn -j list chains $NF | grep -o '"service-[A-Z2-7]*-default/gone/tcp/p"' | head -1)
 [ -n "$gonechain" ] || sy_fail "no service chain for gone"
 rm "$IPT_M/gone.yaml" "$IPT_M/gone-slice.yaml"
@@ -126,8 +133,9 @@ for try in $(seq 1 10); do
 	[ "$(ipt_syncs)" != "$n" ] && [ $try -lt 10 ] && { sleep 0.5; continue; }
 	sy_fail "deleting the element by hand did not break the Service (the test proves nothing)"
 done
-svcchain=$(nftn -j list chains $NF | grep -o '"service-[A-Z2-7]*-default/other/tcp/p"' | tr -d '"')
-nftn flush chain $NF switchyard "$svcchain"
+oshard=$(shard_of "$(ipt_ip 10.96.0.71)")
+[ -n "$oshard" ] || sy_fail "no service-ips element of other to cluster-lb-N"
+nftn flush chain $NF switchyard "cluster-lb-$oshard"
 nftn add rule $NF switchyard services $NF daddr "$(ipt_ip 10.96.0.99)" drop
 nftn add chain $NF switchyard by-hand
 sy_wait 12 works 10.96.0.70 80 || sy_fail "the deleted element was not restored"

@@ -105,53 +105,196 @@ static void test_names(void **state)
 	assert_string_equal(out + strlen(out) - 3, "...");
 }
 
+/* The element of set whose key starts with prefix (plen bytes) and whose value is v, or NULL. */
+static const struct nftp_elem *range_at(const struct nftp_port *pp, unsigned set, const uint8_t *prefix,
+					unsigned plen, uint32_t v)
+{
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		const struct nftp_elem *e = &pp->elems[i];
+		if (e->set == set && e->klen == plen + 4 && !memcmp(nftp_elem_kp(e), prefix, plen) &&
+		    be32(nftp_elem_kp(e) + plen) == v)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * A plain ClusterIP port has no chain: service-ips goes to the shared
+ * cluster-lb-S, and service-ranges-S holds 10.96.0.10 . tcp . 80 . the
+ * ranges of [0, SPAN), range i -> endpoint i.
+ */
 static void test_clusterip(void **state)
 {
 	struct nftp_opts o;
 	struct ds_port *dp = mk(2, "10.244.1.2", "10.244.2.2");
+	char name[NFTP_NAME_MAX + 1], want[24];
 	opts(&o);
 	struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
-	const struct nftp_chain *svc = find(pp, "service-");
 
-	assert_non_null(svc);
-	assert_string_equal(svc->name + 17, "ns/web/tcp/http");
-	/* masquerade for non-pod sources, then dnat over numgen mod SPAN via @endpoint-ranges */
-	assert_int_equal(svc->n_rules, 2);
-	assert_int_equal(svc->rules[0].act, SY_NFT_A_JUMP);
-	assert_true(svc->rules[0].m & SY_NFT_M_SADDR_INV);
-	assert_int_equal(svc->rules[1].m, SY_NFT_M_L4PROTO);
-	assert_int_equal(svc->rules[1].act, SY_NFT_A_DNAT_MAP);
-	assert_int_equal(svc->rules[1].numgen_mod, NFTP_SPAN);
-	uint32_t slot = nftp_base_hash(svc->name), base = NFTP_SLOT_KEY(slot);
-	assert_true(slot < NFTP_NSLOTS && NFTP_SLOT_OK(slot));
-	assert_int_equal(svc->rules[1].numgen_off, base);
-	assert_int_equal(base % NFTP_SPAN, 0);
-	assert_memory_equal(svc->rules[1].set, "endpoint-ranges-", 16);
-	assert_int_equal(pp->n_chains, 1);	/* no endpoint chains */
+	assert_int_equal(pp->n_chains, 0);
 	assert_null(find(pp, "endpoint-"));
-	/* [base, base + SPAN/2) -> endpoint 0 (ip . port), the rest -> 1; each endpoint's hairpin pair */
-	assert_int_equal(n_in_set(pp, NFTP_SLOT_SET(slot)), 2);
-	char want[24];
-	snprintf(want, sizeof(want), "endpoint-ranges-%u", slot % 256);
-	assert_string_equal(svc->rules[1].set, want);
-	assert_int_equal(NFTP_SLOT_SET(slot) - NFTP_S_EP0, slot % 256);
-	for (unsigned i = 0, k = 0; i < pp->n_elems; i++) {
-		const struct nftp_elem *e = &pp->elems[i];
-		if (e->set != NFTP_SLOT_SET(slot))
-			continue;
-		assert_int_equal(e->klen, 4);
-		assert_int_equal(be32(nftp_elem_kp(e)), base + k * NFTP_SPAN / 2);
-		assert_int_equal(nftp_range_end(e), base + (k + 1) * NFTP_SPAN / 2);
+	nftp_chain_name(name, "service-", "ns/web/tcp/http");
+	unsigned sh = nftp_base_hash(name) % NFTP_EP_SHARDS;
+	snprintf(want, sizeof(want), "cluster-lb-%u", sh);
+	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 1);
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (pp->elems[i].set == NFTP_S_SERVICE_IPS) {
+			assert_int_equal(pp->elems[i].ev, SY_NFT_EV_GOTO);
+			assert_string_equal(pp->elems[i].chain, want);
+			assert_string_equal(pp->elems[i].chain, nftp_lb_name(NFTP_LB_CLUSTER, sh));
+		}
+	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + sh), 2);
+	static const uint8_t prefix[12] = { 10, 96, 0, 10, IPPROTO_TCP, 0, 0, 0, 0, 80, 0, 0 };
+	for (unsigned k = 0; k < 2; k++) {
+		const struct nftp_elem *e = range_at(pp, NFTP_S_SR0 + sh, prefix, 12, k * NFTP_SPAN / 2);
+		assert_non_null(e);
+		assert_int_equal(nftp_range_end(e), (k + 1) * NFTP_SPAN / 2);
 		assert_int_equal(e->dlen, 8);
 		assert_memory_equal(nftp_elem_data(e), k ? "\x0a\xf4\x02\x02\x1f\x90\0\0" : "\x0a\xf4\x01\x02\x1f\x90\0\0", 8);
-		k++;
 	}
 	assert_int_equal(n_in_set(pp, NFTP_S_HAIRPIN), 2);
 	assert_int_equal(n_in_set(pp, NFTP_S_CLUSTER_IPS), 1);
-	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 1);
 	assert_int_equal(n_in_set(pp, NFTP_S_NO_EP_SERVICES), 0);
+	for (unsigned i = NFTP_S_EP0; i < NFTP_S_SR0; i++)
+		assert_int_equal(n_in_set(pp, i), 0);
+	nftp_port_free(pp);
+
+	/* NodePort and an externalIP: their own ranges, to external-lb-S / nodeport-lb-S */
+	dp->node_port = 30080;
+	dp->external_ips = xcalloc(1, sizeof(struct sy_addr));
+	dp->external_ips[0] = ip("192.0.2.7");
+	dp->n_external_ips = 1;
+	pp = nftp_port_new(&o, dp, NULL);
+	assert_int_equal(pp->n_chains, 0);
+	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + sh), 6);
+	static const uint8_t pext[12] = { 192, 0, 2, 7, IPPROTO_TCP, 0, 0, 0, 0, 80, 0, 0 },
+		pnp[12] = { 0, 0, 0, 0, IPPROTO_TCP, 0, 0, 0, 30080 >> 8, 30080 & 0xff, 0, 0 };
+	assert_non_null(range_at(pp, NFTP_S_SR0 + sh, pext, 12, NFTP_SPAN / 2));
+	assert_non_null(range_at(pp, NFTP_S_SR0 + sh, pnp, 12, NFTP_SPAN / 2));
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		const struct nftp_elem *e = &pp->elems[i];
+		if (e->set == NFTP_S_SERVICE_NODEPORTS)
+			assert_string_equal(e->chain, nftp_lb_name(NFTP_LB_NODEPORT, sh));
+		if (e->set == NFTP_S_SERVICE_IPS && nftp_elem_kp(e)[0] == 192)
+			assert_string_equal(e->chain, nftp_lb_name(NFTP_LB_EXTERNAL, sh));
+	}
+	assert_int_equal(n_in_set(pp, NFTP_S_HAIRPIN), 2);
 	nftp_port_free(pp);
 	ds_port_free(dp);
+
+	/* 2 -> 3 endpoints: no chain, the same elements but the ranges (and hairpin) */
+	struct ds_port *d2 = mk(2, "10.244.1.2", "10.244.2.2"), *d3 = mk(3, "10.244.1.2", "10.244.2.2", "10.244.3.2");
+	struct nftp_port *p2 = nftp_port_new(&o, d2, NULL), *p3 = nftp_port_new(&o, d3, NULL);
+	unsigned n2 = 0, n3 = 0;
+	assert_int_equal(p3->n_chains, 0);
+	for (unsigned i = 0; i < p2->n_elems; i++)
+		if (p2->elems[i].set < NFTP_S_EP0 && p2->elems[i].set != NFTP_S_HAIRPIN)
+			n2++;
+	for (unsigned i = 0; i < p3->n_elems; i++) {
+		const struct nftp_elem *e = &p3->elems[i], *f = NULL;
+		if (e->set >= NFTP_S_EP0 || e->set == NFTP_S_HAIRPIN)
+			continue;
+		n3++;
+		for (unsigned j = 0; j < p2->n_elems && !f; j++)
+			if (p2->elems[j].set == e->set && p2->elems[j].klen == e->klen &&
+			    !memcmp(nftp_elem_kp(&p2->elems[j]), nftp_elem_kp(e), e->klen))
+				f = &p2->elems[j];
+		assert_non_null(f);
+		assert_int_equal(f->ev, e->ev);
+		assert_true(f->chain == e->chain);
+	}
+	assert_int_equal(n2, n3);
+	assert_int_equal(n_in_set(p3, NFTP_S_SR0 + sh), 3);
+	nftp_port_free(p2);
+	nftp_port_free(p3);
+	ds_port_free(d2);
+	ds_port_free(d3);
+}
+
+/* The shared chains: cluster-lb masquerades non-pod sources, external/nodeport-lb always. */
+static void test_shared_chains(void **state)
+{
+	struct nftp_opts o;
+	struct nftp_globals g;
+
+	opts(&o);
+	nftp_globals_build(&g, &o);
+	for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh += 85) {
+		const struct nftp_chain *c = &g.lb[NFTP_LB_CLUSTER * NFTP_EP_SHARDS + sh],
+					*x = &g.lb[NFTP_LB_EXTERNAL * NFTP_EP_SHARDS + sh],
+					*n = &g.lb[NFTP_LB_NODEPORT * NFTP_EP_SHARDS + sh];
+		char want[24];
+		snprintf(want, sizeof(want), "service-ranges-%u", sh);
+		assert_string_equal(c->name, nftp_lb_name(NFTP_LB_CLUSTER, sh));
+		assert_int_equal(c->n_rules, 2);
+		assert_int_equal(c->rules[0].m, SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV);
+		assert_string_equal(c->rules[0].chain, "mark-for-masquerade");
+		for (unsigned k = 0; k < 3; k++) {
+			const struct nftp_chain *t = k == 0 ? c : k == 1 ? x : n;
+			assert_int_equal(t->n_rules, 2);
+			assert_int_equal(t->rules[1].act, SY_NFT_A_DNAT_RANGES);
+			assert_int_equal(t->rules[1].numgen_mod, NFTP_SPAN);
+			assert_int_equal(t->rules[1].nodeport, k == 2);
+			assert_string_equal(t->rules[1].set, want);
+		}
+		assert_int_equal(x->rules[0].m, 0);
+		assert_string_equal(x->rules[0].chain, "mark-for-masquerade");
+		assert_int_equal(n->rules[0].m, 0);
+	}
+	nftp_globals_free(&g);
+	/* masqueradeAll: unconditional; no cluster CIDR: no masquerade rule in cluster-lb */
+	o.masquerade_all = true;
+	nftp_globals_build(&g, &o);
+	assert_int_equal(g.lb[0].rules[0].m, 0);
+	assert_int_equal(g.lb[0].rules[0].act, SY_NFT_A_JUMP);
+	nftp_globals_free(&g);
+	o.masquerade_all = false;
+	o.n_cluster_cidrs = 0;
+	nftp_globals_build(&g, &o);
+	assert_int_equal(g.lb[0].n_rules, 1);
+	nftp_globals_free(&g);
+	/* several cluster CIDRs: mark-for-masquerade-non-pod */
+	opts(&o);
+	sy_cidr_parse("10.245.0.0/16", &o.cluster_cidrs[1]);
+	o.n_cluster_cidrs = 2;
+	nftp_globals_build(&g, &o);
+	assert_string_equal(g.lb[0].rules[0].chain, "mark-for-masquerade-non-pod");
+	nftp_globals_free(&g);
+}
+
+/* Per-port logic keeps the port's own chains (and no shared ranges). */
+static void test_per_port_logic(void **state)
+{
+	struct nftp_opts o;
+	opts(&o);
+	for (unsigned v = 0; v < 4; v++) {
+		struct ds_port *dp = mk(2, "10.244.1.2!", "10.244.2.2");
+		if (v == 0)
+			dp->affinity_timeout = 60;
+		if (v == 1)
+			dp->itp_local = true;
+		if (v == 2) {
+			dp->node_port = 30080;
+			dp->etp_local = true;
+		}
+		if (v == 3) {
+			dp->lb_ips = xcalloc(1, sizeof(struct sy_addr));
+			dp->lb_ips[0] = ip("192.0.2.1");
+			dp->n_lb_ips = 1;
+			dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
+			sy_cidr_parse("203.0.113.0/24", &dp->lb_source_ranges[0]);
+			dp->n_lb_source_ranges = 1;
+		}
+		struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
+		assert_true(pp->n_chains > 0);
+		for (unsigned i = NFTP_S_SR0; i < NFTP_NSETS; i++)
+			assert_int_equal(n_in_set(pp, i), 0);
+		for (unsigned i = 0; i < pp->n_elems; i++)
+			if (pp->elems[i].chain)
+				assert_null(strstr(pp->elems[i].chain, "-lb-"));
+		nftp_port_free(pp);
+		ds_port_free(dp);
+	}
 }
 
 static void test_no_endpoints_reject(void **state)
@@ -297,27 +440,43 @@ static void test_ipv6(void **state)
 	dp->serial = 1;
 
 	struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
-	const struct nftp_chain *svc = find(pp, "service-");
-	assert_non_null(svc);
-	assert_int_equal(svc->rules[0].dplen, 128);
-	assert_int_equal(svc->rules[0].splen, 48);
-	assert_int_equal(svc->rules[1].act, SY_NFT_A_DNAT_MAP);
+	assert_int_equal(pp->n_chains, 0);	/* the shared chains */
 	assert_int_equal(klen_in_set(pp, NFTP_S_CLUSTER_IPS), 16);
 	assert_int_equal(klen_in_set(pp, NFTP_S_SERVICE_IPS), 24);
 	assert_int_equal(klen_in_set(pp, NFTP_S_HAIRPIN), 32);
 	assert_int_equal(klen_in_set(pp, NFTP_S_SERVICE_NODEPORTS), 8);
 	/* ClusterIP + the IPv6 externalIP only */
 	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 2);
+	unsigned nr = 0;
 	for (unsigned i = 0; i < pp->n_elems; i++) {
 		const struct nftp_elem *e = &pp->elems[i];
 		if (e->set < NFTP_S_EP0)
 			continue;
-		assert_int_equal(e->klen, NFTP_RANGE_KLEN);	/* the start; 4 + 20 <= NFTP_KD_MAX */
+		assert_true(e->set >= NFTP_S_SR0);
+		nr++;
+		/* ip6 . proto . port . value; 28 + 20 <= NFTP_KD_MAX */
+		assert_int_equal(e->klen, 28);
+		assert_int_equal(nftp_range_end(e), NFTP_SPAN);
 		assert_int_equal(e->dlen, 20);
 		assert_memory_equal(nftp_elem_data(e), ep6.b, 16);
 		assert_memory_equal(nftp_elem_data(e) + 16, "\x1f\x90\0\0", 4);
 	}
+	assert_int_equal(nr, 3);	/* ClusterIP, the externalIP, the NodePort: one range each */
 	nftp_port_free(pp);
+
+	/* its own chain (etp Local): the service chain's rules in IPv6 */
+	dp->etp_local = true;
+	pp = nftp_port_new(&o, dp, NULL);
+	const struct nftp_chain *svc = find(pp, "service-");
+	assert_non_null(svc);
+	assert_int_equal(svc->rules[0].dplen, 128);
+	assert_int_equal(svc->rules[0].splen, 48);
+	assert_int_equal(svc->rules[1].act, SY_NFT_A_DNAT_MAP);
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (pp->elems[i].set >= NFTP_S_EP0)
+			assert_int_equal(pp->elems[i].klen, NFTP_RANGE_KLEN);
+	nftp_port_free(pp);
+	dp->etp_local = false;
 
 	/* affinity: endpoint chains named as kube-proxy does (':' -> '.'), /128 matches */
 	dp->affinity_timeout = 60;
@@ -345,7 +504,7 @@ static void test_ipv6(void **state)
 	assert_true(sy_addr_is4(&o.cluster_cidrs[0].addr));
 }
 
-/* A port with n endpoints 10.244.0.1.. (ClusterIP only), slot fixed by the allocator. */
+/* A port with n endpoints 10.244.0.1.. (its own chains), slot fixed by the allocator. */
 static uint32_t fixed_slot;
 static uint32_t fixed_alloc(void *arg, const char *chain)
 {
@@ -361,6 +520,9 @@ static struct nftp_port *port_n(unsigned n, unsigned first)
 	static const struct nftp_alloc fa = { fixed_alloc, NULL };
 
 	opts(&o);
+	/* externalTrafficPolicy Local: the port keeps its own chains (not the shared ones) */
+	dp->node_port = 30080;
+	dp->etp_local = true;
 	for (unsigned i = 0; i < n; i++) {
 		struct ds_ep ep = { .addr = sy_addr4_host(0x0af40000 + first + i), .port = 8080, .flags = 3 };
 		dp->cluster_eps = xrealloc(dp->cluster_eps, (i + 1) * sizeof(ep));
@@ -484,6 +646,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_clusterip),
+		cmocka_unit_test(test_shared_chains),
+		cmocka_unit_test(test_per_port_logic),
 		cmocka_unit_test(test_no_endpoints_reject),
 		cmocka_unit_test(test_etp_local),
 		cmocka_unit_test(test_affinity_and_fw),
