@@ -55,7 +55,7 @@ struct proxy_mode {
 	const struct sy_config *cfg;
 	int family;			/* AF_INET / AF_INET6: all this instance programs */
 	struct ipvs_nl *nl;
-	struct ipvs_dev *dev;
+	struct ipvs_dev dev;
 	struct ipvs_set *set;
 	struct ipvs_plan plan;		/* what the desired state asks for */
 	struct hmap have_addr;		/* bound on kube-ipvs0 (this family): "10.96.0.1" → key (owned) */
@@ -337,7 +337,7 @@ static int apply_addrs(struct proxy_mode *m, bool adds)
 			continue;
 		log_v(4, "IPVS: %s %s on %s", adds ? "bind" : "unbind", key, IPVS_DEV_NAME);
 		m->writes++;
-		r = adds ? ipvs_dev_addr_add(m->dev, &a) : ipvs_dev_addr_del(m->dev, &a);
+		r = adds ? ipvs_dev_addr_add(&m->dev, &a) : ipvs_dev_addr_del(&m->dev, &a);
 		if (r < 0)
 			return sync_fail(m, r, "%s %s on %s: %s", adds ? "binding" : "unbinding", key,
 					 IPVS_DEV_NAME, strerror(-r));
@@ -585,10 +585,10 @@ static int ensure_infra(struct proxy_mode *m, char *err, size_t errlen)
 	uint64_t w = 0;
 	int r;
 
-	r = ipvs_dev_ifindex(m->dev);
+	r = ipvs_dev_ifindex(&m->dev);
 	if (r == -ENODEV) {
 		m->writes++;
-		r = ipvs_dev_ensure(m->dev);
+		r = ipvs_dev_ensure(&m->dev);
 	}
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", IPVS_DEV_NAME, strerror(-r));
@@ -644,7 +644,7 @@ static int full_sync(struct proxy_mode *m, const struct desired_state *ds, uint6
 
 	/* read the kernel */
 	ipvs_keys_free(&m->have_addr);
-	n = ipvs_dev_addrs(m->dev, m->family, &addrs);
+	n = ipvs_dev_addrs(&m->dev, m->family, &addrs);
 	if (n < 0)
 		return sync_fail(m, n, "reading %s's addresses: %s", IPVS_DEV_NAME, strerror(-n));
 	for (int i = 0; i < n; i++) {
@@ -875,7 +875,7 @@ static void ipvs_free(struct proxy_mode *m)
 	if (!m)
 		return;
 	ipvs_nl_close(m->nl);
-	ipvs_dev_close(m->dev);
+	ipvs_dev_close(&m->dev);
 	ipvs_set_close(m->set);
 	ipvs_plan_free(&m->plan);
 	ipvs_keys_free(&m->have_addr);
@@ -958,7 +958,7 @@ fail:
 static int cleanup_family(int family, const struct sy_report *rep)
 {
 	struct ipvs_nl *nl = NULL;
-	struct ipvs_dev *dev = NULL;
+	struct ipvs_dev dev;
 	struct ipvs_set *set = NULL;
 	struct sy_vec ks = { 0 };
 	struct sy_addr *bound = NULL, *local = NULL;
@@ -966,13 +966,13 @@ static int cleanup_family(int family, const struct sy_report *rep)
 	char err[256] = "";
 
 	if (ipvs_dev_open(&dev) == 0) {
-		nb = ipvs_dev_addrs(dev, family, &bound);
-		nlo = ipvs_dev_local_addrs(dev, family, &local);
+		nb = ipvs_dev_addrs(&dev, family, &bound);
+		nlo = ipvs_dev_local_addrs(&dev, family, &local);
 		if (nb < 0)
 			nb = 0;
 		if (nlo < 0)
 			nlo = 0;
-		ipvs_dev_close(dev);
+		ipvs_dev_close(&dev);
 	}
 	if (ipvs_nl_open(&nl) == 0) {
 		if (ipvs_nl_dump_services(nl, family, svc_collect, &ks) == 0) {
@@ -1023,7 +1023,7 @@ static int cleanup_family(int family, const struct sy_report *rep)
 static int ipvs_cleanup(const struct sy_config *cfg, const struct sy_report *rep)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
-	struct ipvs_dev *dev = NULL;
+	struct ipvs_dev dev;
 	int r, first = 0;
 
 	(void)cfg;
@@ -1033,10 +1033,10 @@ static int ipvs_cleanup(const struct sy_config *cfg, const struct sy_report *rep
 			first = r;
 	}
 	if (ipvs_dev_open(&dev) == 0) {
-		r = ipvs_dev_delete(dev);
+		r = ipvs_dev_delete(&dev);
 		if (r < 0 && !first)
 			first = r;
-		ipvs_dev_close(dev);
+		ipvs_dev_close(&dev);
 	}
 	return first;
 }

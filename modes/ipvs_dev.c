@@ -16,36 +16,16 @@
 #include "switchyard/nlerr.h"
 #include "ipvs_int.h"
 
-struct ipvs_dev {
-	struct nl_sock *sk;
-	int ifindex;		/* cached; 0 = look it up */
-	uint64_t writes;
-};
-
-int ipvs_dev_open(struct ipvs_dev **ret)
+int ipvs_dev_open(struct ipvs_dev *d)
 {
-	struct ipvs_dev *d = calloc(1, sizeof(*d));
-	int r = d ? sy_nl_route_open(&d->sk) : -ENOMEM;
-
-	if (r < 0) {
-		free(d);
-		return r;
-	}
-	*ret = d;
-	return 0;
+	memset(d, 0, sizeof(*d));
+	return sy_nl_route_open(&d->sk);
 }
 
 void ipvs_dev_close(struct ipvs_dev *d)
 {
-	if (!d)
-		return;
 	nl_socket_free(d->sk);
-	free(d);
-}
-
-uint64_t ipvs_dev_writes(const struct ipvs_dev *d)
-{
-	return d->writes;
+	memset(d, 0, sizeof(*d));
 }
 
 int ipvs_dev_ifindex(struct ipvs_dev *d)
@@ -74,7 +54,6 @@ int ipvs_dev_ensure(struct ipvs_dev *d)
 	rtnl_link_set_name(link, IPVS_DEV_NAME);
 	r = rtnl_link_set_type(link, "dummy");
 	if (r == 0) {
-		d->writes++;
 		r = rtnl_link_add(d->sk, link, NLM_F_CREATE);
 	}
 	rtnl_link_put(link);
@@ -95,7 +74,6 @@ int ipvs_dev_delete(struct ipvs_dev *d)
 	if (!link)
 		return -ENOMEM;
 	rtnl_link_set_name(link, IPVS_DEV_NAME);
-	d->writes++;
 	r = sy_nl_errno(rtnl_link_delete(d->sk, link));
 	rtnl_link_put(link);
 	d->ifindex = 0;
@@ -213,7 +191,6 @@ static int addr_op(struct ipvs_dev *d, const struct sy_addr *a, bool add)
 		r = sy_nl_errno(r);
 		goto out;
 	}
-	d->writes++;
 	r = sy_nl_errno(add ? rtnl_addr_add(d->sk, ra, 0) : rtnl_addr_delete(d->sk, ra, 0));
 	if (add && r == -EEXIST)
 		r = 0;

@@ -46,8 +46,6 @@ struct ipvs_dest {
 struct ipvs_nl;
 int ipvs_nl_open(struct ipvs_nl **ret);
 void ipvs_nl_close(struct ipvs_nl *nl);
-/* Kernel writes issued since open (each netlink request counts one). */
-uint64_t ipvs_nl_writes(const struct ipvs_nl *nl);
 
 /* Idempotent: EEXIST on add and ENOENT/ESRCH on delete are success;
  * an edit of a missing object becomes an add. */
@@ -91,10 +89,16 @@ int ipvs_svc_parse_key(const char *key, struct ipvs_svc *s);
 
 #define IPVS_DEV_NAME "kube-ipvs0"
 
-struct ipvs_dev;
-int ipvs_dev_open(struct ipvs_dev **ret);
+struct nl_sock;
+/* kube-ipvs0 over one rtnetlink socket; the caller owns the struct. */
+struct ipvs_dev {
+	struct nl_sock *sk;
+	int ifindex;		/* cached; 0 = look it up */
+};
+/* Connect d (its old contents are not looked at): 0 or -errno. */
+int ipvs_dev_open(struct ipvs_dev *d);
+/* Disconnect d; a zeroed or closed one is fine. */
 void ipvs_dev_close(struct ipvs_dev *d);
-uint64_t ipvs_dev_writes(const struct ipvs_dev *d);
 /* Create kube-ipvs0 (dummy, down) if absent; returns its ifindex. */
 int ipvs_dev_ensure(struct ipvs_dev *d);
 /* ifindex of kube-ipvs0, or -ENODEV. */

@@ -22,7 +22,6 @@ struct ipvs_nl {
 	struct nl_sock *sk;
 	struct nl_cb *cb;
 	int family;
-	uint64_t writes;
 };
 
 struct talk {
@@ -226,11 +225,6 @@ void ipvs_nl_close(struct ipvs_nl *nl)
 	free(nl);
 }
 
-uint64_t ipvs_nl_writes(const struct ipvs_nl *nl)
-{
-	return nl->writes;
-}
-
 /* Send msg (consumed) and wait for its ack / the end of its dump. */
 static int talk(struct ipvs_nl *nl, struct nl_msg *msg, struct talk *t,
 		int (*valid)(struct nl_msg *, void *))
@@ -350,7 +344,6 @@ static int svc_cmd(struct ipvs_nl *nl, uint8_t cmd, const struct ipvs_svc *s, bo
 
 	if (!msg)
 		return -ENOMEM;
-	nl->writes++;
 	return talk(nl, msg, &t, NULL);
 }
 
@@ -366,7 +359,6 @@ static int dest_cmd(struct ipvs_nl *nl, uint8_t cmd, const struct ipvs_svc *s,
 		nlmsg_free(msg);
 		return -ENOMEM;
 	}
-	nl->writes++;
 	return talk(nl, msg, &t, NULL);
 }
 
@@ -535,7 +527,6 @@ int ipvs_nl_set_timeouts(struct ipvs_nl *nl, uint32_t tcp, uint32_t tcpfin, uint
 		nlmsg_free(msg);
 		return -ENOMEM;
 	}
-	nl->writes++;
 	return talk(nl, msg, &t, NULL);
 }
 
