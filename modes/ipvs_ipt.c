@@ -244,12 +244,75 @@ static void table_init(struct table *t, int family, const char *name,
 
 #define TRY(x) do { int r_ = (x); if (r_ < 0) return r_; } while (0)
 
-/* A rule: the packet's addresses (dirs) in set id → to. */
-static int set_rule(struct chain *c, enum ipvs_set_id id, const char *dirs, const char *to)
+/*
+ * One rule as data: its protocol, matches and set matches, written in this
+ * order, then a jump or a target.  A source CIDR is given apart (add_rule):
+ * the CIDRs come from the flags.
+ */
+enum rule_match {
+	M_ADDRTYPE_SRC_LOCAL = 1 << 0,
+	M_ADDRTYPE_DST_LOCAL = 1 << 1,
+	M_CTSTATE_NEW = 1 << 2,
+	M_NOT_MARK = 1 << 3,		/* ! --mark the masquerade mark */
+};
+
+enum rule_target {
+	T_JUMP,				/* to: a chain or ACCEPT/DROP/RETURN */
+	T_REJECT,
+	T_MARK_SET,			/* --or-mark the masquerade mark */
+	T_MARK_CLEAR,			/* --xor-mark it */
+	T_MASQUERADE,
+	T_MASQUERADE_FULLY,		/* --random-fully */
+};
+
+struct rule_def {
+	uint8_t proto;			/* 0: any */
+	unsigned match;			/* enum rule_match bits */
+	struct {
+		enum ipvs_set_id id;
+		const char *dirs;	/* "ds" letters, e.g. "dds"; NULL: no set match */
+		bool invert;
+	} set[2];
+	enum rule_target target;
+	const char *to;
+};
+
+/* Append d to c, for packets from src (NULL: any; invert: not from src). */
+static int add_rule(struct chain *c, const struct rule_def *d, const struct sy_cidr *src,
+		    bool invert, uint32_t mark)
 {
-	rule_new(c);
-	TRY(match_set(c, id, dirs, false));
-	jump(c, to);
+	struct sy_iptc_rule *e = rule_new(c);
+
+	if (src)
+		sy_iptc_rule_src(e, src, invert);
+	if (d->proto)
+		sy_iptc_rule_proto(e, d->proto);
+	if (d->match & M_ADDRTYPE_SRC_LOCAL)
+		match_addrtype_src_local(c);
+	if (d->match & M_ADDRTYPE_DST_LOCAL)
+		match_addrtype_dst_local(c);
+	if (d->match & M_CTSTATE_NEW)
+		match_ctstate_new(c);
+	if (d->match & M_NOT_MARK)
+		match_mark(c, mark, true);
+	for (unsigned i = 0; i < ARRAY_SIZE(d->set) && d->set[i].dirs; i++)
+		TRY(match_set(c, d->set[i].id, d->set[i].dirs, d->set[i].invert));
+	switch (d->target) {
+	case T_JUMP: jump(c, d->to); break;
+	case T_REJECT: target_reject(c); break;
+	case T_MARK_SET: target_mark(c, mark, mark); break;
+	case T_MARK_CLEAR: target_mark(c, mark, 0); break;
+	case T_MASQUERADE: target_masquerade(c, false); break;
+	case T_MASQUERADE_FULLY: target_masquerade(c, true); break;
+	}
+	return 0;
+}
+
+/* Append the rules d[0..n) to c. */
+static int add_rules(struct chain *c, const struct rule_def *d, unsigned n, uint32_t mark)
+{
+	for (unsigned i = 0; i < n; i++)
+		TRY(add_rule(c, &d[i], NULL, false, mark));
 	return 0;
 }
 
@@ -260,125 +323,113 @@ static int set_rule(struct chain *c, enum ipvs_set_id id, const char *dirs, cons
  * kube-proxy's iptables mode does the same), a Local one (in set local)
  * returns, the rest is masqueraded.
  */
-static int external_chain(struct table *t, const char *name, enum ipvs_set_id local)
+static int external_chain(struct table *t, const char *name, enum ipvs_set_id local,
+			  uint32_t mark)
 {
-	struct chain *c = add_chain(t, name);
+	const struct rule_def rules[] = {
+		{ .match = M_ADDRTYPE_SRC_LOCAL, .to = C_MARK_MASQ },
+		{ .set = { { local, "dd" } }, .to = "RETURN" },
+		{ .to = C_MARK_MASQ },
+	};
 
-	rule_new(c);
-	match_addrtype_src_local(c);
-	jump(c, C_MARK_MASQ);
-	TRY(set_rule(c, local, "dd", "RETURN"));
-	rule_new(c);
-	jump(c, C_MARK_MASQ);
-	return 0;
+	return add_rules(add_chain(t, name), rules, ARRAY_SIZE(rules), mark);
 }
+
+/* SY-IPVS-SERVICES after the masquerade rules of build_nat */
+static const struct rule_def services_rules[] = {
+	{ .set = { { IPVS_SET_CLUSTER_IP, "dd" } }, .to = "ACCEPT" },
+	{ .set = { { IPVS_SET_LB, "dd" } }, .to = C_LB },
+	{ .set = { { IPVS_SET_LB, "dd" } }, .to = "ACCEPT" },
+	{ .set = { { IPVS_SET_EXTERNAL_IP, "dd" } }, .to = C_EXTERNAL },
+	{ .set = { { IPVS_SET_EXTERNAL_IP, "dd" } }, .to = "ACCEPT" },
+	{ .match = M_ADDRTYPE_DST_LOCAL, .to = C_NODE_PORT },
+};
+
+static const struct rule_def node_port_rules[] = {
+	{ IPPROTO_TCP, .set = { { IPVS_SET_NODE_PORT_LOCAL_TCP, "d" } }, .to = "RETURN" },
+	{ IPPROTO_TCP, .set = { { IPVS_SET_NODE_PORT_TCP, "d" } }, .to = C_MARK_MASQ },
+	{ IPPROTO_UDP, .set = { { IPVS_SET_NODE_PORT_LOCAL_UDP, "d" } }, .to = "RETURN" },
+	{ IPPROTO_UDP, .set = { { IPVS_SET_NODE_PORT_UDP, "d" } }, .to = C_MARK_MASQ },
+	{ IPPROTO_SCTP, .set = { { IPVS_SET_NODE_PORT_LOCAL_SCTP, "dd" } }, .to = "RETURN" },
+	{ IPPROTO_SCTP, .set = { { IPVS_SET_NODE_PORT_SCTP, "dd" } }, .to = C_MARK_MASQ },
+};
+
+static const struct rule_def mark_masq_rules[] = {
+	{ .target = T_MARK_SET },
+};
+
+static const struct rule_def postrouting_rules[] = {
+	{ .set = { { IPVS_SET_LOOP_BACK, "dds" } }, .target = T_MASQUERADE },	/* hairpin */
+	{ .match = M_NOT_MARK, .to = "RETURN" },
+	{ .target = T_MARK_CLEAR },
+	{ .target = T_MASQUERADE_FULLY },
+};
 
 static int build_nat(struct table *t, const struct ipvs_ipt_params *p)
 {
+	static const struct rule_def to_masq = { .set = { { IPVS_SET_CLUSTER_IP, "dd" } },
+						 .to = C_MARK_MASQ };
+	static const struct rule_def own_to_masq = { .set = { { IPVS_SET_CLUSTER_IP, "sd" } },
+						     .to = C_MARK_MASQ };
 	struct chain *c;
-	struct sy_iptc_rule *e;
-	static const struct { uint8_t proto; enum ipvs_set_id local, all; const char *dirs; } np[] = {
-		{ IPPROTO_TCP, IPVS_SET_NODE_PORT_LOCAL_TCP, IPVS_SET_NODE_PORT_TCP, "d" },
-		{ IPPROTO_UDP, IPVS_SET_NODE_PORT_LOCAL_UDP, IPVS_SET_NODE_PORT_UDP, "d" },
-		{ IPPROTO_SCTP, IPVS_SET_NODE_PORT_LOCAL_SCTP, IPVS_SET_NODE_PORT_SCTP, "dd" },
-	};
 
 	table_init(t, p->family, "nat", nat_jumps, ARRAY_SIZE(nat_jumps));
 
 	c = add_chain(t, C_SERVICES);
 	if (p->masquerade_all)
-		TRY(set_rule(c, IPVS_SET_CLUSTER_IP, "dd", C_MARK_MASQ));
+		TRY(add_rule(c, &to_masq, NULL, false, p->mark));
 	for (unsigned i = 0; i < p->n_cluster_cidrs && !p->masquerade_all; i++) {
 		/* traffic to a ClusterIP from outside the pod network */
-		e = rule_new(c);
-		sy_iptc_rule_src(e, &p->cluster_cidrs[i], true);
-		TRY(match_set(c, IPVS_SET_CLUSTER_IP, "dd", false));
-		jump(c, C_MARK_MASQ);
+		TRY(add_rule(c, &to_masq, &p->cluster_cidrs[i], true, p->mark));
 	}
 	if (!p->masquerade_all && !p->n_cluster_cidrs) {
 		/* no pod network known: the node's own connections to a ClusterIP
 		 * leave with the ClusterIP as source (it is bound on kube-ipvs0),
 		 * which an endpoint on another node cannot answer (kube-proxy's
 		 * "masquerade all OUTPUT traffic coming from a service ip") */
-		TRY(set_rule(c, IPVS_SET_CLUSTER_IP, "sd", C_MARK_MASQ));
+		TRY(add_rule(c, &own_to_masq, NULL, false, p->mark));
 	}
-	TRY(set_rule(c, IPVS_SET_CLUSTER_IP, "dd", "ACCEPT"));
-	TRY(set_rule(c, IPVS_SET_LB, "dd", C_LB));
-	TRY(set_rule(c, IPVS_SET_LB, "dd", "ACCEPT"));
-	TRY(set_rule(c, IPVS_SET_EXTERNAL_IP, "dd", C_EXTERNAL));
-	TRY(set_rule(c, IPVS_SET_EXTERNAL_IP, "dd", "ACCEPT"));
-	rule_new(c);
-	match_addrtype_dst_local(c);
-	jump(c, C_NODE_PORT);
+	TRY(add_rules(c, services_rules, ARRAY_SIZE(services_rules), p->mark));
 
-	TRY(external_chain(t, C_EXTERNAL, IPVS_SET_EXTERNAL_IP_LOCAL));
-	TRY(external_chain(t, C_LB, IPVS_SET_LB_LOCAL));
-
-	c = add_chain(t, C_NODE_PORT);
-	for (unsigned i = 0; i < ARRAY_SIZE(np); i++) {
-		e = rule_new(c);
-		sy_iptc_rule_proto(e, np[i].proto);
-		TRY(match_set(c, np[i].local, np[i].dirs, false));
-		jump(c, "RETURN");
-		e = rule_new(c);
-		sy_iptc_rule_proto(e, np[i].proto);
-		TRY(match_set(c, np[i].all, np[i].dirs, false));
-		jump(c, C_MARK_MASQ);
-	}
-
-	c = add_chain(t, C_MARK_MASQ);
-	rule_new(c);
-	target_mark(c, p->mark, p->mark);	/* --or-mark */
-
-	c = add_chain(t, C_POSTROUTING);
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_LOOP_BACK, "dds", false));	/* hairpin */
-	target_masquerade(c, false);
-	rule_new(c);
-	match_mark(c, p->mark, true);
-	jump(c, "RETURN");
-	rule_new(c);
-	target_mark(c, p->mark, 0);		/* --xor-mark: clear it */
-	rule_new(c);
-	target_masquerade(c, true);
-	return 0;
+	TRY(external_chain(t, C_EXTERNAL, IPVS_SET_EXTERNAL_IP_LOCAL, p->mark));
+	TRY(external_chain(t, C_LB, IPVS_SET_LB_LOCAL, p->mark));
+	TRY(add_rules(add_chain(t, C_NODE_PORT), node_port_rules, ARRAY_SIZE(node_port_rules),
+		      p->mark));
+	TRY(add_rules(add_chain(t, C_MARK_MASQ), mark_masq_rules, ARRAY_SIZE(mark_masq_rules),
+		      p->mark));
+	return add_rules(add_chain(t, C_POSTROUTING), postrouting_rules,
+			 ARRAY_SIZE(postrouting_rules), p->mark);
 }
+
+static const struct rule_def filter_chain_rules[] = {
+	{ .match = M_CTSTATE_NEW, .set = { { IPVS_SET_NO_ENDPOINTS, "dd" } }, .target = T_REJECT },
+	{ .set = { { IPVS_SET_LB_FW, "dd", false }, { IPVS_SET_LB_SOURCE_CIDR, "dds", true } },
+	  .to = "DROP" },
+	{ .set = { { IPVS_SET_HEALTH_CHECK_NODE_PORT, "d" } }, .to = "ACCEPT" },
+};
 
 static int build_filter(struct table *t, const struct ipvs_ipt_params *p)
 {
+	static const struct rule_def from_pods = { .set = { { IPVS_SET_NO_LOCAL_ENDPOINTS, "dd" } },
+						   .to = "RETURN" };
+	static const struct rule_def drop_new = { .match = M_CTSTATE_NEW,
+						  .set = { { IPVS_SET_NO_LOCAL_ENDPOINTS, "dd" } },
+						  .to = "DROP" };
 	struct chain *c;
-	struct sy_iptc_rule *e;
 
 	table_init(t, p->family, "filter", filter_jumps, ARRAY_SIZE(filter_jumps));
 	c = add_chain(t, C_FILTER);
-	rule_new(c);
-	match_ctstate_new(c);
-	TRY(match_set(c, IPVS_SET_NO_ENDPOINTS, "dd", false));
-	target_reject(c);
-	rule_new(c);
-	TRY(match_set(c, IPVS_SET_LB_FW, "dd", false));
-	TRY(match_set(c, IPVS_SET_LB_SOURCE_CIDR, "dds", true));
-	jump(c, "DROP");
-	TRY(set_rule(c, IPVS_SET_HEALTH_CHECK_NODE_PORT, "d", "ACCEPT"));
+	TRY(add_rules(c, filter_chain_rules, ARRAY_SIZE(filter_chain_rules), p->mark));
 	/* last: an eTP=Local address without a local endpoint is served by the
 	 * cluster endpoints for pods (and the node); traffic from outside the
 	 * pod network is dropped.  Without --cluster-cidr pods cannot be told
 	 * apart, so nothing is dropped (kube-proxy's IPVS fallback). */
 	if (!p->n_cluster_cidrs)
 		return 0;
-	for (unsigned i = 0; p->n_cluster_cidrs > 1 && i < p->n_cluster_cidrs; i++) {
-		e = rule_new(c);
-		sy_iptc_rule_src(e, &p->cluster_cidrs[i], false);
-		TRY(match_set(c, IPVS_SET_NO_LOCAL_ENDPOINTS, "dd", false));
-		jump(c, "RETURN");
-	}
-	e = rule_new(c);
-	if (p->n_cluster_cidrs == 1)
-		sy_iptc_rule_src(e, &p->cluster_cidrs[0], true);
-	match_ctstate_new(c);
-	TRY(match_set(c, IPVS_SET_NO_LOCAL_ENDPOINTS, "dd", false));
-	jump(c, "DROP");
-	return 0;
+	for (unsigned i = 0; p->n_cluster_cidrs > 1 && i < p->n_cluster_cidrs; i++)
+		TRY(add_rule(c, &from_pods, &p->cluster_cidrs[i], false, p->mark));
+	return add_rule(c, &drop_new, p->n_cluster_cidrs == 1 ? &p->cluster_cidrs[0] : NULL, true,
+			p->mark);
 }
 
 /* ---- applying ---------------------------------------------------------------- */
