@@ -209,13 +209,31 @@ static void scalar_fam(struct http_buf *b, const struct sy_metrics *m, const cha
 		}
 }
 
-/* A counter of HTTP answers by code (200, 503). */
-static void http_codes(struct http_buf *b, const char *name, const char *help, uint64_t ok,
-		       uint64_t unavailable)
+/* A counter of two samples: labels a and b. */
+static void counter2(struct http_buf *b, const char *name, const char *help, const char *la,
+		     uint64_t va, const char *lb, uint64_t vb)
 {
 	family(b, name, "counter", help);
-	sample_u(b, name, "{code=\"200\"}", ok);
-	sample_u(b, name, "{code=\"503\"}", unavailable);
+	sample_u(b, name, la, va);
+	sample_u(b, name, lb, vb);
+}
+
+/* kube-proxy's no_local_endpoints: {ip_family,traffic_policy} for each family. */
+static void no_local_fam(struct http_buf *b, const struct sy_metrics *m, const char *name,
+			 const char *help, const uint64_t *internal, const uint64_t *external)
+{
+	char label[96];
+
+	family(b, name, "gauge", help);
+	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
+		if (has_fam(m, f)) {
+			snprintf(label, sizeof(label), "{ip_family=\"%s\",traffic_policy=\"internal\"}",
+				 fam_names[f]);
+			sample_u(b, name, label, internal[f]);
+			snprintf(label, sizeof(label), "{ip_family=\"%s\",traffic_policy=\"external\"}",
+				 fam_names[f]);
+			sample_u(b, name, label, external[f]);
+		}
 }
 
 /* kube-proxy's per-table gauges: {ip_family,table} for each family and table. */
@@ -232,6 +250,19 @@ static void tables_fam(struct http_buf *b, const struct sy_metrics *m, const cha
 				 fam_names[f], m->rule_tables[i]);
 			sample_u(b, name, label, v[f][i]);
 		}
+}
+
+/* A gauge per table; a table is of one family: the families' sum is that family's count. */
+static void tables_sum(struct http_buf *b, const struct sy_metrics *m, const char *name,
+		       const char *help, const uint64_t (*v)[MODE_MAX_TABLES])
+{
+	char label[96];
+
+	family(b, name, "gauge", help);
+	for (unsigned i = 0; m->rule_tables && i < MODE_MAX_TABLES && m->rule_tables[i]; i++) {
+		snprintf(label, sizeof(label), "{table=\"%s\"}", m->rule_tables[i]);
+		sample_u(b, name, label, v[0][i] + v[1][i]);
+	}
 }
 
 /* process_* from /proc/self; a missing value is left out. */
@@ -286,160 +317,214 @@ static void process_metrics(struct http_buf *b)
 }
 
 /*
- * The series of one unlabelled value (switchyard's own, named
- * switchyard_<name>): a table, in the order they are rendered.
+ * Every family /metrics shows (but process_*), in the order it shows them:
+ * kube-proxy's names where the meaning matches, then switchyard's own.
  */
-enum series_kind { S_COUNTER, S_GAUGE, S_COUNTER_D, S_HISTOGRAM };
+enum series_kind {
+	S_COUNTER,		/* uint64_t */
+	S_GAUGE,		/* uint64_t */
+	S_COUNTER_D,		/* double */
+	S_HISTOGRAM,		/* struct sy_hist */
+	/* {ip_family} */
+	S_HISTOGRAM_FAM,	/* struct sy_hist[SY_METRICS_FAMILIES] */
+	S_GAUGE_FAM_D,		/* double[SY_METRICS_FAMILIES] */
+	S_GAUGE_FAM_SAME,	/* double, the same for every family */
+	S_COUNTER_FAM,		/* uint64_t[SY_METRICS_FAMILIES] */
+	S_COUNTER_FAM_SUM,	/* uint64_t[SY_METRICS_FAMILIES], one sample: their sum */
+	/* {ip_family,table} per the mode's rule_tables; {table}: the families' sum */
+	S_GAUGE_TABLES,		/* uint64_t[SY_METRICS_FAMILIES][MODE_MAX_TABLES] */
+	S_GAUGE_TABLES_SUM,	/* the same */
+	/* two values: off, off2 */
+	S_NO_LOCAL_FAM,		/* uint64_t[SY_METRICS_FAMILIES] {traffic_policy}: internal, external */
+	S_COUNTER_CODES,	/* uint64_t {code}: 200, 503 */
+	S_COUNTER_TYPES,	/* uint64_t {type}: full, partial */
+};
 
 struct series {
 	const char *name;
 	enum series_kind kind;
-	size_t off;	/* of the uint64_t, double or struct sy_hist in struct sy_metrics */
+	unsigned flags;		/* METRICS_*: shown only with one of them; 0: always */
+	size_t off, off2;	/* of the value(s) in struct sy_metrics (off2: two-value kinds) */
 	const char *help;
 };
 
 #define M(f) offsetof(struct sy_metrics, f)
-static const struct series switchyard_series[] = {
-	{ "kernel_writes_total", S_COUNTER, M(kernel_writes_total),
+static const struct series metric_series[] = {
+	{ "kubeproxy_sync_proxy_rules_duration_seconds", S_HISTOGRAM_FAM, 0,
+	  M(sync_duration), 0,
+	  "SyncProxyRules latency in seconds" },
+	{ "kubeproxy_sync_full_proxy_rules_duration_seconds", S_HISTOGRAM_FAM, 0,
+	  M(sync_full_duration), 0,
+	  "SyncProxyRules latency in seconds for full resyncs" },
+	{ "kubeproxy_sync_partial_proxy_rules_duration_seconds", S_HISTOGRAM_FAM, 0,
+	  M(sync_partial_duration), 0,
+	  "SyncProxyRules latency in seconds for partial resyncs" },
+	{ "kubeproxy_sync_proxy_rules_last_timestamp_seconds", S_GAUGE_FAM_D, 0,
+	  M(last_sync_timestamp), 0,
+	  "The last time proxy rules were successfully synced" },
+	{ "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", S_GAUGE_FAM_SAME, 0,
+	  M(last_queued_timestamp), 0,
+	  "The last time a sync of proxy rules was queued" },
+	{ "kubeproxy_network_programming_duration_seconds", S_HISTOGRAM_FAM, 0,
+	  M(netprog_duration), 0,
+	  "In Cluster Network Programming Latency in seconds" },
+	{ "kubeproxy_sync_proxy_rules_endpoint_changes_total", S_COUNTER, 0,
+	  M(endpoint_changes_total), 0,
+	  "Cumulative proxy rules Endpoint changes" },
+	{ "kubeproxy_sync_proxy_rules_endpoint_changes_pending", S_GAUGE, 0,
+	  M(endpoint_changes_pending), 0,
+	  "Pending proxy rules Endpoint changes" },
+	{ "kubeproxy_sync_proxy_rules_service_changes_total", S_COUNTER, 0,
+	  M(service_changes_total), 0,
+	  "Cumulative proxy rules Service changes" },
+	{ "kubeproxy_sync_proxy_rules_service_changes_pending", S_GAUGE, 0,
+	  M(service_changes_pending), 0,
+	  "Pending proxy rules Service changes" },
+	{ "kubeproxy_sync_proxy_rules_no_local_endpoints_total", S_NO_LOCAL_FAM, 0,
+	  M(no_local_endpoints_internal), M(no_local_endpoints_external),
+	  "Number of services with a Local traffic policy and no endpoints" },
+	{ "kubeproxy_proxy_healthz_total", S_COUNTER_CODES, 0,
+	  M(healthz_200), M(healthz_503),
+	  "Cumulative proxy healthz HTTP status" },
+	{ "kubeproxy_proxy_livez_total", S_COUNTER_CODES, 0,
+	  M(livez_200), M(livez_503),
+	  "Cumulative proxy livez HTTP status" },
+	{ "kubeproxy_sync_proxy_rules_iptables_total", S_GAUGE_TABLES, METRICS_IPTABLES,
+	  M(rules_total), 0,
+	  "Total number of iptables rules owned by kube-proxy" },
+	{ "kubeproxy_sync_proxy_rules_iptables_last", S_GAUGE_TABLES, METRICS_IPTABLES,
+	  M(rules_last), 0,
+	  "Number of iptables rules written by kube-proxy in last sync" },
+	{ "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", S_COUNTER_FAM, METRICS_IPTABLES,
+	  M(sync_failures_total), 0,
+	  "Cumulative proxy iptables restore failures" },
+	{ "kubeproxy_sync_proxy_rules_nftables_sync_failures_total", S_COUNTER_FAM, METRICS_NFTABLES,
+	  M(sync_failures_total), 0,
+	  "Cumulative proxy nftables sync failures" },
+	{ "switchyard_nftables_objects", S_GAUGE_TABLES_SUM, METRICS_NFTABLES,
+	  M(rules_total), 0,
+	  "nftables objects the mode owns (rules, chains, sets, map and set elements)" },
+	{ "switchyard_syncs_total", S_COUNTER, 0,
+	  M(syncs_total), 0,
+	  "Syncs that wrote the kernel" },
+	{ "switchyard_sync_failures_total", S_COUNTER_FAM_SUM, 0,
+	  M(sync_failures_total), 0,
+	  "Syncs that failed (any mode, any family)" },
+	{ "switchyard_kernel_writes_total", S_COUNTER, 0,
+	  M(kernel_writes_total), 0,
 	  "Kernel write operations by the proxy mode" },
-	{ "watch_reconnects_total", S_COUNTER, M(watch_reconnects_total),
+	{ "switchyard_watch_reconnects_total", S_COUNTER, 0,
+	  M(watch_reconnects_total), 0,
 	  "Kubernetes watch streams re-established" },
-	{ "relists_total", S_COUNTER, M(relists_total),
+	{ "switchyard_relists_total", S_COUNTER, 0,
+	  M(relists_total), 0,
 	  "Full LISTs after the first one (410 Expired, ...)" },
-	{ "decode_errors_total", S_COUNTER, M(decode_errors_total),
+	{ "switchyard_decode_errors_total", S_COUNTER, 0,
+	  M(decode_errors_total), 0,
 	  "Objects skipped because they did not decode" },
-	{ "conntrack_deleted_total", S_COUNTER, M(conntrack_deleted_total),
+	{ "switchyard_conntrack_deleted_total", S_COUNTER, 0,
+	  M(conntrack_deleted_total), 0,
 	  "Stale conntrack entries deleted" },
-	{ "conntrack_errors_total", S_COUNTER, M(conntrack_errors_total),
+	{ "switchyard_conntrack_errors_total", S_COUNTER, 0,
+	  M(conntrack_errors_total), 0,
 	  "Conntrack cleanup errors" },
-	{ "conntrack_cleanup_duration_seconds", S_HISTOGRAM, M(conntrack_duration),
+	{ "switchyard_conntrack_cleanup_duration_seconds", S_HISTOGRAM, 0,
+	  M(conntrack_duration), 0,
 	  "Conntrack cleanup latency per sync in seconds" },
-	{ "podnet_syncs_total", S_COUNTER, M(podnet_syncs_total),
+	{ "switchyard_podnet_syncs_total", S_COUNTER, 0,
+	  M(podnet_syncs_total), 0,
 	  "Pod network syncs" },
-	{ "podnet_errors_total", S_COUNTER, M(podnet_errors_total),
+	{ "switchyard_podnet_errors_total", S_COUNTER, 0,
+	  M(podnet_errors_total), 0,
 	  "Pod network syncs that failed" },
-	{ "xtables_lock_waits_total", S_COUNTER, M(xtables_lock_waits_total),
+	{ "switchyard_xtables_lock_waits_total", S_COUNTER, 0,
+	  M(xtables_lock_waits_total), 0,
 	  "Syncs that found /run/xtables.lock held by another program and waited" },
-	{ "xtables_lock_wait_seconds_total", S_COUNTER_D, M(xtables_lock_wait_seconds),
+	{ "switchyard_xtables_lock_wait_seconds_total", S_COUNTER_D, 0,
+	  M(xtables_lock_wait_seconds), 0,
 	  "Time spent waiting for /run/xtables.lock (the loop keeps serving)" },
-	{ "network_policy_sync_duration_seconds", S_HISTOGRAM, M(netpol_sync_duration),
+	{ "switchyard_network_policy_sync_duration_seconds", S_HISTOGRAM, 0,
+	  M(netpol_sync_duration), 0,
 	  "NetworkPolicy sync latency (event batch to the kernel's answer) in seconds" },
-	{ "network_policy_sync_failures_total", S_COUNTER, M(netpol_sync_failures_total),
+	{ "switchyard_network_policy_sync_failures_total", S_COUNTER, 0,
+	  M(netpol_sync_failures_total), 0,
 	  "NetworkPolicy syncs the kernel refused (the next one is a full sync)" },
-	{ "network_policy_elements_written_total", S_COUNTER, M(netpol_elements_written_total),
+	{ "switchyard_network_policy_elements_written_total", S_COUNTER, 0,
+	  M(netpol_elements_written_total), 0,
 	  "NetworkPolicy set elements added or deleted" },
-	{ "network_policy_policies", S_GAUGE, M(netpol_policies),
+	{ "switchyard_network_policy_policies", S_GAUGE, 0,
+	  M(netpol_policies), 0,
 	  "NetworkPolicies in the state" },
-	{ "network_policy_local_pods", S_GAUGE, M(netpol_local_pods),
+	{ "switchyard_network_policy_local_pods", S_GAUGE, 0,
+	  M(netpol_local_pods), 0,
 	  "Pods of this node NetworkPolicy covers" },
-	{ "network_policy_set_elements", S_GAUGE, M(netpol_elements),
+	{ "switchyard_network_policy_set_elements", S_GAUGE, 0,
+	  M(netpol_elements), 0,
 	  "Elements in the planner's sets" },
+	{ "switchyard_network_policy_syncs_total", S_COUNTER_TYPES, 0,
+	  M(netpol_syncs_full), M(netpol_syncs_partial),
+	  "NetworkPolicy syncs that succeeded, by type (full: verify and repair)" },
 };
 #undef M
-
-static void render_series(struct http_buf *b, const struct sy_metrics *m,
-			  const struct series *t, size_t n)
-{
-	char name[96];
-
-	for (size_t i = 0; i < n; i++) {
-		const void *v = (const char *)m + t[i].off;
-
-		snprintf(name, sizeof(name), "switchyard_%s", t[i].name);
-		switch (t[i].kind) {
-		case S_COUNTER:
-			counter(b, name, t[i].help, *(const uint64_t *)v);
-			break;
-		case S_GAUGE:
-			gauge_u(b, name, t[i].help, *(const uint64_t *)v);
-			break;
-		case S_COUNTER_D:
-			family(b, name, "counter", t[i].help);
-			sample_d(b, name, NULL, *(const double *)v);
-			break;
-		case S_HISTOGRAM:
-			histogram(b, name, t[i].help, v);
-			break;
-		}
-	}
-}
 
 char *metrics_render(const struct sy_metrics *m, unsigned flags)
 {
 	struct http_buf b = { 0 };
-	char label[96];
 
-	histogram_fam(&b, m, "kubeproxy_sync_proxy_rules_duration_seconds",
-		      "SyncProxyRules latency in seconds", m->sync_duration);
-	histogram_fam(&b, m, "kubeproxy_sync_full_proxy_rules_duration_seconds",
-		      "SyncProxyRules latency in seconds for full resyncs", m->sync_full_duration);
-	histogram_fam(&b, m, "kubeproxy_sync_partial_proxy_rules_duration_seconds",
-		      "SyncProxyRules latency in seconds for partial resyncs",
-		      m->sync_partial_duration);
-	scalar_fam(&b, m, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "gauge",
-		   "The last time proxy rules were successfully synced", NULL, m->last_sync_timestamp);
-	/* both families are queued together: one value for each */
-	scalar_fam(&b, m, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "gauge",
-		   "The last time a sync of proxy rules was queued", NULL,
-		   (const double[]){ m->last_queued_timestamp, m->last_queued_timestamp });
-	histogram_fam(&b, m, "kubeproxy_network_programming_duration_seconds",
-		      "In Cluster Network Programming Latency in seconds", m->netprog_duration);
-	counter(&b, "kubeproxy_sync_proxy_rules_endpoint_changes_total",
-		"Cumulative proxy rules Endpoint changes", m->endpoint_changes_total);
-	gauge_u(&b, "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
-		"Pending proxy rules Endpoint changes", m->endpoint_changes_pending);
-	counter(&b, "kubeproxy_sync_proxy_rules_service_changes_total",
-		"Cumulative proxy rules Service changes", m->service_changes_total);
-	gauge_u(&b, "kubeproxy_sync_proxy_rules_service_changes_pending",
-		"Pending proxy rules Service changes", m->service_changes_pending);
-	family(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", "gauge",
-	       "Number of services with a Local traffic policy and no endpoints");
-	for (unsigned f = 0; f < SY_METRICS_FAMILIES; f++)
-		if (has_fam(m, f)) {
-			snprintf(label, sizeof(label), "{ip_family=\"%s\",traffic_policy=\"internal\"}",
-				 fam_names[f]);
-			sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", label,
-				 m->no_local_endpoints_internal[f]);
-			snprintf(label, sizeof(label), "{ip_family=\"%s\",traffic_policy=\"external\"}",
-				 fam_names[f]);
-			sample_u(&b, "kubeproxy_sync_proxy_rules_no_local_endpoints_total", label,
-				 m->no_local_endpoints_external[f]);
-		}
-	http_codes(&b, "kubeproxy_proxy_healthz_total", "Cumulative proxy healthz HTTP status",
-		   m->healthz_200, m->healthz_503);
-	http_codes(&b, "kubeproxy_proxy_livez_total", "Cumulative proxy livez HTTP status",
-		   m->livez_200, m->livez_503);
-	if (flags & METRICS_IPTABLES) {
-		tables_fam(&b, m, "kubeproxy_sync_proxy_rules_iptables_total",
-			   "Total number of iptables rules owned by kube-proxy", m->rules_total);
-		tables_fam(&b, m, "kubeproxy_sync_proxy_rules_iptables_last",
-			   "Number of iptables rules written by kube-proxy in last sync",
-			   m->rules_last);
-		scalar_fam(&b, m, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", "counter",
-			   "Cumulative proxy iptables restore failures", m->sync_failures_total, NULL);
-	}
-	if (flags & METRICS_NFTABLES) {
-		scalar_fam(&b, m, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "counter",
-			   "Cumulative proxy nftables sync failures", m->sync_failures_total, NULL);
-		/* a table is of one family: the families' sum is that family's count */
-		family(&b, "switchyard_nftables_objects", "gauge",
-		       "nftables objects the mode owns (rules, chains, sets, map and set elements)");
-		for (unsigned i = 0; m->rule_tables && i < MODE_MAX_TABLES && m->rule_tables[i]; i++) {
-			snprintf(label, sizeof(label), "{table=\"%s\"}", m->rule_tables[i]);
-			sample_u(&b, "switchyard_nftables_objects", label,
-				 m->rules_total[0][i] + m->rules_total[1][i]);
+	for (size_t i = 0; i < ARRAY_SIZE(metric_series); i++) {
+		const struct series *t = &metric_series[i];
+		const void *v = (const char *)m + t->off, *v2 = (const char *)m + t->off2;
+		const uint64_t *u = v, *u2 = v2;
+		const double *d = v;
+
+		if (t->flags && !(t->flags & flags))
+			continue;
+		switch (t->kind) {
+		case S_COUNTER:
+			counter(&b, t->name, t->help, *u);
+			break;
+		case S_GAUGE:
+			gauge_u(&b, t->name, t->help, *u);
+			break;
+		case S_COUNTER_D:
+			family(&b, t->name, "counter", t->help);
+			sample_d(&b, t->name, NULL, *d);
+			break;
+		case S_HISTOGRAM:
+			histogram(&b, t->name, t->help, v);
+			break;
+		case S_HISTOGRAM_FAM:
+			histogram_fam(&b, m, t->name, t->help, v);
+			break;
+		case S_GAUGE_FAM_D:
+			scalar_fam(&b, m, t->name, "gauge", t->help, NULL, d);
+			break;
+		case S_GAUGE_FAM_SAME:
+			scalar_fam(&b, m, t->name, "gauge", t->help, NULL, (const double[]){ *d, *d });
+			break;
+		case S_COUNTER_FAM:
+			scalar_fam(&b, m, t->name, "counter", t->help, u, NULL);
+			break;
+		case S_COUNTER_FAM_SUM:
+			counter(&b, t->name, t->help, u[0] + u[1]);
+			break;
+		case S_GAUGE_TABLES:
+			tables_fam(&b, m, t->name, t->help, v);
+			break;
+		case S_GAUGE_TABLES_SUM:
+			tables_sum(&b, m, t->name, t->help, v);
+			break;
+		case S_NO_LOCAL_FAM:
+			no_local_fam(&b, m, t->name, t->help, u, u2);
+			break;
+		case S_COUNTER_CODES:
+			counter2(&b, t->name, t->help, "{code=\"200\"}", *u, "{code=\"503\"}", *u2);
+			break;
+		case S_COUNTER_TYPES:
+			counter2(&b, t->name, t->help, "{type=\"full\"}", *u, "{type=\"partial\"}", *u2);
+			break;
 		}
 	}
-
-	counter(&b, "switchyard_syncs_total", "Syncs that wrote the kernel", m->syncs_total);
-	counter(&b, "switchyard_sync_failures_total", "Syncs that failed (any mode, any family)",
-		m->sync_failures_total[0] + m->sync_failures_total[1]);
-	render_series(&b, m, switchyard_series, ARRAY_SIZE(switchyard_series));
-	family(&b, "switchyard_network_policy_syncs_total", "counter",
-	       "NetworkPolicy syncs that succeeded, by type (full: verify and repair)");
-	sample_u(&b, "switchyard_network_policy_syncs_total", "{type=\"full\"}", m->netpol_syncs_full);
-	sample_u(&b, "switchyard_network_policy_syncs_total", "{type=\"partial\"}",
-		 m->netpol_syncs_partial);
 	if (flags & METRICS_PROCESS)
 		process_metrics(&b);
 	return http_buf_steal(&b);
