@@ -40,82 +40,83 @@ enum ftype {
 	F_TYPEMETA,	/* apiVersion, kind: checked separately */
 };
 
+/* A field: its section ("" top level, else the F_SECTION field's name), name and type. */
 struct field {
+	const char *section;
 	const char *name;
 	enum ftype type;
-	size_t off;
-	const struct field *sub;
+	size_t off;		/* in struct sy_config */
 };
 
-#define STR(n, m)	{ n, F_STR, offsetof(struct sy_config, m), NULL }
-#define BOOL(n, m)	{ n, F_BOOL, offsetof(struct sy_config, m), NULL }
-#define INT32(n, m)	{ n, F_INT32, offsetof(struct sy_config, m), NULL }
-#define DUR(n, m)	{ n, F_DURATION, offsetof(struct sy_config, m), NULL }
-#define WARN(n)		{ n, F_WARN, 0, NULL }
-
-static const struct field client_connection_fields[] = {
-	STR("kubeconfig", kubeconfig),
-	WARN("acceptContentTypes"), WARN("contentType"), WARN("qps"), WARN("burst"),
-	{ NULL, 0, 0, NULL },
-};
-
-static const struct field iptables_fields[] = {
-	BOOL("masqueradeAll", masquerade_all),
-	{ "masqueradeBit", F_MASQ_BIT, offsetof(struct sy_config, masquerade_bit), NULL },
-	DUR("minSyncPeriod", min_sync_period),
-	DUR("syncPeriod", sync_period),
-	BOOL("localhostNodePorts", localhost_nodeports),
-	{ NULL, 0, 0, NULL },
-};
-
-static const struct field ipvs_fields[] = {
-	STR("scheduler", ipvs_scheduler),
-	BOOL("strictARP", ipvs_strict_arp),
-	DUR("minSyncPeriod", ipvs_min_sync_period),
-	DUR("syncPeriod", ipvs_sync_period),
-	DUR("tcpTimeout", ipvs_tcp_timeout),
-	DUR("tcpFinTimeout", ipvs_tcpfin_timeout),
-	DUR("udpTimeout", ipvs_udp_timeout),
-	WARN("excludeCIDRs"),
-	{ NULL, 0, 0, NULL },
-};
-
-static const struct field conntrack_fields[] = {
-	INT32("maxPerCore", conntrack_max_per_core),
-	INT32("min", conntrack_min),
-	DUR("tcpEstablishedTimeout", conntrack_tcp_established_timeout),
-	DUR("tcpCloseWaitTimeout", conntrack_tcp_close_wait_timeout),
-	DUR("udpTimeout", conntrack_udp_timeout),
-	DUR("udpStreamTimeout", conntrack_udp_stream_timeout),
-	WARN("tcpBeLiberal"),
-	{ NULL, 0, 0, NULL },
-};
-
-static const struct field top_fields[] = {
-	{ "apiVersion", F_TYPEMETA, 0, NULL },
-	{ "kind", F_TYPEMETA, 0, NULL },
-	STR("mode", proxy_mode),
-	{ "clusterCIDR", F_CLUSTER_CIDR, 0, NULL },
-	STR("bindAddress", bind_address),
-	{ "healthzBindAddress", F_HOSTPORT, offsetof(struct sy_config, healthz_bind_address), NULL },
-	{ "metricsBindAddress", F_HOSTPORT, offsetof(struct sy_config, metrics_bind_address), NULL },
-	STR("hostnameOverride", hostname_override),
-	{ "nodePortAddresses", F_NODEPORTS, 0, NULL },
-	{ "clientConnection", F_SECTION, 0, client_connection_fields },
-	{ "iptables", F_SECTION, 0, iptables_fields },
-	{ "ipvs", F_SECTION, 0, ipvs_fields },
-	{ "conntrack", F_SECTION, 0, conntrack_fields },
-	/* switchyard's own (kube-proxy has no such field): --network-policy */
-	BOOL("networkPolicy", network_policy),
+#define M(f) offsetof(struct sy_config, f)
+/*
+ * Every field switchyard knows: first those stored in struct sy_config,
+ * then those with their own handling (off 0): type metadata, sections,
+ * values with their own parser, and kube-proxy's fields switchyard does
+ * not implement (F_WARN).  networkPolicy is switchyard's own
+ * (--network-policy; kube-proxy has no such field).  A section's fields
+ * are those whose section is its name.
+ */
+static const struct field fields[] = {
+	{ "", "mode", F_STR, M(proxy_mode) },
+	{ "", "bindAddress", F_STR, M(bind_address) },
+	{ "", "healthzBindAddress", F_HOSTPORT, M(healthz_bind_address) },
+	{ "", "metricsBindAddress", F_HOSTPORT, M(metrics_bind_address) },
+	{ "", "hostnameOverride", F_STR, M(hostname_override) },
+	{ "", "networkPolicy", F_BOOL, M(network_policy) },
+	{ "clientConnection", "kubeconfig", F_STR, M(kubeconfig) },
+	{ "iptables", "masqueradeAll", F_BOOL, M(masquerade_all) },
+	{ "iptables", "masqueradeBit", F_MASQ_BIT, M(masquerade_bit) },
+	{ "iptables", "minSyncPeriod", F_DURATION, M(min_sync_period) },
+	{ "iptables", "syncPeriod", F_DURATION, M(sync_period) },
+	{ "iptables", "localhostNodePorts", F_BOOL, M(localhost_nodeports) },
+	{ "ipvs", "scheduler", F_STR, M(ipvs_scheduler) },
+	{ "ipvs", "strictARP", F_BOOL, M(ipvs_strict_arp) },
+	{ "ipvs", "minSyncPeriod", F_DURATION, M(ipvs_min_sync_period) },
+	{ "ipvs", "syncPeriod", F_DURATION, M(ipvs_sync_period) },
+	{ "ipvs", "tcpTimeout", F_DURATION, M(ipvs_tcp_timeout) },
+	{ "ipvs", "tcpFinTimeout", F_DURATION, M(ipvs_tcpfin_timeout) },
+	{ "ipvs", "udpTimeout", F_DURATION, M(ipvs_udp_timeout) },
+	{ "conntrack", "maxPerCore", F_INT32, M(conntrack_max_per_core) },
+	{ "conntrack", "min", F_INT32, M(conntrack_min) },
+	{ "conntrack", "tcpEstablishedTimeout", F_DURATION, M(conntrack_tcp_established_timeout) },
+	{ "conntrack", "tcpCloseWaitTimeout", F_DURATION, M(conntrack_tcp_close_wait_timeout) },
+	{ "conntrack", "udpTimeout", F_DURATION, M(conntrack_udp_timeout) },
+	{ "conntrack", "udpStreamTimeout", F_DURATION, M(conntrack_udp_stream_timeout) },
+	/* with their own handling */
+	{ "", "apiVersion", F_TYPEMETA, 0 },
+	{ "", "kind", F_TYPEMETA, 0 },
+	{ "", "clusterCIDR", F_CLUSTER_CIDR, 0 },
+	{ "", "nodePortAddresses", F_NODEPORTS, 0 },
+	{ "", "clientConnection", F_SECTION, 0 },
+	{ "", "iptables", F_SECTION, 0 },
+	{ "", "ipvs", F_SECTION, 0 },
+	{ "", "conntrack", F_SECTION, 0 },
+	{ "", "featureGates", F_GATES, 0 },
 	/* accepted by kube-proxy, not implemented by switchyard */
-	WARN("bindAddressHardFail"), WARN("configSyncPeriod"), WARN("detectLocal"),
-	{ "featureGates", F_GATES, 0, NULL },
-	WARN("detectLocalMode"), WARN("enableProfiling"),
-	WARN("ipFamily"), WARN("linux"), WARN("logging"), WARN("nftables"),
-	WARN("oomScoreAdj"), WARN("portRange"), WARN("showHiddenMetricsForVersion"),
-	WARN("udpIdleTimeout"), WARN("windowsRunAsService"), WARN("winkernel"),
-	{ NULL, 0, 0, NULL },
+	{ "", "bindAddressHardFail", F_WARN, 0 },
+	{ "", "configSyncPeriod", F_WARN, 0 },
+	{ "", "detectLocal", F_WARN, 0 },
+	{ "", "detectLocalMode", F_WARN, 0 },
+	{ "", "enableProfiling", F_WARN, 0 },
+	{ "", "ipFamily", F_WARN, 0 },
+	{ "", "linux", F_WARN, 0 },
+	{ "", "logging", F_WARN, 0 },
+	{ "", "nftables", F_WARN, 0 },
+	{ "", "oomScoreAdj", F_WARN, 0 },
+	{ "", "portRange", F_WARN, 0 },
+	{ "", "showHiddenMetricsForVersion", F_WARN, 0 },
+	{ "", "udpIdleTimeout", F_WARN, 0 },
+	{ "", "windowsRunAsService", F_WARN, 0 },
+	{ "", "winkernel", F_WARN, 0 },
+	{ "clientConnection", "acceptContentTypes", F_WARN, 0 },
+	{ "clientConnection", "contentType", F_WARN, 0 },
+	{ "clientConnection", "qps", F_WARN, 0 },
+	{ "clientConnection", "burst", F_WARN, 0 },
+	{ "ipvs", "excludeCIDRs", F_WARN, 0 },
+	{ "conntrack", "tcpBeLiberal", F_WARN, 0 },
 };
+#undef M
 
 struct cf {
 	yaml_document_t *doc;
@@ -249,7 +250,7 @@ static int set_nodeports(struct cf *c, const yaml_node_t *n, const char *fname)
 	return 0;
 }
 
-static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct field *fields,
+static int apply_mapping(struct cf *c, const yaml_node_t *map, const char *section,
 			 const char *prefix);
 
 /*
@@ -338,7 +339,7 @@ static int apply_field(struct cf *c, const struct field *f, const yaml_node_t *v
 			return 0;
 		if (v->type != YAML_MAPPING_NODE)
 			return fail(c, v, "field \"%s\": want a mapping", fname);
-		return apply_mapping(c, v, f->sub, fname);
+		return apply_mapping(c, v, f->name, fname);
 	default:
 		break;
 	}
@@ -404,7 +405,8 @@ static int apply_field(struct cf *c, const struct field *f, const yaml_node_t *v
 	}
 }
 
-static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct field *fields,
+/* The fields of section ("": the top level) in map; prefix: the section's path for messages. */
+static int apply_mapping(struct cf *c, const yaml_node_t *map, const char *section,
 			 const char *prefix)
 {
 	yaml_node_pair_t *p, *q;
@@ -412,7 +414,7 @@ static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct fiel
 	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
 		const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-		const struct field *f;
+		const struct field *f = NULL;
 		const char *key = k ? scalar(k) : NULL;
 		char fname[256];
 		int r;
@@ -428,10 +430,10 @@ static int apply_mapping(struct cf *c, const yaml_node_t *map, const struct fiel
 			if (k2 && scalar(k2) && !strcmp(scalar(k2), key))
 				return fail(c, k, "duplicate field \"%s\"", fname);
 		}
-		for (f = fields; f->name; f++)
-			if (!strcmp(f->name, key))
-				break;
-		if (!f->name)
+		for (size_t i = 0; i < ARRAY_SIZE(fields) && !f; i++)
+			if (!strcmp(fields[i].section, section) && !strcmp(fields[i].name, key))
+				f = &fields[i];
+		if (!f)
 			return fail(c, k, "unknown field \"%s\"", fname);
 		r = apply_field(c, f, v, fname);
 		if (r < 0)
@@ -472,7 +474,7 @@ static int load_document(struct cf *c)
 		return fail(c, root, "missing kind (want %s)", KIND);
 	if (strcmp(scalar(kind), KIND))
 		return fail(c, kind, "kind \"%s\" is not %s", scalar(kind), KIND);
-	return apply_mapping(c, root, top_fields, NULL);
+	return apply_mapping(c, root, "", NULL);
 }
 
 int config_file_load(struct sy_config *cfg, const char *path, const struct sy_report *rep,
