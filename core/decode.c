@@ -25,24 +25,27 @@ const char *sy_kind_name(enum sy_kind k)
 	return k < SY_KIND_MAX ? names[k] : "?";
 }
 
+/* The protocols of Kubernetes ports: API names, lower-case names (nft, ipvsadm). */
+static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP };
+static const char *const proto_names[] = { "TCP", "UDP", "SCTP" };
+static const char *const proto_lnames[] = { "tcp", "udp", "sctp" };
+
+static const char *proto_str(uint8_t proto, const char *const *names)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
+		if (protos[i] == proto)
+			return names[i];
+	return "?";
+}
+
 const char *sy_proto_name(uint8_t proto)
 {
-	switch (proto) {
-	case IPPROTO_TCP: return "TCP";
-	case IPPROTO_UDP: return "UDP";
-	case IPPROTO_SCTP: return "SCTP";
-	}
-	return "?";
+	return proto_str(proto, proto_names);
 }
 
 const char *sy_proto_lname(uint8_t proto)
 {
-	switch (proto) {
-	case IPPROTO_TCP: return "tcp";
-	case IPPROTO_UDP: return "udp";
-	case IPPROTO_SCTP: return "sctp";
-	}
-	return "?";
+	return proto_str(proto, proto_lnames);
 }
 
 /*
@@ -91,12 +94,11 @@ int decode_enum(struct json_object *v, const char *field, const char *const *nam
 
 int decode_proto(struct json_object *v, uint8_t *ret)
 {
-	static const char *const names[] = { "TCP", "UDP", "SCTP" };
-	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP };
 	char err[128];
 	int i;
 
-	if (decode_enum(v, "protocol", names, 3, &i, err, sizeof(err)) < 0)
+	if (decode_enum(v, "protocol", proto_names, ARRAY_SIZE(proto_names), &i, err,
+			sizeof(err)) < 0)
 		return -EINVAL;
 	*ret = protos[i];
 	return 0;
@@ -170,14 +172,17 @@ static int ip_sloppy(const char *s, struct sy_addr *ret)
 	return 0;
 }
 
-/* The first string of arr (a list) that is an address of family by its looks, or NULL. */
+/*
+ * The first string of arr (a list) that is an address of family by its
+ * looks (IPv6: it has a colon; IPv4: it has none, "" and "None" too), or NULL.
+ */
 static const char *first_of_family(struct json_object *arr, int family)
 {
 	for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
 			   i < json_object_array_length(arr); i++) {
 		const char *c = jstr(json_object_array_get_idx(arr, i));
 
-		if (c && *c && !!is_ip6(c) == (family == AF_INET6))
+		if (c && !!is_ip6(c) == (family == AF_INET6))
 			return c;
 	}
 	return NULL;
@@ -493,17 +498,10 @@ int service_decode(struct json_object *obj, const struct sy_report *rep, struct 
 		FAIL("spec.clusterIP is not a string");
 	if (!str || !*str || is_ip6(str)) {
 		/* clusterIPs[] may carry it (the first IPv4: dual-stack, IPv6 primary) */
-		struct json_object *ips = jget(spec, "clusterIPs");
+		const char *c = first_of_family(jget(spec, "clusterIPs"), AF_INET);
 
-		for (size_t i = 0; ips && json_object_is_type(ips, json_type_array) &&
-				   i < json_object_array_length(ips); i++) {
-			const char *c = jstr(json_object_array_get_idx(ips, i));
-
-			if (c && !is_ip6(c)) {
-				str = c;
-				break;
-			}
-		}
+		if (c)
+			str = c;
 	}
 	if (str && *str && is_ip6(str))
 		s->ipv6_only = true;	/* no IPv4 ClusterIP anywhere */
@@ -960,19 +958,8 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 				n->primary_family = got->family;
 		}
 	str = jstr(jget(spec, "podCIDR"));
-	if (!str) {
-		struct json_object *l = jget(spec, "podCIDRs");
-
-		for (size_t i = 0; l && json_object_is_type(l, json_type_array) &&
-				   i < json_object_array_length(l); i++) {
-			const char *c = jstr(json_object_array_get_idx(l, i));
-
-			if (c && !is_ip6(c)) {
-				str = c;
-				break;
-			}
-		}
-	}
+	if (!str)
+		str = first_of_family(jget(spec, "podCIDRs"), AF_INET);
 	if (str && *str && !is_ip6(str)) {
 		if (sy_cidr_parse_family(str, AF_INET, &n->pod_cidr) < 0)
 			FAIL("invalid spec.podCIDR \"%s\"", str);
