@@ -398,7 +398,7 @@ static int ipt_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 		m->plan_pending = false;	/* every table has this plan */
 	close(fd);
 	sy_xtables_unlock(lock);
-	st->table_rules[0] = m->plan.n_rules[IPT_FILTER];	/* ipt_rule_tables[] */
+	st->table_rules[0] = m->plan.n_rules[IPT_FILTER];	/* filter, nat: PROXY_MODE_XTABLES */
 	st->table_rules[1] = m->plan.n_rules[IPT_NAT];
 	st->rules_total = m->plan.n_rules[IPT_NAT] + m->plan.n_rules[IPT_FILTER];
 	return r;
@@ -465,11 +465,8 @@ static void ipt_mode_free(struct proxy_mode *m)
 	free(m);
 }
 
-static const char *const ipt_rule_tables[] = { "filter", "nat", NULL };
-
 const struct proxy_mode_ops iptables_mode_ops = {
 	PROXY_MODE_OPS("iptables", ipt_mode),
-	.xtables_lock = true,
-	.rule_tables = ipt_rule_tables,
+	PROXY_MODE_XTABLES,
 	.metric_families = MODE_METRICS_IPTABLES,
 };

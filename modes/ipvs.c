@@ -788,7 +788,7 @@ static int ipvs_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool 
 		st->writes = m->writes;
 		st->rules_written = m->writes;
 		st->rules_total = hmap_count(&m->plan.want_vs) + hmap_count(&m->plan.want_set);
-		st->table_rules[0] = m->filter_rules;	/* ipvs_rule_tables[] */
+		st->table_rules[0] = m->filter_rules;	/* filter, nat: PROXY_MODE_XTABLES */
 		st->table_rules[1] = m->nat_rules;
 		/* drained real servers are deleted by a later call: ask for one soon */
 		st->resync_in = hmap_count(&m->grace) ? IPVS_GRACE_RECHECK : 0;
@@ -1050,13 +1050,11 @@ static void ipvs_sync_periods(const struct sy_config *cfg, double *min, double *
 		*full = cfg->ipvs_sync_period;
 }
 
-static const char *const ipvs_rule_tables[] = { "filter", "nat", NULL };
 static const char *const ipvs_own_devices[] = { IPVS_DEV_NAME, NULL };
 
 const struct proxy_mode_ops ipvs_mode_ops = {
 	PROXY_MODE_OPS("ipvs", ipvs),
-	.xtables_lock = true,
+	PROXY_MODE_XTABLES,
 	.sync_periods = ipvs_sync_periods,
-	.rule_tables = ipvs_rule_tables,
 	.own_devices = ipvs_own_devices,
 };

@@ -2,6 +2,8 @@
 #include <string.h>
 #include "switchyard/mode.h"
 
+const char *const proxy_mode_xtables_tables[] = { "filter", "nat", NULL };
+
 const struct proxy_mode_ops *const proxy_modes[] = {
 	&iptables_mode_ops,
 	&ipvs_mode_ops,

@@ -68,6 +68,14 @@ struct mode_sync_stats {
 	.name = (mode_name), .init = prefix##_init, .sync = prefix##_sync,           \
 	.cleanup = prefix##_cleanup, .free = prefix##_free
 
+/*
+ * What a mode that writes iptables tables (libiptc) adds to PROXY_MODE_OPS:
+ * the runner's xtables lock around each sync, and its rules counted in
+ * filter and nat (mode_sync_stats.table_rules[0] and [1]).
+ */
+#define PROXY_MODE_XTABLES .xtables_lock = true, .rule_tables = proxy_mode_xtables_tables
+extern const char *const proxy_mode_xtables_tables[];	/* { "filter", "nat", NULL } */
+
 struct proxy_mode_ops {
 	const char *name;		/* "iptables", "ipvs" */
 	/* the start-up log line; NULL = kube-proxy's "Using <name> Proxier" */
