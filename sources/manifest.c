@@ -1311,12 +1311,7 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 	m->cache = cache;
 	if (rep)
 		m->rep = *rep;
-	hmap_init(&m->files);
-	hmap_init(&m->owners);
-	hmap_init(&m->pending);
-	hmap_init(&m->unsettled);
-	hmap_init(&m->redo);
-	hmap_init(&m->busy);
+	/* its maps: zeroed by xcalloc, empty */
 	/*
 	 * open_for_writing takes a read lease for a moment: a writer's open in
 	 * that moment would send SIGIO, whose default ends the process.
