@@ -53,9 +53,8 @@ int ipvs_dev_ensure(struct ipvs_dev *d)
 		return -ENOMEM;
 	rtnl_link_set_name(link, IPVS_DEV_NAME);
 	r = rtnl_link_set_type(link, "dummy");
-	if (r == 0) {
+	if (r == 0)
 		r = rtnl_link_add(d->sk, link, NLM_F_CREATE);
-	}
 	rtnl_link_put(link);
 	r = sy_nl_errno(r);
 	if (r < 0 && r != -EEXIST)
