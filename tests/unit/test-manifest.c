@@ -312,6 +312,50 @@ static void test_large_file(void **state)
 	rmdir(dir);
 }
 
+/*
+ * A file some process holds open for writing is not read: the first listing
+ * (cache_synced) waits for it; its close (inotify) completes it.
+ */
+static void test_open_for_writing(void **state)
+{
+	char dir[] = "/tmp/sy-manifest-XXXXXX", a[256], b[256];
+	struct cache *c = cache_new(NULL, NULL);
+	struct manifest_source *m;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.yaml", dir);
+	snprintf(b, sizeof(b), "%s/b.yaml", dir);
+	f = fopen(a, "w");
+	assert_non_null(f);
+	fputs("kind: Service\nmetadata: {name: a, namespace: d}\n"
+	      "spec: {clusterIP: 10.0.0.1, ports: [{port: 80}]}\n", f);
+	fclose(f);
+	f = fopen(b, "w");
+	assert_non_null(f);
+	fputs("kind: Service\nmetadata: {name: b, namespace: d}\n", f);
+	fflush(f);
+	assert_int_equal(manifest_source_new(&m, EV_DEFAULT, dir, c, NULL), 0);
+	manifest_source_reload(m);
+	assert_false(cache_synced(c, SY_KIND_SERVICE));
+	assert_false(cache_synced(c, SY_KIND_ENDPOINTSLICE));
+	fputs("spec: {clusterIP: 10.0.0.2, ports: [{port: 80}]}\n", f);
+	fclose(f);
+	for (int i = 0; i < 100 && !cache_synced(c, SY_KIND_SERVICE); i++)
+		ev_run(EV_DEFAULT, EVRUN_ONCE);
+	assert_true(cache_synced(c, SY_KIND_SERVICE));
+	assert_true(cache_synced(c, SY_KIND_ENDPOINTSLICE));
+	assert_non_null(cache_service(c, "d/a"));
+	assert_non_null(cache_service(c, "d/b"));
+	assert_string_equal(sy_addr_str(&cache_service(c, "d/b")->cluster_ip), "10.0.0.2");
+	manifest_source_free(m);
+	cache_free(c);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+}
+
 /* What the source and the cache report, one line each ("E msg\n"). */
 static char reported[4096];
 
@@ -399,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_big_list),
 		cmocka_unit_test(test_policy_kinds),
 		cmocka_unit_test(test_large_file),
+		cmocka_unit_test(test_open_for_writing),
 		cmocka_unit_test(test_reports),
 	};
 
