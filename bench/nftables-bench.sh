@@ -220,11 +220,12 @@ daemon_run() {
 	last=$(grep "SyncProxyRules complete" "$log" | sed -n "$((before + 1))p")
 	D_CHG=$(echo "$last" | sed -n 's/.*elapsed=\([0-9.]*\)ms.*/\1/p')
 	D_WR=$(echo "$last" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
-	# read back the new endpoint: the nftables mode's @endpoint-ranges-K element (the
-	# iptables modes: its chain's DNAT rule)
+	# read back the new endpoint: the nftables mode's @service-ranges-N element
+	# (a port with per-port logic: @endpoint-ranges-K; the iptables modes: its
+	# chain's DNAT rule)
 	D_SEEN=0
 	if [ "$MODE" = nftables ]; then
-		D_SEEN=$(ip netns exec "$D" nft -j list maps ip | grep -o '"endpoint-ranges-[0-9]*"' | tr -d '"' |
+		D_SEEN=$(ip netns exec "$D" nft -j list maps ip | grep -o '"\(endpoint\|service\)-ranges-[0-9]*"' | tr -d '"' |
 			while read -r mp; do ip netns exec "$D" nft list map ip switchyard "$mp"; done |
 			grep -c '10.250.0.1 . 8080')
 	else
