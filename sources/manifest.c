@@ -940,6 +940,219 @@ static bool parse_json_fast(const char *text, size_t len, manifest_object_fn emi
 	return true;
 }
 
+/*
+ * A larger JSON List ({"kind": "List", "items": [...], ...}, what `kubectl
+ * get -o json` and generators write) item by item: each item is cut at its
+ * end (strings and escapes followed) and parsed by json-c, ~3x faster than
+ * the YAML path's events (50,000 Services, 67.5 MB: 0.85 s of json-c for
+ * all items).  Items with a kind are emitted at once, the others with the
+ * List as the YAML path does.  Anything else — not a List, an item over
+ * LIST_ITEM_MAX, a syntax error to be reported with its line — returns
+ * false, and the caller reads the file again by the YAML path (the items
+ * emitted so far come again: applying one twice changes nothing).
+ */
+#define LIST_ITEM_MAX 200000u	/* bytes: fewer nodes than MAX_OBJECT_NODES */
+
+struct jsrc {
+	const char *text;	/* the file's text ... */
+	size_t len, off;
+	int fd;			/* ... or its descriptor */
+	size_t blen, boff;
+	int back;		/* one byte given back, -2: none */
+	unsigned char buf[1u << 16];
+};
+
+static int js_getc(struct jsrc *s)
+{
+	int c = s->back;
+
+	if (c != -2) {
+		s->back = -2;
+		return c;
+	}
+	if (s->text)
+		return s->off < s->len ? (unsigned char)s->text[s->off++] : -1;
+	if (s->boff == s->blen) {
+		ssize_t k;
+
+		do
+			k = read(s->fd, s->buf, sizeof(s->buf));
+		while (k < 0 && errno == EINTR);
+		if (k <= 0)
+			return -1;
+		s->blen = (size_t)k;
+		s->boff = 0;
+	}
+	return s->buf[s->boff++];
+}
+
+static int js_skip_ws(struct jsrc *s)
+{
+	int c;
+
+	do
+		c = js_getc(s);
+	while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+	return c;
+}
+
+struct jbuf {
+	char *p;
+	size_t n, cap, max;
+};
+
+static bool jb_add(struct jbuf *b, int c)
+{
+	if (b->n + 2 > b->max)
+		return false;
+	if (b->n + 2 > b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 4096;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	b->p[b->n++] = (char)c;
+	b->p[b->n] = 0;
+	return true;
+}
+
+/* One JSON value starting with c into b; the byte after a bare scalar is given back. */
+static bool js_value(struct jsrc *s, int c, struct jbuf *b)
+{
+	int depth = 0;
+	bool str = false;
+
+	if (c != '"' && c != '{' && c != '[') {
+		/* a bare scalar: up to a delimiter */
+		while (c >= 0 && c != ',' && c != '}' && c != ']' && c != ' ' && c != '\t' &&
+		       c != '\n' && c != '\r') {
+			if (!jb_add(b, c))
+				return false;
+			c = js_getc(s);
+		}
+		s->back = c;
+		return b->n > 0;
+	}
+	for (;;) {
+		if (c < 0 || !jb_add(b, c))
+			return false;
+		if (str) {
+			if (c == '\\') {
+				c = js_getc(s);
+				if (c < 0 || !jb_add(b, c))
+					return false;
+			} else if (c == '"') {
+				str = false;
+				if (!depth)
+					return true;
+			}
+		} else if (c == '"') {
+			str = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return true;
+		}
+		c = js_getc(s);
+	}
+}
+
+static bool parse_json_list(struct jsrc *s, manifest_object_fn emit, void *arg)
+{
+	struct jbuf item = { .max = LIST_ITEM_MAX }, rest = { .max = MAX_OBJECT_BYTES };
+	struct jbuf key = { .max = 4096 };
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *pending = json_object_new_array(), *o, *top = NULL;
+	bool items = false, ok = false;
+	int c = js_skip_ws(s);
+
+	if (c != '{')
+		goto out;
+	jb_add(&rest, '{');
+	for (c = js_skip_ws(s); c != '}'; c = js_skip_ws(s)) {
+		key.n = 0;
+		if (c != '"' || !js_value(s, c, &key) || js_skip_ws(s) != ':')
+			goto out;
+		c = js_skip_ws(s);
+		if (!items && !strcmp(key.p, "\"items\"") && c == '[') {
+			items = true;
+			for (c = js_skip_ws(s); c != ']'; c = js_skip_ws(s)) {
+				item.n = 0;
+				if (!js_value(s, c, &item))
+					goto out;
+				json_tokener_reset(tok);
+				o = json_tokener_parse_ex(tok, item.p, (int)item.n);
+				if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+				    json_tokener_get_parse_end(tok) != item.n) {
+					json_object_put(o);
+					goto out;
+				}
+				if (json_object_is_type(o, json_type_object) &&
+				    json_object_object_get_ex(o, "kind", NULL))
+					emit(arg, o);
+				else
+					json_object_array_add(pending, o);
+				c = js_skip_ws(s);
+				if (c == ']')
+					break;
+				if (c != ',')
+					goto out;
+			}
+		} else {
+			if ((rest.n > 1 && !jb_add(&rest, ',')))
+				goto out;
+			for (size_t i = 0; i < key.n; i++)
+				if (!jb_add(&rest, key.p[i]))
+					goto out;
+			if (!jb_add(&rest, ':') || !js_value(s, c, &rest))
+				goto out;
+		}
+		c = js_skip_ws(s);
+		if (c == '}')
+			break;
+		if (c != ',')
+			goto out;
+	}
+	if (!items || js_skip_ws(s) != -1 || !jb_add(&rest, '}'))
+		goto out;
+	json_tokener_reset(tok);
+	top = json_tokener_parse_ex(tok, rest.p, (int)rest.n);
+	if (!top || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(top, json_type_object))
+		goto out;
+	json_object_object_add(top, "items", pending);
+	pending = NULL;
+	emit_object(top, emit, arg);
+	top = NULL;
+	ok = true;
+out:
+	json_object_put(top);
+	json_object_put(pending);
+	json_tokener_free(tok);
+	free(item.p);
+	free(rest.p);
+	free(key.p);
+	return ok;
+}
+
+/* A file's text or descriptor through parse_json_list, when it starts with '{' and is large. */
+static bool json_list_any(struct manifest_text *mt, manifest_object_fn emit, void *arg)
+{
+	struct jsrc *s;
+	bool ok;
+
+	if (mt->fd < 0 && mt->len <= FAST_JSON_MAX)
+		return false;
+	s = xmalloc(sizeof(*s));
+	s->text = mt->fd >= 0 ? NULL : mt->text;
+	s->len = mt->len;
+	s->off = s->blen = s->boff = 0;
+	s->fd = mt->fd;
+	s->back = -2;
+	ok = parse_json_list(s, emit, arg);
+	free(s);
+	return ok;
+}
+
 /* (Re)load one file; force parses it even when its content did not change. */
 static void load_file(struct manifest_source *m, const char *name, bool force)
 {
@@ -985,7 +1198,13 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 				     .fd = mt.fd };
 
 		fs->hash = mt.sig;
-		if (mt.fd >= 0 || !parse_json_fast(mt.text, mt.len, apply_one, &l))
+		if (mt.fd < 0 && parse_json_fast(mt.text, mt.len, apply_one, &l))
+			;
+		else if (json_list_any(&mt, apply_one, &l))
+			;
+		else if (mt.fd >= 0 && lseek(mt.fd, 0, SEEK_SET) < 0)
+			r = -errno, snprintf(err, sizeof(err), "%s", strerror(errno));
+		else
 			r = parse_stream(&rd, apply_one, &l, err, sizeof(err));
 		manifest_text_free(&mt);
 	}

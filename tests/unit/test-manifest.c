@@ -379,6 +379,159 @@ static void write_file(const char *dir, const char *name, const char *text)
 	fclose(f);
 }
 
+/* A JSON List of n Services and their slices (over 1 MiB from n = 1,500), "kind" after "items". */
+static char *json_list(unsigned n, bool typed)
+{
+	size_t cap = (size_t)n * 1200 + 256, off = 0;
+	char *t = xmalloc(cap);
+
+	off += (size_t)snprintf(t + off, cap - off, "{\"apiVersion\": \"v1\", \"items\": [\n");
+	for (unsigned i = 0; i < n; i++) {
+		off += (size_t)snprintf(t + off, cap - off,
+			"%s {%s\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"s%u\",\"namespace\":\"d\","
+			"\"labels\":{\"a\":\"x\\\"y\\\\z\\u00e9\",\"n\":\"%u\"},\"annotations\":{\"k\":null,"
+			"\"b\":\"[{}]\"}},\"spec\":{\"type\":\"%s\",\"clusterIP\":\"10.1.%u.%u\","
+			"\"ports\":[{\"name\":\"a\",\"port\":80,\"targetPort\":8080%s},"
+			"{\"name\":\"b\",\"port\":53,\"protocol\":\"UDP\",\"targetPort\":\"dns\"}]}}",
+			i ? "," : "", typed ? "" : "\"kind\":\"Service\",", i, i,
+			i % 10 ? "ClusterIP" : "NodePort", i / 250, i % 250 + 1,
+			i % 10 ? "" : ",\"nodePort\":30080");
+		if (typed)
+			continue;
+		off += (size_t)snprintf(t + off, cap - off,
+			",\n {\"kind\":\"EndpointSlice\",\"apiVersion\":\"discovery.k8s.io/v1\","
+			"\"metadata\":{\"name\":\"s%u-x\",\"namespace\":\"d\",\"labels\":"
+			"{\"kubernetes.io/service-name\":\"s%u\"}},\"addressType\":\"IPv4\","
+			"\"ports\":[{\"name\":\"a\",\"port\":8080},{\"name\":\"b\",\"port\":5353,"
+			"\"protocol\":\"UDP\"}],\"endpoints\":[{\"addresses\":[\"10.2.%u.%u\"],"
+			"\"conditions\":{\"ready\":%s,\"serving\":true},\"nodeName\":\"n1\"},"
+			"{\"addresses\":[\"10.3.%u.%u\"],\"conditions\":{}}]}",
+			i, i, i / 250, i % 250 + 1, i % 3 ? "true" : "false", i / 250, i % 250 + 1);
+	}
+	snprintf(t + off, cap - off, "\n], \"kind\": \"%s\", \"metadata\": {\"resourceVersion\": \"7\"}}\n",
+		 typed ? "ServiceList" : "List");
+	return t;
+}
+
+static struct cache *load_dir_text(const char *name, const char *text, struct manifest_source **m,
+				   char *dir)
+{
+	struct cache *c = cache_new(NULL, NULL);
+
+	strcpy(dir, "/tmp/sy-manifest-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, name, text);
+	assert_int_equal(manifest_source_new(m, EV_DEFAULT, dir, c, NULL), 0);
+	manifest_source_reload(*m);
+	assert_true(cache_synced(c, SY_KIND_SERVICE));
+	return c;
+}
+
+static void drop_dir(const char *dir, const char *name, struct manifest_source *m, struct cache *c)
+{
+	char path[256];
+
+	manifest_source_free(m);
+	cache_free(c);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * A JSON List over 1 MiB goes item by item through json-c: the cache holds
+ * exactly what the YAML path makes of the same text (a comment first makes
+ * it YAML); a typed List's items without a kind get it; a syntax error is
+ * reported with its line by the YAML path.
+ */
+static void test_json_list(void **state)
+{
+	char d1[32], d2[32], d3[32], *t = json_list(1500, false), *y;
+	struct manifest_source *m1, *m2, *m3;
+	struct cache *c1, *c2, *c3;
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+
+	(void)state;
+	assert_true(strlen(t) > (1u << 20));
+	c1 = load_dir_text("all.json", t, &m1, d1);
+	y = xmalloc(strlen(t) + 16);
+	strcpy(y, "# yaml\n");
+	strcat(y, t);
+	c2 = load_dir_text("all.yaml", y, &m2, d2);
+	assert_int_equal(hmap_count(cache_services(c1)), 1500);
+	assert_int_equal(hmap_count(cache_slices(c1)), 1500);
+	assert_int_equal(hmap_count(cache_services(c2)), 1500);
+	assert_int_equal(hmap_count(cache_slices(c2)), 1500);
+	hmap_iter_init(&it, cache_services(c1));
+	while (hmap_iter_next(&it, &k, &v)) {
+		const struct service *a = v, *b = cache_service(c2, k);
+
+		assert_non_null(b);
+		assert_int_equal(a->content_hash, b->content_hash);
+		assert_int_equal(a->n_ports, 2);
+	}
+	hmap_iter_init(&it, cache_slices(c1));
+	while (hmap_iter_next(&it, &k, &v)) {
+		const struct endpoint_slice *a = v, *b = hmap_get(cache_slices(c2), k);
+
+		assert_non_null(b);
+		assert_int_equal(a->content_hash, b->content_hash);
+		assert_int_equal(a->n_eps, 2);
+	}
+	assert_string_equal(sy_addr_str(&cache_service(c1, "d/s1499")->cluster_ip), "10.1.5.250");
+	drop_dir(d1, "all.json", m1, c1);
+	drop_dir(d2, "all.yaml", m2, c2);
+	free(y);
+	free(t);
+
+	/*
+	 * a typed List whose items have no kind; the first item's label key
+	 * is 1,100 characters, longer than libyaml takes ("did not find
+	 * expected ',' or '}'", the items after it lost): all 4,000 read
+	 * shows the List went through json-c
+	 */
+	t = json_list(4000, true);
+	assert_true(strlen(t) > (1u << 20));
+	{
+		char *p = strstr(t, "\"n\":\"0\"");
+		size_t len = strlen(t);
+		char *u = xmalloc(len + 1200);
+
+		assert_non_null(p);
+		memcpy(u, t, (size_t)(p - t));
+		u[p - t] = '"';
+		memset(u + (p - t) + 1, 'n', 1100);
+		strcpy(u + (p - t) + 1101, p + 2);
+		free(t);
+		t = u;
+	}
+	c3 = load_dir_text("svc.json", t, &m3, d3);
+	assert_int_equal(hmap_count(cache_services(c3)), 4000);
+	drop_dir(d3, "svc.json", m3, c3);
+
+	/* the file cut short: the YAML path names the line */
+	t[strlen(t) / 2] = 0;
+	reported[0] = 0;
+	{
+		struct sy_report rep = { report, NULL };
+		struct cache *c = cache_new(NULL, NULL);
+		char want[128];
+
+		strcpy(d3, "/tmp/sy-manifest-XXXXXX");
+		assert_non_null(mkdtemp(d3));
+		write_file(d3, "svc.json", t);
+		assert_int_equal(manifest_source_new(&m3, EV_DEFAULT, d3, c, &rep), 0);
+		manifest_source_reload(m3);
+		snprintf(want, sizeof(want), "E Manifest %s/svc.json: line ", d3);
+		assert_non_null(strstr(reported, want));
+		drop_dir(d3, "svc.json", m3, c);
+	}
+	free(t);
+}
+
+
 /* Bad input is handed to the owner's report with its file and reason; the rest is kept. */
 static void test_reports(void **state)
 {
@@ -444,6 +597,7 @@ int main(void)
 		cmocka_unit_test(test_policy_kinds),
 		cmocka_unit_test(test_large_file),
 		cmocka_unit_test(test_open_for_writing),
+		cmocka_unit_test(test_json_list),
 		cmocka_unit_test(test_reports),
 	};
 
