@@ -534,7 +534,8 @@ struct manifest_source {
 	struct hmap redo;	/* files to re-apply: they now win an object another file gave up */
 	struct hmap busy;	/* files open for writing when read, not read (value = key) */
 	ev_timer writer;	/* WRITER_WAIT for them */
-	bool writers_waited;	/* reading them as they are: WRITER_WAIT passed */
+	bool writers_waited;	/* reading them as they are: writer_wait passed */
+	double writer_wait;	/* WRITER_WAIT (manifest_source_set_writer_wait) */
 	bool full;		/* rescan the whole directory (queue overflow, first load) */
 	bool loaded;		/* the first listing is complete (the cache is synced) */
 	bool listing;		/* a whole-directory read not yet ended (finish_load) */
@@ -1177,7 +1178,7 @@ static void load_file(struct manifest_source *m, const char *name, bool force)
 
 			hmap_put(&m->busy, key, key);
 			sy_report(&m->rep, 'I', "Manifest %s: open for writing; read when it is closed "
-				  "(at the latest in %.0f s)%s", path, WRITER_WAIT,
+				  "(at the latest in %.0f s)%s", path, m->writer_wait,
 				  m->loaded ? "" : "; the first sync waits for it");
 		}
 		if (!ev_is_active(&m->writer))
@@ -1418,7 +1419,7 @@ static void writer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	m->writers_waited = true;
 	for (unsigned i = 0; i < n; i++) {
 		sy_report(&m->rep, 'W', "Manifest %s/%s: still open for writing after %.0f s; "
-			  "reading it as it is", m->dir, names[i], WRITER_WAIT);
+			  "reading it as it is", m->dir, names[i], m->writer_wait);
 		if (hmap_get(&m->files, names[i]))
 			load_file(m, names[i], false);
 		free(names[i]);
@@ -1553,9 +1554,16 @@ int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, cons
 	ev_io_init(&m->io, inotify_cb, m->ifd, EV_READ);
 	ev_io_start(loop, &m->io);
 	ev_timer_init(&m->debounce, debounce_cb, DEBOUNCE, 0);
+	m->writer_wait = WRITER_WAIT;
 	ev_timer_init(&m->writer, writer_cb, WRITER_WAIT, 0);
 	*ret = m;
 	return 0;
+}
+
+void manifest_source_set_writer_wait(struct manifest_source *m, double seconds)
+{
+	m->writer_wait = seconds;
+	ev_timer_set(&m->writer, seconds, 0);
 }
 
 void manifest_source_free(struct manifest_source *m)

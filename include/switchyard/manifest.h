@@ -39,6 +39,11 @@ struct sy_report;
 int manifest_source_new(struct manifest_source **ret, struct ev_loop *loop, const char *dir,
 			struct cache *cache, const struct sy_report *rep);
 void manifest_source_free(struct manifest_source *m);
+/*
+ * The longest a file open for writing is waited for before it is read as
+ * it is (default 60 s; set before the first load, for tests).
+ */
+void manifest_source_set_writer_wait(struct manifest_source *m, double seconds);
 /* Load the directory now (also done at start and on every change). */
 int manifest_source_reload(struct manifest_source *m);
 

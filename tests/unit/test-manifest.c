@@ -312,6 +312,17 @@ static void test_large_file(void **state)
 	rmdir(dir);
 }
 
+/* What the source and the cache report, one line each ("E msg\n"). */
+static char reported[4096];
+
+static void report(void *arg, char sev, const char *msg)
+{
+	size_t off = strlen(reported);
+
+	(void)arg;
+	snprintf(reported + off, sizeof(reported) - off, "%c %s\n", sev, msg);
+}
+
 /*
  * A file some process holds open for writing is not read: the first listing
  * (cache_synced) waits for it; its close (inotify) completes it.
@@ -319,6 +330,7 @@ static void test_large_file(void **state)
 static void test_open_for_writing(void **state)
 {
 	char dir[] = "/tmp/sy-manifest-XXXXXX", a[256], b[256];
+	struct sy_report rep = { report, NULL };
 	struct cache *c = cache_new(NULL, NULL);
 	struct manifest_source *m;
 	FILE *f;
@@ -351,21 +363,36 @@ static void test_open_for_writing(void **state)
 	assert_string_equal(sy_addr_str(&cache_service(c, "d/b")->cluster_ip), "10.0.0.2");
 	manifest_source_free(m);
 	cache_free(c);
+
+	/* a writer that never closes: after the wait the file is read as it is */
+	c = cache_new(NULL, NULL);
+	f = fopen(b, "w");
+	assert_non_null(f);
+	fputs("kind: Service\nmetadata: {name: b, namespace: d}\n"
+	      "spec: {clusterIP: 10.0.0.3, ports: [{port: 80}]}\n", f);
+	fflush(f);
+	reported[0] = 0;
+	assert_int_equal(manifest_source_new(&m, EV_DEFAULT, dir, c, &rep), 0);
+	manifest_source_set_writer_wait(m, 0.2);
+	manifest_source_reload(m);
+	assert_false(cache_synced(c, SY_KIND_SERVICE));
+	assert_non_null(strstr(reported, "b.yaml: open for writing; read when it is closed (at the "
+				  "latest in 0 s); the first sync waits for it"));
+	for (int i = 0; i < 100 && !cache_synced(c, SY_KIND_SERVICE); i++)
+		ev_run(EV_DEFAULT, EVRUN_ONCE);
+	assert_true(cache_synced(c, SY_KIND_SERVICE));
+	assert_non_null(strstr(reported, "b.yaml: still open for writing after 0 s; reading it as "
+				  "it is"));
+	assert_string_equal(sy_addr_str(&cache_service(c, "d/b")->cluster_ip), "10.0.0.3");
+	assert_non_null(cache_service(c, "d/a"));
+	fclose(f);
+	manifest_source_free(m);
+	cache_free(c);
 	unlink(a);
 	unlink(b);
 	rmdir(dir);
 }
 
-/* What the source and the cache report, one line each ("E msg\n"). */
-static char reported[4096];
-
-static void report(void *arg, char sev, const char *msg)
-{
-	size_t off = strlen(reported);
-
-	(void)arg;
-	snprintf(reported + off, sizeof(reported) - off, "%c %s\n", sev, msg);
-}
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
