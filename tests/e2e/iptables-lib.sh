@@ -269,14 +269,34 @@ ipt_unreach6() {
 	ip netns exec "$CLIENT" nstat -az Icmp6InDestUnreachs | awk '/Icmp6InDestUnreachs/ {print $2}'
 }
 
-# ipt_chisq COUNTS...: chi-square statistic against a uniform split
+# ipt_chisq COUNTS...: "statistic p-value" of a chi-square test against a
+# uniform split (p: the chance of a split this uneven or worse when the
+# choice is uniform)
 ipt_chisq() {
 	"$PY" - "$@" <<'EOF'
-import sys
+import math, sys
 c = [int(x) for x in sys.argv[1:]]
 e = sum(c) / len(c)
-print("%.2f" % sum((x - e) ** 2 / e for x in c))
+x = sum((v - e) ** 2 / e for v in c)
+s = (len(c) - 1) / 2.0
+# upper regularized incomplete gamma Q(s, x/2), from the lower one's series
+term = tot = 1.0 / s
+n = 1
+while term > 1e-15 * tot:
+    term *= (x / 2) / (s + n)
+    tot += term
+    n += 1
+p = 1.0 - math.exp(s * math.log(x / 2) - x / 2 - math.lgamma(s)) * tot if x > 0 else 1.0
+print("%.2f %.2g" % (x, max(p, 0.0)))
 EOF
+}
+# ipt_uniform COUNTS...: prints "chi2=X p=P"; fails when the split is not
+# uniform at p < 1e-4 (a uniform choice fails about 1 run in 10,000)
+ipt_uniform() {
+	local r
+	r=$(ipt_chisq "$@")
+	echo "chi2=${r% *} p=${r#* }"
+	awk -v p="${r#* }" 'BEGIN { exit !(p >= 1e-4) }'
 }
 
 # ipt_svc NAME IP PORT TARGETPORT PROTO [extra spec yaml lines...] → Service yaml
