@@ -7,7 +7,9 @@
 # l4proto . th dport . numgen random mod 1048576 map @service-ranges-N`)
 # keeps its handle, no rule of the table is rewritten, the ranges split the
 # Service's key space into near-equal parts, and real connections reach
-# every endpoint evenly (300 connections, each endpoint >= 20 %).
+# every endpoint evenly (300 connections, each endpoint >= 20 %).  Then
+# sessionAffinity on and off moves the port to chains of its own and back
+# (the unused shard's map and chains removed), with traffic each time.
 . "$(dirname "$0")/nftables-lib.sh"
 
 ipt_lab 3
@@ -82,10 +84,32 @@ check_ranges 2 || sy_fail "back to two endpoints: ranges $(ranges)"
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 100 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 [ "$out" = "ep1 ep3 " ] || sy_fail "after 3 -> 2, new connections reach '$out'"
 grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed: $(grep "Failed to sync" "$IPT_LOG" | head -2)"
+# per-port logic on and off (partial syncs): sessionAffinity gives web's
+# port chains of its own (its shared elements go, and with them the shard's
+# map and chains, web being alone in it), and without it the port is back
+# on the shared chains (its own chains flushed, then deleted)
+svc_goes() { nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "[^"]*"' | sed 's/.*"target": "//; s/"$//'; }
+ipt_svc web 10.96.0.80 80 8080 TCP "sessionAffinity: ClientIP" | ipt_write svc.yaml
+own() { case "$(svc_goes)" in service-[A-Z2-7]*-default/web/tcp/p) return 0 ;; esac; return 1; }
+sy_wait 20 own || sy_fail "with sessionAffinity web's ClusterIP goes to '$(svc_goes)', not its own chain"
+nftn -j list chains ip | grep -q '"endpoint-[A-Z2-7]*-default/web/tcp/p__10.244.1.2/8080"' || sy_fail "no endpoint chain with sessionAffinity"
+gone() { ! nftn list chain ip switchyard "$chain" >/dev/null 2>&1 && ! nftn list map ip switchyard "$map" >/dev/null 2>&1; }
+sy_wait 10 gone || sy_fail "the unused shard's $chain / $map stayed: $(nftn list chains ip | grep -- -lb-)"
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 20 | cut -d' ' -f1 | sort | uniq -c)
+[ "$(wc -l <<<"$out")" = 1 ] && grep -q ' 20 ep' <<<"$out" || sy_fail "sessionAffinity: 20 connections of one client: $out"
+ipt_svc web 10.96.0.80 80 8080 TCP | ipt_write svc.yaml
+shared() { [ "$(svc_goes)" = "cluster-lb-$shard" ]; }
+sy_wait 20 shared || sy_fail "without sessionAffinity web's ClusterIP goes to '$(svc_goes)', not cluster-lb-$shard"
+check_ranges 2 || sy_fail "back on the shared chains: ranges $(ranges)"
+sy_wait 10 sh -c "! ip netns exec $NODE nft list chains ip | grep -q 'default/web/tcp/p'" ||
+	sy_fail "web's own chains stayed: $(nftn list chains ip | grep default/web)"
+out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 100 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+[ "$out" = "ep1 ep3 " ] || sy_fail "back on the shared chains, new connections reach '$out'"
+grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed: $(grep "Failed to sync" "$IPT_LOG" | head -2)"
 # a full sync after the changes writes nothing (K read back = D: ranges paired from start/end elements)
 n=$(ipt_syncs)
 ipt_stop
 ipt_start --sync-period 60s
 grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
 	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
-sy_pass "LB rule kept its handle over 2 -> 3 -> 2 endpoints; split 2:$s2, 3:$s3"
+sy_pass "LB rule kept its handle over 2 -> 3 -> 2 endpoints; split 2:$s2, 3:$s3; sessionAffinity on and off"
