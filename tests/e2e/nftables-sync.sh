@@ -10,7 +10,8 @@
 # >= 1 s later; an endpoint change of a Service on the shared chains is
 # element updates of the data map @service-ranges-N only (no rule
 # rewritten); drift made by hand with nft (an element deleted, the shared
-# chain cluster-lb-N flushed, a rule and a chain added) is repaired by the
+# chain cluster-lb-N and a service-ranges-N map flushed, a rule and a
+# chain added) is repaired by the
 # periodic full sync; a malformed Service among good ones is skipped with
 # its name; --cleanup removes only table ip switchyard.
 . "$(dirname "$0")/nftables-lib.sh"
@@ -138,8 +139,11 @@ oshard=$(shard_of "$(ipt_ip 10.96.0.71)")
 nftn flush chain $NF switchyard "cluster-lb-$oshard"
 nftn add rule $NF switchyard services $NF daddr "$(ipt_ip 10.96.0.99)" drop
 nftn add chain $NF switchyard by-hand
+# web's ranges gone by hand (the shard's map flushed): read back empty, refilled
+nftn flush map $NF switchyard "$epmap" || sy_fail "nft flush map $epmap"
 sy_wait 12 works 10.96.0.70 80 || sy_fail "the deleted element was not restored"
 sy_wait 12 works 10.96.0.71 80 || sy_fail "the flushed chain was not refilled"
+sy_wait 12 is_ep2 || sy_fail "the flushed @$epmap was not refilled: $(nftn list map $NF switchyard "$epmap")"
 sy_wait 12 sh -c "! ip netns exec $NODE nft list chain $NF switchyard services | grep -qF '$(ipt_ip 10.96.0.99)'" ||
 	sy_fail "the rule added by hand is still there"
 sy_wait 12 sh -c "! ip netns exec $NODE nft list chains $NF | grep -q by-hand" || sy_fail "the chain added by hand is still there"
