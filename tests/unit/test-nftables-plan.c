@@ -105,6 +105,17 @@ static void test_names(void **state)
 	assert_string_equal(out + strlen(out) - 3, "...");
 }
 
+/* A LoadBalancer IP 192.0.2.1 with loadBalancerSourceRanges 203.0.113.0/24 (a firewall chain). */
+static void lb_with_source_ranges(struct ds_port *dp)
+{
+	dp->lb_ips = xcalloc(1, sizeof(struct sy_addr));
+	dp->lb_ips[0] = ip("192.0.2.1");
+	dp->n_lb_ips = 1;
+	dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
+	sy_cidr_parse("203.0.113.0/24", &dp->lb_source_ranges[0]);
+	dp->n_lb_source_ranges = 1;
+}
+
 /* The element of set whose key starts with prefix (plen bytes) and whose value is v, or NULL. */
 static const struct nftp_elem *range_at(const struct nftp_port *pp, unsigned set, const uint8_t *prefix,
 					unsigned plen, uint32_t v)
@@ -277,14 +288,8 @@ static void test_per_port_logic(void **state)
 			dp->node_port = 30080;
 			dp->etp_local = true;
 		}
-		if (v == 3) {
-			dp->lb_ips = xcalloc(1, sizeof(struct sy_addr));
-			dp->lb_ips[0] = ip("192.0.2.1");
-			dp->n_lb_ips = 1;
-			dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
-			sy_cidr_parse("203.0.113.0/24", &dp->lb_source_ranges[0]);
-			dp->n_lb_source_ranges = 1;
-		}
+		if (v == 3)
+			lb_with_source_ranges(dp);
 		struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
 		assert_true(pp->n_chains > 0);
 		for (unsigned i = NFTP_S_SR0; i < NFTP_NSETS; i++)
@@ -374,12 +379,7 @@ static void test_affinity_and_fw(void **state)
 	struct ds_port *dp = mk(2, "10.244.1.2", "10.244.2.2");
 	opts(&o);
 	dp->affinity_timeout = 600;
-	dp->lb_ips = xcalloc(1, sizeof(struct sy_addr));
-	dp->lb_ips[0] = ip("192.0.2.1");
-	dp->n_lb_ips = 1;
-	dp->lb_source_ranges = xcalloc(1, sizeof(struct sy_cidr));
-	sy_cidr_parse("203.0.113.0/24", &dp->lb_source_ranges[0]);
-	dp->n_lb_source_ranges = 1;
+	lb_with_source_ranges(dp);
 	struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
 
 	assert_int_equal(pp->n_asets, 2);
