@@ -383,7 +383,80 @@ struct proxy_mode {
 	unsigned n_orphans, cap_orphans;
 	char **parked;				/* names of the old plans a partial sync parked */
 	unsigned n_parked, cap_parked;
+	struct hmap claims;			/* service-ranges key spaces: key → struct sr_claim */
+	const struct nftp_port **promoted;	/* ports that took over a key space (sr_release) */
+	unsigned n_promoted, cap_promoted;
 };
+
+/*
+ * A service-ranges key space (a map and an address . proto . port) has one
+ * owner.  Two Service ports with the same externalIP or LoadBalancer IP and
+ * port (the API allows it) in one shard would otherwise put interleaving
+ * ranges into one interval map, which the kernel refuses (and the second
+ * port, its ClusterIP too, would be skipped).  The first port to claim it
+ * has its ranges in D, as the first owner's value of a shared
+ * service-ips element wins; the others wait, and the first of them takes
+ * over when the owner goes.
+ */
+struct sr_claim {
+	const struct nftp_port *owner;
+	const struct nftp_port **wait;
+	unsigned n_wait;
+	char key[];
+};
+
+static bool is_sr_elem(const struct nftp_elem *e)
+{
+	return e->set >= NFTP_S_SR0 && e->set < NFTP_NSETS && e->klen >= 4;
+}
+
+/* Do a and b (service-ranges elements) share their key space? */
+static bool sr_same(const struct nftp_elem *a, const struct nftp_elem *b)
+{
+	return a && b && a->set == b->set && a->klen == b->klen &&
+	       !memcmp(nftp_elem_kp(a), nftp_elem_kp(b), a->klen - 4u);
+}
+
+static struct sr_claim *sr_get(struct proxy_mode *m, const struct nftp_elem *e, bool create)
+{
+	char k[NFTP_EKEY_MAX];
+	struct sr_claim *c;
+
+	nftp_elem_key(k, nftp_set_def(e->set)->name, nftp_elem_kp(e), e->klen - 4u);
+	c = hmap_get(&m->claims, k);
+	if (!c && create) {
+		size_t l = strlen(k) + 1;
+		c = xcalloc(1, sizeof(*c) + l);
+		memcpy(c->key, k, l);
+		hmap_put(&m->claims, c->key, c);
+	}
+	return c;
+}
+
+static void sr_claim_free(void *v)
+{
+	struct sr_claim *c = v;
+
+	free(c->wait);
+	free(c);
+}
+
+/* Does pp own e's key space (claimed now if free)?  If not, pp waits for it. */
+static bool sr_take(struct proxy_mode *m, const struct nftp_port *pp, const struct nftp_elem *e)
+{
+	struct sr_claim *c = sr_get(m, e, true);
+
+	if (!c->owner)
+		c->owner = pp;
+	if (c->owner == pp)
+		return true;
+	for (unsigned i = 0; i < c->n_wait; i++)
+		if (c->wait[i] == pp)
+			return false;
+	c->wait = xrealloc(c->wait, (c->n_wait + 1) * sizeof(*c->wait));
+	c->wait[c->n_wait++] = pp;
+	return false;
+}
 
 /* ---- slot bases ---- */
 
@@ -515,8 +588,19 @@ static void d_port_add(struct proxy_mode *m, struct nftp_port *pp)
 		d_add_chain(m, &pp->chains[i]);
 		slot_ref(m, pp->chains[i].name, 1);
 	}
-	for (unsigned i = 0; i < pp->n_elems; i++)
-		d_add_elem(m, &pp->elems[i]);
+	const struct nftp_elem *last = NULL;	/* a key space's elements are consecutive */
+	bool owns = false;
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		const struct nftp_elem *e = &pp->elems[i];
+		if (is_sr_elem(e)) {
+			if (!sr_same(last, e))
+				owns = sr_take(m, pp, e);
+			last = e;
+			if (!owns)
+				continue;
+		}
+		d_add_elem(m, e);
+	}
 	for (unsigned i = 0; i < pp->n_asets; i++) {
 		struct dset *s = xcalloc(1, sizeof(*s));
 		s->name = pp->asets[i].name;
@@ -536,8 +620,48 @@ static void d_port_del(struct proxy_mode *m, struct nftp_port *pp)
 		}
 		slot_ref(m, pp->chains[i].name, -1);
 	}
-	for (unsigned i = 0; i < pp->n_elems; i++)
-		d_del_elem(m, &pp->elems[i]);
+	const struct nftp_elem *last = NULL;
+	struct sr_claim *c = NULL;
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		const struct nftp_elem *e = &pp->elems[i];
+		if (is_sr_elem(e)) {
+			if (!sr_same(last, e)) {
+				c = sr_get(m, e, false);
+				if (c && c->owner != pp)	/* a key space it waited for */
+					sy_ptrs_remove(c->wait, &c->n_wait, pp);
+			}
+			last = e;
+			if (c && c->owner != pp)
+				continue;
+		}
+		d_del_elem(m, e);
+	}
+	/* its key spaces: to the first port waiting, or free */
+	last = NULL;
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		const struct nftp_elem *e = &pp->elems[i];
+		const struct nftp_port *w;
+		if (!is_sr_elem(e) || sr_same(last, e))
+			continue;
+		last = e;
+		c = sr_get(m, e, false);
+		if (!c || c->owner != pp)
+			continue;
+		if (!c->n_wait) {
+			sr_claim_free(hmap_del(&m->claims, c->key));
+			continue;
+		}
+		w = c->owner = c->wait[0];
+		memmove(c->wait, c->wait + 1, --c->n_wait * sizeof(*c->wait));
+		for (unsigned j = 0; j < w->n_elems; j++)
+			if (is_sr_elem(&w->elems[j]) && sr_get(m, &w->elems[j], false) == c)
+				d_add_elem(m, &w->elems[j]);
+		if (m->n_promoted == m->cap_promoted) {
+			m->cap_promoted = m->cap_promoted ? 2 * m->cap_promoted : 8;
+			m->promoted = xrealloc(m->promoted, m->cap_promoted * sizeof(*m->promoted));
+		}
+		m->promoted[m->n_promoted++] = w;
+	}
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		free(hmap_del(&m->dsets, pp->asets[i].name));
 }
@@ -604,6 +728,8 @@ static void d_clear(struct proxy_mode *m)
 	void *v;
 
 	hmap_clear(&m->dchains);
+	hmap_clear_free(&m->claims, sr_claim_free);
+	m->n_promoted = 0;
 	m->d_rules = 0;
 	ei_filter(&m->elems, d_forget);
 	m->elems.n_d = 0;
@@ -1154,6 +1280,8 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 	void *v;
 
 	if (all) {
+		/* (a full sync emits every port: no promoted port to add) */
+		m->n_promoted = 0;
 		/* drop plans of ports that are gone, (re)plan changed ones */
 		const char **gone = xcalloc(hmap_count(&m->ports) + 1, sizeof(*gone));
 		unsigned n_gone = 0;
@@ -1225,6 +1353,13 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 			m->parked[m->n_parked++] = old->name;
 		}
 	}
+	/* ports that took over a service-ranges key space: their ranges now */
+	for (unsigned i = 0; i < m->n_promoted; i++) {
+		const struct nftp_port *pp = m->promoted[i];
+		if (!pp->error && pp->name[0] != '\x01' && hmap_get(&m->ports, pp->name) == pp)
+			u_add_port(u, pp, U_ALL);
+	}
+	m->n_promoted = 0;
 }
 
 /* Free the parked old plans of a partial replan. */
@@ -1695,6 +1830,7 @@ static int nft_mode_init(struct proxy_mode **ret, const struct sy_config *cfg, i
 	hmap_init(&m->kchains);
 	hmap_init(&m->ksets);
 	hmap_init(&m->stale);
+	hmap_init(&m->claims);
 	hmap_init(&m->slots);
 	m->used = xcalloc(NFTP_NSLOTS / 8, 1);
 	m->alloc.base = slot_base;
@@ -1784,6 +1920,7 @@ static void nft_mode_free(struct proxy_mode *m)
 	free(m->used);
 	free(m->orphans);
 	free(m->parked);
+	free(m->promoted);
 	sy_nft_close(m->nl);
 	free(m);
 }

@@ -9,7 +9,9 @@
 # Service's key space into near-equal parts, and real connections reach
 # every endpoint evenly (300 connections, each endpoint >= 20 %).  Then
 # sessionAffinity on and off moves the port to chains of its own and back
-# (the unused shard's map and chains removed), with traffic each time.
+# (the unused shard's map and chains removed), with traffic each time; two
+# Services with one externalIP and port in one shard both keep their
+# ClusterIPs, the address served by one, then by the other.
 . "$(dirname "$0")/nftables-lib.sh"
 
 ipt_lab 3
@@ -25,6 +27,9 @@ sy_wait 20 works || sy_fail "the Service does not answer"
 rules_now() { nftn -j list table ip switchyard | "$PY" -c '
 import json, sys
 print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
+shard_of() { # shard_of IP: N of the shared chain cluster-lb-N its port 80 goes to
+	nftn -j list map ip switchyard service-ips | grep -o "\"$1\", \"tcp\", 80\]}, {\"goto\": {\"target\": \"cluster-lb-[0-9]*\"" |
+		grep -o '[0-9]*"$' | tr -d '"'; }
 shard=$(nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "cluster-lb-[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"')
 [ -n "$shard" ] || sy_fail "no service-ips element of web to cluster-lb-N: $(nftn list map ip switchyard service-ips)"
 chain=cluster-lb-$shard map=service-ranges-$shard
@@ -106,10 +111,42 @@ sy_wait 10 sh -c "! ip netns exec $NODE nft list chains ip | grep -q 'default/we
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 100 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 [ "$out" = "ep1 ep3 " ] || sy_fail "back on the shared chains, new connections reach '$out'"
 grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed: $(grep "Failed to sync" "$IPT_LOG" | head -2)"
+# two Services with the same externalIP and port in one shard (a0 and b116
+# hash to the same N): one owns the address's key space in service-ranges-N
+# (interleaving ranges would be refused by the kernel and cost the other
+# port its ClusterIP too), both ClusterIPs answer; when the owner goes the
+# other takes the address over
+{
+	ipt_svc a0 10.96.0.81 80 8080 TCP "externalIPs: [192.168.60.10]"
+	echo ---
+	ipt_slice a0 TCP 8080 10.244.1.2 10.244.2.2
+} | ipt_write a0.yaml
+{
+	ipt_svc b116 10.96.0.82 80 8080 TCP "externalIPs: [192.168.60.10]"
+	echo ---
+	ipt_slice b116 TCP 8080 10.244.1.2 10.244.2.2 10.244.3.2
+} | ipt_write b116.yaml
+both() { works_at 10.96.0.81 && works_at 10.96.0.82; }
+works_at() { [ "$(ipt_ask_many "$CLIENT" tcp "$1" 80 3 | grep -c '^ep')" -eq 3 ]; }
+sy_wait 20 both || sy_fail "a0 and b116 (the same externalIP) do not both answer on their ClusterIPs: $(grep -E 'skipped|refused' "$IPT_LOG" | head -2)"
+[ "$(shard_of 10.96.0.81)" = "$(shard_of 10.96.0.82)" ] || sy_fail "a0 and b116 are not in one shard: $(shard_of 10.96.0.81) $(shard_of 10.96.0.82)"
+grep -q "skipped" "$IPT_LOG" && sy_fail "a port was skipped: $(grep skipped "$IPT_LOG" | head -2)"
+# (a0: ep1 ep2 in two ranges, b116: ep1 ep2 ep3 in three: their starts
+# interleave)
+ext=$(ipt_ask_many "$CLIENT" tcp 192.168.60.10 80 40 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
+case $ext in
+"ep1 ep2 ep3 ") winner=b116 other=a0 want="ep1 ep2 " ;;
+"ep1 ep2 ") winner=a0 other=b116 want="ep1 ep2 ep3 " ;;
+*) sy_fail "the shared externalIP reaches '$ext' (one Service's endpoints expected)" ;;
+esac
+rm "$IPT_M/$winner.yaml"
+takes() { [ "$(ipt_ask_many "$CLIENT" tcp 192.168.60.10 80 40 | cut -d' ' -f1 | sort -u | tr '\n' ' ')" = "$want" ]; }
+sy_wait 20 takes || sy_fail "after $winner went, the externalIP does not reach $other's endpoints ($want)"
+works_at "$([ $other = a0 ] && echo 10.96.0.81 || echo 10.96.0.82)" || sy_fail "$other's ClusterIP stopped answering"
 # a full sync after the changes writes nothing (K read back = D: ranges paired from start/end elements)
 n=$(ipt_syncs)
 ipt_stop
 ipt_start --sync-period 60s
 grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
 	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
-sy_pass "LB rule kept its handle over 2 -> 3 -> 2 endpoints; split 2:$s2, 3:$s3; sessionAffinity on and off"
+sy_pass "LB rule kept its handle over 2 -> 3 -> 2 endpoints; split 2:$s2, 3:$s3; sessionAffinity on and off; a shared externalIP from $winner to $other"
