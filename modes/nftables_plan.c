@@ -210,6 +210,27 @@ static struct sy_nft_rule r_jump(uint8_t act, const char *chain)
 	return r;
 }
 
+/*
+ * The ClusterIP masquerade rule's source part (kube-proxy's internal
+ * traffic chain, first): mark what does not come from the cluster CIDR
+ * (several: through mark-for-masquerade-non-pod), everything with
+ * masqueradeAll; false when neither is configured (no rule).
+ */
+static bool cluster_masq(const struct nftp_opts *o, struct sy_nft_rule *r)
+{
+	if (!o->masquerade_all && !o->n_cluster_cidrs)
+		return false;
+	*r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
+	if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
+		r->m = SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV;
+		r->saddr = o->cluster_cidrs[0].addr;
+		r->splen = o->cluster_cidrs[0].plen;
+	} else if (!o->masquerade_all) {
+		r->chain = "mark-for-masquerade-non-pod";
+	}
+	return true;
+}
+
 static struct sy_nft_rule r_ct_new_jump(const char *chain)
 {
 	struct sy_nft_rule r = r_jump(SY_NFT_A_JUMP, chain);
@@ -426,15 +447,7 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 			if (k != NFTP_LB_CLUSTER) {
 				r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
 				add_rule(c, &r);
-			} else if (o->masquerade_all || o->n_cluster_cidrs) {
-				r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
-				if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
-					r.m = SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV;
-					r.saddr = o->cluster_cidrs[0].addr;
-					r.splen = o->cluster_cidrs[0].plen;
-				} else if (!o->masquerade_all) {
-					r.chain = "mark-for-masquerade-non-pod";
-				}
+			} else if (cluster_masq(o, &r)) {
 				add_rule(c, &r);
 			}
 			memset(&r, 0, sizeof(r));
@@ -733,22 +746,12 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	struct nftp_chain *ext_chain = dp->etp_local ? svl : svc;
 
 	/* ClusterIP masquerade (kube-proxy: in the internal traffic chain, first) */
-	if (int_chain && sy_addr_is_set(&dp->cluster_ip) && (o->masquerade_all || o->n_cluster_cidrs)) {
-		memset(&r, 0, sizeof(r));
-		r.m = SY_NFT_M_DADDR | SY_NFT_M_L4PROTO | SY_NFT_M_DPORT;
+	if (int_chain && sy_addr_is_set(&dp->cluster_ip) && cluster_masq(o, &r)) {
+		r.m |= SY_NFT_M_DADDR | SY_NFT_M_L4PROTO | SY_NFT_M_DPORT;
 		r.daddr = dp->cluster_ip;
 		r.dplen = (uint8_t)sy_addr_bits(&dp->cluster_ip);
 		r.l4proto = dp->proto;
 		r.dport = dp->port;
-		r.act = SY_NFT_A_JUMP;
-		r.chain = "mark-for-masquerade";
-		if (!o->masquerade_all && o->n_cluster_cidrs == 1) {
-			r.m |= SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV;
-			r.saddr = o->cluster_cidrs[0].addr;
-			r.splen = o->cluster_cidrs[0].plen;
-		} else if (!o->masquerade_all) {
-			r.chain = "mark-for-masquerade-non-pod";
-		}
 		add_rule(int_chain, &r);
 	}
 	if (svc && dp->affinity_timeout)
