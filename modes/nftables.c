@@ -108,10 +108,7 @@ static uint32_t slab_alloc(struct slab *s, size_t sz)
 		return h;
 	}
 	if (s->left < sz) {
-		if (s->n_chunks == s->cap_chunks) {
-			s->cap_chunks = s->cap_chunks ? 2 * s->cap_chunks : 16;
-			s->chunks = xrealloc(s->chunks, s->cap_chunks * sizeof(*s->chunks));
-		}
+		s->chunks = sy_grow(s->chunks, s->n_chunks, &s->cap_chunks, sizeof(*s->chunks), 16);
 		s->cur = s->chunks[s->n_chunks++] = xmalloc(SLAB_CHUNK);
 		s->left = SLAB_CHUNK;
 	}
@@ -491,10 +488,7 @@ static void slot_ref(struct proxy_mode *m, const char *chain, int d)
 		return;
 	}
 	if (sl->refs && --sl->refs == 0) {
-		if (m->n_zero == m->cap_zero) {
-			m->cap_zero = m->cap_zero ? 2 * m->cap_zero : 16;
-			m->zero = xrealloc(m->zero, m->cap_zero * sizeof(*m->zero));
-		}
+		m->zero = sy_grow(m->zero, m->n_zero, &m->cap_zero, sizeof(*m->zero), 16);
 		m->zero[m->n_zero++] = xstrdup(chain);
 	}
 }
@@ -656,10 +650,7 @@ static void d_port_del(struct proxy_mode *m, struct nftp_port *pp)
 		for (unsigned j = 0; j < w->n_elems; j++)
 			if (is_sr_elem(&w->elems[j]) && sr_get(m, &w->elems[j], false) == c)
 				d_add_elem(m, &w->elems[j]);
-		if (m->n_promoted == m->cap_promoted) {
-			m->cap_promoted = m->cap_promoted ? 2 * m->cap_promoted : 8;
-			m->promoted = xrealloc(m->promoted, m->cap_promoted * sizeof(*m->promoted));
-		}
+		m->promoted = sy_grow(m->promoted, m->n_promoted, &m->cap_promoted, sizeof(*m->promoted), 8);
 		m->promoted[m->n_promoted++] = w;
 	}
 	for (unsigned i = 0; i < pp->n_asets; i++)
@@ -850,10 +841,7 @@ static void load_elem(void *arg, const struct sy_nft_elem_info *in)
 		/* paired into start . end entries when the map is listed (k_pair) */
 		if (in->klen != a->klen)
 			return;
-		if (a->n_iv == a->cap_iv) {
-			a->cap_iv = a->cap_iv ? 2 * a->cap_iv : 256;
-			a->iv = xrealloc(a->iv, a->cap_iv * sizeof(*a->iv));
-		}
+		a->iv = sy_grow(a->iv, a->n_iv, &a->cap_iv, sizeof(*a->iv), 256);
 		struct ivel *v = &a->iv[a->n_iv++];
 		memset(v->key, 0, sizeof(v->key));
 		memcpy(v->key, in->key, in->klen);
@@ -883,10 +871,7 @@ static void k_orphan(struct proxy_mode *m, unsigned set, const uint8_t *key, uns
 {
 	struct orphan *o;
 
-	if (m->n_orphans == m->cap_orphans) {
-		m->cap_orphans = m->cap_orphans ? 2 * m->cap_orphans : 16;
-		m->orphans = xrealloc(m->orphans, m->cap_orphans * sizeof(*m->orphans));
-	}
+	m->orphans = sy_grow(m->orphans, m->n_orphans, &m->cap_orphans, sizeof(*m->orphans), 16);
 	o = &m->orphans[m->n_orphans++];
 	o->set = (uint16_t)set;
 	o->end = end;
@@ -996,10 +981,7 @@ static void u_free(struct unit *u)
 
 static void e_push(struct unit *u, unsigned set, const uint8_t *key, unsigned klen)
 {
-	if (u->n_elems == u->cap_elems) {
-		u->cap_elems = u->cap_elems ? 2 * u->cap_elems : 32;
-		u->elems = xrealloc(u->elems, u->cap_elems * sizeof(*u->elems));
-	}
+	u->elems = sy_grow(u->elems, u->n_elems, &u->cap_elems, sizeof(*u->elems), 32);
 	u->elems[u->n_elems++] = (struct ekey){ key, (uint16_t)set, (uint8_t)klen };
 }
 
@@ -1346,10 +1328,7 @@ static void replan(struct proxy_mode *m, const struct desired_state *ds, bool al
 			free(old->name);
 			old->name = xstrdup(pk);
 			hmap_put(&m->ports, old->name, old);
-			if (m->n_parked == m->cap_parked) {
-				m->cap_parked = m->cap_parked ? 2 * m->cap_parked : 16;
-				m->parked = xrealloc(m->parked, m->cap_parked * sizeof(*m->parked));
-			}
+			m->parked = sy_grow(m->parked, m->n_parked, &m->cap_parked, sizeof(*m->parked), 16);
 			m->parked[m->n_parked++] = old->name;
 		}
 	}
