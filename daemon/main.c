@@ -139,7 +139,8 @@ static void log_detect_local(const struct sy_daemon *d)
  * the daemon goes on): unset; or, on a cluster that looks dual-stack (a
  * CIDR list with both families), CIDRs of the primary family only; or
  * none of the primary family.  "primary" counts as the node IPs it
- * stands for.
+ * stands for: without a Node (or with loopback IPs only) that is none, and
+ * kube-proxy's message is the one for an unset list.
  */
 static void check_nodeport_config(const struct sy_daemon *d)
 {
@@ -149,19 +150,20 @@ static void check_nodeport_config(const struct sy_daemon *d)
 	unsigned n4 = 0, n6 = 0, c4, c6, np;
 	bool dual;
 
-	if (!d->cfg.n_nodeport_cidrs && !d->cfg.nodeport_primary) {
-		log_error("%s: nodePortAddresses is unset; NodePort connections will be accepted on "
-			  "all local IPs. Consider using `--nodeport-addresses primary`", msg);
-		return;
-	}
 	if (d->cfg.n_nodeport_cidrs) {
 		config_cidrs(d->cfg.nodeport_cidrs, d->cfg.n_nodeport_cidrs, AF_INET, &n4);
 		config_cidrs(d->cfg.nodeport_cidrs, d->cfg.n_nodeport_cidrs, AF_INET6, &n6);
-	} else {
+	} else if (d->cfg.nodeport_primary) {
 		struct sy_addr a4 = daemon_node_ip(d, AF_INET), a6 = daemon_node_ip(d, AF_INET6);
 
 		n4 = sy_addr_is_set(&a4) && !sy_addr_is_loopback(&a4);
 		n6 = sy_addr_is_set(&a6) && !sy_addr_is_loopback(&a6);
+	}
+	/* "primary" without a node IP expands to no address, as kube-proxy's list does */
+	if (!n4 && !n6 && !d->cfg.n_nodeport_cidrs) {
+		log_error("%s: nodePortAddresses is unset; NodePort connections will be accepted on "
+			  "all local IPs. Consider using `--nodeport-addresses primary`", msg);
+		return;
 	}
 	config_cidrs(d->cfg.cluster_cidrs, d->cfg.n_cluster_cidrs, AF_INET, &c4);
 	config_cidrs(d->cfg.cluster_cidrs, d->cfg.n_cluster_cidrs, AF_INET6, &c6);

@@ -113,6 +113,18 @@ echo "$s" | jq -e '.node.nodePortAddresses == ["192.168.7.2", "192.168.8.2", "fd
 	sy_fail "--nodeport-addresses IPv6 CIDR: $(echo "$s" | jq -c .node)"
 stop
 
+# 3b. "primary" without a Node: no node IP, so kube-proxy's expanded list is empty
+# and its message is the unset one (every local address), not a family mismatch
+mv "$M/node.yaml" "$SY_TMP/node.yaml.away"
+L3b=$SY_TMP/nonode.log
+run "$L3b" --proxy-mode=none --metrics-bind-address= --nodeport-addresses primary
+grep -q "First sync complete" "$L3b" || sy_fail "no first sync without a Node: $(cat "$L3b")"
+[ "$(grep -c '^E.*nodePortAddresses is unset; NodePort connections will be accepted on all local IPs' "$L3b")" = 1 ] ||
+	sy_fail "primary without a Node IP: want the unset message once: $(cat "$L3b")"
+grep -q 'appears to be' "$L3b" && sy_fail "primary without a Node IP: family mismatch message: $(grep 'appears' "$L3b")"
+stop
+mv "$SY_TMP/node.yaml.away" "$M/node.yaml"
+
 # 4. a kernel mode: either both families, or the one it lacks skipped with one line;
 # lacking the primary family is exit 2 (kube-proxy's "no support for primary IP family")
 for mode in iptables nftables; do
