@@ -115,7 +115,7 @@ uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 	if (r->act == SY_NFT_A_DNAT_MAP)
 		MIX(&r->numgen_off, 4);
 	if (r->act == SY_NFT_A_DNAT_RANGES)
-		MIX(&r->nodeport, 1);
+		MIX(&r->rkey, 1);
 #undef MIX
 #undef MIXS
 	return h ? h : 1;
@@ -180,6 +180,16 @@ unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *
 	if (k == SY_NFT_K_DPPV)
 		return o + 12;
 	return o + 8;
+}
+
+void sy_nft_key_swap(uint8_t *key, unsigned klen)
+{
+	uint8_t w[4];
+	unsigned o = klen - 12;	/* the address's length: proto, port, value follow */
+
+	memcpy(w, key + o, 4);
+	memmove(key + o, key + o + 4, 4);
+	memcpy(key + o + 4, w, 4);
 }
 
 /* ---- socket ---- */
@@ -686,15 +696,24 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r, const 
 		if (!r->set || !r->numgen_mod)
 			return -EINVAL;
 		if (r->act == SY_NFT_A_DNAT_RANGES) {
-			if (r->nodeport) {
+			e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, f->doff, f->alen, reg);
+			if (r->rkey == SY_NFT_RK_NODEPORT) {
+				/*
+				 * `ip daddr & 0.0.0.0`: the address 0 (an immediate 0
+				 * would do the same, but nft lists it as `0x0 [invalid
+				 * type]`); NFT_REG_1 is NFT_REG32_00 .. 03
+				 */
 				uint8_t zero16[16] = { 0 };
-				e_imm_data(nr, reg, zero16, f->alen);
-			} else {
-				e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, f->doff, f->alen, reg);
+				e_bitwise(nr, f->alen, zero16, zero16);
 			}
 			reg += areg;
-			e_meta(nr, NFT_META_L4PROTO, reg++);
-			e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg++);
+			if (r->rkey == SY_NFT_RK_DPORT_PROTO) {
+				e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg++);
+				e_meta(nr, NFT_META_L4PROTO, reg++);
+			} else {
+				e_meta(nr, NFT_META_L4PROTO, reg++);
+				e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg++);
+			}
 			vreg = reg;
 		}
 		e = nftnl_expr_alloc("numgen");

@@ -531,12 +531,12 @@ static void d_shard_ref(struct proxy_mode *m, unsigned set, int d)
 	if (d > 0 && m->ep_refs[k]++ == 0) {
 		hmap_put(&m->dsets, m->fixed[set].name, &m->fixed[set]);
 		/* a service-ranges map's shared chains with it (their rules use it) */
-		for (unsigned c = 0; set >= NFTP_S_SR0 && c < NFTP_LB_KINDS; c++)
-			d_add_chain(m, &m->g.lb[c * NFTP_EP_SHARDS + (set - NFTP_S_SR0)]);
+		if (set >= NFTP_S_SR0)
+			d_add_chain(m, &m->g.lb[set - NFTP_S_SR0]);
 	} else if (d < 0 && m->ep_refs[k] && --m->ep_refs[k] == 0) {
 		hmap_del(&m->dsets, m->fixed[set].name);
-		for (unsigned c = 0; set >= NFTP_S_SR0 && c < NFTP_LB_KINDS; c++) {
-			const struct nftp_chain *lc = &m->g.lb[c * NFTP_EP_SHARDS + (set - NFTP_S_SR0)];
+		if (set >= NFTP_S_SR0) {
+			const struct nftp_chain *lc = &m->g.lb[set - NFTP_S_SR0];
 			if (hmap_get(&m->dchains, lc->name) == lc) {
 				hmap_del(&m->dchains, lc->name);
 				m->d_rules -= lc->n_rules;
@@ -1005,9 +1005,9 @@ static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 		if (pp->elems[i].set >= NFTP_S_EP0 && pp->elems[i].set != last) {
 			last = pp->elems[i].set;
 			u_push(&u->sets, &u->n_sets, &u->cap_sets, nftp_set_def(last)->name);
-			for (unsigned c = 0; last >= NFTP_S_SR0 && c < NFTP_LB_KINDS; c++)
+			if (last >= NFTP_S_SR0)
 				u_push(&u->chains, &u->n_chains, &u->cap_chains,
-				       nftp_lb_name(c, last - NFTP_S_SR0));
+				       nftp_lb_name(last - NFTP_S_SR0));
 		}
 }
 
@@ -1746,7 +1746,9 @@ static int probe(struct sy_nft *nl, int family, char *err, size_t errlen)
 		r.numgen_off = 0;
 		r.set = "r";
 		sy_nft_rule_add(b, "n", &r);
-		r.nodeport = true;
+		r.rkey = SY_NFT_RK_DPORT_PROTO;
+		sy_nft_rule_add(b, "n", &r);
+		r.rkey = SY_NFT_RK_NODEPORT;
 		sy_nft_rule_add(b, "n", &r);
 		kl = sy_nft_key_make(k, SY_NFT_K_DPPV, &ep, IPPROTO_TCP, 80);
 		sy_nft_elem_iv(b, true, "r", k, kl, false, d, dl);

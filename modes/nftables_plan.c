@@ -47,15 +47,14 @@ static struct sy_nft_set set_defs[NFTP_NSETS] = {
 	{ "hairpin", SY_NFT_K_AA, false, 0, false, false },
 };
 
-static char lb_names[NFTP_LB_KINDS * NFTP_EP_SHARDS][24];
+static char lb_names[NFTP_EP_SHARDS][16];
 
-const char *nftp_lb_name(unsigned kind, unsigned shard)
+const char *nftp_lb_name(unsigned shard)
 {
-	static const char *const pre[NFTP_LB_KINDS] = { "cluster-lb", "external-lb", "nodeport-lb" };
-	char *n = lb_names[kind * NFTP_EP_SHARDS + shard];
+	char *n = lb_names[shard];
 
 	if (!n[0])
-		snprintf(n, sizeof(lb_names[0]), "%s-%u", pre[kind], shard);
+		snprintf(n, sizeof(lb_names[0]), "lb-%u", shard);
 	return n;
 }
 
@@ -434,30 +433,32 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	}
 #undef CH
 	/*
-	 * the shared load-balancing chains: cluster-lb has the ClusterIP
+	 * the shared load-balancing chains (nftables_plan.h): the ClusterIP
 	 * masquerade rule of a port's own chain without its daddr . proto .
-	 * port match (only ClusterIP elements lead there), external and
-	 * NodePort traffic (externalTrafficPolicy Cluster) is always marked
+	 * port match, the ClusterIP dnat; what misses it is external or
+	 * NodePort traffic (externalTrafficPolicy Cluster): always marked
+	 * (kube-proxy's external chain), then the external and NodePort dnat
 	 */
-	g->lb = xcalloc(NFTP_LB_KINDS * NFTP_EP_SHARDS, sizeof(*g->lb));
-	for (unsigned k = 0; k < NFTP_LB_KINDS; k++) {
-		for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh++) {
-			c = &g->lb[k * NFTP_EP_SHARDS + sh];
-			chain_init(c, nftp_lb_name(k, sh), NULL);
-			if (k != NFTP_LB_CLUSTER) {
+	g->lb = xcalloc(NFTP_EP_SHARDS, sizeof(*g->lb));
+	for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh++) {
+		static const uint8_t rk[] = { SY_NFT_RK_DPP, SY_NFT_RK_DPORT_PROTO, SY_NFT_RK_NODEPORT };
+		c = &g->lb[sh];
+		chain_init(c, nftp_lb_name(sh), NULL);
+		if (cluster_masq(o, &r))
+			add_rule(c, &r);
+		for (unsigned k = 0; k < ARRAY_SIZE(rk); k++) {
+			if (k == 1) {
 				r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
-				add_rule(c, &r);
-			} else if (cluster_masq(o, &r)) {
 				add_rule(c, &r);
 			}
 			memset(&r, 0, sizeof(r));
 			r.act = SY_NFT_A_DNAT_RANGES;
 			r.numgen_mod = NFTP_SPAN;
-			r.nodeport = k == NFTP_LB_NODEPORT;
+			r.rkey = rk[k];
 			r.set = nftp_set_def(NFTP_S_SR0 + sh)->name;
 			add_rule(c, &r);
-			c->rules = sy_trim(c->rules, c->n_rules, &c->cap_rules, sizeof(*c->rules));
 		}
+		c->rules = sy_trim(c->rules, c->n_rules, &c->cap_rules, sizeof(*c->rules));
 	}
 	eb_pack(g->eb, &g->elems, &g->n_elems, &g->cap_elems);
 	g->eb = NULL;
@@ -467,7 +468,7 @@ void nftp_globals_free(struct nftp_globals *g)
 {
 	for (unsigned i = 0; i < g->n_chains; i++)
 		chain_free(&g->chains[i]);
-	for (unsigned i = 0; g->lb && i < NFTP_LB_KINDS * NFTP_EP_SHARDS; i++)
+	for (unsigned i = 0; g->lb && i < NFTP_EP_SHARDS; i++)
 		chain_free(&g->lb[i]);
 	free(g->lb);
 	free(g->chains);
@@ -582,11 +583,13 @@ static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct
 
 /*
  * A shared port's ranges for one address (a: NULL for the NodePort):
- * service-ranges-S elements a . proto . port . [0, NFTP_SPAN) split like
- * a chain's (nftp_range), range i → endpoint i.
+ * service-ranges-S elements a . proto . port . [0, NFTP_SPAN) (swap: an
+ * external address's, a . port . proto . …) split like a chain's
+ * (nftp_range), range i → endpoint i.
  */
 static void add_svc_ranges(struct nftp_port *pp, unsigned set, const struct sy_addr *a,
-			   const struct ds_port *dp, uint16_t port, const struct ds_ep *eps, unsigned n)
+			   const struct ds_port *dp, uint16_t port, const struct ds_ep *eps, unsigned n,
+			   bool swap)
 {
 	struct sy_addr zero = { .family = dp->family };
 
@@ -595,6 +598,8 @@ static void add_svc_ranges(struct nftp_port *pp, unsigned set, const struct sy_a
 	for (unsigned i = 0; i < n; i++) {
 		struct elem_b *e = add_elem(pp->eb, set, a ? a : &zero, dp->proto, port,
 					    SY_NFT_EV_NONE, NULL);
+		if (swap)
+			sy_nft_key_swap(e->kd, e->h.klen);
 		put_be32(e->kd + e->h.klen - 4, nftp_range(i, n));
 		e->h.ev = i + 1 == n;
 		e->h.dlen = (uint8_t)sy_nft_ap_make(e->kd + e->h.klen, &eps[i].addr, eps[i].port);
@@ -669,10 +674,10 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	bool need_svc = dp->n_cluster_eps && (!dp->itp_local || (external && has_eps));
 	bool need_svl = dp->n_local_eps && (dp->itp_local || (external && dp->etp_local));
 	bool need_ext = external && has_eps;
-	/* no per-port logic: the shared chains (NFTP_LB_*), no chain of its own */
+	/* no per-port logic: the shared chain lb-S (nftp_lb_name), no chain of its own */
 	bool shared = need_svc && !dp->affinity_timeout && !dp->itp_local &&
 		(!external || (!dp->etp_local && !(dp->n_lb_source_ranges && dp->n_lb_ips)));
-	const char *int_name = NULL, *ext_name = NULL, *np_name = NULL;
+	const char *int_name = NULL, *ext_name = NULL;
 	unsigned sr_set = 0;
 
 	if (shared) {
@@ -681,9 +686,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		nftp_chain_name(name, "service-", base);	/* the chain it would have */
 		sh = nftp_base_hash(name) % NFTP_EP_SHARDS;
 		sr_set = NFTP_S_SR0 + sh;
-		int_name = nftp_lb_name(NFTP_LB_CLUSTER, sh);
-		ext_name = nftp_lb_name(NFTP_LB_EXTERNAL, sh);
-		np_name = nftp_lb_name(NFTP_LB_NODEPORT, sh);
+		int_name = ext_name = nftp_lb_name(sh);
 		need_svc = need_svl = need_ext = false;
 	}
 
@@ -808,7 +811,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 
 	if (!shared) {
 		int_name = int_chain ? int_chain->name : NULL;
-		ext_name = np_name = ext ? ext->name : NULL;
+		ext_name = ext ? ext->name : NULL;
 	}
 	/* elements */
 	struct sy_addr none = { 0 };
@@ -823,7 +826,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 				 &dp->cluster_ip, dp->proto, dp->port, SY_NFT_EV_GOTO, int_name);
 		if (shared)
 			add_svc_ranges(pp, sr_set, &dp->cluster_ip, dp, dp->port, dp->cluster_eps,
-				       dp->n_cluster_eps);
+				       dp->n_cluster_eps, false);
 		if (int_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_SERVICES,
 				 &dp->cluster_ip, dp->proto, dp->port, int_v,
@@ -839,7 +842,8 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 			add_elem(pp->eb, NFTP_S_SERVICE_IPS, a,
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext_name);
 		if (shared)
-			add_svc_ranges(pp, sr_set, a, dp, dp->port, dp->cluster_eps, dp->n_cluster_eps);
+			add_svc_ranges(pp, sr_set, a, dp, dp->port, dp->cluster_eps, dp->n_cluster_eps,
+				       true);
 		if (ext_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_SERVICES, a,
 				 dp->proto, dp->port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);
@@ -848,12 +852,12 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, fw->name);
 	}
 	if (dp->node_port) {
-		if (np_name)
+		if (ext_name)
 			add_elem(pp->eb, NFTP_S_SERVICE_NODEPORTS, &none,
-				 dp->proto, dp->node_port, SY_NFT_EV_GOTO, np_name);
+				 dp->proto, dp->node_port, SY_NFT_EV_GOTO, ext_name);
 		if (shared)
 			add_svc_ranges(pp, sr_set, NULL, dp, dp->node_port, dp->cluster_eps,
-				       dp->n_cluster_eps);
+				       dp->n_cluster_eps, false);
 		if (ext_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_NODEPORTS, &none,
 				 dp->proto, dp->node_port, ext_v, ext_v == SY_NFT_EV_GOTO ? rej : NULL);

@@ -18,7 +18,7 @@
  *
  * Per Service port (nftp_port_new): chains service-/local-/external-/
  * firewall-/endpoint-HASH-ns/svc/proto/port[__ip/port] (none for a port
- * on the shared chains: NFTP_LB_*), affinity sets
+ * on the shared chains: nftp_lb_name), affinity sets
  * affinity-HASH-..., and the map/set elements it owns.  Endpoint chains
  * exist only for sessionAffinity; otherwise endpoints are elements of the
  * `endpoints` data map (see nftp_port_new) and hairpin masquerade is
@@ -59,7 +59,7 @@ enum nftp_set {
 	/*
 	 * ip . proto . port . numgen value → endpoint ip . port, by ranges:
 	 * the maps service-ranges-0..-255 of the shared load-balancing
-	 * chains (NFTP_LB_*), sharded like endpoint-ranges-K
+	 * chains lb-N (nftp_lb_name), sharded like endpoint-ranges-K
 	 */
 	NFTP_S_SR0 = NFTP_S_EP0 + 256,
 	NFTP_NSETS = NFTP_S_SR0 + 256
@@ -141,23 +141,29 @@ struct nftp_globals {
 	struct nftp_elem *elems;	/* one block with their keys and data */
 	unsigned n_elems, cap_elems;
 	struct nftp_ebuild *eb;
-	struct nftp_chain *lb;		/* the shared chains: [kind * NFTP_EP_SHARDS + shard] */
+	struct nftp_chain *lb;		/* the shared chains: [shard] */
 };
 /*
  * The shared load-balancing chains (doc/nftables.md).  A Service port
  * without per-port logic (no sessionAffinity, internalTrafficPolicy
  * Cluster and, when it has external addresses, externalTrafficPolicy
  * Cluster without loadBalancerSourceRanges) has no chain of its own: its
- * service-ips / service-nodeports elements go to cluster-lb-S,
- * external-lb-S or nodeport-lb-S (S: a hash of the name its chain would
- * have, mod 256), whose dnat rule looks up `ip daddr . meta l4proto . th
- * dport . numgen random mod NFTP_SPAN` (nodeport-lb: the address 0) in
- * service-ranges-S: per address (ClusterIP, externalIPs, LB IPs, the
- * NodePort) the port's endpoints as ranges of [0, NFTP_SPAN).  The mode
- * keeps a shard's three chains while its service-ranges map exists.
+ * service-ips and service-nodeports elements go to lb-S (S: a hash of the
+ * name its chain would have, mod 256), whose dnat rules look the endpoint
+ * up in service-ranges-S, which holds per address the port's endpoints
+ * as ranges of [0, NFTP_SPAN), keyed by
+ *   its ClusterIP:            ip daddr . meta l4proto . th dport . value
+ *   each externalIP, LB IP:   ip daddr . th dport . meta l4proto . value
+ *   its NodePort:             0.0.0.0 . meta l4proto . th dport . value
+ * and tried in that order (a map lookup that misses ends the rule, not
+ * the chain).  The chain's rules: the ClusterIP masquerade rule without a
+ * daddr match, the ClusterIP dnat, `jump mark-for-masquerade` (what gets
+ * past the ClusterIP dnat is external or NodePort traffic, which
+ * externalTrafficPolicy Cluster always masquerades), the external dnat,
+ * the NodePort dnat.  The mode keeps a shard's chain while its
+ * service-ranges map exists.
  */
-enum { NFTP_LB_CLUSTER, NFTP_LB_EXTERNAL, NFTP_LB_NODEPORT, NFTP_LB_KINDS };
-const char *nftp_lb_name(unsigned kind, unsigned shard);
+const char *nftp_lb_name(unsigned shard);
 void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o);
 void nftp_globals_free(struct nftp_globals *g);
 

@@ -64,8 +64,15 @@ enum sy_nft_act {
 	/* dnat ip to ip daddr . meta l4proto . th dport . numgen random mod
 	 * numgen_mod map @set (a K_DPPV → ipvX_addr . inet_service interval
 	 * map; the numgen value through `byteorder hton`, keys big-endian);
-	 * nodeport: the address 0.0.0.0 / :: instead of ip daddr */
+	 * rkey: which key (enum sy_nft_rkey) */
 	SY_NFT_A_DNAT_RANGES,
+};
+
+/* struct sy_nft_rule.rkey: the key of A_DNAT_RANGES before the numgen value */
+enum sy_nft_rkey {
+	SY_NFT_RK_DPP,		/* ip daddr . meta l4proto . th dport */
+	SY_NFT_RK_DPORT_PROTO,	/* ip daddr . th dport . meta l4proto (sy_nft_key_swap) */
+	SY_NFT_RK_NODEPORT,	/* the address 0.0.0.0 / :: . meta l4proto . th dport */
 };
 
 struct sy_nft_rule {
@@ -80,7 +87,7 @@ struct sy_nft_rule {
 	const char *set;		/* A_VMAP_* / A_UPDATE_SADDR */
 	const char *chain;		/* A_JUMP / A_GOTO */
 	uint32_t numgen_off;		/* A_DNAT_MAP */
-	bool nodeport;			/* A_DNAT_RANGES */
+	uint8_t rkey;			/* A_DNAT_RANGES: enum sy_nft_rkey */
 };
 
 /* The rule's fingerprint (its comment "sy:%016llx"). */
@@ -116,6 +123,12 @@ unsigned sy_nft_key_len(enum sy_nft_key k, int family);
  */
 unsigned sy_nft_key_make(uint8_t *out, enum sy_nft_key k, const struct sy_addr *a, uint8_t proto,
 			 uint16_t port);
+/*
+ * A K_DPPV key (of length klen) made by key_make turned into the
+ * SY_NFT_RK_DPORT_PROTO layout: the proto's and the port's 32-bit words
+ * after the address swapped.
+ */
+void sy_nft_key_swap(uint8_t *key, unsigned klen);
 /* A K_NG key; returns 4. */
 unsigned sy_nft_key_ng(uint8_t *out, uint32_t v);
 /* The data of an ipvX_addr . inet_service map element (8 / 20 bytes); returns its length. */

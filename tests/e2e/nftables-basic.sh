@@ -30,9 +30,11 @@ def rng(k):	# an interval key as nft prints it: a value, a range or a prefix
     if not isinstance(k, dict): return num(k), num(k)
     if "range" in k: return tuple(num(x) for x in k["range"])
     p = k["prefix"]; a = num(p["addr"]); return a, a + (1 << (128 - p["len"])) - 1
-def ranges(name, ip, proto, port):	# (first, last, ip, port) of the ranges of ip . proto . port
-    # a service-ranges key: ip (4 bytes) . proto (1 + 3) . port (2 + 2) . value (4), one integer
-    pre = int.from_bytes(bytes(map(int, ip.split("."))) + bytes([proto, 0, 0, 0]) + port.to_bytes(2, "big") + b"\0\0", "big") << 32
+def ranges(name, ip, proto, port, ext=False):	# (first, last, ip, port) of the ranges of ip . proto . port
+    # a service-ranges key: ip (4 bytes) . proto (1 + 3) . port (2 + 2) . value (4), one integer;
+    # an external address (ext): ip . port (2 + 2) . proto (1 + 3) . value
+    pp = [bytes([proto, 0, 0, 0]), port.to_bytes(2, "big") + b"\0\0"]
+    pre = int.from_bytes(bytes(map(int, ip.split("."))) + b"".join(pp[::-1] if ext else pp), "big") << 32
     return sorted((a - pre, b - pre) + tuple(e[1]["concat"]) for m in objs["map"] if m["name"] == name
                   for e in m.get("elem", []) for a, b in [rng(e[0])] if a >> 32 == pre >> 32)
 print(eval(sys.argv[1]))' "$1"
@@ -69,21 +71,31 @@ maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []) if not m["name"].sta
 [ -n "${SY_DEBUG:-}" ] && { ip netns exec "$NODE" curl -s 127.0.0.1:10249/debug/state | head -c 3000; cat "$IPT_LOG"; } >&2
 svcips=$(nft_q '[e for m in objs["map"] if m["name"] == "service-ips" for e in m.get("elem", [])]')
 # a Service port without per-port logic has no chain of its own: its
-# elements go to the shared chains of its shard (cluster-lb-N, external-lb-N)
-shard=$(grep -o "10.96.0.80', 'tcp', 80\]}, {'goto': {'target': 'cluster-lb-[0-9]*" <<<"$svcips" | grep -o '[0-9]*$')
-[ -n "$shard" ] || sy_fail "no ClusterIP element to cluster-lb-N in service-ips: $svcips"
-grep -q "192.168.60.10', 'tcp', 80\]}, {'goto': {'target': 'external-lb-$shard'" <<<"$svcips" ||
-	sy_fail "no externalIP element to external-lb-$shard: $svcips"
+# elements (ClusterIP, externalIP, NodePort) go to the shared chain of its
+# shard, lb-N
+shard=$(grep -o "10.96.0.80', 'tcp', 80\]}, {'goto': {'target': 'lb-[0-9]*" <<<"$svcips" | grep -o '[0-9]*$')
+[ -n "$shard" ] || sy_fail "no ClusterIP element to lb-N in service-ips: $svcips"
+grep -q "192.168.60.10', 'tcp', 80\]}, {'goto': {'target': 'lb-$shard'" <<<"$svcips" ||
+	sy_fail "no externalIP element to lb-$shard: $svcips"
+svcnp=$(nft_q '[e for m in objs["map"] if m["name"] == "service-nodeports" for e in m.get("elem", [])]')
+grep -q "'tcp', 30080\]}, {'goto': {'target': 'lb-$shard'" <<<"$svcnp" || sy_fail "no NodePort element to lb-$shard: $svcnp"
 noep=$(nft_q '[e for m in objs["map"] if m["name"] == "no-endpoint-services" for e in m.get("elem", [])]')
 grep -q "10.96.0.90.*reject-chain" <<<"$noep" || sy_fail "no REJECT element for the Service without endpoints: $noep"
 nft_json | grep -q '"\(endpoint\|service\|external\)-[A-Z2-7]\{8\}-' && sy_fail "per-port chains for ports without per-port logic"
+# one shared chain per shard in use, none of the earlier three kinds
+nft_q '[c["name"] for c in objs["chain"]]' | grep -q "'\(cluster\|external\|nodeport\)-lb-" && sy_fail "chains of the old layout"
 rules=$(ip netns exec "$NODE" nft list table ip switchyard)
-lbrules=$(ip netns exec "$NODE" nft list chain ip switchyard "cluster-lb-$shard")
-grep -q 'ip saddr != 10.244.0.0/16 jump mark-for-masquerade' <<<"$lbrules" || sy_fail "no masquerade rule in cluster-lb-$shard: $lbrules"
-grep -q "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard" <<<"$lbrules" ||
-	sy_fail "no dnat by @service-ranges-$shard in cluster-lb-$shard: $lbrules"
-ip netns exec "$NODE" nft list chain ip switchyard "external-lb-$shard" | grep -q '^\s*jump mark-for-masquerade' ||
-	sy_fail "external-lb-$shard does not mark"
+# lb-N, in this order: the ClusterIP masquerade rule, the ClusterIP dnat,
+# the mark for what is left (external and NodePort traffic), the external
+# dnat (key ip . port . proto), the NodePort dnat (address 0)
+lbrules=$(ip netns exec "$NODE" nft list chain ip switchyard "lb-$shard" | grep -E 'jump|dnat' | sed 's/^\s*//; s/ comment .*//')
+want="ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard
+jump mark-for-masquerade
+dnat ip to ip daddr . th dport . meta l4proto . numgen random mod 1048576 map @service-ranges-$shard"
+[ "$(head -n 4 <<<"$lbrules")" = "$want" ] || sy_fail "lb-$shard rules: $lbrules"
+[ "$(wc -l <<<"$lbrules")" = 5 ] && tail -n 1 <<<"$lbrules" | grep -q "dnat ip to ip daddr & 0.0.0.0 . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard" ||
+	sy_fail "lb-$shard: no NodePort dnat: $lbrules"
 # @service-ranges-N: 10.96.0.80 . tcp . 80 . [0, 2^20) in three ranges of
 # 349525 or 349526 values, one per endpoint (keys: one 128-bit integer)
 eps=$(nft_q 'ranges("service-ranges-'"$shard"'", "10.96.0.80", 6, 80)')
@@ -100,6 +112,10 @@ assert sorted(x[2] for x in r) == ['10.244.1.2', '10.244.2.2', '10.244.3.2'], r
 PYEOF
 np=$(nft_q 'ranges("service-ranges-'"$shard"'", "0.0.0.0", 6, 30080)')
 [ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "0.0.0.0", 6, 30080))')" = 3 ] || sy_fail "NodePort 30080's ranges: $np"
+# the externalIP's: ip . port . proto (the ClusterIP layout has none of it)
+ex=$(nft_q 'ranges("service-ranges-'"$shard"'", "192.168.60.10", 6, 80, True)')
+[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "192.168.60.10", 6, 80, True))')" = 3 ] || sy_fail "externalIP's ranges: $ex"
+[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "192.168.60.10", 6, 80))')" = 0 ] || sy_fail "externalIP ranges in the ClusterIP layout"
 grep -q 'ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade' <<<"$rules" || sy_fail "no hairpin rule"
 hp=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "hairpin"]')
 grep -q "10.244.3.2', '10.244.3.2'" <<<"$hp" || sy_fail "no hairpin element for the local endpoint: $hp"
@@ -148,6 +164,19 @@ out=$(ipt_ask_many "$NODE" tcp 10.96.0.80 80 10)
 out=$(ipt_ask_many "${IPT_EP_NS[3]}" tcp 10.96.0.80 80 40)
 grep -q '^ep3 10.244.3.1$' <<<"$out" || sy_fail "hairpin: ep3 never reached itself masqueraded: $(sort <<<"$out" | uniq -c)"
 [ "$(grep -c '^ep' <<<"$out")" -eq 40 ] || sy_fail "hairpin: lost connections: $(sort <<<"$out" | uniq -c)"
+# a pod (ep1, inside the cluster CIDR): to the ClusterIP not masqueraded
+# (another endpoint sees 10.244.1.2), to the externalIP and the NodePort
+# masqueraded (externalTrafficPolicy Cluster: kube-proxy's external chain
+# marks unconditionally; the endpoint sees the node's address)
+pod_src() { # pod_src IP PORT: the sources endpoints 2 and 3 saw from ep1
+	ipt_ask_many "${IPT_EP_NS[1]}" tcp "$1" "$2" 30 | grep '^ep[23] ' | cut -d' ' -f2 | sort -u | tr '\n' ' '
+}
+got=$(pod_src 10.96.0.80 80)
+[ "$got" = "10.244.1.2 " ] || sy_fail "pod to ClusterIP: endpoints saw '$got' (want the pod's 10.244.1.2, not masqueraded)"
+for t in "192.168.60.10 80" "192.168.50.1 30080"; do
+	got=$(pod_src $t)
+	[ -n "$got" ] && ! grep -q '10.244.1.2' <<<"$got" || sy_fail "pod to $t: endpoints saw '$got' (want masqueraded)"
+done
 
 # REJECT: no endpoints, and an unused port of a ClusterIP: refused at once
 for target in "10.96.0.90 80" "10.96.0.80 81"; do

@@ -208,7 +208,7 @@ tables=$(nft_q 'sorted((t["family"], t["name"]) for t in objs["table"])')
 [ "$tables" = "[('ip', 'switchyard'), ('ip6', 'switchyard')]" ] || sy_fail "tables: $tables"
 for fam in ip ip6; do
 	# the base and global chains (not the per-port ones, not the shared chains of the shards in use)
-	chains=$(nft_q 'sorted(c["name"] for c in objs["chain"] if c["family"] == "'$fam'" and "/" not in c["name"] and "-lb-" not in c["name"])')
+	chains=$(nft_q 'sorted(c["name"] for c in objs["chain"] if c["family"] == "'$fam'" and "/" not in c["name"] and not c["name"].startswith("lb-"))')
 	[ "$fam" = ip ] && chains4=$chains
 done
 [ "$chains" = "$chains4" ] || sy_fail "ip6 base/global chains differ from ip's: $chains vs $chains4"
@@ -219,8 +219,8 @@ for want in "('cluster-ips', 'ipv6_addr')" "('service-ips', \"['ipv6_addr', 'ine
 done
 svc6=$(nft_q '[e for m in objs["map"] if m["family"] == "ip6" and m["name"] == "service-ips" for e in m.get("elem", [])]')
 svc4=$(nft_q '[e for m in objs["map"] if m["family"] == "ip" and m["name"] == "service-ips" for e in m.get("elem", [])]')
-shard6=$(grep -o "fd00:96::80', 'tcp', 80\]}, {'goto': {'target': 'cluster-lb-[0-9]*" <<<"$svc6" | grep -o '[0-9]*$')
-[ -n "$shard6" ] || sy_fail "no IPv6 ClusterIP element to cluster-lb-N: $svc6"
+shard6=$(grep -o "fd00:96::80', 'tcp', 80\]}, {'goto': {'target': 'lb-[0-9]*" <<<"$svc6" | grep -o '[0-9]*$')
+[ -n "$shard6" ] || sy_fail "no IPv6 ClusterIP element to lb-N: $svc6"
 grep -q "fd00:96::81" <<<"$svc6" && grep -q "10.96.0.81" <<<"$svc4" || sy_fail "dual-stack ClusterIPs not in both tables: $svc4 / $svc6"
 grep -q "10.96\|192.168" <<<"$svc6" && sy_fail "IPv4 addresses in the ip6 table: $svc6"
 grep -q "fd00" <<<"$svc4" && sy_fail "IPv6 addresses in the ip table: $svc4"
@@ -233,8 +233,8 @@ np6=$(nft_q '[s.get("elem") for s in objs["set"] if s["family"] == "ip6" and s["
 [ "$np6" = "[['fd00:50::1']]" ] || sy_fail "ip6 nodeport-ips without --nodeport-addresses: $np6"
 grep -q 'ct status dnat ip6 saddr . ip6 daddr @hairpin jump mark-for-masquerade' <<<"$rules6" || sy_fail "no ip6 hairpin rule"
 grep -q 'dnat ip6 to numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' <<<"$rules6" || sy_fail "no ip6 dnat map rule"
-lb6=$(ip netns exec "$NODE" nft list chain ip6 switchyard "cluster-lb-$shard6")
-grep -q 'ip6 saddr != fd00:244::/48 jump mark-for-masquerade' <<<"$lb6" || sy_fail "no ip6 ClusterIP masquerade rule in cluster-lb-$shard6: $lb6"
+lb6=$(ip netns exec "$NODE" nft list chain ip6 switchyard "lb-$shard6")
+grep -q 'ip6 saddr != fd00:244::/48 jump mark-for-masquerade' <<<"$lb6" || sy_fail "no ip6 ClusterIP masquerade rule in lb-$shard6: $lb6"
 grep -q "dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard6" <<<"$lb6" ||
 	sy_fail "no ip6 dnat by @service-ranges-$shard6: $lb6"
 # a port with per-port logic (externalTrafficPolicy Local) keeps its own chains

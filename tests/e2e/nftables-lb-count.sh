@@ -3,7 +3,7 @@
 # nftables mode: a change of a Service's endpoint count (2 -> 3 -> 2) is
 # element updates of the @service-ranges-N map only: the Service port has
 # no chain of its own (no per-port logic), its ClusterIP goes to the shared
-# cluster-lb-N, whose load-balancing rule (`dnat ip to ip daddr . meta
+# lb-N, whose ClusterIP load-balancing rule (`dnat ip to ip daddr . meta
 # l4proto . th dport . numgen random mod 1048576 map @service-ranges-N`)
 # keeps its handle, no rule of the table is rewritten, the ranges split the
 # Service's key space into near-equal parts, and real connections reach
@@ -27,12 +27,12 @@ sy_wait 20 works || sy_fail "the Service does not answer"
 rules_now() { nftn -j list table ip switchyard | "$PY" -c '
 import json, sys
 print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
-shard_of() { # shard_of IP: N of the shared chain cluster-lb-N its port 80 goes to
-	nftn -j list map ip switchyard service-ips | grep -o "\"$1\", \"tcp\", 80\]}, {\"goto\": {\"target\": \"cluster-lb-[0-9]*\"" |
+shard_of() { # shard_of IP: N of the shared chain lb-N its port 80 goes to
+	nftn -j list map ip switchyard service-ips | grep -o "\"$1\", \"tcp\", 80\]}, {\"goto\": {\"target\": \"lb-[0-9]*\"" |
 		grep -o '[0-9]*"$' | tr -d '"'; }
-shard=$(nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "cluster-lb-[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"')
-[ -n "$shard" ] || sy_fail "no service-ips element of web to cluster-lb-N: $(nftn list map ip switchyard service-ips)"
-chain=cluster-lb-$shard map=service-ranges-$shard
+shard=$(nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "lb-[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"')
+[ -n "$shard" ] || sy_fail "no service-ips element of web to lb-N: $(nftn list map ip switchyard service-ips)"
+chain=lb-$shard map=service-ranges-$shard
 nftn -j list chains ip | grep -q '"service-[A-Z2-7]*-default/web/tcp/p"' && sy_fail "web has a chain of its own"
 lb() { nftn -a list chain ip switchyard "$chain" | grep -o "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map @$map comment \"[^\"]*\" # handle [0-9]*"; }
 lb0=$(lb)
@@ -99,12 +99,12 @@ own() { case "$(svc_goes)" in service-[A-Z2-7]*-default/web/tcp/p) return 0 ;; e
 sy_wait 20 own || sy_fail "with sessionAffinity web's ClusterIP goes to '$(svc_goes)', not its own chain"
 nftn -j list chains ip | grep -q '"endpoint-[A-Z2-7]*-default/web/tcp/p__10.244.1.2/8080"' || sy_fail "no endpoint chain with sessionAffinity"
 gone() { ! nftn list chain ip switchyard "$chain" >/dev/null 2>&1 && ! nftn list map ip switchyard "$map" >/dev/null 2>&1; }
-sy_wait 10 gone || sy_fail "the unused shard's $chain / $map stayed: $(nftn list chains ip | grep -- -lb-)"
+sy_wait 10 gone || sy_fail "the unused shard's $chain / $map stayed: $(nftn list chains ip | grep ' lb-')"
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 20 | cut -d' ' -f1 | sort | uniq -c)
 [ "$(wc -l <<<"$out")" = 1 ] && grep -q ' 20 ep' <<<"$out" || sy_fail "sessionAffinity: 20 connections of one client: $out"
 ipt_svc web 10.96.0.80 80 8080 TCP | ipt_write svc.yaml
-shared() { [ "$(svc_goes)" = "cluster-lb-$shard" ]; }
-sy_wait 20 shared || sy_fail "without sessionAffinity web's ClusterIP goes to '$(svc_goes)', not cluster-lb-$shard"
+shared() { [ "$(svc_goes)" = "lb-$shard" ]; }
+sy_wait 20 shared || sy_fail "without sessionAffinity web's ClusterIP goes to '$(svc_goes)', not lb-$shard"
 check_ranges 2 || sy_fail "back on the shared chains: ranges $(ranges)"
 sy_wait 10 sh -c "! ip netns exec $NODE nft list chains ip | grep -q 'default/web/tcp/p'" ||
 	sy_fail "web's own chains stayed: $(nftn list chains ip | grep default/web)"

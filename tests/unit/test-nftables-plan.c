@@ -131,7 +131,7 @@ static const struct nftp_elem *range_at(const struct nftp_port *pp, unsigned set
 
 /*
  * A plain ClusterIP port has no chain: service-ips goes to the shared
- * cluster-lb-S, and service-ranges-S holds 10.96.0.10 . tcp . 80 . the
+ * lb-S, and service-ranges-S holds 10.96.0.10 . tcp . 80 . the
  * ranges of [0, SPAN), range i -> endpoint i.
  */
 static void test_clusterip(void **state)
@@ -146,13 +146,13 @@ static void test_clusterip(void **state)
 	assert_null(find(pp, "endpoint-"));
 	nftp_chain_name(name, "service-", "ns/web/tcp/http");
 	unsigned sh = nftp_base_hash(name) % NFTP_EP_SHARDS;
-	snprintf(want, sizeof(want), "cluster-lb-%u", sh);
+	snprintf(want, sizeof(want), "lb-%u", sh);
 	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 1);
 	for (unsigned i = 0; i < pp->n_elems; i++)
 		if (pp->elems[i].set == NFTP_S_SERVICE_IPS) {
 			assert_int_equal(pp->elems[i].ev, SY_NFT_EV_GOTO);
 			assert_string_equal(pp->elems[i].chain, want);
-			assert_string_equal(pp->elems[i].chain, nftp_lb_name(NFTP_LB_CLUSTER, sh));
+			assert_string_equal(pp->elems[i].chain, nftp_lb_name(sh));
 		}
 	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + sh), 2);
 	static const uint8_t prefix[12] = { 10, 96, 0, 10, IPPROTO_TCP, 0, 0, 0, 0, 80, 0, 0 };
@@ -170,7 +170,10 @@ static void test_clusterip(void **state)
 		assert_int_equal(n_in_set(pp, i), 0);
 	nftp_port_free(pp);
 
-	/* NodePort and an externalIP: their own ranges, to external-lb-S / nodeport-lb-S */
+	/*
+	 * NodePort and an externalIP: their own ranges (the externalIP's key
+	 * ip . port . proto, the NodePort's 0 . proto . port), all to lb-S
+	 */
 	dp->node_port = 30080;
 	dp->external_ips = xcalloc(1, sizeof(struct sy_addr));
 	dp->external_ips[0] = ip("192.0.2.7");
@@ -178,17 +181,23 @@ static void test_clusterip(void **state)
 	pp = nftp_port_new(&o, dp, NULL);
 	assert_int_equal(pp->n_chains, 0);
 	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + sh), 6);
-	static const uint8_t pext[12] = { 192, 0, 2, 7, IPPROTO_TCP, 0, 0, 0, 0, 80, 0, 0 },
+	static const uint8_t pext[12] = { 192, 0, 2, 7, 0, 80, 0, 0, IPPROTO_TCP, 0, 0, 0 },
 		pnp[12] = { 0, 0, 0, 0, IPPROTO_TCP, 0, 0, 0, 30080 >> 8, 30080 & 0xff, 0, 0 };
 	assert_non_null(range_at(pp, NFTP_S_SR0 + sh, pext, 12, NFTP_SPAN / 2));
 	assert_non_null(range_at(pp, NFTP_S_SR0 + sh, pnp, 12, NFTP_SPAN / 2));
+	/* the ClusterIP layout would let the ClusterIP dnat take external traffic */
+	static const uint8_t pext_c[12] = { 192, 0, 2, 7, IPPROTO_TCP, 0, 0, 0, 0, 80, 0, 0 };
+	assert_null(range_at(pp, NFTP_S_SR0 + sh, pext_c, 12, 0));
+	assert_non_null(range_at(pp, NFTP_S_SR0 + sh, prefix, 12, 0));
+	unsigned n_goto = 0;
 	for (unsigned i = 0; i < pp->n_elems; i++) {
 		const struct nftp_elem *e = &pp->elems[i];
-		if (e->set == NFTP_S_SERVICE_NODEPORTS)
-			assert_string_equal(e->chain, nftp_lb_name(NFTP_LB_NODEPORT, sh));
-		if (e->set == NFTP_S_SERVICE_IPS && nftp_elem_kp(e)[0] == 192)
-			assert_string_equal(e->chain, nftp_lb_name(NFTP_LB_EXTERNAL, sh));
+		if (e->set == NFTP_S_SERVICE_NODEPORTS || e->set == NFTP_S_SERVICE_IPS) {
+			assert_string_equal(e->chain, nftp_lb_name(sh));
+			n_goto++;
+		}
 	}
+	assert_int_equal(n_goto, 3);
 	assert_int_equal(n_in_set(pp, NFTP_S_HAIRPIN), 2);
 	nftp_port_free(pp);
 	ds_port_free(dp);
@@ -222,7 +231,11 @@ static void test_clusterip(void **state)
 	ds_port_free(d3);
 }
 
-/* The shared chains: cluster-lb masquerades non-pod sources, external/nodeport-lb always. */
+/*
+ * The shared chain lb-S: the ClusterIP masquerade rule (non-pod sources),
+ * the ClusterIP dnat, then (external and NodePort traffic only) the
+ * unconditional mark, the external dnat, the NodePort dnat.
+ */
 static void test_shared_chains(void **state)
 {
 	struct nftp_opts o;
@@ -231,38 +244,41 @@ static void test_shared_chains(void **state)
 	opts(&o);
 	nftp_globals_build(&g, &o);
 	for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh += 85) {
-		const struct nftp_chain *c = &g.lb[NFTP_LB_CLUSTER * NFTP_EP_SHARDS + sh],
-					*x = &g.lb[NFTP_LB_EXTERNAL * NFTP_EP_SHARDS + sh],
-					*n = &g.lb[NFTP_LB_NODEPORT * NFTP_EP_SHARDS + sh];
+		const struct nftp_chain *c = &g.lb[sh];
+		static const uint8_t rk[] = { SY_NFT_RK_DPP, SY_NFT_RK_DPORT_PROTO, SY_NFT_RK_NODEPORT };
 		char want[24];
 		snprintf(want, sizeof(want), "service-ranges-%u", sh);
-		assert_string_equal(c->name, nftp_lb_name(NFTP_LB_CLUSTER, sh));
-		assert_int_equal(c->n_rules, 2);
+		assert_string_equal(c->name, nftp_lb_name(sh));
+		assert_int_equal(c->n_rules, 5);
 		assert_int_equal(c->rules[0].m, SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV);
+		assert_int_equal(c->rules[0].act, SY_NFT_A_JUMP);
 		assert_string_equal(c->rules[0].chain, "mark-for-masquerade");
+		assert_int_equal(c->rules[2].m, 0);
+		assert_int_equal(c->rules[2].act, SY_NFT_A_JUMP);
+		assert_string_equal(c->rules[2].chain, "mark-for-masquerade");
 		for (unsigned k = 0; k < 3; k++) {
-			const struct nftp_chain *t = k == 0 ? c : k == 1 ? x : n;
-			assert_int_equal(t->n_rules, 2);
-			assert_int_equal(t->rules[1].act, SY_NFT_A_DNAT_RANGES);
-			assert_int_equal(t->rules[1].numgen_mod, NFTP_SPAN);
-			assert_int_equal(t->rules[1].nodeport, k == 2);
-			assert_string_equal(t->rules[1].set, want);
+			const struct sy_nft_rule *r = &c->rules[k ? k + 2 : 1];
+			assert_int_equal(r->m, 0);
+			assert_int_equal(r->act, SY_NFT_A_DNAT_RANGES);
+			assert_int_equal(r->numgen_mod, NFTP_SPAN);
+			assert_int_equal(r->rkey, rk[k]);
+			assert_string_equal(r->set, want);
 		}
-		assert_int_equal(x->rules[0].m, 0);
-		assert_string_equal(x->rules[0].chain, "mark-for-masquerade");
-		assert_int_equal(n->rules[0].m, 0);
 	}
+	assert_string_equal(g.lb[7].name, "lb-7");
 	nftp_globals_free(&g);
-	/* masqueradeAll: unconditional; no cluster CIDR: no masquerade rule in cluster-lb */
+	/* masqueradeAll: unconditional; no cluster CIDR: no masquerade rule first */
 	o.masquerade_all = true;
 	nftp_globals_build(&g, &o);
 	assert_int_equal(g.lb[0].rules[0].m, 0);
 	assert_int_equal(g.lb[0].rules[0].act, SY_NFT_A_JUMP);
+	assert_int_equal(g.lb[0].n_rules, 5);
 	nftp_globals_free(&g);
 	o.masquerade_all = false;
 	o.n_cluster_cidrs = 0;
 	nftp_globals_build(&g, &o);
-	assert_int_equal(g.lb[0].n_rules, 1);
+	assert_int_equal(g.lb[0].n_rules, 4);
+	assert_int_equal(g.lb[0].rules[0].act, SY_NFT_A_DNAT_RANGES);
 	nftp_globals_free(&g);
 	/* several cluster CIDRs: mark-for-masquerade-non-pod */
 	opts(&o);
@@ -296,7 +312,7 @@ static void test_per_port_logic(void **state)
 			assert_int_equal(n_in_set(pp, i), 0);
 		for (unsigned i = 0; i < pp->n_elems; i++)
 			if (pp->elems[i].chain)
-				assert_null(strstr(pp->elems[i].chain, "-lb-"));
+				assert_true(strncmp(pp->elems[i].chain, "lb-", 3) != 0);
 		nftp_port_free(pp);
 		ds_port_free(dp);
 	}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# nftables mode: a restart of a daemon whose table has the previous layout
+# of the shared load-balancing chains (three per shard: cluster-lb-N,
+# external-lb-N, nodeport-lb-N; the externalIP ranges keyed ip . proto .
+# port) converts it to one chain per shard (lb-N; externalIP ranges keyed
+# ip . port . proto) without dropping established connections: the
+# previous daemon is the real one, main at 6d46f96, built once from git
+# into $SY_BUILD/prev-6d46f96 (the first run takes a minute or two for
+# it).  Connections through the ClusterIP, the externalIP and the NodePort
+# held across the restart keep their endpoint; new ones reach every
+# address, a pod is masqueraded to the externalIP and the NodePort and not
+# to the ClusterIP; the old chains are flushed at once and deleted >= 1 s
+# later, the old-layout ranges are gone, and the next restart writes
+# nothing.
+. "$(dirname "$0")/nftables-lib.sh"
+command -v git >/dev/null || sy_skip "git missing"
+
+PREV=6d46f96
+PREV_BIN=$SY_BUILD/prev-$PREV/build/switchyard
+if [ ! -x "$PREV_BIN" ]; then
+	git -C "$SY_SRC" cat-file -e "$PREV^{commit}" 2>/dev/null || sy_skip "commit $PREV is not in $SY_SRC's history"
+	tmp=$SY_BUILD/prev-$PREV.tmp
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	sy_log "building the previous daemon ($PREV) once into $SY_BUILD/prev-$PREV"
+	git -C "$SY_SRC" archive "$PREV" | tar -x -C "$tmp" || sy_fail "git archive $PREV"
+	(cd "$tmp" && ./autogen.sh >/dev/null 2>&1 && mkdir build && cd build && ../configure -q >/dev/null &&
+		make -s -j2 switchyard >/dev/null 2>&1) || sy_fail "building $PREV failed"
+	rm -rf "$SY_BUILD/prev-$PREV"
+	mv "$tmp" "$SY_BUILD/prev-$PREV"
+fi
+NEW_BIN=$SWITCHYARD
+
+ipt_lab 3
+for k in 1 2 3; do
+	sy_bg "${IPT_EP_NS[$k]}" "$SY_TMP/hold$k.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name "ep$k" --hold
+done
+ipt_node_manifest
+{
+	IPT_NODEPORT=", nodePort: 30080" ipt_svc web 10.96.0.80 80 8080 TCP "type: NodePort" "externalIPs: [192.168.60.10]"
+	echo ---
+	ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 10.244.3.2
+	echo ---
+	ipt_svc web2 10.96.0.81 80 8080 TCP
+	echo ---
+	ipt_slice web2 TCP 8080 10.244.1.2 10.244.2.2
+} | ipt_write web.yaml
+
+SWITCHYARD=$PREV_BIN ipt_start --sync-period 60s
+old_chains() { nftn -j list chains ip | grep -o '"name": "\(cluster\|external\|nodeport\)-lb-[0-9]*"' | sort -u; }
+[ "$(old_chains | grep -c 'cluster-lb')" -ge 1 ] && [ "$(old_chains | grep -c 'external-lb')" -ge 1 ] &&
+	[ "$(old_chains | grep -c 'nodeport-lb')" -ge 1 ] || sy_fail "the previous daemon's table has no old layout: $(nftn list chains ip)"
+shard=$(nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "cluster-lb-[0-9]*"' |
+	grep -o '[0-9]*"$' | tr -d '"')
+[ -n "$shard" ] || sy_fail "no ClusterIP element to cluster-lb-N: $(nftn list map ip switchyard service-ips)"
+map=service-ranges-$shard
+n_ranges() { # n_ranges KEY: ranges of the key space KEY (svc_key's integer) in $map
+	nft_map_q ip "$map" 'len([1 for a, b, v in elems if a >> 32 == off >> 32])' "$1"
+}
+ext_old=$(svc_key 192.168.60.10 6 80)
+ext_new=$("$PY" -c 'import ipaddress, sys
+print(int.from_bytes(ipaddress.ip_address("192.168.60.10").packed + (80).to_bytes(2, "big") + bytes(2) + bytes([6, 0, 0, 0]) + bytes(4), "big"))')
+[ "$(n_ranges "$ext_old")" = 3 ] || sy_fail "the previous layout's externalIP ranges: $(n_ranges "$ext_old")"
+
+# connections held across the restart: ClusterIP, externalIP, NodePort
+fd=7
+for t in "10.96.0.80 80" "192.168.60.10 80" "192.168.50.1 30080"; do
+	set -- $t
+	mkfifo "$SY_TMP/in$fd"
+	sy_bg "$CLIENT" "$SY_TMP/conn$fd.log" "$PY" "$SY_SRC/tests/lib/held_client.py" "$1" "$2" "$SY_TMP/in$fd" 60
+	eval "exec $fd>\"\$SY_TMP/in$fd\""
+	sy_wait 20 grep -q "^greeting ep" "$SY_TMP/conn$fd.log" || sy_fail "no greeting through $t: $(cat "$SY_TMP/conn$fd.log")"
+	fd=$((fd + 1))
+done
+echo_all() { # echo_all WORD: each held connection echoes WORD from its first endpoint
+	local fd ep
+	for fd in 7 8 9; do
+		echo "$1" >&$fd
+		ep=$(sed -n 's/^greeting \(ep[0-9]\).*/\1/p' "$SY_TMP/conn$fd.log")
+		sy_wait 20 grep -q "^reply $ep $1" "$SY_TMP/conn$fd.log" ||
+			sy_fail "held connection $fd ($ep) did not echo '$1': $(cat "$SY_TMP/conn$fd.log")"
+	done
+}
+echo_all one
+
+# the restart with this daemon
+ipt_stop
+SWITCHYARD=$NEW_BIN ipt_start --sync-period 60s
+echo_all two
+grep -q "Failed to sync proxy rules\|skipped" "$IPT_LOG" && sy_fail "the conversion failed: $(grep -E 'Failed|skipped' "$IPT_LOG" | head -3)"
+svc=$(nftn -j list map ip switchyard service-ips)
+grep -q '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "lb-'"$shard"'"' <<<"$svc" &&
+	grep -q '"192.168.60.10", "tcp", 80\]}, {"goto": {"target": "lb-'"$shard"'"' <<<"$svc" ||
+	sy_fail "service-ips does not go to lb-$shard: $svc"
+nftn -j list map ip switchyard service-nodeports | grep -q '"tcp", 30080\]}, {"goto": {"target": "lb-'"$shard"'"' ||
+	sy_fail "service-nodeports does not go to lb-$shard: $(nftn list map ip switchyard service-nodeports)"
+for t in "10.96.0.80 80" "10.96.0.81 80" "192.168.60.10 80" "192.168.50.1 30080"; do
+	out=$(ipt_ask_many "$CLIENT" tcp $t 30)
+	[ "$(grep -c '^ep' <<<"$out")" -eq 30 ] || sy_fail "after the conversion $t: $(sort <<<"$out" | uniq -c)"
+done
+# a pod (ep1): the ClusterIP not masqueraded, the externalIP and NodePort masqueraded
+pod_src() { ipt_ask_many "${IPT_EP_NS[1]}" tcp "$1" "$2" 30 | grep '^ep[23] ' | cut -d' ' -f2 | sort -u | tr '\n' ' '; }
+got=$(pod_src 10.96.0.80 80)
+[ "$got" = "10.244.1.2 " ] || sy_fail "pod to the ClusterIP after the conversion: endpoints saw '$got'"
+for t in "192.168.60.10 80" "192.168.50.1 30080"; do
+	got=$(pod_src $t)
+	[ -n "$got" ] && ! grep -q '10.244.1.2' <<<"$got" || sy_fail "pod to $t after the conversion: endpoints saw '$got' (want masqueraded)"
+done
+# the old-layout ranges gone, the new ones there; the old chains flushed, then deleted
+[ "$(n_ranges "$ext_old")" = 0 ] || sy_fail "old-layout externalIP ranges stayed in $map"
+[ "$(n_ranges "$ext_new")" = 3 ] || sy_fail "no externalIP ranges in the new layout in $map"
+for c in $(old_chains | grep -o '[a-z]*-lb-[0-9]*'); do
+	[ -z "$(nftn list chain ip switchyard "$c" | grep -E 'dnat|jump')" ] || sy_fail "old chain $c not flushed: $(nftn list chain ip switchyard "$c")"
+done
+sy_wait 10 sh -c "[ -z \"\$(ip netns exec $NODE nft -j list chains ip | grep -o '\"\(cluster\|external\|nodeport\)-lb-[0-9]*\"')\" ]" ||
+	sy_fail "stale chains of the old layout stayed: $(old_chains)"
+echo_all three
+# an unchanged restart writes nothing
+ipt_stop
+ipt_start --sync-period 60s
+grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
+	sy_fail "an unchanged restart after the conversion wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
+echo_all four
+sy_pass "old layout ($PREV) converted to lb-$shard; 3 held connections kept their endpoints; no stale chain"
