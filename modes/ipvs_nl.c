@@ -51,32 +51,37 @@ static int on_done(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
-static struct nla_policy svc_policy[IPVS_SVC_ATTR_MAX + 1] = {
-	[IPVS_SVC_ATTR_AF] = { .type = NLA_U16 },
-	[IPVS_SVC_ATTR_PROTOCOL] = { .type = NLA_U16 },
-	[IPVS_SVC_ATTR_ADDR] = { .type = NLA_UNSPEC },
-	[IPVS_SVC_ATTR_PORT] = { .type = NLA_U16 },
-	[IPVS_SVC_ATTR_FWMARK] = { .type = NLA_U32 },
-	[IPVS_SVC_ATTR_SCHED_NAME] = { .type = NLA_STRING },
-	[IPVS_SVC_ATTR_FLAGS] = { .minlen = sizeof(struct ip_vs_flags) },
-	[IPVS_SVC_ATTR_TIMEOUT] = { .type = NLA_U32 },
-	[IPVS_SVC_ATTR_NETMASK] = { .type = NLA_U32 },
-	[IPVS_SVC_ATTR_STATS] = { .type = NLA_NESTED },
-};
+/*
+ * A reply's attributes are checked where they are read, each for the
+ * bytes its reader takes: a short one makes the nest -EINVAL.  (An
+ * nla_policy would want a table per nest, their attribute numbers
+ * overlapping, and would check attributes nothing reads.)
+ */
 
-static struct nla_policy dest_policy[IPVS_DEST_ATTR_MAX + 1] = {
-	[IPVS_DEST_ATTR_ADDR] = { .type = NLA_UNSPEC },
-	[IPVS_DEST_ATTR_PORT] = { .type = NLA_U16 },
-	[IPVS_DEST_ATTR_FWD_METHOD] = { .type = NLA_U32 },
-	[IPVS_DEST_ATTR_WEIGHT] = { .type = NLA_U32 },
-	[IPVS_DEST_ATTR_U_THRESH] = { .type = NLA_U32 },
-	[IPVS_DEST_ATTR_L_THRESH] = { .type = NLA_U32 },
-	[IPVS_DEST_ATTR_ACTIVE_CONNS] = { .type = NLA_U32 },
-	[IPVS_DEST_ATTR_INACT_CONNS] = { .type = NLA_U32 },
-	[IPVS_DEST_ATTR_PERSIST_CONNS] = { .type = NLA_U32 },
-	[IPVS_DEST_ATTR_STATS] = { .type = NLA_NESTED },
-	[IPVS_DEST_ATTR_ADDR_FAMILY] = { .type = NLA_U16 },
-};
+/* Attribute a's first size bytes into v (absent: v as it was); -EINVAL when it has fewer. */
+static int get_attr(const struct nlattr *a, void *v, size_t size)
+{
+	if (!a)
+		return 0;
+	if ((size_t)nla_len(a) < size)
+		return -EINVAL;
+	memcpy(v, nla_data(a), size);
+	return 0;
+}
+
+/* A string attribute with its NUL byte into buf (absent: buf as it was). */
+static int get_string(const struct nlattr *a, char *buf, size_t size)
+{
+	const char *s;
+
+	if (!a)
+		return 0;
+	s = nla_data(a);
+	if (nla_len(a) < 1 || s[nla_len(a) - 1])
+		return -EINVAL;
+	snprintf(buf, size, "%s", s);
+	return 0;
+}
 
 /* An address attribute of family (4 or 16 bytes used of the kernel's 16). */
 static int get_addr(struct nlattr *a, int family, struct sy_addr *ret)
@@ -96,61 +101,53 @@ static int get_addr(struct nlattr *a, int family, struct sy_addr *ret)
 int ipvs_nl_parse_svc(const void *nest, struct ipvs_svc *s)
 {
 	struct nlattr *a[IPVS_SVC_ATTR_MAX + 1];
-	struct ip_vs_flags fl;
-	int r;
+	struct ip_vs_flags fl = { 0 };
+	uint16_t af = 0, proto = 0, port = 0;
+	uint32_t fwmark = 0;
 
-	if (nla_parse_nested(a, IPVS_SVC_ATTR_MAX, (struct nlattr *)nest, svc_policy) < 0)
+	if (nla_parse_nested(a, IPVS_SVC_ATTR_MAX, (struct nlattr *)nest, NULL) < 0)
 		return -EINVAL;
 	memset(s, 0, sizeof(*s));
-	if (!a[IPVS_SVC_ATTR_AF])
+	if (get_attr(a[IPVS_SVC_ATTR_AF], &af, sizeof(af)) < 0 ||
+	    get_attr(a[IPVS_SVC_ATTR_PROTOCOL], &proto, sizeof(proto)) < 0 ||
+	    get_attr(a[IPVS_SVC_ATTR_PORT], &port, sizeof(port)) < 0 ||
+	    get_attr(a[IPVS_SVC_ATTR_FWMARK], &fwmark, sizeof(fwmark)) < 0 ||
+	    get_string(a[IPVS_SVC_ATTR_SCHED_NAME], s->sched, sizeof(s->sched)) < 0 ||
+	    get_attr(a[IPVS_SVC_ATTR_FLAGS], &fl, sizeof(fl)) < 0 ||
+	    get_attr(a[IPVS_SVC_ATTR_TIMEOUT], &s->timeout, sizeof(s->timeout)) < 0 ||
+	    !a[IPVS_SVC_ATTR_AF])
 		return -EINVAL;
-	if (a[IPVS_SVC_ATTR_FWMARK] && nla_get_u32(a[IPVS_SVC_ATTR_FWMARK]))
+	if (fwmark)
 		return -EOPNOTSUPP;	/* fwmark services are never ours */
 	if (!a[IPVS_SVC_ATTR_PROTOCOL] || !a[IPVS_SVC_ATTR_PORT])
 		return -EINVAL;
-	r = get_addr(a[IPVS_SVC_ATTR_ADDR], nla_get_u16(a[IPVS_SVC_ATTR_AF]), &s->addr);
-	if (r < 0)
-		return r;
-	s->proto = nla_get_u16(a[IPVS_SVC_ATTR_PROTOCOL]);
-	s->port = ntohs(nla_get_u16(a[IPVS_SVC_ATTR_PORT]));
-	if (a[IPVS_SVC_ATTR_SCHED_NAME])
-		snprintf(s->sched, sizeof(s->sched), "%s", nla_get_string(a[IPVS_SVC_ATTR_SCHED_NAME]));
-	if (a[IPVS_SVC_ATTR_FLAGS]) {
-		memcpy(&fl, nla_data(a[IPVS_SVC_ATTR_FLAGS]), sizeof(fl));
-		s->flags = fl.flags & ~IP_VS_SVC_F_HASHED;
-	}
-	if (a[IPVS_SVC_ATTR_TIMEOUT])
-		s->timeout = nla_get_u32(a[IPVS_SVC_ATTR_TIMEOUT]);
-	return 0;
+	s->proto = (uint8_t)proto;
+	s->port = ntohs(port);
+	s->flags = fl.flags & ~IP_VS_SVC_F_HASHED;
+	return get_addr(a[IPVS_SVC_ATTR_ADDR], af, &s->addr);
 }
 
 int ipvs_nl_parse_dest(const void *nest, int svc_family, struct ipvs_dest *dest)
 {
 	struct nlattr *d[IPVS_DEST_ATTR_MAX + 1];
-	int family = svc_family, r;
-
-	if (nla_parse_nested(d, IPVS_DEST_ATTR_MAX, (struct nlattr *)nest, dest_policy) < 0)
-		return -EINVAL;
-	if (!d[IPVS_DEST_ATTR_PORT])
-		return -EINVAL;
 	/* kernels since 3.18 say the real server's family (it may differ from
 	 * the virtual server's for tunnels); older ones: the service's */
-	if (d[IPVS_DEST_ATTR_ADDR_FAMILY])
-		family = nla_get_u16(d[IPVS_DEST_ATTR_ADDR_FAMILY]);
+	uint16_t family = (uint16_t)svc_family, port = 0;
+
+	if (nla_parse_nested(d, IPVS_DEST_ATTR_MAX, (struct nlattr *)nest, NULL) < 0)
+		return -EINVAL;
 	memset(dest, 0, sizeof(*dest));
-	r = get_addr(d[IPVS_DEST_ATTR_ADDR], family, &dest->addr);
-	if (r < 0)
-		return r;
-	dest->port = ntohs(nla_get_u16(d[IPVS_DEST_ATTR_PORT]));
-	if (d[IPVS_DEST_ATTR_FWD_METHOD])
-		dest->fwd = nla_get_u32(d[IPVS_DEST_ATTR_FWD_METHOD]) & IP_VS_CONN_F_FWD_MASK;
-	if (d[IPVS_DEST_ATTR_WEIGHT])
-		dest->weight = (int32_t)nla_get_u32(d[IPVS_DEST_ATTR_WEIGHT]);
-	if (d[IPVS_DEST_ATTR_ACTIVE_CONNS])
-		dest->active = nla_get_u32(d[IPVS_DEST_ATTR_ACTIVE_CONNS]);
-	if (d[IPVS_DEST_ATTR_INACT_CONNS])
-		dest->inactive = nla_get_u32(d[IPVS_DEST_ATTR_INACT_CONNS]);
-	return 0;
+	if (!d[IPVS_DEST_ATTR_PORT] ||
+	    get_attr(d[IPVS_DEST_ATTR_PORT], &port, sizeof(port)) < 0 ||
+	    get_attr(d[IPVS_DEST_ATTR_ADDR_FAMILY], &family, sizeof(family)) < 0 ||
+	    get_attr(d[IPVS_DEST_ATTR_FWD_METHOD], &dest->fwd, sizeof(dest->fwd)) < 0 ||
+	    get_attr(d[IPVS_DEST_ATTR_WEIGHT], &dest->weight, sizeof(dest->weight)) < 0 ||
+	    get_attr(d[IPVS_DEST_ATTR_ACTIVE_CONNS], &dest->active, sizeof(dest->active)) < 0 ||
+	    get_attr(d[IPVS_DEST_ATTR_INACT_CONNS], &dest->inactive, sizeof(dest->inactive)) < 0)
+		return -EINVAL;
+	dest->port = ntohs(port);
+	dest->fwd &= IP_VS_CONN_F_FWD_MASK;
+	return get_addr(d[IPVS_DEST_ATTR_ADDR], family, &dest->addr);
 }
 
 /* A message of a dump: a virtual server for t->sfn, or a real server for t->dfn. */
@@ -483,12 +480,10 @@ static int on_config(struct nl_msg *msg, void *arg)
 
 	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, IPVS_CMD_ATTR_MAX, NULL) < 0)
 		return NL_SKIP;
-	if (a[IPVS_CMD_ATTR_TIMEOUT_TCP])
-		to->v[0] = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP]);
-	if (a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN])
-		to->v[1] = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN]);
-	if (a[IPVS_CMD_ATTR_TIMEOUT_UDP])
-		to->v[2] = nla_get_u32(a[IPVS_CMD_ATTR_TIMEOUT_UDP]);
+	if (get_attr(a[IPVS_CMD_ATTR_TIMEOUT_TCP], &to->v[0], sizeof(to->v[0])) < 0 ||
+	    get_attr(a[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN], &to->v[1], sizeof(to->v[1])) < 0 ||
+	    get_attr(a[IPVS_CMD_ATTR_TIMEOUT_UDP], &to->v[2], sizeof(to->v[2])) < 0)
+		return NL_SKIP;
 	return NL_OK;
 }
 

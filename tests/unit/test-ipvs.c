@@ -427,11 +427,82 @@ static void test_nl_parse(void **state)
 	nlmsg_free(msg);
 }
 
+struct attr {
+	int type;
+	const void *data;
+	int len;
+};
+
+/* A nest of type holding the attributes v, the one of type cut (0: none) cut to len bytes. */
+static struct nlattr *nest_of(struct nl_msg *msg, int type, const struct attr *v, size_t n,
+			      int cut, int len)
+{
+	struct nlattr *nest = nla_nest_start(msg, type);
+
+	for (size_t i = 0; i < n; i++)
+		nla_put(msg, v[i].type, v[i].type == cut ? len : v[i].len, v[i].data);
+	nla_nest_end(msg, nest);
+	return nest;
+}
+
+/* Every attribute the parsers read is checked for its length: one short attribute rejects the nest. */
+static void test_nl_parse_short(void **state)
+{
+	const uint16_t af = AF_INET, proto = IPPROTO_TCP, port = htons(80);
+	const uint32_t one = 1;
+	const uint8_t addr[4] = { 10, 96, 0, 10 };	/* the kernel sends 16, an IPv4 one reads 4 */
+	const struct ip_vs_flags fl = { 0 };
+	const struct attr svc[] = {
+		{ IPVS_SVC_ATTR_AF, &af, 2 }, { IPVS_SVC_ATTR_PROTOCOL, &proto, 2 },
+		{ IPVS_SVC_ATTR_ADDR, addr, 4 }, { IPVS_SVC_ATTR_PORT, &port, 2 },
+		{ IPVS_SVC_ATTR_SCHED_NAME, "rr", 3 }, { IPVS_SVC_ATTR_FLAGS, &fl, sizeof(fl) },
+		{ IPVS_SVC_ATTR_TIMEOUT, &one, 4 },
+	}, dest[] = {
+		{ IPVS_DEST_ATTR_ADDR, addr, 4 }, { IPVS_DEST_ATTR_PORT, &port, 2 },
+		{ IPVS_DEST_ATTR_ADDR_FAMILY, &af, 2 }, { IPVS_DEST_ATTR_FWD_METHOD, &one, 4 },
+		{ IPVS_DEST_ATTR_WEIGHT, &one, 4 }, { IPVS_DEST_ATTR_ACTIVE_CONNS, &one, 4 },
+		{ IPVS_DEST_ATTR_INACT_CONNS, &one, 4 },
+	};
+	struct nl_msg *msg = nlmsg_alloc_size(16384);
+	struct ipvs_svc s;
+	struct ipvs_dest d;
+
+	(void)state;
+	assert_non_null(msg);
+	/* whole, they parse */
+	assert_int_equal(ipvs_nl_parse_svc(nest_of(msg, IPVS_CMD_ATTR_SERVICE, svc,
+						   ARRAY_SIZE(svc), 0, 0), &s), 0);
+	assert_string_equal(s.sched, "rr");
+	assert_int_equal(s.timeout, 1);
+	assert_int_equal(ipvs_nl_parse_dest(nest_of(msg, IPVS_CMD_ATTR_DEST, dest,
+						    ARRAY_SIZE(dest), 0, 0), AF_INET, &d), 0);
+	assert_int_equal(d.weight, 1);
+	assert_int_equal(d.inactive, 1);
+	/* each one byte short (the scheduler name without its NUL byte) */
+	for (size_t i = 0; i < ARRAY_SIZE(svc); i++) {
+		print_message("service attribute %d, %d bytes\n", svc[i].type, svc[i].len - 1);
+		assert_int_equal(ipvs_nl_parse_svc(nest_of(msg, IPVS_CMD_ATTR_SERVICE, svc,
+							   ARRAY_SIZE(svc), svc[i].type,
+							   svc[i].len - 1), &s), -EINVAL);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(dest); i++) {
+		print_message("real server attribute %d, %d bytes\n", dest[i].type, dest[i].len - 1);
+		assert_int_equal(ipvs_nl_parse_dest(nest_of(msg, IPVS_CMD_ATTR_DEST, dest,
+							    ARRAY_SIZE(dest), dest[i].type,
+							    dest[i].len - 1), AF_INET, &d), -EINVAL);
+	}
+	/* an empty scheduler name */
+	assert_int_equal(ipvs_nl_parse_svc(nest_of(msg, IPVS_CMD_ATTR_SERVICE, svc, ARRAY_SIZE(svc),
+						   IPVS_SVC_ATTR_SCHED_NAME, 0), &s), -EINVAL);
+	nlmsg_free(msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_svc_key),
 		cmocka_unit_test(test_nl_parse),
+		cmocka_unit_test(test_nl_parse_short),
 		cmocka_unit_test(test_sets),
 		cmocka_unit_test(test_iptables),
 		cmocka_unit_test(test_sets6),
