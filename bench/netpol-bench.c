@@ -377,18 +377,18 @@ int main(int argc, char **argv)
 	ps = netpol_new("bench-node");
 	for (unsigned i = 0; i < n_ns; i++) {
 		struct k8s_namespace *n = mk_ns(i);
-		netpol_namespace_event(ps, n->key, n);
+		netpol_namespace_event(ps, n->meta.key, n);
 		namespace_unref(n);
 	}
 	for (unsigned k = 0; k < n_pol; k++) {
 		struct netpolicy *np = mk_pol(k);
-		netpol_policy_event(ps, np->key, np);
+		netpol_policy_event(ps, np->meta.key, np);
 		netpolicy_unref(np);
 	}
 	/* the first n_changes pods are left out: they are the ones added later */
 	for (unsigned j = n_changes; j < n_pods; j++) {
 		struct pod *p = mk_pod(j, 0);
-		netpol_pod_event(ps, p->key, p);
+		netpol_pod_event(ps, p->meta.key, p);
 		pod_unref(p);
 	}
 	t_plan = sy_now_mono() - t0;
@@ -422,14 +422,14 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n_changes; i++) {
 		struct pod *p = mk_pod(i, 0), *q;
 		t0 = sy_now_mono();
-		netpol_pod_event(ps, p->key, p);
+		netpol_pod_event(ps, p->meta.key, p);
 		sync_or_die(w, ps, false, &st);
 		add[i] = sy_now_mono() - t0;
 		pod_unref(p);
 		/* relabel: another app label = other policies select it */
 		q = mk_pod(i, 7);
 		t0 = sy_now_mono();
-		netpol_pod_event(ps, q->key, q);
+		netpol_pod_event(ps, q->meta.key, q);
 		sync_or_die(w, ps, false, &st);
 		relabel[i] = sy_now_mono() - t0;
 		if (i == 0)
@@ -439,7 +439,7 @@ int main(int argc, char **argv)
 		sync_or_die(w, ps, false, &st);
 		noop[i] = sy_now_mono() - t0;
 		t0 = sy_now_mono();
-		netpol_pod_event(ps, q->key, NULL);
+		netpol_pod_event(ps, q->meta.key, NULL);
 		sync_or_die(w, ps, false, &st);
 		del[i] = sy_now_mono() - t0;
 		pod_unref(q);
@@ -454,7 +454,7 @@ int main(int argc, char **argv)
 	{
 		struct netpolicy *np = mk_pol(n_pol + 100);	/* a new policy in ns-(k%NS) */
 		t0 = sy_now_mono();
-		netpol_policy_event(ps, np->key, np);
+		netpol_policy_event(ps, np->meta.key, np);
 		sync_or_die(w, ps, false, &st);
 		printf("policy added event->kernel ack: %.3f ms (%u messages, %u chains)\n",
 		       (sy_now_mono() - t0) * 1e3, st.msgs, st.chains_written);

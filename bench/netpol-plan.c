@@ -236,11 +236,11 @@ int main(int argc, char **argv)
 	c0 = cpu();
 	ps = netpol_new("node-0");
 	for (int i = 0; i < ns_n; i++)
-		netpol_namespace_event(ps, nss[i]->key, nss[i]);
+		netpol_namespace_event(ps, nss[i]->meta.key, nss[i]);
 	for (int i = 0; i < pols_n; i++)
-		netpol_policy_event(ps, pols[i]->key, pols[i]);
+		netpol_policy_event(ps, pols[i]->meta.key, pols[i]);
 	for (int i = 0; i < pods_n; i++)
-		netpol_pod_event(ps, pods[i]->key, pods[i]);
+		netpol_pod_event(ps, pods[i]->meta.key, pods[i]);
 	t_build = now() - t0;
 	c_build = cpu() - c0;
 	t0 = now();
@@ -275,11 +275,11 @@ int main(int argc, char **argv)
 
 		t0 = now();
 		c0 = cpu();
-		netpol_pod_event(ps, np->key, np);
+		netpol_pod_event(ps, np->meta.key, np);
 		drain(ps);
 		t[e] = now() - t0;
 		tc[e] = cpu() - c0;
-		netpol_pod_event(ps, np->key, NULL);
+		netpol_pod_event(ps, np->meta.key, NULL);
 		drain(ps);
 		pod_unref(np);
 	}
@@ -293,7 +293,7 @@ int main(int argc, char **argv)
 		np = mkpod(i, app, 0);
 		t0 = now();
 		c0 = cpu();
-		netpol_pod_event(ps, np->key, np);
+		netpol_pod_event(ps, np->meta.key, np);
 		drain(ps);
 		t[e] = now() - t0;
 		tc[e] = cpu() - c0;
@@ -306,11 +306,11 @@ int main(int argc, char **argv)
 
 		t0 = now();
 		c0 = cpu();
-		netpol_pod_event(ps, pods[i]->key, NULL);
+		netpol_pod_event(ps, pods[i]->meta.key, NULL);
 		drain(ps);
 		t[e] = now() - t0;
 		tc[e] = cpu() - c0;
-		netpol_pod_event(ps, pods[i]->key, pods[i]);
+		netpol_pod_event(ps, pods[i]->meta.key, pods[i]);
 		drain(ps);
 	}
 	report("pod deleted", t, events);
@@ -320,7 +320,7 @@ int main(int argc, char **argv)
 
 		t0 = now();
 		c0 = cpu();
-		netpol_namespace_event(ps, x->key, x);
+		netpol_namespace_event(ps, x->meta.key, x);
 		drain(ps);
 		t[e] = now() - t0;
 		tc[e] = cpu() - c0;
@@ -334,7 +334,7 @@ int main(int argc, char **argv)
 
 		t0 = now();
 		c0 = cpu();
-		netpol_policy_event(ps, x->key, x);
+		netpol_policy_event(ps, x->meta.key, x);
 		drain(ps);
 		t[e] = now() - t0;
 		tc[e] = cpu() - c0;

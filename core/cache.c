@@ -186,10 +186,10 @@ static struct stamp stamp_of(enum sy_kind kind, void *v)
 	case SY_KIND_SERVICE: return STAMP((struct service *)v);
 	case SY_KIND_ENDPOINTSLICE: return STAMP((struct endpoint_slice *)v);
 	case SY_KIND_NODE: return STAMP((struct node *)v);
-	case SY_KIND_POD: return STAMP((struct pod *)v);
-	case SY_KIND_NAMESPACE: return STAMP((struct k8s_namespace *)v);
+	case SY_KIND_POD: return STAMP(&((struct pod *)v)->meta);
+	case SY_KIND_NAMESPACE: return STAMP(&((struct k8s_namespace *)v)->meta);
 	case SY_KIND_SERVICECIDR: return STAMP((struct service_cidr *)v);
-	default: return STAMP((struct netpolicy *)v);
+	default: return STAMP(&((struct netpolicy *)v)->meta);
 	}
 }
 

@@ -375,6 +375,34 @@ int decode_metadata(struct json_object *obj, struct json_object **md, char *err,
 	return 0;
 }
 
+int decode_list(struct json_object *obj, const char *path, unsigned max, struct json_object **ret,
+		char *err, size_t errlen)
+{
+	struct json_object *v = obj;
+	const char *p = path, *dot;
+	char key[64];
+	size_t n;
+
+	while ((dot = strchr(p, '.'))) {
+		snprintf(key, sizeof(key), "%.*s", (int)(dot - p), p);
+		v = jget(v, key);
+		p = dot + 1;
+	}
+	*ret = v = jget(v, p);
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_array)) {
+		snprintf(err, errlen, "%s is not a list", path);
+		return -EINVAL;
+	}
+	n = json_object_array_length(v);
+	if (max && n > max) {
+		snprintf(err, errlen, "%s: may not have more than %u entries", path, max);
+		return -EINVAL;
+	}
+	return (int)n;
+}
+
 /* Common metadata: name and namespace (default "default") valid as the API server checks them. */
 static int meta(struct json_object *obj, enum sy_kind kind, char **key, char **ns, char **name,
 		char **rv, char *err, size_t errlen)
@@ -419,37 +447,23 @@ static int meta(struct json_object *obj, enum sy_kind kind, char **key, char **n
 
 /* ---- Service ---- */
 
-void service_free(struct service *s)
-{
-	if (!s)
-		return;
-	for (unsigned i = 0; i < s->n_ports; i++)
-		sy_free_all(s->ports[i].name, s->ports[i].target_port_name);
-	sy_free_all(s->ports, s->external_ips, s->lb_ips, s->lb_source_ranges,
-		    s->traffic_distribution, s->key, s);
-}
-
 /*
  * A list of IPs as kube-proxy's MapIPsByIPFamily reads it: IPv6 entries are
  * another family's, an empty entry is skipped silently, an invalid one is
  * skipped with an error (the rest of the Service stays).
  */
-static int ip_list(struct json_object *arr, struct sy_addr **ret, unsigned *n, const char *what,
+static int ip_list(struct json_object *obj, const char *what, struct sy_addr **ret, unsigned *n,
 		   const char *svc, const struct sy_report *rep, char *err, size_t errlen)
 {
-	size_t len;
+	struct json_object *arr;
+	int len = decode_list(obj, what, 0, &arr, err, errlen);
 
 	*n = 0;
 	*ret = NULL;
-	if (!arr)
-		return 0;
-	if (!json_object_is_type(arr, json_type_array)) {
-		snprintf(err, errlen, "%s is not a list", what);
-		return -EINVAL;
-	}
-	len = json_object_array_length(arr);
-	*ret = xcalloc(len, sizeof(**ret));
-	for (size_t i = 0; i < len; i++) {
+	if (len <= 0)
+		return len;
+	*ret = xcalloc((size_t)len, sizeof(**ret));
+	for (size_t i = 0; i < (size_t)len; i++) {
 		const char *s = jstr(json_object_array_get_idx(arr, i));
 
 		if (ip_sloppy(s, &(*ret)[*n]) < 0) {
@@ -463,11 +477,64 @@ static int ip_list(struct json_object *arr, struct sy_addr **ret, unsigned *n, c
 	return 0;
 }
 
+/* Entry i of spec.ports, p, into sp (its strings freed with the Service). */
+static int svc_port_decode(struct json_object *p, size_t i, struct svc_port *sp, char *err,
+			   size_t errlen)
+{
+	struct json_object *tp;
+	const char *str;
+	long l;
+
+	if (!p || !json_object_is_type(p, json_type_object))
+		FAIL("spec.ports[%zu] is not an object", i);
+	str = jstr(jget(p, "name"));
+	if (jget(p, "name") && !str)
+		FAIL("spec.ports[%zu].name is not a string", i);
+	sp->name = xstrdup(str ? str : "");
+	if (decode_proto(jget(p, "protocol"), &sp->proto) < 0)
+		FAIL("spec.ports[%zu]: unknown protocol %s", i,
+		     jstr(jget(p, "protocol")) ? jstr(jget(p, "protocol")) : "(not a string)");
+	if (!jget(p, "port"))
+		FAIL("spec.ports[%zu]: missing port", i);
+	if (jint(jget(p, "port"), 1, 65535, 0, &l) < 0)
+		FAIL("spec.ports[%zu]: port out of range", i);
+	sp->port = (uint16_t)l;
+	if (jint(jget(p, "nodePort"), 0, 65535, 0, &l) < 0)
+		FAIL("spec.ports[%zu]: nodePort out of range", i);
+	sp->node_port = (uint16_t)l;
+	tp = jget(p, "targetPort");
+	if (!tp) {
+		sp->target_port = sp->port;
+	} else if (json_object_is_type(tp, json_type_string)) {
+		const char *t = json_object_get_string(tp);
+		char *end;
+		long x = strtol(t, &end, 10);
+
+		if (*t && !*end) {	/* "8080" is a number in a string */
+			if (x < 1 || x > 65535)
+				FAIL("spec.ports[%zu]: targetPort out of range", i);
+			sp->target_port = (uint16_t)x;
+		} else if (!*t || strlen(t) > 15) {
+			FAIL("spec.ports[%zu]: invalid targetPort name", i);
+		} else {
+			sp->target_port_name = xstrdup(t);
+		}
+	} else if (jint(tp, 1, 65535, 0, &l) < 0) {
+		FAIL("spec.ports[%zu]: targetPort out of range", i);
+	} else {
+		sp->target_port = (uint16_t)l;
+	}
+	return 0;
+fail:
+	return -EINVAL;
+}
+
 int service_decode(struct json_object *obj, const struct sy_report *rep, struct service **ret,
 		   char *err, size_t errlen)
 {
 	struct service *s = xcalloc(1, sizeof(*s));
 	struct json_object *spec, *v, *labels;
+	int nports;
 	const char *str;
 	long l;
 	int type;
@@ -537,68 +604,26 @@ int service_decode(struct json_object *obj, const struct sy_report *rep, struct 
 	else if (str && !strcmp(str, "RequireDualStack"))
 		s->ip_family_policy = SVC_IPFP_REQUIRE_DUAL_STACK;
 
-	v = jget(spec, "ports");
-	if (v && !json_object_is_type(v, json_type_array))
-		FAIL("spec.ports is not a list");
-	if (v) {
-		size_t n = json_object_array_length(v);
+	nports = decode_list(obj, "spec.ports", 0, &v, err, errlen);
+	if (nports < 0)
+		goto fail;
+	s->ports = nports ? xcalloc((size_t)nports, sizeof(*s->ports)) : NULL;
+	for (size_t i = 0; i < (size_t)nports; i++) {
+		struct svc_port *sp = &s->ports[i];
 
-		s->ports = xcalloc(n, sizeof(*s->ports));
-		for (size_t i = 0; i < n; i++) {
-			struct json_object *p = json_object_array_get_idx(v, i), *tp;
-			struct svc_port *sp = &s->ports[i];
-
-			s->n_ports++;
-			if (!p || !json_object_is_type(p, json_type_object))
-				FAIL("spec.ports[%zu] is not an object", i);
-			str = jstr(jget(p, "name"));
-			if (jget(p, "name") && !str)
-				FAIL("spec.ports[%zu].name is not a string", i);
-			sp->name = xstrdup(str ? str : "");
-			if (decode_proto(jget(p, "protocol"), &sp->proto) < 0)
-				FAIL("spec.ports[%zu]: unknown protocol %s", i,
-				     jstr(jget(p, "protocol")) ? jstr(jget(p, "protocol")) : "(not a string)");
-			if (!jget(p, "port"))
-				FAIL("spec.ports[%zu]: missing port", i);
-			if (jint(jget(p, "port"), 1, 65535, 0, &l) < 0)
-				FAIL("spec.ports[%zu]: port out of range", i);
-			sp->port = (uint16_t)l;
-			if (jint(jget(p, "nodePort"), 0, 65535, 0, &l) < 0)
-				FAIL("spec.ports[%zu]: nodePort out of range", i);
-			sp->node_port = (uint16_t)l;
-			tp = jget(p, "targetPort");
-			if (!tp) {
-				sp->target_port = sp->port;
-			} else if (json_object_is_type(tp, json_type_string)) {
-				const char *t = json_object_get_string(tp);
-				char *end;
-				long x = strtol(t, &end, 10);
-
-				if (*t && !*end) {	/* "8080" is a number in a string */
-					if (x < 1 || x > 65535)
-						FAIL("spec.ports[%zu]: targetPort out of range", i);
-					sp->target_port = (uint16_t)x;
-				} else if (!*t || strlen(t) > 15) {
-					FAIL("spec.ports[%zu]: invalid targetPort name", i);
-				} else {
-					sp->target_port_name = xstrdup(t);
-				}
-			} else if (jint(tp, 1, 65535, 0, &l) < 0) {
-				FAIL("spec.ports[%zu]: targetPort out of range", i);
-			} else {
-				sp->target_port = (uint16_t)l;
-			}
-			for (size_t j = 0; j < i; j++) {
-				if (s->ports[j].port == sp->port && s->ports[j].proto == sp->proto)
-					FAIL("duplicate port %u/%s", sp->port, sy_proto_name(sp->proto));
-				if (!strcmp(s->ports[j].name, sp->name))
-					FAIL("duplicate port name \"%s\"", sp->name);
-			}
+		s->n_ports++;
+		if (svc_port_decode(json_object_array_get_idx(v, i), i, sp, err, errlen) < 0)
+			goto fail;
+		for (size_t j = 0; j < i; j++) {
+			if (s->ports[j].port == sp->port && s->ports[j].proto == sp->proto)
+				FAIL("duplicate port %u/%s", sp->port, sy_proto_name(sp->proto));
+			if (!strcmp(s->ports[j].name, sp->name))
+				FAIL("duplicate port name \"%s\"", sp->name);
 		}
 	}
 
-	if (ip_list(jget(spec, "externalIPs"), &s->external_ips, &s->n_external_ips,
-		    "spec.externalIPs", s->key, rep, err, errlen) < 0)
+	if (ip_list(obj, "spec.externalIPs", &s->external_ips, &s->n_external_ips, s->key, rep,
+		    err, errlen) < 0)
 		goto fail;
 
 	v = jpath(jget(obj, "status"), "loadBalancer", "ingress");
@@ -714,17 +739,6 @@ fail:
 
 /* ---- EndpointSlice ---- */
 
-void slice_free(struct endpoint_slice *s)
-{
-	if (!s)
-		return;
-	for (unsigned i = 0; i < s->n_ports; i++)
-		free(s->ports[i].name);
-	for (unsigned i = 0; i < s->n_eps; i++)
-		free(s->eps[i].hints);
-	sy_free_all(s->ports, s->eps, s->key, s->service_key, s);
-}
-
 /* The number of entries of a hints list (0 when absent); -EINVAL when it is not a list. */
 static int hint_count(struct json_object *arr)
 {
@@ -776,6 +790,7 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 	struct json_object *v, *md;
 	const char *str, *at;
 	long l;
+	int n;
 
 	if (meta(obj, SY_KIND_ENDPOINTSLICE, &s->key, &s->ns, &s->name, &s->resource_version, err,
 		 errlen) < 0)
@@ -805,14 +820,12 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 		FAIL("unknown addressType \"%s\"", at);
 	s->family = strcmp(at, "FQDN") ? sy_family_parse(at) : 0;
 
-	v = jget(obj, "ports");
-	if (v && !json_object_is_type(v, json_type_array))
-		FAIL("ports is not a list");
-	if (v) {
-		size_t n = json_object_array_length(v);
-
-		s->ports = xcalloc(n, sizeof(*s->ports));
-		for (size_t i = 0; i < n; i++) {
+	n = decode_list(obj, "ports", 0, &v, err, errlen);
+	if (n < 0)
+		goto fail;
+	if (n) {
+		s->ports = xcalloc((size_t)n, sizeof(*s->ports));
+		for (size_t i = 0; i < (size_t)n; i++) {
 			struct json_object *p = json_object_array_get_idx(v, i);
 			struct slice_port *sp = &s->ports[i];
 
@@ -832,14 +845,12 @@ int slice_decode(struct json_object *obj, struct endpoint_slice **ret, char *err
 		}
 	}
 
-	v = jget(obj, "endpoints");
-	if (v && !json_object_is_type(v, json_type_array))
-		FAIL("endpoints is not a list");
-	if (v && s->family) {
-		size_t n = json_object_array_length(v);
-
-		s->eps = xcalloc(n, sizeof(*s->eps));
-		for (size_t i = 0; i < n; i++) {
+	n = decode_list(obj, "endpoints", 0, &v, err, errlen);
+	if (n < 0)
+		goto fail;
+	if (n && s->family) {
+		s->eps = xcalloc((size_t)n, sizeof(*s->eps));
+		for (size_t i = 0; i < (size_t)n; i++) {
 			struct json_object *e = json_object_array_get_idx(v, i), *addrs, *cond;
 			struct slice_endpoint *se = &s->eps[s->n_eps];
 			bool ready, serving, terminating;
@@ -890,15 +901,6 @@ fail:
 
 /* ---- Node ---- */
 
-void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	for (unsigned i = 0; i < n->n_annotations; i++)
-		sy_free_all(n->annotations[i].key, n->annotations[i].value);
-	sy_free_all(n->annotations, n->key, n);
-}
-
 const char *node_annotation(const struct node *n, const char *key)
 {
 	for (unsigned i = 0; n && i < n->n_annotations; i++)
@@ -918,9 +920,8 @@ int node_decode(struct json_object *obj, struct node **ret, char *err, size_t er
 		goto fail;
 	md = jget(obj, "metadata");
 	spec = jget(obj, "spec");
-	v = jpath(obj, "status", "addresses");
-	if (v && !json_object_is_type(v, json_type_array))
-		FAIL("status.addresses is not a list");
+	if (decode_list(obj, "status.addresses", 0, &v, err, errlen) < 0)
+		goto fail;
 	for (size_t i = 0; v && i < json_object_array_length(v); i++) {
 		struct json_object *a = json_object_array_get_idx(v, i);
 		const char *type = jstr(jget(a, "type")), *addr = jstr(jget(a, "address"));

@@ -191,15 +191,6 @@ bool np_selector_matches(const struct np_selector *s, const struct np_labels *l)
 	return true;
 }
 
-static void selector_free(struct np_selector *s)
-{
-	for (unsigned i = 0; i < s->n_exprs; i++)
-		free(s->exprs[i].values);
-	free(s->exprs);
-	s->exprs = NULL;
-	s->n_exprs = 0;
-}
-
 /* A metav1.LabelSelector at what (for messages); absent = empty = everything. */
 static int selector_decode(struct json_object *o, const char *what, struct np_selector *s,
 			   char *err, size_t errlen)
@@ -283,25 +274,10 @@ static int selector_decode(struct json_object *o, const char *what, struct np_se
 	}
 	return 0;
 fail:
-	selector_free(s);
-	return -EINVAL;
+	return -EINVAL;		/* the owner frees what was built (netpolicy_unref) */
 }
 
 /* ---- Pod ---- */
-
-struct pod *pod_ref(struct pod *p)
-{
-	if (p)
-		p->refcnt++;
-	return p;
-}
-
-void pod_unref(struct pod *p)
-{
-	if (!p || --p->refcnt)
-		return;
-	sy_free_all(p->key, p->resource_version, p->labels.v, p->ports, p);
-}
 
 bool pod_counts(const struct pod *p)
 {
@@ -364,10 +340,10 @@ int pod_decode(struct json_object *obj, struct pod **ret, char *err, size_t errl
 	struct json_object *md, *spec, *status, *v, *ctrs;
 	const char *s;
 	size_t nports = 0;
-	int phase;
+	int phase, n;
 
-	p->refcnt = 1;
-	if (meta(obj, true, false, &p->key, &p->ns, &p->resource_version, err, errlen) < 0)
+	p->meta.refcnt = 1;
+	if (meta(obj, true, false, &p->meta.key, &p->ns, &p->meta.resource_version, err, errlen) < 0)
 		goto fail_quiet;
 	md = jget(obj, "metadata");
 	spec = jget(obj, "spec");
@@ -382,9 +358,8 @@ int pod_decode(struct json_object *obj, struct pod **ret, char *err, size_t errl
 	if (jbool(jget(spec, "hostNetwork"), false, &p->host_network) < 0)
 		FAIL("spec.hostNetwork is not a boolean");
 
-	ctrs = jget(spec, "containers");
-	if (ctrs && !json_object_is_type(ctrs, json_type_array))
-		FAIL("spec.containers is not a list");
+	if (decode_list(obj, "spec.containers", 0, &ctrs, err, errlen) < 0)
+		goto fail_quiet;
 	for (size_t i = 0; ctrs && i < json_object_array_length(ctrs); i++) {
 		struct json_object *ports = jget(json_object_array_get_idx(ctrs, i), "ports");
 
@@ -419,13 +394,11 @@ int pod_decode(struct json_object *obj, struct pod **ret, char *err, size_t errl
 		}
 	}
 
-	v = jget(status, "podIPs");
-	if (v && !json_object_is_type(v, json_type_array))
-		FAIL("status.podIPs is not a list");
-	if (v && json_object_array_length(v)) {
-		if (json_object_array_length(v) > 2)
-			FAIL("status.podIPs: more than two addresses");
-		for (size_t i = 0; i < json_object_array_length(v); i++)
+	n = decode_list(obj, "status.podIPs", 2, &v, err, errlen);
+	if (n < 0)
+		goto fail_quiet;
+	if (n) {
+		for (size_t i = 0; i < (size_t)n; i++)
 			if (pod_add_ip(p, jcleanstr(jget(json_object_array_get_idx(v, i), "ip")), err,
 				       errlen) < 0)
 				goto fail_quiet;
@@ -452,20 +425,6 @@ fail_quiet:
 
 /* ---- Namespace ---- */
 
-struct k8s_namespace *namespace_ref(struct k8s_namespace *n)
-{
-	if (n)
-		n->refcnt++;
-	return n;
-}
-
-void namespace_unref(struct k8s_namespace *n)
-{
-	if (!n || --n->refcnt)
-		return;
-	sy_free_all(n->key, n->resource_version, n->labels.v, n);
-}
-
 #define NS_NAME_LABEL "kubernetes.io/metadata.name"
 
 int namespace_decode(struct json_object *obj, struct k8s_namespace **ret, char *err, size_t errlen)
@@ -475,8 +434,9 @@ int namespace_decode(struct json_object *obj, struct k8s_namespace **ret, char *
 	struct np_label *lv;
 	unsigned i;
 
-	n->refcnt = 1;
-	if (meta(obj, false, true, &n->key, &n->name, &n->resource_version, err, errlen) < 0)
+	n->meta.refcnt = 1;
+	if (meta(obj, false, true, &n->meta.key, &n->name, &n->meta.resource_version, err,
+		 errlen) < 0)
 		goto fail;
 	if (labels_decode(jget(jget(obj, "metadata"), "labels"), &n->labels, err, errlen) < 0)
 		goto fail;
@@ -502,36 +462,6 @@ fail:
 }
 
 /* ---- NetworkPolicy ---- */
-
-struct netpolicy *netpolicy_ref(struct netpolicy *np)
-{
-	if (np)
-		np->refcnt++;
-	return np;
-}
-
-static void rule_free(struct np_rule *r)
-{
-	for (unsigned i = 0; i < r->n_peers; i++) {
-		selector_free(&r->peers[i].pod_sel);
-		selector_free(&r->peers[i].ns_sel);
-		free(r->peers[i].ipblock.except);
-	}
-	sy_free_all(r->peers, r->ports, r->ipblocks);
-}
-
-void netpolicy_unref(struct netpolicy *np)
-{
-	if (!np || --np->refcnt)
-		return;
-	for (int d = 0; d < 2; d++) {
-		for (unsigned i = 0; i < np->n_rules[d]; i++)
-			rule_free(&np->rules[d][i]);
-		free(np->rules[d]);
-	}
-	selector_free(&np->pod_sel);
-	sy_free_all(np->key, np->resource_version, np);
-}
 
 static int ipblock_decode(struct json_object *o, const char *what, struct np_ipblock *b, char *err,
 			  size_t errlen)
@@ -675,42 +605,41 @@ fail:
 int netpolicy_decode(struct json_object *obj, struct netpolicy **ret, char *err, size_t errlen)
 {
 	struct netpolicy *np = xcalloc(1, sizeof(*np));
-	struct json_object *spec, *lists[2], *pt;
+	struct json_object *spec, *pt;
+	int n;
 
-	np->refcnt = 1;
-	if (meta(obj, true, false, &np->key, &np->ns, &np->resource_version, err, errlen) < 0)
+	np->meta.refcnt = 1;
+	if (meta(obj, true, false, &np->meta.key, &np->ns, &np->meta.resource_version, err,
+		 errlen) < 0)
 		goto fail;
-	np->name = np->key + strlen(np->ns) + 1;
+	np->name = np->meta.key + strlen(np->ns) + 1;
 	spec = jget(obj, "spec");
 	if (spec && !json_object_is_type(spec, json_type_object))
 		FAIL("spec is not an object");
 	if (selector_decode(jget(spec, "podSelector"), "spec.podSelector", &np->pod_sel, err,
 			    errlen) < 0)
 		goto fail;
-	lists[NP_INGRESS] = jget(spec, "ingress");
-	lists[NP_EGRESS] = jget(spec, "egress");
 	for (int d = 0; d < 2; d++) {
-		size_t n;
+		struct json_object *list;
 
-		if (lists[d] && !json_object_is_type(lists[d], json_type_array))
-			FAIL("spec.%s is not a list", d == NP_INGRESS ? "ingress" : "egress");
-		n = lists[d] ? json_object_array_length(lists[d]) : 0;
+		n = decode_list(obj, d == NP_INGRESS ? "spec.ingress" : "spec.egress", 0, &list, err,
+				errlen);
+		if (n < 0)
+			goto fail;
 		if (n)
-			np->rules[d] = xcalloc(n, sizeof(*np->rules[d]));
-		for (size_t i = 0; i < n; i++) {
+			np->rules[d] = xcalloc((size_t)n, sizeof(*np->rules[d]));
+		for (size_t i = 0; i < (size_t)n; i++) {
 			np->n_rules[d]++;
-			if (rule_decode(json_object_array_get_idx(lists[d], i), (enum np_dir)d, i,
+			if (rule_decode(json_object_array_get_idx(list, i), (enum np_dir)d, i,
 					&np->rules[d][i], err, errlen) < 0)
 				goto fail;
 		}
 	}
-	pt = jget(spec, "policyTypes");
-	if (pt && !json_object_is_type(pt, json_type_array))
-		FAIL("spec.policyTypes is not a list");
-	if (pt && json_object_array_length(pt)) {
-		if (json_object_array_length(pt) > 2)
-			FAIL("spec.policyTypes: may not have more than 2 entries");
-		for (size_t i = 0; i < json_object_array_length(pt); i++) {
+	n = decode_list(obj, "spec.policyTypes", 2, &pt, err, errlen);
+	if (n < 0)
+		goto fail;
+	if (n) {
+		for (size_t i = 0; i < (size_t)n; i++) {
 			const char *s = jstr(json_object_array_get_idx(pt, i));
 
 			if (s && !strcmp(s, "Ingress") && !np->ingress)

@@ -14,13 +14,6 @@
 #include "switchyard/model.h"
 #include "decode_int.h"
 
-void service_cidr_free(struct service_cidr *sc)
-{
-	if (!sc)
-		return;
-	sy_free_all(sc->key, sc->resource_version, sc);
-}
-
 int service_cidr_decode(struct json_object *obj, struct service_cidr **ret, char *err,
 			size_t errlen)
 {

@@ -2,6 +2,8 @@
 # The core: object decoding (decode.c), the cache (cache.c), the pure
 # desired state (desired.c).  No I/O.
 libswitchyard_a_SOURCES += core/decode.c core/decode_int.h core/cache.c core/desired.c
+# The decoded objects' lifetime, every kind's (free, the refcounted kinds' references).
+libswitchyard_a_SOURCES += core/object.c
 
 UNIT_TESTS += tests/unit/test-decode tests/unit/test-cache tests/unit/test-desired
 

@@ -887,11 +887,12 @@ void netpol_policy_event(struct policy_state *ps, const char *key, struct netpol
 		pol->chg = -1;
 		pol->pub.id = id_alloc(ps);
 		ps->by_id[pol->pub.id] = pol;
-		pol->pub.np = netpolicy_ref(np);
+		np_ref(&np->meta);
+		pol->pub.np = np;
 		pol->ns = ns_get(ps, np->ns);
 		pol->ns->users++;
 		otab_init(&pol->targets, sizeof(struct np_elem));
-		hmap_put(&ps->pols, pol->pub.np->key, pol);
+		hmap_put(&ps->pols, pol->pub.np->meta.key, pol);
 		change_add(ps, pol, NP_POLICY_ADDED);
 		pol_alloc_rules(pol);
 		pol_alloc_refs(pol);
@@ -923,8 +924,9 @@ void netpol_policy_event(struct policy_state *ps, const char *key, struct netpol
 	pol_free_refs(pol);
 	if (restructure)
 		pol_free_rules(pol);	/* rewritten whole: new, empty sets */
-	pol->pub.np = netpolicy_ref(np);
-	hmap_put(&ps->pols, np->key, pol);
+	np_ref(&np->meta);
+	pol->pub.np = np;
+	hmap_put(&ps->pols, np->meta.key, pol);
 	netpolicy_unref(old);
 	if (restructure)
 		pol_alloc_rules(pol);
@@ -981,8 +983,9 @@ void netpol_pod_event(struct policy_state *ps, const char *key, struct pod *p)
 		pr->ns->users++;
 	}
 	old = pr->p;
-	pr->p = pod_ref(p);
-	hmap_put(&ps->pods, p->key, pr);	/* before the old key goes */
+	np_ref(&p->meta);
+	pr->p = p;
+	hmap_put(&ps->pods, p->meta.key, pr);	/* before the old key goes */
 	pod_unref(old);
 	pr->local = p->node && p->node == ps->node;
 	pr->counts = pod_counts(p);
@@ -1028,7 +1031,9 @@ void netpol_namespace_event(struct policy_state *ps, const char *name, struct k8
 	for (unsigned i = 0; i < n->nssel.n; i++)
 		((struct peer_ref *)n->nssel.v[i])->mark = 1;
 	namespace_unref(n->obj);
-	n->obj = namespace_ref(obj);
+	if (obj)
+		np_ref(&obj->meta);
+	n->obj = obj;
 	ns_set_labels(n);
 	for (unsigned i = 0; i < ps->nssel_all.n; i++) {
 		struct peer_ref *ref = ps->nssel_all.v[i];

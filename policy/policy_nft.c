@@ -635,7 +635,8 @@ static uint32_t ns_id(struct netpol_nft *w, const char *ns)
 
 static void chain_name_pol(char *out, const struct prec *p, int dir)
 {
-	snprintf(out, NAMEMAX, "%s-%08x-%.200s", dir == NP_INGRESS ? "in" : "eg", p->pid, p->np->key);
+	snprintf(out, NAMEMAX, "%s-%08x-%.200s", dir == NP_INGRESS ? "in" : "eg", p->pid,
+		 p->np->meta.key);
 }
 
 static void chain_name_ns(char *out, const char *ns, int dir)
@@ -740,8 +741,9 @@ static void prec_fill(struct netpol_nft *w, struct prec *p, const struct policy_
 	prec_clear(w, p);
 	p->live = true;
 	p->ns = np->ns;
-	p->np = netpolicy_ref((struct netpolicy *)np);
-	p->pid = id_take(w, np->key);
+	p->np = (struct netpolicy *)np;
+	np_ref(&p->np->meta);
+	p->pid = id_take(w, np->meta.key);
 	p->nsid = ns_id(w, np->ns);
 	p->dir[NP_INGRESS] = np->ingress;
 	p->dir[NP_EGRESS] = np->egress;
@@ -774,7 +776,7 @@ static void prec_fill(struct netpol_nft *w, struct prec *p, const struct policy_
 				bset_init(&pr->peers[f], fam_alen(f));
 				bset_init(&pr->named[f], nkey_width(f));
 			}
-			snprintf(name, sizeof(name), "%s/%c/%u", np->key, "ie"[d], r);
+			snprintf(name, sizeof(name), "%s/%c/%u", np->meta.key, "ie"[d], r);
 			pr->rid = id_take(w, name);
 			if (any & RF_S)
 				netpol_set_foreach(ps, (struct np_set_ref){ pol->id, NP_SET_PEERS,
@@ -1125,7 +1127,7 @@ static int cmp_prec_key(const void *a, const void *b)
 {
 	const struct prec *x = *(const struct prec *const *)a, *y = *(const struct prec *const *)b;
 
-	return strcmp(x->np->key, y->np->key);
+	return strcmp(x->np->meta.key, y->np->meta.key);
 }
 
 /* (ns pointer, family, address) */
@@ -1166,7 +1168,7 @@ static void build_ns(struct netpol_nft *w, struct sink *k, const char *ns, int d
 			spec_init(&s, f, SY_NFT_A_JUMP, pc);
 			spec_lk(&s, gfam(G_TARGETS, f), true, v[i]->pid, 1,
 				dir == NP_INGRESS ? f_daddr(f) : f_saddr(f));
-			snprintf(s.note, sizeof(s.note), "%s", v[i]->np->key);
+			snprintf(s.note, sizeof(s.note), "%s", v[i]->np->meta.key);
 			sink_rule(k, chain, &s);
 		}
 	}

@@ -3,8 +3,8 @@
 #define SWITCHYARD_MODEL_H
 /*
  * The object model: decoded v1 Services, discovery.k8s.io/v1 EndpointSlices
- * and v1 Nodes (core/decode.c), and the cache that holds them
- * (core/cache.c).  Sources (the Kubernetes client, the manifest directory)
+ * and v1 Nodes (core/decode.c; freed by core/object.c), and the cache that
+ * holds them (core/cache.c).  Sources (the Kubernetes client, the manifest directory)
  * feed json-c objects in; decoding validates them, and a bad object is
  * logged with kind, namespace/name and the reason, then skipped (the
  * previous good version, if any, stays).

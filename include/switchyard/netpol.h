@@ -16,6 +16,9 @@
  * Contract history (additive only after the first landing):
  *   v1 (2026-12-06) first version.
  *   v1.1: pod_same, namespace_same (the cache's "nothing changed" test).
+ *   v2 (2026-12-07): the kinds' key, resourceVersion, refcount and cache
+ *     bookkeeping in one head, struct np_meta (p->meta.key); np_ref
+ *     instead of pod_ref, namespace_ref, netpolicy_ref.
  *
  * Semantics (upstream's, ../shared/notes/nft-policy-dualstack.md §3),
  * written as the kernel side must evaluate the state:
@@ -144,12 +147,26 @@ struct pod_port {
 	uint16_t port;			/* containerPort */
 };
 
+/*
+ * The head of the three refcounted kinds below (Pod, Namespace,
+ * NetworkPolicy; their member meta): what they all have, freed alike
+ * (core/object.c).  A decoder gives refcnt 1 (the cache's reference); a
+ * holder takes its own with np_ref and drops it with the kind's _unref,
+ * which frees the object at the last.
+ */
+struct np_meta {
+	char *key;			/* "ns/name", a Namespace's name (hmap key) */
+	char *resource_version;
+	unsigned refcnt;
+	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
+};
+void np_ref(struct np_meta *m);
+
 /* What enforcement needs of a v1 Pod; immutable once decoded, refcounted. */
 struct pod {
-	char *key;			/* "ns/name" (hmap key); name = key + strlen(ns) + 1 */
+	struct np_meta meta;		/* key "ns/name"; name = key + strlen(ns) + 1 */
 	const char *ns;			/* interned */
 	const char *node;		/* spec.nodeName, interned, NULL when unscheduled */
-	char *resource_version;
 	struct np_labels labels;
 	struct sy_addr ips[2];		/* status.podIPs (or podIP): at most one per family, in order */
 	unsigned n_ips;
@@ -157,18 +174,13 @@ struct pod {
 	unsigned n_ports;
 	enum pod_phase phase;
 	bool host_network;
-	unsigned refcnt;
-	uint64_t cache_gen, content_hash;	/* cache bookkeeping */
 };
 
 /* A v1 Namespace: its name and labels (kubernetes.io/metadata.name always set). */
 struct k8s_namespace {
-	char *key;			/* the name (hmap key) */
+	struct np_meta meta;		/* key: the name */
 	const char *name;		/* interned */
-	char *resource_version;
 	struct np_labels labels;
-	unsigned refcnt;
-	uint64_t cache_gen, content_hash;
 };
 
 enum np_dir { NP_INGRESS, NP_EGRESS };
@@ -208,16 +220,13 @@ struct np_rule {
 
 /* A decoded networking.k8s.io/v1 NetworkPolicy; immutable, refcounted. */
 struct netpolicy {
-	char *key;			/* "ns/name" */
+	struct np_meta meta;		/* key "ns/name" */
 	const char *ns;			/* interned */
-	const char *name;		/* points into key */
-	char *resource_version;
+	const char *name;		/* points into meta.key */
 	struct np_selector pod_sel;	/* spec.podSelector */
 	bool ingress, egress;		/* policyTypes after defaulting */
 	struct np_rule *rules[2];	/* [NP_INGRESS], [NP_EGRESS] */
 	unsigned n_rules[2];		/* ingress: [] and absent both give 0 rules = deny */
-	unsigned refcnt;
-	uint64_t cache_gen, content_hash;
 };
 
 /* An inclusive address range of one family. */
@@ -249,12 +258,9 @@ void np_rule_excepted(const struct np_rule *r, int family, struct np_range **cid
 int pod_decode(struct json_object *obj, struct pod **ret, char *err, size_t errlen);
 int namespace_decode(struct json_object *obj, struct k8s_namespace **ret, char *err, size_t errlen);
 int netpolicy_decode(struct json_object *obj, struct netpolicy **ret, char *err, size_t errlen);
-/* Reference counting (unref frees at 0; NULL is fine). */
-struct pod *pod_ref(struct pod *p);
+/* Drop a reference (np_ref takes one): the last frees (core/object.c); NULL is fine. */
 void pod_unref(struct pod *p);
-struct k8s_namespace *namespace_ref(struct k8s_namespace *n);
 void namespace_unref(struct k8s_namespace *n);
-struct netpolicy *netpolicy_ref(struct netpolicy *np);
 void netpolicy_unref(struct netpolicy *np);
 /* Whether the pod counts (see above): not hostNetwork, has an IP, not Succeeded/Failed. */
 bool pod_counts(const struct pod *p);

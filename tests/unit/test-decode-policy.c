@@ -75,11 +75,11 @@ static void test_pod(void **state)
 		"\"podIPs\":[{\"ip\":\"10.244.1.5\"},{\"ip\":\"fd00::5\"}]}}");
 
 	(void)state;
-	assert_string_equal(p->key, "x/a");
+	assert_string_equal(p->meta.key, "x/a");
 	assert_string_equal(p->ns, "x");
 	assert_ptr_equal(p->ns, np_intern("x"));
 	assert_ptr_equal(p->node, np_intern("n1"));
-	assert_string_equal(p->resource_version, "7");
+	assert_string_equal(p->meta.resource_version, "7");
 	assert_int_equal(p->labels.n, 2);
 	assert_string_equal(p->labels.v[0].key, "app");	/* sorted */
 	assert_string_equal(np_labels_get(&p->labels, "pod"), "a");
@@ -99,7 +99,7 @@ static void test_pod(void **state)
 	/* default namespace, podIP only, no node, hostNetwork, pending */
 	p = pod_ok("{\"metadata\":{\"name\":\"h\"},\"spec\":{\"hostNetwork\":true},"
 		   "\"status\":{\"podIP\":\"192.0.2.1\",\"phase\":\"Pending\"}}");
-	assert_string_equal(p->key, "default/h");
+	assert_string_equal(p->meta.key, "default/h");
 	assert_null(p->node);
 	assert_int_equal(p->n_ips, 1);
 	assert_true(p->host_network);
@@ -119,6 +119,10 @@ static void test_pod(void **state)
 	pod_bad("{\"metadata\":{\"name\":\"a\"},\"status\":{\"podIP\":\"10.0.0.300\"}}", "podIPs");
 	pod_bad("{\"metadata\":{\"name\":\"a\"},\"status\":{\"podIPs\":[{\"ip\":\"10.0.0.1\"},{\"ip\":\"10.0.0.2\"}]}}",
 		"more than one IPv4");
+	pod_bad("{\"metadata\":{\"name\":\"a\"},\"status\":{\"podIPs\":[{\"ip\":\"10.0.0.1\"},{\"ip\":\"fd00::1\"},{\"ip\":\"10.0.0.2\"}]}}",
+		"status.podIPs: may not have more than 2 entries");
+	pod_bad("{\"metadata\":{\"name\":\"a\"},\"status\":{\"podIPs\":{}}}", "status.podIPs is not a list");
+	pod_bad("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"containers\":{}}}", "spec.containers is not a list");
 	pod_bad("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"containers\":[{\"ports\":[{\"containerPort\":0}]}]}}",
 		"containerPort");
 	pod_bad("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"containers\":[{\"ports\":[{\"containerPort\":80,\"name\":\"80\"}]}]}}",
@@ -137,7 +141,7 @@ static void test_namespace(void **state)
 
 	(void)state;
 	assert_int_equal(namespace_decode(o, &n, err, sizeof(err)), 0);
-	assert_string_equal(n->key, "x");
+	assert_string_equal(n->meta.key, "x");
 	assert_int_equal(n->labels.n, 2);
 	assert_string_equal(np_labels_get(&n->labels, "kubernetes.io/metadata.name"), "x");
 	assert_string_equal(np_labels_get(&n->labels, "team"), "a");
@@ -165,7 +169,7 @@ static void test_policy_types(void **state)
 	(void)state;
 	/* no policyTypes, no egress: Ingress only; ingress absent = deny (0 rules) */
 	np = np_ok(NP("{\"podSelector\":{}}"));
-	assert_string_equal(np->key, "x/p");
+	assert_string_equal(np->meta.key, "x/p");
 	assert_string_equal(np->name, "p");
 	assert_true(np->ingress);
 	assert_false(np->egress);
@@ -258,6 +262,17 @@ static void test_policy_rules(void **state)
 	np_bad(NP("{\"ingress\":[{\"ports\":[{\"port\":\"-x\"}]}]}"), "port name");
 	np_bad(NP("{\"ingress\":[{\"ports\":[{\"protocol\":\"ICMP\"}]}]}"), "protocol");
 	np_bad(NP("{\"ingress\":{}}"), "spec.ingress is not a list");
+	np_bad(NP("{\"egress\":\"x\"}"), "spec.egress is not a list");
+	np_bad(NP("{\"policyTypes\":{}}"), "spec.policyTypes is not a list");
+	np_bad(NP("{\"policyTypes\":[\"Ingress\",\"Egress\",\"Ingress\"]}"),
+	       "spec.policyTypes: may not have more than 2 entries");
+	/* a selector that fails after some of it was built: the policy frees it (ASan) */
+	np_bad(NP("{\"podSelector\":{\"matchLabels\":{\"a\":\"b\"},\"matchExpressions\":["
+		  "{\"key\":\"c\",\"operator\":\"In\",\"values\":[\"d\",1]}]}}"),
+	       "spec.podSelector.matchExpressions[0].values[1] is not a string");
+	np_bad(NP("{\"ingress\":[{\"from\":[{\"podSelector\":{\"matchLabels\":{\"a\":\"b\"}},"
+		  "\"namespaceSelector\":{\"matchExpressions\":[{\"key\":\"c\",\"operator\":\"NotIn\","
+		  "\"values\":[\"d\",1]}]}}]}]}"), "values[1] is not a string");
 	np_bad("{\"metadata\":{\"namespace\":\"x\"},\"spec\":{}}", "metadata.name");
 }
 

@@ -109,7 +109,9 @@ static void test_service_bad(void **state)
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":0}}}}", "timeoutSeconds" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":86401}}}}", "timeoutSeconds" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"externalTrafficPolicy\":\"Nope\"}}", "externalTrafficPolicy" },
-		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":{}}}", "not a list" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":{}}}", "spec.ports is not a list" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":[1]}}", "spec.ports[0] is not an object" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":[{\"name\":1,\"port\":1}]}}", "spec.ports[0].name is not a string" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":[{\"port\":1,\"targetPort\":0}]}}", "targetPort" },
 	};
 
@@ -205,7 +207,8 @@ static void test_slice_bad(void **state)
 		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3\"]}]}", "invalid address" },
 		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"ports\":[{\"port\":99999}]}", "port out of range" },
 		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3.4\"],\"conditions\":{\"ready\":\"yes\"}}]}", "booleans" },
-		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":{}}", "not a list" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":{}}", "endpoints is not a list" },
+		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"ports\":\"80\"}", "ports is not a list" },
 		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3.4\"],\"hints\":{\"forZones\":[{\"name\":\"z\"}],\"forNodes\":[{}]}}]}", "invalid hints" },
 		{ "{\"metadata\":{\"name\":\"s\",\"labels\":{\"kubernetes.io/service-name\":\"x\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"1.2.3.4\"],\"hints\":{\"forNodes\":{}}}]}", "invalid hints" },
 	};
@@ -243,6 +246,12 @@ static void test_node(void **state)
 	assert_string_equal(node_annotation(n, "switchyard.io/public-ip"), "10.0.0.5");
 	assert_null(node_annotation(n, "other"));
 	node_free(n);
+	json_object_put(o);
+	o = J("{\"metadata\":{\"name\":\"n1\"},\"status\":{\"addresses\":{}}}");
+	n = NULL;
+	assert_int_equal(node_decode(o, &n, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "status.addresses is not a list");
+	assert_null(n);
 	json_object_put(o);
 }
 

@@ -54,19 +54,19 @@ static struct netpolicy *mknp(const char *json)
 
 static void ev_pod(struct policy_state *ps, struct pod *p)
 {
-	netpol_pod_event(ps, p->key, p);
+	netpol_pod_event(ps, p->meta.key, p);
 	pod_unref(p);
 }
 
 static void ev_ns(struct policy_state *ps, struct k8s_namespace *n)
 {
-	netpol_namespace_event(ps, n->key, n);
+	netpol_namespace_event(ps, n->meta.key, n);
 	namespace_unref(n);
 }
 
 static void ev_np(struct policy_state *ps, struct netpolicy *np)
 {
-	netpol_policy_event(ps, np->key, np);
+	netpol_policy_event(ps, np->meta.key, np);
 	netpolicy_unref(np);
 }
 
@@ -493,7 +493,7 @@ static void test_membership(void **state)
 	ev_pod(ps, mkpod("{\"metadata\":{\"name\":\"u\",\"namespace\":\"x\"},\"spec\":{\"nodeName\":\"n1\"}}"));
 	p = netpol_policy(ps, 1);
 	assert_non_null(p);
-	assert_string_equal(p->np->key, "x/p");
+	assert_string_equal(p->np->meta.key, "x/p");
 	assert_int_equal(setsize(ps, R(0, NP_SET_LOCAL, 0, 0)), 2);	/* both families of l */
 	netpol_get_stats(ps, &st);
 	assert_int_equal(st.local_pods, 1);	/* one pod, two addresses */
@@ -949,7 +949,7 @@ static uint32_t id_of(const struct policy_state *ps, const char *key)
 	for (uint32_t id = 1; id <= netpol_max_id(ps); id++) {
 		const struct np_policy *p = netpol_policy(ps, id);
 
-		if (p && !strcmp(p->np->key, key))
+		if (p && !strcmp(p->np->meta.key, key))
 			return id;
 	}
 	return 0;
@@ -975,14 +975,14 @@ static void states_equal(const struct policy_state *inc, const struct policy_sta
 
 		if (!p)
 			continue;
-		rid = id_of(ref, p->np->key);
+		rid = id_of(ref, p->np->meta.key);
 		assert_true(rid != 0);
-		snprintf(what, sizeof(what), "%s targets", p->np->key);
+		snprintf(what, sizeof(what), "%s targets", p->np->meta.key);
 		sets_equal(inc, R(id, NP_SET_TARGETS, 0, 0), ref, R(rid, NP_SET_TARGETS, 0, 0), what);
 		for (int d = 0; d < 2; d++)
 			for (unsigned r = 0; r < p->np->n_rules[d]; r++)
 				for (int k = NP_SET_PEERS; k <= NP_SET_NAMED; k++) {
-					snprintf(what, sizeof(what), "%s %s rule %u %s", p->np->key,
+					snprintf(what, sizeof(what), "%s %s rule %u %s", p->np->meta.key,
 						 d ? "egress" : "ingress", r, k == NP_SET_PEERS ? "peers" : "named");
 					sets_equal(inc, R(id, k, d, r), ref, R(rid, k, d, r), what);
 				}
@@ -1017,7 +1017,7 @@ static void test_incremental(void **state)
 					netpol_pod_event(ps, key, NULL);
 				} else {
 					pods[i] = rnd_pod(i);
-					netpol_pod_event(ps, pods[i]->key, pods[i]);
+					netpol_pod_event(ps, pods[i]->meta.key, pods[i]);
 				}
 			} else if (what < 7) {
 				i = rnd(4);
@@ -1040,7 +1040,7 @@ static void test_incremental(void **state)
 					netpol_policy_event(ps, key, NULL);
 				} else {
 					pols[i] = rnd_policy(i);
-					netpol_policy_event(ps, pols[i]->key, pols[i]);
+					netpol_policy_event(ps, pols[i]->meta.key, pols[i]);
 				}
 			}
 			if (rnd(4) == 0) {
@@ -1053,10 +1053,10 @@ static void test_incremental(void **state)
 
 				for (int k = N_POLS - 1; k >= 0; k--)
 					if (pols[k])
-						netpol_policy_event(ref, pols[k]->key, pols[k]);
+						netpol_policy_event(ref, pols[k]->meta.key, pols[k]);
 				for (int k = N_PODS - 1; k >= 0; k--)
 					if (pods[k])
-						netpol_pod_event(ref, pods[k]->key, pods[k]);
+						netpol_pod_event(ref, pods[k]->meta.key, pods[k]);
 				for (int k = 0; k < 4; k++)
 					if (nss[k])
 						netpol_namespace_event(ref, RNS[k], nss[k]);
@@ -1128,7 +1128,7 @@ static void test_cache(void **state)
 		"{\"metadata\":{\"name\":\"a\",\"namespace\":\"x\",\"resourceVersion\":\"9\",\"labels\":{\"pod\":\"a\"},"
 		"\"annotations\":{\"x\":\"y\"}},\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"podIP\":\"10.0.0.1\",\"phase\":\"Running\"}}"), 0);
 	assert_int_equal(cache_changed_count(c, SY_KIND_POD), 0);
-	assert_string_equal(cache_pod(c, "x/a")->resource_version, "9");
+	assert_string_equal(cache_pod(c, "x/a")->meta.resource_version, "9");
 	/* a relabel is */
 	assert_int_equal(capply(c, SY_KIND_POD,
 		"{\"metadata\":{\"name\":\"b\",\"namespace\":\"x\",\"resourceVersion\":\"10\",\"labels\":{\"pod\":\"c\"}},"
