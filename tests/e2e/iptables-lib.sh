@@ -248,6 +248,30 @@ ipt_ask_many() {
 		--port "$4" --count "$5" ${src:+--src "$src"} --timeout "${IPT_ASK_TIMEOUT:-3}" 2>/dev/null
 }
 
+# ipt_pod_masq "WHEN" CLUSTER_IP PORT [EXT_IP PORT ...]: a pod (ep1,
+# 10.244.1.2, inside the cluster CIDR) asks 30 times each; the sources
+# endpoints 2 and 3 saw must be, through the ClusterIP, the pod's own
+# address only (not masqueraded) and, through each external address
+# (externalIP, NodePort: externalTrafficPolicy Cluster, which kube-proxy's
+# external chain marks unconditionally), never the pod's (masqueraded).
+# WHEN ends the failure messages ("" or e.g. " after the restart").
+ipt_pod_src() { # IP PORT: the sources endpoints 2 and 3 saw from ep1, sorted, space-ended
+	ipt_ask_many "${IPT_EP_NS[1]}" tcp "$1" "$2" 30 | grep '^ep[23] ' | cut -d' ' -f2 | sort -u | tr '\n' ' '
+}
+ipt_pod_masq() {
+	local when=$1 pod got
+	pod=$(ipt_ip 10.244.1.2)
+	shift
+	got=$(ipt_pod_src "$1" "$2")
+	[ "$got" = "$pod " ] || sy_fail "pod to the ClusterIP$when: endpoints saw '$got' (want the pod's $pod, not masqueraded)"
+	shift 2
+	while [ $# -ge 2 ]; do
+		got=$(ipt_pod_src "$1" "$2")
+		[ -n "$got" ] && ! grep -q "$pod" <<<"$got" || sy_fail "pod to $1 $2$when: endpoints saw '$got' (want masqueraded)"
+		shift 2
+	done
+}
+
 # ipt_rejected IP PORT: TCP from the client to IP:PORT is rejected: no
 # endpoint answers and every connection is refused.  IPv6: the kernel drops
 # an ICMPv6 error that arrives while connect() holds the socket

@@ -168,15 +168,7 @@ grep -q '^ep3 10.244.3.1$' <<<"$out" || sy_fail "hairpin: ep3 never reached itse
 # (another endpoint sees 10.244.1.2), to the externalIP and the NodePort
 # masqueraded (externalTrafficPolicy Cluster: kube-proxy's external chain
 # marks unconditionally; the endpoint sees the node's address)
-pod_src() { # pod_src IP PORT: the sources endpoints 2 and 3 saw from ep1
-	ipt_ask_many "${IPT_EP_NS[1]}" tcp "$1" "$2" 30 | grep '^ep[23] ' | cut -d' ' -f2 | sort -u | tr '\n' ' '
-}
-got=$(pod_src 10.96.0.80 80)
-[ "$got" = "10.244.1.2 " ] || sy_fail "pod to ClusterIP: endpoints saw '$got' (want the pod's 10.244.1.2, not masqueraded)"
-for t in "192.168.60.10 80" "192.168.50.1 30080"; do
-	got=$(pod_src $t)
-	[ -n "$got" ] && ! grep -q '10.244.1.2' <<<"$got" || sy_fail "pod to $t: endpoints saw '$got' (want masqueraded)"
-done
+ipt_pod_masq "" 10.96.0.80 80 192.168.60.10 80 192.168.50.1 30080
 
 # REJECT: no endpoints, and an unused port of a ClusterIP: refused at once
 for target in "10.96.0.90 80" "10.96.0.80 81"; do
