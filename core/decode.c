@@ -534,7 +534,7 @@ int service_decode(struct json_object *obj, const struct sy_report *rep, struct 
 {
 	struct service *s = xcalloc(1, sizeof(*s));
 	struct json_object *spec, *v, *labels;
-	int nports;
+	int nports, nranges;
 	const char *str;
 	long l;
 	int type;
@@ -649,14 +649,13 @@ int service_decode(struct json_object *obj, const struct sy_report *rep, struct 
 			s->n_lb_ips++;
 		}
 	}
-	v = jget(spec, "loadBalancerSourceRanges");
+	nranges = decode_list(obj, "spec.loadBalancerSourceRanges", 0, &v, err, errlen);
+	if (nranges < 0)
+		goto fail;
 	if (v) {
-		size_t n;
+		size_t n = (size_t)nranges;
 		unsigned given = 0;
 
-		if (!json_object_is_type(v, json_type_array))
-			FAIL("spec.loadBalancerSourceRanges is not a list");
-		n = json_object_array_length(v);
 		s->lb_source_ranges = xcalloc(n, sizeof(*s->lb_source_ranges));
 		for (size_t i = 0; i < n; i++) {
 			const char *raw = jstr(json_object_array_get_idx(v, i));

@@ -21,6 +21,7 @@ int service_cidr_decode(struct json_object *obj, struct service_cidr **ret, char
 	struct json_object *md, *nv, *cidrs;
 	const char *name, *rv;
 	size_t n;
+	int r;
 
 	if (decode_metadata(obj, &md, err, errlen) < 0)
 		return -EINVAL;
@@ -35,12 +36,10 @@ int service_cidr_decode(struct json_object *obj, struct service_cidr **ret, char
 			 "letters, digits, '-', '.'; at most 253)");
 		return -EINVAL;
 	}
-	cidrs = jget(jget(obj, "spec"), "cidrs");
-	if (cidrs && !json_object_is_type(cidrs, json_type_array)) {
-		snprintf(err, errlen, "spec.cidrs is not a list");
+	r = decode_list(obj, "spec.cidrs", 0, &cidrs, err, errlen);
+	if (r < 0)
 		return -EINVAL;
-	}
-	n = cidrs ? json_object_array_length(cidrs) : 0;
+	n = (size_t)r;
 	if (!n) {
 		snprintf(err, errlen, "spec.cidrs: at least one CIDR required");
 		return -EINVAL;

@@ -105,7 +105,7 @@ static void test_service_bad(void **state)
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"clusterIP\":\"10.0.0.1\",\"ports\":[{\"name\":\"a\",\"port\":1},{\"name\":\"a\",\"port\":2}]}}", "duplicate port name" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"type\":\"Weird\"}}", "unknown spec.type" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"externalIPs\":{}}}", "externalIPs is not a list" },
-		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"loadBalancerSourceRanges\":\"1.2.3.4/8\"}}", "loadBalancerSourceRanges" },
+		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"loadBalancerSourceRanges\":\"1.2.3.4/8\"}}", "spec.loadBalancerSourceRanges is not a list" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":0}}}}", "timeoutSeconds" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":86401}}}}", "timeoutSeconds" },
 		{ "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"externalTrafficPolicy\":\"Nope\"}}", "externalTrafficPolicy" },

@@ -100,7 +100,7 @@ static void test_decode(void **state)
 	assert_int_equal(decode_err("[\"10.0.0.0/24\",7]", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "spec.cidrs[1]"));
 	assert_int_equal(decode_err("\"10.0.0.0/24\"", err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "not a list"));
+	assert_string_equal(err, "spec.cidrs is not a list");
 	o = J("{\"metadata\":{\"name\":\"Bad_Name\"},\"spec\":{\"cidrs\":[\"10.0.0.0/24\"]}}");
 	assert_int_equal(service_cidr_decode(o, &s, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "metadata.name"));
