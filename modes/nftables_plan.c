@@ -308,6 +308,15 @@ static void add_cidr_rules(struct nftp_chain *c, uint32_t m, const struct sy_cid
 
 #define G_MAX 20
 
+/* lb-S's dnat over service-ranges-S with the key rkey (enum sy_nft_rkey) */
+static void lb_dnat(struct nftp_chain *c, unsigned shard, uint8_t rkey)
+{
+	struct sy_nft_rule r = { .act = SY_NFT_A_DNAT_RANGES, .numgen_mod = NFTP_SPAN, .rkey = rkey };
+
+	r.set = nftp_set_def(NFTP_S_SR0 + shard)->name;
+	add_rule(c, &r);
+}
+
 void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 {
 	struct nftp_chain *c;
@@ -441,23 +450,15 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	 */
 	g->lb = xcalloc(NFTP_EP_SHARDS, sizeof(*g->lb));
 	for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh++) {
-		static const uint8_t rk[] = { SY_NFT_RK_DPP, SY_NFT_RK_DPORT_PROTO, SY_NFT_RK_NODEPORT };
 		c = &g->lb[sh];
 		chain_init(c, nftp_lb_name(sh), NULL);
 		if (cluster_masq(o, &r))
 			add_rule(c, &r);
-		for (unsigned k = 0; k < ARRAY_SIZE(rk); k++) {
-			if (k == 1) {
-				r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
-				add_rule(c, &r);
-			}
-			memset(&r, 0, sizeof(r));
-			r.act = SY_NFT_A_DNAT_RANGES;
-			r.numgen_mod = NFTP_SPAN;
-			r.rkey = rk[k];
-			r.set = nftp_set_def(NFTP_S_SR0 + sh)->name;
-			add_rule(c, &r);
-		}
+		lb_dnat(c, sh, SY_NFT_RK_DPP);
+		r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
+		add_rule(c, &r);
+		lb_dnat(c, sh, SY_NFT_RK_DPORT_PROTO);
+		lb_dnat(c, sh, SY_NFT_RK_NODEPORT);
 		c->rules = sy_trim(c->rules, c->n_rules, &c->cap_rules, sizeof(*c->rules));
 	}
 	eb_pack(g->eb, &g->elems, &g->n_elems, &g->cap_elems);
