@@ -101,7 +101,7 @@ k8s_slice web-6 web fd00:244:1::2 | sed 's/^addressType: IPv4/addressType: IPv6/
 [ "$(kc get endpointslice web-6 -o jsonpath='{.addressType} {.endpoints[0].addresses[0]}')" = \
 	"IPv6 fd00:244:1::2" ] || sy_fail "IPv6 slice not stored"
 
-k8s_daemon --proxy-mode="$MODE" --cluster-cidr 10.244.0.0/16,fd00:244::/48 --min-sync-period 0s
+k8s_daemon --proxy-mode="$MODE" --cluster-cidr 10.244.0.0/16,fd00:244::/32 --min-sync-period 0s
 sy_wait 30 grep -q "First sync complete" "$SY_TMP/daemon.log" ||
 	sy_fail "no first sync: $(tail -5 "$SY_TMP/daemon.log")"
 grep -q "Running in dual-stack mode" "$SY_TMP/daemon.log" ||

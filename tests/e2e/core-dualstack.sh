@@ -91,7 +91,7 @@ stop
 # CIDR only: IPv4 limited to it, IPv6 on every local address (no link-local, no ::1)
 L2=$SY_TMP/bind.log
 run "$L2" --proxy-mode=none --metrics-bind-address 127.0.0.1:10249 --bind-address 192.168.7.2 \
-	--nodeport-addresses 192.168.8.0/24 --cluster-cidr 10.244.0.0/16,fd00:244::/48
+	--nodeport-addresses 192.168.8.0/24 --cluster-cidr 10.244.0.0/16,fd00:244::/32
 grep -q 'Running in dual-stack mode, primary IP family IPv4' "$L2" ||
 	sy_fail "--bind-address did not make IPv4 primary: $(cat "$L2")"
 # kube-proxy's warning for a dual-stack cluster with IPv4-only nodePortAddresses

@@ -6,7 +6,8 @@
 #  - a dual-stack Service (TCP, UDP, SCTP ports; NodePort; an externalIP of
 #    each family) answers on both ClusterIPs, each family only with its own
 #    EndpointSlice's endpoints (IPv4: ep1 ep2, IPv6: ep2 ep3); a client
-#    outside the cluster CIDRs is masqueraded in both; NodePort and
+#    outside the cluster CIDRs is masqueraded in both, a pod in both only
+#    through the externalIP and the NodePort, not the ClusterIP; NodePort and
 #    externalIP answer over IPv6 from outside the node; NodePorts do not
 #    answer on [::1] (kube-proxy: never in IPv6) while IPv4 keeps
 #    127.0.0.1; hairpin over IPv6;
@@ -35,7 +36,7 @@
 #
 #   node  eth-c 192.168.50.1/24 fd00:50::1/64 ── client .2 ::2 (+ .3-.9 ::3-::9)
 #         eth-K 10.244.K.1/24 fd00:244:K::1/64 ── epK 10.244.K.2 fd00:244:K::2
-#   cluster CIDRs 10.244.0.0/16 and fd00:244::/48; ClusterIPs 10.96/16 and
+#   cluster CIDRs 10.244.0.0/16 and fd00:244::/32; ClusterIPs 10.96/16 and
 #   external/LB IPs 192.168.60/24 are routed back out of eth-c, fd00:96::/64
 #   and fd00:60::/64 out of eth-1 (so unserved ones reach the filter table).
 . "$(dirname "$0")/iptables-lib.sh"
@@ -206,7 +207,7 @@ spec:
     - {name: p, protocol: TCP, port: 80, targetPort: 8080}
     - {name: u, protocol: UDP, port: 53, targetPort: 5353}
 EOF
-ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
+ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/32
 
 # ---- the kernel's tables, read back by the real tools ----
 save6() { ip netns exec "$NODE" ip6tables-legacy-save ${1:+-t "$1"} | sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]//'; }
@@ -221,7 +222,7 @@ want6 '-A SY-POSTROUTING -j MASQUERADE --random-fully'
 want6 '-d fd00:96::80/128 -p tcp -m tcp --dport 80 -j SY-SVC-'
 want6 '-d fd00:96::80/128 -p udp -m udp --dport 53 -j SY-SVC-'
 want6 '-d fd00:96::80/128 -p sctp -m sctp --dport 99 -j SY-SVC-'
-want6 '! -s fd00:244::/48 -d fd00:96::80/128 -p tcp -m tcp --dport 80 -j SY-MARK-MASQ'
+want6 '! -s fd00:244::/32 -d fd00:96::80/128 -p tcp -m tcp --dport 80 -j SY-MARK-MASQ'
 want6 '-d fd00:60::10/128 -p tcp -m tcp --dport 80 -j SY-EXT-'
 want6 '-A SY-SERVICES ! -d ::1/128 -m addrtype --dst-type LOCAL -j SY-NODEPORTS'
 want6 '-s fd00:244:3::2/128 -j SY-MARK-MASQ'
@@ -268,7 +269,7 @@ out6=$(ipt_ask_many "$CLIENT" tcp fd00:96::80 80 60)
 sy_log "IPv6 ClusterIP: $(names <<<"$out6")"
 [ "$(grep -c '^ep[23] ' <<<"$out6")" -eq 60 ] || sy_fail "IPv6 ClusterIP not answered by ep2/ep3 only: $(names <<<"$out6")"
 grep -q '^ep2 ' <<<"$out6" && grep -q '^ep3 ' <<<"$out6" || sy_fail "IPv6 ClusterIP: not both endpoints"
-# masquerade (client outside fd00:244::/48): the endpoint sees the node's address on its link
+# masquerade (client outside fd00:244::/32): the endpoint sees the node's address on its link
 grep -q '^ep2 fd00:244:2::1$' <<<"$out6" || sy_fail "IPv6 not masqueraded: $(grep ^ep2 <<<"$out6" | head -1)"
 out=$(ipt_ask_many "$CLIENT" udp fd00:96::80 53 30)
 [ "$(grep -c '^ep[23] ' <<<"$out")" -eq 30 ] || sy_fail "IPv6 UDP ClusterIP: $(names <<<"$out")"
@@ -291,7 +292,13 @@ grep -q '^ep' <<<"$out" && sy_fail "a NodePort answered on [::1]: $out"
 # hairpin: ep3 (on this node) through the IPv6 ClusterIP reaches itself, masqueraded
 out=$(ipt_ask_many "${IPT_EP_NS[3]}" tcp fd00:96::80 80 30)
 grep -q '^ep3 fd00:244:3::1$' <<<"$out" || sy_fail "IPv6 hairpin: $(names <<<"$out")"
-sy_log "dual-stack ClusterIPs, masquerade, NodePort, externalIP, hairpin: ok"
+# a pod inside the cluster CIDR of its family: to the ClusterIP not
+# masqueraded (the endpoints see the pod's own address), to the externalIP
+# and the NodePort masqueraded.  The pod is no endpoint of web in its
+# family: ep1 (fd00:244:1::2) over IPv6, ep3 (10.244.3.2) over IPv4
+ipt_pod_masq " over IPv6" fd00:96::80 80 fd00:60::10 80 fd00:50::1 30080
+IPT_POD=3 ipt_pod_masq " over IPv4" 10.96.0.80 80 192.168.60.10 80 192.168.50.1 30080
+sy_log "dual-stack ClusterIPs, masquerade (client and pod, both families), NodePort, externalIP, hairpin: ok"
 
 # externalTrafficPolicy: Local over IPv6: only the local endpoint, the client's own address kept
 out=$(ipt_ask_many "$CLIENT" tcp fd00:50::1 30050 10 fd00:50::4)
@@ -392,7 +399,7 @@ sy_wait 20 grep -q "^reply ep1 one" "$SY_TMP/conn.log" || sy_fail "IPv6 hold: no
 ipt_stop
 slice6 hold6-1 hold6 '[{name: p, protocol: TCP, port: 8081}]' fd00:244:1::2@node2 fd00:244:2::2@node2 |
 	ipt_write hold6-slice.yaml
-ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
+ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/32
 grep -q "SyncProxyRules complete.*writes=[1-9]" "$IPT_LOG" || sy_fail "the new daemon did not write the IPv6 change"
 echo two >&7
 sy_wait 20 grep -q "^reply ep1 two" "$SY_TMP/conn.log" ||
@@ -410,7 +417,7 @@ for t in ip6tables iptables; do
 		sy_fail "$t-legacy-restore of switchyard's tables failed"
 done
 before=$(save6; ipt_save)
-ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/48
+ipt_start --sync-period 30s --cluster-cidr 10.244.0.0/16,fd00:244::/32
 grep "First sync complete" -B1 "$IPT_LOG" | grep -q "writes=0" ||
 	sy_fail "an unchanged restart wrote the kernel: $(grep 'SyncProxyRules' "$IPT_LOG" | head -2)"
 [ "$(save6; ipt_save)" = "$before" ] || sy_fail "an unchanged restart changed the tables"

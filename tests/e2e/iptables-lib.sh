@@ -17,7 +17,9 @@
 # addressType IPv6, read back with ip6tables-legacy-save.  The helpers take
 # the lab's IPv4 addresses and use their twins (ipt_ip):
 #   192.168.50.N -> fd00:50::N   192.168.60.N -> fd00:60::N
-#   10.244.K.N -> fd00:244:K::N (10.244.0.0/16 -> fd00:244::/48)
+#   10.244.K.N -> fd00:244:K::N, 10.244.K.0/24 -> fd00:244:K::/64 and the
+#   cluster CIDR 10.244.0.0/16 -> fd00:244::/32 (fd00:244 fixes 32 bits as
+#   10.244 fixes 16: every pod's twin is inside the cluster CIDR's twin)
 #   10.96.A.B -> fd00:96::A:B (fd00:96::B when A is 0)
 #   anything else a.b.c.d/L -> fd00:a:b:c::d/(96+L) (fd00:a:b::d when c is 0)
 # $IPT is the family's iptables-legacy / ip6tables-legacy.
@@ -48,7 +50,7 @@ ipt_ip() {
 	case $o1.$o2 in
 	192.168) a="fd00:$o3::$o4"; l=${l:+$((l + 96))} ;;
 	10.244)
-		if [ "$l" = 16 ]; then a=fd00:244::; l=48
+		if [ "$l" = 16 ]; then a=fd00:244::; l=32
 		else a="fd00:244:$o3::$o4"; l=${l:+$((l + 40))}; fi ;;
 	10.96)
 		if [ "$l" = 16 ]; then a=fd00:96::; l=64
@@ -204,7 +206,7 @@ ipt_start() {
 
 # ipt_cidrs: the --cluster-cidr value (both families' with IPT_FAM=6)
 ipt_cidrs() {
-	if [ "$IPT_FAM" = 6 ]; then echo 10.244.0.0/16,fd00:244::/48; else echo 10.244.0.0/16; fi
+	if [ "$IPT_FAM" = 6 ]; then echo 10.244.0.0/16,fd00:244::/32; else echo 10.244.0.0/16; fi
 }
 
 ipt_stop() {
@@ -248,26 +250,35 @@ ipt_ask_many() {
 		--port "$4" --count "$5" ${src:+--src "$src"} --timeout "${IPT_ASK_TIMEOUT:-3}" 2>/dev/null
 }
 
-# ipt_pod_masq "WHEN" CLUSTER_IP PORT [EXT_IP PORT ...]: a pod (ep1,
-# 10.244.1.2, inside the cluster CIDR) asks 30 times each; the sources
-# endpoints 2 and 3 saw must be, through the ClusterIP, the pod's own
-# address only (not masqueraded) and, through each external address
-# (externalIP, NodePort: externalTrafficPolicy Cluster, which kube-proxy's
-# external chain marks unconditionally), never the pod's (masqueraded).
+# ipt_pod_masq "WHEN" CLUSTER_IP PORT [EXT_IP PORT ...]: a pod (epP, P =
+# $IPT_POD or 1: 10.244.P.2, inside the cluster CIDR) asks 30 times each;
+# the sources the other endpoints saw must be, through the ClusterIP, the
+# pod's own address only (not masqueraded) and, through each external
+# address (externalIP, NodePort: externalTrafficPolicy Cluster, which
+# kube-proxy's external chain marks unconditionally), never the pod's
+# (masqueraded).  The addresses go through ipt_ip; the pod's address is in
+# the ClusterIP's family (fd00:244:P::2 for an IPv6 one, also in a
+# dual-stack test run with IPT_FAM=4).  The pod's answers from itself
+# (hairpin) are not counted; in iptables mode the pod must not be a remote
+# (nodeName not node1) endpoint of the Service: those have no hairpin mark.
 # WHEN ends the failure messages ("" or e.g. " after the restart").
-ipt_pod_src() { # IP PORT: the sources endpoints 2 and 3 saw from ep1, sorted, space-ended
-	ipt_ask_many "${IPT_EP_NS[1]}" tcp "$1" "$2" 30 | grep '^ep[23] ' | cut -d' ' -f2 | sort -u | tr '\n' ' '
+# K IP PORT: the sources the endpoints other than epK saw from epK, sorted,
+# space-ended (v4-mapped peers of a server bound to [::] as IPv4 addresses)
+ipt_pod_src() {
+	ipt_ask_many "${IPT_EP_NS[$1]}" tcp "$2" "$3" 30 | grep '^ep[0-9]* ' | grep -v "^ep$1 " | cut -d' ' -f2 |
+		sed 's/^::ffff://' | sort -u | tr '\n' ' '
 }
 ipt_pod_masq() {
-	local when=$1 pod got
-	pod=$(ipt_ip 10.244.1.2)
+	local when=$1 k=${IPT_POD:-1} pod got
+	pod=10.244.$k.2
+	case $(ipt_ip "$2") in *:*) pod=fd00:244:$k::2 ;; esac
 	shift
-	got=$(ipt_pod_src "$1" "$2")
+	got=$(ipt_pod_src "$k" "$1" "$2")
 	[ "$got" = "$pod " ] || sy_fail "pod to the ClusterIP$when: endpoints saw '$got' (want the pod's $pod, not masqueraded)"
 	shift 2
 	while [ $# -ge 2 ]; do
-		got=$(ipt_pod_src "$1" "$2")
-		[ -n "$got" ] && ! grep -q "$pod" <<<"$got" || sy_fail "pod to $1 $2$when: endpoints saw '$got' (want masqueraded)"
+		got=$(ipt_pod_src "$k" "$1" "$2")
+		[ -n "$got" ] && ! grep -qwF "$pod" <<<"$got" || sy_fail "pod to $1 $2$when: endpoints saw '$got' (want masqueraded)"
 		shift 2
 	done
 }

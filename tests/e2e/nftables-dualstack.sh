@@ -6,8 +6,10 @@
 #   - an IPv6-only NodePort Service: TCP and UDP over IPv6 to its ClusterIP,
 #     its NodePort on the node's IPv6 address and its IPv6 externalIP, from
 #     a client outside the cluster CIDR (masqueraded: the endpoint sees the
-#     node), a local endpoint reaching itself through it (hairpin); an IPv4
-#     externalIP on it does not fail the sync (kubernetes #73157);
+#     node), a pod (ep1) masqueraded to the externalIP and the NodePort
+#     but not to the ClusterIP, a local endpoint reaching itself through
+#     it (hairpin); an IPv4 externalIP on it does not fail the sync
+#     (kubernetes #73157);
 #   - a dual-stack Service: both ClusterIPs answer, each family with its own
 #     endpoints only (the IPv4 slice names ep1, the IPv6 slice ep2 and ep3);
 #   - an IPv6 LoadBalancer IP with loadBalancerSourceRanges: allowed from
@@ -24,7 +26,7 @@
 #
 #   node: eth-c 192.168.50.1/24 fd00:50::1/64 -- client .2 / fd00:50::2, ::3
 #         eth-K 10.244.K.1/24 fd00:244:K::1/64 -- epK 10.244.K.2 fd00:244:K::2
-# Cluster CIDRs 10.244.0.0/16 and fd00:244::/48; ep3 is on this node.
+# Cluster CIDRs 10.244.0.0/16 and fd00:244::/32; ep3 is on this node.
 . "$(dirname "$0")/nftables-lib.sh"
 
 ipt_lab_base 6
@@ -177,7 +179,7 @@ EOF
 } >"$M/svc.yaml"
 
 start() {
-	nft_start --manifests "$M" --cluster-cidr 10.244.0.0/16,fd00:244::/48 \
+	nft_start --manifests "$M" --cluster-cidr 10.244.0.0/16,fd00:244::/32 \
 		--metrics-bind-address 127.0.0.1:10249 "$@"
 }
 stop() { nft_stop; }
@@ -234,11 +236,11 @@ np6=$(nft_q '[s.get("elem") for s in objs["set"] if s["family"] == "ip6" and s["
 grep -q 'ct status dnat ip6 saddr . ip6 daddr @hairpin jump mark-for-masquerade' <<<"$rules6" || sy_fail "no ip6 hairpin rule"
 grep -q 'dnat ip6 to numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' <<<"$rules6" || sy_fail "no ip6 dnat map rule"
 lb6=$(ip netns exec "$NODE" nft list chain ip6 switchyard "lb-$shard6")
-grep -q 'ip6 saddr != fd00:244::/48 jump mark-for-masquerade' <<<"$lb6" || sy_fail "no ip6 ClusterIP masquerade rule in lb-$shard6: $lb6"
+grep -q 'ip6 saddr != fd00:244::/32 jump mark-for-masquerade' <<<"$lb6" || sy_fail "no ip6 ClusterIP masquerade rule in lb-$shard6: $lb6"
 grep -q "dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard6" <<<"$lb6" ||
 	sy_fail "no ip6 dnat by @service-ranges-$shard6: $lb6"
 # a port with per-port logic (externalTrafficPolicy Local) keeps its own chains
-grep -q 'ip6 saddr != fd00:244::/48 ip6 daddr fd00:96::85 tcp dport 80 jump mark-for-masquerade' <<<"$rules6" ||
+grep -q 'ip6 saddr != fd00:244::/32 ip6 daddr fd00:96::85 tcp dport 80 jump mark-for-masquerade' <<<"$rules6" ||
 	sy_fail "no ip6 ClusterIP masquerade rule in local6's chain"
 grep -q 'ip6 saddr @affinity-' <<<"$rules6" || sy_fail "no ip6 affinity rule"
 grep -q 'endpoint-[A-Z2-7]\{8\}-default/aff6/tcp/http__fd00.244.1..2/8080' <<<"$rules6" || sy_fail "no kube-proxy-named IPv6 endpoint chain"
@@ -250,7 +252,7 @@ for t in ip ip6; do
 	[ "${o:-0}" -gt 50 ] || sy_fail "nft object count of $t switchyard: '$o'"
 done
 
-# --- IPv6 traffic: ClusterIP TCP + UDP (masqueraded: the client is outside fd00:244::/48)
+# --- IPv6 traffic: ClusterIP TCP + UDP (masqueraded: the client is outside fd00:244::/32)
 out=$(ask "$CLIENT" tcp fd00:96::80 80 60)
 [ "$(grep -c '^ep' <<<"$out")" -eq 60 ] || sy_fail "IPv6 ClusterIP TCP: $(sort <<<"$out" | uniq -c)"
 [ "$(who <<<"$out")" = "ep1 ep2 ep3 " ] || sy_fail "IPv6 ClusterIP reached: $(who <<<"$out")"
@@ -270,6 +272,11 @@ out=$(ask "$NODE" tcp fd00:96::80 80 10)
 # hairpin: ep3 reaching its own Service lands on itself now and then, masqueraded
 out=$(ask "${IPT_EP_NS[3]}" tcp fd00:96::80 80 40)
 grep -q '^ep3 fd00:244:3::1$' <<<"$out" || sy_fail "IPv6 hairpin: $(sort <<<"$out" | uniq -c)"
+# a pod (ep1, fd00:244:1::2, inside the IPv6 cluster CIDR): to the IPv6
+# ClusterIP not masqueraded (ep2/ep3 see the pod's address: the ip6
+# `saddr != cluster CIDR` rule), to the IPv6 externalIP and NodePort
+# masqueraded (externalTrafficPolicy Cluster)
+ipt_pod_masq " over IPv6" fd00:96::80 80 fd00:60::10 80 fd00:50::1 30080
 
 # --- dual stack: each ClusterIP with its own family's endpoints only
 out4=$(ask "$CLIENT" tcp 10.96.0.81 80 30)

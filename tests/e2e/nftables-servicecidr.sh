@@ -93,7 +93,7 @@ write() { ipt_write "$1"; }
 # (the default "primary" does, and a first sync before the Node is listed
 # would make the restart below rewrite them)
 start() {
-	nft_start --cluster-cidr 10.244.0.0/16,fd00:244::/48 --metrics-bind-address 127.0.0.1:10249 \
+	nft_start --cluster-cidr 10.244.0.0/16,fd00:244::/32 --metrics-bind-address 127.0.0.1:10249 \
 		--nodeport-addresses 192.168.50.0/24,fd00:50::/64 "$@"
 }
 stop() { nft_stop; }

@@ -95,7 +95,7 @@ kind: KubeProxyConfiguration
 healthzBindAddress: "::"
 metricsBindAddress: "[::1]:20249"
 bindAddress: "::"
-clusterCIDR: 10.244.0.0/16,fd00:244::/48
+clusterCIDR: 10.244.0.0/16,fd00:244::/32
 Y
 run "$SY_TMP/c.log" --config "$SY_TMP/config.yaml"
 [ "$(get 'http://[::1]:10256/healthz')" = 200 ] || sy_fail "file: healthz on [::]:10256"
