@@ -10,13 +10,18 @@
 # an unused port of a ClusterIP are REJECTed (connection refused, not a
 # timeout); without --nodeport-addresses NodePorts answer only on the
 # Node's primary IP (nftables mode defaults to "primary", as kube-proxy),
-# with it only on the listed addresses (set nodeport-ips).
+# with it only on the listed addresses (set nodeport-ips); a pod (ep1,
+# inside the cluster CIDR) is masqueraded to the externalIP and the
+# NodePort but not to the ClusterIP.  IPT_FAM=6 (nftables-basic-ipv6.sh):
+# the same over IPv6, the IPv6 instance's table `ip6 switchyard`.
 IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
 command -v nft >/dev/null || sy_skip "nft missing"
 
-# the IPv4 instance's table (the daemon also runs an IPv6 one: table ip6 switchyard)
-nft_json() { ip netns exec "$NODE" nft -j list table ip switchyard; }
+# the family's instance's table (the daemon runs both: ip and ip6 switchyard)
+NF=ip ANY=0.0.0.0
+[ "$IPT_FAM" = 6 ] && NF=ip6 ANY=::
+nft_json() { ip netns exec "$NODE" nft -j list table $NF switchyard; }
 # nft_q PYTHON-EXPR: evaluate against the ruleset's objects (list r of dicts)
 nft_q() {
 	nft_json | "$PY" -c '
@@ -26,15 +31,17 @@ objs = {}
 for k, v in r:
     objs.setdefault(k, []).append(v)
 def num(x): return int(x, 0) if isinstance(x, str) else x
+import ipaddress
+bits = 128 if "." in "'"$ANY"'" else 224	# a key: the address (4 or 16 bytes) and 12 more
 def rng(k):	# an interval key as nft prints it: a value, a range or a prefix
     if not isinstance(k, dict): return num(k), num(k)
     if "range" in k: return tuple(num(x) for x in k["range"])
-    p = k["prefix"]; a = num(p["addr"]); return a, a + (1 << (128 - p["len"])) - 1
+    p = k["prefix"]; a = num(p["addr"]); return a, a + (1 << (bits - p["len"])) - 1
 def ranges(name, ip, proto, port, ext=False):	# (first, last, ip, port) of the ranges of ip . proto . port
-    # a service-ranges key: ip (4 bytes) . proto (1 + 3) . port (2 + 2) . value (4), one integer;
+    # a service-ranges key: ip (4 or 16 bytes) . proto (1 + 3) . port (2 + 2) . value (4), one integer;
     # an external address (ext): ip . port (2 + 2) . proto (1 + 3) . value
     pp = [bytes([proto, 0, 0, 0]), port.to_bytes(2, "big") + b"\0\0"]
-    pre = int.from_bytes(bytes(map(int, ip.split("."))) + b"".join(pp[::-1] if ext else pp), "big") << 32
+    pre = int.from_bytes(ipaddress.ip_address(ip).packed + b"".join(pp[::-1] if ext else pp), "big") << 32
     return sorted((a - pre, b - pre) + tuple(e[1]["concat"]) for m in objs["map"] if m["name"] == name
                   for e in m.get("elem", []) for a, b in [rng(e[0])] if a >> 32 == pre >> 32)
 print(eval(sys.argv[1]))' "$1"
@@ -49,10 +56,12 @@ if ip netns exec "${IPT_EP_NS[1]}" "$PY" -c 'import socket; socket.socket(socket
 fi
 ipt_node_manifest
 {
-	ipt_web_manifest
+	ipt_web_manifest | ipt_yaml
 	echo ---
 	ipt_svc empty 10.96.0.90 80 8080 TCP
 } | ipt_write web.yaml
+# the lab's addresses in the family under test
+CIP=$(ipt_ip 10.96.0.80) EIP=$(ipt_ip 192.168.60.10) NIP=$(ipt_ip 192.168.50.1)
 ipt_start --sync-period 30s
 grep -q "Using nftables Proxier" "$IPT_LOG" || sy_fail "no 'Using nftables Proxier' line"
 
@@ -73,33 +82,35 @@ svcips=$(nft_q '[e for m in objs["map"] if m["name"] == "service-ips" for e in m
 # a Service port without per-port logic has no chain of its own: its
 # elements (ClusterIP, externalIP, NodePort) go to the shared chain of its
 # shard, lb-N
-shard=$(grep -o "10.96.0.80', 'tcp', 80\]}, {'goto': {'target': 'lb-[0-9]*" <<<"$svcips" | grep -o '[0-9]*$')
+shard=$(grep -o "$CIP', 'tcp', 80\]}, {'goto': {'target': 'lb-[0-9]*" <<<"$svcips" | grep -o '[0-9]*$')
 [ -n "$shard" ] || sy_fail "no ClusterIP element to lb-N in service-ips: $svcips"
-grep -q "192.168.60.10', 'tcp', 80\]}, {'goto': {'target': 'lb-$shard'" <<<"$svcips" ||
+grep -q "$EIP', 'tcp', 80\]}, {'goto': {'target': 'lb-$shard'" <<<"$svcips" ||
 	sy_fail "no externalIP element to lb-$shard: $svcips"
 svcnp=$(nft_q '[e for m in objs["map"] if m["name"] == "service-nodeports" for e in m.get("elem", [])]')
 grep -q "'tcp', 30080\]}, {'goto': {'target': 'lb-$shard'" <<<"$svcnp" || sy_fail "no NodePort element to lb-$shard: $svcnp"
 noep=$(nft_q '[e for m in objs["map"] if m["name"] == "no-endpoint-services" for e in m.get("elem", [])]')
-grep -q "10.96.0.90.*reject-chain" <<<"$noep" || sy_fail "no REJECT element for the Service without endpoints: $noep"
+grep -q "$(ipt_ip 10.96.0.90).*reject-chain" <<<"$noep" || sy_fail "no REJECT element for the Service without endpoints: $noep"
 nft_json | grep -q '"\(endpoint\|service\|external\)-[A-Z2-7]\{8\}-' && sy_fail "per-port chains for ports without per-port logic"
 # one shared chain per shard in use, none of the earlier three kinds
 nft_q '[c["name"] for c in objs["chain"]]' | grep -q "'\(cluster\|external\|nodeport\)-lb-" && sy_fail "chains of the old layout"
-rules=$(ip netns exec "$NODE" nft list table ip switchyard)
+rules=$(ip netns exec "$NODE" nft list table $NF switchyard)
 # lb-N, in this order: the ClusterIP masquerade rule, the ClusterIP dnat,
 # the mark for what is left (external and NodePort traffic), the external
 # dnat (key ip . port . proto), the NodePort dnat (address 0)
-lbrules=$(ip netns exec "$NODE" nft list chain ip switchyard "lb-$shard" | grep -E 'jump|dnat' | sed 's/^\s*//; s/ comment .*//')
-want="ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard
+lbrules=$(ip netns exec "$NODE" nft list chain $NF switchyard "lb-$shard" | grep -E 'jump|dnat' | sed 's/^\s*//; s/ comment .*//')
+want="$NF saddr != $(ipt_ip 10.244.0.0/16) jump mark-for-masquerade
+dnat $NF to $NF daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard
 jump mark-for-masquerade
-dnat ip to ip daddr . th dport . meta l4proto . numgen random mod 1048576 map @service-ranges-$shard"
+dnat $NF to $NF daddr . th dport . meta l4proto . numgen random mod 1048576 map @service-ranges-$shard"
 [ "$(head -n 4 <<<"$lbrules")" = "$want" ] || sy_fail "lb-$shard rules: $lbrules"
-[ "$(wc -l <<<"$lbrules")" = 5 ] && tail -n 1 <<<"$lbrules" | grep -q "dnat ip to ip daddr & 0.0.0.0 . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard" ||
+[ "$(wc -l <<<"$lbrules")" = 5 ] && tail -n 1 <<<"$lbrules" | grep -qF "dnat $NF to $NF daddr & $ANY . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard" ||
 	sy_fail "lb-$shard: no NodePort dnat: $lbrules"
 # @service-ranges-N: 10.96.0.80 . tcp . 80 . [0, 2^20) in three ranges of
-# 349525 or 349526 values, one per endpoint (keys: one 128-bit integer)
-eps=$(nft_q 'ranges("service-ranges-'"$shard"'", "10.96.0.80", 6, 80)')
-"$PY" - "$eps" <<'PYEOF' || sy_fail "@service-ranges-$shard ranges of 10.96.0.80 . tcp . 80: $eps"
+# 349525 or 349526 values, one per endpoint (keys: one 128-bit integer,
+# 224-bit in IPv6)
+eps=$(nft_q 'ranges("service-ranges-'"$shard"'", "'"$CIP"'", 6, 80)')
+EPS="$(ipt_ip 10.244.1.2) $(ipt_ip 10.244.2.2) $(ipt_ip 10.244.3.2)"
+"$PY" - "$eps" $EPS <<'PYEOF' || sy_fail "@service-ranges-$shard ranges of $CIP . tcp . 80: $eps"
 import ast, sys
 r = ast.literal_eval(sys.argv[1])
 assert len(r) == 3, r
@@ -108,17 +119,17 @@ for i, (a, b, ip, port) in enumerate(r):
     assert b - a + 1 in (349525, 349526), (a, b)
     assert i == 0 or a == r[i - 1][1] + 1, r
     assert port == 8080, r
-assert sorted(x[2] for x in r) == ['10.244.1.2', '10.244.2.2', '10.244.3.2'], r
+assert sorted(x[2] for x in r) == sys.argv[2:], r
 PYEOF
-np=$(nft_q 'ranges("service-ranges-'"$shard"'", "0.0.0.0", 6, 30080)')
-[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "0.0.0.0", 6, 30080))')" = 3 ] || sy_fail "NodePort 30080's ranges: $np"
+np=$(nft_q 'ranges("service-ranges-'"$shard"'", "'"$ANY"'", 6, 30080)')
+[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "'"$ANY"'", 6, 30080))')" = 3 ] || sy_fail "NodePort 30080's ranges: $np"
 # the externalIP's: ip . port . proto (the ClusterIP layout has none of it)
-ex=$(nft_q 'ranges("service-ranges-'"$shard"'", "192.168.60.10", 6, 80, True)')
-[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "192.168.60.10", 6, 80, True))')" = 3 ] || sy_fail "externalIP's ranges: $ex"
-[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "192.168.60.10", 6, 80))')" = 0 ] || sy_fail "externalIP ranges in the ClusterIP layout"
-grep -q 'ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade' <<<"$rules" || sy_fail "no hairpin rule"
+ex=$(nft_q 'ranges("service-ranges-'"$shard"'", "'"$EIP"'", 6, 80, True)')
+[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "'"$EIP"'", 6, 80, True))')" = 3 ] || sy_fail "externalIP's ranges: $ex"
+[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "'"$EIP"'", 6, 80))')" = 0 ] || sy_fail "externalIP ranges in the ClusterIP layout"
+grep -q "ct status dnat $NF saddr . $NF daddr @hairpin jump mark-for-masquerade" <<<"$rules" || sy_fail "no hairpin rule"
 hp=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "hairpin"]')
-grep -q "10.244.3.2', '10.244.3.2'" <<<"$hp" || sy_fail "no hairpin element for the local endpoint: $hp"
+grep -qF "$(ipt_ip 10.244.3.2)', '$(ipt_ip 10.244.3.2)'" <<<"$hp" || sy_fail "no hairpin element for the local endpoint: $hp"
 grep -q 'masquerade fully-random' <<<"$rules" || sy_fail "no masquerade rule"
 
 # TCP: every endpoint, uniform split, masqueraded source
@@ -127,7 +138,7 @@ c1=$(grep -c '^ep1 ' <<<"$out"); c2=$(grep -c '^ep2 ' <<<"$out"); c3=$(grep -c '
 sy_log "TCP split over 300: $c1 $c2 $c3"
 [ $((c1 + c2 + c3)) -eq 300 ] || sy_fail "only $((c1 + c2 + c3)) of 300 TCP connections answered"
 chi=$(ipt_uniform "$c1" "$c2" "$c3") || sy_fail "TCP split not uniform: $chi ($c1 $c2 $c3)"
-grep -q '^ep1 10.244.1.1$' <<<"$out" || sy_fail "ep1 did not see the node's (masqueraded) address: $(grep ^ep1 <<<"$out" | head -1)"
+grep -qx "ep1 $(ipt_ip 10.244.1.1)" <<<"$out" || sy_fail "ep1 did not see the node's (masqueraded) address: $(grep ^ep1 <<<"$out" | head -1)"
 
 # UDP
 out=$(ipt_ask_many "$CLIENT" udp 10.96.0.80 53 150)
@@ -153,16 +164,16 @@ out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.10 80 30)
 # platformApplyDefaults), NodePorts on the Node's InternalIP only, not on
 # another local address; and no "nodePortAddresses is unset" complaint
 out=$(ipt_ask_many "$CLIENT" tcp 10.244.1.1 30080 2)
-grep -q '^ep' <<<"$out" && sy_fail "NodePort answered on 10.244.1.1 (not the primary IP) without --nodeport-addresses: $out"
+grep -q '^ep' <<<"$out" && sy_fail "NodePort answered on $(ipt_ip 10.244.1.1) (not the primary IP) without --nodeport-addresses: $out"
 npips=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "nodeport-ips"]')
-[ "$npips" = "[['192.168.50.1']]" ] || sy_fail "nodeport-ips without --nodeport-addresses: $npips"
+[ "$npips" = "[['$NIP']]" ] || sy_fail "nodeport-ips without --nodeport-addresses: $npips"
 grep -q "nodePortAddresses is unset" "$IPT_LOG" && sy_fail "nftables mode logged nodePortAddresses as unset"
 # from the node itself (nat-output)
 out=$(ipt_ask_many "$NODE" tcp 10.96.0.80 80 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "ClusterIP from the node: $out"
 # hairpin: endpoint 3 (local) reaching its own Service lands on itself now and then, masqueraded
 out=$(ipt_ask_many "${IPT_EP_NS[3]}" tcp 10.96.0.80 80 40)
-grep -q '^ep3 10.244.3.1$' <<<"$out" || sy_fail "hairpin: ep3 never reached itself masqueraded: $(sort <<<"$out" | uniq -c)"
+grep -qx "ep3 $(ipt_ip 10.244.3.1)" <<<"$out" || sy_fail "hairpin: ep3 never reached itself masqueraded: $(sort <<<"$out" | uniq -c)"
 [ "$(grep -c '^ep' <<<"$out")" -eq 40 ] || sy_fail "hairpin: lost connections: $(sort <<<"$out" | uniq -c)"
 # a pod (ep1, inside the cluster CIDR): to the ClusterIP not masqueraded
 # (another endpoint sees 10.244.1.2), to the externalIP and the NodePort
@@ -173,6 +184,14 @@ ipt_pod_masq "" 10.96.0.80 80 192.168.60.10 80 192.168.50.1 30080
 # REJECT: no endpoints, and an unused port of a ClusterIP: refused at once
 for target in "10.96.0.90 80" "10.96.0.80 81"; do
 	set -- $target
+	if [ "$IPT_FAM" = 6 ]; then
+		# the first ICMPv6 error can meet the socket still locked by
+		# connect (ipt_rejected): then the SYN's retransmission after 1 s
+		# gets the refusal; refused within 2.5 s, timed by the client
+		r=$(ip netns exec "$CLIENT" "$PY" "$SY_SRC/tests/lib/echo_client.py" --host "$(ipt_ip "$1")" --port "$2" --timeout 2.5)
+		[ "$r" = REFUSED ] || sy_fail "[$(ipt_ip "$1")]:$2: '$r' (want refused within 2.5 s)"
+		continue
+	fi
 	t0=$(date +%s%N)
 	r=$(ip netns exec "$CLIENT" "$PY" -c '
 import socket, sys
@@ -187,17 +206,17 @@ except OSError as e: print("error", e)' "$1" "$2")
 done
 # metrics: kube-proxy's sync series and the nft object count
 met=$(ip netns exec "$NODE" curl -s http://127.0.0.1:10249/metrics)
-grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"} [1-9]' <<<"$met" || sy_fail "no sync duration metric"
-grep -q '^kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family="IPv4"} 0' <<<"$met" || sy_fail "no nftables failures metric"
-objs=$(sed -n 's/^switchyard_nftables_objects{table="ip switchyard"} //p' <<<"$met")
+grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv'$IPT_FAM'"} [1-9]' <<<"$met" || sy_fail "no sync duration metric"
+grep -q '^kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family="IPv'$IPT_FAM'"} 0' <<<"$met" || sy_fail "no nftables failures metric"
+objs=$(sed -n 's/^switchyard_nftables_objects{table="'$NF' switchyard"} //p' <<<"$met")
 [ "${objs:-0}" -gt 50 ] || sy_fail "nft object count: '$objs'"
 
 # --nodeport-addresses: NodePorts only on the matching node address (@nodeport-ips)
 ipt_stop
-ipt_start --sync-period 30s --nodeport-addresses 192.168.50.0/24
+ipt_start --sync-period 30s --nodeport-addresses "$(ipt_ip 192.168.50.0/24)"
 npips=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "nodeport-ips"]')
-[ "$npips" = "[['192.168.50.1']]" ] || sy_fail "nodeport-ips: $npips"
-ip netns exec "$NODE" nft list chain ip switchyard services | grep -q 'ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports' ||
+[ "$npips" = "[['$NIP']]" ] || sy_fail "nodeport-ips: $npips"
+ip netns exec "$NODE" nft list chain $NF switchyard services | grep -q "$NF daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports" ||
 	sy_fail "no @nodeport-ips dispatch rule"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.50.1 30080 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "NodePort on the listed address: $(sort <<<"$out" | uniq -c)"
@@ -205,7 +224,7 @@ out=$(ipt_ask_many "$CLIENT" tcp 10.244.1.1 30080 2)
 grep -q '^ep' <<<"$out" && sy_fail "NodePort answered on an address outside --nodeport-addresses: $out"
 # an explicit list covering both addresses: NodePorts on both
 ipt_stop
-ipt_start --sync-period 30s --nodeport-addresses 192.168.50.0/24,10.244.1.0/24
+ipt_start --sync-period 30s --nodeport-addresses "$(ipt_ip 192.168.50.0/24),$(ipt_ip 10.244.1.0/24)"
 for a in 192.168.50.1 10.244.1.1; do
 	out=$(ipt_ask_many "$CLIENT" tcp $a 30080 5)
 	[ "$(grep -c '^ep' <<<"$out")" -eq 5 ] || sy_fail "NodePort on $a (listed): $(sort <<<"$out" | uniq -c)"
