@@ -12,7 +12,8 @@
 # address, a pod is masqueraded to the externalIP and the NodePort and not
 # to the ClusterIP; the old chains are flushed at once and deleted >= 1 s
 # later, the old-layout ranges are gone, and the next restart writes
-# nothing.
+# nothing.  IPT_FAM=6 (nftables-upgrade-ipv6.sh): the same over IPv6, the
+# table ip6 switchyard.
 . "$(dirname "$0")/nftables-lib.sh"
 command -v git >/dev/null || sy_skip "git missing"
 
@@ -31,14 +32,18 @@ if [ ! -x "$PREV_BIN" ]; then
 	mv "$tmp" "$SY_BUILD/prev-$PREV"
 fi
 NEW_BIN=$SWITCHYARD
+# the family's table and the lab's addresses in it
+NF=ip BIND=()
+[ "$IPT_FAM" = 6 ] && NF=ip6 BIND=(--bind ::)
+CIP=$(ipt_ip 10.96.0.80) EIP=$(ipt_ip 192.168.60.10)
 
 ipt_lab 3
 for k in 1 2 3; do
-	sy_bg "${IPT_EP_NS[$k]}" "$SY_TMP/hold$k.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name "ep$k" --hold
+	sy_bg "${IPT_EP_NS[$k]}" "$SY_TMP/hold$k.log" "$PY" "$SY_SRC/tests/lib/echo_server.py" --port 8080 --name "ep$k" --hold "${BIND[@]}"
 done
 ipt_node_manifest
 {
-	IPT_NODEPORT=", nodePort: 30080" ipt_svc web 10.96.0.80 80 8080 TCP "type: NodePort" "externalIPs: [192.168.60.10]"
+	IPT_NODEPORT=", nodePort: 30080" ipt_svc web 10.96.0.80 80 8080 TCP "type: NodePort" "externalIPs: [\"$EIP\"]"
 	echo ---
 	ipt_slice web TCP 8080 10.244.1.2 10.244.2.2 10.244.3.2
 	echo ---
@@ -48,19 +53,19 @@ ipt_node_manifest
 } | ipt_write web.yaml
 
 SWITCHYARD=$PREV_BIN ipt_start --sync-period 60s
-old_chains() { nftn -j list chains ip | grep -o '"name": "\(cluster\|external\|nodeport\)-lb-[0-9]*"' | sort -u; }
+old_chains() { nftn -j list chains $NF | grep -o '"name": "\(cluster\|external\|nodeport\)-lb-[0-9]*"' | sort -u; }
 [ "$(old_chains | grep -c 'cluster-lb')" -ge 1 ] && [ "$(old_chains | grep -c 'external-lb')" -ge 1 ] &&
-	[ "$(old_chains | grep -c 'nodeport-lb')" -ge 1 ] || sy_fail "the previous daemon's table has no old layout: $(nftn list chains ip)"
-shard=$(nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "cluster-lb-[0-9]*"' |
+	[ "$(old_chains | grep -c 'nodeport-lb')" -ge 1 ] || sy_fail "the previous daemon's table has no old layout: $(nftn list chains $NF)"
+shard=$(nftn -j list map $NF switchyard service-ips | grep -o '"'"$CIP"'", "tcp", 80\]}, {"goto": {"target": "cluster-lb-[0-9]*"' |
 	grep -o '[0-9]*"$' | tr -d '"')
-[ -n "$shard" ] || sy_fail "no ClusterIP element to cluster-lb-N: $(nftn list map ip switchyard service-ips)"
+[ -n "$shard" ] || sy_fail "no ClusterIP element to cluster-lb-N: $(nftn list map $NF switchyard service-ips)"
 map=service-ranges-$shard
 n_ranges() { # n_ranges KEY: ranges of the key space KEY (svc_key's integer) in $map
-	nft_map_q ip "$map" 'len([1 for a, b, v in elems if a >> 32 == off >> 32])' "$1"
+	nft_map_q $NF "$map" 'len([1 for a, b, v in elems if a >> 32 == off >> 32])' "$1"
 }
-ext_old=$(svc_key 192.168.60.10 6 80)
+ext_old=$(svc_key "$EIP" 6 80)
 ext_new=$("$PY" -c 'import ipaddress, sys
-print(int.from_bytes(ipaddress.ip_address("192.168.60.10").packed + (80).to_bytes(2, "big") + bytes(2) + bytes([6, 0, 0, 0]) + bytes(4), "big"))')
+print(int.from_bytes(ipaddress.ip_address(sys.argv[1]).packed + (80).to_bytes(2, "big") + bytes(2) + bytes([6, 0, 0, 0]) + bytes(4), "big"))' "$EIP")
 [ "$(n_ranges "$ext_old")" = 3 ] || sy_fail "the previous layout's externalIP ranges: $(n_ranges "$ext_old")"
 
 # connections held across the restart: ClusterIP, externalIP, NodePort
@@ -68,7 +73,7 @@ fd=7
 for t in "10.96.0.80 80" "192.168.60.10 80" "192.168.50.1 30080"; do
 	set -- $t
 	mkfifo "$SY_TMP/in$fd"
-	sy_bg "$CLIENT" "$SY_TMP/conn$fd.log" "$PY" "$SY_SRC/tests/lib/held_client.py" "$1" "$2" "$SY_TMP/in$fd" 60
+	sy_bg "$CLIENT" "$SY_TMP/conn$fd.log" "$PY" "$SY_SRC/tests/lib/held_client.py" "$(ipt_ip "$1")" "$2" "$SY_TMP/in$fd" 60
 	eval "exec $fd>\"\$SY_TMP/in$fd\""
 	sy_wait 20 grep -q "^greeting ep" "$SY_TMP/conn$fd.log" || sy_fail "no greeting through $t: $(cat "$SY_TMP/conn$fd.log")"
 	fd=$((fd + 1))
@@ -89,12 +94,12 @@ ipt_stop
 SWITCHYARD=$NEW_BIN ipt_start --sync-period 60s
 echo_all two
 grep -q "Failed to sync proxy rules\|skipped" "$IPT_LOG" && sy_fail "the conversion failed: $(grep -E 'Failed|skipped' "$IPT_LOG" | head -3)"
-svc=$(nftn -j list map ip switchyard service-ips)
-grep -q '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "lb-'"$shard"'"' <<<"$svc" &&
-	grep -q '"192.168.60.10", "tcp", 80\]}, {"goto": {"target": "lb-'"$shard"'"' <<<"$svc" ||
+svc=$(nftn -j list map $NF switchyard service-ips)
+grep -q '"'"$CIP"'", "tcp", 80\]}, {"goto": {"target": "lb-'"$shard"'"' <<<"$svc" &&
+	grep -q '"'"$EIP"'", "tcp", 80\]}, {"goto": {"target": "lb-'"$shard"'"' <<<"$svc" ||
 	sy_fail "service-ips does not go to lb-$shard: $svc"
-nftn -j list map ip switchyard service-nodeports | grep -q '"tcp", 30080\]}, {"goto": {"target": "lb-'"$shard"'"' ||
-	sy_fail "service-nodeports does not go to lb-$shard: $(nftn list map ip switchyard service-nodeports)"
+nftn -j list map $NF switchyard service-nodeports | grep -q '"tcp", 30080\]}, {"goto": {"target": "lb-'"$shard"'"' ||
+	sy_fail "service-nodeports does not go to lb-$shard: $(nftn list map $NF switchyard service-nodeports)"
 for t in "10.96.0.80 80" "10.96.0.81 80" "192.168.60.10 80" "192.168.50.1 30080"; do
 	out=$(ipt_ask_many "$CLIENT" tcp $t 30)
 	[ "$(grep -c '^ep' <<<"$out")" -eq 30 ] || sy_fail "after the conversion $t: $(sort <<<"$out" | uniq -c)"
@@ -105,9 +110,9 @@ ipt_pod_masq " after the conversion" 10.96.0.80 80 192.168.60.10 80 192.168.50.1
 [ "$(n_ranges "$ext_old")" = 0 ] || sy_fail "old-layout externalIP ranges stayed in $map"
 [ "$(n_ranges "$ext_new")" = 3 ] || sy_fail "no externalIP ranges in the new layout in $map"
 for c in $(old_chains | grep -o '[a-z]*-lb-[0-9]*'); do
-	[ -z "$(nftn list chain ip switchyard "$c" | grep -E 'dnat|jump')" ] || sy_fail "old chain $c not flushed: $(nftn list chain ip switchyard "$c")"
+	[ -z "$(nftn list chain $NF switchyard "$c" | grep -E 'dnat|jump')" ] || sy_fail "old chain $c not flushed: $(nftn list chain $NF switchyard "$c")"
 done
-sy_wait 10 sh -c "[ -z \"\$(ip netns exec $NODE nft -j list chains ip | grep -o '\"\(cluster\|external\|nodeport\)-lb-[0-9]*\"')\" ]" ||
+sy_wait 10 sh -c "[ -z \"\$(ip netns exec $NODE nft -j list chains $NF | grep -o '\"\(cluster\|external\|nodeport\)-lb-[0-9]*\"')\" ]" ||
 	sy_fail "stale chains of the old layout stayed: $(old_chains)"
 echo_all three
 # an unchanged restart writes nothing
