@@ -18,7 +18,6 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/rtnetlink.h>
-#include <libnftnl/batch.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
@@ -56,7 +55,10 @@ struct pending_elems {
 };
 
 struct sy_nft_batch {
-	struct nftnl_batch *nb;
+	char **pages;			/* BATCH_PAGE + BATCH_OVERRUN bytes each */
+	size_t *lens;			/* the bytes of whole messages in each */
+	unsigned n_pages, cap_pages;
+	size_t bytes;			/* all pages' */
 	int family;
 	char *table;
 	uint32_t seq0, seq;		/* first message seq, next seq */
@@ -230,29 +232,87 @@ void sy_nft_close(struct sy_nft *n)
 
 /* ---- batch ---- */
 
-static void *cur(struct sy_nft_batch *b)
+/*
+ * A batch is a list of pages, as libnftnl's nftnl_batch (the message that
+ * crosses a page's end moves to the next page's start; it may run up to
+ * BATCH_OVERRUN bytes past the end before), but the pages come from a pool
+ * and go back to it: a fresh page is mapped and faulted in page by page
+ * (80 page faults), a cost that grew with the bytes written (an IPv6
+ * instance's cold start writes ~40 % more than an IPv4 one's), while a
+ * page reused is only zeroed.  A full sync's batches, one after the
+ * other, take the same few pages, and in dual stack the IPv6 instance
+ * takes those the IPv4 one left.  The pool keeps at most POOL_MAX pages
+ * (2.5 MB; sy_nft_pool_trim gives them back: the nftables mode after a
+ * sync that wrote one batch or none, the NetworkPolicy writer after its
+ * full sync); the daemon is single-threaded.
+ */
+#define PAGE_ALLOC (BATCH_PAGE + BATCH_OVERRUN)
+#define POOL_MAX 8
+
+static struct {
+	char *pg[POOL_MAX];
+	unsigned n;
+} pool;
+
+static char *page_get(void)
 {
-	return nftnl_batch_buffer(b->nb);
+	return pool.n ? pool.pg[--pool.n] : xmalloc(PAGE_ALLOC);
+}
+
+static void page_put(char *p)
+{
+	if (pool.n < POOL_MAX)
+		pool.pg[pool.n++] = p;
+	else
+		free(p);
+}
+
+void sy_nft_pool_trim(unsigned keep)
+{
+	while (pool.n > keep)
+		free(pool.pg[--pool.n]);
+}
+
+unsigned sy_nft_pool_count(void)
+{
+	return pool.n;
 }
 
 /*
- * nftnl_batch_update, and zero a newly started page: libnftnl leaves
- * attribute padding unwritten, and the kernel (and valgrind) would read
- * whatever malloc left there.
+ * A new page, zeroed after its first len bytes (the overrun too): the
+ * messages' attribute padding is left unwritten by libnftnl, and the
+ * kernel (and valgrind) would read whatever was there before.
  */
+static void page_add(struct sy_nft_batch *b, const void *msg, size_t len)
+{
+	char *p = page_get();
+
+	b->pages = sy_grow(b->pages, b->n_pages, &b->cap_pages, sizeof(*b->pages), 4);
+	b->lens = xrealloc(b->lens, b->cap_pages * sizeof(*b->lens));
+	if (len)
+		memcpy(p, msg, len);
+	memset(p + len, 0, PAGE_ALLOC - len);
+	b->pages[b->n_pages] = p;
+	b->lens[b->n_pages++] = len;
+}
+
+/* Where the next message goes. */
+static void *cur(struct sy_nft_batch *b)
+{
+	return b->pages[b->n_pages - 1] + b->lens[b->n_pages - 1];
+}
+
+/* The message just built at cur(b) is part of the batch. */
 static void batch_update(struct sy_nft_batch *b)
 {
-	int pages = nftnl_batch_iovec_len(b->nb);
+	const struct nlmsghdr *nlh = cur(b);
+	size_t len = nlh->nlmsg_len;
 
-	nftnl_batch_update(b->nb);
-	/*
-	 * A page is BATCH_PAGE + BATCH_OVERRUN bytes (the message that crosses
-	 * the page's end is copied to the next page's start): zero all of it
-	 * after the copied message, the overrun too, or a message written
-	 * there carries malloc's bytes in its padding into the next page.
-	 */
-	if (nftnl_batch_iovec_len(b->nb) != pages)
-		memset(cur(b), 0, BATCH_PAGE + BATCH_OVERRUN - nftnl_batch_buffer_len(b->nb));
+	b->bytes += len;
+	if (b->lens[b->n_pages - 1] + len <= BATCH_PAGE)
+		b->lens[b->n_pages - 1] += len;
+	else
+		page_add(b, nlh, len);	/* (the old page's copy lies past its lens: not sent) */
 }
 
 static uint32_t msg_seq(struct sy_nft_batch *b)
@@ -269,14 +329,11 @@ struct sy_nft_batch *sy_nft_batch_new(int family, const char *table)
 {
 	struct sy_nft_batch *b = xcalloc(1, sizeof(*b));
 
-	b->nb = nftnl_batch_alloc(BATCH_PAGE, BATCH_OVERRUN);
-	if (!b->nb)
-		abort();
+	page_add(b, NULL, 0);
 	b->family = family;
 	b->table = xstrdup(table);
 	b->tag = -1;
 	b->seq0 = next_seq;
-	memset(cur(b), 0, BATCH_PAGE + BATCH_OVERRUN);
 	nftnl_batch_begin(cur(b), b->seq0);
 	batch_update(b);
 	b->seq = b->seq0 + 1;
@@ -289,7 +346,10 @@ void sy_nft_batch_free(struct sy_nft_batch *b)
 		return;
 	if (b->pe.s)
 		nftnl_set_free(b->pe.s);
-	nftnl_batch_free(b->nb);
+	for (unsigned i = 0; i < b->n_pages; i++)
+		page_put(b->pages[i]);
+	free(b->pages);
+	free(b->lens);
 	free(b->tags);
 	free(b->table);
 	free(b);
@@ -317,7 +377,7 @@ unsigned sy_nft_batch_count(const struct sy_nft_batch *b)
 
 size_t sy_nft_batch_bytes(const struct sy_nft_batch *b)
 {
-	return nftnl_batch_buffer_len(b->nb) + (size_t)nftnl_batch_iovec_len(b->nb) * 0;
+	return b->bytes;
 }
 
 void sy_nft_batch_tag(struct sy_nft_batch *b, int tag)
@@ -980,6 +1040,15 @@ static void describe(const struct nlmsghdr *orig, size_t avail, int err, char *o
 		 strerror(-err));
 }
 
+/* The pending elements and the batch's end message: ready to send. */
+static void batch_finish(struct sy_nft_batch *b)
+{
+	flush_elems(b);
+	nftnl_batch_end(cur(b), b->seq);
+	batch_update(b);
+	next_seq = b->seq + 1;
+}
+
 int sy_nft_send(struct sy_nft *n, struct sy_nft_batch *b, struct sy_nft_error *e, double *kernel_s)
 {
 	static char rbuf[1 << 20];
@@ -992,16 +1061,15 @@ int sy_nft_send(struct sy_nft *n, struct sy_nft_batch *b, struct sy_nft_error *e
 
 	memset(e, 0, sizeof(*e));
 	e->tag = -1;
-	flush_elems(b);
-	nftnl_batch_end(cur(b), b->seq);
-	batch_update(b);
-	next_seq = b->seq + 1;
+	batch_finish(b);
 
-	niov = nftnl_batch_iovec_len(b->nb);
+	niov = (int)b->n_pages;
 	iov = xcalloc((size_t)niov, sizeof(*iov));
-	nftnl_batch_iovec(b->nb, iov, (uint32_t)niov);
-	for (int i = 0; i < niov; i++)
+	for (int i = 0; i < niov; i++) {
+		iov[i].iov_base = b->pages[i];
+		iov[i].iov_len = b->lens[i];
 		total += iov[i].iov_len;
+	}
 	{
 		int sz = (int)(total + 65536);
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include "switchyard/addr.h"
@@ -75,9 +76,14 @@ struct eent {
 #define SLAB_CHUNK (64u * 1024)
 #define SLAB_OFF_BITS 13		/* SLAB_CHUNK / 8 offsets */
 #define SLAB_CLASSES (((sizeof(struct eent) + NFTP_KD_MAX) + 7) / 8 + 1)
+#define SLOT_HBITS 26			/* a slot: tag << SLOT_HBITS | handle */
+#define SLOT_HANDLE ((1u << SLOT_HBITS) - 1)
+#define SLAB_MAX_CHUNKS (1u << (SLOT_HBITS - SLAB_OFF_BITS))	/* 8,192: 512 MB */
 /*
- * Entries live in 64 KB chunks and are named by 32-bit handles (chunk,
- * offset / 8, plus one: 0 is no entry), so the table's slots take 4 bytes.
+ * Entries live in 64 KB chunks and are named by 26-bit handles (chunk,
+ * offset / 8, plus one: 0 is no entry): up to 512 MB of entries, some 9
+ * million elements.  A table slot (4 bytes) holds the handle and, in its
+ * top 6 bits, a tag: 6 more bits of the key's hash.
  */
 struct slab {
 	char *cur;
@@ -108,6 +114,12 @@ static uint32_t slab_alloc(struct slab *s, size_t sz)
 		return h;
 	}
 	if (s->left < sz) {
+		if (s->n_chunks == SLAB_MAX_CHUNKS) {
+			/* as out of memory: 512 MB of entries */
+			log_error("nftables: the element index is full (%u chunks of %u KB)",
+				  SLAB_MAX_CHUNKS, SLAB_CHUNK / 1024);
+			abort();
+		}
 		s->chunks = sy_grow(s->chunks, s->n_chunks, &s->cap_chunks, sizeof(*s->chunks), 16);
 		s->cur = s->chunks[s->n_chunks++] = xmalloc(SLAB_CHUNK);
 		s->left = SLAB_CHUNK;
@@ -143,7 +155,7 @@ struct eidx {
 
 static inline struct eent *ei_at(const struct eidx *x, size_t i)
 {
-	return x->slot[i] ? slab_ptr(&x->slab, x->slot[i]) : NULL;
+	return x->slot[i] ? slab_ptr(&x->slab, x->slot[i] & SLOT_HANDLE) : NULL;
 }
 
 /*
@@ -185,16 +197,39 @@ static size_t ei_home(const struct eidx *x, uint64_t h)
 	return (size_t)(h & (x->cap - 1));
 }
 
-/* The slot of (set, key): the entry's, or the empty one where it would go. */
-static size_t ei_find(const struct eidx *x, unsigned set, const uint8_t *key, unsigned klen)
+/* A hash's tag: its top bits (the home slot takes the low ones), in place in a slot. */
+static uint32_t ei_tag(uint64_t h)
 {
-	size_t i = ei_home(x, ekey_hash(set, key, klen));
+	return (uint32_t)(h >> (64 - (32 - SLOT_HBITS))) << SLOT_HBITS;
+}
+
+/*
+ * The slot of (set, key): the entry's, or the empty one where it would go.
+ * An entry is read only when its slot's tag is the key's: the others on
+ * the way (1.3 a lookup at 10,000 Services) cost no cache miss.
+ */
+static size_t ei_find_h(const struct eidx *x, uint64_t h, unsigned set, const uint8_t *key,
+			unsigned klen)
+{
+	uint32_t tag = ei_tag(h);
+	size_t i = ei_home(x, h);
 
 	for (;; i = (i + 1) & (x->cap - 1)) {
-		const struct eent *e = ei_at(x, i);
-		if (!e || (e->set == set && e->klen == klen && !memcmp(e->key, key, klen)))
+		uint32_t sl = x->slot[i];
+		const struct eent *e;
+		if (!sl)
+			return i;
+		if ((sl & ~SLOT_HANDLE) != tag)
+			continue;
+		e = slab_ptr(&x->slab, sl & SLOT_HANDLE);
+		if (e->set == set && e->klen == klen && !memcmp(e->key, key, klen))
 			return i;
 	}
+}
+
+static size_t ei_find(const struct eidx *x, unsigned set, const uint8_t *key, unsigned klen)
+{
+	return ei_find_h(x, ekey_hash(set, key, klen), set, key, klen);
 }
 
 static struct eent *ei_get(const struct eidx *x, unsigned set, const uint8_t *key, unsigned klen)
@@ -202,29 +237,66 @@ static struct eent *ei_get(const struct eidx *x, unsigned set, const uint8_t *ke
 	return x->cap ? ei_at(x, ei_find(x, set, key, klen)) : NULL;
 }
 
-/* Put the entries of old[0..oc) that are in D or K into a fresh table of cap slots. */
+static struct eent *ei_get_h(const struct eidx *x, uint64_t h, unsigned set, const uint8_t *key,
+			     unsigned klen)
+{
+	return x->cap ? ei_at(x, ei_find_h(x, h, set, key, klen)) : NULL;
+}
+
+/*
+ * Fetch the home slot of a key hashed ahead: the lookups of a port's
+ * elements, one after the other, each began with a cache miss on its
+ * slot (the table is 1 MB at 10,000 Services), now overlapped.
+ */
+#define EI_AHEAD_LOOKUPS 16
+static inline void ei_prefetch(const struct eidx *x, uint64_t h)
+{
+	if (x->cap)
+		__builtin_prefetch(&x->slot[ei_home(x, h)]);
+}
+
+/*
+ * Put the entries of old[0..oc) that are in D or K into a fresh table of
+ * cap slots.  The keys are distinct: each goes to the first empty slot
+ * from its home, no key compared (ei_find would read every entry on the
+ * way).  The entries, read to hash their keys, lie in the slabs in no
+ * order to the slots': fetched a few slots ahead, their cache misses
+ * overlap.
+ */
+#define EI_AHEAD 8
 static void ei_rehash(struct eidx *x, uint32_t *old, size_t oc, size_t cap)
 {
+	size_t mask = cap - 1;
+
 	x->cap = cap;
 	x->slot = xcalloc(cap, sizeof(*x->slot));
 	x->n = 0;
 	for (size_t i = 0; i < oc; i++) {
 		struct eent *e;
+		size_t j;
+		if (i + EI_AHEAD < oc && old[i + EI_AHEAD]) {
+			const char *p = slab_ptr(&x->slab, old[i + EI_AHEAD] & SLOT_HANDLE);
+			__builtin_prefetch(p);
+			__builtin_prefetch(p + 63);	/* the key may run into the next line */
+		}
 		if (!old[i])
 			continue;
-		e = slab_ptr(&x->slab, old[i]);
-		if (e->ink || e->refs) {
-			x->slot[ei_find(x, e->set, e->key, e->klen)] = old[i];
-			x->n++;
-		} else {
-			slab_put(&x->slab, old[i], eent_size(e->klen));
+		e = slab_ptr(&x->slab, old[i] & SLOT_HANDLE);
+		if (!e->ink && !e->refs) {
+			slab_put(&x->slab, old[i] & SLOT_HANDLE, eent_size(e->klen));
+			continue;
 		}
+		for (j = ei_home(x, ekey_hash(e->set, e->key, e->klen)); x->slot[j]; j = (j + 1) & mask)
+			;
+		x->slot[j] = old[i];		/* (its tag: the same hash) */
+		x->n++;
 	}
 	free(old);
 }
 
-/* The entry of (set, key), new (refs 0, not in K) if there was none. */
-static struct eent *ei_put(struct eidx *x, unsigned set, const uint8_t *key, unsigned klen)
+/* The entry of (set, key) (hash: ekey_hash's), new (refs 0, not in K) if there was none. */
+static struct eent *ei_put_h(struct eidx *x, uint64_t hash, unsigned set, const uint8_t *key,
+			     unsigned klen)
 {
 	struct eent *e;
 	uint32_t h;
@@ -232,7 +304,7 @@ static struct eent *ei_put(struct eidx *x, unsigned set, const uint8_t *key, uns
 
 	if ((x->n + 1) * 4 > x->cap * 3)
 		ei_rehash(x, x->slot, x->cap, x->cap ? 2 * x->cap : 1024);
-	i = ei_find(x, set, key, klen);
+	i = ei_find_h(x, hash, set, key, klen);
 	if (x->slot[i])
 		return ei_at(x, i);
 	h = slab_alloc(&x->slab, eent_size(klen));
@@ -241,16 +313,21 @@ static struct eent *ei_put(struct eidx *x, unsigned set, const uint8_t *key, uns
 	e->set = (uint16_t)set;
 	e->klen = (uint8_t)klen;
 	memcpy(e->key, key, klen);
-	x->slot[i] = h;
+	x->slot[i] = ei_tag(hash) | h;
 	x->n++;
 	return e;
+}
+
+static struct eent *ei_put(struct eidx *x, unsigned set, const uint8_t *key, unsigned klen)
+{
+	return ei_put_h(x, ekey_hash(set, key, klen), set, key, klen);
 }
 
 /* Remove and free an entry (neither D nor K wants it any more). */
 static void ei_del(struct eidx *x, struct eent *e)
 {
 	size_t mask = x->cap - 1, i = ei_find(x, e->set, e->key, e->klen), j = i;
-	uint32_t h = x->slot[i];
+	uint32_t h = x->slot[i] & SLOT_HANDLE;
 
 	if (ei_at(x, i) != e)
 		return;
@@ -295,6 +372,7 @@ static void ei_free(struct eidx *x)
 /* An element of a unit: its set and key (pointing into a plan or an index entry). */
 struct ekey {
 	const uint8_t *key;
+	uint64_t h;			/* ekey_hash */
 	uint16_t set;
 	uint8_t klen;
 };
@@ -565,16 +643,21 @@ static void d_shard_ref(struct proxy_mode *m, unsigned set, int d)
 	}
 }
 
-static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
+static void d_add_elem_h(struct proxy_mode *m, const struct nftp_elem *e, uint64_t h)
 {
 	struct eent *d;
 
 	d_shard_ref(m, e->set, 1);
-	d = ei_put(&m->elems, e->set, nftp_elem_kp(e), e->klen);
+	d = ei_put_h(&m->elems, h, e->set, nftp_elem_kp(e), e->klen);
 	if (d->refs++ == 0)
 		m->elems.n_d++;
 	if (!d->e)
 		d->e = e;
+}
+
+static void d_add_elem(struct proxy_mode *m, const struct nftp_elem *e)
+{
+	d_add_elem_h(m, e, ekey_hash(e->set, nftp_elem_kp(e), e->klen));
 }
 
 static void d_del_elem(struct proxy_mode *m, const struct nftp_elem *e)
@@ -604,8 +687,17 @@ static void d_port_add(struct proxy_mode *m, struct nftp_port *pp)
 	}
 	const struct nftp_elem *last = NULL;	/* a key space's elements are consecutive */
 	bool owns = false;
-	for (unsigned i = 0; i < pp->n_elems; i++) {
-		const struct nftp_elem *e = &pp->elems[i];
+	uint64_t hs[2 * EI_AHEAD_LOOKUPS];	/* the elements' hashes, from a window ahead */
+	for (unsigned i = 0; i < pp->n_elems + EI_AHEAD_LOOKUPS; i++) {
+		const struct nftp_elem *e;
+		if (i < pp->n_elems) {
+			e = &pp->elems[i];
+			hs[i % (2 * EI_AHEAD_LOOKUPS)] = ekey_hash(e->set, nftp_elem_kp(e), e->klen);
+			ei_prefetch(&m->elems, hs[i % (2 * EI_AHEAD_LOOKUPS)]);
+		}
+		if (i < EI_AHEAD_LOOKUPS)
+			continue;
+		e = &pp->elems[i - EI_AHEAD_LOOKUPS];
 		if (is_sr_elem(e)) {
 			if (!sr_same(last, e))
 				owns = sr_take(m, pp, e);
@@ -613,7 +705,7 @@ static void d_port_add(struct proxy_mode *m, struct nftp_port *pp)
 			if (!owns)
 				continue;
 		}
-		d_add_elem(m, e);
+		d_add_elem_h(m, e, hs[(i - EI_AHEAD_LOOKUPS) % (2 * EI_AHEAD_LOOKUPS)]);
 	}
 	for (unsigned i = 0; i < pp->n_asets; i++) {
 		struct dset *s = xcalloc(1, sizeof(*s));
@@ -1002,7 +1094,8 @@ static void u_free(struct unit *u)
 static void e_push(struct unit *u, unsigned set, const uint8_t *key, unsigned klen)
 {
 	u->elems = sy_grow(u->elems, u->n_elems, &u->cap_elems, sizeof(*u->elems), 32);
-	u->elems[u->n_elems++] = (struct ekey){ key, (uint16_t)set, (uint8_t)klen };
+	u->elems[u->n_elems++] = (struct ekey){ key, ekey_hash(set, key, klen), (uint16_t)set,
+						(uint8_t)klen };
 }
 
 /* Which of a port's elements a unit takes: all, all but the verdict maps', only those. */
@@ -1103,10 +1196,14 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 	 * kernel's rbtree refuses an overlap; one transaction, so no packet
 	 * sees the map in between).
 	 */
+	for (unsigned i = 0; i < u->n_elems && i < EI_AHEAD_LOOKUPS; i++)
+		ei_prefetch(&m->elems, u->elems[i].h);
 	for (unsigned i = 0; i < u->n_elems; i++) {
 		const struct ekey *uk = &u->elems[i];
-		struct eent *x = ei_get(&m->elems, uk->set, uk->key, uk->klen);
+		struct eent *x = ei_get_h(&m->elems, uk->h, uk->set, uk->key, uk->klen);
 		const struct nftp_elem *e;
+		if (i + EI_AHEAD_LOOKUPS < u->n_elems)
+			ei_prefetch(&m->elems, u->elems[i + EI_AHEAD_LOOKUPS].h);
 		if (!x || !x->ink)
 			continue;
 		e = d_elem_value(m, x);
@@ -1117,7 +1214,7 @@ static unsigned emit(struct proxy_mode *m, struct sy_nft_batch *b, const struct 
 	}
 	for (unsigned i = 0; i < u->n_elems; i++) {
 		const struct ekey *uk = &u->elems[i];
-		struct eent *x = ei_get(&m->elems, uk->set, uk->key, uk->klen);
+		struct eent *x = ei_get_h(&m->elems, uk->h, uk->set, uk->key, uk->klen);
 		const struct nftp_elem *e;
 		if (!x || x->ink)
 			continue;
@@ -1183,6 +1280,16 @@ static unsigned emit_stale(struct proxy_mode *m, struct sy_nft_batch *b, double 
 }
 
 /* ---- sync ---- */
+
+/* This thread's page faults so far (minor and major). */
+static long thread_faults(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) < 0)
+		return 0;
+	return ru.ru_minflt + ru.ru_majflt;
+}
 
 /* This thread's CPU time (user + system: the kernel's work in sendmsg included), seconds. */
 static double thread_cpu(void)
@@ -1600,6 +1707,7 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	struct nftp_opts o;
 	struct sender s = { .m = m, .st = st };
 	double now = sy_now_mono(), cpu0 = thread_cpu();
+	long flt0 = thread_faults();
 	unsigned written = 0;
 	int r = 0;
 
@@ -1666,6 +1774,14 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	free(s.bad);
 	free(s.tags);
 	slot_gc(m);
+	/*
+	 * The batch pages lib/nft.c keeps: a full sync's leave them to the
+	 * next instance's (in dual stack the IPv6 one follows); a sync that
+	 * wrote one batch or none (a change, a resync without drift) keeps
+	 * one page for the next.
+	 */
+	if (!full || st->writes <= 1)
+		sy_nft_pool_trim(1);
 
 	m->n_rules = m->d_rules;
 	st->rules_total = m->d_rules + m->elems.n_d + hmap_count(&m->dchains) +
@@ -1673,10 +1789,10 @@ static int nft_mode_sync(struct proxy_mode *m, const struct sy_sync_input *in, b
 	st->table_rules[m->family == AF_INET6 ? 1 : 0] = st->rules_total;
 	st->rules_written = written;
 	log_v(3, "nftables %s: %s sync in %.3f ms (cpu %.3f ms), %llu batch(es), %.3f ms in the "
-	      "kernel (cpu %.3f ms), %u rules written", m->fam_table, full ? "full" : "partial",
-	      (sy_now_mono() - now) * 1e3, (thread_cpu() - cpu0) * 1e3,
+	      "kernel (cpu %.3f ms), %u rules written, %ld page faults", m->fam_table,
+	      full ? "full" : "partial", (sy_now_mono() - now) * 1e3, (thread_cpu() - cpu0) * 1e3,
 	      (unsigned long long)st->writes, st->kernel_write_seconds * 1e3,
-	      st->kernel_write_cpu_seconds * 1e3, written);
+	      st->kernel_write_cpu_seconds * 1e3, written, thread_faults() - flt0);
 	return r;
 }
 
@@ -1904,6 +2020,7 @@ static void nft_mode_free(struct proxy_mode *m)
 	d_clear(m);
 	k_clear(m);
 	ei_free(&m->elems);
+	nftp_scratch_free();
 	hmap_iter_init(&it, &m->ports);
 	while (hmap_iter_next(&it, NULL, &v))
 		nftp_port_free(v);

@@ -175,6 +175,40 @@ static struct elem_b *add_elem(struct nftp_ebuild *b, unsigned set, const struct
 
 _Static_assert(NFTP_KD_MAX < 64 && SY_NFT_EV_ACCEPT < 16, "struct nftp_elem's bit fields");
 
+/*
+ * The array a plan's elements are built in, kept from one plan to the next
+ * (up to EB_KEEP elements): each plan grew its own from 32 elements and
+ * freed it (2-8 KB a port at 10 endpoints), and those blocks, too large for
+ * glibc's per-size caches, went through its general allocator every time,
+ * with the packed block after them (more so for IPv6 ports, whose packed
+ * blocks are larger too).  A plan takes it while it builds (a plan built
+ * meanwhile would start its own).
+ */
+#define EB_KEEP 1024
+static struct nftp_ebuild eb_kept;
+
+static void eb_start(struct nftp_ebuild *b)
+{
+	*b = eb_kept;
+	b->n = 0;
+	memset(&eb_kept, 0, sizeof(eb_kept));
+}
+
+static void eb_done(struct nftp_ebuild *b)
+{
+	if (b->cap <= EB_KEEP && !eb_kept.a)
+		eb_kept = *b;
+	else
+		free(b->a);
+	memset(b, 0, sizeof(*b));
+}
+
+void nftp_scratch_free(void)
+{
+	free(eb_kept.a);
+	memset(&eb_kept, 0, sizeof(eb_kept));
+}
+
 /* The built elements as one block: the array, then each one's key and data. */
 static void eb_pack(struct nftp_ebuild *b, struct nftp_elem **out, unsigned *n, unsigned *cap)
 {
@@ -184,7 +218,7 @@ static void eb_pack(struct nftp_ebuild *b, struct nftp_elem **out, unsigned *n, 
 	*out = NULL;
 	*n = *cap = 0;
 	if (!b->n) {
-		free(b->a);
+		eb_done(b);
 		return;
 	}
 	for (unsigned i = 0; i < b->n; i++)
@@ -199,8 +233,7 @@ static void eb_pack(struct nftp_ebuild *b, struct nftp_elem **out, unsigned *n, 
 		p += l;
 	}
 	*n = *cap = b->n;
-	free(b->a);
-	memset(b, 0, sizeof(*b));
+	eb_done(b);
 }
 
 static struct sy_nft_rule r_jump(uint8_t act, const char *chain)
@@ -322,8 +355,9 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	struct nftp_chain *c;
 	struct sy_nft_rule r;
 
-	struct nftp_ebuild eb = { 0 };
+	struct nftp_ebuild eb;
 
+	eb_start(&eb);
 	memset(g, 0, sizeof(*g));
 	g->eb = &eb;
 	g->chains = xcalloc(G_MAX, sizeof(*g->chains));
@@ -645,7 +679,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 				const struct nftp_alloc *al)
 {
 	struct nftp_port *pp = xcalloc(1, sizeof(*pp));
-	struct nftp_ebuild eb = { 0 };
+	struct nftp_ebuild eb;
 	const char *proto = dp->proto == IPPROTO_UDP ? "udp" : dp->proto == IPPROTO_SCTP ? "sctp" : "tcp";
 	char base[600], ebase[700];
 	unsigned n_int, n_ext, n_eps = dp->n_cluster_eps + dp->n_local_eps;
@@ -658,6 +692,7 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 
 	ds_port_internal_eps(dp, &n_int);
 	ds_port_external_eps(dp, &n_ext);
+	eb_start(&eb);
 	pp->eb = &eb;
 	pp->name = xstrdup(dp->name);
 	pp->serial = dp->serial;

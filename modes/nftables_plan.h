@@ -219,6 +219,8 @@ uint32_t nftp_be32(const uint8_t *p);
 struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port *dp,
 				const struct nftp_alloc *al);
 void nftp_port_free(struct nftp_port *pp);
+/* Free what the planner keeps from one plan to the next (a scratch array). */
+void nftp_scratch_free(void);
 
 /* kube-proxy's name: prefix + base32(sha256(base))[:8] + "-" + base (truncated). */
 void nftp_chain_name(char out[NFTP_NAME_MAX + 1], const char *prefix, const char *base);

@@ -1642,6 +1642,7 @@ out:
 	sy_nft_batch_free(b);
 	kstate_free(&ks);
 	sink_free(&k);
+	sy_nft_pool_trim(0);	/* the batch's pages too (lib/nft.c keeps them for the next batches) */
 	malloc_trim(0);	/* the desired state and the batch were transient: give them back */
 	return r;
 }

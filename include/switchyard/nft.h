@@ -166,6 +166,12 @@ unsigned sy_nft_batch_count(const struct sy_nft_batch *b);
 size_t sy_nft_batch_bytes(const struct sy_nft_batch *b);
 /* Messages added after this carry tag (reported on error); default -1. */
 void sy_nft_batch_tag(struct sy_nft_batch *b, int tag);
+/*
+ * A freed batch's pages are kept for the next batches (up to 8 of 320 KB:
+ * a page reused is not faulted in again); give back all but keep of them.
+ */
+void sy_nft_pool_trim(unsigned keep);
+unsigned sy_nft_pool_count(void);	/* pages kept */
 
 void sy_nft_table_add(struct sy_nft_batch *b);
 void sy_nft_table_del(struct sy_nft_batch *b);
