@@ -55,10 +55,9 @@ struct pending_elems {
 };
 
 struct sy_nft_batch {
-	char **pages;			/* BATCH_PAGE + BATCH_OVERRUN bytes each */
-	size_t *lens;			/* the bytes of whole messages in each */
+	/* the pages (BATCH_PAGE + BATCH_OVERRUN bytes each), the bytes of whole messages in each */
+	struct iovec *iov;
 	unsigned n_pages, cap_pages;
-	size_t bytes;			/* all pages' */
 	int family;
 	char *table;
 	uint32_t seq0, seq;		/* first message seq, next seq */
@@ -287,19 +286,19 @@ static void page_add(struct sy_nft_batch *b, const void *msg, size_t len)
 {
 	char *p = page_get();
 
-	b->pages = sy_grow(b->pages, b->n_pages, &b->cap_pages, sizeof(*b->pages), 4);
-	b->lens = xrealloc(b->lens, b->cap_pages * sizeof(*b->lens));
+	b->iov = sy_grow(b->iov, b->n_pages, &b->cap_pages, sizeof(*b->iov), 4);
 	if (len)
 		memcpy(p, msg, len);
 	memset(p + len, 0, PAGE_ALLOC - len);
-	b->pages[b->n_pages] = p;
-	b->lens[b->n_pages++] = len;
+	b->iov[b->n_pages++] = (struct iovec){ .iov_base = p, .iov_len = len };
 }
 
 /* Where the next message goes. */
 static void *cur(struct sy_nft_batch *b)
 {
-	return b->pages[b->n_pages - 1] + b->lens[b->n_pages - 1];
+	const struct iovec *v = &b->iov[b->n_pages - 1];
+
+	return (char *)v->iov_base + v->iov_len;
 }
 
 /* The message just built at cur(b) is part of the batch. */
@@ -308,11 +307,10 @@ static void batch_update(struct sy_nft_batch *b)
 	const struct nlmsghdr *nlh = cur(b);
 	size_t len = nlh->nlmsg_len;
 
-	b->bytes += len;
-	if (b->lens[b->n_pages - 1] + len <= BATCH_PAGE)
-		b->lens[b->n_pages - 1] += len;
+	if (b->iov[b->n_pages - 1].iov_len + len <= BATCH_PAGE)
+		b->iov[b->n_pages - 1].iov_len += len;
 	else
-		page_add(b, nlh, len);	/* (the old page's copy lies past its lens: not sent) */
+		page_add(b, nlh, len);	/* (the old page's copy lies past its iov_len: not sent) */
 }
 
 static uint32_t msg_seq(struct sy_nft_batch *b)
@@ -347,9 +345,8 @@ void sy_nft_batch_free(struct sy_nft_batch *b)
 	if (b->pe.s)
 		nftnl_set_free(b->pe.s);
 	for (unsigned i = 0; i < b->n_pages; i++)
-		page_put(b->pages[i]);
-	free(b->pages);
-	free(b->lens);
+		page_put(b->iov[i].iov_base);
+	free(b->iov);
 	free(b->tags);
 	free(b->table);
 	free(b);
@@ -377,7 +374,11 @@ unsigned sy_nft_batch_count(const struct sy_nft_batch *b)
 
 size_t sy_nft_batch_bytes(const struct sy_nft_batch *b)
 {
-	return b->bytes;
+	size_t n = 0;
+
+	for (unsigned i = 0; i < b->n_pages; i++)
+		n += b->iov[i].iov_len;
+	return n;
 }
 
 void sy_nft_batch_tag(struct sy_nft_batch *b, int tag)
@@ -1054,41 +1055,32 @@ int sy_nft_send(struct sy_nft *n, struct sy_nft_batch *b, struct sy_nft_error *e
 	static char rbuf[1 << 20];
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
 	struct msghdr msg = { 0 };
-	struct iovec *iov;
-	int fd = mnl_socket_get_fd(n->nl), niov, ret = 0;
-	size_t total = 0;
+	int fd = mnl_socket_get_fd(n->nl), ret = 0;
+	size_t total;
 	double t0;
 
 	memset(e, 0, sizeof(*e));
 	e->tag = -1;
 	batch_finish(b);
 
-	niov = (int)b->n_pages;
-	iov = xcalloc((size_t)niov, sizeof(*iov));
-	for (int i = 0; i < niov; i++) {
-		iov[i].iov_base = b->pages[i];
-		iov[i].iov_len = b->lens[i];
-		total += iov[i].iov_len;
-	}
+	total = sy_nft_batch_bytes(b);
 	{
 		int sz = (int)(total + 65536);
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
 	}
 	msg.msg_name = &snl;
 	msg.msg_namelen = sizeof(snl);
-	msg.msg_iov = iov;
-	msg.msg_iovlen = (size_t)niov;
+	msg.msg_iov = b->iov;
+	msg.msg_iovlen = b->n_pages;
 	t0 = sy_now_mono();
 	if (sendmsg(fd, &msg, 0) < 0) {
 		ret = -errno;
-		free(iov);
 		snprintf(e->what, sizeof(e->what), "sending the batch (%zu bytes): %s", total, strerror(-ret));
 		e->err = ret;
 		return ret;
 	}
 	if (kernel_s)
 		*kernel_s = sy_now_mono() - t0;
-	free(iov);
 
 	/* the kernel processed the batch inside sendmsg: its errors are queued now */
 	for (;;) {

@@ -113,11 +113,11 @@ static void walk(struct sy_nft_batch *b, struct walk *w)
 	memset(w, 0, sizeof(*w));
 	w->seq = b->seq0;
 	for (unsigned i = 0; i < b->n_pages; i++) {
-		const struct nlmsghdr *nlh = (const void *)b->pages[i];
-		int rem = (int)b->lens[i];
+		const struct nlmsghdr *nlh = b->iov[i].iov_base;
+		int rem = (int)b->iov[i].iov_len;
 
-		assert_true(b->lens[i] <= BATCH_PAGE);
-		total += b->lens[i];
+		assert_true(b->iov[i].iov_len <= BATCH_PAGE);
+		total += b->iov[i].iov_len;
 		while (mnl_nlmsg_ok(nlh, rem)) {
 			uint16_t type = nlh->nlmsg_type;
 			assert_int_equal(nlh->nlmsg_seq, w->seq);
@@ -167,15 +167,15 @@ static void test_reuse(void **state)
 	n = a->n_pages;
 	assert_true(n >= 3 && n <= POOL_MAX);
 	for (unsigned i = 0; i < n; i++)
-		fresh[i] = a->pages[i];
+		fresh[i] = a->iov[i].iov_base;
 	/* keep a's bytes; give its pages back dirty */
 	char **copy = xcalloc(n, sizeof(*copy));
 	size_t *lens = xcalloc(n, sizeof(*lens));
 	for (unsigned i = 0; i < n; i++) {
-		copy[i] = xmalloc(a->lens[i]);
-		memcpy(copy[i], a->pages[i], a->lens[i]);
-		lens[i] = a->lens[i];
-		memset(a->pages[i], 0xa5, PAGE_ALLOC);
+		copy[i] = xmalloc(a->iov[i].iov_len);
+		memcpy(copy[i], a->iov[i].iov_base, a->iov[i].iov_len);
+		lens[i] = a->iov[i].iov_len;
+		memset(a->iov[i].iov_base, 0xa5, PAGE_ALLOC);
 	}
 	next_seq = a->seq0;		/* the same sequence numbers again */
 	sy_nft_batch_free(a);
@@ -186,10 +186,10 @@ static void test_reuse(void **state)
 	for (unsigned i = 0; i < n; i++) {
 		bool reused = false;
 		for (unsigned j = 0; j < n; j++)
-			reused |= b->pages[i] == fresh[j];
+			reused |= b->iov[i].iov_base == fresh[j];
 		assert_true(reused);
-		assert_int_equal(b->lens[i], lens[i]);
-		assert_memory_equal(b->pages[i], copy[i], lens[i]);
+		assert_int_equal(b->iov[i].iov_len, lens[i]);
+		assert_memory_equal(b->iov[i].iov_base, copy[i], lens[i]);
 		free(copy[i]);
 	}
 	assert_int_equal(sy_nft_pool_count(), 0);
