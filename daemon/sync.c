@@ -427,11 +427,28 @@ static void family_synced(struct sy_daemon *d, unsigned f, bool full, double ela
 }
 
 /*
- * Sync each family's instance, the primary first.  A failing family keeps
- * its previous rules; the other family is programmed all the same.  The
- * runner then retries under its backoff with a full sync of every family
- * (the changes stay uncommitted, as for a single family).  Returns the
- * number of families that failed; *st sums the stats of those that did not.
+ * Whether a partial sync calls family index f's instance: only when a port
+ * of its family changed, the Service CIDRs changed, or the instance asked
+ * to be called by now (resync_in).  kube-proxy's dual-stack proxier hands
+ * an EndpointSlice to its family's proxier only, and a proxier syncs only
+ * when its own change trackers hold something: an IPv4 endpoint change
+ * costs the IPv6 instance nothing.  A full sync calls every instance.
+ */
+static bool family_due(const struct sy_daemon *d, unsigned f, bool full, double now)
+{
+	const struct sync_runner *s = &d->sync;
+
+	return full || d->ds.chg[f].n || d->ds.service_cidrs_changed ||
+		(s->family_due_mono[f] > 0 && now >= s->family_due_mono[f]);
+}
+
+/*
+ * Sync each family's instance, the primary first (a partial sync: each
+ * family_due one).  A failing family keeps its previous rules; the other
+ * family is programmed all the same.  The runner then retries under its
+ * backoff with a full sync of every family (the changes stay uncommitted,
+ * as for a single family).  Returns the number of families that failed;
+ * *st sums the stats of those that did not.
  */
 static unsigned sync_families(struct sy_daemon *d, bool full, struct mode_sync_stats *st)
 {
@@ -452,6 +469,8 @@ static unsigned sync_families(struct sy_daemon *d, bool full, struct mode_sync_s
 		if (!d->modes[f])
 			continue;
 		t0 = sy_now_mono();
+		if (!family_due(d, f, full, t0))
+			continue;
 		r = d->mode_ops->sync(d->modes[f], &in, full, &one);
 		if (r < 0) {
 			failed++;
@@ -464,6 +483,7 @@ static unsigned sync_families(struct sy_daemon *d, bool full, struct mode_sync_s
 		}
 		/* kube-proxy's per-proxier series: this family's own sync */
 		family_synced(d, f, full, sy_now_mono() - t0, &one);
+		s->family_due_mono[f] = one.resync_in > 0 ? sy_now_mono() + one.resync_in : 0;
 		st->rules_written += one.rules_written;
 		st->rules_total += one.rules_total;
 		st->writes += one.writes;
@@ -541,7 +561,12 @@ static void run_sync(struct sy_daemon *d)
 	observe_changes(d, now_wall);
 	d->metrics.kernel_writes_total += st.writes;
 	d->last_sync_wall = now_wall;
-	s->mode_due_mono = st.resync_in > 0 ? sy_now_mono() + st.resync_in : 0;
+	/* the earliest instance's (one skipped by this partial sync keeps its own) */
+	s->mode_due_mono = 0;
+	for (unsigned f = 0; f < 2; f++)
+		if (s->family_due_mono[f] > 0 &&
+		    (s->mode_due_mono <= 0 || s->family_due_mono[f] < s->mode_due_mono))
+			s->mode_due_mono = s->family_due_mono[f];
 	log_v(2, "SyncProxyRules complete: mode=%s full=%s services=%zu ports=%zu changed=%u "
 	      "writes=%llu rules=%llu conntrack_deleted=%llu elapsed=%.3fms kernel_write=%.3fms "
 	      "tables_unread=%u tables_patched=%u tables_relaid=%u ports6=%zu",

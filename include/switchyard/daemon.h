@@ -33,6 +33,7 @@ struct sync_runner {
 	double backoff;			/* after a failed sync */
 	double start_wall;		/* when the runner started (latency metric cut-off) */
 	double mode_due_mono;		/* the mode asked to be called by then (0 = not) */
+	double family_due_mono[2];	/* the same per family instance ([0] IPv4, [1] IPv6) */
 	double lock_wait_mono;		/* waiting for xtables.lock since (0 = not waiting) */
 	double cidr_wait_mono;		/* Services listed, ServiceCIDRs not yet: since (0 = not) */
 	double node_wait_mono;		/* Services listed, the Node not yet: since (0 = not) */

@@ -108,6 +108,7 @@ struct fake {
 	unsigned syncs;
 	size_t ports;		/* ports of its family the last sync saw */
 	bool full, fail;
+	double resync_in;	/* asked of the runner by the next sync */
 };
 
 static int fake_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool full,
@@ -119,6 +120,8 @@ static int fake_sync(struct proxy_mode *m, const struct sy_sync_input *in, bool 
 	f->full = full;
 	f->ports = hmap_count(ds_ports(in->services, f->family));
 	st->table_rules[0] = f->ports;
+	st->resync_in = f->resync_in;
+	f->resync_in = 0;
 	if (f->fail) {
 		snprintf(st->err, sizeof(st->err), "injected failure");
 		return -EIO;
@@ -200,6 +203,55 @@ static void test_family_failure(void **state)
 	assert_int_equal(d->metrics.rules_total[1][0], 1);
 	assert_int_equal(d->metrics.sync_failures_total[0], 0);
 
+	/*
+	 * Partial syncs call only the instance whose family changed (kube-proxy:
+	 * an EndpointSlice goes to its family's proxier): an IPv4 endpoint
+	 * change leaves the IPv6 instance alone, and the other way round
+	 */
+#define SLICE "{\"metadata\":{\"name\":\"d-%s\",\"namespace\":\"ns\",\"labels\":" \
+		"{\"kubernetes.io/service-name\":\"d\"}},\"addressType\":\"%s\"," \
+		"\"endpoints\":[{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}]," \
+		"\"ports\":[{\"name\":\"a\",\"port\":8080,\"protocol\":\"TCP\"}]}"
+	char js[512];
+	snprintf(js, sizeof(js), SLICE, "v4", "IPv4", "10.244.1.5");
+	o = J(js);
+	assert_int_equal(cache_apply(d->cache, SY_KIND_ENDPOINTSLICE, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+	run_until(d, &f4, 3);
+	assert_false(f4.full);
+	assert_int_equal(f6.syncs, 2);
+	snprintf(js, sizeof(js), SLICE, "v6", "IPv6", "fd00:244:1::5");
+	o = J(js);
+	assert_int_equal(cache_apply(d->cache, SY_KIND_ENDPOINTSLICE, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+	run_until(d, &f6, 3);
+	assert_false(f6.full);
+	assert_int_equal(f4.syncs, 3);
+	/* a Service change touches both families' ports: both are called */
+	o = J("{\"metadata\":{\"name\":\"d\",\"namespace\":\"ns\"},\"spec\":{"
+	      "\"clusterIPs\":[\"10.96.0.1\",\"fd00::1\"],\"ipFamilies\":[\"IPv4\",\"IPv6\"],"
+	      "\"ports\":[{\"name\":\"a\",\"port\":81}]}}");
+	assert_int_equal(cache_apply(d->cache, SY_KIND_SERVICE, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+	run_until(d, &f4, 4);
+	assert_int_equal(f6.syncs, 4);
+	/*
+	 * an instance that asked to be called again (resync_in) is, on its own,
+	 * when its time comes; the other is not
+	 */
+	f6.resync_in = 0.05;
+	snprintf(js, sizeof(js), SLICE, "v6", "IPv6", "fd00:244:1::6");
+	o = J(js);
+	assert_int_equal(cache_apply(d->cache, SY_KIND_ENDPOINTSLICE, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+	run_until(d, &f6, 5);
+	assert_true(d->sync.mode_due_mono > 0);
+	run_until(d, &f6, 6);
+	assert_false(f6.full);
+	assert_int_equal(f4.syncs, 4);
+	assert_true(d->sync.mode_due_mono <= 0);
+
+#undef SLICE
 	close(fd);
 	close(saved);
 	unlink(path);
