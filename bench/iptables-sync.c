@@ -156,7 +156,9 @@ static double thread_cpu(void)
 
 /*
  * Sync the instances m[0] (IPv4) and m[1] (IPv6, NULL unless dual-stack) as
- * the daemon does, one after the other; st sums both, secs[f] each one's wall time.
+ * the daemon does, one after the other, a partial sync only in a family
+ * with changes (daemon/sync.c family_due); st sums both, secs[f] each
+ * one's wall time.
  */
 static double cpu_of[2];	/* the last sync_all's CPU seconds per instance */
 
@@ -171,7 +173,7 @@ static int sync_all(struct proxy_mode *const m[2], const struct sy_sync_input *i
 		double t0 = sy_now_mono(), c0 = thread_cpu();
 
 		secs[f] = cpu_of[f] = 0;
-		if (!m[f])
+		if (!m[f] || (!full && !in->services->chg[f].n))
 			continue;
 		r = iptables_mode_ops.sync(m[f], in, full, &s);
 		secs[f] = sy_now_mono() - t0;
