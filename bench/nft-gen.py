@@ -16,9 +16,12 @@ same Services as a --manifests directory for switchyard.
       kube-proxy's partial sync after one endpoint of Service N/2 changed
       (its first endpoint becomes 10.250.0.1): that Service's chains re-added,
       flushed and refilled, the stale endpoint chain flushed.
-  nft-gen.py measure-svc N
+  nft-gen.py measure-svc N [--external-ip IP] [--node-port PORT]
       as `full` plus one Service (10.255.255.254:80 and :5201 -> 10.1.2.2)
-      written last, for the data-plane part.
+      written last, for the data-plane part.  --external-ip / --node-port:
+      its port 80 also has that externalIP and NodePort (Cluster policies:
+      kube-proxy's `external-` chain, `jump mark-for-masquerade` then `goto`
+      the service chain, from `service-ips` and `service-nodeports`).
   nft-gen.py layout N MODE
       a candidate endpoint-selection layout for table `ip t` (the measurement
       behind switchyard's nftables layout, doc/nftables.md): N Services x 10
@@ -42,7 +45,11 @@ same Services as a --manifests directory for switchyard.
       of measure-svc.  --dual-stack: every Service RequireDualStack with an
       IPv6 ClusterIP too (fd00:96::X for 10.96.0.0/12's X) and a second
       slice of 10 IPv6 endpoints (fd00:244::X for 10.244.0.0/16's X); the
-      change is still one IPv4 endpoint.
+      change is still one IPv4 endpoint.  With --measure-svc:
+      --external-ip IP / --node-port PORT as for measure-svc (the measure
+      Service becomes type NodePort with spec.externalIPs), --node-ip IP
+      adds the Node node1 with that InternalIP (NodePorts on the node IP
+      only, the nftables mode's `primary`, as kube-proxy's @nodeport-ips).
 
 Differences from kube-proxy's text, both forced by nft 1.0.6 (Debian 12):
 base-chain priorities are written as numbers (dstnat-10 = -110, dstnat =
@@ -97,8 +104,10 @@ def hashed(prefix, name):
 
 
 class Svc:
-    def __init__(self, name, cip, np, eps, port=80, target=8080, pname='http'):
+    def __init__(self, name, cip, np, eps, port=80, target=8080, pname='http', ext_ips=()):
         self.name, self.cip, self.np, self.eps = name, cip, np, eps
+        self.ext_ips = list(ext_ips)
+        self.has_ext = bool(np or self.ext_ips)      # usesExternalChain
         self.port, self.target = port, target
         base = 'bench/%s/tcp/%s' % (name, pname)
         self.svc_chain = hashed('service-', base)
@@ -197,19 +206,21 @@ def service(w, s, numgen=True, elements=True, chains=True):
             w('flush chain %s %s' % (T, c))
         w('add chain %s %s' % (T, s.svc_chain))
         w('flush chain %s %s' % (T, s.svc_chain))
-        if s.np:
+        if s.has_ext:
             w('add chain %s %s' % (T, s.ext_chain))
             w('flush chain %s %s' % (T, s.ext_chain))
     if elements:
         w('add element %s cluster-ips { %s }' % (T, s.cip))
         w('add element %s service-ips { %s . tcp . %d : goto %s }' % (T, s.cip, s.port, s.svc_chain))
+        for e in s.ext_ips:
+            w('add element %s service-ips { %s . tcp . %d : goto %s }' % (T, e, s.port, s.ext_chain))
         if s.np:
             w('add element %s service-nodeports { tcp . %d : goto %s }' % (T, s.np, s.ext_chain))
     if not chains:
         return
     w('add rule %s %s ip daddr %s tcp dport %d ip saddr != %s jump mark-for-masquerade'
       % (T, s.svc_chain, s.cip, s.port, CLUSTER_CIDR))
-    if s.np:
+    if s.has_ext:
         w('add rule %s %s jump mark-for-masquerade' % (T, s.ext_chain))
         w('add rule %s %s goto %s' % (T, s.ext_chain, s.svc_chain))
     if numgen:
@@ -308,6 +319,12 @@ def main():
         sys.stdout.write('\n'.join(out) + '\n')
         return
     svcs = services(n)
+
+    def opt(name):
+        return a[a.index(name) + 1] if name in a else None
+
+    def opt_int(name):
+        return int(opt(name)) if opt(name) else 0
     if cmd in ('full', 'measure-svc'):
         lo, hi = 0, n
         if '--range' in a:
@@ -318,7 +335,8 @@ def main():
         for t in svcs[lo:hi]:
             service(w, Svc(*t), numgen='--no-numgen' not in a)
         if cmd == 'measure-svc':
-            service(w, Svc('measure', '10.255.255.254', 0, ['10.1.2.2'], 80, 80, 'http'))
+            service(w, Svc('measure', '10.255.255.254', opt_int('--node-port'), ['10.1.2.2'], 80, 80,
+                           'http', [opt('--external-ip')] if opt('--external-ip') else []))
             service(w, Svc('iperf', '10.255.255.253', 0, ['10.1.2.2'], 5201, 5201, 'iperf'))
     elif cmd == 'partial':
         name, cip, np, eps = svcs[n // 2]
@@ -373,12 +391,20 @@ def main():
         if '--measure-svc' in a:
             for name, cip, port, pname in (('measure', '10.255.255.254', 80, 'http'),
                                            ('iperf', '10.255.255.253', 5201, 'iperf')):
+                sp = {'name': pname, 'protocol': 'TCP', 'port': port, 'targetPort': port}
+                spec = {'clusterIP': cip, 'ports': [sp]}
+                if name == 'measure' and opt('--external-ip'):
+                    spec['externalIPs'] = [opt('--external-ip')]
+                if name == 'measure' and opt_int('--node-port'):
+                    spec['type'] = 'NodePort'
+                    sp['nodePort'] = opt_int('--node-port')
                 items.append({'apiVersion': 'v1', 'kind': 'Service',
-                              'metadata': {'name': name, 'namespace': 'bench'},
-                              'spec': {'clusterIP': cip,
-                                       'ports': [{'name': pname, 'protocol': 'TCP',
-                                                  'port': port, 'targetPort': port}]}})
+                              'metadata': {'name': name, 'namespace': 'bench'}, 'spec': spec})
                 items.append(slice_(name, ['10.1.2.2'], port, pname))
+            if opt('--node-ip'):
+                items.append({'apiVersion': 'v1', 'kind': 'Node', 'metadata': {'name': 'node1'},
+                              'status': {'addresses': [{'type': 'InternalIP',
+                                                        'address': opt('--node-ip')}]}})
         with open(os.path.join(d, 'all.json'), 'w') as f:
             json.dump({'apiVersion': 'v1', 'kind': 'List', 'items': items}, f)
         return

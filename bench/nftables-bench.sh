@@ -28,11 +28,14 @@
 # its NETFILTER netlink socket (strace -T, --seccomp-bpf so that no other
 # syscall stops): nfnetlink processes a batch, commit included, inside the
 # sendmsg that carries it.
-#   5. (BENCH_PARTS="… 5") data plane: wrk (Connection: close) and iperf3
-#      through a ClusterIP vs straight to the pod with 0 and SY_BENCH_DP
-#      (10000) Services, kube-proxy's ruleset and switchyard's
-#      (SY_BENCH_DP_REF=0: switchyard's labs only), then per round the paired ratio
-#      (ClusterIP ÷ direct at N) ÷ (the same at 0) with a bootstrap 95 % interval
+#   5. (BENCH_PARTS="… 5") data plane: new connections/s with wrk
+#      (Connection: close) through the measure Service's ClusterIP, its
+#      externalIP and its NodePort on the node's address (SY_BENCH_DP_PATHS,
+#      default "cluster external nodeport"; one line each) and iperf3 through
+#      the ClusterIP, vs straight to the pod, with 0 and SY_BENCH_DP (10000)
+#      Services, kube-proxy's ruleset and switchyard's (SY_BENCH_DP_REF=0:
+#      switchyard's labs only), then per path and round the paired ratio
+#      (path ÷ direct at N) ÷ (the same at 0) with a bootstrap 95 % interval
 #   6. (BENCH_PARTS="… 6") endpoint-selection layouts (nft-gen.py layout):
 #      kernel time of one transaction of SY_BENCH_LAYOUT_N (10000) Services
 #      with no per-Service set, a hash map or an interval map per Service,
@@ -49,7 +52,8 @@
 # back and forth, default 1; medians; each one alters the endpoint count 10 <-> 9
 # unless SY_BENCH_COUNT_CHANGE=0), SY_BENCH_ANON (2000), BENCH_PARTS
 # (default "1 2 3"); part 5: BENCH_ROUNDS, DUR, SY_BENCH_DP_REF=0 (switchyard's labs
-# only), SY_BENCH_DP_ABBA=K (K A-B-B-A blocks, DUR_ABBA s each); part 7 (dual stack against IPv4-only): SY_BENCH_DS_SIZES (10000),
+# only), SY_BENCH_DP_PATHS (any of cluster external nodeport; default all three),
+# SY_BENCH_DP_ABBA=K (K A-B-B-A blocks per path, DUR_ABBA s each); part 7 (dual stack against IPv4-only): SY_BENCH_DS_SIZES (10000),
 # SY_BENCH_DS_REPEAT (3).
 set -u
 SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -304,11 +308,29 @@ if part 5; then
 echo
 echo "== 5. data plane: new connections/s (wrk -t2 -c32, Connection: close) and iperf3 Gbit/s"
 # One lab per configuration (pod client ↔ router with the rules ↔ server),
-# all built first, then measured round-robin; medians over the rounds.
+# all built first, then measured round-robin; medians over the rounds.  The
+# router is the node: 10.0.0.1 (nft-gen.py's node IP, the Node's InternalIP
+# in the manifests) is its address, the measure Service's NodePort answers
+# there; the externalIP is routed to it by the client's default route.
 HTTPD=$SY_BUILD/tests/lib/sy-httpd
 [ -x "$HTTPD" ] || { echo "   build first: $HTTPD"; exit 0; }
 ROUNDS=${BENCH_ROUNDS:-5}
 DP_N=${SY_BENCH_DP:-10000}
+DP_EXT=10.255.255.250 DP_NODE=10.0.0.1 DP_NP=32767
+declare -A DP_URL=([cluster]=http://10.255.255.254/ [external]=http://$DP_EXT/
+	[nodeport]=http://$DP_NODE:$DP_NP/ [pod]=http://10.1.2.2/)
+DP_PATHS=
+for p in ${SY_BENCH_DP_PATHS:-cluster external nodeport}; do
+	case $p in
+	cluster | external) DP_PATHS="$DP_PATHS $p" ;;
+	nodeport)	# nft-gen.py gives NodePorts 30000 + i/10 to the first 27680 Services
+		if [ "$DP_N" -lt 27670 ]; then DP_PATHS="$DP_PATHS $p"
+		else echo "   nodeport: not measured (NodePort $DP_NP taken at $DP_N Services)"; fi ;;
+	*) echo "SY_BENCH_DP_PATHS: $p? (cluster external nodeport)" >&2; exit 2 ;;
+	esac
+done
+[ -n "$DP_PATHS" ] || { echo "   SY_BENCH_DP_PATHS: no path"; exit 0; }
+DP_GEN=(--external-ip "$DP_EXT" --node-port "$DP_NP")
 LABS=(kube-proxy:0 "kube-proxy:$DP_N")
 [ "${SY_BENCH_DP_REF:-1}" = 0 ] && LABS=()	# switchyard's labs only
 [ -x "$SWITCHYARD" ] || SWITCHYARD=$SY_BUILD/switchyard
@@ -319,13 +341,14 @@ dp_lab() { # MODE COUNT
 	ip netns exec "$rt" sysctl -qw net.ipv4.ip_forward=1
 	sy_veth "$c" eth0 10.244.1.2/24 "$rt" eth-c 10.244.1.1/24
 	sy_veth "$rt" eth-s 10.1.2.1/24 "$sv" eth0 10.1.2.2/24
+	ip -n "$rt" addr add "$DP_NODE/32" dev eth-c
 	ip -n "$c" route add default via 10.244.1.1
 	ip -n "$sv" route add default via 10.1.2.1
 	ip netns exec "$sv" sysctl -qw net.ipv4.tcp_max_tw_buckets=0
 	sy_bg "$sv" "$SY_TMP/httpd-$1-$2.log" "$HTTPD" 80 pod
 	sy_bg "$sv" "$SY_TMP/iperf-$1-$2.log" iperf3 -s -p 5201
 	if [ "$1" = switchyard ]; then
-		$GEN manifests "$2" "$SY_TMP/dpman-$2" --measure-svc
+		$GEN manifests "$2" "$SY_TMP/dpman-$2" --measure-svc "${DP_GEN[@]}" --node-ip "$DP_NODE"
 		sy_bg "$rt" "$SY_TMP/dpd-$2.log" "$SWITCHYARD" --proxy-mode=nftables \
 			--manifests "$SY_TMP/dpman-$2" --hostname-override node1 --cluster-cidr 10.244.0.0/16 \
 			--metrics-bind-address "" --healthz-bind-address "" --sync-period 1h
@@ -334,18 +357,26 @@ dp_lab() { # MODE COUNT
 		sy_wait 600 dpup
 		grep -q "First sync complete" "$SY_TMP/dpd-$2.log" || return 1
 	else
-		$GEN measure-svc "$2" >"$SY_TMP/dp-$2.nft"
+		$GEN measure-svc "$2" "${DP_GEN[@]}" >"$SY_TMP/dp-$2.nft"
 		ip netns exec "$rt" nft -f "$SY_TMP/dp-$2.nft" || return 1
 	fi
 	LC[$1:$2]=$c
 	LRT[$1:$2]=$rt
 }
+# rps LAB URL: conn/s, 0 when wrk gave no rate (left out of the medians and ratios)
 rps() {
+	local v
 	ip netns exec "${LRT[$1]}" conntrack -F >/dev/null 2>&1
-	ip netns exec "${LC[$1]}" wrk -t2 -c32 -d"${DUR:-3}"s -H 'Connection: close' "http://$2/" 2>/dev/null |
-		sed -n 's/^Requests\/sec: *//p'
+	v=$(ip netns exec "${LC[$1]}" wrk -t2 -c32 -d"${DUR:-3}"s -H 'Connection: close' "$2" 2>/dev/null |
+		sed -n 's/^Requests\/sec: *//p')
+	echo "${v:-0}"
 }
-gbps() { ip netns exec "${LC[$1]}" iperf3 -c "$2" -p 5201 -t 2 -f g 2>/dev/null | awk '/receiver/ { print $(NF-2) }'; }
+gbps() {
+	local v
+	v=$(ip netns exec "${LC[$1]}" iperf3 -c "$2" -p 5201 -t 2 -f g 2>/dev/null | awk '/receiver/ { print $(NF-2) }')
+	echo "${v:-0}"
+}
+pmedian() { awk '$1 > 0' "$@" 2>/dev/null | median; }
 if dp_lab switchyard 0; then
 	LABS=(switchyard:0 "switchyard:$DP_N" "${LABS[@]}")
 	dp_lab switchyard "$DP_N" || LABS=(switchyard:0 "${LABS[@]}")
@@ -354,15 +385,24 @@ else
 fi
 for l in "${LABS[@]}"; do [ "${l%%:*}" = switchyard ] || dp_lab "${l%%:*}" "${l##*:}"; done
 sleep 1
-for r in $(seq 1 "$ROUNDS"); do
-	for l in "${LABS[@]}"; do
-		rps "$l" 10.255.255.254 >>"$SY_TMP/cip-$l"
-		rps "$l" 10.1.2.2 >>"$SY_TMP/pod-$l"
-		gbps "$l" 10.255.255.253 >>"$SY_TMP/gcip-$l"
-		gbps "$l" 10.1.2.2 >>"$SY_TMP/gpod-$l"
+# every path once before the rounds (a failing path shows here, not as zeros)
+for l in "${LABS[@]}"; do
+	for p in $DP_PATHS pod; do
+		ip netns exec "${LC[$l]}" curl -s -m 2 -o /dev/null "${DP_URL[$p]}" ||
+			echo "   $l: $p (${DP_URL[$p]}) does not answer"
 	done
 done
-# ABBA blocks (SY_BENCH_DP_ABBA=K, default 0: off): switchyard's ClusterIP rate
+for r in $(seq 1 "$ROUNDS"); do
+	for l in "${LABS[@]}"; do
+		for p in $DP_PATHS; do rps "$l" "${DP_URL[$p]}" >>"$SY_TMP/r-$p-$l"; done
+		rps "$l" "${DP_URL[pod]}" >>"$SY_TMP/r-pod-$l"
+		case " $DP_PATHS " in *" cluster "*)
+			gbps "$l" 10.255.255.253 >>"$SY_TMP/g-cluster-$l"
+			gbps "$l" 10.1.2.2 >>"$SY_TMP/g-pod-$l" ;;
+		esac
+	done
+done
+# ABBA blocks (SY_BENCH_DP_ABBA=K, default 0: off): per path, switchyard's rate
 # at DP_N (A) and at 0 Services (B) in K blocks of A B B A, DUR_ABBA (1) s each,
 # wrk pinned to CPU 0 (taskset) in both labs; a block's ratio (A1+A2)/(B1+B2)
 # cancels a load that drifts linearly over its 4 s, the direct path is not
@@ -371,14 +411,17 @@ if [ "${SY_BENCH_DP_ABBA:-0}" -gt 0 ] && [ -n "${LC[switchyard:$DP_N]:-}" ] && [
 	rps1() {
 		ip netns exec "${LRT[$1]}" conntrack -F >/dev/null 2>&1
 		ip netns exec "${LC[$1]}" taskset -c 0 wrk -t1 -c16 -d"${DUR_ABBA:-1}"s -H 'Connection: close' \
-			"http://10.255.255.254/" 2>/dev/null | sed -n 's/^Requests\/sec: *//p'
+			"$2" 2>/dev/null | sed -n 's/^Requests\/sec: *//p'
 	}
-	: >"$SY_TMP/abba"
-	for k in $(seq 1 "$SY_BENCH_DP_ABBA"); do
-		a1=$(rps1 "switchyard:$DP_N"); b1=$(rps1 switchyard:0); b2=$(rps1 switchyard:0); a2=$(rps1 "switchyard:$DP_N")
-		echo "$a1 $b1 $b2 $a2" >>"$SY_TMP/abba"
-	done
-	"$PY" - "$SY_TMP/abba" "$DP_N" "${DUR_ABBA:-1}" <<'PYEOF'
+	for p in $DP_PATHS; do
+		: >"$SY_TMP/abba-$p"
+		u=${DP_URL[$p]}
+		for k in $(seq 1 "$SY_BENCH_DP_ABBA"); do
+			a1=$(rps1 "switchyard:$DP_N" "$u"); b1=$(rps1 switchyard:0 "$u")
+			b2=$(rps1 switchyard:0 "$u"); a2=$(rps1 "switchyard:$DP_N" "$u")
+			echo "$a1 $b1 $b2 $a2" >>"$SY_TMP/abba-$p"
+		done
+		"$PY" - "$SY_TMP/abba-$p" "$DP_N" "${DUR_ABBA:-1}" "$p" <<'PYEOF'
 import random, statistics, sys
 rows = [[float(x) for x in l.split()] for l in open(sys.argv[1]) if len(l.split()) == 4]
 r = [(a1 + a2) / (b1 + b2) for a1, b1, b2, a2 in rows if b1 + b2 > 0]
@@ -386,49 +429,59 @@ if r:
     rnd = random.Random(1)
     meds = sorted(statistics.median(rnd.choices(r, k=len(r))) for _ in range(2000))
     lo, hi = meds[49], meds[1949]
-    print("   ABBA, ClusterIP conn/s at %s ÷ at 0 (wrk -t1 -c16 on CPU 0, %s s each): %.3f [%.3f, %.3f] over %d blocks"
-          " (rates %.0f / %.0f): within 5 %% %s" % (sys.argv[2], sys.argv[3], statistics.median(r), lo, hi, len(r),
-          statistics.median([x[0] for x in rows] + [x[3] for x in rows]),
+    print("   ABBA, %-8s conn/s at %s ÷ at 0 (wrk -t1 -c16 on CPU 0, %s s each): %.3f [%.3f, %.3f] over %d blocks"
+          " (rates %.0f / %.0f): within 5 %% %s" % (sys.argv[4], sys.argv[2], sys.argv[3], statistics.median(r), lo, hi,
+          len(r), statistics.median([x[0] for x in rows] + [x[3] for x in rows]),
           statistics.median([x[1] for x in rows] + [x[2] for x in rows]),
           "shown" if lo >= 0.95 else "not shown (the interval reaches below 0.95)"))
 PYEOF
+	done
 fi
-printf '%-11s %6s | %9s %9s %6s %9s | %8s %8s %6s\n' mode svcs cip_rps pod_rps ratio vs_0svc \
-	cip_gbps pod_gbps ratio
+printf '%-11s %6s %-8s | %9s %9s %6s %9s | %8s %8s %6s\n' mode svcs path svc_rps pod_rps ratio vs_0svc \
+	svc_gbps pod_gbps ratio
 for l in "${LABS[@]}"; do
-	base=$(median <"$SY_TMP/cip-${l%%:*}:0")
-	rc=$(median <"$SY_TMP/cip-$l"); rp=$(median <"$SY_TMP/pod-$l")
-	gc=$(median <"$SY_TMP/gcip-$l"); gp=$(median <"$SY_TMP/gpod-$l")
-	printf '%-11s %6s | %9.0f %9.0f %6.3f %9.3f | %8s %8s %6.3f\n' "${l%%:*}" "${l##*:}" "$rc" "$rp" \
-		"$(calc "$rc / $rp")" "$(calc "$rc / $base")" "$gc" "$gp" "$(calc "$gc / $gp")"
+	rp=$(pmedian "$SY_TMP/r-pod-$l")
+	for p in $DP_PATHS; do
+		base=$(pmedian "$SY_TMP/r-$p-${l%%:*}:0")
+		rc=$(pmedian "$SY_TMP/r-$p-$l")
+		g='        -        -      -'
+		if [ "$p" = cluster ]; then
+			gc=$(pmedian "$SY_TMP/g-cluster-$l"); gp=$(pmedian "$SY_TMP/g-pod-$l")
+			g=$(printf '%8s %8s %6.3f' "$gc" "$gp" "$(calc "$gc / $gp")")
+		fi
+		printf '%-11s %6s %-8s | %9.0f %9.0f %6.3f %9.3f | %s\n' "${l%%:*}" "${l##*:}" "$p" "$rc" "$rp" \
+			"$(calc "$rc / $rp")" "$(calc "$rc / $base")" "$g"
+	done
 done
-echo "   (medians of $ROUNDS round-robin rounds; cip = through the ClusterIP; vs_0svc = the ClusterIP"
-echo "    rate relative to the same mode with 0 Services (goal ≥ 0.95 at $DP_N); kube-proxy = its"
-echo "    nftables ruleset loaded with nft -f)"
-# Paired per round: (ClusterIP ÷ direct at N) ÷ (ClusterIP ÷ direct at 0), each
-# lab's direct path measured in the same round as its control for the
-# machine's load; the median over the rounds with a bootstrap 95 % interval.
-# The goal (the rate at N within 5 % of the rate at 0) counts as shown only
-# when the interval's lower end is ≥ 0.95.
-echo "   paired per round, (cip ÷ pod at $DP_N) ÷ (cip ÷ pod at 0): median [95 % bootstrap interval]"
+echo "   (medians of $ROUNDS round-robin rounds; path: cluster = the ClusterIP 10.255.255.254:80,"
+echo "    external = the externalIP $DP_EXT:80, nodeport = the node's $DP_NODE:$DP_NP (both masqueraded),"
+echo "    pod = straight to the pod; ratio = svc ÷ pod; vs_0svc = the path's rate relative to the same"
+echo "    mode with 0 Services (goal ≥ 0.95 at $DP_N); iperf3 through the ClusterIP only; kube-proxy ="
+echo "    its nftables ruleset loaded with nft -f)"
+# Paired per round: (path ÷ direct at N) ÷ (path ÷ direct at 0), each lab's
+# direct path measured in the same round as its control for the machine's
+# load; the median over the rounds with a bootstrap 95 % interval.  The goal
+# (the rate at N within 5 % of the rate at 0) counts as shown only when the
+# interval's lower end is ≥ 0.95.
+echo "   paired per round, (svc ÷ pod at $DP_N) ÷ (svc ÷ pod at 0): median [95 % bootstrap interval]"
 for mode in switchyard kube-proxy; do
-	for what in cip gcip; do
+	for what in $(for p in $DP_PATHS; do echo "r-$p"; done) g-cluster; do
 		[ -s "$SY_TMP/$what-$mode:0" ] && [ -s "$SY_TMP/$what-$mode:$DP_N" ] || continue
-		ctl=${what/cip/pod}
+		ctl=${what%%-*}-pod
 		"$PY" - "$what" "$mode" "$SY_TMP/$what-$mode:$DP_N" "$SY_TMP/$ctl-$mode:$DP_N" \
 			"$SY_TMP/$what-$mode:0" "$SY_TMP/$ctl-$mode:0" <<'PYEOF'
 import random, statistics, sys
 what, mode = sys.argv[1:3]
 c1, p1, c0, p0 = ([float(x) for x in open(f) if x.strip()] for f in sys.argv[3:7])
-r = [(a / b) / (c / d) for a, b, c, d in zip(c1, p1, c0, p0) if b and c and d]
+r = [(a / b) / (c / d) for a, b, c, d in zip(c1, p1, c0, p0) if a and b and c and d]
 if not r:
     sys.exit()
 rnd = random.Random(1)
 meds = sorted(statistics.median(rnd.choices(r, k=len(r))) for _ in range(2000))
 lo, hi = meds[49], meds[1949]
 verdict = "shown" if lo >= 0.95 else "not shown (the interval reaches below 0.95)"
-print("   %-10s %-9s %.3f [%.3f, %.3f] over %d rounds: within 5 %% %s"
-      % (mode, "conn/s" if what == "cip" else "iperf3", statistics.median(r), lo, hi, len(r), verdict))
+print("   %-10s %-8s %-7s %.3f [%.3f, %.3f] over %d rounds: within 5 %% %s"
+      % (mode, what[2:], "conn/s" if what[0] == "r" else "iperf3", statistics.median(r), lo, hi, len(r), verdict))
 PYEOF
 	done
 done
