@@ -156,14 +156,15 @@ static double thread_cpu(void)
 
 /*
  * Sync the instances m[0] (IPv4) and m[1] (IPv6, NULL unless dual-stack) as
- * the daemon does, one after the other, a partial sync only in a family
- * with changes (daemon/sync.c family_due); st sums both, secs[f] each
- * one's wall time.
+ * the daemon does, one after the other; a partial sync only in the families
+ * of fams (bit f: the family changed; the daemon's family_due), as the
+ * endpoint changes below touch an IPv4 port only.  st sums both, secs[f]
+ * each one's wall time.
  */
 static double cpu_of[2];	/* the last sync_all's CPU seconds per instance */
 
 static int sync_all(struct proxy_mode *const m[2], const struct sy_sync_input *in, bool full,
-		    struct mode_sync_stats *st, double secs[2])
+		    unsigned fams, struct mode_sync_stats *st, double secs[2])
 {
 	int r = 0;
 
@@ -173,7 +174,7 @@ static int sync_all(struct proxy_mode *const m[2], const struct sy_sync_input *i
 		double t0 = sy_now_mono(), c0 = thread_cpu();
 
 		secs[f] = cpu_of[f] = 0;
-		if (!m[f] || (!full && !in->services->chg[f].n))
+		if (!m[f] || (!full && !(fams & (1u << f))))
 			continue;
 		r = iptables_mode_ops.sync(m[f], in, full, &s);
 		secs[f] = sy_now_mono() - t0;
@@ -442,7 +443,7 @@ int main(int argc, char **argv)
 		}
 	}
 	double c0 = thread_cpu(), t0 = sy_now_mono();
-	r = sync_all(m, &in, true, &st, secs);
+	r = sync_all(m, &in, true, 3, &st, secs);
 	double t1 = sy_now_mono(), c1 = thread_cpu();
 	printf("full_sync services=%u endpoints=%u%s seconds=%.3f v4_seconds=%.3f v6_seconds=%.3f "
 	       "cpu_seconds=%.3f v4_cpu=%.3f v6_cpu=%.3f maxrss_mb=%.1f nat_rules=%llu "
@@ -456,7 +457,7 @@ int main(int argc, char **argv)
 	if (resync) {
 		memset(&st, 0, sizeof(st));
 		t0 = sy_now_mono();
-		r = sync_all(m, &in, true, &st, secs);
+		r = sync_all(m, &in, true, 3, &st, secs);
 		printf("noop_resync seconds=%.3f writes=%llu result=%s\n", sy_now_mono() - t0,
 		       (unsigned long long)st.writes, r < 0 ? strerror(-r) : "ok");
 	}
@@ -481,7 +482,7 @@ int main(int argc, char **argv)
 		hmap_put(&ds.ports, np->name, np);
 		c0 = thread_cpu();
 		t0 = sy_now_mono();
-		r = sync_all(m, &in, false, &st, secs);
+		r = sync_all(m, &in, false, 1, &st, secs);
 		t1 = sy_now_mono();
 		c1 = thread_cpu();
 		/* wall times swing on a shared machine; CPU time (user + sys) does not */
