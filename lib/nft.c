@@ -117,6 +117,8 @@ uint64_t sy_nft_rule_fp(const struct sy_nft_rule *r)
 		MIX(&r->numgen_off, 4);
 	if (r->act == SY_NFT_A_DNAT_RANGES)
 		MIX(&r->rkey, 1);
+	if (r->m & (SY_NFT_M_DADDR_LOW | SY_NFT_M_DPORT_LOW))
+		MIX(&r->low, 1);
 #undef MIX
 #undef MIXS
 	return h ? h : 1;
@@ -643,6 +645,26 @@ static int rule_exprs(struct nftnl_rule *nr, const struct sy_nft_rule *r, const 
 		uint16_t p = htons(r->dport);
 		e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
 		e_cmp(nr, NFT_CMP_EQ, &p, 2);
+	}
+	if (r->m & SY_NFT_M_DADDR_LOW) {
+		/* ip daddr & 0.0.0.15 == 0.0.0.low: the whole field (nft lists it so) */
+		uint8_t mask[16] = { 0 }, v[16] = { 0 }, zero16[16] = { 0 };
+		if (r->low > 15)
+			return -EINVAL;
+		mask[f->alen - 1] = 15;
+		v[f->alen - 1] = r->low;
+		e_payload(nr, NFT_PAYLOAD_NETWORK_HEADER, f->doff, f->alen, NFT_REG_1);
+		e_bitwise(nr, f->alen, mask, zero16);
+		e_cmp(nr, NFT_CMP_EQ, v, f->alen);
+	}
+	if (r->m & SY_NFT_M_DPORT_LOW) {
+		/* th dport & 15 == low (network order) */
+		uint8_t mask[2] = { 0, 15 }, v[2] = { 0, r->low }, zero2[2] = { 0 };
+		if (r->low > 15)
+			return -EINVAL;
+		e_payload(nr, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
+		e_bitwise(nr, 2, mask, zero2);
+		e_cmp(nr, NFT_CMP_EQ, v, 2);
 	}
 	if (r->m & SY_NFT_M_MARK_UNSET) {
 		e_meta(nr, NFT_META_MARK, NFT_REG_1);

@@ -472,6 +472,7 @@ struct proxy_mode {
 	unsigned n_zero, cap_zero;
 	struct nftp_alloc alloc;
 	unsigned ep_refs[NFTP_NSETS - NFTP_S_EP0];	/* D's elements in each ranges map */
+	unsigned grp_refs[NFTP_LB_GROUPS];	/* service-ranges maps in D's use in each group */
 	uint64_t d_rules;			/* rules of D's chains (kept, not counted) */
 	struct sy_report rep;		/* init's: the Service ports a sync skips */
 	struct orphan *orphans;		/* found by the last k_load: deleted by the full pass */
@@ -619,7 +620,30 @@ static void d_add_chain(struct proxy_mode *m, struct nftp_chain *c)
 	m->d_rules += c->n_rules;
 }
 
-/* An endpoints map is in D while it has elements there. */
+/*
+ * A shared chain lb-group-G and its 16 service-ranges maps (its rules
+ * use every one) are in D while any of the maps has elements there.
+ */
+static void d_group_ref(struct proxy_mode *m, unsigned grp, int d)
+{
+	const struct nftp_chain *lc = &m->g.lb[grp];
+
+	if (d > 0 && m->grp_refs[grp]++ == 0) {
+		for (unsigned j = 0; j < 16; j++)
+			hmap_put(&m->dsets, m->fixed[NFTP_S_SR0 + 16 * grp + j].name,
+				 &m->fixed[NFTP_S_SR0 + 16 * grp + j]);
+		d_add_chain(m, &m->g.lb[grp]);
+	} else if (d < 0 && m->grp_refs[grp] && --m->grp_refs[grp] == 0) {
+		for (unsigned j = 0; j < 16; j++)
+			hmap_del(&m->dsets, m->fixed[NFTP_S_SR0 + 16 * grp + j].name);
+		if (hmap_get(&m->dchains, lc->name) == lc) {
+			hmap_del(&m->dchains, lc->name);
+			m->d_rules -= lc->n_rules;
+		}
+	}
+}
+
+/* An endpoints map is in D while it has elements there (a service-ranges map: its group). */
 static void d_shard_ref(struct proxy_mode *m, unsigned set, int d)
 {
 	unsigned k = set - NFTP_S_EP0;
@@ -627,19 +651,15 @@ static void d_shard_ref(struct proxy_mode *m, unsigned set, int d)
 	if (set < NFTP_S_EP0 || set >= NFTP_NSETS)
 		return;
 	if (d > 0 && m->ep_refs[k]++ == 0) {
-		hmap_put(&m->dsets, m->fixed[set].name, &m->fixed[set]);
-		/* a service-ranges map's shared chains with it (their rules use it) */
 		if (set >= NFTP_S_SR0)
-			d_add_chain(m, &m->g.lb[set - NFTP_S_SR0]);
+			d_group_ref(m, (set - NFTP_S_SR0) / 16, 1);
+		else
+			hmap_put(&m->dsets, m->fixed[set].name, &m->fixed[set]);
 	} else if (d < 0 && m->ep_refs[k] && --m->ep_refs[k] == 0) {
-		hmap_del(&m->dsets, m->fixed[set].name);
-		if (set >= NFTP_S_SR0) {
-			const struct nftp_chain *lc = &m->g.lb[set - NFTP_S_SR0];
-			if (hmap_get(&m->dchains, lc->name) == lc) {
-				hmap_del(&m->dchains, lc->name);
-				m->d_rules -= lc->n_rules;
-			}
-		}
+		if (set >= NFTP_S_SR0)
+			d_group_ref(m, (set - NFTP_S_SR0) / 16, -1);
+		else
+			hmap_del(&m->dsets, m->fixed[set].name);
 	}
 }
 
@@ -805,6 +825,7 @@ static void d_globals(struct proxy_mode *m)
 			hmap_put(&m->dsets, m->fixed[i].name, &m->fixed[i]);
 	}
 	memset(m->ep_refs, 0, sizeof(m->ep_refs));
+	memset(m->grp_refs, 0, sizeof(m->grp_refs));
 }
 
 static void free_values(struct hmap *h)
@@ -1112,16 +1133,28 @@ static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
 	/*
 	 * the ranges maps its elements are in (created before, deleted after
-	 * them), each once, and a service-ranges map's shared chains
+	 * them), and for a service-ranges map its group's shared chain and
+	 * all 16 maps of the group (the chain's rules use them)
 	 */
-	for (unsigned i = 0, last = 0; i < pp->n_elems; i++)
-		if (pp->elems[i].set >= NFTP_S_EP0 && pp->elems[i].set != last) {
-			last = pp->elems[i].set;
-			u_push(&u->sets, &u->n_sets, &u->cap_sets, nftp_set_def(last)->name);
-			if (last >= NFTP_S_SR0)
-				u_push(&u->chains, &u->n_chains, &u->cap_chains,
-				       nftp_lb_name(last - NFTP_S_SR0));
+	unsigned last = 0, last_grp = NFTP_LB_GROUPS;
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		unsigned set = pp->elems[i].set, grp;
+		if (set < NFTP_S_EP0 || set == last)
+			continue;
+		last = set;
+		if (set < NFTP_S_SR0) {
+			u_push(&u->sets, &u->n_sets, &u->cap_sets, nftp_set_def(set)->name);
+			continue;
 		}
+		grp = (set - NFTP_S_SR0) / 16;
+		if (grp == last_grp)
+			continue;
+		last_grp = grp;
+		for (unsigned j = 0; j < 16; j++)
+			u_push(&u->sets, &u->n_sets, &u->cap_sets,
+			       nftp_set_def(NFTP_S_SR0 + 16 * grp + j)->name);
+		u_push(&u->chains, &u->n_chains, &u->cap_chains, nftp_lb_name(grp));
+	}
 }
 
 /*
@@ -1882,10 +1915,16 @@ static int probe(struct sy_nft *nl, int family, char *err, size_t errlen)
 		r.numgen_off = 0;
 		r.set = "r";
 		sy_nft_rule_add(b, "n", &r);
+		/* with the guards of lb-group-G (ip daddr & 0.0.0.15 == …, th dport & 15 == …) */
+		r.m = SY_NFT_M_DADDR_LOW;
+		r.low = 15;
 		r.rkey = SY_NFT_RK_DPORT_PROTO;
 		sy_nft_rule_add(b, "n", &r);
+		r.m = SY_NFT_M_DPORT_LOW;
+		r.low = 1;
 		r.rkey = SY_NFT_RK_NODEPORT;
 		sy_nft_rule_add(b, "n", &r);
+		r.low = 0;
 		kl = sy_nft_key_make(k, SY_NFT_K_DPPV, &ep, IPPROTO_TCP, 80);
 		sy_nft_elem_iv(b, true, "r", k, kl, false, d, dl);
 		k[kl - 2] = 0x10;

@@ -47,15 +47,22 @@ static struct sy_nft_set set_defs[NFTP_NSETS] = {
 	{ "hairpin", SY_NFT_K_AA, false, 0, false, false },
 };
 
-static char lb_names[NFTP_EP_SHARDS][16];
+static char lb_names[NFTP_LB_GROUPS][16];
 
-const char *nftp_lb_name(unsigned shard)
+const char *nftp_lb_name(unsigned group)
 {
-	char *n = lb_names[shard];
+	char *n = lb_names[group];
 
 	if (!n[0])
-		snprintf(n, sizeof(lb_names[0]), "lb-%u", shard);
+		snprintf(n, sizeof(lb_names[0]), "lb-group-%u", group);
 	return n;
+}
+
+unsigned nftp_sr_shard(const struct sy_addr *a, uint16_t port)
+{
+	if (!a)
+		return port & 0xff;
+	return a->b[(a->family == AF_INET6 ? 16 : 4) - 1];
 }
 
 const struct sy_nft_set *nftp_set_def(unsigned id)
@@ -341,12 +348,17 @@ static void add_cidr_rules(struct nftp_chain *c, uint32_t m, const struct sy_cid
 
 #define G_MAX 20
 
-/* lb-S's dnat over service-ranges-S with the key rkey (enum sy_nft_rkey) */
-static void lb_dnat(struct nftp_chain *c, unsigned shard, uint8_t rkey)
+/*
+ * lb-group-G's dnat over service-ranges-(16 G + j) with the key rkey (enum
+ * sy_nft_rkey), guarded by the low nibble j of its shard's byte
+ */
+static void lb_dnat(struct nftp_chain *c, unsigned group, unsigned j, uint8_t rkey)
 {
 	struct sy_nft_rule r = { .act = SY_NFT_A_DNAT_RANGES, .numgen_mod = NFTP_SPAN, .rkey = rkey };
 
-	r.set = nftp_set_def(NFTP_S_SR0 + shard)->name;
+	r.m = rkey == SY_NFT_RK_NODEPORT ? SY_NFT_M_DPORT_LOW : SY_NFT_M_DADDR_LOW;
+	r.low = (uint8_t)j;
+	r.set = nftp_set_def(NFTP_S_SR0 + 16 * group + j)->name;
 	add_rule(c, &r);
 }
 
@@ -480,19 +492,24 @@ void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o)
 	 * masquerade rule of a port's own chain without its daddr . proto .
 	 * port match, the ClusterIP dnat; what misses it is external or
 	 * NodePort traffic (externalTrafficPolicy Cluster): always marked
-	 * (kube-proxy's external chain), then the external and NodePort dnat
+	 * (kube-proxy's external chain), then the external and NodePort dnat;
+	 * each dnat 16 times, one per map of the group, behind its guard
 	 */
-	g->lb = xcalloc(NFTP_EP_SHARDS, sizeof(*g->lb));
-	for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh++) {
-		c = &g->lb[sh];
-		chain_init(c, nftp_lb_name(sh), NULL);
+	_Static_assert(NFTP_LB_GROUPS * 16 == NFTP_EP_SHARDS, "16 maps a group");
+	g->lb = xcalloc(NFTP_LB_GROUPS, sizeof(*g->lb));
+	for (unsigned grp = 0; grp < NFTP_LB_GROUPS; grp++) {
+		c = &g->lb[grp];
+		chain_init(c, nftp_lb_name(grp), NULL);
 		if (cluster_masq(o, &r))
 			add_rule(c, &r);
-		lb_dnat(c, sh, SY_NFT_RK_DPP);
+		for (unsigned j = 0; j < 16; j++)
+			lb_dnat(c, grp, j, SY_NFT_RK_DPP);
 		r = r_jump(SY_NFT_A_JUMP, "mark-for-masquerade");
 		add_rule(c, &r);
-		lb_dnat(c, sh, SY_NFT_RK_DPORT_PROTO);
-		lb_dnat(c, sh, SY_NFT_RK_NODEPORT);
+		for (unsigned j = 0; j < 16; j++)
+			lb_dnat(c, grp, j, SY_NFT_RK_DPORT_PROTO);
+		for (unsigned j = 0; j < 16; j++)
+			lb_dnat(c, grp, j, SY_NFT_RK_NODEPORT);
 		c->rules = sy_trim(c->rules, c->n_rules, &c->cap_rules, sizeof(*c->rules));
 	}
 	eb_pack(g->eb, &g->elems, &g->n_elems, &g->cap_elems);
@@ -503,7 +520,7 @@ void nftp_globals_free(struct nftp_globals *g)
 {
 	for (unsigned i = 0; i < g->n_chains; i++)
 		chain_free(&g->chains[i]);
-	for (unsigned i = 0; g->lb && i < NFTP_EP_SHARDS; i++)
+	for (unsigned i = 0; g->lb && i < NFTP_LB_GROUPS; i++)
 		chain_free(&g->lb[i]);
 	free(g->lb);
 	free(g->chains);
@@ -620,13 +637,14 @@ static void fill_lb_map(struct nftp_port *pp, struct nftp_chain *c, const struct
  * A shared port's ranges for one address (a: NULL for the NodePort):
  * service-ranges-S elements a . proto . port . [0, NFTP_SPAN) (swap: an
  * external address's, a . port . proto . …) split like a chain's
- * (nftp_range), range i → endpoint i.
+ * (nftp_range), range i → endpoint i; S the key's shard (nftp_sr_shard).
  */
-static void add_svc_ranges(struct nftp_port *pp, unsigned set, const struct sy_addr *a,
+static void add_svc_ranges(struct nftp_port *pp, const struct sy_addr *a,
 			   const struct ds_port *dp, uint16_t port, const struct ds_ep *eps, unsigned n,
 			   bool swap)
 {
 	struct sy_addr zero = { .family = dp->family };
+	unsigned set = NFTP_S_SR0 + nftp_sr_shard(a, port);
 
 	if (n > NFTP_SLOTS)
 		n = NFTP_SLOTS;
@@ -710,21 +728,16 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	bool need_svc = dp->n_cluster_eps && (!dp->itp_local || (external && has_eps));
 	bool need_svl = dp->n_local_eps && (dp->itp_local || (external && dp->etp_local));
 	bool need_ext = external && has_eps;
-	/* no per-port logic: the shared chain lb-S (nftp_lb_name), no chain of its own */
+	/*
+	 * no per-port logic: no chain of its own, each key goes to the shared
+	 * chain of its shard's group (nftp_lb_name, nftp_sr_shard)
+	 */
 	bool shared = need_svc && !dp->affinity_timeout && !dp->itp_local &&
 		(!external || (!dp->etp_local && !(dp->n_lb_source_ranges && dp->n_lb_ips)));
 	const char *int_name = NULL, *ext_name = NULL;
-	unsigned sr_set = 0;
 
-	if (shared) {
-		char name[NFTP_NAME_MAX + 1];
-		unsigned sh;
-		nftp_chain_name(name, "service-", base);	/* the chain it would have */
-		sh = nftp_base_hash(name) % NFTP_EP_SHARDS;
-		sr_set = NFTP_S_SR0 + sh;
-		int_name = ext_name = nftp_lb_name(sh);
+	if (shared)
 		need_svc = need_svl = need_ext = false;
-	}
 
 	/* endpoint chains: one per distinct endpoint used */
 	for (unsigned k = 0; k < 2; k++) {
@@ -857,11 +870,13 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	if (sy_addr_is_set(&dp->cluster_ip)) {
 		add_elem(pp->eb, NFTP_S_CLUSTER_IPS, &dp->cluster_ip,
 			 0, 0, SY_NFT_EV_NONE, NULL);
+		if (shared)
+			int_name = nftp_lb_name(nftp_sr_shard(&dp->cluster_ip, 0) >> 4);
 		if (int_name)
 			add_elem(pp->eb, NFTP_S_SERVICE_IPS,
 				 &dp->cluster_ip, dp->proto, dp->port, SY_NFT_EV_GOTO, int_name);
 		if (shared)
-			add_svc_ranges(pp, sr_set, &dp->cluster_ip, dp, dp->port, dp->cluster_eps,
+			add_svc_ranges(pp, &dp->cluster_ip, dp, dp->port, dp->cluster_eps,
 				       dp->n_cluster_eps, false);
 		if (int_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_SERVICES,
@@ -874,11 +889,13 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 		/* the port's family only (kubernetes #73157: never fail a table on another's) */
 		if (a->family != dp->family)
 			continue;
+		if (shared)
+			ext_name = nftp_lb_name(nftp_sr_shard(a, 0) >> 4);
 		if (ext_name)
 			add_elem(pp->eb, NFTP_S_SERVICE_IPS, a,
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, ext_name);
 		if (shared)
-			add_svc_ranges(pp, sr_set, a, dp, dp->port, dp->cluster_eps, dp->n_cluster_eps,
+			add_svc_ranges(pp, a, dp, dp->port, dp->cluster_eps, dp->n_cluster_eps,
 				       true);
 		if (ext_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_SERVICES, a,
@@ -888,11 +905,13 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 				 dp->proto, dp->port, SY_NFT_EV_GOTO, fw->name);
 	}
 	if (dp->node_port) {
+		if (shared)
+			ext_name = nftp_lb_name(nftp_sr_shard(NULL, dp->node_port) >> 4);
 		if (ext_name)
 			add_elem(pp->eb, NFTP_S_SERVICE_NODEPORTS, &none,
 				 dp->proto, dp->node_port, SY_NFT_EV_GOTO, ext_name);
 		if (shared)
-			add_svc_ranges(pp, sr_set, NULL, dp, dp->node_port, dp->cluster_eps,
+			add_svc_ranges(pp, NULL, dp, dp->node_port, dp->cluster_eps,
 				       dp->n_cluster_eps, false);
 		if (ext_v)
 			add_elem(pp->eb, NFTP_S_NO_EP_NODEPORTS, &none,

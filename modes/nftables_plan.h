@@ -59,7 +59,8 @@ enum nftp_set {
 	/*
 	 * ip . proto . port . numgen value → endpoint ip . port, by ranges:
 	 * the maps service-ranges-0..-255 of the shared load-balancing
-	 * chains lb-N (nftp_lb_name), sharded like endpoint-ranges-K
+	 * chains lb-group-G (nftp_lb_name), 16 maps a chain, sharded by key
+	 * (nftp_sr_shard)
 	 */
 	NFTP_S_SR0 = NFTP_S_EP0 + 256,
 	NFTP_NSETS = NFTP_S_SR0 + 256
@@ -141,29 +142,36 @@ struct nftp_globals {
 	struct nftp_elem *elems;	/* one block with their keys and data */
 	unsigned n_elems, cap_elems;
 	struct nftp_ebuild *eb;
-	struct nftp_chain *lb;		/* the shared chains: [shard] */
+	struct nftp_chain *lb;		/* the shared chains: [group] */
 };
 /*
  * The shared load-balancing chains (doc/nftables.md).  A Service port
  * without per-port logic (no sessionAffinity, internalTrafficPolicy
  * Cluster and, when it has external addresses, externalTrafficPolicy
- * Cluster without loadBalancerSourceRanges) has no chain of its own: its
- * service-ips and service-nodeports elements go to lb-S (S: a hash of the
- * name its chain would have, mod 256), whose dnat rules look the endpoint
- * up in service-ranges-S, which holds per address the port's endpoints
- * as ranges of [0, NFTP_SPAN), keyed by
+ * Cluster without loadBalancerSourceRanges) has no chain of its own: the
+ * map service-ranges-S holds per key the port's endpoints as ranges of
+ * [0, NFTP_SPAN), keyed by
  *   its ClusterIP:            ip daddr . meta l4proto . th dport . value
  *   each externalIP, LB IP:   ip daddr . th dport . meta l4proto . value
  *   its NodePort:             0.0.0.0 . meta l4proto . th dport . value
- * and tried in that order (a map lookup that misses ends the rule, not
- * the chain).  The chain's rules: the ClusterIP masquerade rule without a
- * daddr match, the ClusterIP dnat, `jump mark-for-masquerade` (what gets
- * past the ClusterIP dnat is external or NodePort traffic, which
- * externalTrafficPolicy Cluster always masquerades), the external dnat,
- * the NodePort dnat.  The mode keeps a shard's chain while its
- * service-ranges map exists.
+ * with S the key's shard (nftp_sr_shard): the address's last byte, the
+ * NodePort's low byte.  The key's service-ips / service-nodeports element
+ * goes to lb-group-G (nftp_lb_name), G = S >> 4, the chain of 16 maps
+ * (S = 16 G + j), whose rules are: the ClusterIP masquerade rule without
+ * a daddr match; 16 ClusterIP dnat rules, rule j guarded by `ip daddr &
+ * 0.0.0.15 == 0.0.0.j` (SY_NFT_M_DADDR_LOW) over service-ranges-(16G+j);
+ * `jump mark-for-masquerade` (what gets past the ClusterIP dnat is
+ * external or NodePort traffic, which externalTrafficPolicy Cluster
+ * always masquerades); 16 external dnat rules with the same guards; 16
+ * NodePort dnat rules guarded by `th dport & 15 == j` (a map lookup that
+ * misses ends the rule, not the chain).  Each map is bound by 3 rules.
+ * The mode keeps a group's chain and its 16 maps while any of the maps
+ * has elements.
  */
-const char *nftp_lb_name(unsigned shard);
+#define NFTP_LB_GROUPS 16u
+const char *nftp_lb_name(unsigned group);
+/* A service-ranges key's shard (< NFTP_EP_SHARDS): a: the address, NULL: the NodePort port's */
+unsigned nftp_sr_shard(const struct sy_addr *a, uint16_t port);
 void nftp_globals_build(struct nftp_globals *g, const struct nftp_opts *o);
 void nftp_globals_free(struct nftp_globals *g);
 

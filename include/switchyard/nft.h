@@ -40,6 +40,13 @@
 #define SY_NFT_M_NUMGEN		0x2000	/* numgen random mod numgen_mod == 0 */
 #define SY_NFT_M_CT_DNAT	0x4000	/* ct status dnat */
 #define SY_NFT_M_SD_SET		0x8000	/* ip saddr . ip daddr @mset */
+/*
+ * The low nibble of the destination: ip daddr & 0.0.0.15 == 0.0.0.low (ip6:
+ * ip6 daddr & ::f == ::low), th dport & 15 == low (the shared chains'
+ * guards: payload, bitwise, cmp; no lookup)
+ */
+#define SY_NFT_M_DADDR_LOW	0x10000
+#define SY_NFT_M_DPORT_LOW	0x20000
 
 enum sy_nft_act {
 	SY_NFT_A_NONE,
@@ -88,6 +95,7 @@ struct sy_nft_rule {
 	const char *chain;		/* A_JUMP / A_GOTO */
 	uint32_t numgen_off;		/* A_DNAT_MAP */
 	uint8_t rkey;			/* A_DNAT_RANGES: enum sy_nft_rkey */
+	uint8_t low;			/* M_DADDR_LOW / M_DPORT_LOW: the nibble (< 16) */
 };
 
 /* The rule's fingerprint (its comment "sy:%016llx"). */

@@ -79,38 +79,63 @@ maps=$(nft_q 'sorted(m["name"] for m in objs.get("map", []) if not m["name"].sta
 	sy_fail "maps: $maps"
 [ -n "${SY_DEBUG:-}" ] && { ip netns exec "$NODE" curl -s 127.0.0.1:10249/debug/state | head -c 3000; cat "$IPT_LOG"; } >&2
 svcips=$(nft_q '[e for m in objs["map"] if m["name"] == "service-ips" for e in m.get("elem", [])]')
-# a Service port without per-port logic has no chain of its own: its
-# elements (ClusterIP, externalIP, NodePort) go to the shared chain of its
-# shard, lb-N
-shard=$(grep -o "$CIP', 'tcp', 80\]}, {'goto': {'target': 'lb-[0-9]*" <<<"$svcips" | grep -o '[0-9]*$')
-[ -n "$shard" ] || sy_fail "no ClusterIP element to lb-N in service-ips: $svcips"
-grep -q "$EIP', 'tcp', 80\]}, {'goto': {'target': 'lb-$shard'" <<<"$svcips" ||
-	sy_fail "no externalIP element to lb-$shard: $svcips"
+# a Service port without per-port logic has no chain of its own: each of
+# its keys (ClusterIP, externalIP, NodePort) goes to the shared chain
+# lb-group-G of the key's shard S (the address's last byte, the NodePort's
+# low byte; G = S >> 4), its ranges are in service-ranges-S
+shard() { "$PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).packed[-1])' "$1"; }
+cs=$(shard "$CIP") es=$(shard "$EIP") ns=$((30080 & 255))
+grep -q "$CIP', 'tcp', 80\]}, {'goto': {'target': 'lb-group-$((cs >> 4))'" <<<"$svcips" ||
+	sy_fail "no ClusterIP element to lb-group-$((cs >> 4)) in service-ips: $svcips"
+grep -q "$EIP', 'tcp', 80\]}, {'goto': {'target': 'lb-group-$((es >> 4))'" <<<"$svcips" ||
+	sy_fail "no externalIP element to lb-group-$((es >> 4)): $svcips"
 svcnp=$(nft_q '[e for m in objs["map"] if m["name"] == "service-nodeports" for e in m.get("elem", [])]')
-grep -q "'tcp', 30080\]}, {'goto': {'target': 'lb-$shard'" <<<"$svcnp" || sy_fail "no NodePort element to lb-$shard: $svcnp"
+grep -q "'tcp', 30080\]}, {'goto': {'target': 'lb-group-$((ns >> 4))'" <<<"$svcnp" ||
+	sy_fail "no NodePort element to lb-group-$((ns >> 4)): $svcnp"
 noep=$(nft_q '[e for m in objs["map"] if m["name"] == "no-endpoint-services" for e in m.get("elem", [])]')
 grep -q "$(ipt_ip 10.96.0.90).*reject-chain" <<<"$noep" || sy_fail "no REJECT element for the Service without endpoints: $noep"
 nft_json | grep -q '"\(endpoint\|service\|external\)-[A-Z2-7]\{8\}-' && sy_fail "per-port chains for ports without per-port logic"
-# one shared chain per shard in use, none of the earlier three kinds
-nft_q '[c["name"] for c in objs["chain"]]' | grep -q "'\(cluster\|external\|nodeport\)-lb-" && sy_fail "chains of the old layout"
+# the shared chains: one per group in use, none of an earlier layout
+# (lb-N, cluster-lb-N, ...); the table: the 16 global chains and those
+groups=$(nft_q 'sorted(c["name"] for c in objs["chain"] if c["name"].startswith("lb-"))')
+want_groups=$("$PY" -c 'import sys; print(sorted("lb-group-%d" % g for g in set(int(a) >> 4 for a in sys.argv[1:])))' \
+	"$cs" "$es" "$ns" $((30053 & 255)))
+[ "$groups" = "$want_groups" ] || sy_fail "shared chains: $groups (want $want_groups)"
+nft_q '[c["name"] for c in objs["chain"]]' | grep -q "'\(cluster\|external\|nodeport\)-lb-\|'lb-[0-9]" && sy_fail "chains of an old layout"
+nchains=$(nft_q 'len(objs["chain"])') ngroups=$(nft_q 'len([c for c in objs["chain"] if c["name"].startswith("lb-group-")])')
+[ "$nchains" = $((16 + ngroups)) ] || sy_fail "$nchains chains, want 16 + $ngroups: $(nft_q '[c["name"] for c in objs["chain"]]')"
+# a group in use has its 16 maps, the others none
+nmaps=$(nft_q 'len([m for m in objs["map"] if m["name"].startswith("service-ranges-")])')
+[ "$nmaps" = $((16 * ngroups)) ] || sy_fail "$nmaps service-ranges maps for $ngroups groups"
 rules=$(ip netns exec "$NODE" nft list table $NF switchyard)
-# lb-N, in this order: the ClusterIP masquerade rule, the ClusterIP dnat,
-# the mark for what is left (external and NodePort traffic), the external
-# dnat (key ip . port . proto), the NodePort dnat (address 0)
-lbrules=$(ip netns exec "$NODE" nft list chain $NF switchyard "lb-$shard" | grep -E 'jump|dnat' | sed 's/^\s*//; s/ comment .*//')
-want="$NF saddr != $(ipt_ip 10.244.0.0/16) jump mark-for-masquerade
-dnat $NF to $NF daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard
-jump mark-for-masquerade
-dnat $NF to $NF daddr . th dport . meta l4proto . numgen random mod 1048576 map @service-ranges-$shard"
-[ "$(head -n 4 <<<"$lbrules")" = "$want" ] || sy_fail "lb-$shard rules: $lbrules"
-[ "$(wc -l <<<"$lbrules")" = 5 ] && tail -n 1 <<<"$lbrules" | grep -qF "dnat $NF to $NF daddr & $ANY . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard" ||
-	sy_fail "lb-$shard: no NodePort dnat: $lbrules"
-# @service-ranges-N: 10.96.0.80 . tcp . 80 . [0, 2^20) in three ranges of
+# lb-group-G, in this order: the ClusterIP masquerade rule, 16 ClusterIP
+# dnat rules (rule j: ip daddr's low nibble j, map service-ranges-(16G+j)),
+# the mark for what is left (external and NodePort traffic), 16 external
+# dnat rules (key ip . port . proto), 16 NodePort dnat rules (th dport's
+# low nibble, address 0)
+G=$((cs >> 4))
+lbrules=$(ip netns exec "$NODE" nft list chain $NF switchyard "lb-group-$G" | grep -E 'jump|dnat' | sed 's/^\s*//; s/ comment .*//')
+if [ "$IPT_FAM" = 6 ]; then lo() { if [ "$1" = 0 ]; then echo ::; else printf '::%x\n' "$1"; fi; }; M=::f; else lo() { echo "0.0.0.$1"; }; M=0.0.0.15; fi
+want=$(
+	echo "$NF saddr != $(ipt_ip 10.244.0.0/16) jump mark-for-masquerade"
+	for j in $(seq 0 15); do
+		echo "$NF daddr & $M == $(lo $j) dnat $NF to $NF daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$((16 * G + j))"
+	done
+	echo "jump mark-for-masquerade"
+	for j in $(seq 0 15); do
+		echo "$NF daddr & $M == $(lo $j) dnat $NF to $NF daddr . th dport . meta l4proto . numgen random mod 1048576 map @service-ranges-$((16 * G + j))"
+	done
+	for j in $(seq 0 15); do
+		echo "th dport & 15 == $j dnat $NF to $NF daddr & $ANY . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$((16 * G + j))"
+	done
+)
+[ "$lbrules" = "$want" ] || sy_fail "lb-group-$G rules: $(diff <(echo "$want") <(echo "$lbrules") | head -20)"
+# @service-ranges-S: 10.96.0.80 . tcp . 80 . [0, 2^20) in three ranges of
 # 349525 or 349526 values, one per endpoint (keys: one 128-bit integer,
 # 224-bit in IPv6)
-eps=$(nft_q 'ranges("service-ranges-'"$shard"'", "'"$CIP"'", 6, 80)')
+eps=$(nft_q 'ranges("service-ranges-'"$cs"'", "'"$CIP"'", 6, 80)')
 EPS="$(ipt_ip 10.244.1.2) $(ipt_ip 10.244.2.2) $(ipt_ip 10.244.3.2)"
-"$PY" - "$eps" $EPS <<'PYEOF' || sy_fail "@service-ranges-$shard ranges of $CIP . tcp . 80: $eps"
+"$PY" - "$eps" $EPS <<'PYEOF' || sy_fail "@service-ranges-$cs ranges of $CIP . tcp . 80: $eps"
 import ast, sys
 r = ast.literal_eval(sys.argv[1])
 assert len(r) == 3, r
@@ -121,12 +146,12 @@ for i, (a, b, ip, port) in enumerate(r):
     assert port == 8080, r
 assert sorted(x[2] for x in r) == sys.argv[2:], r
 PYEOF
-np=$(nft_q 'ranges("service-ranges-'"$shard"'", "'"$ANY"'", 6, 30080)')
-[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "'"$ANY"'", 6, 30080))')" = 3 ] || sy_fail "NodePort 30080's ranges: $np"
+np=$(nft_q 'ranges("service-ranges-'"$ns"'", "'"$ANY"'", 6, 30080)')
+[ "$(nft_q 'len(ranges("service-ranges-'"$ns"'", "'"$ANY"'", 6, 30080))')" = 3 ] || sy_fail "NodePort 30080's ranges: $np"
 # the externalIP's: ip . port . proto (the ClusterIP layout has none of it)
-ex=$(nft_q 'ranges("service-ranges-'"$shard"'", "'"$EIP"'", 6, 80, True)')
-[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "'"$EIP"'", 6, 80, True))')" = 3 ] || sy_fail "externalIP's ranges: $ex"
-[ "$(nft_q 'len(ranges("service-ranges-'"$shard"'", "'"$EIP"'", 6, 80))')" = 0 ] || sy_fail "externalIP ranges in the ClusterIP layout"
+ex=$(nft_q 'ranges("service-ranges-'"$es"'", "'"$EIP"'", 6, 80, True)')
+[ "$(nft_q 'len(ranges("service-ranges-'"$es"'", "'"$EIP"'", 6, 80, True))')" = 3 ] || sy_fail "externalIP's ranges: $ex"
+[ "$(nft_q 'len(ranges("service-ranges-'"$es"'", "'"$EIP"'", 6, 80))')" = 0 ] || sy_fail "externalIP ranges in the ClusterIP layout"
 grep -q "ct status dnat $NF saddr . $NF daddr @hairpin jump mark-for-masquerade" <<<"$rules" || sy_fail "no hairpin rule"
 hp=$(nft_q '[s.get("elem") for s in objs["set"] if s["name"] == "hairpin"]')
 grep -qF "$(ipt_ip 10.244.3.2)', '$(ipt_ip 10.244.3.2)'" <<<"$hp" || sy_fail "no hairpin element for the local endpoint: $hp"
