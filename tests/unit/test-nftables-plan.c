@@ -131,28 +131,29 @@ static const struct nftp_elem *range_at(const struct nftp_port *pp, unsigned set
 
 /*
  * A plain ClusterIP port has no chain: service-ips goes to the shared
- * lb-S, and service-ranges-S holds 10.96.0.10 . tcp . 80 . the
- * ranges of [0, SPAN), range i -> endpoint i.
+ * lb-group-G of the key's shard S (the address's last byte: 10, G = S >>
+ * 4 = 0), and service-ranges-S holds 10.96.0.10 . tcp . 80 . the ranges
+ * of [0, SPAN), range i -> endpoint i.
  */
 static void test_clusterip(void **state)
 {
 	struct nftp_opts o;
 	struct ds_port *dp = mk(2, "10.244.1.2", "10.244.2.2");
-	char name[NFTP_NAME_MAX + 1], want[24];
+	char want[24];
 	opts(&o);
 	struct nftp_port *pp = nftp_port_new(&o, dp, NULL);
 
 	assert_int_equal(pp->n_chains, 0);
 	assert_null(find(pp, "endpoint-"));
-	nftp_chain_name(name, "service-", "ns/web/tcp/http");
-	unsigned sh = nftp_base_hash(name) % NFTP_EP_SHARDS;
-	snprintf(want, sizeof(want), "lb-%u", sh);
+	unsigned sh = 10;
+	assert_int_equal(nftp_sr_shard(&dp->cluster_ip, 0), sh);
+	snprintf(want, sizeof(want), "lb-group-%u", sh >> 4);
 	assert_int_equal(n_in_set(pp, NFTP_S_SERVICE_IPS), 1);
 	for (unsigned i = 0; i < pp->n_elems; i++)
 		if (pp->elems[i].set == NFTP_S_SERVICE_IPS) {
 			assert_int_equal(pp->elems[i].ev, SY_NFT_EV_GOTO);
 			assert_string_equal(pp->elems[i].chain, want);
-			assert_string_equal(pp->elems[i].chain, nftp_lb_name(sh));
+			assert_string_equal(pp->elems[i].chain, nftp_lb_name(sh >> 4));
 		}
 	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + sh), 2);
 	static const uint8_t prefix[12] = { 10, 96, 0, 10, IPPROTO_TCP, 0, 0, 0, 0, 80, 0, 0 };
@@ -172,28 +173,38 @@ static void test_clusterip(void **state)
 
 	/*
 	 * NodePort and an externalIP: their own ranges (the externalIP's key
-	 * ip . port . proto, the NodePort's 0 . proto . port), all to lb-S
+	 * ip . port . proto, the NodePort's 0 . proto . port), each in its
+	 * key's shard (192.0.2.77: 77, group 4; NodePort 30080 = 0x7580: 128,
+	 * group 8) and to that shard's group
 	 */
 	dp->node_port = 30080;
 	dp->external_ips = xcalloc(1, sizeof(struct sy_addr));
-	dp->external_ips[0] = ip("192.0.2.7");
+	dp->external_ips[0] = ip("192.0.2.77");
 	dp->n_external_ips = 1;
 	pp = nftp_port_new(&o, dp, NULL);
 	assert_int_equal(pp->n_chains, 0);
-	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + sh), 6);
-	static const uint8_t pext[12] = { 192, 0, 2, 7, 0, 80, 0, 0, IPPROTO_TCP, 0, 0, 0 },
+	assert_int_equal(nftp_sr_shard(&dp->external_ips[0], 0), 77);
+	assert_int_equal(nftp_sr_shard(NULL, 30080), 128);
+	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + sh), 2);
+	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + 77), 2);
+	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + 128), 2);
+	static const uint8_t pext[12] = { 192, 0, 2, 77, 0, 80, 0, 0, IPPROTO_TCP, 0, 0, 0 },
 		pnp[12] = { 0, 0, 0, 0, IPPROTO_TCP, 0, 0, 0, 30080 >> 8, 30080 & 0xff, 0, 0 };
-	assert_non_null(range_at(pp, NFTP_S_SR0 + sh, pext, 12, NFTP_SPAN / 2));
-	assert_non_null(range_at(pp, NFTP_S_SR0 + sh, pnp, 12, NFTP_SPAN / 2));
+	assert_non_null(range_at(pp, NFTP_S_SR0 + 77, pext, 12, NFTP_SPAN / 2));
+	assert_non_null(range_at(pp, NFTP_S_SR0 + 128, pnp, 12, NFTP_SPAN / 2));
 	/* the ClusterIP layout would let the ClusterIP dnat take external traffic */
-	static const uint8_t pext_c[12] = { 192, 0, 2, 7, IPPROTO_TCP, 0, 0, 0, 0, 80, 0, 0 };
-	assert_null(range_at(pp, NFTP_S_SR0 + sh, pext_c, 12, 0));
+	static const uint8_t pext_c[12] = { 192, 0, 2, 77, IPPROTO_TCP, 0, 0, 0, 0, 80, 0, 0 };
+	assert_null(range_at(pp, NFTP_S_SR0 + 77, pext_c, 12, 0));
 	assert_non_null(range_at(pp, NFTP_S_SR0 + sh, prefix, 12, 0));
 	unsigned n_goto = 0;
 	for (unsigned i = 0; i < pp->n_elems; i++) {
 		const struct nftp_elem *e = &pp->elems[i];
-		if (e->set == NFTP_S_SERVICE_NODEPORTS || e->set == NFTP_S_SERVICE_IPS) {
-			assert_string_equal(e->chain, nftp_lb_name(sh));
+		if (e->set == NFTP_S_SERVICE_NODEPORTS) {
+			assert_string_equal(e->chain, "lb-group-8");
+			n_goto++;
+		} else if (e->set == NFTP_S_SERVICE_IPS) {
+			assert_string_equal(e->chain, e->klen == 12 && nftp_elem_kp(e)[0] == 192 ?
+					    "lb-group-4" : "lb-group-0");
 			n_goto++;
 		}
 	}
@@ -232,52 +243,70 @@ static void test_clusterip(void **state)
 }
 
 /*
- * The shared chain lb-S: the ClusterIP masquerade rule (non-pod sources),
- * the ClusterIP dnat, then (external and NodePort traffic only) the
- * unconditional mark, the external dnat, the NodePort dnat.
+ * The shared chain lb-group-G: the ClusterIP masquerade rule (non-pod
+ * sources), 16 ClusterIP dnat rules (rule j: daddr's low nibble j, map
+ * service-ranges-(16G+j)), then (external and NodePort traffic only) the
+ * unconditional mark, 16 external dnat rules (the same guards), 16
+ * NodePort dnat rules (dport's low nibble); each map bound by 3 rules.
  */
 static void test_shared_chains(void **state)
 {
 	struct nftp_opts o;
 	struct nftp_globals g;
+	unsigned binds[NFTP_EP_SHARDS] = { 0 };
 
 	opts(&o);
 	nftp_globals_build(&g, &o);
-	for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh += 85) {
-		const struct nftp_chain *c = &g.lb[sh];
+	assert_int_equal(NFTP_LB_GROUPS, 16);
+	for (unsigned grp = 0; grp < NFTP_LB_GROUPS; grp++) {
+		const struct nftp_chain *c = &g.lb[grp];
 		static const uint8_t rk[] = { SY_NFT_RK_DPP, SY_NFT_RK_DPORT_PROTO, SY_NFT_RK_NODEPORT };
 		char want[24];
-		snprintf(want, sizeof(want), "service-ranges-%u", sh);
-		assert_string_equal(c->name, nftp_lb_name(sh));
-		assert_int_equal(c->n_rules, 5);
+		snprintf(want, sizeof(want), "lb-group-%u", grp);
+		assert_string_equal(c->name, want);
+		assert_string_equal(c->name, nftp_lb_name(grp));
+		assert_int_equal(c->n_rules, 50);
 		assert_int_equal(c->rules[0].m, SY_NFT_M_SADDR | SY_NFT_M_SADDR_INV);
 		assert_int_equal(c->rules[0].act, SY_NFT_A_JUMP);
 		assert_string_equal(c->rules[0].chain, "mark-for-masquerade");
-		assert_int_equal(c->rules[2].m, 0);
-		assert_int_equal(c->rules[2].act, SY_NFT_A_JUMP);
-		assert_string_equal(c->rules[2].chain, "mark-for-masquerade");
-		for (unsigned k = 0; k < 3; k++) {
-			const struct sy_nft_rule *r = &c->rules[k ? k + 2 : 1];
-			assert_int_equal(r->m, 0);
-			assert_int_equal(r->act, SY_NFT_A_DNAT_RANGES);
-			assert_int_equal(r->numgen_mod, NFTP_SPAN);
-			assert_int_equal(r->rkey, rk[k]);
-			assert_string_equal(r->set, want);
-		}
+		assert_int_equal(c->rules[17].m, 0);
+		assert_int_equal(c->rules[17].act, SY_NFT_A_JUMP);
+		assert_string_equal(c->rules[17].chain, "mark-for-masquerade");
+		for (unsigned k = 0; k < 3; k++)
+			for (unsigned j = 0; j < 16; j++) {
+				const struct sy_nft_rule *r = &c->rules[k ? 2 + 16 * k + j : 1 + j];
+				unsigned sh = 16 * grp + j;
+				assert_int_equal(r->m, k == 2 ? SY_NFT_M_DPORT_LOW : SY_NFT_M_DADDR_LOW);
+				assert_int_equal(r->low, j);
+				assert_int_equal(r->act, SY_NFT_A_DNAT_RANGES);
+				assert_int_equal(r->numgen_mod, NFTP_SPAN);
+				assert_int_equal(r->rkey, rk[k]);
+				snprintf(want, sizeof(want), "service-ranges-%u", sh);
+				assert_string_equal(r->set, want);
+				binds[sh]++;
+			}
 	}
-	assert_string_equal(g.lb[7].name, "lb-7");
+	for (unsigned sh = 0; sh < NFTP_EP_SHARDS; sh++)
+		assert_int_equal(binds[sh], 3);
+	/* the guard is part of the rule's fingerprint */
+	assert_true(sy_nft_rule_fp(&g.lb[0].rules[1]) != sy_nft_rule_fp(&g.lb[0].rules[2]));
+	{
+		struct sy_nft_rule a = g.lb[0].rules[1];
+		a.low = 1;
+		assert_true(sy_nft_rule_fp(&a) != sy_nft_rule_fp(&g.lb[0].rules[1]));
+	}
 	nftp_globals_free(&g);
 	/* masqueradeAll: unconditional; no cluster CIDR: no masquerade rule first */
 	o.masquerade_all = true;
 	nftp_globals_build(&g, &o);
 	assert_int_equal(g.lb[0].rules[0].m, 0);
 	assert_int_equal(g.lb[0].rules[0].act, SY_NFT_A_JUMP);
-	assert_int_equal(g.lb[0].n_rules, 5);
+	assert_int_equal(g.lb[0].n_rules, 50);
 	nftp_globals_free(&g);
 	o.masquerade_all = false;
 	o.n_cluster_cidrs = 0;
 	nftp_globals_build(&g, &o);
-	assert_int_equal(g.lb[0].n_rules, 4);
+	assert_int_equal(g.lb[0].n_rules, 49);
 	assert_int_equal(g.lb[0].rules[0].act, SY_NFT_A_DNAT_RANGES);
 	nftp_globals_free(&g);
 	/* several cluster CIDRs: mark-for-masquerade-non-pod */
@@ -476,8 +505,15 @@ static void test_ipv6(void **state)
 		assert_int_equal(e->dlen, 20);
 		assert_memory_equal(nftp_elem_data(e), ep6.b, 16);
 		assert_memory_equal(nftp_elem_data(e) + 16, "\x1f\x90\0\0", 4);
+		/* each in its key's shard: the address's last byte (16 bytes), the NodePort's low one */
+		assert_int_equal(e->set - NFTP_S_SR0, !memcmp(nftp_elem_kp(e), cip6.b, 16) ? 0x10 :
+				 !memcmp(nftp_elem_kp(e), dp->external_ips[1].b, 16) ? 7 : 30080 & 0xff);
 	}
 	assert_int_equal(nr, 3);	/* ClusterIP, the externalIP, the NodePort: one range each */
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (pp->elems[i].set == NFTP_S_SERVICE_IPS)
+			assert_string_equal(pp->elems[i].chain, !memcmp(nftp_elem_kp(&pp->elems[i]), cip6.b, 16) ?
+					    "lb-group-1" : "lb-group-0");
 	nftp_port_free(pp);
 
 	/* its own chain (etp Local): the service chain's rules in IPv6 */
