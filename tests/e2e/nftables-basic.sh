@@ -12,7 +12,11 @@
 # Node's primary IP (nftables mode defaults to "primary", as kube-proxy),
 # with it only on the listed addresses (set nodeport-ips); a pod (ep1,
 # inside the cluster CIDR) is masqueraded to the externalIP and the
-# NodePort but not to the ClusterIP.  IPT_FAM=6 (nftables-basic-ipv6.sh):
+# NodePort but not to the ClusterIP; the shared chains lb-group-G (16
+# guarded dnat rules per key kind) and the table's 16 + groups-in-use
+# chains, read back, and Services whose ClusterIPs and NodePorts lie in
+# other shards (other nibbles of the key's low byte) reached through the
+# guards.  IPT_FAM=6 (nftables-basic-ipv6.sh):
 # the same over IPv6, the IPv6 instance's table `ip6 switchyard`.
 IPT_MODE=nftables
 . "$(dirname "$0")/iptables-lib.sh"
@@ -55,10 +59,20 @@ if ip netns exec "${IPT_EP_NS[1]}" "$PY" -c 'import socket; socket.socket(socket
 	for k in 1 2 3; do ipt_server $k sctp 9999; done
 fi
 ipt_node_manifest
+SHARDED="g17:10.96.0.17:30017 g18:10.96.0.18:30018 g33:10.96.0.33:30001"
 {
 	ipt_web_manifest | ipt_yaml
 	echo ---
 	ipt_svc empty 10.96.0.90 80 8080 TCP
+	# ClusterIPs and NodePorts whose shards (last byte, low byte) differ in
+	# the low and in the high nibble: other maps of one group, other groups
+	for g in $SHARDED; do
+		IFS=: read -r n c np <<<"$g"
+		echo ---
+		IPT_NODEPORT=", nodePort: $np" ipt_svc "$n" "$c" 80 8080 TCP "type: NodePort"
+		echo ---
+		ipt_slice "$n" TCP 8080 10.244.1.2 10.244.2.2 10.244.3.2
+	done
 } | ipt_write web.yaml
 # the lab's addresses in the family under test
 CIP=$(ipt_ip 10.96.0.80) EIP=$(ipt_ip 192.168.60.10) NIP=$(ipt_ip 192.168.50.1)
@@ -99,7 +113,7 @@ nft_json | grep -q '"\(endpoint\|service\|external\)-[A-Z2-7]\{8\}-' && sy_fail 
 # (lb-N, cluster-lb-N, ...); the table: the 16 global chains and those
 groups=$(nft_q 'sorted(c["name"] for c in objs["chain"] if c["name"].startswith("lb-"))')
 want_groups=$("$PY" -c 'import sys; print(sorted("lb-group-%d" % g for g in set(int(a) >> 4 for a in sys.argv[1:])))' \
-	"$cs" "$es" "$ns" $((30053 & 255)))
+	"$cs" "$es" "$ns" $((30053 & 255)) $(for g in $SHARDED; do IFS=: read -r n c np <<<"$g"; echo "$(shard "$(ipt_ip "$c")") $((np & 255))"; done))
 [ "$groups" = "$want_groups" ] || sy_fail "shared chains: $groups (want $want_groups)"
 nft_q '[c["name"] for c in objs["chain"]]' | grep -q "'\(cluster\|external\|nodeport\)-lb-\|'lb-[0-9]" && sy_fail "chains of an old layout"
 nchains=$(nft_q 'len(objs["chain"])') ngroups=$(nft_q 'len([c for c in objs["chain"] if c["name"].startswith("lb-group-")])')
@@ -185,6 +199,16 @@ out=$(ipt_ask_many "$CLIENT" udp 192.168.50.1 30053 10)
 [ "$(grep -c '^ep' <<<"$out")" -eq 10 ] || sy_fail "NodePort UDP: $(sort <<<"$out" | uniq -c)"
 out=$(ipt_ask_many "$CLIENT" tcp 192.168.60.10 80 30)
 [ "$(grep -c '^ep' <<<"$out")" -eq 30 ] || sy_fail "externalIP: $(sort <<<"$out" | uniq -c)"
+# the keys of other shards, found through the guards: each ClusterIP and
+# NodePort reaches all three endpoints
+for g in $SHARDED; do
+	IFS=: read -r n c np <<<"$g"
+	for t in "$c 80" "192.168.50.1 $np"; do
+		out=$(ipt_ask_many "$CLIENT" tcp $t 30)
+		[ "$(grep -c '^ep' <<<"$out")" -eq 30 ] && [ "$(cut -d' ' -f1 <<<"$out" | sort -u | wc -l)" = 3 ] ||
+			sy_fail "$n through $t: $(sort <<<"$out" | uniq -c)"
+	done
+done
 # --nodeport-addresses unset: nftables mode defaults to "primary" (kube-proxy's
 # platformApplyDefaults), NodePorts on the Node's InternalIP only, not on
 # another local address; and no "nodePortAddresses is unset" complaint
