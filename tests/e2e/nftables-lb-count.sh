@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # nftables mode: a change of a Service's endpoint count (2 -> 3 -> 2) is
-# element updates of the @service-ranges-N map only: the Service port has
+# element updates of the @service-ranges-S map only: the Service port has
 # no chain of its own (no per-port logic), its ClusterIP goes to the shared
-# lb-N, whose ClusterIP load-balancing rule (`dnat ip to ip daddr . meta
-# l4proto . th dport . numgen random mod 1048576 map @service-ranges-N`)
+# lb-group-G (S = 80, the address's last byte; G = S >> 4), whose guarded
+# ClusterIP load-balancing rule (`ip daddr & 0.0.0.15 == 0.0.0.0 dnat ip
+# to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map
+# @service-ranges-80`)
 # keeps its handle, no rule of the table is rewritten, the ranges split the
 # Service's key space into near-equal parts, and real connections reach
 # every endpoint evenly (300 connections, each endpoint >= 20 %).  Then
 # sessionAffinity on and off moves the port to chains of its own and back
-# (the unused shard's map and chains removed), with traffic each time; two
-# Services with one externalIP and port in one shard both keep their
-# ClusterIPs, the address served by one, then by the other.
+# (the unused group's chain and maps removed), with traffic each time; two
+# Services with one externalIP and port (one key, so one shard) both keep
+# their ClusterIPs, the address served by one, then by the other.
 . "$(dirname "$0")/nftables-lib.sh"
 
 ipt_lab 3
@@ -27,14 +29,12 @@ sy_wait 20 works || sy_fail "the Service does not answer"
 rules_now() { nftn -j list table ip switchyard | "$PY" -c '
 import json, sys
 print(sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in json.load(sys.stdin)["nftables"] if "rule" in o))'; }
-shard_of() { # shard_of IP: N of the shared chain lb-N its port 80 goes to
-	nftn -j list map ip switchyard service-ips | grep -o "\"$1\", \"tcp\", 80\]}, {\"goto\": {\"target\": \"lb-[0-9]*\"" |
-		grep -o '[0-9]*"$' | tr -d '"'; }
-shard=$(nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "lb-[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"')
-[ -n "$shard" ] || sy_fail "no service-ips element of web to lb-N: $(nftn list map ip switchyard service-ips)"
-chain=lb-$shard map=service-ranges-$shard
+shard=80 group=5
+grep -q '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "lb-group-'$group'"' <<<"$(nftn -j list map ip switchyard service-ips)" ||
+	sy_fail "no service-ips element of web to lb-group-$group: $(nftn list map ip switchyard service-ips)"
+chain=lb-group-$group map=service-ranges-$shard
 nftn -j list chains ip | grep -q '"service-[A-Z2-7]*-default/web/tcp/p"' && sy_fail "web has a chain of its own"
-lb() { nftn -a list chain ip switchyard "$chain" | grep -o "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map @$map comment \"[^\"]*\" # handle [0-9]*"; }
+lb() { nftn -a list chain ip switchyard "$chain" | grep -o "ip daddr & 0.0.0.15 == 0.0.0.0 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1048576 map @$map comment \"[^\"]*\" # handle [0-9]*"; }
 lb0=$(lb)
 [ -n "$lb0" ] || sy_fail "no load-balancing rule: $(nftn -a list chain ip switchyard "$chain")"
 # the endpoints' ranges of 10.96.0.80 . tcp . 80 . [0, 2^20): (first, last, ip)
@@ -90,29 +90,30 @@ out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 100 | cut -d' ' -f1 | sort -u | t
 [ "$out" = "ep1 ep3 " ] || sy_fail "after 3 -> 2, new connections reach '$out'"
 grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed: $(grep "Failed to sync" "$IPT_LOG" | head -2)"
 # per-port logic on and off (partial syncs): sessionAffinity gives web's
-# port chains of its own (its shared elements go, and with them the shard's
-# map and chains, web being alone in it), and without it the port is back
+# port chains of its own (its shared elements go, and with them the group's
+# chain and 16 maps, web being alone in them), and without it the port is back
 # on the shared chains (its own chains flushed, then deleted)
 svc_goes() { nftn -j list map ip switchyard service-ips | grep -o '"10.96.0.80", "tcp", 80\]}, {"goto": {"target": "[^"]*"' | sed 's/.*"target": "//; s/"$//'; }
 ipt_svc web 10.96.0.80 80 8080 TCP "sessionAffinity: ClientIP" | ipt_write svc.yaml
 own() { case "$(svc_goes)" in service-[A-Z2-7]*-default/web/tcp/p) return 0 ;; esac; return 1; }
 sy_wait 20 own || sy_fail "with sessionAffinity web's ClusterIP goes to '$(svc_goes)', not its own chain"
 nftn -j list chains ip | grep -q '"endpoint-[A-Z2-7]*-default/web/tcp/p__10.244.1.2/8080"' || sy_fail "no endpoint chain with sessionAffinity"
-gone() { ! nftn list chain ip switchyard "$chain" >/dev/null 2>&1 && ! nftn list map ip switchyard "$map" >/dev/null 2>&1; }
-sy_wait 10 gone || sy_fail "the unused shard's $chain / $map stayed: $(nftn list chains ip | grep ' lb-')"
+gone() { ! nftn list chain ip switchyard "$chain" >/dev/null 2>&1 && ! nftn -j list maps ip | grep -q '"service-ranges-'; }
+sy_wait 10 gone || sy_fail "the unused group's $chain / maps stayed: $(nftn list chains ip | grep ' lb-') $(nftn list maps ip | grep service-ranges)"
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 20 | cut -d' ' -f1 | sort | uniq -c)
 [ "$(wc -l <<<"$out")" = 1 ] && grep -q ' 20 ep' <<<"$out" || sy_fail "sessionAffinity: 20 connections of one client: $out"
 ipt_svc web 10.96.0.80 80 8080 TCP | ipt_write svc.yaml
-shared() { [ "$(svc_goes)" = "lb-$shard" ]; }
-sy_wait 20 shared || sy_fail "without sessionAffinity web's ClusterIP goes to '$(svc_goes)', not lb-$shard"
+shared() { [ "$(svc_goes)" = "lb-group-$group" ]; }
+sy_wait 20 shared || sy_fail "without sessionAffinity web's ClusterIP goes to '$(svc_goes)', not lb-group-$group"
 check_ranges 2 || sy_fail "back on the shared chains: ranges $(ranges)"
 sy_wait 10 sh -c "! ip netns exec $NODE nft list chains ip | grep -q 'default/web/tcp/p'" ||
 	sy_fail "web's own chains stayed: $(nftn list chains ip | grep default/web)"
 out=$(ipt_ask_many "$CLIENT" tcp 10.96.0.80 80 100 | cut -d' ' -f1 | sort -u | tr '\n' ' ')
 [ "$out" = "ep1 ep3 " ] || sy_fail "back on the shared chains, new connections reach '$out'"
 grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed: $(grep "Failed to sync" "$IPT_LOG" | head -2)"
-# two Services with the same externalIP and port in one shard (a0 and b116
-# hash to the same N): one owns the address's key space in service-ranges-N
+# two Services with the same externalIP and port (one key: one shard, 10;
+# the names a0 and b116 hashed to one shard in the per-port layout): one
+# owns the address's key space in service-ranges-10
 # (interleaving ranges would be refused by the kernel and cost the other
 # port its ClusterIP too), both ClusterIPs answer; when the owner goes the
 # other takes the address over
@@ -129,7 +130,12 @@ grep -q "Failed to sync proxy rules" "$IPT_LOG" && sy_fail "a sync failed: $(gre
 both() { works_at 10.96.0.81 && works_at 10.96.0.82; }
 works_at() { [ "$(ipt_ask_many "$CLIENT" tcp "$1" 80 3 | grep -c '^ep')" -eq 3 ]; }
 sy_wait 20 both || sy_fail "a0 and b116 (the same externalIP) do not both answer on their ClusterIPs: $(grep -E 'skipped|refused' "$IPT_LOG" | head -2)"
-[ "$(shard_of 10.96.0.81)" = "$(shard_of 10.96.0.82)" ] || sy_fail "a0 and b116 are not in one shard: $(shard_of 10.96.0.81) $(shard_of 10.96.0.82)"
+# the externalIP's key space: one owner's ranges (2 or 3) in service-ranges-10, to lb-group-0
+eranges() { nft_map_q ip service-ranges-10 'len([1 for a, b, v in elems if a >> 32 == off >> 32])' "$("$PY" -c 'import ipaddress
+print(int.from_bytes(ipaddress.ip_address("192.168.60.10").packed + (80).to_bytes(2, "big") + bytes(2) + bytes([6, 0, 0, 0]) + bytes(4), "big"))')"; }
+case $(eranges) in 2|3) ;; *) sy_fail "service-ranges-10 holds $(eranges) ranges of 192.168.60.10 . 80 . tcp" ;; esac
+nftn -j list map ip switchyard service-ips | grep -q '"192.168.60.10", "tcp", 80\]}, {"goto": {"target": "lb-group-0"' ||
+	sy_fail "the externalIP does not go to lb-group-0: $(nftn list map ip switchyard service-ips)"
 grep -q "skipped" "$IPT_LOG" && sy_fail "a port was skipped: $(grep skipped "$IPT_LOG" | head -2)"
 # (a0: ep1 ep2 in two ranges, b116: ep1 ep2 ep3 in three: their starts
 # interleave)

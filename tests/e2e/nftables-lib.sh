@@ -100,17 +100,19 @@ nftn() { ip netns exec "$NODE" nft "$@"; }
 nft_map_q() {
 	nftn -j list map "$1" switchyard "$2" | "$PY" -c '
 import json, sys
-off = int(sys.argv[2]) if len(sys.argv) > 2 else None
+off = int(sys.argv[2]) if sys.argv[2] else None
 def num(x): return int(x, 0) if isinstance(x, str) else x	# wide integers print as hex strings
+# bits of a key: endpoint-ranges 32, service-ranges the address (4 / 16 bytes) and 12 more
+bits = 32 if sys.argv[3].startswith("endpoint-") else 128 if sys.argv[4] == "ip" else 224
 def rng(k):
     if not isinstance(k, dict): return num(k), num(k)
     if "range" in k: return tuple(num(x) for x in k["range"])
-    p = k["prefix"]; return p["addr"], p["addr"] + (1 << (32 - p["len"])) - 1
+    p = k["prefix"]; a = num(p["addr"]); return a, a + (1 << (bits - p["len"])) - 1
 def val(v):
     return v["concat"] if isinstance(v, dict) and "concat" in v else [v]
 m = [o["map"] for o in json.load(sys.stdin)["nftables"] if "map" in o][0]
 elems = [rng(e[0]) + (val(e[1]),) for e in m.get("elem", [])]
-print(eval(sys.argv[1]))' "$3" ${4:+"$4"}
+print(eval(sys.argv[1]))' "$3" "${4:-}" "$2" "$1"
 }
 svc_key() {
 	"$PY" -c 'import ipaddress, sys
