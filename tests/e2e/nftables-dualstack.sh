@@ -221,8 +221,9 @@ for want in "('cluster-ips', 'ipv6_addr')" "('service-ips', \"['ipv6_addr', 'ine
 done
 svc6=$(nft_q '[e for m in objs["map"] if m["family"] == "ip6" and m["name"] == "service-ips" for e in m.get("elem", [])]')
 svc4=$(nft_q '[e for m in objs["map"] if m["family"] == "ip" and m["name"] == "service-ips" for e in m.get("elem", [])]')
-shard6=$(grep -o "fd00:96::80', 'tcp', 80\]}, {'goto': {'target': 'lb-[0-9]*" <<<"$svc6" | grep -o '[0-9]*$')
-[ -n "$shard6" ] || sy_fail "no IPv6 ClusterIP element to lb-N: $svc6"
+# the shared chain of the key's shard (fd00:96::80: the last byte 0x80 = 128, group 8)
+shard6=128
+grep -q "fd00:96::80', 'tcp', 80\]}, {'goto': {'target': 'lb-group-8'" <<<"$svc6" || sy_fail "no IPv6 ClusterIP element to lb-group-8: $svc6"
 grep -q "fd00:96::81" <<<"$svc6" && grep -q "10.96.0.81" <<<"$svc4" || sy_fail "dual-stack ClusterIPs not in both tables: $svc4 / $svc6"
 grep -q "10.96\|192.168" <<<"$svc6" && sy_fail "IPv4 addresses in the ip6 table: $svc6"
 grep -q "fd00" <<<"$svc4" && sy_fail "IPv6 addresses in the ip table: $svc4"
@@ -235,9 +236,9 @@ np6=$(nft_q '[s.get("elem") for s in objs["set"] if s["family"] == "ip6" and s["
 [ "$np6" = "[['fd00:50::1']]" ] || sy_fail "ip6 nodeport-ips without --nodeport-addresses: $np6"
 grep -q 'ct status dnat ip6 saddr . ip6 daddr @hairpin jump mark-for-masquerade' <<<"$rules6" || sy_fail "no ip6 hairpin rule"
 grep -q 'dnat ip6 to numgen random mod 1048576 offset [0-9]* map @endpoint-ranges-[0-9]*' <<<"$rules6" || sy_fail "no ip6 dnat map rule"
-lb6=$(ip netns exec "$NODE" nft list chain ip6 switchyard "lb-$shard6")
-grep -q 'ip6 saddr != fd00:244::/32 jump mark-for-masquerade' <<<"$lb6" || sy_fail "no ip6 ClusterIP masquerade rule in lb-$shard6: $lb6"
-grep -q "dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard6" <<<"$lb6" ||
+lb6=$(ip netns exec "$NODE" nft list chain ip6 switchyard lb-group-8)
+grep -q 'ip6 saddr != fd00:244::/32 jump mark-for-masquerade' <<<"$lb6" || sy_fail "no ip6 ClusterIP masquerade rule in lb-group-8: $lb6"
+grep -q "ip6 daddr & ::f == :: dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 1048576 map @service-ranges-$shard6" <<<"$lb6" ||
 	sy_fail "no ip6 dnat by @service-ranges-$shard6: $lb6"
 # a port with per-port logic (externalTrafficPolicy Local) keeps its own chains
 grep -q 'ip6 saddr != fd00:244::/32 ip6 daddr fd00:96::85 tcp dport 80 jump mark-for-masquerade' <<<"$rules6" ||

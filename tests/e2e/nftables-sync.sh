@@ -8,9 +8,9 @@
 # run throughout the changes and repairs; the stale chains of a removed
 # Service with per-port logic (sessionAffinity) are flushed, then deleted
 # >= 1 s later; an endpoint change of a Service on the shared chains is
-# element updates of the data map @service-ranges-N only (no rule
+# element updates of the data map @service-ranges-S only (no rule
 # rewritten); drift made by hand with nft (an element deleted, the shared
-# chain lb-N and a service-ranges-N map flushed, a rule and a
+# chain lb-group-G and a service-ranges-S map flushed, a rule and a
 # chain added) is repaired by the
 # periodic full sync; a malformed Service among good ones is skipped with
 # its name; --cleanup removes only table ip switchyard.
@@ -85,17 +85,19 @@ sy_bg "$NODE" "$SY_TMP/churn.log" bash -c 'while :; do
 done'
 CHURN=$SY_LAST_PID
 
-# endpoint change: ep1 -> ep2 (a partial sync): the @service-ranges-N
+# endpoint change: ep1 -> ep2 (a partial sync): the @service-ranges-S
 # element of web's ClusterIP . tcp . 80 now holds ep2, nothing else of the table changed
-shard_of() { # shard_of IP: N of the shared chain lb-N its port 80 goes to
-	nftn -j list map $NF switchyard service-ips | grep -o "\"$1\", \"tcp\", 80\]}, {\"goto\": {\"target\": \"lb-[0-9]*\"" |
+group_of() { # group_of IP: G of the shared chain lb-group-G its port 80 goes to
+	nftn -j list map $NF switchyard service-ips | grep -o "\"$1\", \"tcp\", 80\]}, {\"goto\": {\"target\": \"lb-group-[0-9]*\"" |
 		grep -o '[0-9]*"$' | tr -d '"'; }
-shard=$(shard_of "$(ipt_ip 10.96.0.70)")
-[ -n "$shard" ] || sy_fail "no service-ips element of web to lb-N: $(nftn list map $NF switchyard service-ips)"
+# the key's shard S: the address's last byte (its group: S >> 4)
+shard=$("$PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).packed[-1])' "$(ipt_ip 10.96.0.70)")
+[ "$(group_of "$(ipt_ip 10.96.0.70)")" = $((shard >> 4)) ] ||
+	sy_fail "no service-ips element of web to lb-group-$((shard >> 4)): $(nftn list map $NF switchyard service-ips)"
 nftn -j list chains $NF | grep -q '"service-[A-Z2-7]*-default/web/tcp/p"' && sy_fail "web has a chain of its own"
 epmap=service-ranges-$shard
-nftn list chain $NF switchyard "lb-$shard" | grep -q "numgen random mod 1048576 map @$epmap" ||
-	sy_fail "no numgen dnat map rule in lb-$shard"
+nftn list chain $NF switchyard "lb-group-$((shard >> 4))" | grep -q "numgen random mod 1048576 map @$epmap" ||
+	sy_fail "no numgen dnat map rule in lb-group-$((shard >> 4))"
 # ep_at: the endpoint (ip . port) of the range holding web's value 0
 off=$(svc_key "$(ipt_ip 10.96.0.70)" 6 80)
 ep_at() { nft_map_q $NF "$epmap" '" ".join("%s . %s" % tuple(v) for a, b, v in elems if a <= off <= b)' "$off"; }
@@ -134,9 +136,9 @@ for try in $(seq 1 10); do
 	[ "$(ipt_syncs)" != "$n" ] && [ $try -lt 10 ] && { sleep 0.5; continue; }
 	sy_fail "deleting the element by hand did not break the Service (the test proves nothing)"
 done
-oshard=$(shard_of "$(ipt_ip 10.96.0.71)")
-[ -n "$oshard" ] || sy_fail "no service-ips element of other to lb-N"
-nftn flush chain $NF switchyard "lb-$oshard"
+ogroup=$(group_of "$(ipt_ip 10.96.0.71)")
+[ -n "$ogroup" ] || sy_fail "no service-ips element of other to lb-group-G"
+nftn flush chain $NF switchyard "lb-group-$ogroup"
 nftn add rule $NF switchyard services $NF daddr "$(ipt_ip 10.96.0.99)" drop
 nftn add chain $NF switchyard by-hand
 # web's ranges gone by hand (the shard's map flushed): read back empty, refilled
