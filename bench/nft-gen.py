@@ -50,6 +50,8 @@ same Services as a --manifests directory for switchyard.
       Service becomes type NodePort with spec.externalIPs), --node-ip IP
       adds the Node node1 with that InternalIP (NodePorts on the node IP
       only, the nftables mode's `primary`, as kube-proxy's @nodeport-ips).
+      Environment CHANGE_AT (N/2): the index of the changed Service (N/2
+      has a NodePort; N/2 + 1 has not).
 
 Differences from kube-proxy's text, both forced by nft 1.0.6 (Debian 12):
 base-chain priorities are written as numbers (dstnat-10 = -110, dstnat =
@@ -380,7 +382,7 @@ def main():
                 port['nodePort'] = np
             items.append({'apiVersion': 'v1', 'kind': 'Service',
                           'metadata': {'name': name, 'namespace': 'bench'}, 'spec': spec})
-            if i == n // 2:
+            if i == int(os.environ.get('CHANGE_AT', n // 2)):
                 with open(os.path.join(d, 'change.json'), 'w') as f:
                     json.dump(slice_(name, eps), f)
                 with open(os.path.join(d, 'change.next'), 'w') as f:

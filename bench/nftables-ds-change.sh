@@ -17,6 +17,7 @@
 #      only its number of chains make the difference.
 #
 # Environment: SY_BUILD (./build), N (10000), FOREIGN (1), FOREIGN_ROUNDS (3),
+# CHANGE_AT (N/2: the changed Service's index, nft-gen.py; N/2 has a NodePort),
 # SY_KEEP_TMP=1 (keep the daemons' logs).
 set -u
 SY_SRC=$(cd "$(dirname "$0")/.." && pwd)
