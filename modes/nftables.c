@@ -1122,13 +1122,40 @@ static void e_push(struct unit *u, unsigned set, const uint8_t *key, unsigned kl
 /* Which of a port's elements a unit takes: all, all but the verdict maps', only those. */
 enum { U_ALL, U_DATA, U_VERDICT };
 
-static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
+#define N_GROUPS NFTP_RANGE_GROUPS
+/* The group of 16 ranges maps of a ranges set. */
+static unsigned set_group(unsigned set)
 {
-	for (unsigned i = 0; i < pp->n_chains; i++)
+	return (set - NFTP_S_EP0) / 16;
+}
+
+/* The first group of 16 ranges maps a port has ranges in (N_GROUPS: none). */
+static unsigned port_group(const struct nftp_port *pp)
+{
+	return pp->groups ? (unsigned)__builtin_ctz(pp->groups) : N_GROUPS;
+}
+
+/*
+ * grp < 0: all of it.  grp >= 0 (a full sync's data pass, by groups of
+ * ranges maps): its ranges in that group's maps, and in its first group's
+ * round (port_group) the rest: its chains, sets and other elements.
+ */
+static void u_add_port_grp(struct unit *u, const struct nftp_port *pp, int which, int grp)
+{
+	bool first = grp < 0 || (unsigned)grp == port_group(pp);
+
+	for (unsigned i = 0; first && i < pp->n_chains; i++)
 		u_push(&u->chains, &u->n_chains, &u->cap_chains, pp->chains[i].name);
-	for (unsigned i = 0; i < pp->n_elems; i++)
-		if (which == U_ALL || (which == U_VERDICT) == nftp_set_def(pp->elems[i].set)->map)
-			e_push(u, pp->elems[i].set, nftp_elem_kp(&pp->elems[i]), pp->elems[i].klen);
+	for (unsigned i = 0; i < pp->n_elems; i++) {
+		unsigned set = pp->elems[i].set;
+		if (!(which == U_ALL || (which == U_VERDICT) == nftp_set_def(set)->map))
+			continue;
+		if (grp >= 0 && (NFTP_IS_RANGES(set) ? set_group(set) != (unsigned)grp : !first))
+			continue;
+		e_push(u, set, nftp_elem_kp(&pp->elems[i]), pp->elems[i].klen);
+	}
+	if (!first)
+		return;
 	for (unsigned i = 0; i < pp->n_asets; i++)
 		u_push(&u->sets, &u->n_sets, &u->cap_sets, pp->asets[i].name);
 	/*
@@ -1138,7 +1165,7 @@ static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 	 */
 	unsigned last = 0, last_grp = NFTP_LB_GROUPS;
 	for (unsigned i = 0; i < pp->n_elems; i++) {
-		unsigned set = pp->elems[i].set, grp;
+		unsigned set = pp->elems[i].set, lg;
 		if (set < NFTP_S_EP0 || set == last)
 			continue;
 		last = set;
@@ -1146,15 +1173,20 @@ static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
 			u_push(&u->sets, &u->n_sets, &u->cap_sets, nftp_set_def(set)->name);
 			continue;
 		}
-		grp = (set - NFTP_S_SR0) / 16;
-		if (grp == last_grp)
+		lg = (set - NFTP_S_SR0) / 16;
+		if (lg == last_grp)
 			continue;
-		last_grp = grp;
+		last_grp = lg;
 		for (unsigned j = 0; j < 16; j++)
 			u_push(&u->sets, &u->n_sets, &u->cap_sets,
-			       nftp_set_def(NFTP_S_SR0 + 16 * grp + j)->name);
-		u_push(&u->chains, &u->n_chains, &u->cap_chains, nftp_lb_name(grp));
+			       nftp_set_def(NFTP_S_SR0 + 16 * lg + j)->name);
+		u_push(&u->chains, &u->n_chains, &u->cap_chains, nftp_lb_name(lg));
 	}
+}
+
+static void u_add_port(struct unit *u, const struct nftp_port *pp, int which)
+{
+	u_add_port_grp(u, pp, which, -1);
 }
 
 /*
@@ -1560,8 +1592,9 @@ static struct lref *leftover_ranges(struct proxy_mode *m, unsigned *n)
 	return v;
 }
 
-/* Push the leftovers in the key spaces of pp's ranges elements into u. */
-static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct lref *v, unsigned n)
+/* Push the leftovers in the key spaces of pp's ranges elements in group grp's maps into u. */
+static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct lref *v, unsigned n,
+			    unsigned grp)
 {
 	uint8_t last[SY_NFT_KEY_MAX], key[SY_NFT_KEY_MAX];
 	unsigned last_set = 0, kl;
@@ -1570,7 +1603,8 @@ static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct l
 		const struct nftp_elem *e = &pp->elems[i];
 		unsigned lo = 0, hi = n;
 		uint32_t space;
-		if (!is_ep_set(e->set) || e->klen < 4 || e->klen > SY_NFT_KEY_MAX)
+		if (!is_ep_set(e->set) || e->klen < 4 || e->klen > SY_NFT_KEY_MAX ||
+		    set_group(e->set) != grp)
 			continue;
 		kl = e->klen;
 		memcpy(key, nftp_elem_kp(e), kl);
@@ -1597,16 +1631,6 @@ static void u_add_leftovers(struct unit *u, const struct nftp_port *pp, struct l
 				v[lo].x = NULL;
 			}
 	}
-}
-
-#define N_GROUPS ((NFTP_NSETS - NFTP_S_EP0) / 16)
-/* The group of 16 ranges maps of a port's first range (N_GROUPS: none). */
-static unsigned port_group(const struct nftp_port *pp)
-{
-	for (unsigned i = 0; i < pp->n_elems; i++)
-		if (is_ep_set(pp->elems[i].set))
-			return (pp->elems[i].set - NFTP_S_EP0) / 16;
-	return N_GROUPS;
 }
 
 /* A full pass: K from the kernel, then every unit, chunked. */
@@ -1656,13 +1680,17 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	 * port's old and new verdict elements stay in one batch.
 	 */
 	/*
-	 * The data pass in 17 rounds over the ports, by the group of 16
-	 * endpoint-ranges maps their first range is in (then the rest): a
-	 * commit costs the kernel a walk of every interval map the batch
-	 * touched (6.18's rbtree: about its size), so a batch touches a few
-	 * maps, not all 256 (10,000 Services: the cold start's batches grew
-	 * from 8 to 100 ms of kernel CPU in hash order, 9-35 ms so).  No
-	 * array of the ports: it would add to the sync's peak RSS.
+	 * The data pass in 33 rounds over the ports, by groups of 16
+	 * endpoint-ranges / service-ranges maps (then the ports without
+	 * ranges): round g takes each port's ranges in group g's maps, and a
+	 * port's chains, sets and other elements in the round of its first
+	 * group.  A commit costs the kernel a walk of every interval map the
+	 * batch touched (6.18's rbtree: about its size), so a batch touches a
+	 * few maps, not all 256 (10,000 Services: the cold start's batches
+	 * grew from 8 to 100 ms of kernel CPU in hash order, 9-35 ms so; with
+	 * a port's keys in several shards, ranges by the port's first group
+	 * made them 14-30 ms).  No array of the ports: it would add to the
+	 * sync's peak RSS.
 	 */
 	for (int pass = U_DATA; pass <= U_VERDICT; pass++) {
 		for (unsigned grp = 0; grp <= (pass == U_DATA ? N_GROUPS : 0); grp++) {
@@ -1671,11 +1699,11 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 				struct nftp_port *pp = v;
 				if (pp->error || is_parked(pp))
 					continue;
-				if (pass == U_DATA && port_group(pp) != grp)
+				if (pass == U_DATA && (grp < N_GROUPS ? !(pp->groups & (1u << grp)) : pp->groups))
 					continue;
-				u_add_port(&u, pp, pass);
+				u_add_port_grp(&u, pp, pass, pass == U_DATA ? (int)grp : -1);
 				if (pass == U_DATA)
-					u_add_leftovers(&u, pp, left, n_left);
+					u_add_leftovers(&u, pp, left, n_left, grp);
 				u.defer = pass == U_DATA;
 				s_tag(s, pp->name);
 				*written += emit(m, s->b, &u, now);

@@ -947,5 +947,9 @@ struct nftp_port *nftp_port_new(const struct nftp_opts *o, const struct ds_port 
 	}
 	eb_pack(pp->eb, &pp->elems, &pp->n_elems, &pp->cap_elems);
 	pp->eb = NULL;
+	_Static_assert(NFTP_RANGE_GROUPS <= 32, "nftp_port.groups");
+	for (unsigned i = 0; i < pp->n_elems; i++)
+		if (NFTP_IS_RANGES(pp->elems[i].set))
+			pp->groups |= 1u << ((pp->elems[i].set - NFTP_S_EP0) / 16);
 	return pp;
 }

@@ -66,6 +66,7 @@ enum nftp_set {
 	NFTP_NSETS = NFTP_S_SR0 + 256
 };
 #define NFTP_EP_SHARDS 256u
+#define NFTP_RANGE_GROUPS ((NFTP_NSETS - NFTP_S_EP0) / 16)	/* 32: nftp_port.groups */
 const struct sy_nft_set *nftp_set_def(unsigned id);
 
 struct nftp_chain {
@@ -107,6 +108,7 @@ struct nftp_port {
 	uint64_t serial;
 	struct nftp_chain *chains;
 	unsigned n_chains;
+	uint32_t groups;		/* bit g: it has ranges in maps NFTP_S_EP0 + 16 g .. + 15 */
 	struct nftp_elem *elems;	/* one block with their keys and data */
 	unsigned n_elems, cap_elems;
 	struct nftp_ebuild *eb;
