@@ -1689,11 +1689,20 @@ static int full_pass(struct proxy_mode *m, struct sender *s, double now, unsigne
 	 * few maps, not all 256 (10,000 Services: the cold start's batches
 	 * grew from 8 to 100 ms of kernel CPU in hash order, 9-35 ms so; with
 	 * a port's keys in several shards, ranges by the port's first group
-	 * made them 14-30 ms).  No array of the ports: it would add to the
-	 * sync's peak RSS.
+	 * made them 14-30 ms).  Rounds without ports are skipped.  No array
+	 * of the ports: it would add to the sync's peak RSS.
 	 */
+	/* the rounds with ports in them (a round is a walk over every port) */
+	uint64_t rounds = 0;
+	hmap_iter_init(&it, &m->ports);
+	while (hmap_iter_next(&it, &key, &v)) {
+		const struct nftp_port *pp = v;
+		rounds |= pp->groups ? pp->groups : 1ull << N_GROUPS;
+	}
 	for (int pass = U_DATA; pass <= U_VERDICT; pass++) {
 		for (unsigned grp = 0; grp <= (pass == U_DATA ? N_GROUPS : 0); grp++) {
+			if (pass == U_DATA && !(rounds & (1ull << grp)))
+				continue;
 			hmap_iter_init(&it, &m->ports);
 			while (hmap_iter_next(&it, &key, &v)) {
 				struct nftp_port *pp = v;

@@ -188,6 +188,9 @@ static void test_clusterip(void **state)
 	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + sh), 2);
 	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + 77), 2);
 	assert_int_equal(n_in_set(pp, NFTP_S_SR0 + 128), 2);
+	/* the groups of 16 ranges maps it uses (the full sync's data pass goes by them) */
+	assert_int_equal(pp->groups, 1u << (NFTP_S_SR0 - NFTP_S_EP0) / 16 |
+			 1u << (NFTP_S_SR0 + 77 - NFTP_S_EP0) / 16 | 1u << (NFTP_S_SR0 + 128 - NFTP_S_EP0) / 16);
 	static const uint8_t pext[12] = { 192, 0, 2, 77, 0, 80, 0, 0, IPPROTO_TCP, 0, 0, 0 },
 		pnp[12] = { 0, 0, 0, 0, IPPROTO_TCP, 0, 0, 0, 30080 >> 8, 30080 & 0xff, 0, 0 };
 	assert_non_null(range_at(pp, NFTP_S_SR0 + 77, pext, 12, NFTP_SPAN / 2));
