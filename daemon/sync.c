@@ -494,8 +494,6 @@ static unsigned sync_families(struct sy_daemon *d, bool full, struct mode_sync_s
 		st->table_reads_skipped += one.table_reads_skipped;
 		st->tables_patched += one.tables_patched;
 		st->tables_relaid += one.tables_relaid;
-		if (one.resync_in > 0 && (st->resync_in <= 0 || one.resync_in < st->resync_in))
-			st->resync_in = one.resync_in;
 	}
 	return failed;
 }
