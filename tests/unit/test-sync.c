@@ -138,6 +138,23 @@ static void run_until(struct sy_daemon *d, const struct fake *f, unsigned syncs)
 	assert_int_equal(f->syncs, syncs);
 }
 
+/* An EndpointSlice d-NAME of Service ns/d: one ready endpoint ADDR (family FAM), port a 8080. */
+static void put_slice(struct sy_daemon *d, const char *name, const char *fam, const char *addr)
+{
+	char js[512];
+	struct json_object *o;
+
+	snprintf(js, sizeof(js),
+		 "{\"metadata\":{\"name\":\"d-%s\",\"namespace\":\"ns\",\"labels\":"
+		 "{\"kubernetes.io/service-name\":\"d\"}},\"addressType\":\"%s\","
+		 "\"endpoints\":[{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}],"
+		 "\"ports\":[{\"name\":\"a\",\"port\":8080,\"protocol\":\"TCP\"}]}",
+		 name, fam, addr);
+	o = J(js);
+	assert_int_equal(cache_apply(d->cache, SY_KIND_ENDPOINTSLICE, CACHE_UPSERT, o), 0);
+	json_object_put(o);
+}
+
 static void test_family_failure(void **state)
 {
 	struct sy_daemon *d = calloc(1, sizeof(*d));
@@ -208,22 +225,11 @@ static void test_family_failure(void **state)
 	 * an EndpointSlice goes to its family's proxier): an IPv4 endpoint
 	 * change leaves the IPv6 instance alone, and the other way round
 	 */
-#define SLICE "{\"metadata\":{\"name\":\"d-%s\",\"namespace\":\"ns\",\"labels\":" \
-		"{\"kubernetes.io/service-name\":\"d\"}},\"addressType\":\"%s\"," \
-		"\"endpoints\":[{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}]," \
-		"\"ports\":[{\"name\":\"a\",\"port\":8080,\"protocol\":\"TCP\"}]}"
-	char js[512];
-	snprintf(js, sizeof(js), SLICE, "v4", "IPv4", "10.244.1.5");
-	o = J(js);
-	assert_int_equal(cache_apply(d->cache, SY_KIND_ENDPOINTSLICE, CACHE_UPSERT, o), 0);
-	json_object_put(o);
+	put_slice(d, "v4", "IPv4", "10.244.1.5");
 	run_until(d, &f4, 3);
 	assert_false(f4.full);
 	assert_int_equal(f6.syncs, 2);
-	snprintf(js, sizeof(js), SLICE, "v6", "IPv6", "fd00:244:1::5");
-	o = J(js);
-	assert_int_equal(cache_apply(d->cache, SY_KIND_ENDPOINTSLICE, CACHE_UPSERT, o), 0);
-	json_object_put(o);
+	put_slice(d, "v6", "IPv6", "fd00:244:1::5");
 	run_until(d, &f6, 3);
 	assert_false(f6.full);
 	assert_int_equal(f4.syncs, 3);
@@ -240,10 +246,7 @@ static void test_family_failure(void **state)
 	 * when its time comes; the other is not
 	 */
 	f6.resync_in = 0.05;
-	snprintf(js, sizeof(js), SLICE, "v6", "IPv6", "fd00:244:1::6");
-	o = J(js);
-	assert_int_equal(cache_apply(d->cache, SY_KIND_ENDPOINTSLICE, CACHE_UPSERT, o), 0);
-	json_object_put(o);
+	put_slice(d, "v6", "IPv6", "fd00:244:1::6");
 	run_until(d, &f6, 5);
 	assert_true(d->sync.mode_due_mono > 0);
 	run_until(d, &f6, 6);
@@ -251,7 +254,6 @@ static void test_family_failure(void **state)
 	assert_int_equal(f4.syncs, 4);
 	assert_true(d->sync.mode_due_mono <= 0);
 
-#undef SLICE
 	close(fd);
 	close(saved);
 	unlink(path);
